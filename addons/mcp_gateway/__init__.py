@@ -1,0 +1,1 @@
+"""mcp-gateway: an MCP security gateway built as mitmproxy addons."""

@@ -1,0 +1,193 @@
+"""The structured MCP message every pipeline stage works on.
+
+One HTTP exchange (a POST, a GET stream, a JSON response...) is an :class:`Exchange`;
+every JSON-RPC message found in it, whether in a request body, a JSON response or one
+SSE event, becomes a :class:`Message` that points back to its exchange.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Direction(enum.StrEnum):
+    CLIENT_TO_SERVER = "c2s"
+    SERVER_TO_CLIENT = "s2c"
+
+
+class Kind(enum.StrEnum):
+    REQUEST = "request"
+    NOTIFICATION = "notification"
+    RESULT = "result"  # a response carrying "result"
+    ERROR = "error"  # a response carrying "error"
+    INVALID = "invalid"  # JSON, but not a JSON-RPC 2.0 message
+
+
+class Transport(enum.StrEnum):
+    HTTP = "http"  # a POST body or an application/json response
+    SSE = "sse"  # one event of a streamable-HTTP text/event-stream
+    LEGACY_SSE = "legacy-sse"  # 2024-11-05 HTTP+SSE: GET /sse stream + POST /messages
+
+
+class Action(enum.StrEnum):
+    """What the gateway does with one message, from mildest to strongest."""
+
+    PASS = "pass"  # forwarded unchanged
+    REDACT = "redact"  # forwarded with values replaced (payload was modified in place)
+    BLOCK = "block"  # not forwarded; the sender of the request gets a JSON-RPC error
+    DROP = "drop"  # not forwarded, nothing sent in its place (notifications)
+
+
+_ACTION_RANK = {Action.PASS: 0, Action.REDACT: 1, Action.DROP: 2, Action.BLOCK: 3}
+
+
+# JSON-RPC error codes the gateway answers with. Documented in the README.
+class ErrorCode(enum.IntEnum):
+    PARSE_ERROR = -32700
+    INVALID_REQUEST = -32600
+    INTERNAL_ERROR = -32603
+    HEADER_MISMATCH = -32020  # 2026-07-28: Mcp-Method/Mcp-Name differ from the body
+    BLOCKED = -32001  # a scanning rule or policy refused the message
+    UNAUTHORIZED = -32002  # no or bad credential
+    FORBIDDEN = -32003  # authenticated, but not allowed
+    RATE_LIMITED = -32004  # over a rate limit
+    TOO_LARGE = -32005  # over mcp_max_message_bytes, not inspected
+    UPSTREAM_CREDENTIAL = -32006  # the upstream credential could not be resolved
+
+
+@dataclass(slots=True)
+class Finding:
+    """One detection in one message. Never holds the raw secret."""
+
+    rule: str
+    type: str
+    severity: str
+    action: str  # log | alert | redact | block
+    location: str  # JSON pointer into the message ("/params/arguments/key"), or "header:authorization"
+    start: int = 0  # offsets into the decoded string at `location`
+    end: int = 0
+    masked: str = ""  # e.g. "sk-p…Xz9" ; never the full value
+
+
+@dataclass(slots=True)
+class Refusal:
+    """Why a message was blocked, and how to answer."""
+
+    code: int
+    message: str
+    http_status: int | None = None  # for client requests: the HTTP status of the answer (default 200)
+    headers: dict[str, str] = field(default_factory=dict)
+    data: Any = None
+    stage: str = ""
+
+
+@dataclass(slots=True, eq=False)
+class Exchange:
+    """One HTTP request/response pair as the pipeline sees it."""
+
+    flow_id: str
+    server: str  # "host:port" of the upstream, or the name the stdio shim gave it
+    http_method: str = "POST"
+    path: str = "/"
+    scheme: str = "http"
+    session_id: str | None = None
+    protocol_version: str | None = None
+    client_addr: str = ""
+    request_headers: Any = None  # mitmproxy Headers (case-insensitive) or a dict
+    transport: Transport = Transport.HTTP
+    legacy_session: str | None = None  # ?session_id= / ?sessionId= of the legacy transport
+    identity: Any = None  # set by the identify stage (mcp_gateway.identity.Identity)
+    refusal: Refusal | None = None  # exchange-level refusal (auth, session binding)
+    flow: Any = None  # the mitmproxy HTTPFlow, when there is one
+    started: float = field(default_factory=time.time)
+    scratch: dict[str, Any] = field(default_factory=dict)  # per-exchange state for stages
+
+    def header(self, name: str) -> str | None:
+        h = self.request_headers
+        if h is None:
+            return None
+        v = h.get(name)
+        if v is None and isinstance(h, dict):
+            lname = name.lower()
+            for k, val in h.items():
+                if k.lower() == lname:
+                    return val
+        return v
+
+
+@dataclass(slots=True, eq=False)
+class Message:
+    """One JSON-RPC message, parsed once, handed through every stage."""
+
+    payload: Any  # the decoded JSON value; stages that redact modify it in place
+    direction: Direction
+    kind: Kind
+    exchange: Exchange
+    size: int = 0  # bytes of this message as received
+    id: str | int | None = None
+    method: str | None = None  # own method; for responses, the method of the answered request
+    name: str | None = None  # tool/prompt name or resource uri; for responses, of the request
+    latency_ms: float | None = None  # responses: time since the request passed the gateway
+    batch_index: int | None = None  # position in a JSON-RPC batch array
+    sse_event_id: str | None = None
+    time: float = field(default_factory=time.time)
+    findings: list[Finding] = field(default_factory=list)
+    action: Action = Action.PASS
+    refusal: Refusal | None = None
+    modified: bool = False  # payload was changed; the adapter re-serializes it
+    inspected: bool = True  # False when the message was too large or not parseable
+    faults: list[str] = field(default_factory=list)  # stages that failed on it (fail-open)
+
+    @property
+    def transport(self) -> Transport:
+        return self.exchange.transport
+
+    @property
+    def is_request(self) -> bool:
+        return self.kind is Kind.REQUEST
+
+    @property
+    def is_response(self) -> bool:
+        return self.kind in (Kind.RESULT, Kind.ERROR)
+
+    @property
+    def stopped(self) -> bool:
+        return self.action in (Action.BLOCK, Action.DROP)
+
+    def block(
+        self,
+        code: int,
+        message: str,
+        *,
+        http_status: int | None = None,
+        headers: dict[str, str] | None = None,
+        data: Any = None,
+        stage: str = "",
+    ) -> None:
+        """Refuse this message. Notifications are dropped, the rest answered with an error."""
+        action = Action.DROP if self.kind is Kind.NOTIFICATION else Action.BLOCK
+        if self.refusal is None or _ACTION_RANK[action] > _ACTION_RANK[self.action]:
+            self.refusal = Refusal(code, message, http_status, dict(headers or {}), data, stage)
+        self.escalate(action)
+
+    def escalate(self, action: Action) -> None:
+        if _ACTION_RANK[action] > _ACTION_RANK[self.action]:
+            self.action = action
+
+    def mark_modified(self) -> None:
+        self.modified = True
+        self.escalate(Action.REDACT)
+
+    @property
+    def decision(self) -> str:
+        return self.action.value
+
+
+def error_response(msg_id: Any, code: int, message: str, data: Any = None) -> dict:
+    err: dict[str, Any] = {"code": int(code), "message": message}
+    if data is not None:
+        err["data"] = data
+    return {"jsonrpc": "2.0", "id": msg_id, "error": err}

@@ -1,0 +1,128 @@
+"""The one message pipeline: ordered stages over every JSON-RPC message.
+
+parse (done by the adapters in :mod:`mcp_gateway.parse`) -> correlate -> identify ->
+policy/limits -> scan -> act -> audit.
+
+A stage is any object with a ``name``, an ``order`` and a ``process(msg)`` method; it may
+also implement ``on_exchange(ex)``, called once per MCP HTTP exchange before any of its
+messages (authentication and session binding live there, so GET streams and DELETEs are
+covered even though they carry no JSON-RPC body), and ``on_exchange_end(ex)``.
+
+Faults: a stage that raises never takes the proxy down. With ``fail_mode="closed"`` the
+message is blocked with a JSON-RPC internal error naming the stage; with ``"open"`` the
+fault is recorded on the message and it goes on.  Stages with ``always = True`` (correlate,
+audit) also see messages that an earlier stage blocked.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Protocol, runtime_checkable
+
+from .message import ErrorCode, Exchange, Message, Refusal
+
+log = logging.getLogger("mcp_gateway")
+
+# Conventional stage orders; keep gaps so that addons can slot in between.
+ORDER_CORRELATE = 100
+ORDER_IDENTIFY = 200
+ORDER_POLICY = 300
+ORDER_LIMITS = 350
+ORDER_SCAN = 400
+ORDER_ACT = 500
+ORDER_AUDIT = 900
+
+
+@runtime_checkable
+class Stage(Protocol):
+    name: str
+    order: int
+
+    def process(self, msg: Message) -> None: ...
+
+
+class Pipeline:
+    def __init__(self, stages: Iterable[Stage] = (), fail_mode: str = "closed") -> None:
+        self.fail_mode = fail_mode
+        self._stages: list[Stage] = []
+        for s in stages:
+            self.add(s)
+
+    @property
+    def stages(self) -> list[Stage]:
+        return list(self._stages)
+
+    def add(self, stage: Stage) -> None:
+        self._stages = [s for s in self._stages if s.name != stage.name]
+        self._stages.append(stage)
+        self._stages.sort(key=lambda s: s.order)
+
+    def remove(self, name: str) -> None:
+        self._stages = [s for s in self._stages if s.name != name]
+
+    def get(self, name: str) -> Stage | None:
+        for s in self._stages:
+            if s.name == name:
+                return s
+        return None
+
+    # -- exchange level -------------------------------------------------------------
+    def start_exchange(self, ex: Exchange) -> Refusal | None:
+        """Run every stage's ``on_exchange``; returns the refusal if one refused."""
+        for stage in self._stages:
+            hook = getattr(stage, "on_exchange", None)
+            if hook is None:
+                continue
+            if ex.refusal is not None and not getattr(stage, "always", False):
+                continue
+            try:
+                hook(ex)
+            except Exception as e:  # noqa: BLE001 - a stage must never take the proxy down
+                log.exception("mcp-gateway: stage %s failed on exchange %s", stage.name, ex.flow_id)
+                if self.fail_mode == "closed" and ex.refusal is None:
+                    ex.refusal = Refusal(
+                        ErrorCode.INTERNAL_ERROR,
+                        f"gateway internal error in stage {stage.name}: {type(e).__name__}",
+                        http_status=500,
+                        stage=stage.name,
+                    )
+        return ex.refusal
+
+    def end_exchange(self, ex: Exchange) -> None:
+        for stage in self._stages:
+            hook = getattr(stage, "on_exchange_end", None)
+            if hook is None:
+                continue
+            try:
+                hook(ex)
+            except Exception:  # noqa: BLE001
+                log.exception("mcp-gateway: stage %s failed ending exchange %s", stage.name, ex.flow_id)
+
+    # -- message level --------------------------------------------------------------
+    def run(self, msg: Message) -> Message:
+        ex = msg.exchange
+        if ex.refusal is not None and msg.refusal is None:
+            r = ex.refusal
+            msg.block(r.code, r.message, http_status=r.http_status, headers=r.headers, stage=r.stage)
+        for stage in self._stages:
+            if msg.stopped and not getattr(stage, "always", False):
+                continue
+            try:
+                stage.process(msg)
+            except Exception as e:  # noqa: BLE001
+                log.exception(
+                    "mcp-gateway: stage %s failed on %s %s (flow %s)",
+                    stage.name, msg.kind, msg.method, ex.flow_id,
+                )
+                msg.faults.append(stage.name)
+                if self.fail_mode == "closed" and not getattr(stage, "always", False):
+                    msg.block(
+                        ErrorCode.INTERNAL_ERROR,
+                        f"gateway internal error in stage {stage.name}: {type(e).__name__}",
+                        stage=stage.name,
+                    )
+        return msg
+
+    def run_all(self, msgs: Iterable[Message]) -> list[Message]:
+        return [self.run(m) for m in msgs]

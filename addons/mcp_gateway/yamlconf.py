@@ -1,0 +1,111 @@
+"""YAML files validated by pydantic, with errors that name the file, line and field.
+
+    data, lines = load_yaml(path)            # plain Python data + {loc-tuple: line}
+    obj = validate(Model, data, lines, path) # raises ConfigError("rules/x.yaml:12: rules[3].pattern: ...")
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
+
+Loc = tuple[str | int, ...]
+
+
+class ConfigError(ValueError):
+    """A configuration or rule file is invalid. ``str()`` names file, line and field."""
+
+    def __init__(self, path: str | Path, line: int | None, field: str, problem: str) -> None:
+        self.path = str(path)
+        self.line = line
+        self.field = field
+        self.problem = problem
+        where = f"{self.path}:{line}" if line else self.path
+        super().__init__(f"{where}: {field}: {problem}" if field else f"{where}: {problem}")
+
+
+def _construct(node: yaml.Node, loc: Loc, lines: dict[Loc, int]) -> Any:
+    lines[loc] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for knode, vnode in node.value:
+            key = _construct(knode, loc + ("<key>",), {})
+            if not isinstance(key, str | int | float | bool) and key is not None:
+                raise ConfigError("", knode.start_mark.line + 1, _fmt(loc), "mapping keys must be scalars")
+            out[key] = _construct(vnode, loc + (key,), lines)
+            lines[loc + (key,)] = knode.start_mark.line + 1
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_construct(v, loc + (i,), lines) for i, v in enumerate(node.value)]
+    # Scalars: let PyYAML resolve the tag (int, bool, null, str...).
+    return yaml.SafeLoader("").construct_object(node, deep=True) if node.tag else node.value
+
+
+def load_yaml_text(text: str, path: str | Path = "<string>") -> tuple[Any, dict[Loc, int]]:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark else None
+        raise ConfigError(path, line, "", f"invalid YAML: {e.problem or e}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(path, None, "", f"invalid YAML: {e}") from None
+    lines: dict[Loc, int] = {}
+    if node is None:
+        return None, lines
+    try:
+        return _construct(node, (), lines), lines
+    except ConfigError as e:
+        raise ConfigError(path, e.line, e.field, e.problem) from None
+
+
+def load_yaml(path: str | Path) -> tuple[Any, dict[Loc, int]]:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(p, None, "", "file not found") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(p, None, "", f"not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except OSError as e:
+        raise ConfigError(p, None, "", f"cannot read: {e.strerror or e}") from None
+    return load_yaml_text(text, p)
+
+
+def _fmt(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def line_for(lines: dict[Loc, int], loc: Loc) -> int | None:
+    """The line of ``loc`` or of its nearest ancestor present in the file."""
+    loc = tuple(loc)
+    while True:
+        if loc in lines:
+            return lines[loc]
+        if not loc:
+            return None
+        loc = loc[:-1]
+
+
+def validate(model: type[M], data: Any, lines: dict[Loc, int], path: str | Path, base: Loc = ()) -> M:
+    """Validate ``data`` with ``model``; on failure raise ConfigError for the first error."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        err = e.errors(include_url=False)[0]
+        loc = base + tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        msg = err["msg"]
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, ") :]
+        raise ConfigError(path, line_for(lines, loc), _fmt(loc), msg) from None
