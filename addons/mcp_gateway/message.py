@@ -66,7 +66,9 @@ class Finding:
     type: str
     severity: str
     action: str  # log | alert | redact | block
-    location: str  # JSON pointer into the message ("/params/arguments/key"), or "header:authorization"
+    location: (
+        str  # JSON pointer into the message ("/params/arguments/key"), or "header:authorization"
+    )
     start: int = 0  # offsets into the decoded string at `location`
     end: int = 0
     masked: str = ""  # e.g. "sk-p…Xz9" ; never the full value
@@ -78,7 +80,9 @@ class Refusal:
 
     code: int
     message: str
-    http_status: int | None = None  # for client requests: the HTTP status of the answer (default 200)
+    http_status: int | None = (
+        None  # for client requests: the HTTP status of the answer (default 200)
+    )
     headers: dict[str, str] = field(default_factory=dict)
     data: Any = None
     stage: str = ""

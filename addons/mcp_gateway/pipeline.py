@@ -97,14 +97,18 @@ class Pipeline:
             try:
                 hook(ex)
             except Exception:  # noqa: BLE001
-                log.exception("mcp-gateway: stage %s failed ending exchange %s", stage.name, ex.flow_id)
+                log.exception(
+                    "mcp-gateway: stage %s failed ending exchange %s", stage.name, ex.flow_id
+                )
 
     # -- message level --------------------------------------------------------------
     def run(self, msg: Message) -> Message:
         ex = msg.exchange
         if ex.refusal is not None and msg.refusal is None:
             r = ex.refusal
-            msg.block(r.code, r.message, http_status=r.http_status, headers=r.headers, stage=r.stage)
+            msg.block(
+                r.code, r.message, http_status=r.http_status, headers=r.headers, stage=r.stage
+            )
         for stage in self._stages:
             if msg.stopped and not getattr(stage, "always", False):
                 continue
@@ -113,7 +117,10 @@ class Pipeline:
             except Exception as e:  # noqa: BLE001
                 log.exception(
                     "mcp-gateway: stage %s failed on %s %s (flow %s)",
-                    stage.name, msg.kind, msg.method, ex.flow_id,
+                    stage.name,
+                    msg.kind,
+                    msg.method,
+                    ex.flow_id,
                 )
                 msg.faults.append(stage.name)
                 if self.fail_mode == "closed" and not getattr(stage, "always", False):

@@ -1,18 +1,16 @@
 """YAML files validated by pydantic, with errors that name the file, line and field.
 
-    data, lines = load_yaml(path)            # plain Python data + {loc-tuple: line}
-    obj = validate(Model, data, lines, path) # raises ConfigError("rules/x.yaml:12: rules[3].pattern: ...")
+data, lines = load_yaml(path)            # plain Python data + {loc-tuple: line}
+obj = validate(Model, data, lines, path) # raises ConfigError("rules/x.yaml:12: rules[3].pattern: ...")
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
-
-M = TypeVar("M", bound=BaseModel)
 
 Loc = tuple[str | int, ...]
 
@@ -36,7 +34,9 @@ def _construct(node: yaml.Node, loc: Loc, lines: dict[Loc, int]) -> Any:
         for knode, vnode in node.value:
             key = _construct(knode, loc + ("<key>",), {})
             if not isinstance(key, str | int | float | bool) and key is not None:
-                raise ConfigError("", knode.start_mark.line + 1, _fmt(loc), "mapping keys must be scalars")
+                raise ConfigError(
+                    "", knode.start_mark.line + 1, _fmt(loc), "mapping keys must be scalars"
+                )
             out[key] = _construct(vnode, loc + (key,), lines)
             lines[loc + (key,)] = knode.start_mark.line + 1
         return out
@@ -98,13 +98,17 @@ def line_for(lines: dict[Loc, int], loc: Loc) -> int | None:
         loc = loc[:-1]
 
 
-def validate(model: type[M], data: Any, lines: dict[Loc, int], path: str | Path, base: Loc = ()) -> M:
+def validate[M: BaseModel](
+    model: type[M], data: Any, lines: dict[Loc, int], path: str | Path, base: Loc = ()
+) -> M:
     """Validate ``data`` with ``model``; on failure raise ConfigError for the first error."""
     try:
         return model.model_validate(data)
     except ValidationError as e:
         err = e.errors(include_url=False)[0]
-        loc = base + tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        loc = base + tuple(
+            p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))
+        )
         msg = err["msg"]
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]

@@ -1,0 +1,920 @@
+"""The core mitmproxy addon: thin adapters from HTTP hooks onto the message pipeline.
+
+* ``requestheaders``: cheap MCP pre-check; ask upstream for identity encoding.
+* ``request``: client->server messages (POST bodies, batches); GET/DELETE exchanges.
+* ``responseheaders``: ``text/event-stream`` is streamed through :class:`SSEStream`.
+* ``response``: ``application/json`` answers (and everything buffered).
+
+Every hook catches its own failures and applies ``mcp_fail_mode`` (mitmproxy itself would
+log and forward). Decisions on messages become HTTP: see :meth:`Gateway._answer`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import zlib
+from collections import OrderedDict
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import orjson
+from mitmproxy import ctx, exceptions, http
+from mitmproxy.proxy import mode_specs
+
+from .correlate import CorrelateStage, Correlator
+from .message import (
+    Action,
+    Direction,
+    ErrorCode,
+    Exchange,
+    Kind,
+    Message,
+    Refusal,
+    Transport,
+    error_response,
+)
+from .parse import (
+    MCP_HEADERS,
+    ParseError,
+    build_messages,
+    check_mirrored_headers,
+    decode_json,
+    is_mcp_payload,
+    legacy_session_from_url,
+    looks_like_json,
+)
+from .pipeline import Pipeline
+from .sse import SSEEvent, SSEParser, encode_event
+
+log = logging.getLogger("mcp_gateway")
+
+SERVER_NAME_HEADER = "mcp-gateway-server"  # set by the stdio shim; trusted for loopback upstreams
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+META = "mcp"  # flow.metadata key: plain-data summaries of the flow's messages
+
+
+def _summary(m: Message) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "direction": m.direction.value,
+        "kind": m.kind.value,
+        "id": m.id if isinstance(m.id, str | int) else None,
+        "method": m.method,
+        "name": m.name,
+        "action": m.action.value,
+    }
+    if m.latency_ms is not None:
+        d["latency_ms"] = m.latency_ms
+    if m.refusal is not None:
+        d["refusal"] = {"code": m.refusal.code, "message": m.refusal.message}
+    if m.findings:
+        d["findings"] = [
+            {"rule": f.rule, "type": f.type, "action": f.action, "location": f.location}
+            for f in m.findings
+        ]
+    if not m.inspected:
+        d["inspected"] = False
+    return d
+
+
+class StreamDecoder:
+    """Incremental content-decoding of a streamed body (gzip, deflate, br, zstd)."""
+
+    def __init__(self, encoding: str) -> None:
+        enc = encoding.strip().lower()
+        self.encoding = enc
+        if enc in ("gzip", "x-gzip"):
+            self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            self._fn = self._d.decompress
+        elif enc == "deflate":
+            self._d = zlib.decompressobj()
+            self._fn = self._d.decompress
+        elif enc == "br":
+            import brotli
+
+            self._d = brotli.Decompressor()
+            self._fn = self._d.process
+        elif enc == "zstd":
+            import zstandard
+
+            self._d = zstandard.ZstdDecompressor().decompressobj()
+            self._fn = self._d.decompress
+        else:
+            raise ValueError(f"unsupported content-encoding {encoding!r}")
+
+    def decompress(self, data: bytes) -> bytes:
+        return self._fn(data) if data else b""
+
+    def flush(self) -> bytes:
+        f = getattr(self._d, "flush", None)
+        try:
+            return f() if f else b""
+        except Exception:  # noqa: BLE001 - a truncated stream has nothing more to give
+            return b""
+
+
+class Gateway:
+    """Owns the pipeline; other concern addons register their stages into ``pipeline``."""
+
+    def __init__(self) -> None:
+        self.pipeline = Pipeline()
+        self.correlator = Correlator()
+        self.pipeline.add(CorrelateStage(self.correlator))
+        self.fail_mode = "closed"
+        self.max_message_bytes = 16 * 1024 * 1024
+        self.keep_stream_bytes = 1024 * 1024
+        self.hold_streams = True
+        self._exchanges: dict[str, Exchange] = {}
+        self._mcp_servers: OrderedDict[str, None] = OrderedDict()
+
+    # -- options --------------------------------------------------------------------
+    def load(self, loader) -> None:
+        loader.add_option(
+            "mcp_fail_mode",
+            str,
+            "closed",
+            "What happens when the gateway itself fails on a message (a rule or stage raises, "
+            "a message is too large to inspect): 'closed' blocks it with a JSON-RPC error, "
+            "'open' forwards it unchanged.",
+            choices=["closed", "open"],
+        )
+        loader.add_option(
+            "mcp_max_message_bytes",
+            int,
+            16 * 1024 * 1024,
+            "Largest JSON-RPC message (HTTP body or one SSE event) the gateway inspects. A larger "
+            "one is not inspected and is blocked or passed per mcp_fail_mode.",
+        )
+        loader.add_option(
+            "mcp_keep_stream_bytes",
+            int,
+            1024 * 1024,
+            "How many bytes of each streamed (SSE) response to keep so that mitmweb can show "
+            "it after the stream ends (0 keeps none; store_streamed_bodies=true keeps all).",
+        )
+        loader.add_option(
+            "mcp_hold_streams",
+            bool,
+            True,
+            "Keep idle MCP SSE streams open: mitmproxy's tcp_timeout does not cut a "
+            "connection while it carries an MCP event stream.",
+        )
+
+    def configure(self, updated: set[str]) -> None:
+        if "mcp_fail_mode" in updated:
+            mode = ctx.options.mcp_fail_mode
+            if mode not in ("closed", "open"):
+                raise exceptions.OptionsError(
+                    f"mcp_fail_mode must be 'closed' or 'open', not {mode!r}"
+                )
+            self.fail_mode = mode
+            self.pipeline.fail_mode = mode
+        if "mcp_max_message_bytes" in updated:
+            n = ctx.options.mcp_max_message_bytes
+            if n <= 0:
+                raise exceptions.OptionsError(f"mcp_max_message_bytes must be positive, not {n}")
+            self.max_message_bytes = n
+        if "mcp_keep_stream_bytes" in updated:
+            n = ctx.options.mcp_keep_stream_bytes
+            if n < 0:
+                raise exceptions.OptionsError(f"mcp_keep_stream_bytes must be >= 0, not {n}")
+            self.keep_stream_bytes = n
+        if "mcp_hold_streams" in updated:
+            self.hold_streams = ctx.options.mcp_hold_streams
+
+    # -- helpers --------------------------------------------------------------------
+    def _server_name(self, flow: http.HTTPFlow) -> str:
+        name = flow.metadata.get("mcp_server_name")
+        if name:
+            return name
+        req = flow.request
+        return f"{req.host}:{req.port}"
+
+    def _known_server(self, server: str) -> bool:
+        return server in self._mcp_servers
+
+    def _learn_server(self, server: str) -> None:
+        self._mcp_servers[server] = None
+        self._mcp_servers.move_to_end(server)
+        while len(self._mcp_servers) > 10_000:
+            self._mcp_servers.popitem(last=False)
+
+    def _new_exchange(self, flow: http.HTTPFlow) -> Exchange:
+        req = flow.request
+        h = req.headers
+        ex = Exchange(
+            flow_id=flow.id,
+            server=self._server_name(flow),
+            http_method=req.method,
+            path=req.path,
+            scheme=req.scheme,
+            session_id=h.get("mcp-session-id"),
+            protocol_version=h.get("mcp-protocol-version"),
+            client_addr=f"{flow.client_conn.peername[0]}" if flow.client_conn.peername else "",
+            request_headers=h,
+            legacy_session=legacy_session_from_url(req.path) if "session" in req.path else None,
+            flow=flow,
+        )
+        if ex.legacy_session is not None:
+            ex.transport = Transport.LEGACY_SSE
+        return ex
+
+    def exchange(self, flow: http.HTTPFlow) -> Exchange | None:
+        return self._exchanges.get(flow.id)
+
+    def _fail(self, flow: http.HTTPFlow, where: str, exc: BaseException) -> None:
+        log.error(
+            "mcp-gateway: internal error in %s (flow %s): %r", where, flow.id, exc, exc_info=exc
+        )
+        if self.fail_mode == "closed" and flow.live and flow.response is None:
+            self._reply(
+                flow,
+                500,
+                error_response(
+                    None, ErrorCode.INTERNAL_ERROR, f"gateway internal error in {where}"
+                ),
+            )
+
+    def _reply(
+        self, flow: http.HTTPFlow, status: int, body: Any, headers: dict[str, str] | None = None
+    ) -> None:
+        hdrs = {"content-type": "application/json"}
+        if headers:
+            hdrs.update(headers)
+        content = orjson.dumps(body) if body is not None else b""
+        if body is None:
+            hdrs.pop("content-type")
+        flow.response = http.Response.make(status, content, hdrs)
+        flow.metadata["mcp_gateway_answered"] = True
+
+    @staticmethod
+    def _mark(flow: http.HTTPFlow, msgs: list[Message]) -> None:
+        stopped = [m for m in msgs if m.stopped]
+        if stopped:
+            flow.marked = ":no_entry:"
+            reasons = "; ".join(
+                f"{m.method or m.kind.value}: {m.refusal.message}" for m in stopped if m.refusal
+            )
+            flow.comment = (
+                flow.comment + "\n" if flow.comment else ""
+            ) + f"mcp-gateway blocked {reasons}"
+        elif any(m.modified for m in msgs) and not flow.marked:
+            flow.marked = ":pencil2:"
+
+    def _record(self, flow: http.HTTPFlow, msgs: list[Message]) -> None:
+        flow.metadata.setdefault(META, []).extend(_summary(m) for m in msgs)
+
+    # -- hooks ----------------------------------------------------------------------
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        if flow.response or flow.error or not flow.live:
+            return
+        try:
+            h = flow.request.headers
+            name = h.get(SERVER_NAME_HEADER)
+            if name is not None:
+                del h[SERVER_NAME_HEADER]
+                if flow.request.host in LOOPBACK and name.strip():
+                    flow.metadata["mcp_server_name"] = name.strip()[:200]
+            if flow.request.method in ("POST", "GET", "DELETE") and (
+                any(k in h for k in MCP_HEADERS)
+                or "text/event-stream" in h.get("accept", "")
+                or flow.request.method == "POST"
+            ):
+                # We must be able to read SSE as it streams: no compressed event streams.
+                if "accept-encoding" in h and "text/event-stream" in h.get("accept", ""):
+                    h["accept-encoding"] = "identity"
+        except Exception as e:  # noqa: BLE001
+            self._fail(flow, "requestheaders", e)
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response or flow.error or not flow.live:
+            return
+        try:
+            self._request(flow)
+        except Exception as e:  # noqa: BLE001
+            self._fail(flow, "request", e)
+
+    def _request(self, flow: http.HTTPFlow) -> None:
+        req = flow.request
+        h = req.headers
+        has_mcp_header = any(k in h for k in MCP_HEADERS)
+        body = req.raw_content or b""
+        if req.method == "POST" and body:
+            ctype = h.get("content-type", "")
+            if (
+                not (("json" in ctype or not ctype) and looks_like_json(body))
+                and not has_mcp_header
+            ):
+                return
+            ex = self._new_exchange(flow)
+            if len(body) > self.max_message_bytes:
+                return self._too_large_request(flow, ex, len(body))
+            content = req.get_content(strict=False) or b""
+            if len(content) > self.max_message_bytes:
+                return self._too_large_request(flow, ex, len(content))
+            if not has_mcp_header and b'"jsonrpc"' not in content:
+                return
+            try:
+                value = decode_json(content)
+            except ParseError as e:
+                if has_mcp_header or self._known_server(ex.server) or b'"method"' in content:
+                    self._exchanges[flow.id] = ex
+                    self._reject(flow, ex, 400, e.code, e.message)
+                return
+            try:
+                parsed = build_messages(value, len(content), Direction.CLIENT_TO_SERVER, ex)
+            except ParseError as e:
+                self._exchanges[flow.id] = ex
+                return self._reject(flow, ex, 400, e.code, e.message)
+            msgs = parsed.messages
+            mcp = (
+                has_mcp_header
+                or ex.legacy_session is not None
+                or is_mcp_payload(value)
+                or (self._known_server(ex.server) and any(m.kind is not Kind.INVALID for m in msgs))
+            )
+            if not mcp:
+                return
+            self._learn_server(ex.server)
+            self._exchanges[flow.id] = ex
+            problem = check_mirrored_headers(ex, msgs)
+            if problem is not None:
+                return self._reject(
+                    flow, ex, 400, ErrorCode.HEADER_MISMATCH, f"Header mismatch: {problem}", msgs
+                )
+            self.pipeline.start_exchange(ex)
+            self.pipeline.run_all(msgs)
+            self._record(flow, msgs)
+            self._apply_request(flow, ex, parsed.batch, msgs)
+            return
+        # Bodiless exchanges: the GET stream, DELETE of a session, resumption.
+        if req.method in ("GET", "DELETE") and (
+            has_mcp_header
+            or (
+                req.method == "GET"
+                and "text/event-stream" in h.get("accept", "")
+                and self._known_server(self._server_name(flow))
+            )
+        ):
+            ex = self._new_exchange(flow)
+            self._exchanges[flow.id] = ex
+            refusal = self.pipeline.start_exchange(ex)
+            if refusal is not None:
+                self._refuse_exchange(flow, ex, refusal)
+
+    def _too_large_request(self, flow: http.HTTPFlow, ex: Exchange, size: int) -> None:
+        self._exchanges[flow.id] = ex
+        msg = Message(
+            payload=None,
+            direction=Direction.CLIENT_TO_SERVER,
+            kind=Kind.INVALID,
+            exchange=ex,
+            size=size,
+        )
+        msg.inspected = False
+        text = f"message of {size} bytes exceeds mcp_max_message_bytes ({self.max_message_bytes}); not inspected"
+        if self.fail_mode == "closed":
+            msg.block(ErrorCode.TOO_LARGE, text, http_status=413, stage="parse")
+        self.pipeline.start_exchange(ex)
+        self.pipeline.run(msg)
+        self._record(flow, [msg])
+        if self.fail_mode == "closed":
+            self._reply(flow, 413, error_response(None, ErrorCode.TOO_LARGE, text))
+            self._mark(flow, [msg])
+        else:
+            log.warning(
+                "mcp-gateway: %s (flow %s), forwarded per mcp_fail_mode=open", text, flow.id
+            )
+
+    def _reject(
+        self,
+        flow: http.HTTPFlow,
+        ex: Exchange,
+        status: int,
+        code: int,
+        text: str,
+        msgs: list[Message] | None = None,
+    ) -> None:
+        """Refuse a request the gateway cannot or will not parse; still audited."""
+        if not msgs:
+            msg = Message(
+                payload=None,
+                direction=Direction.CLIENT_TO_SERVER,
+                kind=Kind.INVALID,
+                exchange=ex,
+                size=len(flow.request.raw_content or b""),
+            )
+            msg.inspected = False
+            msgs = [msg]
+        for m in msgs:
+            m.block(code, text, http_status=status, stage="parse")
+        self.pipeline.run_all(msgs)
+        self._record(flow, msgs)
+        ident = msgs[0].id if len(msgs) == 1 else None
+        self._reply(flow, status, error_response(ident, code, text))
+        self._mark(flow, msgs)
+
+    def _refuse_exchange(self, flow: http.HTTPFlow, ex: Exchange, r: Refusal) -> None:
+        self._reply(
+            flow, r.http_status or 403, error_response(None, r.code, r.message, r.data), r.headers
+        )
+        flow.marked = ":no_entry:"
+        flow.comment = f"mcp-gateway refused: {r.message}"
+
+    def _apply_request(
+        self, flow: http.HTTPFlow, ex: Exchange, batch: bool, msgs: list[Message]
+    ) -> None:
+        self._mark(flow, msgs)
+        stopped = [m for m in msgs if m.stopped]
+        if not stopped:
+            if any(m.modified for m in msgs):
+                value = [m.payload for m in msgs] if batch else msgs[0].payload
+                flow.request.content = orjson.dumps(value)
+            return
+        if not batch:
+            m = msgs[0]
+            r = m.refusal
+            if m.kind is Kind.REQUEST or m.kind is Kind.INVALID:
+                self._reply(
+                    flow,
+                    (r.http_status if r else None) or 200,
+                    error_response(m.id, r.code, r.message, r.data) if r else None,
+                    r.headers if r else None,
+                )
+            elif m.is_response:
+                # A client's answer to a server->client request (sampling, elicitation):
+                # the server gets an error in its place, never the refused content.
+                flow.request.content = orjson.dumps(
+                    error_response(m.id, r.code, r.message) if r else None
+                )
+            else:  # a notification: dropped
+                status = r.http_status if r and r.http_status else 202
+                self._reply(
+                    flow,
+                    status,
+                    error_response(None, r.code, r.message) if r and status >= 400 else None,
+                    r.headers if r else None,
+                )
+            return
+        # A batch with a refused element is answered by the gateway as a whole: forwarding
+        # the rest would need merging our errors into the server's answer.
+        first = stopped[0]
+        status = max((m.refusal.http_status or 200) for m in stopped if m.refusal)
+        answers = []
+        for m in msgs:
+            if m.kind is not Kind.REQUEST:
+                continue
+            if m.refusal is not None:
+                answers.append(error_response(m.id, m.refusal.code, m.refusal.message))
+            else:
+                answers.append(
+                    error_response(
+                        m.id,
+                        ErrorCode.BLOCKED,
+                        f"not forwarded: batch element {first.batch_index} was refused",
+                    )
+                )
+        headers = first.refusal.headers if first.refusal else None
+        self._reply(flow, status if answers else 202, answers or None, headers)
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        if flow.error or not flow.live or flow.metadata.get("mcp_gateway_answered"):
+            return
+        try:
+            resp = flow.response
+            if resp is None or "text/event-stream" not in resp.headers.get("content-type", ""):
+                return
+            ex = self._exchanges.get(flow.id)
+            if ex is None:
+                ex = self._new_exchange(flow)
+                self._exchanges[flow.id] = ex
+                known = False
+            else:
+                known = True
+            if ex.transport is Transport.HTTP:
+                ex.transport = Transport.SSE
+            sid = resp.headers.get("mcp-session-id")
+            if sid and not ex.session_id:
+                ex.session_id = sid
+            decoder = None
+            enc = resp.headers.get("content-encoding", "").strip().lower()
+            if enc and enc != "identity":
+                try:
+                    decoder = StreamDecoder(enc)
+                    del resp.headers["content-encoding"]
+                except Exception:  # noqa: BLE001
+                    log.warning(
+                        "mcp-gateway: cannot decode %r event stream (flow %s)", enc, flow.id
+                    )
+            if "content-length" in resp.headers:
+                del resp.headers["content-length"]
+                if flow.response.http_version == "HTTP/1.1":
+                    resp.headers["transfer-encoding"] = "chunked"
+            resp.headers["x-accel-buffering"] = "no"
+            stream = SSEStream(
+                self,
+                flow,
+                ex,
+                known=known,
+                decoder=decoder,
+                undecodable=bool(enc) and decoder is None and enc != "identity",
+            )
+            resp.stream = stream
+            if self.hold_streams:
+                stream.hold_connection()
+        except Exception as e:  # noqa: BLE001
+            log.error(
+                "mcp-gateway: internal error in responseheaders (flow %s): %r",
+                flow.id,
+                e,
+                exc_info=e,
+            )
+            if flow.response is not None and self.fail_mode == "closed":
+                flow.response.stream = _ErrorStream(flow)
+            elif flow.response is not None:
+                flow.response.stream = True
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        try:
+            self._response(flow)
+        except Exception as e:  # noqa: BLE001
+            log.error(
+                "mcp-gateway: internal error in response (flow %s): %r", flow.id, e, exc_info=e
+            )
+            if (
+                self.fail_mode == "closed"
+                and flow.response is not None
+                and not flow.response.stream
+            ):
+                flow.response = http.Response.make(
+                    502,
+                    orjson.dumps(
+                        error_response(
+                            None, ErrorCode.INTERNAL_ERROR, "gateway internal error in response"
+                        )
+                    ),
+                    {"content-type": "application/json"},
+                )
+        finally:
+            ex = self._exchanges.pop(flow.id, None)
+            if ex is not None:
+                stream = flow.response.stream if flow.response else None
+                if isinstance(stream, SSEStream):
+                    stream.release_connection()
+                self.pipeline.end_exchange(ex)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        ex = self._exchanges.pop(flow.id, None)
+        if ex is None:
+            return
+        stream = flow.response.stream if flow.response else None
+        if isinstance(stream, SSEStream):
+            stream.release_connection()
+        self.pipeline.end_exchange(ex)
+
+    def _response(self, flow: http.HTTPFlow) -> None:
+        resp = flow.response
+        if resp is None or flow.metadata.get("mcp_gateway_answered"):
+            return
+        ex = self._exchanges.get(flow.id)
+        if ex is None:
+            return
+        sid = resp.headers.get("mcp-session-id")
+        if sid and not ex.session_id:
+            ex.session_id = sid
+        stream = resp.stream
+        if isinstance(stream, SSEStream):
+            kept = stream.kept()
+            if kept is not None and resp.raw_content is None:
+                resp.data.content = kept  # display copy for mitmweb; already sent
+            return
+        if stream:
+            return
+        raw = resp.raw_content
+        if not raw:
+            return
+        ctype = resp.headers.get("content-type", "")
+        if "json" not in ctype and not looks_like_json(raw):
+            return
+        if len(raw) > self.max_message_bytes:
+            return self._too_large_response(flow, ex, len(raw))
+        content = resp.get_content(strict=False) or b""
+        if len(content) > self.max_message_bytes:
+            return self._too_large_response(flow, ex, len(content))
+        try:
+            value = decode_json(content)
+            parsed = build_messages(value, len(content), Direction.SERVER_TO_CLIENT, ex)
+        except ParseError:
+            return  # not JSON: the client sees the server's bytes unchanged
+        msgs = parsed.messages
+        if all(m.kind is Kind.INVALID for m in msgs):
+            return
+        self.pipeline.run_all(msgs)
+        self._record(flow, msgs)
+        self._mark(flow, msgs)
+        new = _rebuild(value, parsed.batch, msgs)
+        if new is not _UNCHANGED:
+            resp.content = orjson.dumps(new) if new is not None else b""
+
+    def _too_large_response(self, flow: http.HTTPFlow, ex: Exchange, size: int) -> None:
+        msg = Message(
+            payload=None,
+            direction=Direction.SERVER_TO_CLIENT,
+            kind=Kind.INVALID,
+            exchange=ex,
+            size=size,
+        )
+        msg.inspected = False
+        text = f"response of {size} bytes exceeds mcp_max_message_bytes ({self.max_message_bytes}); not inspected"
+        if self.fail_mode == "closed":
+            msg.block(ErrorCode.TOO_LARGE, text, stage="parse")
+        self.pipeline.run(msg)
+        self._record(flow, [msg])
+        if self.fail_mode == "closed":
+            ident = _request_id(flow)
+            flow.response.content = orjson.dumps(error_response(ident, ErrorCode.TOO_LARGE, text))
+            flow.response.headers["content-type"] = "application/json"
+            self._mark(flow, [msg])
+        else:
+            log.warning(
+                "mcp-gateway: %s (flow %s), forwarded per mcp_fail_mode=open", text, flow.id
+            )
+
+
+def _request_id(flow: http.HTTPFlow) -> Any:
+    for s in flow.metadata.get(META, ()):
+        if s.get("direction") == "c2s" and s.get("kind") == "request":
+            return s.get("id")
+    return None
+
+
+_UNCHANGED = object()
+
+
+def _rebuild(value: Any, batch: bool, msgs: list[Message]) -> Any:
+    """The value to send after the pipeline's decisions, or _UNCHANGED (send the original bytes)."""
+    if not any(m.modified or m.stopped for m in msgs):
+        return _UNCHANGED
+    out = []
+    for m in msgs:
+        if m.action is Action.DROP:
+            continue
+        if m.action is Action.BLOCK:
+            r = m.refusal
+            out.append(
+                error_response(
+                    m.id, r.code if r else ErrorCode.BLOCKED, r.message if r else "blocked"
+                )
+            )
+        else:
+            out.append(m.payload)
+    if batch:
+        return out or None
+    return out[0] if out else None
+
+
+class _ErrorStream:
+    """Fail-closed replacement for a stream the gateway could not set up: one error event."""
+
+    def __init__(self, flow: http.HTTPFlow) -> None:
+        self.sent = False
+
+    def __call__(self, data: bytes) -> list[bytes]:
+        if self.sent:
+            return []
+        self.sent = True
+        err = error_response(
+            None, ErrorCode.INTERNAL_ERROR, "gateway internal error: event stream not inspected"
+        )
+        return [encode_event(orjson.dumps(err).decode(), event="message")]
+
+
+class SSEStream:
+    """The ``flow.response.stream`` callable for one event stream.
+
+    Reassembles events across arbitrary chunk boundaries, runs each JSON-RPC event through
+    the pipeline, and returns a *list* of chunks (``[]`` when nothing is ready: a bare
+    ``b""`` would end an HTTP/1.1 chunked body). Unchanged events go out byte-identical.
+    """
+
+    def __init__(
+        self,
+        gw: Gateway,
+        flow: http.HTTPFlow,
+        ex: Exchange,
+        *,
+        known: bool,
+        decoder: StreamDecoder | None = None,
+        undecodable: bool = False,
+    ) -> None:
+        self.gw = gw
+        self.flow = flow
+        self.ex = ex
+        self.known = known  # the exchange was recognised as MCP at request time
+        self.decoder = decoder
+        self.parser = SSEParser()
+        self.passthrough = False
+        self.skip_tail: str | None = None  # "drop" or "raw": how to treat an oversized event's tail
+        self.undecodable = undecodable
+        self._kept = bytearray() if gw.keep_stream_bytes else None
+        self._kept_truncated = False
+        self._hold = None
+        self._closed_after_error = False
+        self.events = 0
+        if undecodable:
+            self._not_inspected(
+                f"content-encoding {flow.response.headers.get('content-encoding')!r} cannot be decoded"
+            )
+
+    # -- idle timeout ---------------------------------------------------------------
+    def hold_connection(self) -> None:
+        """Disarm mitmproxy's idle watchdog for this connection while the stream lives.
+
+        Uses Proxyserver internals (connections, timeout_watchdog); guarded and pinned to
+        mitmproxy < 13, and covered by an end-to-end test with a tiny tcp_timeout.
+        """
+        try:
+            ps = ctx.master.addons.get("proxyserver")
+            handler = ps.connections.get(self.flow.client_conn.id) if ps else None
+            wd = getattr(handler, "timeout_watchdog", None)
+            if wd is None:
+                return
+            cm = wd.disarm()
+            cm.__enter__()
+            wd.register_activity()  # a watch() already sleeping must not fire on wake-up
+            self._hold = cm
+        except Exception as e:  # noqa: BLE001
+            log.debug("mcp-gateway: cannot hold stream connection open: %r", e)
+
+    def release_connection(self) -> None:
+        cm, self._hold = self._hold, None
+        if cm is not None:
+            try:
+                cm.__exit__(None, None, None)
+            except Exception:  # noqa: BLE001
+                pass
+
+    # -- mitmweb copy ---------------------------------------------------------------
+    def _keep(self, out: bytes) -> None:
+        k = self._kept
+        if k is None or self._kept_truncated:
+            return
+        room = self.gw.keep_stream_bytes - len(k)
+        if len(out) <= room:
+            k += out
+        else:
+            k += out[:room]
+            self._kept_truncated = True
+
+    def kept(self) -> bytes | None:
+        if self._kept is None:
+            return None
+        suffix = b"\n: [mcp-gateway: display copy truncated]\n" if self._kept_truncated else b""
+        return bytes(self._kept) + suffix
+
+    # -- the callable ---------------------------------------------------------------
+    def __call__(self, data: bytes) -> list[bytes]:
+        try:
+            out = self._process(data)
+        except Exception as e:  # noqa: BLE001 - raising here would only drop this chunk
+            log.error(
+                "mcp-gateway: internal error in event stream (flow %s): %r",
+                self.flow.id,
+                e,
+                exc_info=e,
+            )
+            out = self._on_internal_error(data)
+        if out:
+            self._keep(out)
+            return [out]
+        return []
+
+    def _on_internal_error(self, data: bytes) -> bytes:
+        self.passthrough = True
+        pending = self.parser.take_pending()
+        if self.gw.fail_mode == "open":
+            return pending + (data if self.decoder is None else b"")
+        self.skip_tail = "drop"
+        err = error_response(
+            None, ErrorCode.INTERNAL_ERROR, "gateway internal error: rest of event stream withheld"
+        )
+        self._closed_after_error = True
+        return encode_event(orjson.dumps(err).decode(), event="message")
+
+    def _process(self, data: bytes) -> bytes:
+        final = data == b""
+        if self._closed_after_error:
+            return b""
+        if self.decoder is not None:
+            data = self.decoder.decompress(data) + (self.decoder.flush() if final else b"")
+        if self.passthrough or self.undecodable:
+            if self.undecodable and self.gw.fail_mode == "closed":
+                return b""
+            return data
+        events = self.parser.feed(data) if data else []
+        if final:
+            events += self.parser.close()
+        parts: list[bytes] = []
+        for ev in events:
+            parts.append(self._event(ev))
+        if self.parser.pending > self.gw.max_message_bytes:
+            parts.append(self._oversized())
+        return b"".join(parts)
+
+    def _oversized(self) -> bytes:
+        size = self.parser.pending
+        raw = self.parser.take_pending()
+        text = f"SSE event over mcp_max_message_bytes ({self.gw.max_message_bytes}); not inspected"
+        msg = self._not_inspected(text, size=size)
+        if self.gw.fail_mode == "open":
+            self.skip_tail = "raw"
+            return raw
+        self.skip_tail = "drop"
+        ident = _guess_id(raw)
+        err = error_response(ident, ErrorCode.TOO_LARGE, text)
+        msg.id = ident
+        return encode_event(orjson.dumps(err).decode(), event="message")
+
+    def _not_inspected(self, text: str, size: int = 0) -> Message:
+        msg = Message(
+            payload=None,
+            direction=Direction.SERVER_TO_CLIENT,
+            kind=Kind.INVALID,
+            exchange=self.ex,
+            size=size,
+        )
+        msg.inspected = False
+        if self.gw.fail_mode == "closed":
+            msg.block(ErrorCode.TOO_LARGE, text, stage="parse")
+        else:
+            log.warning(
+                "mcp-gateway: %s (flow %s), forwarded per mcp_fail_mode=open", text, self.flow.id
+            )
+        self.gw.pipeline.run(msg)
+        self.gw._record(self.flow, [msg])
+        return msg
+
+    def _event(self, ev: SSEEvent) -> bytes:
+        if self.skip_tail is not None:
+            mode, self.skip_tail = self.skip_tail, None
+            return ev.raw if mode == "raw" else b""
+        self.events += 1
+        data = ev.data
+        if data is None or not data.strip():
+            return ev.raw  # comments, keep-alives, priming events, retry-only events
+        if ev.event == "endpoint":
+            return self._endpoint(ev)
+        first = data.lstrip()[:1]
+        if first not in ("{", "["):
+            return ev.raw
+        try:
+            value = decode_json(data)
+            parsed = build_messages(value, len(ev.raw), Direction.SERVER_TO_CLIENT, self.ex)
+        except ParseError:
+            return ev.raw  # not JSON: forwarded unchanged (documented)
+        msgs = parsed.messages
+        if all(m.kind is Kind.INVALID for m in msgs):
+            return ev.raw
+        if not self.known:
+            self.known = True
+            self.gw._learn_server(self.ex.server)
+        for m in msgs:
+            m.sse_event_id = ev.id
+        self.gw.pipeline.run_all(msgs)
+        self.gw._record(self.flow, msgs)
+        self.gw._mark(self.flow, msgs)
+        new = _rebuild(value, parsed.batch, msgs)
+        if new is _UNCHANGED:
+            return ev.raw
+        if new is None:
+            # Everything in the event was dropped; keep its id so resumption still works.
+            return encode_event(None, id=ev.id) if ev.id is not None else b""
+        return encode_event(orjson.dumps(new).decode(), event=ev.event, id=ev.id, retry=ev.retry)
+
+    def _endpoint(self, ev: SSEEvent) -> bytes:
+        """Legacy HTTP+SSE: learn the session from the endpoint URI; keep clients on the gateway."""
+        uri = (ev.data or "").strip()
+        self.ex.transport = Transport.LEGACY_SSE
+        self.ex.legacy_session = legacy_session_from_url(uri)
+        self.known = True
+        self.gw._learn_server(self.ex.server)
+        try:
+            parts = urlsplit(uri)
+        except ValueError:
+            return ev.raw
+        if parts.scheme and isinstance(self.flow.client_conn.proxy_mode, mode_specs.ReverseMode):
+            # An absolute endpoint would let the client bypass a reverse gateway.
+            relative = urlunsplit(("", "", parts.path or "/", parts.query, ""))
+            return encode_event(relative, event=ev.event, id=ev.id, retry=ev.retry)
+        return ev.raw
+
+
+def _guess_id(raw: bytes) -> Any:
+    """The JSON-RPC id of an event too large to parse, from its first bytes (best effort)."""
+    m = re.search(rb'"id"\s*:\s*("(?:[^"\\]|\\.){0,200}"|-?\d{1,18})', raw[:65536])
+    if not m:
+        return None
+    try:
+        return orjson.loads(m.group(1))
+    except orjson.JSONDecodeError:
+        return None

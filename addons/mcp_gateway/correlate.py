@@ -1,0 +1,109 @@
+"""Correlate stage: pair each response with the request it answers.
+
+A request is remembered when it passes the gateway; its response gets the request's
+method, name and the request->response latency. Streamable HTTP answers a request on the
+same HTTP exchange (looked up there first, so clients without sessions can reuse ids); the
+GET stream, resumed streams and the legacy HTTP+SSE transport answer on another exchange
+(looked up by server + session). Both directions are tracked: server->client requests
+(sampling, elicitation, roots) are answered by client POSTs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from .message import Direction, Kind, Message
+from .pipeline import ORDER_CORRELATE
+
+
+@dataclass(slots=True)
+class Pending:
+    method: str
+    name: str | None
+    t0: float  # time.monotonic() when the request passed
+
+
+class Correlator:
+    """Bounded maps of in-flight requests; old entries are evicted first."""
+
+    def __init__(self, max_entries: int = 100_000, ttl: float = 3600.0) -> None:
+        self.max_entries = max_entries
+        self.ttl = ttl
+        self._by_session: OrderedDict[tuple, Pending] = OrderedDict()
+
+    @staticmethod
+    def _session_key(msg: Message, req_direction: Direction) -> tuple | None:
+        ex = msg.exchange
+        session = ex.session_id or ex.legacy_session
+        if session is None:
+            return None
+        return (ex.server, session, req_direction, _hashable(msg.id))
+
+    def remember(self, msg: Message) -> None:
+        p = Pending(msg.method or "", msg.name, time.monotonic())
+        local: dict = msg.exchange.scratch.setdefault("pending", {})
+        if len(local) < 10_000:
+            local[(msg.direction, _hashable(msg.id))] = p
+        key = self._session_key(msg, msg.direction)
+        if key is not None:
+            self._by_session[key] = p
+            self._by_session.move_to_end(key)
+            self._evict()
+
+    def match(self, msg: Message) -> Pending | None:
+        req_dir = (
+            Direction.CLIENT_TO_SERVER
+            if msg.direction is Direction.SERVER_TO_CLIENT
+            else Direction.SERVER_TO_CLIENT
+        )
+        ident = _hashable(msg.id)
+        local = msg.exchange.scratch.get("pending")
+        p = local.pop((req_dir, ident), None) if local else None
+        key = self._session_key(msg, req_dir)
+        if key is not None:
+            q = self._by_session.pop(key, None)
+            p = p or q
+        if p is None and local is None:
+            # A response on another exchange of a sessionless client: nothing to go on.
+            return None
+        return p
+
+    def _evict(self) -> None:
+        while len(self._by_session) > self.max_entries:
+            self._by_session.popitem(last=False)
+        if self._by_session:
+            now = time.monotonic()
+            while self._by_session:
+                k, v = next(iter(self._by_session.items()))
+                if now - v.t0 <= self.ttl:
+                    break
+                del self._by_session[k]
+
+    def __len__(self) -> int:
+        return len(self._by_session)
+
+
+def _hashable(v: Any) -> Any:
+    return v if isinstance(v, str | int) else repr(v)
+
+
+class CorrelateStage:
+    name = "correlate"
+    order = ORDER_CORRELATE
+    always = True
+
+    def __init__(self, correlator: Correlator | None = None) -> None:
+        self.correlator = correlator or Correlator()
+
+    def process(self, msg: Message) -> None:
+        if msg.kind is Kind.REQUEST:
+            self.correlator.remember(msg)
+        elif msg.kind in (Kind.RESULT, Kind.ERROR) and msg.id is not None:
+            p = self.correlator.match(msg)
+            if p is not None:
+                msg.method = p.method
+                msg.name = p.name
+                msg.latency_ms = round((time.monotonic() - p.t0) * 1000.0, 3)

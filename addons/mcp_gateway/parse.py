@@ -1,0 +1,265 @@
+"""Parse stage: bytes -> structured JSON-RPC messages, and the MCP-specific checks.
+
+Everything here is pure (no mitmproxy objects) so that the HTTP adapters, the SSE
+adapter, the CLI and the tests share it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import orjson
+
+from .message import Direction, ErrorCode, Exchange, Kind, Message
+
+# Methods of every MCP revision (2024-11-05 ... 2026-07-28). A JSON-RPC message whose method
+# starts with one of these is MCP; anything else JSON-RPC is "unknown method" but still parsed.
+MCP_METHOD_PREFIXES = (
+    "initialize",
+    "ping",
+    "notifications/",
+    "tools/",
+    "resources/",
+    "prompts/",
+    "completion/",
+    "logging/",
+    "sampling/",
+    "elicitation/",
+    "roots/",
+    "tasks/",
+    "server/",
+    "subscriptions/",
+)
+
+# Request methods whose params name the thing acted on, and where the name lives.
+_NAME_PARAM = {
+    "tools/call": "name",
+    "prompts/get": "name",
+    "resources/read": "uri",
+    "resources/subscribe": "uri",
+    "resources/unsubscribe": "uri",
+}
+
+# Headers that mark an HTTP exchange as MCP even without a JSON-RPC body (GET stream, DELETE).
+MCP_HEADERS = ("mcp-session-id", "mcp-protocol-version", "mcp-method", "last-event-id")
+
+MODERN_VERSIONS = ("2026-07-28",)
+
+# Nesting deeper than this is refused before orjson sees it (orjson itself stops at 1024).
+MAX_DEPTH = 512
+
+
+class ParseError(ValueError):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def is_mcp_method(method: Any) -> bool:
+    return isinstance(method, str) and method.startswith(MCP_METHOD_PREFIXES)
+
+
+def classify(obj: Any) -> Kind:
+    """The JSON-RPC 2.0 kind of one decoded value."""
+    if not isinstance(obj, dict) or obj.get("jsonrpc") != "2.0":
+        return Kind.INVALID
+    if "method" in obj:
+        if not isinstance(obj["method"], str):
+            return Kind.INVALID
+        if "id" in obj:
+            return Kind.REQUEST if _valid_id(obj["id"]) else Kind.INVALID
+        return Kind.NOTIFICATION
+    if "result" in obj and "error" not in obj and "id" in obj:
+        return Kind.RESULT
+    if "error" in obj and "result" not in obj and "id" in obj:
+        return Kind.ERROR
+    return Kind.INVALID
+
+
+def _valid_id(v: Any) -> bool:
+    return isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool))
+
+
+def target_name(method: str | None, params: Any) -> str | None:
+    """Tool/prompt name or resource URI a request acts on."""
+    if method is None or not isinstance(params, dict):
+        return None
+    key = _NAME_PARAM.get(method)
+    if key is not None:
+        v = params.get(key)
+        return v if isinstance(v, str) else None
+    if method == "completion/complete":
+        ref = params.get("ref")
+        if isinstance(ref, dict):
+            v = ref.get("name") or ref.get("uri")
+            return v if isinstance(v, str) else None
+    return None
+
+
+def looks_like_json(body: bytes) -> bool:
+    """Cheap check on the first non-blank byte."""
+    for b in body[:64]:
+        if b in b" \t\r\n":
+            continue
+        return b in b"{["
+    return False
+
+
+def _depth_ok(body: bytes | str) -> bool:
+    """Refuse absurd nesting without a recursive walk (bracket count, strings ignored)."""
+    raw = body.encode() if isinstance(body, str) else body
+    if raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:
+        return True
+    depth = 0
+    in_str = False
+    esc = False
+    for b in raw:
+        if in_str:
+            if esc:
+                esc = False
+            elif b == 0x5C:
+                esc = True
+            elif b == 0x22:
+                in_str = False
+        elif b == 0x22:
+            in_str = True
+        elif b in (0x5B, 0x7B):
+            depth += 1
+            if depth > MAX_DEPTH:
+                return False
+        elif b in (0x5D, 0x7D):
+            depth -= 1
+    return True
+
+
+def decode_json(body: bytes | str) -> Any:
+    """orjson.loads with the gateway's errors: invalid UTF-8, bad JSON, too deep."""
+    if not _depth_ok(body):
+        raise ParseError(ErrorCode.PARSE_ERROR, f"Parse error: JSON nested deeper than {MAX_DEPTH}")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as e:
+        text = str(e)
+        if "utf-8" in text.lower() or "surrogate" in text.lower():
+            raise ParseError(
+                ErrorCode.PARSE_ERROR, "Parse error: body is not valid UTF-8"
+            ) from None
+        if "recursion" in text.lower():
+            raise ParseError(ErrorCode.PARSE_ERROR, "Parse error: JSON nested too deeply") from None
+        raise ParseError(ErrorCode.PARSE_ERROR, f"Parse error: {text}") from None
+
+
+@dataclass(slots=True)
+class Parsed:
+    """A body split into messages. ``batch`` is True when the body was a JSON array."""
+
+    messages: list[Message]
+    batch: bool
+
+
+def build_messages(value: Any, size: int, direction: Direction, ex: Exchange) -> Parsed:
+    """Turn a decoded JSON value (object or batch array) into Messages."""
+    if isinstance(value, list):
+        if not value:
+            raise ParseError(ErrorCode.INVALID_REQUEST, "Invalid Request: empty batch")
+        per = max(1, size // len(value))
+        msgs = [_one(v, per, direction, ex, i) for i, v in enumerate(value)]
+        return Parsed(msgs, True)
+    return Parsed([_one(value, size, direction, ex, None)], False)
+
+
+def _one(obj: Any, size: int, direction: Direction, ex: Exchange, index: int | None) -> Message:
+    kind = classify(obj)
+    msg = Message(
+        payload=obj, direction=direction, kind=kind, exchange=ex, size=size, batch_index=index
+    )
+    if kind is Kind.INVALID:
+        if isinstance(obj, dict):
+            i = obj.get("id")
+            msg.id = i if _valid_id(i) else None
+        return msg
+    msg.id = obj.get("id")
+    if kind in (Kind.REQUEST, Kind.NOTIFICATION):
+        msg.method = obj["method"]
+        msg.name = target_name(msg.method, obj.get("params"))
+    return msg
+
+
+def parse_body(body: bytes, direction: Direction, ex: Exchange) -> Parsed:
+    return build_messages(decode_json(body), len(body), direction, ex)
+
+
+def is_mcp_payload(value: Any) -> bool:
+    """Does a decoded body look like MCP JSON-RPC (by content, not by path)?"""
+    items = value if isinstance(value, list) else (value,)
+    for obj in items:
+        k = classify(obj)
+        if k in (Kind.REQUEST, Kind.NOTIFICATION) and is_mcp_method(obj["method"]):
+            return True
+    return False
+
+
+# -- headers -------------------------------------------------------------------------
+
+_B64_HEADER = re.compile(r"^=\?base64\?(.*)\?=$", re.IGNORECASE)
+
+
+def decode_header_value(v: str) -> str:
+    """2026-07-28 encodes non-ASCII header values as ``=?base64?...?=``."""
+    m = _B64_HEADER.match(v.strip())
+    if not m:
+        return v.strip()
+    try:
+        return base64.b64decode(m.group(1), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return v
+
+
+def check_mirrored_headers(ex: Exchange, msgs: list[Message]) -> str | None:
+    """2026-07-28: ``Mcp-Method``/``Mcp-Name`` must match the body. Returns the problem or None.
+
+    Policy is always decided from the body; a request whose headers disagree with it is refused
+    (400, -32020) so that no intermediary further along is misled by them.
+    """
+    hm = ex.header("mcp-method")
+    hn = ex.header("mcp-name")
+    modern = (ex.protocol_version or "") in MODERN_VERSIONS
+    if hm is None and hn is None and not modern:
+        return None
+    reqs = [m for m in msgs if m.kind in (Kind.REQUEST, Kind.NOTIFICATION)]
+    if len(msgs) != 1 or len(reqs) != 1:
+        if hm is not None or hn is not None:
+            return "Mcp-Method/Mcp-Name headers require a body with exactly one request or notification"
+        return None
+    msg = reqs[0]
+    if hm is None:
+        return f"missing Mcp-Method header (body method {msg.method!r})" if modern else None
+    if decode_header_value(hm) != msg.method:
+        return f"Mcp-Method header {decode_header_value(hm)!r} does not match body method {msg.method!r}"
+    needs_name = msg.method in ("tools/call", "resources/read", "prompts/get")
+    if hn is not None:
+        if decode_header_value(hn) != (msg.name or ""):
+            return (
+                f"Mcp-Name header {decode_header_value(hn)!r} does not match body name {msg.name!r}"
+            )
+    elif needs_name and modern:
+        return f"missing Mcp-Name header for {msg.method}"
+    return None
+
+
+def legacy_session_from_url(url: str) -> str | None:
+    """``/messages/?session_id=...`` (Python SDK) or ``/message?sessionId=...`` (TS SDK)."""
+    try:
+        q = parse_qs(urlsplit(url).query)
+    except ValueError:
+        return None
+    for key in ("session_id", "sessionId"):
+        if key in q and q[key]:
+            return q[key][0]
+    return None

@@ -1,0 +1,156 @@
+"""Incremental ``text/event-stream`` parser.
+
+Chunks arrive at arbitrary byte boundaries. :meth:`SSEParser.feed` returns every event
+completed so far, each with the exact raw bytes it occupied in the stream, so that the
+gateway can forward unchanged events byte-identical and replace only the ones it changes.
+
+Per the WHATWG spec, lines end with CRLF, LF or CR; an empty line dispatches the event;
+``:`` starts a comment; ``data`` lines are joined with ``\\n``; a field without a colon has
+an empty value; one leading space after the colon is dropped. A CR at the very end of a
+chunk may be the first half of a CRLF, so it is held back until the next byte (or the end).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+_CR = 0x0D
+_LF = 0x0A
+
+
+@dataclass(slots=True)
+class SSEEvent:
+    raw: bytes  # the exact bytes of this event, terminating blank line included
+    data: str | None = None  # None when the event had no data field
+    event: str | None = None
+    id: str | None = None
+    retry: int | None = None
+    comments: list[str] = field(default_factory=list)
+    complete: bool = True  # False for a final event cut off without its blank line
+
+    @property
+    def type(self) -> str:
+        return self.event or "message"
+
+
+def _decode(b: bytes) -> str:
+    return b.decode("utf-8", errors="replace")
+
+
+class SSEParser:
+    """Feed bytes, get events. Never raises on garbage: undecodable bytes become U+FFFD."""
+
+    def __init__(self, max_event_bytes: int | None = None) -> None:
+        self._buf = bytearray()
+        self._pos = 0  # where line scanning resumes in _buf
+        self._lines: list[bytes] = []  # lines of the event being built
+        self.max_event_bytes = max_event_bytes
+
+    @property
+    def pending(self) -> int:
+        """Bytes held for an event not yet complete."""
+        return len(self._buf)
+
+    def take_pending(self) -> bytes:
+        """Give up on the event being built: return its raw bytes and reset."""
+        raw = bytes(self._buf)
+        self._buf.clear()
+        self._pos = 0
+        self._lines.clear()
+        return raw
+
+    def feed(self, data: bytes, final: bool = False) -> list[SSEEvent]:
+        if data:
+            self._buf += data
+        out: list[SSEEvent] = []
+        buf = self._buf
+        n = len(buf)
+        pos = self._pos
+        start = 0  # start of the current event in buf
+        while pos < n:
+            lf = buf.find(b"\n", pos)
+            cr = buf.find(b"\r", pos, lf if lf >= 0 else n)
+            if cr >= 0:
+                if cr + 1 == n and not final:
+                    break  # CR at the end: wait for a possible LF
+                end = cr
+                nxt = cr + 2 if cr + 1 < n and buf[cr + 1] == _LF else cr + 1
+            elif lf >= 0:
+                end = lf
+                nxt = lf + 1
+            else:
+                break
+            line = bytes(buf[pos:end])
+            pos = nxt
+            if line:
+                self._lines.append(line)
+            else:
+                out.append(self._dispatch(bytes(buf[start:pos]), True))
+                start = pos
+        if start:
+            del buf[:start]
+            pos -= start
+        self._pos = pos
+        return out
+
+    def close(self) -> list[SSEEvent]:
+        """End of stream: a held-back CR ends its line; a last event without its blank line
+        is returned with ``complete=False`` (browsers would drop it; we pass its bytes on)."""
+        out = self.feed(b"", final=True)
+        if self._buf:
+            rest = bytes(self._buf[self._pos :])
+            if rest:
+                self._lines.append(rest)
+            out.append(self._dispatch(bytes(self._buf), False))
+            self._buf.clear()
+            self._pos = 0
+        return out
+
+    def _dispatch(self, raw: bytes, complete: bool) -> SSEEvent:
+        ev = SSEEvent(raw=raw, complete=complete)
+        data: list[str] | None = None
+        for line in self._lines:
+            if line[:1] == b":":
+                ev.comments.append(_decode(line[1:]))
+                continue
+            name, sep, value = line.partition(b":")
+            if sep and value[:1] == b" ":
+                value = value[1:]
+            if name == b"data":
+                if data is None:
+                    data = []
+                data.append(_decode(value))
+            elif name == b"event":
+                ev.event = _decode(value)
+            elif name == b"id":
+                if b"\x00" not in value:
+                    ev.id = _decode(value)
+            elif name == b"retry":
+                if value.isdigit():
+                    ev.retry = int(value)
+        self._lines = []
+        if data is not None:
+            ev.data = "\n".join(data)
+        return ev
+
+
+def encode_event(
+    data: str | None,
+    *,
+    event: str | None = None,
+    id: str | None = None,
+    retry: int | None = None,
+) -> bytes:
+    """Serialize one event with LF line endings. Multi-line data becomes several data lines."""
+    parts: list[str] = []
+    if event is not None:
+        parts.append(f"event: {event}\n")
+    if id is not None:
+        parts.append(f"id: {id}\n")
+    if retry is not None:
+        parts.append(f"retry: {retry}\n")
+    if data is not None:
+        lines = data.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        parts.extend(f"data: {line}\n" for line in lines)
+    parts.append("\n")
+    return "".join(parts).encode("utf-8")
