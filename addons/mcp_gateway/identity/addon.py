@@ -1,0 +1,241 @@
+"""The identity addon: option ``mcp_config``, the identify and limits stages, the watcher.
+
+    addons = [gw, IdentityAddon(gw.pipeline), ...]
+
+``mcp_config`` is the path of the gateway's YAML configuration (empty: built-in
+defaults). A bad file at start-up stops mitmdump with ``file:line: field: problem``.
+While running, a watcher thread checks every half second (all I/O stays off the event
+loop):
+
+- the config file's mtime/size: a valid new version is applied without dropping
+  connections (rate-limit buckets and session bindings are kept); a bad edit is
+  logged and the previous configuration stays in force;
+- the API key table (``PRAGMA data_version``): new and revoked keys take effect
+  within about a second;
+- the JWKS (every ``refresh_interval``, or at once after an unknown ``kid``);
+- file:// and keyring:// upstream secrets (every few seconds).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+from typing import Any
+
+from mitmproxy import ctx, exceptions
+
+from ..pipeline import Pipeline
+from ..yamlconf import ConfigError
+from .config import DEFAULT_DB, GatewayConfig, load_config
+from .identify import IdentifyStage, State
+from .limits import LimitsStage
+
+log = logging.getLogger("mcp_gateway.identity")
+
+WATCH_INTERVAL = 0.5
+
+
+def _stat(path: str) -> tuple | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+class IdentityAddon:
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        self.path = ""
+        self.state: State | None = None
+        self.identify: IdentifyStage | None = None
+        self.limits: LimitsStage | None = None
+        self._stat: tuple | None = None
+        self._bad_stat: tuple | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+
+    # -- mitmproxy lifecycle (all synchronous) ------------------------------------------
+    def load(self, loader: Any) -> None:
+        loader.add_option(
+            "mcp_config",
+            str,
+            "",
+            """
+            Path of the mcp-gateway YAML configuration: authentication (API keys, JWT),
+            session binding, rate limits and upstream credentials. Empty: no
+            authentication required, no limits. Edits are applied while running.
+            """,
+        )
+
+    def configure(self, updated: set[str]) -> None:
+        if "mcp_config" not in updated:
+            return
+        path = ctx.options.mcp_config or ""
+        st = _stat(path) if path else None
+        try:
+            cfg = load_config(path) if path else GatewayConfig()
+        except ConfigError as e:
+            raise exceptions.OptionsError(f"mcp_config: {e}") from None
+        self.path = path
+        self._stat = st
+        self._bad_stat = None
+        self._apply(self._build(cfg), initial=True)
+        self._start_watcher()
+
+    def running(self) -> None:
+        try:
+            self._loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
+
+    def done(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        t = self._thread
+        if t is not None and t.is_alive() and t is not threading.current_thread():
+            t.join(timeout=2.0)
+        self._thread = None
+        if self.state is not None:
+            self.state.close()
+
+    # -- flow hooks: after the request went upstream -------------------------------------
+    def responseheaders(self, flow: Any) -> None:
+        ident = self.identify
+        if ident is None:
+            return
+        try:
+            ident.after_send(flow)
+            ident.learn(flow)
+        except Exception:  # noqa: BLE001 - never break the flow
+            log.exception("mcp-gateway: identity responseheaders failed (flow %s)", flow.id)
+
+    def error(self, flow: Any) -> None:
+        if self.identify is not None:
+            try:
+                self.identify.forget(flow)
+            except Exception:  # noqa: BLE001
+                log.exception("mcp-gateway: identity error hook failed (flow %s)", flow.id)
+
+    # -- configuration ------------------------------------------------------------------
+    def _default_db(self) -> str:
+        # Share the audit's database when the audit addon is loaded, else mcp-gateway.db.
+        for name in ("mcp_audit_db", "mcp_db"):
+            try:
+                v = getattr(ctx.options, name)
+            except (AttributeError, KeyError):
+                continue
+            if isinstance(v, str) and v:
+                return os.path.expanduser(v)
+        return DEFAULT_DB
+
+    def _build(self, cfg: GatewayConfig, default_db: str | None = None) -> State:
+        state = State(cfg, previous=self.state, default_db=default_db or self._default_db())
+        # Loading at build time happens at start-up (configure) or in the watcher thread.
+        if state.keys is not None and not state.keys.loaded:
+            state.keys.refresh()
+        if state.jwks is not None and not state.jwks.loaded:
+            state.jwks.wake = self._wake
+            if state.jwks.cfg.jwks_file:
+                state.jwks.fetch()
+        state.secrets.refresh_due(state.upstreams.refs)
+        return state
+
+    def _apply(self, state: State, initial: bool = False) -> None:
+        previous = self.state
+        self.state = state
+        if self.identify is None:
+            self.identify = IdentifyStage(state)
+            self.limits = LimitsStage(state.cfg.limits)
+            self.pipeline.add(self.identify)
+            self.pipeline.add(self.limits)
+        else:
+            self.identify.set_state(state)
+            assert self.limits is not None
+            self.limits.configure(state.cfg.limits)
+        if previous is not None and previous is not state:
+            previous.close(state)
+        a = state.cfg.auth
+        log.info(
+            "mcp-gateway: identity %s: auth %s (api keys %s, jwt %s), %d upstream credential(s), limits %s",
+            "configured" if initial else "reloaded",
+            "required" if a.required else "optional",
+            state.keys.db if state.keys else "off",
+            state.jwks.source if state.jwks else "off",
+            sum(1 for s in state.cfg.servers if s.credential),
+            "on" if self.limits and self.limits.enabled else "off",
+        )
+        self._wake.set()
+
+    def reload(self) -> bool:
+        """Re-read the config file if it changed (watcher thread). True if applied."""
+        if not self.path:
+            return False
+        st = _stat(self.path)
+        if st is None or st == self._stat or st == self._bad_stat:
+            return False
+        try:
+            cfg = load_config(self.path)
+            state = self._build(cfg)
+        except ConfigError as e:
+            self._bad_stat = st
+            log.error("mcp-gateway: %s; keeping the previous configuration", e)
+            return False
+        except Exception as e:  # noqa: BLE001
+            self._bad_stat = st
+            log.error(
+                "mcp-gateway: cannot apply %s (%r); keeping the previous configuration",
+                self.path,
+                e,
+            )
+            return False
+        self._stat = st
+        self._bad_stat = None
+        loop = self._loop
+        if loop is not None and loop.is_running() and not loop.is_closed():
+            loop.call_soon_threadsafe(self._apply, state)
+        else:
+            self._apply(state)
+        return True
+
+    # -- the watcher thread ---------------------------------------------------------------
+    def _start_watcher(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._watch, name="mcp-gateway-identity", daemon=True
+        )
+        self._thread.start()
+
+    def tick(self) -> None:
+        """One round of the watcher's checks (also called directly by tests)."""
+        import time
+
+        self.reload()
+        state = self.state
+        if state is None:
+            return
+        if state.keys is not None:
+            state.keys.refresh()
+        if state.jwks is not None and state.jwks.due(time.monotonic()):
+            state.jwks.fetch()
+        state.secrets.refresh_due(state.upstreams.refs)
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception:  # noqa: BLE001 - the watcher must survive anything
+                log.exception("mcp-gateway: identity watcher error")
+            self._wake.wait(WATCH_INTERVAL)
+            self._wake.clear()
+
+    # -- introspection ----------------------------------------------------------------------
+    def usage(self) -> list[dict]:
+        return self.limits.usage() if self.limits else []

@@ -1,0 +1,363 @@
+"""The identify stage: who is calling, is the session theirs, which upstream credential.
+
+Runs in ``on_exchange`` (every MCP HTTP exchange: POSTs, GET streams, DELETEs) and sets
+``ex.identity``. Identity sources, in order:
+
+1. a gateway API key (``mgw_<id>_<secret>``) -> kind ``api_key``;
+2. a JWT, when ``auth.jwt`` is configured -> kind ``jwt`` (signature, issuer,
+   audience, expiry with leeway; consumer and roles from configurable claims);
+3. any other bearer token -> kind ``bearer``, identified by the SHA-256 of the token
+   (only a 16-hex prefix is ever kept), forwarded unchanged;
+4. nothing -> kind ``anonymous``, identified by the client's IP address.
+
+A presented gateway credential that is invalid (wrong, revoked, expired, tampered...)
+is always refused with 401; with ``auth.required`` a request without a gateway
+credential is refused too. Refusals carry ``WWW-Authenticate: Bearer realm=...``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from ..message import ErrorCode, Exchange, Message, Refusal
+from ..pipeline import ORDER_IDENTIFY
+from .config import DEFAULT_DB, GatewayConfig
+from .jwt import Jwks, JwtRejected, claim, looks_like_jwt, roles_from
+from .keys import PREFIX, KeyRejected, KeyStore
+from .sessions import SessionBindings, short
+from .upstream import SecretCache, Upstreams
+
+log = logging.getLogger("mcp_gateway.identity")
+
+GATEWAY_KINDS = ("api_key", "jwt")
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    consumer: str
+    roles: tuple[str, ...] = ()
+    kind: str = "anonymous"  # api_key | jwt | bearer | anonymous
+    key_id: str | None = None  # api_key: the key's id
+    subject: str | None = None  # jwt: the "sub" claim
+    issuer: str | None = None  # jwt: the "iss" claim
+    token_hash: str | None = None  # first 16 hex chars of sha256(token); never the token
+    client_addr: str = ""
+    name: str | None = None  # api_key: the key's name
+
+    @property
+    def key(self) -> str:
+        """The principal: what sessions are bound to and limits are counted for."""
+        if self.kind == "api_key":
+            return f"key:{self.key_id}"
+        if self.kind == "jwt":
+            return f"jwt:{self.issuer or ''}|{self.subject or self.consumer}"
+        if self.kind == "bearer":
+            return f"bearer:{self.token_hash}"
+        return self.consumer
+
+    @property
+    def authenticated(self) -> bool:
+        """True for gateway credentials (API key, verified JWT)."""
+        return self.kind in GATEWAY_KINDS
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["roles"] = list(self.roles)
+        d["principal"] = self.key
+        return d
+
+
+def client_host(addr: str) -> str:
+    if not addr:
+        return "unknown"
+    if addr.startswith("["):
+        return addr[1 : addr.find("]")] if "]" in addr else addr
+    if addr.count(":") == 1:
+        return addr.rsplit(":", 1)[0]
+    return addr
+
+
+def extract_token(value: str | None, header: str) -> str | None:
+    if value is None:
+        return None
+    v = value.strip()
+    if not v:
+        return None
+    scheme, _, rest = v.partition(" ")
+    if scheme.lower() == "bearer":
+        return rest.strip() or None
+    if header.lower() == "authorization":
+        return None  # Basic, Digest...: not a bearer credential; treated as no credential
+    return v  # a custom header (X-Api-Key: ...) carries the raw token
+
+
+class State:
+    """Everything built from one version of the config file; swapped atomically."""
+
+    def __init__(
+        self, cfg: GatewayConfig, previous: State | None = None, default_db: str = DEFAULT_DB
+    ) -> None:
+        self.cfg = cfg
+        self.header = cfg.auth.header
+        self.required = cfg.auth.required
+        self.realm = cfg.auth.realm.replace('"', "")
+        db = cfg.keys_db or default_db
+        if (
+            previous is not None
+            and previous.keys is not None
+            and previous.keys.db == db
+            and cfg.auth.api_keys
+        ):
+            self.keys: KeyStore | None = previous.keys
+        else:
+            self.keys = KeyStore(db) if cfg.auth.api_keys else None
+        jcfg = cfg.auth.jwt
+        if jcfg is None:
+            self.jwks: Jwks | None = None
+        elif previous is not None and previous.jwks is not None and previous.jwks.cfg == jcfg:
+            self.jwks = previous.jwks
+        else:
+            self.jwks = Jwks(jcfg)
+        self.secrets = previous.secrets if previous is not None else SecretCache()
+        self.upstreams = Upstreams(cfg.servers, self.secrets)
+
+    def close(self, successor: State | None = None) -> None:
+        if self.keys is not None and (successor is None or successor.keys is not self.keys):
+            self.keys.close()
+
+
+class IdentifyStage:
+    name = "identify"
+    order = ORDER_IDENTIFY
+
+    JWT_CACHE_TTL = 60.0
+
+    def __init__(self, state: State, sessions: SessionBindings | None = None) -> None:
+        self.state = state
+        s = state.cfg.sessions
+        self.sessions = sessions or SessionBindings(s.idle_timeout, s.max_sessions)
+        self._jwt_cache: dict[bytes, tuple[Identity, float]] = {}
+        self._pending: dict[str, tuple[str, str | None]] = {}  # flow id -> (principal, DELETE sid)
+        self._masks: dict[
+            str, Any
+        ] = {}  # flow id -> (flow, credential) injected, to mask after sending
+        self.refused = {"unauthorized": 0, "session": 0, "upstream_credential": 0}
+
+    def set_state(self, state: State) -> None:
+        if state.jwks is not self.state.jwks:
+            self._jwt_cache = {}
+        self.state = state
+        s = state.cfg.sessions
+        self.sessions.configure(s.idle_timeout, s.max_sessions)
+
+    def process(self, msg: Message) -> None:  # everything happens per exchange
+        return None
+
+    # -- authentication ---------------------------------------------------------------
+    def identify(self, ex: Exchange) -> Identity | Refusal:
+        st = self.state
+        raw = ex.header(st.header)
+        token = extract_token(raw, st.header)
+        addr = ex.client_addr
+        if token is None:
+            if st.required:
+                return self._unauthorized(ex, "authentication required", None, error=False)
+            host = client_host(addr)
+            return Identity(consumer=f"anon:{host}", kind="anonymous", client_addr=addr)
+        fast = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+        thash = fast.hex()[:16]
+        if st.keys is not None and token.startswith(PREFIX):
+            try:
+                rec = st.keys.verify(token, fast)
+            except KeyRejected as e:
+                return self._unauthorized(ex, str(e), thash)
+            return Identity(
+                consumer=rec.consumer,
+                roles=rec.roles,
+                kind="api_key",
+                key_id=rec.id,
+                token_hash=thash,
+                client_addr=addr,
+                name=rec.name,
+            )
+        if st.jwks is not None and looks_like_jwt(token):
+            now = time.time()
+            hit = self._jwt_cache.get(fast)
+            if hit is not None and hit[1] > now:
+                ident = hit[0]
+                return ident if ident.client_addr == addr else _with_addr(ident, addr)
+            try:
+                claims = st.jwks.verify(token)
+            except JwtRejected as e:
+                return self._unauthorized(ex, e.reason, thash, status=e.status)
+            jc = st.jwks.cfg
+            consumer = claim(claims, jc.consumer_claim)
+            if not isinstance(consumer, str | int) or consumer == "":
+                return self._unauthorized(
+                    ex, f"token lacks the consumer claim {jc.consumer_claim!r}", thash
+                )
+            ident = Identity(
+                consumer=str(consumer),
+                roles=roles_from(claim(claims, jc.roles_claim)),
+                kind="jwt",
+                subject=str(claims.get("sub")) if claims.get("sub") is not None else None,
+                issuer=str(claims.get("iss")) if claims.get("iss") is not None else None,
+                token_hash=thash,
+                client_addr=addr,
+            )
+            exp = claims.get("exp")
+            until = now + self.JWT_CACHE_TTL
+            if isinstance(exp, int | float):
+                until = min(until, float(exp))
+            if len(self._jwt_cache) > 50_000:
+                self._jwt_cache.clear()
+            self._jwt_cache[fast] = (ident, until)
+            return ident
+        if st.required:
+            return self._unauthorized(
+                ex, "not a gateway credential (API key or accepted JWT)", thash
+            )
+        return Identity(
+            consumer=f"token:{thash}", kind="bearer", token_hash=thash, client_addr=addr
+        )
+
+    def _unauthorized(
+        self, ex: Exchange, reason: str, thash: str | None, *, status: int = 401, error: bool = True
+    ) -> Refusal:
+        self.refused["unauthorized"] += 1
+        log.warning(
+            "mcp-gateway: %d refused %s %s%s from %s: %s%s",
+            status,
+            ex.http_method,
+            ex.server,
+            ex.path,
+            ex.client_addr or "?",
+            reason,
+            f" (token sha256:{thash})" if thash else "",
+        )
+        challenge = f'Bearer realm="{self.state.realm}"'
+        if error and status == 401:
+            desc = reason.replace('"', "'").replace("\\", "")
+            challenge += f', error="invalid_token", error_description="{desc}"'
+        headers = {"WWW-Authenticate": challenge} if status == 401 else {}
+        if status == 503:
+            headers["Retry-After"] = "5"
+        return Refusal(
+            ErrorCode.UNAUTHORIZED,
+            f"unauthorized: {reason}",
+            http_status=status,
+            headers=headers,
+            stage=self.name,
+        )
+
+    # -- the stage hooks ---------------------------------------------------------------
+    def on_exchange(self, ex: Exchange) -> None:
+        got = self.identify(ex)
+        if isinstance(got, Refusal):
+            ex.refusal = got
+            return
+        ident = got
+        ex.identity = ident
+        st = self.state
+        # session binding
+        sid = ex.session_id or ex.legacy_session
+        if sid and st.cfg.sessions.bind:
+            why = self.sessions.check(sid, ident.key)
+            if why is not None:
+                self.refused["session"] += 1
+                if why == "foreign":
+                    log.warning(
+                        "mcp-gateway: session %s presented by %s (%s) but bound to %s; refused (404)",
+                        short(sid),
+                        ident.key,
+                        ex.client_addr or "?",
+                        self.sessions.owner(sid),
+                    )
+                    message = "Session not found (bound to another identity)"
+                else:
+                    log.info("mcp-gateway: session %s %s; refused (404)", short(sid), why)
+                    message = f"Session not found ({why})"
+                ex.refusal = Refusal(ErrorCode.FORBIDDEN, message, http_status=404, stage=self.name)
+                return
+        flow = ex.flow
+        if flow is not None:
+            delete_sid = sid if ex.http_method == "DELETE" else None
+            if len(self._pending) > 100_000:
+                self._pending.clear()
+            self._pending[flow.id] = (ident.key, delete_sid)
+        # no token passthrough
+        if ident.authenticated and flow is not None:
+            headers_obj = flow.request.headers
+            shared = ex.request_headers is headers_obj
+            refusal, injected = st.upstreams.swap(flow, st.header, ex.server)
+            if refusal is not None:
+                self.refused["upstream_credential"] += 1
+                ex.refusal = refusal
+                return
+            if not shared and ex.request_headers is not None:
+                _drop_header(ex.request_headers, st.header)
+            if injected is not None:
+                cred = injected[0]
+                if shared:
+                    # what the audit and later stages see: no secret, a placeholder instead
+                    view = headers_obj.copy()
+                    if cred.type != "query" and cred.header in view:
+                        view[cred.header] = f"[mcp-gateway: {cred.ref}]"
+                    ex.request_headers = view
+                if len(self._masks) > 100_000:
+                    self._masks.clear()
+                self._masks[flow.id] = (flow, cred)
+
+    def after_send(self, flow: Any) -> None:
+        """The request has gone upstream: replace an injected secret by a placeholder."""
+        hit = self._masks.pop(flow.id, None)
+        if hit is not None:
+            Upstreams.mask(hit[0], hit[1])
+
+    def learn(self, flow: Any) -> None:
+        """Response headers are in: learn a new Mcp-Session-Id, end a DELETEd session."""
+        pending = self._pending.get(flow.id)
+        resp = getattr(flow, "response", None)
+        if pending is None or resp is None:
+            return
+        who, delete_sid = pending
+        sid = resp.headers.get("mcp-session-id")
+        if sid and self.state.cfg.sessions.bind:
+            self.sessions.learn(sid, who)
+        if delete_sid and resp.status_code < 300:
+            self.sessions.end(delete_sid)
+
+    def on_exchange_end(self, ex: Exchange) -> None:
+        flow = ex.flow
+        if flow is None:
+            return
+        try:
+            self.after_send(flow)
+            self.learn(flow)
+        finally:
+            self._pending.pop(flow.id, None)
+
+    def forget(self, flow: Any) -> None:
+        self.after_send(flow)
+        self._pending.pop(flow.id, None)
+
+
+def _with_addr(ident: Identity, addr: str) -> Identity:
+    from dataclasses import replace
+
+    return replace(ident, client_addr=addr)
+
+
+def _drop_header(headers: Any, name: str) -> None:
+    try:
+        if isinstance(headers, dict):
+            for k in [k for k in headers if k.lower() == name.lower()]:
+                del headers[k]
+        elif name in headers:
+            del headers[name]
+    except Exception:  # noqa: BLE001
+        log.debug("mcp-gateway: could not drop %s from the exchange headers", name)

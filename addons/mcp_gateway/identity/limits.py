@@ -1,0 +1,248 @@
+"""Per-identity rate limits: token buckets, checked on client requests only.
+
+Which buckets a request draws from:
+
+- the identity's base bucket: ``limits.consumers[consumer]`` if set, else the most
+  generous ``limits.roles[role]`` among the identity's roles, else ``limits.default``
+  (no base bucket if none applies);
+- for ``tools/call``: one bucket per matching ``limits.tools`` glob (``delete_*``...);
+- one bucket per matching ``limits.servers`` glob, per identity or shared (``per: total``).
+
+A request is admitted only if every bucket has a token; then each gives one. Otherwise
+it is refused with JSON-RPC error ``-32004`` (``RATE_LIMITED``), HTTP 429 and
+``Retry-After`` (whole seconds until the emptiest bucket has a token again), and no
+bucket is charged. Responses (including the client's answers to server->client
+requests) and notifications are never counted; ``initialize`` and ``ping`` are exempt by
+default (``limits.exempt``).
+
+Single event-loop thread: plain dicts, no locks, O(1) per request after the first
+request of a (consumer, roles) / tool / server combination (rule lookups are cached).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import math
+import time
+from dataclasses import dataclass
+
+from ..message import Direction, ErrorCode, Kind, Message
+from ..pipeline import ORDER_LIMITS
+from .config import LimitsConfig, Rate
+
+log = logging.getLogger("mcp_gateway.identity")
+
+MAX_BUCKETS = 200_000
+MAX_COUNTERS = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    scope: str  # "default", "consumer:alice", "role:reader", "tool:delete_*", "server:host:*"
+    rate: Rate
+    shared: bool = False  # one bucket for everybody (servers with per: total)
+
+    @property
+    def bucket_key(self) -> str:
+        return f"{self.scope}|{self.rate.count}/{self.rate.period}/{self.rate.burst}"
+
+
+class LimitsStage:
+    name = "limits"
+    order = ORDER_LIMITS
+
+    def __init__(self, cfg: LimitsConfig | None = None, clock=time.monotonic) -> None:
+        self.clock = clock
+        self._buckets: dict[tuple[str, str], list[float]] = {}  # (rule, who) -> [tokens, last]
+        # usage counters: (consumer, server, method or tool) -> [admitted, limited]
+        self.counts: dict[tuple[str, str, str], list[int]] = {}
+        self.limited_total = 0
+        self.admitted_total = 0
+        self._next_gc = 0.0
+        self.configure(cfg or LimitsConfig())
+
+    def configure(self, cfg: LimitsConfig) -> None:
+        self.cfg = cfg
+        self.exempt = frozenset(cfg.exempt)
+        self._base_cache: dict[tuple[str, tuple[str, ...]], tuple[Rule, ...]] = {}
+        self._tool_cache: dict[str, tuple[Rule, ...]] = {}
+        self._server_cache: dict[str, tuple[Rule, ...]] = {}
+        self.enabled = bool(cfg.default or cfg.consumers or cfg.roles or cfg.tools or cfg.servers)
+
+    # -- rule lookup (cached) ------------------------------------------------------
+    def _base(self, consumer: str, roles: tuple[str, ...]) -> tuple[Rule, ...]:
+        k = (consumer, roles)
+        hit = self._base_cache.get(k)
+        if hit is not None:
+            return hit
+        cfg = self.cfg
+        rule: Rule | None = None
+        if consumer in cfg.consumers:
+            rule = Rule(f"consumer:{consumer}", cfg.consumers[consumer])
+        else:
+            best = None
+            for r in roles:
+                rate = cfg.roles.get(r)
+                if rate is not None and (best is None or rate.per_second > best[1].per_second):
+                    best = (r, rate)
+            if best is not None:
+                rule = Rule(f"role:{best[0]}", best[1])
+            elif cfg.default is not None:
+                rule = Rule("default", cfg.default)
+        out = (rule,) if rule else ()
+        if len(self._base_cache) > 10_000:
+            self._base_cache.clear()
+        self._base_cache[k] = out
+        return out
+
+    def _tools(self, tool: str) -> tuple[Rule, ...]:
+        hit = self._tool_cache.get(tool)
+        if hit is None:
+            hit = tuple(
+                Rule(f"tool:{t.match}", t.rate)
+                for t in self.cfg.tools
+                if fnmatch.fnmatchcase(tool, t.match)
+            )
+            if len(self._tool_cache) > 10_000:
+                self._tool_cache.clear()
+            self._tool_cache[tool] = hit
+        return hit
+
+    def _servers(self, server: str) -> tuple[Rule, ...]:
+        hit = self._server_cache.get(server)
+        if hit is None:
+            s = server.lower()
+            host = s.rsplit(":", 1)[0] if ":" in s else s
+            hit = tuple(
+                Rule(f"server:{e.match}", e.rate, shared=e.per == "total")
+                for e in self.cfg.servers
+                if fnmatch.fnmatchcase(s, e.match.lower())
+                or fnmatch.fnmatchcase(host, e.match.lower())
+            )
+            if len(self._server_cache) > 10_000:
+                self._server_cache.clear()
+            self._server_cache[server] = hit
+        return hit
+
+    # -- the stage -----------------------------------------------------------------
+    def process(self, msg: Message) -> None:
+        if msg.kind is not Kind.REQUEST or msg.direction is not Direction.CLIENT_TO_SERVER:
+            return
+        method = msg.method or ""
+        if method in self.exempt:
+            return
+        ex = msg.exchange
+        ident = ex.identity
+        if ident is not None:
+            who, consumer, roles = ident.key, ident.consumer, ident.roles
+        else:  # no identify stage (e.g. a pipeline without it): the client address
+            who = consumer = "anon:" + _host(ex.client_addr)
+            roles = ()
+        tool = msg.name if method == "tools/call" and isinstance(msg.name, str) else None
+        if not self.enabled:
+            self._count(consumer, ex.server, tool or method, limited=False)
+            return
+        rules = self._base(consumer, roles)
+        if tool is not None and self.cfg.tools:
+            rules = rules + self._tools(tool)
+        if self.cfg.servers:
+            rules = rules + self._servers(ex.server)
+        if not rules:
+            self._count(consumer, ex.server, tool or method, limited=False)
+            return
+        now = self.clock()
+        if now >= self._next_gc:
+            self._gc(now)
+        buckets = self._buckets
+        worst: tuple[float, Rule] | None = None
+        drawn: list[list[float]] = []
+        for rule in rules:
+            bk = (rule.bucket_key, "*" if rule.shared else who)
+            b = buckets.get(bk)
+            rate = rule.rate
+            per_s = rate.count / rate.period
+            if b is None:
+                b = buckets[bk] = [float(rate.burst), now]
+            else:
+                tokens = b[0] + (now - b[1]) * per_s
+                b[0] = tokens if tokens < rate.burst else float(rate.burst)
+                b[1] = now
+            if b[0] < 1.0:
+                wait = (1.0 - b[0]) / per_s
+                if worst is None or wait > worst[0]:
+                    worst = (wait, rule)
+            drawn.append(b)
+        if worst is not None:
+            wait, rule = worst
+            retry = max(1, math.ceil(wait))
+            self.limited_total += 1
+            self._count(consumer, ex.server, tool or method, limited=True)
+            what = rule.scope.replace(":", " ", 1) if rule.scope != "default" else "default limit"
+            msg.block(
+                ErrorCode.RATE_LIMITED,
+                f"rate limit exceeded: {rule.rate} ({what}) for {consumer}; retry after {retry} s",
+                http_status=429,
+                headers={"Retry-After": str(retry)},
+                data={"limit": str(rule.rate), "scope": rule.scope, "retry_after": retry},
+                stage=self.name,
+            )
+            return
+        for b in drawn:
+            b[0] -= 1.0
+        self.admitted_total += 1
+        self._count(consumer, ex.server, tool or method, limited=False)
+
+    def _count(self, consumer: str, server: str, what: str, limited: bool) -> None:
+        k = (consumer, server, what)
+        c = self.counts.get(k)
+        if c is None:
+            if len(self.counts) >= MAX_COUNTERS:
+                return
+            c = self.counts[k] = [0, 0]
+        c[1 if limited else 0] += 1
+
+    def usage(self) -> list[dict]:
+        """Counters for metering: one row per (consumer, server, method or tool)."""
+        return [
+            {"consumer": c, "server": s, "call": w, "admitted": v[0], "limited": v[1]}
+            for (c, s, w), v in sorted(self.counts.items())
+        ]
+
+    def _gc(self, now: float) -> None:
+        self._next_gc = now + 60.0
+        if len(self._buckets) < MAX_BUCKETS // 2:
+            return
+        # drop buckets that have refilled completely: recreating them gives the same state
+        full = []
+        for k, b in self._buckets.items():
+            rate = _rate_of(k[0])
+            if rate is None or b[0] + (now - b[1]) * rate[0] >= rate[1]:
+                full.append(k)
+        for k in full:
+            del self._buckets[k]
+        if len(self._buckets) > MAX_BUCKETS:
+            log.warning(
+                "mcp-gateway: %d active rate-limit buckets; resetting them", len(self._buckets)
+            )
+            self._buckets.clear()
+
+
+def _rate_of(bucket_key: str) -> tuple[float, float] | None:
+    """(tokens per second, burst) from a bucket key."""
+    try:
+        spec = bucket_key.rsplit("|", 1)[1]
+        count, period, burst = spec.split("/")
+        return float(count) / float(period), float(burst)
+    except (IndexError, ValueError):
+        return None
+
+
+def _host(addr: str) -> str:
+    if not addr:
+        return "unknown"
+    if addr.startswith("["):
+        return addr[1 : addr.find("]")] if "]" in addr else addr
+    if addr.count(":") == 1:
+        return addr.rsplit(":", 1)[0]
+    return addr

@@ -1,0 +1,125 @@
+"""Session binding: an ``Mcp-Session-Id`` belongs to the identity that created it.
+
+The binding is learnt when a server response carries a new ``Mcp-Session-Id`` (the
+answer to ``initialize``), or on first sight of an unknown id (a gateway restarted
+while sessions were open). The same id presented by another identity is refused with
+HTTP 404, as for an unknown session, so a stolen or guessed session id is useless
+without the credential that opened it; the refusal is logged at WARNING and recorded
+by the audit stage. A session idle for ``sessions.idle_timeout`` seconds is forgotten
+and its id refused afterwards (some clients never send DELETE); a DELETE ends it.
+
+Everything runs on the event loop thread: an ``OrderedDict`` ordered by last use gives
+O(1) touch and cheap expiry from the oldest end.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+
+log = logging.getLogger("mcp_gateway.identity")
+
+
+class SessionBindings:
+    SWEEP_EVERY = 1.0  # seconds between expiry sweeps (amortized on the request path)
+
+    def __init__(
+        self, idle_timeout: float = 3600.0, max_sessions: int = 100_000, clock=time.monotonic
+    ) -> None:
+        self.idle_timeout = idle_timeout
+        self.max_sessions = max_sessions
+        self.clock = clock
+        self._bound: OrderedDict[str, tuple[str, float]] = OrderedDict()  # sid -> (owner, last use)
+        self._ended: OrderedDict[str, str] = OrderedDict()  # sid -> why (expired / deleted)
+        self._next_sweep = 0.0
+        self.refused = 0  # counter: requests refused for presenting another identity's session
+
+    def __len__(self) -> int:
+        return len(self._bound)
+
+    def owner(self, sid: str) -> str | None:
+        hit = self._bound.get(sid)
+        return hit[0] if hit else None
+
+    def configure(self, idle_timeout: float, max_sessions: int) -> None:
+        self.idle_timeout = idle_timeout
+        self.max_sessions = max_sessions
+
+    def check(self, sid: str, who: str) -> str | None:
+        """Touch ``sid`` for ``who``. Returns None if allowed, else the reason to refuse."""
+        now = self.clock()
+        if now >= self._next_sweep:
+            self.sweep(now)
+        hit = self._bound.get(sid)
+        if hit is None:
+            ended = self._ended.get(sid)
+            if ended is not None:
+                return ended
+            self._bind(sid, who, now)
+            return None
+        owner, last = hit
+        if now - last > self.idle_timeout:
+            self._end(sid, "expired")
+            return "expired"
+        if owner != who:
+            self.refused += 1
+            return "foreign"
+        self._bound[sid] = (owner, now)
+        self._bound.move_to_end(sid)
+        return None
+
+    def learn(self, sid: str, who: str) -> None:
+        """A server response announced ``sid`` for a request made by ``who``."""
+        now = self.clock()
+        hit = self._bound.get(sid)
+        if hit is not None:
+            if hit[0] != who:
+                # The server handed out an id that is already bound elsewhere: keep the
+                # first owner (never let a response re-assign a session), but say so.
+                log.warning(
+                    "mcp-gateway: server re-announced session %s for another identity; keeping the first owner",
+                    short(sid),
+                )
+            return
+        self._ended.pop(sid, None)
+        self._bind(sid, who, now)
+
+    def end(self, sid: str) -> None:
+        if sid in self._bound:
+            self._end(sid, "deleted")
+
+    def _bind(self, sid: str, who: str, now: float) -> None:
+        self._bound[sid] = (who, now)
+        self._bound.move_to_end(sid)
+        while len(self._bound) > self.max_sessions:
+            old, _ = self._bound.popitem(last=False)
+            self._remember_end(old, "expired")
+
+    def _end(self, sid: str, why: str) -> None:
+        self._bound.pop(sid, None)
+        self._remember_end(sid, why)
+
+    def _remember_end(self, sid: str, why: str) -> None:
+        self._ended[sid] = why
+        self._ended.move_to_end(sid)
+        while len(self._ended) > self.max_sessions:
+            self._ended.popitem(last=False)
+
+    def sweep(self, now: float | None = None) -> int:
+        now = self.clock() if now is None else now
+        self._next_sweep = now + self.SWEEP_EVERY
+        n = 0
+        limit = now - self.idle_timeout
+        while self._bound:
+            sid, (_, last) = next(iter(self._bound.items()))
+            if last >= limit:
+                break
+            self._end(sid, "expired")
+            n += 1
+        return n
+
+
+def short(sid: str) -> str:
+    """A session id shortened for logs."""
+    return sid if len(sid) <= 12 else sid[:8] + "…"

@@ -1,0 +1,230 @@
+"""No token passthrough: swap the client's gateway credential for the upstream's own.
+
+When a client authenticated with a gateway credential (an API key or a JWT the gateway
+accepted), that credential is removed from the request, and the credential configured
+for the upstream server (``servers:`` in the config) is injected: a header (bearer, a
+raw API key header, basic, a template such as ``Token {secret}``) or a query parameter.
+
+Secrets come from references, resolved off the request path where possible:
+
+- ``env://NAME``: the gateway's environment, read on each use;
+- ``file:///path``: the file's content (one trailing newline removed), cached and
+  re-read by the watcher thread every few seconds;
+- ``keyring://service/name``: the OS keyring through the ``keyring`` library, cached
+  the same way.
+
+A reference that cannot be resolved refuses the request (HTTP 502, JSON-RPC
+``UPSTREAM_CREDENTIAL``) with a log line naming the reference, never the value. Secrets
+are never logged; once the request has been sent, the injected value is replaced in
+the flow by ``[mcp-gateway: <ref>]`` so that saved flows and mitmweb do not keep it.
+"""
+
+from __future__ import annotations
+
+import base64
+import fnmatch
+import logging
+import os
+import threading
+import time
+from typing import Any
+
+from ..message import ErrorCode, Refusal
+from .config import Credential, ServerConfig
+
+log = logging.getLogger("mcp_gateway.identity")
+
+FILE_TTL = 5.0  # seconds a file:// or keyring:// value is reused before the watcher re-reads it
+
+
+class SecretError(Exception):
+    """A reference could not be resolved. ``str()`` names the reference, never a value."""
+
+
+def _check(ref: str, value: str | None) -> str:
+    if value is None or value == "":
+        raise SecretError(f"secret reference {ref} is not set")
+    if any(c in value for c in "\r\n\x00"):
+        raise SecretError(
+            f"secret reference {ref} holds a line break or NUL; refusing to put it in a header"
+        )
+    return value
+
+
+def resolve(ref: str) -> str:
+    """Resolve a reference now (may do I/O: file read, keyring call)."""
+    if ref.startswith("env://"):
+        return _check(ref, os.environ.get(ref[6:]))
+    if ref.startswith("file://"):
+        path = ref[7:]
+        try:
+            with open(path, encoding="utf-8") as f:
+                text = f.read(65_537)
+        except FileNotFoundError:
+            raise SecretError(f"secret reference {ref}: file not found") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise SecretError(f"secret reference {ref}: cannot read ({type(e).__name__})") from None
+        if len(text) > 65_536:
+            raise SecretError(f"secret reference {ref}: file larger than 64 KiB")
+        if text.endswith("\n"):
+            text = text[:-1]
+        if text.endswith("\r"):
+            text = text[:-1]
+        return _check(ref, text)
+    if ref.startswith("keyring://"):
+        service, _, name = ref[10:].partition("/")
+        try:
+            import keyring
+
+            value = keyring.get_password(service, name)
+        except Exception as e:  # noqa: BLE001 - any backend failure
+            raise SecretError(
+                f"secret reference {ref}: keyring error ({type(e).__name__})"
+            ) from None
+        return _check(ref, value)
+    raise SecretError(f"unsupported secret reference {ref!r} (env://, file://, keyring://)")
+
+
+class SecretCache:
+    """Resolved secrets by reference. env:// is always live; the rest are cached."""
+
+    def __init__(self) -> None:
+        self._cache: dict[
+            str, tuple[str | None, str | None, float]
+        ] = {}  # ref -> (value, error, when)
+        self._lock = threading.Lock()
+
+    def get(self, ref: str) -> str:
+        if ref.startswith("env://"):
+            return resolve(ref)
+        hit = self._cache.get(ref)
+        if hit is None:
+            self.refresh(ref)  # first use: resolve now (the watcher keeps it fresh afterwards)
+            hit = self._cache[ref]
+        value, error, _ = hit
+        if value is None:
+            raise SecretError(error or f"secret reference {ref} is not set")
+        return value
+
+    def refresh(self, ref: str) -> None:
+        try:
+            value, error = resolve(ref), None
+        except SecretError as e:
+            value, error = None, str(e)
+        with self._lock:
+            old = self._cache.get(ref)
+            self._cache[ref] = (value, error, time.monotonic())
+        if error and (old is None or old[1] != error):
+            log.error("mcp-gateway: %s", error)
+
+    def refresh_due(self, refs: set[str]) -> None:
+        """Called by the watcher thread: re-resolve cached non-env references."""
+        now = time.monotonic()
+        for ref in refs:
+            if ref.startswith("env://"):
+                continue
+            hit = self._cache.get(ref)
+            if hit is None or now - hit[2] >= FILE_TTL:
+                self.refresh(ref)
+
+
+def credential_value(cred: Credential, secret: str) -> str:
+    if cred.type == "bearer":
+        return f"Bearer {secret}"
+    if cred.type == "basic":
+        raw = f"{cred.username}:{secret}" if cred.username is not None else secret
+        return "Basic " + base64.b64encode(raw.encode()).decode("ascii")
+    if cred.type == "template":
+        return (cred.template or "{secret}").replace("{secret}", secret)
+    return secret  # header, query
+
+
+def placeholder(cred: Credential) -> str:
+    return f"[mcp-gateway: {cred.ref}]"
+
+
+class Upstreams:
+    """Finds the server entry of an exchange and swaps credentials on its flow."""
+
+    def __init__(self, servers: list[ServerConfig], secrets: SecretCache) -> None:
+        self.servers = servers
+        self.secrets = secrets
+        self._match_cache: dict[str, ServerConfig | None] = {}
+        self.refs = {s.credential.ref for s in servers if s.credential}
+
+    def match(self, server: str) -> ServerConfig | None:
+        try:
+            return self._match_cache[server]
+        except KeyError:
+            pass
+        s = server.lower()
+        host = s.rsplit(":", 1)[0] if ":" in s and not s.endswith("]") else s
+        found = None
+        for entry in self.servers:
+            pat = entry.match.lower()
+            if (
+                fnmatch.fnmatchcase(s, pat)
+                or fnmatch.fnmatchcase(host, pat)
+                or (entry.name and entry.name.lower() == s)
+            ):
+                found = entry
+                break
+        if len(self._match_cache) > 10_000:
+            self._match_cache.clear()
+        self._match_cache[server] = found
+        return found
+
+    def swap(
+        self, flow: Any, client_header: str, server: str
+    ) -> tuple[Refusal | None, tuple | None]:
+        """Remove the client's gateway credential; inject the upstream's.
+
+        Returns (refusal or None, (credential, location) to mask after sending or None).
+        """
+        headers = flow.request.headers
+        if client_header in headers:
+            del headers[client_header]
+        entry = self.match(server)
+        if entry is None or entry.credential is None:
+            return None, None
+        cred = entry.credential
+        try:
+            secret = self.secrets.get(cred.ref)
+        except SecretError as e:
+            label = entry.name or entry.match
+            log.error(
+                "mcp-gateway: upstream credential for %s (%s) unavailable: %s; request refused",
+                server,
+                label,
+                e,
+            )
+            return (
+                Refusal(
+                    ErrorCode.UPSTREAM_CREDENTIAL,
+                    f"gateway cannot obtain the credential for upstream {label}",
+                    http_status=502,
+                    stage="identify",
+                ),
+                None,
+            )
+        value = credential_value(cred, secret)
+        if cred.type == "query":
+            flow.request.query[cred.param] = value
+        else:
+            headers[cred.header] = value
+        return None, (cred,)
+
+    @staticmethod
+    def mask(flow: Any, cred: Credential) -> None:
+        """Replace an injected secret in the (already sent) flow by a placeholder."""
+        try:
+            if cred.type == "query":
+                if cred.param in flow.request.query:
+                    flow.request.query[cred.param] = placeholder(cred)
+            elif cred.header in flow.request.headers:
+                flow.request.headers[cred.header] = placeholder(cred)
+        except Exception:  # noqa: BLE001
+            log.exception(
+                "mcp-gateway: could not mask the injected credential of flow %s",
+                getattr(flow, "id", "?"),
+            )
