@@ -1,0 +1,313 @@
+"""The core addon's hooks, driven with mitmproxy's test flows and small fake stages."""
+
+import gzip
+
+import orjson
+import pytest
+from mitmproxy import exceptions
+from mitmproxy.proxy.mode_specs import ProxyMode
+from mitmproxy.test import taddons, tflow, tutils
+
+from mcp_gateway.core import Gateway, SSEStream
+from mcp_gateway.message import Action, ErrorCode, Kind, Refusal
+
+
+class Recorder:
+    name, order, always = "recorder", 900, True
+
+    def __init__(self):
+        self.msgs = []
+
+    def process(self, msg):
+        self.msgs.append(msg)
+
+
+class BlockTool:
+    """Blocks tools/call of tool 'bad' and responses containing 'SECRET'; redacts 'PII'."""
+
+    name, order = "fake-scan", 400
+
+    def process(self, msg):
+        if msg.method == "tools/call" and msg.name == "bad" and msg.kind is Kind.REQUEST:
+            msg.block(ErrorCode.BLOCKED, "blocked by rule test.bad", stage=self.name)
+        blob = orjson.dumps(msg.payload)
+        if b"SECRET" in blob:
+            msg.block(ErrorCode.BLOCKED, "blocked by rule test.secret", stage=self.name)
+        elif b"PII" in blob and isinstance(msg.payload, dict):
+            msg.payload = orjson.loads(blob.replace(b"PII", b"[REDACTED:email]"))
+            msg.mark_modified()
+
+
+class Boom:
+    name, order = "boom", 300
+
+    def process(self, msg):
+        raise RuntimeError("rule exploded")
+
+
+class RefuseAll:
+    name, order = "auth", 200
+
+    def on_exchange(self, ex):
+        ex.refusal = Refusal(ErrorCode.UNAUTHORIZED, "authentication required", 401,
+                             {"WWW-Authenticate": 'Bearer realm="mcp-gateway"'})
+
+    def process(self, msg):
+        pass
+
+
+def rpc(method, id=1, **params):
+    d = {"jsonrpc": "2.0", "method": method}
+    if id is not None:
+        d["id"] = id
+    if params:
+        d["params"] = params
+    return d
+
+
+def post(body, headers=()):
+    content = body if isinstance(body, bytes) else orjson.dumps(body)
+    hdrs = ((b"content-type", b"application/json"), (b"accept", b"application/json, text/event-stream"),
+            *headers)
+    return tflow.tflow(req=tutils.treq(method=b"POST", path=b"/mcp", headers=hdrs, content=content))
+
+
+@pytest.fixture
+def gw():
+    g = Gateway()
+    rec = Recorder()
+    g.pipeline.add(rec)
+    g.pipeline.add(BlockTool())
+    g.rec = rec
+    with taddons.context(g) as tctx:
+        g.tctx = tctx
+        yield g
+
+
+def send(gw, flow):
+    gw.requestheaders(flow)
+    gw.request(flow)
+    return flow
+
+
+def test_options_are_validated(gw):
+    with pytest.raises(exceptions.OptionsError):
+        gw.tctx.configure(gw, mcp_fail_mode="sometimes")
+    with pytest.raises(exceptions.OptionsError):
+        gw.tctx.configure(gw, mcp_max_message_bytes=0)
+    gw.tctx.configure(gw, mcp_fail_mode="open")
+    assert gw.pipeline.fail_mode == "open"
+
+
+def test_request_is_parsed_once_and_forwarded_unchanged(gw):
+    body = orjson.dumps(rpc("tools/call", name="echo", arguments={"text": "hi"}))
+    f = send(gw, post(body))
+    assert f.response is None and f.request.content == body
+    (m,) = gw.rec.msgs
+    assert (m.kind, m.method, m.name, m.id, m.action) == (Kind.REQUEST, "tools/call", "echo", 1, Action.PASS)
+    assert f.metadata["mcp"][0]["method"] == "tools/call"
+    orjson.dumps(f.metadata["mcp"])  # plain data: flows can be saved with -w
+
+
+def test_blocked_request_gets_jsonrpc_error_and_never_forwarded(gw):
+    f = send(gw, post(rpc("tools/call", id=9, name="bad")))
+    assert f.response.status_code == 200
+    assert orjson.loads(f.response.content) == {
+        "jsonrpc": "2.0", "id": 9, "error": {"code": -32001, "message": "blocked by rule test.bad"}}
+    assert f.marked == ":no_entry:"
+
+
+def test_redacted_request_stays_valid_jsonrpc(gw):
+    f = send(gw, post(rpc("tools/call", name="echo", arguments={"text": "PII"})))
+    assert f.response is None
+    assert orjson.loads(f.request.content)["params"]["arguments"]["text"] == "[REDACTED:email]"
+
+
+def test_blocked_client_response_becomes_error_for_server(gw):
+    body = {"jsonrpc": "2.0", "id": 4, "result": {"content": {"type": "text", "text": "SECRET"}}}
+    f = send(gw, post(body, headers=((b"mcp-session-id", b"s1"),)))
+    assert f.response is None  # still forwarded: the server must not wait forever
+    assert orjson.loads(f.request.content)["error"]["code"] == -32001
+    assert b"SECRET" not in f.request.content
+
+
+def test_batch_with_one_refused_element_is_answered_whole(gw):
+    f = send(gw, post([rpc("tools/call", id=1, name="echo"), rpc("tools/call", id=2, name="bad"),
+                       rpc("notifications/progress", id=None)]))
+    answers = orjson.loads(f.response.content)
+    assert [a["id"] for a in answers] == [1, 2]
+    assert "batch element 1" in answers[0]["error"]["message"]
+    assert answers[1]["error"]["message"] == "blocked by rule test.bad"
+
+
+def test_parse_error_is_400(gw):
+    f = send(gw, post(b'{"jsonrpc":"2.0","id":1,"method":"tools/list"', headers=((b"mcp-session-id", b"x"),)))
+    assert f.response.status_code == 400
+    assert orjson.loads(f.response.content)["error"]["code"] == -32700
+    assert gw.rec.msgs[0].inspected is False  # still audited
+
+
+def test_header_mismatch_is_400_32020(gw):
+    f = send(gw, post(rpc("tools/call", name="echo"), headers=(
+        (b"mcp-protocol-version", b"2026-07-28"), (b"mcp-method", b"tools/call"), (b"mcp-name", b"evil"))))
+    assert f.response.status_code == 400
+    assert orjson.loads(f.response.content)["error"]["code"] == -32020
+
+
+def test_non_mcp_traffic_untouched(gw):
+    f = send(gw, post({"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber"}))
+    assert f.response is None and not gw.rec.msgs and "mcp" not in f.metadata
+    g = tflow.tflow(req=tutils.treq(method=b"POST", content=b"hello"))
+    send(gw, g)
+    assert g.response is None and not gw.rec.msgs
+
+
+def test_stage_fault_fails_closed_by_default(gw):
+    gw.pipeline.add(Boom())
+    f = send(gw, post(rpc("tools/call", name="echo")))
+    err = orjson.loads(f.response.content)["error"]
+    assert err["code"] == -32603 and "boom" in err["message"]
+
+
+def test_stage_fault_fails_open_when_configured(gw):
+    gw.tctx.configure(gw, mcp_fail_mode="open")
+    gw.pipeline.add(Boom())
+    f = send(gw, post(rpc("tools/call", name="echo")))
+    assert f.response is None and gw.rec.msgs[0].faults == ["boom"]
+
+
+def test_too_large_request(gw):
+    gw.tctx.configure(gw, mcp_max_message_bytes=100)
+    f = send(gw, post(rpc("tools/call", name="echo", arguments={"t": "x" * 200})))
+    assert f.response.status_code == 413
+    assert orjson.loads(f.response.content)["error"]["code"] == ErrorCode.TOO_LARGE
+    gw.tctx.configure(gw, mcp_fail_mode="open")
+    f = send(gw, post(rpc("tools/call", name="echo", arguments={"t": "x" * 200})))
+    assert f.response is None
+
+
+def test_exchange_refusal_applies_to_get_stream(gw):
+    gw.pipeline.add(RefuseAll())
+    f = tflow.tflow(req=tutils.treq(method=b"GET", path=b"/mcp", content=b"", headers=(
+        (b"accept", b"text/event-stream"), (b"mcp-session-id", b"abc"))))
+    send(gw, f)
+    assert f.response.status_code == 401
+    assert f.response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_json_response_correlated_and_blocked_in_place(gw):
+    f = send(gw, post(rpc("tools/call", id=5, name="echo")))
+    f.response = tutils.tresp(headers=((b"content-type", b"application/json"),),
+                              content=orjson.dumps({"jsonrpc": "2.0", "id": 5, "result": {"t": "SECRET"}}))
+    gw.responseheaders(f)
+    gw.response(f)
+    resp = gw.rec.msgs[-1]
+    assert (resp.kind, resp.method, resp.name) == (Kind.RESULT, "tools/call", "echo")
+    assert resp.latency_ms is not None and resp.latency_ms >= 0
+    assert orjson.loads(f.response.content) == {
+        "jsonrpc": "2.0", "id": 5, "error": {"code": -32001, "message": "blocked by rule test.secret"}}
+
+
+def test_unchanged_json_response_is_byte_identical(gw):
+    f = send(gw, post(rpc("tools/list", id=5)))
+    raw = b'{"jsonrpc":"2.0",  "id":5,"result":{"tools":[]}}'
+    f.response = tutils.tresp(headers=((b"content-type", b"application/json"),), content=raw)
+    gw.responseheaders(f)
+    gw.response(f)
+    assert f.response.content == raw
+
+
+def sse_flow(gw, headers=(), request=None):
+    f = send(gw, post(request or rpc("tools/call", id=1, name="echo")))
+    f.response = tutils.tresp(headers=((b"content-type", b"text/event-stream"), *headers), content=None)
+    gw.responseheaders(f)
+    assert isinstance(f.response.stream, SSEStream)
+    return f
+
+
+def feed(stream, data, step):
+    out = []
+    for i in range(0, len(data), step):
+        r = stream(data[i : i + step])
+        assert isinstance(r, list) and b"" not in r  # b"" would end a chunked body
+        out += r
+    out += stream(b"")
+    return b"".join(out)
+
+
+EVENTS = (
+    b": ping\n\n"
+    b'event: message\ndata: {"jsonrpc":"2.0","method":"notifications/progress","params":{"progress":1}}\n\n'
+    b'id: 9\nevent: message\ndata: {"jsonrpc":"2.0","id":1,"result":{"text":"SECRET"}}\n\n'
+    b'event: message\ndata: {"jsonrpc":"2.0","method":"notifications/message","params":{"data":"SECRET"}}\n\n'
+    b'event: message\ndata: {"jsonrpc":"2.0","method":"notifications/message","params":{"data":"PII"}}\n\n'
+)
+
+
+@pytest.mark.parametrize("step", [1, 7, 64, 10_000])
+def test_sse_events_blocked_and_redacted_in_place(gw, step):
+    f = sse_flow(gw)
+    out = feed(f.response.stream, EVENTS, step)
+    assert out.startswith(b": ping\n\n" + EVENTS.split(b"\n\n")[1] + b"\n\n")  # untouched: byte-identical
+    assert b"SECRET" not in out
+    # replaced in place, keeping the event's type and id (resumption still works)
+    assert b'event: message\nid: 9\ndata: {"jsonrpc":"2.0","id":1,"error"' in out
+    assert b'"id":1,"error":{"code":-32001' in out  # the response replaced in place
+    assert b"[REDACTED:email]" in out
+    assert out.count(b"notifications/message") == 1  # the secret notification was dropped
+    assert f.marked == ":no_entry:"
+    gw.response(f)
+    assert f.response.content == out  # display copy for mitmweb
+
+
+def test_sse_gzip_stream_is_decoded(gw):
+    f = sse_flow(gw, headers=((b"content-encoding", b"gzip"),))
+    assert "content-encoding" not in f.response.headers
+    out = feed(f.response.stream, gzip.compress(EVENTS), 5)
+    assert b"[REDACTED:email]" in out and b"SECRET" not in out
+
+
+def test_sse_oversized_event_fail_closed(gw):
+    gw.tctx.configure(gw, mcp_max_message_bytes=200)
+    f = sse_flow(gw)
+    big = b'data: {"jsonrpc":"2.0","id":1,"result":{"t":"' + b"x" * 1000 + b'"}}\n\n'
+    out = feed(f.response.stream, big + b"data: after\n\n", 50)
+    assert b"xxxx" not in out and b'"code":-32005' in out and b'"id":1' in out
+    assert out.endswith(b"data: after\n\n")
+
+
+def test_sse_oversized_event_fail_open(gw):
+    gw.tctx.configure(gw, mcp_max_message_bytes=200, mcp_fail_mode="open")
+    f = sse_flow(gw)
+    big = b'data: {"jsonrpc":"2.0","id":1,"result":{"t":"' + b"x" * 1000 + b'"}}\n\n'
+    assert feed(f.response.stream, big + b"data: after\n\n", 50) == big + b"data: after\n\n"
+
+
+def test_sse_stream_fault_fails_closed(gw):
+    f = sse_flow(gw)
+    gw.pipeline.add(Boom())
+    out = feed(f.response.stream, EVENTS, 13)
+    assert b"SECRET" not in out and b"PII" not in out
+    assert b'"id":1,"error":{"code":-32603' in out  # the response became an error in place
+    assert b"notifications/" not in out  # notifications that could not be checked are dropped
+
+
+def test_legacy_endpoint_rewritten_in_reverse_mode(gw):
+    f = tflow.tflow(req=tutils.treq(method=b"GET", path=b"/sse", content=b"",
+                                    headers=((b"accept", b"text/event-stream"),)))
+    f.client_conn.proxy_mode = ProxyMode.parse("reverse:http://127.0.0.1:9")
+    send(gw, f)
+    f.response = tutils.tresp(headers=((b"content-type", b"text/event-stream"),), content=None)
+    gw.responseheaders(f)
+    out = feed(f.response.stream, b"event: endpoint\ndata: http://127.0.0.1:9/messages/?session_id=ab\n\n", 4)
+    assert out == b"event: endpoint\ndata: /messages/?session_id=ab\n\n"
+    ex = gw.exchange(f)
+    assert ex.legacy_session == "ab"
+    # A later POST to the session is MCP and its response on the stream is correlated.
+    p = send(gw, tflow.tflow(req=tutils.treq(method=b"POST", path=b"/messages/?session_id=ab",
+                                             headers=((b"content-type", b"application/json"),),
+                                             content=orjson.dumps(rpc("tools/call", id=3, name="echo")))))
+    assert p.response is None
+    feed(f.response.stream, b'event: message\ndata: {"jsonrpc":"2.0","id":3,"result":{}}\n\n', 10)
+    last = gw.rec.msgs[-1]
+    assert (last.kind, last.method, last.name) == (Kind.RESULT, "tools/call", "echo")

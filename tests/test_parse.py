@@ -1,0 +1,134 @@
+import pytest
+
+from mcp_gateway.message import Direction, ErrorCode, Exchange, Kind
+from mcp_gateway.parse import (
+    ParseError,
+    check_mirrored_headers,
+    classify,
+    decode_header_value,
+    decode_json,
+    is_mcp_payload,
+    legacy_session_from_url,
+    parse_body,
+    target_name,
+)
+
+
+def ex(**headers):
+    e = Exchange(flow_id="f", server="s:1", request_headers=headers)
+    e.protocol_version = headers.get("mcp-protocol-version")
+    return e
+
+
+@pytest.mark.parametrize(
+    "obj,kind",
+    [
+        ({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, Kind.REQUEST),
+        ({"jsonrpc": "2.0", "id": "a", "method": "x"}, Kind.REQUEST),
+        ({"jsonrpc": "2.0", "method": "notifications/initialized"}, Kind.NOTIFICATION),
+        ({"jsonrpc": "2.0", "id": 1, "result": {}}, Kind.RESULT),
+        ({"jsonrpc": "2.0", "id": None, "error": {"code": 1, "message": "m"}}, Kind.ERROR),
+        ({"jsonrpc": "2.0", "id": None, "method": "x"}, Kind.INVALID),  # null id request
+        ({"jsonrpc": "2.0", "id": True, "method": "x"}, Kind.INVALID),
+        ({"jsonrpc": "1.0", "id": 1, "method": "x"}, Kind.INVALID),
+        ({"jsonrpc": "2.0", "id": 1, "result": {}, "error": {}}, Kind.INVALID),
+        ({"jsonrpc": "2.0", "method": 5}, Kind.INVALID),
+        ([1], Kind.INVALID),
+        ("x", Kind.INVALID),
+    ],
+)
+def test_classify(obj, kind):
+    assert classify(obj) is kind
+
+
+def test_parse_single_and_names():
+    p = parse_body(
+        b'{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{}}}',
+        Direction.CLIENT_TO_SERVER,
+        ex(),
+    )
+    (m,) = p.messages
+    assert not p.batch
+    assert (m.kind, m.id, m.method, m.name) == (Kind.REQUEST, 7, "tools/call", "echo")
+    assert target_name("resources/read", {"uri": "file:///a"}) == "file:///a"
+    assert target_name("completion/complete", {"ref": {"type": "ref/prompt", "name": "p"}}) == "p"
+
+
+def test_parse_batch():
+    p = parse_body(
+        b'[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","method":"notifications/x"}]',
+        Direction.CLIENT_TO_SERVER,
+        ex(),
+    )
+    assert p.batch and [m.kind for m in p.messages] == [Kind.REQUEST, Kind.NOTIFICATION]
+    assert [m.batch_index for m in p.messages] == [0, 1]
+    with pytest.raises(ParseError) as e:
+        parse_body(b"[]", Direction.CLIENT_TO_SERVER, ex())
+    assert e.value.code == ErrorCode.INVALID_REQUEST
+
+
+@pytest.mark.parametrize(
+    "body,needle",
+    [
+        (b'{"a":', "Parse error"),
+        (b'{"a":"\xff"}', "not valid UTF-8"),
+        (b"[" * 2000 + b"]" * 2000, "nested"),
+    ],
+)
+def test_decode_errors(body, needle):
+    with pytest.raises(ParseError) as e:
+        decode_json(body)
+    assert e.value.code == ErrorCode.PARSE_ERROR and needle in e.value.message
+
+
+def test_json_escapes_are_decoded():
+    assert decode_json(b'{"k":"\\u0073k-abc"}') == {"k": "sk-abc"}
+
+
+def test_is_mcp_payload():
+    assert is_mcp_payload({"jsonrpc": "2.0", "id": 1, "method": "tools/call"})
+    assert is_mcp_payload([{"jsonrpc": "2.0", "method": "notifications/initialized"}])
+    assert not is_mcp_payload({"jsonrpc": "2.0", "id": 1, "method": "eth_call"})
+    assert not is_mcp_payload({"jsonrpc": "2.0", "id": 1, "result": {}})
+
+
+def _msgs(body, e):
+    return parse_body(body, Direction.CLIENT_TO_SERVER, e).messages
+
+
+CALL = b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}}'
+
+
+def test_mirrored_headers_match():
+    e = ex(**{"mcp-method": "tools/call", "mcp-name": "echo", "mcp-protocol-version": "2026-07-28"})
+    assert check_mirrored_headers(e, _msgs(CALL, e)) is None
+
+
+@pytest.mark.parametrize(
+    "headers,problem",
+    [
+        ({"mcp-method": "tools/list"}, "does not match body method"),
+        ({"mcp-method": "tools/call", "mcp-name": "other"}, "does not match body name"),
+        ({"mcp-protocol-version": "2026-07-28"}, "missing Mcp-Method"),
+        ({"mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call"}, "missing Mcp-Name"),
+    ],
+)
+def test_mirrored_headers_mismatch(headers, problem):
+    e = ex(**headers)
+    assert problem in check_mirrored_headers(e, _msgs(CALL, e))
+
+
+def test_mirrored_headers_not_required_before_2026():
+    e = ex(**{"mcp-protocol-version": "2025-11-25"})
+    assert check_mirrored_headers(e, _msgs(CALL, e)) is None
+
+
+def test_base64_header_values():
+    assert decode_header_value("=?base64?w6ljaG8=?=") == "écho"
+    assert decode_header_value("plain") == "plain"
+
+
+def test_legacy_session():
+    assert legacy_session_from_url("/messages/?session_id=abc") == "abc"
+    assert legacy_session_from_url("http://h/message?sessionId=x1") == "x1"
+    assert legacy_session_from_url("/mcp") is None

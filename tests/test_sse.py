@@ -1,0 +1,98 @@
+"""The incremental SSE parser: any split of a byte stream yields the same events."""
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mcp_gateway.sse import SSEParser, encode_event
+
+STREAM = (
+    b": keep-alive\r\n\r\n"
+    b"id: 1\r\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\r\n\r\n"
+    b"event: message\rdata: line one\rdata: line two\r\r"
+    b"id: 3:669\ndata:\nretry: 100\n\n"
+    b"data:no-space\nfield-without-colon\n\n"
+    b"data: caf\xc3\xa9 \xff\n\n"
+    b"data: last event without blank line"
+)
+
+
+def parse(chunks, final=True):
+    p = SSEParser()
+    out = []
+    for c in chunks:
+        out += p.feed(c)
+    if final:
+        out += p.close()
+    return out
+
+
+def test_fields_and_line_endings():
+    evs = parse([STREAM])
+    assert [e.data for e in evs] == [
+        None,
+        '{"jsonrpc":"2.0","id":1,"result":{}}',
+        "line one\nline two",
+        "",
+        "no-space",
+        "café \ufffd",
+        "last event without blank line",
+    ]
+    assert evs[0].comments == [" keep-alive"]
+    assert evs[1].id == "1"
+    assert evs[2].event == "message" and evs[2].type == "message"
+    assert evs[3].id == "3:669" and evs[3].retry == 100
+    assert all(e.complete for e in evs[:-1]) and not evs[-1].complete
+
+
+def test_raw_bytes_reassemble_the_stream_exactly():
+    assert b"".join(e.raw for e in parse([STREAM])) == STREAM
+
+
+def test_cr_at_chunk_end_waits_for_lf():
+    p = SSEParser()
+    assert p.feed(b"data: a\r") == []
+    assert p.feed(b"\n") == []  # CRLF ends the line, not yet the event
+    evs = p.feed(b"\r\n")
+    assert [e.data for e in evs] == ["a"]
+    assert evs[0].raw == b"data: a\r\n\r\n"
+
+
+def test_trailing_cr_at_close_ends_line_and_event():
+    evs = parse([b"data: a\r\r"], final=False)
+    assert [e.data for e in evs] == []  # the second CR may still be half of CRLF
+    evs = parse([b"data: a\r\r"])
+    assert [e.data for e in evs] == ["a"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(min_value=1, max_value=len(STREAM) - 1), max_size=25))
+def test_any_split_yields_the_same_events(cuts):
+    cuts = sorted(set(cuts))
+    bounds = [0, *cuts, len(STREAM)]
+    chunks = [STREAM[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    assert parse(chunks) == parse([STREAM])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300), st.lists(st.integers(min_value=0, max_value=300), max_size=10))
+def test_garbage_never_raises_and_is_byte_preserving(data, cuts):
+    cuts = sorted({c for c in cuts if 0 < c < len(data)})
+    bounds = [0, *cuts, len(data)]
+    evs = parse([data[a:b] for a, b in zip(bounds, bounds[1:], strict=False)])
+    assert b"".join(e.raw for e in evs) == data
+
+
+def test_encode_event_round_trips():
+    raw = encode_event("a\nb", event="message", id="7", retry=5)
+    (ev,) = parse([raw])
+    assert (ev.data, ev.event, ev.id, ev.retry) == ("a\nb", "message", "7", 5)
+    assert encode_event(None, id="9") == b"id: 9\n\n"
+
+
+def test_large_event_is_linear():
+    payload = b"data: " + b"x" * 5_000_000 + b"\n\n"
+    p = SSEParser()
+    evs = []
+    for i in range(0, len(payload), 16384):
+        evs += p.feed(payload[i : i + 16384])
+    assert len(evs) == 1 and len(evs[0].data) == 5_000_000
