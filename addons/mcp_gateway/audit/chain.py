@@ -1,0 +1,300 @@
+"""Tamper evidence: one hash chain over every chained row, and the head file.
+
+Every row of ``messages``, ``findings`` and ``audit_events`` has a ``seq`` taken from one
+sequence shared by the three tables (1, 2, 3, ... without gaps; a message's findings follow
+it), a ``prev_hash`` (the ``hash`` of row ``seq - 1``, or 64 zeros for row 1) and
+
+    hash = sha256(prev_hash + canonical(table, seq, columns))
+
+where ``canonical`` is the compact JSON array ``[table, seq, value, value, ...]`` of the
+row's columns in schema order (``schema.CHAINED_TABLES``).  Verification walks the rows in
+``seq`` order and recomputes every hash, so it is well defined across the three tables:
+
+- a changed value                -> "content edited" at that row;
+- a row replaced with a forged
+  hash                           -> "broken link" at the next row;
+- rows deleted in the middle     -> "gap in sequence";
+- rows deleted at the end        -> detected against the head: the last ``seq``/``hash``,
+  kept in ``meta`` (same transaction) and, out of reach of a plain SQL edit, in the head
+  file ``<db>.head`` that the writer replaces atomically after every committed batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from . import schema
+from .schema import CHAINED_TABLES, GENESIS_HASH, SCHEMA_VERSION
+
+
+def canonical(table: str, seq: int, values: list[Any]) -> bytes:
+    return orjson.dumps([table, seq, *values])
+
+
+def row_hash(prev_hash: str, table: str, seq: int, values: list[Any]) -> str:
+    return hashlib.sha256(prev_hash.encode("ascii") + canonical(table, seq, values)).hexdigest()
+
+
+# -- head file --------------------------------------------------------------------------
+
+
+def head_path(db_path: str) -> str:
+    return db_path + ".head"
+
+
+def read_head(path: str) -> dict | None:
+    try:
+        with open(path, "rb") as f:
+            data = json.loads(f.read() or b"null")
+    except FileNotFoundError:
+        return None
+    if not isinstance(data, dict) or "seq" not in data or "hash" not in data:
+        raise ValueError(f"{path}: not a head file")
+    return data
+
+
+def write_head(path: str, seq: int, hash_: str, db_path: str) -> None:
+    """Atomically replace the head file, unless it already records a later row."""
+    try:
+        current = read_head(path)
+    except (ValueError, OSError):
+        current = None
+    if current is not None and int(current.get("seq", 0)) > seq:
+        return  # another gateway process writing the same database got further
+    data = {
+        "seq": seq,
+        "hash": hash_,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "db": os.path.abspath(db_path),
+        "schema_version": SCHEMA_VERSION,
+    }
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(json.dumps(data) + "\n")
+    os.replace(tmp, path)
+
+
+# -- verification -----------------------------------------------------------------------
+
+
+@dataclass
+class Problem:
+    seq: int | None
+    table: str | None
+    what: str  # edited | broken-link | gap | duplicate | truncated | head-mismatch | schema
+    detail: str
+
+    def __str__(self) -> str:
+        where = f"row seq {self.seq} ({self.table})" if self.seq is not None else "database"
+        return f"{where}: {self.what}: {self.detail}"
+
+
+@dataclass
+class VerifyResult:
+    rows: int = 0
+    first_seq: int | None = None
+    last_seq: int | None = None
+    last_hash: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    head: dict | None = None
+    schema_version: int | None = None
+    unsupported: bool = False  # schema too old/new to verify
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and not self.unsupported
+
+    def to_json(self) -> dict:
+        return {
+            "ok": self.ok,
+            "rows": self.rows,
+            "first_seq": self.first_seq,
+            "last_seq": self.last_seq,
+            "last_hash": self.last_hash,
+            "counts": self.counts,
+            "schema_version": self.schema_version,
+            "head_file": self.head,
+            "problems": [
+                {"seq": p.seq, "table": p.table, "what": p.what, "detail": p.detail}
+                for p in self.problems
+            ],
+            "first_problem": str(self.problems[0]) if self.problems else None,
+            "warnings": self.warnings,
+        }
+
+
+def iter_chain(conn: sqlite3.Connection) -> Iterator[tuple[int, str, list[Any], str, str]]:
+    """Yield (seq, table, values, prev_hash, hash) over the chained tables in seq order."""
+
+    def rows(table: str, cols: dict) -> Iterator[tuple[int, str, list[Any], str, str]]:
+        sql = (
+            f"SELECT seq, {', '.join(f'[{c}]' for c in cols)}, prev_hash, hash "
+            f"FROM [{table}] ORDER BY seq"
+        )
+        for r in conn.execute(sql):
+            yield (r[0], table, list(r[1:-2]), r[-2], r[-1])
+
+    cursors = [rows(t, c) for t, c in CHAINED_TABLES.items()]
+    yield from heapq.merge(*cursors, key=lambda t: t[0])
+
+
+def verify(
+    conn: sqlite3.Connection,
+    head_file: str | None,
+    *,
+    require_head: bool = True,
+    max_problems: int = 50,
+) -> VerifyResult:
+    res = VerifyResult()
+    try:
+        version = schema.read_version(conn)
+    except schema.SchemaError as e:
+        res.unsupported = True
+        res.problems.append(Problem(None, None, "schema", str(e)))
+        return res
+    res.schema_version = version
+    if version is None:
+        res.unsupported = True
+        res.problems.append(Problem(None, None, "schema", "empty database: no audit tables"))
+        return res
+    if version != SCHEMA_VERSION:
+        res.unsupported = True
+        age = "an older" if version < SCHEMA_VERSION else "a newer"
+        res.problems.append(
+            Problem(
+                None,
+                None,
+                "schema",
+                f"this database uses audit schema version {version}, {age} schema than the "
+                f"one this mcp-gateway verifies (version {SCHEMA_VERSION}); verify it with "
+                f"the mcp-gateway release that wrote it",
+            )
+        )
+        return res
+
+    def problem(p: Problem) -> None:
+        if len(res.problems) < max_problems:
+            res.problems.append(p)
+
+    prev_seq = 0
+    prev_hash = GENESIS_HASH
+    hashes_at: dict[int, str] = {}
+    head: dict | None = None
+    if head_file is not None:
+        try:
+            head = read_head(head_file)
+        except (ValueError, OSError) as e:
+            problem(Problem(None, None, "head-file", f"unreadable head file: {e}"))
+    res.head = head
+    head_seq = int(head["seq"]) if head else None
+    for seq, table, values, stored_prev, stored_hash in iter_chain(conn):
+        res.rows += 1
+        res.counts[table] = res.counts.get(table, 0) + 1
+        if res.first_seq is None:
+            res.first_seq = seq
+        if seq == prev_seq:
+            problem(Problem(seq, table, "duplicate", f"seq {seq} appears twice"))
+        elif seq != prev_seq + 1:
+            missing = f"{prev_seq + 1}" if seq == prev_seq + 2 else f"{prev_seq + 1}..{seq - 1}"
+            problem(
+                Problem(
+                    seq,
+                    table,
+                    "gap",
+                    f"gap in sequence: row(s) {missing} missing before this row (deleted)",
+                )
+            )
+        elif stored_prev != prev_hash:
+            problem(
+                Problem(
+                    seq,
+                    table,
+                    "broken-link",
+                    f"prev_hash {stored_prev[:16]}… does not match the hash of row "
+                    f"{prev_seq} ({prev_hash[:16]}…): a row before it was replaced or rehashed",
+                )
+            )
+        computed = row_hash(stored_prev or "", table, seq, values)
+        if computed != stored_hash:
+            problem(
+                Problem(
+                    seq,
+                    table,
+                    "edited",
+                    f"content edited: stored hash {str(stored_hash)[:16]}…, content hashes to "
+                    f"{computed[:16]}…",
+                )
+            )
+        if seq == head_seq:
+            hashes_at[seq] = stored_hash
+        prev_seq, prev_hash = seq, stored_hash
+    res.last_seq = prev_seq or None
+    res.last_hash = prev_hash if prev_seq else None
+
+    meta_seq = schema.get_meta(conn, "head_seq")
+    meta_hash = schema.get_meta(conn, "head_hash")
+    if meta_seq is not None and int(meta_seq) != prev_seq:
+        if int(meta_seq) > prev_seq:
+            problem(
+                Problem(
+                    int(meta_seq),
+                    None,
+                    "truncated",
+                    f"rows missing at the end: meta records head seq {meta_seq} but the last "
+                    f"row is seq {prev_seq}",
+                )
+            )
+        else:
+            problem(Problem(prev_seq, None, "head-mismatch", f"meta head_seq is {meta_seq}"))
+    elif meta_hash is not None and prev_seq and meta_hash != prev_hash:
+        problem(Problem(prev_seq, None, "head-mismatch", "meta head_hash differs from last row"))
+
+    if head is not None:
+        hseq, hhash = int(head["seq"]), str(head["hash"])
+        if hseq > prev_seq:
+            problem(
+                Problem(
+                    hseq,
+                    None,
+                    "truncated",
+                    f"rows missing at the end: the head file records seq {hseq} "
+                    f"(hash {hhash[:16]}…) but the database ends at seq {prev_seq}",
+                )
+            )
+        elif hseq in hashes_at and hashes_at[hseq] != hhash:
+            problem(
+                Problem(
+                    hseq,
+                    None,
+                    "head-mismatch",
+                    f"row hash {hashes_at[hseq][:16]}… differs from the head file's "
+                    f"{hhash[:16]}…: the chain was rewritten",
+                )
+            )
+        elif hseq < prev_seq:
+            res.warnings.append(
+                f"{prev_seq - hseq} row(s) after the head file's seq {hseq} (committed after "
+                "the last head update, e.g. before a crash); they chain correctly"
+            )
+    elif head_file is not None and not res.problems:
+        msg = (
+            f"head file {head_file} is missing: rows removed from the end of the database "
+            "cannot be detected"
+        )
+        if require_head and prev_seq:
+            problem(Problem(None, None, "head-missing", msg + " (use --no-head to skip)"))
+        else:
+            res.warnings.append(msg)
+    return res

@@ -1,0 +1,228 @@
+"""The ``audit`` pipeline stage: one compact row per message, handed to the writer.
+
+Runs last (``ORDER_AUDIT``) and with ``always = True``, so blocked and dropped messages are
+recorded too.  It never touches the disk: it builds a small dict and calls
+``AuditWriter.submit`` (``put_nowait``).  When the queue is full, ``on_full`` decides:
+``"drop"`` forwards the message and counts the loss (recorded in ``audit_events``);
+``"block"`` refuses it with a JSON-RPC error, because it could not be recorded.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from typing import Any
+
+import orjson
+
+from ..message import ErrorCode, Exchange, Kind, Message
+from ..pipeline import ORDER_AUDIT
+
+log = logging.getLogger("mcp_gateway")
+
+AUDIT_FULL_MESSAGE = "mcp-gateway: the audit trail is not keeping up; message refused because it could not be recorded"
+_SCRATCH_KEY = "audit.n"
+
+
+def _identity(ex: Exchange) -> tuple[Any, Any, Any]:
+    ident = ex.identity
+    if ident is None:
+        return None, None, None
+    key = getattr(ident, "key_id", None) or getattr(ident, "subject", None)
+    return getattr(ident, "consumer", None), key, getattr(ident, "kind", None)
+
+
+def _status(ex: Exchange) -> int | None:
+    flow = ex.flow
+    if flow is None:
+        return None
+    resp = getattr(flow, "response", None)
+    return getattr(resp, "status_code", None) if resp is not None else None
+
+
+def message_row(msg: Message, store_payloads: bool = False) -> dict[str, Any]:
+    """The compact row for one message (values are coerced to column types by the writer)."""
+    ex = msg.exchange
+    consumer, key_id, ikind = _identity(ex)
+    refusal = msg.refusal
+    error = None
+    error_code = None
+    payload = msg.payload
+    if msg.kind is Kind.ERROR:
+        error = 1
+        err = payload.get("error") if isinstance(payload, dict) else None
+        if isinstance(err, dict):
+            error_code = err.get("code")
+    elif msg.kind is Kind.RESULT and isinstance(payload, dict):
+        res = payload.get("result")
+        error = 1 if isinstance(res, dict) and res.get("isError") is True else 0
+    row: dict[str, Any] = {
+        "time": msg.time,
+        "flow_id": ex.flow_id,
+        "direction": msg.direction,
+        "transport": ex.transport,
+        "server": ex.server,
+        "session_id": ex.session_id,
+        "client_addr": ex.client_addr or None,
+        "consumer": consumer,
+        "key_id": key_id,
+        "identity_kind": ikind,
+        "http_method": ex.http_method,
+        "kind": msg.kind,
+        "method": msg.method,
+        "name": msg.name,
+        "rpc_id": msg.id,
+        "status": _status(ex),
+        "latency_ms": msg.latency_ms,
+        "size": msg.size,
+        "action": msg.action,
+        "error": error,
+        "error_code": error_code,
+        "refusal_code": refusal.code if refusal else None,
+        "refusal_message": refusal.message if refusal else None,
+        "refusal_stage": (refusal.stage or None) if refusal else None,
+        "faults": ",".join(msg.faults) if msg.faults else None,
+        "modified": msg.modified,
+        "inspected": msg.inspected,
+        "batch_index": msg.batch_index,
+        "sse_event_id": msg.sse_event_id,
+        "_protocol_version": ex.protocol_version,
+    }
+    if msg.findings:
+        row["_findings"] = [
+            {
+                "rule": f.rule,
+                "type": f.type,
+                "severity": f.severity,
+                "action": f.action,
+                "location": f.location,
+                "start": f.start,
+                "end": f.end,
+                "masked": (f.masked or "")[:200],
+            }
+            for f in msg.findings
+        ]
+    if store_payloads:
+        row["payload"] = stored_payload(msg)
+    return row
+
+
+def exchange_row(ex: Exchange) -> dict[str, Any]:
+    """A row for an MCP HTTP exchange that carried no JSON-RPC message (GET stream, DELETE,
+    or a request refused before its body was looked at)."""
+    consumer, key_id, ikind = _identity(ex)
+    r = ex.refusal
+    return {
+        "time": ex.started,
+        "flow_id": ex.flow_id,
+        "direction": "c2s",
+        "transport": ex.transport,
+        "server": ex.server,
+        "session_id": ex.session_id,
+        "client_addr": ex.client_addr or None,
+        "consumer": consumer,
+        "key_id": key_id,
+        "identity_kind": ikind,
+        "http_method": ex.http_method,
+        "kind": "exchange",
+        "status": _status(ex),
+        "action": "block" if r is not None else "pass",
+        "refusal_code": r.code if r else None,
+        "refusal_message": r.message if r else None,
+        "refusal_stage": (r.stage or None) if r else None,
+        "_protocol_version": ex.protocol_version,
+    }
+
+
+# -- payload storage (opt-in) -----------------------------------------------------------
+
+
+def _unescape(token: str) -> str:
+    return token.replace("~1", "/").replace("~0", "~")
+
+
+def _resolve(doc: Any, pointer: str) -> tuple[Any, Any] | None:
+    """(container, key) for a JSON pointer, or None."""
+    if not pointer.startswith("/"):
+        return None
+    parts = [_unescape(p) for p in pointer[1:].split("/")]
+    cur = doc
+    for p in parts[:-1]:
+        if isinstance(cur, dict) and p in cur:
+            cur = cur[p]
+        elif isinstance(cur, list) and p.isdigit() and int(p) < len(cur):
+            cur = cur[int(p)]
+        else:
+            return None
+    last = parts[-1]
+    if isinstance(cur, dict) and last in cur:
+        return cur, last
+    if isinstance(cur, list) and last.isdigit() and int(last) < len(cur):
+        return cur, int(last)
+    return None
+
+
+def stored_payload(msg: Message) -> str | None:
+    """The payload as stored with ``mcp_audit_store_payloads``: as the pipeline left it
+    (already redacted by the act stage), and with every finding's span masked again, so that
+    a secret found but not redacted (action log/alert, or a blocked message that the act
+    stage never saw) never reaches the database.  If a finding cannot be located, the
+    payload is withheld rather than stored with a possible secret in it."""
+    payload = msg.payload
+    if not msg.findings:
+        try:
+            return orjson.dumps(payload).decode()
+        except TypeError:
+            return None
+    doc = copy.deepcopy(payload)
+    by_loc: dict[str, list] = {}
+    for f in msg.findings:
+        if f.location.startswith("header:"):
+            continue  # headers are not stored
+        by_loc.setdefault(f.location, []).append(f)
+    for loc, fs in by_loc.items():
+        target = _resolve(doc, loc) if loc else None
+        if target is None:
+            return orjson.dumps({"withheld": f"finding at {loc!r} could not be masked"}).decode()
+        cont, key = target
+        val = cont[key]
+        if not isinstance(val, str):
+            cont[key] = f"[{fs[0].type} masked]"
+            continue
+        spans = sorted(((f.start, f.end, f) for f in fs), key=lambda t: t[0], reverse=True)
+        ok = all(0 <= s < e <= len(val) for s, e, _ in spans)
+        if not ok:
+            cont[key] = f"[{fs[0].type} masked]"
+            continue
+        for s, e, f in spans:
+            val = val[:s] + (f.masked or f"[{f.type}]") + val[e:]
+        cont[key] = val
+    try:
+        return orjson.dumps(doc).decode()
+    except TypeError:
+        return None
+
+
+class AuditStage:
+    name = "audit"
+    order = ORDER_AUDIT
+    always = True
+
+    def __init__(self, writer: Any, *, on_full: str = "block", store_payloads: bool = False):
+        self.writer = writer
+        self.on_full = on_full
+        self.store_payloads = store_payloads
+
+    def process(self, msg: Message) -> None:
+        ex = msg.exchange
+        ex.scratch[_SCRATCH_KEY] = ex.scratch.get(_SCRATCH_KEY, 0) + 1
+        block = self.on_full == "block"
+        if self.writer.submit(message_row(msg, self.store_payloads), refused_if_full=block):
+            return
+        if block and not msg.stopped:
+            msg.block(ErrorCode.INTERNAL_ERROR, AUDIT_FULL_MESSAGE, stage=self.name)
+
+    def on_exchange_end(self, ex: Exchange) -> None:
+        if ex.scratch.get(_SCRATCH_KEY):
+            return
+        self.writer.submit(exchange_row(ex))

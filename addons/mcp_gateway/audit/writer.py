@@ -1,0 +1,557 @@
+"""The background writer: a bounded queue in front of one SQLite connection.
+
+The proxy's event loop only ever calls :meth:`AuditWriter.submit` (a non-blocking
+``put_nowait``).  A daemon thread takes rows off the queue and commits them in batches
+(every ``flush_interval`` seconds or ``batch_rows`` rows, whichever comes first) in one
+``BEGIN IMMEDIATE`` transaction per batch: chained rows, findings, session and usage
+summaries and the chain head in ``meta``.  After the commit it replaces the head file.
+
+The chain state (last seq and hash) is read inside each write transaction, so several
+gateway processes may share one database file without breaking the chain.
+
+Losses are never silent: a full queue increments a counter that the next batch records as a
+chained ``dropped`` (or ``refused``) row in ``audit_events``; a failing commit (disk full,
+database locked) is logged loudly on the "mcp_gateway" logger and retried with back-off,
+while the queue fills and ``mcp_audit_on_full`` decides what happens to the traffic.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from . import chain, hist, schema
+from .schema import (
+    EVENT_COLUMNS,
+    FINDING_COLUMNS,
+    GENESIS_HASH,
+    MESSAGE_COLUMNS,
+    SCHEMA_VERSION,
+)
+
+log = logging.getLogger("mcp_gateway")
+
+DEFAULT_QUEUE_SIZE = 10_000
+_MSG_COLS = list(MESSAGE_COLUMNS)
+_FIND_COLS = list(FINDING_COLUMNS)
+_EVENT_COLS = list(EVENT_COLUMNS)
+
+
+class AuditError(Exception):
+    """The audit database cannot be used (path, lock, corruption, schema)."""
+
+
+class _Marker:
+    __slots__ = ("done", "stop")
+
+    def __init__(self, stop: bool = False) -> None:
+        self.done = threading.Event()
+        self.stop = stop
+
+
+def _sql_insert(table: str, cols: list[str]) -> str:
+    allcols = ["seq", *cols, "prev_hash", "hash"]
+    return (
+        f"INSERT INTO [{table}] ({', '.join(f'[{c}]' for c in allcols)}) "
+        f"VALUES ({', '.join('?' for _ in allcols)})"
+    )
+
+
+_INSERT_MSG = _sql_insert("messages", _MSG_COLS)
+_INSERT_FIND = _sql_insert("findings", _FIND_COLS)
+_INSERT_EVENT = _sql_insert("audit_events", _EVENT_COLS)
+
+_UPSERT_SESSION = """
+INSERT INTO sessions (server, session_id, first_seen, last_seen, consumer, client_addr,
+                      protocol_version, messages, first_flow_id)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT(server, session_id) DO UPDATE SET
+    first_seen = min(first_seen, excluded.first_seen),
+    last_seen = max(last_seen, excluded.last_seen),
+    consumer = coalesce(consumer, excluded.consumer),
+    client_addr = coalesce(client_addr, excluded.client_addr),
+    protocol_version = coalesce(excluded.protocol_version, protocol_version),
+    messages = messages + excluded.messages
+"""
+
+
+def open_database(path: str, timeout: float = 2.0) -> sqlite3.Connection:
+    """Open (creating if needed) the audit database and check that it can be written.
+
+    Raises AuditError with a message fit for an OptionsError.
+    """
+    if os.path.isdir(path):
+        raise AuditError(f"audit database {path!r} is a directory, not a file")
+    parent = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(parent, exist_ok=True)
+    except OSError as e:
+        raise AuditError(f"cannot create the directory of audit database {path!r}: {e}") from e
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        raise AuditError(f"audit database {path!r} is not writable")
+    if not os.access(parent, os.W_OK):
+        raise AuditError(
+            f"directory {parent!r} of audit database is not writable "
+            "(SQLite needs it for the WAL and the head file)"
+        )
+    try:
+        conn = schema.connect(path, timeout=timeout)
+    except sqlite3.Error as e:
+        raise AuditError(f"cannot open audit database {path!r}: {e}") from e
+    try:
+        version = schema.read_version(conn)
+        if version is not None and version != SCHEMA_VERSION:
+            raise AuditError(
+                f"audit database {path!r} uses schema version {version}; this mcp-gateway "
+                f"writes version {SCHEMA_VERSION}. Point mcp_audit_db to a new file (keep the "
+                "old one for the record)."
+            )
+        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            mode = conn.execute("PRAGMA journal_mode=wal").fetchone()[0]
+            if mode != "wal":
+                raise AuditError(f"audit database {path!r}: cannot enable WAL mode ({mode})")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            schema.create(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+    except schema.SchemaError as e:
+        conn.close()
+        raise AuditError(f"audit database {path!r}: {e}") from e
+    except AuditError:
+        conn.close()
+        raise
+    except sqlite3.DatabaseError as e:
+        conn.close()
+        text = str(e)
+        if "locked" in text or "busy" in text:
+            raise AuditError(
+                f"audit database {path!r} is locked by another process ({text}); "
+                "stop it or choose another mcp_audit_db"
+            ) from e
+        if "not a database" in text or "malformed" in text or "corrupt" in text:
+            raise AuditError(
+                f"audit database {path!r} is corrupt or not a SQLite file ({text}); move it "
+                "away and start a new one"
+            ) from e
+        raise AuditError(f"audit database {path!r} cannot be written: {text}") from e
+    return conn
+
+
+class AuditWriter:
+    """Owns the queue, the writer thread and its SQLite connection."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        queue_size: int = DEFAULT_QUEUE_SIZE,
+        flush_interval: float = 0.1,
+        batch_rows: int = 2000,
+        busy_timeout: float = 5.0,
+        start_detail: dict | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.path = path
+        self.head_file = chain.head_path(path)
+        self.queue: queue.Queue = queue.Queue(maxsize=max(1, queue_size))
+        self.flush_interval = flush_interval
+        self.batch_rows = batch_rows
+        self.busy_timeout = busy_timeout
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._dropped = 0  # lost: queue full in drop mode (not yet recorded)
+        self._refused = 0  # refused: queue full in block mode (not yet recorded)
+        self._first_loss: float | None = None
+        self._events: list[dict[str, Any]] = []  # audit_events rows waiting for a commit
+        self._thread: threading.Thread | None = None
+        self._conn: sqlite3.Connection | None = None
+        self._stopping = False
+        # stats, for tests and the benchmark
+        self.committed = 0  # message rows committed
+        self.batches = 0
+        self.total_dropped = 0
+        self.total_refused = 0
+        self.failing = False
+        self.last_error: str | None = None
+        self._last_error_log = 0.0
+        self._last_loss_log = -1e9
+        self._unlogged = [0, 0]
+        self._start_detail = start_detail or {}
+
+    # -- lifecycle (synchronous, called from configure/done) ---------------------------
+    def open(self) -> None:
+        self._conn = open_database(self.path)
+        self._conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+        detail = {"pid": os.getpid(), **self._start_detail}
+        self._events.append(
+            {"time": self.clock(), "event": "start", "count": None, "detail": _json(detail)}
+        )
+        self._thread = threading.Thread(target=self._run, name="mcp-gateway-audit", daemon=True)
+        self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def submit(self, row: dict[str, Any], *, refused_if_full: bool = False) -> bool:
+        """Hand one row to the writer without blocking. False if the queue was full."""
+        try:
+            self.queue.put_nowait(row)
+            return True
+        except queue.Full:
+            with self._lock:
+                if refused_if_full:
+                    self._refused += 1
+                    self.total_refused += 1
+                else:
+                    self._dropped += 1
+                    self.total_dropped += 1
+                if self._first_loss is None:
+                    self._first_loss = self.clock()
+            return False
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until everything submitted so far is committed."""
+        if not self.running:
+            return False
+        m = _Marker()
+        try:
+            self.queue.put(m, timeout=timeout)
+        except queue.Full:
+            return False
+        return m.done.wait(timeout)
+
+    def close(self, timeout: float = 30.0) -> bool:
+        """Write everything still queued plus a ``stop`` event, then close. True if clean."""
+        if self._thread is None:
+            return True
+        m = _Marker(stop=True)
+        clean = True
+        deadline = time.monotonic() + timeout
+        try:
+            self.queue.put(m, timeout=timeout)
+        except queue.Full:
+            clean = False
+        self._stopping = True
+        self._thread.join(max(0.0, deadline - time.monotonic()))
+        if self._thread.is_alive():
+            clean = False
+            log.error(
+                "mcp-gateway audit: could not write %d queued events to %s before shutdown "
+                "(last error: %s)",
+                self.queue.qsize(),
+                self.path,
+                self.last_error,
+            )
+        self._thread = None
+        return clean and m.done.is_set()
+
+    # -- the thread -----------------------------------------------------------------------
+    def _run(self) -> None:
+        conn = self._conn
+        assert conn is not None
+        pending: list[dict] = []
+        markers: list[_Marker] = []
+        stop = stop_recorded = False
+        backoff = 0.0
+        try:
+            while True:
+                if not pending and not markers and not self._events and not self._has_losses():
+                    try:
+                        item = self.queue.get(timeout=0.5)
+                    except queue.Empty:
+                        if self._stopping:
+                            break
+                        continue
+                    stop = self._take(item, pending, markers) or stop
+                deadline = time.monotonic() + self.flush_interval
+                while not stop and not markers and len(pending) < self.batch_rows:
+                    remaining = deadline - time.monotonic()
+                    try:
+                        item = (
+                            self.queue.get(timeout=remaining)
+                            if remaining > 0
+                            else self.queue.get_nowait()
+                        )
+                    except queue.Empty:
+                        break
+                    stop = self._take(item, pending, markers) or stop
+                if stop:  # drain everything that was queued before the stop marker
+                    while True:
+                        try:
+                            item = self.queue.get_nowait()
+                        except queue.Empty:
+                            break
+                        self._take(item, pending, markers)
+                    if not stop_recorded:
+                        stop_recorded = True
+                        self._events.append(
+                            {"time": self.clock(), "event": "stop", "count": None, "detail": None}
+                        )
+                try:
+                    self._commit(conn, pending)
+                except (sqlite3.Error, OSError) as e:
+                    self._fail(e)
+                    backoff = min(2.0, backoff * 2 or 0.1)
+                    time.sleep(backoff)
+                    continue
+                backoff = 0.0
+                if self.failing:
+                    log.warning("mcp-gateway audit: writing to %s again", self.path)
+                    self.failing = False
+                pending = []
+                for m in markers:
+                    m.done.set()
+                markers = []
+                if stop:
+                    break
+        except Exception:  # noqa: BLE001 - never die silently
+            log.exception("mcp-gateway audit: writer thread crashed; events are no longer recorded")
+        finally:
+            for m in markers:
+                m.done.set()
+            try:
+                conn.close()
+            except sqlite3.Error:
+                pass
+
+    def _take(self, item: Any, pending: list, markers: list) -> bool:
+        if isinstance(item, _Marker):
+            markers.append(item)
+            return item.stop
+        pending.append(item)
+        return False
+
+    def _has_losses(self) -> bool:
+        return bool(self._dropped or self._refused)
+
+    def _loss_log(self, dropped: int, refused: int) -> None:
+        self._unlogged[0] += dropped
+        self._unlogged[1] += refused
+        now = time.monotonic()
+        if now - self._last_loss_log >= 10:
+            log.warning(
+                "mcp-gateway audit: queue full (writer behind or failing): %d events dropped, "
+                "%d messages refused since the last report; recorded in audit_events "
+                "(raise mcp_audit_queue_size?)",
+                *self._unlogged,
+            )
+            self._unlogged = [0, 0]
+            self._last_loss_log = now
+
+    def _fail(self, e: BaseException) -> None:
+        self.last_error = f"{type(e).__name__}: {e}"
+        now = time.monotonic()
+        if not self.failing or now - self._last_error_log > 10:
+            log.error(
+                "mcp-gateway audit: cannot write to %s: %s; retrying, %d events queued "
+                "(when the queue is full, traffic is handled per mcp_audit_on_full)",
+                self.path,
+                self.last_error,
+                self.queue.qsize(),
+            )
+            self._last_error_log = now
+        self.failing = True
+
+    # -- one batch ---------------------------------------------------------------------
+    def _commit(self, conn: sqlite3.Connection, rows: list[dict]) -> None:
+        with self._lock:
+            dropped, refused, first = self._dropped, self._refused, self._first_loss
+            self._dropped = self._refused = 0
+            self._first_loss = None
+        events = list(self._events)
+        now = self.clock()
+        if dropped:
+            events.append(
+                {
+                    "time": now,
+                    "event": "dropped",
+                    "count": dropped,
+                    "detail": f"queue full since {_iso(first)}: events not recorded "
+                    "(mcp_audit_on_full=drop)",
+                }
+            )
+        if refused:
+            events.append(
+                {
+                    "time": now,
+                    "event": "refused",
+                    "count": refused,
+                    "detail": f"queue full since {_iso(first)}: messages refused with a "
+                    "JSON-RPC error because they could not be recorded (mcp_audit_on_full=block)",
+                }
+            )
+        if dropped or refused:
+            self._loss_log(dropped, refused)
+        try:
+            self._write(conn, rows, events)
+        except BaseException:
+            with self._lock:  # put the loss counts back: they are recorded by the next try
+                self._dropped += dropped
+                self._refused += refused
+                if first is not None and (self._first_loss is None or first < self._first_loss):
+                    self._first_loss = first
+            raise
+        self._events = []
+        self.committed += len(rows)
+        self.batches += 1
+
+    def _write(self, conn: sqlite3.Connection, rows: list[dict], events: list[dict]) -> None:
+        if not rows and not events:
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            seq = int(schema.get_meta(conn, "head_seq") or 0)
+            prev = schema.get_meta(conn, "head_hash") or GENESIS_HASH
+            ev_out: list[tuple] = []
+            msg_out: list[tuple] = []
+            find_out: list[tuple] = []
+            for ev in events:
+                seq += 1
+                vals = [ev.get(c) for c in _EVENT_COLS]
+                h = chain.row_hash(prev, "audit_events", seq, vals)
+                ev_out.append((seq, *vals, prev, h))
+                prev = h
+            sessions: dict[tuple, list] = {}
+            usage: dict[tuple, dict] = {}
+            for r in rows:
+                findings = r.get("_findings") or ()
+                r["findings"] = len(findings)
+                m = schema.coerce(MESSAGE_COLUMNS, r)
+                seq += 1
+                msg_seq = seq
+                vals = list(m.values())
+                h = chain.row_hash(prev, "messages", seq, vals)
+                msg_out.append((seq, *vals, prev, h))
+                prev = h
+                for f in findings:
+                    seq += 1
+                    fd = dict(f)
+                    fd["message_seq"] = msg_seq
+                    fd["time"] = m["time"]
+                    fd["flow_id"] = m["flow_id"]
+                    fvals = list(schema.coerce(FINDING_COLUMNS, fd).values())
+                    h = chain.row_hash(prev, "findings", seq, fvals)
+                    find_out.append((seq, *fvals, prev, h))
+                    prev = h
+                _summarize(m, r.get("_protocol_version"), sessions, usage)
+            if ev_out:
+                conn.executemany(_INSERT_EVENT, ev_out)
+            if msg_out:
+                conn.executemany(_INSERT_MSG, msg_out)
+            if find_out:
+                conn.executemany(_INSERT_FIND, find_out)
+            if sessions:
+                conn.executemany(_UPSERT_SESSION, [tuple(v) for v in sessions.values()])
+            if usage:
+                _upsert_usage(conn, usage)
+            schema.set_meta(conn, "head_seq", str(seq))
+            schema.set_meta(conn, "head_hash", prev)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        try:
+            chain.write_head(self.head_file, seq, prev, self.path)
+        except OSError as e:
+            log.error("mcp-gateway audit: cannot update head file %s: %s", self.head_file, e)
+
+
+def _summarize(m: dict, protocol_version: Any, sessions: dict, usage: dict) -> None:
+    sid = m["session_id"]
+    if sid is not None:
+        key = (m["server"] or "", sid)
+        s = sessions.get(key)
+        t = m["time"]
+        if s is None:
+            sessions[key] = [
+                key[0],
+                sid,
+                t,
+                t,
+                m["consumer"],
+                m["client_addr"],
+                str(protocol_version) if protocol_version else None,
+                1,
+                m["flow_id"],
+            ]
+        else:
+            s[2] = min(s[2], t)
+            s[3] = max(s[3], t)
+            s[4] = s[4] or m["consumer"]
+            s[6] = s[6] or (str(protocol_version) if protocol_version else None)
+            s[7] += 1
+    kind, direction = m["kind"], m["direction"]
+    is_call = kind == "request" and direction == "c2s"
+    is_resp = kind in ("result", "error") and direction == "s2c"
+    if not (is_call or is_resp):
+        return
+    hour = time.strftime("%Y-%m-%dT%H", time.gmtime(m["time"] or 0))
+    key = (hour, m["consumer"] or "", m["server"] or "", m["method"] or "", m["name"] or "")
+    u = usage.get(key)
+    if u is None:
+        u = usage[key] = {"calls": 0, "blocked": 0, "responses": 0, "errors": 0, "hist": {}}
+        u.update(latency_count=0, latency_sum=0.0, latency_max=0.0)
+    if is_call:
+        u["calls"] += 1
+        if m["action"] in ("block", "drop"):
+            u["blocked"] += 1
+    else:
+        u["responses"] += 1
+        if m["error"]:
+            u["errors"] += 1
+        lat = m["latency_ms"]
+        if lat is not None:
+            u["latency_count"] += 1
+            u["latency_sum"] += lat
+            u["latency_max"] = max(u["latency_max"], lat)
+            hist.add(u["hist"], lat)
+
+
+def _upsert_usage(conn: sqlite3.Connection, usage: dict) -> None:
+    for key, u in usage.items():
+        row = conn.execute(
+            "SELECT calls, blocked, responses, errors, latency_count, latency_sum, latency_max, "
+            "latency_hist FROM usage WHERE hour=? AND consumer=? AND server=? AND method=? "
+            "AND name=?",
+            key,
+        ).fetchone()
+        h = u["hist"]
+        vals = [u["calls"], u["blocked"], u["responses"], u["errors"]]
+        vals += [u["latency_count"], u["latency_sum"], u["latency_max"]]
+        if row is not None:
+            vals = [a + b for a, b in zip(vals[:6], row[:6], strict=True)] + [
+                max(vals[6], row[6] or 0.0)
+            ]
+            if row[7]:
+                h = hist.merge(dict(h), orjson.loads(row[7]))
+        conn.execute(
+            "INSERT OR REPLACE INTO usage (hour, consumer, server, method, name, calls, blocked, "
+            "responses, errors, latency_count, latency_sum, latency_max, latency_hist) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (*key, *vals, orjson.dumps({str(k): v for k, v in h.items()}).decode()),
+        )
+
+
+def _iso(t: float | None) -> str:
+    if t is None:
+        return "?"
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+def _json(v: Any) -> str:
+    return orjson.dumps(v).decode()
