@@ -1,0 +1,93 @@
+"""A tiny stdio MCP server for the shim tests (run: python fixture_server.py)."""
+
+import asyncio
+import os
+import subprocess
+import sys
+
+from mcp.server.fastmcp import Context, FastMCP
+from mcp.types import SamplingMessage, TextContent
+
+mcp = FastMCP("shim-fixture")
+
+# A fake credential in a well-known shape (AWS's documented example key id, a GitHub-style
+# token with a fixed fake body); the gateway's rules should redact it.
+FAKE_SECRET = "AKIAIOSFODNN7EXAMPLE"
+FAKE_GITHUB = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+
+
+@mcp.tool()
+def echo(text: str) -> str:
+    """Echo the text back."""
+    return text
+
+
+@mcp.tool()
+def fake_secret() -> str:
+    """Return a text that contains a fake secret."""
+    return f"config: aws_access_key_id={FAKE_SECRET} github_token={FAKE_GITHUB}"
+
+
+@mcp.tool()
+async def ask_llm(prompt: str, ctx: Context) -> str:
+    """Ask the client's model (sampling) and return its answer."""
+    result = await ctx.session.create_message(
+        messages=[SamplingMessage(role="user", content=TextContent(type="text", text=prompt))],
+        max_tokens=50,
+    )
+    content = result.content
+    return f"model said: {content.text if isinstance(content, TextContent) else content}"
+
+
+@mcp.tool()
+def crash() -> str:
+    """Kill this server process (exit code 3) in the middle of the call."""
+    sys.stdout.flush()
+    os._exit(3)
+
+
+@mcp.tool()
+def pid() -> int:
+    """This server's process id."""
+    return os.getpid()
+
+
+@mcp.tool()
+def spawn_grandchild() -> int:
+    """Start a long-running grandchild process; return its pid."""
+    p = subprocess.Popen(["sleep", "300"], stdin=subprocess.DEVNULL)
+    return p.pid
+
+
+@mcp.tool()
+def big(n: int) -> str:
+    """Return n bytes of text."""
+    return "x" * n
+
+
+@mcp.tool()
+async def slow(seconds: float) -> str:
+    """Sleep, then answer."""
+    await asyncio.sleep(seconds)
+    return "done"
+
+
+@mcp.tool()
+async def progress(steps: int, ctx: Context) -> str:
+    """Report progress steps, then answer."""
+    for i in range(steps):
+        await ctx.report_progress(i + 1, steps)
+    return f"{steps} steps"
+
+
+@mcp.tool()
+def noise() -> str:
+    """Write a non-JSON line to stdout, then answer."""
+    print("this is not JSON", flush=True)
+    return "ok"
+
+
+if __name__ == "__main__":
+    if "--crash-at-start" in sys.argv:
+        sys.exit(5)
+    mcp.run("stdio")
