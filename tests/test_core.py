@@ -4,12 +4,11 @@ import gzip
 
 import orjson
 import pytest
+from mcp_gateway.core import Gateway, SSEStream
+from mcp_gateway.message import Action, ErrorCode, Kind, Refusal
 from mitmproxy import exceptions
 from mitmproxy.proxy.mode_specs import ProxyMode
 from mitmproxy.test import taddons, tflow, tutils
-
-from mcp_gateway.core import Gateway, SSEStream
-from mcp_gateway.message import Action, ErrorCode, Kind, Refusal
 
 
 class Recorder:
@@ -49,8 +48,12 @@ class RefuseAll:
     name, order = "auth", 200
 
     def on_exchange(self, ex):
-        ex.refusal = Refusal(ErrorCode.UNAUTHORIZED, "authentication required", 401,
-                             {"WWW-Authenticate": 'Bearer realm="mcp-gateway"'})
+        ex.refusal = Refusal(
+            ErrorCode.UNAUTHORIZED,
+            "authentication required",
+            401,
+            {"WWW-Authenticate": 'Bearer realm="mcp-gateway"'},
+        )
 
     def process(self, msg):
         pass
@@ -67,8 +70,11 @@ def rpc(method, id=1, **params):
 
 def post(body, headers=()):
     content = body if isinstance(body, bytes) else orjson.dumps(body)
-    hdrs = ((b"content-type", b"application/json"), (b"accept", b"application/json, text/event-stream"),
-            *headers)
+    hdrs = (
+        (b"content-type", b"application/json"),
+        (b"accept", b"application/json, text/event-stream"),
+        *headers,
+    )
     return tflow.tflow(req=tutils.treq(method=b"POST", path=b"/mcp", headers=hdrs, content=content))
 
 
@@ -104,7 +110,13 @@ def test_request_is_parsed_once_and_forwarded_unchanged(gw):
     f = send(gw, post(body))
     assert f.response is None and f.request.content == body
     (m,) = gw.rec.msgs
-    assert (m.kind, m.method, m.name, m.id, m.action) == (Kind.REQUEST, "tools/call", "echo", 1, Action.PASS)
+    assert (m.kind, m.method, m.name, m.id, m.action) == (
+        Kind.REQUEST,
+        "tools/call",
+        "echo",
+        1,
+        Action.PASS,
+    )
     assert f.metadata["mcp"][0]["method"] == "tools/call"
     orjson.dumps(f.metadata["mcp"])  # plain data: flows can be saved with -w
 
@@ -113,7 +125,10 @@ def test_blocked_request_gets_jsonrpc_error_and_never_forwarded(gw):
     f = send(gw, post(rpc("tools/call", id=9, name="bad")))
     assert f.response.status_code == 200
     assert orjson.loads(f.response.content) == {
-        "jsonrpc": "2.0", "id": 9, "error": {"code": -32001, "message": "blocked by rule test.bad"}}
+        "jsonrpc": "2.0",
+        "id": 9,
+        "error": {"code": -32001, "message": "blocked by rule test.bad"},
+    }
     assert f.marked == ":no_entry:"
 
 
@@ -132,8 +147,16 @@ def test_blocked_client_response_becomes_error_for_server(gw):
 
 
 def test_batch_with_one_refused_element_is_answered_whole(gw):
-    f = send(gw, post([rpc("tools/call", id=1, name="echo"), rpc("tools/call", id=2, name="bad"),
-                       rpc("notifications/progress", id=None)]))
+    f = send(
+        gw,
+        post(
+            [
+                rpc("tools/call", id=1, name="echo"),
+                rpc("tools/call", id=2, name="bad"),
+                rpc("notifications/progress", id=None),
+            ]
+        ),
+    )
     answers = orjson.loads(f.response.content)
     assert [a["id"] for a in answers] == [1, 2]
     assert "batch element 1" in answers[0]["error"]["message"]
@@ -141,15 +164,29 @@ def test_batch_with_one_refused_element_is_answered_whole(gw):
 
 
 def test_parse_error_is_400(gw):
-    f = send(gw, post(b'{"jsonrpc":"2.0","id":1,"method":"tools/list"', headers=((b"mcp-session-id", b"x"),)))
+    f = send(
+        gw,
+        post(
+            b'{"jsonrpc":"2.0","id":1,"method":"tools/list"', headers=((b"mcp-session-id", b"x"),)
+        ),
+    )
     assert f.response.status_code == 400
     assert orjson.loads(f.response.content)["error"]["code"] == -32700
     assert gw.rec.msgs[0].inspected is False  # still audited
 
 
 def test_header_mismatch_is_400_32020(gw):
-    f = send(gw, post(rpc("tools/call", name="echo"), headers=(
-        (b"mcp-protocol-version", b"2026-07-28"), (b"mcp-method", b"tools/call"), (b"mcp-name", b"evil"))))
+    f = send(
+        gw,
+        post(
+            rpc("tools/call", name="echo"),
+            headers=(
+                (b"mcp-protocol-version", b"2026-07-28"),
+                (b"mcp-method", b"tools/call"),
+                (b"mcp-name", b"evil"),
+            ),
+        ),
+    )
     assert f.response.status_code == 400
     assert orjson.loads(f.response.content)["error"]["code"] == -32020
 
@@ -188,8 +225,14 @@ def test_too_large_request(gw):
 
 def test_exchange_refusal_applies_to_get_stream(gw):
     gw.pipeline.add(RefuseAll())
-    f = tflow.tflow(req=tutils.treq(method=b"GET", path=b"/mcp", content=b"", headers=(
-        (b"accept", b"text/event-stream"), (b"mcp-session-id", b"abc"))))
+    f = tflow.tflow(
+        req=tutils.treq(
+            method=b"GET",
+            path=b"/mcp",
+            content=b"",
+            headers=((b"accept", b"text/event-stream"), (b"mcp-session-id", b"abc")),
+        )
+    )
     send(gw, f)
     assert f.response.status_code == 401
     assert f.response.headers["WWW-Authenticate"].startswith("Bearer")
@@ -197,15 +240,20 @@ def test_exchange_refusal_applies_to_get_stream(gw):
 
 def test_json_response_correlated_and_blocked_in_place(gw):
     f = send(gw, post(rpc("tools/call", id=5, name="echo")))
-    f.response = tutils.tresp(headers=((b"content-type", b"application/json"),),
-                              content=orjson.dumps({"jsonrpc": "2.0", "id": 5, "result": {"t": "SECRET"}}))
+    f.response = tutils.tresp(
+        headers=((b"content-type", b"application/json"),),
+        content=orjson.dumps({"jsonrpc": "2.0", "id": 5, "result": {"t": "SECRET"}}),
+    )
     gw.responseheaders(f)
     gw.response(f)
     resp = gw.rec.msgs[-1]
     assert (resp.kind, resp.method, resp.name) == (Kind.RESULT, "tools/call", "echo")
     assert resp.latency_ms is not None and resp.latency_ms >= 0
     assert orjson.loads(f.response.content) == {
-        "jsonrpc": "2.0", "id": 5, "error": {"code": -32001, "message": "blocked by rule test.secret"}}
+        "jsonrpc": "2.0",
+        "id": 5,
+        "error": {"code": -32001, "message": "blocked by rule test.secret"},
+    }
 
 
 def test_unchanged_json_response_is_byte_identical(gw):
@@ -219,7 +267,9 @@ def test_unchanged_json_response_is_byte_identical(gw):
 
 def sse_flow(gw, headers=(), request=None):
     f = send(gw, post(request or rpc("tools/call", id=1, name="echo")))
-    f.response = tutils.tresp(headers=((b"content-type", b"text/event-stream"), *headers), content=None)
+    f.response = tutils.tresp(
+        headers=((b"content-type", b"text/event-stream"), *headers), content=None
+    )
     gw.responseheaders(f)
     assert isinstance(f.response.stream, SSEStream)
     return f
@@ -248,7 +298,9 @@ EVENTS = (
 def test_sse_events_blocked_and_redacted_in_place(gw, step):
     f = sse_flow(gw)
     out = feed(f.response.stream, EVENTS, step)
-    assert out.startswith(b": ping\n\n" + EVENTS.split(b"\n\n")[1] + b"\n\n")  # untouched: byte-identical
+    assert out.startswith(
+        b": ping\n\n" + EVENTS.split(b"\n\n")[1] + b"\n\n"
+    )  # untouched: byte-identical
     assert b"SECRET" not in out
     # replaced in place, keeping the event's type and id (resumption still works)
     assert b'event: message\nid: 9\ndata: {"jsonrpc":"2.0","id":1,"error"' in out
@@ -293,20 +345,35 @@ def test_sse_stream_fault_fails_closed(gw):
 
 
 def test_legacy_endpoint_rewritten_in_reverse_mode(gw):
-    f = tflow.tflow(req=tutils.treq(method=b"GET", path=b"/sse", content=b"",
-                                    headers=((b"accept", b"text/event-stream"),)))
+    f = tflow.tflow(
+        req=tutils.treq(
+            method=b"GET", path=b"/sse", content=b"", headers=((b"accept", b"text/event-stream"),)
+        )
+    )
     f.client_conn.proxy_mode = ProxyMode.parse("reverse:http://127.0.0.1:9")
     send(gw, f)
     f.response = tutils.tresp(headers=((b"content-type", b"text/event-stream"),), content=None)
     gw.responseheaders(f)
-    out = feed(f.response.stream, b"event: endpoint\ndata: http://127.0.0.1:9/messages/?session_id=ab\n\n", 4)
+    out = feed(
+        f.response.stream,
+        b"event: endpoint\ndata: http://127.0.0.1:9/messages/?session_id=ab\n\n",
+        4,
+    )
     assert out == b"event: endpoint\ndata: /messages/?session_id=ab\n\n"
     ex = gw.exchange(f)
     assert ex.legacy_session == "ab"
     # A later POST to the session is MCP and its response on the stream is correlated.
-    p = send(gw, tflow.tflow(req=tutils.treq(method=b"POST", path=b"/messages/?session_id=ab",
-                                             headers=((b"content-type", b"application/json"),),
-                                             content=orjson.dumps(rpc("tools/call", id=3, name="echo")))))
+    p = send(
+        gw,
+        tflow.tflow(
+            req=tutils.treq(
+                method=b"POST",
+                path=b"/messages/?session_id=ab",
+                headers=((b"content-type", b"application/json"),),
+                content=orjson.dumps(rpc("tools/call", id=3, name="echo")),
+            )
+        ),
+    )
     assert p.response is None
     feed(f.response.stream, b'event: message\ndata: {"jsonrpc":"2.0","id":3,"result":{}}\n\n', 10)
     last = gw.rec.msgs[-1]

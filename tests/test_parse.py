@@ -1,5 +1,4 @@
 import pytest
-
 from mcp_gateway.message import Direction, ErrorCode, Exchange, Kind
 from mcp_gateway.parse import (
     ParseError,

@@ -2,12 +2,11 @@
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from mcp_gateway.sse import SSEParser, encode_event
 
 STREAM = (
     b": keep-alive\r\n\r\n"
-    b"id: 1\r\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\r\n\r\n"
+    b'id: 1\r\ndata: {"jsonrpc":"2.0","id":1,"result":{}}\r\n\r\n'
     b"event: message\rdata: line one\rdata: line two\r\r"
     b"id: 3:669\ndata:\nretry: 100\n\n"
     b"data:no-space\nfield-without-colon\n\n"

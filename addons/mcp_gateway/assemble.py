@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import logging
 
+from . import contentview
 from .core import Gateway
 
 log = logging.getLogger("mcp_gateway")
@@ -18,6 +19,7 @@ CONCERNS = [
 
 
 def build_addons() -> list:
+    contentview.register()
     gw = Gateway()
     addons: list = [gw]
     for modname, clsname in CONCERNS:

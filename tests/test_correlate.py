@@ -1,0 +1,61 @@
+from mcp_gateway.correlate import CorrelateStage, Correlator
+from mcp_gateway.message import Direction, Exchange, Kind, Message
+
+C2S, S2C = Direction.CLIENT_TO_SERVER, Direction.SERVER_TO_CLIENT
+
+
+def msg(ex, direction, kind, id, method=None, name=None):
+    return Message(
+        payload={}, direction=direction, kind=kind, exchange=ex, id=id, method=method, name=name
+    )
+
+
+def test_response_on_same_exchange_gets_method_name_latency():
+    st = CorrelateStage()
+    ex = Exchange(flow_id="a", server="s")
+    st.process(msg(ex, C2S, Kind.REQUEST, 1, "tools/call", "echo"))
+    r = msg(ex, S2C, Kind.RESULT, 1)
+    st.process(r)
+    assert (r.method, r.name) == ("tools/call", "echo") and r.latency_ms >= 0
+
+
+def test_sessionless_clients_reusing_ids_do_not_mix():
+    st = CorrelateStage()
+    a, b = Exchange(flow_id="a", server="s"), Exchange(flow_id="b", server="s")
+    st.process(msg(a, C2S, Kind.REQUEST, 1, "tools/call", "A"))
+    st.process(msg(b, C2S, Kind.REQUEST, 1, "tools/call", "B"))
+    rb = msg(b, S2C, Kind.RESULT, 1)
+    st.process(rb)
+    assert rb.name == "B"
+
+
+def test_response_on_other_exchange_of_same_session():
+    st = CorrelateStage()
+    post = Exchange(flow_id="p", server="s", session_id="S1")
+    get = Exchange(flow_id="g", server="s", session_id="S1")
+    st.process(msg(post, C2S, Kind.REQUEST, "x", "resources/read", "file:///a"))
+    r = msg(get, S2C, Kind.RESULT, "x")
+    st.process(r)
+    assert r.name == "file:///a"
+    other = msg(Exchange(flow_id="q", server="s", session_id="S2"), S2C, Kind.RESULT, "x")
+    st.process(other)
+    assert other.method is None
+
+
+def test_server_to_client_requests_are_correlated_too():
+    st = CorrelateStage()
+    stream = Exchange(flow_id="g", server="s", session_id="S")
+    answer = Exchange(flow_id="p", server="s", session_id="S")
+    st.process(msg(stream, S2C, Kind.REQUEST, 0, "sampling/createMessage"))
+    r = msg(answer, C2S, Kind.RESULT, 0)
+    st.process(r)
+    assert r.method == "sampling/createMessage"
+
+
+def test_bounded():
+    c = Correlator(max_entries=10)
+    st = CorrelateStage(c)
+    ex = Exchange(flow_id="a", server="s", session_id="S")
+    for i in range(100):
+        st.process(msg(ex, C2S, Kind.REQUEST, i, "ping"))
+    assert len(c) == 10
