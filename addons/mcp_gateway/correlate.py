@@ -96,7 +96,7 @@ class CorrelateStage:
     always = True
 
     def __init__(self, correlator: Correlator | None = None) -> None:
-        self.correlator = correlator or Correlator()
+        self.correlator = correlator if correlator is not None else Correlator()
 
     def process(self, msg: Message) -> None:
         if msg.kind is Kind.REQUEST:
