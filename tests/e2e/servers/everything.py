@@ -1,0 +1,338 @@
+"""An MCP test server (FastMCP, official SDK) for the end-to-end tests and the benchmark.
+
+Run:  python tests/e2e/servers/everything.py --transport streamable|json|stateless|stateless-json|sse --port P
+
+Transports:
+  streamable      Streamable HTTP on /mcp, FastMCP's default: every request answered with SSE.
+  json            Streamable HTTP on /mcp with json_response=True (application/json answers).
+  stateless       Streamable HTTP on /mcp, stateless_http=True (no Mcp-Session-Id), SSE answers.
+  stateless-json  stateless and json_response: the cheapest shape, no session at all.
+  sse             Legacy 2024-11-05 HTTP+SSE: GET /sse (endpoint event) + POST /messages/?session_id=.
+
+Tools: echo, add, big, digest, slow_progress, burst, sample, elicit, leak, count,
+last_request_headers, received.
+
+Debug endpoints (plain HTTP, no MCP, for tests to read what the server really got; call
+them directly, not through the gateway):
+  GET /_debug/requests   every HTTP request seen: [{method, path, query, headers, body}]
+                         (body decoded as UTF-8 with replacement, cut at 64 KiB)
+  GET /_debug/calls      every tool call: [{tool, arguments}]
+  GET /_debug/reset      forget both lists
+
+Benchmark endpoint (a fast synthetic MCP responder, so the server is not the bottleneck):
+  POST /bench/stream     JSON-RPC tools/call body; params.arguments {"events": N, "size": S};
+                         answers text/event-stream with N notifications/progress events of about
+                         S bytes each, then the JSON-RPC result, as fast as possible.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import zlib
+from typing import Any
+
+import anyio
+import uvicorn
+from mcp.server.fastmcp import Context, FastMCP
+from mcp.types import SamplingMessage, TextContent
+from pydantic import BaseModel, Field
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+MAX_LOG = 2000  # bounded request log
+MAX_BODY = 64 * 1024
+
+REQUESTS: list[dict[str, Any]] = []
+CALLS: list[dict[str, Any]] = []
+
+
+# ----------------------------------------------------------------------------- fake secrets
+
+_B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def _base62(n: int, width: int) -> str:
+    out = ""
+    while n:
+        n, r = divmod(n, 62)
+        out = _B62[r] + out
+    return out.rjust(width, "0")
+
+
+def github_token(body: str = "Zq8Lm2Xv9Rt4Wp7Yk3Nb6Hc1Jd5Fg0") -> str:
+    """A `ghp_` token whose last 6 characters are the base62 CRC32 of the 30-char body."""
+    assert len(body) == 30
+    return "ghp_" + body + _base62(zlib.crc32(body.encode()), 6)
+
+
+FAKE_SECRETS = {
+    "aws_access_key_id": "AKIAQ3EGUIF5ZK7XVJ2M",
+    "aws_secret_access_key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzq8Lm2Xv9R",
+    "github_token": github_token(),
+    "email": "jane.doe@example.org",
+}
+
+
+def leak_text(kind: str) -> str:
+    if kind == "aws":
+        return (
+            f"aws_access_key_id = {FAKE_SECRETS['aws_access_key_id']}\n"
+            f"aws_secret_access_key = {FAKE_SECRETS['aws_secret_access_key']}\n"
+        )
+    if kind == "github":
+        return f"GITHUB_TOKEN={FAKE_SECRETS['github_token']}"
+    if kind == "email":
+        return f"contact: {FAKE_SECRETS['email']}"
+    if kind == "all":
+        return "\n".join(leak_text(k) for k in ("aws", "github", "email"))
+    if kind == "none":
+        return "nothing secret here"
+    raise ValueError(f"unknown leak kind {kind!r} (aws, github, email, all, none)")
+
+
+# ----------------------------------------------------------------------------- payloads
+
+_BLOCK = 'line {:08d} "quoted" \\ back, ünïcødé ✓ tab\there\n'
+
+
+def big_payload(n_bytes: int) -> str:
+    """Deterministic text of exactly n_bytes UTF-8 bytes (quotes, backslashes, non-ASCII)."""
+    parts: list[str] = []
+    size = 0
+    i = 0
+    while size < n_bytes:
+        s = _BLOCK.format(i)
+        parts.append(s)
+        size += len(s.encode())
+        i += 1
+    data = "".join(parts).encode()[:n_bytes]
+    # never cut inside a multi-byte character: pad the tail with ASCII
+    text = data.decode("utf-8", errors="ignore")
+    return text + "x" * (n_bytes - len(text.encode()))
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# ----------------------------------------------------------------------------- the server
+
+
+class Contact(BaseModel):
+    name: str = Field(description="Your name")
+    ok: bool = Field(default=True, description="Proceed?")
+
+
+def build(transport: str) -> FastMCP:
+    mcp = FastMCP(
+        "everything",
+        json_response=transport in ("json", "stateless-json"),
+        stateless_http=transport in ("stateless", "stateless-json"),
+        log_level="WARNING",
+    )
+
+    def seen(tool: str, **arguments: Any) -> None:
+        CALLS.append({"tool": tool, "arguments": arguments})
+        del CALLS[:-MAX_LOG]
+
+    @mcp.tool()
+    def echo(text: str) -> str:
+        """Return the text unchanged."""
+        seen("echo", text=text)
+        return text
+
+    @mcp.tool()
+    def add(a: int, b: int) -> int:
+        """Add two integers."""
+        seen("add", a=a, b=b)
+        return a + b
+
+    @mcp.tool()
+    def big(n_bytes: int = 5_000_000) -> str:
+        """A deterministic text of exactly n_bytes bytes; `digest` gives its sha256."""
+        seen("big", n_bytes=n_bytes)
+        return big_payload(n_bytes)
+
+    @mcp.tool()
+    def digest(n_bytes: int = 5_000_000) -> str:
+        """sha256 hex of big(n_bytes)'s text, computed on the server."""
+        seen("digest", n_bytes=n_bytes)
+        return sha256_text(big_payload(n_bytes))
+
+    @mcp.tool()
+    async def slow_progress(ctx: Context, steps: int = 3, delay: float = 0.4) -> str:
+        """Send a progress notification, then sleep `delay`, `steps` times; then answer."""
+        seen("slow_progress", steps=steps, delay=delay)
+        for i in range(steps):
+            await ctx.report_progress(i + 1, steps, f"step {i + 1}/{steps}")
+            await anyio.sleep(delay)
+        return f"done after {steps} steps"
+
+    @mcp.tool()
+    async def burst(ctx: Context, events: int = 100) -> str:
+        """Send `events` progress notifications back to back, then answer."""
+        seen("burst", events=events)
+        for i in range(events):
+            await ctx.report_progress(i + 1, events)
+        return f"sent {events}"
+
+    @mcp.tool()
+    async def sample(ctx: Context, prompt: str, on_get_stream: bool = False) -> str:
+        """Ask the client's LLM (sampling/createMessage) and return its text.
+
+        on_get_stream=True sends the request without related_request_id, so streamable HTTP
+        servers deliver it on the standalone GET stream instead of the POST's SSE stream.
+        """
+        seen("sample", prompt=prompt, on_get_stream=on_get_stream)
+        result = await ctx.session.create_message(
+            [SamplingMessage(role="user", content=TextContent(type="text", text=prompt))],
+            max_tokens=64,
+            related_request_id=None if on_get_stream else ctx.request_id,
+        )
+        content = result.content
+        text = content.text if isinstance(content, TextContent) else str(content)
+        return f"sampled[{result.model}]: {text}"
+
+    @mcp.tool()
+    async def elicit(ctx: Context, question: str = "Who are you?") -> str:
+        """Ask the user (elicitation/create) for a name; return what came back."""
+        seen("elicit", question=question)
+        res = await ctx.elicit(question, Contact)
+        if res.action == "accept":
+            return f"accepted: name={res.data.name} ok={res.data.ok}"
+        return f"{res.action}"
+
+    @mcp.tool()
+    def leak(kind: str = "all") -> str:
+        """Return fake secrets: aws, github, email, all, none."""
+        seen("leak", kind=kind)
+        return leak_text(kind)
+
+    @mcp.tool()
+    def count() -> int:
+        """How many tool calls this server process has seen (this one included)."""
+        seen("count")
+        return len(CALLS)
+
+    @mcp.tool()
+    def last_request_headers(ctx: Context) -> dict[str, str]:
+        """The HTTP headers of the request that carried this call (lower-case names)."""
+        seen("last_request_headers")
+        req = ctx.request_context.request
+        if req is None:
+            return {}
+        return {k.lower(): v for k, v in req.headers.items()}
+
+    @mcp.tool()
+    def received() -> list[dict[str, Any]]:
+        """Every tool call's arguments seen so far (before this one)."""
+        out = list(CALLS)
+        seen("received")
+        return out
+
+    @mcp.custom_route("/_debug/requests", methods=["GET"])
+    async def debug_requests(request: Request) -> Response:
+        return JSONResponse(REQUESTS)
+
+    @mcp.custom_route("/_debug/calls", methods=["GET"])
+    async def debug_calls(request: Request) -> Response:
+        return JSONResponse(CALLS)
+
+    @mcp.custom_route("/_debug/reset", methods=["GET"])
+    async def debug_reset(request: Request) -> Response:
+        REQUESTS.clear()
+        CALLS.clear()
+        return JSONResponse({"ok": True})
+
+    @mcp.custom_route("/bench/stream", methods=["POST"])
+    async def bench_stream(request: Request) -> Response:
+        body = json.loads(await request.body())
+        args = (body.get("params") or {}).get("arguments") or {}
+        n = int(args.get("events", 2000))
+        size = int(args.get("size", 200))
+        rid = body.get("id")
+        pad = "x" * max(0, size - 110)
+
+        def events():
+            for i in range(n):
+                msg = {
+                    "jsonrpc": "2.0",
+                    "method": "notifications/progress",
+                    "params": {"progressToken": rid, "progress": i + 1, "total": n, "message": pad},
+                }
+                yield b"event: message\r\ndata: " + json.dumps(msg).encode() + b"\r\n\r\n"
+            res = {
+                "jsonrpc": "2.0",
+                "id": rid,
+                "result": {"content": [{"type": "text", "text": f"sent {n}"}], "isError": False},
+            }
+            yield b"event: message\r\ndata: " + json.dumps(res).encode() + b"\r\n\r\n"
+
+        return StreamingResponse(
+            events(), media_type="text/event-stream", headers={"cache-control": "no-store"}
+        )
+
+    return mcp
+
+
+class Recorder:
+    """ASGI wrapper that logs every HTTP request (method, path, headers, body) into REQUESTS."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"].startswith("/_debug/"):
+            return await self.app(scope, receive, send)
+        entry = {
+            "method": scope["method"],
+            "path": scope["path"],
+            "query": scope.get("query_string", b"").decode("latin-1"),
+            "headers": {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]},
+            "body": "",
+        }
+        REQUESTS.append(entry)
+        del REQUESTS[:-MAX_LOG]
+        chunks: list[bytes] = []
+        size = 0
+
+        async def recv():
+            nonlocal size
+            message = await receive()
+            if message["type"] == "http.request" and size < MAX_BODY:
+                b = message.get("body", b"")
+                chunks.append(b[: MAX_BODY - size])
+                size += len(b)
+                entry["body"] = b"".join(chunks).decode("utf-8", errors="replace")
+            return message
+
+        return await self.app(scope, recv, send)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument(
+        "--transport",
+        choices=["streamable", "json", "stateless", "stateless-json", "sse"],
+        default="streamable",
+    )
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, required=True)
+    args = p.parse_args(argv)
+    mcp = build(args.transport)
+    app = mcp.sse_app() if args.transport == "sse" else mcp.streamable_http_app()
+    uvicorn.run(
+        Recorder(app),
+        host=args.host,
+        port=args.port,
+        log_level=os.environ.get("E2E_SERVER_LOG_LEVEL", "warning"),
+        access_log=False,
+        lifespan="on",
+    )
+
+
+if __name__ == "__main__":
+    main()
