@@ -12,21 +12,13 @@ import os
 
 from mitmproxy import ctx, exceptions
 
+from .schema import default_db
 from .stage import AuditStage
 from .writer import DEFAULT_QUEUE_SIZE, AuditError, AuditWriter
 
 log = logging.getLogger("mcp_gateway")
 
-# The default lives next to mitmproxy's own state (CA certificates) rather than in the
-# current directory: an audit trail must not split into one file per working directory, and
-# `mcp-gateway audit ...` finds it from anywhere. MCP_GATEWAY_AUDIT_DB overrides it for both
-# the addon and the CLI (handy for tests and containers).
-DEFAULT_DB = "~/.mitmproxy/mcp-gateway-audit.db"
 ON_FULL_CHOICES = ("block", "drop")
-
-
-def default_db() -> str:
-    return os.environ.get("MCP_GATEWAY_AUDIT_DB") or DEFAULT_DB
 
 
 def resolve_path(spec: str) -> str:

@@ -20,12 +20,25 @@ latency histogram, so that ``usage`` and ``stats`` stay fast on large databases)
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from typing import Any
 
 import sqlite_utils
 
 SCHEMA_VERSION = 1
+
+# The default database lives next to mitmproxy's own state (CA certificates), not in the
+# current directory: an audit trail must not split into one file per working directory, and
+# `mcp-gateway audit ...` finds it from anywhere. MCP_GATEWAY_AUDIT_DB overrides the default
+# for both the addon and the CLI (handy for tests and containers).
+DEFAULT_DB = "~/.mitmproxy/mcp-gateway-audit.db"
+
+
+def default_db() -> str:
+    return os.environ.get("MCP_GATEWAY_AUDIT_DB") or DEFAULT_DB
+
+
 GENESIS_HASH = "0" * 64
 
 # Column order matters: it is the canonical order used for hashing.  The type decides the
