@@ -35,7 +35,6 @@ from .message import (
     error_response,
 )
 from .parse import (
-    MCP_HEADERS,
     ParseError,
     build_messages,
     check_mirrored_headers,
@@ -75,6 +74,33 @@ def _summary(m: Message) -> dict[str, Any]:
     if not m.inspected:
         d["inspected"] = False
     return d
+
+
+def header_map(headers: http.Headers) -> dict[str, str]:
+    """All headers in one pass, lowercase names, first value wins."""
+    out: dict[str, str] = {}
+    for k, v in headers.fields:
+        name = k.decode("latin-1").lower()
+        if name not in out:
+            out[name] = v.decode("utf-8", "surrogateescape")
+    return out
+
+
+def hget(headers: http.Headers, name: bytes) -> str | None:
+    """One header by lowercase byte name, without mitmproxy's per-lookup conversions."""
+    for k, v in headers.fields:
+        if len(k) == len(name) and k.lower() == name:
+            return v.decode("utf-8", "surrogateescape")
+    return None
+
+
+def _has_mcp_header(h: dict[str, str]) -> bool:
+    return (
+        "mcp-session-id" in h
+        or "mcp-protocol-version" in h
+        or "mcp-method" in h
+        or "last-event-id" in h
+    )
 
 
 class StreamDecoder:
@@ -199,9 +225,10 @@ class Gateway:
         while len(self._mcp_servers) > 10_000:
             self._mcp_servers.popitem(last=False)
 
-    def _new_exchange(self, flow: http.HTTPFlow) -> Exchange:
+    def _new_exchange(self, flow: http.HTTPFlow, h: dict[str, str] | None = None) -> Exchange:
         req = flow.request
-        h = req.headers
+        if h is None:
+            h = header_map(req.headers)
         ex = Exchange(
             flow_id=flow.id,
             server=self._server_name(flow),
@@ -269,20 +296,16 @@ class Gateway:
         if flow.response or flow.error or not flow.live:
             return
         try:
-            h = flow.request.headers
+            headers = flow.request.headers
+            h = header_map(headers)
             name = h.get(SERVER_NAME_HEADER)
             if name is not None:
-                del h[SERVER_NAME_HEADER]
+                del headers[SERVER_NAME_HEADER]
                 if flow.request.host in LOOPBACK and name.strip():
                     flow.metadata["mcp_server_name"] = name.strip()[:200]
-            if flow.request.method in ("POST", "GET", "DELETE") and (
-                any(k in h for k in MCP_HEADERS)
-                or "text/event-stream" in h.get("accept", "")
-                or flow.request.method == "POST"
-            ):
-                # We must be able to read SSE as it streams: no compressed event streams.
-                if "accept-encoding" in h and "text/event-stream" in h.get("accept", ""):
-                    h["accept-encoding"] = "identity"
+            # We must read SSE as it streams: ask for uncompressed event streams.
+            if "accept-encoding" in h and "text/event-stream" in h.get("accept", ""):
+                headers["accept-encoding"] = "identity"
         except Exception as e:  # noqa: BLE001
             self._fail(flow, "requestheaders", e)
 
@@ -296,20 +319,23 @@ class Gateway:
 
     def _request(self, flow: http.HTTPFlow) -> None:
         req = flow.request
-        h = req.headers
-        has_mcp_header = any(k in h for k in MCP_HEADERS)
         body = req.raw_content or b""
-        if req.method == "POST" and body:
+        method = req.method
+        if method == "POST" and body:
+            h = header_map(req.headers)
+            has_mcp_header = _has_mcp_header(h)
             ctype = h.get("content-type", "")
             if (
                 not (("json" in ctype or not ctype) and looks_like_json(body))
                 and not has_mcp_header
             ):
                 return
-            ex = self._new_exchange(flow)
+            ex = self._new_exchange(flow, h)
             if len(body) > self.max_message_bytes:
                 return self._too_large_request(flow, ex, len(body))
-            content = req.get_content(strict=False) or b""
+            content = (
+                body if "content-encoding" not in h else (req.get_content(strict=False) or b"")
+            )
             if len(content) > self.max_message_bytes:
                 return self._too_large_request(flow, ex, len(content))
             if not has_mcp_header and b'"jsonrpc"' not in content:
@@ -348,15 +374,15 @@ class Gateway:
             self._apply_request(flow, ex, parsed.batch, msgs)
             return
         # Bodiless exchanges: the GET stream, DELETE of a session, resumption.
-        if req.method in ("GET", "DELETE") and (
-            has_mcp_header
-            or (
-                req.method == "GET"
-                and "text/event-stream" in h.get("accept", "")
-                and self._known_server(self._server_name(flow))
-            )
+        if method not in ("GET", "DELETE"):
+            return
+        h = header_map(req.headers)
+        if _has_mcp_header(h) or (
+            method == "GET"
+            and "text/event-stream" in h.get("accept", "")
+            and self._known_server(self._server_name(flow))
         ):
-            ex = self._new_exchange(flow)
+            ex = self._new_exchange(flow, h)
             self._exchanges[flow.id] = ex
             refusal = self.pipeline.start_exchange(ex)
             if refusal is not None:
@@ -482,7 +508,9 @@ class Gateway:
             return
         try:
             resp = flow.response
-            if resp is None or "text/event-stream" not in resp.headers.get("content-type", ""):
+            if resp is None or "text/event-stream" not in (
+                hget(resp.headers, b"content-type") or ""
+            ):
                 return
             ex = self._exchanges.get(flow.id)
             if ex is None:
@@ -579,7 +607,8 @@ class Gateway:
         ex = self._exchanges.get(flow.id)
         if ex is None:
             return
-        sid = resp.headers.get("mcp-session-id")
+        rh = header_map(resp.headers)
+        sid = rh.get("mcp-session-id")
         if sid and not ex.session_id:
             ex.session_id = sid
         stream = resp.stream
@@ -593,12 +622,12 @@ class Gateway:
         raw = resp.raw_content
         if not raw:
             return
-        ctype = resp.headers.get("content-type", "")
+        ctype = rh.get("content-type", "")
         if "json" not in ctype and not looks_like_json(raw):
             return
         if len(raw) > self.max_message_bytes:
             return self._too_large_response(flow, ex, len(raw))
-        content = resp.get_content(strict=False) or b""
+        content = raw if "content-encoding" not in rh else (resp.get_content(strict=False) or b"")
         if len(content) > self.max_message_bytes:
             return self._too_large_response(flow, ex, len(content))
         try:
