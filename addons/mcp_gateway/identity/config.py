@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..yamlconf import ConfigError, load_yaml, load_yaml_text, validate
 
@@ -180,9 +180,18 @@ class LimitsConfig(_Strict):
     )  # methods never limited
 
 
-SecretRef = Annotated[
-    str, Field(pattern=r"^(env://[A-Za-z_][A-Za-z0-9_]*|file://.+|keyring://[^/]+/.+)$")
-]
+_REF_RE = re.compile(r"^(env://[A-Za-z_][A-Za-z0-9_]*|file:///.+|keyring://[^/]+/.+)$")
+
+
+def check_ref(v: str) -> str:
+    if not isinstance(v, str) or not _REF_RE.match(v):
+        raise ValueError(
+            f"invalid secret reference {v!r}: use env://NAME, file:///absolute/path or keyring://service/name"
+        )
+    return v
+
+
+SecretRef = Annotated[str, AfterValidator(check_ref)]
 
 
 class Credential(_Strict):

@@ -69,7 +69,7 @@ class Jwks:
         self.loaded = False
         self.error: str | None = None
         self.last_ok = 0.0
-        self.last_attempt = 0.0
+        self.last_attempt = float("-inf")
         self._refetch = threading.Event()
         self._fetch_lock = threading.Lock()
         self.wake: threading.Event | None = None  # set by the watcher to be woken early

@@ -1,0 +1,208 @@
+"""Token buckets: per identity, per consumer/role, per tool glob, per server; requests only."""
+
+from __future__ import annotations
+
+from mcp_gateway.identity.config import load_config_text
+from mcp_gateway.identity.identify import Identity
+from mcp_gateway.identity.limits import LimitsStage
+from mcp_gateway.message import Action, Direction, ErrorCode, Kind, Message
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def _stage(text: str) -> tuple[LimitsStage, Clock]:
+    clock = Clock()
+    return LimitsStage(load_config_text(text).limits, clock=clock), clock
+
+
+def _ident(consumer: str, roles: tuple[str, ...] = (), key_id: str | None = None) -> Identity:
+    return Identity(consumer=consumer, roles=roles, kind="api_key", key_id=key_id or consumer)
+
+
+def _call(stage, mkex, mkreq, ident, tool="echo", method="tools/call", server="127.0.0.1:8000"):
+    ex = mkex(server=server)
+    ex.identity = ident
+    m = mkreq(ex, method=method, name=tool if method == "tools/call" else None)
+    stage.process(m)
+    return m
+
+
+def test_n_plus_one_refused_with_retry_after_other_identity_unaffected(mkex, mkreq) -> None:
+    stage, clock = _stage("limits:\n  default: 3/minute\n")
+    alice, bob = _ident("alice"), _ident("bob")
+    for _ in range(3):
+        assert _call(stage, mkex, mkreq, alice).action is Action.PASS
+    m = _call(stage, mkex, mkreq, alice)
+    assert m.action is Action.BLOCK
+    r = m.refusal
+    assert (
+        r.code == ErrorCode.RATE_LIMITED == -32004 and r.http_status == 429 and r.stage == "limits"
+    )
+    assert r.headers["Retry-After"] == "20"  # one token every 20 s
+    assert r.message.startswith("rate limit exceeded: 3/minute")
+    assert r.data == {"limit": "3/minute", "scope": "default", "retry_after": 20}
+    assert _call(stage, mkex, mkreq, bob).action is Action.PASS
+    clock.t += 19.0
+    assert _call(stage, mkex, mkreq, alice).refusal.headers["Retry-After"] == "1"  # ceil
+    clock.t += 1.0
+    assert _call(stage, mkex, mkreq, alice).action is Action.PASS
+    assert stage.limited_total == 2
+    usage = {(u["consumer"], u["call"]): (u["admitted"], u["limited"]) for u in stage.usage()}
+    assert usage[("alice", "echo")] == (4, 2) and usage[("bob", "echo")] == (1, 0)
+
+
+def test_tool_glob_limit_only_for_matching_tools(mkex, mkreq) -> None:
+    stage, clock = _stage('limits:\n  tools:\n    - match: "delete_*"\n      rate: 2/minute\n')
+    a = _ident("alice")
+    assert _call(stage, mkex, mkreq, a, "delete_repo").action is Action.PASS
+    assert _call(stage, mkex, mkreq, a, "delete_user").action is Action.PASS
+    m = _call(stage, mkex, mkreq, a, "delete_repo")
+    assert m.action is Action.BLOCK and "tool delete_*" in m.refusal.message
+    for _ in range(20):
+        assert _call(stage, mkex, mkreq, a, "get_repo").action is Action.PASS
+    assert _call(stage, mkex, mkreq, _ident("bob"), "delete_repo").action is Action.PASS
+
+
+def test_responses_and_notifications_and_server_requests_not_counted(mkex, mkreq) -> None:
+    stage, _ = _stage("limits:\n  default: 1/hour\n")
+    a = _ident("alice")
+    ex = mkex()
+    ex.identity = a
+    # the client answering a server->client request (sampling): a RESULT in direction c2s
+    for i in range(5):
+        resp = Message(
+            {"jsonrpc": "2.0", "id": i, "result": {}},
+            Direction.CLIENT_TO_SERVER,
+            Kind.RESULT,
+            ex,
+            id=i,
+        )
+        stage.process(resp)
+        assert resp.action is Action.PASS
+        note = Message(
+            {"jsonrpc": "2.0", "method": "notifications/progress"},
+            Direction.CLIENT_TO_SERVER,
+            Kind.NOTIFICATION,
+            ex,
+            method="notifications/progress",
+        )
+        stage.process(note)
+        assert note.action is Action.PASS
+        s2c = Message(
+            {"jsonrpc": "2.0", "id": i, "method": "sampling/createMessage"},
+            Direction.SERVER_TO_CLIENT,
+            Kind.REQUEST,
+            ex,
+            id=i,
+            method="sampling/createMessage",
+        )
+        stage.process(s2c)
+        assert s2c.action is Action.PASS
+    # initialize and ping are exempt
+    assert _call(stage, mkex, mkreq, a, method="initialize").action is Action.PASS
+    assert _call(stage, mkex, mkreq, a, method="ping").action is Action.PASS
+    assert _call(stage, mkex, mkreq, a, method="tools/list").action is Action.PASS
+    assert _call(stage, mkex, mkreq, a, method="tools/list").action is Action.BLOCK
+
+
+def test_consumer_overrides_role_overrides_default(mkex, mkreq) -> None:
+    stage, _ = _stage(
+        "limits:\n  default: 1/minute\n  consumers:\n    vip: 5/minute\n  roles:\n    reader: 2/minute\n    writer: 3/minute\n"
+    )
+
+    def admitted(ident) -> int:
+        return sum(_call(stage, mkex, mkreq, ident).action is Action.PASS for _ in range(10))
+
+    assert admitted(_ident("nobody")) == 1
+    assert admitted(_ident("r", ("reader",))) == 2
+    assert admitted(_ident("rw", ("reader", "writer"))) == 3  # the most generous role
+    assert admitted(_ident("vip", ("reader",))) == 5
+
+
+def test_burst_and_refill(mkex, mkreq) -> None:
+    stage, clock = _stage("limits:\n  default: {rate: 60/minute, burst: 2}\n")
+    a = _ident("a")
+    assert [_call(stage, mkex, mkreq, a).action for _ in range(3)] == [
+        Action.PASS,
+        Action.PASS,
+        Action.BLOCK,
+    ]
+    clock.t += 1.0
+    assert _call(stage, mkex, mkreq, a).action is Action.PASS
+
+
+def test_server_limits_per_identity_and_total(mkex, mkreq) -> None:
+    stage, _ = _stage(
+        'limits:\n  servers:\n    - match: "paid.example:*"\n      rate: 2/minute\n      per: total\n'
+        '    - match: "127.0.0.1:*"\n      rate: 1/minute\n'
+    )
+    a, b = _ident("a"), _ident("b")
+    assert _call(stage, mkex, mkreq, a, server="paid.example:443").action is Action.PASS
+    assert _call(stage, mkex, mkreq, b, server="paid.example:443").action is Action.PASS
+    m = _call(stage, mkex, mkreq, a, server="paid.example:443")  # shared bucket empty
+    assert m.action is Action.BLOCK and "server paid.example:*" in m.refusal.message
+    assert _call(stage, mkex, mkreq, a, server="127.0.0.1:9").action is Action.PASS
+    assert _call(stage, mkex, mkreq, a, server="127.0.0.1:9").action is Action.BLOCK
+    assert _call(stage, mkex, mkreq, b, server="127.0.0.1:9").action is Action.PASS  # per identity
+
+
+def test_refused_request_does_not_charge_other_buckets(mkex, mkreq) -> None:
+    stage, _ = _stage(
+        'limits:\n  default: 3/minute\n  tools:\n    - match: "delete_*"\n      rate: 1/minute\n'
+    )
+    a = _ident("a")
+    assert _call(stage, mkex, mkreq, a, "delete_x").action is Action.PASS
+    assert _call(stage, mkex, mkreq, a, "delete_x").action is Action.BLOCK  # tool bucket empty
+    assert _call(stage, mkex, mkreq, a, "delete_x").action is Action.BLOCK
+    # the default bucket was charged once only: two more calls fit
+    assert _call(stage, mkex, mkreq, a, "get").action is Action.PASS
+    assert _call(stage, mkex, mkreq, a, "get").action is Action.PASS
+    assert _call(stage, mkex, mkreq, a, "get").action is Action.BLOCK
+
+
+def test_no_limits_configured_counts_only(mkex, mkreq) -> None:
+    stage, _ = _stage("")
+    for _ in range(100):
+        assert _call(stage, mkex, mkreq, _ident("a")).action is Action.PASS
+    assert stage.usage() == [
+        {"consumer": "a", "server": "127.0.0.1:8000", "call": "echo", "admitted": 100, "limited": 0}
+    ]
+
+
+def test_reconfigure_keeps_unchanged_buckets(mkex, mkreq) -> None:
+    stage, _ = _stage("limits:\n  default: 2/minute\n")
+    a = _ident("a")
+    _call(stage, mkex, mkreq, a)
+    _call(stage, mkex, mkreq, a)
+    stage.configure(
+        load_config_text(
+            "limits:\n  default: 2/minute\n  tools:\n    - match: x\n      rate: 1/second\n"
+        ).limits
+    )
+    assert _call(stage, mkex, mkreq, a).action is Action.BLOCK  # same default rule, same bucket
+    stage.configure(load_config_text("limits:\n  default: 10/minute\n").limits)
+    assert _call(stage, mkex, mkreq, a).action is Action.PASS  # a changed rate starts afresh
+
+
+def test_hot_path_is_cheap(mkex, mkreq) -> None:
+    import time
+
+    stage, _ = _stage(
+        'limits:\n  default: 1000000/second\n  tools:\n    - match: "delete_*"\n      rate: 1000000/second\n'
+    )
+    a = _ident("a")
+    ex = mkex()
+    ex.identity = a
+    msgs = [mkreq(ex, name="delete_x") for _ in range(20_000)]
+    t = time.perf_counter()
+    for m in msgs:
+        stage.process(m)
+    per = (time.perf_counter() - t) / len(msgs)
+    assert all(m.action is Action.PASS for m in msgs)
+    assert per < 30e-6, per

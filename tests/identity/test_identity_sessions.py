@@ -1,0 +1,138 @@
+"""Session binding: an Mcp-Session-Id belongs to the identity that created it."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from mcp_gateway.identity.config import load_config_text
+from mcp_gateway.identity.identify import IdentifyStage, State
+from mcp_gateway.identity.keys import create_key
+from mcp_gateway.identity.sessions import SessionBindings
+from mcp_gateway.message import ErrorCode
+from mitmproxy import http
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 500.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_binding_owner_foreign_expiry_delete() -> None:
+    clock = Clock()
+    s = SessionBindings(idle_timeout=60, clock=clock)
+    s.learn("sid-1", "key:a")
+    assert s.check("sid-1", "key:a") is None
+    assert s.check("sid-1", "key:b") == "foreign"
+    assert s.owner("sid-1") == "key:a" and s.refused == 1
+    clock.t += 59
+    assert s.check("sid-1", "key:a") is None  # touched: idle time restarts
+    clock.t += 61
+    assert s.check("sid-1", "key:a") == "expired"
+    assert s.check("sid-1", "key:a") == "expired"  # stays refused; the client must re-initialize
+    # first sight of an unknown id binds it
+    assert s.check("sid-2", "key:b") is None and s.owner("sid-2") == "key:b"
+    s.end("sid-2")
+    assert s.check("sid-2", "key:b") == "deleted"
+
+
+def test_sweep_forgets_idle_sessions_in_bulk() -> None:
+    clock = Clock()
+    s = SessionBindings(idle_timeout=10, clock=clock)
+    for i in range(100):
+        s.learn(f"s{i}", "x")
+    clock.t += 5
+    s.check("s99", "x")
+    clock.t += 6
+    assert s.sweep() == 99 and len(s) == 1
+
+
+def test_max_sessions_evicts_oldest() -> None:
+    s = SessionBindings(idle_timeout=100, max_sessions=3, clock=Clock())
+    for i in range(5):
+        s.learn(f"s{i}", "x")
+    assert len(s) == 3 and s.owner("s0") is None and s.owner("s4") == "x"
+
+
+def _stage(tmp_path: Path, text: str = "") -> tuple[IdentifyStage, list[str]]:
+    db = tmp_path / "gw.db"
+    keys = [create_key(db, n, n, [])[0] for n in ("alice", "bob")]
+    st = State(load_config_text(f"keys_db: {db}\n" + text))
+    st.keys.refresh()
+    return IdentifyStage(st), keys
+
+
+def _respond(ex, sid: str | None, status: int = 200) -> None:
+    headers = {"content-type": "application/json"}
+    if sid:
+        headers["mcp-session-id"] = sid
+    ex.flow.response = http.Response.make(status, b"{}", headers)
+
+
+def test_stage_session_reuse_by_another_identity_is_404(tmp_path, mkex, caplog) -> None:
+    stage, (ka, kb) = _stage(tmp_path)
+    init = mkex(auth=f"Bearer {ka}")
+    stage.on_exchange(init)
+    assert init.refusal is None
+    _respond(init, "S-123456789-abcdef")
+    stage.on_exchange_end(init)  # learnt from the initialize response
+    ok = mkex(auth=f"Bearer {ka}", session="S-123456789-abcdef")
+    stage.on_exchange(ok)
+    assert ok.refusal is None
+    with caplog.at_level(logging.WARNING, logger="mcp_gateway.identity"):
+        hijack = mkex(auth=f"Bearer {kb}", session="S-123456789-abcdef", addr="10.9.9.9")
+        stage.on_exchange(hijack)
+    r = hijack.refusal
+    assert r is not None and r.http_status == 404 and r.code == ErrorCode.FORBIDDEN
+    assert "another identity" in r.message
+    assert any(
+        "bound to key:" in rec.message and "10.9.9.9" in rec.message for rec in caplog.records
+    )
+    # anonymous (no credential) is another identity too, also for a GET stream
+    anon = mkex(session="S-123456789-abcdef", method="GET")
+    stage.on_exchange(anon)
+    assert anon.refusal is not None and anon.refusal.http_status == 404
+    assert stage.refused["session"] == 2
+
+
+def test_stage_delete_ends_binding(tmp_path, mkex) -> None:
+    stage, (ka, kb) = _stage(tmp_path)
+    ex = mkex(auth=f"Bearer {ka}", session="S1")  # first sight binds
+    stage.on_exchange(ex)
+    assert stage.sessions.owner("S1") == "key:" + ka.split("_")[1]
+    foreign_delete = mkex(auth=f"Bearer {kb}", session="S1", method="DELETE")
+    stage.on_exchange(foreign_delete)
+    assert foreign_delete.refusal is not None  # bob cannot end alice's session
+    d = mkex(auth=f"Bearer {ka}", session="S1", method="DELETE")
+    stage.on_exchange(d)
+    assert d.refusal is None
+    _respond(d, None, 200)
+    stage.on_exchange_end(d)
+    assert stage.sessions.owner("S1") is None
+    again = mkex(auth=f"Bearer {ka}", session="S1")
+    stage.on_exchange(again)
+    assert again.refusal is not None and again.refusal.http_status == 404
+
+
+def test_stage_idle_expiry_from_config(tmp_path, mkex) -> None:
+    stage, (ka, _) = _stage(tmp_path, "sessions:\n  idle_timeout: 0.2\n")
+    import time
+
+    ex = mkex(auth=f"Bearer {ka}", session="S9")
+    stage.on_exchange(ex)
+    assert ex.refusal is None
+    time.sleep(0.3)
+    ex = mkex(auth=f"Bearer {ka}", session="S9")
+    stage.on_exchange(ex)
+    assert ex.refusal is not None and "expired" in ex.refusal.message
+
+
+def test_binding_can_be_disabled(tmp_path, mkex) -> None:
+    stage, (ka, kb) = _stage(tmp_path, "sessions:\n  bind: false\n")
+    for k in (ka, kb):
+        ex = mkex(auth=f"Bearer {k}", session="S5")
+        stage.on_exchange(ex)
+        assert ex.refusal is None
