@@ -1,0 +1,224 @@
+"""Tamper evidence: the chain verifies, and every kind of edit is caught and located."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+
+import pytest
+from mcp_gateway.audit import chain, schema
+from mcp_gateway.audit.cli import EXIT_BAD, EXIT_ERROR, EXIT_OK
+from mcp_gateway.cli import main
+
+
+def _verify(path, **kw):
+    conn = sqlite3.connect(path)
+    try:
+        return chain.verify(conn, chain.head_path(path), **kw)
+    finally:
+        conn.close()
+
+
+def _edit(path, sql, *params):
+    c = sqlite3.connect(path)  # what an insider with the sqlite3 module would do
+    c.execute(sql, params)
+    c.commit()
+    c.close()
+
+
+def _cli_verify(path, capsys, *extra):
+    rc = main(["audit", "verify", "--db", path, "--json", *extra])
+    return rc, json.loads(capsys.readouterr().out)
+
+
+def test_intact_chain_verifies(audit_db, capsys):
+    res = _verify(audit_db["path"])
+    assert res.ok, res.problems
+    assert res.counts == {"audit_events": 2, "messages": audit_db["messages"], "findings": 1}
+    assert res.first_seq == 1 and res.last_seq == res.rows
+    rc, out = _cli_verify(audit_db["path"], capsys)
+    assert rc == EXIT_OK and out["ok"] is True
+    assert main(["audit", "verify", "--db", audit_db["path"]]) == EXIT_OK
+    assert "chain intact" in capsys.readouterr().out
+
+
+def test_edited_message_row_is_named(audit_db, capsys):
+    p = audit_db["path"]
+    seq = (
+        sqlite3.connect(p)
+        .execute("SELECT seq FROM messages WHERE consumer='bob' ORDER BY seq LIMIT 1")
+        .fetchone()[0]
+    )
+    _edit(p, "UPDATE messages SET consumer='mallory' WHERE seq=?", seq)
+    rc, out = _cli_verify(p, capsys)
+    assert rc == EXIT_BAD
+    first = out["problems"][0]
+    assert (first["seq"], first["table"], first["what"]) == (seq, "messages", "edited")
+    assert main(["audit", "verify", "--db", p]) == EXIT_BAD
+    text = capsys.readouterr().out
+    assert f"row seq {seq} (messages)" in text and "content edited" in text
+
+
+def test_edited_finding_row_is_named(audit_db):
+    p = audit_db["path"]
+    fseq = sqlite3.connect(p).execute("SELECT seq FROM findings").fetchone()[0]
+    _edit(p, "UPDATE findings SET severity='low' WHERE seq=?", fseq)
+    res = _verify(p)
+    assert not res.ok
+    assert (res.problems[0].seq, res.problems[0].table, res.problems[0].what) == (
+        fseq,
+        "findings",
+        "edited",
+    )
+
+
+def test_rehashed_row_breaks_the_next_link(audit_db):
+    """An editor who also recomputes the edited row's hash is caught at the next row."""
+    p = audit_db["path"]
+    conn = sqlite3.connect(p)
+    seq = 10
+    cols = schema.MESSAGE_COLUMNS
+    r = conn.execute(
+        f"SELECT {', '.join(f'[{c}]' for c in cols)}, prev_hash FROM messages WHERE seq=?", (seq,)
+    ).fetchone()
+    values = list(r[:-1])
+    i = list(cols).index("action")
+    values[i] = "block"
+    forged = chain.row_hash(r[-1], "messages", seq, values)
+    conn.execute("UPDATE messages SET action='block', hash=? WHERE seq=?", (forged, seq))
+    conn.commit()
+    conn.close()
+    res = _verify(p)
+    assert not res.ok
+    assert res.problems[0].seq == seq + 1
+    assert res.problems[0].what == "broken-link"
+
+
+def test_deleted_middle_row_is_a_gap(audit_db):
+    p = audit_db["path"]
+    _edit(p, "DELETE FROM messages WHERE seq=12")
+    res = _verify(p)
+    assert res.problems[0].what == "gap" and res.problems[0].seq == 13
+    assert "12 missing" in res.problems[0].detail
+
+
+def _truncate(p, keep: int) -> tuple[int, str]:
+    """Delete every chained row after seq ``keep``; return the last seq and its hash."""
+    conn = sqlite3.connect(p)
+    last = max(r[0] for r in chain.iter_chain(conn))
+    new_hash = next(r[4] for r in chain.iter_chain(conn) if r[0] == keep)
+    for t in schema.CHAINED_TABLES:
+        conn.execute(f"DELETE FROM [{t}] WHERE seq > ?", (keep,))
+    conn.commit()
+    conn.close()
+    return last, new_hash
+
+
+def test_deleted_last_rows_detected_by_the_head_file(audit_db, capsys):
+    p = audit_db["path"]
+    keep = 30
+    last, new_hash = _truncate(p, keep)
+    # a careful editor deletes the last rows AND fixes the head recorded in meta...
+    _edit(p, "UPDATE meta SET value=? WHERE key='head_seq'", str(keep))
+    _edit(p, "UPDATE meta SET value=? WHERE key='head_hash'", new_hash)
+    # ...so that the chain alone is consistent: only the head file tells
+    conn = sqlite3.connect(p)
+    assert chain.verify(conn, None).ok
+    conn.close()
+    rc, out = _cli_verify(p, capsys)
+    assert rc == EXIT_BAD
+    assert out["problems"][0]["what"] == "truncated"
+    assert f"records seq {last}" in out["problems"][0]["detail"]
+    assert f"ends at seq {keep}" in out["problems"][0]["detail"]
+    assert main(["audit", "verify", "--db", p]) == EXIT_BAD
+    assert "rows missing at the end" in capsys.readouterr().out
+
+
+def test_deleted_last_rows_detected_by_meta_without_head_file(audit_db):
+    p = audit_db["path"]
+    _truncate(p, 20)
+    os.remove(chain.head_path(p))
+    conn = sqlite3.connect(p)
+    res = chain.verify(conn, None)
+    assert res.problems[0].what == "truncated"
+
+
+def test_missing_head_file_is_reported(audit_db, capsys):
+    p = audit_db["path"]
+    os.remove(chain.head_path(p))
+    rc, out = _cli_verify(p, capsys)
+    assert rc == EXIT_BAD and out["problems"][0]["what"] == "head-missing"
+    rc, out = _cli_verify(p, capsys, "--no-head")
+    assert rc == EXIT_OK
+
+
+def test_rows_after_the_head_file_are_fine(audit_db):
+    """A crash between commit and head update leaves the DB one batch ahead: not an error."""
+    p = audit_db["path"]
+    h = chain.read_head(chain.head_path(p))
+    conn = sqlite3.connect(p)
+    prev_seq, prev_hash = conn.execute(
+        "SELECT seq, hash FROM messages WHERE seq < ? ORDER BY seq DESC LIMIT 1", (h["seq"],)
+    ).fetchone()
+    conn.close()
+    chain.write_head(chain.head_path(p) + ".x", prev_seq, prev_hash, p)
+    os.replace(chain.head_path(p) + ".x", chain.head_path(p))
+    res = _verify(p)
+    assert res.ok and res.warnings
+
+
+def test_rewritten_chain_differs_from_head_file(audit_db):
+    p = audit_db["path"]
+    head = chain.read_head(chain.head_path(p))
+    data = dict(head, hash="f" * 64)
+    with open(chain.head_path(p), "w") as f:
+        json.dump(data, f)
+    res = _verify(p)
+    assert res.problems[0].what == "head-mismatch"
+
+
+def test_older_schema_is_said_plainly(audit_db, capsys):
+    p = audit_db["path"]
+    _edit(p, "UPDATE meta SET value='0' WHERE key='schema_version'")
+    assert main(["audit", "verify", "--db", p]) == EXIT_ERROR
+    out = capsys.readouterr().out
+    assert "schema version 0" in out and "older" in out
+    rc, js = _cli_verify(p, capsys)
+    assert rc == EXIT_ERROR and js["problems"][0]["what"] == "schema"
+
+
+def test_not_an_audit_database(tmp_path, capsys):
+    p = str(tmp_path / "x.db")
+    c = sqlite3.connect(p)
+    c.execute("CREATE TABLE t (a)")
+    c.commit()
+    c.close()
+    assert main(["audit", "verify", "--db", p]) == EXIT_ERROR
+    assert "not an mcp-gateway audit database" in capsys.readouterr().out
+
+
+def test_missing_database_file(tmp_path, capsys):
+    assert main(["audit", "verify", "--db", str(tmp_path / "nope.db")]) == EXIT_ERROR
+    assert "no audit database" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", [1, 1.0, "1", None, True])
+def test_coerce_makes_values_read_back_identically(tmp_path, value):
+    """The hash is computed over coerced values; SQLite must return exactly those."""
+    row = schema.coerce(
+        schema.MESSAGE_COLUMNS, {"latency_ms": value, "size": value, "rpc_id": value, "time": 1.0}
+    )
+    conn = schema.connect(str(tmp_path / "c.db"))
+    conn.execute("BEGIN")
+    schema.create(conn)
+    cols = list(schema.MESSAGE_COLUMNS)
+    conn.execute(
+        f"INSERT INTO messages (seq, {', '.join(f'[{c}]' for c in cols)}, prev_hash, hash) "
+        f"VALUES (1, {', '.join('?' for _ in cols)}, '', '')",
+        list(row.values()),
+    )
+    conn.execute("COMMIT")
+    back = conn.execute(f"SELECT {', '.join(f'[{c}]' for c in cols)} FROM messages").fetchone()
+    assert list(back) == list(row.values())
+    assert [type(v) for v in back] == [type(v) for v in row.values()]

@@ -1,0 +1,241 @@
+"""The background writer: batching, flush on close, queue full in both modes, failures."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+
+import pytest
+from audit_testlib import exchange, finding, open_writer, request, response, rows, wait_for
+from mcp_gateway.audit import chain, schema
+from mcp_gateway.audit.stage import AUDIT_FULL_MESSAGE, AuditStage, message_row
+from mcp_gateway.audit.writer import AuditError, open_database
+from mcp_gateway.message import Action, ErrorCode
+
+
+def _row(i: int) -> dict:
+    ex = exchange(flow_id=f"f{i}")
+    return message_row(request(ex, i))
+
+
+def test_batches_by_row_count(tmp_path):
+    db = tmp_path / "a.db"
+    w = open_writer(db, batch_rows=100, flush_interval=5.0)
+    for i in range(250):
+        assert w.submit(_row(i))
+    assert w.flush(timeout=10)
+    assert w.committed == 250
+    # 250 rows with at most 100 per batch: at least three commits (plus the start event).
+    assert w.batches >= 3
+    seqs = [r[0] for r in rows(db, "SELECT seq FROM messages ORDER BY seq")]
+    assert len(seqs) == 250
+    assert seqs == list(range(seqs[0], seqs[0] + 250))
+    assert w.close()
+
+
+def test_commits_within_flush_interval_without_explicit_flush(tmp_path):
+    db = tmp_path / "a.db"
+    w = open_writer(db, batch_rows=10_000, flush_interval=0.1)
+    w.submit(_row(1))
+    t0 = time.monotonic()
+    assert wait_for(lambda: rows(db, "SELECT count(*) FROM messages")[0][0] == 1, timeout=5)
+    assert time.monotonic() - t0 < 2.0
+    w.close()
+
+
+def test_close_writes_everything_and_a_stop_event(tmp_path):
+    db = tmp_path / "a.db"
+    w = open_writer(db, flush_interval=10.0, batch_rows=100_000)  # never flushes on its own
+    for i in range(1234):
+        w.submit(_row(i))
+    assert w.close(timeout=30)
+    assert rows(db, "SELECT count(*) FROM messages")[0][0] == 1234
+    events = [r[0] for r in rows(db, "SELECT event FROM audit_events ORDER BY seq")]
+    assert events == ["start", "stop"]
+    conn = schema.connect(str(db))
+    res = chain.verify(conn, chain.head_path(str(db)))
+    assert res.ok, res.problems
+    assert res.rows == 1234 + 2
+
+
+def test_findings_rows_follow_their_message(tmp_path):
+    db = tmp_path / "a.db"
+    w = open_writer(db)
+    m = request(exchange(), 7, args={"text": "AKIAIOSFODNN7EXAMPLE"})
+    m.findings += [finding(start=0, end=4), finding(rule="other", start=4, end=8)]
+    w.submit(message_row(m))
+    w.close()
+    ((mseq, nfind),) = rows(db, "SELECT seq, findings FROM messages")
+    assert nfind == 2
+    f = rows(db, "SELECT seq, message_seq, rule, masked, flow_id FROM findings ORDER BY seq")
+    assert [r[0] for r in f] == [mseq + 1, mseq + 2]
+    assert {r[1] for r in f} == {mseq}
+    assert f[0][2:] == ("aws-key", "AKIA…MPLE", "flow-1")
+    # the raw value is nowhere in the database
+    raw = (
+        db.read_bytes() + (tmp_path / "a.db-wal").read_bytes()
+        if (tmp_path / "a.db-wal").exists()
+        else db.read_bytes()
+    )
+    assert b"AKIAIOSFODNN7EXAMPLE" not in raw
+
+
+def _lock(db) -> sqlite3.Connection:
+    """Hold the write lock from another connection, as a stuck process would."""
+    c = sqlite3.connect(str(db), isolation_level=None)
+    c.execute("BEGIN IMMEDIATE")
+    return c
+
+
+def test_queue_full_drop_mode_counts_the_loss_in_the_audit(tmp_path, caplog):
+    db = tmp_path / "a.db"
+    w = open_writer(db, queue_size=5, busy_timeout=0.2, batch_rows=5)
+    assert w.flush()
+    st = AuditStage(w, on_full="drop")
+    locker = _lock(db)
+    caplog.set_level(logging.WARNING, logger="mcp_gateway")
+    msgs = []
+    for i in range(60):
+        m = request(exchange(flow_id=f"f{i}"), i)
+        st.process(m)
+        msgs.append(m)
+        time.sleep(0.002)
+    # drop mode: every message goes on, none was refused
+    assert all(m.action is Action.PASS for m in msgs)
+    assert w.total_dropped > 0
+    # the writer could not commit: a loud line names the database and the error
+    assert wait_for(lambda: any("cannot write to" in r.getMessage() for r in caplog.records), 5)
+    locker.execute("ROLLBACK")
+    locker.close()
+    assert w.close(timeout=20)
+    recorded = rows(db, "SELECT count(*) FROM messages")[0][0]
+    dropped = rows(db, "SELECT coalesce(sum(count),0) FROM audit_events WHERE event='dropped'")[0][
+        0
+    ]
+    assert dropped == w.total_dropped
+    assert recorded + dropped == 60  # nothing lost silently
+    res = chain.verify(schema.connect(str(db)), chain.head_path(str(db)))
+    assert res.ok, res.problems
+
+
+def test_queue_full_block_mode_refuses_and_counts(tmp_path):
+    db = tmp_path / "a.db"
+    w = open_writer(db, queue_size=3, busy_timeout=0.2, batch_rows=3)
+    assert w.flush()
+    st = AuditStage(w, on_full="block")
+    locker = _lock(db)
+    msgs = []
+    for i in range(40):
+        m = request(exchange(flow_id=f"f{i}"), i)
+        st.process(m)
+        msgs.append(m)
+        time.sleep(0.002)
+    refused = [m for m in msgs if m.action is Action.BLOCK]
+    assert refused, "a full queue in block mode must refuse messages"
+    assert refused[0].refusal.code == ErrorCode.INTERNAL_ERROR
+    assert refused[0].refusal.message == AUDIT_FULL_MESSAGE
+    assert refused[0].refusal.stage == "audit"
+    # a full queue also refuses server->client responses (they are replaced by an error)
+    resp = response(exchange(flow_id="fr"), 1)
+    for _ in range(10):
+        st.process(resp)
+    assert resp.action is Action.BLOCK
+    locker.execute("ROLLBACK")
+    locker.close()
+    assert w.close(timeout=20)
+    rec = rows(db, "SELECT coalesce(sum(count),0) FROM audit_events WHERE event='refused'")[0][0]
+    assert rec == w.total_refused >= len(refused)
+    passed = [m for m in msgs if m.action is Action.PASS]
+    stored = rows(db, "SELECT count(*) FROM messages WHERE flow_id LIKE 'f%' AND kind='request'")
+    assert stored[0][0] == len(passed)
+
+
+def test_recovers_after_a_failure_and_chain_stays_intact(tmp_path):
+    db = tmp_path / "a.db"
+    w = open_writer(db, busy_timeout=0.1)
+    assert w.flush()
+    locker = _lock(db)
+    for i in range(20):
+        w.submit(_row(i))
+    assert wait_for(lambda: w.failing, 5)
+    locker.execute("ROLLBACK")
+    locker.close()
+    assert w.flush(timeout=10)
+    assert not w.failing
+    assert w.close()
+    assert rows(db, "SELECT count(*) FROM messages")[0][0] == 20
+    assert chain.verify(schema.connect(str(db)), chain.head_path(str(db))).ok
+
+
+def test_two_writers_on_one_database_share_one_chain(tmp_path):
+    db = tmp_path / "a.db"
+    w1, w2 = open_writer(db), open_writer(db)
+    for i in range(300):
+        (w1 if i % 2 else w2).submit(_row(i))
+    assert w1.close() and w2.close()
+    res = chain.verify(schema.connect(str(db)), chain.head_path(str(db)))
+    assert res.ok, res.problems
+    assert res.counts["messages"] == 300
+
+
+def test_head_file_follows_each_commit(tmp_path):
+    db = tmp_path / "a.db"
+    w = open_writer(db)
+    w.submit(_row(1))
+    w.flush()
+    head = chain.read_head(chain.head_path(str(db)))
+    seq, h = rows(db, "SELECT seq, hash FROM messages ORDER BY seq DESC LIMIT 1")[0]
+    assert head["seq"] == seq and head["hash"] == h
+    w.close()
+
+
+@pytest.mark.parametrize(
+    "setup, expect",
+    [
+        (lambda p: p.mkdir(), "is a directory"),
+        (lambda p: p.write_bytes(b"this is not sqlite" * 100), "corrupt or not a SQLite"),
+    ],
+)
+def test_open_database_errors(tmp_path, setup, expect):
+    p = tmp_path / "x.db"
+    setup(p)
+    with pytest.raises(AuditError, match=expect):
+        open_database(str(p))
+
+
+def test_open_database_unwritable_directory(tmp_path):
+    f = tmp_path / "file"
+    f.write_text("x")
+    with pytest.raises(AuditError, match="cannot create the directory"):
+        open_database(str(f / "sub" / "a.db"))
+
+
+def test_open_database_other_schema_and_foreign_db(tmp_path):
+    p = tmp_path / "old.db"
+    open_database(str(p)).close()  # a version-1 database
+    c = sqlite3.connect(str(p))
+    c.execute("UPDATE meta SET value='0' WHERE key='schema_version'")
+    c.commit()
+    c.close()
+    with pytest.raises(AuditError, match="schema version 0"):
+        open_database(str(p))
+    q = tmp_path / "other.db"
+    c = sqlite3.connect(str(q))
+    c.execute("CREATE TABLE customers (id INTEGER)")
+    c.commit()
+    c.close()
+    with pytest.raises(AuditError, match="not an mcp-gateway audit database"):
+        open_database(str(q))
+
+
+def test_open_database_locked(tmp_path):
+    p = tmp_path / "a.db"
+    open_database(str(p)).close()
+    locker = _lock(p)
+    try:
+        with pytest.raises(AuditError, match="locked by another process"):
+            open_database(str(p), timeout=0.2)
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
