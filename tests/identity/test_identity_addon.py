@@ -1,0 +1,141 @@
+"""IdentityAddon: the mcp_config option, start-up errors, hot reload, live revocation."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+from mcp_gateway.identity.addon import IdentityAddon
+from mcp_gateway.identity.keys import create_key, revoke_key
+from mcp_gateway.message import Action
+from mcp_gateway.pipeline import Pipeline
+from mitmproxy import exceptions, http
+from mitmproxy.test import taddons
+
+
+def _wait(cond, timeout: float = 3.0) -> float:
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if cond():
+            return time.monotonic() - t0
+        time.sleep(0.02)
+    raise AssertionError("condition not met in time")
+
+
+def test_defaults_register_both_stages() -> None:
+    p = Pipeline()
+    a = IdentityAddon(p)
+    with taddons.context(a) as tctx:
+        tctx.configure(a, mcp_config="")
+        assert [s.name for s in p.stages] == ["identify", "limits"]
+        assert a.state.cfg.auth.required is False
+        a.done()
+
+
+def test_bad_config_is_an_options_error_naming_file_line_field(tmp_path) -> None:
+    cfg = tmp_path / "gw.yaml"
+    cfg.write_text("limits:\n  default: lots\n")
+    a = IdentityAddon(Pipeline())
+    with taddons.context(a) as tctx:
+        with pytest.raises(
+            exceptions.OptionsError, match=rf"{cfg}:2: limits.default: invalid rate"
+        ):
+            tctx.configure(a, mcp_config=str(cfg))
+        with pytest.raises(exceptions.OptionsError, match="file not found"):
+            tctx.configure(a, mcp_config=str(tmp_path / "missing.yaml"))
+        a.done()
+
+
+def test_reload_applies_good_edits_and_keeps_old_config_on_bad_ones(
+    tmp_path, mkex, mkreq, caplog
+) -> None:
+    cfg = tmp_path / "gw.yaml"
+    cfg.write_text("limits:\n  default: 100/minute\n")
+    p = Pipeline()
+    a = IdentityAddon(p)
+    with taddons.context(a) as tctx:
+        tctx.configure(a, mcp_config=str(cfg))
+        a.done()  # stop the watcher: this test drives tick() itself
+        stage = a.identify
+
+        def call() -> Action:
+            ex = mkex(auth="Bearer same-token")
+            p.start_exchange(ex)
+            return p.run(mkreq(ex)).action
+
+        assert call() is Action.PASS
+        cfg.write_text("limits:\n  default: 1/minute\n")
+        a.tick()
+        assert (
+            a.identify is stage
+        )  # same stage objects: nothing re-registered, no connection dropped
+        assert call() is Action.PASS and call() is Action.BLOCK
+        with caplog.at_level(logging.ERROR, logger="mcp_gateway.identity"):
+            cfg.write_text("limits:\n  default: 1/minute\n  bogus: true\n")
+            a.tick()
+            a.tick()  # logged once per bad version
+        errs = [r for r in caplog.records if "keeping the previous configuration" in r.getMessage()]
+        assert len(errs) == 1 and f"{cfg}:3: limits.bogus" in errs[0].getMessage()
+        assert a.state.cfg.limits.default.count == 1  # old config still in force
+        cfg.write_text("auth:\n  required: true\n")
+        a.tick()
+        ex = mkex()
+        assert p.start_exchange(ex) is not None and ex.refusal.http_status == 401
+
+
+def test_revocation_takes_effect_within_a_second_without_restart(tmp_path, mkex) -> None:
+    db = tmp_path / "gw.db"
+    key, rec = create_key(db, "a", "alice", [])
+    cfg = tmp_path / "gw.yaml"
+    cfg.write_text(f"keys_db: {db}\nauth:\n  required: true\n")
+    p = Pipeline()
+    a = IdentityAddon(p)
+    with taddons.context(a) as tctx:
+        tctx.configure(a, mcp_config=str(cfg))  # starts the watcher thread
+        try:
+            ex = mkex(auth=f"Bearer {key}")
+            assert p.start_exchange(ex) is None and ex.identity.consumer == "alice"
+            revoke_key(db, rec.id)  # what `mcp-gateway keys revoke` does, from another connection
+
+            def refused() -> bool:
+                e = mkex(auth=f"Bearer {key}")
+                return p.start_exchange(e) is not None and e.refusal.http_status == 401
+
+            assert _wait(refused) < 1.5
+            # and a key created while running is accepted without restart
+            key2, _ = create_key(db, "b", "bob", [])
+
+            def accepted() -> bool:
+                e = mkex(auth=f"Bearer {key2}")
+                return p.start_exchange(e) is None
+
+            assert _wait(accepted) < 1.5
+        finally:
+            a.done()
+        assert a._thread is None
+
+
+def test_addon_hooks_mask_injected_secret_and_learn_sessions(tmp_path, monkeypatch, mkex) -> None:
+    monkeypatch.setenv("MGW_ADDON_SECRET", "zzz-upstream-secret")
+    db = tmp_path / "gw.db"
+    key, rec = create_key(db, "a", "alice", [])
+    cfg = tmp_path / "gw.yaml"
+    cfg.write_text(
+        f'keys_db: {db}\nservers:\n  - match: "127.0.0.1:*"\n    credential: {{ref: env://MGW_ADDON_SECRET}}\n'
+    )
+    p = Pipeline()
+    a = IdentityAddon(p)
+    with taddons.context(a) as tctx:
+        tctx.configure(a, mcp_config=str(cfg))
+        a.done()
+        ex = mkex(auth=f"Bearer {key}")
+        assert p.start_exchange(ex) is None
+        f = ex.flow
+        assert f.request.headers["authorization"] == "Bearer zzz-upstream-secret"
+        f.response = http.Response.make(200, b"", {"mcp-session-id": "sess-42"})
+        a.responseheaders(f)  # the request has gone upstream
+        assert f.request.headers["authorization"] == "[mcp-gateway: env://MGW_ADDON_SECRET]"
+        assert a.identify.sessions.owner("sess-42") == f"key:{rec.id}"
+        p.end_exchange(ex)
+        assert not a.identify._pending and not a.identify._masks

@@ -1,0 +1,110 @@
+"""Identity sources and the 401 answers of the identify stage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mcp_gateway.identity.config import load_config_text
+from mcp_gateway.identity.identify import IdentifyStage, Identity, State, extract_token
+from mcp_gateway.identity.keys import create_key, revoke_key
+from mcp_gateway.message import ErrorCode
+from mcp_gateway.pipeline import Pipeline
+
+
+def _stage(tmp_path: Path, text: str = "") -> tuple[IdentifyStage, str, str]:
+    db = tmp_path / "gw.db"
+    key, rec = create_key(db, "ci", "agent-1", ["reader", "writer"])
+    st = State(load_config_text(f"keys_db: {db}\n{text}"))
+    st.keys.refresh()
+    return IdentifyStage(st), key, rec.id
+
+
+def test_extract_token() -> None:
+    assert extract_token("Bearer abc", "Authorization") == "abc"
+    assert extract_token("bearer   abc ", "Authorization") == "abc"
+    assert extract_token("Basic dXNlcjpwdw==", "Authorization") is None
+    assert extract_token("", "Authorization") is None
+    assert extract_token("raw-key", "X-Api-Key") == "raw-key"
+    assert extract_token("Bearer k", "X-Api-Key") == "k"
+
+
+def test_api_key_identity(tmp_path, mkex) -> None:
+    stage, key, kid = _stage(tmp_path)
+    ex = mkex(auth=f"Bearer {key}")
+    stage.on_exchange(ex)
+    i = ex.identity
+    assert isinstance(i, Identity) and ex.refusal is None
+    assert (i.kind, i.consumer, i.roles, i.key_id, i.name) == (
+        "api_key",
+        "agent-1",
+        ("reader", "writer"),
+        kid,
+        "ci",
+    )
+    assert i.key == f"key:{kid}" and i.authenticated
+    assert len(i.token_hash) == 16 and i.token_hash not in key
+    assert key not in repr(i) and key not in repr(i.as_dict())
+
+
+def test_invalid_and_revoked_keys_get_401_even_when_auth_optional(tmp_path, mkex) -> None:
+    stage, key, kid = _stage(tmp_path)
+    for bad in (key[:-3] + "xyz", "mgw_garbage"):
+        ex = mkex(auth=f"Bearer {bad}")
+        stage.on_exchange(ex)
+        r = ex.refusal
+        assert r is not None and r.http_status == 401 and r.code == ErrorCode.UNAUTHORIZED == -32002
+        assert r.headers["WWW-Authenticate"].startswith('Bearer realm="mcp-gateway"')
+        assert bad not in r.message and ex.identity is None
+    revoke_key(tmp_path / "gw.db", kid)
+    stage.state.keys.refresh()
+    ex = mkex(auth=f"Bearer {key}")
+    stage.on_exchange(ex)
+    assert ex.refusal is not None and "revoked" in ex.refusal.message
+
+
+def test_other_bearer_and_anonymous(tmp_path, mkex) -> None:
+    stage, _, _ = _stage(tmp_path)
+    ex1, ex2 = mkex(auth="Bearer tok-A"), mkex(auth="Bearer tok-A", addr="10.1.1.1")
+    stage.on_exchange(ex1)
+    stage.on_exchange(ex2)
+    assert (
+        ex1.identity.kind == "bearer" and ex1.identity.key == ex2.identity.key
+    )  # same token, same identity
+    assert ex1.identity.consumer.startswith("token:")
+    ex3 = mkex(auth="Bearer tok-B")
+    stage.on_exchange(ex3)
+    assert ex3.identity.key != ex1.identity.key
+    anon = mkex(addr="192.0.2.5")
+    stage.on_exchange(anon)
+    assert (anon.identity.kind, anon.identity.consumer, anon.identity.key) == (
+        "anonymous",
+        "anon:192.0.2.5",
+        "anon:192.0.2.5",
+    )
+
+
+def test_required_auth(tmp_path, mkex) -> None:
+    stage, key, _ = _stage(tmp_path, "auth:\n  required: true\n  realm: corp\n")
+    ex = mkex()
+    stage.on_exchange(ex)
+    r = ex.refusal
+    assert r.http_status == 401 and r.headers["WWW-Authenticate"] == 'Bearer realm="corp"'
+    assert "authentication required" in r.message
+    ex = mkex(auth="Bearer not-a-gateway-token")
+    stage.on_exchange(ex)
+    assert ex.refusal.http_status == 401 and "not a gateway credential" in ex.refusal.message
+    ex = mkex(auth="Basic dXNlcjpwdw==")
+    stage.on_exchange(ex)
+    assert ex.refusal is not None
+    ex = mkex(auth=f"Bearer {key}", method="GET")
+    stage.on_exchange(ex)
+    assert ex.refusal is None and ex.identity.kind == "api_key"
+
+
+def test_refusal_blocks_every_message_of_the_exchange(tmp_path, mkex, mkreq) -> None:
+    stage, _, _ = _stage(tmp_path, "auth:\n  required: true\n")
+    p = Pipeline([stage])
+    ex = mkex()
+    assert p.start_exchange(ex) is not None
+    m = p.run(mkreq(ex))
+    assert m.stopped and m.refusal.http_status == 401 and m.refusal.stage == "identify"
