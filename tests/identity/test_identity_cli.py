@@ -75,3 +75,18 @@ def test_list_missing_db_is_empty(tmp_path: Path, capsys) -> None:
     assert main(["keys", "list", "--db", str(tmp_path / "none.db")]) == 0
     assert "no API keys" in capsys.readouterr().out
     assert not (tmp_path / "none.db").exists()
+
+
+def test_db_from_config_and_default_env(tmp_path: Path, capsys, monkeypatch) -> None:
+    cfg = tmp_path / "gw.yaml"
+    cfg.write_text("keys_db: keys.db\n")
+    assert main(["keys", "create", "n", "c", "r", "--config", str(cfg)]) == 0
+    assert (tmp_path / "keys.db").exists()
+    capsys.readouterr()
+    monkeypatch.setenv("MCP_GATEWAY_AUDIT_DB", str(tmp_path / "audit.db"))
+    assert main(["keys", "create", "n", "c", "r"]) == 0
+    assert (tmp_path / "audit.db").exists()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("keys_db: [1]\n")
+    assert main(["keys", "list", "--config", str(bad)]) == 2
+    assert "bad.yaml:1: keys_db" in capsys.readouterr().err

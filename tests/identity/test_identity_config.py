@@ -31,7 +31,7 @@ def test_example_config_is_valid() -> None:
         "query",
     ]
     # keys_db relative to the file
-    assert cfg.keys_db == str(EXAMPLE.parent / "mcp-gateway.db")
+    assert cfg.keys_db == str(EXAMPLE.parent / "gateway-keys.db")
 
 
 def test_empty_config_is_defaults() -> None:

@@ -28,7 +28,7 @@ from mitmproxy import ctx, exceptions
 
 from ..pipeline import Pipeline
 from ..yamlconf import ConfigError
-from .config import DEFAULT_DB, GatewayConfig, load_config
+from .config import GatewayConfig, default_keys_db, load_config
 from .identify import IdentifyStage, State
 from .limits import LimitsStage
 
@@ -124,15 +124,15 @@ class IdentityAddon:
 
     # -- configuration ------------------------------------------------------------------
     def _default_db(self) -> str:
-        # Share the audit's database when the audit addon is loaded, else mcp-gateway.db.
-        for name in ("mcp_audit_db", "mcp_db"):
-            try:
-                v = getattr(ctx.options, name)
-            except (AttributeError, KeyError):
-                continue
-            if isinstance(v, str) and v:
-                return os.path.expanduser(v)
-        return DEFAULT_DB
+        # The gateway's database: the audit addon's mcp_audit_db when it is loaded and set,
+        # else the audit default (~/.mitmproxy/mcp-gateway-audit.db or $MCP_GATEWAY_AUDIT_DB).
+        try:
+            v = ctx.options.mcp_audit_db
+        except (AttributeError, KeyError):
+            v = None
+        if isinstance(v, str) and v:
+            return os.path.expanduser(v)
+        return default_keys_db()
 
     def _build(self, cfg: GatewayConfig, default_db: str | None = None) -> State:
         state = State(cfg, previous=self.state, default_db=default_db or self._default_db())

@@ -17,12 +17,27 @@ import sqlite3
 import sys
 import time
 
-from .config import DEFAULT_DB
+from ..yamlconf import ConfigError
+from .config import DEFAULT_DB, default_keys_db, load_config
 from .keys import create_key, list_keys, revoke_key
 
 
-def _default_db() -> str:
-    return os.environ.get("MCP_GATEWAY_DB") or DEFAULT_DB
+class _Usage(Exception):
+    pass
+
+
+def _db(args: argparse.Namespace) -> str:
+    """--db, else keys_db of --config, else the gateway's default database."""
+    if args.db:
+        return os.path.expanduser(args.db)
+    if args.config:
+        try:
+            cfg = load_config(args.config)
+        except ConfigError as e:
+            raise _Usage(str(e)) from None
+        if cfg.keys_db:
+            return cfg.keys_db
+    return default_keys_db()
 
 
 def register(subparsers) -> None:
@@ -33,7 +48,11 @@ def register(subparsers) -> None:
         "hashes in the api_keys table of the gateway's SQLite database.",
     )
     sub = p.add_subparsers(dest="keys_command", metavar="ACTION")
-    db_help = f"SQLite database (default: $MCP_GATEWAY_DB or {DEFAULT_DB}; use the gateway config's keys_db)"
+    db_help = (
+        "SQLite database holding the keys (default: keys_db of --config, else "
+        f"$MCP_GATEWAY_AUDIT_DB or {DEFAULT_DB}, the gateway's database)"
+    )
+    cfg_help = "the gateway config file (mcp_config): use its keys_db"
 
     c = sub.add_parser("create", help="create a key and print it once")
     c.add_argument("name", metavar="NAME", help='a label for the key, e.g. "CI agent"')
@@ -44,17 +63,20 @@ def register(subparsers) -> None:
         "roles", metavar="ROLES", help='comma-separated roles, e.g. "reader,writer" ("" for none)'
     )
     c.add_argument("--db", default=None, help=db_help)
+    c.add_argument("--config", default=None, metavar="PATH", help=cfg_help)
     c.add_argument("--json", action="store_true", help="print the key and its record as JSON")
     c.set_defaults(func=cmd_create)
 
     ls = sub.add_parser("list", help="list keys (never shows the secret)")
     ls.add_argument("--db", default=None, help=db_help)
+    ls.add_argument("--config", default=None, metavar="PATH", help=cfg_help)
     ls.add_argument("--json", action="store_true", help="JSON output")
     ls.set_defaults(func=cmd_list)
 
     r = sub.add_parser("revoke", help="revoke a key (effective within about a second)")
     r.add_argument("id", metavar="ID", help="the key id shown by `keys list` (or the key itself)")
     r.add_argument("--db", default=None, help=db_help)
+    r.add_argument("--config", default=None, metavar="PATH", help=cfg_help)
     r.set_defaults(func=cmd_revoke)
 
     p.set_defaults(func=lambda args: (p.print_help(), 0)[1])
@@ -71,7 +93,11 @@ def _fmt_time(t: float | None) -> str:
 
 
 def cmd_create(args: argparse.Namespace) -> int:
-    db = args.db or _default_db()
+    try:
+        db = _db(args)
+    except _Usage as e:
+        _console(stderr=True).print(f"[red]error:[/] {e}")
+        return 2
     roles = [r for r in args.roles.split(",") if r.strip()]
     try:
         key, rec = create_key(db, args.name, args.consumer, roles)
@@ -92,7 +118,11 @@ def cmd_create(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    db = args.db or _default_db()
+    try:
+        db = _db(args)
+    except _Usage as e:
+        _console(stderr=True).print(f"[red]error:[/] {e}")
+        return 2
     try:
         recs = list_keys(db)
     except sqlite3.Error as e:
@@ -118,7 +148,11 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_revoke(args: argparse.Namespace) -> int:
-    db = args.db or _default_db()
+    try:
+        db = _db(args)
+    except _Usage as e:
+        _console(stderr=True).print(f"[red]error:[/] {e}")
+        return 2
     try:
         rec = revoke_key(db, args.id)
     except sqlite3.Error as e:

@@ -10,6 +10,7 @@ Errors name the file, the line and the field (:func:`load_config`), e.g.
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -18,7 +19,14 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from ..yamlconf import ConfigError, load_yaml, load_yaml_text, validate
 
-DEFAULT_DB = "mcp-gateway.db"
+# The API keys live in the gateway's database, which is the audit database: the same
+# default file (next to mitmproxy's CA) and the same environment override.
+DEFAULT_DB = "~/.mitmproxy/mcp-gateway-audit.db"
+
+
+def default_keys_db() -> str:
+    return os.path.expanduser(os.environ.get("MCP_GATEWAY_AUDIT_DB") or DEFAULT_DB)
+
 
 _PERIODS = {
     "s": 1.0,
@@ -229,7 +237,7 @@ class ServerConfig(_Strict):
 
 
 class GatewayConfig(_Strict):
-    keys_db: str | None = None  # SQLite file holding api_keys (default: mcp-gateway.db)
+    keys_db: str | None = None  # SQLite file holding api_keys (default: the audit database)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     sessions: SessionsConfig = Field(default_factory=SessionsConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
@@ -248,9 +256,12 @@ def load_config(path: str | Path) -> GatewayConfig:
     """Load and validate a config file; raises ConfigError naming file:line: field."""
     data, lines = load_yaml(path)
     cfg = parse_config(data, lines, path)
-    if cfg.keys_db and not Path(cfg.keys_db).is_absolute():
-        # relative to the config file, so that the file means the same from any cwd
-        cfg = cfg.model_copy(update={"keys_db": str(Path(path).parent / cfg.keys_db)})
+    if cfg.keys_db:
+        db = Path(os.path.expanduser(cfg.keys_db))
+        if not db.is_absolute():
+            # relative to the config file, so that the file means the same from any cwd
+            db = Path(path).parent / db
+        cfg = cfg.model_copy(update={"keys_db": str(db)})
     return cfg
 
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from ..message import ErrorCode, Exchange, Message, Refusal
 from ..pipeline import ORDER_IDENTIFY
-from .config import DEFAULT_DB, GatewayConfig
+from .config import GatewayConfig, default_keys_db
 from .jwt import Jwks, JwtRejected, claim, looks_like_jwt, roles_from
 from .keys import PREFIX, KeyRejected, KeyStore
 from .sessions import SessionBindings, short
@@ -99,13 +99,13 @@ class State:
     """Everything built from one version of the config file; swapped atomically."""
 
     def __init__(
-        self, cfg: GatewayConfig, previous: State | None = None, default_db: str = DEFAULT_DB
+        self, cfg: GatewayConfig, previous: State | None = None, default_db: str | None = None
     ) -> None:
         self.cfg = cfg
         self.header = cfg.auth.header
         self.required = cfg.auth.required
         self.realm = cfg.auth.realm.replace('"', "")
-        db = cfg.keys_db or default_db
+        db = cfg.keys_db or default_db or default_keys_db()
         if (
             previous is not None
             and previous.keys is not None

@@ -141,6 +141,7 @@ def create_key(
     algo = f"pbkdf2-sha256${ITERATIONS}"
     digest = _derive(secret, salt, algo)
     rec = KeyRecord(kid, name, consumer, roles, algo, salt, digest, time.time(), None)
+    Path(db).parent.mkdir(parents=True, exist_ok=True)
     conn = _connect(db)
     try:
         with conn:
@@ -210,7 +211,7 @@ class KeyStore:
     MAX_CACHE = 50_000
 
     def __init__(self, db: str | Path) -> None:
-        self.db = str(db)
+        self.db = os.path.expanduser(str(db))
         self._keys: dict[str, KeyRecord] = {}
         self._ok: dict[bytes, tuple[str, float]] = {}  # sha256(key) -> (key id, verified until)
         self._bad: dict[bytes, float] = {}  # sha256(key) -> remembered until
