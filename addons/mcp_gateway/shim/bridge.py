@@ -334,9 +334,18 @@ class Bridge:
         try:
             payload = dict(self.init_payload, id=rid)
             await self.sup.write_direct(orjson.dumps(payload) + b"\n")
+            child = self.sup.child
+            exited = asyncio.ensure_future(child.proc.wait()) if child and child.proc else None
             try:
-                await asyncio.wait_for(fut, min(self.timeout, 30.0))
-            except TimeoutError:
+                done, _ = await asyncio.wait(
+                    {fut, *([exited] if exited else [])},
+                    timeout=min(self.timeout, 30.0),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+            finally:
+                if exited is not None:
+                    exited.cancel()
+            if fut not in done:
                 self.log(
                     f"mcp-gateway: [{self.name}] the restarted server did not answer initialize"
                 )

