@@ -453,7 +453,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         if args.json:
             _emit_json({"output": args.output, "rows": n, "table": table, "format": args.format})
         else:
-            _console().print(f"exported {n} {table} rows to {args.output} ({args.format})")
+            sys.stderr.write(f"exported {n} {table} rows to {args.output} ({args.format})\n")
     return EXIT_OK
 
 

@@ -1,0 +1,244 @@
+"""AuditAddon with mitmproxy's taddons: options, validation, stage wiring, done() flush."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+
+import orjson
+import pytest
+from audit_testlib import exchange, finding, request, rows
+from mcp_gateway.audit import chain, schema
+from mcp_gateway.audit.addon import AuditAddon
+from mcp_gateway.message import Action
+from mcp_gateway.pipeline import ORDER_AUDIT, Pipeline
+from mitmproxy import exceptions
+from mitmproxy.test import taddons, tflow
+
+
+@pytest.fixture(autouse=True)
+def default_db(tmp_path, monkeypatch):
+    """taddons configures every option at registration: keep the default DB out of $HOME."""
+    p = tmp_path / "default" / "audit.db"
+    monkeypatch.setenv("MCP_GATEWAY_AUDIT_DB", str(p))
+    return p
+
+
+@pytest.fixture
+def addon():
+    a = AuditAddon(Pipeline())
+    yield a
+    a.done()
+
+
+def test_options_and_defaults(addon, default_db):
+    with taddons.context(addon) as tctx:
+        o = tctx.options
+        assert o.mcp_audit_db == str(default_db)  # $MCP_GATEWAY_AUDIT_DB, else ~/.mitmproxy/...
+        assert o.mcp_audit_queue_size == 10_000
+        assert o.mcp_audit_on_full == "block"
+        assert o.mcp_audit_store_payloads is False
+
+
+def test_configure_registers_the_stage_and_done_flushes(addon, tmp_path):
+    db = tmp_path / "sub" / "audit.db"  # missing directories are created
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, mcp_audit_db=str(db))
+        stage = addon.pipeline.get("audit")
+        assert stage is not None and stage.order == ORDER_AUDIT and stage.always is True
+        for i in range(25):
+            addon.pipeline.run(request(exchange(flow_id=f"f{i}"), i))
+        addon.done()
+    assert addon.pipeline.get("audit") is None
+    assert rows(db, "SELECT count(*) FROM messages")[0][0] == 25
+    assert [r[0] for r in rows(db, "SELECT event FROM audit_events ORDER BY seq")] == [
+        "start",
+        "stop",
+    ]
+    assert chain.verify(sqlite3.connect(db), chain.head_path(str(db))).ok
+
+
+def test_blocked_messages_are_recorded(addon, tmp_path):
+    """always=True: a message an earlier stage blocked still reaches the audit."""
+    db = tmp_path / "a.db"
+
+    class Blocker:
+        name, order = "policy", 300
+
+        def process(self, msg):
+            msg.block(-32003, "forbidden tool", stage="policy")
+
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, mcp_audit_db=str(db))
+        addon.pipeline.add(Blocker())
+        m = addon.pipeline.run(request(exchange(), 1))
+        assert m.action is Action.BLOCK
+        addon.done()
+    r = rows(db, "SELECT action, refusal_code, refusal_message, refusal_stage FROM messages")
+    assert r == [("block", -32003, "forbidden tool", "policy")]
+
+
+def test_flow_id_and_http_status_come_from_the_flow(addon, tmp_path):
+    db = tmp_path / "a.db"
+    f = tflow.tflow(resp=True)
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, mcp_audit_db=str(db))
+        ex = exchange(flow_id=f.id, flow=f)
+        addon.pipeline.run(request(ex, 1))
+        addon.done()
+    assert rows(db, "SELECT flow_id, status FROM messages") == [(f.id, 200)]
+
+
+def test_exchange_without_messages_gets_a_row(addon, tmp_path):
+    from mcp_gateway.message import Refusal
+
+    db = tmp_path / "a.db"
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, mcp_audit_db=str(db))
+        ex = exchange(flow_id="get-stream", http_method="GET")
+        ex.refusal = Refusal(-32002, "missing credential", 401, stage="identify")
+        addon.pipeline.start_exchange(ex)
+        addon.pipeline.end_exchange(ex)
+        ex2 = exchange(flow_id="post")
+        addon.pipeline.run(request(ex2, 1))
+        addon.pipeline.end_exchange(ex2)  # had a message: no extra row
+        addon.done()
+    r = rows(db, "SELECT flow_id, kind, http_method, action, refusal_code FROM messages")
+    assert r == [
+        ("get-stream", "exchange", "GET", "block", -32002),
+        ("post", "request", "POST", "pass", None),
+    ]
+
+
+def _file_parent(p):
+    (p / "f").write_text("x")
+    return str(p / "f" / "a.db")
+
+
+def _directory(p):
+    (p / "d").mkdir()
+    return str(p / "d")
+
+
+def _corrupt(p):
+    (p / "c.db").write_bytes(b"garbage" * 500)
+    return str(p / "c.db")
+
+
+@pytest.mark.parametrize(
+    "make, expect",
+    [
+        (_file_parent, "cannot create the directory"),
+        (_directory, "is a directory"),
+        (_corrupt, "corrupt"),
+    ],
+)
+def test_bad_paths_are_options_errors(addon, tmp_path, default_db, make, expect):
+    with taddons.context(addon) as tctx:
+        with pytest.raises(exceptions.OptionsError, match=expect):
+            tctx.configure(addon, mcp_audit_db=make(tmp_path))
+        # the option is rolled back and the previous database stays in use
+        assert tctx.options.mcp_audit_db == str(default_db)
+        assert addon.path == str(default_db) and addon.pipeline.get("audit") is not None
+
+
+def test_unwritable_directory(addon, tmp_path):
+    if os.geteuid() == 0:
+        pytest.skip("root can write anywhere")
+    d = tmp_path / "ro"
+    d.mkdir()
+    d.chmod(0o500)
+    try:
+        with taddons.context(addon) as tctx:
+            with pytest.raises(exceptions.OptionsError, match="not writable"):
+                tctx.configure(addon, mcp_audit_db=str(d / "a.db"))
+    finally:
+        d.chmod(0o700)
+
+
+def test_locked_database_is_an_options_error(addon, tmp_path):
+    db = tmp_path / "a.db"
+    from mcp_gateway.audit.writer import open_database
+
+    open_database(str(db)).close()
+    locker = sqlite3.connect(str(db), isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")
+    try:
+        with taddons.context(addon) as tctx:
+            with pytest.raises(exceptions.OptionsError, match="locked"):
+                tctx.configure(addon, mcp_audit_db=str(db))
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+
+
+def test_newer_schema_is_an_options_error(addon, tmp_path):
+    db = tmp_path / "a.db"
+    from mcp_gateway.audit.writer import open_database
+
+    c = open_database(str(db))
+    schema.set_meta(c, "schema_version", "7")
+    c.close()
+    with taddons.context(addon) as tctx:
+        with pytest.raises(exceptions.OptionsError, match="schema version 7"):
+            tctx.configure(addon, mcp_audit_db=str(db))
+
+
+@pytest.mark.parametrize("opt, value", [("mcp_audit_on_full", "wait"), ("mcp_audit_queue_size", 0)])
+def test_invalid_option_values(addon, opt, value):
+    with taddons.context(addon) as tctx:
+        with pytest.raises(exceptions.OptionsError, match=opt):
+            tctx.configure(addon, **{opt: value})
+
+
+def test_empty_path_disables_and_switching_reopens(addon, tmp_path):
+    a, b = tmp_path / "a.db", tmp_path / "b.db"
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, mcp_audit_db=str(a))
+        addon.pipeline.run(request(exchange(flow_id="one"), 1))
+        tctx.configure(addon, mcp_audit_db="")
+        assert addon.pipeline.get("audit") is None and addon.writer is None
+        addon.pipeline.run(request(exchange(flow_id="unrecorded"), 2))
+        tctx.configure(addon, mcp_audit_db=str(b), mcp_audit_on_full="drop")
+        assert addon.stage.on_full == "drop"
+        addon.pipeline.run(request(exchange(flow_id="two"), 3))
+        addon.done()
+    assert rows(a, "SELECT flow_id FROM messages") == [("one",)]
+    assert rows(b, "SELECT flow_id FROM messages") == [("two",)]
+
+
+def test_store_payloads_stores_redacted_payloads_only_when_asked(addon, tmp_path):
+    db = tmp_path / "a.db"
+    secret = "AKIAIOSFODNN7EXAMPLE"
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, mcp_audit_db=str(db))
+        addon.pipeline.run(request(exchange(flow_id="off"), 1, args={"text": "plain"}))
+        tctx.configure(addon, mcp_audit_store_payloads=True)
+        addon.pipeline.run(request(exchange(flow_id="on"), 2, args={"text": "plain"}))
+        # a finding the act stage did not redact (action "log", or a blocked message):
+        # the stored copy is masked anyway, the forwarded payload is untouched
+        m = request(exchange(flow_id="secret"), 3, args={"text": f"key={secret} end"})
+        m.findings.append(finding(start=4, end=24))
+        addon.pipeline.run(m)
+        assert secret in m.payload["params"]["arguments"]["text"]
+        addon.done()
+    got = dict(rows(db, "SELECT flow_id, payload FROM messages"))
+    assert got["off"] is None
+    assert orjson.loads(got["on"])["params"]["arguments"] == {"text": "plain"}
+    stored = orjson.loads(got["secret"])
+    assert stored["params"]["arguments"]["text"] == "key=AKIA…MPLE end"
+    for p in (db, tmp_path / "a.db-wal"):
+        if p.exists():
+            assert secret.encode() not in p.read_bytes()
+
+
+def test_unlocatable_finding_withholds_the_payload(addon, tmp_path):
+    db = tmp_path / "a.db"
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, mcp_audit_db=str(db), mcp_audit_store_payloads=True)
+        m = request(exchange(), 1, args={"text": "x"})
+        m.findings.append(finding(location="/params/nowhere"))
+        addon.pipeline.run(m)
+        addon.done()
+    (payload,) = rows(db, "SELECT payload FROM messages")[0]
+    assert "withheld" in orjson.loads(payload)

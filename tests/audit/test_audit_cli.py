@@ -1,0 +1,208 @@
+"""The CLI over a populated database: log filters, stats, export, usage, --json."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+from mcp_gateway.audit.cli import EXIT_ERROR, parse_time
+from mcp_gateway.cli import main
+
+
+def run_json(capsys, *argv):
+    assert main(list(argv) + ["--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_log_json_returns_rows_oldest_first(audit_db, capsys):
+    rows = run_json(capsys, "audit", "log", "--db", audit_db["path"], "--limit", "1000")
+    assert len(rows) == audit_db["messages"]
+    assert [r["seq"] for r in rows] == sorted(r["seq"] for r in rows)
+    r = rows[0]
+    assert r["flow_id"] == "flow-a0" and r["consumer"] == "alice" and r["kind"] == "request"
+    assert r["utc"].endswith("Z") and "payload" not in r
+
+
+@pytest.mark.parametrize(
+    "args, expect",
+    [
+        (["--consumer", "bob"], 11),
+        (["--server", "10.0.0.2:9000"], 11),
+        (["--server", "10.0.0.*"], 11),
+        (["--tool", "search"], 10),
+        (["--tool", "exfil"], 1),
+        (["--method", "tools/list"], 1),
+        (["--decision", "block"], 1),
+        (["--consumer", "alice", "--tool", "echo"], 20),
+        (["--limit", "3"], 3),
+    ],
+)
+def test_log_filters(audit_db, capsys, args, expect):
+    rows = run_json(capsys, "audit", "log", "--db", audit_db["path"], "--limit", "1000", *args)
+    assert len(rows) == expect
+    if "--consumer" in args:
+        assert {r["consumer"] for r in rows} == {args[args.index("--consumer") + 1]}
+    if "--decision" in args:
+        assert rows[0]["action"] == "block" and rows[0]["refusal_code"] == -32001
+
+
+def test_log_limit_keeps_the_newest(audit_db, capsys):
+    rows = run_json(capsys, "audit", "log", "--db", audit_db["path"], "--limit", "2")
+    assert [r["method"] for r in rows] == ["notifications/initialized", "tools/list"]
+
+
+def test_log_since_until(audit_db, capsys):
+    base = audit_db["base"]
+    rows = run_json(
+        capsys,
+        "audit",
+        "log",
+        "--db",
+        audit_db["path"],
+        "--since",
+        str(base + 100),
+        "--until",
+        str(base + 200),
+    )
+    assert len(rows) == 10 and {r["consumer"] for r in rows} == {"bob"}
+    iso = "2026-09-21T14:16:40"  # == base + 200 (UTC)
+    rows = run_json(capsys, "audit", "log", "--db", audit_db["path"], "--since", iso)
+    assert rows[0]["flow_id"] == "flow-blocked"
+
+
+def test_parse_time_forms():
+    assert parse_time("15m", now=1000.0) == 100.0
+    assert parse_time("2h", now=10_000.0) == 2800.0
+    assert parse_time("1790000000") == 1790000000.0
+    assert parse_time("2026-09-21T14:13:20Z") == 1790000000.0
+    assert parse_time("2026-09-21T14:13:20") == 1790000000.0
+    with pytest.raises(Exception, match="cannot read time"):
+        parse_time("yesterday-ish")
+
+
+def test_log_rich_output(audit_db, capsys):
+    assert main(["audit", "log", "--db", audit_db["path"], "--decision", "block"]) == 0
+    out = capsys.readouterr().out
+    assert "tools/call exfil" in out and "block -32001" in out and "flow-blo" in out
+    assert "tools/call echo" not in out
+
+
+def test_stats(audit_db, capsys):
+    s = run_json(capsys, "audit", "stats", "--db", audit_db["path"])
+    assert s["messages"] == audit_db["messages"]
+    assert s["requests"] == 17
+    assert s["blocks"] == 1
+    assert s["errors"] == 2  # one JSON-RPC error, one tool result with isError
+    assert s["findings"] == 1
+    assert s["findings_by_rule"] == {"aws-key": 1}
+    assert s["findings_by_type"] == {"secret.aws_access_key": 1}
+    assert s["sessions"] == 2
+    lat = s["latency_ms"]
+    assert lat["responses"] == 15
+    # exact: median of 10..19 and five 100s is 17; histograms are within ~5 %
+    assert lat["p50"] == pytest.approx(17, rel=0.1)
+    assert lat["p95"] == pytest.approx(100, rel=0.05)
+    assert lat["p99"] == pytest.approx(100, rel=0.05)
+    assert s["audit_dropped"] == 0 and s["audit_refused"] == 0
+    assert s["head"]["seq"] == s["head"]["head_file_seq"]
+    assert s["head"]["hash"] == s["head"]["head_file_hash"]
+    assert main(["audit", "stats", "--db", audit_db["path"]]) == 0
+    out = capsys.readouterr().out
+    assert "chain head" in out and s["head"]["hash"] in out
+
+
+def test_export_jsonl_with_findings(audit_db, tmp_path, capsys):
+    out = tmp_path / "out.jsonl"
+    assert main(["audit", "export", "--db", audit_db["path"], "--output", str(out)]) == 0
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(lines) == audit_db["messages"]
+    blocked = [x for x in lines if x["flow_id"] == "flow-blocked"][0]
+    assert blocked["findings_list"][0]["rule"] == "aws-key"
+    assert blocked["findings_list"][0]["masked"] == "AKIA…MPLE"
+    assert all("hash" in x and "utc" in x for x in lines)
+    # stdout and filters
+    assert main(["audit", "export", "--db", audit_db["path"], "--consumer", "alice"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 20
+
+
+def test_export_csv(audit_db, capsys, tmp_path):
+    assert main(["audit", "export", "--db", audit_db["path"], "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert len(rows) == audit_db["messages"]
+    assert rows[0]["flow_id"] == "flow-a0" and rows[0]["consumer"] == "alice"
+    out = tmp_path / "f.csv"
+    rc = main(
+        [
+            "audit",
+            "export",
+            "--db",
+            audit_db["path"],
+            "--format",
+            "csv",
+            "--table",
+            "findings",
+            "-o",
+            str(out),
+            "--json",
+        ]
+    )
+    assert rc == 0
+    assert json.loads(capsys.readouterr().out)["rows"] == 1
+    f = list(csv.DictReader(out.open()))
+    assert f[0]["rule"] == "aws-key" and f[0]["masked"] == "AKIA…MPLE"
+
+
+def test_usage(audit_db, capsys):
+    rows = run_json(capsys, "usage", "--db", audit_db["path"])
+    by = {(r["consumer"], r["tool"]): r for r in rows}
+    alice = by[("alice", "echo")]
+    assert alice["calls"] == 10 and alice["errors"] == 0 and alice["server"] == "127.0.0.1:8000"
+    assert alice["p50_ms"] == pytest.approx(14, rel=0.1)
+    assert alice["p95_ms"] == pytest.approx(19, rel=0.1)
+    bob = by[("bob", "search")]
+    assert bob["calls"] == 5 and bob["errors"] == 2 and bob["p95_ms"] == pytest.approx(100, 0.05)
+    assert by[("bob", "exfil")]["blocked"] == 1
+    assert by[(None, "tools/list")]["calls"] == 1
+
+
+def test_usage_for_one_consumer(audit_db, capsys):
+    rows = run_json(capsys, "usage", "bob", "--db", audit_db["path"])
+    assert {r["consumer"] for r in rows} == {"bob"}
+    assert sum(r["calls"] for r in rows) == 6
+    assert main(["usage", "bob", "--db", audit_db["path"]]) == 0
+    out = capsys.readouterr().out
+    assert "search" in out and "alice" not in out
+
+
+def test_metadata_for_datasette(audit_db, capsys):
+    md = run_json(capsys, "audit", "metadata", "--db", audit_db["path"])
+    db = md["databases"]["audit"]
+    assert "recent_blocks" in db["queries"] and "messages" in db["tables"]
+
+
+def test_canned_queries_run(audit_db):
+    import sqlite3
+
+    from mcp_gateway.audit.datasette import QUERIES
+
+    conn = sqlite3.connect(audit_db["path"])
+    for q in QUERIES.values():
+        params = {"flow_id": "flow-a0"} if ":flow_id" in q["sql"] else {}
+        conn.execute(q["sql"], params).fetchall()  # raises on a broken query
+    tool_calls = conn.execute(QUERIES["tool_calls"]["sql"]).fetchall()
+    assert len(tool_calls) == 16
+
+
+def test_commands_fail_cleanly_on_a_missing_db(tmp_path, capsys):
+    for cmd in (["audit", "log"], ["audit", "stats"], ["audit", "export"], ["usage"]):
+        assert main([*cmd, "--db", str(tmp_path / "none.db")]) == EXIT_ERROR
+        assert "no audit database" in capsys.readouterr().err
+
+
+def test_default_db_from_environment(monkeypatch, audit_db, capsys):
+    monkeypatch.setenv("MCP_GATEWAY_AUDIT_DB", audit_db["path"])
+    s = run_json(capsys, "audit", "stats")
+    assert s["db"] == audit_db["path"]
