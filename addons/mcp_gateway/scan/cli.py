@@ -1,0 +1,155 @@
+"""``mcp-gateway scan`` and ``mcp-gateway rules {check,list}``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import orjson
+
+from ..yamlconf import ConfigError
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "scan",
+        help="scan text for secrets and personal data",
+        description='Without FILE: read JSON lines {"id": ..., "text": ...} on stdin and write '
+        'one JSON line {"id": ..., "detections": [...]} per input. With FILE: scan it as '
+        "plain text and print a table.",
+    )
+    p.add_argument("file", nargs="?", help="a file to scan as plain text")
+    p.add_argument(
+        "--rules", action="append", default=[], metavar="PATH",
+        help="rule file or directory (repeatable; default: the shipped packs)",
+    )  # fmt: skip
+    p.add_argument("--show-values", action="store_true", help="show matched values in the table")
+    p.set_defaults(func=cmd_scan)
+
+    r = subparsers.add_parser("rules", help="validate and list scanning rules")
+    rsub = r.add_subparsers(dest="rules_command", metavar="{check,list}")
+    c = rsub.add_parser("check", help="validate rule files (exit 1 on errors)")
+    c.add_argument("paths", nargs="+", metavar="PATH")
+    c.set_defaults(func=cmd_check)
+    ls = rsub.add_parser("list", help="print the active rules")
+    ls.add_argument("--rules", action="append", default=[], metavar="PATH")
+    ls.set_defaults(func=cmd_list)
+    r.set_defaults(func=lambda args: (r.print_help(), 2)[1])
+
+
+def _engine(paths):
+    from .engine import Engine
+
+    return Engine.load(paths or None)
+
+
+def cmd_scan(args) -> int:
+    try:
+        engine = _engine(args.rules)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.file:
+        try:
+            raw = Path(args.file).read_bytes()
+        except OSError as e:
+            print(f"error: {args.file}: {e.strerror or e}", file=sys.stderr)
+            return 2
+        text = raw.decode("utf-8", "replace")
+        dets = engine.scan_text(text)
+        _table(args.file, text, dets, args.show_values)
+        return 0
+    out = sys.stdout.buffer
+    rc = 0
+    for lineno, line in enumerate(sys.stdin.buffer, 1):
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            obj = orjson.loads(line)
+            text = obj["text"]
+            if not isinstance(text, str):
+                raise TypeError("text must be a string")
+            ident = obj.get("id")
+        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
+            print(f"error: stdin line {lineno}: {e}", file=sys.stderr)
+            out.write(orjson.dumps({"id": None, "error": f"line {lineno}: invalid input"}) + b"\n")
+            rc = 1
+            continue
+        dets = engine.scan_text(text)
+        out.write(orjson.dumps({"id": ident, "detections": [d.to_dict() for d in dets]}) + b"\n")
+        out.flush()
+    return rc
+
+
+def _mask(value: str) -> str:
+    from .stage import mask
+
+    return mask(value)
+
+
+def _table(name: str, text: str, dets, show_values: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"{name}: {len(dets)} detection(s)")
+    for col in ("line", "col", "type", "rule", "severity", "action", "value"):
+        t.add_column(col)
+    for d in dets:
+        line = text.count("\n", 0, d.start) + 1
+        col = d.start - (text.rfind("\n", 0, d.start) + 1) + 1
+        v = d.value if show_values else _mask(d.value)
+        t.add_row(
+            str(line), str(col), d.type, d.rule, d.severity, d.action, v.replace("\n", "\\n")[:80]
+        )
+    Console().print(t)
+
+
+def cmd_check(args) -> int:
+    from .engine import Engine
+    from .rules import load_rules
+
+    errors = 0
+    for p in args.paths:
+        try:
+            rs = load_rules([p])
+            Engine(rs)
+            print(f"{p}: OK ({len(rs.rules)} rules)")
+        except ConfigError as e:
+            print(f"{e}", file=sys.stderr)
+            errors += 1
+    return 1 if errors else 0
+
+
+def cmd_list(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    try:
+        engine = _engine(args.rules)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    t = Table(title=f"{len(engine.rules)} active rules")
+    for col in ("id", "type", "severity", "action", "scope", "redaction", "description"):
+        t.add_column(col)
+    for r in engine.rules:
+        sc = r.spec.scope
+        scope = ",".join(sc.direction)
+        if sc.methods:
+            scope += " methods=" + ",".join(sc.methods)
+        if sc.tools:
+            scope += " tools=" + ",".join(sc.tools)
+        if sc.servers:
+            scope += " servers=" + ",".join(sc.servers)
+        t.add_row(r.id, r.type, r.severity, r.action, scope, r.spec.redaction.style, r.description)
+    Console(width=200).print(t)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:  # pragma: no cover - convenience
+    parser = argparse.ArgumentParser(prog="mcp-gateway")
+    register(parser.add_subparsers())
+    args = parser.parse_args(argv)
+    return args.func(args)

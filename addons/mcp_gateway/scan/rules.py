@@ -1,0 +1,466 @@
+"""Rule packs: YAML files validated with pydantic, merged in order.
+
+A pack file looks like::
+
+    allowlist:                 # optional, applies to every rule
+      values: [AKIAIOSFODNN7EXAMPLE]
+    rules:
+      - id: github-pat
+        description: GitHub classic personal access token
+        type: github_token     # from the detection-type vocabulary
+        severity: critical     # info | low | medium | high | critical
+        action: redact         # log | alert | redact | block
+        pattern: '(?<![A-Za-z0-9])ghp_[A-Za-z0-9]{36}(?![A-Za-z0-9])'
+        prefilter: ['ghp_[A-Za-z0-9]{36}']   # optional Hyperscan anchor(s)
+        keywords: []           # optional: a keyword must occur in the same string
+        validators: [token_crc32]
+        allowlist: {values: [], patterns: [], stopwords: [], context: []}
+        scope: {direction: [c2s, s2c], methods: ['tools/*'], tools: ['*'], servers: ['*']}
+        redaction: placeholder # or {style: partial, keep_suffix: 4} or hash
+
+Files are applied in order: a rule whose ``id`` already exists is updated field by field
+(``enabled: false`` switches it off); a new id must give the required fields.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from re import _parser as sre_parse  # type: ignore[attr-defined]
+from typing import Any, Literal
+
+import hyperscan as hs
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ..yamlconf import ConfigError, line_for, load_yaml, validate
+from . import validators as V
+
+SHIPPED_RULES_DIR = Path(__file__).resolve().parents[3] / "rules"
+
+SECRET_TYPES = frozenset(
+    """aws_access_key_id aws_secret_access_key aws_session_token github_token gitlab_token
+    slack_token slack_webhook stripe_key openai_api_key anthropic_api_key google_api_key
+    private_key azure_storage_key twilio_api_key sendgrid_api_key npm_token pypi_token jwt
+    context7_api_key generic_secret url_credentials basic_auth""".split()
+)
+PII_TYPES = frozenset("email credit_card us_ssn iban phone_number ipv4".split())
+TYPES = SECRET_TYPES | PII_TYPES
+
+SEVERITIES = ("info", "low", "medium", "high", "critical")
+ACTIONS = ("log", "alert", "redact", "block")
+ACTION_RANK = {a: i for i, a in enumerate(ACTIONS)}
+
+Severity = Literal["info", "low", "medium", "high", "critical"]
+ActionName = Literal["log", "alert", "redact", "block"]
+DirectionName = Literal["c2s", "s2c"]
+
+# Default specificity: a provider token beats a JWT beats a URL password beats a generic
+# context match; personal data sits below every credential.
+_DEFAULT_PRIORITY = {t: 100 for t in SECRET_TYPES} | {
+    "jwt": 80,
+    "aws_secret_access_key": 90,
+    "url_credentials": 50,
+    "basic_auth": 50,
+    "generic_secret": 20,
+    "email": 30,
+    "credit_card": 40,
+    "us_ssn": 40,
+    "iban": 40,
+    "phone_number": 10,
+    "ipv4": 10,
+}
+
+
+def _check_regex(p: str) -> str:
+    try:
+        compiled = re.compile(p)
+    except re.error as e:
+        raise ValueError(f"invalid regular expression: {e}") from None
+    if compiled.groups and "value" not in compiled.groupindex and compiled.groupindex:
+        pass
+    problem = _backtracking_risk(p)
+    if problem:
+        raise ValueError(f"pattern may backtrack catastrophically: {problem}")
+    return p
+
+
+def _backtracking_risk(p: str) -> str | None:
+    """Reject nested unbounded repeats such as ``(a+)+`` or ``(\\w*)*`` (exponential in ``re``)."""
+    try:
+        tree = sre_parse.parse(p)
+    except Exception:  # noqa: BLE001 - already compiled fine; be permissive
+        return None
+    MAXR = sre_parse.MAXREPEAT
+
+    def walk(seq, inside_unbounded: bool) -> str | None:
+        for op, av in seq:
+            name = str(op)
+            if name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+                lo, hi, sub = av
+                unbounded = hi is MAXR or hi > 1000
+                if unbounded and _has_unbounded(sub) and not _has_separator(sub):
+                    return "a repeated group contains another unbounded repeat"
+                r = walk(sub, inside_unbounded or (unbounded and name != "POSSESSIVE_REPEAT"))
+                if r:
+                    return r
+            elif name == "SUBPATTERN":
+                r = walk(av[-1], inside_unbounded)
+                if r:
+                    return r
+            elif name == "BRANCH":
+                for b in av[1]:
+                    r = walk(b, inside_unbounded)
+                    if r:
+                        return r
+            elif name in ("ASSERT", "ASSERT_NOT"):
+                r = walk(av[1], False)
+                if r:
+                    return r
+        return None
+
+    return walk(tree, False)
+
+
+def _items(seq):
+    for op, av in seq:
+        name = str(op)
+        yield name, av
+        if name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+            yield from _items(av[2])
+        elif name == "SUBPATTERN":
+            yield from _items(av[-1])
+        elif name == "BRANCH":
+            for b in av[1]:
+                yield from _items(b)
+
+
+def _has_unbounded(seq) -> bool:
+    MAXR = sre_parse.MAXREPEAT
+    return any(
+        n in ("MAX_REPEAT", "MIN_REPEAT") and (av[1] is MAXR or av[1] > 1000)
+        for n, av in _items(seq)
+    )
+
+
+def _has_separator(seq) -> bool:
+    """A literal at the group's own level separates iterations (``(?:\\.[a-z]+)+`` is fine)."""
+    for op, av in seq:
+        name = str(op)
+        if name in ("LITERAL", "NOT_LITERAL"):
+            return True
+        if name == "SUBPATTERN" and _has_separator(av[-1]):
+            return True
+    return False
+
+
+def _check_hs(expr: str) -> str:
+    try:
+        db = hs.Database(mode=hs.HS_MODE_BLOCK)
+        db.compile(
+            expressions=[expr.encode()], ids=[0], elements=1, flags=[hs.HS_FLAG_SOM_LEFTMOST]
+        )
+    except hs.error as e:
+        raise ValueError(f"prefilter not supported by Hyperscan: {e}") from None
+    return expr
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _glob_list(v: Any) -> Any:
+    return [v] if isinstance(v, str) else v
+
+
+class Scope(_Strict):
+    direction: list[DirectionName] = Field(default_factory=lambda: ["c2s", "s2c"])
+    methods: list[str] = Field(default_factory=list)  # globs on the JSON-RPC method
+    tools: list[str] = Field(default_factory=list)  # globs on the tool/prompt name or resource uri
+    servers: list[str] = Field(default_factory=list)  # globs on the server "host:port" / name
+
+    _v = field_validator("direction", "methods", "tools", "servers", mode="before")(
+        classmethod(lambda cls, v: _glob_list(v))
+    )
+
+
+class Redaction(_Strict):
+    style: Literal["placeholder", "partial", "hash"] = "placeholder"
+    keep_prefix: int = Field(default=0, ge=0, le=16)
+    keep_suffix: int = Field(default=4, ge=0, le=16)
+    placeholder: str = "[REDACTED:{type}]"
+
+    @field_validator("placeholder")
+    @classmethod
+    def _ph(cls, v: str) -> str:
+        if "\\" in v or '"' in v:
+            raise ValueError("placeholder must not contain quotes or backslashes")
+        return v
+
+
+class Allowlist(_Strict):
+    values: list[str] = Field(default_factory=list)  # exact values (case-sensitive)
+    patterns: list[str] = Field(default_factory=list)  # regexes searched in the value
+    stopwords: list[str] = Field(default_factory=list)  # case-insensitive substrings of the value
+    context: list[str] = Field(default_factory=list)  # regexes searched in the whole match
+
+    @field_validator("patterns", "context")
+    @classmethod
+    def _re(cls, v: list[str]) -> list[str]:
+        for p in v:
+            _check_regex(p)
+        return v
+
+
+class Window(_Strict):
+    before: int = Field(default=64, ge=0, le=4096)
+    after: int = Field(default=512, ge=1, le=65536)
+
+
+class RuleSpec(_Strict):
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
+    description: str = ""
+    type: str
+    severity: Severity
+    action: ActionName
+    pattern: str | None = None
+    patterns: list[str] = Field(default_factory=list)
+    prefilter: list[str] = Field(default_factory=list)
+    keywords: list[str] = Field(default_factory=list)
+    validators: list[str | dict[str, Any]] = Field(default_factory=list)
+    allowlist: Allowlist = Field(default_factory=Allowlist)
+    scope: Scope = Field(default_factory=Scope)
+    redaction: Redaction = Field(default_factory=Redaction)
+    window: Window = Field(default_factory=Window)
+    priority: int | None = None
+    placeholder_check: bool | None = None  # default: on for secret types
+    enabled: bool = True
+
+    @field_validator("type")
+    @classmethod
+    def _type(cls, v: str) -> str:
+        if v not in TYPES and not re.fullmatch(r"custom_[a-z0-9_]+", v):
+            raise ValueError(
+                f"unknown type {v!r}: use one of the detection types ({', '.join(sorted(TYPES))}) "
+                "or a custom_* name"
+            )
+        return v
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern(cls, v: str | None) -> str | None:
+        return None if v is None else _check_regex(v)
+
+    @field_validator("patterns")
+    @classmethod
+    def _patterns(cls, v: list[str]) -> list[str]:
+        for p in v:
+            _check_regex(p)
+        return v
+
+    @field_validator("prefilter", mode="before")
+    @classmethod
+    def _prefilter(cls, v: Any) -> Any:
+        v = _glob_list(v)
+        if isinstance(v, list):
+            for p in v:
+                if isinstance(p, str):
+                    _check_hs(p)
+        return v
+
+    @field_validator("validators")
+    @classmethod
+    def _validators(cls, v: list) -> list:
+        for spec in v:
+            V.resolve(spec)
+        return v
+
+    @field_validator("redaction", mode="before")
+    @classmethod
+    def _redaction(cls, v: Any) -> Any:
+        return {"style": v} if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _has_pattern(self) -> RuleSpec:
+        if not self.enabled:
+            return self
+        if not self.pattern and not self.patterns:
+            raise ValueError("a rule needs `pattern` or `patterns`")
+        return self
+
+    def all_patterns(self) -> list[str]:
+        return ([self.pattern] if self.pattern else []) + list(self.patterns)
+
+
+class PartialRule(_Strict):
+    """A rule entry as written in a file, before merging (everything but ``id`` optional)."""
+
+    model_config = ConfigDict(extra="allow")
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$")
+
+
+class PackFile(_Strict):
+    allowlist: Allowlist = Field(default_factory=Allowlist)
+    rules: list[dict[str, Any]] = Field(default_factory=list)
+
+
+# -- compiled rule -----------------------------------------------------------------------
+@dataclass(slots=True)
+class Rule:
+    """A validated, enabled rule ready for the engine."""
+
+    spec: RuleSpec
+    source: str  # "file:line"
+    regexes: list[re.Pattern]
+    validators: list[tuple[str, dict[str, Any]]]
+    allow_values: frozenset[str]
+    allow_patterns: list[re.Pattern]
+    allow_stopwords: tuple[str, ...]
+    allow_context: list[re.Pattern]
+    keywords: tuple[str, ...]
+    priority: int
+    placeholder_check: bool
+    _scope_cache: dict = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    @property
+    def type(self) -> str:
+        return self.spec.type
+
+    @property
+    def severity(self) -> str:
+        return self.spec.severity
+
+    @property
+    def action(self) -> str:
+        return self.spec.action
+
+    @property
+    def description(self) -> str:
+        return self.spec.description
+
+    def in_scope(
+        self, direction: str | None, method: str | None, name: str | None, server: str | None
+    ) -> bool:
+        sc = self.spec.scope
+        if direction is not None and direction not in sc.direction:
+            return False
+        if sc.methods and not _glob_any(method or "", sc.methods):
+            return False
+        if sc.tools and not _glob_any(name or "", sc.tools):
+            return False
+        if sc.servers and not _glob_any(server or "", sc.servers):
+            return False
+        return True
+
+
+def _glob_any(value: str, globs: Sequence[str]) -> bool:
+    return any(fnmatch.fnmatchcase(value, g) for g in globs)
+
+
+@dataclass(slots=True)
+class RuleSet:
+    rules: list[Rule]
+    sources: list[str]
+
+
+def _expand(paths: Iterable[str | Path]) -> list[Path]:
+    out: list[Path] = []
+    for p in paths:
+        p = Path(p).expanduser()
+        if p.is_dir():
+            out.extend(
+                sorted(q for q in p.iterdir() if q.suffix in (".yaml", ".yml") and q.is_file())
+            )
+        else:
+            out.append(p)
+    return out
+
+
+def default_paths() -> list[Path]:
+    return _expand([SHIPPED_RULES_DIR])
+
+
+def load_rules(paths: Sequence[str | Path] | None = None) -> RuleSet:
+    """Load and merge rule files (None/empty: the shipped packs). Raises ConfigError."""
+    files = _expand(paths) if paths else default_paths()
+    if not files:
+        raise ConfigError(
+            str(paths[0]) if paths else str(SHIPPED_RULES_DIR), None, "", "no rule files found"
+        )
+    merged: dict[str, dict[str, Any]] = {}
+    origin: dict[str, tuple[Path, dict, tuple]] = {}  # id -> (file, lines, loc) of the last writer
+    first: dict[str, str] = {}
+    g_allow = Allowlist()
+    for f in files:
+        data, lines = load_yaml(f)
+        if data is None:
+            continue
+        if isinstance(data, list):  # a bare list of rules is accepted too
+            data = {"rules": data}
+        pack = validate(PackFile, data, lines, f)
+        g_allow = Allowlist(
+            values=g_allow.values + pack.allowlist.values,
+            patterns=g_allow.patterns + pack.allowlist.patterns,
+            stopwords=g_allow.stopwords + pack.allowlist.stopwords,
+            context=g_allow.context + pack.allowlist.context,
+        )
+        for i, raw in enumerate(pack.rules):
+            loc = ("rules", i)
+            validate(PartialRule, raw, lines, f, base=loc)
+            rid = raw["id"]
+            if rid in merged:
+                upd = dict(merged[rid])
+                for k, v in raw.items():
+                    if isinstance(v, dict) and isinstance(upd.get(k), dict) and k != "redaction":
+                        upd[k] = {**upd[k], **v}
+                    else:
+                        upd[k] = v
+                merged[rid] = upd
+            else:
+                merged[rid] = dict(raw)
+                first[rid] = f"{f}:{line_for(lines, loc) or 0}"
+            origin[rid] = (f, lines, loc)
+            # validate eagerly so the error points at the file that introduced the problem
+            if merged[rid].get("enabled", True) is not False:
+                validate(RuleSpec, merged[rid], lines, f, base=loc)
+    rules: list[Rule] = []
+    for rid, raw in merged.items():
+        f, lines, loc = origin[rid]
+        if raw.get("enabled", True) is False:
+            continue
+        spec = validate(RuleSpec, raw, lines, f, base=loc)
+        rules.append(_compile(spec, first[rid], g_allow))
+    return RuleSet(rules, [str(f) for f in files])
+
+
+def _compile(spec: RuleSpec, source: str, g: Allowlist) -> Rule:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        regexes = [re.compile(p) for p in spec.all_patterns()]
+    al = spec.allowlist
+    return Rule(
+        spec=spec,
+        source=source,
+        regexes=regexes,
+        validators=[V.resolve(v) for v in spec.validators],
+        allow_values=frozenset(al.values + g.values),
+        allow_patterns=[re.compile(p) for p in al.patterns + g.patterns],
+        allow_stopwords=tuple(s.lower() for s in al.stopwords + g.stopwords),
+        allow_context=[re.compile(p) for p in al.context + g.context],
+        keywords=tuple(k.lower() for k in spec.keywords),
+        priority=spec.priority
+        if spec.priority is not None
+        else _DEFAULT_PRIORITY.get(spec.type, 50),
+        placeholder_check=(
+            spec.placeholder_check
+            if spec.placeholder_check is not None
+            else spec.type in SECRET_TYPES
+        ),
+    )

@@ -1,0 +1,210 @@
+"""The ``scan`` pipeline stage: scan what the receiver of a message will see.
+
+Every decoded JSON string of the message (params and result/error alike: tool arguments,
+text and resource contents, prompt messages, log notifications, error messages, tool
+descriptions) is scanned once, in one buffer, each value preceded by its key so that
+context rules (``"password": "..."``) see the field name. Inside the values the engine also
+looks through JSON escapes (a JSON document carried in a string, one more level), percent-
+encoding and base64 blobs. For client requests the ``Authorization`` header is scanned too.
+
+Findings never hold the secret: the stage records a masked value; the exact spans needed
+to redact are kept aside for the act stage in ``msg.exchange.scratch`` (key ``SPANS_KEY``,
+per message id), and the act stage pops them.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+from typing import Any
+
+from ..message import Direction, Finding, Message
+from ..pipeline import ORDER_SCAN
+from .engine import Detection, Engine
+from .rules import Rule
+
+SPANS_KEY = "scan.spans"
+_HEADER_DONE = "scan.header_done"
+_MIN_LEN = 6  # no rule matches anything shorter
+_MAX_PENDING = 256
+
+
+@dataclass(slots=True)
+class Span:
+    """Where to redact: ``container[key]`` is the string, ``start:end`` the part to replace."""
+
+    container: Any
+    key: Any
+    start: int
+    end: int
+    value: str
+    encoding: str  # "" | "json" | "url" | "base64"
+    decoded: tuple[str, ...]
+    rule: Rule | None
+    type: str
+    action: str
+    location: str
+
+
+def mask(value: str) -> str:
+    """A short, non-reversible hint of a value: never more than a quarter of it."""
+    n = len(value)
+    if n < 8:
+        return "…"
+    k = min(4, n // 4)
+    tail = value[-2:] if n >= 24 else ""
+    return f"{value[:k]}…{tail}" if tail else f"{value[:k]}…"
+
+
+def pointer(path: tuple) -> str:
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
+
+
+def collect(payload: Any) -> list[tuple[Any, Any, tuple, str, str]]:
+    """Every string (and long integer) in ``payload``: (container, key, path, context key, text)."""
+    out: list[tuple[Any, Any, tuple, str, str]] = []
+    stack: list[tuple[Any, tuple, str]] = [(payload, (), "")]
+    while stack:
+        node, path, ctxkey = stack.pop()
+        if isinstance(node, dict):
+            items = node.items()
+        elif isinstance(node, list):
+            items = enumerate(node)
+        else:
+            continue
+        for k, v in items:
+            ck = k if isinstance(k, str) else ctxkey
+            if isinstance(v, str):
+                if len(v) >= _MIN_LEN:
+                    out.append((node, k, path + (k,), ck, v))
+            elif isinstance(v, dict | list):
+                stack.append((v, path + (k,), ck))
+            elif (
+                isinstance(v, int)
+                and not isinstance(v, bool)
+                and (v >= 1_000_000 or v <= -1_000_000)
+            ):
+                out.append((node, k, path + (k,), ck, str(v)))
+    if isinstance(payload, str) and len(payload) >= _MIN_LEN:
+        out.append((None, None, (), "", payload))
+    return out
+
+
+class ScanStage:
+    name = "scan"
+    order = ORDER_SCAN
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine  # swapped atomically by the addon on reload
+
+    # -- scope -----------------------------------------------------------------------
+    @staticmethod
+    def _allowed(engine: Engine, msg: Message):
+        ex = msg.exchange
+        key = (str(msg.direction), msg.method, msg.name, ex.server)
+        cache = engine.__dict__.setdefault("_scope_cache", {})
+        got = cache.get(key, False)
+        if got is not False:
+            return got
+        idx = [
+            i
+            for i, r in enumerate(engine.rules)
+            if r.in_scope(str(msg.direction), msg.method, msg.name, ex.server)
+        ]
+        allowed = None if len(idx) == len(engine.rules) else frozenset(idx)
+        if len(cache) > 4096:
+            cache.clear()
+        cache[key] = allowed
+        return allowed
+
+    # -- processing ------------------------------------------------------------------
+    def process(self, msg: Message) -> None:
+        engine = self.engine
+        allowed = self._allowed(engine, msg)
+        if allowed is not None and not allowed:
+            return
+        spans: list[Span] = []
+        segs = collect(msg.payload)
+        if segs:
+            parts: list[str] = []
+            starts: list[int] = []
+            ends: list[int] = []
+            pos = 0
+            for _c, _k, _p, ck, text in segs:
+                head = f'"{ck}": "'
+                parts.append(head)
+                parts.append(text)
+                parts.append('"\n')
+                s = pos + len(head)
+                starts.append(s)
+                ends.append(s + len(text))
+                pos = s + len(text) + 2
+            buf = "".join(parts)
+            for d in engine.scan(buf, allowed):
+                i = bisect.bisect_right(starts, d.start) - 1
+                if i < 0 or d.start >= ends[i]:
+                    continue  # inside a key name or the framing
+                container, key, path, _ck, text = segs[i]
+                s, e = d.start - starts[i], min(d.end, ends[i]) - starts[i]
+                loc = pointer(path)
+                self._record(msg, d, loc, s, e)
+                spans.append(
+                    Span(
+                        container,
+                        key,
+                        s,
+                        e,
+                        text[s:e],
+                        d.encoding,
+                        d.decoded,
+                        d.ref,
+                        d.type,
+                        d.action,
+                        loc,
+                    )  # fmt: skip
+                )
+        self._scan_header(engine, msg, allowed)
+        if spans:
+            pending = msg.exchange.scratch.setdefault(SPANS_KEY, {})
+            if len(pending) > _MAX_PENDING:  # act stage missing: do not grow without bound
+                pending.clear()
+            pending[id(msg)] = (msg, spans)
+
+    @staticmethod
+    def _record(
+        msg: Message, d: Detection, loc: str, s: int, e: int, action: str | None = None
+    ) -> None:
+        shown = d.decoded[0] if d.decoded else d.value
+        msg.findings.append(
+            Finding(
+                rule=d.rule,
+                type=d.type,
+                severity=d.severity,
+                action=action or d.action,
+                location=loc,
+                start=s,
+                end=e,
+                masked=mask(shown),
+            )
+        )
+
+    def _scan_header(self, engine: Engine, msg: Message, allowed) -> None:
+        ex = msg.exchange
+        if msg.direction is not Direction.CLIENT_TO_SERVER or ex.request_headers is None:
+            return
+        if ex.scratch.get(_HEADER_DONE):
+            return  # once per exchange (a batch carries several messages)
+        ex.scratch[_HEADER_DONE] = True
+        auth = ex.header("authorization")
+        if not auth:
+            return
+        text = f"Authorization: {auth}"
+        off = len("Authorization: ")
+        for d in engine.scan(text, allowed):
+            # The Authorization header is how the client authenticates to this server: record
+            # which kind of credential travels, never rewrite it (that would break the session).
+            action = "log" if d.action == "redact" else d.action
+            self._record(msg, d, "header:authorization", max(0, d.start - off), d.end - off, action)
+
+
+__all__ = ["ScanStage", "Span", "SPANS_KEY", "mask", "pointer", "collect", "ORDER_SCAN"]

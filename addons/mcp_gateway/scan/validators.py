@@ -1,0 +1,404 @@
+"""Validators: checks that confirm a regex candidate is a real secret or real personal data.
+
+Each validator is ``fn(value, ctx, **params) -> bool`` (True = keep the candidate). ``ctx`` gives
+the surrounding text for validators that look at context. Rule files name validators either as a
+plain string (``luhn``) or as a one-key mapping with parameters (``entropy: {min: 3.5}`` or the
+shorthand ``entropy: 3.5`` for the first parameter). Unknown names or parameters are rejected
+when the rule file is loaded.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+
+@dataclass(slots=True)
+class Ctx:
+    text: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class ValidatorSpec:
+    fn: Callable[..., bool]
+    params: dict[str, type]  # name -> type (int, float, str, bool, list)
+    defaults: dict[str, Any]
+
+
+REGISTRY: dict[str, ValidatorSpec] = {}
+
+
+def validator(name: str, **params: tuple[type, Any]):
+    def deco(fn):
+        REGISTRY[name] = ValidatorSpec(
+            fn, {k: v[0] for k, v in params.items()}, {k: v[1] for k, v in params.items()}
+        )
+        return fn
+
+    return deco
+
+
+# -- checksums ---------------------------------------------------------------------------
+@validator("luhn")
+def luhn(value: str, ctx: Ctx | None = None) -> bool:
+    digits = [ord(c) - 48 for c in value if "0" <= c <= "9"]
+    if len(digits) < 12:
+        return False
+    total = 0
+    for i, d in enumerate(reversed(digits)):
+        if i % 2 == 1:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+_BRANDS = (
+    # (prefix ranges, allowed lengths)
+    ((("4", "4"),), (13, 16, 19)),  # Visa
+    ((("51", "55"), ("2221", "2720")), (16,)),  # Mastercard
+    ((("34", "34"), ("37", "37")), (15,)),  # American Express
+    ((("6011", "6011"), ("644", "649"), ("65", "65"), ("622126", "622925")), (16, 19)),  # Discover
+    ((("3528", "3589"),), (16, 17, 18, 19)),  # JCB
+    ((("300", "305"), ("36", "36"), ("38", "39")), (14, 16, 19)),  # Diners
+    ((("62", "62"), ("81", "81")), (16, 17, 18, 19)),  # UnionPay
+    (
+        (("50", "50"), ("56", "58"), ("6304", "6304"), ("67", "67")),
+        (12, 13, 14, 15, 16, 17, 18, 19),
+    ),  # Maestro
+    ((("2200", "2204"),), (16, 17, 18, 19)),  # Mir
+)
+
+
+@validator("card_brand")
+def card_brand(value: str, ctx: Ctx | None = None) -> bool:
+    digits = "".join(c for c in value if c.isdigit())
+    n = len(digits)
+    for ranges, lengths in _BRANDS:
+        if n not in lengths:
+            continue
+        for lo, hi in ranges:
+            p = digits[: len(lo)]
+            if lo <= p <= hi:
+                return True
+    return False
+
+
+_IBAN_LENGTHS = {
+    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22,
+    "BR": 29, "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "DO": 28,
+    "EE": 20, "EG": 29, "ES": 24, "FI": 18, "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23,
+    "GL": 18, "GR": 27, "GT": 28, "HR": 21, "HU": 28, "IE": 22, "IL": 23, "IQ": 23, "IS": 26,
+    "IT": 27, "JO": 30, "KW": 30, "KZ": 20, "LB": 28, "LC": 32, "LI": 21, "LT": 20, "LU": 20,
+    "LV": 21, "LY": 25, "MC": 27, "MD": 24, "ME": 22, "MK": 19, "MR": 27, "MT": 31, "MU": 30,
+    "NL": 18, "NO": 15, "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22,
+    "SA": 24, "SC": 31, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "ST": 25, "SV": 28, "TL": 23,
+    "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
+}  # fmt: skip
+
+
+@validator("iban_mod97")
+def iban_mod97(value: str, ctx: Ctx | None = None) -> bool:
+    s = "".join(c for c in value if c.isalnum()).upper()
+    want = _IBAN_LENGTHS.get(s[:2])
+    if want is None or len(s) != want or not s[2:4].isdigit():
+        return False
+    moved = s[4:] + s[:4]
+    num = "".join(str(int(c, 36)) for c in moved)
+    return int(num) % 97 == 1
+
+
+@validator("ssn")
+def ssn(value: str, ctx: Ctx | None = None) -> bool:
+    d = "".join(c for c in value if c.isdigit())
+    if len(d) != 9:
+        return False
+    area, group, serial = d[:3], d[3:5], d[5:]
+    if area == "000" or area == "666" or area[0] == "9":
+        return False
+    return group != "00" and serial != "0000"
+
+
+_B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def base62(n: int, width: int = 6) -> str:
+    out = ""
+    while n:
+        n, r = divmod(n, 62)
+        out = _B62[r] + out
+    return out.rjust(width, "0")
+
+
+@validator("token_crc32", checksum_len=(int, 6))
+def token_crc32(value: str, ctx: Ctx | None = None, checksum_len: int = 6) -> bool:
+    """GitHub (ghp_/gho_/ghu_/ghs_/ghr_) and npm (npm_) tokens: the last 6 characters are the
+    base62 CRC32 of the random part between the prefix and the checksum."""
+    i = value.find("_")
+    if i < 0:
+        return False
+    body, check = value[i + 1 : -checksum_len], value[-checksum_len:]
+    if not body:
+        return False
+    return base62(binascii.crc32(body.encode("ascii", "replace"))) == check
+
+
+def _b64url_json(seg: str) -> Any:
+    pad = "=" * (-len(seg) % 4)
+    try:
+        return orjson.loads(base64.urlsafe_b64decode(seg + pad))
+    except (ValueError, binascii.Error):
+        return None
+
+
+@validator("jwt")
+def jwt(value: str, ctx: Ctx | None = None) -> bool:
+    """Three base64url segments; the header decodes to a JSON object with ``alg``."""
+    parts = value.split(".")
+    if len(parts) != 3:
+        return False
+    header = _b64url_json(parts[0])
+    if not isinstance(header, dict) or "alg" not in header:
+        return False
+    payload = _b64url_json(parts[1])
+    return isinstance(payload, dict)
+
+
+# -- statistical ------------------------------------------------------------------------
+def shannon(value: str) -> float:
+    if not value:
+        return 0.0
+    n = len(value)
+    return -sum(c / n * math.log2(c / n) for c in Counter(value).values())
+
+
+@validator("entropy", min=(float, 3.0))
+def entropy(value: str, ctx: Ctx | None = None, min: float = 3.0) -> bool:  # noqa: A002
+    return shannon(value) >= min
+
+
+@validator("charset", min_classes=(int, 2), require=(str, ""))
+def charset(value: str, ctx: Ctx | None = None, min_classes: int = 2, require: str = "") -> bool:
+    """At least ``min_classes`` of lower/upper/digit/symbol; ``require`` names classes that must
+    be present, e.g. ``digit`` or ``lower,upper``."""
+    has = {
+        "lower": any(c.islower() for c in value),
+        "upper": any(c.isupper() for c in value),
+        "digit": any(c.isdigit() for c in value),
+        "symbol": any(not c.isalnum() for c in value),
+    }
+    if sum(has.values()) < min_classes:
+        return False
+    return all(has.get(r.strip(), False) for r in require.split(",") if r.strip())
+
+
+@validator("length", min=(int, 0), max=(int, 1 << 30))
+def length(value: str, ctx: Ctx | None = None, min: int = 0, max: int = 1 << 30) -> bool:  # noqa: A002
+    return min <= len(value) <= max
+
+
+# -- placeholders -------------------------------------------------------------------------
+_PLACEHOLDER_RE = re.compile(
+    r"""(?ix)
+    x{4,} | \*{3,} | •{3,} | …  | \.\.\. | _{4,} | -{4,} | 0{8,}
+    | your[_\-\s.]?(?:api|secret|access|own|real|actual|app|key|token|pass|client|org|account|bot)
+    | example | redacted | placeholder | changeme | change[_-]me | replace[_-]?(?:me|with|this)
+    | dummy | not[_-]?a[_-]?real | insert[_-]?(?:your|here) | (?:^|[^a-z])fake(?:[^a-z]|$)
+    | ^\$\{.*\}$ | ^\$\(.*\)$ | ^\{\{.*\}\}$ | ^<[^<>]*>$ | ^%[a-z_]+%$ | ^\$[a-z_][a-z0-9_]*$
+    | ^\[[a-z _:-]*\]$ | ^(?:process\.env|os\.environ|env)[.\[]
+    """
+)
+_SEQUENCES = ("abcdefghijklmnopqrstuvwxyz", "0123456789", "qwertyuiop", "asdfghjkl")
+
+
+def is_placeholder(value: str) -> bool:
+    if _PLACEHOLDER_RE.search(value):
+        return True
+    core = value.split("_")[-1] if "_" in value else value
+    if len(set(core.lower())) < max(4, min(8, len(core) // 4)):
+        return True
+    low = value.lower()
+    for seq in _SEQUENCES:
+        for i in range(len(seq) - 7):
+            if seq[i : i + 8] in low:
+                return True
+    return False
+
+
+@validator("not_placeholder")
+def not_placeholder(value: str, ctx: Ctx | None = None) -> bool:
+    return not is_placeholder(value)
+
+
+# -- context ------------------------------------------------------------------------------
+_URL_USERINFO_BEFORE = re.compile(r"[a-z][a-z0-9+.\-]*://[^\s/@]*\Z", re.I)
+
+
+@validator("not_url_userinfo")
+def not_url_userinfo(value: str, ctx: Ctx | None = None) -> bool:
+    """An e-mail-shaped ``user:password@host`` inside a URL is not an e-mail address."""
+    if ctx is None:
+        return True
+    before = ctx.text[max(0, ctx.start - 200) : ctx.start]
+    return not _URL_USERINFO_BEFORE.search(before)
+
+
+@validator("basic_credentials")
+def basic_credentials(value: str, ctx: Ctx | None = None) -> bool:
+    """Base64 that decodes to printable ``user:password``."""
+    try:
+        raw = base64.b64decode(value + "=" * (-len(value) % 4), validate=True)
+        s = raw.decode("utf-8")
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return False
+    if ":" not in s or not s.isprintable():
+        return False
+    user, _, pw = s.partition(":")
+    return bool(pw) and not is_placeholder(pw) and pw.lower() not in ("password", "pass", "secret")
+
+
+@validator("ipv4_public")
+def ipv4_public(value: str, ctx: Ctx | None = None) -> bool:
+    """A routable-looking address: not 0.0.0.0, loopback, netmasks or broadcast; not part of a
+    version string (``v1.2.3.4``, ``version 1.2.3.4``) or an OID."""
+    parts = value.split(".")
+    if len(parts) != 4:
+        return False
+    try:
+        o = [int(p) for p in parts]
+    except ValueError:
+        return False
+    if any(x > 255 for x in o) or any(len(p) > 1 and p[0] == "0" for p in parts):
+        return False
+    if o[0] in (0, 127, 255) or o[0] >= 224:
+        return False
+    if o == [1, 1, 1, 1] or o == [8, 8, 8, 8]:
+        pass  # public resolvers are still addresses
+    if ctx is not None:
+        before = ctx.text[max(0, ctx.start - 12) : ctx.start].lower()
+        if re.search(r"(?:\bv|version[\s:=\"']*|ver\.?\s*|@|oid[\s:=\"']*)\Z", before):
+            return False
+    return True
+
+
+_DATE_LIKE = re.compile(
+    r"^(?:19|20)\d\d[-/.]\d{1,2}[-/.]\d{1,2}$|^\d{1,2}[-/.]\d{1,2}[-/.](?:19|20)\d\d$"
+)
+
+
+@validator("phone")
+def phone(value: str, ctx: Ctx | None = None) -> bool:
+    """7-15 digits, not a date, not a version, not one long undivided number without context."""
+    digits = "".join(c for c in value if c.isdigit())
+    if not 7 <= len(digits) <= 15:
+        return False
+    if _DATE_LIKE.match(value.strip()):
+        return False
+    if len(set(digits)) < 3:
+        return False
+    if value.startswith("+"):
+        return len(digits) >= 8
+    nanp = digits[1:] if len(digits) == 11 and digits[0] == "1" else digits
+    if len(nanp) == 10:
+        # NANP: area code and exchange do not start with 0 or 1
+        return nanp[0] not in "01" and nanp[3] not in "01"
+    return len(digits) >= 9
+
+
+def resolve(spec: str | dict) -> tuple[str, dict[str, Any]]:
+    """Turn a rule file's validator entry into (name, params); raises ValueError when unknown."""
+    if isinstance(spec, str):
+        name, params = spec, {}
+    elif isinstance(spec, dict) and len(spec) == 1:
+        name, raw = next(iter(spec.items()))
+        v = REGISTRY.get(name)
+        if v is None:
+            raise ValueError(f"unknown validator {name!r} (known: {', '.join(sorted(REGISTRY))})")
+        if isinstance(raw, dict):
+            params = dict(raw)
+        elif raw is None:
+            params = {}
+        elif v.params:
+            params = {next(iter(v.params)): raw}
+        else:
+            raise ValueError(f"validator {name!r} takes no parameters")
+    else:
+        raise ValueError("a validator is a name or a one-key mapping {name: params}")
+    v = REGISTRY.get(name)
+    if v is None:
+        raise ValueError(f"unknown validator {name!r} (known: {', '.join(sorted(REGISTRY))})")
+    out = dict(v.defaults)
+    for k, val in params.items():
+        t = v.params.get(k)
+        if t is None:
+            raise ValueError(f"validator {name!r} has no parameter {k!r}")
+        if t is float and isinstance(val, int) and not isinstance(val, bool):
+            val = float(val)
+        if not isinstance(val, t) or (t is int and isinstance(val, bool)):
+            raise ValueError(f"validator {name!r}: {k} must be {t.__name__}")
+        out[k] = val
+    return name, out
+
+
+# Values quoted in documentation, payment-provider test pages and textbooks: they protect
+# nothing, and flagging them breaks every agent that reads the docs.
+_FAMOUS = {
+    "card": frozenset(
+        """4111111111111111 4242424242424242 4000056655665556 5555555555554444 2223003122003222
+        5200828282828210 5105105105105100 378282246310005 371449635398431 6011111111111117
+        6011000990139424 3056930009020004 36227206271667 3566002020360505 6200000000000005
+        4012888888881881 4222222222222 4000000000000002 4000000000009995 4000000000000077
+        5454545454545454 4444333322221111 4917610000000000 4988080000000000 30569309025904
+        38520000023237 6011601160116611 3530111333300000 3566111111111113 4111111111111
+        4012000077777777 4005550000000001 4012000033330026 5500000000000004 340000000000009
+        378734493671000 6331101999990016 4263982640269299 4917484589897107 4001919257537193
+        4007702835532454 5425233430109903 2222420000001113 2223000048410010 374245455400126""".split()
+    ),
+    "ssn": frozenset(
+        "078051120 219099999 123456789 457555462 111111111 123121234 987654320 987654321".split()
+    ),
+    "iban": frozenset(
+        """GB82WEST12345698765432 GB29NWBK60161331926819 DE89370400440532013000
+        FR1420041010050500013M02606 NL91ABNA0417164300 ES9121000418450200051332
+        IT60X0542811101000000123456 BE68539007547034 CH9300762011623852957 AT611904300234573201
+        GB33BUKB20201555555555 DE75512108001245126199 NL02ABNA0123456789 GB94BARC10201530093459
+        SE4550000000058398257466 NO9386011117947 DK5000400440116243 FI2112345600000785
+        PL61109010140000071219812874 PT50000201231234567890154 IE29AIBK93115212345678
+        LU280019400644750000 MT84MALT011000012345MTLCAST001S""".split()
+    ),
+}
+
+
+@validator("not_famous", kind=(str, "card"))
+def not_famous(value: str, ctx: Ctx | None = None, kind: str = "card") -> bool:
+    norm = "".join(c for c in value if c.isalnum()).upper()
+    return norm not in _FAMOUS.get(kind, ())
+
+
+_PEM_ARMOR = re.compile(r"-----(?:BEGIN|END)[^-]*-----")
+_PEM_HEADER = re.compile(r"^[A-Za-z-]+:.*$", re.M)
+
+
+@validator("pem_body", min=(int, 40))
+def pem_body(value: str, ctx: Ctx | None = None, min: int = 40) -> bool:  # noqa: A002
+    """A private key block with a real body: at least ``min`` base64 characters, no ellipsis."""
+    body = _PEM_ARMOR.sub("", value)
+    body = body.replace("\\r", "\n").replace("\\n", "\n").replace("\\", "")
+    body = _PEM_HEADER.sub("", body)
+    if "..." in body or "…" in body or re.search(r"x{6,}|X{6,}", body):
+        return False
+    b64 = re.sub(r"[^A-Za-z0-9+/=]", "", body)
+    if len(b64) < min:
+        return False
+    return len(set(b64)) >= 16

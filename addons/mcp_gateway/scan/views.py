@@ -1,0 +1,110 @@
+"""Decoded views of a text, with maps from view offsets back to the original offsets.
+
+A secret can hide behind an encoding the receiver will undo: JSON escapes (``\\u0073k-…``) in
+a JSON document carried inside a JSON string, a second level of escaping (``\\\\n``), or
+percent-encoding in a URL query string. A view decodes one level and remembers, for every
+decoded character, where it came from, so a detection in the view maps to the exact original
+span (which the act stage can then replace without breaking the encoding).
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass
+
+_JSON_ESC = re.compile(
+    r"\\(?:u([dD][89abAB][0-9a-fA-F]{2})\\u([dD][c-fC-F][0-9a-fA-F]{2})|u([0-9a-fA-F]{4})|([\"\\/bfnrt]))"
+)
+_SIMPLE = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+_PCT = re.compile(r"%([0-9A-Fa-f]{2})")
+
+
+@dataclass(slots=True)
+class View:
+    text: str
+    kind: str  # "json" | "url"
+    # parallel lists: view start, original start, view length, original length of each piece
+    vstarts: list[int]
+    ostarts: list[int]
+    vlens: list[int]
+    olens: list[int]
+    literal: list[bool]
+
+    def map_span(self, start: int, end: int) -> tuple[int, int]:
+        i = bisect.bisect_right(self.vstarts, start) - 1
+        if self.literal[i]:
+            ostart = self.ostarts[i] + (start - self.vstarts[i])
+        else:
+            ostart = self.ostarts[i]
+        j = bisect.bisect_right(self.vstarts, end - 1) - 1
+        if self.literal[j]:
+            oend = self.ostarts[j] + (end - 1 - self.vstarts[j]) + 1
+        else:
+            oend = self.ostarts[j] + self.olens[j]
+        return ostart, oend
+
+
+def _build(text: str, pattern: re.Pattern, decode, kind: str) -> View | None:
+    parts: list[str] = []
+    vstarts: list[int] = []
+    ostarts: list[int] = []
+    vlens: list[int] = []
+    olens: list[int] = []
+    literal: list[bool] = []
+    pos = 0
+    vpos = 0
+    found = False
+    for m in pattern.finditer(text):
+        s, e = m.span()
+        if s > pos:
+            parts.append(text[pos:s])
+            vstarts.append(vpos)
+            ostarts.append(pos)
+            vlens.append(s - pos)
+            olens.append(s - pos)
+            literal.append(True)
+            vpos += s - pos
+        ch = decode(m)
+        parts.append(ch)
+        vstarts.append(vpos)
+        ostarts.append(s)
+        vlens.append(len(ch))
+        olens.append(e - s)
+        literal.append(False)
+        vpos += len(ch)
+        pos = e
+        found = True
+    if not found:
+        return None
+    if pos < len(text):
+        parts.append(text[pos:])
+        vstarts.append(vpos)
+        ostarts.append(pos)
+        vlens.append(len(text) - pos)
+        olens.append(len(text) - pos)
+        literal.append(True)
+    return View("".join(parts), kind, vstarts, ostarts, vlens, olens, literal)
+
+
+def _json_decode(m: re.Match) -> str:
+    hi, lo, u, simple = m.groups()
+    if hi is not None:
+        return chr(0x10000 + ((int(hi, 16) - 0xD800) << 10) + (int(lo, 16) - 0xDC00))
+    if u is not None:
+        c = int(u, 16)
+        return "\ufffd" if 0xD800 <= c <= 0xDFFF else chr(c)
+    return _SIMPLE[simple]
+
+
+def json_unescape_view(text: str) -> View | None:
+    """One level of JSON string escapes decoded (only when there is something to gain)."""
+    if "\\u" not in text and "\\\\" not in text and '\\"' not in text:
+        return None
+    return _build(text, _JSON_ESC, _json_decode, "json")
+
+
+def percent_view(text: str) -> View | None:
+    if "%" not in text:
+        return None
+    return _build(text, _PCT, lambda m: chr(int(m.group(1), 16)), "url")
