@@ -80,6 +80,24 @@ async def progress(steps: int, ctx: Context) -> str:
     return f"{steps} steps"
 
 
+_background: set = set()
+
+
+@mcp.tool()
+async def later_notice(delay: float, ctx: Context) -> str:
+    """Send a log notification `delay` seconds after answering (no request in flight then)."""
+    session = ctx.session
+
+    async def later() -> None:
+        await asyncio.sleep(delay)
+        await session.send_log_message(level="info", data="later notice")
+
+    task = asyncio.get_running_loop().create_task(later())
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+    return "scheduled"
+
+
 @mcp.tool()
 def noise() -> str:
     """Write a non-JSON line to stdout, then answer."""

@@ -1,0 +1,330 @@
+"""The bridge: a stdio server as a loopback streamable-HTTP endpoint (in-process, SDK HTTP
+client), its access checks, sessions, routing, and the pure helpers."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+
+import anyio
+import httpx
+import orjson
+import pytest
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import McpError
+from mcp.types import CreateMessageResult, TextContent
+from mcp_gateway.shim.bridge import Bridge, frame, peek_id
+from mcp_gateway.shim.refs import RefError, parse_env_assignments, resolve_ref
+from mcp_gateway.shim.relay import LineReader, iter_sse
+from shimtest_helpers import FIXTURE, PY, ROOT, SHIM, free_port, pid_alive, wait_gone
+
+TOKEN = "test-token-123"
+INIT = {
+    "jsonrpc": "2.0",
+    "id": 0,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "raw", "version": "1"},
+    },
+}
+HDRS = {
+    "content-type": "application/json",
+    "accept": "application/json, text/event-stream",
+    "authorization": f"Bearer {TOKEN}",
+}
+
+
+@pytest.fixture
+async def bridge():
+    b = Bridge([PY, FIXTURE], None, token=TOKEN, timeout=30, backoff_initial=0.2)
+    await b.start()
+    try:
+        yield b
+    finally:
+        await b.close()
+    assert b.child_pid is None or not pid_alive(b.child_pid)
+
+
+def http() -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        trust_env=False, headers={"authorization": f"Bearer {TOKEN}"}, timeout=30
+    )
+
+
+async def sampling_cb(context, params):
+    return CreateMessageResult(
+        role="assistant", content=TextContent(type="text", text="42"), model="m"
+    )
+
+
+def text_of(result) -> str:
+    return "".join(c.text for c in result.content if isinstance(c, TextContent))
+
+
+async def test_sdk_http_client_through_bridge(bridge):
+    logs: list = []
+
+    async def on_log(params):
+        logs.append(params.data)
+
+    with anyio.fail_after(60):
+        async with (
+            http() as client,
+            streamable_http_client(bridge.url, http_client=client) as (
+                r,
+                w,
+                _,
+            ),
+        ):
+            async with ClientSession(
+                r, w, sampling_callback=sampling_cb, logging_callback=on_log
+            ) as s:
+                await s.initialize()
+                assert bridge.session_id is not None
+                assert "echo" in {t.name for t in (await s.list_tools()).tools}
+                assert text_of(await s.call_tool("echo", {"text": "x"})) == "x"
+                assert text_of(await s.call_tool("ask_llm", {"prompt": "q"})) == "model said: 42"
+                progress: list = []
+
+                async def on_progress(p, total, message):
+                    progress.append(p)
+
+                res = await s.call_tool("progress", {"steps": 3}, progress_callback=on_progress)
+                assert text_of(res) == "3 steps"
+                assert progress == [1, 2, 3]
+                # a server message with no request in flight travels on the GET stream
+                assert text_of(await s.call_tool("later_notice", {"delay": 0.3})) == "scheduled"
+                for _ in range(100):
+                    if "later notice" in logs:
+                        break
+                    await asyncio.sleep(0.05)
+                assert "later notice" in logs
+    # the SDK client sent DELETE on close
+    assert bridge.session_id is None
+
+
+async def test_crash_mid_request_then_restart_keeps_the_session(bridge):
+    with anyio.fail_after(60):
+        async with (
+            http() as client,
+            streamable_http_client(bridge.url, http_client=client) as (
+                r,
+                w,
+                _,
+            ),
+        ):
+            async with ClientSession(r, w) as s:
+                await s.initialize()
+                sid = bridge.session_id
+                first = bridge.child_pid
+                with pytest.raises(McpError, match="exited with code 3.*being restarted"):
+                    await s.call_tool("crash", {})
+                assert text_of(await s.call_tool("echo", {"text": "again"})) == "again"
+                assert bridge.child_pid != first
+                assert bridge.session_id == sid
+                assert await asyncio.to_thread(wait_gone, [first], 5) == []
+
+
+async def post(client: httpx.AsyncClient, url: str, body, headers=None) -> httpx.Response:
+    h = dict(HDRS)
+    h.update(headers or {})
+    data = body if isinstance(body, bytes) else orjson.dumps(body)
+    return await client.post(url, content=data, headers=h)
+
+
+async def test_access_checks(bridge):
+    async with httpx.AsyncClient(trust_env=False, timeout=30) as c:
+        url = bridge.url
+        r = await c.post(
+            url, content=orjson.dumps(INIT), headers={"content-type": "application/json"}
+        )
+        assert r.status_code == 401
+        r = await post(c, url, INIT, {"authorization": "Bearer wrong"})
+        assert r.status_code == 401
+        r = await post(c, url, INIT, {"authorization": "", "mcp-gateway-shim-token": TOKEN})
+        assert r.status_code == 200
+        r = await post(c, url, INIT, {"host": "evil.example:80"})
+        assert r.status_code == 421
+        r = await post(c, url, INIT, {"origin": "https://evil.example"})
+        assert r.status_code == 403
+        r = await post(c, url, INIT, {"origin": "null"})
+        assert r.status_code == 403
+        r = await post(c, url, INIT, {"origin": "http://localhost:3000"})
+        assert r.status_code == 200
+        r = await post(c, url.replace("/mcp", "/other"), INIT)
+        assert r.status_code == 404
+        r = await c.request("PUT", url, headers={"authorization": f"Bearer {TOKEN}"})
+        assert r.status_code == 405
+
+
+async def test_sessions_json_mode_notifications_and_batches(bridge):
+    async with httpx.AsyncClient(trust_env=False, timeout=30) as c:
+        url = bridge.url
+        r = await post(c, url, INIT)
+        assert r.status_code == 200
+        assert r.headers["content-type"] == "text/event-stream"
+        sid = r.headers["mcp-session-id"]
+        assert len(sid) >= 32 and sid.isascii()
+        events = [ln for ln in r.text.splitlines() if ln.startswith("data: ")]
+        assert orjson.loads(events[-1][6:])["result"]["serverInfo"]["name"] == "shim-fixture"
+        note = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+        assert (await post(c, url, note)).status_code == 400  # no session id
+        assert (await post(c, url, note, {"mcp-session-id": "nope"})).status_code == 404
+        assert (await post(c, url, note, {"mcp-session-id": sid})).status_code == 202
+        # a client that accepts JSON only gets JSON
+        req = {"jsonrpc": "2.0", "id": 7, "method": "tools/list"}
+        r = await post(c, url, req, {"mcp-session-id": sid, "accept": "application/json"})
+        assert r.status_code == 200
+        assert r.headers["content-type"] == "application/json"
+        assert r.json()["id"] == 7 and r.json()["result"]["tools"]
+        # batches, non-JSON and non-JSON-RPC bodies are refused
+        r = await post(c, url, [req], {"mcp-session-id": sid})
+        assert r.status_code == 400 and r.json()["error"]["code"] == -32600
+        r = await post(c, url, b"{nope", {"mcp-session-id": sid})
+        assert r.status_code == 400 and r.json()["error"]["code"] == -32700
+        # GET needs Accept: text/event-stream
+        r = await c.get(url, headers={**HDRS, "accept": "application/json", "mcp-session-id": sid})
+        assert r.status_code == 406
+        # DELETE ends the session
+        r = await c.delete(url, headers={**HDRS, "mcp-session-id": sid})
+        assert r.status_code == 204
+        r = await post(c, url, req, {"mcp-session-id": sid})
+        assert r.status_code == 404
+
+
+async def test_large_messages_pass(bridge):
+    async with httpx.AsyncClient(trust_env=False, timeout=60) as c:
+        r = await post(c, bridge.url, INIT)
+        sid = r.headers["mcp-session-id"]
+        text = "é" * 2_500_000  # 5 MB of UTF-8 each way
+        req = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "tools/call",
+            "params": {"name": "echo", "arguments": {"text": text}},
+        }
+        r = await post(c, bridge.url, req, {"mcp-session-id": sid, "accept": "application/json"})
+        assert r.status_code == 200
+        assert r.json()["result"]["content"][0]["text"] == text
+
+
+async def test_bridge_refuses_non_loopback_bind():
+    with pytest.raises(ValueError, match="loopback only"):
+        Bridge([PY, FIXTURE], host="0.0.0.0")
+
+
+async def test_bridge_command_line(tmp_path):
+    port = free_port()
+    err = open(tmp_path / "err.log", "w+b")
+    proc = subprocess.Popen(
+        [*SHIM, "bridge", "--port", str(port), "--token", TOKEN, "--", PY, FIXTURE],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=err,
+        cwd=ROOT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            err.seek(0)
+            if b"serving" in err.read():
+                break
+            await asyncio.sleep(0.1)
+        err.seek(0)
+        assert f"http://127.0.0.1:{port}/mcp".encode() in err.read()
+        with anyio.fail_after(60):
+            async with (
+                http() as client,
+                streamable_http_client(f"http://127.0.0.1:{port}/mcp", http_client=client) as (
+                    r,
+                    w,
+                    _,
+                ),
+            ):
+                async with ClientSession(r, w) as s:
+                    await s.initialize()
+                    child = int(text_of(await s.call_tool("pid", {})))
+        proc.terminate()
+        assert await asyncio.to_thread(proc.wait, 10) == 0
+        assert await asyncio.to_thread(wait_gone, [child], 5) == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        err.close()
+
+
+# ----------------------------------------------------------------------------- helpers
+def test_frame_and_peek_id():
+    assert frame(b'{"a": 1}') == b'{"a": 1}'
+    assert frame(b'{"a":\n 1}') == b'{"a":1}'
+    assert peek_id(b'{"jsonrpc":"2.0","id":42,"result":{"x":"') == 42
+    assert peek_id(b'{"jsonrpc":"2.0","id": "abc","method":"x"') == "abc"
+    assert peek_id(b'{"jsonrpc":"2.0","result":') is None
+
+
+def test_refs(tmp_path, monkeypatch):
+    monkeypatch.setenv("SHIM_REF_X", "v1")
+    assert resolve_ref("env://SHIM_REF_X") == "v1"
+    f = tmp_path / "s"
+    f.write_text("v2\n")
+    assert resolve_ref(f"file://{f}") == "v2"
+    assert resolve_ref("plain") == "plain"
+    with pytest.raises(RefError, match="SHIM_REF_MISSING is not set"):
+        resolve_ref("env://SHIM_REF_MISSING")
+    with pytest.raises(RefError, match="absolute path"):
+        resolve_ref("file://relative")
+    with pytest.raises(RefError, match="cannot read"):
+        resolve_ref(f"file://{tmp_path}/missing")
+    with pytest.raises(RefError, match="keyring://service/name"):
+        resolve_ref("keyring://only-service")
+    assert parse_env_assignments(["A=env://SHIM_REF_X", "B=lit=eral"]) == {
+        "A": "v1",
+        "B": "lit=eral",
+    }
+    with pytest.raises(RefError) as e:
+        parse_env_assignments(["sk-secretvalue"])
+    assert "sk-secretvalue" not in str(e.value)
+
+
+def test_keyring_ref(monkeypatch):
+    import keyring
+
+    store = {("svc", "user"): "kv"}
+    monkeypatch.setattr(keyring, "get_password", lambda s, n: store.get((s, n)))
+    assert resolve_ref("keyring://svc/user") == "kv"
+    with pytest.raises(RefError, match="no such entry"):
+        resolve_ref("keyring://svc/other")
+
+
+async def test_line_reader_splits_and_limits():
+    chunks = [b'{"a":1}\n{"b"', b":2}\r\n", b"x" * 50, b"y" * 50 + b"\nlast"]
+
+    async def read(n: int) -> bytes:
+        return chunks.pop(0) if chunks else b""
+
+    lr = LineReader(read, max_line=80)
+    assert await lr.next() == (b'{"a":1}', b"", 0)
+    assert await lr.next() == (b'{"b":2}', b"", 0)
+    line, prefix, size = await lr.next()
+    assert line is None and size == 100 and prefix.startswith(b"x")
+    assert await lr.next() == (b"last", b"", 0)
+    assert await lr.next() is None
+
+
+async def test_iter_sse_parses_events():
+    body = (
+        b': comment\n\nid: 1\ndata:\nretry: 100\n\nevent: message\ndata: {"a":\ndata: 1}\n\n'
+        b'event: other\ndata: skip\n\ndata: {"b":2}\r\n\r\n'
+    )
+
+    class FakeResp:
+        async def aiter_bytes(self):
+            for i in range(0, len(body), 7):
+                yield body[i : i + 7]
+
+    got = [d async for d in iter_sse(FakeResp())]
+    assert got == [b"", b'{"a":\n1}', b'{"b":2}']
