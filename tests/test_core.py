@@ -378,3 +378,45 @@ def test_legacy_endpoint_rewritten_in_reverse_mode(gw):
     feed(f.response.stream, b'event: message\ndata: {"jsonrpc":"2.0","id":3,"result":{}}\n\n', 10)
     last = gw.rec.msgs[-1]
     assert (last.kind, last.method, last.name) == (Kind.RESULT, "tools/call", "echo")
+
+
+def unknown_sse_flow(gw, headers=()):
+    f = tflow.tflow(
+        req=tutils.treq(
+            method=b"GET",
+            path=b"/events",
+            content=b"",
+            headers=((b"accept", b"text/event-stream"),),
+        )
+    )
+    send(gw, f)
+    f.response = tutils.tresp(
+        headers=((b"content-type", b"text/event-stream"), *headers), content=None
+    )
+    gw.responseheaders(f)
+    return f
+
+
+@pytest.mark.parametrize("step", [1, 5, 1000])
+def test_non_mcp_event_stream_passes_untouched(gw, step):
+    f = unknown_sse_flow(gw)
+    assert "x-accel-buffering" not in f.response.headers
+    body = (
+        b'data: {"price": 1}\n\n'
+        b'data: {"jsonrpc":"2.0","id":1,"result":{"t":"SECRET"}}\n\n'
+        b"data: partial event at the e"
+    )
+    assert feed(f.response.stream, body, step) == body
+    assert not gw.rec.msgs
+
+
+def test_unknown_stream_with_content_length_is_plainly_streamed(gw):
+    f = unknown_sse_flow(gw, headers=((b"content-length", b"10"),))
+    assert f.response.stream is True and f.response.headers["content-length"] == "10"
+
+
+def test_summaries_are_capped_on_long_streams(gw):
+    f = sse_flow(gw)
+    ev = b'data: {"jsonrpc":"2.0","method":"notifications/message","params":{"data":"x"}}\n\n'
+    feed(f.response.stream, ev * 1500, 10_000)
+    assert len(f.metadata["mcp"]) == 1000 and f.metadata["mcp_more"] == 1 + 1500 - 1000

@@ -51,6 +51,7 @@ log = logging.getLogger("mcp_gateway")
 SERVER_NAME_HEADER = "mcp-gateway-server"  # set by the stdio shim; trusted for loopback upstreams
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 META = "mcp"  # flow.metadata key: plain-data summaries of the flow's messages
+MAX_SUMMARIES = 1000  # per flow; further messages are only counted in flow.metadata["mcp_more"]
 
 
 def _summary(m: Message) -> dict[str, Any]:
@@ -289,7 +290,14 @@ class Gateway:
             flow.marked = ":pencil2:"
 
     def _record(self, flow: http.HTTPFlow, msgs: list[Message]) -> None:
-        flow.metadata.setdefault(META, []).extend(_summary(m) for m in msgs)
+        kept = flow.metadata.setdefault(META, [])
+        room = MAX_SUMMARIES - len(kept)
+        if room >= len(msgs):
+            kept.extend(_summary(m) for m in msgs)
+        else:
+            # A long-lived stream must not grow without bound; the audit has every message.
+            kept.extend(_summary(m) for m in msgs[: max(room, 0)])
+            flow.metadata["mcp_more"] = flow.metadata.get("mcp_more", 0) + len(msgs) - max(room, 0)
 
     # -- hooks ----------------------------------------------------------------------
     def requestheaders(self, flow: http.HTTPFlow) -> None:
@@ -513,20 +521,22 @@ class Gateway:
             ):
                 return
             ex = self._exchanges.get(flow.id)
+            known = ex is not None
+            rh = header_map(resp.headers)
+            enc = rh.get("content-encoding", "").strip().lower()
+            if not known and ("content-length" in rh or enc not in ("", "identity")):
+                resp.stream = True  # not recognisably MCP: stream it on untouched
+                return
             if ex is None:
                 ex = self._new_exchange(flow)
                 self._exchanges[flow.id] = ex
-                known = False
-            else:
-                known = True
             if ex.transport is Transport.HTTP:
                 ex.transport = Transport.SSE
-            sid = resp.headers.get("mcp-session-id")
+            sid = rh.get("mcp-session-id")
             if sid and not ex.session_id:
                 ex.session_id = sid
             decoder = None
-            enc = resp.headers.get("content-encoding", "").strip().lower()
-            if enc and enc != "identity":
+            if enc not in ("", "identity"):
                 try:
                     decoder = StreamDecoder(enc)
                     del resp.headers["content-encoding"]
@@ -534,21 +544,23 @@ class Gateway:
                     log.warning(
                         "mcp-gateway: cannot decode %r event stream (flow %s)", enc, flow.id
                     )
-            if "content-length" in resp.headers:
-                del resp.headers["content-length"]
-                if flow.response.http_version == "HTTP/1.1":
-                    resp.headers["transfer-encoding"] = "chunked"
-            resp.headers["x-accel-buffering"] = "no"
+            if known:
+                if "content-length" in rh:
+                    # Redaction may change lengths: let mitmproxy frame each chunk instead.
+                    del resp.headers["content-length"]
+                    if resp.http_version == "HTTP/1.1":
+                        resp.headers["transfer-encoding"] = "chunked"
+                resp.headers["x-accel-buffering"] = "no"
             stream = SSEStream(
                 self,
                 flow,
                 ex,
                 known=known,
                 decoder=decoder,
-                undecodable=bool(enc) and decoder is None and enc != "identity",
+                undecodable=enc not in ("", "identity") and decoder is None,
             )
             resp.stream = stream
-            if self.hold_streams:
+            if known:
                 stream.hold_connection()
         except Exception as e:  # noqa: BLE001
             log.error(
@@ -762,6 +774,8 @@ class SSEStream:
         Uses Proxyserver internals (connections, timeout_watchdog); guarded and pinned to
         mitmproxy < 13, and covered by an end-to-end test with a tiny tcp_timeout.
         """
+        if not self.gw.hold_streams or self._hold is not None:
+            return
         try:
             ps = ctx.master.addons.get("proxyserver")
             handler = ps.connections.get(self.flow.client_conn.id) if ps else None
@@ -845,8 +859,10 @@ class SSEStream:
             events += self.parser.close()
         parts: list[bytes] = []
         for ev in events:
-            parts.append(self._event(ev))
-        if self.parser.pending > self.gw.max_message_bytes:
+            parts.append(ev.raw if self.passthrough else self._event(ev))
+        if self.passthrough:
+            parts.append(self.parser.take_pending())  # the partial event goes on as it is
+        elif self.parser.pending > self.gw.max_message_bytes:
             parts.append(self._oversized())
         return b"".join(parts)
 
@@ -895,18 +911,17 @@ class SSEStream:
             return self._endpoint(ev)
         first = data.lstrip()[:1]
         if first not in ("{", "["):
-            return ev.raw
+            return self._not_mcp(ev)
         try:
             value = decode_json(data)
             parsed = build_messages(value, len(ev.raw), Direction.SERVER_TO_CLIENT, self.ex)
         except ParseError:
-            return ev.raw  # not JSON: forwarded unchanged (documented)
+            return self._not_mcp(ev)  # not JSON: forwarded unchanged (documented)
         msgs = parsed.messages
         if all(m.kind is Kind.INVALID for m in msgs):
-            return ev.raw
+            return self._not_mcp(ev)
         if not self.known:
-            self.known = True
-            self.gw._learn_server(self.ex.server)
+            self._became_mcp()
         for m in msgs:
             m.sse_event_id = ev.id
         self.gw.pipeline.run_all(msgs)
@@ -920,13 +935,24 @@ class SSEStream:
             return encode_event(None, id=ev.id) if ev.id is not None else b""
         return encode_event(orjson.dumps(new).decode(), event=ev.event, id=ev.id, retry=ev.retry)
 
+    def _not_mcp(self, ev: SSEEvent) -> bytes:
+        if not self.known:
+            # Some other event stream: from now on it passes through without parsing.
+            self.passthrough = True
+        return ev.raw
+
+    def _became_mcp(self) -> None:
+        self.known = True
+        self.gw._learn_server(self.ex.server)
+        self.hold_connection()
+
     def _endpoint(self, ev: SSEEvent) -> bytes:
         """Legacy HTTP+SSE: learn the session from the endpoint URI; keep clients on the gateway."""
         uri = (ev.data or "").strip()
         self.ex.transport = Transport.LEGACY_SSE
         self.ex.legacy_session = legacy_session_from_url(uri)
-        self.known = True
-        self.gw._learn_server(self.ex.server)
+        if not self.known:
+            self._became_mcp()
         try:
             parts = urlsplit(uri)
         except ValueError:
