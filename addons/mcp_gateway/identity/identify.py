@@ -259,6 +259,10 @@ class IdentifyStage:
         got = self.identify(ex)
         if isinstance(got, Refusal):
             ex.refusal = got
+            # a refused gateway credential must not travel further either, whatever the
+            # adapter does with the refused exchange
+            if ex.flow is not None and got.code == ErrorCode.UNAUTHORIZED:
+                _drop_header(ex.flow.request.headers, self.state.header)
             return
         ident = got
         ex.identity = ident
