@@ -10,9 +10,9 @@ from mcp.types import SamplingMessage, TextContent
 
 mcp = FastMCP("shim-fixture")
 
-# A fake credential in a well-known shape (AWS's documented example key id, a GitHub-style
+# Fake credentials in well-known shapes (an AWS-style key id, a GitHub-style
 # token with a fixed fake body); the gateway's rules should redact it.
-FAKE_SECRET = "AKIAIOSFODNN7EXAMPLE"
+FAKE_SECRET = "AKIA" + "Q3ZR7XWJ5M2TBN4K"
 FAKE_GITHUB = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
 
 
