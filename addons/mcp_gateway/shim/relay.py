@@ -21,12 +21,12 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import httpx
 import orjson
 
 from mcp_gateway.message import ErrorCode
 
 from .bridge import TOKEN_HEADER, frame, id_key, jsonrpc_error, peek_id
+from .httpclient import ConnectFailed, MiniHttp, ProtocolError, Response
 
 SERVER_NAME_HEADER = "mcp-gateway-server"
 READ_CHUNK = 256 * 1024
@@ -158,7 +158,7 @@ class _WriteProtocol(asyncio.streams.FlowControlMixin):
 
 
 # ---------------------------------------------------------------------------- SSE
-async def iter_sse(resp: httpx.Response):
+async def iter_sse(resp: Response):
     """Yield the ``data`` of each event of a ``text/event-stream`` body (bytes)."""
     buf = b""
     data: list[bytes] = []
@@ -222,12 +222,9 @@ class Relay:
         self._get_task: asyncio.Task | None = None
         self._last_gateway_warning = 0.0
         self._direct = gateway is None
-        timeouts = httpx.Timeout(connect=10.0, read=None, write=60.0, pool=None)
-        limits = httpx.Limits(max_connections=200, max_keepalive_connections=20)
-        self.client = httpx.AsyncClient(
-            proxy=gateway, trust_env=False, timeout=timeouts, limits=limits
-        )
-        self._direct_client: httpx.AsyncClient | None = None
+        # never taken from HTTP(S)_PROXY: the gateway is explicit (--gateway)
+        self.client = MiniHttp(url, proxy=gateway)
+        self._direct_client: MiniHttp | None = None
         if gateway is None:
             self._direct_client = self.client
 
@@ -266,10 +263,7 @@ class Relay:
 
     def _use_direct(self) -> None:
         if self._direct_client is None:
-            self._direct_client = httpx.AsyncClient(
-                trust_env=False,
-                timeout=httpx.Timeout(connect=10.0, read=None, write=60.0, pool=None),
-            )
+            self._direct_client = MiniHttp(self.url)
         self.log(
             f"mcp-gateway stdio: [{self.name}] WARNING: the gateway at {self.gateway} is "
             "unreachable; --direct given, so traffic now goes straight to the server, "
@@ -277,24 +271,27 @@ class Relay:
         )
         self._direct = True
 
-    async def _send(self, method: str, body: bytes | None, *, stream: bool) -> httpx.Response:
-        """Send via the gateway (or directly); raises GatewayUnreachable with a clear message."""
+    async def _send(self, method: str, body: bytes | None, *, stream: bool) -> Response:
+        """Send via the gateway (or directly); raises GatewayUnreachable with a clear message.
+
+        ``stream=False`` reads the whole body (into ``resp.content``) before returning."""
         client = self._direct_client if self._direct else self.client
         assert client is not None
-        req = client.build_request(method, self.url, content=body, headers=self._headers())
         try:
-            return await client.send(req, stream=stream)
-        except (httpx.ConnectError, httpx.ProxyError, httpx.ConnectTimeout) as e:
+            resp = await client.request(method, self._headers(), body)
+            if not stream:
+                await resp.aread(limit=1 << 20)
+            return resp
+        except ConnectFailed as e:
             if self._direct:
                 raise GatewayUnreachable(f"cannot reach the bridge at {self.url} ({e})") from None
             if self.direct_fallback:
                 self._use_direct()
                 return await self._send(method, body, stream=stream)
             raise GatewayUnreachable(self._gateway_down(e)) from None
-        except httpx.HTTPError as e:
-            raise GatewayUnreachable(
-                f"HTTP error talking to the server ({type(e).__name__}: {e})"
-            ) from None
+        except ProtocolError as e:
+            where = "the bridge" if self._direct else f"the gateway at {self.gateway}"
+            raise GatewayUnreachable(f"HTTP error talking to {where}: {e}") from None
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         t = asyncio.ensure_future(coro)
@@ -412,7 +409,7 @@ class Relay:
                 self.session_id = sid
         self._spawn(self._consume(obj, id_, resp))
 
-    async def _consume(self, obj: dict, id_: Any, resp: httpx.Response) -> None:
+    async def _consume(self, obj: dict, id_: Any, resp: Response) -> None:
         is_init = obj.get("method") == "initialize"
         answered = False
         try:
@@ -435,7 +432,7 @@ class Relay:
         except TimeoutError:
             self.emit_error(id_, ErrorCode.INTERNAL_ERROR, f"no answer within {self.timeout:g}s")
             return
-        except httpx.HTTPError as e:
+        except (ProtocolError, ConnectionError) as e:
             self.log(f"mcp-gateway stdio: [{self.name}] the answer stream broke: {e!r}")
         finally:
             await resp.aclose()
@@ -521,7 +518,7 @@ class Relay:
                     if data.strip():
                         self.emit(data)
                         await self.out.drain()
-            except httpx.HTTPError:
+            except (ProtocolError, ConnectionError):
                 failures += 1
             finally:
                 await resp.aclose()
