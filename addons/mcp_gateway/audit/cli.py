@@ -126,6 +126,9 @@ def message_filter(args: argparse.Namespace) -> tuple[str, list[Any]]:
         v = getattr(args, opt, None)
         if v:
             _match(col, v, where, params)
+    decision = getattr(args, "decision", None)
+    if decision and decision != "pass":
+        where.append("action != 'pass'")  # lets SQLite use the partial decision index
     if getattr(args, "since", None):
         where.append("time >= ?")
         params.append(parse_time(args.since))

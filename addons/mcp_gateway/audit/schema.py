@@ -116,7 +116,6 @@ INDEXES: dict[str, list[list[str]]] = {
         ["consumer", "time"],
         ["name"],
         ["method"],
-        ["action"],
         ["session_id"],
     ],
     "findings": [["message_seq"], ["rule"], ["type"], ["flow_id"]],
@@ -143,18 +142,30 @@ class SchemaError(Exception):
     """The file is not an audit database this version can write or verify."""
 
 
+def _convert(typ: type, v: Any) -> Any:
+    try:
+        return typ(v)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def coerce_values(spec: tuple[tuple[str, type], ...], row: dict[str, Any]) -> list[Any]:
+    """The values of ``row`` for the columns of ``spec`` (``tuple(COLUMNS.items())``), in
+    order, each coerced to its column type (bool/int/enum -> int/float/str; junk -> None)."""
+    get = row.get
+    out: list[Any] = []
+    app = out.append
+    for col, typ in spec:
+        v = get(col)
+        if v is not None and v.__class__ is not typ:
+            v = _convert(typ, v)
+        app(v)
+    return out
+
+
 def coerce(columns: dict[str, type], row: dict[str, Any]) -> dict[str, Any]:
     """Return ``row`` restricted to ``columns``, each value coerced to its column type."""
-    out: dict[str, Any] = {}
-    for col, typ in columns.items():
-        v = row.get(col)
-        if v is not None and type(v) is not typ:
-            try:
-                v = typ(v)
-            except (TypeError, ValueError, OverflowError):
-                v = None
-        out[col] = v
-    return out
+    return dict(zip(columns, coerce_values(tuple(columns.items()), row), strict=True))
 
 
 def connect(path: str, timeout: float = 5.0) -> sqlite3.Connection:
@@ -233,6 +244,12 @@ def create(conn: sqlite3.Connection) -> None:
         if_not_exists=True,
     )
     db["usage"].create_index(["consumer", "hour"], if_not_exists=True)
+    # Decisions other than "pass" are rare: a partial index finds them without taxing every
+    # insert (the CLI adds the matching `action != 'pass'` term to its queries).
+    conn.execute(
+        "CREATE INDEX IF NOT EXISTS idx_messages_decision ON messages(action, time) "
+        "WHERE action != 'pass'"
+    )
     for name, sql in VIEWS.items():
         db.create_view(name, sql, ignore=True)
     conn.execute(

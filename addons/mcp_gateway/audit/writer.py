@@ -43,6 +43,19 @@ DEFAULT_QUEUE_SIZE = 10_000
 _MSG_COLS = list(MESSAGE_COLUMNS)
 _FIND_COLS = list(FINDING_COLUMNS)
 _EVENT_COLS = list(EVENT_COLUMNS)
+_MSG_SPEC = tuple(MESSAGE_COLUMNS.items())
+_FIND_SPEC = tuple(FINDING_COLUMNS.items())
+_EVENT_SPEC = tuple(EVENT_COLUMNS.items())
+_I = {c: i for i, c in enumerate(_MSG_COLS)}
+_I_TIME, _I_FLOW, _I_SERVER, _I_SESSION = _I["time"], _I["flow_id"], _I["server"], _I["session_id"]
+_I_CONSUMER, _I_CLIENT, _I_KIND, _I_DIR = (
+    _I["consumer"],
+    _I["client_addr"],
+    _I["kind"],
+    _I["direction"],
+)
+_I_METHOD, _I_NAME, _I_ACTION, _I_ERROR = _I["method"], _I["name"], _I["action"], _I["error"]
+_I_LATENCY = _I["latency_ms"]
 
 
 class AuditError(Exception):
@@ -421,19 +434,19 @@ class AuditWriter:
             find_out: list[tuple] = []
             for ev in events:
                 seq += 1
-                vals = [ev.get(c) for c in _EVENT_COLS]
+                vals = schema.coerce_values(_EVENT_SPEC, ev)
                 h = chain.row_hash(prev, "audit_events", seq, vals)
                 ev_out.append((seq, *vals, prev, h))
                 prev = h
             sessions: dict[tuple, list] = {}
             usage: dict[tuple, dict] = {}
+            hours: dict[int, str] = {}
             for r in rows:
                 findings = r.get("_findings") or ()
                 r["findings"] = len(findings)
-                m = schema.coerce(MESSAGE_COLUMNS, r)
+                vals = schema.coerce_values(_MSG_SPEC, r)
                 seq += 1
                 msg_seq = seq
-                vals = list(m.values())
                 h = chain.row_hash(prev, "messages", seq, vals)
                 msg_out.append((seq, *vals, prev, h))
                 prev = h
@@ -441,13 +454,13 @@ class AuditWriter:
                     seq += 1
                     fd = dict(f)
                     fd["message_seq"] = msg_seq
-                    fd["time"] = m["time"]
-                    fd["flow_id"] = m["flow_id"]
-                    fvals = list(schema.coerce(FINDING_COLUMNS, fd).values())
+                    fd["time"] = vals[_I_TIME]
+                    fd["flow_id"] = vals[_I_FLOW]
+                    fvals = schema.coerce_values(_FIND_SPEC, fd)
                     h = chain.row_hash(prev, "findings", seq, fvals)
                     find_out.append((seq, *fvals, prev, h))
                     prev = h
-                _summarize(m, r.get("_protocol_version"), sessions, usage)
+                _summarize(vals, r.get("_protocol_version"), sessions, usage, hours)
             if ev_out:
                 conn.executemany(_INSERT_EVENT, ev_out)
             if msg_out:
@@ -471,54 +484,54 @@ class AuditWriter:
             log.error("mcp-gateway audit: cannot update head file %s: %s", self.head_file, e)
 
 
-def _summarize(m: dict, protocol_version: Any, sessions: dict, usage: dict) -> None:
-    sid = m["session_id"]
+def _summarize(v: list, protocol_version: Any, sessions: dict, usage: dict, hours: dict) -> None:
+    """Fold one message row (values in column order) into the batch's session and usage
+    summaries."""
+    t = v[_I_TIME] or 0.0
+    sid = v[_I_SESSION]
     if sid is not None:
-        key = (m["server"] or "", sid)
+        pv = str(protocol_version) if protocol_version else None
+        key = (v[_I_SERVER] or "", sid)
         s = sessions.get(key)
-        t = m["time"]
         if s is None:
             sessions[key] = [
-                key[0],
-                sid,
-                t,
-                t,
-                m["consumer"],
-                m["client_addr"],
-                str(protocol_version) if protocol_version else None,
-                1,
-                m["flow_id"],
-            ]
+                key[0], sid, t, t, v[_I_CONSUMER], v[_I_CLIENT], pv, 1, v[_I_FLOW]
+            ]  # fmt: skip
         else:
-            s[2] = min(s[2], t)
-            s[3] = max(s[3], t)
-            s[4] = s[4] or m["consumer"]
-            s[6] = s[6] or (str(protocol_version) if protocol_version else None)
+            if t < s[2]:
+                s[2] = t
+            if t > s[3]:
+                s[3] = t
+            s[4] = s[4] or v[_I_CONSUMER]
+            s[6] = s[6] or pv
             s[7] += 1
-    kind, direction = m["kind"], m["direction"]
+    kind, direction = v[_I_KIND], v[_I_DIR]
     is_call = kind == "request" and direction == "c2s"
-    is_resp = kind in ("result", "error") and direction == "s2c"
-    if not (is_call or is_resp):
+    if not is_call and not (direction == "s2c" and kind in ("result", "error")):
         return
-    hour = time.strftime("%Y-%m-%dT%H", time.gmtime(m["time"] or 0))
-    key = (hour, m["consumer"] or "", m["server"] or "", m["method"] or "", m["name"] or "")
+    h = int(t // 3600)
+    hour = hours.get(h)
+    if hour is None:
+        hour = hours[h] = time.strftime("%Y-%m-%dT%H", time.gmtime(h * 3600))
+    key = (hour, v[_I_CONSUMER] or "", v[_I_SERVER] or "", v[_I_METHOD] or "", v[_I_NAME] or "")
     u = usage.get(key)
     if u is None:
         u = usage[key] = {"calls": 0, "blocked": 0, "responses": 0, "errors": 0, "hist": {}}
         u.update(latency_count=0, latency_sum=0.0, latency_max=0.0)
     if is_call:
         u["calls"] += 1
-        if m["action"] in ("block", "drop"):
+        if v[_I_ACTION] in ("block", "drop"):
             u["blocked"] += 1
     else:
         u["responses"] += 1
-        if m["error"]:
+        if v[_I_ERROR]:
             u["errors"] += 1
-        lat = m["latency_ms"]
+        lat = v[_I_LATENCY]
         if lat is not None:
             u["latency_count"] += 1
             u["latency_sum"] += lat
-            u["latency_max"] = max(u["latency_max"], lat)
+            if lat > u["latency_max"]:
+                u["latency_max"] = lat
             hist.add(u["hist"], lat)
 
 
