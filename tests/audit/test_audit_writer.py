@@ -229,6 +229,18 @@ def test_open_database_other_schema_and_foreign_db(tmp_path):
         open_database(str(q))
 
 
+def test_shares_the_file_with_the_identity_key_store(tmp_path):
+    """mcp_gateway.identity keeps api_keys in the same database file."""
+    p = tmp_path / "gw.db"
+    c = sqlite3.connect(str(p))
+    c.execute("CREATE TABLE api_keys (id TEXT PRIMARY KEY, hash TEXT)")
+    c.commit()
+    c.close()
+    open_database(str(p)).close()
+    tables = {r[0] for r in rows(p, "SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"api_keys", "messages", "meta"} <= tables
+
+
 def test_open_database_locked(tmp_path):
     p = tmp_path / "a.db"
     open_database(str(p)).close()

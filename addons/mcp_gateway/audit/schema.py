@@ -106,6 +106,10 @@ CHAINED_TABLES: dict[str, dict[str, type]] = {
     "audit_events": EVENT_COLUMNS,
 }
 
+# Tables other mcp-gateway components keep in the same database file (not audit data, not
+# chained): mcp_gateway.identity's API key store.
+SIBLING_TABLES = {"api_keys", "sqlite_sequence", "sqlite_stat1"}
+
 _SQL_TYPE = {float: "FLOAT", int: "INTEGER", str: "TEXT"}
 
 INDEXES: dict[str, list[list[str]]] = {
@@ -184,6 +188,10 @@ def read_version(conn: sqlite3.Connection) -> int | None:
     if not tables:
         return None
     if "meta" not in tables:
+        if tables <= SIBLING_TABLES:
+            # Other gateway components keep their tables in the same file (the identity
+            # addon's api_keys): no audit schema yet, so this is a new audit.
+            return None
         raise SchemaError(
             "not an mcp-gateway audit database (it has tables but no `meta` table): "
             + ", ".join(sorted(tables)[:8])
