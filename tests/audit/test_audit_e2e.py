@@ -18,10 +18,9 @@ import time
 from pathlib import Path
 
 import pytest
-from mitmproxy import io as mio
-
 from mcp_gateway.audit import chain
 from mcp_gateway.cli import main
+from mitmproxy import io as mio
 
 pytestmark = pytest.mark.e2e
 
