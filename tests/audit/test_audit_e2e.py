@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import _pytest.fixtures
 import pytest
 from mcp_gateway.audit import chain
 from mcp_gateway.cli import main
@@ -32,9 +33,10 @@ _h = sys.modules.get("audit_e2e_harness") or importlib.util.module_from_spec(_sp
 if "audit_e2e_harness" not in sys.modules:
     sys.modules["audit_e2e_harness"] = _h  # dataclasses look their module up there
     _spec.loader.exec_module(_h)
-mcp_server_factory = _h.mcp_server_factory
-mitmdump_factory = _h.mitmdump_factory
-mcp_session = _h.mcp_session
+# every fixture of the harness (they depend on each other), by name
+globals().update(
+    {k: v for k, v in vars(_h).items() if isinstance(v, _pytest.fixtures.FixtureFunctionDefinition)}
+)
 
 
 def _rows(db: Path, sql: str, *params) -> list[dict]:
@@ -90,6 +92,9 @@ async def test_session_rows_verify_and_tamper(
         assert res["status"] == 200 and res["method"] == "tools/call"
         assert req["server"] == f"127.0.0.1:{server.port}"
     assert all(m["payload"] is None for m in msgs)  # not stored by default
+    # HTTP exchanges without a JSON-RPC message get a row too (GET stream, session DELETE)
+    bare = {(m["http_method"], m["kind"]) for m in msgs if m["kind"] == "exchange"}
+    assert ("DELETE", "exchange") in bare, methods
     sessions = _rows(db, "SELECT * FROM sessions")
     assert len(sessions) == 1 and sessions[0]["protocol_version"]
     assert sessions[0]["messages"] == sum(1 for m in msgs if m["session_id"])

@@ -251,3 +251,26 @@ def test_open_database_locked(tmp_path):
     finally:
         locker.execute("ROLLBACK")
         locker.close()
+
+
+def test_disk_full_is_loud_counted_and_recovers(tmp_path, caplog):
+    """SQLITE_FULL (here: max_page_count on the writer's connection) while traffic flows."""
+    db = tmp_path / "a.db"
+    w = open_writer(db, queue_size=20, batch_rows=20)
+    assert w.flush()
+    pages = w._conn.execute("PRAGMA page_count").fetchone()[0]
+    w._conn.execute(f"PRAGMA max_page_count = {pages}")  # the "disk" is full now
+    caplog.set_level(logging.WARNING, logger="mcp_gateway")
+    st = AuditStage(w, on_full="drop")
+    for i in range(300):
+        st.process(request(exchange(flow_id=f"f{i}", consumer=f"c{i}"), i, args={"t": "x" * 200}))
+        time.sleep(0.001)
+    assert wait_for(lambda: any("full" in r.getMessage() for r in caplog.records), 5)
+    assert w.failing and "full" in w.last_error
+    assert w.total_dropped > 0
+    w._conn.execute("PRAGMA max_page_count = 1073741823")  # space again
+    assert w.close(timeout=20)
+    recorded = rows(db, "SELECT count(*) FROM messages")[0][0]
+    dropped = rows(db, "SELECT coalesce(sum(count),0) FROM audit_events WHERE event='dropped'")
+    assert recorded + dropped[0][0] == 300
+    assert chain.verify(schema.connect(str(db)), chain.head_path(str(db))).ok
