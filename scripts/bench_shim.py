@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import socket
 import statistics
 import subprocess
@@ -97,6 +98,12 @@ class Proxy:
             time.sleep(0.1)
         self.stop()
         raise SystemExit("mitmdump did not start")
+
+    def cpu_seconds(self) -> float:
+        """utime + stime of the mitmdump process (robust against a busy machine)."""
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -194,6 +201,8 @@ def main() -> int:
     plain = Proxy(tmp, gateway=False)
     gw = Proxy(tmp, gateway=True)
     results: dict[str, list[float]] = {"direct": [], "plain mitmdump": [], "gateway": []}
+    cpu = {"plain mitmdump": 0.0, "gateway": 0.0}
+    proxies = {"plain mitmdump": plain, "gateway": gw}
     try:
         for r in range(a.rounds):
             order = [
@@ -204,7 +213,10 @@ def main() -> int:
             if r % 2:
                 order.reverse()
             for name, url in order:
+                before = proxies[name].cpu_seconds() if name in proxies else 0.0
                 results[name] += asyncio.run(run_once(url, a.calls, a.size, a.warmup))
+                if name in proxies:
+                    cpu[name] += proxies[name].cpu_seconds() - before
     finally:
         plain.stop()
         gw.stop()
@@ -224,6 +236,13 @@ def main() -> int:
         f"gateway addons over plain mitmdump: median {d_med:+.3f} ms per round trip "
         f"= {d_med / 2:+.3f} ms per message (mean {d_mean / 2:+.3f} ms per message); "
         f"target <= 1 ms per message: {'met' if d_med / 2 <= 1.0 else 'NOT met'}"
+    )
+    n = a.rounds * (a.calls + a.warmup + 1) * 2  # messages through each proxy
+    c_plain = cpu["plain mitmdump"] / n * 1000
+    c_gw = cpu["gateway"] / n * 1000
+    print(
+        f"proxy CPU per message: plain mitmdump {c_plain:.3f} ms, gateway {c_gw:.3f} ms, "
+        f"difference {c_gw - c_plain:+.3f} ms (clock-tick resolution; robust on a busy machine)"
     )
     shim_cost = statistics.median(results["direct"])
     print(f"the shim itself (direct path, no proxy): median {shim_cost:.3f} ms per round trip")

@@ -560,10 +560,11 @@ class Bridge:
                         await resp.send(202, headers)
                     return
                 if sse:
-                    await resp.chunk(b"event: message\ndata: " + item + b"\n\n")
+                    event = b"event: message\ndata: " + item + b"\n\n"
                     if final:
-                        await resp.end_stream()
+                        await resp.chunk_and_end(event)
                         return
+                    await resp.chunk(event)
                 elif final:
                     await resp.send(200, [("Content-Type", "application/json"), *headers], item)
                     return

@@ -167,6 +167,12 @@ class ResponseWriter:
             self.writer.write(b"%x\r\n%s\r\n" % (len(data), data))
             await self.writer.drain()
 
+    async def chunk_and_end(self, data: bytes) -> None:
+        """The last chunk and the end of the body in one write (one TCP segment)."""
+        self.writer.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(data), data))
+        await self.writer.drain()
+        self.streaming = False
+
     async def end_stream(self) -> None:
         self.writer.write(b"0\r\n\r\n")
         await self.writer.drain()
