@@ -16,16 +16,20 @@ Everything runs on 127.0.0.1; every wait is bounded. Fixtures (use them from any
     headers, body), ``.calls()`` (every tool call with its arguments), ``.reset()``,
     ``.log_text()``. The ``mcp_server`` fixture is ``mcp_server_factory("streamable")``.
 
-``mitmdump_factory(gateway=True, mode=None, options=None, extra_args=(), scripts=()) -> Mitmdump``
-    Function-scoped. Starts ``<venv>/bin/mitmdump --listen-host 127.0.0.1 -p P --set
+``mitmdump_factory(gateway=True, mode=None, options=None, extra_args=(), scripts=(), shared=False)``
+    Function-scoped, returns a ``Mitmdump``. Starts ``<venv>/bin/mitmdump --listen-host 127.0.0.1 -p P --set
     confdir=<tmp> [-s addons/gateway.py] [-s script ...] [--mode MODE] [--set k=v ...]
     [extra_args]``, waits for the port plus a short settle, and fails fast (with the log) if
     the process exits or the gateway script did not load. Stopped with SIGTERM on teardown
     (bounded, then SIGKILL); the log is printed on teardown so it shows up for failing tests.
+    ``shared=True`` reuses one instance per argument set for the whole session (start-up costs
+    1-3 s on this machine); use ``md.mark()``/``log_since``/``wait_log(since=)`` for log checks.
+    With gateway=True, ``mcp_audit_db`` defaults to <confdir>/audit.db (``.audit_db``).
     ``mode`` is e.g. ``"reverse:http://127.0.0.1:8000"`` (then ``.url_for(server)`` gives the
     client-facing endpoint). ``Mitmdump``: ``.port``, ``.proxy_url`` ("http://127.0.0.1:P"),
     ``.base``, ``.confdir``, ``.ca_file`` (<confdir>/mitmproxy-ca-cert.pem), ``.log_path``,
-    ``.log_text()``, ``.mark()`` / ``.log_since(mark)``, ``.wait_log(text, timeout, since=0)``,
+    ``.log_text()``, ``.mark()`` / ``.log_since(mark)``, ``.wait_log(text, timeout, since=None)``
+    (default: only the log written since this test got the instance), ``.audit_db``,
     ``.pid``, ``.peak_rss_kb()`` (VmHWM), ``.stop()``.
 
 ``mcp_session(url, *, proxy=None, transport="streamable", verify=True, headers=None,
@@ -117,14 +121,21 @@ def wait_port(port: int, proc: subprocess.Popen | None, timeout: float, log: Pat
 
 
 def stop_process(proc: subprocess.Popen, timeout: float = STOP_TIMEOUT) -> None:
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout)
+    stop_processes([proc], timeout)
+
+
+def stop_processes(procs: Sequence[subprocess.Popen], timeout: float = STOP_TIMEOUT) -> None:
+    """SIGTERM all, then wait (bounded) for each; SIGKILL what is left."""
+    live = [p for p in procs if p.poll() is None]
+    for p in live:
+        p.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for p in live:
+        try:
+            p.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(timeout)
 
 
 def peak_rss_kb(pid: int) -> int | None:
@@ -222,8 +233,7 @@ def mcp_server_factory(tmp_path_factory) -> Iterator[Callable[..., McpServer]]:
         return srv
 
     yield factory
-    for srv in started:
-        stop_process(srv.proc)
+    stop_processes([srv.proc for srv in started])
 
 
 @pytest.fixture
@@ -250,6 +260,7 @@ class Mitmdump:
     proc: subprocess.Popen
     args: list[str]
     mode: str | None = None
+    since: int = 0  # log offset when the current test got this instance (see wait_log)
     _stopped: bool = field(default=False, repr=False)
 
     @property
@@ -261,6 +272,10 @@ class Mitmdump:
     @property
     def pid(self) -> int:
         return self.proc.pid
+
+    @property
+    def audit_db(self) -> Path:
+        return self.confdir / "audit.db"
 
     @property
     def ca_file(self) -> Path:
@@ -279,8 +294,10 @@ class Mitmdump:
     def log_since(self, mark: int) -> str:
         return self.log_text()[mark:]
 
-    def wait_log(self, text: str, timeout: float = 5.0, since: int = 0) -> str:
-        """Wait until `text` appears in the log (after offset `since`); return the log."""
+    def wait_log(self, text: str, timeout: float = 5.0, since: int | None = None) -> str:
+        """Wait until `text` appears in the log after offset `since` (default: the offset when
+        the current test got this instance); return the whole log."""
+        since = self.since if since is None else since
         deadline = time.monotonic() + timeout
         while True:
             log = self.log_text()
@@ -330,7 +347,11 @@ def start_mitmdump(
         args += ["-s", str(s)]
     if mode:
         args += ["--mode", mode]
-    for k, v in (options or {}).items():
+    options = dict(options or {})
+    if gateway:
+        # keep the audit database per instance (the default lives in ~/.mitmproxy)
+        options.setdefault("mcp_audit_db", str(confdir / "audit.db"))
+    for k, v in options.items():
         if isinstance(v, bool):
             v = "true" if v else "false"
         args += ["--set", f"{k}={v}"]
@@ -356,9 +377,18 @@ def start_mitmdump(
     return md
 
 
+@pytest.fixture(scope="session")
+def _shared_mitmdumps(tmp_path_factory) -> Iterator[dict[tuple, Mitmdump]]:
+    cache: dict[tuple, Mitmdump] = {}
+    yield cache
+    stop_processes([md.proc for md in cache.values()])
+
+
 @pytest.fixture
-def mitmdump_factory(tmp_path) -> Iterator[Callable[..., Mitmdump]]:
-    started: list[Mitmdump] = []
+def mitmdump_factory(
+    tmp_path, tmp_path_factory, _shared_mitmdumps
+) -> Iterator[Callable[..., Mitmdump]]:
+    used: list[tuple[Mitmdump, int, bool]] = []
 
     def factory(
         gateway: bool = True,
@@ -366,22 +396,37 @@ def mitmdump_factory(tmp_path) -> Iterator[Callable[..., Mitmdump]]:
         options: dict[str, Any] | None = None,
         extra_args: Sequence[str] = (),
         scripts: Sequence[str | Path] = (),
+        shared: bool = False,
     ) -> Mitmdump:
-        md = start_mitmdump(
-            tmp_path,
-            gateway=gateway,
-            mode=mode,
-            options=options,
-            extra_args=extra_args,
-            scripts=scripts,
+        key = (
+            gateway,
+            mode,
+            tuple(sorted((options or {}).items())),
+            tuple(extra_args),
+            tuple(map(str, scripts)),
         )
-        started.append(md)
+        md = _shared_mitmdumps.get(key) if shared else None
+        if md is None or md.proc.poll() is not None:
+            tmp = tmp_path_factory.mktemp("mitmdump") if shared else tmp_path
+            md = start_mitmdump(
+                tmp,
+                gateway=gateway,
+                mode=mode,
+                options=options,
+                extra_args=extra_args,
+                scripts=scripts,
+            )
+            if shared:
+                _shared_mitmdumps[key] = md
+        md.since = md.mark()
+        used.append((md, md.since, shared))
         return md
 
     yield factory
-    for md in started:
-        md.stop()
-        tail = md.log_text()[-6000:]
+    for md, mark, shared in used:
+        if not shared:
+            md.stop()
+        tail = md.log_since(mark)[-6000:]
         print(f"\n----- mitmdump {' '.join(md.args[1:])} (log {md.log_path}) -----\n{tail}")
 
 

@@ -23,7 +23,8 @@ ACCEPT = "application/json, text/event-stream"
 
 
 def start(mitmdump_factory, server, deploy: str, gateway: bool = True, **kw):
-    """Start mitmdump in front of `server`; return (mitmdump, client url, proxy url or None)."""
+    """mitmdump (shared per session) in front of `server`: (mitmdump, client url, proxy or None)."""
+    kw.setdefault("shared", True)
     if deploy == "regular":
         md = mitmdump_factory(gateway=gateway, **kw)
         return md, server.url, md.proxy_url
@@ -211,8 +212,9 @@ async def test_session_delete_reaches_server(
 # ----------------------------------------------------------------------------- big bodies
 
 
-@pytest.mark.parametrize("deploy", DEPLOYS)
-@pytest.mark.parametrize("transport", ["streamable", "json"])
+@pytest.mark.parametrize(
+    "deploy,transport", [("regular", "streamable"), ("reverse", "json")], ids=["sse", "json"]
+)
 async def test_5mb_result_byte_identical(
     mitmdump_factory, mcp_server_factory, mcp_session, deploy, transport
 ):
@@ -384,11 +386,11 @@ def test_2026_matching_headers_pass(mitmdump_factory, mcp_server_factory, deploy
 @pytest.mark.parametrize("deploy", DEPLOYS)
 def test_non_mcp_traffic_untouched(mitmdump_factory, plain_http_server, deploy):
     if deploy == "regular":
-        md = mitmdump_factory(gateway=True)
+        md = mitmdump_factory(gateway=True, shared=True)
         client = httpx.Client(proxy=md.proxy_url, trust_env=False, timeout=10)
         base = plain_http_server.base
     else:
-        md = mitmdump_factory(gateway=True, mode=f"reverse:{plain_http_server.base}")
+        md = mitmdump_factory(gateway=True, mode=f"reverse:{plain_http_server.base}", shared=True)
         client = httpx.Client(trust_env=False, timeout=10)
         base = md.base
     with client:
