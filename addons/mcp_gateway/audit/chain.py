@@ -157,6 +157,35 @@ def verify(
     require_head: bool = True,
     max_problems: int = 50,
 ) -> VerifyResult:
+    """Verify the chain in one read snapshot (safe while a gateway is writing).
+
+    The head file is read first: the writer replaces it only after a commit, so every row it
+    names is in the snapshot taken afterwards."""
+    head: dict | None = None
+    head_error: str | None = None
+    if head_file is not None:
+        try:
+            head = read_head(head_file)
+        except (ValueError, OSError) as e:
+            head_error = f"unreadable head file: {e}"
+    own_txn = not conn.in_transaction
+    if own_txn:
+        conn.execute("BEGIN")
+    try:
+        return _verify(conn, head_file, head, head_error, require_head, max_problems)
+    finally:
+        if own_txn and conn.in_transaction:
+            conn.execute("ROLLBACK")
+
+
+def _verify(
+    conn: sqlite3.Connection,
+    head_file: str | None,
+    head: dict | None,
+    head_error: str | None,
+    require_head: bool,
+    max_problems: int,
+) -> VerifyResult:
     res = VerifyResult()
     try:
         version = schema.read_version(conn)
@@ -191,12 +220,8 @@ def verify(
     prev_seq = 0
     prev_hash = GENESIS_HASH
     hashes_at: dict[int, str] = {}
-    head: dict | None = None
-    if head_file is not None:
-        try:
-            head = read_head(head_file)
-        except (ValueError, OSError) as e:
-            problem(Problem(None, None, "head-file", f"unreadable head file: {e}"))
+    if head_error:
+        problem(Problem(None, None, "head-file", head_error))
     res.head = head
     head_seq = int(head["seq"]) if head else None
     for seq, table, values, stored_prev, stored_hash in iter_chain(conn):
