@@ -27,10 +27,11 @@ if _e2e is None:
     sys.modules[_spec.name] = _e2e
     _spec.loader.exec_module(_e2e)
 
-# the shared e2e fixtures, re-exported so that pytest finds them for this module
-mcp_server_factory = _e2e.mcp_server_factory
-mitmdump_factory = _e2e.mitmdump_factory
-mcp_session = _e2e.mcp_session
+# the shared e2e fixtures (all of them: they depend on each other), re-exported so that
+# pytest finds them for this module
+for _name, _obj in vars(_e2e).items():
+    if type(_obj).__name__ == "FixtureFunctionDefinition" and _name not in globals():
+        globals()[_name] = _obj
 
 pytestmark = pytest.mark.e2e
 

@@ -144,7 +144,7 @@ def test_missing_reference_refuses_502_never_forwards(tmp_path, monkeypatch, mke
         tmp_path,
         '  - match: "127.0.0.1:*"\n    name: local\n    credential: {ref: env://MGW_T_ABSENT}\n',
     )
-    with caplog.at_level(logging.ERROR, logger="mcp_gateway.identity"):
+    with caplog.at_level(logging.WARNING, logger="mcp_gateway.identity"):
         ex = mkex(auth=f"Bearer {key}")
         stage.on_exchange(ex)
     r = ex.refusal

@@ -28,9 +28,11 @@ from mitmproxy import ctx, exceptions
 
 from ..pipeline import Pipeline
 from ..yamlconf import ConfigError
+from . import logutil
 from .config import GatewayConfig, default_keys_db, load_config
 from .identify import IdentifyStage, State
 from .limits import LimitsStage
+from .logutil import problem
 
 log = logging.getLogger("mcp_gateway.identity")
 
@@ -93,6 +95,11 @@ class IdentityAddon:
             self._loop = asyncio.get_running_loop()
         except RuntimeError:
             self._loop = None
+            logutil.set_live(True)
+            return
+        # mitmdump exits on ERROR logs until start-up is over; problems found by the watcher
+        # in that window (JWKS unreachable, secret missing) are warnings, errors afterwards
+        self._loop.call_later(1.0, logutil.set_live, True)
 
     def done(self) -> None:
         self._stop.set()
@@ -184,11 +191,12 @@ class IdentityAddon:
             state = self._build(cfg)
         except ConfigError as e:
             self._bad_stat = st
-            log.error("mcp-gateway: %s; keeping the previous configuration", e)
+            problem(log, "mcp-gateway: %s; keeping the previous configuration", e)
             return False
         except Exception as e:  # noqa: BLE001
             self._bad_stat = st
-            log.error(
+            problem(
+                log,
                 "mcp-gateway: cannot apply %s (%r); keeping the previous configuration",
                 self.path,
                 e,

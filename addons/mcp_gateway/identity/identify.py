@@ -29,7 +29,7 @@ from .config import GatewayConfig, default_keys_db
 from .jwt import Jwks, JwtRejected, claim, looks_like_jwt, roles_from
 from .keys import PREFIX, KeyRejected, KeyStore
 from .sessions import SessionBindings, short
-from .upstream import SecretCache, Upstreams
+from .upstream import SecretCache, Upstreams, strip_fields
 
 log = logging.getLogger("mcp_gateway.identity")
 
@@ -103,6 +103,7 @@ class State:
     ) -> None:
         self.cfg = cfg
         self.header = cfg.auth.header
+        self.header_lower = cfg.auth.header.lower()
         self.required = cfg.auth.required
         self.realm = cfg.auth.realm.replace('"', "")
         db = cfg.keys_db or default_db or default_keys_db()
@@ -141,6 +142,9 @@ class IdentifyStage:
         s = state.cfg.sessions
         self.sessions = sessions or SessionBindings(s.idle_timeout, s.max_sessions)
         self._jwt_cache: dict[bytes, tuple[Identity, float]] = {}
+        self._key_idents: dict[
+            tuple[bytes, str], tuple[Any, Identity]
+        ] = {}  # (sha256, addr) -> (record, identity)
         self._pending: dict[str, tuple[str, str | None]] = {}  # flow id -> (principal, DELETE sid)
         self._masks: dict[
             str, Any
@@ -160,7 +164,10 @@ class IdentifyStage:
     # -- authentication ---------------------------------------------------------------
     def identify(self, ex: Exchange) -> Identity | Refusal:
         st = self.state
-        raw = ex.header(st.header)
+        h = ex.request_headers
+        raw = h.get(st.header_lower) if isinstance(h, dict) else None  # the core's lowercase map
+        if raw is None:
+            raw = ex.header(st.header)
         token = extract_token(raw, st.header)
         addr = ex.client_addr
         if token is None:
@@ -175,7 +182,11 @@ class IdentifyStage:
                 rec = st.keys.verify(token, fast)
             except KeyRejected as e:
                 return self._unauthorized(ex, str(e), thash)
-            return Identity(
+            ck = (fast, addr)
+            hit = self._key_idents.get(ck)
+            if hit is not None and hit[0] is rec:
+                return hit[1]
+            ident = Identity(
                 consumer=rec.consumer,
                 roles=rec.roles,
                 kind="api_key",
@@ -184,6 +195,10 @@ class IdentifyStage:
                 client_addr=addr,
                 name=rec.name,
             )
+            if len(self._key_idents) > 50_000:
+                self._key_idents.clear()
+            self._key_idents[ck] = (rec, ident)
+            return ident
         if st.jwks is not None and looks_like_jwt(token):
             now = time.time()
             hit = self._jwt_cache.get(fast)
@@ -262,7 +277,7 @@ class IdentifyStage:
             # a refused gateway credential must not travel further either, whatever the
             # adapter does with the refused exchange
             if ex.flow is not None and got.code == ErrorCode.UNAUTHORIZED:
-                _drop_header(ex.flow.request.headers, self.state.header)
+                strip_fields(ex.flow.request.headers, (self.state.header_lower.encode(),))
             return
         ident = got
         ex.identity = ident
@@ -359,7 +374,9 @@ def _with_addr(ident: Identity, addr: str) -> Identity:
 def _drop_header(headers: Any, name: str) -> None:
     try:
         if isinstance(headers, dict):
-            for k in [k for k in headers if k.lower() == name.lower()]:
+            lname = name.lower()
+            headers.pop(lname, None)  # the core's map has lowercase names
+            for k in [k for k in headers if k.lower() == lname]:
                 del headers[k]
         elif name in headers:
             del headers[name]

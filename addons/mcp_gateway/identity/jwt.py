@@ -21,6 +21,7 @@ from typing import Any
 import jwt as pyjwt
 
 from .config import JwtConfig
+from .logutil import problem
 
 log = logging.getLogger("mcp_gateway.identity")
 
@@ -116,7 +117,7 @@ class Jwks:
             except Exception as e:  # noqa: BLE001 - every failure is reported the same way
                 msg = f"{type(e).__name__}: {e}"
                 if msg != self.error:
-                    log.error("mcp-gateway: cannot load JWKS from %s: %s", self.source, msg)
+                    problem(log, "mcp-gateway: cannot load JWKS from %s: %s", self.source, msg)
                 self.error = msg
                 return False
             changed = set(keys) != set(self.keys)

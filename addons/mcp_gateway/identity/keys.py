@@ -27,6 +27,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .logutil import problem
+
 log = logging.getLogger("mcp_gateway.identity")
 
 PREFIX = "mgw_"
@@ -252,7 +254,7 @@ class KeyStore:
                 return True
             except sqlite3.Error as e:
                 if self.error != str(e):
-                    log.error("mcp-gateway: cannot read API keys from %s: %s", self.db, e)
+                    problem(log, "mcp-gateway: cannot read API keys from %s: %s", self.db, e)
                 self.error = str(e)
                 if self._conn is not None:
                     self._conn.close()

@@ -7,7 +7,7 @@ raw API key header, basic, a template such as ``Token {secret}``) or a query par
 
 Secrets come from references, resolved off the request path where possible:
 
-- ``env://NAME``: the gateway's environment, read on each use;
+- ``env://NAME``: the gateway's environment (re-read every second by the watcher);
 - ``file:///path``: the file's content (one trailing newline removed), cached and
   re-read by the watcher thread every few seconds;
 - ``keyring://service/name``: the OS keyring through the ``keyring`` library, cached
@@ -31,10 +31,12 @@ from typing import Any
 
 from ..message import ErrorCode, Refusal
 from .config import Credential, ServerConfig
+from .logutil import problem
 
 log = logging.getLogger("mcp_gateway.identity")
 
 FILE_TTL = 5.0  # seconds a file:// or keyring:// value is reused before the watcher re-reads it
+ENV_TTL = 1.0  # env:// values are re-read by the watcher every second
 
 
 class SecretError(Exception):
@@ -86,7 +88,7 @@ def resolve(ref: str) -> str:
 
 
 class SecretCache:
-    """Resolved secrets by reference. env:// is always live; the rest are cached."""
+    """Resolved secrets by reference, kept fresh by the watcher thread (no I/O on the loop)."""
 
     def __init__(self) -> None:
         self._cache: dict[
@@ -95,8 +97,6 @@ class SecretCache:
         self._lock = threading.Lock()
 
     def get(self, ref: str) -> str:
-        if ref.startswith("env://"):
-            return resolve(ref)
         hit = self._cache.get(ref)
         if hit is None:
             self.refresh(ref)  # first use: resolve now (the watcher keeps it fresh afterwards)
@@ -115,16 +115,15 @@ class SecretCache:
             old = self._cache.get(ref)
             self._cache[ref] = (value, error, time.monotonic())
         if error and (old is None or old[1] != error):
-            log.error("mcp-gateway: %s", error)
+            problem(log, "mcp-gateway: %s", error)
 
     def refresh_due(self, refs: set[str]) -> None:
         """Called by the watcher thread: re-resolve cached non-env references."""
         now = time.monotonic()
         for ref in refs:
-            if ref.startswith("env://"):
-                continue
             hit = self._cache.get(ref)
-            if hit is None or now - hit[2] >= FILE_TTL:
+            ttl = ENV_TTL if ref.startswith("env://") else FILE_TTL
+            if hit is None or now - hit[2] >= ttl:
                 self.refresh(ref)
 
 
@@ -182,36 +181,46 @@ class Upstreams:
         Returns (refusal or None, (credential, location) to mask after sending or None).
         """
         headers = flow.request.headers
-        if client_header in headers:
-            del headers[client_header]
         entry = self.match(server)
-        if entry is None or entry.credential is None:
+        cred = entry.credential if entry is not None else None
+        secret = None
+        if cred is not None:
+            try:
+                secret = self.secrets.get(cred.ref)
+            except SecretError as e:
+                label = entry.name or entry.match
+                problem(
+                    log,
+                    "mcp-gateway: upstream credential for %s (%s) unavailable: %s; request refused",
+                    server,
+                    label,
+                    e,
+                )
+                strip_fields(headers, (client_header.lower().encode(),))
+                return (
+                    Refusal(
+                        ErrorCode.UPSTREAM_CREDENTIAL,
+                        f"gateway cannot obtain the credential for upstream {label}",
+                        http_status=502,
+                        stage="identify",
+                    ),
+                    None,
+                )
+        if cred is None:
+            strip_fields(headers, (client_header.lower().encode(),))
             return None, None
-        cred = entry.credential
-        try:
-            secret = self.secrets.get(cred.ref)
-        except SecretError as e:
-            label = entry.name or entry.match
-            log.error(
-                "mcp-gateway: upstream credential for %s (%s) unavailable: %s; request refused",
-                server,
-                label,
-                e,
-            )
-            return (
-                Refusal(
-                    ErrorCode.UPSTREAM_CREDENTIAL,
-                    f"gateway cannot obtain the credential for upstream {label}",
-                    http_status=502,
-                    stage="identify",
-                ),
-                None,
-            )
         value = credential_value(cred, secret)
         if cred.type == "query":
+            strip_fields(headers, (client_header.lower().encode(),))
             flow.request.query[cred.param] = value
         else:
-            headers[cred.header] = value
+            # one pass over the raw fields: drop the client's credential and any header of
+            # the injected name, append the injected one
+            strip_fields(
+                headers,
+                (client_header.lower().encode(), cred.header.lower().encode()),
+                (cred.header.encode(), value.encode("utf-8", "surrogateescape")),
+            )
         return None, (cred,)
 
     @staticmethod
@@ -221,10 +230,27 @@ class Upstreams:
             if cred.type == "query":
                 if cred.param in flow.request.query:
                     flow.request.query[cred.param] = placeholder(cred)
-            elif cred.header in flow.request.headers:
-                flow.request.headers[cred.header] = placeholder(cred)
+            else:
+                headers = flow.request.headers
+                name = cred.header.lower().encode()
+                ph = placeholder(cred).encode()
+                headers.fields = tuple(
+                    (k, ph) if k.lower() == name else (k, v) for k, v in headers.fields
+                )
         except Exception:  # noqa: BLE001
             log.exception(
                 "mcp-gateway: could not mask the injected credential of flow %s",
                 getattr(flow, "id", "?"),
             )
+
+
+def strip_fields(
+    headers: Any, names: tuple[bytes, ...], add: tuple[bytes, bytes] | None = None
+) -> None:
+    """Remove headers (lowercase byte names) in one pass over mitmproxy's raw fields."""
+    fields = headers.fields
+    kept = tuple(f for f in fields if f[0].lower() not in names)
+    if add is not None:
+        kept += (add,)
+    if len(kept) != len(fields) or add is not None:
+        headers.fields = kept
