@@ -194,6 +194,9 @@ async def test_sessions_json_mode_notifications_and_batches(bridge):
         assert r.status_code == 204
         r = await post(c, url, req, {"mcp-session-id": sid})
         assert r.status_code == 404
+        # with no session at all, session-less (2026-07-28 style) requests are served
+        r = await post(c, url, {**req, "id": 8}, {"accept": "application/json"})
+        assert r.status_code == 200 and r.json()["id"] == 8
 
 
 async def test_large_messages_pass(bridge):

@@ -438,3 +438,41 @@ async def test_console_script_entry_point():
         pytest.skip(f"another module breaks the top-level CLI right now: {err[-300:]!r}")
     assert proc.returncode == 0, err
     assert b"--gateway" in out and b"--direct" in out
+
+
+async def test_requests_run_concurrently_and_cancellation_is_honoured():
+    shim = await RawShim.start("--gateway", f"http://127.0.0.1:{free_port()}", "--direct")
+    try:
+        await shim.initialize()
+
+        def call(id_, tool, args):
+            return {
+                "jsonrpc": "2.0",
+                "id": id_,
+                "method": "tools/call",
+                "params": {"name": tool, "arguments": args},
+            }
+
+        await shim.send(call(1, "slow", {"seconds": 2}))
+        await shim.send(call(2, "echo", {"text": "fast"}))
+        t0 = time.monotonic()
+        first = await shim.recv()
+        assert first["id"] == 2, "a slow request must not hold back a later one"
+        assert time.monotonic() - t0 < 1.5
+        second = await shim.recv(timeout=10)
+        assert second["id"] == 1 and second["result"]["content"][0]["text"] == "done"
+        # a request the client cancels gets no answer at all
+        await shim.send(call(3, "slow", {"seconds": 1}))
+        await shim.send(
+            {
+                "jsonrpc": "2.0",
+                "method": "notifications/cancelled",
+                "params": {"requestId": 3, "reason": "user"},
+            }
+        )
+        await asyncio.sleep(1.5)
+        await shim.send(call(4, "echo", {"text": "after"}))
+        nxt = await shim.recv(timeout=10)
+        assert nxt["id"] == 4, nxt
+    finally:
+        await shim.close()

@@ -429,6 +429,8 @@ class Bridge:
     def _check_session(self, req: Request) -> tuple[int, str] | None:
         sid = req.headers.get(SESSION_HEADER)
         if sid is None:
+            if self.session_id is None and req.method == "POST":
+                return None  # no session: stateless use (e.g. 2026-07-28 clients), allowed
             return 400, "Bad Request: Missing session ID"
         if sid != self.session_id:
             return 404, "Not Found: unknown or terminated session"

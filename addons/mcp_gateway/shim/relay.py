@@ -497,13 +497,15 @@ class Relay:
 
     # -------------------------------------------------------------- GET stream
     async def _get_stream(self) -> None:
+        """The session's GET stream; reopened (backoff up to 5 s) while the session lives."""
         failures = 0
-        while self.session_id and failures < 5:
+        while self.session_id:
             try:
                 resp = await self._send("GET", None, stream=True)
             except GatewayUnreachable as e:
                 failures += 1
-                self.log(f"mcp-gateway stdio: [{self.name}] GET stream: {e}")
+                if failures == 1:
+                    self.log(f"mcp-gateway stdio: [{self.name}] GET stream: {e}")
                 await asyncio.sleep(min(5.0, 0.2 * 2**failures))
                 continue
             try:
