@@ -1520,15 +1520,27 @@ def bn_compose(rng: random.Random) -> str:
 
 
 def bn_env_example(rng: random.Random) -> str:
+    specific = {
+        "OPENAI_API_KEY": ["sk-xxxxxxxxxxxxxxxxxxxxxxxx", "sk-..."],
+        "SLACK_BOT_TOKEN": ["xoxb-your-bot-token"],
+        "DATABASE_URL": [
+            "postgres://user:password@localhost:5432/app",
+            "postgres://${DB_USER}:${DB_PASSWORD}@${DB_HOST}:5432/app",
+            "mysql://USER:PASSWORD@HOST/DB",
+        ],
+        "SECRET_KEY": ["<generate with openssl rand -hex 32>"],
+        "GITHUB_TOKEN": ["ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"],
+    }
     lines = ["# Copy to .env and fill in real values. Never commit .env!"]
     for name in rng.sample(
         ["OPENAI_API_KEY", "ANTHROPIC_API_KEY", "STRIPE_SECRET_KEY", "DATABASE_URL", "SECRET_KEY",
          "GITHUB_TOKEN", "SLACK_BOT_TOKEN", "AWS_SECRET_ACCESS_KEY", "SENDGRID_API_KEY", "JWT_SECRET"],
         rng.randint(3, 7),
     ):  # fmt: skip
-        ph = pick(rng, PLACEHOLDERS[:14] + ["", "sk-xxxxxxxxxxxxxxxxxxxxxxxx", "xoxb-your-bot-token",
-                                           "postgres://user:password@localhost:5432/app", "<generate with openssl rand -hex 32>"])  # fmt: skip
-        lines.append(f"{name}={ph}")
+        options = specific.get(name, []) + PLACEHOLDERS[:14] + [""]
+        if name == "DATABASE_URL" and rng.random() < 0.7:
+            options = specific[name]
+        lines.append(f"{name}={pick(rng, options)}")
     lines.append("STRIPE_PUBLISHABLE_KEY=pk_test_" + mixed(rng, ALNUM, 24))
     return "\n".join(lines)
 
@@ -2523,11 +2535,16 @@ def c_twilio(rng: random.Random) -> Doc:
         if rng.random() < 0.6:
             items.append(("TWILIO_API_SECRET", L("generic_secret", mixed(rng, ALNUM, 32))))
         return as_file(rng, config_with(rng, items))
+    sec = L("generic_secret", mixed(rng, ALNUM, 32))
     if kind == 1:
-        return fill("from twilio.rest import Client\n\nclient = Client(\"«k»\", «sec», \"«sid»\")", k=K, sid=sid,
-                    sec=Doc('"', L("generic_secret", mixed(rng, ALNUM, 32)), '"'))  # fmt: skip
-    return fill("curl -X POST https://api.twilio.com/2010-04-01/Accounts/«sid»/Messages.json -u «k»:«sec»", sid=sid, k=K,
-                sec=L("generic_secret", mixed(rng, ALNUM, 32)))  # fmt: skip
+        return fill(
+            'from twilio.rest import Client\n\nclient = Client(username="«k»", password="«sec»", account_sid="«sid»")',
+            k=K, sec=sec, sid=sid,
+        )  # fmt: skip
+    return Doc(
+        '{"twilio": {"account_sid": "', sid, '", "api_key_sid": "', K, '", "api_key_secret": "', sec,
+        '", "messaging_service_sid": "MG', hexs(rng, 32), '"}}',
+    )  # fmt: skip
 
 
 def c_sendgrid(rng: random.Random) -> Doc:
