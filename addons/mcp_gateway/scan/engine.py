@@ -309,9 +309,9 @@ class Engine:
             if p.search(value):
                 return False
         if rule.allow_context:
-            ctx_text = text[max(0, m.start() - 64) : min(len(text), m.end() + 64)]
+            whole = m.group(0)
             for p in rule.allow_context:
-                if p.search(ctx_text):
+                if p.search(whole):
                     return False
         if rule.placeholder_check and V.is_placeholder(value):
             return False

@@ -225,8 +225,7 @@ _SEQUENCES = ("abcdefghijklmnopqrstuvwxyz", "0123456789", "qwertyuiop", "asdfghj
 def is_placeholder(value: str) -> bool:
     if _PLACEHOLDER_RE.search(value):
         return True
-    core = value.split("_")[-1] if "_" in value else value
-    if len(set(core.lower())) < max(4, min(8, len(core) // 4)):
+    if len(set(value.lower())) < max(4, min(8, len(value) // 4)):
         return True
     low = value.lower()
     for seq in _SEQUENCES:
@@ -287,11 +286,12 @@ def ipv4_public(value: str, ctx: Ctx | None = None) -> bool:
         pass  # public resolvers are still addresses
     if ctx is not None:
         before = ctx.text[max(0, ctx.start - 12) : ctx.start].lower()
-        if re.search(r"(?:\bv|version[\s:=\"']*|ver\.?\s*|@|oid[\s:=\"']*)\Z", before):
+        if re.search(r"(?:\bv|version[\s:=\"']*|ver\.?\s*|oid[\s:=\"']*)\Z", before):
             return False
     return True
 
 
+_SSN_SHAPE = re.compile(r"^\d{3}-\d{2}-\d{4}$")
 _DATE_LIKE = re.compile(
     r"^(?:19|20)\d\d[-/.]\d{1,2}[-/.]\d{1,2}$|^\d{1,2}[-/.]\d{1,2}[-/.](?:19|20)\d\d$"
 )
@@ -307,6 +307,10 @@ def phone(value: str, ctx: Ctx | None = None) -> bool:
         return False
     if len(set(digits)) < 3:
         return False
+    if _SSN_SHAPE.match(value):
+        return False
+    if digits[0] == "0" and not value.startswith("+"):
+        return 9 <= len(digits) <= 12  # national format with a trunk prefix
     if value.startswith("+"):
         return len(digits) >= 8
     nanp = digits[1:] if len(digits) == 11 and digits[0] == "1" else digits

@@ -99,7 +99,7 @@ def _json_decode(m: re.Match) -> str:
 
 def json_unescape_view(text: str) -> View | None:
     """One level of JSON string escapes decoded (only when there is something to gain)."""
-    if "\\u" not in text and "\\\\" not in text and '\\"' not in text:
+    if "\\" not in text:
         return None
     return _build(text, _JSON_ESC, _json_decode, "json")
 

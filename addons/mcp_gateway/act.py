@@ -1,0 +1,190 @@
+"""The ``act`` stage: turn the scan stage's findings into what happens to the message.
+
+The strongest action among the findings wins:
+
+- ``block``: the message is refused (``ErrorCode.BLOCKED``); the error names the rule id and
+  the type, never the value. Client requests never reach the server; a server response is
+  replaced by the error; a notification is dropped. The values are also scrubbed from the
+  payload in place, so nothing later in the pipeline can leak them.
+- ``redact``: the values are replaced in ``msg.payload`` in place (placeholder
+  ``[REDACTED:type]``, partial mask, or keyed HMAC, per rule) and the message is marked
+  modified. Values found through JSON escapes, percent-encoding or base64 are replaced so that
+  the enclosing encoding stays valid (base64 blobs are decoded, redacted and re-encoded).
+- ``alert``: forwarded; logged at WARNING on logger ``mcp_gateway``; the mitmproxy flow is
+  marked and commented (visible in mitmweb).
+- ``log``: forwarded; the findings go on to the audit stage.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import logging
+import os
+import re
+import secrets
+from urllib.parse import quote
+
+from .message import ErrorCode, Message
+from .pipeline import ORDER_ACT
+
+log = logging.getLogger("mcp_gateway")
+
+_RANK = {"log": 0, "alert": 1, "redact": 2, "block": 3}
+_SAFE = re.compile(r"^[^\"\\\x00-\x1f]*\Z")
+
+
+def _spans_key() -> str:
+    from .scan.stage import SPANS_KEY
+
+    return SPANS_KEY
+
+
+class ActStage:
+    name = "act"
+    order = ORDER_ACT
+
+    def __init__(self, redact_key: str | bytes | None = None) -> None:
+        self.set_key(redact_key)
+
+    def set_key(self, key: str | bytes | None) -> None:
+        """Key for ``hash`` redaction: given, else $MCP_GATEWAY_REDACT_KEY, else random."""
+        if not key:
+            key = os.environ.get("MCP_GATEWAY_REDACT_KEY") or secrets.token_bytes(32)
+        self._key = key.encode() if isinstance(key, str) else bytes(key)
+
+    # -- replacement text --------------------------------------------------------------
+    def replacement(self, value: str, type_: str, rule) -> str:
+        red = rule.spec.redaction if rule is not None else None
+        style = red.style if red is not None else "placeholder"
+        if style == "hash":
+            digest = hmac.new(self._key, value.encode("utf-8", "surrogatepass"), hashlib.sha256)
+            return f"[HMAC:{type_}:{digest.hexdigest()[:16]}]"
+        if style == "partial":
+            kp, ks = red.keep_prefix, red.keep_suffix
+            n = len(value)
+            if n <= kp + ks + 4:
+                kp, ks = 0, 0
+            mid = "".join("*" if c.isalnum() else c for c in value[kp : n - ks])
+            return value[:kp] + mid + value[n - ks :] if ks else value[:kp] + mid
+        tpl = red.placeholder if red is not None else "[REDACTED:{type}]"
+        try:
+            return tpl.format(type=type_, rule=rule.id if rule is not None else "")
+        except (KeyError, IndexError, ValueError):
+            return f"[REDACTED:{type_}]"
+
+    # -- stage -------------------------------------------------------------------------
+    def process(self, msg: Message) -> None:
+        pending = msg.exchange.scratch.get(_spans_key())
+        entry = pending.pop(id(msg), None) if pending else None
+        spans = entry[1] if entry is not None and entry[0] is msg else []
+        if not msg.findings:
+            return
+        strongest = max(msg.findings, key=lambda f: _RANK.get(f.action, 0))
+        top = strongest.action
+        if top == "block":
+            self._scrub(msg, [s for s in spans if s.action in ("redact", "block")])
+            msg.block(
+                ErrorCode.BLOCKED,
+                f"blocked by mcp-gateway rule {strongest.rule} ({strongest.type})",
+                stage="act",
+            )
+        elif top == "redact":
+            if self._scrub(msg, [s for s in spans if s.action == "redact"]):
+                msg.mark_modified()
+        self._notify(msg, top)
+
+    def _notify(self, msg: Message, top: str) -> None:
+        loud = [f for f in msg.findings if f.action in ("alert", "block")]
+        if not loud:
+            return
+        ex = msg.exchange
+        rules = sorted({f.rule for f in loud})
+        for f in loud:
+            log.warning(
+                "mcp-gateway: %s %s (%s, %s) at %s in %s %s%s on %s",
+                f.action, f.rule, f.type, f.severity, f.location, msg.direction.value,
+                msg.method or msg.kind.value, f" {msg.name}" if msg.name else "", ex.server,
+            )  # fmt: skip
+        flow = ex.flow
+        if flow is None:
+            return
+        try:
+            if top == "block" or any(f.action == "block" for f in loud):
+                flow.marked = ":no_entry:"
+            elif not flow.marked:
+                flow.marked = ":warning:"
+            note = f"mcp-gateway {'block' if top == 'block' else 'alert'}: {', '.join(rules)}"
+            old = flow.comment or ""
+            if note not in old:
+                flow.comment = f"{old}\n{note}" if old else note
+        except AttributeError:  # not a mitmproxy flow (tests, shim)
+            pass
+
+    # -- redaction ---------------------------------------------------------------------
+    def _scrub(self, msg: Message, spans) -> bool:
+        if not spans:
+            return False
+        groups: dict[tuple[int, object], list] = {}
+        for s in spans:
+            groups.setdefault((id(s.container), s.key), []).append(s)
+        changed = False
+        for group in groups.values():
+            container, key = group[0].container, group[0].key
+            if container is None:  # the payload itself was a bare string
+                continue
+            try:
+                cur = container[key]
+            except (KeyError, IndexError, TypeError):
+                continue
+            if isinstance(cur, int):
+                container[key] = self.replacement(str(cur), group[0].type, group[0].rule)
+                changed = True
+                continue
+            if not isinstance(cur, str):
+                continue
+            text = cur
+            for s in sorted(group, key=lambda s: s.start, reverse=True):
+                if text[s.start : s.end] != s.value:
+                    continue  # the string changed under us; never guess
+                rep = self._encoded_replacement(s)
+                if rep is None:
+                    continue
+                text = text[: s.start] + rep + text[s.end :]
+            if text != cur:
+                container[key] = text
+                changed = True
+        return changed
+
+    def _encoded_replacement(self, s) -> str | None:
+        if s.encoding == "base64":
+            return self._rebase64(s)
+        value = s.decoded[0] if s.decoded else s.value
+        rep = self.replacement(value, s.type, s.rule)
+        if s.encoding == "json" and not _SAFE.match(rep):
+            rep = f"[REDACTED:{s.type}]"
+        elif s.encoding == "url":
+            rep = quote(rep, safe="")
+        return rep
+
+    def _rebase64(self, s) -> str | None:
+        blob = s.value
+        core = blob.rstrip("=")
+        padded = core + "=" * (-len(core) % 4)
+        try:
+            raw = base64.b64decode(padded, validate=True)
+            text = raw.decode("utf-8")
+        except (binascii.Error, ValueError, UnicodeDecodeError):
+            return f"[REDACTED:{s.type}]"
+        for inner in sorted(set(s.decoded), key=len, reverse=True):
+            if inner:
+                text = text.replace(inner, self.replacement(inner, s.type, s.rule))
+        out = base64.b64encode(text.encode("utf-8")).decode("ascii")
+        if not blob.endswith("="):
+            out = out.rstrip("=")
+        return out
+
+
+__all__ = ["ActStage"]

@@ -1,0 +1,73 @@
+"""The mitmproxy addon that plugs scanning into the gateway's pipeline.
+
+    gw = Gateway(); addons = [gw, ..., ScanAddon(gw.pipeline), ...]
+
+Options:
+    mcp_rules       rule files or directories (empty: the shipped packs under rules/)
+    mcp_redact_key  key for `hash` redaction (empty: $MCP_GATEWAY_REDACT_KEY, else random)
+
+A bad rule file is refused in ``configure`` with an OptionsError naming file, line and field;
+on a reload the running engine stays in place until the new one compiled, then is swapped
+in one assignment, so in-flight messages finish with the engine they started with.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from mitmproxy import ctx, exceptions
+
+from ..act import ActStage
+from ..yamlconf import ConfigError
+from .engine import Engine
+from .stage import ScanStage
+
+log = logging.getLogger("mcp_gateway")
+
+
+class ScanAddon:
+    def __init__(self, pipeline) -> None:
+        self.pipeline = pipeline
+        self.stage: ScanStage | None = None
+        self.act = ActStage()
+
+    def load(self, loader) -> None:
+        loader.add_option(
+            "mcp_rules", Sequence[str], [],
+            "Scanning rule files or directories, applied in order (a later rule with the same id "
+            "overrides or disables an earlier one). Empty: the shipped packs.",
+        )  # fmt: skip
+        loader.add_option(
+            "mcp_redact_key", str, "",
+            "Key for `hash` redaction (HMAC-SHA256). Empty: $MCP_GATEWAY_REDACT_KEY, else a "
+            "random per-process key.",
+        )  # fmt: skip
+
+    def configure(self, updated) -> None:
+        if "mcp_rules" in updated or self.stage is None:
+            paths = list(ctx.options.mcp_rules or [])
+            try:
+                engine = Engine.load(paths or None)
+            except ConfigError as e:
+                raise exceptions.OptionsError(f"mcp_rules: {e}") from None
+            except OSError as e:
+                raise exceptions.OptionsError(f"mcp_rules: {e}") from None
+            if self.stage is None:
+                self.stage = ScanStage(engine)
+            else:
+                self.stage.engine = engine  # atomic swap
+            self.pipeline.add(self.stage)
+            self.pipeline.add(self.act)
+            log.info(
+                "mcp-gateway: %d scanning rules loaded from %s",
+                len(engine.rules), ", ".join(engine.sources),
+            )  # fmt: skip
+        if "mcp_redact_key" in updated:
+            self.act.set_key(ctx.options.mcp_redact_key or None)
+
+    def done(self) -> None:
+        pass
+
+
+__all__ = ["ScanAddon"]
