@@ -476,3 +476,56 @@ async def test_requests_run_concurrently_and_cancellation_is_honoured():
         assert nxt["id"] == 4, nxt
     finally:
         await shim.close()
+
+
+async def test_gateway_credentials_and_server_name_header(monkeypatch):
+    """What the relay sends to the gateway: --name, --api-key, --header, the bridge token."""
+    seen: list[bytes] = []
+
+    async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        head = await r.readuntil(b"\r\n\r\n")
+        n = next(
+            (
+                int(x.split(b":")[1])
+                for x in head.split(b"\r\n")
+                if x.lower().startswith(b"content-length:")
+            ),
+            0,
+        )
+        await r.readexactly(n)
+        seen.append(head)
+        body = b'{"jsonrpc":"2.0","id":null,"error":{"code":-32003,"message":"refused by test"}}'
+        w.write(
+            b"HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body)
+        )
+        await w.drain()
+        w.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    monkeypatch.setenv("SHIM_TEST_GW_KEY", "gw-key-secret-789")
+    shim = await RawShim.start(
+        "--name",
+        "my-server",
+        "--gateway",
+        f"http://127.0.0.1:{port}",
+        "--api-key",
+        "env://SHIM_TEST_GW_KEY",
+        "--header",
+        "X-Team=blue",
+    )
+    try:
+        await shim.send({"jsonrpc": "2.0", "id": 5, "method": "tools/list"})
+        resp = await shim.recv_id(5)
+        assert resp["error"] == {"code": -32003, "message": "refused by test"}
+    finally:
+        rc, err = await shim.close()
+        server.close()
+    head = seen[0].decode("latin-1").lower()
+    assert head.startswith("post http://127.0.0.1:")  # absolute form: sent to a proxy
+    assert "\r\nmcp-gateway-server: my-server\r\n" in head
+    assert "\r\nauthorization: bearer gw-key-secret-789\r\n" in head
+    assert "\r\nx-team: blue\r\n" in head
+    assert "\r\nmcp-gateway-shim-token: " in head
+    assert "gw-key-secret-789" not in err

@@ -103,6 +103,19 @@ def register(subparsers) -> None:
         help=f"the running gateway (an HTTP proxy; default {DEFAULT_GATEWAY})",
     )
     p.add_argument(
+        "--api-key",
+        metavar="REF",
+        help="credential for a gateway that requires one, sent as `Authorization: Bearer "
+        "<value>`; REF as for --env (env://NAME, file:///path, keyring://service/name)",
+    )
+    p.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        metavar="NAME=REF",
+        help="extra header on every request to the gateway (repeatable; REF as for --env)",
+    )
+    p.add_argument(
         "--direct",
         action="store_true",
         help="if the gateway is unreachable, connect directly (traffic NOT inspected)",
@@ -171,7 +184,33 @@ def cmd_stdio(args) -> int:
     if env is None:
         return 2
     name = args.name or os.path.basename(cmd[0]) or cmd[0]
-    return _run(_stdio_main(args, cmd, env, name))
+    try:
+        headers = _gateway_headers(args)
+    except RefError as e:
+        log(f"mcp-gateway stdio: {e}")
+        return 2
+    return _run(_stdio_main(args, cmd, env, name, headers))
+
+
+def _gateway_headers(args) -> dict[str, str]:
+    from .refs import resolve_ref
+
+    headers: dict[str, str] = {}
+    for n, item in enumerate(args.header, 1):
+        hname, sep, ref = item.partition("=")
+        hname = hname.strip()
+        if not sep or not hname or any(c in hname for c in " :\r\n"):
+            raise RefError(f"--header argument #{n}: expected NAME=REF")
+        value = resolve_ref(ref)
+        if "\r" in value or "\n" in value:
+            raise RefError(f"--header {hname}: the value contains a line break")
+        headers[hname.lower()] = value
+    if args.api_key:
+        value = resolve_ref(args.api_key).strip()
+        if "\r" in value or "\n" in value:
+            raise RefError("--api-key: the value contains a line break")
+        headers["authorization"] = f"Bearer {value}"
+    return headers
 
 
 def cmd_bridge(args) -> int:
@@ -209,7 +248,9 @@ def _install_signals(stop: asyncio.Event, on_signal) -> None:
             loop.add_signal_handler(sig, on_signal, sig)
 
 
-async def _stdio_main(args, cmd: list[str], env: dict[str, str], name: str) -> int:
+async def _stdio_main(
+    args, cmd: list[str], env: dict[str, str], name: str, headers: dict[str, str]
+) -> int:
     from .relay import Relay, open_stdin
 
     stop = asyncio.Event()
@@ -253,6 +294,7 @@ async def _stdio_main(args, cmd: list[str], env: dict[str, str], name: str) -> i
         timeout=args.timeout,
         max_message_bytes=args.max_message_bytes,
         log=log,
+        extra_headers=headers,
     )
     try:
         read = await open_stdin()

@@ -205,8 +205,10 @@ class Relay:
         timeout: float = 300.0,
         max_message_bytes: int = 64 * 1024 * 1024,
         log: Callable[[str], None] | None = None,
+        extra_headers: dict[str, str] | None = None,
     ) -> None:
         self.url = url
+        self.extra_headers = dict(extra_headers or {})
         self.token = token
         self.name = name
         self.gateway = gateway
@@ -235,6 +237,7 @@ class Relay:
             "accept": "application/json, text/event-stream",
             SERVER_NAME_HEADER: self.name,
         }
+        h.update(self.extra_headers)
         if self.token is not None:
             h[TOKEN_HEADER] = self.token
         if self.session_id:
