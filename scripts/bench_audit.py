@@ -26,6 +26,7 @@ import os
 import sys
 import tempfile
 import time
+import uuid
 
 from mcp_gateway.audit import chain, schema
 from mcp_gateway.audit.stage import AuditStage
@@ -52,18 +53,16 @@ class TimedWriter(AuditWriter):
 
 def make_messages(n: int) -> list[Message]:
     out = []
-    exs = [
-        Exchange(
-            flow_id=f"flow-{i}",
-            server=f"127.0.0.1:{8000 + i % 3}",
-            session_id=f"s{i % 50}",
-            client_addr="127.0.0.1:5000",
-            protocol_version="2025-06-18",
-        )
-        for i in range(500)
-    ]
+    ex = None
     for i in range(n):
-        ex = exs[i % len(exs)]
+        if i % 2 == 0:  # one HTTP exchange (mitmproxy flow, random UUID) per request/response
+            ex = Exchange(
+                flow_id=str(uuid.uuid4()),
+                server=f"127.0.0.1:{8000 + i % 3}",
+                session_id=f"s{i % 50}",
+                client_addr="127.0.0.1:5000",
+                protocol_version="2025-06-18",
+            )
         rid = i // 2
         if i % 2 == 0:
             m = Message(
@@ -123,7 +122,7 @@ def run(args, rate: float, events: int) -> dict:
     d = tempfile.mkdtemp(prefix="bench-audit-")
     path = args.db or os.path.join(d, "audit.db")
     msgs = make_messages(events)
-    w = TimedWriter(path, queue_size=args.queue_size)
+    w = TimedWriter(path, queue_size=args.queue_size, batch_rows=args.batch_rows)
     w.open()
     w.flush()
     st = AuditStage(w, on_full="drop")
@@ -192,6 +191,7 @@ def main() -> int:
     ap.add_argument("--rate", type=float, default=2000.0, help="events/s of the paced phase")
     ap.add_argument("--paced-events", type=int, default=20_000)
     ap.add_argument("--queue-size", type=int, default=10_000)
+    ap.add_argument("--batch-rows", type=int, default=5000, help="writer batch size (default 5000)")
     ap.add_argument("--db", help="database path (default: a fresh temporary file)")
     ap.add_argument("--runs", type=int, default=1)
     args = ap.parse_args()
