@@ -29,7 +29,7 @@ pytestmark = [
 ]
 
 FAKE_AWS = "AKIA" + "Q3ZR7XWJ5M2TBN4K"
-FAKE_GITHUB = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+FAKE_GITHUB = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5" + "0Zb5Hm"  # valid CRC32 tail
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +92,9 @@ async def test_shim_through_gateway_redacts_and_audits(gateway, tmp_path):
                 tools = {t.name for t in (await s.list_tools()).tools}
                 assert "fake_secret" in tools
                 assert text_of(await s.call_tool("echo", {"text": "hello"})) == "hello"
+                # several MB each way through the gateway
+                big = "é" * 1_500_000
+                assert text_of(await s.call_tool("echo", {"text": big})) == big
                 secret_text = text_of(await s.call_tool("fake_secret", {}))
                 assert secret_text.startswith("config: aws_access_key_id=")
                 assert FAKE_AWS not in secret_text

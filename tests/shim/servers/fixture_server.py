@@ -13,7 +13,7 @@ mcp = FastMCP("shim-fixture")
 # Fake credentials in well-known shapes (an AWS-style key id, a GitHub-style
 # token with a fixed fake body); the gateway's rules should redact it.
 FAKE_SECRET = "AKIA" + "Q3ZR7XWJ5M2TBN4K"
-FAKE_GITHUB = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+FAKE_GITHUB = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5" + "0Zb5Hm"  # valid CRC32 tail
 
 
 @mcp.tool()
