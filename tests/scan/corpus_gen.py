@@ -851,7 +851,16 @@ def _nanp(rng: random.Random) -> tuple[str, str, str]:
 
 
 def phone(rng: random.Random) -> str:
-    kind = rng.randint(0, 13)
+    kind = rng.randint(0, 14)
+    if kind == 14:  # E.164 without separators, as CRMs and Twilio store them
+        return pick(
+            rng,
+            [
+                "+1" + "".join(_nanp(rng)),
+                f"+44{rng.randint(7400, 7999)}{rng.randint(100000, 999999)}",
+                f"+49{rng.randint(151, 179)}{rng.randint(1000000, 99999999)}",
+            ],
+        )
     if kind <= 5:
         a, b, c = _nanp(rng)
         return pick(
@@ -3354,6 +3363,352 @@ MIXED_CARRIERS = [m_env, m_env, m_incident, m_shell]
 
 
 # --------------------------------------------------------------------------------------------
+# Harder positives: unusual syntaxes, query strings, CRLF files, punctuation, prose
+# --------------------------------------------------------------------------------------------
+
+WP_SALT = UPPER + LOWER + DIGITS + "!@#$%^&*()-_=+[]{}|;:,.<>?/~`"
+
+
+def t_query(rng: random.Random) -> Doc:
+    dom = pick(rng, COMPANY_DOMAINS)
+    kind = rng.randint(0, 4)
+    if kind == 0:
+        return fill(
+            "GET /v1/export?format=csv&«p»=«t»&page=«n» HTTP/1.1",
+            p=pick(rng, ["api_key", "apikey", "access_token", "auth_token"]),
+            t=L("generic_secret", opaque_token(rng)),
+            n=str(rng.randint(1, 9)),
+        )
+    if kind == 1:
+        return fill(
+            "fetch failed: https://api.«d»/v2/reports?access_token=«t»&since=2025-06-01 (status 503)",
+            d=dom,
+            t=L("generic_secret", opaque_token(rng)),
+        )
+    if kind == 2:
+        return fill("wss://stream.«d»/socket?token=«t»&v=2", d=dom, t=L("jwt", jwt_token(rng)))
+    if kind == 3:
+        return fill(
+            "https://api.github.com/repos/«r»/tarball?access_token=«t»",
+            r=pick(rng, REPOS),
+            t=L("github_token", gh_token(rng)),
+        )
+    return fill(
+        '{"url": "https://hooks.«d»/ingest?secret=«t»", "method": "POST"}',
+        d=dom,
+        t=L("generic_secret", opaque_token(rng)),
+    )
+
+
+def t_wordpress(rng: random.Random) -> Doc:
+    pw = L("generic_secret", password(rng))
+    salts = [
+        L("generic_secret", rstr(rng, ALNUM, 1) + rstr(rng, WP_SALT, 62) + rstr(rng, ALNUM, 1))
+        for _ in range(2)
+    ]
+    return fill(
+        "<?php\n/** The name of the database for WordPress */\ndefine( 'DB_NAME', 'wp_prod' );\n"
+        "define( 'DB_USER', 'wp_user' );\ndefine( 'DB_PASSWORD', '«pw»' );\ndefine( 'DB_HOST', 'localhost' );\n\n"
+        "define( 'AUTH_KEY',         '«s1»' );\ndefine( 'SECURE_AUTH_KEY',  '«s2»' );\n$table_prefix = 'wp_';\n",
+        pw=pw,
+        s1=salts[0],
+        s2=salts[1],
+    )
+
+
+def t_spring(rng: random.Random) -> Doc:
+    return fill(
+        "server.port=8080\nspring.datasource.url=jdbc:postgresql://db-primary.internal:5432/orders\n"
+        "spring.datasource.username=orders\nspring.datasource.password=«pw»\n"
+        "spring.mail.host=smtp.«d»\nspring.mail.password=«mp»\njwt.secret=«js»\nmanagement.endpoints.web.exposure.include=health\n",
+        pw=L("generic_secret", password(rng)),
+        d=pick(rng, COMPANY_DOMAINS),
+        mp=L("generic_secret", password(rng)),
+        js=L("generic_secret", b64bytes(rng, 48)),
+    )
+
+
+def t_xml(rng: random.Random) -> Doc:
+    if rng.random() < 0.5:
+        return fill(
+            "<settings>\n  <servers>\n    <server>\n      <id>nexus-releases</id>\n      <username>deploy</username>\n"
+            "      <password>«pw»</password>\n    </server>\n  </servers>\n</settings>",
+            pw=L("generic_secret", password(rng)),
+        )
+    return fill(
+        '<configuration>\n  <appSettings>\n    <add key="Environment" value="Production" />\n'
+        '    <add key="PaymentsApiKey" value="«k»" />\n  </appSettings>\n  <connectionStrings>\n'
+        '    <add name="Default" connectionString="Server=sql01;Database=Orders;User Id=app;Password=«pw»;" />\n'
+        "  </connectionStrings>\n</configuration>",
+        k=L("generic_secret", opaque_token(rng)),
+        pw=L("generic_secret", password(rng)),
+    )
+
+
+def t_docker_run(rng: random.Random) -> Doc:
+    return fill(
+        "docker run -d --name db -e POSTGRES_USER=app -e POSTGRES_PASSWORD=«pw» -p 5432:5432 postgres:16\n"
+        "docker run --rm -e OPENAI_API_KEY=«ok» ghcr.io/acme/agent:latest",
+        pw=L("generic_secret", password(rng)),
+        ok=L("openai_api_key", openai_key(rng)),
+    )
+
+
+def t_crlf(rng: random.Random) -> Doc:
+    doc = config_with(
+        rng,
+        [
+            ("STRIPE_SECRET_KEY", L("stripe_key", stripe_key(rng))),
+            ("DB_PASSWORD", L("generic_secret", password(rng))),
+        ],
+        style=pick(rng, ["env", "env_quoted", "ini"]),
+    )
+    return doc.map(lambda x: x.replace("\n", "\r\n"))
+
+
+def t_prose(rng: random.Random) -> Doc:
+    n, t, g = pick(rng, [e for e in ENV_SECRETS if e[1] not in ("generic_secret", "jwt")])
+    v = L(t, g(rng))
+    return pick(
+        rng,
+        [
+            fill("Here's the key you asked for («v»).", v=v),
+            fill("Token:«v»; expires in 30 days.", v=v),
+            fill("APIキー：«v»（本番環境用）", v=v),
+            fill("Der Schlüssel für die Staging-Umgebung ist «v». Bitte nicht weitergeben.", v=v),
+            fill("| env | key |\n|---|---|\n| prod | `«v»` |\n| dev | (see vault) |", v=v),
+            fill("> **Note**: I used `«v»` for the test call, rotate it afterwards.", v=v),
+        ],
+    )
+
+
+def t_google_oauth(rng: random.Random) -> Doc:
+    cid = f"{rng.randint(10**11, 10**12 - 1)}-{rstr(rng, LOWER + DIGITS, 32)}.apps.googleusercontent.com"
+    return Doc(
+        '{"installed": {"client_id": "',
+        cid,
+        '", "project_id": "acme-tools", "auth_uri": "https://accounts.google.com/o/oauth2/auth", '
+        '"token_uri": "https://oauth2.googleapis.com/token", "client_secret": "',
+        L("generic_secret", "GOCSPX-" + mixed(rng, B64URL, 28)),
+        '", "redirect_uris": ["http://localhost"]}}',
+    )
+
+
+def t_vendor_key(rng: random.Random) -> Doc:
+    """Vendor keys without a distinctive prefix: found only by their variable name."""
+    name = pick(
+        rng,
+        ["MAILCHIMP_API_KEY", "NEW_RELIC_LICENSE_KEY", "TERRAFORM_CLOUD_TOKEN", "ALGOLIA_API_KEY"],
+    )
+    if name == "MAILCHIMP_API_KEY":
+        value = hexs(rng, 32) + "-us" + str(rng.randint(1, 21))
+    elif name == "NEW_RELIC_LICENSE_KEY":
+        value = hexs(rng, 36) + "NRAL"
+    elif name == "TERRAFORM_CLOUD_TOKEN":
+        value = mixed(rng, ALNUM, 14) + ".atlasv1." + mixed(rng, ALNUM, 67)
+    else:
+        value = hexs(rng, 32)
+    return as_file(rng, config_with(rng, [(name, L("generic_secret", value))]))
+
+
+def t_repr(rng: random.Random) -> Doc:
+    return fill(
+        "«ts» DEBUG connecting with params {'host': 'db-primary.internal', 'user': 'etl', 'password': '«pw»', 'connect_timeout': 10}",
+        ts=ts_log(rng),
+        pw=L("generic_secret", password(rng)),
+    )
+
+
+def t_printenv(rng: random.Random) -> Doc:
+    items: list[Item] = [
+        ("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        ("HOME", "/home/app"),
+        ("HOSTNAME", f"{pick(rng, SERVICES)}-{hexs(rng, 10)}-{rstr(rng, LOWER + DIGITS, 5)}"),
+        ("KUBERNETES_SERVICE_HOST", L_ip(rng, True)),
+        ("KUBERNETES_SERVICE_PORT", "443"),
+        ("PYTHONUNBUFFERED", "1"),
+    ]
+    for n, t, g in rng.sample(ENV_SECRETS, 2):
+        items.append((n, L(t, g(rng))))
+    rng.shuffle(items)
+    return Doc("$ printenv\n", kv_doc(rng, items, "env"))
+
+
+def t_pii_forms(rng: random.Random) -> Doc:
+    first, last = person(rng)
+    kind = rng.randint(0, 4)
+    if kind == 0:
+        return Doc(
+            '<p>Contact <a href="mailto:', L_email(rng, first, last), f'">{first}</a> or call <a href="tel:',
+            L("phone_number", "+1" + "".join(_nanp(rng))), '">us</a>.</p>',
+        )  # fmt: skip
+    if kind == 1:
+        return Doc(
+            '{"order": ', str(rng.randint(10000, 99999)), ', "pan": ', L("credit_card", card_number(rng)),
+            ', "exp": "', f"{rng.randint(1, 12):02d}/{rng.randint(26, 31)}", '", "name": "', f"{first} {last}", '"}',
+        )  # fmt: skip
+    if kind == 2:
+        return Doc(
+            "X-Forwarded-For: ", L_ip(rng, False), ", ", L_ip(rng, True), "\nX-Real-IP: ", L_ip(rng, False),
+            "\nUser-Agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.6367.91 Safari/537.36",
+        )  # fmt: skip
+    if kind == 3:
+        return Doc(
+            "<Document><CstmrCdtTrfInitn><PmtInf><DbtrAcct><Id><IBAN>", L("iban", iban(rng)),
+            "</IBAN></Id></DbtrAcct><CdtTrfTxInf><Cdtr><Nm>", f"{first} {last}",
+            "</Nm></Cdtr><CdtrAcct><Id><IBAN>", L("iban", iban(rng)), "</IBAN></Id></CdtrAcct></CdtTrfTxInf></PmtInf></CstmrCdtTrfInitn></Document>",
+        )  # fmt: skip
+    return Doc(
+        f"Applicant: {first} {last}\nSSN: ", L("us_ssn", ssn(rng)), "\nEmail: ", L_email(rng, first, last),
+        "\nPhone: ", L_phone(rng), f"\nZIP: {rng.randint(10000, 99999)}-{rng.randint(1000, 9999)}",
+    )  # fmt: skip
+
+
+TRICKY_CARRIERS = [
+    t_query, t_query, t_wordpress, t_spring, t_xml, t_docker_run, t_crlf, t_prose, t_prose,
+    t_google_oauth, t_vendor_key, t_repr, t_printenv, t_pii_forms, t_pii_forms,
+]  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------
+# Harder negatives
+# --------------------------------------------------------------------------------------------
+
+
+def bn_tricky(rng: random.Random) -> str:
+    kind = rng.randint(0, 17)
+    if kind == 0:
+        return (
+            "def connect(settings):\n    return Client(\n        username=settings.user,\n        password=settings.password,\n"
+            "        api_key=settings.API_KEY,\n        token=token,\n        secret=os.getenv('CLIENT_SECRET'),\n    )\n"
+            "headers = {'Authorization': f'Bearer {access_token}'}\nsecret = secrets.token_urlsafe(32)\n"
+        )
+    if kind == 1:
+        lines = "\n".join("          " + hexs(rng, 80) for _ in range(4))
+        return (
+            f"db_user: app\ndb_password: !vault |\n          $ANSIBLE_VAULT;1.1;AES256\n{lines}\n"
+        )
+    if kind == 2:
+        return "\n".join(
+            f"{pick(rng, ['-rw-r--r--'])}  1 dev staff {rng.randint(900, 90000):>6} Jun {rng.randint(1, 28):>2} {name}"
+            for name in [
+                "logo.png",
+                "logo@2x.png",
+                "logo@3x.png",
+                "icon-192@2x.png",
+                "hero@2x.webp",
+            ]
+        )
+    if kind == 3:
+        return (
+            f"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/{rng.randint(110, 131)}.0.{rng.randint(5000, 6999)}.{rng.randint(10, 200)} Safari/537.36\n"
+            f"OS build 10.0.{rng.randint(17000, 26000)}.{rng.randint(1, 5000)}; Edge WebView2 {rng.randint(110, 131)}.0.{rng.randint(1000, 3000)}.{rng.randint(10, 99)}"
+        )
+    if kind == 4:
+        imei = luhn_complete("35" + rstr(rng, DIGITS, 12))
+        return f"Device: Pixel 8\nIMEI: {imei}\nABA routing number: {pick(rng, ['021000021', '026009593', '121000358'])}\nBIC: DEUTDEFF500\nVAT ID: DE{rstr(rng, DIGITS, 9)}"
+    if kind == 5:
+        sig = "\n".join(rstr(rng, B64, 64) for _ in range(3))
+        return (
+            f"commit {sha(rng)}\ngpg: Signature made Tue Jun 10 10:21:44 2025 UTC\ngpg:                using RSA key {rstr(rng, '0123456789ABCDEF', 40)}\n"
+            f'gpg: Good signature from "Release Bot" [ultimate]\n\n-----BEGIN PGP SIGNATURE-----\n\n{sig}\n=abcd\n-----END PGP SIGNATURE-----'
+        )
+    if kind == 6:
+        return f"256 SHA256:{b64bytes(rng, 32, pad=False)} deploy@build-01 (ED25519)\n3072 SHA256:{b64bytes(rng, 32, pad=False)} ci-runner (RSA)"
+    if kind == 7:
+        acct = str(rng.randint(10**11, 10**12 - 1))
+        return orjson.dumps(
+            {
+                "KeyMetadata": {
+                    "AWSAccountId": acct,
+                    "KeyId": ruuid(rng),
+                    "Arn": f"arn:aws:kms:eu-west-1:{acct}:key/{ruuid(rng)}",
+                    "KeyState": "Enabled",
+                    "KeyUsage": "ENCRYPT_DECRYPT",
+                }
+            }
+        ).decode()
+    if kind == 8:
+        return pick(
+            rng,
+            [
+                "Password must be at least 12 characters and contain a digit.",
+                "password: N/A (SSO only)",
+                "Password: (set via the identity provider)",
+                "The API key is stored in 1Password under 'Prod / Payments'.",
+                "Forgot your password? Use the reset link on the login page.",
+                "token: none\napi_key: null\npassword: ~",
+            ],
+        )
+    if kind == 9:
+        return (
+            'def test_login(client):\n    resp = client.post("/login", json={"username": "alice", "password": "test"})\n'
+            '    assert resp.status_code == 200\n\n\ndef test_api_key_required(client):\n    resp = client.get("/v1/me", headers={"X-API-Key": "test-key"})\n'
+            '    assert resp.status_code == 401\n\nFAKE_TOKEN = "dummy-token"\nPASSWORD = "password"\n'
+        )
+    if kind == 10:
+        return orjson.dumps(
+            {
+                "model": "claude-sonnet-4",
+                "usage": {
+                    "input_tokens": rng.randint(100, 90000),
+                    "output_tokens": rng.randint(10, 4000),
+                },
+                "max_tokens": pick(rng, [1024, 4096, 8192]),
+                "token_type": "Bearer",
+                "expires_in": 3600,
+                "api_key_header": "X-API-Key",
+                "token_endpoint": "https://auth.northwind-apps.io/oauth2/token",
+                "primary_key": "id",
+                "cache_key": f"v2:orders:{rng.randint(1, 99999)}",
+            }
+        ).decode()
+    if kind == 11:
+        return orjson.dumps(
+            {
+                "_id": hexs(rng, 24),
+                "ulid": "01J" + rstr(rng, "0123456789ABCDEFGHJKMNPQRSTVWXYZ", 23),
+                "nanoid": mixed(rng, B64URL, 21),
+                "snowflake": str(rng.randint(10**17, 10**18)),
+                "eth_address": "0x" + hexs(rng, 40),
+                "ipfs_cid": "bafybei" + rstr(rng, "abcdefghijklmnopqrstuvwxyz234567", 52),
+                "thumbnail": "/9j/4AAQSkZJRgABAQAAAQABAAD/" + rstr(rng, B64, 300),
+            }
+        ).decode()
+    if kind == 12:
+        return (
+            f"Support: call 911 in an emergency, otherwise open a ticket. Office hours 09:00-17:30, ext. {rng.randint(100, 999)}.\n"
+            f"Ship to: {rng.randint(1, 999)} {pick(rng, STREETS)}, {pick(rng, CITIES)} {rng.randint(10000, 99999)}-{rng.randint(1000, 9999)}\n"
+            f"Ports 30000-32767 are reserved; build 2025.06.{rng.randint(10, 28)}-{rng.randint(1, 9)}"
+        )
+    if kind == 13:
+        return (
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: app\nstringData:\n"
+            "  password: ENC[AES256_GCM,data:" + b64bytes(rng, 12) + ",iv:" + b64bytes(rng, 32) + ",tag:" + b64bytes(rng, 16) + ",type:str]\n"
+            "sops:\n  kms:\n    - arn: arn:aws:kms:eu-west-1:" + str(rng.randint(10**11, 10**12 - 1)) + ":alias/sops\n"
+            "  lastmodified: \"" + ts(rng) + "\"\n  version: 3.9.1\n"
+        )  # fmt: skip
+    if kind == 14:
+        return (
+            "-----BEGIN SSH SIGNATURE-----\n"
+            + "\n".join(rstr(rng, B64, 70) for _ in range(4))
+            + "\n-----END SSH SIGNATURE-----"
+        )
+    if kind == 15:
+        return (
+            'resource "aws_db_instance" "main" {\n  username = "app"\n  password = var.db_password\n}\n\n'
+            'variable "db_password" {\n  type      = string\n  sensitive = true\n}\n\n'
+            'data "aws_secretsmanager_secret_version" "api" {\n  secret_id = "prod/api-key"\n}\n'
+        )
+    if kind == 16:
+        return f"Tracking: {rstr(rng, DIGITS, 12)} (FedEx), invoice {rng.randint(10**9, 10**10)}, customer no. {rng.randint(10**7, 10**8)}\nAmount: 1.234.567,89 EUR; rate 0.0{rng.randint(1, 9)}%"
+    return f"Password reset link: https://app.{pick(rng, COMPANY_DOMAINS)}/reset?uid={ruuid(rng)}&expires={epoch(rng)}"
+
+
+BENIGN_GENERATORS["tricky"] = (bn_tricky, 14)
+
+
+# --------------------------------------------------------------------------------------------
 # Framing: how a document reaches the scanner (plain, with filler, JSON-embedded, ...)
 # --------------------------------------------------------------------------------------------
 
@@ -3427,7 +3782,7 @@ SECRET_PLAN: list[tuple[str, Callable[[random.Random], Doc], int]] = [
     ("pypi", c_pypi, 35),
     ("jwt", c_jwt, 55),
     ("context7", c_context7, 35),
-    ("generic", c_generic, 130),
+    ("generic", c_generic, 110),
     ("url-credentials", c_url_creds, 60),
     ("basic-auth", c_basic, 40),
 ]
@@ -3439,7 +3794,8 @@ PII_PLAN = {
     "iban": 50,
     "ipv4": 60,
 }
-MIXED_COUNT = 150
+MIXED_COUNT = 130
+TRICKY_COUNT = 180
 BENIGN_COUNT = 1500
 
 
@@ -3468,6 +3824,10 @@ def generate() -> list[dict]:
     for i in range(MIXED_COUNT):
         rng = _rng("mixed", i)
         out.append(_sample(f"mixed-{i:03d}", frame(rng, pick(rng, MIXED_CARRIERS)(rng))))
+    for i in range(TRICKY_COUNT):
+        rng = _rng("tricky", i)
+        carrier = TRICKY_CARRIERS[i % len(TRICKY_CARRIERS)]
+        out.append(_sample(f"tricky-{carrier.__name__[2:]}-{i:03d}", frame(rng, carrier(rng))))
     names = list(BENIGN_GENERATORS)
     weights = [BENIGN_GENERATORS[n][1] for n in names]
     for i in range(BENIGN_COUNT):

@@ -301,6 +301,8 @@ def _oracle_hit_is_real(kind: str, m: re.Match, text: str) -> bool:
         return False
     if kind == "email" and text[: m.start()].endswith("://"):
         return False  # user part of a URL (Sentry DSN), not an address
+    if kind == "email" and re.search(r"@\dx\.(png|webp|jpe?g|svg)$", v):
+        return False  # retina asset names (logo@2x.png)
     if kind == "ipv4":
         if not all(int(o) <= 255 for o in m.groups()):
             return False
@@ -308,7 +310,7 @@ def _oracle_hit_is_real(kind: str, m: re.Match, text: str) -> bool:
     if kind == "credit_card":
         d = re.sub(r"[ -]", "", v)
         brand_len = re.match(
-            r"4\d{12}(\d{3}){0,2}$|(5[1-5]|2[2-7])\d{14}$|3[47]\d{13}$|(6011|64[4-9]|65|35)\d{12,15}$|3[068]\d{12,17}$",
+            r"4\d{12}(\d{3}){0,2}$|(5[1-5]|2[2-7])\d{14}$|3[47]\d{13}$|6011\d{12,15}$|64[4-9]\d{13,16}$|(65|35)\d{14,17}$|3[068]\d{12,17}$",
             d,
         )
         return cg.luhn_ok(d) and bool(brand_len)
