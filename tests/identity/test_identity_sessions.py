@@ -124,6 +124,8 @@ def test_stage_idle_expiry_from_config(tmp_path, mkex) -> None:
     ex = mkex(auth=f"Bearer {ka}", session="S9")
     stage.on_exchange(ex)
     assert ex.refusal is None
+    _respond(ex, None)
+    stage.on_exchange_end(ex)
     time.sleep(0.3)
     ex = mkex(auth=f"Bearer {ka}", session="S9")
     stage.on_exchange(ex)
@@ -136,3 +138,39 @@ def test_binding_can_be_disabled(tmp_path, mkex) -> None:
         ex = mkex(auth=f"Bearer {k}", session="S5")
         stage.on_exchange(ex)
         assert ex.refusal is None
+
+
+def test_open_stream_keeps_session_alive() -> None:
+    clock = Clock()
+    s = SessionBindings(idle_timeout=60, clock=clock)
+    s.learn("sid", "key:a")
+    s.hold("sid")  # a GET stream stays open for a long time
+    clock.t += 600
+    assert s.sweep() == 0 and s.owner("sid") == "key:a"
+    assert s.check("sid", "key:a") is None
+    s.release("sid")
+    clock.t += 59
+    assert s.check("sid", "key:a") is None
+    clock.t += 61
+    assert s.check("sid", "key:a") == "expired"
+
+
+def test_stage_holds_session_during_exchange(tmp_path, mkex) -> None:
+    stage, (ka, _) = _stage(tmp_path, "sessions:\n  idle_timeout: 0.2\n")
+    import time
+
+    stream = mkex(auth=f"Bearer {ka}", session="S7", method="GET")
+    stage.on_exchange(stream)
+    assert stream.refusal is None
+    time.sleep(0.3)
+    post = mkex(auth=f"Bearer {ka}", session="S7")
+    stage.on_exchange(post)
+    assert post.refusal is None  # the GET stream is still open
+    _respond(post, None)
+    stage.on_exchange_end(post)
+    _respond(stream, None)
+    stage.on_exchange_end(stream)
+    time.sleep(0.3)
+    late = mkex(auth=f"Bearer {ka}", session="S7")
+    stage.on_exchange(late)
+    assert late.refusal is not None and "expired" in late.refusal.message

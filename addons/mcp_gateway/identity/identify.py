@@ -145,7 +145,8 @@ class IdentifyStage:
         self._key_idents: dict[
             tuple[bytes, str], tuple[Any, Identity]
         ] = {}  # (sha256, addr) -> (record, identity)
-        self._pending: dict[str, tuple[str, str | None]] = {}  # flow id -> (principal, DELETE sid)
+        # flow id -> (principal, DELETE sid, sid held open while the exchange lasts)
+        self._pending: dict[str, tuple[str, str | None, str | None]] = {}
         self._masks: dict[
             str, Any
         ] = {}  # flow id -> (flow, credential) injected, to mask after sending
@@ -305,9 +306,14 @@ class IdentifyStage:
         flow = ex.flow
         if flow is not None:
             delete_sid = sid if ex.http_method == "DELETE" else None
+            held = None
+            if sid and st.cfg.sessions.bind and ex.http_method != "DELETE":
+                # an open exchange (a GET stream, a long tool call) keeps the session alive
+                self.sessions.hold(sid)
+                held = sid
             if len(self._pending) > 100_000:
                 self._pending.clear()
-            self._pending[flow.id] = (ident.key, delete_sid)
+            self._pending[flow.id] = (ident.key, delete_sid, held)
         # no token passthrough
         if ident.authenticated and flow is not None:
             headers_obj = flow.request.headers
@@ -343,7 +349,7 @@ class IdentifyStage:
         resp = getattr(flow, "response", None)
         if pending is None or resp is None:
             return
-        who, delete_sid = pending
+        who, delete_sid, _ = pending
         sid = resp.headers.get("mcp-session-id")
         if sid and self.state.cfg.sessions.bind:
             self.sessions.learn(sid, who)
@@ -358,11 +364,16 @@ class IdentifyStage:
             self.after_send(flow)
             self.learn(flow)
         finally:
-            self._pending.pop(flow.id, None)
+            self._done(flow)
 
     def forget(self, flow: Any) -> None:
         self.after_send(flow)
-        self._pending.pop(flow.id, None)
+        self._done(flow)
+
+    def _done(self, flow: Any) -> None:
+        pending = self._pending.pop(flow.id, None)
+        if pending is not None and pending[2] is not None:
+            self.sessions.release(pending[2])
 
 
 def _with_addr(ident: Identity, addr: str) -> Identity:

@@ -33,6 +33,7 @@ class SessionBindings:
         self._bound: OrderedDict[str, tuple[str, float]] = OrderedDict()  # sid -> (owner, last use)
         self._ended: OrderedDict[str, str] = OrderedDict()  # sid -> why (expired / deleted)
         self._next_sweep = 0.0
+        self._open: dict[str, int] = {}  # sid -> exchanges in progress (GET streams, long calls)
         self.refused = 0  # counter: requests refused for presenting another identity's session
 
     def __len__(self) -> int:
@@ -59,7 +60,7 @@ class SessionBindings:
             self._bind(sid, who, now)
             return None
         owner, last = hit
-        if now - last > self.idle_timeout:
+        if now - last > self.idle_timeout and sid not in self._open:
             self._end(sid, "expired")
             return "expired"
         if owner != who:
@@ -84,6 +85,21 @@ class SessionBindings:
             return
         self._ended.pop(sid, None)
         self._bind(sid, who, now)
+
+    def hold(self, sid: str) -> None:
+        """An exchange of ``sid`` is in progress: the session is not idle until release."""
+        self._open[sid] = self._open.get(sid, 0) + 1
+
+    def release(self, sid: str) -> None:
+        n = self._open.get(sid, 0) - 1
+        if n > 0:
+            self._open[sid] = n
+        else:
+            self._open.pop(sid, None)
+            hit = self._bound.get(sid)
+            if hit is not None:  # idle time counts from the end of the last exchange
+                self._bound[sid] = (hit[0], self.clock())
+                self._bound.move_to_end(sid)
 
     def end(self, sid: str) -> None:
         if sid in self._bound:
@@ -111,12 +127,19 @@ class SessionBindings:
         self._next_sweep = now + self.SWEEP_EVERY
         n = 0
         limit = now - self.idle_timeout
+        busy = []
         while self._bound:
-            sid, (_, last) = next(iter(self._bound.items()))
+            sid, (owner, last) = next(iter(self._bound.items()))
             if last >= limit:
                 break
+            if sid in self._open:  # a stream is open: not idle; look at it again later
+                del self._bound[sid]
+                busy.append((sid, owner))
+                continue
             self._end(sid, "expired")
             n += 1
+        for sid, owner in busy:
+            self._bound[sid] = (owner, now)
         return n
 
 
