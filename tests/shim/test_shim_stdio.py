@@ -529,3 +529,34 @@ async def test_gateway_credentials_and_server_name_header(monkeypatch):
     assert "\r\nx-team: blue\r\n" in head
     assert "\r\nmcp-gateway-shim-token: " in head
     assert "gw-key-secret-789" not in err
+
+
+async def test_plain_mitmdump_holding_a_stream_does_not_block_later_messages(plain_mitmdump):
+    # plain mitmdump buffers event streams: the slow call's response head arrives only at
+    # its end; the relay moves on after a short wait instead of serializing everything
+    shim = await RawShim.start("--gateway", plain_mitmdump.url)
+    try:
+        await shim.initialize()
+        await shim.call(1, "echo", {"text": "warm"})
+        await shim.send(
+            {
+                "jsonrpc": "2.0",
+                "id": 2,
+                "method": "tools/call",
+                "params": {"name": "slow", "arguments": {"seconds": 3}},
+            }
+        )
+        await shim.send(
+            {
+                "jsonrpc": "2.0",
+                "id": 3,
+                "method": "tools/call",
+                "params": {"name": "echo", "arguments": {"text": "quick"}},
+            }
+        )
+        first = await shim.recv(timeout=10)
+        assert first["id"] == 3
+        second = await shim.recv(timeout=10)
+        assert second["id"] == 2
+    finally:
+        await shim.close()

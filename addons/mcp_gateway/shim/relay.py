@@ -29,6 +29,7 @@ from .bridge import TOKEN_HEADER, frame, id_key, jsonrpc_error, peek_id
 from .httpclient import ConnectFailed, MiniHttp, ProtocolError, Response
 
 SERVER_NAME_HEADER = "mcp-gateway-server"
+HEAD_WAIT = 0.25  # seconds to wait for a request's response head before the next message
 READ_CHUNK = 256 * 1024
 GATEWAY_DOWN = ErrorCode.INTERNAL_ERROR
 
@@ -397,20 +398,38 @@ class Relay:
             pass
 
     async def _request(self, obj: dict, raw: bytes) -> None:
+        """POST a request; return once its response head arrived (so the next message
+        cannot overtake it), or after HEAD_WAIT seconds when a proxy holds the head back
+        (plain mitmdump buffers event streams; an approval step may pause a request).
+        ``initialize`` always waits: later messages need its session id."""
+        head = asyncio.Event()
+        task = asyncio.ensure_future(self._post_request(obj, raw, head))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        wait = asyncio.ensure_future(head.wait())
+        try:
+            timeout = None if obj.get("method") == "initialize" else HEAD_WAIT
+            await asyncio.wait({wait, task}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            wait.cancel()
+
+    async def _post_request(self, obj: dict, raw: bytes, head: asyncio.Event) -> None:
         id_ = obj["id"]
         try:
             resp = await asyncio.wait_for(self._send("POST", raw, stream=True), self.timeout + 10.0)
+            if obj.get("method") == "initialize" and resp.status_code == 200:
+                sid = resp.headers.get("mcp-session-id")
+                if sid:
+                    self.session_id = sid
         except GatewayUnreachable as e:
             self.emit_error(id_, GATEWAY_DOWN, str(e))
             return
         except TimeoutError:
             self.emit_error(id_, ErrorCode.INTERNAL_ERROR, f"no answer within {self.timeout:g}s")
             return
-        if obj.get("method") == "initialize" and resp.status_code == 200:
-            sid = resp.headers.get("mcp-session-id")
-            if sid:
-                self.session_id = sid
-        self._spawn(self._consume(obj, id_, resp))
+        finally:
+            head.set()
+        await self._consume(obj, id_, resp)
 
     async def _consume(self, obj: dict, id_: Any, resp: Response) -> None:
         is_init = obj.get("method") == "initialize"
