@@ -203,11 +203,19 @@ class MiniHttp:
             try:
                 conn.writer.write(data)
                 await conn.writer.drain()
+            except ConnectionError as e:
+                conn.close()
+                if conn.reused and attempt == 0:
+                    continue  # a stale keep-alive connection: the request was not sent
+                raise ProtocolError(f"connection lost while sending ({e})") from None
+            try:
                 return await self._read_head(conn)
             except (ConnectionError, asyncio.IncompleteReadError, ProtocolError) as e:
                 conn.close()
-                if conn.reused and attempt == 0 and not _got_bytes(e):
-                    continue  # a stale keep-alive connection: nothing was processed
+                # The request went out; only an idempotent one may be sent again (a POST
+                # could run a tool twice), and only if the peer said nothing at all.
+                if conn.reused and attempt == 0 and method != "POST" and not _got_bytes(e):
+                    continue
                 raise ProtocolError(f"connection lost before the response ({e})") from None
         raise AssertionError("unreachable")  # pragma: no cover
 
