@@ -99,10 +99,13 @@ class Raw:
         return self.request("tools/call", {"name": tool, "arguments": args or {}}, session)
 
 
-def _gateway(mitmdump_factory, tmp_path: Path, config: str, name: str = "gateway.yaml") -> Any:
+def _gateway(
+    mitmdump_factory, tmp_path: Path, config: str, name: str = "gateway.yaml", **kw: Any
+) -> Any:
     cfg = tmp_path / name
     cfg.write_text(config)
-    return mitmdump_factory(options={"mcp_config": str(cfg)})
+    options = {"mcp_config": str(cfg), **kw.pop("options", {})}
+    return mitmdump_factory(options=options, **kw)
 
 
 def _assert_401(r: httpx.Response, what: str) -> None:
@@ -225,6 +228,9 @@ servers:
     name: everything
     credential: {{type: bearer, ref: env://MGW_E2E_UPSTREAM}}
 """,
+        # print every flow with its headers, and save the flows: the secret must be in neither
+        options={"flow_detail": 3},
+        extra_args=["-w", str(tmp_path / "flows.mitm")],
     )
     async with mcp_session(
         server.url, proxy=md.proxy_url, headers={"Authorization": f"Bearer {key}"}
@@ -235,7 +241,17 @@ servers:
     reqs = _all_headers(server)
     assert reqs and all(h.get("authorization") == f"Bearer {UPSTREAM_SECRET}" for h in reqs)
     assert all(key not in json.dumps(h) for h in reqs)
-    assert UPSTREAM_SECRET not in md.log_text() and key not in md.log_text()
+    log = md.log_text()
+    assert "[mcp-gateway: env://MGW_E2E_UPSTREAM]" in log  # the headers were printed, masked
+    assert UPSTREAM_SECRET not in log and key not in log
+    md.stop()  # flush the saved flows and the audit
+    saved = (tmp_path / "flows.mitm").read_bytes()
+    assert b"/mcp" in saved and UPSTREAM_SECRET.encode() not in saved and key.encode() not in saved
+    audit = md.audit_db.read_bytes() + b"".join(
+        p.read_bytes() for p in md.audit_db.parent.glob(md.audit_db.name + "*")
+    )
+    assert b"agent-e2e" in audit  # the audit recorded the consumer
+    assert UPSTREAM_SECRET.encode() not in audit and key.encode() not in audit
 
     # a missing reference: refused with 502, nothing forwarded
     monkeypatch.delenv("MGW_E2E_UPSTREAM")
