@@ -41,8 +41,8 @@ open):
 * Kubernetes ``data:`` values are base64: a ``client-key-data`` blob is labelled ``private_key``
   and a base64 ``password:`` value is labelled ``generic_secret`` (the whole base64 value).
 
-Run ``python tests/scan/corpus_gen.py OUT.jsonl`` to write the corpus as JSON lines (the input
-format of ``mcp-gateway scan``).
+Run ``python tests/scan/corpus_gen.py OUT.jsonl [SEED]`` to write the corpus as JSON lines (the
+input format of ``mcp-gateway scan``).
 """
 
 from __future__ import annotations
@@ -3709,6 +3709,200 @@ BENIGN_GENERATORS["tricky"] = (bn_tricky, 14)
 
 
 # --------------------------------------------------------------------------------------------
+# More carriers: credential files and code in other languages
+# --------------------------------------------------------------------------------------------
+
+
+def t_credfiles(rng: random.Random) -> Doc:
+    kind = rng.randint(0, 9)
+    host = pick(
+        rng, ["api.northwind-apps.io", "ftp.globex.io", "registry.internal", "nexus.acmecorp.net"]
+    )
+    if kind == 0:
+        return fill(
+            "machine «h»\n  login «u»\n  password «p»\n",
+            h=host,
+            u=pick(rng, ["deploy", "ci", "svc"]),
+            p=L("generic_secret", password(rng)),
+        )
+    if kind == 1:
+        return fill(
+            "# ~/.pgpass\ndb-primary.internal:5432:orders:app_rw:«p»\n*:5432:*:reporting:«q»\n",
+            p=L("generic_secret", password(rng)),
+            q=L("generic_secret", password(rng)),
+        )
+    if kind == 2:
+        return fill(
+            "$ cat ~/.git-credentials\nhttps://«u»:«t»@github.com\n",
+            u=pick(rng, ["octo-dev", "rsilva"]),
+            t=L("github_token", gh_token(rng)),
+        )
+    if kind == 3:
+        return fill(
+            '$env:OPENAI_API_KEY = "«k»"\n$env:DB_PASSWORD = "«p»"\npython .\\agent.py',
+            k=L("openai_api_key", openai_key(rng)),
+            p=L("generic_secret", password(rng)),
+        )
+    if kind == 4:
+        return fill(
+            'package config\n\nconst (\n\tapiBaseURL = "https://api.«d»"\n\tapiKey     = "«k»"\n)\n',
+            d=pick(rng, COMPANY_DOMAINS),
+            k=L("generic_secret", opaque_token(rng)),
+        )
+    if kind == 5:
+        return fill(
+            "const stripe = require('stripe')(process.env.STRIPE_KEY || '«k»');\nconst app = express();",
+            k=L("stripe_key", stripe_key(rng)),
+        )
+    if kind == 6:
+        return Doc(
+            '{"info": {"name": "Orders API"}, "auth": {"type": "bearer", "bearer": [{"key": "token", "value": "',
+            L("generic_secret", opaque_token(rng)),
+            '", "type": "string"}]}, "item": [{"name": "List orders", "request": {"method": "GET", "url": "{{baseUrl}}/v1/orders"}}]}',
+        )
+    if kind == 7:
+        return Doc(
+            '{"log": {"entries": [{"request": {"method": "GET", "url": "https://api.',
+            pick(rng, COMPANY_DOMAINS),
+            '/v1/me", "headers": [{"name": "Authorization", "value": "Bearer ',
+            L("jwt", jwt_token(rng)),
+            '"}, {"name": "Accept", "value": "application/json"}]}, "response": {"status": 200}}]}}',
+        )
+    if kind == 8:
+        return fill(
+            'db_password      = "«p»"\nregion           = "eu-west-1"\ninstance_type    = "t3.medium"\ndatadog_api_key  = "«k»"\n',
+            p=L("generic_secret", password(rng)),
+            k=L("generic_secret", hexs(rng, 32)),
+        )
+    return Doc(
+        '{"cells": [{"cell_type": "code", "source": ["import openai\\n", "openai.api_key = \\"',
+        L("openai_api_key", openai_key(rng)),
+        '\\"\\n"], "outputs": []}], "nbformat": 4}',
+    )
+
+
+def bn_more(rng: random.Random) -> str:
+    kind = rng.randint(0, 15)
+    if kind == 0:
+        mods = [
+            "golang.org/x/net v0.30.0",
+            "github.com/google/uuid v1.6.0",
+            "gopkg.in/yaml.v3 v3.0.1",
+        ]
+        return "\n".join(
+            f"{m} h1:{b64bytes(rng, 32)}\n{m}/go.mod h1:{b64bytes(rng, 32)}" for m in mods
+        )
+    if kind == 1:
+        return (
+            f'[[package]]\nname = "serde"\nversion = "1.0.{rng.randint(100, 220)}"\n'
+            f'source = "registry+https://github.com/rust-lang/crates.io-index"\nchecksum = "{sha(rng, 64)}"\n'
+        )
+    if kind == 2:
+        return (
+            f"diff --git a/{pick(rng, PATHS)} b/{pick(rng, PATHS)}\nindex {sha(rng, 7)}..{sha(rng, 7)} 100644\n"
+            "--- a/src/app.py\n+++ b/src/app.py\n@@ -12,7 +12,7 @@ def create_app():\n"
+            "-    api_key = os.environ['API_KEY']\n+    api_key = settings.api_key.get_secret_value()\n"
+            "     client = Client(api_key=api_key, timeout=10)\n"
+        )
+    if kind == 3:
+        return (
+            '{"version": 3, "file": "app.min.js", "sources": ["src/app.ts"], "names": ["fetchOrders", "token"], '
+            f'"mappings": "{";".join(",".join(rstr(rng, B64[:52], rng.randint(4, 8)) for _ in range(6)) for _ in range(5))}"}}'
+        )
+    if kind == 4:
+        return (
+            '@font-face{font-family:"Inter";src:url(data:font/woff2;base64,'
+            + b64bytes(rng, rng.randint(200, 600))
+            + ') format("woff2")}'
+        )
+    if kind == 5:
+        return "\n".join(
+            f'http_requests_total{{method="{pick(rng, ["GET", "POST"])}",code="{pick(rng, [200, 404, 500])}",handler="/v1/{pick(rng, ["orders", "users", "mcp"])}"}} {rng.randint(1, 10**7)}'
+            for _ in range(rng.randint(3, 8))
+        )
+    if kind == 6:
+        return (
+            "FROM python:3.12-slim@sha256:"
+            + sha(rng, 64)
+            + "\nWORKDIR /app\nCOPY requirements.txt .\nRUN pip install --no-cache-dir -r requirements.txt\n"
+            'ARG API_KEY\nENV API_KEY=${API_KEY}\nUSER 10001\nCMD ["python", "-m", "app"]'
+        )
+    if kind == 7:
+        return orjson.dumps(
+            {
+                "key": f"PROJ-{rng.randint(100, 9999)}",
+                "fields": {
+                    "summary": pick(
+                        rng,
+                        [
+                            "Rotate API keys quarterly",
+                            "Password policy update",
+                            "Token expiry too short",
+                        ],
+                    ),
+                    "status": {"name": pick(rng, ["In Progress", "Done", "To Do"])},
+                    "assignee": {
+                        "displayName": f"{pick(rng, FIRST)} {pick(rng, LAST)}",
+                        "accountId": f"5b10a2844c20165700ede{rng.randint(10, 99)}",
+                    },
+                    "created": ts(rng),
+                },
+            }
+        ).decode()
+    if kind == 8:
+        return (
+            "CREATE TABLE api_keys (\n  id uuid PRIMARY KEY,\n  user_id bigint NOT NULL,\n  key_hash bytea NOT NULL,\n"
+            "  key_prefix varchar(8) NOT NULL,\n  last_used_at timestamptz,\n  password_changed_at timestamptz\n);\n"
+            "CREATE INDEX api_keys_prefix_idx ON api_keys (key_prefix);"
+        )
+    if kind == 9:
+        return (
+            f"{ts_log(rng)[:19]} kernel: [{rng.randint(1000, 99999)}.{rng.randint(100000, 999999)}] oom-kill:constraint=CONSTRAINT_MEMCG,"
+            f"task={pick(rng, SERVICES)},pid={rng.randint(1000, 99999)},uid=10001\n"
+            f"{ts_log(rng)[:19]} systemd[1]: {pick(rng, SERVICES)}.service: Main process exited, code=killed, status=9/KILL"
+        )
+    if kind == 10:
+        return (
+            '<div class="card" data-id="' + ruuid(rng) + '" data-track="' + hexs(rng, 16) + '">\n'
+            '  <form method="post" action="/login">\n    <input type="email" name="email" placeholder="you@company" required>\n'
+            '    <input type="password" name="password" autocomplete="current-password">\n'
+            '    <input type="hidden" name="csrf_token" value="{{ csrf_token() }}">\n  </form>\n</div>'
+        )
+    if kind == 11:
+        return (
+            f'{{"name": "@acme/{pick(rng, SERVICES)}", "version": "{rng.randint(0, 9)}.{rng.randint(0, 20)}.{rng.randint(0, 20)}", '
+            '"scripts": {"build": "tsc -p .", "test": "vitest run"}, "dependencies": {"zod": "^3.23.8", "undici": "^6.19.0"}, '
+            '"publishConfig": {"registry": "https://npm.pkg.github.com"}}'
+        )
+    if kind == 12:
+        return (
+            "Python 3.12.4 (main, Jun  6 2024) [GCC 12.2.0] on linux\n>>> import secrets\n>>> len(secrets.token_hex(16))\n32\n"
+            f">>> hashlib.sha256(b'hello').hexdigest()\n'{sha(rng, 64)}'\n>>> uuid.uuid4()\nUUID('{ruuid(rng)}')"
+        )
+    if kind == 13:
+        return (
+            f"LAST SEEN   TYPE      REASON      OBJECT                         MESSAGE\n"
+            f'{rng.randint(1, 59)}s         Normal    Pulled      pod/{pick(rng, SERVICES)}-{hexs(rng, 10)}   Successfully pulled image "ghcr.io/acme/api@sha256:{sha(rng, 64)}"\n'
+            f"{rng.randint(1, 59)}m         Warning   BackOff     pod/{pick(rng, SERVICES)}-{hexs(rng, 10)}   Back-off restarting failed container"
+        )
+    if kind == 14:
+        return (
+            "openapi: 3.1.0\ncomponents:\n  securitySchemes:\n    ApiKeyAuth:\n      type: apiKey\n      in: header\n      name: X-API-Key\n"
+            "    BearerAuth:\n      type: http\n      scheme: bearer\n      bearerFormat: JWT\n"
+            "  examples:\n    token:\n      value:\n        access_token: <access-token>\n        token_type: Bearer\n        expires_in: 3600\n"
+        )
+    return (
+        '[submodule "vendor/protos"]\n\tpath = vendor/protos\n\turl = https://github.com/acme/protos.git\n'
+        f"# pinned at {sha(rng)}\n"
+        "User-agent: *\nDisallow: /admin\nSitemap: https://www.northwind-traders.com/sitemap.xml"
+    )
+
+
+BENIGN_GENERATORS["more"] = (bn_more, 14)
+TRICKY_CARRIERS += [t_credfiles, t_credfiles, t_credfiles]
+
+
+# --------------------------------------------------------------------------------------------
 # Framing: how a document reaches the scanner (plain, with filler, JSON-embedded, ...)
 # --------------------------------------------------------------------------------------------
 
@@ -3782,7 +3976,7 @@ SECRET_PLAN: list[tuple[str, Callable[[random.Random], Doc], int]] = [
     ("pypi", c_pypi, 35),
     ("jwt", c_jwt, 55),
     ("context7", c_context7, 35),
-    ("generic", c_generic, 110),
+    ("generic", c_generic, 100),
     ("url-credentials", c_url_creds, 60),
     ("basic-auth", c_basic, 40),
 ]
@@ -3794,8 +3988,8 @@ PII_PLAN = {
     "iban": 50,
     "ipv4": 60,
 }
-MIXED_COUNT = 130
-TRICKY_COUNT = 180
+MIXED_COUNT = 120
+TRICKY_COUNT = 220
 BENIGN_COUNT = 1500
 
 
@@ -3804,34 +3998,37 @@ def _sample(sid: str, doc: Doc) -> dict:
     return {"id": sid, "text": text, "labels": labels, "benign": not labels}
 
 
-def _rng(group: str, i: int) -> random.Random:
-    return random.Random(f"{SEED}/{group}/{i}")
+def _rng(group: str, i: int, seed: str) -> random.Random:
+    return random.Random(f"{seed}/{group}/{i}")
 
 
-def generate() -> list[dict]:
-    """The whole corpus, identical on every call and every machine."""
+def generate(seed: str = SEED) -> list[dict]:
+    """The whole corpus, identical on every call and every machine for a given seed.
+
+    Another seed gives a corpus with the same templates and proportions but fresh values, a
+    cheap check that rules generalise beyond the values of the default corpus."""
     out: list[dict] = []
     for group, carrier, n in SECRET_PLAN:
         for i in range(n):
-            rng = _rng(group, i)
+            rng = _rng(group, i, seed)
             out.append(_sample(f"{group}-{i:03d}", frame(rng, carrier(rng))))
     for t, n in PII_PLAN.items():
         carriers = PII_CARRIERS[t]
         for i in range(n):
-            rng = _rng(t, i)
+            rng = _rng(t, i, seed)
             doc = carriers[i % len(carriers)](rng, t)
             out.append(_sample(f"{t}-{i:03d}", frame(rng, doc)))
     for i in range(MIXED_COUNT):
-        rng = _rng("mixed", i)
+        rng = _rng("mixed", i, seed)
         out.append(_sample(f"mixed-{i:03d}", frame(rng, pick(rng, MIXED_CARRIERS)(rng))))
     for i in range(TRICKY_COUNT):
-        rng = _rng("tricky", i)
+        rng = _rng("tricky", i, seed)
         carrier = TRICKY_CARRIERS[i % len(TRICKY_CARRIERS)]
         out.append(_sample(f"tricky-{carrier.__name__[2:]}-{i:03d}", frame(rng, carrier(rng))))
     names = list(BENIGN_GENERATORS)
     weights = [BENIGN_GENERATORS[n][1] for n in names]
     for i in range(BENIGN_COUNT):
-        rng = _rng("benign", i)
+        rng = _rng("benign", i, seed)
         name = rng.choices(names, weights)[0]
         doc = Doc(BENIGN_GENERATORS[name][0](rng))
         if rng.random() < 0.15:
@@ -3849,7 +4046,7 @@ def type_counts(samples: list[dict]) -> dict[str, int]:
 
 
 def main(argv: list[str]) -> int:
-    samples = generate()
+    samples = generate(argv[2] if len(argv) > 2 else SEED)
     if len(argv) > 1:
         with open(argv[1], "wb") as f:
             for s in samples:

@@ -131,6 +131,9 @@ def test_determinism():
     a = cg.generate()
     b = cg.generate()
     assert orjson.dumps(a) == orjson.dumps(b)
+    c = cg.generate("another-seed")
+    assert len(c) == len(a)
+    assert sum(x["text"] != y["text"] for x, y in zip(a, c, strict=True)) > 0.95 * len(a)
 
 
 # ---------------------------------------------------------------- labelled values are format-valid

@@ -8,12 +8,14 @@ detection is a false alarm.
 Targets (issue 3): secrets F1 >= 0.95, personal-data F1 >= 0.90, false alarms <= 2% of benign
 samples, and every type recall >= 0.8 and precision >= 0.8 so that no type is silently dead.
 
-Print the full report with ``scripts/env python tests/scan/test_scan_corpus.py``.
+Print the full report with ``scripts/env python tests/scan/test_scan_corpus.py [RULE_PATHS...]``.
+``MCP_SCAN_CORPUS_SEED=other`` scores a corpus with the same templates and fresh values.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -219,7 +221,7 @@ def evaluate(engine, corpus: list[dict]) -> Report:
 def report() -> Report:
     engine_mod = pytest.importorskip("mcp_gateway.scan.engine")
     engine = engine_mod.Engine.load()
-    return evaluate(engine, cg.generate())
+    return evaluate(engine, cg.generate(os.environ.get("MCP_SCAN_CORPUS_SEED", cg.SEED)))
 
 
 def test_secrets_f1(report):
@@ -265,7 +267,8 @@ def test_every_type_works(report, type_name):
 if __name__ == "__main__":  # full report for the rules author
     from mcp_gateway.scan.engine import Engine
 
-    rep = evaluate(Engine.load(sys.argv[1:] or None), cg.generate())
+    seed = os.environ.get("MCP_SCAN_CORPUS_SEED", cg.SEED)
+    rep = evaluate(Engine.load(sys.argv[1:] or None), cg.generate(seed))
     print(rep.table())
     print(rep.examples())
     if rep.benign_flagged:
