@@ -139,3 +139,31 @@ def test_addon_hooks_mask_injected_secret_and_learn_sessions(tmp_path, monkeypat
         assert a.identify.sessions.owner("sess-42") == f"key:{rec.id}"
         p.end_exchange(ex)
         assert not a.identify._pending and not a.identify._masks
+
+
+def test_gateway_key_never_forwarded_on_non_mcp_requests(tmp_path, mkex) -> None:
+    from mitmproxy.test import tflow
+
+    db = tmp_path / "gw.db"
+    key, _ = create_key(db, "a", "alice", [])
+    cfg = tmp_path / "gw.yaml"
+    cfg.write_text(f"keys_db: {db}\n")
+    p = Pipeline()
+    a = IdentityAddon(p)
+    with taddons.context(a) as tctx:
+        tctx.configure(a, mcp_config=str(cfg))
+        a.done()
+        f = tflow.tflow()  # a request the MCP core did not take (e.g. a plain REST call)
+        f.request.headers["Authorization"] = f"Bearer {key}"
+        a.request(f)
+        assert "authorization" not in f.request.headers
+        g = tflow.tflow()
+        g.request.headers["Authorization"] = "Bearer someone-elses-token"
+        a.request(g)
+        assert g.request.headers["authorization"] == "Bearer someone-elses-token"
+        # an MCP exchange in progress is left to the identify stage
+        ex = mkex(auth="Bearer other")
+        p.start_exchange(ex)
+        ex.flow.request.headers["Authorization"] = f"Bearer {key}"
+        a.request(ex.flow)
+        assert ex.flow.request.headers["authorization"] == f"Bearer {key}"

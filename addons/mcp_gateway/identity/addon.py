@@ -111,7 +111,18 @@ class IdentityAddon:
         if self.state is not None:
             self.state.close()
 
-    # -- flow hooks: after the request went upstream -------------------------------------
+    # -- flow hooks -----------------------------------------------------------------------
+    def request(self, flow: Any) -> None:
+        # Runs after the core's request hook (addon order): MCP exchanges have been handled
+        # by the identify stage; any other request must not carry a gateway credential.
+        ident = self.identify
+        if ident is None or flow.response is not None or flow.error or not flow.live:
+            return
+        try:
+            ident.strip_stray_credential(flow)
+        except Exception:  # noqa: BLE001 - never break the flow
+            log.exception("mcp-gateway: identity request hook failed (flow %s)", flow.id)
+
     def responseheaders(self, flow: Any) -> None:
         ident = self.identify
         if ident is None:

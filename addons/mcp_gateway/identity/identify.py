@@ -337,6 +337,38 @@ class IdentifyStage:
                     self._masks.clear()
                 self._masks[flow.id] = (flow, cred)
 
+    def strip_stray_credential(self, flow: Any) -> None:
+        """A flow the MCP core did not handle (not MCP): never forward a gateway credential.
+
+        Gateway API keys are recognised by their prefix; JWTs only when they verify against
+        the gateway's JWKS (a JWT for someone else passes through).
+        """
+        if flow.id in self._pending:
+            return
+        st = self.state
+        name = st.header_lower.encode()
+        for k, v in flow.request.headers.fields:
+            if k.lower() != name:
+                continue
+            token = extract_token(v.decode("utf-8", "surrogateescape"), st.header)
+            if token is None:
+                continue
+            ours = token.startswith(PREFIX) and st.keys is not None
+            if not ours and st.jwks is not None and looks_like_jwt(token):
+                try:
+                    st.jwks.verify(token)
+                    ours = True
+                except JwtRejected:
+                    ours = False
+            if ours:
+                strip_fields(flow.request.headers, (name,))
+                log.info(
+                    "mcp-gateway: removed a gateway credential from non-MCP request %s %s",
+                    flow.request.method,
+                    flow.request.pretty_url.split("?", 1)[0],
+                )
+            return
+
     def after_send(self, flow: Any) -> None:
         """The request has gone upstream: replace an injected secret by a placeholder."""
         hit = self._masks.pop(flow.id, None)
