@@ -16,7 +16,7 @@ interleaved in 5 rounds so that other load on the machine hits them alike):
   seq_json_256k  sequential tools/call, 256 KiB result, JSON answers
   seq_sse_256k   sequential tools/call, 256 KiB result, SSE answers
   sse_2000       one POST answered by an SSE stream of 2000 notifications/progress events
-                 (~1 KiB each) plus the result: time to first event and events/s (median of 15
+                 (~1 KiB each) plus the result: time to first event and events/s (median of 11
                  interleaved runs)
 
 Routes: direct (no proxy); plain (mitmdump, no script: it buffers SSE bodies, so for the SSE
@@ -132,7 +132,7 @@ def start_server(tmp: Path, transport: str) -> Proc:
     return Proc(f"server-{transport}", port, p, log)
 
 
-def start_mitmdump(tmp: Path, name: str, scripts: list[Path]) -> Proc:
+def start_mitmdump(tmp: Path, name: str, scripts: list[Path], sets: list[str] = ()) -> Proc:
     port = free_port()
     confdir = tmp / f"confdir-{name}"
     confdir.mkdir()
@@ -141,6 +141,10 @@ def start_mitmdump(tmp: Path, name: str, scripts: list[Path]) -> Proc:
     args += ["--set", f"confdir={confdir}", "--set", "flow_detail=0"]
     for s in scripts:
         args += ["-s", str(s)]
+        if Path(s).name == "gateway.py":  # keep the audit database out of ~/.mitmproxy
+            args += ["--set", f"mcp_audit_db={confdir / 'audit.db'}"]
+    for kv in sets:
+        args += ["--set", kv]
     with open(log, "wb") as f:
         p = subprocess.Popen(args, stdout=f, stderr=subprocess.STDOUT, env=clean_env(), cwd=ROOT)
     wait_port(port, p, log)
@@ -329,16 +333,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print results as JSON")
     ap.add_argument("--duration", type=float, help="seconds per workload and route")
     ap.add_argument(
+        "--gateway-set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra --set option for the gateway mitmdump (repeatable)",
+    )
+    ap.add_argument(
         "--gateway-script",
         type=Path,
         default=ROOT / "addons" / "gateway.py",
         help="script for the gateway route (default addons/gateway.py)",
     )
     args = ap.parse_args(argv)
-    duration = args.duration or (0.4 if args.quick else 5.0)
+    duration = args.duration or (0.4 if args.quick else 4.0)
     warmup = 0.2 if args.quick else 1.0
     events = 200 if args.quick else 2000
-    runs = 3 if args.quick else 15
+    runs = 3 if args.quick else 11
     rounds = 2 if args.quick else 5
 
     results: list[Result] = []
@@ -350,7 +361,7 @@ def main(argv: list[str] | None = None) -> int:
             procs += servers.values()
             plain = start_mitmdump(tmp, "plain", [])
             plain_stream = start_mitmdump(tmp, "plain-stream", [PLAIN_STREAM])
-            gateway = start_mitmdump(tmp, "gateway", [args.gateway_script])
+            gateway = start_mitmdump(tmp, "gateway", [args.gateway_script], args.gateway_set)
             procs += [plain, plain_stream, gateway]
 
             def routes(sse: bool):
