@@ -3903,6 +3903,106 @@ TRICKY_CARRIERS += [t_credfiles, t_credfiles, t_credfiles]
 
 
 # --------------------------------------------------------------------------------------------
+# Tool-argument values (the scanner often sees one bare JSON string), encodings
+# --------------------------------------------------------------------------------------------
+
+BARE_VALUES: list[tuple[str, Callable[[random.Random], str]]] = [
+    ("github_token", gh_token),
+    ("openai_api_key", openai_key),
+    ("anthropic_api_key", anthropic_key),
+    ("stripe_key", stripe_key),
+    ("slack_token", slack_token),
+    ("slack_webhook", slack_webhook),
+    ("gitlab_token", gitlab_token),
+    ("npm_token", npm_token),
+    ("google_api_key", google_key),
+    ("sendgrid_api_key", sendgrid_key),
+    ("jwt", jwt_token),
+    ("private_key", private_key_pem),
+    ("aws_access_key_id", aws_key_id),
+    ("context7_api_key", context7_key),
+    ("pypi_token", pypi_token),
+    ("email", email),
+    ("phone_number", phone),
+    ("iban", lambda r: format_iban(r, iban(r))),
+    ("credit_card", lambda r: format_card(r, card_number(r))),
+    ("ipv4", ipv4),
+]
+
+
+def t_bare(rng: random.Random) -> Doc:
+    """A tool argument such as {"token": "..."} reaches the scanner as the bare string."""
+    t, g = pick(rng, BARE_VALUES)
+    return Doc(L(t, g(rng)), pick(rng, ["", "", "", "\n"]))
+
+
+def t_b64_blob(rng: random.Random) -> Doc:
+    """A Kubernetes Secret whose neutral key holds a base64 file with one known token inside.
+
+    The label covers the whole base64 value with the type of the token inside it."""
+    n, t, g = pick(rng, [e for e in ENV_SECRETS if e[1] not in ("generic_secret",)])
+    inner = f"# app config\n{n}={g(rng)}\nLOG_LEVEL=info\n"
+    blob = base64.b64encode(inner.encode()).decode()
+    return fill(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: «svc»-env\ntype: Opaque\ndata:\n  app.env: «b»\n",
+        svc=pick(rng, SERVICES),
+        b=L(t, blob),
+    )
+
+
+def t_json_unicode(rng: random.Random) -> Doc:
+    """Known tokens partly written as JSON \\u escapes inside a JSON document (evasion)."""
+    n, t, g = pick(
+        rng, [e for e in ENV_SECRETS if e[1] not in ("generic_secret", "jwt", "slack_webhook")]
+    )
+    value = g(rng)
+    k = rng.randint(1, 3)
+    escaped = "".join(f"\\u{ord(c):04x}" for c in value[:k]) + value[k:]
+    return Doc('{"', n.lower(), '": "', L(t, escaped), '", "note": "rotated ', ts(rng)[:10], '"}')
+
+
+def bn_bare(rng: random.Random) -> str:
+    return pick(
+        rng,
+        [
+            f"/srv/{pick(rng, SERVICES)}/{pick(rng, PATHS)}",
+            f"SELECT id, status, total FROM orders WHERE created_at > now() - interval '{rng.randint(1, 30)} days' LIMIT 100",
+            pick(
+                rng,
+                [
+                    "how do I rotate an API key?",
+                    "jwt expiry best practice",
+                    "postgres password auth failed",
+                    "list open PRs",
+                ],
+            ),
+            ruuid(rng),
+            sha(rng),
+            sha(rng, 64),
+            f"https://github.com/{pick(rng, REPOS)}/pull/{rng.randint(1, 5000)}",
+            f"feature/{pick(rng, ['token-rotation', 'password-reset', 'sse-retry'])}",
+            f"*/{rng.randint(2, 30)} * * * *",
+            r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$",
+            str(rng.randint(0, 10**9)),
+            ts(rng),
+            "main",
+            f"v{rng.randint(0, 9)}.{rng.randint(0, 30)}.{rng.randint(0, 30)}",
+            "pk_live_" + mixed(rng, ALNUM, 99),
+            "cus_" + mixed(rng, ALNUM, 14),
+            twilio_sid(rng),
+            "sha512-" + b64bytes(rng, 64),
+            pick(rng, PLACEHOLDERS),
+            f"arn:aws:s3:::{pick(rng, ['acme', 'globex'])}-prod-exports/{rng.randint(2024, 2025)}/",
+            '{"query": "status:open label:bug", "per_page": 50}',
+        ],
+    )
+
+
+BENIGN_GENERATORS["bare"] = (bn_bare, 14)
+TRICKY_CARRIERS += [t_bare, t_bare, t_bare, t_b64_blob, t_json_unicode]
+
+
+# --------------------------------------------------------------------------------------------
 # Framing: how a document reaches the scanner (plain, with filler, JSON-embedded, ...)
 # --------------------------------------------------------------------------------------------
 
@@ -3958,9 +4058,9 @@ def frame(rng: random.Random, doc: Doc, allow_embed: bool = True) -> Doc:
 # --------------------------------------------------------------------------------------------
 
 SECRET_PLAN: list[tuple[str, Callable[[random.Random], Doc], int]] = [
-    ("aws", c_aws, 45),
+    ("aws", c_aws, 40),
     ("aws-session", c_aws_session, 35),
-    ("github", c_github, 60),
+    ("github", c_github, 50),
     ("gitlab", c_gitlab, 35),
     ("slack", c_slack, 40),
     ("slack-webhook", c_slack_webhook, 35),
@@ -3968,7 +4068,7 @@ SECRET_PLAN: list[tuple[str, Callable[[random.Random], Doc], int]] = [
     ("openai", c_openai, 50),
     ("anthropic", c_anthropic, 40),
     ("google", c_google, 40),
-    ("private-key", c_private_key, 70),
+    ("private-key", c_private_key, 60),
     ("azure", c_azure, 35),
     ("twilio", c_twilio, 35),
     ("sendgrid", c_sendgrid, 35),
@@ -3981,15 +4081,15 @@ SECRET_PLAN: list[tuple[str, Callable[[random.Random], Doc], int]] = [
     ("basic-auth", c_basic, 40),
 ]
 PII_PLAN = {
-    "email": 70,
-    "phone_number": 70,
-    "credit_card": 60,
+    "email": 60,
+    "phone_number": 60,
+    "credit_card": 50,
     "us_ssn": 50,
-    "iban": 50,
-    "ipv4": 60,
+    "iban": 45,
+    "ipv4": 50,
 }
-MIXED_COUNT = 120
-TRICKY_COUNT = 220
+MIXED_COUNT = 100
+TRICKY_COUNT = 300
 BENIGN_COUNT = 1500
 
 

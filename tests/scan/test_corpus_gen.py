@@ -45,6 +45,19 @@ def _values(corpus: list[dict], t: str) -> list[str]:
     ]
 
 
+def _tokens(corpus: list[dict], t: str) -> list[str]:
+    """Labelled values with encodings undone (the token inside a base64 blob or \\u escapes)."""
+    out = []
+    for v in _values(corpus, t):
+        inner, partial = _unwrap(v)
+        if partial:
+            m = re.search(FORMATS[t], inner)
+            assert m, inner
+            inner = m.group(0)
+        out.append(inner)
+    return out
+
+
 # ---------------------------------------------------------------- checksum primitives
 
 
@@ -163,17 +176,51 @@ FORMATS = {
 }
 
 
+def _unwrap(value: str) -> tuple[str, bool]:
+    """The value itself, JSON \\u escapes decoded, or the text inside a base64 blob (partial)."""
+    if value.startswith("\\u"):
+        return orjson.loads(f'"{value}"'), False
+    if re.fullmatch(r"[A-Za-z0-9+/]{80,}={0,2}", value):
+        try:
+            decoded = base64.b64decode(value, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return value, False
+        if decoded.startswith("# app config\n"):
+            return decoded, True
+    return value, False
+
+
 @pytest.mark.parametrize("t", sorted(FORMATS))
 def test_labelled_values_match_their_format(corpus, t):
     values = _values(corpus, t)
     assert values
-    bad = [v for v in values if not re.fullmatch(FORMATS[t], v)]
+    bad = []
+    for v in values:
+        inner, partial = _unwrap(v)
+        ok = re.search(FORMATS[t], inner) if partial else re.fullmatch(FORMATS[t], inner)
+        if not ok:
+            bad.append(v)
     assert not bad, bad[:3]
 
 
+def test_encoded_values_are_present(corpus):
+    """Base64 blobs and JSON \\u escapes that hide a known token are part of the corpus."""
+    kinds = {"b64": 0, "unicode": 0}
+    for s in corpus:
+        for lab in s["labels"]:
+            v = s["text"][lab["start"] : lab["end"]]
+            inner, partial = _unwrap(v)
+            if partial:
+                kinds["b64"] += 1
+                assert re.search(FORMATS.get(lab["type"], "."), inner), inner
+            elif inner != v:
+                kinds["unicode"] += 1
+    assert kinds["b64"] >= 10 and kinds["unicode"] >= 10, kinds
+
+
 def test_github_and_npm_checksums(corpus):
-    classic = [v for v in _values(corpus, "github_token") if not v.startswith("github_pat_")]
-    npm = _values(corpus, "npm_token")
+    classic = [v for v in _tokens(corpus, "github_token") if not v.startswith("github_pat_")]
+    npm = _tokens(corpus, "npm_token")
     assert len(classic) >= 25 and len(npm) >= 25
     for v in classic + npm:
         assert cg.github_checksum_ok(v), v
@@ -218,7 +265,7 @@ def test_ipv4_octets(corpus):
 
 
 def test_jwts_have_a_json_header_with_alg(corpus):
-    values = _values(corpus, "jwt")
+    values = _tokens(corpus, "jwt")
     assert len(values) >= 25
     for v in values:
         assert "alg" in cg.jwt_header(v)
