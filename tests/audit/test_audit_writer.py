@@ -274,3 +274,28 @@ def test_disk_full_is_loud_counted_and_recovers(tmp_path, caplog):
     dropped = rows(db, "SELECT coalesce(sum(count),0) FROM audit_events WHERE event='dropped'")
     assert recorded + dropped[0][0] == 300
     assert chain.verify(schema.connect(str(db)), chain.head_path(str(db))).ok
+
+
+def test_start_creates_the_head_file_and_flags_a_truncated_database(tmp_path, caplog):
+    db = tmp_path / "a.db"
+    w = open_writer(db)
+    assert chain.read_head(chain.head_path(str(db)))["seq"] == 0  # exists before any commit
+    for i in range(10):
+        w.submit(_row(i))
+    assert w.close()
+    head = chain.read_head(chain.head_path(str(db)))
+    c = sqlite3.connect(str(db))
+    for t in schema.CHAINED_TABLES:
+        c.execute(f"DELETE FROM [{t}] WHERE seq > 5")
+    c.execute("UPDATE meta SET value='5' WHERE key='head_seq'")
+    c.commit()
+    c.close()
+    caplog.set_level(logging.ERROR, logger="mcp_gateway")
+    w = open_writer(db)
+    assert any("rows are missing at the end" in r.getMessage() for r in caplog.records)
+    assert w.close()
+    # the evidence is kept: the head file was not moved back, and verify still fails
+    assert chain.read_head(chain.head_path(str(db)))["seq"] == head["seq"]
+    start = rows(db, "SELECT detail FROM audit_events WHERE event='start' ORDER BY seq")[-1][0]
+    assert "ahead of the database" in start
+    assert not chain.verify(schema.connect(str(db)), chain.head_path(str(db))).ok

@@ -211,11 +211,56 @@ class AuditWriter:
         # Index pages stay hot (flow ids are random UUIDs): 32 MiB of page cache.
         self._conn.execute("PRAGMA cache_size = -32768")
         detail = {"pid": os.getpid(), **self._start_detail}
+        try:
+            self._check_head(detail)
+        except AuditError:
+            self._conn.close()
+            raise
         self._events.append(
             {"time": self.clock(), "event": "start", "count": None, "detail": _json(detail)}
         )
         self._thread = threading.Thread(target=self._run, name="mcp-gateway-audit", daemon=True)
         self._thread.start()
+
+    def _check_head(self, detail: dict) -> None:
+        """At start: the head file exists from now on, and a database that ends before the
+        head file's row (truncated, or restored from an old backup) is reported loudly and
+        noted in the ``start`` event.  The head file is never moved backwards."""
+        conn = self._conn
+        assert conn is not None
+        seq = int(schema.get_meta(conn, "head_seq") or 0)
+        hash_ = schema.get_meta(conn, "head_hash") or GENESIS_HASH
+        try:
+            head = chain.read_head(self.head_file)
+        except (ValueError, OSError) as e:
+            log.error("mcp-gateway audit: unreadable head file %s: %s", self.head_file, e)
+            detail["head_file"] = f"unreadable: {e}"
+            return
+        if head is not None and int(head["seq"]) > seq:
+            log.error(
+                "mcp-gateway audit: %s ends at row %d but its head file %s records row %d: "
+                "rows are missing at the end (truncated or restored from an old copy); "
+                "`mcp-gateway audit verify` will report it",
+                self.path,
+                seq,
+                self.head_file,
+                head["seq"],
+            )
+            detail["head_file"] = f"ahead of the database: seq {head['seq']} > {seq}"
+            return
+        if head is not None and int(head["seq"]) == seq and head.get("hash") != hash_:
+            log.error(
+                "mcp-gateway audit: the last row of %s does not match its head file %s: "
+                "the chain was rewritten; `mcp-gateway audit verify` will report it",
+                self.path,
+                self.head_file,
+            )
+            detail["head_file"] = "hash differs from the database's last row"
+            return
+        try:
+            chain.write_head(self.head_file, seq, hash_, self.path)
+        except OSError as e:
+            raise AuditError(f"cannot write the head file {self.head_file}: {e}") from e
 
     @property
     def running(self) -> bool:
