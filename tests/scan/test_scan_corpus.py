@@ -217,6 +217,52 @@ def evaluate(engine, corpus: list[dict]) -> Report:
     return Report(types, benign, benign_flagged)
 
 
+# ---------------------------------------------------------------- the scoring itself
+
+
+@dataclass
+class _Det:
+    type: str
+    start: int
+    end: int
+    rule: str = "fake"
+
+
+class _FakeEngine:
+    """Answers from the labels: perfect, silent, or noisy (wrong type / extra detections)."""
+
+    def __init__(self, corpus: list[dict], mode: str) -> None:
+        self.by_text = {s["text"]: s for s in corpus}
+        self.mode = mode
+
+    def scan_text(self, text: str) -> list[_Det]:
+        sample = self.by_text[text]
+        dets = [_Det(lab["type"], lab["start"], lab["end"]) for lab in sample["labels"]]
+        if self.mode == "silent":
+            return []
+        if self.mode == "generic":  # every finding reported as generic_secret
+            return [_Det("generic_secret", d.start, d.end) for d in dets]
+        if self.mode == "noisy":  # plus one bogus email per sample
+            return [*dets, _Det("email", 0, 1)]
+        return dets
+
+
+def test_scoring_perfect_silent_and_noisy_engines():
+    corpus = cg.generate()[::7]
+    perfect = evaluate(_FakeEngine(corpus, "perfect"), corpus)
+    assert perfect.secrets.f1 == 1.0 and perfect.pii.f1 == 1.0
+    assert perfect.false_alarm_rate == 0.0
+    silent = evaluate(_FakeEngine(corpus, "silent"), corpus)
+    assert silent.secrets.recall == 0.0 and silent.pii.f1 == 0.0
+    generic = evaluate(_FakeEngine(corpus, "generic"), corpus)
+    assert generic.types["github_token"].recall == 0.0
+    assert generic.types["generic_secret"].precision < 0.5
+    noisy = evaluate(_FakeEngine(corpus, "noisy"), corpus)
+    assert noisy.false_alarm_rate == 1.0
+    assert noisy.types["email"].precision < 0.5
+    assert "email" in noisy.table() and "<- precision" in noisy.table()
+
+
 @pytest.fixture(scope="module")
 def report() -> Report:
     engine_mod = pytest.importorskip("mcp_gateway.scan.engine")
