@@ -335,3 +335,28 @@ def test_session_reused_by_another_identity_is_refused(
             c.close()
     assert not any("hijack" in json.dumps(c) for c in server.calls())
     assert "bound to key:" in md.log_text()
+
+
+async def test_rate_limit_with_status_200_keeps_sdk_session(
+    mitmdump_factory, mcp_server_factory, mcp_session, tmp_path
+) -> None:
+    from mcp.shared.exceptions import McpError
+
+    db = tmp_path / "keys.db"
+    key, _ = create_key(db, "a", "alice", [])
+    server = mcp_server_factory("streamable")
+    md = _gateway(
+        mitmdump_factory,
+        tmp_path,
+        f'keys_db: {db}\nlimits:\n  http_status: 200\n  tools:\n    - match: "echo"\n      rate: 1/minute\n',
+    )
+    async with mcp_session(
+        server.url, proxy=md.proxy_url, headers={"Authorization": f"Bearer {key}"}
+    ) as s:
+        assert _text(await s.call_tool("echo", {"text": "1"})) == "1"
+        with pytest.raises(McpError) as ei:
+            await s.call_tool("echo", {"text": "2"})
+        assert ei.value.error.code == -32004
+        assert "rate limit exceeded" in ei.value.error.message
+        # the session goes on
+        assert _text(await s.call_tool("add", {"a": 1, "b": 2})) == "3"

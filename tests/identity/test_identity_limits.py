@@ -206,3 +206,12 @@ def test_hot_path_is_cheap(mkex, mkreq) -> None:
     per = (time.perf_counter() - t) / len(msgs)
     assert all(m.action is Action.PASS for m in msgs)
     assert per < 30e-6, per
+
+
+def test_http_status_200_option(mkex, mkreq) -> None:
+    stage, _ = _stage("limits:\n  default: 1/minute\n  http_status: 200\n")
+    a = _ident("a")
+    _call(stage, mkex, mkreq, a)
+    m = _call(stage, mkex, mkreq, a)
+    assert m.action is Action.BLOCK and m.refusal.http_status == 200
+    assert m.refusal.headers["Retry-After"] == "60" and m.refusal.code == -32004

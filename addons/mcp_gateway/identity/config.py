@@ -186,6 +186,10 @@ class LimitsConfig(_Strict):
     exempt: list[str] = Field(
         default_factory=lambda: ["initialize", "ping"]
     )  # methods never limited
+    # HTTP status of a rate-limited answer: 429 (with Retry-After), or 200 for clients that
+    # treat any non-2xx answer to a POST as a broken transport (the JSON-RPC error and
+    # Retry-After are sent either way)
+    http_status: Literal[429, 200] = 429
 
 
 _REF_RE = re.compile(r"^(env://[A-Za-z_][A-Za-z0-9_]*|file:///.+|keyring://[^/]+/.+)$")

@@ -182,7 +182,7 @@ class LimitsStage:
             msg.block(
                 ErrorCode.RATE_LIMITED,
                 f"rate limit exceeded: {rule.rate} ({what}) for {consumer}; retry after {retry} s",
-                http_status=429,
+                http_status=self.cfg.http_status,
                 headers={"Retry-After": str(retry)},
                 data={"limit": str(rule.rate), "scope": rule.scope, "retry_after": retry},
                 stage=self.name,
