@@ -360,3 +360,34 @@ async def test_rate_limit_with_status_200_keeps_sdk_session(
         assert "rate limit exceeded" in ei.value.error.message
         # the session goes on
         assert _text(await s.call_tool("add", {"a": 1, "b": 2})) == "3"
+
+
+async def test_config_edits_apply_without_dropping_the_session(
+    mitmdump_factory, mcp_server_factory, mcp_session, tmp_path
+) -> None:
+    from mcp.shared.exceptions import McpError
+
+    db = tmp_path / "keys.db"
+    key, _ = create_key(db, "a", "alice", [])
+    server = mcp_server_factory("streamable")
+    md = _gateway(mitmdump_factory, tmp_path, f"keys_db: {db}\nlimits:\n  http_status: 200\n")
+    cfg = tmp_path / "gateway.yaml"
+    async with mcp_session(
+        server.url, proxy=md.proxy_url, headers={"Authorization": f"Bearer {key}"}
+    ) as s:
+        for _ in range(3):
+            assert _text(await s.call_tool("add", {"a": 1, "b": 1})) == "2"
+        mark = md.mark()
+        cfg.write_text(f"keys_db: {db}\nlimits:\n  default: [broken\n")  # a bad edit
+        md.wait_log("keeping the previous configuration", timeout=5, since=mark)
+        assert _text(await s.call_tool("add", {"a": 1, "b": 1})) == "2"
+        cfg.write_text(
+            f'keys_db: {db}\nlimits:\n  http_status: 200\n  tools:\n    - match: "add"\n      rate: 1/minute\n'
+        )
+        md.wait_log("identity reloaded", timeout=5, since=mark)
+        assert _text(await s.call_tool("add", {"a": 2, "b": 2})) == "4"
+        with pytest.raises(McpError) as ei:
+            await s.call_tool("add", {"a": 3, "b": 3})
+        assert ei.value.error.code == -32004
+        assert _text(await s.call_tool("echo", {"text": "still here"})) == "still here"
+    assert md.proc.poll() is None
