@@ -1913,6 +1913,7 @@ GEN_SECRET_NAMES = [
     "OAUTH_CLIENT_SECRET", "AUTH_TOKEN", "ACCESS_TOKEN", "WEBHOOK_SECRET", "ENCRYPTION_KEY",
     "DATADOG_API_KEY", "SMTP_PASSWORD", "LDAP_BIND_PASSWORD", "NEXTAUTH_SECRET", "ADMIN_PASSWORD",
     "ALGOLIA_ADMIN_KEY", "MAILGUN_API_KEY", "PRIVATE_TOKEN", "APP_SECRET", "RABBITMQ_PASSWORD",
+    "DB_PASS", "SMTP_PASS", "MYSQL_PWD", "REDIS_AUTH", "ADMIN_PASSWD", "CONSUMER_SECRET",
 ]  # fmt: skip
 
 
@@ -4002,6 +4003,76 @@ BENIGN_GENERATORS["bare"] = (bn_bare, 14)
 TRICKY_CARRIERS += [t_bare, t_bare, t_bare, t_b64_blob, t_json_unicode]
 
 
+def t_more_secrets(rng: random.Random) -> Doc:
+    kind = rng.randint(0, 7)
+    if kind == 0:
+        return fill(
+            'import { S3Client } from "@aws-sdk/client-s3";\n\nconst s3 = new S3Client({\n  region: "eu-west-1",\n'
+            '  credentials: {\n    accessKeyId: "«k»",\n    secretAccessKey: "«s»",\n  },\n});',
+            k=L("aws_access_key_id", aws_key_id(rng)),
+            s=L("aws_secret_access_key", aws_secret(rng)),
+        )
+    if kind == 1:
+        secret = rstr(rng, ALNUM, 3) + "8Q~" + mixed(rng, ALNUM + "-_.~", 31)
+        return as_file(
+            rng,
+            config_with(
+                rng,
+                [
+                    ("AZURE_TENANT_ID", ruuid(rng)),
+                    ("AZURE_CLIENT_ID", ruuid(rng)),
+                    ("AZURE_CLIENT_SECRET", L("generic_secret", secret)),
+                ],
+                fillers=(0, 2),
+            ),
+        )
+    if kind == 2:
+        return fill(
+            "spring.datasource.url=jdbc:mysql://mysql.internal:3306/orders?user=app&password=«p»&useSSL=true",
+            p=L("generic_secret", mixed(rng, ALNUM, 20)),
+        )
+    if kind == 3:
+        return fill(
+            "Driver={ODBC Driver 18 for SQL Server};Server=tcp:sql01.internal,1433;Database=crm;Uid=svc_crm;Pwd=«p»;Encrypt=yes;",
+            p=L("generic_secret", password(rng)),
+        )
+    if kind == 4:
+        scheme = pick(rng, ["ApiKey", "Token", "token"])
+        return fill(
+            "«m» /«path» HTTP/1.1\nHost: «h»\nAuthorization: «sch» «t»\nContent-Type: application/json",
+            m=pick(rng, ["GET", "POST"]),
+            path=pick(rng, ["_cluster/health", "api/v1/projects/", "v2/tickets"]),
+            h=pick(rng, ["es.internal:9200", "api.northwind-apps.io", "desk.globex.io"]),
+            sch=scheme,
+            t=L("generic_secret", b64bytes(rng, 30) if scheme == "ApiKey" else hexs(rng, 40)),
+        )
+    if kind == 5:
+        pem = private_key_pem(rng, pick(rng, ["RSA PRIVATE KEY", "PRIVATE KEY"]), nl="\r\n")
+        return Doc("C:\\> type C:\\certs\\server.key\r\n", L("private_key", pem), "\r\n")
+    if kind == 6:
+        first, last = person(rng)
+        return Doc(
+            f"{first} {last}\n{pick(rng, ['Sales Director', 'Support Lead'])}\nOffice: ",
+            L("phone_number", "({}) {}-{}".format(*_nanp(rng))),
+            f" ext. {rng.randint(10, 999)}\nMobile: ",
+            L_phone(rng),
+            "\n",
+            L("email", email_for(rng, first, last, "mail.eu." + pick(rng, COMPANY_DOMAINS))),
+        )
+    return Doc(
+        '{"Users": [{"Email": "',
+        L("email", email_for(rng, *person(rng)).upper()),
+        '", "Phone": "',
+        L_phone(rng),
+        '", "LastLoginIp": "',
+        L_ip(rng, False),
+        '"}]}',
+    )
+
+
+TRICKY_CARRIERS += [t_more_secrets, t_more_secrets, t_more_secrets]
+
+
 # --------------------------------------------------------------------------------------------
 # Framing: how a document reaches the scanner (plain, with filler, JSON-embedded, ...)
 # --------------------------------------------------------------------------------------------
@@ -4089,7 +4160,7 @@ PII_PLAN = {
     "ipv4": 50,
 }
 MIXED_COUNT = 100
-TRICKY_COUNT = 300
+TRICKY_COUNT = 340
 BENIGN_COUNT = 1500
 
 
