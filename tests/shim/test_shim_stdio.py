@@ -220,16 +220,18 @@ def test_killing_the_client_leaves_no_process_behind(tmp_path):
         kill_quietly(tree)
 
 
-async def test_sigkill_of_the_shim_takes_the_child_with_it():
+async def test_sigkill_of_the_shim_takes_the_whole_tree_with_it():
     shim = await RawShim.start("--gateway", f"http://127.0.0.1:{free_port()}", "--direct")
     try:
         await shim.initialize()
         resp = await shim.call(1, "pid")
         child = int(resp["result"]["content"][0]["text"])
-        assert pid_alive(child)
+        resp = await shim.call(2, "spawn_grandchild")
+        grandchild = int(resp["result"]["content"][0]["text"])
+        assert pid_alive(child) and pid_alive(grandchild)
         shim.proc.send_signal(signal.SIGKILL)
         await shim.proc.wait()
-        assert await asyncio.to_thread(wait_gone, [child], 10) == []
+        assert await asyncio.to_thread(wait_gone, [child, grandchild], 10) == []
     finally:
         await shim.close()
 

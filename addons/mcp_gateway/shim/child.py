@@ -4,8 +4,10 @@ No orphans:
 
 * the child runs in its own process group (``setsid``), so stopping it signals the whole
   tree (``npx`` -> ``sh`` -> ``node``): SIGTERM, a short grace period, then SIGKILL;
-* on Linux the child gets ``PR_SET_PDEATHSIG`` (SIGTERM), so a SIGKILLed shim still takes
-  its direct child with it (``npx``/``uvx`` forward that signal to their own child);
+* a tiny reaper (``/bin/sh``, its own session) waits on a pipe that only the shim holds:
+  when the shim dies in any way, even by SIGKILL, it stops the child's whole group;
+* on Linux the child also gets ``PR_SET_PDEATHSIG`` (SIGTERM), a second line of defence;
+* when a child exits by itself, what is left of its group is killed before any restart;
 * every live group is also killed from an ``atexit`` hook, and the child's stdin is a pipe
   held only by the shim, so a dead shim means EOF on the server's stdin.
 
@@ -20,6 +22,7 @@ import contextlib
 import ctypes
 import os
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -58,6 +61,33 @@ def _make_preexec() -> Callable[[], None] | None:
     return preexec
 
 
+# Sits in its own session with the read end of a pipe only the shim holds; when the shim
+# dies in any way (even SIGKILL, even on macOS) the read returns and it stops the child's
+# whole process group, grandchildren included.
+_REAPER_SCRIPT = 'read _; kill -TERM -"$1" 2>/dev/null; sleep 1; kill -KILL -"$1" 2>/dev/null'
+
+
+def _start_reaper(pgid: int) -> tuple[subprocess.Popen, int] | None:
+    if not os.path.exists("/bin/sh"):  # pragma: no cover
+        return None
+    r, w = os.pipe()
+    try:
+        proc = subprocess.Popen(
+            ["/bin/sh", "-c", _REAPER_SCRIPT, "mcp-gateway-reaper", str(pgid)],
+            stdin=r,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            close_fds=True,
+        )
+    except OSError:  # pragma: no cover
+        os.close(w)
+        return None
+    finally:
+        os.close(r)
+    return proc, w
+
+
 class ChildUnavailable(Exception):
     """The child is not running and will not come back (or not in time)."""
 
@@ -81,6 +111,7 @@ class ChildProcess:
         self.proc: asyncio.subprocess.Process | None = None
         self.started_at = 0.0
         self._reader: asyncio.Task | None = None
+        self._reaper: tuple[subprocess.Popen, int] | None = None
         self._write_lock = asyncio.Lock()
 
     @property
@@ -99,6 +130,7 @@ class ChildProcess:
             preexec_fn=_make_preexec(),
         )
         _live_groups.add(self.proc.pid)
+        self._reaper = _start_reaper(self.proc.pid)
         self.started_at = time.monotonic()
         self._reader = asyncio.create_task(self._read_stdout(), name=f"child-stdout-{self.pid}")
 
@@ -179,6 +211,8 @@ class ChildProcess:
         """Wait until the process exited and its stdout was fully read; the exit code."""
         assert self.proc is not None
         rc = await self.proc.wait()
+        # a crashed launcher (npx, sh...) may leave its children behind: not across restarts
+        self._killpg(signal.SIGKILL)
         if self._reader is not None:
             # the group may hold stdout open (a grandchild); do not wait for it forever
             with contextlib.suppress(TimeoutError, asyncio.CancelledError):
@@ -189,6 +223,15 @@ class ChildProcess:
     def _forget(self) -> None:
         if self.proc is not None:
             _live_groups.discard(self.proc.pid)
+        reaper, self._reaper = self._reaper, None
+        if reaper is not None:  # disarm it first: closing its pipe would fire it
+            proc, fd = reaper
+            with contextlib.suppress(OSError):
+                proc.kill()
+            with contextlib.suppress(Exception):
+                proc.wait(1.0)
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     def _killpg(self, sig: int) -> None:
         if self.proc is None:
