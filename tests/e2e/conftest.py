@@ -5,11 +5,13 @@ Everything runs on 127.0.0.1; every wait is bounded. Fixtures (use them from any
 ``free_port() -> int``
     Fixture returning a function that picks a free loopback TCP port.
 
-``mcp_server_factory(transport="streamable", *, fresh=False, module="everything") -> McpServer``
+``mcp_server_factory(transport="streamable", *, fresh=False, module="everything", gzip=False,
+tls=None) -> McpServer``
     Session-scoped. Runs ``tests/e2e/servers/<module>.py --transport T --port P`` (uvicorn) in a
     subprocess and waits until the port accepts (bounded). Transports: "streamable" (FastMCP
     default, SSE answers), "json" (json_response=True), "stateless", "stateless-json", "sse"
-    (legacy HTTP+SSE: GET /sse + POST /messages/). Servers are cached per (module, transport);
+    (legacy HTTP+SSE: GET /sse + POST /messages/). ``gzip=True`` gzips JSON answers;
+    ``tls=tls_cert`` serves HTTPS. Servers are cached per argument set;
     ``fresh=True`` starts a private one (own counters). ``McpServer``: ``.port``, ``.base``
     ("http://127.0.0.1:P"), ``.url`` (the MCP endpoint: base+"/mcp", or base+"/sse"),
     ``.transport``, ``.requests()`` (every HTTP request the server got: method, path, query,
@@ -44,6 +46,10 @@ timeout=30.0, initialize=True, **session_kwargs)``
     whole session is bounded by ``timeout`` (anyio.fail_after) and every request by the
     session's read timeout. ``transport="sse"`` uses the legacy client (url ends in /sse).
 
+``tls_cert -> TlsCert``
+    Session-scoped self-signed certificate for 127.0.0.1 (``.certfile``, ``.keyfile``); give it
+    to mitmdump as ``options={"ssl_verify_upstream_trusted_ca": tls_cert.certfile}``.
+
 ``plain_http_server() -> PlainHttp``
     Session-scoped non-MCP HTTP server (thread, loopback): GET /hello returns fixed bytes with
     an ``x-plain: 1`` header, POST /echo echoes the body (any content type). ``.base``, ``.port``.
@@ -59,6 +65,7 @@ import http.server
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -159,10 +166,11 @@ class McpServer:
     proc: subprocess.Popen
     log_path: Path
     module: str = "everything"
+    tls: TlsCert | None = None  # serving HTTPS with this certificate
 
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def path(self) -> str:
@@ -173,7 +181,8 @@ class McpServer:
         return self.base + self.path
 
     def _get(self, path: str) -> Any:
-        with httpx.Client(trust_env=False, timeout=10) as c:
+        verify = ssl_context(self.tls.certfile) if self.tls else True
+        with httpx.Client(trust_env=False, timeout=10, verify=verify) as c:
             r = c.get(self.base + path)
             r.raise_for_status()
             return r.json()
@@ -194,13 +203,25 @@ class McpServer:
         return self.proc.poll() is None
 
 
-def start_mcp_server(transport: str, log_dir: Path, module: str = "everything") -> McpServer:
+def start_mcp_server(
+    transport: str,
+    log_dir: Path,
+    module: str = "everything",
+    *,
+    gzip: bool = False,
+    tls: TlsCert | None = None,
+) -> McpServer:
     port = pick_free_port()
     log_path = log_dir / f"server-{module}-{transport}-{port}.log"
     script = SERVERS_DIR / f"{module}.py"
+    args = [sys.executable, str(script), "--transport", transport, "--port", str(port)]
+    if gzip:
+        args.append("--gzip")
+    if tls:
+        args += ["--certfile", str(tls.certfile), "--keyfile", str(tls.keyfile)]
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, str(script), "--transport", transport, "--port", str(port)],
+            args,
             stdout=log,
             stderr=subprocess.STDOUT,
             env=clean_env(),
@@ -211,22 +232,79 @@ def start_mcp_server(transport: str, log_dir: Path, module: str = "everything") 
     except BaseException:
         stop_process(proc)
         raise
-    return McpServer(transport, port, proc, log_path, module)
+    return McpServer(transport, port, proc, log_path, module, tls)
+
+
+@dataclass
+class TlsCert:
+    certfile: Path  # self-signed, CN/SAN 127.0.0.1 and localhost; also its own CA
+    keyfile: Path
+
+
+def make_tls_cert(directory: Path) -> TlsCert:
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    certfile, keyfile = directory / "server-cert.pem", directory / "server-key.pem"
+    certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    keyfile.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return TlsCert(certfile, keyfile)
+
+
+@pytest.fixture(scope="session")
+def tls_cert(tmp_path_factory) -> TlsCert:
+    return make_tls_cert(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture(scope="session")
 def mcp_server_factory(tmp_path_factory) -> Iterator[Callable[..., McpServer]]:
     log_dir = tmp_path_factory.mktemp("servers")
-    cache: dict[tuple[str, str], McpServer] = {}
+    cache: dict[tuple, McpServer] = {}
     started: list[McpServer] = []
 
     def factory(
-        transport: str = "streamable", *, fresh: bool = False, module: str = "everything"
+        transport: str = "streamable",
+        *,
+        fresh: bool = False,
+        module: str = "everything",
+        gzip: bool = False,
+        tls: TlsCert | None = None,
     ) -> McpServer:
-        key = (module, transport)
+        key = (module, transport, gzip, tls.certfile if tls else None)
         if not fresh and key in cache and cache[key].alive():
             return cache[key]
-        srv = start_mcp_server(transport, log_dir, module)
+        srv = start_mcp_server(transport, log_dir, module, gzip=gzip, tls=tls)
         started.append(srv)
         if not fresh:
             cache[key] = srv
@@ -433,6 +511,13 @@ def mitmdump_factory(
 # ----------------------------------------------------------------------------- SDK client
 
 
+def ssl_context(verify: Any) -> Any:
+    """httpx `verify`: a CA file path (str/Path) becomes an SSLContext; bools pass through."""
+    if isinstance(verify, str | Path):
+        return ssl.create_default_context(cafile=str(verify))
+    return verify
+
+
 def proxied_client_factory(proxy: str | None, verify: Any = True):
     """An McpHttpClientFactory building httpx clients that go through `proxy` (or direct)."""
 
@@ -446,7 +531,7 @@ def proxied_client_factory(proxy: str | None, verify: Any = True):
             headers=headers,
             timeout=timeout or httpx.Timeout(30.0, read=300.0),
             auth=auth,
-            verify=str(verify) if isinstance(verify, Path) else verify,
+            verify=ssl_context(verify),
             trust_env=False,
         )
 

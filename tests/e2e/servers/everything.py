@@ -1,6 +1,7 @@
 """An MCP test server (FastMCP, official SDK) for the end-to-end tests and the benchmark.
 
 Run:  python tests/e2e/servers/everything.py --transport streamable|json|stateless|stateless-json|sse --port P
+          [--gzip] [--certfile cert.pem --keyfile key.pem]
 
 Transports:
   streamable      Streamable HTTP on /mcp, FastMCP's default: every request answered with SSE.
@@ -321,13 +322,22 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
+    p.add_argument("--gzip", action="store_true", help="gzip JSON answers (GZipMiddleware)")
+    p.add_argument("--certfile", help="serve HTTPS with this certificate (PEM)")
+    p.add_argument("--keyfile", help="private key for --certfile (PEM)")
     args = p.parse_args(argv)
     mcp = build(args.transport)
     app = mcp.sse_app() if args.transport == "sse" else mcp.streamable_http_app()
+    if args.gzip:
+        from starlette.middleware.gzip import GZipMiddleware
+
+        app = GZipMiddleware(app, minimum_size=200)
     uvicorn.run(
         Recorder(app),
         host=args.host,
         port=args.port,
+        ssl_certfile=args.certfile,
+        ssl_keyfile=args.keyfile,
         log_level=os.environ.get("E2E_SERVER_LOG_LEVEL", "warning"),
         access_log=False,
         lifespan="on",

@@ -1,0 +1,147 @@
+"""More core end-to-end cases: HTTPS in regular mode (the mitmproxy CA), gzip answers, the
+mcp_max_message_bytes / mcp_fail_mode pair, and idle SSE streams versus tcp_timeout.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import ssl
+
+import httpx
+import pytest
+from mcp import types
+from mcp.shared.exceptions import McpError
+
+pytestmark = pytest.mark.e2e
+
+ACCEPT = "application/json, text/event-stream"
+PLAIN_STREAM = "scripts/bench_plain_stream.py"
+
+
+def text_of(result: types.CallToolResult) -> str:
+    assert not result.isError, result
+    return result.content[0].text
+
+
+async def test_https_upstream_in_regular_mode(
+    mitmdump_factory, mcp_server_factory, mcp_session, tls_cert
+):
+    """HTTPS_PROXY-style use: CONNECT + TLS interception; the client trusts the mitmproxy CA."""
+    server = mcp_server_factory("streamable", tls=tls_cert)
+    assert server.url.startswith("https://")
+    md = mitmdump_factory(
+        options={"ssl_verify_upstream_trusted_ca": tls_cert.certfile}, shared=True
+    )
+    stamps: list[float] = []
+
+    async def on_progress(progress, total, message):
+        stamps.append(progress)
+
+    async with mcp_session(server.url, proxy=md.proxy_url, verify=md.ca_file) as s:
+        assert text_of(await s.call_tool("echo", {"text": "over tls"})) == "over tls"
+        res = await s.call_tool(
+            "slow_progress", {"steps": 2, "delay": 0.1}, progress_callback=on_progress
+        )
+        assert text_of(res) == "done after 2 steps" and stamps == [1.0, 2.0]
+    # the gateway saw the decrypted exchange (its flow log names the https URL)
+    md.wait_log(f"POST {server.url}")
+
+
+def test_https_without_the_ca_is_refused(mitmdump_factory, mcp_server_factory, tls_cert):
+    """Control: a client that does not trust the mitmproxy CA fails verification."""
+    server = mcp_server_factory("streamable", tls=tls_cert)
+    md = mitmdump_factory(
+        options={"ssl_verify_upstream_trusted_ca": tls_cert.certfile}, shared=True
+    )
+    ctx = ssl.create_default_context(cafile=str(tls_cert.certfile))  # not the mitmproxy CA
+    with httpx.Client(proxy=md.proxy_url, trust_env=False, verify=ctx) as c:
+        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            c.get(server.base + "/_debug/calls")
+
+
+@pytest.mark.parametrize("deploy", ["regular", "reverse"])
+async def test_gzip_answers(mitmdump_factory, mcp_server_factory, mcp_session, deploy):
+    server = mcp_server_factory("json", gzip=True)
+    if deploy == "regular":
+        md = mitmdump_factory(shared=True)
+        url, proxy = server.url, md.proxy_url
+    else:
+        md = mitmdump_factory(mode=f"reverse:{server.base}", shared=True)
+        url, proxy = md.url_for(server), None
+    async with mcp_session(url, proxy=proxy, timeout=60) as s:
+        expected = text_of(await s.call_tool("digest", {"n_bytes": 300_000}))
+        got = text_of(await s.call_tool("big", {"n_bytes": 300_000}))
+    assert hashlib.sha256(got.encode()).hexdigest() == expected
+
+
+def test_gzip_direct_answer_really_is_gzip(mcp_server_factory):
+    """Guard for the test above: the server does compress."""
+    server = mcp_server_factory("stateless-json", gzip=True)
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": "big", "arguments": {"n_bytes": 10_000}},
+    }
+    with httpx.Client(trust_env=False, timeout=10) as c:
+        r = c.post(
+            server.url,
+            content=json.dumps(body),
+            headers={"content-type": "application/json", "accept": ACCEPT},
+        )
+    assert r.headers.get("content-encoding") == "gzip"
+
+
+async def test_oversized_message_fail_closed(mitmdump_factory, mcp_server_factory, mcp_session):
+    server = mcp_server_factory("json")
+    md = mitmdump_factory(
+        options={"mcp_max_message_bytes": 100_000, "mcp_fail_mode": "closed"}, shared=True
+    )
+    async with mcp_session(server.url, proxy=md.proxy_url) as s:
+        assert text_of(await s.call_tool("echo", {"text": "small"})) == "small"
+        with pytest.raises(McpError) as e:
+            await s.call_tool("big", {"n_bytes": 200_000})
+        assert e.value.error.code == -32005, e.value.error
+        # the session keeps working afterwards
+        assert text_of(await s.call_tool("add", {"a": 1, "b": 2})) == "3"
+
+
+async def test_oversized_message_fail_open(mitmdump_factory, mcp_server_factory, mcp_session):
+    server = mcp_server_factory("json")
+    md = mitmdump_factory(
+        options={"mcp_max_message_bytes": 100_000, "mcp_fail_mode": "open"}, shared=True
+    )
+    async with mcp_session(server.url, proxy=md.proxy_url) as s:
+        got = text_of(await s.call_tool("big", {"n_bytes": 200_000}))
+        assert len(got.encode()) == 200_000
+
+
+@pytest.mark.parametrize("gateway", [True, False], ids=["gateway", "plain-stream-control"])
+async def test_idle_sse_stream_survives_tcp_timeout(
+    mitmdump_factory, mcp_server_factory, mcp_session, gateway
+):
+    """A POST SSE stream quiet for longer than tcp_timeout: the gateway keeps it open
+    (mcp_hold_streams); a plain streaming mitmdump cuts it (control)."""
+    server = mcp_server_factory("streamable")
+    md = mitmdump_factory(
+        gateway=gateway,
+        scripts=() if gateway else (PLAIN_STREAM,),
+        options={"tcp_timeout": 1},
+        shared=True,
+    )
+    seen: list[float] = []
+
+    async def on_progress(progress, total, message):
+        seen.append(progress)
+
+    args = {"steps": 2, "delay": 2.5}
+    if gateway:
+        async with mcp_session(server.url, proxy=md.proxy_url, timeout=20) as s:
+            res = await s.call_tool("slow_progress", args, progress_callback=on_progress)
+        assert text_of(res) == "done after 2 steps" and seen == [1.0, 2.0]
+    else:
+        with pytest.raises(BaseException) as e:  # noqa: B017 - timeout or connection error
+            async with mcp_session(server.url, proxy=md.proxy_url, timeout=8) as s:
+                await s.call_tool("slow_progress", args, progress_callback=on_progress)
+        assert not isinstance(e.value, AssertionError)
