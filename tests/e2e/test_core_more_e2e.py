@@ -1,5 +1,5 @@
-"""More core end-to-end cases: HTTPS in regular mode (the mitmproxy CA), gzip answers, the
-mcp_max_message_bytes / mcp_fail_mode pair, and idle SSE streams versus tcp_timeout.
+"""More core end-to-end cases: HTTPS in regular mode (the mitmproxy CA), gzip answers, and the
+mcp_max_message_bytes / mcp_fail_mode pair. (Idle streams vs tcp_timeout: test_core_streams_e2e.py.)
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from mcp.shared.exceptions import McpError
 pytestmark = pytest.mark.e2e
 
 ACCEPT = "application/json, text/event-stream"
-PLAIN_STREAM = "scripts/bench_plain_stream.py"
 
 
 def text_of(result: types.CallToolResult) -> str:
@@ -115,33 +114,3 @@ async def test_oversized_message_fail_open(mitmdump_factory, mcp_server_factory,
     async with mcp_session(server.url, proxy=md.proxy_url) as s:
         got = text_of(await s.call_tool("big", {"n_bytes": 200_000}))
         assert len(got.encode()) == 200_000
-
-
-@pytest.mark.parametrize("gateway", [True, False], ids=["gateway", "plain-stream-control"])
-async def test_idle_sse_stream_survives_tcp_timeout(
-    mitmdump_factory, mcp_server_factory, mcp_session, gateway
-):
-    """A POST SSE stream quiet for longer than tcp_timeout: the gateway keeps it open
-    (mcp_hold_streams); a plain streaming mitmdump cuts it (control)."""
-    server = mcp_server_factory("streamable")
-    md = mitmdump_factory(
-        gateway=gateway,
-        scripts=() if gateway else (PLAIN_STREAM,),
-        options={"tcp_timeout": 1},
-        shared=True,
-    )
-    seen: list[float] = []
-
-    async def on_progress(progress, total, message):
-        seen.append(progress)
-
-    args = {"steps": 2, "delay": 2.5}
-    if gateway:
-        async with mcp_session(server.url, proxy=md.proxy_url, timeout=20) as s:
-            res = await s.call_tool("slow_progress", args, progress_callback=on_progress)
-        assert text_of(res) == "done after 2 steps" and seen == [1.0, 2.0]
-    else:
-        with pytest.raises(BaseException) as e:  # noqa: B017 - timeout or connection error
-            async with mcp_session(server.url, proxy=md.proxy_url, timeout=8) as s:
-                await s.call_tool("slow_progress", args, progress_callback=on_progress)
-        assert not isinstance(e.value, AssertionError)
