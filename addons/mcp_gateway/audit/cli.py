@@ -655,12 +655,12 @@ def register(subparsers) -> None:
         "usage",
         help="calls, errors and latency per consumer, server and tool",
         description="Usage from the audit trail: calls, blocked, errors, p50/p95 latency "
-        "per consumer, server and tool (percentiles within about ±5%%).",
+        "per consumer, server and tool (percentiles within about ±5%).",
     )
     u.add_argument("consumer", nargs="?", help="only this consumer (glob allowed)")
     _common(u)
-    u.add_argument("--server")
-    u.add_argument("--tool")
-    u.add_argument("--since")
-    u.add_argument("--until")
+    u.add_argument("--server", help="upstream host:port (glob allowed)")
+    u.add_argument("--tool", help="tool name, or method for calls without a name")
+    u.add_argument("--since", help="15m, 2h, 7d, or an ISO time (hour granularity)")
+    u.add_argument("--until", help="same forms as --since")
     u.set_defaults(func=_wrap(cmd_usage))
