@@ -63,11 +63,14 @@ class JwksServer:
         self.doc: dict = {"keys": []}
         self.hits = 0
         self.fail = False
+        self.delay = 0.0
         outer = self
 
         class H(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802
                 outer.hits += 1
+                if outer.delay:
+                    time.sleep(outer.delay)
                 if outer.fail:
                     self.send_response(500)
                     self.end_headers()

@@ -167,3 +167,32 @@ def test_gateway_key_never_forwarded_on_non_mcp_requests(tmp_path, mkex) -> None
         ex.flow.request.headers["Authorization"] = f"Bearer {key}"
         a.request(ex.flow)
         assert ex.flow.request.headers["authorization"] == f"Bearer {key}"
+
+
+def test_slow_jwks_does_not_delay_revocation(tmp_path, mkex, jwks_server, signer, mkjwks) -> None:
+    jwks_server.doc = mkjwks(signer)
+    jwks_server.delay = 4.0  # every JWKS fetch hangs for 4 s
+    db = tmp_path / "gw.db"
+    key, rec = create_key(db, "a", "alice", [])
+    cfg = tmp_path / "gw.yaml"
+    cfg.write_text(
+        f"keys_db: {db}\nauth:\n  jwt:\n    jwks_url: {jwks_server.url}\n    fetch_timeout: 10\n"
+    )
+    p = Pipeline()
+    a = IdentityAddon(p)
+    with taddons.context(a) as tctx:
+        tctx.configure(a, mcp_config=str(cfg))
+        try:
+            _wait(lambda: jwks_server.hits >= 1)  # a fetch is hanging now
+            revoke_key(db, rec.id)
+
+            def refused() -> bool:
+                e = mkex(auth=f"Bearer {key}")
+                return p.start_exchange(e) is not None
+
+            assert _wait(refused) < 1.5
+            # a JWT meanwhile: the JWKS is not loaded yet -> 503, not accepted
+            e = mkex(auth=f"Bearer {signer.token()}")
+            assert p.start_exchange(e) is not None and e.refusal.http_status == 503
+        finally:
+            a.done()

@@ -243,7 +243,7 @@ class IdentityAddon:
         if state.keys is not None:
             state.keys.refresh()
         if state.jwks is not None and state.jwks.due(time.monotonic()):
-            state.jwks.fetch()
+            state.jwks.fetch_in_background()
         state.secrets.refresh_due(state.upstreams.refs)
 
     def _watch(self) -> None:

@@ -311,8 +311,9 @@ class IdentifyStage:
                 # an open exchange (a GET stream, a long tool call) keeps the session alive
                 self.sessions.hold(sid)
                 held = sid
-            if len(self._pending) > 100_000:
+            if len(self._pending) > 100_000:  # exchanges whose end was never reported
                 self._pending.clear()
+                self.sessions.release_all()
             self._pending[flow.id] = (ident.key, delete_sid, held)
         # no token passthrough
         if ident.authenticated and flow is not None:

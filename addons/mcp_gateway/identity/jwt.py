@@ -73,6 +73,7 @@ class Jwks:
         self.last_attempt = float("-inf")
         self._refetch = threading.Event()
         self._fetch_lock = threading.Lock()
+        self._bg = False
         self.wake: threading.Event | None = None  # set by the watcher to be woken early
 
     # -- fetching (watcher thread, or configure for files) ---------------------------
@@ -133,6 +134,21 @@ class Jwks:
                 )
             self.error = None
             return True
+
+    def fetch_in_background(self) -> bool:
+        """Fetch in a thread of its own (a slow JWKS must not delay key revocation checks)."""
+        if self._bg or self._fetch_lock.locked():
+            return False
+        self._bg = True
+
+        def run() -> None:
+            try:
+                self.fetch()
+            finally:
+                self._bg = False
+
+        threading.Thread(target=run, name="mcp-gateway-jwks", daemon=True).start()
+        return True
 
     def due(self, now: float) -> bool:
         if self._refetch.is_set():

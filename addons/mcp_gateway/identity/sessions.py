@@ -101,6 +101,9 @@ class SessionBindings:
                 self._bound[sid] = (hit[0], self.clock())
                 self._bound.move_to_end(sid)
 
+    def release_all(self) -> None:
+        self._open.clear()
+
     def end(self, sid: str) -> None:
         if sid in self._bound:
             self._end(sid, "deleted")
