@@ -83,8 +83,14 @@ def kill_quietly(pids: list[int]) -> None:
 class Mitmdump:
     """A real mitmdump on a free loopback port; ``scripts`` are -s addons."""
 
-    def __init__(self, tmp: Path, scripts: list[str] = (), options: dict[str, str] | None = None):
-        self.port = free_port()
+    def __init__(
+        self,
+        tmp: Path,
+        scripts: list[str] = (),
+        options: dict[str, str] | None = None,
+        port: int | None = None,
+    ):
+        self.port = port or free_port()
         self.tmp = tmp
         self.log = tmp / f"mitmdump-{self.port}.log"
         cmd = [

@@ -562,3 +562,22 @@ async def test_plain_mitmdump_holding_a_stream_does_not_block_later_messages(pla
         assert second["id"] == 2
     finally:
         await shim.close()
+
+
+async def test_gateway_going_away_and_coming_back(tmp_path):
+    gw = await asyncio.to_thread(Mitmdump, tmp_path)
+    shim = await RawShim.start("--gateway", gw.url)
+    try:
+        await shim.initialize()
+        assert (await shim.call(1, "echo", {"text": "a"}))["result"]["content"][0]["text"] == "a"
+        await asyncio.to_thread(gw.stop)
+        resp = await shim.call(2, "echo", {"text": "b"})
+        assert resp["error"]["code"] == -32603
+        assert "gateway" in resp["error"]["message"]
+        gw = await asyncio.to_thread(Mitmdump, tmp_path, port=gw.port)
+        # the bridge kept the session: the same client goes on once the gateway is back
+        assert (await shim.call(3, "echo", {"text": "c"}))["result"]["content"][0]["text"] == "c"
+    finally:
+        rc, err = await shim.close()
+        await asyncio.to_thread(gw.stop)
+    assert "cannot reach the gateway" in err or "HTTP error talking to the gateway" in err

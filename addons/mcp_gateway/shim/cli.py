@@ -34,6 +34,22 @@ def log(msg: str) -> None:
                 break
 
 
+def _positive(kind, zero: bool = False, minimum: float | None = None):
+    def parse(text: str):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        low = minimum if minimum is not None else 0
+        if v < low or (v == 0 and not zero and minimum is None):
+            raise argparse.ArgumentTypeError(
+                f"must be {'at least ' + str(low) if minimum else 'positive'}: {text}"
+            )
+        return v
+
+    return parse
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--env",
@@ -45,7 +61,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--timeout",
-        type=float,
+        type=_positive(float),
         default=300.0,
         metavar="SECONDS",
         help="per-request timeout; an unanswered request gets a JSON-RPC error (default 300)",
@@ -65,14 +81,14 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--max-restarts",
-        type=int,
+        type=_positive(int, zero=True),
         default=5,
         metavar="N",
         help="give up after N restarts without a stable minute (default 5)",
     )
     p.add_argument(
         "--max-message-bytes",
-        type=int,
+        type=_positive(int, minimum=1024),
         default=DEFAULT_MAX_MESSAGE_BYTES,
         metavar="N",
         help=f"largest JSON-RPC message accepted either way (default {DEFAULT_MAX_MESSAGE_BYTES})",

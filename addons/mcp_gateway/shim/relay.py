@@ -458,11 +458,10 @@ class Relay:
             self.log(f"mcp-gateway stdio: [{self.name}] the answer stream broke: {e!r}")
         finally:
             await resp.aclose()
-        if not answered:
-            key = id_key(id_)
-            if key in self.cancelled:
-                self.cancelled.discard(key)
-                return
+        key = id_key(id_)
+        was_cancelled = key in self.cancelled
+        self.cancelled.discard(key)
+        if not answered and not was_cancelled:
             self.emit_error(
                 id_,
                 ErrorCode.INTERNAL_ERROR,
