@@ -687,7 +687,8 @@ COMPANY_DOMAINS = [
     "contoso-retail.de", "fjordsoft.no", "mapleleaf-bank.ca", "tessellate.studio",
 ]  # fmt: skip
 FREE_DOMAINS = ["gmail.com", "outlook.com", "yahoo.co.uk", "protonmail.com", "icloud.com",
-                "hotmail.fr", "web.de", "gmx.net"]  # fmt: skip
+                "hotmail.fr", "web.de", "gmx.net", "yahoo.co.jp", "uol.com.br", "qq.com",
+                "libero.it", "mail.ru", "fastmail.fm"]  # fmt: skip
 STREETS = ["Elm Street", "Harbour Road", "Kastanienallee", "Rue de la Paix", "Maple Avenue",
            "Calle Mayor", "Oak Lane", "Via Roma", "King's Road", "Birch Crescent"]  # fmt: skip
 CITIES = ["Springfield", "Leeds", "Berlin", "Lyon", "Toronto", "Madrid", "Austin", "Bologna",
@@ -909,7 +910,22 @@ def phone(rng: random.Random) -> str:
         return f"+34 {rng.randint(600, 699)} {rng.randint(100, 999)} {rng.randint(100, 999)}"
     if kind == 12:
         return f"+31 6 {rng.randint(1000, 9999)} {rng.randint(1000, 9999)}"
-    return f"+1 {'-'.join(_nanp(rng))}"
+    if rng.random() < 0.5:
+        return f"+1 {'-'.join(_nanp(rng))}"
+    return pick(
+        rng,
+        [
+            f"+81 3-{rng.randint(1000, 9999)}-{rng.randint(1000, 9999)}",
+            f"+81 90-{rng.randint(1000, 9999)}-{rng.randint(1000, 9999)}",
+            f"+55 11 9{rng.randint(1000, 9999)}-{rng.randint(1000, 9999)}",
+            f"+86 13{rng.randint(0, 9)} {rng.randint(1000, 9999)} {rng.randint(1000, 9999)}",
+            f"+52 55 {rng.randint(1000, 9999)} {rng.randint(1000, 9999)}",
+            f"+39 06 {rng.randint(1000, 9999)} {rng.randint(1000, 9999)}",
+            f"+46 8 {rng.randint(100, 999)} {rng.randint(100, 999)} {rng.randint(10, 99)}",
+            f"+41 44 {rng.randint(100, 999)} {rng.randint(10, 99)} {rng.randint(10, 99)}",
+            f"+353 1 {rng.randint(100, 999)} {rng.randint(1000, 9999)}",
+        ],
+    )
 
 
 PUBLIC_FIRST_OCTETS = [3, 13, 18, 23, 31, 34, 35, 44, 46, 52, 54, 62, 66, 73, 78, 81, 85, 88,
@@ -1555,43 +1571,45 @@ def bn_env_example(rng: random.Random) -> str:
 
 
 def bn_masked(rng: random.Random) -> str:
-    return pick(
-        rng,
-        [
-            "github.com\n  ✓ Logged in to github.com account octo-dev (keyring)\n  - Active account: true\n  - Git operations protocol: https\n  - Token: gho_************************************\n  - Token scopes: 'gist', 'read:org', 'repo'",
-            f"Error code: 401 - {{'error': {{'message': 'Incorrect API key provided: sk-proj-********************************{mixed(rng, ALNUM, 4)}. You can find your API key at https://platform.openai.com/account/api-keys.', 'type': 'invalid_request_error', 'code': 'invalid_api_key'}}}}",
-            f"Payment method: Visa ending in {rng.randint(1000, 9999)} (exp {rng.randint(1, 12):02d}/{rng.randint(26, 31)})\nCard: **** **** **** {rng.randint(1000, 9999)}",
-            f"Config loaded: api_key=[REDACTED] db_password=[REDACTED] region=eu-west-1 workers={rng.randint(2, 16)}",
-            f"AWS_ACCESS_KEY_ID=****************{rstr(rng, B32, 4)}\nAWS_SECRET_ACCESS_KEY=****************************************",
-            "Authorization: Bearer ***\nX-Api-Key: <redacted>\nCookie: session=<redacted>",
-            f"Account number: XXXX-XXXX-{rng.randint(1000, 9999)}   SSN: ***-**-{rng.randint(1000, 9999)}",
-            f'stripe.api_key = "sk_live_...{mixed(rng, ALNUM, 4)}"  # truncated in logs',
-        ],
-    )
+    return pick(rng, masked_options(rng))
+
+
+def masked_options(rng: random.Random) -> list[str]:
+    return [
+        "github.com\n  ✓ Logged in to github.com account octo-dev (keyring)\n  - Active account: true\n  - Git operations protocol: https\n  - Token: gho_************************************\n  - Token scopes: 'gist', 'read:org', 'repo'",
+        f"Error code: 401 - {{'error': {{'message': 'Incorrect API key provided: sk-proj-********************************{mixed(rng, ALNUM, 4)}. You can find your API key at https://platform.openai.com/account/api-keys.', 'type': 'invalid_request_error', 'code': 'invalid_api_key'}}}}",
+        f"Payment method: Visa ending in {rng.randint(1000, 9999)} (exp {rng.randint(1, 12):02d}/{rng.randint(26, 31)})\nCard: **** **** **** {rng.randint(1000, 9999)}",
+        f"Config loaded: api_key=[REDACTED] db_password=[REDACTED] region=eu-west-1 workers={rng.randint(2, 16)}",
+        f"AWS_ACCESS_KEY_ID=****************{rstr(rng, B32, 4)}\nAWS_SECRET_ACCESS_KEY=****************************************",
+        "Authorization: Bearer ***\nX-Api-Key: <redacted>\nCookie: session=<redacted>",
+        f"Account number: XXXX-XXXX-{rng.randint(1000, 9999)}   SSN: ***-**-{rng.randint(1000, 9999)}",
+        f'stripe.api_key = "sk_live_...{mixed(rng, ALNUM, 4)}"  # truncated in logs',
+    ]
 
 
 def bn_docs_examples(rng: random.Random) -> str:
+    return pick(rng, docs_options(rng))
+
+
+def docs_options(rng: random.Random) -> list[str]:
     aws_id, aws_sec = pick(rng, AWS_DOC_KEYS)
-    return pick(
-        rng,
-        [
-            f"To configure the CLI, run `aws configure` and enter your keys, for example:\n\n```\nAWS Access Key ID [None]: {aws_id}\nAWS Secret Access Key [None]: {aws_sec}\nDefault region name [None]: us-west-2\nDefault output format [None]: json\n```",
-            f"[default]\naws_access_key_id = {aws_id}\naws_secret_access_key = {aws_sec}\n# The values above are the examples from the AWS documentation.",
-            f'Paste a token into the debugger, e.g. the sample:\n\n{JWT_IO_SAMPLE}\n\nThe header decodes to {{"alg": "HS256", "typ": "JWT"}}.',
-            f"Use these test card numbers in test mode:\n| Brand | Number |\n|---|---|\n| Visa | {pick(rng, ['4242 4242 4242 4242', '4111 1111 1111 1111', '4242424242424242'])} |\n| Mastercard | 5555 5555 5555 4444 |\n| Amex | 3782 822463 10005 |\n| Discover | 6011 1111 1111 1117 |\nAny future expiry date and any 3-digit CVC will work.",
-            f"The SSN field must match ^\\d{{3}}-\\d{{2}}-\\d{{4}}$, e.g. {pick(rng, SAMPLE_SSNS)}. Numbers beginning with 9 are ITINs.",
-            f"IBAN format: country code, two check digits and the BBAN, e.g. {pick(rng, EXAMPLE_IBANS)}.",
-            f"curl https://api.stripe.com/v1/charges \\\n  -u {STRIPE_DOC_KEY}: \\\n  -d amount=2000 -d currency=usd -d source=tok_visa",
-            f"For local development the storage emulator uses the well-known account devstoreaccount1 with key {AZURITE_KEY}",
-            'Set `OPENAI_API_KEY=sk-...` in your shell, or pass `api_key="sk-xxxx"` to the client.',
-            "Slack incoming webhooks look like https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX - create one under Apps > Incoming Webhooks.",
-            "Generate a key with `ssh-keygen -t ed25519` and paste the private key into the secret:\n\n```\n-----BEGIN OPENSSH PRIVATE KEY-----\n...\n-----END OPENSSH PRIVATE KEY-----\n```",
-            'Authorization header: `Authorization: Basic <base64(username:password)>`; the server answers `WWW-Authenticate: Basic realm="api"` when it is missing.',
-            "Example request:\n\n    GET /v1/me HTTP/1.1\n    Authorization: Bearer <access_token>\n    Accept: application/json",
-            "Personal access tokens look like `ghp_` followed by 36 characters, e.g. ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx. Twilio account SIDs look like ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx.",
-            f'Fixture tokens (not valid, checksum fails):\nGH_TEST_TOKEN = "{gh_token_badcrc(rng)}"',
-        ],
-    )
+    return [
+        f"To configure the CLI, run `aws configure` and enter your keys, for example:\n\n```\nAWS Access Key ID [None]: {aws_id}\nAWS Secret Access Key [None]: {aws_sec}\nDefault region name [None]: us-west-2\nDefault output format [None]: json\n```",
+        f"[default]\naws_access_key_id = {aws_id}\naws_secret_access_key = {aws_sec}\n# The values above are the examples from the AWS documentation.",
+        f'Paste a token into the debugger, e.g. the sample:\n\n{JWT_IO_SAMPLE}\n\nThe header decodes to {{"alg": "HS256", "typ": "JWT"}}.',
+        f"Use these test card numbers in test mode:\n| Brand | Number |\n|---|---|\n| Visa | {pick(rng, ['4242 4242 4242 4242', '4111 1111 1111 1111', '4242424242424242'])} |\n| Mastercard | 5555 5555 5555 4444 |\n| Amex | 3782 822463 10005 |\n| Discover | 6011 1111 1111 1117 |\nAny future expiry date and any 3-digit CVC will work.",
+        f"The SSN field must match ^\\d{{3}}-\\d{{2}}-\\d{{4}}$, e.g. {pick(rng, SAMPLE_SSNS)}. Numbers beginning with 9 are ITINs.",
+        f"IBAN format: country code, two check digits and the BBAN, e.g. {pick(rng, EXAMPLE_IBANS)}.",
+        f"curl https://api.stripe.com/v1/charges \\\n  -u {STRIPE_DOC_KEY}: \\\n  -d amount=2000 -d currency=usd -d source=tok_visa",
+        f"For local development the storage emulator uses the well-known account devstoreaccount1 with key {AZURITE_KEY}",
+        'Set `OPENAI_API_KEY=sk-...` in your shell, or pass `api_key="sk-xxxx"` to the client.',
+        "Slack incoming webhooks look like https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX - create one under Apps > Incoming Webhooks.",
+        "Generate a key with `ssh-keygen -t ed25519` and paste the private key into the secret:\n\n```\n-----BEGIN OPENSSH PRIVATE KEY-----\n...\n-----END OPENSSH PRIVATE KEY-----\n```",
+        'Authorization header: `Authorization: Basic <base64(username:password)>`; the server answers `WWW-Authenticate: Basic realm="api"` when it is missing.',
+        "Example request:\n\n    GET /v1/me HTTP/1.1\n    Authorization: Bearer <access_token>\n    Accept: application/json",
+        "Personal access tokens look like `ghp_` followed by 36 characters, e.g. ghp_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx. Twilio account SIDs look like ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx.",
+        f'Fixture tokens (not valid, checksum fails):\nGH_TEST_TOKEN = "{gh_token_badcrc(rng)}"',
+    ]
 
 
 def bn_numbers(rng: random.Random) -> str:
@@ -4000,6 +4018,68 @@ def bn_bare(rng: random.Random) -> str:
 
 
 BENIGN_GENERATORS["bare"] = (bn_bare, 14)
+
+
+def bn_numeric(rng: random.Random) -> str:
+    """Numeric-heavy tool output: nothing here is a phone number, card, SSN or address."""
+    kind = rng.randint(0, 7)
+    if kind == 0:
+        rows = ["USER         PID %CPU %MEM    VSZ   RSS TTY      STAT START   TIME COMMAND"]
+        for _ in range(rng.randint(3, 7)):
+            rows.append(
+                f"app      {rng.randint(1000, 99999):>7} {rng.uniform(0, 99):4.1f} {rng.uniform(0, 30):4.1f} "
+                f"{rng.randint(100000, 9999999):>7} {rng.randint(10000, 999999):>6} ?        Ssl  "
+                f"{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}   {rng.randint(0, 99)}:{rng.randint(0, 59):02d} "
+                f"{pick(rng, ['python -m app', 'node dist/server.js', 'postgres: writer', '/usr/bin/redis-server'])}"
+            )
+        return "\n".join(rows)
+    if kind == 1:
+        rows = ["Filesystem      Size  Used Avail Use% Mounted on"]
+        for mnt in ["/", "/var/lib/docker", "/data", "/boot/efi"]:
+            rows.append(
+                f"/dev/nvme0n1p{rng.randint(1, 9)}  {rng.randint(10, 2000)}G  {rng.randint(1, 900)}G  {rng.randint(1, 900)}G  {rng.randint(1, 99)}% {mnt}"
+            )
+        return "\n".join(rows)
+    if kind == 2:
+        return "Date        Open     High     Low      Close    Volume\n" + "\n".join(
+            f"2025-06-{d:02d}  {rng.uniform(100, 300):.2f}  {rng.uniform(100, 300):.2f}  {rng.uniform(100, 300):.2f}  "
+            f"{rng.uniform(100, 300):.2f}  {rng.randint(10**6, 10**8):,}"
+            for d in range(2, rng.randint(5, 12))
+        )
+    if kind == 3:
+        return "\n".join(
+            f"{rng.randint(1, 28):02d}.{rng.randint(1, 12):02d}.2025  {pick(rng, ['Miete', 'Gehalt', 'Strom', 'Versicherung'])}"
+            f"  {pick(rng, ['-', ''])}{rng.randint(1, 9)} {rng.randint(100, 999)},{rng.randint(0, 99):02d} EUR"
+            for _ in range(rng.randint(3, 7))
+        )
+    if kind == 4:
+        return (
+            f"Tcp:\n    {rng.randint(10**5, 10**7)} active connection openings\n    {rng.randint(10**5, 10**7)} passive connection openings\n"
+            f"    {rng.randint(0, 9999)} failed connection attempts\n    {rng.randint(10**7, 10**9)} segments received\n"
+            f"    {rng.randint(10**7, 10**9)} segments sent out\n    {rng.randint(0, 99999)} segments retransmitted"
+        )
+    if kind == 5:
+        return "\n".join(
+            f'{{"sensor": "th-{rng.randint(100, 999)}", "ts": {epoch(rng)}{rng.randint(100, 999)}, "temp": {rng.uniform(-5, 40):.3f}, '
+            f'"lat": {rng.uniform(-60, 60):.6f}, "lon": {rng.uniform(-120, 120):.6f}, "seq": {rng.randint(10**8, 10**9)}}}'
+            for _ in range(rng.randint(2, 5))
+        )
+    if kind == 6:
+        return (
+            f"Case #{rng.randint(10**7, 10**8)} opened {rng.randint(1, 28)}/{rng.randint(1, 12)}/2025 {rng.randint(0, 23)}:{rng.randint(10, 59)}\n"
+            f"Ticket INC-2025-{rng.randint(100000, 999999)}; SLA {rng.randint(1, 72)} h; ISO week 2025-W{rng.randint(10, 52)}\n"
+            f"Invoice total: USD {rng.randint(1, 99)},{rng.randint(100, 999)},{rng.randint(100, 999)}.{rng.randint(10, 99)}"
+        )
+    return (
+        f"              total        used        free      shared  buff/cache   available\n"
+        f"Mem:       {rng.randint(10**6, 10**8):>8}    {rng.randint(10**6, 10**7):>8}    {rng.randint(10**5, 10**7):>8}"
+        f"      {rng.randint(1000, 99999):>6}    {rng.randint(10**6, 10**7):>8}    {rng.randint(10**6, 10**7):>8}\n"
+        f"Swap:      {rng.randint(10**6, 10**7):>8}           0    {rng.randint(10**6, 10**7):>8}\n"
+        f" {rng.randint(10, 23)}:{rng.randint(10, 59)}:{rng.randint(10, 59)} up {rng.randint(1, 400)} days,  {rng.randint(0, 23)}:{rng.randint(10, 59)},  2 users,  load average: 0.{rng.randint(10, 99)}, 0.{rng.randint(10, 99)}, 0.{rng.randint(10, 99)}"
+    )
+
+
+BENIGN_GENERATORS["numeric"] = (bn_numeric, 8)
 TRICKY_CARRIERS += [t_bare, t_bare, t_bare, t_b64_blob, t_json_unicode]
 
 
@@ -4196,9 +4276,14 @@ def generate(seed: str = SEED) -> list[dict]:
         rng = _rng("tricky", i, seed)
         carrier = TRICKY_CARRIERS[i % len(TRICKY_CARRIERS)]
         out.append(_sample(f"tricky-{carrier.__name__[2:]}-{i:03d}", frame(rng, carrier(rng))))
+    # every documented example and masked form once, then random benign traffic
+    rng = _rng("catalogue", 0, seed)
+    catalogue = docs_options(rng) + masked_options(rng)
+    for i, text in enumerate(catalogue):
+        out.append(_sample(f"benign-catalogue-{i:04d}", Doc(text)))
     names = list(BENIGN_GENERATORS)
     weights = [BENIGN_GENERATORS[n][1] for n in names]
-    for i in range(BENIGN_COUNT):
+    for i in range(len(catalogue), BENIGN_COUNT):
         rng = _rng("benign", i, seed)
         name = rng.choices(names, weights)[0]
         doc = Doc(BENIGN_GENERATORS[name][0](rng))
