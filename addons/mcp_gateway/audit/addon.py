@@ -123,7 +123,7 @@ class AuditAddon:
             self.pipeline.remove(self.stage.name)
             self.stage = None
         if self.writer is not None:
-            self.writer.close()
+            self.writer.close(timeout=15)  # bounded: a dead disk must not hang shutdown
             self.writer = None
         self.path = None
 
