@@ -391,3 +391,51 @@ async def test_config_edits_apply_without_dropping_the_session(
         assert ei.value.error.code == -32004
         assert _text(await s.call_tool("echo", {"text": "still here"})) == "still here"
     assert md.proc.poll() is None
+
+
+async def test_keys_live_in_the_audit_database_by_default(
+    mitmdump_factory, mcp_server_factory, mcp_session, tmp_path
+) -> None:
+    import subprocess
+
+    audit_db = tmp_path / "gateway-audit.db"
+    # the CLI, with no --db: the gateway's database, i.e. the audit database
+    env = {k: v for k, v in _e2e.clean_env().items()}
+    env["MCP_GATEWAY_AUDIT_DB"] = str(audit_db)
+    r = subprocess.run(
+        [sys.executable, "-m", "mcp_gateway.cli", "keys", "create", "n", "audited", "", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    key = json.loads(r.stdout)["key"]
+    server = mcp_server_factory("streamable")
+    md = _gateway(
+        mitmdump_factory,
+        tmp_path,
+        "auth:\n  required: true\n",
+        options={"mcp_audit_db": str(audit_db)},
+    )
+    async with mcp_session(
+        server.url, proxy=md.proxy_url, headers={"Authorization": f"Bearer {key}"}
+    ) as s:
+        assert _text(await s.call_tool("echo", {"text": "audited"})) == "audited"
+    md.stop()
+    v = subprocess.run(
+        [sys.executable, "-m", "mcp_gateway.cli", "audit", "verify", "--db", str(audit_db)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert v.returncode == 0, v.stdout + v.stderr
+    log = subprocess.run(
+        [sys.executable, "-m", "mcp_gateway.cli", "audit", "log", "--db", str(audit_db), "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert "audited" in log.stdout and key not in log.stdout
