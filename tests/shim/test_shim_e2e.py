@@ -16,7 +16,7 @@ import pytest
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.shared.exceptions import McpError
-from mcp.types import CreateMessageResult, TextContent
+from mcp.types import CreateMessageResult, ElicitResult, ListRootsResult, Root, TextContent
 from shimtest_helpers import FIXTURE, PY, ROOT, SHIM, Mitmdump
 
 GATEWAY = ROOT / "addons" / "gateway.py"
@@ -56,6 +56,15 @@ async def sampling_cb(context, p):
     )
 
 
+async def elicit_cb(context, p):
+    assert p.message == "favourite colour?"
+    return ElicitResult(action="accept", content={"color": "teal"})
+
+
+async def roots_cb(context):
+    return ListRootsResult(roots=[Root(uri="file:///work/project", name="project")])
+
+
 def text_of(result) -> str:
     return "".join(c.text for c in result.content if isinstance(c, TextContent))
 
@@ -86,7 +95,12 @@ async def test_shim_through_gateway_redacts_and_audits(gateway, tmp_path):
     with open(tmp_path / "err.log", "w+") as errlog, anyio.fail_after(90):
         async with stdio_client(params(gateway, "fixture-e2e"), errlog=errlog) as (r, w):
             async with ClientSession(
-                r, w, sampling_callback=sampling_cb, logging_callback=on_log
+                r,
+                w,
+                sampling_callback=sampling_cb,
+                logging_callback=on_log,
+                elicitation_callback=elicit_cb,
+                list_roots_callback=roots_cb,
             ) as s:
                 await s.initialize()
                 tools = {t.name for t in (await s.list_tools()).tools}
@@ -103,6 +117,10 @@ async def test_shim_through_gateway_redacts_and_audits(gateway, tmp_path):
                 assert (
                     text_of(await s.call_tool("ask_llm", {"prompt": "hi"})) == "model said: sampled"
                 )
+                # elicitation and roots take the same way
+                res = await s.call_tool("ask_user", {"question": "favourite colour?"})
+                assert text_of(res) == "user chose teal"
+                assert text_of(await s.call_tool("roots", {})) == "file:///work/project"
                 # a notification with no request in flight: the GET stream, streamed by the gateway
                 await s.call_tool("later_notice", {"delay": 0.3})
                 for _ in range(100):

@@ -7,6 +7,7 @@ import sys
 
 from mcp.server.fastmcp import Context, FastMCP
 from mcp.types import SamplingMessage, TextContent
+from pydantic import BaseModel
 
 mcp = FastMCP("shim-fixture")
 
@@ -37,6 +38,26 @@ async def ask_llm(prompt: str, ctx: Context) -> str:
     )
     content = result.content
     return f"model said: {content.text if isinstance(content, TextContent) else content}"
+
+
+class Answer(BaseModel):
+    color: str
+
+
+@mcp.tool()
+async def ask_user(question: str, ctx: Context) -> str:
+    """Ask the user (elicitation) and return the answer."""
+    result = await ctx.elicit(question, schema=Answer)
+    if result.action == "accept":
+        return f"user chose {result.data.color}"
+    return f"user {result.action}"
+
+
+@mcp.tool()
+async def roots(ctx: Context) -> str:
+    """List the client's roots (a server->client request)."""
+    result = await ctx.session.list_roots()
+    return ",".join(str(r.uri) for r in result.roots)
 
 
 @mcp.tool()
