@@ -89,10 +89,11 @@ def peek_id(prefix: bytes) -> Any:
 class Waiter:
     """A client request in flight: the stream its answer (and related messages) go to."""
 
-    __slots__ = ("id", "key", "queue", "progress_token", "started", "sse")
+    __slots__ = ("id", "key", "queue", "progress_token", "started", "sse", "method")
 
-    def __init__(self, id_: Any, progress_token: Any, sse: bool) -> None:
+    def __init__(self, id_: Any, progress_token: Any, sse: bool, method: str = "") -> None:
         self.id = id_
+        self.method = method
         self.key = id_key(id_)
         self.queue: asyncio.Queue[tuple[bytes | None, bool]] = asyncio.Queue()
         self.progress_token = progress_token
@@ -528,7 +529,7 @@ class Bridge:
         params = obj.get("params")
         if isinstance(params, dict) and isinstance(params.get("_meta"), dict):
             token = params["_meta"].get("progressToken")
-        w = Waiter(id_, token, sse)
+        w = Waiter(id_, token, sse, obj.get("method", ""))
         self.pending[key] = w
         if token is not None:
             with contextlib.suppress(TypeError):
@@ -572,7 +573,13 @@ class Bridge:
                     return
         except ConnectionError:
             # a disconnect is not a cancellation: the request stays in flight, its answer
-            # is dropped when it comes
+            # is dropped when it comes; forget it at its deadline if none comes
+            def forget() -> None:
+                if self.pending.get(w.key) is w:
+                    del self.pending[w.key]
+                    self._forget_token(w)
+
+            asyncio.get_running_loop().call_later(max(0.0, deadline - time.monotonic()), forget)
             return
 
     def _cancelled(self, params: Any) -> None:
@@ -591,6 +598,8 @@ class Bridge:
         if self.pending.get(w.key) is w:
             del self.pending[w.key]
         self._forget_token(w)
+        if w.method == "initialize":  # initialize must not be cancelled
+            return self._timeout_error(w)
         cancel = {
             "jsonrpc": "2.0",
             "method": "notifications/cancelled",
@@ -598,6 +607,9 @@ class Bridge:
         }
         task = asyncio.ensure_future(self._write_quietly(orjson.dumps(cancel) + b"\n"))
         task.add_done_callback(lambda t: t.exception())
+        return self._timeout_error(w)
+
+    def _timeout_error(self, w: Waiter) -> bytes:
         self.log(f"mcp-gateway: [{self.name}] request {w.id!r} timed out after {self.timeout:g}s")
         return jsonrpc_error(
             w.id,
