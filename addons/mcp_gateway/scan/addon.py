@@ -31,6 +31,7 @@ class ScanAddon:
         self.pipeline = pipeline
         self.stage: ScanStage | None = None
         self.act = ActStage()
+        self._signature: tuple | None = None
 
     def load(self, loader) -> None:
         loader.add_option(
@@ -47,12 +48,16 @@ class ScanAddon:
     def configure(self, updated) -> None:
         if "mcp_rules" in updated or self.stage is None:
             paths = list(ctx.options.mcp_rules or [])
+            sig = _signature(paths)
+            if self.stage is not None and sig is not None and sig == self._signature:
+                return self._configure_key(updated)  # unchanged files (e.g. a rollback)
             try:
                 engine = Engine.load(paths or None)
             except ConfigError as e:
                 raise exceptions.OptionsError(f"mcp_rules: {e}") from None
             except OSError as e:
                 raise exceptions.OptionsError(f"mcp_rules: {e}") from None
+            self._signature = sig
             if self.stage is None:
                 self.stage = ScanStage(engine)
             else:
@@ -63,11 +68,25 @@ class ScanAddon:
                 "mcp-gateway: %d scanning rules loaded from %s",
                 len(engine.rules), ", ".join(engine.sources),
             )  # fmt: skip
+        self._configure_key(updated)
+
+    def _configure_key(self, updated) -> None:
         if "mcp_redact_key" in updated:
             self.act.set_key(ctx.options.mcp_redact_key or None)
 
     def done(self) -> None:
         pass
+
+
+def _signature(paths: list[str]) -> tuple | None:
+    """Identity of the rule files (path, mtime, size): reloading the same files is a no-op."""
+    from .rules import _expand, default_paths
+
+    try:
+        files = _expand(paths) if paths else default_paths()
+        return tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+    except OSError:
+        return None
 
 
 __all__ = ["ScanAddon"]

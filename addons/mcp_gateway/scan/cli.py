@@ -93,7 +93,9 @@ def _table(name: str, text: str, dets, show_values: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    t = Table(title=f"{name}: {len(dets)} detection(s)")
+    console = Console(width=None if sys.stdout.isatty() else 200)
+    console.print(f"{name}: {len(dets)} detection(s)", markup=False, highlight=False)
+    t = Table()
     for col in ("line", "col", "type", "rule", "severity", "action", "value"):
         t.add_column(col)
     for d in dets:
@@ -144,7 +146,7 @@ def cmd_list(args) -> int:
         if sc.servers:
             scope += " servers=" + ",".join(sc.servers)
         t.add_row(r.id, r.type, r.severity, r.action, scope, r.spec.redaction.style, r.description)
-    Console(width=200).print(t)
+    Console(width=None if sys.stdout.isatty() else 200).print(t)
     return 0
 
 

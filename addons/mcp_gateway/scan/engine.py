@@ -52,7 +52,7 @@ class Detection:
     encoding: str = field(default="", repr=False, compare=False)
     decoded: tuple[str, ...] = field(default=(), repr=False, compare=False)
     priority: int = field(default=0, repr=False, compare=False)
-    rank: int = field(default=0, repr=False, compare=False)  # 0 raw view, 1 decoded, 2 base64
+    rank: int = field(default=1, repr=False, compare=False)  # 0 base64, 1 raw, 2 decoded view
     ref: Rule | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict:
@@ -69,7 +69,7 @@ class Detection:
 
 # Internal Hyperscan ids for base64 blob candidates (after the rule anchors).
 _B64_RUN = re.compile(r"[A-Za-z0-9+/]*={0,2}")
-_B64_BACK = re.compile(r"[A-Za-z0-9+/]+={0,2}\Z")
+_B64_KEYED = re.compile(r"[:=][ \t]*[\"']?([A-Za-z0-9+/]++={0,2}+)")
 _B64_KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_.\-]{0,60})[\"']?[ \t]*[:=][ \t]*[\"']?\Z")
 _B64_LONG = 40
 _MAX_BLOB = 1 << 20
@@ -116,7 +116,7 @@ class Engine:
         flags.append(0)
         self._id_b64_keyed = len(exprs)
         exprs.append(rb"[:=][ \t]*[\"']?[A-Za-z0-9+/]{6,}={1,2}")
-        flags.append(0)
+        flags.append(hs.HS_FLAG_SOM_LEFTMOST)
         db = hs.Database(mode=hs.HS_MODE_BLOCK)
         db.compile(expressions=exprs, ids=list(range(len(exprs))), elements=len(exprs), flags=flags)
         self._db = db
@@ -204,13 +204,13 @@ class Engine:
             encoding="" if same else enc,
             decoded=() if same else (d.value,),
             priority=d.priority,
-            rank=0 if same else 1,
+            rank=1 if same else 2,
             ref=d.ref,
         )  # fmt: skip
 
     def _scan_raw(
         self, text: str, allowed, want_b64: bool = False
-    ) -> tuple[list[Detection], list[tuple[int, int]]]:
+    ) -> tuple[list[Detection], list[tuple[int, int, int]]]:
         data = text.encode("ascii", "replace")
         hits: list[tuple[int, int, int]] = []
         append = hits.append
@@ -223,66 +223,48 @@ class Engine:
         except hs.ScratchInUseError:  # re-entrant use on one thread: use a fresh scratch
             self._db.scan(data, match_event_handler=on_match, scratch=hs.Scratch(self._db))
         dets: list[Detection] = []
-        b64: list[tuple[int, int]] = []
+        b64: list[tuple[int, int, int]] = []
         if not hits:
             return dets, b64
         anchor_rule = self._anchor_rule
         anchor_som = self._anchor_som
         nanchors = len(anchor_rule)
-        done_until: dict[int, int] = {}
-        last_frm: dict[int, int] = {}
+        n = len(text)
+        windows: dict[int, list[tuple[int, int]]] = {}
         for hid, frm, to in hits:
             if hid >= nanchors:
                 if want_b64:
-                    b64.append((hid, to))
+                    b64.append((hid, frm, to))
                 continue
             ri = anchor_rule[hid]
             if allowed is not None and ri not in allowed:
                 continue
-            som = anchor_som[hid]
-            key = frm if som else to
-            if done_until.get(ri, -1) > key or last_frm.get(ri) == key:
-                continue
-            last_frm[ri] = key
-            got = self._confirm(text, ri, frm, to, som)
-            if got is not None:
-                rule = self.rules[ri]
-                s, e, value = got
-                done_until[ri] = e
-                dets.append(
-                    Detection(
-                        rule.id,
-                        rule.type,
-                        value,
-                        s,
-                        e,
-                        rule.severity,
-                        rule.action,
-                        priority=rule.priority,
-                        ref=rule,
-                    )  # fmt: skip
-                )
+            w = self.rules[ri].spec.window
+            if anchor_som[hid]:
+                lo, hi = frm - w.before, frm + w.after
+            else:  # prefilter mode: only the end of the candidate is known
+                lo, hi = to - w.after - w.before, to + w.after
+            windows.setdefault(ri, []).append((max(0, lo), min(n, hi)))
+        # Confirm each rule once per merged region: every position of the text is tried at
+        # most once per rule however many candidates overlap, so the work stays linear.
+        for ri, wins in windows.items():
+            wins.sort()
+            cur_lo, cur_hi = wins[0]
+            for lo, hi in wins[1:]:
+                if lo <= cur_hi:
+                    if hi > cur_hi:
+                        cur_hi = hi
+                    continue
+                self._confirm(text, ri, cur_lo, cur_hi, dets)
+                cur_lo, cur_hi = lo, hi
+            self._confirm(text, ri, cur_lo, cur_hi, dets)
         return dets, b64
 
-    def _confirm(
-        self, text: str, ri: int, frm: int, to: int, som: bool
-    ) -> tuple[int, int, str] | None:
+    def _confirm(self, text: str, ri: int, lo: int, hi: int, out: list[Detection]) -> None:
         rule = self.rules[ri]
-        w = rule.spec.window
-        n = len(text)
-        if som:
-            lo, hi = max(0, frm - w.before), min(n, frm + w.after)
-            alo = frm
-        else:
-            lo, hi = max(0, to - w.after - w.before), min(n, to + w.after)
-            alo = max(0, to - w.after)
         for rx in rule.regexes:
             has_value = "value" in rx.groupindex
             for m in rx.finditer(text, lo, hi):
-                if m.end() <= alo:
-                    continue
-                if m.start() >= to:
-                    break
                 if has_value:
                     vs, ve = m.span("value")
                     if vs < 0:
@@ -293,8 +275,19 @@ class Engine:
                     continue
                 value = text[vs:ve]
                 if self._accept(ri, rule, value, text, vs, ve, m, lo, hi):
-                    return vs, ve, value
-        return None
+                    out.append(
+                        Detection(
+                            rule.id,
+                            rule.type,
+                            value,
+                            vs,
+                            ve,
+                            rule.severity,
+                            rule.action,
+                            priority=rule.priority,
+                            ref=rule,
+                        )  # fmt: skip
+                    )
 
     def _accept(
         self, ri: int, rule: Rule, value: str, text: str, vs: int, ve: int, m, lo, hi
@@ -316,7 +309,8 @@ class Engine:
         if rule.placeholder_check and V.is_placeholder(value):
             return False
         if rule.keywords:
-            near = text[lo:hi].lower()
+            w = rule.spec.window
+            near = text[max(0, vs - w.before - 64) : ve + 64].lower()
             if not any(k in near for k in rule.keywords):
                 return False
         if self._validators[ri]:
@@ -327,20 +321,20 @@ class Engine:
         return True
 
     # -- base64 ---------------------------------------------------------------------
-    def _scan_base64(self, text: str, hits: list[tuple[int, int]], allowed) -> list[Detection]:
+    def _scan_base64(self, text: str, hits: list[tuple[int, int, int]], allowed) -> list[Detection]:
         out: list[Detection] = []
         seen: set[int] = set()
-        for hid, to in hits:
+        for hid, frm, to in hits:
             if hid == self._id_b64_long:
                 s = to - _B64_LONG
                 m = _B64_RUN.match(text, s)
                 e = m.end() if m else to
                 keyed = False
             else:
-                m = _B64_BACK.search(text, max(0, to - 4096), to)
+                m = _B64_KEYED.match(text, frm)
                 if not m:
                     continue
-                s, e = m.start(), to
+                s, e = m.span(1)
                 keyed = True
             if s in seen:
                 continue
@@ -376,7 +370,7 @@ class Engine:
                     encoding="base64",
                     decoded=tuple(d.value[max(0, len(prefix) - d.start) :] for d in found),
                     priority=best.priority,
-                    rank=2,
+                    rank=0,
                     ref=best.ref,
                 )  # fmt: skip
             )

@@ -195,7 +195,7 @@ class ScanStage:
         if ex.scratch.get(_HEADER_DONE):
             return  # once per exchange (a batch carries several messages)
         ex.scratch[_HEADER_DONE] = True
-        auth = ex.header("authorization")
+        auth = _authorization(ex)
         if not auth:
             return
         text = f"Authorization: {auth}"
@@ -205,6 +205,19 @@ class ScanStage:
             # which kind of credential travels, never rewrite it (that would break the session).
             action = "log" if d.action == "redact" else d.action
             self._record(msg, d, "header:authorization", max(0, d.start - off), d.end - off, action)
+
+
+def _authorization(ex) -> str | None:
+    try:
+        v = ex.header("authorization")
+    except Exception:  # noqa: BLE001 - odd header containers must not break scanning
+        v = None
+    h = ex.request_headers
+    if v is None and isinstance(h, dict):
+        for k, val in h.items():
+            if isinstance(k, str) and k.lower() == "authorization":
+                return val
+    return v if isinstance(v, str) else None
 
 
 __all__ = ["ScanStage", "Span", "SPANS_KEY", "mask", "pointer", "collect", "ORDER_SCAN"]

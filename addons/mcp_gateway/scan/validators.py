@@ -309,7 +309,7 @@ def phone(value: str, ctx: Ctx | None = None) -> bool:
         return False
     if _SSN_SHAPE.match(value):
         return False
-    if digits[0] == "0" and not value.startswith("+"):
+    if digits[0] == "0" and not value.startswith(("+", "(")):
         return 9 <= len(digits) <= 12  # national format with a trunk prefix
     if value.startswith("+"):
         return len(digits) >= 8

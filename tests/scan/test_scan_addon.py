@@ -1,0 +1,127 @@
+"""ScanAddon with mitmproxy's taddons: options, validation errors, wiring, reload."""
+
+import pytest
+from mcp_gateway.act import ActStage
+from mcp_gateway.message import Action, Direction, Exchange, Kind, Message
+from mcp_gateway.pipeline import Pipeline
+from mcp_gateway.scan.addon import ScanAddon
+from mcp_gateway.scan.stage import ScanStage
+from mitmproxy import exceptions
+from mitmproxy.http import Headers
+from mitmproxy.test import taddons, tflow
+from scan_helpers import github_token, jwt
+
+
+def msg(payload, flow=None, headers=None):
+    ex = Exchange(flow_id="f", server="s:1", flow=flow, request_headers=headers)
+    return Message(
+        payload, Direction.CLIENT_TO_SERVER, Kind.REQUEST, ex, id=1, method="tools/call", name="x"
+    )
+
+
+def call(arguments):
+    return {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": "x", "arguments": arguments},
+    }
+
+
+def test_defaults_register_scan_and_act():
+    p = Pipeline()
+    addon = ScanAddon(p)
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon)
+        assert isinstance(p.get("scan"), ScanStage)
+        assert isinstance(p.get("act"), ActStage)
+        assert [s.name for s in p.stages] == ["scan", "act"]
+        m = msg(call({"t": github_token()}))
+        p.run(m)
+        assert m.action is Action.REDACT
+
+
+BAD = """rules:
+  - id: broken
+    type: github_token
+    severity: high
+    action: redact
+    pattern: 'ghp_[A-Z'
+"""
+
+
+def test_invalid_rules_raise_options_error_with_file_line_field(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(BAD)
+    p = Pipeline()
+    addon = ScanAddon(p)
+    with taddons.context(addon) as tctx:
+        with pytest.raises(exceptions.OptionsError) as ei:
+            tctx.configure(addon, mcp_rules=[str(bad)])
+        assert f"{bad}:6: rules[0].pattern: invalid regular expression" in str(ei.value)
+        with pytest.raises(exceptions.OptionsError, match="file not found"):
+            tctx.configure(addon, mcp_rules=[str(tmp_path / "missing.yaml")])
+
+
+def test_reload_swaps_engine_and_keeps_old_one_on_error(tmp_path):
+    p = Pipeline()
+    addon = ScanAddon(p)
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(
+        "rules:\n  - id: acme\n    type: custom_acme\n    severity: high\n    action: block\n"
+        "    pattern: 'acme_[0-9]{8}'\n"
+    )
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon)
+        stage = p.get("scan")
+        tctx.configure(addon, mcp_rules=[str(mine)])
+        assert p.get("scan") is stage  # same stage, new engine
+        assert [r.id for r in stage.engine.rules] == ["acme"]
+        m = msg(call({"k": "acme_12345678"}))
+        p.run(m)
+        assert m.action is Action.BLOCK and "acme" in m.refusal.message
+        engine = stage.engine
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(BAD)
+        with pytest.raises(exceptions.OptionsError):
+            tctx.configure(addon, mcp_rules=[str(bad)])
+        assert stage.engine is engine  # the running engine stays
+
+
+def test_directory_option_and_redact_key(tmp_path, monkeypatch):
+    monkeypatch.delenv("MCP_GATEWAY_REDACT_KEY", raising=False)
+    (tmp_path / "a.yaml").write_text(
+        "rules:\n  - id: h\n    type: custom_h\n    severity: low\n    action: redact\n"
+        "    pattern: 'hh_[0-9]{8}'\n    redaction: hash\n"
+    )
+    p = Pipeline()
+    addon = ScanAddon(p)
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, mcp_rules=[str(tmp_path)], mcp_redact_key="k1")
+        m1 = msg(call({"k": "hh_12345678"}))
+        p.run(m1)
+        tctx.configure(addon, mcp_redact_key="k2")
+        m2 = msg(call({"k": "hh_12345678"}))
+        p.run(m2)
+        a, b = m1.payload["params"]["arguments"]["k"], m2.payload["params"]["arguments"]["k"]
+        assert a.startswith("[HMAC:custom_h:") and b.startswith("[HMAC:custom_h:") and a != b
+
+
+def test_real_flow_is_marked_and_headers_object_is_read():
+    p = Pipeline()
+    addon = ScanAddon(p)
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon)
+        f = tflow.tflow()
+        t = jwt()
+        m = msg(
+            call({"card": "4539 5787 6362 1486"}),
+            flow=f,
+            headers=Headers(authorization=f"Bearer {t}"),
+        )
+        p.run(m)
+        assert {x.location for x in m.findings} == {
+            "/params/arguments/card",
+            "header:authorization",
+        }
+        assert f.marked == ":warning:" and "credit-card" in f.comment

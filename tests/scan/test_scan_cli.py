@@ -1,0 +1,89 @@
+"""mcp-gateway scan / rules check / rules list."""
+
+import subprocess
+import sys
+
+import orjson
+from mcp_gateway.cli import main
+from scan_helpers import github_token
+
+MCP = [sys.executable, "-m", "mcp_gateway.cli"]
+
+
+def run(args, stdin=b"", timeout=60):
+    return subprocess.run(MCP + args, input=stdin, capture_output=True, timeout=timeout)
+
+
+def test_scan_json_lines():
+    tok = github_token()
+    lines = [
+        {"id": "a", "text": f"token {tok} mail bob@acme-corp.io"},
+        {"id": 2, "text": "nothing to see"},
+        {"id": "j", "text": '{"k": "\\u0067hp_' + tok[4:] + '"}'},
+    ]
+    r = run(["scan"], b"\n".join(orjson.dumps(x) for x in lines) + b"\n")
+    assert r.returncode == 0, r.stderr
+    out = [orjson.loads(x) for x in r.stdout.splitlines()]
+    assert [o["id"] for o in out] == ["a", 2, "j"]
+    d = out[0]["detections"]
+    assert [x["type"] for x in d] == ["github_token", "email"]
+    assert d[0] == {
+        "rule": "github-token", "type": "github_token", "value": tok, "start": 6, "end": 6 + len(tok),
+        "severity": "critical", "action": "redact",
+    }  # fmt: skip
+    assert out[1]["detections"] == []
+    j = out[2]["detections"][0]
+    assert j["type"] == "github_token" and lines[2]["text"][j["start"] : j["end"]] == j["value"]
+
+
+def test_scan_bad_input_line_is_reported_and_others_continue():
+    r = run(["scan"], b'not json\n{"id": 1, "text": "x"}\n')
+    assert r.returncode == 1
+    out = [orjson.loads(x) for x in r.stdout.splitlines()]
+    assert out[1] == {"id": 1, "detections": []}
+    assert b"line 1" in r.stderr
+
+
+def test_scan_file_prints_table(tmp_path):
+    f = tmp_path / "leak.txt"
+    f.write_bytes(b"line one\nkey " + github_token().encode() + b"\n\xff\xfe binary \x00\n")
+    r = run(["scan", str(f)])
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.decode()
+    assert "github_token" in out and "github-token" in out and "1 detection" in out
+    assert github_token() not in out  # values are masked unless --show-values
+
+
+def test_scan_with_user_rules(tmp_path):
+    rules = tmp_path / "r.yaml"
+    rules.write_text(
+        "rules:\n  - id: x\n    type: custom_x\n    severity: low\n    action: log\n    pattern: 'xx_[0-9]{8}'\n"
+    )
+    r = run(["scan", "--rules", str(rules)], b'{"id": 1, "text": "xx_12345678 bob@acme-corp.io"}\n')
+    assert [d["rule"] for d in orjson.loads(r.stdout)["detections"]] == ["x"]
+
+
+def test_rules_check(tmp_path, capsys):
+    good = tmp_path / "good.yaml"
+    good.write_text(
+        "rules:\n  - id: x\n    type: custom_x\n    severity: low\n    action: log\n    pattern: 'xx_[0-9]{8}'\n"
+    )
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "rules:\n  - id: x\n    type: custom_x\n    severity: low\n    action: log\n    pattern: 'xx_[0-9]{8}'\n    validators: [nope]\n"
+    )
+    assert main(["rules", "check", str(good)]) == 0
+    assert main(["rules", "check", str(good), str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert (
+        f"{bad}:7: rules[0].validators[0]: unknown validator 'nope'" in err
+        or f"{bad}:7: rules[0].validators" in err
+    )
+    assert main(["rules", "check", "rules/"]) == 0
+
+
+def test_rules_list(capsys):
+    assert main(["rules", "list"]) == 0
+    out = capsys.readouterr().out
+    for rid in ("github-token", "private-key", "email", "credit-card", "generic-secret-assignment"):
+        assert rid in out

@@ -1,0 +1,254 @@
+"""Engine behaviour: encodings, offsets, overlaps, hostile input, rule files and overrides."""
+
+import base64
+import json
+import time
+
+import orjson
+import pytest
+from mcp_gateway.scan.engine import Detection, Engine
+from mcp_gateway.scan.rules import SHIPPED_RULES_DIR
+from mcp_gateway.yamlconf import ConfigError
+from scan_helpers import github_token, jwt, pem
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return Engine.load()
+
+
+def test_shipped_packs_are_found_relative_to_the_package():
+    assert SHIPPED_RULES_DIR.name == "rules"
+    assert (SHIPPED_RULES_DIR / "secrets.yaml").is_file()
+    e = Engine.load(None)
+    assert e.rules and Engine.load([]).rules
+
+
+def test_detection_fields(engine):
+    tok = github_token()
+    (d,) = engine.scan_text(f"x {tok} y")
+    assert isinstance(d, Detection)
+    assert d.to_dict() == {
+        "rule": "github-token",
+        "type": "github_token",
+        "value": tok,
+        "start": 2,
+        "end": 2 + len(tok),
+        "severity": "critical",
+        "action": "redact",
+    }
+
+
+def test_json_escaped_secret_maps_to_original_offsets(engine):
+    tok = github_token()
+    inner = json.dumps({"token": tok}, ensure_ascii=True)
+    hidden = inner.replace(tok[:3], "\\u0067\\u0068\\u0070")  # ghp written as escapes
+    text = json.dumps({"result": hidden})  # JSON in JSON: escapes are escaped again
+    for t in (hidden, text):
+        dets = engine.scan_text(t)
+        assert [d.type for d in dets] == ["github_token"], t
+        d = dets[0]
+        assert t[d.start : d.end] == d.value
+        assert d.value.endswith(tok[3:])
+        assert d.value.startswith("\\")
+
+
+def test_decoded_json_catches_escaped_secret(engine):
+    # the stage sees decoded strings: orjson turns \u0073k- into sk-
+    key = "sk-proj-Ab3dEf5hIj7lMn9pQr1tUv3xYz5bCd7fGh9KqW"
+    raw = b'{"arguments": {"k": "\\u0073k-proj-Ab3dEf5hIj7lMn9pQr1tUv3xYz5bCd7fGh9KqW"}}'
+    decoded = orjson.loads(raw)["arguments"]["k"]
+    assert decoded == key
+    assert [d.value for d in engine.scan_text(decoded)] == [key]
+
+
+def test_pem_with_literal_newlines_and_nested_json(engine):
+    for nl in ("\n", "\\n", "\\\\n"):
+        key = pem(nl=nl)
+        text = f'{{"config": "{key}"}}'
+        dets = engine.scan_text(text)
+        assert [d.type for d in dets] == ["private_key"], nl
+        assert dets[0].value == key
+
+
+def test_base64_blob_is_decoded(engine):
+    tok = github_token()
+    blob = base64.b64encode(f"machine github.com login x password {tok}\n".encode()).decode()
+    text = f"data:\n  netrc: {blob}\n"
+    dets = engine.scan_text(text)
+    assert [d.type for d in dets] == ["github_token"]
+    d = dets[0]
+    assert d.value == blob and d.encoding == "base64" and d.decoded == (tok,)
+    # Kubernetes secret data: short base64 password with its key as context
+    pw = base64.b64encode(b"S3cr3t-Passw0rd!").decode()
+    dets = engine.scan_text(f"kind: Secret\ndata:\n  password: {pw}\n")
+    assert [(d.type, d.value) for d in dets] == [("generic_secret", pw)]
+
+
+def test_k8s_private_key_blob(engine):
+    blob = base64.b64encode(pem().encode()).decode()
+    dets = engine.scan_text(f"users:\n- name: ci\n  user:\n    client-key-data: {blob}\n")
+    assert [(d.type, d.value) for d in dets] == [("private_key", blob)]
+
+
+def test_percent_encoded_query(engine):
+    text = "https://api.acme.io/v1?access_token=Zx9%23kq2Lm%21pQ7&x=1"
+    dets = engine.scan_text(text)
+    assert [d.type for d in dets] == ["generic_secret"]
+    assert text[dets[0].start : dets[0].end] == dets[0].value
+
+
+def test_no_overlapping_duplicates(engine):
+    text = " ".join([github_token(), jwt(), "alice@acme-corp.io", pem()] * 3)
+    dets = engine.scan_text(text)
+    assert len(dets) == 12
+    for a, b in zip(dets, dets[1:], strict=False):
+        assert a.end <= b.start
+
+
+def test_binary_and_non_utf8_input(engine):
+    junk = bytes(range(256)).decode("latin-1") * 50
+    assert engine.scan_text(junk) == [] or all(
+        isinstance(d, Detection) for d in engine.scan_text(junk)
+    )
+    text = "é€😀 " + github_token() + " \udcff\x00 ünïcode"
+    dets = engine.scan_text(text)
+    assert [d.type for d in dets] == ["github_token"]
+    assert text[dets[0].start : dets[0].end] == dets[0].value
+    assert engine.scan_text(b"\xff\xfe bytes ghp_x") == []
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "a" * 200_000,
+        "password=" + "a1" * 100_000,
+        "-----BEGIN RSA PRIVATE KEY-----\n" + "A" * 300_000,
+        "1" * 200_000,
+        "1 " * 100_000,
+        "@a." * 60_000,
+        "\\u0041" * 50_000,
+        "eyJ" + "a" * 100_000 + ".eyJ" + "b" * 100_000,
+        ("x" * 30 + "@") * 5000,
+    ],
+)
+def test_linear_time_on_hostile_input(engine, hostile):
+    t = time.perf_counter()
+    engine.scan_text(hostile)
+    assert time.perf_counter() - t < 5.0
+
+
+# -- rule files ---------------------------------------------------------------------------
+def write(tmp_path, name, text):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+RULE = """rules:
+  - id: acme-key
+    description: ACME internal key
+    type: custom_acme_key
+    severity: high
+    action: block
+    pattern: 'acme_[a-z0-9]{16}'
+"""
+
+
+def test_user_rules_add_override_and_disable(tmp_path):
+    user = write(tmp_path, "user.yaml", RULE)
+    e = Engine.load([str(SHIPPED_RULES_DIR), str(user)])
+    dets = e.scan_text("key acme_0123456789abcdef and alice@acme-corp.io")
+    assert {d.type for d in dets} == {"custom_acme_key", "email"}
+    over = write(
+        tmp_path,
+        "over.yaml",
+        "rules:\n  - id: email\n    enabled: false\n  - id: acme-key\n    action: alert\n",
+    )
+    e = Engine.load([str(SHIPPED_RULES_DIR), str(user), str(over)])
+    dets = e.scan_text("key acme_0123456789abcdef and alice@acme-corp.io")
+    assert [(d.type, d.action) for d in dets] == [("custom_acme_key", "alert")]
+    assert "email" not in {r.id for r in e.rules}
+
+
+@pytest.mark.parametrize(
+    "body,line,field,problem",
+    [
+        (
+            RULE.replace("    action: block\n", "    action: block\n    colour: red\n"),
+            7,
+            "rules[0].colour",
+            "Extra inputs",
+        ),
+        (
+            RULE.replace("'acme_[a-z0-9]{16}'", "'acme_[a-z'"),
+            7,
+            "rules[0].pattern",
+            "invalid regular expression",
+        ),
+        (
+            RULE + "    validators: [luhn, bogus]\n",
+            8,
+            "rules[0].validators",
+            "unknown validator 'bogus'",
+        ),
+        (RULE.replace("custom_acme_key", "acme"), 4, "rules[0].type", "unknown type"),
+        (RULE.replace("action: block", "action: explode"), 6, "rules[0].action", "Input should be"),
+        (RULE.replace("'acme_[a-z0-9]{16}'", "'(a+)+b'"), 7, "rules[0].pattern", "backtrack"),
+        (RULE.replace("    pattern: 'acme_[a-z0-9]{16}'\n", ""), 2, "rules[0]", "needs `pattern`"),
+        (RULE + "    prefilter: ['(?<=x)acme']\n", 8, "rules[0].prefilter", "Hyperscan"),
+        (
+            RULE + "    validators: [{entropy: {max: 2}}]\n",
+            8,
+            "rules[0].validators",
+            "no parameter",
+        ),
+    ],
+)
+def test_invalid_rules_name_file_line_field(tmp_path, body, line, field, problem):
+    p = write(tmp_path, "bad.yaml", body)
+    with pytest.raises(ConfigError) as ei:
+        Engine.load([str(p)])
+    e = ei.value
+    assert e.path == str(p)
+    assert e.line == line, str(e)
+    assert e.field.startswith(field), str(e)
+    assert problem in e.problem, str(e)
+    assert str(e).startswith(f"{p}:{line}: ")
+
+
+def test_missing_file_and_empty_dir(tmp_path):
+    with pytest.raises(ConfigError, match="file not found"):
+        Engine.load([str(tmp_path / "nope.yaml")])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match="no rule files"):
+        Engine.load([str(tmp_path / "empty")])
+
+
+def test_lookaround_pattern_without_prefilter_falls_back(tmp_path):
+    p = write(
+        tmp_path,
+        "la.yaml",
+        RULE.replace("'acme_[a-z0-9]{16}'", "'(?<![a-z])acme_[a-z0-9]{16}(?![a-z0-9])'"),
+    )
+    e = Engine.load([str(p)])
+    assert [d.value for d in e.scan_text("k acme_0123456789abcdef.")] == ["acme_0123456789abcdef"]
+    assert e.scan_text("kacme_0123456789abcdef") == []
+
+
+def test_keywords_gate_a_rule(tmp_path):
+    p = write(tmp_path, "kw.yaml", RULE + "    keywords: [acme]\n".replace("acme]", "internal]"))
+    e = Engine.load([str(p)])
+    assert e.scan_text("acme_0123456789abcdef") == []
+    assert len(e.scan_text("internal acme_0123456789abcdef")) == 1
+
+
+def test_allowlist_values_and_stopwords(tmp_path):
+    p = write(
+        tmp_path,
+        "al.yaml",
+        RULE + "    allowlist:\n      values: [acme_0000111122223333]\n      stopwords: [dead]\n",
+    )
+    e = Engine.load([str(p)])
+    assert e.scan_text("acme_0000111122223333 acme_deadbeefdeadbeef") == []
+    assert len(e.scan_text("acme_0123456789abcdef")) == 1

@@ -1,0 +1,357 @@
+"""ScanStage + ActStage on hand-built messages (no proxy)."""
+
+import base64
+import logging
+
+import orjson
+import pytest
+from mcp_gateway.act import ActStage
+from mcp_gateway.message import Action, Direction, ErrorCode, Exchange, Kind, Message
+from mcp_gateway.pipeline import ORDER_ACT, ORDER_SCAN, Pipeline
+from mcp_gateway.scan.engine import Engine
+from mcp_gateway.scan.stage import SPANS_KEY, ScanStage
+from scan_helpers import github_token, jwt, pem
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return Engine.load()
+
+
+@pytest.fixture
+def pipeline(engine):
+    return Pipeline([ScanStage(engine), ActStage(b"test-key")])
+
+
+def ex(**kw):
+    kw.setdefault("flow_id", "f1")
+    kw.setdefault("server", "tools.acme.io:443")
+    return Exchange(**kw)
+
+
+def req(params, method="tools/call", name="run", exchange=None, raw=None):
+    payload = (
+        orjson.loads(raw)
+        if raw
+        else {"jsonrpc": "2.0", "id": 7, "method": method, "params": params}
+    )
+    return Message(
+        payload,
+        Direction.CLIENT_TO_SERVER,
+        Kind.REQUEST,
+        exchange or ex(),
+        id=7,
+        method=method,
+        name=name,
+    )
+
+
+def result(res, method="tools/call", name="run", exchange=None):
+    payload = {"jsonrpc": "2.0", "id": 7, "result": res}
+    return Message(
+        payload,
+        Direction.SERVER_TO_CLIENT,
+        Kind.RESULT,
+        exchange or ex(),
+        id=7,
+        method=method,
+        name=name,
+    )
+
+
+def reserialize(msg):
+    """What the core does with a modified message: it must still be valid JSON-RPC."""
+    back = orjson.loads(orjson.dumps(msg.payload))
+    assert back["jsonrpc"] == "2.0" and back["id"] == 7
+    return back
+
+
+def test_stage_metadata(engine):
+    st = ScanStage(engine)
+    assert (st.name, st.order) == ("scan", ORDER_SCAN)
+    a = ActStage()
+    assert (a.name, a.order) == ("act", ORDER_ACT)
+
+
+def test_secret_in_tool_arguments_is_redacted(pipeline):
+    tok = github_token()
+    m = req(
+        {"name": "run", "arguments": {"cmd": f"git push https://{tok}@github.com/x.git", "n": 3}}
+    )
+    pipeline.run(m)
+    assert [(f.rule, f.type, f.action, f.location) for f in m.findings] == [
+        ("github-token", "github_token", "redact", "/params/arguments/cmd")
+    ]
+    f = m.findings[0]
+    assert tok not in repr(f) and f.masked.startswith("ghp_") and len(f.masked) < 12
+    assert m.action is Action.REDACT and m.modified
+    out = reserialize(m)
+    assert (
+        out["params"]["arguments"]["cmd"]
+        == "git push https://[REDACTED:github_token]@github.com/x.git"
+    )
+    assert tok not in orjson.dumps(m.payload).decode()
+    assert f.start == len("git push https://") and f.end == f.start + len(tok)
+
+
+def test_json_escaped_secret_found_after_json_parsing(pipeline):
+    key = "sk-proj-Ab3dEf5hIj7lMn9pQr1tUv3xYz5bCd7fGh9KqW"
+    raw = (
+        b'{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"run","arguments":'
+        b'{"env":"OPENAI_API_KEY=\\u0073k-proj-Ab3dEf5hIj7lMn9pQr1tUv3xYz5bCd7fGh9KqW"}}}'
+    )
+    m = req(None, raw=raw)
+    pipeline.run(m)
+    assert [f.type for f in m.findings] == ["openai_api_key"]
+    assert key not in orjson.dumps(m.payload).decode()
+
+
+def test_json_inside_a_string_is_redacted_and_stays_json(pipeline):
+    tok = github_token()
+    inner = orjson.dumps({"auth": {"token": tok.replace("ghp", "\\u0067hp")}}).decode()
+    inner = inner.replace("\\\\u0067", "\\u0067")  # a JSON document whose string uses an escape
+    m = result({"content": [{"type": "text", "text": inner}]})
+    pipeline.run(m)
+    assert [f.type for f in m.findings] == ["github_token"]
+    text = reserialize(m)["result"]["content"][0]["text"]
+    assert orjson.loads(text) == {"auth": {"token": "[REDACTED:github_token]"}}
+
+
+def test_base64_blob_is_re_encoded(pipeline):
+    pw = "S3cr3t-Passw0rd!"
+    blob = base64.b64encode(pw.encode()).decode()
+    m = result(
+        {"content": [{"type": "text", "text": f"kind: Secret\ndata:\n  password: {blob}\n"}]}
+    )
+    pipeline.run(m)
+    assert [f.type for f in m.findings] == ["generic_secret"]
+    text = reserialize(m)["result"]["content"][0]["text"]
+    new_blob = text.split("password: ")[1].strip()
+    assert base64.b64decode(new_blob).decode() == "[REDACTED:generic_secret]"
+
+
+def test_private_key_from_client_is_blocked(pipeline):
+    m = req({"name": "upload", "arguments": {"file": pem()}}, name="upload")
+    pipeline.run(m)
+    assert m.action is Action.BLOCK
+    assert m.refusal.code == ErrorCode.BLOCKED
+    assert m.refusal.message == "blocked by mcp-gateway rule private-key (private_key)"
+    assert "PRIVATE" not in m.refusal.message and m.refusal.stage == "act"
+    assert (
+        "MII" not in orjson.dumps(m.payload).decode()
+        or pem()[40:80] not in orjson.dumps(m.payload).decode()
+    )
+
+
+def test_private_key_in_result_is_redacted(pipeline):
+    m = result({"content": [{"type": "text", "text": "id_rsa:\n" + pem() + "\n"}]})
+    pipeline.run(m)
+    assert [(f.rule, f.action) for f in m.findings] == [("private-key-in-result", "redact")]
+    assert m.action is Action.REDACT
+    assert reserialize(m)["result"]["content"][0]["text"] == "id_rsa:\n[REDACTED:private_key]\n"
+
+
+def test_block_on_notification_drops_it(engine):
+    p = Pipeline([ScanStage(engine), ActStage()])
+    payload = {"jsonrpc": "2.0", "method": "notifications/message", "params": {"data": pem()}}
+    m = Message(
+        payload, Direction.CLIENT_TO_SERVER, Kind.NOTIFICATION, ex(), method="notifications/message"
+    )
+    p.run(m)
+    assert m.action is Action.DROP
+
+
+def test_everything_the_receiver_sees_is_scanned(pipeline):
+    tok = github_token()
+    cases = [
+        result({"tools": [{"name": "x", "description": f"use token {tok}", "inputSchema": {}}]}, method="tools/list"),
+        result({"contents": [{"uri": "file:///a", "text": f"T={tok}"}]}, method="resources/read"),
+        result({"messages": [{"role": "user", "content": {"type": "text", "text": tok}}]}, method="prompts/get"),
+        Message(
+            {"jsonrpc": "2.0", "id": 7, "error": {"code": -1, "message": f"bad token {tok}"}},
+            Direction.SERVER_TO_CLIENT, Kind.ERROR, ex(), id=7, method="tools/call",
+        ),
+        Message(
+            {"jsonrpc": "2.0", "method": "notifications/message", "params": {"level": "info", "data": {"line": tok}}},
+            Direction.SERVER_TO_CLIENT, Kind.NOTIFICATION, ex(), method="notifications/message",
+        ),
+    ]  # fmt: skip
+    for m in cases:
+        pipeline.run(m)
+        assert [f.type for f in m.findings] == ["github_token"], m.payload
+        assert tok not in orjson.dumps(m.payload).decode()
+
+
+def test_location_is_a_json_pointer(pipeline):
+    tok = github_token()
+    m = req({"name": "run", "arguments": {"a/b": [{"x~y": f"k {tok}"}]}})
+    pipeline.run(m)
+    assert m.findings[0].location == "/params/arguments/a~1b/0/x~0y"
+
+
+def test_pii_is_logged_not_modified(pipeline):
+    m = result(
+        {
+            "content": [
+                {"type": "text", "text": "Customer: alice.smith@acme-corp.io, +44 20 7946 0958"}
+            ]
+        }
+    )
+    before = orjson.dumps(m.payload)
+    pipeline.run(m)
+    assert sorted(f.type for f in m.findings) == ["email", "phone_number"]
+    assert {f.action for f in m.findings} == {"log"}
+    assert m.action is Action.PASS and not m.modified
+    assert orjson.dumps(m.payload) == before
+
+
+class FakeFlow:
+    marked = ""
+    comment = ""
+
+
+def test_alert_logs_and_marks_the_flow(pipeline, caplog):
+    flow = FakeFlow()
+    m = result(
+        {"content": [{"type": "text", "text": "card 4539 5787 6362 1486"}]}, exchange=ex(flow=flow)
+    )
+    with caplog.at_level(logging.WARNING, logger="mcp_gateway"):
+        pipeline.run(m)
+    assert [f.action for f in m.findings] == ["alert"]
+    assert m.action is Action.PASS
+    assert flow.marked == ":warning:" and "credit-card" in flow.comment
+    assert any("credit-card" in r.getMessage() for r in caplog.records)
+    assert not any("4539" in r.getMessage() for r in caplog.records)
+
+
+def test_block_marks_flow_no_entry(pipeline):
+    flow = FakeFlow()
+    m = req({"name": "x", "arguments": {"k": pem()}}, exchange=ex(flow=flow))
+    pipeline.run(m)
+    assert flow.marked == ":no_entry:" and "private-key" in flow.comment
+
+
+def test_authorization_header_scanned_for_client_requests_only(pipeline):
+    t = jwt()
+    e = ex(request_headers={"Authorization": f"Bearer {t}"})
+    m = req({"name": "x", "arguments": {}}, exchange=e)
+    pipeline.run(m)
+    assert [(f.type, f.location, f.action) for f in m.findings] == [
+        ("jwt", "header:authorization", "log")
+    ]
+    assert m.action is Action.PASS  # the credential for this server is recorded, never rewritten
+    m2 = req({"name": "x", "arguments": {}}, exchange=e)  # same exchange (batch): once
+    pipeline.run(m2)
+    assert m2.findings == []
+    r = result({"content": []}, exchange=ex(request_headers={"Authorization": f"Bearer {t}"}))
+    pipeline.run(r)
+    assert r.findings == []
+
+
+def test_scope_direction_method_tool_server(tmp_path):
+    rule = tmp_path / "scoped.yaml"
+    rule.write_text(
+        """rules:
+  - id: acme-key
+    type: custom_acme
+    severity: high
+    action: redact
+    pattern: 'acme_[a-z0-9]{16}'
+    scope: {direction: [c2s], methods: ['tools/*'], tools: ['deploy*'], servers: ['*.acme.io:*']}
+"""
+    )
+    p = Pipeline([ScanStage(Engine.load([str(rule)])), ActStage()])
+    val = "acme_0123456789abcdef"
+
+    def run(m):
+        p.run(m)
+        return [f.rule for f in m.findings]
+
+    assert run(req({"name": "deploy_prod", "arguments": {"k": val}}, name="deploy_prod")) == [
+        "acme-key"
+    ]
+    assert run(req({"name": "read", "arguments": {"k": val}}, name="read")) == []
+    assert run(req({"k": val}, method="prompts/get", name="deploy")) == []
+    assert run(result({"k": val}, name="deploy")) == []
+    other = ex(server="evil.example.net:443")
+    assert (
+        run(req({"name": "deploy", "arguments": {"k": val}}, name="deploy", exchange=other)) == []
+    )
+
+
+def test_redaction_styles(tmp_path):
+    rule = tmp_path / "styles.yaml"
+    rule.write_text(
+        """rules:
+  - id: p
+    type: custom_p
+    severity: low
+    action: redact
+    pattern: 'pp_[a-z0-9]{16}'
+    redaction: {style: partial, keep_prefix: 3, keep_suffix: 4}
+  - id: h
+    type: custom_h
+    severity: low
+    action: redact
+    pattern: 'hh_[a-z0-9]{16}'
+    redaction: hash
+"""
+    )
+    p = Pipeline([ScanStage(Engine.load([str(rule)])), ActStage(b"k1")])
+    m = req({"name": "x", "arguments": {"a": "pp_0123456789abcdef", "b": "hh_0123456789abcdef"}})
+    p.run(m)
+    args = m.payload["params"]["arguments"]
+    assert args["a"] == "pp_************cdef"
+    assert args["b"].startswith("[HMAC:custom_h:") and "0123" not in args["b"]
+    m2 = req({"name": "x", "arguments": {"b": "hh_0123456789abcdef"}})
+    p.run(m2)
+    assert m2.payload["params"]["arguments"]["b"] == args["b"]  # stable: correlatable
+    p3 = Pipeline([ScanStage(Engine.load([str(rule)])), ActStage(b"other-key")])
+    m3 = req({"name": "x", "arguments": {"b": "hh_0123456789abcdef"}})
+    p3.run(m3)
+    assert m3.payload["params"]["arguments"]["b"] != args["b"]  # keyed
+
+
+def test_redact_key_from_environment(monkeypatch):
+    monkeypatch.setenv("MCP_GATEWAY_REDACT_KEY", "from-env")
+    a, b = ActStage(), ActStage(b"from-env")
+    assert a._key == b._key
+    monkeypatch.delenv("MCP_GATEWAY_REDACT_KEY")
+    assert ActStage()._key != ActStage()._key  # random per instance/process
+
+
+def test_spans_do_not_leak_into_scratch(pipeline):
+    e = ex()
+    m = req({"name": "x", "arguments": {"k": github_token()}}, exchange=e)
+    pipeline.run(m)
+    assert e.scratch.get(SPANS_KEY) == {}
+
+
+def test_engine_swap_is_atomic(engine, tmp_path):
+    stage = ScanStage(engine)
+    p = Pipeline([stage, ActStage()])
+    rule = tmp_path / "only.yaml"
+    rule.write_text(
+        "rules:\n  - id: x\n    type: custom_x\n    severity: low\n    action: log\n    pattern: 'xx_[0-9]{8}'\n"
+    )
+    stage.engine = Engine.load([str(rule)])
+    m = req({"name": "x", "arguments": {"a": github_token(), "b": "xx_12345678"}})
+    p.run(m)
+    assert [f.rule for f in m.findings] == ["x"]
+
+
+def test_big_and_odd_payloads_do_not_crash(pipeline):
+    weird = {
+        "a": None,
+        "b": True,
+        "c": 1.5,
+        "d": [[[["deep"]]]],
+        "e": "\udcff\x00binary\x7f",
+        "n": 4539578763621486,
+    }
+    m = req({"name": "x", "arguments": weird})
+    pipeline.run(m)
+    assert [f.type for f in m.findings] == ["credit_card"]  # long integers are scanned too
+    m = result({"content": [{"type": "text", "text": "x" * 2_000_000}]})
+    pipeline.run(m)
+    assert m.findings == [] and m.action is Action.PASS

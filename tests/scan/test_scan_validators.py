@@ -1,0 +1,145 @@
+import pytest
+from mcp_gateway.scan import validators as V
+from scan_helpers import bad_crc, github_token, iban, jwt, luhn_complete, npm_token
+
+
+def test_luhn():
+    assert V.luhn("4539578763621486")
+    assert V.luhn("4539 5787 6362 1486")
+    assert not V.luhn("4539578763621487")
+    assert not V.luhn("1234")
+
+
+@pytest.mark.parametrize(
+    "num,ok",
+    [
+        ("4539578763621486", True),  # Visa 16
+        ("5425233430109903", True),  # Mastercard
+        ("2223000048410010", True),  # Mastercard 2-series
+        ("378282246310005", True),  # Amex 15
+        ("6011000990139424", True),  # Discover
+        ("1234567812345670", False),  # no brand starts with 1
+        ("9999999999999995", False),
+        ("37828224631000", False),  # Amex prefix, wrong length
+    ],
+)
+def test_card_brand(num, ok):
+    assert V.card_brand(num) is ok
+
+
+def test_iban_mod97():
+    good = iban("DE", "500105175407324931")
+    assert V.iban_mod97(good)
+    assert V.iban_mod97("GB82 WEST 1234 5698 7654 32")
+    assert not V.iban_mod97(good[:-1] + ("0" if good[-1] != "0" else "1"))
+    assert not V.iban_mod97("XX00123412341234")  # unknown country
+    assert not V.iban_mod97(good + "1")  # wrong length for DE
+
+
+@pytest.mark.parametrize(
+    "ssn,ok",
+    [
+        ("536-22-8726", True),
+        ("000-12-3456", False),
+        ("666-12-3456", False),
+        ("900-12-3456", False),
+        ("123-00-4567", False),
+        ("123-45-0000", False),
+        ("536228726", True),
+    ],
+)
+def test_ssn(ssn, ok):
+    assert V.ssn(ssn) is ok
+
+
+def test_token_crc32_github_and_npm():
+    for prefix in ("ghp", "gho", "ghu", "ghs", "ghr"):
+        t = github_token(prefix, seed=len(prefix) + ord(prefix[2]))
+        assert V.token_crc32(t), t
+        assert not V.token_crc32(bad_crc(t))
+    n = npm_token()
+    assert V.token_crc32(n)
+    assert not V.token_crc32(bad_crc(n))
+
+
+def test_jwt_structure():
+    assert V.jwt(jwt())
+    assert not V.jwt("eyJub3QiOiJhIGp3dCJ9.eyJzdWIiOiIxIn0.sig")  # header without alg
+    assert not V.jwt("abc.def.ghi")
+    assert not V.jwt("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0")  # two segments
+
+
+def test_entropy_and_charset():
+    assert V.entropy("aaaaaaaaaaaa", min=1.0) is False
+    assert V.entropy("Xk9#mP2qLz7!", min=3.0)
+    assert V.charset("abcdef", min_classes=2) is False
+    assert V.charset("abc123", min_classes=2)
+    assert V.charset("abc123", min_classes=2, require="upper") is False
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "sk-xxxxxxxxxxxxxxxxxxxx",
+        "YOUR_API_KEY",
+        "your-api-key-here",
+        "${DB_PASSWORD}",
+        "{{ .Values.password }}",
+        "<token>",
+        "****4242",
+        "[REDACTED]",
+        "changeme",
+        "AKIAIOSFODNN7EXAMPLE",
+        "aaaaaaaaaaaaaaaa",
+        "abcdefghijklmnop1",
+        "$DB_PASSWORD",
+        "process.env.API_KEY",
+    ],
+)
+def test_placeholders(value):
+    assert V.is_placeholder(value)
+
+
+@pytest.mark.parametrize("value", ["hunter2x", "Zx9#kq2Lm!p", github_token(), "S3cr3t-Passw0rd!"])
+def test_not_placeholders(value):
+    assert not V.is_placeholder(value)
+
+
+def test_phone_and_ipv4_validators():
+    assert V.phone("+1 415-555-0132")
+    assert V.phone("(415) 555-0132")
+    assert not V.phone("2024-01-15")
+    assert not V.phone("078-05-1120")  # SSN shape
+    assert not V.phone("(015) 555-0132")  # NANP area code cannot start with 0
+    assert V.ipv4_public("10.1.2.3")
+    assert not V.ipv4_public("127.0.0.1")
+    assert not V.ipv4_public("0.0.0.0")
+    assert not V.ipv4_public("255.255.255.0")
+    assert not V.ipv4_public("1.2.3.256")
+
+
+def test_basic_credentials():
+    import base64
+
+    assert V.basic_credentials(base64.b64encode(b"svc:Xk9#mP2q").decode())
+    assert not V.basic_credentials(base64.b64encode(b"no-colon-here").decode())
+    assert not V.basic_credentials(base64.b64encode(b"user:password").decode())  # placeholder
+    assert not V.basic_credentials("authentication")
+
+
+def test_resolve_rejects_unknown():
+    with pytest.raises(ValueError, match="unknown validator"):
+        V.resolve("nope")
+    with pytest.raises(ValueError, match="no parameter"):
+        V.resolve({"entropy": {"max": 3}})
+    with pytest.raises(ValueError, match="must be float"):
+        V.resolve({"entropy": "high"})
+    assert V.resolve({"entropy": 3}) == ("entropy", {"min": 3.0})
+    assert V.resolve("luhn") == ("luhn", {})
+
+
+def test_famous_values():
+    assert not V.not_famous("4111 1111 1111 1111", kind="card")
+    assert V.not_famous(luhn_complete("453957876362148"), kind="card")
+    assert not V.not_famous("078-05-1120", kind="ssn")
+    assert not V.not_famous("DE89 3704 0044 0532 0130 00", kind="iban")
