@@ -12,6 +12,7 @@ import textwrap
 import time
 
 import anyio
+import orjson
 import pytest
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
@@ -581,3 +582,53 @@ async def test_gateway_going_away_and_coming_back(tmp_path):
         rc, err = await shim.close()
         await asyncio.to_thread(gw.stop)
     assert "cannot reach the gateway" in err or "HTTP error talking to the gateway" in err
+
+
+ECHO_SERVER = (
+    "import sys, json\n"
+    "for line in sys.stdin:\n"
+    "    m = json.loads(line)\n"
+    "    if 'id' in m and 'method' in m:\n"
+    "        print(json.dumps({'jsonrpc': '2.0', 'id': m['id'], 'result': {'m': m['method']}}), flush=True)\n"
+)
+
+
+def test_stdin_from_a_file_gets_its_answers_before_the_shim_exits(tmp_path):
+    reqs = tmp_path / "requests.jsonl"
+    reqs.write_text(
+        '{"jsonrpc":"2.0","id":0,"method":"initialize","params":{}}\n'
+        '{"jsonrpc":"2.0","method":"notifications/initialized"}\n'
+        '{"jsonrpc":"2.0","id":1,"method":"tools/list"}\n'
+        '{"jsonrpc":"2.0","id":2,"method":"ping"}\n'
+    )
+    with open(reqs, "rb") as stdin, open(tmp_path / "out", "w+b") as out:
+        t0 = time.monotonic()
+        rc = subprocess.run(
+            [
+                *SHIM,
+                "stdio",
+                "--gateway",
+                f"http://127.0.0.1:{free_port()}",
+                "--direct",
+                "--",
+                PY,
+                "-c",
+                ECHO_SERVER,
+            ],
+            stdin=stdin,
+            stdout=out,
+            stderr=subprocess.DEVNULL,
+            timeout=30,
+            cwd=ROOT,
+        ).returncode
+        elapsed = time.monotonic() - t0
+        out.seek(0)
+        lines = [orjson.loads(x) for x in out.read().splitlines()]
+    assert rc == 0
+    assert sorted(m["id"] for m in lines) == [0, 1, 2]
+    assert {m["id"]: m["result"]["m"] for m in lines} == {
+        0: "initialize",
+        1: "tools/list",
+        2: "ping",
+    }
+    assert elapsed < 10

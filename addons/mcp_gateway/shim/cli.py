@@ -317,6 +317,7 @@ async def _stdio_main(
         await relay.run(read, stop)
     finally:
         # stop the server first: nothing may outlive the shim
+        relay.closing = True
         await bridge.close()
         await relay.close(delete_session=not signalled)
     if fatal:

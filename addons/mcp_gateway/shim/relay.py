@@ -29,6 +29,7 @@ from .bridge import TOKEN_HEADER, frame, id_key, jsonrpc_error, peek_id
 from .httpclient import ConnectFailed, MiniHttp, ProtocolError, Response
 
 SERVER_NAME_HEADER = "mcp-gateway-server"
+EOF_GRACE = 2.0  # seconds to let answers in flight arrive after the client closed stdin
 HEAD_WAIT = 0.25  # seconds to wait for a request's response head before the next message
 READ_CHUNK = 256 * 1024
 GATEWAY_DOWN = ErrorCode.INTERNAL_ERROR
@@ -219,6 +220,7 @@ class Relay:
         self.log = log or (lambda s: print(s, file=sys.stderr, flush=True))
         self.session_id: str | None = None
         self.protocol_version: str | None = None
+        self.closing = False  # shutting down: streams cut by the shutdown are not errors
         self.out = StdoutWriter()
         self.tasks: set[asyncio.Task] = set()
         self.cancelled: set[tuple[bool, Any]] = set()
@@ -320,6 +322,17 @@ class Relay:
                     return 0
                 item = nxt.result()
                 if item is None:
+                    # stdin ended: answers already on their way get a moment to arrive
+                    # (a client piping a file), then the shim stops
+                    pending = [t for t in self.tasks if not t.done()]
+                    if pending:
+                        all_done = asyncio.ensure_future(asyncio.wait(pending))
+                        await asyncio.wait(
+                            {all_done, stop_wait, closed_wait},
+                            timeout=EOF_GRACE,
+                            return_when=asyncio.FIRST_COMPLETED,
+                        )
+                        all_done.cancel()
                     return 0
                 line, prefix, size = item
                 if line is None:
@@ -461,7 +474,7 @@ class Relay:
         key = id_key(id_)
         was_cancelled = key in self.cancelled
         self.cancelled.discard(key)
-        if not answered and not was_cancelled:
+        if not answered and not was_cancelled and not self.closing:
             self.emit_error(
                 id_,
                 ErrorCode.INTERNAL_ERROR,
@@ -549,6 +562,7 @@ class Relay:
 
     # -------------------------------------------------------------- shutdown
     async def close(self, delete_session: bool = True) -> None:
+        self.closing = True
         if self._get_task is not None:
             self._get_task.cancel()
         for t in list(self.tasks):
