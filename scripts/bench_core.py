@@ -30,6 +30,7 @@ time to first event within 1 ms of plain.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import os
 import signal
@@ -346,8 +347,8 @@ def main(argv: list[str] | None = None) -> int:
         help="script for the gateway route (default addons/gateway.py)",
     )
     args = ap.parse_args(argv)
-    duration = args.duration or (0.4 if args.quick else 4.0)
-    warmup = 0.2 if args.quick else 1.0
+    duration = args.duration or (0.3 if args.quick else 4.0)
+    warmup = 0.1 if args.quick else 1.0
     events = 200 if args.quick else 2000
     runs = 3 if args.quick else 11
     rounds = 2 if args.quick else 5
@@ -357,12 +358,20 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-core-") as td:
         tmp = Path(td)
         try:
-            servers = {"json": start_server(tmp, "json"), "sse": start_server(tmp, "streamable")}
-            procs += servers.values()
-            plain = start_mitmdump(tmp, "plain", [])
-            plain_stream = start_mitmdump(tmp, "plain-stream", [PLAIN_STREAM])
-            gateway = start_mitmdump(tmp, "gateway", [args.gateway_script], args.gateway_set)
-            procs += [plain, plain_stream, gateway]
+            # start the five processes in parallel (start-up is most of a --quick run)
+            with concurrent.futures.ThreadPoolExecutor(5) as pool:
+                futures = [
+                    pool.submit(start_server, tmp, "json"),
+                    pool.submit(start_server, tmp, "streamable"),
+                    pool.submit(start_mitmdump, tmp, "plain", []),
+                    pool.submit(start_mitmdump, tmp, "plain-stream", [PLAIN_STREAM]),
+                    pool.submit(
+                        start_mitmdump, tmp, "gateway", [args.gateway_script], args.gateway_set
+                    ),
+                ]
+            procs += [f.result() for f in futures if f.exception() is None]
+            json_srv, sse_srv, plain, plain_stream, gateway = [f.result() for f in futures]
+            servers = {"json": json_srv, "sse": sse_srv}
 
             def routes(sse: bool):
                 yield "direct", None, None
