@@ -148,9 +148,12 @@ class SchemaError(Exception):
 
 def _convert(typ: type, v: Any) -> Any:
     try:
-        return typ(v)
+        v = typ(v)
     except (TypeError, ValueError, OverflowError):
         return None
+    if typ is int and not -(2**63) <= v < 2**63:
+        return None  # SQLite INTEGER is 64-bit
+    return v
 
 
 def coerce_values(spec: tuple[tuple[str, type], ...], row: dict[str, Any]) -> list[Any]:

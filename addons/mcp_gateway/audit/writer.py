@@ -368,6 +368,18 @@ class AuditWriter:
                     backoff = min(2.0, backoff * 2 or 0.1)
                     time.sleep(backoff)
                     continue
+                except Exception:  # noqa: BLE001 - never die on one bad batch
+                    log.exception(
+                        "mcp-gateway audit: %d events could not be stored; counted as dropped",
+                        len(pending),
+                    )
+                    with self._lock:
+                        self._dropped += len(pending)
+                        self.total_dropped += len(pending)
+                        if self._first_loss is None:
+                            self._first_loss = self.clock()
+                    pending = []
+                    continue
                 backoff = 0.0
                 if self.failing:
                     log.warning("mcp-gateway audit: writing to %s again", self.path)
@@ -457,7 +469,16 @@ class AuditWriter:
         if dropped or refused:
             self._loss_log(dropped, refused)
         try:
-            self._write(conn, rows, events)
+            try:
+                self._write(conn, rows, events)
+            except (sqlite3.Error, OSError):
+                raise  # the database or the disk: retried with back-off by the caller
+            except Exception:  # noqa: BLE001 - a value SQLite or the hash cannot take
+                log.exception(
+                    "mcp-gateway audit: a batch held an unstorable value; storing it sanitized"
+                )
+                rows[:] = [_sanitize(r) for r in rows]
+                self._write(conn, rows, events)
         except BaseException:
             with self._lock:  # put the loss counts back: they are recorded by the next try
                 self._dropped += dropped
@@ -529,6 +550,37 @@ class AuditWriter:
             chain.write_head(self.head_file, seq, prev, self.path)
         except OSError as e:
             log.error("mcp-gateway audit: cannot update head file %s: %s", self.head_file, e)
+
+
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _clean(v: Any, typ: type) -> Any:
+    if v is None:
+        return None
+    if typ is int:
+        return v if _INT64[0] <= v <= _INT64[1] else None
+    if typ is str:
+        return v.encode("utf-8", "replace").decode("utf-8")  # lone surrogates
+    if typ is float:
+        return v if v == v else None  # NaN reads back as NULL
+    return v
+
+
+def _sanitize(row: dict) -> dict:
+    """A copy of ``row`` that SQLite and orjson accept whatever the input was."""
+    out = dict(row)
+    for col, v in zip(_MSG_COLS, schema.coerce_values(_MSG_SPEC, row), strict=True):
+        out[col] = _clean(v, MESSAGE_COLUMNS[col])
+    findings = []
+    for f in row.get("_findings") or ():
+        fd = dict(f)
+        for col, typ in FINDING_COLUMNS.items():
+            if col in fd:
+                fd[col] = _clean(schema.coerce_values(((col, typ),), fd)[0], typ)
+        findings.append(fd)
+    out["_findings"] = findings
+    return out
 
 
 def _summarize(v: list, protocol_version: Any, sessions: dict, usage: dict, hours: dict) -> None:

@@ -1,0 +1,134 @@
+"""The stage's row builder and the chain over arbitrary rows (hypothesis)."""
+
+from __future__ import annotations
+
+import sqlite3
+from types import SimpleNamespace
+
+from audit_testlib import exchange, request, response
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from mcp_gateway.audit import chain, schema
+from mcp_gateway.audit.stage import message_row
+from mcp_gateway.audit.writer import AuditWriter
+
+
+def test_identity_attributes_are_optional():
+    ex = exchange()
+    ex.identity = SimpleNamespace(consumer="svc", subject="sub-1")  # a JWT identity: no key_id
+    r = message_row(request(ex, 1))
+    assert (r["consumer"], r["key_id"], r["identity_kind"]) == ("svc", "sub-1", None)
+    ex.identity = object()  # no attributes at all
+    r = message_row(request(ex, 1))
+    assert (r["consumer"], r["key_id"], r["identity_kind"]) == (None, None, None)
+
+
+def test_error_classification():
+    ex = exchange()
+    assert message_row(response(ex, 1, error=True))["error"] == 1
+    assert message_row(response(ex, 1, error=True))["error_code"] == -32601
+    assert message_row(response(ex, 1, is_error=True))["error"] == 1
+    assert message_row(response(ex, 1))["error"] == 0
+    assert message_row(request(ex, 1))["error"] is None
+
+
+def test_no_payload_unless_asked():
+    ex = exchange()
+    assert "payload" not in message_row(request(ex, 1))
+    assert '"hello"' in message_row(request(ex, 1), store_payloads=True)["payload"]
+
+
+_text = st.text(max_size=20)
+_value = st.one_of(st.none(), st.integers(-(2**62), 2**62), st.floats(allow_nan=False), _text)
+_row = st.fixed_dictionaries(
+    {
+        "time": st.floats(0, 4e9, allow_nan=False),
+        "flow_id": _text,
+        "server": _text,
+        "consumer": st.one_of(st.none(), _text),
+        "kind": st.sampled_from(["request", "result", "error", "notification"]),
+        "direction": st.sampled_from(["c2s", "s2c"]),
+        "method": st.one_of(st.none(), _text),
+        "name": st.one_of(st.none(), _text),
+        "rpc_id": _value,
+        "latency_ms": _value,
+        "size": _value,
+        "status": _value,
+        "action": st.sampled_from(["pass", "block"]),
+    }
+)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(rows=st.lists(_row, min_size=1, max_size=30), data=st.data())
+def test_any_rows_verify_and_any_edit_is_found(tmp_path_factory, rows, data):
+    db = str(tmp_path_factory.mktemp("h") / "a.db")
+    w = AuditWriter(db)
+    w.open()
+    for r in rows:
+        assert w.submit(dict(r))
+    assert w.close()
+    conn = sqlite3.connect(db)
+    res = chain.verify(conn, chain.head_path(db))
+    assert res.ok, [str(p) for p in res.problems]
+    # change one column of one message row to a different value: found at that row
+    seqs = [s for (s,) in conn.execute("SELECT seq FROM messages")]
+    seq = data.draw(st.sampled_from(seqs))
+    col = data.draw(st.sampled_from(["server", "consumer", "action", "flow_id", "method"]))
+    old = conn.execute(f"SELECT [{col}] FROM messages WHERE seq=?", (seq,)).fetchone()[0]
+    conn.execute(f"UPDATE messages SET [{col}] = ? WHERE seq=?", (f"{old}x", seq))
+    conn.commit()
+    res = chain.verify(conn, chain.head_path(db))
+    conn.close()
+    assert not res.ok
+    assert (res.problems[0].seq, res.problems[0].what) == (seq, "edited")
+    assert schema.SCHEMA_VERSION == res.schema_version
+
+
+def test_unstorable_values_do_not_kill_the_writer(tmp_path):
+    db = str(tmp_path / "a.db")
+    w = AuditWriter(db)
+    w.open()
+    w.submit({"time": 1.0, "flow_id": "big", "size": 2**70, "name": "bad\ud800name"})
+    w.submit({"time": 2.0, "flow_id": "nan", "latency_ms": float("nan")})
+    assert w.flush()
+    w.submit({"time": 3.0, "flow_id": "after"})
+    assert w.close() and w.running is False
+    conn = sqlite3.connect(db)
+    got = conn.execute("SELECT flow_id, size, name, latency_ms FROM messages ORDER BY seq")
+    assert got.fetchall() == [
+        ("big", None, "bad?name", None),
+        ("nan", None, None, None),
+        ("after", None, None, None),
+    ]
+    assert chain.verify(conn, chain.head_path(db)).ok
+
+
+def test_a_batch_that_cannot_be_stored_is_counted_not_fatal(tmp_path, monkeypatch):
+    from mcp_gateway.audit import writer as wmod
+
+    db = str(tmp_path / "a.db")
+    w = AuditWriter(db)
+    w.open()
+    assert w.flush()
+    real = wmod.chain.row_hash
+    calls = {"n": 0}
+
+    def broken(prev, table, seq, values):
+        if table == "messages" and "poison" in values:
+            calls["n"] += 1
+            raise RuntimeError("boom")
+        return real(prev, table, seq, values)
+
+    monkeypatch.setattr(wmod.chain, "row_hash", broken)
+    w.submit({"time": 1.0, "flow_id": "poison"})
+    assert w.flush()
+    monkeypatch.setattr(wmod.chain, "row_hash", real)
+    w.submit({"time": 2.0, "flow_id": "fine"})
+    assert w.close()
+    conn = sqlite3.connect(db)
+    assert [r[0] for r in conn.execute("SELECT flow_id FROM messages")] == ["fine"]
+    assert conn.execute("SELECT count FROM audit_events WHERE event='dropped'").fetchone() == (1,)
+    assert chain.verify(conn, chain.head_path(db)).ok
