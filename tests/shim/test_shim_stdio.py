@@ -86,6 +86,7 @@ async def test_direct_tools_list_and_call(tmp_path):
         assert "NOT inspected" in errlog.read()
 
 
+@pytest.mark.e2e
 async def test_through_plain_mitmdump(plain_mitmdump, tmp_path):
     with open(tmp_path / "err.log", "w+") as errlog:
         await _tools_roundtrip(shim_params("--gateway", plain_mitmdump.url), errlog)
@@ -534,6 +535,7 @@ async def test_gateway_credentials_and_server_name_header(monkeypatch):
     assert "gw-key-secret-789" not in err
 
 
+@pytest.mark.e2e
 async def test_plain_mitmdump_holding_a_stream_does_not_block_later_messages(plain_mitmdump):
     # plain mitmdump buffers event streams: the slow call's response head arrives only at
     # its end; the relay moves on after a short wait instead of serializing everything
@@ -565,6 +567,7 @@ async def test_plain_mitmdump_holding_a_stream_does_not_block_later_messages(pla
         await shim.close()
 
 
+@pytest.mark.e2e
 async def test_gateway_going_away_and_coming_back(tmp_path):
     gw = await asyncio.to_thread(Mitmdump, tmp_path)
     shim = await RawShim.start("--gateway", gw.url)
