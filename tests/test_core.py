@@ -420,3 +420,11 @@ def test_summaries_are_capped_on_long_streams(gw):
     ev = b'data: {"jsonrpc":"2.0","method":"notifications/message","params":{"data":"x"}}\n\n'
     feed(f.response.stream, ev * 1500, 10_000)
     assert len(f.metadata["mcp"]) == 1000 and f.metadata["mcp_more"] == 1 + 1500 - 1000
+
+
+def test_refused_exchange_answers_a_client_response_itself(gw):
+    gw.pipeline.add(RefuseAll())
+    body = {"jsonrpc": "2.0", "id": 4, "result": {"content": {"type": "text", "text": "hello"}}}
+    f = send(gw, post(body, headers=((b"mcp-session-id", b"s1"),)))
+    assert f.response.status_code == 401  # answered by the gateway, never forwarded
+    assert orjson.loads(f.response.content)["error"]["code"] == ErrorCode.UNAUTHORIZED

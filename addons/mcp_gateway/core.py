@@ -465,6 +465,18 @@ class Gateway:
                 value = [m.payload for m in msgs] if batch else msgs[0].payload
                 flow.request.content = orjson.dumps(value)
             return
+        if ex.refusal is not None:
+            # The whole exchange is refused (authentication, session binding): whatever the
+            # client sent, it gets the refusal and nothing reaches the server.
+            r = ex.refusal
+            ident = msgs[0].id if not batch and msgs[0].kind is Kind.REQUEST else None
+            self._reply(
+                flow,
+                r.http_status or 403,
+                error_response(ident, r.code, r.message, r.data),
+                r.headers,
+            )
+            return
         if not batch:
             m = msgs[0]
             r = m.refusal
