@@ -211,7 +211,14 @@ class Engine:
     def _scan_raw(
         self, text: str, allowed, want_b64: bool = False
     ) -> tuple[list[Detection], list[tuple[int, int, int]]]:
-        data = text.encode("ascii", "replace")
+        # Literal \n \t \r escapes (JSON carried as text) become backslash + the real control
+        # character: same length, so offsets hold, but the letter no longer glues the next
+        # token to a word ("...\nghp_x" must still start a token) and \s matches.
+        if "\\" in text:
+            norm = text.replace("\\n", "\\\n").replace("\\r", "\\\r").replace("\\t", "\\\t")
+        else:
+            norm = text
+        data = norm.encode("ascii", "replace")
         hits: list[tuple[int, int, int]] = []
         append = hits.append
 
@@ -255,16 +262,18 @@ class Engine:
                     if hi > cur_hi:
                         cur_hi = hi
                     continue
-                self._confirm(text, ri, cur_lo, cur_hi, dets)
+                self._confirm(text, norm, ri, cur_lo, cur_hi, dets)
                 cur_lo, cur_hi = lo, hi
-            self._confirm(text, ri, cur_lo, cur_hi, dets)
+            self._confirm(text, norm, ri, cur_lo, cur_hi, dets)
         return dets, b64
 
-    def _confirm(self, text: str, ri: int, lo: int, hi: int, out: list[Detection]) -> None:
+    def _confirm(
+        self, text: str, norm: str, ri: int, lo: int, hi: int, out: list[Detection]
+    ) -> None:
         rule = self.rules[ri]
         for rx in rule.regexes:
             has_value = "value" in rx.groupindex
-            for m in rx.finditer(text, lo, hi):
+            for m in rx.finditer(norm, lo, hi):
                 if has_value:
                     vs, ve = m.span("value")
                     if vs < 0:
@@ -314,7 +323,7 @@ class Engine:
             if not any(k in near for k in rule.keywords):
                 return False
         if self._validators[ri]:
-            ctx = V.Ctx(text, vs, ve)
+            ctx = V.Ctx(text, vs, ve, m)
             for fn, params in self._validators[ri]:
                 if not fn(value, ctx, **params):
                     return False

@@ -18,6 +18,8 @@ import bisect
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from ..message import Direction, Finding, Message
 from ..pipeline import ORDER_SCAN
 from .engine import Detection, Engine
@@ -119,56 +121,110 @@ class ScanStage:
 
     # -- processing ------------------------------------------------------------------
     def process(self, msg: Message) -> None:
-        engine = self.engine
+        engine = self.engine  # one snapshot: a concurrent reload cannot mix two engines
         allowed = self._allowed(engine, msg)
         if allowed is not None and not allowed:
             return
         spans: list[Span] = []
-        segs = collect(msg.payload)
-        if segs:
-            parts: list[str] = []
-            starts: list[int] = []
-            ends: list[int] = []
-            pos = 0
-            for _c, _k, _p, ck, text in segs:
-                head = f'"{ck}": "'
-                parts.append(head)
-                parts.append(text)
-                parts.append('"\n')
-                s = pos + len(head)
-                starts.append(s)
-                ends.append(s + len(text))
-                pos = s + len(text) + 2
-            buf = "".join(parts)
-            for d in engine.scan(buf, allowed):
-                i = bisect.bisect_right(starts, d.start) - 1
-                if i < 0 or d.start >= ends[i]:
-                    continue  # inside a key name or the framing
-                container, key, path, _ck, text = segs[i]
-                s, e = d.start - starts[i], min(d.end, ends[i]) - starts[i]
-                loc = pointer(path)
-                self._record(msg, d, loc, s, e)
-                spans.append(
-                    Span(
-                        container,
-                        key,
-                        s,
-                        e,
-                        text[s:e],
-                        d.encoding,
-                        d.decoded,
-                        d.ref,
-                        d.type,
-                        d.action,
-                        loc,
-                    )  # fmt: skip
-                )
+        try:
+            # One C-speed serialization, one scan: the JSON text carries every string with its
+            # key as context; only messages with detections pay for walking the payload.
+            text = orjson.dumps(msg.payload).decode("utf-8")
+        except (TypeError, orjson.JSONEncodeError, UnicodeDecodeError):
+            text = None
+        if text is not None:
+            dets = engine.scan(text, allowed)
+            if dets:
+                self._locate(msg, dets, spans)
+        else:
+            self._scan_walk(engine, msg, allowed, spans)
         self._scan_header(engine, msg, allowed)
         if spans:
             pending = msg.exchange.scratch.setdefault(SPANS_KEY, {})
             if len(pending) > _MAX_PENDING:  # act stage missing: do not grow without bound
                 pending.clear()
             pending[id(msg)] = (msg, spans)
+
+    def _locate(self, msg: Message, dets: list[Detection], spans: list[Span]) -> None:
+        """Map detections in the serialized message back to the decoded strings."""
+        segs = collect(msg.payload)
+        seen: set[str] = set()
+        for d in dets:
+            needle = _json_unescape(d.value)
+            if needle in seen:
+                continue  # every occurrence was handled with the first detection of it
+            seen.add(needle)
+            found = False
+            for container, key, path, _ck, s in segs:
+                i = s.find(needle)
+                while i >= 0:
+                    found = True
+                    loc = pointer(path)
+                    self._record(msg, d, loc, i, i + len(needle))
+                    spans.append(
+                        Span(
+                            container,
+                            key,
+                            i,
+                            i + len(needle),
+                            needle,
+                            d.encoding,
+                            d.decoded,
+                            d.ref,
+                            d.type,
+                            d.action,
+                            loc,
+                        )  # fmt: skip
+                    )
+                    i = s.find(needle, i + len(needle))
+            if not found:
+                # Found in the message but in no single string (a key name, or across values):
+                # it cannot be rewritten, so a value that had to be redacted is blocked instead.
+                action = "block" if d.action in ("redact", "block") else d.action
+                self._record(msg, d, "", d.start, d.end, action)
+
+    def _scan_walk(self, engine: Engine, msg: Message, allowed, spans: list[Span]) -> None:
+        """Fallback for payloads orjson cannot serialize: scan the strings one buffer."""
+        segs = collect(msg.payload)
+        if not segs:
+            return
+        parts: list[str] = []
+        starts: list[int] = []
+        ends: list[int] = []
+        pos = 0
+        for _c, _k, _p, ck, text in segs:
+            head = f'"{ck}": "'
+            parts.append(head)
+            parts.append(text)
+            parts.append('"\n')
+            s = pos + len(head)
+            starts.append(s)
+            ends.append(s + len(text))
+            pos = s + len(text) + 2
+        buf = "".join(parts)
+        for d in engine.scan(buf, allowed):
+            i = bisect.bisect_right(starts, d.start) - 1
+            if i < 0 or d.start >= ends[i]:
+                continue  # inside a key name or the framing
+            container, key, path, _ck, text = segs[i]
+            s, e = d.start - starts[i], min(d.end, ends[i]) - starts[i]
+            loc = pointer(path)
+            self._record(msg, d, loc, s, e)
+            spans.append(
+                Span(
+                    container,
+                    key,
+                    s,
+                    e,
+                    text[s:e],
+                    d.encoding,
+                    d.decoded,
+                    d.ref,
+                    d.type,
+                    d.action,
+                    loc,
+                )  # fmt: skip
+            )
 
     @staticmethod
     def _record(
@@ -205,6 +261,17 @@ class ScanStage:
             # which kind of credential travels, never rewrite it (that would break the session).
             action = "log" if d.action == "redact" else d.action
             self._record(msg, d, "header:authorization", max(0, d.start - off), d.end - off, action)
+
+
+def _json_unescape(v: str) -> str:
+    """The decoded form of a span of serialized JSON string content (itself if not valid)."""
+    if "\\" not in v:
+        return v
+    try:
+        out = orjson.loads(('"' + v + '"').encode("utf-8", "surrogatepass"))
+    except (orjson.JSONDecodeError, UnicodeEncodeError):
+        return v
+    return out if isinstance(out, str) else v
 
 
 def _authorization(ex) -> str | None:

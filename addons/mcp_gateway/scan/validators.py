@@ -26,6 +26,7 @@ class Ctx:
     text: str
     start: int
     end: int
+    match: re.Match | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,6 +321,22 @@ def phone(value: str, ctx: Ctx | None = None) -> bool:
     return len(digits) >= 9
 
 
+_KEY_CACHE: dict[str, re.Pattern] = {}
+
+
+@validator("key", pattern=(str, ""))
+def key(value: str, ctx: Ctx | None = None, pattern: str = "") -> bool:
+    """The pattern's ``key`` group (the field name before the value) must match ``pattern``
+    (searched, case-insensitive). Patterns without a ``key`` group pass."""
+    m = ctx.match if ctx is not None else None
+    if m is None or "key" not in m.re.groupindex or m.group("key") is None or not pattern:
+        return True
+    rx = _KEY_CACHE.get(pattern)
+    if rx is None:
+        rx = _KEY_CACHE[pattern] = re.compile(pattern, re.I)
+    return rx.search(m.group("key")) is not None
+
+
 def resolve(spec: str | dict) -> tuple[str, dict[str, Any]]:
     """Turn a rule file's validator entry into (name, params); raises ValueError when unknown."""
     if isinstance(spec, str):
@@ -352,6 +369,11 @@ def resolve(spec: str | dict) -> tuple[str, dict[str, Any]]:
         if not isinstance(val, t) or (t is int and isinstance(val, bool)):
             raise ValueError(f"validator {name!r}: {k} must be {t.__name__}")
         out[k] = val
+    if name == "key" and out.get("pattern"):
+        try:
+            re.compile(out["pattern"])
+        except re.error as e:
+            raise ValueError(f"validator 'key': invalid pattern: {e}") from None
     return name, out
 
 
