@@ -331,3 +331,22 @@ async def test_iter_sse_parses_events():
 
     got = [d async for d in iter_sse(FakeResp())]
     assert got == [b"", b'{"a":\n1}', b'{"b":2}']
+
+
+def test_mirror_headers_for_2026_messages():
+    from mcp_gateway.shim.relay import mirror_headers
+
+    meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}
+    assert mirror_headers({"method": "tools/list", "params": {}}) is None  # handshake era
+    h = mirror_headers({"method": "tools/call", "params": {"name": "echo", "_meta": meta}})
+    assert h == {
+        "mcp-protocol-version": "2026-07-28",
+        "mcp-method": "tools/call",
+        "mcp-name": "echo",
+    }
+    h = mirror_headers({"method": "tools/call", "params": {"name": "grüße", "_meta": meta}})
+    assert h["mcp-name"] == "=?base64?Z3LDvMOfZQ==?="
+    h = mirror_headers(
+        {"method": "resources/read", "params": {"uri": "file:///a b", "_meta": meta}}
+    )
+    assert h["mcp-name"] == "file:///a b"

@@ -188,3 +188,42 @@ async def test_crash_through_gateway(gateway, tmp_path):
                 with pytest.raises(McpError, match="exited with code 3"):
                     await s.call_tool("crash", {})
                 assert text_of(await s.call_tool("echo", {"text": "back"})) == "back"
+
+
+MCP2_PY = ROOT / ".venv" / "mcp2" / "bin" / "python"  # the side venv of tests/e2e/test_modern_e2e
+
+
+@pytest.mark.skipif(not MCP2_PY.exists(), reason="no mcp 2.x side venv (tests/e2e creates it)")
+@pytest.mark.parametrize("mode", ["auto", "2026-07-28", "legacy"])
+def test_modern_era_client_and_server_through_shim_and_gateway(gateway, mode):
+    import json
+    import subprocess
+
+    servers = Path(__file__).resolve().parent / "servers"
+    cmd = [
+        str(MCP2_PY),
+        str(servers / "modern_stdio_client.py"),
+        mode,
+        *SHIM,
+        "stdio",
+        "--name",
+        f"modern-{mode}",
+        "--gateway",
+        gateway.url,
+        "--",
+        str(MCP2_PY),
+        str(servers / "modern_stdio_server.py"),
+    ]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=90, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["version"] == ("2025-11-25" if mode == "legacy" else "2026-07-28")
+    assert out["tools"] == ["echo", "grüße"]
+    assert out["echo"] == "hi" and out["gruss"] == "hallo Welt"
+    rows = audit_rows(
+        gateway.audit_db,
+        "select name from messages where server = ? and method = 'tools/call' and direction = 'c2s'",
+        (f"modern-{mode}",),
+        want=2,
+    )
+    assert sorted(n for (n,) in rows) == ["echo", "grüße"]

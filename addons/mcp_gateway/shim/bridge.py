@@ -53,6 +53,7 @@ SESSION_HEADER = "mcp-session-id"
 TOKEN_HEADER = "mcp-gateway-shim-token"
 GET_BUFFER_MAX = 1000
 KEEPALIVE_SECONDS = 25.0
+LONG_LIVED = frozenset({"subscriptions/listen"})
 _ID_PEEK = re.compile(rb'"id"\s*:\s*(-?\d+|"(?:[^"\\]|\\.){0,200}")')
 
 
@@ -544,7 +545,8 @@ class Bridge:
         headers = [("Cache-Control", "no-cache")]
         if self.session_id is not None:
             headers.append(("Mcp-Session-Id", self.session_id))
-        deadline = w.started + self.timeout
+        # long-lived by design (2026-07-28 change notifications): no per-request timeout
+        deadline = w.started + (float("inf") if w.method in LONG_LIVED else self.timeout)
         if sse:
             await resp.start_stream(
                 200, [("Content-Type", "text/event-stream"), ("X-Accel-Buffering", "no"), *headers]
@@ -553,7 +555,9 @@ class Bridge:
             while True:
                 remaining = deadline - time.monotonic()
                 try:
-                    item, final = await asyncio.wait_for(w.queue.get(), max(remaining, 0.0))
+                    item, final = await asyncio.wait_for(
+                        w.queue.get(), None if remaining == float("inf") else max(remaining, 0.0)
+                    )
                 except TimeoutError:
                     item, final = self._timed_out(w), True
                 if item is None:  # cancelled by the client: no answer
@@ -579,7 +583,8 @@ class Bridge:
                     del self.pending[w.key]
                     self._forget_token(w)
 
-            asyncio.get_running_loop().call_later(max(0.0, deadline - time.monotonic()), forget)
+            if deadline != float("inf"):
+                asyncio.get_running_loop().call_later(max(0.0, deadline - time.monotonic()), forget)
             return
 
     def _cancelled(self, params: Any) -> None:

@@ -14,6 +14,7 @@ concurrently.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import os
 import sys
@@ -25,7 +26,7 @@ import orjson
 
 from mcp_gateway.message import ErrorCode
 
-from .bridge import TOKEN_HEADER, frame, id_key, jsonrpc_error, peek_id
+from .bridge import LONG_LIVED, TOKEN_HEADER, frame, id_key, jsonrpc_error, peek_id
 from .httpclient import ConnectFailed, MiniHttp, ProtocolError, Response
 
 SERVER_NAME_HEADER = "mcp-gateway-server"
@@ -277,14 +278,24 @@ class Relay:
         )
         self._direct = True
 
-    async def _send(self, method: str, body: bytes | None, *, stream: bool) -> Response:
+    async def _send(
+        self,
+        method: str,
+        body: bytes | None,
+        *,
+        stream: bool,
+        extra: dict[str, str] | None = None,
+    ) -> Response:
         """Send via the gateway (or directly); raises GatewayUnreachable with a clear message.
 
         ``stream=False`` reads the whole body (into ``resp.content``) before returning."""
         client = self._direct_client if self._direct else self.client
         assert client is not None
         try:
-            resp = await client.request(method, self._headers(), body)
+            headers = self._headers()
+            if extra:
+                headers.update(extra)
+            resp = await client.request(method, headers, body)
             if not stream:
                 await resp.aread(limit=1 << 20)
             return resp
@@ -293,7 +304,7 @@ class Relay:
                 raise GatewayUnreachable(f"cannot reach the bridge at {self.url} ({e})") from None
             if self.direct_fallback:
                 self._use_direct()
-                return await self._send(method, body, stream=stream)
+                return await self._send(method, body, stream=stream, extra=extra)
             raise GatewayUnreachable(self._gateway_down(e)) from None
         except ProtocolError as e:
             where = "the bridge" if self._direct else f"the gateway at {self.gateway}"
@@ -395,7 +406,7 @@ class Relay:
     async def _other(self, obj: dict, raw: bytes) -> None:
         """A notification or a response: POST it, expect 202."""
         try:
-            resp = await self._send("POST", raw, stream=False)
+            resp = await self._send("POST", raw, stream=False, extra=mirror_headers(obj))
         except GatewayUnreachable as e:
             if "method" not in obj:
                 self.log(f"mcp-gateway stdio: [{self.name}] a response to the server was lost: {e}")
@@ -429,7 +440,10 @@ class Relay:
     async def _post_request(self, obj: dict, raw: bytes, head: asyncio.Event) -> None:
         id_ = obj["id"]
         try:
-            resp = await asyncio.wait_for(self._send("POST", raw, stream=True), self.timeout + 10.0)
+            resp = await asyncio.wait_for(
+                self._send("POST", raw, stream=True, extra=mirror_headers(obj)),
+                self.timeout + 10.0,
+            )
             if obj.get("method") == "initialize" and resp.status_code == 200:
                 sid = resp.headers.get("mcp-session-id")
                 if sid:
@@ -448,7 +462,8 @@ class Relay:
         is_init = obj.get("method") == "initialize"
         answered = False
         try:
-            async with asyncio.timeout(self.timeout + 10.0):
+            limit = None if obj.get("method") in LONG_LIVED else self.timeout + 10.0
+            async with asyncio.timeout(limit):
                 ctype = resp.headers.get("content-type", "").lower()
                 if resp.status_code == 200 and ctype.startswith("text/event-stream"):
                     async for data in iter_sse(resp):
@@ -576,6 +591,29 @@ class Relay:
             if c is not None:
                 with contextlib.suppress(Exception):
                     await c.aclose()
+
+
+def _header_value(v: str) -> str:
+    """2026-07-28 header encoding: plain printable ASCII as is, else ``=?base64?…?=``."""
+    if v and v.isascii() and v.isprintable() and v == v.strip() and not v.startswith("=?"):
+        return v
+    return "=?base64?" + base64.b64encode(v.encode("utf-8")).decode("ascii") + "?="
+
+
+def mirror_headers(obj: dict) -> dict[str, str] | None:
+    """For a 2026-07-28 message (``_meta`` names the protocol version), the headers that
+    mirror its body on HTTP: ``MCP-Protocol-Version``, ``Mcp-Method``, ``Mcp-Name``."""
+    params = obj.get("params")
+    meta = params.get("_meta") if isinstance(params, dict) else None
+    pv = meta.get("io.modelcontextprotocol/protocolVersion") if isinstance(meta, dict) else None
+    method = obj.get("method")
+    if not isinstance(pv, str) or not isinstance(method, str):
+        return None
+    h = {"mcp-protocol-version": _header_value(pv), "mcp-method": _header_value(method)}
+    key = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}.get(method)
+    if key is not None and isinstance(params.get(key), str):
+        h["mcp-name"] = _header_value(params[key])
+    return h
 
 
 def _error_text(body: bytes) -> str:
