@@ -227,3 +227,61 @@ def test_modern_era_client_and_server_through_shim_and_gateway(gateway, mode):
         want=2,
     )
     assert sorted(n for (n,) in rows) == ["echo", "grüße"]
+
+
+async def test_bridge_mode_behind_the_gateway(gateway, tmp_path):
+    """`mcp-gateway bridge` + an HTTP client that uses the gateway as its proxy."""
+    import subprocess
+
+    import httpx
+    from mcp.client.streamable_http import streamable_http_client
+    from shimtest_helpers import free_port
+
+    port = free_port()
+    err = open(tmp_path / "bridge.err", "w+b")
+    proc = subprocess.Popen(
+        [*SHIM, "bridge", "--port", str(port), "--token", "tok-1", "--", PY, FIXTURE],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=err,
+        cwd=ROOT,
+    )
+    try:
+        for _ in range(300):
+            err.seek(0)
+            if b"serving" in err.read():
+                break
+            await asyncio.sleep(0.1)
+        headers = {"authorization": "Bearer tok-1", "mcp-gateway-server": "bridged"}
+        with anyio.fail_after(60):
+            async with (
+                httpx.AsyncClient(
+                    proxy=gateway.url, trust_env=False, headers=headers, timeout=30
+                ) as client,
+                streamable_http_client(f"http://127.0.0.1:{port}/mcp", http_client=client) as (
+                    r,
+                    w,
+                    _,
+                ),
+            ):
+                async with ClientSession(r, w, sampling_callback=sampling_cb) as s:
+                    await s.initialize()
+                    secret_text = text_of(await s.call_tool("fake_secret", {}))
+                    assert FAKE_AWS not in secret_text
+                    assert text_of(await s.call_tool("ask_llm", {"prompt": "x"})) == (
+                        "model said: sampled"
+                    )
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        err.close()
+    rows = audit_rows(
+        gateway.audit_db,
+        "select name from messages where server = 'bridged' and method = 'tools/call'",
+        (),
+        want=4,
+    )
+    assert ("fake_secret",) in rows
