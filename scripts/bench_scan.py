@@ -23,7 +23,6 @@ import sys
 import time
 
 import orjson
-
 from mcp_gateway.act import ActStage
 from mcp_gateway.message import Direction, Exchange, Kind, Message
 from mcp_gateway.scan.engine import Engine
@@ -43,7 +42,7 @@ def words(r: random.Random, n: int) -> str:
 
 def code(r: random.Random, lines: int) -> str:
     out = []
-    for i in range(lines):
+    for _ in range(lines):
         ind = "    " * r.randint(0, 3)
         kind = r.random()
         if kind < 0.3:
@@ -78,7 +77,7 @@ def api_json(r: random.Random, items: int) -> str:
                 {
                     "id": r.randint(1, 10**9),
                     "name": words(r, 3),
-                    "sha": "%040x" % r.getrandbits(160),
+                    "sha": f"{r.getrandbits(160):040x}",
                     "created_at": "2025-03-04T05:06:07Z",
                     "tags": [r.choice(WORDS) for _ in range(3)],
                     "description": words(r, 20),

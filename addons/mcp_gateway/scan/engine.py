@@ -69,7 +69,7 @@ class Detection:
 
 # Internal Hyperscan ids for base64 blob candidates (after the rule anchors).
 _B64_RUN = re.compile(r"[A-Za-z0-9+/]*={0,2}")
-_B64_KEYED = re.compile(r"[:=][ \t]*[\"']?([A-Za-z0-9+/]++={0,2}+)")
+_B64_BACK = re.compile(r"[:=][ \t]*[\"']?([A-Za-z0-9+/]{6,}+={1,2})\Z")
 _B64_KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_.\-]{0,60})[\"']?[ \t]*[:=][ \t]*[\"']?\Z")
 _B64_LONG = 40
 _MAX_BLOB = 1 << 20
@@ -108,7 +108,9 @@ class Engine:
         for ri, rule in enumerate(self.rules):
             for expr, som in self._anchors(rule):
                 exprs.append(expr.encode())
-                flags.append(hs.HS_FLAG_SOM_LEFTMOST if som else hs.HS_FLAG_PREFILTER)
+                # No start-of-match tracking (it costs Hyperscan a lot): candidates are located by
+                # their end offset and confirmed on a window around it.
+                flags.append(0 if som else hs.HS_FLAG_PREFILTER)
                 self._anchor_rule.append(ri)
                 self._anchor_som.append(som)
         self._id_b64_long = len(exprs)
@@ -116,7 +118,7 @@ class Engine:
         flags.append(0)
         self._id_b64_keyed = len(exprs)
         exprs.append(rb"[:=][ \t]*[\"']?[A-Za-z0-9+/]{6,}={1,2}")
-        flags.append(hs.HS_FLAG_SOM_LEFTMOST)
+        flags.append(0)
         db = hs.Database(mode=hs.HS_MODE_BLOCK)
         db.compile(expressions=exprs, ids=list(range(len(exprs))), elements=len(exprs), flags=flags)
         self._db = db
@@ -129,7 +131,7 @@ class Engine:
         out: list[tuple[str, bool]] = []
         for p in spec.all_patterns():
             hp = re.sub(r"\(\?P<", "(?<", p)
-            for flag, som in ((hs.HS_FLAG_SOM_LEFTMOST, True), (hs.HS_FLAG_PREFILTER, False)):
+            for flag, som in ((0, True), (hs.HS_FLAG_PREFILTER, False)):
                 try:
                     db = hs.Database(mode=hs.HS_MODE_BLOCK)
                     db.compile(expressions=[hp.encode()], ids=[0], elements=1, flags=[flag])
@@ -234,7 +236,6 @@ class Engine:
         if not hits:
             return dets, b64
         anchor_rule = self._anchor_rule
-        anchor_som = self._anchor_som
         nanchors = len(anchor_rule)
         n = len(text)
         windows: dict[int, list[tuple[int, int]]] = {}
@@ -247,10 +248,9 @@ class Engine:
             if allowed is not None and ri not in allowed:
                 continue
             w = self.rules[ri].spec.window
-            if anchor_som[hid]:
-                lo, hi = frm - w.before, frm + w.after
-            else:  # prefilter mode: only the end of the candidate is known
-                lo, hi = to - w.after - w.before, to + w.after
+            # only the end of the candidate is known: the value may start up to `after`
+            # characters before it and its context `before` characters earlier still
+            lo, hi = to - w.after - w.before, to + w.after
             windows.setdefault(ri, []).append((max(0, lo), min(n, hi)))
         # Confirm each rule once per merged region: every position of the text is tried at
         # most once per rule however many candidates overlap, so the work stays linear.
@@ -273,30 +273,30 @@ class Engine:
         rule = self.rules[ri]
         for rx in rule.regexes:
             has_value = "value" in rx.groupindex
-            for m in rx.finditer(norm, lo, hi):
+            pos = lo
+            while pos < hi:
+                m = rx.search(norm, pos, hi)
+                if m is None:
+                    break
                 if has_value:
                     vs, ve = m.span("value")
-                    if vs < 0:
-                        continue
                 else:
                     vs, ve = m.span()
-                if vs == ve:
+                if vs < 0 or vs == ve:
+                    pos = m.start() + 1
                     continue
                 value = text[vs:ve]
                 if self._accept(ri, rule, value, text, vs, ve, m, lo, hi):
                     out.append(
                         Detection(
-                            rule.id,
-                            rule.type,
-                            value,
-                            vs,
-                            ve,
-                            rule.severity,
-                            rule.action,
-                            priority=rule.priority,
-                            ref=rule,
+                            rule.id, rule.type, value, vs, ve, rule.severity, rule.action,
+                            priority=rule.priority, ref=rule,
                         )  # fmt: skip
                     )
+                    pos = max(m.end(), m.start() + 1)
+                else:
+                    # a rejected match may hide an overlapping good one ("failed: url?token=x")
+                    pos = m.start() + 1
 
     def _accept(
         self, ri: int, rule: Rule, value: str, text: str, vs: int, ve: int, m, lo, hi
@@ -340,10 +340,12 @@ class Engine:
                 e = m.end() if m else to
                 keyed = False
             else:
-                m = _B64_KEYED.match(text, frm)
+                m = _B64_BACK.search(text, max(0, to - 512), to)
                 if not m:
                     continue
-                s, e = m.span(1)
+                s, e = m.start(1), to
+                while e < len(text) and text[e] == "=" and e - to < 2:
+                    e += 1
                 keyed = True
             if s in seen:
                 continue

@@ -161,7 +161,7 @@ def _check_hs(expr: str) -> str:
     try:
         db = hs.Database(mode=hs.HS_MODE_BLOCK)
         db.compile(
-            expressions=[expr.encode()], ids=[0], elements=1, flags=[hs.HS_FLAG_SOM_LEFTMOST]
+            expressions=[expr.encode()], ids=[0], elements=1, flags=[0]
         )
     except hs.error as e:
         raise ValueError(f"prefilter not supported by Hyperscan: {e}") from None
