@@ -350,3 +350,16 @@ def test_mirror_headers_for_2026_messages():
         {"method": "resources/read", "params": {"uri": "file:///a b", "_meta": meta}}
     )
     assert h["mcp-name"] == "file:///a b"
+
+
+async def test_body_over_the_limit_is_413():
+    b = Bridge([PY, FIXTURE], None, max_message_bytes=2048)
+    await b.start()
+    try:
+        async with httpx.AsyncClient(trust_env=False, timeout=30) as c:
+            big = {**INIT, "params": {**INIT["params"], "pad": "x" * 5000}}
+            r = await post(c, b.url, big)
+            assert r.status_code == 413
+            assert r.json()["error"]["code"] == -32005
+    finally:
+        await b.close()

@@ -376,7 +376,8 @@ class Bridge:
                 try:
                     req = await read_request(reader, self.max_message_bytes, writer)
                 except HttpError as e:
-                    await self._send_error(resp, e.status, e.message, close=True)
+                    code = ErrorCode.TOO_LARGE if e.status == 413 else ErrorCode.INVALID_REQUEST
+                    await self._send_error(resp, e.status, e.message, code=code, close=True)
                     return
                 if req is None:
                     return
