@@ -248,9 +248,7 @@ class Engine:
             if allowed is not None and ri not in allowed:
                 continue
             w = self.rules[ri].spec.window
-            # only the end of the candidate is known: the value may start up to `after`
-            # characters before it and its context `before` characters earlier still
-            lo, hi = to - w.after - w.before, to + w.after
+            lo, hi = to - w.before, to + w.after  # only the end of a candidate is known
             windows.setdefault(ri, []).append((max(0, lo), min(n, hi)))
         # Confirm each rule once per merged region: every position of the text is tried at
         # most once per rule however many candidates overlap, so the work stays linear.
@@ -289,8 +287,15 @@ class Engine:
                 if self._accept(ri, rule, value, text, vs, ve, m, lo, hi):
                     out.append(
                         Detection(
-                            rule.id, rule.type, value, vs, ve, rule.severity, rule.action,
-                            priority=rule.priority, ref=rule,
+                            rule.id,
+                            rule.type,
+                            value,
+                            vs,
+                            ve,
+                            rule.severity,
+                            rule.action,
+                            priority=rule.priority,
+                            ref=rule,
                         )  # fmt: skip
                     )
                     pos = max(m.end(), m.start() + 1)
@@ -303,6 +308,11 @@ class Engine:
     ) -> bool:
         if value in rule.allow_values:
             return False
+        if self._validators[ri]:  # cheapest discriminators first (key names, checksums)
+            ctx = V.Ctx(text, vs, ve, m)
+            for fn, params in self._validators[ri]:
+                if not fn(value, ctx, **params):
+                    return False
         if rule.allow_stopwords:
             lv = value.lower()
             if any(sw in lv for sw in rule.allow_stopwords):
@@ -322,18 +332,13 @@ class Engine:
             near = text[max(0, vs - w.before - 64) : ve + 64].lower()
             if not any(k in near for k in rule.keywords):
                 return False
-        if self._validators[ri]:
-            ctx = V.Ctx(text, vs, ve, m)
-            for fn, params in self._validators[ri]:
-                if not fn(value, ctx, **params):
-                    return False
         return True
 
     # -- base64 ---------------------------------------------------------------------
     def _scan_base64(self, text: str, hits: list[tuple[int, int, int]], allowed) -> list[Detection]:
         out: list[Detection] = []
         seen: set[int] = set()
-        for hid, frm, to in hits:
+        for hid, _frm, to in hits:
             if hid == self._id_b64_long:
                 s = to - _B64_LONG
                 m = _B64_RUN.match(text, s)

@@ -160,9 +160,7 @@ def _has_separator(seq) -> bool:
 def _check_hs(expr: str) -> str:
     try:
         db = hs.Database(mode=hs.HS_MODE_BLOCK)
-        db.compile(
-            expressions=[expr.encode()], ids=[0], elements=1, flags=[0]
-        )
+        db.compile(expressions=[expr.encode()], ids=[0], elements=1, flags=[0])
     except hs.error as e:
         raise ValueError(f"prefilter not supported by Hyperscan: {e}") from None
     return expr
@@ -216,8 +214,11 @@ class Allowlist(_Strict):
 
 
 class Window(_Strict):
-    before: int = Field(default=64, ge=0, le=4096)
-    after: int = Field(default=512, ge=1, le=65536)
+    """Where a match may lie relative to the END of a prefilter hit: it may start up to
+    ``before`` characters before it and end up to ``after`` characters after it."""
+
+    before: int = Field(default=256, ge=0, le=65536)
+    after: int = Field(default=256, ge=0, le=65536)
 
 
 class RuleSpec(_Strict):
