@@ -18,7 +18,8 @@ tls=None) -> McpServer``
     headers, body), ``.calls()`` (every tool call with its arguments), ``.reset()``,
     ``.log_text()``. The ``mcp_server`` fixture is ``mcp_server_factory("streamable")``.
 
-``mitmdump_factory(gateway=True, mode=None, options=None, extra_args=(), scripts=(), shared=False)``
+``mitmdump_factory(gateway=True, mode=None, options=None, extra_args=(), scripts=(), shared=False,
+program="mitmdump")``
     Function-scoped, returns a ``Mitmdump``. Starts ``<venv>/bin/mitmdump --listen-host 127.0.0.1 -p P --set
     confdir=<tmp> [-s addons/gateway.py] [-s script ...] [--mode MODE] [--set k=v ...]
     [extra_args]``, waits for the port plus a short settle, and fails fast (with the log) if
@@ -26,6 +27,7 @@ tls=None) -> McpServer``
     (bounded, then SIGKILL); the log is printed on teardown so it shows up for failing tests.
     ``shared=True`` reuses one instance per argument set for the whole session (start-up costs
     1-3 s on this machine); use ``md.mark()``/``log_since``/``wait_log(since=)`` for log checks.
+    ``program="mitmweb"`` runs mitmweb instead (pass web_port/web_password/web_open_browser).
     With gateway=True, ``mcp_audit_db`` defaults to <confdir>/audit.db (``.audit_db``).
     ``mode`` is e.g. ``"reverse:http://127.0.0.1:8000"`` (then ``.url_for(server)`` gives the
     client-facing endpoint). ``Mitmdump``: ``.port``, ``.proxy_url`` ("http://127.0.0.1:P"),
@@ -405,13 +407,14 @@ def start_mitmdump(
     extra_args: Sequence[str] = (),
     scripts: Sequence[str | Path] = (),
     settle: float = SETTLE,
+    program: str = "mitmdump",
 ) -> Mitmdump:
     port = pick_free_port()
     confdir = tmp / f"confdir-{port}"
     confdir.mkdir(parents=True, exist_ok=True)
     log_path = tmp / f"mitmdump-{port}.log"
     args = [
-        str(VENV_BIN / "mitmdump"),
+        str(VENV_BIN / program),
         "--listen-host",
         "127.0.0.1",
         "-p",
@@ -475,8 +478,10 @@ def mitmdump_factory(
         extra_args: Sequence[str] = (),
         scripts: Sequence[str | Path] = (),
         shared: bool = False,
+        program: str = "mitmdump",
     ) -> Mitmdump:
         key = (
+            program,
             gateway,
             mode,
             tuple(sorted((options or {}).items())),
@@ -493,6 +498,7 @@ def mitmdump_factory(
                 options=options,
                 extra_args=extra_args,
                 scripts=scripts,
+                program=program,
             )
             if shared:
                 _shared_mitmdumps[key] = md

@@ -114,3 +114,56 @@ async def test_oversized_message_fail_open(mitmdump_factory, mcp_server_factory,
     async with mcp_session(server.url, proxy=md.proxy_url) as s:
         got = text_of(await s.call_tool("big", {"n_bytes": 200_000}))
         assert len(got.encode()) == 200_000
+
+
+async def test_mitmweb_shows_mcp_flows(
+    mitmdump_factory, mcp_server_factory, mcp_session, free_port
+):
+    """`mitmweb -s addons/gateway.py`: MCP traffic streams, and the flows (including the
+    streamed SSE body) can be browsed in the UI's API."""
+    server = mcp_server_factory("streamable")
+    web_port = free_port()
+    md = mitmdump_factory(
+        program="mitmweb",
+        options={"web_port": web_port, "web_password": "e2e-secret", "web_open_browser": False},
+    )
+    stamps: list[float] = []
+
+    async def on_progress(progress, total, message):
+        stamps.append(progress)
+
+    async with mcp_session(server.url, proxy=md.proxy_url) as s:
+        res = await s.call_tool(
+            "slow_progress", {"steps": 2, "delay": 0.2}, progress_callback=on_progress
+        )
+    assert text_of(res) == "done after 2 steps" and stamps == [1.0, 2.0]
+    api = f"http://127.0.0.1:{web_port}"
+    auth = {"authorization": "Bearer e2e-secret"}
+    async with httpx.AsyncClient(trust_env=False, timeout=10, headers=auth) as web:
+        flows = (await web.get(api + "/flows")).json()
+        posts = [f for f in flows if f["request"]["method"] == "POST" and f.get("response")]
+        sse = [
+            f
+            for f in posts
+            if any(
+                k.lower() == "content-type" and v.startswith("text/event-stream")
+                for k, v in f["response"]["headers"]
+            )
+        ]
+        assert sse, flows
+        # the streamed body of the tools/call answer is kept for the UI
+        bodies = {}
+        for f in sse:
+            if f.get("error"):
+                # A stream the client closed early ("Client disconnected.") has no content in
+                # 12.2.3's mitmweb API (HTTP 500); reported to the core, not asserted here.
+                continue
+            r = await web.get(api + f"/flows/{f['id']}/response/content.data")
+            assert r.status_code == 200, (f["request"], f["response"], f.get("error"))
+            bodies[f["id"]] = r.content
+        call = [i for i, b in bodies.items() if b"done after 2 steps" in b]
+        assert len(call) == 1, bodies
+        assert bodies[call[0]].count(b"notifications/progress") == 2
+        view = await web.get(api + f"/flows/{call[0]}/response/content/mcp.json")
+        assert view.status_code == 200, view.text
+        assert "slow_progress" in view.text, view.text
