@@ -665,3 +665,28 @@ async def test_sdk_client_through_the_console_script(tmp_path):
                 assert text_of(await s.call_tool("echo", {"text": "via console script"})) == (
                     "via console script"
                 )
+
+
+async def test_server_that_stops_reading_stdin_is_killed():
+    shim = await RawShim.start(
+        "--gateway",
+        f"http://127.0.0.1:{free_port()}",
+        "--direct",
+        "--timeout",
+        "2",
+        "--no-restart",
+        server=[PY, "-c", "import time; time.sleep(300)"],
+    )
+    try:
+        t0 = time.monotonic()
+        await shim.send(
+            {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"pad": "x" * 400_000}}
+        )
+        resp = await shim.recv_id(0, timeout=20)
+        assert "stopped reading its stdin" in resp["error"]["message"]
+        assert time.monotonic() - t0 < 10
+        await asyncio.wait_for(shim.proc.wait(), 10)
+    finally:
+        rc, err = await shim.close()
+    assert rc == 1
+    assert "killed by SIGKILL" in err

@@ -556,11 +556,15 @@ class Bridge:
             while True:
                 remaining = deadline - time.monotonic()
                 try:
-                    item, final = await asyncio.wait_for(
-                        w.queue.get(), None if remaining == float("inf") else max(remaining, 0.0)
-                    )
-                except TimeoutError:
-                    item, final = self._timed_out(w), True
+                    item, final = w.queue.get_nowait()  # what is there beats the deadline
+                except asyncio.QueueEmpty:
+                    try:
+                        item, final = await asyncio.wait_for(
+                            w.queue.get(),
+                            None if remaining == float("inf") else max(remaining, 0.0),
+                        )
+                    except TimeoutError:
+                        item, final = self._timed_out(w), True
                 if item is None:  # cancelled by the client: no answer
                     if sse:
                         await resp.end_stream()

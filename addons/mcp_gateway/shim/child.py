@@ -196,14 +196,22 @@ class ChildProcess:
         except Exception as e:  # pragma: no cover
             print(f"mcp-gateway: internal error: {e!r}", file=sys.stderr)
 
-    async def write(self, data: bytes) -> None:
-        """Write one framed message (``data`` ends with a newline)."""
+    async def write(self, data: bytes, stall_timeout: float | None = None) -> None:
+        """Write one framed message (``data`` ends with a newline).
+
+        A server that stops reading its stdin for ``stall_timeout`` seconds is broken (a
+        message may be half written): it is killed, and the supervisor restarts it."""
         if self.proc is None or self.proc.stdin is None or self.proc.returncode is not None:
             raise ChildUnavailable("the MCP server process is not running")
         async with self._write_lock:
             try:
                 self.proc.stdin.write(data)
-                await self.proc.stdin.drain()
+                await asyncio.wait_for(self.proc.stdin.drain(), stall_timeout)
+            except TimeoutError:  # before OSError: TimeoutError is one
+                self._killpg(signal.SIGKILL)
+                raise ChildUnavailable(
+                    f"the MCP server stopped reading its stdin for {stall_timeout:g}s; killed it"
+                ) from None
             except (ConnectionError, OSError) as e:
                 raise ChildUnavailable(f"cannot write to the MCP server process ({e})") from None
 
@@ -401,12 +409,12 @@ class Supervisor:
                 if self.dead_reason is not None:
                     raise ChildUnavailable(f"the MCP server is not running ({self.dead_reason})")
                 raise ChildUnavailable("the MCP server is restarting and did not come back in time")
-        await self.write_direct(data)
+        await self.write_direct(data, stall_timeout=timeout)
 
-    async def write_direct(self, data: bytes) -> None:
+    async def write_direct(self, data: bytes, stall_timeout: float | None = None) -> None:
         if self.child is None:
             raise ChildUnavailable("the MCP server process is not running")
-        await self.child.write(data)
+        await self.child.write(data, stall_timeout)
 
     async def close(self) -> None:
         self._closing = True
