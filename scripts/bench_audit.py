@@ -40,13 +40,16 @@ class TimedWriter(AuditWriter):
     def __init__(self, *a, **kw):
         super().__init__(*a, **kw)
         self.latencies: list[float] = []
+        self.commit_cpu = 0.0  # CPU seconds the writer thread spent committing
 
     def submit(self, row, *, refused_if_full=False):
         row["_t0"] = time.perf_counter()
         return super().submit(row, refused_if_full=refused_if_full)
 
     def _commit(self, conn, rows):
+        c0 = time.thread_time()
         super()._commit(conn, rows)
+        self.commit_cpu += time.thread_time() - c0
         now = time.perf_counter()
         self.latencies.extend(now - r["_t0"] for r in rows)
 
@@ -167,6 +170,7 @@ def run(args, rate: float, events: int) -> dict:
         "events_per_s": round(events / elapsed),
         "cpu_us_per_event": round(cpu / events * 1e6, 1),
         "events_per_cpu_s": round(events / cpu),
+        "writer_cpu_us_per_event": round(w.commit_cpu / events * 1e6, 1),
         "producer_us_per_event": round(produce / events * 1e6, 2),
         "queue_full_waits": waits,
         "batches": w.batches,

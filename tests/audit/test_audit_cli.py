@@ -206,3 +206,8 @@ def test_default_db_from_environment(monkeypatch, audit_db, capsys):
     monkeypatch.setenv("MCP_GATEWAY_AUDIT_DB", audit_db["path"])
     s = run_json(capsys, "audit", "stats")
     assert s["db"] == audit_db["path"]
+
+
+def test_log_by_flow_id(audit_db, capsys):
+    rows = run_json(capsys, "audit", "log", "--db", audit_db["path"], "--flow", "flow-b1")
+    assert [(r["kind"], r["name"]) for r in rows] == [("request", "search"), ("result", "search")]

@@ -122,6 +122,7 @@ def message_filter(args: argparse.Namespace) -> tuple[str, list[Any]]:
         ("tool", "name"),
         ("method", "method"),
         ("decision", "action"),
+        ("flow", "flow_id"),
     ):
         v = getattr(args, opt, None)
         if v:
@@ -604,6 +605,7 @@ def _filters(p: argparse.ArgumentParser) -> None:
     g.add_argument("--tool", help="tool / prompt name or resource uri")
     g.add_argument("--method", help="JSON-RPC method, e.g. tools/call")
     g.add_argument("--decision", help="pass, redact, block or drop")
+    g.add_argument("--flow", metavar="FLOW_ID", help="mitmproxy flow id (as in -w captures)")
     g.add_argument("--since", help="15m, 2h, 7d, or an ISO time (UTC unless it has an offset)")
     g.add_argument("--until", help="same forms as --since")
 
