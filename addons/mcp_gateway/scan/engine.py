@@ -32,7 +32,7 @@ import hyperscan as hs
 
 from ..yamlconf import ConfigError
 from . import validators as V
-from .rules import Rule, RuleSet, load_rules
+from .rules import PII_TYPES, Rule, RuleSet, load_rules
 from .views import json_unescape_view, percent_view
 
 __all__ = ["Detection", "Engine"]
@@ -76,10 +76,13 @@ _MAX_BLOB = 1 << 20
 _PRINTABLE = frozenset(range(32, 127)) | {9, 10, 13}
 
 
+_PRINTABLE_BYTES = bytes(sorted(_PRINTABLE | set(range(0x80, 0x100))))
+
+
 def _printable_ratio(b: bytes) -> float:
     if not b:
         return 0.0
-    return sum(1 for c in b if c in _PRINTABLE or c >= 0x80) / len(b)
+    return 1.0 - len(b.translate(None, _PRINTABLE_BYTES)) / len(b)
 
 
 class Engine:
@@ -101,27 +104,32 @@ class Engine:
 
     # -- compilation -----------------------------------------------------------------
     def _compile(self) -> None:
-        exprs: list[bytes] = []
-        flags: list[int] = []
+        # Anchors are split into a few databases scanned one after the other: one automaton
+        # mixing literal-prefixed tokens with digit-heavy personal-data patterns is several
+        # times slower than the sum of the separate scans.
+        groups: dict[int, list[tuple[bytes, int, int]]] = {}
         self._anchor_rule: list[int] = []  # hs id -> rule index
-        self._anchor_som: list[bool] = []
         for ri, rule in enumerate(self.rules):
+            g = _group(rule)
             for expr, som in self._anchors(rule):
-                exprs.append(expr.encode())
-                # No start-of-match tracking (it costs Hyperscan a lot): candidates are located by
-                # their end offset and confirmed on a window around it.
-                flags.append(0 if som else hs.HS_FLAG_PREFILTER)
+                hid = len(self._anchor_rule)
                 self._anchor_rule.append(ri)
-                self._anchor_som.append(som)
-        self._id_b64_long = len(exprs)
-        exprs.append(rb"(?:^|[^A-Za-z0-9+/=_\-.])[A-Za-z0-9+/]{%d}" % _B64_LONG)
-        flags.append(0)
-        self._id_b64_keyed = len(exprs)
-        exprs.append(rb"[:=][ \t]*[\"']?[A-Za-z0-9+/]{6,}={1,2}")
-        flags.append(0)
-        db = hs.Database(mode=hs.HS_MODE_BLOCK)
-        db.compile(expressions=exprs, ids=list(range(len(exprs))), elements=len(exprs), flags=flags)
-        self._db = db
+                # No start-of-match tracking (expensive in Hyperscan): candidates are located
+                # by their end offset and confirmed on a window around it.
+                groups.setdefault(g, []).append(
+                    (expr.encode(), hid, 0 if som else hs.HS_FLAG_PREFILTER)
+                )
+        self._dbs: list[hs.Database] = []
+        for g in sorted(groups):
+            items = groups[g]
+            db = hs.Database(mode=hs.HS_MODE_BLOCK)
+            db.compile(
+                expressions=[e for e, _, _ in items],
+                ids=[i for _, i, _ in items],
+                elements=len(items),
+                flags=[f for _, _, f in items],
+            )
+            self._dbs.append(db)
 
     @staticmethod
     def _anchors(rule: Rule) -> list[tuple[str, bool]]:
@@ -152,10 +160,10 @@ class Engine:
             out.extend((_hs_literal(k), True) for k in spec.keywords)
         return out
 
-    def _scratch(self) -> hs.Scratch:
+    def _scratches(self) -> list[hs.Scratch]:
         s = getattr(self._local, "scratch", None)
         if s is None:
-            s = self._local.scratch = hs.Scratch(self._db)
+            s = self._local.scratch = [hs.Scratch(db) for db in self._dbs]
         return s
 
     # -- scanning --------------------------------------------------------------------
@@ -212,39 +220,29 @@ class Engine:
 
     def _scan_raw(
         self, text: str, allowed, want_b64: bool = False
-    ) -> tuple[list[Detection], list[tuple[int, int, int]]]:
-        # Literal \n \t \r escapes (JSON carried as text) become backslash + the real control
-        # character: same length, so offsets hold, but the letter no longer glues the next
-        # token to a word ("...\nghp_x" must still start a token) and \s matches.
-        if "\\" in text:
-            norm = text.replace("\\n", "\\\n").replace("\\r", "\\\r").replace("\\t", "\\\t")
-        else:
-            norm = text
-        data = norm.encode("ascii", "replace")
+    ) -> tuple[list[Detection], list[tuple[int, int, bool]]]:
+        data = text.encode("ascii", "replace")
         hits: list[tuple[int, int, int]] = []
         append = hits.append
 
         def on_match(i: int, frm: int, to: int, _flags: int, _ctx: object) -> None:
             append((i, frm, to))
 
-        try:
-            self._db.scan(data, match_event_handler=on_match, scratch=self._scratch())
-        except hs.ScratchInUseError:  # re-entrant use on one thread: use a fresh scratch
-            self._db.scan(data, match_event_handler=on_match, scratch=hs.Scratch(self._db))
+        scratches = self._scratches()
+        for db, scratch in zip(self._dbs, scratches, strict=True):
+            try:
+                db.scan(data, match_event_handler=on_match, scratch=scratch)
+            except hs.ScratchInUseError:  # re-entrant use on one thread: use a fresh scratch
+                db.scan(data, match_event_handler=on_match, scratch=hs.Scratch(db))
         dets: list[Detection] = []
-        b64: list[tuple[int, int, int]] = []
+        b64 = _b64_candidates(data) if want_b64 and len(data) >= 8 else []
         if not hits:
             return dets, b64
         anchor_rule = self._anchor_rule
-        nanchors = len(anchor_rule)
         n = len(text)
         windows: dict[int, list[tuple[int, int]]] = {}
-        for hid, frm, to in hits:
-            if hid >= nanchors:
-                if want_b64:
-                    b64.append((hid, frm, to))
-                continue
-            ri = anchor_rule[hid]
+        for ri_hid, _frm, to in hits:
+            ri = anchor_rule[ri_hid]
             if allowed is not None and ri not in allowed:
                 continue
             w = self.rules[ri].spec.window
@@ -260,20 +258,25 @@ class Engine:
                     if hi > cur_hi:
                         cur_hi = hi
                     continue
-                self._confirm(text, norm, ri, cur_lo, cur_hi, dets)
+                self._confirm(text, ri, cur_lo, cur_hi, dets)
                 cur_lo, cur_hi = lo, hi
-            self._confirm(text, norm, ri, cur_lo, cur_hi, dets)
+            self._confirm(text, ri, cur_lo, cur_hi, dets)
         return dets, b64
 
-    def _confirm(
-        self, text: str, norm: str, ri: int, lo: int, hi: int, out: list[Detection]
-    ) -> None:
+    def _confirm(self, text: str, ri: int, lo: int, hi: int, out: list[Detection]) -> None:
         rule = self.rules[ri]
+        base = max(0, lo - 8)  # a little context for look-behinds
+        win = text[base:hi]
+        if "\\" in win:
+            # Literal \n \t \r escapes (JSON carried as text) become backslash + the real
+            # control character: same length, so offsets hold, but the letter no longer glues
+            # the next token to a word ("...\nghp_x" still starts a token) and \s matches.
+            win = win.replace("\\n", "\\\n").replace("\\r", "\\\r").replace("\\t", "\\\t")
         for rx in rule.regexes:
             has_value = "value" in rx.groupindex
-            pos = lo
-            while pos < hi:
-                m = rx.search(norm, pos, hi)
+            pos, end = lo - base, hi - base
+            while pos < end:
+                m = rx.search(win, pos, end)
                 if m is None:
                     break
                 if has_value:
@@ -283,6 +286,8 @@ class Engine:
                 if vs < 0 or vs == ve:
                     pos = m.start() + 1
                     continue
+                vs += base
+                ve += base
                 value = text[vs:ve]
                 if self._accept(ri, rule, value, text, vs, ve, m, lo, hi):
                     out.append(
@@ -335,23 +340,12 @@ class Engine:
         return True
 
     # -- base64 ---------------------------------------------------------------------
-    def _scan_base64(self, text: str, hits: list[tuple[int, int, int]], allowed) -> list[Detection]:
+    def _scan_base64(
+        self, text: str, hits: list[tuple[int, int, bool]], allowed
+    ) -> list[Detection]:
         out: list[Detection] = []
         seen: set[int] = set()
-        for hid, _frm, to in hits:
-            if hid == self._id_b64_long:
-                s = to - _B64_LONG
-                m = _B64_RUN.match(text, s)
-                e = m.end() if m else to
-                keyed = False
-            else:
-                m = _B64_BACK.search(text, max(0, to - 512), to)
-                if not m:
-                    continue
-                s, e = m.start(1), to
-                while e < len(text) and text[e] == "=" and e - to < 2:
-                    e += 1
-                keyed = True
+        for s, e, keyed in hits:
             if s in seen:
                 continue
             seen.add(s)
@@ -393,10 +387,85 @@ class Engine:
         return out
 
 
+# -- base64 candidates ------------------------------------------------------------------------
+# Base64 characters map to "a", padding to "=", everything else to a space; then plain
+# substring searches (C speed) find long runs and short padded values.
+_B64_TABLE = bytes(
+    (
+        0x61
+        if (chr(i).isascii() and chr(i).isalnum()) or chr(i) in "+/"
+        else 0x3D
+        if chr(i) == "="
+        else 0x20
+    )
+    for i in range(256)
+)
+_RUN = re.compile(rb"a*")
+_LONG_NEEDLE = b"a" * _B64_LONG
+_PADDED_NEEDLE = b"aaaaaa="
+_KEY_BEFORE = re.compile(r"[:=][ \t]*[\"']?\Z")
+
+
+def _b64_candidates(data: bytes) -> list[tuple[int, int, bool]]:
+    """(start, end, keyed) of base64 runs worth decoding: >= 40 characters, or padded values
+    of >= 6 characters (Kubernetes secret data, docker auths) right after ``:`` or ``=``."""
+    if b"=" not in data and len(data) < _B64_LONG:
+        return []
+    tr = data.translate(_B64_TABLE)
+    out: list[tuple[int, int, bool]] = []
+    n = len(tr)
+    i = tr.find(_LONG_NEEDLE)
+    while i >= 0:
+        start = max(tr.rfind(b" ", 0, i), tr.rfind(b"=", 0, i)) + 1
+        if start > 0 and data[start - 1] == 0x5C and data[start] in b"nrt":
+            start += 1  # the letter of a literal \n escape is not part of the blob
+        end = _RUN.match(tr, i).end()
+        pad = end
+        while pad < n and pad - end < 2 and tr[pad] == 0x3D:
+            pad += 1
+        out.append((start, pad, False))
+        i = tr.find(_LONG_NEEDLE, end)
+    i = tr.find(_PADDED_NEEDLE)
+    while i >= 0:
+        eq = i + 6
+        start = max(tr.rfind(b" ", 0, i), tr.rfind(b"=", 0, i)) + 1
+        if start > 0 and data[start - 1] == 0x5C and data[start] in b"nrt":
+            start += 1
+        if eq - start < _B64_LONG:  # long runs were taken above
+            end = eq
+            while end < n and end - eq < 2 and tr[end] == 0x3D:
+                end += 1
+            out.append((start, end, True))
+        i = tr.find(_PADDED_NEEDLE, eq + 1)
+    return out
+
+
+def _group(rule: Rule) -> int:
+    """Which Hyperscan database a rule's anchors go to (see Engine._compile)."""
+    if rule.type in PII_TYPES:
+        return 2
+    if rule.type in _CONTEXT_TYPES:
+        return 1
+    return 0
+
+
+_CONTEXT_TYPES = frozenset(
+    {
+        "generic_secret",
+        "url_credentials",
+        "basic_auth",
+        "aws_secret_access_key",
+        "aws_session_token",
+    }
+)
+
+
 def _decode_blob(blob: str) -> str | None:
     core = blob.rstrip("=")
     if len(core) < 6 or len(blob) > _MAX_BLOB:
         return None
+    if core.isalnum() and (core.islower() or core.isupper() or core.isdigit()):
+        return None  # hex digests, ids, words: base64 of text mixes cases
     if len(blob) % 4:
         if "=" in blob or len(core) % 4 == 1:
             return None
