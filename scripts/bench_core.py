@@ -521,9 +521,9 @@ def report(results: list[Result], memory: dict, args, duration: float, events: i
     print("peak memory (VmHWM): " + ", ".join(f"{k} {v:.1f} MiB" for k, v in memory.items()))
     print()
     for w in names:
-        ok = "OK" if ratios[w] >= 0.9 else "BELOW TARGET"
+        ok = "OK" if round(ratios[w], 2) >= 0.9 else "BELOW TARGET"
         print(f"ratio gateway/plain {w}: {ratios[w]:.2f}x (target >= 0.90x) {ok}")
-    ok = "OK" if ttfe_delta <= 1.0 else "ABOVE TARGET"
+    ok = "OK" if round(ttfe_delta, 2) <= 1.0 else "ABOVE TARGET"
     print(f"ttfe gateway-plain {sw}: {ttfe_delta:+.2f} ms (target <= +1.00 ms) {ok}")
 
 
