@@ -63,25 +63,60 @@ def read_head(path: str) -> dict | None:
     return data
 
 
+class HeadFile:
+    """The head file, kept open by the writer and rewritten in place after each commit.
+
+    One ``pwrite`` of a fixed-size record (JSON padded with spaces) at offset 0: a process
+    kill cannot tear it, and it costs a fraction of a rename (which is what mattered at ten
+    commits a second).  It never moves backwards: a record of a later row, from another
+    gateway process sharing the database, is kept."""
+
+    SIZE = 512
+
+    def __init__(self, path: str, db_path: str) -> None:
+        self.path = path
+        self.db_path = os.path.abspath(db_path)
+        self._fd: int | None = None
+
+    def _file(self) -> int:
+        if self._fd is not None and os.fstat(self._fd).st_nlink == 0:  # deleted meanwhile
+            self.close()
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        return self._fd
+
+    def write(self, seq: int, hash_: str) -> None:
+        fd = self._file()
+        try:
+            current = json.loads(os.pread(fd, self.SIZE, 0) or b"null")
+            if isinstance(current, dict) and int(current.get("seq", 0)) > seq:
+                return
+        except (ValueError, TypeError):
+            pass
+        data = json.dumps(
+            {
+                "seq": seq,
+                "hash": hash_,
+                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "db": self.db_path,
+                "schema_version": SCHEMA_VERSION,
+            }
+        ).encode()
+        os.pwrite(fd, data + b" " * (self.SIZE - 1 - len(data)) + b"\n", 0)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
 def write_head(path: str, seq: int, hash_: str, db_path: str) -> None:
-    """Atomically replace the head file, unless it already records a later row."""
+    """Write the head file once (see :class:`HeadFile`)."""
+    h = HeadFile(path, db_path)
     try:
-        current = read_head(path)
-    except (ValueError, OSError):
-        current = None
-    if current is not None and int(current.get("seq", 0)) > seq:
-        return  # another gateway process writing the same database got further
-    data = {
-        "seq": seq,
-        "hash": hash_,
-        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "db": os.path.abspath(db_path),
-        "schema_version": SCHEMA_VERSION,
-    }
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(json.dumps(data) + "\n")
-    os.replace(tmp, path)
+        h.write(seq, hash_)
+    finally:
+        h.close()
 
 
 # -- verification -----------------------------------------------------------------------

@@ -215,12 +215,8 @@ def cmd_log(args: argparse.Namespace) -> int:
 # -- audit stats -------------------------------------------------------------------------
 
 
-def _merged_hist(conn: sqlite3.Connection, where: str = "", params: list | None = None) -> dict:
-    h: dict[int, int] = {}
-    for (js,) in conn.execute(f"SELECT latency_hist FROM usage{where}", params or []):  # noqa: S608 - where is built from fixed fragments
-        if js:
-            hist.merge(h, orjson.loads(js))
-    return h
+def _merged_hist(conn: sqlite3.Connection) -> dict:
+    return dict(conn.execute("SELECT bucket, sum(count) FROM usage_latency GROUP BY bucket"))
 
 
 def collect_stats(conn: sqlite3.Connection, path: str) -> dict:
@@ -407,7 +403,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 # -- audit export ------------------------------------------------------------------------
 
-_EXPORT_TABLES = ("messages", "findings", "audit_events", "sessions", "usage")
+_EXPORT_TABLES = ("messages", "findings", "audit_events", "sessions", "usage", "usage_latency")
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -491,38 +487,36 @@ def collect_usage(conn: sqlite3.Connection, args: argparse.Namespace) -> list[di
     if args.until:
         where.append("hour <= ?")
         params.append(time.strftime("%Y-%m-%dT%H", time.gmtime(parse_time(args.until))))
+    cond = (" WHERE " + " AND ".join(where)) if where else ""
+    tool = "CASE WHEN name != '' THEN name ELSE method END"
     sql = (
-        "SELECT consumer, server, CASE WHEN name != '' THEN name ELSE method END AS tool, "
-        "calls, blocked, responses, errors, latency_count, latency_sum, latency_max, "
-        "latency_hist FROM usage" + (" WHERE " + " AND ".join(where) if where else "")
+        f"SELECT consumer, server, {tool} AS tool, sum(calls), sum(blocked), sum(responses), "
+        "sum(errors), sum(latency_count), sum(latency_sum), max(latency_max) "
+        f"FROM usage{cond} GROUP BY 1, 2, 3"
     )
     groups: dict[tuple, dict] = {}
     for r in conn.execute(sql, params):
-        key = (r[0], r[1], r[2])
-        g = groups.get(key)
-        if g is None:
-            g = groups[key] = {
-                "consumer": r[0] or None,
-                "server": r[1] or None,
-                "tool": r[2] or None,
-                "calls": 0,
-                "blocked": 0,
-                "responses": 0,
-                "errors": 0,
-                "_n": 0,
-                "_sum": 0.0,
-                "max_ms": 0.0,
-                "_h": {},
-            }
-        g["calls"] += r[3]
-        g["blocked"] += r[4]
-        g["responses"] += r[5]
-        g["errors"] += r[6]
-        g["_n"] += r[7]
-        g["_sum"] += r[8]
-        g["max_ms"] = max(g["max_ms"], r[9] or 0.0)
-        if r[10]:
-            hist.merge(g["_h"], orjson.loads(r[10]))
+        groups[(r[0], r[1], r[2])] = {
+            "consumer": r[0] or None,
+            "server": r[1] or None,
+            "tool": r[2] or None,
+            "calls": r[3],
+            "blocked": r[4],
+            "responses": r[5],
+            "errors": r[6],
+            "_n": r[7] or 0,
+            "_sum": r[8] or 0.0,
+            "max_ms": r[9] or 0.0,
+            "_h": {},
+        }
+    hsql = (
+        f"SELECT consumer, server, {tool}, bucket, sum(count) FROM usage_latency{cond} "
+        "GROUP BY 1, 2, 3, 4"
+    )
+    for c, sv, t, b, n in conn.execute(hsql, params):
+        g = groups.get((c, sv, t))
+        if g is not None:
+            g["_h"][b] = n
     out = []
     for g in sorted(
         groups.values(), key=lambda g: (-g["calls"], str(g["consumer"]), str(g["tool"]))

@@ -145,6 +145,9 @@ VIEWS = {
 }
 
 
+USAGE_KEY = ("hour", "consumer", "server", "method", "name")
+
+
 class SchemaError(Exception):
     """The file is not an audit database this version can write or verify."""
 
@@ -252,12 +255,17 @@ def create(conn: sqlite3.Connection) -> None:
             "latency_count": int,
             "latency_sum": float,
             "latency_max": float,
-            "latency_hist": str,  # JSON {bucket: count}, see mcp_gateway.audit.hist
         },
-        pk=("hour", "consumer", "server", "method", "name"),
+        pk=USAGE_KEY,
         if_not_exists=True,
     )
     db["usage"].create_index(["consumer", "hour"], if_not_exists=True)
+    # latency histogram per usage row: bucket i covers [0.01 ms * 2**(i/8), ...) (see .hist)
+    db["usage_latency"].create(
+        {**{k: str for k in USAGE_KEY}, "bucket": int, "count": int},
+        pk=(*USAGE_KEY, "bucket"),
+        if_not_exists=True,
+    )
     # Decisions other than "pass" are rare: a partial index finds them without taxing every
     # insert (the CLI adds the matching `action != 'pass'` term to its queries).
     conn.execute(

@@ -179,6 +179,7 @@ class AuditWriter:
     ) -> None:
         self.path = path
         self.head_file = chain.head_path(path)
+        self._head = chain.HeadFile(self.head_file, path)
         self.queue: queue.Queue = queue.Queue(maxsize=max(1, queue_size))
         self.flush_interval = flush_interval
         self.batch_rows = batch_rows
@@ -215,6 +216,7 @@ class AuditWriter:
             self._check_head(detail)
         except AuditError:
             self._conn.close()
+            self._head.close()
             raise
         self._events.append(
             {"time": self.clock(), "event": "start", "count": None, "detail": _json(detail)}
@@ -258,7 +260,7 @@ class AuditWriter:
             detail["head_file"] = "hash differs from the database's last row"
             return
         try:
-            chain.write_head(self.head_file, seq, hash_, self.path)
+            self._head.write(seq, hash_)
         except OSError as e:
             raise AuditError(f"cannot write the head file {self.head_file}: {e}") from e
 
@@ -399,6 +401,7 @@ class AuditWriter:
                 conn.close()
             except sqlite3.Error:
                 pass
+            self._head.close()
 
     def _take(self, item: Any, pending: list, markers: list) -> bool:
         if isinstance(item, _Marker):
@@ -547,7 +550,7 @@ class AuditWriter:
                 conn.execute("ROLLBACK")
             raise
         try:
-            chain.write_head(self.head_file, seq, prev, self.path)
+            self._head.write(seq, prev)
         except OSError as e:
             log.error("mcp-gateway audit: cannot update head file %s: %s", self.head_file, e)
 
@@ -634,29 +637,40 @@ def _summarize(v: list, protocol_version: Any, sessions: dict, usage: dict, hour
             hist.add(u["hist"], lat)
 
 
+_UPSERT_USAGE = """
+INSERT INTO usage (hour, consumer, server, method, name, calls, blocked, responses, errors,
+                   latency_count, latency_sum, latency_max)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT(hour, consumer, server, method, name) DO UPDATE SET
+    calls = calls + excluded.calls,
+    blocked = blocked + excluded.blocked,
+    responses = responses + excluded.responses,
+    errors = errors + excluded.errors,
+    latency_count = latency_count + excluded.latency_count,
+    latency_sum = latency_sum + excluded.latency_sum,
+    latency_max = max(latency_max, excluded.latency_max)
+"""
+_UPSERT_LATENCY = """
+INSERT INTO usage_latency (hour, consumer, server, method, name, bucket, count)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT(hour, consumer, server, method, name, bucket) DO UPDATE SET
+    count = count + excluded.count
+"""
+
+
 def _upsert_usage(conn: sqlite3.Connection, usage: dict) -> None:
-    for key, u in usage.items():
-        row = conn.execute(
-            "SELECT calls, blocked, responses, errors, latency_count, latency_sum, latency_max, "
-            "latency_hist FROM usage WHERE hour=? AND consumer=? AND server=? AND method=? "
-            "AND name=?",
-            key,
-        ).fetchone()
-        h = u["hist"]
-        vals = [u["calls"], u["blocked"], u["responses"], u["errors"]]
-        vals += [u["latency_count"], u["latency_sum"], u["latency_max"]]
-        if row is not None:
-            vals = [a + b for a, b in zip(vals[:6], row[:6], strict=True)] + [
-                max(vals[6], row[6] or 0.0)
-            ]
-            if row[7]:
-                h = hist.merge(dict(h), orjson.loads(row[7]))
-        conn.execute(
-            "INSERT OR REPLACE INTO usage (hour, consumer, server, method, name, calls, blocked, "
-            "responses, errors, latency_count, latency_sum, latency_max, latency_hist) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (*key, *vals, orjson.dumps({str(k): v for k, v in h.items()}).decode()),
-        )
+    """Add the batch's counts (arithmetic upserts: several writers may share the file)."""
+    conn.executemany(
+        _UPSERT_USAGE,
+        [
+            (*key, u["calls"], u["blocked"], u["responses"], u["errors"], u["latency_count"],
+             u["latency_sum"], u["latency_max"])
+            for key, u in usage.items()
+        ],
+    )  # fmt: skip
+    lat = [(*key, b, n) for key, u in usage.items() for b, n in u["hist"].items()]
+    if lat:
+        conn.executemany(_UPSERT_LATENCY, lat)
 
 
 def _iso(t: float | None) -> str:
