@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import ssl
 
 import httpx
@@ -167,3 +168,70 @@ async def test_mitmweb_shows_mcp_flows(
         view = await web.get(api + f"/flows/{call[0]}/response/content/mcp.json")
         assert view.status_code == 200, view.text
         assert "slow_progress" in view.text, view.text
+
+
+def _via(mitmdump_factory, server, deploy):
+    """(client through mitmdump, base url to use with it)."""
+    if deploy == "regular":
+        md = mitmdump_factory(shared=True)
+        return httpx.Client(proxy=md.proxy_url, trust_env=False, timeout=10), server.base
+    md = mitmdump_factory(mode=f"reverse:{server.base}", shared=True)
+    return httpx.Client(trust_env=False, timeout=10), md.base
+
+
+BATCH = [
+    {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": "echo", "arguments": {"text": "one"}},
+    },
+    {"jsonrpc": "2.0", "method": "notifications/progress", "params": {"progressToken": 1}},
+    {
+        "jsonrpc": "2.0",
+        "id": "two",
+        "method": "tools/call",
+        "params": {"name": "add", "arguments": {"a": 2, "b": 3}},
+    },
+]
+
+
+@pytest.mark.parametrize("deploy", ["regular", "reverse"])
+@pytest.mark.parametrize("sse", ["", "1", "array"], ids=["json", "sse-events", "sse-array"])
+def test_batches_2025_03_26_pass_unchanged(mitmdump_factory, mcp_server_factory, deploy, sse):
+    """A JSON-RPC batch (allowed in 2025-03-26) goes through, and the batched answers come back
+    byte-identical to a direct call, as a JSON array or as SSE events."""
+    server = mcp_server_factory("stateless-json")
+    via, base = _via(mitmdump_factory, server, deploy)
+    path = "/batch/mcp" + (f"?sse={sse}" if sse else "")
+    headers = {
+        "content-type": "application/json",
+        "accept": ACCEPT,
+        "mcp-protocol-version": "2025-03-26",
+    }
+    body = json.dumps(BATCH).encode()
+    with httpx.Client(trust_env=False, timeout=10) as direct:
+        a = direct.post(server.base + path, content=body, headers=headers)
+    server.reset()
+    with via:
+        b = via.post(base + path, content=body, headers=headers)
+    assert a.status_code == b.status_code == 200
+    assert b.content == a.content
+    assert re.search(rb'"text": ?"one"', b.content) and re.search(rb'"text": ?"5"', b.content)
+    assert [c["tool"] for c in server.calls()] == ["echo", "add"]
+
+
+@pytest.mark.parametrize("deploy", ["regular", "reverse"])
+def test_unknown_method_reaches_server_unchanged(mitmdump_factory, mcp_server_factory, deploy):
+    """Unknown methods are not the gateway's business: the server's own answer comes back."""
+    server = mcp_server_factory("stateless-json")
+    via, base = _via(mitmdump_factory, server, deploy)
+    body = b'{"jsonrpc":"2.0","id":9,"method":"vendor/unknownThing","params":{"x":1}}'
+    headers = {"content-type": "application/json", "accept": ACCEPT}
+    with httpx.Client(trust_env=False, timeout=10) as direct:
+        a = direct.post(server.url, content=body, headers=headers)
+    server.reset()
+    with via:
+        b = via.post(base + "/mcp", content=body, headers=headers)
+    assert (b.status_code, b.content) == (a.status_code, a.content)
+    assert [r["body"] for r in server.requests()] == [body.decode()]

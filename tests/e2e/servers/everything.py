@@ -20,6 +20,9 @@ them directly, not through the gateway):
   GET /_debug/calls      every tool call: [{tool, arguments}]
   GET /_debug/reset      forget both lists
 
+Batch endpoint (FastMCP has none): POST /batch/mcp[?sse=1|array] takes a JSON-RPC batch of
+tools/call echo/add and answers a JSON array (or SSE events); see `batch` below.
+
 Benchmark endpoint (a fast synthetic MCP responder, so the server is not the bottleneck):
   POST /bench/stream     JSON-RPC tools/call body; params.arguments {"events": N, "size": S};
                          answers text/event-stream with N notifications/progress events of about
@@ -247,6 +250,44 @@ def build(transport: str) -> FastMCP:
         REQUESTS.clear()
         CALLS.clear()
         return JSONResponse({"ok": True})
+
+    @mcp.custom_route("/batch/mcp", methods=["POST"])
+    async def batch(request: Request) -> Response:
+        """A minimal 2025-03-26-style endpoint that accepts JSON-RPC batches (FastMCP does not).
+
+        Knows tools/call for echo and add; answers a JSON array (or, with ?sse=1, an SSE
+        stream with one event per response, or with ?sse=array one event holding the array).
+        """
+        body = json.loads(await request.body())
+        msgs = body if isinstance(body, list) else [body]
+        out = []
+        for m in msgs:
+            if not isinstance(m, dict) or "id" not in m or "method" not in m:
+                continue  # notifications and responses get no answer
+            params = m.get("params") or {}
+            args = params.get("arguments") or {}
+            seen(params.get("name", "?"), **args)
+            if m["method"] == "tools/call" and params.get("name") == "echo":
+                text = str(args.get("text", ""))
+            elif m["method"] == "tools/call" and params.get("name") == "add":
+                text = str(int(args.get("a", 0)) + int(args.get("b", 0)))
+            else:
+                out.append(
+                    {"jsonrpc": "2.0", "id": m["id"], "error": {"code": -32601, "message": "nope"}}
+                )
+                continue
+            result = {"content": [{"type": "text", "text": text}], "isError": False}
+            out.append({"jsonrpc": "2.0", "id": m["id"], "result": result})
+        if not out:
+            return Response(status_code=202)
+        mode = request.query_params.get("sse")
+        if mode:
+            items = [out] if mode == "array" else out
+            data = b"".join(
+                b"event: message\ndata: " + json.dumps(x).encode() + b"\n\n" for x in items
+            )
+            return Response(data, media_type="text/event-stream")
+        return JSONResponse(out if isinstance(body, list) else out[0])
 
     @mcp.custom_route("/bench/stream", methods=["POST"])
     async def bench_stream(request: Request) -> Response:
