@@ -40,6 +40,7 @@ from .schema import (
 log = logging.getLogger("mcp_gateway")
 
 DEFAULT_QUEUE_SIZE = 10_000
+_POLL = 0.01  # seconds between queue drains while a batch is being collected
 _MSG_COLS = list(MESSAGE_COLUMNS)
 _FIND_COLS = list(FINDING_COLUMNS)
 _EVENT_COLS = list(EVENT_COLUMNS)
@@ -339,18 +340,23 @@ class AuditWriter:
                             break
                         continue
                     stop = self._take(item, pending, markers) or stop
+                # Collect for up to flush_interval or batch_rows.  Poll (sleep + drain)
+                # rather than block in get(): a blocked get() is woken by every put(), and
+                # that per-event thread hand-off is what the proxy's event loop would pay.
                 deadline = time.monotonic() + self.flush_interval
-                while not stop and not markers and len(pending) < self.batch_rows:
+                while not stop and not markers:
+                    while len(pending) < self.batch_rows:
+                        try:
+                            item = self.queue.get_nowait()
+                        except queue.Empty:
+                            break
+                        if self._take(item, pending, markers):
+                            stop = True
+                            break
                     remaining = deadline - time.monotonic()
-                    try:
-                        item = (
-                            self.queue.get(timeout=remaining)
-                            if remaining > 0
-                            else self.queue.get_nowait()
-                        )
-                    except queue.Empty:
+                    if stop or markers or len(pending) >= self.batch_rows or remaining <= 0:
                         break
-                    stop = self._take(item, pending, markers) or stop
+                    time.sleep(min(_POLL, remaining))
                 if stop:  # drain everything that was queued before the stop marker
                     while True:
                         try:
@@ -512,7 +518,9 @@ class AuditWriter:
             sessions: dict[tuple, list] = {}
             usage: dict[tuple, dict] = {}
             hours: dict[int, str] = {}
-            for r in rows:
+            for i, r in enumerate(rows):
+                if i & 255 == 255:
+                    time.sleep(0)  # let the proxy's event loop take the GIL between rows
                 findings = r.get("_findings") or ()
                 r["findings"] = len(findings)
                 vals = schema.coerce_values(_MSG_SPEC, r)
