@@ -189,3 +189,61 @@ def test_private_key_rules_are_direction_scoped(engine):
     assert ids["private-key-in-result"].spec.scope.direction == ["s2c"]
     dets = engine.scan_text(pem())
     assert len(dets) == 1  # one finding per value even with two rules
+
+
+B64 = __import__("base64").b64encode
+
+MORE = [
+    (f"aws configure set aws_secret_access_key {AWS_SECRET}", ["aws_secret_access_key"]),
+    (
+        f"User name,Password,Access key ID,Secret access key\nbob,,{AWS_ID},{AWS_SECRET}",
+        ["aws_access_key_id", "aws_secret_access_key"],
+    ),
+    ('{"headers": {"Authorization": "token ' + github_token() + '"}}', ["github_token"]),
+    ("mongodb://admin:" + rnd(16, seed=11) + "@cluster0.mongodb.net/db", ["url_credentials"]),
+    ("amqp://guest:guest@localhost:5672/", []),
+    ("DATABASE_URL=postgresql://user:${DB_PASSWORD}@db:5432/app", []),
+    ("curl -H 'X-API-Key: " + rnd(32, seed=13) + "' https://api.x.io", ["generic_secret"]),
+    ("docker login -u svc -p " + rnd(20, seed=21) + " registry.io", ["generic_secret"]),
+    (
+        '{"auths":{"registry.io":{"auth":"'
+        + B64(b"svc:" + rnd(16, seed=22).encode()).decode()
+        + '"}}}',
+        ["generic_secret"],
+    ),
+    ("define( 'DB_PASSWORD', 'Kx9#mP2qLz7!' );", ["generic_secret"]),
+    ("<password>Kx9mP2qLz7w</password>", ["generic_secret"]),
+    ("machine api.acme.io\n  login bot\n  password Kx9mP2qLz7w", ["generic_secret"]),
+    ("db.internal:5432:orders:app_rw:Kx9mP2qLz7w", ["generic_secret"]),
+    ('        - name: SMTP_PASS\n          value: "Kx9mP2qLz7w"', ["generic_secret"]),
+    ('"smtpPass": "Kx9mP2qLz7w"', ["generic_secret"]),
+    ("Authorization: ApiKey " + rnd(40, seed=33), ["generic_secret"]),
+    (
+        "Endpoint=sb://x.servicebus.windows.net/;SharedAccessKeyName=Root;SharedAccessKey="
+        + rnd(44, seed=34),
+        ["generic_secret"],
+    ),
+    ("token_file: /var/run/secrets/kubernetes.io/serviceaccount/token", []),
+    ('password: "password123"', []),
+    ("password: {password}", []),
+    ("db_password: !vault |\n  $ANSIBLE_VAULT;1.1;AES256\n  6162636465", []),
+    ("The password is hunter2", []),
+    (
+        "Contact: John Smith <john.smith@globex-corp.com>, +1 (212) 555-0147",
+        ["email", "phone_number"],
+    ),
+    ("Call 020 7946 0018 or +44 7700 900123", ["phone_number", "phone_number"]),
+    ("server at 192.168.1.20 port 22; gateway 10.0.0.1", ["ipv4", "ipv4"]),
+    ("User-Agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0.6099.109", []),
+    ('"snowflake": "354577993110676574"', []),  # JCB-range, Luhn-valid, but 18 digits
+    ("stripe rk_test_51faKe2" + rnd(60, seed=35), ["stripe_key"]),  # 'faKe' inside random text
+    (
+        "line one\\nghp_" + github_token()[4:] + "\\nline three",
+        ["github_token"],
+    ),  # after a literal \n
+]
+
+
+@pytest.mark.parametrize("text,types", MORE, ids=[f"more-{i}" for i in range(len(MORE))])
+def test_more_formats(engine, text, types):
+    assert sorted(d.type for d in engine.scan_text(text)) == sorted(types), engine.scan_text(text)

@@ -71,14 +71,14 @@ _BRANDS = (
     ((("51", "55"), ("2221", "2720")), (16,)),  # Mastercard
     ((("34", "34"), ("37", "37")), (15,)),  # American Express
     ((("6011", "6011"), ("644", "649"), ("65", "65"), ("622126", "622925")), (16, 19)),  # Discover
-    ((("3528", "3589"),), (16, 17, 18, 19)),  # JCB
+    ((("3528", "3589"),), (16, 19)),  # JCB
     ((("300", "305"), ("36", "36"), ("38", "39")), (14, 16, 19)),  # Diners
-    ((("62", "62"), ("81", "81")), (16, 17, 18, 19)),  # UnionPay
+    ((("62", "62"), ("81", "81")), (16, 19)),  # UnionPay
     (
         (("50", "50"), ("56", "58"), ("6304", "6304"), ("67", "67")),
         (12, 13, 14, 15, 16, 17, 18, 19),
     ),  # Maestro
-    ((("2200", "2204"),), (16, 17, 18, 19)),  # Mir
+    ((("2200", "2204"),), (16,)),  # Mir
 )
 
 
@@ -215,9 +215,11 @@ _PLACEHOLDER_RE = re.compile(
     x{4,} | \*{3,} | •{3,} | …  | \.\.\. | _{4,} | -{4,} | 0{8,}
     | your[_\-\s.]?(?:api|secret|access|own|real|actual|app|key|token|pass|client|org|account|bot)
     | example | redacted | placeholder | changeme | change[_-]me | replace[_-]?(?:me|with|this)
-    | dummy | not[_-]?a[_-]?real | insert[_-]?(?:your|here) | (?:^|[^a-z])fake(?:[^a-z]|$)
+    | dummy | not[_-]?a[_-]?real | insert[_-]?(?:your|here) | (?:^|[^a-z0-9])fake(?:[^a-z0-9]|$)
     | ^\$\{.*\}$ | ^\$\(.*\)$ | ^\{\{.*\}\}$ | ^<[^<>]*>$ | ^%[a-z_]+%$ | ^\$[a-z_][a-z0-9_]*$
     | ^\[[a-z _:-]*\]$ | ^(?:process\.env|os\.environ|env)[.\[]
+    | ^\{[a-z_][\w.]*\}$ | ^%\([a-z_]+\)s$ | ^%s$
+    | ^(?:changeit|hunter2|letmein|qwerty\d{0,3}|password\d{0,3}!?|secret\d{0,3}|admin\d{0,3}|test\d{0,3}|123456\d*)$
     """
 )
 _SEQUENCES = ("abcdefghijklmnopqrstuvwxyz", "0123456789", "qwertyuiop", "asdfghjkl")

@@ -1,0 +1,126 @@
+"""Issue 3 end to end: a real `mitmdump -s addons/gateway.py`, FastMCP servers and the MCP SDK.
+
+Reuses the shared harness of tests/e2e/conftest.py (its fixtures are imported below, since a
+conftest only serves its own directory).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from mcp import types
+from mcp.shared.exceptions import McpError
+
+_spec = importlib.util.spec_from_file_location(
+    "mcp_gateway_e2e_harness", Path(__file__).resolve().parents[1] / "e2e" / "conftest.py"
+)
+harness = importlib.util.module_from_spec(_spec)
+sys.modules[_spec.name] = harness
+_spec.loader.exec_module(harness)
+
+# fixtures of the shared harness
+mcp_server_factory = harness.mcp_server_factory
+mitmdump_factory = harness.mitmdump_factory
+_shared_mitmdumps = harness._shared_mitmdumps
+mcp_session = harness.mcp_session
+
+pytestmark = pytest.mark.e2e
+
+PEM = (
+    "-----BEGIN OPENSSH PRIVATE KEY-----\n"
+    "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n"
+    "QyNTUxOQAAACBq8Zl3Wc1Rv9Tn4Xk2Jm7Hs5Ld0Fg3Pb6Nc9Vy1Qw8AAAAJgPq2Mz\n"
+    "D6tjMwAAAAtzc2gtZWQyNTUxOQAAACBq8Zl3Wc1Rv9Tn4Xk2Jm7Hs5Ld0Fg3Pb6Nc9\n"
+    "-----END OPENSSH PRIVATE KEY-----"
+)
+OPENAI = "sk-proj-Qw3rT7yU1iO5pA9sD2fG6hJ0kL4zX8cV3bN7mQ1wE5rT9yU2"
+
+
+def text_of(result: types.CallToolResult) -> str:
+    block = result.content[0]
+    assert isinstance(block, types.TextContent)
+    return block.text
+
+
+@pytest.mark.parametrize("transport", ["streamable", "json"])
+async def test_private_key_in_tool_arguments_is_blocked(
+    mitmdump_factory, mcp_server_factory, mcp_session, transport
+):
+    server = mcp_server_factory(transport, fresh=True)
+    md = mitmdump_factory(shared=True)
+    async with mcp_session(server.url, proxy=md.proxy_url) as s:
+        with pytest.raises(
+            McpError, match=r"blocked by mcp-gateway rule private-key \(private_key\)"
+        ):
+            await s.call_tool("echo", {"text": f"please store\n{PEM}"})
+        # the server never saw it
+        assert all("PRIVATE KEY" not in json.dumps(c) for c in server.calls())
+        assert text_of(await s.call_tool("echo", {"text": "harmless"})) == "harmless"
+
+
+async def test_blocked_error_names_rule_not_secret(mitmdump_factory, mcp_server_factory):
+    server = mcp_server_factory("json")
+    md = mitmdump_factory(shared=True)
+    body = {
+        "jsonrpc": "2.0",
+        "id": 41,
+        "method": "tools/call",
+        "params": {"name": "echo", "arguments": {"text": PEM}},
+    }
+    headers = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+    with httpx.Client(proxy=md.proxy_url, trust_env=False, timeout=10) as c:
+        r = c.post(server.url, json=body, headers=headers)
+    assert r.status_code == 200
+    err = r.json()
+    assert err["id"] == 41 and err["error"]["code"] == -32001
+    assert "private-key" in err["error"]["message"] and "BEGIN" not in r.text
+
+
+@pytest.mark.parametrize("transport", ["streamable", "json"])
+async def test_secret_in_tool_result_is_redacted(
+    mitmdump_factory, mcp_server_factory, mcp_session, transport
+):
+    server = mcp_server_factory(transport)
+    md = mitmdump_factory(shared=True)
+    async with mcp_session(server.url, proxy=md.proxy_url) as s:
+        out = text_of(await s.call_tool("leak", {"kind": "all"}))
+    assert "ghp_" not in out and "AKIAQ3EGUIF5ZK7XVJ2M" not in out
+    assert "[REDACTED:github_token]" in out and "[REDACTED:aws_access_key_id]" in out
+    assert "jane.doe@example.org" in out  # personal data is logged, not rewritten
+
+
+async def test_json_escaped_secret_in_arguments_is_caught(mitmdump_factory, mcp_server_factory):
+    server = mcp_server_factory("json", fresh=True)
+    md = mitmdump_factory(shared=True)
+    escaped = "\\u0073\\u006b" + OPENAI[2:]  # "sk" written as JSON escapes
+    raw = (
+        '{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo",'
+        f'"arguments":{{"text":"key={escaped}"}}}}}}'
+    ).encode()
+    headers = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+    with httpx.Client(proxy=md.proxy_url, trust_env=False, timeout=10) as c:
+        # a stateful server wants a session: initialize first
+        init = {
+            "jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+        }  # fmt: skip
+        r = c.post(server.url, json=init, headers=headers)
+        sid = r.headers.get("mcp-session-id")
+        if sid:
+            headers["mcp-session-id"] = sid
+        c.post(
+            server.url,
+            json={"jsonrpc": "2.0", "method": "notifications/initialized"},
+            headers=headers,
+        )
+        r = c.post(server.url, content=raw, headers=headers)
+    assert r.status_code == 200, r.text
+    assert OPENAI not in r.text
+    seen = json.dumps(server.calls())
+    assert OPENAI not in seen and OPENAI[8:] not in seen
+    assert "[REDACTED:openai_api_key]" in seen or "[REDACTED:openai_api_key]" in r.text
