@@ -56,6 +56,12 @@ timeout=30.0, initialize=True, **session_kwargs)``
     Session-scoped non-MCP HTTP server (thread, loopback): GET /hello returns fixed bytes with
     an ``x-plain: 1`` header, POST /echo echoes the body (any content type). ``.base``, ``.port``.
 
+The test server (servers/everything.py, see its docstring) has the tools echo, add, big(n_bytes),
+digest(n_bytes) (sha256 of big), slow_progress(steps, delay), burst(events), sample(prompt,
+on_get_stream), elicit(question), leak(kind: aws|github|email|all|none), count(),
+last_request_headers(), received(); plain-HTTP debug endpoints /_debug/requests, /_debug/calls,
+/_debug/reset; a batch endpoint /batch/mcp; and the benchmark's /bench/stream.
+
 Constants: ``ROOT`` (repo), ``VENV_BIN``, ``GATEWAY_SCRIPT`` (env ``E2E_GATEWAY_SCRIPT`` overrides
 it), ``SERVERS_DIR``.
 """
