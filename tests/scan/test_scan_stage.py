@@ -355,3 +355,22 @@ def test_big_and_odd_payloads_do_not_crash(pipeline):
     m = result({"content": [{"type": "text", "text": "x" * 2_000_000}]})
     pipeline.run(m)
     assert m.findings == [] and m.action is Action.PASS
+
+
+def test_many_findings_use_exact_offsets(pipeline):
+    rows = [
+        {"name": f"user{i}", "email": f"user{i}.x@acme-corp.io", "note": "ok"} for i in range(300)
+    ]
+    rows[150]["token"] = github_token()
+    m = result(
+        {"content": [{"type": "text", "text": "export"}], "structuredContent": {"rows": rows}}
+    )
+    pipeline.run(m)
+    emails = [f for f in m.findings if f.type == "email"]
+    assert len(emails) == 300
+    assert {f.location for f in emails} == {
+        f"/result/structuredContent/rows/{i}/email" for i in range(300)
+    }
+    assert (
+        m.payload["result"]["structuredContent"]["rows"][150]["token"] == "[REDACTED:github_token]"
+    )

@@ -402,7 +402,7 @@ _B64_TABLE = bytes(
 )
 _RUN = re.compile(rb"a*")
 _LONG_NEEDLE = b"a" * _B64_LONG
-_PADDED_NEEDLE = b"aaaaaa="
+_PADDED = re.compile(rb"=(?<=aaaaaa=)")  # literal '=' first: a fast scan, then a look-behind
 _KEY_BEFORE = re.compile(r"[:=][ \t]*[\"']?\Z")
 
 
@@ -425,18 +425,16 @@ def _b64_candidates(data: bytes) -> list[tuple[int, int, bool]]:
             pad += 1
         out.append((start, pad, False))
         i = tr.find(_LONG_NEEDLE, end)
-    i = tr.find(_PADDED_NEEDLE)
-    while i >= 0:
-        eq = i + 6
-        start = max(tr.rfind(b" ", 0, i), tr.rfind(b"=", 0, i)) + 1
+    for m in _PADDED.finditer(tr):
+        eq = m.start()
+        start = max(tr.rfind(b" ", 0, eq), tr.rfind(b"=", 0, eq)) + 1
         if start > 0 and data[start - 1] == 0x5C and data[start] in b"nrt":
             start += 1
         if eq - start < _B64_LONG:  # long runs were taken above
-            end = eq
-            while end < n and end - eq < 2 and tr[end] == 0x3D:
+            end = eq + 1
+            if end < n and tr[end] == 0x3D:
                 end += 1
             out.append((start, end, True))
-        i = tr.find(_PADDED_NEEDLE, eq + 1)
     return out
 
 

@@ -29,6 +29,7 @@ SPANS_KEY = "scan.spans"
 _HEADER_DONE = "scan.header_done"
 _MIN_LEN = 6  # no rule matches anything shorter
 _MAX_PENDING = 256
+_MAX_LOCATE = 32
 
 
 @dataclass(slots=True)
@@ -134,7 +135,11 @@ class ScanStage:
             text = None
         if text is not None:
             dets = engine.scan(text, allowed)
-            if dets:
+            if len(dets) > _MAX_LOCATE:
+                # many findings (a customer export...): searching each value in every string
+                # would be quadratic, so scan the strings again with exact offsets instead
+                self._scan_walk(engine, msg, allowed, spans)
+            elif dets:
                 self._locate(msg, dets, spans)
         else:
             self._scan_walk(engine, msg, allowed, spans)
