@@ -299,3 +299,23 @@ def test_start_creates_the_head_file_and_flags_a_truncated_database(tmp_path, ca
     start = rows(db, "SELECT detail FROM audit_events WHERE event='start' ORDER BY seq")[-1][0]
     assert "ahead of the database" in start
     assert not chain.verify(schema.connect(str(db)), chain.head_path(str(db))).ok
+
+
+def test_close_is_bounded_when_the_database_stays_locked(tmp_path, caplog):
+    db = tmp_path / "a.db"
+    w = open_writer(db, busy_timeout=0.1)
+    assert w.flush()
+    locker = _lock(db)
+    try:
+        for i in range(5):
+            w.submit(_row(i))
+        thread = w._thread
+        t0 = time.monotonic()
+        assert w.close(timeout=1.0) is False
+        assert time.monotonic() - t0 < 3
+        assert any("could not write" in r.getMessage() for r in caplog.records)
+        thread.join(5)  # the thread gives up instead of retrying forever
+        assert not thread.is_alive()
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()

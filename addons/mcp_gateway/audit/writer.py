@@ -194,6 +194,7 @@ class AuditWriter:
         self._thread: threading.Thread | None = None
         self._conn: sqlite3.Connection | None = None
         self._stopping = False
+        self._abandon = False
         # stats, for tests and the benchmark
         self.committed = 0  # message rows committed
         self.batches = 0
@@ -210,7 +211,7 @@ class AuditWriter:
     def open(self) -> None:
         self._conn = open_database(self.path)
         self._conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-        # Index pages stay hot (flow ids are random UUIDs): 32 MiB of page cache.
+        # 32 MiB of page cache keeps the index pages hot between batches.
         self._conn.execute("PRAGMA cache_size = -32768")
         detail = {"pid": os.getpid(), **self._start_detail}
         try:
@@ -312,6 +313,7 @@ class AuditWriter:
         self._thread.join(max(0.0, deadline - time.monotonic()))
         if self._thread.is_alive():
             clean = False
+            self._abandon = True
             log.error(
                 "mcp-gateway audit: could not write %d queued events to %s before shutdown "
                 "(last error: %s)",
@@ -373,6 +375,13 @@ class AuditWriter:
                     self._commit(conn, pending)
                 except (sqlite3.Error, OSError) as e:
                     self._fail(e)
+                    if self._abandon:  # close() gave up waiting: do not linger
+                        log.error(
+                            "mcp-gateway audit: giving up on %s: %d events not written",
+                            self.path,
+                            len(pending) + self.queue.qsize(),
+                        )
+                        break
                     backoff = min(2.0, backoff * 2 or 0.1)
                     time.sleep(backoff)
                     continue
