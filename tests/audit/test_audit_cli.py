@@ -211,3 +211,8 @@ def test_default_db_from_environment(monkeypatch, audit_db, capsys):
 def test_log_by_flow_id(audit_db, capsys):
     rows = run_json(capsys, "audit", "log", "--db", audit_db["path"], "--flow", "flow-b1")
     assert [(r["kind"], r["name"]) for r in rows] == [("request", "search"), ("result", "search")]
+
+
+def test_log_limit_zero_means_all(audit_db, capsys):
+    rows = run_json(capsys, "audit", "log", "--db", audit_db["path"], "--limit", "0")
+    assert len(rows) == audit_db["messages"]

@@ -161,7 +161,7 @@ def cmd_log(args: argparse.Namespace) -> int:
     if args.payloads:
         cols += ", payload"
     sql = f"SELECT seq, {cols}, hash FROM messages{where} ORDER BY seq DESC LIMIT ?"
-    rows = _dicts(conn.execute(sql, [*params, args.limit]))
+    rows = _dicts(conn.execute(sql, [*params, args.limit if args.limit > 0 else -1]))
     rows.reverse()
     for r in rows:
         r["utc"] = iso(r["time"])
@@ -616,7 +616,9 @@ def register(subparsers) -> None:
     p = sub.add_parser("log", help="recorded messages, newest last")
     _common(p)
     _filters(p)
-    p.add_argument("--limit", type=int, default=50, help="at most N messages (default 50)")
+    p.add_argument(
+        "--limit", type=int, default=50, help="the newest N messages (default 50; 0: all)"
+    )
     p.add_argument("--payloads", action="store_true", help="include stored payloads (--json)")
     p.set_defaults(func=_wrap(cmd_log))
 
