@@ -19,6 +19,8 @@ TABLES = {
     "(derived; not chained).",
     "usage": "Hourly usage per consumer, server, method and tool: calls, blocked, errors, "
     "latency (derived; not chained).",
+    "usage_latency": "Latency histogram per usage row: bucket i covers "
+    "[0.01 ms * 2^(i/8), 0.01 ms * 2^((i+1)/8)) (derived; not chained).",
     "meta": "Schema version and the chain head.",
 }
 
