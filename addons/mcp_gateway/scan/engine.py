@@ -104,9 +104,8 @@ class Engine:
 
     # -- compilation -----------------------------------------------------------------
     def _compile(self) -> None:
-        # Anchors are split into a few databases scanned one after the other: one automaton
-        # mixing literal-prefixed tokens with digit-heavy personal-data patterns is several
-        # times slower than the sum of the separate scans.
+        # Anchors are split into two databases scanned one after the other (credentials, then
+        # the digit-heavy personal-data patterns): measured faster than one mixed automaton.
         groups: dict[int, list[tuple[bytes, int, int]]] = {}
         self._anchor_rule: list[int] = []  # hs id -> rule index
         for ri, rule in enumerate(self.rules):
@@ -440,22 +439,7 @@ def _b64_candidates(data: bytes) -> list[tuple[int, int, bool]]:
 
 def _group(rule: Rule) -> int:
     """Which Hyperscan database a rule's anchors go to (see Engine._compile)."""
-    if rule.type in PII_TYPES:
-        return 2
-    if rule.type in _CONTEXT_TYPES:
-        return 1
-    return 0
-
-
-_CONTEXT_TYPES = frozenset(
-    {
-        "generic_secret",
-        "url_credentials",
-        "basic_auth",
-        "aws_secret_access_key",
-        "aws_session_token",
-    }
-)
+    return 1 if rule.type in PII_TYPES else 0
 
 
 def _decode_blob(blob: str) -> str | None:
