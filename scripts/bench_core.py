@@ -479,6 +479,7 @@ def report(results: list[Result], memory: dict, args, duration: float, events: i
                     "results": [r.__dict__ for r in results],
                     "ratios_gateway_over_plain": ratios,
                     "ttfe_gateway_minus_plain_ms": ttfe_delta,
+                    "cpu_ratios_plain_over_gateway": cpu_ratios(by, names),
                     "peak_rss_mib": memory,
                     "duration_s": duration,
                     "quick": args.quick,
@@ -525,6 +526,23 @@ def report(results: list[Result], memory: dict, args, duration: float, events: i
         print(f"ratio gateway/plain {w}: {ratios[w]:.2f}x (target >= 0.90x) {ok}")
     ok = "OK" if round(ttfe_delta, 2) <= 1.0 else "ABOVE TARGET"
     print(f"ttfe gateway-plain {sw}: {ttfe_delta:+.2f} ms (target <= +1.00 ms) {ok}")
+    print()
+    print("proxy CPU per request (or event), plain/gateway: the throughput ratio if the proxy")
+    print("were the only bottleneck; steadier than wall-clock ratios on a busy machine")
+    for w, r in cpu_ratios(by, names).items():
+        print(f"cpu ratio plain/gateway {w}: {r:.2f}x")
+
+
+def cpu_ratios(by: dict, names: list[str]) -> dict[str, float]:
+    out = {}
+    for w in names:
+        p, g = by[(w, "plain")], by[(w, "gateway")]
+        if p.proxy_cpu_ms_per_req is not None:
+            pc, gc = p.proxy_cpu_ms_per_req, g.proxy_cpu_ms_per_req
+        else:
+            pc, gc = p.extra["proxy_cpu_us_per_event"], g.extra["proxy_cpu_us_per_event"]
+        out[w] = pc / gc if gc else float("nan")
+    return out
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ def test_bench_quick_prints_ratios():
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     for w in WORKLOADS:
         assert re.search(rf"^ratio gateway/plain {w}: \d+\.\d\dx ", p.stdout, re.M), p.stdout
+        assert re.search(rf"^cpu ratio plain/gateway {w}: \d+\.\d\dx", p.stdout, re.M)
     assert re.search(r"^ttfe gateway-plain sse_200: [+-]\d+\.\d\d ms", p.stdout, re.M)
     assert re.search(r"^peak memory \(VmHWM\): .*gateway \d+\.\d MiB", p.stdout, re.M)
     assert "bench_plain_stream.py" in p.stdout  # says how the SSE baseline was made
