@@ -118,6 +118,11 @@ class Engine:
                 groups.setdefault(g, []).append(
                     (expr.encode(), hid, 0 if som else hs.HS_FLAG_PREFILTER)
                 )
+        # internal: JSON escapes worth a decoded view (\u00XX in the ASCII range, \/)
+        self._id_escape = len(self._anchor_rule)
+        groups.setdefault(0, []).append(
+            (rb"\\u00[0-7][0-9A-Fa-f]|\\/", self._id_escape, hs.HS_FLAG_SINGLEMATCH)
+        )
         self._dbs: list[hs.Database] = []
         for g in sorted(groups):
             items = groups[g]
@@ -176,14 +181,15 @@ class Engine:
             text = bytes(text).decode("utf-8", "replace")
         if not text:
             return []
-        dets, b64 = self._scan_raw(text, allowed, want_b64=True)
-        self._scan_views(text, allowed, dets)
+        dets, b64, escaped = self._scan_raw(text, allowed, want_b64=True)
+        if escaped or "%" in text:
+            self._scan_views(text, allowed, dets, escaped)
         if b64:
             dets.extend(self._scan_base64(text, b64, allowed))
         return _resolve(dets)
 
-    def _scan_views(self, text: str, allowed, dets: list[Detection]) -> None:
-        v1 = json_unescape_view(text)
+    def _scan_views(self, text: str, allowed, dets: list[Detection], escaped: bool = True) -> None:
+        v1 = json_unescape_view(text) if escaped else None
         if v1 is not None:
             chain = [v1]
             v2 = json_unescape_view(v1.text)
@@ -191,7 +197,7 @@ class Engine:
                 chain.append(v2)
             for depth in range(len(chain)):
                 view = chain[depth]
-                found, _ = self._scan_raw(view.text, allowed)
+                found, _, _ = self._scan_raw(view.text, allowed)
                 for d in found:
                     s, e = d.start, d.end
                     for v in reversed(chain[: depth + 1]):
@@ -199,7 +205,7 @@ class Engine:
                     dets.append(self._mapped(d, text, s, e, "json"))
         pv = percent_view(text)
         if pv is not None:
-            found, _ = self._scan_raw(pv.text, allowed)
+            found, _, _ = self._scan_raw(pv.text, allowed)
             for d in found:
                 s, e = pv.map_span(d.start, d.end)
                 dets.append(self._mapped(d, text, s, e, "url"))
@@ -219,7 +225,7 @@ class Engine:
 
     def _scan_raw(
         self, text: str, allowed, want_b64: bool = False
-    ) -> tuple[list[Detection], list[tuple[int, int, bool]]]:
+    ) -> tuple[list[Detection], list[tuple[int, int, bool]], bool]:
         data = text.encode("ascii", "replace")
         hits: list[tuple[int, int, int]] = []
         append = hits.append
@@ -236,11 +242,16 @@ class Engine:
         dets: list[Detection] = []
         b64 = _b64_candidates(data) if want_b64 and len(data) >= 8 else []
         if not hits:
-            return dets, b64
+            return dets, b64, False
         anchor_rule = self._anchor_rule
+        id_escape = self._id_escape
+        escaped = False
         n = len(text)
         windows: dict[int, list[tuple[int, int]]] = {}
         for ri_hid, _frm, to in hits:
+            if ri_hid == id_escape:
+                escaped = True
+                continue
             ri = anchor_rule[ri_hid]
             if allowed is not None and ri not in allowed:
                 continue
@@ -260,7 +271,7 @@ class Engine:
                 self._confirm(text, ri, cur_lo, cur_hi, dets)
                 cur_lo, cur_hi = lo, hi
             self._confirm(text, ri, cur_lo, cur_hi, dets)
-        return dets, b64
+        return dets, b64, escaped
 
     def _confirm(self, text: str, ri: int, lo: int, hi: int, out: list[Detection]) -> None:
         rule = self.rules[ri]
@@ -359,7 +370,7 @@ class Engine:
             elif keyed:
                 continue
             derived = prefix + decoded
-            inner, _ = self._scan_raw(derived, allowed)
+            inner, _, _ = self._scan_raw(derived, allowed)
             view_dets: list[Detection] = []
             self._scan_views(derived, allowed, view_dets)
             found = _resolve(inner + view_dets)
