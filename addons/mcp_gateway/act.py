@@ -36,10 +36,7 @@ _RANK = {"log": 0, "alert": 1, "redact": 2, "block": 3}
 _SAFE = re.compile(r"^[^\"\\\x00-\x1f]*\Z")
 
 
-def _spans_key() -> str:
-    from .scan.stage import SPANS_KEY
-
-    return SPANS_KEY
+SPANS_KEY = "scan.spans"  # where the scan stage leaves the spans to redact (scan/stage.py)
 
 
 class ActStage:
@@ -77,7 +74,7 @@ class ActStage:
 
     # -- stage -------------------------------------------------------------------------
     def process(self, msg: Message) -> None:
-        pending = msg.exchange.scratch.get(_spans_key())
+        pending = msg.exchange.scratch.get(SPANS_KEY)
         entry = pending.pop(id(msg), None) if pending else None
         spans = entry[1] if entry is not None and entry[0] is msg else []
         if not msg.findings:

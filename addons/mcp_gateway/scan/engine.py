@@ -175,13 +175,16 @@ class Engine:
         """Every detection in ``text`` (all rules, no scope), sorted by start offset."""
         return self.scan(text)
 
-    def scan(self, text: str, allowed: Collection[int] | None = None) -> list[Detection]:
-        """Detections in ``text`` for the rules whose index is in ``allowed`` (None: all)."""
+    def scan(
+        self, text: str, allowed: Collection[int] | None = None, data: bytes | None = None
+    ) -> list[Detection]:
+        """Detections in ``text`` for the rules whose index is in ``allowed`` (None: all).
+        ``data`` may give ``text`` already encoded, when it is pure ASCII."""
         if not isinstance(text, str):
             text = bytes(text).decode("utf-8", "replace")
         if not text:
             return []
-        dets, b64, escaped = self._scan_raw(text, allowed, want_b64=True)
+        dets, b64, escaped = self._scan_raw(text, allowed, want_b64=True, data=data)
         if escaped or "%" in text:
             self._scan_views(text, allowed, dets, escaped)
         if b64:
@@ -224,9 +227,11 @@ class Engine:
         )  # fmt: skip
 
     def _scan_raw(
-        self, text: str, allowed, want_b64: bool = False
+        self, text: str, allowed, want_b64: bool = False, data: bytes | None = None
     ) -> tuple[list[Detection], list[tuple[int, int, bool]], bool]:
-        data = text.encode("ascii", "replace")
+        if data is None:
+            # one byte per character: non-ASCII becomes "?", so byte offsets are str offsets
+            data = text.encode("ascii", "replace")
         hits: list[tuple[int, int, int]] = []
         append = hits.append
 

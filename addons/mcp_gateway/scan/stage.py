@@ -25,7 +25,7 @@ from ..pipeline import ORDER_SCAN
 from .engine import Detection, Engine
 from .rules import Rule
 
-SPANS_KEY = "scan.spans"
+SPANS_KEY = "scan.spans"  # read by mcp_gateway.act
 _HEADER_DONE = "scan.header_done"
 _MIN_LEN = 6  # no rule matches anything shorter
 _MAX_PENDING = 256
@@ -130,11 +130,12 @@ class ScanStage:
         try:
             # One C-speed serialization, one scan: the JSON text carries every string with its
             # key as context; only messages with detections pay for walking the payload.
-            text = orjson.dumps(msg.payload).decode("utf-8")
+            raw = orjson.dumps(msg.payload)
+            text = raw.decode("utf-8")
         except (TypeError, orjson.JSONEncodeError, UnicodeDecodeError):
             text = None
         if text is not None:
-            dets = engine.scan(text, allowed)
+            dets = engine.scan(text, allowed, data=raw if raw.isascii() else None)
             if len(dets) > _MAX_LOCATE:
                 # many findings (a customer export...): searching each value in every string
                 # would be quadratic, so scan the strings again with exact offsets instead
