@@ -173,3 +173,27 @@ async def test_kill_9_leaves_a_readable_verifiable_database(
     ).fetchone()
     conn.close()
     assert calls[0] == 20 and t_last - calls[1] < 1.0
+
+
+@pytest.mark.parametrize("transport", ["json", "stateless", "sse"])
+async def test_other_transports_are_recorded(
+    mitmdump_factory, mcp_server_factory, mcp_session, transport
+):
+    server = mcp_server_factory(transport)
+    md = mitmdump_factory()
+    async with mcp_session(server.url, proxy=md.proxy_url, transport=transport) as s:
+        r = await s.call_tool("echo", {"text": "audit me"})
+        assert not r.isError
+    md.stop()
+    msgs = _rows(md.audit_db, "SELECT * FROM messages WHERE name='echo' ORDER BY seq")
+    req = [m for m in msgs if m["kind"] == "request"]
+    res = [m for m in msgs if m["kind"] == "result"]
+    assert len(req) == 1 and len(res) == 1, msgs
+    assert res[0]["rpc_id"] == req[0]["rpc_id"] and res[0]["latency_ms"] > 0
+    if transport == "sse":  # legacy HTTP+SSE: the answer arrives on the GET stream's flow
+        assert res[0]["transport"] == "legacy-sse"
+    else:
+        assert res[0]["flow_id"] == req[0]["flow_id"]
+    conn = sqlite3.connect(md.audit_db)
+    assert chain.verify(conn, chain.head_path(str(md.audit_db))).ok
+    conn.close()
