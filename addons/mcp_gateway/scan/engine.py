@@ -435,6 +435,10 @@ def _b64_candidates(data: bytes) -> list[tuple[int, int, bool]]:
         if start > 0 and data[start - 1] == 0x5C and data[start] in b"nrt":
             start += 1  # the letter of a literal \n escape is not part of the blob
         end = _RUN.match(tr, i).end()
+        run = data[start:end]
+        if run.isalnum() and (run.islower() or run.isupper() or run.isdigit()):
+            i = tr.find(_LONG_NEEDLE, end)  # hex digests, ids: base64 of text mixes cases
+            continue
         pad = end
         while pad < n and pad - end < 2 and tr[pad] == 0x3D:
             pad += 1
