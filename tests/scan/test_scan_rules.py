@@ -247,3 +247,22 @@ MORE = [
 @pytest.mark.parametrize("text,types", MORE, ids=[f"more-{i}" for i in range(len(MORE))])
 def test_more_formats(engine, text, types):
     assert sorted(d.type for d in engine.scan_text(text)) == sorted(types), engine.scan_text(text)
+
+
+@pytest.mark.parametrize(
+    "text,types",
+    [
+        (
+            "HF_TOKEN=hf_"
+            + rnd(34, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", seed=41),
+            ["generic_secret"],
+        ),
+        ("groq gsk_" + rnd(52, seed=42), ["generic_secret"]),
+        ("hf_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", []),
+        ('"api_key": "550e8400-e29b-41d4-a716-446655440000"', ["generic_secret"]),  # UUID-style key
+        ('"idempotency_key": "550e8400-e29b-41d4-a716-446655440000"', []),
+        ('"hashed_password": "$2b$12$KIXQJQe9yLd7rP3xk8Vn5eW1zQ2Ck0fG8hY7uT6rE5wQ3aS1dF2gH"', []),
+    ],
+)
+def test_other_services_and_identifiers(engine, text, types):
+    assert [d.type for d in engine.scan_text(text)] == types
