@@ -428,3 +428,11 @@ def test_refused_exchange_answers_a_client_response_itself(gw):
     f = send(gw, post(body, headers=((b"mcp-session-id", b"s1"),)))
     assert f.response.status_code == 401  # answered by the gateway, never forwarded
     assert orjson.loads(f.response.content)["error"]["code"] == ErrorCode.UNAUTHORIZED
+
+
+def test_cut_stream_keeps_its_display_copy(gw):
+    f = sse_flow(gw)
+    f.response.stream(b": ping\n\ndata: {}\n\n")
+    f.error = flow_error = tflow.terr()
+    gw.error(f)
+    assert f.error is flow_error and f.response.content == b": ping\n\ndata: {}\n\n"

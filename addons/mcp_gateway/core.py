@@ -619,10 +619,16 @@ class Gateway:
         ex = self._exchanges.pop(flow.id, None)
         if ex is None:
             return
-        stream = flow.response.stream if flow.response else None
-        if isinstance(stream, SSEStream):
-            stream.release_connection()
-        self.pipeline.end_exchange(ex)
+        try:
+            resp = flow.response
+            stream = resp.stream if resp is not None else None
+            if isinstance(stream, SSEStream):
+                stream.release_connection()
+                kept = stream.kept()
+                if kept is not None and resp.raw_content is None:
+                    resp.data.content = kept  # a cut stream stays viewable in mitmweb
+        finally:
+            self.pipeline.end_exchange(ex)
 
     def _response(self, flow: http.HTTPFlow) -> None:
         resp = flow.response
