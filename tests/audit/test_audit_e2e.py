@@ -197,3 +197,46 @@ async def test_other_transports_are_recorded(
     conn = sqlite3.connect(md.audit_db)
     assert chain.verify(conn, chain.head_path(str(md.audit_db))).ok
     conn.close()
+
+
+async def test_full_queue_in_block_mode_refuses_and_is_counted(
+    mitmdump_factory, mcp_server_factory
+):
+    """mcp_audit_on_full=block (the default): with the database locked by another process and
+    the queue full, requests are answered with a JSON-RPC error instead of passing unrecorded."""
+    import httpx
+
+    server = mcp_server_factory("stateless-json")
+    md = mitmdump_factory(options={"mcp_audit_queue_size": 2})
+    md.wait_log("mcp-gateway audit: recording to", timeout=10)
+    time.sleep(0.3)  # the start event is committed
+    locker = sqlite3.connect(md.audit_db, isolation_level=None, timeout=10)
+    locker.execute("BEGIN IMMEDIATE")
+    answers = []
+    try:
+        async with httpx.AsyncClient(proxy=md.proxy_url, trust_env=False, timeout=20) as c:
+            for i in range(6):
+                r = await c.post(
+                    server.url,
+                    json={"jsonrpc": "2.0", "id": i, "method": "tools/list", "params": {}},
+                    headers={
+                        "accept": "application/json, text/event-stream",
+                        "mcp-protocol-version": "2025-06-18",
+                    },
+                )
+                answers.append(r.json())
+        # the loud log line, once the writer's busy timeout (5 s) has run out
+        md.wait_log("mcp-gateway audit: cannot write to", timeout=20)
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    refused = [a for a in answers if "error" in a]
+    assert refused, answers
+    assert refused[0]["error"]["code"] == -32603
+    assert "audit trail" in refused[0]["error"]["message"]
+    md.stop()
+    conn = sqlite3.connect(md.audit_db)
+    n = conn.execute("SELECT sum(count) FROM audit_events WHERE event='refused'").fetchone()[0]
+    assert n and n >= len(refused)
+    assert chain.verify(conn, chain.head_path(str(md.audit_db))).ok
+    conn.close()

@@ -14,9 +14,14 @@ BASE_MS = 0.01
 PER_DOUBLING = 8
 
 
+MAX_MS = 1e9  # ~11 days: anything longer (or inf/NaN) lands in the last bucket
+
+
 def bucket(ms: float) -> int:
     if ms <= BASE_MS:
         return 0
+    if not ms < MAX_MS:
+        ms = MAX_MS
     return int(math.log2(ms / BASE_MS) * PER_DOUBLING)
 
 

@@ -346,7 +346,9 @@ class AuditWriter:
                 # rather than block in get(): a blocked get() is woken by every put(), and
                 # that per-event thread hand-off is what the proxy's event loop would pay.
                 deadline = time.monotonic() + self.flush_interval
-                while not stop and not markers:
+                # While a commit keeps failing, take nothing more: the queue fills up and
+                # mcp_audit_on_full applies (memory stays bounded by queue + one batch).
+                while not stop and not markers and not backoff:
                     while len(pending) < self.batch_rows:
                         try:
                             item = self.queue.get_nowait()
