@@ -15,7 +15,7 @@ STREAM = (
 )
 
 
-def parse(chunks, final=True):
+def parse(chunks, final=True):  # noqa: D103
     p = SSEParser()
     out = []
     for c in chunks:
@@ -95,3 +95,29 @@ def test_large_event_is_linear():
     for i in range(0, len(payload), 16384):
         evs += p.feed(payload[i : i + 16384])
     assert len(evs) == 1 and len(evs[0].data) == 5_000_000
+
+
+LF_STREAM = (
+    b'event: message\ndata: {"jsonrpc":"2.0","method":"notifications/progress"}\n\n'
+    b"id: 2\ndata: a\ndata: b\n\n\n\n"
+    b": comment\n\n"
+    b"data: x\n\n"
+    b"data: tail without end"
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(min_value=1, max_value=len(LF_STREAM) - 1), max_size=25))
+def test_lf_fast_path_matches_general_parser(cuts):
+    cuts = sorted(set(cuts))
+    bounds = [0, *cuts, len(LF_STREAM)]
+    chunks = [LF_STREAM[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    evs = parse(chunks)
+    assert evs == parse([LF_STREAM])
+    assert b"".join(e.raw for e in evs) == LF_STREAM
+    assert [e.data for e in evs if e.data is not None] == [
+        '{"jsonrpc":"2.0","method":"notifications/progress"}',
+        "a\nb",
+        "x",
+        "tail without end",
+    ]

@@ -922,14 +922,14 @@ class SSEStream:
             mode, self.skip_tail = self.skip_tail, None
             return ev.raw if mode == "raw" else b""
         self.events += 1
-        data = ev.data
-        if data is None or not data.strip():
-            return ev.raw  # comments, keep-alives, priming events, retry-only events
+        data = ev.data_bytes
+        if data is None:
+            return ev.raw  # comments, keep-alives, retry-only events
         if ev.event == "endpoint":
             return self._endpoint(ev)
-        first = data.lstrip()[:1]
-        if first not in ("{", "["):
-            return self._not_mcp(ev)
+        if not looks_like_json(data):
+            # empty priming events, text: forwarded unchanged (documented)
+            return ev.raw if not data.strip() else self._not_mcp(ev)
         try:
             value = decode_json(data)
             parsed = build_messages(value, len(ev.raw), Direction.SERVER_TO_CLIENT, self.ex)

@@ -12,25 +12,65 @@ chunk may be the first half of a CRLF, so it is held back until the next byte (o
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 _CR = 0x0D
 _LF = 0x0A
 
 
-@dataclass(slots=True)
 class SSEEvent:
-    raw: bytes  # the exact bytes of this event, terminating blank line included
-    data: str | None = None  # None when the event had no data field
-    event: str | None = None
-    id: str | None = None
-    retry: int | None = None
-    comments: list[str] = field(default_factory=list)
-    complete: bool = True  # False for a final event cut off without its blank line
+    """One event: its exact raw bytes and its fields. ``data_bytes`` is the joined data as
+    received (UTF-8 bytes); ``data`` decodes it (undecodable bytes become U+FFFD)."""
+
+    __slots__ = ("raw", "data_bytes", "event", "id", "retry", "comments", "complete", "_data")
+
+    def __init__(
+        self,
+        raw: bytes,
+        data_bytes: bytes | None = None,
+        event: str | None = None,
+        id: str | None = None,
+        retry: int | None = None,
+        comments: list[str] | None = None,
+        complete: bool = True,
+    ) -> None:
+        self.raw = raw
+        self.data_bytes = data_bytes
+        self.event = event
+        self.id = id
+        self.retry = retry
+        self.comments = comments if comments is not None else []
+        self.complete = complete
+        self._data: str | None = None
+
+    @property
+    def data(self) -> str | None:
+        if self.data_bytes is None:
+            return None
+        if self._data is None:
+            self._data = self.data_bytes.decode("utf-8", errors="replace")
+        return self._data
 
     @property
     def type(self) -> str:
         return self.event or "message"
+
+    def _key(self) -> tuple:
+        return (
+            self.raw,
+            self.data_bytes,
+            self.event,
+            self.id,
+            self.retry,
+            self.comments,
+            self.complete,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SSEEvent) and self._key() == other._key()
+
+    def __repr__(self) -> str:
+        return (
+            f"SSEEvent(raw={self.raw!r}, data={self.data!r}, event={self.event!r}, id={self.id!r})"
+        )
 
 
 def _decode(b: bytes) -> str:
@@ -60,6 +100,12 @@ class SSEParser:
         return raw
 
     def feed(self, data: bytes, final: bool = False) -> list[SSEEvent]:
+        if data and not self._buf and not self._lines and b"\r" not in data and data[:1] != b"\n":
+            return self._feed_lf(data)
+        return self._scan(data, final)
+
+    def _scan(self, data: bytes, final: bool = False) -> list[SSEEvent]:
+        """The general scanner: any line endings, any state."""
         if data:
             self._buf += data
         out: list[SSEEvent] = []
@@ -93,6 +139,26 @@ class SSEParser:
         self._pos = pos
         return out
 
+    def _feed_lf(self, data: bytes) -> list[SSEEvent]:
+        """Fast path: nothing pending and LF-only line ends (the common case on the wire).
+
+        Complete events are split on blank lines in C; anything unusual (a run of blank
+        lines) and the incomplete tail go through the general scanner.
+        """
+        parts = data.split(b"\n\n")
+        tail = parts.pop()
+        out: list[SSEEvent] = []
+        for i, part in enumerate(parts):
+            if not part or part[:1] == b"\n":
+                # a blank line right after an event: hand the rest to the general path
+                rest = b"\n\n".join(parts[i:]) + b"\n\n" + tail
+                return out + self._scan(rest)
+            self._lines = part.split(b"\n")
+            out.append(self._dispatch(part + b"\n\n", True))
+        if tail:
+            out += self._scan(tail)
+        return out
+
     def close(self) -> list[SSEEvent]:
         """End of stream: a held-back CR ends its line; a last event without its blank line
         is returned with ``complete=False`` (browsers would drop it; we pass its bytes on)."""
@@ -107,8 +173,8 @@ class SSEParser:
         return out
 
     def _dispatch(self, raw: bytes, complete: bool) -> SSEEvent:
-        ev = SSEEvent(raw=raw, complete=complete)
-        data: list[str] | None = None
+        ev = SSEEvent(raw, complete=complete)
+        data: list[bytes] | None = None
         for line in self._lines:
             if line[:1] == b":":
                 ev.comments.append(_decode(line[1:]))
@@ -118,8 +184,9 @@ class SSEParser:
                 value = value[1:]
             if name == b"data":
                 if data is None:
-                    data = []
-                data.append(_decode(value))
+                    data = [value]
+                else:
+                    data.append(value)
             elif name == b"event":
                 ev.event = _decode(value)
             elif name == b"id":
@@ -130,7 +197,7 @@ class SSEParser:
                     ev.retry = int(value)
         self._lines = []
         if data is not None:
-            ev.data = "\n".join(data)
+            ev.data_bytes = data[0] if len(data) == 1 else b"\n".join(data)
         return ev
 
 
