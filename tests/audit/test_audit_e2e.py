@@ -204,6 +204,7 @@ async def test_full_queue_in_block_mode_refuses_and_is_counted(
 ):
     """mcp_audit_on_full=block (the default): with the database locked by another process and
     the queue full, requests are answered with a JSON-RPC error instead of passing unrecorded."""
+    import anyio
     import httpx
 
     server = mcp_server_factory("stateless-json")
@@ -215,7 +216,9 @@ async def test_full_queue_in_block_mode_refuses_and_is_counted(
     answers = []
     try:
         async with httpx.AsyncClient(proxy=md.proxy_url, trust_env=False, timeout=20) as c:
-            for i in range(6):
+            for i in range(10):
+                if i == 1:  # the writer has taken the first messages and is stuck committing
+                    await anyio.sleep(0.5)
                 r = await c.post(
                     server.url,
                     json={"jsonrpc": "2.0", "id": i, "method": "tools/list", "params": {}},
