@@ -219,6 +219,7 @@ _PLACEHOLDER_RE = re.compile(
     | ^\$\{.*\}$ | ^\$\(.*\)$ | ^\{\{.*\}\}$ | ^<[^<>]*>$ | ^%[a-z_]+%$ | ^\$[a-z_][a-z0-9_]*$
     | ^\[[a-z _:-]*\]$ | ^(?:process\.env|os\.environ|env)[.\[]
     | ^\{[a-z_][\w.]*\}$ | ^%\([a-z_]+\)s$ | ^%s$
+    | ^__[a-z][\w.]*__$ | ^@@?[a-z][\w.-]*@@?$ | ^\#\{.*\}$
     | ^(?:changeit|hunter2|letmein|qwerty\d{0,3}|password\d{0,3}!?|secret\d{0,3}|admin\d{0,3}|test\d{0,3}|123456\d*)$
     """
 )
