@@ -6,6 +6,7 @@ import json
 import os
 import sqlite3
 
+import orjson
 import pytest
 from mcp_gateway.audit import chain, schema
 from mcp_gateway.audit.cli import EXIT_BAD, EXIT_ERROR, EXIT_OK
@@ -203,7 +204,7 @@ def test_missing_database_file(tmp_path, capsys):
     assert "no audit database" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("value", [1, 1.0, "1", None, True])
+@pytest.mark.parametrize("value", [1, 1.0, "1", None, True, -0.0, 1e300, 2.5])
 def test_coerce_makes_values_read_back_identically(tmp_path, value):
     """The hash is computed over coerced values; SQLite must return exactly those."""
     row = schema.coerce(
@@ -222,6 +223,8 @@ def test_coerce_makes_values_read_back_identically(tmp_path, value):
     back = conn.execute(f"SELECT {', '.join(f'[{c}]' for c in cols)} FROM messages").fetchone()
     assert list(back) == list(row.values())
     assert [type(v) for v in back] == [type(v) for v in row.values()]
+    # what is hashed: the canonical JSON (this is where -0.0 and 0.0 differ)
+    assert orjson.dumps(list(back)) == orjson.dumps(list(row.values()))
 
 
 def test_verify_while_the_gateway_writes(tmp_path):

@@ -159,6 +159,8 @@ def _convert(typ: type, v: Any) -> Any:
         return None
     if typ is int and not -(2**63) <= v < 2**63:
         return None  # SQLite INTEGER is 64-bit
+    if typ is float:
+        v += 0.0  # no negative zero (see coerce_values)
     return v
 
 
@@ -170,8 +172,11 @@ def coerce_values(spec: tuple[tuple[str, type], ...], row: dict[str, Any]) -> li
     app = out.append
     for col, typ in spec:
         v = get(col)
-        if v is not None and v.__class__ is not typ:
-            v = _convert(typ, v)
+        if v is not None:
+            if v.__class__ is not typ:
+                v = _convert(typ, v)
+            elif typ is float:
+                v += 0.0  # -0.0 -> 0.0: SQLite stores it as integer 0, so it reads back 0.0
         app(v)
     return out
 
