@@ -73,3 +73,84 @@ GENERIC_FOUND = [
 @pytest.mark.parametrize(("text", "value"), GENERIC_FOUND)
 def test_generic_secret_formats(engine, text, value):
     assert found(engine, text) == [("generic_secret", value)]
+
+
+CONTEXT_FOUND = [
+    # key and value in prose, chat, tickets
+    ("the db password is Tr0ub4dor&3x.", "Tr0ub4dor&3x"),
+    ("hey, the api key for staging is 8fJk2LmQ9xZp4RtY. thanks!", "8fJk2LmQ9xZp4RtY"),
+    ("Old client_secret was (aZ9kLm2Qp8XrT4vB) and now we get 401.", "aZ9kLm2Qp8XrT4vB"),
+    # key as a column name, value in a row
+    (f"INSERT INTO t (`id`, `client_secret`) VALUES (7, '{V}');", V),
+    (f"INSERT INTO users (id, name, password) VALUES (1, 'bob', '{V}'), (2, 'a', 'b');", V),
+    (f"id,service,secret\n7,billing,{V}\n", V),
+    (f'id,name,api_key,notes\n1,"bob",{V},"hi, there"\n', V),
+    (f"id,service,secret\\n7,billing,{V}\\n", V),  # JSON-escaped newlines
+    (f"Set `SECRET_KEY` to `{V}` in production.", V),
+    # a bare key= query parameter with a high-entropy value
+    ("GET /v1/data?key=Zx9LmQ2pT8vRk4WnA7c&x=1", "Zx9LmQ2pT8vRk4WnA7c"),
+]
+
+
+@pytest.mark.parametrize(("text", "value"), CONTEXT_FOUND)
+def test_generic_secret_by_context(engine, text, value):
+    assert ("generic_secret", value) in found(engine, text)
+
+
+SILENT_CONTEXT = [
+    "the password is incorrect",
+    "the password is incorrect, try again",
+    "The token is valid until 2025-01-01T00:00:00Z",
+    "Your password was changed by admin on 2024-05-01.",
+    "the secret is stored in AWS Secrets Manager",
+    "password is at least 12 chars",
+    "the api key is in the X-Api-Key header",
+    "the token was refreshed (expires_in=3600).",
+    "token,count\nabc,3\n",
+    "id,token_type,expires\n1,bearer,3600\n",
+    "INSERT INTO t (id, password) VALUES (1, 'changeme');",
+    "Set `LOG_LEVEL` to `debug`",
+    "GET /cache?key=user_profile_settings&x=1",
+    "GET /cache?key=1234567890123456",
+]
+
+
+@pytest.mark.parametrize("text", SILENT_CONTEXT)
+def test_generic_context_rules_stay_silent_on_ordinary_text(engine, text):
+    assert found(engine, text) == []
+
+
+def test_basic_auth_documentation_examples_are_silent(engine):
+    for blob in ("QWxhZGRpbjpvcGVuIHNlc2FtZQ==", "YWxhZGRpbjpvcGVuc2VzYW1l", "dGVzdDoxMjPCow=="):
+        assert found(engine, f"Authorization: Basic {blob}") == []
+    real = "ZGVwbG95OlM0bXBsZVBhc3M5OQ=="  # deploy:S4mplePass99
+    assert found(engine, f"Authorization: Basic {real}") == [("basic_auth", real)]
+
+
+def test_docker_config_auth_is_basic_auth(engine):
+    blob = "ZGVwbG95OlM0bXBsZVBhc3M5OQ=="
+    text = '{"auths":{"registry.acme.io":{"auth":"' + blob + '"}}}'
+    assert found(engine, text) == [("basic_auth", blob)]
+    # not user:password once decoded: not basic auth
+    assert found(engine, '{"auth": "Zm9vYmFyYmF6"}') == []
+
+
+AWS = "BFbmZIN+uNm4EG3bXZXhUpD0/jqfHYguo/DlMJgI"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"--aws-secret-access-key {AWS}",
+        f"the aws secret key: {AWS}",
+        f"the secretaccesskey for staging is {AWS}",
+        f"aws secret access key = '{AWS}'",
+    ],
+)
+def test_aws_secret_key_by_context_words(engine, text):
+    assert found(engine, text) == [("aws_secret_access_key", AWS)]
+
+
+def test_aws_secret_needs_entropy_and_context(engine):
+    assert found(engine, "the aws secret key: " + "A" * 40) == []
+    assert not any(t == "aws_secret_access_key" for t, _ in found(engine, f"commit {AWS}"))

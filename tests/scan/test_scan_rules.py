@@ -209,7 +209,7 @@ MORE = [
         '{"auths":{"registry.io":{"auth":"'
         + B64(b"svc:" + rnd(16, seed=22).encode()).decode()
         + '"}}}',
-        ["generic_secret"],
+        ["basic_auth"],  # user:password credentials
     ),
     ("define( 'DB_PASSWORD', 'Kx9#mP2qLz7!' );", ["generic_secret"]),
     ("<password>Kx9mP2qLz7w</password>", ["generic_secret"]),

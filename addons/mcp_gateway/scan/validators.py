@@ -267,8 +267,16 @@ def basic_credentials(value: str, ctx: Ctx | None = None) -> bool:
         return False
     if ":" not in s or not s.isprintable():
         return False
+    if s.lower() in _DOC_CREDENTIALS:
+        return False
     user, _, pw = s.partition(":")
     return bool(pw) and not is_placeholder(pw) and pw.lower() not in ("password", "pass", "secret")
+
+
+# user:password pairs quoted in RFC 7617, MDN and HTTP tutorials (compared case-insensitively)
+_DOC_CREDENTIALS = frozenset(
+    ("aladdin:open sesame", "aladdin:opensesame", "test:123\u00a3", "username:password")
+)
 
 
 @validator("ipv4_public")
