@@ -154,3 +154,45 @@ def test_aws_secret_key_by_context_words(engine, text):
 def test_aws_secret_needs_entropy_and_context(engine):
     assert found(engine, "the aws secret key: " + "A" * 40) == []
     assert not any(t == "aws_secret_access_key" for t, _ in found(engine, f"commit {AWS}"))
+
+
+PII_FOUND = [
+    ("ORD-813507,4560411863042217,52.52", ("credit_card", "4560411863042217")),
+    ("4560411863042217,5", ("credit_card", "4560411863042217")),
+    ('"mobile": "(267) 363 2392"', ("phone_number", "(267) 363 2392")),
+    ("Call 267 363 2392 after 5pm", ("phone_number", "267 363 2392")),
+    ("0049 30 8677517", ("phone_number", "0049 30 8677517")),
+    ("josé.müller@beispiel.de", ("email", "josé.müller@beispiel.de")),
+    ("de44500105175407324931", ("iban", "de44500105175407324931")),
+    ("SSN: 412-55-7781", ("us_ssn", "412-55-7781")),
+    ("patient 412-55-7781", ("us_ssn", "412-55-7781")),
+    ("contact: ssh team lead bob@acme.io", ("email", "bob@acme.io")),
+]
+
+
+@pytest.mark.parametrize(("text", "want"), PII_FOUND)
+def test_personal_data_formats(engine, text, want):
+    assert found(engine, text) == [want]
+
+
+SILENT_PII = [
+    "1,234,567,890,123,456",  # thousands separators
+    "GET /x 200 267 363 2392",  # space-separated digits without a phone word
+    "in 0012 3456 78",  # too short for a 00-prefixed international number
+    "bytes 0040 00 00 00 00",
+    "Part no. 412-55-7781",
+    "order no. 412-55-7781",
+    "ssh ubuntu@ec2-1-2-3-4.compute.amazonaws.com",
+    "ssh -i key.pem -p 2222 ubuntu@ec2-1-2-3-4.compute.amazonaws.com",
+    "scp f.txt deploy@web1.acme.io:/tmp",
+    "git clone alice@git.acme.io:repo.git",
+    "noreply@example.com",
+    "jane.doe@example.org",
+    "ops@mail.example.net",
+    "de44500105175407324932",  # mod-97 fails
+]
+
+
+@pytest.mark.parametrize("text", SILENT_PII)
+def test_personal_data_false_alarms_stay_silent(engine, text):
+    assert found(engine, text) == []

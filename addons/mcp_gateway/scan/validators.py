@@ -246,15 +246,24 @@ def not_placeholder(value: str, ctx: Ctx | None = None) -> bool:
 
 # -- context ------------------------------------------------------------------------------
 _URL_USERINFO_BEFORE = re.compile(r"[a-z][a-z0-9+.\-]*://[^\s/@]*\Z", re.I)
+# the target of ssh / scp / sftp / rsync / git clone (user@host) is a login, not an address
+_LOGIN_TARGET_BEFORE = re.compile(
+    r"\b(?:ssh|sftp|mosh|scp|rsync|git\s+clone|ssh-copy-id)(?:\s+-{1,2}[\w-]+(?:[ =][^\s@-]\S*)?)*"
+    r"(?:\s+[^\s@]+)?\s+\Z",
+    re.I,
+)
 
 
 @validator("not_url_userinfo")
 def not_url_userinfo(value: str, ctx: Ctx | None = None) -> bool:
-    """An e-mail-shaped ``user:password@host`` inside a URL is not an e-mail address."""
+    """An e-mail-shaped ``user:password@host`` inside a URL, or the ``user@host`` target of
+    ssh / scp / sftp / rsync / git clone, is not an e-mail address."""
     if ctx is None:
         return True
     before = ctx.text[max(0, ctx.start - 200) : ctx.start]
-    return not _URL_USERINFO_BEFORE.search(before)
+    if _URL_USERINFO_BEFORE.search(before):
+        return False
+    return not _LOGIN_TARGET_BEFORE.search(before, max(0, len(before) - 120))
 
 
 @validator("basic_credentials")
@@ -321,6 +330,8 @@ def phone(value: str, ctx: Ctx | None = None) -> bool:
         return False
     if _SSN_SHAPE.match(value):
         return False
+    if value.startswith("00"):  # international prefix written as 00
+        return 11 <= len(digits) <= 17
     if digits[0] == "0" and not value.startswith(("+", "(")):
         return 9 <= len(digits) <= 12  # national format with a trunk prefix
     if value.startswith("+"):
