@@ -196,3 +196,14 @@ SILENT_PII = [
 @pytest.mark.parametrize("text", SILENT_PII)
 def test_personal_data_false_alarms_stay_silent(engine, text):
     assert found(engine, text) == []
+
+
+def test_table_secrets_inside_serialized_json(engine):
+    import orjson
+
+    for text in (f"id,service,secret\n7,billing,{V}\n", f"x\nname,token\nsvc,{V}\n"):
+        doc = orjson.dumps({"result": {"content": [{"type": "text", "text": text}]}}).decode()
+        assert found(engine, doc) == [("generic_secret", V)], doc
+    # a data row that merely contains the word token is not a header
+    rows = "14438,token,400.28\n22827,are,Zx9LmQ2pT8vRk4Wn\n"
+    assert found(engine, rows) == []
