@@ -40,7 +40,7 @@ from .schema import (
 log = logging.getLogger("mcp_gateway")
 
 DEFAULT_QUEUE_SIZE = 10_000
-_POLL = 0.01  # seconds between queue drains while a batch is being collected
+_POLL = 0.05  # seconds between queue drains while a batch is being collected (each wake-up contends for the GIL with the proxy)
 _MSG_COLS = list(MESSAGE_COLUMNS)
 _FIND_COLS = list(FINDING_COLUMNS)
 _EVENT_COLS = list(EVENT_COLUMNS)
