@@ -207,3 +207,37 @@ def test_table_secrets_inside_serialized_json(engine):
     # a data row that merely contains the word token is not a header
     rows = "14438,token,400.28\n22827,are,Zx9LmQ2pT8vRk4Wn\n"
     assert found(engine, rows) == []
+
+
+def test_empty_rule_file_short_circuits(tmp_path):
+    import time
+
+    from mcp_gateway.message import Direction, Exchange, Kind, Message
+    from mcp_gateway.scan.stage import ScanStage
+
+    p = tmp_path / "none.yaml"
+    p.write_text("rules: []\n")
+    e = Engine.load([str(p)])
+    assert e.rules == []
+    big = ("password: " + V + " ") * 10_000  # ~270 KB full of candidates
+    assert e.scan_text(big) == []
+    stage = ScanStage(e)
+    payload = {"jsonrpc": "2.0", "id": 1, "result": {"content": [{"type": "text", "text": big}]}}
+    msg = Message(
+        payload, Direction.SERVER_TO_CLIENT, Kind.RESULT, Exchange(flow_id="f", server="s:1"), id=1
+    )
+    t = time.process_time()
+    for _ in range(200):
+        stage.process(msg)
+    # nothing serialized, nothing scanned: far below the ~4 ms a full scan of 270 KB costs
+    assert (time.process_time() - t) / 200 < 0.0005
+    assert msg.findings == []
+
+
+def test_base64_gate_keeps_blobs_found(engine):
+    import base64
+
+    blob = base64.b64encode(f"password={V}\n".encode()).decode()  # short, padded
+    assert found(engine, f"data: {blob}")[0][0] == "generic_secret"
+    long_blob = base64.b64encode(f"config:\n  password: {V}\n  user: app\n".encode()).decode()
+    assert found(engine, f"see {long_blob} end")[0][0] == "generic_secret"

@@ -32,7 +32,7 @@ import hyperscan as hs
 
 from ..yamlconf import ConfigError
 from . import validators as V
-from .rules import PII_TYPES, Rule, RuleSet, load_rules
+from .rules import Rule, RuleSet, load_rules
 from .views import json_unescape_view, percent_view
 
 __all__ = ["Detection", "Engine"]
@@ -104,12 +104,16 @@ class Engine:
 
     # -- compilation -----------------------------------------------------------------
     def _compile(self) -> None:
-        # Anchors are split into two databases scanned one after the other (credentials, then
-        # the digit-heavy personal-data patterns): measured faster than one mixed automaton.
+        # One database, one pass over the message: a message without any candidate (the common
+        # case) costs one Hyperscan scan and nothing else.
         groups: dict[int, list[tuple[bytes, int, int]]] = {}
         self._anchor_rule: list[int] = []  # hs id -> rule index
+        self._dbs: list[hs.Database] = []
+        if not self.rules:
+            self._id_escape = self._id_b64 = -1
+            return  # nothing to find: scan() returns at once
         for ri, rule in enumerate(self.rules):
-            g = _group(rule)
+            g = 0
             for expr, som in self._anchors(rule):
                 hid = len(self._anchor_rule)
                 self._anchor_rule.append(ri)
@@ -123,7 +127,17 @@ class Engine:
         groups.setdefault(0, []).append(
             (rb"\\u00[0-7][0-9A-Fa-f]|\\/", self._id_escape, hs.HS_FLAG_SINGLEMATCH)
         )
-        self._dbs: list[hs.Database] = []
+        # internal: is a base64 blob possible at all? (a long run, or a short padded value
+        # right after ':' or '='): only then is the base64 candidate search run
+        self._id_b64 = self._id_escape + 1
+        groups[0].append((rb"[A-Za-z0-9+/]{%d}" % _B64_LONG, self._id_b64, hs.HS_FLAG_SINGLEMATCH))
+        groups[0].append(
+            (
+                rb"[:=][ \t]*[\"']?[A-Za-z0-9+/]{6}[A-Za-z0-9+/]*=",
+                self._id_b64 + 1,
+                hs.HS_FLAG_SINGLEMATCH,
+            )
+        )
         for g in sorted(groups):
             items = groups[g]
             db = hs.Database(mode=hs.HS_MODE_BLOCK)
@@ -182,7 +196,7 @@ class Engine:
         ``data`` may give ``text`` already encoded, when it is pure ASCII."""
         if not isinstance(text, str):
             text = bytes(text).decode("utf-8", "replace")
-        if not text:
+        if not text or not self._dbs:
             return []
         dets, b64, escaped = self._scan_raw(text, allowed, want_b64=True, data=data)
         if escaped or "%" in text:
@@ -245,17 +259,21 @@ class Engine:
             except hs.ScratchInUseError:  # re-entrant use on one thread: use a fresh scratch
                 db.scan(data, match_event_handler=on_match, scratch=hs.Scratch(db))
         dets: list[Detection] = []
-        b64 = _b64_candidates(data) if want_b64 and len(data) >= 8 else []
+        b64: list[tuple[int, int, bool]] = []
         if not hits:
             return dets, b64, False
         anchor_rule = self._anchor_rule
         id_escape = self._id_escape
-        escaped = False
+        n_anchor = len(anchor_rule)
+        escaped = want_b64_now = False
         n = len(text)
         windows: dict[int, list[tuple[int, int]]] = {}
         for ri_hid, _frm, to in hits:
-            if ri_hid == id_escape:
-                escaped = True
+            if ri_hid >= n_anchor:
+                if ri_hid == id_escape:
+                    escaped = True
+                else:
+                    want_b64_now = True
                 continue
             ri = anchor_rule[ri_hid]
             if allowed is not None and ri not in allowed:
@@ -276,6 +294,8 @@ class Engine:
                 self._confirm(text, ri, cur_lo, cur_hi, dets)
                 cur_lo, cur_hi = lo, hi
             self._confirm(text, ri, cur_lo, cur_hi, dets)
+        if want_b64 and want_b64_now:
+            b64 = _b64_candidates(data)
         return dets, b64, escaped
 
     def _confirm(self, text: str, ri: int, lo: int, hi: int, out: list[Detection]) -> None:
@@ -455,11 +475,6 @@ def _b64_candidates(data: bytes) -> list[tuple[int, int, bool]]:
                 end += 1
             out.append((start, end, True))
     return out
-
-
-def _group(rule: Rule) -> int:
-    """Which Hyperscan database a rule's anchors go to (see Engine._compile)."""
-    return 1 if rule.type in PII_TYPES else 0
 
 
 def _decode_blob(blob: str) -> str | None:

@@ -123,6 +123,8 @@ class ScanStage:
     # -- processing ------------------------------------------------------------------
     def process(self, msg: Message) -> None:
         engine = self.engine  # one snapshot: a concurrent reload cannot mix two engines
+        if not engine.rules:
+            return  # an empty rule set: nothing to serialize, nothing to scan
         allowed = self._allowed(engine, msg)
         if allowed is not None and not allowed:
             return
