@@ -24,11 +24,11 @@ from __future__ import annotations
 import base64
 import fnmatch
 import logging
-import os
 import threading
 import time
 from typing import Any
 
+from .. import secretref
 from ..message import ErrorCode, Refusal
 from .config import Credential, ServerConfig
 from .logutil import problem
@@ -54,37 +54,12 @@ def _check(ref: str, value: str | None) -> str:
 
 
 def resolve(ref: str) -> str:
-    """Resolve a reference now (may do I/O: file read, keyring call)."""
-    if ref.startswith("env://"):
-        return _check(ref, os.environ.get(ref[6:]))
-    if ref.startswith("file://"):
-        path = ref[7:]
-        try:
-            with open(path, encoding="utf-8") as f:
-                text = f.read(65_537)
-        except FileNotFoundError:
-            raise SecretError(f"secret reference {ref}: file not found") from None
-        except (OSError, UnicodeDecodeError) as e:
-            raise SecretError(f"secret reference {ref}: cannot read ({type(e).__name__})") from None
-        if len(text) > 65_536:
-            raise SecretError(f"secret reference {ref}: file larger than 64 KiB")
-        if text.endswith("\n"):
-            text = text[:-1]
-        if text.endswith("\r"):
-            text = text[:-1]
-        return _check(ref, text)
-    if ref.startswith("keyring://"):
-        service, _, name = ref[10:].partition("/")
-        try:
-            import keyring
-
-            value = keyring.get_password(service, name)
-        except Exception as e:  # noqa: BLE001 - any backend failure
-            raise SecretError(
-                f"secret reference {ref}: keyring error ({type(e).__name__})"
-            ) from None
-        return _check(ref, value)
-    raise SecretError(f"unsupported secret reference {ref!r} (env://, file://, keyring://)")
+    """Resolve a reference now (may do I/O: file read, keyring call); header-safe values only."""
+    try:
+        value = secretref.resolve(ref)
+    except secretref.SecretRefError as e:
+        raise SecretError(f"secret reference {e}") from None
+    return _check(ref, value)
 
 
 class SecretCache:
