@@ -396,29 +396,36 @@ class Gateway:
             if refusal is not None:
                 self._refuse_exchange(flow, ex, refusal)
 
-    def _too_large_request(self, flow: http.HTTPFlow, ex: Exchange, size: int) -> None:
-        self._exchanges[flow.id] = ex
-        msg = Message(
-            payload=None,
-            direction=Direction.CLIENT_TO_SERVER,
-            kind=Kind.INVALID,
-            exchange=ex,
-            size=size,
-        )
-        msg.inspected = False
-        text = f"message of {size} bytes exceeds mcp_max_message_bytes ({self.max_message_bytes}); not inspected"
+    def _not_inspected(
+        self,
+        flow: http.HTTPFlow,
+        ex: Exchange,
+        direction: Direction,
+        size: int,
+        text: str,
+        http_status: int | None = None,
+    ) -> Message:
+        """A message the gateway could not inspect: blocked or passed per mcp_fail_mode,
+        and still handed to the pipeline (so it is audited)."""
+        msg = _uninspected(ex, direction, size)
         if self.fail_mode == "closed":
-            msg.block(ErrorCode.TOO_LARGE, text, http_status=413, stage="parse")
-        self.pipeline.start_exchange(ex)
-        self.pipeline.run(msg)
-        self._record(flow, [msg])
-        if self.fail_mode == "closed":
-            self._reply(flow, 413, error_response(None, ErrorCode.TOO_LARGE, text))
-            self._mark(flow, [msg])
+            msg.block(ErrorCode.TOO_LARGE, text, http_status=http_status, stage="parse")
         else:
             log.warning(
                 "mcp-gateway: %s (flow %s), forwarded per mcp_fail_mode=open", text, flow.id
             )
+        self.pipeline.run(msg)
+        self._record(flow, [msg])
+        return msg
+
+    def _too_large_request(self, flow: http.HTTPFlow, ex: Exchange, size: int) -> None:
+        self._exchanges[flow.id] = ex
+        self.pipeline.start_exchange(ex)
+        text = f"message of {size} bytes exceeds mcp_max_message_bytes ({self.max_message_bytes}); not inspected"
+        msg = self._not_inspected(flow, ex, Direction.CLIENT_TO_SERVER, size, text, http_status=413)
+        if self.fail_mode == "closed":
+            self._reply(flow, 413, error_response(None, ErrorCode.TOO_LARGE, text))
+            self._mark(flow, [msg])
 
     def _reject(
         self,
@@ -431,15 +438,9 @@ class Gateway:
     ) -> None:
         """Refuse a request the gateway cannot or will not parse; still audited."""
         if not msgs:
-            msg = Message(
-                payload=None,
-                direction=Direction.CLIENT_TO_SERVER,
-                kind=Kind.INVALID,
-                exchange=ex,
-                size=len(flow.request.raw_content or b""),
-            )
-            msg.inspected = False
-            msgs = [msg]
+            msgs = [
+                _uninspected(ex, Direction.CLIENT_TO_SERVER, len(flow.request.raw_content or b""))
+            ]
         for m in msgs:
             m.block(code, text, http_status=status, stage="parse")
         self.pipeline.run_all(msgs)
@@ -676,28 +677,19 @@ class Gateway:
             resp.content = orjson.dumps(new) if new is not None else b""
 
     def _too_large_response(self, flow: http.HTTPFlow, ex: Exchange, size: int) -> None:
-        msg = Message(
-            payload=None,
-            direction=Direction.SERVER_TO_CLIENT,
-            kind=Kind.INVALID,
-            exchange=ex,
-            size=size,
-        )
-        msg.inspected = False
         text = f"response of {size} bytes exceeds mcp_max_message_bytes ({self.max_message_bytes}); not inspected"
-        if self.fail_mode == "closed":
-            msg.block(ErrorCode.TOO_LARGE, text, stage="parse")
-        self.pipeline.run(msg)
-        self._record(flow, [msg])
+        msg = self._not_inspected(flow, ex, Direction.SERVER_TO_CLIENT, size, text)
         if self.fail_mode == "closed":
             ident = _request_id(flow)
             flow.response.content = orjson.dumps(error_response(ident, ErrorCode.TOO_LARGE, text))
             flow.response.headers["content-type"] = "application/json"
             self._mark(flow, [msg])
-        else:
-            log.warning(
-                "mcp-gateway: %s (flow %s), forwarded per mcp_fail_mode=open", text, flow.id
-            )
+
+
+def _uninspected(ex: Exchange, direction: Direction, size: int) -> Message:
+    msg = Message(payload=None, direction=direction, kind=Kind.INVALID, exchange=ex, size=size)
+    msg.inspected = False
+    return msg
 
 
 def _request_id(flow: http.HTTPFlow) -> Any:
@@ -899,23 +891,7 @@ class SSEStream:
         return encode_event(orjson.dumps(err).decode(), event="message")
 
     def _not_inspected(self, text: str, size: int = 0) -> Message:
-        msg = Message(
-            payload=None,
-            direction=Direction.SERVER_TO_CLIENT,
-            kind=Kind.INVALID,
-            exchange=self.ex,
-            size=size,
-        )
-        msg.inspected = False
-        if self.gw.fail_mode == "closed":
-            msg.block(ErrorCode.TOO_LARGE, text, stage="parse")
-        else:
-            log.warning(
-                "mcp-gateway: %s (flow %s), forwarded per mcp_fail_mode=open", text, self.flow.id
-            )
-        self.gw.pipeline.run(msg)
-        self.gw._record(self.flow, [msg])
-        return msg
+        return self.gw._not_inspected(self.flow, self.ex, Direction.SERVER_TO_CLIENT, size, text)
 
     def _event(self, ev: SSEEvent) -> bytes:
         if self.skip_tail is not None:
