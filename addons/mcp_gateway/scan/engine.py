@@ -127,13 +127,13 @@ class Engine:
         groups.setdefault(0, []).append(
             (rb"\\u00[0-7][0-9A-Fa-f]|\\/", self._id_escape, hs.HS_FLAG_SINGLEMATCH)
         )
-        # internal: is a base64 blob possible at all? (a long run, or a short padded value
-        # right after ':' or '='): only then is the base64 candidate search run
+        # internal: is a base64 blob possible at all? (a run of 40, or a padded value of 6 or
+        # more): only then is the base64 candidate search run
         self._id_b64 = self._id_escape + 1
         groups[0].append((rb"[A-Za-z0-9+/]{%d}" % _B64_LONG, self._id_b64, hs.HS_FLAG_SINGLEMATCH))
         groups[0].append(
             (
-                rb"[:=][ \t]*[\"']?[A-Za-z0-9+/]{6}[A-Za-z0-9+/]*=",
+                rb"[A-Za-z0-9+/]{6}=(?:=|[^A-Za-z0-9+/=]|$)",
                 self._id_b64 + 1,
                 hs.HS_FLAG_SINGLEMATCH,
             )
