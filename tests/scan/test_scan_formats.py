@@ -106,6 +106,9 @@ SILENT_CONTEXT = [
     "password is at least 12 chars",
     "the api key is in the X-Api-Key header",
     "the token was refreshed (expires_in=3600).",
+    "The token is JWT-encoded and signed with RS256.",
+    "the secret key is stored at /etc/app/secret.key",
+    "If the API key is missing, the server returns 401.",
     "token,count\nabc,3\n",
     "id,token_type,expires\n1,bearer,3600\n",
     "INSERT INTO t (id, password) VALUES (1, 'changeme');",
@@ -241,3 +244,8 @@ def test_base64_gate_keeps_blobs_found(engine):
     assert found(engine, f"data: {blob}")[0][0] == "generic_secret"
     long_blob = base64.b64encode(f"config:\n  password: {V}\n  user: app\n".encode()).decode()
     assert found(engine, f"see {long_blob} end")[0][0] == "generic_secret"
+
+
+def test_json_text_field_is_not_a_phone_word(engine):
+    assert found(engine, '{"type":"text","text":"200 404 1234 bytes"}') == []
+    assert found(engine, '{"phone":"267 363 2392"}') == [("phone_number", "267 363 2392")]
