@@ -107,6 +107,7 @@ SILENT_CONTEXT = [
     "the api key is in the X-Api-Key header",
     "the token was refreshed (expires_in=3600).",
     "The token is JWT-encoded and signed with RS256.",
+    "search token test is id=7dcdfac752c4dee7 latency_ms=12",
     "the secret key is stored at /etc/app/secret.key",
     "If the API key is missing, the server returns 401.",
     "token,count\nabc,3\n",
