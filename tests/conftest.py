@@ -1,9 +1,19 @@
-"""Suite-wide: no test may touch the user's real gateway database (~/.mitmproxy/...)."""
+"""Suite-wide fixtures.
+
+* No test may touch the user's real gateway database (~/.mitmproxy/...).
+* ``mcp2_python``: a Python with the mcp 2.x SDK (the 2026-07-28 era), which cannot share a
+  virtualenv with the 1.x SDK the rest of the suite uses; installed once into ``.venv/mcp2``.
+"""
 
 import os
+import subprocess
+import sys
 import tempfile
+from pathlib import Path
 
 import pytest
+
+MCP2 = "mcp==2.3.0"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -18,3 +28,26 @@ def _private_default_audit_db():
                 os.environ.pop("MCP_GATEWAY_AUDIT_DB", None)
             else:
                 os.environ["MCP_GATEWAY_AUDIT_DB"] = old
+
+
+@pytest.fixture(scope="session")
+def mcp2_python() -> Path:
+    side = Path(sys.prefix) / "mcp2"
+    py = side / "bin" / "python"
+    stamp = side / "installed"
+    if not (py.exists() and stamp.exists() and stamp.read_text() == MCP2):
+        subprocess.run(
+            [sys.executable, "-m", "venv", "--clear", str(side)], check=True, timeout=120
+        )
+        r = subprocess.run(
+            [str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check", MCP2],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if r.returncode != 0:
+            pytest.fail(
+                f"could not install {MCP2} into {side}:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}"
+            )
+        stamp.write_text(MCP2)
+    return py

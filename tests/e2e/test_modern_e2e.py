@@ -1,12 +1,11 @@
 """The 2026-07-28 protocol era through the gateway, with the mcp 2.x SDK on both ends.
 
-mcp 2.x cannot share a virtualenv with the 1.x SDK the rest of the suite uses, so it is
-installed once into a side virtualenv (.venv/mcp2, outside the repository's files).
+mcp 2.x cannot share a virtualenv with the 1.x SDK the rest of the suite uses; the
+``mcp2_python`` fixture (tests/conftest.py) installs it once into a side virtualenv.
 """
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,30 +15,6 @@ from .conftest import clean_env, pick_free_port, stop_process, wait_port
 pytestmark = pytest.mark.e2e
 
 HERE = Path(__file__).resolve().parent / "modern"
-SIDE = Path(sys.prefix) / "mcp2"
-MCP2 = "mcp==2.3.0"
-
-
-@pytest.fixture(scope="module")
-def mcp2_python() -> Path:
-    py = SIDE / "bin" / "python"
-    stamp = SIDE / "installed"
-    if not (py.exists() and stamp.exists() and stamp.read_text() == MCP2):
-        subprocess.run(
-            [sys.executable, "-m", "venv", "--clear", str(SIDE)], check=True, timeout=120
-        )
-        r = subprocess.run(
-            [str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check", MCP2],
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        if r.returncode != 0:
-            pytest.fail(
-                f"could not install {MCP2} into {SIDE}:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}"
-            )
-        stamp.write_text(MCP2)
-    return py
 
 
 @pytest.fixture(scope="module")

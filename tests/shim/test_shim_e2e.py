@@ -190,12 +190,9 @@ async def test_crash_through_gateway(gateway, tmp_path):
                 assert text_of(await s.call_tool("echo", {"text": "back"})) == "back"
 
 
-MCP2_PY = ROOT / ".venv" / "mcp2" / "bin" / "python"  # the side venv of tests/e2e/test_modern_e2e
-
-
-@pytest.mark.skipif(not MCP2_PY.exists(), reason="no mcp 2.x side venv (tests/e2e creates it)")
 @pytest.mark.parametrize("mode", ["auto", "2026-07-28", "legacy"])
-def test_modern_era_client_and_server_through_shim_and_gateway(gateway, mode):
+def test_modern_era_client_and_server_through_shim_and_gateway(gateway, mode, mcp2_python):
+    MCP2_PY = mcp2_python  # noqa: N806
     import json
     import subprocess
 
