@@ -252,3 +252,15 @@ def test_allowlist_values_and_stopwords(tmp_path):
     e = Engine.load([str(p)])
     assert e.scan_text("acme_0000111122223333 acme_deadbeefdeadbeef") == []
     assert len(e.scan_text("acme_0123456789abcdef")) == 1
+
+
+def test_digit_runs_do_not_fire_anchors_at_every_offset():
+    """Numeric payloads (arrays, CSV, timestamps) must stay cheap: each anchor hit is a Python
+    callback, so an anchor matching at every offset of a digit run made 1 KiB cost ~0.5 ms."""
+    from mcp_gateway.scan.engine import Engine
+
+    engine = Engine.load()
+    hits = []
+    for db, scratch in zip(engine._dbs, engine._scratches(), strict=True):
+        db.scan(b"1234567890" * 100, match_event_handler=lambda *a: hits.append(a), scratch=scratch)
+    assert len(hits) <= 10
