@@ -583,7 +583,7 @@ class Gateway:
                 exc_info=e,
             )
             if flow.response is not None and self.fail_mode == "closed":
-                flow.response.stream = _ErrorStream(flow)
+                flow.response.stream = _ErrorStream()
             elif flow.response is not None:
                 flow.response.stream = True
 
@@ -727,7 +727,7 @@ def _rebuild(value: Any, batch: bool, msgs: list[Message]) -> Any:
 class _ErrorStream:
     """Fail-closed replacement for a stream the gateway could not set up: one error event."""
 
-    def __init__(self, flow: http.HTTPFlow) -> None:
+    def __init__(self) -> None:
         self.sent = False
 
     def __call__(self, data: bytes) -> list[bytes]:
@@ -771,7 +771,6 @@ class SSEStream:
         self._kept_truncated = False
         self._hold = None
         self._closed_after_error = False
-        self.events = 0
         if undecodable:
             self._not_inspected(
                 f"content-encoding {flow.response.headers.get('content-encoding')!r} cannot be decoded"
@@ -897,7 +896,6 @@ class SSEStream:
         if self.skip_tail is not None:
             mode, self.skip_tail = self.skip_tail, None
             return ev.raw if mode == "raw" else b""
-        self.events += 1
         data = ev.data_bytes
         if data is None:
             return ev.raw  # comments, keep-alives, retry-only events
