@@ -191,14 +191,23 @@ def _spawn_error(cmd: list[str], e: OSError) -> int:
     return 126
 
 
-def cmd_stdio(args) -> int:
-    args.command_name = "stdio"
+def _child_spec(args, command_name: str) -> tuple[list[str], dict[str, str]] | None:
+    """The child's command and environment, or None after reporting a usage error."""
+    args.command_name = command_name
     cmd = _command(args)
     if cmd is None:
-        return 2
+        return None
     env = _child_env(args)
     if env is None:
+        return None
+    return cmd, env
+
+
+def cmd_stdio(args) -> int:
+    spec = _child_spec(args, "stdio")
+    if spec is None:
         return 2
+    cmd, env = spec
     name = args.name or os.path.basename(cmd[0]) or cmd[0]
     try:
         headers = _gateway_headers(args)
@@ -230,13 +239,10 @@ def _gateway_headers(args) -> dict[str, str]:
 
 
 def cmd_bridge(args) -> int:
-    args.command_name = "bridge"
-    cmd = _command(args)
-    if cmd is None:
+    spec = _child_spec(args, "bridge")
+    if spec is None:
         return 2
-    env = _child_env(args)
-    if env is None:
-        return 2
+    cmd, env = spec
     token = args.token
     if args.token_ref:
         from .refs import resolve_ref
