@@ -9,6 +9,7 @@ import os
 import secrets
 import signal
 import sys
+from collections.abc import Callable
 
 from .bridge import DEFAULT_MAX_MESSAGE_BYTES, Bridge
 from .refs import RefError, parse_env_assignments
@@ -270,24 +271,23 @@ def _install_signals(stop: asyncio.Event, on_signal) -> None:
             loop.add_signal_handler(sig, on_signal, sig)
 
 
-async def _stdio_main(
-    args, cmd: list[str], env: dict[str, str], name: str, headers: dict[str, str]
-) -> int:
-    from .relay import Relay, open_stdin
-
-    stop = asyncio.Event()
+def _stop_on_fatal(stop: asyncio.Event) -> tuple[list[str], Callable[[str], None]]:
+    """A fatal child failure: let the errors for requests in flight reach the client, then stop."""
     fatal: list[str] = []
     loop = asyncio.get_running_loop()
 
     def on_fatal(why: str) -> None:
         fatal.append(why)
-        # let the errors for requests in flight reach the client, then stop
         loop.call_later(1.0, stop.set)
 
-    bridge = Bridge(
+    return fatal, on_fatal
+
+
+def _make_bridge(args, cmd, env, name, token, on_fatal, **listen) -> Bridge:
+    return Bridge(
         cmd,
         env,
-        token=secrets.token_urlsafe(32),
+        token=token,
         timeout=args.timeout,
         max_message_bytes=args.max_message_bytes,
         restart=args.restart,
@@ -295,7 +295,18 @@ async def _stdio_main(
         name=name,
         on_fatal=on_fatal,
         log=log,
+        **listen,
     )
+
+
+async def _stdio_main(
+    args, cmd: list[str], env: dict[str, str], name: str, headers: dict[str, str]
+) -> int:
+    from .relay import Relay, open_stdin
+
+    stop = asyncio.Event()
+    fatal, on_fatal = _stop_on_fatal(stop)
+    bridge = _make_bridge(args, cmd, env, name, secrets.token_urlsafe(32), on_fatal)
     try:
         await bridge.start()
     except OSError as e:
@@ -333,28 +344,9 @@ async def _stdio_main(
 
 async def _bridge_main(args, cmd, env, name, token) -> int:
     stop = asyncio.Event()
-    fatal: list[str] = []
-    loop = asyncio.get_running_loop()
-
-    def on_fatal(why: str) -> None:
-        fatal.append(why)
-        loop.call_later(1.0, stop.set)
-
+    fatal, on_fatal = _stop_on_fatal(stop)
     try:
-        bridge = Bridge(
-            cmd,
-            env,
-            host=args.host,
-            port=args.port,
-            token=token,
-            timeout=args.timeout,
-            max_message_bytes=args.max_message_bytes,
-            restart=args.restart,
-            max_restarts=args.max_restarts,
-            name=name,
-            on_fatal=on_fatal,
-            log=log,
-        )
+        bridge = _make_bridge(args, cmd, env, name, token, on_fatal, host=args.host, port=args.port)
     except ValueError as e:
         log(f"mcp-gateway bridge: {e}")
         return 2
