@@ -45,9 +45,6 @@ _NAME_PARAM = {
     "resources/unsubscribe": "uri",
 }
 
-# Headers that mark an HTTP exchange as MCP even without a JSON-RPC body (GET stream, DELETE).
-MCP_HEADERS = ("mcp-session-id", "mcp-protocol-version", "mcp-method", "last-event-id")
-
 MODERN_VERSIONS = ("2026-07-28",)
 
 # Nesting deeper than this is refused before orjson sees it (orjson itself stops at 1024).

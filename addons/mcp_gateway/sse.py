@@ -80,11 +80,10 @@ def _decode(b: bytes) -> str:
 class SSEParser:
     """Feed bytes, get events. Never raises on garbage: undecodable bytes become U+FFFD."""
 
-    def __init__(self, max_event_bytes: int | None = None) -> None:
+    def __init__(self) -> None:
         self._buf = bytearray()
         self._pos = 0  # where line scanning resumes in _buf
         self._lines: list[bytes] = []  # lines of the event being built
-        self.max_event_bytes = max_event_bytes
 
     @property
     def pending(self) -> int:
