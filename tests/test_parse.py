@@ -1,4 +1,6 @@
+import orjson
 import pytest
+from mcp_gateway import parse
 from mcp_gateway.message import Direction, ErrorCode, Exchange, Kind
 from mcp_gateway.parse import (
     ParseError,
@@ -131,3 +133,15 @@ def test_legacy_session():
     assert legacy_session_from_url("/messages/?session_id=abc") == "abc"
     assert legacy_session_from_url("http://h/message?sessionId=x1") == "x1"
     assert legacy_session_from_url("/mcp") is None
+
+
+def test_nesting_limit_is_exact_and_cheap_for_wide_documents():
+    # 512 levels pass, 513 are refused (the documented limit), whatever lies inside strings
+    ok = b"[" * parse.MAX_DEPTH + b"]" * parse.MAX_DEPTH
+    assert parse.decode_json(ok) is not None
+    deep = b"[" * (parse.MAX_DEPTH + 1) + b"]" * (parse.MAX_DEPTH + 1)
+    with pytest.raises(parse.ParseError, match="nested deeper than 512"):
+        parse.decode_json(deep)
+    # brackets inside strings and thousands of sibling objects are not nesting
+    wide = orjson.dumps({"rows": [{"a": [1]} for _ in range(5000)], "text": "[{" * 5000})
+    assert parse.decode_json(wide)["rows"][0] == {"a": [1]}

@@ -108,48 +108,45 @@ def looks_like_json(body: bytes) -> bool:
     return False
 
 
-def _depth_ok(body: bytes | str) -> bool:
-    """Refuse absurd nesting without a recursive walk (bracket count, strings ignored)."""
+def _brackets_ok(body: bytes | str) -> bool:
+    """Cheap gate: a body with at most MAX_DEPTH brackets cannot nest deeper (two C passes)."""
     raw = body.encode() if isinstance(body, str) else body
-    if raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:
-        return True
-    depth = 0
-    in_str = False
-    esc = False
-    for b in raw:
-        if in_str:
-            if esc:
-                esc = False
-            elif b == 0x5C:
-                esc = True
-            elif b == 0x22:
-                in_str = False
-        elif b == 0x22:
-            in_str = True
-        elif b in (0x5B, 0x7B):
-            depth += 1
-            if depth > MAX_DEPTH:
-                return False
-        elif b in (0x5D, 0x7D):
-            depth -= 1
-    return True
+    return raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH
+
+
+def _depth_over(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether a decoded value nests deeper than ``limit`` (the outermost container is level
+    1): a walk over its containers only, so a large text costs nothing and a large JSON
+    document one step per object or array, never one per byte."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        for c in node.values() if isinstance(node, dict) else node:
+            if isinstance(c, dict | list):
+                stack.append((c, depth + 1))
+    return False
 
 
 def decode_json(body: bytes | str) -> Any:
     """orjson.loads with the gateway's errors: invalid UTF-8, bad JSON, too deep."""
-    if not _depth_ok(body):
-        raise ParseError(ErrorCode.PARSE_ERROR, f"Parse error: JSON nested deeper than {MAX_DEPTH}")
     try:
-        return orjson.loads(body)
+        value = orjson.loads(body)  # orjson itself refuses nesting deeper than 1024
     except orjson.JSONDecodeError as e:
         text = str(e)
         if "utf-8" in text.lower() or "surrogate" in text.lower():
             raise ParseError(
                 ErrorCode.PARSE_ERROR, "Parse error: body is not valid UTF-8"
             ) from None
-        if "recursion" in text.lower():
-            raise ParseError(ErrorCode.PARSE_ERROR, "Parse error: JSON nested too deeply") from None
+        if "recursion" in text.lower() or "depth" in text.lower():
+            raise ParseError(
+                ErrorCode.PARSE_ERROR, f"Parse error: JSON nested deeper than {MAX_DEPTH}"
+            ) from None
         raise ParseError(ErrorCode.PARSE_ERROR, f"Parse error: {text}") from None
+    if isinstance(value, dict | list) and not _brackets_ok(body) and _depth_over(value):
+        raise ParseError(ErrorCode.PARSE_ERROR, f"Parse error: JSON nested deeper than {MAX_DEPTH}")
+    return value
 
 
 @dataclass(slots=True)
@@ -160,15 +157,20 @@ class Parsed:
     batch: bool
 
 
-def build_messages(value: Any, size: int, direction: Direction, ex: Exchange) -> Parsed:
-    """Turn a decoded JSON value (object or batch array) into Messages."""
+def build_messages(
+    value: Any, size: int, direction: Direction, ex: Exchange, raw: bytes | None = None
+) -> Parsed:
+    """Turn a decoded JSON value (object or batch array) into Messages. ``raw`` are the
+    bytes ``value`` was decoded from; a single message keeps them (``Message.raw``)."""
     if isinstance(value, list):
         if not value:
             raise ParseError(ErrorCode.INVALID_REQUEST, "Invalid Request: empty batch")
         per = max(1, size // len(value))
         msgs = [_one(v, per, direction, ex, i) for i, v in enumerate(value)]
         return Parsed(msgs, True)
-    return Parsed([_one(value, size, direction, ex, None)], False)
+    msg = _one(value, size, direction, ex, None)
+    msg.raw = raw
+    return Parsed([msg], False)
 
 
 def _one(obj: Any, size: int, direction: Direction, ex: Exchange, index: int | None) -> Message:
