@@ -264,3 +264,39 @@ def test_digit_runs_do_not_fire_anchors_at_every_offset():
     for db, scratch in zip(engine._dbs, engine._scratches(), strict=True):
         db.scan(b"1234567890" * 100, match_event_handler=lambda *a: hits.append(a), scratch=scratch)
     assert len(hits) <= 10
+
+
+def test_non_ascii_text_keeps_character_offsets(engine):
+    # Hyperscan reports byte offsets into UTF-8; detections index the decoded characters
+    key = "sk-proj-Ab3dEf5hIj7lMn9pQr1tUv3xYz5bCd7fGh9KqW"
+    text = f"héllo ✓ 日本語 {key} — café 😀 jane.roe@acme-corp.io ünï"
+    for dets in (engine.scan_text(text), engine.scan(None, data=text.encode())):
+        assert {d.type for d in dets} >= {"openai_api_key", "email"}
+        for d in dets:
+            assert text[d.start : d.end] == d.value
+    blob = base64.b64encode(f"OPENAI_API_KEY={key}".encode()).decode()
+    text = f"ünïcødé ✓ data: {blob} ✓"
+    (d,) = [d for d in engine.scan_text(text) if d.encoding == "base64"]
+    assert text[d.start : d.end] == blob
+
+
+def test_bytes_without_a_finding_are_never_decoded(engine):
+    # invalid UTF-8 with nothing to confirm: one pass, no error, nothing found
+    assert engine.scan(None, data=b"\xff\xfe plain words \xc3") == []
+    assert engine.scan(None, data=b"") == []
+
+
+def test_start_after_bounds_where_a_match_may_start(tmp_path):
+    body = RULE.replace(
+        "    pattern: 'acme_[a-z0-9]{16}'\n",
+        "    pattern: '(?P<key>[a-z]{2,20})=(?P<value>acme_[a-z0-9]{16})'\n"
+        "    prefilter: ['acme_']\n"
+        "    window: {before: 40, after: 40, start_after: 0}\n",
+    )
+    e = Engine.load([str(write(tmp_path, "sa.yaml", body))])
+    # the match starts before the hit: found, however long the window after it
+    text = "x " * 100 + "token=acme_0123456789abcdef " + "y " * 100
+    assert [d.value for d in e.scan_text(text)] == ["acme_0123456789abcdef"]
+    bad = body.replace("start_after: 0", "start_after: -1")
+    with pytest.raises(ConfigError, match="start_after"):
+        Engine.load([str(write(tmp_path, "bad.yaml", bad))])

@@ -95,6 +95,21 @@ class Engine:
         self._validators = [
             [(V.REGISTRY[name].fn, params) for name, params in r.validators] for r in self.rules
         ]
+        # per rule: (regex, start-bounded variant or None) and how far after a hit's end a
+        # match may start (None: anywhere in the window)
+        self._starts: list[int | None] = []
+        self._confirmers: list[list[tuple[re.Pattern, re.Pattern | None, int]]] = []
+        for r in self.rules:
+            w = r.spec.window
+            sa = None if w.start_after is None else min(w.start_after, w.after)
+            self._starts.append(sa)
+            span = w.before + (sa or 0) + 8
+            self._confirmers.append(
+                [
+                    (rx, _start_bounded(rx, span) if sa is not None else None, span)
+                    for rx in r.regexes
+                ]
+            )
         self._compile()
         self._local = threading.local()
 
@@ -190,15 +205,27 @@ class Engine:
         return self.scan(text)
 
     def scan(
-        self, text: str, allowed: Collection[int] | None = None, data: bytes | None = None
+        self, text: str | None, allowed: Collection[int] | None = None, data: bytes | None = None
     ) -> list[Detection]:
         """Detections in ``text`` for the rules whose index is in ``allowed`` (None: all).
-        ``data`` may give ``text`` already encoded, when it is pure ASCII."""
-        if not isinstance(text, str):
+        ``data`` may give ``text`` already encoded as UTF-8 (surrogates passed); with
+        ``text=None`` it is decoded only if something is found to confirm."""
+        hits = None
+        if text is None:
+            if not data or not self._dbs:
+                return []
+            hits = self._hits(data)
+            if not hits:
+                return []  # the common case: one Hyperscan pass and nothing else
+            text = bytes(data).decode("utf-8", "replace")
+            if len(text.encode("utf-8", "surrogatepass")) != len(data):
+                data = None  # not valid UTF-8: offsets from the decoded text instead
+                hits = None
+        elif not isinstance(text, str):
             text = bytes(text).decode("utf-8", "replace")
         if not text or not self._dbs:
             return []
-        dets, b64, escaped = self._scan_raw(text, allowed, want_b64=True, data=data)
+        dets, b64, escaped = self._scan_raw(text, allowed, want_b64=True, data=data, hits=hits)
         if escaped or "%" in text:
             self._scan_views(text, allowed, dets, escaped)
         if b64:
@@ -240,12 +267,8 @@ class Engine:
             ref=d.ref,
         )  # fmt: skip
 
-    def _scan_raw(
-        self, text: str, allowed, want_b64: bool = False, data: bytes | None = None
-    ) -> tuple[list[Detection], list[tuple[int, int, bool]], bool]:
-        if data is None:
-            # one byte per character: non-ASCII becomes "?", so byte offsets are str offsets
-            data = text.encode("ascii", "replace")
+    def _hits(self, data: bytes) -> list[tuple[int, int, int]]:
+        """(Hyperscan id, 0, end offset in ``data``) of every anchor hit."""
         hits: list[tuple[int, int, int]] = []
         append = hits.append
 
@@ -258,16 +281,34 @@ class Engine:
                 db.scan(data, match_event_handler=on_match, scratch=scratch)
             except hs.ScratchInUseError:  # re-entrant use on one thread: use a fresh scratch
                 db.scan(data, match_event_handler=on_match, scratch=hs.Scratch(db))
+        return hits
+
+    def _scan_raw(
+        self,
+        text: str,
+        allowed,
+        want_b64: bool = False,
+        data: bytes | None = None,
+        hits: list[tuple[int, int, int]] | None = None,
+    ) -> tuple[list[Detection], list[tuple[int, int, bool]], bool]:
+        if data is None:
+            data = text.encode("utf-8", "surrogatepass")
+        if hits is None:
+            hits = self._hits(data)
         dets: list[Detection] = []
         b64: list[tuple[int, int, bool]] = []
         if not hits:
             return dets, b64, False
+        n = len(text)
+        if len(data) != n:
+            # non-ASCII: Hyperscan reports byte offsets, the confirmation works on characters
+            hits = _to_char_offsets(data, hits)
         anchor_rule = self._anchor_rule
         id_escape = self._id_escape
         n_anchor = len(anchor_rule)
         escaped = want_b64_now = False
-        n = len(text)
-        windows: dict[int, list[tuple[int, int]]] = {}
+        windows: dict[int, list[tuple[int, int, int]]] = {}
+        starts = self._starts
         for ri_hid, _frm, to in hits:
             if ri_hid >= n_anchor:
                 if ri_hid == id_escape:
@@ -280,25 +321,34 @@ class Engine:
                 continue
             w = self.rules[ri].spec.window
             lo, hi = to - w.before, to + w.after  # only the end of a candidate is known
-            windows.setdefault(ri, []).append((max(0, lo), min(n, hi)))
+            sa = starts[ri]
+            hi = min(n, hi)
+            windows.setdefault(ri, []).append((max(0, lo), hi, hi if sa is None else to + sa))
         # Confirm each rule once per merged region: every position of the text is tried at
         # most once per rule however many candidates overlap, so the work stays linear.
         for ri, wins in windows.items():
             wins.sort()
-            cur_lo, cur_hi = wins[0]
-            for lo, hi in wins[1:]:
+            cur_lo, cur_hi, cur_s = wins[0]
+            for lo, hi, smax in wins[1:]:
                 if lo <= cur_hi:
                     if hi > cur_hi:
                         cur_hi = hi
+                    if smax > cur_s:
+                        cur_s = smax
                     continue
-                self._confirm(text, ri, cur_lo, cur_hi, dets)
-                cur_lo, cur_hi = lo, hi
-            self._confirm(text, ri, cur_lo, cur_hi, dets)
+                self._confirm(text, ri, cur_lo, cur_hi, dets, cur_s)
+                cur_lo, cur_hi, cur_s = lo, hi, smax
+            self._confirm(text, ri, cur_lo, cur_hi, dets, cur_s)
         if want_b64 and want_b64_now:
             b64 = _b64_candidates(data)
+            if b64 and len(data) != n:
+                b64 = _b64_char_offsets(data, b64)
         return dets, b64, escaped
 
-    def _confirm(self, text: str, ri: int, lo: int, hi: int, out: list[Detection]) -> None:
+    def _confirm(
+        self, text: str, ri: int, lo: int, hi: int, out: list[Detection], smax: int | None = None
+    ) -> None:
+        """Matches of rule ``ri`` inside ``text[lo:hi]`` that start at or before ``smax``."""
         rule = self.rules[ri]
         base = max(0, lo - 8)  # a little context for look-behinds
         win = text[base:hi]
@@ -307,19 +357,31 @@ class Engine:
             # control character: same length, so offsets hold, but the letter no longer glues
             # the next token to a word ("...\nghp_x" still starts a token) and \s matches.
             win = win.replace("\\n", "\\\n").replace("\\r", "\\\r").replace("\\t", "\\\t")
-        for rx in rule.regexes:
+        last = (hi if smax is None else min(smax, hi)) - base  # the last allowed start
+        for rx, brx, span in self._confirmers[ri]:
             has_value = "value" in rx.groupindex
             pos, end = lo - base, hi - base
-            while pos < end:
-                m = rx.search(win, pos, end)
-                if m is None:
+            while pos < end and pos <= last:
+                if brx is None:
+                    m = rx.search(win, pos, end)
+                    if m is None:
+                        break
+                    mstart = m.start()
+                else:
+                    # tries only the start positions pos .. pos + span (see _start_bounded)
+                    m = brx.match(win, pos, end)
+                    if m is None:
+                        pos += span + 1
+                        continue
+                    mstart = m.start(_WHOLE)
+                if mstart > last:
                     break
                 if has_value:
                     vs, ve = m.span("value")
                 else:
-                    vs, ve = m.span()
+                    vs, ve = m.span(_WHOLE) if brx is not None else m.span()
                 if vs < 0 or vs == ve:
-                    pos = m.start() + 1
+                    pos = mstart + 1
                     continue
                 vs += base
                 ve += base
@@ -338,10 +400,10 @@ class Engine:
                             ref=rule,
                         )  # fmt: skip
                     )
-                    pos = max(m.end(), m.start() + 1)
+                    pos = max(m.end(), mstart + 1)
                 else:
                     # a rejected match may hide an overlapping good one ("failed: url?token=x")
-                    pos = m.start() + 1
+                    pos = mstart + 1
 
     def _accept(
         self, ri: int, rule: Rule, value: str, text: str, vs: int, ve: int, m, lo, hi
@@ -361,7 +423,7 @@ class Engine:
             if p.search(value):
                 return False
         if rule.allow_context:
-            whole = m.group(0)
+            whole = m.group(_WHOLE) if _WHOLE in m.re.groupindex else m.group(0)
             for p in rule.allow_context:
                 if p.search(whole):
                     return False
@@ -435,7 +497,6 @@ _B64_TABLE = bytes(
     )
     for i in range(256)
 )
-_RUN = re.compile(rb"a*")
 _LONG_NEEDLE = b"a" * _B64_LONG
 _PADDED = re.compile(rb"=(?<=aaaaaa=)")  # literal '=' first: a fast scan, then a look-behind
 _KEY_BEFORE = re.compile(r"[:=][ \t]*[\"']?\Z")
@@ -454,7 +515,7 @@ def _b64_candidates(data: bytes) -> list[tuple[int, int, bool]]:
         start = max(tr.rfind(b" ", 0, i), tr.rfind(b"=", 0, i)) + 1
         if start > 0 and data[start - 1] == 0x5C and data[start] in b"nrt":
             start += 1  # the letter of a literal \n escape is not part of the blob
-        end = _RUN.match(tr, i).end()
+        end = _run_end(tr, i + _B64_LONG, n)
         run = data[start:end]
         if run.isalnum() and (run.islower() or run.isupper() or run.isdigit()):
             i = tr.find(_LONG_NEEDLE, end)  # hex digests, ids: base64 of text mixes cases
@@ -475,6 +536,15 @@ def _b64_candidates(data: bytes) -> list[tuple[int, int, bool]]:
                 end += 1
             out.append((start, end, True))
     return out
+
+
+def _run_end(tr: bytes, i: int, n: int) -> int:
+    """End of the run of base64 characters ("a" in ``tr``) that goes on at ``i``."""
+    sp = tr.find(b" ", i)
+    eq = tr.find(b"=", i, sp if sp >= 0 else n)
+    if eq >= 0:
+        return eq
+    return sp if sp >= 0 else n
 
 
 def _decode_blob(blob: str) -> str | None:
@@ -505,6 +575,61 @@ _ACTION_ORDER = {"log": 0, "alert": 1, "redact": 2, "block": 3}
 
 def _action_rank(a: str) -> int:
     return _ACTION_ORDER.get(a, 0)
+
+
+_CONTINUATION = bytes(range(0x80, 0xC0))
+
+
+def _to_char_offsets(data: bytes, hits: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """Hits with their end offset in ``data`` (UTF-8) turned into an offset in the decoded
+    text: bytes minus the continuation bytes before it, counted incrementally (linear)."""
+    out = []
+    prev_b = prev_c = 0
+    for i, frm, to in sorted(hits, key=lambda h: h[2]):
+        if to > prev_b:
+            seg = data[prev_b:to]
+            prev_c += len(seg.translate(None, _CONTINUATION))
+            prev_b = to
+        out.append((i, frm, prev_c))
+    return out
+
+
+def _b64_char_offsets(
+    data: bytes, spans: list[tuple[int, int, bool]]
+) -> list[tuple[int, int, bool]]:
+    """Base64 candidates are ASCII: only where each starts needs mapping to characters."""
+    out = []
+    prev_b = prev_c = 0
+    for s, e, keyed in sorted(spans):
+        if s > prev_b:
+            prev_c += len(data[prev_b:s].translate(None, _CONTINUATION))
+            prev_b = s
+        out.append((prev_c, prev_c + (e - s), keyed))
+    return out
+
+
+_WHOLE = "_gw_match"
+_GLOBAL_FLAGS = re.compile(r"\(\?[aiLmsux]+\)")
+_NUMBERED_REF = re.compile(r"\\[1-9]|\(\?\([0-9]")
+
+
+def _start_bounded(rx: re.Pattern, span: int) -> re.Pattern | None:
+    """``rx`` as a pattern that, used with ``match(s, pos)``, finds the leftmost match of ``rx``
+    starting in ``pos .. pos + span`` (group ``_gw_match``), and tries no later start: a
+    failed ``search`` over a long window would try every position up to its end. None when
+    the wrapping group would renumber a numbered back-reference."""
+    p = rx.pattern
+    if not isinstance(p, str) or _NUMBERED_REF.search(p):
+        return None
+    head = ""
+    while (m := _GLOBAL_FLAGS.match(p)) is not None:  # global flags must stay in front
+        head += m.group(0)
+        p = p[m.end() :]
+    try:
+        brx = re.compile(f"{head}(?s:.{{0,{span}}}?)(?P<{_WHOLE}>{p})")
+    except re.error:
+        return None
+    return brx
 
 
 def _hs_literal(s: str) -> str:

@@ -215,10 +215,14 @@ class Allowlist(_Strict):
 
 class Window(_Strict):
     """Where a match may lie relative to the END of a prefilter hit: it may start up to
-    ``before`` characters before it and end up to ``after`` characters after it."""
+    ``before`` characters before it and end up to ``after`` characters after it. When the
+    prefilter always matches inside the match (a key name, a token prefix), ``start_after: 0``
+    says a match never starts after the hit's end, so confirmation tries far fewer start
+    positions; unset, a match may start anywhere in the window."""
 
     before: int = Field(default=256, ge=0, le=65536)
     after: int = Field(default=256, ge=0, le=65536)
+    start_after: int | None = Field(default=None, ge=0, le=65536)
 
 
 class RuleSpec(_Strict):
