@@ -356,7 +356,9 @@ class Gateway:
                     self._reject(flow, ex, 400, e.code, e.message)
                 return
             try:
-                parsed = build_messages(value, len(content), Direction.CLIENT_TO_SERVER, ex)
+                parsed = build_messages(
+                    value, len(content), Direction.CLIENT_TO_SERVER, ex, content
+                )
             except ParseError as e:
                 self._exchanges[flow.id] = ex
                 return self._reject(flow, ex, 400, e.code, e.message)
@@ -663,7 +665,7 @@ class Gateway:
             return self._too_large_response(flow, ex, len(content))
         try:
             value = decode_json(content)
-            parsed = build_messages(value, len(content), Direction.SERVER_TO_CLIENT, ex)
+            parsed = build_messages(value, len(content), Direction.SERVER_TO_CLIENT, ex, content)
         except ParseError:
             return  # not JSON: the client sees the server's bytes unchanged
         msgs = parsed.messages
@@ -906,7 +908,7 @@ class SSEStream:
             return ev.raw if not data.strip() else self._not_mcp(ev)
         try:
             value = decode_json(data)
-            parsed = build_messages(value, len(ev.raw), Direction.SERVER_TO_CLIENT, self.ex)
+            parsed = build_messages(value, len(ev.raw), Direction.SERVER_TO_CLIENT, self.ex, data)
         except ParseError:
             return self._not_mcp(ev)  # not JSON: forwarded unchanged (documented)
         msgs = parsed.messages

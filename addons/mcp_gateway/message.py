@@ -138,6 +138,9 @@ class Message:
     modified: bool = False  # payload was changed; the adapter re-serializes it
     inspected: bool = True  # False when the message was too large or not parseable
     faults: list[str] = field(default_factory=list)  # stages that failed on it (fail-open)
+    # The bytes the payload was decoded from, when they were the whole body or SSE event data
+    # (not a batch member): the scan stage reads them instead of serializing the payload again.
+    raw: bytes | None = field(default=None, repr=False)
 
     @property
     def transport(self) -> Transport:

@@ -374,3 +374,27 @@ def test_many_findings_use_exact_offsets(pipeline):
     assert (
         m.payload["result"]["structuredContent"]["rows"][150]["token"] == "[REDACTED:github_token]"
     )
+
+
+def test_the_bytes_a_message_arrived_as_are_scanned(pipeline):
+    key = "sk-proj-Ab3dEf5hIj7lMn9pQr1tUv3xYz5bCd7fGh9KqW"
+    # as received: pretty-printed, non-ASCII, an escaped solidus; the scan reads these bytes
+    raw = (
+        '{\n  "jsonrpc": "2.0", "id": 7,\n  "result": {"content": [{"type": "text",\n'
+        f'   "text": "ünïcødé ✓ https:\\/\\/x.io OPENAI_API_KEY={key} done"}}]}}\n}}'
+    ).encode()
+    m = result(None)
+    m.payload = orjson.loads(raw)
+    m.raw = raw
+    pipeline.run(m)
+    assert [f.type for f in m.findings] == ["openai_api_key"]
+    text = m.payload["result"]["content"][0]["text"]
+    assert key not in text and text.startswith("ünïcødé ✓ https://x.io OPENAI_API_KEY=")
+    # a \u escape in the bytes: the canonical serialization is scanned instead
+    raw2 = raw.replace(b"OPENAI_API_KEY=sk", b"OPENAI_API_KEY=\\u0073k")
+    m2 = result(None)
+    m2.payload = orjson.loads(raw2)
+    m2.raw = raw2
+    pipeline.run(m2)
+    assert [f.type for f in m2.findings] == ["openai_api_key"]
+    assert key not in orjson.dumps(m2.payload).decode()

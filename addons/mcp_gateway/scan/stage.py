@@ -129,15 +129,18 @@ class ScanStage:
         if allowed is not None and not allowed:
             return
         spans: list[Span] = []
-        try:
-            # One C-speed serialization, one scan: the JSON text carries every string with its
-            # key as context; only messages with detections pay for walking the payload.
-            raw = orjson.dumps(msg.payload)
-            text = raw.decode("utf-8")
-        except (TypeError, orjson.JSONEncodeError, UnicodeDecodeError):
-            text = None
-        if text is not None:
-            dets = engine.scan(text, allowed, data=raw if raw.isascii() else None)
+        # One scan of the message's JSON text, which carries every string with its key as
+        # context; only messages with detections pay for walking the payload. The bytes the
+        # message arrived as serve when they hold no \u escape (the engine decodes the other
+        # escapes itself); otherwise one C-speed serialization gives the canonical text.
+        raw = msg.raw
+        if raw is None or msg.modified or b"\\u" in raw:
+            try:
+                raw = orjson.dumps(msg.payload)
+            except (TypeError, orjson.JSONEncodeError):
+                raw = None
+        if raw is not None:
+            dets = engine.scan(None, allowed, data=raw)
             if len(dets) > _MAX_LOCATE:
                 # many findings (a customer export...): searching each value in every string
                 # would be quadratic, so scan the strings again with exact offsets instead
