@@ -24,7 +24,7 @@ import binascii
 import bisect
 import re
 import threading
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -125,7 +125,7 @@ class Engine:
         self._anchor_rule: list[int] = []  # hs id -> rule index
         self._dbs: list[hs.Database] = []
         if not self.rules:
-            self._id_escape = self._id_b64 = -1
+            self._id_escape = self._id_b64 = self._id_uesc = -1
             return  # nothing to find: scan() returns at once
         for ri, rule in enumerate(self.rules):
             g = 0
@@ -150,6 +150,16 @@ class Engine:
             (
                 rb"[A-Za-z0-9+/]{6}=(?:=|[^A-Za-z0-9+/=]|$)",
                 self._id_b64 + 1,
+                hs.HS_FLAG_SINGLEMATCH,
+            )
+        )
+        # internal: a \u escape of a character beyond ASCII (scan_json then scans the
+        # canonical serialization, where such characters are themselves)
+        self._id_uesc = self._id_b64 + 2
+        groups[0].append(
+            (
+                rb"\\u(?:00[89A-Fa-f]|0[1-9A-Fa-f]|[1-9A-Fa-f])",
+                self._id_uesc,
                 hs.HS_FLAG_SINGLEMATCH,
             )
         )
@@ -205,23 +215,24 @@ class Engine:
         return self.scan(text)
 
     def scan(
-        self, text: str | None, allowed: Collection[int] | None = None, data: bytes | None = None
+        self,
+        text: str | None,
+        allowed: Collection[int] | None = None,
+        data: bytes | None = None,
+        _hits: list[tuple[int, int, int]] | None = None,
     ) -> list[Detection]:
         """Detections in ``text`` for the rules whose index is in ``allowed`` (None: all).
         ``data`` may give ``text`` already encoded as UTF-8 (surrogates passed); with
         ``text=None`` it is decoded only if something is found to confirm."""
-        hits = None
+        hits = _hits
         if text is None:
             if not data or not self._dbs:
                 return []
             hits = self._hits(data)
             if not hits:
                 return []  # the common case: one Hyperscan pass and nothing else
-            text = bytes(data).decode("utf-8", "replace")
-            if len(text.encode("utf-8", "surrogatepass")) != len(data):
-                data = None  # not valid UTF-8: offsets from the decoded text instead
-                hits = None
-        elif not isinstance(text, str):
+            return self._scan_bytes(data, allowed, hits)
+        if not isinstance(text, str):
             text = bytes(text).decode("utf-8", "replace")
         if not text or not self._dbs:
             return []
@@ -267,6 +278,31 @@ class Engine:
             ref=d.ref,
         )  # fmt: skip
 
+    def scan_json(
+        self, raw: bytes, allowed: Collection[int] | None, canonical: Callable[[], bytes | None]
+    ) -> list[Detection] | None:
+        """Detections in a JSON text as it arrived (``raw``). Its escapes are decoded by the
+        engine's views, except \\u escapes of non-ASCII characters: when ``raw`` holds one,
+        ``canonical()`` (the same JSON serialized without them) is scanned instead. None when
+        that serialization is not available."""
+        if not raw or not self._dbs:
+            return []
+        hits = self._hits(raw)
+        if not hits:
+            return []  # the common case: one Hyperscan pass and nothing else
+        uesc = self._id_uesc
+        if any(h[0] == uesc for h in hits):
+            data = canonical()
+            return None if data is None else self.scan(None, allowed, data=data)
+        return self._scan_bytes(raw, allowed, hits)
+
+    def _scan_bytes(self, data: bytes, allowed, hits) -> list[Detection]:
+        text = bytes(data).decode("utf-8", "replace")
+        if len(text.encode("utf-8", "surrogatepass")) != len(data):
+            # not valid UTF-8: offsets from the decoded text instead
+            return self.scan(text, allowed)
+        return self.scan(text, allowed, data=data, _hits=hits)
+
     def _hits(self, data: bytes) -> list[tuple[int, int, int]]:
         """(Hyperscan id, 0, end offset in ``data``) of every anchor hit."""
         hits: list[tuple[int, int, int]] = []
@@ -306,7 +342,8 @@ class Engine:
         anchor_rule = self._anchor_rule
         id_escape = self._id_escape
         n_anchor = len(anchor_rule)
-        escaped = want_b64_now = False
+        escaped = False
+        b64_long = b64_padded = False
         windows: dict[int, list[tuple[int, int, int]]] = {}
         starts = self._starts
         for ri_hid, _frm, to in hits:
@@ -314,7 +351,8 @@ class Engine:
                 if ri_hid == id_escape:
                     escaped = True
                 else:
-                    want_b64_now = True
+                    b64_long = b64_long or ri_hid == self._id_b64
+                    b64_padded = b64_padded or ri_hid == self._id_b64 + 1
                 continue
             ri = anchor_rule[ri_hid]
             if allowed is not None and ri not in allowed:
@@ -339,8 +377,8 @@ class Engine:
                 self._confirm(text, ri, cur_lo, cur_hi, dets, cur_s)
                 cur_lo, cur_hi, cur_s = lo, hi, smax
             self._confirm(text, ri, cur_lo, cur_hi, dets, cur_s)
-        if want_b64 and want_b64_now:
-            b64 = _b64_candidates(data)
+        if want_b64 and (b64_long or b64_padded):
+            b64 = _b64_candidates(data, b64_long, b64_padded)
             if b64 and len(data) != n:
                 b64 = _b64_char_offsets(data, b64)
         return dets, b64, escaped
@@ -502,15 +540,18 @@ _PADDED = re.compile(rb"=(?<=aaaaaa=)")  # literal '=' first: a fast scan, then 
 _KEY_BEFORE = re.compile(r"[:=][ \t]*[\"']?\Z")
 
 
-def _b64_candidates(data: bytes) -> list[tuple[int, int, bool]]:
-    """(start, end, keyed) of base64 runs worth decoding: >= 40 characters, or padded values
-    of >= 6 characters (Kubernetes secret data, docker auths) right after ``:`` or ``=``."""
+def _b64_candidates(
+    data: bytes, long: bool = True, padded: bool = True
+) -> list[tuple[int, int, bool]]:
+    """(start, end, keyed) of base64 runs worth decoding: >= 40 characters (``long``), or
+    padded values of >= 6 characters (Kubernetes secret data, docker auths) right after
+    ``:`` or ``=`` (``padded``). The engine asks only for the kinds Hyperscan saw."""
     if b"=" not in data and len(data) < _B64_LONG:
         return []
     tr = data.translate(_B64_TABLE)
     out: list[tuple[int, int, bool]] = []
     n = len(tr)
-    i = tr.find(_LONG_NEEDLE)
+    i = tr.find(_LONG_NEEDLE) if long else -1
     while i >= 0:
         start = max(tr.rfind(b" ", 0, i), tr.rfind(b"=", 0, i)) + 1
         if start > 0 and data[start - 1] == 0x5C and data[start] in b"nrt":
@@ -525,7 +566,7 @@ def _b64_candidates(data: bytes) -> list[tuple[int, int, bool]]:
             pad += 1
         out.append((start, pad, False))
         i = tr.find(_LONG_NEEDLE, end)
-    for m in _PADDED.finditer(tr):
+    for m in _PADDED.finditer(tr) if padded else ():
         eq = m.start()
         start = max(tr.rfind(b" ", 0, eq), tr.rfind(b"=", 0, eq)) + 1
         if start > 0 and data[start - 1] == 0x5C and data[start] in b"nrt":

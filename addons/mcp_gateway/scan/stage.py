@@ -131,16 +131,22 @@ class ScanStage:
         spans: list[Span] = []
         # One scan of the message's JSON text, which carries every string with its key as
         # context; only messages with detections pay for walking the payload. The bytes the
-        # message arrived as serve when they hold no \u escape (the engine decodes the other
-        # escapes itself); otherwise one C-speed serialization gives the canonical text.
-        raw = msg.raw
-        if raw is None or msg.modified or b"\\u" in raw:
+        # message arrived as serve (the engine decodes their escapes itself, and asks for the
+        # canonical serialization if they escape non-ASCII characters); without them, one
+        # C-speed serialization.
+        payload = msg.payload
+
+        def canonical() -> bytes | None:
             try:
-                raw = orjson.dumps(msg.payload)
+                return orjson.dumps(payload)
             except (TypeError, orjson.JSONEncodeError):
-                raw = None
-        if raw is not None:
-            dets = engine.scan(None, allowed, data=raw)
+                return None
+
+        raw = msg.raw if not msg.modified else None
+        if raw is None:
+            raw = canonical()
+        dets = engine.scan_json(raw, allowed, canonical) if raw is not None else None
+        if dets is not None:
             if len(dets) > _MAX_LOCATE:
                 # many findings (a customer export...): searching each value in every string
                 # would be quadratic, so scan the strings again with exact offsets instead
