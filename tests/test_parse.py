@@ -145,3 +145,9 @@ def test_nesting_limit_is_exact_and_cheap_for_wide_documents():
     # brackets inside strings and thousands of sibling objects are not nesting
     wide = orjson.dumps({"rows": [{"a": [1]} for _ in range(5000)], "text": "[{" * 5000})
     assert parse.decode_json(wide)["rows"][0] == {"a": [1]}
+
+
+def test_peek_id_reads_the_id_of_a_message_too_large_to_parse():
+    assert parse.peek_id(b'{"jsonrpc":"2.0","id":42,"result":{"text":"aaaa') == 42
+    assert parse.peek_id(b'{"jsonrpc":"2.0", "id" : "a\\"b", "method":"x"') == 'a"b'
+    assert parse.peek_id(b'{"jsonrpc":"2.0","method":"x","params":{"te') is None

@@ -12,7 +12,6 @@ log and forward). Decisions on messages become HTTP: see :meth:`Gateway._answer`
 from __future__ import annotations
 
 import logging
-import re
 import zlib
 from collections import OrderedDict
 from typing import Any
@@ -42,6 +41,7 @@ from .parse import (
     is_mcp_payload,
     legacy_session_from_url,
     looks_like_json,
+    peek_id,
 )
 from .pipeline import Pipeline
 from .sse import SSEEvent, SSEParser, encode_event
@@ -886,7 +886,7 @@ class SSEStream:
             self.skip_tail = "raw"
             return raw
         self.skip_tail = "drop"
-        ident = _guess_id(raw)
+        ident = peek_id(raw)
         err = error_response(ident, ErrorCode.TOO_LARGE, text)
         msg.id = ident
         return encode_event(orjson.dumps(err).decode(), event="message")
@@ -956,14 +956,3 @@ class SSEStream:
             relative = urlunsplit(("", "", parts.path or "/", parts.query, ""))
             return encode_event(relative, event=ev.event, id=ev.id, retry=ev.retry)
         return ev.raw
-
-
-def _guess_id(raw: bytes) -> Any:
-    """The JSON-RPC id of an event too large to parse, from its first bytes (best effort)."""
-    m = re.search(rb'"id"\s*:\s*("(?:[^"\\]|\\.){0,200}"|-?\d{1,18})', raw[:65536])
-    if not m:
-        return None
-    try:
-        return orjson.loads(m.group(1))
-    except orjson.JSONDecodeError:
-        return None

@@ -99,6 +99,21 @@ def target_name(method: str | None, params: Any) -> str | None:
     return None
 
 
+_ID_PEEK = re.compile(rb'"id"\s*:\s*(-?\d{1,18}|"(?:[^"\\]|\\.){0,200}")')
+
+
+def peek_id(prefix: bytes) -> Any:
+    """The JSON-RPC id of a message too large to parse, from its first bytes (best effort:
+    the first ``"id"`` key met, or None)."""
+    m = _ID_PEEK.search(prefix[:65536])
+    if not m:
+        return None
+    try:
+        return orjson.loads(m.group(1))
+    except orjson.JSONDecodeError:
+        return None
+
+
 def looks_like_json(body: bytes) -> bool:
     """Cheap check on the first non-blank byte."""
     for b in body[:64]:

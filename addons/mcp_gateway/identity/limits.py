@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from ..message import Direction, ErrorCode, Kind, Message
 from ..pipeline import ORDER_LIMITS
 from .config import LimitsConfig, Rate
+from .identify import client_host
 
 log = logging.getLogger("mcp_gateway.identity")
 
@@ -137,7 +138,7 @@ class LimitsStage:
         if ident is not None:
             who, consumer, roles = ident.key, ident.consumer, ident.roles
         else:  # no identify stage (e.g. a pipeline without it): the client address
-            who = consumer = "anon:" + _host(ex.client_addr)
+            who = consumer = "anon:" + client_host(ex.client_addr)
             roles = ()
         tool = msg.name if method == "tools/call" and isinstance(msg.name, str) else None
         if not self.enabled:
@@ -236,13 +237,3 @@ def _rate_of(bucket_key: str) -> tuple[float, float] | None:
         return float(count) / float(period), float(burst)
     except (IndexError, ValueError):
         return None
-
-
-def _host(addr: str) -> str:
-    if not addr:
-        return "unknown"
-    if addr.startswith("["):
-        return addr[1 : addr.find("]")] if "]" in addr else addr
-    if addr.count(":") == 1:
-        return addr.rsplit(":", 1)[0]
-    return addr

@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import re
 import secrets
 import sys
 import time
@@ -43,6 +42,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from mcp_gateway.message import ErrorCode
+from mcp_gateway.parse import peek_id
 
 from .child import ChildUnavailable, Supervisor, _describe_exit
 from .http11 import HEADER_LIMIT, HttpError, Request, ResponseWriter, read_request
@@ -54,7 +54,6 @@ TOKEN_HEADER = "mcp-gateway-shim-token"
 GET_BUFFER_MAX = 1000
 KEEPALIVE_SECONDS = 25.0
 LONG_LIVED = frozenset({"subscriptions/listen"})
-_ID_PEEK = re.compile(rb'"id"\s*:\s*(-?\d+|"(?:[^"\\]|\\.){0,200}")')
 
 
 def id_key(v: Any) -> tuple[bool, Any]:
@@ -74,17 +73,6 @@ def frame(raw: bytes) -> bytes:
     if b"\n" in raw or b"\r" in raw:
         return orjson.dumps(orjson.loads(raw))
     return raw
-
-
-def peek_id(prefix: bytes) -> Any:
-    """The id of a message too large to parse, from its first bytes (or None)."""
-    m = _ID_PEEK.search(prefix)
-    if not m:
-        return None
-    try:
-        return orjson.loads(m.group(1))
-    except orjson.JSONDecodeError:
-        return None
 
 
 class Waiter:
