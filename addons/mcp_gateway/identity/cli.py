@@ -11,11 +11,13 @@ picks up new and revoked keys within about a second.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sqlite3
 import sys
 import time
+from collections.abc import Callable
 
 from ..yamlconf import ConfigError
 from .config import DEFAULT_DB, default_keys_db, load_config
@@ -82,6 +84,21 @@ def register(subparsers) -> None:
     p.set_defaults(func=lambda args: (p.print_help(), 0)[1])
 
 
+def _with_db(cmd: Callable[[argparse.Namespace, str], int]) -> Callable[[argparse.Namespace], int]:
+    """Run ``cmd`` with the key database resolved; a bad --config is a usage error (2)."""
+
+    @functools.wraps(cmd)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            db = _db(args)
+        except _Usage as e:
+            _console(stderr=True).print(f"[red]error:[/] {e}")
+            return 2
+        return cmd(args, db)
+
+    return run
+
+
 def _console(stderr: bool = False):
     from rich.console import Console
 
@@ -92,12 +109,8 @@ def _fmt_time(t: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if t else ""
 
 
-def cmd_create(args: argparse.Namespace) -> int:
-    try:
-        db = _db(args)
-    except _Usage as e:
-        _console(stderr=True).print(f"[red]error:[/] {e}")
-        return 2
+@_with_db
+def cmd_create(args: argparse.Namespace, db: str) -> int:
     roles = [r for r in args.roles.split(",") if r.strip()]
     try:
         key, rec = create_key(db, args.name, args.consumer, roles)
@@ -117,12 +130,8 @@ def cmd_create(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_list(args: argparse.Namespace) -> int:
-    try:
-        db = _db(args)
-    except _Usage as e:
-        _console(stderr=True).print(f"[red]error:[/] {e}")
-        return 2
+@_with_db
+def cmd_list(args: argparse.Namespace, db: str) -> int:
     try:
         recs = list_keys(db)
     except sqlite3.Error as e:
@@ -147,12 +156,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_revoke(args: argparse.Namespace) -> int:
-    try:
-        db = _db(args)
-    except _Usage as e:
-        _console(stderr=True).print(f"[red]error:[/] {e}")
-        return 2
+@_with_db
+def cmd_revoke(args: argparse.Namespace, db: str) -> int:
     try:
         rec = revoke_key(db, args.id)
     except sqlite3.Error as e:
