@@ -40,10 +40,26 @@ def _status(ex: Exchange) -> int | None:
     return getattr(resp, "status_code", None) if resp is not None else None
 
 
+def _exchange_columns(ex: Exchange) -> dict[str, Any]:
+    """The columns every row of an HTTP exchange shares: where, who, how."""
+    consumer, key_id, ikind = _identity(ex)
+    return {
+        "flow_id": ex.flow_id,
+        "transport": ex.transport._value_,  # plain str: no conversion in the writer
+        "server": ex.server,
+        "session_id": ex.session_id,
+        "client_addr": ex.client_addr or None,
+        "consumer": consumer,
+        "key_id": key_id,
+        "identity_kind": ikind,
+        "http_method": ex.http_method,
+        "status": _status(ex),
+        "_protocol_version": ex.protocol_version,
+    }
+
+
 def message_row(msg: Message, store_payloads: bool = False) -> dict[str, Any]:
     """The compact row for one message (values are coerced to column types by the writer)."""
-    ex = msg.exchange
-    consumer, key_id, ikind = _identity(ex)
     refusal = msg.refusal
     error = None
     error_code = None
@@ -56,38 +72,28 @@ def message_row(msg: Message, store_payloads: bool = False) -> dict[str, Any]:
     elif msg.kind is Kind.RESULT and isinstance(payload, dict):
         res = payload.get("result")
         error = 1 if isinstance(res, dict) and res.get("isError") is True else 0
-    row: dict[str, Any] = {
-        "time": msg.time,
-        "flow_id": ex.flow_id,
-        "direction": msg.direction._value_,  # plain str: no conversion in the writer
-        "transport": ex.transport._value_,
-        "server": ex.server,
-        "session_id": ex.session_id,
-        "client_addr": ex.client_addr or None,
-        "consumer": consumer,
-        "key_id": key_id,
-        "identity_kind": ikind,
-        "http_method": ex.http_method,
-        "kind": msg.kind._value_,
-        "method": msg.method,
-        "name": msg.name,
-        "rpc_id": msg.id if msg.id is None or msg.id.__class__ is str else str(msg.id),
-        "status": _status(ex),
-        "latency_ms": msg.latency_ms,
-        "size": msg.size,
-        "action": msg.action._value_,
-        "error": error,
-        "error_code": error_code,
-        "refusal_code": refusal.code if refusal else None,
-        "refusal_message": refusal.message if refusal else None,
-        "refusal_stage": (refusal.stage or None) if refusal else None,
-        "faults": ",".join(msg.faults) if msg.faults else None,
-        "modified": 1 if msg.modified else 0,
-        "inspected": 1 if msg.inspected else 0,
-        "batch_index": msg.batch_index,
-        "sse_event_id": msg.sse_event_id,
-        "_protocol_version": ex.protocol_version,
-    }
+    row = _exchange_columns(msg.exchange)
+    row.update(
+        time=msg.time,
+        direction=msg.direction._value_,
+        kind=msg.kind._value_,
+        method=msg.method,
+        name=msg.name,
+        rpc_id=msg.id if msg.id is None or msg.id.__class__ is str else str(msg.id),
+        latency_ms=msg.latency_ms,
+        size=msg.size,
+        action=msg.action._value_,
+        error=error,
+        error_code=error_code,
+        refusal_code=refusal.code if refusal else None,
+        refusal_message=refusal.message if refusal else None,
+        refusal_stage=(refusal.stage or None) if refusal else None,
+        faults=",".join(msg.faults) if msg.faults else None,
+        modified=1 if msg.modified else 0,
+        inspected=1 if msg.inspected else 0,
+        batch_index=msg.batch_index,
+        sse_event_id=msg.sse_event_id,
+    )
     if msg.findings:
         row["_findings"] = [
             {
@@ -110,28 +116,18 @@ def message_row(msg: Message, store_payloads: bool = False) -> dict[str, Any]:
 def exchange_row(ex: Exchange) -> dict[str, Any]:
     """A row for an MCP HTTP exchange that carried no JSON-RPC message (GET stream, DELETE,
     or a request refused before its body was looked at)."""
-    consumer, key_id, ikind = _identity(ex)
     r = ex.refusal
-    return {
-        "time": ex.started,
-        "flow_id": ex.flow_id,
-        "direction": "c2s",
-        "transport": ex.transport._value_,
-        "server": ex.server,
-        "session_id": ex.session_id,
-        "client_addr": ex.client_addr or None,
-        "consumer": consumer,
-        "key_id": key_id,
-        "identity_kind": ikind,
-        "http_method": ex.http_method,
-        "kind": "exchange",
-        "status": _status(ex),
-        "action": "block" if r is not None else "pass",
-        "refusal_code": r.code if r else None,
-        "refusal_message": r.message if r else None,
-        "refusal_stage": (r.stage or None) if r else None,
-        "_protocol_version": ex.protocol_version,
-    }
+    row = _exchange_columns(ex)
+    row.update(
+        time=ex.started,
+        direction="c2s",
+        kind="exchange",
+        action="block" if r is not None else "pass",
+        refusal_code=r.code if r else None,
+        refusal_message=r.message if r else None,
+        refusal_stage=(r.stage or None) if r else None,
+    )
+    return row
 
 
 # -- payload storage (opt-in) -----------------------------------------------------------
