@@ -176,23 +176,7 @@ class ScanStage:
                 i = s.find(needle)
                 while i >= 0:
                     found = True
-                    loc = pointer(path)
-                    self._record(msg, d, loc, i, i + len(needle))
-                    spans.append(
-                        Span(
-                            container,
-                            key,
-                            i,
-                            i + len(needle),
-                            needle,
-                            d.encoding,
-                            d.decoded,
-                            d.ref,
-                            d.type,
-                            d.action,
-                            loc,
-                        )  # fmt: skip
-                    )
+                    self._found(msg, d, container, key, path, i, i + len(needle), needle, spans)
                     i = s.find(needle, i + len(needle))
             if not found:
                 # Found in the message but in no single string (a key name, or across values):
@@ -225,23 +209,19 @@ class ScanStage:
                 continue  # inside a key name or the framing
             container, key, path, _ck, text = segs[i]
             s, e = d.start - starts[i], min(d.end, ends[i]) - starts[i]
-            loc = pointer(path)
-            self._record(msg, d, loc, s, e)
-            spans.append(
-                Span(
-                    container,
-                    key,
-                    s,
-                    e,
-                    text[s:e],
-                    d.encoding,
-                    d.decoded,
-                    d.ref,
-                    d.type,
-                    d.action,
-                    loc,
-                )  # fmt: skip
-            )
+            self._found(msg, d, container, key, path, s, e, text[s:e], spans)
+
+    def _found(
+        self, msg: Message, d: Detection, container, key, path: tuple, s: int, e: int,
+        value: str, spans: list[Span],
+    ) -> None:  # fmt: skip
+        """Record detection ``d`` at ``container[key][s:e]`` and keep its span for the act
+        stage."""
+        loc = pointer(path)
+        self._record(msg, d, loc, s, e)
+        spans.append(
+            Span(container, key, s, e, value, d.encoding, d.decoded, d.ref, d.type, d.action, loc)
+        )
 
     @staticmethod
     def _record(
