@@ -252,6 +252,19 @@ def main(argv: list[str] | None = None) -> int:
     act = ActStage(b"bench")
     ex = Exchange(flow_id="bench", server="bench:1")
 
+    def run_stages(items: list[tuple[bytes, Direction, Kind]]) -> tuple[float, list[Message]]:
+        """CPU seconds of scan + act over fresh messages made from ``items``."""
+        msgs = [
+            Message(orjson.loads(raw), d, k, ex, method="tools/call", name="x", raw=raw)
+            for raw, d, k in items
+        ]
+        gc.collect()  # the corpus is a large heap: no collector pauses in the loop
+        t = time.process_time()
+        for m in msgs:
+            stage.process(m)
+            act.process(m)
+        return time.process_time() - t, msgs
+
     eng_rates, stage_rates, findings = [], [], 0
     for _ in range(args.rounds):
         gc.collect()  # the corpus is a large heap: no collector pauses in the loop
@@ -260,16 +273,8 @@ def main(argv: list[str] | None = None) -> int:
             engine.scan_text(s)
         eng_rates.append(total / (time.process_time() - t) / 1e6)
 
-        msgs = [
-            Message(orjson.loads(raw), d, k, ex, method="tools/call", name="x", raw=raw)
-            for raw, d, k in corpus
-        ]
-        gc.collect()  # the corpus is a large heap: no collector pauses in the loop
-        t = time.process_time()
-        for m in msgs:
-            stage.process(m)
-            act.process(m)
-        stage_rates.append(total / (time.process_time() - t) / 1e6)
+        dt, msgs = run_stages(corpus)
+        stage_rates.append(total / dt / 1e6)
         findings = sum(len(m.findings) for m in msgs)
 
     r = random.Random(args.seed + 1)
@@ -277,16 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [len(raw) for raw, _, _ in small]
     per_msg = []
     for _ in range(args.rounds):
-        msgs = [
-            Message(orjson.loads(raw), d, k, ex, method="tools/call", name="x", raw=raw)
-            for raw, d, k in small
-        ]
-        gc.collect()  # the corpus is a large heap: no collector pauses in the loop
-        t = time.process_time()
-        for m in msgs:
-            stage.process(m)
-            act.process(m)
-        dt = time.process_time() - t
+        dt, msgs = run_stages(small)
         per_msg.append(dt / len(msgs) * 1e6 * 1024 / statistics.mean(sizes))
 
     # CPU-bound and deterministic: the best round is the cost, slower rounds are other load
