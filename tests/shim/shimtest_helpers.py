@@ -18,6 +18,16 @@ ROOT = HERE.parents[1]
 FIXTURE = str(HERE / "servers" / "fixture_server.py")
 PY = sys.executable
 SHIM = [PY, "-m", "mcp_gateway.shim.cli"]
+INIT = {
+    "jsonrpc": "2.0",
+    "id": 0,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "raw", "version": "1"},
+    },
+}
 
 
 def free_port() -> int:
@@ -190,18 +200,7 @@ class RawShim:
                 return msg
 
     async def initialize(self) -> dict:
-        await self.send(
-            {
-                "jsonrpc": "2.0",
-                "id": 0,
-                "method": "initialize",
-                "params": {
-                    "protocolVersion": "2025-06-18",
-                    "capabilities": {},
-                    "clientInfo": {"name": "raw", "version": "1"},
-                },
-            }
-        )
+        await self.send(INIT)
         resp = await self.recv_id(0)
         await self.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
         return resp

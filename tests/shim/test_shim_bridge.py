@@ -18,19 +18,9 @@ from mcp.types import CreateMessageResult, TextContent
 from mcp_gateway.shim.bridge import Bridge, frame, peek_id
 from mcp_gateway.shim.refs import RefError, parse_env_assignments, resolve_ref
 from mcp_gateway.shim.relay import LineReader, iter_sse
-from shimtest_helpers import FIXTURE, PY, ROOT, SHIM, free_port, pid_alive, wait_gone
+from shimtest_helpers import FIXTURE, INIT, PY, ROOT, SHIM, free_port, pid_alive, wait_gone
 
 TOKEN = "test-token-123"
-INIT = {
-    "jsonrpc": "2.0",
-    "id": 0,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "raw", "version": "1"},
-    },
-}
 HDRS = {
     "content-type": "application/json",
     "accept": "application/json, text/event-stream",

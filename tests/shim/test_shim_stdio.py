@@ -20,6 +20,7 @@ from mcp.shared.exceptions import McpError
 from mcp.types import CreateMessageResult, TextContent
 from shimtest_helpers import (
     FIXTURE,
+    INIT,
     PY,
     ROOT,
     SHIM,
@@ -347,18 +348,7 @@ async def test_server_that_exits_at_once(tmp_path):
         server=[PY, FIXTURE, "--crash-at-start"],
     )
     try:
-        await shim.send(
-            {
-                "jsonrpc": "2.0",
-                "id": 0,
-                "method": "initialize",
-                "params": {
-                    "protocolVersion": "2025-06-18",
-                    "capabilities": {},
-                    "clientInfo": {"name": "raw", "version": "1"},
-                },
-            }
-        )
+        await shim.send(INIT)
         resp = await shim.recv_id(0, timeout=20)
         assert resp["error"]["code"] == -32603
         assert "MCP server" in resp["error"]["message"]
