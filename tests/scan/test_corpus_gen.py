@@ -7,28 +7,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import importlib.util
 import re
-import sys
 import zlib
-from pathlib import Path
 
+import corpus_gen as cg  # tests/scan is on sys.path (conftest.py; a script's own folder)
 import orjson
 import pytest
-
-
-def _load_corpus_gen():
-    name = "mcp_gateway_tests_corpus_gen"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("corpus_gen.py"))
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-cg = _load_corpus_gen()
 
 
 @pytest.fixture(scope="module")

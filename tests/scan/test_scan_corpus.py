@@ -14,12 +14,11 @@ Print the full report with ``scripts/env python tests/scan/test_scan_corpus.py [
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 
+import corpus_gen as cg  # tests/scan is on sys.path (conftest.py; a script's own folder)
 import pytest
 
 SECRETS_F1 = 0.95
@@ -28,20 +27,6 @@ MAX_FALSE_ALARM_RATE = 0.02
 TYPE_RECALL = 0.8
 TYPE_PRECISION = 0.8
 EXAMPLES = 6
-
-
-def _load_corpus_gen():
-    name = "mcp_gateway_tests_corpus_gen"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("corpus_gen.py"))
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-cg = _load_corpus_gen()
 
 
 @dataclass
