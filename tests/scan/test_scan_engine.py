@@ -280,10 +280,16 @@ def test_non_ascii_text_keeps_character_offsets(engine):
     assert text[d.start : d.end] == blob
 
 
-def test_bytes_without_a_finding_are_never_decoded(engine):
-    # invalid UTF-8 with nothing to confirm: one pass, no error, nothing found
+def test_bytes_that_are_not_utf8_are_scanned_without_error(engine):
+    # nothing to confirm, or something found in bytes that are not valid UTF-8: offsets then
+    # index the decoded text (invalid bytes become U+FFFD)
     assert engine.scan(None, data=b"\xff\xfe plain words \xc3") == []
     assert engine.scan(None, data=b"") == []
+    key = "sk-proj-Ab3dEf5hIj7lMn9pQr1tUv3xYz5bCd7fGh9KqW"
+    data = b"\xff\xfe OPENAI_API_KEY=" + key.encode() + b" \xc3"
+    (d,) = engine.scan(None, data=data)
+    text = data.decode("utf-8", "replace")
+    assert d.type == "openai_api_key" and text[d.start : d.end] == key
 
 
 def test_start_after_bounds_where_a_match_may_start(tmp_path):
