@@ -145,6 +145,12 @@ def test_nesting_limit_is_exact_and_cheap_for_wide_documents():
     # brackets inside strings and thousands of sibling objects are not nesting
     wide = orjson.dumps({"rows": [{"a": [1]} for _ in range(5000)], "text": "[{" * 5000})
     assert parse.decode_json(wide)["rows"][0] == {"a": [1]}
+    # too deep behind more siblings than the first, budgeted walk visits: still refused
+    hidden = b'{"rows":[' + b",".join([b"{}"] * 1000) + b'],"x":' + deep + b"}"
+    with pytest.raises(parse.ParseError, match="nested deeper than 512"):
+        parse.decode_json(hidden)
+    assert parse._depth_over([[[]]], budget=2) is None  # out of budget: no answer
+    assert parse._depth_over([[[]]], limit=2, budget=2) is True
 
 
 def test_peek_id_reads_the_id_of_a_message_too_large_to_parse():
