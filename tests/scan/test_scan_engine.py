@@ -306,3 +306,40 @@ def test_start_after_bounds_where_a_match_may_start(tmp_path):
     bad = body.replace("start_after: 0", "start_after: -1")
     with pytest.raises(ConfigError, match="start_after"):
         Engine.load([str(write(tmp_path, "bad.yaml", bad))])
+
+
+@pytest.mark.parametrize(
+    "disguise",
+    [
+        pytest.param(lambda t: t[:6] + "\u200b" + t[6:20] + "\u2060" + t[20:], id="zero-width"),
+        pytest.param(lambda t: "\u00ad".join(t), id="soft-hyphen-between-every-letter"),
+        pytest.param(
+            lambda t: "".join(chr(ord(c) + 0xFEE0) if c.isalnum() else c for c in t),
+            id="fullwidth",
+        ),
+        pytest.param(lambda t: "".join(chr(0xE0000 + ord(c)) for c in t), id="tag-characters"),
+        pytest.param(
+            lambda t: (
+                t[:4] + "".join(chr(0x1D400 + ord(c) - 65) if c.isupper() else c for c in t[4:])
+            ),
+            id="mathematical-bold",
+        ),
+    ],
+)
+def test_unicode_disguises_are_seen_through(engine, disguise):
+    # What a model or a terminal shows as the token is the token: the finding covers the
+    # disguised span (so redaction removes all of it) and says how it was hidden.
+    tok = github_token()
+    hidden = disguise(tok)
+    assert hidden != tok
+    text = f"use {hidden} now"
+    (d,) = engine.scan_text(text)
+    assert d.rule == "github-token" and d.encoding == "unicode" and d.decoded == (tok,)
+    assert text[d.start : d.end] == d.value and d.value.startswith(hidden[:1])
+    assert d.start == 4 and d.end == 4 + len(hidden)
+
+
+def test_unicode_that_hides_nothing_finds_nothing(engine):
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"  # emoji joined with U+200D
+    text = f"{family} ＡＢＣ 𝐇𝐞𝐥𝐥𝐨 caf\u00e9 \ufeffstart"
+    assert engine.scan_text(text) == []

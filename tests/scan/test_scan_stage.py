@@ -106,6 +106,31 @@ def test_json_escaped_secret_found_after_json_parsing(pipeline):
     assert key not in orjson.dumps(m.payload).decode()
 
 
+def test_token_split_by_escaped_invisible_characters_is_redacted(pipeline):
+    # \u200b escapes in the bytes as they arrived: the receiver decodes them to zero-width
+    # spaces, which a model reads straight through
+    tok = github_token()
+    hidden = tok[:8] + "\\u200b" + tok[8:16] + "\\u2060" + tok[16:]
+    raw = (
+        b'{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"run","arguments":'
+        b'{"note":"token ' + hidden.encode() + b' ok"}}}'
+    )
+    m = req(None, raw=raw)
+    m.raw = raw
+    pipeline.run(m)
+    assert [(f.type, f.action) for f in m.findings] == [("github_token", "redact")]
+    note = reserialize(m)["params"]["arguments"]["note"]
+    assert note == "token [REDACTED:github_token] ok"
+
+
+def test_private_key_with_invisible_characters_is_still_blocked(pipeline):
+    key = pem().replace("-----BEGIN", "-----\u200bBEGIN", 1)
+    m = req({"name": "run", "arguments": {"key": key}})
+    pipeline.run(m)
+    assert m.stopped and m.refusal.code == ErrorCode.BLOCKED
+    assert [f.type for f in m.findings] == ["private_key"]
+
+
 def test_json_inside_a_string_is_redacted_and_stays_json(pipeline):
     tok = github_token()
     inner = orjson.dumps({"auth": {"token": tok.replace("ghp", "\\u0067hp")}}).decode()

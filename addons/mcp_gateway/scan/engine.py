@@ -13,7 +13,7 @@ Why this design
 
 Encodings
   ``scan_text`` also scans decoded views of the text (JSON escapes, two levels deep;
-  percent-encoding; base64 blobs) and maps what it finds back to the original offsets, so
+  percent-encoding; invisible, fullwidth and tag characters; base64 blobs) and maps what it finds back to the original offsets, so
   ``text[d.start:d.end] == d.value`` always holds.
 """
 
@@ -33,9 +33,13 @@ import hyperscan as hs
 from ..yamlconf import ConfigError
 from . import validators as V
 from .rules import Rule, RuleSet, load_rules
-from .views import json_unescape_view, percent_view
+from .views import UNICODE_BYTES, json_unescape_view, percent_view, unicode_view
 
 __all__ = ["Detection", "Engine"]
+
+# decoded views worth scanning, as reported by the internal anchors
+_VIEW_JSON = 1  # \u00XX or \/ escapes
+_VIEW_UNICODE = 2  # invisible, fullwidth, mathematical or tag characters
 
 
 @dataclass(slots=True)
@@ -125,7 +129,7 @@ class Engine:
         self._anchor_rule: list[int] = []  # hs id -> rule index
         self._dbs: list[hs.Database] = []
         if not self.rules:
-            self._id_escape = self._id_b64 = self._id_uesc = -1
+            self._id_escape = self._id_b64 = self._id_uesc = self._id_unicode = -1
             return  # nothing to find: scan() returns at once
         for ri, rule in enumerate(self.rules):
             g = 0
@@ -163,6 +167,9 @@ class Engine:
                 hs.HS_FLAG_SINGLEMATCH,
             )
         )
+        # internal: characters a reader does not see, or sees as ASCII (the unicode view)
+        self._id_unicode = self._id_uesc + 1
+        groups[0].append((UNICODE_BYTES, self._id_unicode, hs.HS_FLAG_SINGLEMATCH))
         for g in sorted(groups):
             items = groups[g]
             db = hs.Database(mode=hs.HS_MODE_BLOCK)
@@ -236,15 +243,19 @@ class Engine:
             text = bytes(text).decode("utf-8", "replace")
         if not text or not self._dbs:
             return []
-        dets, b64, escaped = self._scan_raw(text, allowed, want_b64=True, data=data, hits=hits)
-        if escaped or "%" in text:
-            self._scan_views(text, allowed, dets, escaped)
+        dets, b64, views = self._scan_raw(text, allowed, want_b64=True, data=data, hits=hits)
+        if views or "%" in text:
+            self._scan_views(text, allowed, dets, views)
         if b64:
             dets.extend(self._scan_base64(text, b64, allowed))
         return _resolve(dets)
 
-    def _scan_views(self, text: str, allowed, dets: list[Detection], escaped: bool = True) -> None:
-        v1 = json_unescape_view(text) if escaped else None
+    def _scan_views(
+        self, text: str, allowed, dets: list[Detection], views: int = _VIEW_JSON | _VIEW_UNICODE
+    ) -> None:
+        """Detections in the decoded views of ``text`` (``views``: the ones worth trying),
+        mapped back to ``text``."""
+        v1 = json_unescape_view(text) if views & _VIEW_JSON else None
         if v1 is not None:
             chain = [v1]
             v2 = json_unescape_view(v1.text)
@@ -264,6 +275,12 @@ class Engine:
             for d in found:
                 s, e = pv.map_span(d.start, d.end)
                 dets.append(self._mapped(d, text, s, e, "url"))
+        uv = unicode_view(text) if views & _VIEW_UNICODE else None
+        if uv is not None:
+            found, _, _ = self._scan_raw(uv.text, allowed)
+            for d in found:
+                s, e = uv.map_span(d.start, d.end)
+                dets.append(self._mapped(d, text, s, e, "unicode"))
 
     @staticmethod
     def _mapped(d: Detection, text: str, s: int, e: int, enc: str) -> Detection:
@@ -326,7 +343,9 @@ class Engine:
         want_b64: bool = False,
         data: bytes | None = None,
         hits: list[tuple[int, int, int]] | None = None,
-    ) -> tuple[list[Detection], list[tuple[int, int, bool]], bool]:
+    ) -> tuple[list[Detection], list[tuple[int, int, bool]], int]:
+        """Detections in ``text`` itself, base64 candidates (with ``want_b64``), and which
+        decoded views are worth scanning (``_VIEW_*`` bits)."""
         if data is None:
             data = text.encode("utf-8", "surrogatepass")
         if hits is None:
@@ -334,7 +353,7 @@ class Engine:
         dets: list[Detection] = []
         b64: list[tuple[int, int, bool]] = []
         if not hits:
-            return dets, b64, False
+            return dets, b64, 0
         n = len(text)
         if len(data) != n:
             # non-ASCII: Hyperscan reports byte offsets, the confirmation works on characters
@@ -342,14 +361,16 @@ class Engine:
         anchor_rule = self._anchor_rule
         id_escape = self._id_escape
         n_anchor = len(anchor_rule)
-        escaped = False
+        views = 0
         b64_long = b64_padded = False
         windows: dict[int, list[tuple[int, int, int]]] = {}
         starts = self._starts
         for ri_hid, _frm, to in hits:
             if ri_hid >= n_anchor:
                 if ri_hid == id_escape:
-                    escaped = True
+                    views |= _VIEW_JSON
+                elif ri_hid == self._id_unicode:
+                    views |= _VIEW_UNICODE
                 else:
                     b64_long = b64_long or ri_hid == self._id_b64
                     b64_padded = b64_padded or ri_hid == self._id_b64 + 1
@@ -381,7 +402,7 @@ class Engine:
             b64 = _b64_candidates(data, b64_long, b64_padded)
             if b64 and len(data) != n:
                 b64 = _b64_char_offsets(data, b64)
-        return dets, b64, escaped
+        return dets, b64, views
 
     def _confirm(
         self, text: str, ri: int, lo: int, hi: int, out: list[Detection], smax: int | None = None

@@ -41,7 +41,7 @@ class Span:
     start: int
     end: int
     value: str
-    encoding: str  # "" | "json" | "url" | "base64"
+    encoding: str  # "" | "json" | "url" | "unicode" | "base64"
     decoded: tuple[str, ...]
     rule: Rule | None
     type: str

@@ -2,7 +2,9 @@
 
 A secret can hide behind an encoding the receiver will undo: JSON escapes (``\\u0073k-…``) in
 a JSON document carried inside a JSON string, a second level of escaping (``\\\\n``), or
-percent-encoding in a URL query string. A view decodes one level and remembers, for every
+percent-encoding in a URL query string, or Unicode that a reader (a model, a terminal) sees
+as plain ASCII: invisible characters inside a token, fullwidth or mathematical letters,
+"tag" characters that spell ASCII invisibly. A view decodes one level and remembers, for every
 decoded character, where it came from, so a detection in the view maps to the exact original
 span (which the act stage can then replace without breaking the encoding).
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import bisect
 import re
+import unicodedata
 from dataclasses import dataclass
 
 _JSON_ESC = re.compile(
@@ -23,7 +26,7 @@ _PCT = re.compile(r"%([0-9A-Fa-f]{2})")
 @dataclass(slots=True)
 class View:
     text: str
-    kind: str  # "json" | "url"
+    kind: str  # "json" | "url" | "unicode"
     # parallel lists: view start, original start, view length, original length of each piece
     vstarts: list[int]
     ostarts: list[int]
@@ -108,3 +111,40 @@ def percent_view(text: str) -> View | None:
     if "%" not in text:
         return None
     return _build(text, _PCT, lambda m: chr(int(m.group(1), 16)), "url")
+
+
+# Characters a reader does not see (format characters, variation selectors, fillers) or sees
+# as ASCII (fullwidth forms, mathematical alphanumerics, tag characters).
+_UNICODE = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f"
+    "\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uff01-\uff5e\uffa0"
+    "\U0001d400-\U0001d7ff\U000e0000-\U000e007f]+"
+)
+# The same characters as UTF-8 (for Hyperscan: is a unicode view worth building?)
+UNICODE_BYTES = (
+    rb"\xC2\xAD|\xCD\x8F|\xD8\x9C|\xE1\x85[\x9F\xA0]|\xE1\x9E[\xB4\xB5]|\xE1\xA0[\x8B-\x8F]"
+    rb"|\xE2\x80[\x8B-\x8F\xAA-\xAE]|\xE2\x81[\xA0-\xAF]|\xE3\x85\xA4|\xEF\xB8[\x80-\x8F]"
+    rb"|\xEF\xBB\xBF|\xEF\xBC[\x81-\xBF]|\xEF\xBD[\x80-\x9E]|\xEF\xBE\xA0"
+    rb"|\xF0\x9D[\x90-\x9F]|\xF3\xA0[\x80\x81]"
+)
+
+
+def _unicode_decode(m: re.Match) -> str:
+    out = []
+    for ch in m.group():
+        c = ord(ch)
+        if 0xFF01 <= c <= 0xFF5E:
+            out.append(chr(c - 0xFEE0))  # fullwidth ASCII
+        elif 0xE0020 <= c <= 0xE007E:
+            out.append(chr(c - 0xE0000))  # tag characters spell ASCII
+        elif 0x1D400 <= c <= 0x1D7FF:
+            n = unicodedata.normalize("NFKC", ch)
+            out.append(n if n.isascii() else ch)  # mathematical bold, italic... letters
+        # everything else in the class is invisible: dropped
+    return "".join(out)
+
+
+def unicode_view(text: str) -> View | None:
+    """The text as a reader sees it: invisible characters dropped, fullwidth, mathematical
+    and tag characters turned into the ASCII they show or spell."""
+    return _build(text, _UNICODE, _unicode_decode, "unicode")
