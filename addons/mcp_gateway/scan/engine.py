@@ -13,8 +13,8 @@ Why this design
 
 Encodings
   ``scan_text`` also scans decoded views of the text (JSON escapes, two levels deep;
-  percent-encoding; invisible, fullwidth and tag characters; base64 blobs) and maps what it finds back to the original offsets, so
-  ``text[d.start:d.end] == d.value`` always holds.
+  percent-encoding; invisible, fullwidth and tag characters; base64 blobs) and maps what it
+  finds back to the original offsets, so ``text[d.start:d.end] == d.value`` always holds.
 """
 
 from __future__ import annotations
