@@ -146,7 +146,8 @@ def test_nesting_limit_is_exact_and_cheap_for_wide_documents():
     wide = orjson.dumps({"rows": [{"a": [1]} for _ in range(5000)], "text": "[{" * 5000})
     assert parse.decode_json(wide)["rows"][0] == {"a": [1]}
     # too deep behind more siblings than the first, budgeted walk visits: still refused
-    hidden = b'{"rows":[' + b",".join([b"{}"] * 1000) + b'],"x":' + deep + b"}"
+    pad = b'"' + b"x" * parse._COUNT_MAX + b'"'  # large enough to be walked first
+    hidden = b'{"p":' + pad + b',"rows":[' + b",".join([b"{}"] * 1000) + b'],"x":' + deep + b"}"
     with pytest.raises(parse.ParseError, match="nested deeper than 512"):
         parse.decode_json(hidden)
     assert parse._depth_over([[[]]], budget=2) is None  # out of budget: no answer
