@@ -17,6 +17,7 @@ while the queue fills and ``mcp_audit_on_full`` decides what happens to the traf
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import queue
@@ -69,6 +70,36 @@ class _Marker:
     def __init__(self, stop: bool = False) -> None:
         self.done = threading.Event()
         self.stop = stop
+
+
+class RowQueue:
+    """The bounded hand-off between the proxy and the writer thread: a deque (an append or
+    a pop is one atomic step under the GIL) instead of ``queue.Queue``, whose lock and
+    condition cost ~4 us per row on both sides. Nobody blocks on it: the writer polls.
+    Rows beyond ``maxsize`` are refused; markers (flush, close) are always taken."""
+
+    __slots__ = ("_items", "maxsize")
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._items: collections.deque = collections.deque()
+
+    def put_nowait(self, row: Any) -> None:
+        if len(self._items) >= self.maxsize:
+            raise queue.Full
+        self._items.append(row)
+
+    def put_marker(self, marker: Any) -> None:
+        self._items.append(marker)
+
+    def get_nowait(self) -> Any:
+        try:
+            return self._items.popleft()
+        except IndexError:
+            raise queue.Empty from None
+
+    def qsize(self) -> int:
+        return len(self._items)
 
 
 def _sql_insert(table: str, cols: list[str]) -> str:
@@ -181,7 +212,7 @@ class AuditWriter:
         self.path = path
         self.head_file = chain.head_path(path)
         self._head = chain.HeadFile(self.head_file, path)
-        self.queue: queue.Queue = queue.Queue(maxsize=max(1, queue_size))
+        self.queue = RowQueue(max(1, queue_size))
         self.flush_interval = flush_interval
         self.batch_rows = batch_rows
         self.busy_timeout = busy_timeout
@@ -293,10 +324,7 @@ class AuditWriter:
         if not self.running:
             return False
         m = _Marker()
-        try:
-            self.queue.put(m, timeout=timeout)
-        except queue.Full:
-            return False
+        self.queue.put_marker(m)
         self._idle.set()
         return m.done.wait(timeout)
 
@@ -307,10 +335,7 @@ class AuditWriter:
         m = _Marker(stop=True)
         clean = True
         deadline = time.monotonic() + timeout
-        try:
-            self.queue.put(m, timeout=timeout)
-        except queue.Full:
-            clean = False
+        self.queue.put_marker(m)
         self._stopping = True
         self._idle.set()
         self._thread.join(max(0.0, deadline - time.monotonic()))
