@@ -6,6 +6,7 @@ import orjson
 import pytest
 from mcp_gateway.core import Gateway, SSEStream
 from mcp_gateway.message import Action, ErrorCode, Kind, Refusal
+from mcp_gateway.parse import decode_json, encode_json
 from mitmproxy import exceptions
 from mitmproxy.proxy.mode_specs import ProxyMode
 from mitmproxy.test import taddons, tflow, tutils
@@ -29,11 +30,11 @@ class BlockTool:
     def process(self, msg):
         if msg.method == "tools/call" and msg.name == "bad" and msg.kind is Kind.REQUEST:
             msg.block(ErrorCode.BLOCKED, "blocked by rule test.bad", stage=self.name)
-        blob = orjson.dumps(msg.payload)
+        blob = encode_json(msg.payload)
         if b"SECRET" in blob:
             msg.block(ErrorCode.BLOCKED, "blocked by rule test.secret", stage=self.name)
         elif b"PII" in blob and isinstance(msg.payload, dict):
-            msg.payload = orjson.loads(blob.replace(b"PII", b"[REDACTED:email]"))
+            msg.payload = decode_json(blob.replace(b"PII", b"[REDACTED:email]"))
             msg.mark_modified()
 
 
@@ -256,6 +257,53 @@ def test_json_response_correlated_and_blocked_in_place(gw):
     }
 
 
+def json_answer(gw, content, id=5):
+    f = send(gw, post(rpc("tools/call", id=id, name="echo")))
+    f.response = tutils.tresp(headers=((b"content-type", b"application/json"),), content=content)
+    gw.responseheaders(f)
+    gw.response(f)
+    return f
+
+
+# A lone surrogate escape is what JavaScript writes for a string cut in the middle of an
+# emoji; JavaScript and Python read it, orjson does not. The gateway must read it too.
+CUT_EMOJI = b'"config \\ud83d'
+
+
+def test_answers_other_parsers_accept_are_inspected_not_waved_through(gw):
+    f = json_answer(gw, b'{"jsonrpc":"2.0","id":5,"result":{"t":' + CUT_EMOJI + b' SECRET"}}')
+    assert decode_json(f.response.content)["error"]["message"] == "blocked by rule test.secret"
+    f = json_answer(gw, b'{"jsonrpc":"2.0","id":5,"result":{"t":' + CUT_EMOJI + b' PII"}}')
+    assert f.response.content.isascii()  # re-encoded with the surrogate escaped again
+    assert decode_json(f.response.content)["result"]["t"] == "config \ud83d [REDACTED:email]"
+    # invalid UTF-8 in an answer: JavaScript clients decode it with replacement characters
+    f = json_answer(gw, b'{"jsonrpc":"2.0","id":5,"result":{"t":"\xff SECRET"}}')
+    assert b"SECRET" not in f.response.content and b"test.secret" in f.response.content
+    assert [m.kind for m in gw.rec.msgs[-2:]] == [Kind.REQUEST, Kind.RESULT]
+
+
+@pytest.mark.parametrize("step", [1, 9, 1000])
+def test_sse_event_with_a_lone_surrogate_is_inspected(gw, step):
+    f = sse_flow(gw)
+    ev = b'data: {"jsonrpc":"2.0","id":1,"result":{"t":' + CUT_EMOJI + b' PII"}}\n\n'
+    out = feed(f.response.stream, ev, step)
+    data = out.split(b"data: ", 1)[1].strip()
+    assert decode_json(data)["result"]["t"] == "config \ud83d [REDACTED:email]"
+
+
+def test_request_with_a_lone_surrogate_is_forwarded_not_refused(gw):
+    body = (
+        b'{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"echo","arguments":{"t":'
+        + CUT_EMOJI
+        + b'"}}}'
+    )
+    f = send(gw, post(body))
+    assert f.response is None and f.request.content == body
+    assert gw.rec.msgs[-1].payload["params"]["arguments"]["t"] == "config \ud83d"
+    f = send(gw, post(body.replace(b'"echo"', b'"bad"')))
+    assert f.response.status_code == 200 and b"test.bad" in f.response.content
+
+
 def test_unchanged_json_response_is_byte_identical(gw):
     f = send(gw, post(rpc("tools/list", id=5)))
     raw = b'{"jsonrpc":"2.0",  "id":5,"result":{"tools":[]}}'
@@ -326,6 +374,9 @@ def test_sse_oversized_event_fail_closed(gw):
     out = feed(f.response.stream, big + b"data: after\n\n", 50)
     assert b"xxxx" not in out and b'"code":-32005' in out and b'"id":1' in out
     assert out.endswith(b"data: after\n\n")
+    # one event, one answer and one audit record, however many times its tail fills the limit
+    assert out.count(b"-32005") == 1
+    assert [m.kind for m in gw.rec.msgs if m.kind is Kind.INVALID] == [Kind.INVALID]
 
 
 def test_sse_oversized_event_fail_open(gw):
@@ -333,6 +384,7 @@ def test_sse_oversized_event_fail_open(gw):
     f = sse_flow(gw)
     big = b'data: {"jsonrpc":"2.0","id":1,"result":{"t":"' + b"x" * 1000 + b'"}}\n\n'
     assert feed(f.response.stream, big + b"data: after\n\n", 50) == big + b"data: after\n\n"
+    assert [m.kind for m in gw.rec.msgs if m.kind is Kind.INVALID] == [Kind.INVALID]
 
 
 def test_sse_stream_fault_fails_closed(gw):
@@ -401,13 +453,37 @@ def unknown_sse_flow(gw, headers=()):
 def test_non_mcp_event_stream_passes_untouched(gw, step):
     f = unknown_sse_flow(gw)
     assert "x-accel-buffering" not in f.response.headers
-    body = (
-        b'data: {"price": 1}\n\n'
-        b'data: {"jsonrpc":"2.0","id":1,"result":{"t":"SECRET"}}\n\n'
-        b"data: partial event at the e"
-    )
+    body = b'data: {"price": 1}\n\ndata: plain text\n\n: comment\n\ndata: partial event at the e'
     assert feed(f.response.stream, body, step) == body
     assert not gw.rec.msgs
+
+
+@pytest.mark.parametrize("step", [1, 7, 1000])
+def test_junk_first_event_does_not_switch_the_inspection_off(gw, step):
+    # A server cannot slip MCP messages past the pipeline by sending something else first.
+    f = unknown_sse_flow(gw)
+    head = b'data: hello\n\ndata: {"price": 1}\n\n'
+    body = head + (
+        b'data: {"jsonrpc":"2.0","id":1,"result":{"t":"SECRET"}}\n\n'
+        b'data: {"jsonrpc":"2.0","method":"notifications/message","params":{"data":"PII"}}\n\n'
+    )
+    out = feed(f.response.stream, body, step)
+    assert [(m.kind, m.id) for m in gw.rec.msgs] == [(Kind.RESULT, 1), (Kind.NOTIFICATION, None)]
+    assert out.startswith(head) and b"SECRET" not in out and b"PII" not in out
+    assert b"blocked by rule test.secret" in out and b"[REDACTED:email]" in out
+
+
+def test_large_event_of_another_stream_is_not_held_to_the_mcp_limit(gw):
+    gw.tctx.configure(gw, mcp_max_message_bytes=1000)
+    f = unknown_sse_flow(gw)
+    body = b"data: hi\n\ndata: " + b"x" * 5000 + b"\n\ndata: after\n\n"
+    assert feed(f.response.stream, body, 100) == body
+    assert not gw.rec.msgs
+    # ... but an oversized JSON-RPC message on it is refused like on any MCP stream
+    f = unknown_sse_flow(gw)
+    big = b'data: {"jsonrpc":"2.0","id":3,"result":{"t":"' + b"x" * 5000 + b'"}}\n\n'
+    out = feed(f.response.stream, b"data: hi\n\n" + big, 100)
+    assert b"x" * 1000 not in out and b"-32" in out
 
 
 def test_unknown_stream_with_content_length_is_plainly_streamed(gw):

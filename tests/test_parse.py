@@ -1,3 +1,5 @@
+import math
+
 import orjson
 import pytest
 from mcp_gateway import parse
@@ -8,6 +10,7 @@ from mcp_gateway.parse import (
     classify,
     decode_header_value,
     decode_json,
+    encode_json,
     is_mcp_payload,
     legacy_session_from_url,
     parse_body,
@@ -80,6 +83,27 @@ def test_decode_errors(body, needle):
     with pytest.raises(ParseError) as e:
         decode_json(body)
     assert e.value.code == ErrorCode.PARSE_ERROR and needle in e.value.message
+
+
+def test_what_other_json_parsers_accept_is_read():
+    assert decode_json(b'{"a":"\\ud83d"}') == {"a": "\ud83d"}  # a lone surrogate
+    assert decode_json(b'{"a":"\\udc00\\ud83d x"}') == {"a": "\udc00\ud83d x"}
+    assert decode_json(b"\xef\xbb\xbf" + b'{"a":1}') == {"a": 1}  # byte order mark
+    assert math.isnan(decode_json(b'{"a":NaN}')["a"])
+    # invalid UTF-8: refused, or read as a JavaScript client reads it
+    with pytest.raises(ParseError, match="not valid UTF-8"):
+        decode_json(b'{"a":"\xff"}')
+    assert decode_json(b'{"a":"\xff"}', lenient_utf8=True) == {"a": "\ufffd"}
+    # still refused: what no parser reads
+    with pytest.raises(ParseError, match="Parse error"):
+        decode_json(b'{"a":"\\ud83d"', lenient_utf8=True)
+
+
+def test_encode_json_writes_what_orjson_refuses():
+    value = {"a": "x\ud83d", "n": 2**70}
+    raw = encode_json(value)
+    assert raw.isascii() and decode_json(raw) == value
+    assert encode_json({"a": "é"}) == '{"a":"é"}'.encode()  # the usual path: orjson
 
 
 def test_json_escapes_are_decoded():

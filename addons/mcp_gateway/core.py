@@ -17,7 +17,6 @@ from collections import OrderedDict
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import orjson
 from mitmproxy import ctx, exceptions, http
 from mitmproxy.proxy import mode_specs
 
@@ -38,6 +37,7 @@ from .parse import (
     build_messages,
     check_mirrored_headers,
     decode_json,
+    encode_json,
     is_mcp_payload,
     legacy_session_from_url,
     looks_like_json,
@@ -269,7 +269,7 @@ class Gateway:
         hdrs = {"content-type": "application/json"}
         if headers:
             hdrs.update(headers)
-        content = orjson.dumps(body) if body is not None else b""
+        content = encode_json(body) if body is not None else b""
         if body is None:
             hdrs.pop("content-type")
         flow.response = http.Response.make(status, content, hdrs)
@@ -466,7 +466,7 @@ class Gateway:
         if not stopped:
             if any(m.modified for m in msgs):
                 value = [m.payload for m in msgs] if batch else msgs[0].payload
-                flow.request.content = orjson.dumps(value)
+                flow.request.content = encode_json(value)
             return
         if ex.refusal is not None:
             # The whole exchange is refused (authentication, session binding): whatever the
@@ -493,7 +493,7 @@ class Gateway:
             elif m.is_response:
                 # A client's answer to a server->client request (sampling, elicitation):
                 # the server gets an error in its place, never the refused content.
-                flow.request.content = orjson.dumps(
+                flow.request.content = encode_json(
                     error_response(m.id, r.code, r.message) if r else None
                 )
             else:  # a notification: dropped
@@ -603,7 +603,7 @@ class Gateway:
             ):
                 flow.response = http.Response.make(
                     502,
-                    orjson.dumps(
+                    encode_json(
                         error_response(
                             None, ErrorCode.INTERNAL_ERROR, "gateway internal error in response"
                         )
@@ -664,7 +664,7 @@ class Gateway:
         if len(content) > self.max_message_bytes:
             return self._too_large_response(flow, ex, len(content))
         try:
-            value = decode_json(content)
+            value = decode_json(content, lenient_utf8=True)
             parsed = build_messages(value, len(content), Direction.SERVER_TO_CLIENT, ex, content)
         except ParseError:
             return  # not JSON: the client sees the server's bytes unchanged
@@ -676,14 +676,14 @@ class Gateway:
         self._mark(flow, msgs)
         new = _rebuild(value, parsed.batch, msgs)
         if new is not _UNCHANGED:
-            resp.content = orjson.dumps(new) if new is not None else b""
+            resp.content = encode_json(new) if new is not None else b""
 
     def _too_large_response(self, flow: http.HTTPFlow, ex: Exchange, size: int) -> None:
         text = f"response of {size} bytes exceeds mcp_max_message_bytes ({self.max_message_bytes}); not inspected"
         msg = self._not_inspected(flow, ex, Direction.SERVER_TO_CLIENT, size, text)
         if self.fail_mode == "closed":
             ident = _request_id(flow)
-            flow.response.content = orjson.dumps(error_response(ident, ErrorCode.TOO_LARGE, text))
+            flow.response.content = encode_json(error_response(ident, ErrorCode.TOO_LARGE, text))
             flow.response.headers["content-type"] = "application/json"
             self._mark(flow, [msg])
 
@@ -739,7 +739,7 @@ class _ErrorStream:
         err = error_response(
             None, ErrorCode.INTERNAL_ERROR, "gateway internal error: event stream not inspected"
         )
-        return [encode_event(orjson.dumps(err).decode(), event="message")]
+        return [encode_event(encode_json(err).decode(), event="message")]
 
 
 class SSEStream:
@@ -766,7 +766,8 @@ class SSEStream:
         self.known = known  # the exchange was recognised as MCP at request time
         self.decoder = decoder
         self.parser = SSEParser()
-        self.passthrough = False
+        self.passthrough = False  # after an internal error: bytes go on unparsed
+        self.foreign = False  # not (yet) MCP: only events that name "jsonrpc" are parsed
         self.skip_tail: str | None = None  # "drop" or "raw": how to treat an oversized event's tail
         self.undecodable = undecodable
         self._kept = bytearray() if gw.keep_stream_bytes else None
@@ -853,7 +854,7 @@ class SSEStream:
             None, ErrorCode.INTERNAL_ERROR, "gateway internal error: rest of event stream withheld"
         )
         self._closed_after_error = True
-        return encode_event(orjson.dumps(err).decode(), event="message")
+        return encode_event(encode_json(err).decode(), event="message")
 
     def _process(self, data: bytes) -> bytes:
         final = data == b""
@@ -874,7 +875,16 @@ class SSEStream:
         if self.passthrough:
             parts.append(self.parser.take_pending())  # the partial event goes on as it is
         elif self.parser.pending > self.gw.max_message_bytes:
-            parts.append(self._oversized())
+            if self.skip_tail is not None:
+                # more of an event already over the limit (and already answered for)
+                tail = self.parser.take_pending()
+                if self.skip_tail == "raw":
+                    parts.append(tail)
+            elif self.known or self.parser.pending_has(b'"jsonrpc"'):
+                parts.append(self._oversized())
+            else:  # a large event of another kind of stream: not the MCP limit's business
+                self.skip_tail = "raw"
+                parts.append(self.parser.take_pending())
         return b"".join(parts)
 
     def _oversized(self) -> bytes:
@@ -889,7 +899,7 @@ class SSEStream:
         ident = peek_id(raw)
         err = error_response(ident, ErrorCode.TOO_LARGE, text)
         msg.id = ident
-        return encode_event(orjson.dumps(err).decode(), event="message")
+        return encode_event(encode_json(err).decode(), event="message")
 
     def _not_inspected(self, text: str, size: int = 0) -> Message:
         return self.gw._not_inspected(self.flow, self.ex, Direction.SERVER_TO_CLIENT, size, text)
@@ -903,11 +913,13 @@ class SSEStream:
             return ev.raw  # comments, keep-alives, retry-only events
         if ev.event == "endpoint":
             return self._endpoint(ev)
+        if self.foreign and b'"jsonrpc"' not in data:
+            return ev.raw  # another kind of event stream: one C-speed search per event
         if not looks_like_json(data):
             # empty priming events, text: forwarded unchanged (documented)
             return ev.raw if not data.strip() else self._not_mcp(ev)
         try:
-            value = decode_json(data)
+            value = decode_json(data, lenient_utf8=True)
             parsed = build_messages(value, len(ev.raw), Direction.SERVER_TO_CLIENT, self.ex, data)
         except ParseError:
             return self._not_mcp(ev)  # not JSON: forwarded unchanged (documented)
@@ -927,16 +939,20 @@ class SSEStream:
         if new is None:
             # Everything in the event was dropped; keep its id so resumption still works.
             return encode_event(None, id=ev.id) if ev.id is not None else b""
-        return encode_event(orjson.dumps(new).decode(), event=ev.event, id=ev.id, retry=ev.retry)
+        return encode_event(encode_json(new).decode(), event=ev.event, id=ev.id, retry=ev.retry)
 
     def _not_mcp(self, ev: SSEEvent) -> bytes:
         if not self.known:
-            # Some other event stream: from now on it passes through without parsing.
-            self.passthrough = True
+            # Some other event stream, so far: its events pass through unchanged, and only
+            # one that names "jsonrpc" is parsed. (Passing the rest of the stream through
+            # unparsed would let a server slip MCP messages past the scanner behind one
+            # event of junk.)
+            self.foreign = True
         return ev.raw
 
     def _became_mcp(self) -> None:
         self.known = True
+        self.foreign = False
         self.gw._learn_server(self.ex.server)
         self.hold_connection()
 

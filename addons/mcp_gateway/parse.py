@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -153,21 +154,51 @@ def _depth_over(value: Any, limit: int = MAX_DEPTH, budget: int | None = None) -
     return False
 
 
-def decode_json(body: bytes | str) -> Any:
-    """orjson.loads with the gateway's errors: invalid UTF-8, bad JSON, too deep."""
+def _decode_leniently(body: bytes | str, error: str, lenient_utf8: bool) -> Any:
+    """The second try of decode_json, after orjson refused ``body`` with ``error``."""
+    low = error.lower()
+    if "recursion" in low or "depth" in low:
+        raise ParseError(
+            ErrorCode.PARSE_ERROR, f"Parse error: JSON nested deeper than {MAX_DEPTH}"
+        ) from None
+    text = body
+    if isinstance(body, bytes | bytearray | memoryview):
+        try:
+            text = bytes(body).decode("utf-8-sig")
+        except UnicodeDecodeError:
+            if not lenient_utf8:
+                raise ParseError(
+                    ErrorCode.PARSE_ERROR, "Parse error: body is not valid UTF-8"
+                ) from None
+            text = bytes(body).decode("utf-8-sig", "replace")
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        raise ParseError(ErrorCode.PARSE_ERROR, f"Parse error: {error}") from None
+
+
+def encode_json(value: Any) -> bytes:
+    """orjson.dumps, or for what orjson refuses (lone surrogates, integers beyond 64 bits:
+    values only the standard library's parser produces) the standard library, ASCII-only."""
+    try:
+        return orjson.dumps(value)
+    except (TypeError, orjson.JSONEncodeError):
+        return json.dumps(value, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
+def decode_json(body: bytes | str, lenient_utf8: bool = False) -> Any:
+    """orjson.loads with the gateway's errors: invalid UTF-8, bad JSON, too deep.
+
+    The gateway must never parse less than the receiver does: what orjson refuses but
+    common JSON parsers accept is read with the standard library instead. That is lone
+    surrogate escapes (``"\\ud83d"``, which JavaScript writes for a string cut in the middle
+    of an emoji), NaN and Infinity, and a byte order mark. With ``lenient_utf8`` (server
+    answers, which JavaScript clients decode with replacement characters), invalid UTF-8 is
+    read the same way instead of being refused."""
     try:
         value = orjson.loads(body)  # orjson itself refuses nesting deeper than 1024
     except orjson.JSONDecodeError as e:
-        text = str(e)
-        if "utf-8" in text.lower() or "surrogate" in text.lower():
-            raise ParseError(
-                ErrorCode.PARSE_ERROR, "Parse error: body is not valid UTF-8"
-            ) from None
-        if "recursion" in text.lower() or "depth" in text.lower():
-            raise ParseError(
-                ErrorCode.PARSE_ERROR, f"Parse error: JSON nested deeper than {MAX_DEPTH}"
-            ) from None
-        raise ParseError(ErrorCode.PARSE_ERROR, f"Parse error: {text}") from None
+        value = _decode_leniently(body, str(e), lenient_utf8)
     if isinstance(value, dict | list):
         # Two ways to know: count the brackets (two C passes: ~1 us per small message, but
         # ~0.15 ms per 256 KiB) and walk the containers only when there are too many; or walk

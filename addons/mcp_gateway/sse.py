@@ -90,6 +90,10 @@ class SSEParser:
         """Bytes held for an event not yet complete."""
         return len(self._buf)
 
+    def pending_has(self, needle: bytes) -> bool:
+        """Whether the event being built holds ``needle`` so far."""
+        return needle in self._buf
+
     def take_pending(self) -> bytes:
         """Give up on the event being built: return its raw bytes and reset."""
         raw = bytes(self._buf)
