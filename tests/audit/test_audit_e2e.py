@@ -192,6 +192,10 @@ async def test_other_transports_are_recorded(
     assert res[0]["rpc_id"] == req[0]["rpc_id"] and res[0]["latency_ms"] > 0
     if transport == "sse":  # legacy HTTP+SSE: the answer arrives on the GET stream's flow
         assert res[0]["transport"] == "legacy-sse"
+        # the session is the endpoint's ?session_id=, on both rows and in `sessions`
+        assert req[0]["session_id"] and res[0]["session_id"] == req[0]["session_id"]
+        sessions = _rows(md.audit_db, "SELECT * FROM sessions")
+        assert [r["session_id"] for r in sessions] == [req[0]["session_id"]]
     else:
         assert res[0]["flow_id"] == req[0]["flow_id"]
     conn = sqlite3.connect(md.audit_db)

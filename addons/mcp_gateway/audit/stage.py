@@ -47,7 +47,7 @@ def _exchange_columns(ex: Exchange) -> dict[str, Any]:
         "flow_id": ex.flow_id,
         "transport": ex.transport._value_,  # plain str: no conversion in the writer
         "server": ex.server,
-        "session_id": ex.session_id,
+        "session_id": ex.session_id or ex.legacy_session,  # legacy HTTP+SSE: ?session_id=
         "client_addr": ex.client_addr or None,
         "consumer": consumer,
         "key_id": key_id,
