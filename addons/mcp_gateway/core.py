@@ -153,6 +153,10 @@ class Gateway:
         self.hold_streams = True
         self._exchanges: dict[str, Exchange] = {}
         self._mcp_servers: OrderedDict[str, None] = OrderedDict()
+        # legacy HTTP+SSE: sessions announced by an `endpoint` event, and the refusals waiting
+        # to be delivered on their GET stream (see _answer_on_legacy_stream)
+        self._legacy_sessions: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._legacy_refusals: OrderedDict[tuple, dict] = OrderedDict()
 
     # -- options --------------------------------------------------------------------
     def load(self, loader) -> None:
@@ -451,6 +455,41 @@ class Gateway:
         self._reply(flow, status, error_response(ident, code, text))
         self._mark(flow, msgs)
 
+    # -- legacy HTTP+SSE refusals -------------------------------------------------------
+    def _learn_legacy_session(self, server: str, session: str) -> None:
+        self._legacy_sessions[(server, session)] = None
+        while len(self._legacy_sessions) > _MAX_LEGACY:
+            self._legacy_sessions.popitem(last=False)
+
+    def _answer_on_legacy_stream(self, flow: http.HTTPFlow, ex: Exchange, m: Message) -> bool:
+        """A refused request of the legacy HTTP+SSE transport. Its clients read every answer
+        from the GET stream and ignore the POST's body, so an error in the POST's answer
+        leaves them waiting forever. Instead, the request goes on to the server as a
+        ``ping`` with the same id (the refused content never reaches it), and the ping's
+        answer on the stream is replaced by the refusal (SSEStream._event)."""
+        r = m.refusal
+        key = (ex.server, ex.legacy_session)
+        if (
+            m.kind is not Kind.REQUEST
+            or m.id is None
+            or r is None
+            or r.http_status == 401  # an authentication challenge must stay an HTTP answer
+            or key not in self._legacy_sessions
+        ):
+            return False
+        self._legacy_refusals[(*key, _id_key(m.id))] = error_response(
+            m.id, r.code, r.message, r.data
+        )
+        while len(self._legacy_refusals) > _MAX_LEGACY:
+            self._legacy_refusals.popitem(last=False)
+        flow.request.content = encode_json({"jsonrpc": "2.0", "id": m.id, "method": "ping"})
+        return True
+
+    def _take_legacy_refusal(self, ex: Exchange, m: Message) -> dict | None:
+        if not m.is_response or m.id is None:
+            return None
+        return self._legacy_refusals.pop((ex.server, ex.legacy_session, _id_key(m.id)), None)
+
     def _refuse_exchange(self, flow: http.HTTPFlow, ex: Exchange, r: Refusal) -> None:
         self._reply(
             flow, r.http_status or 403, error_response(None, r.code, r.message, r.data), r.headers
@@ -483,6 +522,8 @@ class Gateway:
         if not batch:
             m = msgs[0]
             r = m.refusal
+            if self._answer_on_legacy_stream(flow, ex, m):
+                return
             if m.kind is Kind.REQUEST or m.kind is Kind.INVALID:
                 self._reply(
                     flow,
@@ -686,6 +727,14 @@ class Gateway:
             flow.response.content = encode_json(error_response(ident, ErrorCode.TOO_LARGE, text))
             flow.response.headers["content-type"] = "application/json"
             self._mark(flow, [msg])
+
+
+_MAX_LEGACY = 10_000  # legacy sessions and pending refusals remembered
+
+
+def _id_key(ident: Any) -> tuple[bool, Any]:
+    """A JSON-RPC id as a dict key: 1 and "1" are different ids."""
+    return (isinstance(ident, str), ident if isinstance(ident, str | int) else repr(ident))
 
 
 def _uninspected(ex: Exchange, direction: Direction, size: int) -> Message:
@@ -928,6 +977,11 @@ class SSEStream:
             return self._not_mcp(ev)
         if not self.known:
             self._became_mcp()
+        if self.ex.legacy_session is not None and not parsed.batch:
+            refusal = self.gw._take_legacy_refusal(self.ex, msgs[0])
+            if refusal is not None:  # the answer to a refused request's stand-in ping
+                data = encode_json(refusal).decode()
+                return encode_event(data, event=ev.event, id=ev.id, retry=ev.retry)
         for m in msgs:
             m.sse_event_id = ev.id
         self.gw.pipeline.run_all(msgs)
@@ -961,6 +1015,8 @@ class SSEStream:
         uri = (ev.data or "").strip()
         self.ex.transport = Transport.LEGACY_SSE
         self.ex.legacy_session = legacy_session_from_url(uri)
+        if self.ex.legacy_session is not None:
+            self.gw._learn_legacy_session(self.ex.server, self.ex.legacy_session)
         if not self.known:
             self._became_mcp()
         try:

@@ -47,13 +47,16 @@ def text_of(result: types.CallToolResult) -> str:
     return block.text
 
 
-@pytest.mark.parametrize("transport", ["streamable", "json"])
+@pytest.mark.parametrize("transport", ["streamable", "json", "sse"])
 async def test_private_key_in_tool_arguments_is_blocked(
     mitmdump_factory, mcp_server_factory, mcp_session, transport
 ):
+    # "sse" is the legacy HTTP+SSE transport: its clients wait for every answer on the GET
+    # stream, so the refusal must arrive there (and promptly: the session times out in 30 s)
     server = mcp_server_factory(transport, fresh=True)
     md = mitmdump_factory(shared=True)
-    async with mcp_session(server.url, proxy=md.proxy_url) as s:
+    client = "sse" if transport == "sse" else "streamable"
+    async with mcp_session(server.url, proxy=md.proxy_url, transport=client, timeout=10) as s:
         with pytest.raises(
             McpError, match=r"blocked by mcp-gateway rule private-key \(private_key\)"
         ):
