@@ -15,16 +15,16 @@ def test_sse_body_is_split_into_messages_with_decisions():
             "method": "tools/call",
             "name": "echo",
             "action": "block",
-            "refusal": {"code": -32001, "message": "blocked by rule x"},
+            "refusal": {"code": -32061, "message": "blocked by rule x"},
         }
     ]
-    body = b'id: 1\nevent: message\ndata: {"jsonrpc":"2.0","id":1,"error":{"code":-32001,"message":"m"}}\n\n: ping\n\n'
+    body = b'id: 1\nevent: message\ndata: {"jsonrpc":"2.0","id":1,"error":{"code":-32061,"message":"m"}}\n\n: ping\n\n'
     md = contentviews.Metadata(flow=f, content_type="text/event-stream", http_message=f.response)
     view = MCPContentview()
     assert view.render_priority(body, md) == 2
     text = view.prettify(body, md)
     assert "tools/call echo -> block: blocked by rule x" in text
-    assert "## error id=1" in text and '"code": -32001' in text
+    assert "## error id=1" in text and '"code": -32061' in text
 
 
 def test_plain_jsonrpc_without_gateway_metadata():

@@ -128,7 +128,7 @@ def test_blocked_request_gets_jsonrpc_error_and_never_forwarded(gw):
     assert orjson.loads(f.response.content) == {
         "jsonrpc": "2.0",
         "id": 9,
-        "error": {"code": -32001, "message": "blocked by rule test.bad"},
+        "error": {"code": -32061, "message": "blocked by rule test.bad"},
     }
     assert f.marked == ":no_entry:"
 
@@ -143,7 +143,7 @@ def test_blocked_client_response_becomes_error_for_server(gw):
     body = {"jsonrpc": "2.0", "id": 4, "result": {"content": {"type": "text", "text": "SECRET"}}}
     f = send(gw, post(body, headers=((b"mcp-session-id", b"s1"),)))
     assert f.response is None  # still forwarded: the server must not wait forever
-    assert orjson.loads(f.request.content)["error"]["code"] == -32001
+    assert orjson.loads(f.request.content)["error"]["code"] == -32061
     assert b"SECRET" not in f.request.content
 
 
@@ -253,7 +253,7 @@ def test_json_response_correlated_and_blocked_in_place(gw):
     assert orjson.loads(f.response.content) == {
         "jsonrpc": "2.0",
         "id": 5,
-        "error": {"code": -32001, "message": "blocked by rule test.secret"},
+        "error": {"code": -32061, "message": "blocked by rule test.secret"},
     }
 
 
@@ -352,7 +352,7 @@ def test_sse_events_blocked_and_redacted_in_place(gw, step):
     assert b"SECRET" not in out
     # replaced in place, keeping the event's type and id (resumption still works)
     assert b'event: message\nid: 9\ndata: {"jsonrpc":"2.0","id":1,"error"' in out
-    assert b'"id":1,"error":{"code":-32001' in out  # the response replaced in place
+    assert b'"id":1,"error":{"code":-32061' in out  # the response replaced in place
     assert b"[REDACTED:email]" in out
     assert out.count(b"notifications/message") == 1  # the secret notification was dropped
     assert f.marked == ":no_entry:"
@@ -372,10 +372,10 @@ def test_sse_oversized_event_fail_closed(gw):
     f = sse_flow(gw)
     big = b'data: {"jsonrpc":"2.0","id":1,"result":{"t":"' + b"x" * 1000 + b'"}}\n\n'
     out = feed(f.response.stream, big + b"data: after\n\n", 50)
-    assert b"xxxx" not in out and b'"code":-32005' in out and b'"id":1' in out
+    assert b"xxxx" not in out and b'"code":-32065' in out and b'"id":1' in out
     assert out.endswith(b"data: after\n\n")
     # one event, one answer and one audit record, however many times its tail fills the limit
-    assert out.count(b"-32005") == 1
+    assert out.count(b"-32065") == 1
     assert [m.kind for m in gw.rec.msgs if m.kind is Kind.INVALID] == [Kind.INVALID]
 
 

@@ -46,16 +46,21 @@ _ACTION_RANK = {Action.PASS: 0, Action.REDACT: 1, Action.DROP: 2, Action.BLOCK: 
 
 # JSON-RPC error codes the gateway answers with. Documented in the README.
 class ErrorCode(enum.IntEnum):
+    """JSON-RPC error codes the gateway answers with. Its own are -32061..-32066, in the
+    implementation-defined range but clear of what the MCP SDKs and spec use (-32000
+    connection closed, -32001 request timeout, -32002 resource not found, -32020..-32022,
+    -32042): a client must never take a block for a timeout and retry it."""
+
     PARSE_ERROR = -32700
     INVALID_REQUEST = -32600
     INTERNAL_ERROR = -32603
     HEADER_MISMATCH = -32020  # 2026-07-28: Mcp-Method/Mcp-Name differ from the body
-    BLOCKED = -32001  # a scanning rule or policy refused the message
-    UNAUTHORIZED = -32002  # no or bad credential
-    FORBIDDEN = -32003  # authenticated, but not allowed
-    RATE_LIMITED = -32004  # over a rate limit
-    TOO_LARGE = -32005  # over mcp_max_message_bytes, not inspected
-    UPSTREAM_CREDENTIAL = -32006  # the upstream credential could not be resolved
+    BLOCKED = -32061  # a scanning rule or policy refused the message
+    UNAUTHORIZED = -32062  # no or bad credential
+    FORBIDDEN = -32063  # authenticated, but not allowed
+    RATE_LIMITED = -32064  # over a rate limit
+    TOO_LARGE = -32065  # over mcp_max_message_bytes, not inspected
+    UPSTREAM_CREDENTIAL = -32066  # the upstream credential could not be resolved
 
 
 @dataclass(slots=True)

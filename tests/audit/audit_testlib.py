@@ -158,7 +158,7 @@ def populate(path) -> dict:
     ex = exchange(flow_id="flow-blocked", consumer="bob", server="10.0.0.2:9000", session="sess-2")
     m = request(ex, 99, name="exfil", args={"text": "AKIAIOSFODNN7EXAMPLE"}, t=base + 200)
     m.findings.append(finding(start=0, end=20))
-    m.block(-32001, "blocked by rule aws-key", stage="act")
+    m.block(-32061, "blocked by rule aws-key", stage="act")
     st.process(m)
     n += 1
     # a notification and a tools/list round trip without identity

@@ -66,7 +66,7 @@ def test_blocked_messages_are_recorded(addon, tmp_path):
         name, order = "policy", 300
 
         def process(self, msg):
-            msg.block(-32003, "forbidden tool", stage="policy")
+            msg.block(-32063, "forbidden tool", stage="policy")
 
     with taddons.context(addon) as tctx:
         tctx.configure(addon, mcp_audit_db=str(db))
@@ -75,7 +75,7 @@ def test_blocked_messages_are_recorded(addon, tmp_path):
         assert m.action is Action.BLOCK
         addon.done()
     r = rows(db, "SELECT action, refusal_code, refusal_message, refusal_stage FROM messages")
-    assert r == [("block", -32003, "forbidden tool", "policy")]
+    assert r == [("block", -32063, "forbidden tool", "policy")]
 
 
 def test_flow_id_and_http_status_come_from_the_flow(addon, tmp_path):
@@ -96,7 +96,7 @@ def test_exchange_without_messages_gets_a_row(addon, tmp_path):
     with taddons.context(addon) as tctx:
         tctx.configure(addon, mcp_audit_db=str(db))
         ex = exchange(flow_id="get-stream", http_method="GET")
-        ex.refusal = Refusal(-32002, "missing credential", 401, stage="identify")
+        ex.refusal = Refusal(-32062, "missing credential", 401, stage="identify")
         addon.pipeline.start_exchange(ex)
         addon.pipeline.end_exchange(ex)
         ex2 = exchange(flow_id="post")
@@ -105,7 +105,7 @@ def test_exchange_without_messages_gets_a_row(addon, tmp_path):
         addon.done()
     r = rows(db, "SELECT flow_id, kind, http_method, action, refusal_code FROM messages")
     assert r == [
-        ("get-stream", "exchange", "GET", "block", -32002),
+        ("get-stream", "exchange", "GET", "block", -32062),
         ("post", "request", "POST", "pass", None),
     ]
 

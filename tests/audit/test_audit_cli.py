@@ -45,7 +45,7 @@ def test_log_filters(audit_db, capsys, args, expect):
     if "--consumer" in args:
         assert {r["consumer"] for r in rows} == {args[args.index("--consumer") + 1]}
     if "--decision" in args:
-        assert rows[0]["action"] == "block" and rows[0]["refusal_code"] == -32001
+        assert rows[0]["action"] == "block" and rows[0]["refusal_code"] == -32061
 
 
 def test_log_limit_keeps_the_newest(audit_db, capsys):
@@ -85,7 +85,7 @@ def test_parse_time_forms():
 def test_log_rich_output(audit_db, capsys):
     assert main(["audit", "log", "--db", audit_db["path"], "--decision", "block"]) == 0
     out = capsys.readouterr().out
-    assert "tools/call exfil" in out and "block -32001" in out and "flow-blo" in out
+    assert "tools/call exfil" in out and "block -32061" in out and "flow-blo" in out
     assert "tools/call echo" not in out
 
 

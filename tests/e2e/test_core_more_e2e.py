@@ -102,7 +102,7 @@ async def test_oversized_message_fail_closed(mitmdump_factory, mcp_server_factor
         assert text_of(await s.call_tool("echo", {"text": "small"})) == "small"
         with pytest.raises(McpError) as e:
             await s.call_tool("big", {"n_bytes": 200_000})
-        assert e.value.error.code == -32005, e.value.error
+        assert e.value.error.code == -32065, e.value.error
         # the session keeps working afterwards
         assert text_of(await s.call_tool("add", {"a": 1, "b": 2})) == "3"
 

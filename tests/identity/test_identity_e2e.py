@@ -112,7 +112,7 @@ def _assert_401(r: httpx.Response, what: str) -> None:
     assert r.status_code == 401, (what, r.status_code, r.text)
     assert r.headers["www-authenticate"].startswith('Bearer realm="mcp-gateway"'), what
     body = r.json()
-    assert body["error"]["code"] == -32002, (what, body)
+    assert body["error"]["code"] == -32062, (what, body)
 
 
 def _all_headers(server) -> list[dict[str, str]]:
@@ -272,7 +272,7 @@ servers:
         r = raw.initialize()
     finally:
         raw.close()
-    assert r.status_code == 502 and r.json()["error"]["code"] == -32006, r.text
+    assert r.status_code == 502 and r.json()["error"]["code"] == -32066, r.text
     assert server.requests() == []
     assert "env://MGW_E2E_UPSTREAM" in md2.log_text()
 
@@ -299,7 +299,7 @@ def test_rate_limit_429_with_retry_after_other_identity_unaffected(
         assert r.status_code == 429, r.text
         assert int(r.headers["retry-after"]) >= 1
         err = r.json()["error"]
-        assert err["code"] == -32004 and err["message"].startswith("rate limit exceeded: 3/minute")
+        assert err["code"] == -32064 and err["message"].startswith("rate limit exceeded: 3/minute")
         # other tools and other identities are unaffected
         assert a.call("add", {"a": 1, "b": 1}).status_code == 200
         r = b.call("echo", {"text": "bob"})
@@ -324,7 +324,7 @@ def test_session_reused_by_another_identity_is_refused(
         assert a.initialize().status_code == 200 and a.session
         r = b.call("echo", {"text": "hijack"}, session=a.session)
         assert r.status_code == 404, r.text
-        assert r.json()["error"]["code"] == -32003
+        assert r.json()["error"]["code"] == -32063
         r = anon.call("echo", {"text": "hijack"}, session=a.session)
         assert r.status_code == 404
         # the owner goes on
@@ -356,7 +356,7 @@ async def test_rate_limit_with_status_200_keeps_sdk_session(
         assert _text(await s.call_tool("echo", {"text": "1"})) == "1"
         with pytest.raises(McpError) as ei:
             await s.call_tool("echo", {"text": "2"})
-        assert ei.value.error.code == -32004
+        assert ei.value.error.code == -32064
         assert "rate limit exceeded" in ei.value.error.message
         # the session goes on
         assert _text(await s.call_tool("add", {"a": 1, "b": 2})) == "3"
@@ -388,7 +388,7 @@ async def test_config_edits_apply_without_dropping_the_session(
         assert _text(await s.call_tool("add", {"a": 2, "b": 2})) == "4"
         with pytest.raises(McpError) as ei:
             await s.call_tool("add", {"a": 3, "b": 3})
-        assert ei.value.error.code == -32004
+        assert ei.value.error.code == -32064
         assert _text(await s.call_tool("echo", {"text": "still here"})) == "still here"
     assert md.proc.poll() is None
 

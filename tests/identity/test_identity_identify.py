@@ -52,7 +52,7 @@ def test_invalid_and_revoked_keys_get_401_even_when_auth_optional(tmp_path, mkex
         ex = mkex(auth=f"Bearer {bad}")
         stage.on_exchange(ex)
         r = ex.refusal
-        assert r is not None and r.http_status == 401 and r.code == ErrorCode.UNAUTHORIZED == -32002
+        assert r is not None and r.http_status == 401 and r.code == ErrorCode.UNAUTHORIZED == -32062
         assert r.headers["WWW-Authenticate"].startswith('Bearer realm="mcp-gateway"')
         assert bad not in r.message and ex.identity is None
     revoke_key(tmp_path / "gw.db", kid)

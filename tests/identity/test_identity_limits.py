@@ -42,7 +42,7 @@ def test_n_plus_one_refused_with_retry_after_other_identity_unaffected(mkex, mkr
     assert m.action is Action.BLOCK
     r = m.refusal
     assert (
-        r.code == ErrorCode.RATE_LIMITED == -32004 and r.http_status == 429 and r.stage == "limits"
+        r.code == ErrorCode.RATE_LIMITED == -32064 and r.http_status == 429 and r.stage == "limits"
     )
     assert r.headers["Retry-After"] == "20"  # one token every 20 s
     assert r.message.startswith("rate limit exceeded: 3/minute")
@@ -214,4 +214,4 @@ def test_http_status_200_option(mkex, mkreq) -> None:
     _call(stage, mkex, mkreq, a)
     m = _call(stage, mkex, mkreq, a)
     assert m.action is Action.BLOCK and m.refusal.http_status == 200
-    assert m.refusal.headers["Retry-After"] == "60" and m.refusal.code == -32004
+    assert m.refusal.headers["Retry-After"] == "60" and m.refusal.code == -32064

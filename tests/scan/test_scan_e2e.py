@@ -80,7 +80,7 @@ async def test_blocked_error_names_rule_not_secret(mitmdump_factory, mcp_server_
         r = c.post(server.url, json=body, headers=headers)
     assert r.status_code == 200
     err = r.json()
-    assert err["id"] == 41 and err["error"]["code"] == -32001
+    assert err["id"] == 41 and err["error"]["code"] == -32061
     assert "private-key" in err["error"]["message"] and "BEGIN" not in r.text
 
 

@@ -350,6 +350,6 @@ async def test_body_over_the_limit_is_413():
             big = {**INIT, "params": {**INIT["params"], "pad": "x" * 5000}}
             r = await post(c, b.url, big)
             assert r.status_code == 413
-            assert r.json()["error"]["code"] == -32005
+            assert r.json()["error"]["code"] == -32065
     finally:
         await b.close()

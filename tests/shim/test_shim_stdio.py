@@ -302,10 +302,10 @@ async def test_message_size_limits_both_ways():
     try:
         await shim.initialize()
         resp = await shim.call(1, "big", {"n": 200_000})
-        assert resp["error"]["code"] == -32005
+        assert resp["error"]["code"] == -32065
         assert "exceeds" in resp["error"]["message"]
         resp = await shim.call(2, "echo", {"text": "y" * 150_000})
-        assert resp["error"]["code"] == -32005
+        assert resp["error"]["code"] == -32065
         resp = await shim.call(3, "echo", {"text": "small"})
         assert resp["result"]["content"][0]["text"] == "small"
     finally:
@@ -488,7 +488,7 @@ async def test_gateway_credentials_and_server_name_header(monkeypatch):
         )
         await r.readexactly(n)
         seen.append(head)
-        body = b'{"jsonrpc":"2.0","id":null,"error":{"code":-32003,"message":"refused by test"}}'
+        body = b'{"jsonrpc":"2.0","id":null,"error":{"code":-32063,"message":"refused by test"}}'
         w.write(
             b"HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\n"
             b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body)
@@ -512,7 +512,7 @@ async def test_gateway_credentials_and_server_name_header(monkeypatch):
     try:
         await shim.send({"jsonrpc": "2.0", "id": 5, "method": "tools/list"})
         resp = await shim.recv_id(5)
-        assert resp["error"] == {"code": -32003, "message": "refused by test"}
+        assert resp["error"] == {"code": -32063, "message": "refused by test"}
     finally:
         rc, err = await shim.close()
         server.close()

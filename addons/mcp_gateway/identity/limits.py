@@ -9,7 +9,7 @@ Which buckets a request draws from:
 - one bucket per matching ``limits.servers`` glob, per identity or shared (``per: total``).
 
 A request is admitted only if every bucket has a token; then each gives one. Otherwise
-it is refused with JSON-RPC error ``-32004`` (``RATE_LIMITED``), HTTP 429 and
+it is refused with JSON-RPC error ``-32064`` (``RATE_LIMITED``), HTTP 429 and
 ``Retry-After`` (whole seconds until the emptiest bucket has a token again), and no
 bucket is charged. Responses (including the client's answers to server->client
 requests) and notifications are never counted; ``initialize`` and ``ping`` are exempt by
