@@ -10,6 +10,7 @@ from mcp_gateway.parse import (
     classify,
     decode_header_value,
     decode_json,
+    encode_header_value,
     encode_json,
     is_mcp_payload,
     legacy_session_from_url,
@@ -151,6 +152,29 @@ def test_mirrored_headers_not_required_before_2026():
 def test_base64_header_values():
     assert decode_header_value("=?base64?w6ljaG8=?=") == "écho"
     assert decode_header_value("plain") == "plain"
+    # read exactly as the SDKs read them: a malformed sentinel matches nothing
+    assert decode_header_value("=?BASE64?ZWNobw==?=") == "=?BASE64?ZWNobw==?="  # not a sentinel
+    assert decode_header_value("=?base64?!!!?=") is None
+    assert decode_header_value("=?base64?ZWNobx==?=") is None  # not canonical base64
+    assert decode_header_value("=?base64?/w==?=") is None  # not UTF-8
+    for v in ("plain", "écho", " lead", "tab\t", "a\nb"):
+        enc = encode_header_value(v)
+        assert decode_header_value(enc) == v and enc.isascii()
+    assert encode_header_value("plain") == "plain"
+
+
+def test_mcp_name_counts_only_on_methods_that_carry_a_name():
+    body = b'{"jsonrpc":"2.0","id":1,"method":"tools/list"}'
+    e = ex(**{"mcp-method": "tools/list", "mcp-name": "foo", "mcp-protocol-version": "2026-07-28"})
+    assert check_mirrored_headers(e, _msgs(body, e)) is None
+    e = ex(
+        **{
+            "mcp-method": "tools/call",
+            "mcp-name": "=?base64?!?=",
+            "mcp-protocol-version": "2026-07-28",
+        }
+    )
+    assert "does not match body name" in check_mirrored_headers(e, _msgs(CALL, e))
 
 
 def test_legacy_session():

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 from mitmproxy import ctx, exceptions, http
 from mitmproxy.proxy import mode_specs
 
+from . import params
 from .correlate import CorrelateStage, Correlator
 from .message import (
     Action,
@@ -147,6 +148,7 @@ class Gateway:
         self.pipeline = Pipeline()
         self.correlator = Correlator()
         self.pipeline.add(CorrelateStage(self.correlator))
+        self.pipeline.add(params.ParamHeaderStage())
         self.fail_mode = "closed"
         self.max_message_bytes = 16 * 1024 * 1024
         self.keep_stream_bytes = 1024 * 1024
@@ -383,6 +385,7 @@ class Gateway:
                     flow, ex, 400, ErrorCode.HEADER_MISMATCH, f"Header mismatch: {problem}", msgs
                 )
             self.pipeline.start_exchange(ex)
+            params.snapshot(h, parsed.batch, msgs)
             self.pipeline.run_all(msgs)
             self._record(flow, msgs)
             self._apply_request(flow, ex, parsed.batch, msgs)

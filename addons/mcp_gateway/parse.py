@@ -271,25 +271,53 @@ def is_mcp_payload(value: Any) -> bool:
 
 # -- headers -------------------------------------------------------------------------
 
-_B64_HEADER = re.compile(r"^=\?base64\?(.*)\?=$", re.IGNORECASE)
+_B64_HEADER = re.compile(r"=\?base64\?(.*)\?=")
+_HEADER_SAFE = re.compile(r"[\x20-\x7e]*")
+NAME_BEARING = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+MCP_PARAM_PREFIX = "mcp-param-"
 
 
-def decode_header_value(v: str) -> str:
-    """2026-07-28 encodes non-ASCII header values as ``=?base64?...?=``."""
-    m = _B64_HEADER.match(v.strip())
+def decode_header_value(v: str) -> str | None:
+    """2026-07-28 header values: ``=?base64?...?=`` holds UTF-8 in canonical base64, anything
+    else is the value itself. None for a malformed sentinel, which matches no body value
+    (read exactly as the MCP SDKs read it, so the gateway never accepts what the server
+    would refuse)."""
+    m = _B64_HEADER.fullmatch(v)
     if not m:
-        return v.strip()
-    try:
-        return base64.b64decode(m.group(1), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
         return v
+    payload = m.group(1)
+    try:
+        raw = base64.b64decode(payload, validate=True)
+        if base64.b64encode(raw).decode("ascii") != payload:
+            return None  # not canonical: the encoder never writes it
+        return raw.decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+
+
+def encode_header_value(v: str) -> str:
+    """The inverse: printable ASCII without edge whitespace as is, anything else base64."""
+    if _HEADER_SAFE.fullmatch(v) and v == v.strip(" \t"):
+        return v
+    return "=?base64?" + base64.b64encode(v.encode("utf-8")).decode("ascii") + "?="
+
+
+def render_header_scalar(value: Any) -> str | None:
+    """How a client mirrors an argument into an ``Mcp-Param-*`` header (None: it does not)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        return str(value)
+    return None
 
 
 def check_mirrored_headers(ex: Exchange, msgs: list[Message]) -> str | None:
     """2026-07-28: ``Mcp-Method``/``Mcp-Name`` must match the body. Returns the problem or None.
 
     Policy is always decided from the body; a request whose headers disagree with it is refused
-    (400, -32020) so that no intermediary further along is misled by them.
+    (400, -32020) so that no intermediary further along is misled by them. ``Mcp-Name`` belongs
+    to tools/call, prompts/get and resources/read only; on other methods it is ignored, as the
+    servers ignore it.
     """
     hm = ex.header("mcp-method")
     hn = ex.header("mcp-name")
@@ -304,15 +332,16 @@ def check_mirrored_headers(ex: Exchange, msgs: list[Message]) -> str | None:
     msg = reqs[0]
     if hm is None:
         return f"missing Mcp-Method header (body method {msg.method!r})" if modern else None
-    if decode_header_value(hm) != msg.method:
-        return f"Mcp-Method header {decode_header_value(hm)!r} does not match body method {msg.method!r}"
-    needs_name = msg.method in ("tools/call", "resources/read", "prompts/get")
+    method = decode_header_value(hm)
+    if method != msg.method:
+        return f"Mcp-Method header {method!r} does not match body method {msg.method!r}"
+    if msg.method not in NAME_BEARING:
+        return None
     if hn is not None:
-        if decode_header_value(hn) != (msg.name or ""):
-            return (
-                f"Mcp-Name header {decode_header_value(hn)!r} does not match body name {msg.name!r}"
-            )
-    elif needs_name and modern:
+        name = decode_header_value(hn)
+        if name != (msg.name or ""):
+            return f"Mcp-Name header {name!r} does not match body name {msg.name!r}"
+    elif modern:
         return f"missing Mcp-Name header for {msg.method}"
     return None
 

@@ -31,6 +31,7 @@ ORDER_POLICY = 300
 ORDER_LIMITS = 350
 ORDER_SCAN = 400
 ORDER_ACT = 500
+ORDER_PARAMS = 600  # after act: Mcp-Param-* headers follow the redacted body
 ORDER_AUDIT = 900
 
 

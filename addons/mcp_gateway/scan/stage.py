@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from ..message import Direction, Finding, Message
+from ..parse import MCP_PARAM_PREFIX, decode_header_value
 from ..pipeline import ORDER_SCAN
 from .engine import Detection, Engine
 from .rules import Rule
@@ -249,15 +250,33 @@ class ScanStage:
             return  # once per exchange (a batch carries several messages)
         ex.scratch[_HEADER_DONE] = True
         auth = _authorization(ex)
-        if not auth:
+        if auth:
+            text = f"Authorization: {auth}"
+            off = len("Authorization: ")
+            for d in engine.scan(text, allowed):
+                # The Authorization header is how the client authenticates to this server:
+                # record which kind of credential travels, never rewrite it (that would break
+                # the session).
+                action = "log" if d.action == "redact" else d.action
+                where = "header:authorization"
+                self._record(msg, d, where, max(0, d.start - off), d.end - off, action)
+        headers = ex.request_headers
+        if not isinstance(headers, dict):
             return
-        text = f"Authorization: {auth}"
-        off = len("Authorization: ")
-        for d in engine.scan(text, allowed):
-            # The Authorization header is how the client authenticates to this server: record
-            # which kind of credential travels, never rewrite it (that would break the session).
-            action = "log" if d.action == "redact" else d.action
-            self._record(msg, d, "header:authorization", max(0, d.start - off), d.end - off, action)
+        for key, raw in headers.items():
+            # 2026-07-28: Mcp-Param-* headers mirror tool arguments. The core keeps them in step
+            # with a redacted body, and refuses a request whose header finding it cannot.
+            if not (isinstance(key, str) and key.startswith(MCP_PARAM_PREFIX)):
+                continue
+            value = decode_header_value(raw) if isinstance(raw, str) else None
+            if not value:
+                continue
+            label = key[len(MCP_PARAM_PREFIX) :]
+            off = len(label) + 2
+            for d in engine.scan(f"{label}: {value}", allowed):
+                if d.end > off:
+                    where = f"header:{key}"
+                    self._record(msg, d, where, max(0, d.start - off), d.end - off, d.action)
 
 
 def _json_unescape(v: str) -> str:

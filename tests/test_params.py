@@ -1,0 +1,77 @@
+"""Mcp-Param-* headers (2026-07-28) follow the body the pipeline rewrote, or the request is refused."""
+
+import base64
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+from mcp_gateway import params
+from mcp_gateway.act import ActStage
+from mcp_gateway.core import header_map
+from mcp_gateway.message import Direction, Exchange, Kind, Message
+from mcp_gateway.parse import decode_header_value
+from mcp_gateway.pipeline import Pipeline
+from mcp_gateway.scan.engine import Engine
+from mcp_gateway.scan.stage import ScanStage
+from mitmproxy.test import tflow, tutils
+
+sys.path.insert(0, str(Path(__file__).parent / "scan"))
+from scan_helpers import github_token  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def pipeline():
+    return Pipeline([ScanStage(Engine.load()), ActStage(b"k"), params.ParamHeaderStage()])
+
+
+def call(pipeline, arguments, headers):
+    body = {"jsonrpc": "2.0", "id": 3, "method": "tools/call"}
+    body["params"] = {"name": "tagged", "arguments": arguments}
+    hdrs = [(b"content-type", b"application/json"), (b"mcp-protocol-version", b"2026-07-28")]
+    hdrs += [(k.encode(), v.encode()) for k, v in headers.items()]
+    f = tflow.tflow(
+        req=tutils.treq(method=b"POST", path=b"/mcp", headers=hdrs, content=orjson.dumps(body))
+    )
+    h = header_map(f.request.headers)
+    ex = Exchange(flow_id=f.id, server="s:1", request_headers=h, flow=f)
+    m = Message(body, Direction.CLIENT_TO_SERVER, Kind.REQUEST, ex, id=3, method="tools/call")
+    m.name = "tagged"
+    params.snapshot(h, False, [m])
+    pipeline.run(m)
+    return m, f.request.headers
+
+
+def test_header_mirroring_a_redacted_argument_carries_the_redacted_value(pipeline):
+    tok = github_token()
+    m, headers = call(pipeline, {"region": f"{tok}:y", "n": 1}, {"Mcp-Param-Region": f"{tok}:y"})
+    assert not m.stopped and m.modified
+    assert m.payload["params"]["arguments"]["region"] == "[REDACTED:github_token]:y"
+    assert headers["Mcp-Param-Region"] == "[REDACTED:github_token]:y"  # what the server checks
+    assert [f.location for f in m.findings] == [
+        "/params/arguments/region",
+        "header:mcp-param-region",
+    ]
+
+
+def test_nested_and_base64_encoded_headers_follow_too(pipeline):
+    tok = github_token(seed=5)
+    value = f"clé {tok}"
+    enc = "=?base64?" + base64.b64encode(value.encode()).decode() + "?="
+    m, headers = call(pipeline, {"cfg": {"owner": value}, "other": "x"}, {"Mcp-Param-Owner": enc})
+    assert not m.stopped
+    assert decode_header_value(headers["Mcp-Param-Owner"]) == "clé [REDACTED:github_token]"
+    assert headers["Mcp-Param-Owner"].startswith("=?base64?")  # still not plain ASCII
+
+
+def test_a_secret_only_in_a_header_refuses_the_request(pipeline):
+    tok = github_token(seed=7)
+    m, headers = call(pipeline, {"region": "eu"}, {"Mcp-Param-Region": tok})
+    assert m.stopped and "in header mcp-param-region" in m.refusal.message
+    assert tok not in m.refusal.message
+
+
+def test_untouched_bodies_leave_the_headers_alone(pipeline):
+    m, headers = call(pipeline, {"region": "eu-west-1"}, {"Mcp-Param-Region": "eu-west-1"})
+    assert not m.stopped and not m.modified and headers["Mcp-Param-Region"] == "eu-west-1"
+    assert params.SNAPSHOT_KEY not in m.exchange.scratch  # nothing kept after the message
