@@ -235,3 +235,23 @@ def test_unknown_method_reaches_server_unchanged(mitmdump_factory, mcp_server_fa
         b = via.post(base + "/mcp", content=body, headers=headers)
     assert (b.status_code, b.content) == (a.status_code, a.content)
     assert [r["body"] for r in server.requests()] == [body.decode()]
+
+
+def test_an_option_given_twice_stops_start_up(tmp_path):
+    """mitmproxy would fail inside its script loader without a word and run on as a plain
+    proxy (no scanning, no audit); the gateway makes it an error that stops start-up."""
+    import subprocess
+
+    from .conftest import GATEWAY_SCRIPT, VENV_BIN, clean_env, pick_free_port
+
+    args = [
+        str(VENV_BIN / "mitmdump"),
+        "--listen-host", "127.0.0.1", "-p", str(pick_free_port()),
+        "--set", f"confdir={tmp_path / 'conf'}", "--set", f"mcp_audit_db={tmp_path / 'a.db'}",
+        "-s", str(GATEWAY_SCRIPT),
+        "--set", "mcp_fail_mode=closed", "--set", "mcp_fail_mode=open",
+    ]  # fmt: skip
+    r = subprocess.run(args, capture_output=True, text=True, timeout=60, env=clean_env())
+    out = r.stdout + r.stderr
+    assert r.returncode == 1, out[-3000:]
+    assert "option mcp_fail_mode is given 2 times ('closed', 'open'); give it once" in out
