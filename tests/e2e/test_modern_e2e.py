@@ -55,12 +55,20 @@ def test_modern_and_handshake_eras_through_reverse_gateway(
     out = run_client(mcp2_python, f"{gw.base}/mcp", mode)
     assert out["version"] == ("2026-07-28" if mode != "legacy" else "2025-11-25")
     assert (
-        out["tools"] == ["echo", "leak", "slow"] and out["echo"] == "hi" and out["slow"] == "done"
+        out["tools"] == ["echo", "leak", "slow", "tagged"]
+        and out["echo"] == "hi"
+        and out["slow"] == "done"
     )
     # progress streamed, not delivered at the end with the result
     assert len(out["progress"]) == 3 and out["end"] - out["progress"][0] > 0.6
     # the gateway's default rules redact the GitHub token in the tool result
     assert "ghp_" not in out["leak"] and "REDACTED" in out["leak"]
+    # ... and in an argument that 2026-07-28 clients also mirror into an Mcp-Param-* header:
+    # the header follows the body, so the server's header == body check passes
+    assert out["tagged"] == "region=[REDACTED:github_token]:x"
+    # a block is a JSON-RPC error with the gateway's own code (not the SDK's -32001 timeout)
+    assert out["blocked"] == [-32061, "blocked by mcp-gateway rule private-key (private_key)"]
+    assert out["after"] == "still here"
 
 
 def test_modern_era_through_forward_proxy(mcp2_python, modern_server, mitmdump_factory):

@@ -6,6 +6,15 @@ import sys
 import time
 
 from mcp.client.client import Client
+from mcp.shared.exceptions import MCPError
+
+TOKEN = "ghp_" + "Zq8Lm2Xv9Rt4Wp7Yk3Nb6Hc1Jd5Fg0" + "21XlvR"  # valid CRC32 checksum
+PEM = (
+    "-----BEGIN OPENSSH PRIVATE KEY-----\n"
+    "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n"
+    "QyNTUxOQAAACBq8Zl3Wc1Rv9Tn4Xk2Jm7Hs5Ld0Fg3Pb6Nc9Vy1Qw8AAAAJgPq2Mz\n"
+    "-----END OPENSSH PRIVATE KEY-----"
+)
 
 
 async def main(url: str, mode: str) -> None:
@@ -25,6 +34,14 @@ async def main(url: str, mode: str) -> None:
         out["progress"] = stamps
         out["end"] = round(time.monotonic() - t0, 3)
         out["leak"] = (await c.call_tool("leak", {})).content[0].text
+        # an argument mirrored into an Mcp-Param-* header, holding a secret
+        out["tagged"] = (await c.call_tool("tagged", {"region": f"{TOKEN}:x"})).content[0].text
+        try:
+            await c.call_tool("echo", {"text": PEM})
+            out["blocked"] = None
+        except MCPError as e:
+            out["blocked"] = [e.error.code, e.error.message]
+        out["after"] = (await c.call_tool("echo", {"text": "still here"})).content[0].text
     print(json.dumps(out))
 
 

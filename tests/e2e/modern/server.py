@@ -2,8 +2,10 @@
 
 import asyncio
 import sys
+from typing import Annotated
 
 from mcp.server.mcpserver import Context, MCPServer
+from pydantic import Field
 
 mcp = MCPServer("modern")
 
@@ -16,6 +18,12 @@ def echo(text: str) -> str:
 @mcp.tool()
 def leak() -> str:
     return "deploy key: ghp_" + "Zq8Lm2Xv9Rt4Wp7Yk3Nb6Hc1Jd5Fg0" + "21XlvR"  # valid CRC32 checksum
+
+
+@mcp.tool()
+def tagged(region: Annotated[str, Field(json_schema_extra={"x-mcp-header": "Region"})]) -> str:
+    """Its argument is mirrored into an Mcp-Param-Region header by 2026-07-28 clients."""
+    return f"region={region}"
 
 
 @mcp.tool()
