@@ -512,3 +512,13 @@ def test_cut_stream_keeps_its_display_copy(gw):
     f.error = flow_error = tflow.terr()
     gw.error(f)
     assert f.error is flow_error and f.response.content == b": ping\n\ndata: {}\n\n"
+
+
+def test_sse_content_type_in_any_case_and_a_leading_bom_are_inspected(gw):
+    f = send(gw, post(rpc("tools/call", id=1, name="echo")))
+    f.response = tutils.tresp(headers=((b"content-type", b"Text/Event-Stream"),), content=None)
+    gw.responseheaders(f)
+    assert isinstance(f.response.stream, SSEStream)
+    ev = b'\xef\xbb\xbfdata: {"jsonrpc":"2.0","id":1,"result":{"t":"PII"}}\n\n'
+    out = feed(f.response.stream, ev, 2)
+    assert b"PII" not in out and b"[REDACTED:email]" in out

@@ -121,3 +121,17 @@ def test_lf_fast_path_matches_general_parser(cuts):
         "x",
         "tail without end",
     ]
+
+
+def test_a_byte_order_mark_at_the_start_does_not_hide_the_first_event():
+    # WHATWG: a leading BOM is stripped; TypeScript clients do, so the gateway must too
+    body = b'\xef\xbb\xbfdata: {"jsonrpc":"2.0","id":1,"result":{}}\n\ndata: two\n\n'
+    for step in (1, 2, 3, 4, 100):
+        evs = parse([body[i : i + step] for i in range(0, len(body), step)])
+        assert [e.data for e in evs] == ['{"jsonrpc":"2.0","id":1,"result":{}}', "two"]
+        assert b"".join(e.raw for e in evs) == body  # forwarded as it came
+    # only at the very start of the stream
+    evs = parse([b"data: one\n\n\xef\xbb\xbfdata: two\n\n"])
+    assert [e.data for e in evs] == ["one", None]
+    assert [e.data for e in parse([b"\xef\xbb\xbf\n\ndata: x\n\n"])][-1] == "x"
+    assert parse([b"\xef\xbb"], final=True)[0].raw == b"\xef\xbb"  # a cut BOM is kept

@@ -338,7 +338,7 @@ class Gateway:
         if method == "POST" and body:
             h = header_map(req.headers)
             has_mcp_header = _has_mcp_header(h)
-            ctype = h.get("content-type", "")
+            ctype = h.get("content-type", "").lower()
             if (
                 not (("json" in ctype or not ctype) and looks_like_json(body))
                 and not has_mcp_header
@@ -575,8 +575,9 @@ class Gateway:
             return
         try:
             resp = flow.response
-            if resp is None or "text/event-stream" not in (
-                hget(resp.headers, b"content-type") or ""
+            if (
+                resp is None
+                or "text/event-stream" not in (hget(resp.headers, b"content-type") or "").lower()
             ):
                 return
             ex = self._exchanges.get(flow.id)
@@ -699,7 +700,7 @@ class Gateway:
         raw = resp.raw_content
         if not raw:
             return
-        ctype = rh.get("content-type", "")
+        ctype = rh.get("content-type", "").lower()
         if "json" not in ctype and not looks_like_json(raw):
             return
         if len(raw) > self.max_message_bytes:

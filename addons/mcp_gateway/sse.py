@@ -73,6 +73,9 @@ class SSEEvent:
         )
 
 
+_BOM = b"\xef\xbb\xbf"
+
+
 def _decode(b: bytes) -> str:
     return b.decode("utf-8", errors="replace")
 
@@ -84,6 +87,8 @@ class SSEParser:
         self._buf = bytearray()
         self._pos = 0  # where line scanning resumes in _buf
         self._lines: list[bytes] = []  # lines of the event being built
+        self._head: bytes | None = b""  # the stream's first bytes, until the BOM is settled
+        self._bom = False  # the first line starts with a BOM not yet skipped
 
     @property
     def pending(self) -> int:
@@ -103,6 +108,16 @@ class SSEParser:
         return raw
 
     def feed(self, data: bytes, final: bool = False) -> list[SSEEvent]:
+        if self._head is not None:
+            # A UTF-8 byte order mark at the very start of the stream is not part of the
+            # first line (WHATWG: clients strip it), so it must not hide the first event.
+            head = self._head + data
+            if len(head) < len(_BOM) and _BOM.startswith(head) and not final:
+                self._head = head
+                return []
+            self._head = None
+            self._bom = head.startswith(_BOM)  # kept in the raw bytes, skipped by the fields
+            data = head
         if data and not self._buf and not self._lines and b"\r" not in data and data[:1] != b"\n":
             return self._feed_lf(data)
         return self._scan(data, final)
@@ -178,6 +193,13 @@ class SSEParser:
     def _dispatch(self, raw: bytes, complete: bool) -> SSEEvent:
         ev = SSEEvent(raw, complete=complete)
         data: list[bytes] | None = None
+        if self._bom:
+            self._bom = False
+            lines = self._lines
+            if lines and lines[0].startswith(_BOM):
+                lines[0] = lines[0][len(_BOM) :]
+                if not lines[0]:
+                    del lines[0]
         for line in self._lines:
             if line[:1] == b":":
                 ev.comments.append(_decode(line[1:]))
