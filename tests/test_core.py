@@ -486,9 +486,105 @@ def test_large_event_of_another_stream_is_not_held_to_the_mcp_limit(gw):
     assert b"x" * 1000 not in out and b"-32" in out
 
 
-def test_unknown_stream_with_content_length_is_plainly_streamed(gw):
+MCP_SECRET_EVENT = b'data: {"jsonrpc":"2.0","id":1,"result":{"t":"SECRET"}}\n\n'
+
+
+def test_unknown_streams_with_a_length_or_a_coding_are_still_inspected(gw):
+    # an unknown stream the gateway cannot read goes on untouched
+    f = unknown_sse_flow(gw, headers=((b"content-encoding", b"compress"),))
+    assert f.response.stream is True and f.response.headers["content-encoding"] == "compress"
+    # a legacy GET /sse on first contact (the server not known yet) may come either way
     f = unknown_sse_flow(gw, headers=((b"content-length", b"10"),))
-    assert f.response.stream is True and f.response.headers["content-length"] == "10"
+    assert isinstance(f.response.stream, SSEStream) and "content-length" not in f.response.headers
+    assert b"SECRET" not in feed(f.response.stream, b"data: hi\n\n" + MCP_SECRET_EVENT, 7)
+    f = unknown_sse_flow(gw, headers=((b"content-encoding", b"gzip"),))
+    out = feed(f.response.stream, gzip.compress(b"data: hi\n\n" + MCP_SECRET_EVENT), 9)
+    assert out.startswith(b"data: hi\n\n") and b"SECRET" not in out
+    assert "content-encoding" not in f.response.headers
+
+
+def test_sse_in_a_list_of_codings_or_another_charset_is_read_as_the_client_reads_it(gw):
+    import brotli
+
+    f = sse_flow(gw, headers=((b"content-encoding", b"gzip, br"),))
+    out = feed(f.response.stream, brotli.compress(gzip.compress(MCP_SECRET_EVENT)), 5)
+    assert b"SECRET" not in out and b"test.secret" in out
+    for cs in ("utf-16", "utf-16-le", "utf-7", "cp500"):
+        f = send(gw, post(rpc("tools/call", id=1, name="echo")))
+        ctype = f"text/event-stream; charset={cs}".encode()
+        f.response = tutils.tresp(headers=((b"content-type", ctype),), content=None)
+        gw.responseheaders(f)
+        assert f.response.headers["content-type"] == "text/event-stream"  # now UTF-8
+        out = feed(f.response.stream, MCP_SECRET_EVENT.decode().encode(cs), 3)
+        assert b"SECRET" not in out and b"test.secret" in out, cs
+
+
+def test_sse_the_gateway_cannot_read_gets_one_error_in_closed_mode(gw):
+    f = sse_flow(gw, headers=((b"content-encoding", b"compress"),))
+    out = feed(f.response.stream, b"\x1f\x9d garbage" * 10, 4)
+    assert out.count(b"event: message") == 1 and b"-32065" in out and b'"id":1' in out
+    gw.tctx.configure(gw, mcp_fail_mode="open")
+    f = sse_flow(gw, headers=((b"content-encoding", b"compress"),))
+    assert feed(f.response.stream, b"\x1f\x9d garbage", 4) == b"\x1f\x9d garbage"
+
+
+def json_answer_with(gw, content, headers):
+    f = send(gw, post(rpc("tools/call", id=5, name="echo")))
+    f.response = tutils.tresp(
+        headers=((b"content-type", b"application/json"), *headers), content=b""
+    )
+    f.response.raw_content = content
+    gw.responseheaders(f)
+    gw.response(f)
+    return f
+
+
+def test_json_answers_in_a_list_of_codings_or_another_charset_are_inspected(gw):
+    import brotli
+
+    body = b'{"jsonrpc":"2.0","id":5,"result":{"t":"PII"}}'
+    f = json_answer_with(
+        gw, brotli.compress(gzip.compress(body)), [(b"content-encoding", b"gzip, br")]
+    )
+    assert "content-encoding" not in f.response.headers  # re-sent plain
+    assert decode_json(f.response.content)["result"]["t"] == "[REDACTED:email]"
+    f = json_answer_with(
+        gw,
+        body.replace(b"PII", b"SECRET").decode().encode("utf-16"),
+        [(b"content-type", b"application/json; charset=utf-16")],
+    )
+    assert f.response.headers["content-type"] == "application/json"
+    assert b"test.secret" in f.response.content
+    f = json_answer_with(gw, body.decode().encode("utf-32"), [])  # no charset: RFC 4627
+    assert decode_json(f.response.content)["result"]["t"] == "[REDACTED:email]"
+    # unreadable: not inspected, so refused in closed mode
+    f = json_answer_with(gw, b"\x1f\x9dgarbage", [(b"content-encoding", b"compress")])
+    assert decode_json(f.response.content)["error"]["code"] == -32065
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [
+        pytest.param(lambda b: b.decode().encode("utf-16"), id="utf-16"),
+        pytest.param(lambda b: b.decode().encode("utf-32-le"), id="utf-32-le"),
+        pytest.param(lambda b: b"\xef\xbb\xbf" + b, id="bom"),
+        pytest.param(lambda b: b.replace(b'"jsonrpc"', b'"json\\u0072pc"'), id="escaped-key"),
+    ],
+)
+def test_requests_are_read_as_the_server_reads_them(gw, encode):
+    # no MCP headers (stateless servers, initialize, legacy /messages): the gate looks at what
+    # the server will read, not at the raw bytes
+    body = orjson.dumps(rpc("tools/call", id=8, name="bad"))
+    f = tflow.tflow(
+        req=tutils.treq(
+            method=b"POST",
+            path=b"/mcp",
+            headers=((b"content-type", b"application/json"),),
+            content=encode(body),
+        )
+    )
+    send(gw, f)
+    assert f.response is not None and b"test.bad" in f.response.content
 
 
 def test_summaries_are_capped_on_long_streams(gw):

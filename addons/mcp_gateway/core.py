@@ -12,7 +12,6 @@ log and forward). Decisions on messages become HTTP: see :meth:`Gateway._answer`
 from __future__ import annotations
 
 import logging
-import zlib
 from collections import OrderedDict
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -20,7 +19,8 @@ from urllib.parse import urlsplit, urlunsplit
 from mitmproxy import ctx, exceptions, http
 from mitmproxy.proxy import mode_specs
 
-from . import params
+from . import codec, params
+from .codec import StreamDecoder, TextDecoder
 from .correlate import CorrelateStage, Correlator
 from .message import (
     Action,
@@ -103,42 +103,6 @@ def _has_mcp_header(h: dict[str, str]) -> bool:
         or "mcp-method" in h
         or "last-event-id" in h
     )
-
-
-class StreamDecoder:
-    """Incremental content-decoding of a streamed body (gzip, deflate, br, zstd)."""
-
-    def __init__(self, encoding: str) -> None:
-        enc = encoding.strip().lower()
-        self.encoding = enc
-        if enc in ("gzip", "x-gzip"):
-            self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            self._fn = self._d.decompress
-        elif enc == "deflate":
-            self._d = zlib.decompressobj()
-            self._fn = self._d.decompress
-        elif enc == "br":
-            import brotli
-
-            self._d = brotli.Decompressor()
-            self._fn = self._d.process
-        elif enc == "zstd":
-            import zstandard
-
-            self._d = zstandard.ZstdDecompressor().decompressobj()
-            self._fn = self._d.decompress
-        else:
-            raise ValueError(f"unsupported content-encoding {encoding!r}")
-
-    def decompress(self, data: bytes) -> bytes:
-        return self._fn(data) if data else b""
-
-    def flush(self) -> bytes:
-        f = getattr(self._d, "flush", None)
-        try:
-            return f() if f else b""
-        except Exception:  # noqa: BLE001 - a truncated stream has nothing more to give
-            return b""
 
 
 class Gateway:
@@ -339,21 +303,35 @@ class Gateway:
             h = header_map(req.headers)
             has_mcp_header = _has_mcp_header(h)
             ctype = h.get("content-type", "").lower()
-            if (
-                not (("json" in ctype or not ctype) and looks_like_json(body))
-                and not has_mcp_header
+            enc = h.get("content-encoding")
+            if not has_mcp_header and (
+                not ("json" in ctype or not ctype)
+                or not (
+                    enc or looks_like_json(body) or body[:1] in (b"\x00", b"\xef", b"\xfe", b"\xff")
+                )
             ):
-                return
+                return  # not JSON: not MCP (checked on what the server will read, below)
             ex = self._new_exchange(flow, h)
+            mcp_ish = has_mcp_header or self._known_server(ex.server)
+            big = mcp_ish or looks_like_json(body)  # too large to read: refused if MCP-like
             if len(body) > self.max_message_bytes:
-                return self._too_large_request(flow, ex, len(body))
-            content = (
-                body if "content-encoding" not in h else (req.get_content(strict=False) or b"")
-            )
-            if len(content) > self.max_message_bytes:
-                return self._too_large_request(flow, ex, len(content))
-            if not has_mcp_header and b'"jsonrpc"' not in content:
+                return self._too_large_request(flow, ex, len(body)) if big else None
+            try:
+                # what the server reads: content codings undone, its charset (or UTF-16/32)
+                content = codec.json_utf8(
+                    codec.decode_content(body, enc, self.max_message_bytes), ctype
+                )
+            except codec.TooLarge:
+                return self._too_large_request(flow, ex, len(body)) if big else None
+            except ValueError as e:
+                if mcp_ish:
+                    self._exchanges[flow.id] = ex
+                    self._reject(flow, ex, 400, ErrorCode.PARSE_ERROR, f"Parse error: {e}")
                 return
+            if not has_mcp_header and not (
+                looks_like_json(content) and (b'"jsonrpc"' in content or b"\\u" in content)
+            ):
+                return  # (a key written with escapes, "json\u0072pc", is still parsed)
             try:
                 value = decode_json(content)
             except ParseError as e:
@@ -485,7 +463,7 @@ class Gateway:
         )
         while len(self._legacy_refusals) > _MAX_LEGACY:
             self._legacy_refusals.popitem(last=False)
-        flow.request.content = encode_json({"jsonrpc": "2.0", "id": m.id, "method": "ping"})
+        _set_json_body(flow.request, encode_json({"jsonrpc": "2.0", "id": m.id, "method": "ping"}))
         return True
 
     def _take_legacy_refusal(self, ex: Exchange, m: Message) -> dict | None:
@@ -508,7 +486,7 @@ class Gateway:
         if not stopped:
             if any(m.modified for m in msgs):
                 value = [m.payload for m in msgs] if batch else msgs[0].payload
-                flow.request.content = encode_json(value)
+                _set_json_body(flow.request, encode_json(value))
             return
         if ex.refusal is not None:
             # The whole exchange is refused (authentication, session binding): whatever the
@@ -537,8 +515,9 @@ class Gateway:
             elif m.is_response:
                 # A client's answer to a server->client request (sampling, elicitation):
                 # the server gets an error in its place, never the refused content.
-                flow.request.content = encode_json(
-                    error_response(m.id, r.code, r.message) if r else None
+                _set_json_body(
+                    flow.request,
+                    encode_json(error_response(m.id, r.code, r.message) if r else None),
                 )
             else:  # a notification: dropped
                 status = r.http_status if r and r.http_status else 202
@@ -584,8 +563,18 @@ class Gateway:
             known = ex is not None
             rh = header_map(resp.headers)
             enc = rh.get("content-encoding", "").strip().lower()
-            if not known and ("content-length" in rh or enc not in ("", "identity")):
-                resp.stream = True  # not recognisably MCP: stream it on untouched
+            decoder = text = None
+            undecodable = ""
+            try:
+                if [c for c in codec.codings(enc) if c != "identity"]:
+                    decoder = StreamDecoder(enc)
+                cs = codec.foreign_charset(rh.get("content-type"))
+                if cs is not None:  # the client decodes the events from this charset
+                    text = TextDecoder(cs)
+            except (ValueError, LookupError, ImportError) as e:
+                undecodable = str(e)
+            if not known and undecodable:
+                resp.stream = True  # not recognisably MCP, and unreadable: on untouched
                 return
             if ex is None:
                 ex = self._new_exchange(flow)
@@ -595,21 +584,20 @@ class Gateway:
             sid = rh.get("mcp-session-id")
             if sid and not ex.session_id:
                 ex.session_id = sid
-            decoder = None
-            if enc not in ("", "identity"):
-                try:
-                    decoder = StreamDecoder(enc)
-                    del resp.headers["content-encoding"]
-                except Exception:  # noqa: BLE001
-                    log.warning(
-                        "mcp-gateway: cannot decode %r event stream (flow %s)", enc, flow.id
-                    )
+            if undecodable:
+                log.warning(
+                    "mcp-gateway: cannot decode event stream (flow %s): %s", flow.id, undecodable
+                )
+            elif decoder is not None:
+                del resp.headers["content-encoding"]  # the events go on decoded
+            if text is not None:
+                resp.headers["content-type"] = "text/event-stream"  # ... and as UTF-8
+            if "content-length" in rh:
+                # Redaction may change lengths: let mitmproxy frame each chunk instead.
+                del resp.headers["content-length"]
+                if resp.http_version == "HTTP/1.1":
+                    resp.headers["transfer-encoding"] = "chunked"
             if known:
-                if "content-length" in rh:
-                    # Redaction may change lengths: let mitmproxy frame each chunk instead.
-                    del resp.headers["content-length"]
-                    if resp.http_version == "HTTP/1.1":
-                        resp.headers["transfer-encoding"] = "chunked"
                 resp.headers["x-accel-buffering"] = "no"
             stream = SSEStream(
                 self,
@@ -617,7 +605,8 @@ class Gateway:
                 ex,
                 known=known,
                 decoder=decoder,
-                undecodable=enc not in ("", "identity") and decoder is None,
+                text=text,
+                undecodable=undecodable,
             )
             resp.stream = stream
             if known:
@@ -701,13 +690,22 @@ class Gateway:
         if not raw:
             return
         ctype = rh.get("content-type", "").lower()
-        if "json" not in ctype and not looks_like_json(raw):
+        enc = rh.get("content-encoding")
+        if "json" not in ctype and not (enc or looks_like_json(raw)):
             return
         if len(raw) > self.max_message_bytes:
             return self._too_large_response(flow, ex, len(raw))
-        content = raw if "content-encoding" not in rh else (resp.get_content(strict=False) or b"")
-        if len(content) > self.max_message_bytes:
-            return self._too_large_response(flow, ex, len(content))
+        try:
+            # what the client reads: content codings undone, its charset (or UTF-16/32)
+            content = codec.json_utf8(codec.decode_content(raw, enc, self.max_message_bytes), ctype)
+        except codec.TooLarge:
+            return self._too_large_response(flow, ex, len(raw))
+        except ValueError as e:
+            if "json" in ctype:
+                self._undecodable_response(flow, ex, len(raw), str(e))
+            return
+        if "json" not in ctype and not looks_like_json(content):
+            return
         try:
             value = decode_json(content, lenient_utf8=True)
             parsed = build_messages(value, len(content), Direction.SERVER_TO_CLIENT, ex, content)
@@ -721,16 +719,46 @@ class Gateway:
         self._mark(flow, msgs)
         new = _rebuild(value, parsed.batch, msgs)
         if new is not _UNCHANGED:
-            resp.content = encode_json(new) if new is not None else b""
+            _set_json_body(resp, encode_json(new) if new is not None else b"")
+
+    def _undecodable_response(self, flow: http.HTTPFlow, ex: Exchange, size: int, why: str) -> None:
+        text = f"response cannot be decoded ({why}); not inspected"
+        msg = self._not_inspected(flow, ex, Direction.SERVER_TO_CLIENT, size, text)
+        if self.fail_mode == "closed":
+            ident = _request_id(flow)
+            del flow.response.headers["content-encoding"]
+            _set_json_body(
+                flow.response, encode_json(error_response(ident, ErrorCode.TOO_LARGE, text))
+            )
+            flow.response.headers["content-type"] = "application/json"
+            self._mark(flow, [msg])
 
     def _too_large_response(self, flow: http.HTTPFlow, ex: Exchange, size: int) -> None:
         text = f"response of {size} bytes exceeds mcp_max_message_bytes ({self.max_message_bytes}); not inspected"
         msg = self._not_inspected(flow, ex, Direction.SERVER_TO_CLIENT, size, text)
         if self.fail_mode == "closed":
             ident = _request_id(flow)
-            flow.response.content = encode_json(error_response(ident, ErrorCode.TOO_LARGE, text))
+            _set_json_body(
+                flow.response, encode_json(error_response(ident, ErrorCode.TOO_LARGE, text))
+            )
             flow.response.headers["content-type"] = "application/json"
             self._mark(flow, [msg])
+
+
+def _set_json_body(m: http.Message, data: bytes) -> None:
+    """Put a (re-)serialized JSON body in place. It is UTF-8: a Content-Type naming another
+    charset is replaced; content codings mitmproxy cannot re-apply (a list, x-gzip) are
+    dropped, a single one is re-applied."""
+    ce = m.headers.get("content-encoding")
+    if ce is not None and ce.strip().lower() not in codec.SINGLE_CODINGS:
+        del m.headers["content-encoding"]
+    try:
+        foreign = codec.foreign_charset(m.headers.get("content-type")) is not None
+    except ValueError:
+        foreign = True
+    if foreign:
+        m.headers["content-type"] = "application/json"
+    m.content = data
 
 
 _MAX_LEGACY = 10_000  # legacy sessions and pending refusals remembered
@@ -811,13 +839,15 @@ class SSEStream:
         *,
         known: bool,
         decoder: StreamDecoder | None = None,
-        undecodable: bool = False,
+        text: TextDecoder | None = None,
+        undecodable: str = "",
     ) -> None:
         self.gw = gw
         self.flow = flow
         self.ex = ex
         self.known = known  # the exchange was recognised as MCP at request time
         self.decoder = decoder
+        self.text = text  # re-encodes a stream in another charset as UTF-8
         self.parser = SSEParser()
         self.passthrough = False  # after an internal error: bytes go on unparsed
         self.foreign = False  # not (yet) MCP: only events that name "jsonrpc" are parsed
@@ -828,9 +858,7 @@ class SSEStream:
         self._hold = None
         self._closed_after_error = False
         if undecodable:
-            self._not_inspected(
-                f"content-encoding {flow.response.headers.get('content-encoding')!r} cannot be decoded"
-            )
+            self._not_inspected(f"event stream cannot be decoded ({undecodable})")
 
     # -- idle timeout ---------------------------------------------------------------
     def hold_connection(self) -> None:
@@ -913,11 +941,19 @@ class SSEStream:
         final = data == b""
         if self._closed_after_error:
             return b""
+        if self.undecodable:
+            if self.gw.fail_mode == "open":
+                return data
+            # fail closed: one error in place of the stream (the client must not wait for it)
+            self._closed_after_error = True
+            text = f"event stream cannot be decoded ({self.undecodable}); not inspected"
+            err = error_response(_request_id(self.flow), ErrorCode.TOO_LARGE, text)
+            return encode_event(encode_json(err).decode(), event="message")
         if self.decoder is not None:
             data = self.decoder.decompress(data) + (self.decoder.flush() if final else b"")
-        if self.passthrough or self.undecodable:
-            if self.undecodable and self.gw.fail_mode == "closed":
-                return b""
+        if self.text is not None:
+            data = self.text.decode(data, final)
+        if self.passthrough:
             return data
         events = self.parser.feed(data) if data else []
         if final:
