@@ -343,3 +343,31 @@ def test_unicode_that_hides_nothing_finds_nothing(engine):
     family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"  # emoji joined with U+200D
     text = f"{family} ＡＢＣ 𝐇𝐞𝐥𝐥𝐨 caf\u00e9 \ufeffstart"
     assert engine.scan_text(text) == []
+
+
+@pytest.mark.parametrize("width", [64, 76])
+@pytest.mark.parametrize("nl", ["\n", "\r\n"])
+@pytest.mark.parametrize("after", ["", "\ndone", "\nthe end of it"])
+def test_base64_wrapped_into_lines_is_one_blob(engine, width, nl, after):
+    # `base64 id_rsa` (76 columns) or a PEM-style body (64): each line alone decodes to a
+    # piece of the key that no rule recognises; the lines together are the key
+    import textwrap
+
+    for pad in range(3):  # the last line full, or short
+        b = base64.b64encode((pem() + "#" * pad).encode()).decode()
+        text = "the file:\n" + nl.join(textwrap.wrap(b, width)) + after
+        for where, dets in (
+            ("text", engine.scan_text(text)),
+            ("json", engine.scan_json(json.dumps({"t": text}).encode(), None, lambda: None)),
+        ):
+            assert [(d.rule, d.encoding) for d in dets] == [("private-key", "base64")], where
+            d = dets[0]
+            assert d.value.startswith(b[:20]) and "the file" not in d.value
+
+
+def test_wrapped_base64_of_binary_is_not_a_finding(engine):
+    import os
+    import textwrap
+
+    blob = base64.b64encode(os.urandom(3000)).decode()
+    assert engine.scan_text("\n".join(textwrap.wrap(blob, 76))) == []

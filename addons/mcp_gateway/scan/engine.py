@@ -507,6 +507,12 @@ class Engine:
             seen.add(s)
             blob = text[s:e]
             decoded = _decode_blob(blob)
+            if decoded is None and ("\n" in blob or "\\n" in blob):
+                # a wrapped blob taken with one line too many (a word after it): without it
+                blob = blob[: max(blob.rfind("\n"), blob.rfind("\\n"))]
+                blob = blob.removesuffix("\\r").removesuffix("\r")
+                e = s + len(blob)
+                decoded = _decode_blob(blob)
             if decoded is None:
                 continue
             prefix = ""
@@ -587,6 +593,8 @@ def _b64_candidates(
             pad += 1
         out.append((start, pad, False))
         i = tr.find(_LONG_NEEDLE, end)
+    if long and len(out) > 1:
+        out = _join_wrapped(data, tr, out)
     for m in _PADDED.finditer(tr) if padded else ():
         eq = m.start()
         start = max(tr.rfind(b" ", 0, eq), tr.rfind(b"=", 0, eq)) + 1
@@ -600,6 +608,51 @@ def _b64_candidates(
     return out
 
 
+_LINE_BREAKS = (b"\n", b"\r\n", b"\\n", b"\\r\\n")  # as they are, or JSON-escaped
+
+
+def _join_wrapped(
+    data: bytes, tr: bytes, runs: list[tuple[int, int, bool]]
+) -> list[tuple[int, int, bool]]:
+    """Base64 wrapped into lines (``base64 id_rsa``, MIME, PEM bodies: 64 or 76 columns) is
+    one blob: runs that follow each other across a single line break, each but the last a
+    multiple of 4 characters long and unpadded, are joined, with the short last line."""
+    out: list[tuple[int, int, bool]] = []
+    n = len(data)
+    for s, e, keyed in sorted(runs):
+        if out:
+            ps, pe, pk = out[-1]
+            last = _line_len(data, ps, pe)
+            if last % 4 == 0 and data[pe - 1 : pe] != b"=" and data[pe:s] in _LINE_BREAKS:
+                out[-1] = (ps, e, pk)
+                continue
+        out.append((s, e, keyed))
+    joined = []
+    for s, e, keyed in out:
+        # a short last line (under 40 characters, so not a run of its own) belongs to it
+        for br in _LINE_BREAKS:
+            if data[e - 1 : e] == b"=":
+                break  # padded: the blob ends here
+            if data[e : e + len(br)] == br and _line_len(data, s, e) % 4 == 0:
+                j = e + len(br)
+                k = _run_end(tr, j, n)
+                while k < n and k - j < 80 and tr[k] == 0x3D and data[k - 1 : k] != b"\n":
+                    k += 1  # padding
+                if j < k:
+                    e = k
+                break
+        joined.append((s, e, keyed))
+    return joined
+
+
+def _line_len(data: bytes, s: int, e: int) -> int:
+    """Length of the last line of ``data[s:e]`` (lines broken as in _LINE_BREAKS)."""
+    tail = data[s:e]
+    esc = tail.rfind(b"\\n")
+    cut = max(tail.rfind(b"\n"), esc + 1 if esc >= 0 else -1)
+    return len(tail) - (cut + 1)
+
+
 def _run_end(tr: bytes, i: int, n: int) -> int:
     """End of the run of base64 characters ("a" in ``tr``) that goes on at ``i``."""
     sp = tr.find(b" ", i)
@@ -610,6 +663,8 @@ def _run_end(tr: bytes, i: int, n: int) -> int:
 
 
 def _decode_blob(blob: str) -> str | None:
+    if "\n" in blob or "\\n" in blob:  # wrapped into lines (see _join_wrapped)
+        blob = blob.replace("\\r\\n", "").replace("\\n", "").replace("\r", "").replace("\n", "")
     core = blob.rstrip("=")
     if len(core) < 6 or len(blob) > _MAX_BLOB:
         return None
