@@ -319,3 +319,31 @@ def test_close_is_bounded_when_the_database_stays_locked(tmp_path, caplog):
     finally:
         locker.execute("ROLLBACK")
         locker.close()
+
+
+@pytest.mark.parametrize("how", ["deleted", "replaced"])
+def test_database_deleted_or_replaced_while_running_starts_a_new_one(tmp_path, caplog, how):
+    # SQLite would go on writing into the old file: every later row would be lost with it
+    db = tmp_path / "a.db"
+    w = open_writer(db, flush_interval=0.05)
+    for i in range(5):
+        w.submit(_row(i))
+    assert w.flush(timeout=10)
+    for suffix in ("", "-wal", "-shm", ".head"):
+        p = tmp_path / f"a.db{suffix}"
+        if p.exists():
+            p.unlink()
+    if how == "replaced":
+        db.write_bytes(b"")  # an empty file in its place: a new database
+    with caplog.at_level(logging.ERROR, logger="mcp_gateway"):
+        for i in range(5, 12):
+            w.submit(_row(i))
+        assert w.flush(timeout=10)
+    assert "was deleted or replaced while the gateway ran" in caplog.text
+    assert rows(db, "SELECT count(*) FROM messages")[0][0] == 7
+    events = [r[0] for r in rows(db, "SELECT event FROM audit_events ORDER BY seq")]
+    assert events == ["reopened"]
+    assert w.close()
+    conn = schema.connect(str(db))
+    res = chain.verify(conn, chain.head_path(str(db)))
+    assert res.ok, res.problems

@@ -18,6 +18,7 @@ while the queue fills and ``mcp_audit_on_full`` decides what happens to the traf
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import os
 import queue
@@ -224,6 +225,7 @@ class AuditWriter:
         self._events: list[dict[str, Any]] = []  # audit_events rows waiting for a commit
         self._thread: threading.Thread | None = None
         self._conn: sqlite3.Connection | None = None
+        self._ident: tuple[int, int] | None = None  # the database file's (device, inode)
         self._stopping = False
         self._idle = threading.Event()  # set by flush()/close(): wake an idle writer now
         self._abandon = False
@@ -241,10 +243,7 @@ class AuditWriter:
 
     # -- lifecycle (synchronous, called from configure/done) ---------------------------
     def open(self) -> None:
-        self._conn = open_database(self.path)
-        self._conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-        # 32 MiB of page cache keeps the index pages hot between batches.
-        self._conn.execute("PRAGMA cache_size = -32768")
+        self._conn = self._connect()
         detail = {"pid": os.getpid(), **self._start_detail}
         try:
             self._check_head(detail)
@@ -257,6 +256,50 @@ class AuditWriter:
         )
         self._thread = threading.Thread(target=self._run, name="mcp-gateway-audit", daemon=True)
         self._thread.start()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = open_database(self.path)
+        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+        # 32 MiB of page cache keeps the index pages hot between batches.
+        conn.execute("PRAGMA cache_size = -32768")
+        self._ident = _file_id(self.path)
+        return conn
+
+    def _follow_file(self, conn: sqlite3.Connection) -> sqlite3.Connection:
+        """The database file deleted or replaced under the writer (``rm``, a restore):
+        SQLite would go on writing into the old file, and every row from then on would be
+        lost with it. Say so loudly and start a new database at the path, whose first rows
+        record what happened."""
+        if _file_id(self.path) == self._ident:
+            return conn
+        now = time.monotonic()
+        if now - self._last_error_log > 10:
+            log.error(
+                "mcp-gateway audit: %s was deleted or replaced while the gateway ran; rows "
+                "written before went with the old file; starting a new audit database there",
+                self.path,
+            )
+            self._last_error_log = now
+        try:
+            self._head.close()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.head_file)  # the head of a chain that is no longer there
+            new = self._connect()
+        except (AuditError, sqlite3.Error, OSError) as e:
+            self._fail(e)
+            return conn  # retried with the next batch
+        with contextlib.suppress(sqlite3.Error):
+            conn.close()
+        self._events.append(
+            {
+                "time": self.clock(),
+                "event": "reopened",
+                "count": None,
+                "detail": "the database file was deleted or replaced while the gateway ran; "
+                "rows written before went with the old file",
+            }
+        )
+        return new
 
     def _check_head(self, detail: dict) -> None:
         """At start: the head file exists from now on, and a database that ends before the
@@ -408,6 +451,7 @@ class AuditWriter:
                             {"time": self.clock(), "event": "stop", "count": None, "detail": None}
                         )
                 try:
+                    conn = self._follow_file(conn)
                     self._commit(conn, pending)
                 except (sqlite3.Error, OSError) as e:
                     self._fail(e)
@@ -606,6 +650,14 @@ class AuditWriter:
             self._head.write(seq, prev)
         except OSError as e:
             log.error("mcp-gateway audit: cannot update head file %s: %s", self.head_file, e)
+
+
+def _file_id(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 _INT64 = (-(2**63), 2**63 - 1)
