@@ -313,6 +313,8 @@ def test_start_after_bounds_where_a_match_may_start(tmp_path):
     [
         pytest.param(lambda t: t[:6] + "\u200b" + t[6:20] + "\u2060" + t[20:], id="zero-width"),
         pytest.param(lambda t: "\u00ad".join(t), id="soft-hyphen-between-every-letter"),
+        pytest.param(lambda t: t[:5] + "\x00" + t[5:12] + "\x7f" + t[12:], id="control-characters"),
+        pytest.param(lambda t: t[:6] + "\x1b[0m" + t[6:], id="terminal-escape-sequence"),
         pytest.param(
             lambda t: "".join(chr(ord(c) + 0xFEE0) if c.isalnum() else c for c in t),
             id="fullwidth",
@@ -371,3 +373,16 @@ def test_wrapped_base64_of_binary_is_not_a_finding(engine):
 
     blob = base64.b64encode(os.urandom(3000)).decode()
     assert engine.scan_text("\n".join(textwrap.wrap(blob, 76))) == []
+
+
+def test_escaped_invisible_characters_in_json_text_are_seen_through(engine):
+    # in raw JSON they arrive as escapes (\u0000, \u200b): the JSON view decodes them, the
+    # unicode view then reads through them
+    tok = github_token(seed=9)
+    raw = json.dumps({"t": f"x {tok[:6]}\u0000{tok[6:14]}\u200b{tok[14:]} y"}).encode()
+    assert b"\\u0000" in raw and b"\\u200b" in raw
+    canonical = json.dumps(json.loads(raw), ensure_ascii=False).encode()  # as orjson writes it
+    (d,) = engine.scan_json(raw, None, lambda: canonical)
+    text = canonical.decode()
+    assert d.rule == "github-token" and text[d.start : d.end] == d.value
+    assert "\\u0000" in d.value and "\u200b" in d.value  # the whole disguised span

@@ -110,7 +110,7 @@ def test_token_split_by_escaped_invisible_characters_is_redacted(pipeline):
     # \u200b escapes in the bytes as they arrived: the receiver decodes them to zero-width
     # spaces, which a model reads straight through
     tok = github_token()
-    hidden = tok[:8] + "\\u200b" + tok[8:16] + "\\u2060" + tok[16:]
+    hidden = tok[:8] + "\\u200b" + tok[8:16] + "\\u2060" + tok[16:20] + "\\u0000" + tok[20:]
     raw = (
         b'{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"run","arguments":'
         b'{"note":"token ' + hidden.encode() + b' ok"}}}'

@@ -263,10 +263,21 @@ class Engine:
                 chain.append(v2)
             for depth in range(len(chain)):
                 view = chain[depth]
-                found, _, _ = self._scan_raw(view.text, allowed)
+                found, _, inner = self._scan_raw(view.text, allowed)
+                maps = chain[: depth + 1]
+                if inner & _VIEW_UNICODE:
+                    # escaped characters that decode to invisible ones (\u200b, \u0000)
+                    uv = unicode_view(view.text)
+                    if uv is not None:
+                        more, _, _ = self._scan_raw(uv.text, allowed)
+                        for d in more:
+                            s, e = uv.map_span(d.start, d.end)
+                            for v in reversed(maps):
+                                s, e = v.map_span(s, e)
+                            dets.append(self._mapped(d, text, s, e, "unicode"))
                 for d in found:
                     s, e = d.start, d.end
-                    for v in reversed(chain[: depth + 1]):
+                    for v in reversed(maps):
                         s, e = v.map_span(s, e)
                     dets.append(self._mapped(d, text, s, e, "json"))
         pv = percent_view(text)

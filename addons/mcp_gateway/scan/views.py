@@ -116,13 +116,15 @@ def percent_view(text: str) -> View | None:
 # Characters a reader does not see (format characters, variation selectors, fillers) or sees
 # as ASCII (fullwidth forms, mathematical alphanumerics, tag characters).
 _UNICODE = re.compile(
-    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f"
+    "(?:\x1b\\[[0-9;?]*[ -/]*[@-~]"  # a terminal escape sequence (colours...): not shown
+    "|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f"  # control characters (tab and line breaks aside)
+    "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f"
     "\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uff01-\uff5e\uffa0"
-    "\U0001d400-\U0001d7ff\U000e0000-\U000e007f]+"
+    "\U0001d400-\U0001d7ff\U000e0000-\U000e007f])+"
 )
 # The same characters as UTF-8 (for Hyperscan: is a unicode view worth building?)
 UNICODE_BYTES = (
-    rb"\xC2\xAD|\xCD\x8F|\xD8\x9C|\xE1\x85[\x9F\xA0]|\xE1\x9E[\xB4\xB5]|\xE1\xA0[\x8B-\x8F]"
+    rb"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F]|\xC2\xAD|\xCD\x8F|\xD8\x9C|\xE1\x85[\x9F\xA0]|\xE1\x9E[\xB4\xB5]|\xE1\xA0[\x8B-\x8F]"
     rb"|\xE2\x80[\x8B-\x8F\xAA-\xAE]|\xE2\x81[\xA0-\xAF]|\xE3\x85\xA4|\xEF\xB8[\x80-\x8F]"
     rb"|\xEF\xBB\xBF|\xEF\xBC[\x81-\xBF]|\xEF\xBD[\x80-\x9E]|\xEF\xBE\xA0"
     rb"|\xF0\x9D[\x90-\x9F]|\xF3\xA0[\x80\x81]"
@@ -131,7 +133,7 @@ UNICODE_BYTES = (
 
 def _unicode_decode(m: re.Match) -> str:
     out = []
-    for ch in m.group():
+    for ch in _CSI.sub("", m.group()):
         c = ord(ch)
         if 0xFF01 <= c <= 0xFF5E:
             out.append(chr(c - 0xFEE0))  # fullwidth ASCII
@@ -142,6 +144,9 @@ def _unicode_decode(m: re.Match) -> str:
             out.append(n if n.isascii() else ch)  # mathematical bold, italic... letters
         # everything else in the class is invisible: dropped
     return "".join(out)
+
+
+_CSI = re.compile("\x1b\\[[0-9;?]*[ -/]*[@-~]")
 
 
 def unicode_view(text: str) -> View | None:
