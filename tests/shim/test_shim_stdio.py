@@ -680,3 +680,38 @@ async def test_server_that_stops_reading_stdin_is_killed():
         rc, err = await shim.close()
     assert rc == 1
     assert "killed by SIGKILL" in err
+
+
+async def test_gateway_given_as_host_and_port_or_not_http(plain_mitmdump):
+    # "127.0.0.1:8080" is how proxy addresses are often written: taken as http://
+    hostport = plain_mitmdump.url.removeprefix("http://")
+    shim = await RawShim.start("--gateway", hostport)
+    assert (await shim.initialize())["result"]["serverInfo"]["name"] == "shim-fixture"
+    assert (await shim.call(1, "echo", {"text": "via host:port"}))["result"]["content"][0][
+        "text"
+    ] == "via host:port"
+    rc, err = await shim.close()
+    assert rc == 0 and "Traceback" not in err and "NOT inspected" not in err
+    # anything that cannot be an http:// proxy is a usage error before the server starts
+    shim = await RawShim.start("--gateway", "https://127.0.0.1:1")
+    rc, err = await shim.close()
+    assert rc == 2 and "is not an http:// proxy address" in err and "Traceback" not in err
+
+
+async def test_closing_stdin_during_a_request_is_quiet(plain_mitmdump):
+    # closing stdin is how clients stop a server: no tracebacks, even with a call in flight
+    shim = await RawShim.start("--gateway", plain_mitmdump.url)
+    await shim.initialize()
+    await shim.send(
+        {
+            "jsonrpc": "2.0",
+            "id": 5,
+            "method": "tools/call",
+            "params": {"name": "slow", "arguments": {"seconds": 20}},
+        }
+    )
+    await asyncio.sleep(0.5)
+    t0 = time.monotonic()
+    rc, err = await shim.close()
+    assert rc == 0 and time.monotonic() - t0 < 8
+    assert "Traceback" not in err and "stream broke" not in err, err[-2000:]

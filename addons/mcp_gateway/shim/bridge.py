@@ -179,6 +179,11 @@ class Bridge:
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
+        # Requests still waiting for the server end now (no answer), so that their handlers
+        # return instead of being cancelled when the event loop stops.
+        pending, self.pending = self.pending, {}
+        for w in pending.values():
+            w.finish(None)
         self._end_session()
         for w in list(self._conns):
             with contextlib.suppress(Exception):

@@ -10,6 +10,7 @@ import secrets
 import signal
 import sys
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from .bridge import DEFAULT_MAX_MESSAGE_BYTES, Bridge
 from .refs import RefError, parse_env_assignments
@@ -204,7 +205,29 @@ def _child_spec(args, command_name: str) -> tuple[list[str], dict[str, str]] | N
     return cmd, env
 
 
+def gateway_url(value: str) -> str | None:
+    """The gateway as an http:// URL (``host:port`` is taken as ``http://host:port``), or
+    None when it cannot be one."""
+    url = value if "://" in value else f"http://{value}"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme != "http" or not parts.hostname or port is None and ":" in parts.netloc:
+        return None
+    return url
+
+
 def cmd_stdio(args) -> int:
+    gateway = gateway_url(args.gateway)
+    if gateway is None:
+        log(
+            f"mcp-gateway stdio: --gateway {args.gateway!r} is not an http:// proxy address "
+            "(for example 127.0.0.1:8080 or http://127.0.0.1:8080)"
+        )
+        return 2
+    args.gateway = gateway
     spec = _child_spec(args, "stdio")
     if spec is None:
         return 2

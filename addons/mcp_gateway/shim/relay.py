@@ -483,7 +483,8 @@ class Relay:
             self.emit_error(id_, ErrorCode.INTERNAL_ERROR, f"no answer within {self.timeout:g}s")
             return
         except (ProtocolError, ConnectionError) as e:
-            self.log(f"mcp-gateway stdio: [{self.name}] the answer stream broke: {e!r}")
+            if not self.closing:  # a stream cut by the shutdown is not an error
+                self.log(f"mcp-gateway stdio: [{self.name}] the answer stream broke: {e!r}")
         finally:
             await resp.aclose()
         key = id_key(id_)
