@@ -523,6 +523,7 @@ def test_sse_the_gateway_cannot_read_gets_one_error_in_closed_mode(gw):
     f = sse_flow(gw, headers=((b"content-encoding", b"compress"),))
     out = feed(f.response.stream, b"\x1f\x9d garbage" * 10, 4)
     assert out.count(b"event: message") == 1 and b"-32065" in out and b'"id":1' in out
+    assert "content-encoding" not in f.response.headers  # the error is plain text
     gw.tctx.configure(gw, mcp_fail_mode="open")
     f = sse_flow(gw, headers=((b"content-encoding", b"compress"),))
     assert feed(f.response.stream, b"\x1f\x9d garbage", 4) == b"\x1f\x9d garbage"

@@ -588,6 +588,9 @@ class Gateway:
                 log.warning(
                     "mcp-gateway: cannot decode event stream (flow %s): %s", flow.id, undecodable
                 )
+                if self.fail_mode == "closed":  # the client gets one plain error event
+                    del resp.headers["content-encoding"]
+                    resp.headers["content-type"] = "text/event-stream"
             elif decoder is not None:
                 del resp.headers["content-encoding"]  # the events go on decoded
             if text is not None:
