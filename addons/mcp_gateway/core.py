@@ -932,7 +932,7 @@ class SSEStream:
         self.passthrough = True
         pending = self.parser.take_pending()
         if self.gw.fail_mode == "open":
-            return pending + (data if self.decoder is None else b"")
+            return pending + (data if self.decoder is None and self.text is None else b"")
         self.skip_tail = "drop"
         err = error_response(
             None, ErrorCode.INTERNAL_ERROR, "gateway internal error: rest of event stream withheld"
