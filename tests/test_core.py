@@ -619,3 +619,19 @@ def test_sse_content_type_in_any_case_and_a_leading_bom_are_inspected(gw):
     ev = b'\xef\xbb\xbfdata: {"jsonrpc":"2.0","id":1,"result":{"t":"PII"}}\n\n'
     out = feed(f.response.stream, ev, 2)
     assert b"PII" not in out and b"[REDACTED:email]" in out
+
+
+def test_on_shutdown_nothing_more_is_forwarded(gw):
+    # the audit trail closes right after the gateway's `done`; mitmproxy's connections run on
+    f = sse_flow(gw)
+    gw.tctx.master.should_exit.set()
+    gw.done()
+    assert gw.closing
+    assert feed(f.response.stream, b'data: {"jsonrpc":"2.0","method":"x/y"}\n\n', 5) == b""
+    f = send(gw, post(rpc("tools/call", id=3, name="echo")))
+    assert f.response.status_code == 503 and b"shutting down" in f.response.content
+
+
+def test_a_script_reload_is_not_a_shutdown(gw):
+    gw.done()  # mitmproxy calls done on the old addons of a reloaded script, too
+    assert not gw.closing

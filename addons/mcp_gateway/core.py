@@ -123,6 +123,17 @@ class Gateway:
         # to be delivered on their GET stream (see _answer_on_legacy_stream)
         self._legacy_sessions: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._legacy_refusals: OrderedDict[tuple, dict] = OrderedDict()
+        self.closing = False  # mitmproxy is shutting down: nothing more is forwarded
+
+    def done(self) -> None:
+        """On shutdown (not on a script reload) the audit trail closes right after this hook,
+        while mitmproxy's connections still run until they are cancelled. A message that
+        could no longer be recorded must not pass: from here on the gateway forwards no MCP
+        message (requests get a 503, answers and stream events are held back)."""
+        try:
+            self.closing = bool(ctx.master.should_exit.is_set())
+        except AttributeError:
+            self.closing = False
 
     # -- options --------------------------------------------------------------------
     def load(self, loader) -> None:
@@ -362,6 +373,10 @@ class Gateway:
                 return self._reject(
                     flow, ex, 400, ErrorCode.HEADER_MISMATCH, f"Header mismatch: {problem}", msgs
                 )
+            if self.closing:
+                self._exchanges[flow.id] = ex
+                text = "mcp-gateway is shutting down; message not forwarded"
+                return self._reject(flow, ex, 503, ErrorCode.INTERNAL_ERROR, text, msgs)
             self.pipeline.start_exchange(ex)
             params.snapshot(h, parsed.batch, msgs)
             self.pipeline.run_all(msgs)
@@ -677,6 +692,14 @@ class Gateway:
         ex = self._exchanges.get(flow.id)
         if ex is None:
             return
+        if self.closing and not resp.stream:
+            text = "mcp-gateway is shutting down; answer not forwarded"
+            flow.response = http.Response.make(
+                503,
+                encode_json(error_response(_request_id(flow), ErrorCode.INTERNAL_ERROR, text)),
+                {"content-type": "application/json"},
+            )
+            return
         rh = header_map(resp.headers)
         sid = rh.get("mcp-session-id")
         if sid and not ex.session_id:
@@ -942,8 +965,8 @@ class SSEStream:
 
     def _process(self, data: bytes) -> bytes:
         final = data == b""
-        if self._closed_after_error:
-            return b""
+        if self._closed_after_error or (self.gw.closing and self.known):
+            return b""  # (shutting down: the audit trail is closed, nothing more goes on)
         if self.undecodable:
             if self.gw.fail_mode == "open":
                 return data

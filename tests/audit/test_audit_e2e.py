@@ -247,3 +247,55 @@ async def test_full_queue_in_block_mode_refuses_and_is_counted(
     assert n and n >= len(refused)
     assert chain.verify(conn, chain.head_path(str(md.audit_db))).ok
     conn.close()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_nothing_passes_unrecorded_while_the_gateway_shuts_down(
+    mitmdump_factory, mcp_server_factory, sig
+):
+    """mitmproxy closes the audit trail (the `done` hook) while its connections still run:
+    every event a client received must have its row, whatever was in flight."""
+    import threading
+
+    import httpx
+
+    server = mcp_server_factory("json")
+    md = mitmdump_factory()
+    url = server.url.replace("/mcp", "/bench/stream")
+    received = [0, 0]  # streams, events
+
+    def stream() -> None:
+        body = {"jsonrpc": "2.0", "id": 7, "method": "tools/call"}
+        body["params"] = {"name": "stream", "arguments": {"events": 1_000_000, "size": 200}}
+        headers = {"content-type": "application/json", "accept": "text/event-stream"}
+        with httpx.Client(proxy=md.proxy_url, trust_env=False, timeout=20) as c:
+            try:
+                with c.stream("POST", url, json=body, headers=headers) as r:
+                    received[0] += 1
+                    for chunk in r.iter_raw():
+                        received[1] += chunk.count(b"notifications/progress")
+            except httpx.HTTPError:
+                pass  # the gateway went away: expected
+
+    threads = [threading.Thread(target=stream, daemon=True) for _ in range(4)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 20
+    while received[1] < 2000 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert received[0] == 4 and received[1] >= 2000
+    md.proc.send_signal(sig)
+    md.proc.wait(timeout=30)
+    md._stopped = True
+    for t in threads:
+        t.join(timeout=20)
+    recorded = _rows(
+        md.audit_db,
+        "SELECT count(*) AS n FROM messages WHERE method = 'notifications/progress'",
+    )[0]["n"]
+    assert received[1] <= recorded, (received, recorded)
+    conn = sqlite3.connect(md.audit_db)
+    assert chain.verify(conn, chain.head_path(str(md.audit_db))).ok
+    (stop,) = conn.execute("SELECT seq FROM audit_events WHERE event = 'stop'").fetchone()
+    assert conn.execute("SELECT max(seq) FROM messages").fetchone()[0] < stop  # it ends the chain
+    conn.close()

@@ -564,8 +564,6 @@ class AuditWriter:
                     "JSON-RPC error because they could not be recorded (mcp_audit_on_full=block)",
                 }
             )
-        if dropped or refused:
-            self._loss_log(dropped, refused)
         try:
             try:
                 self._write(conn, rows, events)
@@ -585,6 +583,8 @@ class AuditWriter:
                     self._first_loss = first
             raise
         self._events = []
+        if dropped or refused:  # logged once committed: a retried batch must not count twice
+            self._loss_log(dropped, refused)
         self.committed += len(rows)
         self.batches += 1
 
@@ -598,6 +598,9 @@ class AuditWriter:
             ev_out: list[tuple] = []
             msg_out: list[tuple] = []
             find_out: list[tuple] = []
+            # a `stop` event comes after the last rows of its batch in the chain's order
+            stops = [ev for ev in events if ev.get("event") == "stop"]
+            events = [ev for ev in events if ev.get("event") != "stop"]
             for ev in events:
                 seq += 1
                 vals = schema.coerce_values(_EVENT_SPEC, ev)
@@ -629,6 +632,12 @@ class AuditWriter:
                     find_out.append((seq, *fvals, prev, h))
                     prev = h
                 _summarize(vals, r.get("_protocol_version"), sessions, usage, hours)
+            for ev in stops:
+                seq += 1
+                vals = schema.coerce_values(_EVENT_SPEC, ev)
+                h = chain.row_hash(prev, "audit_events", seq, vals)
+                ev_out.append((seq, *vals, prev, h))
+                prev = h
             if ev_out:
                 conn.executemany(_INSERT_EVENT, ev_out)
             if msg_out:
