@@ -35,7 +35,7 @@ def test_options_and_defaults(addon, default_db):
     with taddons.context(addon) as tctx:
         o = tctx.options
         assert o.mcp_audit_db == str(default_db)  # $MCP_GATEWAY_AUDIT_DB, else ~/.mitmproxy/...
-        assert o.mcp_audit_queue_size == 10_000
+        assert o.mcp_audit_queue_size == 50_000
         assert o.mcp_audit_on_full == "block"
         assert o.mcp_audit_store_payloads is False
 

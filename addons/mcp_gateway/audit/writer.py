@@ -41,7 +41,7 @@ from .schema import (
 
 log = logging.getLogger("mcp_gateway")
 
-DEFAULT_QUEUE_SIZE = 10_000
+DEFAULT_QUEUE_SIZE = 50_000  # ~1 KiB a row: ~50 MiB at most, ~15 s of a 3000 events/s burst
 _POLL = 0.05  # seconds between queue drains while a batch is being collected (each wake-up contends for the GIL with the proxy)
 _MSG_COLS = list(MESSAGE_COLUMNS)
 _FIND_COLS = list(FINDING_COLUMNS)
