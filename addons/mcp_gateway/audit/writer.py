@@ -598,15 +598,21 @@ class AuditWriter:
             ev_out: list[tuple] = []
             msg_out: list[tuple] = []
             find_out: list[tuple] = []
+
+            def link(table: str, vals: list, out: list[tuple]) -> int:
+                """Append one row to the chain; its seq."""
+                nonlocal seq, prev
+                seq += 1
+                h = chain.row_hash(prev, table, seq, vals)
+                out.append((seq, *vals, prev, h))
+                prev = h
+                return seq
+
             # a `stop` event comes after the last rows of its batch in the chain's order
             stops = [ev for ev in events if ev.get("event") == "stop"]
-            events = [ev for ev in events if ev.get("event") != "stop"]
             for ev in events:
-                seq += 1
-                vals = schema.coerce_values(_EVENT_SPEC, ev)
-                h = chain.row_hash(prev, "audit_events", seq, vals)
-                ev_out.append((seq, *vals, prev, h))
-                prev = h
+                if ev.get("event") != "stop":
+                    link("audit_events", schema.coerce_values(_EVENT_SPEC, ev), ev_out)
             sessions: dict[tuple, list] = {}
             usage: dict[tuple, dict] = {}
             hours: dict[int, str] = {}
@@ -616,28 +622,16 @@ class AuditWriter:
                 findings = r.get("_findings") or ()
                 r["findings"] = len(findings)
                 vals = schema.coerce_values(_MSG_SPEC, r)
-                seq += 1
-                msg_seq = seq
-                h = chain.row_hash(prev, "messages", seq, vals)
-                msg_out.append((seq, *vals, prev, h))
-                prev = h
+                msg_seq = link("messages", vals, msg_out)
                 for f in findings:
-                    seq += 1
                     fd = dict(f)
                     fd["message_seq"] = msg_seq
                     fd["time"] = vals[_I_TIME]
                     fd["flow_id"] = vals[_I_FLOW]
-                    fvals = schema.coerce_values(_FIND_SPEC, fd)
-                    h = chain.row_hash(prev, "findings", seq, fvals)
-                    find_out.append((seq, *fvals, prev, h))
-                    prev = h
+                    link("findings", schema.coerce_values(_FIND_SPEC, fd), find_out)
                 _summarize(vals, r.get("_protocol_version"), sessions, usage, hours)
             for ev in stops:
-                seq += 1
-                vals = schema.coerce_values(_EVENT_SPEC, ev)
-                h = chain.row_hash(prev, "audit_events", seq, vals)
-                ev_out.append((seq, *vals, prev, h))
-                prev = h
+                link("audit_events", schema.coerce_values(_EVENT_SPEC, ev), ev_out)
             if ev_out:
                 conn.executemany(_INSERT_EVENT, ev_out)
             if msg_out:
