@@ -635,3 +635,23 @@ def test_on_shutdown_nothing_more_is_forwarded(gw):
 def test_a_script_reload_is_not_a_shutdown(gw):
     gw.done()  # mitmproxy calls done on the old addons of a reloaded script, too
     assert not gw.closing
+
+
+def test_a_client_answer_that_cannot_be_parsed_reaches_the_server_as_an_error(gw):
+    # a sampling answer cut short: refusing it to the client would leave the server waiting
+    bad = b'{"jsonrpc":"2.0","id":"srv-7","result":{"content":{"type":"text","text":"cut'
+    f = send(gw, post(bad, headers=((b"mcp-session-id", b"s1"),)))
+    assert f.response is None  # goes on to the server...
+    sent = decode_json(f.request.content)
+    assert sent["id"] == "srv-7" and sent["error"]["code"] == -32700  # ... as an error
+    assert b"cut" not in f.request.content
+    assert gw.rec.msgs[-1].stopped and gw.rec.msgs[-1].id == "srv-7"
+    # a request that cannot be parsed is still refused to the client
+    f = send(
+        gw,
+        post(
+            b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{',
+            headers=((b"mcp-session-id", b"s1"),),
+        ),
+    )
+    assert f.response.status_code == 400

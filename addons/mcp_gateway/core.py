@@ -348,7 +348,8 @@ class Gateway:
             except ParseError as e:
                 if has_mcp_header or self._known_server(ex.server) or b'"method"' in content:
                     self._exchanges[flow.id] = ex
-                    self._reject(flow, ex, 400, e.code, e.message)
+                    if not self._answer_for_the_server(flow, ex, content, e):
+                        self._reject(flow, ex, 400, e.code, e.message)
                 return
             try:
                 parsed = build_messages(
@@ -450,6 +451,28 @@ class Gateway:
         ident = msgs[0].id if len(msgs) == 1 else None
         self._reply(flow, status, error_response(ident, code, text))
         self._mark(flow, msgs)
+
+    def _answer_for_the_server(
+        self, flow: http.HTTPFlow, ex: Exchange, content: bytes, e: ParseError
+    ) -> bool:
+        """A client's answer to a server->client request (sampling, elicitation) that cannot
+        be parsed: refusing it to the client would leave the server waiting for it forever.
+        The server gets a parse error for that id in its place (the bytes themselves never
+        reach it), and the client the server's own reply."""
+        if b'"method"' in content or not (b'"result"' in content or b'"error"' in content):
+            return False
+        ident = peek_id(content)
+        if ident is None:
+            return False
+        msg = _uninspected(ex, Direction.CLIENT_TO_SERVER, len(content))
+        msg.id = ident
+        msg.block(e.code, e.message, stage="parse")
+        self.pipeline.run(msg)
+        self._record(flow, [msg])
+        self._mark(flow, [msg])
+        text = f"mcp-gateway could not parse the client's answer: {e.message}"
+        _set_json_body(flow.request, encode_json(error_response(ident, e.code, text)))
+        return True
 
     # -- legacy HTTP+SSE refusals -------------------------------------------------------
     def _learn_legacy_session(self, server: str, session: str) -> None:
