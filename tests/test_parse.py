@@ -157,7 +157,7 @@ def test_base64_header_values():
     assert decode_header_value("=?base64?!!!?=") is None
     assert decode_header_value("=?base64?ZWNobx==?=") is None  # not canonical base64
     assert decode_header_value("=?base64?/w==?=") is None  # not UTF-8
-    for v in ("plain", "écho", " lead", "tab\t", "a\nb"):
+    for v in ("plain", "écho", " lead", "tab\t", "a\nb", "=?base64?ZWNobw==?="):
         enc = encode_header_value(v)
         assert decode_header_value(enc) == v and enc.isascii()
     assert encode_header_value("plain") == "plain"

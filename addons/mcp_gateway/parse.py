@@ -296,8 +296,9 @@ def decode_header_value(v: str) -> str | None:
 
 
 def encode_header_value(v: str) -> str:
-    """The inverse: printable ASCII without edge whitespace as is, anything else base64."""
-    if _HEADER_SAFE.fullmatch(v) and v == v.strip(" \t"):
+    """The inverse: printable ASCII without edge whitespace as is, anything else base64
+    (so is a value that starts like the sentinel, which would otherwise be decoded)."""
+    if _HEADER_SAFE.fullmatch(v) and v == v.strip(" \t") and not v.startswith("=?"):
         return v
     return "=?base64?" + base64.b64encode(v.encode("utf-8")).decode("ascii") + "?="
 

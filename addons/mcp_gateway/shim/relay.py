@@ -14,7 +14,6 @@ concurrently.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import os
 import sys
@@ -25,6 +24,7 @@ from typing import Any
 import orjson
 
 from mcp_gateway.message import ErrorCode
+from mcp_gateway.parse import encode_header_value
 
 from .bridge import LONG_LIVED, TOKEN_HEADER, frame, id_key, jsonrpc_error, peek_id
 from .httpclient import ConnectFailed, MiniHttp, ProtocolError, Response
@@ -594,13 +594,6 @@ class Relay:
                     await c.aclose()
 
 
-def _header_value(v: str) -> str:
-    """2026-07-28 header encoding: plain printable ASCII as is, else ``=?base64?…?=``."""
-    if v and v.isascii() and v.isprintable() and v == v.strip() and not v.startswith("=?"):
-        return v
-    return "=?base64?" + base64.b64encode(v.encode("utf-8")).decode("ascii") + "?="
-
-
 def mirror_headers(obj: dict) -> dict[str, str] | None:
     """For a 2026-07-28 message (``_meta`` names the protocol version), the headers that
     mirror its body on HTTP: ``MCP-Protocol-Version``, ``Mcp-Method``, ``Mcp-Name``."""
@@ -610,10 +603,10 @@ def mirror_headers(obj: dict) -> dict[str, str] | None:
     method = obj.get("method")
     if not isinstance(pv, str) or not isinstance(method, str):
         return None
-    h = {"mcp-protocol-version": _header_value(pv), "mcp-method": _header_value(method)}
+    h = {"mcp-protocol-version": encode_header_value(pv), "mcp-method": encode_header_value(method)}
     key = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}.get(method)
     if key is not None and isinstance(params.get(key), str):
-        h["mcp-name"] = _header_value(params[key])
+        h["mcp-name"] = encode_header_value(params[key])
     return h
 
 
