@@ -640,18 +640,16 @@ def _join_wrapped(
         out.append((s, e, keyed))
     joined = []
     for s, e, keyed in out:
-        # a short last line (under 40 characters, so not a run of its own) belongs to it
-        for br in _LINE_BREAKS:
-            if data[e - 1 : e] == b"=":
-                break  # padded: the blob ends here
-            if data[e : e + len(br)] == br and _line_len(data, s, e) % 4 == 0:
-                j = e + len(br)
-                k = _run_end(tr, j, n)
-                while k < n and k - j < 80 and tr[k] == 0x3D and data[k - 1 : k] != b"\n":
-                    k += 1  # padding
-                if j < k:
+        # a short last line (under 40 characters, so not a run of its own) belongs to it,
+        # unless the blob is padded (it ends there) or its last line is not a full group
+        if data[e - 1 : e] != b"=" and _line_len(data, s, e) % 4 == 0:
+            br = next((b for b in _LINE_BREAKS if data.startswith(b, e)), None)
+            if br is not None:
+                k = _run_end(tr, e + len(br), n)
+                if k > e + len(br):
+                    while k < n and data[k] == 0x3D and data[k - 2 : k] != b"==":
+                        k += 1  # its padding
                     e = k
-                break
         joined.append((s, e, keyed))
     return joined
 
