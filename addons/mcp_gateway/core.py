@@ -988,7 +988,7 @@ class SSEStream:
 
     def _process(self, data: bytes) -> bytes:
         final = data == b""
-        if self._closed_after_error or (self.gw.closing and self.known):
+        if self._closed_after_error or self.gw.closing:
             return b""  # (shutting down: the audit trail is closed, nothing more goes on)
         if self.undecodable:
             if self.gw.fail_mode == "open":
