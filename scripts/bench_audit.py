@@ -30,7 +30,7 @@ import uuid
 
 from mcp_gateway.audit import chain, schema
 from mcp_gateway.audit.stage import AuditStage
-from mcp_gateway.audit.writer import AuditWriter
+from mcp_gateway.audit.writer import DEFAULT_QUEUE_SIZE, AuditWriter
 from mcp_gateway.message import Direction, Exchange, Finding, Kind, Message
 
 
@@ -141,7 +141,7 @@ def run(args, rate: float, events: int) -> dict:
             delay = next_t - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
-        while w.queue.full():  # backpressure: one producer, so room stays room
+        while w.queue.qsize() >= w.queue.maxsize:  # backpressure: one producer
             waits += 1
             time.sleep(0.005)  # let the writer run (fewer GIL hand-offs)
         a = time.perf_counter()
@@ -187,7 +187,7 @@ def main() -> int:
     ap.add_argument("--events", type=int, default=200_000, help="events in the saturation phase")
     ap.add_argument("--rate", type=float, default=2000.0, help="events/s of the paced phase")
     ap.add_argument("--paced-events", type=int, default=20_000)
-    ap.add_argument("--queue-size", type=int, default=10_000)
+    ap.add_argument("--queue-size", type=int, default=DEFAULT_QUEUE_SIZE)
     ap.add_argument("--batch-rows", type=int, default=5000, help="writer batch size (default 5000)")
     ap.add_argument("--db", help="database path (default: a fresh temporary file)")
     ap.add_argument("--runs", type=int, default=1)

@@ -386,3 +386,79 @@ def test_escaped_invisible_characters_in_json_text_are_seen_through(engine):
     text = canonical.decode()
     assert d.rule == "github-token" and text[d.start : d.end] == d.value
     assert "\\u0000" in d.value and "\u200b" in d.value  # the whole disguised span
+
+
+# -- dense input: the cost of a candidate is paid once per value ---------------------------
+def test_key_before_reads_like_the_regex_it_replaced():
+    import random
+    import re
+
+    from mcp_gateway.scan.engine import _key_before
+
+    rx = re.compile(r"([A-Za-z_][A-Za-z0-9_.\-]{0,60})[\"']?[ \t]*[:=][ \t]*[\"']?\Z")
+    rnd = random.Random(7)
+    alphabet = "aZ_9.-:= \t\"'x\n"
+    for _ in range(20_000):
+        text = "".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 90))) + "QUJD"
+        s = len(text) - 4
+        lo = max(0, s - 80) if rnd.random() < 0.7 else rnd.randint(0, s)
+        m = rx.search(text, lo, s)
+        assert _key_before(text, lo, s) == (m.group(1) if m else None), (text, lo)
+
+
+def test_bulk_head_check_of_base64_runs_changes_no_finding(engine, monkeypatch):
+    """Runs that cannot decode to text are dropped in bulk; what is found stays the same."""
+    import random
+
+    from mcp_gateway.scan import engine as E
+
+    rnd = random.Random(3)
+    secret = github_token()
+    text_blob = base64.b64encode(f"config:\n  token: {secret}\n  note: ok\n".encode()).decode()
+    parts = []
+    for _ in range(400):
+        k = rnd.random()
+        if k < 0.6:  # random letters: base64-shaped, decodes to garbage
+            parts.append("".join(rnd.choice("abcdefXYZ0123456789+/") for _ in range(60)))
+        elif k < 0.8:
+            parts.append(base64.b64encode(rnd.randbytes(45)).decode())
+        elif k < 0.9:
+            parts.append(text_blob)
+        else:
+            parts.append(f"\\n{text_blob}")  # after a literal \n escape
+    text = " ".join(parts)
+    found = engine.scan_text(text)
+    assert sum(d.encoding == "base64" for d in found) >= 40
+    monkeypatch.setattr(E, "_text_heads", lambda data, tr, spans: spans)
+    assert [d.to_dict() for d in engine.scan_text(text)] == [d.to_dict() for d in found]
+
+
+def test_a_value_repeated_thousands_of_times_is_validated_once(monkeypatch):
+    from mcp_gateway.scan import validators as V
+
+    calls = []
+    real = V.luhn
+
+    def counting(value, ctx=None):
+        calls.append(value)
+        return real(value, ctx)
+
+    monkeypatch.setitem(V.REGISTRY, "luhn", V.REGISTRY["luhn"].__class__(counting, {}, {}))
+    engine = Engine.load()
+    text = "card 4556 7375 8689 9855 on file; " * 2000
+    found = [d for d in engine.scan_text(text) if d.type == "credit_card"]
+    assert len(found) == 2000
+    assert calls == ["4556 7375 8689 9855"]
+
+
+def test_a_base64_value_repeated_is_decoded_once(engine, monkeypatch):
+    from mcp_gateway.scan import engine as E
+
+    calls = []
+    real = E._decode_blob
+    monkeypatch.setattr(E, "_decode_blob", lambda blob: calls.append(blob) or real(blob))
+    pw = base64.b64encode(b"Zq8Lm2Xv9Rt4Wp7Y").decode()
+    text = "".join(f"  db_password: {pw}\n" for _ in range(3000))
+    found = engine.scan_text(text)
+    assert len(found) == 3000 and all(d.encoding == "base64" for d in found)
+    assert calls == [pw]

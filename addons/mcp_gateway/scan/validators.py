@@ -34,15 +34,31 @@ class ValidatorSpec:
     fn: Callable[..., bool]
     params: dict[str, type]  # name -> type (int, float, str, bool, list)
     defaults: dict[str, Any]
+    # reads the text around the value (ctx): its verdict cannot be reused for the same value
+    # found elsewhere. The others are functions of the value and their params alone.
+    uses_context: bool = False
+    # (value part, context part) of a validator that does both: the engine decides the value
+    # part once per value
+    parts: tuple[Callable[..., bool], Callable[..., bool]] | None = None
 
 
 REGISTRY: dict[str, ValidatorSpec] = {}
 
 
-def validator(name: str, **params: tuple[type, Any]):
+def validator(
+    name: str,
+    *,
+    uses_context: bool = False,
+    parts: tuple[Callable[..., bool], Callable[..., bool]] | None = None,
+    **params: tuple[type, Any],
+):
     def deco(fn):
         REGISTRY[name] = ValidatorSpec(
-            fn, {k: v[0] for k, v in params.items()}, {k: v[1] for k, v in params.items()}
+            fn,
+            {k: v[0] for k, v in params.items()},
+            {k: v[1] for k, v in params.items()},
+            uses_context or parts is not None,
+            parts,
         )
         return fn
 
@@ -254,16 +270,23 @@ _LOGIN_TARGET_BEFORE = re.compile(
 )
 
 
-@validator("not_url_userinfo")
+@validator("not_url_userinfo", uses_context=True)
 def not_url_userinfo(value: str, ctx: Ctx | None = None) -> bool:
     """An e-mail-shaped ``user:password@host`` inside a URL, or the ``user@host`` target of
     ssh / scp / sftp / rsync / git clone, is not an e-mail address."""
     if ctx is None:
         return True
     before = ctx.text[max(0, ctx.start - 200) : ctx.start]
-    if _URL_USERINFO_BEFORE.search(before):
+    # substring tests first (C speed): the anchored searches below try every start
+    if "://" in before and _URL_USERINFO_BEFORE.search(before):
         return False
+    near = before[-120:].lower()
+    if not any(w in near for w in _LOGIN_WORDS):
+        return True
     return not _LOGIN_TARGET_BEFORE.search(before, max(0, len(before) - 120))
+
+
+_LOGIN_WORDS = ("ssh", "sftp", "mosh", "scp", "rsync", "git")
 
 
 @validator("basic_credentials")
@@ -288,10 +311,7 @@ _DOC_CREDENTIALS = frozenset(
 )
 
 
-@validator("ipv4_public")
-def ipv4_public(value: str, ctx: Ctx | None = None) -> bool:
-    """A routable-looking address: not 0.0.0.0, loopback, netmasks or broadcast; not part of a
-    version string (``v1.2.3.4``, ``version 1.2.3.4``) or an OID."""
+def _ipv4_value(value: str, ctx: Ctx | None = None) -> bool:
     parts = value.split(".")
     if len(parts) != 4:
         return False
@@ -301,15 +321,24 @@ def ipv4_public(value: str, ctx: Ctx | None = None) -> bool:
         return False
     if any(x > 255 for x in o) or any(len(p) > 1 and p[0] == "0" for p in parts):
         return False
-    if o[0] in (0, 127, 255) or o[0] >= 224:
-        return False
-    if o == [1, 1, 1, 1] or o == [8, 8, 8, 8]:
-        pass  # public resolvers are still addresses
-    if ctx is not None:
-        before = ctx.text[max(0, ctx.start - 12) : ctx.start].lower()
-        if re.search(r"(?:\bv|version[\s:=\"']*|ver\.?\s*|oid[\s:=\"']*)\Z", before):
-            return False
-    return True
+    return not (o[0] in (0, 127, 255) or o[0] >= 224)  # public resolvers are addresses
+
+
+def _not_version(value: str, ctx: Ctx | None = None) -> bool:
+    if ctx is None:
+        return True
+    before = ctx.text[max(0, ctx.start - 12) : ctx.start].lower()
+    return not (("v" in before or "oid" in before) and _VERSION_BEFORE.search(before))
+
+
+@validator("ipv4_public", parts=(_ipv4_value, _not_version))
+def ipv4_public(value: str, ctx: Ctx | None = None) -> bool:
+    """A routable-looking address: not 0.0.0.0, loopback, netmasks or broadcast; not part of a
+    version string (``v1.2.3.4``, ``version 1.2.3.4``) or an OID."""
+    return _ipv4_value(value) and _not_version(value, ctx)
+
+
+_VERSION_BEFORE = re.compile(r"(?:\bv|version[\s:=\"']*|ver\.?\s*|oid[\s:=\"']*)\Z")
 
 
 _SSN_SHAPE = re.compile(r"^\d{3}-\d{2}-\d{4}$")
@@ -346,7 +375,7 @@ def phone(value: str, ctx: Ctx | None = None) -> bool:
 _KEY_CACHE: dict[str, re.Pattern] = {}
 
 
-@validator("key", pattern=(str, ""))
+@validator("key", uses_context=True, pattern=(str, ""))
 def key(value: str, ctx: Ctx | None = None, pattern: str = "") -> bool:
     """The pattern's ``key`` group (the field name before the value) must match ``pattern``
     (searched, case-insensitive). Patterns without a ``key`` group pass."""
