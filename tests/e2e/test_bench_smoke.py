@@ -47,3 +47,28 @@ def test_bench_quick_prints_ratios():
     assert re.search(r"^ttfe gateway-plain sse_200: [+-]\d+\.\d\d ms", p.stdout, re.M)
     assert re.search(r"^peak memory \(VmHWM\): .*gateway \d+\.\d MiB", p.stdout, re.M)
     assert "bench_plain_stream.py" in p.stdout  # says how the SSE baseline was made
+
+
+def script(name: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / name), *args],
+        capture_output=True,
+        text=True,
+        timeout=200,
+        cwd=ROOT,
+    )
+
+
+def test_the_other_benchmarks_run_and_print_their_results():
+    """Each benchmark in the README runs (tiny sizes) and prints the line it promises."""
+    p = script("bench_scan.py", "--mb", "0.3", "--rounds", "1")
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    assert re.search(r"^engine\.scan_text: +\d+\.\d MB/s", p.stdout, re.M), p.stdout
+    assert re.search(r"^per 1 KiB message: +\d+\.\d µs", p.stdout, re.M), p.stdout
+    p = script("bench_audit.py", "--events", "2000", "--paced-events", "200")
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    assert re.search(r"^RESULT sustained events/s \(median of 1\) = \d+", p.stdout, re.M)
+    assert "verify_ok=True" in p.stdout
+    p = script("bench_shim.py", "--calls", "10", "--rounds", "1", "--warmup", "2")
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    assert re.search(r"^gateway addons over plain mitmdump: median [+-]\d", p.stdout, re.M)
