@@ -32,6 +32,7 @@ from .pipeline import ORDER_ACT
 
 log = logging.getLogger("mcp_gateway")
 
+_LOCATIONS_LOGGED = 3  # locations named in an alert line; the rest are counted
 _RANK = {"log": 0, "alert": 1, "redact": 2, "block": 3}
 _SAFE = re.compile(r"^[^\"\\\x00-\x1f]*\Z")
 
@@ -99,11 +100,21 @@ class ActStage:
             return
         ex = msg.exchange
         rules = sorted({f.rule for f in loud})
+        # one line per rule and action: a table of 13,000 card numbers is one warning with a
+        # count, not 13,000 lines (that took a second of the event loop and the terminal)
+        groups: dict[tuple[str, str], list] = {}
         for f in loud:
+            groups.setdefault((f.action, f.rule), []).append(f)
+        for (action, rule), fs in groups.items():
+            f = fs[0]
+            where = ", ".join(x.location for x in fs[:_LOCATIONS_LOGGED])
+            if len(fs) > _LOCATIONS_LOGGED:
+                where += f" and {len(fs) - _LOCATIONS_LOGGED} more"
             log.warning(
-                "mcp-gateway: %s %s (%s, %s) at %s in %s %s%s on %s",
-                f.action, f.rule, f.type, f.severity, f.location, msg.direction.value,
-                msg.method or msg.kind.value, f" {msg.name}" if msg.name else "", ex.server,
+                "mcp-gateway: %s %s (%s, %s)%s at %s in %s %s%s on %s",
+                action, rule, f.type, f.severity, f" x{len(fs)}" if len(fs) > 1 else "", where,
+                msg.direction.value, msg.method or msg.kind.value,
+                f" {msg.name}" if msg.name else "", ex.server,
             )  # fmt: skip
         flow = ex.flow
         if flow is None:

@@ -249,6 +249,17 @@ def test_alert_logs_and_marks_the_flow(pipeline, caplog):
     assert not any("4539" in r.getMessage() for r in caplog.records)
 
 
+def test_many_alerts_of_one_rule_are_one_log_line_with_a_count(pipeline, caplog):
+    rows = [{"type": "text", "text": f"row {i}: card 4539 5787 6362 1486"} for i in range(500)]
+    m = result({"content": rows}, exchange=ex(flow=FakeFlow()))
+    with caplog.at_level(logging.WARNING, logger="mcp_gateway"):
+        pipeline.run(m)
+    assert len(m.findings) == 500  # every finding is still handed on (audit)
+    lines = [r.getMessage() for r in caplog.records if "credit-card" in r.getMessage()]
+    assert len(lines) == 1, lines
+    assert " x500 at /result/content/" in lines[0] and "and 497 more" in lines[0]
+
+
 def test_block_marks_flow_no_entry(pipeline):
     flow = FakeFlow()
     m = req({"name": "x", "arguments": {"k": pem()}}, exchange=ex(flow=flow))
