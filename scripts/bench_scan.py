@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark the scanner on ~20 MB of realistic MCP messages generated in memory.
 
-    scripts/env python scripts/bench_scan.py [--mb 20] [--rules PATH ...] [--seed 1]
+    scripts/env python scripts/bench_scan.py [--mb 20] [--rules PATH ...] [--seed 1] [--dense]
 
 Prints (CPU time of the scanning process, best of --rounds rounds, median alongside):
   * engine throughput: Engine.scan_text over each message's JSON text (MB/s)
@@ -11,6 +11,10 @@ Prints (CPU time of the scanning process, best of --rounds rounds, median alongs
   * cost per 1 KiB message: ScanStage.process on 1 KiB tools/call requests and results (µs)
 Messages are a mix of tool calls, tool results (source code, logs, JSON API responses,
 markdown, CSV), tools/list schemas and resource reads; about 3% carry a secret or personal data.
+
+--dense adds the worst shapes seen so far: 256 KiB tool results made of one dense shape (random
+words, a repeated card number, `key: <base64>` lines, distinct IPv4 addresses, IBANs, phone
+numbers, e-mail addresses), with the CPU time of one engine scan of each (ms).
 """
 
 from __future__ import annotations
@@ -227,12 +231,44 @@ def one_kib(r: random.Random, n: int) -> list[tuple[bytes, Direction, Kind]]:
     return out
 
 
+def dense_shapes(r: random.Random, n: int = 256 * 1024) -> dict[str, str]:
+    def fill(make) -> str:
+        parts, size = [], 0
+        while size < n:
+            parts.append(make())
+            size += len(parts[-1]) + 1
+        return " ".join(parts)[:n]
+
+    def iban() -> str:
+        bban = f"{r.randrange(10**8):08d}{r.randrange(10**10):010d}"
+        check = 98 - int(bban + "131400") % 97  # DE: D=13, E=14
+        return f"DE{check:02d}{bban}"
+
+    b64 = base64.b64encode(b"Zq8Lm2Xv9Rt4Wp7Y").decode()
+    return {
+        "random words": fill(lambda: "".join(r.choices(string.ascii_letters + string.digits, k=r.randint(20, 90)))),
+        "one card": fill(lambda: "4556 7375 8689 9855"),
+        "key: base64": fill(lambda: f"db_password: {b64}\n"),
+        "distinct ipv4": fill(lambda: f"10.{r.randrange(256)}.{r.randrange(256)}.{r.randrange(1, 255)}"),
+        "distinct iban": fill(iban),
+        "distinct phone": fill(lambda: f"+1 415 555 {r.randrange(10000):04d}"),
+        "distinct email": fill(lambda: f"user{r.randrange(10**6)}@corp{r.randrange(99)}.com"),
+    }  # fmt: skip
+
+
+def timed(fn) -> float:
+    t = time.process_time()
+    fn()
+    return time.process_time() - t
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     ap.add_argument("--mb", type=float, default=20.0)
     ap.add_argument("--rules", action="append", default=[])
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--dense", action="store_true", help="also time dense 256 KiB messages")
     args = ap.parse_args(argv)
     gc.disable()  # collected explicitly between timed loops
 
@@ -290,6 +326,17 @@ def main(argv: list[str] | None = None) -> int:
     def rates(xs: list[float]) -> str:
         return f"{max(xs):7.1f} MB/s  (median {statistics.median(xs):.0f}; rounds: {', '.join(f'{x:.0f}' for x in xs)})"
 
+    if args.dense:
+        for name, text in dense_shapes(random.Random(args.seed)).items():
+            raw = orjson.dumps({"jsonrpc": "2.0", "id": 1, "result": {"content": [
+                {"type": "text", "text": text}]}})  # fmt: skip
+            best = min(
+                timed(lambda raw=raw: engine.scan_json(raw, None, lambda: raw)) for _ in range(3)
+            )
+            n = len(engine.scan_json(raw, None, lambda raw=raw: raw) or ())
+            print(
+                f"dense {name:16s} {len(raw) / 1024:5.0f} KiB {best * 1e3:8.1f} ms  ({n} findings)"
+            )
     print(f"engine.scan_text: {rates(eng_rates)}")
     print(f"scan+act stage:   {rates(stage_rates)}; {findings} findings in the corpus")
     print(

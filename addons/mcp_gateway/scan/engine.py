@@ -34,13 +34,20 @@ import hyperscan as hs
 from ..yamlconf import ConfigError
 from . import validators as V
 from .rules import Rule, RuleSet, load_rules
-from .views import UNICODE_BYTES, json_unescape_view, percent_view, unicode_view
+from .views import (
+    UNICODE_CONTROL,
+    UNICODE_MULTIBYTE,
+    json_unescape_view,
+    percent_view,
+    unicode_view,
+)
 
 __all__ = ["Detection", "Engine"]
 
 # decoded views worth scanning, as reported by the internal anchors
 _VIEW_JSON = 1  # \u00XX or \/ escapes
 _VIEW_UNICODE = 2  # invisible, fullwidth, mathematical or tag characters
+_NON_ASCII_GROUP = 1_000  # the last database: see _compile
 
 
 @dataclass(slots=True)
@@ -210,7 +217,11 @@ class Engine:
         )
         # internal: characters a reader does not see, or sees as ASCII (the unicode view)
         self._id_unicode = self._id_uesc + 1
-        groups[0].append((UNICODE_BYTES, self._id_unicode, hs.HS_FLAG_SINGLEMATCH))
+        groups[0].append((UNICODE_CONTROL, self._id_unicode, hs.HS_FLAG_SINGLEMATCH))
+        # The multi-byte ones in a database of their own, scanned only when the message is
+        # not ASCII: in the main one, its many short literals slowed every non-ASCII text by
+        # ~25 % (256 KiB: 1.4 -> 1.1 ms), and ASCII messages need no second pass.
+        groups[_NON_ASCII_GROUP] = [(UNICODE_MULTIBYTE, self._id_unicode, hs.HS_FLAG_SINGLEMATCH)]
         for g in sorted(groups):
             items = groups[g]
             db = hs.Database(mode=hs.HS_MODE_BLOCK)
@@ -381,7 +392,10 @@ class Engine:
             append((i, frm, to))
 
         scratches = self._scratches()
-        for db, scratch in zip(self._dbs, scratches, strict=True):
+        dbs = self._dbs
+        if isinstance(data, bytes | bytearray) and data.isascii():
+            dbs = dbs[:-1]  # the last one finds only non-ASCII characters
+        for db, scratch in zip(dbs, scratches, strict=False):
             try:
                 db.scan(data, match_event_handler=on_match, scratch=scratch)
             except hs.ScratchInUseError:  # re-entrant use on one thread: use a fresh scratch
@@ -647,7 +661,6 @@ _B64_TABLE = bytes(
     for i in range(256)
 )
 _LONG_NEEDLE = b"a" * _B64_LONG
-_RUN = re.compile(rb"a{%d}a*" % _B64_LONG)  # a whole run of 40 or more
 _PADDED = re.compile(rb"=(?<=aaaaaa=)")  # literal '=' first: a fast scan, then a look-behind
 _KEY_BEFORE = re.compile(r"[:=][ \t]*[\"']?\Z")
 
@@ -664,11 +677,17 @@ def _b64_candidates(
     out: list[tuple[int, int, bool]] = []
     n = len(tr)
     spans = []
-    for m in _RUN.finditer(tr) if long else ():
-        start, end = m.span()
+    i = tr.find(_LONG_NEEDLE) if long else -1
+    while i >= 0:
+        # i starts its run: each search begins at 0 or at a separator, and the first 40
+        # base64 characters found cannot have one more before them (so no backward search,
+        # which made this loop quadratic on big messages without separators)
+        end = _run_end(tr, i + _B64_LONG, n)
+        start = i
         if start > 0 and data[start - 1] == 0x5C and data[start] in b"nrt":
             start += 1  # the letter of a literal \n escape is not part of the blob
         spans.append((start, end))
+        i = tr.find(_LONG_NEEDLE, end)
     if len(spans) >= 8:
         spans = _text_heads(data, tr, spans)
     for start, end in spans:
