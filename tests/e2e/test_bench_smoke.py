@@ -61,8 +61,9 @@ def script(name: str, *args: str) -> subprocess.CompletedProcess:
 
 def test_the_other_benchmarks_run_and_print_their_results():
     """Each benchmark in the README runs (tiny sizes) and prints the line it promises."""
-    p = script("bench_scan.py", "--mb", "0.3", "--rounds", "1")
+    p = script("bench_scan.py", "--mb", "0.3", "--rounds", "1", "--dense")
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    assert re.search(r"^dense one card +\d+ KiB +\d+\.\d ms +\(\d+ findings\)", p.stdout, re.M)
     assert re.search(r"^engine\.scan_text: +\d+\.\d MB/s", p.stdout, re.M), p.stdout
     assert re.search(r"^per 1 KiB message: +\d+\.\d µs", p.stdout, re.M), p.stdout
     p = script("bench_audit.py", "--events", "2000", "--paced-events", "200")
