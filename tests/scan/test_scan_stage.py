@@ -434,3 +434,15 @@ def test_the_bytes_a_message_arrived_as_are_scanned(pipeline):
     pipeline.run(m2)
     assert [f.type for f in m2.findings] == ["openai_api_key"]
     assert key not in orjson.dumps(m2.payload).decode()
+
+
+def test_a_secret_disguised_by_one_percent_escape_is_redacted(pipeline):
+    """The only thing hiding the token is %5F: no anchor hit on the raw message at all, so
+    the percent-decoded view must be built anyway (it was not: the token went through)."""
+    tok = github_token()
+    url = "https://api.example.com/x?access=" + tok.replace("_", "%5F")
+    m = req({"name": "fetch", "arguments": {"url": url}})
+    pipeline.run(m)
+    assert [f.rule for f in m.findings] == ["github-token"]
+    out = m.payload["params"]["arguments"]["url"]
+    assert tok[4:] not in out and out.startswith("https://api.example.com/x?access=")

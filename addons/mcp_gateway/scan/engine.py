@@ -47,6 +47,7 @@ __all__ = ["Detection", "Engine"]
 # decoded views worth scanning, as reported by the internal anchors
 _VIEW_JSON = 1  # \u00XX or \/ escapes
 _VIEW_UNICODE = 2  # invisible, fullwidth, mathematical or tag characters
+_VIEW_PERCENT = 4  # %XX escapes
 _NON_ASCII_GROUP = 1_000  # the last database: see _compile
 
 
@@ -178,6 +179,7 @@ class Engine:
         self._dbs: list[hs.Database] = []
         if not self.rules:
             self._id_escape = self._id_b64 = self._id_uesc = self._id_unicode = -1
+            self._id_pct = -1
             return  # nothing to find: scan() returns at once
         for ri, rule in enumerate(self.rules):
             g = 0
@@ -222,6 +224,10 @@ class Engine:
         # not ASCII: in the main one, its many short literals slowed every non-ASCII text by
         # ~25 % (256 KiB: 1.4 -> 1.1 ms), and ASCII messages need no second pass.
         groups[_NON_ASCII_GROUP] = [(UNICODE_MULTIBYTE, self._id_unicode, hs.HS_FLAG_SINGLEMATCH)]
+        # internal: a percent escape. Without it a message whose only disguise was one
+        # escaped character (ghp%5F...) had no hit at all, and the percent view was not built.
+        self._id_pct = self._id_unicode + 1
+        groups[0].append((rb"%[0-9A-Fa-f]{2}", self._id_pct, hs.HS_FLAG_SINGLEMATCH))
         for g in sorted(groups):
             items = groups[g]
             db = hs.Database(mode=hs.HS_MODE_BLOCK)
@@ -437,6 +443,8 @@ class Engine:
                     views |= _VIEW_JSON
                 elif ri_hid == self._id_unicode:
                     views |= _VIEW_UNICODE
+                elif ri_hid == self._id_pct:
+                    views |= _VIEW_PERCENT
                 else:
                     b64_long = b64_long or ri_hid == self._id_b64
                     b64_padded = b64_padded or ri_hid == self._id_b64 + 1
