@@ -135,3 +135,36 @@ def test_a_byte_order_mark_at_the_start_does_not_hide_the_first_event():
     assert [e.data for e in evs] == ["one", None]
     assert [e.data for e in parse([b"\xef\xbb\xbf\n\ndata: x\n\n"])][-1] == "x"
     assert parse([b"\xef\xbb"], final=True)[0].raw == b"\xef\xbb"  # a cut BOM is kept
+
+
+def parse_general(chunks):
+    """The general scanner alone: the oracle for the fast paths."""
+    p = SSEParser()
+    out = []
+    for c in chunks:
+        out += p._scan(c)
+    return out + p.close()
+
+
+CRLF_STREAM = LF_STREAM.replace(b"\n", b"\r\n")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.integers(min_value=1, max_value=len(CRLF_STREAM) - 1), max_size=25),
+    st.booleans(),
+)
+def test_crlf_fast_path_matches_general_parser(cuts, lf_tail):
+    # sse-starlette (the Python SDK's servers) ends every line with CRLF
+    stream = CRLF_STREAM + (b"\n\ndata: lf after crlf\n\n" if lf_tail else b"")
+    cuts = sorted({c for c in cuts if c < len(stream)})
+    bounds = [0, *cuts, len(stream)]
+    chunks = [stream[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    evs = parse(chunks)
+    assert evs == parse_general(chunks) == parse_general([stream])
+    assert b"".join(e.raw for e in evs) == stream
+    assert [e.data for e in evs if e.data is not None][:3] == [
+        '{"jsonrpc":"2.0","method":"notifications/progress"}',
+        "a\nb",
+        "x",
+    ]

@@ -118,8 +118,12 @@ class SSEParser:
             self._head = None
             self._bom = head.startswith(_BOM)  # kept in the raw bytes, skipped by the fields
             data = head
-        if data and not self._buf and not self._lines and b"\r" not in data and data[:1] != b"\n":
-            return self._feed_lf(data)
+        if data and not self._buf and not self._lines and data[:1] not in (b"\r", b"\n"):
+            if b"\r" not in data:
+                return self._feed_split(data, b"\n")
+            crlf = data.count(b"\r\n")
+            if crlf == data.count(b"\r") == data.count(b"\n"):
+                return self._feed_split(data, b"\r\n")  # sse-starlette (the Python SDK)
         return self._scan(data, final)
 
     def _scan(self, data: bytes, final: bool = False) -> list[SSEEvent]:
@@ -157,22 +161,24 @@ class SSEParser:
         self._pos = pos
         return out
 
-    def _feed_lf(self, data: bytes) -> list[SSEEvent]:
-        """Fast path: nothing pending and LF-only line ends (the common case on the wire).
+    def _feed_split(self, data: bytes, eol: bytes) -> list[SSEEvent]:
+        """Fast path: nothing pending and every line ends with ``eol`` (LF, or CRLF as the
+        Python SDK's server writes it): the common cases on the wire.
 
         Complete events are split on blank lines in C; anything unusual (a run of blank
         lines) and the incomplete tail go through the general scanner.
         """
-        parts = data.split(b"\n\n")
+        blank = eol + eol
+        parts = data.split(blank)
         tail = parts.pop()
         out: list[SSEEvent] = []
         for i, part in enumerate(parts):
-            if not part or part[:1] == b"\n":
+            if not part or part.startswith(eol):
                 # a blank line right after an event: hand the rest to the general path
-                rest = b"\n\n".join(parts[i:]) + b"\n\n" + tail
+                rest = blank.join(parts[i:]) + blank + tail
                 return out + self._scan(rest)
-            self._lines = part.split(b"\n")
-            out.append(self._dispatch(part + b"\n\n", True))
+            self._lines = part.split(eol)
+            out.append(self._dispatch(part + blank, True))
         if tail:
             out += self._scan(tail)
         return out
