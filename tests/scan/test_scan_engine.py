@@ -462,3 +462,16 @@ def test_a_base64_value_repeated_is_decoded_once(engine, monkeypatch):
     found = engine.scan_text(text)
     assert len(found) == 3000 and all(d.encoding == "base64" for d in found)
     assert calls == [pw]
+
+
+@pytest.mark.parametrize("lead", range(6))
+def test_wrapped_blob_among_many_runs_keeps_its_continuation_lines(engine, lead):
+    """With 8 or more long runs the heads are checked in bulk. A wrapped blob's second line
+    can start inside a UTF-8 character (here after 'é'); it must not be dropped as
+    not-text, or the blob is never joined and its secret is lost."""
+    plain = "x" * lead + "café " * 12 + "token: " + github_token() + "\n"
+    blob = base64.encodebytes(plain.encode()).decode()  # 76-column lines
+    digests = "\n".join(["0123456789abcdef" * 4] * 8)  # 8 hex runs before it
+    for msg in (digests + "\nattachment:\n" + blob, json.dumps({"d": digests, "b": blob})):
+        found = [(d.rule, d.encoding) for d in engine.scan_text(msg)]
+        assert found == [("github-token", "base64")], (lead, msg[:80])

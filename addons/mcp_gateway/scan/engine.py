@@ -738,9 +738,17 @@ def _text_heads(data: bytes, tr: bytes, spans: list[tuple[int, int]]) -> list[tu
     heads are decoded in one call, and a run is dropped only when its first 30 bytes hold 3
     or more non-printable ones: ``_decode_blob`` refuses such a blob anyway (it wants 95 %
     printable bytes in a head of 30 to 48 bytes that starts with these), and so when they
-    cannot start UTF-8 text. A run that is not 40 whole base64 characters from its start is
-    kept."""
-    full = [sp for sp in spans if tr[sp[0] : sp[0] + _HEAD] == _LONG_NEEDLE]
+    cannot start UTF-8 text. A run that is not 40 whole base64 characters from its start, or
+    that may continue a wrapped blob, is kept."""
+    # Only runs that may start a blob: a run right after another one across a line break
+    # may be the next line of a wrapped blob, which starts anywhere in its bytes (inside a
+    # UTF-8 character too) and is judged with its first line once joined.
+    full = [
+        sp
+        for k, sp in enumerate(spans)
+        if tr[sp[0] : sp[0] + _HEAD] == _LONG_NEEDLE
+        and not (k and data[spans[k - 1][1] : sp[0]] in _LINE_BREAKS)
+    ]
     if not full:
         return spans
     try:
