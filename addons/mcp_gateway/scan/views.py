@@ -130,7 +130,6 @@ UNICODE_MULTIBYTE = (
     rb"|\xEF\xBB\xBF|\xEF\xBC[\x81-\xBF]|\xEF\xBD[\x80-\x9E]|\xEF\xBE\xA0"
     rb"|\xF0\x9D[\x90-\x9F]|\xF3\xA0[\x80\x81]"
 )
-UNICODE_BYTES = UNICODE_CONTROL + b"|" + UNICODE_MULTIBYTE
 
 
 def _unicode_decode(m: re.Match) -> str:
