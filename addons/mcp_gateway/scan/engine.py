@@ -80,8 +80,7 @@ class Detection:
         }
 
 
-# Internal Hyperscan ids for base64 blob candidates (after the rule anchors).
-_B64_RUN = re.compile(r"[A-Za-z0-9+/]*={0,2}")
+# base64 values: the key name before one (see _key_before)
 _KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 _KEY_FIRST = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
 
@@ -486,13 +485,11 @@ class Engine:
         lo: int,
         hi: int,
         out: list[Detection],
-        smax: int | None = None,
-        memo: dict | None = None,
+        smax: int | None,
+        memo: dict,
     ) -> None:
         """Matches of rule ``ri`` inside ``text[lo:hi]`` that start at or before ``smax``."""
         rule = self.rules[ri]
-        if memo is None:
-            memo = {}
         base = max(0, lo - 8)  # a little context for look-behinds
         win = text[base:hi]
         if "\\" in win:
@@ -670,7 +667,6 @@ _B64_TABLE = bytes(
 )
 _LONG_NEEDLE = b"a" * _B64_LONG
 _PADDED = re.compile(rb"=(?<=aaaaaa=)")  # literal '=' first: a fast scan, then a look-behind
-_KEY_BEFORE = re.compile(r"[:=][ \t]*[\"']?\Z")
 
 
 def _b64_candidates(
