@@ -475,3 +475,51 @@ def test_wrapped_blob_among_many_runs_keeps_its_continuation_lines(engine, lead)
     for msg in (digests + "\nattachment:\n" + blob, json.dumps({"d": digests, "b": blob})):
         found = [(d.rule, d.encoding) for d in engine.scan_text(msg)]
         assert found == [("github-token", "base64")], (lead, msg[:80])
+
+
+def test_anchors_split_at_a_leading_caret_match_where_the_original_did():
+    """``(?:^|A)rest`` is compiled as ``^rest`` and ``(?:A)rest`` (faster in Hyperscan): the
+    pair must report the same end offsets as the original on any text."""
+    import random
+
+    import hyperscan as hs
+    from mcp_gateway.scan.engine import _split_caret
+
+    engine = Engine.load()
+    originals = [
+        a for rule in engine.rules for a, _som in engine._anchors(rule) if a.startswith("(?:^|")
+    ]
+    assert len(originals) >= 5  # the shipped packs use the shape (phone, card, IBAN)
+    assert _split_caret(r"(?:^|[^)|(]|\\[nrt])\d{3}") == [r"^\d{3}", r"(?:[^)|(]|\\[nrt])\d{3}"]
+    assert _split_caret(r"(?:^|x|^)y") == [r"(?:^|x|^)y"]  # a second ^: left alone
+    assert _split_caret(r"\d(?:^|x)") == [r"\d(?:^|x)"]
+
+    def ends(exprs: list[str], data: bytes) -> set[int]:
+        db = hs.Database(mode=hs.HS_MODE_BLOCK)
+        flags = [hs.HS_FLAG_PREFILTER] * len(exprs)
+        db.compile(expressions=[e.encode() for e in exprs], elements=len(exprs), flags=flags)
+        found: set[int] = set()
+        db.scan(data, match_event_handler=lambda _i, _f, to, _fl, _c: found.add(to))
+        return found
+
+    rnd = random.Random(5)
+    alphabet = "0123456789 -.+()\\nrtDEabAZ:/=\n"
+    for original in originals:
+        split = _split_caret(original)
+        assert len(split) == 2 and split[0].startswith("^")
+        for _ in range(150):
+            text = "".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 40))).encode()
+            assert ends(split, text) == ends([original], text), (original, text)
+
+
+def test_control_characters_are_found_in_ascii_text(engine):
+    # The control characters have a database of their own (scanned for every message): a
+    # token cut by NULs or an escape sequence is still seen through.
+    tok = github_token()
+    for cut in ("\x00", "\x1b[0m", "\x7f"):
+        text = f"use {tok[:10]}{cut}{tok[10:]} now"
+        assert text.isascii()
+        (d,) = engine.scan_text(text)
+        assert d.rule == "github-token" and d.decoded == (tok,), cut
+        raw = orjson.dumps({"jsonrpc": "2.0", "id": 1, "result": {"text": text}})
+        assert [x.rule for x in engine.scan_json(raw, None, lambda: None)] == ["github-token"]
