@@ -493,6 +493,7 @@ def test_anchors_split_at_a_leading_caret_match_where_the_original_did():
     assert _split_caret(r"(?:^|[^)|(]|\\[nrt])\d{3}") == [r"^\d{3}", r"(?:[^)|(]|\\[nrt])\d{3}"]
     assert _split_caret(r"(?:^|x|^)y") == [r"(?:^|x|^)y"]  # a second ^: left alone
     assert _split_caret(r"\d(?:^|x)") == [r"\d(?:^|x)"]
+    assert _split_caret(r"(?:^|\s)+key") == [r"(?:^|\s)+key"]  # the group repeated
 
     def ends(exprs: list[str], data: bytes) -> set[int]:
         db = hs.Database(mode=hs.HS_MODE_BLOCK)

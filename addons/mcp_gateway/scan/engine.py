@@ -944,9 +944,17 @@ def _split_caret(expr: str) -> list[str]:
     else:
         return [expr]  # unbalanced: left to the compiler to report
     alts, rest = expr[5:i], expr[i + 1 :]
-    if _top_level_caret(alts):
-        return [expr]  # another ^ among the alternatives: not worth the care
-    return ["^" + rest, f"(?:{alts}){rest}"]
+    if _top_level_caret(alts) or rest[:1] in ("*", "+", "?", "{"):
+        return [expr]  # another ^ among the alternatives, or the group repeated: left alone
+    parts = ["^" + rest, f"(?:{alts}){rest}"]
+    for part in parts:  # a shape this reading did not foresee: keep the original
+        try:
+            hs.Database(mode=hs.HS_MODE_BLOCK).compile(
+                expressions=[part.encode()], elements=1, flags=[hs.HS_FLAG_PREFILTER]
+            )
+        except hs.error:
+            return [expr]
+    return parts
 
 
 def _top_level_caret(alts: str) -> bool:
