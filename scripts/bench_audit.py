@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -122,7 +123,7 @@ def pct(xs: list[float], q: float) -> float:
 
 
 def run(args, rate: float, events: int) -> dict:
-    d = tempfile.mkdtemp(prefix="bench-audit-")
+    d = None if args.db else tempfile.mkdtemp(prefix="bench-audit-")
     path = args.db or os.path.join(d, "audit.db")
     msgs = make_messages(events)
     w = TimedWriter(path, queue_size=args.queue_size, batch_rows=args.batch_rows)
@@ -155,6 +156,7 @@ def run(args, rate: float, events: int) -> dict:
     t = time.perf_counter()
     res = chain.verify(conn, chain.head_path(path))
     verify_s = time.perf_counter() - t
+    conn.close()
     lat = w.latencies
     out = {
         "rate": rate or "max",
@@ -175,10 +177,8 @@ def run(args, rate: float, events: int) -> dict:
         "verify_ok": res.ok,
         "verify_rows_per_s": round(res.rows / verify_s),
     }
-    if not args.db:
-        for suffix in ("", "-wal", "-shm", ".head"):
-            if os.path.exists(path + suffix):
-                os.remove(path + suffix)
+    if d is not None:
+        shutil.rmtree(d, ignore_errors=True)
     return out
 
 

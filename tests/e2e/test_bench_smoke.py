@@ -6,6 +6,7 @@ prints whether the targets were met.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -49,27 +50,30 @@ def test_bench_quick_prints_ratios():
     assert "bench_plain_stream.py" in p.stdout  # says how the SSE baseline was made
 
 
-def script(name: str, *args: str) -> subprocess.CompletedProcess:
+def script(name: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(ROOT / "scripts" / name), *args],
         capture_output=True,
         text=True,
         timeout=200,
         cwd=ROOT,
+        env=env,
     )
 
 
-def test_the_other_benchmarks_run_and_print_their_results():
+def test_the_other_benchmarks_run_and_print_their_results(tmp_path):
     """Each benchmark in the README runs (tiny sizes) and prints the line it promises."""
     p = script("bench_scan.py", "--mb", "0.3", "--rounds", "1", "--dense")
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     assert re.search(r"^dense one card +\d+ KiB +\d+\.\d ms +\(\d+ findings\)", p.stdout, re.M)
     assert re.search(r"^engine\.scan_text: +\d+\.\d MB/s", p.stdout, re.M), p.stdout
     assert re.search(r"^per 1 KiB message: +\d+\.\d µs", p.stdout, re.M), p.stdout
-    p = script("bench_audit.py", "--events", "2000", "--paced-events", "200")
+    tmp = {**os.environ, "TMPDIR": str(tmp_path)}
+    p = script("bench_audit.py", "--events", "2000", "--paced-events", "200", env=tmp)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     assert re.search(r"^RESULT sustained events/s \(median of 1\) = \d+", p.stdout, re.M)
     assert "verify_ok=True" in p.stdout
+    assert list(tmp_path.iterdir()) == []  # its temporary databases and directories are gone
     p = script("bench_shim.py", "--calls", "10", "--rounds", "1", "--warmup", "2")
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     assert re.search(r"^gateway addons over plain mitmdump: median [+-]\d", p.stdout, re.M)
