@@ -1,0 +1,58 @@
+// An MCP server written with the official TypeScript SDK, for tests/e2e/test_typescript_sdk_e2e.py.
+//   node server.mjs PORT [sse|json]
+// Tools: echo(text), leak() (returns $LEAK_TEXT), slow(steps) (a progress notification per
+// step, 200 ms apart). Prints "listening PORT" when ready. Loopback only.
+import http from "node:http";
+import { randomUUID } from "node:crypto";
+import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
+import { z } from "zod";
+
+const port = Number(process.argv[2]);
+const jsonResponse = process.argv[3] === "json";
+const sessions = {};
+
+function build() {
+  const server = new McpServer({ name: "ts-sdk-server", version: "1.0.0" });
+  server.tool("echo", { text: z.string() }, async ({ text }) => ({
+    content: [{ type: "text", text }],
+  }));
+  server.tool("leak", {}, async () => ({
+    content: [{ type: "text", text: process.env.LEAK_TEXT || "nothing" }],
+  }));
+  server.tool("slow", { steps: z.number() }, async ({ steps }, extra) => {
+    const token = extra._meta?.progressToken;
+    for (let i = 1; i <= steps; i++) {
+      if (token !== undefined) {
+        await extra.sendNotification({
+          method: "notifications/progress",
+          params: { progressToken: token, progress: i, total: steps },
+        });
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    return { content: [{ type: "text", text: `done ${steps}` }] };
+  });
+  return server;
+}
+
+http
+  .createServer(async (req, res) => {
+    const chunks = [];
+    for await (const c of req) chunks.push(c);
+    const raw = Buffer.concat(chunks).toString();
+    const sid = req.headers["mcp-session-id"];
+    let transport = sid && sessions[sid];
+    if (!transport) {
+      transport = new StreamableHTTPServerTransport({
+        sessionIdGenerator: () => randomUUID(),
+        enableJsonResponse: jsonResponse,
+        onsessioninitialized: (id) => {
+          sessions[id] = transport;
+        },
+      });
+      await build().connect(transport);
+    }
+    await transport.handleRequest(req, res, raw ? JSON.parse(raw) : undefined);
+  })
+  .listen(port, "127.0.0.1", () => console.log("listening", port));

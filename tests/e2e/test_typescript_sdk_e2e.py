@@ -1,0 +1,205 @@
+"""The official TypeScript MCP SDK through the gateway, both ways, in reverse mode.
+
+* its client -> gateway -> a FastMCP server (tests/e2e/servers/everything.py);
+* the Python SDK client -> gateway -> its server (tests/e2e/node/server.mjs).
+
+The SDK (pinned with its lock file in tests/e2e/node/) is installed once with `npm ci` into
+``<venv>/node-sdk``. Node 20 clients have no proxy support of their own (NODE_USE_ENV_PROXY
+arrives in Node 24), so these run in reverse mode. Skipped when node or npm is missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from mcp import types
+from mcp.shared.exceptions import McpError
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+
+NODE_DIR = Path(__file__).resolve().parent / "node"
+AWS_KEY_ID = "AKIAQ3EGUIF5ZK7XVJ2M"  # format-valid, not AWS's documentation example
+
+
+def _everything():
+    """tests/e2e/servers/everything.py as a module (its format-valid fake GitHub token)."""
+    path = Path(__file__).resolve().parent / "servers" / "everything.py"
+    spec = importlib.util.spec_from_file_location("mcp_gateway_e2e_everything", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    return {**env, **extra}
+
+
+PEM = (
+    "-----BEGIN OPENSSH PRIVATE KEY-----\n"
+    "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n"
+    "QyNTUxOQAAACBq8Zl3Wc1Rv9Tn4Xk2Jm7Hs5Ld0Fg3Pb6Nc9Vy1Qw8AAAAJgPq2Mz\n"
+    "-----END OPENSSH PRIVATE KEY-----"
+)
+
+
+@pytest.fixture(scope="session")
+def ts_sdk() -> Path:
+    """A directory holding the TypeScript SDK (node_modules) and the two scripts."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if not node or not npm:
+        pytest.skip("node and npm are needed for the TypeScript SDK tests")
+    side = Path(sys.prefix) / "node-sdk"
+    lock = (NODE_DIR / "package-lock.json").read_bytes()
+    digest = hashlib.sha256(lock + (NODE_DIR / "package.json").read_bytes()).hexdigest()
+    stamp = side / "installed"
+    if not (stamp.exists() and stamp.read_text() == digest):
+        shutil.rmtree(side, ignore_errors=True)
+        side.mkdir(parents=True)
+        for name in ("package.json", "package-lock.json"):
+            shutil.copy(NODE_DIR / name, side / name)
+        r = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts"],
+            cwd=side,
+            capture_output=True,
+            text=True,
+            timeout=240,
+            env=_env(npm_config_update_notifier="false"),
+        )
+        if r.returncode != 0:
+            pytest.fail(f"npm ci failed in {side}:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
+        stamp.write_text(digest)
+    for script in NODE_DIR.glob("*.mjs"):  # next to node_modules, so that imports resolve
+        shutil.copy(script, side / script.name)
+    return side
+
+
+@dataclass
+class NodeServer:
+    port: int
+    proc: subprocess.Popen
+    path: str = "/mcp"
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def run_client(ts_sdk: Path, url: str, echo: str, leak: dict) -> dict:
+    args = json.dumps({"echo": echo, "leak": leak})
+    r = subprocess.run(
+        ["node", str(ts_sdk / "client.mjs"), url, args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_env(),
+    )
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("transport", ["streamable", "json"])
+def test_typescript_client_through_the_gateway(
+    ts_sdk, mitmdump_factory, mcp_server_factory, transport
+):
+    server = mcp_server_factory(transport, fresh=True)
+    md = mitmdump_factory(mode=f"reverse:{server.base}", shared=True)
+    out = run_client(ts_sdk, md.url_for(server), f"my key {AWS_KEY_ID}", {"kind": "github"})
+
+    assert {"echo", "leak", "slow_progress"} <= set(out["tools"])
+    assert out["slow"] == "done after 3 steps"
+    if transport == "streamable":
+        # progress streamed while the call runs (3 steps, 0.3 s apart), not all at the end
+        assert [p for p, _ in out["progress"]] == [1, 2, 3]
+        assert out["progress"][0][1] < out["slow_ms"] - 400, out
+    # the AWS key was redacted on its way to the server, which echoed what it got
+    assert out["echo"] == "my key [REDACTED:aws_access_key_id]", out
+    assert AWS_KEY_ID not in json.dumps(server.calls())
+    # the GitHub token in the tool result was redacted on its way back
+    assert out["leak"].startswith("GITHUB_TOKEN=[REDACTED:github_token]"), out
+    md.wait_log("/mcp", timeout=5)  # it really went through this mitmdump
+
+
+@pytest.fixture
+def node_server(ts_sdk, free_port, request):
+    mode = request.param
+    port = free_port()
+    token = _everything().github_token()
+    log = ts_sdk / f"server-{port}.log"
+    with open(log, "wb") as f:
+        proc = subprocess.Popen(
+            ["node", str(ts_sdk / "server.mjs"), str(port), mode],
+            stdout=f,
+            stderr=subprocess.STDOUT,
+            env=_env(LEAK_TEXT=f"deploy token {token}"),
+            cwd=ts_sdk,
+        )
+    try:
+        deadline = time.monotonic() + 20
+        while b"listening" not in log.read_bytes():
+            assert proc.poll() is None, log.read_text(errors="replace")
+            assert time.monotonic() < deadline, "the node server did not start"
+            time.sleep(0.05)
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            pass
+        yield NodeServer(port, proc), mode, token
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        print(f"\n----- node server log -----\n{log.read_text(errors='replace')[-3000:]}")
+        log.unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize("node_server", ["sse", "json"], indirect=True)
+async def test_python_client_to_a_typescript_server_through_the_gateway(
+    node_server, mitmdump_factory, mcp_session
+):
+    server, mode, token = node_server
+    md = mitmdump_factory(mode=f"reverse:{server.base}", shared=True)
+    async with mcp_session(md.url_for(server), timeout=20) as s:
+        names = {t.name for t in (await s.list_tools()).tools}
+        assert {"echo", "leak", "slow"} <= names
+
+        leak = await s.call_tool("leak", {})
+        (block,) = leak.content
+        assert isinstance(block, types.TextContent)
+        assert block.text == "deploy token [REDACTED:github_token]"
+        assert token not in block.text
+
+        seen: list[tuple[float, float]] = []
+
+        async def on_progress(progress: float, total: float | None, message: str | None):
+            seen.append((progress, time.monotonic()))
+
+        t0 = time.monotonic()
+        done = await s.call_tool("slow", {"steps": 3}, progress_callback=on_progress)
+        end = time.monotonic()
+        assert isinstance(done.content[0], types.TextContent)
+        assert done.content[0].text == "done 3"
+        if mode == "sse":
+            assert [p for p, _ in seen] == [1, 2, 3]
+            assert seen[0][1] - t0 < (end - t0) - 0.3  # streamed, not buffered to the end
+
+        with pytest.raises(McpError, match=r"blocked by mcp-gateway rule private-key"):
+            await s.call_tool("echo", {"text": f"keep this\n{PEM}"})
+        # the session goes on after the refusal
+        ok = await s.call_tool("echo", {"text": "harmless"})
+        assert isinstance(ok.content[0], types.TextContent) and ok.content[0].text == "harmless"
+    assert "PRIVATE KEY" not in md.log_text()
+    assert os.path.exists(md.audit_db)
