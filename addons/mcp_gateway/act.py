@@ -169,6 +169,8 @@ class ActStage:
     def _encoded_replacement(self, s) -> str | None:
         if s.encoding == "base64":
             return self._rebase64(s)
+        if s.encoding == "hex":
+            return self._rehex(s)
         value = s.decoded[0] if s.decoded else s.value
         rep = self.replacement(value, s.type, s.rule)
         if s.encoding == "json" and not _SAFE.match(rep):
@@ -193,6 +195,18 @@ class ActStage:
         if not blob.endswith("="):
             out = out.rstrip("=")
         return out
+
+    def _rehex(self, s) -> str | None:
+        """The hex blob with the secrets inside it redacted, hex again (same letter case)."""
+        try:
+            text = bytes.fromhex(s.value).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):  # wrapped into lines: the whole blob
+            return f"[REDACTED:{s.type}]"
+        for inner in sorted(set(s.decoded), key=len, reverse=True):
+            if inner:
+                text = text.replace(inner, self.replacement(inner, s.type, s.rule))
+        out = text.encode("utf-8").hex()
+        return out.upper() if s.value.isupper() else out
 
 
 __all__ = ["ActStage"]

@@ -524,3 +524,23 @@ def test_control_characters_are_found_in_ascii_text(engine):
         assert d.rule == "github-token" and d.decoded == (tok,), cut
         raw = orjson.dumps({"jsonrpc": "2.0", "id": 1, "result": {"text": text}})
         assert [x.rule for x in engine.scan_json(raw, None, lambda: None)] == ["github-token"]
+
+
+def test_text_written_in_hex_is_decoded_and_digests_are_not(engine):
+    import hashlib
+
+    tok = github_token()
+    one_line = f"token={tok}".encode().hex()
+    (d,) = engine.scan_text(f"data {one_line} end")
+    assert (d.rule, d.encoding, d.value, d.decoded) == ("github-token", "hex", one_line, (tok,))
+    # xxd -p wraps at 60 digits: one blob; a PEM key so hidden is found too
+    dump = pem().encode().hex()
+    wrapped = "\n".join(dump[i : i + 60] for i in range(0, len(dump), 60))
+    assert [x.rule for x in engine.scan_text(f"id_rsa:\n{wrapped}\n")] == ["private-key"]
+    # digests and ids in hex (here many, so the bulk head check runs too) are left alone
+    digests = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(50)]
+    digests += [hashlib.sha1(str(i).encode()).hexdigest().upper() for i in range(50)]
+    assert engine.scan_text("\n".join(digests)) == []
+    # and among them, the one that is text is still found
+    mixed = digests[:20] + [one_line] + digests[20:]
+    assert [x.encoding for x in engine.scan_text("\n".join(mixed))] == ["hex"]

@@ -155,6 +155,21 @@ def test_base64_blob_is_re_encoded(pipeline):
     assert base64.b64decode(new_blob).decode() == "[REDACTED:generic_secret]"
 
 
+@pytest.mark.parametrize("upper", [False, True])
+def test_hex_encoded_token_is_redacted_and_stays_hex(pipeline, upper):
+    # what `.hex()` or `xxd -p` makes of a secret: decoded, redacted inside, encoded again
+    tok = github_token()
+    blob = f"export GITHUB_TOKEN={tok}".encode().hex()
+    blob = blob.upper() if upper else blob
+    m = result({"content": [{"type": "text", "text": f"payload: {blob} (hex)"}]})
+    pipeline.run(m)
+    assert [f.type for f in m.findings] == ["github_token"]
+    text = reserialize(m)["result"]["content"][0]["text"]
+    new_blob = text.split("payload: ")[1].split(" ")[0]
+    assert new_blob.isupper() == upper
+    assert bytes.fromhex(new_blob).decode() == "export GITHUB_TOKEN=[REDACTED:github_token]"
+
+
 def test_private_key_from_client_is_blocked(pipeline):
     m = req({"name": "upload", "arguments": {"file": pem()}}, name="upload")
     pipeline.run(m)

@@ -62,7 +62,7 @@ class Detection:
     severity: str
     action: str
     # how the value is encoded in the text: "" (plain), "json" (escapes), "url" (percent),
-    # "base64" (value is the whole blob; decoded holds the secrets inside it)
+    # "base64" or "hex" (value is the whole blob; decoded holds the secrets inside it)
     encoding: str = field(default="", repr=False, compare=False)
     decoded: tuple[str, ...] = field(default=(), repr=False, compare=False)
     priority: int = field(default=0, repr=False, compare=False)
@@ -596,23 +596,25 @@ class Engine:
     # -- base64 ---------------------------------------------------------------------
     def _blob_findings(
         self, blob: str, key: str | None, allowed
-    ) -> tuple[int, str, list[Detection]]:
-        """(length taken, the blob, detections in ``key: <decoded blob>``)."""
-        decoded = _decode_blob(blob)
-        if decoded is None and ("\n" in blob or "\\n" in blob):
+    ) -> tuple[int, str, list[Detection], str]:
+        """(length taken, the blob, detections in ``key: <decoded blob>``, "base64" or
+        "hex")."""
+        got = _decode_blob(blob)
+        if got is None and ("\n" in blob or "\\n" in blob):
             # a wrapped blob taken with one line too many (a word after it): without it
             blob = blob[: max(blob.rfind("\n"), blob.rfind("\\n"))]
             blob = blob.removesuffix("\\r").removesuffix("\r")
-            decoded = _decode_blob(blob)
-        if decoded is None:
-            return len(blob), blob, []
+            got = _decode_blob(blob)
+        if got is None:
+            return len(blob), blob, [], ""
+        decoded, encoding = got
         prefix = key + ": " if key else ""
         derived = prefix + decoded
         inner, _, _ = self._scan_raw(derived, allowed)
         view_dets: list[Detection] = []
         self._scan_views(derived, allowed, view_dets)
         found = _resolve(inner + view_dets)
-        return len(blob), blob, [d for d in found if d.end > len(prefix)]
+        return len(blob), blob, [d for d in found if d.end > len(prefix)], encoding
 
     def _scan_base64(
         self, text: str, hits: list[tuple[int, int, bool]], allowed
@@ -620,7 +622,7 @@ class Engine:
         out: list[Detection] = []
         seen: set[int] = set()
         # the same blob under the same key is decoded and scanned once per message
-        memo: dict[tuple[str, str | None], tuple[int, str, list[Detection]]] = {}
+        memo: dict[tuple[str, str | None], tuple[int, str, list[Detection], str]] = {}
         for s, e, keyed in hits:
             if s in seen:
                 continue
@@ -632,7 +634,7 @@ class Engine:
             got = memo.get((blob, key))
             if got is None:
                 got = memo[(blob, key)] = self._blob_findings(blob, key, allowed)
-            n, blob, found = got
+            n, blob, found, encoding = got
             e = s + n
             if not found:
                 continue
@@ -647,7 +649,7 @@ class Engine:
                     e,
                     best.severity,
                     max((d.action for d in found), key=_action_rank),
-                    encoding="base64",
+                    encoding=encoding,
                     decoded=tuple(d.value[max(0, len(prefix) - d.start) :] for d in found),
                     priority=best.priority,
                     rank=0,
@@ -702,7 +704,8 @@ def _b64_candidates(
     for start, end in spans:
         run = data[start:end]
         if run.isalnum() and (run.islower() or run.isupper() or run.isdigit()):
-            continue  # hex digests, ids: base64 of text mixes cases
+            if not _hex_text(run):
+                continue  # hex digests, ids: base64 of text mixes cases
         pad = end
         while pad < n and pad - end < 2 and tr[pad] == 0x3D:
             pad += 1
@@ -759,15 +762,16 @@ def _text_heads(data: bytes, tr: bytes, spans: list[tuple[int, int]]) -> list[tu
     if len(dec) != len(full) * _HEAD_BYTES:
         return spans
     drop = set()
-    for k, (s, _) in enumerate(full):
+    for k, (s, e) in enumerate(full):
         o = k * _HEAD_BYTES
         head = dec[o : o + _HEAD_BYTES]
-        if len(head.translate(None, _PRINTABLE_BYTES)) > 2:
-            drop.add(s)
-            continue
         try:
-            _utf8_prefix(head, "strict", False)  # a character may be cut at the end
+            if len(head.translate(None, _PRINTABLE_BYTES)) <= 2:
+                _utf8_prefix(head, "strict", False)  # a character may be cut at the end
+                continue
         except UnicodeDecodeError:
+            pass
+        if not _hex_text(data[s:e]):  # not base64 of text; hex of text is kept
             drop.add(s)
     return [sp for sp in spans if sp[0] not in drop] if drop else spans
 
@@ -824,14 +828,51 @@ def _run_end(tr: bytes, i: int, n: int) -> int:
     return sp if sp >= 0 else n
 
 
-def _decode_blob(blob: str) -> str | None:
+_HEX_DIGITS = b"0123456789abcdefABCDEF"
+_ASCII_HIGH_NIBBLE = b"234567"  # hex of printable ASCII: every other digit is one of these
+
+
+def _hex_text(run: bytes) -> bool:
+    """Whether ``run`` may be text written in hex (``xxd -p``, ``.hex()``): an even number of
+    hex digits whose first 20 bytes are printable UTF-8. Digests are not: their digits are
+    random, so the every-other-digit test refuses almost all of them at C speed."""
+    head = run[:_B64_LONG]
+    if len(head) < _B64_LONG or len(run) % 2 or head.translate(None, _HEX_DIGITS):
+        return False
+    if len(head[::2].translate(None, _ASCII_HIGH_NIBBLE)) > 4:  # room for a few UTF-8 bytes
+        return False
+    raw = bytes.fromhex(head.decode("ascii"))
+    if len(raw.translate(None, _PRINTABLE_BYTES)) > 1:
+        return False
+    try:
+        _utf8_prefix(raw, "strict", False)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _decode_hex(core: str) -> str | None:
+    if len(core) < _B64_LONG or len(core) % 2:
+        return None
+    try:
+        raw = bytes.fromhex(core)
+        s = raw.decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return s if _printable_ratio(raw) >= 0.95 else None
+
+
+def _decode_blob(blob: str) -> tuple[str, str] | None:
+    """(the decoded text, "base64" or "hex"), or None when ``blob`` is not text so encoded."""
     if "\n" in blob or "\\n" in blob:  # wrapped into lines (see _join_wrapped)
         blob = blob.replace("\\r\\n", "").replace("\\n", "").replace("\r", "").replace("\n", "")
     core = blob.rstrip("=")
     if len(core) < 6 or len(blob) > _MAX_BLOB:
         return None
     if core.isalnum() and (core.islower() or core.isupper() or core.isdigit()):
-        return None  # hex digests, ids, words: base64 of text mixes cases
+        # hex digests, ids, words: base64 of text mixes cases; hex of text is decoded
+        text = _decode_hex(core) if core == blob else None
+        return None if text is None else (text, "hex")
     if len(blob) % 4:
         if "=" in blob or len(core) % 4 == 1:
             return None
@@ -846,7 +887,7 @@ def _decode_blob(blob: str) -> str | None:
         return None
     if _printable_ratio(raw) < 0.95:
         return None
-    return s
+    return s, "base64"
 
 
 _ACTION_ORDER = {"log": 0, "alert": 1, "redact": 2, "block": 3}

@@ -42,7 +42,7 @@ class Span:
     start: int
     end: int
     value: str
-    encoding: str  # "" | "json" | "url" | "unicode" | "base64"
+    encoding: str  # "" | "json" | "url" | "unicode" | "base64" | "hex"
     decoded: tuple[str, ...]
     rule: Rule | None
     type: str
