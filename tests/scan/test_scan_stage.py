@@ -461,3 +461,32 @@ def test_a_secret_disguised_by_one_percent_escape_is_redacted(pipeline):
     assert [f.rule for f in m.findings] == ["github-token"]
     out = m.payload["params"]["arguments"]["url"]
     assert tok[4:] not in out and out.startswith("https://api.example.com/x?access=")
+
+
+@pytest.mark.parametrize(
+    "hide",
+    [
+        pytest.param(lambda t: t.replace("_", "&#95;"), id="decimal-reference"),
+        pytest.param(lambda t: t.replace("_", "&#x5F;"), id="hex-reference"),
+        pytest.param(lambda t: t.replace("_", "&lowbar;"), id="named-reference"),
+        pytest.param(lambda t: "".join(f"&#{ord(c)};" for c in t), id="all-references"),
+        pytest.param(lambda t: t.replace("_", "\\x5f"), id="backslash-x"),
+        pytest.param(lambda t: t.replace("_", "\\u{5f}"), id="backslash-u-braces"),
+    ],
+)
+def test_a_token_hidden_by_html_references_or_escapes_is_redacted(pipeline, hide):
+    # a browser, a model or a string literal reads these as the token itself
+    tok = github_token()
+    hidden = hide(tok)
+    m = req({"name": "post", "arguments": {"html": f"<p>key: <b>{hidden}</b> &amp; more</p>"}})
+    m.raw = orjson.dumps(m.payload)
+    pipeline.run(m)
+    assert [f.type for f in m.findings] == ["github_token"]
+    html = m.payload["params"]["arguments"]["html"]
+    assert html == "<p>key: <b>[REDACTED:github_token]</b> &amp; more</p>"
+
+
+def test_html_that_hides_nothing_is_left_alone(engine):
+    page = "<p>Tom &amp; Jerry&#39;s &lt;b&gt; &quot;caf&eacute;&quot; &#x27;x&#x27;&nbsp;ok</p>"
+    assert engine.scan_text(page * 50) == []
+    assert engine._hits(page.encode()) == []  # no escape view is even built for it

@@ -35,8 +35,10 @@ from ..yamlconf import ConfigError
 from . import validators as V
 from .rules import Rule, RuleSet, load_rules
 from .views import (
+    ESCAPE_ANCHOR,
     UNICODE_CONTROL,
     UNICODE_MULTIBYTE,
+    escape_view,
     json_unescape_view,
     percent_view,
     unicode_view,
@@ -48,6 +50,7 @@ __all__ = ["Detection", "Engine"]
 _VIEW_JSON = 1  # \u00XX or \/ escapes
 _VIEW_UNICODE = 2  # invisible, fullwidth, mathematical or tag characters
 _VIEW_PERCENT = 4  # %XX escapes
+_VIEW_ESCAPE = 8  # HTML character references, \xHH and \u{...} escapes
 _CONTROL_GROUP = 999  # the control characters' database: see _compile
 _NON_ASCII_GROUP = 1_000  # the last database: see _compile
 
@@ -179,7 +182,7 @@ class Engine:
         self._dbs: list[hs.Database] = []
         if not self.rules:
             self._id_escape = self._id_b64 = self._id_uesc = self._id_unicode = -1
-            self._id_pct = -1
+            self._id_pct = self._id_html = -1
             return  # nothing to find: scan() returns at once
         for ri, rule in enumerate(self.rules):
             g = 0
@@ -232,6 +235,9 @@ class Engine:
         # escaped character (ghp%5F...) had no hit at all, and the percent view was not built.
         self._id_pct = self._id_unicode + 1
         groups[0].append((rb"%[0-9A-Fa-f]{2}", self._id_pct, hs.HS_FLAG_SINGLEMATCH))
+        # internal: an HTML character reference or a \x / \u{} escape of a token character
+        self._id_html = self._id_pct + 1
+        groups[0].append((ESCAPE_ANCHOR, self._id_html, hs.HS_FLAG_SINGLEMATCH))
         for g in sorted(groups):
             items = groups[g]
             db = hs.Database(mode=hs.HS_MODE_BLOCK)
@@ -348,6 +354,12 @@ class Engine:
             for d in found:
                 s, e = pv.map_span(d.start, d.end)
                 dets.append(self._mapped(d, text, s, e, "url"))
+        ev = escape_view(text) if views & _VIEW_ESCAPE else None
+        if ev is not None:
+            found, _, _ = self._scan_raw(ev.text, allowed)
+            for d in found:
+                s, e = ev.map_span(d.start, d.end)
+                dets.append(self._mapped(d, text, s, e, "escape"))
         uv = unicode_view(text) if views & _VIEW_UNICODE else None
         if uv is not None:
             found, _, _ = self._scan_raw(uv.text, allowed)
@@ -449,6 +461,8 @@ class Engine:
                     views |= _VIEW_UNICODE
                 elif ri_hid == self._id_pct:
                     views |= _VIEW_PERCENT
+                elif ri_hid == self._id_html:
+                    views |= _VIEW_ESCAPE
                 else:
                     b64_long = b64_long or ri_hid == self._id_b64
                     b64_padded = b64_padded or ri_hid == self._id_b64 + 1

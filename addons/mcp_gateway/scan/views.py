@@ -12,6 +12,7 @@ span (which the act stage can then replace without breaking the encoding).
 from __future__ import annotations
 
 import bisect
+import html.entities
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ _PCT = re.compile(r"%([0-9A-Fa-f]{2})")
 @dataclass(slots=True)
 class View:
     text: str
-    kind: str  # "json" | "url" | "unicode"
+    kind: str  # "json" | "url" | "escape" | "unicode"
     # parallel lists: view start, original start, view length, original length of each piece
     vstarts: list[int]
     ostarts: list[int]
@@ -113,6 +114,30 @@ def percent_view(text: str) -> View | None:
     return _build(text, _PCT, lambda m: chr(int(m.group(1), 16)), "url")
 
 
+# HTML character references and the \xHH / \u{H…} escapes of programming languages (also with
+# the backslash JSON-escaped, as a JSON text carries them). A browser or a model reads
+# "ghp&#95;…" or "ghp\x5f…" as the token itself.
+_ESCAPE = re.compile(
+    r"&#(?:([0-9]{1,7})|[xX]([0-9a-fA-F]{1,6}));|&([A-Za-z][A-Za-z0-9]{1,31};)"
+    r"|\\{1,2}(?:x([0-9a-fA-F]{2})|u\{([0-9a-fA-F]{1,6})\})"
+)
+
+
+def _escape_decode(m: re.Match) -> str:
+    dec, hexa, name, x, brace = m.groups()
+    if name is not None:
+        return html.entities.html5.get(name, m.group())
+    code = int(dec, 10) if dec is not None else int(hexa or x or brace, 16)
+    return chr(code) if 0 < code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else m.group()
+
+
+def escape_view(text: str) -> View | None:
+    """HTML character references and \\x / \\u{} escapes decoded."""
+    if "&" not in text and "\\" not in text:
+        return None
+    return _build(text, _ESCAPE, _escape_decode, "escape")
+
+
 # Characters a reader does not see (format characters, variation selectors, fillers) or sees
 # as ASCII (fullwidth forms, mathematical alphanumerics, tag characters).
 _UNICODE = re.compile(
@@ -154,3 +179,19 @@ def unicode_view(text: str) -> View | None:
     """The text as a reader sees it: invisible characters dropped, fullwidth, mathematical
     and tag characters turned into the ASCII they show or spell."""
     return _build(text, _UNICODE, _unicode_decode, "unicode")
+
+
+# For Hyperscan: references and escapes worth an escape view, those that stand for a
+# character of a token or a key (printable ASCII), leaving out what HTML escapes for its own
+# syntax everywhere (&amp; &lt; &gt; &quot; &#39; &#x27; &#34; &#38; &#60; &#62;, spaces).
+_NAMED = (
+    "DiacriticalGrave|Hat|UnderBar|VerticalLine|ast|bsol|colon|comma|commat|dollar|equals|"
+    "excl|grave|lbrace|lbrack|lcub|lowbar|lpar|lsqb|midast|num|percnt|period|plus|quest|"
+    "rbrace|rbrack|rcub|rpar|rsqb|semi|sol|verbar|vert"
+)
+ESCAPE_ANCHOR = (
+    rb"&#0*(?:3[35-7]|4[0-9]|5[0-9]|6[13-9]|[7-9][0-9]|1[01][0-9]|12[0-6]);"
+    rb"|&#[xX]0*(?:2[13-58-9a-fA-F]|3[0-9a-bA-BdDfF]|[4-6][0-9a-fA-F]|7[0-9a-eA-E]);"
+    rb"|&(?:" + _NAMED.encode() + rb");"
+    rb"|\\x[0-9a-fA-F]{2}|\\u\{[0-9a-fA-F]{1,6}\}"
+)
