@@ -490,3 +490,16 @@ def test_html_that_hides_nothing_is_left_alone(engine):
     page = "<p>Tom &amp; Jerry&#39;s &lt;b&gt; &quot;caf&eacute;&quot; &#x27;x&#x27;&nbsp;ok</p>"
     assert engine.scan_text(page * 50) == []
     assert engine._hits(page.encode()) == []  # no escape view is even built for it
+
+
+def test_a_token_percent_encoded_twice_is_redacted(pipeline):
+    # a URL carried in another URL's query (a redirect target) is encoded twice
+    tok = github_token()
+    inner = "https://api.example.com/x?access=" + tok.replace("_", "%5F")
+    url = "https://login.example.com/?next=" + inner.replace("%", "%25").replace(":", "%3A")
+    m = req({"name": "fetch", "arguments": {"url": url}})
+    m.raw = orjson.dumps(m.payload)
+    pipeline.run(m)
+    assert [f.rule for f in m.findings] == ["github-token"]
+    out = m.payload["params"]["arguments"]["url"]
+    assert tok[4:] not in out and out.startswith("https://login.example.com/?next=https%3A")

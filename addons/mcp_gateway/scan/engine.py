@@ -354,6 +354,13 @@ class Engine:
             for d in found:
                 s, e = pv.map_span(d.start, d.end)
                 dets.append(self._mapped(d, text, s, e, "url"))
+            # encoded twice (%255F: a URL carried in another URL's query, a redirect target)
+            pv2 = percent_view(pv.text)
+            if pv2 is not None:
+                found, _, _ = self._scan_raw(pv2.text, allowed)
+                for d in found:
+                    s, e = pv.map_span(*pv2.map_span(d.start, d.end))
+                    dets.append(self._mapped(d, text, s, e, "url"))
         ev = escape_view(text) if views & _VIEW_ESCAPE else None
         if ev is not None:
             found, _, _ = self._scan_raw(ev.text, allowed)
