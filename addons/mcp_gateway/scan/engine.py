@@ -350,29 +350,27 @@ class Engine:
                     dets.append(self._mapped(d, text, s, e, "json"))
         pv = percent_view(text)
         if pv is not None:
-            found, _, _ = self._scan_raw(pv.text, allowed)
-            for d in found:
-                s, e = pv.map_span(d.start, d.end)
-                dets.append(self._mapped(d, text, s, e, "url"))
+            self._through(pv, text, allowed, dets, "url")
             # encoded twice (%255F: a URL carried in another URL's query, a redirect target)
             pv2 = percent_view(pv.text)
             if pv2 is not None:
-                found, _, _ = self._scan_raw(pv2.text, allowed)
-                for d in found:
-                    s, e = pv.map_span(*pv2.map_span(d.start, d.end))
-                    dets.append(self._mapped(d, text, s, e, "url"))
+                self._through(pv2, text, allowed, dets, "url", outer=pv)
         ev = escape_view(text) if views & _VIEW_ESCAPE else None
         if ev is not None:
-            found, _, _ = self._scan_raw(ev.text, allowed)
-            for d in found:
-                s, e = ev.map_span(d.start, d.end)
-                dets.append(self._mapped(d, text, s, e, "escape"))
+            self._through(ev, text, allowed, dets, "escape")
         uv = unicode_view(text) if views & _VIEW_UNICODE else None
         if uv is not None:
-            found, _, _ = self._scan_raw(uv.text, allowed)
-            for d in found:
-                s, e = uv.map_span(d.start, d.end)
-                dets.append(self._mapped(d, text, s, e, "unicode"))
+            self._through(uv, text, allowed, dets, "unicode")
+
+    def _through(self, view, text: str, allowed, dets: list[Detection], enc: str, outer=None):
+        """Detections in ``view``, mapped back through it (then through ``outer``, the view
+        it was made from) onto ``text``."""
+        found, _, _ = self._scan_raw(view.text, allowed)
+        for d in found:
+            s, e = view.map_span(d.start, d.end)
+            if outer is not None:
+                s, e = outer.map_span(s, e)
+            dets.append(self._mapped(d, text, s, e, enc))
 
     @staticmethod
     def _mapped(d: Detection, text: str, s: int, e: int, enc: str) -> Detection:
