@@ -6,13 +6,13 @@ Everything runs on 127.0.0.1; every wait is bounded. Fixtures (use them from any
     Fixture returning a function that picks a free loopback TCP port.
 
 ``mcp_server_factory(transport="streamable", *, fresh=False, module="everything", gzip=False,
-tls=None) -> McpServer``
+tls=None, http2=False) -> McpServer``
     Session-scoped. Runs ``tests/e2e/servers/<module>.py --transport T --port P`` (uvicorn) in a
     subprocess and waits until the port accepts (bounded). Transports: "streamable" (FastMCP
     default, SSE answers), "json" (json_response=True), "stateless", "stateless-json", "sse"
     (legacy HTTP+SSE: GET /sse + POST /messages/). ``gzip=True`` gzips JSON answers;
-    ``tls=tls_cert`` serves HTTPS. Servers are cached per argument set;
-    ``fresh=True`` starts a private one (own counters). ``McpServer``: ``.port``, ``.base``
+    ``tls=tls_cert`` serves HTTPS (``http2=True``: with hypercorn, offering h2). Servers are
+    cached per argument set; ``fresh=True`` starts a private one (own counters). ``McpServer``: ``.port``, ``.base``
     ("http://127.0.0.1:P"), ``.url`` (the MCP endpoint: base+"/mcp", or base+"/sse"),
     ``.transport``, ``.requests()`` (every HTTP request the server got: method, path, query,
     headers, body), ``.calls()`` (every tool call with its arguments), ``.reset()``,
@@ -218,6 +218,7 @@ def start_mcp_server(
     *,
     gzip: bool = False,
     tls: TlsCert | None = None,
+    http2: bool = False,
 ) -> McpServer:
     port = pick_free_port()
     log_path = log_dir / f"server-{module}-{transport}-{port}.log"
@@ -227,6 +228,8 @@ def start_mcp_server(
         args.append("--gzip")
     if tls:
         args += ["--certfile", str(tls.certfile), "--keyfile", str(tls.keyfile)]
+    if http2:
+        args.append("--http2")
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             args,
@@ -308,11 +311,12 @@ def mcp_server_factory(tmp_path_factory) -> Iterator[Callable[..., McpServer]]:
         module: str = "everything",
         gzip: bool = False,
         tls: TlsCert | None = None,
+        http2: bool = False,
     ) -> McpServer:
-        key = (module, transport, gzip, tls.certfile if tls else None)
+        key = (module, transport, gzip, tls.certfile if tls else None, http2)
         if not fresh and key in cache and cache[key].alive():
             return cache[key]
-        srv = start_mcp_server(transport, log_dir, module, gzip=gzip, tls=tls)
+        srv = start_mcp_server(transport, log_dir, module, gzip=gzip, tls=tls, http2=http2)
         started.append(srv)
         if not fresh:
             cache[key] = srv

@@ -366,6 +366,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--gzip", action="store_true", help="gzip JSON answers (GZipMiddleware)")
     p.add_argument("--certfile", help="serve HTTPS with this certificate (PEM)")
     p.add_argument("--keyfile", help="private key for --certfile (PEM)")
+    p.add_argument(
+        "--http2", action="store_true", help="serve with hypercorn, offering h2 (needs --certfile)"
+    )
     args = p.parse_args(argv)
     mcp = build(args.transport)
     app = mcp.sse_app() if args.transport == "sse" else mcp.streamable_http_app()
@@ -373,6 +376,19 @@ def main(argv: list[str] | None = None) -> None:
         from starlette.middleware.gzip import GZipMiddleware
 
         app = GZipMiddleware(app, minimum_size=200)
+    if args.http2:  # uvicorn speaks HTTP/1.1 only
+        import asyncio
+
+        from hypercorn.asyncio import serve
+        from hypercorn.config import Config
+
+        cfg = Config()
+        cfg.bind = [f"{args.host}:{args.port}"]
+        cfg.certfile, cfg.keyfile = args.certfile, args.keyfile
+        cfg.alpn_protocols = ["h2", "http/1.1"]
+        cfg.loglevel = os.environ.get("E2E_SERVER_LOG_LEVEL", "warning").upper()
+        asyncio.run(serve(Recorder(app), cfg))
+        return
     uvicorn.run(
         Recorder(app),
         host=args.host,
