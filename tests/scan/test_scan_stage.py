@@ -503,3 +503,17 @@ def test_a_token_percent_encoded_twice_is_redacted(pipeline):
     assert [f.rule for f in m.findings] == ["github-token"]
     out = m.payload["params"]["arguments"]["url"]
     assert tok[4:] not in out and out.startswith("https://login.example.com/?next=https%3A")
+
+
+def test_base64_of_base64_is_seen_through_and_redacted(pipeline):
+    # one more level of base64 (or hex of base64) hides nothing; three levels are not tried
+    tok = github_token()
+    inner = base64.b64encode(f"t={tok}".encode())
+    for blob in (base64.b64encode(inner).decode(), inner.hex()):
+        m = result({"content": [{"type": "text", "text": f"blob: {blob}"}]})
+        pipeline.run(m)
+        assert [f.type for f in m.findings] == ["github_token"], blob
+        text = reserialize(m)["result"]["content"][0]["text"]
+        new_blob = text.removeprefix("blob: ")
+        outer = bytes.fromhex(new_blob) if blob == inner.hex() else base64.b64decode(new_blob)
+        assert outer.decode() == "[REDACTED:github_token]"

@@ -118,6 +118,7 @@ def _key_before(text: str, lo: int, s: int) -> str | None:
 
 _B64_LONG = 40
 _MAX_BLOB = 1 << 20
+_MAX_BLOB_DEPTH = 1  # blobs inside decoded blobs: one level (base64 of base64)
 _PRINTABLE = frozenset(range(32, 127)) | {9, 10, 13}
 
 
@@ -614,10 +615,11 @@ class Engine:
 
     # -- base64 ---------------------------------------------------------------------
     def _blob_findings(
-        self, blob: str, key: str | None, allowed
+        self, blob: str, key: str | None, allowed, depth: int = 0
     ) -> tuple[int, str, list[Detection], str]:
         """(length taken, the blob, detections in ``key: <decoded blob>``, "base64" or
-        "hex")."""
+        "hex"). A blob inside the decoded text (base64 of base64, hex of base64...) is
+        decoded too, one level deep."""
         got = _decode_blob(blob)
         if got is None and ("\n" in blob or "\\n" in blob):
             # a wrapped blob taken with one line too many (a word after it): without it
@@ -629,14 +631,16 @@ class Engine:
         decoded, encoding = got
         prefix = key + ": " if key else ""
         derived = prefix + decoded
-        inner, _, _ = self._scan_raw(derived, allowed)
+        inner, b64, _ = self._scan_raw(derived, allowed, want_b64=depth < _MAX_BLOB_DEPTH)
         view_dets: list[Detection] = []
         self._scan_views(derived, allowed, view_dets)
+        if b64:
+            view_dets.extend(self._scan_base64(derived, b64, allowed, depth + 1))
         found = _resolve(inner + view_dets)
         return len(blob), blob, [d for d in found if d.end > len(prefix)], encoding
 
     def _scan_base64(
-        self, text: str, hits: list[tuple[int, int, bool]], allowed
+        self, text: str, hits: list[tuple[int, int, bool]], allowed, depth: int = 0
     ) -> list[Detection]:
         out: list[Detection] = []
         seen: set[int] = set()
@@ -652,7 +656,7 @@ class Engine:
             blob = text[s:e]
             got = memo.get((blob, key))
             if got is None:
-                got = memo[(blob, key)] = self._blob_findings(blob, key, allowed)
+                got = memo[(blob, key)] = self._blob_findings(blob, key, allowed, depth)
             n, blob, found, encoding = got
             e = s + n
             if not found:
