@@ -544,3 +544,10 @@ def test_text_written_in_hex_is_decoded_and_digests_are_not(engine):
     # and among them, the one that is text is still found
     mixed = digests[:20] + [one_line] + digests[20:]
     assert [x.encoding for x in engine.scan_text("\n".join(mixed))] == ["hex"]
+
+
+def test_html_references_inside_a_base64_blob_are_seen_through(engine):
+    tok = github_token()
+    blob = base64.b64encode(f"<b>{tok.replace('_', '&#95;')}</b>".encode()).decode()
+    (d,) = engine.scan_text(f"see {blob}")
+    assert (d.rule, d.encoding, d.value) == ("github-token", "base64", blob)

@@ -320,7 +320,11 @@ class Engine:
         return _resolve(dets)
 
     def _scan_views(
-        self, text: str, allowed, dets: list[Detection], views: int = _VIEW_JSON | _VIEW_UNICODE
+        self,
+        text: str,
+        allowed,
+        dets: list[Detection],
+        views: int = _VIEW_JSON | _VIEW_UNICODE | _VIEW_ESCAPE,
     ) -> None:
         """Detections in the decoded views of ``text`` (``views``: the ones worth trying),
         mapped back to ``text``."""
