@@ -197,10 +197,11 @@ class ActStage:
         return out
 
     def _rehex(self, s) -> str | None:
-        """The hex blob with the secrets inside it redacted, hex again (same letter case)."""
+        """The hex blob with the secrets inside it redacted, hex again (same letter case; a
+        blob wrapped into lines comes back on one line: fromhex skips the line breaks)."""
         try:
             text = bytes.fromhex(s.value).decode("utf-8")
-        except (ValueError, UnicodeDecodeError):  # wrapped into lines: the whole blob
+        except (ValueError, UnicodeDecodeError):  # not whole hex text after all: all of it
             return f"[REDACTED:{s.type}]"
         for inner in sorted(set(s.decoded), key=len, reverse=True):
             if inner:

@@ -12,9 +12,9 @@ tls=None, http2=False) -> McpServer``
     default, SSE answers), "json" (json_response=True), "stateless", "stateless-json", "sse"
     (legacy HTTP+SSE: GET /sse + POST /messages/). ``gzip=True`` gzips JSON answers;
     ``tls=tls_cert`` serves HTTPS (``http2=True``: with hypercorn, offering h2). Servers are
-    cached per argument set; ``fresh=True`` starts a private one (own counters). ``McpServer``: ``.port``, ``.base``
-    ("http://127.0.0.1:P"), ``.url`` (the MCP endpoint: base+"/mcp", or base+"/sse"),
-    ``.transport``, ``.requests()`` (every HTTP request the server got: method, path, query,
+    cached per argument set; ``fresh=True`` starts a private one (own counters).
+    ``McpServer``: ``.port``, ``.base`` ("http://127.0.0.1:P"), ``.url`` (the MCP endpoint:
+    base+"/mcp", or base+"/sse"), ``.transport``, ``.requests()`` (every HTTP request the server got: method, path, query,
     headers, body), ``.calls()`` (every tool call with its arguments), ``.reset()``,
     ``.log_text()``. The ``mcp_server`` fixture is ``mcp_server_factory("streamable")``.
 

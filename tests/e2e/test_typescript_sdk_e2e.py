@@ -17,6 +17,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -202,4 +203,15 @@ async def test_python_client_to_a_typescript_server_through_the_gateway(
         ok = await s.call_tool("echo", {"text": "harmless"})
         assert isinstance(ok.content[0], types.TextContent) and ok.content[0].text == "harmless"
     assert "PRIVATE KEY" not in md.log_text()
-    assert os.path.exists(md.audit_db)
+    # the audit trail has both findings (the writer commits in batches: wait, bounded)
+    deadline = time.monotonic() + 10
+    while True:
+        db = sqlite3.connect(md.audit_db)
+        try:
+            rules = {r for (r,) in db.execute("SELECT rule FROM findings")}
+        finally:
+            db.close()
+        if {"github-token", "private-key"} <= rules or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert {"github-token", "private-key"} <= rules
