@@ -152,6 +152,14 @@ async def test_shim_through_gateway_redacts_and_audits(gateway, tmp_path):
     )
     assert any("aws" in rule for rule, _ in findings), findings
     assert all(FAKE_AWS not in (masked or "") for _, masked in findings)
+    # stdin closed: the shim ended the session while its bridge still answered
+    deletes = audit_rows(
+        gateway.audit_db,
+        "select status from messages where server = ? and http_method = 'DELETE'",
+        ("fixture-e2e",),
+        want=1,
+    )
+    assert [s for (s,) in deletes] == [204], deletes
     # the shim's loopback address never appears as the server's name
     others = audit_rows(
         gateway.audit_db,

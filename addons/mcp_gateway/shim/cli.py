@@ -356,10 +356,12 @@ async def _stdio_main(
         read = await open_stdin()
         await relay.run(read, stop)
     finally:
-        # stop the server first: nothing may outlive the shim
         relay.closing = True
+        if not signalled and not fatal:  # end the session while the bridge still answers
+            await relay.end_session()
+        # then stop the server: nothing may outlive the shim
         await bridge.close()
-        await relay.close(delete_session=not signalled)
+        await relay.close(delete_session=False)
     if fatal:
         return 1
     return 128 + signalled[0] if signalled else 0

@@ -577,15 +577,25 @@ class Relay:
             await asyncio.sleep(0.2)
 
     # -------------------------------------------------------------- shutdown
+    async def end_session(self) -> None:
+        """DELETE the session (bounded to 1 s), at most once. Called while the bridge still
+        runs: a DELETE sent after it stopped fails at the gateway and is audited as such."""
+        if not self.session_id:
+            return
+        try:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._send("DELETE", None, stream=False), 1.0)
+        finally:
+            self.session_id = None
+
     async def close(self, delete_session: bool = True) -> None:
         self.closing = True
         if self._get_task is not None:
             self._get_task.cancel()
         for t in list(self.tasks):
             t.cancel()
-        if delete_session and self.session_id:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._send("DELETE", None, stream=False), 1.0)
+        if delete_session:
+            await self.end_session()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.out.close(), 1.0)
         for c in {self.client, self._direct_client}:
