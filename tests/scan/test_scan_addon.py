@@ -125,3 +125,17 @@ def test_real_flow_is_marked_and_headers_object_is_read():
             "header:authorization",
         }
         assert f.marked == ":warning:" and "credit-card" in f.comment
+
+
+def test_max_findings_option_reaches_the_engine_and_is_validated():
+    p = Pipeline()
+    addon = ScanAddon(p)
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon)
+        assert p.get("scan").engine.finding_cap == 500  # the default
+        tctx.configure(addon, mcp_max_findings=0)
+        assert p.get("scan").engine.finding_cap is None  # 0: no cap
+        tctx.configure(addon, mcp_max_findings=20)
+        assert p.get("scan").engine.finding_cap == 20
+        with pytest.raises(exceptions.OptionsError, match="mcp_max_findings"):
+            tctx.configure(addon, mcp_max_findings=-1)

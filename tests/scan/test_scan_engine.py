@@ -551,3 +551,41 @@ def test_html_references_inside_a_base64_blob_are_seen_through(engine):
     blob = base64.b64encode(f"<b>{tok.replace('_', '&#95;')}</b>".encode()).decode()
     (d,) = engine.scan_text(f"see {blob}")
     assert (d.rule, d.encoding, d.value) == ("github-token", "base64", blob)
+
+
+def test_overlap_resolution_matches_the_greedy_rule_on_random_detections():
+    """``_resolve`` works one cluster of overlapping detections at a time (linear in the
+    number of clusters); it must keep exactly what the plain greedy rule keeps: by priority,
+    rank, length and start, each detection unless it overlaps one already kept."""
+    import random
+
+    from mcp_gateway.scan.engine import _resolve
+
+    def greedy(dets):
+        order = sorted(dets, key=lambda d: (-d.priority, d.rank, -(d.end - d.start), d.start))
+        kept = []
+        for d in order:
+            if all(d.end <= k.start or k.end <= d.start for k in kept):
+                kept.append(d)
+        return sorted(kept, key=lambda d: d.start)
+
+    rnd = random.Random(11)
+    for _ in range(400):
+        dets = []
+        for i in range(rnd.randint(0, 25)):
+            s = rnd.randint(0, 120)
+            e = s + rnd.randint(1, 20)
+            dets.append(
+                Detection(
+                    f"r{i}",
+                    "t",
+                    "v",
+                    s,
+                    e,
+                    "low",
+                    "log",
+                    priority=rnd.randint(0, 3),
+                    rank=rnd.randint(1, 2),
+                )  # fmt: skip
+            )
+        assert _resolve(list(dets)) == greedy(dets)

@@ -517,3 +517,29 @@ def test_base64_of_base64_is_seen_through_and_redacted(pipeline):
         new_blob = text.removeprefix("blob: ")
         outer = bytes.fromhex(new_blob) if blob == inner.hex() else base64.b64decode(new_blob)
         assert outer.decode() == "[REDACTED:github_token]"
+
+
+def test_log_rule_matches_are_capped_per_text_and_the_cap_is_recorded():
+    eng = Engine.load()
+    eng.finding_cap = 50
+    p = Pipeline([ScanStage(eng), ActStage(b"test-key")])
+    emails = " ".join(f"user{i}@example-corp{i % 7}.com" for i in range(400))
+    tokens = " ".join(github_token(seed=i) for i in range(60))
+    m = result({"content": [{"type": "text", "text": emails + " " + tokens}]})
+    p.run(m)
+    by_rule: dict[str, list] = {}
+    for f in m.findings:
+        by_rule.setdefault(f.rule, []).append(f)
+    email = by_rule["email"]
+    assert len(email) == 51  # 50 examined, then one that says the rest were not
+    assert email[-1].location == "" and "mcp_max_findings" in email[-1].masked
+    # a redact rule is never capped: every token is gone
+    assert len(by_rule["github-token"]) == 60
+    text = m.payload["result"]["content"][0]["text"]
+    assert "ghp_" not in text and text.count("[REDACTED:github_token]") == 60
+    assert "user399@example-corp" in text  # logged, not changed
+    # without a cap (the CLI) every match is reported
+    eng.finding_cap = None
+    m = result({"content": [{"type": "text", "text": emails}]})
+    ScanStage(eng).process(m)
+    assert len(m.findings) == 400

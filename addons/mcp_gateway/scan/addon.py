@@ -4,6 +4,7 @@
 
 Options:
     mcp_rules       rule files or directories (empty: the shipped packs under rules/)
+    mcp_max_findings  matches of one log/alert rule examined per text (0: all)
     mcp_redact_key  key for `hash` redaction (empty: $MCP_GATEWAY_REDACT_KEY, else random)
 
 A bad rule file is refused in ``configure`` with an OptionsError naming file, line and field;
@@ -23,6 +24,8 @@ from ..yamlconf import ConfigError
 from .engine import Engine
 from .stage import ScanStage
 
+DEFAULT_MAX_FINDINGS = 500  # ~10 ms of confirmation work per rule and text
+
 log = logging.getLogger("mcp_gateway")
 
 
@@ -40,12 +43,22 @@ class ScanAddon:
             "overrides or disables an earlier one). Empty: the shipped packs.",
         )  # fmt: skip
         loader.add_option(
+            "mcp_max_findings", int, DEFAULT_MAX_FINDINGS,
+            "Matches of one log or alert rule examined per scanned text; the rest are not "
+            "examined and the message gets one more finding that says so. Redact and block "
+            "rules are never capped. 0: no cap.",
+        )  # fmt: skip
+        loader.add_option(
             "mcp_redact_key", str, "",
             "Key for `hash` redaction (HMAC-SHA256). Empty: $MCP_GATEWAY_REDACT_KEY, else a "
             "random per-process key.",
         )  # fmt: skip
 
     def configure(self, updated) -> None:
+        if "mcp_max_findings" in updated and ctx.options.mcp_max_findings < 0:
+            raise exceptions.OptionsError(
+                f"mcp_max_findings: must be 0 (no cap) or more, not {ctx.options.mcp_max_findings}"
+            )
         if "mcp_rules" in updated or self.stage is None:
             paths = list(ctx.options.mcp_rules or [])
             sig = _signature(paths)
@@ -58,6 +71,7 @@ class ScanAddon:
             except OSError as e:
                 raise exceptions.OptionsError(f"mcp_rules: {e}") from None
             self._signature = sig
+            engine.finding_cap = ctx.options.mcp_max_findings or None
             if self.stage is None:
                 self.stage = ScanStage(engine)
             else:
@@ -71,6 +85,8 @@ class ScanAddon:
         self._configure_key(updated)
 
     def _configure_key(self, updated) -> None:
+        if "mcp_max_findings" in updated and self.stage is not None:
+            self.stage.engine.finding_cap = ctx.options.mcp_max_findings or None
         if "mcp_redact_key" in updated:
             self.act.set_key(ctx.options.mcp_redact_key or None)
 

@@ -146,6 +146,7 @@ class ScanStage:
         raw = msg.raw if not msg.modified else None
         if raw is None:
             raw = canonical()
+        engine.capped.clear()
         dets = engine.scan_json(raw, allowed, canonical) if raw is not None else None
         if dets is not None:
             if len(dets) > _MAX_LOCATE:
@@ -156,12 +157,34 @@ class ScanStage:
                 self._locate(msg, dets, spans)
         else:
             self._scan_walk(engine, msg, allowed, spans)
+        if engine.capped:
+            self._capped(engine, msg)
         self._scan_header(engine, msg, allowed)
         if spans:
             pending = msg.exchange.scratch.setdefault(SPANS_KEY, {})
             if len(pending) > _MAX_PENDING:  # act stage missing: do not grow without bound
                 pending.clear()
             pending[id(msg)] = (msg, spans)
+
+    @staticmethod
+    def _capped(engine: Engine, msg: Message) -> None:
+        """One more finding per log/alert rule that matched more than ``mcp_max_findings``
+        times in one text: the rest of its matches were not examined."""
+        by_id = {r.id: r for r in engine.rules}
+        for rid in sorted(engine.capped):
+            r = by_id[rid]
+            msg.findings.append(
+                Finding(
+                    rule=r.id,
+                    type=r.type,
+                    severity=r.severity,
+                    action=r.action,
+                    location="",
+                    masked=f"(more than {engine.finding_cap} matches in one text: the rest "
+                    "not examined, mcp_max_findings)",
+                )
+            )
+        engine.capped.clear()
 
     def _locate(self, msg: Message, dets: list[Detection], spans: list[Span]) -> None:
         """Map detections in the serialized message back to the decoded strings."""
