@@ -153,14 +153,25 @@ class ActStage:
                 continue
             if not isinstance(cur, str):
                 continue
-            text = cur
-            for s in sorted(group, key=lambda s: s.start, reverse=True):
-                if text[s.start : s.end] != s.value:
+            # One pass, joined once: replacing span by span copied the whole string each
+            # time (20,000 tokens in a 1 MB text: 1.3 s).
+            pieces: list[str] = []
+            pos = 0
+            for s in sorted(group, key=lambda s: (s.start, -s.end)):
+                if cur[s.start : s.end] != s.value:
                     continue  # the string changed under us; never guess
+                if s.start < pos:
+                    # overlaps a value replaced already: its rest goes too, never half of it
+                    pos = max(pos, s.end)
+                    continue
                 rep = self._encoded_replacement(s)
                 if rep is None:
                     continue
-                text = text[: s.start] + rep + text[s.end :]
+                pieces.append(cur[pos : s.start])
+                pieces.append(rep)
+                pos = s.end
+            pieces.append(cur[pos:])
+            text = "".join(pieces) if len(pieces) > 1 else cur
             if text != cur:
                 container[key] = text
                 changed = True

@@ -543,3 +543,27 @@ def test_log_rule_matches_are_capped_per_text_and_the_cap_is_recorded():
     m = result({"content": [{"type": "text", "text": emails}]})
     ScanStage(eng).process(m)
     assert len(m.findings) == 400
+
+
+def test_redaction_of_many_values_in_one_string_and_of_overlapping_spans():
+    from mcp_gateway.scan.stage import Span
+
+    act = ActStage(b"k")
+    toks = [github_token(seed=i) for i in range(3000)]
+    m = result(
+        {"content": [{"type": "text", "text": "\n".join(f"t{i} {t}" for i, t in enumerate(toks))}]}
+    )
+    Pipeline([ScanStage(Engine.load()), act]).run(m)
+    text = m.payload["result"]["content"][0]["text"]
+    assert text.split("\n")[:2] == ["t0 [REDACTED:github_token]", "t1 [REDACTED:github_token]"]
+    assert text.count("[REDACTED:github_token]") == 3000 and "ghp_" not in text
+
+    # two spans that overlap (two rules' values located in one string): the union goes,
+    # never the tail of one of them
+    box = {"s": "aaaSECRETbbb ccc"}
+
+    def span(s, e):
+        return Span(box, "s", s, e, box["s"][s:e], "", (), None, "t", "redact", "/s")
+
+    assert act._scrub(None, [span(6, 12), span(3, 9)])
+    assert box["s"] == "aaa[REDACTED:t] ccc"

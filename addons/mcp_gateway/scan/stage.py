@@ -147,7 +147,11 @@ class ScanStage:
         if raw is None:
             raw = canonical()
         engine.capped.clear()
-        dets = engine.scan_json(raw, allowed, canonical) if raw is not None else None
+        # With many candidates, go to the string walk at once rather than after confirming
+        # them all in the JSON text (which scanned a message with many findings twice).
+        dets = None
+        if raw is not None:
+            dets = engine.scan_json(raw, allowed, canonical, max_hits=4 * _MAX_LOCATE)
         if dets is not None:
             if len(dets) > _MAX_LOCATE:
                 # many findings (a customer export...): searching each value in every string
@@ -209,7 +213,8 @@ class ScanStage:
                 self._record(msg, d, "", d.start, d.end, action)
 
     def _scan_walk(self, engine: Engine, msg: Message, allowed, spans: list[Span]) -> None:
-        """Fallback for payloads orjson cannot serialize: scan the strings one buffer."""
+        """Scan the strings as one buffer, with exact offsets: for payloads orjson cannot
+        serialize, and for messages with many candidates."""
         segs = collect(msg.payload)
         if not segs:
             return

@@ -226,33 +226,42 @@ def length(value: str, ctx: Ctx | None = None, min: int = 0, max: int = 1 << 30)
 
 
 # -- placeholders -------------------------------------------------------------------------
-_PLACEHOLDER_RE = re.compile(
-    r"""(?ix)
+# Matched against the lower-cased value, in two parts: the shapes of the whole value, tried
+# once at its start, and the telltale substrings, searched. (One case-insensitive pattern
+# with both tried every alternative at every position: 16 us a token, 2.5x this.)
+_PLACEHOLDER_WHOLE = re.compile(
+    r"""(?x)
+    (?: \$\{.*\} | \$\(.*\) | \{\{.*\}\} | <[^<>]*> | %[a-z_]+% | \$[a-z_][a-z0-9_]*
+    | \[[a-z _:-]*\] | \{[a-z_][\w.]*\} | %\([a-z_]+\)s | %s
+    | __[a-z][\w.]*__ | @@?[a-z][\w.-]*@@? | \#\{.*\}
+    | changeit | hunter2 | letmein | qwerty\d{0,3} | password\d{0,3}!? | secret\d{0,3}
+    | admin\d{0,3} | test\d{0,3} | 123456\d*
+    )\n?\Z
+    """
+)
+_PLACEHOLDER_PART = re.compile(
+    r"""(?x)
     x{4,} | \*{3,} | •{3,} | …  | \.\.\. | _{4,} | -{4,} | 0{8,}
     | your[_\-\s.]?(?:api|secret|access|own|real|actual|app|key|token|pass|client|org|account|bot)
     | example | redacted | placeholder | changeme | change[_-]me | replace[_-]?(?:me|with|this)
     | dummy | not[_-]?a[_-]?real | insert[_-]?(?:your|here) | (?:^|[^a-z0-9])fake(?:[^a-z0-9]|$)
-    | ^\$\{.*\}$ | ^\$\(.*\)$ | ^\{\{.*\}\}$ | ^<[^<>]*>$ | ^%[a-z_]+%$ | ^\$[a-z_][a-z0-9_]*$
-    | ^\[[a-z _:-]*\]$ | ^(?:process\.env|os\.environ|env)[.\[]
-    | ^\{[a-z_][\w.]*\}$ | ^%\([a-z_]+\)s$ | ^%s$
-    | ^__[a-z][\w.]*__$ | ^@@?[a-z][\w.-]*@@?$ | ^\#\{.*\}$
-    | ^(?:changeit|hunter2|letmein|qwerty\d{0,3}|password\d{0,3}!?|secret\d{0,3}|admin\d{0,3}|test\d{0,3}|123456\d*)$
+    | ^(?:process\.env|os\.environ|env)[.\[]
     """
 )
 _SEQUENCES = ("abcdefghijklmnopqrstuvwxyz", "0123456789", "qwertyuiop", "asdfghjkl")
+# eight characters in a row of one of them
+_SEQUENCE_RE = re.compile(
+    "|".join(sorted({q[i : i + 8] for q in _SEQUENCES for i in range(len(q) - 7)}))
+)
 
 
 def is_placeholder(value: str) -> bool:
-    if _PLACEHOLDER_RE.search(value):
-        return True
-    if len(set(value.lower())) < max(4, min(8, len(value) // 4)):
-        return True
     low = value.lower()
-    for seq in _SEQUENCES:
-        for i in range(len(seq) - 7):
-            if seq[i : i + 8] in low:
-                return True
-    return False
+    if _PLACEHOLDER_WHOLE.match(low) or _PLACEHOLDER_PART.search(low):
+        return True
+    if len(set(low)) < max(4, min(8, len(value) // 4)):
+        return True
+    return _SEQUENCE_RE.search(low) is not None
 
 
 @validator("not_placeholder")
