@@ -69,8 +69,10 @@ it), ``SERVERS_DIR``.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import http.server
 import os
+import shutil
 import signal
 import socket
 import ssl
@@ -659,3 +661,39 @@ def plain_http_server() -> Iterator[PlainHttp]:
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+# ----------------------------------------------------------------------------- Node packages
+
+NODE_DIR = Path(__file__).resolve().parent / "node"
+
+
+@pytest.fixture(scope="session")
+def ts_sdk() -> Path:
+    """A directory holding the TypeScript SDK (node_modules) and the two scripts."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if not node or not npm:
+        pytest.skip("node and npm are needed for the TypeScript SDK tests")
+    side = Path(sys.prefix) / "node-sdk"
+    lock = (NODE_DIR / "package-lock.json").read_bytes()
+    digest = hashlib.sha256(lock + (NODE_DIR / "package.json").read_bytes()).hexdigest()
+    stamp = side / "installed"
+    if not (stamp.exists() and stamp.read_text() == digest):
+        shutil.rmtree(side, ignore_errors=True)
+        side.mkdir(parents=True)
+        for name in ("package.json", "package-lock.json"):
+            shutil.copy(NODE_DIR / name, side / name)
+        r = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts"],
+            cwd=side,
+            capture_output=True,
+            text=True,
+            timeout=240,
+            env=clean_env(npm_config_update_notifier="false"),
+        )
+        if r.returncode != 0:
+            pytest.fail(f"npm ci failed in {side}:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
+        stamp.write_text(digest)
+    for script in NODE_DIR.glob("*.mjs"):  # next to node_modules, so that imports resolve
+        shutil.copy(script, side / script.name)
+    return side

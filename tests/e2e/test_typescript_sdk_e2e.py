@@ -4,22 +4,19 @@
 * the Python SDK client -> gateway -> its server (tests/e2e/node/server.mjs).
 
 The SDK (pinned with its lock file in tests/e2e/node/) is installed once with `npm ci` into
-``<venv>/node-sdk``. Node 20 clients have no proxy support of their own (NODE_USE_ENV_PROXY
+``<venv>/node-sdk`` (the ``ts_sdk`` fixture in conftest.py). Node 20 clients have no proxy support of their own (NODE_USE_ENV_PROXY
 arrives in Node 24), so these run in reverse mode. Skipped when node or npm is missing.
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import os
-import shutil
 import signal
 import socket
 import sqlite3
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +27,6 @@ from mcp.shared.exceptions import McpError
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
-NODE_DIR = Path(__file__).resolve().parent / "node"
 AWS_KEY_ID = "AKIAQ3EGUIF5ZK7XVJ2M"  # format-valid, not AWS's documentation example
 
 
@@ -54,37 +50,6 @@ PEM = (
     "QyNTUxOQAAACBq8Zl3Wc1Rv9Tn4Xk2Jm7Hs5Ld0Fg3Pb6Nc9Vy1Qw8AAAAJgPq2Mz\n"
     "-----END OPENSSH PRIVATE KEY-----"
 )
-
-
-@pytest.fixture(scope="session")
-def ts_sdk() -> Path:
-    """A directory holding the TypeScript SDK (node_modules) and the two scripts."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if not node or not npm:
-        pytest.skip("node and npm are needed for the TypeScript SDK tests")
-    side = Path(sys.prefix) / "node-sdk"
-    lock = (NODE_DIR / "package-lock.json").read_bytes()
-    digest = hashlib.sha256(lock + (NODE_DIR / "package.json").read_bytes()).hexdigest()
-    stamp = side / "installed"
-    if not (stamp.exists() and stamp.read_text() == digest):
-        shutil.rmtree(side, ignore_errors=True)
-        side.mkdir(parents=True)
-        for name in ("package.json", "package-lock.json"):
-            shutil.copy(NODE_DIR / name, side / name)
-        r = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts"],
-            cwd=side,
-            capture_output=True,
-            text=True,
-            timeout=240,
-            env=_env(npm_config_update_notifier="false"),
-        )
-        if r.returncode != 0:
-            pytest.fail(f"npm ci failed in {side}:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
-        stamp.write_text(digest)
-    for script in NODE_DIR.glob("*.mjs"):  # next to node_modules, so that imports resolve
-        shutil.copy(script, side / script.name)
-    return side
 
 
 @dataclass

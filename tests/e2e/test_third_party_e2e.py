@@ -1,0 +1,173 @@
+"""A published third-party MCP server through the gateway, as users deploy it:
+``@modelcontextprotocol/server-everything`` (the MCP project's reference server, Node,
+pinned in tests/e2e/node/) with the official Python SDK client.
+
+* its streamable HTTP and legacy HTTP+SSE transports in regular proxy mode (the client
+  uses the gateway as its HTTP proxy);
+* its stdio transport through the stdio shim (``mcp-gateway stdio``).
+
+What is checked: a secret in tool arguments is redacted before the server sees it (its
+``echo`` tool returns what it got), a secret the server leaks from its environment
+(``get-env``) is redacted on the way back, progress notifications stream while the call
+runs, and the audit trail records the findings. Skipped when node or npm is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import anyio
+import pytest
+from mcp import ClientSession, StdioServerParameters, types
+from mcp.client.stdio import stdio_client
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+
+AWS_KEY_ID = "AKIAQ3EGUIF5ZK7XVJ2M"  # format-valid, not AWS's documentation example
+GITHUB_TOKEN = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5" + "0Zb5Hm"  # valid CRC32 tail
+MCP_GATEWAY = str(Path(sys.executable).parent / "mcp-gateway")  # the console command
+
+
+def _entry(ts_sdk: Path) -> Path:
+    return (
+        ts_sdk
+        / "node_modules"
+        / "@modelcontextprotocol"
+        / "server-everything"
+        / "dist"
+        / "index.js"
+    )
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+    return {**env, **extra}
+
+
+def _text(result: types.CallToolResult) -> str:
+    return "".join(c.text for c in result.content if isinstance(c, types.TextContent))
+
+
+def _findings(db: Path, want: set[str], server: str | None = None) -> set[str]:
+    """The rules in the audit trail (the writer commits in batches: wait, bounded)."""
+    sql = "SELECT f.rule FROM findings f JOIN messages m ON m.seq = f.message_seq"
+    args: tuple = ()
+    if server is not None:
+        sql += " WHERE m.server = ?"
+        args = (server,)
+    deadline = time.monotonic() + 10
+    while True:
+        rules: set[str] = set()
+        if db.exists():
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as c:
+                rules = {r for (r,) in c.execute(sql, args)}
+        if want <= rules or time.monotonic() > deadline:
+            return rules
+        time.sleep(0.2)
+
+
+@pytest.fixture
+def everything(ts_sdk, free_port, request):
+    """server-everything on a loopback port, with a token in its environment."""
+    transport = request.param
+    port = free_port()
+    log = ts_sdk / f"everything-{port}.log"
+    with open(log, "wb") as f:
+        proc = subprocess.Popen(
+            ["node", str(_entry(ts_sdk)), transport],
+            stdout=f,
+            stderr=subprocess.STDOUT,
+            env=_env(PORT=str(port), DEPLOY_TOKEN=GITHUB_TOKEN),
+            cwd=ts_sdk,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, log.read_text(errors="replace")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "server-everything did not start"
+                time.sleep(0.1)
+        path = "/mcp" if transport == "streamableHttp" else "/sse"
+        yield f"http://127.0.0.1:{port}{path}", ("sse" if transport == "sse" else "streamable")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        print(f"\n----- server-everything log -----\n{log.read_text(errors='replace')[-3000:]}")
+        log.unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize("everything", ["streamableHttp", "sse"], indirect=True)
+async def test_reference_server_through_the_gateway_as_a_proxy(
+    everything, mitmdump_factory, mcp_session
+):
+    url, transport = everything
+    md = mitmdump_factory(shared=True)
+    async with mcp_session(url, proxy=md.proxy_url, transport=transport, timeout=40) as s:
+        names = {t.name for t in (await s.list_tools()).tools}
+        assert {"echo", "get-env", "trigger-long-running-operation"} <= names
+
+        # client -> server: the key never reaches the server, which echoes what it got
+        echoed = _text(await s.call_tool("echo", {"message": f"my key {AWS_KEY_ID}"}))
+        assert echoed == "Echo: my key [REDACTED:aws_access_key_id]"
+
+        # server -> client: a token from the server's environment is redacted
+        env = _text(await s.call_tool("get-env", {}))
+        assert '"DEPLOY_TOKEN": "[REDACTED:github_token]"' in env
+        assert GITHUB_TOKEN not in env
+
+        seen: list[float] = []
+
+        async def on_progress(progress: float, total: float | None, message: str | None):
+            seen.append(time.monotonic())
+
+        t0 = time.monotonic()
+        done = await s.call_tool(
+            "trigger-long-running-operation",
+            {"duration": 1.5, "steps": 3},
+            progress_callback=on_progress,
+        )
+        end = time.monotonic()
+        assert "completed" in _text(done)
+        assert len(seen) == 3
+        assert seen[0] - t0 < (end - t0) - 0.4  # streamed while the call ran
+    md.wait_log(url.rsplit("/", 1)[0], timeout=5)  # it really went through this mitmdump
+    assert {"aws-access-key-id", "github-token"} <= _findings(
+        md.audit_db, {"aws-access-key-id", "github-token"}
+    )
+
+
+async def test_reference_server_over_stdio_through_the_shim(ts_sdk, mitmdump_factory, tmp_path):
+    md = mitmdump_factory(shared=True)
+    params = StdioServerParameters(
+        command=MCP_GATEWAY,
+        args=[
+            "stdio", "--name", "everything-stdio", "--gateway", md.proxy_url,
+            "--env", f"DEPLOY_TOKEN={GITHUB_TOKEN}", "--", "node", str(_entry(ts_sdk)), "stdio",
+            ],
+        env=_env(),
+    )  # fmt: skip
+    with open(tmp_path / "err.log", "w+") as errlog, anyio.fail_after(60):
+        async with stdio_client(params, errlog=errlog) as (r, w):
+            async with ClientSession(r, w) as s:
+                await s.initialize()
+                echoed = _text(await s.call_tool("echo", {"message": f"key {AWS_KEY_ID}"}))
+                assert echoed == "Echo: key [REDACTED:aws_access_key_id]"
+                env = _text(await s.call_tool("get-env", {}))
+                assert '"DEPLOY_TOKEN": "[REDACTED:github_token]"' in env
+        errlog.seek(0)
+        assert GITHUB_TOKEN not in errlog.read()
+    want = {"aws-access-key-id", "github-token"}
+    assert want <= _findings(md.audit_db, want, server="everything-stdio")
