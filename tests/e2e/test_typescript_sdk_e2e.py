@@ -63,14 +63,16 @@ class NodeServer:
         return f"http://127.0.0.1:{self.port}"
 
 
-def run_client(ts_sdk: Path, url: str, echo: str, leak: dict) -> dict:
+def run_client(
+    ts_sdk: Path, url: str, echo: str, leak: dict, node: str = "node", **env: str
+) -> dict:
     args = json.dumps({"echo": echo, "leak": leak})
     r = subprocess.run(
-        ["node", str(ts_sdk / "client.mjs"), url, args],
+        [node, str(ts_sdk / "client.mjs"), url, args],
         capture_output=True,
         text=True,
         timeout=60,
-        env=_env(),
+        env=_env(**env),
     )
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     return json.loads(r.stdout.strip().splitlines()[-1])
@@ -96,6 +98,32 @@ def test_typescript_client_through_the_gateway(
     # the GitHub token in the tool result was redacted on its way back
     assert out["leak"].startswith("GITHUB_TOKEN=[REDACTED:github_token]"), out
     md.wait_log("/mcp", timeout=5)  # it really went through this mitmdump
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_node24_client_finds_the_gateway_in_its_environment(
+    ts_sdk, node24, mitmdump_factory, mcp_server_factory, tls_cert, scheme
+):
+    """Regular proxy mode as the README sets it up for Node >= 24: NODE_USE_ENV_PROXY=1,
+    HTTP(S)_PROXY and NODE_EXTRA_CA_CERTS (the gateway's CA), the client unchanged."""
+    tls = tls_cert if scheme == "https" else None
+    server = mcp_server_factory("streamable", tls=tls, fresh=True)
+    options = {"ssl_verify_upstream_trusted_ca": str(tls_cert.certfile)} if tls else {}
+    md = mitmdump_factory(options=options, shared=True)
+    env = {
+        "NODE_USE_ENV_PROXY": "1",
+        "HTTP_PROXY": md.proxy_url,
+        "HTTPS_PROXY": md.proxy_url,
+        "NODE_EXTRA_CA_CERTS": str(md.ca_file),
+    }
+    out = run_client(ts_sdk, server.url, f"my key {AWS_KEY_ID}", {"kind": "github"}, node24, **env)
+
+    assert out["echo"] == "my key [REDACTED:aws_access_key_id]", out
+    assert AWS_KEY_ID not in json.dumps(server.calls())
+    assert out["leak"].startswith("GITHUB_TOKEN=[REDACTED:github_token]"), out
+    assert [p for p, _ in out["progress"]] == [1, 2, 3]
+    assert out["progress"][0][1] < out["slow_ms"] - 400, out  # streamed
+    md.wait_log(f"127.0.0.1:{server.port}", timeout=5)
 
 
 @pytest.fixture
