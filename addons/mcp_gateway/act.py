@@ -19,16 +19,19 @@ from __future__ import annotations
 
 import base64
 import binascii
+import gzip
 import hashlib
 import hmac
 import logging
 import os
 import re
 import secrets
+import zlib
 from urllib.parse import quote
 
 from .message import ErrorCode, Message
 from .pipeline import ORDER_ACT
+from .scan.engine import inflate
 
 log = logging.getLogger("mcp_gateway")
 
@@ -182,6 +185,8 @@ class ActStage:
             return self._rebase64(s)
         if s.encoding == "hex":
             return self._rehex(s)
+        if s.encoding == "gzip":
+            return self._regzip(s)
         value = s.decoded[0] if s.decoded else s.value
         rep = self.replacement(value, s.type, s.rule)
         if s.encoding == "json" and not _SAFE.match(rep):
@@ -203,7 +208,30 @@ class ActStage:
             if inner:
                 text = text.replace(inner, self.replacement(inner, s.type, s.rule))
         out = base64.b64encode(text.encode("utf-8")).decode("ascii")
-        if not blob.endswith("="):
+        if not blob.endswith("=") and len(blob) % 4:  # it was unpadded base64
+            out = out.rstrip("=")
+        return out
+
+    def _regzip(self, s) -> str | None:
+        """Base64 of gzip (or zlib) data: inflated, redacted inside, compressed again in the
+        same format; the whole blob is replaced if any step fails."""
+        blob = s.value
+        core = blob.rstrip("=")
+        try:
+            raw = base64.b64decode(core + "=" * (-len(core) % 4), validate=True)
+            text = inflate(raw)
+            if text is None:
+                raise ValueError("not inflatable")
+            text = text.decode("utf-8")
+        except (binascii.Error, ValueError, UnicodeDecodeError):
+            return f"[REDACTED:{s.type}]"
+        for inner in sorted(set(s.decoded), key=len, reverse=True):
+            if inner:
+                text = text.replace(inner, self.replacement(inner, s.type, s.rule))
+        data = text.encode("utf-8")
+        packed = gzip.compress(data, mtime=0) if raw[:2] == b"\x1f\x8b" else zlib.compress(data)
+        out = base64.b64encode(packed).decode("ascii")
+        if not blob.endswith("=") and len(blob) % 4:  # it was unpadded base64
             out = out.rstrip("=")
         return out
 

@@ -567,3 +567,43 @@ def test_redaction_of_many_values_in_one_string_and_of_overlapping_spans():
 
     assert act._scrub(None, [span(6, 12), span(3, 9)])
     assert box["s"] == "aaa[REDACTED:t] ccc"
+
+
+@pytest.mark.parametrize("fmt", ["gzip", "zlib", "plain"])
+@pytest.mark.parametrize("lead", [0, 1, 2])
+def test_compressed_and_plain_blobs_are_redacted_and_stay_valid_base64(pipeline, fmt, lead):
+    """A resource's `blob` holding a gzip or zlib file is inflated and scanned; the redacted
+    blob is compressed again in the same format. The base64 stays strictly valid whatever
+    its new length (an unpadded result once broke strict decoders)."""
+    import gzip
+    import zlib
+
+    tok = github_token()
+    doc = ("#" * lead + "[deploy]\nuser = ci\ntoken = " + tok + "\n").encode()
+    pack, unpack = {
+        "gzip": (lambda d: gzip.compress(d, mtime=0), gzip.decompress),
+        "zlib": (zlib.compress, zlib.decompress),
+        "plain": (lambda d: d, lambda d: d),
+    }[fmt]
+    blob = base64.b64encode(pack(doc)).decode()
+    m = result({"contents": [{"uri": "file:///etc/deploy.conf.gz", "blob": blob}]})
+    pipeline.run(m)
+    out = unpack(base64.b64decode(m.payload["result"]["contents"][0]["blob"], validate=True))
+    assert out == doc.replace(tok.encode(), b"[REDACTED:github_token]")
+    assert [(f.rule, f.location) for f in m.findings] == [
+        ("github-token", "/result/contents/0/blob")
+    ]
+
+
+def test_a_compression_bomb_is_not_inflated_past_the_bound(pipeline):
+    import gzip
+
+    from mcp_gateway.scan.engine import MAX_INFLATE, inflate
+
+    bomb = gzip.compress(b"a" * (MAX_INFLATE + 1), mtime=0)
+    assert inflate(bomb) is None and inflate(bomb[:-8]) is None  # too big; cut short
+    assert inflate(gzip.compress(b"fine")) == b"fine"
+    blob = base64.b64encode(bomb).decode()
+    m = result({"contents": [{"uri": "file:///a.gz", "blob": blob}]})
+    pipeline.run(m)
+    assert m.payload["result"]["contents"][0]["blob"] == blob and not m.findings

@@ -25,6 +25,7 @@ import bisect
 import codecs
 import re
 import threading
+import zlib
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,6 +124,29 @@ _PRINTABLE = frozenset(range(32, 127)) | {9, 10, 13}
 
 
 _PRINTABLE_BYTES = bytes(sorted(_PRINTABLE | set(range(0x80, 0x100))))
+
+
+# gzip, and zlib with its usual compression levels: a compressed file as a base64 blob (a
+# resource's `blob`, a tool's attachment)
+_COMPRESSED_MAGIC = (b"\x1f\x8b\x08", b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda")
+MAX_INFLATE = 4 << 20  # decompressed bytes looked at: a bound for compression bombs
+
+
+def is_compressed(raw: bytes) -> bool:
+    return raw[:3] == _COMPRESSED_MAGIC[0] or raw[:2] in _COMPRESSED_MAGIC[1:]
+
+
+def inflate(raw: bytes) -> bytes | None:
+    """The whole content of a gzip or zlib stream, or None when it is broken, ends early,
+    or holds more than MAX_INFLATE bytes."""
+    d = zlib.decompressobj(wbits=47)  # 32 + 15: gzip or zlib header, detected
+    try:
+        out = d.decompress(raw, MAX_INFLATE + 1)
+    except zlib.error:
+        return None
+    if len(out) > MAX_INFLATE or not d.eof:
+        return None
+    return out
 
 
 def _printable_ratio(b: bytes) -> float:
@@ -818,6 +842,8 @@ def _text_heads(data: bytes, tr: bytes, spans: list[tuple[int, int]]) -> list[tu
     for k, (s, e) in enumerate(full):
         o = k * _HEAD_BYTES
         head = dec[o : o + _HEAD_BYTES]
+        if is_compressed(head):
+            continue  # a compressed file: decoded, inflated and judged by _decode_blob
         try:
             if len(head.translate(None, _PRINTABLE_BYTES)) <= 2:
                 _utf8_prefix(head, "strict", False)  # a character may be cut at the end
@@ -916,7 +942,8 @@ def _decode_hex(core: str) -> str | None:
 
 
 def _decode_blob(blob: str) -> tuple[str, str] | None:
-    """(the decoded text, "base64" or "hex"), or None when ``blob`` is not text so encoded."""
+    """(the decoded text, "base64", "gzip" (base64 of gzip or zlib data) or "hex"), or None
+    when ``blob`` is not text so encoded."""
     if "\n" in blob or "\\n" in blob:  # wrapped into lines (see _join_wrapped)
         blob = blob.replace("\\r\\n", "").replace("\\n", "").replace("\r", "").replace("\n", "")
     core = blob.rstrip("=")
@@ -931,16 +958,24 @@ def _decode_blob(blob: str) -> tuple[str, str] | None:
             return None
         blob = core + "=" * (-len(core) % 4)
     head = blob[: min(len(blob), 64) // 4 * 4]
+    encoding = "base64"
     try:
-        if _printable_ratio(base64.b64decode(head)) < 0.95:
+        first = base64.b64decode(head)
+        if is_compressed(first):
+            raw = inflate(base64.b64decode(blob, validate=True))
+            if raw is None:
+                return None
+            encoding = "gzip"  # (or zlib: act tells them apart by the magic bytes)
+        elif _printable_ratio(first) < 0.95:
             return None
-        raw = base64.b64decode(blob, validate=True)
+        else:
+            raw = base64.b64decode(blob, validate=True)
         s = raw.decode("utf-8")
     except (binascii.Error, ValueError, UnicodeDecodeError):
         return None
     if _printable_ratio(raw) < 0.95:
         return None
-    return s, "base64"
+    return s, encoding
 
 
 _ACTION_ORDER = {"log": 0, "alert": 1, "redact": 2, "block": 3}
