@@ -156,7 +156,9 @@ def _printable_ratio(b: bytes) -> float:
 
 
 class Engine:
-    """Compiled rules. Immutable after construction; safe to share across threads."""
+    """Compiled rules. Immutable after construction and safe to share across threads, but
+    for ``finding_cap`` and ``capped``: those belong to the one thread that runs the
+    gateway's pipeline (without a cap, as in the CLI, ``capped`` is never written)."""
 
     def __init__(self, ruleset: RuleSet) -> None:
         self.ruleset = ruleset
