@@ -214,15 +214,16 @@ class ActStage:
 
     def _regzip(self, s) -> str | None:
         """Base64 of gzip (or zlib) data: inflated, redacted inside, compressed again in the
-        same format; the whole blob is replaced if any step fails."""
+        same format (a multi-member file becomes one member; bytes after the data are kept);
+        the whole blob is replaced if any step fails."""
         blob = s.value
         core = blob.rstrip("=")
         try:
             raw = base64.b64decode(core + "=" * (-len(core) % 4), validate=True)
-            text = inflate(raw)
-            if text is None:
+            got = inflate(raw)
+            if got is None:
                 raise ValueError("not inflatable")
-            text = text.decode("utf-8")
+            text, trailing = got[0].decode("utf-8"), got[1]
         except (binascii.Error, ValueError, UnicodeDecodeError):
             return f"[REDACTED:{s.type}]"
         for inner in sorted(set(s.decoded), key=len, reverse=True):
@@ -230,7 +231,7 @@ class ActStage:
                 text = text.replace(inner, self.replacement(inner, s.type, s.rule))
         data = text.encode("utf-8")
         packed = gzip.compress(data, mtime=0) if raw[:2] == b"\x1f\x8b" else zlib.compress(data)
-        out = base64.b64encode(packed).decode("ascii")
+        out = base64.b64encode(packed + trailing).decode("ascii")
         if not blob.endswith("=") and len(blob) % 4:  # it was unpadded base64
             out = out.rstrip("=")
         return out

@@ -456,7 +456,7 @@ def test_a_base64_value_repeated_is_decoded_once(engine, monkeypatch):
 
     calls = []
     real = E._decode_blob
-    monkeypatch.setattr(E, "_decode_blob", lambda blob: calls.append(blob) or real(blob))
+    monkeypatch.setattr(E, "_decode_blob", lambda blob, *a: calls.append(blob) or real(blob, *a))
     pw = base64.b64encode(b"Zq8Lm2Xv9Rt4Wp7Y").decode()
     text = "".join(f"  db_password: {pw}\n" for _ in range(3000))
     found = engine.scan_text(text)

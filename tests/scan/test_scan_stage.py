@@ -602,8 +602,105 @@ def test_a_compression_bomb_is_not_inflated_past_the_bound(pipeline):
 
     bomb = gzip.compress(b"a" * (MAX_INFLATE + 1), mtime=0)
     assert inflate(bomb) is None and inflate(bomb[:-8]) is None  # too big; cut short
-    assert inflate(gzip.compress(b"fine")) == b"fine"
+    assert inflate(gzip.compress(b"fine") + b"\0\0") == (b"fine", b"\0\0")
     blob = base64.b64encode(bomb).decode()
     m = result({"contents": [{"uri": "file:///a.gz", "blob": blob}]})
     pipeline.run(m)
     assert m.payload["result"]["contents"][0]["blob"] == blob and not m.findings
+
+
+def test_many_compressed_blobs_share_one_inflate_budget(engine, monkeypatch):
+    """Each blob is bounded by MAX_INFLATE, and all of them in one scan by
+    MAX_INFLATE_PER_SCAN: 100 small bombs cost 30 s before. Blobs inside inflated text are
+    not inflated again."""
+    import gzip
+
+    from mcp_gateway.scan import engine as E
+
+    inflated: list[int] = []
+    real = E.inflate
+
+    def counting(raw, limit=E.MAX_INFLATE, spent=None):
+        mine = [0]
+        got = real(raw, limit, mine)
+        inflated.append(mine[0])
+        if spent is not None:
+            spent[0] += mine[0]
+        return got
+
+    monkeypatch.setattr(E, "inflate", counting)
+    monkeypatch.setattr(E, "MAX_INFLATE", 1 << 16)
+    monkeypatch.setattr(E, "MAX_INFLATE_PER_SCAN", 1 << 18)
+    bombs = [
+        base64.b64encode(gzip.compress(f"{i:06d}\n".encode() + b"a" * 60000, mtime=0)).decode()
+        for i in range(40)
+    ]
+    inner = base64.b64encode(gzip.compress(" ".join(bombs[:3]).encode(), mtime=0)).decode()
+    m = result({"contents": [{"uri": f"file:///{i}.gz", "blob": b} for i, b in enumerate(bombs)]
+                + [{"uri": "file:///nested.gz", "blob": inner}]})  # fmt: skip
+    ScanStage(engine).process(m)
+    assert sum(inflated) <= (1 << 18) + (1 << 16)
+    assert len(inflated) <= 6
+
+
+def test_text_that_starts_like_zlib_data_is_still_decoded(pipeline):
+    # "x^" is 78 5e, a zlib header: not inflatable, so it is read as the text it is
+    tok = github_token()
+    blob = base64.b64encode(f"x^2 + y^2; token = {tok}\n".encode()).decode()
+    m = result({"contents": [{"uri": "file:///notes.txt", "blob": blob}]})
+    pipeline.run(m)
+    assert [f.rule for f in m.findings] == ["github-token"]
+    out = base64.b64decode(m.payload["result"]["contents"][0]["blob"]).decode()
+    assert out == "x^2 + y^2; token = [REDACTED:github_token]\n"
+
+
+def test_every_member_of_a_multi_member_gzip_file_is_scanned_and_kept(pipeline):
+    import gzip
+
+    tok = github_token()
+    blob = base64.b64encode(
+        gzip.compress(b"header\n", mtime=0) + gzip.compress(f"token={tok}\n".encode(), mtime=0)
+    ).decode()
+    m = result({"contents": [{"uri": "file:///two.gz", "blob": blob}]})
+    pipeline.run(m)
+    out = gzip.decompress(base64.b64decode(m.payload["result"]["contents"][0]["blob"]))
+    assert out == b"header\ntoken=[REDACTED:github_token]\n"
+
+
+def test_a_secret_in_a_member_name_is_blocked_however_many_candidates(pipeline):
+    """Past 32 findings or many candidates the stage walks the strings; member names must be
+    scanned there too (a name cannot be rewritten, so the message is blocked)."""
+    import uuid
+
+    tok = github_token()
+    noise = "\n".join(str(uuid.UUID(int=i * 7919 + 17)) for i in range(300))
+    m = result(
+        {
+            "content": [{"type": "text", "text": noise}],
+            "structuredContent": {"env": {f"t {tok}": True}},
+        }
+    )
+    pipeline.run(m)
+    assert [(f.rule, f.action, f.location) for f in m.findings] == [
+        ("github-token", "block", f"/result/structuredContent/env/t {tok}")
+    ]
+    assert m.stopped
+
+
+def test_exactly_the_cap_of_matches_is_not_reported_as_capped():
+    eng = Engine.load()
+    eng.finding_cap = 5
+    for n, want in ((5, 5), (6, 6)):
+        m = result(
+            {
+                "content": [
+                    {
+                        "type": "text",
+                        "text": " ".join(f"u{i}@corp{i}.com" for i in range(n)),
+                    }
+                ]
+            }
+        )
+        ScanStage(eng).process(m)
+        assert len(m.findings) == want, n
+        assert ("mcp_max_findings" in m.findings[-1].masked) == (n > 5)

@@ -136,17 +136,35 @@ def is_compressed(raw: bytes) -> bool:
     return raw[:3] == _COMPRESSED_MAGIC[0] or raw[:2] in _COMPRESSED_MAGIC[1:]
 
 
-def inflate(raw: bytes) -> bytes | None:
-    """The whole content of a gzip or zlib stream, or None when it is broken, ends early,
-    or holds more than MAX_INFLATE bytes."""
-    d = zlib.decompressobj(wbits=47)  # 32 + 15: gzip or zlib header, detected
-    try:
-        out = d.decompress(raw, MAX_INFLATE + 1)
-    except zlib.error:
-        return None
-    if len(out) > MAX_INFLATE or not d.eof:
-        return None
-    return out
+def inflate(
+    raw: bytes, limit: int = MAX_INFLATE, spent: list[int] | None = None
+) -> tuple[bytes, bytes] | None:
+    """(the content, trailing bytes) of gzip or zlib data: every member of a multi-member
+    gzip file, as ``gzip -d`` reads them; what follows the last member (padding, junk) is
+    returned apart. None when the data is broken, ends early, or holds more than ``limit``
+    bytes. ``spent[0]`` grows by the bytes inflated, whatever the outcome."""
+    out = bytearray()
+    data = raw
+    while True:
+        d = zlib.decompressobj(wbits=47)  # 32 + 15: gzip or zlib header, detected
+        n = len(out)
+        try:
+            out += d.decompress(data, limit + 1 - n)
+        except zlib.error:
+            return None
+        finally:
+            if spent is not None:
+                spent[0] += len(out) - n
+        if len(out) > limit or not d.eof:
+            return None
+        data = d.unused_data
+        if data[:3] != _COMPRESSED_MAGIC[0] or raw[:3] != _COMPRESSED_MAGIC[0]:
+            return bytes(out), data
+
+
+# Compressed blobs inflated per scan, all together: a message of many small compression
+# bombs must not cost seconds of the event loop (each blob alone is bounded by MAX_INFLATE).
+MAX_INFLATE_PER_SCAN = 2 * MAX_INFLATE
 
 
 def _printable_ratio(b: bytes) -> float:
@@ -343,6 +361,7 @@ class Engine:
             text = bytes(text).decode("utf-8", "replace")
         if not text or not self._dbs:
             return []
+        self._local.inflate_budget = [MAX_INFLATE_PER_SCAN]
         dets, b64, views = self._scan_raw(text, allowed, want_b64=True, data=data, hits=hits)
         if views or "%" in text:
             self._scan_views(text, allowed, dets, views)
@@ -541,7 +560,7 @@ class Engine:
                         cur_s = smax
                     continue
                 self._confirm(text, ri, cur_lo, cur_hi, dets, cur_s, memo, budget)
-                if budget is not None and budget[0] <= 0:
+                if budget is not None and budget[0] < 0:
                     break
                 cur_lo, cur_hi, cur_s = lo, hi, smax
             else:
@@ -564,7 +583,7 @@ class Engine:
         budget: list[int] | None = None,
     ) -> None:
         """Matches of rule ``ri`` inside ``text[lo:hi]`` that start at or before ``smax``;
-        at most ``budget[0]`` of them (decremented), if given."""
+        at most ``budget[0]`` of them (decremented; -1 once one more was found), if given."""
         rule = self.rules[ri]
         base = max(0, lo - 8)  # a little context for look-behinds
         win = text[base:hi]
@@ -603,6 +622,12 @@ class Engine:
                 ve += base
                 value = text[vs:ve]
                 if self._accept(ri, rule, value, text, vs, ve, m, memo):
+                    if budget is not None:
+                        if budget[0] <= 0:  # one match more than the cap: say so, stop
+                            budget[0] = -1
+                            self.capped.add(rule.id)
+                            return
+                        budget[0] -= 1
                     out.append(
                         Detection(
                             rule.id,
@@ -616,11 +641,6 @@ class Engine:
                             ref=rule,
                         )  # fmt: skip
                     )
-                    if budget is not None:
-                        budget[0] -= 1
-                        if budget[0] <= 0:
-                            self.capped.add(rule.id)
-                            return
                     pos = max(m.end(), mstart + 1)
                 else:
                     # a rejected match may hide an overlapping good one ("failed: url?token=x")
@@ -676,12 +696,14 @@ class Engine:
         """(length taken, the blob, detections in ``key: <decoded blob>``, "base64" or
         "hex"). A blob inside the decoded text (base64 of base64, hex of base64...) is
         decoded too, one level deep."""
-        got = _decode_blob(blob)
+        # compressed blobs are inflated at the top level only, within the scan's budget
+        budget = self._local.__dict__.get("inflate_budget") if depth == 0 else None
+        got = _decode_blob(blob, budget)
         if got is None and ("\n" in blob or "\\n" in blob):
             # a wrapped blob taken with one line too many (a word after it): without it
             blob = blob[: max(blob.rfind("\n"), blob.rfind("\\n"))]
             blob = blob.removesuffix("\\r").removesuffix("\r")
-            got = _decode_blob(blob)
+            got = _decode_blob(blob, budget)
         if got is None:
             return len(blob), blob, [], ""
         decoded, encoding = got
@@ -943,9 +965,10 @@ def _decode_hex(core: str) -> str | None:
     return s if _printable_ratio(raw) >= 0.95 else None
 
 
-def _decode_blob(blob: str) -> tuple[str, str] | None:
+def _decode_blob(blob: str, inflate_budget: list[int] | None = None) -> tuple[str, str] | None:
     """(the decoded text, "base64", "gzip" (base64 of gzip or zlib data) or "hex"), or None
-    when ``blob`` is not text so encoded."""
+    when ``blob`` is not text so encoded. Compressed data is inflated only with an
+    ``inflate_budget`` (bytes left, decremented)."""
     if "\n" in blob or "\\n" in blob:  # wrapped into lines (see _join_wrapped)
         blob = blob.replace("\\r\\n", "").replace("\\n", "").replace("\r", "").replace("\n", "")
     core = blob.rstrip("=")
@@ -963,14 +986,20 @@ def _decode_blob(blob: str) -> tuple[str, str] | None:
     encoding = "base64"
     try:
         first = base64.b64decode(head)
-        if is_compressed(first):
-            raw = inflate(base64.b64decode(blob, validate=True))
-            if raw is None:
+        raw = None
+        if inflate_budget is not None and inflate_budget[0] > 0 and is_compressed(first):
+            spent = [0]
+            limit = min(MAX_INFLATE, inflate_budget[0])
+            got = inflate(base64.b64decode(blob, validate=True), limit, spent)
+            inflate_budget[0] -= spent[0]
+            if got is not None:
+                raw = got[0]
+                encoding = "gzip"  # (or zlib: act tells them apart by the magic bytes)
+            # else: too big, or not compressed data after all (text starting "x^" has the
+            # magic of zlib): judged as plain base64 below
+        if raw is None:
+            if _printable_ratio(first) < 0.95:
                 return None
-            encoding = "gzip"  # (or zlib: act tells them apart by the magic bytes)
-        elif _printable_ratio(first) < 0.95:
-            return None
-        else:
             raw = base64.b64decode(blob, validate=True)
         s = raw.decode("utf-8")
     except (binascii.Error, ValueError, UnicodeDecodeError):

@@ -94,6 +94,24 @@ def collect(payload: Any) -> list[tuple[Any, Any, tuple, str, str]]:
     return out
 
 
+def collect_keys(payload: Any) -> list[tuple[tuple, str]]:
+    """Every member name of ``payload``'s objects long enough to hold a secret: (path of the
+    member, name). A name cannot be rewritten: what is found in one blocks the message."""
+    out: list[tuple[tuple, str]] = []
+    stack: list[tuple[Any, tuple]] = [(payload, ())]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if isinstance(k, str) and len(k) >= _MIN_LEN:
+                    out.append((path + (k,), k))
+                if isinstance(v, dict | list):
+                    stack.append((v, path + (k,)))
+        elif isinstance(node, list):
+            stack.extend((v, path + (i,)) for i, v in enumerate(node) if isinstance(v, dict | list))
+    return out
+
+
 class ScanStage:
     name = "scan"
     order = ORDER_SCAN
@@ -165,9 +183,9 @@ class ScanStage:
                 self._locate(msg, dets, spans)
         else:
             self._scan_walk(engine, msg, allowed, spans)
+        self._scan_header(engine, msg, allowed)
         if engine.capped:
             self._capped(engine, msg)
-        self._scan_header(engine, msg, allowed)
         if spans:
             pending = msg.exchange.scratch.setdefault(SPANS_KEY, {})
             if len(pending) > _MAX_PENDING:  # act stage missing: do not grow without bound
@@ -220,7 +238,8 @@ class ScanStage:
         """Scan the strings as one buffer, with exact offsets: for payloads orjson cannot
         serialize, and for messages with many candidates."""
         segs = collect(msg.payload)
-        if not segs:
+        names = collect_keys(msg.payload)
+        if not segs and not names:
             return
         parts: list[str] = []
         starts: list[int] = []
@@ -235,11 +254,24 @@ class ScanStage:
             starts.append(s)
             ends.append(s + len(text))
             pos = s + len(text) + 2
+        for _path, name in names:  # then the member names, one a line
+            parts.append(name)
+            parts.append("\n")
+            starts.append(pos)
+            ends.append(pos + len(name))
+            pos += len(name) + 1
         buf = "".join(parts)
+        n_values = len(segs)
         for d in engine.scan(buf, allowed):
             i = bisect.bisect_right(starts, d.start) - 1
             if i < 0 or d.start >= ends[i]:
-                continue  # inside a key name or the framing
+                continue  # inside the framing (a value's member name is scanned on its own)
+            if i >= n_values:
+                # in a member name, which cannot be rewritten: blocked if it had to change
+                path, _name = names[i - n_values]
+                action = "block" if d.action in ("redact", "block") else d.action
+                self._record(msg, d, pointer(path), d.start - starts[i], d.end - starts[i], action)
+                continue
             container, key, path, _ck, text = segs[i]
             s, e = d.start - starts[i], min(d.end, ends[i]) - starts[i]
             self._found(msg, d, container, key, path, s, e, text[s:e], spans)

@@ -357,11 +357,13 @@ async def _stdio_main(
         await relay.run(read, stop)
     finally:
         relay.closing = True
-        if not signalled and not fatal:  # end the session while the bridge still answers
-            await relay.end_session()
-        # then stop the server: nothing may outlive the shim
-        await bridge.close()
-        await relay.close(delete_session=False)
+        try:
+            if not signalled and not fatal:  # end the session while the bridge still answers
+                await relay.end_session()
+        finally:
+            # then stop the server, whatever happened: nothing may outlive the shim
+            await bridge.close()
+            await relay.close(delete_session=False)
     if fatal:
         return 1
     return 128 + signalled[0] if signalled else 0
