@@ -75,3 +75,39 @@ def test_untouched_bodies_leave_the_headers_alone(pipeline):
     m, headers = call(pipeline, {"region": "eu-west-1"}, {"Mcp-Param-Region": "eu-west-1"})
     assert not m.stopped and not m.modified and headers["Mcp-Param-Region"] == "eu-west-1"
     assert params.SNAPSHOT_KEY not in m.exchange.scratch  # nothing kept after the message
+
+
+def test_mcp_name_follows_a_redacted_resource_uri_and_the_audited_name_is_masked():
+    """A token in a resource URI's query: the body is redacted, Mcp-Name (which mirrors the
+    URI) follows it, and the name the message (and its response) carries for the audit is
+    masked like the finding."""
+    from mcp_gateway.correlate import CorrelateStage
+
+    corr = CorrelateStage()
+    p = Pipeline([corr, ScanStage(Engine.load()), ActStage(b"k"), params.ParamHeaderStage()])
+    tok = github_token(seed=9)
+    uri = f"https://api.example.com/repo?access_token={tok}"
+    body = {"jsonrpc": "2.0", "id": 4, "method": "resources/read", "params": {"uri": uri}}
+    hdrs = [
+        (b"content-type", b"application/json"),
+        (b"mcp-protocol-version", b"2026-07-28"),
+        (b"mcp-method", b"resources/read"),
+        (b"mcp-name", uri.encode()),
+    ]
+    f = tflow.tflow(
+        req=tutils.treq(method=b"POST", path=b"/mcp", headers=hdrs, content=orjson.dumps(body))
+    )
+    ex = Exchange(flow_id=f.id, server="s:1", request_headers=header_map(f.request.headers), flow=f)
+    m = Message(body, Direction.CLIENT_TO_SERVER, Kind.REQUEST, ex, id=4, method="resources/read")
+    m.name = uri
+    p.run(m)
+    redacted = "https://api.example.com/repo?access_token=[REDACTED:github_token]"
+    assert m.payload["params"]["uri"] == redacted
+    assert decode_header_value(f.request.headers["mcp-name"]) == redacted
+    assert tok not in m.name and m.name.startswith("https://api.example.com/repo?access_token=ghp_")
+    res = Message(
+        {"jsonrpc": "2.0", "id": 4, "result": {"contents": []}},
+        Direction.SERVER_TO_CLIENT, Kind.RESULT, ex, id=4,
+    )  # fmt: skip
+    p.run(res)
+    assert res.method == "resources/read" and res.name == m.name

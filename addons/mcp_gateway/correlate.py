@@ -90,6 +90,12 @@ def _hashable(v: Any) -> Any:
     return v if isinstance(v, str | int) else repr(v)
 
 
+def pending_of(msg: Message) -> Pending | None:
+    """The in-flight entry a request left for its response (its name can still change)."""
+    local = msg.exchange.scratch.get("pending")
+    return local.get((msg.direction, _hashable(msg.id))) if local else None
+
+
 class CorrelateStage:
     name = "correlate"
     order = ORDER_CORRELATE

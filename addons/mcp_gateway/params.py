@@ -1,4 +1,5 @@
-"""2026-07-28 ``Mcp-Param-*`` headers: keep them in step with what the pipeline did to the body.
+"""2026-07-28 ``Mcp-Param-*`` and ``Mcp-Name`` headers: keep them in step with what the
+pipeline did to the body.
 
 A client mirrors tool arguments whose schema carries ``x-mcp-header`` into ``Mcp-Param-<Name>``
 headers, and the server refuses a request whose headers and body disagree (400, -32020). When
@@ -16,7 +17,13 @@ import copy
 from typing import Any
 
 from .message import ErrorCode, Message
-from .parse import MCP_PARAM_PREFIX, decode_header_value, encode_header_value, render_header_scalar
+from .parse import (
+    MCP_PARAM_PREFIX,
+    NAME_BEARING,
+    decode_header_value,
+    encode_header_value,
+    render_header_scalar,
+)
 from .pipeline import ORDER_PARAMS
 
 SNAPSHOT_KEY = "params.before"
@@ -41,7 +48,11 @@ class ParamHeaderStage:
     def process(self, msg: Message) -> None:
         before = msg.exchange.scratch.pop(SNAPSHOT_KEY, None)
         flow = msg.exchange.flow
-        if before is None or msg.stopped or flow is None:
+        if msg.stopped or flow is None:
+            return
+        if msg.modified and msg.exchange.header("mcp-name") is not None:
+            self._follow_name(msg, flow.request.headers)
+        if before is None:
             return
         changed = self._follow_body(msg, flow.request.headers, before) if msg.modified else set()
         for f in msg.findings:
@@ -54,6 +65,17 @@ class ParamHeaderStage:
                         stage=self.name,
                     )
                     return
+
+    @staticmethod
+    def _follow_name(msg: Message, headers: Any) -> None:
+        """``Mcp-Name`` mirrors the tool name or resource URI: when the act stage redacted
+        that (a token in a URI's query), the header follows, or it would carry the secret to
+        the server and no longer match the body."""
+        key = NAME_BEARING.get(msg.method or "")
+        p = msg.payload.get("params") if isinstance(msg.payload, dict) else None
+        new = p.get(key) if key is not None and isinstance(p, dict) else None
+        if isinstance(new, str) and decode_header_value(headers.get("mcp-name", "")) != new:
+            headers["mcp-name"] = encode_header_value(new)
 
     @staticmethod
     def _follow_body(msg: Message, headers: Any, before: dict) -> set[str]:

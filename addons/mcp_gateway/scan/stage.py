@@ -20,8 +20,9 @@ from typing import Any
 
 import orjson
 
-from ..message import Direction, Finding, Message
-from ..parse import MCP_PARAM_PREFIX, decode_header_value
+from ..correlate import pending_of
+from ..message import Direction, Finding, Kind, Message
+from ..parse import MCP_PARAM_PREFIX, NAME_BEARING, decode_header_value
 from ..pipeline import ORDER_SCAN
 from .engine import Detection, Engine
 from .rules import Rule
@@ -186,11 +187,40 @@ class ScanStage:
         self._scan_header(engine, msg, allowed)
         if engine.capped:
             self._capped(engine, msg)
+        if msg.findings and msg.kind is Kind.REQUEST and isinstance(msg.name, str):
+            key = NAME_BEARING.get(msg.method or "")
+            if key is not None:
+                self._mask_name(msg, f"/params/{key}")
         if spans:
             pending = msg.exchange.scratch.setdefault(SPANS_KEY, {})
             if len(pending) > _MAX_PENDING:  # act stage missing: do not grow without bound
                 pending.clear()
             pending[id(msg)] = (msg, spans)
+
+    @staticmethod
+    def _mask_name(msg: Message, loc: str) -> None:
+        """A finding in the tool name or resource URI (``?access_token=…``): the name the
+        message carries for the audit, the logs and its response is masked like the finding,
+        whatever the action (the body itself is the act stage's business)."""
+        name = msg.name
+        assert name is not None
+        spans = sorted(
+            ((f.start, f.end, f.masked) for f in msg.findings
+             if f.location == loc and 0 <= f.start < f.end <= len(name)),
+            reverse=True,
+        )  # fmt: skip
+        if not spans:
+            return
+        limit = len(name)
+        for start, end, masked in spans:
+            if end > limit:
+                continue  # overlaps one masked already
+            name = name[:start] + (masked or "…") + name[end:]
+            limit = start
+        msg.name = name
+        p = pending_of(msg)
+        if p is not None:
+            p.name = name
 
     @staticmethod
     def _capped(engine: Engine, msg: Message) -> None:
