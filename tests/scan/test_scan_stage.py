@@ -299,6 +299,22 @@ def test_authorization_header_scanned_for_client_requests_only(pipeline):
     assert r.findings == []
 
 
+def test_request_url_query_is_scanned_and_recorded_never_rewritten(pipeline):
+    tok = github_token(seed=4)
+    e = ex(request_headers={}, path=f"/mcp?access_token={tok}&x=1")
+    m = req({"name": "x", "arguments": {}}, exchange=e)
+    pipeline.run(m)
+    assert [(f.type, f.location, f.action, f.start) for f in m.findings] == [
+        ("github_token", "url:query", "log", len("access_token="))
+    ]
+    assert m.action is Action.PASS and not m.modified
+    # percent-encoded, too
+    e = ex(request_headers={}, path=f"/mcp?t={tok[:3]}%5F{tok[4:]}")
+    m = req({"name": "x", "arguments": {}}, exchange=e)
+    pipeline.run(m)
+    assert [(f.type, f.location) for f in m.findings] == [("github_token", "url:query")]
+
+
 def test_scope_direction_method_tool_server(tmp_path):
     rule = tmp_path / "scoped.yaml"
     rule.write_text(

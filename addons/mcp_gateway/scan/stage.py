@@ -354,6 +354,14 @@ class ScanStage:
                 action = "log" if d.action == "redact" else d.action
                 where = "header:authorization"
                 self._record(msg, d, where, max(0, d.start - off), d.end - off, action)
+        query = ex.path.partition("?")[2] if isinstance(ex.path, str) else ""
+        if query:
+            # The request URL's query (`/mcp?api_key=…`), as the client sent it: a credential
+            # there is recorded like the Authorization header's, never rewritten.
+            text = f"?{query}"
+            for d in engine.scan(text, allowed):
+                action = "log" if d.action == "redact" else d.action
+                self._record(msg, d, "url:query", max(0, d.start - 1), d.end - 1, action)
         headers = ex.request_headers
         if not isinstance(headers, dict):
             return
