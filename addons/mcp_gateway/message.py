@@ -72,7 +72,8 @@ class Finding:
     severity: str
     action: str  # log | alert | redact | block
     location: (
-        str  # JSON pointer into the message ("/params/arguments/key"), or "header:authorization"
+        str  # JSON pointer into the message ("/params/arguments/key"), "header:authorization",
+        # "url:query", or "" (in no single string; a cap notice)
     )
     start: int = 0  # offsets into the decoded string at `location`
     end: int = 0

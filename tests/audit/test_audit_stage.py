@@ -38,6 +38,19 @@ def test_no_payload_unless_asked():
     assert '"hello"' in message_row(request(ex, 1), store_payloads=True)["payload"]
 
 
+def test_a_credential_in_a_header_or_the_url_does_not_withhold_the_payload():
+    from mcp_gateway.message import Finding
+
+    ex = exchange()
+    msg = request(ex, 1)
+    for where in ("header:authorization", "url:query"):
+        msg.findings = [Finding("github-token", "github_token", "critical", "log", where, 0, 40)]
+        stored = message_row(msg, store_payloads=True)["payload"]
+        assert '"hello"' in stored and "withheld" not in stored, where
+    msg.findings = [Finding("email", "email", "low", "log", "", 0, 0, "(more than 500 …)")]
+    assert "withheld" in message_row(msg, store_payloads=True)["payload"]  # not examined
+
+
 _text = st.text(max_size=20)
 _value = st.one_of(st.none(), st.integers(-(2**62), 2**62), st.floats(allow_nan=False), _text)
 _row = st.fixed_dictionaries(

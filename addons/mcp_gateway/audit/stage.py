@@ -173,8 +173,8 @@ def stored_payload(msg: Message) -> str | None:
     doc = copy.deepcopy(payload)
     by_loc: dict[str, list] = {}
     for f in msg.findings:
-        if f.location.startswith("header:"):
-            continue  # headers are not stored
+        if f.location.startswith(("header:", "url:")):
+            continue  # headers and the URL are not stored
         by_loc.setdefault(f.location, []).append(f)
     for loc, fs in by_loc.items():
         target = _resolve(doc, loc) if loc else None
