@@ -118,6 +118,27 @@ def test_phone_and_ipv4_validators():
     assert not V.ipv4_public("1.2.3.256")
 
 
+@pytest.mark.parametrize(
+    "text, found",
+    [
+        ("version 1.2.3.4", False),
+        ("v1.2.3.4", False),
+        ("ver. 10.0.19041.1", False),
+        ("OID 1.3.6.1", False),
+        # "ver" and "oid" inside a word are no version or OID
+        ("server 203.0.113.9 down", True),
+        ("resolver 8.8.4.4", True),
+        ("failover to 52.14.200.9", True),
+        ("android 10.1.2.3", True),
+    ],
+)
+def test_ipv4_after_version_words_only_when_they_are_words(text, found):
+    from mcp_gateway.scan.engine import Engine
+
+    got = [d.type for d in Engine.load().scan_text(text)]
+    assert got == (["ipv4"] if found else [])
+
+
 def test_basic_credentials():
     import base64
 

@@ -347,7 +347,9 @@ def ipv4_public(value: str, ctx: Ctx | None = None) -> bool:
     return _ipv4_value(value) and _not_version(value, ctx)
 
 
-_VERSION_BEFORE = re.compile(r"(?:\bv|version[\s:=\"']*|ver\.?\s*|oid[\s:=\"']*)\Z")
+# whole words only: "server 10.0.0.5", "resolver 8.8.8.8", "failover to …", "android 10…" are
+# addresses
+_VERSION_BEFORE = re.compile(r"(?:\bv|\bversion[\s:=\"']*|\bver\.?\s*|\boid[\s:=\"']*)\Z")
 
 
 _SSN_SHAPE = re.compile(r"^\d{3}-\d{2}-\d{4}$")
