@@ -589,3 +589,20 @@ def test_overlap_resolution_matches_the_greedy_rule_on_random_detections():
                 )  # fmt: skip
             )
         assert _resolve(list(dets)) == greedy(dets)
+
+
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("?to=+14155552671&body=hi", "+14155552671"),  # a query string (Twilio's To=)
+        ("PHONE=+44 20 7946 0958", "+44 20 7946 0958"),
+        ("border 536-22-8410", "536-22-8410"),  # not "order 536-22-8410"
+        ("recorder 536-22-8410", "536-22-8410"),
+    ],
+)
+def test_personal_data_after_key_equals_or_inside_a_longer_word(engine, text, value):
+    assert [d.value for d in engine.scan_text(text)] == [value]
+
+
+def test_an_order_number_shaped_like_an_ssn_is_not_one(engine):
+    assert engine.scan_text("order 536-22-8410") == []
