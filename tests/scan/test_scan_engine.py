@@ -606,3 +606,16 @@ def test_personal_data_after_key_equals_or_inside_a_longer_word(engine, text, va
 
 def test_an_order_number_shaped_like_an_ssn_is_not_one(engine):
     assert engine.scan_text("order 536-22-8410") == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "<code>API_KEY=Zq8vLr0Tn5Yk2Wb9Hx4J</code>",
+        "<td>client_secret=KBLhcuiS4hX4TnCt1RTrzJm8Iq0na0p.Yt1JoW56</td>",
+    ],
+)
+def test_an_assignment_inside_an_html_element_is_a_secret(engine, text):
+    # a value followed by "<" is a placeholder (sk_live_<redacted>), but not by a closing tag
+    assert [d.type for d in engine.scan_text(text)] == ["generic_secret"]
+    assert engine.scan_text("STRIPE_KEY=sk_live_<redacted>") == []
