@@ -619,3 +619,19 @@ def test_an_assignment_inside_an_html_element_is_a_secret(engine, text):
     # a value followed by "<" is a placeholder (sk_live_<redacted>), but not by a closing tag
     assert [d.type for d in engine.scan_text(text)] == ["generic_secret"]
     assert engine.scan_text("STRIPE_KEY=sk_live_<redacted>") == []
+
+
+@pytest.mark.parametrize(
+    "text, found",
+    [
+        ("curl -u admin:Zq8vLr0Tn5Yk2Wb9Hx4Jm https://api.acme.io", "Zq8vLr0Tn5Yk2Wb9Hx4Jm"),
+        ('curl -X POST --user "ci-bot:T0k3n-abc9XY" https://x', "T0k3n-abc9XY"),
+        ("curl -u $USER:$PASS https://x", None),  # variables
+        ("curl --user deploy:password https://x", None),  # a placeholder
+        ("secret_key_base: Zq8vLr0Tn5Yk2Wb9Hx4Jm", "Zq8vLr0Tn5Yk2Wb9Hx4Jm"),  # Rails
+        ("SECRET_KEY_BASE=Zq8vLr0Tn5Yk2Wb9Hx4Jm", "Zq8vLr0Tn5Yk2Wb9Hx4Jm"),
+    ],
+)
+def test_command_line_passwords_and_rails_secret_key_base(engine, text, found):
+    got = [(d.type, d.value) for d in engine.scan_text(text)]
+    assert got == ([("generic_secret", found)] if found else [])
