@@ -635,3 +635,15 @@ def test_an_assignment_inside_an_html_element_is_a_secret(engine, text):
 def test_command_line_passwords_and_rails_secret_key_base(engine, text, found):
     got = [(d.type, d.value) for d in engine.scan_text(text)]
     assert got == ([("generic_secret", found)] if found else [])
+
+
+@pytest.mark.parametrize(
+    "text, found",
+    [
+        ("SSN#536-22-8410", True),
+        ("Social Security No. 536-22-8410", True),
+        ("order #536-22-8410", False),  # the dashed shape after '#' alone is an order number
+    ],
+)
+def test_a_dashed_ssn_right_after_its_label(engine, text, found):
+    assert [d.type for d in engine.scan_text(text)] == (["us_ssn"] if found else [])
