@@ -445,19 +445,19 @@ class Engine:
         raw: bytes,
         allowed: Collection[int] | None,
         canonical: Callable[[], bytes | None],
-        max_hits: int | None = None,
+        walk_instead: Callable[[int], bool] | None = None,
     ) -> list[Detection] | None:
         """Detections in a JSON text as it arrived (``raw``). Its escapes are decoded by the
         engine's views, except \\u escapes of non-ASCII characters: when ``raw`` holds one,
         ``canonical()`` (the same JSON serialized without them) is scanned instead. None when
-        that serialization is not available, or when Hyperscan reports more than
-        ``max_hits`` candidates (the caller then scans the strings one by one)."""
+        that serialization is not available, or when ``walk_instead(number of Hyperscan
+        candidates)`` says so (the caller then scans the strings one by one)."""
         if not raw or not self._dbs:
             return []
         hits = self._hits(raw)
         if not hits:
             return []  # the common case: one Hyperscan pass and nothing else
-        if max_hits is not None and len(hits) > max_hits:
+        if walk_instead is not None and walk_instead(len(hits)):
             return None
         uesc = self._id_uesc
         if any(h[0] == uesc for h in hits):

@@ -173,8 +173,12 @@ class ScanStage:
         # on the JSON text.)
         dets = None
         if raw is not None:
-            max_hits = max(4 * _MAX_LOCATE, raw.count(b'"') // 13)
-            dets = engine.scan_json(raw, allowed, canonical, max_hits=max_hits)
+
+            def walk_instead(hits: int, raw: bytes = raw) -> bool:
+                # (counting the quotes costs 0.3 ms on 571 KB: only when there are many)
+                return hits > 4 * _MAX_LOCATE and hits > raw.count(b'"') // 13
+
+            dets = engine.scan_json(raw, allowed, canonical, walk_instead)
         if dets is not None:
             if len(dets) > _MAX_LOCATE:
                 # many findings (a customer export...): searching each value in every string
