@@ -195,46 +195,49 @@ class ActStage:
             rep = quote(rep, safe="")
         return rep
 
-    def _rebase64(self, s) -> str | None:
-        blob = s.value
-        core = blob.rstrip("=")
-        padded = core + "=" * (-len(core) % 4)
-        try:
-            raw = base64.b64decode(padded, validate=True)
-            text = raw.decode("utf-8")
-        except (binascii.Error, ValueError, UnicodeDecodeError):
-            return f"[REDACTED:{s.type}]"
+    def _redact_inside(self, text: str, s) -> str:
+        """A decoded blob's text with the secrets found inside it replaced."""
         for inner in sorted(set(s.decoded), key=len, reverse=True):
             if inner:
                 text = text.replace(inner, self.replacement(inner, s.type, s.rule))
-        out = base64.b64encode(text.encode("utf-8")).decode("ascii")
+        return text
+
+    @staticmethod
+    def _b64_parts(blob: str) -> bytes:
+        """The bytes of a base64 blob, padded or not (binascii.Error if it is not one)."""
+        core = blob.rstrip("=")
+        return base64.b64decode(core + "=" * (-len(core) % 4), validate=True)
+
+    @staticmethod
+    def _b64_like(data: bytes, blob: str) -> str:
+        """``data`` in base64, unpadded if ``blob`` was unpadded base64."""
+        out = base64.b64encode(data).decode("ascii")
         if not blob.endswith("=") and len(blob) % 4:  # it was unpadded base64
             out = out.rstrip("=")
         return out
+
+    def _rebase64(self, s) -> str | None:
+        try:
+            text = self._b64_parts(s.value).decode("utf-8")
+        except (binascii.Error, ValueError, UnicodeDecodeError):
+            return f"[REDACTED:{s.type}]"
+        return self._b64_like(self._redact_inside(text, s).encode("utf-8"), s.value)
 
     def _regzip(self, s) -> str | None:
         """Base64 of gzip (or zlib) data: inflated, redacted inside, compressed again in the
         same format (a multi-member file becomes one member; bytes after the data are kept);
         the whole blob is replaced if any step fails."""
-        blob = s.value
-        core = blob.rstrip("=")
         try:
-            raw = base64.b64decode(core + "=" * (-len(core) % 4), validate=True)
+            raw = self._b64_parts(s.value)
             got = inflate(raw)
             if got is None:
                 raise ValueError("not inflatable")
             text, trailing = got[0].decode("utf-8"), got[1]
         except (binascii.Error, ValueError, UnicodeDecodeError):
             return f"[REDACTED:{s.type}]"
-        for inner in sorted(set(s.decoded), key=len, reverse=True):
-            if inner:
-                text = text.replace(inner, self.replacement(inner, s.type, s.rule))
-        data = text.encode("utf-8")
+        data = self._redact_inside(text, s).encode("utf-8")
         packed = gzip.compress(data, mtime=0) if raw[:2] == b"\x1f\x8b" else zlib.compress(data)
-        out = base64.b64encode(packed + trailing).decode("ascii")
-        if not blob.endswith("=") and len(blob) % 4:  # it was unpadded base64
-            out = out.rstrip("=")
-        return out
+        return self._b64_like(packed + trailing, s.value)
 
     def _rehex(self, s) -> str | None:
         """The hex blob with the secrets inside it redacted, hex again (same letter case; a
@@ -243,10 +246,7 @@ class ActStage:
             text = bytes.fromhex(s.value).decode("utf-8")
         except (ValueError, UnicodeDecodeError):  # not whole hex text after all: all of it
             return f"[REDACTED:{s.type}]"
-        for inner in sorted(set(s.decoded), key=len, reverse=True):
-            if inner:
-                text = text.replace(inner, self.replacement(inner, s.type, s.rule))
-        out = text.encode("utf-8").hex()
+        out = self._redact_inside(text, s).encode("utf-8").hex()
         return out.upper() if s.value.isupper() else out
 
 

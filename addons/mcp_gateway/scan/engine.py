@@ -66,7 +66,8 @@ class Detection:
     severity: str
     action: str
     # how the value is encoded in the text: "" (plain), "json" (escapes), "url" (percent),
-    # "base64" or "hex" (value is the whole blob; decoded holds the secrets inside it)
+    # "base64", "gzip" (base64 of gzip or zlib data) or "hex" (value is the whole blob;
+    # decoded holds the secrets inside it), "escape", "unicode"
     encoding: str = field(default="", repr=False, compare=False)
     decoded: tuple[str, ...] = field(default=(), repr=False, compare=False)
     priority: int = field(default=0, repr=False, compare=False)
@@ -693,8 +694,8 @@ class Engine:
     def _blob_findings(
         self, blob: str, key: str | None, allowed, depth: int = 0
     ) -> tuple[int, str, list[Detection], str]:
-        """(length taken, the blob, detections in ``key: <decoded blob>``, "base64" or
-        "hex"). A blob inside the decoded text (base64 of base64, hex of base64...) is
+        """(length taken, the blob, detections in ``key: <decoded blob>``, "base64", "gzip"
+        or "hex"). A blob inside the decoded text (base64 of base64, hex of base64...) is
         decoded too, one level deep."""
         # compressed blobs are inflated at the top level only, within the scan's budget
         budget = self._local.__dict__.get("inflate_budget") if depth == 0 else None
