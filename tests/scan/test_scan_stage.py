@@ -720,3 +720,69 @@ def test_exactly_the_cap_of_matches_is_not_reported_as_capped():
         ScanStage(eng).process(m)
         assert len(m.findings) == want, n
         assert ("mcp_max_findings" in m.findings[-1].masked) == (n > 5)
+
+
+def _echoed(text, sc_text=None, key="result"):
+    """A FastMCP tool result: the text as a content block and again as structuredContent."""
+    return {
+        "content": [{"type": "text", "text": text}],
+        "structuredContent": {key: text if sc_text is None else sc_text},
+        "isError": False,
+    }
+
+
+def test_a_long_result_echoed_in_structured_content_is_scanned_once_and_redacted_twice(
+    pipeline, engine, monkeypatch
+):
+    token = github_token()
+    text = "log line ünïcødé\n" * 400 + f"deploy with {token}\n" + "tail\n" * 100
+    scanned: list[bytes] = []
+    real = engine._hits
+    monkeypatch.setattr(engine, "_hits", lambda data: scanned.append(bytes(data)) or real(data))
+    m = result(_echoed(text))
+    m.raw = orjson.dumps(m.payload)
+    pipeline.run(m)
+    # one Hyperscan pass, over a text that holds the copy once
+    assert len(scanned) == 1 and scanned[0].count(b"deploy with") == 1
+    assert {f.location for f in m.findings} == {
+        "/result/content/0/text",
+        "/result/structuredContent/result",
+    }
+    res = reserialize(m)["result"]
+    assert token not in orjson.dumps(res).decode()
+    assert res["content"][0]["text"] == res["structuredContent"]["result"]
+    assert "deploy with [REDACTED:github_token]" in res["content"][0]["text"]
+
+
+def test_an_echoed_result_with_many_candidates_is_redacted_in_both_copies(pipeline):
+    token = github_token()
+    lines = [f"user{i}.x@acme-corp.io" for i in range(600)]
+    lines[300] += f" key {token}"
+    m = result(_echoed("\n".join(lines)))
+    pipeline.run(m)
+    emails = {f.location for f in m.findings if f.type == "email"}
+    assert emails == {"/result/content/0/text", "/result/structuredContent/result"}
+    assert sum(f.type == "email" for f in m.findings) == 1200
+    res = reserialize(m)["result"]
+    assert token not in orjson.dumps(res).decode()
+    assert res["content"][0]["text"] == res["structuredContent"]["result"]
+
+
+@pytest.mark.parametrize(
+    "shape",
+    ["different text", "other key", "short text"],
+)
+def test_structured_content_that_is_not_an_exact_echo_is_scanned_itself(pipeline, shape):
+    token = github_token()
+    text = "plain output line\n" * 400
+    if shape == "different text":
+        res = _echoed(text, sc_text=text + f"token {token}")
+    elif shape == "other key":  # the key is context a rule may need: never skipped
+        res = _echoed(text, key="api_token")
+        res["structuredContent"]["api_token"] = text + token
+    else:
+        res = _echoed(f"token {token}")
+    m = result(res)
+    pipeline.run(m)
+    assert any(f.type == "github_token" for f in m.findings)
+    assert token not in orjson.dumps(m.payload).decode()

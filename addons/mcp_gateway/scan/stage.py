@@ -32,6 +32,8 @@ _HEADER_DONE = "scan.header_done"
 _MIN_LEN = 6  # no rule matches anything shorter
 _MAX_PENDING = 256
 _MAX_LOCATE = 32
+_ECHO_MIN = 4096  # below it, scanning the copy twice costs less than noticing it
+_ECHO_PATH = ("result", "structuredContent", "result")
 
 
 @dataclass(slots=True)
@@ -113,6 +115,33 @@ def collect_keys(payload: Any) -> list[tuple[tuple, str]]:
     return out
 
 
+def echoed_result(payload: Any) -> tuple[dict, dict, str] | None:
+    """A tool result that carries its text twice: FastMCP (the Python SDK) returns a tool's
+    non-object value both as a text content block and as ``structuredContent: {"result":
+    text}``, so a 256 KiB result is a 512 KiB message. Returns (result, content block,
+    text) when ``structuredContent`` is exactly such a copy of a long text block: the copy
+    is then scanned once and its findings apply to both. (Its key, ``result``, gives no
+    context a rule could use; any other shape is scanned as it is.)"""
+    if not isinstance(payload, dict):
+        return None
+    res = payload.get("result")
+    if not isinstance(res, dict):
+        return None
+    sc = res.get("structuredContent")
+    if not isinstance(sc, dict) or len(sc) != 1:
+        return None
+    text = sc.get("result")
+    if not isinstance(text, str) or len(text) < _ECHO_MIN:
+        return None
+    content = res.get("content")
+    if not isinstance(content, list):
+        return None
+    for block in content:
+        if isinstance(block, dict) and block.get("text") == text:
+            return res, block, text
+    return None
+
+
 class ScanStage:
     name = "scan"
     order = ORDER_SCAN
@@ -163,6 +192,15 @@ class ScanStage:
                 return None
 
         raw = msg.raw if not msg.modified else None
+        echo = echoed_result(payload) if msg.kind is Kind.RESULT else None
+        if echo is not None:
+            # scan the message without the copy (``_locate`` finds values in both)
+            res = echo[0]
+            payload = {
+                **msg.payload,
+                "result": {k: v for k, v in res.items() if k != "structuredContent"},
+            }
+            raw = None
         if raw is None:
             raw = canonical()
         engine.capped.clear()
@@ -183,11 +221,11 @@ class ScanStage:
             if len(dets) > _MAX_LOCATE:
                 # many findings (a customer export...): searching each value in every string
                 # would be quadratic, so scan the strings again with exact offsets instead
-                self._scan_walk(engine, msg, allowed, spans)
+                self._scan_walk(engine, msg, allowed, spans, payload, echo)
             elif dets:
                 self._locate(msg, dets, spans)
         else:
-            self._scan_walk(engine, msg, allowed, spans)
+            self._scan_walk(engine, msg, allowed, spans, payload, echo)
         self._scan_header(engine, msg, allowed)
         if engine.capped:
             self._capped(engine, msg)
@@ -268,11 +306,15 @@ class ScanStage:
                 action = "block" if d.action in ("redact", "block") else d.action
                 self._record(msg, d, "", d.start, d.end, action)
 
-    def _scan_walk(self, engine: Engine, msg: Message, allowed, spans: list[Span]) -> None:
-        """Scan the strings as one buffer, with exact offsets: for payloads orjson cannot
-        serialize, and for messages with many candidates."""
-        segs = collect(msg.payload)
-        names = collect_keys(msg.payload)
+    def _scan_walk(
+        self, engine: Engine, msg: Message, allowed, spans: list[Span], payload: Any,
+        echo: tuple[dict, dict, str] | None = None,
+    ) -> None:  # fmt: skip
+        """Scan the strings of ``payload`` (the message's, or it without an echoed copy) as
+        one buffer, with exact offsets: for payloads orjson cannot serialize, and for
+        messages with many candidates."""
+        segs = collect(payload)
+        names = collect_keys(payload)
         if not segs and not names:
             return
         parts: list[str] = []
@@ -309,6 +351,9 @@ class ScanStage:
             container, key, path, _ck, text = segs[i]
             s, e = d.start - starts[i], min(d.end, ends[i]) - starts[i]
             self._found(msg, d, container, key, path, s, e, text[s:e], spans)
+            if echo is not None and container is echo[1] and key == "text":
+                sc = echo[0]["structuredContent"]
+                self._found(msg, d, sc, "result", _ECHO_PATH, s, e, text[s:e], spans)
 
     def _found(
         self, msg: Message, d: Detection, container, key, path: tuple, s: int, e: int,
