@@ -67,6 +67,17 @@ GENERIC_FOUND = [
     ("password=Falcon855&falcon92 host=db", "Falcon855&falcon92"),
     (f"ts=1|api_key={V}|user=svc-4", V),
     (f"GET /login?user=bob&password={V}&next=/home", V),
+    # a bare `pass` key at a line start or quoted
+    (f"user=app\npass={V}\n", V),
+    (f'{{"user": "app", "pass": "{V}"}}', V),
+    # YAML: the value alone on the next line, plain or a block scalar (also JSON-escaped)
+    (f"password:\n  {V}\n", V),
+    (f"db:\n  password: >-\n    {V}\n", V),
+    (f"api_key: |\n  {V}", V),
+    (f"password:\\n  {V}\\n", V),
+    # secret-bearing flags, with a prefix
+    (f"deploy --env prod --access-token {V} --verbose", V),
+    (f"helm upgrade --set x=1 --registry-password={V}", V),
 ]
 
 
@@ -80,6 +91,16 @@ CONTEXT_FOUND = [
     ("the db password is Tr0ub4dor&3x.", "Tr0ub4dor&3x"),
     ("hey, the api key for staging is 8fJk2LmQ9xZp4RtY. thanks!", "8fJk2LmQ9xZp4RtY"),
     ("Old client_secret was (aZ9kLm2Qp8XrT4vB) and now we get 401.", "aZ9kLm2Qp8XrT4vB"),
+    ("The API key is: 8fJk2LmQ9xZp4RtY", "8fJk2LmQ9xZp4RtY"),
+    # session cookies in headers (curl -v, HAR)
+    (f"> Cookie: theme=dark; sessionid={V}", V),
+    (f"< Set-Cookie: auth_token={V}; HttpOnly; Path=/", V),
+    ("hey, the passwd for staging is Ember111*ember44. thanks!", "Ember111*ember44"),
+    (
+        "the token was eUSbKfvxw/3uJPNEOf17dwKNWJCe66n9X/+iX1Sc6Oc= yesterday",
+        "eUSbKfvxw/3uJPNEOf17dwKNWJCe66n9X/+iX1Sc6Oc=",
+    ),
+    (f"INSERT INTO i (`id`, `smtp_pass`) VALUES (4, '{V}');", V),
     # key as a column name, value in a row
     (f"INSERT INTO t (`id`, `client_secret`) VALUES (7, '{V}');", V),
     (f"INSERT INTO users (id, name, password) VALUES (1, 'bob', '{V}'), (2, 'a', 'b');", V),
@@ -116,6 +137,19 @@ SILENT_CONTEXT = [
     "Set `LOG_LEVEL` to `debug`",
     "GET /cache?key=user_profile_settings&x=1",
     "GET /cache?key=1234567890123456",
+    # YAML: a nested mapping or a list under a secret-looking key is not a value
+    "token:\n  type: string\n  format: password\n",
+    "password:\n  description: the user's password\n",
+    "credentials:\n  - name: registry\n",
+    "secret:\n  secretName: db-credentials\n",
+    "password: !env_var DB_PASSWORD\n",
+    "cookie: _ga=GA1.2.1234567890.1700000000; _gid=GA1.2.987654321.1700000000",
+    f"Cookie: csrftoken={V}; theme=dark",
+    "Set-Cookie: remember_me=true; Max-Age=3600",
+    # placeholders after flags, and flags that carry no secret
+    "deploy --stripe-secret-key sk_live_<redacted> --verbose",
+    "run --max-tokens 4096 --token-file /run/secrets/token",
+    "INSERT INTO trips (id, passenger, passport_no) VALUES (1, 'bob', 'X1234567');",
 ]
 
 
