@@ -284,3 +284,37 @@ def test_base64_gate_keeps_blobs_found(engine):
 def test_json_text_field_is_not_a_phone_word(engine):
     assert found(engine, '{"type":"text","text":"200 404 1234 bytes"}') == []
     assert found(engine, '{"phone":"267 363 2392"}') == [("phone_number", "267 363 2392")]
+
+
+def test_ipv4_prefilter_loses_no_address_the_pattern_finds(engine):
+    """The ipv4 anchor starts at the first dot (a leading class repeat slowed the whole
+    Hyperscan database): every address the rule's pattern and validator accept anywhere in
+    a text must still be found, whatever surrounds it."""
+    import random
+    import re
+
+    from mcp_gateway.scan import validators as V
+
+    rule = next(r for r in engine.rules if r.id == "ipv4")
+    rx = re.compile(rule.spec.pattern)
+    rng = random.Random(7)
+    pieces = ["", " ", ".", ":", "v", "ip=", "\\n", '"', "x", "1", "/", "-", "version ", "..", "a."]
+
+    def octet() -> str:
+        return str(rng.choice([0, 1, 9, 10, 99, 100, 127, 199, 200, 249, 250, 255, 256, 300, 999]))
+
+    for _ in range(400):
+        parts = []
+        for _ in range(rng.randint(1, 4)):
+            n = rng.choice([3, 4, 4, 4, 5])
+            parts.append(rng.choice(pieces) + ".".join(octet() for _ in range(n)))
+        text = "".join(parts) + rng.choice(pieces)
+        # the engine reads a literal \n escape as a line break (JSON carried as text)
+        seen = text.replace("\\n", "\\\n")
+        want = [
+            m.group(0)
+            for m in rx.finditer(seen)
+            if V.ipv4_public(m.group(0), V.Ctx(seen, m.start(), m.end(), m))
+        ]
+        got = [d.value for d in engine.scan_text(text) if d.type == "ipv4"]
+        assert got == want, text
