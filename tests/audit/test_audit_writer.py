@@ -81,6 +81,28 @@ def test_findings_rows_follow_their_message(tmp_path):
     assert b"AKIAIOSFODNN7EXAMPLE" not in raw
 
 
+def test_a_big_batch_is_written_in_chunks_with_its_findings_and_chain_intact(tmp_path):
+    """The writer inserts a batch a chunk at a time (it sleeps between chunks so that the
+    proxy's thread can take the GIL): findings still follow their message, in one
+    transaction, and the chain verifies."""
+    db = tmp_path / "a.db"
+    w = open_writer(db, flush_interval=10.0, batch_rows=100_000)
+    for i in range(300):
+        m = request(exchange(flow_id=f"f{i}"), i)
+        if i % 3 == 0:
+            m.findings.append(finding(start=0, end=4))
+        w.submit(message_row(m))
+    assert w.close(timeout=30)
+    assert w.batches == 1
+    msgs = dict(rows(db, "SELECT seq, flow_id FROM messages"))
+    found = rows(db, "SELECT seq, message_seq, flow_id FROM findings ORDER BY seq")
+    assert len(msgs) == 300 and len(found) == 100
+    for seq, mseq, flow in found:
+        assert seq == mseq + 1 and msgs[mseq] == flow
+    res = chain.verify(schema.connect(str(db)), chain.head_path(str(db)))
+    assert res.ok, res.problems
+
+
 def _lock(db) -> sqlite3.Connection:
     """Hold the write lock from another connection, as a stuck process would."""
     c = sqlite3.connect(str(db), isolation_level=None)
