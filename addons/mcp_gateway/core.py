@@ -46,6 +46,7 @@ from .parse import (
 )
 from .pipeline import Pipeline
 from .sse import SSEEvent, SSEParser, encode_event
+from .ws import WebSockets
 
 log = logging.getLogger("mcp_gateway")
 
@@ -124,6 +125,7 @@ class Gateway:
         self._legacy_sessions: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._legacy_refusals: OrderedDict[tuple, dict] = OrderedDict()
         self.closing = False  # mitmproxy is shutting down: nothing more is forwarded
+        self.websockets = WebSockets(self)
 
     def done(self) -> None:
         """On shutdown (not on a script reload) the audit trail closes right after this hook,
@@ -398,6 +400,22 @@ class Gateway:
             refusal = self.pipeline.start_exchange(ex)
             if refusal is not None:
                 self._refuse_exchange(flow, ex, refusal)
+
+    # -- WebSocket (not an MCP transport, but the Python SDK 1.x has one): see ws.py -----
+    def websocket_start(self, flow: http.HTTPFlow) -> None:
+        try:
+            self.websockets.start(flow)
+        except Exception as e:  # noqa: BLE001
+            log.error("mcp-gateway: internal error in websocket_start (flow %s): %r", flow.id, e)
+
+    def websocket_message(self, flow: http.HTTPFlow) -> None:
+        self.websockets.message(flow)  # guarded inside: mcp_fail_mode applies per message
+
+    def websocket_end(self, flow: http.HTTPFlow) -> None:
+        try:
+            self.websockets.end(flow)
+        except Exception as e:  # noqa: BLE001
+            log.error("mcp-gateway: internal error in websocket_end (flow %s): %r", flow.id, e)
 
     def _not_inspected(
         self,

@@ -30,6 +30,7 @@ class Transport(enum.StrEnum):
     HTTP = "http"  # a POST body or an application/json response
     SSE = "sse"  # one event of a streamable-HTTP text/event-stream
     LEGACY_SSE = "legacy-sse"  # 2024-11-05 HTTP+SSE: GET /sse stream + POST /messages
+    WEBSOCKET = "websocket"  # one WebSocket message (the Python SDK 1.x's subprotocol "mcp")
 
 
 class Action(enum.StrEnum):

@@ -10,7 +10,8 @@ tls=None, http2=False) -> McpServer``
     Session-scoped. Runs ``tests/e2e/servers/<module>.py --transport T --port P`` (uvicorn) in a
     subprocess and waits until the port accepts (bounded). Transports: "streamable" (FastMCP
     default, SSE answers), "json" (json_response=True), "stateless", "stateless-json", "sse"
-    (legacy HTTP+SSE: GET /sse + POST /messages/). ``gzip=True`` gzips JSON answers;
+    (legacy HTTP+SSE: GET /sse + POST /messages/), "websocket" (the SDK 1.x's WebSocket
+    transport at /ws, next to the streamable endpoint). ``gzip=True`` gzips JSON answers;
     ``tls=tls_cert`` serves HTTPS (``http2=True``: with hypercorn, offering h2). Servers are
     cached per argument set; ``fresh=True`` starts a private one (own counters).
     ``McpServer``: ``.port``, ``.base`` ("http://127.0.0.1:P"), ``.url`` (the MCP endpoint:
@@ -184,7 +185,7 @@ class McpServer:
 
     @property
     def path(self) -> str:
-        return "/sse" if self.transport == "sse" else "/mcp"
+        return {"sse": "/sse", "websocket": "/ws"}.get(self.transport, "/mcp")
 
     @property
     def url(self) -> str:

@@ -49,7 +49,7 @@ MESSAGE_COLUMNS: dict[str, type] = {
     "time": float,  # unix epoch seconds (UTC)
     "flow_id": str,  # mitmproxy flow.id: open the exact bytes in a `-w flows.mitm` capture
     "direction": str,  # c2s | s2c
-    "transport": str,  # http | sse | legacy-sse
+    "transport": str,  # http | sse | legacy-sse | websocket
     "server": str,
     "session_id": str,
     "client_addr": str,

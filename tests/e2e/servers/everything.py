@@ -45,6 +45,7 @@ from mcp.types import SamplingMessage, TextContent
 from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import WebSocketRoute
 
 MAX_LOG = 2000  # bounded request log
 MAX_BODY = 64 * 1024
@@ -354,11 +355,23 @@ class Recorder:
         return await self.app(scope, recv, send)
 
 
+def _websocket_endpoint(mcp: FastMCP):
+    """One MCP session per WebSocket connection (subprotocol "mcp")."""
+    from mcp.server.websocket import websocket_server
+
+    async def endpoint(websocket) -> None:
+        async with websocket_server(websocket.scope, websocket.receive, websocket.send) as (r, w):
+            server = mcp._mcp_server
+            await server.run(r, w, server.create_initialization_options())
+
+    return endpoint
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument(
         "--transport",
-        choices=["streamable", "json", "stateless", "stateless-json", "sse"],
+        choices=["streamable", "json", "stateless", "stateless-json", "sse", "websocket"],
         default="streamable",
     )
     p.add_argument("--host", default="127.0.0.1")
@@ -372,6 +385,8 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     mcp = build(args.transport)
     app = mcp.sse_app() if args.transport == "sse" else mcp.streamable_http_app()
+    if args.transport == "websocket":  # the SDK 1.x's WebSocket transport, at /ws
+        app.router.routes.append(WebSocketRoute("/ws", endpoint=_websocket_endpoint(mcp)))
     if args.gzip:
         from starlette.middleware.gzip import GZipMiddleware
 

@@ -1,0 +1,186 @@
+"""MCP over WebSocket: the Gateway's ``websocket_*`` hooks adapt each message to the pipeline.
+
+WebSocket is not a transport of the MCP specification, but the Python SDK 1.x ships one
+(``mcp.client.websocket`` / ``mcp.server.websocket``, subprotocol ``mcp``): each text message
+is one JSON-RPC message or batch. Without this adapter such a session would carry MCP past
+the scanner. Each message that is JSON-RPC goes through the same stages as a POST body or an
+SSE event (one exchange per WebSocket connection: the handshake's headers identify the
+caller, requests and responses are paired on it):
+
+- redacted: the message is replaced, still one message;
+- blocked, from the client: a request is not forwarded and the client gets the JSON-RPC
+  error on the same WebSocket; a client's answer to a server request is replaced by an
+  error for the server; a notification is dropped;
+- blocked, from the server: replaced by the error for that id; a notification is dropped.
+
+Messages that are not JSON-RPC pass unchanged. A message over ``mcp_max_message_bytes`` and
+an internal error follow ``mcp_fail_mode`` (closed: dropped; open: forwarded).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from mitmproxy import ctx, http
+
+from .message import Direction, ErrorCode, Exchange, Kind, Message, Transport, error_response
+from .parse import ParseError, build_messages, decode_json, encode_json, looks_like_json, peek_id
+
+if TYPE_CHECKING:
+    from .core import Gateway
+
+log = logging.getLogger("mcp_gateway")
+
+SUBPROTOCOL = "mcp"
+
+
+class WebSockets:
+    """The WebSocket connections of one Gateway: an Exchange each, opened on first MCP use."""
+
+    def __init__(self, gw: Gateway) -> None:
+        self.gw = gw
+        self._open: dict[str, tuple[Exchange, list[bool]]] = {}  # flow id -> (exchange, [started])
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    # -- hooks (called by the Gateway, which guards them) ---------------------------------
+    def start(self, flow: http.HTTPFlow) -> None:
+        ex = self.gw._new_exchange(flow)
+        ex.transport = Transport.WEBSOCKET
+        self._open[flow.id] = (ex, [False])
+
+    def end(self, flow: http.HTTPFlow) -> None:
+        entry = self._open.pop(flow.id, None)
+        if entry is not None and entry[1][0]:
+            self.gw.pipeline.end_exchange(entry[0])
+
+    def message(self, flow: http.HTTPFlow) -> None:
+        ws = flow.websocket
+        if ws is None or not ws.messages:
+            return
+        wm = ws.messages[-1]
+        if wm.injected or wm.dropped:
+            return  # ours (an error answer), or already refused
+        try:
+            self._message(flow, wm)
+        except Exception as e:  # noqa: BLE001 - a fault must never take the proxy down
+            log.error(
+                "mcp-gateway: internal error in websocket message (flow %s): %r",
+                flow.id,
+                e,
+                exc_info=e,
+            )
+            if self.gw.fail_mode == "closed":
+                wm.drop()
+
+    # -- one message ---------------------------------------------------------------------
+    def _known(self, flow: http.HTTPFlow) -> bool:
+        entry = self._open.get(flow.id)
+        if entry is not None and entry[1][0]:
+            return True
+        proto = flow.response.headers.get("sec-websocket-protocol", "") if flow.response else ""
+        return SUBPROTOCOL in (p.strip().lower() for p in proto.split(","))
+
+    def _message(self, flow: http.HTTPFlow, wm) -> None:
+        gw = self.gw
+        entry = self._open.get(flow.id)
+        if entry is None:  # (a connection that started before a script reload)
+            self.start(flow)
+            entry = self._open[flow.id]
+        ex, started = entry
+        content = wm.content
+        from_client = wm.from_client
+        direction = Direction.CLIENT_TO_SERVER if from_client else Direction.SERVER_TO_CLIENT
+        known = self._known(flow)
+        jsonish = looks_like_json(content)
+        if not jsonish or not (known or b'"jsonrpc"' in content or b"\\u" in content):
+            return  # not JSON-RPC: forwarded unchanged
+        if len(content) > gw.max_message_bytes:
+            text = f"WebSocket message over mcp_max_message_bytes ({gw.max_message_bytes}); not inspected"
+            m = gw._not_inspected(flow, ex, direction, len(content), text)
+            if m.stopped:
+                wm.drop()
+                if from_client:
+                    self._answer(
+                        flow, wm, [error_response(peek_id(content), ErrorCode.TOO_LARGE, text)]
+                    )
+            return
+        try:
+            value = decode_json(content, lenient_utf8=not from_client)
+            parsed = build_messages(value, len(content), direction, ex, content)
+        except ParseError:
+            return  # not JSON-RPC after all: forwarded unchanged
+        msgs = parsed.messages
+        if all(m.kind is Kind.INVALID for m in msgs):
+            return
+        if gw.closing:
+            wm.drop()  # shutting down: the audit trail is closed, nothing more goes on
+            return
+        if not started[0]:
+            started[0] = True
+            gw._learn_server(ex.server)
+            gw.pipeline.start_exchange(ex)
+        gw.pipeline.run_all(msgs)
+        gw._record(flow, msgs)
+        gw._mark(flow, msgs)
+        if from_client:
+            self._apply_client(flow, wm, parsed.batch, msgs)
+        else:
+            self._apply_server(wm, value, parsed.batch, msgs)
+
+    def _apply_server(self, wm, value, batch: bool, msgs: list[Message]) -> None:
+        from .core import _UNCHANGED, _rebuild
+
+        new = _rebuild(value, batch, msgs)
+        if new is _UNCHANGED:
+            return
+        if new is None:
+            wm.drop()
+        else:
+            wm.content = encode_json(new)
+
+    def _apply_client(self, flow: http.HTTPFlow, wm, batch: bool, msgs: list[Message]) -> None:
+        stopped = [m for m in msgs if m.stopped]
+        if not stopped:
+            if any(m.modified for m in msgs):
+                wm.content = encode_json([m.payload for m in msgs] if batch else msgs[0].payload)
+            return
+        if not batch:
+            m = msgs[0]
+            r = m.refusal
+            code, text = (r.code, r.message) if r else (ErrorCode.BLOCKED, "blocked")
+            if m.is_response:
+                # a client's answer to a server request: the server gets an error in its place
+                wm.content = encode_json(error_response(m.id, code, text))
+                return
+            wm.drop()
+            if m.kind is Kind.REQUEST:
+                self._answer(flow, wm, [error_response(m.id, code, text, r.data if r else None)])
+            return
+        # A batch with a refused element is answered by the gateway as a whole, as over HTTP.
+        wm.drop()
+        first = stopped[0]
+        answers = []
+        for m in msgs:
+            if m.kind is not Kind.REQUEST:
+                continue
+            if m.refusal is not None:
+                answers.append(error_response(m.id, m.refusal.code, m.refusal.message))
+            else:
+                answers.append(
+                    error_response(
+                        m.id,
+                        ErrorCode.BLOCKED,
+                        f"not forwarded: batch element {first.batch_index} was refused",
+                    )
+                )
+        if answers:
+            self._answer(flow, wm, [answers])
+
+    @staticmethod
+    def _answer(flow: http.HTTPFlow, wm, bodies: list) -> None:
+        """Send the gateway's answers to the client on the same WebSocket."""
+        for body in bodies:
+            ctx.master.commands.call("inject.websocket", flow, True, encode_json(body), wm.is_text)

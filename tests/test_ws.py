@@ -1,0 +1,223 @@
+"""MCP over WebSocket (the Python SDK 1.x's transport): each message runs the pipeline."""
+
+import binascii
+
+import orjson
+import pytest
+from mcp_gateway import ws as ws_mod
+from mcp_gateway.act import ActStage
+from mcp_gateway.core import Gateway
+from mcp_gateway.message import ErrorCode, Kind, Refusal, Transport
+from mcp_gateway.parse import decode_json, encode_json
+from mcp_gateway.scan.engine import Engine
+from mcp_gateway.scan.stage import ScanStage
+from mcp_gateway.scan.validators import base62
+from mitmproxy import websocket
+from mitmproxy.test import taddons, tflow
+from wsproto.frame_protocol import Opcode
+
+
+class Recorder:
+    name, order, always = "recorder", 900, True
+
+    def __init__(self):
+        self.msgs = []
+        self.ended = []
+
+    def process(self, msg):
+        self.msgs.append(msg)
+
+    def on_exchange_end(self, ex):
+        self.ended.append(ex)
+
+
+class BlockTool:
+    """Blocks tools/call of tool 'bad' and anything containing 'SECRET'; redacts 'PII'."""
+
+    name, order = "fake-scan", 400
+
+    def process(self, msg):
+        if msg.method == "tools/call" and msg.name == "bad" and msg.kind is Kind.REQUEST:
+            msg.block(ErrorCode.BLOCKED, "blocked by rule test.bad", stage=self.name)
+        blob = encode_json(msg.payload)
+        if b"SECRET" in blob:
+            msg.block(ErrorCode.BLOCKED, "blocked by rule test.secret", stage=self.name)
+        elif b"PII" in blob and isinstance(msg.payload, dict):
+            msg.payload = decode_json(blob.replace(b"PII", b"[REDACTED:email]"))
+            msg.mark_modified()
+
+
+class RefuseAll:
+    name, order = "auth", 200
+
+    def on_exchange(self, ex):
+        ex.refusal = Refusal(ErrorCode.UNAUTHORIZED, "authentication required", 401)
+
+    def process(self, msg):
+        pass
+
+
+@pytest.fixture
+def gw(monkeypatch):
+    g = Gateway()
+    g.rec = Recorder()
+    g.pipeline.add(g.rec)
+    g.pipeline.add(BlockTool())
+    g.injected = []
+
+    def inject(cmd, flow, to_client, message, is_text=True):
+        assert cmd == "inject.websocket"
+        g.injected.append((to_client, orjson.loads(message)))
+
+    with taddons.context(g) as tctx:
+        monkeypatch.setattr(tctx.master.commands, "call", inject)
+        yield g
+
+
+def rpc(method, id=1, **params):
+    d = {"jsonrpc": "2.0", "method": method}
+    if id is not None:
+        d["id"] = id
+    if params:
+        d["params"] = params
+    return d
+
+
+def wsflow(subprotocol="mcp"):
+    f = tflow.twebsocketflow(messages=False)
+    if subprotocol:
+        f.response.headers["sec-websocket-protocol"] = subprotocol
+    return f
+
+
+def send(gw, flow, body, from_client=True, text=True):
+    content = body if isinstance(body, bytes) else orjson.dumps(body)
+    m = websocket.WebSocketMessage(Opcode.TEXT if text else Opcode.BINARY, from_client, content)
+    flow.websocket.messages.append(m)
+    gw.websocket_message(flow)
+    return m
+
+
+def test_messages_run_the_pipeline_with_the_handshake_as_their_exchange(gw):
+    f = wsflow()
+    gw.websocket_start(f)
+    send(gw, f, rpc("tools/call", 5, name="ok", arguments={}))
+    send(gw, f, {"jsonrpc": "2.0", "id": 5, "result": {"content": []}}, from_client=False)
+    req, res = gw.rec.msgs
+    assert req.kind is Kind.REQUEST and req.exchange.transport is Transport.WEBSOCKET
+    assert res.exchange is req.exchange
+    assert (res.method, res.name) == ("tools/call", "ok") and res.latency_ms is not None
+    gw.websocket_end(f)
+    assert gw.rec.ended == [req.exchange]
+
+
+def test_a_blocked_request_is_not_forwarded_and_the_client_gets_the_error(gw):
+    f = wsflow()
+    gw.websocket_start(f)
+    m = send(gw, f, rpc("tools/call", 9, name="bad", arguments={}))
+    assert m.dropped
+    ((to_client, answer),) = gw.injected
+    assert to_client and answer["id"] == 9 and "test.bad" in answer["error"]["message"]
+    assert f.marked
+
+
+def test_redaction_rewrites_the_message_in_both_directions(gw):
+    f = wsflow()
+    gw.websocket_start(f)
+    m = send(gw, f, rpc("tools/call", 1, name="ok", arguments={"to": "PII"}))
+    assert not m.dropped and b"PII" not in m.content
+    assert orjson.loads(m.content)["params"]["arguments"]["to"] == "[REDACTED:email]"
+    r = send(gw, f, {"jsonrpc": "2.0", "id": 1, "result": {"text": "PII"}}, from_client=False)
+    assert orjson.loads(r.content) == {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "result": {"text": "[REDACTED:email]"},
+    }
+
+
+def test_blocked_server_messages_become_errors_or_are_dropped(gw):
+    f = wsflow()
+    gw.websocket_start(f)
+    r = send(gw, f, {"jsonrpc": "2.0", "id": 3, "result": {"t": "SECRET"}}, from_client=False)
+    assert orjson.loads(r.content)["error"]["code"] == ErrorCode.BLOCKED
+    n = send(gw, f, rpc("notifications/message", None, data="SECRET"), from_client=False)
+    assert n.dropped
+    # a client's answer to a server request: the server gets an error in its place
+    a = send(gw, f, {"jsonrpc": "2.0", "id": 4, "result": {"t": "SECRET"}})
+    assert not a.dropped and orjson.loads(a.content)["error"]["code"] == ErrorCode.BLOCKED
+
+
+def test_a_batch_with_a_refused_element_is_answered_whole(gw):
+    f = wsflow()
+    gw.websocket_start(f)
+    m = send(gw, f, [rpc("tools/call", 1, name="bad"), rpc("tools/list", 2)])
+    assert m.dropped
+    ((_, answers),) = gw.injected
+    assert [a["id"] for a in answers] == [1, 2]
+    assert "test.bad" in answers[0]["error"]["message"]
+    assert "not forwarded" in answers[1]["error"]["message"]
+
+
+def test_other_websocket_traffic_passes_unchanged(gw):
+    f = wsflow(subprotocol=None)
+    gw.websocket_start(f)
+    for body in (b"hello", b'{"type": "ping", "SECRET": 1}', b"\x00\x01binary"):
+        m = send(gw, f, body)
+        assert m.content == body and not m.dropped
+    assert gw.rec.msgs == [] and gw.injected == []
+    # a JSON-RPC message is inspected even without the "mcp" subprotocol
+    m = send(gw, f, rpc("tools/call", 2, name="bad"))
+    assert m.dropped
+
+
+def test_an_exchange_refusal_answers_every_request(gw):
+    gw.pipeline.add(RefuseAll())
+    f = wsflow()
+    gw.websocket_start(f)
+    m = send(gw, f, rpc("tools/list", 7))
+    assert m.dropped
+    ((_, answer),) = gw.injected
+    assert answer["id"] == 7 and answer["error"]["code"] == ErrorCode.UNAUTHORIZED
+
+
+@pytest.mark.parametrize("mode", ["closed", "open"])
+def test_an_internal_error_follows_the_fail_mode(gw, monkeypatch, mode):
+    gw.fail_mode = mode
+
+    def boom(*a, **k):
+        raise RuntimeError("parser exploded")
+
+    monkeypatch.setattr(ws_mod, "decode_json", boom)
+    f = wsflow()
+    gw.websocket_start(f)
+    m = send(gw, f, rpc("tools/call", 1, name="ok"))
+    assert m.dropped is (mode == "closed")
+
+
+@pytest.mark.parametrize("mode", ["closed", "open"])
+def test_a_message_over_the_size_limit_is_not_inspected(gw, mode):
+    gw.fail_mode = mode
+    gw.max_message_bytes = 100
+    f = wsflow()
+    gw.websocket_start(f)
+    m = send(gw, f, rpc("tools/call", 8, name="ok", arguments={"x": "y" * 200}))
+    assert m.dropped is (mode == "closed")
+    if mode == "closed":
+        ((_, answer),) = gw.injected
+        assert answer["id"] == 8 and answer["error"]["code"] == ErrorCode.TOO_LARGE
+
+
+def test_the_default_rules_redact_a_token_in_a_websocket_tool_call():
+    g = Gateway()
+    g.pipeline.add(ScanStage(Engine.load()))
+    g.pipeline.add(ActStage(b"k"))
+    body = "Zq8Lm2Xv9Rt4Wp7Yk3Nb6Hc1Jd5Fg0"
+    token = f"ghp_{body}{base62(binascii.crc32(body.encode()))}"
+    with taddons.context(g):
+        f = wsflow()
+        g.websocket_start(f)
+        m = send(g, f, rpc("tools/call", 1, name="echo", arguments={"text": f"key {token}"}))
+        assert token.encode() not in m.content
+        assert (
+            orjson.loads(m.content)["params"]["arguments"]["text"] == "key [REDACTED:github_token]"
+        )
