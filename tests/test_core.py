@@ -655,3 +655,28 @@ def test_a_client_answer_that_cannot_be_parsed_reaches_the_server_as_an_error(gw
         ),
     )
     assert f.response.status_code == 400
+
+
+@pytest.mark.parametrize("ctype", [b"text/plain", b"application/x-www-form-urlencoded", b""])
+def test_json_rpc_is_inspected_whatever_the_content_type_says(gw, ctype):
+    # a lenient server reads the body as JSON-RPC anyway: so does the gateway
+    body = orjson.dumps(rpc("tools/call", 3, name="bad", arguments={}))
+    f = tflow.tflow(
+        req=tutils.treq(
+            method=b"POST", path=b"/mcp", headers=((b"content-type", ctype),), content=body
+        )
+    )
+    send(gw, f)
+    assert f.response is not None and decode_json(f.response.content)["id"] == 3
+    assert "test.bad" in decode_json(f.response.content)["error"]["message"]
+    # a form upload is not JSON: untouched
+    form = tflow.tflow(
+        req=tutils.treq(
+            method=b"POST",
+            path=b"/login",
+            headers=((b"content-type", b"application/x-www-form-urlencoded"),),
+            content=b"user=bob&password=x",
+        )
+    )
+    send(gw, form)
+    assert form.response is None and gw.rec.msgs[-1].id == 3

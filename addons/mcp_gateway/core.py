@@ -317,11 +317,13 @@ class Gateway:
             has_mcp_header = _has_mcp_header(h)
             ctype = h.get("content-type", "").lower()
             enc = h.get("content-encoding")
-            if not has_mcp_header and (
-                not ("json" in ctype or not ctype)
-                or not (
-                    enc or looks_like_json(body) or body[:1] in (b"\x00", b"\xef", b"\xfe", b"\xff")
-                )
+            # Whatever the Content-Type says, a body that is JSON is looked at: a lenient
+            # server reads JSON-RPC sent as text/plain too. (Compressed or UTF-16/32 bodies
+            # only when the type is JSON or unset: other uploads are not decoded.)
+            json_type = "json" in ctype or not ctype
+            if not has_mcp_header and not (
+                looks_like_json(body)
+                or (json_type and (enc or body[:1] in (b"\x00", b"\xef", b"\xfe", b"\xff")))
             ):
                 return  # not JSON: not MCP (checked on what the server will read, below)
             ex = self._new_exchange(flow, h)
