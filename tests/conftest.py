@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+# tests run with --import-mode=importlib: make the shared helper modules importable
+sys.path.insert(0, str(Path(__file__).parent))
+
 MCP2 = "mcp==2.3.0"
 
 

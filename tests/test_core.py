@@ -5,68 +5,12 @@ import gzip
 import orjson
 import pytest
 from mcp_gateway.core import Gateway, SSEStream
-from mcp_gateway.message import Action, ErrorCode, Kind, Refusal
-from mcp_gateway.parse import decode_json, encode_json
+from mcp_gateway.message import Action, ErrorCode, Kind
+from mcp_gateway.parse import decode_json
 from mitmproxy import exceptions
 from mitmproxy.proxy.mode_specs import ProxyMode
 from mitmproxy.test import taddons, tflow, tutils
-
-
-class Recorder:
-    name, order, always = "recorder", 900, True
-
-    def __init__(self):
-        self.msgs = []
-
-    def process(self, msg):
-        self.msgs.append(msg)
-
-
-class BlockTool:
-    """Blocks tools/call of tool 'bad' and responses containing 'SECRET'; redacts 'PII'."""
-
-    name, order = "fake-scan", 400
-
-    def process(self, msg):
-        if msg.method == "tools/call" and msg.name == "bad" and msg.kind is Kind.REQUEST:
-            msg.block(ErrorCode.BLOCKED, "blocked by rule test.bad", stage=self.name)
-        blob = encode_json(msg.payload)
-        if b"SECRET" in blob:
-            msg.block(ErrorCode.BLOCKED, "blocked by rule test.secret", stage=self.name)
-        elif b"PII" in blob and isinstance(msg.payload, dict):
-            msg.payload = decode_json(blob.replace(b"PII", b"[REDACTED:email]"))
-            msg.mark_modified()
-
-
-class Boom:
-    name, order = "boom", 300
-
-    def process(self, msg):
-        raise RuntimeError("rule exploded")
-
-
-class RefuseAll:
-    name, order = "auth", 200
-
-    def on_exchange(self, ex):
-        ex.refusal = Refusal(
-            ErrorCode.UNAUTHORIZED,
-            "authentication required",
-            401,
-            {"WWW-Authenticate": 'Bearer realm="mcp-gateway"'},
-        )
-
-    def process(self, msg):
-        pass
-
-
-def rpc(method, id=1, **params):
-    d = {"jsonrpc": "2.0", "method": method}
-    if id is not None:
-        d["id"] = id
-    if params:
-        d["params"] = params
-    return d
+from pipeline_fakes import BlockTool, Boom, Recorder, RefuseAll, rpc
 
 
 def post(body, headers=()):

@@ -7,54 +7,14 @@ import pytest
 from mcp_gateway import ws as ws_mod
 from mcp_gateway.act import ActStage
 from mcp_gateway.core import Gateway
-from mcp_gateway.message import ErrorCode, Kind, Refusal, Transport
-from mcp_gateway.parse import decode_json, encode_json
+from mcp_gateway.message import ErrorCode, Kind, Transport
 from mcp_gateway.scan.engine import Engine
 from mcp_gateway.scan.stage import ScanStage
 from mcp_gateway.scan.validators import base62
 from mitmproxy import websocket
 from mitmproxy.test import taddons, tflow
+from pipeline_fakes import BlockTool, Recorder, RefuseAll, rpc
 from wsproto.frame_protocol import Opcode
-
-
-class Recorder:
-    name, order, always = "recorder", 900, True
-
-    def __init__(self):
-        self.msgs = []
-        self.ended = []
-
-    def process(self, msg):
-        self.msgs.append(msg)
-
-    def on_exchange_end(self, ex):
-        self.ended.append(ex)
-
-
-class BlockTool:
-    """Blocks tools/call of tool 'bad' and anything containing 'SECRET'; redacts 'PII'."""
-
-    name, order = "fake-scan", 400
-
-    def process(self, msg):
-        if msg.method == "tools/call" and msg.name == "bad" and msg.kind is Kind.REQUEST:
-            msg.block(ErrorCode.BLOCKED, "blocked by rule test.bad", stage=self.name)
-        blob = encode_json(msg.payload)
-        if b"SECRET" in blob:
-            msg.block(ErrorCode.BLOCKED, "blocked by rule test.secret", stage=self.name)
-        elif b"PII" in blob and isinstance(msg.payload, dict):
-            msg.payload = decode_json(blob.replace(b"PII", b"[REDACTED:email]"))
-            msg.mark_modified()
-
-
-class RefuseAll:
-    name, order = "auth", 200
-
-    def on_exchange(self, ex):
-        ex.refusal = Refusal(ErrorCode.UNAUTHORIZED, "authentication required", 401)
-
-    def process(self, msg):
-        pass
 
 
 @pytest.fixture
@@ -72,15 +32,6 @@ def gw(monkeypatch):
     with taddons.context(g) as tctx:
         monkeypatch.setattr(tctx.master.commands, "call", inject)
         yield g
-
-
-def rpc(method, id=1, **params):
-    d = {"jsonrpc": "2.0", "method": method}
-    if id is not None:
-        d["id"] = id
-    if params:
-        d["params"] = params
-    return d
 
 
 def wsflow(subprotocol="mcp"):

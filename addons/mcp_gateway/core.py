@@ -590,20 +590,7 @@ class Gateway:
         # the rest would need merging our errors into the server's answer.
         first = stopped[0]
         status = max((m.refusal.http_status or 200) for m in stopped if m.refusal)
-        answers = []
-        for m in msgs:
-            if m.kind is not Kind.REQUEST:
-                continue
-            if m.refusal is not None:
-                answers.append(error_response(m.id, m.refusal.code, m.refusal.message))
-            else:
-                answers.append(
-                    error_response(
-                        m.id,
-                        ErrorCode.BLOCKED,
-                        f"not forwarded: batch element {first.batch_index} was refused",
-                    )
-                )
+        answers = batch_answers(msgs)
         headers = first.refusal.headers if first.refusal else None
         self._reply(flow, status if answers else 202, answers or None, headers)
 
@@ -852,6 +839,27 @@ def _request_id(flow: http.HTTPFlow) -> Any:
 
 
 _UNCHANGED = object()
+
+
+def batch_answers(msgs: list[Message]) -> list[dict]:
+    """The gateway's answer to a client batch with a refused element: an error for every
+    request in it (its refusal, or "not forwarded")."""
+    first = next(m for m in msgs if m.stopped)
+    answers = []
+    for m in msgs:
+        if m.kind is not Kind.REQUEST:
+            continue
+        if m.refusal is not None:
+            answers.append(error_response(m.id, m.refusal.code, m.refusal.message))
+        else:
+            answers.append(
+                error_response(
+                    m.id,
+                    ErrorCode.BLOCKED,
+                    f"not forwarded: batch element {first.batch_index} was refused",
+                )
+            )
+    return answers
 
 
 def _rebuild(value: Any, batch: bool, msgs: list[Message]) -> Any:

@@ -160,22 +160,10 @@ class WebSockets:
                 self._answer(flow, wm, [error_response(m.id, code, text, r.data if r else None)])
             return
         # A batch with a refused element is answered by the gateway as a whole, as over HTTP.
+        from .core import batch_answers
+
         wm.drop()
-        first = stopped[0]
-        answers = []
-        for m in msgs:
-            if m.kind is not Kind.REQUEST:
-                continue
-            if m.refusal is not None:
-                answers.append(error_response(m.id, m.refusal.code, m.refusal.message))
-            else:
-                answers.append(
-                    error_response(
-                        m.id,
-                        ErrorCode.BLOCKED,
-                        f"not forwarded: batch element {first.batch_index} was refused",
-                    )
-                )
+        answers = batch_answers(msgs)
         if answers:
             self._answer(flow, wm, [answers])
 

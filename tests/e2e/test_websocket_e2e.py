@@ -11,6 +11,7 @@ the token reaches the server.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 
@@ -53,6 +54,16 @@ PEM = (
 )
 
 
+@contextlib.asynccontextmanager
+async def _session(url: str):
+    """An initialized SDK session over the SDK's WebSocket client, bounded in time."""
+    with anyio.fail_after(60):
+        async with websocket_client(url) as (read, write):
+            async with ClientSession(read, write) as s:
+                await s.initialize()
+                yield s
+
+
 def _text(result: types.CallToolResult) -> str:
     return "".join(c.text for c in result.content if isinstance(c, types.TextContent))
 
@@ -78,22 +89,17 @@ async def test_websocket_mcp_is_scanned_redacted_blocked_and_audited(
     server = mcp_server_factory("websocket", fresh=True)
     gw = mitmdump_factory(mode=f"reverse:{server.base}")
     url = gw.url_for(server).replace("http://", "ws://")
-    with anyio.fail_after(60):
-        async with websocket_client(url) as (read, write):
-            async with ClientSession(read, write) as s:
-                await s.initialize()
-                r = await s.call_tool("echo", {"text": f"deploy with {TOKEN}"})
-                assert TOKEN not in _text(r) and "[REDACTED:github_token]" in _text(r)
-                leaked = await s.call_tool("leak", {"kind": "github"})
-                assert TOKEN not in _text(leaked)
-                assert "GITHUB_TOKEN=[REDACTED:github_token]" in _text(leaked)
-                with pytest.raises(McpError) as blocked:
-                    await s.call_tool("echo", {"text": PEM})
-                assert "private-key" in str(blocked.value) and "PRIVATE KEY" not in str(
-                    blocked.value
-                )
-                # the session goes on after a refusal
-                assert _text(await s.call_tool("add", {"a": 2, "b": 3})) == "5"
+    async with _session(url) as s:
+        r = await s.call_tool("echo", {"text": f"deploy with {TOKEN}"})
+        assert TOKEN not in _text(r) and "[REDACTED:github_token]" in _text(r)
+        leaked = await s.call_tool("leak", {"kind": "github"})
+        assert TOKEN not in _text(leaked)
+        assert "GITHUB_TOKEN=[REDACTED:github_token]" in _text(leaked)
+        with pytest.raises(McpError) as blocked:
+            await s.call_tool("echo", {"text": PEM})
+        assert "private-key" in str(blocked.value) and "PRIVATE KEY" not in str(blocked.value)
+        # the session goes on after a refusal
+        assert _text(await s.call_tool("add", {"a": 2, "b": 3})) == "5"
     calls = server.calls()
     echoed = [c["arguments"]["text"] for c in calls if c["tool"] == "echo"]
     assert echoed == ["deploy with [REDACTED:github_token]"]  # the key never arrived
@@ -109,9 +115,6 @@ async def test_through_a_plain_mitmdump_the_token_reaches_the_server(
     server = mcp_server_factory("websocket", fresh=True)
     plain = mitmdump_factory(gateway=False, mode=f"reverse:{server.base}")
     url = plain.url_for(server).replace("http://", "ws://")
-    with anyio.fail_after(60):
-        async with websocket_client(url) as (read, write):
-            async with ClientSession(read, write) as s:
-                await s.initialize()
-                r = await s.call_tool("echo", {"text": f"deploy with {TOKEN}"})
-                assert TOKEN in _text(r)
+    async with _session(url) as s:
+        r = await s.call_tool("echo", {"text": f"deploy with {TOKEN}"})
+        assert TOKEN in _text(r)
