@@ -3,6 +3,8 @@
 Each case gives a text and the (type, value) pairs the default packs must report; an empty
 list means the text must stay silent."""
 
+import json
+
 import pytest
 from mcp_gateway.scan.engine import Engine
 
@@ -95,6 +97,10 @@ CONTEXT_FOUND = [
     # session cookies in headers (curl -v, HAR)
     (f"> Cookie: theme=dark; sessionid={V}", V),
     (f"< Set-Cookie: auth_token={V}; HttpOnly; Path=/", V),
+    # HAR: a Cookie header object and the cookies array (also as JSON inside a string)
+    (json.dumps({"name": "Cookie", "value": f"theme=dark; sessionid={V}"}), V),
+    (json.dumps({"cookies": [{"name": "PHPSESSID", "value": V + "Zx9Lm"}]}), V + "Zx9Lm"),
+    (json.dumps({"text": json.dumps({"name": "sessionid", "value": V + "Zx9Lm"})}), V + "Zx9Lm"),
     ("hey, the passwd for staging is Ember111*ember44. thanks!", "Ember111*ember44"),
     (
         "the token was eUSbKfvxw/3uJPNEOf17dwKNWJCe66n9X/+iX1Sc6Oc= yesterday",
@@ -146,6 +152,9 @@ SILENT_CONTEXT = [
     "cookie: _ga=GA1.2.1234567890.1700000000; _gid=GA1.2.987654321.1700000000",
     f"Cookie: csrftoken={V}; theme=dark",
     "Set-Cookie: remember_me=true; Max-Age=3600",
+    json.dumps({"cookies": [{"name": "session_timeout", "value": "3600"}]}),
+    json.dumps({"cookies": [{"name": "session_mode", "value": "strict-mode-2024-v2"}]}),
+    json.dumps({"name": "Cookie", "value": f"csrftoken={V}; theme=dark"}),
     # placeholders after flags, and flags that carry no secret
     "deploy --stripe-secret-key sk_live_<redacted> --verbose",
     "run --max-tokens 4096 --token-file /run/secrets/token",
