@@ -647,3 +647,21 @@ def test_command_line_passwords_and_rails_secret_key_base(engine, text, found):
 )
 def test_a_dashed_ssn_right_after_its_label(engine, text, found):
     assert [d.type for d in engine.scan_text(text)] == (["us_ssn"] if found else [])
+
+
+def test_a_message_whose_only_candidate_is_an_undecodable_run_costs_one_pass(engine, monkeypatch):
+    """A git SHA (or a hex id, or 'x' padding) wakes only the base64 gate: when no run is
+    worth decoding, scan_json stops after the Hyperscan pass. A run that is worth decoding
+    still goes all the way."""
+    calls = []
+    real = engine._scan_bytes
+    monkeypatch.setattr(engine, "_scan_bytes", lambda *a, **k: calls.append(1) or real(*a, **k))
+    sha = "9f2c1e0b7a6d5c4b3a29180716f5e4d3c2b1a090"
+    for text in (f"HEAD is now at {sha} fix the build", "x" * 900):
+        raw = orjson.dumps({"jsonrpc": "2.0", "id": 1, "result": {"text": text}})
+        assert engine.scan_json(raw, None, lambda raw=raw: raw) == []
+    assert calls == []
+    blob = base64.b64encode(f"deploy: {github_token()}\n".encode()).decode()
+    raw = orjson.dumps({"jsonrpc": "2.0", "id": 1, "result": {"data": blob}})
+    found = engine.scan_json(raw, None, lambda: raw)
+    assert [d.type for d in found] == ["github_token"] and calls == [1]

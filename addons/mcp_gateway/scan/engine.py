@@ -458,6 +458,11 @@ class Engine:
         hits = self._hits(raw)
         if not hits:
             return []  # the common case: one Hyperscan pass and nothing else
+        b64 = self._id_b64
+        if all(h[0] == b64 for h in hits) and not _b64_candidates(raw, True, False):
+            # Only a run of 40 base64 characters, none worth decoding: a git SHA, a hex id,
+            # one letter repeated. Nothing else can match (no anchor, no escape hit).
+            return []
         if walk_instead is not None and walk_instead(len(hits)):
             return None
         uesc = self._id_uesc
