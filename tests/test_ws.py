@@ -93,6 +93,11 @@ def test_blocked_server_messages_become_errors_or_are_dropped(gw):
     assert orjson.loads(r.content)["error"]["code"] == ErrorCode.BLOCKED
     n = send(gw, f, rpc("notifications/message", None, data="SECRET"), from_client=False)
     assert n.dropped
+    # a server request (sampling) that must not reach the client: the server is answered
+    q = send(gw, f, rpc("sampling/createMessage", 11, note="SECRET"), from_client=False)
+    assert q.dropped
+    ((to_client, answer),) = gw.injected
+    assert not to_client and answer["id"] == 11 and "test.secret" in answer["error"]["message"]
     # a client's answer to a server request: the server gets an error in its place
     a = send(gw, f, {"jsonrpc": "2.0", "id": 4, "result": {"t": "SECRET"}})
     assert not a.dropped and orjson.loads(a.content)["error"]["code"] == ErrorCode.BLOCKED

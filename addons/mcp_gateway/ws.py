@@ -11,7 +11,9 @@ caller, requests and responses are paired on it):
 - blocked, from the client: a request is not forwarded and the client gets the JSON-RPC
   error on the same WebSocket; a client's answer to a server request is replaced by an
   error for the server; a notification is dropped;
-- blocked, from the server: replaced by the error for that id; a notification is dropped.
+- blocked, from the server: a response is replaced by the error for that id; a request
+  (sampling, elicitation) is not forwarded and the server gets the error instead; a
+  notification is dropped.
 
 Messages that are not JSON-RPC pass unchanged. A message over ``mcp_max_message_bytes`` and
 an internal error follow ``mcp_fail_mode`` (closed: dropped; open: forwarded).
@@ -128,11 +130,23 @@ class WebSockets:
         if from_client:
             self._apply_client(flow, wm, parsed.batch, msgs)
         else:
-            self._apply_server(wm, value, parsed.batch, msgs)
+            self._apply_server(flow, wm, value, parsed.batch, msgs)
 
-    def _apply_server(self, wm, value, batch: bool, msgs: list[Message]) -> None:
+    def _apply_server(
+        self, flow: http.HTTPFlow, wm, value, batch: bool, msgs: list[Message]
+    ) -> None:
         from .core import _UNCHANGED, _rebuild
 
+        if not batch and msgs[0].kind is Kind.REQUEST and msgs[0].stopped:
+            # a server request (sampling, elicitation) carrying what must not reach the
+            # client: the server gets the error for its request; the client never sees it
+            # (an error with the server's id could settle one of the client's own requests)
+            m = msgs[0]
+            r = m.refusal
+            code, text = (r.code, r.message) if r else (ErrorCode.BLOCKED, "blocked")
+            wm.drop()
+            self._answer(flow, wm, [error_response(m.id, code, text)], to_client=False)
+            return
         new = _rebuild(value, batch, msgs)
         if new is _UNCHANGED:
             return
@@ -168,7 +182,8 @@ class WebSockets:
             self._answer(flow, wm, [answers])
 
     @staticmethod
-    def _answer(flow: http.HTTPFlow, wm, bodies: list) -> None:
-        """Send the gateway's answers to the client on the same WebSocket."""
+    def _answer(flow: http.HTTPFlow, wm, bodies: list, to_client: bool = True) -> None:
+        """Send the gateway's answers on the same WebSocket (to the client by default)."""
         for body in bodies:
-            ctx.master.commands.call("inject.websocket", flow, True, encode_json(body), wm.is_text)
+            data = encode_json(body)
+            ctx.master.commands.call("inject.websocket", flow, to_client, data, wm.is_text)
