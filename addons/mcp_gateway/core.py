@@ -841,6 +841,14 @@ def _request_id(flow: http.HTTPFlow) -> Any:
 _UNCHANGED = object()
 
 
+def refusal_error(m: Message, with_data: bool = False) -> dict:
+    """The JSON-RPC error answering a stopped message (its refusal, or a bare "blocked")."""
+    r = m.refusal
+    if r is None:
+        return error_response(m.id, ErrorCode.BLOCKED, "blocked")
+    return error_response(m.id, r.code, r.message, r.data if with_data else None)
+
+
 def batch_answers(msgs: list[Message]) -> list[dict]:
     """The gateway's answer to a client batch with a refused element: an error for every
     request in it (its refusal, or "not forwarded")."""
@@ -871,12 +879,7 @@ def _rebuild(value: Any, batch: bool, msgs: list[Message]) -> Any:
         if m.action is Action.DROP:
             continue
         if m.action is Action.BLOCK:
-            r = m.refusal
-            out.append(
-                error_response(
-                    m.id, r.code if r else ErrorCode.BLOCKED, r.message if r else "blocked"
-                )
-            )
+            out.append(refusal_error(m))
         else:
             out.append(m.payload)
     if batch:

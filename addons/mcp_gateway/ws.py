@@ -42,21 +42,20 @@ class WebSockets:
 
     def __init__(self, gw: Gateway) -> None:
         self.gw = gw
-        self._open: dict[str, tuple[Exchange, list[bool]]] = {}  # flow id -> (exchange, [started])
-
-    def __len__(self) -> int:
-        return len(self._open)
+        self._open: dict[str, Exchange] = {}  # flow id -> its exchange
+        self._started: set[str] = set()  # flow ids whose exchange the pipeline has seen
 
     # -- hooks (called by the Gateway, which guards them) ---------------------------------
     def start(self, flow: http.HTTPFlow) -> None:
         ex = self.gw._new_exchange(flow)
         ex.transport = Transport.WEBSOCKET
-        self._open[flow.id] = (ex, [False])
+        self._open[flow.id] = ex
 
     def end(self, flow: http.HTTPFlow) -> None:
-        entry = self._open.pop(flow.id, None)
-        if entry is not None and entry[1][0]:
-            self.gw.pipeline.end_exchange(entry[0])
+        ex = self._open.pop(flow.id, None)
+        if ex is not None and flow.id in self._started:
+            self._started.discard(flow.id)
+            self.gw.pipeline.end_exchange(ex)
 
     def message(self, flow: http.HTTPFlow) -> None:
         ws = flow.websocket
@@ -79,19 +78,16 @@ class WebSockets:
 
     # -- one message ---------------------------------------------------------------------
     def _known(self, flow: http.HTTPFlow) -> bool:
-        entry = self._open.get(flow.id)
-        if entry is not None and entry[1][0]:
+        if flow.id in self._started:
             return True
         proto = flow.response.headers.get("sec-websocket-protocol", "") if flow.response else ""
         return SUBPROTOCOL in (p.strip().lower() for p in proto.split(","))
 
     def _message(self, flow: http.HTTPFlow, wm) -> None:
         gw = self.gw
-        entry = self._open.get(flow.id)
-        if entry is None:  # (a connection that started before a script reload)
+        if flow.id not in self._open:  # (a connection that started before a script reload)
             self.start(flow)
-            entry = self._open[flow.id]
-        ex, started = entry
+        ex = self._open[flow.id]
         content = wm.content
         from_client = wm.from_client
         direction = Direction.CLIENT_TO_SERVER if from_client else Direction.SERVER_TO_CLIENT
@@ -120,8 +116,8 @@ class WebSockets:
         if gw.closing:
             wm.drop()  # shutting down: the audit trail is closed, nothing more goes on
             return
-        if not started[0]:
-            started[0] = True
+        if flow.id not in self._started:
+            self._started.add(flow.id)
             gw._learn_server(ex.server)
             gw.pipeline.start_exchange(ex)
         gw.pipeline.run_all(msgs)
@@ -135,17 +131,14 @@ class WebSockets:
     def _apply_server(
         self, flow: http.HTTPFlow, wm, value, batch: bool, msgs: list[Message]
     ) -> None:
-        from .core import _UNCHANGED, _rebuild
+        from .core import _UNCHANGED, _rebuild, refusal_error
 
         if not batch and msgs[0].kind is Kind.REQUEST and msgs[0].stopped:
             # a server request (sampling, elicitation) carrying what must not reach the
             # client: the server gets the error for its request; the client never sees it
             # (an error with the server's id could settle one of the client's own requests)
-            m = msgs[0]
-            r = m.refusal
-            code, text = (r.code, r.message) if r else (ErrorCode.BLOCKED, "blocked")
             wm.drop()
-            self._answer(flow, wm, [error_response(m.id, code, text)], to_client=False)
+            self._answer(flow, wm, [refusal_error(msgs[0])], to_client=False)
             return
         new = _rebuild(value, batch, msgs)
         if new is _UNCHANGED:
@@ -156,26 +149,23 @@ class WebSockets:
             wm.content = encode_json(new)
 
     def _apply_client(self, flow: http.HTTPFlow, wm, batch: bool, msgs: list[Message]) -> None:
-        stopped = [m for m in msgs if m.stopped]
-        if not stopped:
+        from .core import batch_answers, refusal_error
+
+        if not any(m.stopped for m in msgs):
             if any(m.modified for m in msgs):
                 wm.content = encode_json([m.payload for m in msgs] if batch else msgs[0].payload)
             return
         if not batch:
             m = msgs[0]
-            r = m.refusal
-            code, text = (r.code, r.message) if r else (ErrorCode.BLOCKED, "blocked")
             if m.is_response:
                 # a client's answer to a server request: the server gets an error in its place
-                wm.content = encode_json(error_response(m.id, code, text))
+                wm.content = encode_json(refusal_error(m))
                 return
             wm.drop()
             if m.kind is Kind.REQUEST:
-                self._answer(flow, wm, [error_response(m.id, code, text, r.data if r else None)])
+                self._answer(flow, wm, [refusal_error(m, with_data=True)])
             return
         # A batch with a refused element is answered by the gateway as a whole, as over HTTP.
-        from .core import batch_answers
-
         wm.drop()
         answers = batch_answers(msgs)
         if answers:

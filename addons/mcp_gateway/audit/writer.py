@@ -48,7 +48,7 @@ _POLL = 0.05  # seconds between queue drains while a batch is being collected (e
 # SQLite step and takes it back at once, usually before the proxy's thread, woken, gets to
 # run; that thread then waits for Python's switch interval (5 ms). A sleep gives it time to
 # take the GIL, so a batch of thousands of rows holds it for one chunk at a time. (Costs
-# ~20 % of the writer's capacity when saturated: bench_audit 20-26k -> 17-21k events/s,
+# ~20 % of the writer's capacity when saturated: bench_audit 20-26k -> 15-21k events/s,
 # still several times what the proxy can carry.)
 _YIELD_ROWS = 64
 _YIELD_SLEEP = 0.0001
