@@ -19,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 from mitmproxy import ctx, exceptions, http
 from mitmproxy.proxy import mode_specs
 
-from . import codec, params
+from . import answer, codec, params
 from .codec import StreamDecoder, TextDecoder
 from .correlate import CorrelateStage, Correlator
 from .message import (
@@ -284,7 +284,7 @@ class Gateway:
 
     # -- hooks ----------------------------------------------------------------------
     def requestheaders(self, flow: http.HTTPFlow) -> None:
-        if flow.response or flow.error or not flow.live:
+        if flow.response or flow.error or not flow.live or answer.is_answer(flow):
             return
         try:
             headers = flow.request.headers
@@ -301,7 +301,7 @@ class Gateway:
             self._fail(flow, "requestheaders", e)
 
     def request(self, flow: http.HTTPFlow) -> None:
-        if flow.response or flow.error or not flow.live:
+        if flow.response or flow.error or not flow.live or answer.is_answer(flow):
             return
         try:
             self._request(flow)
@@ -595,7 +595,12 @@ class Gateway:
         self._reply(flow, status if answers else 202, answers or None, headers)
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
-        if flow.error or not flow.live or flow.metadata.get("mcp_gateway_answered"):
+        if (
+            flow.error
+            or not flow.live
+            or flow.metadata.get("mcp_gateway_answered")
+            or answer.is_answer(flow)
+        ):
             return
         try:
             resp = flow.response
@@ -870,8 +875,9 @@ def batch_answers(msgs: list[Message]) -> list[dict]:
     return answers
 
 
-def _rebuild(value: Any, batch: bool, msgs: list[Message]) -> Any:
-    """The value to send after the pipeline's decisions, or _UNCHANGED (send the original bytes)."""
+def _rebuild(value: Any, batch: bool, msgs: list[Message], answered: bool = False) -> Any:
+    """The value to send after the pipeline's decisions, or _UNCHANGED (send the original bytes).
+    With ``answered``, blocked server requests are left out (the server got their errors)."""
     if not any(m.modified or m.stopped for m in msgs):
         return _UNCHANGED
     out = []
@@ -879,6 +885,8 @@ def _rebuild(value: Any, batch: bool, msgs: list[Message]) -> Any:
         if m.action is Action.DROP:
             continue
         if m.action is Action.BLOCK:
+            if answered and m.kind is Kind.REQUEST:
+                continue
             out.append(refusal_error(m))
         else:
             out.append(m.payload)
@@ -937,6 +945,7 @@ class SSEStream:
         self._kept_truncated = False
         self._hold = None
         self._closed_after_error = False
+        self.endpoint: str | None = None  # legacy HTTP+SSE: where the client POSTs
         if undecodable:
             self._not_inspected(f"event stream cannot be decoded ({undecodable})")
 
@@ -1107,13 +1116,22 @@ class SSEStream:
         self.gw.pipeline.run_all(msgs)
         self.gw._record(self.flow, msgs)
         self.gw._mark(self.flow, msgs)
-        new = _rebuild(value, parsed.batch, msgs)
+        new = _rebuild(value, parsed.batch, msgs, self._answer_server(msgs))
         if new is _UNCHANGED:
             return ev.raw
         if new is None:
             # Everything in the event was dropped; keep its id so resumption still works.
             return encode_event(None, id=ev.id) if ev.id is not None else b""
         return encode_event(encode_json(new).decode(), event=ev.event, id=ev.id, retry=ev.retry)
+
+    def _answer_server(self, msgs: list[Message]) -> bool:
+        """Blocked server requests (sampling, elicitation): their errors go to the server,
+        which would otherwise wait for the client's answer forever; the client never sees
+        them. True when sent (else the client gets the errors, as for any blocked message)."""
+        stopped = [m for m in msgs if m.kind is Kind.REQUEST and m.action is Action.BLOCK]
+        if not stopped:
+            return False
+        return answer.send_to_server(self.flow, self.endpoint, [refusal_error(m) for m in stopped])
 
     def _not_mcp(self, ev: SSEEvent) -> bytes:
         if not self.known:
@@ -1134,6 +1152,7 @@ class SSEStream:
         """Legacy HTTP+SSE: learn the session from the endpoint URI; keep clients on the gateway."""
         uri = (ev.data or "").strip()
         self.ex.transport = Transport.LEGACY_SSE
+        self.endpoint = uri
         self.ex.legacy_session = legacy_session_from_url(uri)
         if self.ex.legacy_session is not None:
             self.gw._learn_legacy_session(self.ex.server, self.ex.legacy_session)

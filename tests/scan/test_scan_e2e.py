@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -82,6 +83,51 @@ async def test_blocked_error_names_rule_not_secret(mitmdump_factory, mcp_server_
     err = r.json()
     assert err["id"] == 41 and err["error"]["code"] == -32061
     assert "private-key" in err["error"]["message"] and "BEGIN" not in r.text
+
+
+@pytest.mark.parametrize(
+    ("transport", "on_get_stream"),
+    [("streamable", False), ("streamable", True), ("sse", False)],
+    ids=["post-stream", "get-stream", "legacy-sse"],
+)
+async def test_secret_in_server_request_is_refused_to_the_server(
+    mitmdump_factory, mcp_server_factory, mcp_session, transport, on_get_stream, tmp_path
+):
+    # The server asks the client's LLM (sampling) with a private key in the prompt, and the
+    # user's rules block private keys from servers too. The client must not see the request,
+    # and the server must get an answer: its SDK waits for one without a timeout, so without
+    # it the tool call hangs.
+    server = mcp_server_factory(transport, fresh=True)
+    rules = tmp_path / "strict.yaml"
+    rules.write_text("rules:\n  - id: private-key-in-result\n    action: block\n")
+    root = Path(__file__).resolve().parents[2]
+    md = mitmdump_factory(
+        extra_args=["--set", f"mcp_rules={root / 'rules'}", "--set", f"mcp_rules={rules}"]
+    )
+    asked = []
+
+    async def sampling(_ctx, params):
+        asked.append(params)
+        return types.CreateMessageResult(
+            role="assistant", content=types.TextContent(type="text", text="ok"), model="m"
+        )
+
+    client = "sse" if transport == "sse" else "streamable"
+    t0 = time.monotonic()
+    async with mcp_session(
+        server.url, proxy=md.proxy_url, transport=client, sampling_callback=sampling, timeout=20
+    ) as s:
+        args = {"prompt": "summarize this", "on_get_stream": on_get_stream, "leak": "key"}
+        res = await s.call_tool("sample", args)
+        assert res.isError, res
+        assert "blocked by mcp-gateway rule private-key-in-result" in text_of(res)
+        assert "PRIVATE KEY" not in text_of(res)
+        assert asked == []  # the client never got the request
+        # the session goes on: a harmless sampling request still round-trips
+        res = await s.call_tool("sample", {"prompt": "hello", "on_get_stream": on_get_stream})
+        assert text_of(res) == "sampled[m]: ok"
+    assert time.monotonic() - t0 < 15  # answered, not timed out
+    assert any("summarize this" in json.dumps(c) for c in server.calls())
 
 
 @pytest.mark.parametrize("transport", ["streamable", "json"])

@@ -78,6 +78,13 @@ FAKE_SECRETS = {
     "aws_secret_access_key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzq8Lm2Xv9R",
     "github_token": github_token(),
     "email": "jane.doe@example.org",
+    # blocked by the default rules (private-key), in both directions
+    "private_key": (
+        "-----BEGIN OPENSSH PRIVATE KEY-----\n"
+        "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n"
+        "QyNTUxOQAAACBq8Zl3Wc1Rv9Tn4Xk2Jm7Hs5Ld0Fg3Pb6Nc9Vy1Qw8AAAAJgPq2Mz\n"
+        "-----END OPENSSH PRIVATE KEY-----"
+    ),
 }
 
 
@@ -91,11 +98,13 @@ def leak_text(kind: str) -> str:
         return f"GITHUB_TOKEN={FAKE_SECRETS['github_token']}"
     if kind == "email":
         return f"contact: {FAKE_SECRETS['email']}"
+    if kind == "key":
+        return FAKE_SECRETS["private_key"]
     if kind == "all":
         return "\n".join(leak_text(k) for k in ("aws", "github", "email"))
     if kind == "none":
         return "nothing secret here"
-    raise ValueError(f"unknown leak kind {kind!r} (aws, github, email, all, none)")
+    raise ValueError(f"unknown leak kind {kind!r} (aws, github, email, key, all, none)")
 
 
 # ----------------------------------------------------------------------------- payloads
@@ -185,15 +194,17 @@ def build(transport: str) -> FastMCP:
         return f"sent {events}"
 
     @mcp.tool()
-    async def sample(ctx: Context, prompt: str, on_get_stream: bool = False) -> str:
+    async def sample(ctx: Context, prompt: str, on_get_stream: bool = False, leak: str = "") -> str:
         """Ask the client's LLM (sampling/createMessage) and return its text.
 
         on_get_stream=True sends the request without related_request_id, so streamable HTTP
         servers deliver it on the standalone GET stream instead of the POST's SSE stream.
+        leak="key" (or another leak kind) appends the server's own fake secret to the prompt.
         """
-        seen("sample", prompt=prompt, on_get_stream=on_get_stream)
+        seen("sample", prompt=prompt, on_get_stream=on_get_stream, leak=leak)
+        text = f"{prompt}\n{leak_text(leak)}" if leak else prompt
         result = await ctx.session.create_message(
-            [SamplingMessage(role="user", content=TextContent(type="text", text=prompt))],
+            [SamplingMessage(role="user", content=TextContent(type="text", text=text))],
             max_tokens=64,
             related_request_id=None if on_get_stream else ctx.request_id,
         )
@@ -212,7 +223,7 @@ def build(transport: str) -> FastMCP:
 
     @mcp.tool()
     def leak(kind: str = "all") -> str:
-        """Return fake secrets: aws, github, email, all, none."""
+        """Return fake secrets: aws, github, email, key (a private key), all, none."""
         seen("leak", kind=kind)
         return leak_text(kind)
 
