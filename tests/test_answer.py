@@ -81,6 +81,15 @@ def test_blocked_server_request_is_dropped_and_answered_to_the_server(gw):
     assert m.stopped and m.refusal.message == "blocked by rule test.secret"
 
 
+def test_answer_carries_the_headers_as_they_went_upstream(gw):
+    f = stream(gw, body=rpc("tools/call", id=1, name="ask"))
+    # the identity addon masks an injected upstream credential once the request is sent
+    f.request.headers["authorization"] = "Bearer [upstream credential]"
+    feed(f, b"data: " + orjson.dumps(SAMPLING) + b"\n\n")
+    (a,) = gw.replayed
+    assert a.request.headers["authorization"] == "Bearer client-token"
+
+
 def test_get_stream_answer_goes_to_the_mcp_endpoint(gw):
     f = stream(gw, method=b"GET", headers=((b"last-event-id", b"3"),))
     out = feed(f, b"data: " + orjson.dumps(SAMPLING) + b"\n\n")

@@ -62,15 +62,19 @@ def is_answer(flow: Any) -> bool:
         return False
 
 
-def answer_flow(stream_flow: http.HTTPFlow, url: str, answers: list[dict]) -> http.HTTPFlow:
+def answer_flow(
+    stream_flow: http.HTTPFlow,
+    url: str,
+    answers: list[dict],
+    header_fields: tuple[tuple[bytes, bytes], ...] | None = None,
+) -> http.HTTPFlow:
     """A flow that POSTs ``answers`` (one JSON-RPC response, or a batch) to ``url``, with the
-    stream request's headers."""
+    stream request's headers (``header_fields``: as they were sent, before the identity
+    addon masked an injected upstream credential in the flow)."""
     body = encode_json(answers[0] if len(answers) == 1 else answers)
-    fields = [
-        (k, v)
-        for k, v in stream_flow.request.headers.fields
-        if k.decode("latin-1").lower() not in _NOT_COPIED
-    ]
+    if header_fields is None:
+        header_fields = stream_flow.request.headers.fields
+    fields = [(k, v) for k, v in header_fields if k.decode("latin-1").lower() not in _NOT_COPIED]
     headers = http.Headers(fields)
     headers["content-type"] = "application/json"
     headers["accept"] = "application/json, text/event-stream"
@@ -81,7 +85,12 @@ def answer_flow(stream_flow: http.HTTPFlow, url: str, answers: list[dict]) -> ht
     return f
 
 
-def send_to_server(stream_flow: http.HTTPFlow, endpoint: str | None, answers: list[dict]) -> bool:
+def send_to_server(
+    stream_flow: http.HTTPFlow,
+    endpoint: str | None,
+    answers: list[dict],
+    header_fields: tuple[tuple[bytes, bytes], ...] | None = None,
+) -> bool:
     """POST ``answers`` to the server of ``stream_flow``: to its URL, or to ``endpoint``
     (a legacy HTTP+SSE stream's announced URI, resolved against it). False when it cannot be
     sent (no client replay in this mitmproxy, a bad URL): the caller falls back."""
@@ -89,7 +98,7 @@ def send_to_server(stream_flow: http.HTTPFlow, endpoint: str | None, answers: li
         url = stream_flow.request.url
         if endpoint:
             url = urljoin(url, endpoint)
-        f = answer_flow(stream_flow, url, answers)
+        f = answer_flow(stream_flow, url, answers, header_fields)
         ctx.master.commands.call("replay.client", [f])
     except Exception as e:  # noqa: BLE001 - the caller falls back to the client
         log.warning(

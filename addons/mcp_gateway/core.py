@@ -946,6 +946,10 @@ class SSEStream:
         self._hold = None
         self._closed_after_error = False
         self.endpoint: str | None = None  # legacy HTTP+SSE: where the client POSTs
+        # The request's headers as they went upstream (an immutable tuple: free to keep), for
+        # answering a blocked server request: the identity addon masks an injected upstream
+        # credential in the flow right after this.
+        self.request_fields = flow.request.headers.fields
         if undecodable:
             self._not_inspected(f"event stream cannot be decoded ({undecodable})")
 
@@ -1131,7 +1135,8 @@ class SSEStream:
         stopped = [m for m in msgs if m.kind is Kind.REQUEST and m.action is Action.BLOCK]
         if not stopped:
             return False
-        return answer.send_to_server(self.flow, self.endpoint, [refusal_error(m) for m in stopped])
+        errors = [refusal_error(m) for m in stopped]
+        return answer.send_to_server(self.flow, self.endpoint, errors, self.request_fields)
 
     def _not_mcp(self, ev: SSEEvent) -> bytes:
         if not self.known:
