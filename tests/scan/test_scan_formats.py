@@ -155,6 +155,9 @@ SILENT_CONTEXT = [
     json.dumps({"cookies": [{"name": "session_timeout", "value": "3600"}]}),
     json.dumps({"cookies": [{"name": "session_mode", "value": "strict-mode-2024-v2"}]}),
     json.dumps({"name": "Cookie", "value": f"csrftoken={V}; theme=dark"}),
+    # anti-forgery tokens in name/value lists: a HAR cookies array, an HTML form field
+    json.dumps({"cookies": [{"name": "csrftoken", "value": V}]}),
+    f'<input type="hidden" name="csrf_token" value="{V}">',
     # placeholders after flags, and flags that carry no secret
     "deploy --stripe-secret-key sk_live_<redacted> --verbose",
     "run --max-tokens 4096 --token-file /run/secrets/token",
