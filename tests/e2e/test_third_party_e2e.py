@@ -9,7 +9,9 @@ pinned in tests/e2e/node/) with the official Python SDK client.
 What is checked: a secret in tool arguments is redacted before the server sees it (its
 ``echo`` tool returns what it got), a secret the server leaks from its environment
 (``get-env``) is redacted on the way back, progress notifications stream while the call
-runs, and the audit trail records the findings. Skipped when node or npm is missing.
+runs, and the audit trail records the findings. A sampling request that a user rule blocks
+never reaches the client, and the server gets the refusal as the client's answer (its tool
+fails at once instead of waiting). Skipped when node or npm is missing.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import anyio
 import pytest
 from mcp import ClientSession, StdioServerParameters, types
 from mcp.client.stdio import stdio_client
+from mcp.shared.exceptions import McpError
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -136,3 +139,54 @@ async def test_reference_server_over_stdio_through_the_shim(ts_sdk, mitmdump_fac
         assert GITHUB_TOKEN not in errlog.read()
     want = {"aws-access-key-id", "github-token"}
     assert want <= _findings(md.audit_db, want, server="everything-stdio")
+
+
+
+BLOCK_SAMPLING_MARKER = """rules:
+  - id: test-sampling-marker
+    description: a marker that must not reach the client's LLM
+    type: custom_marker
+    severity: high
+    action: block
+    pattern: 'MARKER-[0-9]{6}'
+    scope: {direction: [s2c], methods: ['sampling/*']}
+"""
+
+
+@pytest.mark.parametrize("everything", ["streamableHttp", "sse"], indirect=True)
+async def test_reference_server_gets_the_refusal_of_its_sampling_request(
+    everything, mitmdump_factory, mcp_session, tmp_path
+):
+    # The server asks the client's LLM with a prompt a user rule blocks (only in sampling
+    # requests, so the tool call carrying it passes). The client never sees the request; the
+    # server gets the gateway's error as the client's answer, so its tool fails at once.
+    url, transport = everything
+    rules = tmp_path / "block-sampling.yaml"
+    rules.write_text(BLOCK_SAMPLING_MARKER)
+    root = Path(__file__).resolve().parents[2]
+    md = mitmdump_factory(
+        extra_args=["--set", f"mcp_rules={root / 'rules'}", "--set", f"mcp_rules={rules}"]
+    )
+    asked: list = []
+
+    async def sampling(_ctx, params):
+        asked.append(params)
+        return types.CreateMessageResult(
+            role="assistant", content=types.TextContent(type="text", text="ok"), model="m"
+        )
+
+    t0 = time.monotonic()
+    async with mcp_session(
+        url, proxy=md.proxy_url, transport=transport, sampling_callback=sampling, timeout=40
+    ) as s:
+        try:
+            res = await s.call_tool("trigger-sampling-request", {"prompt": "say MARKER-424242"})
+            refused = _text(res) if res.isError else None
+        except McpError as e:
+            refused = str(e)
+        assert refused is not None and "test-sampling-marker" in refused
+        assert asked == []
+        res = await s.call_tool("trigger-sampling-request", {"prompt": "hello"})
+        assert not res.isError and '"model": "m"' in _text(res)
+        assert len(asked) == 1
+    assert time.monotonic() - t0 < 30  # answered, not timed out
