@@ -1119,6 +1119,8 @@ class SSEStream:
             m.sse_event_id = ev.id
         self.gw.pipeline.run_all(msgs)
         self.gw._record(self.flow, msgs)
+        if not any(m.modified or m.stopped for m in msgs):
+            return ev.raw  # the common case: the event goes on byte-identical
         self.gw._mark(self.flow, msgs)
         new = _rebuild(value, parsed.batch, msgs, self._answer_server(msgs))
         if new is _UNCHANGED:
