@@ -141,7 +141,6 @@ async def test_reference_server_over_stdio_through_the_shim(ts_sdk, mitmdump_fac
     assert want <= _findings(md.audit_db, want, server="everything-stdio")
 
 
-
 BLOCK_SAMPLING_MARKER = """rules:
   - id: test-sampling-marker
     description: a marker that must not reach the client's LLM
