@@ -665,3 +665,15 @@ def test_a_message_whose_only_candidate_is_an_undecodable_run_costs_one_pass(eng
     raw = orjson.dumps({"jsonrpc": "2.0", "id": 1, "result": {"data": blob}})
     found = engine.scan_json(raw, None, lambda: raw)
     assert [d.type for d in found] == ["github_token"] and calls == [1]
+
+
+def test_the_hyperscan_database_does_not_depend_on_the_order_of_rule_files():
+    # Hyperscan's compiler is order-sensitive: secrets.yaml before pii.yaml once gave a
+    # database twice the size and up to 40 % slower than the shipped order
+    secrets, pii = str(SHIPPED_RULES_DIR / "secrets.yaml"), str(SHIPPED_RULES_DIR / "pii.yaml")
+    one, two = Engine.load([secrets, pii]), Engine.load([pii, secrets])
+    assert [db.size() for db in one._dbs] == [db.size() for db in two._dbs]
+    text = f"AKIAQ3EGUIF5ZK7XVJ2M jane.doe@example.org {github_token()}"
+    assert [(d.rule, d.value) for d in one.scan_text(text)] == [
+        (d.rule, d.value) for d in two.scan_text(text)
+    ]

@@ -34,7 +34,7 @@ import hyperscan as hs
 
 from ..yamlconf import ConfigError
 from . import validators as V
-from .rules import Rule, RuleSet, load_rules
+from .rules import PII_TYPES, Rule, RuleSet, load_rules
 from .views import (
     ESCAPE_ANCHOR,
     UNICODE_CONTROL,
@@ -235,7 +235,13 @@ class Engine:
             self._id_escape = self._id_b64 = self._id_uesc = self._id_unicode = -1
             self._id_pct = self._id_html = -1
             return  # nothing to find: scan() returns at once
-        for ri, rule in enumerate(self.rules):
+        # Personal-data rules first, whatever order the rule files came in: Hyperscan's
+        # compiler is sensitive to the order of its expressions, and with the secrets pack
+        # loaded first the main database came out twice as big (545 vs 249 KB) and 10-40 %
+        # slower (measured over 8 shuffled orders: 138-260 MB/s on the same text).
+        order = sorted(range(len(self.rules)), key=lambda ri: self.rules[ri].type not in PII_TYPES)
+        for ri in order:
+            rule = self.rules[ri]
             g = 0
             for anchor, som in self._anchors(rule):
                 for expr in _split_caret(anchor):
