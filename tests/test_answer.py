@@ -99,17 +99,32 @@ def test_get_stream_answer_goes_to_the_mcp_endpoint(gw):
     assert "last-event-id" not in a.request.headers
 
 
-def test_legacy_answer_goes_to_the_announced_endpoint(gw):
+@pytest.mark.parametrize(
+    "endpoint", ["/messages/?session_id=ab", "http://address:22/messages/?session_id=ab"]
+)
+def test_legacy_answer_goes_to_the_announced_endpoint(gw, endpoint):
     f = stream(gw, method=b"GET", path=b"/sse")
-    out = feed(
-        f,
-        b"event: endpoint\ndata: /messages/?session_id=ab\n\n"
-        b"event: message\ndata: " + orjson.dumps(SAMPLING) + b"\n\n",
-    )
-    assert out == b"event: endpoint\ndata: /messages/?session_id=ab\n\n"
+    announce = b"event: endpoint\ndata: " + endpoint.encode() + b"\n\n"
+    out = feed(f, announce + b"event: message\ndata: " + orjson.dumps(SAMPLING) + b"\n\n")
+    assert out == announce
     (a,) = gw.replayed
     assert a.request.url == "http://address:22/messages/?session_id=ab"
     assert orjson.loads(a.request.content)["id"] == 7
+
+
+@pytest.mark.parametrize(
+    "endpoint", ["http://elsewhere.example/messages/?session_id=ab", "//elsewhere.example/m"]
+)
+def test_an_endpoint_on_another_origin_gets_no_credentials(gw, endpoint, caplog):
+    f = stream(gw, method=b"GET", path=b"/sse")
+    out = feed(
+        f,
+        b"event: endpoint\ndata: " + endpoint.encode() + b"\n\n"
+        b"event: message\ndata: " + orjson.dumps(SAMPLING) + b"\n\n",
+    )
+    assert gw.replayed == []  # not sent there: the client gets the error instead
+    assert b'"id":7,"error":{"code":-32061' in out and b"SECRET" not in out
+    assert "not on the stream's origin" in caplog.text
 
 
 def test_other_messages_of_a_batch_event_still_reach_the_client(gw):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from mitmproxy import connection, ctx, http
 
@@ -85,6 +85,12 @@ def answer_flow(
     return f
 
 
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    return parts.scheme.lower(), (parts.hostname or "").lower(), port
+
+
 def send_to_server(
     stream_flow: http.HTTPFlow,
     endpoint: str | None,
@@ -98,6 +104,10 @@ def send_to_server(
         url = stream_flow.request.url
         if endpoint:
             url = urljoin(url, endpoint)
+            if _origin(url) != _origin(stream_flow.request.url):
+                # the client's credentials go only where the stream came from (the SDKs
+                # refuse a cross-origin endpoint too)
+                raise ValueError(f"endpoint {endpoint!r} is not on the stream's origin")
         f = answer_flow(stream_flow, url, answers, header_fields)
         ctx.master.commands.call("replay.client", [f])
     except Exception as e:  # noqa: BLE001 - the caller falls back to the client
