@@ -8,6 +8,7 @@ import pytest
 from mcp_gateway import answer
 from mcp_gateway.core import Gateway
 from mitmproxy import flow as mflow
+from mitmproxy.proxy.mode_specs import ProxyMode
 from mitmproxy.test import taddons, tflow, tutils
 from pipeline_fakes import BlockTool, Recorder, rpc
 
@@ -31,7 +32,7 @@ def gw():
         yield g
 
 
-def stream(gw, method=b"POST", path=b"/mcp", body=None, headers=()):
+def stream(gw, method=b"POST", path=b"/mcp", body=None, headers=(), tweak=None):
     hdrs = (
         (b"content-type", b"application/json"),
         (b"accept", b"application/json, text/event-stream"),
@@ -43,6 +44,8 @@ def stream(gw, method=b"POST", path=b"/mcp", body=None, headers=()):
     )
     content = orjson.dumps(body) if body is not None else b""
     f = tflow.tflow(req=tutils.treq(method=method, path=path, headers=hdrs, content=content))
+    if tweak is not None:
+        tweak(f)
     gw.requestheaders(f)
     gw.request(f)
     f.response = tutils.tresp(headers=((b"content-type", b"text/event-stream"),), content=None)
@@ -81,13 +84,76 @@ def test_blocked_server_request_is_dropped_and_answered_to_the_server(gw):
     assert m.stopped and m.refusal.message == "blocked by rule test.secret"
 
 
-def test_answer_carries_the_headers_as_they_went_upstream(gw):
+def sent(gw, a, status=202):
+    a.live = True  # as during its replay
+    gw.requestheaders(a)
+    gw.request(a)
+    a.response = tutils.tresp(status_code=status, headers=(), content=b"")
+    gw.responseheaders(a)
+    gw.response(a)
+
+
+def test_an_injected_upstream_credential_is_sent_then_masked(gw):
     f = stream(gw, body=rpc("tools/call", id=1, name="ask"))
     # the identity addon masks an injected upstream credential once the request is sent
     f.request.headers["authorization"] = "Bearer [upstream credential]"
     feed(f, b"data: " + orjson.dumps(SAMPLING) + b"\n\n")
     (a,) = gw.replayed
-    assert a.request.headers["authorization"] == "Bearer client-token"
+    assert a.request.headers["authorization"] == "Bearer client-token"  # what the server gets
+    sent(gw, a)
+    # once sent, the answer's flow (logs, mitmweb, saved flows) shows the placeholder only
+    assert a.request.headers["authorization"] == "Bearer [upstream credential]"
+    assert not answer.is_answer(a)
+
+
+def test_an_injected_query_credential_reaches_the_legacy_endpoint_then_is_masked(gw):
+    f = stream(gw, method=b"GET", path=b"/sse?api_key=s3cr3t&x=1")
+    f.request.query["api_key"] = "[upstream credential]"  # as the identity addon masks it
+    announce = b"event: endpoint\ndata: /messages/?session_id=ab\n\n"
+    feed(f, announce + b"data: " + orjson.dumps(SAMPLING) + b"\n\n")
+    (a,) = gw.replayed
+    assert a.request.path == "/messages/?session_id=ab&api_key=s3cr3t"  # not the client's x=1
+    sent(gw, a)
+    assert a.request.query["api_key"] == "[upstream credential]"
+
+
+def test_a_failed_answer_is_logged(gw, caplog):
+    f = stream(gw, body=rpc("tools/call", id=1, name="ask"))
+    feed(f, b"data: " + orjson.dumps(SAMPLING) + b"\n\n")
+    (a,) = gw.replayed
+    sent(gw, a, status=401)
+    assert f"did not take the gateway's answer to its request on flow {f.id} (HTTP 401)" in (
+        caplog.text
+    )
+
+
+def test_http2_stream_answer_keeps_its_authority(gw):
+    def h2(f):
+        f.request.http_version = "HTTP/2.0"
+        f.request.authority = "mcp.example:8443"
+
+    f = stream(gw, body=rpc("tools/call", id=1, name="ask"), tweak=h2)
+    feed(f, b"data: " + orjson.dumps(SAMPLING) + b"\n\n")
+    (a,) = gw.replayed
+    assert (a.request.http_version, a.request.authority) == ("HTTP/2.0", "mcp.example:8443")
+
+
+def test_http1_stream_answer_keeps_its_host_header(gw):
+    f = stream(gw, body=rpc("tools/call", id=1, name="ask"), headers=((b"host", b"mcp.example"),))
+    feed(f, b"data: " + orjson.dumps(SAMPLING) + b"\n\n")
+    (a,) = gw.replayed
+    assert a.request.headers["host"] == "mcp.example"  # not the address it connects to
+    assert a.request.host == f.request.host
+
+
+def test_headers_tied_to_the_original_request_are_not_copied(gw):
+    extra = ((b"mcp-param-city", b"Paris"), (b"idempotency-key", b"k1"), (b"digest", b"x"))
+    f = stream(gw, body=rpc("tools/call", id=1, name="ask"), headers=extra)
+    feed(f, b"data: " + orjson.dumps(SAMPLING) + b"\n\n")
+    (a,) = gw.replayed
+    assert not {"mcp-param-city", "idempotency-key", "digest"} & {
+        k.lower() for k in a.request.headers
+    }
 
 
 def test_get_stream_answer_goes_to_the_mcp_endpoint(gw):
@@ -110,6 +176,18 @@ def test_legacy_answer_goes_to_the_announced_endpoint(gw, endpoint):
     (a,) = gw.replayed
     assert a.request.url == "http://address:22/messages/?session_id=ab"
     assert orjson.loads(a.request.content)["id"] == 7
+
+
+def test_reverse_mode_answer_goes_to_the_path_the_client_was_given(gw):
+    def reverse(f):
+        f.client_conn.proxy_mode = ProxyMode.parse("reverse:http://address:22")
+
+    f = stream(gw, method=b"GET", path=b"/sse", tweak=reverse)
+    announce = b"event: endpoint\ndata: http://10.0.0.7:9000/messages/?session_id=ab\n\n"
+    out = feed(f, announce + b"data: " + orjson.dumps(SAMPLING) + b"\n\n")
+    assert out.startswith(b"event: endpoint\ndata: /messages/?session_id=ab\n\n")
+    (a,) = gw.replayed
+    assert a.request.url == "http://address:22/messages/?session_id=ab"
 
 
 @pytest.mark.parametrize(
@@ -155,10 +233,25 @@ def test_blocked_results_and_notifications_are_not_sent_to_the_server(gw):
 
 
 def test_the_gateways_own_answer_is_not_inspected(gw):
-    a = answer.answer_flow(
-        tflow.tflow(req=tutils.treq(path=b"/mcp")), "http://127.0.0.1:9/mcp", [{"x": "SECRET"}]
-    )
+    f = stream(gw, body=rpc("tools/call", id=1, name="ask"))
+    feed(f, b"data: " + orjson.dumps(SAMPLING) + b"\n\n")
+    (a,) = gw.replayed
+    before = len(gw.rec.msgs)
     a.live = True  # as during its replay
     gw.requestheaders(a)
-    gw.request(a)
-    assert a.response is None and gw.rec.msgs == [] and gw.exchange(a) is None
+    gw.request(a)  # a JSON-RPC error for the server's id, with the session id: MCP-shaped
+    assert a.response is None and len(gw.rec.msgs) == before and gw.exchange(a) is None
+    a.response = tutils.tresp(headers=((b"content-type", b"text/event-stream"),), content=None)
+    gw.responseheaders(a)
+    assert a.response.stream is False  # not set up as an MCP stream either
+
+
+def test_a_saved_flow_is_no_answer():
+    # the marker is kept in memory: a flow file replayed later gets the gateway's hooks
+    a = answer.answer_flow(
+        tflow.tflow(req=tutils.treq(path=b"/mcp")),
+        "http://127.0.0.1:9/mcp",
+        [{"jsonrpc": "2.0", "id": 1, "error": {"code": 1, "message": "m"}}],
+        answer.SentRequest.of(tflow.tflow()),
+    )
+    assert not answer.is_answer(a) and "mcp_gateway_answer" not in a.metadata

@@ -9,39 +9,50 @@ or to the ``endpoint`` the legacy HTTP+SSE stream announced.
 
 The POST is a new flow handed to mitmproxy's client replay (``replay.client``), which sends
 it on its own connection with the stream's request headers (the session id, the protocol
-version, the client's credentials as the server received them). It is marked in
-``flow.metadata`` so that the gateway's hooks let it through uninspected: its only content
-is the gateway's own error. (Over WebSocket the error is injected on the socket instead:
-see ws.py.)
+version, the client's credentials as the server received them, its Host or HTTP/2
+authority). The gateway's hooks let it through uninspected (it is known by identity, in
+memory: a marker saved with the flow would let a replayed file skip them): its only content
+is the gateway's own error. Once sent, an upstream credential the identity addon injected is
+masked in it as in the stream's own flow, and a failed answer is logged. (Over WebSocket the
+error is injected on the socket instead: see ws.py.)
 """
 
 from __future__ import annotations
 
 import logging
+import weakref
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from mitmproxy import connection, ctx, http
+from mitmproxy.proxy import mode_specs
 
 from .parse import encode_json
 
 log = logging.getLogger(__name__)
 
-ANSWER_KEY = "mcp_gateway_answer"  # flow.metadata marker of the gateway's own answers
-
-# Request headers not carried over: the body's framing and coding, the stream's own
-# negotiation and resumption, hop-by-hop headers.
+# Request headers not carried over: the body's framing, coding and signatures, the stream's
+# own negotiation and resumption, the tools/call's mirrored parameters and per-request keys,
+# hop-by-hop headers.
 _NOT_COPIED = frozenset(
     {
         "content-length",
         "content-type",
         "content-encoding",
+        "content-digest",
+        "content-md5",
+        "digest",
+        "signature",
+        "signature-input",
         "transfer-encoding",
         "accept",
         "accept-encoding",
         "last-event-id",
         "mcp-method",
         "mcp-name",
+        "idempotency-key",
+        "x-request-id",
         "connection",
         "keep-alive",
         "proxy-connection",
@@ -54,34 +65,64 @@ _NOT_COPIED = frozenset(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class SentRequest:
+    """A stream's request as it went upstream, taken when the stream is set up: the identity
+    addon masks an injected upstream credential in the flow right after (the header fields
+    are an immutable tuple: free to keep)."""
+
+    fields: tuple[tuple[bytes, bytes], ...]
+    url: str
+    http_version: str
+    authority: str
+
+    @classmethod
+    def of(cls, flow: http.HTTPFlow) -> SentRequest:
+        r = flow.request
+        return cls(r.headers.fields, r.url, r.http_version, r.authority)
+
+
+@dataclass(slots=True)
+class _Pending:
+    stream_id: str
+    headers: dict[bytes, bytes]  # lowercased name -> the value to show once sent
+    query: dict[str, str]  # parameter -> the value to show once sent
+
+
+# The gateway's answers on their way: known by identity, never by a marker in the flow.
+_PENDING: weakref.WeakKeyDictionary[http.HTTPFlow, _Pending] = weakref.WeakKeyDictionary()
+
+
 def is_answer(flow: Any) -> bool:
     """Whether ``flow`` is an answer the gateway itself sends to a server."""
     try:
-        return bool(flow.metadata.get(ANSWER_KEY))
-    except AttributeError:
+        return flow in _PENDING
+    except TypeError:
         return False
 
 
 def answer_flow(
-    stream_flow: http.HTTPFlow,
-    url: str,
-    answers: list[dict],
-    header_fields: tuple[tuple[bytes, bytes], ...] | None = None,
+    stream_flow: http.HTTPFlow, url: str, answers: list[dict], sent: SentRequest
 ) -> http.HTTPFlow:
     """A flow that POSTs ``answers`` (one JSON-RPC response, or a batch) to ``url``, with the
-    stream request's headers (``header_fields``: as they were sent, before the identity
-    addon masked an injected upstream credential in the flow)."""
+    stream request's headers as they were sent, its Host (or HTTP/2 authority)."""
     body = encode_json(answers[0] if len(answers) == 1 else answers)
-    if header_fields is None:
-        header_fields = stream_flow.request.headers.fields
-    fields = [(k, v) for k, v in header_fields if k.decode("latin-1").lower() not in _NOT_COPIED]
+    fields = [
+        (k, v)
+        for k, v in sent.fields
+        if (n := k.decode("latin-1").lower()) not in _NOT_COPIED and not n.startswith("mcp-param-")
+    ]
     headers = http.Headers(fields)
     headers["content-type"] = "application/json"
     headers["accept"] = "application/json, text/event-stream"
     req = http.Request.make("POST", url, body, headers)
+    host = next((v for k, v in sent.fields if k.lower() == b"host"), None)
+    if host is not None:  # the URL set the Host from the address, which may be an IP
+        req.headers["host"] = host.decode("latin-1")
+    if sent.http_version in ("HTTP/2.0", "HTTP/3"):
+        req.http_version, req.authority = sent.http_version, sent.authority
     f = http.HTTPFlow(stream_flow.client_conn, connection.Server(address=(req.host, req.port)))
     f.request = req
-    f.metadata[ANSWER_KEY] = True
     return f
 
 
@@ -91,24 +132,51 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return parts.scheme.lower(), (parts.hostname or "").lower(), port
 
 
+def _masked(sent: SentRequest, now: http.Request) -> tuple[dict[bytes, bytes], dict[str, str]]:
+    """What the identity addon masked in the stream's flow since it was sent: header values
+    and query parameters (an injected upstream credential), with their placeholders."""
+    was = {k.lower(): v for k, v in sent.fields}
+    headers = {k.lower(): v for k, v in now.headers.fields if was.get(k.lower(), v) != v}
+    before = dict(parse_qsl(urlsplit(sent.url).query, keep_blank_values=True))
+    query = {k: v for k, v in now.query.items() if k in before and before[k] != v}
+    return headers, query
+
+
 def send_to_server(
     stream_flow: http.HTTPFlow,
     endpoint: str | None,
     answers: list[dict],
-    header_fields: tuple[tuple[bytes, bytes], ...] | None = None,
+    sent: SentRequest | None = None,
 ) -> bool:
     """POST ``answers`` to the server of ``stream_flow``: to its URL, or to ``endpoint``
-    (a legacy HTTP+SSE stream's announced URI, resolved against it). False when it cannot be
-    sent (no client replay in this mitmproxy, a bad URL): the caller falls back."""
+    (a legacy HTTP+SSE stream's announced URI, resolved against it; only on the stream's own
+    origin). False when it cannot be sent (no client replay in this mitmproxy, another
+    origin): the caller falls back."""
     try:
-        url = stream_flow.request.url
+        if sent is None:
+            sent = SentRequest.of(stream_flow)
+        headers, query = _masked(sent, stream_flow.request)
+        url = sent.url
         if endpoint:
-            url = urljoin(url, endpoint)
-            if _origin(url) != _origin(stream_flow.request.url):
+            parts = urlsplit(endpoint)
+            if parts.scheme and isinstance(
+                stream_flow.client_conn.proxy_mode, mode_specs.ReverseMode
+            ):
+                # as the client was told: the path on the reverse target
+                endpoint = urlunsplit(("", "", parts.path or "/", parts.query, ""))
+            url = urljoin(sent.url, endpoint)
+            if _origin(url) != _origin(sent.url):
                 # the client's credentials go only where the stream came from (the SDKs
                 # refuse a cross-origin endpoint too)
                 raise ValueError(f"endpoint {endpoint!r} is not on the stream's origin")
-        f = answer_flow(stream_flow, url, answers, header_fields)
+            if query:  # an upstream credential the identity addon put in the stream's query
+                before = dict(parse_qsl(urlsplit(sent.url).query, keep_blank_values=True))
+                u = urlsplit(url)
+                q = parse_qsl(u.query, keep_blank_values=True)
+                q += [(k, before[k]) for k in query if k not in dict(q)]
+                url = urlunsplit((u.scheme, u.netloc, u.path, urlencode(q), u.fragment))
+        f = answer_flow(stream_flow, url, answers, sent)
+        _PENDING[f] = _Pending(stream_flow.id, headers, query)
         ctx.master.commands.call("replay.client", [f])
     except Exception as e:  # noqa: BLE001 - the caller falls back to the client
         log.warning(
@@ -118,8 +186,45 @@ def send_to_server(
         )
         return False
     log.info(
-        "mcp-gateway: answered %d server request(s) on flow %s with the gateway's refusal",
+        "mcp-gateway: answering %d server request(s) on flow %s with the gateway's refusal",
         len(answers),
         stream_flow.id,
     )
     return True
+
+
+def after_send(flow: http.HTTPFlow) -> None:
+    """The answer has gone upstream (response headers or an error are in): show the
+    placeholders of what the identity addon masked in the stream, and log a failure (the
+    server then still waits)."""
+    try:
+        _after_send(flow)
+    except Exception:  # noqa: BLE001 - a hook must not fail
+        log.exception("mcp-gateway: after sending the answer on flow %s", flow.id)
+
+
+def _after_send(flow: http.HTTPFlow) -> None:
+    p = _PENDING.pop(flow, None)
+    if p is None:
+        return
+    req = flow.request
+    if p.headers:
+        req.headers.fields = tuple((k, p.headers.get(k.lower(), v)) for k, v in req.headers.fields)
+    for k, v in p.query.items():
+        if k in req.query:
+            req.query[k] = v
+    resp = flow.response
+    if flow.error is not None or resp is None or resp.status_code >= 400:
+        why = (
+            flow.error.msg
+            if flow.error is not None
+            else f"HTTP {resp.status_code}"
+            if resp
+            else "no response"
+        )
+        log.warning(
+            "mcp-gateway: the server did not take the gateway's answer to its request on "
+            "flow %s (%s): it may still be waiting",
+            p.stream_id,
+            why,
+        )

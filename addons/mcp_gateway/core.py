@@ -595,12 +595,9 @@ class Gateway:
         self._reply(flow, status if answers else 202, answers or None, headers)
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
-        if (
-            flow.error
-            or not flow.live
-            or flow.metadata.get("mcp_gateway_answered")
-            or answer.is_answer(flow)
-        ):
+        if answer.is_answer(flow):
+            return answer.after_send(flow)  # the gateway's own answer to a server: sent
+        if flow.error or not flow.live or flow.metadata.get("mcp_gateway_answered"):
             return
         try:
             resp = flow.response
@@ -706,6 +703,8 @@ class Gateway:
                 self.pipeline.end_exchange(ex)
 
     def error(self, flow: http.HTTPFlow) -> None:
+        if answer.is_answer(flow):
+            return answer.after_send(flow)
         ex = self._exchanges.pop(flow.id, None)
         if ex is None:
             return
@@ -946,10 +945,9 @@ class SSEStream:
         self._hold = None
         self._closed_after_error = False
         self.endpoint: str | None = None  # legacy HTTP+SSE: where the client POSTs
-        # The request's headers as they went upstream (an immutable tuple: free to keep), for
-        # answering a blocked server request: the identity addon masks an injected upstream
-        # credential in the flow right after this.
-        self.request_fields = flow.request.headers.fields
+        # the request as it went upstream, for answering a blocked server request (the
+        # identity addon masks an injected upstream credential in the flow right after this)
+        self.sent_request = answer.SentRequest.of(flow)
         if undecodable:
             self._not_inspected(f"event stream cannot be decoded ({undecodable})")
 
@@ -1138,7 +1136,7 @@ class SSEStream:
         if not stopped:
             return False
         errors = [refusal_error(m) for m in stopped]
-        return answer.send_to_server(self.flow, self.endpoint, errors, self.request_fields)
+        return answer.send_to_server(self.flow, self.endpoint, errors, self.sent_request)
 
     def _not_mcp(self, ev: SSEEvent) -> bytes:
         if not self.known:

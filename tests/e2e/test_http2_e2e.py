@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import ssl
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -107,3 +108,56 @@ def test_http2_on_both_legs(mitmdump_factory, mcp_server_factory, tls_cert, depl
         AWS_KEY_ID not in json.dumps(x) and "PRIVATE" not in json.dumps(x) for x in server.calls()
     )
     md.wait_log("/mcp HTTP/2.0", timeout=5)
+
+
+@pytest.mark.parametrize(
+    "deploy", ["regular", "reverse", "reverse-keep-host"], ids=["regular", "reverse", "keep-host"]
+)
+def test_http2_blocked_server_request_is_answered_to_the_server(
+    mitmdump_factory, mcp_server_factory, tls_cert, deploy, tmp_path
+):
+    # The answer to a blocked sampling request is a new POST: over HTTP/2 it must carry the
+    # stream's authority (an h2 request has no Host header), or the server refuses it and
+    # its tool call waits forever.
+    server = mcp_server_factory("streamable", tls=tls_cert, http2=True, fresh=True)
+    rules = tmp_path / "strict.yaml"
+    rules.write_text("rules:\n  - id: private-key-in-result\n    action: block\n")
+    opts = {"ssl_verify_upstream_trusted_ca": str(tls_cert.certfile)}
+    if deploy == "reverse-keep-host":
+        opts["keep_host_header"] = True
+    args = ["--set", f"mcp_rules={Path(__file__).resolve().parents[2] / 'rules'}"]
+    args += ["--set", f"mcp_rules={rules}"]
+    if deploy == "regular":
+        md = mitmdump_factory(options=opts, extra_args=args)
+        url, proxy = server.url, md.proxy_url
+    else:
+        md = mitmdump_factory(mode=f"reverse:{server.base}", options=opts, extra_args=args)
+        url, proxy = md.url_for(server).replace("http://", "https://"), None
+    with httpx.Client(
+        http2=True,
+        proxy=proxy,
+        verify=ssl.create_default_context(cafile=str(md.ca_file)),
+        trust_env=False,
+        timeout=20,
+    ) as c:
+        h = {"content-type": "application/json", "accept": ACCEPT}
+        init = {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {"sampling": {}},
+            "clientInfo": {"name": "h2", "version": "1"},
+        }
+        r = c.post(url, content=rpc(0, "initialize", init), headers=h)
+        assert r.http_version == "HTTP/2" and r.status_code == 200, r.text
+        h["mcp-session-id"] = r.headers["mcp-session-id"]
+        note = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+        assert c.post(url, json=note, headers=h).status_code == 202
+        call = {"name": "sample", "arguments": {"prompt": "summarize", "leak": "key"}}
+        t0 = time.monotonic()
+        with c.stream("POST", url, content=rpc(1, "tools/call", call), headers=h) as s:
+            assert s.http_version == "HTTP/2"
+            events = [json.loads(ln[5:]) for ln in s.iter_lines() if ln.startswith("data:")]
+        assert time.monotonic() - t0 < 15  # answered, not timed out
+    assert [e.get("method") for e in events] == [None]  # the sampling request never came
+    result = events[-1]["result"]
+    assert result["isError"] and "private-key-in-result" in result["content"][0]["text"]
+    assert "PRIVATE KEY" not in json.dumps(events)
