@@ -42,35 +42,49 @@ def answer(r: httpx.Response) -> dict:
     return json.loads(events[-1])
 
 
-@pytest.mark.parametrize("deploy", ["regular", "reverse"])
-@pytest.mark.parametrize("transport", ["streamable", "json"])
-def test_http2_on_both_legs(mitmdump_factory, mcp_server_factory, tls_cert, deploy, transport):
-    server = mcp_server_factory(transport, tls=tls_cert, http2=True)
-    opts = {"ssl_verify_upstream_trusted_ca": str(tls_cert.certfile)}
+def route(mitmdump_factory, server, tls_cert, deploy: str, options=None, **kw):
+    """mitmdump in front of the h2 server: (mitmdump, client URL, proxy or None)."""
+    opts = {"ssl_verify_upstream_trusted_ca": str(tls_cert.certfile), **(options or {})}
     if deploy == "regular":
-        md = mitmdump_factory(options=opts, shared=True)
-        url, proxy = server.url, md.proxy_url
-    else:
-        md = mitmdump_factory(mode=f"reverse:{server.base}", options=opts, shared=True)
-        url, proxy = md.url_for(server).replace("http://", "https://"), None
-    with httpx.Client(
+        md = mitmdump_factory(options=opts, **kw)
+        return md, server.url, md.proxy_url
+    md = mitmdump_factory(mode=f"reverse:{server.base}", options=opts, **kw)
+    return md, md.url_for(server).replace("http://", "https://"), None
+
+
+def h2_client(md, proxy) -> httpx.Client:
+    return httpx.Client(
         http2=True,
         proxy=proxy,
         verify=ssl.create_default_context(cafile=str(md.ca_file)),
         trust_env=False,
         timeout=20,
-    ) as c:
-        h = {"content-type": "application/json", "accept": ACCEPT}
-        init = {
-            "protocolVersion": "2025-06-18",
-            "capabilities": {},
-            "clientInfo": {"name": "h2", "version": "1"},
-        }
-        r = c.post(url, content=rpc(0, "initialize", init), headers=h)
-        assert r.http_version == "HTTP/2" and r.status_code == 200, r.text
-        h["mcp-session-id"] = r.headers["mcp-session-id"]
-        note = {"jsonrpc": "2.0", "method": "notifications/initialized"}
-        assert c.post(url, json=note, headers=h).status_code == 202
+    )
+
+
+def initialize(c: httpx.Client, url: str, capabilities: dict) -> dict:
+    """initialize + initialized over h2; the headers for the session's next requests."""
+    h = {"content-type": "application/json", "accept": ACCEPT}
+    init = {
+        "protocolVersion": "2025-06-18",
+        "capabilities": capabilities,
+        "clientInfo": {"name": "h2", "version": "1"},
+    }
+    r = c.post(url, content=rpc(0, "initialize", init), headers=h)
+    assert r.http_version == "HTTP/2" and r.status_code == 200, r.text
+    h["mcp-session-id"] = r.headers["mcp-session-id"]
+    note = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    assert c.post(url, json=note, headers=h).status_code == 202
+    return h
+
+
+@pytest.mark.parametrize("deploy", ["regular", "reverse"])
+@pytest.mark.parametrize("transport", ["streamable", "json"])
+def test_http2_on_both_legs(mitmdump_factory, mcp_server_factory, tls_cert, deploy, transport):
+    server = mcp_server_factory(transport, tls=tls_cert, http2=True)
+    md, url, proxy = route(mitmdump_factory, server, tls_cert, deploy, shared=True)
+    with h2_client(md, proxy) as c:
+        h = initialize(c, url, {})
 
         if transport == "streamable":
             # progress events arrive while the call runs (0.4 s apart), not at its end
@@ -122,35 +136,13 @@ def test_http2_blocked_server_request_is_answered_to_the_server(
     server = mcp_server_factory("streamable", tls=tls_cert, http2=True, fresh=True)
     rules = tmp_path / "strict.yaml"
     rules.write_text("rules:\n  - id: private-key-in-result\n    action: block\n")
-    opts = {"ssl_verify_upstream_trusted_ca": str(tls_cert.certfile)}
-    if deploy == "reverse-keep-host":
-        opts["keep_host_header"] = True
     args = ["--set", f"mcp_rules={Path(__file__).resolve().parents[2] / 'rules'}"]
     args += ["--set", f"mcp_rules={rules}"]
-    if deploy == "regular":
-        md = mitmdump_factory(options=opts, extra_args=args)
-        url, proxy = server.url, md.proxy_url
-    else:
-        md = mitmdump_factory(mode=f"reverse:{server.base}", options=opts, extra_args=args)
-        url, proxy = md.url_for(server).replace("http://", "https://"), None
-    with httpx.Client(
-        http2=True,
-        proxy=proxy,
-        verify=ssl.create_default_context(cafile=str(md.ca_file)),
-        trust_env=False,
-        timeout=20,
-    ) as c:
-        h = {"content-type": "application/json", "accept": ACCEPT}
-        init = {
-            "protocolVersion": "2025-06-18",
-            "capabilities": {"sampling": {}},
-            "clientInfo": {"name": "h2", "version": "1"},
-        }
-        r = c.post(url, content=rpc(0, "initialize", init), headers=h)
-        assert r.http_version == "HTTP/2" and r.status_code == 200, r.text
-        h["mcp-session-id"] = r.headers["mcp-session-id"]
-        note = {"jsonrpc": "2.0", "method": "notifications/initialized"}
-        assert c.post(url, json=note, headers=h).status_code == 202
+    keep = {"keep_host_header": True} if deploy == "reverse-keep-host" else {}
+    mode = "regular" if deploy == "regular" else "reverse"
+    md, url, proxy = route(mitmdump_factory, server, tls_cert, mode, keep, extra_args=args)
+    with h2_client(md, proxy) as c:
+        h = initialize(c, url, {"sampling": {}})
         call = {"name": "sample", "arguments": {"prompt": "summarize", "leak": "key"}}
         t0 = time.monotonic()
         with c.stream("POST", url, content=rpc(1, "tools/call", call), headers=h) as s:
