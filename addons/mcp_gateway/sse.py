@@ -148,12 +148,14 @@ class SSEParser:
                 nxt = lf + 1
             else:
                 break
-            line = bytes(buf[pos:end])
+            # (one copy: a bytearray slice and then bytes() would copy a long line twice;
+            # the memoryviews are temporaries, so the buffer can still be resized)
+            line = bytes(memoryview(buf)[pos:end])
             pos = nxt
             if line:
                 self._lines.append(line)
             else:
-                out.append(self._dispatch(bytes(buf[start:pos]), True))
+                out.append(self._dispatch(bytes(memoryview(buf)[start:pos]), True))
                 start = pos
         if start:
             del buf[:start]
@@ -210,9 +212,12 @@ class SSEParser:
             if line[:1] == b":":
                 ev.comments.append(_decode(line[1:]))
                 continue
-            name, sep, value = line.partition(b":")
-            if sep and value[:1] == b" ":
-                value = value[1:]
+            if line[:6] == b"data: ":  # the usual data line: its value in one copy
+                name, sep, value = b"data", b":", line[6:]
+            else:
+                name, sep, value = line.partition(b":")
+                if sep and value[:1] == b" ":
+                    value = value[1:]
             if name == b"data":
                 if data is None:
                     data = [value]
