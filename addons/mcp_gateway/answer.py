@@ -213,6 +213,10 @@ def _after_send(flow: http.HTTPFlow) -> None:
     for k, v in p.query.items():
         if k in req.query:
             req.query[k] = v
+    if p.headers or p.query:
+        # client replay kept a copy of the flow from before it was sent (for mitmweb's
+        # "revert"), which a saved flow would carry: it holds the credential
+        flow._backup = None
     resp = flow.response
     if flow.error is not None or resp is None or resp.status_code >= 400:
         why = (

@@ -439,3 +439,62 @@ async def test_keys_live_in_the_audit_database_by_default(
         timeout=60,
     )
     assert "audited" in log.stdout and key not in log.stdout
+
+
+async def test_answer_to_a_blocked_server_request_carries_then_masks_the_upstream_credential(
+    mitmdump_factory, mcp_server_factory, mcp_session, tmp_path, monkeypatch
+) -> None:
+    # A sampling request blocked by a user rule is answered to the server by the gateway
+    # (a POST it makes itself): with the upstream credential the server expects, which then
+    # stays out of the printed and saved flows like the stream's own.
+    monkeypatch.setenv("MGW_E2E_UPSTREAM", UPSTREAM_SECRET)
+    db = tmp_path / "keys.db"
+    key, _ = create_key(db, "e2e", "agent-e2e", [])
+    server = mcp_server_factory("streamable", fresh=True)
+    strict = tmp_path / "strict.yaml"
+    strict.write_text("rules:\n  - id: private-key-in-result\n    action: block\n")
+    rules = Path(__file__).resolve().parents[2] / "rules"
+    md = _gateway(
+        mitmdump_factory,
+        tmp_path,
+        f"""
+keys_db: {db}
+servers:
+  - match: "127.0.0.1:{server.port}"
+    credential: {{type: bearer, ref: env://MGW_E2E_UPSTREAM}}
+""",
+        options={"flow_detail": 3},
+        extra_args=[
+            *("--set", f"mcp_rules={rules}", "--set", f"mcp_rules={strict}"),
+            *("-w", str(tmp_path / "flows.mitm")),
+        ],
+    )
+    asked: list = []
+
+    async def sampling(_ctx, params):
+        asked.append(params)
+        return types.CreateMessageResult(
+            role="assistant", content=types.TextContent(type="text", text="ok"), model="m"
+        )
+
+    async with mcp_session(
+        server.url,
+        proxy=md.proxy_url,
+        headers={"Authorization": f"Bearer {key}"},
+        sampling_callback=sampling,
+        timeout=20,
+    ) as s:
+        res = await s.call_tool("sample", {"prompt": "summarize", "leak": "key"})
+    text = "".join(c.text for c in res.content if isinstance(c, types.TextContent))
+    assert res.isError and "private-key-in-result" in text and asked == []
+    answers = [
+        r for r in server.requests() if '"error"' in (r.get("body") or "") and r["method"] == "POST"
+    ]
+    assert len(answers) == 1, server.requests()
+    headers = {k.lower(): v for k, v in answers[0]["headers"].items()}
+    assert headers["authorization"] == f"Bearer {UPSTREAM_SECRET}"
+    log = md.log_text()
+    assert "[replay]" in log and UPSTREAM_SECRET not in log and key not in log
+    md.stop()
+    saved = (tmp_path / "flows.mitm").read_bytes()
+    assert UPSTREAM_SECRET.encode() not in saved and key.encode() not in saved
