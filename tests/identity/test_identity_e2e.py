@@ -119,6 +119,33 @@ def _all_headers(server) -> list[dict[str, str]]:
     return [{k.lower(): v for k, v in req["headers"].items()} for req in server.requests()]
 
 
+def _injecting_gateway(
+    mitmdump_factory, mcp_server_factory, tmp_path: Path, monkeypatch, *extra_args: str
+) -> tuple[Any, Any, str]:
+    """A gateway that swaps a gateway API key for the upstream bearer credential, printing
+    every flow with its headers and saving the flows (the secret must be in neither):
+    (mitmdump, server, the client's gateway key)."""
+    monkeypatch.setenv("MGW_E2E_UPSTREAM", UPSTREAM_SECRET)  # the gateway process inherits it
+    db = tmp_path / "keys.db"
+    key, _ = create_key(db, "e2e", "agent-e2e", [])
+    server = mcp_server_factory("streamable", fresh=True)
+    config = f"""
+keys_db: {db}
+servers:
+  - match: "127.0.0.1:{server.port}"
+    name: everything
+    credential: {{type: bearer, ref: env://MGW_E2E_UPSTREAM}}
+"""
+    md = _gateway(
+        mitmdump_factory,
+        tmp_path,
+        config,
+        options={"flow_detail": 3},
+        extra_args=["-w", str(tmp_path / "flows.mitm"), *extra_args],
+    )
+    return md, server, key
+
+
 async def test_api_key_valid_invalid_revoked(
     mitmdump_factory, mcp_server_factory, mcp_session, tmp_path
 ) -> None:
@@ -214,24 +241,10 @@ auth:
 async def test_upstream_receives_injected_credential_never_the_gateway_key(
     mitmdump_factory, mcp_server_factory, mcp_session, tmp_path, monkeypatch
 ) -> None:
-    monkeypatch.setenv("MGW_E2E_UPSTREAM", UPSTREAM_SECRET)  # the gateway process inherits it
-    db = tmp_path / "keys.db"
-    key, _ = create_key(db, "e2e", "agent-e2e", [])
-    server = mcp_server_factory("streamable", fresh=True)
-    md = _gateway(
-        mitmdump_factory,
-        tmp_path,
-        f"""
-keys_db: {db}
-servers:
-  - match: "127.0.0.1:{server.port}"
-    name: everything
-    credential: {{type: bearer, ref: env://MGW_E2E_UPSTREAM}}
-""",
-        # print every flow with its headers, and save the flows: the secret must be in neither
-        options={"flow_detail": 3},
-        extra_args=["-w", str(tmp_path / "flows.mitm")],
+    md, server, key = _injecting_gateway(
+        mitmdump_factory, mcp_server_factory, tmp_path, monkeypatch
     )
+    db = tmp_path / "keys.db"  # the key store it made (the second gateway below uses it)
     async with mcp_session(
         server.url, proxy=md.proxy_url, headers={"Authorization": f"Bearer {key}"}
     ) as s:
@@ -447,27 +460,15 @@ async def test_answer_to_a_blocked_server_request_carries_then_masks_the_upstrea
     # A sampling request blocked by a user rule is answered to the server by the gateway
     # (a POST it makes itself): with the upstream credential the server expects, which then
     # stays out of the printed and saved flows like the stream's own.
-    monkeypatch.setenv("MGW_E2E_UPSTREAM", UPSTREAM_SECRET)
-    db = tmp_path / "keys.db"
-    key, _ = create_key(db, "e2e", "agent-e2e", [])
-    server = mcp_server_factory("streamable", fresh=True)
     strict = tmp_path / "strict.yaml"
     strict.write_text("rules:\n  - id: private-key-in-result\n    action: block\n")
     rules = Path(__file__).resolve().parents[2] / "rules"
-    md = _gateway(
+    md, server, key = _injecting_gateway(
         mitmdump_factory,
+        mcp_server_factory,
         tmp_path,
-        f"""
-keys_db: {db}
-servers:
-  - match: "127.0.0.1:{server.port}"
-    credential: {{type: bearer, ref: env://MGW_E2E_UPSTREAM}}
-""",
-        options={"flow_detail": 3},
-        extra_args=[
-            *("--set", f"mcp_rules={rules}", "--set", f"mcp_rules={strict}"),
-            *("-w", str(tmp_path / "flows.mitm")),
-        ],
+        monkeypatch,
+        *("--set", f"mcp_rules={rules}", "--set", f"mcp_rules={strict}"),
     )
     asked: list = []
 
