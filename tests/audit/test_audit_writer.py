@@ -44,6 +44,35 @@ def test_commits_within_flush_interval_without_explicit_flush(tmp_path):
     w.close()
 
 
+def test_a_quiet_proxy_is_committed_within_flush_interval_not_busy_interval(tmp_path):
+    db = tmp_path / "a.db"
+    w = open_writer(db, batch_rows=10_000, flush_interval=0.1, busy_interval=30.0)
+    for i in range(5):
+        w.submit(_row(i))
+    t0 = time.monotonic()
+    assert wait_for(lambda: rows(db, "SELECT count(*) FROM messages")[0][0] == 5, timeout=5)
+    assert time.monotonic() - t0 < 2.0
+    w.close()
+
+
+def test_a_busy_proxy_gets_bigger_batches(tmp_path):
+    # Rows arriving faster than 200 per flush_interval: a commit costs about as much as
+    # ~250 rows, so the batch grows (to 1000 rows or busy_interval) instead of being
+    # committed every flush_interval.
+    db = tmp_path / "a.db"
+    w = open_writer(db, batch_rows=10_000, flush_interval=0.2, busy_interval=30.0)
+    w.flush(timeout=10)
+    before = w.batches
+    for chunk in range(16):  # 4000 rows, 250 at a time every ~0.1 s
+        for i in range(250):
+            assert w.submit(_row(chunk * 250 + i))
+        time.sleep(0.1)
+    assert wait_for(lambda: w.committed >= 4000, timeout=10)
+    # four batches of 1000; flush_interval alone made six (a commit every ~0.25 s)
+    assert w.batches - before <= 5
+    assert w.close()
+
+
 def test_close_writes_everything_and_a_stop_event(tmp_path):
     db = tmp_path / "a.db"
     w = open_writer(db, flush_interval=10.0, batch_rows=100_000)  # never flushes on its own
