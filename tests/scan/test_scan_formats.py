@@ -45,6 +45,42 @@ SILENT_GENERIC = [
     "password: __DB_PASSWORD__",
     "password=@@DB_PASSWORD@@",
     '@Value("${db.password}") String password;',
+    # camelCase names, calls and Windows variables are references, not values
+    "fetch(url, { headers: { 'X-Api-Key': apiKey } })",
+    "const opts = { clientSecret: clientSecret, token: accessToken };",
+    "password = getPassword()",
+    "set DB_PASSWORD=%DB_PASSWORD_FROM_VAULT%",
+    # the Azurite storage emulator's documented key
+    "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUw"
+    "JPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;",
+    # a setter's default that is a name or a placeholder
+    'os.getenv("API_KEY", "default_api_key")',
+    'os.Setenv("DB_PASSWORD", "changeme")',
+    # sentences about a password are no passphrase; nor is the comic's example
+    '"password": "Enter your password here"',
+    '"password": "must contain letters and digits"',
+    '"secret": "top secret project files"',
+    '"api_key": "see vault entry please"',
+    '"passwordHint": "name of first pet dog"',
+    'password: "correct horse battery staple"',
+    # MCP's own progress tokens and other services' pagination tokens
+    '{"_meta": {"progressToken": "520f087e-583f-4afe-ae33-7c2dcf5b2438"}}',
+    '{"nextForwardToken": "f/79454577545946862520502026457559414217052407919304224745"}',
+    "https://management.azure.com/subs/x/resources?api-version=2021-04-01&%24skiptoken=an5o-_"
+    "j5v0qvrWv5bSRC6hK-R_re3wI7Lf9hgJJ4",
+    # dependency ranges, design tokens, Symfony and SOPS values, a masked key's prefix
+    '"jsonwebtoken": ">=9.0.2",',
+    '{"name": "Button/Primary", "token": "spacing/4"}',
+    "database_password: '%env(DB_PASSWORD)%'",
+    "api_token: ENC[AES256_GCM,data:X6KBjVF5iApqytQBigMZ,iv:abc,type:str]",
+    "OPENAI_API_KEY=sk-proj-\\u2022\\u2022\\u2022\\u2022AaGW",
+    # an OAuth challenge's auth-param, Slack's documentation token
+    '< www-authenticate: Bearer resource_metadata="https://mcp.example.dev/.well-known/x"',
+    "Bearer xoxb-17653672481-19874698323-pdFZKVeTuE8sk7oOcBrzbqgy",
+    # a table of option names and their types is no table of secrets
+    "| api_key | string | yes | The API key |\n| token | string | no | A token |",
+    "password    required\ntoken       optional   The bearer token\n",
+    "sort_key        Xk9mP2vL8qnR4tWz7Yb3\n",
 ]
 
 
@@ -80,6 +116,44 @@ GENERIC_FOUND = [
     # secret-bearing flags, with a prefix
     (f"deploy --env prod --access-token {V} --verbose", V),
     (f"helm upgrade --set x=1 --registry-password={V}", V),
+    # setters: the name and the value are a call's two arguments
+    (f'os.Setenv("DB_PASSWORD", "{V}")', V),
+    (f'props.setProperty("password", "{V}");', V),
+    (f'viper.Set("db.password", "{V}")', V),
+    (f'os.environ.setdefault("API_KEY", "{V}")', V),
+    (json.dumps({"code": f'System.setProperty("client_secret", "{V}")'}), V),
+    # generated keys hold brackets, #, @ ...: a quoted value runs to its quote, a value alone
+    # on its line to the line's end (and is redacted whole)
+    (
+        '{"clientSecret": "(#er0cpn+)t0kijo&s@l01z!xh4qcj*5ltpg)yu%uh)x@vq4gr"}',
+        "(#er0cpn+)t0kijo&s@l01z!xh4qcj*5ltpg)yu%uh)x@vq4gr",
+    ),
+    ("SECRET_KEY=Xk29fjQ8vL(mP3nRt7sWqZ", "Xk29fjQ8vL(mP3nRt7sWqZ"),
+    (
+        "client_secret = urd3pf69xhh@@@#lr%0_%*o&jrqk4)7jyyku%j%ohl14v@v!*d\nDEBUG=0",
+        "urd3pf69xhh@@@#lr%0_%*o&jrqk4)7jyyku%j%ohl14v@v!*d",
+    ),
+    (f"export API_TOKEN={V}<x>#1\n", f"{V}<x>#1"),
+    # quoted command-line values, helm --set
+    (f"mysql -h db.internal -u app -p'{V}' app_prod", V),
+    (f"run --password '{V}' now", V),
+    (f"helm upgrade api ./chart --set image.tag=1.4 --set db.password={V}(q&2", f"{V}(q&2"),
+    (f"helm install x --set auth.rootPassword={V},auth.user=app", V),
+    # a passphrase of words in quotes
+    ('password: "violet ember violet correct"', "violet ember violet correct"),
+    ('client_secret = "horse thunder ember staple"', "horse thunder ember staple"),
+    (
+        json.dumps({"content": 'DB_PASSWORD="battery horse ember ember"'}),
+        "battery horse ember ember",
+    ),
+    ('"password": "Pickle Ember Violet Horse"', "Pickle Ember Violet Horse"),
+    # tables: vault kv get, Markdown, box drawing
+    ("Key             Value\n---             -----\ndb_password     " + V + "\n", V),
+    ("Key             Value\n---             -----\nstripe_key      " + V + "x\n", V + "x"),
+    ("| Name | Value |\n|---|---|\n| `DB_PASSWORD` | `" + V + "` |\n", V),
+    ("\u2502 DB_PASSWORD \u2502 " + V + " \u2502\n", V),
+    # an OAuth implicit flow's fragment
+    ("http://localhost:7457/callback#access_token=" + V + "&token_type=bearer", V),
 ]
 
 
@@ -217,6 +291,16 @@ PII_FOUND = [
     ("SSN: 412-55-7781", ("us_ssn", "412-55-7781")),
     ("patient 412-55-7781", ("us_ssn", "412-55-7781")),
     ("contact: ssh team lead bob@acme.io", ("email", "bob@acme.io")),
+    # a recipient parameter, French numbers written with dots
+    ("sms.send to=415.444.1377 template=otp", ("phone_number", "415.444.1377")),
+    ("twilio.messages.create to=(646) 333-9686", ("phone_number", "(646) 333-9686")),
+    ("Portable : 06.92.29.17.64", ("phone_number", "06.92.29.17.64")),
+    # addresses next to words that also number things
+    ("build server 10.0.0.5 is down", ("ipv4", "10.0.0.5")),
+    ("version 2.3 running on 34.201.12.9", ("ipv4", "34.201.12.9")),
+    # a card followed by its expiry date; a card word before a 19-digit number
+    ("4539 1488 0343 6467 12/26 123", ("credit_card", "4539 1488 0343 6467")),
+    ("card number 6250941006528599016", ("credit_card", "6250941006528599016")),
 ]
 
 
@@ -240,6 +324,29 @@ SILENT_PII = [
     "jane.doe@example.org",
     "ops@mail.example.net",
     "de44500105175407324932",  # mod-97 fails
+    # section, table and version numbers are no addresses
+    "See section 4.5.2.9 of the spec.",
+    "Table 8.6.1.1 lists the defaults",
+    "§ 4.5.2.9 applies",
+    "<Version>73.77.20.42</Version>",
+    '[assembly: AssemblyVersion("5.15.6.17")]',
+    '{"version": "5.15.6.17"}',
+    "Bumped version from 13.4.27.14 to 18.14.22.5",
+    "Firmware 5.1.5.70 (build 431)",
+    "pip install foo==1.2.3.4",
+    "id=4155550132",
+    # image tags, package versions, version ranges
+    '9f0bcaa41666   ghcr.io/acme/api:14.19.135.154   "docker-entrypoint"   20 minutes ago',
+    'Successfully pulled image "ghcr.io/acme/api:12.3.166.72" in 3085ms',
+    '<bindingRedirect oldVersion="0.0.0.0-5.0.0.0" newVersion="4.0.0.0" />',
+    "  linux-image-5.15.0.103-generic linux-modules-5.15.0.103-generic",
+    # Kerberos principals
+    "Default principal: HTTP/web01.corp.acme.com@CORP.ACME.COM",
+    "  krbtgt/CORP.ACME.COM@CORP.ACME.COM",
+    # trace and span ids, a parcel's tracking number
+    "INFO [api,8125676514728360934,1667106451466013] dd.trace_id=8125676514728360934",
+    "INFO [api,4419344066438275,5291114354838895] dd.span_id=5291114354838895",
+    "tracking: 9400 1117 3640 4366 1921 12",
 ]
 
 
@@ -330,3 +437,25 @@ def test_ipv4_prefilter_loses_no_address_the_pattern_finds(engine):
         ]
         got = [d.value for d in engine.scan_text(text) if d.type == "ipv4"]
         assert got == want, text
+
+
+def test_azure_storage_keys_listed_by_the_cli(engine):
+    # `az storage account keys list` prints the keys without AccountKey=
+    key = "Zx9LmQ2pT8vRk4WnA7c" * 4 + "Zx9LmQ2pT8=="
+    listing = json.dumps(
+        [{"keyName": f"key{i}", "permissions": "FULL", "value": key} for i in (1, 2)], indent=2
+    )
+    assert found(engine, listing) == [("azure_storage_key", key)] * 2
+    # also as a tool result's text, inside the JSON-RPC message
+    wrapped = json.dumps({"result": {"content": [{"type": "text", "text": listing}]}})
+    assert [t for t, _ in found(engine, wrapped)] == ["azure_storage_key"] * 2
+    # other listings with a "value" are not keys
+    other = json.dumps([{"keyName": "primary", "value": key}])
+    assert found(engine, other) == []
+
+
+def test_a_19_digit_number_needs_a_card_word(engine):
+    assert found(engine, "card number 6250941006528599016") == [
+        ("credit_card", "6250941006528599016")
+    ]
+    assert found(engine, "ids 6250941006528599016 and more") == []

@@ -230,6 +230,7 @@ class Engine:
         # case) costs one Hyperscan scan and nothing else.
         groups: dict[int, list[tuple[bytes, int, int]]] = {}
         self._anchor_rule: list[int] = []  # hs id -> rule index
+        self._anchor_expr: list[str] = []  # hs id -> its expression (for the tests' cross-check)
         self._dbs: list[hs.Database] = []
         if not self.rules:
             self._id_escape = self._id_b64 = self._id_uesc = self._id_unicode = -1
@@ -247,6 +248,7 @@ class Engine:
                 for expr in _split_caret(anchor):
                     hid = len(self._anchor_rule)
                     self._anchor_rule.append(ri)
+                    self._anchor_expr.append(expr)
                     # No start-of-match tracking (expensive in Hyperscan): candidates are
                     # located by their end offset and confirmed on a window around it.
                     groups.setdefault(g, []).append(

@@ -112,6 +112,41 @@ def card_brand(value: str, ctx: Ctx | None = None) -> bool:
     return False
 
 
+_CARD_WORDS = re.compile(
+    r"card|\bcc\b|\bpan\b|visa|master|amex|maestro|unionpay|discover|jcb|diners|payment"
+    r"|credit|debit|billing|checkout",
+    re.IGNORECASE,
+)
+
+
+# Right before an unseparated number on its line: an id's name (trace_id=, "order_id": ) or the
+# id tuple of a log line ([api,8125676514728360934,1667106451466013])
+_ID_BEFORE = re.compile(
+    r"(?:(?:trace|span|parent|request|correlation|transaction|txn|order|invoice|shipment|tracking"
+    r"|session|message|event|object|build|job|run|snowflake)[_.-]?id|\bid)\W{0,4}\Z"
+    r"|\[[A-Za-z][\w.-]*,(?:\d+,)?\Z",
+    re.IGNORECASE,
+)
+
+
+@validator("card_context", uses_context=True)
+def card_context(value: str, ctx: Ctx | None = None) -> bool:
+    """An unseparated number is no card right after an id's name or inside a log line's id
+    tuple (Datadog and Sleuth trace and span ids are 16 to 19 digits: one in twenty passes the
+    brand and Luhn checks); and one of 17 to 19 digits needs a card word within the 80
+    characters before it."""
+    if ctx is None or not value.isdigit():
+        return True
+    line = ctx.text[max(0, ctx.start - 40) : ctx.start]
+    nl, esc = line.rfind("\n"), line.rfind("\\n")  # this line (JSON-escaped too)
+    line = line[max(nl + 1, esc + 2 if esc >= 0 else 0) :]
+    if _ID_BEFORE.search(line):
+        return False
+    if len(value) <= 16:
+        return True
+    return _CARD_WORDS.search(ctx.text, max(0, ctx.start - 80), ctx.start) is not None
+
+
 _IBAN_LENGTHS = {
     "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22,
     "BR": 29, "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "DO": 28,
@@ -336,8 +371,10 @@ def _ipv4_value(value: str, ctx: Ctx | None = None) -> bool:
 def _not_version(value: str, ctx: Ctx | None = None) -> bool:
     if ctx is None:
         return True
-    before = ctx.text[max(0, ctx.start - 12) : ctx.start].lower()
-    return not (("v" in before or "oid" in before) and _VERSION_BEFORE.search(before))
+    before = ctx.text[max(0, ctx.start - 48) : ctx.start]
+    nl, esc = before.rfind("\n"), before.rfind("\\n")  # this line (JSON-escaped too)
+    before = before[max(nl + 1, esc + 2 if esc >= 0 else 0) :]
+    return not _VERSION_BEFORE.search(before)
 
 
 @validator("ipv4_public", parts=(_ipv4_value, _not_version))
@@ -347,9 +384,30 @@ def ipv4_public(value: str, ctx: Ctx | None = None) -> bool:
     return _ipv4_value(value) and _not_version(value, ctx)
 
 
-# whole words only: "server 10.0.0.5", "resolver 8.8.8.8", "failover to …", "android 10…" are
-# addresses
-_VERSION_BEFORE = re.compile(r"(?:\bv|\bversion[\s:=\"']*|\bver\.?\s*|\boid[\s:=\"']*)\Z")
+# Right before the number, whole words only: "server 10.0.0.5", "resolver 8.8.8.8",
+# "failover to …", "build server 10.0.0.5", "android 10…" are addresses. A version
+# (``v1.2.3.4``, ``version: 1.2.3.4``, ``AssemblyVersion("…")``, ``<Version>…``, the second of
+# "version from 13.4.27.14 to 18.14.22.5" or of oldVersion="0.0.0.0-5.0.0.0", a ``==`` pin, an
+# image's tag, a package's version), an OID, or the number of a section, table, figure,
+# release, build or firmware is not.
+_Q = r"[\s\"'\\=:>(\[{]*"  # spaces, quotes (JSON-escaped too), =, :, an opening bracket
+_VERSION_BEFORE = re.compile(
+    r"(?:\bv"
+    r"|version" + _Q + r"(?:(?:from|is|to|of|was|now|=)\s+)?"
+    r"|version\b[^\n]{0,30}?\d+(?:\.\d+)+"
+    + _Q
+    + r"(?:to|->|=>|\u2192|and|vs\.?|or|-)"
+    + _Q
+    + r"|\bver\.?\s*"
+    r"|\boid" + _Q + r"|==\s*"
+    r"|[\w.-]*/[\w./-]*:"  # an image's tag: ghcr.io/acme/api:14.19.135.154
+    r"|[A-Za-z][\w.]*-"  # a package's version: linux-image-5.15.0.103-generic
+    r"|(?:\b(?:section|sect|sec|table|tbl|figure|fig|chapter|clause|paragraph|para|article"
+    r"|appendix|annex|release|build|firmware|fw|revision|rev|patch|kernel|bios|driver"
+    r"|edition)\.?|\u00a7)[\s:#]*"
+    r")\Z",
+    re.IGNORECASE,
+)
 
 
 _SSN_SHAPE = re.compile(r"^\d{3}-\d{2}-\d{4}$")

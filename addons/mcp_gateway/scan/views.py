@@ -21,7 +21,7 @@ _JSON_ESC = re.compile(
     r"\\(?:u([dD][89abAB][0-9a-fA-F]{2})\\u([dD][c-fC-F][0-9a-fA-F]{2})|u([0-9a-fA-F]{4})|([\"\\/bfnrt]))"
 )
 _SIMPLE = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
-_PCT = re.compile(r"%([0-9A-Fa-f]{2})")
+_PCT = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
 
 
 @dataclass(slots=True)
@@ -108,10 +108,22 @@ def json_unescape_view(text: str) -> View | None:
     return _build(text, _JSON_ESC, _json_decode, "json")
 
 
+def _pct_decode(m: re.Match) -> str:
+    """A run of percent escapes as a URL decoder reads it: UTF-8 bytes. Where they are not
+    UTF-8, the ASCII ones are decoded and the rest kept as written: ``%DB_PASSWORD%`` (a
+    Windows variable) is no "\u00dbB_PASSWORD%"."""
+    run = m.group()
+    raw = bytes.fromhex(run.replace("%", ""))
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return "".join(chr(b) if b < 0x80 else run[3 * i : 3 * i + 3] for i, b in enumerate(raw))
+
+
 def percent_view(text: str) -> View | None:
     if "%" not in text:
         return None
-    return _build(text, _PCT, lambda m: chr(int(m.group(1), 16)), "url")
+    return _build(text, _PCT, _pct_decode, "url")
 
 
 # HTML character references and the \xHH / \u{H…} escapes of programming languages (also with
