@@ -624,3 +624,9 @@ def test_json_rpc_is_inspected_whatever_the_content_type_says(gw, ctype):
     )
     send(gw, form)
     assert form.response is None and gw.rec.msgs[-1].id == 3
+
+
+@pytest.mark.parametrize("sent", [(), ((b"X-Accel-Buffering", b"yes"),)])
+def test_a_known_mcp_stream_asks_proxies_in_front_not_to_buffer(gw, sent):
+    f = sse_flow(gw, headers=sent)
+    assert f.response.headers.get_all("x-accel-buffering") == ["no"]

@@ -198,6 +198,11 @@ def test_nesting_limit_is_exact_and_cheap_for_wide_documents():
     hidden = b'{"p":' + pad + b',"rows":[' + b",".join([b"{}"] * 1000) + b'],"x":' + deep + b"}"
     with pytest.raises(parse.ParseError, match="nested deeper than 512"):
         parse.decode_json(hidden)
+    # a small body with more containers than its small walk budget, the deep part last
+    small = b'{"x":' + deep + b',"rows":[' + b",".join([b"{}"] * 40) + b"]}"
+    assert len(small) < parse._COUNT_MAX
+    with pytest.raises(parse.ParseError, match="nested deeper than 512"):
+        parse.decode_json(small)
     assert parse._depth_over([[[]]], budget=2) is None  # out of budget: no answer
     assert parse._depth_over([[[]]], limit=2, budget=2) is True
 

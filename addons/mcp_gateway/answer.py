@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from mitmproxy import connection, ctx, http
+from mitmproxy.net.http.url import unparse as url_unparse
 from mitmproxy.proxy import mode_specs
 
 from .parse import encode_json
@@ -72,14 +73,23 @@ class SentRequest:
     are an immutable tuple: free to keep)."""
 
     fields: tuple[tuple[bytes, bytes], ...]
-    url: str
+    scheme: str
+    host: str
+    port: int
+    path: str
     http_version: str
     authority: str
 
     @classmethod
     def of(cls, flow: http.HTTPFlow) -> SentRequest:
+        # the URL's parts as they are (``Request.url`` builds a string: ~15 us on every
+        # stream's first event, for an answer that is rarely sent)
         r = flow.request
-        return cls(r.headers.fields, r.url, r.http_version, r.authority)
+        return cls(r.headers.fields, r.scheme, r.host, r.port, r.path, r.http_version, r.authority)
+
+    @property
+    def url(self) -> str:
+        return url_unparse(self.scheme, self.host, self.port, self.path)
 
 
 @dataclass(slots=True)

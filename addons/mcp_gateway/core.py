@@ -647,8 +647,10 @@ class Gateway:
                 del resp.headers["content-length"]
                 if resp.http_version == "HTTP/1.1":
                     resp.headers["transfer-encoding"] = "chunked"
-            if known:
+            if known and "x-accel-buffering" in rh:
                 resp.headers["x-accel-buffering"] = "no"
+            elif known:  # appended: setting it looks for an existing one first (~10 us)
+                resp.headers.fields += ((b"x-accel-buffering", b"no"),)
             stream = SSEStream(
                 self,
                 flow,

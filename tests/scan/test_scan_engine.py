@@ -717,3 +717,26 @@ def test_hyperscan_misses_no_anchor_match_that_python_finds():
                 if hid not in hits and rx.search(variant):
                     missed.append((engine.rules[engine._anchor_rule[hid]].id, variant[:80]))
     assert missed == []
+
+
+def test_small_texts_skip_the_control_database_only_when_it_has_nothing_to_find(monkeypatch):
+    import mcp_gateway.scan.engine as E
+
+    engine = Engine.load()
+    texts = [
+        b'{"jsonrpc":"2.0","method":"notifications/progress","params":{"message":"' + p + b'"}}'
+        for p in (
+            b"plain",
+            b"tab\there",
+            b"bell\x07here",
+            b"del\x7fhere",
+            b"vt\x0bff\x0c",
+            b"x" * 900,
+        )
+    ]
+    fast = [engine._hits(t) for t in texts]
+    monkeypatch.setattr(E, "_CONTROL_CHECK_MAX", 0)  # always the Hyperscan pass
+    assert [engine._hits(t) for t in texts] == fast
+    assert [any(i == engine._id_unicode for i, _, _ in h) for h in fast] == [
+        False, False, True, True, True, False,
+    ]  # fmt: skip
