@@ -81,6 +81,13 @@ SILENT_GENERIC = [
     "| api_key | string | yes | The API key |\n| token | string | no | A token |",
     "password    required\ntoken       optional   The bearer token\n",
     "sort_key        Xk9mP2vL8qnR4tWz7Yb3\n",
+    # sentences about passwords, in any language; a placeholder after a label
+    "Das Passwort ist abgelaufen",
+    "la contrase\u00f1a es incorrecta",
+    "password reset requested by bob",
+    "Your password must be 8+ characters",
+    "GITHUB_TOKEN: sk-ant-api03-...",
+    '"api_key_id": "key_8d922c77-336d-45f9-81bd-e869e1429b74"',
 ]
 
 
@@ -152,6 +159,22 @@ GENERIC_FOUND = [
     ("Key             Value\n---             -----\nstripe_key      " + V + "x\n", V + "x"),
     ("| Name | Value |\n|---|---|\n| `DB_PASSWORD` | `" + V + "` |\n", V),
     ("\u2502 DB_PASSWORD \u2502 " + V + " \u2502\n", V),
+    # passwords and keys named in other languages, or in a sentence
+    ("Das Passwort ist " + V, V),
+    ("mot de passe : " + V, V),
+    ("la contrase\u00f1a es " + V, V),
+    ("het wachtwoord is " + V, V),
+    ("a senha \u00e9 " + V, V),
+    ("has\u0142o: " + V, V),
+    ("la password \u00e8 " + V, V),
+    (
+        "der API-Schl\u00fcssel lautet 9f8a7c6b5d4e3f2a1b0c9d8e7f6a5b4c0d1e2f3a",
+        "9f8a7c6b5d4e3f2a1b0c9d8e7f6a5b4c0d1e2f3a",
+    ),
+    ("API key: 9f8a7c6b5d4e3f2a1b0c9d8e7f6a5b4c", "9f8a7c6b5d4e3f2a1b0c9d8e7f6a5b4c"),
+    ("pw is " + V, V),
+    ("user root, password " + V, V),
+    ("password for the staging db: " + V, V),
     # an OAuth implicit flow's fragment
     ("http://localhost:7457/callback#access_token=" + V + "&token_type=bearer", V),
 ]
@@ -301,6 +324,17 @@ PII_FOUND = [
     # a card followed by its expiry date; a card word before a 19-digit number
     ("4539 1488 0343 6467 12/26 123", ("credit_card", "4539 1488 0343 6467")),
     ("card number 6250941006528599016", ("credit_card", "6250941006528599016")),
+    # national formats: two-digit area codes, labels in other languages, a slash
+    ("Ligue para (11) 98518-9357 amanha", ("phone_number", "(11) 98518-9357")),
+    ("Call us on (02) 9374 4000", ("phone_number", "(02) 9374 4000")),
+    ("Telefon: 512 345 678", ("phone_number", "512 345 678")),
+    ("Tel\u00e9fono de contacto del paciente: 917 082 613.", ("phone_number", "917 082 613")),
+    ("Tel: 030/7241151", ("phone_number", "030/7241151")),
+    # the numbers people make up (an exchange starting with 1)
+    ("Call me at 555-123-4567", ("phone_number", "555-123-4567")),
+    ("Phone: (555) 123-4567", ("phone_number", "(555) 123-4567")),
+    # an e-mail address after an undecoded \u escape (JSON text as plain text)
+    ('{"t":"caf\\u00e9.owner@bistro.fr"}', ("email", "caf\\u00e9.owner@bistro.fr")),
 ]
 
 
@@ -347,6 +381,11 @@ SILENT_PII = [
     "INFO [api,8125676514728360934,1667106451466013] dd.trace_id=8125676514728360934",
     "INFO [api,4419344066438275,5291114354838895] dd.span_id=5291114354838895",
     "tracking: 9400 1117 3640 4366 1921 12",
+    # reference numbers, a masked address, an IBAN's groups (its checksum failing)
+    "Ref. 0692 1216 5242",
+    "AWB 024-83176052",
+    '{"text": "pr\\u2022\\u2022\\u2022@gmail.com"}',
+    "IBAN: PL74 5720 0197 6524 0823 5694 2743",
 ]
 
 

@@ -549,7 +549,9 @@ class Engine:
         starts = self._starts
         for ri_hid, _frm, to in hits:
             if ri_hid >= n_anchor:
-                if ri_hid == id_escape:
+                if ri_hid == id_escape or ri_hid == self._id_uesc:
+                    # (a \u escape beyond ASCII reaches here in plain text only: scan_json
+                    # scans the canonical serialization instead, which has none)
                     views |= _VIEW_JSON
                 elif ri_hid == self._id_unicode:
                     views |= _VIEW_UNICODE

@@ -428,6 +428,8 @@ def phone(value: str, ctx: Ctx | None = None) -> bool:
         return False
     if _SSN_SHAPE.match(value):
         return False
+    if value.startswith("(") and value.find(")") == 3:
+        return 10 <= len(digits) <= 11  # a two-digit area code: Brazil, Australia
     if value.startswith("00"):  # international prefix written as 00
         return 11 <= len(digits) <= 17
     if digits[0] == "0" and not value.startswith(("+", "(")):
@@ -436,9 +438,31 @@ def phone(value: str, ctx: Ctx | None = None) -> bool:
         return len(digits) >= 8
     nanp = digits[1:] if len(digits) == 11 and digits[0] == "1" else digits
     if len(nanp) == 10:
-        # NANP: area code and exchange do not start with 0 or 1
-        return nanp[0] not in "01" and nanp[3] not in "01"
+        # NANP: an area code does not start with 0 or 1. (Nor does an exchange, but fake and
+        # example numbers written by people break that rule: 555-123-4567 is a phone number
+        # to anyone reading it.)
+        return nanp[0] not in "01"
     return len(digits) >= 9
+
+
+# Right before a number, the name of a reference: Ref. 0692 1216 5242, AWB 024-83176052
+_REFERENCE_BEFORE = re.compile(
+    r"\b(?:ref|reference|awb|invoice|inv|order|tracking|ticket|case|acct|account|policy|serial"
+    r"|s/n|sku|lot|batch|part|model|meter|z\u00e4hlernummer|kundennummer|rechnungsnummer"
+    r"|auftragsnummer|bestellnummer|vertragsnummer|referenz|r\u00e9f\u00e9rence|n\u00ba|nr|no)"
+    r"\b[.:#\s-]{0,4}(?:\d{1,3}\s)?(?:[A-Z]{1,4}\s)?\Z",
+    re.IGNORECASE,
+)
+
+
+@validator("not_reference", uses_context=True)
+def not_reference(value: str, ctx: Ctx | None = None) -> bool:
+    """Not right after the name of a reference number (an order, an invoice, a waybill, a
+    meter): those are numbers that look like phone numbers."""
+    if ctx is None:
+        return True
+    before = ctx.text[max(0, ctx.start - 32) : ctx.start]
+    return _REFERENCE_BEFORE.search(before) is None
 
 
 _KEY_CACHE: dict[str, re.Pattern] = {}

@@ -103,7 +103,7 @@ def _json_decode(m: re.Match) -> str:
 
 def json_unescape_view(text: str) -> View | None:
     """One level of JSON string escapes decoded (only when there is something to gain)."""
-    if "\\u00" not in text and "\\/" not in text:
+    if "\\u" not in text and "\\/" not in text:
         return None  # plain \n, \" and \\ are tolerated by the rules themselves
     return _build(text, _JSON_ESC, _json_decode, "json")
 
