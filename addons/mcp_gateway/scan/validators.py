@@ -119,6 +119,14 @@ _CARD_WORDS = re.compile(
 )
 
 
+def _line_before(ctx: Ctx, n: int) -> str:
+    """Up to ``n`` characters before the value, from the start of its line (a line break or
+    its JSON escape)."""
+    before = ctx.text[max(0, ctx.start - n) : ctx.start]
+    nl, esc = before.rfind("\n"), before.rfind("\\n")
+    return before[max(nl + 1, esc + 2 if esc >= 0 else 0) :]
+
+
 # Right before an unseparated number on its line: an id's name (trace_id=, "order_id": ) or the
 # id tuple of a log line ([api,8125676514728360934,1667106451466013])
 _ID_BEFORE = re.compile(
@@ -137,10 +145,7 @@ def card_context(value: str, ctx: Ctx | None = None) -> bool:
     characters before it."""
     if ctx is None or not value.isdigit():
         return True
-    line = ctx.text[max(0, ctx.start - 40) : ctx.start]
-    nl, esc = line.rfind("\n"), line.rfind("\\n")  # this line (JSON-escaped too)
-    line = line[max(nl + 1, esc + 2 if esc >= 0 else 0) :]
-    if _ID_BEFORE.search(line):
+    if _ID_BEFORE.search(_line_before(ctx, 40)):
         return False
     if len(value) <= 16:
         return True
@@ -371,10 +376,7 @@ def _ipv4_value(value: str, ctx: Ctx | None = None) -> bool:
 def _not_version(value: str, ctx: Ctx | None = None) -> bool:
     if ctx is None:
         return True
-    before = ctx.text[max(0, ctx.start - 48) : ctx.start]
-    nl, esc = before.rfind("\n"), before.rfind("\\n")  # this line (JSON-escaped too)
-    before = before[max(nl + 1, esc + 2 if esc >= 0 else 0) :]
-    return not _VERSION_BEFORE.search(before)
+    return not _VERSION_BEFORE.search(_line_before(ctx, 48))
 
 
 @validator("ipv4_public", parts=(_ipv4_value, _not_version))
@@ -461,8 +463,7 @@ def not_reference(value: str, ctx: Ctx | None = None) -> bool:
     meter): those are numbers that look like phone numbers."""
     if ctx is None:
         return True
-    before = ctx.text[max(0, ctx.start - 32) : ctx.start]
-    return _REFERENCE_BEFORE.search(before) is None
+    return _REFERENCE_BEFORE.search(_line_before(ctx, 32)) is None
 
 
 _KEY_CACHE: dict[str, re.Pattern] = {}
