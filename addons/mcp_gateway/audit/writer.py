@@ -56,7 +56,7 @@ _YIELD_SLEEP = 0.0001
 # A commit costs about as much as ~250 rows, whatever its size (the pages of the table and of
 # its indexes go to the WAL once a commit): batches of 250 rows cost ~45 us a row, of 1000
 # ~37 (in-process), and in a running gateway streaming 3000 events/s the proxy's CPU per
-# event went from ~305 to ~270-285 us with bigger batches. So while rows arrive faster
+# event went from ~305 to ~270-290 us with bigger batches. So while rows arrive faster
 # than _BUSY_ROWS per ``flush_interval``, the batch grows to _BUSY_BATCH rows or
 # ``busy_interval`` seconds; a quiet proxy still has its rows committed within
 # ``flush_interval``.
