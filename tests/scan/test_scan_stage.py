@@ -786,3 +786,61 @@ def test_structured_content_that_is_not_an_exact_echo_is_scanned_itself(pipeline
     pipeline.run(m)
     assert any(f.type == "github_token" for f in m.findings)
     assert token not in orjson.dumps(m.payload).decode()
+
+
+def _acme_pipeline(tmp_path, action="redact"):
+    rule = tmp_path / "acme.yaml"
+    rule.write_text(
+        f"""rules:
+  - id: acme-key
+    type: custom_acme
+    severity: high
+    action: {action}
+    pattern: 'acme_[a-z0-9]{{16}}'
+"""
+    )
+    return Pipeline([ScanStage(Engine.load([str(rule)])), ActStage()])
+
+
+def test_protocol_identifiers_are_recorded_never_rewritten(tmp_path):
+    # A progress token, a cursor or a task id is an opaque value the peer hands back: rewriting
+    # one loses the client its progress notifications or its next page, and hides nothing.
+    p = _acme_pipeline(tmp_path)
+    tok, other = "acme_0123456789abcdef", "acme_fedcba9876543210"
+    m = req({"name": "run", "arguments": {"k": other}, "_meta": {"progressToken": tok}})
+    p.run(m)
+    assert sorted((f.location, f.action) for f in m.findings) == [
+        ("/params/_meta/progressToken", "log"),
+        ("/params/arguments/k", "redact"),
+    ]
+    assert m.payload["params"]["_meta"]["progressToken"] == tok
+    assert m.payload["params"]["arguments"]["k"] == "[REDACTED:custom_acme]"
+
+    n = Message(
+        {"jsonrpc": "2.0", "method": "notifications/progress",
+         "params": {"progressToken": tok, "progress": 1, "message": f"step {other}"}},
+        Direction.SERVER_TO_CLIENT, Kind.NOTIFICATION, ex(), method="notifications/progress",
+    )  # fmt: skip
+    p.run(n)
+    assert n.payload["params"]["progressToken"] == tok
+    assert n.payload["params"]["message"] == "step [REDACTED:custom_acme]"
+
+    r = result({"tools": [], "nextCursor": tok}, method="tools/list")
+    p.run(r)
+    assert r.payload["result"]["nextCursor"] == tok and not r.modified
+    assert [(f.location, f.action) for f in r.findings] == [("/result/nextCursor", "log")]
+    for params in ({"cursor": tok}, {"taskId": tok}, {"requestId": tok, "reason": "x"}):
+        m = req(params, method="tasks/list", name=None)
+        p.run(m)
+        assert m.payload["params"] == params and not m.modified
+        assert [f.action for f in m.findings] == ["log"]
+    m = req(None, raw=orjson.dumps({"jsonrpc": "2.0", "id": tok, "method": "ping"}))
+    p.run(m)
+    assert m.payload["id"] == tok and not m.modified
+
+
+def test_a_block_rule_still_blocks_in_a_protocol_field(tmp_path):
+    p = _acme_pipeline(tmp_path, action="block")
+    m = req({"name": "run", "arguments": {}, "_meta": {"progressToken": "acme_0123456789abcdef"}})
+    p.run(m)
+    assert m.action is Action.BLOCK

@@ -34,6 +34,25 @@ _MAX_PENDING = 256
 _MAX_LOCATE = 32
 _ECHO_MIN = 4096  # below it, scanning the copy twice costs less than noticing it
 _ECHO_PATH = ("result", "structuredContent", "result")
+_RELATED_TASK = "io.modelcontextprotocol/related-task"
+# Values the protocol itself needs back unchanged: JSON-RPC's own members, and the opaque
+# identifiers one side hands the other to be echoed (progress tokens, pagination cursors, task
+# and elicitation ids, the request id a cancellation names). Rewriting one breaks the session
+# (a client whose progressToken was redacted never sees its progress) and hides nothing: the
+# receiver chose the value or gets it back. A finding there is recorded, never redacted; a
+# ``block`` rule still blocks.
+PROTOCOL_FIELDS = frozenset(
+    {
+        ("jsonrpc",), ("id",), ("method",),
+        ("params", "_meta", "progressToken"), ("params", "progressToken"),
+        ("params", "requestId"), ("params", "cursor"), ("result", "nextCursor"),
+        ("params", "taskId"), ("result", "taskId"), ("result", "task", "taskId"),
+        ("params", "_meta", _RELATED_TASK, "taskId"),
+        ("result", "_meta", _RELATED_TASK, "taskId"),
+        ("params", "elicitationId"),
+        ("params", "protocolVersion"), ("result", "protocolVersion"),
+    }
+)  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -360,8 +379,11 @@ class ScanStage:
         value: str, spans: list[Span],
     ) -> None:  # fmt: skip
         """Record detection ``d`` at ``container[key][s:e]`` and keep its span for the act
-        stage."""
+        stage (none in a protocol field: see ``PROTOCOL_FIELDS``)."""
         loc = pointer(path)
+        if path in PROTOCOL_FIELDS:
+            self._record(msg, d, loc, s, e, "log" if d.action == "redact" else d.action)
+            return
         self._record(msg, d, loc, s, e)
         spans.append(
             Span(container, key, s, e, value, d.encoding, d.decoded, d.ref, d.type, d.action, loc)
@@ -454,4 +476,13 @@ def _authorization(ex) -> str | None:
     return v if isinstance(v, str) else None
 
 
-__all__ = ["ScanStage", "Span", "SPANS_KEY", "mask", "pointer", "collect", "ORDER_SCAN"]
+__all__ = [
+    "ScanStage",
+    "Span",
+    "SPANS_KEY",
+    "PROTOCOL_FIELDS",
+    "mask",
+    "pointer",
+    "collect",
+    "ORDER_SCAN",
+]
