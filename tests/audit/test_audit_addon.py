@@ -242,3 +242,27 @@ def test_unlocatable_finding_withholds_the_payload(addon, tmp_path):
         addon.done()
     (payload,) = rows(db, "SELECT payload FROM messages")[0]
     assert "withheld" in orjson.loads(payload)
+
+
+def test_the_writer_runs_in_a_child_process_unless_told_otherwise(
+    addon, tmp_path, monkeypatch, caplog
+):
+    import sys
+
+    from mcp_gateway.audit.proc import ProcessWriter
+    from mcp_gateway.audit.writer import AuditWriter
+
+    db = tmp_path / "audit.db"
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, mcp_audit_db=str(db))
+        assert isinstance(addon.writer, ProcessWriter) and addon.writer.running
+        tctx.configure(addon, mcp_audit_process=False)
+        assert isinstance(addon.writer, AuditWriter) and addon.writer.running
+        # a child that cannot start (a frozen mitmdump binary has no `python -m`): the thread
+        monkeypatch.setattr(sys, "executable", str(tmp_path / "no-python"))
+        tctx.configure(addon, mcp_audit_process=True)
+        assert isinstance(addon.writer, AuditWriter) and addon.writer.running
+        assert any("writing from a thread instead" in r.getMessage() for r in caplog.records)
+        addon.done()
+    starts = rows(db, "SELECT count(*) FROM audit_events WHERE event='start'")[0][0]
+    assert starts == 3

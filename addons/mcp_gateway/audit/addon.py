@@ -12,6 +12,7 @@ import os
 
 from mitmproxy import ctx, exceptions
 
+from .proc import ProcessWriter, WriterProcessError
 from .schema import default_db
 from .stage import AuditStage
 from .writer import DEFAULT_QUEUE_SIZE, AuditError, AuditWriter
@@ -28,7 +29,7 @@ def resolve_path(spec: str) -> str:
 class AuditAddon:
     def __init__(self, pipeline) -> None:
         self.pipeline = pipeline
-        self.writer: AuditWriter | None = None
+        self.writer: AuditWriter | ProcessWriter | None = None
         self.stage: AuditStage | None = None
         self.path: str | None = None
 
@@ -66,6 +67,16 @@ class AuditAddon:
             masked). Off by default: only metadata is recorded.
             """,
         )
+        loader.add_option(
+            "mcp_audit_process",
+            bool,
+            True,
+            """
+            Write the audit from a child process (python -m mcp_gateway.audit.proc) rather
+            than a thread of the proxy: the writer's Python work then no longer competes with
+            the event loop for the GIL. Falls back to the thread if the child cannot start.
+            """,
+        )
 
     def configure(self, updated) -> None:
         opts = ctx.options
@@ -78,11 +89,14 @@ class AuditAddon:
             raise exceptions.OptionsError(
                 f"mcp_audit_queue_size must be at least 1, not {opts.mcp_audit_queue_size}"
             )
-        if "mcp_audit_db" in updated or "mcp_audit_queue_size" in updated:
+        if updated & {"mcp_audit_db", "mcp_audit_queue_size", "mcp_audit_process"}:
             spec = opts.mcp_audit_db
             path = resolve_path(spec) if spec else None
-            if path != self.path or (
-                self.writer is not None and self.writer.queue.maxsize != opts.mcp_audit_queue_size
+            w = self.writer
+            if (
+                path != self.path
+                or (w is not None and w.queue_size != opts.mcp_audit_queue_size)
+                or (w is not None and isinstance(w, ProcessWriter) != opts.mcp_audit_process)
             ):
                 self._reopen(path, opts.mcp_audit_queue_size)
         if self.stage is not None:
@@ -92,18 +106,11 @@ class AuditAddon:
     def _reopen(self, path: str | None, queue_size: int) -> None:
         new = None
         if path:
-            new = AuditWriter(
-                path,
-                queue_size=queue_size,
-                start_detail={
-                    "on_full": ctx.options.mcp_audit_on_full,
-                    "store_payloads": ctx.options.mcp_audit_store_payloads,
-                },
-            )
-            try:
-                new.open()
-            except AuditError as e:
-                raise exceptions.OptionsError(str(e)) from e
+            detail = {
+                "on_full": ctx.options.mcp_audit_on_full,
+                "store_payloads": ctx.options.mcp_audit_store_payloads,
+            }
+            new = self._open_writer(path, queue_size, detail)
         self._close()
         self.path = path
         if new is None:
@@ -117,6 +124,24 @@ class AuditAddon:
         )
         self.pipeline.add(self.stage)
         log.info("mcp-gateway audit: recording to %s", path)
+
+    @staticmethod
+    def _open_writer(path: str, queue_size: int, detail: dict) -> AuditWriter | ProcessWriter:
+        if ctx.options.mcp_audit_process:
+            pw = ProcessWriter(path, queue_size=queue_size, start_detail=detail)
+            try:
+                pw.open()
+                return pw
+            except WriterProcessError as e:
+                log.warning("mcp-gateway audit: %s; writing from a thread instead", e)
+            except AuditError as e:
+                raise exceptions.OptionsError(str(e)) from e
+        w = AuditWriter(path, queue_size=queue_size, start_detail=detail)
+        try:
+            w.open()
+        except AuditError as e:
+            raise exceptions.OptionsError(str(e)) from e
+        return w
 
     def _close(self) -> None:
         if self.stage is not None:

@@ -234,6 +234,8 @@ class AuditWriter:
         self.head_file = chain.head_path(path)
         self._head = chain.HeadFile(self.head_file, path)
         self.queue = RowQueue(max(1, queue_size))
+        self.queue_size = self.queue.maxsize
+        self._record_stop = True
         self.flush_interval = flush_interval
         self.busy_interval = max(busy_interval, flush_interval)
         self.batch_rows = batch_rows
@@ -392,10 +394,12 @@ class AuditWriter:
         self._idle.set()
         return m.done.wait(timeout)
 
-    def close(self, timeout: float = 30.0) -> bool:
-        """Write everything still queued plus a ``stop`` event, then close. True if clean."""
+    def close(self, timeout: float = 30.0, record_stop: bool = True) -> bool:
+        """Write everything still queued plus a ``stop`` event (unless ``record_stop`` is
+        false: the process writing for a proxy that was killed), then close. True if clean."""
         if self._thread is None:
             return True
+        self._record_stop = record_stop
         m = _Marker(stop=True)
         clean = True
         deadline = time.monotonic() + timeout
@@ -476,7 +480,7 @@ class AuditWriter:
                         except queue.Empty:
                             break
                         self._take(item, pending, markers)
-                    if not stop_recorded:
+                    if not stop_recorded and self._record_stop:
                         stop_recorded = True
                         self._events.append(
                             {"time": self.clock(), "event": "stop", "count": None, "detail": None}
