@@ -46,7 +46,7 @@ from typing import Any
 
 import orjson
 
-from .writer import DEFAULT_QUEUE_SIZE, AuditError
+from .writer import DEFAULT_QUEUE_SIZE, AuditError, AuditWriter, _sanitize
 
 log = logging.getLogger("mcp_gateway")
 
@@ -67,9 +67,7 @@ def _frame(row: dict[str, Any]) -> bytes | None:
         return orjson.dumps(row)
     except (orjson.JSONEncodeError, TypeError):
         pass
-    from .writer import _sanitize  # lone surrogates, integers beyond 64 bits, NaN
-
-    try:
+    try:  # lone surrogates, integers beyond 64 bits, NaN
         return orjson.dumps(_sanitize(row), default=str)
     except (orjson.JSONEncodeError, TypeError, ValueError):
         return None
@@ -96,6 +94,7 @@ class ProcessWriter:
         self._dropped = 0
         self._refused = 0
         self._first_loss: float | None = None
+        self.clock = time.time
         self.total_dropped = 0
         self.total_refused = 0
         self._acks: dict[int, threading.Event] = {}
@@ -180,16 +179,13 @@ class ProcessWriter:
                 return True
             log.error("mcp-gateway audit: a row could not be serialized; counted as dropped")
             refused_if_full = False
-        with self._lock:
-            if refused_if_full:
-                self._refused += 1
-                self.total_refused += 1
-            else:
-                self._dropped += 1
-                self.total_dropped += 1
-            if self._first_loss is None:
-                self._first_loss = time.time()
+        if refused_if_full:
+            self.count_loss(refused=1)
+        else:
+            self.count_loss(dropped=1)
         return False
+
+    count_loss = AuditWriter.count_loss  # the same counters: sent to the child by _send
 
     def _control(self, kind: str, **kw: Any) -> tuple[int, threading.Event]:
         with self._lock:
@@ -371,8 +367,6 @@ class _LineLog(logging.Handler):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .writer import AuditWriter
-
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_IGN)  # the proxy ends us by closing the pipe
     with contextlib.suppress(OSError, AttributeError):
@@ -415,14 +409,13 @@ def main(argv: list[str] | None = None) -> int:
         if line.startswith(b'{"_ctl"'):
             ctl = orjson.loads(line)
             kind = ctl.get("_ctl")
-            if kind == "loss":
-                with w._lock:  # noqa: SLF001 - the proxy's losses, recorded like our own
-                    w._dropped += int(ctl.get("dropped") or 0)  # noqa: SLF001
-                    w._refused += int(ctl.get("refused") or 0)  # noqa: SLF001
-                    w.total_dropped += int(ctl.get("dropped") or 0)
-                    w.total_refused += int(ctl.get("refused") or 0)
-                    if w._first_loss is None:  # noqa: SLF001
-                        w._first_loss = ctl.get("first") or time.time()  # noqa: SLF001
+            if kind == "loss":  # the proxy's losses, recorded like our own
+                first = ctl.get("first")
+                w.count_loss(
+                    int(ctl.get("dropped") or 0),
+                    int(ctl.get("refused") or 0),
+                    float(first) if isinstance(first, int | float) else None,
+                )
             elif kind == "flush":
                 ok = w.flush(float(ctl.get("timeout") or 10.0))
                 send({"ack": ctl.get("id"), "ok": ok, "committed": w.committed})

@@ -374,16 +374,23 @@ class AuditWriter:
             self.queue.put_nowait(row)
             return True
         except queue.Full:
-            with self._lock:
-                if refused_if_full:
-                    self._refused += 1
-                    self.total_refused += 1
-                else:
-                    self._dropped += 1
-                    self.total_dropped += 1
-                if self._first_loss is None:
-                    self._first_loss = self.clock()
+            if refused_if_full:
+                self.count_loss(refused=1)
+            else:
+                self.count_loss(dropped=1)
             return False
+
+    def count_loss(self, dropped: int = 0, refused: int = 0, first: float | None = None) -> None:
+        """Count rows that never reached the queue: ``submit`` on a full one, or the losses
+        of a proxy that a :class:`~.proc.ProcessWriter` sends over (which counts its own
+        with this same function). The next batch records them as chained events."""
+        with self._lock:
+            self._dropped += dropped
+            self._refused += refused
+            self.total_dropped += dropped
+            self.total_refused += refused
+            if self._first_loss is None:
+                self._first_loss = first if first is not None else self.clock()
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until everything submitted so far is committed."""
