@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -198,3 +199,110 @@ def _zombie(pid: int) -> bool:
             return f.read().split(")")[-1].split()[0] == "Z"
     except OSError:
         return True
+
+
+def _row(i: int) -> dict:
+    return {
+        "time": time.time(), "flow_id": f"f{i}", "direction": "c2s", "server": "s:1",
+        "kind": "request", "method": "tools/call", "name": "echo", "rpc_id": i, "size": 10,
+        "action": "pass",
+    }  # fmt: skip
+
+
+def test_rows_a_dying_child_had_not_committed_are_sent_to_the_next_one(tmp_path, caplog):
+    # The child batches for 2 s: the 100 rows are in it, uncommitted, when it is killed.
+    db = tmp_path / "a.db"
+    caplog.set_level(logging.WARNING, logger="mcp_gateway")
+    w = _open(db, flush_interval=2.0)
+    for i in range(100):
+        w.submit(_row(i))
+    assert wait_for(lambda: not w._frames and len(w._inflight) == 100, 10)  # noqa: SLF001
+    w._proc.kill()  # noqa: SLF001
+    for i in range(100, 110):
+        w.submit(_row(i))
+    assert w.flush(timeout=20)
+    assert w.close()
+    assert rows(db, "SELECT count(*), count(DISTINCT flow_id) FROM messages") == [(110, 110)]
+    # (the 10 rows after the kill may have gone into the dead child's pipe too)
+    msgs = [r.getMessage() for r in caplog.records if "sending it again the" in r.getMessage()]
+    assert len(msgs) == 1 and re.search(r"again the 1[01]0 events", msgs[0]), msgs
+    _verify(db)
+
+
+def test_rows_committed_before_the_child_died_are_not_written_twice(tmp_path):
+    db = tmp_path / "a.db"
+    w = _open(db)
+    for i in range(50):
+        w.submit(_row(i))
+    assert w.flush()
+    # the commit is reported, but pretend the report was lost: the rows stay "in flight"
+    with w._lock:  # noqa: SLF001
+        w._inflight.extend((n + 1, b"R", b'{"flow_id":"dup"}') for n in range(50))  # noqa: SLF001
+    w._proc.kill()  # noqa: SLF001
+    assert wait_for(lambda: w.restarts == 1, 15)
+    assert w.flush(timeout=20) and w.close()
+    assert rows(db, "SELECT count(*) FROM messages WHERE flow_id='dup'") == [(0,)]
+    assert rows(db, "SELECT count(*) FROM messages") == [(50,)]
+
+
+def test_a_child_that_dies_during_close_is_replaced_and_close_still_writes_everything(tmp_path):
+    import threading
+
+    db = tmp_path / "a.db"
+    w = _open(db)
+    assert w.flush()
+    locker = sqlite3.connect(str(db), isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")  # the final commit waits on the lock
+    for i in range(100):
+        w.submit(_row(i))
+    res: dict = {}
+    t = threading.Thread(target=lambda: res.update(clean=w.close(timeout=20)))
+    t.start()
+    time.sleep(1.0)
+    w._proc.kill()  # noqa: SLF001
+    locker.execute("ROLLBACK")
+    locker.close()
+    t.join(30)
+    assert res == {"clean": True}
+    assert rows(db, "SELECT count(*) FROM messages") == [(100,)]
+    _verify(db)
+
+
+def test_when_no_child_can_be_started_a_thread_takes_over_with_every_row(tmp_path, monkeypatch):
+    db = tmp_path / "a.db"
+    w = _open(db)
+    assert w.flush()
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-python"))
+    w._proc.kill()  # noqa: SLF001
+    for i in range(500):
+        w.submit(_row(i))
+    assert wait_for(lambda: w._fallback is not None, 20)  # noqa: SLF001
+    for i in range(500, 510):
+        w.submit(_row(i))
+    assert w.flush() and w.close()
+    assert rows(db, "SELECT count(*) FROM messages") == [(510,)]
+    _verify(db)
+
+
+def test_a_line_cut_short_by_the_proxys_death_does_not_cost_the_rest(tmp_path):
+    import orjson
+
+    db = str(tmp_path / "a.db")
+    cfg = {"path": db, "queue_size": 50_000, "flush_interval": 0.1, "key": "k", "start_detail": {}}
+    p = subprocess.Popen(
+        [sys.executable, "-m", "mcp_gateway.audit.proc", orjson.dumps(cfg).decode()],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert b"ready" in p.stdout.readline()
+        lines = b"".join(b"R%d %b\n" % (i + 1, orjson.dumps(_row(i))) for i in range(2000))
+        p.stdin.write(lines + b"L2001 [3,0")  # the proxy killed in the middle of a line
+        p.stdin.close()
+        assert p.wait(timeout=30) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(timeout=10)
+    assert rows(db, "SELECT count(*) FROM messages") == [(2000,)]
+    assert [e for (e,) in rows(db, "SELECT event FROM audit_events ORDER BY seq")] == ["start"]
+    assert rows(db, "SELECT value FROM meta WHERE key='k'") == [("2000",)]

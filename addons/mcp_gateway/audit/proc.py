@@ -3,30 +3,42 @@
 In the proxy's process the writer thread held the GIL for ~40 us of Python per row (linking
 the hash chain, coercing values, binding SQLite parameters), and every time the event loop
 let the GIL go (each Hyperscan scan does) the writer could take it for milliseconds. Streaming
-2000 events, that was about half of the gateway's CPU per event on the event loop's thread.
+2000 events, that was about a third of the gateway's CPU per event on the event loop's thread.
 
 Here the proxy only serializes each row (orjson, ~2 us) onto an in-memory deque; a feeder
 thread writes the deque to a pipe every ``flush_interval / 2`` seconds; a child process
-(``python -m mcp_gateway.audit.proc``) runs the unchanged :class:`~.writer.AuditWriter` on
-the other end. What stays the same:
+(``python -m mcp_gateway.audit.proc``, in a session of its own) runs the unchanged
+:class:`~.writer.AuditWriter` on the other end.
 
-- the interface (``open``, ``submit``, ``flush``, ``close``, ``running``): the stage and the
-  addon do not know which writer they have;
-- bounded memory and no silent loss: the deque holds at most ``queue_size`` rows; beyond it a
-  row is dropped or refused (``mcp_audit_on_full``) and the count is sent to the child, which
-  records it in the chain like the thread writer does. The child never drops: when its own
-  queue is full it stops reading the pipe, so the pipe and then the deque fill up;
-- a clean shutdown writes everything: ``close`` sends a stop after the last row and waits for
-  the child to commit and write its ``stop`` event.
+Nothing is lost silently, whatever dies:
 
-And what is better: if the proxy is killed (``kill -9``), the child reads the end of the pipe,
-commits every row it was sent and exits (no ``stop`` event: the stop was not clean), so at
-most the last ``flush_interval / 2`` seconds are lost instead of a whole batch. The child
-ignores SIGINT and SIGTERM (a Ctrl-C reaches the whole process group): it ends when the pipe
-does. If the child dies, the proxy logs it, starts another one and goes on; rows already in
-the dead child's pipe are lost with it, and the log says how many were sent since its last
-acknowledged commit. Log records of the child are re-logged by the proxy on the
-"mcp_gateway" logger, so they show in mitmdump's output and mitmweb's event log.
+- Every row (and every count of rows lost to a full queue) gets a sequence number. The proxy
+  keeps what it sent until the child reports it committed: the child writes the last number
+  it committed into ``meta`` in the same transaction as the rows, and reports it after each
+  batch. The proxy's queue (``queue_size``) counts both what waits and what is in flight;
+  beyond it a row is dropped or refused (``mcp_audit_on_full``) and counted, and the count
+  travels like a row.
+- If the child dies (killed, out of memory, a crashed writer thread), the proxy logs it,
+  starts another one, and sends it again everything the dead one had not committed (the new
+  one reads from ``meta`` what was, so nothing is written twice). If no child can be started
+  (three tries), the proxy falls back to a writer thread and hands it the same rows.
+- The child never drops: when its own queue is full it stops reading the pipe, so the pipe
+  and then the proxy's queue fill up and ``mcp_audit_on_full`` applies.
+- A clean shutdown writes everything: ``close`` sends a stop after the last row and waits for
+  the child to commit and write its ``stop`` event (a child that dies meanwhile is replaced
+  and the rest sent again, within the timeout). What could not be written is logged with
+  its count.
+- If the proxy is killed (``kill -9``), the child reads the end of the pipe, commits every
+  row it was sent (a line cut in half is skipped) and exits without a ``stop`` event (the
+  stop was not clean): what is lost is what the proxy had not yet sent, normally the last
+  ``flush_interval / 2`` seconds.
+
+Log records of the child come back over its stdout and are logged again by the proxy on the
+"mcp_gateway" logger, so they show in mitmdump's output and in mitmweb's event log.
+
+The pipe's lines start with a tag: ``R<seq> <row json>``, ``L<seq> <[dropped, refused,
+first]>``, ``F<id>`` (flush), ``S<id> <timeout>`` (stop). The child answers JSON lines:
+``ready`` (with the last committed seq), ``error``, ``c`` (committed up to), ``ack``, ``log``.
 """
 
 from __future__ import annotations
@@ -37,23 +49,29 @@ import logging
 import os
 import queue
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from . import schema
 from .writer import DEFAULT_QUEUE_SIZE, AuditError, AuditWriter, _sanitize
 
 log = logging.getLogger("mcp_gateway")
 
 _START_TIMEOUT = 20.0  # seconds for the child to import, open the database and say ready
-_RESTART_EVERY = 2.0  # seconds between attempts to start a child that died
-_CHUNK = 4096  # frames written to the pipe in one go
+_RESTART_EVERY = 1.0  # seconds between attempts to start a child that died
+_RESTART_TRIES = 3  # failed starts in a row before falling back to a writer thread
+_CHUNK = 4096  # lines written to the pipe in one go
 _NICE = 5
+_CHILD_QUEUE = 10_000  # rows (two of the writer's biggest batches)
+_META_PREFIX = "process_writer_seq:"
 
 
 class WriterProcessError(AuditError):
@@ -62,7 +80,7 @@ class WriterProcessError(AuditError):
 
 
 def _frame(row: dict[str, Any]) -> bytes | None:
-    """One row as one JSON line; None if it cannot be serialized even after cleaning."""
+    """One row as JSON; None if it cannot be serialized even after cleaning."""
     try:
         return orjson.dumps(row)
     except (orjson.JSONEncodeError, TypeError):
@@ -71,6 +89,18 @@ def _frame(row: dict[str, Any]) -> bytes | None:
         return orjson.dumps(_sanitize(row), default=str)
     except (orjson.JSONEncodeError, TypeError, ValueError):
         return None
+
+
+def _committed_in(path: str, key: str) -> int:
+    """The last sequence number a child of this writer committed to ``path`` (0: none)."""
+    try:
+        conn = schema.connect(path, timeout=2.0)
+        try:
+            return int(schema.get_meta(conn, key) or 0)
+        finally:
+            conn.close()
+    except (sqlite3.Error, ValueError, OSError):
+        return 0
 
 
 class ProcessWriter:
@@ -88,7 +118,12 @@ class ProcessWriter:
         self.queue_size = max(1, queue_size)
         self.flush_interval = flush_interval
         self._start_detail = dict(start_detail or {})
-        self._frames: collections.deque[bytes] = collections.deque()
+        self._key = _META_PREFIX + uuid.uuid4().hex
+        # (seq, kind, body) waiting to be sent (seq 0: not numbered yet; kind R row, L loss
+        # count, F flush, S stop), and rows and loss counts sent but not committed yet
+        self._frames: collections.deque[tuple[int, bytes, bytes]] = collections.deque()
+        self._inflight: collections.deque[tuple[int, bytes, bytes]] = collections.deque()
+        self._seq = 0
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._dropped = 0
@@ -101,13 +136,14 @@ class ProcessWriter:
         self._ack_ok: dict[int, bool] = {}
         self._next_id = 0
         self._proc: subprocess.Popen | None = None
-        self._ready = threading.Event()
         self._start_error: str | None = None
-        self._db_error = False  # the child started and refused the database
+        self._db_error = False
         self._feeder: threading.Thread | None = None
         self._closing = False
-        self._sent_since_ack = 0  # rows written to the current child since its last ack
-        self.committed = 0  # message rows the child reported committed
+        self._stopped = False  # the child acknowledged the stop: do not replace it
+        self._closed = False  # close() is over: never start a child again
+        self._fallback: AuditWriter | None = None
+        self.committed = 0  # rows committed, as the children reported them
         self.restarts = 0
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -121,15 +157,20 @@ class ProcessWriter:
     def _spawn(self) -> None:
         cfg = {
             "path": self.path,
-            "queue_size": self.queue_size,
+            # The proxy's queue is the bound; the child's only has to hold a couple of
+            # batches, and rows wait more compactly as the proxy's lines than as its dicts.
+            "queue_size": min(self.queue_size, _CHILD_QUEUE),
             "flush_interval": self.flush_interval,
+            "key": self._key,
             "start_detail": {**self._start_detail, "pid": os.getpid()},
         }
         env = dict(os.environ)
-        pkg_root = str(Path(__file__).resolve().parents[2])  # the dir holding mcp_gateway
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (pkg_root, env.get("PYTHONPATH")) if p)
+        pkg_root = Path(__file__).resolve().parents[2]  # the directory holding mcp_gateway
+        if pkg_root.name not in ("site-packages", "dist-packages"):  # a checkout: add it
+            env["PYTHONPATH"] = os.pathsep.join(
+                p for p in (env.get("PYTHONPATH"), str(pkg_root)) if p
+            )
         ready = threading.Event()
-        self._ready = ready
         self._start_error = None
         self._db_error = False
         try:
@@ -139,11 +180,16 @@ class ProcessWriter:
                 stdout=subprocess.PIPE,
                 env=env,
                 close_fds=True,
+                start_new_session=True,  # out of the terminal's reach: Ctrl-C, SIGHUP
             )
         except OSError as e:
             raise WriterProcessError(f"cannot start the audit writer process: {e}") from e
+        holder: dict[str, int] = {}
         threading.Thread(
-            target=self._read, args=(proc, ready), name="mcp-gateway-audit-reader", daemon=True
+            target=self._read,
+            args=(proc, ready, holder),
+            name="mcp-gateway-audit-reader",
+            daemon=True,
         ).start()
         if not ready.wait(_START_TIMEOUT) or self._start_error is not None:
             err = self._start_error
@@ -157,11 +203,18 @@ class ProcessWriter:
                     + (err or f"no answer within {_START_TIMEOUT:.0f} s")
                 )
             raise AuditError(err)
+        # what a dead predecessor sent but did not commit goes again, in order, first
+        done = holder.get("committed", 0)
+        with self._lock:
+            again = [f for f in self._inflight if f[0] > done]  # numbered: sent first
+            self._inflight.clear()
+            self._frames.extendleft(reversed(again))
         self._proc = proc
-        self._sent_since_ack = 0
 
     @property
     def running(self) -> bool:
+        if self._fallback is not None:
+            return self._fallback.running
         return (
             self._feeder is not None
             and self._feeder.is_alive()
@@ -172,11 +225,19 @@ class ProcessWriter:
     # -- the proxy's side ----------------------------------------------------------------
     def submit(self, row: dict[str, Any], *, refused_if_full: bool = False) -> bool:
         """Hand one row to the writer without blocking. False if the queue was full."""
-        if len(self._frames) < self.queue_size:
+        fb = self._fallback
+        if fb is not None:
+            return fb.submit(row, refused_if_full=refused_if_full)
+        if len(self._frames) + len(self._inflight) < self.queue_size:
             frame = _frame(row)
             if frame is not None:
-                self._frames.append(frame)
-                return True
+                with self._lock:
+                    fb = self._fallback
+                    if fb is None:
+                        # an exact-size copy: orjson's buffer is larger than its result
+                        self._frames.append((0, b"R", b"%b" % frame))
+                        return True
+                return fb.submit(row, refused_if_full=refused_if_full)
             log.error("mcp-gateway audit: a row could not be serialized; counted as dropped")
             refused_if_full = False
         if refused_if_full:
@@ -187,121 +248,170 @@ class ProcessWriter:
 
     count_loss = AuditWriter.count_loss  # the same counters: sent to the child by _send
 
-    def _control(self, kind: str, **kw: Any) -> tuple[int, threading.Event]:
+    def _control(self, line: bytes) -> tuple[int, threading.Event]:
         with self._lock:
             self._next_id += 1
             cid = self._next_id
             ev = self._acks[cid] = threading.Event()
-        self._frames.append(orjson.dumps({"_ctl": kind, "id": cid, **kw}))
+            self._frames.append((0, line[:1], line.replace(b"{id}", str(cid).encode())))
         self._wake.set()
         return cid, ev
 
+    def _answer(self, cid: int, ev: threading.Event, timeout: float) -> bool | None:
+        """The child's answer to control ``cid``: True or False, or None when there was
+        none (the time ran out, or the child died: see ``_read``)."""
+        ev.wait(timeout)
+        with self._lock:
+            self._acks.pop(cid, None)
+            return self._ack_ok.pop(cid, None)
+
+    def _ask(self, line: bytes, deadline: float) -> bool:
+        """Send control ``line`` until a child answers it (one that dies first is replaced
+        and sent everything again, then the control) or ``deadline`` passes."""
+        while self._fallback is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            cid, ev = self._control(line.replace(b"{left}", b"%.1f" % max(1.0, left - 2)))
+            answer = self._answer(cid, ev, left)
+            if answer is not None:
+                return answer
+        return False
+
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until everything submitted so far is committed."""
+        if self._fallback is not None:
+            return self._fallback.flush(timeout)
         if not self.running:
             return False
-        cid, ev = self._control("flush", timeout=timeout)
-        ok = ev.wait(timeout)
-        return ok and self._ack_ok.pop(cid, False)
+        ok = self._ask(b"F{id}\n", time.monotonic() + timeout)
+        fb = self._fallback
+        return fb.flush(timeout) if fb is not None else ok
 
     def close(self, timeout: float = 30.0) -> bool:
         """Write everything still queued plus a ``stop`` event, then end the child."""
+        if self._fallback is not None:
+            self._closing = self._closed = True
+            return self._fallback.close(timeout)
         if self._feeder is None:
             return True
         deadline = time.monotonic() + timeout
-        cid, ev = self._control("stop", timeout=max(1.0, timeout - 2))
         self._closing = True
+        clean = self._ask(b"S{id} {left}\n", deadline)
+        if self._fallback is not None:  # no child could be started: a thread took over
+            self._closed = True
+            return self._fallback.close(max(1.0, deadline - time.monotonic()))
+        self._closed = True
         self._wake.set()
-        self._feeder.join(max(0.0, deadline - time.monotonic()))
-        clean = ev.wait(max(0.0, deadline - time.monotonic())) and self._ack_ok.pop(cid, False)
+        self._feeder.join(max(0.5, deadline - time.monotonic()))
         proc = self._proc
         if proc is not None:
             try:
                 proc.wait(timeout=max(0.5, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                clean = False
-                log.error(
-                    "mcp-gateway audit: the writer process did not finish writing to %s before "
-                    "shutdown; stopping it",
-                    self.path,
-                )
                 proc.kill()
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.wait(timeout=5)
+        if not clean:
+            with self._lock:
+                lost = sum(1 for f in (*self._inflight, *self._frames) if f[1] == b"R")
+            log.error(
+                "mcp-gateway audit: the writer process did not finish writing to %s before "
+                "shutdown; up to %d events were not written",
+                self.path, lost,
+            )  # fmt: skip
         self._feeder = None
         self._proc = None
         return clean
 
     # -- threads -----------------------------------------------------------------------
     def _feed(self) -> None:
-        """Write the deque to the child's pipe; start a new child if it died."""
+        """Write the queue to the child's pipe; start a new child when one died."""
         interval = self.flush_interval / 2
-        while True:
+        failures = 0
+        stop_sent = False
+        while not self._closed and not self._stopped:
             self._wake.wait(interval)
             self._wake.clear()
+            if self._closed or self._stopped:
+                break
             proc = self._proc
             if proc is None or proc.poll() is not None:
-                if not self._restart():
-                    if self._closing:
-                        self._fail_pending()
+                if not self._restart(proc):
+                    failures += 1
+                    if failures >= _RESTART_TRIES:
+                        self._fall_back()
                         return
                     time.sleep(_RESTART_EVERY)
+                    self._wake.set()
                     continue
+                failures = 0
+                stop_sent = False
                 proc = self._proc
                 assert proc is not None
+            if stop_sent:
+                continue  # the child is writing its last batch; nothing more goes to it
             try:
-                while self._frames:
-                    self._send(proc)
-                    if self._closing and not self._frames:
-                        break
-            except OSError:  # the child died under us: its reader reports it
+                while (self._frames or self._dropped or self._refused) and not stop_sent:
+                    stop_sent = self._send(proc)
+            except OSError:  # the child died under us: the next round replaces it
+                self._wake.set()
                 continue
-            if self._closing and not self._frames:
+            if stop_sent:
                 with contextlib.suppress(OSError):
                     proc.stdin.close()
-                return
 
-    def _send(self, proc: subprocess.Popen) -> None:
+    def _send(self, proc: subprocess.Popen) -> bool:
+        """One chunk of the queue to the child; True if it held the stop. Rows and loss
+        counts are numbered as they go, so the numbers rise in the order the child reads
+        them (rows sent again to a new child keep theirs and go first)."""
         out = []
+        stop = False
         with self._lock:
-            if self._dropped or self._refused:
-                out.append(
-                    orjson.dumps(
-                        {
-                            "_ctl": "loss",
-                            "dropped": self._dropped,
-                            "refused": self._refused,
-                            "first": self._first_loss,
-                        }
-                    )
-                )
-                self._dropped = self._refused = 0
-                self._first_loss = None
-        rows = 0
-        frames = self._frames
-        for _ in range(_CHUNK):
-            try:
-                f = frames.popleft()
-            except IndexError:
-                break
-            out.append(f)
-            rows += not f.startswith(b'{"_ctl"')
-        if not out:
-            return
-        self._sent_since_ack += rows
-        proc.stdin.write(b"\n".join(out) + b"\n")  # blocks while the child catches up
-        proc.stdin.flush()
+            frames, inflight = self._frames, self._inflight
+            loss = self._dropped or self._refused
+            for _ in range(_CHUNK):
+                f = frames[0] if frames else None
+                if loss and (f is None or not f[0]):
+                    self._seq += 1
+                    body = orjson.dumps([self._dropped, self._refused, self._first_loss])
+                    self._dropped = self._refused = 0
+                    self._first_loss = None
+                    loss = False
+                    inflight.append((self._seq, b"L", body))  # a loss count is chained too
+                    out.append(b"L%d %b\n" % (self._seq, body))
+                if f is None:
+                    break
+                frames.popleft()
+                seq, kind, body = f
+                if kind == b"R" or kind == b"L":
+                    if not seq:
+                        self._seq += 1
+                        seq = self._seq
+                    inflight.append((seq, kind, body))  # until the child has committed it
+                    out.append(b"%b%d %b\n" % (kind, seq, body))
+                else:
+                    out.append(body)
+                    if kind == b"S":
+                        stop = True
+                        break
+        if out:
+            proc.stdin.write(b"".join(out))  # blocks while the child catches up
+            proc.stdin.flush()
+        return stop
 
-    def _restart(self) -> bool:
-        old = self._proc
-        if old is not None:
-            lost = self._sent_since_ack
+    def _restart(self, old: subprocess.Popen | None) -> bool:
+        if old is not None and old is self._proc:
+            with self._lock:
+                pending = sum(1 for f in self._inflight if f[1] == b"R")
             log.error(
-                "mcp-gateway audit: the writer process for %s exited (code %s); up to %d "
-                "events sent to it since its last commit may be lost; starting a new one",
-                self.path, old.returncode, lost,
+                "mcp-gateway audit: the writer process for %s exited (code %s); starting a "
+                "new one and sending it again the %d events not yet committed",
+                self.path, old.returncode, pending,
             )  # fmt: skip
             self._proc = None
+        if self._closed:
+            return False
         try:
             self._spawn()
         except AuditError as e:
@@ -310,15 +420,48 @@ class ProcessWriter:
         self.restarts += 1
         return True
 
-    def _fail_pending(self) -> None:
-        with self._lock:
+    def _fall_back(self) -> None:
+        """No child can be started: a writer thread in this process takes over, with every
+        row not yet committed."""
+        w = AuditWriter(
+            self.path,
+            queue_size=self.queue_size,
+            flush_interval=self.flush_interval,
+            start_detail={**self._start_detail, "fallback": "the writer process failed"},
+        )
+        try:
+            w.open()
+        except AuditError as e:
+            log.error("mcp-gateway audit: no writer for %s any more: %s", self.path, e)
+            return
+        done = _committed_in(self.path, self._key)
+        with self._lock:  # from here on, submit() hands rows to the thread
+            frames = [*self._inflight, *self._frames]
+            self._inflight.clear()
+            self._frames.clear()
             acks = list(self._acks.values())
             self._acks.clear()
+            w.count_loss(self._dropped, self._refused, self._first_loss)
+            self._dropped = self._refused = 0
+            self._fallback = w
+        for seq, kind, body in frames:
+            if (seq and seq <= done) or kind not in (b"R", b"L"):
+                continue
+            item = orjson.loads(body)
+            if kind == b"R":
+                w.queue.put_marker(item)  # past the bound: these were accepted already
+            else:
+                w.count_loss(*item)
+        log.error(
+            "mcp-gateway audit: no writer process could be started for %s; writing from a "
+            "thread of the proxy instead",
+            self.path,
+        )
         for ev in acks:
             ev.set()
 
-    def _read(self, proc: subprocess.Popen, ready: threading.Event) -> None:
-        """The child's answers: ready or error, acknowledgements, log records."""
+    def _read(self, proc: subprocess.Popen, ready: threading.Event, holder: dict) -> None:
+        """The child's answers: ready or error, commits, acknowledgements, log records."""
         for line in proc.stdout:
             try:
                 msg = orjson.loads(line)
@@ -326,17 +469,26 @@ class ProcessWriter:
                 continue
             if not isinstance(msg, dict):
                 continue
-            if "ack" in msg:
-                self.committed = msg.get("committed", self.committed)
-                self._sent_since_ack = 0
+            if "c" in msg:
+                done = int(msg["c"])
                 with self._lock:
-                    ev = self._acks.pop(msg["ack"], None)
-                if ev is not None:
-                    self._ack_ok[msg["ack"]] = bool(msg.get("ok"))
-                    ev.set()
+                    inflight = self._inflight
+                    while inflight and inflight[0][0] <= done:
+                        if inflight.popleft()[1] == b"R":
+                            self.committed += 1
+            elif "ack" in msg:
+                with self._lock:
+                    ev = self._acks.get(msg["ack"])
+                    if ev is not None:
+                        ok = bool(msg.get("ok"))
+                        self._ack_ok[msg["ack"]] = ok
+                        if ok and msg.get("stop"):
+                            self._stopped = True
+                        ev.set()
             elif "log" in msg:
                 log.log(int(msg["log"]), "%s", msg.get("msg", ""))
             elif "ready" in msg:
+                holder["committed"] = int(msg.get("committed") or 0)
                 ready.set()
             elif "error" in msg:
                 self._start_error = str(msg["error"])
@@ -345,6 +497,14 @@ class ProcessWriter:
         if not ready.is_set():
             self._start_error = self._start_error or "the audit writer process exited at start"
             ready.set()
+        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+            proc.wait(timeout=5)  # reap it
+        if not self._stopped:
+            # what the dead child had been asked cannot be answered any more
+            with self._lock:
+                acks = list(self._acks.values())
+            for ev in acks:
+                ev.set()
         self._wake.set()  # the feeder notices the exit
 
 
@@ -366,8 +526,36 @@ class _LineLog(logging.Handler):
             pass
 
 
+class _ChildWriter(AuditWriter):
+    """Records in ``meta``, with each batch, the last sequence number it took (rows and
+    loss counts alike), and reports it once committed."""
+
+    def __init__(self, *a: Any, key: str, report, **kw: Any) -> None:
+        super().__init__(*a, **kw)
+        self._key = key
+        self._report = report
+        self._taken = 0  # writer thread only
+
+    def _take(self, item: Any, pending: list, markers: list) -> bool:
+        if isinstance(item, dict):
+            self._taken = max(self._taken, item.pop("_n", 0))
+            loss = item.get("_loss")
+            if loss is not None:
+                self.count_loss(*loss)
+                return False
+        return super()._take(item, pending, markers)
+
+    def _meta_updates(self) -> dict[str, str]:
+        return {self._key: str(self._taken)}
+
+    def _commit(self, conn: sqlite3.Connection, rows: list[dict]) -> None:
+        taken = self._taken
+        super()._commit(conn, rows)
+        self._report({"c": taken})
+
+
 def main(argv: list[str] | None = None) -> int:
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)  # the proxy ends us by closing the pipe
     with contextlib.suppress(OSError, AttributeError):
         # Background work: on a busy machine the proxy, its clients and servers go first
@@ -389,8 +577,10 @@ def main(argv: list[str] | None = None) -> int:
     log.handlers[:] = [_LineLog(send)]
     log.setLevel(logging.INFO)
     log.propagate = False
-    w = AuditWriter(
+    w = _ChildWriter(
         cfg["path"],
+        key=cfg["key"],
+        report=send,
         queue_size=cfg["queue_size"],
         flush_interval=cfg["flush_interval"],
         start_detail={**cfg.get("start_detail", {}), "writer_pid": os.getpid()},
@@ -403,47 +593,63 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # noqa: BLE001 - say why instead of a bare exit code
         send({"error": f"{type(e).__name__}: {e}"})
         return 1
-    send({"ready": True})
-    stop: dict | None = None
-    for line in sys.stdin.buffer:
-        if line.startswith(b'{"_ctl"'):
-            ctl = orjson.loads(line)
-            kind = ctl.get("_ctl")
-            if kind == "loss":  # the proxy's losses, recorded like our own
-                first = ctl.get("first")
-                w.count_loss(
-                    int(ctl.get("dropped") or 0),
-                    int(ctl.get("refused") or 0),
-                    float(first) if isinstance(first, int | float) else None,
-                )
-            elif kind == "flush":
-                ok = w.flush(float(ctl.get("timeout") or 10.0))
-                send({"ack": ctl.get("id"), "ok": ok, "committed": w.committed})
-            elif kind == "stop":
-                stop = ctl
-                break
-            continue
-        try:
-            row = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            continue
+    send({"ready": True, "committed": _committed_in(cfg["path"], cfg["key"])})
+
+    def put(item: dict) -> bool:
         while True:  # never drop here: a full queue stops the reading (back-pressure)
             try:
-                w.queue.put_nowait(row)
-                break
+                w.queue.put_nowait(item)
+                return True
             except queue.Full:
                 if not w.running:
-                    w.submit(row)  # counted as dropped
-                    break
+                    return False
                 time.sleep(0.01)
+
+    stop: tuple[int, float] | None = None
+    try:
+        stop = _read_pipe(w, send, put)
+    except Exception:  # noqa: BLE001 - whatever happened, write what was received
+        log.exception("mcp-gateway audit: the writer process failed reading its pipe")
+    if not w.running:
+        # the writer thread died: exit, and the proxy sends what was not committed to a new
+        # process
+        log.error("mcp-gateway audit: the writer process's thread stopped; exiting")
+        w.close(1.0, record_stop=False)
+        return 3
+    # without a stop the pipe ended: the proxy is gone (killed); write everything it sent,
+    # without a `stop` event (the stop was not clean)
+    ok = w.close(stop[1] if stop else 28.0, record_stop=stop is not None)
     if stop is not None:
-        ok = w.close(float(stop.get("timeout") or 28.0))
-        send({"ack": stop.get("id"), "ok": ok, "committed": w.committed})
-        return 0
-    # The pipe ended without a stop: the proxy is gone (killed). Write everything it sent,
-    # without a `stop` event: the stop was not clean.
-    w.close(28.0, record_stop=False)
+        send({"ack": stop[0], "ok": ok, "stop": True})
     return 0
+
+
+def _read_pipe(w: AuditWriter, send, put) -> tuple[int, float] | None:
+    """Rows and controls from the proxy until the stop (returned) or the pipe's end."""
+    for line in sys.stdin.buffer:
+        tag = line[:1]
+        try:
+            if tag == b"R" or tag == b"L":
+                head, _, body = line.partition(b" ")
+                n = int(head[1:])
+                item = orjson.loads(body)
+                item = item if tag == b"R" else {"_loss": item}
+                if not isinstance(item, dict):
+                    continue
+                item["_n"] = n
+                if not put(item):
+                    return None
+            elif tag == b"F":
+                ok = w.flush(10.0)
+                send({"ack": int(line[1:]), "ok": ok})
+            elif tag == b"S":
+                head, _, t = line.partition(b" ")
+                return int(head[1:]), float(t or 28.0)
+        except (ValueError, TypeError, orjson.JSONDecodeError):
+            continue  # a line cut short: the proxy died while writing it
+        if not w.running:
+            return None
+    return None
 
 
 if __name__ == "__main__":

@@ -547,6 +547,11 @@ class AuditWriter:
         pending.append(item)
         return False
 
+    def _meta_updates(self) -> dict[str, str]:
+        """Extra ``meta`` values written in each batch's transaction (the process writer's
+        child records there how far it got: see proc.py)."""
+        return {}
+
     def _has_losses(self) -> bool:
         return bool(self._dropped or self._refused)
 
@@ -691,6 +696,8 @@ class AuditWriter:
                 conn.executemany(_UPSERT_SESSION, [tuple(v) for v in sessions.values()])
             if usage:
                 _upsert_usage(conn, usage)
+            for key, value in self._meta_updates().items():
+                schema.set_meta(conn, key, value)
             schema.set_meta(conn, "head_seq", str(seq))
             schema.set_meta(conn, "head_hash", prev)
             conn.execute("COMMIT")
