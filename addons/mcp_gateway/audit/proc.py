@@ -71,6 +71,7 @@ _RESTART_TRIES = 3  # failed starts in a row before falling back to a writer thr
 _CHUNK = 4096  # lines written to the pipe in one go
 _NICE = 5
 _CHILD_QUEUE = 10_000  # rows (two of the writer's biggest batches)
+_BACKLOG = 1_000  # rows waiting in the proxy beyond which each is stored compactly
 _META_PREFIX = "process_writer_seq:"
 
 
@@ -119,8 +120,9 @@ class ProcessWriter:
         self.flush_interval = flush_interval
         self._start_detail = dict(start_detail or {})
         self._key = _META_PREFIX + uuid.uuid4().hex
-        # (seq, kind, body) waiting to be sent (seq 0: not numbered yet; kind R row, L loss
-        # count, F flush, S stop), and rows and loss counts sent but not committed yet
+        # (seq, kind, body) waiting to be sent (seq 0: not numbered yet, body the JSON or the
+        # control's line; numbered: sent before, body the line) -- kind R row, L loss count,
+        # F flush, S stop -- and the rows and loss counts sent but not committed yet
         self._frames: collections.deque[tuple[int, bytes, bytes]] = collections.deque()
         self._inflight: collections.deque[tuple[int, bytes, bytes]] = collections.deque()
         self._seq = 0
@@ -234,8 +236,12 @@ class ProcessWriter:
                 with self._lock:
                     fb = self._fallback
                     if fb is None:
-                        # an exact-size copy: orjson's buffer is larger than its result
-                        self._frames.append((0, b"R", b"%b" % frame))
+                        if len(self._frames) > _BACKLOG:
+                            # an exact-size copy: orjson's buffer is larger than its result,
+                            # ~4 KiB a row in a long backlog (the feeder copies the others
+                            # into the lines it sends)
+                            frame = b"%b" % frame
+                        self._frames.append((0, b"R", frame))
                         return True
                 return fb.submit(row, refused_if_full=refused_if_full)
             log.error("mcp-gateway audit: a row could not be serialized; counted as dropped")
@@ -378,18 +384,23 @@ class ProcessWriter:
                     self._dropped = self._refused = 0
                     self._first_loss = None
                     loss = False
-                    inflight.append((self._seq, b"L", body))  # a loss count is chained too
-                    out.append(b"L%d %b\n" % (self._seq, body))
+                    line = b"L%d %b\n" % (self._seq, body)
+                    inflight.append((self._seq, b"L", line))  # a loss count is chained too
+                    out.append(line)
                 if f is None:
                     break
                 frames.popleft()
                 seq, kind, body = f
-                if kind == b"R" or kind == b"L":
-                    if not seq:
-                        self._seq += 1
-                        seq = self._seq
-                    inflight.append((seq, kind, body))  # until the child has committed it
-                    out.append(b"%b%d %b\n" % (kind, seq, body))
+                if seq:  # sent before, to a child that died: the line as it was
+                    inflight.append(f)
+                    out.append(body)
+                elif kind == b"R" or kind == b"L":
+                    self._seq += 1
+                    seq = self._seq
+                    line = b"%b%d %b\n" % (kind, seq, body)
+                    # kept until the child has committed it, as the line (an exact-size copy)
+                    inflight.append((seq, kind, line))
+                    out.append(line)
                 else:
                     out.append(body)
                     if kind == b"S":
@@ -447,7 +458,7 @@ class ProcessWriter:
         for seq, kind, body in frames:
             if (seq and seq <= done) or kind not in (b"R", b"L"):
                 continue
-            item = orjson.loads(body)
+            item = orjson.loads(body.split(b" ", 1)[1] if seq else body)  # a line, or JSON
             if kind == b"R":
                 w.queue.put_marker(item)  # past the bound: these were accepted already
             else:
