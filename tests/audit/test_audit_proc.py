@@ -244,3 +244,51 @@ def test_a_line_cut_short_by_the_proxys_death_does_not_cost_the_rest(tmp_path):
     assert rows(db, "SELECT count(*) FROM messages") == [(2000,)]
     assert [e for (e,) in rows(db, "SELECT event FROM audit_events ORDER BY seq")] == ["start"]
     assert rows(db, "SELECT value FROM meta WHERE key='k'") == [("2000",)]
+
+
+def test_a_child_killed_before_it_read_the_stop_is_replaced_once(tmp_path):
+    # The pipe is full (the database locked), so the stop is still queued in the proxy
+    # when the child dies: only what it was sent fails, and one new child finishes.
+    import threading
+
+    db = tmp_path / "a.db"
+    w = _open(db, queue_size=2000)
+    assert w.flush()
+    locker = sqlite3.connect(str(db), isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")
+    for i in range(300):
+        w.submit({**_row(i), "name": "x" * 2000})  # ~600 KB: more than the pipe holds
+    time.sleep(0.5)
+    res: dict = {}
+    t = threading.Thread(target=lambda: res.update(clean=w.close(timeout=20)))
+    t.start()
+    time.sleep(0.3)
+    w._proc.kill()  # noqa: SLF001
+    time.sleep(0.3)
+    locker.execute("ROLLBACK")
+    locker.close()
+    t.join(40)
+    assert res == {"clean": True} and w.restarts == 1
+    assert rows(db, "SELECT count(*), count(DISTINCT flow_id) FROM messages") == [(300, 300)]
+    assert [e for (e,) in rows(db, "SELECT event FROM audit_events ORDER BY seq")] == [
+        "start",
+        "start",
+        "stop",
+    ]
+
+
+def test_a_locked_database_at_restart_is_waited_for_not_given_up(tmp_path):
+    db = tmp_path / "a.db"
+    w = _open(db, queue_size=200)
+    assert w.flush()
+    locker = sqlite3.connect(str(db), isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")
+    w._proc.kill()  # noqa: SLF001
+    time.sleep(8)  # a few failed starts: the database, not the child, is the problem
+    assert w._fallback is None and w.running  # noqa: SLF001
+    locker.execute("ROLLBACK")
+    locker.close()
+    for i in range(100):
+        assert w.submit(_row(i))
+    assert w.flush(timeout=20) and w.close()
+    assert rows(db, "SELECT count(*) FROM messages") == [(100,)]

@@ -135,6 +135,7 @@ class ProcessWriter:
         self.total_dropped = 0
         self.total_refused = 0
         self._acks: dict[int, threading.Event] = {}
+        self._sent_to: dict[int, subprocess.Popen] = {}  # control id -> the child it went to
         self._ack_ok: dict[int, bool] = {}
         self._next_id = 0
         self._proc: subprocess.Popen | None = None
@@ -146,6 +147,7 @@ class ProcessWriter:
         self._closed = False  # close() is over: never start a child again
         self._fallback: AuditWriter | None = None
         self.committed = 0  # rows committed, as the children reported them
+        self._last_db_error = -1e9
         self.restarts = 0
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -205,6 +207,12 @@ class ProcessWriter:
                     + (err or f"no answer within {_START_TIMEOUT:.0f} s")
                 )
             raise AuditError(err)
+        if self._closed:  # close() gave up meanwhile: this child is not wanted
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5)
+            raise WriterProcessError("the writer was closed")
         # what a dead predecessor sent but did not commit goes again, in order, first
         done = holder.get("committed", 0)
         with self._lock:
@@ -217,12 +225,7 @@ class ProcessWriter:
     def running(self) -> bool:
         if self._fallback is not None:
             return self._fallback.running
-        return (
-            self._feeder is not None
-            and self._feeder.is_alive()
-            and self._proc is not None
-            and not self._closing
-        )
+        return self._feeder is not None and self._feeder.is_alive() and not self._closing
 
     # -- the proxy's side ----------------------------------------------------------------
     def submit(self, row: dict[str, Any], *, refused_if_full: bool = False) -> bool:
@@ -269,6 +272,7 @@ class ProcessWriter:
         ev.wait(timeout)
         with self._lock:
             self._acks.pop(cid, None)
+            self._sent_to.pop(cid, None)
             return self._ack_ok.pop(cid, None)
 
     def _ask(self, line: bytes, deadline: float) -> bool:
@@ -343,11 +347,15 @@ class ProcessWriter:
                 break
             proc = self._proc
             if proc is None or proc.poll() is not None:
-                if not self._restart(proc):
-                    failures += 1
+                why = self._restart(proc)
+                if why is not None:
+                    # a child that cannot run at all: after a few tries, a thread instead; a
+                    # database that cannot be written now (locked, disk full): retried
+                    failures += why == "process"
                     if failures >= _RESTART_TRIES:
-                        self._fall_back()
-                        return
+                        if self._fall_back():
+                            return
+                        failures = 0
                     time.sleep(_RESTART_EVERY)
                     self._wake.set()
                     continue
@@ -403,6 +411,7 @@ class ProcessWriter:
                     out.append(line)
                 else:
                     out.append(body)
+                    self._sent_to[int(body[1:].split(b" ", 1)[0])] = proc
                     if kind == b"S":
                         stop = True
                         break
@@ -411,7 +420,9 @@ class ProcessWriter:
             proc.stdin.flush()
         return stop
 
-    def _restart(self, old: subprocess.Popen | None) -> bool:
+    def _restart(self, old: subprocess.Popen | None) -> str | None:
+        """Start a child in place of ``old``: None if done, else why not ("process": it
+        cannot run; "database": it could not open the database; "closed")."""
         if old is not None and old is self._proc:
             with self._lock:
                 pending = sum(1 for f in self._inflight if f[1] == b"R")
@@ -422,16 +433,22 @@ class ProcessWriter:
             )  # fmt: skip
             self._proc = None
         if self._closed:
-            return False
+            return "closed"
         try:
             self._spawn()
-        except AuditError as e:
+        except WriterProcessError as e:
             log.error("mcp-gateway audit: cannot restart the writer process: %s", e)
-            return False
+            return "process"
+        except AuditError as e:
+            now = time.monotonic()
+            if now - self._last_db_error > 10:
+                self._last_db_error = now
+                log.error("mcp-gateway audit: cannot restart the writer process: %s", e)
+            return "database"
         self.restarts += 1
-        return True
+        return None
 
-    def _fall_back(self) -> None:
+    def _fall_back(self) -> bool:
         """No child can be started: a writer thread in this process takes over, with every
         row not yet committed."""
         w = AuditWriter(
@@ -443,8 +460,11 @@ class ProcessWriter:
         try:
             w.open()
         except AuditError as e:
-            log.error("mcp-gateway audit: no writer for %s any more: %s", self.path, e)
-            return
+            log.error("mcp-gateway audit: no writer thread for %s either: %s", self.path, e)
+            return False
+        if self._closed:
+            w.close(5.0)
+            return False
         done = _committed_in(self.path, self._key)
         with self._lock:  # from here on, submit() hands rows to the thread
             frames = [*self._inflight, *self._frames]
@@ -452,6 +472,7 @@ class ProcessWriter:
             self._frames.clear()
             acks = list(self._acks.values())
             self._acks.clear()
+            self._sent_to.clear()
             w.count_loss(self._dropped, self._refused, self._first_loss)
             self._dropped = self._refused = 0
             self._fallback = w
@@ -470,6 +491,7 @@ class ProcessWriter:
         )
         for ev in acks:
             ev.set()
+        return True
 
     def _read(self, proc: subprocess.Popen, ready: threading.Event, holder: dict) -> None:
         """The child's answers: ready or error, commits, acknowledgements, log records."""
@@ -489,12 +511,12 @@ class ProcessWriter:
                             self.committed += 1
             elif "ack" in msg:
                 with self._lock:
+                    ok = bool(msg.get("ok"))
+                    if ok and msg.get("stop"):
+                        self._stopped = True  # whichever stop it answers: it is done
                     ev = self._acks.get(msg["ack"])
                     if ev is not None:
-                        ok = bool(msg.get("ok"))
                         self._ack_ok[msg["ack"]] = ok
-                        if ok and msg.get("stop"):
-                            self._stopped = True
                         ev.set()
             elif "log" in msg:
                 log.log(int(msg["log"]), "%s", msg.get("msg", ""))
@@ -511,9 +533,14 @@ class ProcessWriter:
         with contextlib.suppress(OSError, subprocess.TimeoutExpired):
             proc.wait(timeout=5)  # reap it
         if not self._stopped:
-            # what the dead child had been asked cannot be answered any more
+            # what the dead child had been asked cannot be answered any more (controls still
+            # queued go to the next one)
             with self._lock:
-                acks = list(self._acks.values())
+                acks = [
+                    self._acks[cid]
+                    for cid, to in list(self._sent_to.items())
+                    if to is proc and cid in self._acks
+                ]
             for ev in acks:
                 ev.set()
         self._wake.set()  # the feeder notices the exit
@@ -541,11 +568,11 @@ class _ChildWriter(AuditWriter):
     """Records in ``meta``, with each batch, the last sequence number it took (rows and
     loss counts alike), and reports it once committed."""
 
-    def __init__(self, *a: Any, key: str, report, **kw: Any) -> None:
+    def __init__(self, *a: Any, key: str, report, taken: int = 0, **kw: Any) -> None:
         super().__init__(*a, **kw)
         self._key = key
         self._report = report
-        self._taken = 0  # writer thread only
+        self._taken = taken  # writer thread only
 
     def _take(self, item: Any, pending: list, markers: list) -> bool:
         if isinstance(item, dict):
@@ -588,10 +615,14 @@ def main(argv: list[str] | None = None) -> int:
     log.handlers[:] = [_LineLog(send)]
     log.setLevel(logging.INFO)
     log.propagate = False
+    # the last number committed by this writer's earlier children: the first batch of this
+    # one must not write a lower one
+    done = _committed_in(cfg["path"], cfg["key"]) if os.path.exists(cfg["path"]) else 0
     w = _ChildWriter(
         cfg["path"],
         key=cfg["key"],
         report=send,
+        taken=done,
         queue_size=cfg["queue_size"],
         flush_interval=cfg["flush_interval"],
         start_detail={**cfg.get("start_detail", {}), "writer_pid": os.getpid()},
@@ -604,7 +635,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # noqa: BLE001 - say why instead of a bare exit code
         send({"error": f"{type(e).__name__}: {e}"})
         return 1
-    send({"ready": True, "committed": _committed_in(cfg["path"], cfg["key"])})
+    send({"ready": True, "committed": done})
 
     def put(item: dict) -> bool:
         while True:  # never drop here: a full queue stops the reading (back-pressure)
