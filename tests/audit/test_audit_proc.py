@@ -52,6 +52,8 @@ def test_rows_are_written_by_a_child_process_and_close_writes_everything(tmp_pat
 
     detail = orjson.loads(events[0][1])
     assert detail["pid"] == os.getpid() and detail["writer_pid"] != os.getpid()
+    # the sequence mark a replacement child would need is gone after a clean stop
+    assert rows(db, "SELECT count(*) FROM meta WHERE key LIKE 'process_writer_seq:%'") == [(0,)]
     _verify(db)
 
 

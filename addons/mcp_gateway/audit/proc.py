@@ -61,7 +61,7 @@ from typing import Any
 import orjson
 
 from . import schema
-from .writer import DEFAULT_QUEUE_SIZE, AuditError, AuditWriter, _sanitize
+from .writer import DEFAULT_QUEUE_SIZE, AuditError, AuditWriter, _Marker, _sanitize
 
 log = logging.getLogger("mcp_gateway")
 
@@ -573,8 +573,11 @@ class _ChildWriter(AuditWriter):
         self._key = key
         self._report = report
         self._taken = taken  # writer thread only
+        self._final = False
 
     def _take(self, item: Any, pending: list, markers: list) -> bool:
+        if isinstance(item, _Marker) and item.stop and self._record_stop:
+            self._final = True  # a clean stop: no other child will need the mark
         if isinstance(item, dict):
             self._taken = max(self._taken, item.pop("_n", 0))
             loss = item.get("_loss")
@@ -583,8 +586,8 @@ class _ChildWriter(AuditWriter):
                 return False
         return super()._take(item, pending, markers)
 
-    def _meta_updates(self) -> dict[str, str]:
-        return {self._key: str(self._taken)}
+    def _meta_updates(self) -> dict[str, str | None]:
+        return {self._key: None if self._final else str(self._taken)}
 
     def _commit(self, conn: sqlite3.Connection, rows: list[dict]) -> None:
         taken = self._taken

@@ -547,9 +547,9 @@ class AuditWriter:
         pending.append(item)
         return False
 
-    def _meta_updates(self) -> dict[str, str]:
-        """Extra ``meta`` values written in each batch's transaction (the process writer's
-        child records there how far it got: see proc.py)."""
+    def _meta_updates(self) -> dict[str, str | None]:
+        """Extra ``meta`` values written in each batch's transaction, None to delete one (the
+        process writer's child records there how far it got: see proc.py)."""
         return {}
 
     def _has_losses(self) -> bool:
@@ -697,7 +697,10 @@ class AuditWriter:
             if usage:
                 _upsert_usage(conn, usage)
             for key, value in self._meta_updates().items():
-                schema.set_meta(conn, key, value)
+                if value is None:
+                    conn.execute("DELETE FROM meta WHERE key=?", (key,))
+                else:
+                    schema.set_meta(conn, key, value)
             schema.set_meta(conn, "head_seq", str(seq))
             schema.set_meta(conn, "head_hash", prev)
             conn.execute("COMMIT")
