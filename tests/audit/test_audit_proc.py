@@ -175,9 +175,16 @@ def test_rows_committed_before_the_child_died_are_not_written_twice(tmp_path):
     for i in range(50):
         w.submit(_row(i))
     assert w.flush()
-    # the commit is reported, but pretend the report was lost: the rows stay "in flight"
+    # the commit is reported, but pretend the report was lost: the same numbers stay "in
+    # flight", as the lines a new child would be sent (marked, to see them if they were)
+    import orjson
+
+    dup = [
+        (n + 1, b"R", b"R%d %b\n" % (n + 1, orjson.dumps({**_row(n), "flow_id": "dup"})))
+        for n in range(50)
+    ]
     with w._lock:  # noqa: SLF001
-        w._inflight.extend((n + 1, b"R", b'{"flow_id":"dup"}') for n in range(50))  # noqa: SLF001
+        w._inflight.extend(dup)  # noqa: SLF001
     w._proc.kill()  # noqa: SLF001
     assert wait_for(lambda: w.restarts == 1, 15)
     assert w.flush(timeout=20) and w.close()

@@ -7,8 +7,9 @@ let the GIL go (each Hyperscan scan does) the writer could take it for milliseco
 
 Here the proxy only serializes each row (orjson, ~2 us) onto an in-memory deque; a feeder
 thread writes the deque to a pipe every ``flush_interval / 2`` seconds; a child process
-(``python -m mcp_gateway.audit.proc``, in a session of its own) runs the unchanged
-:class:`~.writer.AuditWriter` on the other end.
+(``python -m mcp_gateway.audit.proc``, in a session of its own) runs
+:class:`~.writer.AuditWriter` on the other end (a subclass that only adds the sequence
+bookkeeping below).
 
 Nothing is lost silently, whatever dies:
 
