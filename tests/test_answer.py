@@ -54,7 +54,7 @@ def stream(gw, method=b"POST", path=b"/mcp", body=None, headers=(), tweak=None):
 
 
 def feed(f, data: bytes) -> bytes:
-    return b"".join(f.response.stream(data) + f.response.stream(b""))
+    return b"".join([*f.response.stream(data), *f.response.stream(b"")])
 
 
 def test_blocked_server_request_is_dropped_and_answered_to_the_server(gw):

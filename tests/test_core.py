@@ -4,6 +4,7 @@ import gzip
 
 import orjson
 import pytest
+from mcp_gateway import core
 from mcp_gateway.core import Gateway, SSEStream
 from mcp_gateway.message import Action, ErrorCode, Kind
 from mcp_gateway.parse import decode_json
@@ -270,10 +271,10 @@ def sse_flow(gw, headers=(), request=None):
 def feed(stream, data, step):
     out = []
     for i in range(0, len(data), step):
-        r = stream(data[i : i + step])
-        assert isinstance(r, list) and b"" not in r  # b"" would end a chunked body
+        r = list(stream(data[i : i + step]))
+        assert b"" not in r  # b"" would end a chunked body
         out += r
-    out += stream(b"")
+    out += list(stream(b""))
     return b"".join(out)
 
 
@@ -284,6 +285,59 @@ EVENTS = (
     b'event: message\ndata: {"jsonrpc":"2.0","method":"notifications/message","params":{"data":"SECRET"}}\n\n'
     b'event: message\ndata: {"jsonrpc":"2.0","method":"notifications/message","params":{"data":"PII"}}\n\n'
 )
+
+
+def test_first_event_of_a_chunk_goes_out_before_the_rest_is_processed(gw, monkeypatch):
+    """One network read can carry many events: the first is sent on as soon as it is
+    inspected (mitmproxy writes each piece the iterable yields), not after the whole chunk."""
+    f = sse_flow(gw)
+    ev = b'event: message\ndata: {"jsonrpc":"2.0","method":"notifications/progress","params":{"progress":%d}}\n\n'
+    chunk = b"".join(ev % i for i in range(50))
+    pieces = f.response.stream(chunk)
+    first = next(pieces)
+    assert first == ev % 0
+    # the request, and of the events only the first has been through the pipeline
+    assert len(f.metadata["mcp"]) == 2
+    rest = list(pieces)
+    assert len(f.metadata["mcp"]) == 51
+    assert first + b"".join(rest) == chunk
+    # the others go out in pieces of some work each, not one write per event
+    monkeypatch.setattr(core, "_PIECE_SECONDS", 60.0)
+    pieces = list(f.response.stream(chunk))
+    assert pieces == [ev % 0, chunk[len(ev % 0) :]]
+
+
+def test_internal_error_part_way_through_a_chunk_repeats_nothing(gw, monkeypatch):
+    """fail open: events already sent are not sent again; the rest go on as they came."""
+    gw.fail_mode = "open"
+    f = sse_flow(gw)
+    ev = b'event: message\ndata: {"jsonrpc":"2.0","method":"notifications/progress","params":{"progress":%d}}\n\n'
+    chunk = b"".join(ev % i for i in range(5))
+    stream = f.response.stream
+    real = stream._event
+    calls = []
+
+    def flaky(e):
+        calls.append(e)
+        if len(calls) == 3:
+            raise RuntimeError("boom")
+        return real(e)
+
+    monkeypatch.setattr(stream, "_event", flaky)
+    out = b"".join(stream(chunk)) + b"".join(stream(b"data: tail\n\n")) + b"".join(stream(b""))
+    assert out == chunk + b"data: tail\n\n"
+
+
+def test_internal_error_part_way_through_a_chunk_fails_closed(gw, monkeypatch):
+    f = sse_flow(gw)
+    ev = b'event: message\ndata: {"jsonrpc":"2.0","method":"notifications/progress","params":{"progress":%d}}\n\n'
+    stream = f.response.stream
+    real = stream._event
+    monkeypatch.setattr(stream, "_event", lambda e: real(e) if b":1}" not in e.raw else 1 / 0)
+    out = b"".join(stream(ev % 0 + ev % 1 + ev % 2)) + b"".join(stream(ev % 3))
+    assert out.startswith(ev % 0)
+    assert b'"progress":1}' not in out and b'"progress":2}' not in out
+    assert b'"progress":3}' not in out and b"-32603" in out
 
 
 @pytest.mark.parametrize("step", [1, 7, 64, 10_000])
@@ -549,7 +603,7 @@ def test_refused_exchange_answers_a_client_response_itself(gw):
 
 def test_cut_stream_keeps_its_display_copy(gw):
     f = sse_flow(gw)
-    f.response.stream(b": ping\n\ndata: {}\n\n")
+    list(f.response.stream(b": ping\n\ndata: {}\n\n"))
     f.error = flow_error = tflow.terr()
     gw.error(f)
     assert f.error is flow_error and f.response.content == b": ping\n\ndata: {}\n\n"

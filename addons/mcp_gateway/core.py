@@ -12,7 +12,9 @@ log and forward). Decisions on messages become HTTP: see :meth:`Gateway._answer`
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
+from collections import OrderedDict, deque
+from collections.abc import Iterator
+from time import perf_counter
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -845,6 +847,9 @@ def _request_id(flow: http.HTTPFlow) -> Any:
 
 
 _UNCHANGED = object()
+# After a chunk's first event, processed events go out in pieces of about this much work:
+# one write per event would cost mitmproxy a write (and a chunk header) each.
+_PIECE_SECONDS = 0.0005
 
 
 def refusal_error(m: Message, with_data: bool = False) -> dict:
@@ -944,6 +949,7 @@ class SSEStream:
         self.undecodable = undecodable
         self._kept = bytearray() if gw.keep_stream_bytes else None
         self._kept_truncated = False
+        self._left: deque[SSEEvent] | None = None  # a chunk's events not yet processed
         self._hold = None
         self._closed_after_error = False
         self.endpoint: str | None = None  # legacy HTTP+SSE: where the client POSTs
@@ -1002,9 +1008,40 @@ class SSEStream:
         return bytes(self._kept) + suffix
 
     # -- the callable ---------------------------------------------------------------
-    def __call__(self, data: bytes) -> list[bytes]:
+    def __call__(self, data: bytes) -> Iterator[bytes]:
+        """A lazy iterable: mitmproxy writes each piece to the client as it is yielded,
+        before the rest of the chunk is processed. One network read can hold dozens of
+        events; the first goes out at once, so the gateway adds one event's work to the
+        time to first event, not the whole chunk's. The rest go out in pieces of at most
+        ``_PIECE_SECONDS`` of work (one write per event would cost a write each)."""
+        return self._emit(data)
+
+    def _emit(self, data: bytes) -> Iterator[bytes]:
+        self._left = None
         try:
-            out = self._process(data)
+            parts: list[bytes] = []
+            first = True
+            t = 0.0
+            for out in self._process(data):
+                if not out:
+                    continue
+                if first:
+                    first = False
+                    self._keep(out)
+                    yield out
+                    t = perf_counter()
+                    continue
+                parts.append(out)
+                if perf_counter() - t >= _PIECE_SECONDS:
+                    out = b"".join(parts)
+                    parts.clear()
+                    self._keep(out)
+                    yield out
+                    t = perf_counter()
+            if parts:
+                out = b"".join(parts)
+                self._keep(out)
+                yield out
         except Exception as e:  # noqa: BLE001 - raising here would only drop this chunk
             log.error(
                 "mcp-gateway: internal error in event stream (flow %s): %r",
@@ -1012,62 +1049,73 @@ class SSEStream:
                 e,
                 exc_info=e,
             )
-            out = self._on_internal_error(data)
-        if out:
-            self._keep(out)
-            return [out]
-        return []
+            out = self._on_internal_error(data, parts)
+            if out:
+                self._keep(out)
+                yield out
 
-    def _on_internal_error(self, data: bytes) -> bytes:
+    def _on_internal_error(self, data: bytes, done: list[bytes]) -> bytes:
+        """What goes out after a failure part-way through a chunk: ``done`` is what was
+        processed but not yet sent."""
         self.passthrough = True
+        left, self._left = self._left, None
         pending = self.parser.take_pending()
         if self.gw.fail_mode == "open":
-            return pending + (data if self.decoder is None and self.text is None else b"")
+            if left is None:  # failed before its events were parsed
+                return pending + (data if self.decoder is None and self.text is None else b"")
+            # the rest of the chunk's events as they came (those already sent are not repeated)
+            return b"".join(done) + b"".join(ev.raw for ev in left) + pending
         self.skip_tail = "drop"
         err = error_response(
             None, ErrorCode.INTERNAL_ERROR, "gateway internal error: rest of event stream withheld"
         )
         self._closed_after_error = True
-        return encode_event(encode_json(err).decode(), event="message")
+        return b"".join(done) + encode_event(encode_json(err).decode(), event="message")
 
-    def _process(self, data: bytes) -> bytes:
+    def _process(self, data: bytes) -> Iterator[bytes]:
         final = data == b""
         if self._closed_after_error or self.gw.closing:
-            return b""  # (shutting down: the audit trail is closed, nothing more goes on)
+            return  # (shutting down: the audit trail is closed, nothing more goes on)
         if self.undecodable:
             if self.gw.fail_mode == "open":
-                return data
+                yield data
+                return
             # fail closed: one error in place of the stream (the client must not wait for it)
             self._closed_after_error = True
             text = f"event stream cannot be decoded ({self.undecodable}); not inspected"
             err = error_response(_request_id(self.flow), ErrorCode.TOO_LARGE, text)
-            return encode_event(encode_json(err).decode(), event="message")
+            yield encode_event(encode_json(err).decode(), event="message")
+            return
         if self.decoder is not None:
             data = self.decoder.decompress(data) + (self.decoder.flush() if final else b"")
         if self.text is not None:
             data = self.text.decode(data, final)
         if self.passthrough:
-            return data
+            yield data
+            return
         events = self.parser.feed(data) if data else []
         if final:
             events += self.parser.close()
-        parts: list[bytes] = []
-        for ev in events:
-            parts.append(ev.raw if self.passthrough else self._event(ev))
+        left = self._left = deque(events)
+        while left:
+            ev = left[0]
+            out = ev.raw if self.passthrough else self._event(ev)
+            left.popleft()
+            yield out
+        self._left = None
         if self.passthrough:
-            parts.append(self.parser.take_pending())  # the partial event goes on as it is
+            yield self.parser.take_pending()  # the partial event goes on as it is
         elif self.parser.pending > self.gw.max_message_bytes:
             if self.skip_tail is not None:
                 # more of an event already over the limit (and already answered for)
                 tail = self.parser.take_pending()
                 if self.skip_tail == "raw":
-                    parts.append(tail)
+                    yield tail
             elif self.known or self.parser.pending_has(b'"jsonrpc"'):
-                parts.append(self._oversized())
+                yield self._oversized()
             else:  # a large event of another kind of stream: not the MCP limit's business
                 self.skip_tail = "raw"
-                parts.append(self.parser.take_pending())
-        return b"".join(parts)
+                yield self.parser.take_pending()
 
     def _oversized(self) -> bytes:
         size = self.parser.pending
