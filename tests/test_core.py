@@ -568,6 +568,12 @@ def test_json_answers_in_a_list_of_codings_or_another_charset_are_inspected(gw):
         pytest.param(lambda b: b.decode().encode("utf-32-le"), id="utf-32-le"),
         pytest.param(lambda b: b"\xef\xbb\xbf" + b, id="bom"),
         pytest.param(lambda b: b.replace(b'"jsonrpc"', b'"json\\u0072pc"'), id="escaped-key"),
+        # JSON allows any amount of whitespace first: a check that gave up after 64 bytes
+        # let a padded body past the scanner
+        pytest.param(lambda b: b" " * 100 + b, id="padded"),
+        pytest.param(lambda b: b"\r\n" * 5000 + b, id="padded-lines"),
+        # an id the SDKs do not refuse (a float without fraction is read as the integer)
+        pytest.param(lambda b: b.replace(b'"id":8', b'"id":8.0'), id="float-id"),
     ],
 )
 def test_requests_are_read_as_the_server_reads_them(gw, encode):
@@ -584,6 +590,112 @@ def test_requests_are_read_as_the_server_reads_them(gw, encode):
     )
     send(gw, f)
     assert f.response is not None and b"test.bad" in f.response.content
+
+
+@pytest.mark.parametrize("cs", ["utf-16", "cp500", "utf-32"])
+def test_a_charset_the_body_does_not_follow_does_not_hide_it(gw, cs):
+    """The SDKs parse a JSON body's bytes and ignore its charset: a UTF-8 body labelled
+    UTF-16 must be read as UTF-8, not dismissed as "not JSON" and forwarded."""
+    body = orjson.dumps(rpc("tools/call", id=8, name="echo", arguments={"t": "PII"}))
+    ctype = f"application/json; charset={cs}".encode()
+    f = send(
+        gw,
+        tflow.tflow(
+            req=tutils.treq(
+                method=b"POST", path=b"/mcp", headers=((b"content-type", ctype),), content=body
+            )
+        ),
+    )
+    assert b"PII" not in f.request.content and b"[REDACTED:email]" in f.request.content
+    # a body that does follow its charset is still read in it
+    f = send(
+        gw,
+        tflow.tflow(
+            req=tutils.treq(
+                method=b"POST",
+                path=b"/mcp",
+                headers=((b"content-type", b"application/json; charset=utf-16"),),
+                content=body.decode().encode("utf-16"),
+            )
+        ),
+    )
+    assert b"[REDACTED:email]" in f.request.content
+
+
+@pytest.mark.parametrize(
+    "ident", [None, True, {"x": 1}, 1.5], ids=["null", "true", "object", "fraction"]
+)
+def test_requests_with_an_id_the_sdks_ignore_are_still_inspected(gw, ident):
+    """The SDKs read such a request as a notification (they ignore the member they do not
+    expect): it reaches the server's code, so it is scanned."""
+    body = {
+        "jsonrpc": "2.0",
+        "id": ident,
+        "method": "notifications/message",
+        "params": {"d": "PII"},
+    }
+    f = send(gw, post(body))
+    assert b"PII" not in f.request.content and b"[REDACTED:email]" in f.request.content
+    (m,) = gw.rec.msgs
+    assert m.kind is Kind.NOTIFICATION and m.id is None
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{"error": None}, {"error": {"code": 1, "message": "PII"}}, {"method": None}],
+    ids=["error-null", "error-too", "method-null"],
+)
+def test_answers_the_sdks_read_as_results_are_inspected(gw, extra):
+    body = orjson.dumps({"jsonrpc": "2.0", "id": 5, "result": {"t": "PII"}, **extra})
+    f = json_answer_with(gw, body, [])
+    assert b"PII" not in f.response.content and b"[REDACTED:email]" in f.response.content
+    f = sse_flow(gw)
+    out = feed(f.response.stream, b"data: " + body + b"\n\n", 7)
+    assert b"PII" not in out and b"[REDACTED:email]" in out
+
+
+@pytest.mark.parametrize("pad", [b" " * 100, b"\n" * 70], ids=["spaces", "empty-data-lines"])
+def test_padded_sse_events_are_inspected(gw, pad):
+    f = sse_flow(gw)
+    data = pad + b'{"jsonrpc":"2.0","id":1,"result":{"t":"PII"}}'
+    ev = b"".join(b"data: " + line + b"\n" for line in data.split(b"\n")) + b"\n"
+    out = feed(f.response.stream, ev, 9)
+    assert b"PII" not in out and b"[REDACTED:email]" in out
+
+
+def test_json_nested_too_deep_to_inspect_is_not_passed_as_not_json(gw):
+    """Deeper than the parser's limit is valid JSON that JavaScript reads: not inspected,
+    so refused in closed mode (and passed in open mode), never forwarded as "not JSON"."""
+    deep = b'{"jsonrpc":"2.0","id":5,"result":{"t":"PII","pad":' + b"[" * 600 + b"]" * 600 + b"}}"
+    f = json_answer_with(gw, deep, [])
+    assert b"PII" not in f.response.content
+    assert decode_json(f.response.content)["error"]["code"] == ErrorCode.TOO_LARGE
+    f = sse_flow(gw)
+    out = feed(f.response.stream, b"data: " + deep + b"\n\ndata: after\n\n", 50)
+    assert b"PII" not in out and b'"code":-32065' in out and out.endswith(b"data: after\n\n")
+    gw.tctx.configure(gw, mcp_fail_mode="open")
+    assert json_answer_with(gw, deep, []).response.content == deep
+
+
+def test_json_answer_in_an_unknown_charset_is_refused_cleanly(gw):
+    body = b'{"jsonrpc":"2.0","id":5,"result":{"t":"PII"}}'
+    f = send(gw, post(rpc("tools/call", id=5, name="echo")))
+    ctype = b"application/json; charset=x-bogus"
+    f.response = tutils.tresp(headers=((b"content-type", ctype),), content=body)
+    gw.responseheaders(f)
+    gw.response(f)
+    err = decode_json(f.response.content)["error"]
+    assert err["code"] == ErrorCode.TOO_LARGE and "x-bogus" in err["message"]
+
+
+def test_sse_in_a_charset_its_bytes_do_not_follow_is_refused_cleanly(gw):
+    f = send(gw, post(rpc("tools/call", id=1, name="echo")))
+    f.response = tutils.tresp(
+        headers=((b"content-type", b"text/event-stream; charset=utf-16"),), content=None
+    )
+    gw.responseheaders(f)
+    out = feed(f.response.stream, MCP_SECRET_EVENT, 1000)  # UTF-8, and no byte order mark
+    assert b"SECRET" not in out and b'"code":-32065' in out and b"-32603" not in out
 
 
 def test_summaries_are_capped_on_long_streams(gw):

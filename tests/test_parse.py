@@ -14,6 +14,7 @@ from mcp_gateway.parse import (
     encode_json,
     is_mcp_payload,
     legacy_session_from_url,
+    looks_like_json,
     parse_body,
     target_name,
 )
@@ -33,11 +34,19 @@ def ex(**headers):
         ({"jsonrpc": "2.0", "method": "notifications/initialized"}, Kind.NOTIFICATION),
         ({"jsonrpc": "2.0", "id": 1, "result": {}}, Kind.RESULT),
         ({"jsonrpc": "2.0", "id": None, "error": {"code": 1, "message": "m"}}, Kind.ERROR),
-        ({"jsonrpc": "2.0", "id": None, "method": "x"}, Kind.INVALID),  # null id request
-        ({"jsonrpc": "2.0", "id": True, "method": "x"}, Kind.INVALID),
+        # read as the MCP SDKs read them (they ignore what they do not expect): never
+        # classed away from the scanner
+        ({"jsonrpc": "2.0", "id": None, "method": "x"}, Kind.NOTIFICATION),
+        ({"jsonrpc": "2.0", "id": True, "method": "x"}, Kind.NOTIFICATION),
+        ({"jsonrpc": "2.0", "id": {"a": 1}, "method": "x"}, Kind.NOTIFICATION),
+        ({"jsonrpc": "2.0", "id": 1.0, "method": "x"}, Kind.REQUEST),
+        ({"jsonrpc": "2.0", "id": 1.5, "method": "x"}, Kind.NOTIFICATION),
+        ({"jsonrpc": "2.0", "id": 1, "result": {}, "error": {}}, Kind.RESULT),
+        ({"jsonrpc": "2.0", "id": 1, "result": {}, "error": None}, Kind.RESULT),
+        ({"jsonrpc": "2.0", "id": 1, "result": {}, "method": None}, Kind.RESULT),
         ({"jsonrpc": "1.0", "id": 1, "method": "x"}, Kind.INVALID),
-        ({"jsonrpc": "2.0", "id": 1, "result": {}, "error": {}}, Kind.INVALID),
         ({"jsonrpc": "2.0", "method": 5}, Kind.INVALID),
+        ({"jsonrpc": "2.0", "result": {}}, Kind.INVALID),  # no id: no SDK reads it
         ([1], Kind.INVALID),
         ("x", Kind.INVALID),
     ],
@@ -177,6 +186,20 @@ def test_mcp_name_counts_only_on_methods_that_carry_a_name():
     assert "does not match body name" in check_mirrored_headers(e, _msgs(CALL, e))
 
 
+def test_a_name_mismatch_repeats_neither_value():
+    """The refusal goes to the client and into the audit trail: a URI may hold a secret."""
+    e = ex(
+        **{
+            "mcp-method": "tools/call",
+            "mcp-name": "ghp_secretinheader",
+            "mcp-protocol-version": "2026-07-28",
+        }
+    )
+    problem = check_mirrored_headers(e, _msgs(CALL, e))
+    assert "does not match body name" in problem and "ghp_" not in problem
+    assert "echo" not in problem  # the body's name either
+
+
 def test_legacy_session():
     assert legacy_session_from_url("/messages/?session_id=abc") == "abc"
     assert legacy_session_from_url("http://h/message?sessionId=x1") == "x1"
@@ -211,3 +234,21 @@ def test_peek_id_reads_the_id_of_a_message_too_large_to_parse():
     assert parse.peek_id(b'{"jsonrpc":"2.0","id":42,"result":{"text":"aaaa') == 42
     assert parse.peek_id(b'{"jsonrpc":"2.0", "id" : "a\\"b", "method":"x"') == 'a"b'
     assert parse.peek_id(b'{"jsonrpc":"2.0","method":"x","params":{"te') is None
+
+
+@pytest.mark.parametrize(
+    "body, ok",
+    [
+        (b'{"a":1}', True),
+        (b"[1]", True),
+        (b" \t\r\n" * 1000 + b'{"jsonrpc":"2.0"}', True),  # any amount of JSON whitespace
+        (b"\n" * 70 + b"[", True),
+        (b'\xef\xbb\xbf  {"a":1}', True),
+        (b"", False),
+        (b"   ", False),
+        (b"hello {", False),
+        (b"\x0b{", False),  # not JSON whitespace
+    ],
+)
+def test_looks_like_json(body, ok):
+    assert looks_like_json(body) is ok

@@ -177,3 +177,29 @@ def test_the_default_rules_redact_a_token_in_a_websocket_tool_call():
         assert (
             orjson.loads(m.content)["params"]["arguments"]["text"] == "key [REDACTED:github_token]"
         )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b" " * 100 + orjson.dumps(rpc("tools/call", 1, name="ok", arguments={"to": "PII"})),
+        b'{"jsonrpc":"2.0","id":null,"method":"notifications/message","params":{"d":"PII"}}',
+    ],
+    ids=["padded", "id-null"],
+)
+@pytest.mark.parametrize("from_client", [True, False])
+def test_messages_the_sdk_reads_are_inspected_however_they_are_dressed(gw, body, from_client):
+    f = wsflow()
+    gw.websocket_start(f)
+    m = send(gw, f, body, from_client=from_client)
+    assert b"PII" not in m.content and b"[REDACTED:email]" in m.content
+
+
+def test_too_deep_to_inspect_is_refused_in_closed_mode(gw):
+    f = wsflow()
+    gw.websocket_start(f)
+    deep = b'{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"p":' + b"[" * 600
+    m = send(gw, f, deep + b"]" * 600 + b"}}")
+    assert m.dropped
+    ((to_client, answer),) = gw.injected
+    assert to_client and answer["id"] == 3 and answer["error"]["code"] == ErrorCode.TOO_LARGE

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import re
 import zlib
 
 UTF8_NAMES = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
@@ -136,16 +137,37 @@ def foreign_charset(content_type: str | None) -> str | None:
 
 def json_utf8(body: bytes, content_type: str | None) -> bytes:
     """A JSON body as UTF-8: decoded from the Content-Type's charset, or from UTF-16/UTF-32
-    told by its first bytes (RFC 4627). ``body`` itself when it already is UTF-8."""
+    told by its first bytes (RFC 4627). ``body`` itself when it already is UTF-8.
+
+    Most receivers ignore a JSON body's charset (RFC 8259 gives it no meaning; the MCP SDKs
+    parse the bytes: UTF-8, or UTF-16/32 by their zero bytes). So when the declared charset
+    does not yield JSON but the bytes as such do (``charset=utf-16`` on a UTF-8 body), the
+    body is read as those receivers read it: otherwise it would pass as "not JSON" to a
+    receiver that finds a message in it."""
     cs = foreign_charset(content_type)
-    if cs is None:
-        if body[:3] == b"\xef\xbb\xbf":
-            return body[3:]  # a UTF-8 byte order mark (Python's json.loads skips it too)
-        if len(body) < 2 or (body[0] and body[1] and body[:2] not in (b"\xff\xfe", b"\xfe\xff")):
-            return body  # the common case: no zero byte up front, no UTF-16 BOM
-        cs = json.detect_encoding(body)
-        if cs == "utf-8" or cs == "utf-8-sig":
-            return body
+    if cs is not None:
+        try:
+            text = body.decode(cs, "replace")
+        except UnicodeError:  # (utf-16 without a byte order mark is refused, not replaced)
+            text = ""
+        if _JSON_START.match(text) or not _JSON_START_B.match(_by_content(body)):
+            return text.encode("utf-8", "surrogatepass")
+    return _by_content(body)
+
+
+_JSON_START = re.compile(r"\ufeff?[ \t\r\n]*+[{\[]")
+_JSON_START_B = re.compile(rb"[ \t\r\n]*+[{\[]")
+
+
+def _by_content(body: bytes) -> bytes:
+    """A JSON body read by its bytes alone, as ``json.loads`` reads bytes, as UTF-8."""
+    if body[:3] == b"\xef\xbb\xbf":
+        return body[3:]  # a UTF-8 byte order mark (Python's json.loads skips it too)
+    if len(body) < 2 or (body[0] and body[1] and body[:2] not in (b"\xff\xfe", b"\xfe\xff")):
+        return body  # the common case: no zero byte up front, no UTF-16 BOM
+    cs = json.detect_encoding(body)
+    if cs == "utf-8" or cs == "utf-8-sig":
+        return body
     return body.decode(cs, "replace").encode("utf-8", "surrogatepass")
 
 

@@ -37,6 +37,7 @@ from .message import (
 )
 from .parse import (
     ParseError,
+    TooDeep,
     build_messages,
     check_mirrored_headers,
     decode_json,
@@ -638,7 +639,7 @@ class Gateway:
                     "mcp-gateway: cannot decode event stream (flow %s): %s", flow.id, undecodable
                 )
                 if self.fail_mode == "closed":  # the client gets one plain error event
-                    del resp.headers["content-encoding"]
+                    resp.headers.pop("content-encoding", None)
                     resp.headers["content-type"] = "text/event-stream"
             elif decoder is not None:
                 del resp.headers["content-encoding"]  # the events go on decoded
@@ -773,6 +774,8 @@ class Gateway:
         try:
             value = decode_json(content, lenient_utf8=True)
             parsed = build_messages(value, len(content), Direction.SERVER_TO_CLIENT, ex, content)
+        except TooDeep as e:
+            return self._undecodable_response(flow, ex, len(raw), e.message)
         except ParseError:
             return  # not JSON: the client sees the server's bytes unchanged
         msgs = parsed.messages
@@ -790,7 +793,7 @@ class Gateway:
         msg = self._not_inspected(flow, ex, Direction.SERVER_TO_CLIENT, size, text)
         if self.fail_mode == "closed":
             ident = _request_id(flow)
-            del flow.response.headers["content-encoding"]
+            flow.response.headers.pop("content-encoding", None)
             _set_json_body(
                 flow.response, encode_json(error_response(ident, ErrorCode.TOO_LARGE, text))
             )
@@ -921,8 +924,8 @@ class SSEStream:
     """The ``flow.response.stream`` callable for one event stream.
 
     Reassembles events across arbitrary chunk boundaries, runs each JSON-RPC event through
-    the pipeline, and returns a *list* of chunks (``[]`` when nothing is ready: a bare
-    ``b""`` would end an HTTP/1.1 chunked body). Unchanged events go out byte-identical.
+    the pipeline, and returns a lazy iterable of chunks (never a bare ``b""``, which would
+    end an HTTP/1.1 chunked body). Unchanged events go out byte-identical.
     """
 
     def __init__(
@@ -1077,19 +1080,25 @@ class SSEStream:
         if self._closed_after_error or self.gw.closing:
             return  # (shutting down: the audit trail is closed, nothing more goes on)
         if self.undecodable:
-            if self.gw.fail_mode == "open":
-                yield data
-                return
-            # fail closed: one error in place of the stream (the client must not wait for it)
-            self._closed_after_error = True
-            text = f"event stream cannot be decoded ({self.undecodable}); not inspected"
-            err = error_response(_request_id(self.flow), ErrorCode.TOO_LARGE, text)
-            yield encode_event(encode_json(err).decode(), event="message")
+            yield from self._cannot_decode(data)
             return
-        if self.decoder is not None:
-            data = self.decoder.decompress(data) + (self.decoder.flush() if final else b"")
-        if self.text is not None:
-            data = self.text.decode(data, final)
+        raw = data
+        try:
+            if self.decoder is not None:
+                data = self.decoder.decompress(data) + (self.decoder.flush() if final else b"")
+            if self.text is not None:
+                data = self.text.decode(data, final)
+        except Exception as e:  # noqa: BLE001 - corrupt coding, bytes not in the charset
+            self.undecodable = f"{type(e).__name__}: {e}"[:200]
+            log.warning(
+                "mcp-gateway: cannot decode event stream (flow %s): %s",
+                self.flow.id,
+                self.undecodable,
+            )
+            self._not_inspected(f"event stream cannot be decoded ({self.undecodable})")
+            yield self.parser.take_pending() if self.gw.fail_mode == "open" else b""
+            yield from self._cannot_decode(raw)
+            return
         if self.passthrough:
             yield data
             return
@@ -1116,6 +1125,16 @@ class SSEStream:
             else:  # a large event of another kind of stream: not the MCP limit's business
                 self.skip_tail = "raw"
                 yield self.parser.take_pending()
+
+    def _cannot_decode(self, data: bytes) -> Iterator[bytes]:
+        if self.gw.fail_mode == "open":
+            yield data
+            return
+        # fail closed: one error in place of the stream (the client must not wait for it)
+        self._closed_after_error = True
+        text = f"event stream cannot be decoded ({self.undecodable}); not inspected"
+        err = error_response(_request_id(self.flow), ErrorCode.TOO_LARGE, text)
+        yield encode_event(encode_json(err).decode(), event="message")
 
     def _oversized(self) -> bytes:
         size = self.parser.pending
@@ -1151,6 +1170,14 @@ class SSEStream:
         try:
             value = decode_json(data, lenient_utf8=True)
             parsed = build_messages(value, len(ev.raw), Direction.SERVER_TO_CLIENT, self.ex, data)
+        except TooDeep as e:
+            if not (self.known or b'"jsonrpc"' in data):
+                return self._not_mcp(ev)
+            msg = self._not_inspected(e.message, size=len(ev.raw))
+            if not msg.stopped:
+                return ev.raw  # mcp_fail_mode=open
+            err = error_response(peek_id(data), ErrorCode.TOO_LARGE, e.message)
+            return encode_event(encode_json(err).decode(), event=ev.event, id=ev.id)
         except ParseError:
             return self._not_mcp(ev)  # not JSON: forwarded unchanged (documented)
         msgs = parsed.messages

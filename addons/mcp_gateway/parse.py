@@ -59,24 +59,41 @@ class ParseError(ValueError):
         self.message = message
 
 
+class TooDeep(ParseError):
+    """JSON nested deeper than MAX_DEPTH: valid JSON that some receivers read (JavaScript's
+    ``JSON.parse`` has no such limit), so it is "not inspected", never "not JSON"."""
+
+    def __init__(self) -> None:
+        super().__init__(ErrorCode.PARSE_ERROR, f"Parse error: JSON nested deeper than {MAX_DEPTH}")
+
+
 def is_mcp_method(method: Any) -> bool:
     return isinstance(method, str) and method.startswith(MCP_METHOD_PREFIXES)
 
 
 def classify(obj: Any) -> Kind:
-    """The JSON-RPC 2.0 kind of one decoded value."""
+    """The JSON-RPC 2.0 kind of one decoded value, read as leniently as the MCP SDKs read
+    it: a message that a receiver acts on must never be classed as invalid and so skip the
+    scanner. The SDKs ignore members they do not expect, so
+    - a request whose id is not a string or an integer (null, true, an object) is read as a
+      notification, and one whose id is a float with no fraction (``1.0``) as a request;
+    - a message with a ``result`` is a response, whatever ``error`` (even ``null``) or
+      non-string ``method`` stands next to it."""
     if not isinstance(obj, dict) or obj.get("jsonrpc") != "2.0":
         return Kind.INVALID
-    if "method" in obj:
-        if not isinstance(obj["method"], str):
-            return Kind.INVALID
-        if "id" in obj:
-            return Kind.REQUEST if _valid_id(obj["id"]) else Kind.INVALID
+    method = obj.get("method")
+    if isinstance(method, str):
+        if "id" not in obj:
+            return Kind.NOTIFICATION
+        i = obj["id"]
+        if _valid_id(i) or (isinstance(i, float) and i.is_integer()):
+            return Kind.REQUEST
         return Kind.NOTIFICATION
-    if "result" in obj and "error" not in obj and "id" in obj:
-        return Kind.RESULT
-    if "error" in obj and "result" not in obj and "id" in obj:
-        return Kind.ERROR
+    if "id" in obj:
+        if "result" in obj:
+            return Kind.RESULT
+        if "error" in obj:
+            return Kind.ERROR
     return Kind.INVALID
 
 
@@ -115,13 +132,14 @@ def peek_id(prefix: bytes) -> Any:
         return None
 
 
+_JSON_START = re.compile(rb"(?:\xef\xbb\xbf)?[ \t\r\n]*+[{\[]")
+
+
 def looks_like_json(body: bytes) -> bool:
-    """Cheap check on the first non-blank byte."""
-    for b in body[:64]:
-        if b in b" \t\r\n":
-            continue
-        return b in b"{["
-    return False
+    """Whether the first byte after any JSON whitespace (and a UTF-8 byte order mark) opens
+    an object or an array. All of the whitespace: JSON allows any amount, and a check that
+    gave up after a few bytes let a padded body past the scanner."""
+    return _JSON_START.match(body) is not None
 
 
 _WALK_FIRST = 256  # containers walked before the bracket count is consulted
@@ -159,9 +177,7 @@ def _decode_leniently(body: bytes | str, error: str, lenient_utf8: bool) -> Any:
     """The second try of decode_json, after orjson refused ``body`` with ``error``."""
     low = error.lower()
     if "recursion" in low or "depth" in low:
-        raise ParseError(
-            ErrorCode.PARSE_ERROR, f"Parse error: JSON nested deeper than {MAX_DEPTH}"
-        ) from None
+        raise TooDeep() from None
     text = body
     if isinstance(body, bytes | bytearray | memoryview):
         try:
@@ -174,7 +190,9 @@ def _decode_leniently(body: bytes | str, error: str, lenient_utf8: bool) -> Any:
             text = bytes(body).decode("utf-8-sig", "replace")
     try:
         return json.loads(text)
-    except (ValueError, RecursionError):
+    except RecursionError:
+        raise TooDeep() from None
+    except ValueError:
         raise ParseError(ErrorCode.PARSE_ERROR, f"Parse error: {error}") from None
 
 
@@ -211,9 +229,7 @@ def decode_json(body: bytes | str, lenient_utf8: bool = False) -> Any:
         if deep is None:
             deep = not _brackets_ok(body) and _depth_over(value)
         if deep:
-            raise ParseError(
-                ErrorCode.PARSE_ERROR, f"Parse error: JSON nested deeper than {MAX_DEPTH}"
-            )
+            raise TooDeep()
     return value
 
 
@@ -251,7 +267,8 @@ def _one(obj: Any, size: int, direction: Direction, ex: Exchange, index: int | N
             i = obj.get("id")
             msg.id = i if _valid_id(i) else None
         return msg
-    msg.id = obj.get("id")
+    if kind is not Kind.NOTIFICATION:
+        msg.id = obj.get("id")
     if kind in (Kind.REQUEST, Kind.NOTIFICATION):
         msg.method = obj["method"]
         msg.name = target_name(msg.method, obj.get("params"))
@@ -344,7 +361,10 @@ def check_mirrored_headers(ex: Exchange, msgs: list[Message]) -> str | None:
     if hn is not None:
         name = decode_header_value(hn)
         if name != (msg.name or ""):
-            return f"Mcp-Name header {name!r} does not match body name {msg.name!r}"
+            # neither value is repeated: a name or URI may carry a credential, and this text
+            # goes to the client and into the audit trail
+            where = "uri" if NAME_BEARING[msg.method] == "uri" else "name"
+            return f"Mcp-Name header does not match body name (params.{where} of {msg.method})"
     elif modern:
         return f"missing Mcp-Name header for {msg.method}"
     return None

@@ -27,7 +27,15 @@ from typing import TYPE_CHECKING
 from mitmproxy import ctx, http
 
 from .message import Direction, ErrorCode, Exchange, Kind, Message, Transport, error_response
-from .parse import ParseError, build_messages, decode_json, encode_json, looks_like_json, peek_id
+from .parse import (
+    ParseError,
+    TooDeep,
+    build_messages,
+    decode_json,
+    encode_json,
+    looks_like_json,
+    peek_id,
+)
 
 if TYPE_CHECKING:
     from .core import Gateway
@@ -108,6 +116,16 @@ class WebSockets:
         try:
             value = decode_json(content, lenient_utf8=not from_client)
             parsed = build_messages(value, len(content), direction, ex, content)
+        except TooDeep as e:
+            # valid JSON that some receivers read: not inspected, so per mcp_fail_mode
+            m = gw._not_inspected(flow, ex, direction, len(content), e.message)
+            if m.stopped:
+                wm.drop()
+                if from_client:
+                    self._answer(
+                        flow, wm, [error_response(peek_id(content), ErrorCode.TOO_LARGE, e.message)]
+                    )
+            return
         except ParseError:
             return  # not JSON-RPC after all: forwarded unchanged
         msgs = parsed.messages

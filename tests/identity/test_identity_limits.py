@@ -111,6 +111,31 @@ def test_responses_and_notifications_and_server_requests_not_counted(mkex, mkreq
     assert _call(stage, mkex, mkreq, a, method="tools/list").action is Action.BLOCK
 
 
+def test_a_request_sent_without_a_usable_id_is_counted(mkex, mkreq) -> None:
+    """{"id": null, "method": "tools/call"} is a notification to the SDKs, but a lenient
+    server may run it: it draws from the same bucket as the request it names."""
+    stage, _ = _stage("limits:\n  default: 1/hour\n")
+    ex = mkex()
+    ex.identity = _ident("alice")
+
+    def null_id_call() -> Message:
+        m = Message(
+            {"jsonrpc": "2.0", "id": None, "method": "tools/call", "params": {"name": "echo"}},
+            Direction.CLIENT_TO_SERVER,
+            Kind.NOTIFICATION,
+            ex,
+            method="tools/call",
+            name="echo",
+        )
+        stage.process(m)
+        return m
+
+    assert null_id_call().action is Action.PASS
+    m = null_id_call()
+    assert m.stopped and m.refusal.code == ErrorCode.RATE_LIMITED  # (a notification: dropped)
+    assert _call(stage, mkex, mkreq, ex.identity).action is Action.BLOCK
+
+
 def test_consumer_overrides_role_overrides_default(mkex, mkreq) -> None:
     stage, _ = _stage(
         "limits:\n  default: 1/minute\n  consumers:\n    vip: 5/minute\n  roles:\n    reader: 2/minute\n    writer: 3/minute\n"

@@ -128,9 +128,15 @@ class LimitsStage:
 
     # -- the stage -----------------------------------------------------------------
     def process(self, msg: Message) -> None:
-        if msg.kind is not Kind.REQUEST or msg.direction is not Direction.CLIENT_TO_SERVER:
+        if msg.direction is not Direction.CLIENT_TO_SERVER:
             return
         method = msg.method or ""
+        if msg.kind is not Kind.REQUEST and not (
+            # a request sent without a usable id ("id": null): the SDKs read a notification,
+            # but a lenient server may run it, so it is counted like the request it names
+            msg.kind is Kind.NOTIFICATION and not method.startswith("notifications/")
+        ):
+            return
         if method in self.exempt:
             return
         ex = msg.exchange
