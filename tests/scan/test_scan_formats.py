@@ -88,6 +88,10 @@ SILENT_GENERIC = [
     "Your password must be 8+ characters",
     "GITHUB_TOKEN: sk-ant-api03-...",
     '"api_key_id": "key_8d922c77-336d-45f9-81bd-e869e1429b74"',
+    # wp-config-sample.php's placeholder; a systemd credential's name and file
+    "define( 'AUTH_KEY',         'put your unique phrase here' );",
+    "LoadCredential=db_password:/etc/credstore/db_password",
+    "Reset your password `here` or ask `support`",
 ]
 
 
@@ -175,6 +179,9 @@ GENERIC_FOUND = [
     ("pw is " + V, V),
     ("user root, password " + V, V),
     ("password for the staging db: " + V, V),
+    # quoted right after the word, in prose
+    ("creds: user `api_sandbox` / password `Falconcobalt3378$`. Endpoint", "Falconcobalt3378$"),
+    ("use password 'L43AZi40EFz4uHv4xrSb55' for staging", "L43AZi40EFz4uHv4xrSb55"),
     # an OAuth implicit flow's fragment
     ("http://localhost:7457/callback#access_token=" + V + "&token_type=bearer", V),
 ]
@@ -330,6 +337,19 @@ PII_FOUND = [
     ("Telefon: 512 345 678", ("phone_number", "512 345 678")),
     ("Tel\u00e9fono de contacto del paciente: 917 082 613.", ("phone_number", "917 082 613")),
     ("Tel: 030/7241151", ("phone_number", "030/7241151")),
+    ("Emergency contact: Camila Rossi 089/6730005", ("phone_number", "089/6730005")),
+    ("Ph: 1300 282 745", ("phone_number", "1300 282 745")),
+    ("Call us on 1800 123 456 today", ("phone_number", "1800 123 456")),
+    ("Emergency contact: Noah Martin 065445 33608", ("phone_number", "065445 33608")),
+    ('<a href="https://wa.me/33142783055">WhatsApp</a>', ("phone_number", "33142783055")),
+    ("https://api.whatsapp.com/send?phone=4915112345678", ("phone_number", "4915112345678")),
+    # a 19-digit card after a card word in another language
+    ("\u30ab\u30fc\u30c9\u756a\u53f7: 4093085119967249746", ("credit_card", "4093085119967249746")),
+    ("N\u00famero do cart\u00e3o: 6227682797787675924", ("credit_card", "6227682797787675924")),
+    # a lower-case IBAN with letters in its account part; an SSN written with spaces
+    ("IBAN: sa12809897w9764332276006\nMontant", ("iban", "sa12809897w9764332276006")),
+    ("IBAN tr70884612p646ao45562f649r", ("iban", "tr70884612p646ao45562f649r")),
+    (" 3267 | Olivia Iyer | 780 09 2321\n", ("us_ssn", "780 09 2321")),
     # the numbers people make up (an exchange starting with 1)
     ("Call me at 555-123-4567", ("phone_number", "555-123-4567")),
     ("Phone: (555) 123-4567", ("phone_number", "(555) 123-4567")),
@@ -386,6 +406,15 @@ SILENT_PII = [
     "AWB 024-83176052",
     '{"text": "pr\\u2022\\u2022\\u2022@gmail.com"}',
     "IBAN: PL74 5720 0197 6524 0823 5694 2743",
+    # a dependency's version, an upgrade; tax and form numbers
+    "gem 'rails', '7.1.3.2'",
+    "Upgrade lib to 3.6.9.14 before release",
+    "b Employer identification number (EIN) 06-2255744",
+    "Control number 07623-3077",
+    # numbers that merely share a shape with a phone number or an SSN
+    "ratio 03/2024 and 012/2024 and 1300 apples",
+    "order 637 19 2879",
+    "in 123 45 6789 0",
 ]
 
 

@@ -114,7 +114,10 @@ def card_brand(value: str, ctx: Ctx | None = None) -> bool:
 
 _CARD_WORDS = re.compile(
     r"card|\bcc\b|\bpan\b|visa|master|amex|maestro|unionpay|discover|jcb|diners|payment"
-    r"|credit|debit|billing|checkout",
+    r"|credit|debit|billing|checkout"
+    # other languages: カード番号, 卡号, número do cartão, tarjeta, carte, Karte, carta, kaart
+    r"|\u30ab\u30fc\u30c9|\u5361|cart\u00e3o|cartao|tarjeta|\bcarte\b|karte|\bcarta\b|kaart"
+    r"|\bkarta\b|\bkort\b|\bkartu\b|\uce74\ub4dc",
     re.IGNORECASE,
 )
 
@@ -137,6 +140,12 @@ _ID_BEFORE = re.compile(
 )
 
 
+# a phone number's field or link: phone=4915112345678, wa.me/4915112345678
+_PHONE_BEFORE = re.compile(
+    r"(?:phone|tel|mobile|cell|fax|whatsapp|msisdn|sms)\W{0,4}\Z|\bwa\.me/\Z", re.IGNORECASE
+)
+
+
 @validator("card_context", uses_context=True)
 def card_context(value: str, ctx: Ctx | None = None) -> bool:
     """An unseparated number is no card right after an id's name or inside a log line's id
@@ -145,7 +154,8 @@ def card_context(value: str, ctx: Ctx | None = None) -> bool:
     characters before it."""
     if ctx is None or not value.isdigit():
         return True
-    if _ID_BEFORE.search(_line_before(ctx, 40)):
+    before = _line_before(ctx, 40)
+    if _ID_BEFORE.search(before) or _PHONE_BEFORE.search(before):
         return False
     if len(value) <= 16:
         return True
@@ -284,6 +294,7 @@ _PLACEHOLDER_PART = re.compile(
     x{4,} | \*{3,} | •{3,} | …  | \.\.\. | _{4,} | -{4,} | 0{8,}
     | your[_\-\s.]?(?:api|secret|access|own|real|actual|app|key|token|pass|client|org|account|bot)
     | example | redacted | placeholder | changeme | change[_-]me | replace[_-]?(?:me|with|this)
+    | put[_\-\s]your | unique[_\-\s]phrase
     | dummy | not[_-]?a[_-]?real | insert[_-]?(?:your|here) | (?:^|[^a-z0-9])fake(?:[^a-z0-9]|$)
     | ^(?:process\.env|os\.environ|env)[.\[]
     """
@@ -376,7 +387,13 @@ def _ipv4_value(value: str, ctx: Ctx | None = None) -> bool:
 def _not_version(value: str, ctx: Ctx | None = None) -> bool:
     if ctx is None:
         return True
-    return not _VERSION_BEFORE.search(_line_before(ctx, 48))
+    before = _line_before(ctx, 48)
+    if _VERSION_BEFORE.search(before):
+        return False
+    low = before.lower()
+    if "gem" in low or "grad" in low or "bump" in low or "pin" in low:
+        return not _DEPENDENCY_BEFORE.search(before)
+    return True
 
 
 @validator("ipv4_public", parts=(_ipv4_value, _not_version))
@@ -412,7 +429,16 @@ _VERSION_BEFORE = re.compile(
 )
 
 
+# a dependency line (gem 'rails', '7.1.3.2') and an upgrade ("Upgrade lib to 3.6.9.14"):
+# searched only when one of their words is there
+_DEPENDENCY_BEFORE = re.compile(
+    r"(?:\bgem\s+['\"][\w.-]+['\"]\s*,\s*['\"](?:[~>=<]+\s*)?"
+    r"|\b(?:upgrade|upgraded|upgrading|bump|bumped|bumping|downgrade|downgraded|pin|pinned)"
+    r"\b[^\n]{0,40}?\b(?:to|from|at)\s+)\Z",
+    re.IGNORECASE,
+)
 _SSN_SHAPE = re.compile(r"^\d{3}-\d{2}-\d{4}$")
+_AU_LOCAL_RATE = re.compile(r"^1[38]00[ -]?\d{3}[ -]?\d{3}$")
 _DATE_LIKE = re.compile(
     r"^(?:19|20)\d\d[-/.]\d{1,2}[-/.]\d{1,2}$|^\d{1,2}[-/.]\d{1,2}[-/.](?:19|20)\d\d$"
 )
@@ -432,6 +458,8 @@ def phone(value: str, ctx: Ctx | None = None) -> bool:
         return False
     if value.startswith("(") and value.find(")") == 3:
         return 10 <= len(digits) <= 11  # a two-digit area code: Brazil, Australia
+    if _AU_LOCAL_RATE.match(value):
+        return True  # Australia's 1300 / 1800 numbers (a NANP area code never starts with 1)
     if value.startswith("00"):  # international prefix written as 00
         return 11 <= len(digits) <= 17
     if digits[0] == "0" and not value.startswith(("+", "(")):
@@ -451,8 +479,11 @@ def phone(value: str, ctx: Ctx | None = None) -> bool:
 _REFERENCE_BEFORE = re.compile(
     r"\b(?:ref|reference|awb|invoice|inv|order|tracking|ticket|case|acct|account|policy|serial"
     r"|s/n|sku|lot|batch|part|model|meter|z\u00e4hlernummer|kundennummer|rechnungsnummer"
-    r"|auftragsnummer|bestellnummer|vertragsnummer|referenz|r\u00e9f\u00e9rence|n\u00ba|nr|no)"
-    r"\b[.:#\s-]{0,4}(?:\d{1,3}\s)?(?:[A-Z]{1,4}\s)?\Z",
+    r"|auftragsnummer|bestellnummer|vertragsnummer|referenz|r\u00e9f\u00e9rence|n\u00ba|nr|no"
+    # tax and form numbers: an EIN is NN-NNNNNNN, and a W-2's control number 5-4
+    r"|ein|tin|fein|itin|vat|identification\s+number|control\s+(?:number|no)"
+    r"|tax\s+id)"
+    r"\b[.:#\s)-]{0,4}(?:\d{1,3}\s)?(?:[A-Z]{1,4}\s)?\Z",
     re.IGNORECASE,
 )
 
