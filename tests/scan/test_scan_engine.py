@@ -567,13 +567,13 @@ def test_html_references_inside_a_base64_blob_are_seen_through(engine):
 def test_overlap_resolution_matches_the_greedy_rule_on_random_detections():
     """``_resolve`` works one cluster of overlapping detections at a time (linear in the
     number of clusters); it must keep exactly what the plain greedy rule keeps: by priority,
-    rank, length and start, each detection unless it overlaps one already kept."""
+    length, rank and start, each detection unless it overlaps one already kept."""
     import random
 
     from mcp_gateway.scan.engine import _resolve
 
     def greedy(dets):
-        order = sorted(dets, key=lambda d: (-d.priority, d.rank, -(d.end - d.start), d.start))
+        order = sorted(dets, key=lambda d: (-d.priority, -(d.end - d.start), d.rank, d.start))
         kept = []
         for d in order:
             if all(d.end <= k.start or k.end <= d.start for k in kept):

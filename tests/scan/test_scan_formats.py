@@ -527,3 +527,74 @@ def test_a_19_digit_number_needs_a_card_word(engine):
         ("credit_card", "6250941006528599016")
     ]
     assert found(engine, "ids 6250941006528599016 and more") == []
+
+
+@pytest.mark.parametrize(
+    "escape",
+    [lambda c: f"\\u{ord(c):04x}", lambda c: f"&#x{ord(c):x};"],
+    ids=["json-escape", "html-entity"],
+)
+def test_a_secret_with_an_escaped_character_in_its_body_is_found_whole(engine, escape):
+    """Found in the raw text up to the escape and whole in the decoded view: the whole one
+    must win, or redaction would leave the rest of the secret in clear."""
+    key = "sk_live_51e4ia0iJh3z495WOShxdoE9YPTSNdUYK3ckAOLis41Cc0wew7z9f7WDN3ESY"
+    disguised = key[:40] + escape(key[40]) + key[41:]
+    text = '{"name":"set_secret","arguments":{"value":"' + disguised + '"}}'
+    ((kind, value),) = found(engine, text)
+    assert kind == "stripe_key" and value == disguised
+
+
+PII_AND_SECRETS_SIXTH = [
+    # anti-forgery tokens, env: references and HTML-escaped placeholders are not secrets
+    (
+        '<input type="hidden" name="csrfmiddlewaretoken" value="YVq31wYPPRORbLXjK8s9dLm2QpR4tUv7">',
+        [],
+    ),
+    ('pypi_api_token = "env:STRIPE_SECRET_KEY"', []),
+    ('<add key="claudeApiKey" value="&lt;paste-key-here&gt;" />', []),
+    ('connectionString="rediss://:&lt;password&gt;@cache.acme.io:6380"', []),
+    ("total 787,39; EAN 4008793757831", []),
+    # Oracle's thin JDBC URL; the az CLI's --account-key; AWS keys under code-style names
+    (
+        "jdbc:oracle:thin:admin/phsKS0DpicNrT@//ora01.prod.internal:1521/ORCLPDB1",
+        [("url_credentials", "phsKS0DpicNrT")],
+    ),
+    (
+        "az storage blob upload --account-key 'A8phqhMy8m83jLGmossGwKZu0t1irwkg/y5PsoqaruPE/"
+        "oICYwsRmC4HMq5KknqlsugPgtCYmktBnTawAAS7nw==' -c backups",
+        [
+            (
+                "azure_storage_key",
+                "A8phqhMy8m83jLGmossGwKZu0t1irwkg/y5PsoqaruPE/oICYwsRmC4HMq5KknqlsugPgtCYmktBnTaw"
+                "AAS7nw==",
+            )
+        ],
+    ),
+    (
+        'public const string AwsSecretAccessKey = @"h9AhxNIDboAcgHRvc8Rocx3mekUsgTYRG/G5Ruk3";',
+        [("aws_secret_access_key", "h9AhxNIDboAcgHRvc8Rocx3mekUsgTYRG/G5Ruk3")],
+    ),
+    (
+        'pub const AWS_SECRET_ACCESS_KEY: &str = "0hFddQjApzGvFQnK6TPdF2dmXzQqTZ7RVsJ291jv";',
+        [("aws_secret_access_key", "0hFddQjApzGvFQnK6TPdF2dmXzQqTZ7RVsJ291jv")],
+    ),
+    (
+        "app.aws.secret.access.key=S+kuDggCFRRjEPWNNtvfRrK4MpwkXzt1KkUZ1qpI",
+        [("aws_secret_access_key", "S+kuDggCFRRjEPWNNtvfRrK4MpwkXzt1KkUZ1qpI")],
+    ),
+    # area codes with their trunk 0 in parentheses; internationalized e-mail addresses
+    ("TEL;TYPE=CELL:(021) 7128-4448", [("phone_number", "(021) 7128-4448")]),
+    ("Telefon (010) 9774 8271", [("phone_number", "(010) 9774 8271")]),
+    ("called back on 0 (514) 954 06 98", [("phone_number", "0 (514) 954 06 98")]),
+    ("see (1) 2019 2020 and (2) 12 34", []),
+    ("contact ay\u015fe@\u015firket.com.tr today", [("email", "ay\u015fe@\u015firket.com.tr")]),
+    (
+        "\u90ae\u7bb1: \u7528\u6237@\u4f8b\u5b50.\u516c\u53f8",
+        [("email", "\u7528\u6237@\u4f8b\u5b50.\u516c\u53f8")],
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "want"), PII_AND_SECRETS_SIXTH)
+def test_sixth_corpus_patterns(engine, text, want):
+    assert found(engine, text) == want

@@ -1182,7 +1182,11 @@ def _resolve(dets: list[Detection]) -> list[Detection]:
 
 
 def _resolve_cluster(dets: list[Detection]) -> list[Detection]:
-    order = sorted(dets, key=lambda d: (-d.priority, d.rank, -(d.end - d.start), d.start))
+    # The longer of two equally specific detections wins before the one found in the raw
+    # text does: a secret with one escaped character in its body (sk_live_…\u0033S) is
+    # found in the raw text up to the escape, and whole in the decoded view; keeping the
+    # raw one would redact the first part and let the rest through.
+    order = sorted(dets, key=lambda d: (-d.priority, -(d.end - d.start), d.rank, d.start))
     starts: list[int] = []
     ends: list[int] = []
     kept: list[Detection] = []

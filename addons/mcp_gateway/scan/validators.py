@@ -146,6 +146,9 @@ _PHONE_BEFORE = re.compile(
 )
 
 
+_BARCODE_BEFORE = re.compile(r"\b(?:ean|gtin|upc|barcode|isbn)(?:[-_ ]?13)?\W{0,4}\Z", re.IGNORECASE)
+
+
 @validator("card_context", uses_context=True)
 def card_context(value: str, ctx: Ctx | None = None) -> bool:
     """An unseparated number is no card right after an id's name or inside a log line's id
@@ -157,6 +160,8 @@ def card_context(value: str, ctx: Ctx | None = None) -> bool:
     before = _line_before(ctx, 40)
     if _ID_BEFORE.search(before) or _PHONE_BEFORE.search(before):
         return False
+    if len(value) == 13 and _BARCODE_BEFORE.search(before):
+        return False  # an EAN-13 that passes Luhn (a 13-digit Visa is rare)
     if len(value) <= 16:
         return True
     return _CARD_WORDS.search(ctx.text, max(0, ctx.start - 80), ctx.start) is not None
@@ -284,6 +289,7 @@ _PLACEHOLDER_WHOLE = re.compile(
     (?: \$\{.*\} | \$\(.*\) | \{\{.*\}\} | <[^<>]*> | %[a-z_]+% | \$[a-z_][a-z0-9_]*
     | \[[a-z _:-]*\] | \{[a-z_][\w.]*\} | %\([a-z_]+\)s | %s
     | __[a-z][\w.]*__ | @@?[a-z][\w.-]*@@? | \#\{.*\}
+    | &lt;.*&gt; | env:[a-z_][a-z0-9_]*
     | changeit | hunter2 | letmein | qwerty\d{0,3} | password\d{0,3}!? | secret\d{0,3}
     | admin\d{0,3} | test\d{0,3} | 123456\d*
     )\n?\Z
@@ -438,6 +444,7 @@ _DEPENDENCY_BEFORE = re.compile(
     re.IGNORECASE,
 )
 _SSN_SHAPE = re.compile(r"^\d{3}-\d{2}-\d{4}$")
+_NANP_SHAPE = re.compile(r"^\(\d{3}\) ?\d{3}-\d{4}$")  # (415) 555-0132: no area code starts with 0
 _AU_LOCAL_RATE = re.compile(r"^1[38]00[ -]?\d{3}[ -]?\d{3}$")
 _DATE_LIKE = re.compile(
     r"^(?:19|20)\d\d[-/.]\d{1,2}[-/.]\d{1,2}$|^\d{1,2}[-/.]\d{1,2}[-/.](?:19|20)\d\d$"
@@ -456,6 +463,8 @@ def phone(value: str, ctx: Ctx | None = None) -> bool:
         return False
     if _SSN_SHAPE.match(value):
         return False
+    if (value.startswith("(0") and not _NANP_SHAPE.match(value)) or value.startswith("0 ("):
+        return 9 <= len(digits) <= 12  # an area code with its trunk 0 in parentheses
     if value.startswith("(") and value.find(")") == 3:
         return 10 <= len(digits) <= 11  # a two-digit area code: Brazil, Australia
     if _AU_LOCAL_RATE.match(value):
