@@ -796,3 +796,27 @@ def test_json_rpc_is_inspected_whatever_the_content_type_says(gw, ctype):
 def test_a_known_mcp_stream_asks_proxies_in_front_not_to_buffer(gw, sent):
     f = sse_flow(gw, headers=sent)
     assert f.response.headers.get_all("x-accel-buffering") == ["no"]
+
+
+def test_requests_refused_after_the_rate_limit_charged_them_are_refunded(gw):
+    """A refused request charges no bucket: not when a later stage (the scanner) blocks it,
+    nor when it is refused with the rest of its batch."""
+    from mcp_gateway.identity.config import load_config_text
+    from mcp_gateway.identity.limits import LimitsStage
+
+    stage = LimitsStage(load_config_text("limits:\n  default: 3/minute\n").limits)
+    gw.pipeline.add(stage)
+
+    def call(name, i):
+        return send(gw, post(rpc("tools/call", id=i, name=name)))
+
+    batch = [rpc("tools/call", id=i, name=n) for i, n in enumerate(["ok", "ok", "bad"])]
+    f = send(gw, post(batch))
+    assert f.response is not None  # answered as a whole, nothing forwarded
+    for i in range(3):
+        assert b"test.bad" in call("bad", 10 + i).response.content  # blocked by the scanner
+    for i in range(3):
+        assert call("ok", 20 + i).response is None  # forwarded: the bucket is still full
+    f = call("ok", 30)
+    assert decode_json(f.response.content)["error"]["code"] == ErrorCode.RATE_LIMITED
+    assert stage.admitted_total == 3

@@ -591,6 +591,7 @@ class Gateway:
             return
         # A batch with a refused element is answered by the gateway as a whole: forwarding
         # the rest would need merging our errors into the server's answer.
+        self.pipeline.not_forwarded(msgs)
         first = stopped[0]
         status = max((m.refusal.http_status or 200) for m in stopped if m.refusal)
         answers = batch_answers(msgs)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -148,6 +149,14 @@ class Message:
     # The bytes the payload was decoded from, when they were the whole body or SSE event data
     # (not a batch member): the scan stage reads them instead of serializing the payload again.
     raw: bytes | None = field(default=None, repr=False)
+    # Undo what a stage charged for this message (a rate limit's tokens) if it is not
+    # forwarded after all: blocked by a later stage, or refused with the rest of its batch.
+    refunds: list[Callable[[], None]] | None = field(default=None, repr=False)
+
+    def refund(self) -> None:
+        fns, self.refunds = self.refunds, None
+        for fn in fns or ():
+            fn()
 
     @property
     def transport(self) -> Transport:

@@ -130,7 +130,23 @@ class Pipeline:
                         f"gateway internal error in stage {stage.name}: {type(e).__name__}",
                         stage=stage.name,
                     )
+        if msg.refunds is not None and msg.stopped:
+            self._refund(msg)  # charged by one stage, refused by a later one
         return msg
 
     def run_all(self, msgs: Iterable[Message]) -> list[Message]:
         return [self.run(m) for m in msgs]
+
+    def not_forwarded(self, msgs: Iterable[Message]) -> None:
+        """The adapter refused these messages after the pipeline passed them (a batch is
+        answered as a whole when one of its elements is refused): undo their charges."""
+        for m in msgs:
+            if m.refunds is not None:
+                self._refund(m)
+
+    @staticmethod
+    def _refund(msg: Message) -> None:
+        try:
+            msg.refund()
+        except Exception:  # noqa: BLE001
+            log.exception("mcp-gateway: refund failed (flow %s)", msg.exchange.flow_id)

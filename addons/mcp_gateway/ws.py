@@ -184,6 +184,7 @@ class WebSockets:
                 self._answer(flow, wm, [refusal_error(m, with_data=True)])
             return
         # A batch with a refused element is answered by the gateway as a whole, as over HTTP.
+        self.gw.pipeline.not_forwarded(msgs)
         wm.drop()
         answers = batch_answers(msgs)
         if answers:

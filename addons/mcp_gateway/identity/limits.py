@@ -26,6 +26,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
+from functools import partial
 
 from ..message import Direction, ErrorCode, Kind, Message
 from ..pipeline import ORDER_LIMITS
@@ -198,7 +199,23 @@ class LimitsStage:
         for b in drawn:
             b[0] -= 1.0
         self.admitted_total += 1
-        self._count(consumer, ex.server, tool or method, limited=False)
+        what = tool or method
+        self._count(consumer, ex.server, what, limited=False)
+        # a request refused after all (by the scanner, or with the rest of its batch) is
+        # not charged: its tokens go back
+        refund = partial(self._refund, drawn, consumer, ex.server, what)
+        if msg.refunds is None:
+            msg.refunds = [refund]
+        else:
+            msg.refunds.append(refund)
+
+    def _refund(self, drawn: list[list[float]], consumer: str, server: str, what: str) -> None:
+        for b in drawn:
+            b[0] += 1.0  # (at most back to where it was: the burst caps it on the next draw)
+        self.admitted_total -= 1
+        c = self.counts.get((consumer, server, what))
+        if c is not None and c[0] > 0:
+            c[0] -= 1
 
     def _count(self, consumer: str, server: str, what: str, limited: bool) -> None:
         k = (consumer, server, what)

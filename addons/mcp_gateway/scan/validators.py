@@ -146,7 +146,9 @@ _PHONE_BEFORE = re.compile(
 )
 
 
-_BARCODE_BEFORE = re.compile(r"\b(?:ean|gtin|upc|barcode|isbn)(?:[-_ ]?13)?\W{0,4}\Z", re.IGNORECASE)
+_BARCODE_BEFORE = re.compile(
+    r"\b(?:ean|gtin|upc|barcode|isbn)(?:[-_ ]?13)?\W{0,4}\Z", re.IGNORECASE
+)
 
 
 @validator("card_context", uses_context=True)
