@@ -206,6 +206,22 @@ def test_legacy_session():
     assert legacy_session_from_url("/mcp") is None
 
 
+def test_legacy_session_has_one_spelling_and_one_value():
+    """The Python SDK reads the id as a UUID whatever its spelling: binding must too. A URL
+    naming two sessions is refused (servers differ on which one counts)."""
+    from mcp_gateway.parse import AmbiguousSession
+
+    hexid = "f7ea9dcb88d24b89a2d4316009380061"
+    dashed = "F7EA9DCB-88D2-4B89-A2D4-316009380061"
+    for spelling in (hexid, hexid.upper(), dashed, "{" + dashed + "}", "urn:uuid:" + dashed):
+        assert legacy_session_from_url(f"/messages/?session_id={spelling}") == hexid
+    assert legacy_session_from_url(f"/m?session_id={hexid}&session_id={dashed}") == hexid
+    with pytest.raises(AmbiguousSession):
+        legacy_session_from_url(f"/m?session_id=own&session_id={hexid}")
+    with pytest.raises(AmbiguousSession):
+        legacy_session_from_url(f"/m?sessionId=own&session_id={hexid}")
+
+
 def test_nesting_limit_is_exact_and_cheap_for_wide_documents():
     # 512 levels pass, 513 are refused (the documented limit), whatever lies inside strings
     ok = b"[" * parse.MAX_DEPTH + b"]" * parse.MAX_DEPTH

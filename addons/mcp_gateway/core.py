@@ -36,6 +36,7 @@ from .message import (
     error_response,
 )
 from .parse import (
+    AmbiguousSession,
     ParseError,
     TooDeep,
     build_messages,
@@ -216,6 +217,12 @@ class Gateway:
         req = flow.request
         if h is None:
             h = header_map(req.headers)
+        legacy, ambiguous = None, False
+        if "session" in req.path:
+            try:
+                legacy = legacy_session_from_url(req.path)
+            except AmbiguousSession:
+                ambiguous = True
         ex = Exchange(
             flow_id=flow.id,
             server=self._server_name(flow),
@@ -226,11 +233,18 @@ class Gateway:
             protocol_version=h.get("mcp-protocol-version"),
             client_addr=f"{flow.client_conn.peername[0]}" if flow.client_conn.peername else "",
             request_headers=h,
-            legacy_session=legacy_session_from_url(req.path) if "session" in req.path else None,
+            legacy_session=legacy,
             flow=flow,
         )
         if ex.legacy_session is not None:
             ex.transport = Transport.LEGACY_SSE
+        if ambiguous:
+            ex.refusal = Refusal(
+                ErrorCode.INVALID_REQUEST,
+                "Invalid Request: the URL names more than one session",
+                http_status=400,
+                stage="parse",
+            )
         return ex
 
     def exchange(self, flow: http.HTTPFlow) -> Exchange | None:
@@ -1236,7 +1250,10 @@ class SSEStream:
         uri = (ev.data or "").strip()
         self.ex.transport = Transport.LEGACY_SSE
         self.endpoint = uri
-        self.ex.legacy_session = legacy_session_from_url(uri)
+        try:
+            self.ex.legacy_session = legacy_session_from_url(uri)
+        except AmbiguousSession:
+            self.ex.legacy_session = None
         if self.ex.legacy_session is not None:
             self.gw._learn_legacy_session(self.ex.server, self.ex.legacy_session)
         if not self.known:

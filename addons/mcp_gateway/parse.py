@@ -10,6 +10,7 @@ import base64
 import binascii
 import json
 import re
+import uuid
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -370,13 +371,29 @@ def check_mirrored_headers(ex: Exchange, msgs: list[Message]) -> str | None:
     return None
 
 
+class AmbiguousSession(ValueError):
+    """A legacy URL that names more than one session."""
+
+
 def legacy_session_from_url(url: str) -> str | None:
-    """``/messages/?session_id=...`` (Python SDK) or ``/message?sessionId=...`` (TS SDK)."""
+    """``/messages/?session_id=...`` (Python SDK) or ``/message?sessionId=...`` (TS SDK),
+    in one spelling per session: the Python SDK reads the id as a UUID (``UUID(hex=…)``:
+    upper case, dashes, braces and a ``urn:uuid:`` prefix all name the same session), so
+    such an id is reduced to its 32 hex digits, or session binding could be passed by
+    spelling another client's session differently. AmbiguousSession when the URL gives
+    several different ids (servers disagree on which one counts: the first, the last)."""
     try:
-        q = parse_qs(urlsplit(url).query)
+        q = parse_qs(urlsplit(url).query, keep_blank_values=True)
     except ValueError:
         return None
-    for key in ("session_id", "sessionId"):
-        if key in q and q[key]:
-            return q[key][0]
-    return None
+    values = {_canonical_session(v) for key in ("session_id", "sessionId") for v in q.get(key, ())}
+    if len(values) > 1:
+        raise AmbiguousSession("the URL names more than one session")
+    return values.pop() if values else None
+
+
+def _canonical_session(v: str) -> str:
+    try:
+        return uuid.UUID(hex=v).hex
+    except ValueError:
+        return v

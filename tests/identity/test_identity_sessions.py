@@ -174,3 +174,17 @@ def test_stage_holds_session_during_exchange(tmp_path, mkex) -> None:
     late = mkex(auth=f"Bearer {ka}", session="S7")
     stage.on_exchange(late)
     assert late.refusal is not None and "expired" in late.refusal.message
+
+
+def test_a_header_does_not_hide_the_legacy_session_of_the_url(tmp_path, mkex) -> None:
+    """A legacy (HTTP+SSE) server routes by the URL's session_id and ignores the header:
+    another identity adding its own Mcp-Session-Id must still be refused."""
+    stage, (ka, kb) = _stage(tmp_path)
+    owner = mkex(auth=f"Bearer {ka}")
+    owner.legacy_session = "f7ea9dcb88d24b89a2d4316009380061"
+    stage.on_exchange(owner)
+    assert owner.refusal is None
+    hijack = mkex(auth=f"Bearer {kb}", session="my-own-random-session")
+    hijack.legacy_session = "f7ea9dcb88d24b89a2d4316009380061"
+    stage.on_exchange(hijack)
+    assert hijack.refusal is not None and hijack.refusal.http_status == 404

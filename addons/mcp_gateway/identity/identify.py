@@ -283,10 +283,15 @@ class IdentifyStage:
         ident = got
         ex.identity = ident
         st = self.state
-        # session binding
-        sid = ex.session_id or ex.legacy_session
+        # session binding. A legacy (HTTP+SSE) server routes by the URL's session and
+        # ignores the header: both are checked, or a header would hide the URL's session.
+        sid = ex.legacy_session or ex.session_id
         if sid and st.cfg.sessions.bind:
             why = self.sessions.check(sid, ident.key)
+            if why is None and ex.session_id and ex.legacy_session:
+                other = ex.session_id if sid == ex.legacy_session else ex.legacy_session
+                if other != sid:
+                    why = self.sessions.check(other, ident.key)
             if why is not None:
                 self.refused["session"] += 1
                 if why == "foreign":
