@@ -145,6 +145,13 @@ def test_deleted_last_rows_detected_by_meta_without_head_file(audit_db):
     assert res.problems[0].what == "truncated"
 
 
+def test_meta_head_seq_that_is_not_a_number_is_a_problem_not_a_crash(audit_db, capsys):
+    p = audit_db["path"]
+    _edit(p, "UPDATE meta SET value='x' WHERE key='head_seq'")
+    rc, out = _cli_verify(p, capsys)
+    assert rc == EXIT_BAD and "not a number" in out["problems"][0]["detail"]
+
+
 def test_missing_head_file_is_reported(audit_db, capsys):
     p = audit_db["path"]
     os.remove(chain.head_path(p))

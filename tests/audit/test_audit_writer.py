@@ -344,6 +344,29 @@ def test_start_creates_the_head_file_and_flags_a_truncated_database(tmp_path, ca
     assert not chain.verify(schema.connect(str(db)), chain.head_path(str(db))).ok
 
 
+@pytest.mark.parametrize("meta", [None, "x"], ids=["meta-left-as-it-was", "meta-not-a-number"])
+def test_start_flags_rows_deleted_from_the_end_whatever_meta_says(tmp_path, caplog, meta):
+    """Deleting the last rows without touching meta, or spoiling meta, is reported at start
+    (and the gateway still starts)."""
+    db = tmp_path / "a.db"
+    w = open_writer(db)
+    for i in range(10):
+        w.submit(_row(i))
+    assert w.close()
+    c = sqlite3.connect(str(db))
+    for t in schema.CHAINED_TABLES:
+        c.execute(f"DELETE FROM [{t}] WHERE seq > 5")
+    if meta is not None:
+        c.execute("UPDATE meta SET value=? WHERE key='head_seq'", (meta,))
+    c.commit()
+    c.close()
+    caplog.set_level(logging.ERROR, logger="mcp_gateway")
+    w = open_writer(db)
+    assert any("mcp-gateway audit" in r.getMessage() for r in caplog.records)
+    assert w.close()
+    assert not chain.verify(schema.connect(str(db)), chain.head_path(str(db))).ok
+
+
 def test_close_is_bounded_when_the_database_stays_locked(tmp_path, caplog):
     db = tmp_path / "a.db"
     w = open_writer(db, busy_timeout=0.1)

@@ -844,3 +844,30 @@ def test_a_block_rule_still_blocks_in_a_protocol_field(tmp_path):
     m = req({"name": "run", "arguments": {}, "_meta": {"progressToken": "acme_0123456789abcdef"}})
     p.run(m)
     assert m.action is Action.BLOCK
+
+
+def test_identifiers_holding_a_secret_travel_unchanged_but_are_masked_in_the_audit(pipeline):
+    """A secret as the JSON-RPC id, the method, the session id or the server's name cannot
+    be rewritten (that breaks the protocol), but the audit must not record it."""
+    from mcp_gateway.audit.stage import MASKED_ID, message_row
+
+    tok = github_token()
+    e = ex(session_id=tok, server=tok, request_headers={"mcp-session-id": tok})
+    payload = {"jsonrpc": "2.0", "id": tok, "method": f"tools/{tok}", "params": {}}
+    m = Message(payload, Direction.CLIENT_TO_SERVER, Kind.REQUEST, e, id=tok, method=f"tools/{tok}")
+    pipeline.run(m)
+    assert m.payload["id"] == tok and not m.stopped  # forwarded as it came
+    row = message_row(m)
+    assert tok not in orjson.dumps(row).decode()
+    assert row["rpc_id"] == row["method"] == row["session_id"] == row["server"] == MASKED_ID
+    # the answer in the same exchange too
+    r = Message(
+        {"jsonrpc": "2.0", "id": tok, "result": {}},
+        Direction.SERVER_TO_CLIENT,
+        Kind.RESULT,
+        e,
+        id=tok,
+        method=f"tools/{tok}",
+    )
+    pipeline.run(r)
+    assert tok not in orjson.dumps(message_row(r)).decode()

@@ -60,6 +60,8 @@ def read_head(path: str) -> dict | None:
         return None
     if not isinstance(data, dict) or "seq" not in data or "hash" not in data:
         raise ValueError(f"{path}: not a head file")
+    if isinstance(data["seq"], bool) or not isinstance(data["seq"], int):
+        raise ValueError(f"{path}: not a head file (seq {data['seq']!r} is not a number)")
     return data
 
 
@@ -305,6 +307,16 @@ def _verify(
 
     meta_seq = schema.get_meta(conn, "head_seq")
     meta_hash = schema.get_meta(conn, "head_hash")
+    if meta_seq is not None:
+        try:
+            meta_seq = int(meta_seq)
+        except (TypeError, ValueError):
+            problem(
+                Problem(
+                    prev_seq, None, "head-mismatch", f"meta head_seq {meta_seq!r} is not a number"
+                )
+            )
+            meta_seq = prev_seq  # (reported; the hash below is still compared)
     if meta_seq is not None and int(meta_seq) != prev_seq:
         if int(meta_seq) > prev_seq:
             problem(

@@ -17,9 +17,11 @@ import orjson
 
 from ..message import ErrorCode, Exchange, Kind, Message
 from ..pipeline import ORDER_AUDIT
+from ..scan.stage import SECRET_IDS_KEY
 
 log = logging.getLogger("mcp_gateway")
 
+MASKED_ID = "[masked: holds a secret]"
 AUDIT_FULL_MESSAGE = "mcp-gateway: the audit trail is not keeping up; message refused because it could not be recorded"
 _SCRATCH_KEY = "audit.n"
 
@@ -108,6 +110,13 @@ def message_row(msg: Message, store_payloads: bool = False) -> dict[str, Any]:
             }
             for f in msg.findings
         ]
+    secret = msg.exchange.scratch.get(SECRET_IDS_KEY)
+    if secret:
+        # identifiers that travel unchanged but hold a secret (found by the scan stage)
+        for col in ("rpc_id", "method", "name", "session_id", "server"):
+            v = row.get(col)
+            if v is not None and str(v) in secret:
+                row[col] = MASKED_ID
     if store_payloads:
         row["payload"] = stored_payload(msg)
     return row

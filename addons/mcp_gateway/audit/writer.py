@@ -215,6 +215,31 @@ def open_database(path: str, timeout: float = 2.0) -> sqlite3.Connection:
     return conn
 
 
+def _meta_seq_ok(conn: sqlite3.Connection) -> bool:
+    try:
+        int(schema.get_meta(conn, "head_seq") or 0)
+    except ValueError:
+        return False
+    return True
+
+
+def _chain_tail(conn: sqlite3.Connection) -> tuple[int, str]:
+    """The seq and hash the next row links to: meta's head, or, when meta was spoiled by
+    hand, the last row itself (so that the audit goes on; ``verify`` reports the edit)."""
+    try:
+        return (
+            int(schema.get_meta(conn, "head_seq") or 0),
+            schema.get_meta(conn, "head_hash") or GENESIS_HASH,
+        )
+    except ValueError:
+        best = (0, GENESIS_HASH)
+        for t in schema.CHAINED_TABLES:
+            r = conn.execute(f"SELECT seq, hash FROM [{t}] ORDER BY seq DESC LIMIT 1").fetchone()
+            if r is not None and r[0] > best[0]:
+                best = (r[0], r[1])
+        return best
+
+
 class AuditWriter:
     """Owns the queue, the writer thread and its SQLite connection."""
 
@@ -330,15 +355,30 @@ class AuditWriter:
         noted in the ``start`` event.  The head file is never moved backwards."""
         conn = self._conn
         assert conn is not None
-        seq = int(schema.get_meta(conn, "head_seq") or 0)
-        hash_ = schema.get_meta(conn, "head_hash") or GENESIS_HASH
+        if not _meta_seq_ok(conn):
+            log.error(
+                "mcp-gateway audit: %s: meta head_seq is not a number (edited); the chain goes "
+                "on from its last row; `mcp-gateway audit verify` will report it",
+                self.path,
+            )
+            detail["head_file"] = "meta head_seq is not a number"
+        seq, hash_ = _chain_tail(conn)
         try:
             head = chain.read_head(self.head_file)
         except (ValueError, OSError) as e:
             log.error("mcp-gateway audit: unreadable head file %s: %s", self.head_file, e)
             detail["head_file"] = f"unreadable: {e}"
             return
-        if head is not None and int(head["seq"]) > seq:
+        # rows deleted from the end leave meta as it was: the last row counts too
+        last = max(
+            (
+                conn.execute(f"SELECT max(seq) FROM [{t}]").fetchone()[0] or 0
+                for t in chain.CHAINED_TABLES
+            ),
+            default=0,
+        )
+        if head is not None and int(head["seq"]) > min(seq, last):
+            seq = min(seq, last)
             log.error(
                 "mcp-gateway audit: %s ends at row %d but its head file %s records row %d: "
                 "rows are missing at the end (truncated or restored from an old copy); "
@@ -640,8 +680,7 @@ class AuditWriter:
             return
         conn.execute("BEGIN IMMEDIATE")
         try:
-            seq = int(schema.get_meta(conn, "head_seq") or 0)
-            prev = schema.get_meta(conn, "head_hash") or GENESIS_HASH
+            seq, prev = _chain_tail(conn)
             ev_out: list[tuple] = []
             msg_out: list[tuple] = []
             find_out: list[tuple] = []

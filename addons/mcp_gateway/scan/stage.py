@@ -383,6 +383,11 @@ class ScanStage:
         loc = pointer(path)
         if path in PROTOCOL_FIELDS:
             self._record(msg, d, loc, s, e, "log" if d.action == "redact" else d.action)
+            if path == ("id",) or path == ("method",):
+                # never rewritten, but the audit must not record it: see SECRET_IDS_KEY
+                _remember_secret(
+                    msg.exchange, container.get(key) if isinstance(container, dict) else None
+                )
             return
         self._record(msg, d, loc, s, e)
         spans.append(
@@ -433,6 +438,17 @@ class ScanStage:
             for d in engine.scan(text, allowed):
                 action = "log" if d.action == "redact" else d.action
                 self._record(msg, d, "url:query", max(0, d.start - 1), d.end - 1, action)
+        # Identifiers the audit records as they are (the session id, the server's name):
+        # one holding a secret is recorded as a finding and masked in the audit.
+        for label, value in (("header:mcp-session-id", ex.session_id), ("server", ex.server)):
+            if isinstance(value, str) and value:
+                ds = engine.scan(value, allowed)
+                for d in ds:
+                    self._record(
+                        msg, d, label, d.start, d.end, "log" if d.action == "redact" else d.action
+                    )
+                if ds:
+                    _remember_secret(ex, value)
         headers = ex.request_headers
         if not isinstance(headers, dict):
             return
@@ -450,6 +466,18 @@ class ScanStage:
                 if d.end > off:
                     where = f"header:{key}"
                     self._record(msg, d, where, max(0, d.start - off), d.end - off, d.action)
+
+
+# ex.scratch key: identifiers of this exchange (a JSON-RPC id, a method, the session id,
+# the server's name) that hold a secret. They travel unchanged (rewriting one breaks the
+# protocol), so the audit masks them wherever it would record them.
+SECRET_IDS_KEY = "scan.secret_ids"
+
+
+def _remember_secret(ex, value) -> None:
+    if value is None or isinstance(value, bool):
+        return
+    ex.scratch.setdefault(SECRET_IDS_KEY, set()).add(str(value))
 
 
 def _json_unescape(v: str) -> str:
@@ -481,6 +509,7 @@ __all__ = [
     "Span",
     "SPANS_KEY",
     "PROTOCOL_FIELDS",
+    "SECRET_IDS_KEY",
     "mask",
     "pointer",
     "collect",
