@@ -206,6 +206,10 @@ def test_user_rules_add_override_and_disable(tmp_path):
         (RULE.replace("custom_acme_key", "acme"), 4, "rules[0].type", "unknown type"),
         (RULE.replace("action: block", "action: explode"), 6, "rules[0].action", "Input should be"),
         (RULE.replace("'acme_[a-z0-9]{16}'", "'(a+)+b'"), 7, "rules[0].pattern", "backtrack"),
+        # repeated alternations that split the same text many ways: exponential too
+        (RULE.replace("'acme_[a-z0-9]{16}'", "'(?:a|a)*b'"), 7, "rules[0].pattern", "backtrack"),
+        (RULE.replace("'acme_[a-z0-9]{16}'", "'(?:a|aa)*b'"), 7, "rules[0].pattern", "backtrack"),
+        (RULE.replace("'acme_[a-z0-9]{16}'", "'(?:x|.)+y'"), 7, "rules[0].pattern", "backtrack"),
         (RULE.replace("    pattern: 'acme_[a-z0-9]{16}'\n", ""), 2, "rules[0]", "needs `pattern`"),
         (RULE + "    prefilter: ['(?<=x)acme']\n", 8, "rules[0].prefilter", "Hyperscan"),
         (
@@ -226,6 +230,14 @@ def test_invalid_rules_name_file_line_field(tmp_path, body, line, field, problem
     assert e.field.startswith(field), str(e)
     assert problem in e.problem, str(e)
     assert str(e).startswith(f"{p}:{line}: ")
+
+
+@pytest.mark.parametrize(
+    "pattern", ["(?:foo|bar)+baz", "(?:ab|a)*c", "(?:\\.[a-z]+)+", "(?:\\s|#)+x"]
+)
+def test_alternations_that_cannot_split_text_two_ways_are_accepted(tmp_path, pattern):
+    p = write(tmp_path, "ok.yaml", RULE.replace("'acme_[a-z0-9]{16}'", f"'{pattern}'"))
+    Engine.load([str(p)])
 
 
 def test_missing_file_and_empty_dir(tmp_path):

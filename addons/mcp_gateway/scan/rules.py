@@ -104,6 +104,11 @@ def _backtracking_risk(p: str) -> str | None:
                 unbounded = hi is MAXR or hi > 1000
                 if unbounded and _has_unbounded(sub) and not _has_separator(sub):
                     return "a repeated group contains another unbounded repeat"
+                if unbounded and name != "POSSESSIVE_REPEAT" and _ambiguous_branch(sub):
+                    return (
+                        "a repeated alternation whose branches can match the same text "
+                        "(such as (?:a|a)* or (?:a|aa)*)"
+                    )
                 r = walk(sub, inside_unbounded or (unbounded and name != "POSSESSIVE_REPEAT"))
                 if r:
                     return r
@@ -144,6 +149,131 @@ def _has_unbounded(seq) -> bool:
         n in ("MAX_REPEAT", "MIN_REPEAT") and (av[1] is MAXR or av[1] > 1000)
         for n, av in _items(seq)
     )
+
+
+_ANY = None  # a first-character set that may be anything
+
+
+def _chars(items) -> set | None:
+    """The characters an IN class matches, or None (negated, or too wide to list)."""
+    out: set = set()
+    for op, av in items:
+        name = str(op)
+        if name == "NEGATE":
+            return _ANY
+        if name == "LITERAL":
+            out.add(av)
+        elif name == "RANGE":
+            if av[1] - av[0] > 1024:
+                return _ANY
+            out.update(range(av[0], av[1] + 1))
+        elif name == "CATEGORY":
+            cat = str(av)
+            if "NOT" in cat:
+                return _ANY
+            if "DIGIT" in cat:
+                out.update(range(48, 58))
+            elif "SPACE" in cat:
+                out.update((9, 10, 11, 12, 13, 32))
+            else:  # word
+                out.update(range(48, 58), range(65, 91), range(97, 123), (95,))
+                out.add("word")  # (and every letter beyond ASCII)
+        else:
+            return _ANY
+    return out
+
+
+def _nullable(seq) -> bool:
+    for op, av in seq:
+        name = str(op)
+        if name in ("AT", "ASSERT", "ASSERT_NOT"):
+            continue
+        if name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+            if av[0] == 0 or _nullable(av[2]):
+                continue
+            return False
+        if name in ("SUBPATTERN", "ATOMIC_GROUP"):
+            if _nullable(av[-1]):
+                continue
+            return False
+        if name == "BRANCH":
+            if any(_nullable(b) for b in av[1]):
+                continue
+            return False
+        return False
+    return True
+
+
+def _first(seq) -> set | None:
+    """The characters a match of ``seq`` can start with (None: any)."""
+    out: set = set()
+    for op, av in seq:
+        name = str(op)
+        if name in ("AT", "ASSERT", "ASSERT_NOT"):
+            continue
+        if name == "LITERAL":
+            f: set | None = {av}
+        elif name == "IN":
+            f = _chars(av)
+        elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+            f = _first(av[2])
+        elif name in ("SUBPATTERN", "ATOMIC_GROUP"):
+            f = _first(av[-1])
+        elif name == "BRANCH":
+            f = set()
+            for b in av[1]:
+                fb = _first(b)
+                if fb is _ANY:
+                    return _ANY
+                f |= fb
+        else:
+            return _ANY
+        if f is _ANY:
+            return _ANY
+        out |= f
+        if not _nullable([(op, av)]):
+            return out
+    return out
+
+
+def _overlap(a: set | None, b: set | None) -> bool:
+    if a is _ANY or b is _ANY:
+        return True
+    return bool(a & b) or ("word" in a and "word" in b)
+
+
+def _ambiguous_branch(body) -> bool:
+    """Inside an unbounded repeat: an alternation two of whose branches can start the same
+    way, or whose empty branch lets the next iteration start where another branch would:
+    the same text then splits into exponentially many iterations. Possessive repeats and
+    atomic groups do not backtrack into themselves and are not searched."""
+    whole = _first(body)
+    for op, av in body:
+        name = str(op)
+        if name == "BRANCH":
+            alts = av[1]
+            firsts = [_first(b) for b in alts]
+            nullable = [_nullable(b) for b in alts]
+            if sum(nullable) >= 2:
+                return True
+            for i in range(len(alts)):
+                for j in range(i + 1, len(alts)):
+                    if _overlap(firsts[i], firsts[j]) and not (nullable[i] or nullable[j]):
+                        return True
+            if any(nullable) and any(
+                _overlap(f, whole) for f, n in zip(firsts, nullable, strict=True) if not n
+            ):
+                return True
+            for b in alts:
+                if _ambiguous_branch(b):
+                    return True
+        elif name in ("SUBPATTERN",):
+            if _ambiguous_branch(av[-1]):
+                return True
+        elif name in ("MAX_REPEAT", "MIN_REPEAT"):
+            if _ambiguous_branch(av[2]):
+                return True
+    return False
 
 
 def _has_separator(seq) -> bool:
