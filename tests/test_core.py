@@ -328,6 +328,24 @@ def test_internal_error_part_way_through_a_chunk_repeats_nothing(gw, monkeypatch
     assert out == chunk + b"data: tail\n\n"
 
 
+def test_internal_error_after_a_chunks_events_repeats_none_of_them(gw, monkeypatch):
+    """A failure in the oversized-event handling, after the chunk's events were processed:
+    fail open sends each of them once."""
+    gw.fail_mode = "open"
+    gw.tctx.configure(gw, mcp_max_message_bytes=200)
+    f = sse_flow(gw)
+    stream = f.response.stream
+
+    def boom(*a, **k):
+        raise RuntimeError("audit down")
+
+    monkeypatch.setattr(stream, "_not_inspected", boom)
+    ev = b'event: message\ndata: {"jsonrpc":"2.0","method":"notifications/progress","params":{"progress":%d}}\n\n'
+    chunk = ev % 0 + ev % 1 + ev % 2 + b'data: {"jsonrpc":"2.0","x":"' + b"A" * 300
+    out = b"".join(stream(chunk))
+    assert [out.count(ev % i) for i in range(3)] == [1, 1, 1]
+
+
 def test_internal_error_part_way_through_a_chunk_fails_closed(gw, monkeypatch):
     f = sse_flow(gw)
     ev = b'event: message\ndata: {"jsonrpc":"2.0","method":"notifications/progress","params":{"progress":%d}}\n\n'
@@ -677,15 +695,27 @@ def test_json_nested_too_deep_to_inspect_is_not_passed_as_not_json(gw):
     assert json_answer_with(gw, deep, []).response.content == deep
 
 
-def test_json_answer_in_an_unknown_charset_is_refused_cleanly(gw):
+@pytest.mark.parametrize("cs", ["x-bogus", "rot13", "base64"])
+def test_json_in_a_charset_nobody_decodes_is_read_by_its_bytes(gw, cs):
+    """The SDKs ignore a JSON body's charset: one no codec can decode (or one that is no
+    text encoding at all) must not leave the body unread."""
     body = b'{"jsonrpc":"2.0","id":5,"result":{"t":"PII"}}'
     f = send(gw, post(rpc("tools/call", id=5, name="echo")))
-    ctype = b"application/json; charset=x-bogus"
+    ctype = f"application/json; charset={cs}".encode()
     f.response = tutils.tresp(headers=((b"content-type", ctype),), content=body)
     gw.responseheaders(f)
     gw.response(f)
-    err = decode_json(f.response.content)["error"]
-    assert err["code"] == ErrorCode.TOO_LARGE and "x-bogus" in err["message"]
+    assert b"PII" not in f.response.content and b"[REDACTED:email]" in f.response.content
+    req = orjson.dumps(rpc("tools/call", id=6, name="echo", arguments={"t": "PII"}))
+    f = send(
+        gw,
+        tflow.tflow(
+            req=tutils.treq(
+                method=b"POST", path=b"/mcp", headers=((b"content-type", ctype),), content=req
+            )
+        ),
+    )
+    assert b"PII" not in f.request.content and b"[REDACTED:email]" in f.request.content
 
 
 def test_sse_in_a_charset_its_bytes_do_not_follow_is_refused_cleanly(gw):
@@ -820,3 +850,18 @@ def test_requests_refused_after_the_rate_limit_charged_them_are_refunded(gw):
     f = call("ok", 30)
     assert decode_json(f.response.content)["error"]["code"] == ErrorCode.RATE_LIMITED
     assert stage.admitted_total == 3
+
+
+def test_a_url_naming_two_sessions_is_refused_whatever_it_carries(gw):
+    body = {"jsonrpc": "2.0", "id": 4, "result": {"content": []}}  # a client's answer
+    f = tflow.tflow(
+        req=tutils.treq(
+            method=b"POST",
+            path=b"/messages/?session_id=aaa&session_id=bbb",
+            headers=((b"content-type", b"application/json"),),
+            content=orjson.dumps(body),
+        )
+    )
+    send(gw, f)
+    assert f.response is not None and f.response.status_code == 400
+    assert decode_json(f.response.content)["error"]["code"] == ErrorCode.INVALID_REQUEST

@@ -220,6 +220,8 @@ def test_legacy_session_has_one_spelling_and_one_value():
         legacy_session_from_url(f"/m?session_id=own&session_id={hexid}")
     with pytest.raises(AmbiguousSession):
         legacy_session_from_url(f"/m?sessionId=own&session_id={hexid}")
+    # a percent-escaped name is the same parameter to the server
+    assert legacy_session_from_url(f"/messages/?%73ession_id={dashed}") == hexid
 
 
 def test_nesting_limit_is_exact_and_cheap_for_wide_documents():

@@ -128,10 +128,13 @@ def foreign_charset(content_type: str | None) -> str | None:
     if cs is None or cs in UTF8_NAMES:
         return None
     try:
-        if codecs.lookup(cs).name == "utf-8":
-            return None
+        info = codecs.lookup(cs)
     except LookupError:
         raise ValueError(f"unknown charset {cs!r}") from None
+    if info.name == "utf-8":
+        return None
+    if not getattr(info, "_is_text_encoding", True):  # base64, hex, rot13: no charsets
+        raise ValueError(f"unknown charset {cs!r}")
     return cs
 
 
@@ -144,7 +147,10 @@ def json_utf8(body: bytes, content_type: str | None) -> bytes:
     does not yield JSON but the bytes as such do (``charset=utf-16`` on a UTF-8 body), the
     body is read as those receivers read it: otherwise it would pass as "not JSON" to a
     receiver that finds a message in it."""
-    cs = foreign_charset(content_type)
+    try:
+        cs = foreign_charset(content_type)
+    except ValueError:
+        cs = None  # a charset nobody can decode: the SDKs read the bytes, and so does this
     if cs is not None:
         try:
             text = body.decode(cs, "replace")

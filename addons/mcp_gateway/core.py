@@ -218,7 +218,7 @@ class Gateway:
         if h is None:
             h = header_map(req.headers)
         legacy, ambiguous = None, False
-        if "session" in req.path:
+        if "session" in req.path or "%" in req.path:  # (%73ession_id is session_id too)
             try:
                 legacy = legacy_session_from_url(req.path)
             except AmbiguousSession:
@@ -383,6 +383,8 @@ class Gateway:
             mcp = (
                 has_mcp_header
                 or ex.legacy_session is not None
+                or ex.refusal
+                is not None  # (a URL naming two sessions: refused, whatever it carries)
                 or is_mcp_payload(value)
                 or (self._known_server(ex.server) and any(m.kind is not Kind.INVALID for m in msgs))
             )
@@ -1080,7 +1082,8 @@ class SSEStream:
         pending = self.parser.take_pending()
         if self.gw.fail_mode == "open":
             if left is None:  # failed before its events were parsed
-                return pending + (data if self.decoder is None and self.text is None else b"")
+                raw = data if self.decoder is None and self.text is None else b""
+                return b"".join(done) + pending + raw
             # the rest of the chunk's events as they came (those already sent are not repeated)
             return b"".join(done) + b"".join(ev.raw for ev in left) + pending
         self.skip_tail = "drop"
@@ -1126,7 +1129,8 @@ class SSEStream:
             out = ev.raw if self.passthrough else self._event(ev)
             left.popleft()
             yield out
-        self._left = None
+        # (self._left stays, empty: a failure after the events, in the oversized-event
+        # handling below, must not take the chunk for one not yet parsed)
         if self.passthrough:
             yield self.parser.take_pending()  # the partial event goes on as it is
         elif self.parser.pending > self.gw.max_message_bytes:

@@ -554,6 +554,9 @@ PII_AND_SECRETS_SIXTH = [
     ('<add key="claudeApiKey" value="&lt;paste-key-here&gt;" />', []),
     ('connectionString="rediss://:&lt;password&gt;@cache.acme.io:6380"', []),
     ("total 787,39; EAN 4008793757831", []),
+    # a word that merely ends like a phone label before a card
+    ("Booked the hotel: 4539148803436467", [("credit_card", "4539148803436467")]),
+    ('{"intel": "4539148803436467"}', [("credit_card", "4539148803436467")]),
     # Oracle's thin JDBC URL; the az CLI's --account-key; AWS keys under code-style names
     (
         "jdbc:oracle:thin:admin/phsKS0DpicNrT@//ora01.prod.internal:1521/ORCLPDB1",

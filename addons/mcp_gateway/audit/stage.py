@@ -17,7 +17,7 @@ import orjson
 
 from ..message import ErrorCode, Exchange, Kind, Message
 from ..pipeline import ORDER_AUDIT
-from ..scan.stage import SECRET_IDS_KEY
+from ..scan.stage import SECRET_IDS_KEY, is_secret_session
 
 log = logging.getLogger("mcp_gateway")
 
@@ -110,6 +110,8 @@ def message_row(msg: Message, store_payloads: bool = False) -> dict[str, Any]:
             }
             for f in msg.findings
         ]
+    if is_secret_session(row["session_id"]):
+        row["session_id"] = MASKED_ID
     secret = msg.exchange.scratch.get(SECRET_IDS_KEY)
     if secret:
         # identifiers that travel unchanged but hold a secret (found by the scan stage)
@@ -127,6 +129,8 @@ def exchange_row(ex: Exchange) -> dict[str, Any]:
     or a request refused before its body was looked at)."""
     r = ex.refusal
     row = _exchange_columns(ex)
+    if is_secret_session(row["session_id"]):
+        row["session_id"] = MASKED_ID
     row.update(
         time=ex.started,
         direction="c2s",

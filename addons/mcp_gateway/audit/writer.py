@@ -224,20 +224,21 @@ def _meta_seq_ok(conn: sqlite3.Connection) -> bool:
 
 
 def _chain_tail(conn: sqlite3.Connection) -> tuple[int, str]:
-    """The seq and hash the next row links to: meta's head, or, when meta was spoiled by
-    hand, the last row itself (so that the audit goes on; ``verify`` reports the edit)."""
+    """The seq and hash the next row links to: meta's head, unless meta was spoiled by hand
+    (not a number, or behind the last row: reusing a seq would fail every later commit);
+    then the last row itself. The audit goes on either way; ``verify`` reports the edit."""
+    last = (0, GENESIS_HASH)
+    for t in schema.CHAINED_TABLES:
+        r = conn.execute(f"SELECT seq, hash FROM [{t}] ORDER BY seq DESC LIMIT 1").fetchone()
+        if r is not None and r[0] > last[0]:
+            last = (r[0], r[1])
     try:
-        return (
-            int(schema.get_meta(conn, "head_seq") or 0),
-            schema.get_meta(conn, "head_hash") or GENESIS_HASH,
-        )
+        seq = int(schema.get_meta(conn, "head_seq") or 0)
     except ValueError:
-        best = (0, GENESIS_HASH)
-        for t in schema.CHAINED_TABLES:
-            r = conn.execute(f"SELECT seq, hash FROM [{t}] ORDER BY seq DESC LIMIT 1").fetchone()
-            if r is not None and r[0] > best[0]:
-                best = (r[0], r[1])
-        return best
+        return last
+    if seq < last[0]:
+        return last
+    return seq, schema.get_meta(conn, "head_hash") or GENESIS_HASH
 
 
 class AuditWriter:

@@ -15,6 +15,7 @@ per message id), and the act stage pops them.
 from __future__ import annotations
 
 import bisect
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -440,15 +441,20 @@ class ScanStage:
                 self._record(msg, d, "url:query", max(0, d.start - 1), d.end - 1, action)
         # Identifiers the audit records as they are (the session id, the server's name):
         # one holding a secret is recorded as a finding and masked in the audit.
-        for label, value in (("header:mcp-session-id", ex.session_id), ("server", ex.server)):
+        for label, value in (
+            ("header:mcp-session-id", ex.session_id),
+            ("url:session", ex.legacy_session),
+            ("server", ex.server),
+        ):
             if isinstance(value, str) and value:
                 ds = engine.scan(value, allowed)
                 for d in ds:
-                    self._record(
-                        msg, d, label, d.start, d.end, "log" if d.action == "redact" else d.action
-                    )
+                    action = "log" if d.action == "redact" else d.action
+                    self._record(msg, d, label, d.start, d.end, action)
                 if ds:
                     _remember_secret(ex, value)
+                    if label != "server":
+                        remember_secret_session(value)
         headers = ex.request_headers
         if not isinstance(headers, dict):
             return
@@ -472,6 +478,22 @@ class ScanStage:
 # the server's name) that hold a secret. They travel unchanged (rewriting one breaks the
 # protocol), so the audit masks them wherever it would record them.
 SECRET_IDS_KEY = "scan.secret_ids"
+
+
+# Session ids found to hold a secret, gateway-wide: the session's other exchanges (its GET
+# stream, its DELETE) are recorded under the same id. Bounded; the oldest are forgotten.
+_SECRET_SESSIONS: OrderedDict[str, None] = OrderedDict()
+_MAX_SECRET_SESSIONS = 10_000
+
+
+def remember_secret_session(sid: str) -> None:
+    _SECRET_SESSIONS[sid] = None
+    if len(_SECRET_SESSIONS) > _MAX_SECRET_SESSIONS:
+        _SECRET_SESSIONS.popitem(last=False)
+
+
+def is_secret_session(sid: object) -> bool:
+    return bool(_SECRET_SESSIONS) and isinstance(sid, str) and sid in _SECRET_SESSIONS
 
 
 def _remember_secret(ex, value) -> None:
@@ -510,6 +532,8 @@ __all__ = [
     "SPANS_KEY",
     "PROTOCOL_FIELDS",
     "SECRET_IDS_KEY",
+    "is_secret_session",
+    "remember_secret_session",
     "mask",
     "pointer",
     "collect",

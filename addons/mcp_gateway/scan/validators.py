@@ -142,7 +142,9 @@ _ID_BEFORE = re.compile(
 
 # a phone number's field or link: phone=4915112345678, wa.me/4915112345678
 _PHONE_BEFORE = re.compile(
-    r"(?:phone|tel|mobile|cell|fax|whatsapp|msisdn|sms)\W{0,4}\Z|\bwa\.me/\Z", re.IGNORECASE
+    r"\b(?:(?:tele)?phone|tel|mobile|cell|fax|whatsapp|msisdn|sms)(?:[_.-]?(?:no|number|num))?"
+    r"\W{0,4}\Z|\bwa\.me/\Z",
+    re.IGNORECASE,
 )
 
 
