@@ -865,3 +865,34 @@ def test_a_url_naming_two_sessions_is_refused_whatever_it_carries(gw):
     send(gw, f)
     assert f.response is not None and f.response.status_code == 400
     assert decode_json(f.response.content)["error"]["code"] == ErrorCode.INVALID_REQUEST
+
+
+@pytest.mark.parametrize(
+    "ctype",
+    [
+        "application/json; x=text/event-stream",
+        "application/json, text/event-stream",
+        'application/json;profile="text/event-stream"',
+    ],
+)
+def test_json_whose_content_type_mentions_event_stream_is_read_as_json(gw, ctype):
+    """The SDKs decide by the media type (or its prefix): such an answer is JSON to them,
+    so it must be inspected as JSON, not passed as an event stream with no events in it."""
+    body = b'{"jsonrpc":"2.0","id":5,"result":{"t":"PII"}}'
+    f = send(gw, post(rpc("tools/call", id=5, name="echo")))
+    f.response = tutils.tresp(headers=((b"content-type", ctype.encode()),), content=body)
+    gw.responseheaders(f)
+    assert not f.response.stream
+    gw.response(f)
+    assert b"PII" not in f.response.content and b"[REDACTED:email]" in f.response.content
+
+
+def test_event_stream_media_types():
+    from mcp_gateway.core import is_event_stream
+
+    assert is_event_stream("text/event-stream")
+    assert is_event_stream("Text/Event-Stream; charset=utf-8")
+    assert is_event_stream(" text/event-stream")
+    assert is_event_stream("text/event-streamx")  # the Python SDK's prefix test says so
+    assert not is_event_stream("application/json; x=text/event-stream")
+    assert not is_event_stream(None)

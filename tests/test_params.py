@@ -71,6 +71,23 @@ def test_a_secret_only_in_a_header_refuses_the_request(pipeline):
     assert tok not in m.refusal.message
 
 
+@pytest.mark.parametrize("arguments", [["a", "list"], None], ids=["list", "missing"])
+def test_a_header_secret_refuses_whatever_the_arguments_are(pipeline, arguments):
+    """Without an object of arguments nothing is rewritten: any header finding refuses."""
+    tok = github_token(seed=9)
+    m, _ = call(pipeline, arguments, {"Mcp-Param-Q": tok})
+    assert m.stopped and "in header mcp-param-q" in m.refusal.message
+
+
+def test_every_copy_of_a_repeated_header_and_a_malformed_encoding_is_scanned(pipeline):
+    tok = github_token(seed=11)
+    m, _ = call(pipeline, {"q": "x"}, {"Mcp-Param-Q": "x", "mcp-param-q": tok})
+    assert m.stopped
+    bad = "=?base64?" + tok + "?="  # not valid base64: the receiver gets these bytes
+    m, _ = call(pipeline, {"q": "x"}, {"Mcp-Param-R": bad})
+    assert m.stopped
+
+
 def test_untouched_bodies_leave_the_headers_alone(pipeline):
     m, headers = call(pipeline, {"region": "eu-west-1"}, {"Mcp-Param-Region": "eu-west-1"})
     assert not m.stopped and not m.modified and headers["Mcp-Param-Region"] == "eu-west-1"

@@ -596,6 +596,8 @@ class Gateway:
                     flow.request,
                     encode_json(error_response(m.id, r.code, r.message) if r else None),
                 )
+                for name in [k for k in flow.request.headers if k.lower().startswith("mcp-param-")]:
+                    del flow.request.headers[name]  # (they mirrored what was refused)
             else:  # a notification: dropped
                 status = r.http_status if r and r.http_status else 202
                 self._reply(
@@ -621,10 +623,7 @@ class Gateway:
             return
         try:
             resp = flow.response
-            if (
-                resp is None
-                or "text/event-stream" not in (hget(resp.headers, b"content-type") or "").lower()
-            ):
+            if resp is None or not is_event_stream(hget(resp.headers, b"content-type")):
                 return
             ex = self._exchanges.get(flow.id)
             known = ex is not None
@@ -827,6 +826,20 @@ class Gateway:
             )
             flow.response.headers["content-type"] = "application/json"
             self._mark(flow, [msg])
+
+
+def is_event_stream(content_type: str | None) -> bool:
+    """Whether a response is an event stream the way clients decide it: by its media type
+    (the part before any parameter). A type that merely contains "text/event-stream"
+    (``application/json; x=text/event-stream``) is JSON to the SDKs, and must be read as
+    JSON here too, or its body would pass as an event stream with no events in it."""
+    if not content_type:
+        return False
+    low = content_type.lower()
+    # (the Python SDK tests the prefix, the TypeScript SDK the media type: either counts)
+    return (
+        low.startswith("text/event-stream") or low.split(";", 1)[0].strip() == "text/event-stream"
+    )
 
 
 def _set_json_body(m: http.Message, data: bytes) -> None:

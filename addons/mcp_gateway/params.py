@@ -52,9 +52,13 @@ class ParamHeaderStage:
             return
         if msg.modified and msg.exchange.header("mcp-name") is not None:
             self._follow_name(msg, flow.request.headers)
-        if before is None:
-            return
-        changed = self._follow_body(msg, flow.request.headers, before) if msg.modified else set()
+        changed = (
+            self._follow_body(msg, flow.request.headers, before)
+            if before is not None and msg.modified
+            else set()
+        )
+        # (without a snapshot: any other request or notification, arguments that are no
+        # object, a batch; nothing was rewritten, so every header finding refuses it)
         for f in msg.findings:
             where = f.location.removeprefix("header:")
             if where.startswith(MCP_PARAM_PREFIX) and f.action in ("redact", "block"):

@@ -601,3 +601,32 @@ PII_AND_SECRETS_SIXTH = [
 @pytest.mark.parametrize(("text", "want"), PII_AND_SECRETS_SIXTH)
 def test_sixth_corpus_patterns(engine, text, want):
     assert found(engine, text) == want
+
+
+SILENT_SEVENTH = [
+    # RFC 5737's documentation networks, release-note versions, object ids
+    '198.51.100.135 - - [23/Jan/2024:21:02:17 +0000] "POST /api/v1/items HTTP/1.1" 200',
+    "- Agent version 2.7.0.358 now default; minimum 1.4.9.0",
+    "- fixed a race in cache invalidation (#4650), regression since 4.1.8.34",
+    "OID 1.2.840.113549.1.1.9 (rsaEncryption family), 2.5.4.11",
+    # numbers reserved for fiction; systemd template units
+    "In the film the hotline number shown is 1-800-555-0114.",
+    "systemd[1]: Started postgresql@16-main.service.",
+    # JSON text carried as text: an escape after a value, an escaped dash as the value
+    "--set db.passwordSecret=db-credentials\\n  rules:\\n",
+    "| `API_TOKEN` | \\u2014 | token used for upstream calls (required) |\\n",
+    # a project id in a URL's path, a barcode in a product table
+    'dsn: "https://3d816548f5d20cc9e81364a@o9485823.ingest.sentry.io/4741132002550991",',
+    "TS-6133-L | 4839004026065 | Basic Tee | 103.49",
+]
+
+
+@pytest.mark.parametrize("text", SILENT_SEVENTH)
+def test_seventh_corpus_false_alarms_stay_silent(engine, text):
+    assert found(engine, text) == []
+
+
+def test_a_value_before_a_literal_escape_stops_at_it(engine):
+    assert found(engine, "--set db.password=Zx9LmQ2pT8vRk4Wn\\n  next") == [
+        ("generic_secret", "Zx9LmQ2pT8vRk4Wn")
+    ]

@@ -229,7 +229,7 @@ MORE = [
     ("db_password: !vault |\n  $ANSIBLE_VAULT;1.1;AES256\n  6162636465", []),
     ("The password is hunter2", []),
     (
-        "Contact: John Smith <john.smith@globex-corp.com>, +1 (212) 555-0147",
+        "Contact: John Smith <john.smith@globex-corp.com>, +1 (212) 555-2147",
         ["email", "phone_number"],
     ),
     ("Call 020 7946 0018 or +44 7700 900123", ["phone_number", "phone_number"]),

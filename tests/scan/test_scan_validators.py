@@ -106,12 +106,17 @@ def test_not_placeholders(value):
 
 
 def test_phone_and_ipv4_validators():
-    assert V.phone("+1 415-555-0132")
-    assert V.phone("(415) 555-0132")
+    assert V.phone("+1 415-555-2132")
+    assert V.phone("(415) 555-2132")
     assert not V.phone("2024-01-15")
     assert not V.phone("078-05-1120")  # SSN shape
-    assert not V.phone("(015) 555-0132")  # NANP area code cannot start with 0
+    assert not V.phone("(015) 555-2132")  # NANP area code cannot start with 0
+    # 555-0100 to 555-0199 are reserved for fiction and examples
+    assert not V.phone("(415) 555-0132") and not V.phone("1-800-555-0199")
     assert V.ipv4_public("10.1.2.3")
+    # RFC 5737's documentation networks; object ids written like addresses
+    assert not V.ipv4_public("192.0.2.94") and not V.ipv4_public("203.0.113.7")
+    assert not V.ipv4_public("2.5.4.11") and V.ipv4_public("2.5.5.11")
     assert not V.ipv4_public("127.0.0.1")
     assert not V.ipv4_public("0.0.0.0")
     assert not V.ipv4_public("255.255.255.0")
@@ -126,7 +131,7 @@ def test_phone_and_ipv4_validators():
         ("ver. 10.0.19041.1", False),
         ("OID 1.3.6.1", False),
         # "ver" and "oid" inside a word are no version or OID
-        ("server 203.0.113.9 down", True),
+        ("server 34.201.113.9 down", True),
         ("resolver 8.8.4.4", True),
         ("failover to 52.14.200.9", True),
         ("android 10.1.2.3", True),

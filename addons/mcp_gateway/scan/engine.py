@@ -616,7 +616,8 @@ class Engine:
         rule = self.rules[ri]
         base = max(0, lo - 8)  # a little context for look-behinds
         win = text[base:hi]
-        if "\\" in win:
+        escaped = "\\" in win
+        if escaped:
             # Literal \n \t \r escapes (JSON carried as text) become backslash + the real
             # control character: same length, so offsets hold, but the letter no longer glues
             # the next token to a word ("...\nghp_x" still starts a token) and \s matches.
@@ -649,6 +650,11 @@ class Engine:
                     continue
                 vs += base
                 ve += base
+                if escaped and text[ve - 1] == "\\" and text[ve : ve + 1] in ("n", "r", "t"):
+                    ve -= 1  # a literal \n escape after the value is no part of it
+                    if ve <= vs:
+                        pos = mstart + 1
+                        continue
                 value = text[vs:ve]
                 if self._accept(ri, rule, value, text, vs, ve, m, memo):
                     if budget is not None:

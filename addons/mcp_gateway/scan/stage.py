@@ -455,15 +455,12 @@ class ScanStage:
                     _remember_secret(ex, value)
                     if label != "server":
                         remember_secret_session(value)
-        headers = ex.request_headers
-        if not isinstance(headers, dict):
-            return
-        for key, raw in headers.items():
+        for key, raw in _param_headers(ex):
             # 2026-07-28: Mcp-Param-* headers mirror tool arguments. The core keeps them in step
             # with a redacted body, and refuses a request whose header finding it cannot.
-            if not (isinstance(key, str) and key.startswith(MCP_PARAM_PREFIX)):
-                continue
-            value = decode_header_value(raw) if isinstance(raw, str) else None
+            # Every copy of a repeated header counts, and a value that is not valid
+            # =?base64?…?= is scanned as it is (the receiver gets those bytes all the same).
+            value = decode_header_value(raw) or raw
             if not value:
                 continue
             label = key[len(MCP_PARAM_PREFIX) :]
@@ -511,6 +508,27 @@ def _json_unescape(v: str) -> str:
     except (orjson.JSONDecodeError, UnicodeEncodeError):
         return v
     return out if isinstance(out, str) else v
+
+
+def _param_headers(ex) -> list[tuple[str, str]]:
+    """(lower-case name, value) of every Mcp-Param-* header copy of the request."""
+    flow = ex.flow
+    req = getattr(flow, "request", None) if flow is not None else None
+    if req is not None:
+        out = []
+        for k, v in req.headers.fields:
+            name = k.decode("latin-1").lower()
+            if name.startswith(MCP_PARAM_PREFIX):
+                out.append((name, v.decode("utf-8", "replace")))
+        return out
+    headers = ex.request_headers
+    if not isinstance(headers, dict):
+        return []
+    return [
+        (k, v)
+        for k, v in headers.items()
+        if isinstance(k, str) and k.startswith(MCP_PARAM_PREFIX) and isinstance(v, str)
+    ]
 
 
 def _authorization(ex) -> str | None:

@@ -148,6 +148,14 @@ _PHONE_BEFORE = re.compile(
 )
 
 
+def _in_url(text: str, i: int) -> bool:
+    """Whether position ``i`` lies in a URL that starts within the 300 characters before it
+    (no whitespace or quote in between)."""
+    seg = text[max(0, i - 300) : i]
+    cut = max(seg.rfind(c) for c in " \t\n\"'<>")
+    return "://" in seg[cut + 1 :]
+
+
 _BARCODE_BEFORE = re.compile(
     r"\b(?:ean|gtin|upc|barcode|isbn)(?:[-_ ]?13)?\W{0,4}\Z", re.IGNORECASE
 )
@@ -164,8 +172,14 @@ def card_context(value: str, ctx: Ctx | None = None) -> bool:
     before = _line_before(ctx, 40)
     if _ID_BEFORE.search(before) or _PHONE_BEFORE.search(before):
         return False
-    if len(value) == 13 and _BARCODE_BEFORE.search(before):
-        return False  # an EAN-13 that passes Luhn (a 13-digit Visa is rare)
+    if ctx.start and ctx.text[ctx.start - 1] == "/" and _in_url(ctx.text, ctx.start):
+        return False  # an id in a URL's path (a Sentry DSN's project id)
+    if len(value) == 13:
+        # an EAN-13 barcode passes Luhn one time in ten, and German ones start with 40-44
+        # like a Visa (13-digit Visa cards are long gone): a card word must say so
+        if _BARCODE_BEFORE.search(before):
+            return False
+        return _CARD_WORDS.search(ctx.text, max(0, ctx.start - 80), ctx.start) is not None
     if len(value) <= 16:
         return True
     return _CARD_WORDS.search(ctx.text, max(0, ctx.start - 80), ctx.start) is not None
@@ -293,7 +307,7 @@ _PLACEHOLDER_WHOLE = re.compile(
     (?: \$\{.*\} | \$\(.*\) | \{\{.*\}\} | <[^<>]*> | %[a-z_]+% | \$[a-z_][a-z0-9_]*
     | \[[a-z _:-]*\] | \{[a-z_][\w.]*\} | %\([a-z_]+\)s | %s
     | __[a-z][\w.]*__ | @@?[a-z][\w.-]*@@? | \#\{.*\}
-    | &lt;.*&gt; | env:[a-z_][a-z0-9_]*
+    | &lt;.*&gt; | env:[a-z_][a-z0-9_]* | \\u20[01][0-9a-f] | [\u2012-\u2015-]+
     | changeit | hunter2 | letmein | qwerty\d{0,3} | password\d{0,3}!? | secret\d{0,3}
     | admin\d{0,3} | test\d{0,3} | 123456\d*
     )\n?\Z
@@ -391,7 +405,17 @@ def _ipv4_value(value: str, ctx: Ctx | None = None) -> bool:
         return False
     if any(x > 255 for x in o) or any(len(p) > 1 and p[0] == "0" for p in parts):
         return False
+    if (o[0], o[1], o[2]) in _DOC_NETS:
+        return False  # RFC 5737's documentation networks: example values, like example.com
+    if value.startswith(_OID_PREFIXES):
+        return False
     return not (o[0] in (0, 127, 255) or o[0] >= 224)  # public resolvers are addresses
+
+
+_DOC_NETS = frozenset({(192, 0, 2), (198, 51, 100), (203, 0, 113)})
+# X.500 attribute types and certificate extensions (2.5.4.11 is organizationalUnitName),
+# PKCS and SNMP object ids: written like addresses, never used as one
+_OID_PREFIXES = ("2.5.4.", "2.5.29.", "1.2.840.", "1.3.6.1.")
 
 
 def _not_version(value: str, ctx: Ctx | None = None) -> bool:
@@ -401,7 +425,7 @@ def _not_version(value: str, ctx: Ctx | None = None) -> bool:
     if _VERSION_BEFORE.search(before):
         return False
     low = before.lower()
-    if "gem" in low or "grad" in low or "bump" in low or "pin" in low:
+    if any(w in low for w in _DEPENDENCY_WORDS):
         return not _DEPENDENCY_BEFORE.search(before)
     return True
 
@@ -444,11 +468,15 @@ _VERSION_BEFORE = re.compile(
 _DEPENDENCY_BEFORE = re.compile(
     r"(?:\bgem\s+['\"][\w.-]+['\"]\s*,\s*['\"](?:[~>=<]+\s*)?"
     r"|\b(?:upgrade|upgraded|upgrading|bump|bumped|bumping|downgrade|downgraded|pin|pinned)"
-    r"\b[^\n]{0,40}?\b(?:to|from|at)\s+)\Z",
+    r"\b[^\n]{0,40}?\b(?:to|from|at)\s+"
+    # release notes: "regression since 4.1.8.34", "minimum 1.4.9.0", "requires 2.0.0.1"
+    r"|\b(?:since|minimum|maximum|requires?|required|at\s+least)\s*[:=]?\s*v?)\Z",
     re.IGNORECASE,
 )
+_DEPENDENCY_WORDS = ("gem", "grad", "bump", "pin", "since", "mum", "requir", "least")
 _SSN_SHAPE = re.compile(r"^\d{3}-\d{2}-\d{4}$")
 _NANP_SHAPE = re.compile(r"^\(\d{3}\) ?\d{3}-\d{4}$")  # (415) 555-0132: no area code starts with 0
+_FICTION = re.compile(r"(?<!\d)555[ .-]?01\d\d$")
 _AU_LOCAL_RATE = re.compile(r"^1[38]00[ -]?\d{3}[ -]?\d{3}$")
 _DATE_LIKE = re.compile(
     r"^(?:19|20)\d\d[-/.]\d{1,2}[-/.]\d{1,2}$|^\d{1,2}[-/.]\d{1,2}[-/.](?:19|20)\d\d$"
@@ -471,6 +499,8 @@ def phone(value: str, ctx: Ctx | None = None) -> bool:
         return 9 <= len(digits) <= 12  # an area code with its trunk 0 in parentheses
     if value.startswith("(") and value.find(")") == 3:
         return 10 <= len(digits) <= 11  # a two-digit area code: Brazil, Australia
+    if _FICTION.search(value):
+        return False  # 555-0100 to 555-0199: reserved for fiction and examples
     if _AU_LOCAL_RATE.match(value):
         return True  # Australia's 1300 / 1800 numbers (a NANP area code never starts with 1)
     if value.startswith("00"):  # international prefix written as 00
