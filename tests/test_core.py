@@ -42,6 +42,13 @@ def send(gw, flow):
     return flow
 
 
+def send_typed(gw, ctype: bytes, content: bytes):
+    """A POST to /mcp with this Content-Type only (no MCP headers)."""
+    headers = ((b"content-type", ctype),)
+    req = tutils.treq(method=b"POST", path=b"/mcp", headers=headers, content=content)
+    return send(gw, tflow.tflow(req=req))
+
+
 def test_options_are_validated(gw):
     with pytest.raises(exceptions.OptionsError):
         gw.tctx.configure(gw, mcp_fail_mode="sometimes")
@@ -598,15 +605,7 @@ def test_requests_are_read_as_the_server_reads_them(gw, encode):
     # no MCP headers (stateless servers, initialize, legacy /messages): the gate looks at what
     # the server will read, not at the raw bytes
     body = orjson.dumps(rpc("tools/call", id=8, name="bad"))
-    f = tflow.tflow(
-        req=tutils.treq(
-            method=b"POST",
-            path=b"/mcp",
-            headers=((b"content-type", b"application/json"),),
-            content=encode(body),
-        )
-    )
-    send(gw, f)
+    f = send_typed(gw, b"application/json", encode(body))
     assert f.response is not None and b"test.bad" in f.response.content
 
 
@@ -616,27 +615,11 @@ def test_a_charset_the_body_does_not_follow_does_not_hide_it(gw, cs):
     UTF-16 must be read as UTF-8, not dismissed as "not JSON" and forwarded."""
     body = orjson.dumps(rpc("tools/call", id=8, name="echo", arguments={"t": "PII"}))
     ctype = f"application/json; charset={cs}".encode()
-    f = send(
-        gw,
-        tflow.tflow(
-            req=tutils.treq(
-                method=b"POST", path=b"/mcp", headers=((b"content-type", ctype),), content=body
-            )
-        ),
-    )
+    f = send_typed(gw, ctype, body)
     assert b"PII" not in f.request.content and b"[REDACTED:email]" in f.request.content
     # a body that does follow its charset is still read in it
-    f = send(
-        gw,
-        tflow.tflow(
-            req=tutils.treq(
-                method=b"POST",
-                path=b"/mcp",
-                headers=((b"content-type", b"application/json; charset=utf-16"),),
-                content=body.decode().encode("utf-16"),
-            )
-        ),
-    )
+    utf16 = body.decode().encode("utf-16")
+    f = send_typed(gw, b"application/json; charset=utf-16", utf16)
     assert b"[REDACTED:email]" in f.request.content
 
 
@@ -707,14 +690,7 @@ def test_json_in_a_charset_nobody_decodes_is_read_by_its_bytes(gw, cs):
     gw.response(f)
     assert b"PII" not in f.response.content and b"[REDACTED:email]" in f.response.content
     req = orjson.dumps(rpc("tools/call", id=6, name="echo", arguments={"t": "PII"}))
-    f = send(
-        gw,
-        tflow.tflow(
-            req=tutils.treq(
-                method=b"POST", path=b"/mcp", headers=((b"content-type", ctype),), content=req
-            )
-        ),
-    )
+    f = send_typed(gw, ctype, req)
     assert b"PII" not in f.request.content and b"[REDACTED:email]" in f.request.content
 
 
