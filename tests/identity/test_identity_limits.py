@@ -225,10 +225,10 @@ def test_hot_path_is_cheap(mkex, mkreq) -> None:
     ex = mkex()
     ex.identity = a
     msgs = [mkreq(ex, name="delete_x") for _ in range(20_000)]
-    t = time.perf_counter()
+    t = time.process_time()
     for m in msgs:
         stage.process(m)
-    per = (time.perf_counter() - t) / len(msgs)
+    per = (time.process_time() - t) / len(msgs)
     assert all(m.action is Action.PASS for m in msgs)
     assert per < 30e-6, per
 
