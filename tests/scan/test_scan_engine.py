@@ -303,6 +303,46 @@ def test_non_ascii_text_keeps_character_offsets(engine):
     assert text[d.start : d.end] == blob
 
 
+@pytest.mark.parametrize(
+    ("expr", "needs"),
+    [
+        (r"@[\xc2-\xf4]", True),
+        (r"[\x80-\xbf]@[A-Za-z0-9\xc2-\xf4]", True),
+        ("ü@", True),
+        (r"(?i)t\xc3\xa9l", True),
+        (r"x{0,3}(?<name>\xc3)", True),
+        (r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9]", False),
+        (r"(?i)(?:has\xc5\x82o|haslo)", False),  # one branch is ASCII
+        (r"\xc3{0,2}a", False),  # optional
+        (r"(?<!\xc3)a", False),  # a look-around matches no byte
+        (r"[^a]b", False),
+    ],
+)
+def test_anchors_that_cannot_match_ascii_are_told_apart(expr, needs):
+    from mcp_gateway.scan.engine import _needs_non_ascii
+
+    assert _needs_non_ascii(expr) is needs
+
+
+def test_non_ascii_anchors_are_scanned_only_in_non_ascii_text(engine, monkeypatch):
+    """The non-ASCII e-mail anchors live in the last database (skipped for ASCII text); an
+    address that needs them is still found as text, as JSON and behind \\u escapes."""
+    from mcp_gateway.scan import engine as em
+
+    last = [i for i, x in enumerate(engine._anchor_expr) if em._needs_non_ascii(x)]
+    assert {engine.rules[engine._anchor_rule[i]].id for i in last} == {"email"}
+    addr = "ay\u015fe@\u015firket.com.tr"
+    text = f"write to {addr} today"
+    assert [(d.rule, d.value) for d in engine.scan_text(text)] == [("email", addr)]
+    raw = json.dumps({"t": text}).encode()  # \u015f escapes: the canonical text is scanned
+    canonical = json.dumps({"t": text}, ensure_ascii=False).encode()
+    (d,) = engine.scan_json(raw, None, lambda: canonical)
+    assert d.value == addr
+    # and without the non-ASCII database nothing finds it: the anchors really moved there
+    monkeypatch.setattr(engine, "_dbs", engine._dbs[:-1])
+    assert engine.scan_text(text) == []
+
+
 def test_bytes_that_are_not_utf8_are_scanned_without_error(engine):
     # nothing to confirm, or something found in bytes that are not valid UTF-8: offsets then
     # index the decoded text (invalid bytes become U+FFFD)

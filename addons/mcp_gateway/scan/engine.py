@@ -29,6 +29,8 @@ import zlib
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from re import _constants as _sre_constants  # the parse tree's opcodes (_needs_non_ascii)
+from re import _parser as _sre_parser
 
 import hyperscan as hs
 
@@ -249,9 +251,12 @@ class Engine:
         order = sorted(range(len(self.rules)), key=lambda ri: self.rules[ri].type not in PII_TYPES)
         for ri in order:
             rule = self.rules[ri]
-            g = 0
             for anchor, som in self._anchors(rule):
                 for expr in _split_caret(anchor):
+                    # An anchor that cannot match ASCII text (the non-ASCII e-mail ones) goes
+                    # with the other non-ASCII anchors, scanned only when the text is not
+                    # ASCII: two of them in the main database cost it ~15 % on every message.
+                    g = _NON_ASCII_GROUP if _needs_non_ascii(expr) else 0
                     hid = len(self._anchor_rule)
                     self._anchor_rule.append(ri)
                     self._anchor_expr.append(expr)
@@ -295,7 +300,9 @@ class Engine:
         # The multi-byte ones in a database of their own, scanned only when the message is
         # not ASCII: in the main one, its many short literals slowed every non-ASCII text by
         # ~25 % (256 KiB: 1.4 -> 1.1 ms), and ASCII messages need no second pass.
-        groups[_NON_ASCII_GROUP] = [(UNICODE_MULTIBYTE, self._id_unicode, hs.HS_FLAG_SINGLEMATCH)]
+        groups.setdefault(_NON_ASCII_GROUP, []).append(
+            (UNICODE_MULTIBYTE, self._id_unicode, hs.HS_FLAG_SINGLEMATCH)
+        )
         # internal: a percent escape. Without it a message whose only disguise was one
         # escaped character (ghp%5F...) had no hit at all, and the percent view was not built.
         self._id_pct = self._id_unicode + 1
@@ -1150,6 +1157,38 @@ def _split_caret(expr: str) -> list[str]:
         except hs.error:
             return [expr]
     return parts
+
+
+def _needs_non_ascii(expr: str) -> bool:
+    """Whether every match of ``expr`` holds a byte beyond ASCII (read as Python's parser
+    reads it; False when in doubt)."""
+    try:
+        py = re.sub(r"\(\?<(?=[A-Za-z_])", "(?P<", expr)  # named groups as Python spells them
+        tree = _sre_parser.parse(py.encode("utf-8", "surrogatepass"))
+    except Exception:  # noqa: BLE001 - Hyperscan syntax Python does not read: keep it
+        return False
+    return _seq_needs(tree)
+
+
+def _seq_needs(seq) -> bool:
+    return any(_item_needs(op, av) for op, av in seq)
+
+
+def _item_needs(op, av) -> bool:
+    c = _sre_constants
+    if op is c.LITERAL:
+        return av >= 0x80
+    if op is c.IN:
+        return all((o is c.LITERAL and a >= 0x80) or (o is c.RANGE and a[0] >= 0x80) for o, a in av)
+    if op is c.BRANCH:
+        return all(_seq_needs(b) for b in av[1])
+    if op is c.SUBPATTERN:
+        return _seq_needs(av[-1])
+    if op is c.ATOMIC_GROUP:
+        return _seq_needs(av)
+    if op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT):
+        return av[0] >= 1 and _seq_needs(av[2])
+    return False  # look-arounds match nothing; classes with ASCII in them, categories
 
 
 def _top_level_caret(alts: str) -> bool:
