@@ -872,3 +872,45 @@ def test_event_stream_media_types():
     assert is_event_stream("text/event-streamx")  # the Python SDK's prefix test says so
     assert not is_event_stream("application/json; x=text/event-stream")
     assert not is_event_stream(None)
+
+
+@pytest.mark.parametrize(
+    ("name", "values"),
+    [
+        (b"mcp-session-id", (b"s-own", b"s-victim")),
+        (b"Mcp-Method", (b"tools/call", b"tools/list")),
+        (b"mcp-name", (b"echo", b"delete_everything")),
+        (b"MCP-Protocol-Version", (b"2025-11-25", b"2025-11-25")),
+    ],
+)
+def test_a_repeated_one_value_mcp_header_is_refused(gw, name, values):
+    """Servers read a repeated header differently (the first copy, or the copies joined):
+    the gateway cannot know which one the server will act on, so it refuses the request."""
+    headers = tuple((name, v) for v in values)
+    f = send(gw, post(rpc("tools/call", id=3, name="echo"), headers=headers))
+    assert f.response is not None and f.response.status_code == 400
+    err = decode_json(f.response.content)["error"]
+    assert err["code"] == ErrorCode.INVALID_REQUEST and "more than once" in err["message"]
+    assert not any(v.decode() in err["message"] for v in values)  # no value echoed
+
+
+def test_a_repeated_header_on_the_get_stream_is_refused(gw):
+    hdrs = ((b"accept", b"text/event-stream"), (b"mcp-session-id", b"a"), (b"mcp-session-id", b"b"))
+    f = tflow.tflow(req=tutils.treq(method=b"GET", path=b"/mcp", headers=hdrs, content=b""))
+    send(gw, f)
+    assert f.response is not None and f.response.status_code == 400
+
+
+def test_other_repeated_headers_change_nothing(gw):
+    body = orjson.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber"})
+    hdrs = (
+        (b"content-type", b"application/json"),
+        (b"authorization", b"a"),
+        (b"authorization", b"b"),
+    )
+    g = tflow.tflow(req=tutils.treq(method=b"POST", headers=hdrs, content=body))
+    send(gw, g)
+    assert g.response is None and "mcp" not in g.metadata  # not MCP: untouched
+    headers = ((b"x-trace", b"1"), (b"x-trace", b"2"), (b"mcp-session-id", b"s1"))
+    f = send(gw, post(rpc("tools/call", id=3, name="echo"), headers=headers))
+    assert f.response is None and f.metadata["mcp"]  # inspected and forwarded

@@ -101,6 +101,30 @@ def hget(headers: http.Headers, name: bytes) -> str | None:
     return None
 
 
+# MCP's request headers that hold one value. Servers read a repeated one differently
+# (Starlette takes the first copy, Node joins the copies with ", "), so a request that
+# repeats one means two things at once and is refused, as a URL naming two sessions is.
+_SINGLETONS = {
+    b"mcp-session-id": "Mcp-Session-Id",
+    b"mcp-protocol-version": "MCP-Protocol-Version",
+    b"mcp-method": "Mcp-Method",
+    b"mcp-name": "Mcp-Name",
+    b"last-event-id": "Last-Event-ID",
+}
+
+
+def _repeated_singletons(headers: http.Headers) -> str | None:
+    """The first of MCP's one-value request headers that ``headers`` holds more than once."""
+    seen: set[bytes] = set()
+    for k, _ in headers.fields:
+        name = k.lower()
+        if name in _SINGLETONS:
+            if name in seen:
+                return _SINGLETONS[name]
+            seen.add(name)
+    return None
+
+
 def _has_mcp_header(h: dict[str, str]) -> bool:
     return (
         "mcp-session-id" in h
@@ -245,6 +269,15 @@ class Gateway:
                 http_status=400,
                 stage="parse",
             )
+        elif len(h) < len(req.headers.fields):  # some header came twice (rare: checked apart)
+            twice = _repeated_singletons(req.headers)
+            if twice:
+                ex.refusal = Refusal(
+                    ErrorCode.INVALID_REQUEST,
+                    f"Invalid Request: the {twice} header is given more than once",
+                    http_status=400,
+                    stage="parse",
+                )
         return ex
 
     def exchange(self, flow: http.HTTPFlow) -> Exchange | None:
