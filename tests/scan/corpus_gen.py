@@ -947,6 +947,14 @@ def ipv4(rng: random.Random, private: bool | None = None) -> str:
     )
 
 
+def L_ipv4(ip: str) -> L | str:
+    """A public address is personal data; a private one (10/8, 172.16/12, 192.168/16) is the
+    same on every site and identifies no one: plain text, not a label."""
+    a, b = (int(x) for x in ip.split(".")[:2])
+    private = a == 10 or (a == 172 and 16 <= b <= 31) or (a, b) == (192, 168)
+    return ip if private else L("ipv4", ip)
+
+
 # --------------------------------------------------------------------------------------------
 # Benign content: realistic MCP traffic with nothing to find (also used as surrounding filler)
 # --------------------------------------------------------------------------------------------
@@ -2504,7 +2512,7 @@ def c_private_key(rng: random.Random) -> Doc:
         ip = ipv4(rng, private=True)
         return Doc(
             f"apiVersion: v1\nclusters:\n- cluster:\n    certificate-authority-data: {cert_b64}\n    server: https://",
-            L("ipv4", ip),
+            L_ipv4(ip),
             f":6443\n  name: {pick(rng, ['prod', 'staging'])}\ncontexts: []\nusers:\n- name: admin\n  user:\n",
             f"    client-certificate-data: {cert_b64}\n    client-key-data: ",
             L("private_key", key_b64),
@@ -2712,7 +2720,7 @@ def c_url_creds(rng: random.Random) -> Doc:
     pw = url_password(rng)
     P = L("url_credentials", pw)
     host_ip = rng.random() < 0.2
-    host: str | L = L("ipv4", ipv4(rng)) if host_ip else pick(
+    host: str | L = L_ipv4(ipv4(rng)) if host_ip else pick(
         rng, ["db-primary.internal", "postgres.prod.svc.cluster.local", "cluster0.x7k2p.mongodb.net",
               "redis-12345.c1.eu-west-1-2.ec2.cloud.redislabs.com", "mq.internal", "pypi.internal.acme.net"]
     )  # fmt: skip
@@ -2831,7 +2839,7 @@ def L_iban(rng: random.Random) -> L:
 
 
 def L_ip(rng: random.Random, private: bool | None = None) -> L:
-    return L("ipv4", ipv4(rng, private))
+    return L_ipv4(ipv4(rng, private))
 
 
 def p_crm(rng: random.Random, focus: str) -> Doc:
@@ -3077,7 +3085,7 @@ def p_netstat(rng: random.Random, focus: str) -> Doc:
     for i in range(rng.randint(2, 5)):
         if i:
             doc.add("\n")
-        doc.add(Doc("ESTAB  0      0      ", L("ipv4", local), f":{pick(rng, [22, 443, 5432, 6379])}      ",
+        doc.add(Doc("ESTAB  0      0      ", L_ipv4(local), f":{pick(rng, [22, 443, 5432, 6379])}      ",
                     L_ip(rng), f":{rng.randint(1024, 65535)}  users:((\"{pick(rng, ['sshd', 'postgres', 'nginx'])}\",pid={rng.randint(100, 9999)},fd={rng.randint(3, 40)}))"))  # fmt: skip
     return doc
 
@@ -3945,7 +3953,7 @@ BARE_VALUES: list[tuple[str, Callable[[random.Random], str]]] = [
     ("phone_number", phone),
     ("iban", lambda r: format_iban(r, iban(r))),
     ("credit_card", lambda r: format_card(r, card_number(r))),
-    ("ipv4", ipv4),
+    ("ipv4", lambda r: ipv4(r, False)),  # (a private address is no finding)
 ]
 
 

@@ -340,6 +340,8 @@ def _oracle_hit_is_real(kind: str, m: re.Match, text: str) -> bool:
     if kind == "ipv4":
         if not all(int(o) <= 255 for o in m.groups()):
             return False
+        if isinstance(cg.L_ipv4(v), str):
+            return False  # a private address is no finding
         return not re.search(r"(Version[= ]|version |OID [\d.]*)$", text[: m.start()])
     if kind == "credit_card":
         d = re.sub(r"[ -]", "", v)

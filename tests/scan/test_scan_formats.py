@@ -326,7 +326,7 @@ PII_FOUND = [
     ("twilio.messages.create to=(646) 333-9686", ("phone_number", "(646) 333-9686")),
     ("Portable : 06.92.29.17.64", ("phone_number", "06.92.29.17.64")),
     # addresses next to words that also number things
-    ("build server 10.0.0.5 is down", ("ipv4", "10.0.0.5")),
+    ("build server 52.10.0.5 is down", ("ipv4", "52.10.0.5")),
     ("version 2.3 running on 34.201.12.9", ("ipv4", "34.201.12.9")),
     # a card followed by its expiry date; a card word before a 19-digit number
     ("4539 1488 0343 6467 12/26 123", ("credit_card", "4539 1488 0343 6467")),
@@ -630,3 +630,47 @@ def test_a_value_before_a_literal_escape_stops_at_it(engine):
     assert found(engine, "--set db.password=Zx9LmQ2pT8vRk4Wn\\n  next") == [
         ("generic_secret", "Zx9LmQ2pT8vRk4Wn")
     ]
+
+
+SILENT_EIGHTH = [
+    # the example IBANs of SWIFT's registry (every validator's documentation quotes them)
+    "<IBAN>AE070331234567890123456</IBAN>",
+    "IBAN in Doku: SA0380000000608010167519",
+    "Anna;TR330006100519786457841326;Moskva",
+    # private, link-local and carrier-grade NAT addresses identify no one
+    "Trying 192.168.111.49:443... Connected",
+    "X-Forwarded-For: 10.20.30.40, 172.16.5.9",
+    "metadata endpoint 169.254.169.254; CGNAT peer 100.72.1.9",
+    # a Kubernetes Secret's base64 of placeholders, references and sample values
+    "data:\n  token: WU9VUl9BUElfS0VZ\n  password: e3sgLlZhbHVlcy5kYi5wYXNzd29yZCB9fQ==\n",
+    "  api-key: Y2hhbmdlbWU=\n  db-password: PFlPVVJfUEFTU1dPUkQ+\n  secret-key: Tm9uZQ==\n",
+    "  aws-secret-access-key: d0phbHJYVXRuRkVNSS9LN01ERU5HL2JQeFJmaUNZRVhBTVBMRUtFWQ==\n",
+    "  smtppassword: b3MuZW52aXJvblsnREJfUEFTU1dPUkQnXQ==\n",
+    # percent-encoded placeholders in URLs and form bodies
+    "GET /api/v1/search?password=%24%7BDB_PASSWORD%7D&ts=1707351798649 HTTP/1.1",
+    "grant_type=password&password=%7B%7B%20.Values.db.password%20%7D%7D&page=6",
+    "/v1/export?page=9&password=%25%28DB_PASS%29s&sig_alg=HMAC-SHA256",
+    # public identifiers called "the API key" in passing; an Azure connection string's head
+    "here's the API key: ACa1b2c3d4e5f60718293a4b5c6d7e8f90.",
+    "hier der API-Schlüssel: pk_live_51HXq2LkS8d7RtYwq3Vb9mN0pQ",
+    "hier is de API-sleutel: 0oa1b2c3d4e5F6g7H8i9",
+]
+
+
+@pytest.mark.parametrize("text", SILENT_EIGHTH)
+def test_eighth_corpus_false_alarms_stay_silent(engine, text):
+    assert found(engine, text) == []
+
+
+FOUND_EIGHTH = [
+    # real values in the same places are still secrets
+    ("  db-password: c3VwZXJTM2NyZXQhMjAyNA==\n", ("generic_secret", "c3VwZXJTM2NyZXQhMjAyNA==")),
+    ("GET /x?page=1&password=Xk%25d9Lq2%21vB HTTP/1.1", ("generic_secret", "Xk%25d9Lq2%21vB")),
+    ("connect from 52.20.30.40 port 22", ("ipv4", "52.20.30.40")),
+    ("IBAN: DE44500105175407324931", ("iban", "DE44500105175407324931")),
+]
+
+
+@pytest.mark.parametrize(("text", "want"), FOUND_EIGHTH)
+def test_eighth_corpus_values_still_found(engine, text, want):
+    assert found(engine, text) == [want]

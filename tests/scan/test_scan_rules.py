@@ -83,7 +83,7 @@ POSITIVES = [
     ("iban", "IBAN " + iban(), None),
     ("phone_number", "call +44 20 7946 0958 now", "+44 20 7946 0958"),
     ("phone_number", "cell (415) 555-2671", "(415) 555-2671"),
-    ("ipv4", "connect to 10.20.30.40:5432", "10.20.30.40"),
+    ("ipv4", "connect to 52.20.30.40:5432", "52.20.30.40"),
 ]
 
 
@@ -233,7 +233,8 @@ MORE = [
         ["email", "phone_number"],
     ),
     ("Call 020 7946 0018 or +44 7700 900123", ["phone_number", "phone_number"]),
-    ("server at 192.168.1.20 port 22; gateway 10.0.0.1", ["ipv4", "ipv4"]),
+    ("server at 85.214.1.20 port 22; gateway 34.96.0.1", ["ipv4", "ipv4"]),
+    ("server at 192.168.1.20 port 22; gateway 10.0.0.1", []),  # private networks
     ("User-Agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0.6099.109", []),
     ('"snowflake": "354577993110676574"', []),  # JCB-range, Luhn-valid, but 18 digits
     ("stripe rk_test_51faKe2" + rnd(60, seed=35), ["stripe_key"]),  # 'faKe' inside random text

@@ -113,7 +113,11 @@ def test_phone_and_ipv4_validators():
     assert not V.phone("(015) 555-2132")  # NANP area code cannot start with 0
     # 555-0100 to 555-0199 are reserved for fiction and examples
     assert not V.phone("(415) 555-0132") and not V.phone("1-800-555-0199")
-    assert V.ipv4_public("10.1.2.3")
+    assert V.ipv4_public("52.1.2.3") and V.ipv4_public("172.32.0.9")
+    # private, link-local and carrier-grade NAT networks identify no one
+    for ip in ("10.1.2.3", "172.16.0.9", "172.31.255.1", "192.168.1.20", "169.254.169.254",
+               "100.64.0.1", "100.127.9.9"):  # fmt: skip
+        assert not V.ipv4_public(ip), ip
     # RFC 5737's documentation networks; object ids written like addresses
     assert not V.ipv4_public("192.0.2.94") and not V.ipv4_public("203.0.113.7")
     assert not V.ipv4_public("2.5.4.11") and V.ipv4_public("2.5.5.11")
@@ -134,7 +138,7 @@ def test_phone_and_ipv4_validators():
         ("server 34.201.113.9 down", True),
         ("resolver 8.8.4.4", True),
         ("failover to 52.14.200.9", True),
-        ("android 10.1.2.3", True),
+        ("android 52.1.2.3", True),
     ],
 )
 def test_ipv4_after_version_words_only_when_they_are_words(text, found):

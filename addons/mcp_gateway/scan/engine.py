@@ -25,6 +25,7 @@ import bisect
 import codecs
 import re
 import threading
+import urllib.parse
 import zlib
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
@@ -729,7 +730,19 @@ class Engine:
         for p in rule.allow_patterns:
             if p.search(value):
                 return False
-        return not (rule.placeholder_check and V.is_placeholder(value))
+        if not rule.placeholder_check:
+            return True
+        if V.is_placeholder(value):
+            return False
+        # A value that is only an encoding of a placeholder or a reference is one too: a
+        # Kubernetes Secret's base64 of "YOUR_API_KEY" or of {{ .Values.db.password }}, a
+        # URL's password=%24%7BDB_PASSWORD%7D.
+        inner = _encoded_text(value)
+        if inner is None:
+            return True
+        if inner in rule.allow_values or V.is_placeholder(inner):
+            return False
+        return not any(p.search(inner) for p in rule.allow_patterns)
 
     # -- base64 ---------------------------------------------------------------------
     def _blob_findings(
@@ -1052,6 +1065,27 @@ def _decode_blob(blob: str, inflate_budget: list[int] | None = None) -> tuple[st
 
 
 _ACTION_ORDER = {"log": 0, "alert": 1, "redact": 2, "block": 3}
+
+
+_B64_VALUE = re.compile(r"[A-Za-z0-9+/]{4,}={0,2}\Z")
+
+
+def _encoded_text(value: str) -> str | None:
+    """The text ``value`` encodes, when it is wholly percent-encoded or wholly base64 of
+    printable UTF-8 text; else None."""
+    if "%" in value:
+        inner = urllib.parse.unquote(value, errors="replace")
+        return inner if inner != value and "\ufffd" not in inner else None
+    if not _B64_VALUE.match(value):
+        return None
+    body = value.rstrip("=")
+    if len(body) % 4 == 1:
+        return None
+    try:
+        text = base64.b64decode(body + "=" * (-len(body) % 4), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None
+    return text if text.isprintable() and text.strip() else None
 
 
 def _action_rank(a: str) -> int:
