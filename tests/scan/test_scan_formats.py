@@ -674,3 +674,39 @@ FOUND_EIGHTH = [
 @pytest.mark.parametrize(("text", "want"), FOUND_EIGHTH)
 def test_eighth_corpus_values_still_found(engine, text, want):
     assert found(engine, text) == [want]
+
+
+SECRETS_EIGHTH = [
+    # password labels in more languages, full-width colons, sentence-final 。
+    ("附件是五月份的发票。\n\n密码：Lisboa216!pizz-\n银行卡号", "Lisboa216!pizz-"),
+    ("リンクも機能しません。パスワード: Luna764@lun+。\n\nよろしく", "Luna764@lun+"),
+    ("referans ISBN 978-3-16-148410-0\nşifre: Pizza1489%maple*\n", "Pizza1489%maple*"),
+    ("لا أستطيع تسجيل الدخول\n\nكلمة المرور: t7w%J@odXIF9\nالمرجع", "t7w%J@odXIF9"),
+    ("टिकट SUP-5490. पासवर्ड: 3Uh8fQ^4nhzv\n", "3Uh8fQ^4nhzv"),
+    ("비밀번호: Xk29!pqLm#2", "Xk29!pqLm#2"),
+    # XML: an element with attributes or a namespace, an element named in German
+    (
+        '<wsse:Password Type="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-'
+        'token-profile-1.0#PasswordText">K%JRQdcj@KQ3q</wsse:Password>',
+        "K%JRQdcj@KQ3q",
+    ),
+    ("<Passwort>Xk29!pqLm#2</Passwort>", "Xk29!pqLm#2"),
+]
+
+
+@pytest.mark.parametrize(("text", "value"), SECRETS_EIGHTH)
+def test_eighth_corpus_secrets(engine, text, value):
+    assert found(engine, text) == [("generic_secret", value)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "密码：请联系管理员",  # no value: "ask the administrator"
+        "パスワードを忘れてしまい、リセットのリンクも機能しません",
+        '<PasswordPolicy minLength="12">strongpassword</PasswordPolicy>',
+        '<api-key env="prod">${API_KEY}</api-key>',
+    ],
+)
+def test_eighth_corpus_secret_words_without_a_secret(engine, text):
+    assert found(engine, text) == []
