@@ -710,3 +710,26 @@ def test_eighth_corpus_secrets(engine, text, value):
 )
 def test_eighth_corpus_secret_words_without_a_secret(engine, text):
     assert found(engine, text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        # Chinese, Japanese and Korean put no space between a number and the sentence
+        ("電話番号は03-3896-7572です", ("phone_number", "03-3896-7572")),
+        ("제 전화번호는 +82 10-9076-2327입니다", ("phone_number", "+82 10-9076-2327")),
+        ("我的手机号是+86 10 4461 2605。", ("phone_number", "+86 10 4461 2605")),
+        ("サーバーのIPは207.107.145.34です", ("ipv4", "207.107.145.34")),
+        ("米国SSN：219-45-6789です", ("us_ssn", "219-45-6789")),
+        ("我的邮箱是liu.yang@gmail.com\n", ("email", "liu.yang@gmail.com")),
+        ("제 이메일은: user@acme-corp.kr입니다", ("email", "user@acme-corp.kr")),
+        ("用户@例子.公司 谢谢", ("email", "用户@例子.公司")),  # wholly CJK: as it is
+    ],
+)
+def test_values_glued_to_cjk_text(engine, text, want):
+    assert found(engine, text) == [want]
+
+
+def test_documentation_address_glued_to_cjk_text_is_still_documentation(engine):
+    assert found(engine, "メールアドレスはjane.doe@example.orgです") == []
+    assert found(engine, "제 이메일은 soporte@example.com입니다.") == []

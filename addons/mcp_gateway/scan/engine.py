@@ -630,6 +630,11 @@ class Engine:
             # control character: same length, so offsets hold, but the letter no longer glues
             # the next token to a word ("...\nghp_x" still starts a token) and \s matches.
             win = win.replace("\\n", "\\\n").replace("\\r", "\\\r").replace("\\t", "\\\t")
+        if rule.type in _CJK_BLIND_TYPES and not win.isascii():
+            # Chinese, Japanese and Korean write no space between words: 電話番号は03-3896-7572です
+            # must read like "is 03-3896-7572 ." to patterns whose boundaries are \w (which
+            # these scripts are). One character for one: offsets hold.
+            win = _CJK.sub(" ", win)
         last = (hi if smax is None else min(smax, hi)) - base  # the last allowed start
         for rx, brx, span in self._confirmers[ri]:
             has_value = "value" in rx.groupindex
@@ -663,6 +668,8 @@ class Engine:
                     if ve <= vs:
                         pos = mstart + 1
                         continue
+                if rule.type == "email" and not text[vs:ve].isascii():
+                    vs, ve = _email_span(text, vs, ve)
                 value = text[vs:ve]
                 if self._accept(ri, rule, value, text, vs, ve, m, memo):
                     if budget is not None:
@@ -1065,6 +1072,35 @@ def _decode_blob(blob: str, inflate_budget: list[int] | None = None) -> tuple[st
 
 
 _ACTION_ORDER = {"log": 0, "alert": 1, "redact": 2, "block": 3}
+
+
+# Kana, CJK ideographs, Hangul, and full-width forms (not the full-width digits and letters,
+# which NFKC reads as ASCII in the unicode view)
+_CJK = re.compile(
+    "[\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff01-\uff0f\uff1a-\uff20\uff5b-\uff65]"
+)
+# numbers that no pattern needs a CJK character for (see _confirm)
+_CJK_BLIND_TYPES = frozenset({"phone_number", "ipv4", "credit_card", "us_ssn", "iban"})
+
+
+def _email_span(text: str, vs: int, ve: int) -> tuple[int, int]:
+    """An address glued to Chinese, Japanese or Korean text (メールアドレスはjane@acme.jpです,
+    제 이메일은 a@b.com입니다): the span without the text around it. An address wholly in
+    those scripts (用户@例子.公司) stays as it is."""
+    v = text[vs:ve]
+    at = v.rfind("@")
+    if at <= 0:
+        return vs, ve
+    local, dom = v[:at], v[at + 1 :]
+    cut = max((m.end() for m in _CJK.finditer(local)), default=0)
+    if 0 < cut < len(local) and local[cut].isalnum():
+        vs += cut  # a local part in Latin letters after CJK text
+    first = _CJK.search(dom)
+    if first is not None and first.start() > 0:
+        head = dom[: first.start()]
+        if head.isascii() and "." in head.strip(".") and head[-1].isalpha():
+            ve -= len(dom) - first.start()  # a Latin domain, then the sentence goes on
+    return vs, ve
 
 
 _B64_VALUE = re.compile(r"[A-Za-z0-9+/]{4,}={0,2}\Z")
