@@ -733,3 +733,20 @@ def test_values_glued_to_cjk_text(engine, text, want):
 def test_documentation_address_glued_to_cjk_text_is_still_documentation(engine):
     assert found(engine, "メールアドレスはjane.doe@example.orgです") == []
     assert found(engine, "제 이메일은 soporte@example.com입니다.") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("мой телефон 8 (916) 504-15-21.", "8 (916) 504-15-21"),
+        ("我的手机号是139-3835-7741", "139-3835-7741"),
+        ("<telefon>(22) 267 61 86</telefon>", "(22) 267 61 86"),
+    ],
+)
+def test_eighth_corpus_phone_shapes(engine, text, value):
+    assert found(engine, text) == [("phone_number", value)]
+
+
+@pytest.mark.parametrize("text", ["x 8 (2024) 12-34-56", "order 139-3835-7741-22"])
+def test_eighth_corpus_phone_lookalikes(engine, text):
+    assert found(engine, text) == []

@@ -503,7 +503,7 @@ def phone(value: str, ctx: Ctx | None = None) -> bool:
     if (value.startswith("(0") and not _NANP_SHAPE.match(value)) or value.startswith("0 ("):
         return 9 <= len(digits) <= 12  # an area code with its trunk 0 in parentheses
     if value.startswith("(") and value.find(")") == 3:
-        return 10 <= len(digits) <= 11  # a two-digit area code: Brazil, Australia
+        return 9 <= len(digits) <= 11  # a two-digit area code: Brazil, Australia, Poland
     if _FICTION.search(value):
         return False  # 555-0100 to 555-0199: reserved for fiction and examples
     if _AU_LOCAL_RATE.match(value):
