@@ -22,31 +22,69 @@ def codings(header: str | None) -> list[str]:
     return [c.strip().lower() for c in (header or "").split(",") if c.strip()]
 
 
+class TooLarge(ValueError):
+    """The decoded body would exceed the limit."""
+
+
+_PIECE = 64 * 1024
+# input fed to zstd and brotli at a time: one call inflates without a bound (a 32 KB zstd
+# request made 2 GB), so output is checked after each small piece of input (zstd's densest
+# block turns 3 bytes into 128 KiB: 1 KiB of input gives at most ~44 MiB)
+_SMALL = 1024
+
+
 class _One:
-    """Incremental decoding of one content coding."""
+    """Incremental decoding of one content coding, its output bounded by ``cap`` a call."""
 
     def __init__(self, enc: str) -> None:
+        if enc not in ("gzip", "x-gzip", "deflate", "br", "zstd"):
+            raise ValueError(f"unsupported content-encoding {enc!r}")
+        self.enc = enc
+        self._d = self._new()
+
+    def _new(self):
+        enc = self.enc
         if enc in ("gzip", "x-gzip"):
-            self._d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            self._fn = self._d.decompress
-        elif enc == "deflate":
-            self._d = zlib.decompressobj()
-            self._fn = self._d.decompress
-        elif enc == "br":
+            return zlib.decompressobj(16 + zlib.MAX_WBITS)
+        if enc == "deflate":
+            return zlib.decompressobj()
+        if enc == "br":
             import brotli
 
-            self._d = brotli.Decompressor()
-            self._fn = self._d.process
-        elif enc == "zstd":
-            import zstandard
+            return brotli.Decompressor()
+        import zstandard
 
-            self._d = zstandard.ZstdDecompressor().decompressobj()
-            self._fn = self._d.decompress
-        else:
-            raise ValueError(f"unsupported content-encoding {enc!r}")
+        return zstandard.ZstdDecompressor().decompressobj()
 
-    def decompress(self, data: bytes) -> bytes:
-        return self._fn(data) if data else b""
+    def decompress(self, data: bytes, cap: int) -> bytes:
+        out = bytearray()
+        if self.enc == "br":
+            for i in range(0, len(data), _SMALL):
+                out += self._d.process(data[i : i + _SMALL])
+                if len(out) > cap:
+                    raise TooLarge(f"decoded body over {cap} bytes")
+            return bytes(out)
+        if self.enc == "zstd":
+            while data:
+                piece, data = data[:_SMALL], data[_SMALL:]
+                out += self._d.decompress(piece)
+                if len(out) > cap:
+                    raise TooLarge(f"decoded body over {cap} bytes")
+                if self._d.eof:
+                    # one frame ended: the next starts in what is left (receivers such as
+                    # httpx decode every frame of a body, skippable ones included)
+                    data = self._d.unused_data + data
+                    self._d = self._new()
+            return bytes(out)
+        d = self._d
+        while data:
+            out += d.decompress(data, cap + 1 - len(out))
+            if len(out) > cap:
+                raise TooLarge(f"decoded body over {cap} bytes")
+            data = d.unconsumed_tail
+            if d.eof:
+                break  # (what follows a gzip member is not read: httpx does not read it)
+        return bytes(out)
 
     def flush(self) -> bytes:
         f = getattr(self._d, "flush", None)
@@ -58,55 +96,63 @@ class _One:
 
 class StreamDecoder:
     """Incremental decoding of a streamed body's content codings (gzip, deflate, br, zstd,
-    identity; several, comma-separated, are undone last one first)."""
+    identity; several, comma-separated, are undone last one first). One call's output is
+    bounded by ``cap`` (TooLarge beyond it)."""
 
-    def __init__(self, encoding: str) -> None:
+    def __init__(self, encoding: str, cap: int = 64 << 20) -> None:
         self.encoding = encoding.strip().lower()
         chain = [c for c in codings(encoding) if c != "identity"]
         if not chain:
             raise ValueError(f"unsupported content-encoding {encoding!r}")
         self._chain = [_One(c) for c in reversed(chain)]
+        self.cap = cap
 
     def decompress(self, data: bytes) -> bytes:
         for d in self._chain:
-            data = d.decompress(data)
+            data = d.decompress(data, self.cap)
         return data
 
     def flush(self) -> bytes:
         out = b""
         for d in self._chain:
-            out = d.decompress(out) + d.flush()
+            out = d.decompress(out, self.cap) + d.flush()
         return out
-
-
-class TooLarge(ValueError):
-    """The decoded body would exceed the limit."""
-
-
-_PIECE = 64 * 1024
 
 
 def decode_content(raw: bytes, encoding: str | None, limit: int | None = None) -> bytes:
     """A whole body with its content codings undone. ValueError if one is unknown or the
     bytes are corrupt; TooLarge as soon as the output passes ``limit`` (a compression bomb
-    is fed in 64 KiB pieces and never inflated whole)."""
+    is never inflated whole)."""
     if not [c for c in codings(encoding) if c != "identity"]:
         return raw
-    d = StreamDecoder(encoding or "")
+    cap = limit if limit is not None else 1 << 62
+    d = StreamDecoder(encoding or "", cap)
     out = bytearray()
     try:
         for i in range(0, len(raw), _PIECE):
             out += d.decompress(raw[i : i + _PIECE])
-            if limit is not None and len(out) > limit:
+            if len(out) > cap:
                 raise TooLarge(f"decoded body over {limit} bytes")
         out += d.flush()
     except ValueError:
         raise
     except Exception as e:  # zlib.error, brotli.error, zstandard.ZstdError
         raise ValueError(f"corrupt {encoding} body: {e}") from e
-    if limit is not None and len(out) > limit:
+    if len(out) > cap:
         raise TooLarge(f"decoded body over {limit} bytes")
     return bytes(out)
+
+
+def decoded_prefix(raw: bytes, encoding: str | None, n: int = 4096) -> bytes | None:
+    """The first ``n`` bytes (or fewer) of a body with its content codings undone, to tell
+    JSON from other uploads when the whole is too big to decode; b"" if the codings cannot
+    be undone, None if its first bytes already inflate beyond 64 MiB (a bomb)."""
+    try:
+        return StreamDecoder(encoding or "", 64 << 20).decompress(raw[:512])[:n]
+    except TooLarge:
+        return None
+    except Exception:  # noqa: BLE001 - unknown coding, corrupt bytes
+        return b""
 
 
 SINGLE_CODINGS = frozenset({"gzip", "deflate", "br", "zstd"})
@@ -121,21 +167,41 @@ def charset(content_type: str | None) -> str | None:
     return None
 
 
+# The charsets a JSON or event-stream body may name, by the name receivers reduce a label
+# to (iconv-lite, behind Node's body parsers, drops everything but letters and digits:
+# "utf-7." is utf7 to it), with the Python codec that reads them.
+_CHARSETS = {
+    "utf8": "utf-8", "usascii": "ascii", "ascii": "ascii", "utf7": "utf-7",
+    "utf16": "utf-16", "utf16le": "utf-16-le", "utf16be": "utf-16-be",
+    "utf32": "utf-32", "utf32le": "utf-32-le", "utf32be": "utf-32-be",
+    "latin1": "latin-1", "koi8r": "koi8-r", "koi8u": "koi8-u", "shiftjis": "shift_jis",
+    "sjis": "shift_jis", "eucjp": "euc_jp", "euckr": "euc_kr", "gb2312": "gb2312",
+    "gbk": "gbk", "gb18030": "gb18030", "big5": "big5", "iso2022jp": "iso2022_jp",
+    **{f"iso8859{n}": f"iso8859-{n}" for n in (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 13, 14, 15, 16)},
+    **{f"windows125{n}": f"cp125{n}" for n in range(9)},
+    **{f"cp125{n}": f"cp125{n}" for n in range(9)},
+}  # fmt: skip
+
+
 def foreign_charset(content_type: str | None) -> str | None:
-    """A charset other than UTF-8 that the receiver will decode the body with, or None.
-    ValueError when Python does not know it (the receiver's reading cannot be reproduced)."""
+    """A charset other than UTF-8 that the receiver will decode the body with (the Python
+    codec's name), or None. ValueError for a charset that is not one of the registered text
+    charsets above (``unicode_escape``, ``utf-7-imap``, ``cp500``: receivers that know one
+    read what the gateway would not), or that receivers spell apart (``utf-7.``: utf-7 to
+    Node, unknown to Python, which falls back to UTF-8)."""
     cs = charset(content_type)
     if cs is None or cs in UTF8_NAMES:
         return None
+    name = _CHARSETS.get(re.sub(r"[^0-9a-z]", "", cs))
+    if name is None:
+        raise ValueError(f"unsupported charset {cs!r}")
     try:
-        info = codecs.lookup(cs)
+        same = codecs.lookup(cs).name == codecs.lookup(name).name
     except LookupError:
-        raise ValueError(f"unknown charset {cs!r}") from None
-    if info.name == "utf-8":
-        return None
-    if not getattr(info, "_is_text_encoding", True):  # base64, hex, rot13: no charsets
-        raise ValueError(f"unknown charset {cs!r}")
-    return cs
+        same = False
+    if not same:
+        raise ValueError(f"ambiguous charset {cs!r}")
+    return None if codecs.lookup(name).name == "utf-8" else name
 
 
 def json_utf8(body: bytes, content_type: str | None) -> bytes:
@@ -147,10 +213,7 @@ def json_utf8(body: bytes, content_type: str | None) -> bytes:
     does not yield JSON but the bytes as such do (``charset=utf-16`` on a UTF-8 body), the
     body is read as those receivers read it: otherwise it would pass as "not JSON" to a
     receiver that finds a message in it."""
-    try:
-        cs = foreign_charset(content_type)
-    except ValueError:
-        cs = None  # a charset nobody can decode: the SDKs read the bytes, and so does this
+    cs = foreign_charset(content_type)  # (ValueError: one the gateway cannot read alike)
     if cs is not None:
         try:
             text = body.decode(cs, "replace")

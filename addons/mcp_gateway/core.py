@@ -84,12 +84,16 @@ def _summary(m: Message) -> dict[str, Any]:
 
 
 def header_map(headers: http.Headers) -> dict[str, str]:
-    """All headers in one pass, lowercase names, first value wins."""
+    """All headers in one pass, lowercase names, first value wins; but the codings of
+    several ``Content-Encoding`` lines are one list, in order, as receivers read them
+    (httpx and fetch undo ``gzip`` + ``gzip`` twice, and ``identity`` + ``gzip`` once)."""
     out: dict[str, str] = {}
     for k, v in headers.fields:
         name = k.decode("latin-1").lower()
         if name not in out:
             out[name] = v.decode("utf-8", "surrogateescape")
+        elif name == "content-encoding":
+            out[name] = f"{out[name]}, {v.decode('utf-8', 'surrogateescape')}"
     return out
 
 
@@ -221,6 +225,15 @@ class Gateway:
             self.hold_streams = ctx.options.mcp_hold_streams
 
     # -- helpers --------------------------------------------------------------------
+    @staticmethod
+    def _big(big: bool, body: bytes, enc: str | None) -> bool:
+        """Whether a request too large to read is refused: when it looks like MCP, also
+        under a content coding (its decoded start is JSON, or it inflates like a bomb)."""
+        if big or not enc:
+            return big
+        head = codec.decoded_prefix(body, enc)
+        return head is None or looks_like_json(head)
+
     def _server_name(self, flow: http.HTTPFlow) -> str:
         name = flow.metadata.get("mcp_server_name")
         if name:
@@ -380,16 +393,24 @@ class Gateway:
             mcp_ish = has_mcp_header or self._known_server(ex.server)
             big = mcp_ish or looks_like_json(body)  # too large to read: refused if MCP-like
             if len(body) > self.max_message_bytes:
-                return self._too_large_request(flow, ex, len(body)) if big else None
+                return (
+                    self._too_large_request(flow, ex, len(body))
+                    if self._big(big, body, enc)
+                    else None
+                )
             try:
                 # what the server reads: content codings undone, its charset (or UTF-16/32)
                 content = codec.json_utf8(
                     codec.decode_content(body, enc, self.max_message_bytes), ctype
                 )
             except codec.TooLarge:
-                return self._too_large_request(flow, ex, len(body)) if big else None
+                return (
+                    self._too_large_request(flow, ex, len(body))
+                    if self._big(big, body, enc)
+                    else None
+                )
             except ValueError as e:
-                if mcp_ish:
+                if mcp_ish or looks_like_json(body) or "unsupported charset" in str(e):
                     self._exchanges[flow.id] = ex
                     self._reject(flow, ex, 400, ErrorCode.PARSE_ERROR, f"Parse error: {e}")
                 return
@@ -666,7 +687,7 @@ class Gateway:
             undecodable = ""
             try:
                 if [c for c in codec.codings(enc) if c != "identity"]:
-                    decoder = StreamDecoder(enc)
+                    decoder = StreamDecoder(enc, 4 * self.max_message_bytes)
                 cs = codec.foreign_charset(rh.get("content-type"))
                 if cs is not None:  # the client decodes the events from this charset
                     text = TextDecoder(cs)
