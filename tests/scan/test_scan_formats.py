@@ -750,3 +750,13 @@ def test_eighth_corpus_phone_shapes(engine, text, value):
 @pytest.mark.parametrize("text", ["x 8 (2024) 12-34-56", "order 139-3835-7741-22"])
 def test_eighth_corpus_phone_lookalikes(engine, text):
     assert found(engine, text) == []
+
+
+def test_a_checksummed_token_glued_to_other_letters_is_found(engine):
+    """The CRC32 tells a GitHub or npm token; word boundaries would only let one glued to
+    other letters (x_<token>_y, ab<token>, <token>ZZZZ) through to a reader who sees it."""
+    from scan_helpers import github_token
+
+    tok = github_token(seed=3)
+    for text in (f"x_{tok}_y", f"ab{tok}", f"{tok}ZZZZ"):
+        assert found(engine, text) == [("github_token", tok)], text
