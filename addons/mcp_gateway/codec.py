@@ -40,6 +40,7 @@ class _One:
         if enc not in ("gzip", "x-gzip", "deflate", "br", "zstd"):
             raise ValueError(f"unsupported content-encoding {enc!r}")
         self.enc = enc
+        self._pending = b""
         self._d = self._new()
 
     def _new(self):
@@ -47,7 +48,7 @@ class _One:
         if enc in ("gzip", "x-gzip"):
             return zlib.decompressobj(16 + zlib.MAX_WBITS)
         if enc == "deflate":
-            return zlib.decompressobj()
+            return None  # zlib-wrapped or raw: told by the first bytes (see decompress)
         if enc == "br":
             import brotli
 
@@ -76,6 +77,15 @@ class _One:
                     data = self._d.unused_data + data
                     self._d = self._new()
             return bytes(out)
+        if self._d is None:
+            # "deflate" is meant to be zlib-wrapped, but servers send raw deflate too, and
+            # httpx and fetch read both (a zlib header: CM 8 and a multiple of 31)
+            data = self._pending + data
+            if len(data) < 2:
+                self._pending = data  # kept until a second byte arrives
+                return b""
+            zlib_wrapped = data[0] & 0x0F == 8 and ((data[0] << 8) | data[1]) % 31 == 0
+            self._d = zlib.decompressobj(zlib.MAX_WBITS if zlib_wrapped else -zlib.MAX_WBITS)
         d = self._d
         while data:
             out += d.decompress(data, cap + 1 - len(out))
