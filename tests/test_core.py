@@ -996,3 +996,16 @@ def test_raw_deflate_is_read_like_zlib_wrapped_deflate(gw):
     for body in (raw.compress(SECRET_ANSWER) + raw.flush(), zlib.compress(SECRET_ANSWER)):
         f = json_answer_with(gw, body, ((b"content-encoding", b"deflate"),))
         assert b"SECRET" not in f.response.content and b"test.secret" in f.response.content
+
+
+def test_a_flood_of_empty_zstd_frames_is_refused_quickly(gw):
+    """Receivers decode every frame, so the gateway does too, but millions of 8-byte
+    skippable frames would hold the event loop for seconds: past 10,000 the body is
+    not decodable (refused in closed mode)."""
+    import time
+
+    flood = (b"\x50\x2a\x4d\x18" + bytes(4)) * (1 << 20)
+    t = time.process_time()
+    f = json_answer_with(gw, flood, ((b"content-encoding", b"zstd"),))
+    assert time.process_time() - t < 2.0
+    assert b"-32065" in f.response.content

@@ -31,6 +31,9 @@ _PIECE = 64 * 1024
 # request made 2 GB), so output is checked after each small piece of input (zstd's densest
 # block turns 3 bytes into 128 KiB: 1 KiB of input gives at most ~44 MiB)
 _SMALL = 1024
+# zstd frames a body or stream may have: real ones have one or a few; 8-byte skippable
+# frames by the million would cost seconds of the event loop
+_MAX_FRAMES = 10_000
 
 
 class _One:
@@ -41,6 +44,7 @@ class _One:
             raise ValueError(f"unsupported content-encoding {enc!r}")
         self.enc = enc
         self._pending = b""
+        self._frames = 0
         self._d = self._new()
 
     def _new(self):
@@ -66,16 +70,25 @@ class _One:
                     raise TooLarge(f"decoded body over {cap} bytes")
             return bytes(out)
         if self.enc == "zstd":
-            while data:
-                piece, data = data[:_SMALL], data[_SMALL:]
+            i = 0
+            carry = b""
+            while carry or i < len(data):
+                if carry:
+                    piece, carry = carry, b""
+                else:
+                    piece = data[i : i + _SMALL]
+                    i += len(piece)
                 out += self._d.decompress(piece)
                 if len(out) > cap:
                     raise TooLarge(f"decoded body over {cap} bytes")
                 if self._d.eof:
-                    # one frame ended: the next starts in what is left (receivers such as
-                    # httpx decode every frame of a body, skippable ones included)
-                    data = self._d.unused_data + data
+                    # one frame ended: the next starts in what is left of the piece
+                    # (receivers such as httpx decode every frame, skippable ones included)
+                    carry = self._d.unused_data
                     self._d = self._new()
+                    self._frames += 1
+                    if self._frames > _MAX_FRAMES:
+                        raise ValueError(f"more than {_MAX_FRAMES} zstd frames")
             return bytes(out)
         if self._d is None:
             # "deflate" is meant to be zlib-wrapped, but servers send raw deflate too, and
