@@ -1009,3 +1009,91 @@ def test_a_flood_of_empty_zstd_frames_is_refused_quickly(gw):
     f = json_answer_with(gw, flood, ((b"content-encoding", b"zstd"),))
     assert time.process_time() - t < 2.0
     assert b"-32065" in f.response.content
+
+
+# -- bypass round 4 ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("lead", "cs"),
+    [(" ", "utf-16-le"), ("\n", "utf-16-le"), ("\r\n", "utf-16-be"), ("\t", "utf-32-le")],
+)
+def test_utf16_and_utf32_bodies_opening_with_whitespace_are_inspected(gw, lead, cs):
+    # (no byte order mark: json.loads and express.json() read them all the same)
+    body = (lead + orjson.dumps(rpc("tools/call", name="bad")).decode()).encode(cs)
+    f = send_typed(gw, b"application/json", body)
+    assert f.response is not None and b"blocked" in f.response.content
+    assert [m.name for m in gw.rec.msgs] == ["bad"]
+
+
+def test_invalid_utf8_that_a_lenient_parser_reads_as_mcp_is_refused_for_any_server(gw):
+    # An encoded lone surrogate (Python's json.loads reads it with surrogatepass), and the
+    # method name written with an escape: refused even before the server is known.
+    body = b'{"jsonrpc":"2.0","id":3,"\\u006dethod":"tools/call","x":"\xed\xa0\x80",' + (
+        b'"params":{"name":"echo","arguments":{}}}'
+    )
+    f = send_typed(gw, b"application/json", body)
+    assert f.response is not None and f.response.status_code == 400
+    assert orjson.loads(f.response.content)["error"]["code"] == ErrorCode.PARSE_ERROR
+    # not JSON-RPC at all: not the gateway's business
+    f = send_typed(gw, b"application/json", b'{"a":"\xed\xa0\x80"}')
+    assert f.response is None
+
+
+@pytest.mark.parametrize("upgrade", [[b"H2C"], [b"foo", b"h2c"], [b"TLS/1.2"]])
+def test_upgrades_other_than_websocket_are_removed_in_closed_mode(gw, upgrade):
+    hdrs = [(b"upgrade", u) for u in upgrade] + [
+        (b"connection", b"Upgrade, HTTP2-Settings, keep-alive"),
+        (b"http2-settings", b"AAMAAABkAARAAAAAAAIAAAAA"),
+    ]
+    f = send(gw, post(rpc("tools/list"), headers=hdrs))
+    h = f.request.headers
+    assert "upgrade" not in h and "http2-settings" not in h
+    assert h["connection"] == "keep-alive"
+    gw.tctx.configure(gw, mcp_fail_mode="open")
+    f = send(gw, post(rpc("tools/list"), headers=hdrs))
+    assert f.request.headers.get_all("upgrade") == [u.decode() for u in upgrade]
+
+
+def test_websocket_upgrade_is_kept(gw):
+    hdrs = ((b"upgrade", b"WebSocket"), (b"connection", b"Upgrade"))
+    req = tutils.treq(method=b"GET", path=b"/ws", headers=hdrs, content=b"")
+    f = send(gw, tflow.tflow(req=req))
+    assert f.request.headers["upgrade"] == "WebSocket"
+
+
+def test_rawtcp_is_turned_off_in_closed_mode(gw):
+    with taddons.context(gw) as tctx:
+        tctx.options.rawtcp = True
+        tctx.configure(gw, mcp_fail_mode="closed")
+        assert tctx.options.rawtcp is False
+        tctx.configure(gw, rawtcp=True)  # set again later: turned off again
+        assert tctx.options.rawtcp is False
+        tctx.configure(gw, mcp_fail_mode="open", rawtcp=True)
+        assert tctx.options.rawtcp is True
+
+
+def test_a_body_announced_far_over_the_limit_is_not_read(gw):
+    gw.tctx.configure(gw, mcp_max_message_bytes=1000)
+    hdrs = ((b"content-type", b"application/json"), (b"content-length", b"4001"))
+    req = tutils.treq(method=b"POST", path=b"/mcp", headers=hdrs, content=b"")
+    f = tflow.tflow(req=req)
+    gw.requestheaders(f)
+    assert f.error is not None and not f.live  # killed before mitmproxy reads the body
+    # up to 4 times the limit it is read and answered 413 as before
+    req = tutils.treq(method=b"POST", path=b"/mcp", headers=hdrs[:1], content=b"{" + b" " * 3000)
+    f = tflow.tflow(req=req)
+    gw.requestheaders(f)
+    assert f.error is None
+    # open mode: streamed through uninspected
+    gw.tctx.configure(gw, mcp_fail_mode="open")
+    req = tutils.treq(method=b"POST", path=b"/mcp", headers=hdrs, content=b"")
+    f = tflow.tflow(req=req)
+    gw.requestheaders(f)
+    assert f.request.stream is True and f.error is None
+    # not MCP-like (an upload of another type): left to mitmproxy
+    gw.tctx.configure(gw, mcp_fail_mode="closed")
+    hdrs = ((b"content-type", b"video/mp4"), (b"content-length", b"40001"))
+    f = tflow.tflow(req=tutils.treq(method=b"POST", path=b"/up", headers=hdrs, content=b""))
+    gw.requestheaders(f)
+    assert f.error is None and not f.request.stream

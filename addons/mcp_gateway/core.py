@@ -11,6 +11,7 @@ log and forward). Decisions on messages become HTTP: see :meth:`Gateway._answer`
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import OrderedDict, deque
 from collections.abc import Iterator
@@ -56,6 +57,10 @@ log = logging.getLogger("mcp_gateway")
 
 SERVER_NAME_HEADER = "mcp-gateway-server"  # set by the stdio shim; trusted for loopback upstreams
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+# the first byte of a body with a byte order mark (UTF-8, UTF-16, UTF-32); UTF-16/32 without
+# one is told by a zero byte among the first four, as json.detect_encoding tells it (" {" in
+# UTF-16LE is 20 00 7b 00)
+_BOM_STARTS = (b"\xef", b"\xfe", b"\xff")
 META = "mcp"  # flow.metadata key: plain-data summaries of the flow's messages
 MAX_SUMMARIES = 1000  # per flow; further messages are only counted in flow.metadata["mcp_more"]
 
@@ -211,6 +216,8 @@ class Gateway:
                 )
             self.fail_mode = mode
             self.pipeline.fail_mode = mode
+        if {"mcp_fail_mode", "rawtcp"} & updated:
+            self._no_raw_tunnels()
         if "mcp_max_message_bytes" in updated:
             n = ctx.options.mcp_max_message_bytes
             if n <= 0:
@@ -225,6 +232,21 @@ class Gateway:
             self.hold_streams = ctx.options.mcp_hold_streams
 
     # -- helpers --------------------------------------------------------------------
+    def _no_raw_tunnels(self) -> None:
+        """In closed mode, mitmproxy's ``rawtcp`` is turned off. With it on, a connection
+        mitmproxy cannot read as HTTP or TLS (a ClientHello sent in two pieces, the first of
+        2 bytes) and the connection after an HTTP 101 that is no WebSocket (an h2c upgrade)
+        become raw TCP pipes that no hook of the gateway sees. Off, such a connection is read
+        as HTTP (and refused) or closed. ``--ignore-hosts``/``--tcp-hosts`` still pass their
+        hosts through; ``mcp_fail_mode=open`` leaves ``rawtcp`` as set."""
+        opts = getattr(ctx, "options", None)
+        if self.fail_mode == "closed" and opts is not None and getattr(opts, "rawtcp", False):
+            log.info(
+                "mcp-gateway: rawtcp turned off (mcp_fail_mode=closed): connections that are "
+                "neither HTTP nor TLS are refused instead of tunnelled uninspected"
+            )
+            opts.update(rawtcp=False)
+
     @staticmethod
     def _big(big: bool, body: bytes, enc: str | None) -> bool:
         """Whether a request too large to read is refused: when it looks like MCP, also
@@ -263,6 +285,7 @@ class Gateway:
         ex = Exchange(
             flow_id=flow.id,
             server=self._server_name(flow),
+            address=f"{req.host}:{req.port}" if "mcp_server_name" in flow.metadata else None,
             http_method=req.method,
             path=req.path,
             scheme=req.scheme,
@@ -360,8 +383,51 @@ class Gateway:
             # We must read SSE as it streams: ask for uncompressed event streams.
             if "accept-encoding" in h and "text/event-stream" in h.get("accept", ""):
                 headers["accept-encoding"] = "identity"
+            if "upgrade" in h and self.fail_mode == "closed":
+                _drop_foreign_upgrade(headers)
+            if "content-length" in h and flow.request.method == "POST":
+                self._huge_request(flow, h)
         except Exception as e:  # noqa: BLE001
             self._fail(flow, "requestheaders", e)
+
+    def _huge_request(self, flow: http.HTTPFlow, h: dict[str, str]) -> None:
+        """A body announced far over ``mcp_max_message_bytes`` is not read into memory (the
+        proxy would hold it whole before the ``request`` hook): when it may be MCP (an MCP
+        header, a JSON or unset type, a server known to speak MCP), closed mode refuses it
+        here, before its body is read (the connection is closed), and open mode streams it
+        through uninspected. Up to 4 times the limit, it is read and answered 413 as usual."""
+        try:
+            size = int(h["content-length"].strip())
+        except ValueError:
+            return
+        if size <= 4 * self.max_message_bytes:
+            return
+        ctype = h.get("content-type", "").lower()
+        server = self._server_name(flow)
+        if not (_has_mcp_header(h) or "json" in ctype or not ctype or self._known_server(server)):
+            return
+        if self.fail_mode == "open":
+            log.warning(
+                "mcp-gateway: %s request body of %d bytes to %s streamed uninspected "
+                "(over mcp_max_message_bytes=%d; mcp_fail_mode=open)",
+                flow.request.method, size, server, self.max_message_bytes,
+            )  # fmt: skip
+            flow.request.stream = True
+            return
+        log.warning(
+            "mcp-gateway: %s request body of %d bytes to %s refused before reading it "
+            "(over 4 x mcp_max_message_bytes=%d); connection closed",
+            flow.request.method, size, server, self.max_message_bytes,
+        )  # fmt: skip
+        ex = self._new_exchange(flow, h)
+        ex.refusal = Refusal(
+            ErrorCode.TOO_LARGE,
+            f"request body of {size} bytes is over the gateway's limit",
+            http_status=413,
+            stage="core",
+        )
+        self.pipeline.end_exchange(ex)  # one audit row for the refused exchange
+        flow.kill()
 
     def request(self, flow: http.HTTPFlow) -> None:
         if flow.response or flow.error or not flow.live or answer.is_answer(flow):
@@ -386,7 +452,7 @@ class Gateway:
             json_type = "json" in ctype or not ctype
             if not has_mcp_header and not (
                 looks_like_json(body)
-                or (json_type and (enc or body[:1] in (b"\x00", b"\xef", b"\xfe", b"\xff")))
+                or (json_type and (enc or body[:1] in _BOM_STARTS or b"\x00" in body[:4]))
             ):
                 return  # not JSON: not MCP (checked on what the server will read, below)
             ex = self._new_exchange(flow, h)
@@ -421,7 +487,12 @@ class Gateway:
             try:
                 value = decode_json(content)
             except ParseError as e:
-                if has_mcp_header or self._known_server(ex.server) or b'"method"' in content:
+                if (
+                    has_mcp_header
+                    or self._known_server(ex.server)
+                    or b'"method"' in content
+                    or _lenient_mcp(content)
+                ):
                     self._exchanges[flow.id] = ex
                     if not self._answer_for_the_server(flow, ex, content, e):
                         self._reject(flow, ex, 400, e.code, e.message)
@@ -1338,3 +1409,36 @@ class SSEStream:
             relative = urlunsplit(("", "", parts.path or "/", parts.query, ""))
             return encode_event(relative, event=ev.event, id=ev.id, retry=ev.retry)
         return ev.raw
+
+
+def _lenient_mcp(content: bytes) -> bool:
+    """Whether a body the gateway refuses to parse (invalid UTF-8, such as an encoded lone
+    surrogate) is an MCP message to a receiver that reads it leniently: Python's
+    ``json.loads`` takes such bytes with ``surrogatepass`` (a key written ``"\\u006dethod"``
+    hides the method from a plain byte search)."""
+    try:
+        value = json.loads(content.decode("utf-8", "surrogatepass"))
+    except (ValueError, RecursionError):
+        return False
+    return is_mcp_payload(value)
+
+
+def _drop_foreign_upgrade(headers) -> None:
+    """Remove an ``Upgrade`` to anything but a WebSocket (``H2C``, two fields): the server
+    would switch protocols on a connection the gateway can then no longer read."""
+    values = [v.strip().lower() for v in headers.get_all("upgrade")]
+    if values and all(v == "websocket" for v in values):
+        return
+    del headers["upgrade"]
+    if "http2-settings" in headers:
+        del headers["http2-settings"]
+    conn = [
+        t.strip()
+        for v in headers.get_all("connection")
+        for t in v.split(",")
+        if t.strip() and t.strip().lower() not in ("upgrade", "http2-settings")
+    ]
+    if "connection" in headers:
+        del headers["connection"]
+    if conn:
+        headers["connection"] = ", ".join(conn)

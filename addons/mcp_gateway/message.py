@@ -102,6 +102,9 @@ class Exchange:
 
     flow_id: str
     server: str  # "host:port" of the upstream, or the name the stdio shim gave it
+    # "host:port" the request really goes to, when ``server`` is a name from the shim's
+    # header (credentials and server limits go by the address too, never by that name alone)
+    address: str | None = None
     http_method: str = "POST"
     path: str = "/"
     scheme: str = "http"

@@ -413,3 +413,39 @@ def test_database_deleted_or_replaced_while_running_starts_a_new_one(tmp_path, c
     conn = schema.connect(str(db))
     res = chain.verify(conn, chain.head_path(str(db)))
     assert res.ok, res.problems
+
+
+def test_a_replaced_end_of_the_chain_is_not_blessed_at_the_next_start(tmp_path, caplog):
+    """Rows after the head file's row are accepted (a crash leaves them), but only when the
+    row the head file records is still there as it was: a chain whose end was replaced by
+    rows running past the head is reported, and the head file stays where it was."""
+    import shutil
+
+    db, forged = tmp_path / "a.db", tmp_path / "forged.db"
+    w = open_writer(db)
+    for i in range(10):
+        w.submit(_row(i))
+    assert w.close()
+    head = chain.read_head(chain.head_path(str(db)))
+    # the forger: cut the end, then chain more rows than there were (no head file of ours)
+    shutil.copy(db, forged)
+    c = sqlite3.connect(str(forged))
+    for t in schema.CHAINED_TABLES:
+        c.execute(f"DELETE FROM [{t}] WHERE seq > 5")
+    c.execute("UPDATE meta SET value='0' WHERE key='head_seq'")
+    c.commit()
+    c.close()
+    w = open_writer(forged)
+    for i in range(20):
+        w.submit(_row(100 + i))
+    assert w.close()
+    shutil.copy(forged, db)  # only the database is writable to the forger
+    for suffix in ("-wal", "-shm"):
+        (tmp_path / f"a.db{suffix}").unlink(missing_ok=True)
+    caplog.set_level(logging.ERROR, logger="mcp_gateway")
+    w = open_writer(db)
+    w.submit(_row(999))
+    assert w.close()
+    assert any("missing or differs" in r.getMessage() for r in caplog.records)
+    assert chain.read_head(chain.head_path(str(db))) == head  # left as it was
+    assert not chain.verify(schema.connect(str(db)), chain.head_path(str(db))).ok

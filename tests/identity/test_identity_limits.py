@@ -240,3 +240,19 @@ def test_http_status_200_option(mkex, mkreq) -> None:
     m = _call(stage, mkex, mkreq, a)
     assert m.action is Action.BLOCK and m.refusal.http_status == 200
     assert m.refusal.headers["Retry-After"] == "60" and m.refusal.code == -32064
+
+
+def test_a_server_renamed_by_the_shim_header_is_still_limited_by_its_address(mkex, mkreq) -> None:
+    stage, _ = _stage(
+        'limits:\n  servers:\n    - match: "127.0.0.1:*"\n      rate: 2/minute\n      per: total\n'
+    )
+    a = _ident("a")
+    actions = []
+    for name in ("files", "x1", "x2", "github"):
+        ex = mkex(server="127.0.0.1:4444")
+        ex.server, ex.address = name, "127.0.0.1:4444"  # Mcp-Gateway-Server: <name>
+        ex.identity = a
+        m = mkreq(ex, method="tools/call", name="echo")
+        stage.process(m)
+        actions.append(m.action)
+    assert actions == [Action.PASS, Action.PASS, Action.BLOCK, Action.BLOCK]

@@ -191,3 +191,24 @@ def test_custom_client_header_is_removed(tmp_path, monkeypatch, mkex) -> None:
     assert ex.identity is not None and ex.identity.kind == "api_key"
     h = ex.flow.request.headers
     assert "x-gateway-key" not in h and h["authorization"] == f"Bearer {SECRET}"
+
+
+def test_a_server_name_from_the_shim_header_never_picks_a_credential(tmp_path, monkeypatch, mkex):
+    # Mcp-Gateway-Server is the client's to set (for loopback destinations): a client naming
+    # its own listener "github" must not be handed github's upstream credential.
+    monkeypatch.setenv("MGW_T_TOKEN", SECRET)
+    stage, key = _setup(
+        tmp_path,
+        '  - name: github\n    match: "api.github-mcp.example.com:443"\n'
+        "    credential: {ref: env://MGW_T_TOKEN}\n",
+    )
+    for name in ("github", "api.github-mcp.example.com:443"):
+        ex = mkex(auth=f"Bearer {key}", server="127.0.0.1:4444")
+        ex.server, ex.address = name, "127.0.0.1:4444"  # as core sets them for the header
+        stage.on_exchange(ex)
+        assert ex.refusal is None
+        assert SECRET not in str(ex.flow.request.headers.fields), name
+    # the real destination still gets it
+    ex = mkex(auth=f"Bearer {key}", server="api.github-mcp.example.com:443")
+    stage.on_exchange(ex)
+    assert ex.flow.request.headers["authorization"] == f"Bearer {SECRET}"

@@ -79,6 +79,10 @@ class HeadFile:
         self.path = path
         self.db_path = os.path.abspath(db_path)
         self._fd: int | None = None
+        # Set when the database no longer matches the head file (its end was rewritten):
+        # the head file then stays as it is, so that later commits do not bless the forgery
+        # and ``verify`` keeps reporting it.
+        self.frozen = False
 
     def _file(self) -> int:
         if self._fd is not None and os.fstat(self._fd).st_nlink == 0:  # deleted meanwhile
@@ -88,6 +92,8 @@ class HeadFile:
         return self._fd
 
     def write(self, seq: int, hash_: str) -> None:
+        if self.frozen:
+            return
         fd = self._file()
         try:
             current = json.loads(os.pread(fd, self.SIZE, 0) or b"null")

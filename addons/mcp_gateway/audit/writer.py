@@ -241,6 +241,17 @@ def _chain_tail(conn: sqlite3.Connection) -> tuple[int, str]:
     return seq, schema.get_meta(conn, "head_hash") or GENESIS_HASH
 
 
+def _row_hash(conn: sqlite3.Connection, seq: int) -> str | None:
+    """The hash of the chained row ``seq`` (None if no table has it)."""
+    if seq == 0:
+        return GENESIS_HASH
+    for t in schema.CHAINED_TABLES:
+        r = conn.execute(f"SELECT hash FROM [{t}] WHERE seq = ?", (seq,)).fetchone()
+        if r is not None:
+            return r[0]
+    return None
+
+
 class AuditWriter:
     """Owns the queue, the writer thread and its SQLite connection."""
 
@@ -391,14 +402,35 @@ class AuditWriter:
             )
             detail["head_file"] = f"ahead of the database: seq {head['seq']} > {seq}"
             return
+        if (
+            head is not None
+            and int(head["seq"]) < seq
+            and _row_hash(conn, int(head["seq"])) != (head.get("hash"))
+        ):
+            # Rows after the head file's are normal after a crash (the head is written after
+            # the commit), but the row it records must still be there as it was: otherwise the
+            # end of the chain was replaced, and moving the head forward would bless the forgery.
+            log.error(
+                "mcp-gateway audit: row %s of %s, which its head file %s records, is missing or "
+                "differs: the chain was rewritten after it; the head file is left as it is; "
+                "`mcp-gateway audit verify` will report it",
+                head["seq"],
+                self.path,
+                self.head_file,
+            )
+            detail["head_file"] = f"row {head['seq']} differs from the head file"
+            self._head.frozen = True
+            return
         if head is not None and int(head["seq"]) == seq and head.get("hash") != hash_:
             log.error(
                 "mcp-gateway audit: the last row of %s does not match its head file %s: "
-                "the chain was rewritten; `mcp-gateway audit verify` will report it",
+                "the chain was rewritten; the head file is left as it is from now on; "
+                "`mcp-gateway audit verify` will report it",
                 self.path,
                 self.head_file,
             )
             detail["head_file"] = "hash differs from the database's last row"
+            self._head.frozen = True
             return
         try:
             self._head.write(seq, hash_)

@@ -324,7 +324,9 @@ class IdentifyStage:
         if ident.authenticated and flow is not None:
             headers_obj = flow.request.headers
             shared = ex.request_headers is headers_obj
-            refusal, injected = st.upstreams.swap(flow, st.header, ex.server)
+            # (by the address the request goes to: a name from the Mcp-Gateway-Server header is
+            # the client's to choose, and must not pick another server's credential)
+            refusal, injected = st.upstreams.swap(flow, st.header, ex.address or ex.server)
             if refusal is not None:
                 self.refused["upstream_credential"] += 1
                 ex.refusal = refusal

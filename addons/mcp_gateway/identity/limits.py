@@ -156,6 +156,8 @@ class LimitsStage:
             rules = rules + self._tools(tool)
         if self.cfg.servers:
             rules = rules + self._servers(ex.server)
+            if ex.address is not None:  # named by the shim's header: its address counts too
+                rules = rules + tuple(r for r in self._servers(ex.address) if r not in rules)
         if not rules:
             self._count(consumer, ex.server, tool or method, limited=False)
             return
