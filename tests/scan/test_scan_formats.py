@@ -805,3 +805,47 @@ def test_generated_test_data_shapes(engine, text, want):
 )
 def test_generated_test_data_lookalikes_stay_silent(engine, text):
     assert found(engine, text) == []
+
+
+# The ninth blind corpus (MCP tool results: config files, SQL, code, HAR, shell output).
+NINTH_FOUND = [
+    ('"ses_smtp_password_v4": "9zbrKHRuaTBfD9yWPnnh1eQnutUPoUteBNwZkDqMNxH5"',
+     "9zbrKHRuaTBfD9yWPnnh1eQnutUPoUteBNwZkDqMNxH5"),
+    ("DB_PASSWORD_OLD=Xk9mP2vLqR7t", "Xk9mP2vLqR7t"),
+    ('{"Jwt": {"Key": "ud6yeq18GhSTfrd2S-", "Issuer": "https://globex-corp.com"}}',
+     "ud6yeq18GhSTfrd2S-"),
+    ("[Peer]\nPresharedKey = eb1+MlMn+yu5glgjPScup/HLRPJ4PBucRFoWiJVCKt8=",
+     "eb1+MlMn+yu5glgjPScup/HLRPJ4PBucRFoWiJVCKt8="),
+    ('curl -sS -X POST "https://x.io/api" \\\n  -H "Accept: application/json" \\\n'
+     "  --user mkowalski:harbor.willow411", "harbor.willow411"),
+    ('config.setPassword("00W1nSKbisOXp4tU-");', "00W1nSKbisOXp4tU-"),
+    ('PgConnectOptions::new().password("Velvet@2020!")', "Velvet@2020!"),
+    ("CREATE USER app WITH PASSWORD 'Tr0ub4dor&3x';", "Tr0ub4dor&3x"),
+    ("CREATE USER 'bob'@'%' IDENTIFIED BY 'Sup3rS3cret!';", "Sup3rS3cret!"),
+    ("postgresql://readonly:Zephyr.lantern664@/app?host=/cloudsql/p:r:i", "Zephyr.lantern664"),
+    ('{"text": "a\\ndb.rds.amazonaws.com:5432:orders:admin:nimbus.Glacier680\\nx"}',
+     "nimbus.Glacier680"),
+    ('{"text": "machine api.x.io login bob password U0dRF5u7%I3ROdILS"}', "U0dRF5u7%I3ROdILS"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "value"), NINTH_FOUND)
+def test_ninth_corpus_secrets(engine, text, value):
+    assert [d[1] for d in found(engine, text)] == [value]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36",
+        "Mozilla/5.0 Edg/126.0.2592.87",
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAtvuQ root@macbook-pro.local",
+        "login as deploy@build01.internal",
+        '"iban": "IE54 KJDY 3958 9246 0339 78"',  # mod-97 fails: its digits are no card
+        "self.setPassword(getPassword())",
+        "ALTER USER x IDENTIFIED BY 'password';",
+        '"password_new": "string"',
+    ],
+)
+def test_ninth_corpus_false_alarms_stay_silent(engine, text):
+    assert found(engine, text) == []

@@ -444,6 +444,8 @@ def _ipv4_value(value: str, ctx: Ctx | None = None) -> bool:
         return False  # private and link-local networks: the same on every site, no one's
     if o[0] == 100 and 64 <= o[1] < 128:
         return False  # carrier-grade NAT (RFC 6598): shared by a provider's customers
+    if o[1] == o[2] == o[3] == 0:
+        return False  # a /8 network (Chrome/126.0.0.0: every reduced User-Agent), no host
     return not (o[0] in (0, 127, 255) or o[0] >= 224)  # public resolvers are addresses
 
 
@@ -491,6 +493,9 @@ _VERSION_BEFORE = re.compile(
     r"|\boid" + _Q + r"|==\s*"
     r"|[\w.-]*/[\w./-]*:"  # an image's tag: ghcr.io/acme/api:14.19.135.154
     r"|[A-Za-z][\w.]*-"  # a package's version: linux-image-5.15.0.103-generic
+    # a product token: Chrome/126.0.6478.126, Edg/126.0.2592.87, okhttp/4.12.0.1
+    r"|\b(?:[A-Z][A-Za-z-]*|curl|wget|okhttp|node|python-requests|python-httpx|axios|aiohttp"
+    r"|go-http-client|dalvik)/"
     r"|(?:\b(?:section|sect|sec|table|tbl|figure|fig|chapter|clause|paragraph|para|article"
     r"|appendix|annex|release|build|firmware|fw|revision|rev|rv|patch|kernel|bios|driver"
     r"|edition)\.?|\u00a7)[\s:#]*"
