@@ -898,7 +898,7 @@ class Gateway:
         ctype = rh.get("content-type", "").lower()
         enc = rh.get("content-encoding")
         if "json" not in ctype and not (enc or looks_like_json(raw)):
-            return
+            return self._plain_answer(flow, ex, raw, enc)
         if len(raw) > self.max_message_bytes:
             return self._too_large_response(flow, ex, len(raw))
         try:
@@ -911,23 +911,69 @@ class Gateway:
                 self._undecodable_response(flow, ex, len(raw), str(e))
             return
         if "json" not in ctype and not looks_like_json(content):
-            return
+            return self._plain_answer(flow, ex, raw, enc)
         try:
             value = decode_json(content, lenient_utf8=True)
             parsed = build_messages(value, len(content), Direction.SERVER_TO_CLIENT, ex, content)
         except TooDeep as e:
             return self._undecodable_response(flow, ex, len(raw), e.message)
         except ParseError:
-            return  # not JSON: the client sees the server's bytes unchanged
+            return self._plain_answer(flow, ex, raw, enc)  # not JSON: scanned as text
         msgs = parsed.messages
         if all(m.kind is Kind.INVALID for m in msgs):
-            return
+            return self._plain_answer(flow, ex, raw, enc)
         self.pipeline.run_all(msgs)
         self._record(flow, msgs)
         self._mark(flow, msgs)
         new = _rebuild(value, parsed.batch, msgs)
         if new is not _UNCHANGED:
             _set_json_body(resp, encode_json(new) if new is not None else b"")
+
+    def _plain_answer(self, flow: http.HTTPFlow, ex: Exchange, raw: bytes, enc: str | None) -> None:
+        """An answer to an MCP request that holds no JSON-RPC message (an error page, a
+        server's text, an unexpected Content-Type): the client does not parse it, but it shows
+        it (the TypeScript SDK throws ``Error POSTing to endpoint: <body>`` and ``Unexpected
+        content type: <type>``, and hosts hand that to the model). So its text and its
+        Content-Type are scanned like a message's strings: redacted in place, or withheld when
+        a rule blocks, and audited."""
+        resp = flow.response
+        if resp is None or len(raw) > self.max_message_bytes:
+            return
+        try:
+            content = codec.decode_content(raw, enc, self.max_message_bytes)
+            cs = codec.foreign_charset(resp.headers.get("content-type")) or "utf-8"
+            text = content.decode(cs, "replace")
+        except (ValueError, LookupError):
+            return  # (a coding or charset it cannot read: the client cannot read it either)
+        ctype = resp.headers.get("content-type", "")
+        payload = {"body": text, "content-type": ctype}
+        msg = Message(
+            payload=payload,
+            direction=Direction.SERVER_TO_CLIENT,
+            kind=Kind.INVALID,
+            exchange=ex,
+            size=len(raw),
+        )
+        self.pipeline.run(msg)
+        if not (msg.findings or msg.stopped):
+            return
+        self._record(flow, [msg])
+        self._mark(flow, [msg])
+        if msg.stopped:
+            why = msg.refusal.message if msg.refusal else "blocked"
+            resp.headers["content-type"] = "text/plain; charset=utf-8"
+            if "content-encoding" in resp.headers:
+                del resp.headers["content-encoding"]
+            resp.content = f"mcp-gateway: answer withheld: {why}".encode()
+        elif msg.modified:
+            new = msg.payload
+            if new.get("content-type") != ctype:
+                resp.headers["content-type"] = str(new.get("content-type") or "")
+            if "content-encoding" in resp.headers:
+                del resp.headers["content-encoding"]
+            if cs != "utf-8":
+                resp.headers["content-type"] = "text/plain; charset=utf-8"
+            resp.content = str(new.get("body", "")).encode("utf-8", "surrogatepass")
 
     def _undecodable_response(self, flow: http.HTTPFlow, ex: Exchange, size: int, why: str) -> None:
         text = f"response cannot be decoded ({why}); not inspected"

@@ -139,3 +139,51 @@ def test_max_findings_option_reaches_the_engine_and_is_validated():
         assert p.get("scan").engine.finding_cap == 20
         with pytest.raises(exceptions.OptionsError, match="mcp_max_findings"):
             tctx.configure(addon, mcp_max_findings=-1)
+
+
+def _gateway_with_scan():
+    from mcp_gateway.core import Gateway
+
+    g = Gateway()
+    addon = ScanAddon(g.pipeline)
+    return g, addon
+
+
+@pytest.mark.parametrize(
+    ("status", "ctype", "body"),
+    [
+        (500, "text/plain", "internal error, debug token {tok}"),
+        (502, "text/html; charset=utf-8", "<html><body>upstream said {tok}</body></html>"),
+        (200, "application/json", '{{"error": "debug token {tok}"}}'),  # JSON, not JSON-RPC
+        (200, "text/plain; token={tok}", "ok"),  # the TypeScript SDK shows the type
+    ],
+)
+def test_answers_without_jsonrpc_are_scanned_as_text(status, ctype, body):
+    # The TypeScript SDK client throws "Error POSTing to endpoint: <body>" and "Unexpected
+    # content type: <type>": text a host hands to the model.
+    from mitmproxy.test import tutils
+
+    tok = github_token()
+    g, addon = _gateway_with_scan()
+    with taddons.context(g, addon) as tctx:
+        tctx.configure(addon)
+        req = tutils.treq(
+            method=b"POST",
+            path=b"/mcp",
+            headers=((b"content-type", b"application/json"),),
+            content=b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"}}',
+        )
+        f = tflow.tflow(req=req)
+        g.requestheaders(f)
+        g.request(f)
+        f.response = tutils.tresp(
+            status_code=status,
+            headers=((b"content-type", ctype.format(tok=tok).encode()),),
+            content=body.format(tok=tok).encode(),
+        )
+        g.responseheaders(f)
+        g.response(f)
+        sent = bytes(f.response.content) + str(f.response.headers).encode()
+        assert tok.encode() not in sent
+        assert b"REDACTED" in sent
+        assert f.response.status_code == status
