@@ -826,6 +826,7 @@ NINTH_FOUND = [
     ('{"text": "a\\ndb.rds.amazonaws.com:5432:orders:admin:nimbus.Glacier680\\nx"}',
      "nimbus.Glacier680"),
     ('{"text": "machine api.x.io login bob password U0dRF5u7%I3ROdILS"}', "U0dRF5u7%I3ROdILS"),
+    ("spring.mail.password=ngawhjxdjbddxxhh", "ngawhjxdjbddxxhh"),  # a Google app password
 ]  # fmt: skip
 
 
@@ -845,6 +846,8 @@ def test_ninth_corpus_secrets(engine, text, value):
         "self.setPassword(getPassword())",
         "ALTER USER x IDENTIFIED BY 'password';",
         '"password_new": "string"',
+        "password: xxxxxxxxxxxxxxxx",
+        "password=changemechangeme",
     ],
 )
 def test_ninth_corpus_false_alarms_stay_silent(engine, text):
