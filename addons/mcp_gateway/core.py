@@ -223,15 +223,25 @@ class Gateway:
             if n <= 0:
                 raise exceptions.OptionsError(f"mcp_max_message_bytes must be positive, not {n}")
             self.max_message_bytes = n
-        if "mcp_keep_stream_bytes" in updated:
+        if {"mcp_keep_stream_bytes", "save_stream_file"} & updated:
             n = ctx.options.mcp_keep_stream_bytes
             if n < 0:
                 raise exceptions.OptionsError(f"mcp_keep_stream_bytes must be >= 0, not {n}")
-            self.keep_stream_bytes = n
+            self.keep_stream_bytes = n if self._streams_shown(n) else 0
         if "mcp_hold_streams" in updated:
             self.hold_streams = ctx.options.mcp_hold_streams
 
     # -- helpers --------------------------------------------------------------------
+    @staticmethod
+    def _streams_shown(n: int) -> bool:
+        """Whether a display copy of streamed bodies is of use: not in mitmdump at the default
+        (nothing shows it there, and it cost up to 1 MiB per open stream), unless flows are
+        saved (``-w``) or the option was set."""
+        master = getattr(ctx, "master", None)
+        if type(master).__name__ != "DumpMaster" or n != 1024 * 1024:
+            return True
+        return bool(getattr(ctx.options, "save_stream_file", None))
+
     def _no_raw_tunnels(self) -> None:
         """In closed mode, mitmproxy's ``rawtcp`` is turned off. With it on, a connection
         mitmproxy cannot read as HTTP or TLS (a ClientHello sent in two pieces, the first of
