@@ -319,6 +319,16 @@ def test_disk_full_is_loud_counted_and_recovers(tmp_path, caplog):
     assert chain.verify(schema.connect(str(db)), chain.head_path(str(db))).ok
 
 
+def _cut_after(db, seq: int, head_seq: str) -> None:
+    """Delete every chained row after ``seq`` by hand, and set meta's head_seq."""
+    c = sqlite3.connect(str(db))
+    for t in schema.CHAINED_TABLES:
+        c.execute(f"DELETE FROM [{t}] WHERE seq > ?", (seq,))
+    c.execute("UPDATE meta SET value=? WHERE key='head_seq'", (head_seq,))
+    c.commit()
+    c.close()
+
+
 def test_start_creates_the_head_file_and_flags_a_truncated_database(tmp_path, caplog):
     db = tmp_path / "a.db"
     w = open_writer(db)
@@ -327,12 +337,7 @@ def test_start_creates_the_head_file_and_flags_a_truncated_database(tmp_path, ca
         w.submit(_row(i))
     assert w.close()
     head = chain.read_head(chain.head_path(str(db)))
-    c = sqlite3.connect(str(db))
-    for t in schema.CHAINED_TABLES:
-        c.execute(f"DELETE FROM [{t}] WHERE seq > 5")
-    c.execute("UPDATE meta SET value='5' WHERE key='head_seq'")
-    c.commit()
-    c.close()
+    _cut_after(db, 5, head_seq="5")
     caplog.set_level(logging.ERROR, logger="mcp_gateway")
     w = open_writer(db)
     assert any("rows are missing at the end" in r.getMessage() for r in caplog.records)
@@ -429,12 +434,7 @@ def test_a_replaced_end_of_the_chain_is_not_blessed_at_the_next_start(tmp_path, 
     head = chain.read_head(chain.head_path(str(db)))
     # the forger: cut the end, then chain more rows than there were (no head file of ours)
     shutil.copy(db, forged)
-    c = sqlite3.connect(str(forged))
-    for t in schema.CHAINED_TABLES:
-        c.execute(f"DELETE FROM [{t}] WHERE seq > 5")
-    c.execute("UPDATE meta SET value='0' WHERE key='head_seq'")
-    c.commit()
-    c.close()
+    _cut_after(forged, 5, head_seq="0")
     w = open_writer(forged)
     for i in range(20):
         w.submit(_row(100 + i))
