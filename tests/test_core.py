@@ -399,7 +399,8 @@ def test_sse_oversized_event_fail_closed(gw):
     assert out.endswith(b"data: after\n\n")
     # one event, one answer and one audit record, however many times its tail fills the limit
     assert out.count(b"-32065") == 1
-    assert [m.kind for m in gw.rec.msgs if m.kind is Kind.INVALID] == [Kind.INVALID]
+    # one record of the event not inspected; "after" is scanned as text
+    assert [m.payload for m in gw.rec.msgs if m.kind is Kind.INVALID] == [None, {"data": "after"}]
 
 
 def test_sse_oversized_event_fail_open(gw):
@@ -407,7 +408,8 @@ def test_sse_oversized_event_fail_open(gw):
     f = sse_flow(gw)
     big = b'data: {"jsonrpc":"2.0","id":1,"result":{"t":"' + b"x" * 1000 + b'"}}\n\n'
     assert feed(f.response.stream, big + b"data: after\n\n", 50) == big + b"data: after\n\n"
-    assert [m.kind for m in gw.rec.msgs if m.kind is Kind.INVALID] == [Kind.INVALID]
+    # one record of the event not inspected; "after" is scanned as text
+    assert [m.payload for m in gw.rec.msgs if m.kind is Kind.INVALID] == [None, {"data": "after"}]
 
 
 def test_sse_stream_fault_fails_closed(gw):
@@ -479,6 +481,30 @@ def test_non_mcp_event_stream_passes_untouched(gw, step):
     body = b'data: {"price": 1}\n\ndata: plain text\n\n: comment\n\ndata: partial event at the e'
     assert feed(f.response.stream, body, step) == body
     assert not gw.rec.msgs
+
+
+@pytest.mark.parametrize("step", [1, 7, 1000])
+def test_events_of_an_mcp_stream_without_jsonrpc_are_scanned_as_text(gw, step):
+    # Clients quote such an event in the parse error they report, and hosts show it.
+    f = sse_flow(gw)
+    body = (
+        b"data: hello\n\n"
+        b"id: 7\ndata: a SECRET in text\n\n"
+        b"data: SECRET without an id\n\n"
+        b'event: note\ndata: {"who": "PII"}\n\n'
+        b"data: line one PII\ndata: line two\n\n"
+        b'data: {"jsonrpc":"2.0","id":1,"result":{}}\n\n'
+    )
+    out = feed(f.response.stream, body, step)
+    assert out == (
+        b"data: hello\n\n"
+        b"id: 7\n\n"  # withheld; its id kept for resumption
+        b'event: note\ndata: {"who": "[REDACTED:email]"}\n\n'
+        b"data: line one [REDACTED:email]\ndata: line two\n\n"
+        b'data: {"jsonrpc":"2.0","id":1,"result":{}}\n\n'
+    )
+    assert [m.kind for m in gw.rec.msgs[1:]] == [Kind.INVALID] * 5 + [Kind.RESULT]
+    assert f.marked == ":no_entry:"
 
 
 @pytest.mark.parametrize("step", [1, 7, 1000])

@@ -1435,7 +1435,35 @@ class SSEStream:
             # unparsed would let a server slip MCP messages past the scanner behind one
             # event of junk.)
             self.foreign = True
-        return ev.raw
+            return ev.raw
+        return self._plain_event(ev)
+
+    def _plain_event(self, ev: SSEEvent) -> bytes:
+        """An event of an MCP stream that holds no JSON-RPC message (text, or JSON of
+        another shape). No client takes it for a message, but clients report the failure
+        with its text (Node's ``JSON.parse`` quotes its start, pydantic's error its value),
+        and hosts show such errors to the model. So its data is scanned as text, like a
+        whole answer without JSON-RPC: findings are redacted in place, a blocking rule
+        drops the event (its id is kept, so resumption still works), and it is audited."""
+        msg = Message(
+            payload={"data": ev.data},
+            direction=Direction.SERVER_TO_CLIENT,
+            kind=Kind.INVALID,
+            exchange=self.ex,
+            size=len(ev.raw),
+        )
+        msg.sse_event_id = ev.id
+        self.gw.pipeline.run(msg)
+        if not (msg.findings or msg.stopped or msg.modified):
+            return ev.raw
+        self.gw._record(self.flow, [msg])
+        self.gw._mark(self.flow, [msg])
+        if msg.stopped:
+            return encode_event(None, id=ev.id) if ev.id is not None else b""
+        if not msg.modified:
+            return ev.raw
+        data = msg.payload.get("data") if isinstance(msg.payload, dict) else None
+        return encode_event(str(data or ""), event=ev.event, id=ev.id, retry=ev.retry)
 
     def _became_mcp(self) -> None:
         self.known = True

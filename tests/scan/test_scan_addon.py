@@ -187,3 +187,30 @@ def test_answers_without_jsonrpc_are_scanned_as_text(status, ctype, body):
         assert tok.encode() not in sent
         assert b"REDACTED" in sent
         assert f.response.status_code == status
+
+
+def test_events_of_an_mcp_stream_without_jsonrpc_are_scanned_as_text():
+    from mcp_gateway.core import SSEStream
+    from mitmproxy.test import tutils
+
+    tok = github_token()
+    g, addon = _gateway_with_scan()
+    with taddons.context(g, addon) as tctx:
+        tctx.configure(addon)
+        req = tutils.treq(
+            method=b"POST",
+            path=b"/mcp",
+            headers=((b"content-type", b"application/json"),),
+            content=b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"}}',
+        )
+        f = tflow.tflow(req=req)
+        g.requestheaders(f)
+        g.request(f)
+        f.response = tutils.tresp(headers=((b"content-type", b"text/event-stream"),), content=None)
+        g.responseheaders(f)
+        assert isinstance(f.response.stream, SSEStream)
+        body = f'data: debug token {tok}\n\ndata: {{"token": "{tok}"}}\n\n'.encode()
+        out = b"".join([*f.response.stream(body), *f.response.stream(b"")])
+        assert tok.encode() not in out
+        assert out.count(b"[REDACTED:github_token]") == 2
+        assert out.startswith(b"data: debug token [REDACTED:github_token]\n\n")
