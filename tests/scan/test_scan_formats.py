@@ -852,3 +852,42 @@ def test_ninth_corpus_secrets(engine, text, value):
 )
 def test_ninth_corpus_false_alarms_stay_silent(engine, text):
     assert found(engine, text) == []
+
+
+# Passwords given by their position in a command or a call, with no name before them.
+POSITIONAL_FOUND = [
+    ("htpasswd -b /etc/nginx/.htpasswd admin Xq7!pLm2#rTz", "Xq7!pLm2#rTz"),
+    ("htpasswd -b -c /etc/nginx/.htpasswd deploy 7ugXFhDhXSLliYE4u0kk", "7ugXFhDhXSLliYE4u0kk"),
+    ("htpasswd -nb deploy 9fKe2LmQ0pWx", "9fKe2LmQ0pWx"),
+    ("$pdo = new PDO('mysql:host=db;dbname=shop', 'shop_user', 'Vt8#kLq2pZ9m');", "Vt8#kLq2pZ9m"),
+    ('{"code": "new PDO(\\"pgsql:host=db\\", \\"app\\", \\"N0tS0S3cret!42\\");"}', "N0tS0S3cret!42"),
+    ('$conn = new mysqli("localhost", "wp", "Kd8!mQ2xLp");', "Kd8!mQ2xLp"),
+    ('DriverManager.getConnection("jdbc:mysql://db/app", "app", "Jx7kQ2mLp9");', "Jx7kQ2mLp9"),
+    ('pymysql.connect("db.internal", "report", "Pm7xQ2kLz9", "sales")', "Pm7xQ2kLz9"),
+    ('new DriverManagerDataSource(url, "app", "Jq7kX2mLp9")', "Jq7kX2mLp9"),
+    ("net user svc_backup Pq7mX2kL9zR /add", "Pq7mX2kL9zR"),
+    ("smbclient //fs01/share -U corp\\\\jdoe%Wm8kQ2xLp7", "Wm8kQ2xLp7"),
+    ("smbclient -L //10.0.0.5 -U 'admin%Sm8kQ2xLp7'", "Sm8kQ2xLp7"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "value"), POSITIONAL_FOUND)
+def test_positional_passwords(engine, text, value):
+    assert [d[1] for d in found(engine, text)] == [value]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "htpasswd -c /etc/apache2/.htpasswd ops",  # asks for the password
+        "$db = new PDO($dsn, $user, $password);",
+        "$db = new PDO($dsn, 'user', 'your_password_here');",
+        "$db = new PDO('sqlite:/tmp/x.db', null, null);",
+        "DriverManager.getConnection(url, user, pass);",
+        "net user jdoe * /domain",
+        "net user administrator",
+        'rpcclient -U "" -N 10.0.0.5',
+    ],
+)
+def test_positional_lookalikes_stay_silent(engine, text):
+    assert found(engine, text) == []
