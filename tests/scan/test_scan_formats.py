@@ -891,3 +891,37 @@ def test_positional_passwords(engine, text, value):
 )
 def test_positional_lookalikes_stay_silent(engine, text):
     assert found(engine, text) == []
+
+
+# Nine digits without separators are an SSN only as a cell of a table's SSN column.
+SSN_COLUMN_FOUND = [
+    ("name,ssn,dob\nAna Lima,536221234,1980-02-03", "536221234"),
+    ("ssn,name\n536221234,Ana", "536221234"),
+    ('"name","ssn"\n"Lima, Ana","536221234"', "536221234"),
+    ("| name | ssn | dob |\n|---|---|---|\n| Ana Lima | 536221234 | 1980-02-03 |", "536221234"),
+    (" id | name     | ssn\n----+----------+-----------\n  1 | Ana Lima | 536221234", "536221234"),
+    ("name\tSocial Security Number\tzip\nAna\t536221234\t02139", "536221234"),
+    ('{"text": "name,ssn\\nAna,536221234"}', "536221234"),
+    ('{"text": "| name | ssn |\\n|---|---|\\n| Ana \\"Al\\" | 536221234 |"}', "536221234"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "value"), SSN_COLUMN_FOUND)
+def test_ssn_column_cells(engine, text, value):
+    assert [d[1] for d in found(engine, text)] == [value]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "name,badge,ssn\nAna,536221234,\nBo,412785501,",  # another column
+        "id,ssn_hash,amount\n1,536221234,20",
+        "id,ssn,amount\n\n536221234,x,1",  # another table after a blank line
+        "order_id,customer,total\n536221234,Ana,20.00\nssn lookups: 0",
+        '{"badge": "536221234", "ssn": null}',
+        '{"a": "ssn", "b": "x,y\\n536221234,2"}',
+        "name,ssn\nAna,order 536221234",  # not a whole cell
+    ],
+)
+def test_nine_digits_outside_an_ssn_column_stay_silent(engine, text):
+    assert found(engine, text) == []
