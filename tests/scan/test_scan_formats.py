@@ -925,3 +925,38 @@ def test_ssn_column_cells(engine, text, value):
 )
 def test_nine_digits_outside_an_ssn_column_stay_silent(engine, text):
     assert found(engine, text) == []
+
+
+# The tenth blind corpus (tickets, e-mail, exports, logs, wikis, terminal sessions, code).
+TENTH_FOUND = [
+    ("- **Grafana**: user `ops`, Passwort `river#2690pixel`", "river#2690pixel"),
+    ("- **pgAdmin**: user `admin`, password `Luna2015?`", "Luna2015?"),
+    ('const DB_PASSWORD: &str = "Otter#1734soleil";', "Otter#1734soleil"),
+    ('{"code": "const DB_PASSWORD: &str = \\"Otter#1734soleil\\";"}', "Otter#1734soleil"),
+    ('const apiKey: string = "Qx7mL2pZk9Wv";', "Qx7mL2pZk9Wv"),
+    ('var password string = "Qx7mL2pZk9Wv"', "Qx7mL2pZk9Wv"),
+    ("$ docker login -u bot -p 'Kaffee&3787maple' registry.acme-corp.net", "Kaffee&3787maple"),
+    ("Temporary VPN login: ana.lima@corp.io / Falcon@5619cactus", "Falcon@5619cactus"),
+    ("Cuenta: IBAN ES14 3476 8242 3038 8441 8082 BIC EFDPESKR", "ES14 3476 8242 3038 8441 8082"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "value"), TENTH_FOUND)
+def test_tenth_corpus_finds(engine, text, value):
+    assert value in [d[1] for d in found(engine, text)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "N° facture: 0598-11950      Date: 23.07.2024",
+        "Nº factura: 0269-64934      Fecha: 01.03.2024",
+        "20.03.2024  Ref 3531635587702635                          -1540,95",
+        "Login: admin / admin",
+        "password `********`",
+        'const passwordHint: string = "use your birthday";',
+        "let tokenCount: number = 4096;",
+    ],
+)
+def test_tenth_corpus_false_alarms_stay_silent(engine, text):
+    assert found(engine, text) == []

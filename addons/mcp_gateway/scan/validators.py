@@ -147,7 +147,9 @@ def _line_before(ctx: Ctx, n: int) -> str:
 # id tuple of a log line ([api,8125676514728360934,1667106451466013])
 _ID_BEFORE = re.compile(
     r"(?:(?:trace|span|parent|request|correlation|transaction|txn|order|invoice|shipment|tracking"
-    r"|session|message|event|object|build|job|run|snowflake)[_.-]?id|\bid)\W{0,4}\Z"
+    r"|session|message|event|object|build|job|run|snowflake)[_.-]?id|\bid"
+    # a payment's reference on a statement line (Ref 3531635587702635)
+    r"|\b(?:ref|reference|referenz|r\u00e9f\u00e9rence|referencia|riferimento|verwendungszweck))\W{0,4}\Z"
     r"|\[[A-Za-z][\w.-]*,(?:\d+,)?\Z",
     re.IGNORECASE,
 )
@@ -576,6 +578,7 @@ def phone(value: str, ctx: Ctx | None = None) -> bool:
 _REFERENCE_BEFORE = re.compile(
     r"\b(?:ref|reference|awb|invoice|inv|order|tracking|ticket|case|acct|account|policy|serial"
     r"|s/n|sku|lot|batch|part|model|meter|z\u00e4hlernummer|kundennummer|rechnungsnummer"
+    r"|facture|factura|fattura|factuur|factuurnummer|factuurnr|rechnung|n\u00b0"
     r"|auftragsnummer|bestellnummer|vertragsnummer|referenz|r\u00e9f\u00e9rence|n\u00ba|nr|no"
     # tax and form numbers: an EIN is NN-NNNNNNN, and a W-2's control number 5-4
     r"|ein|tin|fein|itin|vat|identification\s+number|control\s+(?:number|no)"
