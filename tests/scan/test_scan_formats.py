@@ -960,3 +960,46 @@ def test_tenth_corpus_finds(engine, text, value):
 )
 def test_tenth_corpus_false_alarms_stay_silent(engine, text):
     assert found(engine, text) == []
+
+
+# A table's column header says what its cells are: passwords and phone numbers in any shape.
+COLUMN_FOUND = [
+    ("| Service | User | Password |\n|---|---|---|\n| Kibana | admin | `Nordlicht2002#` |",
+     "Nordlicht2002#"),
+    ("host,user,password\ndb1,app,Vt8#kLq2pZ9m", "Vt8#kLq2pZ9m"),
+    ("name\tAPI Key\tcreated\nprod\tQx7mL2pZk9WvT3\t2024-01-01", "Qx7mL2pZk9WvT3"),
+    ('{"text": "| Service | Password |\\n|---|---|\\n| Kibana | `Nordlicht2002#` |"}',
+     "Nordlicht2002#"),
+    ('Id,Name,Phone,City\n003cb7,Lucía Sánchez,"664 75 08 56",Lyon', "664 75 08 56"),
+    ("id\tname\tphone\tscore\n559556\tMartina Russo\t384 127 0654\t88", "384 127 0654"),
+    ("| Name | Telefon |\n|---|---|\n| Jan | 657-369-903 |", "657-369-903"),
+    ("sku,mobile,price\nA1,640 12 33,9.99", "640 12 33"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "value"), COLUMN_FOUND)
+def test_cells_of_password_and_phone_columns(engine, text, value):
+    assert [d[1] for d in found(engine, text)] == [value]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "| Field | Type | Description |\n|---|---|---|\n| password | string | The password |",
+        "| name | password_hint | x |\n|---|---|---|\n| a | mother maiden | 1 |",
+        "| user | password |\n|---|---|\n| admin | ******** |\n| ops | (hidden) |",
+        "| Name | API Key |\n|---|---|\n| prod | <redacted> |\n| dev | [hidden] |",
+        "| Secret | Used by |\n|---|---|\n| DB_PASSWORD | api |",
+        "| Test | Pass | Fail |\n|---|---|---|\n| suite-a | 120/120 | 0 |",
+        "| Name | Phone |\n|---|---|\n| Jan | 2024-01-15 |\n| Bo | 1.2.3 |\n| Al | 12345 |",
+        "| id | phone_verified | x |\n|---|---|---|\n| 1 | 657369903 | y |",
+        '[\n  "id",\n  "phone",\n  "66394",\n  "640 761 372"\n]',  # a list, not a table
+    ],
+)
+def test_other_cells_stay_silent(engine, text):
+    assert found(engine, text) == []
+
+
+def test_an_address_in_a_phone_column_stays_an_address(engine):
+    text = "| name | phone |\n|---|---|\n| Bo | 50.216.162.200 |"
+    assert [d[0] for d in found(engine, text)] == ["ipv4"]

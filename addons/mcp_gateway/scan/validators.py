@@ -709,6 +709,10 @@ def column_header(ctx: Ctx, header: re.Pattern, word: re.Pattern) -> bool:
     if not near:
         return False
     le = _line_end(text, e, min(len(text), e + _LINE_MAX))
+    in_json = ls >= 2 and text[ls - 2] == "\\"  # the row follows an escaped line break
+    if in_json:
+        q = _unescaped_quote(text[e:le], last=False)  # where the JSON string ends
+        le = e + q if q >= 0 else le
     row = _unescape_lines(text[ls:s]) + "\x00" + _unescape_lines(text[e:le])
     counts = [(row.count(d), -i, d) for i, d in enumerate(_CELL_DELIMITERS)]
     n, _, delim = max(counts)
@@ -716,9 +720,10 @@ def column_header(ctx: Ctx, header: re.Pattern, word: re.Pattern) -> bool:
         return False
     cells = _cells(row, delim)
     index = next((i for i, c in enumerate(cells) if "\x00" in c), None)
-    if index is None:
-        return False
-    in_json = ls >= 2 and text[ls - 2] == "\\"  # the row follows an escaped line break
+    if index is None or cells[index].strip().strip("\"'`").strip() != "\x00":
+        return False  # the value is not the whole cell
+    if sum(1 for c in cells if c.strip()) < 2:
+        return False  # one value a line: a list (pretty-printed JSON), not a table
     for hp in reversed(near):  # "ssn" inside a word of a row above: try a few
         if in_json and _unescaped_quote(text[hp:ls], last=False) >= 0:
             continue  # in another JSON string than the value
@@ -738,6 +743,8 @@ def column_header(ctx: Ctx, header: re.Pattern, word: re.Pattern) -> bool:
                 q = _unescaped_quote(text[hs:hp], last=True)  # the JSON string opens there
                 hs = hs + q + 1 if q >= 0 else hs
             got = tables.heads[(hp, delim, in_json)] = _cells(_unescape_lines(text[hs:he]), delim)
+        if sum(1 for c in got if c.strip()) < 2:
+            continue  # a line with one word: no table's header
         if index < len(got) and header.match(got[index].strip().strip("\"'`*").strip()):
             return True
     return False
@@ -761,6 +768,24 @@ _SSN_HEADER = re.compile(
     r"(?i)(?:ssn|ss#|ss[ _-]?no|social[ _-]?security(?:[ _-]?(?:number|no\.?|num|nr|#))?"
     r"|ssn[ _-]?(?:number|no|num))\Z"
 )
+
+
+_COLUMN_CACHE: dict[str, tuple[re.Pattern, re.Pattern]] = {}
+
+
+@validator("column", uses_context=True, header=(str, ""))
+def column(value: str, ctx: Ctx | None = None, header: str = "") -> bool:
+    """The value is a whole cell of a table whose column's header matches ``header`` (a
+    regex matched against the whole header cell, case-insensitive)."""
+    if ctx is None or not header:
+        return False
+    rx = _COLUMN_CACHE.get(header)
+    if rx is None:
+        rx = _COLUMN_CACHE[header] = (
+            re.compile(f"(?i)(?:{header})\\Z"),
+            re.compile(f"(?i){header}"),
+        )
+    return column_header(ctx, rx[0], rx[1])
 
 
 @validator("ssn_column", uses_context=True)
@@ -820,11 +845,14 @@ def resolve(spec: str | dict) -> tuple[str, dict[str, Any]]:
         if not isinstance(val, t) or (t is int and isinstance(val, bool)):
             raise ValueError(f"validator {name!r}: {k} must be {t.__name__}")
         out[k] = val
-    if name == "key" and out.get("pattern"):
-        try:
-            re.compile(out["pattern"])
-        except re.error as e:
-            raise ValueError(f"validator 'key': invalid pattern: {e}") from None
+    for vname, param in (("key", "pattern"), ("column", "header")):
+        if name == vname and out.get(param):
+            try:
+                re.compile(out[param])
+            except re.error as e:
+                raise ValueError(f"validator {vname!r}: invalid {param}: {e}") from None
+    if name == "column" and not out.get("header"):
+        raise ValueError("validator 'column' needs a header regex")
     return name, out
 
 
