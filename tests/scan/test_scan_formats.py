@@ -956,6 +956,7 @@ def test_tenth_corpus_finds(engine, text, value):
         "password `********`",
         'const passwordHint: string = "use your birthday";',
         "let tokenCount: number = 4096;",
+        "axios.get(u, { headers: { 'x-api-key': context7_api_key } });",
     ],
 )
 def test_tenth_corpus_false_alarms_stay_silent(engine, text):
