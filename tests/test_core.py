@@ -979,6 +979,24 @@ def test_a_zstd_body_of_several_frames_is_read_whole(gw):
     assert b"SECRET" not in f.response.content and b"test.secret" in f.response.content
 
 
+def test_a_gzip_body_of_several_members_is_read_whole(gw):
+    # Node's fetch (the TypeScript SDK) decodes every member; httpx only the first.
+    body = gzip.compress(SECRET_ANSWER[:20]) + gzip.compress(SECRET_ANSWER[20:])
+    f = json_answer_with(gw, body, ((b"content-encoding", b"gzip"),))
+    assert b"SECRET" not in f.response.content and b"test.secret" in f.response.content
+    f = sse_flow(gw, headers=((b"content-encoding", b"gzip"),))
+    event = MCP_SECRET_EVENT
+    out = feed(f.response.stream, gzip.compress(event[:30]) + gzip.compress(event[30:]), 5)
+    assert b"SECRET" not in out and b"test.secret" in out
+    # bytes after the last member that start no member are read by no receiver
+    f = json_answer_with(
+        gw,
+        gzip.compress(b'{"jsonrpc":"2.0","id":5,"result":{}}') + b"\n",
+        ((b"content-encoding", b"gzip"),),
+    )
+    assert f.response.status_code == 200 and b'"result"' in f.response.content
+
+
 def test_a_zstd_bomb_is_refused_without_inflating_it(gw):
     import resource
 

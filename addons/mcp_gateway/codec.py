@@ -45,6 +45,7 @@ class _One:
         self.enc = enc
         self._pending = b""
         self._frames = 0
+        self._ignore = False  # what follows the last gzip member is no member
         self._d = self._new()
 
     def _new(self):
@@ -100,13 +101,30 @@ class _One:
             zlib_wrapped = data[0] & 0x0F == 8 and ((data[0] << 8) | data[1]) % 31 == 0
             self._d = zlib.decompressobj(zlib.MAX_WBITS if zlib_wrapped else -zlib.MAX_WBITS)
         d = self._d
+        gzip = self.enc in ("gzip", "x-gzip")
         while data:
+            if d.eof:
+                if not gzip or self._ignore:
+                    break
+                # Another gzip member (RFC 1952 allows several): Node's fetch, and so the
+                # TypeScript SDK, decodes them all (httpx only the first), so all are read.
+                # Bytes that do not start one are read by no receiver.
+                data = self._pending + data
+                if len(data) < 2:
+                    self._pending = data
+                    break
+                self._pending = b""
+                if data[:2] != b"\x1f\x8b":
+                    self._ignore = True
+                    break
+                self._frames += 1
+                if self._frames > _MAX_FRAMES:
+                    raise ValueError(f"more than {_MAX_FRAMES} gzip members")
+                d = self._d = self._new()
             out += d.decompress(data, cap + 1 - len(out))
             if len(out) > cap:
                 raise TooLarge(f"decoded body over {cap} bytes")
-            data = d.unconsumed_tail
-            if d.eof:
-                break  # (what follows a gzip member is not read: httpx does not read it)
+            data = d.unconsumed_tail or (d.unused_data if d.eof else b"")
         return bytes(out)
 
     def flush(self) -> bytes:
