@@ -403,6 +403,20 @@ def test_sse_oversized_event_fail_closed(gw):
     assert [m.payload for m in gw.rec.msgs if m.kind is Kind.INVALID] == [None, {"data": "after"}]
 
 
+def test_oversized_response_event_with_its_id_last_is_answered_for_the_request(gw):
+    # The TypeScript SDK server writes {"result": ..., "jsonrpc": "2.0", "id": N}.
+    gw.tctx.configure(gw, mcp_max_message_bytes=200)
+    f = sse_flow(gw, request=rpc("tools/call", id=42, name="echo"))
+    big = b'data: {"result":{"content":[{"id":7,"t":"' + b"x" * 1000 + b'"}]},"id":42}\n\n'
+    out = feed(f.response.stream, big, 64)
+    assert b'"code":-32065' in out and b'"id":42' in out and b'"id":7' not in out
+    # a server's request or notification keeps the id it carries (or none)
+    f = sse_flow(gw, request=rpc("tools/call", id=43, name="echo"))
+    big = b'data: {"method":"sampling/createMessage","id":9,"params":{"t":"' + b"x" * 1000
+    out = feed(f.response.stream, big + b'"}}\n\n', 64)
+    assert b'"id":9' in out and b'"id":43' not in out
+
+
 def test_sse_oversized_event_fail_open(gw):
     gw.tctx.configure(gw, mcp_max_message_bytes=200, mcp_fail_mode="open")
     f = sse_flow(gw)

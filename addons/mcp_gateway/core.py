@@ -1060,6 +1060,26 @@ def _request_id(flow: http.HTTPFlow) -> Any:
     return None
 
 
+def _oversized_event_id(raw: bytes, flow: http.HTTPFlow) -> Any:
+    """The id an error for an event too large to parse must carry. A response on the
+    stream answering a POST of one request answers that request, whatever its first bytes
+    hold: the TypeScript SDK writes ``{"result": …, "jsonrpc": "2.0", "id": N}``, its id
+    last, and an error with a null id would leave the client waiting for ever. Otherwise
+    the first ``"id"`` met (best effort)."""
+    head = raw[:4096]
+    found = [i for i in (head.find(b'"result"'), head.find(b'"error"')) if i >= 0]
+    method = head.find(b'"method"')
+    if found and (method < 0 or min(found) < method):
+        ids = [
+            s.get("id")
+            for s in flow.metadata.get(META, ())
+            if s.get("direction") == "c2s" and s.get("kind") == "request"
+        ]
+        if len(ids) == 1:
+            return ids[0]
+    return peek_id(raw)
+
+
 _UNCHANGED = object()
 # After a chunk's first event, processed events go out in pieces of about this much work:
 # one write per event would cost mitmproxy a write (and a chunk header) each.
@@ -1358,7 +1378,7 @@ class SSEStream:
             self.skip_tail = "raw"
             return raw
         self.skip_tail = "drop"
-        ident = peek_id(raw)
+        ident = _oversized_event_id(raw, self.flow)
         err = error_response(ident, ErrorCode.TOO_LARGE, text)
         msg.id = ident
         return encode_event(encode_json(err).decode(), event="message")
