@@ -301,3 +301,26 @@ def test_a_locked_database_at_restart_is_waited_for_not_given_up(tmp_path):
         assert w.submit(_row(i))
     assert w.flush(timeout=20) and w.close()
     assert rows(db, "SELECT count(*) FROM messages") == [(100,)]
+
+
+def test_rm_of_the_main_file_only_starts_a_new_database_that_is_written(tmp_path):
+    # `rm audit.db` leaves -wal and -shm: read as the new file's, every write failed.
+    db = tmp_path / "a.db"
+    w = _open(db, flush_interval=0.05)
+    st = AuditStage(w, on_full="block")
+    other = sqlite3.connect(str(db))  # the proxy's own (api keys live in the same file)
+    other.execute("SELECT count(*) FROM messages").fetchall()
+    for i in range(5):
+        st.process(request(exchange(flow_id=f"f{i}"), i))
+    assert w.flush(timeout=10)
+    assert (tmp_path / "a.db-wal").exists()
+    db.unlink()
+    for i in range(5, 15):
+        st.process(request(exchange(flow_id=f"f{i}"), i))
+    assert w.flush(timeout=10)
+    assert w.close()
+    other.close()
+    assert rows(db, "SELECT count(*) FROM messages")[0][0] == 10
+    events = [e for (e,) in rows(db, "SELECT event FROM audit_events ORDER BY seq")]
+    assert events == ["reopened", "stop"]
+    _verify(db)

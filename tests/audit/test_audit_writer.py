@@ -392,15 +392,20 @@ def test_close_is_bounded_when_the_database_stays_locked(tmp_path, caplog):
         locker.close()
 
 
-@pytest.mark.parametrize("how", ["deleted", "replaced"])
+@pytest.mark.parametrize("how", ["deleted", "replaced", "main file only"])
 def test_database_deleted_or_replaced_while_running_starts_a_new_one(tmp_path, caplog, how):
-    # SQLite would go on writing into the old file: every later row would be lost with it
+    # SQLite would go on writing into the old file: every later row would be lost with it.
+    # ("rm audit.db" leaves -wal and -shm: read as the new file's, they failed every write.)
     db = tmp_path / "a.db"
     w = open_writer(db, flush_interval=0.05)
+    other = sqlite3.connect(str(db))  # another process's connection keeps the -wal in place
+    other.execute("SELECT count(*) FROM messages").fetchall()
     for i in range(5):
         w.submit(_row(i))
     assert w.flush(timeout=10)
-    for suffix in ("", "-wal", "-shm", ".head"):
+    if how == "main file only":
+        assert (tmp_path / "a.db-wal").exists()
+    for suffix in ("", ".head") if how == "main file only" else ("", "-wal", "-shm", ".head"):
         p = tmp_path / f"a.db{suffix}"
         if p.exists():
             p.unlink()
@@ -415,6 +420,7 @@ def test_database_deleted_or_replaced_while_running_starts_a_new_one(tmp_path, c
     events = [r[0] for r in rows(db, "SELECT event FROM audit_events ORDER BY seq")]
     assert events == ["reopened"]
     assert w.close()
+    other.close()
     conn = schema.connect(str(db))
     res = chain.verify(conn, chain.head_path(str(db)))
     assert res.ok, res.problems

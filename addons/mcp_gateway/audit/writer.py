@@ -340,6 +340,16 @@ class AuditWriter:
                 self.path,
             )
             self._last_error_log = now
+        # The old connection goes first: as the file's last one it takes its -wal and -shm
+        # with it. Left next to a new file of the same name (``rm audit.db`` removes the main
+        # file only), SQLite would read them as the new file's and fail every write with a
+        # disk I/O error, or apply the old file's pages to it.
+        with contextlib.suppress(sqlite3.Error):
+            conn.close()
+        if not os.path.exists(self.path):
+            for suffix in ("-wal", "-shm", "-journal"):
+                with contextlib.suppress(OSError):
+                    os.unlink(self.path + suffix)  # still another process's: orphans now
         try:
             self._head.close()
             with contextlib.suppress(FileNotFoundError):
@@ -347,9 +357,7 @@ class AuditWriter:
             new = self._connect()
         except (AuditError, sqlite3.Error, OSError) as e:
             self._fail(e)
-            return conn  # retried with the next batch
-        with contextlib.suppress(sqlite3.Error):
-            conn.close()
+            return conn  # (closed) retried with the next batch
         self._events.append(
             {
                 "time": self.clock(),
