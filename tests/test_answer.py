@@ -84,6 +84,37 @@ def test_blocked_server_request_is_dropped_and_answered_to_the_server(gw):
     assert m.stopped and m.refusal.message == "blocked by rule test.secret"
 
 
+def test_an_oversized_server_request_is_answered_to_the_server(gw):
+    # The server waits for the answer to its sampling request: an error sent to the client
+    # (for an id it never sent) would leave the tool call hanging.
+    gw.tctx.configure(gw, mcp_max_message_bytes=300)
+    f = stream(gw, body=rpc("tools/call", id=1, name="ask"))
+    big = rpc("sampling/createMessage", id=77, messages=[{"text": "x" * 2000}])
+    data = b"event: message\ndata: " + orjson.dumps(big) + b"\n\n"
+    out = b"".join(b"".join(f.response.stream(data[i : i + 100])) for i in range(0, len(data), 100))
+    out += b"".join(f.response.stream(b""))
+    assert b"xxxx" not in out and b"-32065" not in out
+    (a,) = gw.replayed
+    err = orjson.loads(a.request.content)
+    assert err["id"] == 77 and err["error"]["code"] == -32065
+
+
+def test_an_oversized_server_request_with_its_id_last_is_answered_when_it_ends(gw):
+    # The Python SDK writes {"method": ..., "params": ..., "jsonrpc": "2.0", "id": N}.
+    gw.tctx.configure(gw, mcp_max_message_bytes=300)
+    f = stream(gw, method=b"GET")
+    data = (
+        b'data: {"method":"sampling/createMessage","params":{"t":"' + b"x" * 2000
+        + b'"},"jsonrpc":"2.0","id":78}\n\n'
+    )  # fmt: skip
+    out = b"".join(b"".join(f.response.stream(data[i : i + 100])) for i in range(0, len(data), 100))
+    out += b"".join(f.response.stream(b""))
+    assert out == b""  # the client sees neither the request nor an error
+    (a,) = gw.replayed
+    err = orjson.loads(a.request.content)
+    assert err["id"] == 78 and err["error"]["code"] == -32065
+
+
 def sent(gw, a, status=202):
     a.live = True  # as during its replay
     gw.requestheaders(a)

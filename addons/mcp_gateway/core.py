@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections import OrderedDict, deque
 from collections.abc import Iterator
 from time import perf_counter
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import orjson
 from mitmproxy import ctx, exceptions, http
 from mitmproxy.proxy import mode_specs
 
@@ -1060,6 +1062,21 @@ def _request_id(flow: http.HTTPFlow) -> Any:
     return None
 
 
+# the top-level id at the very end of an event: ..."id": 7}  (then the event's line breaks)
+_TRAILING_ID = re.compile(rb'"id"\s*:\s*("(?:[^"\\\r\n]|\\.){0,200}"|-?\d{1,40})\s*\}\s*$')
+
+
+def _is_request_head(raw: bytes) -> bool:
+    """Whether an event too large to parse opens like a request: ``"method"`` before any
+    ``"result"`` or ``"error"`` (a notification has no id, which the caller checks)."""
+    head = raw[:4096]
+    method = head.find(b'"method"')
+    if method < 0:
+        return False
+    found = [i for i in (head.find(b'"result"'), head.find(b'"error"')) if i >= 0]
+    return not found or method < min(found)
+
+
 def _oversized_event_id(raw: bytes, flow: http.HTTPFlow) -> Any:
     """The id an error for an event too large to parse must carry. A response on the
     stream answering a POST of one request answers that request, whatever its first bytes
@@ -1180,6 +1197,10 @@ class SSEStream:
         self.passthrough = False  # after an internal error: bytes go on unparsed
         self.foreign = False  # not (yet) MCP: only events that name "jsonrpc" are parsed
         self.skip_tail: str | None = None  # "drop" or "raw": how to treat an oversized event's tail
+        # a withheld oversized server request whose id comes last (the Python SDK writes
+        # {"method": …, "params": …, "jsonrpc": "2.0", "id": N}): the end of its tail, read for
+        # the id, to answer the server once the event ends
+        self._tail_id: bytes | None = None
         self.undecodable = undecodable
         self._kept = bytearray() if gw.keep_stream_bytes else None
         self._kept_truncated = False
@@ -1353,6 +1374,8 @@ class SSEStream:
                 tail = self.parser.take_pending()
                 if self.skip_tail == "raw":
                     yield tail
+                elif self._tail_id is not None:
+                    self._tail_id = (self._tail_id + tail)[-512:]
             elif self.known or self.parser.pending_has(b'"jsonrpc"'):
                 yield self._oversized()
             else:  # a large event of another kind of stream: not the MCP limit's business
@@ -1381,6 +1404,32 @@ class SSEStream:
         ident = _oversized_event_id(raw, self.flow)
         err = error_response(ident, ErrorCode.TOO_LARGE, text)
         msg.id = ident
+        if _is_request_head(raw):
+            # a server's request (sampling, elicitation): the server waits for its answer,
+            # so the error goes to the server, and the client never sees the request
+            if ident is None:
+                self._tail_id = raw[-512:]  # its id comes last: answered when it ends
+                return b""
+            if answer.send_to_server(self.flow, self.endpoint, [err], self.sent_request):
+                return b""
+        return encode_event(encode_json(err).decode(), event="message")
+
+    def _answer_tail_id(self, last: bytes) -> bytes:
+        """The end of a withheld oversized server request: its id is in the last bytes
+        (none: a notification, nothing to answer). The error goes to the server, or to the
+        client when it cannot be sent."""
+        tail, self._tail_id = (self._tail_id or b"") + last[-512:], None
+        m = _TRAILING_ID.search(tail[-512:])
+        if m is None:
+            return b""
+        try:
+            ident = orjson.loads(m.group(1))
+        except orjson.JSONDecodeError:
+            return b""
+        text = f"SSE event over mcp_max_message_bytes ({self.gw.max_message_bytes}); not inspected"
+        err = error_response(ident, ErrorCode.TOO_LARGE, text)
+        if answer.send_to_server(self.flow, self.endpoint, [err], self.sent_request):
+            return b""
         return encode_event(encode_json(err).decode(), event="message")
 
     def _not_inspected(self, text: str, size: int = 0) -> Message:
@@ -1389,7 +1438,9 @@ class SSEStream:
     def _event(self, ev: SSEEvent) -> bytes:
         if self.skip_tail is not None:
             mode, self.skip_tail = self.skip_tail, None
-            return ev.raw if mode == "raw" else b""
+            if mode == "raw":
+                return ev.raw
+            return self._answer_tail_id(ev.raw) if self._tail_id is not None else b""
         data = ev.data_bytes
         if data is None:
             return ev.raw  # comments, keep-alives, retry-only events
