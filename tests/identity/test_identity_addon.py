@@ -84,6 +84,27 @@ def test_reload_applies_good_edits_and_keeps_old_config_on_bad_ones(
         assert p.start_exchange(ex) is not None and ex.refusal.http_status == 401
 
 
+def test_an_emptied_config_is_an_edit_in_progress_not_a_new_config(tmp_path, mkex, caplog):
+    # `curl … > gateway.yaml` truncates the file first: auth must not switch off meanwhile
+    cfg = tmp_path / "gw.yaml"
+    cfg.write_text("auth:\n  required: true\n")
+    p = Pipeline()
+    a = IdentityAddon(p)
+    with taddons.context(a) as tctx:
+        tctx.configure(a, mcp_config=str(cfg))
+        a.done()  # this test drives tick() itself
+        for blank in ("", "# being rewritten\n", "---\n\n"):
+            with caplog.at_level(logging.WARNING, logger="mcp_gateway.identity"):
+                cfg.write_text(blank)
+                a.tick()
+            assert "is empty" in caplog.text and a.state.cfg.auth.required is True
+            ex = mkex()
+            assert p.start_exchange(ex) is not None and ex.refusal.http_status == 401
+        cfg.write_text("{}\n")  # cleared on purpose
+        a.tick()
+        assert a.state.cfg.auth.required is False
+
+
 def test_revocation_takes_effect_within_a_second_without_restart(tmp_path, mkex) -> None:
     db = tmp_path / "gw.db"
     key, rec = create_key(db, "a", "alice", [])

@@ -197,6 +197,18 @@ class IdentityAddon:
         st = _stat(self.path)
         if st is None or st == self._stat or st == self._bad_stat:
             return False
+        if _blank(self.path):
+            # An edit in progress (`curl … > gateway.yaml` truncates the file first): taken
+            # as a configuration, it would switch authentication and limits off until the
+            # writer finishes. Clearing the configuration on purpose takes `{}`.
+            self._bad_stat = st
+            problem(
+                log,
+                "mcp-gateway: %s is empty (an edit in progress? write {} to clear it); "
+                "keeping the previous configuration",
+                self.path,
+            )
+            return False
         try:
             cfg = load_config(self.path)
             state = self._build(cfg)
@@ -258,3 +270,17 @@ class IdentityAddon:
     # -- introspection ----------------------------------------------------------------------
     def usage(self) -> list[dict]:
         return self.limits.usage() if self.limits else []
+
+
+def _blank(path: str) -> bool:
+    """Whether a config file holds nothing but blank lines, comments and document markers."""
+    try:
+        with open(path, "rb") as f:
+            text = f.read(1 << 20).decode("utf-8", "replace")
+    except OSError:
+        return False
+    for line in text.splitlines():
+        s = line.strip().lstrip("\ufeff")
+        if s and not s.startswith("#") and s not in ("---", "..."):
+            return False
+    return True
