@@ -521,6 +521,24 @@ def test_events_of_an_mcp_stream_without_jsonrpc_are_scanned_as_text(gw, step):
     assert f.marked == ":no_entry:"
 
 
+def test_an_answer_goes_on_with_the_content_type_the_gateway_read_it_by(gw):
+    # Clients differ on a repeated Content-Type (the SDKs join the copies, others take the
+    # last): only the copy the gateway read the body by goes on.
+    f = sse_flow(gw, headers=((b"content-type", b"application/json"),))
+    assert f.response.headers.get_all("content-type") == ["text/event-stream"]
+
+
+@pytest.mark.parametrize("step", [1, 7, 1000])
+def test_lines_of_an_mcp_stream_that_are_no_event_are_scanned(gw, step):
+    # a JSON body sent as an event stream: SSE clients ignore its lines, careless ones read them
+    f = sse_flow(gw)
+    body = b": ping\n\nretry: 10\n\n" + b'{"jsonrpc":"2.0","id":1,"result":{"t":"PII"}}\n'
+    out = feed(f.response.stream, body, step)
+    assert out == b": ping\n\nretry: 10\n\n" + (
+        b'{"jsonrpc":"2.0","id":1,"result":{"t":"[REDACTED:email]"}}\n'
+    )
+
+
 @pytest.mark.parametrize("step", [1, 7, 1000])
 def test_junk_first_event_does_not_switch_the_inspection_off(gw, step):
     # A server cannot slip MCP messages past the pipeline by sending something else first.

@@ -760,7 +760,12 @@ class Gateway:
             return
         try:
             resp = flow.response
-            if resp is None or not is_event_stream(hget(resp.headers, b"content-type")):
+            if resp is None:
+                return
+            first = hget(resp.headers, b"content-type")
+            if first is not None and (flow.id in self._exchanges or is_event_stream(first)):
+                _one_content_type(resp.headers)
+            if not is_event_stream(first):
                 return
             ex = self._exchanges.get(flow.id)
             known = ex is not None
@@ -1009,6 +1014,40 @@ class Gateway:
             )
             flow.response.headers["content-type"] = "application/json"
             self._mark(flow, [msg])
+
+
+_SSE_FIELD = re.compile(rb"(?:data|event|id|retry)(?::|$)")
+
+
+def _stray_lines(raw: bytes) -> bool:
+    """Whether an event without data holds lines that are no SSE field nor comment (a JSON
+    body sent as an event stream): an SSE client ignores them, a careless one reads them."""
+    for line in raw.splitlines():
+        if line and not line.startswith(b":") and not _SSE_FIELD.match(line):
+            return True
+    return False
+
+
+def _one_content_type(headers: http.Headers) -> None:
+    """An answer with several Content-Type fields goes on with the first only: the one the
+    gateway reads it by. Clients differ (the SDKs join them and test for an event stream,
+    others take the last), so a copy saying JSON behind one saying event stream would have
+    shown some clients a body the gateway never inspected as what they read."""
+    fields = headers.fields
+    n = 0
+    for k, _ in fields:
+        if len(k) == 12 and k.lower() == b"content-type":
+            n += 1
+    if n > 1:
+        seen = False
+        out = []
+        for k, v in fields:
+            if len(k) == 12 and k.lower() == b"content-type":
+                if seen:
+                    continue
+                seen = True
+            out.append((k, v))
+        headers.fields = tuple(out)
 
 
 def is_event_stream(content_type: str | None) -> bool:
@@ -1443,6 +1482,8 @@ class SSEStream:
             return self._answer_tail_id(ev.raw) if self._tail_id is not None else b""
         data = ev.data_bytes
         if data is None:
+            if self.known and _stray_lines(ev.raw):
+                return self._plain_event(ev, raw_text=True)
             return ev.raw  # comments, keep-alives, retry-only events
         if ev.event == "endpoint":
             return self._endpoint(ev)
@@ -1509,15 +1550,16 @@ class SSEStream:
             return ev.raw
         return self._plain_event(ev)
 
-    def _plain_event(self, ev: SSEEvent) -> bytes:
+    def _plain_event(self, ev: SSEEvent, raw_text: bool = False) -> bytes:
         """An event of an MCP stream that holds no JSON-RPC message (text, or JSON of
         another shape). No client takes it for a message, but clients report the failure
         with its text (Node's ``JSON.parse`` quotes its start, pydantic's error its value),
         and hosts show such errors to the model. So its data is scanned as text, like a
         whole answer without JSON-RPC: findings are redacted in place, a blocking rule
         drops the event (its id is kept, so resumption still works), and it is audited."""
+        text = ev.raw.decode("utf-8", "replace") if raw_text else ev.data
         msg = Message(
-            payload={"data": ev.data},
+            payload={"data": text},
             direction=Direction.SERVER_TO_CLIENT,
             kind=Kind.INVALID,
             exchange=self.ex,
@@ -1534,6 +1576,8 @@ class SSEStream:
         if not msg.modified:
             return ev.raw
         data = msg.payload.get("data") if isinstance(msg.payload, dict) else None
+        if raw_text:  # lines that are no event: they go on as they were, redacted
+            return str(data or "").encode("utf-8", "surrogatepass")
         return encode_event(str(data or ""), event=ev.event, id=ev.id, retry=ev.retry)
 
     def _became_mcp(self) -> None:
