@@ -2,7 +2,7 @@
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from mcp_gateway.sse import SSEParser, encode_event
+from mcp_gateway.sse import SSEEvent, SSEParser, encode_event
 
 STREAM = (
     b": keep-alive\r\n\r\n"
@@ -15,6 +15,24 @@ STREAM = (
 )
 
 
+def _blank(e) -> bool:
+    return e.data is None and e.event is None and e.id is None and e.retry is None and not (
+        e.comments or e.raw.strip(b"\r\n")
+    )
+
+
+def merged(evs):
+    """Events with each run of empty ones as one: the parser hands a run of blank lines out
+    as one event, so where chunks cut a run changes how many (never their bytes)."""
+    out = []
+    for e in evs:
+        if out and _blank(e) and _blank(out[-1]) and out[-1].complete:
+            out[-1] = SSEEvent(out[-1].raw + e.raw, complete=e.complete)
+        else:
+            out.append(e)
+    return out
+
+
 def parse(chunks, final=True):  # noqa: D103
     p = SSEParser()
     out = []
@@ -22,7 +40,7 @@ def parse(chunks, final=True):  # noqa: D103
         out += p.feed(c)
     if final:
         out += p.close()
-    return out
+    return merged(out)
 
 
 def test_fields_and_line_endings():
@@ -143,7 +161,7 @@ def parse_general(chunks):
     out = []
     for c in chunks:
         out += p._scan(c)
-    return out + p.close()
+    return merged(out + p.close())
 
 
 CRLF_STREAM = LF_STREAM.replace(b"\n", b"\r\n")
@@ -168,3 +186,14 @@ def test_crlf_fast_path_matches_general_parser(cuts, lf_tail):
         "a\nb",
         "x",
     ]
+
+
+def test_a_run_of_blank_lines_is_one_empty_event_per_chunk():
+    # a megabyte of line breaks was a million events, each a pass through the pipeline
+    data = b"data: a\n\n" + b"\n" * 100_000 + b"\r\n" * 1000 + b"data: b\n\n"
+    chunks = [data[i : i + 65536] for i in range(0, len(data), 65536)]
+    p = SSEParser()
+    evs = [e for c in chunks for e in p.feed(c)] + p.close()
+    assert b"".join(e.raw for e in evs) == data
+    assert [e.data for e in evs if e.data is not None] == ["a", "b"]
+    assert len(evs) <= 2 + len(chunks)

@@ -12,8 +12,13 @@ chunk may be the first half of a CRLF, so it is held back until the next byte (o
 
 from __future__ import annotations
 
+import re
+
 _CR = 0x0D
 _LF = 0x0A
+
+
+_NOT_EOL = re.compile(rb"[^\r\n]")
 
 
 class SSEEvent:
@@ -135,6 +140,7 @@ class SSEParser:
         n = len(buf)
         pos = self._pos
         start = 0  # start of the current event in buf
+        run = -1  # start of a run of blank lines (empty events) not yet handed out
         while pos < n:
             lf = buf.find(b"\n", pos)
             cr = buf.find(b"\r", pos, lf if lf >= 0 else n)
@@ -154,9 +160,25 @@ class SSEParser:
             pos = nxt
             if line:
                 self._lines.append(line)
+            elif not self._lines:
+                # A blank line alone is an empty event, which no client acts on: a run of
+                # them goes out as one (a megabyte of line breaks was a million events),
+                # found in C (a lone CR at the end may still be waiting for its LF)
+                if run < 0:
+                    run = start
+                m = _NOT_EOL.search(buf, pos)
+                k = m.start() if m else n
+                if k > pos and buf[k - 1] == _CR and k == n and not final:
+                    k -= 1
+                pos = start = k
             else:
+                if run >= 0:
+                    out.append(SSEEvent(bytes(memoryview(buf)[run:start])))
+                    run = -1
                 out.append(self._dispatch(bytes(memoryview(buf)[start:pos]), True))
                 start = pos
+        if run >= 0:
+            out.append(SSEEvent(bytes(memoryview(buf)[run:start])))
         if start:
             del buf[:start]
             pos -= start
