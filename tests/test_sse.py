@@ -16,8 +16,12 @@ STREAM = (
 
 
 def _blank(e) -> bool:
-    return e.data is None and e.event is None and e.id is None and e.retry is None and not (
-        e.comments or e.raw.strip(b"\r\n")
+    return (
+        e.data is None
+        and e.event is None
+        and e.id is None
+        and e.retry is None
+        and not (e.comments or e.raw.strip(b"\r\n"))
     )
 
 
