@@ -621,6 +621,27 @@ def json_answer_with(gw, content, headers):
     return f
 
 
+@pytest.mark.parametrize("mode", ["closed", "open"])
+def test_an_answer_announced_far_over_the_limit_is_not_read(gw, mode):
+    # mitmproxy would hold the whole body before the response hook: 300 MB took 600 MB
+    gw.tctx.configure(gw, mcp_max_message_bytes=1000, mcp_fail_mode=mode)
+    f = send(gw, post(rpc("tools/call", id=5, name="echo")))
+    hdrs = ((b"content-type", b"application/json"), (b"content-length", b"5000"))
+    f.response = tutils.tresp(headers=hdrs, content=None)
+    gw.responseheaders(f)
+    if mode == "open":
+        assert f.response.stream is True  # through, uninspected
+    else:
+        s = f.response.stream
+        assert list(s(b"x" * 4000)) == [] and list(s(b"SECRET" * 100)) == []
+        (out,) = list(s(b""))
+        err = orjson.loads(out)
+        assert err["id"] == 5 and err["error"]["code"] == -32065
+        assert f.response.headers["content-length"] == str(len(out))
+    (m,) = [m for m in gw.rec.msgs if m.kind is Kind.INVALID]
+    assert not m.inspected
+
+
 def test_json_answers_in_a_list_of_codings_or_another_charset_are_inspected(gw):
     import brotli
 

@@ -766,6 +766,8 @@ class Gateway:
             if first is not None and (flow.id in self._exchanges or is_event_stream(first)):
                 _one_content_type(resp.headers)
             if not is_event_stream(first):
+                if flow.id in self._exchanges:
+                    self._huge_response(flow)
                 return
             ex = self._exchanges.get(flow.id)
             known = ex is not None
@@ -1003,6 +1005,37 @@ class Gateway:
             )
             flow.response.headers["content-type"] = "application/json"
             self._mark(flow, [msg])
+
+    def _huge_response(self, flow: http.HTTPFlow) -> None:
+        """An answer announced far over ``mcp_max_message_bytes`` is not read into memory
+        (mitmproxy would hold it whole before the ``response`` hook): closed mode drops its
+        bytes as they come and answers the request's error in their place; open mode streams
+        it through uninspected. Up to 4 times the limit, it is read and refused as usual."""
+        resp = flow.response
+        assert resp is not None
+        try:
+            size = int((hget(resp.headers, b"content-length") or "").strip())
+        except ValueError:
+            return
+        if size <= 4 * self.max_message_bytes:
+            return
+        ex = self._exchanges[flow.id]
+        text = f"response of {size} bytes exceeds mcp_max_message_bytes ({self.max_message_bytes}); not inspected"
+        msg = self._not_inspected(flow, ex, Direction.SERVER_TO_CLIENT, size, text)
+        if self.fail_mode == "open":
+            resp.stream = True
+            return
+        err = encode_json(error_response(_request_id(flow), ErrorCode.TOO_LARGE, text))
+        for name in ("content-length", "content-encoding", "content-type"):
+            resp.headers.pop(name, None)
+        resp.headers["content-type"] = "application/json"
+        resp.headers["content-length"] = str(len(err))
+
+        def swallow(data: bytes) -> list[bytes]:
+            return [err] if data == b"" else []
+
+        resp.stream = swallow
+        self._mark(flow, [msg])
 
     def _too_large_response(self, flow: http.HTTPFlow, ex: Exchange, size: int) -> None:
         text = f"response of {size} bytes exceeds mcp_max_message_bytes ({self.max_message_bytes}); not inspected"
