@@ -270,3 +270,12 @@ def test_peek_id_reads_the_id_of_a_message_too_large_to_parse():
 )
 def test_looks_like_json(body, ok):
     assert looks_like_json(body) is ok
+
+
+@pytest.mark.parametrize(
+    "literal", [b"18446744073709551616", b"-9223372036854775809", b"1234567890123456789012345"]
+)
+def test_integers_beyond_64_bits_survive_a_rewrite(literal):
+    # orjson reads them as floats: a redaction elsewhere in the message changed the number
+    body = b'{"jsonrpc":"2.0","id":1,"params":{"n":' + literal + b',"t":"x"}}'
+    assert encode_json(decode_json(body)) == body

@@ -206,6 +206,11 @@ def encode_json(value: Any) -> bytes:
         return json.dumps(value, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 
 
+# a number of 19 digits or more where a value starts (outside strings, mostly)
+_BIG_INT = re.compile(rb"(?:^|[:\[,])\s*-?\d{19}")
+_BIG_INT_STR = re.compile(r"(?:^|[:\[,])\s*-?\d{19}")
+
+
 def decode_json(body: bytes | str, lenient_utf8: bool = False) -> Any:
     """orjson.loads with the gateway's errors: invalid UTF-8, bad JSON, too deep.
 
@@ -219,6 +224,11 @@ def decode_json(body: bytes | str, lenient_utf8: bool = False) -> Any:
         value = orjson.loads(body)  # orjson itself refuses nesting deeper than 1024
     except orjson.JSONDecodeError as e:
         value = _decode_leniently(body, str(e), lenient_utf8)
+    else:
+        if (_BIG_INT_STR if isinstance(body, str) else _BIG_INT).search(body):
+            # orjson reads an integer beyond 64 bits as a float: a redaction elsewhere in
+            # the message would send 1.8446744073709552e+19 for 18446744073709551616
+            value = _decode_leniently(body, "integer beyond 64 bits", lenient_utf8)
     if isinstance(value, dict | list):
         # Two ways to know: count the brackets (two C passes: ~1-2.5 us per 1 KiB message,
         # ~0.15 ms per 256 KiB) and walk the containers only when there are too many; or walk
