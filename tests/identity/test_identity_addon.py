@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 
@@ -21,6 +22,19 @@ def _wait(cond, timeout: float = 3.0) -> float:
             return time.monotonic() - t0
         time.sleep(0.02)
     raise AssertionError("condition not met in time")
+
+
+@contextlib.contextmanager
+def _driven(tmp_path, text: str):
+    """An addon on a config file, its watcher stopped: the test drives tick() itself."""
+    cfg = tmp_path / "gw.yaml"
+    cfg.write_text(text)
+    p = Pipeline()
+    a = IdentityAddon(p)
+    with taddons.context(a) as tctx:
+        tctx.configure(a, mcp_config=str(cfg))
+        a.done()
+        yield cfg, p, a
 
 
 def test_defaults_register_both_stages() -> None:
@@ -50,13 +64,7 @@ def test_bad_config_is_an_options_error_naming_file_line_field(tmp_path) -> None
 def test_reload_applies_good_edits_and_keeps_old_config_on_bad_ones(
     tmp_path, mkex, mkreq, caplog
 ) -> None:
-    cfg = tmp_path / "gw.yaml"
-    cfg.write_text("limits:\n  default: 100/minute\n")
-    p = Pipeline()
-    a = IdentityAddon(p)
-    with taddons.context(a) as tctx:
-        tctx.configure(a, mcp_config=str(cfg))
-        a.done()  # stop the watcher: this test drives tick() itself
+    with _driven(tmp_path, "limits:\n  default: 100/minute\n") as (cfg, p, a):
         stage = a.identify
 
         def call() -> Action:
@@ -86,13 +94,7 @@ def test_reload_applies_good_edits_and_keeps_old_config_on_bad_ones(
 
 def test_an_emptied_config_is_an_edit_in_progress_not_a_new_config(tmp_path, mkex, caplog):
     # `curl … > gateway.yaml` truncates the file first: auth must not switch off meanwhile
-    cfg = tmp_path / "gw.yaml"
-    cfg.write_text("auth:\n  required: true\n")
-    p = Pipeline()
-    a = IdentityAddon(p)
-    with taddons.context(a) as tctx:
-        tctx.configure(a, mcp_config=str(cfg))
-        a.done()  # this test drives tick() itself
+    with _driven(tmp_path, "auth:\n  required: true\n") as (cfg, p, a):
         for blank in ("", "# being rewritten\n", "---\n\n"):
             with caplog.at_level(logging.WARNING, logger="mcp_gateway.identity"):
                 cfg.write_text(blank)

@@ -141,6 +141,22 @@ def test_max_findings_option_reaches_the_engine_and_is_validated():
             tctx.configure(addon, mcp_max_findings=-1)
 
 
+def _sent_tools_call(g):
+    """A tools/call through the gateway's request hooks, ready for its answer."""
+    from mitmproxy.test import tutils
+
+    req = tutils.treq(
+        method=b"POST",
+        path=b"/mcp",
+        headers=((b"content-type", b"application/json"),),
+        content=b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"}}',
+    )
+    f = tflow.tflow(req=req)
+    g.requestheaders(f)
+    g.request(f)
+    return f
+
+
 def _gateway_with_scan():
     from mcp_gateway.core import Gateway
 
@@ -167,15 +183,7 @@ def test_answers_without_jsonrpc_are_scanned_as_text(status, ctype, body):
     g, addon = _gateway_with_scan()
     with taddons.context(g, addon) as tctx:
         tctx.configure(addon)
-        req = tutils.treq(
-            method=b"POST",
-            path=b"/mcp",
-            headers=((b"content-type", b"application/json"),),
-            content=b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"}}',
-        )
-        f = tflow.tflow(req=req)
-        g.requestheaders(f)
-        g.request(f)
+        f = _sent_tools_call(g)
         f.response = tutils.tresp(
             status_code=status,
             headers=((b"content-type", ctype.format(tok=tok).encode()),),
@@ -197,15 +205,7 @@ def test_events_of_an_mcp_stream_without_jsonrpc_are_scanned_as_text():
     g, addon = _gateway_with_scan()
     with taddons.context(g, addon) as tctx:
         tctx.configure(addon)
-        req = tutils.treq(
-            method=b"POST",
-            path=b"/mcp",
-            headers=((b"content-type", b"application/json"),),
-            content=b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"}}',
-        )
-        f = tflow.tflow(req=req)
-        g.requestheaders(f)
-        g.request(f)
+        f = _sent_tools_call(g)
         f.response = tutils.tresp(headers=((b"content-type", b"text/event-stream"),), content=None)
         g.responseheaders(f)
         assert isinstance(f.response.stream, SSEStream)
