@@ -206,9 +206,18 @@ def encode_json(value: Any) -> bytes:
         return json.dumps(value, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 
 
-# a number of 19 digits or more where a value starts (outside strings, mostly)
-_BIG_INT = re.compile(rb"(?:^|[:\[,])\s*-?\d{19}")
-_BIG_INT_STR = re.compile(r"(?:^|[:\[,])\s*-?\d{19}")
+# 19 digits in a row (Python's regex engine takes ~25 us a KiB to look for them; a
+# translation and a substring search in C, ~2 us)
+_DIGITS_TO_0 = bytes.maketrans(b"123456789", b"000000000")
+_RUN = b"0" * 19
+_BIG_INT_STR = re.compile(r"[0-9]{19}")
+
+
+def _has_big_int(body: bytes | str | bytearray | memoryview) -> bool:
+    """Whether a body may hold an integer beyond 64 bits (a run of 19 digits anywhere)."""
+    if isinstance(body, str):
+        return _BIG_INT_STR.search(body) is not None
+    return bytes(body).translate(_DIGITS_TO_0).find(_RUN) >= 0
 
 
 def decode_json(body: bytes | str, lenient_utf8: bool = False) -> Any:
@@ -225,7 +234,7 @@ def decode_json(body: bytes | str, lenient_utf8: bool = False) -> Any:
     except orjson.JSONDecodeError as e:
         value = _decode_leniently(body, str(e), lenient_utf8)
     else:
-        if (_BIG_INT_STR if isinstance(body, str) else _BIG_INT).search(body):
+        if _has_big_int(body):
             # orjson reads an integer beyond 64 bits as a float: a redaction elsewhere in
             # the message would send 1.8446744073709552e+19 for 18446744073709551616
             value = _decode_leniently(body, "integer beyond 64 bits", lenient_utf8)
