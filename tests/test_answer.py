@@ -104,7 +104,7 @@ def test_an_oversized_server_request_with_its_id_last_is_answered_when_it_ends(g
     gw.tctx.configure(gw, mcp_max_message_bytes=300)
     f = stream(gw, method=b"GET")
     data = (
-        b'data: {"method":"sampling/createMessage","params":{"t":"' + b"x" * 2000
+        b'data: {"method":"sampling/createMessage","params":{"id":5,"t":"' + b"x" * 2000
         + b'"},"jsonrpc":"2.0","id":78}\n\n'
     )  # fmt: skip
     out = b"".join(b"".join(f.response.stream(data[i : i + 100])) for i in range(0, len(data), 100))

@@ -1149,6 +1149,17 @@ def _is_request_head(raw: bytes) -> bool:
     return not found or method < min(found)
 
 
+def _id_before_params(raw: bytes) -> bool:
+    """Whether a message's first ``"id"`` key comes before its ``"params"``: then it is the
+    message's own id, not one inside the params."""
+    head = raw[:65536]
+    i = head.find(b'"id"')
+    if i < 0:
+        return False
+    p = head.find(b'"params"')
+    return p < 0 or i < p
+
+
 def _oversized_event_id(raw: bytes, flow: http.HTTPFlow) -> Any:
     """The id an error for an event too large to parse must carry. A response on the
     stream answering a POST of one request answers that request, whatever its first bytes
@@ -1479,8 +1490,10 @@ class SSEStream:
         if _is_request_head(raw):
             # a server's request (sampling, elicitation): the server waits for its answer,
             # so the error goes to the server, and the client never sees the request
-            if ident is None:
-                self._tail_id = raw[-512:]  # its id comes last: answered when it ends
+            if not _id_before_params(raw):
+                # its id comes last (an "id" met first would be one inside its params):
+                # answered when the event ends
+                self._tail_id = raw[-512:]
                 return b""
             if answer.send_to_server(self.flow, self.endpoint, [err], self.sent_request):
                 return b""
