@@ -1004,3 +1004,73 @@ def test_other_cells_stay_silent(engine, text):
 def test_an_address_in_a_phone_column_stays_an_address(engine):
     text = "| name | phone |\n|---|---|\n| Bo | 50.216.162.200 |"
     assert [d[0] for d in found(engine, text)] == ["ipv4"]
+
+
+# The eleventh blind corpus (what MCP tools return: wiki pages, page snapshots, config files,
+# Gmail messages, terraform state, chat history).
+ELEVENTH_FOUND = [
+    # Confluence / Jira wiki tables mark header cells with ||
+    ("|| System || Host || User || Password ||\n| Staging DB | 10.1.2.3 | admin | Wintertiger5406! |",
+     "Wintertiger5406!"),
+    ('{"text": "|| Host || User || Password ||\\n| ci.acme.io | bot | 11464343ecde63fa0bd8c03cfb278ce1 |"}',
+     "11464343ecde63fa0bd8c03cfb278ce1"),
+    # a Playwright MCP page snapshot, plain and inside a JSON string
+    ('  - textbox "Password" [ref=e09]: 810295820c2e9592f1ad03d29975912d',
+     "810295820c2e9592f1ad03d29975912d"),
+    ('{"text": "- main:\\n  - textbox \\"Password\\" [ref=e54]: Wintermaple6107#\\n  - text: x"}',
+     "Wintermaple6107#"),
+    # web server directives
+    ("    SetEnv DB_PASS lumen-orbit-staple-correct64\n", "lumen-orbit-staple-correct64"),
+    ('    RequestHeader set X-Api-Key "SwgQLcEaBSPhHLC8drOap9OtAJv4LvIJ"\n',
+     "SwgQLcEaBSPhHLC8drOap9OtAJv4LvIJ"),
+    ('proxy_set_header X-Api-Key "Qx7mL2pZk9WvT3";', "Qx7mL2pZk9WvT3"),
+    # an INI key "pass" after an escaped line break (rclone.conf in a JSON string)
+    ('{"text": "[sftp-nas]\\ntype = sftp\\nuser = backup\\npass = LF-YM3b7aZOPFjiAVBYX\\n"}',
+     "LF-YM3b7aZOPFjiAVBYX"),
+    # mysql -pPASSWORD with an & inside the password
+    ("mysql -h 172.29.210.98 -u root -pf+*x0&QvQ68$eWu orders", "f+*x0&QvQ68$eWu"),
+    # terraform state: a random_password's result
+    ('{"type": "random_password", "name": "db", "instances": [{"attributes": '
+     '{"result": "hb7n2mAOuHOubl", "length": 24}}]}', "hb7n2mAOuHOubl"),
+    # a password quoted in a sentence about it
+    ("can someone reset the grafana admin pw? current is `Cobaltcobalt3825@`", "Cobaltcobalt3825@"),
+    ('the new password is "Tr0ub4dor&3x"', "Tr0ub4dor&3x"),
+    # phone numbers after a label with a verb, and in a page snapshot's Phone field
+    ("Mi teléfono es 655 512 456, correo x@gmail.com.", "655 512 456"),
+    ('  - textbox "Phone" [ref=e35]: 629 773 999', "629 773 999"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "value"), ELEVENTH_FOUND)
+def test_eleventh_corpus_finds(engine, text, value):
+    assert value in [d[1] for d in found(engine, text)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a message id is no address: a mail header and the Gmail API's header pairs
+        "Message-ID: <CAEETn0ScWnxkuqNUrEnQHgV8W77gotJm5Y2wdqLT8@mail.gmail.com>",
+        '{"name":"Message-ID","value":"<CAEETn0ScWnxkuqNUrEnQHgV8W77gotJm5Y2wdqLT8@mail.gmail.com>"}',
+        "References: <a1b2c3@mail.acme-corp.com>\n <CAR0vk8Ttws@mail.gmail.com>",
+        '"created":"2024-06-11T04:57:04.607Z","description":"sha256:26a6669e7d30fa41c5797ff9d7f2'
+        'cdcb3d275b69696c9c1be4a53f96e6862b6b"',
+        'public_key_fingerprint_md5 = "fd:55:dd:3f:98:59:5a:e3:6a:5e:98:86:8a:13:4d:8b"',
+        "git push https://x-access-token:$GITHUB_TOKEN@github.com/hooli/nucleus.git HEAD:main",
+        "|| System || User || Password ||\n| Mapbox | public token | pk.eyJ1IjoijKS1xGhE1DY0EiXQGg1o9OE |",
+        '    RequestHeader set X-Api-Key "%{API_KEY}e"',
+        "    proxy_set_header X-Api-Key $http_x_api_key;",
+        "    SetEnv DB_PASS ${DB_PASS}",
+        "the password field is `password`",
+        "Your new password is `********`",
+        '  - textbox "Password" [ref=e1]: ••••••••',
+        '  - textbox "Search tokens" [ref=e3]: llama-3',
+    ],
+)
+def test_eleventh_corpus_false_alarms_stay_silent(engine, text):
+    assert found(engine, text) == []
+
+
+def test_an_address_beside_a_message_id_is_still_found(engine):
+    text = "Message-ID: <CAEETn0S@mail.gmail.com>\nFrom: Anna <anna.k@gmail.com>"
+    assert [d[1] for d in found(engine, text)] == ["anna.k@gmail.com"]

@@ -409,6 +409,36 @@ def not_url_userinfo(value: str, ctx: Ctx | None = None) -> bool:
 _LOGIN_WORDS = ("ssh", "sftp", "mosh", "scp", "rsync", "git")
 
 
+# A mail header that holds message ids, not addresses (Message-ID: <CA…@mail.gmail.com>),
+# as a header line or as a Gmail API {"name": "Message-ID", "value": "<…>"} pair; then only
+# ids in angle brackets up to the value's own "<".
+_MSGID_HEADER = re.compile(
+    r"(?i)(?:message-id|in-reply-to|references|resent-message-id|content-id|x-ms-exchange"
+    r"-[\w-]*message-id|original-message-id|msg-?id)(?:\\{0,3}[\"'])?\s{0,3}"
+    r"(?::|,\s{0,3}(?:\\{0,3}[\"'])?value(?:\\{0,3}[\"'])?\s{0,3}:)\s{0,3}(?:\\{0,3}[\"'])?"
+    r"(?:\s{0,3}<[^<>\s]{1,250}>(?:\s|\\[nrt])*)*<\Z"
+)
+
+
+@validator("not_message_id", uses_context=True)
+def not_message_id(value: str, ctx: Ctx | None = None) -> bool:
+    """The ``local@domain`` id in a Message-ID / In-Reply-To / References header is no
+    e-mail address (it names a message)."""
+    if ctx is None or ctx.start == 0 or ctx.text[ctx.start - 1] != "<":
+        return True
+    before = ctx.text[max(0, ctx.start - 2000) : ctx.start]
+    low = before.lower()
+    if "id" not in low and "references" not in low and "in-reply-to" not in low:
+        return True
+    k = max(
+        low.rfind(w)
+        for w in ("message-id", "in-reply-to", "references", "content-id", "msg-id", "msgid")
+    )
+    if k < 0:
+        return True
+    return _MSGID_HEADER.search(before, max(0, k - 40)) is None
+
+
 @validator("basic_credentials")
 def basic_credentials(value: str, ctx: Ctx | None = None) -> bool:
     """Base64 that decodes to printable ``user:password``."""
@@ -662,6 +692,14 @@ def _cells(line: str, delim: str) -> list[str]:
     return line.split(delim)
 
 
+def _header_cells(line: str, delim: str) -> list[str]:
+    """A header row's cells. Confluence and Jira wiki tables mark header cells with a
+    double bar (``|| Host || Password ||``) and the rows' cells with one."""
+    if delim == "|" and line.lstrip(" \t\"'`").startswith("||"):
+        return line.split("||")
+    return _cells(line, delim)
+
+
 class _TableCache:
     """What ``column_header`` learns about one text, kept while the engine confirms the
     candidates of that text (one text at a time): where header words are, and where the
@@ -742,7 +780,8 @@ def column_header(ctx: Ctx, header: re.Pattern, word: re.Pattern) -> bool:
             if in_json:
                 q = _unescaped_quote(text[hs:hp], last=True)  # the JSON string opens there
                 hs = hs + q + 1 if q >= 0 else hs
-            got = tables.heads[(hp, delim, in_json)] = _cells(_unescape_lines(text[hs:he]), delim)
+            got = _header_cells(_unescape_lines(text[hs:he]), delim)
+            tables.heads[(hp, delim, in_json)] = got
         if sum(1 for c in got if c.strip()) < 2:
             continue  # a line with one word: no table's header
         if index < len(got) and header.match(got[index].strip().strip("\"'`*").strip()):
