@@ -6,7 +6,7 @@ import importlib
 import logging
 from collections.abc import Sequence
 
-from . import contentview
+from . import contentview, term
 from .core import Gateway
 
 log = logging.getLogger("mcp_gateway")
@@ -32,6 +32,7 @@ def build_addons() -> list:
             raise
         addons.append(getattr(mod, clsname)(gw.pipeline))
     addons.append(RepeatedOptionGuard())  # last: its load runs once every option exists
+    term.guard_loggers()  # names and methods in log lines cannot drive the terminal
     return addons
 
 

@@ -216,3 +216,24 @@ def test_log_by_flow_id(audit_db, capsys):
 def test_log_limit_zero_means_all(audit_db, capsys):
     rows = run_json(capsys, "audit", "log", "--db", audit_db["path"], "--limit", "0")
     assert len(rows) == audit_db["messages"]
+
+
+def test_names_from_the_wire_are_shown_as_text(tmp_path, capsys):
+    """A client names its tool "[/x]" or hides a name behind a link: the log and usage views
+    show the names as they are, and no control sequence reaches the terminal."""
+    from audit_testlib import exchange, open_writer, request
+    from mcp_gateway.audit.stage import AuditStage
+
+    path = tmp_path / "audit.db"
+    w = open_writer(path)
+    st = AuditStage(w, on_full="block")
+    names = ["[/x]", "[link=https://evil.example]get_weather[/link]", "t\x1b]0;pwned\x07\x1b[2J"]
+    for i, name in enumerate(names):
+        st.process(request(exchange(flow_id=f"f{i}", consumer="[bold]eve"), i, name=name))
+    assert w.close()
+    for cmd in (["audit", "log"], ["usage"]):
+        assert main([*cmd, "--db", str(path)]) == 0
+        out = capsys.readouterr().out
+        assert "[/x]" in out and "[link=https://evil.example]get_weather[/link]" in out
+        assert "[bold]eve" in out
+        assert "\x1b" not in out and "\x07" not in out and "\\x1b]0;pwned" in out

@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from .. import term
 from . import chain, hist, schema
 from .schema import MESSAGE_COLUMNS, SCHEMA_VERSION, default_db
 
@@ -186,24 +187,25 @@ def cmd_log(args: argparse.Namespace) -> int:
         dec = r["action"] or ""
         if r["refusal_code"] is not None:
             dec = f"{dec} {r['refusal_code']}"
-        what = " ".join(x for x in (r["method"], r["name"]) if x) or (r["http_method"] or "")
+        # (every value from the wire as plain text: a tool named "[/x]" is no markup)
+        what = term.text(
+            " ".join(x for x in (r["method"], r["name"]) if x) or (r["http_method"] or "")
+        )
         kind = r["kind"] or ""
         if kind != "request":
-            what = (
-                f"{what} [dim]({kind})[/dim]" if not r["error"] else f"{what} [red]({kind})[/red]"
-            )
+            what.append(f" ({term.plain(kind)})", style="red" if r["error"] else "dim")
         t.add_row(
             str(r["seq"]),
             (r["utc"] or "")[5:23].replace("T", " "),
             "→" if r["direction"] == "c2s" else "←",
-            r["server"] or "",
-            r["consumer"] or "",
+            term.text(r["server"] or ""),
+            term.text(r["consumer"] or ""),
             what,
-            r["rpc_id"] or "",
+            term.text(r["rpc_id"] or ""),
             f"{r['latency_ms']:.1f}" if r["latency_ms"] is not None else "",
-            f"[{_DECISION_STYLE.get(r['action'] or '', '')}]{dec}[/]" if dec else "",
+            term.text(dec, _DECISION_STYLE.get(r["action"] or "", "")),
             str(r["findings"] or ""),
-            (r["flow_id"] or "")[:8],
+            term.text((r["flow_id"] or "")[:8]),
         )
     con = _console()
     con.print(t)
@@ -347,12 +349,12 @@ def cmd_stats(args: argparse.Namespace) -> int:
             ft.add_column(title.split()[-1])
             ft.add_column("n", justify="right")
             for name, n in list(s[key].items())[:25]:
-                ft.add_row(str(name), str(n))
+                ft.add_row(term.text(name), str(n))
             con.print(ft)
     h = s["head"]
     con.print(f"[bold]chain head[/bold]: seq {h['seq']} hash {h['hash']}")
     if h["head_file_error"]:
-        con.print(f"[red]head file {h['head_file']}: {h['head_file_error']}[/red]")
+        con.print(term.text(f"head file {h['head_file']}: {h['head_file_error']}", "red"))
     elif h["head_file_seq"] is None:
         con.print(f"[yellow]head file {h['head_file']} missing[/yellow]")
     else:
@@ -377,7 +379,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
     else:
         con = _console()
         if res.unsupported:
-            con.print(f"[bold red]✘ cannot verify {path}[/bold red]: {res.problems[0].detail}")
+            con.print(
+                term.text(f"✘ cannot verify {path}", "bold red"),
+                term.text(f": {res.problems[0].detail}"),
+                sep="",
+            )
         elif res.ok:
             counts = ", ".join(f"{n} {t}" for t, n in res.counts.items())
             con.print(
@@ -391,11 +397,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
             con.print(
                 f"[bold red]✘ chain broken[/bold red] in {path}: {len(res.problems)} problem(s)"
             )
-            con.print(f"  first bad row: [bold]{res.problems[0]}[/bold]")
+            con.print("  first bad row: ", term.text(res.problems[0], "bold"), sep="")
             for p in res.problems[1:10]:
-                con.print(f"  {p}")
+                con.print("  ", term.text(p), sep="")
         for w in res.warnings:
-            con.print(f"[yellow]  warning: {w}[/yellow]")
+            con.print(term.text(f"  warning: {w}", "yellow"))
     if res.unsupported:
         return EXIT_ERROR
     return EXIT_OK if res.ok else EXIT_BAD
@@ -548,9 +554,9 @@ def cmd_usage(args: argparse.Namespace) -> int:
     f = lambda v: "-" if v is None else f"{v:.1f}"  # noqa: E731
     for r in rows:
         t.add_row(
-            r["consumer"] or "[dim](anonymous)[/dim]",
-            r["server"] or "",
-            r["tool"] or "",
+            term.text(r["consumer"]) if r["consumer"] else term.text("(anonymous)", "dim"),
+            term.text(r["server"] or ""),
+            term.text(r["tool"] or ""),
             str(r["calls"]),
             f"[red]{r['blocked']}[/red]" if r["blocked"] else "0",
             f"[red]{r['errors']}[/red]" if r["errors"] else "0",

@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Callable
 
+from .. import term
 from ..yamlconf import ConfigError
 from .config import DEFAULT_DB, default_keys_db, load_config
 from .keys import create_key, list_keys, revoke_key
@@ -151,7 +152,8 @@ def cmd_list(args: argparse.Namespace, db: str) -> int:
         t.add_column(col)
     for r in recs:
         status = "[green]active[/]" if r.active else f"[red]revoked {_fmt_time(r.revoked)}[/]"
-        t.add_row(r.id, r.name, r.consumer, ",".join(r.roles), _fmt_time(r.created), status)
+        cells = (r.id, r.name, r.consumer, ",".join(r.roles), _fmt_time(r.created))
+        t.add_row(*(term.text(c) for c in cells), status)
     con.print(t)
     return 0
 
@@ -167,7 +169,9 @@ def cmd_revoke(args: argparse.Namespace, db: str) -> int:
         _console(stderr=True).print(f"[red]error:[/] no key {args.id!r} in {db}")
         return 1
     _console().print(
-        f"Revoked key [bold]{rec.id}[/] ({rec.name}, consumer {rec.consumer}) at {_fmt_time(rec.revoked)}"
+        term.text(
+            f"Revoked key {rec.id} ({rec.name}, consumer {rec.consumer}) at {_fmt_time(rec.revoked)}"
+        )
     )
     return 0
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import orjson
 
+from .. import term
 from ..yamlconf import ConfigError
 
 
@@ -102,9 +103,8 @@ def _table(name: str, text: str, dets, show_values: bool) -> None:
         line = text.count("\n", 0, d.start) + 1
         col = d.start - (text.rfind("\n", 0, d.start) + 1) + 1
         v = d.value if show_values else _mask(d.value)
-        t.add_row(
-            str(line), str(col), d.type, d.rule, d.severity, d.action, v.replace("\n", "\\n")[:80]
-        )
+        value = term.text(v.replace("\n", "\\n")[:80])  # scanned text: never markup
+        t.add_row(str(line), str(col), d.type, d.rule, d.severity, d.action, value)
     Console().print(t)
 
 
@@ -145,7 +145,11 @@ def cmd_list(args) -> int:
             scope += " tools=" + ",".join(sc.tools)
         if sc.servers:
             scope += " servers=" + ",".join(sc.servers)
-        t.add_row(r.id, r.type, r.severity, r.action, scope, r.spec.redaction.style, r.description)
+        t.add_row(
+            *(term.text(x) for x in (r.id, r.type, r.severity, r.action, scope)),
+            term.text(r.spec.redaction.style),
+            term.text(r.description),  # "[brackets]" in a user's description are text
+        )
     Console(width=None if sys.stdout.isatty() else 200).print(t)
     return 0
 
