@@ -153,6 +153,12 @@ def test_mirrored_headers_mismatch(headers, problem):
     assert problem in check_mirrored_headers(e, _msgs(CALL, e))
 
 
+def test_a_mismatched_header_is_not_quoted():
+    """The refusal is audited: what a client wrote in Mcp-Method may be a credential."""
+    e = ex(**{"mcp-method": "ghp_Zq8Lm2Xv9Rt4Wp7Yk3Nb6Hc1Jd5Fg0abc123"})
+    assert "ghp_" not in check_mirrored_headers(e, _msgs(CALL, e))
+
+
 def test_mirrored_headers_not_required_before_2026():
     e = ex(**{"mcp-protocol-version": "2025-11-25"})
     assert check_mirrored_headers(e, _msgs(CALL, e)) is None

@@ -375,7 +375,9 @@ def check_mirrored_headers(ex: Exchange, msgs: list[Message]) -> str | None:
         return f"missing Mcp-Method header (body method {msg.method!r})" if modern else None
     method = decode_header_value(hm)
     if method != msg.method:
-        return f"Mcp-Method header {method!r} does not match body method {msg.method!r}"
+        # (the header's value is not quoted: the refusal is audited, and the value may be
+        # anything, a credential included)
+        return f"Mcp-Method header does not match body method {msg.method!r}"
     if msg.method not in NAME_BEARING:
         return None
     if hn is not None:

@@ -145,3 +145,13 @@ def test_a_batch_that_cannot_be_stored_is_counted_not_fatal(tmp_path, monkeypatc
     assert [r[0] for r in conn.execute("SELECT flow_id FROM messages")] == ["fine"]
     assert conn.execute("SELECT count FROM audit_events WHERE event='dropped'").fetchone() == (1,)
     assert chain.verify(conn, chain.head_path(db)).ok
+
+
+def test_only_a_protocol_version_is_recorded_as_one():
+    """The MCP-Protocol-Version header is the client's to write: a credential sent there is
+    not copied into the sessions table."""
+    ex = exchange()
+    ex.protocol_version = "2025-06-18"
+    assert message_row(request(ex, 1))["_protocol_version"] == "2025-06-18"
+    ex.protocol_version = "ghp_Zq8Lm2Xv9Rt4Wp7Yk3Nb6Hc1Jd5Fg0abc123"
+    assert message_row(request(ex, 1))["_protocol_version"] == "[not a protocol version]"

@@ -108,3 +108,16 @@ def test_refusal_blocks_every_message_of_the_exchange(tmp_path, mkex, mkreq) -> 
     assert p.start_exchange(ex) is not None
     m = p.run(mkreq(ex))
     assert m.stopped and m.refusal.http_status == 401 and m.refusal.stage == "identify"
+
+
+def test_the_refusal_log_line_leaves_the_query_out(tmp_path, mkex, caplog) -> None:
+    """/mcp?api_key=… carries a credential: the 401 warning names the path only."""
+    import logging
+
+    stage, _, _ = _stage(tmp_path, "auth:\n  required: true\n")
+    ex = mkex()
+    ex.path = "/mcp?api_key=S3cr3tQueryValue987xyz"
+    with caplog.at_level(logging.WARNING, logger="mcp_gateway"):
+        stage.on_exchange(ex)
+    lines = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert lines and "/mcp " in lines[0] and "S3cr3t" not in lines[0]

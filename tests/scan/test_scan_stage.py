@@ -871,3 +871,22 @@ def test_identifiers_holding_a_secret_travel_unchanged_but_are_masked_in_the_aud
     )
     pipeline.run(r)
     assert tok not in orjson.dumps(message_row(r)).decode()
+
+
+@pytest.mark.parametrize(
+    ("method", "params", "name"),
+    [
+        ("resources/subscribe", {"uri": "x://{tok}"}, "x://{tok}"),
+        ("resources/unsubscribe", {"uri": "x://{tok}"}, "x://{tok}"),
+        ("completion/complete", {"ref": {"type": "ref/prompt", "name": "{tok}"}}, "{tok}"),
+        ("completion/complete", {"ref": {"type": "ref/resource", "uri": "x://{tok}"}}, "x://{tok}"),
+    ],
+)
+def test_a_secret_in_any_name_a_message_carries_is_masked(pipeline, method, params, name):
+    """The name a request carries for the audit and the logs (a subscribed URI, a completion's
+    prompt or resource) never holds the raw secret, whatever the method."""
+    tok = github_token()
+    params = orjson.loads(orjson.dumps(params).decode().replace("{tok}", tok))
+    m = req(params, method=method, name=name.replace("{tok}", tok))
+    pipeline.run(m)
+    assert m.findings and tok not in m.name and m.name.startswith(name.split("{")[0])

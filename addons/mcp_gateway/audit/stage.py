@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import re
 from typing import Any
 
 import orjson
@@ -56,8 +57,19 @@ def _exchange_columns(ex: Exchange) -> dict[str, Any]:
         "identity_kind": ikind,
         "http_method": ex.http_method,
         "status": _status(ex),
-        "_protocol_version": ex.protocol_version,
+        "_protocol_version": _version(ex.protocol_version),
     }
+
+
+_VERSION = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
+
+
+def _version(v: Any) -> Any:
+    """The MCP-Protocol-Version header as the sessions table records it: a version, or a
+    note that it was none (the raw header may be anything, a credential included)."""
+    if v is None or (isinstance(v, str) and _VERSION.match(v)):
+        return v
+    return "[not a protocol version]"
 
 
 def message_row(msg: Message, store_payloads: bool = False) -> dict[str, Any]:

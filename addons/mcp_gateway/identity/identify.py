@@ -250,7 +250,7 @@ class IdentifyStage:
             status,
             ex.http_method,
             ex.server,
-            ex.path,
+            (ex.path or "").split("?", 1)[0],  # (not its query: /mcp?api_key=… is a credential)
             ex.client_addr or "?",
             reason,
             f" (token sha256:{thash})" if thash else "",
