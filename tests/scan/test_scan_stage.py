@@ -344,6 +344,10 @@ def test_scope_direction_method_tool_server(tmp_path):
     assert (
         run(req({"name": "deploy", "arguments": {"k": val}}, name="deploy", exchange=other)) == []
     )
+    # a loopback server named by its client (Mcp-Gateway-Server): its address still counts
+    named = ex(server="innocent", address="db.acme.io:5432")
+    call = req({"name": "deploy", "arguments": {"k": val}}, name="deploy", exchange=named)
+    assert run(call) == ["acme-key"]
 
 
 def test_redaction_styles(tmp_path):

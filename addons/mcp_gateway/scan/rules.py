@@ -481,8 +481,18 @@ class Rule:
         return self.spec.description
 
     def in_scope(
-        self, direction: str | None, method: str | None, name: str | None, server: str | None
+        self,
+        direction: str | None,
+        method: str | None,
+        name: str | None,
+        server: str | None,
+        address: str | None = None,
     ) -> bool:
+        """Whether the rule applies. ``server`` is the server's name (its host:port, or the
+        name a loopback upstream gives itself with Mcp-Gateway-Server, as the shim's --name
+        does); ``address`` its host:port when that name differs. A ``servers`` scope matches
+        either: a client naming the server otherwise cannot step out of a rule scoped to the
+        address."""
         sc = self.spec.scope
         if direction is not None and direction not in sc.direction:
             return False
@@ -491,7 +501,8 @@ class Rule:
         if sc.tools and not _glob_any(name or "", sc.tools):
             return False
         if sc.servers and not _glob_any(server or "", sc.servers):
-            return False
+            if address is None or not _glob_any(address, sc.servers):
+                return False
         return True
 
 

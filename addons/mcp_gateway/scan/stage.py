@@ -173,7 +173,7 @@ class ScanStage:
     @staticmethod
     def _allowed(engine: Engine, msg: Message):
         ex = msg.exchange
-        key = (str(msg.direction), msg.method, msg.name, ex.server)
+        key = (str(msg.direction), msg.method, msg.name, ex.server, ex.address)
         cache = engine.__dict__.setdefault("_scope_cache", {})
         got = cache.get(key, False)
         if got is not False:
@@ -181,7 +181,7 @@ class ScanStage:
         idx = [
             i
             for i, r in enumerate(engine.rules)
-            if r.in_scope(str(msg.direction), msg.method, msg.name, ex.server)
+            if r.in_scope(str(msg.direction), msg.method, msg.name, ex.server, ex.address)
         ]
         allowed = None if len(idx) == len(engine.rules) else frozenset(idx)
         if len(cache) > 4096:
