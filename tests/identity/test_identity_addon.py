@@ -26,7 +26,8 @@ def _wait(cond, timeout: float = 3.0) -> float:
 
 @contextlib.contextmanager
 def _driven(tmp_path, text: str):
-    """An addon on a config file, its watcher stopped: the test drives tick() itself."""
+    """An addon on a config file, its watcher stopped: the test drives tick() itself (an
+    edit is applied at the first look: no settling time)."""
     cfg = tmp_path / "gw.yaml"
     cfg.write_text(text)
     p = Pipeline()
@@ -34,6 +35,7 @@ def _driven(tmp_path, text: str):
     with taddons.context(a) as tctx:
         tctx.configure(a, mcp_config=str(cfg))
         a.done()
+        a.settle = (0.0, 0.0)
         yield cfg, p, a
 
 
@@ -219,3 +221,28 @@ def test_slow_jwks_does_not_delay_revocation(tmp_path, mkex, jwks_server, signer
             assert p.start_exchange(e) is not None and e.refusal.http_status == 503
         finally:
             a.done()
+
+
+def test_an_edit_is_applied_once_it_has_settled(tmp_path, caplog) -> None:
+    """`curl … > gateway.yaml` writes the file in parts, and a part that stops before
+    `auth:` is a valid configuration: a change waits until the file has stayed the same
+    for a second, and one that switches a protection off waits five."""
+    full = "keys_db: x.db\nlimits:\n  default: 100/minute\nauth:\n  required: true\n"
+    with _driven(tmp_path, full) as (cfg, p, a):
+        a.settle = (1.0, 5.0)
+        cfg.write_text("keys_db: x.db\nlimits:\n  default: 100/minute\n")  # cut short
+        assert not a.reload(now=100.0)  # just changed
+        assert not a.reload(now=100.6)
+        assert not a.reload(now=103.0)  # settled, but it would switch authentication off
+        assert a.state.cfg.auth.required is True
+        cfg.write_text(full + "sessions:\n  idle_timeout: 600\n")  # the writer goes on
+        assert not a.reload(now=103.5)
+        assert a.reload(now=104.6)  # the same protections: one second is enough
+        assert a.state.cfg.auth.required is True
+        cfg.write_text("{}\n")  # off on purpose: applied once unchanged for five seconds
+        with caplog.at_level(logging.WARNING, logger="mcp_gateway.identity"):
+            assert not a.reload(now=200.0)
+            assert not a.reload(now=204.0)
+            assert a.reload(now=205.1)
+        assert a.state.cfg.auth.required is False
+        assert "switches authentication and rate limits off" in caplog.text

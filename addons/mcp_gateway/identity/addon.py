@@ -22,6 +22,7 @@ import asyncio
 import logging
 import os
 import threading
+import time
 from typing import Any
 
 from mitmproxy import ctx, exceptions
@@ -37,6 +38,12 @@ from .logutil import problem
 log = logging.getLogger("mcp_gateway.identity")
 
 WATCH_INTERVAL = 0.5
+# A changed file is applied once it has stayed the same this long: an editor or `curl … >`
+# writes it in parts, and a part that stops before `auth:` is a valid configuration. One
+# that would switch a protection off (authentication, limits, session binding) waits
+# longer, and says so when applied.
+SETTLE_SECONDS = 1.0
+SETTLE_WEAKER_SECONDS = 5.0
 
 
 def _stat(path: str) -> tuple | None:
@@ -56,6 +63,8 @@ class IdentityAddon:
         self.limits: LimitsStage | None = None
         self._stat: tuple | None = None
         self._bad_stat: tuple | None = None
+        self._pending: tuple[tuple, float] | None = None  # (stat, first seen) of an edit
+        self.settle = (SETTLE_SECONDS, SETTLE_WEAKER_SECONDS)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -190,12 +199,22 @@ class IdentityAddon:
         )
         self._wake.set()
 
-    def reload(self) -> bool:
-        """Re-read the config file if it changed (watcher thread). True if applied."""
+    def reload(self, now: float | None = None) -> bool:
+        """Re-read the config file if it changed and has settled (watcher thread). True if
+        applied."""
         if not self.path:
             return False
         st = _stat(self.path)
         if st is None or st == self._stat or st == self._bad_stat:
+            self._pending = None
+            return False
+        now = time.monotonic() if now is None else now
+        if self._pending is None or self._pending[0] != st:
+            self._pending = (st, now)  # changed since the last look: still being written?
+            if self.settle[0] > 0:
+                return False
+        waited = now - self._pending[1]
+        if waited < self.settle[0]:
             return False
         if _blank(self.path):
             # An edit in progress (`curl … > gateway.yaml` truncates the file first): taken
@@ -211,6 +230,9 @@ class IdentityAddon:
             return False
         try:
             cfg = load_config(self.path)
+            weaker = _weakened(self.state.cfg if self.state else None, cfg)
+            if weaker and waited < self.settle[1]:
+                return False  # looked at again at the next tick
             state = self._build(cfg)
         except ConfigError as e:
             self._bad_stat = st
@@ -227,6 +249,14 @@ class IdentityAddon:
             return False
         self._stat = st
         self._bad_stat = None
+        self._pending = None
+        if weaker:
+            log.warning(
+                "mcp-gateway: %s switches %s off (the file was unchanged for %.0f s)",
+                self.path,
+                " and ".join(weaker),
+                waited,
+            )
         loop = self._loop
         if loop is not None and loop.is_running() and not loop.is_closed():
             loop.call_soon_threadsafe(self._apply, state)
@@ -246,8 +276,6 @@ class IdentityAddon:
 
     def tick(self) -> None:
         """One round of the watcher's checks (also called directly by tests)."""
-        import time
-
         self.reload()
         state = self.state
         if state is None:
@@ -270,6 +298,23 @@ class IdentityAddon:
     # -- introspection ----------------------------------------------------------------------
     def usage(self) -> list[dict]:
         return self.limits.usage() if self.limits else []
+
+
+def _guards(cfg: GatewayConfig) -> set[str]:
+    out = set()
+    if cfg.auth.required:
+        out.add("authentication")
+    lim = cfg.limits
+    if lim.default or lim.consumers or lim.roles or lim.tools or lim.servers:
+        out.add("rate limits")
+    if cfg.sessions.bind:
+        out.add("session binding")
+    return out
+
+
+def _weakened(old: GatewayConfig | None, new: GatewayConfig) -> list[str]:
+    """The protections ``old`` had and ``new`` switches off."""
+    return [] if old is None else sorted(_guards(old) - _guards(new))
 
 
 def _blank(path: str) -> bool:
