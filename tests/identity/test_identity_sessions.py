@@ -188,3 +188,45 @@ def test_a_header_does_not_hide_the_legacy_session_of_the_url(tmp_path, mkex) ->
     hijack.legacy_session = "f7ea9dcb88d24b89a2d4316009380061"
     stage.on_exchange(hijack)
     assert hijack.refusal is not None and hijack.refusal.http_status == 404
+
+
+def test_one_identity_cannot_push_out_anyone_elses_sessions() -> None:
+    s = SessionBindings(idle_timeout=100, max_sessions=10, clock=Clock(), max_per_identity=3)
+    s.learn("victim", "key:v")
+    for i in range(50):
+        s.learn(f"a{i}", "key:a")
+    assert s.owner("victim") == "key:v"
+    assert [s.owner(f"a{i}") for i in (46, 47, 48, 49)] == [None, "key:a", "key:a", "key:a"]
+    assert s.check("a46", "key:a") == "expired"  # its own oldest went first
+
+
+def test_made_up_session_ids_answered_404_are_not_kept(tmp_path, mkex) -> None:
+    """A flood of made-up ids (cheap DELETE, GET or POST requests the server answers 404)
+    neither fills the table nor pushes out real bindings, which would hand a victim's id
+    to whoever presents it once it has been forgotten."""
+    stage, (ka, kb) = _stage(tmp_path, "sessions:\n  max_sessions: 20\n")
+    init = mkex(auth=f"Bearer {ka}")
+    stage.on_exchange(init)
+    _respond(init, "S-victim")
+    stage.on_exchange_end(init)
+    for i in range(100):
+        ex = mkex(auth=f"Bearer {kb}", session=f"S-made-up-{i}", method="DELETE")
+        stage.on_exchange(ex)
+        assert ex.refusal is None  # first sight: the server is asked
+        _respond(ex, None, 404)
+        stage.on_exchange_end(ex)
+    assert len(stage.sessions) == 1 and stage.sessions.owner("S-victim").startswith("key:")
+    steal = mkex(auth=f"Bearer {kb}", session="S-victim")
+    stage.on_exchange(steal)
+    assert steal.refusal is not None and steal.refusal.http_status == 404
+    mine = mkex(auth=f"Bearer {ka}", session="S-victim")
+    stage.on_exchange(mine)
+    assert mine.refusal is None
+    # a first-sight id the server accepts (a gateway restarted with sessions open) stays
+    ex = mkex(auth=f"Bearer {kb}", session="S-after-restart")
+    stage.on_exchange(ex)
+    _respond(ex, None, 200)
+    stage.on_exchange_end(ex)
+    other = mkex(auth=f"Bearer {ka}", session="S-after-restart")
+    stage.on_exchange(other)
+    assert other.refusal is not None and "another identity" in other.refusal.message

@@ -160,6 +160,9 @@ class SessionsConfig(_Strict):
         default=3600.0, gt=0
     )  # seconds without traffic before a session is forgotten
     max_sessions: int = Field(default=100_000, ge=1)
+    # bindings one identity may hold (its least recently used goes first): one caller
+    # cannot push everyone else's sessions out of max_sessions
+    max_per_identity: int = Field(default=10_000, ge=1)
 
 
 class ToolLimit(_Strict):

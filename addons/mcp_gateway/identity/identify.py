@@ -140,7 +140,9 @@ class IdentifyStage:
     def __init__(self, state: State, sessions: SessionBindings | None = None) -> None:
         self.state = state
         s = state.cfg.sessions
-        self.sessions = sessions or SessionBindings(s.idle_timeout, s.max_sessions)
+        self.sessions = sessions or SessionBindings(
+            s.idle_timeout, s.max_sessions, max_per_identity=s.max_per_identity
+        )
         self._jwt_cache: dict[bytes, tuple[Identity, float]] = {}
         self._key_idents: dict[
             tuple[bytes, str], tuple[Any, Identity]
@@ -157,7 +159,7 @@ class IdentifyStage:
             self._jwt_cache = {}
         self.state = state
         s = state.cfg.sessions
-        self.sessions.configure(s.idle_timeout, s.max_sessions)
+        self.sessions.configure(s.idle_timeout, s.max_sessions, s.max_per_identity)
 
     def process(self, msg: Message) -> None:  # everything happens per exchange
         return None
@@ -319,7 +321,8 @@ class IdentifyStage:
             if len(self._pending) > 100_000:  # exchanges whose end was never reported
                 self._pending.clear()
                 self.sessions.release_all()
-            self._pending[flow.id] = (ident.key, delete_sid, held)
+            bound = sid if sid and st.cfg.sessions.bind else None
+            self._pending[flow.id] = (ident.key, delete_sid, held, bound)
         # no token passthrough
         if ident.authenticated and flow is not None:
             headers_obj = flow.request.headers
@@ -389,7 +392,11 @@ class IdentifyStage:
         resp = getattr(flow, "response", None)
         if pending is None or resp is None:
             return
-        who, delete_sid, _ = pending
+        who, delete_sid, _, presented = pending
+        if presented is not None and self.sessions.is_provisional(presented):
+            # a first-sight binding: kept if the server accepts the id, dropped if it
+            # answers with an error (404 for an id it does not know: a made-up one)
+            self.sessions.settle(presented, resp.status_code < 400)
         sid = resp.headers.get("mcp-session-id")
         if sid and self.state.cfg.sessions.bind:
             self.sessions.learn(sid, who)
@@ -412,8 +419,14 @@ class IdentifyStage:
 
     def _done(self, flow: Any) -> None:
         pending = self._pending.pop(flow.id, None)
-        if pending is not None and pending[2] is not None:
+        if pending is None:
+            return
+        if pending[2] is not None:
             self.sessions.release(pending[2])
+        if pending[3] is not None:
+            # no answer came (the flow failed or was cut): a first-sight binding the server
+            # never accepted is not kept
+            self.sessions.settle(pending[3], False)
 
 
 def _with_addr(ident: Identity, addr: str) -> Identity:

@@ -2,7 +2,12 @@
 
 The binding is learnt when a server response carries a new ``Mcp-Session-Id`` (the
 answer to ``initialize``), or on first sight of an unknown id (a gateway restarted
-while sessions were open). The same id presented by another identity is refused with
+while sessions were open). A first-sight binding is provisional until the server
+accepts the id: answered with an error (404 for an id it does not know), it is dropped
+and not remembered, so made-up ids cannot fill the table and push real bindings out.
+One identity holds at most ``max_per_identity`` bindings (its least recently used goes
+first), so one caller cannot evict everyone else's. The same id presented by another
+identity is refused with
 HTTP 404, as for an unknown session, so a stolen or guessed session id is useless
 without the credential that opened it; the refusal is logged at WARNING and recorded
 by the audit stage. A session idle for ``sessions.idle_timeout`` seconds is forgotten
@@ -25,12 +30,19 @@ class SessionBindings:
     SWEEP_EVERY = 1.0  # seconds between expiry sweeps (amortized on the request path)
 
     def __init__(
-        self, idle_timeout: float = 3600.0, max_sessions: int = 100_000, clock=time.monotonic
+        self,
+        idle_timeout: float = 3600.0,
+        max_sessions: int = 100_000,
+        clock=time.monotonic,
+        max_per_identity: int = 10_000,
     ) -> None:
         self.idle_timeout = idle_timeout
         self.max_sessions = max_sessions
+        self.max_per_identity = max_per_identity
         self.clock = clock
         self._bound: OrderedDict[str, tuple[str, float]] = OrderedDict()  # sid -> (owner, last use)
+        self._owned: dict[str, OrderedDict[str, None]] = {}  # owner -> its sids, by last use
+        self._provisional: set[str] = set()  # bound on first sight, not yet accepted
         self._ended: OrderedDict[str, str] = OrderedDict()  # sid -> why (expired / deleted)
         self._next_sweep = 0.0
         self._open: dict[str, int] = {}  # sid -> exchanges in progress (GET streams, long calls)
@@ -43,9 +55,26 @@ class SessionBindings:
         hit = self._bound.get(sid)
         return hit[0] if hit else None
 
-    def configure(self, idle_timeout: float, max_sessions: int) -> None:
+    def configure(
+        self, idle_timeout: float, max_sessions: int, max_per_identity: int = 10_000
+    ) -> None:
         self.idle_timeout = idle_timeout
         self.max_sessions = max_sessions
+        self.max_per_identity = max_per_identity
+
+    def is_provisional(self, sid: str) -> bool:
+        return sid in self._provisional
+
+    def settle(self, sid: str, accepted: bool) -> None:
+        """The server answered an exchange of a first-sight binding: ``accepted`` keeps it,
+        an error answer (404: an id the server does not know) drops it without a trace."""
+        if sid not in self._provisional:
+            return
+        self._provisional.discard(sid)
+        if not accepted:
+            hit = self._bound.pop(sid, None)
+            if hit is not None:
+                self._disown(sid, hit[0])
 
     def check(self, sid: str, who: str) -> str | None:
         """Touch ``sid`` for ``who``. Returns None if allowed, else the reason to refuse."""
@@ -58,6 +87,7 @@ class SessionBindings:
             if ended is not None:
                 return ended
             self._bind(sid, who, now)
+            self._provisional.add(sid)
             return None
         owner, last = hit
         if now - last > self.idle_timeout and sid not in self._open:
@@ -68,6 +98,9 @@ class SessionBindings:
             return "foreign"
         self._bound[sid] = (owner, now)
         self._bound.move_to_end(sid)
+        mine = self._owned.get(owner)
+        if mine is not None and sid in mine:
+            mine.move_to_end(sid)
         return None
 
     def learn(self, sid: str, who: str) -> None:
@@ -82,9 +115,12 @@ class SessionBindings:
                     "mcp-gateway: server re-announced session %s for another identity; keeping the first owner",
                     short(sid),
                 )
+            else:
+                self._provisional.discard(sid)  # the server speaks of it: accepted
             return
         self._ended.pop(sid, None)
         self._bind(sid, who, now)
+        self._provisional.discard(sid)
 
     def hold(self, sid: str) -> None:
         """An exchange of ``sid`` is in progress: the session is not idle until release."""
@@ -111,12 +147,26 @@ class SessionBindings:
     def _bind(self, sid: str, who: str, now: float) -> None:
         self._bound[sid] = (who, now)
         self._bound.move_to_end(sid)
+        mine = self._owned.setdefault(who, OrderedDict())
+        mine[sid] = None
+        mine.move_to_end(sid)
+        while len(mine) > self.max_per_identity:  # its own oldest, not someone else's
+            self._end(next(iter(mine)), "expired")
         while len(self._bound) > self.max_sessions:
-            old, _ = self._bound.popitem(last=False)
-            self._remember_end(old, "expired")
+            self._end(next(iter(self._bound)), "expired")
+
+    def _disown(self, sid: str, owner: str) -> None:
+        self._provisional.discard(sid)
+        mine = self._owned.get(owner)
+        if mine is not None:
+            mine.pop(sid, None)
+            if not mine:
+                del self._owned[owner]
 
     def _end(self, sid: str, why: str) -> None:
-        self._bound.pop(sid, None)
+        hit = self._bound.pop(sid, None)
+        if hit is not None:
+            self._disown(sid, hit[0])
         self._remember_end(sid, why)
 
     def _remember_end(self, sid: str, why: str) -> None:
@@ -136,7 +186,7 @@ class SessionBindings:
             if last >= limit:
                 break
             if sid in self._open:  # a stream is open: not idle; look at it again later
-                del self._bound[sid]
+                del self._bound[sid]  # (still owned: put back below)
                 busy.append((sid, owner))
                 continue
             self._end(sid, "expired")
