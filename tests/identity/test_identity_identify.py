@@ -48,7 +48,7 @@ def test_api_key_identity(tmp_path, mkex) -> None:
 
 def test_invalid_and_revoked_keys_get_401_even_when_auth_optional(tmp_path, mkex) -> None:
     stage, key, kid = _stage(tmp_path)
-    for bad in (key[:-3] + "xyz", "mgw_garbage"):
+    for bad in (key[:-3] + "xyz", "mgw_garbage", "MGW" + key[3:]):  # (a key mangled in case)
         ex = mkex(auth=f"Bearer {bad}")
         stage.on_exchange(ex)
         r = ex.refusal

@@ -180,7 +180,8 @@ class IdentifyStage:
             return Identity(consumer=f"anon:{host}", kind="anonymous", client_addr=addr)
         fast = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
         thash = fast.hex()[:16]
-        if st.keys is not None and token.startswith(PREFIX):
+        # (MGW_… too: a key mangled in case is refused, never passed upstream as a token)
+        if st.keys is not None and token[: len(PREFIX)].lower() == PREFIX:
             try:
                 rec = st.keys.verify(token, fast)
             except KeyRejected as e:
@@ -364,7 +365,7 @@ class IdentifyStage:
             token = extract_token(v.decode("utf-8", "surrogateescape"), st.header)
             if token is None:
                 continue
-            ours = token.startswith(PREFIX) and st.keys is not None
+            ours = token[: len(PREFIX)].lower() == PREFIX and st.keys is not None
             if not ours and st.jwks is not None and looks_like_jwt(token):
                 try:
                     st.jwks.verify(token)
