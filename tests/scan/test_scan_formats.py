@@ -1074,3 +1074,51 @@ def test_eleventh_corpus_false_alarms_stay_silent(engine, text):
 def test_an_address_beside_a_message_id_is_still_found(engine):
     text = "Message-ID: <CAEETn0S@mail.gmail.com>\nFrom: Anna <anna.k@gmail.com>"
     assert [d[1] for d in found(engine, text)] == ["anna.k@gmail.com"]
+
+
+# The twelfth blind corpus (tool arguments an agent writes, connection strings, package and
+# cloud credentials, support chats and signatures in 13 languages).
+TWELFTH_FOUND = [
+    ("Cliente: Pueden contactarme en el 55 7252 7874 / x", "55 7252 7874"),
+    ("por favor llámenme al 93 764 42 17. Correo", "93 764 42 17"),
+    ('{"t": "por favor ll\\u00e1menme al 93 764 42 17."}', "93 764 42 17"),
+    ("Podem me contatar no +55 11 91292-4080 / x", "+55 11 91292-4080"),
+    ("Klient: Proszę o kontakt pod numerem 644-149-809 / x", "644-149-809"),
+    ("proszę oddzwonić na 22 448 23 80. E-mail", "22 448 23 80"),
+    ("vi prego di richiamarmi al 373 942 7959. E-mail", "373 942 7959"),
+    ("Customer Francesca Ferrari called from 379 240 4227, mail", "379 240 4227"),
+    ("Globex Corp.\nT 638-959-541\nM +48 535 494 027\nk.w@globex.pl", "638-959-541"),
+    ('{"t": "Fleetr B.V.\\nT 22 446 93 60\\nM +48 22 196 02 17\\nk@f.nl"}', "22 446 93 60"),
+    ("Acme\nM 627 992 076\npgarcia@mail.acme.es", "627 992 076"),
+    ('ldapsearch -x -H ldaps://ldap.corp.lan:636 -D "cn=jenkins,ou=system,dc=corp" '
+     "-w 'eX2g2LtUYO1g4Ffpjr0fFM0hewV' -b dc=corp", "eX2g2LtUYO1g4Ffpjr0fFM0hewV"),
+    ('lftp -u ftpuser,Maplesierra5392_ sftp://files.globex-corp.com -e "mirror"',
+     "Maplesierra5392_"),
+    ("snmp-server community c0r3-sw1tch-ro RO 10\nsnmp-server community public RO",
+     "c0r3-sw1tch-ro"),
+    ("snmpwalk -v2c -c pRtgTGQx1MtN 192.168.251.43 1.3.6.1.2.1.2.2.1.2", "pRtgTGQx1MtN"),
+    ("rocommunity N3tM0n!t0r 10.0.0.0/8\n", "N3tM0n!t0r"),
+    ("# redis.conf\nport 6379\nrequirepass trPXEE8GT5R%XmN\nmaxmemory 2gb", "trPXEE8GT5R%XmN"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "value"), TWELFTH_FOUND)
+def test_twelfth_corpus_finds(engine, text, value):
+    assert value in [d[1] for d in found(engine, text)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "He called from 2024-05-01 10:22 about it",
+        "the release went on 12.05.2024 and rang on 3 Jan",
+        "Table\nM 128 256 512 1024\n",  # no signature line after it
+        "ldapsearch -x -W -D 'cn=admin' -b 'dc=corp'",  # asks for the password
+        "snmpwalk -v2c -c public 10.0.0.1",
+        "requirepass ${REDIS_PASSWORD}\n",
+        '"client_email": "etl-runner@PROJECT.iam.gserviceaccount.com"',
+        "Order No 34 567 890 12",
+    ],
+)
+def test_twelfth_corpus_false_alarms_stay_silent(engine, text):
+    assert [d for d in found(engine, text) if d[0] != "ipv4"] == []

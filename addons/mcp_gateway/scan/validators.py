@@ -609,7 +609,9 @@ _REFERENCE_BEFORE = re.compile(
     r"\b(?:ref|reference|awb|invoice|inv|order|tracking|ticket|case|acct|account|policy|serial"
     r"|s/n|sku|lot|batch|part|model|meter|z\u00e4hlernummer|kundennummer|rechnungsnummer"
     r"|facture|factura|fattura|factuur|factuurnummer|factuurnr|rechnung|n\u00b0"
-    r"|auftragsnummer|bestellnummer|vertragsnummer|referenz|r\u00e9f\u00e9rence|n\u00ba|nr|no"
+    r"|auftragsnummer|bestellnummer|vertragsnummer|referenz|r\u00e9f\u00e9rence|n\u00ba|nr"
+    # No. / No: / No 123, not the Portuguese or Spanish "no" (me liguem no +55 …)
+    r"|(?-i:No|NO)|no(?=[.:#])"
     # tax and form numbers: an EIN is NN-NNNNNNN, and a W-2's control number 5-4
     r"|ein|tin|fein|itin|vat|identification\s+number|control\s+(?:number|no)"
     r"|tax\s+id)"
