@@ -102,20 +102,34 @@ def _valid_id(v: Any) -> bool:
     return isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool))
 
 
-def target_name(method: str | None, params: Any) -> str | None:
-    """Tool/prompt name or resource URI a request acts on."""
+def _name_path(method: str | None, params: Any) -> tuple[Any, str, str] | None:
+    """(container, key, JSON pointer) of the name a request acts on."""
     if method is None or not isinstance(params, dict):
         return None
     key = _NAME_PARAM.get(method)
     if key is not None:
-        v = params.get(key)
-        return v if isinstance(v, str) else None
+        return params, key, f"/params/{key}"
     if method == "completion/complete":
         ref = params.get("ref")
         if isinstance(ref, dict):
-            v = ref.get("name") or ref.get("uri")
-            return v if isinstance(v, str) else None
+            key = "name" if ref.get("name") else "uri"
+            return ref, key, f"/params/ref/{key}"
     return None
+
+
+def target_name(method: str | None, params: Any) -> str | None:
+    """Tool/prompt name or resource URI a request acts on."""
+    hit = _name_path(method, params)
+    if hit is None:
+        return None
+    v = hit[0].get(hit[1])
+    return v if isinstance(v, str) else None
+
+
+def target_pointer(method: str | None, params: Any) -> str | None:
+    """Where ``target_name`` found the name, as a finding's location (``/params/name``)."""
+    hit = _name_path(method, params)
+    return hit[2] if hit is not None else None
 
 
 _ID_PEEK = re.compile(rb'"id"\s*:\s*(-?\d{1,18}|"(?:[^"\\]|\\.){0,200}")')

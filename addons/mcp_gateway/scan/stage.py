@@ -23,7 +23,7 @@ import orjson
 
 from ..correlate import pending_of
 from ..message import Direction, Finding, Kind, Message
-from ..parse import MCP_PARAM_PREFIX, NAME_BEARING, decode_header_value
+from ..parse import MCP_PARAM_PREFIX, decode_header_value, target_pointer
 from ..pipeline import ORDER_SCAN
 from .engine import Detection, Engine
 from .rules import Rule
@@ -250,7 +250,8 @@ class ScanStage:
         if engine.capped:
             self._capped(engine, msg)
         if msg.findings and msg.kind is Kind.REQUEST and isinstance(msg.name, str):
-            loc = _name_location(msg)
+            params = msg.payload.get("params") if isinstance(msg.payload, dict) else None
+            loc = target_pointer(msg.method, params)
             if loc is not None:
                 self._mask_name(msg, loc)
         if spans:
@@ -469,22 +470,6 @@ class ScanStage:
                 if d.end > off:
                     where = f"header:{key}"
                     self._record(msg, d, where, max(0, d.start - off), d.end - off, d.action)
-
-
-def _name_location(msg: Message) -> str | None:
-    """Where the name the message carries (``msg.name``: a tool, a prompt, a resource URI)
-    sits in its body, as a finding's location."""
-    key = NAME_BEARING.get(msg.method or "")
-    if key is not None:
-        return f"/params/{key}"
-    if msg.method in ("resources/subscribe", "resources/unsubscribe"):
-        return "/params/uri"
-    if msg.method == "completion/complete":
-        params = msg.payload.get("params") if isinstance(msg.payload, dict) else None
-        ref = params.get("ref") if isinstance(params, dict) else None
-        if isinstance(ref, dict):
-            return "/params/ref/name" if ref.get("name") else "/params/ref/uri"
-    return None
 
 
 # ex.scratch key: identifiers of this exchange (a JSON-RPC id, a method, the session id,
