@@ -201,3 +201,89 @@ def test_a_run_of_blank_lines_is_one_empty_event_per_chunk():
     assert b"".join(e.raw for e in evs) == data
     assert [e.data for e in evs if e.data is not None] == ["a", "b"]
     assert len(evs) <= 2 + len(chunks)
+
+
+def test_an_event_of_many_short_lines_is_held_once():
+    # Lines were kept as objects until the event ended: 2M lines of "data:x" (14 MB) held
+    # ~260 MB. The fields are read as the lines arrive; the data is held as one buffer.
+    import tracemalloc
+
+    n = 200_000
+    body = b"data:x\n" * n + b"\n"
+    chunks = [body[i : i + 65536] for i in range(0, len(body), 65536)]
+    p = SSEParser()
+    evs = []
+    tracemalloc.start()
+    try:
+        for c in chunks:
+            evs += p.feed(c)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(evs) == 1 and evs[0].data == "\n".join(["x"] * n)
+    assert evs[0].raw == body
+    assert peak < 6 * len(body), peak  # raw bytes, data and the copies handed out
+
+
+def test_comments_kept_per_event_are_capped():
+    from mcp_gateway.sse import MAX_COMMENTS
+
+    (ev,) = parse([b":c\n" * (MAX_COMMENTS * 10) + b"data: x\n\n"])
+    assert ev.data == "x" and len(ev.comments) == MAX_COMMENTS
+
+
+_LINE = st.sampled_from(
+    [
+        b"data: a",
+        b"data:b",
+        b"data:",
+        b"data: ",
+        b"data:  c",
+        b"id: 4",
+        b"event: e",
+        b": c",
+        b"dat",
+        b"data",
+        b"data:data: x",
+        b"retry: 9",
+    ]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.lists(_LINE, min_size=1, max_size=12), min_size=1, max_size=5),
+    st.sampled_from([b"\n", b"\r\n"]),
+    st.lists(st.integers(min_value=1, max_value=400), max_size=12),
+)
+def test_pending_events_of_many_lines_match_the_general_parser(events, eol, cuts):
+    # the fast paths (a pending event ended by the scanner, whole data lines read in C)
+    # must read exactly what the line-by-line scanner reads, wherever chunks are cut
+    stream = b"".join(eol.join(lines) + eol + eol for lines in events)
+    cuts = sorted({c for c in cuts if c < len(stream)})
+    bounds = [0, *cuts, len(stream)]
+    chunks = [stream[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    evs = parse(chunks)
+    assert evs == parse_general([stream])
+    assert b"".join(e.raw for e in evs) == stream
+
+
+def test_an_event_of_many_short_lines_is_read_in_c():
+    n = 300_000
+    body = b"data:x\n" * n + b"\n"
+    p = SSEParser()
+    p.feed(b"data:")  # pending: every later chunk continues one event
+    calls = 0
+    real = p._line
+
+    def count(line):
+        nonlocal calls
+        calls += 1
+        real(line)
+
+    p._line = count
+    evs = []
+    for i in range(0, len(body), 65536):
+        evs += p.feed(body[i : i + 65536])
+    assert len(evs) == 1 and evs[0].data == "data:x\n" + "\n".join(["x"] * (n - 1))
+    assert calls < 2 * (len(body) // 65536 + 2)  # a line or two per chunk, not per line

@@ -19,6 +19,7 @@ _LF = 0x0A
 
 
 _NOT_EOL = re.compile(rb"[^\r\n]")
+MAX_COMMENTS = 64  # comments kept per event (for display; no client acts on them)
 
 
 class SSEEvent:
@@ -91,9 +92,19 @@ class SSEParser:
     def __init__(self) -> None:
         self._buf = bytearray()
         self._pos = 0  # where line scanning resumes in _buf
-        self._lines: list[bytes] = []  # lines of the event being built
         self._head: bytes | None = b""  # the stream's first bytes, until the BOM is settled
         self._bom = False  # the first line starts with a BOM not yet skipped
+        self._reset()
+
+    def _reset(self) -> None:
+        # The fields of the event being built, read line by line as its lines arrive: an
+        # event of two million short lines holds its data once, not two million objects.
+        self._open = False  # it has a line
+        self._data: bytes | bytearray | None = None
+        self._event: str | None = None
+        self._id: str | None = None
+        self._retry: int | None = None
+        self._comments: list[str] = []
 
     @property
     def pending(self) -> int:
@@ -109,7 +120,7 @@ class SSEParser:
         raw = bytes(self._buf)
         self._buf.clear()
         self._pos = 0
-        self._lines.clear()
+        self._reset()
         return raw
 
     def feed(self, data: bytes, final: bool = False) -> list[SSEEvent]:
@@ -123,13 +134,72 @@ class SSEParser:
             self._head = None
             self._bom = head.startswith(_BOM)  # kept in the raw bytes, skipped by the fields
             data = head
-        if data and not self._buf and not self._lines and data[:1] not in (b"\r", b"\n"):
-            if b"\r" not in data:
-                return self._feed_split(data, b"\n")
-            crlf = data.count(b"\r\n")
-            if crlf == data.count(b"\r") == data.count(b"\n"):
-                return self._feed_split(data, b"\r\n")  # sse-starlette (the Python SDK)
-        return self._scan(data, final)
+        if not data or final:
+            return self._scan(data, final)
+        if b"\r" not in data:
+            eol = b"\n"
+        elif data.count(b"\r\n") == data.count(b"\r") == data.count(b"\n"):
+            eol = b"\r\n"  # sse-starlette (the Python SDK)
+        else:
+            return self._scan(data)
+        if not (self._buf or self._open):
+            if data[:1] in (b"\r", b"\n"):
+                return self._scan(data)
+            return self._feed_split(data, eol)
+        # An event is pending (a chunk boundary fell inside it): the general scanner ends
+        # it, and the rest of the chunk takes the fast path again.
+        blank = eol + eol
+        win = bytes(self._buf[-(len(blank) - 1) :])
+        k = (win + data).find(blank)
+        if k < 0:
+            return self._more_lines(data, eol)
+        j = k + len(blank) - len(win)
+        cut = j - len(eol)  # the lines before the blank one, then the blank one
+        out = self._more_lines(data[:cut], eol) if cut > 0 else []
+        out += self._scan(data[max(cut, 0) : j])
+        rest = data[j:]
+        if not rest:
+            return out
+        if self._buf or self._open or rest[:1] in (b"\r", b"\n"):
+            return out + self._scan(rest)
+        return out + self._feed_split(rest, eol)
+
+    def _more_lines(self, data: bytes, eol: bytes) -> list[SSEEvent]:
+        """More lines of a pending event, none blank: whole lines that are all ``data``
+        fields are read in C (an event of two million short lines took seconds line by
+        line); anything else goes through the general scanner."""
+        i = data.find(eol)
+        r = data.rfind(eol)
+        if i < 0 or i == r:
+            return self._scan(data)
+        first = i + len(eol)
+        out = self._scan(data[:first])  # ends the line the chunk boundary cut
+        if self._buf[self._pos :] or not self._open:
+            return out + self._scan(data[first:])
+        seg = data[first : r + len(eol)]
+        n = seg.count(eol)
+        if seg.startswith(b"data: ") and seg.count(eol + b"data: ") == n - 1:
+            values = seg[6 : -len(eol)].replace(eol + b"data: ", b"\n")
+        elif (
+            seg.startswith(b"data:")
+            and seg.count(eol + b"data:") == n - 1
+            and not seg.startswith(b"data: ")
+            and eol + b"data: " not in seg
+        ):
+            values = seg[5 : -len(eol)].replace(eol + b"data:", b"\n")
+        else:
+            return out + self._scan(data[first:])
+        self._buf += seg
+        self._pos = len(self._buf)
+        data_ = self._data
+        if data_ is None:
+            self._data = values
+        else:
+            if data_.__class__ is bytes:
+                data_ = self._data = bytearray(data_)
+            data_ += b"\n"
+            data_ += values
+        return out + self._scan(data[r + len(eol) :])
 
     def _scan(self, data: bytes, final: bool = False) -> list[SSEEvent]:
         """The general scanner: any line endings, any state."""
@@ -156,11 +226,12 @@ class SSEParser:
                 break
             # (one copy: a bytearray slice and then bytes() would copy a long line twice;
             # the memoryviews are temporaries, so the buffer can still be resized)
-            line = bytes(memoryview(buf)[pos:end])
+            if end > pos:
+                self._line(bytes(memoryview(buf)[pos:end]))
+                pos = nxt
+                continue
             pos = nxt
-            if line:
-                self._lines.append(line)
-            elif not self._lines:
+            if not self._open:
                 # A blank line alone is an empty event, which no client acts on: a run of
                 # them goes out as one (a megabyte of line breaks was a million events),
                 # found in C (a lone CR at the end may still be waiting for its LF)
@@ -201,7 +272,8 @@ class SSEParser:
                 # a blank line right after an event: hand the rest to the general path
                 rest = blank.join(parts[i:]) + blank + tail
                 return out + self._scan(rest)
-            self._lines = part.split(eol)
+            for line in part.split(eol):
+                self._line(line)
             out.append(self._dispatch(part + blank, True))
         if tail:
             out += self._scan(tail)
@@ -214,48 +286,60 @@ class SSEParser:
         if self._buf:
             rest = bytes(self._buf[self._pos :])
             if rest:
-                self._lines.append(rest)
+                self._line(rest)
             out.append(self._dispatch(bytes(self._buf), False))
             self._buf.clear()
             self._pos = 0
         return out
 
-    def _dispatch(self, raw: bytes, complete: bool) -> SSEEvent:
-        ev = SSEEvent(raw, complete=complete)
-        data: list[bytes] | None = None
+    def _line(self, line: bytes) -> None:
+        """One non-blank line of the event being built: its field, read now."""
+        self._open = True
         if self._bom:
             self._bom = False
-            lines = self._lines
-            if lines and lines[0].startswith(_BOM):
-                lines[0] = lines[0][len(_BOM) :]
-                if not lines[0]:
-                    del lines[0]
-        for line in self._lines:
-            if line[:1] == b":":
-                ev.comments.append(_decode(line[1:]))
-                continue
-            if line[:6] == b"data: ":  # the usual data line: its value in one copy
-                name, sep, value = b"data", b":", line[6:]
+            if line.startswith(_BOM):
+                line = line[len(_BOM) :]
+        if line[:6] == b"data: ":  # the usual data line: its value in one copy
+            name, value = b"data", line[6:]
+        elif line[:1] == b":":
+            if len(self._comments) < MAX_COMMENTS:
+                self._comments.append(_decode(line[1:]))
+            return
+        else:
+            name, sep, value = line.partition(b":")
+            if sep and value[:1] == b" ":
+                value = value[1:]
+        if name == b"data":
+            data = self._data
+            if data is None:
+                self._data = value
             else:
-                name, sep, value = line.partition(b":")
-                if sep and value[:1] == b" ":
-                    value = value[1:]
-            if name == b"data":
-                if data is None:
-                    data = [value]
-                else:
-                    data.append(value)
-            elif name == b"event":
-                ev.event = _decode(value)
-            elif name == b"id":
-                if b"\x00" not in value:
-                    ev.id = _decode(value)
-            elif name == b"retry":
-                if value.isdigit():
-                    ev.retry = int(value)
-        self._lines = []
-        if data is not None:
-            ev.data_bytes = data[0] if len(data) == 1 else b"\n".join(data)
+                if data.__class__ is bytes:
+                    data = self._data = bytearray(data)
+                data += b"\n"
+                data += value
+        elif name == b"event":
+            self._event = _decode(value)
+        elif name == b"id":
+            if b"\x00" not in value:
+                self._id = _decode(value)
+        elif name == b"retry":
+            if value.isdigit():
+                self._retry = int(value)
+
+    def _dispatch(self, raw: bytes, complete: bool) -> SSEEvent:
+        self._bom = False
+        data = self._data
+        ev = SSEEvent(
+            raw,
+            data if data is None or data.__class__ is bytes else bytes(data),
+            self._event,
+            self._id,
+            self._retry,
+            self._comments,
+            complete,
+        )
+        self._reset()
         return ev
 
 
