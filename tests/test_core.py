@@ -112,8 +112,66 @@ def test_batch_with_one_refused_element_is_answered_whole(gw):
     )
     answers = orjson.loads(f.response.content)
     assert [a["id"] for a in answers] == [1, 2]
-    assert "batch element 1" in answers[0]["error"]["message"]
+    assert answers[0]["error"] == {
+        "code": ErrorCode.NOT_FORWARDED,
+        "message": "not forwarded: batch element 1 was refused",
+    }
     assert answers[1]["error"]["message"] == "blocked by rule test.bad"
+    # the audit sees what happened to each element: none was forwarded
+    assert [(m.action, m.refusal.code) for m in gw.rec.msgs] == [
+        (Action.BLOCK, ErrorCode.NOT_FORWARDED),
+        (Action.BLOCK, ErrorCode.BLOCKED),
+        (Action.DROP, ErrorCode.NOT_FORWARDED),
+    ]
+
+
+@pytest.mark.parametrize("mode", ["closed", "open"])
+def test_a_batch_over_mcp_max_batch_is_not_inspected(gw, mode):
+    # each element holds the event loop ~0.1 ms: 100,000 of them stalled every client 9 s
+    gw.tctx.configure(gw, mcp_max_batch=3, mcp_fail_mode=mode)
+    body = orjson.dumps([rpc("ping", id=i) for i in range(4)])
+    f = send(gw, post(body))
+    (m,) = gw.rec.msgs  # one row for the body, none per element
+    assert m.inspected is False
+    if mode == "closed":
+        assert f.response.status_code == 413
+        err = orjson.loads(f.response.content)["error"]
+        assert err["code"] == ErrorCode.TOO_LARGE
+        assert err["message"] == "batch of 4 elements exceeds mcp_max_batch (3); not inspected"
+    else:
+        assert f.response is None and f.request.content == body
+    gw.rec.msgs.clear()
+    f = send(gw, post([rpc("ping", id=i) for i in range(3)]))
+    assert f.response is None and len(gw.rec.msgs) == 3
+    with pytest.raises(exceptions.OptionsError):
+        gw.tctx.configure(gw, mcp_max_batch=0)
+
+
+@pytest.mark.parametrize("over", ["batch", "bytes"])
+def test_an_uninspectable_request_is_still_refused_by_authentication(gw, over):
+    # mcp_fail_mode=open forwards what cannot be inspected, never what is not authenticated
+    gw.pipeline.add(RefuseAll())
+    gw.tctx.configure(gw, mcp_fail_mode="open")
+    if over == "batch":
+        gw.tctx.configure(gw, mcp_max_batch=2)
+    else:
+        gw.tctx.configure(gw, mcp_max_message_bytes=50)
+    f = send(gw, post([rpc("ping", id=i) for i in range(3)]))
+    assert f.response is not None and f.response.status_code == 401
+    assert orjson.loads(f.response.content)["error"]["code"] == ErrorCode.UNAUTHORIZED
+    assert f.response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_a_response_batch_over_mcp_max_batch_is_not_inspected(gw):
+    gw.tctx.configure(gw, mcp_max_batch=2)
+    f = send(gw, post([rpc("ping", id=i) for i in range(2)]))
+    answer = orjson.dumps([{"jsonrpc": "2.0", "id": i, "result": {}} for i in range(3)])
+    f.response = tutils.tresp(content=answer, headers=((b"content-type", b"application/json"),))
+    gw.responseheaders(f)
+    gw.response(f)
+    err = orjson.loads(f.response.content)["error"]
+    assert err["code"] == ErrorCode.TOO_LARGE
+    assert err["message"] == "response batch of 3 elements exceeds mcp_max_batch (2); not inspected"
 
 
 def test_parse_error_is_400(gw):

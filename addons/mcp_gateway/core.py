@@ -39,9 +39,11 @@ from .message import (
     error_response,
 )
 from .parse import (
+    MAX_BATCH,
     AmbiguousSession,
     ParseError,
-    TooDeep,
+    TooManyElements,
+    Uninspectable,
     build_messages,
     check_mirrored_headers,
     decode_json,
@@ -155,6 +157,7 @@ class Gateway:
         self.pipeline.add(params.ParamHeaderStage())
         self.fail_mode = "closed"
         self.max_message_bytes = 16 * 1024 * 1024
+        self.max_batch = MAX_BATCH
         self.keep_stream_bytes = 1024 * 1024
         self.hold_streams = True
         self._exchanges: dict[str, Exchange] = {}
@@ -195,6 +198,14 @@ class Gateway:
             "one is not inspected and is blocked or passed per mcp_fail_mode.",
         )
         loader.add_option(
+            "mcp_max_batch",
+            int,
+            MAX_BATCH,
+            "Most elements a JSON-RPC batch may hold to be inspected. A larger batch is not "
+            "inspected and is blocked or passed per mcp_fail_mode (each element holds the "
+            "proxy's event loop for ~0.1 ms; the MCP SDKs send a handful).",
+        )
+        loader.add_option(
             "mcp_keep_stream_bytes",
             int,
             1024 * 1024,
@@ -225,6 +236,11 @@ class Gateway:
             if n <= 0:
                 raise exceptions.OptionsError(f"mcp_max_message_bytes must be positive, not {n}")
             self.max_message_bytes = n
+        if "mcp_max_batch" in updated:
+            n = ctx.options.mcp_max_batch
+            if n <= 0:
+                raise exceptions.OptionsError(f"mcp_max_batch must be positive, not {n}")
+            self.max_batch = n
         if {"mcp_keep_stream_bytes", "save_stream_file"} & updated:
             n = ctx.options.mcp_keep_stream_bytes
             if n < 0:
@@ -511,8 +527,17 @@ class Gateway:
                 return
             try:
                 parsed = build_messages(
-                    value, len(content), Direction.CLIENT_TO_SERVER, ex, content
+                    value, len(content), Direction.CLIENT_TO_SERVER, ex, content, self.max_batch
                 )
+            except Uninspectable as e:
+                if (
+                    has_mcp_header
+                    or ex.legacy_session is not None
+                    or self._known_server(ex.server)
+                    or is_mcp_payload(value[: self.max_batch])
+                ):
+                    self._uninspectable_request(flow, ex, len(content), e.message)
+                return
             except ParseError as e:
                 self._exchanges[flow.id] = ex
                 return self._reject(flow, ex, 400, e.code, e.message)
@@ -540,7 +565,10 @@ class Gateway:
                 return self._reject(flow, ex, 503, ErrorCode.INTERNAL_ERROR, text, msgs)
             self.pipeline.start_exchange(ex)
             params.snapshot(h, parsed.batch, msgs)
-            self.pipeline.run_all(msgs)
+            if parsed.batch:
+                self.pipeline.run_batch(msgs)  # answered as a whole if one element is refused
+            else:
+                self.pipeline.run_all(msgs)
             self._record(flow, msgs)
             self._apply_request(flow, ex, parsed.batch, msgs)
             return
@@ -598,12 +626,28 @@ class Gateway:
         return msg
 
     def _too_large_request(self, flow: http.HTTPFlow, ex: Exchange, size: int) -> None:
+        text = f"message of {size} bytes exceeds mcp_max_message_bytes ({self.max_message_bytes}); not inspected"
+        self._uninspectable_request(flow, ex, size, text)
+
+    def _uninspectable_request(
+        self, flow: http.HTTPFlow, ex: Exchange, size: int, text: str
+    ) -> None:
+        """A request the gateway will not inspect (too large, too many batch elements):
+        refused with 413 (mcp_fail_mode=closed), or forwarded uninspected (open) unless the
+        exchange itself is refused (authentication, session binding)."""
         self._exchanges[flow.id] = ex
         self.pipeline.start_exchange(ex)
-        text = f"message of {size} bytes exceeds mcp_max_message_bytes ({self.max_message_bytes}); not inspected"
         msg = self._not_inspected(flow, ex, Direction.CLIENT_TO_SERVER, size, text, http_status=413)
-        if self.fail_mode == "closed":
-            self._reply(flow, 413, error_response(None, ErrorCode.TOO_LARGE, text))
+        if msg.stopped:
+            r = msg.refusal
+            if r is None:
+                r = Refusal(ErrorCode.TOO_LARGE, text, 413)
+            self._reply(
+                flow,
+                r.http_status or 413,
+                error_response(None, r.code, r.message, r.data),
+                r.headers,
+            )
             self._mark(flow, [msg])
 
     def _reject(
@@ -744,9 +788,8 @@ class Gateway:
                     r.headers if r else None,
                 )
             return
-        # A batch with a refused element is answered by the gateway as a whole: forwarding
-        # the rest would need merging our errors into the server's answer.
-        self.pipeline.not_forwarded(msgs)
+        # A batch with a refused element is answered by the gateway as a whole (the pipeline
+        # refused the other elements as "not forwarded").
         first = stopped[0]
         status = max((m.refusal.http_status or 200) for m in stopped if m.refusal)
         answers = batch_answers(msgs)
@@ -933,8 +976,12 @@ class Gateway:
             return self._plain_answer(flow, ex, raw, enc)
         try:
             value = decode_json(content, lenient_utf8=True)
-            parsed = build_messages(value, len(content), Direction.SERVER_TO_CLIENT, ex, content)
-        except TooDeep as e:
+            parsed = build_messages(
+                value, len(content), Direction.SERVER_TO_CLIENT, ex, content, self.max_batch
+            )
+        except TooManyElements as e:
+            return self._undecodable_response(flow, ex, len(raw), "", f"response {e.message}")
+        except Uninspectable as e:
             return self._undecodable_response(flow, ex, len(raw), e.message)
         except ParseError:
             return self._plain_answer(flow, ex, raw, enc)  # not JSON: scanned as text
@@ -994,8 +1041,10 @@ class Gateway:
                 resp.headers["content-type"] = "text/plain; charset=utf-8"
             resp.content = str(new.get("body", "")).encode("utf-8", "surrogatepass")
 
-    def _undecodable_response(self, flow: http.HTTPFlow, ex: Exchange, size: int, why: str) -> None:
-        text = f"response cannot be decoded ({why}); not inspected"
+    def _undecodable_response(
+        self, flow: http.HTTPFlow, ex: Exchange, size: int, why: str, text: str = ""
+    ) -> None:
+        text = text or f"response cannot be decoded ({why}); not inspected"
         msg = self._not_inspected(flow, ex, Direction.SERVER_TO_CLIENT, size, text)
         if self.fail_mode == "closed":
             ident = _request_id(flow)
@@ -1196,23 +1245,8 @@ def refusal_error(m: Message, with_data: bool = False) -> dict:
 
 def batch_answers(msgs: list[Message]) -> list[dict]:
     """The gateway's answer to a client batch with a refused element: an error for every
-    request in it (its refusal, or "not forwarded")."""
-    first = next(m for m in msgs if m.stopped)
-    answers = []
-    for m in msgs:
-        if m.kind is not Kind.REQUEST:
-            continue
-        if m.refusal is not None:
-            answers.append(error_response(m.id, m.refusal.code, m.refusal.message))
-        else:
-            answers.append(
-                error_response(
-                    m.id,
-                    ErrorCode.BLOCKED,
-                    f"not forwarded: batch element {first.batch_index} was refused",
-                )
-            )
-    return answers
+    request in it (its refusal; "not forwarded" for those refused with it)."""
+    return [refusal_error(m) for m in msgs if m.kind is Kind.REQUEST]
 
 
 def _rebuild(value: Any, batch: bool, msgs: list[Message], answered: bool = False) -> Any:
@@ -1540,8 +1574,10 @@ class SSEStream:
             return ev.raw if not data.strip() else self._not_mcp(ev)
         try:
             value = decode_json(data, lenient_utf8=True)
-            parsed = build_messages(value, len(ev.raw), Direction.SERVER_TO_CLIENT, self.ex, data)
-        except TooDeep as e:
+            parsed = build_messages(
+                value, len(ev.raw), Direction.SERVER_TO_CLIENT, self.ex, data, self.gw.max_batch
+            )
+        except Uninspectable as e:
             if not (self.known or b'"jsonrpc"' in data):
                 return self._not_mcp(ev)
             msg = self._not_inspected(e.message, size=len(ev.raw))

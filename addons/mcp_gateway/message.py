@@ -48,7 +48,7 @@ _ACTION_RANK = {Action.PASS: 0, Action.REDACT: 1, Action.DROP: 2, Action.BLOCK: 
 
 # JSON-RPC error codes the gateway answers with. Documented in the README.
 class ErrorCode(enum.IntEnum):
-    """JSON-RPC error codes the gateway answers with. Its own are -32061..-32066, in the
+    """JSON-RPC error codes the gateway answers with. Its own are -32061..-32067, in the
     implementation-defined range but clear of what the MCP SDKs and spec use (-32000
     connection closed, -32001 request timeout, -32002 resource not found, -32020..-32022,
     -32042): a client must never take a block for a timeout and retry it."""
@@ -63,6 +63,7 @@ class ErrorCode(enum.IntEnum):
     RATE_LIMITED = -32064  # over a rate limit
     TOO_LARGE = -32065  # over mcp_max_message_bytes, not inspected
     UPSTREAM_CREDENTIAL = -32066  # the upstream credential could not be resolved
+    NOT_FORWARDED = -32067  # another element of its batch was refused; none was forwarded
 
 
 @dataclass(slots=True)

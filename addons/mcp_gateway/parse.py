@@ -51,6 +51,7 @@ MODERN_VERSIONS = ("2026-07-28",)
 
 # Nesting deeper than this is refused before orjson sees it (orjson itself stops at 1024).
 MAX_DEPTH = 512
+MAX_BATCH = 1000  # default of mcp_max_batch
 
 
 class ParseError(ValueError):
@@ -60,12 +61,28 @@ class ParseError(ValueError):
         self.message = message
 
 
-class TooDeep(ParseError):
+class Uninspectable(ParseError):
+    """Valid JSON that the gateway will not inspect: blocked or passed per mcp_fail_mode,
+    never refused as "not JSON"."""
+
+
+class TooDeep(Uninspectable):
     """JSON nested deeper than MAX_DEPTH: valid JSON that some receivers read (JavaScript's
-    ``JSON.parse`` has no such limit), so it is "not inspected", never "not JSON"."""
+    ``JSON.parse`` has no such limit)."""
 
     def __init__(self) -> None:
         super().__init__(ErrorCode.PARSE_ERROR, f"Parse error: JSON nested deeper than {MAX_DEPTH}")
+
+
+class TooManyElements(Uninspectable):
+    """A batch of more elements than mcp_max_batch: each element costs the proxy's event
+    loop ~0.1 ms, so one body of 100,000 kept every other client waiting for seconds."""
+
+    def __init__(self, n: int, limit: int) -> None:
+        super().__init__(
+            ErrorCode.TOO_LARGE,
+            f"batch of {n} elements exceeds mcp_max_batch ({limit}); not inspected",
+        )
 
 
 def is_mcp_method(method: Any) -> bool:
@@ -276,13 +293,21 @@ class Parsed:
 
 
 def build_messages(
-    value: Any, size: int, direction: Direction, ex: Exchange, raw: bytes | None = None
+    value: Any,
+    size: int,
+    direction: Direction,
+    ex: Exchange,
+    raw: bytes | None = None,
+    max_batch: int = MAX_BATCH,
 ) -> Parsed:
     """Turn a decoded JSON value (object or batch array) into Messages. ``raw`` are the
-    bytes ``value`` was decoded from; a single message keeps them (``Message.raw``)."""
+    bytes ``value`` was decoded from; a single message keeps them (``Message.raw``).
+    A batch of more than ``max_batch`` elements raises :class:`TooManyElements`."""
     if isinstance(value, list):
         if not value:
             raise ParseError(ErrorCode.INVALID_REQUEST, "Invalid Request: empty batch")
+        if len(value) > max_batch:
+            raise TooManyElements(len(value), max_batch)
         per = max(1, size // len(value))
         msgs = [_one(v, per, direction, ex, i) for i, v in enumerate(value)]
         return Parsed(msgs, True)

@@ -104,45 +104,91 @@ class Pipeline:
 
     # -- message level --------------------------------------------------------------
     def run(self, msg: Message) -> Message:
-        ex = msg.exchange
-        if ex.refusal is not None and msg.refusal is None:
-            r = ex.refusal
-            msg.block(
-                r.code, r.message, http_status=r.http_status, headers=r.headers, stage=r.stage
-            )
+        self._begin(msg)
         for stage in self._stages:
-            if msg.stopped and not getattr(stage, "always", False):
-                continue
-            try:
-                stage.process(msg)
-            except Exception as e:  # noqa: BLE001
-                log.exception(
-                    "mcp-gateway: stage %s failed on %s %s (flow %s)",
-                    stage.name,
-                    msg.kind,
-                    msg.method,
-                    ex.flow_id,
-                )
-                msg.faults.append(stage.name)
-                if self.fail_mode == "closed" and not getattr(stage, "always", False):
-                    msg.block(
-                        ErrorCode.INTERNAL_ERROR,
-                        f"gateway internal error in stage {stage.name}: {type(e).__name__}",
-                        stage=stage.name,
-                    )
-        if msg.refunds is not None and msg.stopped:
-            self._refund(msg)  # charged by one stage, refused by a later one
+            self._step(stage, msg)
+        self._end(msg)
         return msg
 
     def run_all(self, msgs: Iterable[Message]) -> list[Message]:
         return [self.run(m) for m in msgs]
 
-    def not_forwarded(self, msgs: Iterable[Message]) -> None:
-        """The adapter refused these messages after the pipeline passed them (a batch is
-        answered as a whole when one of its elements is refused): undo their charges."""
+    def run_batch(self, msgs: list[Message]) -> list[Message]:
+        """A client's batch, which the gateway answers as a whole when one element is
+        refused (forwarding the rest would mean merging its errors into the server's
+        answer). The stages before audit run on every element; if one was refused, the
+        others are refused with "not forwarded" (their charges undone); only then do the
+        last stages run, so the audit trail records what happened to each. A stage with
+        ``process_batch`` (audit: room for every row, or none) gets the batch at once."""
+        late = [s for s in self._stages if s.order >= ORDER_AUDIT]
+        early = [s for s in self._stages if s.order < ORDER_AUDIT]
         for m in msgs:
-            if m.refunds is not None:
-                self._refund(m)
+            self._begin(m)
+            for stage in early:
+                self._step(stage, m)
+        self._refuse_siblings(msgs)
+        for stage in late:
+            hook = getattr(stage, "process_batch", None)
+            if hook is None:
+                for m in msgs:
+                    self._step(stage, m)
+                continue
+            todo = msgs if getattr(stage, "always", False) else [m for m in msgs if not m.stopped]
+            try:
+                hook(todo)
+            except Exception as e:  # noqa: BLE001
+                log.exception("mcp-gateway: stage %s failed on a batch", stage.name)
+                for m in todo:
+                    self._fault(stage, m, e)
+        self._refuse_siblings(msgs)
+        for m in msgs:
+            self._end(m)
+        return msgs
+
+    @staticmethod
+    def _refuse_siblings(msgs: list[Message]) -> None:
+        first = next((m for m in msgs if m.stopped), None)
+        if first is None:
+            return
+        text = f"not forwarded: batch element {first.batch_index} was refused"
+        for m in msgs:
+            if not m.stopped:
+                m.block(ErrorCode.NOT_FORWARDED, text, stage="batch")
+
+    def _begin(self, msg: Message) -> None:
+        r = msg.exchange.refusal
+        if r is not None and msg.refusal is None:
+            msg.block(
+                r.code, r.message, http_status=r.http_status, headers=r.headers, stage=r.stage
+            )
+
+    def _step(self, stage: Stage, msg: Message) -> None:
+        if msg.stopped and not getattr(stage, "always", False):
+            return
+        try:
+            stage.process(msg)
+        except Exception as e:  # noqa: BLE001 - a stage must never take the proxy down
+            log.exception(
+                "mcp-gateway: stage %s failed on %s %s (flow %s)",
+                stage.name,
+                msg.kind,
+                msg.method,
+                msg.exchange.flow_id,
+            )
+            self._fault(stage, msg, e)
+
+    def _fault(self, stage: Stage, msg: Message, e: Exception) -> None:
+        msg.faults.append(stage.name)
+        if self.fail_mode == "closed" and not getattr(stage, "always", False):
+            msg.block(
+                ErrorCode.INTERNAL_ERROR,
+                f"gateway internal error in stage {stage.name}: {type(e).__name__}",
+                stage=stage.name,
+            )
+
+    def _end(self, msg: Message) -> None:
+        if msg.refunds is not None and msg.stopped:
+            self._refund(msg)  # charged by one stage, refused by a later one
 
     @staticmethod
     def _refund(msg: Message) -> None:

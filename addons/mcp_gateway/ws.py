@@ -29,7 +29,7 @@ from mitmproxy import ctx, http
 from .message import Direction, ErrorCode, Exchange, Kind, Message, Transport, error_response
 from .parse import (
     ParseError,
-    TooDeep,
+    Uninspectable,
     build_messages,
     decode_json,
     encode_json,
@@ -115,8 +115,8 @@ class WebSockets:
             return
         try:
             value = decode_json(content, lenient_utf8=not from_client)
-            parsed = build_messages(value, len(content), direction, ex, content)
-        except TooDeep as e:
+            parsed = build_messages(value, len(content), direction, ex, content, gw.max_batch)
+        except Uninspectable as e:
             # valid JSON that some receivers read: not inspected, so per mcp_fail_mode
             m = gw._not_inspected(flow, ex, direction, len(content), e.message)
             if m.stopped:
@@ -138,7 +138,10 @@ class WebSockets:
             self._started.add(flow.id)
             gw._learn_server(ex.server)
             gw.pipeline.start_exchange(ex)
-        gw.pipeline.run_all(msgs)
+        if from_client and parsed.batch:
+            gw.pipeline.run_batch(msgs)  # answered as a whole if one element is refused
+        else:
+            gw.pipeline.run_all(msgs)
         gw._record(flow, msgs)
         gw._mark(flow, msgs)
         if from_client:
@@ -184,7 +187,6 @@ class WebSockets:
                 self._answer(flow, wm, [refusal_error(m, with_data=True)])
             return
         # A batch with a refused element is answered by the gateway as a whole, as over HTTP.
-        self.gw.pipeline.not_forwarded(msgs)
         wm.drop()
         answers = batch_answers(msgs)
         if answers:

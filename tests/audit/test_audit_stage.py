@@ -155,3 +155,40 @@ def test_only_a_protocol_version_is_recorded_as_one():
     assert message_row(request(ex, 1))["_protocol_version"] == "2025-06-18"
     ex.protocol_version = "ghp_Zq8Lm2Xv9Rt4Wp7Yk3Nb6Hc1Jd5Fg0abc123"
     assert message_row(request(ex, 1))["_protocol_version"] == "[not a protocol version]"
+
+
+def test_a_batch_without_room_for_every_row_is_refused_whole():
+    # rows already queued for some elements would say they passed, while the gateway
+    # answers the batch as a whole and forwards none of it
+    from mcp_gateway.audit.stage import AUDIT_FULL_MESSAGE, AuditStage
+    from mcp_gateway.message import Action, ErrorCode
+
+    class Writer:
+        def __init__(self, room):
+            self.rows, self._room, self.refused = [], room, 0
+
+        def room(self):
+            return self._room - len(self.rows)
+
+        def submit(self, row, refused_if_full=False):
+            if self.room() <= 0:
+                return False
+            self.rows.append(row)
+            return True
+
+        def count_loss(self, dropped=0, refused=0):
+            self.refused += refused
+
+    ex = exchange()
+    w = Writer(room=2)
+    msgs = [request(ex, i, method="ping", name=None) for i in range(3)]
+    AuditStage(w).process_batch(msgs)
+    assert w.rows == [] and w.refused == 3
+    assert {(x.action, x.refusal.code, x.refusal.message) for x in msgs} == {
+        (Action.BLOCK, ErrorCode.INTERNAL_ERROR, AUDIT_FULL_MESSAGE)
+    }
+    w = Writer(room=3)
+    msgs = [request(ex, i, method="ping", name=None) for i in range(3)]
+    AuditStage(w).process_batch(msgs)
+    assert [r["rpc_id"] for r in w.rows] == ["0", "1", "2"] and w.refused == 0
+    assert all(x.action is Action.PASS for x in msgs)

@@ -256,6 +256,13 @@ class ProcessWriter:
             self.count_loss(dropped=1)
         return False
 
+    def room(self) -> int:
+        """How many rows ``submit`` takes before the queue is full."""
+        fb = self._fallback
+        if fb is not None:
+            return fb.room()
+        return self.queue_size - len(self._frames) - len(self._inflight)
+
     count_loss = AuditWriter.count_loss  # the same counters: sent to the child by _send
 
     def _control(self, line: bytes) -> tuple[int, threading.Event]:

@@ -243,6 +243,22 @@ class AuditStage:
         if block and not msg.stopped:
             msg.block(ErrorCode.INTERNAL_ERROR, AUDIT_FULL_MESSAGE, stage=self.name)
 
+    def process_batch(self, msgs: list[Message]) -> None:
+        """A client's batch: recorded whole or not at all. With ``on_full="block"`` and no
+        room for every row, every element is refused (the gateway answers the batch as a
+        whole, so rows already queued for some would say they passed)."""
+        room = getattr(self.writer, "room", None)
+        if self.on_full == "block" and room is not None and room() < len(msgs):
+            self.writer.count_loss(refused=len(msgs))
+            for m in msgs:
+                ex = m.exchange
+                ex.scratch[_SCRATCH_KEY] = ex.scratch.get(_SCRATCH_KEY, 0) + 1
+                if not m.stopped:
+                    m.block(ErrorCode.INTERNAL_ERROR, AUDIT_FULL_MESSAGE, stage=self.name)
+            return
+        for m in msgs:
+            self.process(m)
+
     def on_exchange_end(self, ex: Exchange) -> None:
         if ex.scratch.get(_SCRATCH_KEY):
             return
