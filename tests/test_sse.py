@@ -287,3 +287,18 @@ def test_an_event_of_many_short_lines_is_read_in_c():
         evs += p.feed(body[i : i + 65536])
     assert len(evs) == 1 and evs[0].data == "data:x\n" + "\n".join(["x"] * (n - 1))
     assert calls < 2 * (len(body) // 65536 + 2)  # a line or two per chunk, not per line
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(st.tuples(_LINE, st.sampled_from([b"\n", b"\r\n", b"\r", b"\r\n\r\n", b"\n\n"]))),
+    st.lists(st.integers(min_value=1, max_value=400), max_size=12),
+)
+def test_mixed_line_endings_match_the_general_parser(lines, cuts):
+    # the fast paths trust CRLF only after checking that no line holds a bare CR or LF
+    stream = b"".join(line + end for line, end in lines)
+    cuts = sorted({c for c in cuts if c < len(stream)})
+    bounds = [0, *cuts, len(stream)]
+    chunks = [stream[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    assert parse(chunks) == parse_general([stream])
+    assert parse([stream]) == parse_general([stream])

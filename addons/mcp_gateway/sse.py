@@ -136,12 +136,10 @@ class SSEParser:
             data = head
         if not data or final:
             return self._scan(data, final)
-        if b"\r" not in data:
-            eol = b"\n"
-        elif data.count(b"\r\n") == data.count(b"\r") == data.count(b"\n"):
-            eol = b"\r\n"  # sse-starlette (the Python SDK)
-        else:
-            return self._scan(data)
+        # LF, or CRLF as sse-starlette (the Python SDK) writes it: the fast paths check that
+        # no line holds a bare CR or LF before they trust CRLF (memchr per line: counting
+        # the three of them over the chunk took longer than the rest of the parsing)
+        eol = b"\n" if b"\r" not in data else b"\r\n"
         if not (self._buf or self._open):
             if data[:1] in (b"\r", b"\n"):
                 return self._scan(data)
@@ -178,6 +176,8 @@ class SSEParser:
             return out + self._scan(data[first:])
         seg = data[first : r + len(eol)]
         n = seg.count(eol)
+        if len(eol) == 2 and not (seg.count(b"\r") == n == seg.count(b"\n")):
+            return out + self._scan(data[first:])  # a bare CR or LF: not CRLF after all
         if seg.startswith(b"data: ") and seg.count(eol + b"data: ") == n - 1:
             values = seg[6 : -len(eol)].replace(eol + b"data: ", b"\n")
         elif (
@@ -266,15 +266,24 @@ class SSEParser:
         blank = eol + eol
         parts = data.split(blank)
         tail = parts.pop()
+        crlf = len(eol) == 2
+        whole = len(parts) == 1 and not tail  # one event: its raw bytes are the chunk
         out: list[SSEEvent] = []
         for i, part in enumerate(parts):
-            if not part or part.startswith(eol):
-                # a blank line right after an event: hand the rest to the general path
+            lines = part.split(eol) if part and not part.startswith(eol) else None
+            if crlf and lines is not None:
+                for line in lines:
+                    if b"\r" in line or b"\n" in line:
+                        lines = None  # a bare CR or LF: not CRLF after all
+                        break
+            if lines is None:
+                # a blank line right after an event, or mixed line endings: the rest goes
+                # through the general path
                 rest = blank.join(parts[i:]) + blank + tail
                 return out + self._scan(rest)
-            for line in part.split(eol):
+            for line in lines:
                 self._line(line)
-            out.append(self._dispatch(part + blank, True))
+            out.append(self._dispatch(data if whole else part + blank, True))
         if tail:
             out += self._scan(tail)
         return out
