@@ -230,3 +230,20 @@ def test_made_up_session_ids_answered_404_are_not_kept(tmp_path, mkex) -> None:
     other = mkex(auth=f"Bearer {ka}", session="S-after-restart")
     stage.on_exchange(other)
     assert other.refusal is not None and "another identity" in other.refusal.message
+
+
+def test_both_ids_of_a_legacy_request_with_a_header_are_settled(tmp_path, mkex) -> None:
+    """A legacy request carrying a URL session and an Mcp-Session-Id binds both on first
+    sight; an error answer must drop both, or the second stays bound for good."""
+    stage, (ka, kb) = _stage(tmp_path)
+    ex = mkex(auth=f"Bearer {ka}", session="hdr-made-up")
+    ex.legacy_session = "url-made-up"
+    stage.on_exchange(ex)
+    assert ex.refusal is None
+    _respond(ex, None, 404)
+    stage.on_exchange_end(ex)
+    assert len(stage.sessions) == 0
+    for sid in ("hdr-made-up", "url-made-up"):
+        other = mkex(auth=f"Bearer {kb}", session=sid)
+        stage.on_exchange(other)
+        assert other.refusal is None, sid  # not kept for the identity that made it up

@@ -289,11 +289,14 @@ class IdentifyStage:
         # session binding. A legacy (HTTP+SSE) server routes by the URL's session and
         # ignores the header: both are checked, or a header would hide the URL's session.
         sid = ex.legacy_session or ex.session_id
+        checked: tuple[str, ...] = ()
         if sid and st.cfg.sessions.bind:
+            checked = (sid,)
             why = self.sessions.check(sid, ident.key)
             if why is None and ex.session_id and ex.legacy_session:
                 other = ex.session_id if sid == ex.legacy_session else ex.legacy_session
                 if other != sid:
+                    checked = (sid, other)
                     why = self.sessions.check(other, ident.key)
             if why is not None:
                 self.refused["session"] += 1
@@ -322,8 +325,8 @@ class IdentifyStage:
             if len(self._pending) > 100_000:  # exchanges whose end was never reported
                 self._pending.clear()
                 self.sessions.release_all()
-            bound = sid if sid and st.cfg.sessions.bind else None
-            self._pending[flow.id] = (ident.key, delete_sid, held, bound)
+            # every id bound here on first sight is settled by the server's answer
+            self._pending[flow.id] = (ident.key, delete_sid, held, checked)
         # no token passthrough
         if ident.authenticated and flow is not None:
             headers_obj = flow.request.headers
@@ -394,10 +397,10 @@ class IdentifyStage:
         if pending is None or resp is None:
             return
         who, delete_sid, _, presented = pending
-        if presented is not None and self.sessions.is_provisional(presented):
+        for p in presented:
             # a first-sight binding: kept if the server accepts the id, dropped if it
             # answers with an error (404 for an id it does not know: a made-up one)
-            self.sessions.settle(presented, resp.status_code < 400)
+            self.sessions.settle(p, resp.status_code < 400)
         sid = resp.headers.get("mcp-session-id")
         if sid and self.state.cfg.sessions.bind:
             self.sessions.learn(sid, who)
@@ -424,10 +427,10 @@ class IdentifyStage:
             return
         if pending[2] is not None:
             self.sessions.release(pending[2])
-        if pending[3] is not None:
+        for p in pending[3]:
             # no answer came (the flow failed or was cut): a first-sight binding the server
             # never accepted is not kept
-            self.sessions.settle(pending[3], False)
+            self.sessions.settle(p, False)
 
 
 def _with_addr(ident: Identity, addr: str) -> Identity:
