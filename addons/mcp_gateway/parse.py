@@ -185,6 +185,9 @@ def _brackets_ok(body: bytes | str) -> bool:
     return raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH
 
 
+_CONTAINERS = (dict, list)  # (a tuple: ``dict | list`` builds a union at every call)
+
+
 def _depth_over(value: Any, limit: int = MAX_DEPTH, budget: int | None = None) -> bool | None:
     """Whether a decoded value nests deeper than ``limit`` (the outermost container is level
     1): a walk over its containers only, so a large text costs nothing and a large JSON
@@ -200,7 +203,7 @@ def _depth_over(value: Any, limit: int = MAX_DEPTH, budget: int | None = None) -
             if budget < 0:
                 return None
         for c in node.values() if isinstance(node, dict) else node:
-            if isinstance(c, dict | list):
+            if isinstance(c, _CONTAINERS):
                 stack.append((c, depth + 1))
     return False
 

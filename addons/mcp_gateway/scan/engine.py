@@ -504,11 +504,7 @@ class Engine:
     def _hits(self, data: bytes) -> list[tuple[int, int, int]]:
         """(Hyperscan id, 0, end offset in ``data``) of every anchor hit."""
         hits: list[tuple[int, int, int]] = []
-        append = hits.append
-
-        def on_match(i: int, frm: int, to: int, _flags: int, _ctx: object) -> None:
-            append((i, frm, to))
-
+        on_match = _on_match  # (a module function with the list as context: no closure)
         scratches = self._scratches()
         dbs = self._dbs
         skip = -1
@@ -521,9 +517,9 @@ class Engine:
             if k == skip:
                 continue
             try:
-                db.scan(data, match_event_handler=on_match, scratch=scratch)
+                db.scan(data, match_event_handler=on_match, context=hits, scratch=scratch)
             except hs.ScratchInUseError:  # re-entrant use on one thread: use a fresh scratch
-                db.scan(data, match_event_handler=on_match, scratch=hs.Scratch(db))
+                db.scan(data, match_event_handler=on_match, context=hits, scratch=hs.Scratch(db))
         return hits
 
     def _scan_raw(
@@ -820,6 +816,10 @@ class Engine:
                 )  # fmt: skip
             )
         return out
+
+
+def _on_match(i: int, frm: int, to: int, _flags: int, hits: list) -> None:
+    hits.append((i, frm, to))
 
 
 # -- base64 candidates ------------------------------------------------------------------------
