@@ -325,12 +325,13 @@ def test_anchors_that_cannot_match_ascii_are_told_apart(expr, needs):
 
 
 def test_non_ascii_anchors_are_scanned_only_in_non_ascii_text(engine, monkeypatch):
-    """The non-ASCII e-mail anchors live in the last database (skipped for ASCII text); an
-    address that needs them is still found as text, as JSON and behind \\u escapes."""
+    """The non-ASCII anchors (e-mail, and the CJK phone labels) live in the last database
+    (skipped for ASCII text); an address that needs them is still found as text, as JSON and
+    behind \\u escapes."""
     from mcp_gateway.scan import engine as em
 
     last = [i for i, x in enumerate(engine._anchor_expr) if em._needs_non_ascii(x)]
-    assert {engine.rules[engine._anchor_rule[i]].id for i in last} == {"email"}
+    assert {engine.rules[engine._anchor_rule[i]].id for i in last} == {"email", "phone-number"}
     addr = "ay\u015fe@\u015firket.com.tr"
     text = f"write to {addr} today"
     assert [(d.rule, d.value) for d in engine.scan_text(text)] == [("email", addr)]

@@ -1122,3 +1122,61 @@ def test_twelfth_corpus_finds(engine, text, value):
 )
 def test_twelfth_corpus_false_alarms_stay_silent(engine, text):
     assert [d for d in found(engine, text) if d[0] != "ipv4"] == []
+
+
+PPK = (
+    "PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none\nComment: ed25519-key-20240101\n"
+    "Public-Lines: 2\nAAAAC3NzaC1lZDI1NTE5AAAAIHg4lqTnZ5LcxH9r0ZKq3sJ2o8yZQm1VbXcT4w7eN6pA\n"
+    "Private-Lines: 1\nAAAAIBp2kQ8v3Jr9xN7mWq5tY2cE8sH4uL1oZ6aD0fG3bK9n\n"
+    "Private-MAC: 5e3b2f7c9a1d4e6f8b0c2a4d6e8f0a1b3c5d7e9f1a2b4c6d8e0f2a4b6c8d0e2f"
+)
+JWK_D = "QNO1udIPSxGwfVg42q3UBgTc_hIFqHUpOsgYIsMepZj"
+THIRTEENTH_FOUND = [
+    (PPK, "\nAAAAIBp2kQ8v3Jr9xN7mWq5tY2cE8sH4uL1oZ6aD0fG3bK9n"),
+    (json.dumps({"text": PPK}), "\\nAAAAIBp2kQ8v3Jr9xN7mWq5tY2cE8sH4uL1oZ6aD0fG3bK9n"),
+    ('{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",'
+     f'"d":"{JWK_D}"}}', JWK_D),
+    (f'{{"d":"{JWK_D}","e":"AQAB","kty":"RSA","n":"0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78"}}', JWK_D),
+    (json.dumps({"jwk": json.dumps({"kty": "oct", "k": JWK_D})}), JWK_D),
+    ("password: process.env.REDIS_PASSWORD || '0nE87QDs@0%*5h63Ff' });", "0nE87QDs@0%*5h63Ff"),
+    ("const pw = process.env['DB_PASSWORD'] ?? \"Tr0ub4dor&3xq!Zk\";", "Tr0ub4dor&3xq!Zk"),
+    ("pw = os.environ.get('DB_PASSWORD') or 'Tr0ub4dor&3xq!Zk'", "Tr0ub4dor&3xq!Zk"),
+    ('psql "postgres://app:${DB_PASSWORD:-Kq8vP2mZ7xR4}@db/app"', "Kq8vP2mZ7xR4"),
+    ("SF_CLIENT_SECRET=C3C4439D2E5F6A7B8C9D0E1F2A3B4C5D6E7F8091A2B3C4D5E6F708192A3BB0490",
+     "C3C4439D2E5F6A7B8C9D0E1F2A3B4C5D6E7F8091A2B3C4D5E6F708192A3BB0490"),
+    ("客户说他的电话是13919494762。请回电。", "13919494762"),
+    ('{"text": "\\u7535\\u8bdd\\u662f13919494762"}', "13919494762"),
+    ("手機號碼 0912-345-678", "0912-345-678"),
+    ("Buongiorno, il mio numero è 347 840 1537. Grazie", "347 840 1537"),
+    ("Hola, mi número de teléfono es 612 345 678.", "612 345 678"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "value"), THIRTEENTH_FOUND)
+def test_thirteenth_corpus_finds(engine, text, value):
+    assert value in [d[1] for d in found(engine, text)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a public JWK has no private member; "d" elsewhere is not a key
+        '{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU"}',
+        f'{{"d":"{JWK_D}","type":"delta"}}',
+        "Public-Lines: 2\nAAAAC3NzaC1lZDI1NTE5AAAAIHg4lqTnZ5LcxH9r0ZKq3sJ2o8yZQm1VbXcT4w7eN6pA\n",
+        "const port = process.env.PORT || '3000000';",
+        "const pw = process.env.DB_PASSWORD || '';",
+        "password: ${DB_PASSWORD:-}",
+        "password = DB_PASSWORD_FROM_VAULT",
+        "订单号13919494762",
+        "il mio numero d'ordine è 2024 0001 23",
+        "Contact: <your.name@company.tld>",
+    ],
+)
+def test_thirteenth_corpus_false_alarms_stay_silent(engine, text):
+    assert [d for d in found(engine, text) if d[0] != "ipv4"] == []
+
+
+def test_a_ppk_escaped_twice_is_found(engine):
+    text = json.dumps({"text": json.dumps({"text": PPK})})
+    assert any(d[0] == "private_key" and "AAAAIBp2kQ8v3Jr9" in d[1] for d in found(engine, text))

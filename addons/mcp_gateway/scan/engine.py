@@ -630,6 +630,8 @@ class Engine:
             # Chinese, Japanese and Korean write no space between words: 電話番号は03-3896-7572です
             # must read like "is 03-3896-7572 ." to patterns whose boundaries are \w (which
             # these scripts are). One character for one: offsets hold.
+            if rule.type == "phone_number":
+                win = _CJK_PHONE_LABEL.sub(lambda m: "\u260e" * len(m.group()), win)
             win = _CJK.sub(" ", win)
         last = (hi if smax is None else min(smax, hi)) - base  # the last allowed start
         for rx, brx, span in self._confirmers[ri]:
@@ -1081,6 +1083,11 @@ _CJK = re.compile(
 )
 # numbers that no pattern needs a CJK character for (see _confirm)
 _CJK_BLIND_TYPES = frozenset({"phone_number", "ipv4", "credit_card", "us_ssn", "iban"})
+# ... except a phone label: it stays a label (as many U+260E as it has characters), so that
+# 电话是13919494762 reads as a label and a number, not an undivided 11-digit number alone
+_CJK_PHONE_LABEL = re.compile(
+    "\u7535\u8bdd|\u624b\u673a|\u624b\u6a5f|\u96fb\u8a71|\u643a\u5e2f|\uc804\ud654|\ud734\ub300\ud3f0|\ud578\ub4dc\ud3f0"
+)
 
 
 def _email_span(text: str, vs: int, ve: int) -> tuple[int, int]:
