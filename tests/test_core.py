@@ -1252,3 +1252,37 @@ def test_a_body_announced_far_over_the_limit_is_not_read(gw):
     f = tflow.tflow(req=tutils.treq(method=b"POST", path=b"/up", headers=hdrs, content=b""))
     gw.requestheaders(f)
     assert f.error is None and not f.request.stream
+
+
+def test_a_batch_over_the_limit_is_mcp_by_any_of_its_elements(gw):
+    # only the first mcp_max_batch elements were looked at: plain JSON-RPC in front of a
+    # tools/call made the batch "not MCP", forwarded uninspected in closed mode
+    gw.tctx.configure(gw, mcp_max_batch=3)
+    filler = {"jsonrpc": "2.0", "id": 99, "result": {}}
+    f = send(gw, post([filler, filler, filler, rpc("tools/call", id=1, name="echo")]))
+    assert f.response is not None and f.response.status_code == 413
+    gw.pipeline.add(RefuseAll())
+    f = send(gw, post([filler, filler, filler, rpc("tools/call", id=1, name="echo")]))
+    assert f.response.status_code == 401  # authentication's answer, not the size's
+
+
+class _Limited:
+    name, order = "limits", 350
+
+    def process(self, msg):
+        if msg.name == "limited":
+            msg.block(
+                ErrorCode.RATE_LIMITED, "rate limit exceeded", http_status=429,
+                headers={"Retry-After": "7"}, stage=self.name,
+            )  # fmt: skip
+
+
+def test_a_batch_answered_whole_keeps_the_refusals_status_and_headers(gw):
+    # the elements refused with it come first in the batch: their "not forwarded" must not
+    # hide the 429's Retry-After
+    gw.pipeline.add(_Limited())
+    f = send(
+        gw, post([rpc("tools/call", id=1, name="ok"), rpc("tools/call", id=2, name="limited")])
+    )
+    assert f.response.status_code == 429
+    assert f.response.headers.get("Retry-After") == "7"

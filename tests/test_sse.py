@@ -302,3 +302,15 @@ def test_mixed_line_endings_match_the_general_parser(lines, cuts):
     chunks = [stream[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
     assert parse(chunks) == parse_general([stream])
     assert parse([stream]) == parse_general([stream])
+
+
+def test_lines_ending_in_cr_alone_are_read_in_linear_time():
+    # each line's LF search ran to the end of the chunk: 2 MiB of CR lines took ~20 s
+    import time
+
+    body = b"data: x\r" * 262_144 + b"\r"
+    t = time.process_time()
+    p = SSEParser()
+    evs = p.feed(body) + p.close()  # (the last CR may be half of a CRLF until the end)
+    assert time.process_time() - t < 2.0
+    assert len(evs) == 1 and evs[0].data == "\n".join(["x"] * 262_144)

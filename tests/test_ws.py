@@ -30,6 +30,7 @@ def gw(monkeypatch):
         g.injected.append((to_client, orjson.loads(message)))
 
     with taddons.context(g) as tctx:
+        g.tctx = tctx
         monkeypatch.setattr(tctx.master.commands, "call", inject)
         yield g
 
@@ -203,3 +204,20 @@ def test_too_deep_to_inspect_is_refused_in_closed_mode(gw):
     assert m.dropped
     ((to_client, answer),) = gw.injected
     assert to_client and answer["id"] == 3 and answer["error"]["code"] == ErrorCode.TOO_LARGE
+
+
+@pytest.mark.parametrize("over", ["batch", "bytes"])
+def test_an_uninspectable_first_message_still_meets_authentication(gw, over):
+    # mcp_fail_mode=open forwards what cannot be inspected; the connection's first message
+    # used to go before authentication had run at all
+    gw.pipeline.add(RefuseAll())
+    if over == "batch":
+        gw.tctx.configure(gw, mcp_fail_mode="open", mcp_max_batch=2)
+    else:
+        gw.tctx.configure(gw, mcp_fail_mode="open", mcp_max_message_bytes=40)
+    f = wsflow()
+    gw.websocket_start(f)
+    m = send(gw, f, [rpc("tools/call", i, name="x") for i in range(3)])
+    assert m.dropped
+    ((to_client, answer),) = gw.injected
+    assert to_client and answer["error"]["code"] == ErrorCode.UNAUTHORIZED

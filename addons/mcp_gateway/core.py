@@ -534,7 +534,7 @@ class Gateway:
                     has_mcp_header
                     or ex.legacy_session is not None
                     or self._known_server(ex.server)
-                    or is_mcp_payload(value[: self.max_batch])
+                    or is_mcp_payload(value)  # (every element: one past the limit counts)
                 ):
                     self._uninspectable_request(flow, ex, len(content), e.message)
                 return
@@ -639,7 +639,7 @@ class Gateway:
         self.pipeline.start_exchange(ex)
         msg = self._not_inspected(flow, ex, Direction.CLIENT_TO_SERVER, size, text, http_status=413)
         if msg.stopped:
-            r = msg.refusal
+            r = ex.refusal or msg.refusal  # (authentication's answer first: 401, not 413)
             if r is None:
                 r = Refusal(ErrorCode.TOO_LARGE, text, 413)
             self._reply(
@@ -790,8 +790,13 @@ class Gateway:
             return
         # A batch with a refused element is answered by the gateway as a whole (the pipeline
         # refused the other elements as "not forwarded").
-        first = stopped[0]
-        status = max((m.refusal.http_status or 200) for m in stopped if m.refusal)
+        # (status and headers from the refusals themselves: a 429's Retry-After, a 401's
+        # WWW-Authenticate; not from the elements refused with them)
+        real = [
+            m for m in stopped if m.refusal and m.refusal.code != ErrorCode.NOT_FORWARDED
+        ] or stopped
+        first = real[0]
+        status = max((m.refusal.http_status or 200) for m in real if m.refusal)
         answers = batch_answers(msgs)
         headers = first.refusal.headers if first.refusal else None
         self._reply(flow, status if answers else 202, answers or None, headers)

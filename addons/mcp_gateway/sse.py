@@ -211,8 +211,11 @@ class SSEParser:
         pos = self._pos
         start = 0  # start of the current event in buf
         run = -1  # start of a run of blank lines (empty events) not yet handed out
+        lf = -2  # the next LF at or after pos (-1: none in buf), searched again only once
+        # passed: lines ending in CR alone searched to the buffer's end for every line
         while pos < n:
-            lf = buf.find(b"\n", pos)
+            if lf != -1 and lf < pos:
+                lf = buf.find(b"\n", pos)
             cr = buf.find(b"\r", pos, lf if lf >= 0 else n)
             if cr >= 0:
                 if cr + 1 == n and not final:

@@ -105,27 +105,13 @@ class WebSockets:
             return  # not JSON-RPC: forwarded unchanged
         if len(content) > gw.max_message_bytes:
             text = f"WebSocket message over mcp_max_message_bytes ({gw.max_message_bytes}); not inspected"
-            m = gw._not_inspected(flow, ex, direction, len(content), text)
-            if m.stopped:
-                wm.drop()
-                if from_client:
-                    self._answer(
-                        flow, wm, [error_response(peek_id(content), ErrorCode.TOO_LARGE, text)]
-                    )
-            return
+            return self._uninspected(flow, wm, ex, direction, content, text)
         try:
             value = decode_json(content, lenient_utf8=not from_client)
             parsed = build_messages(value, len(content), direction, ex, content, gw.max_batch)
         except Uninspectable as e:
             # valid JSON that some receivers read: not inspected, so per mcp_fail_mode
-            m = gw._not_inspected(flow, ex, direction, len(content), e.message)
-            if m.stopped:
-                wm.drop()
-                if from_client:
-                    self._answer(
-                        flow, wm, [error_response(peek_id(content), ErrorCode.TOO_LARGE, e.message)]
-                    )
-            return
+            return self._uninspected(flow, wm, ex, direction, content, e.message)
         except ParseError:
             return  # not JSON-RPC after all: forwarded unchanged
         msgs = parsed.messages
@@ -134,10 +120,7 @@ class WebSockets:
         if gw.closing:
             wm.drop()  # shutting down: the audit trail is closed, nothing more goes on
             return
-        if flow.id not in self._started:
-            self._started.add(flow.id)
-            gw._learn_server(ex.server)
-            gw.pipeline.start_exchange(ex)
+        self._begin(flow, ex)
         if from_client and parsed.batch:
             gw.pipeline.run_batch(msgs)  # answered as a whole if one element is refused
         else:
@@ -148,6 +131,28 @@ class WebSockets:
             self._apply_client(flow, wm, parsed.batch, msgs)
         else:
             self._apply_server(flow, wm, value, parsed.batch, msgs)
+
+    def _begin(self, flow: http.HTTPFlow, ex: Exchange) -> None:
+        """The connection's first MCP message: authentication and session binding run."""
+        if flow.id not in self._started:
+            self._started.add(flow.id)
+            self.gw._learn_server(ex.server)
+            self.gw.pipeline.start_exchange(ex)
+
+    def _uninspected(
+        self, flow: http.HTTPFlow, wm, ex: Exchange, direction: Direction, content: bytes, text: str
+    ) -> None:
+        """A message the gateway will not inspect: blocked or passed per mcp_fail_mode, but
+        never before the connection's authentication has run (open mode forwards what
+        cannot be inspected, not what is not authenticated)."""
+        self._begin(flow, ex)
+        m = self.gw._not_inspected(flow, ex, direction, len(content), text)
+        if m.stopped:
+            wm.drop()
+            if wm.from_client:
+                r = ex.refusal or m.refusal
+                code, why = (r.code, r.message) if r else (ErrorCode.TOO_LARGE, text)
+                self._answer(flow, wm, [error_response(peek_id(content), code, why)])
 
     def _apply_server(
         self, flow: http.HTTPFlow, wm, value, batch: bool, msgs: list[Message]

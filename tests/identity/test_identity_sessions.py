@@ -247,3 +247,21 @@ def test_both_ids_of_a_legacy_request_with_a_header_are_settled(tmp_path, mkex) 
         other = mkex(auth=f"Bearer {kb}", session=sid)
         stage.on_exchange(other)
         assert other.refusal is None, sid  # not kept for the identity that made it up
+
+
+def test_a_first_sight_id_is_dropped_when_its_companion_is_refused(tmp_path, mkex) -> None:
+    """The URL id is bound on first sight, then the header id (another identity's) is
+    refused: the exchange never reaches the server, so the URL id must not stay bound."""
+    stage, (ka, kb) = _stage(tmp_path)
+    init = mkex(auth=f"Bearer {kb}")
+    stage.on_exchange(init)
+    _respond(init, "bob-session")
+    stage.on_exchange_end(init)
+    ex = mkex(auth=f"Bearer {ka}", session="bob-session")
+    ex.legacy_session = "url-made-up"
+    stage.on_exchange(ex)
+    assert ex.refusal is not None
+    stage.on_exchange_end(ex)
+    other = mkex(auth=f"Bearer {kb}", session="url-made-up")
+    stage.on_exchange(other)
+    assert other.refusal is None

@@ -292,6 +292,7 @@ class IdentifyStage:
         checked: tuple[str, ...] = ()
         if sid and st.cfg.sessions.bind:
             checked = (sid,)
+            fresh = self.sessions.owner(sid) is None  # bound on first sight by the check
             why = self.sessions.check(sid, ident.key)
             if why is None and ex.session_id and ex.legacy_session:
                 other = ex.session_id if sid == ex.legacy_session else ex.legacy_session
@@ -299,6 +300,11 @@ class IdentifyStage:
                     checked = (sid, other)
                     why = self.sessions.check(other, ident.key)
             if why is not None:
+                if len(checked) == 2 and fresh:
+                    # the first id was bound on first sight just now, the second refused:
+                    # the server never sees the first (else it stays bound to whoever
+                    # made it up)
+                    self.sessions.settle(sid, False)
                 self.refused["session"] += 1
                 if why == "foreign":
                     log.warning(
