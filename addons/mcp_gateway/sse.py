@@ -191,14 +191,7 @@ class SSEParser:
             return out + self._scan(data[first:])
         self._buf += seg
         self._pos = len(self._buf)
-        data_ = self._data
-        if data_ is None:
-            self._data = values
-        else:
-            if data_.__class__ is bytes:
-                data_ = self._data = bytearray(data_)
-            data_ += b"\n"
-            data_ += values
+        self._add_data(values)
         return out + self._scan(data[r + len(eol) :])
 
     def _scan(self, data: bytes, final: bool = False) -> list[SSEEvent]:
@@ -322,14 +315,7 @@ class SSEParser:
             if sep and value[:1] == b" ":
                 value = value[1:]
         if name == b"data":
-            data = self._data
-            if data is None:
-                self._data = value
-            else:
-                if data.__class__ is bytes:
-                    data = self._data = bytearray(data)
-                data += b"\n"
-                data += value
+            self._add_data(value)
         elif name == b"event":
             self._event = _decode(value)
         elif name == b"id":
@@ -338,6 +324,18 @@ class SSEParser:
         elif name == b"retry":
             if value.isdigit():
                 self._retry = int(value)
+
+    def _add_data(self, value: bytes) -> None:
+        """One more data line (or lines already joined with LF) of the event being built:
+        the first is kept as it is, the next ones are joined into one buffer."""
+        data = self._data
+        if data is None:
+            self._data = value
+            return
+        if data.__class__ is bytes:
+            data = self._data = bytearray(data)
+        data += b"\n"
+        data += value
 
     def _dispatch(self, raw: bytes, complete: bool) -> SSEEvent:
         self._bom = False
