@@ -265,3 +265,19 @@ def test_a_first_sight_id_is_dropped_when_its_companion_is_refused(tmp_path, mke
     other = mkex(auth=f"Bearer {kb}", session="url-made-up")
     stage.on_exchange(other)
     assert other.refusal is None
+
+
+def test_a_first_sight_id_is_not_kept_when_the_gateway_answered(tmp_path, mkex) -> None:
+    """A request the gateway blocks itself is answered 200 with a JSON-RPC error: the
+    server never saw its session id, so a made-up id must not stay bound to the sender
+    (who would otherwise own it when the server later hands it out)."""
+    stage, (ka, kb) = _stage(tmp_path)
+    ex = mkex(auth=f"Bearer {ka}", session="made-up-by-a")
+    stage.on_exchange(ex)
+    assert ex.refusal is None  # first sight: would be asked of the server
+    _respond(ex, None, 200)
+    ex.flow.metadata["mcp_gateway_answered"] = True
+    stage.on_exchange_end(ex)
+    other = mkex(auth=f"Bearer {kb}", session="made-up-by-a")
+    stage.on_exchange(other)
+    assert other.refusal is None

@@ -403,6 +403,12 @@ class IdentifyStage:
         if pending is None or resp is None:
             return
         who, delete_sid, _, presented = pending
+        if getattr(flow, "metadata", {}).get("mcp_gateway_answered"):
+            # the gateway answered (a blocked request): the server never saw the ids, so a
+            # first-sight binding is not kept, and the answer's status says nothing of them
+            for p in presented:
+                self.sessions.settle(p, False)
+            return
         for p in presented:
             # a first-sight binding: kept if the server accepts the id, dropped if it
             # answers with an error (404 for an id it does not know: a made-up one)
