@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from types import SimpleNamespace
 
+import pytest
 from audit_testlib import exchange, request, response
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -157,38 +158,44 @@ def test_only_a_protocol_version_is_recorded_as_one():
     assert message_row(request(ex, 1))["_protocol_version"] == "[not a protocol version]"
 
 
-def test_a_batch_without_room_for_every_row_is_refused_whole():
+@pytest.mark.parametrize("kind", ["thread", "process"])
+def test_a_batch_without_room_for_every_row_is_refused_whole(tmp_path, kind):
     # rows already queued for some elements would say they passed, while the gateway
     # answers the batch as a whole and forwards none of it
+    from mcp_gateway.audit.proc import ProcessWriter
     from mcp_gateway.audit.stage import AUDIT_FULL_MESSAGE, AuditStage
+    from mcp_gateway.audit.writer import AuditWriter
     from mcp_gateway.message import Action, ErrorCode
 
-    class Writer:
-        def __init__(self, room):
-            self.rows, self._room, self.refused = [], room, 0
-
-        def room(self):
-            return self._room - len(self.rows)
-
-        def submit(self, row, refused_if_full=False):
-            if self.room() <= 0:
-                return False
-            self.rows.append(row)
-            return True
-
-        def count_loss(self, dropped=0, refused=0):
-            self.refused += refused
-
+    cls = AuditWriter if kind == "thread" else ProcessWriter
+    w = cls(str(tmp_path / "a.db"), queue_size=3)  # not started: rows stay queued
     ex = exchange()
-    w = Writer(room=2)
+    assert w.submit(message_row(request(ex, 99, method="ping", name=None)))
     msgs = [request(ex, i, method="ping", name=None) for i in range(3)]
     AuditStage(w).process_batch(msgs)
-    assert w.rows == [] and w.refused == 3
+    assert w.room() == 2 and w._refused == 3
     assert {(x.action, x.refusal.code, x.refusal.message) for x in msgs} == {
         (Action.BLOCK, ErrorCode.INTERNAL_ERROR, AUDIT_FULL_MESSAGE)
     }
-    w = Writer(room=3)
-    msgs = [request(ex, i, method="ping", name=None) for i in range(3)]
+    msgs = [request(ex, i, method="ping", name=None) for i in range(2)]
     AuditStage(w).process_batch(msgs)
-    assert [r["rpc_id"] for r in w.rows] == ["0", "1", "2"] and w.refused == 0
-    assert all(x.action is Action.PASS for x in msgs)
+    assert w.room() == 0 and all(x.action is Action.PASS for x in msgs)
+
+
+@pytest.mark.parametrize("kind", ["thread", "process"])
+def test_a_batch_larger_than_the_whole_queue_is_taken_when_it_is_empty(tmp_path, kind):
+    """mcp_audit_queue_size below mcp_max_batch: such a batch could never fit, so it was
+    refused every time; an empty queue takes it whole."""
+    from mcp_gateway.audit.proc import ProcessWriter
+    from mcp_gateway.audit.stage import AuditStage
+    from mcp_gateway.audit.writer import AuditWriter
+    from mcp_gateway.message import Action
+
+    cls = AuditWriter if kind == "thread" else ProcessWriter
+    w = cls(str(tmp_path / "a.db"), queue_size=2)
+    ex = exchange()
+    msgs = [request(ex, i, method="ping", name=None) for i in range(5)]
+    AuditStage(w).process_batch(msgs)
+    assert all(x.action is Action.PASS for x in msgs) and w._refused == 0
+    assert w.room() == -3
+    assert not w.submit(message_row(request(ex, 9, method="ping", name=None)))

@@ -256,6 +256,31 @@ class ProcessWriter:
             self.count_loss(dropped=1)
         return False
 
+    def submit_many(self, rows: list[dict[str, Any]]) -> bool:
+        """Hand a batch's rows to the writer all at once, or none of them (counted refused).
+        A batch larger than the whole queue is taken when the queue is empty."""
+        fb = self._fallback
+        if fb is not None:
+            return fb.submit_many(rows)
+        queued = len(self._frames) + len(self._inflight)
+        if queued and self.queue_size - queued < len(rows):
+            self.count_loss(refused=len(rows))
+            return False
+        frames = []
+        for row in rows:
+            frame = _frame(row)
+            if frame is None:
+                log.error("mcp-gateway audit: a row could not be serialized; counted as dropped")
+                self.count_loss(dropped=1)
+                continue
+            frames.append((0, b"R", frame))
+        with self._lock:
+            fb = self._fallback
+            if fb is None:
+                self._frames.extend(frames)
+                return True
+        return fb.submit_many(rows)
+
     def room(self) -> int:
         """How many rows ``submit`` takes before the queue is full."""
         fb = self._fallback

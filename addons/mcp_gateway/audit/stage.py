@@ -246,18 +246,20 @@ class AuditStage:
     def process_batch(self, msgs: list[Message]) -> None:
         """A client's batch: recorded whole or not at all. With ``on_full="block"`` and no
         room for every row, every element is refused (the gateway answers the batch as a
-        whole, so rows already queued for some would say they passed)."""
-        room = getattr(self.writer, "room", None)
-        if self.on_full == "block" and room is not None and room() < len(msgs):
-            self.writer.count_loss(refused=len(msgs))
+        whole, so rows already queued for some would say they passed). The writer takes the
+        rows in one step, so a writer switching to its fallback cannot split them."""
+        many = getattr(self.writer, "submit_many", None)
+        if self.on_full != "block" or many is None:
             for m in msgs:
-                ex = m.exchange
-                ex.scratch[_SCRATCH_KEY] = ex.scratch.get(_SCRATCH_KEY, 0) + 1
-                if not m.stopped:
-                    m.block(ErrorCode.INTERNAL_ERROR, AUDIT_FULL_MESSAGE, stage=self.name)
+                self.process(m)
             return
+        rows = [message_row(m, self.store_payloads) for m in msgs]
+        accepted = many(rows)
         for m in msgs:
-            self.process(m)
+            ex = m.exchange
+            ex.scratch[_SCRATCH_KEY] = ex.scratch.get(_SCRATCH_KEY, 0) + 1
+            if not accepted and not m.stopped:
+                m.block(ErrorCode.INTERNAL_ERROR, AUDIT_FULL_MESSAGE, stage=self.name)
 
     def on_exchange_end(self, ex: Exchange) -> None:
         if ex.scratch.get(_SCRATCH_KEY):

@@ -112,6 +112,8 @@ class RowQueue:
     def put_marker(self, marker: Any) -> None:
         self._items.append(marker)
 
+    put_forced = put_marker  # past maxsize: a batch taken whole (see submit_many)
+
     def get_nowait(self) -> Any:
         try:
             return self._items.popleft()
@@ -460,6 +462,18 @@ class AuditWriter:
             else:
                 self.count_loss(dropped=1)
             return False
+
+    def submit_many(self, rows: list[dict[str, Any]]) -> bool:
+        """Hand a batch's rows to the writer all at once, or none of them (counted refused).
+        A batch larger than the whole queue is taken when the queue is empty: it could never
+        fit otherwise (its size is bounded by mcp_max_batch)."""
+        q = self.queue
+        if q.qsize() and q.maxsize - q.qsize() < len(rows):
+            self.count_loss(refused=len(rows))
+            return False
+        for row in rows:
+            q.put_forced(row)
+        return True
 
     def room(self) -> int:
         """How many rows ``submit`` takes before the queue is full."""
