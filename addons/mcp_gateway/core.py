@@ -11,9 +11,11 @@ log and forward). Decisions on messages become HTTP: see :meth:`Gateway._answer`
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
+import signal
 from collections import OrderedDict, deque
 from collections.abc import Iterator
 from time import perf_counter
@@ -178,6 +180,17 @@ class Gateway:
             self.closing = bool(ctx.master.should_exit.is_set())
         except AttributeError:
             self.closing = False
+
+    def running(self) -> None:
+        """A closed terminal sends SIGHUP, which ends mitmdump at once by default: no `done`
+        hook, so the audit trail loses the events not yet handed to its writer and gets no
+        `stop` event. Shut down as on SIGTERM instead, unless SIGHUP already has a handler
+        (nohup, a supervisor, a user's script)."""
+        try:
+            if signal.getsignal(signal.SIGHUP) is signal.SIG_DFL:
+                asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, ctx.master.shutdown)
+        except (AttributeError, NotImplementedError, RuntimeError, ValueError):
+            pass  # no SIGHUP (Windows), no running loop (tests), not the main thread
 
     # -- options --------------------------------------------------------------------
     def load(self, loader) -> None:

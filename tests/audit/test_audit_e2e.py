@@ -249,12 +249,15 @@ async def test_full_queue_in_block_mode_refuses_and_is_counted(
     conn.close()
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize(
+    "sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=lambda s: signal.Signals(s).name
+)
 def test_nothing_passes_unrecorded_while_the_gateway_shuts_down(
     mitmdump_factory, mcp_server_factory, sig
 ):
     """mitmproxy closes the audit trail (the `done` hook) while its connections still run:
-    every event a client received must have its row, whatever was in flight."""
+    every event a client received must have its row, whatever was in flight. SIGHUP (the
+    terminal closed) shuts down the same way."""
     import threading
 
     import httpx
