@@ -1180,3 +1180,26 @@ def test_thirteenth_corpus_false_alarms_stay_silent(engine, text):
 def test_a_ppk_escaped_twice_is_found(engine):
     text = json.dumps({"text": json.dumps({"text": PPK})})
     assert any(d[0] == "private_key" and "AAAAIBp2kQ8v3Jr9" in d[1] for d in found(engine, text))
+
+
+TWILIO_SID = "AC5f0a8c2e9b7d4a1c3e6f8b0d2a4c6e8f"  # an account SID: public, never reported
+TWILIO_TOKEN = "7d3b9e1f5a2c8d4e6b0f3a7c9e1d5b2f"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f'client = Client("{TWILIO_SID}", "{TWILIO_TOKEN}")',
+        f"curl -u {TWILIO_SID}:{TWILIO_TOKEN} https://api.twilio.com/2010-04-01/Accounts",
+        f'{{"code": "Client(\\"{TWILIO_SID}\\", \\"{TWILIO_TOKEN}\\")"}}',
+    ],
+)
+def test_a_twilio_auth_token_after_its_account_sid(engine, text):
+    """The auth token is 32 bare hex digits: only its place after the account SID (the
+    client's positional arguments, basic auth) tells it from a digest."""
+    assert found(engine, text) == [("generic_secret", TWILIO_TOKEN)]
+
+
+def test_account_sids_alone_stay_silent(engine):
+    assert found(engine, f"sids: {TWILIO_SID}, AC00000000000000000000000000000000") == []
+    assert found(engine, f"{TWILIO_SID}: 0123456789abcdef0123456789abcdef") == []
