@@ -1203,3 +1203,12 @@ def test_a_twilio_auth_token_after_its_account_sid(engine, text):
 def test_account_sids_alone_stay_silent(engine):
     assert found(engine, f"sids: {TWILIO_SID}, AC00000000000000000000000000000000") == []
     assert found(engine, f"{TWILIO_SID}: 0123456789abcdef0123456789abcdef") == []
+
+
+def test_an_md5_fingerprint_is_no_pgpass_line(engine):
+    """``MD5:79:90:e6:…`` has the shape host:port:db:user:password of a .pgpass line."""
+    text = "deploy@ci\nMD5:79:90:e6:a8:6d:61:40:88:13:4c:8e:3b:90:5b:ce:1c\nGPG key ID: 7X0IVY"
+    assert found(engine, text) == []
+    assert found(engine, "db.internal:5432:app:admin:Tr0ub4dor&3xyz\n") == [
+        ("generic_secret", "Tr0ub4dor&3xyz")
+    ]
