@@ -281,13 +281,6 @@ class ProcessWriter:
                 return True
         return fb.submit_many(rows)
 
-    def room(self) -> int:
-        """How many rows ``submit`` takes before the queue is full."""
-        fb = self._fallback
-        if fb is not None:
-            return fb.room()
-        return self.queue_size - len(self._frames) - len(self._inflight)
-
     count_loss = AuditWriter.count_loss  # the same counters: sent to the child by _send
 
     def _control(self, line: bytes) -> tuple[int, threading.Event]:

@@ -475,10 +475,6 @@ class AuditWriter:
             q.put_forced(row)
         return True
 
-    def room(self) -> int:
-        """How many rows ``submit`` takes before the queue is full."""
-        return self.queue.maxsize - self.queue.qsize()
-
     def count_loss(self, dropped: int = 0, refused: int = 0, first: float | None = None) -> None:
         """Count rows that never reached the queue: ``submit`` on a full one, or the losses
         of a proxy that a :class:`~.proc.ProcessWriter` sends over (which counts its own
