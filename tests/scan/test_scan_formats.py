@@ -1212,3 +1212,18 @@ def test_an_md5_fingerprint_is_no_pgpass_line(engine):
     assert found(engine, "db.internal:5432:app:admin:Tr0ub4dor&3xyz\n") == [
         ("generic_secret", "Tr0ub4dor&3xyz")
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        # Polish "Tel. kom." (mobile), with or without a colon
+        ("Kontakt: Tel. kom. 601-234-567, e-mail w biurze", "601-234-567"),
+        ("tel. kom.: 798 129 297", "798 129 297"),
+        # Spanish "Móvil" with no colon after it
+        ("Móvil 612 345 678 (solo tardes)", "612 345 678"),
+        ('{"text": "Movil 612 345 678"}', "612 345 678"),
+    ],
+)
+def test_fourteenth_corpus_phone_labels(engine, text, value):
+    assert ("phone_number", value) in found(engine, text)
