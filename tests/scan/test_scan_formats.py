@@ -975,6 +975,11 @@ COLUMN_FOUND = [
     ("id\tname\tphone\tscore\n559556\tMartina Russo\t384 127 0654\t88", "384 127 0654"),
     ("| Name | Telefon |\n|---|---|\n| Jan | 657-369-903 |", "657-369-903"),
     ("sku,mobile,price\nA1,640 12 33,9.99", "640 12 33"),
+    # psql pads a header to its column's width: the cell is far from "phone"
+    (" id | name          | phone           | city\n----+---------------+-----------------+"
+     "------\n 7  | Jan Kowalski  | 756-092-627     | Łódź", "756-092-627"),
+    (" id | username | password             | created\n----+----------+----------------------"
+     "+---------\n 1  | admin    | Nordlicht2002#x      | 2024-01-01", "Nordlicht2002#x"),
 ]  # fmt: skip
 
 
