@@ -1232,3 +1232,26 @@ def test_an_md5_fingerprint_is_no_pgpass_line(engine):
 )
 def test_fourteenth_corpus_phone_labels(engine, text, value):
     assert ("phone_number", value) in found(engine, text)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        # "my direct number:" and friends, in Polish and English, with a colon
+        ("Mój bezpośredni numer: 532-169-844.", "532-169-844"),
+        ("My direct number: 612 345 678", "612 345 678"),
+        # Portuguese "falar … pelo", Spanish "localizarme en el"
+        ("Pode falar comigo diretamente pelo 912 607 049.", "912 607 049"),
+        ("Puedes localizarme en el 644 79 05 23", "644 79 05 23"),
+    ],
+)
+def test_fourteenth_corpus_phone_phrases(engine, text, value):
+    assert ("phone_number", value) in found(engine, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Mój numer zamówienia: 532-169-844.", "my order number: 532-169-844"],
+)
+def test_an_order_number_is_no_phone_number(engine, text):
+    assert found(engine, text) == []
