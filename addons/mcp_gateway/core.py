@@ -1023,6 +1023,11 @@ class Gateway:
         resp = flow.response
         if resp is None or len(raw) > self.max_message_bytes:
             return
+        if resp.status_code == 202:
+            # an acknowledgement: the legacy HTTP+SSE transport's "Accepted" after every POST
+            # (and a streamable HTTP server's after a notification or response). No client
+            # reads it, so nothing is shown and nothing is audited, as for an empty one.
+            return
         try:
             content = codec.decode_content(raw, enc, self.max_message_bytes)
             cs = codec.foreign_charset(resp.headers.get("content-type")) or "utf-8"

@@ -214,3 +214,44 @@ def test_events_of_an_mcp_stream_without_jsonrpc_are_scanned_as_text():
         assert tok.encode() not in out
         assert out.count(b"[REDACTED:github_token]") == 2
         assert out.startswith(b"data: debug token [REDACTED:github_token]\n\n")
+
+
+def test_an_accepted_acknowledgement_is_not_audited():
+    # The legacy HTTP+SSE transport answers every POST with 202 "Accepted": no client reads
+    # it, and it is no message; an audit row for each (kind "invalid") doubled the trail.
+    from mitmproxy.test import tutils
+
+    g, addon = _gateway_with_scan()
+    seen = []
+    with taddons.context(g, addon) as tctx:
+        tctx.configure(addon)
+        g.pipeline.add(_Recorder(seen))
+        f = _sent_tools_call(g)
+        assert [m.kind.value for m in seen] == ["request"]
+        f.response = tutils.tresp(
+            status_code=202, headers=((b"content-type", b"text/plain"),), content=b"Accepted"
+        )
+        g.responseheaders(f)
+        g.response(f)
+        assert bytes(f.response.content) == b"Accepted"
+        assert [m.kind.value for m in seen] == ["request"]
+        # an error page is still a message the client shows, and is recorded
+        f = _sent_tools_call(g)
+        f.response = tutils.tresp(
+            status_code=500, headers=((b"content-type", b"text/plain"),), content=b"oops"
+        )
+        g.responseheaders(f)
+        g.response(f)
+        assert [m.kind.value for m in seen] == ["request", "request", "invalid"]
+
+
+class _Recorder:
+    name = "recorder"
+    order = 10_000
+    always = True
+
+    def __init__(self, seen: list) -> None:
+        self.seen = seen
+
+    def process(self, msg) -> None:
+        self.seen.append(msg)
