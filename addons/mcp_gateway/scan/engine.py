@@ -669,6 +669,16 @@ class Engine:
                 if rule.type == "email" and not text[vs:ve].isascii():
                     vs, ve = _email_span(text, vs, ve)
                 value = text[vs:ve]
+                if "&" in value:
+                    # an HTML-escaped quote or bracket ends a value (sk_live_&lt;your key&gt;,
+                    # $STRIPE_KEY&quot;): the escape view reads the text with it decoded
+                    q = _QUOTE_ENTITY.search(value)
+                    if q is not None:
+                        ve = vs + q.start()
+                        value = text[vs:ve]
+                        if not value:
+                            pos = mstart + 1
+                            continue
                 if self._accept(ri, rule, value, text, vs, ve, m, memo):
                     if budget is not None:
                         if budget[0] <= 0:  # one match more than the cap: say so, stop
@@ -818,6 +828,11 @@ class Engine:
                 )  # fmt: skip
             )
         return out
+
+
+_QUOTE_ENTITY = re.compile(
+    r"&(?:quot|apos|lt|gt|#0*(?:34|39|60|62)|#[xX]0*(?:22|27|3[cCeE]))(?:;|\Z)"
+)
 
 
 def _on_match(i: int, frm: int, to: int, _flags: int, hits: list) -> None:

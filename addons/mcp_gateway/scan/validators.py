@@ -108,6 +108,9 @@ _BRANDS = (
         (12, 13, 14, 15, 16, 17, 18, 19),
     ),  # Maestro
     ((("2200", "2204"),), (16,)),  # Mir
+    # RuPay (its 81/82 ranges left out: loyalty and gift cards there pass Luhn too)
+    ((("60", "60"), ("6521", "6522"), ("508", "508")), (16,)),
+    ((("9792", "9792"),), (16,)),  # Troy
 )
 
 
@@ -357,6 +360,7 @@ _PLACEHOLDER_PART = re.compile(
     | put[_\-\s]your | unique[_\-\s]phrase
     | dummy | not[_-]?a[_-]?real | insert[_-]?(?:your|here) | (?:^|[^a-z0-9])fake(?:[^a-z0-9]|$)
     | ^(?:process\.env|os\.environ|env)[.\[]
+    | \$\{[a-z_][\w.:-]{0,60}\} | \{\{[^{}]{1,60}\}\} | <[a-z][a-z0-9 _.-]{2,40}>
     """
 )
 _SEQUENCES = ("abcdefghijklmnopqrstuvwxyz", "0123456789", "qwertyuiop", "asdfghjkl")
@@ -420,13 +424,25 @@ _MSGID_HEADER = re.compile(
 )
 
 
+_ICAL_UID = re.compile(r"(?:^|(?<=\n)|(?<=\\n))UID(?:;[^:\n\\]{1,80})?:\Z")
+
+
 @validator("not_message_id", uses_context=True)
 def not_message_id(value: str, ctx: Ctx | None = None) -> bool:
     """The ``local@domain`` id in a Message-ID / In-Reply-To / References header is no
-    e-mail address (it names a message)."""
-    if ctx is None or ctx.start == 0 or ctx.text[ctx.start - 1] != "<":
+    e-mail address (it names a message), nor is an iCalendar event's ``UID:`` (Google
+    Calendar's ``…@google.com``). HTML-escaped brackets (``&lt;…&gt;``) count as brackets."""
+    if ctx is None or ctx.start == 0:
         return True
-    before = ctx.text[max(0, ctx.start - 2000) : ctx.start]
+    text, start = ctx.text, ctx.start
+    if text[start - 1] == ":" and _ICAL_UID.search(text, max(0, start - 100), start):
+        return False
+    if text[start - 1] != "<":
+        if not text.endswith("&lt;", 0, start):
+            return True
+        before = text[max(0, start - 2000) : start].replace("&lt;", "<").replace("&gt;", ">")
+    else:
+        before = text[max(0, start - 2000) : start]
     low = before.lower()
     if "id" not in low and "references" not in low and "in-reply-to" not in low:
         return True

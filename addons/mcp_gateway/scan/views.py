@@ -206,4 +206,9 @@ ESCAPE_ANCHOR = (
     rb"|&#[xX]0*(?:2[13-58-9a-fA-F]|3[0-9a-bA-BdDfF]|[4-6][0-9a-fA-F]|7[0-9a-eA-E]);"
     rb"|&(?:" + _NAMED.encode() + rb");"
     rb"|\\x[0-9a-fA-F]{2}|\\u\{[0-9a-fA-F]{1,6}\}"
+    # an escaped quote that opens an assigned or passed value (HTML source shown as text:
+    # password=&quot;…&quot;, ldapsearch -w &#x27;…&#x27;); elsewhere such quotes are HTML's
+    # own and not worth a view
+    rb"|[=:(,\[]\s{0,3}&(?:quot|apos|#0*(?:34|39)|#[xX]0*(?:22|27));"
+    rb"|\s-{1,2}[A-Za-z][\w-]{0,30}\s{1,3}&(?:quot|apos|#0*(?:34|39)|#[xX]0*(?:22|27));"
 )
