@@ -3,6 +3,7 @@
 Each case gives a text and the (type, value) pairs the default packs must report; an empty
 list means the text must stay silent."""
 
+import base64
 import json
 
 import pytest
@@ -1346,3 +1347,14 @@ def test_fifteenth_corpus_personal_data(engine, text, typ, value):
 )
 def test_fifteenth_corpus_false_alarms_stay_silent(engine, text):
     assert found(engine, text) == []
+
+
+def test_a_docker_auth_whose_user_is_the_all_zero_guid(engine):
+    """Azure Container Registry's token logins use 00000000-0000-0000-0000-000000000000 as
+    the user name: the password is still a secret."""
+    auth = base64.b64encode(b"00000000-0000-0000-0000-000000000000:Grove75600W74").decode()
+    text = json.dumps({"auths": {"acme.azurecr.io": {"auth": auth}}})
+    assert found(engine, text) == [("basic_auth", auth)]
+    # a placeholder password is still none
+    auth = base64.b64encode(b"00000000-0000-0000-0000-000000000000:<password>").decode()
+    assert found(engine, json.dumps({"auths": {"r.io": {"auth": auth}}})) == []
