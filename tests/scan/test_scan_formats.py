@@ -1358,3 +1358,16 @@ def test_a_docker_auth_whose_user_is_the_all_zero_guid(engine):
     # a placeholder password is still none
     auth = base64.b64encode(b"00000000-0000-0000-0000-000000000000:<password>").decode()
     assert found(engine, json.dumps({"auths": {"r.io": {"auth": auth}}})) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Case number 053-875-5523-76 was closed.",
+        "Order ID: 020 7946 0958",
+        "ticket no. 0692 1216 5242",
+    ],
+)
+def test_a_reference_number_named_in_two_words_is_no_phone(engine, text):
+    assert found(engine, text) == []
+    assert found(engine, "Phone number: 020 7946 0958") == [("phone_number", "020 7946 0958")]

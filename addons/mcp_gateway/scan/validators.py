@@ -631,7 +631,8 @@ _REFERENCE_BEFORE = re.compile(
     # tax and form numbers: an EIN is NN-NNNNNNN, and a W-2's control number 5-4
     r"|ein|tin|fein|itin|vat|identification\s+number|control\s+(?:number|no)"
     r"|tax\s+id)"
-    r"\b[.:#\s)-]{0,4}(?:\d{1,3}\s)?(?:[A-Z]{1,4}\s)?\Z",
+    # (the name may go on: Case number, order no., ticket ID)
+    r"\b(?:[\s_-]{1,2}(?:number|num|nr|id)\b)?[.:#\s)-]{0,4}(?:\d{1,3}\s)?(?:[A-Z]{1,4}\s)?\Z",
     re.IGNORECASE,
 )
 
