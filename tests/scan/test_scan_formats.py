@@ -1371,3 +1371,89 @@ def test_a_docker_auth_whose_user_is_the_all_zero_guid(engine):
 def test_a_reference_number_named_in_two_words_is_no_phone(engine, text):
     assert found(engine, text) == []
     assert found(engine, "Phone number: 020 7946 0958") == [("phone_number", "020 7946 0958")]
+
+
+# The sixteenth blind corpus: observability and incident payloads, Terraform plans, chat ops
+# webhooks, tracebacks with environment dumps, FHIR, support chats in many languages.
+SIXTEENTH_SECRETS = [
+    ('      + set {\n          + name  = "adminPassword"\n          + value = "Blue11$TNeC"\n'
+     "        }", "Blue11$TNeC"),
+    ('          + name  = "datadog.apiKey"\n          + value = "0cc770629f1a8131277934f3ee1e4fa5"',
+     "0cc770629f1a8131277934f3ee1e4fa5"),
+    ('curl -H "DD-APPLICATION-KEY: d9acf46b8e1905452dd12915ecd1e63f2cb55d23"',
+     "d9acf46b8e1905452dd12915ecd1e63f2cb55d23"),
+    ('{"routing_key":"R0wbyyJh51o2919M5gzDmxBUc4bXyMo8","event_action":"trigger"}',
+     "R0wbyyJh51o2919M5gzDmxBUc4bXyMo8"),
+    ("env=environ({'HOME': '/root', 'PINECONE_KEY': 'zq8VbN3kP0xW7yT2mR5sL9dF4gH6jK1c'})",
+     "zq8VbN3kP0xW7yT2mR5sL9dF4gH6jK1c"),
+    ('dsn := "etl:Kaffee38$ikPe@tcp(10.20.3.4:3306)/shop?parseTime=true"', "Kaffee38$ikPe"),
+    ("ok, new Telegram bot: 6817950059:AA7CnlhVQ1PxEi2fSNBcnARHo08d7yQ8t2A (expires in 90d)",
+     "6817950059:AA7CnlhVQ1PxEi2fSNBcnARHo08d7yQ8t2A"),
+    ("New Relic key rotated → NRAK-YGSWZCNDT1DEUTJ6UM8NW2NSSHY", "NRAK-YGSWZCNDT1DEUTJ6UM8NW2NSSHY"),
+    ("I pasted re_SKSNZPBg_8C29CqkTZ0STVPuD6bJcRYjh into the Resend integration",
+     "re_SKSNZPBg_8C29CqkTZ0STVPuD6bJcRYjh"),
+    ("notify:\n  discord: https://discord.com/api/webhooks/888469335245317648/Fyrm2jxNk4sZSriUgex"
+     "ndnvanCXrJWZTZOXrptIUKQvC_KmPC08h3uofg8PVhgWKB5WT\n",
+     "https://discord.com/api/webhooks/888469335245317648/Fyrm2jxNk4sZSriUgexndnvanCXrJWZTZOXrp"
+     "tIUKQvC_KmPC08h3uofg8PVhgWKB5WT"),
+    ("curl -X POST -d 'payload={}' https://mm.acme.io/hooks/shvipp21ltyiepualu0l9c9va0",
+     "https://mm.acme.io/hooks/shvipp21ltyiepualu0l9c9va0"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "value"), SIXTEENTH_SECRETS)
+def test_sixteenth_corpus_secrets(engine, text, value):
+    assert ("generic_secret", value) in found(engine, text)
+
+
+def test_an_age_secret_key_is_a_private_key(engine):
+    key = "AGE-SECRET-KEY-1EVFWZS3TZW5F0PNAYUTQGLSL0T260ZTQURLVPCZNHEHJUEWRYGQS4RX044"
+    assert found(engine, f"SOPS_AGE_KEY={key} sops -d secrets.enc.yaml") == [("private_key", key)]
+
+
+@pytest.mark.parametrize(
+    ("text", "typ", "value"),
+    [
+        ("Call me on 904 52 847 tomorrow", "phone_number", "904 52 847"),
+        ("Halo kak, saya Siti. No HP 0870-4963-5485, email ya.", "phone_number", "0870-4963-5485"),
+        ("Hei, dette er Ingrid. Nummeret mitt er 904 52 847.", "phone_number", "904 52 847"),
+        ("Hej, det er Ida. Mit nummer er 29 93 75 35, mail", "phone_number", "29 93 75 35"),
+        ("Τηλέφωνο 690 685 4799", "phone_number", "690 685 4799"),
+        ("Телефон: 614 424 795", "phone_number", "614 424 795"),
+        ("☎ 377 428 5423", "phone_number", "377 428 5423"),
+        ('{"telecom":[{"system":"phone","value":"317 087 8988","use":"mobile"}]}', "phone_number",
+         "317 087 8988"),
+        ("Order #218764 paid with card 1928 009464 10728, exp 01/28", "credit_card",
+         "1928 009464 10728"),  # UATP
+        ("paid with card 6362-9793-5899-9385, exp 01/28", "credit_card", "6362-9793-5899-9385"),
+        ("paid with BCCARD 9409203306709575, exp 02/29", "credit_card", "9409203306709575"),
+    ],
+)  # fmt: skip
+def test_sixteenth_corpus_personal_data(engine, text, typ, value):
+    assert (typ, value) in found(engine, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # documentation test cards of payment providers
+        "Adyen test cards: 4111 1111 4555 1142 (Visa), 5555 3412 4444 1115 (Mastercard).",
+        "Stripe: use 4000 0027 6000 3184 to trigger 3DS authentication.",
+        # counters that pass Luhn
+        'node_network_receive_bytes_total{device="eth0"} 4998886552272377',
+        '{"bytes_sent": 4539148803436467, "duration_ms": 812}',
+        # a documentation IBAN's tail is no phone number
+        "Voorbeeld: NL91 ABNA 0417 1643 00",
+        # an id of 15 digits from 1 is no UATP card without a card word
+        "request 185261038117771 done",
+        # a cache or sort key is no service's key
+        'cache_key = "user:123:profile:v2"',
+        "Order No HP 1234 5678 9",
+    ],
+)
+def test_sixteenth_corpus_false_alarms_stay_silent(engine, text):
+    assert found(engine, text) == []
+
+
+def test_an_address_after_call_from_stays_an_address(engine):
+    assert found(engine, "We call from 178.9.61.8 today") == [("ipv4", "178.9.61.8")]

@@ -111,6 +111,12 @@ _BRANDS = (
     # RuPay (its 81/82 ranges left out: loyalty and gift cards there pass Luhn too)
     ((("60", "60"), ("6521", "6522"), ("508", "508")), (16,)),
     ((("9792", "9792"),), (16,)),  # Troy
+    (
+        (("636297", "636297"), ("636368", "636368"), ("504175", "504175"), ("5067", "5067")),
+        (16,),
+    ),  # Elo
+    ((("9409", "9410"),), (16,)),  # BC Card
+    ((("1", "1"),), (15,)),  # UATP (unseparated: only with a card word, see card_context)
 )
 
 
@@ -153,7 +159,13 @@ _ID_BEFORE = re.compile(
     r"|session|message|event|object|build|job|run|snowflake)[_.-]?id|\bid"
     # a payment's reference on a statement line (Ref 3531635587702635)
     r"|\b(?:ref|reference|referenz|r\u00e9f\u00e9rence|referencia|riferimento|verwendungszweck))\W{0,4}\Z"
-    r"|\[[A-Za-z][\w.-]*,(?:\d+,)?\Z",
+    r"|\[[A-Za-z][\w.-]*,(?:\d+,)?\Z"
+    # a quantity's name (a JSON field, a metric: "bytes_sent": 4539…, eth0_rx_bytes 4998…) and
+    # a Prometheus sample after its labels (…_total{device="eth0"} 4998…)
+    r"|(?:bytes|count|total|size|length|duration|offset|seq|sequence|counter|sum|bucket|nanos"
+    r"|micros|millis|_ms|_ns|_us|seconds|timestamp|epoch)(?:[_.-][a-z]{1,12})?[\"']?\s{0,3}[:=]?"
+    r"\s{0,3}\Z"
+    r"|\}\s\Z",
     re.IGNORECASE,
 )
 
@@ -195,6 +207,8 @@ def card_context(value: str, ctx: Ctx | None = None) -> bool:
         return False
     if ctx.start and ctx.text[ctx.start - 1] == "/" and _in_url(ctx.text, ctx.start):
         return False  # an id in a URL's path (a Sentry DSN's project id)
+    if len(value) == 15 and value[0] == "1":
+        return _card_said(ctx)  # UATP: 15 digits from 1 are any id without a card word
     if len(value) <= 13:
         # an EAN-13 barcode passes Luhn one time in ten, and German ones start with 40-44
         # like a Visa (13-digit Visa cards are long gone); 12 digits are a Maestro card or
@@ -579,6 +593,10 @@ _DATE_LIKE = re.compile(
 )
 
 
+_IPV4_SHAPE = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
+_IBAN_HEAD_BEFORE = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: [A-Z0-9]{4}){1,7} \Z")
+
+
 @validator("phone", uses_context=True)
 def phone(value: str, ctx: Ctx | None = None) -> bool:
     """7-15 digits, not a date, not a version, not one long undivided number without context;
@@ -591,8 +609,10 @@ def phone(value: str, ctx: Ctx | None = None) -> bool:
         return False
     if len(set(digits)) < 3:
         return False
-    if _SSN_SHAPE.match(value):
+    if _SSN_SHAPE.match(value) or _IPV4_SHAPE.match(value):
         return False
+    if ctx is not None and _IBAN_HEAD_BEFORE.search(ctx.text, max(0, ctx.start - 40), ctx.start):
+        return False  # the tail of an IBAN written in groups (NL91 ABNA 0417 1643 00)
     m = ctx.match if ctx is not None else None
     if m is not None and "label" in m.re.groupindex and m.group("label") is not None:
         # Phone: 81 71 72 95, tel (044) 2174300; not "at 2024-11-21 10:30"
@@ -632,7 +652,9 @@ _REFERENCE_BEFORE = re.compile(
     r"|ein|tin|fein|itin|vat|identification\s+number|control\s+(?:number|no)"
     r"|tax\s+id)"
     # (the name may go on: Case number, order no., ticket ID)
-    r"\b(?:[\s_-]{1,2}(?:number|num|nr|id)\b)?[.:#\s)-]{0,4}(?:\d{1,3}\s)?(?:[A-Z]{1,4}\s)?\Z",
+    r"\b(?:[\s_-]{1,2}(?:number|num|nr|id)\b)?[.:#\s)-]{0,4}(?:\d{1,3}\s)?"
+    # (not Indonesian "No HP" / "No WA": the number of a mobile)
+    r"(?:(?!(?i:hp|wa|telp?)\s)[A-Z]{1,4}\s)?\Z",
     re.IGNORECASE,
 )
 
@@ -926,7 +948,9 @@ _FAMOUS = {
         38520000023237 6011601160116611 3530111333300000 3566111111111113 4111111111111
         4012000077777777 4005550000000001 4012000033330026 5500000000000004 340000000000009
         378734493671000 6331101999990016 4263982640269299 4917484589897107 4001919257537193
-        4007702835532454 5425233430109903 2222420000001113 2223000048410010 374245455400126""".split()
+        4007702835532454 5425233430109903 2222420000001113 2223000048410010 374245455400126
+        4111111145551142 5555341244441115 370000000000002 2222400070000005 5101180000000007
+        4988438843884305 4212345678901237 4166676667666746 6771798021000008 3600666633336664""".split()
     ),
     "ssn": frozenset(
         "078051120 219099999 123456789 457555462 111111111 123121234 987654320 987654321".split()
@@ -975,6 +999,8 @@ _FAMOUS = {
 @validator("not_famous", kind=(str, "card"))
 def not_famous(value: str, ctx: Ctx | None = None, kind: str = "card") -> bool:
     norm = "".join(c for c in value if c.isalnum()).upper()
+    if kind == "card" and norm.startswith("400000") and len(norm) == 16:
+        return False  # Stripe's documented test cards (4000 0027 6000 3184, 4000 0000 0000 3220…)
     return norm not in _FAMOUS.get(kind, ())
 
 
