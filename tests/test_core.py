@@ -836,6 +836,61 @@ def test_json_in_a_charset_receivers_read_apart_is_refused(gw, cs):
     assert b"charset" in f.response.content
 
 
+TOKEN_UTF7 = "+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"  # "+ghp" is a UTF-7 base64 run
+
+
+@pytest.mark.parametrize(
+    ("cs", "text"),
+    [
+        ("utf-7", TOKEN_UTF7),  # the UTF-7 reading loses "ghp_"
+        ("iso-8859-1", "ghp_Qw3Er5\u200bTy7Ui9Op1As2Df4Gh6Jk8Lz00yDv8d"),  # the ZWSP's bytes
+    ],
+)
+def test_json_whose_charset_reading_differs_from_its_bytes_is_refused(gw, cs, text):
+    """The SDKs' streamable servers and clients read a JSON body's bytes (UTF-8); Node's
+    legacy server and body parsers read the declared charset. When the two readings differ,
+    one may hide what the other shows: the body is refused rather than read one way."""
+    ctype = f"application/json; charset={cs}".encode()
+    req = orjson.dumps(rpc("tools/call", id=6, name="echo", arguments={"t": text}))
+    f = send_typed(gw, ctype, req)
+    assert f.response is not None and f.response.status_code == 400
+    assert b"ambiguous charset" in f.response.content
+    body = orjson.dumps({"jsonrpc": "2.0", "id": 5, "result": {"t": text}})
+    f = send(gw, post(rpc("tools/call", id=5, name="echo")))
+    f.response = tutils.tresp(headers=((b"content-type", ctype),), content=body)
+    gw.responseheaders(f)
+    gw.response(f)
+    assert b"Qw3Er5" not in f.response.content and b"-32065" in f.response.content
+    # the same charset on a body that reads alike either way is read as before
+    plain = orjson.dumps(rpc("tools/call", id=7, name="echo", arguments={"t": "PII"}))
+    f = send_typed(gw, ctype, plain)
+    assert b"[REDACTED:email]" in f.request.content
+
+
+@pytest.mark.parametrize(
+    "ctype",
+    [
+        "charset*=utf-8''utf-7",
+        "charset*0=utf-; charset*1=7",
+        'x="a;charset=utf-8"; charset=utf-7',
+        "charset=utf-8; charset=utf-7",
+    ],
+)
+def test_a_charset_named_in_forms_receivers_parse_apart_is_refused(gw, ctype):
+    """httpx (email.message), Node's content-type and iconv-lite read RFC 2231 forms,
+    repeated and quoted parameters each their own way."""
+    req = orjson.dumps(rpc("tools/call", id=6, name="echo", arguments={"t": "PII"}))
+    f = send_typed(gw, f"application/json; {ctype}".encode(), req)
+    assert f.response is not None and f.response.status_code == 400
+    f = send(gw, post(rpc("tools/call", id=1, name="echo")))
+    f.response = tutils.tresp(
+        headers=((b"content-type", f"text/event-stream; {ctype}".encode()),), content=None
+    )
+    gw.responseheaders(f)
+    out = feed(f.response.stream, b'data: {"jsonrpc":"2.0","id":1,"result":{"t":"PII"}}\n\n', 5)
+    assert b"PII" not in out
+
+
 def test_sse_in_a_charset_its_bytes_do_not_follow_is_refused_cleanly(gw):
     f = send(gw, post(rpc("tools/call", id=1, name="echo")))
     f.response = tutils.tresp(

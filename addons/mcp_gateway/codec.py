@@ -224,12 +224,45 @@ _CHARSETS = {
 }  # fmt: skip
 
 
+_CHARSET_WORD = re.compile(r"(?i)charset")
+_PARAM = re.compile(r'\s*([^=;\s]+)\s*(?:=\s*("(?:[^"\\]|\\.)*"|[^;]*))?\s*(?:;|\Z)')
+
+
+def _charset_ambiguous(content_type: str) -> bool:
+    """Whether receivers may disagree on a Content-Type's charset: named twice, in RFC 2231
+    form (``charset*=utf-8''utf-7``, ``charset*0=…``), or with "charset" inside another
+    parameter's quoted value (``x="a;charset=utf-8"; charset=utf-7``). The gateway reads the
+    first plain ``charset``; httpx (``email.message``), Node's ``content-type`` and
+    iconv-lite read these forms each their own way."""
+    _, sep, params = content_type.partition(";")
+    if not sep:
+        return bool(_CHARSET_WORD.search(content_type))  # "text/plain charset=…": malformed
+    names = []
+    pos = 0
+    while pos < len(params):
+        m = _PARAM.match(params, pos)
+        if m is None or m.end() == pos:
+            return True  # not a parameter list anyone parses alike
+        names.append(m.group(1).lower())
+        value = m.group(2) or ""
+        if value.startswith('"') and _CHARSET_WORD.search(value):
+            return True
+        pos = m.end()
+    plain = [n for n in names if n == "charset"]
+    odd = [n for n in names if n.startswith("charset") and n != "charset"]
+    return len(plain) > 1 or bool(odd)
+
+
 def foreign_charset(content_type: str | None) -> str | None:
     """A charset other than UTF-8 that the receiver will decode the body with (the Python
     codec's name), or None. ValueError for a charset that is not one of the registered text
     charsets above (``unicode_escape``, ``utf-7-imap``, ``cp500``: receivers that know one
     read what the gateway would not), or that receivers spell apart (``utf-7.``: utf-7 to
     Node, unknown to Python, which falls back to UTF-8)."""
+    if content_type and _CHARSET_WORD.search(content_type) and _charset_ambiguous(content_type):
+        raise ValueError(
+            "ambiguous charset: the Content-Type names it in a form receivers read apart"
+        )
     cs = charset(content_type)
     if cs is None or cs in UTF8_NAMES:
         return None
@@ -260,9 +293,27 @@ def json_utf8(body: bytes, content_type: str | None) -> bytes:
             text = body.decode(cs, "replace")
         except UnicodeError:  # (utf-16 without a byte order mark is refused, not replaced)
             text = ""
-        if _JSON_START.match(text) or not _JSON_START_B.match(_by_content(body)):
+        by_bytes = _by_content(body)
+        if _JSON_START.match(text):
+            declared = text.encode("utf-8", "surrogatepass")
+            if declared != by_bytes and _JSON_START_B.match(by_bytes) and _utf8(by_bytes):
+                # Receivers disagree: the SDKs' streamable servers and clients read the bytes
+                # (UTF-8), Node's legacy server and body parsers the declared charset. One
+                # reading may hide what the other shows (+ghp_… in UTF-7, a backslash eaten
+                # by a GBK lead byte), so the body is not read at all.
+                raise ValueError(f"ambiguous charset {cs!r}: the body reads differently as UTF-8")
+            return declared
+        if not _JSON_START_B.match(by_bytes):
             return text.encode("utf-8", "surrogatepass")
     return _by_content(body)
+
+
+def _utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 _JSON_START = re.compile(r"\ufeff?[ \t\r\n]*+[{\[]")
