@@ -612,6 +612,19 @@ def test_junk_first_event_does_not_switch_the_inspection_off(gw, step):
     assert b"blocked by rule test.secret" in out and b"[REDACTED:email]" in out
 
 
+def test_junk_first_then_an_escaped_jsonrpc_name_is_still_inspected(gw):
+    # "\u006asonrpc" is "jsonrpc" to every JSON parser, but not to a byte search
+    f = unknown_sse_flow(gw)
+    body = (
+        b"data: hello\n\n"
+        b'data: {"\\u006asonrpc":"2.0","method":"notifications/message","params":{"data":"PII"}}'
+        b"\n\n"
+    )
+    out = feed(f.response.stream, body, 7)
+    assert [m.kind for m in gw.rec.msgs] == [Kind.NOTIFICATION]
+    assert b"PII" not in out and b"[REDACTED:email]" in out
+
+
 def test_large_event_of_another_stream_is_not_held_to_the_mcp_limit(gw):
     gw.tctx.configure(gw, mcp_max_message_bytes=1000)
     f = unknown_sse_flow(gw)

@@ -1169,6 +1169,12 @@ def is_event_stream(content_type: str | None) -> bool:
     )
 
 
+def _names_jsonrpc(data: bytes) -> bool:
+    """Whether an event of a stream not (yet) known as MCP may hold a JSON-RPC message: it
+    names "jsonrpc", or has a \\u escape that may spell the name ("\\u006asonrpc")."""
+    return b'"jsonrpc"' in data or b"\\u" in data
+
+
 def _set_json_body(m: http.Message, data: bytes) -> None:
     """Put a (re-)serialized JSON body in place. It is UTF-8: a Content-Type naming another
     charset is replaced; content codings mitmproxy cannot re-apply (a list, x-gzip) are
@@ -1590,7 +1596,7 @@ class SSEStream:
             return ev.raw  # comments, keep-alives, retry-only events
         if ev.event == "endpoint":
             return self._endpoint(ev)
-        if self.foreign and b'"jsonrpc"' not in data:
+        if self.foreign and not _names_jsonrpc(data):
             return ev.raw  # another kind of event stream: one C-speed search per event
         if not looks_like_json(data):
             # empty priming events, text: forwarded unchanged (documented)
@@ -1601,7 +1607,7 @@ class SSEStream:
                 value, len(ev.raw), Direction.SERVER_TO_CLIENT, self.ex, data, self.gw.max_batch
             )
         except Uninspectable as e:
-            if not (self.known or b'"jsonrpc"' in data):
+            if not (self.known or _names_jsonrpc(data)):
                 return self._not_mcp(ev)
             msg = self._not_inspected(e.message, size=len(ev.raw))
             if not msg.stopped:
