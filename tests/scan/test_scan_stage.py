@@ -877,6 +877,30 @@ def test_identifiers_holding_a_secret_travel_unchanged_but_are_masked_in_the_aud
     assert tok not in orjson.dumps(message_row(r)).decode()
 
 
+def test_a_session_id_or_event_id_a_server_hands_out_is_masked_in_the_audit(pipeline):
+    """The server assigns the session id (Mcp-Session-Id on its answer to initialize) and
+    each event's SSE id: the client sent neither, so they were never scanned."""
+    from mcp_gateway.audit.stage import MASKED_ID, message_row
+
+    tok = github_token()
+    e = ex(session_id=tok)  # learned from the server's answer
+    r = Message(
+        {"jsonrpc": "2.0", "id": 1, "result": {"protocolVersion": "2025-06-18"}},
+        Direction.SERVER_TO_CLIENT,
+        Kind.RESULT,
+        e,
+        id=1,
+        method="initialize",
+    )
+    r.sse_event_id = f"ev-{tok}"
+    pipeline.run(r)
+    row = message_row(r)
+    assert tok not in orjson.dumps(row).decode()
+    assert row["session_id"] == row["sse_event_id"] == MASKED_ID
+    assert sorted(f.location for f in r.findings) == ["header:mcp-session-id", "sse:id"]
+    assert not r.modified and not r.stopped  # the client needs both back unchanged
+
+
 @pytest.mark.parametrize(
     ("method", "params", "name"),
     [

@@ -127,7 +127,7 @@ def message_row(msg: Message, store_payloads: bool = False) -> dict[str, Any]:
     secret = msg.exchange.scratch.get(SECRET_IDS_KEY)
     if secret:
         # identifiers that travel unchanged but hold a secret (found by the scan stage)
-        for col in ("rpc_id", "method", "name", "session_id", "server"):
+        for col in ("rpc_id", "method", "name", "session_id", "server", "sse_event_id"):
             v = row.get(col)
             if v is not None and str(v) in secret:
                 row[col] = MASKED_ID

@@ -247,6 +247,8 @@ class ScanStage:
         else:
             self._scan_walk(engine, msg, allowed, spans, payload, echo)
         self._scan_header(engine, msg, allowed)
+        if msg.direction is Direction.SERVER_TO_CLIENT:
+            self._scan_server_ids(engine, msg, allowed)
         if engine.capped:
             self._capped(engine, msg)
         if msg.findings and msg.kind is Kind.REQUEST and isinstance(msg.name, str):
@@ -471,6 +473,33 @@ class ScanStage:
                     where = f"header:{key}"
                     self._record(msg, d, where, max(0, d.start - off), d.end - off, d.action)
 
+    def _scan_server_ids(self, engine: Engine, msg: Message, allowed) -> None:
+        """Identifiers a server hands out and the audit records as they are: the session id
+        it assigns (``Mcp-Session-Id`` on its answer) and an event's SSE ``id``. One holding
+        a secret is recorded as a finding and masked in the audit (the client needs it back
+        unchanged, so it is never rewritten)."""
+        ex = msg.exchange
+        sid = ex.session_id
+        if isinstance(sid, str) and sid and ex.scratch.get(_SID_DONE) != sid:
+            ex.scratch[_SID_DONE] = sid
+            ds = engine.scan(sid, allowed)
+            for d in ds:
+                action = "log" if d.action == "redact" else d.action
+                self._record(msg, d, "header:mcp-session-id", d.start, d.end, action)
+            if ds:
+                _remember_secret(ex, sid)
+                remember_secret_session(sid)
+        eid = msg.sse_event_id
+        if isinstance(eid, str) and len(eid) >= _MIN_LEN:
+            ds = engine.scan(eid, allowed)
+            for d in ds:
+                action = "log" if d.action == "redact" else d.action
+                self._record(msg, d, "sse:id", d.start, d.end, action)
+            if ds:
+                _remember_secret(ex, eid)
+
+
+_SID_DONE = "scan.server_sid"
 
 # ex.scratch key: identifiers of this exchange (a JSON-RPC id, a method, the session id,
 # the server's name) that hold a secret. They travel unchanged (rewriting one breaks the
