@@ -830,6 +830,13 @@ class Gateway:
                 if flow.id in self._exchanges:
                     self._huge_response(flow)
                 return
+            if resp.status_code >= 400 and flow.id in self._exchanges:
+                # An error answer is no event stream to its client: the TypeScript SDK quotes
+                # the whole body in its error ("Error POSTing to endpoint: …"), comments and
+                # id/event/retry lines included. It is read whole, as any answer without
+                # JSON-RPC, and its text scanned.
+                self._huge_response(flow)
+                return
             ex = self._exchanges.get(flow.id)
             known = ex is not None
             rh = header_map(resp.headers)

@@ -172,6 +172,10 @@ def _gateway_with_scan():
         (502, "text/html; charset=utf-8", "<html><body>upstream said {tok}</body></html>"),
         (200, "application/json", '{{"error": "debug token {tok}"}}'),  # JSON, not JSON-RPC
         (200, "text/plain; token={tok}", "ok"),  # the TypeScript SDK shows the type
+        # an error as an event stream: the TypeScript SDK quotes the whole body, comments
+        # and id / event / retry lines included
+        (500, "text/event-stream", ": debug token {tok}\n\n"),
+        (502, "text/event-stream", "id: {tok}\nevent: {tok}\nretry: {tok}\ndata: x\n\n"),
     ],
 )
 def test_answers_without_jsonrpc_are_scanned_as_text(status, ctype, body):
