@@ -1354,3 +1354,12 @@ def test_a_batch_answered_whole_keeps_the_refusals_status_and_headers(gw):
     )
     assert f.response.status_code == 429
     assert f.response.headers.get("Retry-After") == "7"
+
+
+def test_an_mcp_answers_reason_phrase_is_the_standard_one(gw):
+    """Clients quote the reason phrase in their errors (httpx: "Server error '500 …'"), which
+    hosts show to the model; a server could fill it with anything."""
+    f = send(gw, post(rpc("tools/call", id=5, name="echo")))
+    f.response = tutils.tresp(status_code=500, reason=b"token ghp_secret", content=b"oops")
+    gw.responseheaders(f)
+    assert f.response.reason == "Internal Server Error"

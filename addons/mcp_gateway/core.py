@@ -24,6 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 from mitmproxy import ctx, exceptions, http
+from mitmproxy.net.http import status_codes
 from mitmproxy.proxy import mode_specs
 
 from . import answer, codec, params
@@ -823,6 +824,8 @@ class Gateway:
             resp = flow.response
             if resp is None:
                 return
+            if flow.id in self._exchanges:
+                _standard_reason(resp)
             first = hget(resp.headers, b"content-type")
             if first is not None and (flow.id in self._exchanges or is_event_stream(first)):
                 _one_content_type(resp.headers)
@@ -1174,6 +1177,17 @@ def is_event_stream(content_type: str | None) -> bool:
     return (
         low.startswith("text/event-stream") or low.split(";", 1)[0].strip() == "text/event-stream"
     )
+
+
+def _standard_reason(resp: http.Response) -> None:
+    """An MCP answer's reason phrase becomes its status's standard one. It means nothing to
+    HTTP, but clients put it in their errors ("Server error '500 …'"), which hosts show to
+    the model: text a server could fill with anything, never scanned."""
+    if resp.http_version.startswith("HTTP/2") or resp.http_version.startswith("HTTP/3"):
+        return  # (no reason phrase there)
+    std = status_codes.RESPONSES.get(resp.status_code, "")
+    if resp.reason != std:
+        resp.reason = std
 
 
 def _names_jsonrpc(data: bytes) -> bool:
