@@ -1457,3 +1457,30 @@ def test_sixteenth_corpus_false_alarms_stay_silent(engine, text):
 
 def test_an_address_after_call_from_stays_an_address(engine):
     assert found(engine, "We call from 178.9.61.8 today") == [("ipv4", "178.9.61.8")]
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("סיסמה: Granit13!VoU1", "Granit13!VoU1"),  # Hebrew "password:"
+        ("Kunde: הסיסמה היא blue-vjbith-8842", "blue-vjbith-8842"),  # "the password is"
+        ("DB_PASSWORD=!WrQungTgFge", "!WrQungTgFge"),  # not a YAML tag
+        ("AWS Bedrock key rotated → ABSKQmVkcm9ja0FQSUtleS02eWZyLWF0LTYyMzU5NjgzODA3MjpHcExiVmpReVNF"
+         "RGoxUFREVEhyYWRKSnJHN3VSOXY1dWZlMkxQeVQr",
+         "ABSKQmVkcm9ja0FQSUtleS02eWZyLWF0LTYyMzU5NjgzODA3MjpHcExiVmpReVNFRGoxUFREVEhyYWRKSnJHN3VSO"
+         "XY1dWZlMkxQeVQr"),
+        ("LangSmith key rotated → 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",
+         "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"),
+        ("Heroku key rotated → HRKU-AAg1VxfIF55323HXDy862ajLopGj3ui6nhBvfZ27GUjQ1h4Fc0ZdyVxeuHJ7",
+         "HRKU-AAg1VxfIF55323HXDy862ajLopGj3ui6nhBvfZ27GUjQ1h4Fc0ZdyVxeuHJ7"),
+        ("Discord bot key rotated → OTY5NTAzNjE4MjE1NDAxODg3.DGz010.atJcgavY8pBP9ab2FszVMrhuHCz4gkoh6WKg43",
+         "OTY5NTAzNjE4MjE1NDAxODg3.DGz010.atJcgavY8pBP9ab2FszVMrhuHCz4gkoh6WKg43"),
+    ],
+)  # fmt: skip
+def test_sixteenth_corpus_second_round(engine, text, value):
+    assert ("generic_secret", value) in found(engine, text)
+
+
+@pytest.mark.parametrize("text", ["DbPassword: !Ref DbPasswordParam", "password: !vault |"])
+def test_a_yaml_tag_is_no_password(engine, text):
+    assert found(engine, text) == []
