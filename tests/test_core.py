@@ -1363,3 +1363,22 @@ def test_an_mcp_answers_reason_phrase_is_the_standard_one(gw):
     f.response = tutils.tresp(status_code=500, reason=b"token ghp_secret", content=b"oops")
     gw.responseheaders(f)
     assert f.response.reason == "Internal Server Error"
+
+
+def test_a_stream_not_known_as_mcp_with_an_ambiguous_charset_is_refused(gw):
+    """A stream not (yet) known as MCP whose charset the gateway cannot read passes as it
+    is; but a charset named so that receivers read it apart is no accident."""
+    f = tflow.tflow(
+        req=tutils.treq(
+            method=b"GET", path=b"/sse", content=b"", headers=((b"accept", b"text/event-stream"),)
+        )
+    )
+    send(gw, f)
+    ctype = b"text/event-stream; charset*=utf-8''utf-7"
+    f.response = tutils.tresp(headers=((b"content-type", ctype),), content=None)
+    gw.responseheaders(f)
+    assert callable(f.response.stream)
+    out = feed(
+        f.response.stream, b'data: {"jsonrpc":"2.0","method":"x","params":{"t":"PII"}}\n\n', 9
+    )
+    assert b"PII" not in out

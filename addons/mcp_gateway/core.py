@@ -854,9 +854,11 @@ class Gateway:
                     text = TextDecoder(cs)
             except (ValueError, LookupError, ImportError) as e:
                 undecodable = str(e)
-            if not known and undecodable:
+            if not known and undecodable and not undecodable.startswith("ambiguous charset"):
                 resp.stream = True  # not recognisably MCP, and unreadable: on untouched
                 return
+            # (a charset named so that receivers read it apart is no accident: such a stream
+            # is refused like an MCP one, whatever it carries)
             if ex is None:
                 ex = self._new_exchange(flow)
                 self._exchanges[flow.id] = ex
