@@ -450,14 +450,8 @@ class ScanStage:
             ("server", ex.server),
         ):
             if isinstance(value, str) and value:
-                ds = engine.scan(value, allowed)
-                for d in ds:
-                    action = "log" if d.action == "redact" else d.action
-                    self._record(msg, d, label, d.start, d.end, action)
-                if ds:
-                    _remember_secret(ex, value)
-                    if label != "server":
-                        remember_secret_session(value)
+                if self._scan_id(engine, msg, allowed, value, label) and label != "server":
+                    remember_secret_session(value)
         for key, raw in _param_headers(ex):
             # 2026-07-28: Mcp-Param-* headers mirror tool arguments. The core keeps them in step
             # with a redacted body, and refuses a request whose header finding it cannot.
@@ -482,21 +476,22 @@ class ScanStage:
         sid = ex.session_id
         if isinstance(sid, str) and sid and ex.scratch.get(_SID_DONE) != sid:
             ex.scratch[_SID_DONE] = sid
-            ds = engine.scan(sid, allowed)
-            for d in ds:
-                action = "log" if d.action == "redact" else d.action
-                self._record(msg, d, "header:mcp-session-id", d.start, d.end, action)
-            if ds:
-                _remember_secret(ex, sid)
+            if self._scan_id(engine, msg, allowed, sid, "header:mcp-session-id"):
                 remember_secret_session(sid)
         eid = msg.sse_event_id
         if isinstance(eid, str) and len(eid) >= _MIN_LEN:
-            ds = engine.scan(eid, allowed)
-            for d in ds:
-                action = "log" if d.action == "redact" else d.action
-                self._record(msg, d, "sse:id", d.start, d.end, action)
-            if ds:
-                _remember_secret(ex, eid)
+            self._scan_id(engine, msg, allowed, eid, "sse:id")
+
+    def _scan_id(self, engine: Engine, msg: Message, allowed, value: str, where: str) -> bool:
+        """Scan an identifier that travels unchanged: findings are recorded (a redaction
+        only logged) and the value remembered for the audit to mask. True if it holds one."""
+        ds = engine.scan(value, allowed)
+        for d in ds:
+            action = "log" if d.action == "redact" else d.action
+            self._record(msg, d, where, d.start, d.end, action)
+        if ds:
+            _remember_secret(msg.exchange, value)
+        return bool(ds)
 
 
 _SID_DONE = "scan.server_sid"
