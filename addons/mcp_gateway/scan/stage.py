@@ -452,6 +452,8 @@ class ScanStage:
             if isinstance(value, str) and value:
                 if self._scan_id(engine, msg, allowed, value, label) and label != "server":
                     remember_secret_session(value)
+        if isinstance(ex.session_id, str):
+            ex.scratch[_SID_DONE] = ex.session_id  # (its answer need not scan it again)
         for key, raw in _param_headers(ex):
             # 2026-07-28: Mcp-Param-* headers mirror tool arguments. The core keeps them in step
             # with a redacted body, and refuses a request whose header finding it cannot.
