@@ -452,7 +452,12 @@ def start_mitmdump(
     args += list(extra_args)
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            args, stdout=log, stderr=subprocess.STDOUT, env=clean_env(), cwd=ROOT
+            args,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=clean_env(),
+            cwd=ROOT,
+            preexec_fn=_default_sighup,
         )
     md = Mitmdump(port, confdir, log_path, proc, args, mode)
     try:
@@ -476,6 +481,13 @@ def _shared_mitmdumps(tmp_path_factory) -> Iterator[dict[tuple, Mitmdump]]:
     cache: dict[tuple, Mitmdump] = {}
     yield cache
     stop_processes([md.proc for md in cache.values()])
+
+
+def _default_sighup() -> None:
+    """mitmdump starts as from a terminal, SIGHUP at its default, even when the tests run
+    under nohup or a supervisor that ignores it (the gateway then leaves SIGHUP alone, as
+    it should, and a test sending it would wait for nothing)."""
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 @pytest.fixture
