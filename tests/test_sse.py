@@ -1,5 +1,7 @@
 """The incremental SSE parser: any split of a byte stream yields the same events."""
 
+import re
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from mcp_gateway.sse import SSEEvent, SSEParser, encode_event
@@ -314,3 +316,83 @@ def test_lines_ending_in_cr_alone_are_read_in_linear_time():
     evs = p.feed(body) + p.close()  # (the last CR may be half of a CRLF until the end)
     assert time.process_time() - t < 2.0
     assert len(evs) == 1 and evs[0].data == "\n".join(["x"] * 262_144)
+
+
+def _reference_fields(stream: bytes) -> list[tuple]:
+    """(event, id, data) of each dispatched event, read the WHATWG way in a few lines: the
+    independent oracle for the incremental parser's bookkeeping."""
+    out, data, event, ident = [], None, None, None
+    lines = re.split(rb"\r\n|\r|\n", stream)
+    for line in lines[:-1]:  # (the last piece has no line ending: no blank line after it)
+        if not line:
+            if data is not None or event is not None or ident is not None:
+                out.append((event, ident, data))
+            data = event = ident = None
+            continue
+        name, _, value = line.partition(b":")
+        value = value[1:] if value[:1] == b" " else value
+        if name == b"data":
+            data = value if data is None else data + b"\n" + value
+        elif name == b"event":
+            event = value
+        elif name == b"id":
+            ident = value
+    return out
+
+
+def _fields(evs) -> list[tuple]:
+    return [
+        (
+            e.event.encode() if e.event is not None else None,
+            e.id.encode() if e.id is not None else None,
+            e.data_bytes,
+        )
+        for e in evs
+        if e.complete and (e.data_bytes is not None or e.event is not None or e.id is not None)
+    ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([b"data: ", b"data:", b"id: ", b"event: ", b": "]),
+            st.sampled_from([0, 3, 4095, 4096, 4097, 9000]),
+            st.sampled_from([b"\n", b"\r\n", b"\r", b"\n\n", b"\r\n\r\n", b"\r\r"]),
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    st.lists(st.integers(min_value=1, max_value=40_000), max_size=20),
+    st.integers(min_value=1, max_value=5000),
+)
+def test_long_lines_in_many_chunks_match_a_reference_reading(lines, cuts, step):
+    # a long line that arrives in many chunks is searched for its end only once (the new
+    # bytes of each chunk): cut anywhere, even between the CR and LF of a CRLF, or into
+    # pieces of `step` bytes, the events are those a plain line-by-line reading gives
+    stream = b"".join(head + b"v" * size + end for head, size, end in lines)
+    want = _reference_fields(stream)
+    cuts = sorted({c for c in cuts if c < len(stream)})
+    bounds = [0, *cuts, len(stream)]
+    for chunks in (
+        [stream[a:b] for a, b in zip(bounds, bounds[1:], strict=False)],
+        [stream[i : i + step] for i in range(0, len(stream), step)],
+    ):
+        p = SSEParser()
+        evs = [e for c in chunks for e in p.feed(c)] + p.close()
+        assert _fields(evs) == want
+        assert b"".join(e.raw for e in evs) == stream
+
+
+def test_a_long_line_in_small_chunks_is_searched_once():
+    # each chunk searched the pending line from its start for a line end: 32 MiB in 8 KiB
+    # chunks read ~64 GB (seconds); now each byte is searched once
+    import time
+
+    body = b"data: " + b"x" * (32 << 20) + b"\r\n\r\n"
+    chunks = [body[i : i + 8192] for i in range(0, len(body), 8192)]
+    p = SSEParser()
+    t = time.process_time()
+    evs = [e for c in chunks for e in p.feed(c)]
+    assert time.process_time() - t < 2.0
+    assert len(evs) == 1 and len(evs[0].data_bytes) == 32 << 20

@@ -80,6 +80,7 @@ class SSEEvent:
 
 
 _BOM = b"\xef\xbb\xbf"
+_LONG_LINE = 4096
 
 
 def _decode(b: bytes) -> str:
@@ -92,6 +93,9 @@ class SSEParser:
     def __init__(self) -> None:
         self._buf = bytearray()
         self._pos = 0  # where line scanning resumes in _buf
+        # _buf[_pos:_seen] holds no CR or LF: a long line that arrives in many chunks is
+        # searched once, not again from its start with every chunk
+        self._seen = 0
         self._head: bytes | None = b""  # the stream's first bytes, until the BOM is settled
         self._bom = False  # the first line starts with a BOM not yet skipped
         self._reset()
@@ -119,7 +123,7 @@ class SSEParser:
         """Give up on the event being built: return its raw bytes and reset."""
         raw = bytes(self._buf)
         self._buf.clear()
-        self._pos = 0
+        self._pos = self._seen = 0
         self._reset()
         return raw
 
@@ -146,11 +150,22 @@ class SSEParser:
             return self._feed_split(data, eol)
         # An event is pending (a chunk boundary fell inside it): the general scanner ends
         # it, and the rest of the chunk takes the fast path again.
+        if b"\n" not in data and b"\r" not in data and self._buf[-1:] != b"\r":
+            # more of a long line (a big result in one data line): nothing to split (two
+            # memchr passes; a four-byte search for the blank line read ~1 GB/s)
+            grown = self._seen == len(self._buf)
+            self._buf += data
+            if grown:
+                self._seen = len(self._buf)
+            return []
         blank = eol + eol
         win = bytes(self._buf[-(len(blank) - 1) :])
-        k = (win + data).find(blank)
+        k = (win + data[: len(blank) - 1]).find(blank)  # a blank line across the boundary
         if k < 0:
-            return self._more_lines(data, eol)
+            k = data.find(blank)
+            if k < 0:
+                return self._more_lines(data, eol)
+            k += len(win)
         j = k + len(blank) - len(win)
         cut = j - len(eol)  # the lines before the blank one, then the blank one
         out = self._more_lines(data[:cut], eol) if cut > 0 else []
@@ -190,7 +205,7 @@ class SSEParser:
         else:
             return out + self._scan(data[first:])
         self._buf += seg
-        self._pos = len(self._buf)
+        self._pos = self._seen = len(self._buf)
         self._add_data(values)
         return out + self._scan(data[r + len(eol) :])
 
@@ -206,12 +221,15 @@ class SSEParser:
         run = -1  # start of a run of blank lines (empty events) not yet handed out
         lf = -2  # the next LF at or after pos (-1: none in buf), searched again only once
         # passed: lines ending in CR alone searched to the buffer's end for every line
+        seen = self._seen  # (nothing before it, from pos on, is a CR or LF)
         while pos < n:
+            lo = pos if pos >= seen else seen
             if lf != -1 and lf < pos:
-                lf = buf.find(b"\n", pos)
-            cr = buf.find(b"\r", pos, lf if lf >= 0 else n)
+                lf = buf.find(b"\n", lo)
+            cr = buf.find(b"\r", lo, lf if lf >= 0 else n)
             if cr >= 0:
                 if cr + 1 == n and not final:
+                    seen = cr
                     break  # CR at the end: wait for a possible LF
                 end = cr
                 nxt = cr + 2 if cr + 1 < n and buf[cr + 1] == _LF else cr + 1
@@ -219,11 +237,16 @@ class SSEParser:
                 end = lf
                 nxt = lf + 1
             else:
+                seen = n
                 break
             # (one copy: a bytearray slice and then bytes() would copy a long line twice;
             # the memoryviews are temporaries, so the buffer can still be resized)
             if end > pos:
-                self._line(bytes(memoryview(buf)[pos:end]))
+                if end - pos > _LONG_LINE and buf.startswith(b"data: ", pos) and not self._bom:
+                    self._open = True  # a long data line: its value copied once, not twice
+                    self._add_data(bytes(memoryview(buf)[pos + 6 : end]))
+                else:
+                    self._line(bytes(memoryview(buf)[pos:end]))
                 pos = nxt
                 continue
             pos = nxt
@@ -249,7 +272,9 @@ class SSEParser:
         if start:
             del buf[:start]
             pos -= start
+            seen -= start
         self._pos = pos
+        self._seen = seen if seen > pos else pos
         return out
 
     def _feed_split(self, data: bytes, eol: bytes) -> list[SSEEvent]:
@@ -294,7 +319,7 @@ class SSEParser:
                 self._line(rest)
             out.append(self._dispatch(bytes(self._buf), False))
             self._buf.clear()
-            self._pos = 0
+            self._pos = self._seen = 0
         return out
 
     def _line(self, line: bytes) -> None:
