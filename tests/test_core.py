@@ -641,10 +641,77 @@ def test_large_event_of_another_stream_is_not_held_to_the_mcp_limit(gw):
 MCP_SECRET_EVENT = b'data: {"jsonrpc":"2.0","id":1,"result":{"t":"SECRET"}}\n\n'
 
 
+@pytest.mark.parametrize("coding", [b"none", b"utf-8", b"compress", b"x-foo"])
+def test_a_coding_clients_do_not_know_is_read_as_they_read_it(gw, coding):
+    """httpx skips a content coding it does not know and Node's fetch then decodes nothing:
+    a legacy GET /sse (no MCP header, a server not seen yet) or an error page with
+    ``Content-Encoding: none`` reaches the client readable. It was passed on unread."""
+    f = unknown_sse_flow(gw, headers=((b"content-encoding", coding),))
+    assert isinstance(f.response.stream, SSEStream)
+    out = feed(f.response.stream, b"data: hi\n\n" + MCP_SECRET_EVENT, 7)
+    assert out.startswith(b"data: hi\n\n") and b"SECRET" not in out and b"test.secret" in out
+    # a JSON answer reads as JSON (it was refused as undecodable)
+    body = b'{"jsonrpc":"2.0","id":5,"result":{"t":"PII"}}'
+    f = json_answer_with(gw, body, [(b"content-encoding", coding)])
+    assert decode_json(f.response.content)["result"]["t"] == "[REDACTED:email]"
+    # an error page is scanned as text
+    f = send(gw, post(rpc("tools/call", id=5, name="echo")))
+    hdrs = ((b"content-type", b"text/plain"), (b"content-encoding", coding))
+    f.response = tutils.tresp(status_code=500, headers=hdrs, content=b"")
+    f.response.raw_content = b"internal error: SECRET in config"
+    gw.responseheaders(f)
+    gw.response(f)
+    assert f.response.status_code == 500 and b"SECRET" not in f.response.content
+
+
+@pytest.mark.parametrize(
+    ("ctype", "body", "hidden"),
+    [
+        # a charset nobody knows: every client reads UTF-8
+        (b"text/plain; charset=x-bogus", b"error: SECRET", b"SECRET"),
+        # "+SECRET" reads as other characters in UTF-7, as SECRET in UTF-8 (fetch)
+        (b"text/plain; charset=utf-7", b"error: +SECRET", b"SECRET"),
+        (b"text/html; charset=utf-8; charset=utf-7", b"<p>SECRET</p>", b"SECRET"),
+    ],
+)
+def test_an_error_page_in_a_charset_clients_read_apart_goes_on_as_scanned(gw, ctype, body, hidden):
+    f = send(gw, post(rpc("tools/call", id=5, name="echo")))
+    f.response = tutils.tresp(status_code=500, headers=((b"content-type", ctype),), content=b"")
+    f.response.raw_content = body
+    gw.responseheaders(f)
+    gw.response(f)
+    out = f.response.content
+    assert f.response.headers["content-type"].endswith("; charset=utf-8")
+    if b"+" in body:  # UTF-7: the reading one client gets is sent on, as UTF-8, to all
+        assert out == body.decode("utf-7", "replace").encode() and hidden not in out
+    else:
+        assert hidden not in out
+
+
+def test_an_error_page_in_an_unknown_charset_keeps_its_text_and_media_type(gw):
+    f = send(gw, post(rpc("tools/call", id=5, name="echo")))
+    hdrs = ((b"content-type", b"text/html; charset=x-bogus"), (b"content-encoding", b"none"))
+    f.response = tutils.tresp(status_code=502, headers=hdrs, content=b"")
+    f.response.raw_content = b"<p>bad gateway</p>"
+    gw.responseheaders(f)
+    gw.response(f)
+    assert f.response.content == b"<p>bad gateway</p>"
+    assert f.response.headers["content-type"] == "text/html; charset=utf-8"
+    assert not gw.rec.msgs[-1].findings
+
+
+def test_an_error_page_in_a_foreign_charset_is_sent_on_as_its_reading(gw):
+    f = send(gw, post(rpc("tools/call", id=5, name="echo")))
+    hdrs = ((b"content-type", b"text/plain; charset=windows-1252"),)
+    f.response = tutils.tresp(status_code=500, headers=hdrs, content=b"")
+    f.response.raw_content = "Fehler: Gebühr".encode("cp1252")
+    gw.responseheaders(f)
+    gw.response(f)
+    assert f.response.content.decode() == "Fehler: Gebühr"
+    assert f.response.headers["content-type"] == "text/plain; charset=utf-8"
+
+
 def test_unknown_streams_with_a_length_or_a_coding_are_still_inspected(gw):
-    # an unknown stream the gateway cannot read goes on untouched
-    f = unknown_sse_flow(gw, headers=((b"content-encoding", b"compress"),))
-    assert f.response.stream is True and f.response.headers["content-encoding"] == "compress"
     # a legacy GET /sse on first contact (the server not known yet) may come either way
     f = unknown_sse_flow(gw, headers=((b"content-length", b"10"),))
     assert isinstance(f.response.stream, SSEStream) and "content-length" not in f.response.headers
@@ -672,13 +739,13 @@ def test_sse_in_a_list_of_codings_or_another_charset_is_read_as_the_client_reads
 
 
 def test_sse_the_gateway_cannot_read_gets_one_error_in_closed_mode(gw):
-    f = sse_flow(gw, headers=((b"content-encoding", b"compress"),))
-    out = feed(f.response.stream, b"\x1f\x9d garbage" * 10, 4)
+    f = sse_flow(gw, headers=((b"content-encoding", b"gzip"),))
+    out = feed(f.response.stream, b"\x1f\x8b garbage" * 10, 4)  # corrupt gzip
     assert out.count(b"event: message") == 1 and b"-32065" in out and b'"id":1' in out
     assert "content-encoding" not in f.response.headers  # the error is plain text
     gw.tctx.configure(gw, mcp_fail_mode="open")
-    f = sse_flow(gw, headers=((b"content-encoding", b"compress"),))
-    assert feed(f.response.stream, b"\x1f\x9d garbage", 4) == b"\x1f\x9d garbage"
+    f = sse_flow(gw, headers=((b"content-encoding", b"gzip"),))
+    assert feed(f.response.stream, b"\x1f\x8b garbage", 4) == b"\x1f\x8b garbage"
 
 
 def json_answer_with(gw, content, headers):
@@ -732,7 +799,7 @@ def test_json_answers_in_a_list_of_codings_or_another_charset_are_inspected(gw):
     f = json_answer_with(gw, body.decode().encode("utf-32"), [])  # no charset: RFC 4627
     assert decode_json(f.response.content)["result"]["t"] == "[REDACTED:email]"
     # unreadable: not inspected, so refused in closed mode
-    f = json_answer_with(gw, b"\x1f\x9dgarbage", [(b"content-encoding", b"compress")])
+    f = json_answer_with(gw, b"\x1f\x8bgarbage", [(b"content-encoding", b"gzip")])
     assert decode_json(f.response.content)["error"]["code"] == -32065
 
 
@@ -1318,6 +1385,40 @@ def test_a_body_announced_far_over_the_limit_is_not_read(gw):
     gw.tctx.configure(gw, mcp_fail_mode="closed")
     hdrs = ((b"content-type", b"video/mp4"), (b"content-length", b"40001"))
     f = tflow.tflow(req=tutils.treq(method=b"POST", path=b"/up", headers=hdrs, content=b""))
+    gw.requestheaders(f)
+    assert f.error is None and not f.request.stream
+
+
+@pytest.mark.parametrize(
+    ("headers", "version"),
+    [
+        (((b"transfer-encoding", b"chunked"),), "HTTP/1.1"),
+        ((), "HTTP/2.0"),  # HTTP/2 without Content-Length
+    ],
+)
+def test_a_request_body_of_undeclared_length_that_may_be_mcp_is_not_read(gw, headers, version):
+    """mitmproxy holds a chunked body whole before the request hook: an anonymous 120 MB
+    chunked POST took 250 MB, before authentication. The SDKs declare their lengths."""
+    hdrs = ((b"content-type", b"application/json"), *headers)
+    req = tutils.treq(method=b"POST", path=b"/mcp", headers=hdrs, content=b"")
+    req.http_version = version
+    f = tflow.tflow(req=req)
+    gw.requestheaders(f)
+    assert f.error is not None and not f.live  # killed before mitmproxy reads the body
+    (ex,) = gw.rec.ended  # its audit row
+    assert ex.refusal.http_status == 411
+    # not MCP-like (an upload of another type to a server not seen speaking MCP): untouched
+    up = ((b"content-type", b"video/mp4"), *headers)
+    req = tutils.treq(method=b"POST", path=b"/up", headers=up, content=b"")
+    req.http_version = version
+    f = tflow.tflow(req=req)
+    gw.requestheaders(f)
+    assert f.error is None
+    # open mode: read as before
+    gw.tctx.configure(gw, mcp_fail_mode="open")
+    req = tutils.treq(method=b"POST", path=b"/mcp", headers=hdrs, content=b"")
+    req.http_version = version
+    f = tflow.tflow(req=req)
     gw.requestheaders(f)
     assert f.error is None and not f.request.stream
 

@@ -22,6 +22,21 @@ def codings(header: str | None) -> list[str]:
     return [c.strip().lower() for c in (header or "").split(",") if c.strip()]
 
 
+_READ_BY_CLIENTS = frozenset({"identity", "gzip", "x-gzip", "deflate", "br", "zstd"})
+
+
+def answer_codings(header: str | None) -> str | None:
+    """An answer's ``Content-Encoding`` as its client undoes it. httpx (the Python SDK)
+    skips a coding it does not know, and Node's fetch (the TypeScript SDK) then decodes
+    nothing: ``none``, ``utf-8``, ``compress`` (common misconfigurations, or a hostile
+    server's) leave the bytes as they are, and the client reads them so. The gateway drops
+    such tokens and reads the answer as httpx does (None: no coding left)."""
+    if not header:
+        return None
+    known = [c for c in codings(header) if c in _READ_BY_CLIENTS]
+    return ", ".join(known) if known else None
+
+
 class TooLarge(ValueError):
     """The decoded body would exceed the limit."""
 
@@ -276,6 +291,21 @@ def foreign_charset(content_type: str | None) -> str | None:
     if not same:
         raise ValueError(f"ambiguous charset {cs!r}")
     return None if codecs.lookup(name).name == "utf-8" else name
+
+
+def unknown_charset(content_type: str | None) -> bool:
+    """Whether the Content-Type names, in plain form, a charset that Python does not know
+    either: httpx then reads UTF-8 (as Node's fetch always does)."""
+    if not content_type or _charset_ambiguous(content_type):
+        return False
+    cs = charset(content_type)
+    if cs is None:
+        return False
+    try:
+        codecs.lookup(cs)
+    except LookupError:
+        return True
+    return False
 
 
 def json_utf8(body: bytes, content_type: str | None) -> bytes:

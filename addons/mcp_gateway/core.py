@@ -427,8 +427,11 @@ class Gateway:
                 headers["accept-encoding"] = "identity"
             if "upgrade" in h and self.fail_mode == "closed":
                 _drop_foreign_upgrade(headers)
-            if "content-length" in h and flow.request.method == "POST":
-                self._huge_request(flow, h)
+            if flow.request.method == "POST":
+                if "content-length" in h:
+                    self._huge_request(flow, h)
+                elif "transfer-encoding" in h or not flow.request.http_version.startswith("HTTP/1"):
+                    self._unbounded_request(flow, h)
         except Exception as e:  # noqa: BLE001
             self._fail(flow, "requestheaders", e)
 
@@ -466,6 +469,34 @@ class Gateway:
             ErrorCode.TOO_LARGE,
             f"request body of {size} bytes is over the gateway's limit",
             http_status=413,
+            stage="core",
+        )
+        self.pipeline.end_exchange(ex)  # one audit row for the refused exchange
+        flow.kill()
+
+    def _unbounded_request(self, flow: http.HTTPFlow, h: dict[str, str]) -> None:
+        """A body of undeclared length (chunked, or HTTP/2 without Content-Length) is held
+        whole by mitmproxy before the ``request`` hook, however large: one anonymous client
+        could make the proxy hold gigabytes. The MCP SDKs always declare the length of a
+        POST, so in closed mode a request that may be MCP (as for ``_huge_request``) without
+        one is refused before its body is read (the connection, or the HTTP/2 stream, is
+        closed; one audit row). Open mode reads it, as before."""
+        if self.fail_mode != "closed":
+            return
+        ctype = h.get("content-type", "").lower()
+        server = self._server_name(flow)
+        if not (_has_mcp_header(h) or "json" in ctype or not ctype or self._known_server(server)):
+            return
+        log.warning(
+            "mcp-gateway: POST to %s without Content-Length refused before reading its body "
+            "(a body of undeclared length cannot be bounded; mcp_fail_mode=closed)",
+            server,
+        )
+        ex = self._new_exchange(flow, h)
+        ex.refusal = Refusal(
+            ErrorCode.TOO_LARGE,
+            "request body without Content-Length: not read",
+            http_status=411,
             stage="core",
         )
         self.pipeline.end_exchange(ex)  # one audit row for the refused exchange
@@ -843,22 +874,28 @@ class Gateway:
             ex = self._exchanges.get(flow.id)
             known = ex is not None
             rh = header_map(resp.headers)
-            enc = rh.get("content-encoding", "").strip().lower()
+            enc = codec.answer_codings(rh.get("content-encoding")) or ""
             decoder = text = None
             undecodable = ""
+            utf8 = False  # a charset no client knows: they read UTF-8, and so does the gateway
             try:
                 if [c for c in codec.codings(enc) if c != "identity"]:
                     decoder = StreamDecoder(enc, 4 * self.max_message_bytes)
-                cs = codec.foreign_charset(rh.get("content-type"))
+                try:
+                    cs = codec.foreign_charset(rh.get("content-type"))
+                except ValueError:
+                    if not codec.unknown_charset(rh.get("content-type")):
+                        raise
+                    # a charset no client knows (``x-bogus``): httpx falls back to UTF-8,
+                    # EventSource and the TypeScript SDK always read UTF-8
+                    cs, utf8 = None, True
                 if cs is not None:  # the client decodes the events from this charset
                     text = TextDecoder(cs)
             except (ValueError, LookupError, ImportError) as e:
                 undecodable = str(e)
-            if not known and undecodable and not undecodable.startswith("ambiguous charset"):
-                resp.stream = True  # not recognisably MCP, and unreadable: on untouched
-                return
-            # (a charset named so that receivers read it apart is no accident: such a stream
-            # is refused like an MCP one, whatever it carries)
+            # (a charset that receivers read apart is no accident: such a stream is refused
+            # like an MCP one, whatever it carries; an unknown stream is not waved through
+            # unread: clients would read it, as they read an unknown coding or charset)
             if ex is None:
                 ex = self._new_exchange(flow)
                 self._exchanges[flow.id] = ex
@@ -876,7 +913,7 @@ class Gateway:
                     resp.headers["content-type"] = "text/event-stream"
             elif decoder is not None:
                 del resp.headers["content-encoding"]  # the events go on decoded
-            if text is not None:
+            if text is not None or utf8:
                 resp.headers["content-type"] = "text/event-stream"  # ... and as UTF-8
             if "content-length" in rh:
                 # Redaction may change lengths: let mitmproxy frame each chunk instead.
@@ -988,7 +1025,7 @@ class Gateway:
         if not raw:
             return
         ctype = rh.get("content-type", "").lower()
-        enc = rh.get("content-encoding")
+        enc = codec.answer_codings(rh.get("content-encoding"))
         if "json" not in ctype and not (enc or looks_like_json(raw)):
             return self._plain_answer(flow, ex, raw, enc)
         if len(raw) > self.max_message_bytes:
@@ -1042,11 +1079,20 @@ class Gateway:
             return
         try:
             content = codec.decode_content(raw, enc, self.max_message_bytes)
-            cs = codec.foreign_charset(resp.headers.get("content-type")) or "utf-8"
-            text = content.decode(cs, "replace")
-        except (ValueError, LookupError):
-            return  # (a coding or charset it cannot read: the client cannot read it either)
+        except ValueError:
+            return  # (corrupt bytes under a coding: the client cannot read them either)
         ctype = resp.headers.get("content-type", "")
+        # Node's fetch reads the text as UTF-8 whatever the charset, httpx in the charset
+        # (UTF-8 when it does not know it). When the readings differ (utf-7 hides "+ghp_…"
+        # from one of them), or the charset is unknown or named ambiguously, the answer goes
+        # on as UTF-8, the reading the gateway scanned, so that every client reads that.
+        utf8 = content.decode("utf-8", "replace")
+        try:
+            cs = codec.foreign_charset(ctype) or "utf-8"
+            text = content.decode(cs, "replace") if cs != "utf-8" else utf8
+            relabel = text != utf8
+        except (ValueError, LookupError):
+            cs, text, relabel = "utf-8", utf8, True
         payload = {"body": text, "content-type": ctype}
         msg = Message(
             payload=payload,
@@ -1056,24 +1102,26 @@ class Gateway:
             size=len(raw),
         )
         self.pipeline.run(msg)
-        if not (msg.findings or msg.stopped):
+        if not (msg.findings or msg.stopped or relabel):
             return
-        self._record(flow, [msg])
-        self._mark(flow, [msg])
+        if msg.findings or msg.stopped:
+            self._record(flow, [msg])
+            self._mark(flow, [msg])
         if msg.stopped:
             why = msg.refusal.message if msg.refusal else "blocked"
             resp.headers["content-type"] = "text/plain; charset=utf-8"
             if "content-encoding" in resp.headers:
                 del resp.headers["content-encoding"]
             resp.content = f"mcp-gateway: answer withheld: {why}".encode()
-        elif msg.modified:
+        elif msg.modified or relabel:
             new = msg.payload
-            if new.get("content-type") != ctype:
-                resp.headers["content-type"] = str(new.get("content-type") or "")
+            out = str(new.get("content-type") or "")
+            if cs != "utf-8" or relabel:
+                out = (out.split(";")[0].strip() or "text/plain") + "; charset=utf-8"
+            if out != ctype:
+                resp.headers["content-type"] = out
             if "content-encoding" in resp.headers:
                 del resp.headers["content-encoding"]
-            if cs != "utf-8":
-                resp.headers["content-type"] = "text/plain; charset=utf-8"
             resp.content = str(new.get("body", "")).encode("utf-8", "surrogatepass")
 
     def _undecodable_response(
