@@ -857,6 +857,8 @@ class Gateway:
                 return
             if flow.id in self._exchanges:
                 _standard_reason(resp)
+                if 300 <= resp.status_code < 400 and "location" in resp.headers:
+                    self._scan_location(flow, self._exchanges[flow.id])
             first = hget(resp.headers, b"content-type")
             if first is not None and (flow.id in self._exchanges or is_event_stream(first)):
                 _one_content_type(resp.headers)
@@ -1123,6 +1125,32 @@ class Gateway:
             if "content-encoding" in resp.headers:
                 del resp.headers["content-encoding"]
             resp.content = str(new.get("body", "")).encode("utf-8", "surrogatepass")
+
+    def _scan_location(self, flow: http.HTTPFlow, ex: Exchange) -> None:
+        """A redirect's target: the TypeScript SDK does not follow a redirected POST and
+        throws ``Redirect to <target> not followed``, path included, which hosts hand to the
+        model (a Telegram ``bot<token>`` path, a signed download path). It is scanned like an
+        answer's text: redacted in place, dropped by a blocking rule, audited."""
+        resp = flow.response
+        assert resp is not None
+        loc = resp.headers.get_all("location")
+        msg = Message(
+            payload={"location": loc[0] if len(loc) == 1 else loc},
+            direction=Direction.SERVER_TO_CLIENT,
+            kind=Kind.INVALID,
+            exchange=ex,
+            size=sum(len(v) for v in loc),
+        )
+        self.pipeline.run(msg)
+        if not (msg.findings or msg.stopped):
+            return
+        self._record(flow, [msg])
+        self._mark(flow, [msg])
+        if msg.stopped:
+            del resp.headers["location"]
+        elif msg.modified:
+            new = msg.payload.get("location")
+            resp.headers.set_all("location", new if isinstance(new, list) else [str(new)])
 
     def _undecodable_response(
         self, flow: http.HTTPFlow, ex: Exchange, size: int, why: str, text: str = ""

@@ -220,6 +220,32 @@ def test_events_of_an_mcp_stream_without_jsonrpc_are_scanned_as_text():
         assert out.startswith(b"data: debug token [REDACTED:github_token]\n\n")
 
 
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_target_is_scanned(status):
+    # the TypeScript SDK does not follow a redirected POST: it throws "Redirect to <target>
+    # not followed", path included, and hosts hand that to the model
+    from mitmproxy.test import tutils
+
+    tok = github_token()
+    g, addon = _gateway_with_scan()
+    with taddons.context(g, addon) as tctx:
+        tctx.configure(addon)
+        f = _sent_tools_call(g)
+        loc = f"https://api.example.net/bot{tok}/sendMessage"
+        f.response = tutils.tresp(status_code=status, headers=((b"location", loc.encode()),))
+        f.response.content = b""
+        g.responseheaders(f)
+        g.response(f)
+        assert f.response.headers["location"] == (
+            "https://api.example.net/bot[REDACTED:github_token]/sendMessage"
+        )
+        # a plain redirect is left alone
+        f = _sent_tools_call(g)
+        f.response = tutils.tresp(status_code=status, headers=((b"location", b"/mcp/"),))
+        g.responseheaders(f)
+        assert f.response.headers["location"] == "/mcp/"
+
+
 def test_an_accepted_acknowledgement_is_not_audited():
     # The legacy HTTP+SSE transport answers every POST with 202 "Accepted": no client reads
     # it, and it is no message; an audit row for each (kind "invalid") doubled the trail.
