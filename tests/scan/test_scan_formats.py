@@ -1484,3 +1484,49 @@ def test_sixteenth_corpus_second_round(engine, text, value):
 @pytest.mark.parametrize("text", ["DbPassword: !Ref DbPasswordParam", "password: !vault |"])
 def test_a_yaml_tag_is_no_password(engine, text):
     assert found(engine, text) == []
+
+
+def _pem_keys() -> dict[str, str]:
+    from cryptography.hazmat.primitives import serialization as ser
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+    pem, none = ser.Encoding.PEM, ser.NoEncryption()
+    return {
+        "pkcs8": rsa.generate_private_key(65537, 2048)
+        .private_bytes(pem, ser.PrivateFormat.PKCS8, none)
+        .decode(),
+        "openssh": ed25519.Ed25519PrivateKey.generate()
+        .private_bytes(pem, ser.PrivateFormat.OpenSSH, none)
+        .decode(),
+        "ec": ec.generate_private_key(ec.SECP256R1())
+        .private_bytes(pem, ser.PrivateFormat.TraditionalOpenSSL, none)
+        .decode(),
+    }
+
+
+@pytest.mark.parametrize("kind", ["pkcs8", "openssh", "ec"])
+def test_a_private_key_read_without_its_begin_line_is_found(engine, kind):
+    # the last lines of id_rsa (a file tool's tail, offset or line range) are the key: put
+    # the BEGIN line back and it loads
+    key = _pem_keys()[kind]
+    body = key.split("\n", 1)[1]
+    for text in (f"tail -n 40 ~/.ssh/id_rsa:\n{body}", json.dumps({"text": body})):
+        ds = [d for d in engine.scan_text(text) if d.type == "private_key"]
+        assert len(ds) == 1 and ds[0].rule == "private-key-headless"
+        assert ds[0].value.rstrip("\\n\n").endswith("PRIVATE KEY-----")
+        assert body.split("\n")[0] in ds[0].value
+    # a whole key is the whole block's finding, once
+    (d,) = [d for d in engine.scan_text(key) if d.type == "private_key"]
+    assert d.rule == "private-key" and d.value.startswith("-----BEGIN")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The file ends with\n-----END RSA PRIVATE KEY-----\nas usual.",
+        "...\nxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n-----END PRIVATE KEY-----",
+        "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ\n-----END CERTIFICATE-----",
+    ],
+)
+def test_an_end_line_alone_is_no_key(engine, text):
+    assert not [d for d in engine.scan_text(text) if d.type == "private_key"]
