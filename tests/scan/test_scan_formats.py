@@ -1530,3 +1530,16 @@ def test_a_private_key_read_without_its_begin_line_is_found(engine, kind):
 )
 def test_an_end_line_alone_is_no_key(engine, text):
     assert not [d for d in engine.scan_text(text) if d.type == "private_key"]
+
+
+def test_a_card_written_as_a_float_is_a_card(engine):
+    # pandas writes an integer column with a missing value as floats: "card": 4539578763621486.0
+    assert found(engine, '{"card": 4539578763621486.0}') == [("credit_card", "4539578763621486")]
+    assert found(engine, "total 4539578763621486.05 units") == []  # a decimal is no card
+
+
+def test_a_card_written_as_a_float_is_found_in_the_decoded_payload():
+    from mcp_gateway.scan.stage import collect
+
+    texts = [t for *_, t in collect({"rows": [{"card": 4539578763621486.0, "n": 2.5}]})]
+    assert texts == ["4539578763621486"]

@@ -112,6 +112,10 @@ def collect(payload: Any) -> list[tuple[Any, Any, tuple, str, str]]:
                 and (v >= 1_000_000 or v <= -1_000_000)
             ):
                 out.append((node, k, path + (k,), ck, str(v)))
+            elif isinstance(v, float) and 1e12 <= abs(v) < 1e20 and v.is_integer():
+                # a card as pandas writes an integer column with a missing value
+                # (4539578763621486.0, or 4.539578763621486e15): clients show the integer
+                out.append((node, k, path + (k,), ck, str(int(v))))
     if isinstance(payload, str) and len(payload) >= _MIN_LEN:
         out.append((None, None, (), "", payload))
     return out
