@@ -1543,3 +1543,87 @@ def test_a_card_written_as_a_float_is_found_in_the_decoded_payload():
 
     texts = [t for *_, t in collect({"rows": [{"card": 4539578763621486.0, "n": 2.5}]})]
     assert texts == ["4539578763621486"]
+
+
+# corpus 17 (mobile configs, SOAP, LDIF, form bodies, framework conventions): its false
+# alarms and misses, as the general shapes they stand for
+SILENT_SEVENTEENTH = [
+    # WS-Security: an X.509 BinarySecurityToken is a certificate, a PasswordDigest a hash
+    '<wsse:BinarySecurityToken EncodingType="...#Base64Binary" ValueType="...#X509v3">'
+    "MIIDdzCCAl+gAwIBAgIEf85DgZkmoJvESvLlNIWemUGHUMpjI8xVbt2piix</wsse:BinarySecurityToken>",
+    '<wsse:Password Type="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-'
+    'token-profile-1.0#PasswordDigest">zZxN9pG4FmaZWT1Io6ZCw7CLIsQ=</wsse:Password>',
+    # a table's header row holds names (Markdown and grid tables)
+    "| Service | User | Password | Rotated |\n|---|---|---|---|\n| grafana | ro | [REDACTED] | x |",
+    "| Service  | User  | Password  | Rotated    |\n+==========+=======+===========+============+",
+    # a git signing key is a GPG key id; Google Places' sessiontoken a billing UUID
+    "[user]\n\tsigningkey = 3F604F5B8D182C8E\n[commit]\n\tgpgsign = true",
+    "GET /maps/api/place/autocomplete/json?input=Berlin&sessiontoken=4d20c539-e5d5-495e-9cdc-a965df971e0e",
+    # base64 of a documentation credential; a template; a your-…-here placeholder
+    "//nexus.corp.lan/repository/npm/:_auth=QWxhZGRpbjpvcGVuIHNlc2FtZQ==",
+    "//nexus.corp.lan/repository/npm/:_auth=dXNlcjpwYXNzd29yZA==",
+    "-H 'authorization: Bearer eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.<payload>.<signature>'",
+    'RequestHeader set Authorization "Bearer your-upstream-token-here"',
+    # a masked IBAN; a GitHub-shaped URL password whose checksum fails; an empty assignment
+    "'iban' => 'EE61 XXXX XXXX XXXX 90',",
+    '[url "https://mateo:ghs_h3NrpoG4HDrejvVQtEKx4ZZ1tWgMlnNubt1x@github.com/"]',
+    "web1 ansible_host=10.0.0.5 ansible_password= ansible_become_pass=\nweb2 x",
+    "'app_key' => env('APP_KEY', 'base64:'),",
+]
+
+
+@pytest.mark.parametrize("text", SILENT_SEVENTEENTH)
+def test_seventeenth_corpus_false_alarms_stay_silent(engine, text):
+    assert found(engine, text) == []
+
+
+FOUND_SEVENTEENTH = [
+    (
+        '<meta-data android:name="com.corvid.driver.BACKEND_HMAC_SECRET" android:value="'
+        '65d3c3e40545467caf09083a39c3bb5fe467bd7f303d58132a7081e8925cc637"/>',
+        ("generic_secret", "65d3c3e40545467caf09083a39c3bb5fe467bd7f303d58132a7081e8925cc637"),
+    ),
+    (
+        "<dict>\n\t<key>BackendAPISecret</key>\n\t<string>XTey8z2kYjyM0vLBpiYfbvBv0GRLz1OtGOjQ"
+        "</string>\n</dict>",
+        ("generic_secret", "XTey8z2kYjyM0vLBpiYfbvBv0GRLz1OtGOjQ"),
+    ),
+    (
+        "active_record_encryption:\n  primary_key: e33d399730fdbd863a2782fb67d5289a",
+        ("generic_secret", "e33d399730fdbd863a2782fb67d5289a"),
+    ),
+    (
+        "'key' => env('APP_KEY', 'base64:Pgb1dYQLVAikd7yb4jeyGwu3jFrCgzYSLxRJCiaCQPo='),",
+        ("generic_secret", "Pgb1dYQLVAikd7yb4jeyGwu3jFrCgzYSLxRJCiaCQPo="),
+    ),
+    (
+        "spring:\n  datasource:\n    password: ${DB_PASSWORD:Orbit*Juniper39}",
+        ("generic_secret", "Orbit*Juniper39"),
+    ),
+    (
+        "dn: uid=lhaddad,ou=people,dc=corp,dc=io\nuserPassword:: R2xhY2llcipUdW5kcmE0MQ==\n",
+        ("generic_secret", "R2xhY2llcipUdW5kcmE0MQ=="),
+    ),
+    (
+        "curl 'https://app.x.io/api' -b '_ga=GA1.2.44.74; sessionid=So6bxxd_Sqjb-x7G2S9fZzYZnehuyXK5'",
+        ("generic_secret", "So6bxxd_Sqjb-x7G2S9fZzYZnehuyXK5"),
+    ),
+    (
+        '$s.Cookies.Add((New-Object System.Net.Cookie("sessionid", '
+        '"pPFXE4at3Bt1qrF8M9NaKYrmdybRbW7z5nGAroNb", "/", "api.corvid-apps.net")))',
+        ("generic_secret", "pPFXE4at3Bt1qrF8M9NaKYrmdybRbW7z5nGAroNb"),
+    ),
+    ("RELEASE_KEY_PASSWORD=HwcKpawg_uwf9jmYY_\n", ("generic_secret", "HwcKpawg_uwf9jmYY_")),
+    (
+        "cardholder=Camille+Becker&card_number=4936+8377+5593+9150&exp=03%2F30",
+        ("credit_card", "4936+8377+5593+9150"),
+    ),
+    ("'name' => 'Aiko',\n'phone' => '676 518 872',", ("phone_number", "676 518 872")),
+    ("<Debtor><Name>M</Name><Phone>699 729 121</Phone></Debtor>", ("phone_number", "699 729 121")),
+    ("D Prefs : user_phone=566-531-4275 device_id=db91f9", ("phone_number", "566-531-4275")),
+]
+
+
+@pytest.mark.parametrize(("text", "want"), FOUND_SEVENTEENTH)
+def test_seventeenth_corpus_values_are_found(engine, text, want):
+    assert want in found(engine, text)

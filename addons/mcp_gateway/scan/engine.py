@@ -777,6 +777,8 @@ class Engine:
         if got is None:
             return len(blob), blob, [], ""
         decoded, encoding = got
+        if V._PLACEHOLDER_WHOLE.match(decoded.strip().lower()):
+            return len(blob), blob, [], ""  # base64 of a placeholder (user:password)
         prefix = key + ": " if key else ""
         derived = prefix + decoded
         inner, b64, _ = self._scan_raw(derived, allowed, want_b64=depth < _MAX_BLOB_DEPTH)

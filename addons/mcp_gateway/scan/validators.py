@@ -257,6 +257,8 @@ def iban_mod97(value: str, ctx: Ctx | None = None) -> bool:
         # (a length wrong for its country but passing mod-97 is still reported: test-data
         # generators write such IBANs, GB02FITS9800356129142, and a reader takes them for one)
         return False
+    if "XXXX" in s:
+        return False  # masked (EE61 XXXX XXXX XXXX 90): mod-97 passes once in 97
     moved = s[4:] + s[:4]
     num = "".join(str(int(c, 36)) for c in moved)
     return int(num) % 97 == 1
@@ -363,6 +365,7 @@ _PLACEHOLDER_WHOLE = re.compile(
     | &lt;.*&gt; | env:[a-z_][a-z0-9_]* | \\u20[01][0-9a-f] | [\u2012-\u2015-]+
     | changeit | hunter2 | letmein | qwerty\d{0,3} | password\d{0,3}!? | secret\d{0,3}
     | admin\d{0,3} | test\d{0,3} | 123456\d*
+    | (?:user|username):(?:pass|password) | aladdin:open\ sesame
     )\n?\Z
     """
 )
@@ -370,6 +373,7 @@ _PLACEHOLDER_PART = re.compile(
     r"""(?x)
     x{4,} | \*{3,} | •{3,} | …  | \.\.\. | _{4,} | -{4,} | 0{8,}
     | your[_\-\s.]?(?:api|secret|access|own|real|actual|app|key|token|pass|client|org|account|bot)
+    | ^your[_\-.][a-z0-9_.-]{0,40}[_\-.]here$
     | example | redacted | placeholder | changeme | change[_-]me | replace[_-]?(?:me|with|this)
     | put[_\-\s]your | unique[_\-\s]phrase
     | dummy | not[_-]?a[_-]?real | insert[_-]?(?:your|here) | (?:^|[^a-z0-9])fake(?:[^a-z0-9]|$)
