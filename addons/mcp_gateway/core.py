@@ -476,29 +476,26 @@ class Gateway:
 
     def _unbounded_request(self, flow: http.HTTPFlow, h: dict[str, str]) -> None:
         """A body of undeclared length (chunked, or HTTP/2 without Content-Length) is held
-        whole by mitmproxy before the ``request`` hook, however large: one anonymous client
-        could make the proxy hold gigabytes. The MCP SDKs always declare the length of a
-        POST, so in closed mode a request that may be MCP (as for ``_huge_request``) without
-        one is refused before its body is read (the connection, or the HTTP/2 stream, is
-        closed; one audit row). Open mode reads it, as before."""
-        if self.fail_mode != "closed":
-            return
+        whole by mitmproxy before the ``request`` hook, however large. Clients send such
+        bodies (the C# SDK's JsonContent is chunked), so they are read; but one whose
+        credential the gateway refuses (auth required, a key missing or wrong) is refused
+        before its body is read (the connection, or the HTTP/2 stream, is closed; one audit
+        row): an anonymous client cannot make the proxy hold gigabytes. (A request that may
+        be MCP, as for ``_huge_request``.)"""
         ctype = h.get("content-type", "").lower()
         server = self._server_name(flow)
         if not (_has_mcp_header(h) or "json" in ctype or not ctype or self._known_server(server)):
             return
-        log.warning(
-            "mcp-gateway: POST to %s without Content-Length refused before reading its body "
-            "(a body of undeclared length cannot be bounded; mcp_fail_mode=closed)",
-            server,
-        )
         ex = self._new_exchange(flow, h)
-        ex.refusal = Refusal(
-            ErrorCode.TOO_LARGE,
-            "request body without Content-Length: not read",
-            http_status=411,
-            stage="core",
+        refusal = ex.refusal or self.pipeline.authenticate(ex)
+        if refusal is None:
+            return
+        log.warning(
+            "mcp-gateway: POST to %s without Content-Length refused before reading its body: %s",
+            server,
+            refusal.message,
         )
+        ex.refusal = refusal
         self.pipeline.end_exchange(ex)  # one audit row for the refused exchange
         flow.kill()
 

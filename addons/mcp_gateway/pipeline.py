@@ -90,6 +90,24 @@ class Pipeline:
                     )
         return ex.refusal
 
+    def authenticate(self, ex: Exchange) -> Refusal | None:
+        """Ask the stages that can tell it from the request's headers alone whether its
+        credential is refused (the identify stage); the first refusal, or None."""
+        for stage in self._stages:
+            hook = getattr(stage, "authenticate", None)
+            if hook is None:
+                continue
+            try:
+                r = hook(ex)
+            except Exception:  # noqa: BLE001 - decided again, whole, with the body
+                log.exception(
+                    "mcp-gateway: stage %s failed authenticating %s", stage.name, ex.flow_id
+                )
+                continue
+            if r is not None:
+                return r
+        return None
+
     def end_exchange(self, ex: Exchange) -> None:
         for stage in self._stages:
             hook = getattr(stage, "on_exchange_end", None)

@@ -101,6 +101,17 @@ def test_required_auth(tmp_path, mkex) -> None:
     assert ex.refusal is None and ex.identity.kind == "api_key"
 
 
+def test_a_refused_credential_is_told_from_the_headers_alone(tmp_path, mkex) -> None:
+    # (a chunked body is refused on this before mitmproxy reads it)
+    stage, key, _ = _stage(tmp_path, "auth:\n  required: true\n")
+    assert stage.authenticate(mkex()).http_status == 401
+    assert stage.authenticate(mkex(auth="Bearer mgw_wrong")).http_status == 401
+    ex = mkex(auth=f"Bearer {key}")
+    assert stage.authenticate(ex) is None and ex.refusal is None  # nothing else decided yet
+    stage, _, _ = _stage(tmp_path / "optional")
+    assert stage.authenticate(mkex()) is None  # anonymous allowed
+
+
 def test_refusal_blocks_every_message_of_the_exchange(tmp_path, mkex, mkreq) -> None:
     stage, _, _ = _stage(tmp_path, "auth:\n  required: true\n")
     p = Pipeline([stage])

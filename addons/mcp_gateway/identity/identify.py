@@ -274,6 +274,16 @@ class IdentifyStage:
         )
 
     # -- the stage hooks ---------------------------------------------------------------
+    def authenticate(self, ex: Exchange) -> Refusal | None:
+        """The refusal of a request whose credential is missing or wrong, told by its
+        headers alone (before its body is read); None if it may go on."""
+        got = self.identify(ex)
+        if isinstance(got, Refusal):
+            if ex.flow is not None and got.code == ErrorCode.UNAUTHORIZED:
+                strip_fields(ex.flow.request.headers, (self.state.header_lower.encode(),))
+            return got
+        return None
+
     def on_exchange(self, ex: Exchange) -> None:
         got = self.identify(ex)
         if isinstance(got, Refusal):
