@@ -281,7 +281,18 @@ def test_looks_like_json(body, ok):
 @pytest.mark.parametrize(
     "literal", [b"18446744073709551616", b"-9223372036854775809", b"1234567890123456789012345"]
 )
-def test_integers_beyond_64_bits_survive_a_rewrite(literal):
+@pytest.mark.parametrize("pad", [0, 5000])  # (a large body is searched with Hyperscan)
+def test_integers_beyond_64_bits_survive_a_rewrite(literal, pad):
     # orjson reads them as floats: a redaction elsewhere in the message changed the number
-    body = b'{"jsonrpc":"2.0","id":1,"params":{"n":' + literal + b',"t":"x"}}'
+    text = b'"' + b"7" * 18 + b" x" * (pad // 2) + b'"'  # 18 digits, no run of 19
+    body = b'{"jsonrpc":"2.0","id":1,"params":{"n":' + literal + b',"t":' + text + b"}}"
     assert encode_json(decode_json(body)) == body
+
+
+def test_the_digit_run_search_agrees_with_the_plain_one(monkeypatch):
+    from mcp_gateway import parse
+
+    samples = [b"x" * 3000 + b"1" * 19, b"x" * 3000 + b"1" * 18 + b"x" + b"1" * 18, b"9" * 4000]
+    fast = [parse._has_big_int(b) for b in samples]
+    monkeypatch.setattr(parse, "_digit_run", False)  # as without Hyperscan
+    assert fast == [parse._has_big_int(b) for b in samples] == [True, False, True]
