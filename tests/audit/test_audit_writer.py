@@ -455,3 +455,58 @@ def test_a_replaced_end_of_the_chain_is_not_blessed_at_the_next_start(tmp_path, 
     assert any("missing or differs" in r.getMessage() for r in caplog.records)
     assert chain.read_head(chain.head_path(str(db))) == head  # left as it was
     assert not chain.verify(schema.connect(str(db)), chain.head_path(str(db))).ok
+
+
+def test_a_chain_rewritten_while_the_gateway_runs_is_not_blessed(tmp_path, caplog):
+    """A forger who can write the database but not the head file edits the trail while the
+    gateway runs: cuts the end and sets meta to the new last row. The next batch must not
+    chain onto the forgery and move the head file forward to bless it."""
+    db = tmp_path / "a.db"
+    w = open_writer(db, flush_interval=0.05)
+    for i in range(10):
+        w.submit(_row(i))
+    assert w.flush(timeout=10)
+    head = chain.read_head(chain.head_path(str(db)))
+    c = sqlite3.connect(str(db))
+    for t in schema.CHAINED_TABLES:
+        c.execute(f"DELETE FROM [{t}] WHERE seq > 5")
+    (h5,) = c.execute("SELECT hash FROM messages WHERE seq = 5").fetchone()
+    c.execute("UPDATE meta SET value='5' WHERE key='head_seq'")
+    c.execute("UPDATE meta SET value=? WHERE key='head_hash'", (h5,))
+    c.commit()
+    c.close()
+    with caplog.at_level(logging.ERROR, logger="mcp_gateway"):
+        for i in range(10, 13):
+            w.submit(_row(i))
+        assert w.flush(timeout=10)
+    assert w.close()
+    assert "the audit trail was edited while the gateway ran" in caplog.text
+    assert chain.read_head(chain.head_path(str(db))) == head  # left at the true end
+    events = [r[0] for r in rows(db, "SELECT event FROM audit_events ORDER BY seq")]
+    assert "rewritten" in events
+    assert not chain.verify(schema.connect(str(db)), chain.head_path(str(db))).ok
+
+
+def test_a_database_swapped_for_a_forged_copy_while_running_is_reported(tmp_path):
+    import shutil
+
+    db, forged = tmp_path / "a.db", tmp_path / "forged.db"
+    w = open_writer(db, flush_interval=0.05)
+    for i in range(10):
+        w.submit(_row(i))
+    assert w.flush(timeout=10)
+    head = chain.read_head(chain.head_path(str(db)))
+    f = open_writer(forged)  # a chain of the forger's making, without row 9
+    for i in range(8):
+        f.submit(_row(i))
+    assert f.close()
+    shutil.copy(forged, tmp_path / "swap.db")
+    (tmp_path / "swap.db").replace(db)  # the head file stays: only the database is writable
+    for p in tmp_path.glob("a.db-*"):  # (the old -wal would be read as the new file's)
+        p.unlink()
+    for i in range(3):
+        w.submit(_row(100 + i))
+    assert w.flush(timeout=10)
+    assert w.close()
+    assert chain.read_head(chain.head_path(str(db))) == head
+    assert not chain.verify(schema.connect(str(db)), chain.head_path(str(db))).ok

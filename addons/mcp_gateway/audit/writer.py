@@ -302,6 +302,11 @@ class AuditWriter:
         self._last_loss_log = -1e9
         self._unlogged = [0, 0]
         self._start_detail = start_detail or {}
+        # (seq, hash) of the last row this writer committed: before each batch it must still
+        # be there as it was. Someone who rewrote the database's chain while the gateway ran
+        # (edited rows, hashed again, meta set to match) would otherwise have the next batch
+        # chained onto the forgery and the head file moved forward to bless it.
+        self._last: tuple[int, str] | None = None
 
     # -- lifecycle (synchronous, called from configure/done) ---------------------------
     def open(self) -> None:
@@ -348,25 +353,38 @@ class AuditWriter:
         # disk I/O error, or apply the old file's pages to it.
         with contextlib.suppress(sqlite3.Error):
             conn.close()
+        replaced = os.path.exists(self.path) and os.path.exists(self.head_file)
         if not os.path.exists(self.path):
             for suffix in ("-wal", "-shm", "-journal"):
                 with contextlib.suppress(OSError):
                     os.unlink(self.path + suffix)  # still another process's: orphans now
         try:
             self._head.close()
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.head_file)  # the head of a chain that is no longer there
+            if replaced:
+                # Another file put in its place (a forged copy, or a restore): the head file
+                # stays, recording the old chain's end, so that `verify` reports the swap
+                # instead of blessing whatever chain the new file holds.
+                self._head.frozen = True
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.head_file)  # the head of a chain that is no longer there
             new = self._connect()
         except (AuditError, sqlite3.Error, OSError) as e:
             self._fail(e)
             return conn  # (closed) retried with the next batch
+        self._last = None  # another chain
         self._events.append(
             {
                 "time": self.clock(),
                 "event": "reopened",
                 "count": None,
-                "detail": "the database file was deleted or replaced while the gateway ran; "
-                "rows written before went with the old file",
+                "detail": (
+                    "the database file was replaced by another while the gateway ran; the "
+                    "head file keeps the old chain's end"
+                    if replaced
+                    else "the database file was deleted while the gateway ran"
+                )
+                + "; rows written before went with the old file",
             }
         )
         return new
@@ -446,6 +464,8 @@ class AuditWriter:
             self._head.write(seq, hash_)
         except OSError as e:
             raise AuditError(f"cannot write the head file {self.head_file}: {e}") from e
+        if _row_hash(conn, seq) == hash_:
+            self._last = (seq, hash_)
 
     @property
     def running(self) -> bool:
@@ -679,6 +699,30 @@ class AuditWriter:
         self.failing = True
 
     # -- one batch ---------------------------------------------------------------------
+    def _rewritten(self, seq: int) -> dict[str, Any]:
+        """Row ``seq``, the last this writer committed, is gone or differs: the chain was
+        rewritten while the gateway ran. The head file stays at the true end from now on
+        (``verify`` reports the rewrite), and an event records it in the chain."""
+        log.error(
+            "mcp-gateway audit: row %d of %s, the last this gateway wrote, is missing or "
+            "differs: the audit trail was edited while the gateway ran; the head file %s is "
+            "left as it is; `mcp-gateway audit verify` will report it",
+            seq,
+            self.path,
+            self.head_file,
+        )
+        self._head.frozen = True
+        self._last = None  # said once
+        ev = {
+            "time": self.clock(),
+            "event": "rewritten",
+            "count": None,
+            "detail": f"row {seq}, the last this gateway wrote, was missing or differed: the "
+            "chain was edited while the gateway ran",
+        }
+        self._events.insert(0, ev)  # (kept for a retry if this batch's commit fails)
+        return ev
+
     def _commit(self, conn: sqlite3.Connection, rows: list[dict]) -> None:
         with self._lock:
             dropped, refused, first = self._dropped, self._refused, self._first_loss
@@ -736,6 +780,9 @@ class AuditWriter:
         conn.execute("BEGIN IMMEDIATE")
         try:
             seq, prev = _chain_tail(conn)
+            last = self._last
+            if last is not None and _row_hash(conn, last[0]) != last[1]:
+                events = [self._rewritten(last[0]), *events]
             ev_out: list[tuple] = []
             msg_out: list[tuple] = []
             find_out: list[tuple] = []
@@ -802,6 +849,7 @@ class AuditWriter:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+        self._last = (seq, prev)
         try:
             self._head.write(seq, prev)
         except OSError as e:
