@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import re
 import uuid
@@ -141,6 +142,28 @@ def target_name(method: str | None, params: Any) -> str | None:
         return None
     v = hit[0].get(hit[1])
     return v if isinstance(v, str) else None
+
+
+URI_METHODS = frozenset(
+    {"resources/read", "resources/subscribe", "resources/unsubscribe", "completion/complete"}
+)
+
+
+@functools.lru_cache(maxsize=4096)
+def served_uri(uri: str) -> str | None:
+    """A resource URI as the SDK servers read it before looking the resource up: WHATWG URL
+    parsing (pydantic's AnyUrl, on rust-url, in the Python SDK; ``new URL()`` in the
+    TypeScript SDK) lowercases the scheme, drops ``file://localhost``, resolves ``.`` and
+    ``..``, reads backslashes as slashes in ``file:`` and web URLs, drops tabs and line
+    breaks, trims spaces. None when it is no URL they accept."""
+    if ":" not in uri:
+        return None
+    try:
+        from pydantic import AnyUrl
+
+        return str(AnyUrl(uri))
+    except Exception:  # noqa: BLE001 - (ValidationError) not a URL: the server refuses it
+        return None
 
 
 def target_pointer(method: str | None, params: Any) -> str | None:

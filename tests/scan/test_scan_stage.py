@@ -350,6 +350,46 @@ def test_scope_direction_method_tool_server(tmp_path):
     assert run(call) == ["acme-key"]
 
 
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "file:///srv/secrets/a.txt",
+        "FILE:///srv/secrets/a.txt",
+        "file://localhost/srv/secrets/a.txt",
+        "file:///srv/public/../secrets/a.txt",
+        "file:///srv/./secrets/a.txt",
+        "file:\\\\\\srv\\secrets\\a.txt",
+        "file:///srv/sec\trets/a.txt",
+        " file:///srv/secrets/a.txt",
+    ],
+)
+def test_a_resource_scope_matches_the_uri_as_the_server_reads_it(tmp_path, uri):
+    # the SDK servers parse the URI (WHATWG) before looking the resource up: each of these
+    # is file:///srv/secrets/a.txt to them, and a rule scoped to it must apply
+    rule = tmp_path / "scoped.yaml"
+    rule.write_text(
+        """rules:
+  - id: no-secrets-dir
+    type: custom_dir
+    severity: high
+    action: block
+    pattern: '.+'
+    scope: {methods: ['resources/read'], tools: ['file:///srv/secrets/*']}
+"""
+    )
+    p = Pipeline([ScanStage(Engine.load([str(rule)])), ActStage()])
+    m = req({"uri": uri}, method="resources/read", name=uri)
+    p.run(m)
+    assert m.action is Action.BLOCK
+    m = req(
+        {"uri": "file:///srv/public/a.txt"},
+        method="resources/read",
+        name="file:///srv/public/a.txt",
+    )
+    p.run(m)
+    assert m.action is Action.PASS
+
+
 def test_redaction_styles(tmp_path):
     rule = tmp_path / "styles.yaml"
     rule.write_text(

@@ -23,7 +23,13 @@ import orjson
 
 from ..correlate import pending_of
 from ..message import Direction, Finding, Kind, Message
-from ..parse import MCP_PARAM_PREFIX, decode_header_value, target_pointer
+from ..parse import (
+    MCP_PARAM_PREFIX,
+    URI_METHODS,
+    decode_header_value,
+    served_uri,
+    target_pointer,
+)
 from ..pipeline import ORDER_SCAN
 from .engine import Detection, Engine
 from .rules import Rule
@@ -182,10 +188,22 @@ class ScanStage:
         got = cache.get(key, False)
         if got is not False:
             return got
+        d = str(msg.direction)
+        # A resource URI scoped by a rule is matched as written and as the server reads it:
+        # FILE:///srv/secrets/a, file://localhost/…, /srv/public/../secrets/a are
+        # file:///srv/secrets/a to the SDK servers.
+        alias = (
+            served_uri(msg.name)
+            if msg.method in URI_METHODS and isinstance(msg.name, str)
+            else None
+        )
+        if alias == msg.name:
+            alias = None
         idx = [
             i
             for i, r in enumerate(engine.rules)
-            if r.in_scope(str(msg.direction), msg.method, msg.name, ex.server, ex.address)
+            if r.in_scope(d, msg.method, msg.name, ex.server, ex.address)
+            or (alias is not None and r.in_scope(d, msg.method, alias, ex.server, ex.address))
         ]
         allowed = None if len(idx) == len(engine.rules) else frozenset(idx)
         if len(cache) > 4096:
