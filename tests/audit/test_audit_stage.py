@@ -33,6 +33,26 @@ def test_error_classification():
     assert message_row(request(ex, 1))["error"] is None
 
 
+def test_identifiers_a_client_chooses_are_cut_in_the_audit():
+    # a 15 MB tool name made two 15 MB rows, a usage key and an index entry per call
+    from mcp_gateway.audit.stage import ID_CAP, exchange_row
+
+    long = "t" * 5_000_000
+    ex = exchange(session="s" * 100_000)
+    m = request(ex, 1, name=long)
+    m.id = "i" * 100_000
+    r = message_row(m)
+    for col in ("name", "rpc_id", "session_id"):
+        assert (
+            len(r[col]) < ID_CAP + 40
+            and r[col].startswith(("t", "i", "s"))
+            and "characters]" in r[col]
+        )
+    assert r["name"].endswith("…[5000000 characters]")
+    assert message_row(request(exchange(), 1))["name"] == "echo"  # short ones as they are
+    assert len(exchange_row(ex)["session_id"]) < ID_CAP + 40
+
+
 def test_no_payload_unless_asked():
     ex = exchange()
     assert "payload" not in message_row(request(ex, 1))

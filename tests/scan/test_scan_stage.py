@@ -958,3 +958,17 @@ def test_a_secret_in_any_name_a_message_carries_is_masked(pipeline, method, para
     m = req(params, method=method, name=name.replace("{tok}", tok))
     pipeline.run(m)
     assert m.findings and tok not in m.name and m.name.startswith(name.split("{")[0])
+
+
+@pytest.mark.parametrize("method", ["resources/read", "resources/subscribe"])
+def test_a_secret_in_the_name_of_a_message_without_an_id_is_masked(pipeline, method):
+    # sent with no id (or "id": null) it is a notification, recorded with its name all
+    # the same: that name held the raw token
+    tok = github_token()
+    uri = f"https://files.example.net/x?access_token={tok}"
+    payload = {"jsonrpc": "2.0", "method": method, "params": {"uri": uri}}
+    m = Message(
+        payload, Direction.CLIENT_TO_SERVER, Kind.NOTIFICATION, ex(), method=method, name=uri
+    )
+    pipeline.run(m)
+    assert m.findings and tok not in m.name and m.name.startswith("https://files.example.net/x?")

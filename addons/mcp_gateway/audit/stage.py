@@ -131,9 +131,28 @@ def message_row(msg: Message, store_payloads: bool = False) -> dict[str, Any]:
             v = row.get(col)
             if v is not None and str(v) in secret:
                 row[col] = MASKED_ID
+    _cap_columns(row)
     if store_payloads:
         row["payload"] = stored_payload(msg)
     return row
+
+
+# Identifiers are recorded as they came, but a client chooses them: a 15 MB tool name made
+# two 15 MB rows, a usage key and an index entry per call (24 anonymous calls, a 1.5 GB
+# audit database; the queue is bounded in rows, not bytes). Past this length they are cut,
+# and the cut says how long they were.
+ID_CAP = 512
+_CAPPED = (
+    "method", "name", "rpc_id", "session_id", "sse_event_id", "server", "consumer", "key_id",
+    "client_addr", "refusal_message", "faults",
+)  # fmt: skip
+
+
+def _cap_columns(row: dict[str, Any]) -> None:
+    for col in _CAPPED:
+        v = row.get(col)
+        if v.__class__ is str and len(v) > ID_CAP:
+            row[col] = f"{v[:ID_CAP]}…[{len(v)} characters]"
 
 
 def exchange_row(ex: Exchange) -> dict[str, Any]:
@@ -152,6 +171,7 @@ def exchange_row(ex: Exchange) -> dict[str, Any]:
         refusal_message=r.message if r else None,
         refusal_stage=(r.stage or None) if r else None,
     )
+    _cap_columns(row)
     return row
 
 

@@ -273,7 +273,7 @@ class ScanStage:
             self._scan_server_ids(engine, msg, allowed)
         if engine.capped:
             self._capped(engine, msg)
-        if msg.findings and msg.kind is Kind.REQUEST and isinstance(msg.name, str):
+        if msg.findings and msg.kind in _NAMING and isinstance(msg.name, str):
             params = msg.payload.get("params") if isinstance(msg.payload, dict) else None
             loc = target_pointer(msg.method, params)
             if loc is not None:
@@ -519,6 +519,10 @@ class ScanStage:
 
 
 _SID_DONE = "scan.server_sid"
+
+# messages whose name (tool, prompt, resource URI) is read from their own params: a request,
+# and one sent without an id (a notification to the SDKs, still recorded with its name)
+_NAMING = (Kind.REQUEST, Kind.NOTIFICATION)
 
 # ex.scratch key: identifiers of this exchange (a JSON-RPC id, a method, the session id,
 # the server's name) that hold a secret. They travel unchanged (rewriting one breaks the
