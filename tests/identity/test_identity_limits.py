@@ -256,3 +256,25 @@ def test_a_server_renamed_by_the_shim_header_is_still_limited_by_its_address(mke
         stage.process(m)
         actions.append(m.action)
     assert actions == [Action.PASS, Action.PASS, Action.BLOCK, Action.BLOCK]
+
+
+def test_many_identities_cannot_reset_a_shared_limit_or_an_active_one(mkex, mkreq, monkeypatch):
+    # past MAX_BUCKETS every bucket was cleared: anyone able to make enough identities (auth
+    # optional: every address and bearer token is one) reset everyone's limits
+    from mcp_gateway.identity import limits
+
+    monkeypatch.setattr(limits, "MAX_BUCKETS", 40)
+    stage, clock = _stage(
+        'limits:\n  default: 1/day\n  servers:\n    - match: "paid.example:*"\n'
+        "      rate: 1/day\n      per: total\n"
+    )
+    victim = _ident("victim")
+    assert _call(stage, mkex, mkreq, victim, server="paid.example:443").action is Action.PASS
+    for i in range(60):  # one fresh identity each, all while the victim stays active
+        clock.t += 61.0  # (the collection runs at most once a minute)
+        _call(stage, mkex, mkreq, _ident(f"sybil{i}"))
+        assert _call(stage, mkex, mkreq, victim).action is Action.BLOCK
+    assert len(stage._buckets) <= 41  # (plus the one made after the last collection)
+    # the shared server bucket is still empty for everyone
+    m = _call(stage, mkex, mkreq, _ident("late"), server="paid.example:443")
+    assert m.action is Action.BLOCK and "paid.example" in m.refusal.message

@@ -248,10 +248,18 @@ class LimitsStage:
         for k in full:
             del self._buckets[k]
         if len(self._buckets) > MAX_BUCKETS:
+            # Forget the per-identity buckets idle longest, never a shared one: clearing them
+            # all let anyone who made enough identities (auth optional: every client address
+            # and bearer token is one) reset everyone's limits, shared ones included.
+            idle = sorted((b[1], k) for k, b in self._buckets.items() if k[1] != "*")
+            n = len(self._buckets) - MAX_BUCKETS // 2
+            for _, k in idle[:n]:
+                del self._buckets[k]
             log.warning(
-                "mcp-gateway: %d active rate-limit buckets; resetting them", len(self._buckets)
+                "mcp-gateway: more than %d active rate-limit buckets; forgot the %d idle longest",
+                MAX_BUCKETS,
+                min(n, len(idle)),
             )
-            self._buckets.clear()
 
 
 def _rate_of(bucket_key: str) -> tuple[float, float] | None:
