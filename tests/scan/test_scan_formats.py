@@ -1627,3 +1627,98 @@ FOUND_SEVENTEENTH = [
 @pytest.mark.parametrize(("text", "want"), FOUND_SEVENTEENTH)
 def test_seventeenth_corpus_values_are_found(engine, text, want):
     assert want in found(engine, text)
+
+
+# corpus 18 (password-manager exports, healthcare EDI, OCR'd statements, cloud audit logs,
+# GraphQL, agent transcripts in many languages)
+SILENT_EIGHTEENTH = [
+    # Vault's audit log HMACs its secrets; a GraphQL variable's type
+    '{"auth": {"client_token": "hmac-sha256:ad73bd5d8e7f2f8d76f86df205e7f4d99e40664fcfaccf025086'
+    '197103f6ac2a"}}',
+    '{"query": "mutation Login($email: String!, $password: String!) { login { token } }"}',
+    # a bank statement's reference and a shop's numeric id are no cards; a PO is no phone
+    "<Ntry><Amt>12.00</Amt><AcctSvcrRef>5316419838722684</AcctSvcrRef></Ntry>",
+    '{"sku": "SKU-016649", "variant_id": 58590479447691, "title": "Linen shirt"}',
+    '"metadata": {"order_id": "PO 0073-8847-381"}',
+]
+
+
+@pytest.mark.parametrize("text", SILENT_EIGHTEENTH)
+def test_eighteenth_corpus_false_alarms_stay_silent(engine, text):
+    assert found(engine, text) == []
+
+
+FOUND_EIGHTEENTH = [
+    # 1Password's CSV: the Website column before the Username one is no URL login
+    (
+        "Title,Website,Username,Password\nPortal,https://portal.azure.com,chloe.tanaka@icloud.com,"
+        "oQy4K_LPonVLNLkhM+uIzbA",
+        ("email", "chloe.tanaka@icloud.com"),
+    ),
+    (
+        "url,username,password,totp\nhttps://github.com/,e@proton.me,ebLOgdAXoytT#lqzA,"
+        "LSMNOUXRJEAJOWOVOZ46OMYWHULQQ2ZQ",
+        ("generic_secret", "LSMNOUXRJEAJOWOVOZ46OMYWHULQQ2ZQ"),
+    ),
+    ("REF*0F*151992488~\nREF*SY*586588836~\n", ("us_ssn", "586588836")),
+    (
+        "MSH|^~\\&|EPIC|MERCY|LAB|HOSP|202403011200||ADT^A01|1234567890|P|2.5.1\rPID|1||48213377"
+        "^^^MRN^MR||DOE^JANE^A||19800412|F|||12 Elm St^^Boston^MA^02110^USA||(617)482-3391||EN"
+        "|M||535021821|125988516\r",
+        ("us_ssn", "125988516"),
+    ),
+    (
+        "IBAN :   ES04\u00a00387\u00a01890\u00a03810\u00a05708\u00a09868",
+        ("iban", "ES04\u00a00387\u00a01890\u00a03810\u00a05708\u00a09868"),
+    ),
+    ("IBAN :   DE48  0129  7262  7854  5403  57", ("iban", "DE48  0129  7262  7854  5403  57")),
+    ("Kartennummer:  4936  3821  9043  0507", ("credit_card", "4936  3821  9043  0507")),
+    (
+        '{"sessionId": "00DqOdkUL1RN9yu!usPQDYzQRWRTknRTn1snMC67En_ey2fBRLziUyA_NUEkeBcx7PpLr1'
+        'scKm7LRYN9v8apnNgP4JA3sXDkw3NV7p9hdxb0E4DZ"}',
+        (
+            "generic_secret",
+            "00DqOdkUL1RN9yu!usPQDYzQRWRTknRTn1snMC67En_ey2fBRLziUyA_NUEkeBcx7PpLr1scKm7LRYN9v8ap"
+            "nNgP4JA3sXDkw3NV7p9hdxb0E4DZ",
+        ),
+    ),
+    (
+        "I cannot log in. API key is be2782fe7f76259483e721713b1df9f6\nThanks",
+        ("generic_secret", "be2782fe7f76259483e721713b1df9f6"),
+    ),
+    ("パスワードはI3tnkejeHN2#ZCW++xsn#-Lです。", ("generic_secret", "I3tnkejeHN2#ZCW++xsn#-L")),
+    ("كلمة المرور هي C-VMBYi*5qxlT8vJHSb0", ("generic_secret", "C-VMBYi*5qxlT8vJHSb0")),
+    ("我的密码是Xk9#mPq2vL7r，请帮我登录一下", ("generic_secret", "Xk9#mPq2vL7r")),
+    ("moje hasło to Xk9#mPq2vL7r", ("generic_secret", "Xk9#mPq2vL7r")),
+    ("şifrem Xk9#mPq2vL7r , giriş yapabilir misin?", ("generic_secret", "Xk9#mPq2vL7r")),
+    ("비밀번호는 Xk9#mPq2vL7r 입니다", ("generic_secret", "Xk9#mPq2vL7r")),
+    ("मेरा पासवर्ड Xk9#mPq2vL7r है", ("generic_secret", "Xk9#mPq2vL7r")),
+    (
+        "khóa API của tôi là a8F3kQ9zL2mN7pR4tV6wX1yB",
+        ("generic_secret", "a8F3kQ9zL2mN7pR4tV6wX1yB"),
+    ),
+    ("토큰: a8F3kQ9zL2mN7pR4tV6wX1yB", ("generic_secret", "a8F3kQ9zL2mN7pR4tV6wX1yB")),
+    (
+        "<p>Hier das Passwort für den Jumphost: <b>Cobalt8024$</b></p>",
+        ("generic_secret", "Cobalt8024$"),
+    ),
+    ("Call back number: 625 258 599", ("phone_number", "625 258 599")),
+    ("tel          | 648 075 994\n", ("phone_number", "648 075 994")),
+]
+
+
+@pytest.mark.parametrize(("text", "want"), FOUND_EIGHTEENTH)
+def test_eighteenth_corpus_values_are_found(engine, text, want):
+    assert want in found(engine, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "şifrem çok uzun, değiştirmem lazım",  # a sentence, no password in it
+        "パスワードは忘れました",
+        "das Passwort ist abgelaufen",
+    ],
+)
+def test_eighteenth_corpus_words_without_a_secret(engine, text):
+    assert found(engine, text) == []

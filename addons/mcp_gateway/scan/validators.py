@@ -157,6 +157,8 @@ def _line_before(ctx: Ctx, n: int) -> str:
 _ID_BEFORE = re.compile(
     r"(?:(?:trace|span|parent|request|correlation|transaction|txn|order|invoice|shipment|tracking"
     r"|session|message|event|object|build|job|run|snowflake)[_.-]?id|\bid"
+    # any name ending in _id or Id / Ref (variant_id, "customerId", <AcctSvcrRef>, <TxId>)
+    r"|[a-z0-9]_id|(?-i:[a-z](?:Ref|Id|ID))"
     # a payment's reference on a statement line (Ref 3531635587702635)
     r"|\b(?:ref|reference|referenz|r\u00e9f\u00e9rence|referencia|riferimento|verwendungszweck))\W{0,4}\Z"
     r"|\[[A-Za-z][\w.-]*,(?:\d+,)?\Z"
@@ -403,7 +405,9 @@ def not_placeholder(value: str, ctx: Ctx | None = None) -> bool:
 
 
 # -- context ------------------------------------------------------------------------------
-_URL_USERINFO_BEFORE = re.compile(r"[a-z][a-z0-9+.\-]*://[^\s/@]*\Z", re.I)
+# (a comma, semicolon, quote or bracket ends the URL: a CSV's Website,Username columns
+# put https://portal.azure.com,chloe@… right before an address)
+_URL_USERINFO_BEFORE = re.compile(r"[a-z][a-z0-9+.\-]*://[^\s/@,;\"'<>]*\Z", re.I)
 # the target of ssh / scp / sftp / rsync / git clone (user@host) is a login, not an address
 _LOGIN_TARGET_BEFORE = re.compile(
     r"\b(?:ssh|sftp|mosh|scp|rsync|git\s+clone|ssh-copy-id)(?:\s+-{1,2}[\w-]+(?:[ =][^\s@-]\S*)?)*"
@@ -654,6 +658,8 @@ _REFERENCE_BEFORE = re.compile(
     r"|(?-i:No|NO)|no(?=[.:#])"
     # tax and form numbers: an EIN is NN-NNNNNNN, and a W-2's control number 5-4
     r"|ein|tin|fein|itin|vat|identification\s+number|control\s+(?:number|no)"
+    # a purchase order (PO 0073-8847-381, P.O. #…)
+    r"|(?-i:PO|P\.O\.)|purchase\s+order"
     r"|tax\s+id)"
     # (the name may go on: Case number, order no., ticket ID)
     r"\b(?:[\s_-]{1,2}(?:number|num|nr|id)\b)?[.:#\s)-]{0,4}(?:\d{1,3}\s)?"
