@@ -1501,3 +1501,54 @@ def test_a_stream_not_known_as_mcp_with_an_ambiguous_charset_is_refused(gw):
         f.response.stream, b'data: {"jsonrpc":"2.0","method":"x","params":{"t":"PII"}}\n\n', 9
     )
     assert b"PII" not in out
+
+
+@pytest.mark.parametrize(
+    "coding",
+    [
+        pytest.param(b"gzip\xa0", id="nbsp-after"),  # httpx and fetch trim it: gzip
+        pytest.param(b"\xa0gzip", id="nbsp-before"),
+        pytest.param(b"gzip, x-foo", id="unknown-after"),  # fetch: decodes nothing
+        pytest.param(b"x-foo, gzip", id="unknown-before"),
+        pytest.param(b"gzip, identity", id="identity"),
+        pytest.param(b"gzip\x85", id="trimmed-by-python-only"),
+    ],
+)
+def test_an_answer_whose_codings_clients_read_apart_goes_on_as_scanned(gw, coding):
+    """A byte beside a coding's name, or a token next to gzip that fetch does not decode:
+    the gateway read the compressed bytes (a token reached both SDKs), or fetch read them
+    raw while httpx and the gateway inflated them (a gzip header's file name, quoted by the
+    TypeScript SDK, was never scanned). The answer now goes on decoded, as scanned."""
+    body = b'{"jsonrpc":"2.0","id":5,"result":{"t":"PII"}}'
+    f = json_answer_with(gw, gzip.compress(body), [(b"content-encoding", coding)])
+    assert "content-encoding" not in f.response.headers
+    assert f.response.headers["content-length"] == str(len(f.response.raw_content))
+    assert decode_json(f.response.raw_content)["result"]["t"] == "[REDACTED:email]"
+    # nothing to redact, but a gzip header's file name that fetch would show raw
+    import io
+
+    clean = b'{"jsonrpc":"2.0","id":5,"result":{"t":"ok"}}'
+    buf = io.BytesIO()
+    with gzip.GzipFile(filename="SECRET.txt", mode="wb", fileobj=buf) as z:
+        z.write(clean)
+    f = json_answer_with(gw, buf.getvalue(), [(b"content-encoding", coding)])
+    if b"\xa0" in coding:  # both trim it: they undo the gzip alike, so it goes on as it came
+        assert f.response.raw_content == buf.getvalue()
+    else:
+        assert f.response.raw_content == clean and "content-encoding" not in f.response.headers
+    # an event stream too (decoded on the fly, its Content-Encoding dropped)
+    f = sse_flow(gw, headers=((b"content-encoding", coding),))
+    out = feed(f.response.stream, gzip.compress(MCP_SECRET_EVENT), 7)
+    assert b"SECRET" not in out and b"test.secret" in out
+    assert "content-encoding" not in f.response.headers
+
+
+def test_the_codings_clients_read_alike_are_left_alone():
+    from mcp_gateway import codec
+
+    assert not codec.readings_differ("gzip")
+    assert not codec.readings_differ("gzip, br")
+    assert not codec.readings_differ("x-foo")  # nothing decoded either way
+    assert not codec.readings_differ("identity")
+    assert codec.readings_differ("gzip, identity") and codec.readings_differ("x-foo, gzip")
+    assert codec.codings("gzip\udca0") == ["gzip"]  # (a lone 0xA0 byte, as header maps hold it)

@@ -17,9 +17,19 @@ import zlib
 UTF8_NAMES = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
 
 
+def _latin1(header: str) -> str:
+    """A header value as httpx and Node read it: its bytes as latin-1 (the gateway's header
+    maps hold them as UTF-8 with surrogate escapes: a lone 0xA0 byte is no space there)."""
+    try:
+        return header.encode("utf-8", "surrogateescape").decode("latin-1")
+    except UnicodeError:
+        return header
+
+
 def codings(header: str | None) -> list[str]:
-    """The content codings of a ``Content-Encoding`` value, in the order they were applied."""
-    return [c.strip().lower() for c in (header or "").split(",") if c.strip()]
+    """The content codings of a ``Content-Encoding`` value, in the order they were applied
+    (each trimmed as httpx trims it: ``gzip`` after a no-break space is gzip to it)."""
+    return [c.strip().lower() for c in _latin1(header or "").split(",") if c.strip()]
 
 
 _READ_BY_CLIENTS = frozenset({"identity", "gzip", "x-gzip", "deflate", "br", "zstd"})
@@ -35,6 +45,26 @@ def answer_codings(header: str | None) -> str | None:
         return None
     known = [c for c in codings(header) if c in _READ_BY_CLIENTS]
     return ", ".join(known) if known else None
+
+
+_NOT_TRIMMED_BY_JS = "\x1c\x1d\x1e\x1f\x85"  # Python's str.strip() takes these, String.trim() not
+
+
+def readings_differ(header: str | None) -> bool:
+    """Whether httpx and Node's fetch undo an answer's codings differently. httpx undoes the
+    codings it knows and skips the rest; fetch undoes them only when every token is one it
+    decodes (``identity`` or an unknown token next to ``gzip`` makes it decode nothing, and
+    the TypeScript SDK then quotes the raw bytes, a gzip header's file name included). Such
+    an answer is sent on decoded, so both read what was scanned."""
+    if not header:
+        return False
+    raw = [c for c in _latin1(header).split(",") if c.strip()]
+    known = [c for c in codings(header) if c in _READ_BY_CLIENTS and c != "identity"]
+    if not known:
+        return False  # nothing decoded either way
+    if len(known) != len(raw):
+        return True
+    return any(ch in c for c in raw for ch in _NOT_TRIMMED_BY_JS)
 
 
 class TooLarge(ValueError):
