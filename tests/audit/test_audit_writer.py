@@ -510,3 +510,27 @@ def test_a_database_swapped_for_a_forged_copy_while_running_is_reported(tmp_path
     assert w.close()
     assert chain.read_head(chain.head_path(str(db))) == head
     assert not chain.verify(schema.connect(str(db)), chain.head_path(str(db))).ok
+
+
+def test_rows_appended_by_someone_else_are_named_in_the_trail(tmp_path, caplog):
+    """A correctly hashed row appended by hand after the writer's last one is built upon
+    (another gateway on the same file does the same), so verify cannot tell: the writer
+    names the rows it did not write in an event chained right after them."""
+    db = tmp_path / "a.db"
+    w = open_writer(db, flush_interval=0.05)
+    for i in range(3):
+        w.submit(_row(i))
+    assert w.flush(timeout=10)
+    other = open_writer(db)  # the forger's writer: correct hashes, no key needed
+    other.submit({**_row(99), "method": "tools/call", "name": "delete_repo"})
+    assert other.close(record_stop=False)
+    with caplog.at_level(logging.WARNING, logger="mcp_gateway"):
+        w.submit(_row(4))
+        assert w.flush(timeout=10)
+    assert w.close()
+    assert "written by another process" in caplog.text
+    (detail,) = rows(db, "SELECT detail FROM audit_events WHERE event='foreign'")[0]
+    (fake,) = rows(db, "SELECT seq FROM messages WHERE name='delete_repo'")[0]
+    first, last = (int(x) for x in detail.split()[1].split("-"))
+    assert first <= fake <= last
+    assert chain.verify(schema.connect(str(db)), chain.head_path(str(db))).ok

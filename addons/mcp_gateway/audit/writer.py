@@ -723,6 +723,27 @@ class AuditWriter:
         self._events.insert(0, ev)  # (kept for a retry if this batch's commit fails)
         return ev
 
+    def _foreign(self, first: int, last: int) -> dict[str, Any]:
+        """Rows ``first``..``last`` came after this writer's last one, written by someone
+        else: another gateway on the same database (set ``mcp_audit_db`` per instance), or
+        a hand-made append with a hash of its own. The chain holds them, so ``verify`` cannot
+        tell; an event chained right after them says they are not this gateway's."""
+        log.warning(
+            "mcp-gateway audit: rows %d-%d of %s were written by another process (another "
+            "gateway on this database, or an edit); recorded in the trail",
+            first,
+            last,
+            self.path,
+        )
+        ev = {
+            "time": self.clock(),
+            "event": "foreign",
+            "count": last - first + 1,
+            "detail": f"rows {first}-{last} were not written by this gateway (pid {os.getpid()})",
+        }
+        self._events.insert(0, ev)  # (kept for a retry if this batch's commit fails)
+        return ev
+
     def _commit(self, conn: sqlite3.Connection, rows: list[dict]) -> None:
         with self._lock:
             dropped, refused, first = self._dropped, self._refused, self._first_loss
@@ -783,6 +804,8 @@ class AuditWriter:
             last = self._last
             if last is not None and _row_hash(conn, last[0]) != last[1]:
                 events = [self._rewritten(last[0]), *events]
+            elif last is not None and seq > last[0]:
+                events = [self._foreign(last[0] + 1, seq), *events]
             ev_out: list[tuple] = []
             msg_out: list[tuple] = []
             find_out: list[tuple] = []
