@@ -161,9 +161,15 @@ def served_uri(uri: str) -> str | None:
     try:
         from pydantic import AnyUrl
 
-        return str(AnyUrl(uri))
+        served = str(AnyUrl(uri))
     except Exception:  # noqa: BLE001 - (ValidationError) not a URL: the server refuses it
         return None
+    if "//" in served.split("://", 1)[-1]:
+        # file:///srv//secrets/x is file:///srv/secrets/x to a server that opens the path
+        # (a template capturing slashes, {+path}): empty path segments read as one
+        head, sep, rest = served.partition("://")
+        served = head + sep + re.sub(r"/{2,}", "/", rest)
+    return served
 
 
 def target_pointer(method: str | None, params: Any) -> str | None:

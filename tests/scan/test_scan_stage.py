@@ -361,6 +361,7 @@ def test_scope_direction_method_tool_server(tmp_path):
         "file:\\\\\\srv\\secrets\\a.txt",
         "file:///srv/sec\trets/a.txt",
         " file:///srv/secrets/a.txt",
+        "file:///srv//secrets/a.txt",  # a template capturing slashes opens the same file
     ],
 )
 def test_a_resource_scope_matches_the_uri_as_the_server_reads_it(tmp_path, uri):
