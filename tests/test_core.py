@@ -655,12 +655,8 @@ def test_a_coding_clients_do_not_know_is_read_as_they_read_it(gw, coding):
     f = json_answer_with(gw, body, [(b"content-encoding", coding)])
     assert decode_json(f.response.content)["result"]["t"] == "[REDACTED:email]"
     # an error page is scanned as text
-    f = send(gw, post(rpc("tools/call", id=5, name="echo")))
-    hdrs = ((b"content-type", b"text/plain"), (b"content-encoding", coding))
-    f.response = tutils.tresp(status_code=500, headers=hdrs, content=b"")
-    f.response.raw_content = b"internal error: SECRET in config"
-    gw.responseheaders(f)
-    gw.response(f)
+    hdrs = [(b"content-type", b"text/plain"), (b"content-encoding", coding)]
+    f = answer_with(gw, hdrs, b"internal error: SECRET in config", status=500)
     assert f.response.status_code == 500 and b"SECRET" not in f.response.content
 
 
@@ -675,11 +671,7 @@ def test_a_coding_clients_do_not_know_is_read_as_they_read_it(gw, coding):
     ],
 )
 def test_an_error_page_in_a_charset_clients_read_apart_goes_on_as_scanned(gw, ctype, body, hidden):
-    f = send(gw, post(rpc("tools/call", id=5, name="echo")))
-    f.response = tutils.tresp(status_code=500, headers=((b"content-type", ctype),), content=b"")
-    f.response.raw_content = body
-    gw.responseheaders(f)
-    gw.response(f)
+    f = answer_with(gw, [(b"content-type", ctype)], body, status=500)
     out = f.response.content
     assert f.response.headers["content-type"].endswith("; charset=utf-8")
     if b"+" in body:  # UTF-7: the reading one client gets is sent on, as UTF-8, to all
@@ -689,24 +681,16 @@ def test_an_error_page_in_a_charset_clients_read_apart_goes_on_as_scanned(gw, ct
 
 
 def test_an_error_page_in_an_unknown_charset_keeps_its_text_and_media_type(gw):
-    f = send(gw, post(rpc("tools/call", id=5, name="echo")))
-    hdrs = ((b"content-type", b"text/html; charset=x-bogus"), (b"content-encoding", b"none"))
-    f.response = tutils.tresp(status_code=502, headers=hdrs, content=b"")
-    f.response.raw_content = b"<p>bad gateway</p>"
-    gw.responseheaders(f)
-    gw.response(f)
+    hdrs = [(b"content-type", b"text/html; charset=x-bogus"), (b"content-encoding", b"none")]
+    f = answer_with(gw, hdrs, b"<p>bad gateway</p>", status=502)
     assert f.response.content == b"<p>bad gateway</p>"
     assert f.response.headers["content-type"] == "text/html; charset=utf-8"
     assert not gw.rec.msgs[-1].findings
 
 
 def test_an_error_page_in_a_foreign_charset_is_sent_on_as_its_reading(gw):
-    f = send(gw, post(rpc("tools/call", id=5, name="echo")))
-    hdrs = ((b"content-type", b"text/plain; charset=windows-1252"),)
-    f.response = tutils.tresp(status_code=500, headers=hdrs, content=b"")
-    f.response.raw_content = "Fehler: Gebühr".encode("cp1252")
-    gw.responseheaders(f)
-    gw.response(f)
+    hdrs = [(b"content-type", b"text/plain; charset=windows-1252")]
+    f = answer_with(gw, hdrs, "Fehler: Gebühr".encode("cp1252"), status=500)
     assert f.response.content.decode() == "Fehler: Gebühr"
     assert f.response.headers["content-type"] == "text/plain; charset=utf-8"
 
@@ -754,6 +738,16 @@ def json_answer_with(gw, content, headers):
         headers=((b"content-type", b"application/json"), *headers), content=b""
     )
     f.response.raw_content = content
+    gw.responseheaders(f)
+    gw.response(f)
+    return f
+
+
+def answer_with(gw, headers, raw, status=200):
+    """An answer to a tools/call with exactly these headers and body bytes."""
+    f = send(gw, post(rpc("tools/call", id=5, name="echo")))
+    f.response = tutils.tresp(status_code=status, headers=tuple(headers), content=b"")
+    f.response.raw_content = raw
     gw.responseheaders(f)
     gw.response(f)
     return f
@@ -904,11 +898,8 @@ def test_json_in_a_charset_receivers_read_apart_is_refused(gw, cs):
     "utf-7." as UTF-7, Python falls back to UTF-8, httpx decodes unicode_escape): the
     gateway cannot read it as the receiver will, so it is refused in closed mode."""
     body = b'{"jsonrpc":"2.0","id":5,"result":{"t":"PII"}}'
-    f = send(gw, post(rpc("tools/call", id=5, name="echo")))
     ctype = f"application/json; charset={cs}".encode()
-    f.response = tutils.tresp(headers=((b"content-type", ctype),), content=body)
-    gw.responseheaders(f)
-    gw.response(f)
+    f = answer_with(gw, [(b"content-type", ctype)], body)
     assert b"PII" not in f.response.content and b"-32065" in f.response.content
     req = orjson.dumps(rpc("tools/call", id=6, name="echo", arguments={"t": "PII"}))
     f = send_typed(gw, ctype, req)
@@ -936,10 +927,7 @@ def test_json_whose_charset_reading_differs_from_its_bytes_is_refused(gw, cs, te
     assert f.response is not None and f.response.status_code == 400
     assert b"ambiguous charset" in f.response.content
     body = orjson.dumps({"jsonrpc": "2.0", "id": 5, "result": {"t": text}})
-    f = send(gw, post(rpc("tools/call", id=5, name="echo")))
-    f.response = tutils.tresp(headers=((b"content-type", ctype),), content=body)
-    gw.responseheaders(f)
-    gw.response(f)
+    f = answer_with(gw, [(b"content-type", ctype)], body)
     assert b"Qw3Er5" not in f.response.content and b"-32065" in f.response.content
     # the same charset on a body that reads alike either way is read as before
     plain = orjson.dumps(rpc("tools/call", id=7, name="echo", arguments={"t": "PII"}))
