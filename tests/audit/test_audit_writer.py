@@ -534,3 +534,28 @@ def test_rows_appended_by_someone_else_are_named_in_the_trail(tmp_path, caplog):
     first, last = (int(x) for x in detail.split()[1].split("-"))
     assert first <= fake <= last
     assert chain.verify(schema.connect(str(db)), chain.head_path(str(db))).ok
+
+
+def test_foreign_rows_are_named_once_when_the_batch_is_retried(tmp_path, monkeypatch):
+    db = tmp_path / "a.db"
+    w = open_writer(db, flush_interval=0.05)
+    w.submit(_row(0))
+    assert w.flush(timeout=10)
+    other = open_writer(db)
+    other.submit(_row(1))
+    assert other.close(record_stop=False)
+    real = schema.set_meta
+    fails = [1]
+
+    def flaky(conn, key, value):  # the batch fails once, after its events were made
+        if key == "head_seq" and fails:
+            fails.pop()
+            raise sqlite3.OperationalError("database is locked")
+        return real(conn, key, value)
+
+    monkeypatch.setattr(schema, "set_meta", flaky)
+    w.submit(_row(2))
+    assert w.flush(timeout=10)
+    assert w.close()
+    assert not fails  # (the failure happened)
+    assert len(rows(db, "SELECT seq FROM audit_events WHERE event='foreign'")) == 1

@@ -307,6 +307,7 @@ class AuditWriter:
         # (edited rows, hashed again, meta set to match) would otherwise have the next batch
         # chained onto the forgery and the head file moved forward to bless it.
         self._last: tuple[int, str] | None = None
+        self._noted = 0  # the last seq already named in a `foreign` event (a retried batch)
 
     # -- lifecycle (synchronous, called from configure/done) ---------------------------
     def open(self) -> None:
@@ -742,6 +743,7 @@ class AuditWriter:
             "detail": f"rows {first}-{last} were not written by this gateway (pid {os.getpid()})",
         }
         self._events.insert(0, ev)  # (kept for a retry if this batch's commit fails)
+        self._noted = last  # (and named once)
         return ev
 
     def _commit(self, conn: sqlite3.Connection, rows: list[dict]) -> None:
@@ -804,8 +806,8 @@ class AuditWriter:
             last = self._last
             if last is not None and _row_hash(conn, last[0]) != last[1]:
                 events = [self._rewritten(last[0]), *events]
-            elif last is not None and seq > last[0]:
-                events = [self._foreign(last[0] + 1, seq), *events]
+            elif last is not None and seq > max(last[0], self._noted):
+                events = [self._foreign(max(last[0], self._noted) + 1, seq), *events]
             ev_out: list[tuple] = []
             msg_out: list[tuple] = []
             find_out: list[tuple] = []
