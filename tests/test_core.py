@@ -1416,14 +1416,17 @@ def test_a_body_of_undeclared_length_is_read_unless_its_credential_is_refused(gw
         gw.requestheaders(f)
         return f
 
-    f = head()  # no authentication stage: read, as any body
+    mcp = ((b"mcp-protocol-version", b"2025-11-25"),)
+    f = head(extra=mcp)  # no authentication stage: read, as any body
     assert f.error is None and not f.request.stream
     gw.pipeline.add(RefuseAnonymous())
-    f = head()
+    f = head()  # a JSON POST to a host not known as MCP (api.openai.com…): not ours
+    assert f.error is None
+    f = head(extra=mcp)
     assert f.error is not None and not f.live  # killed before mitmproxy reads the body
     (ex,) = gw.rec.ended  # its audit row
     assert ex.refusal.http_status == 401
-    f = head(extra=((b"x-key", b"k"),))  # a credential the stage accepts: read
+    f = head(extra=(*mcp, (b"x-key", b"k")))  # a credential the stage accepts: read
     assert f.error is None
     f = head(path=b"/up", ctype=b"video/mp4")  # not MCP-like: mitmproxy's business
     assert f.error is None

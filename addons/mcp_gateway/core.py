@@ -482,14 +482,16 @@ class Gateway:
         before its body is read (the connection, or the HTTP/2 stream, is closed; one audit
         row): an anonymous client cannot make the proxy hold gigabytes. (A request that may
         be MCP, as for ``_huge_request``.)"""
-        ctype = h.get("content-type", "").lower()
         server = self._server_name(flow)
-        if not (_has_mcp_header(h) or "json" in ctype or not ctype or self._known_server(server)):
-            return
+        reverse = type(getattr(flow.client_conn, "proxy_mode", None)).__name__ == "ReverseMode"
+        if not (reverse or _has_mcp_header(h) or self._known_server(server)):
+            return  # (a POST to another host, in proxy mode, is not the gateway's to refuse)
         ex = self._new_exchange(flow, h)
-        refusal = ex.refusal or self.pipeline.authenticate(ex)
-        if refusal is None:
-            return
+        if ex.refusal is not None:
+            return  # (refused for another reason: answered as usual once the body is read)
+        refusal = self.pipeline.authenticate(ex)
+        if refusal is None or refusal.http_status != 401:
+            return  # (a JWKS not loaded yet, 503: decided again with the body)
         log.warning(
             "mcp-gateway: POST to %s without Content-Length refused before reading its body: %s",
             server,

@@ -296,7 +296,10 @@ class _DigitRun:
         if sc is None:
             sc = self.local.scratch = self.hs.Scratch(self.db)
         found: list[int] = []
-        self.db.scan(data, match_event_handler=_stop_at_first, context=found, scratch=sc)
+        try:
+            self.db.scan(data, match_event_handler=_stop_at_first, context=found, scratch=sc)
+        except self.hs.ScanTerminated:  # (raised when the callback stops the scan: a match)
+            return True
         return bool(found)
 
 

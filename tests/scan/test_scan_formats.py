@@ -1640,6 +1640,16 @@ SILENT_EIGHTEENTH = [
     "<Ntry><Amt>12.00</Amt><AcctSvcrRef>5316419838722684</AcctSvcrRef></Ntry>",
     '{"sku": "SKU-016649", "variant_id": 58590479447691, "title": "Linen shirt"}',
     '"metadata": {"order_id": "PO 0073-8847-381"}',
+    # (found by a review of the new rules)
+    '<meta-data android:name="com.google.android.geo.API_KEY" android:value="@string/maps_key" />',
+    "API key fingerprint: d41d8cd98f00b204e9800998ecf8427e",
+    "Rotated the API key in commit: 9fceb02d0ae598e95dc970b74767f19372d61af8",
+    "primary_key: organization_identifier\nactive_record_encryption is configured",
+    "| cell | 1234.5678 |\n| cell | 0.25 0.5 |",
+    "callback: 1699999999999",
+    "Q1  Q2  Q3  Q4\n4512  5127  6231  4410\n4539  1488  0343  6467",
+    "şifreniz 2FA-kodu ile",
+    "env('APP_KEY', 'base64:')",
 ]
 
 
@@ -1672,7 +1682,10 @@ FOUND_EIGHTEENTH = [
         ("iban", "ES04\u00a00387\u00a01890\u00a03810\u00a05708\u00a09868"),
     ),
     ("IBAN :   DE48  0129  7262  7854  5403  57", ("iban", "DE48  0129  7262  7854  5403  57")),
-    ("Kartennummer:  4936  3821  9043  0507", ("credit_card", "4936  3821  9043  0507")),
+    (
+        "Kartennummer: 4936\u00a03821\u00a09043\u00a00507",
+        ("credit_card", "4936\u00a03821\u00a09043\u00a00507"),
+    ),
     (
         '{"sessionId": "00DqOdkUL1RN9yu!usPQDYzQRWRTknRTn1snMC67En_ey2fBRLziUyA_NUEkeBcx7PpLr1'
         'scKm7LRYN9v8apnNgP4JA3sXDkw3NV7p9hdxb0E4DZ"}',
@@ -1690,7 +1703,7 @@ FOUND_EIGHTEENTH = [
     ("كلمة المرور هي C-VMBYi*5qxlT8vJHSb0", ("generic_secret", "C-VMBYi*5qxlT8vJHSb0")),
     ("我的密码是Xk9#mPq2vL7r，请帮我登录一下", ("generic_secret", "Xk9#mPq2vL7r")),
     ("moje hasło to Xk9#mPq2vL7r", ("generic_secret", "Xk9#mPq2vL7r")),
-    ("şifrem Xk9#mPq2vL7r , giriş yapabilir misin?", ("generic_secret", "Xk9#mPq2vL7r")),
+    ("şifrem: Xk9#mPq2vL7r , giriş yapabilir misin?", ("generic_secret", "Xk9#mPq2vL7r")),
     ("비밀번호는 Xk9#mPq2vL7r 입니다", ("generic_secret", "Xk9#mPq2vL7r")),
     ("मेरा पासवर्ड Xk9#mPq2vL7r है", ("generic_secret", "Xk9#mPq2vL7r")),
     (
@@ -1722,3 +1735,18 @@ def test_eighteenth_corpus_values_are_found(engine, text, want):
 )
 def test_eighteenth_corpus_words_without_a_secret(engine, text):
     assert found(engine, text) == []
+
+
+def test_a_base64_body_that_fails_just_before_an_end_line_is_read_in_linear_time(engine):
+    # each start position walked every following line, giving back one character at a
+    # time: 250 lines then "!" before END took ~20 s on the event loop
+    import random
+    import time
+
+    rnd = random.Random(1)
+    a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    body = "\n".join("".join(rnd.choice(a) for _ in range(64)) for _ in range(250))
+    t = time.process_time()
+    for tail in ("!\n", "\n# comment\n"):
+        engine.scan_text(body + tail + "-----END PRIVATE KEY-----")
+    assert time.process_time() - t < 2.0
