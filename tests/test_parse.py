@@ -296,3 +296,12 @@ def test_the_digit_run_search_agrees_with_the_plain_one(monkeypatch):
     fast = [parse._has_big_int(b) for b in samples]
     monkeypatch.setattr(parse, "_digit_run", False)  # as without Hyperscan
     assert fast == [parse._has_big_int(b) for b in samples] == [True, False, True]
+
+
+def test_a_long_uri_is_not_normalised_nor_cached():
+    from mcp_gateway import parse
+
+    parse.served_uri.cache_clear()
+    assert parse.served_uri_of("FILE:///srv/a") == "file:///srv/a"
+    assert parse.served_uri_of("FILE:///" + "a" * 5000) is None
+    assert parse.served_uri.cache_info().currsize == 1

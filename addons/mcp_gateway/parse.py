@@ -149,6 +149,14 @@ URI_METHODS = frozenset(
 )
 
 
+_URI_MAX = 2048  # a client chooses the URI: the cache below must not hold megabytes
+
+
+def served_uri_of(uri: str) -> str | None:
+    """``served_uri`` for a URI short enough to cache; a longer one is matched as written."""
+    return served_uri(uri) if len(uri) <= _URI_MAX else None
+
+
 @functools.lru_cache(maxsize=4096)
 def served_uri(uri: str) -> str | None:
     """A resource URI as the SDK servers read it before looking the resource up: WHATWG URL

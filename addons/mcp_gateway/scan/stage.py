@@ -27,7 +27,7 @@ from ..parse import (
     MCP_PARAM_PREFIX,
     URI_METHODS,
     decode_header_value,
-    served_uri,
+    served_uri_of,
     target_pointer,
 )
 from ..pipeline import ORDER_SCAN
@@ -193,7 +193,7 @@ class ScanStage:
         # FILE:///srv/secrets/a, file://localhost/…, /srv/public/../secrets/a are
         # file:///srv/secrets/a to the SDK servers.
         alias = (
-            served_uri(msg.name)
+            served_uri_of(msg.name)
             if msg.method in URI_METHODS and isinstance(msg.name, str)
             else None
         )
