@@ -264,5 +264,35 @@ def test_the_writer_runs_in_a_child_process_unless_told_otherwise(
         assert isinstance(addon.writer, AuditWriter) and addon.writer.running
         assert any("writing from a thread instead" in r.getMessage() for r in caplog.records)
         addon.done()
-    starts = rows(db, "SELECT count(*) FROM audit_events WHERE event='start'")[0][0]
-    assert starts == 3
+    events = [e for (e,) in rows(db, "SELECT event FROM audit_events ORDER BY seq")]
+    # each writer ends its chain before the next one starts: no false `foreign` event
+    assert events == ["start", "stop"] * 3
+    assert chain.verify(sqlite3.connect(db), chain.head_path(str(db))).ok
+
+
+def test_a_failed_reopen_of_the_same_file_rolls_back_to_the_old_writer(
+    addon, tmp_path, monkeypatch
+):
+    from mcp_gateway.audit.writer import AuditError, AuditWriter
+
+    db = tmp_path / "audit.db"
+    real_open, calls = AuditWriter.open, []
+
+    def open_once_failing(self):
+        calls.append(self.queue_size)
+        if len(calls) == 2:  # the reopen with the new queue size
+            raise AuditError("disk gone")
+        real_open(self)
+
+    monkeypatch.setattr(AuditWriter, "open", open_once_failing)
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, mcp_audit_db=str(db), mcp_audit_process=False)
+        addon.pipeline.run(request(exchange(flow_id="one"), 1))
+        with pytest.raises(exceptions.OptionsError, match="disk gone"):
+            tctx.options.update(mcp_audit_queue_size=10)
+        assert tctx.options.mcp_audit_queue_size == 50_000  # rolled back, writer open again
+        assert addon.writer is not None and addon.writer.running
+        assert addon.writer.queue_size == 50_000
+        addon.pipeline.run(request(exchange(flow_id="two"), 2))
+        addon.done()
+    assert rows(db, "SELECT flow_id FROM messages ORDER BY seq") == [("one",), ("two",)]

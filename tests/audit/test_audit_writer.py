@@ -559,3 +559,31 @@ def test_foreign_rows_are_named_once_when_the_batch_is_retried(tmp_path, monkeyp
     assert w.close()
     assert not fails  # (the failure happened)
     assert len(rows(db, "SELECT seq FROM audit_events WHERE event='foreign'")) == 1
+
+
+def test_foreign_rows_are_named_when_the_batch_is_stored_sanitized(tmp_path, monkeypatch):
+    """A batch holding a value the hash cannot take is written again sanitized: the event
+    its first try made (said only once) must be in the second."""
+    db = tmp_path / "a.db"
+    w = open_writer(db, flush_interval=0.05)
+    w.submit(_row(0))
+    assert w.flush(timeout=10)
+    other = open_writer(db)
+    other.submit(_row(1))
+    assert other.close(record_stop=False)
+    real = schema.set_meta
+    fails = [1]
+
+    def unstorable(conn, key, value):  # fails once, after the batch's events were made
+        if key == "head_seq" and fails:
+            fails.pop()
+            raise TypeError("a value the hash cannot take")
+        return real(conn, key, value)
+
+    monkeypatch.setattr(schema, "set_meta", unstorable)
+    w.submit(_row(2))
+    assert w.flush(timeout=10)
+    assert w.close()
+    assert not fails  # (the failure happened)
+    assert len(rows(db, "SELECT seq FROM audit_events WHERE event='foreign'")) == 1
+    assert chain.verify(schema.connect(str(db)), chain.head_path(str(db))).ok

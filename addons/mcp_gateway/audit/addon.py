@@ -105,6 +105,13 @@ class AuditAddon:
 
     def _reopen(self, path: str | None, queue_size: int) -> None:
         new = None
+        if path == self.path:
+            # The same file (a new queue size, or thread vs process): the old writer ends its
+            # chain first. Opened before that, the new one would take the old one's last
+            # rows for another process's and record a false `foreign` event. If the new one
+            # then fails to open, mitmproxy rolls the options back and configure() opens the
+            # old settings again.
+            self._close()
         if path:
             detail = {
                 "on_full": ctx.options.mcp_audit_on_full,

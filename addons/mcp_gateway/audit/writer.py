@@ -751,10 +751,10 @@ class AuditWriter:
             dropped, refused, first = self._dropped, self._refused, self._first_loss
             self._dropped = self._refused = 0
             self._first_loss = None
-        events = list(self._events)
+        losses: list[dict[str, Any]] = []
         now = self.clock()
         if dropped:
-            events.append(
+            losses.append(
                 {
                     "time": now,
                     "event": "dropped",
@@ -764,7 +764,7 @@ class AuditWriter:
                 }
             )
         if refused:
-            events.append(
+            losses.append(
                 {
                     "time": now,
                     "event": "refused",
@@ -774,8 +774,10 @@ class AuditWriter:
                 }
             )
         try:
+            # self._events is read again for the retry: the failed try may have added a
+            # `rewritten` or `foreign` event there, which is said only once
             try:
-                self._write(conn, rows, events)
+                self._write(conn, rows, [*self._events, *losses])
             except (sqlite3.Error, OSError):
                 raise  # the database or the disk: retried with back-off by the caller
             except Exception:  # noqa: BLE001 - a value SQLite or the hash cannot take
@@ -783,7 +785,7 @@ class AuditWriter:
                     "mcp-gateway audit: a batch held an unstorable value; storing it sanitized"
                 )
                 rows[:] = [_sanitize(r) for r in rows]
-                self._write(conn, rows, events)
+                self._write(conn, rows, [*self._events, *losses])
         except BaseException:
             with self._lock:  # put the loss counts back: they are recorded by the next try
                 self._dropped += dropped
