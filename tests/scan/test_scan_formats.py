@@ -93,6 +93,25 @@ SILENT_GENERIC = [
     "define( 'AUTH_KEY',         'put your unique phrase here' );",
     "LoadCredential=db_password:/etc/credstore/db_password",
     "Reset your password `here` or ask `support`",
+    # (nineteenth corpus) cat -v's ^@ between /proc/PID/environ entries is no URL userinfo;
+    # Grafana provisioning placeholders; ordinary words where an app password would be
+    "VAULT_ADDR=https://vault.brightmoor-health.org:8200^@IMAGE_DIGEST=sha256:5ba5e1",
+    "secureJsonData:\n  password: $__file{/run/secrets/pg_password}",
+    "password: $__env{PG_PASSWORD}",
+    "password good luck with that",
+    # lookalikes of the nineteenth corpus's command forms
+    "AUTH default nopass",
+    "AUTH ${REDIS_PASSWORD}",
+    "stats auth admin:${STATS_PW}",
+    "client.auth(process.env.REDIS_PASSWORD)",
+    "Key Content            : Absent",
+    "Adgangskoden er udløbet, jeg beder om en ny.",
+    "kata sandi baru tidak cocok",
+    "REGISTRY_PASSWORD ?= $(shell cat /run/secrets/reg)",
+    "TOKEN_FILE := /var/run/token",
+    "pre-shared-key local 6 FLgBaJHXdYY_AVLuZYOQhNBRJEGfZZ",
+    "id K001aaaaaaaaaaaaaaaaaaaaaaaaaaa",
+    "api_token_expiry     | 2026-01-01 00:00:00",
 ]
 
 
@@ -185,7 +204,61 @@ GENERIC_FOUND = [
     ("use password 'L43AZi40EFz4uHv4xrSb55' for staging", "L43AZi40EFz4uHv4xrSb55"),
     # an OAuth implicit flow's fragment
     ("http://localhost:7457/callback#access_token=" + V + "&token_type=bearer", V),
+    # (nineteenth corpus) a value padded to a column (kubectl describe, heroku config)
+    ("    Environment:\n      NODE_ENV:           production\n      DB_PASSWORD:        " + V, V),
+    ("REDIS_PASSWORD:           jwx-ASkA8K1AYwbH4Ihg5+d", "jwx-ASkA8K1AYwbH4Ihg5+d"),
+    # make's conditional and immediate assignments
+    ("REGISTRY_PASSWORD ?= Zephyr#Cobalt81", "Zephyr#Cobalt81"),
+    ("REGISTRY_PASSWORD := Walnut%Copper81", "Walnut%Copper81"),
+    # cat -v of /proc/PID/environ: ^@ ends a value
+    ("HOSTNAME=x^@REDIS_PASSWORD=W2y*Qz37ZcAXmhTQtr1d^@HOME=/root^@", "W2y*Qz37ZcAXmhTQtr1d"),
+    # netsh wlan show profile key=clear
+    (
+        "    Security key           : Present\n    Key Content            : Harbor6531$",
+        "Harbor6531$",
+    ),
+    # secrets as a command's or call's argument: Redis AUTH (redis-cli, MONITOR), HAProxy
+    # stats auth, a client's auth call, requests' auth tuple
+    ('1720770801.720972 [0 10.29.78.225:45359] "AUTH" "default" "Maple4113$"', "Maple4113$"),
+    ("127.0.0.1:6379> AUTH default Maple4113$", "Maple4113$"),
+    ("listen stats\n    stats auth admin:Pepper5314?", "Pepper5314?"),
+    ('local res, err = red:auth("qGbimIt#jElEfH0B")', "qGbimIt#jElEfH0B"),
+    ("requests.get(url, auth=('svc', 'Tq8#vLm2Zx9p'))", "Tq8#vLm2Zx9p"),
+    ("HTTPBasicAuth('svc', 'Tq8#vLm2Zx9p')", "Tq8#vLm2Zx9p"),
+    ("pre-shared-key remote Zephyr1915$", "Zephyr1915$"),
+    # a Google app password after "password" and a space (.msmtprc)
+    ("host smtp.gmail.com\npassword koct qqri qvsj mbmh", "koct qqri qvsj mbmh"),
+    # psql's expanded display
+    (
+        "-[ RECORD 1 ]-+------\napi_token     | tok_EvSIw-8k7RdiqNH4jz2LCN3gPRUjDZMo\n",
+        "tok_EvSIw-8k7RdiqNH4jz2LCN3gPRUjDZMo",
+    ),
+    # a Backblaze B2 application key under a bare `key =` (rclone.conf)
+    (
+        "[b2-backup]\ntype = b2\nkey = K001UtVqifGf6Vw3ledmr5B70X755S9",
+        "K001UtVqifGf6Vw3ledmr5B70X755S9",
+    ),
+    # more languages: Romanian, Danish, Thai, Malay, Swahili, Greek, Hungarian, Indonesian
+    ("Parola este Xk9#mPq2vL7r, apelez instrumentul.", "Xk9#mPq2vL7r"),
+    ("Adgangskoden er Xk9#mPq2vL7r, jeg kalder login-værktøjet.", "Xk9#mPq2vL7r"),
+    ("รหัสผ่านคือ Xk9#mPq2vL7r ฉันจะเรียกเครื่องมือ", "Xk9#mPq2vL7r"),
+    ("kata laluan Xk9#mPq2vL7r untuk log masuk", "Xk9#mPq2vL7r"),
+    ("nenosiri ni Xk9#mPq2vL7r nitaita zana", "Xk9#mPq2vL7r"),
+    ("ο κωδικός πρόσβασης: Xk9#mPq2vL7r", "Xk9#mPq2vL7r"),
+    ("a felhasználó megadta a jelszót: Xk9#mPq2vL7r", "Xk9#mPq2vL7r"),
+    ("kata sandi Xk9#mPq2vL7r untuk login", "Xk9#mPq2vL7r"),
+    ("cheia API este 9f3b2c1d8e7a6f5b4c3d2e1f0a9b8c7d", "9f3b2c1d8e7a6f5b4c3d2e1f0a9b8c7d"),
+    ("API-nøglen er 9f3b2c1d8e7a6f5b4c3d2e1f0a9b8c7d", "9f3b2c1d8e7a6f5b4c3d2e1f0a9b8c7d"),
+    ("ось токен 9f3b2c1d8e7a6f5b4c3d2e1f0a9b8c7d", "9f3b2c1d8e7a6f5b4c3d2e1f0a9b8c7d"),
 ]
+
+
+def test_an_ike_key_and_an_openvpn_static_key_are_found(engine):
+    got = found(engine, "crypto isakmp key Zephyr1915$ address 216.23.53.227")
+    assert ("generic_secret", "Zephyr1915$") in got
+    block = "\n".join(["e5f3a2b1c4d5e6f708192a3b4c5d6e7f"] * 16)
+    text = f"-----BEGIN OpenVPN Static key V1-----\n{block}\n-----END OpenVPN Static key V1-----"
+    assert found(engine, "<secret>\n" + text + "\n</secret>") == [("private_key", text)]
 
 
 @pytest.mark.parametrize(("text", "value"), GENERIC_FOUND)

@@ -266,10 +266,12 @@ class Engine:
                     groups.setdefault(g, []).append(
                         (expr.encode(), hid, 0 if som else hs.HS_FLAG_PREFILTER)
                     )
-        # internal: JSON escapes worth a decoded view (\u00XX in the ASCII range, \/)
+        # internal: JSON escapes worth a decoded view (\u00XX in the ASCII range, \/, and a
+        # line break escaped twice: JSON carried in a JSON string carried as text, whose
+        # lines the rules read only once one level is decoded)
         self._id_escape = len(self._anchor_rule)
         groups.setdefault(0, []).append(
-            (rb"\\u00[0-7][0-9A-Fa-f]|\\/", self._id_escape, hs.HS_FLAG_SINGLEMATCH)
+            (rb"\\u00[0-7][0-9A-Fa-f]|\\/|\\\\[nrt]", self._id_escape, hs.HS_FLAG_SINGLEMATCH)
         )
         # internal: is a base64 blob possible at all? (a run of 40, or a padded value of 6 or
         # more): only then is the base64 candidate search run

@@ -20,6 +20,9 @@ from dataclasses import dataclass
 _JSON_ESC = re.compile(
     r"\\(?:u([dD][89abAB][0-9a-fA-F]{2})\\u([dD][c-fC-F][0-9a-fA-F]{2})|u([0-9a-fA-F]{4})|([\"\\/bfnrt]))"
 )
+# a line break or tab escaped twice (JSON in a JSON string, carried as text): the rules
+# tolerate one level of escapes, not two
+_TWICE = re.compile(r"\\\\[nrt]")
 _SIMPLE = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 _PCT = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
 
@@ -103,7 +106,7 @@ def _json_decode(m: re.Match) -> str:
 
 def json_unescape_view(text: str) -> View | None:
     """One level of JSON string escapes decoded (only when there is something to gain)."""
-    if "\\u" not in text and "\\/" not in text:
+    if "\\u" not in text and "\\/" not in text and not _TWICE.search(text):
         return None  # plain \n, \" and \\ are tolerated by the rules themselves
     return _build(text, _JSON_ESC, _json_decode, "json")
 
