@@ -1109,6 +1109,55 @@ def test_a_url_naming_two_sessions_is_refused_whatever_it_carries(gw):
 
 
 @pytest.mark.parametrize(
+    "path", [b"/messages/#?session_id=aaa", b"/messages/?a=1#&session_id=aaa", b"/mcp#x"]
+)
+def test_a_request_target_with_a_fragment_is_refused(gw, path):
+    """uvicorn reads all after the first "?" as the query (the session named after a "#"
+    is the one routed to), a URL parser reads a fragment: the gateway cannot know which
+    session the server will use."""
+    f = tflow.tflow(
+        req=tutils.treq(
+            method=b"POST",
+            path=path,
+            headers=((b"content-type", b"application/json"),),
+            content=orjson.dumps(rpc("tools/call", id=4, name="echo")),
+        )
+    )
+    send(gw, f)
+    assert f.response is not None and f.response.status_code == 400
+    err = decode_json(f.response.content)["error"]
+    assert err["code"] == ErrorCode.INVALID_REQUEST and "fragment" in err["message"]
+
+
+def test_folded_header_values_are_unfolded_for_the_gateway_and_the_server(gw):
+    """obs-fold (``Name:`` CRLF `` value``): uvicorn joins the lines and trims; mitmproxy
+    keeps CR LF in the value. Both the gateway and the server must read one value."""
+    f = tflow.tflow(
+        req=tutils.treq(
+            method=b"POST",
+            headers=(
+                (b"content-type", b"application/json"),
+                (b"mcp-session-id", b"\r\n 9761f224a4ae4113a134896a4cbcd7fc"),
+                (b"authorization", b"Bearer\r\n\ttok-1"),
+            ),
+            content=orjson.dumps(rpc("tools/list", id=1)),
+        )
+    )
+    gw.requestheaders(f)
+    assert f.request.headers["mcp-session-id"] == "9761f224a4ae4113a134896a4cbcd7fc"
+    assert f.request.headers["authorization"] == "Bearer tok-1"
+    gw.request(f)
+    (m,) = gw.rec.msgs
+    assert m.exchange.session_id == "9761f224a4ae4113a134896a4cbcd7fc"
+    f.response = tutils.tresp(
+        headers=((b"content-type", b"application/json;\r\n charset=utf-8"),),
+        content=b'{"jsonrpc":"2.0","id":1,"result":{"tools":[]}}',
+    )
+    gw.responseheaders(f)
+    assert f.response.headers["content-type"] == "application/json; charset=utf-8"
+
+
+@pytest.mark.parametrize(
     "ctype",
     [
         "application/json; x=text/event-stream",

@@ -42,6 +42,22 @@ def test_response_on_other_exchange_of_same_session():
     assert other.method is None
 
 
+def test_an_integral_float_id_is_the_integer_servers_answer_with():
+    """zod and pydantic read ``"id": 8.0`` as 8 and answer ``"id": 8``."""
+    st = CorrelateStage()
+    ex = Exchange(flow_id="a", server="s", session_id="S1")
+    st.process(msg(ex, C2S, Kind.REQUEST, 8.0, "tools/call", "get_customer"))
+    r = msg(Exchange(flow_id="g", server="s", session_id="S1"), S2C, Kind.RESULT, 8)
+    st.process(r)
+    assert r.name == "get_customer"
+    for sent, answered in ((8.5, 8), (True, 1)):  # 8.5 is no 8, true no 1
+        other = Exchange(flow_id=f"o{answered}", server="s")
+        st.process(msg(other, C2S, Kind.REQUEST, sent, "tools/call", "other"))
+        r = msg(other, S2C, Kind.RESULT, answered)
+        st.process(r)
+        assert r.method is None
+
+
 def test_server_to_client_requests_are_correlated_too():
     st = CorrelateStage()
     stream = Exchange(flow_id="g", server="s", session_id="S")

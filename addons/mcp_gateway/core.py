@@ -29,7 +29,7 @@ from mitmproxy.proxy import mode_specs
 
 from . import answer, codec, params
 from .codec import StreamDecoder, TextDecoder
-from .correlate import CorrelateStage, Correlator
+from .correlate import CorrelateStage, Correlator, id_key
 from .message import (
     Action,
     Direction,
@@ -107,6 +107,29 @@ def header_map(headers: http.Headers) -> dict[str, str]:
         elif name == "content-encoding":
             out[name] = f"{out[name]}, {v.decode('utf-8', 'surrogateescape')}"
     return out
+
+
+_FOLD = re.compile(rb"[ \t]*(?:\r\n|\r|\n)[ \t]*")
+
+
+def unfold_headers(headers: http.Headers) -> bool:
+    """Header values written over several lines (obs-fold: ``Name:`` CRLF `` value``) are
+    kept by mitmproxy as they came, CR and LF included, and forwarded so; uvicorn (h11)
+    joins the lines with a space and trims, and so would any reader of ``value``. The
+    gateway would read another value than the server (a folded ``Mcp-Session-Id`` passed
+    session binding, a folded ``Authorization`` read as anonymous). Each fold becomes one
+    space and the value is trimmed, here and for the server (RFC 9112, 5.2, allows exactly
+    this). True if a value changed."""
+    fields = headers.fields
+    for _, v in fields:
+        if b"\r" in v or b"\n" in v:
+            break
+    else:
+        return False
+    headers.fields = tuple(
+        (k, _FOLD.sub(b" ", v).strip(b" \t") if b"\r" in v or b"\n" in v else v) for k, v in fields
+    )
+    return True
 
 
 def hget(headers: http.Headers, name: bytes) -> str | None:
@@ -318,8 +341,12 @@ class Gateway:
         req = flow.request
         if h is None:
             h = header_map(req.headers)
-        legacy, ambiguous = None, False
-        if "session" in req.path or "%" in req.path:  # (%73ession_id is session_id too)
+        legacy, ambiguous = None, "#" in req.path
+        # (a fragment is no part of a request target, RFC 9112 3.2: servers read one apart.
+        # uvicorn and Starlette take all after the first "?" as the query, so the session of
+        # POST /messages/#?session_id=… is the one named, while a URL parser reads none.)
+        if not ambiguous and ("session" in req.path or "%" in req.path):
+            # (%73ession_id is session_id too)
             try:
                 legacy = legacy_session_from_url(req.path)
             except AmbiguousSession:
@@ -343,7 +370,9 @@ class Gateway:
         if ambiguous:
             ex.refusal = Refusal(
                 ErrorCode.INVALID_REQUEST,
-                "Invalid Request: the URL names more than one session",
+                "Invalid Request: a request target holds a fragment (#)"
+                if "#" in req.path
+                else "Invalid Request: the URL names more than one session",
                 http_status=400,
                 stage="parse",
             )
@@ -416,6 +445,7 @@ class Gateway:
             return
         try:
             headers = flow.request.headers
+            unfold_headers(headers)
             h = header_map(headers)
             name = h.get(SERVER_NAME_HEADER)
             if name is not None:
@@ -854,6 +884,7 @@ class Gateway:
             resp = flow.response
             if resp is None:
                 return
+            unfold_headers(resp.headers)
             if flow.id in self._exchanges:
                 _standard_reason(resp)
                 if 300 <= resp.status_code < 400 and "location" in resp.headers:
@@ -1304,8 +1335,8 @@ _MAX_LEGACY = 10_000  # legacy sessions and pending refusals remembered
 
 
 def _id_key(ident: Any) -> tuple[bool, Any]:
-    """A JSON-RPC id as a dict key: 1 and "1" are different ids."""
-    return (isinstance(ident, str), ident if isinstance(ident, str | int) else repr(ident))
+    """A JSON-RPC id as a dict key: 1 and "1" are different ids, 8 and 8.0 the same."""
+    return (isinstance(ident, str), id_key(ident))
 
 
 def _uninspected(ex: Exchange, direction: Direction, size: int) -> Message:

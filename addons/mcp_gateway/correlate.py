@@ -87,7 +87,16 @@ class Correlator:
 
 
 def _hashable(v: Any) -> Any:
-    return v if isinstance(v, str | int) else repr(v)
+    """A JSON-RPC id as a key, as servers echo it: an integral float (``8.0``, ``9e0``) is
+    the integer (zod reads it as one, pydantic too, and both answer ``"id": 8``)."""
+    if isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool)):
+        return v
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    return repr(v)
+
+
+id_key = _hashable
 
 
 def pending_of(msg: Message) -> Pending | None:
