@@ -754,7 +754,7 @@ def answer_with(gw, headers, raw, status=200):
 
 
 @pytest.mark.parametrize("mode", ["closed", "open"])
-def test_an_answer_announced_far_over_the_limit_is_not_read(gw, mode):
+def test_an_answer_announced_far_over_the_limit_is_not_read(gw, mode, caplog):
     # mitmproxy would hold the whole body before the response hook: 300 MB took 600 MB
     gw.tctx.configure(gw, mcp_max_message_bytes=1000, mcp_fail_mode=mode)
     f = send(gw, post(rpc("tools/call", id=5, name="echo")))
@@ -772,6 +772,9 @@ def test_an_answer_announced_far_over_the_limit_is_not_read(gw, mode):
         assert f.response.headers["content-length"] == str(len(out))
     (m,) = [m for m in gw.rec.msgs if m.kind is Kind.INVALID]
     assert not m.inspected
+    # its audit row names what was called (and closed mode logs the refusal too)
+    assert (m.id, m.method, m.name) == (5, "tools/call", "echo")
+    assert f"per mcp_fail_mode={mode}" in caplog.text
 
 
 def test_json_answers_in_a_list_of_codings_or_another_charset_are_inspected(gw):

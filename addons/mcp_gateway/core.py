@@ -689,8 +689,17 @@ class Gateway:
         """A message the gateway could not inspect: blocked or passed per mcp_fail_mode,
         and still handed to the pipeline (so it is audited)."""
         msg = _uninspected(ex, direction, size)
+        if direction is Direction.SERVER_TO_CLIENT:
+            # the answer to the flow's request: its row names what was called
+            for sm in flow.metadata.get(META, ()):
+                if sm.get("direction") == "c2s" and sm.get("kind") == "request":
+                    msg.id, msg.method, msg.name = sm.get("id"), sm.get("method"), sm.get("name")
+                    break
         if self.fail_mode == "closed":
             msg.block(ErrorCode.TOO_LARGE, text, http_status=http_status, stage="parse")
+            log.warning(
+                "mcp-gateway: %s (flow %s), refused per mcp_fail_mode=closed", text, flow.id
+            )
         else:
             log.warning(
                 "mcp-gateway: %s (flow %s), forwarded per mcp_fail_mode=open", text, flow.id
