@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import re
 import secrets
 import sys
 import time
@@ -73,6 +74,9 @@ def frame(raw: bytes) -> bytes:
     if b"\n" in raw or b"\r" in raw:
         return orjson.dumps(orjson.loads(raw))
     return raw
+
+
+_LONG_RUN = re.compile(r"[^\s\"'`,;:(){}\[\]<>|]{16,}")
 
 
 class Waiter:
@@ -205,7 +209,11 @@ class Bridge:
         try:
             obj = orjson.loads(line)
         except orjson.JSONDecodeError:
-            shown = line[:120].decode("utf-8", "replace")
+            # (its words are shown, not a long run that may be a token: the log is no place
+            # for what the scanner never saw)
+            shown = _LONG_RUN.sub(
+                lambda m: m.group()[:4] + "…", line[:120].decode("utf-8", "replace")
+            )
             self.log(
                 f"mcp-gateway: [{self.name}] skipped a non-JSON line on the server's stdout "
                 f"({len(line)} bytes): {shown!r}"

@@ -122,7 +122,7 @@ async def later_notice(delay: float, ctx: Context) -> str:
 @mcp.tool()
 def noise() -> str:
     """Write a non-JSON line to stdout, then answer."""
-    print("this is not JSON", flush=True)
+    print("this is not JSON; token ghp_R8x2Lq0vT5mN9bK3wY7cZ1dF6hJ4sA0pQe", flush=True)
     return "ok"
 
 
