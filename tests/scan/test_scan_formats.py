@@ -429,6 +429,13 @@ PII_FOUND = [
     ("Phone: (555) 123-4567", ("phone_number", "(555) 123-4567")),
     # an e-mail address after an undecoded \u escape (JSON text as plain text)
     ('{"t":"caf\\u00e9.owner@bistro.fr"}', ("email", "caf\\u00e9.owner@bistro.fr")),
+    # corpus 19: an EDIFACT COM segment's tag is no part of the address; a role word inside a
+    # name is no role part (people at example domains, a role address at a real domain)
+    ("COM+noah70@gmail.com:EM'", ("email", "noah70@gmail.com")),
+    ('"email": "teamwork@example.com"', ("email", "teamwork@example.com")),
+    ("opsahl@example.com", ("email", "opsahl@example.com")),
+    ("billings.mark@example.org", ("email", "billings.mark@example.org")),
+    ("dba-team@acme.io", ("email", "dba-team@acme.io")),
 ]
 
 
@@ -489,6 +496,14 @@ SILENT_PII = [
     "ratio 03/2024 and 012/2024 and 1300 apples",
     "order 637 19 2879",
     "in 123 45 6789 0",
+    # corpus 19: role addresses at example domains, a role word as one of the name's parts
+    "ORGANIZER;CN=Team Calendar:mailto:calendar-noreply@example.com",
+    'profile::mysql::admin_contact: "dba-team@example.com"',
+    '"usr": {"email": "svc@example.com"}',
+    'public const string AdminEmail = "billing-admin@example.com";',
+    "COM+edi-support@example.com:EM'",
+    "svc-deploy@example.org",
+    "ops.alerts@mail.example.net",
 ]
 
 
