@@ -436,6 +436,12 @@ PII_FOUND = [
     ("opsahl@example.com", ("email", "opsahl@example.com")),
     ("billings.mark@example.org", ("email", "billings.mark@example.org")),
     ("dba-team@acme.io", ("email", "dba-team@acme.io")),
+    # an IBAN right after an MT940 :86: sub-field code
+    (
+        ":86:166?30UDPFVUPW?31HR4850734970434943762?32TANAKA, ZOFIA",
+        ("iban", "HR4850734970434943762"),
+    ),
+    ("ref?31DE73959906560943023130", ("iban", "DE73959906560943023130")),
 ]
 
 
@@ -504,6 +510,9 @@ SILENT_PII = [
     "COM+edi-support@example.com:EM'",
     "svc-deploy@example.org",
     "ops.alerts@mail.example.net",
+    # no IBAN: a checksum failing after ?31, and a run glued to a digit with no ?NN code
+    "?31HR4850734970434943763?32TANAKA",
+    "x1DE73959906560943023130",
 ]
 
 
