@@ -442,6 +442,15 @@ PII_FOUND = [
         ("iban", "HR4850734970434943762"),
     ),
     ("ref?31DE73959906560943023130", ("iban", "DE73959906560943023130")),
+    # a node's address after its name (kubectl describe pod)
+    (
+        "Node:             gke-prod-pool-c943925f-ideu/181.48.184.157\nStart Time:       2025-10-09",
+        ("ipv4", "181.48.184.157"),
+    ),
+    (
+        '{"t": "Namespace: x\\nNode:  gke-prod-pool-38412e7d-seli/139.38.22.68\\nStart"}',
+        ("ipv4", "139.38.22.68"),
+    ),
 ]
 
 
@@ -513,6 +522,10 @@ SILENT_PII = [
     # no IBAN: a checksum failing after ?31, and a run glued to a digit with no ?NN code
     "?31HR4850734970434943763?32TANAKA",
     "x1DE73959906560943023130",
+    # a private or documentation node address; a product and its version
+    "Node:         ip-10-0-1-5.ec2.internal/10.0.1.5",
+    "Node:         worker-1/203.0.113.7",
+    "User-Agent: node-fetch/2.6.7.1",
 ]
 
 

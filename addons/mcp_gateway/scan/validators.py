@@ -1030,3 +1030,11 @@ def pem_body(value: str, ctx: Ctx | None = None, min: int = 40) -> bool:  # noqa
     if len(b64) < min:
         return False
     return len(set(b64)) >= 16
+
+
+@validator("ipv4_public_address")
+def ipv4_public_address(value: str, ctx: Ctx | None = None) -> bool:
+    """The address half of ``ipv4_public`` alone (public, not a netmask, documentation or
+    an OID), for a rule whose pattern already names the context: ``Node: gke-pool-1/34.1.2.3``
+    reads like a product token (``Chrome/126.0.0.1``) to the version check."""
+    return _ipv4_value(value)
