@@ -451,6 +451,10 @@ PII_FOUND = [
         '{"t": "Namespace: x\\nNode:  gke-prod-pool-38412e7d-seli/139.38.22.68\\nStart"}',
         ("ipv4", "139.38.22.68"),
     ),
+    # EDIFACT COM segments with a telephone or fax qualifier
+    ("CTA+IC+:KENJI KOWALSKI'\nCOM+0462 888 075:TE'", ("phone_number", "0462 888 075")),
+    ("COM++39 06 5266 2144:TE'", ("phone_number", "+39 06 5266 2144")),
+    ("COM+0161 202 0344:FX'", ("phone_number", "0161 202 0344")),
 ]
 
 
@@ -526,6 +530,9 @@ SILENT_PII = [
     "Node:         ip-10-0-1-5.ec2.internal/10.0.1.5",
     "Node:         worker-1/203.0.113.7",
     "User-Agent: node-fetch/2.6.7.1",
+    # an EDIFACT COM segment that is no telephone
+    "COM+0462 888 075:XX'",
+    "COM+4711:EX'",
 ]
 
 
