@@ -455,6 +455,11 @@ PII_FOUND = [
     ("CTA+IC+:KENJI KOWALSKI'\nCOM+0462 888 075:TE'", ("phone_number", "0462 888 075")),
     ("COM++39 06 5266 2144:TE'", ("phone_number", "+39 06 5266 2144")),
     ("COM+0161 202 0344:FX'", ("phone_number", "0161 202 0344")),
+    # a percent-encoded address as a URL's user, reported as written
+    (
+        'set smtp_url = "smtps://hannah.moreau%40gmail.com@smtp.gmail.com:465/"',
+        ("email", "hannah.moreau%40gmail.com"),
+    ),
 ]
 
 
@@ -533,6 +538,8 @@ SILENT_PII = [
     # an EDIFACT COM segment that is no telephone
     "COM+0462 888 075:XX'",
     "COM+4711:EX'",
+    # a URL's user at a documentation domain
+    "smtps://user%40example.com@smtp.example.com:465/",
 ]
 
 
