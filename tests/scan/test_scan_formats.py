@@ -460,6 +460,11 @@ PII_FOUND = [
         'set smtp_url = "smtps://hannah.moreau%40gmail.com@smtp.gmail.com:465/"',
         ("email", "hannah.moreau%40gmail.com"),
     ),
+    # a FHIR identifier printed over lines
+    (
+        '  "identifier": [{\n      "system": "http://hl7.org/fhir/sid/us-ssn",\n      "value": "471203318"\n  }]',
+        ("us_ssn", "471203318"),
+    ),
 ]
 
 
@@ -540,6 +545,9 @@ SILENT_PII = [
     "COM+4711:EX'",
     # a URL's user at a documentation domain
     "smtps://user%40example.com@smtp.example.com:465/",
+    # another identifier system; an SSN breaking the issuing rules
+    '  "system": "http://hl7.org/fhir/sid/us-mbi",\n      "value": "471203318"',
+    '  "system": "http://hl7.org/fhir/sid/us-ssn",\n      "value": "900203318"',
 ]
 
 
