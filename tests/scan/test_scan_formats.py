@@ -101,6 +101,8 @@ SILENT_GENERIC = [
     "password good luck with that",
     # lookalikes of the nineteenth corpus's command forms
     "AUTH default nopass",
+    '1716227514.5 [0 lua] "SET" "session:9d7f4d" "{\\"user\\": 42}"',
+    '1716227514.5 [0 lua] "SET" "cache:token_count" "123456789012345678"',
     "AUTH ${REDIS_PASSWORD}",
     "stats auth admin:${STATS_PW}",
     "client.auth(process.env.REDIS_PASSWORD)",
@@ -221,6 +223,11 @@ GENERIC_FOUND = [
     # stats auth, a client's auth call, requests' auth tuple
     ('1720770801.720972 [0 10.29.78.225:45359] "AUTH" "default" "Maple4113$"', "Maple4113$"),
     ("127.0.0.1:6379> AUTH default Maple4113$", "Maple4113$"),
+    (
+        '1716227514.426100 [0 10.208.157.116:49891] "SET" "oauth:access:57918" '
+        '"dWva2qXXwXov4kG_2P0T54f8jPCW0L9P" "EX" "3600"',
+        "dWva2qXXwXov4kG_2P0T54f8jPCW0L9P",
+    ),
     ("listen stats\n    stats auth admin:Pepper5314?", "Pepper5314?"),
     ('local res, err = red:auth("qGbimIt#jElEfH0B")', "qGbimIt#jElEfH0B"),
     ("requests.get(url, auth=('svc', 'Tq8#vLm2Zx9p'))", "Tq8#vLm2Zx9p"),
@@ -259,6 +266,12 @@ def test_an_ike_key_and_an_openvpn_static_key_are_found(engine):
     block = "\n".join(["e5f3a2b1c4d5e6f708192a3b4c5d6e7f"] * 16)
     text = f"-----BEGIN OpenVPN Static key V1-----\n{block}\n-----END OpenVPN Static key V1-----"
     assert found(engine, "<secret>\n" + text + "\n</secret>") == [("private_key", text)]
+    # in JSON, and in JSON in JSON: its line breaks escaped once or twice
+    for esc in ("\\n", "\\\\n"):
+        quoted = text.replace("\n", esc)
+        assert found(engine, f'{{"text": "<tls-auth>{esc}{quoted}{esc}</tls-auth>"}}') == [
+            ("private_key", quoted)
+        ]
 
 
 @pytest.mark.parametrize(("text", "value"), GENERIC_FOUND)
