@@ -685,12 +685,14 @@ class Gateway:
         size: int,
         text: str,
         http_status: int | None = None,
+        whole_answer: bool = False,
     ) -> Message:
         """A message the gateway could not inspect: blocked or passed per mcp_fail_mode,
         and still handed to the pipeline (so it is audited)."""
         msg = _uninspected(ex, direction, size)
-        if direction is Direction.SERVER_TO_CLIENT:
-            # the answer to the flow's request: its row names what was called
+        if whole_answer:
+            # a whole answer (no event stream) answers the flow's request: its row names
+            # what was called
             for sm in flow.metadata.get(META, ()):
                 if sm.get("direction") == "c2s" and sm.get("kind") == "request":
                     msg.id, msg.method, msg.name = sm.get("id"), sm.get("method"), sm.get("name")
@@ -1206,7 +1208,9 @@ class Gateway:
         self, flow: http.HTTPFlow, ex: Exchange, size: int, why: str, text: str = ""
     ) -> None:
         text = text or f"response cannot be decoded ({why}); not inspected"
-        msg = self._not_inspected(flow, ex, Direction.SERVER_TO_CLIENT, size, text)
+        msg = self._not_inspected(
+            flow, ex, Direction.SERVER_TO_CLIENT, size, text, whole_answer=True
+        )
         if self.fail_mode == "closed":
             ident = _request_id(flow)
             flow.response.headers.pop("content-encoding", None)
@@ -1231,7 +1235,9 @@ class Gateway:
             return
         ex = self._exchanges[flow.id]
         text = f"response of {size} bytes exceeds mcp_max_message_bytes ({self.max_message_bytes}); not inspected"
-        msg = self._not_inspected(flow, ex, Direction.SERVER_TO_CLIENT, size, text)
+        msg = self._not_inspected(
+            flow, ex, Direction.SERVER_TO_CLIENT, size, text, whole_answer=True
+        )
         if self.fail_mode == "open":
             resp.stream = True
             return
@@ -1249,7 +1255,9 @@ class Gateway:
 
     def _too_large_response(self, flow: http.HTTPFlow, ex: Exchange, size: int) -> None:
         text = f"response of {size} bytes exceeds mcp_max_message_bytes ({self.max_message_bytes}); not inspected"
-        msg = self._not_inspected(flow, ex, Direction.SERVER_TO_CLIENT, size, text)
+        msg = self._not_inspected(
+            flow, ex, Direction.SERVER_TO_CLIENT, size, text, whole_answer=True
+        )
         if self.fail_mode == "closed":
             ident = _request_id(flow)
             _set_json_body(
