@@ -228,6 +228,12 @@ def test_legacy_session_has_one_spelling_and_one_value():
         legacy_session_from_url(f"/m?sessionId=own&session_id={hexid}")
     # a percent-escaped name is the same parameter to the server
     assert legacy_session_from_url(f"/messages/?%73ession_id={dashed}") == hexid
+    # and so is an array name to Express's query parser (sessionId[]=…, sessionId[0]=…)
+    for name in ("sessionId[]", "sessionId[0]", "sessionId%5B%5D", "session_id[]"):
+        assert legacy_session_from_url(f"/message?{name}={hexid}") == hexid
+    with pytest.raises(AmbiguousSession):
+        legacy_session_from_url(f"/message?sessionId=own&sessionId[]={hexid}")
+    assert legacy_session_from_url(f"/message?sessionIdx={hexid}") is None
 
 
 def test_nesting_limit_is_exact_and_cheap_for_wide_documents():

@@ -534,7 +534,14 @@ def legacy_session_from_url(url: str) -> str | None:
         q = parse_qs(urlsplit(url).query, keep_blank_values=True)
     except ValueError:
         return None
-    values = {_canonical_session(v) for key in ("session_id", "sessionId") for v in q.get(key, ())}
+    # (Express's query parser reads sessionId[]=… and sessionId[0]=… as sessionId, and the
+    # TypeScript SDK's examples look the session up with it)
+    values = {
+        _canonical_session(v)
+        for key, vs in q.items()
+        if key.partition("[")[0] in ("session_id", "sessionId")
+        for v in vs
+    }
     if len(values) > 1:
         raise AmbiguousSession("the URL names more than one session")
     return values.pop() if values else None

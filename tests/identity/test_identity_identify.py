@@ -22,6 +22,9 @@ def _stage(tmp_path: Path, text: str = "") -> tuple[IdentifyStage, str, str]:
 def test_extract_token() -> None:
     assert extract_token("Bearer abc", "Authorization") == "abc"
     assert extract_token("bearer   abc ", "Authorization") == "abc"
+    # the first word, as the TypeScript SDK reads it: a suffix is no new identity
+    assert extract_token("Bearer abc x5", "Authorization") == "abc"
+    assert extract_token("Bearer abc\tjunk", "Authorization") == "abc"
     assert extract_token("Basic dXNlcjpwdw==", "Authorization") is None
     assert extract_token("", "Authorization") is None
     assert extract_token("raw-key", "X-Api-Key") == "raw-key"

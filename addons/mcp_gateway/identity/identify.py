@@ -89,7 +89,11 @@ def extract_token(value: str | None, header: str) -> str | None:
         return None
     scheme, _, rest = v.partition(" ")
     if scheme.lower() == "bearer":
-        return rest.strip() or None
+        # The token is the first word: the TypeScript SDK's requireBearerAuth splits on
+        # spaces and authenticates "tok" in "Bearer tok anything", so "tok x1", "tok x2", …
+        # must not each be a new identity with fresh rate-limit buckets.
+        words = rest.split()
+        return words[0] if words else None
     if header.lower() == "authorization":
         return None  # Basic, Digest...: not a bearer credential; treated as no credential
     return v  # a custom header (X-Api-Key: ...) carries the raw token
