@@ -617,6 +617,8 @@ def phone(value: str, ctx: Ctx | None = None) -> bool:
         return False
     if len(set(digits)) < 3:
         return False
+    if len(digits) - len(digits.rstrip("0")) >= 7:
+        return False  # a placeholder: an area code, then zeros (069 0000 0000)
     if _SSN_SHAPE.match(value) or _IPV4_SHAPE.match(value):
         return False
     if ctx is not None and _IBAN_HEAD_BEFORE.search(ctx.text, max(0, ctx.start - 40), ctx.start):
