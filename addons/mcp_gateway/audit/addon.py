@@ -104,19 +104,34 @@ class AuditAddon:
             self.stage.store_payloads = opts.mcp_audit_store_payloads
 
     def _reopen(self, path: str | None, queue_size: int) -> None:
-        new = None
-        if path == self.path:
+        detail = {
+            "on_full": ctx.options.mcp_audit_on_full,
+            "store_payloads": ctx.options.mcp_audit_store_payloads,
+        }
+        new = failed = None
+        if path and path == self.path and self.writer is not None:
             # The same file (a new queue size, or thread vs process): the old writer ends its
             # chain first. Opened before that, the new one would take the old one's last
             # rows for another process's and record a false `foreign` event. If the new one
-            # then fails to open, mitmproxy rolls the options back and configure() opens the
-            # old settings again.
+            # fails to open, the old settings are opened again at once (mitmproxy then rolls
+            # the options back), so the audit does not stop.
+            old_size, old_proc = self.writer.queue_size, isinstance(self.writer, ProcessWriter)
             self._close()
-        if path:
-            detail = {
-                "on_full": ctx.options.mcp_audit_on_full,
-                "store_payloads": ctx.options.mcp_audit_store_payloads,
-            }
+            try:
+                new = self._open_writer(path, queue_size, detail)
+            except exceptions.OptionsError as e:
+                failed = e
+                try:
+                    new = self._open_writer(path, old_size, detail, process=old_proc)
+                except exceptions.OptionsError as e2:
+                    log.error(
+                        "mcp-gateway audit: cannot reopen %s (%s); messages are NOT audited "
+                        "until mcp_audit_db or another audit option is set again",
+                        path,
+                        e2,
+                    )
+                    raise e from e2
+        elif path:
             new = self._open_writer(path, queue_size, detail)
         self._close()
         self.path = path
@@ -131,10 +146,14 @@ class AuditAddon:
         )
         self.pipeline.add(self.stage)
         log.info("mcp-gateway audit: recording to %s", path)
+        if failed is not None:
+            raise failed  # (the old settings record; mitmproxy restores the options)
 
     @staticmethod
-    def _open_writer(path: str, queue_size: int, detail: dict) -> AuditWriter | ProcessWriter:
-        if ctx.options.mcp_audit_process:
+    def _open_writer(
+        path: str, queue_size: int, detail: dict, process: bool | None = None
+    ) -> AuditWriter | ProcessWriter:
+        if ctx.options.mcp_audit_process if process is None else process:
             pw = ProcessWriter(path, queue_size=queue_size, start_detail=detail)
             try:
                 pw.open()

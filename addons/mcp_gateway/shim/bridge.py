@@ -212,8 +212,8 @@ class Bridge:
             # (its words are shown, not a long run that may be a token: the log is no place
             # for what the scanner never saw)
             shown = _LONG_RUN.sub(
-                lambda m: m.group()[:4] + "…", line[:120].decode("utf-8", "replace")
-            )
+                lambda m: m.group()[:4] + "…", line[:4096].decode("utf-8", "replace")
+            )[:120]  # (cut after masking: a token cut in two would show its first part)
             self.log(
                 f"mcp-gateway: [{self.name}] skipped a non-JSON line on the server's stdout "
                 f"({len(line)} bytes): {shown!r}"
