@@ -564,6 +564,9 @@ PII_FOUND = [
         '  "identifier": [{\n      "system": "http://hl7.org/fhir/sid/us-ssn",\n      "value": "471203318"\n  }]',
         ("us_ssn", "471203318"),
     ),
+    # (twentieth corpus) an airline PNR's form of payment
+    ("  5 FP CCVI4356638438185612/0126*CVA/N", ("credit_card", "4356638438185612")),
+    ("  5 FP CCAX376446842756547/1030*CVA/N", ("credit_card", "376446842756547")),
 ]
 
 
@@ -656,6 +659,7 @@ SILENT_PII = [
     "--impersonate-service-account=deployer@billing-api-prod.iam.gserviceaccount.com",
     "  3 AP FRA 069 0000 0000 - AGENCY",
     "Gläubiger-Identifikationsnummer: DE66ZZZ09811665622",
+    "  5 FP CCVI4356638438185613/0126*CVA/N",  # Luhn fails
 ]
 
 
