@@ -536,7 +536,16 @@ def test_rows_appended_by_someone_else_are_named_in_the_trail(tmp_path, caplog):
     assert chain.verify(schema.connect(str(db)), chain.head_path(str(db))).ok
 
 
-def test_foreign_rows_are_named_once_when_the_batch_is_retried(tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    "error",
+    [
+        sqlite3.OperationalError("database is locked"),  # retried with back-off
+        TypeError("a value the hash cannot take"),  # written again, sanitized
+    ],
+)
+def test_foreign_rows_are_named_once_when_the_batch_is_written_again(tmp_path, monkeypatch, error):
+    """A batch that fails after its events were made is written again: the event its
+    first try made (said only once) must be in the second, and only there."""
     db = tmp_path / "a.db"
     w = open_writer(db, flush_interval=0.05)
     w.submit(_row(0))
@@ -547,40 +556,13 @@ def test_foreign_rows_are_named_once_when_the_batch_is_retried(tmp_path, monkeyp
     real = schema.set_meta
     fails = [1]
 
-    def flaky(conn, key, value):  # the batch fails once, after its events were made
+    def flaky(conn, key, value):
         if key == "head_seq" and fails:
             fails.pop()
-            raise sqlite3.OperationalError("database is locked")
+            raise error
         return real(conn, key, value)
 
     monkeypatch.setattr(schema, "set_meta", flaky)
-    w.submit(_row(2))
-    assert w.flush(timeout=10)
-    assert w.close()
-    assert not fails  # (the failure happened)
-    assert len(rows(db, "SELECT seq FROM audit_events WHERE event='foreign'")) == 1
-
-
-def test_foreign_rows_are_named_when_the_batch_is_stored_sanitized(tmp_path, monkeypatch):
-    """A batch holding a value the hash cannot take is written again sanitized: the event
-    its first try made (said only once) must be in the second."""
-    db = tmp_path / "a.db"
-    w = open_writer(db, flush_interval=0.05)
-    w.submit(_row(0))
-    assert w.flush(timeout=10)
-    other = open_writer(db)
-    other.submit(_row(1))
-    assert other.close(record_stop=False)
-    real = schema.set_meta
-    fails = [1]
-
-    def unstorable(conn, key, value):  # fails once, after the batch's events were made
-        if key == "head_seq" and fails:
-            fails.pop()
-            raise TypeError("a value the hash cannot take")
-        return real(conn, key, value)
-
-    monkeypatch.setattr(schema, "set_meta", unstorable)
     w.submit(_row(2))
     assert w.flush(timeout=10)
     assert w.close()
