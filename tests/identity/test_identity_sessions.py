@@ -200,6 +200,24 @@ def test_one_identity_cannot_push_out_anyone_elses_sessions() -> None:
     assert s.check("a46", "key:a") == "expired"  # its own oldest went first
 
 
+def test_one_identity_ending_its_sessions_cannot_make_anothers_ended_id_new() -> None:
+    """An ended id is refused as long as it is remembered; were it forgotten, it would look
+    new and be bound to whoever presented it first. Flushing that memory with one's own
+    initialize + DELETE cycles pushes out one's own ended ids only."""
+    clock = Clock()
+    s = SessionBindings(idle_timeout=100, max_sessions=10, clock=clock, max_per_identity=3)
+    s.learn("victim", "key:v")
+    clock.t += 101
+    assert s.check("victim", "key:v") == "expired"
+    for i in range(50):
+        s.learn(f"a{i}", "key:a")
+        s.end(f"a{i}")
+    assert s.check("victim", "key:m") == "expired" and s.owner("victim") is None
+    assert s.check("a49", "key:a") == "deleted"  # its own recent ones are still known
+    assert s.check("a0", "key:a") is None  # its own oldest went first
+    assert len(s._ended) <= 10 and sum(map(len, s._ended_by.values())) == len(s._ended)
+
+
 def test_made_up_session_ids_answered_404_are_not_kept(tmp_path, mkex) -> None:
     """A flood of made-up ids (cheap DELETE, GET or POST requests the server answers 404)
     neither fills the table nor pushes out real bindings, which would hand a victim's id

@@ -44,6 +44,11 @@ class SessionBindings:
         self._owned: dict[str, OrderedDict[str, None]] = {}  # owner -> its sids, by last use
         self._provisional: set[str] = set()  # bound on first sight, not yet accepted
         self._ended: OrderedDict[str, str] = OrderedDict()  # sid -> why (expired / deleted)
+        # owner -> its ended sids, oldest first: one identity's ended sessions push out its
+        # own first (ending its own sessions in bulk must not make another's id look new,
+        # which whoever presented it first would then own)
+        self._ended_by: dict[str, OrderedDict[str, None]] = {}
+        self._ender: dict[str, str] = {}  # sid -> the identity whose session it was
         self._next_sweep = 0.0
         self._open: dict[str, int] = {}  # sid -> exchanges in progress (GET streams, long calls)
         self.refused = 0  # counter: requests refused for presenting another identity's session
@@ -118,7 +123,7 @@ class SessionBindings:
             else:
                 self._provisional.discard(sid)  # the server speaks of it: accepted
             return
-        self._ended.pop(sid, None)
+        self._forget_end(sid)
         self._bind(sid, who, now)
         self._provisional.discard(sid)
 
@@ -167,13 +172,28 @@ class SessionBindings:
         hit = self._bound.pop(sid, None)
         if hit is not None:
             self._disown(sid, hit[0])
-        self._remember_end(sid, why)
+        self._remember_end(sid, why, hit[0] if hit is not None else "")
 
-    def _remember_end(self, sid: str, why: str) -> None:
+    def _remember_end(self, sid: str, why: str, owner: str) -> None:
+        self._forget_end(sid)
         self._ended[sid] = why
-        self._ended.move_to_end(sid)
+        self._ender[sid] = owner
+        mine = self._ended_by.setdefault(owner, OrderedDict())
+        mine[sid] = None
+        while len(mine) > self.max_per_identity:  # its own oldest, not someone else's
+            self._forget_end(next(iter(mine)))
         while len(self._ended) > self.max_sessions:
-            self._ended.popitem(last=False)
+            self._forget_end(next(iter(self._ended)))
+
+    def _forget_end(self, sid: str) -> None:
+        if self._ended.pop(sid, None) is None:
+            return
+        owner = self._ender.pop(sid, "")
+        mine = self._ended_by.get(owner)
+        if mine is not None:
+            mine.pop(sid, None)
+            if not mine:
+                del self._ended_by[owner]
 
     def sweep(self, now: float | None = None) -> int:
         now = self.clock() if now is None else now
