@@ -777,6 +777,16 @@ def test_an_answer_announced_far_over_the_limit_is_not_read(gw, mode, caplog):
     assert f"per mcp_fail_mode={mode}" in caplog.text
 
 
+def test_a_refusal_in_place_of_an_answer_keeps_a_float_id(gw):
+    gw.tctx.configure(gw, mcp_max_message_bytes=1000)
+    f = send(gw, post(rpc("tools/call", id=8.0, name="echo")))
+    hdrs = ((b"content-type", b"application/json"), (b"content-length", b"5000"))
+    f.response = tutils.tresp(headers=hdrs, content=None)
+    gw.responseheaders(f)
+    (out,) = list(f.response.stream(b""))
+    assert orjson.loads(out)["id"] == 8.0  # the client matches its request by it
+
+
 def test_json_answers_in_a_list_of_codings_or_another_charset_are_inspected(gw):
     import brotli
 

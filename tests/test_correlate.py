@@ -50,7 +50,7 @@ def test_an_integral_float_id_is_the_integer_servers_answer_with():
     r = msg(Exchange(flow_id="g", server="s", session_id="S1"), S2C, Kind.RESULT, 8)
     st.process(r)
     assert r.name == "get_customer"
-    for sent, answered in ((8.5, 8), (True, 1)):  # 8.5 is no 8, true no 1
+    for sent, answered in ((8.5, 8), (True, 1), (8.5, "8.5")):  # 8.5 is no 8 nor "8.5"
         other = Exchange(flow_id=f"o{answered}", server="s")
         st.process(msg(other, C2S, Kind.REQUEST, sent, "tools/call", "other"))
         r = msg(other, S2C, Kind.RESULT, answered)

@@ -76,7 +76,7 @@ def _summary(m: Message) -> dict[str, Any]:
     d: dict[str, Any] = {
         "direction": m.direction.value,
         "kind": m.kind.value,
-        "id": m.id if isinstance(m.id, str | int) else None,
+        "id": m.id if isinstance(m.id, str | int | float) else None,
         "method": m.method,
         "name": m.name,
         "action": m.action.value,

@@ -93,7 +93,7 @@ def _hashable(v: Any) -> Any:
         return v
     if isinstance(v, float) and v.is_integer():
         return int(v)
-    return repr(v)
+    return ("~", repr(v))  # (no str: the number 8.5 is not the id "8.5")
 
 
 id_key = _hashable
