@@ -111,6 +111,7 @@ SILENT_GENERIC = [
     "kata sandi baru tidak cocok",
     "REGISTRY_PASSWORD ?= $(shell cat /run/secrets/reg)",
     "TOKEN_FILE := /var/run/token",
+    "DOCKER_AUTH := --registry-auth",
     "pre-shared-key local 6 FLgBaJHXdYY_AVLuZYOQhNBRJEGfZZ",
     "id K001aaaaaaaaaaaaaaaaaaaaaaaaaaa",
     "api_token_expiry     | 2026-01-01 00:00:00",
@@ -660,6 +661,7 @@ SILENT_PII = [
     "  3 AP FRA 069 0000 0000 - AGENCY",
     "Gläubiger-Identifikationsnummer: DE66ZZZ09811665622",
     "  5 FP CCVI4356638438185613/0126*CVA/N",  # Luhn fails
+    "Node:             node-exporter/1.7.0.0",  # a product and its version
 ]
 
 
