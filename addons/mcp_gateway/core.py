@@ -801,7 +801,7 @@ class Gateway:
             or key not in self._legacy_sessions
         ):
             return False
-        self._legacy_refusals[(*key, _id_key(m.id))] = error_response(
+        self._legacy_refusals[(*key, id_key(m.id))] = error_response(
             m.id, r.code, r.message, r.data
         )
         while len(self._legacy_refusals) > _MAX_LEGACY:
@@ -812,7 +812,7 @@ class Gateway:
     def _take_legacy_refusal(self, ex: Exchange, m: Message) -> dict | None:
         if not m.is_response or m.id is None:
             return None
-        return self._legacy_refusals.pop((ex.server, ex.legacy_session, _id_key(m.id)), None)
+        return self._legacy_refusals.pop((ex.server, ex.legacy_session, id_key(m.id)), None)
 
     def _refuse_exchange(self, flow: http.HTTPFlow, ex: Exchange, r: Refusal) -> None:
         self._reply(
@@ -1349,11 +1349,6 @@ def _set_json_body(m: http.Message, data: bytes) -> None:
 
 
 _MAX_LEGACY = 10_000  # legacy sessions and pending refusals remembered
-
-
-def _id_key(ident: Any) -> tuple[bool, Any]:
-    """A JSON-RPC id as a dict key: 1 and "1" are different ids, 8 and 8.0 the same."""
-    return (isinstance(ident, str), id_key(ident))
 
 
 def _uninspected(ex: Exchange, direction: Direction, size: int) -> Message:

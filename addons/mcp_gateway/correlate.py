@@ -40,13 +40,13 @@ class Correlator:
         session = ex.session_id or ex.legacy_session
         if session is None:
             return None
-        return (ex.server, session, req_direction, _hashable(msg.id))
+        return (ex.server, session, req_direction, id_key(msg.id))
 
     def remember(self, msg: Message) -> None:
         p = Pending(msg.method or "", msg.name, time.monotonic())
         local: dict = msg.exchange.scratch.setdefault("pending", {})
         if len(local) < 10_000:
-            local[(msg.direction, _hashable(msg.id))] = p
+            local[(msg.direction, id_key(msg.id))] = p
         key = self._session_key(msg, msg.direction)
         if key is not None:
             self._by_session[key] = p
@@ -59,7 +59,7 @@ class Correlator:
             if msg.direction is Direction.SERVER_TO_CLIENT
             else Direction.SERVER_TO_CLIENT
         )
-        ident = _hashable(msg.id)
+        ident = id_key(msg.id)
         local = msg.exchange.scratch.get("pending")
         p = local.pop((req_dir, ident), None) if local else None
         key = self._session_key(msg, req_dir)
@@ -86,9 +86,10 @@ class Correlator:
         return len(self._by_session)
 
 
-def _hashable(v: Any) -> Any:
-    """A JSON-RPC id as a key, as servers echo it: an integral float (``8.0``, ``9e0``) is
-    the integer (zod reads it as one, pydantic too, and both answer ``"id": 8``)."""
+def id_key(v: Any) -> Any:
+    """A JSON-RPC id as a key, as servers echo it: 1 and "1" are different ids, and an
+    integral float (``8.0``, ``9e0``) is the integer (zod reads it as one, pydantic too,
+    and both answer ``"id": 8``)."""
     if isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool)):
         return v
     if isinstance(v, float) and v.is_integer():
@@ -96,13 +97,10 @@ def _hashable(v: Any) -> Any:
     return ("~", repr(v))  # (no str: the number 8.5 is not the id "8.5")
 
 
-id_key = _hashable
-
-
 def pending_of(msg: Message) -> Pending | None:
     """The in-flight entry a request left for its response (its name can still change)."""
     local = msg.exchange.scratch.get("pending")
-    return local.get((msg.direction, _hashable(msg.id))) if local else None
+    return local.get((msg.direction, id_key(msg.id))) if local else None
 
 
 class CorrelateStage:
