@@ -920,6 +920,43 @@ def test_json_in_a_charset_receivers_read_apart_is_refused(gw, cs):
     assert b"charset" in f.response.content
 
 
+def utf7_json(value) -> bytes:
+    """JSON whose first "{" is written as UTF-7 ("+AHs-"): its bytes do not open JSON."""
+    return b"+AHs-" + orjson.dumps(value)[1:]
+
+
+@pytest.mark.parametrize(
+    "ctype", [b"application/json; charset=utf-7", b"text/plain; charset=UTF-7"]
+)
+def test_a_body_its_charset_makes_json_is_inspected(gw, ctype):
+    """Node's body parsers (express.json(), the TypeScript SDK's legacy transport) decode a
+    body by its charset: "+AHs-" is "{" in UTF-7. Such a body once passed as "not JSON",
+    uninspected, unauthenticated and unaudited, though the server ran it."""
+    f = send_typed(
+        gw, ctype, utf7_json(rpc("tools/call", id=6, name="echo", arguments={"t": "PII"}))
+    )
+    assert f.response is None and b"PII" not in f.request.content
+    assert [(m.method, m.name) for m in gw.rec.msgs] == [("tools/call", "echo")]
+    f = send_typed(gw, ctype, utf7_json(rpc("tools/call", id=7, name="bad")))
+    assert f.response is not None and b"test.bad" in f.response.content
+
+
+def test_an_upload_in_another_charset_that_is_no_json_is_left_alone(gw):
+    body = "name=Jos\u00e9&city=M\u00e1laga".encode("latin-1")
+    f = send_typed(gw, b"application/x-www-form-urlencoded; charset=ISO-8859-1", body)
+    assert f.response is None and f.request.content == body and gw.rec.msgs == []
+    f = send_typed(gw, b"text/plain; charset=x-unknown", b"+AHs- not json either")
+    assert f.response is None and gw.rec.msgs == []
+
+
+def test_json_in_a_charset_the_gateway_cannot_read_is_refused_whatever_its_bytes(gw):
+    # (Node decodes "utf-7." as UTF-7; Python knows no such charset)
+    body = utf7_json(rpc("tools/call", id=6, name="echo", arguments={"t": "PII"}))
+    f = send_typed(gw, b"application/json; charset=utf-7.", body)
+    assert f.response is not None and f.response.status_code == 400
+    assert b"charset" in f.response.content
+
+
 TOKEN_UTF7 = "+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"  # "+ghp" is a UTF-7 base64 run
 
 

@@ -368,6 +368,27 @@ def json_utf8(body: bytes, content_type: str | None) -> bytes:
     return _by_content(body)
 
 
+def charset_may_hide_json(body: bytes, content_type: str | None) -> bool:
+    """Whether a body whose bytes do not open JSON may still be JSON to a receiver that
+    decodes it by the Content-Type's charset: UTF-7 writes ``{`` as ``+AHs-``, and Node's
+    body parsers (``express.json()``, the TypeScript SDK's legacy transport) decode UTF-7.
+    Also True for a body declared JSON in a charset the gateway cannot read alike (it is
+    refused, not passed unread)."""
+    if not content_type or "charset" not in content_type.lower():
+        return False
+    try:
+        cs = foreign_charset(content_type)
+    except ValueError:
+        return "json" in content_type.lower()
+    if cs is None:
+        return False
+    try:
+        text = body.decode(cs, "replace")
+    except UnicodeError:
+        return False
+    return _JSON_START.match(text) is not None
+
+
 def _utf8(data: bytes) -> bool:
     try:
         data.decode("utf-8")

@@ -550,11 +550,14 @@ class Gateway:
             enc = h.get("content-encoding")
             # Whatever the Content-Type says, a body that is JSON is looked at: a lenient
             # server reads JSON-RPC sent as text/plain too. (Compressed or UTF-16/32 bodies
-            # only when the type is JSON or unset: other uploads are not decoded.)
+            # only when the type is JSON or unset: other uploads are not decoded.) So is a
+            # body that its declared charset makes JSON (UTF-7: Node's body parsers decode
+            # it), whatever the type.
             json_type = "json" in ctype or not ctype
             if not has_mcp_header and not (
                 looks_like_json(body)
                 or (json_type and (enc or body[:1] in _BOM_STARTS or b"\x00" in body[:4]))
+                or codec.charset_may_hide_json(body, ctype)
             ):
                 return  # not JSON: not MCP (checked on what the server will read, below)
             ex = self._new_exchange(flow, h)
@@ -578,7 +581,12 @@ class Gateway:
                     else None
                 )
             except ValueError as e:
-                if mcp_ish or looks_like_json(body) or "unsupported charset" in str(e):
+                if (
+                    mcp_ish
+                    or looks_like_json(body)
+                    or "unsupported charset" in str(e)
+                    or ("charset" in str(e) and "json" in ctype)  # unread: not passed on
+                ):
                     self._exchanges[flow.id] = ex
                     self._reject(flow, ex, 400, ErrorCode.PARSE_ERROR, f"Parse error: {e}")
                 return
