@@ -58,6 +58,32 @@ def test_an_integral_float_id_is_the_integer_servers_answer_with():
         assert r.method is None
 
 
+def test_an_id_echoed_as_a_string_answers_the_request_clients_match_it_to():
+    """Both official clients take an answer's ``"id": "7"`` for request 7 (TypeScript
+    ``Number()``, Python ``int()``): a server that echoes ids as strings still answers it,
+    and tool-scoped rules must see which tool it answers."""
+    st = CorrelateStage()
+    for n, (sent, answered) in enumerate(
+        [(7, "7"), (7, " 7 "), (7, "7.0"), (7, "0x7"), ("7", 7), (7, 7)]
+    ):
+        ex = Exchange(flow_id=f"e{n}", server="s", session_id=f"S{n}")
+        st.process(msg(ex, C2S, Kind.REQUEST, sent, "tools/call", "get_customer"))
+        r = msg(
+            Exchange(flow_id=f"g{n}", server="s", session_id=f"S{n}"), S2C, Kind.RESULT, answered
+        )
+        st.process(r)
+        assert r.name == "get_customer", (sent, answered)
+    ex = Exchange(flow_id="x", server="s")
+    st.process(msg(ex, C2S, Kind.REQUEST, 7, "tools/call", "get_customer"))
+    for answered in ("7.5", "seven", "", "07x"):
+        r = msg(ex, S2C, Kind.RESULT, answered)
+        st.process(r)
+        assert r.method is None, answered
+    r = msg(ex, S2C, Kind.RESULT, "7")  # the request is still pending
+    st.process(r)
+    assert r.name == "get_customer"
+
+
 def test_server_to_client_requests_are_correlated_too():
     st = CorrelateStage()
     stream = Exchange(flow_id="g", server="s", session_id="S")

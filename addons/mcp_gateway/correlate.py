@@ -59,16 +59,17 @@ class Correlator:
             if msg.direction is Direction.SERVER_TO_CLIENT
             else Direction.SERVER_TO_CLIENT
         )
-        ident = id_key(msg.id)
         local = msg.exchange.scratch.get("pending")
-        p = local.pop((req_dir, ident), None) if local else None
         key = self._session_key(msg, req_dir)
-        if key is not None:
-            q = self._by_session.pop(key, None)
-            p = p or q
-        if p is None and local is None:
-            # A response on another exchange of a sessionless client: nothing to go on.
-            return None
+        p = None
+        # the id as sent, then as the clients read it: the official SDKs take "7" for 7
+        for ident in (id_key(msg.id), *loose_ids(msg.id)):
+            p = local.pop((req_dir, ident), None) if local else None
+            if key is not None:
+                q = self._by_session.pop((*key[:3], ident), None)
+                p = p or q
+            if p is not None:
+                break
         return p
 
     def _evict(self) -> None:
@@ -95,6 +96,29 @@ def id_key(v: Any) -> Any:
     if isinstance(v, float) and v.is_integer():
         return int(v)
     return ("~", repr(v))  # (no str: the number 8.5 is not the id "8.5")
+
+
+def loose_ids(v: Any) -> list:
+    """The other ids a client takes an answer's id for. The TypeScript SDK reads it with
+    ``Number()`` ("7", " 7 ", "7.0", "7e0", "0x7" are 7), the Python SDK with ``int()``
+    ("+7", "0_7" too), so a server that echoes the id as a string still answers request 7:
+    without this, the answer named no method or tool, and tool-scoped rules skipped it."""
+    if isinstance(v, str):
+        s = v.strip()
+        if not s or len(s) > 40:
+            return []
+        for read in (int, float, lambda t: int(t, 0)):
+            try:
+                n = read(s)
+            except ValueError:
+                continue
+            if isinstance(n, float) and not (n.is_integer() and abs(n) < 2**63):
+                return []
+            return [int(n)] if int(n) != v else []
+        return []
+    if isinstance(v, int) and not isinstance(v, bool):
+        return [str(v)]
+    return []
 
 
 def pending_of(msg: Message) -> Pending | None:
