@@ -2,6 +2,7 @@
 
 import base64
 import logging
+import time
 
 import orjson
 import pytest
@@ -580,7 +581,7 @@ def test_base64_of_base64_is_seen_through_and_redacted(pipeline):
         assert outer.decode() == "[REDACTED:github_token]"
 
 
-def test_log_rule_matches_are_capped_per_text_and_the_cap_is_recorded():
+def test_log_rule_matches_are_capped_per_message_and_the_cap_is_recorded():
     eng = Engine.load()
     eng.finding_cap = 50
     p = Pipeline([ScanStage(eng), ActStage(b"test-key")])
@@ -594,7 +595,7 @@ def test_log_rule_matches_are_capped_per_text_and_the_cap_is_recorded():
     email = by_rule["email"]
     assert len(email) == 51  # 50 examined, then one that says the rest were not
     assert email[-1].location == "" and "mcp_max_findings" in email[-1].masked
-    # a redact rule is never capped: every token is gone
+    # a redact rule may find ten times as many: every token is gone
     assert len(by_rule["github-token"]) == 60
     text = m.payload["result"]["content"][0]["text"]
     assert "ghp_" not in text and text.count("[REDACTED:github_token]") == 60
@@ -604,6 +605,38 @@ def test_log_rule_matches_are_capped_per_text_and_the_cap_is_recorded():
     m = result({"content": [{"type": "text", "text": emails}]})
     ScanStage(eng).process(m)
     assert len(m.findings) == 400
+
+
+@pytest.mark.parametrize("shape", ["one string", "a string each"])
+def test_a_message_with_more_secrets_than_a_redact_rule_may_find_is_blocked_whole(shape):
+    """Redacting 150,000 tokens of one 6 MB request took the event loop 3-5 s (and wrote
+    150,000 audit rows). A redact rule finds ten times mcp_max_findings in one message, its
+    strings all counted together; past that the message is blocked, not half redacted."""
+    eng = Engine.load()
+    eng.finding_cap = 5
+    p = Pipeline([ScanStage(eng), ActStage(b"test-key")])
+    toks = [github_token(seed=i) for i in range(200)]
+
+    def message(n):
+        if shape == "one string":
+            return req({"name": "echo", "arguments": {"text": " ".join(toks[:n])}})
+        return req({"name": "echo", "arguments": {"items": toks[:n]}})
+
+    m = message(50)  # at the cap: redacted
+    p.run(m)
+    assert m.action is not Action.BLOCK and "ghp_" not in orjson.dumps(m.payload).decode()
+    assert len(m.findings) == 50
+    m = message(200)
+    t0 = time.process_time()
+    p.run(m)
+    assert m.action is Action.BLOCK and "github-token" in m.refusal.message
+    assert len(m.findings) == 51 and m.findings[-1].action == "block"
+    assert "mcp_max_findings" in m.findings[-1].masked
+    # the next message starts with the whole cap again
+    m = message(3)
+    p.run(m)
+    assert m.action is not Action.BLOCK and len(m.findings) == 3
+    assert time.process_time() - t0 < 5
 
 
 def test_redaction_of_many_values_in_one_string_and_of_overlapping_spans():

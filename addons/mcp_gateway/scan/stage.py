@@ -31,7 +31,7 @@ from ..parse import (
     target_pointer,
 )
 from ..pipeline import ORDER_SCAN
-from .engine import Detection, Engine
+from .engine import UNCHANGING, Detection, Engine
 from .rules import Rule
 
 SPANS_KEY = "scan.spans"  # read by mcp_gateway.act
@@ -245,7 +245,7 @@ class ScanStage:
             raw = None
         if raw is None:
             raw = canonical()
-        engine.capped.clear()
+        engine.begin_message()
         # With many candidates for its number of strings, go to the string walk at once
         # rather than after confirming them all in the JSON text: a message with many
         # findings was scanned twice. (The walk costs ~3 us a string, confirming a candidate
@@ -311,20 +311,25 @@ class ScanStage:
 
     @staticmethod
     def _capped(engine: Engine, msg: Message) -> None:
-        """One more finding per log/alert rule that matched more than ``mcp_max_findings``
-        times in one text: the rest of its matches were not examined."""
+        """One more finding per rule that matched more than its cap in one message: the
+        rest of its matches were not examined. For a log/alert rule (``mcp_max_findings``
+        matches) the message goes on; a redact or block rule (ten times as many) could
+        not be applied to all of them, so the message is blocked whole."""
         by_id = {r.id: r for r in engine.rules}
+        cap = engine.finding_cap
         for rid in sorted(engine.capped):
             r = by_id[rid]
+            unchanging = r.action in UNCHANGING
+            n = cap if unchanging or cap is None else cap * 10
             msg.findings.append(
                 Finding(
                     rule=r.id,
                     type=r.type,
                     severity=r.severity,
-                    action=r.action,
+                    action=r.action if unchanging else "block",
                     location="",
-                    masked=f"(more than {engine.finding_cap} matches in one text: the rest "
-                    "not examined, mcp_max_findings)",
+                    masked=f"(more than {n} matches in one message: the rest not examined, "
+                    "mcp_max_findings)",
                 )
             )
         engine.capped.clear()
@@ -362,6 +367,7 @@ class ScanStage:
         names = collect_keys(payload)
         if not segs and not names:
             return
+        engine.begin_message()  # (the message is scanned again, from the start)
         parts: list[str] = []
         starts: list[int] = []
         ends: list[int] = []
