@@ -498,7 +498,7 @@ def test_bulk_head_check_of_base64_runs_changes_no_finding(engine, monkeypatch):
     text = " ".join(parts)
     found = engine.scan_text(text)
     assert sum(d.encoding == "base64" for d in found) >= 40
-    monkeypatch.setattr(E, "_text_heads", lambda data, tr, spans: spans)
+    monkeypatch.setattr(E, "_text_heads", lambda data, tr, spans, every: spans)
     assert [d.to_dict() for d in engine.scan_text(text)] == [d.to_dict() for d in found]
 
 

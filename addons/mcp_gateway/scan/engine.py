@@ -960,13 +960,16 @@ def _b64_candidates(
             start += 1  # the letter of a literal \n escape is not part of the blob
         spans.append((start, end))
         i = tr.find(_LONG_NEEDLE, end)
+    # hex digests, ids: base64 of text mixes cases (a list of commits: dozens of SHAs,
+    # dropped here before their heads are decoded and judged one by one in _text_heads)
+    plain = [
+        (start, end)
+        for start, end in spans
+        if not _one_case(run := data[start:end]) or _hex_text(run)
+    ]
     if len(spans) >= 8:
-        spans = _text_heads(data, tr, spans)
-    for start, end in spans:
-        run = data[start:end]
-        if run.isalnum() and (run.islower() or run.isupper() or run.isdigit()):
-            if not _hex_text(run):
-                continue  # hex digests, ids: base64 of text mixes cases
+        plain = _text_heads(data, tr, plain, spans)
+    for start, end in plain:
         pad = end
         while pad < n and pad - end < 2 and tr[pad] == 0x3D:
             pad += 1
@@ -996,7 +999,13 @@ _HEAD_BYTES = _HEAD // 4 * 3
 _utf8_prefix = codecs.utf_8_decode
 
 
-def _text_heads(data: bytes, tr: bytes, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+def _one_case(run: bytes) -> bool:
+    return run.isalnum() and (run.islower() or run.isupper() or run.isdigit())
+
+
+def _text_heads(
+    data: bytes, tr: bytes, spans: list[tuple[int, int]], every: list[tuple[int, int]]
+) -> list[tuple[int, int]]:
     """The runs whose first 40 characters may start base64 of text. Random words, digests
     and binary data separated by spaces make thousands of runs in a big message; checking
     each one apart cost ~10 us a run in Python (25 ms for 256 KiB of random words). Here all
@@ -1004,15 +1013,19 @@ def _text_heads(data: bytes, tr: bytes, spans: list[tuple[int, int]]) -> list[tu
     or more non-printable ones: ``_decode_blob`` refuses such a blob anyway (it wants 95 %
     printable bytes in a head of 30 to 48 bytes that starts with these), and so when they
     cannot start UTF-8 text. A run that is not 40 whole base64 characters from its start, or
-    that may continue a wrapped blob, is kept."""
+    that may continue a wrapped blob, is kept. (``every``: all the runs, ``spans`` among
+    them, to tell which follow another.)"""
     # Only runs that may start a blob: a run right after another one across a line break
     # may be the next line of a wrapped blob, which starts anywhere in its bytes (inside a
     # UTF-8 character too) and is judged with its first line once joined.
+    ends = {e for _, e in every}
     full = [
         sp
-        for k, sp in enumerate(spans)
+        for sp in spans
         if tr[sp[0] : sp[0] + _HEAD] == _LONG_NEEDLE
-        and not (k and data[spans[k - 1][1] : sp[0]] in _LINE_BREAKS)
+        and not any(
+            sp[0] - len(b) in ends and data.startswith(b, sp[0] - len(b)) for b in _LINE_BREAKS
+        )
     ]
     if not full:
         return spans
