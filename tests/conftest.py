@@ -54,3 +54,13 @@ def mcp2_python() -> Path:
             )
         stamp.write_text(MCP2)
     return py
+
+
+@pytest.fixture(autouse=True)
+def _forget_injected_upstream_credentials():
+    """The upstream credentials the gateway injected are remembered process-wide (they
+    are redacted in every server-to-client message): a test's must not leak into the next."""
+    yield
+    from mcp_gateway import secretref
+
+    secretref.forget_injected()

@@ -64,3 +64,28 @@ def resolve(
     if allow_literal:
         return ref
     raise SecretRefError(f"unsupported secret reference {ref!r} (env://, file://, keyring://)")
+
+
+# Values the gateway has put into requests as upstream credentials (identity.upstream): a
+# server that echoes its request headers or URL (a debug tool, an error page quoting them)
+# must not hand them to the client, who never had them. The scan stage redacts them in
+# every server-to-client message. Newest last; bounded (a secret rotated daily for years).
+_INJECTED: dict[str, None] = {}
+_INJECTED_MAX = 256
+INJECTED_MIN_LEN = 8  # shorter values are too likely to occur by chance
+
+
+def remember_injected(*values: str) -> None:
+    for v in values:
+        if len(v) >= INJECTED_MIN_LEN and v not in _INJECTED:
+            _INJECTED[v] = None
+            while len(_INJECTED) > _INJECTED_MAX:
+                del _INJECTED[next(iter(_INJECTED))]
+
+
+def injected() -> tuple[str, ...]:
+    return tuple(_INJECTED)
+
+
+def forget_injected() -> None:
+    _INJECTED.clear()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -249,6 +250,10 @@ async def test_upstream_receives_injected_credential_never_the_gateway_key(
         server.url, proxy=md.proxy_url, headers={"Authorization": f"Bearer {key}"}
     ) as s:
         assert _text(await s.call_tool("echo", {"text": "x"})) == "x"
+        # a server that shows the client its request headers shows no injected credential
+        shown = _text(await s.call_tool("last_request_headers", {}))
+        assert "authorization" in shown and UPSTREAM_SECRET not in shown, shown
+        assert "[REDACTED:generic_secret]" in shown
     # what the server received (read directly from the server, not through the gateway,
     # whose scanner would redact the secret in a tool result)
     reqs = _all_headers(server)
@@ -264,6 +269,9 @@ async def test_upstream_receives_injected_credential_never_the_gateway_key(
         p.read_bytes() for p in md.audit_db.parent.glob(md.audit_db.name + "*")
     )
     assert b"agent-e2e" in audit  # the audit recorded the consumer
+    with sqlite3.connect(md.audit_db) as conn:  # (found as what it is, not only by a rule)
+        rules = {r for (r,) in conn.execute("SELECT rule FROM findings")}
+    assert "upstream-credential" in rules
     assert UPSTREAM_SECRET.encode() not in audit and key.encode() not in audit
 
     # a missing reference: refused with 502, nothing forwarded

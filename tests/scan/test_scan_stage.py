@@ -10,6 +10,7 @@ from mcp_gateway.act import ActStage
 from mcp_gateway.message import Action, Direction, ErrorCode, Exchange, Kind, Message
 from mcp_gateway.pipeline import ORDER_ACT, ORDER_SCAN, Pipeline
 from mcp_gateway.scan.engine import Engine
+from mcp_gateway.scan.rules import RuleSet
 from mcp_gateway.scan.stage import SPANS_KEY, ScanStage
 from scan_helpers import github_token, jwt, pem
 
@@ -637,6 +638,30 @@ def test_a_message_with_more_secrets_than_a_redact_rule_may_find_is_blocked_whol
     p.run(m)
     assert m.action is not Action.BLOCK and len(m.findings) == 3
     assert time.process_time() - t0 < 5
+
+
+def test_upstream_credentials_the_gateway_injected_never_reach_a_client():
+    """A server that echoes its request headers (or quotes its URL in an error) would show
+    the client the credential the gateway put there for it, which the client never had."""
+    from mcp_gateway import secretref
+
+    secretref.remember_injected("up-4711-plain-value", "Bearer up-4711-plain-value")
+    try:
+        for eng in (Engine.load(), Engine(RuleSet([], []))):  # also with no rules at all
+            p = Pipeline([ScanStage(eng), ActStage(b"k")])
+            headers = {"authorization": "Bearer up-4711-plain-value", "host": "x"}
+            m = result({"content": [{"type": "text", "text": orjson.dumps(headers).decode()}]})
+            m.raw = orjson.dumps(m.payload)
+            p.run(m)
+            text = m.payload["result"]["content"][0]["text"]
+            assert "up-4711" not in text and "[REDACTED:generic_secret]" in text
+            assert {f.rule for f in m.findings} >= {"upstream-credential"}
+            # not in what the client sends: it is the client's own business
+            m = req({"name": "echo", "arguments": {"t": "up-4711-plain-value"}})
+            p.run(m)
+            assert "upstream-credential" not in {f.rule for f in m.findings}
+    finally:
+        secretref.forget_injected()
 
 
 def test_redaction_of_many_values_in_one_string_and_of_overlapping_spans():

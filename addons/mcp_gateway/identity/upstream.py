@@ -185,6 +185,9 @@ class Upstreams:
             strip_fields(headers, (client_header.lower().encode(),))
             return None, None
         value = credential_value(cred, secret)
+        # what an echoing server could show the client: the secret, the header's value,
+        # and for basic the base64 of user:secret
+        secretref.remember_injected(secret, value, value.partition(" ")[2] if " " in value else "")
         if cred.type == "query":
             strip_fields(headers, (client_header.lower().encode(),))
             flow.request.query[cred.param] = value

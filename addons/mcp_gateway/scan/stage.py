@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 
+from .. import secretref
 from ..correlate import pending_of
 from ..message import Direction, Finding, Kind, Message
 from ..parse import (
@@ -172,6 +173,9 @@ def echoed_result(payload: Any) -> tuple[dict, dict, str] | None:
     return None
 
 
+INJECTED_RULE = "upstream-credential"  # the findings of _scan_injected
+
+
 class ScanStage:
     name = "scan"
     order = ORDER_SCAN
@@ -214,12 +218,21 @@ class ScanStage:
     # -- processing ------------------------------------------------------------------
     def process(self, msg: Message) -> None:
         engine = self.engine  # one snapshot: a concurrent reload cannot mix two engines
-        if not engine.rules:
-            return  # an empty rule set: nothing to serialize, nothing to scan
-        allowed = self._allowed(engine, msg)
-        if allowed is not None and not allowed:
+        allowed = self._allowed(engine, msg) if engine.rules else frozenset()
+        if not engine.rules or (allowed is not None and not allowed):
+            # no rule applies; the gateway's own upstream credentials still may not pass
+            if msg.direction is Direction.SERVER_TO_CLIENT and secretref.injected():
+                spans: list[Span] = []
+                raw = msg.raw if not msg.modified else None
+                if raw is None:
+                    try:
+                        raw = orjson.dumps(msg.payload)
+                    except (TypeError, orjson.JSONEncodeError):
+                        raw = None
+                self._scan_injected(msg, raw, spans)
+                self._pend(msg, spans)
             return
-        spans: list[Span] = []
+        spans = []
         # One scan of the message's JSON text, which carries every string with its key as
         # context; only messages with detections pay for walking the payload. The bytes the
         # message arrived as serve (the engine decodes their escapes itself, and asks for the
@@ -271,6 +284,7 @@ class ScanStage:
         self._scan_header(engine, msg, allowed)
         if msg.direction is Direction.SERVER_TO_CLIENT:
             self._scan_server_ids(engine, msg, allowed)
+            self._scan_injected(msg, raw if raw is not None else canonical(), spans)
         if engine.capped:
             self._capped(engine, msg)
         if msg.findings and msg.kind in _NAMING and isinstance(msg.name, str):
@@ -278,6 +292,11 @@ class ScanStage:
             loc = target_pointer(msg.method, params)
             if loc is not None:
                 self._mask_name(msg, loc)
+        self._pend(msg, spans)
+
+    @staticmethod
+    def _pend(msg: Message, spans: list[Span]) -> None:
+        """Leave ``spans`` for the act stage."""
         if spans:
             pending = msg.exchange.scratch.setdefault(SPANS_KEY, {})
             if len(pending) > _MAX_PENDING:  # act stage missing: do not grow without bound
@@ -425,6 +444,25 @@ class ScanStage:
         spans.append(
             Span(container, key, s, e, value, d.encoding, d.decoded, d.ref, d.type, d.action, loc)
         )
+
+    def _scan_injected(self, msg: Message, blob: bytes | None, spans: list[Span]) -> None:
+        """The upstream credentials the gateway injected into requests, wherever a server
+        shows them to a client (an echoed header, a URL quoted in an error): the client
+        never had them. Redacted whatever the rules say."""
+        values = secretref.injected()
+        if not values or blob is None:
+            return
+        dets = []
+        for v in values:
+            escaped = orjson.dumps(v)[1:-1]
+            if escaped in blob or v.encode("utf-8", "surrogatepass") in blob:
+                d = escaped.decode()
+                dets.append(
+                    Detection(INJECTED_RULE, "generic_secret", d, 0, len(d), "critical", "redact")
+                )
+        if dets:
+            # longest first: a header's value (Bearer …) before the secret inside it
+            self._locate(msg, sorted(dets, key=lambda d: -len(d.value)), spans)
 
     @staticmethod
     def _record(
