@@ -22,15 +22,21 @@ MCP2 = "mcp==2.3.0"
 @pytest.fixture(scope="session", autouse=True)
 def _private_default_audit_db():
     with tempfile.TemporaryDirectory(prefix="mcp-gateway-tests-") as d:
-        old = os.environ.get("MCP_GATEWAY_AUDIT_DB")
-        os.environ["MCP_GATEWAY_AUDIT_DB"] = os.path.join(d, "default-audit.db")
+        # (and the Hyperscan cache: the run's own, shared with the gateways it starts)
+        env = {
+            "MCP_GATEWAY_AUDIT_DB": os.path.join(d, "default-audit.db"),
+            "MCP_GATEWAY_CACHE_DIR": os.path.join(d, "cache"),
+        }
+        old = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
         try:
             yield
         finally:
-            if old is None:
-                os.environ.pop("MCP_GATEWAY_AUDIT_DB", None)
-            else:
-                os.environ["MCP_GATEWAY_AUDIT_DB"] = old
+            for k, v in old.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
 
 
 @pytest.fixture(scope="session")

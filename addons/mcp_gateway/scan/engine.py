@@ -36,6 +36,7 @@ from re import _parser as _sre_parser
 import hyperscan as hs
 
 from ..yamlconf import ConfigError
+from . import hscache
 from . import validators as V
 from .rules import PII_TYPES, Rule, RuleSet, load_rules
 from .views import (
@@ -326,12 +327,8 @@ class Engine:
         self._control_db = sorted(groups).index(_CONTROL_GROUP)
         for g in sorted(groups):
             items = groups[g]
-            db = hs.Database(mode=hs.HS_MODE_BLOCK)
-            db.compile(
-                expressions=[e for e, _, _ in items],
-                ids=[i for _, i, _ in items],
-                elements=len(items),
-                flags=[f for _, _, f in items],
+            db = hscache.database(
+                [e for e, _, _ in items], [i for _, i, _ in items], [f for _, _, f in items]
             )
             self._dbs.append(db)
 
@@ -397,8 +394,7 @@ class Engine:
             hp = re.sub(r"\(\?P<", "(?<", p)
             for flag, som in ((0, True), (hs.HS_FLAG_PREFILTER, False)):
                 try:
-                    db = hs.Database(mode=hs.HS_MODE_BLOCK)
-                    db.compile(expressions=[hp.encode()], ids=[0], elements=1, flags=[flag])
+                    hscache.check(hp.encode(), flag)
                 except hs.error:
                     continue
                 out.append((hp, som))
@@ -1314,16 +1310,11 @@ _BOUNDED_REPEAT = re.compile(r"(?<!\\)\{(\d+),(\d+)\}")
 
 def _gate_db(items: list[tuple[bytes, int]]) -> hs.Database | None:
     try:
-        db = hs.Database(mode=hs.HS_MODE_BLOCK)
-        db.compile(
-            expressions=[e for e, _ in items],
-            ids=[k for _, k in items],
-            elements=len(items),
-            flags=[_GATE_FLAGS] * len(items),
+        return hscache.database(
+            [e for e, _ in items], [k for _, k in items], [_GATE_FLAGS] * len(items)
         )
     except hs.error:
         return None
-    return db
 
 
 def _unbound(m: re.Match) -> str:
@@ -1415,9 +1406,7 @@ def _split_caret(expr: str) -> list[str]:
     parts = ["^" + rest, f"(?:{alts}){rest}"]
     for part in parts:  # a shape this reading did not foresee: keep the original
         try:
-            hs.Database(mode=hs.HS_MODE_BLOCK).compile(
-                expressions=[part.encode()], elements=1, flags=[hs.HS_FLAG_PREFILTER]
-            )
+            hscache.check(part.encode(), hs.HS_FLAG_PREFILTER)
         except hs.error:
             return [expr]
     return parts

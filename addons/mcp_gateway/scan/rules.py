@@ -37,6 +37,7 @@ import hyperscan as hs
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..yamlconf import ConfigError, line_for, load_yaml, validate
+from . import hscache
 from . import validators as V
 
 SHIPPED_RULES_DIR = Path(__file__).resolve().parents[3] / "rules"
@@ -289,8 +290,7 @@ def _has_separator(seq) -> bool:
 
 def _check_hs(expr: str) -> str:
     try:
-        db = hs.Database(mode=hs.HS_MODE_BLOCK)
-        db.compile(expressions=[expr.encode()], ids=[0], elements=1, flags=[0])
+        hscache.check(expr.encode(), 0)
     except hs.error as e:
         raise ValueError(f"prefilter not supported by Hyperscan: {e}") from None
     return expr

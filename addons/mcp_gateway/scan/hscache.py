@@ -1,0 +1,127 @@
+"""Hyperscan compiles, kept on disk between runs.
+
+Hyperscan compiles the shipped packs in several seconds on a small VM (each prefilter once
+alone, to check the rule files and name a bad one; the engine's databases; the per-rule
+gates): most of the gateway's start-up. A compiled database is stored in the cache
+directory under a hash of everything it was compiled from (the Hyperscan build, the mode,
+the expressions, their ids and flags) and loaded instead of compiled when present; that a
+single expression compiles is remembered the same way, as one hash a line. Only successes
+are stored. A file that cannot be read or loaded is compiled again and rewritten; a
+directory that cannot be written is not used. (Like ``__pycache__``, whoever can write
+there can change what the gateway runs: it is the user's own cache directory.)
+
+``MCP_GATEWAY_CACHE_DIR``: the directory (default ``$XDG_CACHE_HOME/mcp-gateway``, else
+``~/.cache/mcp-gateway``); set but empty: no cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import threading
+from pathlib import Path
+
+import hyperscan as hs
+
+__all__ = ["check", "database"]
+
+_lock = threading.Lock()
+_ok: set[str] | None = None  # hashes of expressions known to compile (the ok file's)
+_ok_dir: Path | None = None
+_build: str | None = None
+
+
+def _hs_build() -> str:
+    """The Hyperscan library and binding this process runs (databases are tied to them)."""
+    global _build
+    if _build is None:
+        db = hs.Database(mode=hs.HS_MODE_BLOCK)
+        db.compile(expressions=[b"x"], ids=[0], elements=1, flags=[0])
+        _build = f"{getattr(hs, '__version__', '?')}|{db.info().decode(errors='replace')}"
+    return _build
+
+
+def _dir() -> Path | None:
+    env = os.environ.get("MCP_GATEWAY_CACHE_DIR")
+    if env is not None:
+        if not env.strip():
+            return None
+        base = Path(env).expanduser()
+    else:
+        xdg = os.environ.get("XDG_CACHE_HOME")
+        base = (Path(xdg) if xdg else Path.home() / ".cache") / "mcp-gateway"
+    tag = hashlib.sha256(_hs_build().encode()).hexdigest()[:12]
+    d = base / f"hyperscan-{tag}"
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return d if os.access(d, os.W_OK | os.X_OK) else None
+
+
+def _key(*parts: object) -> str:
+    return hashlib.sha256(repr((_hs_build(), *parts)).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _write(path: Path, data: bytes) -> None:
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    except OSError:
+        pass  # a full disk, a read-only directory: compiled again next time
+
+
+def database(
+    expressions: list[bytes], ids: list[int], flags: list[int], mode: int = hs.HS_MODE_BLOCK
+) -> hs.Database:
+    """``hs.Database(mode).compile(...)`` of these, from the cache when it holds it.
+    Raises ``hs.error`` as the compile does."""
+    d = _dir()
+    path = d / f"{_key(mode, expressions, ids, flags)}.hsdb" if d is not None else None
+    if path is not None:
+        try:
+            return hs.loadb(path.read_bytes(), mode)
+        except FileNotFoundError:
+            pass
+        except Exception:  # noqa: BLE001 (unreadable, or no database of this build)
+            pass  # compiled and rewritten
+    db = hs.Database(mode=mode)
+    db.compile(expressions=expressions, ids=ids, elements=len(expressions), flags=flags)
+    if path is not None:
+        _write(path, hs.dumpb(db))
+    return db
+
+
+def check(expression: bytes, flags: int = 0) -> None:
+    """Whether Hyperscan compiles ``expression`` alone: returns, or raises ``hs.error``."""
+    global _ok, _ok_dir
+    key = _key("check", expression, flags)
+    with _lock:
+        d = _dir()
+        if _ok is None or _ok_dir != d:
+            _ok, _ok_dir = set(), d
+            if d is not None:
+                try:
+                    _ok.update((d / "compiles.txt").read_text("ascii").split())
+                except (OSError, UnicodeDecodeError):
+                    pass
+        if key in _ok:
+            return
+    hs.Database(mode=hs.HS_MODE_BLOCK).compile(
+        expressions=[expression], ids=[0], elements=1, flags=[flags]
+    )
+    with _lock:
+        _ok.add(key)
+        if d is not None:
+            try:
+                with open(d / "compiles.txt", "a", encoding="ascii") as f:
+                    f.write(key + "\n")  # (one short line: appends do not interleave)
+            except OSError:
+                pass
