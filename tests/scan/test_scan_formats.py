@@ -2017,3 +2017,58 @@ def test_a_password_ending_in_a_caret_before_the_host_is_found(engine):
     # (cat -v's ^@ is a NUL only before another NAME=: /proc/PID/environ)
     for url in ("postgres://admin:Q7x9Lm2pT8^@db:5432/app", "redis://:Q7x9Lm2pT8^@cache:6379"):
         assert found(engine, url) == [("url_credentials", "Q7x9Lm2pT8^")]
+
+
+# corpus 21: references, documentation values, encrypted values and public ids under a
+# secret's name are no secret; their lookalikes still are
+SILENT_TWENTY_FIRST = [
+    "model_list:\n  - litellm_params:\n      api_key: os.environ/OPENAI_API_KEY\n",
+    "general_settings:\n  master_key: sk-1234   # from the LiteLLM quick-start\n",
+    "export REPLICATE_API_TOKEN=${REPLICATE_API_TOKEN:?missing}",
+    "DB_PASSWORD=${DB_PASSWORD:+configured}",
+    '{ "matchHost": "registry.corp", "encrypted": { "password": "wcFMASSHpt0rBcxeLMZch6g3d3rkq57'
+    'iIRg59pyzB9duFgmnREUxiE+QNSEcVyZv8DcAU1Ksn3M7pY/B2/Caiz+GhUA9vqgrUD7iizk912xHOJvd" } }',
+    "[802-1x]\neap=peap;\nphase2-auth=mschapv2\npassword-flags=1\n",
+    '"form_response": {\n    "form_id": "JNbiDh",\n    "token": "bd6359f2828a9a5e520a539ce601ae65",\n'
+    '    "landed_at": "2025-03-29T11:07:23Z"',
+    '"{\\"form_id\\": \\"JNbiDh\\",\\n    \\"token\\": \\"bd6359f2828a9a5e520a539ce601ae65\\"}"',
+    # gcloud's public client secret; Supabase's local-development keys (supabase status)
+    '"client_secret": "d-FL95Q19q7MQmFpd7hHD0Ty",',
+    "      JWT secret: super-secret-jwt-token-with-at-least-32-characters-long",
+    "        anon key: eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZS1kZW1vIiwicm9sZSI6Im"
+    "Fub24iLCJleHAiOjE5ODM4MTI5OTZ9.CRXP1A7WOeoJeXxjNni43kdQwgnWNReilDMblYTn_I0",
+]
+
+
+@pytest.mark.parametrize("text", SILENT_TWENTY_FIRST)
+def test_twenty_first_corpus_false_alarms_stay_silent(engine, text):
+    assert [f for f in found(engine, text) if f[0] not in ("email",)] == []
+
+
+def _jwt(payload):
+    def b(d):
+        return base64.urlsafe_b64encode(json.dumps(d).encode()).decode().rstrip("=")
+
+    return b({"alg": "HS256", "typ": "JWT"}) + "." + b(payload) + ".Xk9mP2vLqR7tYb3nW8sD5fG1hJ4kL6z"
+
+
+FOUND_TWENTY_FIRST = [
+    ('{"id": 4, "token": "bd6359f2828a9a5e520a539ce601ae65"}', "bd6359f2828a9a5e520a539ce601ae65"),
+    ("master_key: sk-1234Xk9mP2vLq", "sk-1234Xk9mP2vLq"),
+    ("DB_PASSWORD=${DB_PASSWORD:Xk9mP2vLq}", "Xk9mP2vLq"),
+    ('"password": "wcFMXk9mP2vLqR7t"', "wcFMXk9mP2vLqR7t"),
+    ("auth=mschapv2Xk9", "mschapv2Xk9"),
+    ('"client_secret": "d-FL95Q19q7MQmFpd7hHD0Tz",', "d-FL95Q19q7MQmFpd7hHD0Tz"),
+]
+
+
+@pytest.mark.parametrize(("text", "value"), FOUND_TWENTY_FIRST)
+def test_twenty_first_corpus_lookalikes_are_found(engine, text, value):
+    assert value in [v for _, v in found(engine, text)]
+
+
+def test_a_supabase_service_role_key_is_a_secret_its_anon_key_is_public(engine):
+    service = _jwt({"iss": "supabase", "ref": "abcdefghijklmnopqrst", "role": "service_role"})
+    anon = _jwt({"iss": "supabase", "ref": "abcdefghijklmnopqrst", "role": "anon"})
+    assert ("jwt", service) in found(engine, "SUPABASE_SERVICE_ROLE_KEY=" + service)
+    assert found(engine, "NEXT_PUBLIC_SUPABASE_ANON_KEY=" + anon) == []

@@ -319,7 +319,18 @@ def jwt(value: str, ctx: Ctx | None = None) -> bool:
     if not isinstance(header, dict) or "alg" not in header:
         return False
     payload = _b64url_json(parts[1])
-    return isinstance(payload, dict)
+    return isinstance(payload, dict) and not _public_jwt(payload)
+
+
+def _public_jwt(payload: dict) -> bool:
+    """A token that is public by design: Supabase's anon key (shipped to every browser, like a
+    publishable key; row-level security guards the data) and the local-development keys
+    of ``supabase start`` (``iss: supabase-demo``, the same on every machine and in the
+    docs). A project's service_role key is a secret."""
+    iss = payload.get("iss")
+    if iss == "supabase-demo":
+        return True
+    return iss == "supabase" and payload.get("role") == "anon"
 
 
 # -- statistical ------------------------------------------------------------------------
@@ -878,6 +889,22 @@ def column(value: str, ctx: Ctx | None = None, header: str = "") -> bool:
             re.compile(f"(?i){header}"),
         )
     return column_header(ctx, rx[0], rx[1])
+
+
+_NOT_AFTER_CACHE: dict[str, re.Pattern] = {}
+
+
+@validator("not_after", uses_context=True, pattern=(str, ""), chars=(int, 200))
+def not_after(value: str, ctx: Ctx | None = None, pattern: str = "", chars: int = 200) -> bool:
+    """The ``chars`` characters before the value do not match ``pattern`` (a regex, anchor
+    it with ``\\Z``): a public id under a secret's name that its neighbours give away
+    (Typeform's response ``token`` right after the ``form_id``)."""
+    if ctx is None or not pattern:
+        return True
+    rx = _NOT_AFTER_CACHE.get(pattern)
+    if rx is None:
+        rx = _NOT_AFTER_CACHE[pattern] = re.compile(pattern)
+    return rx.search(ctx.text, max(0, ctx.start - chars), ctx.start) is None
 
 
 @validator("ssn_column", uses_context=True)
