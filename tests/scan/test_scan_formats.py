@@ -2072,3 +2072,90 @@ def test_a_supabase_service_role_key_is_a_secret_its_anon_key_is_public(engine):
     anon = _jwt({"iss": "supabase", "ref": "abcdefghijklmnopqrst", "role": "anon"})
     assert ("jwt", service) in found(engine, "SUPABASE_SERVICE_ROLE_KEY=" + service)
     assert found(engine, "NEXT_PUBLIC_SUPABASE_ANON_KEY=" + anon) == []
+
+
+# corpus 21: secrets named by their place (a parent key, a sibling field, a command's
+# argument, a protocol's verb), not by a name of their own
+SECRETS_TWENTY_FIRST = [
+    ("<phase1>\n\t<pre-shared-key>Cobalt#Quartz13</pre-shared-key>\n</phase1>", "Cobalt#Quartz13"),
+    ("<authserver>\n\t<ldap_bindpw>kPCeWSQ-NAR^n8</ldap_bindpw>\n</authserver>", "kPCeWSQ-NAR^n8"),
+    ("[wifi-security]\nkey-mgmt=wpa-psk\npsk=AU%ffS+ZTtD2P3RdALpx\n", "AU%ffS+ZTtD2P3RdALpx"),
+    ('network={\n\tssid="Office-5G"\n\t#psk="Violet*Ember48"\n}', "Violet*Ember48"),
+    ("$ wpa_passphrase \"CorpWLAN\" 'Violet*Ember48'", "Violet*Ember48"),
+    (
+        'api:\n  encryption:\n    key: "KzDYa0K/HA7WxlcHyeNnYfOnDkXjYQ/bD00ZRa5K0Qk="\n',
+        "KzDYa0K/HA7WxlcHyeNnYfOnDkXjYQ/bD00ZRa5K0Qk=",
+    ),
+    ("12:01:22.331 CMD: MqttPassword UXkB!Q^bArjfyvcXj", "UXkB!Q^bArjfyvcXj"),
+    ('{"username":"camillemor","key":"d0f5f15a5a8d454f2ddcdf4b12f90a71"}', "d0f5f15a5a8d454f2ddcdf4b12f90a71"),
+    (
+        "--parameters ParameterKey=Env,ParameterValue=prod "
+        "ParameterKey=DBMasterPassword,ParameterValue=Meadow%Rocket92",
+        "Meadow%Rocket92",
+    ),
+    ('[{"ParameterKey": "MasterUserPassword",\n "ParameterValue": "Meadow%Rocket92"}]', "Meadow%Rocket92"),
+    ('"parameters": {\n  "adminPassword": {\n    "value": "Meadow%Rocket92"\n  }\n}', "Meadow%Rocket92"),
+    (
+        '{"key": "http.request.header.x-api-key", "value": {"stringValue": "mtAMLgqBjXBXVUM7iu8EsLKjudMbUEUt"}}',
+        "mtAMLgqBjXBXVUM7iu8EsLKjudMbUEUt",
+    ),
+    (
+        '"RawV2": "AKIADDR2D7GV5ASF46IGIQ1M72twFWGJVlVKL/QYr/LlQnt1yQMwi+zHprWa"',
+        "IQ1M72twFWGJVlVKL/QYr/LlQnt1yQMwi+zHprWa",
+    ),
+    (
+        "<result><key>LUFRPTFmyiM3uWNLSmxa7VT2CCveFZqc7hzQRiWMixw+XK8H9065ke/vQpgyLBr/XfPVUPHLaKs1ZIuE</key>",
+        "LUFRPTFmyiM3uWNLSmxa7VT2CCveFZqc7hzQRiWMixw+XK8H9065ke/vQpgyLBr/XfPVUPHLaKs1ZIuE",
+    ),
+    ("220 ProFTPD\nUSER priya\n331 Password required\nPASS IAUrTbp^Ci_!+_q\n230 ok", "IAUrTbp^Ci_!+_q"),
+    (
+        "EHLO c\n250-AUTH PLAIN LOGIN\nAUTH PLAIN AGhhbm5haC5iZWNrZXJAZXhhbXBsZS5vcmcATWVhZG93JFplcGh5cjE5\n235 ok",
+        "AGhhbm5haC5iZWNrZXJAZXhhbXBsZS5vcmcATWVhZG93JFplcGh5cjE5",
+    ),
+    ("AUTH LOGIN\n334 VXNlcm5hbWU6\nbGVuYQ==\n334 UGFzc3dvcmQ6\nQ29iYWx0I1F1YXJ0ejEz\n235 ok", "Q29iYWx0I1F1YXJ0ejEz"),
+    (
+        "curl -s https://api.telegram.org/bot5811938493:AAR0w1PsmDdrkfk_aiBugMfQnpBCoWg_3ip/getUpdates",
+        "5811938493:AAR0w1PsmDdrkfk_aiBugMfQnpBCoWg_3ip",
+    ),
+    ("$ rabbitmqctl add_user etl 'Rocket1621$'", "Rocket1621$"),
+    ("--parameters ParameterKey=DBMasterPassword,ParameterValue=Maple&Pepper73 \\\n", "Maple&Pepper73"),
+    ("x?cmnd=Backlog%20SSID1%20IoT-Net%3B%20Password1%20Pepper%26Lantern34%3B%20MqttHost", "Pepper%26Lantern34"),
+    (
+        '"text": "api:\\n  encryption:\\n    key: \\"KzDYa0K/HA7WxlcHyeNnYfOnDkXjYQ/bD00ZRa5K0Qk=\\"\\nota:"',
+        "KzDYa0K/HA7WxlcHyeNnYfOnDkXjYQ/bD00ZRa5K0Qk=",
+    ),
+    ('"text": "USER priya\\n331 Password required\\nPASS IAUrTbp^Ci_!+_q\\n230 ok"', "IAUrTbp^Ci_!+_q"),
+]
+
+
+@pytest.mark.parametrize(("text", "value"), SECRETS_TWENTY_FIRST)
+def test_twenty_first_corpus_secrets(engine, text, value):
+    assert value in [v for _, v in found(engine, text)]
+
+
+def test_a_tasmota_password_in_a_url_is_found():
+    # (the URL-encoded argument of a Backlog command)
+    e = Engine.load()
+    text = 'curl "http://10.0.0.7/cm?cmnd=Backlog%20SSID1%20IoT-Net%3B%20Password1%20Harbor5612%3F%3B%20MqttHost"'
+    assert any(v.startswith("Harbor5612") for t, v in found(e, text) if t == "generic_secret")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[wifi-security]\nkey-mgmt=wpa-psk\npsk-flags=1\n",
+        '{"key": "messaging.kafka.message.key", "value": {"stringValue": "order-12345-abc"}}',
+        '"parameters": {"adminUsername": {"value": "azureuser42"}}',
+        '"adminPassword": {"reference": {"keyVault": {"id": "/subscriptions/x"}, "secretName": "vmAdminPw"}}',
+        "api:\n  encryption:\n    key: !secret api_key\n",
+        '{"username": "camillemor", "key": "sort-order-by-name"}',
+        "Password reset required for user42 after 90 days",
+        "PASS tests/test_login.py::test_ok (0.01s)\n PASS  src/app.test.js\nUSER guide\n",
+        "250-AUTH PLAIN LOGIN CRAM-MD5\n",
+        "id=AKIADDR2D7GV5ASF46IGIQ1M72twFWGJVlVKL/QYr/LlQnt1yQMwi+zHprWaXk9mP2vLqR7tYb3nW8sD5",
+        "curl https://api.telegram.org/bot123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11/getMe",
+        "$ rabbitmqctl add_user etl",
+    ],
+)
+def test_twenty_first_corpus_lookalikes_stay_silent(engine, text):
+    assert [f for f in found(engine, text) if f[0] not in ("aws_access_key_id",)] == []
