@@ -2087,14 +2087,23 @@ SECRETS_TWENTY_FIRST = [
         "KzDYa0K/HA7WxlcHyeNnYfOnDkXjYQ/bD00ZRa5K0Qk=",
     ),
     ("12:01:22.331 CMD: MqttPassword UXkB!Q^bArjfyvcXj", "UXkB!Q^bArjfyvcXj"),
-    ('{"username":"camillemor","key":"d0f5f15a5a8d454f2ddcdf4b12f90a71"}', "d0f5f15a5a8d454f2ddcdf4b12f90a71"),
+    (
+        '{"username":"camillemor","key":"d0f5f15a5a8d454f2ddcdf4b12f90a71"}',
+        "d0f5f15a5a8d454f2ddcdf4b12f90a71",
+    ),
     (
         "--parameters ParameterKey=Env,ParameterValue=prod "
         "ParameterKey=DBMasterPassword,ParameterValue=Meadow%Rocket92",
         "Meadow%Rocket92",
     ),
-    ('[{"ParameterKey": "MasterUserPassword",\n "ParameterValue": "Meadow%Rocket92"}]', "Meadow%Rocket92"),
-    ('"parameters": {\n  "adminPassword": {\n    "value": "Meadow%Rocket92"\n  }\n}', "Meadow%Rocket92"),
+    (
+        '[{"ParameterKey": "MasterUserPassword",\n "ParameterValue": "Meadow%Rocket92"}]',
+        "Meadow%Rocket92",
+    ),
+    (
+        '"parameters": {\n  "adminPassword": {\n    "value": "Meadow%Rocket92"\n  }\n}',
+        "Meadow%Rocket92",
+    ),
     (
         '{"key": "http.request.header.x-api-key", "value": {"stringValue": "mtAMLgqBjXBXVUM7iu8EsLKjudMbUEUt"}}',
         "mtAMLgqBjXBXVUM7iu8EsLKjudMbUEUt",
@@ -2107,24 +2116,39 @@ SECRETS_TWENTY_FIRST = [
         "<result><key>LUFRPTFmyiM3uWNLSmxa7VT2CCveFZqc7hzQRiWMixw+XK8H9065ke/vQpgyLBr/XfPVUPHLaKs1ZIuE</key>",
         "LUFRPTFmyiM3uWNLSmxa7VT2CCveFZqc7hzQRiWMixw+XK8H9065ke/vQpgyLBr/XfPVUPHLaKs1ZIuE",
     ),
-    ("220 ProFTPD\nUSER priya\n331 Password required\nPASS IAUrTbp^Ci_!+_q\n230 ok", "IAUrTbp^Ci_!+_q"),
+    (
+        "220 ProFTPD\nUSER priya\n331 Password required\nPASS IAUrTbp^Ci_!+_q\n230 ok",
+        "IAUrTbp^Ci_!+_q",
+    ),
     (
         "EHLO c\n250-AUTH PLAIN LOGIN\nAUTH PLAIN AGhhbm5haC5iZWNrZXJAZXhhbXBsZS5vcmcATWVhZG93JFplcGh5cjE5\n235 ok",
         "AGhhbm5haC5iZWNrZXJAZXhhbXBsZS5vcmcATWVhZG93JFplcGh5cjE5",
     ),
-    ("AUTH LOGIN\n334 VXNlcm5hbWU6\nbGVuYQ==\n334 UGFzc3dvcmQ6\nQ29iYWx0I1F1YXJ0ejEz\n235 ok", "Q29iYWx0I1F1YXJ0ejEz"),
+    (
+        "AUTH LOGIN\n334 VXNlcm5hbWU6\nbGVuYQ==\n334 UGFzc3dvcmQ6\nQ29iYWx0I1F1YXJ0ejEz\n235 ok",
+        "Q29iYWx0I1F1YXJ0ejEz",
+    ),
     (
         "curl -s https://api.telegram.org/bot5811938493:AAR0w1PsmDdrkfk_aiBugMfQnpBCoWg_3ip/getUpdates",
         "5811938493:AAR0w1PsmDdrkfk_aiBugMfQnpBCoWg_3ip",
     ),
     ("$ rabbitmqctl add_user etl 'Rocket1621$'", "Rocket1621$"),
-    ("--parameters ParameterKey=DBMasterPassword,ParameterValue=Maple&Pepper73 \\\n", "Maple&Pepper73"),
-    ("x?cmnd=Backlog%20SSID1%20IoT-Net%3B%20Password1%20Pepper%26Lantern34%3B%20MqttHost", "Pepper%26Lantern34"),
+    (
+        "--parameters ParameterKey=DBMasterPassword,ParameterValue=Maple&Pepper73 \\\n",
+        "Maple&Pepper73",
+    ),
+    (
+        "x?cmnd=Backlog%20SSID1%20IoT-Net%3B%20Password1%20Pepper%26Lantern34%3B%20MqttHost",
+        "Pepper%26Lantern34",
+    ),
     (
         '"text": "api:\\n  encryption:\\n    key: \\"KzDYa0K/HA7WxlcHyeNnYfOnDkXjYQ/bD00ZRa5K0Qk=\\"\\nota:"',
         "KzDYa0K/HA7WxlcHyeNnYfOnDkXjYQ/bD00ZRa5K0Qk=",
     ),
-    ('"text": "USER priya\\n331 Password required\\nPASS IAUrTbp^Ci_!+_q\\n230 ok"', "IAUrTbp^Ci_!+_q"),
+    (
+        '"text": "USER priya\\n331 Password required\\nPASS IAUrTbp^Ci_!+_q\\n230 ok"',
+        "IAUrTbp^Ci_!+_q",
+    ),
 ]
 
 
