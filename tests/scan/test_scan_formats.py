@@ -2157,6 +2157,26 @@ def test_twenty_first_corpus_secrets(engine, text, value):
     assert value in [v for _, v in found(engine, text)]
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        'nmcli con modify Office wifi-sec.psk "Violet*Ember48"',
+        "<sharedKey><keyType>passPhrase</keyType><protected>false</protected>"
+        "<keyMaterial>Violet*Ember48</keyMaterial></sharedKey>",
+        "config wifi-iface 'default_radio0'\n\toption encryption 'psk2'\n\toption key 'Violet*Ember48'",
+    ],
+)
+def test_wifi_passphrases_by_their_tools_names(engine, text):
+    assert found(engine, text) == [("generic_secret", "Violet*Ember48")]
+
+
+def test_a_protected_wlan_profile_key_is_encrypted(engine):
+    # (netsh wlan export profile without key=clear: a DPAPI blob in hex)
+    text = "<protected>true</protected><keyMaterial>01000000D08C9DDF0115D1118C7A00C04FC297EB0100</keyMaterial>"
+    assert found(engine, text) == []
+    assert found(engine, "option key '1'\n\toption key 'wpa2psk'") == []
+
+
 def test_a_tasmota_password_in_a_url_is_found():
     # (the URL-encoded argument of a Backlog command)
     e = Engine.load()
