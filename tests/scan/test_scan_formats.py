@@ -568,6 +568,49 @@ PII_FOUND = [
     # (twentieth corpus) an airline PNR's form of payment
     ("  5 FP CCVI4356638438185612/0126*CVA/N", ("credit_card", "4356638438185612")),
     ("  5 FP CCAX376446842756547/1030*CVA/N", ("credit_card", "376446842756547")),
+    # (twenty-first corpus) tcpdump's address.port: the source, the destination, a named port
+    (
+        "01:11:57.012562 IP 174.231.131.129.42372 > 192.168.101.137.80: Flags [P.], seq 1:504",
+        ("ipv4", "174.231.131.129"),
+    ),
+    ("IP 10.0.0.5.443 > 174.231.131.129.42372: Flags [.], ack 1", ("ipv4", "174.231.131.129")),
+    ("IP 93.184.216.34.https > 192.168.1.5.52344: Flags [S.]", ("ipv4", "93.184.216.34")),
+    ('{"t": "IP 81.2.69.160.5060 > 10.1.1.1.5060: SIP\\n"}', ("ipv4", "81.2.69.160")),
+    # ... and a BSD / macOS netstat connection line
+    (
+        "tcp4       0      0  192.168.1.23.52814     17.57.146.52.5223      ESTABLISHED",
+        ("ipv4", "17.57.146.52"),
+    ),
+    # an IBAN followed by an upper-case word: compact, grouped, lower-case
+    (
+        "TRANSFERENCIA A AIKO LINDQVIST ES0401661318609139099603 CONCEPTO BIZUM",
+        ("iban", "ES0401661318609139099603"),
+    ),
+    (
+        "TRANSFERENCIA A AIKO LINDQVIST BE41526018159083 CONCEPTO BIZUM",
+        ("iban", "BE41526018159083"),
+    ),
+    (
+        "A NOMBRE DE X ES04 0166 1318 6091 3909 9603 CONCEPTO BIZUM",
+        ("iban", "ES04 0166 1318 6091 3909 9603"),
+    ),
+    ("ES04 0166 1318 6091 3909 9603 PAGO ALQUILER", ("iban", "ES04 0166 1318 6091 3909 9603")),
+    ("BE41 5260 1815 9083 PAGO", ("iban", "BE41 5260 1815 9083")),
+    ("GB52 WEST 0824 6281 9482 19 REF INV", ("iban", "GB52 WEST 0824 6281 9482 19")),
+    ("transferencia es0401661318609139099603 concepto bizum", ("iban", "es0401661318609139099603")),
+    # a fictional-looking exchange outside 555-01xx is a number; a GitHub user's address
+    ("From=%2B17335550251&Digits=4", ("phone_number", "%2B17335550251")),
+    (
+        "Author: 49699333+octocat@users.noreply.github.com",
+        ("email", "49699333+octocat@users.noreply.github.com"),
+    ),
+    # a team's mailbox at a real domain, and names that begin like a system word
+    ("gpg --export ops@lumenfield.io", ("email", "ops@lumenfield.io")),
+    ("alertmann@acme.io", ("email", "alertmann@acme.io")),
+    ("noreen@acme.io", ("email", "noreen@acme.io")),
+    ("robotham@acme.io", ("email", "robotham@acme.io")),
+    # a card under a card word in a path stays a card
+    ("GET /api/cards/4539578763621486 HTTP/1.1", ("credit_card", "4539578763621486")),
 ]
 
 
@@ -662,6 +705,30 @@ SILENT_PII = [
     "Gläubiger-Identifikationsnummer: DE66ZZZ09811665622",
     "  5 FP CCVI4356638438185613/0126*CVA/N",  # Luhn fails
     "Node:             node-exporter/1.7.0.0",  # a product and its version
+    # (twenty-first corpus) five dotted numbers that are no tcpdump address.port: an OID, an
+    # SNMP walk, a version, a dotted id, a timestamp; a private tcpdump pair; a listening socket
+    "snmpget -v2c -c public 10.0.0.1 1.3.6.1.2.1.1.5.0 > out.txt",
+    "iso.3.6.1.2.1.2.2.1.10.2 = Counter32: 174231131",
+    "upgrade 4.19.131.129.4 > 4.19.131.129.3",
+    "release 174.231.131.129.42372",
+    "id 174.231.131.129.42372 > x",
+    "2024.10.11.129.42372 > started",
+    "IP 10.0.0.5.443 > 192.168.1.7.52344: Flags [.]",
+    "tcp4  0  0  174.231.131.129.443  *.*  LISTEN",
+    # fictional 555-01xx numbers in E.164 and URL-encoded form, not only formatted
+    "From=%2B17335550151&To=%2B18005550199&msg=Gather+End",
+    '{"from": "+18005550199", "to": "+14315550179"}',
+    "Caller: 18355550156",
+    # automated senders and anonymous identities name no one, at any domain
+    "  smtp_from: 'alertmanager@lumenfield.io'",
+    '"Author": "Mateo Costa", "Email": "noreply@github.com",',
+    "From: calendar-noreply@google.com",
+    "MAILER-DAEMON@mx1.lumenfield.io",
+    "prometheus-alerts@acme.io",
+    "identity=anonymous@example.org",
+    'anonymous_identity="anonymous@uni-heidelberg.de"',
+    # a number as the last part of a relative path or a slug
+    '"slug": "submit/501301925635001"',
 ]
 
 

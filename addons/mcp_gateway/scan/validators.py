@@ -207,8 +207,11 @@ def card_context(value: str, ctx: Ctx | None = None) -> bool:
     before = _line_before(ctx, 40)
     if _ID_BEFORE.search(before) or _PHONE_BEFORE.search(before):
         return False
-    if ctx.start and ctx.text[ctx.start - 1] == "/" and _in_url(ctx.text, ctx.start):
-        return False  # an id in a URL's path (a Sentry DSN's project id)
+    if ctx.start and ctx.text[ctx.start - 1] == "/":
+        if _in_url(ctx.text, ctx.start):
+            return False  # an id in a URL's path (a Sentry DSN's project id)
+        if ctx.start > 1 and ctx.text[ctx.start - 2].isalnum() and not _card_said(ctx):
+            return False  # and in a relative path or a slug: "slug": "submit/501301925635001"
     if len(value) == 15 and value[0] == "1":
         return _card_said(ctx)  # UATP: 15 digits from 1 are any id without a card word
     if len(value) <= 13:
@@ -606,6 +609,18 @@ _DATE_START = re.compile(
 )
 _EXTENSION = re.compile(r"\s?(?:x|ext\.?|extension)\s?\d{1,6}$", re.IGNORECASE)
 _FICTION = re.compile(r"(?<!\d)555[ .-]?01\d\d$")
+
+
+def _fictional(value: str, digits: str) -> bool:
+    """555-0100 to 555-0199, reserved for fiction and examples: written with separators
+    (555-0127, +44 555 0123) or as a North American number without them (+17335550151,
+    18005550199, the URL-encoded From=%2B1... of a webhook)."""
+    if _FICTION.search(value):
+        return True
+    if value.startswith("+") and not value.startswith("+1"):
+        return False
+    nanp = digits[1:] if len(digits) == 11 and digits[0] == "1" else digits
+    return len(nanp) == 10 and nanp[0] in "23456789" and nanp[3:8] == "55501"
 _AU_LOCAL_RATE = re.compile(r"^1[38]00[ -]?\d{3}[ -]?\d{3}$")
 _DATE_LIKE = re.compile(
     r"^(?:19|20)\d\d[-/.]\d{1,2}[-/.]\d{1,2}$|^\d{1,2}[-/.]\d{1,2}[-/.](?:19|20)\d\d$"
@@ -637,12 +652,12 @@ def phone(value: str, ctx: Ctx | None = None) -> bool:
     m = ctx.match if ctx is not None else None
     if m is not None and "label" in m.re.groupindex and m.group("label") is not None:
         # Phone: 81 71 72 95, tel (044) 2174300; not "at 2024-11-21 10:30"
-        return not _FICTION.search(value) and not _DATE_START.match(value)
+        return not _fictional(value, digits) and not _DATE_START.match(value)
     if (value.startswith("(0") and not _NANP_SHAPE.match(value)) or value.startswith("0 ("):
         return 9 <= len(digits) <= 12  # an area code with its trunk 0 in parentheses
     if value.startswith("(") and value.find(")") == 3:
         return 9 <= len(digits) <= 11  # a two-digit area code: Brazil, Australia, Poland
-    if _FICTION.search(value):
+    if _fictional(value, digits):
         return False  # 555-0100 to 555-0199: reserved for fiction and examples
     if _AU_LOCAL_RATE.match(value):
         return True  # Australia's 1300 / 1800 numbers (a NANP area code never starts with 1)
