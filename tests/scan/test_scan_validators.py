@@ -113,6 +113,12 @@ def test_phone_and_ipv4_validators():
     assert not V.phone("(015) 555-2132")  # NANP area code cannot start with 0
     # 555-0100 to 555-0199 are reserved for fiction and examples
     assert not V.phone("(415) 555-0132") and not V.phone("1-800-555-0199")
+    # ... however they are written: E.164, unseparated, after a trunk 1
+    for fiction in ("+17335550151", "+1 733 555 0151", "18005550199", "4315550179"):
+        assert not V.phone(fiction), fiction
+    # another exchange, another country's 555 01, a German number with 5550 1 in it
+    for number in ("+17335550251", "+17335560151", "+44 20 5550 1234", "030 5550 1234"):
+        assert V.phone(number), number
     assert V.ipv4_public("52.1.2.3") and V.ipv4_public("172.32.0.9")
     # private, link-local and carrier-grade NAT networks identify no one
     for ip in ("10.1.2.3", "172.16.0.9", "172.31.255.1", "192.168.1.20", "169.254.169.254",
@@ -173,3 +179,16 @@ def test_famous_values():
     assert V.not_famous(luhn_complete("453957876362148"), kind="card")
     assert not V.not_famous("078-05-1120", kind="ssn")
     assert not V.not_famous("DE89 3704 0044 0532 0130 00", kind="iban")
+
+
+def test_a_number_after_a_path_segment_is_no_card_without_a_card_word():
+    def ctx(text, value):
+        i = text.index(value)
+        return V.Ctx(text, i, i + len(value), None)
+
+    slug = '"slug": "submit/501301925635001"'
+    assert not V.card_context("501301925635001", ctx(slug, "501301925635001"))
+    path = "GET /api/cards/4539578763621486 HTTP/1.1"
+    assert V.card_context("4539578763621486", ctx(path, "4539578763621486"))
+    plain = "paid with 4539578763621486"
+    assert V.card_context("4539578763621486", ctx(plain, "4539578763621486"))

@@ -621,6 +621,8 @@ def _fictional(value: str, digits: str) -> bool:
         return False
     nanp = digits[1:] if len(digits) == 11 and digits[0] == "1" else digits
     return len(nanp) == 10 and nanp[0] in "23456789" and nanp[3:8] == "55501"
+
+
 _AU_LOCAL_RATE = re.compile(r"^1[38]00[ -]?\d{3}[ -]?\d{3}$")
 _DATE_LIKE = re.compile(
     r"^(?:19|20)\d\d[-/.]\d{1,2}[-/.]\d{1,2}$|^\d{1,2}[-/.]\d{1,2}[-/.](?:19|20)\d\d$"
