@@ -128,6 +128,24 @@ def test_query_injection_file(tmp_path, mkex) -> None:
     assert ex.flow.request.query["key"] == f"[mcp-gateway: file://{f}]"
 
 
+def test_what_an_echoing_server_could_show_is_remembered_for_redaction(tmp_path, mkex) -> None:
+    """The scan stage redacts these in every server-to-client message (a server echoing its
+    request's URL shows a query credential percent-encoded)."""
+    from mcp_gateway import secretref
+
+    f = tmp_path / "k"
+    f.write_text("up+sec/ret=value 4711")
+    stage, key = _setup(
+        tmp_path,
+        f'  - match: "127.0.0.1"\n    credential: {{type: query, param: key, ref: "file://{f}"}}\n',
+    )
+    stage.on_exchange(mkex(auth=f"Bearer {key}"))
+    shown = secretref.injected()
+    assert "up+sec/ret=value 4711" in shown
+    assert "up%2Bsec%2Fret%3Dvalue%204711" in shown and "up%2Bsec%2Fret%3Dvalue+4711" in shown
+    assert key not in shown
+
+
 def test_keyring_injection(tmp_path, mkex, mem_keyring) -> None:
     mem_keyring.set_password("mcp-gateway", "local", SECRET)
     stage, key = _setup(

@@ -26,6 +26,7 @@ import fnmatch
 import logging
 import threading
 import time
+import urllib.parse
 from typing import Any
 
 from .. import secretref
@@ -186,8 +187,14 @@ class Upstreams:
             return None, None
         value = credential_value(cred, secret)
         # what an echoing server could show the client: the secret, the header's value,
-        # and for basic the base64 of user:secret
-        secretref.remember_injected(secret, value, value.partition(" ")[2] if " " in value else "")
+        # for basic the base64 of user:secret, and as a URL shows it (percent-encoded)
+        secretref.remember_injected(
+            secret,
+            value,
+            value.partition(" ")[2] if " " in value else "",
+            urllib.parse.quote(secret, safe=""),
+            urllib.parse.quote_plus(secret, safe=""),
+        )
         if cred.type == "query":
             strip_fields(headers, (client_header.lower().encode(),))
             flow.request.query[cred.param] = value
