@@ -920,25 +920,29 @@ def test_json_in_a_charset_receivers_read_apart_is_refused(gw, cs):
     assert b"charset" in f.response.content
 
 
-def utf7_json(value) -> bytes:
-    """JSON whose first "{" is written as UTF-7 ("+AHs-"): its bytes do not open JSON."""
-    return b"+AHs-" + orjson.dumps(value)[1:]
-
-
 @pytest.mark.parametrize(
     "ctype", [b"application/json; charset=utf-7", b"text/plain; charset=UTF-7"]
 )
-def test_a_body_its_charset_makes_json_is_inspected(gw, ctype):
+@pytest.mark.parametrize("head", [b"+AHs-", b"+AHt-"])
+def test_a_body_that_is_json_only_once_decoded_from_utf7_is_refused(gw, ctype, head):
     """Node's body parsers (express.json(), the TypeScript SDK's legacy transport) decode a
     body by its charset: "+AHs-" is "{" in UTF-7. Such a body once passed as "not JSON",
-    uninspected, unauthenticated and unaudited, though the server ran it."""
-    f = send_typed(
-        gw, ctype, utf7_json(rpc("tools/call", id=6, name="echo", arguments={"t": "PII"}))
-    )
-    assert f.response is None and b"PII" not in f.request.content
+    uninspected, unauthenticated and unaudited, though the server ran it. Decoders read
+    UTF-7 apart ("+AHt-" is "{" to Node, which drops a run's leftover bits, and "{" and a
+    replacement character to Python): the gateway cannot read it as the server will."""
+    body = head + orjson.dumps(rpc("tools/call", id=6, name="echo", arguments={"t": "PII"}))[1:]
+    f = send_typed(gw, ctype, body)
+    assert f.response is not None and f.response.status_code == 400
+    assert b"utf-7" in f.response.content
+    assert [m.kind for m in gw.rec.msgs] == [Kind.INVALID]  # (the refusal's audit row)
+
+
+def test_a_body_its_declared_charset_makes_json_is_inspected_whatever_its_type(gw):
+    req = orjson.dumps(rpc("tools/call", id=6, name="echo", arguments={"t": "PII"}))
+    body = req.decode().encode("utf-16")  # (with its byte order mark)
+    f = send_typed(gw, b"text/plain; charset=utf-16", body)
+    assert f.response is None and "PII" not in f.request.content.decode("utf-16")
     assert [(m.method, m.name) for m in gw.rec.msgs] == [("tools/call", "echo")]
-    f = send_typed(gw, ctype, utf7_json(rpc("tools/call", id=7, name="bad")))
-    assert f.response is not None and b"test.bad" in f.response.content
 
 
 def test_an_upload_in_another_charset_that_is_no_json_is_left_alone(gw):
@@ -951,7 +955,7 @@ def test_an_upload_in_another_charset_that_is_no_json_is_left_alone(gw):
 
 def test_json_in_a_charset_the_gateway_cannot_read_is_refused_whatever_its_bytes(gw):
     # (Node decodes "utf-7." as UTF-7; Python knows no such charset)
-    body = utf7_json(rpc("tools/call", id=6, name="echo", arguments={"t": "PII"}))
+    body = b"+AHs-" + orjson.dumps(rpc("tools/call", id=6, name="echo", arguments={"t": "PII"}))[1:]
     f = send_typed(gw, b"application/json; charset=utf-7.", body)
     assert f.response is not None and f.response.status_code == 400
     assert b"charset" in f.response.content

@@ -354,6 +354,14 @@ def json_utf8(body: bytes, content_type: str | None) -> bytes:
         except UnicodeError:  # (utf-16 without a byte order mark is refused, not replaced)
             text = ""
         by_bytes = _by_content(body)
+        if cs == "utf-7" and not _JSON_START_B.match(by_bytes):
+            # JSON only once decoded from UTF-7 ("+AHs-" is "{"): decoders read UTF-7 apart
+            # (Node's iconv-lite drops a run's leftover bits, "+AHt-" is "{" to it and
+            # "{\ufffd" to Python), so the gateway cannot read such a body as Node does.
+            raise ValueError(
+                "unsupported charset 'utf-7' for a body that is JSON only once decoded: "
+                "decoders read it apart"
+            )
         if _JSON_START.match(text):
             declared = text.encode("utf-8", "surrogatepass")
             if declared != by_bytes and _JSON_START_B.match(by_bytes) and _utf8(by_bytes):
@@ -382,6 +390,8 @@ def charset_may_hide_json(body: bytes, content_type: str | None) -> bool:
         return "json" in content_type.lower()
     if cs is None:
         return False
+    if cs == "utf-7":
+        return True  # (read below only to be refused: decoders read UTF-7 apart)
     try:
         text = body.decode(cs, "replace")
     except UnicodeError:
