@@ -82,6 +82,10 @@ def test_an_id_echoed_as_a_string_answers_the_request_clients_match_it_to():
     r = msg(ex, S2C, Kind.RESULT, "7")  # the request is still pending
     st.process(r)
     assert r.name == "get_customer"
+    # a decoy in a form this client ignores uses up nothing: the real answer still names it
+    r = msg(ex, S2C, Kind.RESULT, 7)
+    st.process(r)
+    assert r.name == "get_customer"
 
 
 def test_server_to_client_requests_are_correlated_too():

@@ -62,11 +62,16 @@ class Correlator:
         local = msg.exchange.scratch.get("pending")
         key = self._session_key(msg, req_dir)
         p = None
-        # the id as sent, then as the clients read it: the official SDKs take "7" for 7
-        for ident in (id_key(msg.id), *loose_ids(msg.id)):
-            p = local.pop((req_dir, ident), None) if local else None
+        # the id as sent, then as the clients read it: the official SDKs take "7" for 7.
+        # A loose match leaves the request pending: clients differ on which forms they take
+        # ("0_7" is 7 to Python only, "7.0" to TypeScript only), so a decoy answer the
+        # client ignores must not use up the request its real answer names.
+        for n, ident in enumerate((id_key(msg.id), *loose_ids(msg.id))):
+            if local:
+                p = local.pop((req_dir, ident), None) if n == 0 else local.get((req_dir, ident))
             if key is not None:
-                q = self._by_session.pop((*key[:3], ident), None)
+                k = (*key[:3], ident)
+                q = self._by_session.pop(k, None) if n == 0 else self._by_session.get(k)
                 p = p or q
             if p is not None:
                 break
