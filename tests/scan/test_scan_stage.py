@@ -645,7 +645,9 @@ def test_upstream_credentials_the_gateway_injected_never_reach_a_client():
     the client the credential the gateway put there for it, which the client never had."""
     from mcp_gateway import secretref
 
-    secretref.remember_injected("up-4711-plain-value", "Bearer up-4711-plain-value")
+    secretref.remember_injected(
+        "up-4711-plain-value", "Bearer up-4711-plain-value", "up-4711/plain", "up-4711%2Fplain"
+    )
     try:
         for eng in (Engine.load(), Engine(RuleSet([], []))):  # also with no rules at all
             p = Pipeline([ScanStage(eng), ActStage(b"k")])
@@ -656,6 +658,15 @@ def test_upstream_credentials_the_gateway_injected_never_reach_a_client():
             text = m.payload["result"]["content"][0]["text"]
             assert "up-4711" not in text and "[REDACTED:generic_secret]" in text
             assert {f.rule for f in m.findings} >= {"upstream-credential"}
+            # written as JSON in a string writes it (PHP: "\\/"), and a URL in lower-case hex
+            for shown in (
+                '{"x-tenant": "up-4711\\/plain"}',
+                "GET /mcp?key=up-4711%2fplain",
+                "GET /mcp?key=up-4711%2Fplain",
+            ):
+                m = result({"content": [{"type": "text", "text": shown}]})
+                p.run(m)
+                assert "4711" not in m.payload["result"]["content"][0]["text"], shown
             # not in what the client sends: it is the client's own business
             m = req({"name": "echo", "arguments": {"t": "up-4711-plain-value"}})
             p.run(m)

@@ -193,6 +193,7 @@ class Upstreams:
             value,
             value.partition(" ")[2] if " " in value else "",
             urllib.parse.quote(secret, safe=""),
+            urllib.parse.quote(secret),  # ("/" left as it is)
             urllib.parse.quote_plus(secret, safe=""),
         )
         if cred.type == "query":

@@ -15,6 +15,7 @@ per message id), and the act stage pops them.
 from __future__ import annotations
 
 import bisect
+import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -174,6 +175,28 @@ def echoed_result(payload: Any) -> tuple[dict, dict, str] | None:
 
 
 INJECTED_RULE = "upstream-credential"  # the findings of _scan_injected
+_injected_cache: list = [(), None]  # (the values, their regex)
+_PCT_HEX = re.compile(r"%[0-9A-F]{2}")
+_NET_ESCAPES = str.maketrans({c: f"\\u{ord(c):04X}" for c in "+<>&'"})
+
+
+def _injected_rx(values: tuple[str, ...]) -> re.Pattern | None:
+    """One regex of the injected values, as they are, with their percent escapes in lower
+    case too (URLs differ on the case), and as JSON carried in a string writes them (PHP
+    escapes "/", .NET "+", "<", ">", "&" and "'"); the longest first."""
+    if not values:
+        return None
+    if _injected_cache[0] != values:
+        forms = set(values)
+        forms.update(_PCT_HEX.sub(lambda m: m.group().lower(), v) for v in values if "%" in v)
+        for v in values:
+            j = orjson.dumps(v).decode()[1:-1]
+            forms.add(j)
+            forms.add(j.replace("/", "\\/"))
+            forms.add(j.translate(_NET_ESCAPES))
+        alts = sorted(forms, key=len, reverse=True)
+        _injected_cache[:] = [values, re.compile("|".join(map(re.escape, alts)))]
+    return _injected_cache[1]
 
 
 class ScanStage:
@@ -223,13 +246,7 @@ class ScanStage:
             # no rule applies; the gateway's own upstream credentials still may not pass
             if msg.direction is Direction.SERVER_TO_CLIENT and secretref.injected():
                 spans: list[Span] = []
-                raw = msg.raw if not msg.modified else None
-                if raw is None:
-                    try:
-                        raw = orjson.dumps(msg.payload)
-                    except (TypeError, orjson.JSONEncodeError):
-                        raw = None
-                self._scan_injected(msg, raw, spans)
+                self._scan_injected(msg, spans)
                 self._pend(msg, spans)
             return
         spans = []
@@ -284,7 +301,7 @@ class ScanStage:
         self._scan_header(engine, msg, allowed)
         if msg.direction is Direction.SERVER_TO_CLIENT:
             self._scan_server_ids(engine, msg, allowed)
-            self._scan_injected(msg, raw if raw is not None else canonical(), spans)
+            self._scan_injected(msg, spans)
         if engine.capped:
             self._capped(engine, msg)
         if msg.findings and msg.kind in _NAMING and isinstance(msg.name, str):
@@ -445,24 +462,21 @@ class ScanStage:
             Span(container, key, s, e, value, d.encoding, d.decoded, d.ref, d.type, d.action, loc)
         )
 
-    def _scan_injected(self, msg: Message, blob: bytes | None, spans: list[Span]) -> None:
+    def _scan_injected(self, msg: Message, spans: list[Span]) -> None:
         """The upstream credentials the gateway injected into requests, wherever a server
         shows them to a client (an echoed header, a URL quoted in an error): the client
-        never had them. Redacted whatever the rules say."""
-        values = secretref.injected()
-        if not values or blob is None:
+        never had them. Redacted whatever the rules say. Searched in the decoded strings,
+        so JSON escapes (PHP's ``\\/``, .NET's ``\\u002B``) hide nothing."""
+        rx = _injected_rx(secretref.injected())
+        if rx is None:
             return
-        dets = []
-        for v in values:
-            escaped = orjson.dumps(v)[1:-1]
-            if escaped in blob or v.encode("utf-8", "surrogatepass") in blob:
-                d = escaped.decode()
-                dets.append(
-                    Detection(INJECTED_RULE, "generic_secret", d, 0, len(d), "critical", "redact")
+        for container, key, path, _ck, text in collect(msg.payload):
+            for m in rx.finditer(text):
+                v = m.group()
+                d = Detection(
+                    INJECTED_RULE, "generic_secret", v, m.start(), m.end(), "critical", "redact"
                 )
-        if dets:
-            # longest first: a header's value (Bearer …) before the secret inside it
-            self._locate(msg, sorted(dets, key=lambda d: -len(d.value)), spans)
+                self._found(msg, d, container, key, path, m.start(), m.end(), v, spans)
 
     @staticmethod
     def _record(
