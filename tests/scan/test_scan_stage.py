@@ -640,6 +640,36 @@ def test_a_message_with_more_secrets_than_a_redact_rule_may_find_is_blocked_whol
     assert time.process_time() - t0 < 5
 
 
+def test_a_decoded_view_does_not_count_the_texts_matches_twice():
+    eng = Engine.load()
+    eng.finding_cap = 5  # a redact rule may find 50
+    p = Pipeline([ScanStage(eng), ActStage(b"k")])
+    toks = " ".join(github_token(seed=i) for i in range(30))
+    m = req({"name": "echo", "arguments": {"text": toks, "url": "https://x.test/a%20b"}})
+    p.run(m)
+    assert m.action is not Action.BLOCK and "ghp_" not in orjson.dumps(m.payload).decode()
+
+
+def test_the_elements_of_one_batch_share_the_caps():
+    """A batch of 1000 elements, each just under a redact rule's cap, held the event loop
+    like one message of them all."""
+    eng = Engine.load()
+    eng.finding_cap = 5  # a redact rule may find 50
+    p = Pipeline([ScanStage(eng), ActStage(b"k")])
+    shared = ex()
+    outcome = []
+    for i in range(3):
+        toks = " ".join(github_token(seed=100 * i + k) for k in range(30))
+        m = req({"name": "echo", "arguments": {"text": toks}}, exchange=shared)
+        m.batch_index = i
+        p.run(m)
+        outcome.append(m.action is Action.BLOCK)
+    assert outcome == [False, True, True]
+    m = req({"name": "echo", "arguments": {"text": github_token(seed=999)}}, exchange=ex())
+    p.run(m)  # another body: the whole cap again
+    assert m.action is not Action.BLOCK and len(m.findings) == 1
+
+
 def test_upstream_credentials_the_gateway_injected_never_reach_a_client():
     """A server that echoes its request headers (or quotes its URL in an error) would show
     the client the credential the gateway put there for it, which the client never had."""

@@ -4,7 +4,8 @@
 
 Options:
     mcp_rules       rule files or directories (empty: the shipped packs under rules/)
-    mcp_max_findings  matches of one log/alert rule examined per text (0: all)
+    mcp_max_findings  matches of one log/alert rule examined per message, ten times as
+                      many for a redact/block rule, past which the message is blocked (0: all)
     mcp_redact_key  key for `hash` redaction (empty: $MCP_GATEWAY_REDACT_KEY, else random)
 
 A bad rule file is refused in ``configure`` with an OptionsError naming file, line and field;
@@ -44,9 +45,10 @@ class ScanAddon:
         )  # fmt: skip
         loader.add_option(
             "mcp_max_findings", int, DEFAULT_MAX_FINDINGS,
-            "Matches of one log or alert rule examined per scanned text; the rest are not "
-            "examined and the message gets one more finding that says so. Redact and block "
-            "rules are never capped. 0: no cap.",
+            "Matches of one log or alert rule examined per message (a batch's elements "
+            "together); the rest are not examined and the message gets one more finding "
+            "that says so. A redact or block rule may find ten times as many; past that the "
+            "message is blocked whole. 0: no cap.",
         )  # fmt: skip
         loader.add_option(
             "mcp_redact_key", str, "",

@@ -233,11 +233,20 @@ class Engine:
         # None: per text
         self._budgets: dict[int, list[int]] | None = None
 
-    def begin_message(self) -> None:
+    def begin_message(self, budgets: dict[int, list[int]] | None = None) -> None:
         """The texts scanned from now on are one message's: a rule's cap counts them all
-        (a message of 150,000 strings, one token each, is capped like one text of them)."""
+        (a message of 150,000 strings, one token each, is capped like one text of them).
+        ``budgets`` (from ``budgets()``) carries on what is left of the caps: the
+        elements of one batch share them."""
         self.capped.clear()
-        self._budgets = {} if self.finding_cap is not None else None
+        if self.finding_cap is None:
+            self._budgets = None
+        else:
+            self._budgets = {ri: [b[0]] for ri, b in (budgets or {}).items()}
+
+    def budgets(self) -> dict[int, list[int]]:
+        """What is left of each rule's cap in the message being scanned (a copy)."""
+        return {ri: [b[0]] for ri, b in (self._budgets or {}).items()}
 
     @classmethod
     def load(cls, paths: Sequence[str | Path] | None = None) -> Engine:
@@ -447,10 +456,17 @@ class Engine:
             return []
         self._local.inflate_budget = [MAX_INFLATE_PER_SCAN]
         dets, b64, views = self._scan_raw(text, allowed, want_b64=True, data=data, hits=hits)
-        if views or "%" in text:
-            self._scan_views(text, allowed, dets, views)
-        if b64:
-            dets.extend(self._scan_base64(text, b64, allowed))
+        if views or "%" in text or b64:
+            # A decoded view shows the text's matches again: they are not counted twice
+            # against the message's caps (each view has a cap of its own).
+            budgets, self._budgets = self._budgets, None
+            try:
+                if views or "%" in text:
+                    self._scan_views(text, allowed, dets, views)
+                if b64:
+                    dets.extend(self._scan_base64(text, b64, allowed))
+            finally:
+                self._budgets = budgets
         return _resolve(dets)
 
     def _scan_views(
@@ -653,7 +669,10 @@ class Engine:
                         limit = cap if self.rules[ri].action in UNCHANGING else cap * 10
                         budget = self._budgets[ri] = [limit]
                 if budget[0] < 0:
-                    continue  # the rule's cap was reached in an earlier text of the message
+                    # the rule's cap was reached in an earlier text of the message (or of
+                    # its batch): this one's matches are not examined either
+                    self.capped.add(self.rules[ri].id)
+                    continue
             wins.sort()
             cur_lo, cur_hi, cur_s = wins[0]
             for lo, hi, smax in wins[1:]:

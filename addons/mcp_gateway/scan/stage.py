@@ -205,6 +205,12 @@ class ScanStage:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine  # swapped atomically by the addon on reload
+        # the caps left after the previous message, if it was an element of a batch (the
+        # elements of one body share them: a batch of 1000 elements, each just under the
+        # cap, held the event loop like one big message), and those at this message's start
+        self._batch: tuple[int, Direction, int] | None = None
+        self._batch_left: dict[int, list[int]] = {}
+        self._at_start: dict[int, list[int]] = {}
 
     # -- scope -----------------------------------------------------------------------
     @staticmethod
@@ -275,7 +281,11 @@ class ScanStage:
             raw = None
         if raw is None:
             raw = canonical()
-        engine.begin_message()
+        batch = (id(msg.exchange), msg.direction, id(engine)) if msg.batch_index else None
+        engine.begin_message(
+            self._batch_left if batch is not None and batch == self._batch else None
+        )
+        self._at_start = engine.budgets()
         # With many candidates for its number of strings, go to the string walk at once
         # rather than after confirming them all in the JSON text: a message with many
         # findings was scanned twice. (The walk costs ~3 us a string, confirming a candidate
@@ -302,6 +312,9 @@ class ScanStage:
         if msg.direction is Direction.SERVER_TO_CLIENT:
             self._scan_server_ids(engine, msg, allowed)
             self._scan_injected(msg, spans)
+        if msg.batch_index is not None:
+            self._batch = (id(msg.exchange), msg.direction, id(engine))
+            self._batch_left = engine.budgets()
         if engine.capped:
             self._capped(engine, msg)
         if msg.findings and msg.kind in _NAMING and isinstance(msg.name, str):
@@ -403,7 +416,7 @@ class ScanStage:
         names = collect_keys(payload)
         if not segs and not names:
             return
-        engine.begin_message()  # (the message is scanned again, from the start)
+        engine.begin_message(self._at_start)  # (the message is scanned again, from the start)
         parts: list[str] = []
         starts: list[int] = []
         ends: list[int] = []
