@@ -811,6 +811,11 @@ def test_small_texts_skip_the_control_database_only_when_it_has_nothing_to_find(
         (r"\\u00e9", rb"\\u00e9"),  # an escaped backslash, then letters
         (r"a{,3}", None),  # a repeat to Python, literal text to PCRE
         (r"[[:alpha:]]", None),
+        (r"x{6,256}+[{0,99}]", rb"x{6,}+[{0,99}]"),  # a long repeat unbounded, not in a class
+        (r"[]a-z]", rb"[\]a-z]"),
+        (r"(?i)\u017fecret", None),  # Python folds "ſ" to "s" (and Kelvin's K to "k")
+        (r"(?i)[\u0100-\u0200]x", None),
+        (r"[\u0100-\u0200]x", rb"[\xff-\xff]x"),
     ],
 )
 def test_gate_expressions_read_as_python_reads_ascii_text(pattern, expected):

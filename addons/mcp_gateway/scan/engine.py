@@ -1324,7 +1324,11 @@ _GATE_WINDOW = 512
 # Repeats longer than this are read as unbounded by the gate (a superset): Hyperscan took
 # 20 s to compile the packs' patterns with their {6,256} and {0,300} as they are, 1 s so.
 _GATE_REPEAT = 16
-_BOUNDED_REPEAT = re.compile(r"(?<!\\)\{(\d+),(\d+)\}")
+_BOUNDED_REPEAT = re.compile(r"\{(\d+),(\d+)\}")
+# an inline flag group that turns on case-insensitivity: (?i), (?ix), (?i:...)
+_CASELESS = re.compile(r"\(\?[aLmsux]*i[aLmsux]*(?:-[imsx]+)?[:)]")
+# what Python's re folds to an ASCII letter under IGNORECASE: ſ, Kelvin's K, İ, ı
+_FOLDS_TO_ASCII = frozenset((0x17F, 0x212A, 0x130, 0x131))
 
 
 def _gate_db(items: list[tuple[bytes, int]]) -> hs.Database | None:
@@ -1349,14 +1353,22 @@ def _gate_expr(pattern: str | bytes) -> bytes | None:
     """A Python pattern as Hyperscan (PCRE syntax) reads it, for ASCII text: named groups
     and back-references respelled, every character beyond ASCII (a ``\\u`` escape or
     itself) one byte that ASCII text never holds, so it matches nothing there but stays one
-    unit under a quantifier. None for a construct the two read differently (``{,n}`` is a
-    repeat to Python and literal text to PCRE; ``[:alpha:]`` a class to PCRE only)."""
+    unit under a quantifier; long repeats outside classes unbounded. None for a construct
+    the two read differently (``{,n}`` is a repeat to Python and literal text to PCRE;
+    ``[:alpha:]`` a class to PCRE only), and for a case-insensitive pattern holding one of
+    the characters beyond ASCII that Python folds to an ASCII letter (``ſ``, Kelvin's ``K``,
+    ``İ``, ``ı``), alone or in a range."""
     if not isinstance(pattern, str) or "{," in pattern or "[:" in pattern or "\\N" in pattern:
         return None
+    folds = _CASELESS.search(pattern) is not None
     out: list[str] = []
     i, n = 0, len(pattern)
+    in_class = False
+    prev_cp: int | None = None  # the last item of the class being read, as a code point
+    range_lo: int | None = None  # after "x-" in a class
     while i < n:
         c = pattern[i]
+        cp: int | None = None
         if c == "\\" and i + 1 < n:
             d = pattern[i + 1]
             width = _GATE_HEX.get(d)
@@ -1367,24 +1379,62 @@ def _gate_expr(pattern: str | bytes) -> bytes | None:
                 cp = int(digits, 16)
                 out.append("\\xff" if cp >= 0x80 else f"\\x{cp:02x}")
                 i += 2 + width
+            else:
+                cp = ord(d) if not d.isalnum() or ord(d) >= 0x80 else None
+                out.append("\\xff" if ord(d) >= 0x80 else pattern[i : i + 2])
+                i += 2
+        elif in_class:
+            if c == "]":
+                in_class, prev_cp, range_lo = False, None, None
+                out.append(c)
+                i += 1
                 continue
-            out.append("\\xff" if ord(d) >= 0x80 else pattern[i : i + 2])
-            i += 2
+            if c == "-" and prev_cp is not None and i + 1 < n and pattern[i + 1] != "]":
+                range_lo, prev_cp = prev_cp, None
+                out.append(c)
+                i += 1
+                continue
+            cp = ord(c)
+            out.append("\\xff" if cp >= 0x80 else c)
+            i += 1
+        elif c == "[":
+            in_class, prev_cp, range_lo = True, None, None
+            out.append(c)
+            i += 1
+            if pattern.startswith("^", i):
+                out.append("^")
+                i += 1
+            if pattern.startswith("]", i):  # first in a class: a literal
+                out.append("\\]")
+                i += 1
             continue
-        if c == "(" and pattern.startswith("(?P<", i):
+        elif c == "(" and pattern.startswith("(?P<", i):
             out.append("(?<")
             i += 4
             continue
-        if c == "(" and pattern.startswith("(?P=", i):
+        elif c == "(" and pattern.startswith("(?P=", i):
             j = pattern.find(")", i)
             if j < 0:
                 return None
             out.append(f"\\k<{pattern[i + 4 : j]}>")
             i = j + 1
             continue
-        out.append("\\xff" if ord(c) >= 0x80 else c)
-        i += 1
-    return _BOUNDED_REPEAT.sub(_unbound, "".join(out)).encode("ascii")
+        elif c == "{" and (m := _BOUNDED_REPEAT.match(pattern, i)) is not None:
+            out.append(_unbound(m))
+            i = m.end()
+            continue
+        else:
+            cp = ord(c)
+            out.append("\\xff" if cp >= 0x80 else c)
+            i += 1
+        if folds and cp is not None:
+            if cp in _FOLDS_TO_ASCII or (
+                range_lo is not None and any(range_lo <= f <= cp for f in _FOLDS_TO_ASCII)
+            ):
+                return None
+        if in_class:
+            prev_cp, range_lo = (cp, None) if range_lo is None else (None, None)
+    return "".join(out).encode("ascii")
 
 
 def _split_caret(expr: str) -> list[str]:
