@@ -73,3 +73,14 @@ def test_check_remembers_successes_only(cache, monkeypatch):
     hscache.check(rb"abc\d+", 0)
     with pytest.raises(pytest.fail.Exception):
         hscache.check(rb"(?<=a)b", 0)  # a failure is not remembered: compiled again
+
+
+def test_a_directory_others_may_write_to_is_not_used(cache):
+    hscache.database(EXPRS, [1, 2], [0, 0])
+    (d,) = [p for p in cache.iterdir() if p.is_dir()]
+    assert d.stat().st_mode & 0o777 == 0o700
+    d.chmod(0o777)
+    for f in d.glob("*.hsdb"):
+        f.write_bytes(b"planted")
+    assert matches(hscache.database(EXPRS, [1, 2], [0, 0]), b"password=")
+    assert all(f.read_bytes() == b"planted" for f in d.glob("*.hsdb"))  # not even rewritten

@@ -11,7 +11,8 @@ directory that cannot be written is not used. (Like ``__pycache__``, whoever can
 there can change what the gateway runs: it is the user's own cache directory.)
 
 ``MCP_GATEWAY_CACHE_DIR``: the directory (default ``$XDG_CACHE_HOME/mcp-gateway``, else
-``~/.cache/mcp-gateway``); set but empty: no cache.
+``~/.cache/mcp-gateway``); set but empty: no cache. Its ``hyperscan-…`` directory is made
+private (0700) and not used when another user owns it or others may write to it.
 """
 
 from __future__ import annotations
@@ -44,20 +45,25 @@ def _hs_build() -> str:
 
 def _dir() -> Path | None:
     env = os.environ.get("MCP_GATEWAY_CACHE_DIR")
-    if env is not None:
-        if not env.strip():
-            return None
-        base = Path(env).expanduser()
-    else:
-        xdg = os.environ.get("XDG_CACHE_HOME")
-        base = (Path(xdg) if xdg else Path.home() / ".cache") / "mcp-gateway"
     tag = hashlib.sha256(_hs_build().encode()).hexdigest()[:12]
-    d = base / f"hyperscan-{tag}"
     try:
-        d.mkdir(parents=True, exist_ok=True)
-    except OSError:
+        if env is not None:
+            if not env.strip():
+                return None
+            base = Path(env).expanduser()
+        else:
+            xdg = os.environ.get("XDG_CACHE_HOME")
+            base = (Path(xdg) if xdg else Path.home() / ".cache") / "mcp-gateway"
+        d = base / f"hyperscan-{tag}"
+        d.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = d.stat()
+    except (OSError, RuntimeError):  # (RuntimeError: no home directory to be found)
         return None
-    return d if os.access(d, os.W_OK | os.X_OK) else None
+    # only a directory of this user's that nobody else can write: what is loaded from it
+    # is run
+    if st.st_uid != os.getuid() or st.st_mode & 0o022 or not os.access(d, os.W_OK | os.X_OK):
+        return None
+    return d
 
 
 def _key(*parts: object) -> str:
