@@ -84,3 +84,18 @@ def test_a_directory_others_may_write_to_is_not_used(cache):
         f.write_bytes(b"planted")
     assert matches(hscache.database(EXPRS, [1, 2], [0, 0]), b"password=")
     assert all(f.read_bytes() == b"planted" for f in d.glob("*.hsdb"))  # not even rewritten
+
+
+def test_what_a_killed_write_left_behind_is_removed_once_old(cache, monkeypatch):
+    import os
+    import time
+
+    hscache.database(EXPRS, [1, 2], [0, 0])
+    (d,) = [p for p in cache.iterdir() if p.is_dir()]
+    old, fresh = d / ".tmp-old", d / ".tmp-fresh"
+    old.write_bytes(b"x")
+    fresh.write_bytes(b"x")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    monkeypatch.setattr(hscache, "_swept", set())
+    hscache.database(EXPRS, [1, 2], [0, 0])
+    assert not old.exists() and fresh.exists()  # (a write in progress is left alone)

@@ -21,6 +21,7 @@ import hashlib
 import os
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import hyperscan as hs
@@ -63,7 +64,28 @@ def _dir() -> Path | None:
     # is run
     if st.st_uid != os.getuid() or st.st_mode & 0o022 or not os.access(d, os.W_OK | os.X_OK):
         return None
+    if d not in _swept:
+        _swept.add(d)
+        _sweep(d)
     return d
+
+
+_swept: set[Path] = set()
+_TMP_MAX_AGE = 3600.0  # seconds: a write that old was killed half-way
+
+
+def _sweep(d: Path) -> None:
+    """Remove what killed writes left behind (once per directory and process)."""
+    now = time.time()
+    try:
+        for f in d.glob(".tmp-*"):
+            try:
+                if now - f.stat().st_mtime > _TMP_MAX_AGE:
+                    f.unlink()
+            except OSError:
+                pass
+    except OSError:
+        pass
 
 
 def _key(*parts: object) -> str:
