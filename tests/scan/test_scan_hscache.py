@@ -99,3 +99,21 @@ def test_what_a_killed_write_left_behind_is_removed_once_old(cache, monkeypatch)
     monkeypatch.setattr(hscache, "_swept", set())
     hscache.database(EXPRS, [1, 2], [0, 0])
     assert not old.exists() and fresh.exists()  # (a write in progress is left alone)
+
+
+def test_a_database_unused_for_a_month_is_removed_and_one_in_use_is_kept(cache, monkeypatch):
+    import os
+    import time
+
+    hscache.database(EXPRS, [1, 2], [0, 0])
+    (used,) = cache.rglob("*.hsdb")
+    hscache.database(EXPRS[:1], [1], [0])
+    (unused,) = set(cache.rglob("*.hsdb")) - {used}
+    long_ago = time.time() - 40 * 86400
+    for f in (used, unused):
+        os.utime(f, (long_ago, long_ago))
+    hscache.database(EXPRS, [1, 2], [0, 0])  # loaded: its time is refreshed
+    assert used.stat().st_mtime > long_ago + 86400
+    monkeypatch.setattr(hscache, "_swept", set())  # a later start sweeps again
+    hscache.database(EXPRS, [1, 2], [0, 0])
+    assert used.exists() and not unused.exists()

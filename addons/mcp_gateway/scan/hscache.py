@@ -12,7 +12,8 @@ there can change what the gateway runs: it is the user's own cache directory.)
 
 ``MCP_GATEWAY_CACHE_DIR``: the directory (default ``$XDG_CACHE_HOME/mcp-gateway``, else
 ``~/.cache/mcp-gateway``); set but empty: no cache. Its ``hyperscan-…`` directory is made
-private (0700) and not used when another user owns it or others may write to it.
+private (0700) and not used when another user owns it or others may write to it. A
+database not loaded for 30 days is removed (the rule files it was compiled from changed).
 """
 
 from __future__ import annotations
@@ -72,18 +73,39 @@ def _dir() -> Path | None:
 
 _swept: set[Path] = set()
 _TMP_MAX_AGE = 3600.0  # seconds: a write that old was killed half-way
+# A database not loaded for this long belongs to rules no longer in use (every edit of a
+# rule file makes new ones): removed. One that is loaded has its time refreshed (daily).
+_DB_MAX_AGE = 30 * 86400.0
+_TOUCH_AFTER = 86400.0
+_OK_MAX_BYTES = 4 << 20  # the list of expressions known to compile: started afresh past it
 
 
 def _sweep(d: Path) -> None:
-    """Remove what killed writes left behind (once per directory and process)."""
+    """Remove what killed writes left behind, databases long unused, and an overgrown list
+    of checked expressions (once per directory and process)."""
     now = time.time()
+    for pattern, max_age in ((".tmp-*", _TMP_MAX_AGE), ("*.hsdb", _DB_MAX_AGE)):
+        try:
+            for f in d.glob(pattern):
+                try:
+                    if now - f.stat().st_mtime > max_age:
+                        f.unlink()
+                except OSError:
+                    pass
+        except OSError:
+            pass
     try:
-        for f in d.glob(".tmp-*"):
-            try:
-                if now - f.stat().st_mtime > _TMP_MAX_AGE:
-                    f.unlink()
-            except OSError:
-                pass
+        if (d / "compiles.txt").stat().st_size > _OK_MAX_BYTES:
+            (d / "compiles.txt").unlink()
+    except OSError:
+        pass
+
+
+def _touch(path: Path) -> None:
+    """Mark a database as in use (see _DB_MAX_AGE)."""
+    try:
+        if time.time() - path.stat().st_mtime > _TOUCH_AFTER:
+            os.utime(path)
     except OSError:
         pass
 
@@ -115,7 +137,9 @@ def database(
     path = d / f"{_key(mode, expressions, ids, flags)}.hsdb" if d is not None else None
     if path is not None:
         try:
-            return hs.loadb(path.read_bytes(), mode)
+            db = hs.loadb(path.read_bytes(), mode)
+            _touch(path)
+            return db
         except FileNotFoundError:
             pass
         except Exception:  # noqa: BLE001 (unreadable, or no database of this build)
