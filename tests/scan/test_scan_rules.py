@@ -3,6 +3,8 @@
 import base64
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from mcp_gateway.scan.engine import Engine
 from mcp_gateway.scan.rules import PII_TYPES, SECRET_TYPES
 from scan_helpers import ALNUM, bad_crc, github_token, iban, jwt, luhn_complete, npm_token, pem, rnd
@@ -267,3 +269,69 @@ def test_more_formats(engine, text, types):
 )
 def test_other_services_and_identifiers(engine, text, types):
     assert [d.type for d in engine.scan_text(text)] == types
+
+
+# -- allowlist patterns joined into one search ---------------------------------------------
+def _shipped_allow_patterns() -> list[str]:
+    import yaml
+    from mcp_gateway.scan.rules import default_paths
+
+    out: list[str] = []
+    for f in default_paths():
+        doc = yaml.safe_load(f.read_text())
+        out += (doc.get("allowlist") or {}).get("patterns", [])
+        out += (doc.get("allowlist") or {}).get("context", [])
+        for r in doc.get("rules") or []:
+            al = r.get("allowlist") or {}
+            out += al.get("patterns", []) + al.get("context", [])
+    return out
+
+
+ALLOW_MIX = [
+    r"(?i)^example",
+    r"^[a-z]+(?:_[a-z]+)+$",
+    r"(?P<q>['\"])x(?P=q)",  # a named group and a reference: apart
+    r"(a)\1",  # a numbered reference: apart
+    r"(?m)^#",
+    r"(?s)a.b",
+    r"x{3,}",
+]
+
+
+UNIQUE_ALLOW = list(dict.fromkeys(ALLOW_MIX + _shipped_allow_patterns()))
+
+
+@settings(max_examples=5, deadline=None)
+@given(data=st.data())
+def test_joined_allowlist_patterns_find_what_each_of_them_finds(data):
+    from mcp_gateway.scan.rules import any_of
+
+    joined = any_of(UNIQUE_ALLOW)
+    assert len(UNIQUE_ALLOW) > 60 and len(joined) < 5  # joined, bar the few kept apart
+    for p in UNIQUE_ALLOW:
+        v = data.draw(st.from_regex(p), label=p)
+        assert any(j.search(v) for j in joined), (p, v)
+
+
+def test_joined_allowlist_patterns_find_nothing_none_of_them_finds():
+    import random
+    import re
+
+    from mcp_gateway.scan.rules import any_of
+
+    joined = any_of(UNIQUE_ALLOW)
+    alone = [re.compile(p) for p in UNIQUE_ALLOW]
+    r = random.Random(7)
+    alphabet = "aAxX_-.:/$%{}()[]<>@!#'\"\n\\ 019éStringPASSWORDexample"
+    values = [
+        "String!", "to.path(89)", "os.environ/OPENAI_API_KEY", "sk-1234", "$2b$10$abc",
+        "md5" + "a" * 32, "${DB_PASSWORD}", "a\nb", "# c", "Example key", "xxx", "'x'", "aa",
+        "db_password", "getPassword()", "--registry-auth", "ENC[AES256", "@string/maps_key",
+    ]  # fmt: skip
+    values += ["".join(r.choice(alphabet) for _ in range(r.randint(1, 24))) for _ in range(3000)]
+    found = 0
+    for v in values:
+        want = any(p.search(v) for p in alone)
+        found += want
+        assert any(p.search(v) for p in joined) == want, v
+    assert 100 < found < len(values) - 100  # both kinds of value were tried

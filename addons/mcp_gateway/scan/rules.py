@@ -586,6 +586,35 @@ def load_rules(paths: Sequence[str | Path] | None = None) -> RuleSet:
     return RuleSet(rules, [str(f) for f in files])
 
 
+_LEADING_FLAGS = re.compile(r"\(\?([ims]+)\)")
+# what cannot go into an alternation unchanged: named groups (two could clash), numbered
+# back-references and conditionals (renumbered), global flags (only allowed first)
+_APART = re.compile(r"\(\?P|\(\?<(?![=!])|\\[1-9]|\\g<|\(\?\(|\(\?[aiLmsux]+\)")
+
+
+def any_of(patterns: list[str]) -> list[re.Pattern]:
+    """Patterns whose searches, together, find a match exactly when one of ``patterns``
+    would: those that can be joined are one alternation, one search in C instead of one
+    call each (a value tried against the generic allowlist's 45 patterns: 4-8 us, joined
+    1-2.5 us). A leading (?i), (?m) or (?s) becomes a scoped group; a pattern with named
+    groups, back-references or other global flags is kept apart."""
+    alone: list[re.Pattern] = []
+    joined: list[tuple[str, str]] = []
+    for p in patterns:
+        m = _LEADING_FLAGS.match(p)
+        body = f"(?{m.group(1)}:{p[m.end() :]})" if m is not None else p
+        if _APART.search(body):
+            alone.append(re.compile(p))
+        else:
+            joined.append((p, body))
+    if len(joined) > 1:
+        try:
+            return [re.compile("|".join(f"(?:{b})" for _, b in joined)), *alone]
+        except re.error:
+            pass
+    return [re.compile(p) for p, _ in joined] + alone
+
+
 def _compile(spec: RuleSpec, source: str, g: Allowlist) -> Rule:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -597,9 +626,9 @@ def _compile(spec: RuleSpec, source: str, g: Allowlist) -> Rule:
         regexes=regexes,
         validators=[V.resolve(v) for v in spec.validators],
         allow_values=frozenset(al.values + g.values),
-        allow_patterns=[re.compile(p) for p in al.patterns + g.patterns],
+        allow_patterns=any_of(al.patterns + g.patterns),
         allow_stopwords=tuple(s.lower() for s in al.stopwords + g.stopwords),
-        allow_context=[re.compile(p) for p in al.context + g.context],
+        allow_context=any_of(al.context + g.context),
         keywords=tuple(k.lower() for k in spec.keywords),
         priority=spec.priority
         if spec.priority is not None
