@@ -829,15 +829,17 @@ class Engine:
     def _accept_value(self, ri: int, rule: Rule, value: str) -> bool:
         if value in rule.allow_values:
             return False
+        # (the allowlist's patterns are one search: cheaper than an entropy or character
+        # class count, and code like ``token = page.with(103)`` is what it refuses)
+        for p in rule.allow_patterns:
+            if p.search(value):
+                return False
         for fn, params in self._validators[ri]:  # checksums first: the cheapest discriminator
             if not fn(value, None, **params):
                 return False
         if rule.allow_stopwords:
             lv = value.lower()
             if any(sw in lv for sw in rule.allow_stopwords):
-                return False
-        for p in rule.allow_patterns:
-            if p.search(value):
                 return False
         if not rule.placeholder_check:
             return True
