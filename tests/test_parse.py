@@ -311,3 +311,16 @@ def test_a_long_uri_is_not_normalised_nor_cached():
     assert parse.served_uri_of("FILE:///srv/a") == "file:///srv/a"
     assert parse.served_uri_of("FILE:///" + "a" * 5000) is None
     assert parse.served_uri.cache_info().currsize == 1
+
+
+def test_json_with_too_many_containers_is_not_inspected_and_costs_little():
+    # 16 MB of [[],[],…] (5.6 million lists) held the event loop 3-4 s before authentication:
+    # orjson built them all and the depth check walked them in Python
+    many = b"[" + b",".join([b"[]"] * (parse.MAX_CONTAINERS + 1)) + b"]"
+    with pytest.raises(parse.Uninspectable, match="objects and arrays"):
+        parse.decode_json(many)
+    # brackets inside strings are no containers, and a wide document under the cap passes
+    text = orjson.dumps({"t": "[{" * parse.MAX_CONTAINERS, "rows": [[] for _ in range(1000)]})
+    assert len(parse.decode_json(text)["rows"]) == 1000
+    # the budgeted walk counts containers as it meets them: one huge list is not walked whole
+    assert parse._depth_over([[] for _ in range(100)], budget=10) is None

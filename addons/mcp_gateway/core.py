@@ -45,6 +45,7 @@ from .parse import (
     MAX_BATCH,
     AmbiguousSession,
     ParseError,
+    TooManyContainers,
     TooManyElements,
     Uninspectable,
     build_messages,
@@ -596,6 +597,10 @@ class Gateway:
                 return  # (a key written with escapes, "json\u0072pc", is still parsed)
             try:
                 value = decode_json(content)
+            except TooManyContainers as e:
+                # valid JSON-RPC-looking JSON too costly to inspect (the gate above saw
+                # "jsonrpc" or an escape): per mcp_fail_mode, after authentication
+                return self._uninspectable_request(flow, ex, len(content), e.message)
             except ParseError as e:
                 if (
                     has_mcp_header
@@ -911,6 +916,9 @@ class Gateway:
             first = hget(resp.headers, b"content-type")
             if first is not None and (flow.id in self._exchanges or is_event_stream(first)):
                 _one_content_type(resp.headers)
+            if first is not None and flow.id in self._exchanges and not _PLAIN_TYPE.match(first):
+                self._scan_content_type(flow, self._exchanges[flow.id])
+                first = hget(resp.headers, b"content-type")
             if not is_event_stream(first):
                 if flow.id in self._exchanges:
                     self._huge_response(flow)
@@ -1212,6 +1220,40 @@ class Gateway:
             new = msg.payload.get("location")
             resp.headers.set_all("location", new if isinstance(new, list) else [str(new)])
 
+    def _scan_content_type(self, flow: http.HTTPFlow, ex: Exchange) -> None:
+        """An answer's Content-Type that is not plainly JSON or an event stream: the
+        TypeScript SDK reads the media type strictly (``application/json, x=…``,
+        ``application/json-x``, ``text/event-stream-x`` are none of its two) and throws
+        ``Unexpected content type: <the header>``, which hosts hand to the model, while the
+        gateway reads such a body as JSON or as events and never looked at the header. It is
+        scanned like an answer's text: redacted in place, removed by a blocking rule,
+        audited."""
+        resp = flow.response
+        assert resp is not None
+        value = resp.headers.get("content-type", "")
+        # (every rule, no scope, first: most such types are an error page's text/plain, and
+        # a pipeline run would audit each one)
+        scan = self.pipeline.get("scan")
+        engine = getattr(scan, "engine", None)
+        if engine is None or not engine.scan_text(value):
+            return
+        msg = Message(
+            payload={"content-type": value},
+            direction=Direction.SERVER_TO_CLIENT,
+            kind=Kind.INVALID,
+            exchange=ex,
+            size=len(value),
+        )
+        self.pipeline.run(msg)
+        if not (msg.findings or msg.stopped):
+            return
+        self._record(flow, [msg])
+        self._mark(flow, [msg])
+        if msg.stopped:
+            del resp.headers["content-type"]
+        elif msg.modified:
+            resp.headers["content-type"] = str(msg.payload.get("content-type", ""))
+
     def _undecodable_response(
         self, flow: http.HTTPFlow, ex: Exchange, size: int, why: str, text: str = ""
     ) -> None:
@@ -1307,6 +1349,13 @@ def _one_content_type(headers: http.Headers) -> None:
                 seen = True
             out.append((k, v))
         headers.fields = tuple(out)
+
+
+# Content-Types whose text no client quotes: JSON or an event stream, with at most a charset
+_PLAIN_TYPE = re.compile(
+    r"(?i)[ \t]*(?:application/json|text/event-stream)[ \t]*(?:;[ \t]*charset=\"?[a-z0-9_.:-]{1,40}\"?[ \t]*)?"
+    r"(?:;[ \t]*)?\Z"
+)
 
 
 def is_event_stream(content_type: str | None) -> bool:

@@ -285,3 +285,43 @@ class _Recorder:
 
     def process(self, msg) -> None:
         self.seen.append(msg)
+
+
+@pytest.mark.parametrize(
+    "ctype",
+    [
+        "application/json, x-debug={tok}",
+        "application/json-{tok}",
+        "text/event-stream; x={tok}",
+    ],
+)
+def test_an_answers_content_type_that_clients_would_quote_is_scanned(ctype):
+    # The TypeScript SDK reads the media type strictly and throws "Unexpected content type:
+    # <the header>" (hosts hand that to the model); the gateway read such a body as JSON or
+    # events and never looked at the header.
+    from mitmproxy.test import tutils
+
+    tok = github_token()
+    g, addon = _gateway_with_scan()
+    seen = []
+    with taddons.context(g, addon) as tctx:
+        tctx.configure(addon)
+        g.pipeline.add(_Recorder(seen))
+        f = _sent_tools_call(g)
+        body = b'{"jsonrpc":"2.0","id":1,"result":{"content":[]}}'
+        f.response = tutils.tresp(
+            headers=((b"content-type", ctype.format(tok=tok).encode()),), content=body
+        )
+        g.responseheaders(f)
+        g.response(f)
+        assert tok not in f.response.headers.get("content-type", "")
+        assert "[REDACTED:github_token]" in f.response.headers["content-type"]
+        assert any(x.rule == "github-token" for m in seen for x in m.findings)
+        # a plain type, with a charset, is left alone
+        f = _sent_tools_call(g)
+        f.response = tutils.tresp(
+            headers=((b"content-type", b"application/json; charset=utf-8"),), content=body
+        )
+        g.responseheaders(f)
+        g.response(f)
+        assert f.response.headers["content-type"] == "application/json; charset=utf-8"
