@@ -432,11 +432,15 @@ _LOGIN_TARGET_BEFORE = re.compile(
 
 @validator("not_url_userinfo", uses_context=True)
 def not_url_userinfo(value: str, ctx: Ctx | None = None) -> bool:
-    """An e-mail-shaped ``user:password@host`` inside a URL, or the ``user@host`` target of
-    ssh / scp / sftp / rsync / git clone, is not an e-mail address."""
+    """An e-mail-shaped ``user:password@host`` inside a URL, a SIP URI's ``user@host``, or the
+    ``user@host`` target of ssh / scp / sftp / rsync / git clone, is not an e-mail address."""
     if ctx is None:
         return True
     before = ctx.text[max(0, ctx.start - 200) : ctx.start]
+    # a SIP / H.323 URI's user@host (client_uri=sip:8622189@telnyx.com, <sips:bob@biloxi.com>)
+    # is an account of a telephone system, not a mailbox
+    if before[-6:].lower().endswith(_URI_NO_MAILBOX):
+        return False
     # substring tests first (C speed): the anchored searches below try every start
     if "://" in before and _URL_USERINFO_BEFORE.search(before):
         return False
@@ -447,6 +451,7 @@ def not_url_userinfo(value: str, ctx: Ctx | None = None) -> bool:
 
 
 _LOGIN_WORDS = ("ssh", "sftp", "mosh", "scp", "rsync", "git")
+_URI_NO_MAILBOX = ("sip:", "sips:", "h323:")
 
 
 # A mail header that holds message ids, not addresses (Message-ID: <CA…@mail.gmail.com>),
