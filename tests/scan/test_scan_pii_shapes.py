@@ -42,6 +42,23 @@ CASES = [
     ("BCC 4431872@bcc.hubspot.com", []),
     ("emailtosalesforce@2a8xk3l0b7.le.salesforce.com", []),
     ("support@acme.zendesk.com", [("email", "support@acme.zendesk.com")]),
+    # -- a drug's NDC and other product codes are no phone numbers ------------------------
+    ("AMOXICILLIN 500MG CAP  QTY 12\nNDC 08783-1104-18\nLot 0M6RBI", []),
+    ("NDC: 01026-5027-86", []),
+    ("PZN 04114918, UPC 036000-29145", []),
+    ("Patient phone: 0871 110418", [("phone_number", "0871 110418")]),
+    # -- a field that names an id or a reference holds no phone number --------------------
+    ('{"orderId": "01-51191-39345", "creationDate": "2025-11-14"}', []),
+    ('{\\n  \\"orderId\\": \\"01-51191-39345\\",\\n}', []),
+    ("<cbc:BuyerReference>05-71756-55</cbc:BuyerReference>", []),
+    ("tracking_number: 0331 7184 2290", []),
+    ('"phone_number_id": "0171 2345 988"', []),
+    # (a phone field, a caller id, RADIUS's Calling-Station-Id and an id field with a +
+    # number still are one)
+    ('{"phoneNumber": "030 8677517"}', [("phone_number", "030 8677517")]),
+    ('"callerId": "030 8677517"', [("phone_number", "030 8677517")]),
+    ('Calling-Station-Id = "(21) 3388-7219"', [("phone_number", "(21) 3388-7219")]),
+    ('"sender_id": "+49 30 8677517"', [("phone_number", "+49 30 8677517")]),
 ]
 
 

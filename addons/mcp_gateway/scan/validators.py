@@ -695,6 +695,9 @@ _REFERENCE_BEFORE = re.compile(
     r"|ein|tin|fein|itin|vat|identification\s+number|control\s+(?:number|no)"
     # a purchase order (PO 0073-8847-381, P.O. #…)
     r"|(?-i:PO|P\.O\.)|purchase\s+order"
+    # product, drug and device codes: NDC 08783-1104-18 (a National Drug Code's 5-4-2),
+    # PZN, UPC / EAN / GTIN, ISBN, a prescription's Rx#, a prescriber's NPI / DEA, an IMEI
+    r"|ndc|pzn|upc|ean|gtin|isbn|issn|rx|npi|dea|mrn|imei|iccid|imsi|asin|vin"
     r"|tax\s+id)"
     # (the name may go on: Case number, order no., ticket ID)
     r"\b(?:[\s_-]{1,2}(?:number|num|nr|id)\b)?[.:#\s)-]{0,4}(?:\d{1,3}\s)?"
@@ -704,13 +707,50 @@ _REFERENCE_BEFORE = re.compile(
 )
 
 
+# Right before a value, the name of its field: a JSON / YAML / form key ("orderId": ",
+# \"orderId\": \", order_no=) or an XML element (<cbc:BuyerReference>)
+_FIELD_BEFORE = re.compile(
+    r"(?:<(?:[A-Za-z][\w-]{0,20}:)?(?P<tag>[A-Za-z][\w.-]{0,60})(?:\s[^<>\n]{0,80})?>"
+    r"|(?<![\w.-])(?P<key>[A-Za-z][\w.-]{0,60})\\{0,3}[\"']?\s{0,3}(?::|=>?)\s{0,3}"
+    r"\\{0,3}[\"']?)\s{0,2}\Z"
+)
+# ... that names an id or a reference, not a phone number: orderId, order_id, BuyerReference,
+# trackingNumber, invoice_no, sku (and a WhatsApp phone_number_id is an id too)
+_ID_FIELD = re.compile(
+    r"(?:^|[_.-])(?i:id|ids|uuid|guid|ref|reference|sku|ean|gtin|upc|isbn|ndc|asin)\Z"
+    r"|[a-z0-9](?:Id|ID|Ids|IDs|Uuid|UUID|Ref|Reference|Sku|SKU)\Z"
+    r"|(?i:order|invoice|tracking|shipment|ticket|case|account|acct"
+    r"|customer|policy|claim|serial|batch|lot|part|model|booking|reservation|confirmation"
+    r"|parcel|package|waybill|consignment|transaction|txn|payment|receipt|contract|item"
+    r"|product|article|registration|licen[cs]e|patient|record|employee|member|voucher|coupon"
+    r"|buyer|seller|purchase[_.-]?order)(?i:[_.-]?(?:number|num|no|nr|code|ref|reference))\Z"
+)
+# (RADIUS Calling-Station-Id / Called-Station-Id, a caller id and WhatsApp's wa_id are numbers)
+_CALLER_ID = re.compile(
+    r"(?i)(?:call(?:er|ee|ing|ed)?(?:[_.-]?station)?|wa)[_.-]?id\Z|(?:^|[_.-])(?:ani|dnis)\Z"
+)
+
+
+def _id_field(ctx: Ctx) -> bool:
+    """The value is the whole value of a field that names an id or a reference."""
+    m = _FIELD_BEFORE.search(_line_before(ctx, 96))
+    if m is None:
+        return False
+    name = m.group("tag") or m.group("key")
+    return _ID_FIELD.search(name) is not None and _CALLER_ID.search(name) is None
+
+
 @validator("not_reference", uses_context=True)
 def not_reference(value: str, ctx: Ctx | None = None) -> bool:
     """Not right after the name of a reference number (an order, an invoice, a waybill, a
-    meter): those are numbers that look like phone numbers."""
+    meter, a drug's NDC), nor the value of a field named as an id or a reference
+    (``"orderId": "01-51191-39345"``, ``<cbc:BuyerReference>05-71756-55<``) unless written
+    with its international ``+``: those are numbers that look like phone numbers."""
     if ctx is None:
         return True
-    return _REFERENCE_BEFORE.search(_line_before(ctx, 32)) is None
+    if _REFERENCE_BEFORE.search(_line_before(ctx, 32)) is not None:
+        return False
+    return value.startswith("+") or not _id_field(ctx)
 
 
 # -- a value's column in a table --------------------------------------------------------
