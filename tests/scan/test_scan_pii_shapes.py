@@ -59,6 +59,12 @@ CASES = [
     ('"callerId": "030 8677517"', [("phone_number", "030 8677517")]),
     ('Calling-Station-Id = "(21) 3388-7219"', [("phone_number", "(21) 3388-7219")]),
     ('"sender_id": "+49 30 8677517"', [("phone_number", "+49 30 8677517")]),
+    # -- a subscriber number that counts up from 1 is a template's ------------------------
+    ("<cbc:Telephone>+49 30 12345-0</cbc:Telephone>", []),
+    ("Tel.: 030 1234567", []),
+    ("Tel.: +49 30 8677517-0", [("phone_number", "+49 30 8677517-0")]),
+    # (not inside a longer group: a WhatsApp link's number is one)
+    ("https://wa.me/4915112345678", [("phone_number", "4915112345678")]),
 ]
 
 

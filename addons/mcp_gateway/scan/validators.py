@@ -635,6 +635,9 @@ _DATE_LIKE = re.compile(
 
 
 _IPV4_SHAPE = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
+# a group of its own that counts up from 1 (12345, 1234567): what documentation and templates
+# write for a subscriber number. Not inside a longer group: 4915112345678 is a number.
+_PLACEHOLDER_GROUP = re.compile(r"(?<!\d)(?:123456789|12345678|1234567|123456|12345)(?!\d)")
 _IBAN_HEAD_BEFORE = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: [A-Z0-9]{4}){1,7} \Z")
 
 
@@ -654,6 +657,8 @@ def phone(value: str, ctx: Ctx | None = None) -> bool:
         return False  # a placeholder: an area code, then zeros (069 0000 0000)
     if _SSN_SHAPE.match(value) or _IPV4_SHAPE.match(value):
         return False
+    if _PLACEHOLDER_GROUP.search(value):
+        return False  # a textbook number: +49 30 12345-0, (030) 123456-78, 0171 1234567
     if ctx is not None and _IBAN_HEAD_BEFORE.search(ctx.text, max(0, ctx.start - 40), ctx.start):
         return False  # the tail of an IBAN written in groups (NL91 ABNA 0417 1643 00)
     m = ctx.match if ctx is not None else None
