@@ -65,6 +65,10 @@ CASES = [
     ("Tel.: +49 30 8677517-0", [("phone_number", "+49 30 8677517-0")]),
     # (not inside a longer group: a WhatsApp link's number is one)
     ("https://wa.me/4915112345678", [("phone_number", "4915112345678")]),
+    # -- a 15-digit id in a JSON id field is no card ------------------------------------
+    ('{"entry": [{"id": "340919396192320", "changes": []}]}', []),
+    ('{\\"id\\": \\"340919396192320\\"}', []),
+    ("amex 340919396192320 exp 04/27", [("credit_card", "340919396192320")]),
 ]
 
 

@@ -160,7 +160,9 @@ _ID_BEFORE = re.compile(
     # any name ending in _id or Id / Ref (variant_id, "customerId", <AcctSvcrRef>, <TxId>)
     r"|[a-z0-9]_id|(?-i:[a-z](?:Ref|Id|ID))"
     # a payment's reference on a statement line (Ref 3531635587702635)
-    r"|\b(?:ref|reference|referenz|r\u00e9f\u00e9rence|referencia|riferimento|verwendungszweck))\W{0,4}\Z"
+    # (then the field's quoting, JSON-escaped too: \"id\": \"340919396192320\")
+    r"|\b(?:ref|reference|referenz|r\u00e9f\u00e9rence|referencia|riferimento|verwendungszweck))"
+    r"(?:\W{0,4}|\\{1,3}[\"']\s{0,3}[:=]\s{0,3}\\{1,3}[\"']?)\Z"
     r"|\[[A-Za-z][\w.-]*,(?:\d+,)?\Z"
     # a quantity's name (a JSON field, a metric: "bytes_sent": 4539…, eth0_rx_bytes 4998…) and
     # a Prometheus sample after its labels (…_total{device="eth0"} 4998…)
