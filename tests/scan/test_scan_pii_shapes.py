@@ -6,6 +6,7 @@ personal data; an empty list means no personal data may be reported."""
 
 import pytest
 from mcp_gateway.scan.engine import Engine
+from mcp_gateway.scan.validators import not_famous
 
 PERSONAL = {"email", "phone_number", "iban", "credit_card", "us_ssn", "ipv4"}
 
@@ -69,9 +70,18 @@ CASES = [
     ('{"entry": [{"id": "340919396192320", "changes": []}]}', []),
     ('{\\"id\\": \\"340919396192320\\"}', []),
     ("amex 340919396192320 exp 04/27", [("credit_card", "340919396192320")]),
+    # -- textbook and test IBANs ----------------------------------------------------------
+    ("<cbc:ID>DE02120300000000202051</cbc:ID>", []),
+    ("IBAN: NL39RABO0300065264", []),
+    ("IBAN: DE86500105174327829605", [("iban", "DE86500105174327829605")]),
 ]
 
 
 @pytest.mark.parametrize(("text", "expected"), CASES)
 def test_personal_data_shapes(engine, text, expected):
     assert personal(engine, text) == expected
+
+
+def test_test_ibans_are_famous():
+    assert not not_famous("DE02 1203 0000 0000 2020 51", kind="iban")
+    assert not_famous("DE86500105174327829605", kind="iban")
