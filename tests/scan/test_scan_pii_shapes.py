@@ -6,7 +6,7 @@ personal data; an empty list means no personal data may be reported."""
 
 import pytest
 from mcp_gateway.scan.engine import Engine
-from mcp_gateway.scan.validators import not_famous
+from mcp_gateway.scan.validators import e164, not_famous
 
 PERSONAL = {"email", "phone_number", "iban", "credit_card", "us_ssn", "ipv4"}
 
@@ -74,12 +74,50 @@ CASES = [
     ("<cbc:ID>DE02120300000000202051</cbc:ID>", []),
     ("IBAN: NL39RABO0300065264", []),
     ("IBAN: DE86500105174327829605", [("iban", "DE86500105174327829605")]),
+    # -- E.164 digits without their + in a messaging API's recipient or sender field ------
+    (
+        '"contacts": [{"profile": {"name": "Lena"}, "wa_id": "4915110693571"}]',
+        [("phone_number", "4915110693571")],
+    ),
+    ('{"from": "14458130909", "id": "wamid.HBgL"}', [("phone_number", "14458130909")]),
+    ('{\\n  \\"recipient\\": 447552312606,\\n}', [("phone_number", "447552312606")]),
+    (
+        "curl https://rest.nexmo.com/sms/json -d from=Acme -d to=33613327593",
+        [("phone_number", "33613327593")],
+    ),
+    ('"msisdn": "5511971088607"', [("phone_number", "5511971088607")]),
+    # (not a timestamp, a date, an id of no country's length, a fictional or drama number)
+    ('{"from": 1710201351000, "to": 1710287751000}', []),
+    ('{"from": "2024-01-01", "to": 20240131}', []),
+    ('{"to": 447700900123}', []),
+    ("-d to=18005550142", []),
+    ('"recipient": 33123456', []),
+    ('"wa_id": "000215853355060"', []),
 ]
 
 
 @pytest.mark.parametrize(("text", "expected"), CASES)
 def test_personal_data_shapes(engine, text, expected):
     assert personal(engine, text) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [
+        ("4915110693571", True),  # Germany, a mobile
+        ("447552312606", True),  # UK, a mobile
+        ("14157362841", True),  # NANP
+        ("5511971088607", True),  # Brazil
+        ("1415555013", False),  # NANP one digit short
+        ("0441234567", False),  # a trunk 0 is no country code
+        ("4475523126060", False),  # UK one digit long
+        ("447700900123", False),  # Ofcom's drama range
+        ("18005550142", False),  # 555-01xx
+        ("11111111111", False),
+    ],
+)
+def test_e164_digits(value, ok):
+    assert e164(value) is ok
 
 
 def test_test_ibans_are_famous():

@@ -690,6 +690,55 @@ def phone(value: str, ctx: Ctx | None = None) -> bool:
     return len(digits) >= 9
 
 
+# E.164 country codes (ITU-T), with the lengths of the national number after them where they
+# are fixed; elsewhere 6 to 12 digits
+_E164_FIXED = {
+    cc: tuple(range(int(lo), int(hi or lo) + 1))
+    for cc, lo, hi in re.findall(
+        r"(\d+):(\d+)(?:-(\d+))?",
+        """1:10 7:10 20:9-10 27:9 30:10 31:9 32:8-9 33:9 34:9 36:8-9 39:6-11 40:9 41:9 43:4-13
+        44:9-10 45:8 46:7-9 47:8 48:9 49:6-13 51:8-9 52:10 54:10-11 55:10-11 56:9 57:10
+        60:8-10 61:9 62:8-12 63:10 64:8-10 65:8 66:8-9 81:9-10 82:8-10 84:9-10 86:10-11 90:10
+        91:10 92:10 94:9 351:9 353:7-9 358:6-10 380:9 420:9 852:8 966:9 971:8-9 972:8-9""",
+    )
+}
+_E164_CODES = frozenset(
+    """20 27 30 31 32 33 34 36 39 40 41 43 44 45 46 47 48 49 51 52 53 54 55 56 57 58 60 61 62 63
+    64 65 66 81 82 84 86 90 91 92 93 94 95 98 211 212 213 216 218 220 221 222 223 224 225 226
+    227 228 229 230 231 232 233 234 235 236 237 238 239 240 241 242 243 244 245 246 248 249 250
+    251 252 253 254 255 256 257 258 260 261 262 263 264 265 266 267 268 269 290 291 297 298 299
+    350 351 352 353 354 355 356 357 358 359 370 371 372 373 374 375 376 377 378 380 381 382 383
+    385 386 387 389 420 421 423 500 501 502 503 504 505 506 507 508 509 590 591 592 593 594 595
+    596 597 598 599 670 672 673 674 675 676 677 678 679 680 681 682 683 685 686 687 688 689 690
+    691 692 850 852 853 855 856 880 886 960 961 962 963 964 965 966 967 968 970 971 972 973 974
+    975 976 977 992 993 994 995 996 998""".split()
+)
+
+
+@validator("e164")
+def e164(value: str, ctx: Ctx | None = None) -> bool:
+    """Digits written without their ``+`` that form an international number: a known country
+    code, and a national number of that country's length (WhatsApp's ``wa_id``, an SMS API's
+    ``to`` and ``recipient``). Not the numbers reserved for fiction (+1 555 01xx, the UK's
+    drama range 07700 900xxx)."""
+    digits = value.lstrip("+")
+    if not digits.isdigit() or not 8 <= len(digits) <= 15 or digits[0] == "0":
+        return False
+    if _fictional("+" + digits, digits) or digits.startswith("447700900"):
+        return False
+    if len(set(digits)) < 4:
+        return False
+    if digits[0] in "17":
+        return len(digits) == 11 and (digits[0] == "7" or digits[1] not in "01")
+    for n in (2, 3):
+        cc = digits[:n]
+        if cc in _E164_FIXED:
+            return len(digits) - n in _E164_FIXED[cc]
+        if cc in _E164_CODES:
+            return 6 <= len(digits) - n <= 12
+    return False
+
+
 # Right before a number, the name of a reference: Ref. 0692 1216 5242, AWB 024-83176052
 _REFERENCE_BEFORE = re.compile(
     r"\b(?:ref|reference|awb|invoice|inv|order|tracking|ticket|case|acct|account|policy|serial"
