@@ -1,4 +1,5 @@
 import math
+import time
 
 import orjson
 import pytest
@@ -324,3 +325,39 @@ def test_json_with_too_many_containers_is_not_inspected_and_costs_little():
     assert len(parse.decode_json(text)["rows"]) == 1000
     # the budgeted walk counts containers as it meets them: one huge list is not walked whole
     assert parse._depth_over([[] for _ in range(100)], budget=10) is None
+
+
+def test_the_container_count_stays_linear_on_escaped_quotes():
+    # past 200,000 brackets strings are cut out before counting: a string left open, made of
+    # escaped quotes, restarted a failing match at each one (280 KB: ~10 s before)
+    body = b'{"jsonrpc":"2.0","method":"tools/call","params":' + b"[" * 200_001
+    body += b'"' + b'\\"' * 40_000
+    t = time.perf_counter()
+    with pytest.raises(parse.ParseError):
+        parse.decode_json(body)
+    assert time.perf_counter() - t < 2.0  # (quadratic: ~10 s)
+
+
+def test_the_container_count_outside_strings_is_exact():
+    import random
+
+    rnd = random.Random(5)
+
+    def val(d=0):
+        r = rnd.random()
+        if d > 6 or r < 0.3:
+            return rnd.choice(['a"[{\\', "[", "{x}", '\\"[', "", 1, None])
+        if r < 0.65:
+            return [val(d + 1) for _ in range(rnd.randint(0, 4))]
+        return {f'k{i}["\\': val(d + 1) for i in range(rnd.randint(0, 4))}
+
+    for _ in range(300):
+        v = [val() for _ in range(3)]
+        bare = parse._JSON_STRING.sub(b"", orjson.dumps(v))
+        n, stack = 0, [v]
+        while stack:
+            x = stack.pop()
+            if isinstance(x, dict | list):
+                n += 1
+                stack.extend(x.values() if isinstance(x, dict) else x)
+        assert bare.count(b"[") + bare.count(b"{") == n

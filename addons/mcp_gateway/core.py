@@ -1163,7 +1163,9 @@ class Gateway:
             relabel = text != utf8
         except (ValueError, LookupError):
             cs, text, relabel = "utf-8", utf8, True
-        payload = {"body": text, "content-type": ctype}
+        payload = {"body": text}
+        if not flow.metadata.get("mcp_gateway_type_scanned"):
+            payload["content-type"] = ctype
         msg = Message(
             payload=payload,
             direction=Direction.SERVER_TO_CLIENT,
@@ -1185,7 +1187,7 @@ class Gateway:
             resp.content = f"mcp-gateway: answer withheld: {why}".encode()
         elif msg.modified or relabel:
             new = msg.payload
-            out = str(new.get("content-type") or "")
+            out = str(new.get("content-type", ctype) or "")
             if cs != "utf-8" or relabel:
                 out = (out.split(";")[0].strip() or "text/plain") + "; charset=utf-8"
             if out != ctype:
@@ -1230,12 +1232,21 @@ class Gateway:
         audited."""
         resp = flow.response
         assert resp is not None
+        if resp.status_code == 202:
+            return  # (no client reads a 202's body or type: see _plain_answer)
         value = resp.headers.get("content-type", "")
         # (every rule, no scope, first: most such types are an error page's text/plain, and
         # a pipeline run would audit each one)
         scan = self.pipeline.get("scan")
         engine = getattr(scan, "engine", None)
-        if engine is None or not engine.scan_text(value):
+        if engine is None:
+            return
+        flow.metadata["mcp_gateway_type_scanned"] = True  # (not again by _plain_answer)
+        # (outside any message: the caps the engine was left with are another message's,
+        # and a rule that used its cap up there was not looked for here)
+        engine.begin_message()
+        if not engine.scan_text(value):
+            engine.capped.clear()
             return
         msg = Message(
             payload={"content-type": value},

@@ -1,5 +1,6 @@
 """ScanAddon with mitmproxy's taddons: options, validation errors, wiring, reload."""
 
+import orjson
 import pytest
 from mcp_gateway.act import ActStage
 from mcp_gateway.message import Action, Direction, Exchange, Kind, Message
@@ -141,15 +142,18 @@ def test_max_findings_option_reaches_the_engine_and_is_validated():
             tctx.configure(addon, mcp_max_findings=-1)
 
 
-def _sent_tools_call(g):
+def _sent_tools_call(g, arguments: dict | None = None):
     """A tools/call through the gateway's request hooks, ready for its answer."""
     from mitmproxy.test import tutils
 
+    params: dict = {"name": "x"}
+    if arguments is not None:
+        params["arguments"] = arguments
     req = tutils.treq(
         method=b"POST",
         path=b"/mcp",
         headers=((b"content-type", b"application/json"),),
-        content=b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"}}',
+        content=orjson.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}),
     )
     f = tflow.tflow(req=req)
     g.requestheaders(f)
@@ -325,3 +329,53 @@ def test_an_answers_content_type_that_clients_would_quote_is_scanned(ctype):
         g.responseheaders(f)
         g.response(f)
         assert f.response.headers["content-type"] == "application/json; charset=utf-8"
+
+
+ACME = (
+    "rules:\n  - id: acme\n    type: custom_acme\n    severity: high\n    action: {action}\n"
+    "    pattern: 'acme_[0-9]{{8}}'\n"
+)
+
+
+def _acme_rules(tmp_path, action: str) -> str:
+    rules = tmp_path / "acme.yaml"
+    rules.write_text(ACME.format(action=action))
+    return str(rules)
+
+
+def test_the_content_type_scan_is_not_cut_short_by_another_messages_cap(tmp_path):
+    # the header's first scan ran under the finding caps another message had left: after one
+    # that used up a rule's cap, the header was not looked at
+    from mitmproxy.test import tutils
+
+    g, addon = _gateway_with_scan()
+    with taddons.context(g, addon) as tctx:
+        tctx.configure(addon, mcp_rules=[_acme_rules(tmp_path, "redact")], mcp_max_findings=2)
+        f = _sent_tools_call(g)
+        many = " ".join(f"acme_{i:08d}" for i in range(30))
+        _sent_tools_call(g, {"t": many})  # another client's call, past the cap
+        f.response = tutils.tresp(
+            headers=((b"content-type", b"application/json, x=acme_12345678"),),
+            content=b'{"jsonrpc":"2.0","id":1,"result":{"content":[]}}',
+        )
+        g.responseheaders(f)
+        g.response(f)
+        assert "acme_12345678" not in f.response.headers.get("content-type", "")
+
+
+def test_the_content_type_of_a_plain_answer_is_scanned_once(tmp_path):
+    from mitmproxy.test import tutils
+
+    g, addon = _gateway_with_scan()
+    seen = []
+    with taddons.context(g, addon) as tctx:
+        tctx.configure(addon, mcp_rules=[_acme_rules(tmp_path, "log")])
+        g.pipeline.add(_Recorder(seen))
+        f = _sent_tools_call(g)
+        f.response = tutils.tresp(
+            status_code=500, headers=((b"content-type", b"text/plain; x=acme_12345678"),),
+            content=b"oops",
+        )  # fmt: skip
+        g.responseheaders(f)
+        g.response(f)
+        assert len([x for m in seen for x in m.findings if x.rule == "acme"]) == 1
