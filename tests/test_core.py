@@ -1646,3 +1646,26 @@ def test_the_codings_clients_read_alike_are_left_alone():
     assert not codec.readings_differ("identity")
     assert codec.readings_differ("gzip, identity") and codec.readings_differ("x-foo, gzip")
     assert codec.codings("gzip\udca0") == ["gzip"]  # (a lone 0xA0 byte, as header maps hold it)
+
+
+@pytest.mark.parametrize("mode", ["closed", "open"])
+def test_a_request_of_too_many_containers_is_not_inspected_unless_it_is_no_mcp(gw, mode):
+    # 16 MB of [[],[],…] held the event loop 3-4 s before authentication
+    from mcp_gateway.parse import MAX_CONTAINERS
+
+    gw.tctx.configure(gw, mcp_fail_mode=mode)
+    lists = b",".join([b"[]"] * (MAX_CONTAINERS + 1))
+    body = b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"a":[' + lists + b"]}}"
+    f = send(gw, post(body))
+    (m,) = gw.rec.msgs
+    assert m.inspected is False
+    if mode == "closed":
+        assert f.response.status_code == 413
+        assert orjson.loads(f.response.content)["error"]["code"] == ErrorCode.TOO_LARGE
+    else:
+        assert f.response is None and f.request.content == body
+    # JSON that is no MCP (no method, no MCP header, a server not known to speak MCP) goes on
+    gw.rec.msgs.clear()
+    other = b'{"jsonrpc":"2.0","id":1,"result":{"rows":[' + lists + b"]}}"
+    f = send(gw, post(other))
+    assert f.response is None and f.request.content == other and not gw.rec.msgs

@@ -598,9 +598,17 @@ class Gateway:
             try:
                 value = decode_json(content)
             except TooManyContainers as e:
-                # valid JSON-RPC-looking JSON too costly to inspect (the gate above saw
-                # "jsonrpc" or an escape): per mcp_fail_mode, after authentication
-                return self._uninspectable_request(flow, ex, len(content), e.message)
+                # JSON too costly to inspect: an MCP request is passed or refused per
+                # mcp_fail_mode, after authentication; other traffic goes on untouched (as
+                # unparsable JSON does, by the same signs)
+                if (
+                    has_mcp_header
+                    or ex.legacy_session is not None
+                    or self._known_server(ex.server)
+                    or b'"method"' in content
+                ):
+                    self._uninspectable_request(flow, ex, len(content), e.message)
+                return
             except ParseError as e:
                 if (
                     has_mcp_header
