@@ -161,6 +161,19 @@ def test_basic_credentials():
     assert not V.basic_credentials(base64.b64encode(b"no-colon-here").decode())
     assert not V.basic_credentials(base64.b64encode(b"user:password").decode())  # placeholder
     assert not V.basic_credentials("authentication")
+    # an API key as the user, no password (Segment's writeKey, Stripe's "sk_…:"); a name is none
+    assert V.basic_credentials(base64.b64encode(b"aQ7xZ2pLmW9rT4vN8sK3eJ6uB1yH5cDf:").decode())
+    assert not V.basic_credentials(base64.b64encode(b"alice:").decode())
+    assert not V.basic_credentials(base64.b64encode(b"your_write_key_here_xxxx:").decode())
+
+
+def test_sasl_plain():
+    import base64
+
+    assert V.sasl_plain(base64.b64encode(b"\0hannah@example.org\0Meadow$Zephyr19").decode())
+    assert V.sasl_plain(base64.b64encode(b"Cobalt#Quartz13").decode())  # AUTH LOGIN's password
+    assert not V.sasl_plain(base64.b64encode(b"\0alice\0password").decode())  # the textbook's
+    assert not V.sasl_plain(base64.b64encode(b"\0alice\0").decode())
 
 
 def test_resolve_rejects_unknown():

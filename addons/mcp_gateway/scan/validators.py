@@ -382,7 +382,7 @@ _PLACEHOLDER_WHOLE = re.compile(
     | __[a-z][\w.]*__ | @@?[a-z][\w.-]*@@? | \#\{.*\}
     | &lt;.*&gt; | env:[a-z_][a-z0-9_]* | \\u20[01][0-9a-f] | [\u2012-\u2015-]+
     | changeit | hunter2 | letmein | qwerty\d{0,3} | password\d{0,3}!? | secret\d{0,3}
-    | admin\d{0,3} | test\d{0,3} | 123456\d*
+    | admin\d{0,3} | test\d{0,3} | testing\d{0,3} | 123456\d*
     | (?:user|username):(?:pass|password) | aladdin:open\ sesame
     )\n?\Z
     """
@@ -511,7 +511,38 @@ def basic_credentials(value: str, ctx: Ctx | None = None) -> bool:
     if s.lower() in _DOC_CREDENTIALS:
         return False
     user, _, pw = s.partition(":")
-    return bool(pw) and not is_placeholder(pw) and pw.lower() not in ("password", "pass", "secret")
+    if not pw:
+        # an API key as the user and no password (Stripe's and Segment's "KEY:", Chargebee,
+        # Recurly): the key is the credential
+        return _api_key_user(user)
+    return not is_placeholder(pw) and pw.lower() not in ("password", "pass", "secret")
+
+
+def _api_key_user(user: str) -> bool:
+    return (
+        len(user) >= 20
+        and not any(c.isspace() for c in user)
+        and shannon(user) >= 3.5
+        and charset(user, None, min_classes=2)
+        and not is_placeholder(user)
+    )
+
+
+@validator("sasl_plain")
+def sasl_plain(value: str, ctx: Ctx | None = None) -> bool:
+    """Base64 of SASL PLAIN's ``authzid NUL authcid NUL password`` (or of a password alone,
+    as AUTH LOGIN sends it) whose password is no placeholder: ``NUL alice NUL password`` is
+    the textbook example."""
+    try:
+        raw = base64.b64decode(value + "=" * (-len(value) % 4), validate=True)
+        s = raw.decode("utf-8")
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return True  # not text: judged by the other validators
+    pw = s.rsplit("\0", 1)[-1]
+    if not pw:
+        return False
+    low = pw.lower()
+    return not is_placeholder(pw) and low not in ("password", "pass", "secret", "passwd")
 
 
 # user:password pairs quoted in RFC 7617, MDN and HTTP tutorials (compared case-insensitively)
