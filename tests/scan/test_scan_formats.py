@@ -2270,3 +2270,216 @@ def test_a_tasmota_password_in_a_url_is_found():
 )
 def test_twenty_first_corpus_lookalikes_stay_silent(engine, text):
     assert [f for f in found(engine, text) if f[0] not in ("aws_access_key_id",)] == []
+
+
+# corpus 22: secrets named by a sibling element, a command's flag or a neighbouring line, and
+# token formats without a name (NATS seeds, Keystone Fernet tokens, Wi-Fi QR payloads)
+_FERNET = (
+    "gAAAAABmNVYdM32ll4Tm3ZhzEZam6yvdWSwQTy4eirzmgy0ps6fp_rK88iToHpcxSiRmv3IwfjyTpBG-ixcJm8AZ"
+    "SpxeEWeAA-Wg17GFDoIiuwOhd_uJf-dJaB5D43rTRHbWnwUJHyHJuS__ry_ZRjXyukgWREgtzUaPcogimiwGMO0Q"
+)
+_UNATTEND_B64 = (
+    "SwBlAHMAdAByAGUAbAAhADkAMAA0ADIAQQBkAG0AaQBuAGkAcwB0AHIAYQB0AG8AcgBQAGEAcwBzAHcAbwByAGQA"
+)
+SECRETS_TWENTY_SECOND = [
+    # a property list's <key> names the <string> after it
+    (
+        "<dict>\n  <key>Password</key>\n  <string>Kestrel@Basalt71</string>\n</dict>",
+        "Kestrel@Basalt71",
+    ),
+    (
+        '"<key>IncomingPassword</key>\\n      <string>Qv8!pLr2Xw_Tz9mKe4</string>\\n"',
+        "Qv8!pLr2Xw_Tz9mKe4",
+    ),
+    # Jenkins / Maven: <name> and <defaultValue> / <value> are siblings
+    (
+        "<hudson.model.StringParameterDefinition>\n  <name>DEPLOY_TOKEN</name>\n"
+        "  <defaultValue>Pq7-Lm2xVr9^Tz</defaultValue>\n</hudson.model.StringParameterDefinition>",
+        "Pq7-Lm2xVr9^Tz",
+    ),
+    (
+        "<property>\n  <name>db.password</name>\n  <value>Basalt#Heron52</value>\n</property>",
+        "Basalt#Heron52",
+    ),
+    # unattend.xml: the <Value> under an element named like a password, plain or base64
+    (
+        "<AdministratorPassword>\n  <Value>Kestrel!9042</Value>\n  <PlainText>true</PlainText>\n</AdministratorPassword>",
+        "Kestrel!9042",
+    ),
+    (
+        f"<AutoLogon>\n <Password>\n  <Value>{_UNATTEND_B64}</Value>\n  <PlainText>false</PlainText>\n </Password>",
+        _UNATTEND_B64,
+    ),
+    # net-snmp: createUser's two passphrases, snmpwalk's -A and -X
+    ('createUser monitor SHA "hT4kWq9pZr2nLx" AES "Vb7-mQs2Rk9pXe"', "hT4kWq9pZr2nLx"),
+    ('createUser monitor SHA "hT4kWq9pZr2nLx" AES "Vb7-mQs2Rk9pXe"', "Vb7-mQs2Rk9pXe"),
+    ("createUser -e 0x8000 backup SHA-256 Heron5521! AES256 Basalt*Kite73", "Basalt*Kite73"),
+    (
+        "snmpwalk -v3 -l authPriv -u mon -a SHA -A Heron5521? -x AES -X Kite*Basalt73 10.0.0.9 1.3.6",
+        "Heron5521?",
+    ),
+    (
+        "snmpwalk -v3 -l authPriv -u mon -a SHA -A Heron5521? -x AES -X Kite*Basalt73 10.0.0.9 1.3.6",
+        "Kite*Basalt73",
+    ),
+    (
+        "snmpget -v3 -u mon -l authPriv -a SHA -A 'Heron 55 21?' -x AES -X 'Kite*Basalt73' host sysName.0",
+        "Kite*Basalt73",
+    ),
+    # MQTT and SQL Server clients: -P
+    (
+        "$ mosquitto_pub -h broker -p 8883 -u sensor07 -P rT5vKp9Qw2Lx -t plant/temp -m 21",
+        "rT5vKp9Qw2Lx",
+    ),
+    ("$ mosquitto_sub -h broker -u dash -P 'Ember%Kite40' -t '#'", "Ember%Kite40"),
+    ("$ tsql -S legacy -U sa -P 'Heron#Basalt83'\nlocale is en_US", "Heron#Basalt83"),
+    ('sqlcmd -S tcp:db01,1433 -U sa -P Xq7!mLp2Rv9z -Q "SELECT 1"', "Xq7!mLp2Rv9z"),
+    # a key pair's secret half after its id, across continued lines
+    (
+        "kopia repository connect b2 \\\n  --bucket=backups \\\n  --key-id=0052f1c3a9d8e7b6a5f4c3d21 \\\n"
+        "  --key=K005rT9vLm2QxW8pZs4NcY7bHj3Fd \\\n  --password=x",
+        "K005rT9vLm2QxW8pZs4NcY7bHj3Fd",
+    ),
+    # Source engine server.cfg: NAME "VALUE"
+    ('hostname "My Server"\nrcon_password "Harbor7731?"\nsv_password ""', "Harbor7731?"),
+    ('sv_setsteamaccount "5c0e9a77d41b2f8a6e3c9d0b1a2f4e6d"\n', "5c0e9a77d41b2f8a6e3c9d0b1a2f4e6d"),
+    # SonarQube tokens by name and by prefix
+    (
+        "build\t09-Mar-2024 17:39:44\tbamboo_sonar_login=3b0067d2a09a40ccf1dbb31aa8651896\n",
+        "3b0067d2a09a40ccf1dbb31aa8651896",
+    ),
+    (
+        "mvn sonar:sonar -Dsonar.token=squ_4f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a",
+        "squ_4f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a",
+    ),
+    # Amazon SES SMTP credentials in postfix's sasl_passwd
+    (
+        "[email-smtp.eu-west-1.amazonaws.com]:587 AKIA42FQBGBGZXDPWM7T:BrFd5xpSkDIgOw3gcHN1yxohPQHxYNsJIx3gRe1GK0Yx",
+        "BrFd5xpSkDIgOw3gcHN1yxohPQHxYNsJIx3gRe1GK0Yx",
+    ),
+    # NATS: a seed in a .creds file's armour, under a name, or alone with a real seed's prefix
+    (
+        "-----BEGIN USER NKEY SEED-----\nSUDHUTBUHG4VLK6S2ZWIZTPOXC5RNFIPTI4DQPJH6UKYEVNYI53DZ54XNS\n------END USER NKEY SEED------",
+        "SUDHUTBUHG4VLK6S2ZWIZTPOXC5RNFIPTI4DQPJH6UKYEVNYI53DZ54XNS",
+    ),
+    (
+        '"text": "-----BEGIN USER NKEY SEED-----\\nSUDHUTBUHG4VLK6S2ZWIZTPOXC5RNFIPTI4DQPJH6UKYEVNYI53DZ54XNS\\n"',
+        "SUDHUTBUHG4VLK6S2ZWIZTPOXC5RNFIPTI4DQPJH6UKYEVNYI53DZ54XNS",
+    ),
+    (
+        "NATS_NKEY_SEED=SUDHUTBUHG4VLK6S2ZWIZTPOXC5RNFIPTI4DQPJH6UKYEVNYI53DZ54XNS",
+        "SUDHUTBUHG4VLK6S2ZWIZTPOXC5RNFIPTI4DQPJH6UKYEVNYI53DZ54XNS",
+    ),
+    (
+        "$ nk -gen user\nSUAAFHJ5FN6RIBKTPMVZ4LZ43QNPORSCPPW5XHOW2XIICTGIOZIGXQAAK4",
+        "SUAAFHJ5FN6RIBKTPMVZ4LZ43QNPORSCPPW5XHOW2XIICTGIOZIGXQAAK4",
+    ),
+    # a Keystone Fernet token where OpenStack is named
+    (
+        f"$ openstack token issue\n+---------+------+\n| expires | 2024-01-02T06:52:30 |\n| id      | {_FERNET} |",
+        _FERNET,
+    ),
+    (f"X-Subject-Token: {_FERNET}", _FERNET),
+    # Wi-Fi QR payloads
+    (
+        "Decoded QR (format QR_CODE): WIFI:T:WPA;S:HomeNet;P:xQ*T6-Pc^T_#VZA;H:false;;",
+        "xQ*T6-Pc^T_#VZA",
+    ),
+    ("WIFI:S:Office;T:WPA;P:Harbor7731?;;", "Harbor7731?"),
+    # etcdctl get: the key on one line, its value on the next; consul kv export
+    (
+        "$ etcdctl get --prefix /config/mailer/\n/config/mailer/smtp_api_key\n7ac71902ba35581cd5ccfc75e018dfe0",
+        "7ac71902ba35581cd5ccfc75e018dfe0",
+    ),
+    (
+        '"data": "/config/gw/db_password\\nHarbor7731?Kite\\n/config/gw/replicas\\n3"',
+        "Harbor7731?Kite",
+    ),
+    (
+        '[\n  {\n    "key": "search/secrets/api_key",\n    "flags": 0,\n    "value": "OUdwTFNERmlSalJJaVhaM1hkcUF5VnJzNnEwTFpPSnp5TUtPOXZxQQ=="\n  }\n]',
+        "OUdwTFNERmlSalJJaVhaM1hkcUF5VnJzNnEwTFpPSnp5TUtPOXZxQQ==",
+    ),
+    # terraform output -raw in a CI log: the next line, past its timestamp
+    (
+        "2024-03-07T18:27:49.3634568Z + terraform output -raw db_admin_password\n"
+        "2025-08-30T23:35:33.1220170Z Kite#Basalt99\n2025-03-18T02:28:42.2917117Z ##[endgroup]",
+        "Kite#Basalt99",
+    ),
+    # an Apple app-specific password
+    ("FASTLANE_APPLE_APPLICATION_SPECIFIC_PASSWORD=kieh-mzbf-bbwo-gtcm", "kieh-mzbf-bbwo-gtcm"),
+    # an API key as the Basic user with an empty password (Segment's writeKey, Stripe's key:)
+    (
+        "Authorization: Basic YVE3eFoycExtVzlyVDR2TjhzSzNlSjZ1QjF5SDVjRGY6",
+        "YVE3eFoycExtVzlyVDR2TjhzSzNlSjZ1QjF5SDVjRGY6",
+    ),
+    # (an api_key that is a UUID is no 8-hex account id)
+    ("  - api_key: dee8a867-0e1b-4b57-9c9f-ba774e6702fb\n", "dee8a867-0e1b-4b57-9c9f-ba774e6702fb"),
+]
+
+
+@pytest.mark.parametrize(("text", "value"), SECRETS_TWENTY_SECOND)
+def test_twenty_second_corpus_secrets(engine, text, value):
+    assert value in [v for _, v in found(engine, text)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Asterisk pjsip: auth= names a section
+        "[6001]\ntype=endpoint\nauth=auth6001\naors=6001\noutbound_auth=trunk-auth\n\n[auth6001]\ntype=auth\n",
+        "auth=6001-auth\n",
+        # FreeRADIUS: a CHAP response, and the documented default client secret
+        '(3)   User-Name = "rahul"\n(3)   CHAP-Password = 0x2f9fa67b920268de0a7aa1e6b94ce580fb\n',
+        "client localhost {\n    ipaddr = 127.0.0.1\n    secret = testing123\n}",
+        # Prometheus: the Bearer type and the next key
+        "    authorization:\n      type: Bearer\n      credentials_file: /etc/prometheus/token\n",
+        # a documentation key: counting digits between letters
+        'NEXT_PUBLIC_FIREBASE_API_KEY:"AIzaSyDOCAbC123dEf456GhI789jKl012-MnO"',
+        "api_key=abc123def456ghi789jkl",
+        # SASL PLAIN's textbook example
+        "AUTH PLAIN AGFsaWNlAHBhc3N3b3Jk\n235 2.7.0 Authentication successful",
+        # masked and encrypted values in name/value XML
+        "<AdministratorPassword>\n  <Value>*SENSITIVE*DATA*DELETED*</Value>\n</AdministratorPassword>",
+        "<name>DB_PASSWORD</name>\n<defaultValue>{AQAAABAAAAAQfvJv79d0tNZMcwx4WkPOtm6np/mOpHjOfn636QnCcoBwDW1t}</defaultValue>",
+        "<key>Password</key>\n<string>$PASSWORD</string>",
+        # references and placeholders after SNMP flags, QR payloads
+        'createUser monitor SHA "${SNMP_AUTH}" AES "<YOUR_TOKEN>"',
+        "snmpwalk -v3 -u mon -a SHA -A $AUTH_PASS -x AES -X ${PRIV_PASS} host",
+        "WIFI:T:WPA;S:HomeNet;P:<password>;H:false;;",
+        # a NATS public key, a bare S… that is no real seed
+        "nkey: UDXU4RCSJNZOIQHZNWXHXORDPRTGNJAHAHFRGZNEEJCPQTT2M7NLCNF4",
+        "SUDHUTBUHG4VLK6S2ZWIZTPOXC5RNFIPTI4DQPJH6UKYEVNYI53DZ54XNS",
+        # a Fernet ciphertext with no Keystone about it (Airflow keeps passwords so)
+        f">>> f.encrypt(b'data')\nb'{_FERNET}'",
+        # a path listing, a timestamp after a password's name, a masked value
+        "/run/secrets/db_password\n/run/secrets/api_token\n",
+        "2024-03-07T18:27:49Z + terraform output -raw db_admin_password\n2024-03-07T18:27:50.1234567Z ***\n",
+        "the rotated password\n2024-07-02T14:10:16.2502159Z done",
+    ],
+)
+def test_twenty_second_corpus_lookalikes_stay_silent(engine, text):
+    assert [
+        f for f in found(engine, text) if f[0] == "generic_secret" or f[0] == "basic_auth"
+    ] == []
+
+
+def test_s3_style_access_key_ids_are_not_secrets_their_secret_keys_are(engine):
+    # MinIO / Ceph / Wasabi: the access key is the key pair's user name
+    text = '{"url": "https://minio:9000", "accessKey": "ZGPE71NGQJFM48KAKCWQ", "secretKey": "r8Kp2mQx7LwZ4vN1bT6yH3sJ9cF5dG0eA2uV"}'
+    got = found(engine, text)
+    assert ("generic_secret", "r8Kp2mQx7LwZ4vN1bT6yH3sJ9cF5dG0eA2uV") in got
+    assert all(v != "ZGPE71NGQJFM48KAKCWQ" for _, v in got)
+    assert all(
+        v != "52TX29DV9DTE9HW4M2K8" for _, v in found(engine, "Access Key: 52TX29DV9DTE9HW4M2K8")
+    )
+    # AWS's own ids keep their rule
+    assert ("aws_access_key_id", "AKIA42FQBGBGZXDPWM7T") in found(
+        engine, "access_key: AKIA42FQBGBGZXDPWM7T"
+    )
+
+
+def test_an_8_hex_api_key_is_an_account_id_its_api_secret_is_the_secret(engine):
+    text = "curl https://rest.nexmo.com/sms/json -d api_key=cc0b556d -d api_secret=OyaAJYT8rYnAvjEnFLazWnq4HOoR"
+    got = found(engine, text)
+    assert ("generic_secret", "OyaAJYT8rYnAvjEnFLazWnq4HOoR") in got
+    assert all(v != "cc0b556d" for _, v in got)
