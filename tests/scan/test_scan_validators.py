@@ -205,3 +205,28 @@ def test_a_number_after_a_path_segment_is_no_card_without_a_card_word():
     assert V.card_context("4539578763621486", ctx(path, "4539578763621486"))
     plain = "paid with 4539578763621486"
     assert V.card_context("4539578763621486", ctx(plain, "4539578763621486"))
+
+
+def test_charset_reads_ascii_values_as_the_character_loop_does():
+    import random
+    import string
+
+    from mcp_gateway.scan import validators as V
+
+    def loop(value, min_classes, require):
+        has = {
+            "lower": any(c.islower() for c in value),
+            "upper": any(c.isupper() for c in value),
+            "digit": any(c.isdigit() for c in value),
+            "symbol": any(not c.isalnum() for c in value),
+        }
+        if sum(has.values()) < min_classes:
+            return False
+        return all(has.get(r.strip(), False) for r in require.split(",") if r.strip())
+
+    r = random.Random(3)
+    alphabet = string.printable + "éßİ٣"
+    for _ in range(20_000):
+        v = "".join(r.choice(alphabet) for _ in range(r.randint(0, 12)))
+        for mc, rq in ((2, ""), (3, "digit"), (1, "lower,upper"), (4, "symbol")):
+            assert V.charset(v, None, mc, rq) == loop(v, mc, rq), (v, mc, rq)
