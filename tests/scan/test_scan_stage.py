@@ -1072,3 +1072,31 @@ def test_a_secret_in_the_name_of_a_message_without_an_id_is_masked(pipeline, met
     )
     pipeline.run(m)
     assert m.findings and tok not in m.name and m.name.startswith("https://files.example.net/x?")
+
+
+def test_a_clean_session_id_is_scanned_once_per_engine(tmp_path, engine, monkeypatch):
+    # the session id and the server's name come again with every request: a clean one is not
+    # scanned again by the same engine, but a new rule set looks at it afresh
+    stage = ScanStage(engine)
+    p = Pipeline([stage, ActStage(b"k")])
+    sid = "acme_0123456789abcdef"
+    scanned: list[str] = []
+    real = Engine.scan
+
+    def spy(self, text, *a, **k):
+        scanned.append(text)
+        return real(self, text, *a, **k)
+
+    monkeypatch.setattr(Engine, "scan", spy)
+    for _ in range(3):
+        m = req({"name": "run", "arguments": {}}, exchange=ex(session_id=sid))
+        m.exchange.request_headers = {"mcp-session-id": sid}
+        p.run(m)
+        assert not m.findings
+    assert scanned.count(sid) == 1
+    # a rule set that finds it (a reload swaps the engine)
+    stage.engine = _acme_pipeline(tmp_path).stages[0].engine
+    m = req({"name": "run", "arguments": {}}, exchange=ex(session_id=sid))
+    m.exchange.request_headers = {"mcp-session-id": sid}
+    p.run(m)
+    assert [f.location for f in m.findings] == ["header:mcp-session-id"]

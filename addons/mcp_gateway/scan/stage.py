@@ -208,6 +208,8 @@ class ScanStage:
         # the caps left after the previous message, if it was an element of a batch (the
         # elements of one body share them: a batch of 1000 elements, each just under the
         # cap, held the event loop like one big message), and those at this message's start
+        self._ids_engine: Engine | None = None  # the engine _clean_ids were scanned with
+        self._clean_ids: set[tuple[str, frozenset[int] | None]] = set()
         self._batch: tuple[int, Direction, int] | None = None
         self._batch_left: dict[int, list[int]] = {}
         self._at_start: dict[int, list[int]] = {}
@@ -580,7 +582,19 @@ class ScanStage:
     def _scan_id(self, engine: Engine, msg: Message, allowed, value: str, where: str) -> bool:
         """Scan an identifier that travels unchanged: findings are recorded (a redaction
         only logged) and the value remembered for the audit to mask. True if it holds one."""
+        # (the session id and the server's name come again with every request: one found
+        # clean is not scanned again by the same engine under the same rules)
+        if self._ids_engine is not engine:
+            self._ids_engine, self._clean_ids = engine, set()
+        key = (value, allowed)
+        if key in self._clean_ids:
+            return False
         ds = engine.scan(value, allowed)
+        if not ds:
+            if len(self._clean_ids) >= _MAX_CLEAN_IDS:
+                self._clean_ids.clear()
+            self._clean_ids.add(key)
+            return False
         for d in ds:
             action = "log" if d.action == "redact" else d.action
             self._record(msg, d, where, d.start, d.end, action)
@@ -590,6 +604,7 @@ class ScanStage:
 
 
 _SID_DONE = "scan.server_sid"
+_MAX_CLEAN_IDS = 4096
 
 # messages whose name (tool, prompt, resource URI) is read from their own params: a request,
 # and one sent without an id (a notification to the SDKs, still recorded with its name)
