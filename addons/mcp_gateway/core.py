@@ -1207,42 +1207,19 @@ class Gateway:
     def _scan_location(self, flow: http.HTTPFlow, ex: Exchange) -> None:
         """A redirect's target: the TypeScript SDK does not follow a redirected POST and
         throws ``Redirect to <target> not followed``, path included, which hosts hand to the
-        model (a Telegram ``bot<token>`` path, a signed download path). It is scanned like an
-        answer's text: redacted in place, dropped by a blocking rule, audited."""
-        resp = flow.response
-        assert resp is not None
-        loc = resp.headers.get_all("location")
-        msg = Message(
-            payload={"location": loc[0] if len(loc) == 1 else loc},
-            direction=Direction.SERVER_TO_CLIENT,
-            kind=Kind.INVALID,
-            exchange=ex,
-            size=sum(len(v) for v in loc),
-        )
-        self.pipeline.run(msg)
-        if not (msg.findings or msg.stopped):
-            return
-        self._record(flow, [msg])
-        self._mark(flow, [msg])
-        if msg.stopped:
-            del resp.headers["location"]
-        elif msg.modified:
-            new = msg.payload.get("location")
-            resp.headers.set_all("location", new if isinstance(new, list) else [str(new)])
+        model (a Telegram ``bot<token>`` path, a signed download path)."""
+        self._scan_answer_header(flow, ex, "location")
 
     def _scan_content_type(self, flow: http.HTTPFlow, ex: Exchange) -> None:
         """An answer's Content-Type that is not plainly JSON or an event stream: the
         TypeScript SDK reads the media type strictly (``application/json, x=…``,
         ``application/json-x``, ``text/event-stream-x`` are none of its two) and throws
         ``Unexpected content type: <the header>``, which hosts hand to the model, while the
-        gateway reads such a body as JSON or as events and never looked at the header. It is
-        scanned like an answer's text: redacted in place, removed by a blocking rule,
-        audited."""
+        gateway reads such a body as JSON or as events and never looked at the header."""
         resp = flow.response
         assert resp is not None
         if resp.status_code == 202:
             return  # (no client reads a 202's body or type: see _plain_answer)
-        value = resp.headers.get("content-type", "")
         # (every rule, no scope, first: most such types are an error page's text/plain, and
         # a pipeline run would audit each one)
         scan = self.pipeline.get("scan")
@@ -1253,15 +1230,23 @@ class Gateway:
         # (outside any message: the caps the engine was left with are another message's,
         # and a rule that used its cap up there was not looked for here)
         engine.begin_message()
-        if not engine.scan_text(value):
+        if not engine.scan_text(", ".join(resp.headers.get_all("content-type"))):
             engine.capped.clear()
             return
+        self._scan_answer_header(flow, ex, "content-type")
+
+    def _scan_answer_header(self, flow: http.HTTPFlow, ex: Exchange, name: str) -> None:
+        """An answer's header that clients quote to the model, scanned like an answer's
+        text: redacted in place, removed by a blocking rule, audited."""
+        resp = flow.response
+        assert resp is not None
+        values = resp.headers.get_all(name)
         msg = Message(
-            payload={"content-type": value},
+            payload={name: values[0] if len(values) == 1 else values},
             direction=Direction.SERVER_TO_CLIENT,
             kind=Kind.INVALID,
             exchange=ex,
-            size=len(value),
+            size=sum(len(v) for v in values),
         )
         self.pipeline.run(msg)
         if not (msg.findings or msg.stopped):
@@ -1269,9 +1254,10 @@ class Gateway:
         self._record(flow, [msg])
         self._mark(flow, [msg])
         if msg.stopped:
-            del resp.headers["content-type"]
+            del resp.headers[name]
         elif msg.modified:
-            resp.headers["content-type"] = str(msg.payload.get("content-type", ""))
+            new = msg.payload.get(name)
+            resp.headers.set_all(name, new if isinstance(new, list) else [str(new)])
 
     def _undecodable_response(
         self, flow: http.HTTPFlow, ex: Exchange, size: int, why: str, text: str = ""
