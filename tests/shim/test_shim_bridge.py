@@ -353,3 +353,71 @@ async def test_body_over_the_limit_is_413():
             assert r.json()["error"]["code"] == -32065
     finally:
         await b.close()
+
+
+async def test_a_dropped_long_lived_stream_no_longer_swallows_server_messages():
+    # subscriptions/listen has no deadline: when its connection dropped, the bridge kept
+    # routing every unsolicited server message to it (the only event stream in flight),
+    # where they waited for ever instead of reaching the session's GET stream
+    from shimtest_helpers import HERE
+
+    b = Bridge([PY, str(HERE / "servers" / "poke_server.py")], None, token=TOKEN, timeout=30)
+    await b.start()
+    try:
+        host, port, path = "127.0.0.1", b.port, "/mcp"
+
+        async def send(method: str, body: dict | None, sid: str | None, keep: bool = False):
+            r, w = await asyncio.open_connection(host, port)
+            data = orjson.dumps(body) if body is not None else b""
+            head = f"{method} {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            head += f"Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n"
+            head += "Accept: " + (
+                "text/event-stream" if method == "GET" else "application/json, text/event-stream"
+            )
+            head += f"\r\nContent-Length: {len(data)}\r\n"
+            if sid:
+                head += f"Mcp-Session-Id: {sid}\r\n"
+            w.write(head.encode() + b"\r\n" + data)
+            await w.drain()
+            if keep:
+                return r, w
+            out = await asyncio.wait_for(r.read(65536), 5)
+            w.close()
+            return out
+
+        async def read_for(r, seconds: float) -> bytes:
+            out, end = b"", time.monotonic() + seconds
+            while time.monotonic() < end:
+                try:
+                    chunk = await asyncio.wait_for(r.read(65536), max(0.05, end - time.monotonic()))
+                except TimeoutError:
+                    break
+                if not chunk:
+                    break
+                out += chunk
+            return out
+
+        init = await send("POST", INIT, None)
+        sid = next(
+            ln.split(b": ", 1)[1].decode()
+            for ln in init.split(b"\r\n")
+            if ln.lower().startswith(b"mcp-session-id")
+        )
+        await send("POST", {"jsonrpc": "2.0", "method": "notifications/initialized"}, sid)
+        lr, lw = await send(
+            "POST", {"jsonrpc": "2.0", "id": 2, "method": "subscriptions/listen"}, sid, keep=True
+        )
+        await read_for(lr, 0.3)
+        lw.close()  # the listen stream's connection drops
+        await asyncio.sleep(0.3)
+        gr, gw = await send("GET", None, sid, keep=True)
+        await asyncio.sleep(0.3)
+        await send(
+            "POST", {"jsonrpc": "2.0", "method": "notifications/poke", "params": {"n": 1}}, sid
+        )
+        got = await read_for(gr, 3.0)
+        gw.close()
+        assert b"poke-1" in got
+        assert not b.pending  # the dead listen request is forgotten
+    finally:
+        await b.close()

@@ -372,6 +372,7 @@ class Bridge:
     ) -> None:
         self._conns.add(writer)
         resp = ResponseWriter(writer)
+        resp.reader = reader  # type: ignore[attr-defined]  # (a long-lived answer watches it)
         try:
             while True:
                 try:
@@ -553,18 +554,40 @@ class Bridge:
             await resp.start_stream(
                 200, [("Content-Type", "text/event-stream"), ("X-Accel-Buffering", "no"), *headers]
             )
+        # A client gone away shows only when written to or read from: until then the server's
+        # messages are routed to this stream and would wait in its queue for ever (a dropped
+        # subscriptions/listen swallowed every later notification and server request). An
+        # event stream gets a keep-alive comment now and then, and a long-lived one, which no
+        # further request on its connection can follow, watches its connection's end.
+        reader = getattr(resp, "reader", None)
+        gone = (
+            asyncio.ensure_future(reader.read(1))
+            if sse and deadline == float("inf") and reader is not None
+            else None
+        )
         try:
             while True:
                 remaining = deadline - time.monotonic()
                 try:
                     item, final = w.queue.get_nowait()  # what is there beats the deadline
                 except asyncio.QueueEmpty:
-                    try:
-                        item, final = await asyncio.wait_for(
-                            w.queue.get(),
-                            None if remaining == float("inf") else max(remaining, 0.0),
-                        )
-                    except TimeoutError:
+                    wait = None if remaining == float("inf") else max(remaining, 0.0)
+                    if sse:
+                        wait = KEEPALIVE_SECONDS if wait is None else min(wait, KEEPALIVE_SECONDS)
+                    got = asyncio.ensure_future(w.queue.get())
+                    waits = {got} if gone is None or gone.done() else {got, gone}
+                    done, _ = await asyncio.wait(
+                        waits, timeout=wait, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    if got in done:
+                        item, final = got.result()
+                    else:
+                        got.cancel()
+                        if gone is not None and gone in done and not gone.result():
+                            raise ConnectionError("the client closed the stream") from None
+                        if gone in done or (sse and time.monotonic() < deadline):
+                            await resp.chunk(b": keepalive\n\n")
+                            continue
                         item, final = self._timed_out(w), True
                 if item is None:  # cancelled by the client: no answer
                     if sse:
@@ -581,9 +604,17 @@ class Bridge:
                 elif final:
                     await resp.send(200, [("Content-Type", "application/json"), *headers], item)
                     return
-        except ConnectionError:
+        except (ConnectionError, asyncio.IncompleteReadError):
             # a disconnect is not a cancellation: the request stays in flight, its answer
-            # is dropped when it comes; forget it at its deadline if none comes
+            # is dropped when it comes; forget it at its deadline if none comes (a long-lived
+            # one at once: none will). Its stream is gone: server messages are no longer
+            # routed to it, and what it held goes to the session's GET stream.
+            w.sse = False
+            while not w.queue.empty():
+                item, final = w.queue.get_nowait()
+                if item is not None and not final:
+                    self._to_get(item)
+
             def forget() -> None:
                 if self.pending.get(w.key) is w:
                     del self.pending[w.key]
@@ -591,7 +622,12 @@ class Bridge:
 
             if deadline != float("inf"):
                 asyncio.get_running_loop().call_later(max(0.0, deadline - time.monotonic()), forget)
+            else:
+                forget()
             return
+        finally:
+            if gone is not None and not gone.done():
+                gone.cancel()
 
     def _cancelled(self, params: Any) -> None:
         if not isinstance(params, dict):
