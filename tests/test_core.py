@@ -1669,3 +1669,28 @@ def test_a_request_of_too_many_containers_is_not_inspected_unless_it_is_no_mcp(g
     other = b'{"jsonrpc":"2.0","id":1,"result":{"rows":[' + lists + b"]}}"
     f = send(gw, post(other))
     assert f.response is None and f.request.content == other and not gw.rec.msgs
+
+
+def test_a_legacy_sse_get_is_authenticated_in_reverse_mode_before_any_post(gw):
+    # a legacy client's first request is GET /sse: to a server not yet seen speaking MCP it
+    # went on unauthenticated (an anonymous client opened a session under auth.required)
+    gw.pipeline.add(RefuseAll())
+
+    def get_sse():
+        return tflow.tflow(
+            req=tutils.treq(
+                method=b"GET",
+                path=b"/sse",
+                content=b"",
+                headers=((b"accept", b"text/event-stream"),),
+            )
+        )
+
+    f = get_sse()
+    f.client_conn.proxy_mode = ProxyMode.parse("reverse:http://127.0.0.1:9")
+    send(gw, f)
+    assert f.response is not None and f.response.status_code == 401
+    # in regular proxy mode, an event stream of a host not known to speak MCP is not ours
+    f = get_sse()
+    send(gw, f)
+    assert f.response is None

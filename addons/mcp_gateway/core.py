@@ -514,8 +514,7 @@ class Gateway:
         row): an anonymous client cannot make the proxy hold gigabytes. (A request that may
         be MCP, as for ``_huge_request``.)"""
         server = self._server_name(flow)
-        reverse = type(getattr(flow.client_conn, "proxy_mode", None)).__name__ == "ReverseMode"
-        if not (reverse or _has_mcp_header(h) or self._known_server(server)):
+        if not (_reverse(flow) or _has_mcp_header(h) or self._known_server(server)):
             return  # (a POST to another host, in proxy mode, is not the gateway's to refuse)
         ex = self._new_exchange(flow, h)
         if ex.refusal is not None:
@@ -674,7 +673,10 @@ class Gateway:
         if _has_mcp_header(h) or (
             method == "GET"
             and "text/event-stream" in h.get("accept", "")
-            and self._known_server(self._server_name(flow))
+            # (in reverse mode the upstream is the MCP server the gateway stands for: a
+            # legacy client's first request, GET /sse, is authenticated and audited also
+            # before any POST taught the gateway that the server speaks MCP)
+            and (self._known_server(self._server_name(flow)) or _reverse(flow))
         ):
             ex = self._new_exchange(flow, h)
             self._exchanges[flow.id] = ex
@@ -1933,6 +1935,12 @@ class SSEStream:
             relative = urlunsplit(("", "", parts.path or "/", parts.query, ""))
             return encode_event(relative, event=ev.event, id=ev.id, retry=ev.retry)
         return ev.raw
+
+
+def _reverse(flow: http.HTTPFlow) -> bool:
+    """Whether the flow came in through a reverse-mode listener (its upstream is the MCP
+    server the gateway stands in front of)."""
+    return type(getattr(flow.client_conn, "proxy_mode", None)).__name__ == "ReverseMode"
 
 
 def _lenient_mcp(content: bytes) -> bool:
