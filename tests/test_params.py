@@ -128,3 +128,22 @@ def test_mcp_name_follows_a_redacted_resource_uri_and_the_audited_name_is_masked
     )  # fmt: skip
     p.run(res)
     assert res.method == "resources/read" and res.name == m.name
+
+
+@pytest.mark.parametrize("mangle", ["spaces", "dots", "urlsafe"])
+def test_a_malformed_base64_header_is_read_as_lenient_decoders_read_it(pipeline, mangle):
+    # Node's Buffer.from(x, "base64") and Python's b64decode without validate skip what is
+    # not base64: a token in such a mirrored header reached the server while the body's copy
+    # was redacted (the gateway scanned the malformed value only as it is)
+    tok = github_token(seed=13)
+    b64 = base64.b64encode(f"owner {tok}".encode()).decode()
+    body = {
+        "spaces": " ".join(b64[i : i + 8] for i in range(0, len(b64), 8)),
+        "dots": b64[:12] + "." + b64[12:],
+        "urlsafe": base64.urlsafe_b64encode(f"owner {tok}".encode()).decode().rstrip("="),
+    }[mangle]
+    m, headers = call(
+        pipeline, {"owner": f"owner {tok}"}, {"Mcp-Param-Owner": f"=?base64?{body}?="}
+    )
+    assert m.stopped  # the header could not be rewritten: the request is refused
+    assert tok not in (m.refusal.message or "")

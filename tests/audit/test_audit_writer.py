@@ -569,3 +569,34 @@ def test_foreign_rows_are_named_once_when_the_batch_is_written_again(tmp_path, m
     assert not fails  # (the failure happened)
     assert len(rows(db, "SELECT seq FROM audit_events WHERE event='foreign'")) == 1
     assert chain.verify(schema.connect(str(db)), chain.head_path(str(db))).ok
+
+
+def test_a_database_replaced_by_a_directory_then_removed_keeps_the_head_file(tmp_path, caplog):
+    # The first reopen found a directory at the path and froze the head file (a swap); the
+    # next, the path gone, deleted that frozen head file, and none was written again: verify
+    # said "head-missing" for the rest of the run and the old chain's end was lost.
+    db = tmp_path / "a.db"
+    w = open_writer(db, flush_interval=0.05)
+    for i in range(5):
+        w.submit(_row(i))
+    assert w.flush(timeout=10)
+    for suffix in ("", "-wal", "-shm"):
+        p = tmp_path / f"a.db{suffix}"
+        if p.exists():
+            p.unlink()
+    db.mkdir()
+    with caplog.at_level(logging.ERROR, logger="mcp_gateway"):
+        for i in range(5, 8):
+            w.submit(_row(i))
+        w.flush(timeout=1.0)  # (cannot be written while a directory stands there)
+        db.rmdir()
+        for i in range(8, 12):
+            w.submit(_row(i))
+        assert w.flush(timeout=10)
+    assert w.close()
+    assert chain.head_path(str(db)) and (tmp_path / "a.db.head").exists()
+    res = chain.verify(schema.connect(str(db)), chain.head_path(str(db)))
+    assert [p.what for p in res.problems if p.what.startswith("head")] in (
+        [],
+        ["head-mismatch"],  # (the swap, truthfully: the chain the head file ends was replaced)
+    ), [str(p) for p in res.problems]

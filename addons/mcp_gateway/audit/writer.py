@@ -354,7 +354,11 @@ class AuditWriter:
         # disk I/O error, or apply the old file's pages to it.
         with contextlib.suppress(sqlite3.Error):
             conn.close()
-        replaced = os.path.exists(self.path) and os.path.exists(self.head_file)
+        # (a head file frozen by an earlier try, when another file or a directory stood at
+        # the path, stays frozen and in place: it is the old chain's end, the swap's evidence)
+        replaced = self._head.frozen or (
+            os.path.exists(self.path) and os.path.exists(self.head_file)
+        )
         if not os.path.exists(self.path):
             for suffix in ("-wal", "-shm", "-journal"):
                 with contextlib.suppress(OSError):

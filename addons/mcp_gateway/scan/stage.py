@@ -14,6 +14,8 @@ per message id), and the act stage pops them.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import bisect
 import re
 from collections import OrderedDict
@@ -559,10 +561,19 @@ class ScanStage:
                 continue
             label = key[len(MCP_PARAM_PREFIX) :]
             off = len(label) + 2
+            where = f"header:{key}"
             for d in engine.scan(f"{label}: {value}", allowed):
                 if d.end > off:
-                    where = f"header:{key}"
                     self._record(msg, d, where, max(0, d.start - off), d.end - off, d.action)
+            # A malformed sentinel (whitespace or dots inside, base64url, no padding, another
+            # case) is no value to a conformant server, but lenient decoders (Node's Buffer,
+            # Python's b64decode without validate) read it: scan that reading too, so a
+            # secret does not reach the server in it while the body's copy is redacted.
+            lenient = _lenient_sentinel(raw) if decode_header_value(raw) is None else None
+            if lenient:
+                for d in engine.scan(f"{label}: {lenient}", allowed):
+                    if d.end > off:
+                        self._record(msg, d, where, 0, len(raw), d.action)
 
     def _scan_server_ids(self, engine: Engine, msg: Message, allowed) -> None:
         """Identifiers a server hands out and the audit records as they are: the session id
@@ -647,6 +658,19 @@ def _json_unescape(v: str) -> str:
     except (orjson.JSONDecodeError, UnicodeEncodeError):
         return v
     return out if isinstance(out, str) else v
+
+
+def _lenient_sentinel(raw: str) -> str | None:
+    """What a lenient decoder reads in a malformed ``=?base64?…?=`` (None: no sentinel)."""
+    if not (raw[:9].lower() == "=?base64?" and raw.endswith("?=")):
+        return None
+    body = "".join(c for c in raw[9:-2] if c.isascii() and (c.isalnum() or c in "+/-_"))
+    body = body.replace("-", "+").replace("_", "/")
+    body = body[: len(body) - len(body) % 4] if len(body) % 4 == 1 else body
+    try:
+        return base64.b64decode(body + "=" * (-len(body) % 4)).decode("utf-8", "replace")
+    except (binascii.Error, ValueError):
+        return None
 
 
 def _param_headers(ex) -> list[tuple[str, str]]:
