@@ -973,7 +973,15 @@ def test_protocol_identifiers_are_recorded_never_rewritten(tmp_path):
     p.run(r)
     assert r.payload["result"]["nextCursor"] == tok and not r.modified
     assert [(f.location, f.action) for f in r.findings] == [("/result/nextCursor", "log")]
-    for params in ({"cursor": tok}, {"taskId": tok}, {"requestId": tok, "reason": "x"}):
+    r = result({"resultType": "input_required", "requestState": tok}, method="tools/call")
+    p.run(r)
+    assert r.payload["result"]["requestState"] == tok and not r.modified
+    for params in (
+        {"cursor": tok},
+        {"taskId": tok},
+        {"requestId": tok, "reason": "x"},
+        {"name": "run", "requestState": tok},
+    ):
         m = req(params, method="tasks/list", name=None)
         p.run(m)
         assert m.payload["params"] == params and not m.modified

@@ -48,7 +48,7 @@ _ECHO_PATH = ("result", "structuredContent", "result")
 _RELATED_TASK = "io.modelcontextprotocol/related-task"
 # Values the protocol itself needs back unchanged: JSON-RPC's own members, and the opaque
 # identifiers one side hands the other to be echoed (progress tokens, pagination cursors, task
-# and elicitation ids, the request id a cancellation names). Rewriting one breaks the session
+# and elicitation ids, the request id a cancellation names, a multi round-trip request's state). Rewriting one breaks the session
 # (a client whose progressToken was redacted never sees its progress) and hides nothing: the
 # receiver chose the value or gets it back. A finding there is recorded, never redacted; a
 # ``block`` rule still blocks.
@@ -62,6 +62,9 @@ PROTOCOL_FIELDS = frozenset(
         ("result", "_meta", _RELATED_TASK, "taskId"),
         ("params", "elicitationId"),
         ("params", "protocolVersion"), ("result", "protocolVersion"),
+        # 2026-07-28 multi round-trip requests: the state an input_required result hands the
+        # client, passed back verbatim on the retry (a server that seals it rejects a change)
+        ("result", "requestState"), ("params", "requestState"),
     }
 )  # fmt: skip
 
