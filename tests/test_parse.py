@@ -361,3 +361,15 @@ def test_the_container_count_outside_strings_is_exact():
                 n += 1
                 stack.extend(x.values() if isinstance(x, dict) else x)
         assert bare.count(b"[") + bare.count(b"{") == n
+
+
+def test_a_servers_answer_may_hold_a_larger_table_than_a_request():
+    # a tool's result may be a big table: 250,000 rows of [id, name]
+    rows = b",".join(b'[%d,"n"]' % i for i in range(250_000))
+    body = b'{"jsonrpc":"2.0","id":1,"result":{"rows":[' + rows + b"]}}"
+    with pytest.raises(parse.Uninspectable, match="more than 200000"):
+        parse.decode_json(body)  # a request: not inspected
+    assert len(parse.decode_json(body, lenient_utf8=True)["result"]["rows"]) == 250_000
+    many = b"[" + b",".join([b"[]"] * (parse.MAX_ANSWER_CONTAINERS + 1)) + b"]"
+    with pytest.raises(parse.Uninspectable, match="more than 1000000"):
+        parse.decode_json(many, lenient_utf8=True)

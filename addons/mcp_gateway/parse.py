@@ -53,7 +53,11 @@ MODERN_VERSIONS = ("2026-07-28",)
 # Nesting deeper than this is refused before orjson sees it (orjson itself stops at 1024).
 MAX_DEPTH = 512
 MAX_BATCH = 1000  # default of mcp_max_batch
-MAX_CONTAINERS = 200_000  # objects and arrays one message may hold to be inspected
+MAX_CONTAINERS = 200_000  # objects and arrays a request may hold to be inspected
+# ... and a server's answer: a tool's result may be a large table (250,000 rows of
+# [id, name] are 5 MB); walking a million containers holds the event loop ~0.5 s, and the
+# server, not an anonymous client, chose them
+MAX_ANSWER_CONTAINERS = 1_000_000
 
 
 class ParseError(ValueError):
@@ -81,10 +85,9 @@ class TooManyContainers(Uninspectable):
     container in Python (~0.6 us each), so 16 MB of ``[[],[],…]`` (5.6 million lists) held
     the event loop for 3-4 s, before authentication. MCP messages hold a few hundred."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = MAX_CONTAINERS) -> None:
         super().__init__(
-            ErrorCode.TOO_LARGE,
-            f"JSON with more than {MAX_CONTAINERS} objects and arrays; not inspected",
+            ErrorCode.TOO_LARGE, f"JSON with more than {limit} objects and arrays; not inspected"
         )
 
 
@@ -370,15 +373,15 @@ _STR = rb'"(?:[^"\\]++|\\.?)*+(?:"|\Z)'
 _JSON_STRING = re.compile(_STR + rb'(?:[^"\[{]*+' + _STR + rb")*+", re.S)
 
 
-def _check_containers(body: bytes | bytearray) -> None:
+def _check_containers(body: bytes | bytearray, limit: int) -> None:
     """TooManyContainers before any parsing when the body holds more objects and arrays
-    than MAX_CONTAINERS (brackets outside strings, counted in C): building 5 million empty
+    than ``limit`` (brackets outside strings, counted in C): building 5 million empty
     lists took orjson 0.5 s and walking them for the depth check 3 s more."""
-    if body.count(b"[") + body.count(b"{") <= MAX_CONTAINERS:
+    if body.count(b"[") + body.count(b"{") <= limit:
         return
     bare = _JSON_STRING.sub(b"", body)
-    if bare.count(b"[") + bare.count(b"{") > MAX_CONTAINERS:
-        raise TooManyContainers()
+    if bare.count(b"[") + bare.count(b"{") > limit:
+        raise TooManyContainers(limit)
 
 
 def decode_json(body: bytes | str, lenient_utf8: bool = False) -> Any:
@@ -389,9 +392,11 @@ def decode_json(body: bytes | str, lenient_utf8: bool = False) -> Any:
     surrogate escapes (``"\\ud83d"``, which JavaScript writes for a string cut in the middle
     of an emoji), NaN and Infinity, and a byte order mark. With ``lenient_utf8`` (server
     answers, which JavaScript clients decode with replacement characters), invalid UTF-8 is
-    read the same way instead of being refused."""
-    if isinstance(body, bytes | bytearray) and len(body) > MAX_CONTAINERS:
-        _check_containers(body)
+    read the same way instead of being refused. A server's answer (``lenient_utf8``) may
+    also hold more objects and arrays (MAX_ANSWER_CONTAINERS) than a request."""
+    limit = MAX_ANSWER_CONTAINERS if lenient_utf8 else MAX_CONTAINERS
+    if isinstance(body, bytes | bytearray) and len(body) > limit:
+        _check_containers(body, limit)
     try:
         value = orjson.loads(body)  # orjson itself refuses nesting deeper than 1024
     except orjson.JSONDecodeError as e:
@@ -410,9 +415,9 @@ def decode_json(body: bytes | str, lenient_utf8: bool = False) -> Any:
         budget = _WALK_FIRST if len(body) > _COUNT_MAX else _WALK_SMALL
         deep = _depth_over(value, budget=budget)
         if deep is None and not _brackets_ok(body):
-            deep = _depth_over(value, budget=MAX_CONTAINERS)
+            deep = _depth_over(value, budget=limit)
             if deep is None:
-                raise TooManyContainers()
+                raise TooManyContainers(limit)
         if deep:
             raise TooDeep()
     return value
