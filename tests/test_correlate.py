@@ -105,3 +105,18 @@ def test_bounded():
     for i in range(100):
         st.process(msg(ex, C2S, Kind.REQUEST, i, "ping"))
     assert len(c) == 10
+
+
+def test_in_flight_requests_are_bounded_by_their_size_too():
+    # a made-up session the server answers with 404 (no JSON-RPC answer): each request with
+    # an id of megabytes stayed, up to 100,000 of them for an hour
+    c = Correlator(max_bytes=100_000)
+    for i in range(50):
+        ex = Exchange(flow_id=f"f{i}", server="s", session_id="S")
+        c.remember(msg(ex, C2S, Kind.REQUEST, f"{i}-" + "x" * 10_000, "tools/call", "echo"))
+    assert len(c) <= 10 and c._bytes <= 100_000
+    last = msg(
+        Exchange(flow_id="r", server="s", session_id="S"), S2C, Kind.RESULT, "49-" + "x" * 10_000
+    )
+    assert c.match(last) is not None  # the newest are kept
+    assert c._bytes == sum(p.cost for p in c._by_session.values())

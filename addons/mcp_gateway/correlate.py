@@ -24,14 +24,21 @@ class Pending:
     method: str
     name: str | None
     t0: float  # time.monotonic() when the request passed
+    cost: int = 0  # bytes counted for it in Correlator._bytes (fixed when it was stored)
 
 
 class Correlator:
     """Bounded maps of in-flight requests; old entries are evicted first."""
 
-    def __init__(self, max_entries: int = 100_000, ttl: float = 3600.0) -> None:
+    def __init__(
+        self, max_entries: int = 100_000, ttl: float = 3600.0, max_bytes: int = 32 * 1024 * 1024
+    ) -> None:
         self.max_entries = max_entries
         self.ttl = ttl
+        # the ids, sessions, methods and names are the peers' strings, of any length (up to
+        # mcp_max_message_bytes): the entries count by their size too, not only their number
+        self.max_bytes = max_bytes
+        self._bytes = 0
         self._by_session: OrderedDict[tuple, Pending] = OrderedDict()
 
     @staticmethod
@@ -49,8 +56,12 @@ class Correlator:
             local[(msg.direction, id_key(msg.id))] = p
         key = self._session_key(msg, msg.direction)
         if key is not None:
+            old = self._by_session.pop(key, None)
+            if old is not None:
+                self._bytes -= old.cost
+            p.cost = _cost(key, p)
             self._by_session[key] = p
-            self._by_session.move_to_end(key)
+            self._bytes += p.cost
             self._evict()
 
     def match(self, msg: Message) -> Pending | None:
@@ -72,14 +83,19 @@ class Correlator:
             if key is not None:
                 k = (*key[:3], ident)
                 q = self._by_session.pop(k, None) if n == 0 else self._by_session.get(k)
+                if n == 0 and q is not None:
+                    self._bytes -= q.cost
                 p = p or q
             if p is not None:
                 break
         return p
 
     def _evict(self) -> None:
-        while len(self._by_session) > self.max_entries:
-            self._by_session.popitem(last=False)
+        while len(self._by_session) > self.max_entries or (
+            self._bytes > self.max_bytes and len(self._by_session) > 1
+        ):
+            k, v = self._by_session.popitem(last=False)
+            self._bytes -= v.cost
         if self._by_session:
             now = time.monotonic()
             while self._by_session:
@@ -87,9 +103,21 @@ class Correlator:
                 if now - v.t0 <= self.ttl:
                     break
                 del self._by_session[k]
+                self._bytes -= v.cost
 
     def __len__(self) -> int:
         return len(self._by_session)
+
+
+def _cost(key: tuple, p: Pending) -> int:
+    """Roughly the bytes an entry holds beyond its fixed overhead."""
+    n = 200 + len(p.method) + len(p.name or "")
+    for part in key:
+        if isinstance(part, str):
+            n += len(part)
+        elif isinstance(part, tuple):  # ("~", repr) of an odd id
+            n += sum(len(x) for x in part if isinstance(x, str))
+    return n
 
 
 def id_key(v: Any) -> Any:

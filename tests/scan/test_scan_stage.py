@@ -1108,3 +1108,12 @@ def test_a_clean_session_id_is_scanned_once_per_engine(tmp_path, engine, monkeyp
     m.exchange.request_headers = {"mcp-session-id": sid}
     p.run(m)
     assert [f.location for f in m.findings] == ["header:mcp-session-id"]
+
+
+def test_a_name_of_megabytes_is_not_kept_in_the_scope_cache(engine):
+    stage = ScanStage(engine)
+    long_name = "t" * 5000
+    m = req({"name": long_name, "arguments": {}}, name=long_name)
+    Pipeline([stage, ActStage(b"k")]).run(m)
+    cache = engine.__dict__.get("_scope_cache", {})
+    assert not any(long_name in k for k in cache)

@@ -22,6 +22,7 @@ request of a (consumer, roles) / tool / server combination (rule lookups are cac
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import logging
 import math
 import time
@@ -37,6 +38,16 @@ log = logging.getLogger("mcp_gateway.identity")
 
 MAX_BUCKETS = 200_000
 MAX_COUNTERS = 100_000
+_MAX_WHAT = 256  # a longer method or tool name is counted under its start and a digest
+
+
+def _short(what: str) -> str:
+    """A counter's method or tool name, bounded: the peer's string can be megabytes long,
+    and up to MAX_COUNTERS of them are kept for the whole run."""
+    if len(what) <= _MAX_WHAT:
+        return what
+    digest = hashlib.sha256(what.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"{what[:200]}…#{digest}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +119,8 @@ class LimitsStage:
             )
             if len(self._tool_cache) > 10_000:
                 self._tool_cache.clear()
-            self._tool_cache[tool] = hit
+            if len(tool) <= _MAX_WHAT:  # (a client's name of megabytes is not kept)
+                self._tool_cache[tool] = hit
         return hit
 
     def _servers(self, server: str) -> tuple[Rule, ...]:
@@ -215,12 +227,12 @@ class LimitsStage:
         for b in drawn:
             b[0] += 1.0  # (at most back to where it was: the burst caps it on the next draw)
         self.admitted_total -= 1
-        c = self.counts.get((consumer, server, what))
+        c = self.counts.get((consumer, server, _short(what)))
         if c is not None and c[0] > 0:
             c[0] -= 1
 
     def _count(self, consumer: str, server: str, what: str, limited: bool) -> None:
-        k = (consumer, server, what)
+        k = (consumer, server, _short(what))
         c = self.counts.get(k)
         if c is None:
             if len(self.counts) >= MAX_COUNTERS:

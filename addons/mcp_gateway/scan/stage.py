@@ -42,6 +42,7 @@ SPANS_KEY = "scan.spans"  # read by mcp_gateway.act
 _HEADER_DONE = "scan.header_done"
 _MIN_LEN = 6  # no rule matches anything shorter
 _MAX_PENDING = 256
+_MAX_CACHED_KEY = 1024  # longest method, name, server or address kept in the scope cache
 _MAX_LOCATE = 32
 _ECHO_MIN = 4096  # below it, scanning the copy twice costs less than noticing it
 _ECHO_PATH = ("result", "structuredContent", "result")
@@ -224,8 +225,11 @@ class ScanStage:
     def _allowed(engine: Engine, msg: Message):
         ex = msg.exchange
         key = (str(msg.direction), msg.method, msg.name, ex.server, ex.address)
+        # (the method and the name are the peer's strings, of any length: a long one is not
+        # kept in the cache, whose 4096 entries could otherwise pin gigabytes)
+        cacheable = all(not isinstance(v, str) or len(v) <= _MAX_CACHED_KEY for v in key)
         cache = engine.__dict__.setdefault("_scope_cache", {})
-        got = cache.get(key, False)
+        got = cache.get(key, False) if cacheable else False
         if got is not False:
             return got
         d = str(msg.direction)
@@ -248,7 +252,8 @@ class ScanStage:
         allowed = None if len(idx) == len(engine.rules) else frozenset(idx)
         if len(cache) > 4096:
             cache.clear()
-        cache[key] = allowed
+        if cacheable:
+            cache[key] = allowed
         return allowed
 
     # -- processing ------------------------------------------------------------------
@@ -605,9 +610,10 @@ class ScanStage:
             return False
         ds = engine.scan(value, allowed)
         if not ds:
-            if len(self._clean_ids) >= _MAX_CLEAN_IDS:
-                self._clean_ids.clear()
-            self._clean_ids.add(key)
+            if len(value) <= _MAX_CACHED_KEY:  # (a peer's string: a long one is not kept)
+                if len(self._clean_ids) >= _MAX_CLEAN_IDS:
+                    self._clean_ids.clear()
+                self._clean_ids.add(key)
             return False
         for d in ds:
             action = "log" if d.action == "redact" else d.action
