@@ -1174,7 +1174,7 @@ class Gateway:
         except (ValueError, LookupError):
             cs, text, relabel = "utf-8", utf8, True
         payload = {"body": text}
-        if not flow.metadata.get("mcp_gateway_type_scanned"):
+        if not flow.metadata.get(_TYPE_SCANNED):
             payload["content-type"] = ctype
         msg = Message(
             payload=payload,
@@ -1228,7 +1228,7 @@ class Gateway:
         engine = getattr(scan, "engine", None)
         if engine is None:
             return
-        flow.metadata["mcp_gateway_type_scanned"] = True  # (not again by _plain_answer)
+        flow.metadata[_TYPE_SCANNED] = True  # (not again by _plain_answer)
         # (outside any message: the caps the engine was left with are another message's,
         # and a rule that used its cap up there was not looked for here)
         engine.begin_message()
@@ -1357,6 +1357,10 @@ def _one_content_type(headers: http.Headers) -> None:
             out.append((k, v))
         headers.fields = tuple(out)
 
+
+# flow.metadata: the answer's Content-Type was scanned with the headers (_plain_answer
+# leaves it out of the body's scan)
+_TYPE_SCANNED = "mcp_gateway_type_scanned"
 
 # Content-Types whose text no client quotes: JSON or an event stream, with at most a charset
 _PLAIN_TYPE = re.compile(

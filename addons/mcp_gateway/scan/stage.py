@@ -49,9 +49,9 @@ _ECHO_PATH = ("result", "structuredContent", "result")
 _RELATED_TASK = "io.modelcontextprotocol/related-task"
 # Values the protocol itself needs back unchanged: JSON-RPC's own members, and the opaque
 # identifiers one side hands the other to be echoed (progress tokens, pagination cursors, task
-# and elicitation ids, the request id a cancellation names, a multi round-trip request's state). Rewriting one breaks the session
-# (a client whose progressToken was redacted never sees its progress) and hides nothing: the
-# receiver chose the value or gets it back. A finding there is recorded, never redacted; a
+# and elicitation ids, the request id a cancellation names, a multi round-trip request's
+# state). Rewriting one breaks the session (a client whose progressToken was redacted never
+# sees its progress) and hides nothing: the receiver chose the value or gets it back. A finding there is recorded, never redacted; a
 # ``block`` rule still blocks.
 PROTOCOL_FIELDS = frozenset(
     {
@@ -225,11 +225,8 @@ class ScanStage:
     def _allowed(engine: Engine, msg: Message):
         ex = msg.exchange
         key = (str(msg.direction), msg.method, msg.name, ex.server, ex.address)
-        # (the method and the name are the peer's strings, of any length: a long one is not
-        # kept in the cache, whose 4096 entries could otherwise pin gigabytes)
-        cacheable = all(not isinstance(v, str) or len(v) <= _MAX_CACHED_KEY for v in key)
         cache = engine.__dict__.setdefault("_scope_cache", {})
-        got = cache.get(key, False) if cacheable else False
+        got = cache.get(key, False)
         if got is not False:
             return got
         d = str(msg.direction)
@@ -252,7 +249,9 @@ class ScanStage:
         allowed = None if len(idx) == len(engine.rules) else frozenset(idx)
         if len(cache) > 4096:
             cache.clear()
-        if cacheable:
+        # (the method and the name are the peer's strings, of any length: a long one is not
+        # kept in the cache, whose 4096 entries could otherwise pin gigabytes)
+        if all(not isinstance(v, str) or len(v) <= _MAX_CACHED_KEY for v in key):
             cache[key] = allowed
         return allowed
 
