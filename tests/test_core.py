@@ -186,6 +186,38 @@ def test_parse_error_is_400(gw):
     assert gw.rec.msgs[0].inspected is False  # still audited
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        # Go's encoding/json (mcp-go, the Go SDK before 1.3.1) reads "Name" as "name", the
+        # last one winning: the gateway's rules saw "echo", the server would call "bad"
+        b'{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"echo","Name":"bad"}}',
+        # a method only such a reader sees: no MCP header, a server not yet known as MCP
+        b'{"jsonrpc":"2.0","id":4,"METHOD":"tools/call","params":{"name":"bad"}}',
+        '{"jsonrpc":"2.0","id":4,"method":"tools/call","param\u017f":{"name":"bad"}}'.encode(),
+    ],
+)
+def test_a_member_that_differs_only_in_case_is_refused(gw, body):
+    f = send(gw, post(body))
+    assert f.response is not None and f.response.status_code == 400  # never forwarded
+    err = orjson.loads(f.response.content)
+    assert err["id"] == 4 and err["error"]["code"] == ErrorCode.INVALID_REQUEST
+    assert "only in case" in err["error"]["message"]
+    (m,) = gw.rec.msgs  # audited as that reader reads it
+    assert (m.method, m.name, m.action) == ("tools/call", "bad", Action.BLOCK)
+
+
+def test_an_answer_with_a_member_that_differs_only_in_case_is_withheld(gw):
+    f = send(gw, post(rpc("tools/call", id=5, name="echo")))
+    answer = b'{"jsonrpc":"2.0","id":5,"result":{"content":[]},"Result":{"content":[{"type":"text","text":"x"}]}}'
+    f.response = tutils.tresp(content=answer, headers=((b"content-type", b"application/json"),))
+    gw.responseheaders(f)
+    gw.response(f)
+    err = orjson.loads(f.response.content)
+    assert err["id"] == 5 and err["error"]["code"] == ErrorCode.INVALID_REQUEST
+    assert "result" not in err and b'"text"' not in f.response.content  # withheld
+
+
 def test_header_mismatch_is_400_32020(gw):
     f = send(
         gw,

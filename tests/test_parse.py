@@ -7,6 +7,7 @@ from mcp_gateway import parse
 from mcp_gateway.message import Direction, ErrorCode, Exchange, Kind
 from mcp_gateway.parse import (
     ParseError,
+    case_variant,
     check_mirrored_headers,
     classify,
     decode_header_value,
@@ -373,3 +374,91 @@ def test_a_servers_answer_may_hold_a_larger_table_than_a_request():
     many = b"[" + b",".join([b"[]"] * (parse.MAX_ANSWER_CONTAINERS + 1)) + b"]"
     with pytest.raises(parse.Uninspectable, match="more than 1000000"):
         parse.decode_json(many, lenient_utf8=True)
+
+
+@pytest.mark.parametrize(
+    "obj,hit",
+    [
+        ({"jsonrpc": "2.0", "id": 1, "Method": "tools/call"}, ("Method", "method")),
+        ({"jsonrpc": "2.0", "ID": 1, "method": "x"}, ("ID", "id")),
+        ({"jsonrpc": "2.0", "id": 1, "method": "x", "param\u017f": {}}, ("param\u017f", "params")),
+        ({"jsonrpc": "2.0", "id": 1, "resul\u0074": {}, "Result": {}}, ("Result", "result")),
+        (
+            {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "tools/call",
+                "params": {"name": "a", "NAME": "b"},
+            },
+            ("NAME", "name"),
+        ),
+        (
+            {"jsonrpc": "2.0", "id": 1, "method": "resources/read", "params": {"Uri": "file:///x"}},
+            ("Uri", "uri"),
+        ),
+        # Go folds the Kelvin sign to k and the long s to s
+        (
+            {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "x",
+                "params": {"_meta": {"progre\u017fsTo\u212aen": 1}},
+            },
+            ("progre\u017fsTo\u212aen", "progressToken"),
+        ),
+        (
+            {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "completion/complete",
+                "params": {"ref": {"Name": "p"}},
+            },
+            ("Name", "name"),
+        ),
+        # what every client sends, and members the gateway does not decide on
+        (
+            {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "tools/call",
+                "params": {"name": "a", "arguments": {"Name": "x", "name": "y"}},
+            },
+            None,
+        ),
+        (
+            {"jsonrpc": "2.0", "id": 1, "method": "x", "params": {"Foo": 1, "foo": 2}, "extra": 1},
+            None,
+        ),
+        ({"jsonrpc": "2.0", "id": 1, "result": {"Content": [], "content": []}}, None),
+        ({"jsonrpc": "2.0", "id": 1, "method": "x", "params": [1, 2]}, None),
+        ([{"Method": "x"}], None),  # (a batch: each element is looked at on its own)
+    ],
+)
+def test_members_that_differ_from_protocol_members_only_in_case(obj, hit):
+    assert case_variant(obj) == hit
+
+
+def test_a_case_variant_message_is_read_as_go_reads_it_and_refused():
+    body = b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","Name":"rm"}}'
+    (m,) = parse_body(body, Direction.CLIENT_TO_SERVER, ex()).messages
+    # Go's encoding/json assigns every member that folds to "name", in order: the last wins
+    assert (m.kind, m.method, m.name, m.id) == (Kind.REQUEST, "tools/call", "rm", 1)
+    assert m.stopped and m.refusal.code == ErrorCode.INVALID_REQUEST
+    assert m.refusal.http_status == 400
+    assert "'Name' differs from 'name' only in case" in m.refusal.message
+    assert m.payload == orjson.loads(body)  # scanned as it came
+    # a message that names its method only in another case is MCP to that reader
+    body = b'{"jsonrpc":"2.0","ID":3,"METHOD":"tools/call","params":{"name":"rm"}}'
+    assert is_mcp_payload(orjson.loads(body))
+    (m,) = parse_body(body, Direction.CLIENT_TO_SERVER, ex()).messages
+    assert (m.kind, m.method, m.name, m.id, m.stopped) == (
+        Kind.REQUEST,
+        "tools/call",
+        "rm",
+        3,
+        True,
+    )
+    # a batch: the element is refused, its siblings are read as they are
+    body = b'[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":2,"Method":"ping"}]'
+    a, b = parse_body(body, Direction.CLIENT_TO_SERVER, ex()).messages
+    assert not a.stopped and b.stopped and b.batch_index == 1

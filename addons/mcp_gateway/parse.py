@@ -455,7 +455,95 @@ def build_messages(
     return Parsed([msg], False)
 
 
+# Members the gateway decides on, per level of a message. JSON-RPC member names are
+# case-sensitive, but Go's encoding/json (mcp-go, the Go SDK before 1.3.1, GHSA-wvj2-96wp-fq3f)
+# and .NET's web defaults match them ignoring case, and Go also reads "ſ" (U+017F) as "s" and
+# "K" (U+212A) as "k": {"name": "echo", "Name": "delete_all"} calls delete_all there.
+_ENVELOPE_KEYS = ("jsonrpc", "id", "method", "params", "result", "error")
+_PARAMS_KEYS = (
+    "name", "uri", "arguments", "_meta", "ref", "argument", "requestId", "protocolVersion", "cursor"
+)  # fmt: skip
+_REF_KEYS = ("type", "name", "uri")
+_META_KEYS = ("progressToken",)
+_GO_FOLD = {0x17F: "s", 0x212A: "k"}
+
+
+def _folded(keys: tuple[str, ...]) -> dict[str, str]:
+    return {k.lower(): k for k in keys}
+
+
+_LEVELS = {
+    "": (frozenset(_ENVELOPE_KEYS), _folded(_ENVELOPE_KEYS)),
+    "params": (frozenset(_PARAMS_KEYS), _folded(_PARAMS_KEYS)),
+    "ref": (frozenset(_REF_KEYS), _folded(_REF_KEYS)),
+    "_meta": (frozenset(_META_KEYS), _folded(_META_KEYS)),
+}
+
+
+def _variant(obj: dict, level: str) -> tuple[str, str] | None:
+    """The first member of ``obj`` that is not one of the level's protocol members but
+    differs from one only in case (as Go folds it), with that member's name."""
+    exact, folded = _LEVELS[level]
+    for k in obj:
+        if k in exact or not isinstance(k, str) or len(k) > 20:
+            continue
+        canon = folded.get(k.translate(_GO_FOLD).lower())
+        if canon is not None:
+            return k, canon
+    return None
+
+
+def case_variant(obj: Any) -> tuple[str, str] | None:
+    """(member, the protocol member it stands for) when a message holds a member that a
+    case-insensitive reader takes for a JSON-RPC or MCP member (``Method``, ``NAME``,
+    ``paramſ``); None for the messages every client sends."""
+    if not isinstance(obj, dict):
+        return None
+    hit = _variant(obj, "")
+    if hit is not None:
+        return hit
+    params = obj.get("params")
+    if isinstance(params, dict):
+        hit = _variant(params, "params")
+        if hit is not None:
+            return hit
+        for level in ("ref", "_meta"):
+            inner = params.get(level)
+            if isinstance(inner, dict):
+                hit = _variant(inner, level)
+                if hit is not None:
+                    return hit
+    return None
+
+
+def _as_read_ignoring_case(obj: dict) -> dict:
+    """``obj`` as a case-insensitive reader takes it: each protocol member from the last
+    member that folds to it (Go's encoding/json assigns every match, in order)."""
+    out: dict = {}
+    folded = _LEVELS[""][1]
+    for k, v in obj.items():
+        canon = folded.get(k.translate(_GO_FOLD).lower()) if isinstance(k, str) else None
+        out[canon or k] = v
+    params = out.get("params")
+    if isinstance(params, dict):
+        folded = _LEVELS["params"][1]
+        out["params"] = {
+            (folded.get(k.translate(_GO_FOLD).lower()) or k) if isinstance(k, str) else k: v
+            for k, v in params.items()
+        }
+    return out
+
+
 def _one(obj: Any, size: int, direction: Direction, ex: Exchange, index: int | None) -> Message:
+    variant = case_variant(obj)
+    if variant is not None:
+        return _case_variant_message(obj, variant, size, direction, ex, index)
+    return _read_one(obj, size, direction, ex, index)
+
+
+def _read_one(
+    obj: Any, size: int, direction: Direction, ex: Exchange, index: int | None
+) -> Message:
     kind = classify(obj)
     msg = Message(
         payload=obj, direction=direction, kind=kind, exchange=ex, size=size, batch_index=index
@@ -473,6 +561,31 @@ def _one(obj: Any, size: int, direction: Direction, ex: Exchange, index: int | N
     return msg
 
 
+def _case_variant_message(
+    obj: dict,
+    variant: tuple[str, str],
+    size: int,
+    direction: Direction,
+    ex: Exchange,
+    index: int | None,
+) -> Message:
+    """A message with a member that differs from a protocol member only in case: read as a
+    case-insensitive receiver reads it (its kind, method, name and id), and refused, since
+    the gateway and such a receiver would act on different messages. Its payload stays as
+    it came: every string in it is still scanned."""
+    msg = _read_one(_as_read_ignoring_case(obj), size, direction, ex, index)
+    msg.payload = obj
+    key, canon = variant
+    msg.block(
+        ErrorCode.INVALID_REQUEST,
+        f"Invalid Request: member {key[:40]!r} differs from {canon!r} only in case; "
+        "JSON-RPC member names are case-sensitive",
+        http_status=400,
+        stage="parse",
+    )
+    return msg
+
+
 def parse_body(body: bytes, direction: Direction, ex: Exchange) -> Parsed:
     return build_messages(decode_json(body), len(body), direction, ex)
 
@@ -481,6 +594,8 @@ def is_mcp_payload(value: Any) -> bool:
     """Does a decoded body look like MCP JSON-RPC (by content, not by path)?"""
     items = value if isinstance(value, list) else (value,)
     for obj in items:
+        if case_variant(obj) is not None:
+            obj = _as_read_ignoring_case(obj)
         k = classify(obj)
         if k in (Kind.REQUEST, Kind.NOTIFICATION) and is_mcp_method(obj["method"]):
             return True

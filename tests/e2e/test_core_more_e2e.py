@@ -237,6 +237,32 @@ def test_unknown_method_reaches_server_unchanged(mitmdump_factory, mcp_server_fa
     assert [r["body"] for r in server.requests()] == [body.decode()]
 
 
+@pytest.mark.parametrize("deploy", ["regular", "reverse"])
+def test_members_that_differ_only_in_case_never_reach_the_server(
+    mitmdump_factory, mcp_server_factory, deploy
+):
+    """Go's JSON decoding (mcp-go, the Go SDK before 1.3.1) matches member names ignoring
+    case, the last one winning: {"name": "echo", "Name": "add"} is a call of add there. Such
+    a request is refused (400, -32600) before the server sees it, whatever it names."""
+    server = mcp_server_factory("stateless-json")
+    via, base = _via(mitmdump_factory, server, deploy)
+    server.reset()
+    headers = {"content-type": "application/json", "accept": ACCEPT}
+    bodies = [
+        b'{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"echo",'
+        b'"arguments":{"text":"x"},"Name":"add"}}',
+        b'{"jsonrpc":"2.0","id":9,"METHOD":"tools/call","params":{"name":"add"}}',
+    ]
+    with via:
+        for body in bodies:
+            r = via.post(base + "/mcp", content=body, headers=headers)
+            assert r.status_code == 400, r.text
+            assert r.json()["error"]["code"] == -32600 and r.json()["id"] == 9
+        ok = b'{"jsonrpc":"2.0","id":10,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x"}}}'
+        assert via.post(base + "/mcp", content=ok, headers=headers).status_code == 200
+    assert [c["tool"] for c in server.calls()] == ["echo"]  # only the plain one
+
+
 def test_an_option_given_twice_stops_start_up(tmp_path):
     """mitmproxy would fail inside its script loader without a word and run on as a plain
     proxy (no scanning, no audit); the gateway makes it an error that stops start-up."""
