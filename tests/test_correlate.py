@@ -120,3 +120,94 @@ def test_in_flight_requests_are_bounded_by_their_size_too():
     )
     assert c.match(last) is not None  # the newest are kept
     assert c._bytes == sum(p.cost for p in c._by_session.values())
+
+
+def test_a_reused_id_in_flight_is_refused_and_the_answer_keeps_its_tool() -> None:
+    """Red-team round 19: a client reused the id of a crm_* call in flight (a ping, a slow
+    tool); the server answered both (or routed the first answer to the second POST's
+    stream), and the crm_* answer was matched to the ping: its tool-scoped rules skipped."""
+    from mcp_gateway.message import ErrorCode
+
+    st = CorrelateStage()
+    p1 = Exchange(flow_id="p1", server="s", legacy_session="L")
+    p2 = Exchange(flow_id="p2", server="s", legacy_session="L")
+    st.process(msg(p1, C2S, Kind.REQUEST, 5, "tools/call", "crm_lookup"))
+    again = msg(p2, C2S, Kind.REQUEST, 5.0, "ping")  # (5.0 is the id 5)
+    st.process(again)
+    assert again.stopped and again.refusal.code == ErrorCode.INVALID_REQUEST
+    assert again.refusal.http_status == 400
+    other = msg(p2, C2S, Kind.REQUEST, "5", "ping")  # another id: "5" is not 5
+    st.process(other)
+    assert not other.stopped
+    ans = msg(Exchange(flow_id="g", server="s", legacy_session="L"), S2C, Kind.RESULT, 5)
+    st.process(ans)
+    assert (ans.method, ans.name) == ("tools/call", "crm_lookup")
+    # answered: the id is free again
+    later = msg(p2, C2S, Kind.REQUEST, 5, "ping")
+    st.process(later)
+    assert not later.stopped
+
+
+def test_a_reused_id_in_one_batch_or_socket_is_refused() -> None:
+    st = CorrelateStage()
+    ex = Exchange(flow_id="b", server="s")
+    st.process(msg(ex, C2S, Kind.REQUEST, 1, "tools/call", "crm_lookup"))
+    dup = msg(ex, C2S, Kind.REQUEST, 1, "ping")
+    st.process(dup)
+    assert dup.stopped
+
+
+def test_a_request_the_gateway_answered_frees_its_id() -> None:
+    """A request refused by a later stage (a rate limit) never reaches the server, so no
+    answer frees its id: the pipeline's undo does."""
+    from mcp_gateway.message import ErrorCode
+    from mcp_gateway.pipeline import Pipeline
+
+    class Refuse:
+        name, order = "limits", 350
+
+        def process(self, m):
+            if m.name == "no":
+                m.block(ErrorCode.RATE_LIMITED, "limited")
+
+    c = Correlator()
+    pipe = Pipeline([CorrelateStage(c), Refuse()])
+    ex = Exchange(flow_id="p", server="s", session_id="S")
+    first = pipe.run(msg(ex, C2S, Kind.REQUEST, 3, "tools/call", "no"))
+    assert first.stopped and len(c) == 0
+    ex2 = Exchange(flow_id="q", server="s", session_id="S")
+    second = pipe.run(msg(ex2, C2S, Kind.REQUEST, 3, "tools/call", "yes"))
+    assert not second.stopped and len(c) == 1
+
+
+def test_a_task_result_is_the_tool_s_answer() -> None:
+    """Red-team round 19: a task-augmented tools/call (2025-11-25) answers with a task;
+    the tool's output comes as the answer to tasks/result, which named no tool, so rules
+    scoped to the tool skipped it."""
+    st = CorrelateStage()
+    ex = Exchange(flow_id="p", server="s", session_id="S")
+    st.process(msg(ex, C2S, Kind.REQUEST, 2, "tools/call", "crm_lookup"))
+    created = Message(
+        payload={"jsonrpc": "2.0", "id": 2, "result": {"task": {"taskId": "T1"}}},
+        direction=S2C, kind=Kind.RESULT, exchange=ex, id=2,
+    )  # fmt: skip
+    st.process(created)
+    ex2 = Exchange(flow_id="q", server="s", session_id="S")
+    req = Message(
+        payload={"jsonrpc": "2.0", "id": 3, "method": "tasks/result", "params": {"taskId": "T1"}},
+        direction=C2S, kind=Kind.REQUEST, exchange=ex2, id=3, method="tasks/result",
+    )  # fmt: skip
+    st.process(req)
+    ans = msg(ex2, S2C, Kind.RESULT, 3)
+    st.process(ans)
+    assert (ans.method, ans.name) == ("tools/call", "crm_lookup")
+    # another session's task id names nothing
+    ex3 = Exchange(flow_id="r", server="s", session_id="S2")
+    req3 = Message(
+        payload={"jsonrpc": "2.0", "id": 4, "method": "tasks/result", "params": {"taskId": "T1"}},
+        direction=C2S, kind=Kind.REQUEST, exchange=ex3, id=4, method="tasks/result",
+    )  # fmt: skip
+    st.process(req3)
+    ans3 = msg(ex3, S2C, Kind.RESULT, 4)
+    st.process(ans3)
+    assert ans3.method == "tasks/result" and ans3.name is None

@@ -13,9 +13,10 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from .message import Direction, Kind, Message
+from .message import Direction, ErrorCode, Kind, Message
 from .pipeline import ORDER_CORRELATE
 
 
@@ -40,6 +41,9 @@ class Correlator:
         self.max_bytes = max_bytes
         self._bytes = 0
         self._by_session: OrderedDict[tuple, Pending] = OrderedDict()
+        # (server, session, task id) -> the tool a task-augmented tools/call started: its
+        # result comes later, as the answer to tasks/result
+        self.tasks: OrderedDict[tuple, str] = OrderedDict()
 
     @staticmethod
     def _session_key(msg: Message, req_direction: Direction) -> tuple | None:
@@ -49,7 +53,34 @@ class Correlator:
             return None
         return (ex.server, session, req_direction, id_key(msg.id))
 
-    def remember(self, msg: Message) -> None:
+    def in_flight(self, msg: Message) -> bool:
+        """Whether a request of the same direction with ``msg``'s id is still waiting for
+        its answer, on this exchange or in this session. The answer names only the id: a
+        second request with it would take the first one's answer (its method and tool, so
+        its tool-scoped rules and its audit row) or leave that answer unattributed."""
+        ident = id_key(msg.id)
+        local = msg.exchange.scratch.get("pending")
+        if local and (msg.direction, ident) in local:
+            return True
+        key = self._session_key(msg, msg.direction)
+        if key is None:
+            return False
+        p = self._by_session.get(key)
+        return p is not None and time.monotonic() - p.t0 <= self.ttl
+
+    def forget(self, msg: Message, p: Pending) -> None:
+        """The request that left ``p`` was not forwarded (the gateway answered it): no
+        answer will come, so its id is not in flight."""
+        local = msg.exchange.scratch.get("pending")
+        k = (msg.direction, id_key(msg.id))
+        if local and local.get(k) is p:
+            del local[k]
+        key = self._session_key(msg, msg.direction)
+        if key is not None and self._by_session.get(key) is p:
+            del self._by_session[key]
+            self._bytes -= p.cost
+
+    def remember(self, msg: Message) -> Pending:
         p = Pending(msg.method or "", msg.name, time.monotonic())
         local: dict = msg.exchange.scratch.setdefault("pending", {})
         if len(local) < 10_000:
@@ -63,6 +94,7 @@ class Correlator:
             self._by_session[key] = p
             self._bytes += p.cost
             self._evict()
+        return p
 
     def match(self, msg: Message) -> Pending | None:
         req_dir = (
@@ -170,10 +202,64 @@ class CorrelateStage:
 
     def process(self, msg: Message) -> None:
         if msg.kind is Kind.REQUEST:
-            self.correlator.remember(msg)
+            c = self.correlator
+            tool = _task_tool(c, msg) if msg.method == "tasks/result" else None
+            if msg.direction is Direction.CLIENT_TO_SERVER and not msg.stopped and c.in_flight(msg):
+                # A client reusing the id of a request still in flight: the servers answer
+                # both (the Python SDK's legacy and WebSocket servers) or route the first
+                # one's answer to the second's stream (its streamable HTTP keys streams by
+                # the id), and the answer of a crm_* call was matched to a ping, its
+                # tool-scoped rules skipped and its audit row unnamed. The spec forbids
+                # reusing an id in a session; the SDK clients count up.
+                msg.block(
+                    ErrorCode.INVALID_REQUEST,
+                    "Invalid Request: a request with this id is already in flight",
+                    http_status=400,
+                    stage=self.name,
+                )
+                return
+            p = c.remember(msg)
+            if tool is not None:
+                # a task's result is the tool's result: its answer is scanned as the tool's
+                # (rules scoped to the tool) and audited under it
+                p.method, p.name = "tools/call", tool
+            # not forwarded after all (refused by a later stage): no answer will free its id
+            undo = partial(c.forget, msg, p)
+            if msg.refunds is None:
+                msg.refunds = [undo]
+            else:
+                msg.refunds.append(undo)
         elif msg.kind in (Kind.RESULT, Kind.ERROR) and msg.id is not None:
             p = self.correlator.match(msg)
             if p is not None:
                 msg.method = p.method
                 msg.name = p.name
                 msg.latency_ms = round((time.monotonic() - p.t0) * 1000.0, 3)
+                if p.method == "tools/call" and isinstance(p.name, str):
+                    _learn_task(self.correlator, msg, p.name)
+
+
+def _task_key(msg: Message, task_id: Any) -> tuple | None:
+    if not isinstance(task_id, str) or len(task_id) > 512:
+        return None
+    ex = msg.exchange
+    return (ex.server, ex.session_id or ex.legacy_session, task_id)
+
+
+def _learn_task(c: Correlator, msg: Message, tool: str) -> None:
+    """A tools/call answered with a task (CreateTaskResult): remember which tool it runs."""
+    res = msg.payload.get("result") if isinstance(msg.payload, dict) else None
+    task = res.get("task") if isinstance(res, dict) else None
+    key = _task_key(msg, task.get("taskId")) if isinstance(task, dict) else None
+    if key is None or len(tool) > 1024:
+        return
+    c.tasks[key] = tool
+    c.tasks.move_to_end(key)
+    while len(c.tasks) > 10_000:
+        c.tasks.popitem(last=False)
+
+
+def _task_tool(c: Correlator, msg: Message) -> str | None:
+    params = msg.payload.get("params") if isinstance(msg.payload, dict) else None
+    key = _task_key(msg, params.get("taskId")) if isinstance(params, dict) else None
+    return c.tasks.get(key) if key is not None else None
