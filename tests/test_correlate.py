@@ -211,3 +211,31 @@ def test_a_task_result_is_the_tool_s_answer() -> None:
     ans3 = msg(ex3, S2C, Kind.RESULT, 4)
     st.process(ans3)
     assert ans3.method == "tasks/result" and ans3.name is None
+
+
+def test_a_post_the_server_refused_frees_its_ids() -> None:
+    """The TypeScript SDK sends a request again, with its id, after a 401 (an expired token,
+    OAuth behind the gateway): the server answered none of the POST's requests."""
+    from types import SimpleNamespace
+
+    def exchange(name, status=None, error=None, **kw):
+        resp = SimpleNamespace(status_code=status) if status is not None else None
+        flow = SimpleNamespace(response=resp, error=error)
+        return Exchange(flow_id=name, server="s", flow=flow, **kw)
+
+    for status, error, legacy, freed in [
+        (401, None, None, True),
+        (404, None, None, True),
+        (200, None, None, False),  # answered on its stream: it frees the id as it comes
+        (202, None, "L", False),  # legacy: the answer comes on the GET stream
+        (None, "connection refused", None, True),  # no answer began: none can come
+        (None, "connection reset", "L", False),  # legacy: it may still come on the GET
+    ]:
+        st = CorrelateStage()
+        sid = {"legacy_session": legacy} if legacy else {"session_id": "S"}
+        post = exchange("p", status, error, **sid)
+        st.process(msg(post, C2S, Kind.REQUEST, 7, "tools/call", "crm_lookup"))
+        st.on_exchange_end(post)
+        again = msg(exchange("q", **sid), C2S, Kind.REQUEST, 7, "tools/call", "crm_lookup")
+        st.process(again)
+        assert again.stopped is not freed, (status, error, legacy)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from .message import Direction, ErrorCode, Kind, Message
+from .message import Direction, ErrorCode, Exchange, Kind, Message
 from .pipeline import ORDER_CORRELATE
 
 
@@ -79,6 +79,22 @@ class Correlator:
         if key is not None and self._by_session.get(key) is p:
             del self._by_session[key]
             self._bytes -= p.cost
+
+    def release(self, ex: Exchange) -> None:
+        """The client requests of an exchange that no answer will come for: their ids are
+        free again."""
+        local = ex.scratch.get("pending")
+        if not local:
+            return
+        session = ex.session_id or ex.legacy_session
+        for k, p in list(local.items()):
+            if k[0] is not Direction.CLIENT_TO_SERVER:
+                continue
+            del local[k]
+            key = (ex.server, session, *k) if session is not None else None
+            if key is not None and self._by_session.get(key) is p:
+                del self._by_session[key]
+                self._bytes -= p.cost
 
     def remember(self, msg: Message) -> Pending:
         p = Pending(msg.method or "", msg.name, time.monotonic())
@@ -199,6 +215,23 @@ class CorrelateStage:
 
     def __init__(self, correlator: Correlator | None = None) -> None:
         self.correlator = correlator if correlator is not None else Correlator()
+
+    def on_exchange_end(self, ex: Exchange) -> None:
+        """A POST that the server refused (an HTTP error status: 401 for an expired token,
+        404 for a session it forgot) answered none of its requests, and one whose connection
+        failed before any answer began cannot be answered either (but on the legacy
+        transport, where answers come on the GET stream): their ids are free again. The
+        TypeScript SDK sends a request again, with its id, after refreshing its token."""
+        if not ex.scratch.get("pending"):
+            return
+        flow = ex.flow
+        resp = getattr(flow, "response", None)
+        if resp is not None:
+            if resp.status_code < 400:
+                return
+        elif ex.legacy_session is not None or getattr(flow, "error", None) is None:
+            return
+        self.correlator.release(ex)
 
     def process(self, msg: Message) -> None:
         if msg.kind is Kind.REQUEST:
