@@ -1,5 +1,5 @@
-"""Personal-data shapes from the twenty-second independent evaluation: general rules, each with
-the nearby cases that must keep their verdict.
+"""Personal-data shapes from the twenty-second and twenty-third independent evaluations: general
+rules, each with the nearby cases that must keep their verdict.
 
 Each case gives a text and the (type, value) pairs the default packs must report among
 personal data; an empty list means no personal data may be reported."""
@@ -93,6 +93,33 @@ CASES = [
     ("-d to=18005550142", []),
     ('"recipient": 33123456', []),
     ('"wa_id": "000215853355060"', []),
+    # -- corpus 23 ---------------------------------------------------------------------
+    # -- a message's or a calendar event's id is no mailbox -------------------------------
+    # (a Gmail API header pair printed over lines, plain and JSON-escaped)
+    (
+        '{"name": "Message-ID",\n        "value": "<20240611093012.4f2a9c@mx.kessler-logistik.de>"}',
+        [],
+    ),
+    (
+        '{\\"name\\": \\"In-Reply-To\\",\\n        \\"value\\": \\"<5f1c.77@mx.kessler-logistik.de>\\"}',
+        [],
+    ),
+    (
+        '{"name": "From",\n        "value": "Lena Rossi <lena.rossi@kessler-logistik.de>"}',
+        [("email", "lena.rossi@kessler-logistik.de")],
+    ),
+    ('"iCalUID": "7kq2m9d1c0v5p3h8r6t4s2j1ab@google.com",', []),
+    ('{\\"iCalUID\\": \\"0b4e2c6a-93f1-4d7e-8a25-6c1f0e9d3b47@google.com\\"}', []),
+    ('"internetMessageId": "<AM0PR07MB6241C3E8A1@AM0PR07MB6241.eurprd07.prod.outlook.com>"', []),
+    ("Message-ID: <CAJx9=kq2TcV0r8+Pq@mail.gmail.com>", []),
+    ('"attendees": [{"email": "c_1889a0b2e3f4@resource.calendar.google.com"}]', []),
+    ('"calendarId": "acme.io_3139383731@group.calendar.google.com"', []),
+    # (an organizer, a reply-to and a Gmail address are people)
+    (
+        '"organizer": {"email": "lena.rossi@kessler-logistik.de", "self": true}',
+        [("email", "lena.rossi@kessler-logistik.de")],
+    ),
+    ('"replyTo": "amara.okonkwo@gmail.com"', [("email", "amara.okonkwo@gmail.com")]),
 ]
 
 

@@ -483,7 +483,7 @@ _URI_NO_MAILBOX = ("sip:", "sips:", "h323:")
 _MSGID_HEADER = re.compile(
     r"(?i)(?:message-id|in-reply-to|references|resent-message-id|content-id|x-ms-exchange"
     r"-[\w-]*message-id|original-message-id|msg-?id)(?:\\{0,3}[\"'])?\s{0,3}"
-    r"(?::|,\s{0,3}(?:\\{0,3}[\"'])?value(?:\\{0,3}[\"'])?\s{0,3}:)\s{0,3}(?:\\{0,3}[\"'])?"
+    r"(?::|,(?:\s|\\[nrt]){0,40}(?:\\{0,3}[\"'])?value(?:\\{0,3}[\"'])?\s{0,3}:)\s{0,3}(?:\\{0,3}[\"'])?"
     r"(?:\s{0,3}<[^<>\s]{1,250}>(?:\s|\\[nrt])*)*<\Z"
 )
 
@@ -495,7 +495,9 @@ _ICAL_UID = re.compile(r"(?:^|(?<=\n)|(?<=\\n))UID(?:;[^:\n\\]{1,80})?:\Z")
 def not_message_id(value: str, ctx: Ctx | None = None) -> bool:
     """The ``local@domain`` id in a Message-ID / In-Reply-To / References header is no
     e-mail address (it names a message), nor is an iCalendar event's ``UID:`` (Google
-    Calendar's ``…@google.com``). HTML-escaped brackets (``&lt;…&gt;``) count as brackets."""
+    Calendar's ``…@google.com``), nor the value of a field that names one (``"iCalUID"``,
+    ``"internetMessageId"``, ``"inReplyTo"``). HTML-escaped brackets (``&lt;…&gt;``) count as
+    brackets."""
     if ctx is None or ctx.start == 0:
         return True
     text, start = ctx.text, ctx.start
@@ -503,7 +505,7 @@ def not_message_id(value: str, ctx: Ctx | None = None) -> bool:
         return False
     if text[start - 1] != "<":
         if not text.endswith("&lt;", 0, start):
-            return True
+            return not _id_field_before(text, start)
         before = text[max(0, start - 2000) : start].replace("&lt;", "<").replace("&gt;", ">")
     else:
         before = text[max(0, start - 2000) : start]
@@ -515,7 +517,7 @@ def not_message_id(value: str, ctx: Ctx | None = None) -> bool:
         for w in ("message-id", "in-reply-to", "references", "content-id", "msg-id", "msgid")
     )
     if k < 0:
-        return True
+        return not _id_field_before(text, start)
     return _MSGID_HEADER.search(before, max(0, k - 40)) is None
 
 
@@ -1248,3 +1250,29 @@ def ipv4_public_address(value: str, ctx: Ctx | None = None) -> bool:
     an OID), for a rule whose pattern already names the context: ``Node: gke-pool-1/34.1.2.3``
     reads like a product token (``Chrome/126.0.0.1``) to the version check."""
     return _ipv4_value(value)
+
+
+# A field that holds the id of a message or of a calendar event, not a mailbox: Google
+# Calendar's "iCalUID": "…@google.com", Microsoft Graph's "internetMessageId": "<…>", a
+# "messageId", "inReplyTo", "references" or "contentId" field (JSON, also escaped; YAML;
+# key=value). A "From" / "to" / "replyTo" field is an address and stays one. (Part of
+# not_message_id: one validator call per address.)
+_ID_FIELD_BEFORE = re.compile(
+    r"(?i)(?<![a-z0-9])(?:i?cal[_-]?uid|(?:internet[_-]?)?message[_-]?id|msg[_-]?id"
+    r"|in[_-]?reply[_-]?to|references|content[_-]?id)\\{0,3}[\"']?\s{0,3}[:=]\s{0,3}"
+    r"(?:\[\s{0,3})?\\{0,3}[\"']?\s{0,3}<?\Z"
+)
+
+
+def _id_field_before(text: str, start: int) -> bool:
+    """Whether the name of a message-id or calendar-event-id field comes right before
+    ``start``."""
+    lo = max(0, start - 60)
+    before = text[lo:start]
+    k = max(before.rfind(":"), before.rfind("="))
+    if k < 0:
+        return False  # no field name before it (a list of addresses, prose): the common case
+    low = before[max(0, k - 40) : k].lower()
+    if "id" not in low and "references" not in low and "reply" not in low:
+        return False
+    return _ID_FIELD_BEFORE.search(text, lo, start) is not None
