@@ -120,6 +120,11 @@ CASES = [
         [("email", "lena.rossi@kessler-logistik.de")],
     ),
     ('"replyTo": "amara.okonkwo@gmail.com"', [("email", "amara.okonkwo@gmail.com")]),
+    # -- a login at a host and its port or home directory: a shell's prompt --------------
+    ("root@db-2.prod.acme-corp.net:26257/defaultdb> SELECT 1;", []),
+    ("deploy@web-1.acme-corp.io:~$ systemctl status api", []),
+    ("Ask lena.rossi@acme-corp.io: she owns the pipeline", [("email", "lena.rossi@acme-corp.io")]),
+    ("lena.rossi@acme-corp.io:1001:1001:Lena Rossi", [("email", "lena.rossi@acme-corp.io")]),
 ]
 
 
