@@ -125,6 +125,12 @@ CASES = [
     ("deploy@web-1.acme-corp.io:~$ systemctl status api", []),
     ("Ask lena.rossi@acme-corp.io: she owns the pipeline", [("email", "lena.rossi@acme-corp.io")]),
     ("lena.rossi@acme-corp.io:1001:1001:Lena Rossi", [("email", "lena.rossi@acme-corp.io")]),
+    # -- 15 digits are an Amex card; from a Maestro range they are an IMSI or a trace number
+    ("ICCID,IMSI,MSISDN\n8944200011223344556,639037865797543,N/A\n", []),
+    ("Trace 578625276018955", []),
+    ("Amex 378014126906044", [("credit_card", "378014126906044")]),
+    ("378014126906044", [("credit_card", "378014126906044")]),
+    ("Maestro card 639037865797543", [("credit_card", "639037865797543")]),
 ]
 
 

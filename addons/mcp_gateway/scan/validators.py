@@ -199,8 +199,8 @@ _BARCODE_BEFORE = re.compile(
 def card_context(value: str, ctx: Ctx | None = None) -> bool:
     """An unseparated number is no card right after an id's name or inside a log line's id
     tuple (Datadog and Sleuth trace and span ids are 16 to 19 digits: one in twenty passes the
-    brand and Luhn checks); and one of 12, 13 or 17 to 19 digits needs a card word within
-    the 80 characters before it or its expiry date after it."""
+    brand and Luhn checks); and one of 12, 13, 15 (but an Amex's) or 17 to 19 digits needs a
+    card word within the 80 characters before it or its expiry date after it."""
     if ctx is None:
         return True
     if not value.isdigit():
@@ -214,8 +214,11 @@ def card_context(value: str, ctx: Ctx | None = None) -> bool:
             return False  # an id in a URL's path (a Sentry DSN's project id)
         if ctx.start > 1 and ctx.text[ctx.start - 2].isalnum() and not _card_said(ctx):
             return False  # and in a relative path or a slug: "slug": "submit/501301925635001"
-    if len(value) == 15 and value[0] == "1":
-        return _card_said(ctx)  # UATP: 15 digits from 1 are any id without a card word
+    if len(value) == 15 and value[:2] not in ("34", "37"):
+        # 15 digits are an Amex card; from 1 (UATP), 1800 / 2131 (old JCB) or a Maestro
+        # range (63…, 57…) they are far more often an id: a SIM's IMSI (MCC 639, Kenya), a
+        # NACHA trace number, unless a card word says so
+        return _card_said(ctx)
     if len(value) <= 13:
         # an EAN-13 barcode passes Luhn one time in ten, and German ones start with 40-44
         # like a Visa (13-digit Visa cards are long gone); 12 digits are a Maestro card or
