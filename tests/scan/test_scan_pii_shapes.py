@@ -131,6 +131,21 @@ CASES = [
     ("Amex 378014126906044", [("credit_card", "378014126906044")]),
     ("378014126906044", [("credit_card", "378014126906044")]),
     ("Maestro card 639037865797543", [("credit_card", "639037865797543")]),
+    # -- a column named MSISDN holds phone numbers without their + ------------------------
+    (
+        "ICCID,IMSI,MSISDN,STATUS\n8944200011223344556,234150998877661,447946108352,ACTIVE\n",
+        [("phone_number", "447946108352")],
+    ),
+    ("imsi,status\n234150998877661,ACTIVE\n", []),
+    # -- Meta's Conversions API names a phone "ph" ---------------------------------------
+    (
+        "# debug (pre-hash): em=amara@acme-corp.io ph=06-41837255",
+        [
+            ("email", "amara@acme-corp.io"),
+            ("phone_number", "06-41837255"),
+        ],
+    ),
+    ("graph=06-41837255 ph=7.4", []),
 ]
 
 
