@@ -20,6 +20,22 @@ def personal(engine, text):
     return [(d.type, d.value) for d in engine.scan_text(text) if d.type in PERSONAL]
 
 
+_NACHA = (
+    "101 091000019 12345678902406110930A094101WELLS FARGO BANK       HARBOR DENTAL GROUP"
+    "           \n"
+    "5220HARBOR DENTAL GR                    1470319284PPDPAYROLL   240611240612   109100001"
+    "0000001\n"
+    "6220710000138830214471       0000218450482913657      AMARA OKONKWO           00910000100"
+    "00001\n"
+    "63202100002155001987         0000096000EMP20417       JONAS WEBER             00910000100"
+    "00002\n"
+    "62207100001399120034         00001433004829136570     LI WEI                  00910000100"
+    "00003\n"
+    "822000000300201000030000000000000000004577501470319284                         09100001"
+    "0000001\n"
+)
+
+
 CASES = [
     # -- a SIP URI's user@host is a telephone account, not a mailbox ---------------------
     ("[telnyx]\ntype=registration\nclient_uri=sip:8622189@telnyx.com\n", []),
@@ -146,6 +162,9 @@ CASES = [
         ],
     ),
     ("graph=06-41837255 ph=7.4", []),
+    # -- a NACHA payroll entry's individual id: nine digits are an SSN -------------------
+    (_NACHA, [("us_ssn", "482913657")]),
+    (_NACHA.replace("PPDPAYROLL", "CCDVENDOR "), []),
 ]
 
 
