@@ -189,6 +189,9 @@ def test_rewritten_chain_differs_from_head_file(audit_db):
 def test_older_schema_is_said_plainly(audit_db, capsys):
     p = audit_db["path"]
     _edit(p, "UPDATE meta SET value='0' WHERE key='schema_version'")
+    head = chain.read_head(chain.head_path(p))  # the head file of the release that wrote it
+    with open(chain.head_path(p), "w") as f:
+        json.dump(dict(head, schema_version=0), f)
     assert main(["audit", "verify", "--db", p]) == EXIT_ERROR
     out = capsys.readouterr().out
     assert "schema version 0" in out and "older" in out
@@ -251,3 +254,96 @@ def test_verify_while_the_gateway_writes(tmp_path):
             assert res.ok, [str(p) for p in res.problems]
     finally:
         assert w.close()
+
+
+def test_schema_version_edited_against_the_head_file_is_tampering(audit_db, capsys):
+    """A row deleted and meta's schema_version set to another number: "cannot verify"
+    (exit 2) would hide the deletion; the head file says this release wrote the chain."""
+    p = audit_db["path"]
+    seq = sqlite3.connect(p).execute("SELECT max(seq) FROM messages").fetchone()[0]
+    _edit(p, "DELETE FROM messages WHERE seq=?", seq - 1)
+    _edit(p, "UPDATE meta SET value='2' WHERE key='schema_version'")
+    rc, out = _cli_verify(p, capsys)
+    assert rc == EXIT_BAD and out["problems"][0]["what"] == "schema-edited"
+
+
+def test_index_rebuilt_without_rows_is_reported(audit_db, capsys):
+    """An index rebuilt to leave rows out, its SQL then restored: `audit log --consumer`
+    would skip those rows while every row still hashes."""
+    p = audit_db["path"]
+    c = sqlite3.connect(p, isolation_level=None)
+    c.execute("DROP INDEX idx_messages_consumer_time")
+    c.execute(
+        "CREATE INDEX idx_messages_consumer_time ON messages(consumer, time) "
+        "WHERE consumer IS NOT 'bob'"
+    )
+    c.execute("PRAGMA writable_schema=ON")
+    c.execute(
+        "UPDATE sqlite_master SET sql='CREATE INDEX idx_messages_consumer_time ON "
+        "messages(consumer, time)' WHERE name='idx_messages_consumer_time'"
+    )
+    c.execute("PRAGMA writable_schema=OFF")
+    c.close()
+    assert main(["audit", "log", "--db", p, "--consumer", "bob", "--json"]) == EXIT_OK
+    assert json.loads(capsys.readouterr().out) == []  # what the edit achieves
+    rc, out = _cli_verify(p, capsys)
+    assert rc == EXIT_BAD and out["problems"][0]["what"] == "structure"
+    assert "idx_messages_consumer_time" in out["problems"][0]["detail"]
+
+
+def test_redefined_view_and_trigger_are_reported(audit_db, capsys):
+    p = audit_db["path"]
+    _edit(p, "DROP VIEW blocked")
+    _edit(p, "CREATE VIEW blocked AS SELECT * FROM messages WHERE 0")
+    _edit(p, "CREATE TRIGGER t AFTER INSERT ON messages BEGIN SELECT 1; END")
+    rc, out = _cli_verify(p, capsys)
+    assert rc == EXIT_BAD
+    details = " ".join(x["detail"] for x in out["problems"])
+    assert "view 'blocked' was redefined" in details and "unexpected trigger 't'" in details
+
+
+def test_value_of_a_foreign_type_is_an_edit_not_a_crash(audit_db, capsys):
+    p = audit_db["path"]
+    seq = sqlite3.connect(p).execute("SELECT min(seq) FROM messages").fetchone()[0]
+    _edit(p, "UPDATE messages SET method=CAST(method AS BLOB) WHERE seq=?", seq)
+    rc, out = _cli_verify(p, capsys)
+    assert rc == EXIT_BAD and (out["problems"][0]["seq"], out["problems"][0]["what"]) == (
+        seq,
+        "edited",
+    )
+
+
+def _append_forged_row(p):
+    conn = sqlite3.connect(p, isolation_level=None)
+    seq, prev = conn.execute(
+        "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1"
+    ).fetchone()
+    vals = [1.0, "x", "c2s", "http", "s", None, None, "alice", None, None, None, "request"]
+    vals += [None] * (len(schema.MESSAGE_COLUMNS) - len(vals))
+    seq += 1
+    h = chain.row_hash(prev, "messages", seq, vals)
+    cols = ", ".join(f"[{c}]" for c in schema.MESSAGE_COLUMNS)
+    conn.execute(
+        f"INSERT INTO messages (seq, {cols}, prev_hash, hash) "
+        f"VALUES ({', '.join('?' * (len(vals) + 3))})",
+        [seq, *vals, prev, h],
+    )
+    conn.execute("UPDATE meta SET value=? WHERE key='head_seq'", (str(seq),))
+    conn.execute("UPDATE meta SET value=? WHERE key='head_hash'", (h,))
+    conn.close()
+    return seq
+
+
+def test_rows_appended_after_a_clean_stop_are_reported(audit_db, capsys):
+    """The head file's row is the `stop` event: nothing after it is a crash's leftover."""
+    p = audit_db["path"]
+    last = (
+        sqlite3.connect(p)
+        .execute("SELECT event FROM audit_events ORDER BY seq DESC LIMIT 1")
+        .fetchone()[0]
+    )
+    assert last == "stop"
+    seq = _append_forged_row(p)
+    rc, out = _cli_verify(p, capsys)
+    assert rc == EXIT_BAD
+    assert (out["problems"][0]["seq"], out["problems"][0]["what"]) == (seq, "appended")

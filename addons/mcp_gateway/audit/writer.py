@@ -170,6 +170,10 @@ def open_database(path: str, timeout: float = 2.0) -> sqlite3.Connection:
             "(SQLite needs it for the WAL and the head file)"
         )
     try:
+        schema.create_private(path)
+    except OSError as e:
+        raise AuditError(f"cannot create audit database {path!r}: {e}") from e
+    try:
         conn = schema.connect(path, timeout=timeout)
     except sqlite3.Error as e:
         raise AuditError(f"cannot open audit database {path!r}: {e}") from e
@@ -465,6 +469,27 @@ class AuditWriter:
             detail["head_file"] = "hash differs from the database's last row"
             self._head.frozen = True
             return
+        if (
+            head is not None
+            and int(head["seq"]) < seq
+            and conn.execute(
+                "SELECT 1 FROM audit_events WHERE seq = ? AND event = 'stop'", (int(head["seq"]),)
+            ).fetchone()
+        ):
+            # The head file's row is the `stop` event of a clean shutdown: rows after it are
+            # no crash's leftover batch but were added while no gateway ran (the chain has no
+            # key: anyone who can write the file can append rows that chain). Moving the head
+            # file over them would adopt them without a trace; the trail says so instead.
+            log.error(
+                "mcp-gateway audit: %s holds %d row(s) after the `stop` event its head file "
+                "records (seq %s): they were added while the gateway was stopped; recorded "
+                "in the trail as `foreign`",
+                self.path,
+                seq - int(head["seq"]),
+                head["seq"],
+            )
+            detail["head_file"] = f"rows {int(head['seq']) + 1}-{seq} after a clean stop"
+            self._foreign(int(head["seq"]) + 1, seq)
         try:
             self._head.write(seq, hash_)
         except OSError as e:

@@ -16,6 +16,7 @@ takes effect within about a second, without a restart.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -144,6 +145,10 @@ def create_key(
     digest = _derive(secret, salt, algo)
     rec = KeyRecord(kid, name, consumer, roles, algo, salt, digest, time.time(), None)
     Path(db).parent.mkdir(parents=True, exist_ok=True)
+    # A new file is made readable by its owner only (SQLite would make it 0644 under the
+    # usual umask, and the -wal/-shm after it); an existing one keeps its mode.
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(db, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     conn = _connect(db)
     try:
         with conn:

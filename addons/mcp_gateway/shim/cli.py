@@ -255,6 +255,11 @@ def _gateway_headers(args) -> dict[str, str]:
             raise RefError(f"--header {hname}: the value contains a line break")
         headers[hname.lower()] = value
     if args.api_key:
+        if not args.api_key.startswith(("env://", "file://", "keyring://")):
+            log(
+                "mcp-gateway stdio: WARNING: --api-key is a literal value: `ps` shows it to "
+                "every local user; use env://NAME, file:///path or keyring://service/name"
+            )
         value = resolve_ref(args.api_key).strip()
         if "\r" in value or "\n" in value:
             raise RefError("--api-key: the value contains a line break")
@@ -390,6 +395,17 @@ async def _bridge_main(args, cmd, env, name, token) -> int:
         f"mcp-gateway bridge: serving {name!r} at {bridge.url}"
         + (" (bearer token required)" if token else "")
     )
+    if not token:
+        log(
+            "mcp-gateway bridge: WARNING: no --token-ref: every local user and process can "
+            f"call this server at {bridge.url} directly, without the gateway (no inspection, "
+            "no audit); set one with --token-ref env://NAME"
+        )
+    elif args.token and not args.token_ref:
+        log(
+            "mcp-gateway bridge: WARNING: --token puts the token on the command line, where "
+            "`ps` shows it to every local user; use --token-ref env://NAME or file:///path"
+        )
     try:
         await stop.wait()
     finally:
