@@ -1,0 +1,175 @@
+"""Secret shapes and false alarms found by the corpus-23 evaluation (what real tools print:
+Windows batch files, BMC and database CLIs, core dumps, web.config, CI configs, test
+scripts). Each case gives a text and the values the default packs must report as secrets;
+an empty list means no secret may be reported."""
+
+import json
+
+import pytest
+from mcp_gateway.scan.engine import Engine
+
+PERSONAL = {"email", "credit_card", "us_ssn", "iban", "phone_number", "ipv4"}
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return Engine.load()
+
+
+def secrets(engine, text):
+    return [d.value for d in engine.scan_text(text) if d.type not in PERSONAL]
+
+
+FOUND = [
+    # positional CLI passwords
+    (
+        r"net use Y: \\files02.corp.local\finance /user:CORP\svc_ledger Wq7#pLm2Vz /persistent:no",
+        ["Wq7#pLm2Vz"],
+    ),
+    (r"net use \\nas\backup R8s!kd02Lq /user:backup", ["R8s!kd02Lq"]),
+    (
+        'schtasks /Create /TN "Nightly" /TR "C:\\jobs\\run.cmd" /SC DAILY /RU CORP\\svc_job'
+        " /RP Hn4%tQ8zWe1",
+        ["Hn4%tQ8zWe1"],
+    ),
+    ("$ cqlsh cass-1.internal 9042 -u cassandra -p Mq8!vT2zLp", ["Mq8!vT2zLp"]),
+    ("cypher-shell -a neo4j+s://x1.databases.neo4j.io -u neo4j -p 'Lk2$pQ9mWz'", ["Lk2$pQ9mWz"]),
+    ("racadm -r 10.20.0.5 -u root -p Tr5^xQ1mVb getsysinfo", ["Tr5^xQ1mVb"]),
+    ("ipmitool -I lanplus -H 10.20.0.6 -U ADMIN -P Gx7#kP2wQa chassis status", ["Gx7#kP2wQa"]),
+    ("+ echo Vt6sPq2LmZ8x | docker login -u ci-bot --password-stdin", ["Vt6sPq2LmZ8x"]),
+    # Redis AUTH as strace and the wire protocol show it
+    ('[pid 812] write(7, "AUTH Pq4!zLm8Wx\\r\\n", 17) = 17', ["Pq4!zLm8Wx"]),
+    ('write(7, "*2\\r\\n$4\\r\\nAUTH\\r\\n$10\\r\\nPq4!zLm8Wx\\r\\n", 31) = 31', ["Pq4!zLm8Wx"]),
+    # a password store prints the password first
+    ("$ gopass show -f ops/db-root\nKw9?mZ2pLq\n---\nuser: ops", ["Kw9?mZ2pLq"]),
+    # core dumps: a form body's value ends at &, gdb shows the string after the pointer
+    (
+        "password=Zr8$kLm2Qw&grant_type=password&username=svc",
+        ["Zr8$kLm2Qw"],
+    ),
+    ('secret = 0x55d4c2a1b2c0 "Qm7vKx2LpZ9sWt4R"', ["Qm7vKx2LpZ9sWt4R"]),
+    # ASP.NET machineKey, Airflow fernetKey, a raw string
+    (
+        '<machineKey validationKey="8F3A1C9D2E4B7A6F0C1D3E5F7A9B2C4D6E8F0A1B3C5D7E9F1A2B4C6D'
+        '8E0F2A4B6C" decryptionKey="4C2E9A7B1D3F5A8C0E2B4D6F8A1C3E5B7D9F0A2C" '
+        'validation="HMACSHA256" decryption="AES" />',
+        [
+            "8F3A1C9D2E4B7A6F0C1D3E5F7A9B2C4D6E8F0A1B3C5D7E9F1A2B4C6D8E0F2A4B6C",
+            "4C2E9A7B1D3F5A8C0E2B4D6F8A1C3E5B7D9F0A2C",
+        ],
+    ),
+    (
+        "fernetKey: Tq3vW8xZ1kLm5Np7Rs9Uv2Yb4Cd6Ef8Gh0Jk2Mn4Pq=",
+        ["Tq3vW8xZ1kLm5Np7Rs9Uv2Yb4Cd6Ef8Gh0Jk2Mn4Pq="],
+    ),
+    ("final dbPassword = r'Hx7%qPz+2mLw';", ["Hx7%qPz+2mLw"]),
+    # a header's name and value apart
+    (
+        "build --remote_header=Authorization=Bearer\\ rt_Zk8Qm2Lp7Vx4Wn9Ts3Hb6Jc",
+        ["rt_Zk8Qm2Lp7Vx4Wn9Ts3Hb6Jc"],
+    ),
+    (
+        json.dumps({"header": {"key": "Authorization", "value": "Lq8Zm2Vx7Kp4Wn9Ts3Hb6Jc1"}}),
+        ["Lq8Zm2Vx7Kp4Wn9Ts3Hb6Jc1"],
+    ),
+    (
+        "example.com {\n\ttls {\n\t\tdns cloudflare Zk8Qm2Lp7Vx4Wn9Ts3Hb6Jc1Yd5\n\t}\n}",
+        ["Zk8Qm2Lp7Vx4Wn9Ts3Hb6Jc1Yd5"],
+    ),
+    ("silent\noauth2-bearer = Ts3Hb6Jc1Yd5Zk8Qm2Lp7Vx4Wn9\n", ["Ts3Hb6Jc1Yd5Zk8Qm2Lp7Vx4Wn9"]),
+    ('silent\nuser = "deploy:Wn9Ts3Hb6Jc1Yd5"\n', ["Wn9Ts3Hb6Jc1Yd5"]),
+    (
+        "consumers:\n- username: ci\n  keyauth_credentials:\n  - key: Yd5Zk8Qm2Lp7Vx4Wn9Ts3Hb6Jc1\n",
+        ["Yd5Zk8Qm2Lp7Vx4Wn9Ts3Hb6Jc1"],
+    ),
+    # fetchmail, ZNC
+    (
+        'poll imap.example.net proto IMAP user "ana" there with password "Kp4!wZ8mLq" is ana here',
+        ["Kp4!wZ8mLq"],
+    ),
+    (
+        "<Network libera>\n\tServer = irc.libera.chat +6697 Vq2!mK8pLz\n\tLoadModule = nickserv Rb7#tW3qNs\n",
+        ["Vq2!mK8pLz", "Rb7#tW3qNs"],
+    ),
+    # prose, a Markdown hand-over table, an end-to-end test
+    ("here are the staging creds: user admin / pass Hq8!mZ2vLp4 - thanks", ["Hq8!mZ2vLp4"]),
+    (
+        "| Service | URL | User | Password / Key | Owner |\n|---|---|---|---|---|\n"
+        "| Grafana | https://grafana.internal | admin | `Wz4#pLm8Qx2` | @ops |",
+        ["Wz4#pLm8Qx2"],
+    ),
+    ("cy.get('#password').type('Qx2!pLm8Wz', { log: false })", ["Qx2!pLm8Wz"]),
+    ("driver.find_element(By.NAME, 'password').send_keys('Lm8$Wz4pQx')", ["Lm8$Wz4pQx"]),
+    ("await page.fill('input[name=\"password\"]', 'Zp4%mQx8Lw')", ["Zp4%mQx8Lw"]),
+    (
+        '<elementProp name="password" elementType="HTTPArgument">'
+        '<stringProp name="Argument.value">Rw7*QmZ2xLp9</stringProp></elementProp>',
+        ["Rw7*QmZ2xLp9"],
+    ),
+    # vendor formats
+    (
+        "NUGET_API_KEY: oy2k3j5m7n9p1q3r5s7t9v1w3x5y7z9a2b4c6d8e0f2g4",
+        ["oy2k3j5m7n9p1q3r5s7t9v1w3x5y7z9a2b4c6d8e0f2g4"],
+    ),
+    (
+        "DOCKERHUB_TOKEN=dckr_pat_Zk8Qm2Lp7Vx4Wn9Ts3Hb6Jc1Yd5",
+        ["dckr_pat_Zk8Qm2Lp7Vx4Wn9Ts3Hb6Jc1Yd5"],
+    ),
+    (
+        "AIRTABLE=patAb3Cd5Ef7Gh9Jk.0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0",
+        ["patAb3Cd5Ef7Gh9Jk.0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"],
+    ),
+    # Vault AppRole, cookies.txt, a TOTP seed
+    (
+        "Key                   Value\n---                   -----\n"
+        "secret_id             3f2a9c1e-7b4d-4e8f-a6c2-9d1b5e7f3a20\n"
+        "secret_id_accessor    8c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f\n",
+        ["3f2a9c1e-7b4d-4e8f-a6c2-9d1b5e7f3a20"],
+    ),
+    (
+        "#HttpOnly_app.example.org\tFALSE\t/\tTRUE\t1767225600\tsessionid\tq8zk2mv7lp4wn9ts3hb6jc1yd5",
+        ["q8zk2mv7lp4wn9ts3hb6jc1yd5"],
+    ),
+    (
+        "totp: otpauth://totp/vpn%3Aops?secret=KRUGKIDROVUWG2ZAMJZG653OEBTG66BANJ2W24DT&issuer=vpn",
+        ["KRUGKIDROVUWG2ZAMJZG653OEBTG66BANJ2W24DT"],
+    ),
+]
+
+
+@pytest.mark.parametrize("text,values", FOUND)
+def test_found(engine, text, values):
+    got = secrets(engine, text)
+    for v in values:
+        assert v in got, (text, got)
+
+
+SILENT = [
+    # placeholders and prompts on the same command lines
+    r"net use Z: \\nas01\share %NAS_PASSWORD% /user:CORP\svc",
+    r"net use Z: /delete /y",
+    "schtasks /Create /TN x /RU SYSTEM /RP *",
+    'echo "$DOCKER_PASSWORD" | docker login -u ci --password-stdin',
+    "ipmitool -I lanplus -H 10.0.0.1 -U ADMIN -p 623 chassis status",
+    # a printf template in strings(1) output
+    "Authorization: Bearer %s\npassword=%s&grant_type=password&username=%s\nredis://:%s@%s:%d/%d",
+    # references to secret managers
+    "gcloud run deploy api --set-secrets=DB_PASS=db-pass:latest --set-env-vars=MODE=prod",
+    "env:\n  parameter-store:\n    DB_PASSWORD: /prod/db/password\n"
+    "  secrets-manager:\n    API_KEY: prod/api:key\nphases:\n",
+    # masks and substitution tokens
+    "\u2502 STRIPE_SECRET_KEY   \u2502 (hidden)                     \u2502",
+    '<add key="SmtpPassword" value="#{SmtpPassword}#" />',
+    '<machineKey validationKey="AutoGenerate,IsolateApps" decryptionKey="AutoGenerate,IsolateApps" />',
+    # a password hash's salt, a payment method's vault token
+    "<Pass password>\n\tMethod = sha256\n\tHash = 3b6d8264f6dadfb6ad0400ba4303f161cc23347c4e2d9607"
+    "0810c2b452494aa1\n\tSalt = nu8?FUmKOfUJc4yJTtUf\n</Pass>",
+    "<credit-card>\n  <last-4>6041</last-4>\n  <token>dimlr0o</token>\n</credit-card>",
+    # a password store's command inside $( ): its output is not the next line
+    '+export AIRTABLE_TOKEN="$(op read op://dev/airtable/token)"\n   volumes:',
+]
+
+
+@pytest.mark.parametrize("text", SILENT)
+def test_silent(engine, text):
+    assert secrets(engine, text) == []
