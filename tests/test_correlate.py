@@ -226,6 +226,8 @@ def test_a_post_the_server_refused_frees_its_ids() -> None:
     for status, error, legacy, freed in [
         (401, None, None, True),
         (404, None, None, True),
+        (307, None, None, True),  # a redirect: the client POSTs the same body again
+        (308, None, "L", True),
         (200, None, None, False),  # answered on its stream: it frees the id as it comes
         (202, None, "L", False),  # legacy: the answer comes on the GET stream
         (None, "connection refused", None, True),  # no answer began: none can come

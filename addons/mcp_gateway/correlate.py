@@ -227,7 +227,9 @@ class CorrelateStage:
         flow = ex.flow
         resp = getattr(flow, "response", None)
         if resp is not None:
-            if resp.status_code < 400:
+            # (a redirect answers none either: httpx and fetch POST the body again, with
+            # its ids, to the Location; Starlette redirects /mcp/ to /mcp)
+            if resp.status_code < 300:
                 return
         elif ex.legacy_session is not None or getattr(flow, "error", None) is None:
             return
