@@ -241,3 +241,25 @@ def test_a_post_the_server_refused_frees_its_ids() -> None:
         again = msg(exchange("q", **sid), C2S, Kind.REQUEST, 7, "tools/call", "crm_lookup")
         st.process(again)
         assert again.stopped is not freed, (status, error, legacy)
+
+
+def test_a_refused_request_reusing_an_id_in_flight_leaves_that_request_its_answer() -> None:
+    """A request refused before correlate (a member differing only in case, an exchange
+    refusal) with the id of a tools/call in flight replaced that call's entry, and its
+    refund then deleted it: the call's answer on the stream came unnamed (tool-scoped
+    rules skipped)."""
+    from mcp_gateway.parse import build_messages
+    from mcp_gateway.pipeline import Pipeline
+
+    pipe = Pipeline([CorrelateStage(Correlator())])
+    post = Exchange(flow_id="p1", server="s", legacy_session="L")
+    call = {"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "crm_lookup"}}
+    pipe.run_all(build_messages(call, 10, C2S, post).messages)
+    again = Exchange(flow_id="p2", server="s", legacy_session="L")
+    dup = {"jsonrpc": "2.0", "id": 5, "method": "ping", "Params": {}}
+    (d,) = pipe.run_all(build_messages(dup, 10, C2S, again).messages)
+    assert d.stopped and d.refusal.stage == "parse"
+    get = Exchange(flow_id="g", server="s", legacy_session="L")
+    answer = {"jsonrpc": "2.0", "id": 5, "result": {}}
+    (ans,) = pipe.run_all(build_messages(answer, 10, S2C, get).messages)
+    assert (ans.method, ans.name) == ("tools/call", "crm_lookup")

@@ -239,7 +239,12 @@ class CorrelateStage:
         if msg.kind is Kind.REQUEST:
             c = self.correlator
             tool = _task_tool(c, msg) if msg.method == "tasks/result" else None
-            if msg.direction is Direction.CLIENT_TO_SERVER and not msg.stopped and c.in_flight(msg):
+            if msg.direction is Direction.CLIENT_TO_SERVER and c.in_flight(msg):
+                if msg.stopped:
+                    # refused already (an exchange refusal, a member differing in case): it
+                    # is not forwarded, and the request in flight keeps its entry (storing
+                    # this one, then undoing it, left that request's answer unattributed)
+                    return
                 # A client reusing the id of a request still in flight: the servers answer
                 # both (the Python SDK's legacy and WebSocket servers) or route the first
                 # one's answer to the second's stream (its streamable HTTP keys streams by
