@@ -347,3 +347,35 @@ def test_rows_appended_after_a_clean_stop_are_reported(audit_db, capsys):
     rc, out = _cli_verify(p, capsys)
     assert rc == EXIT_BAD
     assert (out["problems"][0]["seq"], out["problems"][0]["what"]) == (seq, "appended")
+
+
+def test_a_gateway_starting_while_verify_runs_appends_nothing(tmp_path, monkeypatch):
+    """verify reads the head file, then takes its snapshot: a gateway that restarts (or
+    another one on the database commits) in between is no append after a clean stop."""
+    from audit_testlib import exchange, open_writer, request
+    from mcp_gateway.audit.stage import message_row
+
+    db = str(tmp_path / "a.db")
+    w = open_writer(db)
+    w.submit(message_row(request(exchange(flow_id="f1"), 1)))
+    assert w.close()  # the head file names the `stop` event
+    real, started = chain.read_head, []
+
+    def read_then_a_gateway_starts(path):
+        head = real(path)
+        if not started:
+            started.append(None)  # (the writer reads the head file too)
+            started[0] = open_writer(db)  # its `start` event and a row are committed
+            started[0].submit(message_row(request(exchange(flow_id="f2"), 2)))
+            started[0].flush()
+        return head
+
+    monkeypatch.setattr(chain, "read_head", read_then_a_gateway_starts)
+    conn = sqlite3.connect(db)
+    try:
+        res = chain.verify(conn, chain.head_path(db))
+    finally:
+        conn.close()
+        assert started[0].close()
+    assert res.ok, [str(p) for p in res.problems]
+    assert any("while verify ran" in w for w in res.warnings)
