@@ -263,3 +263,27 @@ def test_a_refused_request_reusing_an_id_in_flight_leaves_that_request_its_answe
     answer = {"jsonrpc": "2.0", "id": 5, "result": {}}
     (ans,) = pipe.run_all(build_messages(answer, 10, S2C, get).messages)
     assert (ans.method, ans.name) == ("tools/call", "crm_lookup")
+
+
+def test_a_task_with_a_long_id_is_still_its_tool_s() -> None:
+    """The server chooses the task id: one over 512 characters was not remembered, and
+    its result (tasks/result) came without its tool, out of the tool's rules."""
+    st = CorrelateStage()
+    ex = Exchange(flow_id="p", server="s", session_id="S")
+    st.process(msg(ex, C2S, Kind.REQUEST, 2, "tools/call", "crm_lookup"))
+    tid = "T" * 4000
+    created = Message(
+        payload={"jsonrpc": "2.0", "id": 2, "result": {"task": {"taskId": tid}}},
+        direction=S2C, kind=Kind.RESULT, exchange=ex, id=2,
+    )  # fmt: skip
+    st.process(created)
+    ex2 = Exchange(flow_id="q", server="s", session_id="S")
+    req = Message(
+        payload={"jsonrpc": "2.0", "id": 3, "method": "tasks/result", "params": {"taskId": tid}},
+        direction=C2S, kind=Kind.REQUEST, exchange=ex2, id=3, method="tasks/result",
+    )  # fmt: skip
+    st.process(req)
+    ans = msg(ex2, S2C, Kind.RESULT, 3)
+    st.process(ans)
+    assert (ans.method, ans.name) == ("tools/call", "crm_lookup")
+    assert all(len(k[2][1]) == 64 for k in st.correlator.tasks)  # kept as its digest

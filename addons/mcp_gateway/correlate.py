@@ -10,6 +10,7 @@ GET stream, resumed streams and the legacy HTTP+SSE transport answer on another 
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -280,8 +281,12 @@ class CorrelateStage:
 
 
 def _task_key(msg: Message, task_id: Any) -> tuple | None:
-    if not isinstance(task_id, str) or len(task_id) > 512:
+    if not isinstance(task_id, str):
         return None
+    if len(task_id) > 512:
+        # a long id (the server chooses it) by its digest: ignoring it left the task's
+        # result unattributed, out of its tool's rules
+        task_id = ("sha256", hashlib.sha256(task_id.encode("utf-8", "surrogatepass")).hexdigest())
     ex = msg.exchange
     return (ex.server, ex.session_id or ex.legacy_session, task_id)
 
