@@ -8,7 +8,7 @@ from mcp_gateway import core
 from mcp_gateway.core import Gateway, SSEStream
 from mcp_gateway.message import Action, ErrorCode, Kind, Refusal
 from mcp_gateway.parse import decode_json
-from mitmproxy import exceptions
+from mitmproxy import exceptions, flow
 from mitmproxy.proxy.mode_specs import ProxyMode
 from mitmproxy.test import taddons, tflow, tutils
 from pipeline_fakes import BlockTool, Boom, Recorder, RefuseAll, rpc
@@ -1726,3 +1726,23 @@ def test_a_legacy_sse_get_is_authenticated_in_reverse_mode_before_any_post(gw):
     f = get_sse()
     send(gw, f)
     assert f.response is None
+
+
+@pytest.mark.parametrize("with_id", [True, False])
+def test_a_cut_answer_stream_frees_its_ids_unless_it_can_be_resumed(gw, with_id):
+    """The client of a cut stream resumes it (GET with Last-Event-ID) only when it carried
+    an event id; else its answers cannot come, and a client that rejoins the session after a
+    restart counts its ids from 0 again: they must not stay taken."""
+    from mcp_gateway.correlate import CorrelateStage
+
+    gw.pipeline.add(CorrelateStage())
+    hdr = ((b"mcp-session-id", b"S1"),)
+    f = send(gw, post(rpc("tools/call", id=5, name="echo"), headers=hdr))
+    f.response = tutils.tresp(headers=((b"content-type", b"text/event-stream"),), content=None)
+    gw.responseheaders(f)
+    priming = b"id: ev-1\ndata: \n\n" if with_id else b": keep-alive\n\n"
+    list(f.response.stream(priming))
+    f.error = flow.Error("connection reset")  # the stream is cut before the answer
+    gw.error(f)
+    again = send(gw, post(rpc("tools/call", id=5, name="echo"), headers=hdr))
+    assert (again.response is not None) is with_id  # refused only while resumable

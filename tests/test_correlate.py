@@ -1,4 +1,4 @@
-from mcp_gateway.correlate import CorrelateStage, Correlator
+from mcp_gateway.correlate import SSE_EVENT_IDS, CorrelateStage, Correlator
 from mcp_gateway.message import Direction, Exchange, Kind, Message
 
 C2S, S2C = Direction.CLIENT_TO_SERVER, Direction.SERVER_TO_CLIENT
@@ -232,10 +232,16 @@ def test_a_post_the_server_refused_frees_its_ids() -> None:
         (202, None, "L", False),  # legacy: the answer comes on the GET stream
         (None, "connection refused", None, True),  # no answer began: none can come
         (None, "connection reset", "L", False),  # legacy: it may still come on the GET
+        # an answer stream cut before its answer: resumable only with an event id
+        (200, "connection reset", None, True),
+        ("200+ids", "connection reset", None, False),
     ]:
         st = CorrelateStage()
         sid = {"legacy_session": legacy} if legacy else {"session_id": "S"}
-        post = exchange("p", status, error, **sid)
+        ids = status == "200+ids"
+        post = exchange("p", 200 if ids else status, error, **sid)
+        if ids:
+            post.scratch[SSE_EVENT_IDS] = True
         st.process(msg(post, C2S, Kind.REQUEST, 7, "tools/call", "crm_lookup"))
         st.on_exchange_end(post)
         again = msg(exchange("q", **sid), C2S, Kind.REQUEST, 7, "tools/call", "crm_lookup")

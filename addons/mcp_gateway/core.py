@@ -29,7 +29,7 @@ from mitmproxy.proxy import mode_specs
 
 from . import answer, codec, params
 from .codec import StreamDecoder, TextDecoder
-from .correlate import CorrelateStage, Correlator, id_key
+from .correlate import SSE_EVENT_IDS, CorrelateStage, Correlator, id_key
 from .message import (
     Action,
     Direction,
@@ -1809,6 +1809,8 @@ class SSEStream:
             if mode == "raw":
                 return ev.raw
             return self._answer_tail_id(ev.raw) if self._tail_id is not None else b""
+        if ev.id:
+            self.ex.scratch[SSE_EVENT_IDS] = True  # resumable: its answers may still come
         data = ev.data_bytes
         if data is None:
             if self.known and _stray_lines(ev.raw):

@@ -209,6 +209,9 @@ def pending_of(msg: Message) -> Pending | None:
     return local.get((msg.direction, id_key(msg.id))) if local else None
 
 
+SSE_EVENT_IDS = "sse_event_ids"  # Exchange.scratch: its answer stream carried an event id
+
+
 class CorrelateStage:
     name = "correlate"
     order = ORDER_CORRELATE
@@ -227,13 +230,18 @@ class CorrelateStage:
             return
         flow = ex.flow
         resp = getattr(flow, "response", None)
-        if resp is not None:
-            # (a redirect answers none either: httpx and fetch POST the body again, with
-            # its ids, to the Location; Starlette redirects /mcp/ to /mcp)
-            if resp.status_code < 300:
+        cut = getattr(flow, "error", None) is not None
+        if resp is not None and resp.status_code < 300:
+            # An answer stream cut before its answers: a client resumes it (GET with
+            # Last-Event-ID, the answers may still come) only when it carried an event id;
+            # else no answer can come, and a TypeScript client that rejoins the session
+            # after a restart counts its ids from 0 again.
+            if not cut or ex.legacy_session is not None or ex.scratch.get(SSE_EVENT_IDS):
                 return
-        elif ex.legacy_session is not None or getattr(flow, "error", None) is None:
+        elif resp is None and (ex.legacy_session is not None or not cut):
             return
+        # (a redirect answers none either: httpx and fetch POST the body again, with its
+        # ids, to the Location; Starlette redirects /mcp/ to /mcp)
         self.correlator.release(ex)
 
     def process(self, msg: Message) -> None:
