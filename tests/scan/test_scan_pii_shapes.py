@@ -141,6 +141,13 @@ CASES = [
     ("deploy@web-1.acme-corp.io:~$ systemctl status api", []),
     ("Ask lena.rossi@acme-corp.io: she owns the pipeline", [("email", "lena.rossi@acme-corp.io")]),
     ("lena.rossi@acme-corp.io:1001:1001:Lena Rossi", [("email", "lena.rossi@acme-corp.io")]),
+    # (but an address before a number and a space or the end is one: an e-mail:password
+    # list, a key:count export, a relay's log line)
+    (
+        "alice.ng@acme-corp.io:1234\nbob.k@acme-corp.io:hunter2",
+        [("email", "alice.ng@acme-corp.io"), ("email", "bob.k@acme-corp.io")],
+    ),
+    ("Delivered to bob.k@acme-corp.io:25 via relay", [("email", "bob.k@acme-corp.io")]),
     # -- 15 digits are an Amex card; from a Maestro range they are an IMSI or a trace number
     ("ICCID,IMSI,MSISDN\n8944200011223344556,639037865797543,N/A\n", []),
     ("Trace 578625276018955", []),
