@@ -465,29 +465,33 @@ _PARAMS_KEYS = (
 )  # fmt: skip
 _REF_KEYS = ("type", "name", "uri")
 _META_KEYS = ("progressToken",)
-_GO_FOLD = {0x17F: "s", 0x212A: "k"}
+def _fold(k: str) -> str:
+    """A member name as Go's encoding/json compares it (str.lower maps U+212A to k)."""
+    f = k.lower()
+    return f.replace("\u017f", "s") if "\u017f" in f else f
 
 
-def _folded(keys: tuple[str, ...]) -> dict[str, str]:
-    return {k.lower(): k for k in keys}
+def _level(keys: tuple[str, ...]) -> tuple[frozenset[str], dict[str, str], frozenset[int]]:
+    # (the folds keep a name's length: only names of a protocol member's length can match)
+    return frozenset(keys), {k.lower(): k for k in keys}, frozenset(len(k) for k in keys)
 
 
 _LEVELS = {
-    "": (frozenset(_ENVELOPE_KEYS), _folded(_ENVELOPE_KEYS)),
-    "params": (frozenset(_PARAMS_KEYS), _folded(_PARAMS_KEYS)),
-    "ref": (frozenset(_REF_KEYS), _folded(_REF_KEYS)),
-    "_meta": (frozenset(_META_KEYS), _folded(_META_KEYS)),
+    "": _level(_ENVELOPE_KEYS),
+    "params": _level(_PARAMS_KEYS),
+    "ref": _level(_REF_KEYS),
+    "_meta": _level(_META_KEYS),
 }
 
 
 def _variant(obj: dict, level: str) -> tuple[str, str] | None:
     """The first member of ``obj`` that is not one of the level's protocol members but
     differs from one only in case (as Go folds it), with that member's name."""
-    exact, folded = _LEVELS[level]
+    exact, folded, lengths = _LEVELS[level]
     for k in obj:
-        if k in exact or not isinstance(k, str) or len(k) > 20:
+        if k in exact or len(k) not in lengths or not isinstance(k, str):
             continue
-        canon = folded.get(k.translate(_GO_FOLD).lower())
+        canon = folded.get(_fold(k))
         if canon is not None:
             return k, canon
     return None
@@ -522,13 +526,13 @@ def _as_read_ignoring_case(obj: dict) -> dict:
     out: dict = {}
     folded = _LEVELS[""][1]
     for k, v in obj.items():
-        canon = folded.get(k.translate(_GO_FOLD).lower()) if isinstance(k, str) else None
+        canon = folded.get(_fold(k)) if isinstance(k, str) else None
         out[canon or k] = v
     params = out.get("params")
     if isinstance(params, dict):
         folded = _LEVELS["params"][1]
         out["params"] = {
-            (folded.get(k.translate(_GO_FOLD).lower()) or k) if isinstance(k, str) else k: v
+            (folded.get(_fold(k)) or k) if isinstance(k, str) else k: v
             for k, v in params.items()
         }
     return out
