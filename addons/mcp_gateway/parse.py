@@ -465,6 +465,8 @@ _PARAMS_KEYS = (
 )  # fmt: skip
 _REF_KEYS = ("type", "name", "uri")
 _META_KEYS = ("progressToken",)
+
+
 def _fold(k: str) -> str:
     """A member name as Go's encoding/json compares it (str.lower maps U+212A to k)."""
     f = k.lower()
@@ -532,8 +534,7 @@ def _as_read_ignoring_case(obj: dict) -> dict:
     if isinstance(params, dict):
         folded = _LEVELS["params"][1]
         out["params"] = {
-            (folded.get(_fold(k)) or k) if isinstance(k, str) else k: v
-            for k, v in params.items()
+            (folded.get(_fold(k)) or k) if isinstance(k, str) else k: v for k, v in params.items()
         }
     return out
 

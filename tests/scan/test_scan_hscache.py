@@ -117,3 +117,28 @@ def test_a_database_unused_for_a_month_is_removed_and_one_in_use_is_kept(cache, 
     monkeypatch.setattr(hscache, "_swept", set())  # a later start sweeps again
     hscache.database(EXPRS, [1, 2], [0, 0])
     assert used.exists() and not unused.exists()
+
+
+def test_another_build_s_directory_is_removed_once_unused_for_a_month(cache, monkeypatch):
+    """An upgrade of Hyperscan or its binding starts a new directory; the old one's
+    databases are swept as they age, and the emptied directory goes with them."""
+    import os
+    import time
+
+    long_ago = time.time() - 40 * 86400
+    old = cache / "hyperscan-0123456789ab"
+    old.mkdir(mode=0o700)
+    stale, recent = old / "a.hsdb", old / "b.hsdb"
+    stale.write_bytes(b"x")
+    recent.write_bytes(b"y")
+    (old / "compiles.txt").write_text("x\n")
+    os.utime(stale, (long_ago, long_ago))
+    os.utime(old, (long_ago, long_ago))
+    hscache.database(EXPRS, [1, 2], [0, 0])
+    assert not stale.exists() and recent.exists()  # (another process may still use it)
+    os.utime(recent, (long_ago, long_ago))
+    os.utime(old, (long_ago, long_ago))
+    monkeypatch.setattr(hscache, "_swept", set())  # a later start sweeps again
+    hscache.database(EXPRS, [1, 2], [0, 0])
+    assert not old.exists()
+    assert len(list(cache.glob("hyperscan-*"))) == 1  # this build's own stays

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import tempfile
 import threading
 import time
@@ -82,8 +83,36 @@ _OK_MAX_BYTES = 4 << 20  # the list of expressions known to compile: started afr
 
 def _sweep(d: Path) -> None:
     """Remove what killed writes left behind, databases long unused, and an overgrown list
-    of checked expressions (once per directory and process)."""
+    of checked expressions (once per directory and process); and the directories of other
+    Hyperscan builds (an upgrade of the library or its binding) once nothing in them was
+    loaded for as long."""
     now = time.time()
+    _sweep_files(d, now)
+    try:
+        if (d / "compiles.txt").stat().st_size > _OK_MAX_BYTES:
+            (d / "compiles.txt").unlink()
+    except OSError:
+        pass
+    try:
+        siblings = [p for p in d.parent.glob("hyperscan-*") if p != d]
+    except OSError:
+        return
+    uid = os.getuid()
+    for other in siblings:
+        try:
+            st = other.lstat()
+            if not stat.S_ISDIR(st.st_mode) or st.st_uid != uid:
+                continue  # (a link, or another user's: not ours to clean)
+            _sweep_files(other, now)
+            if not any(other.glob("*.hsdb")) and now - st.st_mtime > _DB_MAX_AGE:
+                for f in other.iterdir():
+                    f.unlink()
+                other.rmdir()
+        except OSError:
+            continue
+
+
+def _sweep_files(d: Path, now: float) -> None:
     for pattern, max_age in ((".tmp-*", _TMP_MAX_AGE), ("*.hsdb", _DB_MAX_AGE)):
         try:
             for f in d.glob(pattern):
@@ -94,11 +123,6 @@ def _sweep(d: Path) -> None:
                     pass
         except OSError:
             pass
-    try:
-        if (d / "compiles.txt").stat().st_size > _OK_MAX_BYTES:
-            (d / "compiles.txt").unlink()
-    except OSError:
-        pass
 
 
 def _touch(path: Path) -> None:
