@@ -180,6 +180,19 @@ def test_a_request_the_gateway_answered_frees_its_id() -> None:
     assert not second.stopped and len(c) == 1
 
 
+def _task_answer(st, session, rid, task_id):
+    """The answer to a tasks/result request for ``task_id`` on a new exchange of ``session``."""
+    ex = Exchange(flow_id=f"t{rid}", server="s", session_id=session)
+    req = Message(
+        payload={"jsonrpc": "2.0", "id": rid, "method": "tasks/result", "params": {"taskId": task_id}},
+        direction=C2S, kind=Kind.REQUEST, exchange=ex, id=rid, method="tasks/result",
+    )  # fmt: skip
+    st.process(req)
+    ans = msg(ex, S2C, Kind.RESULT, rid)
+    st.process(ans)
+    return ans
+
+
 def test_a_task_result_is_the_tool_s_answer() -> None:
     """Red-team round 19: a task-augmented tools/call (2025-11-25) answers with a task;
     the tool's output comes as the answer to tasks/result, which named no tool, so rules
@@ -192,24 +205,10 @@ def test_a_task_result_is_the_tool_s_answer() -> None:
         direction=S2C, kind=Kind.RESULT, exchange=ex, id=2,
     )  # fmt: skip
     st.process(created)
-    ex2 = Exchange(flow_id="q", server="s", session_id="S")
-    req = Message(
-        payload={"jsonrpc": "2.0", "id": 3, "method": "tasks/result", "params": {"taskId": "T1"}},
-        direction=C2S, kind=Kind.REQUEST, exchange=ex2, id=3, method="tasks/result",
-    )  # fmt: skip
-    st.process(req)
-    ans = msg(ex2, S2C, Kind.RESULT, 3)
-    st.process(ans)
+    ans = _task_answer(st, "S", 3, "T1")
     assert (ans.method, ans.name) == ("tools/call", "crm_lookup")
     # another session's task id names nothing
-    ex3 = Exchange(flow_id="r", server="s", session_id="S2")
-    req3 = Message(
-        payload={"jsonrpc": "2.0", "id": 4, "method": "tasks/result", "params": {"taskId": "T1"}},
-        direction=C2S, kind=Kind.REQUEST, exchange=ex3, id=4, method="tasks/result",
-    )  # fmt: skip
-    st.process(req3)
-    ans3 = msg(ex3, S2C, Kind.RESULT, 4)
-    st.process(ans3)
+    ans3 = _task_answer(st, "S2", 4, "T1")
     assert ans3.method == "tasks/result" and ans3.name is None
 
 
@@ -283,13 +282,6 @@ def test_a_task_with_a_long_id_is_still_its_tool_s() -> None:
         direction=S2C, kind=Kind.RESULT, exchange=ex, id=2,
     )  # fmt: skip
     st.process(created)
-    ex2 = Exchange(flow_id="q", server="s", session_id="S")
-    req = Message(
-        payload={"jsonrpc": "2.0", "id": 3, "method": "tasks/result", "params": {"taskId": tid}},
-        direction=C2S, kind=Kind.REQUEST, exchange=ex2, id=3, method="tasks/result",
-    )  # fmt: skip
-    st.process(req)
-    ans = msg(ex2, S2C, Kind.RESULT, 3)
-    st.process(ans)
+    ans = _task_answer(st, "S", 3, tid)
     assert (ans.method, ans.name) == ("tools/call", "crm_lookup")
     assert all(len(k[2][1]) == 64 for k in st.correlator.tasks)  # kept as its digest
