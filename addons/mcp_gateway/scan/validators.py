@@ -330,6 +330,16 @@ def jwt(value: str, ctx: Ctx | None = None) -> bool:
     return isinstance(payload, dict) and not _public_jwt(payload)
 
 
+def is_demo_jwt(value: str) -> bool:
+    """A JWT published as a documented example, the same on every machine: the keys of
+    ``supabase start`` (``iss: supabase-demo``). Every rule drops it, not only ``jwt``: a
+    key-name rule sees it under ``apikey:`` or ``SUPABASE_ANON_KEY=``."""
+    if not value.startswith("eyJ") or value.count(".") != 2:
+        return False
+    payload = _b64url_json(value.split(".")[1])
+    return isinstance(payload, dict) and payload.get("iss") == "supabase-demo"
+
+
 def _public_jwt(payload: dict) -> bool:
     """A token that is public by design: Supabase's anon key (shipped to every browser, like a
     publishable key; row-level security guards the data) and the local-development keys
@@ -408,6 +418,7 @@ _PLACEHOLDER_WHOLE = re.compile(
     | changeit | hunter2 | letmein | qwerty\d{0,3} | password\d{0,3}!? | secret\d{0,3}
     | admin\d{0,3} | test\d{0,3} | testing\d{0,3} | 123456\d*
     | (?:user|username):(?:pass|password) | aladdin:open\ sesame
+    | \*\*[a-z][a-z0-9_.-]{0,40}\*\*
     )\n?\Z
     """
 )
