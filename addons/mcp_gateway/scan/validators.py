@@ -831,6 +831,12 @@ _REFERENCE_BEFORE = re.compile(
 )
 
 
+# ... unless that "No." is a phone's: Phone no. (203) 473-6595, Tel. No: 0612 345 678
+_PHONE_NO_BEFORE = re.compile(
+    r"\b(?:phone|tel|telephone|mobile|cell|fax)\.?[\s_-]?(?:no|nr)\b[.:#\s]{0,4}\Z", re.IGNORECASE
+)
+
+
 # Right before a value, the name of its field: a JSON / YAML / form key ("orderId": ",
 # \"orderId\": \", order_no=) or an XML element (<cbc:BuyerReference>)
 _FIELD_BEFORE = re.compile(
@@ -872,7 +878,8 @@ def not_reference(value: str, ctx: Ctx | None = None) -> bool:
     with its international ``+``: those are numbers that look like phone numbers."""
     if ctx is None:
         return True
-    if _REFERENCE_BEFORE.search(_line_before(ctx, 32)) is not None:
+    before = _line_before(ctx, 32)
+    if _REFERENCE_BEFORE.search(before) is not None and _PHONE_NO_BEFORE.search(before) is None:
         return False
     return value.startswith("+") or not _id_field(ctx)
 
