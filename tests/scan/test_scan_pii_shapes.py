@@ -169,6 +169,18 @@ CASES = [
         ],
     ),
     ("graph=06-41837255 ph=7.4", []),
+    # -- corpus 24: a phone's "No." is no reference's; a form's tel field; Mobilnummer ------
+    ("Phone no. (203) 473-6595   Email address", [("phone_number", "(203) 473-6595")]),
+    ("Phone No: 586.248.6154", [("phone_number", "586.248.6154")]),
+    ("Invoice no. 586.248.6154", []),
+    (
+        '<input type="tel" name="phone" value="628 656 864" placeholder="">',
+        [("phone_number", "628 656 864")],
+    ),
+    ('<input type="text" name="zip" value="628 656 864">', []),
+    ("Ihre hinterlegte Mobilnummer: 658 117 490", [("phone_number", "658 117 490")]),
+    # (a bare national 9-digit run stays quiet)
+    ("Reporter: Kenji, 688 217 587", []),
     # -- a NACHA payroll entry's individual id: nine digits are an SSN -------------------
     (_NACHA, [("us_ssn", "482913657")]),
     (_NACHA.replace("PPDPAYROLL", "CCDVENDOR "), []),
