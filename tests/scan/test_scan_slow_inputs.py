@@ -87,3 +87,122 @@ def test_codebuild_parameter_names_still_allowed(engine):
         "  secrets-manager:\n    API_TOKEN: prod/api:token9Xz\n"
     )
     assert [d.value for d in engine.scan_text(text) if d.type == "generic_secret"] == []
+
+
+# -- every regex of the shipped rules, on inputs built from its own literals -----------------
+# The load-time check is static and misses bounded shapes ({0,30} of two adjacent repeats
+# that can match the same characters: the CodeBuild check above). This runs each pattern,
+# allowlist, context and validator regex of rules/*.yaml over pumps of its own literal runs
+# between separators (~700 characters each), in a child process, and fails on a regex that
+# takes long on any of them (the CodeBuild check never finished).
+
+_SEPS = ["", " ", "\n", "  ", "=", ":", "\n  ", "\\n  ", '"', "\t", "/", "\\", "Xk9mP2vLqR7t"]
+_REGEX_KEYS = {
+    "pattern", "patterns", "prefilter", "keywords", "column", "key", "not_after",
+    "not_before", "context", "values", "near", "before", "after",
+}  # fmt: skip
+
+
+def _rule_regexes() -> list[str]:
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    found: set[str] = set()
+
+    def walk(node, key=None):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, k)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v, key)
+        elif isinstance(node, str) and key in _REGEX_KEYS and any(c in node for c in "\\[(?*+{"):
+            found.add(node)
+
+    rules = Path(__file__).resolve().parents[2] / "rules"
+    for f in sorted(rules.glob("*.yaml")):
+        walk(yaml.safe_load(f.read_text()))
+    out = []
+    for p in sorted(found):
+        try:
+            re.compile(p)
+        except re.error:
+            continue  # (a value that is no regex: an allowlisted literal)
+        out.append(p)
+    return out
+
+
+def _literals(p: str) -> list[str]:
+    import re._parser as sre
+
+    out: list[str] = []
+
+    def walk(seq):
+        run: list[str] = []
+        for op, av in seq:
+            name = str(op)
+            if name == "LITERAL":
+                run.append(chr(av))
+                continue
+            if len(run) >= 2:
+                out.append("".join(run))
+            run = []
+            if name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+                walk(av[2])
+            elif name == "SUBPATTERN":
+                walk(av[-1])
+            elif name == "BRANCH":
+                for b in av[1]:
+                    walk(b)
+            elif name in ("ASSERT", "ASSERT_NOT"):
+                walk(av[1])
+        if len(run) >= 2:
+            out.append("".join(run))
+
+    walk(sre.parse(p))
+    return out[:6] or ["a"]
+
+
+def _pump_worker(conn) -> None:
+    import itertools
+    import re
+
+    while True:
+        p = conn.recv()
+        if p is None:
+            return
+        rx = re.compile(p)
+        worst = 0.0
+        for lit, a, b in itertools.product(_literals(p), _SEPS, _SEPS):
+            unit = a + lit + b
+            text = unit * max(1, 700 // len(unit))
+            t0 = time.process_time()
+            rx.search(text)
+            worst = max(worst, time.process_time() - t0)
+        conn.send(worst)
+
+
+def test_no_rule_regex_is_slow_on_pumps_of_its_own_literals():
+    import multiprocessing
+
+    regexes = _rule_regexes()
+    assert len(regexes) > 300  # (every pack's patterns were found)
+    ctx = multiprocessing.get_context("fork")
+    parent, child = ctx.Pipe()
+    worker = ctx.Process(target=_pump_worker, args=(child,), daemon=True)
+    worker.start()
+    slow = []
+    try:
+        for p in regexes:
+            parent.send(p)
+            if not parent.poll(20.0):  # (a linear regex takes milliseconds for all its pumps)
+                pytest.fail(f"a rule regex did not finish its pumps in 20 s: {p[:300]!r}")
+            worst = parent.recv()
+            if worst > 0.25:
+                slow.append((round(worst, 3), p[:200]))
+    finally:
+        worker.kill()
+        worker.join(5)
+    assert not slow, slow
