@@ -221,11 +221,12 @@ class CorrelateStage:
         self.correlator = correlator if correlator is not None else Correlator()
 
     def on_exchange_end(self, ex: Exchange) -> None:
-        """A POST that the server refused (an HTTP error status: 401 for an expired token,
-        404 for a session it forgot) answered none of its requests, and one whose connection
-        failed before any answer began cannot be answered either (but on the legacy
-        transport, where answers come on the GET stream): their ids are free again. The
-        TypeScript SDK sends a request again, with its id, after refreshing its token."""
+        """The client requests of a POST that no answer will come for are free again: one
+        the server refused (an HTTP error status: 401 for an expired token, 404 for a
+        session it forgot) or redirected, one whose connection failed before any answer
+        began, one whose answer stream was cut and cannot be resumed (but on the legacy
+        transport, where answers come on the GET stream). The TypeScript SDK sends a
+        request again, with its id, after refreshing its token."""
         if not ex.scratch.get("pending"):
             return
         flow = ex.flow
