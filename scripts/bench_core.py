@@ -164,7 +164,8 @@ def start_mitmdump(tmp: Path, name: str, scripts: list[Path], sets: list[str] = 
     args += ["--set", f"confdir={confdir}", "--set", "flow_detail=0"]
     for s in scripts:
         args += ["-s", str(s)]
-        if Path(s).name == "gateway.py":  # keep the audit database out of ~/.mitmproxy
+        own_db = any(kv.startswith("mcp_audit_db=") for kv in sets)
+        if Path(s).name == "gateway.py" and not own_db:  # keep it out of ~/.mitmproxy
             args += ["--set", f"mcp_audit_db={confdir / 'audit.db'}"]
     for kv in sets:
         args += ["--set", kv]
