@@ -82,6 +82,21 @@ def test_rules_check(tmp_path, capsys):
     assert main(["rules", "check", "rules/"]) == 0
 
 
+def test_rules_check_times_a_users_regexes(tmp_path, capsys, monkeypatch):
+    from mcp_gateway.scan import slowcheck
+
+    monkeypatch.setenv("MCP_GATEWAY_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(slowcheck, "TIMEOUT", 0.5)
+    slow = tmp_path / "slow.yaml"
+    slow.write_text(
+        "rules:\n  - id: x\n    type: custom_x\n    severity: low\n    action: log\n"
+        "    pattern: 'xx_[0-9]{8}'\n    allowlist:\n      context: ['=\\s*\\s*\\s*\\s*\\s*;']\n"
+    )
+    assert main(["rules", "check", str(slow)]) == 1
+    err = capsys.readouterr().err
+    assert f"{slow}:8: rules[0].allowlist.context[0]: pattern is slow" in err
+
+
 def test_rules_list(capsys):
     assert main(["rules", "list"]) == 0
     out = capsys.readouterr().out

@@ -218,6 +218,20 @@ def test_user_rules_add_override_and_disable(tmp_path):
             "rules[0].validators",
             "no parameter",
         ),
+        # the validators' regexes are checked like patterns (not_after's was not at all: an
+        # invalid one crashed `mcp-gateway scan` and faulted the scan stage on every match)
+        (
+            RULE + "    validators: [{not_after: '(unclosed'}]\n",
+            8,
+            "rules[0].validators",
+            "invalid pattern",
+        ),
+        (
+            RULE + "    validators: [{key: {pattern: '(\\w+\\s?)+:'}}]\n",
+            8,
+            "rules[0].validators",
+            "backtrack",
+        ),
     ],
 )
 def test_invalid_rules_name_file_line_field(tmp_path, body, line, field, problem):
@@ -230,6 +244,79 @@ def test_invalid_rules_name_file_line_field(tmp_path, body, line, field, problem
     assert e.field.startswith(field), str(e)
     assert problem in e.problem, str(e)
     assert str(e).startswith(f"{p}:{line}: ")
+
+
+@pytest.mark.parametrize(
+    "where,pattern,line,field",
+    [
+        # shapes the static check lets through: polynomial of a high degree, or bounded
+        # repeats of repeats; each froze a search over a few thousand characters
+        ("pattern", "\\s*\\s*\\s*\\s*\\s*x", 7, "rules[0].pattern"),
+        ("pattern", "(?:a{1,100}){1,100}b", 7, "rules[0].pattern"),
+        ("allowlist", "[\\w.]+[\\w.]+[\\w.]+[\\w.]+X", 11, "rules[0].allowlist.patterns[1]"),
+        ("not_after", "\\d+\\d+\\d+\\d+\\d+ *\\Z", 9, "rules[0].validators[0].not_after"),
+    ],
+)
+def test_user_regex_slow_on_its_own_text_is_refused(
+    tmp_path, monkeypatch, where, pattern, line, field
+):
+    from mcp_gateway.scan import slowcheck
+
+    monkeypatch.setenv("MCP_GATEWAY_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(slowcheck, "TIMEOUT", 0.5)
+    body = {
+        "pattern": RULE.replace("'acme_[a-z0-9]{16}'", f"'{pattern}'"),
+        "allowlist": RULE
+        + f"    allowlist:\n      patterns:\n        - 'fine'\n        - '{pattern}'\n",
+        "not_after": RULE + f"    validators:\n      - not_after: '{pattern}'\n",
+    }[where]
+    p = write(tmp_path, "slow.yaml", body)
+    Engine.load([str(p)])  # (not timed unless asked: the gateway and `rules check` ask)
+    with pytest.raises(ConfigError) as ei:
+        Engine.load([str(SHIPPED_RULES_DIR), str(p)], time_regexes=True)
+    e = ei.value
+    assert (e.path, e.line, e.field) == (str(p), line, field), str(e)
+    assert "slow" in e.problem and "backtrack" in e.problem
+
+
+def test_user_regexes_timed_once_and_shipped_ones_never(tmp_path, monkeypatch):
+    from mcp_gateway.scan import slowcheck
+
+    monkeypatch.setenv("MCP_GATEWAY_CACHE_DIR", str(tmp_path / "cache"))
+    asked: list[list] = []
+    real = slowcheck._ask
+
+    def ask(proc, pattern, flags, timeout):
+        asked.append([pattern, flags])
+        return real(proc, pattern, flags, timeout)
+
+    monkeypatch.setattr(slowcheck, "_ask", ask)
+    body = (
+        RULE + "    validators:\n      - key: '(?:token|secret)_?'\n      - not_after: 'x\\s*\\Z'\n"
+    )
+    p = write(tmp_path, "user.yaml", body)
+    Engine.load([str(SHIPPED_RULES_DIR)], time_regexes=True)
+    assert asked == []  # the shipped packs are timed by the tests, not at every start
+    e = Engine.load([str(SHIPPED_RULES_DIR), str(p)], time_regexes=True)
+    assert sorted(asked) == sorted(
+        [["acme_[a-z0-9]{16}", 0], ["(?:token|secret)_?", 2], ["x\\s*\\Z", 0]]
+    )
+    assert [d.value for d in e.scan_text("key acme_0123456789abcdef")] == ["acme_0123456789abcdef"]
+    asked.clear()
+    Engine.load([str(p)], time_regexes=True)  # remembered as fast: not timed again
+    assert asked == []
+
+
+def test_slow_regex_check_stops_a_search_that_never_ends(tmp_path, monkeypatch):
+    from mcp_gateway.scan import slowcheck
+
+    monkeypatch.setenv("MCP_GATEWAY_CACHE_DIR", "")
+    t0 = time.monotonic()
+    found = slowcheck.first_slow([("ok_[a-z]+", 0), ("(?:x+x+)+y", 0), ("z", 0)], timeout=0.5)
+    assert found == (("(?:x+x+)+y", 0), None)
+    assert time.monotonic() - t0 < 10
+    assert slowcheck.first_slow([("ok_[a-z]+", 0), ("z", 0)]) is None
+    assert slowcheck.worst_time("ghp_[A-Za-z0-9]{36}") < slowcheck.LIMIT
 
 
 @pytest.mark.parametrize(

@@ -92,11 +92,11 @@ def test_codebuild_parameter_names_still_allowed(engine):
 # -- every regex of the shipped rules, on inputs built from its own literals -----------------
 # The load-time check is static and misses bounded shapes ({0,30} of two adjacent repeats
 # that can match the same characters: the CodeBuild check above). This runs each pattern,
-# allowlist, context and validator regex of rules/*.yaml over pumps of its own literal runs
-# between separators (~700 characters each), in a child process, and fails on a regex that
-# takes long on any of them (the CodeBuild check never finished).
+# allowlist, context and validator regex of rules/*.yaml over pumps of its own pieces (the
+# ones mcp_gateway.scan.slowcheck times a user's rule files on at start-up, ~700 characters
+# each here), in a child process, and fails on a regex that takes long on any of them (the
+# CodeBuild check never finished).
 
-_SEPS = ["", " ", "\n", "  ", "=", ":", "\n  ", "\\n  ", '"', "\t", "/", "\\", "Xk9mP2vLqR7t"]
 _REGEX_KEYS = {
     "pattern", "patterns", "prefilter", "keywords", "column", "key", "not_after",
     "not_before", "context", "values", "near", "before", "after",
@@ -134,54 +134,14 @@ def _rule_regexes() -> list[str]:
     return out
 
 
-def _literals(p: str) -> list[str]:
-    import re._parser as sre
-
-    out: list[str] = []
-
-    def walk(seq):
-        run: list[str] = []
-        for op, av in seq:
-            name = str(op)
-            if name == "LITERAL":
-                run.append(chr(av))
-                continue
-            if len(run) >= 2:
-                out.append("".join(run))
-            run = []
-            if name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
-                walk(av[2])
-            elif name == "SUBPATTERN":
-                walk(av[-1])
-            elif name == "BRANCH":
-                for b in av[1]:
-                    walk(b)
-            elif name in ("ASSERT", "ASSERT_NOT"):
-                walk(av[1])
-        if len(run) >= 2:
-            out.append("".join(run))
-
-    walk(sre.parse(p))
-    return out[:6] or ["a"]
-
-
 def _pump_worker(conn) -> None:
-    import itertools
-    import re
+    from mcp_gateway.scan.slowcheck import worst_time
 
     while True:
         p = conn.recv()
         if p is None:
             return
-        rx = re.compile(p)
-        worst = 0.0
-        for lit, a, b in itertools.product(_literals(p), _SEPS, _SEPS):
-            unit = a + lit + b
-            text = unit * max(1, 700 // len(unit))
-            t0 = time.process_time()
-            rx.search(text)
-            worst = max(worst, time.process_time() - t0)
-        conn.send(worst)
+        conn.send(worst_time(p, 0, limit=0.25, chars=700))
 
 
 def test_no_rule_regex_is_slow_on_pumps_of_its_own_literals():

@@ -67,7 +67,7 @@ class ScanAddon:
             if self.stage is not None and sig is not None and sig == self._signature:
                 return self._configure_key(updated)  # unchanged files (e.g. a rollback)
             try:
-                engine = Engine.load(paths or None)
+                engine = Engine.load(paths or None, time_regexes=True)
             except ConfigError as e:
                 raise exceptions.OptionsError(f"mcp_rules: {e}") from None
             except OSError as e:

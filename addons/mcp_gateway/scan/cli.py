@@ -115,7 +115,7 @@ def cmd_check(args) -> int:
     errors = 0
     for p in args.paths:
         try:
-            rs = load_rules([p])
+            rs = load_rules([p], time_regexes=True)
             Engine(rs)
             print(f"{p}: OK ({len(rs.rules)} rules)")
         except ConfigError as e:

@@ -253,8 +253,10 @@ class Engine:
         return {ri: [b[0]] for ri, b in (self._budgets or {}).items()}
 
     @classmethod
-    def load(cls, paths: Sequence[str | Path] | None = None) -> Engine:
-        return cls(load_rules(paths))
+    def load(
+        cls, paths: Sequence[str | Path] | None = None, *, time_regexes: bool = False
+    ) -> Engine:
+        return cls(load_rules(paths, time_regexes=time_regexes))
 
     # -- compilation -----------------------------------------------------------------
     def _compile(self) -> None:

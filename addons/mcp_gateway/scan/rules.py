@@ -36,7 +36,7 @@ from typing import Any, Literal
 import hyperscan as hs
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ..yamlconf import ConfigError, line_for, load_yaml, validate
+from ..yamlconf import ConfigError, _fmt, line_for, load_yaml, validate
 from . import hscache
 from . import validators as V
 
@@ -410,7 +410,14 @@ class RuleSpec(_Strict):
     @classmethod
     def _validators(cls, v: list) -> list:
         for spec in v:
-            V.resolve(spec)
+            name, params = V.resolve(spec)
+            param = V.REGEX_PARAMS.get(name)
+            if param is not None and params.get(param):
+                problem = _backtracking_risk(params[param])
+                if problem:
+                    raise ValueError(
+                        f"validator {name!r}: {param} may backtrack catastrophically: {problem}"
+                    )
         return v
 
     @field_validator("redaction", mode="before")
@@ -533,9 +540,12 @@ def default_paths() -> list[Path]:
     return _expand([SHIPPED_RULES_DIR])
 
 
-def load_rules(paths: Sequence[str | Path] | None = None) -> RuleSet:
-    """Load and merge rule files (None/empty: the shipped packs). Raises ConfigError."""
+def load_rules(paths: Sequence[str | Path] | None = None, *, time_regexes: bool = False) -> RuleSet:
+    """Load and merge rule files (None/empty: the shipped packs). Raises ConfigError.
+    With ``time_regexes``, the regexes of files other than the shipped packs are also timed
+    on hostile input (see :mod:`.slowcheck`) and a slow one is refused."""
     files = _expand(paths) if paths else default_paths()
+    users: list[tuple[Path, Any, dict]] = []  # (file, data, lines) of files not shipped
     if not files:
         raise ConfigError(
             str(paths[0]) if paths else str(SHIPPED_RULES_DIR), None, "", "no rule files found"
@@ -551,6 +561,8 @@ def load_rules(paths: Sequence[str | Path] | None = None) -> RuleSet:
         if isinstance(data, list):  # a bare list of rules is accepted too
             data = {"rules": data}
         pack = validate(PackFile, data, lines, f)
+        if time_regexes and not _shipped(f):
+            users.append((f, data, lines))
         g_allow = Allowlist(
             values=g_allow.values + pack.allowlist.values,
             patterns=g_allow.patterns + pack.allowlist.patterns,
@@ -583,7 +595,82 @@ def load_rules(paths: Sequence[str | Path] | None = None) -> RuleSet:
             continue
         spec = validate(RuleSpec, raw, lines, f, base=loc)
         rules.append(_compile(spec, first[rid], g_allow))
+    if users:
+        _time_user_regexes(users)
     return RuleSet(rules, [str(f) for f in files])
+
+
+def _shipped(f: Path) -> bool:
+    try:
+        return f.resolve().parent == SHIPPED_RULES_DIR.resolve()
+    except OSError:
+        return False
+
+
+def _regex_fields(data: Any) -> list[tuple[tuple, str, int]]:
+    """(location, regex, flags) of every regular expression a rule file holds: patterns,
+    allowlist patterns and contexts, validators' regex parameters (disabled rules aside)."""
+    out: list[tuple[tuple, str, int]] = []
+
+    def allowlist(al: Any, base: tuple) -> None:
+        if isinstance(al, dict):
+            for key in ("patterns", "context"):
+                for j, p in enumerate(al.get(key) or []):
+                    if isinstance(p, str):
+                        out.append(((*base, key, j), p, 0))
+
+    if not isinstance(data, dict):
+        return out
+    allowlist(data.get("allowlist"), ("allowlist",))
+    for i, rule in enumerate(data.get("rules") or []):
+        if not isinstance(rule, dict) or rule.get("enabled", True) is False:
+            continue
+        base = ("rules", i)
+        if isinstance(rule.get("pattern"), str):
+            out.append(((*base, "pattern"), rule["pattern"], 0))
+        for j, p in enumerate(rule.get("patterns") or []):
+            if isinstance(p, str):
+                out.append(((*base, "patterns", j), p, 0))
+        allowlist(rule.get("allowlist"), (*base, "allowlist"))
+        for j, v in enumerate(rule.get("validators") or []):
+            if not isinstance(v, dict) or len(v) != 1:
+                continue
+            name, raw = next(iter(v.items()))
+            param = V.REGEX_PARAMS.get(name)
+            if param is None:
+                continue
+            loc: tuple = (*base, "validators", j, name)
+            if isinstance(raw, dict):
+                raw, loc = raw.get(param), (*loc, param)
+            if isinstance(raw, str) and raw:
+                if name == "column":  # (as the validator runs it)
+                    raw = f"(?i){raw}"
+                out.append((loc, raw, V.REGEX_FLAGS.get(name, 0)))
+    return out
+
+
+def _time_user_regexes(users: list[tuple[Path, Any, dict]]) -> None:
+    from . import slowcheck
+
+    where: dict[tuple[str, int], tuple[Path, dict, tuple]] = {}
+    for f, data, lines in users:
+        for loc, p, flags in _regex_fields(data):
+            where.setdefault((p, flags), (f, lines, loc))
+    slow = slowcheck.first_slow(list(where))
+    if slow is None:
+        return
+    item, t = slow
+    f, lines, loc = where[item]
+    took = f"over {slowcheck.TIMEOUT:g} s" if t is None else f"{t:.2f} s"
+    raise ConfigError(
+        f,
+        line_for(lines, loc),
+        _fmt(loc),
+        f"pattern is slow on text made of its own pieces ({took} for "
+        f"{slowcheck.PUMP_CHARS} characters): it may backtrack catastrophically on hostile "
+        "input; avoid adjacent repeats that can match the same characters (\\s*\\s*, "
+        "\\d+\\d+) and repeats of repeats, or make them possessive (++, *+)",
+    )
 
 
 _LEADING_FLAGS = re.compile(r"\(\?([ims]+)\)")

@@ -1125,6 +1125,11 @@ def key(value: str, ctx: Ctx | None = None, pattern: str = "") -> bool:
     return rx.search(m.group("key")) is not None
 
 
+# The validators' parameters that are regular expressions (and the flags they run with).
+REGEX_PARAMS = {"key": "pattern", "column": "header", "not_after": "pattern"}
+REGEX_FLAGS = {"key": re.I, "column": re.I, "not_after": 0}
+
+
 def resolve(spec: str | dict) -> tuple[str, dict[str, Any]]:
     """Turn a rule file's validator entry into (name, params); raises ValueError when unknown."""
     if isinstance(spec, str):
@@ -1157,12 +1162,12 @@ def resolve(spec: str | dict) -> tuple[str, dict[str, Any]]:
         if not isinstance(val, t) or (t is int and isinstance(val, bool)):
             raise ValueError(f"validator {name!r}: {k} must be {t.__name__}")
         out[k] = val
-    for vname, param in (("key", "pattern"), ("column", "header")):
-        if name == vname and out.get(param):
-            try:
-                re.compile(out[param])
-            except re.error as e:
-                raise ValueError(f"validator {vname!r}: invalid {param}: {e}") from None
+    param = REGEX_PARAMS.get(name)
+    if param is not None and out.get(param):
+        try:
+            re.compile(out[param])
+        except re.error as e:
+            raise ValueError(f"validator {name!r}: invalid {param}: {e}") from None
     if name == "column" and not out.get("header"):
         raise ValueError("validator 'column' needs a header regex")
     return name, out
