@@ -476,6 +476,13 @@ def test_start_after_bounds_where_a_match_may_start(tmp_path):
             id="fullwidth",
         ),
         pytest.param(lambda t: "".join(chr(0xE0000 + ord(c)) for c in t), id="tag-characters"),
+        # the rest of Unicode's Default_Ignorable_Code_Point set: shown by no renderer either
+        pytest.param(lambda t: "\U000e0100".join(t), id="supplementary-variation-selectors"),
+        pytest.param(
+            lambda t: t[:6] + "\ufff0" + t[6:20] + "\ufff8" + t[20:], id="unassigned-fff0"
+        ),
+        pytest.param(lambda t: t[:6] + "\U0001bca0" + t[6:], id="shorthand-format-control"),
+        pytest.param(lambda t: t[:6] + "\U0001d173" + t[6:], id="musical-format-control"),
         pytest.param(
             lambda t: (
                 t[:4] + "".join(chr(0x1D400 + ord(c) - 65) if c.isupper() else c for c in t[4:])

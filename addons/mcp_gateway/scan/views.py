@@ -154,13 +154,18 @@ def escape_view(text: str) -> View | None:
 
 
 # Characters a reader does not see (format characters, variation selectors, fillers) or sees
-# as ASCII (fullwidth forms, mathematical alphanumerics, tag characters).
+# as ASCII (fullwidth forms, mathematical alphanumerics, tag characters). The invisible ones
+# are Unicode's whole Default_Ignorable_Code_Point set (renderers show none of them): the
+# supplementary variation selectors (U+E0100-E01EF), U+FFF0-FFF8, the shorthand and musical
+# format controls were missing, and a token with one between every letter went unseen while
+# the same token with U+FE0F or U+200B was found.
 _UNICODE = re.compile(
     "(?:\x1b\\[[0-9;?]*[ -/]*[@-~]"  # a terminal escape sequence (colours...): not shown
     "|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f"  # control characters (tab and line breaks aside)
     "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f"
     "\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uff01-\uff5e\uffa0"
-    "\U0001d400-\U0001d7ff\U000e0000-\U000e007f])+"
+    "\ufff0-\ufff8\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
+    "\U0001d400-\U0001d7ff\U000e0000-\U000e0fff])+"
 )
 # The same characters as UTF-8 (for Hyperscan: is a unicode view worth building?)
 UNICODE_CONTROL = rb"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F]"  # the ASCII part
@@ -168,7 +173,8 @@ UNICODE_MULTIBYTE = (
     rb"\xC2\xAD|\xCD\x8F|\xD8\x9C|\xE1\x85[\x9F\xA0]|\xE1\x9E[\xB4\xB5]|\xE1\xA0[\x8B-\x8F]"
     rb"|\xE2\x80[\x8B-\x8F\xAA-\xAE]|\xE2\x81[\xA0-\xAF]|\xE3\x85\xA4|\xEF\xB8[\x80-\x8F]"
     rb"|\xEF\xBB\xBF|\xEF\xBC[\x81-\xBF]|\xEF\xBD[\x80-\x9E]|\xEF\xBE\xA0"
-    rb"|\xF0\x9D[\x90-\x9F]|\xF3\xA0[\x80\x81]"
+    rb"|\xEF\xBF[\xB0-\xB8]|\xF0\x9B\xB2[\xA0-\xA3]|\xF0\x9D\x85[\xB3-\xBA]"
+    rb"|\xF0\x9D[\x90-\x9F]|\xF3\xA0[\x80-\xBF]"
 )
 
 
