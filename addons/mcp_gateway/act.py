@@ -31,7 +31,7 @@ from urllib.parse import quote
 
 from .message import ErrorCode, Message
 from .pipeline import ORDER_ACT
-from .scan.engine import inflate
+from .scan.engine import blob_text, inflate
 
 log = logging.getLogger("mcp_gateway")
 
@@ -216,12 +216,23 @@ class ActStage:
             out = out.rstrip("=")
         return out
 
+    def _retext(self, raw: bytes, s) -> bytes | None:
+        """The bytes of a decoded blob with the secrets inside redacted, in the blob's own
+        encoding (UTF-8, UTF-16 with its byte order mark, latin-1: see ``blob_text``)."""
+        got = blob_text(raw)
+        if got is None:
+            return None
+        text, codec, bom = got
+        return bom + self._redact_inside(text, s).encode(codec, "replace")
+
     def _rebase64(self, s) -> str | None:
         try:
-            text = self._b64_parts(s.value).decode("utf-8")
-        except (binascii.Error, ValueError, UnicodeDecodeError):
+            data = self._retext(self._b64_parts(s.value), s)
+        except (binascii.Error, ValueError):
+            data = None
+        if data is None:
             return f"[REDACTED:{s.type}]"
-        return self._b64_like(self._redact_inside(text, s).encode("utf-8"), s.value)
+        return self._b64_like(data, s.value)
 
     def _regzip(self, s) -> str | None:
         """Base64 of gzip (or zlib) data: inflated, redacted inside, compressed again in the
@@ -232,10 +243,11 @@ class ActStage:
             got = inflate(raw)
             if got is None:
                 raise ValueError("not inflatable")
-            text, trailing = got[0].decode("utf-8"), got[1]
-        except (binascii.Error, ValueError, UnicodeDecodeError):
+            data, trailing = self._retext(got[0], s), got[1]
+            if data is None:
+                raise ValueError("not text")
+        except (binascii.Error, ValueError):
             return f"[REDACTED:{s.type}]"
-        data = self._redact_inside(text, s).encode("utf-8")
         packed = gzip.compress(data, mtime=0) if raw[:2] == b"\x1f\x8b" else zlib.compress(data)
         return self._b64_like(packed + trailing, s.value)
 

@@ -755,6 +755,47 @@ def test_compressed_and_plain_blobs_are_redacted_and_stay_valid_base64(pipeline,
     ]
 
 
+@pytest.mark.parametrize("codec", ["cp1252", "latin-1", "utf-16", "utf-16-le", "utf-16-be"])
+@pytest.mark.parametrize("fmt", ["gzip", "plain"])
+def test_a_text_blob_in_another_charset_is_redacted_in_that_charset(pipeline, codec, fmt):
+    """A text file that is no UTF-8 (Windows-1252, Latin-1, UTF-16 as PowerShell 5 writes
+    it) is what servers send as a blob; it once passed unread, its credentials and all. Its
+    secrets are redacted, and the blob stays valid base64 of the same charset, every other
+    byte as it was."""
+    import gzip
+
+    tok = github_token()
+    text = f"; Zugangsdaten für den Dienst\n[deploy]\ntoken = {tok}\nuser = ci\n"
+    doc = text.encode(codec)
+    pack, unpack = {
+        "gzip": (lambda d: gzip.compress(d, mtime=0), gzip.decompress),
+        "plain": (lambda d: d, lambda d: d),
+    }[fmt]
+    blob = base64.b64encode(pack(doc)).decode()
+    m = result({"contents": [{"uri": "file:///c.ini", "mimeType": "text/plain", "blob": blob}]})
+    pipeline.run(m)
+    out = unpack(base64.b64decode(m.payload["result"]["contents"][0]["blob"], validate=True))
+    assert out == text.replace(tok, "[REDACTED:github_token]").encode(codec)
+    assert [(f.rule, f.location) for f in m.findings] == [
+        ("github-token", "/result/contents/0/blob")
+    ]
+
+
+def test_binary_blobs_are_still_no_text(pipeline):
+    # random bytes and a PNG: not read as 8-bit text (no findings, the blob unchanged)
+    import random
+
+    rnd = random.Random(7)
+    for data in (
+        bytes(rnd.randrange(256) for _ in range(3000)),
+        b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(rnd.randrange(256) for _ in range(500)),
+    ):
+        blob = base64.b64encode(data).decode()
+        m = result({"contents": [{"uri": "file:///a.bin", "blob": blob}]})
+        pipeline.run(m)
+        assert m.payload["result"]["contents"][0]["blob"] == blob and not m.findings
+
+
 def test_a_compression_bomb_is_not_inflated_past_the_bound(pipeline):
     import gzip
 

@@ -49,7 +49,7 @@ from .views import (
     unicode_view,
 )
 
-__all__ = ["Detection", "Engine"]
+__all__ = ["Detection", "Engine", "blob_text"]
 
 # decoded views worth scanning, as reported by the internal anchors
 _VIEW_JSON = 1  # \u00XX or \/ escapes
@@ -181,6 +181,70 @@ def _printable_ratio(b: bytes) -> float:
     if not b:
         return 0.0
     return 1.0 - len(b.translate(None, _PRINTABLE_BYTES)) / len(b)
+
+
+_UTF16_BOMS = ((b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+_HIGH_BYTES = bytes(range(0x80, 0x100))
+
+
+def _utf16_of(head: bytes) -> tuple[str, bytes] | None:
+    """(codec, byte order mark) when ``head`` starts UTF-16 text: told by its mark, or by a
+    zero in nearly every other byte and none in the others (mostly ASCII text, as Windows
+    writes it)."""
+    for bom, codec in _UTF16_BOMS:
+        if head.startswith(bom):
+            return codec, bom
+    n = len(head) // 2 * 2
+    if n < 8:
+        return None
+    odd, even = head[1:n:2], head[0:n:2]
+    if odd.count(0) * 10 >= len(odd) * 9 and even.count(0) == 0:
+        return "utf-16-le", b""
+    if even.count(0) * 10 >= len(even) * 9 and odd.count(0) == 0:
+        return "utf-16-be", b""
+    return None
+
+
+def blob_text(raw: bytes) -> tuple[str, str, bytes] | None:
+    """(text, codec, byte order mark) of a blob's bytes: UTF-8; else UTF-16 (Windows text
+    files: PowerShell 5 writes them); else latin-1, for text in a legacy 8-bit charset (a
+    Windows-1252 or ISO-8859 file is no UTF-8, and servers send exactly such files as blobs;
+    latin-1 maps every byte to one character, so a redaction inside changes no other byte).
+    Whether that text is printable enough to be text is the caller's business."""
+    try:
+        return raw.decode("utf-8"), "utf-8", b""
+    except UnicodeDecodeError:
+        pass
+    got = _utf16_of(raw[:64])
+    if got is not None:
+        codec, bom = got
+        try:
+            return raw[len(bom) :].decode(codec), codec, bom
+        except UnicodeDecodeError:
+            return None
+    return raw.decode("latin-1"), "latin-1", b""
+
+
+def _text_printable(text: str, codec: str, raw: bytes) -> bool:
+    """95 % printable, counted on the bytes (UTF-16 text: on its UTF-8 form); text in an
+    8-bit charset is also 90 % ASCII (random bytes, which every base64-looking word decodes
+    to, are half high bytes)."""
+    if codec.startswith("utf-16"):
+        raw = text.encode("utf-8", "surrogatepass")
+    elif codec == "latin-1" and len(raw.translate(None, _HIGH_BYTES)) * 10 < len(raw) * 9:
+        return False
+    return _printable_ratio(raw) >= 0.95
+
+
+def _legacy_text_head(head: bytes) -> bool:
+    """Whether ``head`` may start text that is no UTF-8: UTF-16, or ASCII with a few bytes
+    of an 8-bit charset (random bytes have about half of them high)."""
+    if _utf16_of(head) is not None:
+        return True
+    return (
+        len(head.translate(None, _PRINTABLE_BYTES)) <= 2
+        and len(head) - len(head.translate(None, _HIGH_BYTES)) <= 3
+    )
 
 
 class Engine:
@@ -1077,6 +1141,8 @@ def _text_heads(
                 continue
         except UnicodeDecodeError:
             pass
+        if _legacy_text_head(head):
+            continue  # UTF-16, or text in an 8-bit charset: judged by _decode_blob
         if not _hex_text(data[s:e]):  # not base64 of text; hex of text is kept
             drop.add(s)
     return [sp for sp in spans if sp[0] not in drop] if drop else spans
@@ -1201,15 +1267,15 @@ def _decode_blob(blob: str, inflate_budget: list[int] | None = None) -> tuple[st
             # else: too big, or not compressed data after all (text starting "x^" has the
             # magic of zlib): judged as plain base64 below
         if raw is None:
-            if _printable_ratio(first) < 0.95:
+            if _printable_ratio(first) < 0.95 and _utf16_of(first) is None:
                 return None
             raw = base64.b64decode(blob, validate=True)
-        s = raw.decode("utf-8")
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+    except (binascii.Error, ValueError):
         return None
-    if _printable_ratio(raw) < 0.95:
+    got = blob_text(raw)
+    if got is None or not _text_printable(got[0], got[1], raw):
         return None
-    return s, encoding
+    return got[0], encoding
 
 
 _ACTION_ORDER = {"log": 0, "alert": 1, "redact": 2, "block": 3}
