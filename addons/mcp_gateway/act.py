@@ -29,7 +29,8 @@ import secrets
 import zlib
 from urllib.parse import quote
 
-from .message import ErrorCode, Message
+from .message import Direction, ErrorCode, Kind, Message
+from .outputschema import Guard, ToolSchemas
 from .pipeline import ORDER_ACT
 from .scan.engine import blob_text, inflate
 
@@ -49,6 +50,7 @@ class ActStage:
 
     def __init__(self, redact_key: str | bytes | None = None) -> None:
         self.set_key(redact_key)
+        self.schemas = ToolSchemas()  # tools' outputSchema, from tools/list answers
 
     def set_key(self, key: str | bytes | None) -> None:
         """Key for ``hash`` redaction: given, else $MCP_GATEWAY_REDACT_KEY, else random."""
@@ -81,7 +83,10 @@ class ActStage:
         pending = msg.exchange.scratch.get(SPANS_KEY)
         entry = pending.pop(id(msg), None) if pending else None
         spans = entry[1] if entry is not None and entry[0] is msg else []
+        answer = msg.kind is Kind.RESULT and msg.direction is Direction.SERVER_TO_CLIENT
         if not msg.findings:
+            if answer and msg.method == "tools/list":
+                self.schemas.learn(msg.exchange.server, msg.payload.get("result"))
             return
         strongest = max(msg.findings, key=lambda f: _RANK.get(f.action, 0))
         top = strongest.action
@@ -93,8 +98,15 @@ class ActStage:
                 stage="act",
             )
         elif top == "redact":
+            guard = None
+            if answer and msg.method == "tools/call":
+                guard = Guard.for_result(self.schemas, msg.exchange.server, msg.name, msg.payload)
             if self._scrub(msg, [s for s in spans if s.action == "redact"]):
                 msg.mark_modified()
+                if guard is not None:
+                    guard.check(msg.name)
+        if answer and msg.method == "tools/list" and top != "block":  # as the client gets it
+            self.schemas.learn(msg.exchange.server, msg.payload.get("result"))
         self._notify(msg, top)
 
     def _notify(self, msg: Message, top: str) -> None:

@@ -143,6 +143,28 @@ async def test_secret_in_tool_result_is_redacted(
     assert "jane.doe@example.org" in out  # personal data is logged, not rewritten
 
 
+@pytest.mark.parametrize("transport", ["streamable", "json"])
+async def test_redaction_that_breaks_the_output_schema_still_returns_a_result(
+    mitmdump_factory, mcp_server_factory, mcp_session, transport
+):
+    # the tool's outputSchema says ^ghp_…$: the SDK client validates structuredContent and
+    # raised on the redacted copy; the gateway now withholds that copy and marks the result
+    # an error (the text, redacted, stays), as it learnt the schema from tools/list
+    server = mcp_server_factory(transport)
+    md = mitmdump_factory(shared=True)
+    async with mcp_session(server.url, proxy=md.proxy_url) as s:
+        tools = {t.name: t for t in (await s.list_tools()).tools}
+        assert tools["issue_token"].outputSchema["properties"]["token"]["pattern"]
+        res = await s.call_tool("issue_token", {})
+        plain = await s.call_tool("leak", {"kind": "github"})  # no pattern: left structured
+    assert res.isError is True and res.structuredContent is None
+    texts = [c.text for c in res.content if isinstance(c, types.TextContent)]
+    assert "ghp_" not in json.dumps(texts) and "[REDACTED:github_token]" in texts[0]
+    assert "output schema" in texts[-1]
+    assert plain.isError is False
+    assert plain.structuredContent == {"result": "GITHUB_TOKEN=[REDACTED:github_token]"}
+
+
 async def test_json_escaped_secret_in_arguments_is_caught(mitmdump_factory, mcp_server_factory):
     server = mcp_server_factory("json", fresh=True)
     md = mitmdump_factory(shared=True)

@@ -135,6 +135,13 @@ def sha256_text(text: str) -> str:
 # ----------------------------------------------------------------------------- the server
 
 
+class IssuedToken(BaseModel):
+    """A structured result whose schema a redaction breaks (a pattern)."""
+
+    token: str = Field(pattern=r"^ghp_[A-Za-z0-9]{36}$")
+    scopes: str = "repo"
+
+
 class Contact(BaseModel):
     name: str = Field(description="Your name")
     ok: bool = Field(default=True, description="Proceed?")
@@ -226,6 +233,12 @@ def build(transport: str) -> FastMCP:
         """Return fake secrets: aws, github, email, key (a private key), all, none."""
         seen("leak", kind=kind)
         return leak_text(kind)
+
+    @mcp.tool()
+    def issue_token() -> IssuedToken:
+        """A fake GitHub token as a structured result whose outputSchema has a pattern."""
+        seen("issue_token")
+        return IssuedToken(token=FAKE_SECRETS["github_token"])
 
     @mcp.tool()
     def count() -> int:

@@ -1,0 +1,151 @@
+"""A redaction inside a tool result's structuredContent that breaks the tool's outputSchema."""
+
+from __future__ import annotations
+
+import copy
+import sys
+from pathlib import Path
+
+import pytest
+from mcp_gateway.act import ActStage
+from mcp_gateway.message import Direction, Exchange, Kind, Message
+from mcp_gateway.outputschema import MAX_TOOLS, WITHHELD_NOTE, Guard, ToolSchemas
+from mcp_gateway.pipeline import Pipeline
+from mcp_gateway.scan.engine import Engine
+from mcp_gateway.scan.stage import ScanStage
+
+sys.path.insert(0, str(Path(__file__).parent / "scan"))
+from scan_helpers import github_token  # noqa: E402
+
+TOKEN = github_token()
+PATTERN = {
+    "type": "object",
+    "properties": {"token": {"type": "string", "pattern": "^ghp_[A-Za-z0-9]{36}$"}},
+    "required": ["token"],
+}
+
+
+def tools_list(*tools) -> dict:
+    return {"jsonrpc": "2.0", "id": 1, "result": {"tools": list(tools)}}
+
+
+def tool(name: str, schema: dict | None) -> dict:
+    t = {"name": name, "inputSchema": {"type": "object"}}
+    if schema is not None:
+        t["outputSchema"] = schema
+    return t
+
+
+def call_result(structured, text: str) -> dict:
+    return {
+        "jsonrpc": "2.0",
+        "id": 2,
+        "result": {"content": [{"type": "text", "text": text}], "structuredContent": structured},
+    }
+
+
+def test_schemas_learn_forget_and_bound():
+    s = ToolSchemas()
+    s.learn("a:1", tools_list(tool("t", PATTERN), tool("u", None))["result"])
+    assert s.get("a:1", "t") == PATTERN and s.get("a:1", "u") is None
+    assert s.get("b:1", "t") is None and s.get("a:1", None) is None
+    s.learn("a:1", {"tools": [tool("t", None)]})  # a later list without it: forgotten
+    assert s.get("a:1", "t") is None
+    s.learn("a:1", {"tools": [tool(f"t{i}", PATTERN) for i in range(MAX_TOOLS + 5)]})
+    assert s.get("a:1", "t0") is None and s.get("a:1", f"t{MAX_TOOLS + 4}") == PATTERN
+    for bad in (None, [], {"tools": "x"}, {"tools": [1, {"name": 2}]}):
+        s.learn("a:1", bad)  # never raises
+
+
+@pytest.mark.parametrize(
+    "schema,before,after,withheld",
+    [
+        (PATTERN, {"token": TOKEN}, {"token": "[REDACTED:github_token]"}, True),
+        # a maxLength shorter than the placeholder
+        (
+            {"type": "object", "properties": {"k": {"type": "string", "maxLength": 20}}},
+            {"k": "AKIAQ3EGUIF5ZK7XVJ2M"},
+            {"k": "[REDACTED:aws_access_key_id]"},
+            True,
+        ),
+        # a format the TypeScript SDK checks
+        (
+            {"type": "object", "properties": {"m": {"type": "string", "format": "email"}}},
+            {"m": "jane.doe@corp.example"},
+            {"m": "[REDACTED:email]"},
+            True,
+        ),
+        # still valid after the redaction: left structured
+        ({"type": "object"}, {"token": TOKEN}, {"token": "[REDACTED:github_token]"}, False),
+        # invalid before: between the server and its client
+        (PATTERN, {"token": "nope"}, {"token": "[REDACTED:x]"}, False),
+        # nothing redacted in the structured copy
+        (PATTERN, {"token": TOKEN}, {"token": TOKEN}, False),
+        # a schema jsonschema cannot use
+        ({"type": "no-such-type"}, {"token": TOKEN}, {"token": "[R]"}, False),
+    ],
+)
+def test_guard(schema, before, after, withheld):
+    payload = call_result(before, "text " + TOKEN)
+    schemas = ToolSchemas()
+    schemas.learn("s", {"tools": [tool("t", schema)]})
+    g = Guard.for_result(schemas, "s", "t", payload)
+    assert g is not None
+    payload["result"]["structuredContent"] = copy.deepcopy(after)
+    assert g.check("t") is withheld
+    res = payload["result"]
+    if withheld:
+        assert "structuredContent" not in res and res["isError"] is True
+        assert res["content"][-1] == {"type": "text", "text": WITHHELD_NOTE}
+    else:
+        assert res["structuredContent"] == after and "isError" not in res
+
+
+def test_guard_only_for_a_known_schema_and_a_structured_non_error_result():
+    schemas = ToolSchemas()
+    schemas.learn("s", {"tools": [tool("t", PATTERN)]})
+    assert Guard.for_result(schemas, "s", "other", call_result({"token": TOKEN}, "x")) is None
+    assert Guard.for_result(schemas, "s", "t", {"jsonrpc": "2.0", "id": 1, "result": {}}) is None
+    err = call_result({"token": TOKEN}, "x")
+    err["result"]["isError"] = True
+    assert Guard.for_result(schemas, "s", "t", err) is None
+
+
+def _message(payload, method: str, name: str | None, ex: Exchange) -> Message:
+    return Message(
+        payload=payload,
+        direction=Direction.SERVER_TO_CLIENT,
+        kind=Kind.RESULT,
+        exchange=ex,
+        id=payload["id"],
+        method=method,
+        name=name,
+    )
+
+
+def test_pipeline_withholds_what_the_redaction_broke():
+    act = ActStage()
+    p = Pipeline([ScanStage(Engine.load()), act])
+    ex = Exchange(flow_id="f", server="127.0.0.1:9")
+    p.run(
+        _message(
+            tools_list(tool("issue", PATTERN), tool("free", {"type": "object"})),
+            "tools/list",
+            None,
+            ex,
+        )
+    )
+    broken = _message(call_result({"token": TOKEN}, "token " + TOKEN), "tools/call", "issue", ex)
+    p.run(broken)
+    res = broken.payload["result"]
+    assert broken.modified and res["isError"] is True and "structuredContent" not in res
+    assert res["content"][0]["text"] == "token [REDACTED:github_token]"
+    fine = _message(call_result({"token": TOKEN}, "token " + TOKEN), "tools/call", "free", ex)
+    p.run(fine)
+    assert fine.payload["result"]["structuredContent"] == {"token": "[REDACTED:github_token]"}
+    assert "isError" not in fine.payload["result"]
+    # another server's tool of the same name: its schema is not known
+    other = Exchange(flow_id="g", server="127.0.0.1:10")
+    m = _message(call_result({"token": TOKEN}, "t"), "tools/call", "issue", other)
+    p.run(m)
+    assert m.payload["result"]["structuredContent"] == {"token": "[REDACTED:github_token]"}
