@@ -1,10 +1,12 @@
 """Secret shapes and false alarms found by the blind corpus evaluations (23: what real tools
 print: Windows batch files, BMC and database CLIs, core dumps, web.config, CI configs, test
 scripts; 24: AWS SSM and DynamoDB output, payment gateways' request logs, URL passwords with
-a raw @, logins in chat; vendors' demo tokens and redaction masks). Each case gives a text
+a raw @, logins in chat; vendors' demo tokens and redaction masks; 25: redis-cli replies, LLM
+tool configs, aligned CLI tables with a type column, local-development defaults and digests). Each case gives a text
 and the values the default packs must report as secrets; an empty list means no secret may
 be reported."""
 
+import hashlib
 import json
 
 import pytest
@@ -20,6 +22,12 @@ SUPABASE_DEMO_SERVICE = (
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJzdXBhYmFzZS1kZW1vIiwicm9sZSI6InNlcnZpY2Vf"
     "cm9sZSIsImV4cCI6MTk4MzgxMjk5Nn0.EGIM96RAZx35lJzdJsyH-qQwv8Hdp7fsn3W0YpN81IU"
 )
+
+
+# format-valid fakes: hex digits of a hash of a fixed word (no real credential)
+HEX32 = hashlib.sha256(b"corpus-25 fake key").hexdigest()[:32]
+DIGEST_A = hashlib.sha256(b"fake stripe secret").hexdigest()
+DIGEST_B = hashlib.sha256(b"fake resend key").hexdigest()
 
 
 @pytest.fixture(scope="module")
@@ -202,6 +210,26 @@ FOUND = [
     # logins in chat and notes
     ('"body": "ssh into 168.11.138.205 with root / Orbit*Orbit97",', ["Orbit*Orbit97"]),
     ("- Router admin: `admin` / `Pepper6139?`\n- VPN endpoint", ["Pepper6139?"]),
+    # -- corpus 25 --------------------------------------------------------------------------
+    # redis-cli: GET / HGET of a key naming a secret, the reply on the next line (also inside
+    # a JSON string)
+    (
+        '127.0.0.1:6379> GET config:smtp_password\n"Zephyr*Quartz67"\n127.0.0.1:6379> SCAN 0',
+        ["Zephyr*Quartz67"],
+    ),
+    (
+        '{"command": "127.0.0.1:6379> GET config:smtp_password\\n\\"Orbit@Orbit51\\"\\n"}',
+        ["Orbit@Orbit51"],
+    ),
+    ('127.0.0.1:6379> hget app:cfg stripe_api_key\n"Lk2pQ9mWz7Tx4"\n', ["Lk2pQ9mWz7Tx4"]),
+    ('$ redis-cli -h cache GET app:api_token\n"Xk9mP2vLq7Rt"\n', ["Xk9mP2vLq7Rt"]),
+    # DeepSeek keys: sk- and 32 lower-case hex digits, under any name (aider's provider=KEY)
+    ("api-key:\n  - deepseek=sk-" + HEX32 + "\n  - gemini=x\n", ["sk-" + HEX32]),
+    # a pgpass line still is one
+    ("db.internal:5432:app:app_user:Xk9#mP2vLq", ["Xk9#mP2vLq"]),
+    # a secret-list table's value column (not a digest column)
+    ("  NAME              | VALUE\n  STRIPE_SECRET_KEY | Xk9mP2vLq7Rt88\n", ["Xk9mP2vLq7Rt88"]),
+    (f"  NAME              | VALUE\n  STRIPE_SECRET_KEY | {DIGEST_A}\n", [DIGEST_A]),
 ]
 
 
@@ -254,6 +282,21 @@ SILENT = [
     '"plan": {"S": "free_tier_basic"}',
     # ssh prose without a password
     "ssh into the box with your key / then run make",
+    # -- corpus 25 --------------------------------------------------------------------------
+    # supabase status: the local S3 key pair, the same on every machine
+    "   S3 Access Key: 625729a08b95bf1b7ff351a663f3a23c\n   S3 Secret Key: 850181e4652dd023b7a98c58ae0d2d34"
+    "bd487ee0cc3254aed6eda37307425907\n       S3 Region: local",
+    # supabase secrets list prints each secret's SHA-256, not the secret
+    f"  NAME              | DIGEST\n  STRIPE_SECRET_KEY | {DIGEST_A}\n  RESEND_API_KEY    | {DIGEST_B}\n",
+    # an IPv6 address after a name is no .pgpass line (its 0 group read as the port)
+    "FLY_PRIVATE_IP=fdaa:0:4707:a7b:873:2976:9bc5:2",
+    "ADDR=fdaa:0:f148:a7b::2",
+    # redis replies under keys that name no secret, or a hash's
+    '127.0.0.1:6379> GET config:smtp_host\n"smtp.mailgun.org"\n',
+    '127.0.0.1:6379> HGET user:1 password_hash\n"$2b$12$abcdefghijklmnopqrstuv"\n',
+    # sk- and hex inside a longer name, or longer than DeepSeek's 32 digits
+    "task-" + HEX32,
+    "sk-" + HEX32 + "0",
 ]
 
 

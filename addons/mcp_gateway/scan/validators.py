@@ -949,11 +949,20 @@ def _cells(line: str, delim: str) -> list[str]:
     return line.split(delim)
 
 
+# pg_dump's data section: COPY table (col, col, …) FROM stdin; then one tab-separated row a line
+_COPY_HEADER = re.compile(r"\s*COPY\s+[^\s(]{1,200}\s*\(([^()\n]{1,4000})\)\s+FROM\s+stdin\b", re.I)
+
+
 def _header_cells(line: str, delim: str) -> list[str]:
     """A header row's cells. Confluence and Jira wiki tables mark header cells with a
-    double bar (``|| Host || Password ||``) and the rows' cells with one."""
+    double bar (``|| Host || Password ||``) and the rows' cells with one; pg_dump names a
+    COPY block's tab-separated columns in its COPY line."""
     if delim == "|" and line.lstrip(" \t\"'`").startswith("||"):
         return line.split("||")
+    if delim == "\t" and "COPY" in line[:40].upper():
+        m = _COPY_HEADER.match(line)
+        if m is not None:
+            return [c.strip().strip('"') for c in m.group(1).split(",")]
     return _cells(line, delim)
 
 
@@ -1082,6 +1091,14 @@ def column(value: str, ctx: Ctx | None = None, header: str = "") -> bool:
             re.compile(f"(?i){header}"),
         )
     return column_header(ctx, rx[0], rx[1])
+
+
+@validator("not_column", uses_context=True, header=(str, ""))
+def not_column(value: str, ctx: Ctx | None = None, header: str = "") -> bool:
+    """The value is not a whole cell of a column whose header matches ``header``: a
+    ``DIGEST`` or ``SHA256`` column beside a secret's name holds its hash (``supabase
+    secrets list``), not the secret."""
+    return ctx is None or not header or not column(value, ctx, header)
 
 
 _NOT_AFTER_CACHE: dict[str, re.Pattern] = {}
