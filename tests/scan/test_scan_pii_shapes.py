@@ -1,4 +1,4 @@
-"""Personal-data shapes from the twenty-second and twenty-third independent evaluations: general
+"""Personal-data shapes from the twenty-second to twenty-fifth independent evaluations: general
 rules, each with the nearby cases that must keep their verdict.
 
 Each case gives a text and the (type, value) pairs the default packs must report among
@@ -184,6 +184,54 @@ CASES = [
     # -- a NACHA payroll entry's individual id: nine digits are an SSN -------------------
     (_NACHA, [("us_ssn", "482913657")]),
     (_NACHA.replace("PPDPAYROLL", "CCDVENDOR "), []),
+    # -- corpus 25: a TIN is the SSN; pg_dump COPY columns; phones after call / new number,
+    # after an e-mail and a slash, in SAP's TELF1, glued to Thai, in native digits ---------
+    ("Seller TIN: 011772272   Closing date", [("us_ssn", "011772272")]),
+    ("TIN: 912345678", []),
+    ("CONTINUE 123456789", []),
+    (
+        "COPY public.employees (id, full_name, phone, ssn, hired_on) FROM stdin;\n"
+        "4398\tNoah Schneider\t633 708 472\t539588101\t2024-12-18\n\\.\n",
+        [("phone_number", "633 708 472"), ("us_ssn", "539588101")],
+    ),
+    (
+        "COPY public.orders (id, customer, total_cents, placed_on) FROM stdin;\n"
+        "4398\tNoah\t539588101\t2024-12-18\n\\.\n",
+        [],
+    ),
+    ("Hi, new number is 660 644 572. Thanks", [("phone_number", "660 644 572")]),
+    ("Lost item? Reply or call 664 608 307", [("phone_number", "664 608 307")]),
+    ("New number, save it: 630 837 905", [("phone_number", "630 837 905")]),
+    (
+        "contact details updated to ana.ruiz@acme.es / 626 576 117.",
+        [("email", "ana.ruiz@acme.es"), ("phone_number", "626 576 117")],
+    ),
+    ("call 123456789 now", []),
+    ("call 2024-06-01 12", []),
+    ("The new number format: 12", []),
+    ("see docs.python.org / 3.12 notes", []),
+    (
+        "|LIFNR     |NAME1              |TELF1               |ORT01      |\n"
+        "|5123692316|Tuinbouw Jansen BV |697 119 216         |Madrid     |\n",
+        [("phone_number", "697 119 216")],
+    ),
+    (
+        "|LIFNR     |NAME1              |STCD1               |ORT01      |\n"
+        "|5123692316|Tuinbouw Jansen BV |697 119 216         |Madrid     |\n",
+        [],
+    ),
+    (
+        "\u0e25\u0e39\u0e01\u0e04\u0e49\u0e32: \u0e40\u0e1a\u0e2d\u0e23\u0e4c083-845-1865\u0e04\u0e48\u0e30",
+        [("phone_number", "083-845-1865")],
+    ),
+    (
+        "\u0e40\u0e1a\u0e2d\u0e23\u0e4c \u0e50\u0e58\u0e54-\u0e54\u0e55\u0e54-\u0e50\u0e58\u0e59\u0e59",
+        [("phone_number", "\u0e50\u0e58\u0e54-\u0e54\u0e55\u0e54-\u0e50\u0e58\u0e59\u0e59")],
+    ),
+    (
+        "\u0627\u0644\u0647\u0627\u062a\u0641: \u0660\u0665\u0660 \u0661\u0662\u0663 \u0664\u0665\u0666\u0667",
+        [("phone_number", "\u0660\u0665\u0660 \u0661\u0662\u0663 \u0664\u0665\u0666\u0667")],
+    ),
 ]
 
 

@@ -1282,9 +1282,12 @@ _ACTION_ORDER = {"log": 0, "alert": 1, "redact": 2, "block": 3}
 
 
 # Kana, CJK ideographs, Hangul, and full-width forms (not the full-width digits and letters,
-# which NFKC reads as ASCII in the unicode view)
+# which NFKC reads as ASCII in the unicode view); and the letters of the other scripts written
+# without spaces between words, Thai, Lao, Myanmar and Khmer (not their digits): a number
+# glued to them (เบอร์โทร083-845-1865ค่ะ) is one to a reader
 _CJK = re.compile(
-    "[\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff01-\uff0f\uff1a-\uff20\uff5b-\uff65]"
+    "[\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff01-\uff0f\uff1a-\uff20\uff5b-\uff65"
+    "\u0e01-\u0e4f\u0e81-\u0ecf\u1000-\u103f\u104a-\u108f\u1780-\u17dd]"
 )
 # numbers that no pattern needs a CJK character for (see _confirm)
 _CJK_BLIND_TYPES = frozenset({"phone_number", "ipv4", "credit_card", "us_ssn", "iban"})

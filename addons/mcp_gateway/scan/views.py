@@ -165,7 +165,10 @@ _UNICODE = re.compile(
     "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f"
     "\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uff01-\uff5e\uffa0"
     "\ufff0-\ufff8\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
-    "\U0001d400-\U0001d7ff\U000e0000-\U000e0fff])+"
+    "\U0001d400-\U0001d7ff\U000e0000-\U000e0fff"
+    # the digits of other scripts (Arabic-Indic, Persian, Devanagari, Bengali, Thai): read
+    # as the ASCII digits they are, as the fullwidth ones
+    "\u0660-\u0669\u06f0-\u06f9\u0966-\u096f\u09e6-\u09ef\u0e50-\u0e59])+"
 )
 # The same characters as UTF-8 (for Hyperscan: is a unicode view worth building?)
 UNICODE_CONTROL = rb"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F]"  # the ASCII part
@@ -175,6 +178,7 @@ UNICODE_MULTIBYTE = (
     rb"|\xEF\xBB\xBF|\xEF\xBC[\x81-\xBF]|\xEF\xBD[\x80-\x9E]|\xEF\xBE\xA0"
     rb"|\xEF\xBF[\xB0-\xB8]|\xF0\x9B\xB2[\xA0-\xA3]|\xF0\x9D\x85[\xB3-\xBA]"
     rb"|\xF0\x9D[\x90-\x9F]|\xF3\xA0[\x80-\xBF]"
+    rb"|\xD9[\xA0-\xA9]|\xDB[\xB0-\xB9]|\xE0\xA5[\xA6-\xAF]|\xE0\xA7[\xA6-\xAF]|\xE0\xB9[\x90-\x99]"
 )
 
 
@@ -186,6 +190,8 @@ def _unicode_decode(m: re.Match) -> str:
             out.append(chr(c - 0xFEE0))  # fullwidth ASCII
         elif 0xE0020 <= c <= 0xE007E:
             out.append(chr(c - 0xE0000))  # tag characters spell ASCII
+        elif ch.isdigit() and c < 0x1000:
+            out.append(str(unicodedata.digit(ch, 0)))  # Arabic-Indic, Devanagari, Thai digits
         elif 0x1D400 <= c <= 0x1D7FF:
             n = unicodedata.normalize("NFKC", ch)
             out.append(n if n.isascii() else ch)  # mathematical bold, italic... letters
