@@ -28,6 +28,14 @@ SUPABASE_DEMO_SERVICE = (
 HEX32 = hashlib.sha256(b"corpus-25 fake key").hexdigest()[:32]
 DIGEST_A = hashlib.sha256(b"fake stripe secret").hexdigest()
 DIGEST_B = hashlib.sha256(b"fake resend key").hexdigest()
+SPACECTL = (
+    "$ spacectl stack environment list --id prod-network\n"
+    "NAME                       TYPE      VALUE                                      WRITE-ONLY\n"
+    "TF_VAR_region              variable  eu-west-1                                  false\n"
+    "TF_VAR_pagerduty_token     variable                                             true\n"
+    "TF_VAR_db_password         variable  Violet4585#                                false\n"
+    "ARM_CLIENT_SECRET          variable  LZIR6pO4fd1c9cFd7LExZpvd2W8eRj9NL0q3feGp   false\n"
+)
 
 
 @pytest.fixture(scope="module")
@@ -230,6 +238,18 @@ FOUND = [
     # a secret-list table's value column (not a digest column)
     ("  NAME              | VALUE\n  STRIPE_SECRET_KEY | Xk9mP2vLq7Rt88\n", ["Xk9mP2vLq7Rt88"]),
     (f"  NAME              | VALUE\n  STRIPE_SECRET_KEY | {DIGEST_A}\n", [DIGEST_A]),
+    # aligned CLI output with a TYPE cell between the name and the value (spacectl)
+    (SPACECTL, ["Violet4585#", "LZIR6pO4fd1c9cFd7LExZpvd2W8eRj9NL0q3feGp"]),
+    # aider's api-key list: PROVIDER=KEY, whatever the provider (also in a JSON string)
+    (
+        "# ~/.aider.conf.yml\nmodel: x\napi-key:\n  - openrouter=abc\n  - mistral=1GYy8nmCRACwYiqQs"
+        "KL51bFm6o5IXKCV\nread:\n  - CONVENTIONS.md\n",
+        ["1GYy8nmCRACwYiqQsKL51bFm6o5IXKCV"],
+    ),
+    (
+        '{"body": "model: x\\napi-key:\\n  - cohere=Zk8Qm2Lp7Vx4Wn9Ts3Hb6Jc\\nread:"}',
+        ["Zk8Qm2Lp7Vx4Wn9Ts3Hb6Jc"],
+    ),
 ]
 
 
@@ -296,6 +316,12 @@ SILENT = [
     '127.0.0.1:6379> HGET user:1 password_hash\n"$2b$12$abcdefghijklmnopqrstuv"\n',
     # sk- and hex inside a longer name, or longer than DeepSeek's 32 digits
     "task-" + HEX32,
+    # aligned output whose third column is no value: kubectl's STATUS / AGE, a header-less
+    # row, a TYPE column under another name
+    "NAME                 STATUS    AGE\nstripe-secret        Active    12d4h9m\n",
+    "db_password   required   Must-be-12-chars-long\n",
+    SPACECTL.replace("VALUE     ", "CREATED AT"),
+    "api-keys:\n  - name=primary-production-key\n",
     "sk-" + HEX32 + "0",
 ]
 

@@ -1101,6 +1101,68 @@ def not_column(value: str, ctx: Ctx | None = None, header: str = "") -> bool:
     return ctx is None or not header or not column(value, ctx, header)
 
 
+# a header row of aligned CLI output: upper-case column names apart by two spaces or more
+# (NAME  TYPE  VALUE  WRITE-ONLY)
+_ALIGNED_HEADER = re.compile(
+    r"[ \t]*[A-Z][A-Z0-9_-]*(?: [A-Z][A-Z0-9_-]*)?(?:[ \t]{2,}[A-Z][A-Z0-9_-]*(?: [A-Z][A-Z0-9_-]*)?)+[ \t]*\Z"
+)
+_ALIGNED_CELL = re.compile(r"\S+(?: \S+)*")
+_ALIGNED_LINES = 60  # rows searched upwards for the header
+
+
+def _previous_line(text: str, ls: int) -> tuple[int, int] | None:
+    """(start, end) of the line before the line that starts at ``ls``; None at the top."""
+    if ls >= 2 and text[ls - 2 : ls] in ("\\n", "\\r"):
+        pe = ls - 2
+    elif ls >= 1 and text[ls - 1] in "\n\r":
+        pe = ls - 1
+    else:
+        return None
+    if pe >= 1 and text[pe - 1] == "\r":
+        pe -= 1
+    elif pe >= 2 and text[pe - 2 : pe] == "\\r":
+        pe -= 2
+    lo = max(0, pe - _LINE_MAX)
+    ps = _line_start(text, pe, lo)
+    return (lo if ps < 0 else ps), pe
+
+
+_ALIGNED_CACHE: dict[str, re.Pattern] = {}
+
+
+@validator("aligned_column", uses_context=True, header=(str, ""))
+def aligned_column(value: str, ctx: Ctx | None = None, header: str = "") -> bool:
+    """For a match with a ``mid`` group (a cell between a secret's name and the value, as
+    ``spacectl stack environment list`` prints a TYPE column): the value sits under a
+    column of aligned CLI output whose header matches ``header`` (its name starts where the
+    value starts). Matches without that group pass."""
+    m = ctx.match if ctx is not None else None
+    if m is None or "mid" not in m.re.groupindex or m.group("mid") is None:
+        return True
+    rx = _ALIGNED_CACHE.get(header)
+    if rx is None:
+        rx = _ALIGNED_CACHE[header] = re.compile(f"(?i)(?:{header})\\Z")
+    text, s = ctx.text, ctx.start
+    ls = _line_start(text, s, max(0, s - _LINE_MAX))
+    if ls < 0:
+        ls = 0 if s <= _LINE_MAX else -1
+    if ls < 0:
+        return False
+    col = s - ls
+    for _ in range(_ALIGNED_LINES):
+        prev = _previous_line(text, ls)
+        if prev is None:
+            return False
+        ls, le = prev
+        line = text[ls:le]
+        if not line.strip():
+            return False  # a blank line: the table began below it
+        if _ALIGNED_HEADER.match(line):
+            cell = next((c for c in _ALIGNED_CELL.finditer(line) if c.start() == col), None)
+            return cell is not None and rx.match(cell.group()) is not None
+    return False
+
+
 _NOT_AFTER_CACHE: dict[str, re.Pattern] = {}
 
 
