@@ -207,6 +207,14 @@ CASES = [
         [("email", "ana.ruiz@acme.es"), ("phone_number", "626 576 117")],
     ),
     ("call 123456789 now", []),
+    # an address written against harvesters: the bracketed words only
+    (
+        "<p>Sven Berg: sven [dot] berg [at] gmx [dot] de</p>",
+        [("email", "sven [dot] berg [at] gmx [dot] de")],
+    ),
+    ("write to jane(at)acme(dot)io please", [("email", "jane(at)acme(dot)io")]),
+    ("user [at] example [dot] com", []),
+    ("meet me at home. (at) least twice", []),
     ("call 2024-06-01 12", []),
     ("The new number format: 12", []),
     ("see docs.python.org / 3.12 notes", []),
