@@ -643,8 +643,6 @@ def _regex_fields(data: Any) -> list[tuple[tuple, str, int]]:
             if isinstance(raw, dict):
                 raw, loc = raw.get(param), (*loc, param)
             if isinstance(raw, str) and raw:
-                if name == "column":  # (as the validator runs it)
-                    raw = f"(?i){raw}"
                 out.append((loc, raw, V.REGEX_FLAGS.get(name, 0)))
     return out
 

@@ -1205,8 +1205,14 @@ def key(value: str, ctx: Ctx | None = None, pattern: str = "") -> bool:
 
 
 # The validators' parameters that are regular expressions (and the flags they run with).
-REGEX_PARAMS = {"key": "pattern", "column": "header", "not_after": "pattern"}
-REGEX_FLAGS = {"key": re.I, "column": re.I, "not_after": 0}
+REGEX_PARAMS = {
+    "key": "pattern",
+    "column": "header",
+    "not_column": "header",
+    "aligned_column": "header",
+    "not_after": "pattern",
+}
+REGEX_FLAGS = {"key": re.I, "column": re.I, "not_column": re.I, "aligned_column": re.I}
 
 
 def resolve(spec: str | dict) -> tuple[str, dict[str, Any]]:
