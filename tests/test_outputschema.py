@@ -149,3 +149,50 @@ def test_pipeline_withholds_what_the_redaction_broke():
     m = _message(call_result({"token": TOKEN}, "t"), "tools/call", "issue", other)
     p.run(m)
     assert m.payload["result"]["structuredContent"] == {"token": "[REDACTED:github_token]"}
+
+
+def test_a_schemas_backtracking_pattern_cannot_stall_the_proxy():
+    """The server writes the schema and the result: Python's re on ``^(a|aa)+$`` and fifty
+    a's and a "!" ran for hours on the event loop. Patterns are matched in linear time."""
+    import time
+
+    rx = "^(a|aa)+$"
+    schema = {
+        "type": "object",
+        "properties": {"a": {"type": "string", "pattern": rx}, "t": {"type": "string"}},
+        "patternProperties": {rx: {"type": "string"}},
+    }
+    schemas = ToolSchemas()
+    schemas.learn("s", {"tools": [tool("t", schema)]})
+    for structured in ({"a": "a" * 60 + "!", "t": TOKEN}, {"a" * 60 + "!": "x", "t": TOKEN}):
+        payload = call_result(structured, "x")
+        g = Guard.for_result(schemas, "s", "t", payload)
+        payload["result"]["structuredContent"] = {**structured, "t": "[REDACTED:github_token]"}
+        t0 = time.process_time()
+        g.check("t")
+        assert time.process_time() - t0 < 1.0
+    # the same judgement as Python's re where both can match: a pattern broken by the
+    # redaction still withholds; one Hyperscan cannot compile leaves the result alone
+    for rx, withheld in (("^(a|aa)+$", True), ("^(a)\\1$", False)):
+        s = {"type": "object", "properties": {"a": {"type": "string", "pattern": rx}}}
+        schemas.learn("s", {"tools": [tool("u", s)]})
+        payload = call_result({"a": "aa"}, "x")
+        g = Guard.for_result(schemas, "s", "u", payload)
+        payload["result"]["structuredContent"] = {"a": "[REDACTED:x]"}
+        assert g.check("u") is withheld
+
+
+def test_schemas_memory_is_bounded():
+    from mcp_gateway import outputschema as O
+
+    s = ToolSchemas()
+    huge = {"type": "object", "enum": ["x" * 100] * (O.MAX_SCHEMA_BYTES // 100)}
+    s.learn("a:1", {"tools": [tool("t", huge)]})
+    assert s.get("a:1", "t") is None  # too big to keep
+    big = {"type": "object", "enum": ["x" * 100] * (O.MAX_SCHEMA_BYTES // 120)}
+    per_server = O.MAX_BYTES // (O.MAX_SCHEMA_BYTES // 2) + 8
+    for i in range(4):
+        s.learn(f"s{i}:1", {"tools": [tool(f"t{j}", big) for j in range(per_server)]})
+    assert s._bytes <= O.MAX_BYTES
+    assert s._bytes == sum(s._size.values())
+    assert s.get("s3:1", f"t{per_server - 1}") == big and s.get("s0:1", "t0") is None

@@ -20,7 +20,10 @@ validate before is left alone: that is between the server and its client.
 from __future__ import annotations
 
 import copy
+import json
 import logging
+import re
+import threading
 from collections import OrderedDict
 from typing import Any
 
@@ -28,6 +31,11 @@ log = logging.getLogger("mcp_gateway")
 
 MAX_SERVERS = 256
 MAX_TOOLS = 2048  # per server
+# A schema is the server's to write: one larger than this is not kept (its tool's results
+# are not judged), and all of them together take no more than MAX_BYTES (as JSON): the
+# servers learned longest ago are forgotten first.
+MAX_SCHEMA_BYTES = 64 << 10
+MAX_BYTES = 32 << 20
 WITHHELD_NOTE = (
     "mcp-gateway: the structured result was withheld: a value redacted in it no longer "
     "matches the tool's output schema (the redacted text is above)"
@@ -39,6 +47,18 @@ class ToolSchemas:
 
     def __init__(self) -> None:
         self._by_server: OrderedDict[str, OrderedDict[str, dict]] = OrderedDict()
+        self._size: dict[tuple[str, str], int] = {}  # (server, tool) -> bytes of its schema
+        self._bytes = 0
+
+    def _drop(self, server: str, tool: str) -> None:
+        known = self._by_server.get(server)
+        if known is not None:
+            known.pop(tool, None)
+        self._bytes -= self._size.pop((server, tool), 0)
+
+    def _drop_server(self, server: str) -> None:
+        for tool in list(self._by_server.pop(server, {})):
+            self._bytes -= self._size.pop((server, tool), 0)
 
     def learn(self, server: str, result: Any) -> None:
         tools = result.get("tools") if isinstance(result, dict) else None
@@ -49,28 +69,134 @@ class ToolSchemas:
             if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
                 continue
             schema = tool.get("outputSchema")
-            if not isinstance(schema, dict):
-                if known is not None:
-                    known.pop(tool["name"], None)
+            size = _size(schema) if isinstance(schema, dict) else None
+            if size is None or size > MAX_SCHEMA_BYTES:
+                self._drop(server, tool["name"])  # (no schema, or too big to judge with)
                 continue
             if known is None:
                 known = self._by_server[server] = OrderedDict()
                 if len(self._by_server) > MAX_SERVERS:
-                    self._by_server.popitem(last=False)
+                    self._drop_server(next(iter(self._by_server)))
+            self._drop(server, tool["name"])
             known[tool["name"]] = schema
-            known.move_to_end(tool["name"])
+            self._size[(server, tool["name"])] = size
+            self._bytes += size
             if len(known) > MAX_TOOLS:
-                known.popitem(last=False)
+                self._drop(server, next(iter(known)))
+            while self._bytes > MAX_BYTES and self._by_server:
+                oldest = next(iter(self._by_server))
+                if oldest != server:
+                    self._drop_server(oldest)
+                else:
+                    self._drop(server, next(iter(known)))
+        if known is not None and not known:
+            self._by_server.pop(server, None)
 
     def get(self, server: str, tool: str | None) -> dict | None:
         known = self._by_server.get(server)
         return known.get(tool) if known is not None and tool is not None else None
 
 
+def _size(schema: dict) -> int | None:
+    try:
+        return len(json.dumps(schema, separators=(",", ":")))
+    except (TypeError, ValueError, RecursionError):
+        return None
+
+
+# -- the schema's regexes, matched in linear time ------------------------------------------
+# jsonschema matches ``pattern``, ``patternProperties`` (and the additional and unevaluated
+# properties they decide) with Python's ``re``, which backtracks: a server's schema with
+# ``"pattern": "^(a|aa)+$"`` and a structured result holding fifty a's and a "!" held the
+# proxy's event loop for hours (the validation runs on it, for every client and server).
+# While the guard validates, those searches run in Hyperscan instead (no backtracking; the
+# engine's own prefilter library); a regex Hyperscan cannot compile (back-references,
+# lookarounds, huge bounded repeats) makes the schema one the guard does not judge.
+class _Unjudgeable(Exception):
+    pass
+
+
+_HS_CACHE: OrderedDict[str, Any] = OrderedDict()
+_HS_CACHE_MAX = 512
+_HS_MAX_PATTERN = 4096
+_HS_COMPILES = 64  # new regexes compiled by one validation at most
+_active = threading.local()
+
+
+def _hs_db(pattern: str):
+    if pattern in _HS_CACHE:
+        _HS_CACHE.move_to_end(pattern)
+        db = _HS_CACHE[pattern]
+    else:
+        budget = getattr(_active, "compiles", 0)
+        if budget <= 0 or len(pattern) > _HS_MAX_PATTERN:
+            raise _Unjudgeable(pattern)
+        _active.compiles = budget - 1
+        import hyperscan as hs
+
+        flags = hs.HS_FLAG_UTF8 | hs.HS_FLAG_UCP | hs.HS_FLAG_ALLOWEMPTY | hs.HS_FLAG_SINGLEMATCH
+        try:
+            db = hs.Database(mode=hs.HS_MODE_BLOCK)
+            db.compile(expressions=[pattern.encode("utf-8")], ids=[0], elements=1, flags=[flags])
+        except Exception:  # noqa: BLE001 - hs.error, or a pattern that is no valid UTF-8
+            db = None
+        _HS_CACHE[pattern] = db
+        if len(_HS_CACHE) > _HS_CACHE_MAX:
+            _HS_CACHE.popitem(last=False)
+    if db is None:
+        raise _Unjudgeable(pattern)
+    return db
+
+
+def _search(pattern, string, flags=0):
+    if not getattr(_active, "on", False):
+        return re.search(pattern, string, flags)
+    if flags or not isinstance(pattern, str) or not isinstance(string, str):
+        raise _Unjudgeable(pattern)
+    if not pattern:
+        return True
+    hits: list[int] = []
+    _hs_db(pattern).scan(
+        string.encode("utf-8", "replace"), match_event_handler=lambda *a: hits.append(1)
+    )
+    return bool(hits)
+
+
+class _LinearRe:
+    """What jsonschema's keyword modules see as ``re``: ``search`` as above (only while the
+    guard validates: any other use in the process gets Python's), the rest Python's."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(re, name)
+
+    search = staticmethod(_search)
+
+
+_patched = False
+
+
+def _patch_jsonschema() -> None:
+    global _patched
+    if _patched:
+        return
+    import importlib
+
+    for mod in ("jsonschema._keywords", "jsonschema._utils", "jsonschema._legacy_keywords"):
+        try:
+            m = importlib.import_module(mod)
+        except ImportError:
+            continue
+        if getattr(m, "re", None) is re:
+            m.re = _LinearRe()
+    _patched = True
+
+
 def _valid(schema: dict, instance: Any) -> bool | None:
     """Whether ``instance`` validates (None: the schema itself cannot be used)."""
     import jsonschema
 
+    _patch_jsonschema()
+    _active.on, _active.compiles = True, _HS_COMPILES
     try:
         cls = jsonschema.validators.validator_for(schema)
         cls.check_schema(schema)
@@ -78,6 +204,8 @@ def _valid(schema: dict, instance: Any) -> bool | None:
         return v.is_valid(instance)
     except Exception:  # noqa: BLE001 - a schema jsonschema cannot use: not ours to judge
         return None
+    finally:
+        _active.on = False
 
 
 class Guard:
