@@ -560,6 +560,7 @@ def load_rules(paths: Sequence[str | Path] | None = None, *, time_regexes: bool 
             continue
         if isinstance(data, list):  # a bare list of rules is accepted too
             data = {"rules": data}
+            lines = {("rules", *k): v for k, v in lines.items()}  # (errors name their line)
         pack = validate(PackFile, data, lines, f)
         if time_regexes and not _shipped(f):
             users.append((f, data, lines))
@@ -596,7 +597,10 @@ def load_rules(paths: Sequence[str | Path] | None = None, *, time_regexes: bool 
         spec = validate(RuleSpec, raw, lines, f, base=loc)
         rules.append(_compile(spec, first[rid], g_allow))
     if users:
-        _time_user_regexes(users)
+        # a rule disabled in the end is not timed; one disabled where its pattern is written
+        # and enabled by a later file (`- {id: x, enabled: true}`) is
+        off = {rid for rid, raw in merged.items() if raw.get("enabled", True) is False}
+        _time_user_regexes(users, off)
     return RuleSet(rules, [str(f) for f in files])
 
 
@@ -607,9 +611,10 @@ def _shipped(f: Path) -> bool:
         return False
 
 
-def _regex_fields(data: Any) -> list[tuple[tuple, str, int]]:
+def _regex_fields(data: Any, off: frozenset | set = frozenset()) -> list[tuple[tuple, str, int]]:
     """(location, regex, flags) of every regular expression a rule file holds: patterns,
-    allowlist patterns and contexts, validators' regex parameters (disabled rules aside)."""
+    allowlist patterns and contexts, validators' regex parameters (the rules whose ids are
+    in ``off``, disabled once all files are merged, aside)."""
     out: list[tuple[tuple, str, int]] = []
 
     def allowlist(al: Any, base: tuple) -> None:
@@ -623,7 +628,7 @@ def _regex_fields(data: Any) -> list[tuple[tuple, str, int]]:
         return out
     allowlist(data.get("allowlist"), ("allowlist",))
     for i, rule in enumerate(data.get("rules") or []):
-        if not isinstance(rule, dict) or rule.get("enabled", True) is False:
+        if not isinstance(rule, dict) or rule.get("id") in off:
             continue
         base = ("rules", i)
         if isinstance(rule.get("pattern"), str):
@@ -647,12 +652,12 @@ def _regex_fields(data: Any) -> list[tuple[tuple, str, int]]:
     return out
 
 
-def _time_user_regexes(users: list[tuple[Path, Any, dict]]) -> None:
+def _time_user_regexes(users: list[tuple[Path, Any, dict]], off: set[str]) -> None:
     from . import slowcheck
 
     where: dict[tuple[str, int], tuple[Path, dict, tuple]] = {}
     for f, data, lines in users:
-        for loc, p, flags in _regex_fields(data):
+        for loc, p, flags in _regex_fields(data, off):
             where.setdefault((p, flags), (f, lines, loc))
     slow = slowcheck.first_slow(list(where))
     if slow is None:
