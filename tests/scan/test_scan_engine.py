@@ -319,6 +319,48 @@ def test_slow_regex_check_stops_a_search_that_never_ends(tmp_path, monkeypatch):
     assert slowcheck.worst_time("ghp_[A-Za-z0-9]{36}") < slowcheck.LIMIT
 
 
+def test_slow_regex_disabled_in_one_file_and_enabled_in_another_is_refused(tmp_path, monkeypatch):
+    """Disabled where its pattern is written, enabled by a later file: the merged rule
+    runs the pattern, so it is timed (it was skipped, and froze the scanner)."""
+    from mcp_gateway.scan import slowcheck
+
+    monkeypatch.setenv("MCP_GATEWAY_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(slowcheck, "TIMEOUT", 0.5)
+    body = RULE.replace("'acme_[a-z0-9]{16}'", "'\\s*\\s*\\s*\\s*\\s*x'")
+    a = write(tmp_path, "a.yaml", body + "    enabled: false\n")
+    write(tmp_path, "b.yaml", "rules:\n  - id: acme-key\n    enabled: true\n")
+    with pytest.raises(ConfigError) as ei:
+        Engine.load([str(tmp_path)], time_regexes=True)
+    assert (ei.value.path, ei.value.line, ei.value.field) == (str(a), 7, "rules[0].pattern")
+    (tmp_path / "b.yaml").unlink()
+    assert Engine.load([str(tmp_path)], time_regexes=True).rules == []  # disabled: not timed
+
+
+def test_slow_regex_in_a_bare_list_file_names_its_line(tmp_path, monkeypatch):
+    from mcp_gateway.scan import slowcheck
+
+    monkeypatch.setenv("MCP_GATEWAY_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(slowcheck, "TIMEOUT", 0.5)
+    body = "\n".join(line[2:] for line in RULE.splitlines()[1:])
+    body += "\n  validators:\n    - not_after:\n        pattern: '\\d+\\d+\\d+\\d+\\d+ *\\Z'\n"
+    p = write(tmp_path, "list.yaml", body)
+    with pytest.raises(ConfigError) as ei:
+        Engine.load([str(p)], time_regexes=True)
+    assert (ei.value.line, ei.value.field) == (9, "rules[0].validators[0].not_after.pattern")
+
+
+def test_quadratic_user_regex_is_not_refused(tmp_path, monkeypatch):
+    """A few milliseconds on each of ~2,000 pumps (a leading \\w* before a word) is not
+    catastrophic: it was refused as "over 2 s" for the pumps' sum, never for one pump."""
+    from mcp_gateway.scan import slowcheck
+
+    monkeypatch.setenv("MCP_GATEWAY_CACHE_DIR", "")
+    monkeypatch.setattr(slowcheck, "BUDGET", 1.0)
+    rx = '(?i)[a-z0-9_]*_api_key\\s*=\\s*"[^"]+"'
+    assert slowcheck.worst_time(rx, budget=1.0) < slowcheck.LIMIT
+    assert slowcheck.first_slow([(rx, 0)], timeout=0.5) is None
+
+
 @pytest.mark.parametrize(
     "pattern", ["(?:foo|bar)+baz", "(?:ab|a)*c", "(?:\\.[a-z]+)+", "(?:\\s|#)+x"]
 )
