@@ -196,3 +196,36 @@ def test_schemas_memory_is_bounded():
     assert s._bytes <= O.MAX_BYTES
     assert s._bytes == sum(s._size.values())
     assert s.get("s3:1", f"t{per_server - 1}") == big and s.get("s0:1", "t0") is None
+
+
+def test_jsonschemas_own_algorithms_cannot_stall_the_proxy():
+    """uniqueItems compared objects pairwise (6,000 small objects: 31 s on the event loop),
+    and many anyOf branches times many items multiply: the work is bounded, the duplicate
+    check linear, and a result too big to copy and judge is left as it is."""
+    import time
+
+    from mcp_gateway import outputschema as O
+
+    unique = {"type": "object", "properties": {"rows": {"type": "array", "uniqueItems": True}}}
+    t0 = time.process_time()
+    assert O._valid(unique, {"rows": [{"i": i} for i in range(6000)]}) in (True, None)
+    assert time.process_time() - t0 < 1.0
+    assert O._valid(unique, {"rows": [{"i": 1}, {"i": 1.0}]}) is False  # equal, as jsonschema
+    assert O._valid(unique, {"rows": [{"i": 1}, {"i": True}]}) is True  # not equal
+    # a redaction that makes two rows equal breaks uniqueItems: withheld
+    schemas = ToolSchemas()
+    schemas.learn("s", {"tools": [tool("t", unique)]})
+    payload = call_result({"rows": [{"k": TOKEN}, {"k": github_token("Aa" * 15)}]}, "x")
+    g = Guard.for_result(schemas, "s", "t", payload)
+    payload["result"]["structuredContent"] = {"rows": [{"k": "[R]"}, {"k": "[R]"}]}
+    assert g.check("t") is True
+    branches = [{"type": "object", "required": [f"k{j}"]} for j in range(300)]
+    many = {
+        "type": "object",
+        "properties": {"rows": {"type": "array", "items": {"anyOf": [*branches, {}]}}},
+    }
+    t0 = time.process_time()
+    assert O._valid(many, {"rows": [{"x": i} for i in range(3000)]}) is None  # over budget
+    assert time.process_time() - t0 < 1.0
+    big = call_result({"token": TOKEN}, "x")
+    assert Guard.for_result(schemas, "s", "t", big, size=O.MAX_RESULT_BYTES + 1) is None

@@ -100,7 +100,9 @@ class ActStage:
         elif top == "redact":
             guard = None
             if answer and msg.method == "tools/call":
-                guard = Guard.for_result(self.schemas, msg.exchange.server, msg.name, msg.payload)
+                guard = Guard.for_result(
+                    self.schemas, msg.exchange.server, msg.name, msg.payload, msg.size
+                )
             if self._scrub(msg, [s for s in spans if s.action == "redact"]):
                 msg.mark_modified()
                 if guard is not None:

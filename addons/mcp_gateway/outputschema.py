@@ -24,6 +24,7 @@ import json
 import logging
 import re
 import threading
+import time
 from collections import OrderedDict
 from typing import Any
 
@@ -35,6 +36,9 @@ MAX_TOOLS = 2048  # per server
 # are not judged), and all of them together take no more than MAX_BYTES (as JSON): the
 # servers learned longest ago are forgotten first.
 MAX_SCHEMA_BYTES = 64 << 10
+# A result larger than this is not judged (the copy and the validation cost the event loop
+# ~1 ms per 10 KB of structured content): it goes on redacted, as it did before.
+MAX_RESULT_BYTES = 1 << 20
 MAX_BYTES = 32 << 20
 WITHHELD_NOTE = (
     "mcp-gateway: the structured result was withheld: a value redacted in it no longer "
@@ -191,16 +195,80 @@ def _patch_jsonschema() -> None:
     _patched = True
 
 
+# -- a bound on the work of one validation -------------------------------------------------
+# The schema and the result are the server's: besides regexes, jsonschema's own algorithms can
+# be made slow. ``uniqueItems`` compares objects pairwise (6,000 small objects: 31 s), and
+# ``anyOf``/``oneOf`` over many branches times many items multiplies. So every keyword's work
+# starts only before a deadline (VALIDATE_BUDGET seconds after the validation started; past it
+# the schema is not judged and the result is left as it is), and ``uniqueItems`` is checked in
+# linear time (canonical JSON of each element, 1 and 1.0 alike, true and 1 apart, as
+# jsonschema compares them).
+VALIDATE_BUDGET = 0.05
+_BUDGETED: dict[type, type] = {}
+
+
+def _canon(x: Any) -> Any:
+    if isinstance(x, float) and x.is_integer():
+        return int(x)
+    if isinstance(x, dict):
+        return {k: _canon(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_canon(v) for v in x]
+    return x
+
+
+def _unique_items(validator, unique, instance, schema):
+    if not unique or not validator.is_type(instance, "array"):
+        return
+    import jsonschema
+    import orjson
+
+    seen: set[bytes] = set()
+    for item in instance:
+        try:
+            key = orjson.dumps(_canon(item), option=orjson.OPT_SORT_KEYS)
+        except (TypeError, orjson.JSONEncodeError):
+            raise _Unjudgeable("uniqueItems") from None
+        if key in seen:
+            yield jsonschema.ValidationError(f"{instance!r} has non-unique elements")
+            return
+        seen.add(key)
+
+
+def _budgeted(cls: type) -> type:
+    """``cls`` with every keyword checking the deadline first (and the linear uniqueItems)."""
+    got = _BUDGETED.get(cls)
+    if got is not None:
+        return got
+    import jsonschema
+
+    def timed(fn):
+        def keyword(validator, value, instance, schema):
+            if time.monotonic() > _active.deadline:
+                raise _Unjudgeable("time")
+            return fn(validator, value, instance, schema)
+
+        return keyword
+
+    kws = {k: timed(fn) for k, fn in cls.VALIDATORS.items()}
+    if "uniqueItems" in kws:
+        kws["uniqueItems"] = timed(_unique_items)
+    got = _BUDGETED[cls] = jsonschema.validators.extend(cls, kws)
+    return got
+
+
 def _valid(schema: dict, instance: Any) -> bool | None:
-    """Whether ``instance`` validates (None: the schema itself cannot be used)."""
+    """Whether ``instance`` validates (None: the schema cannot be used, or judging it took
+    longer than VALIDATE_BUDGET)."""
     import jsonschema
 
     _patch_jsonschema()
     _active.on, _active.compiles = True, _HS_COMPILES
+    _active.deadline = time.monotonic() + VALIDATE_BUDGET
     try:
         cls = jsonschema.validators.validator_for(schema)
         cls.check_schema(schema)
-        v = cls(schema, format_checker=cls.FORMAT_CHECKER)
+        v = _budgeted(cls)(schema, format_checker=cls.FORMAT_CHECKER)
         return v.is_valid(instance)
     except Exception:  # noqa: BLE001 - a schema jsonschema cannot use: not ours to judge
         return None
@@ -219,7 +287,11 @@ class Guard:
         self.before = copy.deepcopy(result.get("structuredContent"))
 
     @classmethod
-    def for_result(cls, schemas: ToolSchemas, server: str, tool: str | None, payload: Any):
+    def for_result(
+        cls, schemas: ToolSchemas, server: str, tool: str | None, payload: Any, size: int = 0
+    ):
+        if size > MAX_RESULT_BYTES:
+            return None  # (copying and validating it would hold the event loop too long)
         result = payload.get("result") if isinstance(payload, dict) else None
         if not isinstance(result, dict) or "structuredContent" not in result:
             return None
