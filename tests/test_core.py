@@ -480,6 +480,51 @@ def test_sse_gzip_stream_is_decoded(gw):
     assert b"[REDACTED:email]" in out and b"SECRET" not in out
 
 
+PROGRESS = b'data: {"jsonrpc":"2.0","method":"notifications/progress","params":{"progress":1}}\n\n'
+
+
+def gzip_chunks(n_chunks: int, per_chunk: int) -> list[bytes]:
+    """A gzip event stream flushed in small pieces, each inflating to many events."""
+    import zlib
+
+    c = zlib.compressobj(9, zlib.DEFLATED, 31)
+    return [c.compress(PROGRESS * per_chunk) + c.flush(zlib.Z_SYNC_FLUSH) for _ in range(n_chunks)]
+
+
+@pytest.mark.parametrize("mode", ["closed", "open"])
+def test_a_compressed_stream_inflating_to_a_flood_of_events_is_not_inspected(gw, mode):
+    """mitmproxy calls the stream callable for each chunk of a network read in turn,
+    without the event loop running in between: a gzip stream in small chunks of 1,000
+    events each (a few hundred bytes on the wire) held 180 chunks per read and stalled
+    every other client for 12 s (30 MB of events)."""
+    gw.tctx.configure(gw, mcp_fail_mode=mode)
+    f = sse_flow(gw, headers=((b"content-encoding", b"gzip"),))
+    chunks = gzip_chunks(30, 1000)
+    assert sum(map(len, chunks)) < 30 * 1000  # (~0.4 bytes per event on the wire)
+    out = b"".join(b"".join(f.response.stream(c)) for c in chunks)
+    out += b"".join(f.response.stream(b""))
+    inspected = [m for m in gw.rec.msgs if m.method == "notifications/progress"]
+    assert len(inspected) <= core._MAX_DECODED_EVENTS
+    refused = [m for m in gw.rec.msgs if m.kind is Kind.INVALID]
+    assert len(refused) == 1
+    if mode == "closed":
+        assert out.count(b"-32065") == 1 and b'"id":1' in out.rsplit(b"\n\n", 2)[-2]
+        assert out.count(b"notifications/progress") == len(inspected)
+    else:  # forwarded as it came
+        assert out.count(b"notifications/progress") == 30 * 1000
+
+
+def test_a_compressed_stream_of_a_few_events_at_a_time_is_inspected(gw, monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr(core, "perf_counter", lambda: clock[0])
+    f = sse_flow(gw, headers=((b"content-encoding", b"gzip"),))
+    for c in gzip_chunks(30, 1000):  # 30,000 events, but 1,000 a second
+        clock[0] += 1.01
+        assert b"-32065" not in b"".join(f.response.stream(c))
+    assert len([m for m in gw.rec.msgs if m.method == "notifications/progress"]) == 30_000
+    assert not [m for m in gw.rec.msgs if m.kind is Kind.INVALID]
+
+
 def test_sse_oversized_event_fail_closed(gw):
     gw.tctx.configure(gw, mcp_max_message_bytes=200)
     f = sse_flow(gw)

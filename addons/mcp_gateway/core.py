@@ -1479,6 +1479,14 @@ def _oversized_event_id(raw: bytes, flow: http.HTTPFlow) -> Any:
 
 
 _UNCHANGED = object()
+# Most events a compressed event stream may inflate to within _DECODED_EVENTS_WINDOW
+# seconds and still be inspected. The stream callable runs on the event loop, ~40 us per
+# event, and mitmproxy calls it for every chunk of a network read in turn: an uncompressed
+# read (65,535 bytes) holds at most ~8,200 events, a compressed one as many as its chunks
+# inflate to (each up to 4 x mcp_max_message_bytes). Uncompressed streams are not counted
+# (the gateway asks upstreams for uncompressed event streams).
+_MAX_DECODED_EVENTS = 10_000
+_DECODED_EVENTS_WINDOW = 1.0
 # After a chunk's first event, processed events go out in pieces of about this much work:
 # one write per event would cost mitmproxy a write (and a chunk header) each.
 _PIECE_SECONDS = 0.0005
@@ -1573,6 +1581,8 @@ class SSEStream:
         self._left: deque[SSEEvent] | None = None  # a chunk's events not yet processed
         self._hold = None
         self._closed_after_error = False
+        # (start, events): events a compressed stream inflated to since ``start``
+        self._burst: tuple[float, int] = (0.0, 0)
         self.endpoint: str | None = None  # legacy HTTP+SSE: where the client POSTs
         # the request as it went upstream, for answering a blocked server request (the
         # identity addon masks an injected upstream credential in the flow right after this)
@@ -1724,6 +1734,16 @@ class SSEStream:
         events = self.parser.feed(data) if data else []
         if final:
             events += self.parser.close()
+        if self.decoder is not None and events:
+            now = perf_counter()
+            start, n = self._burst
+            if now - start > _DECODED_EVENTS_WINDOW:
+                start, n = now, 0
+            n += len(events)
+            self._burst = (start, n)
+            if n > _MAX_DECODED_EVENTS:
+                yield from self._too_many_events(events, n)
+                return
         left = self._left = deque(events)
         while left:
             ev = left[0]
@@ -1747,6 +1767,29 @@ class SSEStream:
             else:  # a large event of another kind of stream: not the MCP limit's business
                 self.skip_tail = "raw"
                 yield self.parser.take_pending()
+
+    def _too_many_events(self, events: list, n: int) -> Iterator[bytes]:
+        """A compressed stream that inflates to more events than the event loop can inspect
+        without keeping every other client waiting (~40 us each): one 64 KB read of a
+        gzip stream sent in small chunks held ~180 of them, 1,000 small events each, and
+        the stream callable ran for each in turn without the loop running in between (30 MB
+        of events, a few hundred KB on the wire, stalled the proxy for 12 s). Not inspected:
+        closed mode withholds the rest of the stream (one error for the request), open
+        mode passes it on as it is."""
+        text = (
+            f"compressed event stream inflated to {n} events within "
+            f"{_DECODED_EVENTS_WINDOW:g} s, over {_MAX_DECODED_EVENTS}; not inspected"
+        )
+        size = sum(len(ev.raw) for ev in events)
+        msg = self._not_inspected(text, size=size)
+        if not msg.stopped:  # mcp_fail_mode=open
+            self.passthrough = True
+            yield b"".join(ev.raw for ev in events) + self.parser.take_pending()
+            return
+        self.parser.take_pending()
+        self._closed_after_error = True
+        err = error_response(_request_id(self.flow), ErrorCode.TOO_LARGE, text)
+        yield encode_event(encode_json(err).decode(), event="message")
 
     def _cannot_decode(self, data: bytes) -> Iterator[bytes]:
         if self.gw.fail_mode == "open":
