@@ -606,6 +606,57 @@ def test_legacy_endpoint_rewritten_in_reverse_mode(gw):
     assert (last.kind, last.method, last.name) == (Kind.RESULT, "tools/call", "echo")
 
 
+def legacy_stream(gw, session: bytes = b"ab"):
+    f = tflow.tflow(
+        req=tutils.treq(
+            method=b"GET", path=b"/sse", content=b"", headers=((b"accept", b"text/event-stream"),)
+        )
+    )
+    f.client_conn.proxy_mode = ProxyMode.parse("reverse:http://127.0.0.1:9")
+    send(gw, f)
+    f.response = tutils.tresp(headers=((b"content-type", b"text/event-stream"),), content=None)
+    gw.responseheaders(f)
+    list(f.response.stream(b"event: endpoint\ndata: /messages/?session_id=" + session + b"\n\n"))
+    return f
+
+
+def legacy_post(gw, body, session: bytes = b"ab"):
+    req = tutils.treq(
+        method=b"POST",
+        path=b"/messages/?session_id=" + session,
+        headers=((b"content-type", b"application/json"),),
+        content=orjson.dumps(body),
+    )
+    return send(gw, tflow.tflow(req=req))
+
+
+def test_pending_legacy_refusals_are_bounded_by_bytes(gw):
+    """A refused legacy request goes on as a ping, its refusal kept until the ping's answer
+    comes on the stream: never, when the server refuses the POST (404 once the session's
+    stream closed). The id is the client's, of any length: 200 refused requests with 1 MB
+    ids grew the proxy by 241 MB, and 10,000 were kept."""
+    f = legacy_stream(gw)
+    for i in range(40):
+        p = legacy_post(gw, rpc("tools/call", id=f"{i:03d}" + "x" * 1_000_000, name="bad"))
+        assert b'"method":"ping"' in p.request.content  # answered on the stream
+    assert gw._legacy_refusal_bytes <= core._MAX_LEGACY_REFUSAL_BYTES
+    assert 10 <= len(gw._legacy_refusals) < 20
+    assert gw._legacy_refusal_bytes == sum(c for _, c in gw._legacy_refusals.values())
+    # the latest ones are still answered on the stream, and their bytes given back
+    out = b"".join(
+        f.response.stream(
+            b'event: message\ndata: {"jsonrpc":"2.0","id":"039'
+            + b"x" * 1_000_000
+            + b'","result":{}}\n\n'
+        )
+    )
+    assert b"blocked by rule test.bad" in out
+    assert gw._legacy_refusal_bytes == sum(c for _, c in gw._legacy_refusals.values())
+    # a server's legacy session id of megabytes is not remembered (10,000 of them were)
+    legacy_stream(gw, b"s" * 100_000)
+    assert all(len(k[1]) < 1000 for k in gw._legacy_sessions)
+
+
 def unknown_sse_flow(gw, headers=()):
     f = tflow.tflow(
         req=tutils.treq(

@@ -192,7 +192,8 @@ class Gateway:
         # legacy HTTP+SSE: sessions announced by an `endpoint` event, and the refusals waiting
         # to be delivered on their GET stream (see _answer_on_legacy_stream)
         self._legacy_sessions: OrderedDict[tuple[str, str], None] = OrderedDict()
-        self._legacy_refusals: OrderedDict[tuple, dict] = OrderedDict()
+        self._legacy_refusals: OrderedDict[tuple, tuple[dict, int]] = OrderedDict()
+        self._legacy_refusal_bytes = 0  # what the refusals' ids and texts hold
         self.closing = False  # mitmproxy is shutting down: nothing more is forwarded
         self.websockets = WebSockets(self)
 
@@ -804,6 +805,8 @@ class Gateway:
 
     # -- legacy HTTP+SSE refusals -------------------------------------------------------
     def _learn_legacy_session(self, server: str, session: str) -> None:
+        if len(session) > _MAX_LEGACY_SESSION:
+            return  # (a server's id of megabytes, 10,000 of them: not kept)
         self._legacy_sessions[(server, session)] = None
         while len(self._legacy_sessions) > _MAX_LEGACY:
             self._legacy_sessions.popitem(last=False)
@@ -824,18 +827,33 @@ class Gateway:
             or key not in self._legacy_sessions
         ):
             return False
-        self._legacy_refusals[(*key, id_key(m.id))] = error_response(
-            m.id, r.code, r.message, r.data
-        )
-        while len(self._legacy_refusals) > _MAX_LEGACY:
-            self._legacy_refusals.popitem(last=False)
+        err = error_response(m.id, r.code, r.message, r.data)
+        # The id is the client's, of any length, and an entry stays until the ping's answer
+        # comes on the stream: never, when the server refuses the POST (404 for a session
+        # whose stream closed). 1 MB ids kept 1.2 MB each, 10,000 of them.
+        cost = 200 + len(encode_json(err))
+        k = (*key, id_key(m.id))
+        old = self._legacy_refusals.pop(k, None)
+        if old is not None:
+            self._legacy_refusal_bytes -= old[1]
+        self._legacy_refusals[k] = (err, cost)
+        self._legacy_refusal_bytes += cost
+        while len(self._legacy_refusals) > 1 and (
+            len(self._legacy_refusals) > _MAX_LEGACY
+            or self._legacy_refusal_bytes > _MAX_LEGACY_REFUSAL_BYTES
+        ):
+            self._legacy_refusal_bytes -= self._legacy_refusals.popitem(last=False)[1][1]
         _set_json_body(flow.request, encode_json({"jsonrpc": "2.0", "id": m.id, "method": "ping"}))
         return True
 
     def _take_legacy_refusal(self, ex: Exchange, m: Message) -> dict | None:
         if not m.is_response or m.id is None:
             return None
-        return self._legacy_refusals.pop((ex.server, ex.legacy_session, id_key(m.id)), None)
+        hit = self._legacy_refusals.pop((ex.server, ex.legacy_session, id_key(m.id)), None)
+        if hit is None:
+            return None
+        self._legacy_refusal_bytes -= hit[1]
+        return hit[0]
 
     def _refuse_exchange(self, flow: http.HTTPFlow, ex: Exchange, r: Refusal) -> None:
         self._reply(
@@ -1417,6 +1435,8 @@ def _set_json_body(m: http.Message, data: bytes) -> None:
 
 
 _MAX_LEGACY = 10_000  # legacy sessions and pending refusals remembered
+_MAX_LEGACY_REFUSAL_BYTES = 16 * 1024 * 1024  # what the pending refusals hold, at most
+_MAX_LEGACY_SESSION = 1024  # a longer legacy session id (the server's) is not remembered
 
 
 def _uninspected(ex: Exchange, direction: Direction, size: int) -> Message:
