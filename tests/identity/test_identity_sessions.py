@@ -299,3 +299,32 @@ def test_a_first_sight_id_is_not_kept_when_the_gateway_answered(tmp_path, mkex) 
     other = mkex(auth=f"Bearer {kb}", session="made-up-by-a")
     stage.on_exchange(other)
     assert other.refusal is None
+
+
+def test_long_session_ids_are_kept_by_their_digest() -> None:
+    """A session id is the peer's string, of any length: 1,000 made-up 12 KB ids that a
+    stateless server accepted took 17 MB, and the table holds max_sessions bound and as
+    many ended ones. A long one is kept by its digest, and still binds exactly."""
+    clock = Clock()
+    s = SessionBindings(idle_timeout=100, max_sessions=10, clock=clock, max_per_identity=5)
+    long_a = "a" * 100_000
+    long_b = "a" * 99_999 + "b"  # the same start, another id
+    s.learn(long_a, "key:a")
+    assert s.owner(long_a) == "key:a" and s.owner(long_b) is None
+    assert s.check(long_a, "key:a") is None and s.check(long_a, "key:m") == "foreign"
+    assert s.check(long_b, "key:m") is None and s.is_provisional(long_b)
+    s.settle(long_b, accepted=False)
+    assert s.owner(long_b) is None
+    s.hold(long_a)
+    clock.t += 101
+    assert s.check(long_a, "key:a") is None  # held open: not idle
+    s.release(long_a)
+    s.end(long_a)
+    assert s.check(long_a, "key:a") == "deleted"
+    for i in range(20):
+        s.learn(f"{i:04d}" + "x" * 50_000, f"key:{i % 3}")
+    kept = [*s._bound, *s._ended, *s._provisional, *s._open]
+    assert kept and max(map(len, kept)) < 200
+    assert s.owner("x" * 256) is None  # (an id of the limit's length is kept as it is)
+    s.learn("x" * 256, "key:z")
+    assert "x" * 256 in s._bound
