@@ -6,6 +6,7 @@ import copy
 import sys
 from pathlib import Path
 
+import orjson
 import pytest
 from mcp_gateway.act import ActStage
 from mcp_gateway.message import Direction, Exchange, Kind, Message
@@ -190,12 +191,20 @@ def test_schemas_memory_is_bounded():
     s.learn("a:1", {"tools": [tool("t", huge)]})
     assert s.get("a:1", "t") is None  # too big to keep
     big = {"type": "object", "enum": ["x" * 100] * (O.MAX_SCHEMA_BYTES // 120)}
-    per_server = O.MAX_BYTES // (O.MAX_SCHEMA_BYTES // 2) + 8
-    for i in range(4):
-        s.learn(f"s{i}:1", {"tools": [tool(f"t{j}", big) for j in range(per_server)]})
+    size = len(orjson.dumps(big))
+    # one server cannot take more than its share, whatever it lists: its oldest tools go
+    n = O.MAX_SERVER_BYTES // size + 20
+    s.learn("one:1", {"tools": [tool(f"t{j}", big) for j in range(n)]})
+    assert s._server_bytes["one:1"] <= O.MAX_SERVER_BYTES
+    assert s.get("one:1", f"t{n - 1}") == big and s.get("one:1", "t0") is None
+    # many servers: the total is bounded, the servers learned longest ago go first
+    servers = O.MAX_BYTES // O.MAX_SERVER_BYTES + 3
+    for i in range(servers):
+        s.learn(f"s{i}:1", {"tools": [tool(f"t{j}", big) for j in range(n)]})
     assert s._bytes <= O.MAX_BYTES
-    assert s._bytes == sum(s._size.values())
-    assert s.get("s3:1", f"t{per_server - 1}") == big and s.get("s0:1", "t0") is None
+    assert s._bytes == sum(len(r) for k in s._by_server.values() for r in k.values())
+    assert s.get(f"s{servers - 1}:1", f"t{n - 1}") == big
+    assert s.get("one:1", f"t{n - 1}") is None and s.get("s0:1", f"t{n - 1}") is None
 
 
 def test_jsonschemas_own_algorithms_cannot_stall_the_proxy():

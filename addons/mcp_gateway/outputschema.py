@@ -28,6 +28,8 @@ import time
 from collections import OrderedDict
 from typing import Any
 
+import orjson
+
 log = logging.getLogger("mcp_gateway")
 
 MAX_SERVERS = 256
@@ -36,6 +38,7 @@ MAX_TOOLS = 2048  # per server
 # are not judged), and all of them together take no more than MAX_BYTES (as JSON): the
 # servers learned longest ago are forgotten first.
 MAX_SCHEMA_BYTES = 64 << 10
+MAX_SERVER_BYTES = 4 << 20  # one server's share: it cannot push the others' schemas out
 # A result larger than this is not judged (the copy and the validation cost the event loop
 # ~1 ms per 10 KB of structured content): it goes on redacted, as it did before.
 MAX_RESULT_BYTES = 1 << 20
@@ -47,22 +50,27 @@ WITHHELD_NOTE = (
 
 
 class ToolSchemas:
-    """The output schemas of each server's tools, from the ``tools/list`` answers seen."""
+    """The output schemas of each server's tools, from the ``tools/list`` answers seen, kept
+    as compact JSON (a parsed schema takes ten times its size in Python objects: a hostile
+    server's 2 MB answers grew the proxy by 23 MB each) and parsed again when a redaction
+    needs one."""
 
     def __init__(self) -> None:
-        self._by_server: OrderedDict[str, OrderedDict[str, dict]] = OrderedDict()
-        self._size: dict[tuple[str, str], int] = {}  # (server, tool) -> bytes of its schema
+        self._by_server: OrderedDict[str, OrderedDict[str, bytes]] = OrderedDict()
+        self._server_bytes: dict[str, int] = {}
         self._bytes = 0
 
     def _drop(self, server: str, tool: str) -> None:
         known = self._by_server.get(server)
-        if known is not None:
-            known.pop(tool, None)
-        self._bytes -= self._size.pop((server, tool), 0)
+        raw = known.pop(tool, None) if known is not None else None
+        if raw is not None:
+            self._bytes -= len(raw)
+            self._server_bytes[server] -= len(raw)
 
     def _drop_server(self, server: str) -> None:
-        for tool in list(self._by_server.pop(server, {})):
-            self._bytes -= self._size.pop((server, tool), 0)
+        for raw in self._by_server.pop(server, {}).values():
+            self._bytes -= len(raw)
+        self._server_bytes.pop(server, None)
 
     def learn(self, server: str, result: Any) -> None:
         tools = result.get("tools") if isinstance(result, dict) else None
@@ -72,40 +80,43 @@ class ToolSchemas:
         for tool in tools:
             if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
                 continue
+            name = tool["name"]
             schema = tool.get("outputSchema")
-            size = _size(schema) if isinstance(schema, dict) else None
-            if size is None or size > MAX_SCHEMA_BYTES:
-                self._drop(server, tool["name"])  # (no schema, or too big to judge with)
-                continue
+            raw = _compact(schema) if isinstance(schema, dict) else None
+            self._drop(server, name)
+            if raw is None or len(raw) > MAX_SCHEMA_BYTES:
+                continue  # (no schema, or too big to judge with)
             if known is None:
                 known = self._by_server[server] = OrderedDict()
+                self._server_bytes[server] = 0
                 if len(self._by_server) > MAX_SERVERS:
                     self._drop_server(next(iter(self._by_server)))
-            self._drop(server, tool["name"])
-            known[tool["name"]] = schema
-            self._size[(server, tool["name"])] = size
-            self._bytes += size
-            if len(known) > MAX_TOOLS:
+            known[name] = raw
+            self._bytes += len(raw)
+            self._server_bytes[server] += len(raw)
+            # the tools learned longest ago go first: this server's past its share, then the
+            # servers learned longest ago past the total
+            while len(known) > MAX_TOOLS or self._server_bytes[server] > MAX_SERVER_BYTES:
                 self._drop(server, next(iter(known)))
-            while self._bytes > MAX_BYTES and self._by_server:
-                oldest = next(iter(self._by_server))
-                if oldest != server:
-                    self._drop_server(oldest)
-                else:
-                    self._drop(server, next(iter(known)))
+            while self._bytes > MAX_BYTES and next(iter(self._by_server)) != server:
+                self._drop_server(next(iter(self._by_server)))
         if known is not None and not known:
-            self._by_server.pop(server, None)
+            self._drop_server(server)
 
     def get(self, server: str, tool: str | None) -> dict | None:
         known = self._by_server.get(server)
-        return known.get(tool) if known is not None and tool is not None else None
+        raw = known.get(tool) if known is not None and tool is not None else None
+        return orjson.loads(raw) if raw is not None else None
 
 
-def _size(schema: dict) -> int | None:
+def _compact(schema: dict) -> bytes | None:
     try:
-        return len(json.dumps(schema, separators=(",", ":")))
-    except (TypeError, ValueError, RecursionError):
-        return None
+        return orjson.dumps(schema)
+    except (TypeError, orjson.JSONEncodeError):
+        try:  # (integers beyond 64 bits)
+            return json.dumps(schema, separators=(",", ":")).encode()
+        except (TypeError, ValueError, RecursionError):
+            return None
 
 
 # -- the schema's regexes, matched in linear time ------------------------------------------
