@@ -570,7 +570,8 @@ def test_sse_stream_fault_fails_closed(gw):
     assert b"notifications/" not in out  # notifications that could not be checked are dropped
 
 
-def test_legacy_endpoint_rewritten_in_reverse_mode(gw):
+def legacy_get(gw):
+    """A legacy GET /sse in reverse mode, its event stream begun (no event yet)."""
     f = tflow.tflow(
         req=tutils.treq(
             method=b"GET", path=b"/sse", content=b"", headers=((b"accept", b"text/event-stream"),)
@@ -580,6 +581,11 @@ def test_legacy_endpoint_rewritten_in_reverse_mode(gw):
     send(gw, f)
     f.response = tutils.tresp(headers=((b"content-type", b"text/event-stream"),), content=None)
     gw.responseheaders(f)
+    return f
+
+
+def test_legacy_endpoint_rewritten_in_reverse_mode(gw):
+    f = legacy_get(gw)
     out = feed(
         f.response.stream,
         b"event: endpoint\ndata: http://127.0.0.1:9/messages/?session_id=ab\n\n",
@@ -607,15 +613,7 @@ def test_legacy_endpoint_rewritten_in_reverse_mode(gw):
 
 
 def legacy_stream(gw, session: bytes = b"ab"):
-    f = tflow.tflow(
-        req=tutils.treq(
-            method=b"GET", path=b"/sse", content=b"", headers=((b"accept", b"text/event-stream"),)
-        )
-    )
-    f.client_conn.proxy_mode = ProxyMode.parse("reverse:http://127.0.0.1:9")
-    send(gw, f)
-    f.response = tutils.tresp(headers=((b"content-type", b"text/event-stream"),), content=None)
-    gw.responseheaders(f)
+    f = legacy_get(gw)
     list(f.response.stream(b"event: endpoint\ndata: /messages/?session_id=" + session + b"\n\n"))
     return f
 
