@@ -239,6 +239,26 @@ CASES = [
     (
         "\u0627\u0644\u0647\u0627\u062a\u0641: \u0660\u0665\u0660 \u0661\u0662\u0663 \u0664\u0665\u0666\u0667",
         [("phone_number", "\u0660\u0665\u0660 \u0661\u0662\u0663 \u0664\u0665\u0666\u0667")],
+    ),  # -- corpus 26: a contact record's type names the number; camelCase phone keys; box tables
+    ('{"type": "MOBILE", "number": "636 645 725"}', [("phone_number", "636 645 725")]),
+    (
+        '{"phoneNumbers": [{"value": "636 645 725", "type": "mobile"}]}',
+        [("phone_number", "636 645 725")],
+    ),
+    ('{"type": "WORK", "number": "636 645 725"}', []),
+    ('{"type": "mobile", "number": "2024-01-01"}', []),
+    ('{"mobilePhone": "642 545 142"}', [("phone_number", "642 545 142")]),
+    ('{"mobileOs": "ios 17", "buildNumber": "642 545 142"}', []),
+    (
+        "\u2502 id    \u2502 name   \u2502 phone        \u2502\n"
+        "\u2502 int64 \u2502 varchar\u2502 varchar      \u2502\n"
+        "\u2502 1     \u2502 Amara  \u2502 633 886 580  \u2502\n",
+        [("phone_number", "633 886 580")],
+    ),
+    (
+        "\u2502 id    \u2502 name   \u2502 amount       \u2502\n"
+        "\u2502 1     \u2502 Amara  \u2502 633 886 580  \u2502\n",
+        [],
     ),
 ]
 
