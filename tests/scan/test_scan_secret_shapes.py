@@ -2,10 +2,13 @@
 print: Windows batch files, BMC and database CLIs, core dumps, web.config, CI configs, test
 scripts; 24: AWS SSM and DynamoDB output, payment gateways' request logs, URL passwords with
 a raw @, logins in chat; vendors' demo tokens and redaction masks; 25: redis-cli replies, LLM
-tool configs, aligned CLI tables with a type column, local-development defaults and digests). Each case gives a text
+tool configs, aligned CLI tables with a type column, local-development defaults and digests;
+26: token caches, Junos configurations, tunnel agents, browser form tools, Slack blocks, grep
+output, correlation tokens). Each case gives a text
 and the values the default packs must report as secrets; an empty list means no secret may
 be reported."""
 
+import base64
 import hashlib
 import json
 
@@ -35,6 +38,30 @@ SPACECTL = (
     "TF_VAR_pagerduty_token     variable                                             true\n"
     "TF_VAR_db_password         variable  Violet4585#                                false\n"
     "ARM_CLIENT_SECRET          variable  LZIR6pO4fd1c9cFd7LExZpvd2W8eRj9NL0q3feGp   false\n"
+)
+
+
+# corpus 26: long OAuth tokens, built from hashes of fixed words (format-valid, not real)
+def _b64ish(word: str, n: int) -> str:
+    out = ""
+    i = 0
+    while len(out) < n:
+        out += base64.urlsafe_b64encode(hashlib.sha256(f"{word}{i}".encode()).digest()).decode()
+        i += 1
+    return out[:n].replace("=", "A")
+
+
+SSO_ACCESS = "aoa" + _b64ish("sso access", 480) + ":" + _b64ish("sso tail", 60)
+MSAL_REFRESH = "0.A" + _b64ish("msal refresh", 700)
+LWA_ACCESS = "Atza|" + _b64ish("lwa access", 350)
+CF_TUNNEL = base64.b64encode(
+    json.dumps({"a": HEX32, "t": "f2d11e5e-f7e0-459a-8ae4-8b1b48494c7b", "s": _b64ish("cf", 44)})
+    .replace(" ", "")
+    .encode()
+).decode()
+HEX40 = hashlib.sha1(b"corpus-26 fake api key").hexdigest()
+PADDLE_NTF = (
+    "pdl_ntfset_" + HEX32[:26] + "_" + _b64ish("paddle", 32).replace("-", "x").replace("_", "y")
 )
 
 
@@ -250,6 +277,78 @@ FOUND = [
         '{"body": "model: x\\napi-key:\\n  - cohere=Zk8Qm2Lp7Vx4Wn9Ts3Hb6Jc\\nread:"}',
         ["Zk8Qm2Lp7Vx4Wn9Ts3Hb6Jc"],
     ),
+    # -- corpus 26 --------------------------------------------------------------------------
+    # token caches: quoted values longer than 256 characters (AWS SSO, MSAL), Amazon LWA
+    (
+        f'{{\n  "region": "eu-west-1",\n  "accessToken": "{SSO_ACCESS}",\n  "expiresAt": "x"}}',
+        [SSO_ACCESS],
+    ),
+    (
+        f'{{\\"credential_type\\": \\"RefreshToken\\", \\"secret\\": \\"{MSAL_REFRESH}\\"}}',
+        [MSAL_REFRESH],
+    ),
+    (f"GET /orders/v0/orders HTTP/1.1\nx-amz-access-token: {LWA_ACCESS}\n\n{{}}", [LWA_ACCESS]),
+    # Junos: $9$ secrets are reversible; SNMP communities in both configuration forms
+    (
+        'set protocols bgp group T authentication-key "$9$SepRbHpR686Hd3Uf5SDnkpTODo"',
+        ["$9$SepRbHpR686Hd3Uf5SDnkpTODo"],
+    ),
+    (
+        'set security ike policy P pre-shared-key ascii-text "$9$TQ8G7vAwHUYhzidyIeIQWacmYpgzqaq9dPFLG"',
+        ["$9$TQ8G7vAwHUYhzidyIeIQWacmYpgzqaq9dPFLG"],
+    ),
+    ("set snmp community nq0TdsS5j!V-2Qa+ authorization read-only", ["nq0TdsS5j!V-2Qa+"]),
+    ("snmp {\n    community Xk9mP2vLq7 {\n        authorization read-only;\n", ["Xk9mP2vLq7"]),
+    # tunnel agents and less common HTTP clients on a command line
+    (
+        f"$ sudo cloudflared service install {CF_TUNNEL}\n2024-10-21T15:49:21Z INF Using Systemd",
+        [CF_TUNNEL],
+    ),
+    (
+        "ngrok config add-authtoken 2Yx9aB3cD4eF5gH6iJ7kL8mN9oP_1qR2sT3uV4wX5yZ6aB7",
+        ["2Yx9aB3cD4eF5gH6iJ7kL8mN9oP_1qR2sT3uV4wX5yZ6aB7"],
+    ),
+    (
+        'ngrok http 8080 --basic-auth "admin:Maple%Juniper56" --domain x.ngrok.app',
+        ["Maple%Juniper56"],
+    ),
+    (
+        '{"command": "http -a olga:OohU4hUR_3E1-c GET https://grafana.example.org/api/org"}',
+        ["OohU4hUR_3E1-c"],
+    ),
+    ("xh --auth bruno:Cobalt*Violet65 https://grafana.example.org/api/org", ["Cobalt*Violet65"]),
+    ('gh auth login --with-token <<< "Xk9mP2vLq7abc"', ["Xk9mP2vLq7abc"]),
+    # a browser tool filling a login form; an input of type password
+    (
+        '{"fields": [{"name": "Email", "type": "textbox", "ref": "e50", "value": "o@example.org"}, '
+        '{"name": "Password", "type": "textbox", "ref": "e52", "value": "Saffron6149$"}]}',
+        ["Saffron6149$"],
+    ),
+    ('{"element": "Password input", "ref": "e12", "text": "Qm7!zLp2Rw"}', ["Qm7!zLp2Rw"]),
+    (
+        '{"name": "pw1", "type": "password", "required": true, "value": "Qm7!zLp2Rw"}',
+        ["Qm7!zLp2Rw"],
+    ),
+    # a Slack rich-text code element after "creds:"
+    (
+        '[{"type": "text", "text": "staging creds: "},\n {"type": "text", "text": "Saffron4842?", '
+        '"style": {"code": true}}]',
+        ["Saffron4842?"],
+    ),
+    # grep -n output: path:LINE:KEY=value; agent notes' "creds:"; an API key's list entry
+    (
+        "/home/kenji/projects/ledger/.env:7:DB_PASSWORD=ej3aAUvmZL-DD#BDLI%\n",
+        ["ej3aAUvmZL-DD#BDLI%"],
+    ),
+    ("- env: staging\n- creds: Quartz!Violet98", ["Quartz!Violet98"]),
+    (f'{{"filter": {{"apiKeys.key": "{HEX40}", "active": true}}}}', [HEX40]),
+    # Paddle's notification-setting secret
+    (f"# webhook secret (for local verification): {PADDLE_NTF}", [PADDLE_NTF]),
+    # Korean 비번, Greek κωδικός / συνθηματικό, Chinese 口令
+    ('"서버 비번 TyB3GLXTSfkgsVb 임 ㅋㅋ"', ["TyB3GLXTSfkgsVb"]),
+    ("χρήστης: admin\nκωδικός: Pepper9905$", ["Pepper9905$"]),
+    ("συνθηματικό: Pepper9905$", ["Pepper9905$"]),
+    ("口令：Xk9mP2vLq7", ["Xk9mP2vLq7"]),
 ]
 
 
@@ -323,6 +422,31 @@ SILENT = [
     SPACECTL.replace("VALUE     ", "CREATED AT"),
     "api-keys:\n  - name=primary-production-key\n",
     "sk-" + HEX32 + "0",
+    # -- corpus 26 --------------------------------------------------------------------------
+    # request correlation and idempotency ids named ...Token
+    '<OTA_HotelResNotifRQ EchoToken="2cf9d922-c0d8-4b8c-862d-6ae6f7d2d5ff" Version="3.0">',
+    '{"xml": "<OTA_HotelAvailRQ EchoToken=\\"0ca6f337-4a38-4803-8b35-7d6819567cbd\\">"}',
+    '{"ClientRequestToken": "b1c6f7a2-3d4e-4f5a-9b8c-7d6e5f4a3b2c", "SequenceToken": "4959033827"}',
+    '{"idempotencyToken": "b1c6f7a2-3d4e-4f5a-9b8c-7d6e5f4a3b2c", "CorrelationToken": "9f8e7d6c5b4a"}',
+    # a hashed known_hosts entry whose base64 ends in "Psk="
+    "|1|I6fmWSxujo91EHKZSCfdcBuMpPw=|M3RddYqYh1O0j8m0gTplX4f/Psk= ecdsa-sha2-nistp256 AAAAE2VjZHNh",
+    # Junos hashes ($6$), a public community, a time before a name
+    'set system root-authentication encrypted-password "$6$abc$Xk9mP2vLq7Xk9mP2vLq7Xk9mP2vLq7"',
+    "set snmp community public authorization read-only",
+    "at 12:30:password=Xk9mP2vLq7",
+    # long values under names that are no secret's; short options of other commands
+    '{"publicKey": "MII' + _b64ish("cert", 600) + '"}',
+    '{"description": "' + _b64ish("text", 600) + '"}',
+    "ls -a foo:barbazqux12",
+    # form fields that hold no secret, a hint typed into a password field, code that is no value
+    '{"name": "Search", "type": "textbox", "ref": "e5", "value": "Saffron6149$"}',
+    '{"name": "Password", "type": "textbox", "ref": "e52", "value": "Enter your password"}',
+    '[{"type": "text", "text": "run this: "}, {"type": "text", "text": "kubectl-get-pods", '
+    '"style": {"code": true}}]',
+    # Korean: a sentence, not a value; Greek: a product or postal code
+    "비번 바꿨어요 ㅋㅋ",
+    "κωδικός προϊόντος: ABC12345",
+    "ταχυδρομικός κωδικός: 10558",
 ]
 
 
