@@ -1090,6 +1090,26 @@ def test_a_session_id_or_event_id_a_server_hands_out_is_masked_in_the_audit(pipe
     assert not r.modified and not r.stopped  # the client needs both back unchanged
 
 
+def test_a_long_session_id_holding_a_secret_is_remembered_by_its_digest(pipeline):
+    """A client's session id is a string of any length, and one holding a secret was kept
+    whole to mask it in the audit: 10,000 made-up 12 KB ids took 120 MB. A long one is kept
+    by its digest, and only that id is masked (not another with the same start)."""
+    from mcp_gateway.audit.stage import MASKED_ID, message_row
+    from mcp_gateway.scan import stage as scan_stage
+
+    sid = f"s-{github_token()}-" + "x" * 12_000
+    m = req({"name": "run", "arguments": {}}, exchange=ex(session_id=sid))
+    m.exchange.request_headers = {"mcp-session-id": sid}
+    pipeline.run(m)
+    assert [f.location for f in m.findings] == ["header:mcp-session-id"]
+    assert sid not in scan_stage._SECRET_SESSIONS
+    assert all(len(k) <= 256 for k in scan_stage._SECRET_SESSIONS)
+    assert scan_stage.is_secret_session(sid)
+    assert message_row(m)["session_id"] == MASKED_ID
+    assert not scan_stage.is_secret_session(sid + "y")
+    assert not scan_stage.is_secret_session(sid[:-1])
+
+
 @pytest.mark.parametrize(
     ("method", "params", "name"),
     [
