@@ -4,7 +4,7 @@ scripts; 24: AWS SSM and DynamoDB output, payment gateways' request logs, URL pa
 a raw @, logins in chat; vendors' demo tokens and redaction masks; 25: redis-cli replies, LLM
 tool configs, aligned CLI tables with a type column, local-development defaults and digests;
 26: token caches, Junos configurations, tunnel agents, browser form tools, Slack blocks, grep
-output, correlation tokens). Each case gives a text
+output, correlation tokens; 27: debugger panes, documented development tokens). Each case gives a text
 and the values the default packs must report as secrets; an empty list means no secret may
 be reported."""
 
@@ -63,6 +63,12 @@ HEX40 = hashlib.sha1(b"corpus-26 fake api key").hexdigest()
 PADDLE_NTF = (
     "pdl_ntfset_" + HEX32[:26] + "_" + _b64ish("paddle", 32).replace("-", "x").replace("_", "y")
 )
+# corpus 27: a LaunchDarkly SDK key (sdk- and a version-4 UUID), a Flagsmith server key, a
+# GitHub-shaped token whose CRC32 fails (all from hashes of fixed words: not real)
+_H = hashlib.sha256(b"corpus-27 fake sdk key").hexdigest()
+LD_SDK = f"sdk-{_H[:8]}-{_H[8:12]}-4{_H[13:16]}-a{_H[17:20]}-{_H[20:32]}"
+FLAGSMITH = "ser." + _b64ish("flagsmith", 22).replace("-", "Q").replace("_", "z")
+GH_BADSUM = "ghp_" + _b64ish("bad crc", 36).replace("-", "a").replace("_", "b")
 
 
 @pytest.fixture(scope="module")
@@ -447,6 +453,13 @@ SILENT = [
     "비번 바꿨어요 ㅋㅋ",
     "κωδικός προϊόντος: ABC12345",
     "ταχυδρομικός κωδικός: 10558",
+    # -- corpus 27 --------------------------------------------------------------------------
+    # Unleash's and Telegram's documented tokens
+    "UNLEASH_API_TOKEN=*:*.unleash-insecure-api-token\n",
+    "UNLEASH_API_TOKEN=default:development.unleash-insecure-api-token\n",
+    '"telegram": {"enabled": true, "token": "123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11"}',
+    # a debugger's variables pane: a GitHub-shaped token whose CRC32 fails, in repr quotes
+    json.dumps({"variables": [{"name": "api_token", "value": f"'{GH_BADSUM}'", "type": "str"}]}),
 ]
 
 
