@@ -4,7 +4,8 @@ scripts; 24: AWS SSM and DynamoDB output, payment gateways' request logs, URL pa
 a raw @, logins in chat; vendors' demo tokens and redaction masks; 25: redis-cli replies, LLM
 tool configs, aligned CLI tables with a type column, local-development defaults and digests;
 26: token caches, Junos configurations, tunnel agents, browser form tools, Slack blocks, grep
-output, correlation tokens; 27: debugger panes, documented development tokens). Each case gives a text
+output, correlation tokens; 27: hiera-eyaml, build-tool and flag-SDK keys, debugger panes,
+documented development tokens). Each case gives a text
 and the values the default packs must report as secrets; an empty list means no secret may
 be reported."""
 
@@ -355,6 +356,22 @@ FOUND = [
     ("χρήστης: admin\nκωδικός: Pepper9905$", ["Pepper9905$"]),
     ("συνθηματικό: Pepper9905$", ["Pepper9905$"]),
     ("口令：Xk9mP2vLq7", ["Xk9mP2vLq7"]),
+    # -- corpus 27 --------------------------------------------------------------------------
+    # hiera-eyaml shows decrypted values as DEC::PKCS7[…]! (eyaml decrypt -f, eyaml edit)
+    (
+        "profile::db::root_password: DEC::PKCS7[Glacier*Pepper54]!\n"
+        f"profile::monitoring::api_key: DEC(3)::PKCS7[{HEX32}]!",
+        ["Glacier*Pepper54", HEX32],
+    ),
+    (json.dumps({"text": "relay_password: DEC::GPG[ohU%r0BWdmiV#-0x]!"}), ["ohU%r0BWdmiV#-0x"]),
+    # a service's *_KEY (Kaggle, Opsgenie), a server key, Gradle's plugin-portal publish key
+    (f"{{'KAGGLE_KEY': '{HEX32}', 'COLAB_GPU': '1'}}", [HEX32]),
+    (f"just: running recipe `notify` with OPSGENIE_KEY={HEX32}", [HEX32]),
+    (f"FLAGSMITH_SERVER_KEY={FLAGSMITH}\n", [FLAGSMITH]),
+    (f'"fcm": {{"serverKey": "{HEX40}"}}', [HEX40]),
+    (f"systemProp.gradle.publish.key={HEX32}\n", [HEX32]),
+    # LaunchDarkly's server-side SDK key
+    (f'ldclient.set_config(Config("{LD_SDK}"))', [LD_SDK]),
 ]
 
 
@@ -454,12 +471,18 @@ SILENT = [
     "κωδικός προϊόντος: ABC12345",
     "ταχυδρομικός κωδικός: 10558",
     # -- corpus 27 --------------------------------------------------------------------------
-    # Unleash's and Telegram's documented tokens
+    # eyaml's encrypted form, a decrypted flag; Unleash's and Telegram's documented tokens
+    "profile::db::root_password: ENC[PKCS7,MIIBiQYJKoZIhvcNAQcDoIIBejCCAXYCAQAxggEhMIIBHQIBADAFMAACAQEw]",
+    "profile::feature::enabled: DEC::PKCS7[true]!",
     "UNLEASH_API_TOKEN=*:*.unleash-insecure-api-token\n",
     "UNLEASH_API_TOKEN=default:development.unleash-insecure-api-token\n",
     '"telegram": {"enabled": true, "token": "123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11"}',
     # a debugger's variables pane: a GitHub-shaped token whose CRC32 fails, in repr quotes
     json.dumps({"variables": [{"name": "api_token", "value": f"'{GH_BADSUM}'", "type": "str"}]}),
+    # sort, cache and object keys stay silent; a UUID after another prefix; a mobile key
+    f"SORT_KEY={HEX32}\nCACHE_KEY={HEX32}\n",
+    f"request {LD_SDK.replace('sdk-', 'req-')}",
+    f"LD_MOBILE_KEY=mob-{LD_SDK[4:]}",
 ]
 
 
