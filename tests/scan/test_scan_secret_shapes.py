@@ -5,7 +5,7 @@ a raw @, logins in chat; vendors' demo tokens and redaction masks; 25: redis-cli
 tool configs, aligned CLI tables with a type column, local-development defaults and digests;
 26: token caches, Junos configurations, tunnel agents, browser form tools, Slack blocks, grep
 output, correlation tokens; 27: hiera-eyaml, build-tool and flag-SDK keys, debugger panes,
-documented development tokens). Each case gives a text
+documented development tokens, API keys sent as a help desk's basic-auth user). Each case gives a text
 and the values the default packs must report as secrets; an empty list means no secret may
 be reported."""
 
@@ -30,6 +30,13 @@ SUPABASE_DEMO_SERVICE = (
 
 # format-valid fakes: hex digits of a hash of a fixed word (no real credential)
 HEX32 = hashlib.sha256(b"corpus-25 fake key").hexdigest()[:32]
+# a help desk's API key: 20 letters and digits from a hash of a fixed word
+HELPDESK_KEY = (
+    base64.b64encode(hashlib.sha256(b"fake helpdesk key").digest())
+    .decode()[:20]
+    .replace("+", "Q")
+    .replace("/", "z")
+)
 DIGEST_A = hashlib.sha256(b"fake stripe secret").hexdigest()
 DIGEST_B = hashlib.sha256(b"fake resend key").hexdigest()
 SPACECTL = (
@@ -372,6 +379,17 @@ FOUND = [
     (f"systemProp.gradle.publish.key={HEX32}\n", [HEX32]),
     # LaunchDarkly's server-side SDK key
     (f'ldclient.set_config(Config("{LD_SDK}"))', [LD_SDK]),
+    # an API key as the basic-auth user with an X or no password (Freshdesk, Stripe docs)
+    (
+        f"curl -v -u {HELPDESK_KEY}:X -X GET https://acme.freshdesk.com/api/v2/tickets",
+        [HELPDESK_KEY],
+    ),
+    (f'curl https://api.acme.io/v1/charges -u "{HELPDESK_KEY}:"', [HELPDESK_KEY]),
+    (f'requests.get(url, auth=("{HELPDESK_KEY}", "X"))', [HELPDESK_KEY]),
+    (
+        json.dumps({"cmd": f'curl -u "{HELPDESK_KEY}:X" https://acme.freshservice.com'}),
+        [HELPDESK_KEY],
+    ),
 ]
 
 
@@ -483,6 +501,11 @@ SILENT = [
     f"SORT_KEY={HEX32}\nCACHE_KEY={HEX32}\n",
     f"request {LD_SDK.replace('sdk-', 'req-')}",
     f"LD_MOBILE_KEY=mob-{LD_SDK[4:]}",
+    # the help-desk idiom with a user name or a placeholder, not a key
+    "curl -u serviceaccountname:X https://acme.freshdesk.com/api/v2/tickets",
+    "curl -u yourapikey:X https://acme.freshdesk.com/api/v2/tickets",
+    "curl -u YOUR_API_KEY_HERE_1234:X https://acme.freshdesk.com/api/v2/tickets",
+    "curl -u 0123456789abcdef0123456789abcdef:X https://acme.freshdesk.com",
 ]
 
 
