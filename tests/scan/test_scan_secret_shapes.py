@@ -390,6 +390,12 @@ FOUND = [
         json.dumps({"cmd": f'curl -u "{HELPDESK_KEY}:X" https://acme.freshservice.com'}),
         [HELPDESK_KEY],
     ),
+    # a project script's --<name>-pass / --<name>-pwd flag
+    (
+        "task: [deploy] ./scripts/smoke.sh --admin-pass 'WMVgSfwB1g-hPTBZs7'\nsmoke OK",
+        ["WMVgSfwB1g-hPTBZs7"],
+    ),
+    ("./deploy --db-pwd Falcon6279#x --verbose", ["Falcon6279#x"]),
 ]
 
 
@@ -506,6 +512,8 @@ SILENT = [
     "curl -u yourapikey:X https://acme.freshdesk.com/api/v2/tickets",
     "curl -u YOUR_API_KEY_HERE_1234:X https://acme.freshdesk.com/api/v2/tickets",
     "curl -u 0123456789abcdef0123456789abcdef:X https://acme.freshdesk.com",
+    # passes of a tool, not passwords
+    "x264 --pass 1 --bitrate 2000; tool --multi-pass enabled --second-pass 2; git --bypass foo",
 ]
 
 
