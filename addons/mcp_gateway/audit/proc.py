@@ -56,11 +56,11 @@ import sys
 import threading
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import orjson
 
+from ..childenv import child_env
 from . import schema
 from .writer import DEFAULT_QUEUE_SIZE, AuditError, AuditWriter, _Marker, _sanitize
 
@@ -169,12 +169,7 @@ class ProcessWriter:
             "key": self._key,
             "start_detail": {**self._start_detail, "pid": os.getpid()},
         }
-        env = dict(os.environ)
-        pkg_root = Path(__file__).resolve().parents[2]  # the directory holding mcp_gateway
-        if pkg_root.name not in ("site-packages", "dist-packages"):  # a checkout: add it
-            env["PYTHONPATH"] = os.pathsep.join(
-                p for p in (env.get("PYTHONPATH"), str(pkg_root)) if p
-            )
+        env = child_env()
         ready = threading.Event()
         self._start_error = None
         self._db_error = False

@@ -17,7 +17,8 @@ named. (A quadratic regex, a few milliseconds on each of its ~2,000 pumps, is no
 timed for ``BUDGET`` seconds of CPU at most, and passes.) A
 regex found fast is remembered (by its hash and the Python version) in the gateway's cache
 directory, so that a restart does not time it again. The shipped packs' regexes are timed
-the same way by the test suite (tests/scan/test_scan_slow_inputs.py), not at start-up.
+on the same pumps (700 characters long) by the test suite
+(tests/scan/test_scan_slow_inputs.py), not at start-up.
 
 This is a test, not a proof: a regex slow only on input unlike its own text can pass.
 """
@@ -197,15 +198,14 @@ def _remember(keys: list[str]) -> None:
 
 # -- the child process --------------------------------------------------------------------
 def _spawn() -> subprocess.Popen:
-    env = dict(os.environ)
-    pkg_root = Path(__file__).resolve().parents[2]  # the directory holding mcp_gateway
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(pkg_root), env.get("PYTHONPATH")) if p)
+    from ..childenv import child_env
+
     return subprocess.Popen(
         [sys.executable, "-m", "mcp_gateway.scan.slowcheck"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
-        env=env,
+        env=child_env(),
         close_fds=True,
     )
 
