@@ -8,10 +8,24 @@ SSE event, becomes a :class:`Message` that points back to its exchange.
 from __future__ import annotations
 
 import enum
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+# A session id is the client's or the server's string, of any length (the spec sets none):
+# state kept per session keys a longer one by its SHA-256 digest.
+MAX_SID = 256
+
+
+def session_key(sid: str) -> str:
+    """The key a session id is kept under: itself, or its digest when long (a NUL, which no
+    header value holds, keeps a digest from naming a real id)."""
+    if len(sid) <= MAX_SID:
+        return sid
+    digest = hashlib.sha256(sid.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"\x00sha256:{digest}:{sid[:16]}"
 
 
 class Direction(enum.StrEnum):

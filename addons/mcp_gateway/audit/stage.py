@@ -152,13 +152,13 @@ def _cap_columns(row: dict[str, Any]) -> None:
     for col in _CAPPED:
         v = row.get(col)
         if v.__class__ is str and len(v) > ID_CAP:
-            row[col] = f"{v[:ID_CAP]}…[{len(v)} characters]"
+            row[col] = _cut(v)
 
 
 def _cut(v: Any) -> Any:
-    """A finding's location (a JSON pointer through the client's member names, of any
-    length: 120 findings under 30 KB names made a 3.6 MB row, and up to mcp_max_findings
-    of them per message), cut as the identifiers are."""
+    """An identifier, or a finding's location (a JSON pointer through the client's member
+    names, of any length: 120 findings under 30 KB names made a 3.6 MB row, and up to
+    mcp_max_findings of them per message), cut past ID_CAP with its length said."""
     if v.__class__ is str and len(v) > ID_CAP:
         return f"{v[:ID_CAP]}…[{len(v)} characters]"
     return v

@@ -24,23 +24,13 @@ longer than ``MAX_SID`` is kept by its SHA-256 digest. Kept whole, 1,000 made-up
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections import OrderedDict
 
+from ..message import session_key as sid_key
+
 log = logging.getLogger("mcp_gateway.identity")
-
-MAX_SID = 256  # a longer session id is kept by its digest
-
-
-def sid_key(sid: str) -> str:
-    """The key a session id is kept under: itself, or its digest when long (a NUL, which
-    no header value holds, keeps a digest from naming a real id)."""
-    if len(sid) <= MAX_SID:
-        return sid
-    digest = hashlib.sha256(sid.encode("utf-8", "surrogatepass")).hexdigest()
-    return f"\x00sha256:{digest}:{sid[:16]}"
 
 
 class SessionBindings:
@@ -243,6 +233,6 @@ class SessionBindings:
 
 def short(sid: str) -> str:
     """A session id shortened for logs."""
-    if sid.startswith("\x00"):  # a digest (sid_key)
+    if sid.startswith("\x00"):  # a digest (session_key)
         return sid[1:16] + "…"
     return sid if len(sid) <= 12 else sid[:8] + "…"

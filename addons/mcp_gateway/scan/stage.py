@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import binascii
 import bisect
-import hashlib
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ import orjson
 
 from .. import secretref
 from ..correlate import pending_of
-from ..message import Direction, Finding, Kind, Message
+from ..message import Direction, Finding, Kind, Message, session_key
 from ..parse import (
     MCP_PARAM_PREFIX,
     URI_METHODS,
@@ -638,33 +637,18 @@ SECRET_IDS_KEY = "scan.secret_ids"
 
 # Session ids found to hold a secret, gateway-wide: the session's other exchanges (its GET
 # stream, its DELETE) are recorded under the same id. Bounded; the oldest are forgotten.
-_SECRET_SESSIONS: OrderedDict[str | bytes, None] = OrderedDict()
+_SECRET_SESSIONS: OrderedDict[str, None] = OrderedDict()  # keys: message.session_key
 _MAX_SECRET_SESSIONS = 10_000
-_MAX_SECRET_SESSION_ID = 256  # a longer session id is kept by its digest
-
-
-def _secret_session_key(sid: str) -> str | bytes:
-    """A session id is the peer's string, of any length: a long one is kept by its SHA-256
-    digest (bytes, so no id a peer sends can name it). Kept whole, 10,000 made-up 12 KB
-    ids that each hold a secret-looking string took 120 MB (the session bindings key long
-    ids by digest too)."""
-    if len(sid) <= _MAX_SECRET_SESSION_ID:
-        return sid
-    return hashlib.sha256(sid.encode("utf-8", "surrogatepass")).digest()
 
 
 def remember_secret_session(sid: str) -> None:
-    _SECRET_SESSIONS[_secret_session_key(sid)] = None
+    _SECRET_SESSIONS[session_key(sid)] = None
     if len(_SECRET_SESSIONS) > _MAX_SECRET_SESSIONS:
         _SECRET_SESSIONS.popitem(last=False)
 
 
 def is_secret_session(sid: object) -> bool:
-    return (
-        bool(_SECRET_SESSIONS)
-        and isinstance(sid, str)
-        and _secret_session_key(sid) in _SECRET_SESSIONS
-    )
+    return bool(_SECRET_SESSIONS) and isinstance(sid, str) and session_key(sid) in _SECRET_SESSIONS
 
 
 def _remember_secret(ex, value) -> None:
