@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from types import SimpleNamespace
 
@@ -44,13 +45,22 @@ def test_identifiers_a_client_chooses_are_cut_in_the_audit():
     r = message_row(m)
     for col in ("name", "rpc_id", "session_id"):
         assert (
-            len(r[col]) < ID_CAP + 40
+            len(r[col]) < ID_CAP + 64
             and r[col].startswith(("t", "i", "s"))
-            and "characters]" in r[col]
+            and "characters, blake2b " in r[col]
         )
-    assert r["name"].endswith("…[5000000 characters]")
+    assert re.search(r"…\[5000000 characters, blake2b [0-9a-f]{16}\]\Z", r["name"])
     assert message_row(request(exchange(), 1))["name"] == "echo"  # short ones as they are
-    assert len(exchange_row(ex)["session_id"]) < ID_CAP + 40
+    assert len(exchange_row(ex)["session_id"]) < ID_CAP + 64
+
+
+def test_two_long_ids_with_one_prefix_stay_two_in_the_audit():
+    # the sessions table is keyed by the recorded id: a cut that kept only the first
+    # ID_CAP characters merged two sessions (and two clients' ids) into one
+    a = message_row(request(exchange(session="s" * 600 + "a"), 1))["session_id"]
+    b = message_row(request(exchange(session="s" * 600 + "b"), 1))["session_id"]
+    assert a != b and a.startswith("s" * 100) and b.startswith("s" * 100)
+    assert message_row(request(exchange(session="s" * 600 + "a"), 1))["session_id"] == a
 
 
 def test_a_findings_location_is_cut_in_the_audit():
@@ -67,9 +77,9 @@ def test_a_findings_location_is_cut_in_the_audit():
         Finding("github-token", "github_token", "critical", "redact", "/params/x", 0, 40),
     ]
     found = message_row(msg)["_findings"]
-    assert len(found[0]["location"]) < ID_CAP + 40
+    assert len(found[0]["location"]) < ID_CAP + 64
     assert found[0]["location"].startswith("/params/arguments/kkk")
-    assert found[0]["location"].endswith(f"…[{len(deep)} characters]")
+    assert f"…[{len(deep)} characters, blake2b " in found[0]["location"]
     assert found[1]["location"] == "/params/x"  # short ones as they are
 
 

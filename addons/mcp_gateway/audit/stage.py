@@ -10,6 +10,7 @@ recorded too.  It never touches the disk: it builds a small dict and calls
 from __future__ import annotations
 
 import copy
+import hashlib
 import logging
 import re
 from typing import Any
@@ -158,9 +159,12 @@ def _cap_columns(row: dict[str, Any]) -> None:
 def _cut(v: Any) -> Any:
     """An identifier, or a finding's location (a JSON pointer through the client's member
     names, of any length: 120 findings under 30 KB names made a 3.6 MB row, and up to
-    mcp_max_findings of them per message), cut past ID_CAP with its length said."""
+    mcp_max_findings of them per message), cut past ID_CAP with its length and a digest of
+    the whole said: two long session ids that share their first ID_CAP characters stay two
+    sessions in the audit."""
     if v.__class__ is str and len(v) > ID_CAP:
-        return f"{v[:ID_CAP]}…[{len(v)} characters]"
+        whole = hashlib.blake2b(v.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+        return f"{v[:ID_CAP]}…[{len(v)} characters, blake2b {whole}]"
     return v
 
 
