@@ -638,7 +638,7 @@ def test_pending_legacy_refusals_are_bounded_by_bytes(gw):
         p = legacy_post(gw, rpc("tools/call", id=f"{i:03d}" + "x" * 1_000_000, name="bad"))
         assert b'"method":"ping"' in p.request.content  # answered on the stream
     assert gw._legacy_refusal_bytes <= core._MAX_LEGACY_REFUSAL_BYTES
-    assert 10 <= len(gw._legacy_refusals) < 20
+    assert 6 <= len(gw._legacy_refusals) < 12  # each counts its id twice: ~2 MB
     assert gw._legacy_refusal_bytes == sum(c for _, c in gw._legacy_refusals.values())
     # the latest ones are still answered on the stream, and their bytes given back
     out = b"".join(

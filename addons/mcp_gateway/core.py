@@ -830,8 +830,10 @@ class Gateway:
         err = error_response(m.id, r.code, r.message, r.data)
         # The id is the client's, of any length, and an entry stays until the ping's answer
         # comes on the stream: never, when the server refuses the POST (404 for a session
-        # whose stream closed). 1 MB ids kept 1.2 MB each, 10,000 of them.
-        cost = 200 + len(encode_json(err))
+        # whose stream closed). 1 MB ids kept 1.2 MB each, 10,000 of them. (The key's id is
+        # counted too: it is the same string as the answer's when the message was parsed
+        # once, but not necessarily, so the bound errs on the safe side.)
+        cost = 200 + len(encode_json(err)) + (len(m.id) if isinstance(m.id, str) else 0)
         k = (*key, id_key(m.id))
         old = self._legacy_refusals.pop(k, None)
         if old is not None:
