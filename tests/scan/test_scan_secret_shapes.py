@@ -5,7 +5,8 @@ a raw @, logins in chat; vendors' demo tokens and redaction masks; 25: redis-cli
 tool configs, aligned CLI tables with a type column, local-development defaults and digests;
 26: token caches, Junos configurations, tunnel agents, browser form tools, Slack blocks, grep
 output, correlation tokens; 27: hiera-eyaml, build-tool and flag-SDK keys, debugger panes,
-documented development tokens, API keys sent as a help desk's basic-auth user). Each case gives a text
+documented development tokens, API keys sent as a help desk's basic-auth user; 28: documented
+defaults, placeholders after a prefix and publishable keys). Each case gives a text
 and the values the default packs must report as secrets; an empty list means no secret may
 be reported."""
 
@@ -514,6 +515,31 @@ SILENT = [
     "curl -u 0123456789abcdef0123456789abcdef:X https://acme.freshdesk.com",
     # passes of a tool, not passwords
     "x264 --pass 1 --bitrate 2000; tool --multi-pass enabled --second-pass 2; git --bypass foo",
+    # -- corpus 28 --------------------------------------------------------------------------
+    # placeholders and hashes in the credential-file formats
+    ': PSK "your-psk-here"\nbob : EAP "${VPN_PASSWORD}"',
+    f"ops@mail.acme.io:{{PLAIN-MD5}}{HEX32}:5000:5000::/var/vmail/ops",
+    "ops@mail.acme.io:{SHA512-CRYPT}$6$rounds=5000$abcdefgh$" + _b64ish("crypt", 86),
+    "[smtp-relay.acme.io]:587 mailer:${SMTP_PASSWORD}",
+    # Pulumi without --show-secrets; a JSON schema's password property; a hidden AzDO value
+    json.dumps(
+        {
+            "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270",
+            "ciphertext": "v1:" + _b64ish("cipher", 60),
+        }
+    ),
+    '{"password": {"type": "string", "minLength": 8, "writeOnly": true}}',
+    json.dumps({"SIGNING_KEY": {"isSecret": True, "value": None}}),
+    # documented defaults, placeholders after a prefix, publishable keys behind Bearer
+    'MilvusClient(uri="http://localhost:19530", token="root:Milvus")',
+    "DAGSTER_CLOUD_API_TOKEN=agent:acme:$(DAGSTER_TOKEN)\nTOKEN=agent:acme:%DAGSTER_TOKEN%\n",
+    "DAGSTER_CLOUD_API_TOKEN=agent:acme:your-agent-token-here\n",
+    '["Authorization", "Bearer pk_live_'
+    + _b64ish("pk", 99).replace("-", "a").replace("_", "b")
+    + '"]',
+    "mc alias set local http://localhost:9000 minioadmin minioadmin",
+    "authentication: required\nauthentication: scram-sha-256\n",
+    "snyk auth\nsnyk test --severity-threshold=high",
 ]
 
 
