@@ -90,6 +90,9 @@ CASES = [
     ("<cbc:ID>DE02120300000000202051</cbc:ID>", []),
     ("IBAN: NL39RABO0300065264", []),
     ("IBAN: DE86500105174327829605", [("iban", "DE86500105174327829605")]),
+    # (a bad IBAN whose first five groups pass mod-97: the short last group belongs to it)
+    ("Von Konto: DE93 5260 1815 9083 0166 00\n", []),
+    ("Von Konto: DE93 5260 1815 9083 0166\n", [("iban", "DE93 5260 1815 9083 0166")]),
     # -- E.164 digits without their + in a messaging API's recipient or sender field ------
     (
         '"contacts": [{"profile": {"name": "Lena"}, "wa_id": "4915110693571"}]',
