@@ -5,8 +5,9 @@ a raw @, logins in chat; vendors' demo tokens and redaction masks; 25: redis-cli
 tool configs, aligned CLI tables with a type column, local-development defaults and digests;
 26: token caches, Junos configurations, tunnel agents, browser form tools, Slack blocks, grep
 output, correlation tokens; 27: hiera-eyaml, build-tool and flag-SDK keys, debugger panes,
-documented development tokens, API keys sent as a help desk's basic-auth user; 28: documented
-defaults, placeholders after a prefix and publishable keys). Each case gives a text
+documented development tokens, API keys sent as a help desk's basic-auth user; 28: credential
+file lines, Pulumi and Azure DevOps secret values, CLI positional keys, JFrog reference tokens,
+documented defaults and publishable keys). Each case gives a text
 and the values the default packs must report as secrets; an empty list means no secret may
 be reported."""
 
@@ -78,6 +79,14 @@ _H = hashlib.sha256(b"corpus-27 fake sdk key").hexdigest()
 LD_SDK = f"sdk-{_H[:8]}-{_H[8:12]}-4{_H[13:16]}-a{_H[17:20]}-{_H[20:32]}"
 FLAGSMITH = "ser." + _b64ish("flagsmith", 22).replace("-", "Q").replace("_", "z")
 GH_BADSUM = "ghp_" + _b64ish("bad crc", 36).replace("-", "a").replace("_", "b")
+# corpus 28: a pre-shared key, a record key (a UUID), a JFrog reference token (the base64 of
+# reftkn:01:<expiry>:<random>), an OPNsense-style API secret (all from fixed words: not real)
+PSK_B64 = base64.b64encode(hashlib.sha256(b"corpus-28 fake psk").digest()).decode()
+_H28 = hashlib.sha256(b"corpus-28 fake record key").hexdigest()
+UUID_KEY = f"{_H28[:8]}-{_H28[8:12]}-4{_H28[13:16]}-b{_H28[17:20]}-{_H28[20:32]}"
+JF_REF = base64.b64encode(f"reftkn:01:1947253619:{_b64ish('jfrog', 32)}".encode()).decode()
+JF_REF = JF_REF.rstrip("=")
+API_SECRET80 = (PSK_B64 + base64.b64encode(hashlib.sha256(b"opn").digest()).decode())[:80]
 
 
 @pytest.fixture(scope="module")
@@ -397,6 +406,53 @@ FOUND = [
         ["WMVgSfwB1g-hPTBZs7"],
     ),
     ("./deploy --db-pwd Falcon6279#x --verbose", ["Falcon6279#x"]),
+    # -- corpus 28 --------------------------------------------------------------------------
+    # credential files' own line formats: ipsec.secrets, Dovecot passwd-file, Postfix SASL maps
+    (
+        f'# /etc/ipsec.secrets\n192.0.2.7 198.51.100.9 : PSK "{PSK_B64}"\nalice : EAP "Tundra$Pepper72x"',
+        [PSK_B64, "Tundra$Pepper72x"],
+    ),
+    (": PSK 0sSGFyYm9yUXVhcnR6NDFSb2NrZXQ=\n", ["0sSGFyYm9yUXVhcnR6NDFSb2NrZXQ="]),
+    (
+        "lena@mail.acme.io:{PLAIN}Harbor7Quartz#41:5000:5000::/var/vmail/lena\n",
+        ["Harbor7Quartz#41"],
+    ),
+    (
+        json.dumps({"stdout": f"[smtp-relay.acme.io]:587 mailer:{HEX40}\n"}),
+        [HEX40],
+    ),
+    # Pulumi's decrypted secret (stack export --show-secrets), Azure DevOps / ARM values
+    (
+        json.dumps(
+            {
+                "password": {
+                    "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270",
+                    "plaintext": '"Walnut8Cobalt#73"',
+                }
+            },
+            indent=2,
+        ),
+        ["Walnut8Cobalt#73"],
+    ),
+    (
+        json.dumps({"DB_PASSWORD": {"isSecret": None, "value": "Rocket$Harbor59"}}, indent=2),
+        ["Rocket$Harbor59"],
+    ),
+    ('{"adminPassword": {"value": "Quartz1329$x"}}', ["Quartz1329$x"]),
+    # keys given by position: snyk auth, cypress --record --key, mc alias set
+    (f"+ snyk auth {UUID_KEY}\nYour account has been authenticated.", [UUID_KEY]),
+    (f"npx cypress run --record --key {UUID_KEY} --parallel", [UUID_KEY]),
+    (
+        f"$ mc alias set backup https://minio.acme.io Q3VPL7XJ2MNA8RT0WZKE {HEX40}\n",
+        [HEX40],
+    ),
+    # curl -u "KEY":"SECRET" (each half quoted), a bare Authentication: header, AuthApiKey()
+    (f'curl -k -u "{HEX32}":"{API_SECRET80}" https://fw01.lan/api', [API_SECRET80]),
+    (f"POST /inappevent/com.acme.app\nauthentication: {_b64ish('af', 22)}\n", [_b64ish("af", 22)]),
+    (f'weaviate.auth.AuthApiKey("{HEX40}")', [HEX40]),
+    # a JFrog reference token; a WooCommerce consumer key in a query string
+    (f"Access token:\t\t{JF_REF}\nDefault:\t\ttrue", [JF_REF]),
+    (f"GET /wp-json/wc/v3/orders?consumer_key=ck_{HEX40}&per_page=5", [f"ck_{HEX40}"]),
 ]
 
 
