@@ -453,6 +453,25 @@ FOUND = [
     # a JFrog reference token; a WooCommerce consumer key in a query string
     (f"Access token:\t\t{JF_REF}\nDefault:\t\ttrue", [JF_REF]),
     (f"GET /wp-json/wc/v3/orders?consumer_key=ck_{HEX40}&per_page=5", [f"ck_{HEX40}"]),
+    # OctoPrint's api: key:, a namespaced key in pulumi config's table, Tableau's PAT, an
+    # Elasticsearch API key's "encoded" form, PrestaShop's webservice key as the URL's user
+    (f"# ~/.octoprint/config.yaml\napi:\n  key: {HEX32.upper()}\nplugins: {{}}", [HEX32.upper()]),
+    (json.dumps({"text": f"api:\n  key: {HEX32.upper()}\nserver:\n  port: 5000"}), [HEX32.upper()]),
+    (f"KEY                  VALUE\napp:sessionSecret    {HEX40}\napp:replicas         3", [HEX40]),
+    (
+        f"TSC.PersonalAccessTokenAuth('ci-refresh', '{PSK_B64[:24]}:{HEX32}', site_id='acme')",
+        [f"{PSK_B64[:24]}:{HEX32}"],
+    ),
+    (
+        json.dumps(
+            {"id": "VuaCfGcBCdbkQm-e5aOx", "api_key": _b64ish("es", 22), "encoded": PSK_B64}
+        ),
+        [PSK_B64],
+    ),
+    (
+        f'curl -s "https://{HEX32.upper()}@shop.acme.io/api/customers/7?output_format=JSON"',
+        [HEX32.upper()],
+    ),
 ]
 
 
@@ -596,6 +615,11 @@ SILENT = [
     "mc alias set local http://localhost:9000 minioadmin minioadmin",
     "authentication: required\nauthentication: scram-sha-256\n",
     "snyk auth\nsnyk test --severity-threshold=high",
+    # a Sentry DSN's public key as a URL's user; a placeholder under api:; an image's base64
+    f"SENTRY_DSN=https://{HEX32}@o450000.ingest.sentry.io/5500000",
+    "api:\n  key: ${OCTOPRINT_API_KEY}\n",
+    json.dumps({"thumbnail": {"mime": "image/png", "encoded": PSK_B64}}),
+    "git clone https://ACME@dev.azure.com/acme/repo/_git/repo",
 ]
 
 
