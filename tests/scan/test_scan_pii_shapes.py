@@ -86,6 +86,12 @@ CASES = [
     ('{"entry": [{"id": "340919396192320", "changes": []}]}', []),
     ('{\\"id\\": \\"340919396192320\\"}', []),
     ("amex 340919396192320 exp 04/27", [("credit_card", "340919396192320")]),
+    # (nor in an OFX statement's <FITID>, however near the word DEBIT)
+    ("<STMTTRN>\n<TRNTYPE>DEBIT\n<FITID>4539148803436467\n<NAME>Miete", []),
+    (
+        "<STMTTRN>\n<TRNTYPE>DEBIT\n<MEMO>card 4539148803436467\n",
+        [("credit_card", "4539148803436467")],
+    ),
     # -- textbook and test IBANs ----------------------------------------------------------
     ("<cbc:ID>DE02120300000000202051</cbc:ID>", []),
     ("IBAN: NL39RABO0300065264", []),

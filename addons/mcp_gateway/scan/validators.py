@@ -159,6 +159,8 @@ _ID_BEFORE = re.compile(
     r"|session|message|event|object|build|job|run|snowflake)[_.-]?id|\bid"
     # any name ending in _id or Id / Ref (variant_id, "customerId", <AcctSvcrRef>, <TxId>)
     r"|[a-z0-9]_id|(?-i:[a-z](?:Ref|Id|ID))"
+    # an SGML / XML element named in capitals for an id (OFX's <FITID>, <TRNUID>, <SRVRTID>)
+    r"|(?-i:<[A-Z][A-Z0-9]{0,20}ID)"
     # a payment's reference on a statement line (Ref 3531635587702635)
     # (then the field's quoting, JSON-escaped too: \"id\": \"340919396192320\")
     r"|\b(?:ref|reference|referenz|r\u00e9f\u00e9rence|referencia|riferimento|verwendungszweck))"
