@@ -1178,3 +1178,27 @@ def test_a_name_of_megabytes_is_not_kept_in_the_scope_cache(engine):
     Pipeline([stage, ActStage(b"k")]).run(m)
     cache = engine.__dict__.get("_scope_cache", {})
     assert not any(long_name in k for k in cache)
+
+
+def test_a_context_only_secret_is_redacted_where_it_stands_whole(pipeline):
+    """Redacting a value found by its context everywhere it occurs rewrote other words that
+    contain it: ``password: Client`` once turned ``OAuth2Client`` into ``OAuth2[REDACTED…]``
+    and a tool named ``review_AccessToken_usage`` into one the server did not know (round 24).
+    Whole occurrences are still all redacted (the value quoted again in a log line)."""
+    code = 'db_password = "Zq8vK2mP9xL4"\nlog("Zq8vK2mP9xL4")\nx = myZq8vK2mP9xL4y'
+    m = req({"name": "run_Zq8vK2mP9xL4_job", "arguments": {"code": code}})
+    pipeline.run(m)
+    back = reserialize(m)
+    out = back["params"]["arguments"]["code"]
+    assert 'Zq8vK2mP9xL4"' not in out and out.count("[REDACTED:generic_secret]") == 2
+    assert "myZq8vK2mP9xL4y" in out  # someone else's word
+    assert back["params"]["name"] == "run_Zq8vK2mP9xL4_job"
+    assert [f.rule for f in m.findings] == ["generic-secret-assignment"] * 2
+
+
+def test_a_token_known_by_its_shape_is_redacted_wherever_it_appears(pipeline):
+    tok = github_token()
+    m = req({"name": "run", "arguments": {"a": f"token {tok}", "b": f"x{tok}y"}})
+    pipeline.run(m)
+    back = reserialize(m)
+    assert tok not in orjson.dumps(back).decode()
