@@ -112,11 +112,12 @@ class ActStage:
         self._notify(msg, top)
 
     def _notify(self, msg: Message, top: str) -> None:
-        loud = [f for f in msg.findings if f.action in ("alert", "block")]
+        # (a redaction is logged at INFO: an agent whose file or answer changed on the way
+        # is explained in the proxy's log, not only in the audit)
+        loud = [f for f in msg.findings if f.action in ("alert", "block", "redact")]
         if not loud:
             return
         ex = msg.exchange
-        rules = sorted({f.rule for f in loud})
         # one line per rule and action: a table of 13,000 card numbers is one warning with a
         # count, not 13,000 lines (that took a second of the event loop and the terminal)
         groups: dict[tuple[str, str], list] = {}
@@ -127,7 +128,8 @@ class ActStage:
             where = ", ".join(x.location for x in fs[:_LOCATIONS_LOGGED])
             if len(fs) > _LOCATIONS_LOGGED:
                 where += f" and {len(fs) - _LOCATIONS_LOGGED} more"
-            log.warning(
+            log.log(
+                logging.INFO if action == "redact" else logging.WARNING,
                 "mcp-gateway: %s %s (%s, %s)%s at %s in %s %s%s on %s",
                 action, rule, f.type, f.severity, f" x{len(fs)}" if len(fs) > 1 else "", where,
                 msg.direction.value, msg.method or msg.kind.value,
@@ -136,12 +138,16 @@ class ActStage:
         flow = ex.flow
         if flow is None:
             return
+        warned = [f for f in loud if f.action != "redact"]
+        rules = sorted({f.rule for f in (warned or loud)})
         try:
-            if top == "block" or any(f.action == "block" for f in loud):
+            if top == "block" or any(f.action == "block" for f in warned):
                 flow.marked = ":no_entry:"
-            elif not flow.marked:
+            elif warned and not flow.marked:
                 flow.marked = ":warning:"
-            note = f"mcp-gateway {'block' if top == 'block' else 'alert'}: {', '.join(rules)}"
+            # (a redaction only comments the flow, for mitmweb: it is no alarm)
+            kind = "block" if top == "block" else "alert" if warned else "redact"
+            note = f"mcp-gateway {kind}: {', '.join(rules)}"
             old = flow.comment or ""
             if note not in old:
                 flow.comment = f"{old}\n{note}" if old else note

@@ -277,6 +277,21 @@ def test_many_alerts_of_one_rule_are_one_log_line_with_a_count(pipeline, caplog)
     assert " x500 at /result/content/" in lines[0] and "and 497 more" in lines[0]
 
 
+def test_a_redaction_is_logged_at_info_and_commented_not_marked(pipeline, caplog):
+    """An agent whose answer changed on the way is explained in the proxy's log (round 24:
+    redactions showed only in the audit); a redaction is no alarm, so no mark."""
+    flow = FakeFlow()
+    tok = github_token()
+    m = result({"content": [{"type": "text", "text": f"token {tok}"}]}, exchange=ex(flow=flow))
+    with caplog.at_level(logging.INFO, logger="mcp_gateway"):
+        pipeline.run(m)
+    assert m.modified
+    lines = [r for r in caplog.records if "github-token" in r.getMessage()]
+    assert [r.levelno for r in lines] == [logging.INFO]
+    assert "redact github-token" in lines[0].getMessage() and tok not in lines[0].getMessage()
+    assert flow.marked == "" and flow.comment == "mcp-gateway redact: github-token"
+
+
 def test_block_marks_flow_no_entry(pipeline):
     flow = FakeFlow()
     m = req({"name": "x", "arguments": {"k": pem()}}, exchange=ex(flow=flow))
