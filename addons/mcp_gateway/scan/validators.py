@@ -586,7 +586,14 @@ def sasl_plain(value: str, ctx: Ctx | None = None) -> bool:
 
 # user:password pairs quoted in RFC 7617, MDN and HTTP tutorials (compared case-insensitively)
 _DOC_CREDENTIALS = frozenset(
-    ("aladdin:open sesame", "aladdin:opensesame", "test:123\u00a3", "username:password")
+    (
+        "aladdin:open sesame",
+        "aladdin:opensesame",
+        "test:123\u00a3",
+        "username:password",
+        "s6bhdrkqt3:gx1fbat3bv",  # RFC 6749's client (czZCaGRSa3F0MzpnWDFmQmF0M2JW)
+        "s6bhdrkqt3:7fjfp0zbr1kt",  # OpenID Connect Core's client
+    )
 )
 
 
@@ -892,6 +899,14 @@ _CELL_EDGE = frozenset("\t|\u2502,;\n\r")
 _BLANK_LINE = re.compile(r"(?>\r\n|\n|\r|\\r\\n|\\n|\\r)[ \t]*(?>\r\n|\n|\r|\\r\\n|\\n|\\r)")
 _ESCAPES = (("\\r\\n", "\n"), ("\\n", "\n"), ("\\r", "\n"), ("\\t", "\t"), ('\\"', '"'))
 _TABLE_LOOKBACK = 8000  # characters before the value searched for its header
+# a line of source code read as a comma-separated row: an indented line of a list or of a
+# call's arguments that goes on below ("    'pp_Indent', 'pp_IntCh', 'pp_IntFmt',"), a method
+# call (self.assertEqual(out, expected)) or an assignment (password, salt, rounds = vector)
+_CODE_LINE = re.compile(
+    r"^[ \t]+\S.*,[ \t]*(?:#.*|//.*)?$"
+    r"|[A-Za-z_]\w*\.[A-Za-z_]\w*\("
+    r"|^[ \t]*[A-Za-z_][\w.]*(?:[ \t]*,[ \t]*[A-Za-z_][\w.]*)*[ \t]*=[ \t]"
+)
 _LINE_MAX = 2000  # characters of a table's row
 
 
@@ -1024,6 +1039,8 @@ def column_header(ctx: Ctx, header: re.Pattern, word: re.Pattern) -> bool:
     n, _, delim = max(counts)
     if n == 0:
         return False
+    if delim == "," and _CODE_LINE.search(row.replace("\x00", text[s:e])):
+        return False  # a line of code, not a table's row
     cells = _cells(row, delim)
     index = next((i for i, c in enumerate(cells) if "\x00" in c), None)
     if index is None or cells[index].strip().strip("\"'`").strip() != "\x00":
@@ -1048,7 +1065,8 @@ def column_header(ctx: Ctx, header: re.Pattern, word: re.Pattern) -> bool:
             if in_json:
                 q = _unescaped_quote(text[hs:hp], last=True)  # the JSON string opens there
                 hs = hs + q + 1 if q >= 0 else hs
-            got = _header_cells(_unescape_lines(text[hs:he]), delim)
+            hline = _unescape_lines(text[hs:he])
+            got = [] if delim == "," and _CODE_LINE.search(hline) else _header_cells(hline, delim)
             tables.heads[(hp, delim, in_json)] = got
         if sum(1 for c in got if c.strip()) < 2:
             continue  # a line with one word: no table's header
@@ -1327,6 +1345,12 @@ _FAMOUS = {
         RU0204452560040702810412345678901 SO211000001001000100141
         NI45BAPR00000013000003558124 FK88SC123456789012 OM810180000001299123456
         MN121234123456789123 BI4210000100010000332045181""".split()
+    ),
+    # the example tokens of the OAuth 2.0 and OpenID Connect specifications (RFC 6749, RFC 6750,
+    # OIDC Core), quoted by every OAuth library's docs and tests
+    "secret": frozenset(
+        """TGZV3JOKF0XG5QX2TLKWIA 2YOTNFZFEJR1ZCSICMWPAA SPLXLOBEZQQYBYS6WXSBIA SLAV32HKKG 8XLOXBTZP8
+        MF9B5F41JQM GX1FBAT3BV 7FJFP0ZBR1KT CZZCAGRSA3F0MZPNWDFMQMF0M2JW""".split()
     ),
 }
 
