@@ -90,6 +90,33 @@ SILENT = [
     "# fail a second time. Hm. Unless the Password Manager is\n",
     # IPv6 test strings: an IPv4 tail, a zone
     'assertBadSplit("10:9:8:7:6:5:4:3:42.42.42.42")\nassertBadSplit("7:6:5:4:3:2:1%scope")\n',
+    # more of the same, from other packages: a lower-case type in a union, a generic, a
+    # private alias, optional chaining, an f-string's call, Perl's arrow, a docstring's
+    # one-word description, empty assignments, placeholders, a bracketed IPv6 address
+    "        self.auth: httpx2.Auth | None = resolved\n",
+    "OLDSTYLE_AUTH: Final[Pattern[str]]\n",
+    "        self._storage_oauth_token = PydanticAdapter[OAuthToken](\n",
+    "def prepare_child(next: _Next, token: _Token) -> _Callback: ...\n",
+    "    private_key: _SSH_PRIVATE_KEY_TYPES,\n",
+    "      onresumptiontoken: options?.onresumptiontoken\n",
+    "        r += f\", secret='{base64.b64encode(self.secret).decode()}'\"\n",
+    "    while($token = $self->get_token) {\n",
+    "        password: Valkey password. Defaults to None.\n",
+    "    :param password: Unicode password.\n",
+    "        :param token: REQUIRED.  The token that the client wants to get revoked.\n",
+    "        client_secret: WorkOS client secret\n",
+    '  __mvncomp "username= message= passphrase= password= scmVersion= " "-D"\n',
+    "    $pass = '-anonymous@'\n",
+    '    client_secret="your-auth0-client-secret",\n',
+    '    client_secret="sk_test_456",\n',
+    "the id_token_encrypted_response_enc value is A128CBC-HS256. When\n",
+    '    "host": "[2606:2800:220:1:248:1893:25c8:1946:43209]",\n',
+    "redis://[[username]:[password]]@localhost:6379/0\n",
+    'url = httpx.URL("https://jo%40email.com:a%20secret@www.example.com")\n',
+    # RFC 5849's (OAuth 1.0) documented examples, also in a signature base string table
+    'Authorization: OAuth realm="Example", oauth_consumer_key="9djdj82h48djs9d2",\n'
+    '    oauth_token="kkk9d7dh3k39sjv7", oauth_signature_method="HMAC-SHA1"\n',
+    "| Name | Value |\n|   oauth_consumer_key   | 9djdj82h48djs9d2 |\n",
     # RFC 6749's documented examples
     "Authorization: Basic czZCaGRSa3F0MzpnWDFmQmF0M2JW\n",
     '{"access_token": "2YotnFZFEjr1zCsicMWpAA", "refresh_token": "tGzv3JOkF0XG5Qx2TlKWIA"}',
@@ -114,6 +141,9 @@ FOUND = [
     (f"client_secret = {HEX32}\n", HEX32),
     ("12:01:22.331 CMD: MqttPassword Glacier%Rocket36\n", "Glacier%Rocket36"),
     ("host,user,password\ndb1,admin,Tr0ub4dor&3x\n", "Tr0ub4dor&3x"),
+    ("auth_token: Xk9mQ2vLpR7w\n", "Xk9mQ2vLpR7w"),
+    ("password: Kq7vLp2Xw9 password\n", "Kq7vLp2Xw9"),
+    ("redis://app:Xk9#mQ2vLp@db.internal:6379/0\n", "Xk9#mQ2vLp"),
     ("# ~/.pgpass\ndb.internal:5432:appdb:app:Pq8vWz3LmK\n", "Pq8vWz3LmK"),
     ("fe80:5432:appdb:app:Pq8vWz3LmK\n", "Pq8vWz3LmK"),
 ]
