@@ -94,6 +94,7 @@ SILENT = [
     # private alias, optional chaining, an f-string's call, Perl's arrow, a docstring's
     # one-word description, empty assignments, placeholders, a bracketed IPv6 address
     "        self.auth: httpx2.Auth | None = resolved\n",
+    "    private_key: Ed25519PrivateKey | Ed448PrivateKey,\n",
     "OLDSTYLE_AUTH: Final[Pattern[str]]\n",
     "        self._storage_oauth_token = PydanticAdapter[OAuthToken](\n",
     "def prepare_child(next: _Next, token: _Token) -> _Callback: ...\n",
@@ -142,6 +143,9 @@ FOUND = [
     ("12:01:22.331 CMD: MqttPassword Glacier%Rocket36\n", "Glacier%Rocket36"),
     ("host,user,password\ndb1,admin,Tr0ub4dor&3x\n", "Tr0ub4dor&3x"),
     ("auth_token: Xk9mQ2vLpR7w\n", "Xk9mQ2vLpR7w"),
+    # a Markdown table's cell is no type annotation's union
+    ("| db01 | password: S3cr3tPass | Active |\n", "S3cr3tPass"),
+    ("| db01 | password: Xk9mQ2vLpR | None |\n", "Xk9mQ2vLpR"),
     ("password: Kq7vLp2Xw9 password\n", "Kq7vLp2Xw9"),
     ("redis://app:Xk9#mQ2vLp@db.internal:6379/0\n", "Xk9#mQ2vLp"),
     ("# ~/.pgpass\ndb.internal:5432:appdb:app:Pq8vWz3LmK\n", "Pq8vWz3LmK"),
