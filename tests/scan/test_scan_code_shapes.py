@@ -121,6 +121,10 @@ SILENT = [
     # RFC 6749's documented examples
     "Authorization: Basic czZCaGRSa3F0MzpnWDFmQmF0M2JW\n",
     '{"access_token": "2YotnFZFEjr1zCsicMWpAA", "refresh_token": "tGzv3JOkF0XG5Qx2TlKWIA"}',
+    # the shell's working directories in an environment dump (server-everything's get-env in
+    # a CI runner: PWD=/github/workspace was redacted as a password)
+    "PWD=/github/workspace\nOLDPWD=/builds/acme/app\nHOME=/root\n",
+    '{"PWD": "/nix/store/abc-def", "OLDPWD": "/Volumes/Data/src"}',
 ]
 
 
@@ -150,6 +154,15 @@ FOUND = [
     ("redis://app:Xk9#mQ2vLp@db.internal:6379/0\n", "Xk9#mQ2vLp"),
     ("# ~/.pgpass\ndb.internal:5432:appdb:app:Pq8vWz3LmK\n", "Pq8vWz3LmK"),
     ("fe80:5432:appdb:app:Pq8vWz3LmK\n", "Pq8vWz3LmK"),
+    # a name that only ends in PWD is still a password's
+    ("export DB_PWD=Zq8vK2mP9xL4\n", "Zq8vK2mP9xL4"),
+    ("MYSQLPWD=Zq8vK2mP9xL4\n", "Zq8vK2mP9xL4"),
+    # ODBC's password is PWD too: the value, not the name, tells it from a directory
+    (
+        "Driver={ODBC Driver 18};Server=db;UID=report_reader;PWD=Walnut@Walnut95;\n",
+        "Walnut@Walnut95",
+    ),
+    ("UID=report_reader\nPWD=Zq8vK2mP9xL4\n", "Zq8vK2mP9xL4"),
 ]
 
 
