@@ -121,6 +121,10 @@ SILENT = [
     # RFC 6749's documented examples
     "Authorization: Basic czZCaGRSa3F0MzpnWDFmQmF0M2JW\n",
     '{"access_token": "2YotnFZFEjr1zCsicMWpAA", "refresh_token": "tGzv3JOkF0XG5Qx2TlKWIA"}',
+    # a docstring's field list: the text after the parameter's name describes it
+    'def connect(client_id, client_secret):\n    """:param client_secret: Client Secret, from the console."""\n',
+    "    :ivar token: Token\n    :type password: SecretStr\n",
+    " * @param password: Passphrase Of The Wallet\n",
     # the shell's working directories in an environment dump (server-everything's get-env in
     # a CI runner: PWD=/github/workspace was redacted as a password)
     "PWD=/github/workspace\nOLDPWD=/builds/acme/app\nHOME=/root\n",
@@ -154,6 +158,9 @@ FOUND = [
     ("redis://app:Xk9#mQ2vLp@db.internal:6379/0\n", "Xk9#mQ2vLp"),
     ("# ~/.pgpass\ndb.internal:5432:appdb:app:Pq8vWz3LmK\n", "Pq8vWz3LmK"),
     ("fe80:5432:appdb:app:Pq8vWz3LmK\n", "Pq8vWz3LmK"),
+    # a field list's name is not enough when no docstring field marker comes before it
+    ("params:\n  password: Zq8vK2mP9xL4\n", "Zq8vK2mP9xL4"),
+    ("param_password: Zq8vK2mP9xL4\n", "Zq8vK2mP9xL4"),
     # a name that only ends in PWD is still a password's
     ("export DB_PWD=Zq8vK2mP9xL4\n", "Zq8vK2mP9xL4"),
     ("MYSQLPWD=Zq8vK2mP9xL4\n", "Zq8vK2mP9xL4"),
