@@ -1195,20 +1195,17 @@ def test_a_name_of_megabytes_is_not_kept_in_the_scope_cache(engine):
     assert not any(long_name in k for k in cache)
 
 
-def test_a_context_only_secret_is_redacted_where_it_stands_whole(pipeline):
-    """Redacting a value found by its context everywhere it occurs rewrote other words that
-    contain it: ``password: Client`` once turned ``OAuth2Client`` into ``OAuth2[REDACTED…]``
-    and a tool named ``review_AccessToken_usage`` into one the server did not know (round 24).
-    Whole occurrences are still all redacted (the value quoted again in a log line)."""
-    code = 'db_password = "Zq8vK2mP9xL4"\nlog("Zq8vK2mP9xL4")\nx = myZq8vK2mP9xL4y'
-    m = req({"name": "run_Zq8vK2mP9xL4_job", "arguments": {"code": code}})
+def test_every_copy_of_a_secret_is_redacted_even_glued_to_other_characters(pipeline):
+    """The detection's own occurrence cannot be told from the others after a scan of the
+    serialized message, and a copy glued to other characters is the secret too: keeping
+    copies inside words whole (to spare ``OAuth2Client`` for a false ``password: Client``)
+    leaked ``mysql -pSECRET``, ``%3DSECRET`` and CJK sentences (review of round 24's fix)."""
+    code = (
+        "export MYSQL_PWD=Zq8vK2mP9xL4\nmysql -uroot -pZq8vK2mP9xL4 prod\n密码是Zq8vK2mP9xL4已更新"
+    )
+    m = req({"name": "run", "arguments": {"code": code, "url": "q=pw%3DZq8vK2mP9xL4"}})
     pipeline.run(m)
-    back = reserialize(m)
-    out = back["params"]["arguments"]["code"]
-    assert 'Zq8vK2mP9xL4"' not in out and out.count("[REDACTED:generic_secret]") == 2
-    assert "myZq8vK2mP9xL4y" in out  # someone else's word
-    assert back["params"]["name"] == "run_Zq8vK2mP9xL4_job"
-    assert [f.rule for f in m.findings] == ["generic-secret-assignment"] * 2
+    assert "Zq8vK2mP9xL4" not in orjson.dumps(reserialize(m)).decode()
 
 
 def test_a_token_known_by_its_shape_is_redacted_wherever_it_appears(pipeline):

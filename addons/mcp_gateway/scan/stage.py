@@ -403,24 +403,17 @@ class ScanStage:
             if needle in seen:
                 continue  # every occurrence was handled with the first detection of it
             seen.add(needle)
+            # Every occurrence: the detection's own cannot be told from the others here, and a
+            # copy of a secret glued to other characters (-pSECRET, %3DSECRET, a CJK
+            # sentence) is the secret too.
             hits = []
-            n_whole = 0
             for seg in segs:
                 s = seg[4]
                 i = s.find(needle)
                 while i >= 0:
-                    whole = _whole(s, i, i + len(needle))
-                    n_whole += whole
-                    hits.append((seg, i, whole))
+                    hits.append((seg, i))
                     i = s.find(needle, i + len(needle))
-            if n_whole and d.type in _CONTEXT_TYPES:
-                # A secret known only by its context (``password: Client``) is its value where
-                # it stands whole: inside other words (``OAuth2Client``, a tool named
-                # ``review_AccessToken_usage``) it is someone else's text, and rewriting it
-                # there broke code, tool names and file paths. A token that is one by its
-                # own shape is rewritten wherever it appears.
-                hits = [h for h in hits if h[2]]
-            for (container, key, path, _ck, _s), i, _w in hits:
+            for (container, key, path, _ck, _s), i in hits:
                 self._found(msg, d, container, key, path, i, i + len(needle), needle, spans)
             if not hits:
                 # Found in the message but in no single string (a key name, or across values):
@@ -667,21 +660,6 @@ def _remember_secret(ex, value) -> None:
     if value is None or isinstance(value, bool):
         return
     ex.scratch.setdefault(SECRET_IDS_KEY, set()).add(str(value))
-
-
-# detection types known by their context alone (a name before the value), not their shape
-_CONTEXT_TYPES = frozenset({"generic_secret"})
-
-
-def _word(c: str) -> bool:
-    return c.isalnum() or c == "_"
-
-
-def _whole(s: str, i: int, j: int) -> bool:
-    """Whether ``s[i:j]`` is not glued to a word character on an edge that is one itself."""
-    if i > 0 and _word(s[i]) and _word(s[i - 1]):
-        return False
-    return not (j < len(s) and _word(s[j - 1]) and _word(s[j]))
 
 
 def _json_unescape(v: str) -> str:
