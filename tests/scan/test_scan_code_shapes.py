@@ -125,6 +125,18 @@ SILENT = [
     'def connect(client_id, client_secret):\n    """:param client_secret: Client Secret, from the console."""\n',
     "    :ivar token: Token\n    :type password: SecretStr\n",
     " * @param password: Passphrase Of The Wallet\n",
+    # a signature's parameter typed by a class (the next parameter below, a keyword-only
+    # marker, or the closing parenthesis and the return type)
+    "    def step(self, shrink_pass: ShrinkPass, *, random_order=False):\n",
+    "def push_offered_psks(buf: Buffer, pre_shared_key: OfferedPsks) -> None:\n",
+    "    credentials: Credentials | Iterable[Credentials] | None = None,\n",
+    # a scheme configured by its class (ASP.NET, Spring), not a bearer token
+    "Authentication: Microsoft.AspNetCore.Authentication.JwtBearer\n",
+    "authentication: org.springframework.security.ldap\n",
+    "Authentication: NegotiateKerberosAuthenticationHandler\n",
+    # a Wi-Fi profile's fields are no ipsec.secrets line; an API route is no relay map's login
+    'Security: EAP "PEAP-MSCHAPv2"\nMode: PSK "WPA2-Personal"\n',
+    "[api.example.org]:443 GET:/v1/users/list\n",
     # the shell's working directories in an environment dump (server-everything's get-env in
     # a CI runner: PWD=/github/workspace was redacted as a password)
     "PWD=/github/workspace\nOLDPWD=/builds/acme/app\nHOME=/root\n",
@@ -161,6 +173,17 @@ FOUND = [
     # a field list's name is not enough when no docstring field marker comes before it
     ("params:\n  password: Zq8vK2mP9xL4\n", "Zq8vK2mP9xL4"),
     ("param_password: Zq8vK2mP9xL4\n", "Zq8vK2mP9xL4"),
+    # passphrases of words are passwords, not type names (review of the code shapes)
+    ("DB_PASSWORD=PurpleMonkeyDishwasher\n", "PurpleMonkeyDishwasher"),
+    ("database:\n  password: CorrectHorseBatteryStaple\n", "CorrectHorseBatteryStaple"),
+    ("Server=db;UID=app;PWD=SummerVacation;\n", "SummerVacation"),
+    ("admin_password: AdminPass\n", "AdminPass"),
+    ("{password: SuperSecret, user: bob}\n", "SuperSecret"),
+    ("| DB | password: SuperSecret | Prod |\n", "SuperSecret"),
+    ("DB_PASSWORD=1*Qwerty77\n", "1*Qwerty77"),
+    ("TOKEN=Zebraword\n", "Zebraword"),
+    ('%any : PSK "Xk9mQ2vLpR7w"\n', "Xk9mQ2vLpR7w"),
+    ("[smtp.mandrillapp.com]:587 ops:md-Xk9mQ2vLpR7wZq8v\n", "md-Xk9mQ2vLpR7wZq8v"),
     # a name that only ends in PWD is still a password's
     ("export DB_PWD=Zq8vK2mP9xL4\n", "Zq8vK2mP9xL4"),
     ("MYSQLPWD=Zq8vK2mP9xL4\n", "Zq8vK2mP9xL4"),
@@ -176,3 +199,23 @@ FOUND = [
 @pytest.mark.parametrize("text,value", FOUND)
 def test_secrets_in_code_syntax_are_found(engine, text, value):
     assert value in secrets(engine, text), secrets(engine, text)
+
+
+def test_a_card_in_a_credit_card_statement_account_is_found(engine):
+    """In an OFX credit-card statement <ACCTID> is the card's number (only other …ID
+    elements, <FITID>, name an id)."""
+    text = "<CCACCTFROM><ACCTID>4556737586899855</ACCTID></CCACCTFROM>\n"
+    assert [d.type for d in engine.scan_text(text)] == ["credit_card"]
+    assert engine.scan_text("<STMTTRN><FITID>4556737586899855<TRNAMT>-10.00\n") == []
+
+
+def test_the_code_line_check_is_linear():
+    import time
+
+    from mcp_gateway.scan.validators import _CODE_LINE, _CODE_LINE_MAX
+
+    for text in ("a" * 100_000, "a_" * 50_000, "x = " + "a.b" * 30_000 + "("):
+        t0 = time.process_time()
+        _CODE_LINE.search(text)
+        _CODE_LINE.search(text[:_CODE_LINE_MAX])
+        assert time.process_time() - t0 < 0.5
