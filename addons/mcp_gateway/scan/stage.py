@@ -406,16 +406,14 @@ class ScanStage:
             # Every occurrence: the detection's own cannot be told from the others here, and a
             # copy of a secret glued to other characters (-pSECRET, %3DSECRET, a CJK
             # sentence) is the secret too.
-            hits = []
-            for seg in segs:
-                s = seg[4]
+            found = False
+            for container, key, path, _ck, s in segs:
                 i = s.find(needle)
                 while i >= 0:
-                    hits.append((seg, i))
+                    found = True
+                    self._found(msg, d, container, key, path, i, i + len(needle), needle, spans)
                     i = s.find(needle, i + len(needle))
-            for (container, key, path, _ck, _s), i in hits:
-                self._found(msg, d, container, key, path, i, i + len(needle), needle, spans)
-            if not hits:
+            if not found:
                 # Found in the message but in no single string (a key name, or across values):
                 # it cannot be rewritten, so a value that had to be redacted is blocked instead.
                 action = "block" if d.action in ("redact", "block") else d.action
