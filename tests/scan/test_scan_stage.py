@@ -898,8 +898,8 @@ def test_a_secret_in_a_member_name_is_blocked_however_many_candidates(pipeline):
     )
     pipeline.run(m)
     assert [(f.rule, f.action, f.location) for f in m.findings] == [
-        ("github-token", "block", f"/result/structuredContent/env/t {tok}")
-    ]
+        ("github-token", "block", f"/result/structuredContent/env/t ghp_…{tok[-2:]}")
+    ]  # (the location masks the name: the audit records it)
     assert m.stopped
 
 
@@ -1214,3 +1214,29 @@ def test_a_token_known_by_its_shape_is_redacted_wherever_it_appears(pipeline):
     pipeline.run(m)
     back = reserialize(m)
     assert tok not in orjson.dumps(back).decode()
+
+
+def test_secret_as_a_member_name_blocks_even_when_its_copies_in_values_are_redacted(pipeline):
+    # A map keyed by tokens: the copy in a value is redacted, but the member name cannot be
+    # rewritten and would still carry the token to the server.
+    tok = github_token()
+    m = req({"name": "run", "arguments": {"tokens": {tok: {"note": f"use {tok}"}}}})
+    pipeline.run(m)
+    assert m.action is Action.BLOCK
+    assert ("github-token", "block") in [(f.rule, f.action) for f in m.findings]
+
+
+def test_locations_never_show_what_the_findings_hide(pipeline):
+    # A member name on a finding's path that holds a found value (a map keyed by e-mail
+    # addresses or tokens) is masked in the location, which the audit and the logs record.
+    tok = github_token()
+    mail = "alice.smith@corp-mail.com"
+    m = req({"name": "run", "arguments": {"users": {mail: {"note": f"use {tok}"}}}})
+    pipeline.run(m)
+    locs = [f.location for f in m.findings]
+    assert "/params/arguments/users/alic…om/note" in locs
+    assert not any(mail in loc or tok in loc for loc in locs)
+    m = req({"name": "run", "arguments": {"tokens": {tok: {"note": "hello"}}}})
+    pipeline.run(m)
+    assert m.action is Action.BLOCK
+    assert [f.location for f in m.findings] == ["/params/arguments/tokens/ghp_…" + tok[-2:]]

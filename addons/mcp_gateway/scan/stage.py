@@ -101,6 +101,30 @@ def pointer(path: tuple) -> str:
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
 
 
+def _mask_locations(findings: list[Finding], first: int, values: set[str]) -> None:
+    """A member name on a finding's path that holds what a finding matched (a map keyed by
+    tokens or e-mail addresses) is masked like the value: the audit, the logs and mitmweb
+    show locations, and must not show what they hide."""
+    needles = sorted((v for v in values if len(v) >= _MIN_LEN), key=len, reverse=True)
+    if not needles:
+        return
+    for k in range(first, len(findings)):
+        f = findings[k]
+        loc = f.location
+        if not loc.startswith("/") or not any(
+            n in loc or pointer((n,))[1:] in loc for n in needles
+        ):
+            continue
+        parts = []
+        for raw in loc[1:].split("/"):
+            name = raw.replace("~1", "/").replace("~0", "~")
+            for n in needles:
+                if n in name:
+                    name = name.replace(n, mask(n))
+            parts.append(name)
+        f.location = pointer(tuple(parts))
+
+
 def collect(payload: Any) -> list[tuple[Any, Any, tuple, str, str]]:
     """Every string (and long integer) in ``payload``: (container, key, path, context key, text)."""
     out: list[tuple[Any, Any, tuple, str, str]] = []
@@ -210,6 +234,7 @@ class ScanStage:
     order = ORDER_SCAN
 
     def __init__(self, engine: Engine) -> None:
+        self._values: set[str] = set()
         self.engine = engine  # swapped atomically by the addon on reload
         # the caps left after the previous message, if it was an element of a batch (the
         # elements of one body share them: a batch of 1000 elements, each just under the
@@ -259,11 +284,15 @@ class ScanStage:
     def process(self, msg: Message) -> None:
         engine = self.engine  # one snapshot: a concurrent reload cannot mix two engines
         allowed = self._allowed(engine, msg) if engine.rules else frozenset()
+        self._values = set()  # what this message's findings matched (see _mask_locations)
+        first = len(msg.findings)
         if not engine.rules or (allowed is not None and not allowed):
             # no rule applies; the gateway's own upstream credentials still may not pass
             if msg.direction is Direction.SERVER_TO_CLIENT and secretref.injected():
                 spans: list[Span] = []
                 self._scan_injected(msg, spans)
+                if len(msg.findings) > first:
+                    _mask_locations(msg.findings, first, self._values)
                 self._pend(msg, spans)
             return
         spans = []
@@ -328,6 +357,9 @@ class ScanStage:
             self._batch_left = engine.budgets()
         if engine.capped:
             self._capped(engine, msg)
+        if len(msg.findings) > first:
+            _mask_locations(msg.findings, first, self._values)
+        self._values = set()
         if msg.findings and msg.kind in _NAMING and isinstance(msg.name, str):
             params = msg.payload.get("params") if isinstance(msg.payload, dict) else None
             loc = target_pointer(msg.method, params)
@@ -397,6 +429,7 @@ class ScanStage:
     def _locate(self, msg: Message, dets: list[Detection], spans: list[Span]) -> None:
         """Map detections in the serialized message back to the decoded strings."""
         segs = collect(msg.payload)
+        names: list[tuple[tuple, str]] | None = None
         seen: set[str] = set()
         for d in dets:
             needle = _json_unescape(d.value)
@@ -413,10 +446,20 @@ class ScanStage:
                     found = True
                     self._found(msg, d, container, key, path, i, i + len(needle), needle, spans)
                     i = s.find(needle, i + len(needle))
+            # A member name cannot be rewritten: a value that had to be redacted there blocks
+            # the message, also when its copies in values were redacted (the name would
+            # still carry it to the receiver).
+            action = "block" if d.action in ("redact", "block") else d.action
+            if names is None:
+                names = collect_keys(msg.payload)
+            for path, name in names:
+                i = name.find(needle)
+                if i >= 0:
+                    found = True
+                    self._record(msg, d, pointer(path), i, i + len(needle), action)
             if not found:
-                # Found in the message but in no single string (a key name, or across values):
-                # it cannot be rewritten, so a value that had to be redacted is blocked instead.
-                action = "block" if d.action in ("redact", "block") else d.action
+                # Found in the message but in no single string (across values): it cannot
+                # be rewritten either.
                 self._record(msg, d, "", d.start, d.end, action)
 
     def _scan_walk(
@@ -505,11 +548,12 @@ class ScanStage:
                 )
                 self._found(msg, d, container, key, path, m.start(), m.end(), v, spans)
 
-    @staticmethod
     def _record(
-        msg: Message, d: Detection, loc: str, s: int, e: int, action: str | None = None
+        self, msg: Message, d: Detection, loc: str, s: int, e: int, action: str | None = None
     ) -> None:
         shown = d.decoded[0] if d.decoded else d.value
+        self._values.add(shown)
+        self._values.add(d.value)
         msg.findings.append(
             Finding(
                 rule=d.rule,
