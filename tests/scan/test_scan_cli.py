@@ -102,3 +102,15 @@ def test_rules_list(capsys):
     out = capsys.readouterr().out
     for rid in ("github-token", "private-key", "email", "credit-card", "generic-secret-assignment"):
         assert rid in out
+
+
+def test_rules_check_merges_paths_in_order(tmp_path, capsys):
+    # a user file that only overrides or disables shipped rules by id is valid on top of the
+    # shipped packs (as `--set mcp_rules=rules/ --set mcp_rules=FILE` loads it), not alone
+    over = tmp_path / "over.yaml"
+    over.write_text("rules:\n  - id: email\n    enabled: false\n  - id: ipv4\n    action: redact\n")
+    assert main(["rules", "check", "rules/", str(over)]) == 0
+    out = capsys.readouterr().out
+    assert f"{over}: OK" in out
+    assert main(["rules", "check", str(over)]) == 1
+    assert f"{over}:4: rules[1].type: Field required" in capsys.readouterr().err

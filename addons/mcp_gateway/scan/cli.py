@@ -30,7 +30,13 @@ def register(subparsers) -> None:
 
     r = subparsers.add_parser("rules", help="validate and list scanning rules")
     rsub = r.add_subparsers(dest="rules_command", metavar="{check,list}")
-    c = rsub.add_parser("check", help="validate rule files (exit 1 on errors)")
+    c = rsub.add_parser(
+        "check",
+        help="validate rule files (exit 1 on errors)",
+        description="Each PATH is checked on top of the PATHs before it, merged as the "
+        "gateway merges repeated --set mcp_rules=PATH: to check a file that overrides or "
+        "disables shipped rules by id, name the shipped packs first (rules check rules/ FILE).",
+    )
     c.add_argument("paths", nargs="+", metavar="PATH")
     c.set_defaults(func=cmd_check)
     ls = rsub.add_parser("list", help="print the active rules")
@@ -112,11 +118,16 @@ def cmd_check(args) -> int:
     from .engine import Engine
     from .rules import load_rules
 
+    # Each path on top of the valid ones before it, as `--set mcp_rules=` merges them: a
+    # file that only overrides or disables shipped rules by id (`- {id: ipv4, action:
+    # redact}`) is checked with `rules check rules/ FILE`; alone it lacks the required fields.
     errors = 0
+    ok: list[str] = []
     for p in args.paths:
         try:
-            rs = load_rules([p], time_regexes=True)
+            rs = load_rules([*ok, p], time_regexes=True)
             Engine(rs)
+            ok.append(p)
             print(f"{p}: OK ({len(rs.rules)} rules)")
         except ConfigError as e:
             print(f"{e}", file=sys.stderr)
