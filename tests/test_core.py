@@ -552,6 +552,29 @@ def test_oversized_response_event_with_its_id_last_is_answered_for_the_request(g
     assert b'"id":9' in out and b'"id":43' not in out
 
 
+@pytest.mark.parametrize("mode", ["closed", "open"])
+def test_sse_oversized_event_that_comes_whole_in_one_read(gw, mode):
+    """An event over the limit that arrives complete within one network read is refused as
+    one read in pieces is (a ~40 KB event passed inspected under a 1000-byte limit)."""
+    gw.tctx.configure(gw, mcp_max_message_bytes=200, mcp_fail_mode=mode)
+    f = sse_flow(gw, request=rpc("tools/call", id=42, name="echo"))
+    big = b'data: {"jsonrpc":"2.0","id":42,"result":{"t":"' + b"x" * 1000 + b'"}}\n\n'
+    out = b"".join(f.response.stream(big + b"data: after\n\n"))
+    if mode == "closed":
+        assert b"xxxx" not in out and b'"code":-32065' in out and b'"id":42' in out
+        assert out.count(b"-32065") == 1 and out.endswith(b"data: after\n\n")
+    else:
+        assert out == big + b"data: after\n\n"
+    assert [m.payload for m in gw.rec.msgs if m.kind is Kind.INVALID] == [None, {"data": "after"}]
+    # a server's request whose id comes last: the error goes to the server (or, without
+    # client replay, to the client), never the request itself
+    if mode == "closed":
+        f = sse_flow(gw, request=rpc("tools/call", id=43, name="echo"))
+        req = b'data: {"method":"sampling/createMessage","params":{"t":"' + b"x" * 1000
+        out = b"".join(f.response.stream(req + b'"},"id":9}\n\n'))
+        assert b"xxxx" not in out and b"sampling" not in out
+
+
 def test_sse_oversized_event_fail_open(gw):
     gw.tctx.configure(gw, mcp_max_message_bytes=200, mcp_fail_mode="open")
     f = sse_flow(gw)

@@ -1823,15 +1823,23 @@ class SSEStream:
         err = error_response(_request_id(self.flow), ErrorCode.TOO_LARGE, text)
         yield encode_event(encode_json(err).decode(), event="message")
 
-    def _oversized(self) -> bytes:
-        size = self.parser.pending
-        raw = self.parser.take_pending()
+    def _oversized(self, whole: bytes | None = None) -> bytes:
+        """An event over the limit: the start of one still being read, or ``whole``, one
+        that came complete within a single read (as large as the read: ~40 KB passed
+        inspected under a 1000-byte limit, while a JSON body of that size was refused)."""
+        if whole is None:
+            size = self.parser.pending
+            raw = self.parser.take_pending()
+        else:
+            size, raw = len(whole), whole
         text = f"SSE event over mcp_max_message_bytes ({self.gw.max_message_bytes}); not inspected"
         msg = self._not_inspected(text, size=size)
         if self.gw.fail_mode == "open":
-            self.skip_tail = "raw"
+            if whole is None:
+                self.skip_tail = "raw"
             return raw
-        self.skip_tail = "drop"
+        if whole is None:
+            self.skip_tail = "drop"
         ident = _oversized_event_id(raw, self.flow)
         err = error_response(ident, ErrorCode.TOO_LARGE, text)
         msg.id = ident
@@ -1841,6 +1849,9 @@ class SSEStream:
             if not _id_before_params(raw):
                 # its id comes last (an "id" met first would be one inside its params):
                 # answered when the event ends
+                if whole is not None:
+                    self._tail_id = b""
+                    return self._answer_tail_id(raw)
                 self._tail_id = raw[-512:]
                 return b""
             if answer.send_to_server(self.flow, self.endpoint, [err], self.sent_request):
@@ -1885,6 +1896,8 @@ class SSEStream:
             return self._endpoint(ev)
         if self.foreign and not _names_jsonrpc(data):
             return ev.raw  # another kind of event stream: one C-speed search per event
+        if len(ev.raw) > self.gw.max_message_bytes and (self.known or _names_jsonrpc(data)):
+            return self._oversized(ev.raw)  # (one that came whole within a single read)
         if not looks_like_json(data):
             # empty priming events, text: forwarded unchanged (documented)
             return ev.raw if not data.strip() else self._not_mcp(ev)
