@@ -263,6 +263,20 @@ async def test_closing_stdin_stops_the_shim_and_child():
     assert await asyncio.to_thread(wait_gone, [child], 5) == []
 
 
+def test_stdin_from_dev_null_is_eof():
+    """asyncio takes /dev/null for a pipe and then cannot poll it: the shim hung for ever
+    (a traceback on stderr) instead of exiting 0 on the client's EOF."""
+    r = subprocess.run(
+        [*SHIM, "stdio", "--gateway", f"http://127.0.0.1:{free_port()}", "--", PY, FIXTURE],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=30,
+        cwd=ROOT,
+    )
+    assert r.returncode == 0, r.stderr
+    assert b"Traceback" not in r.stderr
+
+
 async def test_garbage_from_the_client_is_a_parse_error():
     shim = await RawShim.start("--gateway", f"http://127.0.0.1:{free_port()}", "--direct")
     try:

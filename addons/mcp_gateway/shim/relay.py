@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import stat
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -89,11 +90,16 @@ class LineReader:
 async def open_stdin() -> Callable[[int], Awaitable[bytes]]:
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=2**20)
+    fd = sys.stdin.fileno()
     try:
+        st = os.fstat(fd)
+        if stat.S_ISCHR(st.st_mode) and not os.isatty(fd):
+            # /dev/null: asyncio takes any character device as a pipe, then fails to poll
+            # it in a callback (EPERM), and the shim waited for ever instead of seeing EOF
+            raise ValueError("a character device that cannot be polled")
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin.buffer)
         return reader.read
     except (ValueError, OSError):  # a regular file or something else: read in a thread
-        fd = sys.stdin.fileno()
 
         async def read(n: int) -> bytes:
             return await asyncio.to_thread(os.read, fd, n)
