@@ -44,6 +44,17 @@ def test_scan_bad_input_line_is_reported_and_others_continue():
     assert b"line 1" in r.stderr
 
 
+def test_scan_bad_input_line_keeps_its_id_and_says_what_is_wrong():
+    r = run(["scan"], b'{"id": 7}\n{"id": "x", "text": 5}\n[1]\n')
+    assert r.returncode == 1
+    out = [orjson.loads(x) for x in r.stdout.splitlines()]
+    assert [o["id"] for o in out] == [7, "x", None]
+    assert all(o["error"].endswith("invalid input") for o in out)
+    err = r.stderr.decode()
+    assert 'line 1: no "text"' in err and 'line 2: "text" must be a string' in err
+    assert "line 3: expected an object" in err
+
+
 def test_scan_file_prints_table(tmp_path):
     f = tmp_path / "leak.txt"
     f.write_bytes(b"line one\nkey " + github_token().encode() + b"\n\xff\xfe binary \x00\n")

@@ -73,15 +73,18 @@ def cmd_scan(args) -> int:
         line = line.strip()
         if not line:
             continue
+        ident = None
         try:
             obj = orjson.loads(line)
+            if not isinstance(obj, dict):
+                raise TypeError('expected an object {"id": ..., "text": ...}')
+            ident = obj.get("id")  # (kept in the error line, so it can be matched)
+            if not isinstance(obj.get("text"), str):
+                raise TypeError('"text" must be a string' if "text" in obj else 'no "text"')
             text = obj["text"]
-            if not isinstance(text, str):
-                raise TypeError("text must be a string")
-            ident = obj.get("id")
-        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as e:
+        except (orjson.JSONDecodeError, TypeError) as e:
             print(f"error: stdin line {lineno}: {e}", file=sys.stderr)
-            out.write(orjson.dumps({"id": None, "error": f"line {lineno}: invalid input"}) + b"\n")
+            out.write(orjson.dumps({"id": ident, "error": f"line {lineno}: invalid input"}) + b"\n")
             rc = 1
             continue
         dets = engine.scan_text(text)
