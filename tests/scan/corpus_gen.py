@@ -721,8 +721,9 @@ def email_for(rng: random.Random, first: str, last: str, domain: str | None = No
 
 def email(rng: random.Random) -> str:
     if rng.random() < 0.12:
+        # (no "noreply": an automated sender is no person, not reported; see the README)
         local = pick(
-            rng, ["support", "billing", "security", "noreply", "ops-alerts", "hr", "sales"]
+            rng, ["support", "billing", "security", "finance", "ops-alerts", "hr", "sales"]
         )
         return f"{local}@{pick(rng, COMPANY_DOMAINS)}"
     return email_for(rng, *person(rng))
@@ -2478,7 +2479,8 @@ def c_private_key(rng: random.Random) -> Doc:
             f'{{\n  "type": "service_account",\n  "project_id": "{proj}",\n  "private_key_id": "{hexs(rng, 40)}",\n  "private_key": "',
             L("private_key", pem[:-2]),
             '\\n",\n  "client_email": "',
-            L("email", f"{sa}@{proj}.iam.gserviceaccount.com"),
+            # a service account is no person: not an e-mail finding (see the README)
+            f"{sa}@{proj}.iam.gserviceaccount.com",
             f'",\n  "client_id": "{rng.randint(10**20, 10**21 - 1)}",\n  "token_uri": "https://oauth2.googleapis.com/token"\n}}',
         )
     if kind == 3:  # nested JSON inside a JSON string: double-escaped

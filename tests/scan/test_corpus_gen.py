@@ -337,6 +337,8 @@ def _oracle_hit_is_real(kind: str, m: re.Match, text: str) -> bool:
         return False  # user part of a URL (Sentry DSN), not an address
     if kind == "email" and re.search(r"@\dx\.(png|webp|jpe?g|svg)$", v):
         return False  # retina asset names (logo@2x.png)
+    if kind == "email" and v.endswith(".iam.gserviceaccount.com"):
+        return False  # a Google Cloud service account is no person (README)
     if kind == "ipv4":
         if not all(int(o) <= 255 for o in m.groups()):
             return False
