@@ -1603,6 +1603,28 @@ def test_rawtcp_is_turned_off_in_closed_mode(gw):
         assert tctx.options.rawtcp is True
 
 
+class _RefusesUntilLoaded:
+    """Like the scan addon before its rules loaded: every configure refuses the options."""
+
+    calls = 0
+
+    def configure(self, updated):
+        self.calls += 1
+        raise exceptions.OptionsError("mcp_rules: rules.yaml:3: rules[0].type: Field required")
+
+
+def test_turning_rawtcp_off_does_not_loop_when_another_addon_refuses_the_options():
+    # A bad rule file at start-up: the gateway's update of rawtcp was rolled back (the other
+    # addon refused), the rollback configured the gateway again, which set rawtcp again...
+    # until RecursionError, with the file's error lost in thousands of lines.
+    g, other = Gateway(), _RefusesUntilLoaded()
+    with taddons.context(g) as tctx:
+        tctx.master.addons.chain.append(other)  # (after the gateway, as in build_addons)
+        with pytest.raises(exceptions.OptionsError, match="Field required"):
+            tctx.options.update(rawtcp=True)
+        assert other.calls < 10
+
+
 def test_a_body_announced_far_over_the_limit_is_not_read(gw):
     gw.tctx.configure(gw, mcp_max_message_bytes=1000)
     hdrs = ((b"content-type", b"application/json"), (b"content-length", b"4001"))

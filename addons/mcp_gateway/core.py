@@ -196,6 +196,7 @@ class Gateway:
         self._legacy_refusal_bytes = 0  # what the refusals' ids and texts hold
         self.closing = False  # mitmproxy is shutting down: nothing more is forwarded
         self.websockets = WebSockets(self)
+        self._turning_off_rawtcp = False  # (see _no_raw_tunnels)
 
     def done(self) -> None:
         """On shutdown (not on a script reload) the audit trail closes right after this hook,
@@ -307,12 +308,21 @@ class Gateway:
         as HTTP (and refused) or closed. ``--ignore-hosts``/``--tcp-hosts`` still pass their
         hosts through; ``mcp_fail_mode=open`` leaves ``rawtcp`` as set."""
         opts = getattr(ctx, "options", None)
+        if self._turning_off_rawtcp:
+            # mitmproxy rolling back our own update because another addon refused the
+            # options (a bad rule file at start-up): setting it again looped until
+            # RecursionError, thousands of log lines before the file's error
+            return
         if self.fail_mode == "closed" and opts is not None and getattr(opts, "rawtcp", False):
             log.info(
                 "mcp-gateway: rawtcp turned off (mcp_fail_mode=closed): connections that are "
                 "neither HTTP nor TLS are refused instead of tunnelled uninspected"
             )
-            opts.update(rawtcp=False)
+            self._turning_off_rawtcp = True
+            try:
+                opts.update(rawtcp=False)
+            finally:
+                self._turning_off_rawtcp = False
 
     @staticmethod
     def _big(big: bool, body: bytes, enc: str | None) -> bool:
