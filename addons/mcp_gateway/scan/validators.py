@@ -832,6 +832,8 @@ _REFERENCE_BEFORE = re.compile(
     # product, drug and device codes: NDC 08783-1104-18 (a National Drug Code's 5-4-2),
     # PZN, UPC / EAN / GTIN, ISBN, a prescription's Rx#, a prescriber's NPI / DEA, an IMEI
     r"|ndc|pzn|upc|ean|gtin|isbn|issn|rx|npi|dea|mrn|imei|iccid|imsi|asin|vin"
+    # health-service numbers: the NHS number is 3-3-4 digits (NHS number: 485 777 3456)
+    r"|nhs|medicare"
     r"|tax\s+id)"
     # (the name may go on: Case number, order no., ticket ID)
     r"\b(?:[\s_-]{1,2}(?:number|num|nr|id)\b)?[.:#\s)-]{0,4}(?:\d{1,3}\s)?"
