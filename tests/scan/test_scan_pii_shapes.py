@@ -273,6 +273,8 @@ CASES = [
         "\u2502 1     \u2502 Amara  \u2502 633 886 580  \u2502\n",
         [],
     ),
+    # corpus 29: a UK NHS number is written 3-3-4 like a phone number
+    ("Next of kin: Lukas Haddad\nNHS number: 060 288 7694\nPresenting complaint: chest pain", []),
 ]
 
 

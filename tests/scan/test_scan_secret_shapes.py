@@ -7,7 +7,9 @@ tool configs, aligned CLI tables with a type column, local-development defaults 
 output, correlation tokens; 27: hiera-eyaml, build-tool and flag-SDK keys, debugger panes,
 documented development tokens, API keys sent as a help desk's basic-auth user; 28: credential
 file lines, Pulumi and Azure DevOps secret values, CLI positional keys, JFrog reference tokens,
-documented defaults and publishable keys). Each case gives a text
+documented defaults and publishable keys; 29: Key Vault and cloud secret-manager output,
+expect and net use in JSON strings, wallet recovery phrases and RPC URLs, Nextcloud's salt,
+public Pusher keys, Typeform response tokens, PowerShell environment references). Each case gives a text
 and the values the default packs must report as secrets; an empty list means no secret may
 be reported."""
 
@@ -472,6 +474,55 @@ FOUND = [
         f'curl -s "https://{HEX32.upper()}@shop.acme.io/api/customers/7?output_format=JSON"',
         [HEX32.upper()],
     ),
+    # -- corpus 29 --------------------------------------------------------------------------
+    # az keyvault secret show (the value after the id) and the REST API (the value first)
+    (
+        json.dumps(
+            {
+                "id": f"https://kv-acme-prd.vault.azure.net/secrets/SqlAdminPassword/{HEX32}",
+                "managed": None,
+                "name": "SqlAdminPassword",
+                "tags": {"owner": "data"},
+                "value": "Meadow!Harbor48",
+            },
+            indent=2,
+        ),
+        ["Meadow!Harbor48"],
+    ),
+    (
+        '{"value": "Copper#Orbit87x", "id": "https://kv-acme.vault.azure.net/secrets/db/'
+        + HEX32
+        + '"}',
+        ["Copper#Orbit87x"],
+    ),
+    # gcloud prints the secret's value alone on the next line
+    (
+        "$ gcloud secrets versions access latest --secret=db-password\nZephyr7724!\n",
+        ["Zephyr7724!"],
+    ),
+    # expect answering a password prompt (also inside a JSON string); net use after a JSON \n
+    ('expect "password:"\nsend "Thistle7122$\\r"\nexpect "#"', ["Thistle7122$"]),
+    (
+        json.dumps({"text": 'spawn ssh admin@h\nexpect "*assword*"\nsend "w8IgmsM0jsdo!-+cf\\r"'}),
+        ["w8IgmsM0jsdo!-+cf"],
+    ),
+    (
+        json.dumps({"text": "x\nnet use Z: \\\\fs01\\share /user:CORP\\backup Orbit1467?\n# done"}),
+        ["Orbit1467?"],
+    ),
+    # a wallet's recovery phrase; an RPC provider's key in its URL's path
+    (
+        'MNEMONIC="anchor amused hazard acoustic absorb filter galaxy chimney bamboo bacon coral bridge"',
+        ["anchor amused hazard acoustic absorb filter galaxy chimney bamboo bacon coral bridge"],
+    ),
+    (
+        f"ALCHEMY_RPC_URL=https://eth-mainnet.g.alchemy.com/v2/{_b64ish('alchemy', 32)}",
+        [_b64ish("alchemy", 32)],
+    ),
+    (f"RPC=https://mainnet.infura.io/v3/{HEX32}", [HEX32]),
+    ('expect "Password: "\nsend -- "Harbor7Quartz#41\\n"', ["Harbor7Quartz#41"]),
+    # Nextcloud's config.php
+    ("  'passwordsalt' => 'myb0xYfHTy7cHsJe2LI5hWcHKzLF2R',", ["myb0xYfHTy7cHsJe2LI5hWcHKzLF2R"]),
 ]
 
 
@@ -620,6 +671,28 @@ SILENT = [
     "api:\n  key: ${OCTOPRINT_API_KEY}\n",
     json.dumps({"thumbnail": {"mime": "image/png", "encoded": PSK_B64}}),
     "git clone https://ACME@dev.azure.com/acme/repo/_git/repo",
+    # -- corpus 29 --------------------------------------------------------------------------
+    # Pusher's public app key (PUSHER_APP_SECRET is the secret); a Typeform response's token
+    'PUSHER_APP_ID=1642388\nPUSHER_APP_KEY=789d847dae4d2ac52d11\nVITE_PUSHER_APP_KEY="${PUSHER_APP_KEY}"',
+    json.dumps(
+        {
+            "landing_id": "2mbrxb6deyhi1drfklifws1d2xojtbe9",
+            "token": "4e5we69nxhify6vlapwt2qafuma3mb94",
+            "response_id": "waqtqe0851rc6z6o2il1zhe5pf28lqrx",
+        }
+    ),
+    # PowerShell's environment variable; a placeholder before a line continuation
+    '$pass = ConvertTo-SecureString "$env:SVC_PASSWORD" -AsPlainText -Force',
+    json.dumps(
+        {"stdout": json.dumps({"t": "helm upgrade minio --set rootPassword=%PASSWORD%\nRelease"})}
+    ),
+    # a test token with a failing checksum in a git remote's URL
+    "origin\thttps://x-access-token:ghp_HmmlOFt3AN3vfYZY6mKDxnvGIZi3U2RxQIbj@github.com/acme/app.git (fetch)",
+    # development mnemonics (Hardhat's), a placeholder, a Tcl variable
+    'MNEMONIC="test test test test test test test test test test test junk"',
+    'expect "password:"\nsend "$password\\r"',
+    # the public Infura project id of web3 libraries' examples
+    "const provider = 'https://mainnet.infura.io/v3/9aa3d95b3bc440fa88ea12eaa4456161'",
 ]
 
 
