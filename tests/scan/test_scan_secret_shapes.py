@@ -500,6 +500,23 @@ FOUND = [
         "$ gcloud secrets versions access latest --secret=db-password\nZephyr7724!\n",
         ["Zephyr7724!"],
     ),
+    # other CLIs that print a secret's value alone on the next line
+    (
+        "$ az keyvault secret show --vault-name kv-prod --name SqlPassword --query value -o tsv\n"
+        "Meadow!Harbor48x\n",
+        ["Meadow!Harbor48x"],
+    ),
+    (
+        "$ aws ssm get-parameter --name /prod/db/password --with-decryption "
+        "--query Parameter.Value --output text\nQuartz-Falcon-91\n",
+        ["Quartz-Falcon-91"],
+    ),
+    ("$ doppler secrets get DB_PASSWORD --plain\nCobalt#Violet22\n", ["Cobalt#Violet22"]),
+    (
+        "$ kubectl get secret db -o jsonpath='{.data.password}' | base64 -d\nTundra#Rocket56\n",
+        ["Tundra#Rocket56"],
+    ),
+    ("$ heroku config:get STRIPE_WEBHOOK_SECRET -a shop\nWalnut#Glacier31\n", ["Walnut#Glacier31"]),
     # expect answering a password prompt (also inside a JSON string); net use after a JSON \n
     ('expect "password:"\nsend "Thistle7122$\\r"\nexpect "#"', ["Thistle7122$"]),
     (
@@ -691,6 +708,9 @@ SILENT = [
     # development mnemonics (Hardhat's), a placeholder, a Tcl variable
     'MNEMONIC="test test test test test test test test test test test junk"',
     'expect "password:"\nsend "$password\\r"',
+    # a CLI's non-secret output: a config value, all of a secret's fields, pod names
+    "$ heroku config:get WEB_CONCURRENCY -a app\n4\n",
+    '$ kubectl get pods -o jsonpath="{.items[*].metadata.name}" | base64 -d\napi-7f9c6d-abcde',
     # the public Infura project id of web3 libraries' examples
     "const provider = 'https://mainnet.infura.io/v3/9aa3d95b3bc440fa88ea12eaa4456161'",
 ]
