@@ -511,6 +511,10 @@ FOUND = [
         "--query Parameter.Value --output text\nQuartz-Falcon-91\n",
         ["Quartz-Falcon-91"],
     ),
+    (
+        "ALGOLIA_SEARCH_KEY=3c1a9b6e8f2d4a7b\nALGOLIA_ADMIN_KEY=9f8e7d6c5b4a39281706f5e4d3c2b1a0",
+        ["9f8e7d6c5b4a39281706f5e4d3c2b1a0"],
+    ),
     ("$ doppler secrets get DB_PASSWORD --plain\nCobalt#Violet22\n", ["Cobalt#Violet22"]),
     (
         "$ kubectl get secret db -o jsonpath='{.data.password}' | base64 -d\nTundra#Rocket56\n",
@@ -690,6 +694,7 @@ SILENT = [
     "git clone https://ACME@dev.azure.com/acme/repo/_git/repo",
     # -- corpus 29 --------------------------------------------------------------------------
     # Pusher's public app key (PUSHER_APP_SECRET is the secret); a Typeform response's token
+    "ALGOLIA_APP_ID=K3Q9XZ2WQB\nALGOLIA_SEARCH_ONLY_API_KEY=3c1a9b6e8f2d4a7b9c0e1f2a3b4c5d6e",
     'PUSHER_APP_ID=1642388\nPUSHER_APP_KEY=789d847dae4d2ac52d11\nVITE_PUSHER_APP_KEY="${PUSHER_APP_KEY}"',
     json.dumps(
         {
