@@ -575,6 +575,53 @@ def test_sse_oversized_event_that_comes_whole_in_one_read(gw, mode):
         assert b"xxxx" not in out and b"sampling" not in out
 
 
+def test_sse_oversized_whole_event_is_answered_by_its_messages_own_ids(gw):
+    """A whole event over the limit is read for its ids only: a batch's response, a
+    response whose id comes last (after an "id" inside its result), and a server request
+    whose id comes last each get their error by their own id; the event's SSE id is kept;
+    a notification is dropped. The limit counts the message, not the SSE framing."""
+    gw.tctx.configure(gw, mcp_max_message_bytes=200, mcp_fail_mode="closed")
+
+    def errs(out):
+        return [orjson.loads(ln[6:]) for ln in out.split(b"\n") if ln.startswith(b"data: ")]
+
+    f = sse_flow(gw, request=rpc("tools/call", id=42, name="echo"))
+    batch = b'[{"jsonrpc":"2.0","method":"notifications/progress","params":{"t":"' + b"x" * 500
+    batch += b'"}},{"jsonrpc":"2.0","id":42,"result":{}}]'
+    out = b"".join(f.response.stream(b"id: 17\ndata: " + batch + b"\n\n"))
+    assert [e["id"] for e in errs(out)] == [42] and b"id: 17\n" in out
+    assert errs(out)[0]["error"]["code"] == -32065
+    f = sse_flow(gw, request=rpc("tools/call", id=43, name="echo"))
+    late = b'{"result":{"content":[{"id":7,"t":"' + b"x" * 1000 + b'"}]},"jsonrpc":"2.0","id":43}'
+    out = b"".join(f.response.stream(b"data: " + late + b"\n\n"))
+    assert [e["id"] for e in errs(out)] == [43]
+    f = sse_flow(gw, request=rpc("tools/call", id=44, name="echo"))
+    req = b'{"jsonrpc":"2.0","method":"sampling/createMessage","params":{"t":"' + b"x" * 1000
+    out = b"".join(f.response.stream(b"data: " + req + b'"},"id":9}\n\n'))
+    assert b"sampling" not in out and [e["id"] for e in errs(out)] in ([], [9])
+    note = b'{"jsonrpc":"2.0","method":"notifications/message","params":{"data":{"id":44,"t":"'
+    out = b"".join(f.response.stream(b"data: " + note + b"x" * 1000 + b'"}}}\n\n'))
+    assert out == b""
+    # exactly the limit, as a JSON body of that size: inspected and forwarded
+    body = b'{"jsonrpc":"2.0","id":44,"result":{"t":"' + b"x" * 150 + b'"}}'
+    gw.tctx.configure(gw, mcp_max_message_bytes=len(body))
+    out = b"".join(f.response.stream(b"data: " + body + b"\n\n"))
+    assert b"xxxx" in out and b"-32065" not in out
+
+
+@pytest.mark.parametrize("step", [None, 100])
+def test_sse_oversized_event_spelling_jsonrpc_with_an_escape_is_refused(gw, step):
+    """On a stream not known as MCP, an event over the limit that may name "jsonrpc" with a
+    \\u escape is refused in closed mode, whether it comes whole or in pieces."""
+    gw.tctx.configure(gw, mcp_max_message_bytes=200, mcp_fail_mode="closed")
+    f = sse_flow(gw)
+    f.response.stream.known = False
+    big = b'data: {"\\u006asonrpc":"2.0","method":"notifications/message","params":{"data":"'
+    big += b"y" * 500 + b' SECRET"}}\n\n'
+    out = b"".join(f.response.stream(big)) if step is None else feed(f.response.stream, big, step)
+    assert b"SECRET" not in out
+
+
 def test_sse_oversized_event_fail_open(gw):
     gw.tctx.configure(gw, mcp_max_message_bytes=200, mcp_fail_mode="open")
     f = sse_flow(gw)

@@ -1794,7 +1794,11 @@ class SSEStream:
                     yield tail
                 elif self._tail_id is not None:
                     self._tail_id = (self._tail_id + tail)[-512:]
-            elif self.known or self.parser.pending_has(b'"jsonrpc"'):
+            elif (
+                self.known
+                or self.parser.pending_has(b'"jsonrpc"')
+                or self.parser.pending_has(b"\\u")  # (may spell the name: _names_jsonrpc)
+            ):
                 yield self._oversized()
             else:  # a large event of another kind of stream: not the MCP limit's business
                 self.skip_tail = "raw"
@@ -1868,6 +1872,39 @@ class SSEStream:
                 return b""
         return encode_event(encode_json(err).decode(), event="message")
 
+    def _oversized_whole(self, ev: SSEEvent, data: bytes) -> bytes:
+        """An event over the limit that came whole within one read (as large as the read:
+        ~40 KB passed inspected under a 1000-byte limit, while a JSON body of that size was
+        refused). Not inspected; in closed mode each message in it is answered as for an
+        oversized body, by its own id (its JSON is read for the ids only): a server's
+        request gets its error at the server, a response's request at the client (the
+        event's SSE id kept), a notification is dropped."""
+        try:
+            value = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return self._oversized(ev.raw)  # not JSON (or too deep): the best guess of an id
+        text = f"SSE event over mcp_max_message_bytes ({self.gw.max_message_bytes}); not inspected"
+        msg = self._not_inspected(text, size=len(data))
+        if self.gw.fail_mode == "open":
+            return ev.raw
+        to_server: list[dict] = []
+        to_client: list[dict] = []
+        for el in value if isinstance(value, list) else [value]:
+            if not isinstance(el, dict) or "id" not in el:
+                continue  # a notification: dropped
+            err = error_response(el["id"], ErrorCode.TOO_LARGE, text)
+            (to_server if isinstance(el.get("method"), str) else to_client).append(err)
+            if msg.id is None:
+                msg.id = el["id"]
+        if to_server and not answer.send_to_server(
+            self.flow, self.endpoint, to_server, self.sent_request
+        ):
+            to_client = to_server + to_client
+        return b"".join(
+            encode_event(encode_json(err).decode(), event="message", id=ev.id if not k else None)
+            for k, err in enumerate(to_client)
+        )
+
     def _answer_tail_id(self, last: bytes) -> bytes:
         """The end of a withheld oversized server request: its id is in the last bytes
         (none: a notification, nothing to answer). The error goes to the server, or to the
@@ -1906,8 +1943,8 @@ class SSEStream:
             return self._endpoint(ev)
         if self.foreign and not _names_jsonrpc(data):
             return ev.raw  # another kind of event stream: one C-speed search per event
-        if len(ev.raw) > self.gw.max_message_bytes and (self.known or _names_jsonrpc(data)):
-            return self._oversized(ev.raw)  # (one that came whole within a single read)
+        if len(data) > self.gw.max_message_bytes and (self.known or _names_jsonrpc(data)):
+            return self._oversized_whole(ev, data)  # (one that came whole within a read)
         if not looks_like_json(data):
             # empty priming events, text: forwarded unchanged (documented)
             return ev.raw if not data.strip() else self._not_mcp(ev)

@@ -28,7 +28,8 @@ open):
   broadcast, TEST-NET documentation ranges or CIDR blocks, because no stable expectation exists for
   them. Dotted version strings with an explicit version context (``Version=4.0.0.0`` in .NET
   assembly names, ``version 2.4.1.3``) and OIDs are benign.
-* E-mail: every address is labelled, including service-account and no-reply addresses. The
+* E-mail: every address is labelled except Google Cloud service accounts and no-reply senders
+  (automated, not a person's: the rules do not report them). The
   corpus avoids reserved example domains (``example.com``) and ``git@github.com`` style SSH
   remotes. ``name@1.2.3`` (package versions) and ``@scope/pkg`` are benign.
 * Phone numbers: formatted national / international numbers are labelled; fictional 555-01xx

@@ -131,7 +131,9 @@ def cmd_check(args) -> int:
             rs = load_rules([*ok, p], time_regexes=True)
             Engine(rs)
             ok.append(p)
-            print(f"{p}: OK ({len(rs.rules)} rules)")
+            print(
+                f"{p}: OK ({len(rs.rules)} rules{' with the files before it' if ok[:-1] else ''})"
+            )
         except ConfigError as e:
             print(f"{e}", file=sys.stderr)
             errors += 1
