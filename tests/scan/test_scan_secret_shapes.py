@@ -718,6 +718,11 @@ SILENT = [
     '$ kubectl get pods -o jsonpath="{.items[*].metadata.name}" | base64 -d\napi-7f9c6d-abcde',
     # the public Infura project id of web3 libraries' examples
     "const provider = 'https://mainnet.infura.io/v3/9aa3d95b3bc440fa88ea12eaa4456161'",
+    # -- corpus 30 --------------------------------------------------------------------------
+    # a path under a framework's variable names the key's file; an Elixir macro's call
+    "JWT_SECRET_KEY=%kernel.project_dir%/config/jwt/private.pem",
+    "signing_key: ${CONFIG_DIR}/keys/app.key",
+    'secret_key_base: "System.fetch_env!("SECRET_KEY_BASE")"',
 ]
 
 
