@@ -544,6 +544,31 @@ FOUND = [
     ('expect "Password: "\nsend -- "Harbor7Quartz#41\\n"', ["Harbor7Quartz#41"]),
     # Nextcloud's config.php
     ("  'passwordsalt' => 'myb0xYfHTy7cHsJe2LI5hWcHKzLF2R',", ["myb0xYfHTy7cHsJe2LI5hWcHKzLF2R"]),
+    # -- corpus 30 --------------------------------------------------------------------------
+    # railway variables draws its table with double box lines
+    (
+        "\u2551 PGPASSWORD           \u2551 Quartz%Violet94     \u2551\n"
+        "\u2551 RAILWAY_TOKEN        \u2551 c9aa9f4f-c6bf-75dd-346e-41c087d8ae3e \u2551",
+        ["Quartz%Violet94", "c9aa9f4f-c6bf-75dd-346e-41c087d8ae3e"],
+    ),
+    ("\u2503 DB_PASSWORD \u2503 Meadow$Copper86 \u2503", ["Meadow$Copper86"]),
+    # a literal made into a secret by AWS CDK or Pulumi
+    (
+        "credentials: rds.Credentials.fromPassword('etl', "
+        "SecretValue.unsafePlainText('Meadow$Copper86')),",
+        ["Meadow$Copper86"],
+    ),
+    ('password: pulumi.secret("Harbor#Copper87x"),', ["Harbor#Copper87x"]),
+    # Redis ACL users: users.acl / ACL LIST lines and ACL SETUSER (also inside a JSON string)
+    ("user worker on >y!5wxHIqv_0C1l ~jobs:* &* +@read", ["y!5wxHIqv_0C1l"]),
+    (
+        "api-9:6379> ACL SETUSER reporting on ~report:* +get >rVwT*EnrHI#MBUbF",
+        ["rVwT*EnrHI#MBUbF"],
+    ),
+    (
+        json.dumps({"text": '2) "user worker on >Orbit@Juniper51 ~jobs:* +@read"'}),
+        ["Orbit@Juniper51"],
+    ),
 ]
 
 
@@ -723,6 +748,11 @@ SILENT = [
     "JWT_SECRET_KEY=%kernel.project_dir%/config/jwt/private.pem",
     "signing_key: ${CONFIG_DIR}/keys/app.key",
     'secret_key_base: "System.fetch_env!("SECRET_KEY_BASE")"',
+    # a CDK secret read from Secrets Manager; Redis ACL hashes, nopass, prose with "on >"
+    "credentials: SecretValue.secretsManager('prod/db'),",
+    '1) "user default on #e25e0e1a5f5e07af04de943637eaf1028d29020f29692b6073cf754424a5a074 ~* +@all"',
+    "user alice on nopass ~* +@all",
+    "the user clicked on > the button and then on >next step",
 ]
 
 
