@@ -4,6 +4,8 @@ rules, each with the nearby cases that must keep their verdict.
 Each case gives a text and the (type, value) pairs the default packs must report among
 personal data; an empty list means no personal data may be reported."""
 
+import json
+
 import pytest
 from mcp_gateway.scan.engine import Engine
 from mcp_gateway.scan.validators import e164, not_famous
@@ -275,6 +277,24 @@ CASES = [
     ),
     # corpus 29: a UK NHS number is written 3-3-4 like a phone number
     ("Next of kin: Lukas Haddad\nNHS number: 060 288 7694\nPresenting complaint: chest pain", []),
+    # corpus 30: a browser-automation tool typing into a phone field; "llamó desde el …"
+    (
+        '{"tool": "browser_type", "arguments": {"element": "Mobile number textbox", '
+        '"ref": "e172", "text": "682 029 826", "submit": false}}',
+        [("phone_number", "682 029 826")],
+    ),
+    (
+        json.dumps(
+            {"arguments": {"element": "Mobile number textbox", "ref": "e54", "text": "646 317 504"}}
+        ),
+        [("phone_number", "646 317 504")],
+    ),
+    ('{"element": "Quantity textbox", "ref": "e17", "text": "682 029 826"}', []),
+    (
+        "El cliente Mateo Kowalski llamó desde el 647 496 515. Gracias",
+        [("phone_number", "647 496 515")],
+    ),
+    ("lo llamo desde el 2024-05-01 cada mes", []),
 ]
 
 
