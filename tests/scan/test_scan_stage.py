@@ -1271,3 +1271,23 @@ def test_masking_locations_stays_linear_with_many_findings():
     p.run(m)
     assert len(m.findings) == 10000
     assert time.process_time() - t0 < 10
+
+
+def test_member_names_are_searched_in_linear_time_for_values_sharing_their_start():
+    # 3,000 addresses sharing their first characters and one 300 KB member name made of
+    # them: a scan of the name's positions in Python took 49 s.
+    mails = [f"aaaaaa.n{i}@corp-mail.com" for i in range(3000)]
+    big = "aaaaaa" * 50000
+    eng = Engine.load()
+    p = Pipeline([ScanStage(eng), ActStage(b"k")])
+    m = result(
+        {
+            "content": [{"type": "text", "text": "ok"}],
+            "structuredContent": {"m": mails, big + mails[7]: {"x": "bob.smith@corp-mail.com"}},
+        }
+    )
+    t0 = time.process_time()
+    p.run(m)
+    assert time.process_time() - t0 < 10
+    locs = [f.location for f in m.findings if f.location.endswith("/x")]
+    assert locs and mails[7] not in locs[0] and locs[0].endswith("aaaa…/x")  # masked
