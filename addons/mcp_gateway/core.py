@@ -1464,6 +1464,32 @@ def _request_id(flow: http.HTTPFlow) -> Any:
     return None
 
 
+# Most bytes of an oversized event that came whole (uncompressed, at most one network read;
+# a compressed one may inflate to 4 x mcp_max_message_bytes) read for its messages' ids.
+_WHOLE_EVENT_READ = 1 << 20
+
+
+def _plain_id(ident: Any) -> bool:
+    """An id echoed to its sender without being scanned: an integer or a short string (as
+    ``peek_id`` reads them), not an object or a long text."""
+    return (isinstance(ident, int) and not isinstance(ident, bool)) or (
+        isinstance(ident, str) and len(ident) <= 200
+    )
+
+
+def _among(ident: Any, ids: list) -> bool:
+    """Whether ``ident`` is one of ``ids`` as JSON-RPC compares them (1 is not "1" or 1.0)."""
+    return any(type(i) is type(ident) and i == ident for i in ids)
+
+
+def _json_event_head(head: bytes) -> bool:
+    """Whether the start of an event's lines has a data line that opens JSON."""
+    for line in head.splitlines():
+        if line.startswith(b"data:"):
+            return looks_like_json(line[5:])
+    return False
+
+
 # the top-level id at the very end of an event: ..."id": 7}  (then the event's line breaks)
 _TRAILING_ID = re.compile(rb'"id"\s*:\s*("(?:[^"\\\r\n]|\\.){0,200}"|-?\d{1,40})\s*\}\s*$')
 
@@ -1798,7 +1824,12 @@ class SSEStream:
                 self.known
                 or self.parser.pending_has(b'"jsonrpc"')
                 or self.parser.pending_has(b"\\u")  # (may spell the name: _names_jsonrpc)
+                or (
+                    self.gw.fail_mode == "closed"
+                    and _json_event_head(self.parser.pending_head(512))
+                )
             ):
+                # (closed mode: JSON whose "jsonrpc" may come later, its members in any order)
                 yield self._oversized()
             else:  # a large event of another kind of stream: not the MCP limit's business
                 self.skip_tail = "raw"
@@ -1875,31 +1906,53 @@ class SSEStream:
     def _oversized_whole(self, ev: SSEEvent, data: bytes) -> bytes:
         """An event over the limit that came whole within one read (as large as the read:
         ~40 KB passed inspected under a 1000-byte limit, while a JSON body of that size was
-        refused). Not inspected; in closed mode each message in it is answered as for an
-        oversized body, by its own id (its JSON is read for the ids only): a server's
-        request gets its error at the server, a response's request at the client (the
-        event's SSE id kept), a notification is dropped."""
+        refused). Not inspected; in closed mode its messages are answered as an oversized
+        body's, read from its JSON for their ids only (up to 1 MiB of it and
+        ``mcp_max_batch`` messages; beyond, as an event still being read): a response
+        answers the client's request it names (one this flow sent; else, as the body path
+        does, the flow's request), a server's request gets its error at the server, a
+        notification is dropped; each id once, the event's SSE id kept."""
+        if len(data) > _WHOLE_EVENT_READ:
+            return self._oversized(ev.raw)
         try:
             value = orjson.loads(data)
         except orjson.JSONDecodeError:
             return self._oversized(ev.raw)  # not JSON (or too deep): the best guess of an id
+        elements = value if isinstance(value, list) else [value]
+        if len(elements) > self.gw.max_batch:
+            return self._oversized(ev.raw)
         text = f"SSE event over mcp_max_message_bytes ({self.gw.max_message_bytes}); not inspected"
-        msg = self._not_inspected(text, size=len(data))
+        self._not_inspected(text, size=len(data))  # (recorded: one audit row)
         if self.gw.fail_mode == "open":
             return ev.raw
+        asked = [
+            s.get("id")
+            for s in self.flow.metadata.get(META, ())
+            if s.get("direction") == "c2s" and s.get("kind") == "request"
+        ]
         to_server: list[dict] = []
-        to_client: list[dict] = []
-        for el in value if isinstance(value, list) else [value]:
+        answered: list = []
+        response_seen = False
+        for el in elements:
             if not isinstance(el, dict) or "id" not in el:
                 continue  # a notification: dropped
-            err = error_response(el["id"], ErrorCode.TOO_LARGE, text)
-            (to_server if isinstance(el.get("method"), str) else to_client).append(err)
-            if msg.id is None:
-                msg.id = el["id"]
+            ident = el["id"]
+            if isinstance(el.get("method"), str):  # a server's request
+                if _plain_id(ident) and not _among(ident, [e["id"] for e in to_server]):
+                    to_server.append(error_response(ident, ErrorCode.TOO_LARGE, text))
+                continue
+            response_seen = True
+            if _among(ident, asked) and not _among(ident, answered):
+                answered.append(ident)  # (an id the server made up is not echoed unread)
+        if response_seen and not answered and len(asked) == 1:
+            answered.append(asked[0])  # an id of another type or spelling: the one request
+        to_client = [error_response(i, ErrorCode.TOO_LARGE, text) for i in answered]
         if to_server and not answer.send_to_server(
             self.flow, self.endpoint, to_server, self.sent_request
         ):
             to_client = to_server + to_client
+        if not to_client:
+            return encode_event(None, id=ev.id) if ev.id is not None else b""
         return b"".join(
             encode_event(encode_json(err).decode(), event="message", id=ev.id if not k else None)
             for k, err in enumerate(to_client)

@@ -119,6 +119,10 @@ class SSEParser:
         """Whether the event being built holds ``needle`` so far."""
         return needle in self._buf
 
+    def pending_head(self, n: int) -> bytes:
+        """The first ``n`` bytes held for the event being built."""
+        return bytes(self._buf[:n])
+
     def take_pending(self) -> bytes:
         """Give up on the event being built: return its raw bytes and reset."""
         raw = bytes(self._buf)
