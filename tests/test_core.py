@@ -688,6 +688,17 @@ def legacy_get(gw):
     return f
 
 
+def test_oversized_response_on_the_legacy_stream_is_answered_by_its_id(gw):
+    """The legacy GET stream carries the answers to other POSTs: an oversized one that
+    came whole is answered by its own (plain) id, or the client would wait for ever."""
+    gw.tctx.configure(gw, mcp_max_message_bytes=200, mcp_fail_mode="closed")
+    f = legacy_get(gw)
+    out = feed(f.response.stream, b"event: endpoint\ndata: /messages/?session_id=ab\n\n", 4)
+    big = b'data: {"jsonrpc":"2.0","id":77,"result":{"t":"' + b"x" * 500 + b'"}}\n\n'
+    out = b"".join(f.response.stream(big))
+    assert b"xxxx" not in out and b'"id":77' in out and out.count(b"-32065") == 1
+
+
 def test_legacy_endpoint_rewritten_in_reverse_mode(gw):
     f = legacy_get(gw)
     out = feed(

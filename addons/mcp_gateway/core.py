@@ -1909,8 +1909,9 @@ class SSEStream:
         refused). Not inspected; in closed mode its messages are answered as an oversized
         body's, read from its JSON for their ids only (up to 1 MiB of it and
         ``mcp_max_batch`` messages; beyond, as an event still being read): a response
-        answers the client's request it names (one this flow sent; else, as the body path
-        does, the flow's request), a server's request gets its error at the server, a
+        answers the client's request it names (one this flow sent, or any plain id on a
+        stream that sent none: the GET or legacy stream; else, as the body path does, the
+        flow's request), a server's request gets its error at the server, a
         notification is dropped; each id once, the event's SSE id kept."""
         if len(data) > _WHOLE_EVENT_READ:
             return self._oversized(ev.raw)
@@ -1942,8 +1943,13 @@ class SSEStream:
                     to_server.append(error_response(ident, ErrorCode.TOO_LARGE, text))
                 continue
             response_seen = True
-            if _among(ident, asked) and not _among(ident, answered):
-                answered.append(ident)  # (an id the server made up is not echoed unread)
+            if _among(ident, answered):
+                continue
+            if _among(ident, asked) or (not asked and _plain_id(ident)):
+                # (a stream that asked nothing itself, the GET or legacy stream, answers
+                # requests of other POSTs: a plain id, as peek_id reads one, is echoed; an
+                # id the server made up of anything else is not, unread)
+                answered.append(ident)
         if response_seen and not answered and len(asked) == 1:
             answered.append(asked[0])  # an id of another type or spelling: the one request
         to_client = [error_response(i, ErrorCode.TOO_LARGE, text) for i in answered]
