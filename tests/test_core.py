@@ -641,6 +641,13 @@ def test_sse_oversized_whole_event_answers_each_asked_id_once_and_echoes_no_made
     note = b'data: {"jsonrpc":"2.0","method":"notifications/message","params":{"t":"'
     out = b"".join(f.response.stream(b"id: 99\n" + note + b"x" * 500 + b'"}}\n\n'))
     assert out == b"id: 99\n\n"
+    # a request is answered once on a stream: its own response went, so an oversized event
+    # of another id is not answered for it again
+    f = sse_flow(gw, request=rpc("tools/call", id=42, name="echo"))
+    out = b"".join(f.response.stream(b'data: {"jsonrpc":"2.0","id":42,"result":{}}\n\n'))
+    assert b'"result"' in out
+    late = b'data: {"jsonrpc":"2.0","id":43,"result":{"t":"' + b"x" * 500 + b'"}}\n\n'
+    assert b"".join(f.response.stream(late)) == b""
 
 
 @pytest.mark.parametrize("step", [None, 100])
@@ -650,10 +657,16 @@ def test_sse_oversized_json_event_on_an_unknown_stream_is_refused_when_closed(gw
     gw.tctx.configure(gw, mcp_max_message_bytes=200, mcp_fail_mode="closed")
     f = sse_flow(gw)
     f.response.stream.known = False
-    big = b'data: {"method":"notifications/message","params":{"data":"' + b"y" * 500
-    big += b' SECRET"},"jsonrpc":"2.0"}\n\n'
-    out = b"".join(f.response.stream(big)) if step is None else feed(f.response.stream, big, step)
-    assert b"SECRET" not in out
+    body = b'{"method":"notifications/message","params":{"data":"' + b"y" * 500
+    body += b' SECRET"},"jsonrpc":"2.0"}'
+    for head in (b"data: ", b"data:\ndata: ", b": " + b"p" * 300 + b"\ndata: "):
+        f = sse_flow(gw)
+        f.response.stream.known = False
+        big = head + body + b"\n\n"
+        out = (
+            b"".join(f.response.stream(big)) if step is None else feed(f.response.stream, big, step)
+        )
+        assert b"SECRET" not in out, head[:10]
 
 
 def test_sse_oversized_event_fail_open(gw):

@@ -1482,12 +1482,15 @@ def _among(ident: Any, ids: list) -> bool:
     return any(type(i) is type(ident) and i == ident for i in ids)
 
 
-def _json_event_head(head: bytes) -> bool:
-    """Whether the start of an event's lines has a data line that opens JSON."""
-    for line in head.splitlines():
-        if line.startswith(b"data:"):
-            return looks_like_json(line[5:])
-    return False
+_FIRST_DATA = re.compile(rb"(?:^|[\r\n])data:[ \t]*(?:\xef\xbb\xbf)?([^ \t\r\n])")
+
+
+def _json_event(pending: bytes) -> bool:
+    """Whether an event being read may be JSON: its first data line with content opens
+    JSON, or no data line with content came yet (blank data lines, comments and other
+    fields before it, however long, do not decide it)."""
+    m = _FIRST_DATA.search(pending)
+    return m is None or m.group(1) in b"{["
 
 
 # the top-level id at the very end of an event: ..."id": 7}  (then the event's line breaks)
@@ -1639,6 +1642,7 @@ class SSEStream:
         self._left: deque[SSEEvent] | None = None  # a chunk's events not yet processed
         self._hold = None
         self._closed_after_error = False
+        self._answered: list = []  # ids of the responses this stream delivered (bounded)
         # (start, events): events a compressed stream inflated to since ``start``
         self._burst: tuple[float, int] = (0.0, 0)
         self.endpoint: str | None = None  # legacy HTTP+SSE: where the client POSTs
@@ -1826,10 +1830,11 @@ class SSEStream:
                 or self.parser.pending_has(b"\\u")  # (may spell the name: _names_jsonrpc)
                 or (
                     self.gw.fail_mode == "closed"
-                    and _json_event_head(self.parser.pending_head(512))
+                    and _json_event(self.parser.pending_head(self.parser.pending))
                 )
             ):
-                # (closed mode: JSON whose "jsonrpc" may come later, its members in any order)
+                # (closed mode: JSON whose "jsonrpc" may come later, its members in any
+                # order, or an event whose data has not begun)
                 yield self._oversized()
             else:  # a large event of another kind of stream: not the MCP limit's business
                 self.skip_tail = "raw"
@@ -1943,15 +1948,18 @@ class SSEStream:
                     to_server.append(error_response(ident, ErrorCode.TOO_LARGE, text))
                 continue
             response_seen = True
-            if _among(ident, answered):
-                continue
+            if _among(ident, answered) or _among(ident, self._answered):
+                continue  # (each request is answered once on a stream)
             if _among(ident, asked) or (not asked and _plain_id(ident)):
                 # (a stream that asked nothing itself, the GET or legacy stream, answers
                 # requests of other POSTs: a plain id, as peek_id reads one, is echoed; an
                 # id the server made up of anything else is not, unread)
                 answered.append(ident)
         if response_seen and not answered and len(asked) == 1:
-            answered.append(asked[0])  # an id of another type or spelling: the one request
+            if not _among(asked[0], self._answered):
+                answered.append(asked[0])  # an id of another type or spelling: the request
+        for ident in answered:
+            self._delivered(ident)
         to_client = [error_response(i, ErrorCode.TOO_LARGE, text) for i in answered]
         if to_server and not answer.send_to_server(
             self.flow, self.endpoint, to_server, self.sent_request
@@ -1963,6 +1971,10 @@ class SSEStream:
             encode_event(encode_json(err).decode(), event="message", id=ev.id if not k else None)
             for k, err in enumerate(to_client)
         )
+
+    def _delivered(self, ident: Any) -> None:
+        if ident is not None and len(self._answered) < 1000:
+            self._answered.append(ident)
 
     def _answer_tail_id(self, last: bytes) -> bytes:
         """The end of a withheld oversized server request: its id is in the last bytes
@@ -2036,6 +2048,9 @@ class SSEStream:
             m.sse_event_id = ev.id
         self.gw.pipeline.run_all(msgs)
         self.gw._record(self.flow, msgs)
+        for m in msgs:
+            if m.kind is Kind.RESULT or m.kind is Kind.ERROR:
+                self._delivered(m.id)
         if not any(m.modified or m.stopped for m in msgs):
             return ev.raw  # the common case: the event goes on byte-identical
         self.gw._mark(self.flow, msgs)

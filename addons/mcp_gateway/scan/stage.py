@@ -104,19 +104,26 @@ def pointer(path: tuple) -> str:
 
 class _Needles:
     """Found values, looked up inside other strings (member names) in time linear in those
-    strings. A few are searched one by one (``str.find``, C speed); many are compiled into
-    one Hyperscan database of literals, built on first use, so that a name is read once
-    however many values there are. (A loop over every value for every name was quadratic:
-    10,000 tokens in a 510 KB result took a minute; a Python loop over a name's positions
-    took 49 s for 3,000 addresses sharing their first characters and a 300 KB name.)"""
+    strings. Values are searched one by one (``str.find``, C speed) until that work passes
+    ``_WORK`` character comparisons; then the values up to ``_LITERAL_MAX`` bytes are
+    compiled into one Hyperscan database of literals, so that a name is read once however
+    many values there are (longer ones, private keys, stay with ``str.find``). (A loop over
+    every value for every name was quadratic: 10,000 tokens in a 510 KB result took a
+    minute; a Python loop over a name's positions took 49 s for 3,000 addresses sharing
+    their first characters and a 300 KB name.)"""
 
-    __slots__ = ("_values", "_db", "_scratch", "_few")
+    __slots__ = ("_values", "_short", "_long", "_db", "_scratch", "_work")
+
+    _WORK = 10_000_000  # ~10 ms of str.find before the database is worth compiling
+    _LITERAL_MAX = 4_000  # bytes: Hyperscan's literals end at 16,000, escaped ones at 4,000
 
     def __init__(self, values) -> None:
         self._values = [v for v in dict.fromkeys(values) if len(v) >= _MIN_LEN]
+        self._short: list[str] = []  # (once compiled) the values in the database
+        self._long: list[str] | None = None  # (once compiled) the values left out of it
         self._db: hs.Database | None = None
         self._scratch: hs.Scratch | None = None
-        self._few = 64  # up to this many values: str.find each
+        self._work = 0
 
     def __bool__(self) -> bool:
         return bool(self._values)
@@ -126,7 +133,12 @@ class _Needles:
         values = self._values
         if len(name) < _MIN_LEN or not values:
             return []
-        if len(values) > self._few and self._database() is not None:
+        candidates = values
+        if self._db is None and self._long is None:
+            self._work += len(name) * len(values)
+            if self._work > self._WORK and len(values) > 8:
+                self._compile()
+        if self._db is not None:
             hit: set[int] = set()
             try:
                 self._db.scan(
@@ -135,11 +147,9 @@ class _Needles:
                     context=hit,
                     scratch=self._scratch,
                 )
+                candidates = [self._short[i] for i in sorted(hit)] + self._long
             except hs.error:
-                hit = set(range(len(values)))  # (checked one by one below)
-            candidates = [values[i] for i in sorted(hit)]
-        else:
-            candidates = values
+                candidates = values
         out = []
         for v in candidates:
             i = name.find(v)
@@ -147,26 +157,36 @@ class _Needles:
                 out.append((i, v))
         return out
 
-    def _database(self) -> hs.Database | None:
-        if self._db is None:
+    def _compile(self) -> None:
+        short: list[str] = []
+        raw: list[bytes] = []
+        self._long = []
+        for v in self._values:
+            b = v.encode("utf-8", "surrogatepass")
+            if len(b) <= self._LITERAL_MAX:
+                short.append(v)
+                raw.append(b)
+            else:
+                self._long.append(v)
+        if not short:
+            return
+        flags = [hs.HS_FLAG_SINGLEMATCH] * len(raw)
+        try:
+            db = hs.Database(mode=hs.HS_MODE_BLOCK)
             try:
-                db = hs.Database(mode=hs.HS_MODE_BLOCK)
+                db.compile(expressions=raw, ids=list(range(len(raw))), elements=len(raw),
+                           flags=flags, literal=True)  # fmt: skip
+            except TypeError:  # (a binding without literal mode: escaped bytes)
                 db.compile(
-                    expressions=[_hs_literal(v) for v in self._values],
-                    ids=list(range(len(self._values))),
-                    elements=len(self._values),
-                    flags=[hs.HS_FLAG_SINGLEMATCH] * len(self._values),
-                )
-                self._scratch = hs.Scratch(db)
-                self._db = db
-            except hs.error:
-                self._few = len(self._values)  # one by one, then
-                return None
-        return self._db
-
-
-def _hs_literal(value: str) -> bytes:
-    return "".join(f"\\x{b:02x}" for b in value.encode("utf-8", "surrogatepass")).encode()
+                    expressions=[b"".join(b"\\x%02x" % b for b in r) for r in raw],
+                    ids=list(range(len(raw))), elements=len(raw), flags=flags,
+                )  # fmt: skip
+            self._scratch = hs.Scratch(db)
+        except hs.error:
+            self._long = self._values  # one by one, then
+            return
+        self._short = short
+        self._db = db
 
 
 def _on_literal(i: int, _frm: int, _to: int, _flags: int, hit: set) -> None:
