@@ -669,6 +669,16 @@ def test_sse_oversized_json_event_on_an_unknown_stream_is_refused_when_closed(gw
         assert b"SECRET" not in out, head[:10]
 
 
+@pytest.mark.parametrize("mode", ["closed", "open"])
+def test_sse_oversized_whole_answer_is_audited_as_the_call_it_answers(gw, mode):
+    gw.tctx.configure(gw, mcp_max_message_bytes=200, mcp_fail_mode=mode)
+    f = sse_flow(gw, request=rpc("tools/call", id=42, name="echo"))
+    big = b'data: {"jsonrpc":"2.0","id":42,"result":{"t":"' + b"x" * 500 + b'"}}\n\n'
+    b"".join(f.response.stream(big))
+    rows = [m for m in gw.rec.msgs if m.kind is Kind.INVALID]
+    assert [(m.id, m.method, m.name) for m in rows] == [(42, "tools/call", "echo")]
+
+
 def test_sse_oversized_event_fail_open(gw):
     gw.tctx.configure(gw, mcp_max_message_bytes=200, mcp_fail_mode="open")
     f = sse_flow(gw)

@@ -1928,9 +1928,6 @@ class SSEStream:
         if len(elements) > self.gw.max_batch:
             return self._oversized(ev.raw)
         text = f"SSE event over mcp_max_message_bytes ({self.gw.max_message_bytes}); not inspected"
-        self._not_inspected(text, size=len(data))  # (recorded: one audit row)
-        if self.gw.fail_mode == "open":
-            return ev.raw
         asked = [
             s.get("id")
             for s in self.flow.metadata.get(META, ())
@@ -1958,8 +1955,15 @@ class SSEStream:
         if response_seen and not answered and len(asked) == 1:
             if not _among(asked[0], self._answered):
                 answered.append(asked[0])  # an id of another type or spelling: the request
+        # one audit row; it names the call when the event answers the flow's one request
+        self.gw._not_inspected(
+            self.flow, self.ex, Direction.SERVER_TO_CLIENT, len(data), text,
+            whole_answer=len(asked) == 1 and answered == asked,
+        )  # fmt: skip
         for ident in answered:
             self._delivered(ident)
+        if self.gw.fail_mode == "open":
+            return ev.raw
         to_client = [error_response(i, ErrorCode.TOO_LARGE, text) for i in answered]
         if to_server and not answer.send_to_server(
             self.flow, self.endpoint, to_server, self.sent_request
