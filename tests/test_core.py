@@ -679,6 +679,26 @@ def test_sse_oversized_whole_answer_is_audited_as_the_call_it_answers(gw, mode):
     assert [(m.id, m.method, m.name) for m in rows] == [(42, "tools/call", "echo")]
 
 
+def test_sse_oversized_whole_server_request_is_answered_at_the_server_by_its_own_id(
+    gw, monkeypatch
+):
+    """A server's request in an oversized event gets its error at the server, by its own
+    id whatever its kind (a float too); bool ids are no JSON-RPC ids."""
+    from mcp_gateway import answer
+
+    sent = []
+    monkeypatch.setattr(
+        answer, "send_to_server", lambda f, ep, errs, req=None: sent.extend(errs) or True
+    )
+    gw.tctx.configure(gw, mcp_max_message_bytes=200, mcp_fail_mode="closed")
+    f = sse_flow(gw, request=rpc("tools/call", id=42, name="echo"))
+    for ident in (b"9", b"1.5", b'"' + b"r" * 300 + b'"', b"true"):
+        req = b'data: {"jsonrpc":"2.0","method":"sampling/createMessage","params":{"t":"'
+        out = b"".join(f.response.stream(req + b"x" * 500 + b'"},"id":' + ident + b"}\n\n"))
+        assert b"sampling" not in out and b"-32065" not in out
+    assert [e["id"] for e in sent] == [9, 1.5, "r" * 300]
+
+
 def test_sse_oversized_event_fail_open(gw):
     gw.tctx.configure(gw, mcp_max_message_bytes=200, mcp_fail_mode="open")
     f = sse_flow(gw)

@@ -1941,7 +1941,9 @@ class SSEStream:
                 continue  # a notification: dropped
             ident = el["id"]
             if isinstance(el.get("method"), str):  # a server's request
-                if _plain_id(ident) and not _among(ident, [e["id"] for e in to_server]):
+                # (its own id goes back to it, whatever it is; JSON-RPC's kinds of id only)
+                valid = isinstance(ident, str | int | float) and not isinstance(ident, bool)
+                if valid and not _among(ident, [e["id"] for e in to_server]):
                     to_server.append(error_response(ident, ErrorCode.TOO_LARGE, text))
                 continue
             response_seen = True
@@ -1968,7 +1970,8 @@ class SSEStream:
         if to_server and not answer.send_to_server(
             self.flow, self.endpoint, to_server, self.sent_request
         ):
-            to_client = to_server + to_client
+            # (to the client instead: an id it never saw is echoed only when plain)
+            to_client = [e for e in to_server if _plain_id(e["id"])] + to_client
         if not to_client:
             return encode_event(None, id=ev.id) if ev.id is not None else b""
         return b"".join(
