@@ -1457,11 +1457,18 @@ def _uninspected(ex: Exchange, direction: Direction, size: int) -> Message:
     return msg
 
 
+def _request_ids(flow: http.HTTPFlow) -> list:
+    """The ids of the requests the client sent in this flow (a batch's: several)."""
+    return [
+        s.get("id")
+        for s in flow.metadata.get(META, ())
+        if s.get("direction") == "c2s" and s.get("kind") == "request"
+    ]
+
+
 def _request_id(flow: http.HTTPFlow) -> Any:
-    for s in flow.metadata.get(META, ()):
-        if s.get("direction") == "c2s" and s.get("kind") == "request":
-            return s.get("id")
-    return None
+    ids = _request_ids(flow)
+    return ids[0] if ids else None
 
 
 # Most bytes of an oversized event that came whole (uncompressed, at most one network read;
@@ -1529,11 +1536,7 @@ def _oversized_event_id(raw: bytes, flow: http.HTTPFlow) -> Any:
     found = [i for i in (head.find(b'"result"'), head.find(b'"error"')) if i >= 0]
     method = head.find(b'"method"')
     if found and (method < 0 or min(found) < method):
-        ids = [
-            s.get("id")
-            for s in flow.metadata.get(META, ())
-            if s.get("direction") == "c2s" and s.get("kind") == "request"
-        ]
+        ids = _request_ids(flow)
         if len(ids) == 1:
             return ids[0]
     return peek_id(raw)
@@ -1928,11 +1931,7 @@ class SSEStream:
         if len(elements) > self.gw.max_batch:
             return self._oversized(ev.raw)
         text = f"SSE event over mcp_max_message_bytes ({self.gw.max_message_bytes}); not inspected"
-        asked = [
-            s.get("id")
-            for s in self.flow.metadata.get(META, ())
-            if s.get("direction") == "c2s" and s.get("kind") == "request"
-        ]
+        asked = _request_ids(self.flow)
         to_server: list[dict] = []
         answered: list = []
         response_seen = False
