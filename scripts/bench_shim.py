@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -198,12 +199,13 @@ def main() -> int:
     ap.add_argument("--size", type=int, default=200, help="bytes of text echoed per call")
     a = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-shim-"))
-    plain = Proxy(tmp, gateway=False)
-    gw = Proxy(tmp, gateway=True)
     results: dict[str, list[float]] = {"direct": [], "plain mitmdump": [], "gateway": []}
     cpu = {"plain mitmdump": 0.0, "gateway": 0.0}
-    proxies = {"plain mitmdump": plain, "gateway": gw}
+    proxies: dict[str, Proxy] = {}
     try:
+        # (inside the try: a gateway that fails to start must not leave plain mitmdump behind)
+        proxies["plain mitmdump"] = plain = Proxy(tmp, gateway=False)
+        proxies["gateway"] = gw = Proxy(tmp, gateway=True)
         for r in range(a.rounds):
             order = [
                 ("direct", None),
@@ -218,8 +220,9 @@ def main() -> int:
                 if name in proxies:
                     cpu[name] += proxies[name].cpu_seconds() - before
     finally:
-        plain.stop()
-        gw.stop()
+        for proxy in proxies.values():
+            proxy.stop()
+        shutil.rmtree(tmp, ignore_errors=True)  # the proxies' confdirs, logs and audit files
     print(
         f"stdio client -> shim -> [proxy] -> bridge -> echo child; {a.rounds}x{a.calls} calls, "
         f"{a.size}-byte payload; ms per round trip (request + response)"
