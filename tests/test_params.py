@@ -8,7 +8,7 @@ import orjson
 import pytest
 from mcp_gateway import params
 from mcp_gateway.act import ActStage
-from mcp_gateway.core import header_map
+from mcp_gateway.headers import header_map
 from mcp_gateway.message import Direction, Exchange, Kind, Message
 from mcp_gateway.parse import decode_header_value
 from mcp_gateway.pipeline import Pipeline

@@ -2,7 +2,7 @@
 
 * ``requestheaders``: cheap MCP pre-check; ask upstream for identity encoding.
 * ``request``: client->server messages (POST bodies, batches); GET/DELETE exchanges.
-* ``responseheaders``: ``text/event-stream`` is streamed through :class:`SSEStream`.
+* ``responseheaders``: ``text/event-stream`` is streamed through :class:`stream.SSEStream`.
 * ``response``: ``application/json`` answers (and everything buffered).
 
 Every hook catches its own failures and applies ``mcp_fail_mode`` (mitmproxy itself would
@@ -16,22 +16,27 @@ import json
 import logging
 import re
 import signal
-from collections import OrderedDict, deque
-from collections.abc import Iterator
-from time import perf_counter
+from collections import OrderedDict
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import orjson
 from mitmproxy import ctx, exceptions, http
-from mitmproxy.net.http import status_codes
-from mitmproxy.proxy import mode_specs
 
 from . import answer, codec, params
 from .codec import StreamDecoder, TextDecoder
-from .correlate import SSE_EVENT_IDS, CorrelateStage, Correlator, id_key
+from .correlate import CorrelateStage, Correlator, id_key
+from .flowmeta import MAX_SUMMARIES, META, request_id, summary
+from .headers import (
+    drop_foreign_upgrade,
+    has_mcp_header,
+    header_map,
+    hget,
+    is_event_stream,
+    one_content_type,
+    repeated_singletons,
+    standard_reason,
+    unfold_headers,
+)
 from .message import (
-    Action,
     Direction,
     ErrorCode,
     Exchange,
@@ -41,6 +46,7 @@ from .message import (
     Transport,
     error_response,
 )
+from .outcome import UNCHANGED, batch_answers, rebuild
 from .parse import (
     MAX_BATCH,
     AmbiguousSession,
@@ -58,7 +64,7 @@ from .parse import (
     peek_id,
 )
 from .pipeline import Pipeline
-from .sse import SSEEvent, SSEParser, encode_event
+from .stream import ErrorStream, SSEStream
 from .ws import WebSockets
 
 log = logging.getLogger("mcp_gateway")
@@ -69,109 +75,6 @@ LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 # one is told by a zero byte among the first four, as json.detect_encoding tells it (" {" in
 # UTF-16LE is 20 00 7b 00)
 _BOM_STARTS = (b"\xef", b"\xfe", b"\xff")
-META = "mcp"  # flow.metadata key: plain-data summaries of the flow's messages
-MAX_SUMMARIES = 1000  # per flow; further messages are only counted in flow.metadata["mcp_more"]
-
-
-def _summary(m: Message) -> dict[str, Any]:
-    d: dict[str, Any] = {
-        "direction": m.direction.value,
-        "kind": m.kind.value,
-        "id": m.id if isinstance(m.id, str | int | float) else None,
-        "method": m.method,
-        "name": m.name,
-        "action": m.action.value,
-    }
-    if m.latency_ms is not None:
-        d["latency_ms"] = m.latency_ms
-    if m.refusal is not None:
-        d["refusal"] = {"code": m.refusal.code, "message": m.refusal.message}
-    if m.findings:
-        d["findings"] = [
-            {"rule": f.rule, "type": f.type, "action": f.action, "location": f.location}
-            for f in m.findings
-        ]
-    if not m.inspected:
-        d["inspected"] = False
-    return d
-
-
-def header_map(headers: http.Headers) -> dict[str, str]:
-    """All headers in one pass, lowercase names, first value wins; but the codings of
-    several ``Content-Encoding`` lines are one list, in order, as receivers read them
-    (httpx and fetch undo ``gzip`` + ``gzip`` twice, and ``identity`` + ``gzip`` once)."""
-    out: dict[str, str] = {}
-    for k, v in headers.fields:
-        name = k.decode("latin-1").lower()
-        if name not in out:
-            out[name] = v.decode("utf-8", "surrogateescape")
-        elif name == "content-encoding":
-            out[name] = f"{out[name]}, {v.decode('utf-8', 'surrogateescape')}"
-    return out
-
-
-_FOLD = re.compile(rb"[ \t]*(?:\r\n|\r|\n)[ \t]*")
-
-
-def unfold_headers(headers: http.Headers) -> bool:
-    """Header values written over several lines (obs-fold: ``Name:`` CRLF `` value``) are
-    kept by mitmproxy as they came, CR and LF included, and forwarded so; uvicorn (h11)
-    joins the lines with a space and trims, and so would any reader of ``value``. The
-    gateway would read another value than the server (a folded ``Mcp-Session-Id`` passed
-    session binding, a folded ``Authorization`` read as anonymous). Each fold becomes one
-    space and the value is trimmed, here and for the server (RFC 9112, 5.2, allows exactly
-    this). True if a value changed."""
-    fields = headers.fields
-    for _, v in fields:
-        if b"\r" in v or b"\n" in v:
-            break
-    else:
-        return False
-    headers.fields = tuple(
-        (k, _FOLD.sub(b" ", v).strip(b" \t") if b"\r" in v or b"\n" in v else v) for k, v in fields
-    )
-    return True
-
-
-def hget(headers: http.Headers, name: bytes) -> str | None:
-    """One header by lowercase byte name, without mitmproxy's per-lookup conversions."""
-    for k, v in headers.fields:
-        if len(k) == len(name) and k.lower() == name:
-            return v.decode("utf-8", "surrogateescape")
-    return None
-
-
-# MCP's request headers that hold one value. Servers read a repeated one differently
-# (Starlette takes the first copy, Node joins the copies with ", "), so a request that
-# repeats one means two things at once and is refused, as a URL naming two sessions is.
-_SINGLETONS = {
-    b"mcp-session-id": "Mcp-Session-Id",
-    b"mcp-protocol-version": "MCP-Protocol-Version",
-    b"mcp-method": "Mcp-Method",
-    b"mcp-name": "Mcp-Name",
-    b"last-event-id": "Last-Event-ID",
-}
-
-
-def _repeated_singletons(headers: http.Headers) -> str | None:
-    """The first of MCP's one-value request headers that ``headers`` holds more than once."""
-    seen: set[bytes] = set()
-    for k, _ in headers.fields:
-        name = k.lower()
-        if name in _SINGLETONS:
-            if name in seen:
-                return _SINGLETONS[name]
-            seen.add(name)
-    return None
-
-
-def _has_mcp_header(h: dict[str, str]) -> bool:
-    return (
-        "mcp-session-id" in h
-        or "mcp-protocol-version" in h
-        or "mcp-method" in h
-        or "last-event-id" in h
-    )
 
 
 class Gateway:
@@ -389,7 +292,7 @@ class Gateway:
                 stage="parse",
             )
         elif len(h) < len(req.headers.fields):  # some header came twice (rare: checked apart)
-            twice = _repeated_singletons(req.headers)
+            twice = repeated_singletons(req.headers)
             if twice:
                 ex.refusal = Refusal(
                     ErrorCode.INVALID_REQUEST,
@@ -445,10 +348,10 @@ class Gateway:
         kept = flow.metadata.setdefault(META, [])
         room = MAX_SUMMARIES - len(kept)
         if room >= len(msgs):
-            kept.extend(_summary(m) for m in msgs)
+            kept.extend(summary(m) for m in msgs)
         else:
             # A long-lived stream must not grow without bound; the audit has every message.
-            kept.extend(_summary(m) for m in msgs[: max(room, 0)])
+            kept.extend(summary(m) for m in msgs[: max(room, 0)])
             flow.metadata["mcp_more"] = flow.metadata.get("mcp_more", 0) + len(msgs) - max(room, 0)
 
     # -- hooks ----------------------------------------------------------------------
@@ -468,7 +371,7 @@ class Gateway:
             if "accept-encoding" in h and "text/event-stream" in h.get("accept", ""):
                 headers["accept-encoding"] = "identity"
             if "upgrade" in h and self.fail_mode == "closed":
-                _drop_foreign_upgrade(headers)
+                drop_foreign_upgrade(headers)
             if flow.request.method == "POST":
                 if "content-length" in h:
                     self._huge_request(flow, h)
@@ -491,7 +394,7 @@ class Gateway:
             return
         ctype = h.get("content-type", "").lower()
         server = self._server_name(flow)
-        if not (_has_mcp_header(h) or "json" in ctype or not ctype or self._known_server(server)):
+        if not (has_mcp_header(h) or "json" in ctype or not ctype or self._known_server(server)):
             return
         if self.fail_mode == "open":
             log.warning(
@@ -525,7 +428,7 @@ class Gateway:
         row): an anonymous client cannot make the proxy hold gigabytes. (A request that may
         be MCP, as for ``_huge_request``.)"""
         server = self._server_name(flow)
-        if not (_reverse(flow) or _has_mcp_header(h) or self._known_server(server)):
+        if not (_reverse(flow) or has_mcp_header(h) or self._known_server(server)):
             return  # (a POST to another host, in proxy mode, is not the gateway's to refuse)
         ex = self._new_exchange(flow, h)
         if ex.refusal is not None:
@@ -556,7 +459,7 @@ class Gateway:
         method = req.method
         if method == "POST" and body:
             h = header_map(req.headers)
-            has_mcp_header = _has_mcp_header(h)
+            mcp_header = has_mcp_header(h)
             ctype = h.get("content-type", "").lower()
             enc = h.get("content-encoding")
             # Whatever the Content-Type says, a body that is JSON is looked at: a lenient
@@ -565,14 +468,14 @@ class Gateway:
             # body that its declared charset makes JSON (UTF-7: Node's body parsers decode
             # it), whatever the type.
             json_type = "json" in ctype or not ctype
-            if not has_mcp_header and not (
+            if not mcp_header and not (
                 looks_like_json(body)
                 or (json_type and (enc or body[:1] in _BOM_STARTS or b"\x00" in body[:4]))
                 or codec.charset_may_hide_json(body, ctype)
             ):
                 return  # not JSON: not MCP (checked on what the server will read, below)
             ex = self._new_exchange(flow, h)
-            mcp_ish = has_mcp_header or self._known_server(ex.server)
+            mcp_ish = mcp_header or self._known_server(ex.server)
             big = mcp_ish or looks_like_json(body)  # too large to read: refused if MCP-like
             if len(body) > self.max_message_bytes:
                 return (
@@ -601,7 +504,7 @@ class Gateway:
                     self._exchanges[flow.id] = ex
                     self._reject(flow, ex, 400, ErrorCode.PARSE_ERROR, f"Parse error: {e}")
                 return
-            if not has_mcp_header and not (
+            if not mcp_header and not (
                 looks_like_json(content) and (b'"jsonrpc"' in content or b"\\u" in content)
             ):
                 return  # (a key written with escapes, "json\u0072pc", is still parsed)
@@ -612,7 +515,7 @@ class Gateway:
                 # mcp_fail_mode, after authentication; other traffic goes on untouched (as
                 # unparsable JSON does, by the same signs)
                 if (
-                    has_mcp_header
+                    mcp_header
                     or ex.legacy_session is not None
                     or self._known_server(ex.server)
                     or b'"method"' in content
@@ -621,7 +524,7 @@ class Gateway:
                 return
             except ParseError as e:
                 if (
-                    has_mcp_header
+                    mcp_header
                     or self._known_server(ex.server)
                     or b'"method"' in content
                     or _lenient_mcp(content)
@@ -636,7 +539,7 @@ class Gateway:
                 )
             except Uninspectable as e:
                 if (
-                    has_mcp_header
+                    mcp_header
                     or ex.legacy_session is not None
                     or self._known_server(ex.server)
                     or is_mcp_payload(value)  # (every element: one past the limit counts)
@@ -648,7 +551,7 @@ class Gateway:
                 return self._reject(flow, ex, 400, e.code, e.message)
             msgs = parsed.messages
             mcp = (
-                has_mcp_header
+                mcp_header
                 or ex.legacy_session is not None
                 or ex.refusal
                 is not None  # (a URL naming two sessions: refused, whatever it carries)
@@ -681,7 +584,7 @@ class Gateway:
         if method not in ("GET", "DELETE"):
             return
         h = header_map(req.headers)
-        if _has_mcp_header(h) or (
+        if has_mcp_header(h) or (
             method == "GET"
             and "text/event-stream" in h.get("accept", "")
             # (in reverse mode the upstream is the MCP server the gateway stands for: a
@@ -950,12 +853,12 @@ class Gateway:
                 return
             unfold_headers(resp.headers)
             if flow.id in self._exchanges:
-                _standard_reason(resp)
+                standard_reason(resp)
                 if 300 <= resp.status_code < 400 and "location" in resp.headers:
                     self._scan_location(flow, self._exchanges[flow.id])
             first = hget(resp.headers, b"content-type")
             if first is not None and (flow.id in self._exchanges or is_event_stream(first)):
-                _one_content_type(resp.headers)
+                one_content_type(resp.headers)
             if first is not None and flow.id in self._exchanges and not _PLAIN_TYPE.match(first):
                 self._scan_content_type(flow, self._exchanges[flow.id])
                 first = hget(resp.headers, b"content-type")
@@ -1043,7 +946,7 @@ class Gateway:
                 exc_info=e,
             )
             if flow.response is not None and self.fail_mode == "closed":
-                flow.response.stream = _ErrorStream()
+                flow.response.stream = ErrorStream()
             elif flow.response is not None:
                 flow.response.stream = True
 
@@ -1104,7 +1007,7 @@ class Gateway:
             text = "mcp-gateway is shutting down; answer not forwarded"
             flow.response = http.Response.make(
                 503,
-                encode_json(error_response(_request_id(flow), ErrorCode.INTERNAL_ERROR, text)),
+                encode_json(error_response(request_id(flow), ErrorCode.INTERNAL_ERROR, text)),
                 {"content-type": "application/json"},
             )
             return
@@ -1168,8 +1071,8 @@ class Gateway:
         self.pipeline.run_all(msgs)
         self._record(flow, msgs)
         self._mark(flow, msgs)
-        new = _rebuild(value, parsed.batch, msgs)
-        if new is not _UNCHANGED:
+        new = rebuild(value, parsed.batch, msgs)
+        if new is not UNCHANGED:
             _set_json_body(resp, encode_json(new) if new is not None else b"")
 
     def _plain_answer(self, flow: http.HTTPFlow, ex: Exchange, raw: bytes, enc: str | None) -> None:
@@ -1299,7 +1202,7 @@ class Gateway:
             flow, ex, Direction.SERVER_TO_CLIENT, size, text, whole_answer=True
         )
         if self.fail_mode == "closed":
-            ident = _request_id(flow)
+            ident = request_id(flow)
             flow.response.headers.pop("content-encoding", None)
             _set_json_body(
                 flow.response, encode_json(error_response(ident, ErrorCode.TOO_LARGE, text))
@@ -1328,7 +1231,7 @@ class Gateway:
         if self.fail_mode == "open":
             resp.stream = True
             return
-        err = encode_json(error_response(_request_id(flow), ErrorCode.TOO_LARGE, text))
+        err = encode_json(error_response(request_id(flow), ErrorCode.TOO_LARGE, text))
         for name in ("content-length", "content-encoding", "content-type"):
             resp.headers.pop(name, None)
         resp.headers["content-type"] = "application/json"
@@ -1346,46 +1249,12 @@ class Gateway:
             flow, ex, Direction.SERVER_TO_CLIENT, size, text, whole_answer=True
         )
         if self.fail_mode == "closed":
-            ident = _request_id(flow)
+            ident = request_id(flow)
             _set_json_body(
                 flow.response, encode_json(error_response(ident, ErrorCode.TOO_LARGE, text))
             )
             flow.response.headers["content-type"] = "application/json"
             self._mark(flow, [msg])
-
-
-_SSE_FIELD = re.compile(rb"(?:data|event|id|retry)(?::|$)")
-
-
-def _stray_lines(raw: bytes) -> bool:
-    """Whether an event without data holds lines that are no SSE field nor comment (a JSON
-    body sent as an event stream): an SSE client ignores them, a careless one reads them."""
-    for line in raw.splitlines():
-        if line and not line.startswith(b":") and not _SSE_FIELD.match(line):
-            return True
-    return False
-
-
-def _one_content_type(headers: http.Headers) -> None:
-    """An answer with several Content-Type fields goes on with the first only: the one the
-    gateway reads it by. Clients differ (the SDKs join them and test for an event stream,
-    others take the last), so a copy saying JSON behind one saying event stream would have
-    shown some clients a body the gateway never inspected as what they read."""
-    fields = headers.fields
-    n = 0
-    for k, _ in fields:
-        if len(k) == 12 and k.lower() == b"content-type":
-            n += 1
-    if n > 1:
-        seen = False
-        out = []
-        for k, v in fields:
-            if len(k) == 12 and k.lower() == b"content-type":
-                if seen:
-                    continue
-                seen = True
-            out.append((k, v))
-        headers.fields = tuple(out)
 
 
 # flow.metadata: the answer's Content-Type was scanned with the headers (_plain_answer
@@ -1397,37 +1266,6 @@ _PLAIN_TYPE = re.compile(
     r"(?i)[ \t]*(?:application/json|text/event-stream)[ \t]*(?:;[ \t]*charset=\"?[a-z0-9_.:-]{1,40}\"?[ \t]*)?"
     r"(?:;[ \t]*)?\Z"
 )
-
-
-def is_event_stream(content_type: str | None) -> bool:
-    """Whether a response is an event stream the way clients decide it: by its media type
-    (the part before any parameter). A type that merely contains "text/event-stream"
-    (``application/json; x=text/event-stream``) is JSON to the SDKs, and must be read as
-    JSON here too, or its body would pass as an event stream with no events in it."""
-    if not content_type:
-        return False
-    low = content_type.lower()
-    # (the Python SDK tests the prefix, the TypeScript SDK the media type: either counts)
-    return (
-        low.startswith("text/event-stream") or low.split(";", 1)[0].strip() == "text/event-stream"
-    )
-
-
-def _standard_reason(resp: http.Response) -> None:
-    """An MCP answer's reason phrase becomes its status's standard one. It means nothing to
-    HTTP, but clients put it in their errors ("Server error '500 …'"), which hosts show to
-    the model: text a server could fill with anything, never scanned."""
-    if resp.http_version.startswith("HTTP/2") or resp.http_version.startswith("HTTP/3"):
-        return  # (no reason phrase there)
-    std = status_codes.RESPONSES.get(resp.status_code, "")
-    if resp.reason != std:
-        resp.reason = std
-
-
-def _names_jsonrpc(data: bytes) -> bool:
-    """Whether an event of a stream not (yet) known as MCP may hold a JSON-RPC message: it
-    names "jsonrpc", or has a \\u escape that may spell the name ("\\u006asonrpc")."""
-    return b'"jsonrpc"' in data or b"\\u" in data
 
 
 def _set_json_body(m: http.Message, data: bytes) -> None:
@@ -1457,697 +1295,6 @@ def _uninspected(ex: Exchange, direction: Direction, size: int) -> Message:
     return msg
 
 
-def _request_ids(flow: http.HTTPFlow) -> list:
-    """The ids of the requests the client sent in this flow (a batch's: several)."""
-    return [
-        s.get("id")
-        for s in flow.metadata.get(META, ())
-        if s.get("direction") == "c2s" and s.get("kind") == "request"
-    ]
-
-
-def _request_id(flow: http.HTTPFlow) -> Any:
-    ids = _request_ids(flow)
-    return ids[0] if ids else None
-
-
-# Most bytes of an oversized event that came whole (uncompressed, at most one network read;
-# a compressed one may inflate to 4 x mcp_max_message_bytes) read for its messages' ids.
-_WHOLE_EVENT_READ = 1 << 20
-
-
-def _plain_id(ident: Any) -> bool:
-    """An id echoed to its sender without being scanned: an integer or a short string (as
-    ``peek_id`` reads them), not an object or a long text."""
-    return (isinstance(ident, int) and not isinstance(ident, bool)) or (
-        isinstance(ident, str) and len(ident) <= 200
-    )
-
-
-def _among(ident: Any, ids: list) -> bool:
-    """Whether ``ident`` is one of ``ids`` as JSON-RPC compares them (1 is not "1" or 1.0)."""
-    return any(type(i) is type(ident) and i == ident for i in ids)
-
-
-_FIRST_DATA = re.compile(rb"(?:^|[\r\n])data:[ \t]*(?:\xef\xbb\xbf)?([^ \t\r\n])")
-
-
-def _json_event(pending: bytes) -> bool:
-    """Whether an event being read may be JSON: its first data line with content opens
-    JSON, or no data line with content came yet (blank data lines, comments and other
-    fields before it, however long, do not decide it)."""
-    m = _FIRST_DATA.search(pending)
-    return m is None or m.group(1) in b"{["
-
-
-# the top-level id at the very end of an event: ..."id": 7}  (then the event's line breaks)
-_TRAILING_ID = re.compile(rb'"id"\s*:\s*("(?:[^"\\\r\n]|\\.){0,200}"|-?\d{1,40})\s*\}\s*$')
-
-
-def _is_request_head(raw: bytes) -> bool:
-    """Whether an event too large to parse opens like a request: ``"method"`` before any
-    ``"result"`` or ``"error"`` (a notification has no id, which the caller checks)."""
-    head = raw[:4096]
-    method = head.find(b'"method"')
-    if method < 0:
-        return False
-    found = [i for i in (head.find(b'"result"'), head.find(b'"error"')) if i >= 0]
-    return not found or method < min(found)
-
-
-def _id_before_params(raw: bytes) -> bool:
-    """Whether a message's first ``"id"`` key comes before its ``"params"``: then it is the
-    message's own id, not one inside the params."""
-    head = raw[:65536]
-    i = head.find(b'"id"')
-    if i < 0:
-        return False
-    p = head.find(b'"params"')
-    return p < 0 or i < p
-
-
-def _oversized_event_id(raw: bytes, flow: http.HTTPFlow) -> Any:
-    """The id an error for an event too large to parse must carry. A response on the
-    stream answering a POST of one request answers that request, whatever its first bytes
-    hold: the TypeScript SDK writes ``{"result": …, "jsonrpc": "2.0", "id": N}``, its id
-    last, and an error with a null id would leave the client waiting for ever. Otherwise
-    the first ``"id"`` met (best effort)."""
-    head = raw[:4096]
-    found = [i for i in (head.find(b'"result"'), head.find(b'"error"')) if i >= 0]
-    method = head.find(b'"method"')
-    if found and (method < 0 or min(found) < method):
-        ids = _request_ids(flow)
-        if len(ids) == 1:
-            return ids[0]
-    return peek_id(raw)
-
-
-_UNCHANGED = object()
-# Most events a compressed event stream may inflate to within _DECODED_EVENTS_WINDOW
-# seconds and still be inspected. The stream callable runs on the event loop, ~40 us per
-# event, and mitmproxy calls it for every chunk of a network read in turn: an uncompressed
-# read (65,535 bytes) holds at most ~8,200 events, a compressed one as many as its chunks
-# inflate to (each up to 4 x mcp_max_message_bytes). Uncompressed streams are not counted
-# (the gateway asks upstreams for uncompressed event streams).
-_MAX_DECODED_EVENTS = 10_000
-_DECODED_EVENTS_WINDOW = 1.0
-# After a chunk's first event, processed events go out in pieces of about this much work:
-# one write per event would cost mitmproxy a write (and a chunk header) each.
-_PIECE_SECONDS = 0.0005
-
-
-def refusal_error(m: Message, with_data: bool = False) -> dict:
-    """The JSON-RPC error answering a stopped message (its refusal, or a bare "blocked")."""
-    r = m.refusal
-    if r is None:
-        return error_response(m.id, ErrorCode.BLOCKED, "blocked")
-    return error_response(m.id, r.code, r.message, r.data if with_data else None)
-
-
-def batch_answers(msgs: list[Message]) -> list[dict]:
-    """The gateway's answer to a client batch with a refused element: an error for every
-    request in it (its refusal; "not forwarded" for those refused with it)."""
-    return [refusal_error(m) for m in msgs if m.kind is Kind.REQUEST]
-
-
-def _rebuild(value: Any, batch: bool, msgs: list[Message], answered: bool = False) -> Any:
-    """The value to send after the pipeline's decisions, or _UNCHANGED (send the original bytes).
-    With ``answered``, blocked server requests are left out (the server got their errors)."""
-    if not any(m.modified or m.stopped for m in msgs):
-        return _UNCHANGED
-    out = []
-    for m in msgs:
-        if m.action is Action.DROP:
-            continue
-        if m.action is Action.BLOCK:
-            if answered and m.kind is Kind.REQUEST:
-                continue
-            out.append(refusal_error(m))
-        else:
-            out.append(m.payload)
-    if batch:
-        return out or None
-    return out[0] if out else None
-
-
-class _ErrorStream:
-    """Fail-closed replacement for a stream the gateway could not set up: one error event."""
-
-    def __init__(self) -> None:
-        self.sent = False
-
-    def __call__(self, data: bytes) -> list[bytes]:
-        if self.sent:
-            return []
-        self.sent = True
-        err = error_response(
-            None, ErrorCode.INTERNAL_ERROR, "gateway internal error: event stream not inspected"
-        )
-        return [encode_event(encode_json(err).decode(), event="message")]
-
-
-class SSEStream:
-    """The ``flow.response.stream`` callable for one event stream.
-
-    Reassembles events across arbitrary chunk boundaries, runs each JSON-RPC event through
-    the pipeline, and returns a lazy iterable of chunks (never a bare ``b""``, which would
-    end an HTTP/1.1 chunked body). Unchanged events go out byte-identical.
-    """
-
-    def __init__(
-        self,
-        gw: Gateway,
-        flow: http.HTTPFlow,
-        ex: Exchange,
-        *,
-        known: bool,
-        decoder: StreamDecoder | None = None,
-        text: TextDecoder | None = None,
-        undecodable: str = "",
-    ) -> None:
-        self.gw = gw
-        self.flow = flow
-        self.ex = ex
-        self.known = known  # the exchange was recognised as MCP at request time
-        self.decoder = decoder
-        self.text = text  # re-encodes a stream in another charset as UTF-8
-        self.parser = SSEParser()
-        self.passthrough = False  # after an internal error: bytes go on unparsed
-        self.foreign = False  # not (yet) MCP: only events that name "jsonrpc" are parsed
-        self.skip_tail: str | None = None  # "drop" or "raw": how to treat an oversized event's tail
-        # a withheld oversized server request whose id comes last (the Python SDK writes
-        # {"method": …, "params": …, "jsonrpc": "2.0", "id": N}): the end of its tail, read for
-        # the id, to answer the server once the event ends
-        self._tail_id: bytes | None = None
-        self.undecodable = undecodable
-        self._kept = bytearray() if gw.keep_stream_bytes else None
-        self._kept_truncated = False
-        self._left: deque[SSEEvent] | None = None  # a chunk's events not yet processed
-        self._hold = None
-        self._closed_after_error = False
-        self._answered: list = []  # ids of the responses this stream delivered (bounded)
-        # (start, events): events a compressed stream inflated to since ``start``
-        self._burst: tuple[float, int] = (0.0, 0)
-        self.endpoint: str | None = None  # legacy HTTP+SSE: where the client POSTs
-        # the request as it went upstream, for answering a blocked server request (the
-        # identity addon masks an injected upstream credential in the flow right after this)
-        self.sent_request = answer.SentRequest.of(flow)
-        if undecodable:
-            self._not_inspected(f"event stream cannot be decoded ({undecodable})")
-
-    # -- idle timeout ---------------------------------------------------------------
-    def hold_connection(self) -> None:
-        """Disarm mitmproxy's idle watchdog for this connection while the stream lives.
-
-        Uses Proxyserver internals (connections, timeout_watchdog); guarded and pinned to
-        mitmproxy < 13, and covered by an end-to-end test with a tiny tcp_timeout.
-        """
-        if not self.gw.hold_streams or self._hold is not None:
-            return
-        try:
-            ps = ctx.master.addons.get("proxyserver")
-            handler = ps.connections.get(self.flow.client_conn.id) if ps else None
-            wd = getattr(handler, "timeout_watchdog", None)
-            if wd is None:
-                return
-            cm = wd.disarm()
-            cm.__enter__()
-            wd.register_activity()  # a watch() already sleeping must not fire on wake-up
-            self._hold = cm
-        except Exception as e:  # noqa: BLE001
-            log.debug("mcp-gateway: cannot hold stream connection open: %r", e)
-
-    def release_connection(self) -> None:
-        cm, self._hold = self._hold, None
-        if cm is not None:
-            try:
-                cm.__exit__(None, None, None)
-            except Exception:  # noqa: BLE001
-                pass
-
-    # -- mitmweb copy ---------------------------------------------------------------
-    def _keep(self, out: bytes) -> None:
-        k = self._kept
-        if k is None or self._kept_truncated:
-            return
-        room = self.gw.keep_stream_bytes - len(k)
-        if len(out) <= room:
-            k += out
-        else:
-            k += out[:room]
-            self._kept_truncated = True
-
-    def kept(self) -> bytes | None:
-        if self._kept is None:
-            return None
-        suffix = b"\n: [mcp-gateway: display copy truncated]\n" if self._kept_truncated else b""
-        return bytes(self._kept) + suffix
-
-    # -- the callable ---------------------------------------------------------------
-    def __call__(self, data: bytes) -> Iterator[bytes]:
-        """A lazy iterable: mitmproxy writes each piece to the client as it is yielded,
-        before the rest of the chunk is processed. One network read can hold dozens of
-        events; the first goes out at once, so the gateway adds one event's work to the
-        time to first event, not the whole chunk's. The rest go out in pieces of at most
-        ``_PIECE_SECONDS`` of work (one write per event would cost a write each)."""
-        return self._emit(data)
-
-    def _emit(self, data: bytes) -> Iterator[bytes]:
-        self._left = None
-        try:
-            parts: list[bytes] = []
-            first = True
-            t = 0.0
-            for out in self._process(data):
-                if not out:
-                    continue
-                if first:
-                    first = False
-                    self._keep(out)
-                    yield out
-                    t = perf_counter()
-                    continue
-                parts.append(out)
-                if perf_counter() - t >= _PIECE_SECONDS:
-                    out = b"".join(parts)
-                    parts.clear()
-                    self._keep(out)
-                    yield out
-                    t = perf_counter()
-            if parts:
-                out = b"".join(parts)
-                self._keep(out)
-                yield out
-        except Exception as e:  # noqa: BLE001 - raising here would only drop this chunk
-            log.error(
-                "mcp-gateway: internal error in event stream (flow %s): %r",
-                self.flow.id,
-                e,
-                exc_info=e,
-            )
-            out = self._on_internal_error(data, parts)
-            if out:
-                self._keep(out)
-                yield out
-
-    def _on_internal_error(self, data: bytes, done: list[bytes]) -> bytes:
-        """What goes out after a failure part-way through a chunk: ``done`` is what was
-        processed but not yet sent."""
-        self.passthrough = True
-        left, self._left = self._left, None
-        pending = self.parser.take_pending()
-        if self.gw.fail_mode == "open":
-            if left is None:  # failed before its events were parsed
-                raw = data if self.decoder is None and self.text is None else b""
-                return b"".join(done) + pending + raw
-            # the rest of the chunk's events as they came (those already sent are not repeated)
-            return b"".join(done) + b"".join(ev.raw for ev in left) + pending
-        self.skip_tail = "drop"
-        err = error_response(
-            None, ErrorCode.INTERNAL_ERROR, "gateway internal error: rest of event stream withheld"
-        )
-        self._closed_after_error = True
-        return b"".join(done) + encode_event(encode_json(err).decode(), event="message")
-
-    def _process(self, data: bytes) -> Iterator[bytes]:
-        final = data == b""
-        if self._closed_after_error or self.gw.closing:
-            return  # (shutting down: the audit trail is closed, nothing more goes on)
-        if self.undecodable:
-            yield from self._cannot_decode(data)
-            return
-        raw = data
-        try:
-            if self.decoder is not None:
-                data = self.decoder.decompress(data) + (self.decoder.flush() if final else b"")
-            if self.text is not None:
-                data = self.text.decode(data, final)
-        except Exception as e:  # noqa: BLE001 - corrupt coding, bytes not in the charset
-            self.undecodable = f"{type(e).__name__}: {e}"[:200]
-            log.warning(
-                "mcp-gateway: cannot decode event stream (flow %s): %s",
-                self.flow.id,
-                self.undecodable,
-            )
-            self._not_inspected(f"event stream cannot be decoded ({self.undecodable})")
-            yield self.parser.take_pending() if self.gw.fail_mode == "open" else b""
-            yield from self._cannot_decode(raw)
-            return
-        if self.passthrough:
-            yield data
-            return
-        events = self.parser.feed(data) if data else []
-        if final:
-            events += self.parser.close()
-        if self.decoder is not None and events:
-            now = perf_counter()
-            start, n = self._burst
-            if now - start > _DECODED_EVENTS_WINDOW:
-                start, n = now, 0
-            n += len(events)
-            self._burst = (start, n)
-            if n > _MAX_DECODED_EVENTS:
-                yield from self._too_many_events(events, n)
-                return
-        left = self._left = deque(events)
-        while left:
-            ev = left[0]
-            out = ev.raw if self.passthrough else self._event(ev)
-            left.popleft()
-            yield out
-        # (self._left stays, empty: a failure after the events, in the oversized-event
-        # handling below, must not take the chunk for one not yet parsed)
-        if self.passthrough:
-            yield self.parser.take_pending()  # the partial event goes on as it is
-        elif self.parser.pending > self.gw.max_message_bytes:
-            if self.skip_tail is not None:
-                # more of an event already over the limit (and already answered for)
-                tail = self.parser.take_pending()
-                if self.skip_tail == "raw":
-                    yield tail
-                elif self._tail_id is not None:
-                    self._tail_id = (self._tail_id + tail)[-512:]
-            elif (
-                self.known
-                or self.parser.pending_has(b'"jsonrpc"')
-                or self.parser.pending_has(b"\\u")  # (may spell the name: _names_jsonrpc)
-                or (
-                    self.gw.fail_mode == "closed"
-                    and _json_event(self.parser.pending_head(self.parser.pending))
-                )
-            ):
-                # (closed mode: JSON whose "jsonrpc" may come later, its members in any
-                # order, or an event whose data has not begun)
-                yield self._oversized()
-            else:  # a large event of another kind of stream: not the MCP limit's business
-                self.skip_tail = "raw"
-                yield self.parser.take_pending()
-
-    def _too_many_events(self, events: list, n: int) -> Iterator[bytes]:
-        """A compressed stream that inflates to more events than the event loop can inspect
-        without keeping every other client waiting (~40 us each): one 64 KB read of a
-        gzip stream sent in small chunks held ~180 of them, 1,000 small events each, and
-        the stream callable ran for each in turn without the loop running in between (30 MB
-        of events, a few hundred KB on the wire, stalled the proxy for 12 s). Not inspected:
-        closed mode withholds the rest of the stream (one error for the request), open
-        mode passes it on as it is."""
-        text = (
-            f"compressed event stream inflated to {n} events within "
-            f"{_DECODED_EVENTS_WINDOW:g} s, over {_MAX_DECODED_EVENTS}; not inspected"
-        )
-        size = sum(len(ev.raw) for ev in events)
-        msg = self._not_inspected(text, size=size)
-        if not msg.stopped:  # mcp_fail_mode=open
-            self.passthrough = True
-            yield b"".join(ev.raw for ev in events) + self.parser.take_pending()
-            return
-        self.parser.take_pending()
-        self._closed_after_error = True
-        err = error_response(_request_id(self.flow), ErrorCode.TOO_LARGE, text)
-        yield encode_event(encode_json(err).decode(), event="message")
-
-    def _cannot_decode(self, data: bytes) -> Iterator[bytes]:
-        if self.gw.fail_mode == "open":
-            yield data
-            return
-        # fail closed: one error in place of the stream (the client must not wait for it)
-        self._closed_after_error = True
-        text = f"event stream cannot be decoded ({self.undecodable}); not inspected"
-        err = error_response(_request_id(self.flow), ErrorCode.TOO_LARGE, text)
-        yield encode_event(encode_json(err).decode(), event="message")
-
-    def _oversized(self, whole: bytes | None = None) -> bytes:
-        """An event over the limit: the start of one still being read, or ``whole``, one
-        that came complete within a single read (as large as the read: ~40 KB passed
-        inspected under a 1000-byte limit, while a JSON body of that size was refused)."""
-        if whole is None:
-            size = self.parser.pending
-            raw = self.parser.take_pending()
-        else:
-            size, raw = len(whole), whole
-        text = f"SSE event over mcp_max_message_bytes ({self.gw.max_message_bytes}); not inspected"
-        msg = self._not_inspected(text, size=size)
-        if self.gw.fail_mode == "open":
-            if whole is None:
-                self.skip_tail = "raw"
-            return raw
-        if whole is None:
-            self.skip_tail = "drop"
-        ident = _oversized_event_id(raw, self.flow)
-        err = error_response(ident, ErrorCode.TOO_LARGE, text)
-        msg.id = ident
-        if _is_request_head(raw):
-            # a server's request (sampling, elicitation): the server waits for its answer,
-            # so the error goes to the server, and the client never sees the request
-            if not _id_before_params(raw):
-                # its id comes last (an "id" met first would be one inside its params):
-                # answered when the event ends
-                if whole is not None:
-                    self._tail_id = b""
-                    return self._answer_tail_id(raw)
-                self._tail_id = raw[-512:]
-                return b""
-            if answer.send_to_server(self.flow, self.endpoint, [err], self.sent_request):
-                return b""
-        return encode_event(encode_json(err).decode(), event="message")
-
-    def _oversized_whole(self, ev: SSEEvent, data: bytes) -> bytes:
-        """An event over the limit that came whole within one read (as large as the read:
-        ~40 KB passed inspected under a 1000-byte limit, while a JSON body of that size was
-        refused). Not inspected; in closed mode its messages are answered as an oversized
-        body's, read from its JSON for their ids only (up to 1 MiB of it and
-        ``mcp_max_batch`` messages; beyond, as an event still being read): a response
-        answers the client's request it names (one this flow sent, or any plain id on a
-        stream that sent none: the GET or legacy stream; else, as the body path does, the
-        flow's request), a server's request gets its error at the server, a
-        notification is dropped; each id once, the event's SSE id kept."""
-        if len(data) > _WHOLE_EVENT_READ:
-            return self._oversized(ev.raw)
-        try:
-            value = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            return self._oversized(ev.raw)  # not JSON (or too deep): the best guess of an id
-        elements = value if isinstance(value, list) else [value]
-        if len(elements) > self.gw.max_batch:
-            return self._oversized(ev.raw)
-        text = f"SSE event over mcp_max_message_bytes ({self.gw.max_message_bytes}); not inspected"
-        asked = _request_ids(self.flow)
-        to_server: list[dict] = []
-        answered: list = []
-        response_seen = False
-        for el in elements:
-            if not isinstance(el, dict) or "id" not in el:
-                continue  # a notification: dropped
-            ident = el["id"]
-            if isinstance(el.get("method"), str):  # a server's request
-                # (its own id goes back to it, whatever it is; JSON-RPC's kinds of id only)
-                valid = isinstance(ident, str | int | float) and not isinstance(ident, bool)
-                if valid and not _among(ident, [e["id"] for e in to_server]):
-                    to_server.append(error_response(ident, ErrorCode.TOO_LARGE, text))
-                continue
-            response_seen = True
-            if _among(ident, answered) or _among(ident, self._answered):
-                continue  # (each request is answered once on a stream)
-            if _among(ident, asked) or (not asked and _plain_id(ident)):
-                # (a stream that asked nothing itself, the GET or legacy stream, answers
-                # requests of other POSTs: a plain id, as peek_id reads one, is echoed; an
-                # id the server made up of anything else is not, unread)
-                answered.append(ident)
-        if response_seen and not answered and len(asked) == 1:
-            if not _among(asked[0], self._answered):
-                answered.append(asked[0])  # an id of another type or spelling: the request
-        # one audit row; it names the call when the event answers the flow's one request
-        self.gw._not_inspected(
-            self.flow, self.ex, Direction.SERVER_TO_CLIENT, len(data), text,
-            whole_answer=len(asked) == 1 and answered == asked,
-        )  # fmt: skip
-        for ident in answered:
-            self._delivered(ident)
-        if self.gw.fail_mode == "open":
-            return ev.raw
-        to_client = [error_response(i, ErrorCode.TOO_LARGE, text) for i in answered]
-        if to_server and not answer.send_to_server(
-            self.flow, self.endpoint, to_server, self.sent_request
-        ):
-            # (to the client instead: an id it never saw is echoed only when plain)
-            to_client = [e for e in to_server if _plain_id(e["id"])] + to_client
-        if not to_client:
-            return encode_event(None, id=ev.id) if ev.id is not None else b""
-        return b"".join(
-            encode_event(encode_json(err).decode(), event="message", id=ev.id if not k else None)
-            for k, err in enumerate(to_client)
-        )
-
-    def _delivered(self, ident: Any) -> None:
-        if ident is not None and len(self._answered) < 1000:
-            self._answered.append(ident)
-
-    def _answer_tail_id(self, last: bytes) -> bytes:
-        """The end of a withheld oversized server request: its id is in the last bytes
-        (none: a notification, nothing to answer). The error goes to the server, or to the
-        client when it cannot be sent."""
-        tail, self._tail_id = (self._tail_id or b"") + last[-512:], None
-        m = _TRAILING_ID.search(tail[-512:])
-        if m is None:
-            return b""
-        try:
-            ident = orjson.loads(m.group(1))
-        except orjson.JSONDecodeError:
-            return b""
-        text = f"SSE event over mcp_max_message_bytes ({self.gw.max_message_bytes}); not inspected"
-        err = error_response(ident, ErrorCode.TOO_LARGE, text)
-        if answer.send_to_server(self.flow, self.endpoint, [err], self.sent_request):
-            return b""
-        return encode_event(encode_json(err).decode(), event="message")
-
-    def _not_inspected(self, text: str, size: int = 0) -> Message:
-        return self.gw._not_inspected(self.flow, self.ex, Direction.SERVER_TO_CLIENT, size, text)
-
-    def _event(self, ev: SSEEvent) -> bytes:
-        if self.skip_tail is not None:
-            mode, self.skip_tail = self.skip_tail, None
-            if mode == "raw":
-                return ev.raw
-            return self._answer_tail_id(ev.raw) if self._tail_id is not None else b""
-        if ev.id:
-            self.ex.scratch[SSE_EVENT_IDS] = True  # resumable: its answers may still come
-        data = ev.data_bytes
-        if data is None:
-            if self.known and _stray_lines(ev.raw):
-                return self._plain_event(ev, raw_text=True)
-            return ev.raw  # comments, keep-alives, retry-only events
-        if ev.event == "endpoint":
-            return self._endpoint(ev)
-        if self.foreign and not _names_jsonrpc(data):
-            return ev.raw  # another kind of event stream: one C-speed search per event
-        if len(data) > self.gw.max_message_bytes and (self.known or _names_jsonrpc(data)):
-            return self._oversized_whole(ev, data)  # (one that came whole within a read)
-        if not looks_like_json(data):
-            # empty priming events, text: forwarded unchanged (documented)
-            return ev.raw if not data.strip() else self._not_mcp(ev)
-        try:
-            value = decode_json(data, lenient_utf8=True)
-            parsed = build_messages(
-                value, len(ev.raw), Direction.SERVER_TO_CLIENT, self.ex, data, self.gw.max_batch
-            )
-        except Uninspectable as e:
-            if not (self.known or _names_jsonrpc(data)):
-                return self._not_mcp(ev)
-            msg = self._not_inspected(e.message, size=len(ev.raw))
-            if not msg.stopped:
-                return ev.raw  # mcp_fail_mode=open
-            err = error_response(peek_id(data), ErrorCode.TOO_LARGE, e.message)
-            return encode_event(encode_json(err).decode(), event=ev.event, id=ev.id)
-        except ParseError:
-            return self._not_mcp(ev)  # not JSON: forwarded unchanged (documented)
-        msgs = parsed.messages
-        if all(m.kind is Kind.INVALID for m in msgs):
-            return self._not_mcp(ev)
-        if not self.known:
-            self._became_mcp()
-        if self.ex.legacy_session is not None and not parsed.batch:
-            refusal = self.gw._take_legacy_refusal(self.ex, msgs[0])
-            if refusal is not None:  # the answer to a refused request's stand-in ping
-                data = encode_json(refusal).decode()
-                return encode_event(data, event=ev.event, id=ev.id, retry=ev.retry)
-        for m in msgs:
-            m.sse_event_id = ev.id
-        self.gw.pipeline.run_all(msgs)
-        self.gw._record(self.flow, msgs)
-        for m in msgs:
-            if m.kind is Kind.RESULT or m.kind is Kind.ERROR:
-                self._delivered(m.id)
-        if not any(m.modified or m.stopped for m in msgs):
-            return ev.raw  # the common case: the event goes on byte-identical
-        self.gw._mark(self.flow, msgs)
-        new = _rebuild(value, parsed.batch, msgs, self._answer_server(msgs))
-        if new is _UNCHANGED:
-            return ev.raw
-        if new is None:
-            # Everything in the event was dropped; keep its id so resumption still works.
-            return encode_event(None, id=ev.id) if ev.id is not None else b""
-        return encode_event(encode_json(new).decode(), event=ev.event, id=ev.id, retry=ev.retry)
-
-    def _answer_server(self, msgs: list[Message]) -> bool:
-        """Blocked server requests (sampling, elicitation): their errors go to the server,
-        which would otherwise wait for the client's answer forever; the client never sees
-        them. True when sent (else the client gets the errors, as for any blocked message)."""
-        stopped = [m for m in msgs if m.kind is Kind.REQUEST and m.action is Action.BLOCK]
-        if not stopped:
-            return False
-        errors = [refusal_error(m) for m in stopped]
-        return answer.send_to_server(self.flow, self.endpoint, errors, self.sent_request)
-
-    def _not_mcp(self, ev: SSEEvent) -> bytes:
-        if not self.known:
-            # Some other event stream, so far: its events pass through unchanged, and only
-            # one that names "jsonrpc" is parsed. (Passing the rest of the stream through
-            # unparsed would let a server slip MCP messages past the scanner behind one
-            # event of junk.)
-            self.foreign = True
-            return ev.raw
-        return self._plain_event(ev)
-
-    def _plain_event(self, ev: SSEEvent, raw_text: bool = False) -> bytes:
-        """An event of an MCP stream that holds no JSON-RPC message (text, or JSON of
-        another shape). No client takes it for a message, but clients report the failure
-        with its text (Node's ``JSON.parse`` quotes its start, pydantic's error its value),
-        and hosts show such errors to the model. So its data is scanned as text, like a
-        whole answer without JSON-RPC: findings are redacted in place, a blocking rule
-        drops the event (its id is kept, so resumption still works), and it is audited."""
-        text = ev.raw.decode("utf-8", "replace") if raw_text else ev.data
-        msg = Message(
-            payload={"data": text},
-            direction=Direction.SERVER_TO_CLIENT,
-            kind=Kind.INVALID,
-            exchange=self.ex,
-            size=len(ev.raw),
-        )
-        msg.sse_event_id = ev.id
-        self.gw.pipeline.run(msg)
-        if not (msg.findings or msg.stopped or msg.modified):
-            return ev.raw
-        self.gw._record(self.flow, [msg])
-        self.gw._mark(self.flow, [msg])
-        if msg.stopped:
-            return encode_event(None, id=ev.id) if ev.id is not None else b""
-        if not msg.modified:
-            return ev.raw
-        data = msg.payload.get("data") if isinstance(msg.payload, dict) else None
-        if raw_text:  # lines that are no event: they go on as they were, redacted
-            return str(data or "").encode("utf-8", "surrogatepass")
-        return encode_event(str(data or ""), event=ev.event, id=ev.id, retry=ev.retry)
-
-    def _became_mcp(self) -> None:
-        self.known = True
-        self.foreign = False
-        self.gw._learn_server(self.ex.server)
-        self.hold_connection()
-
-    def _endpoint(self, ev: SSEEvent) -> bytes:
-        """Legacy HTTP+SSE: learn the session from the endpoint URI; keep clients on the gateway."""
-        uri = (ev.data or "").strip()
-        self.ex.transport = Transport.LEGACY_SSE
-        self.endpoint = uri
-        try:
-            self.ex.legacy_session = legacy_session_from_url(uri)
-        except AmbiguousSession:
-            self.ex.legacy_session = None
-        if self.ex.legacy_session is not None:
-            self.gw._learn_legacy_session(self.ex.server, self.ex.legacy_session)
-        if not self.known:
-            self._became_mcp()
-        try:
-            parts = urlsplit(uri)
-        except ValueError:
-            return ev.raw
-        if parts.scheme and isinstance(self.flow.client_conn.proxy_mode, mode_specs.ReverseMode):
-            # An absolute endpoint would let the client bypass a reverse gateway.
-            relative = urlunsplit(("", "", parts.path or "/", parts.query, ""))
-            return encode_event(relative, event=ev.event, id=ev.id, retry=ev.retry)
-        return ev.raw
-
-
 def _reverse(flow: http.HTTPFlow) -> bool:
     """Whether the flow came in through a reverse-mode listener (its upstream is the MCP
     server the gateway stands in front of)."""
@@ -2164,24 +1311,3 @@ def _lenient_mcp(content: bytes) -> bool:
     except (ValueError, RecursionError):
         return False
     return is_mcp_payload(value)
-
-
-def _drop_foreign_upgrade(headers) -> None:
-    """Remove an ``Upgrade`` to anything but a WebSocket (``H2C``, two fields): the server
-    would switch protocols on a connection the gateway can then no longer read."""
-    values = [v.strip().lower() for v in headers.get_all("upgrade")]
-    if values and all(v == "websocket" for v in values):
-        return
-    del headers["upgrade"]
-    if "http2-settings" in headers:
-        del headers["http2-settings"]
-    conn = [
-        t.strip()
-        for v in headers.get_all("connection")
-        for t in v.split(",")
-        if t.strip() and t.strip().lower() not in ("upgrade", "http2-settings")
-    ]
-    if "connection" in headers:
-        del headers["connection"]
-    if conn:
-        headers["connection"] = ", ".join(conn)

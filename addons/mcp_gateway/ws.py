@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from mitmproxy import ctx, http
 
 from .message import Direction, ErrorCode, Exchange, Kind, Message, Transport, error_response
+from .outcome import UNCHANGED, batch_answers, rebuild, refusal_error
 from .parse import (
     ParseError,
     Uninspectable,
@@ -157,8 +158,6 @@ class WebSockets:
     def _apply_server(
         self, flow: http.HTTPFlow, wm, value, batch: bool, msgs: list[Message]
     ) -> None:
-        from .core import _UNCHANGED, _rebuild, refusal_error
-
         if not batch and msgs[0].kind is Kind.REQUEST and msgs[0].stopped:
             # a server request (sampling, elicitation) carrying what must not reach the
             # client: the server gets the error for its request; the client never sees it
@@ -166,8 +165,8 @@ class WebSockets:
             wm.drop()
             self._answer(flow, wm, [refusal_error(msgs[0])], to_client=False)
             return
-        new = _rebuild(value, batch, msgs)
-        if new is _UNCHANGED:
+        new = rebuild(value, batch, msgs)
+        if new is UNCHANGED:
             return
         if new is None:
             wm.drop()
@@ -175,8 +174,6 @@ class WebSockets:
             wm.content = encode_json(new)
 
     def _apply_client(self, flow: http.HTTPFlow, wm, batch: bool, msgs: list[Message]) -> None:
-        from .core import batch_answers, refusal_error
-
         if not any(m.stopped for m in msgs):
             if any(m.modified for m in msgs):
                 wm.content = encode_json([m.payload for m in msgs] if batch else msgs[0].payload)

@@ -206,7 +206,7 @@ def test_answers_without_jsonrpc_are_scanned_as_text(status, ctype, body):
 
 
 def test_events_of_an_mcp_stream_without_jsonrpc_are_scanned_as_text():
-    from mcp_gateway.core import SSEStream
+    from mcp_gateway.stream import SSEStream
     from mitmproxy.test import tutils
 
     tok = github_token()

@@ -1,0 +1,973 @@
+"""The event-stream callable (stream.SSEStream) through the core addon's hooks: events split
+anywhere, inspected and rewritten in place, oversized, compressed, legacy and foreign streams,
+faults."""
+
+import gzip
+
+import orjson
+import pytest
+from gateway_fakes import (
+    CUT_EMOJI,
+    SECRET_ANSWER,
+    answer_with,
+    core_gateway,
+    json_answer_with,
+    post,
+    send,
+    send_typed,
+)
+from mcp_gateway import core
+from mcp_gateway import stream as stream_mod
+from mcp_gateway.message import ErrorCode, Kind
+from mcp_gateway.parse import decode_json
+from mcp_gateway.stream import SSEStream
+from mitmproxy import flow
+from mitmproxy.proxy.mode_specs import ProxyMode
+from mitmproxy.test import tflow, tutils
+from pipeline_fakes import Boom, rpc
+
+
+@pytest.fixture
+def gw():
+    yield from core_gateway()
+
+
+@pytest.mark.parametrize("step", [1, 9, 1000])
+def test_sse_event_with_a_lone_surrogate_is_inspected(gw, step):
+    f = sse_flow(gw)
+    ev = b'data: {"jsonrpc":"2.0","id":1,"result":{"t":' + CUT_EMOJI + b' PII"}}\n\n'
+    out = feed(f.response.stream, ev, step)
+    data = out.split(b"data: ", 1)[1].strip()
+    assert decode_json(data)["result"]["t"] == "config \ud83d [REDACTED:email]"
+
+
+def sse_flow(gw, headers=(), request=None):
+    f = send(gw, post(request or rpc("tools/call", id=1, name="echo")))
+    f.response = tutils.tresp(
+        headers=((b"content-type", b"text/event-stream"), *headers), content=None
+    )
+    gw.responseheaders(f)
+    assert isinstance(f.response.stream, SSEStream)
+    return f
+
+
+def feed(stream, data, step):
+    out = []
+    for i in range(0, len(data), step):
+        r = list(stream(data[i : i + step]))
+        assert b"" not in r  # b"" would end a chunked body
+        out += r
+    out += list(stream(b""))
+    return b"".join(out)
+
+
+EVENTS = (
+    b": ping\n\n"
+    b'event: message\ndata: {"jsonrpc":"2.0","method":"notifications/progress","params":{"progress":1}}\n\n'
+    b'id: 9\nevent: message\ndata: {"jsonrpc":"2.0","id":1,"result":{"text":"SECRET"}}\n\n'
+    b'event: message\ndata: {"jsonrpc":"2.0","method":"notifications/message","params":{"data":"SECRET"}}\n\n'
+    b'event: message\ndata: {"jsonrpc":"2.0","method":"notifications/message","params":{"data":"PII"}}\n\n'
+)
+
+
+def test_first_event_of_a_chunk_goes_out_before_the_rest_is_processed(gw, monkeypatch):
+    """One network read can carry many events: the first is sent on as soon as it is
+    inspected (mitmproxy writes each piece the iterable yields), not after the whole chunk."""
+    f = sse_flow(gw)
+    ev = b'event: message\ndata: {"jsonrpc":"2.0","method":"notifications/progress","params":{"progress":%d}}\n\n'
+    chunk = b"".join(ev % i for i in range(50))
+    pieces = f.response.stream(chunk)
+    first = next(pieces)
+    assert first == ev % 0
+    # the request, and of the events only the first has been through the pipeline
+    assert len(f.metadata["mcp"]) == 2
+    rest = list(pieces)
+    assert len(f.metadata["mcp"]) == 51
+    assert first + b"".join(rest) == chunk
+    # the others go out in pieces of some work each, not one write per event
+    monkeypatch.setattr(stream_mod, "_PIECE_SECONDS", 60.0)
+    pieces = list(f.response.stream(chunk))
+    assert pieces == [ev % 0, chunk[len(ev % 0) :]]
+
+
+def test_internal_error_part_way_through_a_chunk_repeats_nothing(gw, monkeypatch):
+    """fail open: events already sent are not sent again; the rest go on as they came."""
+    gw.fail_mode = "open"
+    f = sse_flow(gw)
+    ev = b'event: message\ndata: {"jsonrpc":"2.0","method":"notifications/progress","params":{"progress":%d}}\n\n'
+    chunk = b"".join(ev % i for i in range(5))
+    stream = f.response.stream
+    real = stream._event
+    calls = []
+
+    def flaky(e):
+        calls.append(e)
+        if len(calls) == 3:
+            raise RuntimeError("boom")
+        return real(e)
+
+    monkeypatch.setattr(stream, "_event", flaky)
+    out = b"".join(stream(chunk)) + b"".join(stream(b"data: tail\n\n")) + b"".join(stream(b""))
+    assert out == chunk + b"data: tail\n\n"
+
+
+def test_internal_error_after_a_chunks_events_repeats_none_of_them(gw, monkeypatch):
+    """A failure in the oversized-event handling, after the chunk's events were processed:
+    fail open sends each of them once."""
+    gw.fail_mode = "open"
+    gw.tctx.configure(gw, mcp_max_message_bytes=200)
+    f = sse_flow(gw)
+    stream = f.response.stream
+
+    def boom(*a, **k):
+        raise RuntimeError("audit down")
+
+    monkeypatch.setattr(stream, "_not_inspected", boom)
+    ev = b'event: message\ndata: {"jsonrpc":"2.0","method":"notifications/progress","params":{"progress":%d}}\n\n'
+    chunk = ev % 0 + ev % 1 + ev % 2 + b'data: {"jsonrpc":"2.0","x":"' + b"A" * 300
+    out = b"".join(stream(chunk))
+    assert [out.count(ev % i) for i in range(3)] == [1, 1, 1]
+
+
+def test_internal_error_part_way_through_a_chunk_fails_closed(gw, monkeypatch):
+    f = sse_flow(gw)
+    ev = b'event: message\ndata: {"jsonrpc":"2.0","method":"notifications/progress","params":{"progress":%d}}\n\n'
+    stream = f.response.stream
+    real = stream._event
+    monkeypatch.setattr(stream, "_event", lambda e: real(e) if b":1}" not in e.raw else 1 / 0)
+    out = b"".join(stream(ev % 0 + ev % 1 + ev % 2)) + b"".join(stream(ev % 3))
+    assert out.startswith(ev % 0)
+    assert b'"progress":1}' not in out and b'"progress":2}' not in out
+    assert b'"progress":3}' not in out and b"-32603" in out
+
+
+@pytest.mark.parametrize("step", [1, 7, 64, 10_000])
+def test_sse_events_blocked_and_redacted_in_place(gw, step):
+    f = sse_flow(gw)
+    out = feed(f.response.stream, EVENTS, step)
+    assert out.startswith(
+        b": ping\n\n" + EVENTS.split(b"\n\n")[1] + b"\n\n"
+    )  # untouched: byte-identical
+    assert b"SECRET" not in out
+    # replaced in place, keeping the event's type and id (resumption still works)
+    assert b'event: message\nid: 9\ndata: {"jsonrpc":"2.0","id":1,"error"' in out
+    assert b'"id":1,"error":{"code":-32061' in out  # the response replaced in place
+    assert b"[REDACTED:email]" in out
+    assert out.count(b"notifications/message") == 1  # the secret notification was dropped
+    assert f.marked == ":no_entry:"
+    gw.response(f)
+    assert f.response.content == out  # display copy for mitmweb
+
+
+def test_sse_gzip_stream_is_decoded(gw):
+    f = sse_flow(gw, headers=((b"content-encoding", b"gzip"),))
+    assert "content-encoding" not in f.response.headers
+    out = feed(f.response.stream, gzip.compress(EVENTS), 5)
+    assert b"[REDACTED:email]" in out and b"SECRET" not in out
+
+
+PROGRESS = b'data: {"jsonrpc":"2.0","method":"notifications/progress","params":{"progress":1}}\n\n'
+
+
+def gzip_chunks(n_chunks: int, per_chunk: int) -> list[bytes]:
+    """A gzip event stream flushed in small pieces, each inflating to many events."""
+    import zlib
+
+    c = zlib.compressobj(9, zlib.DEFLATED, 31)
+    return [c.compress(PROGRESS * per_chunk) + c.flush(zlib.Z_SYNC_FLUSH) for _ in range(n_chunks)]
+
+
+@pytest.mark.parametrize("mode", ["closed", "open"])
+def test_a_compressed_stream_inflating_to_a_flood_of_events_is_not_inspected(gw, mode, monkeypatch):
+    """mitmproxy calls the stream callable for each chunk of a network read in turn,
+    without the event loop running in between: a gzip stream in small chunks of 1,000
+    events each (a few hundred bytes on the wire) held 180 chunks per read and stalled
+    every other client for 12 s (30 MB of events)."""
+    # the whole flood within one window, however slowly a loaded machine inspects it (the
+    # window restarted after a second of real time, and the bound held per window only)
+    monkeypatch.setattr(stream_mod, "perf_counter", lambda: 100.0)
+    gw.tctx.configure(gw, mcp_fail_mode=mode)
+    f = sse_flow(gw, headers=((b"content-encoding", b"gzip"),))
+    chunks = gzip_chunks(30, 1000)
+    assert sum(map(len, chunks)) < 30 * 1000  # (~0.4 bytes per event on the wire)
+    out = b"".join(b"".join(f.response.stream(c)) for c in chunks)
+    out += b"".join(f.response.stream(b""))
+    inspected = [m for m in gw.rec.msgs if m.method == "notifications/progress"]
+    assert len(inspected) <= stream_mod._MAX_DECODED_EVENTS
+    refused = [m for m in gw.rec.msgs if m.kind is Kind.INVALID]
+    assert len(refused) == 1
+    if mode == "closed":
+        assert out.count(b"-32065") == 1 and b'"id":1' in out.rsplit(b"\n\n", 2)[-2]
+        assert out.count(b"notifications/progress") == len(inspected)
+    else:  # forwarded as it came
+        assert out.count(b"notifications/progress") == 30 * 1000
+
+
+def test_a_compressed_stream_of_a_few_events_at_a_time_is_inspected(gw, monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr(stream_mod, "perf_counter", lambda: clock[0])
+    f = sse_flow(gw, headers=((b"content-encoding", b"gzip"),))
+    for c in gzip_chunks(30, 1000):  # 30,000 events, but 1,000 a second
+        clock[0] += 1.01
+        assert b"-32065" not in b"".join(f.response.stream(c))
+    assert len([m for m in gw.rec.msgs if m.method == "notifications/progress"]) == 30_000
+    assert not [m for m in gw.rec.msgs if m.kind is Kind.INVALID]
+
+
+def test_sse_oversized_event_fail_closed(gw):
+    gw.tctx.configure(gw, mcp_max_message_bytes=200)
+    f = sse_flow(gw)
+    big = b'data: {"jsonrpc":"2.0","id":1,"result":{"t":"' + b"x" * 1000 + b'"}}\n\n'
+    out = feed(f.response.stream, big + b"data: after\n\n", 50)
+    assert b"xxxx" not in out and b'"code":-32065' in out and b'"id":1' in out
+    assert out.endswith(b"data: after\n\n")
+    # one event, one answer and one audit record, however many times its tail fills the limit
+    assert out.count(b"-32065") == 1
+    # one record of the event not inspected; "after" is scanned as text
+    assert [m.payload for m in gw.rec.msgs if m.kind is Kind.INVALID] == [None, {"data": "after"}]
+
+
+def test_oversized_response_event_with_its_id_last_is_answered_for_the_request(gw):
+    # The TypeScript SDK server writes {"result": ..., "jsonrpc": "2.0", "id": N}.
+    gw.tctx.configure(gw, mcp_max_message_bytes=200)
+    f = sse_flow(gw, request=rpc("tools/call", id=42, name="echo"))
+    big = b'data: {"result":{"content":[{"id":7,"t":"' + b"x" * 1000 + b'"}]},"id":42}\n\n'
+    out = feed(f.response.stream, big, 64)
+    assert b'"code":-32065' in out and b'"id":42' in out and b'"id":7' not in out
+    # a server's request or notification keeps the id it carries (or none)
+    f = sse_flow(gw, request=rpc("tools/call", id=43, name="echo"))
+    big = b'data: {"method":"sampling/createMessage","id":9,"params":{"t":"' + b"x" * 1000
+    out = feed(f.response.stream, big + b'"}}\n\n', 64)
+    assert b'"id":9' in out and b'"id":43' not in out
+
+
+@pytest.mark.parametrize("mode", ["closed", "open"])
+def test_sse_oversized_event_that_comes_whole_in_one_read(gw, mode):
+    """An event over the limit that arrives complete within one network read is refused as
+    one read in pieces is (a ~40 KB event passed inspected under a 1000-byte limit)."""
+    gw.tctx.configure(gw, mcp_max_message_bytes=200, mcp_fail_mode=mode)
+    f = sse_flow(gw, request=rpc("tools/call", id=42, name="echo"))
+    big = b'data: {"jsonrpc":"2.0","id":42,"result":{"t":"' + b"x" * 1000 + b'"}}\n\n'
+    out = b"".join(f.response.stream(big + b"data: after\n\n"))
+    if mode == "closed":
+        assert b"xxxx" not in out and b'"code":-32065' in out and b'"id":42' in out
+        assert out.count(b"-32065") == 1 and out.endswith(b"data: after\n\n")
+    else:
+        assert out == big + b"data: after\n\n"
+    assert [m.payload for m in gw.rec.msgs if m.kind is Kind.INVALID] == [None, {"data": "after"}]
+    # a server's request whose id comes last: the error goes to the server (or, without
+    # client replay, to the client), never the request itself
+    if mode == "closed":
+        f = sse_flow(gw, request=rpc("tools/call", id=43, name="echo"))
+        req = b'data: {"method":"sampling/createMessage","params":{"t":"' + b"x" * 1000
+        out = b"".join(f.response.stream(req + b'"},"id":9}\n\n'))
+        assert b"xxxx" not in out and b"sampling" not in out
+
+
+def test_sse_oversized_whole_event_is_answered_by_its_messages_own_ids(gw):
+    """A whole event over the limit is read for its ids only: a batch's response, a
+    response whose id comes last (after an "id" inside its result), and a server request
+    whose id comes last each get their error by their own id; the event's SSE id is kept;
+    a notification is dropped. The limit counts the message, not the SSE framing."""
+    gw.tctx.configure(gw, mcp_max_message_bytes=200, mcp_fail_mode="closed")
+
+    def errs(out):
+        return [orjson.loads(ln[6:]) for ln in out.split(b"\n") if ln.startswith(b"data: ")]
+
+    f = sse_flow(gw, request=rpc("tools/call", id=42, name="echo"))
+    batch = b'[{"jsonrpc":"2.0","method":"notifications/progress","params":{"t":"' + b"x" * 500
+    batch += b'"}},{"jsonrpc":"2.0","id":42,"result":{}}]'
+    out = b"".join(f.response.stream(b"id: 17\ndata: " + batch + b"\n\n"))
+    assert [e["id"] for e in errs(out)] == [42] and b"id: 17\n" in out
+    assert errs(out)[0]["error"]["code"] == -32065
+    f = sse_flow(gw, request=rpc("tools/call", id=43, name="echo"))
+    late = b'{"result":{"content":[{"id":7,"t":"' + b"x" * 1000 + b'"}]},"jsonrpc":"2.0","id":43}'
+    out = b"".join(f.response.stream(b"data: " + late + b"\n\n"))
+    assert [e["id"] for e in errs(out)] == [43]
+    f = sse_flow(gw, request=rpc("tools/call", id=44, name="echo"))
+    req = b'{"jsonrpc":"2.0","method":"sampling/createMessage","params":{"t":"' + b"x" * 1000
+    out = b"".join(f.response.stream(b"data: " + req + b'"},"id":9}\n\n'))
+    # (no client replay in a unit test: the server's error comes to the client instead)
+    assert b"sampling" not in out and [e["id"] for e in errs(out)] == [9]
+    note = b'{"jsonrpc":"2.0","method":"notifications/message","params":{"data":{"id":44,"t":"'
+    out = b"".join(f.response.stream(b"data: " + note + b"x" * 1000 + b'"}}}\n\n'))
+    assert out == b""
+    # exactly the limit, as a JSON body of that size: inspected and forwarded
+    body = b'{"jsonrpc":"2.0","id":44,"result":{"t":"' + b"x" * 150 + b'"}}'
+    gw.tctx.configure(gw, mcp_max_message_bytes=len(body))
+    out = b"".join(f.response.stream(b"data: " + body + b"\n\n"))
+    assert b"xxxx" in out and b"-32065" not in out
+
+
+@pytest.mark.parametrize("step", [None, 100])
+def test_sse_oversized_event_spelling_jsonrpc_with_an_escape_is_refused(gw, step):
+    """On a stream not known as MCP, an event over the limit that may name "jsonrpc" with a
+    \\u escape is refused in closed mode, whether it comes whole or in pieces."""
+    gw.tctx.configure(gw, mcp_max_message_bytes=200, mcp_fail_mode="closed")
+    f = sse_flow(gw)
+    f.response.stream.known = False
+    big = b'data: {"\\u006asonrpc":"2.0","method":"notifications/message","params":{"data":"'
+    big += b"y" * 500 + b' SECRET"}}\n\n'
+    out = b"".join(f.response.stream(big)) if step is None else feed(f.response.stream, big, step)
+    assert b"SECRET" not in out
+
+
+def test_sse_oversized_whole_event_answers_each_asked_id_once_and_echoes_no_made_up_id(gw):
+    """Thousands of elements with one id (a small gzip event inflates to megabytes of
+    them) get one error, not one each; an id the server made up (a long text, an object)
+    is not echoed unread: the flow's own request is answered; an event with nothing to
+    answer keeps its SSE id."""
+    gw.tctx.configure(gw, mcp_max_message_bytes=200, mcp_fail_mode="closed", mcp_max_batch=5000)
+    f = sse_flow(gw, request=rpc("tools/call", id=42, name="echo"))
+    many = b"[" + b",".join([b'{"jsonrpc":"2.0","id":42,"result":{}}'] * 3000) + b"]"
+    out = b"".join(f.response.stream(b"data: " + many + b"\n\n"))
+    assert out.count(b"-32065") == 1 and b'"id":42' in out
+    for made_up in (b'"AKIAIOSFODNN7EXAMPLE ' + b"z" * 300 + b'"', b'{"a":[1,2]}', b"true"):
+        f = sse_flow(gw, request=rpc("tools/call", id=42, name="echo"))
+        ev = b'data: {"jsonrpc":"2.0","id":' + made_up + b',"result":{"t":"' + b"x" * 500
+        out = b"".join(f.response.stream(ev + b'"}}\n\n'))
+        assert out.count(b"-32065") == 1 and b'"id":42' in out and b"AKIA" not in out
+    note = b'data: {"jsonrpc":"2.0","method":"notifications/message","params":{"t":"'
+    out = b"".join(f.response.stream(b"id: 99\n" + note + b"x" * 500 + b'"}}\n\n'))
+    assert out == b"id: 99\n\n"
+    # a request is answered once on a stream: its own response went, so an oversized event
+    # of another id is not answered for it again
+    f = sse_flow(gw, request=rpc("tools/call", id=42, name="echo"))
+    out = b"".join(f.response.stream(b'data: {"jsonrpc":"2.0","id":42,"result":{}}\n\n'))
+    assert b'"result"' in out
+    late = b'data: {"jsonrpc":"2.0","id":43,"result":{"t":"' + b"x" * 500 + b'"}}\n\n'
+    assert b"".join(f.response.stream(late)) == b""
+
+
+@pytest.mark.parametrize("step", [None, 100])
+def test_sse_oversized_json_event_on_an_unknown_stream_is_refused_when_closed(gw, step):
+    """Read in pieces, an event's "jsonrpc" may come after the first bytes past the limit
+    (members in any order): in closed mode an oversized event that opens JSON is refused."""
+    gw.tctx.configure(gw, mcp_max_message_bytes=200, mcp_fail_mode="closed")
+    f = sse_flow(gw)
+    f.response.stream.known = False
+    body = b'{"method":"notifications/message","params":{"data":"' + b"y" * 500
+    body += b' SECRET"},"jsonrpc":"2.0"}'
+    for head in (b"data: ", b"data:\ndata: ", b": " + b"p" * 300 + b"\ndata: "):
+        f = sse_flow(gw)
+        f.response.stream.known = False
+        big = head + body + b"\n\n"
+        out = (
+            b"".join(f.response.stream(big)) if step is None else feed(f.response.stream, big, step)
+        )
+        assert b"SECRET" not in out, head[:10]
+
+
+@pytest.mark.parametrize("mode", ["closed", "open"])
+def test_sse_oversized_whole_answer_is_audited_as_the_call_it_answers(gw, mode):
+    gw.tctx.configure(gw, mcp_max_message_bytes=200, mcp_fail_mode=mode)
+    f = sse_flow(gw, request=rpc("tools/call", id=42, name="echo"))
+    big = b'data: {"jsonrpc":"2.0","id":42,"result":{"t":"' + b"x" * 500 + b'"}}\n\n'
+    b"".join(f.response.stream(big))
+    rows = [m for m in gw.rec.msgs if m.kind is Kind.INVALID]
+    assert [(m.id, m.method, m.name) for m in rows] == [(42, "tools/call", "echo")]
+
+
+def test_sse_oversized_whole_server_request_is_answered_at_the_server_by_its_own_id(
+    gw, monkeypatch
+):
+    """A server's request in an oversized event gets its error at the server, by its own
+    id whatever its kind (a float too); bool ids are no JSON-RPC ids."""
+    from mcp_gateway import answer
+
+    sent = []
+    monkeypatch.setattr(
+        answer, "send_to_server", lambda f, ep, errs, req=None: sent.extend(errs) or True
+    )
+    gw.tctx.configure(gw, mcp_max_message_bytes=200, mcp_fail_mode="closed")
+    f = sse_flow(gw, request=rpc("tools/call", id=42, name="echo"))
+    for ident in (b"9", b"1.5", b'"' + b"r" * 300 + b'"', b"true"):
+        req = b'data: {"jsonrpc":"2.0","method":"sampling/createMessage","params":{"t":"'
+        out = b"".join(f.response.stream(req + b"x" * 500 + b'"},"id":' + ident + b"}\n\n"))
+        assert b"sampling" not in out and b"-32065" not in out
+    assert [e["id"] for e in sent] == [9, 1.5, "r" * 300]
+
+
+def test_sse_oversized_event_fail_open(gw):
+    gw.tctx.configure(gw, mcp_max_message_bytes=200, mcp_fail_mode="open")
+    f = sse_flow(gw)
+    big = b'data: {"jsonrpc":"2.0","id":1,"result":{"t":"' + b"x" * 1000 + b'"}}\n\n'
+    assert feed(f.response.stream, big + b"data: after\n\n", 50) == big + b"data: after\n\n"
+    # one record of the event not inspected; "after" is scanned as text
+    assert [m.payload for m in gw.rec.msgs if m.kind is Kind.INVALID] == [None, {"data": "after"}]
+
+
+def test_sse_stream_fault_fails_closed(gw):
+    f = sse_flow(gw)
+    gw.pipeline.add(Boom())
+    out = feed(f.response.stream, EVENTS, 13)
+    assert b"SECRET" not in out and b"PII" not in out
+    assert b'"id":1,"error":{"code":-32603' in out  # the response became an error in place
+    assert b"notifications/" not in out  # notifications that could not be checked are dropped
+
+
+def legacy_get(gw):
+    """A legacy GET /sse in reverse mode, its event stream begun (no event yet)."""
+    f = tflow.tflow(
+        req=tutils.treq(
+            method=b"GET", path=b"/sse", content=b"", headers=((b"accept", b"text/event-stream"),)
+        )
+    )
+    f.client_conn.proxy_mode = ProxyMode.parse("reverse:http://127.0.0.1:9")
+    send(gw, f)
+    f.response = tutils.tresp(headers=((b"content-type", b"text/event-stream"),), content=None)
+    gw.responseheaders(f)
+    return f
+
+
+def test_oversized_response_on_the_legacy_stream_is_answered_by_its_id(gw):
+    """The legacy GET stream carries the answers to other POSTs: an oversized one that
+    came whole is answered by its own (plain) id, or the client would wait for ever."""
+    gw.tctx.configure(gw, mcp_max_message_bytes=200, mcp_fail_mode="closed")
+    f = legacy_get(gw)
+    out = feed(f.response.stream, b"event: endpoint\ndata: /messages/?session_id=ab\n\n", 4)
+    big = b'data: {"jsonrpc":"2.0","id":77,"result":{"t":"' + b"x" * 500 + b'"}}\n\n'
+    out = b"".join(f.response.stream(big))
+    assert b"xxxx" not in out and b'"id":77' in out and out.count(b"-32065") == 1
+
+
+def test_legacy_endpoint_rewritten_in_reverse_mode(gw):
+    f = legacy_get(gw)
+    out = feed(
+        f.response.stream,
+        b"event: endpoint\ndata: http://127.0.0.1:9/messages/?session_id=ab\n\n",
+        4,
+    )
+    assert out == b"event: endpoint\ndata: /messages/?session_id=ab\n\n"
+    ex = gw.exchange(f)
+    assert ex.legacy_session == "ab"
+    # A later POST to the session is MCP and its response on the stream is correlated.
+    p = send(
+        gw,
+        tflow.tflow(
+            req=tutils.treq(
+                method=b"POST",
+                path=b"/messages/?session_id=ab",
+                headers=((b"content-type", b"application/json"),),
+                content=orjson.dumps(rpc("tools/call", id=3, name="echo")),
+            )
+        ),
+    )
+    assert p.response is None
+    feed(f.response.stream, b'event: message\ndata: {"jsonrpc":"2.0","id":3,"result":{}}\n\n', 10)
+    last = gw.rec.msgs[-1]
+    assert (last.kind, last.method, last.name) == (Kind.RESULT, "tools/call", "echo")
+
+
+def legacy_stream(gw, session: bytes = b"ab"):
+    f = legacy_get(gw)
+    list(f.response.stream(b"event: endpoint\ndata: /messages/?session_id=" + session + b"\n\n"))
+    return f
+
+
+def legacy_post(gw, body, session: bytes = b"ab"):
+    req = tutils.treq(
+        method=b"POST",
+        path=b"/messages/?session_id=" + session,
+        headers=((b"content-type", b"application/json"),),
+        content=orjson.dumps(body),
+    )
+    return send(gw, tflow.tflow(req=req))
+
+
+def test_pending_legacy_refusals_are_bounded_by_bytes(gw):
+    """A refused legacy request goes on as a ping, its refusal kept until the ping's answer
+    comes on the stream: never, when the server refuses the POST (404 once the session's
+    stream closed). The id is the client's, of any length: 200 refused requests with 1 MB
+    ids grew the proxy by 241 MB, and 10,000 were kept."""
+    f = legacy_stream(gw)
+    for i in range(40):
+        p = legacy_post(gw, rpc("tools/call", id=f"{i:03d}" + "x" * 1_000_000, name="bad"))
+        assert b'"method":"ping"' in p.request.content  # answered on the stream
+    assert gw._legacy_refusal_bytes <= core._MAX_LEGACY_REFUSAL_BYTES
+    assert 6 <= len(gw._legacy_refusals) < 12  # each counts its id twice: ~2 MB
+    assert gw._legacy_refusal_bytes == sum(c for _, c in gw._legacy_refusals.values())
+    # the latest ones are still answered on the stream, and their bytes given back
+    out = b"".join(
+        f.response.stream(
+            b'event: message\ndata: {"jsonrpc":"2.0","id":"039'
+            + b"x" * 1_000_000
+            + b'","result":{}}\n\n'
+        )
+    )
+    assert b"blocked by rule test.bad" in out
+    assert gw._legacy_refusal_bytes == sum(c for _, c in gw._legacy_refusals.values())
+    # a server's legacy session id of megabytes is not remembered (10,000 of them were)
+    legacy_stream(gw, b"s" * 100_000)
+    assert all(len(k[1]) < 1000 for k in gw._legacy_sessions)
+
+
+def unknown_sse_flow(gw, headers=()):
+    f = tflow.tflow(
+        req=tutils.treq(
+            method=b"GET",
+            path=b"/events",
+            content=b"",
+            headers=((b"accept", b"text/event-stream"),),
+        )
+    )
+    send(gw, f)
+    f.response = tutils.tresp(
+        headers=((b"content-type", b"text/event-stream"), *headers), content=None
+    )
+    gw.responseheaders(f)
+    return f
+
+
+@pytest.mark.parametrize("step", [1, 5, 1000])
+def test_non_mcp_event_stream_passes_untouched(gw, step):
+    f = unknown_sse_flow(gw)
+    assert "x-accel-buffering" not in f.response.headers
+    body = b'data: {"price": 1}\n\ndata: plain text\n\n: comment\n\ndata: partial event at the e'
+    assert feed(f.response.stream, body, step) == body
+    assert not gw.rec.msgs
+
+
+@pytest.mark.parametrize("step", [1, 7, 1000])
+def test_events_of_an_mcp_stream_without_jsonrpc_are_scanned_as_text(gw, step):
+    # Clients quote such an event in the parse error they report, and hosts show it.
+    f = sse_flow(gw)
+    body = (
+        b"data: hello\n\n"
+        b"id: 7\ndata: a SECRET in text\n\n"
+        b"data: SECRET without an id\n\n"
+        b'event: note\ndata: {"who": "PII"}\n\n'
+        b"data: line one PII\ndata: line two\n\n"
+        b'data: {"jsonrpc":"2.0","id":1,"result":{}}\n\n'
+    )
+    out = feed(f.response.stream, body, step)
+    assert out == (
+        b"data: hello\n\n"
+        b"id: 7\n\n"  # withheld; its id kept for resumption
+        b'event: note\ndata: {"who": "[REDACTED:email]"}\n\n'
+        b"data: line one [REDACTED:email]\ndata: line two\n\n"
+        b'data: {"jsonrpc":"2.0","id":1,"result":{}}\n\n'
+    )
+    assert [m.kind for m in gw.rec.msgs[1:]] == [Kind.INVALID] * 5 + [Kind.RESULT]
+    assert f.marked == ":no_entry:"
+
+
+def test_an_answer_goes_on_with_the_content_type_the_gateway_read_it_by(gw):
+    # Clients differ on a repeated Content-Type (the SDKs join the copies, others take the
+    # last): only the copy the gateway read the body by goes on.
+    f = sse_flow(gw, headers=((b"content-type", b"application/json"),))
+    assert f.response.headers.get_all("content-type") == ["text/event-stream"]
+
+
+@pytest.mark.parametrize("step", [1, 7, 1000])
+def test_lines_of_an_mcp_stream_that_are_no_event_are_scanned(gw, step):
+    # a JSON body sent as an event stream: SSE clients ignore its lines, careless ones read them
+    f = sse_flow(gw)
+    body = b": ping\n\nretry: 10\n\n" + b'{"jsonrpc":"2.0","id":1,"result":{"t":"PII"}}\n'
+    out = feed(f.response.stream, body, step)
+    assert out == b": ping\n\nretry: 10\n\n" + (
+        b'{"jsonrpc":"2.0","id":1,"result":{"t":"[REDACTED:email]"}}\n'
+    )
+
+
+@pytest.mark.parametrize("step", [1, 7, 1000])
+def test_junk_first_event_does_not_switch_the_inspection_off(gw, step):
+    # A server cannot slip MCP messages past the pipeline by sending something else first.
+    f = unknown_sse_flow(gw)
+    head = b'data: hello\n\ndata: {"price": 1}\n\n'
+    body = head + (
+        b'data: {"jsonrpc":"2.0","id":1,"result":{"t":"SECRET"}}\n\n'
+        b'data: {"jsonrpc":"2.0","method":"notifications/message","params":{"data":"PII"}}\n\n'
+    )
+    out = feed(f.response.stream, body, step)
+    assert [(m.kind, m.id) for m in gw.rec.msgs] == [(Kind.RESULT, 1), (Kind.NOTIFICATION, None)]
+    assert out.startswith(head) and b"SECRET" not in out and b"PII" not in out
+    assert b"blocked by rule test.secret" in out and b"[REDACTED:email]" in out
+
+
+def test_junk_first_then_an_escaped_jsonrpc_name_is_still_inspected(gw):
+    # "\u006asonrpc" is "jsonrpc" to every JSON parser, but not to a byte search
+    f = unknown_sse_flow(gw)
+    body = (
+        b"data: hello\n\n"
+        b'data: {"\\u006asonrpc":"2.0","method":"notifications/message","params":{"data":"PII"}}'
+        b"\n\n"
+    )
+    out = feed(f.response.stream, body, 7)
+    assert [m.kind for m in gw.rec.msgs] == [Kind.NOTIFICATION]
+    assert b"PII" not in out and b"[REDACTED:email]" in out
+
+
+def test_large_event_of_another_stream_is_not_held_to_the_mcp_limit(gw):
+    gw.tctx.configure(gw, mcp_max_message_bytes=1000)
+    f = unknown_sse_flow(gw)
+    body = b"data: hi\n\ndata: " + b"x" * 5000 + b"\n\ndata: after\n\n"
+    assert feed(f.response.stream, body, 100) == body
+    assert not gw.rec.msgs
+    # ... but an oversized JSON-RPC message on it is refused like on any MCP stream
+    f = unknown_sse_flow(gw)
+    big = b'data: {"jsonrpc":"2.0","id":3,"result":{"t":"' + b"x" * 5000 + b'"}}\n\n'
+    out = feed(f.response.stream, b"data: hi\n\n" + big, 100)
+    assert b"x" * 1000 not in out and b"-32" in out
+
+
+MCP_SECRET_EVENT = b'data: {"jsonrpc":"2.0","id":1,"result":{"t":"SECRET"}}\n\n'
+
+
+@pytest.mark.parametrize("coding", [b"none", b"utf-8", b"compress", b"x-foo"])
+def test_a_coding_clients_do_not_know_is_read_as_they_read_it(gw, coding):
+    """httpx skips a content coding it does not know and Node's fetch then decodes nothing:
+    a legacy GET /sse (no MCP header, a server not seen yet) or an error page with
+    ``Content-Encoding: none`` reaches the client readable. It was passed on unread."""
+    f = unknown_sse_flow(gw, headers=((b"content-encoding", coding),))
+    assert isinstance(f.response.stream, SSEStream)
+    out = feed(f.response.stream, b"data: hi\n\n" + MCP_SECRET_EVENT, 7)
+    assert out.startswith(b"data: hi\n\n") and b"SECRET" not in out and b"test.secret" in out
+    # a JSON answer reads as JSON (it was refused as undecodable)
+    body = b'{"jsonrpc":"2.0","id":5,"result":{"t":"PII"}}'
+    f = json_answer_with(gw, body, [(b"content-encoding", coding)])
+    assert decode_json(f.response.content)["result"]["t"] == "[REDACTED:email]"
+    # an error page is scanned as text
+    hdrs = [(b"content-type", b"text/plain"), (b"content-encoding", coding)]
+    f = answer_with(gw, hdrs, b"internal error: SECRET in config", status=500)
+    assert f.response.status_code == 500 and b"SECRET" not in f.response.content
+
+
+def test_unknown_streams_with_a_length_or_a_coding_are_still_inspected(gw):
+    # a legacy GET /sse on first contact (the server not known yet) may come either way
+    f = unknown_sse_flow(gw, headers=((b"content-length", b"10"),))
+    assert isinstance(f.response.stream, SSEStream) and "content-length" not in f.response.headers
+    assert b"SECRET" not in feed(f.response.stream, b"data: hi\n\n" + MCP_SECRET_EVENT, 7)
+    f = unknown_sse_flow(gw, headers=((b"content-encoding", b"gzip"),))
+    out = feed(f.response.stream, gzip.compress(b"data: hi\n\n" + MCP_SECRET_EVENT), 9)
+    assert out.startswith(b"data: hi\n\n") and b"SECRET" not in out
+    assert "content-encoding" not in f.response.headers
+
+
+def test_sse_in_a_list_of_codings_or_another_charset_is_read_as_the_client_reads_it(gw):
+    import brotli
+
+    f = sse_flow(gw, headers=((b"content-encoding", b"gzip, br"),))
+    out = feed(f.response.stream, brotli.compress(gzip.compress(MCP_SECRET_EVENT)), 5)
+    assert b"SECRET" not in out and b"test.secret" in out
+    for cs in ("utf-16", "utf-16-le", "utf-7", "windows-1252"):
+        f = send(gw, post(rpc("tools/call", id=1, name="echo")))
+        ctype = f"text/event-stream; charset={cs}".encode()
+        f.response = tutils.tresp(headers=((b"content-type", ctype),), content=None)
+        gw.responseheaders(f)
+        assert f.response.headers["content-type"] == "text/event-stream"  # now UTF-8
+        out = feed(f.response.stream, MCP_SECRET_EVENT.decode().encode(cs), 3)
+        assert b"SECRET" not in out and b"test.secret" in out, cs
+
+
+def test_sse_the_gateway_cannot_read_gets_one_error_in_closed_mode(gw):
+    f = sse_flow(gw, headers=((b"content-encoding", b"gzip"),))
+    out = feed(f.response.stream, b"\x1f\x8b garbage" * 10, 4)  # corrupt gzip
+    assert out.count(b"event: message") == 1 and b"-32065" in out and b'"id":1' in out
+    assert "content-encoding" not in f.response.headers  # the error is plain text
+    gw.tctx.configure(gw, mcp_fail_mode="open")
+    f = sse_flow(gw, headers=((b"content-encoding", b"gzip"),))
+    assert feed(f.response.stream, b"\x1f\x8b garbage", 4) == b"\x1f\x8b garbage"
+
+
+@pytest.mark.parametrize("mode", ["closed", "open"])
+def test_an_answer_announced_far_over_the_limit_is_not_read(gw, mode, caplog):
+    # mitmproxy would hold the whole body before the response hook: 300 MB took 600 MB
+    gw.tctx.configure(gw, mcp_max_message_bytes=1000, mcp_fail_mode=mode)
+    f = send(gw, post(rpc("tools/call", id=5, name="echo")))
+    hdrs = ((b"content-type", b"application/json"), (b"content-length", b"5000"))
+    f.response = tutils.tresp(headers=hdrs, content=None)
+    gw.responseheaders(f)
+    if mode == "open":
+        assert f.response.stream is True  # through, uninspected
+    else:
+        s = f.response.stream
+        assert list(s(b"x" * 4000)) == [] and list(s(b"SECRET" * 100)) == []
+        (out,) = list(s(b""))
+        err = orjson.loads(out)
+        assert err["id"] == 5 and err["error"]["code"] == -32065
+        assert f.response.headers["content-length"] == str(len(out))
+    (m,) = [m for m in gw.rec.msgs if m.kind is Kind.INVALID]
+    assert not m.inspected
+    # its audit row names what was called (and closed mode logs the refusal too)
+    assert (m.id, m.method, m.name) == (5, "tools/call", "echo")
+    assert f"per mcp_fail_mode={mode}" in caplog.text
+
+
+def test_a_refusal_in_place_of_an_answer_keeps_a_float_id(gw):
+    gw.tctx.configure(gw, mcp_max_message_bytes=1000)
+    f = send(gw, post(rpc("tools/call", id=8.0, name="echo")))
+    hdrs = ((b"content-type", b"application/json"), (b"content-length", b"5000"))
+    f.response = tutils.tresp(headers=hdrs, content=None)
+    gw.responseheaders(f)
+    (out,) = list(f.response.stream(b""))
+    assert orjson.loads(out)["id"] == 8.0  # the client matches its request by it
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{"error": None}, {"error": {"code": 1, "message": "PII"}}, {"method": None}],
+    ids=["error-null", "error-too", "method-null"],
+)
+def test_answers_the_sdks_read_as_results_are_inspected(gw, extra):
+    body = orjson.dumps({"jsonrpc": "2.0", "id": 5, "result": {"t": "PII"}, **extra})
+    f = json_answer_with(gw, body, [])
+    assert b"PII" not in f.response.content and b"[REDACTED:email]" in f.response.content
+    f = sse_flow(gw)
+    out = feed(f.response.stream, b"data: " + body + b"\n\n", 7)
+    assert b"PII" not in out and b"[REDACTED:email]" in out
+
+
+@pytest.mark.parametrize("pad", [b" " * 100, b"\n" * 70], ids=["spaces", "empty-data-lines"])
+def test_padded_sse_events_are_inspected(gw, pad):
+    f = sse_flow(gw)
+    data = pad + b'{"jsonrpc":"2.0","id":1,"result":{"t":"PII"}}'
+    ev = b"".join(b"data: " + line + b"\n" for line in data.split(b"\n")) + b"\n"
+    out = feed(f.response.stream, ev, 9)
+    assert b"PII" not in out and b"[REDACTED:email]" in out
+
+
+def test_json_nested_too_deep_to_inspect_is_not_passed_as_not_json(gw):
+    """Deeper than the parser's limit is valid JSON that JavaScript reads: not inspected,
+    so refused in closed mode (and passed in open mode), never forwarded as "not JSON"."""
+    deep = b'{"jsonrpc":"2.0","id":5,"result":{"t":"PII","pad":' + b"[" * 600 + b"]" * 600 + b"}}"
+    f = json_answer_with(gw, deep, [])
+    assert b"PII" not in f.response.content
+    assert decode_json(f.response.content)["error"]["code"] == ErrorCode.TOO_LARGE
+    f = sse_flow(gw)
+    out = feed(f.response.stream, b"data: " + deep + b"\n\ndata: after\n\n", 50)
+    assert b"PII" not in out and b'"code":-32065' in out and out.endswith(b"data: after\n\n")
+    gw.tctx.configure(gw, mcp_fail_mode="open")
+    assert json_answer_with(gw, deep, []).response.content == deep
+
+
+@pytest.mark.parametrize(
+    "ctype",
+    [
+        "charset*=utf-8''utf-7",
+        "charset*0=utf-; charset*1=7",
+        'x="a;charset=utf-8"; charset=utf-7',
+        "charset=utf-8; charset=utf-7",
+    ],
+)
+def test_a_charset_named_in_forms_receivers_parse_apart_is_refused(gw, ctype):
+    """httpx (email.message), Node's content-type and iconv-lite read RFC 2231 forms,
+    repeated and quoted parameters each their own way."""
+    req = orjson.dumps(rpc("tools/call", id=6, name="echo", arguments={"t": "PII"}))
+    f = send_typed(gw, f"application/json; {ctype}".encode(), req)
+    assert f.response is not None and f.response.status_code == 400
+    f = send(gw, post(rpc("tools/call", id=1, name="echo")))
+    f.response = tutils.tresp(
+        headers=((b"content-type", f"text/event-stream; {ctype}".encode()),), content=None
+    )
+    gw.responseheaders(f)
+    out = feed(f.response.stream, b'data: {"jsonrpc":"2.0","id":1,"result":{"t":"PII"}}\n\n', 5)
+    assert b"PII" not in out
+
+
+def test_sse_in_a_charset_its_bytes_do_not_follow_is_refused_cleanly(gw):
+    f = send(gw, post(rpc("tools/call", id=1, name="echo")))
+    f.response = tutils.tresp(
+        headers=((b"content-type", b"text/event-stream; charset=utf-16"),), content=None
+    )
+    gw.responseheaders(f)
+    out = feed(f.response.stream, MCP_SECRET_EVENT, 1000)  # UTF-8, and no byte order mark
+    assert b"SECRET" not in out and b'"code":-32065' in out and b"-32603" not in out
+
+
+def test_summaries_are_capped_on_long_streams(gw):
+    f = sse_flow(gw)
+    ev = b'data: {"jsonrpc":"2.0","method":"notifications/message","params":{"data":"x"}}\n\n'
+    feed(f.response.stream, ev * 1500, 10_000)
+    assert len(f.metadata["mcp"]) == 1000 and f.metadata["mcp_more"] == 1 + 1500 - 1000
+
+
+def test_cut_stream_keeps_its_display_copy(gw):
+    f = sse_flow(gw)
+    list(f.response.stream(b": ping\n\ndata: {}\n\n"))
+    f.error = flow_error = tflow.terr()
+    gw.error(f)
+    assert f.error is flow_error and f.response.content == b": ping\n\ndata: {}\n\n"
+
+
+def test_sse_content_type_in_any_case_and_a_leading_bom_are_inspected(gw):
+    f = send(gw, post(rpc("tools/call", id=1, name="echo")))
+    f.response = tutils.tresp(headers=((b"content-type", b"Text/Event-Stream"),), content=None)
+    gw.responseheaders(f)
+    assert isinstance(f.response.stream, SSEStream)
+    ev = b'\xef\xbb\xbfdata: {"jsonrpc":"2.0","id":1,"result":{"t":"PII"}}\n\n'
+    out = feed(f.response.stream, ev, 2)
+    assert b"PII" not in out and b"[REDACTED:email]" in out
+
+
+def test_on_shutdown_nothing_more_is_forwarded(gw):
+    # the audit trail closes right after the gateway's `done`; mitmproxy's connections run on
+    f = sse_flow(gw)
+    gw.tctx.master.should_exit.set()
+    gw.done()
+    assert gw.closing
+    assert feed(f.response.stream, b'data: {"jsonrpc":"2.0","method":"x/y"}\n\n', 5) == b""
+    f = send(gw, post(rpc("tools/call", id=3, name="echo")))
+    assert f.response.status_code == 503 and b"shutting down" in f.response.content
+
+
+@pytest.mark.parametrize("sent", [(), ((b"X-Accel-Buffering", b"yes"),)])
+def test_a_known_mcp_stream_asks_proxies_in_front_not_to_buffer(gw, sent):
+    f = sse_flow(gw, headers=sent)
+    assert f.response.headers.get_all("x-accel-buffering") == ["no"]
+
+
+@pytest.mark.parametrize(
+    "ctype",
+    [
+        "application/json; x=text/event-stream",
+        "application/json, text/event-stream",
+        'application/json;profile="text/event-stream"',
+    ],
+)
+def test_json_whose_content_type_mentions_event_stream_is_read_as_json(gw, ctype):
+    """The SDKs decide by the media type (or its prefix): such an answer is JSON to them,
+    so it must be inspected as JSON, not passed as an event stream with no events in it."""
+    body = b'{"jsonrpc":"2.0","id":5,"result":{"t":"PII"}}'
+    f = send(gw, post(rpc("tools/call", id=5, name="echo")))
+    f.response = tutils.tresp(headers=((b"content-type", ctype.encode()),), content=body)
+    gw.responseheaders(f)
+    assert not f.response.stream
+    gw.response(f)
+    assert b"PII" not in f.response.content and b"[REDACTED:email]" in f.response.content
+
+
+@pytest.mark.parametrize(
+    ("lines", "encode"),
+    [
+        ((b"gzip", b"gzip"), lambda b: gzip.compress(gzip.compress(b))),
+        ((b"identity", b"gzip"), gzip.compress),
+        ((b"", b"gzip"), gzip.compress),
+    ],
+    ids=["gzip+gzip", "identity+gzip", "empty+gzip"],
+)
+def test_codings_on_several_content_encoding_lines_are_all_undone(gw, lines, encode):
+    """httpx and fetch read every Content-Encoding line, in order, as one list."""
+    headers = tuple((b"content-encoding", v) for v in lines)
+    f = json_answer_with(gw, encode(SECRET_ANSWER), headers)
+    assert b"SECRET" not in f.response.content and b"test.secret" in f.response.content
+    f = sse_flow(gw, headers=headers)
+    out = feed(f.response.stream, encode(MCP_SECRET_EVENT), 7)
+    assert b"SECRET" not in out and b"test.secret" in out
+
+
+def test_a_gzip_body_of_several_members_is_read_whole(gw):
+    # Node's fetch (the TypeScript SDK) decodes every member; httpx only the first.
+    body = gzip.compress(SECRET_ANSWER[:20]) + gzip.compress(SECRET_ANSWER[20:])
+    f = json_answer_with(gw, body, ((b"content-encoding", b"gzip"),))
+    assert b"SECRET" not in f.response.content and b"test.secret" in f.response.content
+    f = sse_flow(gw, headers=((b"content-encoding", b"gzip"),))
+    event = MCP_SECRET_EVENT
+    out = feed(f.response.stream, gzip.compress(event[:30]) + gzip.compress(event[30:]), 5)
+    assert b"SECRET" not in out and b"test.secret" in out
+    # bytes after the last member that start no member are read by no receiver
+    f = json_answer_with(
+        gw,
+        gzip.compress(b'{"jsonrpc":"2.0","id":5,"result":{}}') + b"\n",
+        ((b"content-encoding", b"gzip"),),
+    )
+    assert f.response.status_code == 200 and b'"result"' in f.response.content
+
+
+def test_a_zstd_bomb_is_refused_without_inflating_it(gw):
+    import resource
+
+    import zstandard
+
+    bomb = zstandard.ZstdCompressor(level=19).compress(b'{"a":"' + b"x" * (200 << 20))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    headers = ((b"content-type", b"application/json"), (b"content-encoding", b"zstd"))
+    req = tutils.treq(method=b"POST", path=b"/mcp", headers=headers, content=bomb)
+    f = send(gw, tflow.tflow(req=req))  # no MCP header, a server never seen: still refused
+    assert f.response is not None and f.response.status_code == 413
+    grew_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grew_mib < 100, grew_mib
+    f = sse_flow(gw, headers=((b"content-encoding", b"zstd"),))
+    out = feed(f.response.stream, b"data: " + bomb[:4096], 1)
+    assert b"-32065" in out  # cannot be decoded within the bound: one error, closed mode
+    grew_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grew_mib < 200, grew_mib
+
+
+def test_a_stream_not_known_as_mcp_with_an_ambiguous_charset_is_refused(gw):
+    """A stream not (yet) known as MCP whose charset the gateway cannot read passes as it
+    is; but a charset named so that receivers read it apart is no accident."""
+    f = tflow.tflow(
+        req=tutils.treq(
+            method=b"GET", path=b"/sse", content=b"", headers=((b"accept", b"text/event-stream"),)
+        )
+    )
+    send(gw, f)
+    ctype = b"text/event-stream; charset*=utf-8''utf-7"
+    f.response = tutils.tresp(headers=((b"content-type", ctype),), content=None)
+    gw.responseheaders(f)
+    assert callable(f.response.stream)
+    out = feed(
+        f.response.stream, b'data: {"jsonrpc":"2.0","method":"x","params":{"t":"PII"}}\n\n', 9
+    )
+    assert b"PII" not in out
+
+
+@pytest.mark.parametrize(
+    "coding",
+    [
+        pytest.param(b"gzip\xa0", id="nbsp-after"),  # httpx and fetch trim it: gzip
+        pytest.param(b"\xa0gzip", id="nbsp-before"),
+        pytest.param(b"gzip, x-foo", id="unknown-after"),  # fetch: decodes nothing
+        pytest.param(b"x-foo, gzip", id="unknown-before"),
+        pytest.param(b"gzip, identity", id="identity"),
+        pytest.param(b"gzip\x85", id="trimmed-by-python-only"),
+    ],
+)
+def test_an_answer_whose_codings_clients_read_apart_goes_on_as_scanned(gw, coding):
+    """A byte beside a coding's name, or a token next to gzip that fetch does not decode:
+    the gateway read the compressed bytes (a token reached both SDKs), or fetch read them
+    raw while httpx and the gateway inflated them (a gzip header's file name, quoted by the
+    TypeScript SDK, was never scanned). The answer now goes on decoded, as scanned."""
+    body = b'{"jsonrpc":"2.0","id":5,"result":{"t":"PII"}}'
+    f = json_answer_with(gw, gzip.compress(body), [(b"content-encoding", coding)])
+    assert "content-encoding" not in f.response.headers
+    assert f.response.headers["content-length"] == str(len(f.response.raw_content))
+    assert decode_json(f.response.raw_content)["result"]["t"] == "[REDACTED:email]"
+    # nothing to redact, but a gzip header's file name that fetch would show raw
+    import io
+
+    clean = b'{"jsonrpc":"2.0","id":5,"result":{"t":"ok"}}'
+    buf = io.BytesIO()
+    with gzip.GzipFile(filename="SECRET.txt", mode="wb", fileobj=buf) as z:
+        z.write(clean)
+    f = json_answer_with(gw, buf.getvalue(), [(b"content-encoding", coding)])
+    if b"\xa0" in coding:  # both trim it: they undo the gzip alike, so it goes on as it came
+        assert f.response.raw_content == buf.getvalue()
+    else:
+        assert f.response.raw_content == clean and "content-encoding" not in f.response.headers
+    # an event stream too (decoded on the fly, its Content-Encoding dropped)
+    f = sse_flow(gw, headers=((b"content-encoding", coding),))
+    out = feed(f.response.stream, gzip.compress(MCP_SECRET_EVENT), 7)
+    assert b"SECRET" not in out and b"test.secret" in out
+    assert "content-encoding" not in f.response.headers
+
+
+@pytest.mark.parametrize("with_id", [True, False])
+def test_a_cut_answer_stream_frees_its_ids_unless_it_can_be_resumed(gw, with_id):
+    """The client of a cut stream resumes it (GET with Last-Event-ID) only when it carried
+    an event id; else its answers cannot come, and a client that rejoins the session after a
+    restart counts its ids from 0 again: they must not stay taken."""
+    from mcp_gateway.correlate import CorrelateStage
+
+    gw.pipeline.add(CorrelateStage())
+    hdr = ((b"mcp-session-id", b"S1"),)
+    f = send(gw, post(rpc("tools/call", id=5, name="echo"), headers=hdr))
+    f.response = tutils.tresp(headers=((b"content-type", b"text/event-stream"),), content=None)
+    gw.responseheaders(f)
+    priming = b"id: ev-1\ndata: \n\n" if with_id else b": keep-alive\n\n"
+    list(f.response.stream(priming))
+    f.error = flow.Error("connection reset")  # the stream is cut before the answer
+    gw.error(f)
+    again = send(gw, post(rpc("tools/call", id=5, name="echo"), headers=hdr))
+    assert (again.response is not None) is with_id  # refused only while resumable
