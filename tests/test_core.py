@@ -827,6 +827,22 @@ def test_rawtcp_is_turned_off_in_closed_mode(gw):
         assert tctx.options.rawtcp is True
 
 
+def test_stream_large_bodies_is_turned_off_in_closed_mode(gw):
+    # mitmproxy streams a body over stream_large_bodies before the request/response hooks
+    # get its content: a 2 KB tools/call reached the server unauthenticated, unscanned and
+    # unaudited, and a JSON answer over it the client unscanned
+    from mitmproxy.addons.proxyserver import Proxyserver  # (the option is its)
+
+    with taddons.context(gw, Proxyserver()) as tctx:
+        tctx.options.stream_large_bodies = "2k"
+        tctx.configure(gw, mcp_fail_mode="closed")
+        assert tctx.options.stream_large_bodies is None
+        tctx.configure(gw, stream_large_bodies="1m")  # set again later: turned off again
+        assert tctx.options.stream_large_bodies is None
+        tctx.configure(gw, mcp_fail_mode="open", stream_large_bodies="1m")
+        assert tctx.options.stream_large_bodies == "1m"  # open mode keeps it (and warns)
+
+
 class _RefusesUntilLoaded:
     """Like the scan addon before its rules loaded: every configure refuses the options."""
 

@@ -172,7 +172,7 @@ class Gateway:
                 )
             self.fail_mode = mode
             self.pipeline.fail_mode = mode
-        if {"mcp_fail_mode", "rawtcp"} & updated:
+        if {"mcp_fail_mode", "rawtcp", "stream_large_bodies"} & updated:
             self._no_raw_tunnels()
         if "mcp_max_message_bytes" in updated:
             n = ctx.options.mcp_max_message_bytes
@@ -209,7 +209,8 @@ class Gateway:
         2 bytes) and the connection after an HTTP 101 that is no WebSocket (an h2c upgrade)
         become raw TCP pipes that no hook of the gateway sees. Off, such a connection is read
         as HTTP (and refused) or closed. ``--ignore-hosts``/``--tcp-hosts`` still pass their
-        hosts through; ``mcp_fail_mode=open`` leaves ``rawtcp`` as set."""
+        hosts through; ``mcp_fail_mode=open`` leaves ``rawtcp`` as set. So for
+        ``stream_large_bodies`` (below)."""
         opts = getattr(ctx, "options", None)
         if self._turning_off_rawtcp:
             # mitmproxy rolling back our own update because another addon refused the
@@ -226,6 +227,32 @@ class Gateway:
                 opts.update(rawtcp=False)
             finally:
                 self._turning_off_rawtcp = False
+        # mitmproxy's stream_large_bodies streams a body over its size (announced, or read so
+        # far for a chunked one) before the request/response hooks get any content: a 2 KB
+        # tools/call went to the server unauthenticated, unscanned and unaudited, and a JSON
+        # answer over it to the client unscanned. It is set before the gateway's hooks run
+        # (and mid-body for a chunked one), so no flow can be taken back from it: closed mode
+        # turns it off (body_size_limit still bounds memory; the gateway bounds MCP bodies
+        # itself), open mode keeps it and says what passes uninspected.
+        big = getattr(opts, "stream_large_bodies", None) if opts is not None else None
+        if big and self.fail_mode == "closed":
+            log.warning(
+                "mcp-gateway: stream_large_bodies=%s turned off (mcp_fail_mode=closed): bodies "
+                "streamed by mitmproxy reach no hook of the gateway (not authenticated, scanned "
+                "or audited); use body_size_limit to bound memory",
+                big,
+            )
+            self._turning_off_rawtcp = True
+            try:
+                opts.update(stream_large_bodies=None)
+            finally:
+                self._turning_off_rawtcp = False
+        elif big:
+            log.warning(
+                "mcp-gateway: stream_large_bodies=%s with mcp_fail_mode=open: MCP requests and "
+                "answers over that size pass uninspected, unauthenticated and unaudited",
+                big,
+            )
 
     @staticmethod
     def _big(big: bool, body: bytes, enc: str | None) -> bool:
