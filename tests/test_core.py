@@ -891,6 +891,29 @@ def test_a_body_announced_far_over_the_limit_is_not_read(gw):
     assert f.error is None and not f.request.stream
 
 
+def test_open_mode_streams_a_body_far_over_the_limit_only_once_its_exchange_is_admitted(gw):
+    # Streamed from requestheaders without the exchange's stages, an anonymous tools/call
+    # padded past 4 x the limit ran on the server under auth.required, with no audit row
+    gw.tctx.configure(gw, mcp_fail_mode="open", mcp_max_message_bytes=1000)
+    hdrs = ((b"content-type", b"application/json"), (b"content-length", b"4001"))
+
+    def flow():
+        return tflow.tflow(req=tutils.treq(method=b"POST", path=b"/mcp", headers=hdrs, content=b""))
+
+    f = flow()
+    gw.requestheaders(f)  # admitted: streamed, audited as not inspected, answer still read
+    assert f.request.stream is True and f.error is None
+    assert f.id in gw._exchanges
+    assert [m.inspected for m in gw.rec.msgs] == [False]
+    gw.pipeline.add(RefuseAll())
+    f = flow()
+    gw.requestheaders(f)  # refused: not streamed, the connection closed, one audit row
+    assert not f.request.stream and f.error is not None and not f.live
+    assert f.id not in gw._exchanges
+    assert len(gw.rec.msgs) == 2 and gw.rec.msgs[-1].stopped
+    assert gw.rec.ended[-1].refusal.code == ErrorCode.UNAUTHORIZED
+
+
 class RefuseAnonymous:
     """An identify stage that tells a missing credential from the headers."""
 

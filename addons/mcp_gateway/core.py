@@ -424,11 +424,31 @@ class Gateway:
         if not (has_mcp_header(h) or "json" in ctype or not ctype or self._known_server(server)):
             return
         if self.fail_mode == "open":
-            log.warning(
-                "mcp-gateway: %s request body of %d bytes to %s streamed uninspected "
-                "(over mcp_max_message_bytes=%d; mcp_fail_mode=open)",
-                flow.request.method, size, server, self.max_message_bytes,
-            )  # fmt: skip
+            # Open mode forwards what it cannot inspect, not what is not authenticated: the
+            # exchange's stages run first (authentication, session binding, the credential
+            # swap) and the request is audited as not inspected. Streamed unauthenticated,
+            # an anonymous tools/call padded past the limit ran under auth.required, with no
+            # audit row, and a gateway key went on to the server unswapped.
+            ex = self._new_exchange(flow, h)
+            self.pipeline.start_exchange(ex)
+            text = (
+                f"request body of {size} bytes exceeds mcp_max_message_bytes "
+                f"({self.max_message_bytes}); not inspected"
+            )
+            msg = self._not_inspected(
+                flow, ex, Direction.CLIENT_TO_SERVER, size, text, http_status=413
+            )
+            if msg.stopped or ex.refusal is not None:
+                r = ex.refusal or msg.refusal
+                log.warning(
+                    "mcp-gateway: %s request body of %d bytes to %s refused before reading "
+                    "it: %s; connection closed",
+                    flow.request.method, size, server, r.message if r else "refused",
+                )  # fmt: skip
+                self.pipeline.end_exchange(ex)
+                flow.kill()  # (the body is not read: no answer can be sent before it)
+                return
+            self._exchanges[flow.id] = ex  # (its answer is inspected; ended with it)
             flow.request.stream = True
             return
         log.warning(
