@@ -1046,6 +1046,48 @@ def test_a_request_of_too_many_containers_is_not_inspected_unless_it_is_no_mcp(g
     assert f.response is None and f.request.content == other and not gw.rec.msgs
 
 
+@pytest.mark.parametrize(
+    "name", [b"m\\u0065thod", b"\\u006D\\u0065\\u0074\\u0068\\u006F\\u0064", b"METHOD", b"Method"]
+)
+@pytest.mark.parametrize("shape", ["wide", "deep"])
+def test_a_request_too_costly_to_parse_names_its_method_in_any_spelling(gw, name, shape):
+    # "m\u0065thod" is "method" to json.loads, pydantic and JSON.parse (and "METHOD" to Go's
+    # and .NET's ignoring case): a body too costly (200,001 containers) or too deep (deeper
+    # than 512) to parse hid its method from the bytes "method", and a first request to a
+    # server not yet seen speaking MCP went on untouched: a stateless FastMCP server ran a
+    # tools/call with a GitHub token, unauthenticated and unaudited
+    from mcp_gateway.parse import MAX_CONTAINERS
+
+    if shape == "wide":
+        pad = b"[" + b",".join([b"[]"] * (MAX_CONTAINERS + 1)) + b"]"
+    else:
+        pad = b"[" * 3000 + b"]" * 3000  # (json.loads: RecursionError; JSON.parse reads it)
+    body = (
+        b'{"jsonrpc":"2.0","id":1,"' + name + b'":"tools/call","params":{"name":"echo",'
+        b'"arguments":{"text":"x"},"_meta":{"pad":' + pad + b"}}}"
+    )
+    f = send(gw, post(body))
+    assert f.response is not None and f.response.status_code in (400, 413)
+    assert len(gw.rec.msgs) == 1
+
+
+def test_a_server_known_to_speak_mcp_stays_known_under_another_name(gw):
+    # A client names a loopback upstream as it likes (Mcp-Gateway-Server, the stdio shim's
+    # header): a name never seen made a known server new again, and JSON-RPC too costly to
+    # parse, without the bytes "method", went on to it untouched
+    from mcp_gateway.parse import MAX_CONTAINERS
+
+    def loopback(f):
+        f.request.host, f.request.port = "127.0.0.1", 8931
+        return f
+
+    send(gw, loopback(post(rpc("tools/list"))))  # the server speaks MCP
+    lists = b",".join([b"[]"] * (MAX_CONTAINERS + 1))
+    body = b'{"jsonrpc":"2.0","id":2,"params":{"a":[' + lists + b"]}}"
+    f = send(gw, loopback(post(body, ((b"mcp-gateway-server", b"fresh-name"),))))
+    assert f.response is not None and f.response.status_code == 413
+
+
 def test_a_legacy_sse_get_is_authenticated_in_reverse_mode_before_any_post(gw):
     # a legacy client's first request is GET /sse: to a server not yet seen speaking MCP it
     # went on unauthenticated (an anonymous client opened a session under auth.required)

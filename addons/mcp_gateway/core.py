@@ -24,7 +24,7 @@ from mitmproxy import ctx, exceptions, http
 from . import answer, codec, params
 from .codec import StreamDecoder, TextDecoder
 from .correlate import CorrelateStage, Correlator, id_key
-from .flowmeta import MAX_SUMMARIES, META, request_id, summary
+from .flowmeta import MAX_SUMMARIES, META, address_of, request_id, summary
 from .headers import (
     drop_foreign_upgrade,
     has_mcp_header,
@@ -271,6 +271,10 @@ class Gateway:
         return f"{req.host}:{req.port}"
 
     def _known_server(self, server: str) -> bool:
+        """Whether the server at this address (host:port, see flowmeta.address_of) was seen speaking
+        MCP. By address, not by name: a client names a loopback upstream as it likes
+        (Mcp-Gateway-Server), and a name never seen made a known server new again, where a
+        request without a plain sign of MCP passes untouched."""
         return server in self._mcp_servers
 
     def _learn_server(self, server: str) -> None:
@@ -421,7 +425,12 @@ class Gateway:
             return
         ctype = h.get("content-type", "").lower()
         server = self._server_name(flow)
-        if not (has_mcp_header(h) or "json" in ctype or not ctype or self._known_server(server)):
+        if not (
+            has_mcp_header(h)
+            or "json" in ctype
+            or not ctype
+            or self._known_server(address_of(flow))
+        ):
             return
         if self.fail_mode == "open":
             # Open mode forwards what it cannot inspect, not what is not authenticated: the
@@ -475,7 +484,7 @@ class Gateway:
         row): an anonymous client cannot make the proxy hold gigabytes. (A request that may
         be MCP, as for ``_huge_request``.)"""
         server = self._server_name(flow)
-        if not (_reverse(flow) or has_mcp_header(h) or self._known_server(server)):
+        if not (_reverse(flow) or has_mcp_header(h) or self._known_server(address_of(flow))):
             return  # (a POST to another host, in proxy mode, is not the gateway's to refuse)
         ex = self._new_exchange(flow, h)
         if ex.refusal is not None:
@@ -522,7 +531,7 @@ class Gateway:
             ):
                 return  # not JSON: not MCP (checked on what the server will read, below)
             ex = self._new_exchange(flow, h)
-            mcp_ish = mcp_header or self._known_server(ex.server)
+            mcp_ish = mcp_header or self._known_server(address_of(ex))
             big = mcp_ish or looks_like_json(body)  # too large to read: refused if MCP-like
             if len(body) > self.max_message_bytes:
                 return (
@@ -564,16 +573,16 @@ class Gateway:
                 if (
                     mcp_header
                     or ex.legacy_session is not None
-                    or self._known_server(ex.server)
-                    or b'"method"' in content
+                    or self._known_server(address_of(ex))
+                    or _names_method(content)
                 ):
                     self._uninspectable_request(flow, ex, len(content), e.message)
                 return
             except ParseError as e:
                 if (
                     mcp_header
-                    or self._known_server(ex.server)
-                    or b'"method"' in content
+                    or self._known_server(address_of(ex))
+                    or _names_method(content)
                     or _lenient_mcp(content)
                 ):
                     self._exchanges[flow.id] = ex
@@ -588,7 +597,7 @@ class Gateway:
                 if (
                     mcp_header
                     or ex.legacy_session is not None
-                    or self._known_server(ex.server)
+                    or self._known_server(address_of(ex))
                     or is_mcp_payload(value)  # (every element: one past the limit counts)
                 ):
                     self._uninspectable_request(flow, ex, len(content), e.message)
@@ -603,11 +612,14 @@ class Gateway:
                 or ex.refusal
                 is not None  # (a URL naming two sessions: refused, whatever it carries)
                 or is_mcp_payload(value)
-                or (self._known_server(ex.server) and any(m.kind is not Kind.INVALID for m in msgs))
+                or (
+                    self._known_server(address_of(ex))
+                    and any(m.kind is not Kind.INVALID for m in msgs)
+                )
             )
             if not mcp:
                 return
-            self._learn_server(ex.server)
+            self._learn_server(address_of(ex))
             self._exchanges[flow.id] = ex
             problem = check_mirrored_headers(ex, msgs)
             if problem is not None:
@@ -637,7 +649,7 @@ class Gateway:
             # (in reverse mode the upstream is the MCP server the gateway stands for: a
             # legacy client's first request, GET /sse, is authenticated and audited also
             # before any POST taught the gateway that the server speaks MCP)
-            and (self._known_server(self._server_name(flow)) or _reverse(flow))
+            and (self._known_server(address_of(flow)) or _reverse(flow))
         ):
             ex = self._new_exchange(flow, h)
             self._exchanges[flow.id] = ex
@@ -1346,6 +1358,24 @@ def _reverse(flow: http.HTTPFlow) -> bool:
     """Whether the flow came in through a reverse-mode listener (its upstream is the MCP
     server the gateway stands in front of)."""
     return type(getattr(flow.client_conn, "proxy_mode", None)).__name__ == "ReverseMode"
+
+
+# A member named "method" as receivers read its name: each letter as it is, in either case
+# (Go's encoding/json and .NET match member names ignoring case) or as a \u escape (json.loads,
+# pydantic and JSON.parse undo them). "m\u0065thod" is "method" to every server, and a body
+# too costly or too deep to parse hid its method from the bytes "method": a first request to
+# a server not yet seen speaking MCP passed on untouched (unauthenticated, unscanned,
+# unaudited), and the server ran it.
+_METHOD_NAME = re.compile(
+    rb'"(?:[mM]|\\u00[46][dD])(?:[eE]|\\u00[46]5)(?:[tT]|\\u00[57]4)'
+    rb'(?:[hH]|\\u00[46]8)(?:[oO]|\\u00[46][fF])(?:[dD]|\\u00[46]4)"'
+)
+
+
+def _names_method(content: bytes) -> bool:
+    """Whether a body the gateway does not parse has a member that a receiver reads as
+    ``method`` (see _METHOD_NAME)."""
+    return b'"method"' in content or _METHOD_NAME.search(content) is not None
 
 
 def _lenient_mcp(content: bytes) -> bool:

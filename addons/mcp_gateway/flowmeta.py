@@ -11,7 +11,7 @@ from typing import Any
 
 from mitmproxy import http
 
-from .message import Message
+from .message import Exchange, Message
 
 META = "mcp"  # flow.metadata key: plain-data summaries of the flow's messages
 MAX_SUMMARIES = 1000  # per flow; further messages are only counted in flow.metadata["mcp_more"]
@@ -53,3 +53,10 @@ def request_ids(flow: http.HTTPFlow) -> list:
 def request_id(flow: http.HTTPFlow) -> Any:
     ids = request_ids(flow)
     return ids[0] if ids else None
+
+
+def address_of(x: http.HTTPFlow | Exchange) -> str:
+    """The host:port a request goes to, whatever name a client gave the server."""
+    if isinstance(x, Exchange):
+        return x.address or x.server
+    return f"{x.request.host}:{x.request.port}"

@@ -27,7 +27,7 @@ from mitmproxy.proxy import mode_specs
 from . import answer
 from .codec import StreamDecoder, TextDecoder
 from .correlate import SSE_EVENT_IDS
-from .flowmeta import request_id, request_ids
+from .flowmeta import address_of, request_id, request_ids
 from .message import (
     Action,
     Direction,
@@ -694,7 +694,7 @@ class SSEStream:
     def _became_mcp(self) -> None:
         self.known = True
         self.foreign = False
-        self.gw._learn_server(self.ex.server)
+        self.gw._learn_server(address_of(self.ex))
         self.hold_connection()
 
     def _endpoint(self, ev: SSEEvent) -> bytes:

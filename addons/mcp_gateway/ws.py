@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from mitmproxy import ctx, http
 
+from .flowmeta import address_of
 from .message import Direction, ErrorCode, Exchange, Kind, Message, Transport, error_response
 from .outcome import UNCHANGED, batch_answers, rebuild, refusal_error
 from .parse import (
@@ -137,7 +138,7 @@ class WebSockets:
         """The connection's first MCP message: authentication and session binding run."""
         if flow.id not in self._started:
             self._started.add(flow.id)
-            self.gw._learn_server(ex.server)
+            self.gw._learn_server(address_of(ex))
             self.gw.pipeline.start_exchange(ex)
 
     def _uninspected(
