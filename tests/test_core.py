@@ -1071,6 +1071,20 @@ def test_a_request_too_costly_to_parse_names_its_method_in_any_spelling(gw, name
     assert len(gw.rec.msgs) == 1
 
 
+@pytest.mark.parametrize("name", ["JSONRPC", "JsonRpc", "j\u017fonrpc", "J\u017fONRPC"])
+def test_a_jsonrpc_member_in_another_case_is_mcp_on_first_contact(gw, name):
+    # "JSONRPC" (and Go's fold of s, the long s) is jsonrpc to mcp-go: a request naming it so,
+    # without an MCP header, to a server not yet seen speaking MCP, went on untouched, where
+    # the gateway refuses case variants (-32600)
+    body = b'{"' + name.encode() + b'":"2.0","id":1,"method":"tools/call","params":{"name":"x"}}'
+    f = send(gw, post(body))
+    assert f.response is not None and f.response.status_code == 400
+    assert orjson.loads(f.response.content)["error"]["code"] == ErrorCode.INVALID_REQUEST
+    # JSON of no such shape still goes on untouched
+    f = send(gw, post(b'{"rows":[1,2,3],"note":"jsonrpc"}'))
+    assert f.response is None
+
+
 def test_a_server_known_to_speak_mcp_stays_known_under_another_name(gw):
     # A client names a loopback upstream as it likes (Mcp-Gateway-Server, the stdio shim's
     # header): a name never seen made a known server new again, and JSON-RPC too costly to

@@ -560,9 +560,7 @@ class Gateway:
                     self._exchanges[flow.id] = ex
                     self._reject(flow, ex, 400, ErrorCode.PARSE_ERROR, f"Parse error: {e}")
                 return
-            if not mcp_header and not (
-                looks_like_json(content) and (b'"jsonrpc"' in content or b"\\u" in content)
-            ):
+            if not mcp_header and not (looks_like_json(content) and _may_name_jsonrpc(content)):
                 return  # (a key written with escapes, "json\u0072pc", is still parsed)
             try:
                 value = decode_json(content)
@@ -1361,21 +1359,37 @@ def _reverse(flow: http.HTTPFlow) -> bool:
 
 
 # A member named "method" as receivers read its name: each letter as it is, in either case
-# (Go's encoding/json and .NET match member names ignoring case) or as a \u escape (json.loads,
-# pydantic and JSON.parse undo them). "m\u0065thod" is "method" to every server, and a body
-# too costly or too deep to parse hid its method from the bytes "method": a first request to
-# a server not yet seen speaking MCP passed on untouched (unauthenticated, unscanned,
-# unaudited), and the server ran it.
+# (Go's encoding/json and .NET match member names ignoring case) or as a \\u escape
+# (json.loads, pydantic and JSON.parse undo them). "m\\u0065thod" is "method" to every
+# server, and a body too costly or too deep to parse hid its method from the bytes "method":
+# a first request to a server not yet seen speaking MCP passed on untouched
+# (unauthenticated, unscanned, unaudited), and the server ran it. (Matched on the body in
+# lower case.)
 _METHOD_NAME = re.compile(
-    rb'"(?:[mM]|\\u00[46][dD])(?:[eE]|\\u00[46]5)(?:[tT]|\\u00[57]4)'
-    rb'(?:[hH]|\\u00[46]8)(?:[oO]|\\u00[46][fF])(?:[dD]|\\u00[46]4)"'
+    rb'"(?:m|\\u00[46]d)(?:e|\\u00[46]5)(?:t|\\u00[57]4)'
+    rb'(?:h|\\u00[46]8)(?:o|\\u00[46]f)(?:d|\\u00[46]4)"'
 )
 
 
 def _names_method(content: bytes) -> bool:
     """Whether a body the gateway does not parse has a member that a receiver reads as
     ``method`` (see _METHOD_NAME)."""
-    return b'"method"' in content or _METHOD_NAME.search(content) is not None
+    if b'"method"' in content:
+        return True
+    low = content.lower()
+    return b'"method"' in low or (b"\\u00" in low and _METHOD_NAME.search(low) is not None)
+
+
+def _may_name_jsonrpc(content: bytes) -> bool:
+    """Whether a request body may hold a "jsonrpc" member as some server reads it: the name
+    as it is, with \\u escapes that may spell it, or in another case, Go's fold of "s" (the
+    long s, U+017F) included: ``"JSONRPC"`` is ``jsonrpc`` to mcp-go, and such a request to
+    a server not yet seen speaking MCP, without an MCP header, went on untouched, where the
+    gateway refuses its case variants."""
+    if b'"jsonrpc"' in content or b"\\u" in content:
+        return True
+    low = content.lower()
+    return b'"jsonrpc"' in low or b'"j\xc5\xbfonrpc"' in low
 
 
 def _lenient_mcp(content: bytes) -> bool:
