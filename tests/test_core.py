@@ -905,6 +905,9 @@ def test_open_mode_streams_a_body_far_over_the_limit_only_once_its_exchange_is_a
     assert f.request.stream is True and f.error is None
     assert f.id in gw._exchanges
     assert [m.inspected for m in gw.rec.msgs] == [False]
+    f.request.content = b"{" + b" " * 4000 + b"}"  # (what store_streamed_bodies keeps)
+    gw.request(f)  # already sent: not handled again
+    assert len(gw.rec.msgs) == 1 and f.response is None
     gw.pipeline.add(RefuseAll())
     f = flow()
     gw.requestheaders(f)  # refused: not streamed, the connection closed, one audit row

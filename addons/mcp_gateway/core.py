@@ -511,6 +511,10 @@ class Gateway:
 
     def _request(self, flow: http.HTTPFlow) -> None:
         req = flow.request
+        if req.stream:
+            # already sent (open mode, a body far over the limit: see _huge_request); its
+            # content is here only with store_streamed_bodies, and was dealt with then
+            return
         body = req.raw_content or b""
         method = req.method
         if method == "POST" and body:
