@@ -281,3 +281,49 @@ def test_an_option_given_twice_stops_start_up(tmp_path):
     out = r.stdout + r.stderr
     assert r.returncode == 1, out[-3000:]
     assert "option mcp_fail_mode is given 2 times ('closed', 'open'); give it once" in out
+
+
+GITHUB_TOKEN = "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"  # (valid CRC32 tail)
+
+
+def test_stream_large_bodies_does_not_carry_a_call_past_the_gateway(
+    mitmdump_factory, mcp_server_factory
+):
+    """mitmproxy's stream_large_bodies streamed a body over its size before any hook of the
+    gateway saw it: a 4 KB tools/call reached the server with its token, unaudited. Closed
+    mode turns the option off at start-up (and says so)."""
+    server = mcp_server_factory("stateless-json")
+    md = mitmdump_factory(mode=f"reverse:{server.base}", options={"stream_large_bodies": "2k"})
+    server.reset()
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": "echo", "arguments": {"text": f"t {GITHUB_TOKEN} " + "x" * 4000}},
+    }
+    with httpx.Client(trust_env=False, timeout=10) as c:
+        r = c.post(md.base + "/mcp", json=body, headers={"accept": ACCEPT})
+    assert r.status_code == 200 and GITHUB_TOKEN not in r.text
+    assert GITHUB_TOKEN not in json.dumps(server.calls())
+    assert "stream_large_bodies=2k turned off" in md.log_since(md.since)
+
+
+def test_a_call_too_costly_to_parse_with_an_escaped_method_is_refused_on_first_contact(
+    mitmdump_factory, mcp_server_factory
+):
+    """200,001 empty lists make a request too costly to inspect; it then went on untouched
+    unless it showed a sign of MCP, and "m\\u0065thod" hid its method from the bytes "method":
+    the first call to a stateless FastMCP server ran, its token unscanned and unaudited."""
+    server = mcp_server_factory("stateless-json")
+    md = mitmdump_factory(mode=f"reverse:{server.base}")  # fresh: the server not yet known
+    server.reset()
+    pad = ",".join(["[]"] * 200_001)
+    body = (
+        '{"jsonrpc":"2.0","id":1,"m\\u0065thod":"tools/call","params":{"name":"echo",'
+        '"arguments":{"text":"t ' + GITHUB_TOKEN + '"},"_meta":{"pad":[' + pad + "]}}}"
+    )
+    headers = {"content-type": "application/json", "accept": ACCEPT}
+    with httpx.Client(trust_env=False, timeout=20) as c:
+        r = c.post(md.base + "/mcp", content=body.encode(), headers=headers)
+    assert r.status_code == 413 and r.json()["error"]["code"] == -32065
+    assert server.calls() == []
