@@ -17,6 +17,7 @@ from mcp_gateway.parse import (
     is_mcp_payload,
     legacy_session_from_url,
     looks_like_json,
+    may_name_jsonrpc,
     parse_body,
     target_name,
 )
@@ -462,3 +463,19 @@ def test_a_case_variant_message_is_read_as_go_reads_it_and_refused():
     body = b'[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":2,"Method":"ping"}]'
     a, b = parse_body(body, Direction.CLIENT_TO_SERVER, ex()).messages
     assert not a.stopped and b.stopped and b.batch_index == 1
+
+
+@pytest.mark.parametrize(
+    "data, named",
+    [
+        (b'{"jsonrpc":"2.0"}', True),
+        (b'{"\\u006asonrpc":"2.0"}', True),  # (an escape may spell it)
+        (b'{"JSONRPC":"2.0"}', True),  # mcp-go reads member names in any case
+        ('{"J\u017fONRPC":"2.0"}'.encode(), True),  # and "s" as the long s
+        (bytearray(b'{"JsonRpc":"2.0"}'), True),
+        (b'{"price": 1}', False),
+        (b'{"json_rpc": "2.0"}', False),
+    ],
+)
+def test_may_name_jsonrpc(data, named):
+    assert may_name_jsonrpc(data) is named

@@ -528,6 +528,19 @@ def test_non_mcp_event_stream_passes_untouched(gw, step):
     assert not gw.rec.msgs
 
 
+@pytest.mark.parametrize("name", [b"JSONRPC", b"JsonRpc", "j\u017fonrpc".encode()])
+def test_an_unknown_stream_naming_jsonrpc_in_another_case_is_inspected(gw, name):
+    # mcp-go's client reads member names in any case (and "s" as the long s): such an event
+    # on a stream not known as MCP, after one of another kind, was passed unscanned
+    f = unknown_sse_flow(gw)
+    event = (
+        b'data: {"price": 1}\n\ndata: {"' + name + b'":"2.0","id":1,"result":{"t":"SECRET"}}\n\n'
+    )
+    out = feed(f.response.stream, event, 1000)
+    assert b"SECRET" not in out
+    assert gw.rec.msgs
+
+
 @pytest.mark.parametrize("step", [1, 7, 1000])
 def test_events_of_an_mcp_stream_without_jsonrpc_are_scanned_as_text(gw, step):
     # Clients quote such an event in the parse error they report, and hosts show it.

@@ -61,6 +61,7 @@ from .parse import (
     is_mcp_payload,
     legacy_session_from_url,
     looks_like_json,
+    may_name_jsonrpc,
     peek_id,
 )
 from .pipeline import Pipeline
@@ -564,7 +565,7 @@ class Gateway:
                     self._exchanges[flow.id] = ex
                     self._reject(flow, ex, 400, ErrorCode.PARSE_ERROR, f"Parse error: {e}")
                 return
-            if not mcp_header and not (looks_like_json(content) and _may_name_jsonrpc(content)):
+            if not mcp_header and not (looks_like_json(content) and may_name_jsonrpc(content)):
                 return  # (a key written with escapes, "json\u0072pc", is still parsed)
             try:
                 value = decode_json(content)
@@ -1382,18 +1383,6 @@ def _names_method(content: bytes) -> bool:
         return True
     low = content.lower()
     return b'"method"' in low or (b"\\u00" in low and _METHOD_NAME.search(low) is not None)
-
-
-def _may_name_jsonrpc(content: bytes) -> bool:
-    """Whether a request body may hold a "jsonrpc" member as some server reads it: the name
-    as it is, with \\u escapes that may spell it, or in another case, Go's fold of "s" (the
-    long s, U+017F) included: ``"JSONRPC"`` is ``jsonrpc`` to mcp-go, and such a request to
-    a server not yet seen speaking MCP, without an MCP header, went on untouched, where the
-    gateway refuses its case variants."""
-    if b'"jsonrpc"' in content or b"\\u" in content:
-        return True
-    low = content.lower()
-    return b'"jsonrpc"' in low or b'"j\xc5\xbfonrpc"' in low
 
 
 def _lenient_mcp(content: bytes) -> bool:

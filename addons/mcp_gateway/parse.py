@@ -227,6 +227,19 @@ def looks_like_json(body: bytes) -> bool:
     return _JSON_START.match(body) is not None
 
 
+def may_name_jsonrpc(data: bytes | bytearray) -> bool:
+    """Whether a body or event not (yet) known as MCP may hold a "jsonrpc" member as some
+    receiver reads it: the name as it is, with \\u escapes that may spell it
+    ("\\u006asonrpc"), or in another case, Go's fold of "s" (the long s, U+017F) included:
+    ``"JSONRPC"`` is ``jsonrpc`` to mcp-go (client and server), and such a message, on an
+    exchange without an MCP header, went on untouched where the gateway refuses its case
+    variants."""
+    if b'"jsonrpc"' in data or b"\\u" in data:
+        return True
+    low = data.lower()
+    return b'"jsonrpc"' in low or b'"j\xc5\xbfonrpc"' in low
+
+
 _WALK_FIRST = 256  # containers walked before the bracket count is consulted
 _COUNT_MAX = 8192  # bodies up to this size are walked with a small budget only
 _WALK_SMALL = 16

@@ -48,6 +48,7 @@ from .parse import (
     encode_json,
     legacy_session_from_url,
     looks_like_json,
+    may_name_jsonrpc,
     peek_id,
 )
 from .sse import SSEEvent, SSEParser, encode_event
@@ -67,12 +68,6 @@ def _stray_lines(raw: bytes) -> bool:
         if line and not line.startswith(b":") and not _SSE_FIELD.match(line):
             return True
     return False
-
-
-def _names_jsonrpc(data: bytes) -> bool:
-    """Whether an event of a stream not (yet) known as MCP may hold a JSON-RPC message: it
-    names "jsonrpc", or has a \\u escape that may spell the name ("\\u006asonrpc")."""
-    return b'"jsonrpc"' in data or b"\\u" in data
 
 
 # Most bytes of an oversized event that came whole (uncompressed, at most one network read;
@@ -402,8 +397,7 @@ class SSEStream:
                     self._tail_id = (self._tail_id + tail)[-512:]
             elif (
                 self.known
-                or self.parser.pending_has(b'"jsonrpc"')
-                or self.parser.pending_has(b"\\u")  # (may spell the name: _names_jsonrpc)
+                or may_name_jsonrpc(self.parser.pending_head(self.parser.pending))
                 or (
                     self.gw.fail_mode == "closed"
                     and _json_event(self.parser.pending_head(self.parser.pending))
@@ -591,9 +585,9 @@ class SSEStream:
             return ev.raw  # comments, keep-alives, retry-only events
         if ev.event == "endpoint":
             return self._endpoint(ev)
-        if self.foreign and not _names_jsonrpc(data):
+        if self.foreign and not may_name_jsonrpc(data):
             return ev.raw  # another kind of event stream: one C-speed search per event
-        if len(data) > self.gw.max_message_bytes and (self.known or _names_jsonrpc(data)):
+        if len(data) > self.gw.max_message_bytes and (self.known or may_name_jsonrpc(data)):
             return self._oversized_whole(ev, data)  # (one that came whole within a read)
         if not looks_like_json(data):
             # empty priming events, text: forwarded unchanged (documented)
@@ -604,7 +598,7 @@ class SSEStream:
                 value, len(ev.raw), Direction.SERVER_TO_CLIENT, self.ex, data, self.gw.max_batch
             )
         except Uninspectable as e:
-            if not (self.known or _names_jsonrpc(data)):
+            if not (self.known or may_name_jsonrpc(data)):
                 return self._not_mcp(ev)
             msg = self._not_inspected(e.message, size=len(ev.raw))
             if not msg.stopped:

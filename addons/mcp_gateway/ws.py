@@ -36,6 +36,7 @@ from .parse import (
     decode_json,
     encode_json,
     looks_like_json,
+    may_name_jsonrpc,
     peek_id,
 )
 
@@ -103,7 +104,7 @@ class WebSockets:
         direction = Direction.CLIENT_TO_SERVER if from_client else Direction.SERVER_TO_CLIENT
         known = self._known(flow)
         jsonish = looks_like_json(content)
-        if not jsonish or not (known or b'"jsonrpc"' in content or b"\\u" in content):
+        if not jsonish or not (known or may_name_jsonrpc(content)):
             return  # not JSON-RPC: forwarded unchanged
         if len(content) > gw.max_message_bytes:
             text = f"WebSocket message over mcp_max_message_bytes ({gw.max_message_bytes}); not inspected"
