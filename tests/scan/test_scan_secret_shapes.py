@@ -569,6 +569,13 @@ FOUND = [
         json.dumps({"text": '2) "user worker on >Orbit@Juniper51 ~jobs:* +@read"'}),
         ["Orbit@Juniper51"],
     ),
+    # -- corpus 31 --------------------------------------------------------------------------
+    # a real key next to a hashed one; an abc123 look-alike with more after it
+    (
+        '"hashed_secret": "e3e703898074f8abba2980f92d40e64fcd6812a5",\n"api_key": "Xk9mP2vLqR7wT4yZ8"',
+        ["Xk9mP2vLqR7wT4yZ8"],
+    ),
+    ("--api-key token-abc123Xk9mP2vLqR7", ["token-abc123Xk9mP2vLqR7"]),
 ]
 
 
@@ -753,6 +760,17 @@ SILENT = [
     '1) "user default on #e25e0e1a5f5e07af04de943637eaf1028d29020f29692b6073cf754424a5a074 ~* +@all"',
     "user alice on nopass ~* +@all",
     "the user clicked on > the button and then on >next step",
+    # -- corpus 31 --------------------------------------------------------------------------
+    # detect-secrets' baseline stores a SHA-1 of each secret, never the secret
+    '"filename": "settings.py",\n"hashed_secret": "e3e703898074f8abba2980f92d40e64fcd6812a5",\n"is_verified": false',
+    "hashed_password = 5f66c20e8d861355833f979bddf1982fdc94ad15",
+    # an IBM Cloud resource name ends in the API key's id, not the key
+    '"crn": "crn:v1:bluemix:public:iam-identity::a/838d69329052d43c22741fd64bbc139d::apikey:ApiKey-886349d2-9f57-10af-507d-6adfd6dbd02e"',
+    # vLLM's documented sample key
+    "$ vllm serve meta-llama/Llama-3.1-8B-Instruct --api-key token-abc123 --port 8000",
+    "args: Namespace(host=None, port=8000, api_key='token-abc123', served_model_name=None)",
+    # a passphrase's file, not the passphrase
+    "pass_phrase=${OCI_PASSPHRASE}",
 ]
 
 
