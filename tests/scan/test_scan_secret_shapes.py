@@ -570,6 +570,22 @@ FOUND = [
         ["Orbit@Juniper51"],
     ),
     # -- corpus 31 --------------------------------------------------------------------------
+    # OCI CLI's ~/.oci/config names the key's passphrase pass_phrase
+    ("[DEFAULT]\nkey_file=~/.oci/oci_api_key.pem\npass_phrase=Cobalt1876!x\n", ["Cobalt1876!x"]),
+    ('{"key_pass_phrase": "C6_g_nMlLfBajE*1L"}', ["C6_g_nMlLfBajE*1L"]),
+    # a key sent as a curl header without a scheme (AssemblyAI), also JSON-escaped
+    (
+        'curl https://api.assemblyai.com/v2/transcript -H "authorization: 2d3878bf2309595996371d91f0e9d4f9" -d @a.json',
+        ["2d3878bf2309595996371d91f0e9d4f9"],
+    ),
+    (
+        json.dumps(
+            {
+                "text": "curl -H 'Authorization: c1abb1deac8b1088e8a9cf711d634d6b' https://api.x.io/v1"
+            }
+        ),
+        ["c1abb1deac8b1088e8a9cf711d634d6b"],
+    ),
     # a real key next to a hashed one; an abc123 look-alike with more after it
     (
         '"hashed_secret": "e3e703898074f8abba2980f92d40e64fcd6812a5",\n"api_key": "Xk9mP2vLqR7wT4yZ8"',
