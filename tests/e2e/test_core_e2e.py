@@ -162,6 +162,28 @@ async def test_elicitation_round_trip(mitmdump_factory, mcp_server_factory, mcp_
     assert text_of(res) == "accepted: name=Ada ok=True"
 
 
+# ----------------------------------------------------------------------------- scanning
+
+TOKEN = "ghp_" + "Zq8Lm2Xv9Rt4Wp7Yk3Nb6Hc1Jd5Fg0" + "21XlvR"  # valid CRC32 checksum
+
+
+@pytest.mark.parametrize("deploy", DEPLOYS)
+async def test_a_markdown_escaped_token_is_redacted(
+    mitmdump_factory, mcp_server_factory, mcp_session, deploy
+):
+    """HTML-to-Markdown converters (mcp-server-fetch's markdownify) write every "_" as "\\_": the
+    model reads ``ghp\\_…`` as the token, which once crossed the gateway unredacted. Markdown that
+    hides nothing (snake\\_case names, escaped list markers) is left alone."""
+    server = mcp_server_factory("streamable")
+    md, url, proxy = start(mitmdump_factory, server, deploy)
+    page = "export GITHUB\\_TOKEN=" + TOKEN.replace("_", "\\_") + "\n\\- my\\_snake\\_case.py"
+    async with mcp_session(url, proxy=proxy) as s:
+        echoed = text_of(await s.call_tool("echo", {"text": page}))
+    assert echoed == "export GITHUB\\_TOKEN=[REDACTED:github_token]\n\\- my\\_snake\\_case.py"
+    seen = [c["arguments"]["text"] for c in server.calls() if c["tool"] == "echo"]
+    assert seen and all("Zq8Lm2Xv9Rt4" not in t for t in seen)
+
+
 # ----------------------------------------------------------------------------- legacy HTTP+SSE
 
 

@@ -550,6 +550,8 @@ def test_a_secret_disguised_by_one_percent_escape_is_redacted(pipeline):
         pytest.param(lambda t: "".join(f"&#{ord(c)};" for c in t), id="all-references"),
         pytest.param(lambda t: t.replace("_", "\\x5f"), id="backslash-x"),
         pytest.param(lambda t: t.replace("_", "\\u{5f}"), id="backslash-u-braces"),
+        # HTML converted to Markdown (mcp-server-fetch's markdownify, turndown) escapes "_"
+        pytest.param(lambda t: t.replace("_", "\\_"), id="markdown-escape"),
     ],
 )
 def test_a_token_hidden_by_html_references_or_escapes_is_redacted(pipeline, hide):
@@ -562,6 +564,29 @@ def test_a_token_hidden_by_html_references_or_escapes_is_redacted(pipeline, hide
     assert [f.type for f in m.findings] == ["github_token"]
     html = m.payload["params"]["arguments"]["html"]
     assert html == "<p>key: <b>[REDACTED:github_token]</b> &amp; more</p>"
+
+
+def test_a_markdown_escaped_token_in_a_fetched_page_is_redacted(pipeline):
+    """mcp-server-fetch turns a page into Markdown, whose converter writes every "_" as "\\_":
+    the model reads ``ghp\\_…`` as the token, which reached it unredacted."""
+    tok = github_token()
+    hidden = tok.replace("_", "\\_")
+    page = f"Leaked in CI log: export GITHUB\\_TOKEN={hidden} by mistake."
+    m = result({"content": [{"type": "text", "text": page}]})
+    m.raw = orjson.dumps(m.payload)
+    pipeline.run(m)
+    assert [f.type for f in m.findings] == ["github_token"]
+    text = reserialize(m)["result"]["content"][0]["text"]
+    assert text == "Leaked in CI log: export GITHUB\\_TOKEN=[REDACTED:github_token] by mistake."
+
+
+def test_markdown_escapes_that_hide_nothing_are_left_alone(engine):
+    md = (
+        "\\- item and \\* bullet, my\\_snake\\_case\\_name, 1\\. first, a\\*b\\*c, "
+        "api\\.example\\.com, `^ghp\\_[A-Za-z0-9]{36}$`, C:\\\\Users\\\\dev\\\\.config, "
+        "commit 3f9a1c2e8b7d6f5a4c3b2a1908f7e6d5c4b3a291, token\\_store\\_v2.py\n"
+    )
+    assert engine.scan_text(md * 20) == []
 
 
 def test_html_that_hides_nothing_is_left_alone(engine):

@@ -129,17 +129,23 @@ def percent_view(text: str) -> View | None:
     return _build(text, _PCT, _pct_decode, "url")
 
 
-# HTML character references and the \xHH / \u{H…} escapes of programming languages (also with
-# the backslash JSON-escaped, as a JSON text carries them). A browser or a model reads
-# "ghp&#95;…" or "ghp\x5f…" as the token itself.
+# HTML character references, the \xHH / \u{H…} escapes of programming languages and
+# Markdown's backslash escapes of the punctuation tokens hold (also with the backslash
+# JSON-escaped, as a JSON text carries them). A browser or a model reads "ghp&#95;…",
+# "ghp\x5f…" or "ghp\_…" as the token itself: HTML-to-Markdown converters escape every "_"
+# and "*" (markdownify in mcp-server-fetch, turndown), and a token on a fetched page once
+# reached the model as ghp\_… unredacted. "/" and '"' are left out: JSON's own escapes.
+MARKDOWN_PUNCT = r"_*\-.+=~"
 _ESCAPE = re.compile(
     r"&#(?:([0-9]{1,7})|[xX]([0-9a-fA-F]{1,6}));|&([A-Za-z][A-Za-z0-9]{1,31};)"
-    r"|\\{1,2}(?:x([0-9a-fA-F]{2})|u\{([0-9a-fA-F]{1,6})\})"
+    r"|\\{1,2}(?:x([0-9a-fA-F]{2})|u\{([0-9a-fA-F]{1,6})\}|([" + MARKDOWN_PUNCT + r"]))"
 )
 
 
 def _escape_decode(m: re.Match) -> str:
-    dec, hexa, name, x, brace = m.groups()
+    dec, hexa, name, x, brace, punct = m.groups()
+    if punct is not None:
+        return punct  # a Markdown escape: the character itself
     if name is not None:
         return html.entities.html5.get(name, m.group())
     code = int(dec, 10) if dec is not None else int(hexa or x or brace, 16)
@@ -147,7 +153,7 @@ def _escape_decode(m: re.Match) -> str:
 
 
 def escape_view(text: str) -> View | None:
-    """HTML character references and \\x / \\u{} escapes decoded."""
+    """HTML character references, \\x / \\u{} escapes and Markdown backslash escapes decoded."""
     if "&" not in text and "\\" not in text:
         return None
     return _build(text, _ESCAPE, _escape_decode, "escape")
@@ -221,6 +227,9 @@ ESCAPE_ANCHOR = (
     rb"|&#[xX]0*(?:2[13-58-9a-fA-F]|3[0-9a-bA-BdDfF]|[4-6][0-9a-fA-F]|7[0-9a-eA-E]);"
     rb"|&(?:" + _NAMED.encode() + rb");"
     rb"|\\x[0-9a-fA-F]{2}|\\u\{[0-9a-fA-F]{1,6}\}"
+    # a Markdown escape inside a word (ghp\_…, sk\_live\_…; JSON-escaped: ghp\\_…); one
+    # between spaces or at a line's start (\- and \* list markers) splits no token
+    rb"|[A-Za-z0-9]\\{1,2}[" + MARKDOWN_PUNCT.encode() + rb"][A-Za-z0-9]"
     # an escaped quote that opens an assigned or passed value (HTML source shown as text:
     # password=&quot;…&quot;, ldapsearch -w &#x27;…&#x27;); elsewhere such quotes are HTML's
     # own and not worth a view
