@@ -221,3 +221,96 @@ def test_an_uninspectable_first_message_still_meets_authentication(gw, over):
     assert m.dropped
     ((to_client, answer),) = gw.injected
     assert to_client and answer["error"]["code"] == ErrorCode.UNAUTHORIZED
+
+
+def _handshake(subprotocol="mcp", auth=None):
+    """A WebSocket flow at its ``request`` hook: the client's upgrade, not yet answered."""
+    f = tflow.twebsocketflow(messages=False)
+    if subprotocol:
+        f.request.headers["sec-websocket-protocol"] = subprotocol
+        f.response.headers["sec-websocket-protocol"] = subprotocol
+    if auth:
+        f.request.headers["authorization"] = auth
+    answered = f.response
+    f.response = None
+    return f, answered
+
+
+@pytest.fixture
+def keyed(tmp_path, monkeypatch):
+    """The core and the identity addon on one pipeline, as gateway.py loads them: auth
+    required, an API key, and an upstream credential for the test flows' server."""
+    from mcp_gateway.identity.addon import IdentityAddon
+    from mcp_gateway.identity.keys import create_key
+
+    monkeypatch.setenv("WS_UPSTREAM", "upstream-secret-4711")
+    db = tmp_path / "keys.db"
+    key, _ = create_key(db, "ws", "alice", [])
+    cfg = tmp_path / "gw.yaml"
+    cfg.write_text(
+        f"keys_db: {db}\nauth: {{required: true}}\nservers:\n"
+        '  - match: "example.com:*"\n    credential: {type: bearer, ref: env://WS_UPSTREAM}\n'
+    )
+    g = Gateway()
+    g.rec = Recorder()
+    g.pipeline.add(g.rec)
+    ident = IdentityAddon(g.pipeline)
+    g.injected = []
+
+    def inject(cmd, flow, to_client, message, is_text=True):
+        g.injected.append((to_client, orjson.loads(message)))
+
+    with taddons.context(g, ident) as tctx:
+        tctx.configure(ident, mcp_config=str(cfg))
+        monkeypatch.setattr(tctx.master.commands, "call", inject)
+        yield g, ident, key
+        ident.done()
+
+
+def _hooks(g, ident, f, answered):
+    """The request hooks in gateway.py's order (core first, then identity), then the
+    handshake's answer if the gateway did not answer it."""
+    g.request(f)
+    ident.request(f)
+    if f.response is None:
+        f.response = answered
+        ident.responseheaders(f)
+        g.websocket_start(f)
+
+
+def test_a_gateway_key_authenticates_a_websocket_connection_and_is_swapped(keyed):
+    # The key used to be removed from the handshake as a stray credential before the
+    # connection's exchange was made from its headers: the client was anonymous (refused
+    # under auth.required) and the server never got its own credential.
+    g, ident, key = keyed
+    f, answered = _handshake(auth=f"Bearer {key}")
+    _hooks(g, ident, f, answered)
+    assert f.response is answered  # the handshake went on
+    sent = f.request.headers.get_all("authorization")
+    assert sent == ["[mcp-gateway: env://WS_UPSTREAM]"]  # swapped (masked once sent)
+    m = send(g, f, rpc("tools/list", 3))
+    assert not m.dropped and g.injected == []
+    (req,) = g.rec.msgs
+    assert req.exchange.identity.consumer == "alice"
+
+
+def test_a_websocket_handshake_without_credential_is_refused_before_the_server(keyed):
+    g, ident, _ = keyed
+    f, _ = _handshake()
+    _hooks(g, ident, f, None)
+    assert f.response is not None and f.response.status_code == 401
+    assert "www-authenticate" in f.response.headers
+    g.response(f)  # the exchange ends with the flow: one audit row
+    assert len(g.rec.ended) == 1
+
+
+def test_a_websocket_without_the_mcp_subprotocol_keeps_the_handshake_credential(keyed):
+    # not known as MCP at the handshake: its exchange starts with its first JSON-RPC
+    # message, identified by the headers as the client sent them
+    g, ident, key = keyed
+    f, answered = _handshake(subprotocol=None, auth=f"Bearer {key}")
+    _hooks(g, ident, f, answered)
+    assert "authorization" not in f.request.headers  # never forwarded
+    m = send(g, f, rpc("tools/list", 4))
+    assert not m.dropped and g.injected == []
+    assert g.rec.msgs[0].exchange.identity.consumer == "alice"

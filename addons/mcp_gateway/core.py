@@ -646,6 +646,14 @@ class Gateway:
         if method not in ("GET", "DELETE"):
             return
         h = header_map(req.headers)
+        if method == "GET" and "websocket" in h.get("upgrade", "").lower():
+            # a WebSocket handshake: its exchange is made from the headers as sent (see
+            # WebSockets.handshake); one asking for the mcp subprotocol starts it now
+            ex, refusal = self.websockets.handshake(flow, h)
+            if refusal is not None:
+                self._exchanges[flow.id] = ex
+                self._refuse_exchange(flow, ex, refusal)
+            return
         if has_mcp_header(h) or (
             method == "GET"
             and "text/event-stream" in h.get("accept", "")

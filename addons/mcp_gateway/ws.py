@@ -27,7 +27,16 @@ from typing import TYPE_CHECKING
 from mitmproxy import ctx, http
 
 from .flowmeta import address_of
-from .message import Direction, ErrorCode, Exchange, Kind, Message, Transport, error_response
+from .message import (
+    Direction,
+    ErrorCode,
+    Exchange,
+    Kind,
+    Message,
+    Refusal,
+    Transport,
+    error_response,
+)
 from .outcome import UNCHANGED, batch_answers, rebuild, refusal_error
 from .parse import (
     ParseError,
@@ -57,7 +66,34 @@ class WebSockets:
         self._started: set[str] = set()  # flow ids whose exchange the pipeline has seen
 
     # -- hooks (called by the Gateway, which guards them) ---------------------------------
+    def handshake(self, flow: http.HTTPFlow, h: dict[str, str]) -> tuple[Exchange, Refusal | None]:
+        """The client's upgrade request, before it goes on (the ``request`` hook): the
+        connection's exchange is made from the headers as the client sent them. Later the
+        identity addon removes a gateway credential from any request that is no exchange,
+        and ``websocket_start`` came after that: a client with a valid API key or JWT was
+        anonymous to the gateway (refused under ``auth.required``), and no upstream
+        credential could reach the server. A handshake asking for the ``mcp`` subprotocol is
+        MCP: its exchange starts now (authentication, session binding, the credential swap,
+        before the server sees it); a refused one is handed back with its refusal, for the
+        core to answer and end. Any other upgrade starts its exchange at its first JSON-RPC
+        message, with these headers."""
+        ex = self.gw._new_exchange(flow, h)
+        ex.transport = Transport.WEBSOCKET
+        self._open[flow.id] = ex
+        proto = h.get("sec-websocket-protocol", "")
+        if SUBPROTOCOL not in (p.strip().lower() for p in proto.split(",")):
+            return ex, None
+        self._started.add(flow.id)
+        self.gw._learn_server(address_of(ex))
+        refusal = self.gw.pipeline.start_exchange(ex)
+        if refusal is not None:  # answered by the gateway: ended with the flow, not here
+            self._open.pop(flow.id, None)
+            self._started.discard(flow.id)
+        return ex, refusal
+
     def start(self, flow: http.HTTPFlow) -> None:
+        if flow.id in self._open:
+            return  # made from the handshake (see handshake)
         ex = self.gw._new_exchange(flow)
         ex.transport = Transport.WEBSOCKET
         self._open[flow.id] = ex

@@ -118,3 +118,64 @@ async def test_through_a_plain_mitmdump_the_token_reaches_the_server(
     async with _session(url) as s:
         r = await s.call_tool("echo", {"text": f"deploy with {TOKEN}"})
         assert TOKEN in _text(r)
+
+
+async def test_a_gateway_key_authenticates_a_websocket_and_is_swapped_for_the_upstream_one(
+    mcp_server_factory, mitmdump_factory, tmp_path, monkeypatch
+):
+    # The SDK's WebSocket client sends no headers; other clients send a credential in the
+    # handshake. The gateway used to remove a gateway key from it as a stray credential
+    # before making the connection's exchange: a client with a valid key was refused under
+    # auth.required, anonymous otherwise, and the server never got its own credential.
+    import json
+
+    import websockets
+    from mcp_gateway.identity.keys import create_key
+
+    monkeypatch.setenv("MGW_WS_UPSTREAM", "ws-upstream-secret-4711")
+    db = tmp_path / "keys.db"
+    key, _ = create_key(db, "ws", "agent-ws", [])
+    server = mcp_server_factory("websocket", fresh=True)
+    cfg = tmp_path / "gateway.yaml"
+    cfg.write_text(
+        f"keys_db: {db}\nauth: {{required: true}}\nservers:\n"
+        f'  - match: "127.0.0.1:{server.port}"\n'
+        "    credential: {type: bearer, ref: env://MGW_WS_UPSTREAM}\n"
+    )
+    gw = mitmdump_factory(mode=f"reverse:{server.base}", options={"mcp_config": str(cfg)})
+    url = gw.url_for(server).replace("http://", "ws://")
+    init = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "raw-ws", "version": "1"},
+        },
+    }
+    with anyio.fail_after(30):
+        async with websockets.connect(
+            url, subprotocols=["mcp"], additional_headers={"Authorization": f"Bearer {key}"}
+        ) as ws:
+            await ws.send(json.dumps(init))
+            answer = json.loads(await ws.recv())
+        assert answer.get("result", {}).get("serverInfo"), answer
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            async with websockets.connect(url, subprotocols=["mcp"]):
+                pass
+    assert refused.value.response.status_code == 401
+    shakes = [r["headers"] for r in server.requests() if r["method"] == "WEBSOCKET"]
+    # one handshake reached the server, with the upstream credential and not the key
+    assert [h.get("authorization") for h in shakes] == ["Bearer ws-upstream-secret-4711"]
+    with sqlite3.connect(f"file:{gw.audit_db}?mode=ro", uri=True, timeout=1) as c:
+        deadline = time.monotonic() + 10
+        while True:
+            rows = c.execute(
+                "SELECT consumer, action FROM messages WHERE method = 'initialize' "
+                "AND direction = 'c2s'"
+            ).fetchall()
+            if rows or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    assert rows == [("agent-ws", "pass")]

@@ -352,6 +352,20 @@ class Recorder:
         self.app = app
 
     async def __call__(self, scope, receive, send):
+        if scope["type"] == "websocket":  # the handshake's headers (no body)
+            REQUESTS.append(
+                {
+                    "method": "WEBSOCKET",
+                    "path": scope["path"],
+                    "query": scope.get("query_string", b"").decode("latin-1"),
+                    "headers": {
+                        k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]
+                    },
+                    "body": "",
+                }
+            )
+            del REQUESTS[:-MAX_LOG]
+            return await self.app(scope, receive, send)
         if scope["type"] != "http" or scope["path"].startswith("/_debug/"):
             return await self.app(scope, receive, send)
         entry = {
