@@ -984,3 +984,23 @@ def test_a_cut_answer_stream_frees_its_ids_unless_it_can_be_resumed(gw, with_id)
     gw.error(f)
     again = send(gw, post(rpc("tools/call", id=5, name="echo"), headers=hdr))
     assert (again.response is not None) is with_id  # refused only while resumable
+
+
+def test_a_legacy_endpoint_event_announces_its_session_to_the_stages(gw):
+    """The session an endpoint event names is the stream opener's (session binding: see
+    IdentifyStage.on_session); bound on first sight only, whoever POSTed first took it."""
+
+    class Learner:
+        name, order = "learner", 250
+        seen: list = []
+
+        def process(self, msg):
+            pass
+
+        def on_session(self, ex, sid):
+            self.seen.append((ex.flow_id, sid))
+
+    gw.pipeline.add(Learner())
+    f = legacy_get(gw)
+    feed(f.response.stream, b"event: endpoint\ndata: /messages/?session_id=AB12\n\n", 4)
+    assert Learner.seen == [(f.id, gw.exchange(f).legacy_session)]

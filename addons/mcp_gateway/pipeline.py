@@ -108,6 +108,20 @@ class Pipeline:
                 return r
         return None
 
+    def announce_session(self, ex: Exchange, sid: str) -> None:
+        """The server named the session of an exchange in flight (a legacy stream's
+        ``endpoint`` event): stages with ``on_session`` learn it."""
+        for stage in self._stages:
+            hook = getattr(stage, "on_session", None)
+            if hook is None:
+                continue
+            try:
+                hook(ex, sid)
+            except Exception:  # noqa: BLE001
+                log.exception(
+                    "mcp-gateway: stage %s failed learning a session of %s", stage.name, ex.flow_id
+                )
+
     def end_exchange(self, ex: Exchange) -> None:
         for stage in self._stages:
             hook = getattr(stage, "on_exchange_end", None)

@@ -507,3 +507,49 @@ async def test_answer_to_a_blocked_server_request_carries_then_masks_the_upstrea
     md.stop()
     saved = (tmp_path / "flows.mitm").read_bytes()
     assert UPSTREAM_SECRET.encode() not in saved and key.encode() not in saved
+
+
+async def test_a_legacy_session_belongs_to_the_identity_that_opened_its_stream(
+    mitmdump_factory, mcp_server_factory, tmp_path
+) -> None:
+    """The legacy (HTTP+SSE) server hands its session to the GET /sse that opened it, in
+    the endpoint event. Bound on first sight only, it was whoever POSTed first's: another
+    bearer token that learnt the id took the session, and its owner was refused."""
+    server = mcp_server_factory("sse", fresh=True)
+    md = _gateway(
+        mitmdump_factory, tmp_path, "sessions: {bind: true}\n", mode=f"reverse:{server.base}"
+    )
+    init = {
+        "jsonrpc": "2.0",
+        "id": 0,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2024-11-05",
+            "capabilities": {},
+            "clientInfo": {"name": "raw", "version": "1"},
+        },
+    }
+    with (
+        httpx.Client(trust_env=False, timeout=10) as g,
+        httpx.Client(trust_env=False, timeout=10) as c,
+    ):
+        owner = {"authorization": "Bearer owner-token-1"}
+        with g.stream(
+            "GET", md.base + "/sse", headers={**owner, "accept": "text/event-stream"}
+        ) as s:
+            endpoint = None
+            lines = s.iter_lines()  # (kept: a generator collected closes the stream)
+            for line in lines:
+                if line.startswith("data:"):
+                    endpoint = line[5:].strip()
+                    break
+            assert endpoint and "session_id=" in endpoint
+            other = c.post(
+                md.base + endpoint,
+                json=init,
+                headers={"authorization": "Bearer other-token-2"},
+            )
+            assert other.status_code == 404, other.text
+            assert other.json()["error"]["code"] == -32063
+            mine = c.post(md.base + endpoint, json=init, headers=owner)
+            assert mine.status_code == 202, mine.text

@@ -328,3 +328,28 @@ def test_long_session_ids_are_kept_by_their_digest() -> None:
     assert s.owner("x" * 256) is None  # (an id of the limit's length is kept as it is)
     s.learn("x" * 256, "key:z")
     assert "x" * 256 in s._bound
+
+
+def test_a_legacy_session_announced_on_a_stream_belongs_to_its_opener(tmp_path, mkex) -> None:
+    """A legacy (HTTP+SSE) server hands the session to whoever opened GET /sse, in its
+    `endpoint` event. Bound on first sight only, it belonged to whoever POSTed to it first:
+    another identity that learnt the id took it before its owner's first request."""
+    stage, (ka, kb) = _stage(tmp_path)
+    sid = "f7ea9dcb88d24b89a2d4316009380061"
+    stream = mkex(auth=f"Bearer {ka}", method="GET")
+    stage.on_exchange(stream)
+    stage.on_session(stream, sid)
+    hijack = mkex(auth=f"Bearer {kb}")
+    hijack.legacy_session = sid
+    stage.on_exchange(hijack)
+    assert hijack.refusal is not None and hijack.refusal.http_status == 404
+    owner = mkex(auth=f"Bearer {ka}")
+    owner.legacy_session = sid
+    stage.on_exchange(owner)
+    assert owner.refusal is None
+    # held while the stream is open, released when it ends
+    assert sid in stage.sessions._open
+    stage.on_exchange_end(owner)
+    _respond(stream, None)
+    stage.on_exchange_end(stream)
+    assert sid not in stage.sessions._open and stage.sessions.owner(sid) is not None

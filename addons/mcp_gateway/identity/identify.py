@@ -372,6 +372,22 @@ class IdentifyStage:
                     self._masks.clear()
                 self._masks[flow.id] = (flow, cred)
 
+    def on_session(self, ex: Exchange, sid: str) -> None:
+        """A legacy (HTTP+SSE) server announced ``sid`` in the ``endpoint`` event of the
+        GET stream this identity opened: the session is theirs from now on, and stays
+        alive while the stream is open. (Bound on first sight only, it belonged to
+        whoever POSTed to it first: another identity that learnt the id took it before its
+        owner's first request, and the owner was refused.)"""
+        ident = ex.identity
+        if ident is None or ex.refusal is not None or not self.state.cfg.sessions.bind:
+            return
+        self.sessions.learn(sid, ident.key)
+        flow = ex.flow
+        pending = self._pending.get(flow.id) if flow is not None else None
+        if pending is not None and pending[2] is None:
+            self.sessions.hold(sid)
+            self._pending[flow.id] = (pending[0], pending[1], sid, pending[3])
+
     def strip_stray_credential(self, flow: Any) -> None:
         """A flow the MCP core did not handle (not MCP): never forward a gateway credential.
 
