@@ -12,7 +12,7 @@ from mcp_gateway.scan.engine import Engine
 from mcp_gateway.scan.stage import ScanStage
 from mcp_gateway.scan.validators import base62
 from mitmproxy import websocket
-from mitmproxy.test import taddons, tflow
+from mitmproxy.test import taddons, tflow, tutils
 from pipeline_fakes import BlockTool, Recorder, RefuseAll, rpc
 from wsproto.frame_protocol import Opcode
 
@@ -314,3 +314,18 @@ def test_a_websocket_without_the_mcp_subprotocol_keeps_the_handshake_credential(
     m = send(g, f, rpc("tools/list", 4))
     assert not m.dropped and g.injected == []
     assert g.rec.msgs[0].exchange.identity.consumer == "alice"
+
+
+@pytest.mark.parametrize("subprotocol", ["mcp", None])
+def test_a_handshake_the_server_refuses_ends_its_exchange(keyed, subprotocol):
+    # the exchange made at the handshake must not outlive a flow that never upgraded
+    g, ident, key = keyed
+    f, _ = _handshake(subprotocol=subprotocol, auth=f"Bearer {key}")
+    g.request(f)
+    ident.request(f)
+    assert f.response is None and f.id in g.websockets._open
+    f.websocket = None
+    f.response = tutils.tresp(status_code=403, content=b"no")
+    g.response(f)
+    assert f.id not in g.websockets._open and f.id not in g.websockets._started
+    assert len(g.rec.ended) == (1 if subprotocol else 0)

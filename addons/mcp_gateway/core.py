@@ -1021,6 +1021,8 @@ class Gateway:
                 flow.response.stream = True
 
     def response(self, flow: http.HTTPFlow) -> None:
+        if flow.websocket is None and flow.id in self.websockets._open:
+            self._no_upgrade(flow)
         try:
             self._response(flow)
         except Exception as e:  # noqa: BLE001
@@ -1049,7 +1051,15 @@ class Gateway:
                     stream.release_connection()
                 self.pipeline.end_exchange(ex)
 
+    def _no_upgrade(self, flow: http.HTTPFlow) -> None:
+        try:
+            self.websockets.no_upgrade(flow)
+        except Exception as e:  # noqa: BLE001
+            log.error("mcp-gateway: internal error ending a handshake (flow %s): %r", flow.id, e)
+
     def error(self, flow: http.HTTPFlow) -> None:
+        if flow.websocket is None and flow.id in self.websockets._open:
+            self._no_upgrade(flow)
         if answer.is_answer(flow):
             return answer.after_send(flow)
         ex = self._exchanges.pop(flow.id, None)

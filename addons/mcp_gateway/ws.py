@@ -91,6 +91,15 @@ class WebSockets:
             self._started.discard(flow.id)
         return ex, refusal
 
+    def no_upgrade(self, flow: http.HTTPFlow) -> None:
+        """The handshake was answered without an upgrade (the server refused it, or the
+        flow failed): its exchange, made at the handshake, ends with it (else every such
+        handshake stayed here, holding its flow)."""
+        ex = self._open.pop(flow.id, None)
+        if ex is not None and flow.id in self._started:
+            self._started.discard(flow.id)
+            self.gw.pipeline.end_exchange(ex)
+
     def start(self, flow: http.HTTPFlow) -> None:
         if flow.id in self._open:
             return  # made from the handshake (see handshake)
