@@ -1128,3 +1128,28 @@ def test_a_legacy_sse_get_is_authenticated_in_reverse_mode_before_any_post(gw):
     f = get_sse()
     send(gw, f)
     assert f.response is None
+
+
+def test_a_request_streamed_by_mitmproxy_itself_is_still_read_when_its_body_is_kept(gw):
+    # Open mode keeps stream_large_bodies: mitmproxy sets request.stream before any hook.
+    # Only a request the gateway itself admitted and streamed (_huge_request) is skipped by
+    # the request hook; one streamed by mitmproxy, whose body store_streamed_bodies kept,
+    # opens its exchange as before, so that its answer is inspected (a JSON answer holding
+    # SECRET reached the client unscanned), and a GET stream is still authenticated.
+    gw.tctx.configure(gw, mcp_fail_mode="open", mcp_max_message_bytes=1000)
+    f = post(rpc("tools/call", id=5, name="echo", pad="x" * 1500))
+    f.request.stream = True  # (mitmproxy's stream_large_bodies=1k)
+    send(gw, f)
+    assert f.id in gw._exchanges
+    f.response = tutils.tresp(headers=((b"content-type", b"application/json"),), content=b"")
+    f.response.raw_content = SECRET_ANSWER
+    gw.responseheaders(f)
+    gw.response(f)
+    assert b"SECRET" not in f.response.content
+
+    gw.pipeline.add(RefuseAll())
+    hdrs = ((b"accept", b"text/event-stream"), (b"mcp-session-id", b"abc"))
+    f = tflow.tflow(req=tutils.treq(method=b"GET", path=b"/mcp", headers=hdrs, content=b""))
+    f.request.stream = True
+    send(gw, f)
+    assert f.response is not None and f.response.status_code == 401
