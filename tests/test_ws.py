@@ -329,3 +329,16 @@ def test_a_handshake_the_server_refuses_ends_its_exchange(keyed, subprotocol):
     g.response(f)
     assert f.id not in g.websockets._open and f.id not in g.websockets._started
     assert len(g.rec.ended) == (1 if subprotocol else 0)
+
+
+@pytest.mark.parametrize("name", [b"JSONRPC", b"JsonRpc", "j\u017fonrpc".encode()])
+def test_a_message_naming_jsonrpc_in_another_case_is_inspected_on_an_unknown_connection(gw, name):
+    # (12df787: mcp-go reads member names in any case, "s" as the long s too; on a
+    # connection not known as MCP such a message was forwarded unread, both ways)
+    f = wsflow(subprotocol=None)
+    gw.websocket_start(f)
+    send(gw, f, b'{"price": 1}', from_client=False)
+    m = send(gw, f, b'{"' + name + b'":"2.0","id":1,"result":{"t":"SECRET"}}', from_client=False)
+    assert b"SECRET" not in m.content
+    m = send(gw, f, b'{"' + name + b'":"2.0","id":2,"method":"tools/call","params":{"name":"x"}}')
+    assert m.dropped and gw.injected[-1][1]["error"]["code"] == ErrorCode.INVALID_REQUEST
