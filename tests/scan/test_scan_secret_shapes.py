@@ -592,6 +592,9 @@ FOUND = [
         ["Xk9mP2vLqR7wT4yZ8"],
     ),
     ("--api-key token-abc123Xk9mP2vLqR7", ["token-abc123Xk9mP2vLqR7"]),
+    # a name that says the value is not hashed: the plaintext itself
+    ('non_hashed_password = "Xk9mP2vLqR7wT4yZ8"', ["Xk9mP2vLqR7wT4yZ8"]),
+    ("not-hashed-secret: Xk9mP2vLqR7wT4yZ8", ["Xk9mP2vLqR7wT4yZ8"]),
 ]
 
 
