@@ -917,6 +917,34 @@ def test_open_mode_streams_a_body_far_over_the_limit_only_once_its_exchange_is_a
     assert gw.rec.ended[-1].refusal.code == ErrorCode.UNAUTHORIZED
 
 
+def test_open_mode_admits_a_request_mitmproxy_streams_before_it_goes_on(gw):
+    # Open mode keeps stream_large_bodies, and mitmproxy sets request.stream before any hook
+    # of the gateway: under stream_large_bodies=2k, an anonymous tools/call padded past 2k
+    # (under mcp_max_message_bytes) reached the server under auth.required, unaudited.
+    hdrs = ((b"content-type", b"application/json"), (b"content-length", b"2500"))
+
+    def flow():
+        f = tflow.tflow(req=tutils.treq(method=b"POST", path=b"/mcp", headers=hdrs, content=b""))
+        f.request.stream = True  # (mitmproxy's stream_large_bodies=2k)
+        return f
+
+    # closed mode turns stream_large_bodies off; a body streamed by anything else under
+    # 4 x the limit is read whole (and inspected) instead
+    f = flow()
+    gw.requestheaders(f)
+    assert f.request.stream is False and f.error is None and not gw.rec.msgs
+    gw.tctx.configure(gw, mcp_fail_mode="open")
+    f = flow()
+    gw.requestheaders(f)  # admitted: streamed, audited as not inspected, answer still read
+    assert f.request.stream is True and f.error is None and f.id in gw._exchanges
+    assert [m.inspected for m in gw.rec.msgs] == [False]
+    gw.pipeline.add(RefuseAll())
+    f = flow()
+    gw.requestheaders(f)  # refused before its body goes on: the connection is closed
+    assert f.error is not None and not f.live and f.id not in gw._exchanges
+    assert gw.rec.ended[-1].refusal.code == ErrorCode.UNAUTHORIZED
+
+
 class RefuseAnonymous:
     """An identify stage that tells a missing credential from the headers."""
 

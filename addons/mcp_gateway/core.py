@@ -251,7 +251,8 @@ class Gateway:
         elif big:
             log.warning(
                 "mcp-gateway: stream_large_bodies=%s with mcp_fail_mode=open: MCP requests and "
-                "answers over that size pass uninspected, unauthenticated and unaudited",
+                "answers over that size pass uninspected (a request with a Content-Length is "
+                "still authenticated and audited first; a chunked one is not)",
                 big,
             )
 
@@ -422,7 +423,12 @@ class Gateway:
             size = int(h["content-length"].strip())
         except ValueError:
             return
-        if size <= 4 * self.max_message_bytes:
+        # mitmproxy's stream_large_bodies (kept in open mode) has already chosen to stream a
+        # body over its size, whatever mcp_max_message_bytes says: such a request is
+        # admitted here too, or an anonymous tools/call padded past 2k under
+        # stream_large_bodies=2k reached the server unauthenticated and unaudited
+        streamed = bool(flow.request.stream)
+        if size <= 4 * self.max_message_bytes and not streamed:
             return
         ctype = h.get("content-type", "").lower()
         server = self._server_name(flow)
@@ -444,6 +450,8 @@ class Gateway:
             text = (
                 f"request body of {size} bytes exceeds mcp_max_message_bytes "
                 f"({self.max_message_bytes}); not inspected"
+                if size > self.max_message_bytes
+                else f"request body of {size} bytes streamed (stream_large_bodies); not inspected"
             )
             msg = self._not_inspected(
                 flow, ex, Direction.CLIENT_TO_SERVER, size, text, http_status=413
@@ -460,6 +468,11 @@ class Gateway:
                 return
             self._exchanges[flow.id] = ex  # (its answer is inspected; ended with it)
             flow.request.stream = True
+            return
+        if size <= 4 * self.max_message_bytes:
+            # (closed mode turns stream_large_bodies off; should another addon stream such a
+            # body, it is read whole and inspected instead)
+            flow.request.stream = False
             return
         log.warning(
             "mcp-gateway: %s request body of %d bytes to %s refused before reading it "
