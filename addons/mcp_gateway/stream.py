@@ -397,6 +397,8 @@ class SSEStream:
                     self._tail_id = (self._tail_id + tail)[-512:]
             elif (
                 self.known
+                or self.parser.pending_has(b'"jsonrpc"')  # (in place: the common cases)
+                or self.parser.pending_has(b"\\u")
                 or may_name_jsonrpc(self.parser.pending_head(self.parser.pending))
                 or (
                     self.gw.fail_mode == "closed"
