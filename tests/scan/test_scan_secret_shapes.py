@@ -42,6 +42,8 @@ HELPDESK_KEY = (
     .replace("/", "z")
 )
 DIGEST_A = hashlib.sha256(b"fake stripe secret").hexdigest()
+# 256 bits as base64url, from a hash of a fixed word (a random token's shape, not a real one)
+RANDOM43 = base64.urlsafe_b64encode(hashlib.sha256(b"fake env key").digest()).decode().rstrip("=")
 DIGEST_B = hashlib.sha256(b"fake resend key").hexdigest()
 SPACECTL = (
     "$ spacectl stack environment list --id prod-network\n"
@@ -595,6 +597,11 @@ FOUND = [
     # a name that says the value is not hashed: the plaintext itself
     ('non_hashed_password = "Xk9mP2vLqR7wT4yZ8"', ["Xk9mP2vLqR7wT4yZ8"]),
     ("not-hashed-secret: Xk9mP2vLqR7wT4yZ8", ["Xk9mP2vLqR7wT4yZ8"]),
+    # -- any service's key in an environment name ending in _KEY, when its value is a random
+    # token (the gateway's own keys among them)
+    (f"MCP_GATEWAY_KEY=mgw_0f3a9c2e4b1d_{RANDOM43}", [f"mgw_0f3a9c2e4b1d_{RANDOM43}"]),
+    (f'{{"ACME_KEY": "{RANDOM43}"}}', [RANDOM43]),
+    (f"env:\n  FOO_KEY: {RANDOM43}\n", [RANDOM43]),
 ]
 
 
@@ -790,6 +797,15 @@ SILENT = [
     "args: Namespace(host=None, port=8000, api_key='token-abc123', served_model_name=None)",
     # a passphrase's file, not the passphrase
     "pass_phrase=${OCI_PASSPHRASE}",
+    # keys of data, public halves, a front end's build variables, hashes, UUIDs, paths, words
+    f"CACHE_KEY={RANDOM43}",
+    f"NEXT_PUBLIC_MAP_KEY={RANDOM43}",
+    f"VITE_POSTHOG_KEY=phc_{RANDOM43}",
+    "PUBLIC_KEY=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAr2xQ",
+    "RUN_KEY=3f7a9c2e-4b1d-8f6a-0c5e-7b9d2f4a6c8e",
+    "SIGNING_CERT_KEY=3f7a9c2e4b1d8f6a0c5e7b9d2f4a6c8e",
+    "BACKUP_KEY=backups/db/Dump20240101T0000Z",
+    "FEATURE_KEY=EnableNewCheckoutFlow2024",
 ]
 
 
