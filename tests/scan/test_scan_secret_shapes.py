@@ -806,6 +806,7 @@ SILENT = [
     "SIGNING_CERT_KEY=3f7a9c2e4b1d8f6a0c5e7b9d2f4a6c8e",
     "BACKUP_KEY=backups/db/Dump20240101T0000Z",
     "FEATURE_KEY=EnableNewCheckoutFlow2024",
+    "FIGMA_FILE_KEY=Ll2bRrbgOYTrWUtnxJXqrc4",  # (a file's id in its URL)
 ]
 
 
