@@ -295,6 +295,12 @@ CASES = [
         [("phone_number", "647 496 515")],
     ),
     ("lo llamo desde el 2024-05-01 cada mes", []),
+    # corpus 32: a number whose last digits are masked is no number
+    ("Phone: +44 20 7946 0XXX", []),
+    ("call +49 151 2345 67xx today", []),
+    ("Tel. 0171 23\u2022\u2022\u2022\u2022\u2022", []),
+    ("Phone: +44 20 7946 0958", [("phone_number", "+44 20 7946 0958")]),
+    ("Call (415) 555-0132 x12 or +44 20 7946 0958.", [("phone_number", "+44 20 7946 0958")]),
 ]
 
 

@@ -719,6 +719,8 @@ _IPV4_SHAPE = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
 # write for a subscriber number. Not inside a longer group: 4915112345678 is a number.
 _PLACEHOLDER_GROUP = re.compile(r"(?<!\d)(?:123456789|12345678|1234567|123456|12345)(?!\d)")
 _IBAN_HEAD_BEFORE = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: [A-Z0-9]{4}){1,7} \Z")
+# the number goes on in mask characters: +44 20 7946 0XXX, 0171 23••••• (a masked number)
+_MASKED_TAIL = re.compile(r"[ .-]?\d{0,4}(?:[Xx]{2}|[\u2022\u25cf])")
 
 
 @validator("phone", uses_context=True)
@@ -741,6 +743,8 @@ def phone(value: str, ctx: Ctx | None = None) -> bool:
         return False  # a textbook number: +49 30 12345-0, (030) 123456-78, 0171 1234567
     if ctx is not None and _IBAN_HEAD_BEFORE.search(ctx.text, max(0, ctx.start - 40), ctx.start):
         return False  # the tail of an IBAN written in groups (NL91 ABNA 0417 1643 00)
+    if ctx is not None and _MASKED_TAIL.match(ctx.text, ctx.end):
+        return False  # masked: the rest of the number is X or bullets
     m = ctx.match if ctx is not None else None
     if m is not None and "label" in m.re.groupindex and m.group("label") is not None:
         # Phone: 81 71 72 95, tel (044) 2174300; not "at 2024-11-21 10:30"
