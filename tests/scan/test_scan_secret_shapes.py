@@ -602,6 +602,33 @@ FOUND = [
     (f"MCP_GATEWAY_KEY=mgw_0f3a9c2e4b1d_{RANDOM43}", [f"mgw_0f3a9c2e4b1d_{RANDOM43}"]),
     (f'{{"ACME_KEY": "{RANDOM43}"}}', [RANDOM43]),
     (f"env:\n  FOO_KEY: {RANDOM43}\n", [RANDOM43]),
+    # -- corpus 32 --------------------------------------------------------------------------
+    # gh variable list: a name, its value, then when it changed
+    ("SMTP_PASSWORD         Orbit#Saffron68  1 day ago", ["Orbit#Saffron68"]),
+    ("DB_PASSWORD    Xk29dLq8Zp!  about 2 months ago", ["Xk29dLq8Zp!"]),
+    ("API_TOKEN   Xk29dLq8Zp7w  2024-05-01T10:00:00Z", ["Xk29dLq8Zp7w"]),
+    # a Sentry event's request headers: [name, value] pairs, also pretty-printed and as JSON in JSON
+    (
+        '"headers": [["Host", "api.x.io"], ["X-Api-Key", "f84862e26e785b0044d941a43f3acf56"]]',
+        ["f84862e26e785b0044d941a43f3acf56"],
+    ),
+    ('"headers": [\n  [\n    "X-Auth-Token",\n    "Zq81kLm0Pw7xYt"\n  ]\n]', ["Zq81kLm0Pw7xYt"]),
+    (
+        json.dumps(
+            {
+                "content": [
+                    {
+                        "type": "text",
+                        "text": json.dumps(
+                            {"headers": [["X-Api-Key", "3a208ecc7b8db98982318568c589e933"]]},
+                            indent=2,
+                        ),
+                    }
+                ]
+            }
+        ),
+        ["3a208ecc7b8db98982318568c589e933"],
+    ),
 ]
 
 
@@ -807,6 +834,14 @@ SILENT = [
     "BACKUP_KEY=backups/db/Dump20240101T0000Z",
     "FEATURE_KEY=EnableNewCheckoutFlow2024",
     "FIGMA_FILE_KEY=Ll2bRrbgOYTrWUtnxJXqrc4",  # (a file's id in its URL)
+    # -- corpus 32 --------------------------------------------------------------------------
+    # a table row whose last column is a date, but whose value is a placeholder or a name
+    "SMTP_PASSWORD         ${SMTP_PASSWORD}  1 day ago",
+    "OPENAI_API_KEY        OPENAI_API_KEY  5 days ago",
+    # header pairs that are no secret: a CSRF token, an idempotency key, a masked value, a list of names
+    '"headers": [["X-CSRF-Token", "a8f7d9e0c1b2a3f4"], ["Idempotency-Key", "9f8e7d6c5b4a39281"]]',
+    '"headers": [["Authorization", "[Filtered]"], ["X-Api-Key", "[Filtered]"]]',
+    'keys = ["api_key", "secret_token"]; fields = ["password", "confirm_password"]',
 ]
 
 
