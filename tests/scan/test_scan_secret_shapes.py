@@ -842,6 +842,7 @@ SILENT = [
     '"headers": [["X-CSRF-Token", "a8f7d9e0c1b2a3f4"], ["Idempotency-Key", "9f8e7d6c5b4a39281"]]',
     '"headers": [["Authorization", "[Filtered]"], ["X-Api-Key", "[Filtered]"]]',
     'keys = ["api_key", "secret_token"]; fields = ["password", "confirm_password"]',
+    '"required": [\n  "Password",\n  "Username"\n]',
 ]
 
 
