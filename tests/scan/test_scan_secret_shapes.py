@@ -629,6 +629,31 @@ FOUND = [
         ),
         ["3a208ecc7b8db98982318568c589e933"],
     ),
+    # -- JSON three levels deep: a localStorage dump (JSON.stringify) in a tool's JSON text,
+    # in the MCP result
+    (
+        json.dumps(
+            {
+                "content": [
+                    {
+                        "type": "text",
+                        "text": json.dumps(
+                            {
+                                "result": json.dumps(
+                                    {
+                                        "@@auth0spajs@@::client": json.dumps(
+                                            {"body": {"refresh_token": RANDOM43}}
+                                        )
+                                    }
+                                )
+                            }
+                        ),
+                    }
+                ]
+            }
+        ),
+        [RANDOM43],
+    ),
 ]
 
 

@@ -356,12 +356,17 @@ class Engine:
                     groups.setdefault(g, []).append(
                         (expr.encode(), hid, 0 if som else hs.HS_FLAG_PREFILTER)
                     )
-        # internal: JSON escapes worth a decoded view (\u00XX in the ASCII range, \/, and a
+        # internal: JSON escapes worth a decoded view (\u00XX in the ASCII range, \/, a
         # line break escaped twice: JSON carried in a JSON string carried as text, whose
-        # lines the rules read only once one level is decoded)
+        # lines the rules read only once one level is decoded; and a quote escaped three
+        # times, past the \\{0,3}" the rules tolerate: a localStorage dump in a tool result)
         self._id_escape = len(self._anchor_rule)
         groups.setdefault(0, []).append(
-            (rb"\\u00[0-7][0-9A-Fa-f]|\\/|\\\\[nrt]", self._id_escape, hs.HS_FLAG_SINGLEMATCH)
+            (
+                rb"\\u00[0-7][0-9A-Fa-f]|\\/|\\\\[nrt]|\\{7}\"",
+                self._id_escape,
+                hs.HS_FLAG_SINGLEMATCH,
+            )
         )
         # internal: is a base64 blob possible at all? (a run of 40, or a padded value of 6 or
         # more): only then is the base64 candidate search run

@@ -23,6 +23,9 @@ _JSON_ESC = re.compile(
 # a line break or tab escaped twice (JSON in a JSON string, carried as text): the rules
 # tolerate one level of escapes, not two
 _TWICE = re.compile(r"\\\\[nrt]")
+# a quote escaped three times (JSON in a JSON string in a JSON string, carried as text: a
+# browser tool's JSON.stringify(localStorage) in a tool result): the rules tolerate \\{0,3}"
+QUOTE_THRICE = "\\" * 7 + '"'
 _SIMPLE = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 _PCT = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
 
@@ -106,7 +109,12 @@ def _json_decode(m: re.Match) -> str:
 
 def json_unescape_view(text: str) -> View | None:
     """One level of JSON string escapes decoded (only when there is something to gain)."""
-    if "\\u" not in text and "\\/" not in text and not _TWICE.search(text):
+    if (
+        "\\u" not in text
+        and "\\/" not in text
+        and not _TWICE.search(text)
+        and QUOTE_THRICE not in text
+    ):
         return None  # plain \n, \" and \\ are tolerated by the rules themselves
     return _build(text, _JSON_ESC, _json_decode, "json")
 
