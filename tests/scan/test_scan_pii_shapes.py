@@ -301,6 +301,26 @@ CASES = [
     ("Tel. 0171 23\u2022\u2022\u2022\u2022\u2022", []),
     ("Phone: +44 20 7946 0958", [("phone_number", "+44 20 7946 0958")]),
     ("Call (415) 555-0132 x12 or +44 20 7946 0958.", [("phone_number", "+44 20 7946 0958")]),
+    # an HTML table's SSN and phone columns (the column rules read <th>/<td> rows too)
+    (
+        "<table><tr><th>Name</th><th>SSN</th></tr><tr><td>Ann Lee</td><td>536227184</td></tr></table>",
+        [("us_ssn", "536227184")],
+    ),
+    (
+        '<table>\n<thead><tr><th>Name</th><th class="m">Mobile</th></tr></thead>\n'
+        "<tbody><tr><td>Ann Lee</td><td><span>0612345678</span></td></tr></tbody></table>",
+        [("phone_number", "0612345678")],
+    ),
+    # ... but not a number in another column, nor one under a header cell that is no SSN's
+    (
+        "<table><tr><th>SSN</th><th>Employee id</th></tr><tr><td>***-**-1234</td>"
+        "<td>536227184</td></tr></table>",
+        [],
+    ),
+    (
+        "<table><tr><th>Name</th><th>Order</th></tr><tr><td>Ann</td><td>0612345678</td></tr></table>",
+        [],
+    ),
 ]
 
 

@@ -629,6 +629,64 @@ FOUND = [
         ),
         ["3a208ecc7b8db98982318568c589e933"],
     ),
+    # -- HTML tables: a Password / API key / Client secret column's cells --------------------
+    (
+        "<table><tr><th>User</th><th>Password</th></tr>"
+        "<tr><td>alice</td><td>Xk9#mP2vQ7wz</td></tr></table>",
+        ["Xk9#mP2vQ7wz"],
+    ),
+    # attributes, <thead>/<tbody>, an inline element around the value
+    (
+        '<table class="grid"><thead><tr><th scope="col">Host</th><th scope="col">User</th>'
+        '<th scope="col">API key</th></tr></thead><tbody><tr><td class="h">db1</td><td>bob</td>'
+        '<td class="k"><code>Zq81kLm0Pw7xYt</code></td></tr></tbody></table>',
+        ["Zq81kLm0Pw7xYt"],
+    ),
+    # line breaks and indentation between the tags, upper-case tags, a colspan
+    (
+        '<TABLE>\n  <TR>\n    <TH colspan="2">Account</TH>\n    <TH>Client Secret</TH>\n'
+        "  </TR>\n  <TR>\n    <TD>a</TD><TD>b</TD>\n    <TD>\n      Xk9#mP2vQ7wz\n    </TD>\n"
+        "  </TR>\n</TABLE>",
+        ["Xk9#mP2vQ7wz"],
+    ),
+    # Confluence storage format (a <p> in every cell), JSON-escaped in a page's body
+    (
+        json.dumps(
+            {
+                "body": {
+                    "storage": {
+                        "value": "<table><tbody><tr><th><p><strong>System</strong></p></th>"
+                        "<th><p>Password / key</p></th></tr><tr><td><p>Grafana admin</p></td>"
+                        "<td><p>s_efDnbn_Q%JX2</p></td></tr></tbody></table>",
+                        "representation": "storage",
+                    }
+                }
+            },
+            indent=1,
+        ),
+        ["s_efDnbn_Q%JX2"],
+    ),
+    # pretty-printed HTML in a JSON string in a tool result (its line breaks escaped twice)
+    (
+        json.dumps(
+            {
+                "content": [
+                    {
+                        "type": "text",
+                        "text": json.dumps(
+                            {
+                                "html": "<table>\n <tr>\n  <th>Login</th>\n  <th>Password</th>\n"
+                                " </tr>\n <tr>\n  <td>svc</td>\n  <td>Harbor*Copper81</td>\n"
+                                " </tr>\n</table>"
+                            },
+                            indent=2,
+                        ),
+                    }
+                ]
+            }
+        ),
+        ["Harbor*Copper81"],
+    ),
     # -- JSON three levels deep: a localStorage dump (JSON.stringify) in a tool's JSON text,
     # in the MCP result
     (
@@ -868,6 +926,20 @@ SILENT = [
     '"headers": [["Authorization", "[Filtered]"], ["X-Api-Key", "[Filtered]"]]',
     'keys = ["api_key", "secret_token"]; fields = ["password", "confirm_password"]',
     '"required": [\n  "Password",\n  "Username"\n]',
+    # -- HTML tables: masked and placeholder cells, another column, the header row itself, a
+    # cell outside a table, references to where the secret is
+    "<table><tr><th>User</th><th>Password</th></tr><tr><td>alice</td><td>********</td></tr>"
+    "<tr><td>bob</td><td>(hidden)</td></tr><tr><td>c</td><td>&lt;redacted&gt;</td></tr>"
+    "<tr><td>d</td><td><em>redacted</em></td></tr><tr><td>e</td><td>[REDACTED]</td></tr>"
+    "<tr><td>f</td><td>\u2022\u2022\u2022\u2022\u2022\u2022\u2022\u2022</td></tr></table>",
+    "<table><tr><th>User</th><th>Password</th><th>Last login</th></tr>"
+    "<tr><td>alice_w2024x</td><td>****</td><td>2024-05-01T10:22</td></tr></table>",
+    "<table><tr><th>Password</th><th>Xk9mP2vQ7wzA</th></tr></table>",
+    "<table><tr><th>Setting</th><th>Password</th></tr><tr><td>min length</td><td>12</td></tr>"
+    "<tr><td>rotation</td><td>90 days</td></tr><tr><td>Rule</td><td>must_change</td></tr></table>",
+    "<p>Password</p><div><td>Xk9#mP2vQ7wz</td></div>",
+    "<table><tr><th>Service</th><th>Password</th></tr><tr><td>db</td><td>${DB_PASSWORD}</td></tr>"
+    "<tr><td>x</td><td>{{ vault_pw }}</td></tr><tr><td>z</td><td>VAULT_SECRET_REF</td></tr></table>",
 ]
 
 

@@ -1025,6 +1025,8 @@ def column_header(ctx: Ctx, header: re.Pattern, word: re.Pattern) -> bool:
     ``word`` finds (in lower case) where such a header may be: the nearest one above the
     value is its table's, if no blank line lies between them."""
     text, s, e = ctx.text, ctx.start, ctx.end
+    if _after_tag(text, s):
+        return _html_column(text, s, e, header)  # a cell of an HTML table
     if not (_edge(text, s - 1, -1) and _edge(text, e, 1)):
         return False  # not a whole cell (the common case: an id in JSON, a number in text)
     ls = _line_start(text, s, max(0, s - _LINE_MAX))
@@ -1084,6 +1086,104 @@ def column_header(ctx: Ctx, header: re.Pattern, word: re.Pattern) -> bool:
         if index < len(got) and header.match(got[index].strip().strip("\"'`*").strip()):
             return True
     return False
+
+
+# -- a value's column in an HTML table -------------------------------------------------
+# <table><tr><th>User</th><th>Password</th></tr><tr><td>alice</td><td>VALUE</td></tr>: also
+# with attributes, <thead>/<tbody>, line breaks between the tags (escaped too: JSON carried
+# as text) and the inline elements an editor wraps a cell's text in (Confluence's storage
+# format puts a <p> in every cell)
+_INLINE = r"(?:p|span|code|strong|b|em|i|u|kbd|tt|samp|div|font|mark|small)"
+_GAP = r"(?:\s++|\\[nrt])"
+_HTML_CELL_BEFORE = re.compile(
+    r"(?i)<t[dh](?:\s[^<>]{0,200})?>(?:" + _GAP + r"|<" + _INLINE + r"(?:\s[^<>]{0,100})?>){0,12}"
+)
+_HTML_CELL_AFTER = re.compile(r"(?i)(?:" + _GAP + r"|</" + _INLINE + r"\s*>){0,12}</t[dh]\s*>")
+_HTML_CELL_OPEN = re.compile(r"(?i)<t[dh](?=[\s>])([^<>]{0,400})>")
+_HTML_CELL = re.compile(r"(?is)<t[dh](?=[\s>])([^<>]{0,400})>(.{0,2000}?)</t[dh]\s*>")
+_HTML_TAG = re.compile(r"<[^<>]{0,400}>")
+_HTML_COLSPAN = re.compile(r"(?i)colspan\s*=\s*\\{0,3}[\"']?(\d{1,2})")
+_HTML_CELL_LOOKBACK = 600  # characters between a cell's <td> and its value (attributes, tags)
+_HTML_ROW_MAX = 8000  # characters of a row before the value's cell
+_HTML_HEADERS = threading.local()  # (text, table start) -> its first row's cells
+
+
+def _after_tag(text: str, s: int) -> bool:
+    """Whether the value at ``s`` follows a tag (past spaces and escaped line breaks)."""
+    j = s - 1
+    lo = max(0, s - _HTML_CELL_LOOKBACK)
+    while j >= lo:
+        c = text[j]
+        if c in " \t\r\n":
+            j -= 1
+        elif c in "nrt" and j > 0 and text[j - 1] == "\\":
+            j -= 2
+        else:
+            return c == ">"
+    return False
+
+
+def _rfind_ci(text: str, what: str, lo: int, hi: int) -> int:
+    return max(text.rfind(what, lo, hi), text.rfind(what.upper(), lo, hi))
+
+
+def _find_ci(text: str, what: str, lo: int, hi: int) -> int:
+    found = [i for i in (text.find(what, lo, hi), text.find(what.upper(), lo, hi)) if i >= 0]
+    return min(found) if found else -1
+
+
+def _spans(attrs: str) -> int:
+    m = _HTML_COLSPAN.search(attrs)
+    return max(1, min(int(m.group(1)), 50)) if m else 1
+
+
+def _html_header_cells(text: str, table: int, hi: int) -> list[str] | None:
+    """The cells of the first row of the table opened at ``table`` (its header: <th> cells
+    or the first row), as plain text, a cell repeated for its colspan; None without one
+    ending before ``hi``."""
+    cache = getattr(_HTML_HEADERS, "cache", None)
+    key = (id(text), len(text), text[:48], text[-48:])
+    if cache is None or cache[0] != key:
+        cache = _HTML_HEADERS.cache = (key, {})
+    got = cache[1].get(table, False)
+    if got is not False:
+        return got
+    got = None
+    tr = _find_ci(text, "<tr", table, hi)
+    if tr >= 0:
+        end = _find_ci(text, "</tr", tr, min(hi, tr + _HTML_ROW_MAX))
+        if end > 0:
+            got = []
+            for m in _HTML_CELL.finditer(text, tr, end):
+                cell = _HTML_TAG.sub(" ", m.group(2))
+                cell = re.sub(r"\\[nrt]|&nbsp;|\s+", " ", cell).strip(" \"'`*:")
+                got.extend([cell] * _spans(m.group(1)))
+    cache[1][table] = got
+    return got
+
+
+def _html_column(text: str, s: int, e: int, header: re.Pattern) -> bool:
+    """Whether the value at ``s:e`` is the whole text of an HTML table's cell, in a body row,
+    whose column's header cell (in the table's first row) matches ``header``."""
+    lo = max(0, s - _HTML_CELL_LOOKBACK)
+    cell = max(_rfind_ci(text, "<td", lo, s), _rfind_ci(text, "<th", lo, s))
+    if cell < 0:
+        return False
+    m = _HTML_CELL_BEFORE.match(text, cell, s)
+    if m is None or m.end() != s or _HTML_CELL_AFTER.match(text, e) is None:
+        return False  # not the whole cell
+    lo = max(0, cell - _HTML_ROW_MAX)
+    tr = _rfind_ci(text, "<tr", lo, cell)
+    if tr < 0 or _rfind_ci(text, "</tr", tr, cell) >= 0:
+        return False
+    index = sum(_spans(c.group(1)) for c in _HTML_CELL_OPEN.finditer(text, tr, cell))
+    table = _rfind_ci(text, "<table", max(0, s - _TABLE_LOOKBACK), tr)
+    if table < 0 or _rfind_ci(text, "</table", table, tr) >= 0:
+        return False  # no table's start near, or a table inside a cell above
+    got = _html_header_cells(text, table, tr)
+    if not got or index >= len(got) or sum(1 for c in got if c) < 2:
+        return False  # the value's row is the first, or no header for its column
+    return header.match(got[index]) is not None
 
 
 def _unescaped_quote(text: str, last: bool) -> int:
