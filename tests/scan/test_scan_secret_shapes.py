@@ -9,7 +9,8 @@ documented development tokens, API keys sent as a help desk's basic-auth user; 2
 file lines, Pulumi and Azure DevOps secret values, CLI positional keys, JFrog reference tokens,
 documented defaults and publishable keys; 29: Key Vault and cloud secret-manager output,
 expect and net use in JSON strings, wallet recovery phrases and RPC URLs, Nextcloud's salt,
-public Pusher keys, Typeform response tokens, PowerShell environment references). Each case gives a text
+public Pusher keys, Typeform response tokens, PowerShell environment references; 32's gaps:
+HTML tables, JSON three levels deep, escaped line breaks and tabs). Each case gives a text
 and the values the default packs must report as secrets; an empty list means no secret may
 be reported."""
 
@@ -712,6 +713,35 @@ FOUND = [
         ),
         [RANDOM43],
     ),
+    # -- literal \t and \r\n escapes (JSON carried as text) where a pattern wanted a real
+    # tab or line break: aws ssm text output, YAML and SMTP transcripts with CRLF line ends
+    (
+        json.dumps(
+            "PARAMETERS\tarn:aws:ssm:us-east-1:123456789012:parameter/prod/db\t2024-01-01"
+            "\tprod/db\tSecureString\tQz7pL2mX9vK4rT1w\t3\n"
+        ),
+        ["Qz7pL2mX9vK4rT1w"],
+    ),
+    (
+        json.dumps(
+            "Parameter:\r\n  Name: /prod/db\r\n  Type: SecureString\r\n  Value: Qz7pL2mX9vK4rT1w\r\n"
+        ),
+        ["Qz7pL2mX9vK4rT1w"],
+    ),
+    (
+        json.dumps("S: 334 UGFzc3dvcmQ6\r\nUXo3cEwybVg5dks0clQxdw==\r\n"),
+        ["UXo3cEwybVg5dks0clQxdw=="],
+    ),
+    (
+        json.dumps(
+            "consumers:\r\n- username: bob\r\n  keyauth_credentials:\r\n  - key: Zq8vW2mL7pK4wR9tY3uE1xC5\r\n"
+        ),
+        ["Zq8vW2mL7pK4wR9tY3uE1xC5"],
+    ),
+    (
+        json.dumps('127.0.0.1:6379> GET api_token\r\n"Zq8vW2mL7pK4wR9tY3uE1xC5"\r\n'),
+        ["Zq8vW2mL7pK4wR9tY3uE1xC5"],
+    ),
 ]
 
 
@@ -940,6 +970,10 @@ SILENT = [
     "<p>Password</p><div><td>Xk9#mP2vQ7wz</td></div>",
     "<table><tr><th>Service</th><th>Password</th></tr><tr><td>db</td><td>${DB_PASSWORD}</td></tr>"
     "<tr><td>x</td><td>{{ vault_pw }}</td></tr><tr><td>z</td><td>VAULT_SECRET_REF</td></tr></table>",
+    # -- a type annotation in code carried as JSON text (its line breaks escaped): no value
+    json.dumps("def login(\n    user: str,\n    password: SecretPass2,\n    remember: bool,\n):\n"),
+    json.dumps(json.dumps("def login(\n    password: SecretPass2,\n    remember: bool,\n):\n")),
+    json.dumps("fn connect(password: Secret2Str,\r\n  host: &str)\r\n"),
 ]
 
 
