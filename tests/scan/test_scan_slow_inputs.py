@@ -3,6 +3,7 @@ few hundred bytes to a few hundred KB held the proxy's event loop for seconds (o
 CodeBuild check, for a time doubling with every line). Each case is timed against a generous
 bound (CPU time, a shared VM) and must still find what it found before."""
 
+import hashlib
 import time
 
 import pytest
@@ -166,3 +167,24 @@ def test_no_rule_regex_is_slow_on_pumps_of_its_own_literals():
         worker.kill()
         worker.join(5)
     assert not slow, slow
+
+
+def _tables(n: int) -> str:
+    # n small Markdown tables with a Password column; the passwords are hashes of their
+    # number with a # inside (found only as the column's cells, not by their shape)
+    def pw(i: int) -> str:
+        h = hashlib.sha256(str(i).encode()).hexdigest()
+        return f"{h[:5]}#{h[5:9].upper()}%{h[9:13]}"
+
+    return "".join(f"| User | Password |\n|---|---|\n| u | {pw(i)} |\n" for i in range(n))
+
+
+def test_many_small_tables_cost_linear_time(engine):
+    """Each table's header searched the rest of the text for the blank line that ends its
+    table: thousands of small tables in one tool result were quadratic (10,000: 15 s). Four
+    times the tables may cost about four times the CPU, not sixteen (best of two runs)."""
+    small, large = _tables(1000), _tables(4000)
+    assert len(engine.scan_text(small)) == 1000  # (every cell found)
+    t_small = min(_cpu(engine, small) for _ in range(2))
+    t_large = min(_cpu(engine, large) for _ in range(2))
+    assert t_large < 6.5 * t_small, (t_small, t_large)
