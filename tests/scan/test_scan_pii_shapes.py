@@ -300,6 +300,15 @@ CASES = [
     ("call +49 151 2345 67xx today", []),
     ("Tel. 0171 23\u2022\u2022\u2022\u2022\u2022", []),
     ("Phone: +44 20 7946 0958", [("phone_number", "+44 20 7946 0958")]),
+    # corpus 33: part, file and CPF numbers shaped like phone numbers; a Wi-Fi key of five
+    # groups of four digits is no card; a device mailbox at example.com is a template's
+    ("Lieferant Brandt GmbH, Teilenr. 004 8600 5699", []),
+    ("Votre num\u00e9ro de dossier : 0941-4906-6743.", []),
+    ("CPF do respons\u00e1vel: 005.306.542-40 (validar)", []),
+    ("WLAN-Netzwerkschl\u00fcssel (WPA2): 4097 1216 4861 5326 0465", []),
+    ("Karte: 4097 1216 4861 5326 g\u00fcltig bis 12/26", [("credit_card", "4097 1216 4861 5326")]),
+    ("Gebruikersnaam: scanner@example.com", []),
+    ("Tel. 030 2175 7683", [("phone_number", "030 2175 7683")]),
     ("Call (415) 555-0132 x12 or +44 20 7946 0958.", [("phone_number", "+44 20 7946 0958")]),
     # an HTML table's SSN and phone columns (the column rules read <th>/<td> rows too)
     (

@@ -688,6 +688,7 @@ _DEPENDENCY_BEFORE = re.compile(
 )
 _DEPENDENCY_WORDS = ("gem", "grad", "bump", "pin", "since", "mum", "requir", "least")
 _SSN_SHAPE = re.compile(r"^\d{3}-\d{2}-\d{4}$")
+_CPF_SHAPE = re.compile(r"^\d{3}\.\d{3}\.\d{3}-\d{2}$")  # a Brazilian CPF: 005.306.542-40
 _NANP_SHAPE = re.compile(r"^\(\d{3}\) ?\d{3}-\d{4}$")  # (415) 555-0132: no area code starts with 0
 _DATE_START = re.compile(
     r"(?:19|20)\d\d[-/.]\d{1,2}[-/.]\d{1,2}(?!\d)|\d{1,2}[-/.]\d{1,2}[-/.](?:19|20)\d\d(?!\d)"
@@ -737,7 +738,7 @@ def phone(value: str, ctx: Ctx | None = None) -> bool:
         return False
     if len(digits) - len(digits.rstrip("0")) >= 7:
         return False  # a placeholder: an area code, then zeros (069 0000 0000)
-    if _SSN_SHAPE.match(value) or _IPV4_SHAPE.match(value):
+    if _SSN_SHAPE.match(value) or _IPV4_SHAPE.match(value) or _CPF_SHAPE.match(value):
         return False
     if _PLACEHOLDER_GROUP.search(value):
         return False  # a textbook number: +49 30 12345-0, (030) 123456-78, 0171 1234567
@@ -827,6 +828,10 @@ _REFERENCE_BEFORE = re.compile(
     r"|s/n|sku|lot|batch|part|model|meter|z\u00e4hlernummer|kundennummer|rechnungsnummer"
     r"|facture|factura|fattura|factuur|factuurnummer|factuurnr|rechnung|n\u00b0"
     r"|auftragsnummer|bestellnummer|vertragsnummer|referenz|r\u00e9f\u00e9rence|n\u00ba|nr"
+    # part, article and file numbers in other languages: Teilenr. 028 2175 7683, Art.-Nr.,
+    # num\u00e9ro de dossier : 0941-4906-6743, expediente, pedido, commande, ordine, pratica
+    r"|teilenr|teilenummer|artikelnr|artikelnummer|art\.?-nr|best\.?-nr|bestellnr|kundennr|vertragsnr"
+    r"|dossier|expediente|pedido|commande|bestelling|ordine|pratica"
     # No. / No: / No 123, not the Portuguese or Spanish "no" (me liguem no +55 …)
     r"|(?-i:No|NO)|no(?=[.:#])"
     # tax and form numbers: an EIN is NN-NNNNNNN, and a W-2's control number 5-4
