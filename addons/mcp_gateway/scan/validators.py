@@ -403,6 +403,36 @@ def charset(value: str, ctx: Ctx | None = None, min_classes: int = 2, require: s
     return all(has.get(r.strip(), False) for r in require.split(",") if r.strip())
 
 
+# words, also joined by hyphens, dots or apostrophes: Vertraulich, im-Tresor, l'accueil
+_WORDS_ONLY = re.compile(r"[^\W\d_]+(?:[-.'\u2019][^\W\d_]+)*")
+_NOT_ALNUM = re.compile(r"[\W_]+")
+
+
+@validator("not_word")
+def not_word(value: str, ctx: Ctx | None = None) -> bool:
+    """Not a word: a digit, or (eight characters or more) two capitals after the first letter
+    of a part (``ejZmfhJEgMWE``, ``ZnG-XpwJbmCSKOZP``) or a symbol that does not just join
+    words (``OHbLsFM*gUJMsQE``).
+    ``Vertraulich``, ``im-Tresor`` and ``iPhone`` are words."""
+    if _ASCII_DIGIT.search(value) or any(c.isdigit() for c in value):
+        return True
+    if len(value) < 8:
+        return False
+    if any(sum(c.isupper() for c in part[1:]) >= 2 for part in _NOT_ALNUM.split(value)):
+        return any(c.islower() for c in value)
+    return not _WORDS_ONLY.fullmatch(value) and any(not c.isalnum() for c in value)
+
+
+@validator("bitlocker_key")
+def bitlocker_key(value: str, ctx: Ctx | None = None) -> bool:
+    """Eight groups of six digits, each a multiple of 11 below 720896 (11 * 65536): what a
+    BitLocker recovery password is made of. (One random group in eleven passes.)"""
+    groups = value.split("-")
+    return len(groups) == 8 and all(
+        g.isdigit() and int(g) % 11 == 0 and int(g) < 720896 for g in groups
+    )
+
+
 @validator("length", min=(int, 0), max=(int, 1 << 30))
 def length(value: str, ctx: Ctx | None = None, min: int = 0, max: int = 1 << 30) -> bool:  # noqa: A002
     return min <= len(value) <= max
