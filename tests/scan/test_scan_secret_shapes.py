@@ -756,12 +756,7 @@ FOUND = [
     ("R\u00e9seau Wi-Fi : Invit\u00e9s\nCl\u00e9 WPA2 : Lantern4125!\n", ["Lantern4125"]),
     ("Cl\u00e9 pr\u00e9-partag\u00e9e (PSK) : lbljxASK6j5o9l2Du7f7\n", ["lbljxASK6j5o9l2Du7f7"]),
     ("App-wachtwoord: imgh kmzd ollh wmps\n", ["imgh kmzd ollh wmps"]),
-    # a presigned URL's signature, a BitLocker recovery key
-    (
-        "https://b.s3.amazonaws.com/a.xlsx?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-SignedHeaders=host"
-        "&X-Amz-Signature=6af6e93594c5988b280876ab2c7491d32ee93ba99c3d310675e3eb6c5c72f029",
-        ["6af6e93594c5988b280876ab2c7491d32ee93ba99c3d310675e3eb6c5c72f029"],
-    ),
+    # a BitLocker recovery key
     (
         "Schl\u00fcssel:\n526757-423269-384846-485441-047806-045452-446611-684321\n",
         ["526757-423269-384846-485441-047806-045452-446611-684321"],
@@ -998,14 +993,16 @@ SILENT = [
     json.dumps("def login(\n    user: str,\n    password: SecretPass2,\n    remember: bool,\n):\n"),
     json.dumps(json.dumps("def login(\n    password: SecretPass2,\n    remember: bool,\n):\n")),
     json.dumps("fn connect(password: Secret2Str,\r\n  host: &str)\r\n"),
-    # -- corpus 33: words after a password's name; documentation's presigned URL; 48 digits
+    # -- corpus 33: words after a password's name; 48 digits
     # whose groups are not multiples of 11
     "Passwort: Vertraulich\n",
     "Passwort: im-Tresor-Empfang\n",
     "mot de passe : demandez-le \u00e0 l'accueil\n",
     "Passwort: iPhone\n",
-    "https://examplebucket.s3.amazonaws.com/test.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256"
-    "&X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404",
+    # a presigned URL's signature: a help desk's attachment link (corpora 22 and 25 judge it
+    # benign; the key id in X-Amz-Credential is reported)
+    "https://s3.amazonaws.com/att/photo.jpg?X-Amz-Algorithm=AWS4-HMAC-SHA256"
+    "&X-Amz-Signature=686005c0315baa09b967178b10bac17f31378ff6759d9f82651e80600051e7b8",
     "123456-234567-345678-456789-567890-678901-789012-890123",
 ]
 
