@@ -598,6 +598,28 @@ FOUND = [
     # a name that says the value is not hashed: the plaintext itself
     ('non_hashed_password = "Xk9mP2vLqR7wT4yZ8"', ["Xk9mP2vLqR7wT4yZ8"]),
     ("not-hashed-secret: Xk9mP2vLqR7wT4yZ8", ["Xk9mP2vLqR7wT4yZ8"]),
+    # -- corpus 33: a ticket's and a chat's words, a Polish column, a password manager's TOTP
+    (
+        "Reset AD password, temp password set to Tundra%Ember98, change at next logon",
+        ["Tundra%Ember98"],
+    ),
+    ("staging admin login is admin / Q!Mwvo46KsY!x#  (pls don't share)", ["Q!Mwvo46KsY!x#"]),
+    (
+        "System\tLogin\tHas\u0142o\tUwagi\nShopware Admin\troot\tSaffron3190#\tnur lesen\n",
+        ["Saffron3190#"],
+    ),
+    (
+        "name,login_username,login_password,login_totp\nhub,tom,Meadow5436?,SBED7FBJZV5FNGATQPJ4SCVKYGHKF4MP\n",
+        ["Meadow5436?", "SBED7FBJZV5FNGATQPJ4SCVKYGHKF4MP"],
+    ),
+    # (an otpauth://totp/ URI in the rows above is no header: the Password column's still is)
+    (
+        "Title,Website,Username,Password,OTPAuth\n"
+        "a,https://a.io,ana,Orbit@Copper20,otpauth://totp/a.io?secret=JBSWY3DPEHPK3PXQ\n"
+        "b,https://b.io,bo,dVx_GsucFFjK-*+,otpauth://totp/b.io?secret=<totp-seed>\n"
+        "c,https://c.io,cy,Qqp##V8#r7pZuB42mRMv,\n",
+        ["Qqp##V8#r7pZuB42mRMv"],
+    ),
     # -- any service's key in an environment name ending in _KEY, when its value is a random
     # token (the gateway's own keys among them)
     (f"MCP_GATEWAY_KEY=mgw_0f3a9c2e4b1d_{RANDOM43}", [f"mgw_0f3a9c2e4b1d_{RANDOM43}"]),
@@ -956,6 +978,10 @@ SILENT = [
     "args: Namespace(host=None, port=8000, api_key='token-abc123', served_model_name=None)",
     # a passphrase's file, not the passphrase
     "pass_phrase=${OCI_PASSPHRASE}",
+    # a login or a password in words without a value
+    "the login is slow / broken since Monday",
+    "password reset to default. Ask IT.",
+    "the password was changed to something new",
     # keys of data, public halves, a front end's build variables, hashes, UUIDs, paths, words
     f"CACHE_KEY={RANDOM43}",
     f"NEXT_PUBLIC_MAP_KEY={RANDOM43}",

@@ -1075,7 +1075,7 @@ def column_header(ctx: Ctx, header: re.Pattern, word: re.Pattern) -> bool:
     tables = cache.of(text, word)
     hits = tables.hits
     k = bisect.bisect_left(hits, ls)
-    near = [h for h in hits[max(0, k - 3) : k] if h >= ls - _TABLE_LOOKBACK]
+    near = [h for h in hits[max(0, k - 6) : k] if h >= ls - _TABLE_LOOKBACK]
     if not near:
         return False
     le = _line_end(text, e, min(len(text), e + _LINE_MAX))
