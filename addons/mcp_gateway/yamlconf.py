@@ -27,28 +27,67 @@ class ConfigError(ValueError):
         super().__init__(f"{where}: {field}: {problem}" if field else f"{where}: {problem}")
 
 
-def _construct(node: yaml.Node, loc: Loc, lines: dict[Loc, int]) -> Any:
-    lines[loc] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        out: dict[Any, Any] = {}
-        for knode, vnode in node.value:
-            key = _construct(knode, loc + ("<key>",), {})
-            if not isinstance(key, str | int | float | bool) and key is not None:
-                raise ConfigError(
-                    "", knode.start_mark.line + 1, _fmt(loc), "mapping keys must be scalars"
-                )
-            out[key] = _construct(vnode, loc + (key,), lines)
-            lines[loc + (key,)] = knode.start_mark.line + 1
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_construct(v, loc + (i,), lines) for i, v in enumerate(node.value)]
-    # Scalars: let PyYAML resolve the tag (int, bool, null, str...).
-    return yaml.SafeLoader("").construct_object(node, deep=True) if node.tag else node.value
+# A file's values as the loader builds them, aliases expanded: a "billion laughs" file (nine
+# levels of ten aliases each, a few hundred bytes) expands to 10**9 and held the loader, and the
+# gateway's config watcher, for minutes while it ate gigabytes. A file may hold as many values
+# as it has bytes, plus MAX_NODES from aliases: no real configuration or rule pack comes near
+# (the shipped secrets pack, 176 kB, has ~8,000).
+MAX_NODES = 100_000
+
+
+class _Budget:
+    __slots__ = ("left", "limit", "active")
+
+    def __init__(self, size: int = 0) -> None:
+        self.limit = self.left = MAX_NODES + size
+        self.active: set[int] = set()  # ids of the collections being built (recursive aliases)
+
+
+def _construct(node: yaml.Node, loc: Loc, lines: dict[Loc, int], budget: _Budget) -> Any:
+    line = node.start_mark.line + 1
+    lines[loc] = line
+    budget.left -= 1
+    if budget.left < 0:
+        raise ConfigError(
+            "", line, _fmt(loc), f"more than {budget.limit:,} values once aliases are expanded"
+        )
+    if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+        if id(node) in budget.active:
+            raise ConfigError("", line, _fmt(loc), "an alias refers to a value that holds it")
+        budget.active.add(id(node))
+        try:
+            if isinstance(node, yaml.SequenceNode):
+                return [_construct(v, loc + (i,), lines, budget) for i, v in enumerate(node.value)]
+            out: dict[Any, Any] = {}
+            for knode, vnode in node.value:
+                key = _construct(knode, loc + ("<key>",), {}, budget)
+                if not isinstance(key, str | int | float | bool) and key is not None:
+                    raise ConfigError(
+                        "", knode.start_mark.line + 1, _fmt(loc), "mapping keys must be scalars"
+                    )
+                out[key] = _construct(vnode, loc + (key,), lines, budget)
+                lines[loc + (key,)] = knode.start_mark.line + 1
+            return out
+        finally:
+            budget.active.discard(id(node))
+    if not node.tag:
+        return node.value
+    # Scalars: let PyYAML resolve the tag (int, bool, null, str...). A tag it cannot construct
+    # (!!python/object, a 13th month in !!timestamp, bad !!binary) is the file's error, with
+    # its line, not a traceback.
+    try:
+        return yaml.SafeLoader("").construct_object(node, deep=True)
+    except yaml.MarkedYAMLError as e:
+        raise ConfigError("", line, _fmt(loc), f"invalid YAML: {e.problem or e}") from None
+    except (yaml.YAMLError, ValueError, TypeError, OverflowError) as e:
+        raise ConfigError("", line, _fmt(loc), f"invalid {node.tag} value: {e}") from None
 
 
 def load_yaml_text(text: str, path: str | Path = "<string>") -> tuple[Any, dict[Loc, int]]:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:
+        raise ConfigError(path, None, "", "invalid YAML: nested too deeply") from None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark else None
@@ -59,9 +98,11 @@ def load_yaml_text(text: str, path: str | Path = "<string>") -> tuple[Any, dict[
     if node is None:
         return None, lines
     try:
-        return _construct(node, (), lines), lines
+        return _construct(node, (), lines, _Budget(len(text))), lines
     except ConfigError as e:
         raise ConfigError(path, e.line, e.field, e.problem) from None
+    except RecursionError:
+        raise ConfigError(path, None, "", "invalid YAML: nested too deeply") from None
 
 
 def load_yaml(path: str | Path) -> tuple[Any, dict[Loc, int]]:

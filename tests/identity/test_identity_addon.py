@@ -246,3 +246,22 @@ def test_an_edit_is_applied_once_it_has_settled(tmp_path, caplog) -> None:
             assert a.reload(now=205.1)
         assert a.state.cfg.auth.required is False
         assert "switches authentication and rate limits off" in caplog.text
+
+
+def test_an_alias_bomb_edit_is_refused_at_once_and_the_old_config_kept(tmp_path, mkex, caplog):
+    # nine levels of ten aliases: 10**9 values; the watcher used to expand them for minutes,
+    # gigabytes deep, inside the gateway's process
+    bomb = "\n".join(
+        ['a0: &a0 ["x","x","x","x","x","x","x","x","x","x"]']
+        + [f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 9)]
+        + ["auth: {required: false}", "x: *a8", ""]
+    )
+    with _driven(tmp_path, "auth:\n  required: true\n") as (cfg, p, a):
+        with caplog.at_level(logging.WARNING, logger="mcp_gateway.identity"):
+            cfg.write_text(bomb)
+            t = time.monotonic()
+            a.tick()
+            assert time.monotonic() - t < 5
+        assert "values once aliases are expanded; keeping the previous configuration" in caplog.text
+        ex = mkex()
+        assert p.start_exchange(ex) is not None and ex.refusal.http_status == 401

@@ -1,0 +1,75 @@
+"""yamlconf: hostile YAML is a ConfigError naming the file (and line), never a traceback or a
+hang: tags PyYAML cannot construct, alias bombs, recursive aliases, deep nesting."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from mcp_gateway.cli import main
+from mcp_gateway.yamlconf import ConfigError, load_yaml, load_yaml_text
+
+BOMB = "\n".join(
+    ['a0: &a0 ["x","x","x","x","x","x","x","x","x","x"]']
+    + [f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 9)]
+    + ["rules: *a8", ""]
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "problem"),
+    [
+        ('p: !!python/object:os.system "ls"\n', 1, "could not determine a constructor"),
+        ("a: 1\nb: !!timestamp 2020-13-45\n", 2, "month must be in 1..12"),
+        ("a:\n  - !!float abc\n", 2, "could not convert"),
+        ("a: !!int 0xZZ\n", 1, "invalid"),
+        ("a: &a [*a]\n", 1, "an alias refers to a value that holds it"),
+        ("a: &a {b: *a}\n", 1, "an alias refers to a value that holds it"),
+    ],
+)
+def test_a_value_yaml_cannot_build_is_a_config_error_with_its_line(text, line, problem) -> None:
+    with pytest.raises(ConfigError, match=problem) as e:
+        load_yaml_text(text, "x.yaml")
+    assert e.value.path == "x.yaml" and e.value.line == line
+
+
+def test_an_alias_bomb_is_refused_quickly() -> None:
+    t = time.perf_counter()
+    with pytest.raises(ConfigError, match="values once aliases are expanded"):
+        load_yaml_text(BOMB, "bomb.yaml")
+    assert time.perf_counter() - t < 5
+
+
+def test_deep_nesting_is_a_config_error() -> None:
+    for text in ("a: " + "[" * 20000 + "]" * 20000, "a: " + "{b: " * 3000 + "1" + "}" * 3000):
+        with pytest.raises(ConfigError, match="nested too deeply"):
+            load_yaml_text(text, "deep.yaml")
+
+
+def test_aliases_used_in_moderation_still_load(tmp_path) -> None:
+    f = tmp_path / "ok.yaml"
+    f.write_text("base: &b [1, 2, 3]\nx: *b\ny: *b\nz: &m {k: v}\nw: *m\n")
+    data, _ = load_yaml(f)
+    assert data == {
+        "base": [1, 2, 3],
+        "x": [1, 2, 3],
+        "y": [1, 2, 3],
+        "z": {"k": "v"},
+        "w": {"k": "v"},
+    }
+
+
+def test_rules_check_reports_hostile_yaml_with_exit_1(tmp_path, capsys) -> None:
+    files = []
+    for name, text in {
+        "tag.yaml": 'rules:\n  - id: x\n    pattern: !!python/object:os.system "ls"\n',
+        "bomb.yaml": BOMB,
+        "rec.yaml": "rules: &a [*a]\n",
+        "deep.yaml": "rules: " + "[" * 20000 + "]" * 20000,
+    }.items():
+        (tmp_path / name).write_text(text)
+        files.append(str(tmp_path / name))
+    for f in files:
+        assert main(["rules", "check", f]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f) and "Traceback" not in err
