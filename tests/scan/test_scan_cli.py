@@ -55,6 +55,27 @@ def test_scan_bad_input_line_keeps_its_id_and_says_what_is_wrong():
     assert "line 3: expected an object" in err
 
 
+def test_scan_keeps_a_big_integer_id_and_reads_lone_surrogates_as_the_gateway_does():
+    # orjson read 123456789012345678901234567890 as 1.2345678901234568e+29, so the answer named
+    # an id the caller never sent; a text with a lone surrogate (JavaScript's string cut inside
+    # an emoji), which the gateway scans, was refused as invalid input
+    import json
+
+    tok = github_token()
+    big = 123456789012345678901234567890
+    r = run(
+        ["scan"],
+        f'{{"id": {big}, "text": "token {tok}"}}\n'.encode()
+        + b'{"id": "\\ud83d", "text": "cut \\ud83d token '
+        + tok.encode()
+        + b'"}\n',
+    )
+    assert r.returncode == 0, r.stderr
+    out = [json.loads(x) for x in r.stdout.splitlines()]
+    assert out[0]["id"] == big and out[0]["detections"][0]["value"] == tok
+    assert out[1]["id"] == "\ud83d" and out[1]["detections"][0]["value"] == tok
+
+
 def test_scan_file_prints_table(tmp_path):
     f = tmp_path / "leak.txt"
     f.write_bytes(b"line one\nkey " + github_token().encode() + b"\n\xff\xfe binary \x00\n")

@@ -6,9 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-import orjson
-
 from .. import term
+from ..parse import decode_json, encode_json
 from ..yamlconf import ConfigError
 
 
@@ -75,20 +74,23 @@ def cmd_scan(args) -> int:
             continue
         ident = None
         try:
-            obj = orjson.loads(line)
+            # As the gateway reads JSON: an id beyond 64 bits stays that integer (orjson made it
+            # a float, so the answer named another id), and a text with a lone surrogate (a
+            # JavaScript string cut inside an emoji) is scanned, not refused
+            obj = decode_json(line)
             if not isinstance(obj, dict):
                 raise TypeError('expected an object {"id": ..., "text": ...}')
             ident = obj.get("id")  # (kept in the error line, so it can be matched)
             if not isinstance(obj.get("text"), str):
                 raise TypeError('"text" must be a string' if "text" in obj else 'no "text"')
             text = obj["text"]
-        except (orjson.JSONDecodeError, TypeError) as e:
+        except (ValueError, TypeError) as e:
             print(f"error: stdin line {lineno}: {e}", file=sys.stderr)
-            out.write(orjson.dumps({"id": ident, "error": f"line {lineno}: invalid input"}) + b"\n")
+            out.write(encode_json({"id": ident, "error": f"line {lineno}: invalid input"}) + b"\n")
             rc = 1
             continue
         dets = engine.scan_text(text)
-        out.write(orjson.dumps({"id": ident, "detections": [d.to_dict() for d in dets]}) + b"\n")
+        out.write(encode_json({"id": ident, "detections": [d.to_dict() for d in dets]}) + b"\n")
         out.flush()
     return rc
 
