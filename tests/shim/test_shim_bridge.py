@@ -421,3 +421,113 @@ async def test_a_dropped_long_lived_stream_no_longer_swallows_server_messages():
         assert not b.pending  # the dead listen request is forgotten
     finally:
         await b.close()
+
+
+ODD_SERVER = r"""
+import json, os, sys, time
+def w(b):
+    sys.stdout.buffer.write(b + b"\n"); sys.stdout.buffer.flush()
+for line in sys.stdin.buffer:
+    m = json.loads(line)
+    meth, id_ = m.get("method"), m.get("id")
+    if meth == "initialize":
+        w(json.dumps({"jsonrpc": "2.0", "id": id_, "result": {"protocolVersion": "2025-06-18",
+          "capabilities": {"tools": {}}, "serverInfo": {"name": "odd", "version": "1"}}}).encode())
+    elif meth == "tools/call":
+        mode = m["params"]["name"]
+        text = m["params"].get("arguments", {}).get("text", "")
+        res = lambda t: json.dumps({"jsonrpc": "2.0", "id": id_,
+                                    "result": {"content": [{"type": "text", "text": t}]}}).encode()
+        if mode == "surrogate":  # json.dumps / JSON.stringify of a string cut inside an emoji
+            w(res("cut \ud83d"))
+        elif mode == "badutf8":
+            w(res("bad Q").replace(b"Q", b"\xff\xfe"))
+        elif mode == "batch":
+            w(b"[" + res("one \ud83d") + b"]")
+        elif mode == "echo":
+            w(res(text))
+        elif mode == "closeout":
+            w(res("closing"))
+            os.close(1)
+            time.sleep(60)
+"""
+
+
+async def test_answers_orjson_refuses_but_clients_read_are_delivered(tmp_path):
+    # a lone surrogate escape or invalid UTF-8 in a server's answer was skipped as "not JSON",
+    # and the request waited out --timeout (300 s) for an answer that had come
+    srv = tmp_path / "odd.py"
+    srv.write_text(ODD_SERVER)
+    b = Bridge([PY, str(srv)], None, token=TOKEN, timeout=10)
+    await b.start()
+    try:
+        async with http() as c:
+            h = {"content-type": "application/json", "accept": "application/json"}
+            r = await c.post(b.url, content=orjson.dumps(INIT), headers=h)
+            h["mcp-session-id"] = r.headers["mcp-session-id"]
+            for i, (mode, want) in enumerate(
+                [("surrogate", "cut \ud83d"), ("badutf8", "bad \ufffd\ufffd")], 1
+            ):
+                call = {"jsonrpc": "2.0", "id": i, "method": "tools/call"}
+                call["params"] = {"name": mode, "arguments": {}}
+                t = time.monotonic()
+                r = await c.post(b.url, content=orjson.dumps(call), headers=h)
+                assert time.monotonic() - t < 5 and r.status_code == 200, r.text
+                import json
+
+                assert json.loads(r.content.decode())["result"]["content"][0]["text"] == want
+                r.content.decode("utf-8")  # valid UTF-8 on the wire
+            # a client's request with a lone surrogate reaches the server (it was a 400)
+            body = (
+                b'{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"echo",'
+                b'"arguments":{"text":"x \\ud83d"}}}'
+            )
+            r = await c.post(b.url, content=body, headers=h)
+            assert r.status_code == 200 and "\\ud83d" in r.text
+    finally:
+        await b.close()
+
+
+def test_frame_reads_what_the_clients_read():
+    assert frame(b'{"a": "\\ud83d",\r\n "b": 1}') == b'{"a":"\\ud83d","b":1}'
+    assert frame(b"not json\r\nat all") == b"not json at all"
+
+
+async def test_a_server_that_closes_stdout_but_keeps_running_is_stopped(tmp_path):
+    # it could never answer again: every request waited out --timeout, nothing said why
+    srv = tmp_path / "odd.py"
+    srv.write_text(ODD_SERVER)
+    b = Bridge([PY, str(srv)], None, token=TOKEN, timeout=30, backoff_initial=0.2)
+    await b.start()
+    first = b.child_pid
+    try:
+        async with http() as c:
+            h = {"content-type": "application/json", "accept": "application/json"}
+            r = await c.post(b.url, content=orjson.dumps(INIT), headers=h)
+            h["mcp-session-id"] = r.headers["mcp-session-id"]
+            await c.post(
+                b.url,
+                content=orjson.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+                headers=h,
+            )
+            call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call"}
+            call["params"] = {"name": "closeout", "arguments": {}}
+            r = await c.post(b.url, content=orjson.dumps(call), headers=h)
+            assert r.json()["result"]["content"][0]["text"] == "closing"
+            call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call"}
+            call["params"] = {"name": "echo", "arguments": {"text": "hi"}}
+            t = time.monotonic()
+            r = await c.post(b.url, content=orjson.dumps(call), headers=h)
+            assert time.monotonic() - t < 10
+            assert "error" in r.json() and not pid_alive(first)
+            # restarted (session kept): the next call is answered
+            for _ in range(50):
+                if b.child_pid not in (None, first):
+                    break
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(0.5)
+            call["id"] = 3
+            r = await c.post(b.url, content=orjson.dumps(call), headers=h)
+            assert r.json()["result"]["content"][0]["text"] == "hi"
+    finally:
+        await b.close()

@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import json
 import re
 import secrets
 import sys
@@ -43,7 +44,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from mcp_gateway.message import ErrorCode
-from mcp_gateway.parse import peek_id
+from mcp_gateway.parse import encode_json, peek_id
 
 from .child import ChildUnavailable, Supervisor, _describe_exit
 from .http11 import HEADER_LIMIT, HttpError, Request, ResponseWriter, read_request
@@ -69,10 +70,33 @@ def jsonrpc_error(id_: Any, code: int, message: str, data: Any = None) -> bytes:
     return orjson.dumps({"jsonrpc": "2.0", "id": id_, "error": err})
 
 
+def loads(raw: bytes) -> tuple[Any, bytes]:
+    """A message as the gateway and the SDK clients read it, and its bytes as valid UTF-8.
+
+    orjson refuses what they read: a lone surrogate escape (``JSON.stringify`` and Python's
+    ``json.dumps`` of a string cut inside an emoji write ``"\\ud83d"``), invalid UTF-8
+    (JavaScript decodes it with replacement characters, as the gateway does a server's answer)
+    and NaN. Such an answer was skipped as "not JSON", and its request waited out --timeout
+    (300 s) for an answer that had come. Raises ValueError for what is not JSON."""
+    try:
+        return orjson.loads(raw), raw
+    except orjson.JSONDecodeError:
+        pass
+    text = raw.decode("utf-8", "replace")
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    return value, text.encode("utf-8")
+
+
 def frame(raw: bytes) -> bytes:
     """One JSON value on one line: re-serialize only if the bytes contain a line break."""
     if b"\n" in raw or b"\r" in raw:
-        return orjson.dumps(orjson.loads(raw))
+        try:
+            return encode_json(loads(raw)[0])
+        except ValueError:  # not JSON: still one line
+            return raw.replace(b"\r\n", b" ").replace(b"\r", b" ").replace(b"\n", b" ")
     return raw
 
 
@@ -207,8 +231,8 @@ class Bridge:
     # ------------------------------------------------------------------ child -> client
     def _on_child_line(self, line: bytes) -> None:
         try:
-            obj = orjson.loads(line)
-        except orjson.JSONDecodeError:
+            obj, line = loads(line)
+        except ValueError:
             # (its words are shown, not a long run that may be a token: the log is no place
             # for what the scanner never saw)
             shown = _LONG_RUN.sub(
@@ -221,7 +245,7 @@ class Bridge:
             return
         if isinstance(obj, list):
             for item in obj:
-                self._route(item, orjson.dumps(item))
+                self._route(item, encode_json(item))
         else:
             self._route(obj, frame(line))
 
@@ -336,7 +360,7 @@ class Bridge:
         self.replays[key] = fut
         try:
             payload = dict(self.init_payload, id=rid)
-            await self.sup.write_direct(orjson.dumps(payload) + b"\n")
+            await self.sup.write_direct(encode_json(payload) + b"\n")
             child = self.sup.child
             exited = asyncio.ensure_future(child.proc.wait()) if child and child.proc else None
             try:
@@ -472,8 +496,8 @@ class Bridge:
             await self._send_error(resp, 415, "Content-Type must be application/json")
             return
         try:
-            obj = orjson.loads(req.body)
-        except orjson.JSONDecodeError as e:
+            obj, body = loads(req.body)
+        except ValueError as e:
             await self._send_error(resp, 400, f"Parse error: {e}", code=ErrorCode.PARSE_ERROR)
             return
         if isinstance(obj, list):
@@ -484,7 +508,7 @@ class Bridge:
         if not isinstance(obj, dict) or obj.get("jsonrpc") != "2.0":
             await self._send_error(resp, 400, "not a JSON-RPC 2.0 message")
             return
-        raw = frame(req.body) + b"\n"
+        raw = frame(body) + b"\n"
         method = obj.get("method")
         is_request = method is not None and "id" in obj
         if method == "initialize" and is_request:

@@ -28,6 +28,11 @@ import time
 from collections.abc import Awaitable, Callable
 
 READ_CHUNK = 256 * 1024
+# A server whose stdout ended but which still runs can never answer again: every request
+# waited out --timeout (300 s by default), with nothing in the log saying why. It gets this
+# long to exit by itself (a server shutting down closes stdout first), then it is stopped, and
+# its exit is handled as a crash: requests in flight fail at once, and it is restarted.
+STDOUT_EOF_GRACE = 2.0
 _PR_SET_PDEATHSIG = 1
 
 _live_groups: set[int] = set()
@@ -180,6 +185,25 @@ class ChildProcess:
                     self._line(piece)
         if buf and not discarding:
             self._line(bytes(buf))
+        await self._stdout_ended()
+
+    async def _stdout_ended(self) -> None:
+        proc = self.proc
+        if proc is None or proc.returncode is not None:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(proc.wait()), STDOUT_EOF_GRACE)
+            return
+        print(
+            f"mcp-gateway: the MCP server (pid {proc.pid}) closed its stdout but is still "
+            f"running after {STDOUT_EOF_GRACE:g}s: it can never answer again; stopping it",
+            file=sys.stderr,
+            flush=True,
+        )
+        self._killpg(signal.SIGTERM)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(proc.wait()), 1.0)
+        self._killpg(signal.SIGKILL)
 
     def _line(self, line: bytes) -> None:
         if line.endswith(b"\r"):

@@ -25,9 +25,9 @@ from typing import Any
 import orjson
 
 from mcp_gateway.message import ErrorCode
-from mcp_gateway.parse import encode_header_value
+from mcp_gateway.parse import encode_header_value, encode_json
 
-from .bridge import LONG_LIVED, TOKEN_HEADER, frame, id_key, jsonrpc_error, peek_id
+from .bridge import LONG_LIVED, TOKEN_HEADER, frame, id_key, jsonrpc_error, loads, peek_id
 from .httpclient import ConnectFailed, MiniHttp, ProtocolError, Response
 
 SERVER_NAME_HEADER = "mcp-gateway-server"
@@ -380,8 +380,8 @@ class Relay:
 
     async def handle_line(self, line: bytes) -> None:
         try:
-            obj = orjson.loads(line)
-        except orjson.JSONDecodeError as e:
+            obj, line = loads(line)
+        except ValueError as e:
             self.log(
                 f"mcp-gateway stdio: [{self.name}] the client sent a line that is not JSON ({e})"
             )
@@ -506,14 +506,14 @@ class Relay:
     def _deliver(self, data: bytes, id_: Any, is_init: bool) -> bool:
         """Write one message of an answer; True if it is the response to ``id_``."""
         try:
-            msg = orjson.loads(data)
-        except orjson.JSONDecodeError:
+            msg, data = loads(data)
+        except ValueError:
             self.log(f"mcp-gateway stdio: [{self.name}] skipped a non-JSON event from the server")
             return False
         if isinstance(msg, list):
             hit = False
             for m in msg:
-                self.emit(orjson.dumps(m))
+                self.emit(encode_json(m))
                 hit |= isinstance(m, dict) and "method" not in m and m.get("id") == id_
             return hit
         if not isinstance(msg, dict):
@@ -522,7 +522,7 @@ class Relay:
         if is_response and msg.get("id") is None and "error" in msg:
             # an error about our request without an id (e.g. a gateway refusal): give it ours
             msg["id"] = id_
-            data = orjson.dumps(msg)
+            data = encode_json(msg)
         if is_init and is_response and isinstance(msg.get("result"), dict):
             pv = msg["result"].get("protocolVersion")
             if isinstance(pv, str):
