@@ -33,6 +33,10 @@ class ConfigError(ValueError):
 # as it has bytes, plus MAX_NODES from aliases: no real configuration or rule pack comes near
 # (the shipped secrets pack, 176 kB, has ~8,000).
 MAX_NODES = 100_000
+# A configuration or rule file is read whole, in the gateway's process (the config watcher is a
+# thread of it): one of gigabytes, or a link to /dev/zero, took its memory. The shipped packs
+# are 0.2 MiB.
+MAX_FILE_BYTES = 16 << 20
 
 
 class _Budget:
@@ -108,7 +112,11 @@ def load_yaml_text(text: str, path: str | Path = "<string>") -> tuple[Any, dict[
 def load_yaml(path: str | Path) -> tuple[Any, dict[Loc, int]]:
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        with p.open("rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)
+        if len(raw) > MAX_FILE_BYTES:
+            raise ConfigError(p, None, "", f"larger than {MAX_FILE_BYTES >> 20} MiB")
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(p, None, "", "file not found") from None
     except UnicodeDecodeError as e:

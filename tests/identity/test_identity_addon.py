@@ -265,3 +265,51 @@ def test_an_alias_bomb_edit_is_refused_at_once_and_the_old_config_kept(tmp_path,
         assert "values once aliases are expanded; keeping the previous configuration" in caplog.text
         ex = mkex()
         assert p.start_exchange(ex) is not None and ex.refusal.http_status == 401
+
+
+def test_a_fifo_in_the_configs_place_does_not_stop_revocation(tmp_path, mkex, caplog) -> None:
+    # the watcher opened it to see whether it was blank, and waited in open() for a writer for
+    # good: key revocation (and JWKS and secret refreshes) stopped with it
+    import os
+
+    db = tmp_path / "gw.db"
+    key, rec = create_key(db, "a", "alice", [])
+    cfg = tmp_path / "gw.yaml"
+    cfg.write_text(f"keys_db: {db}\nauth:\n  required: true\n")
+    p = Pipeline()
+    a = IdentityAddon(p)
+    with taddons.context(a) as tctx:
+        tctx.configure(a, mcp_config=str(cfg))
+        a.settle = (0.0, 0.0)
+        try:
+            with caplog.at_level(logging.WARNING, logger="mcp_gateway.identity"):
+                cfg.unlink()
+                os.mkfifo(cfg)
+                _wait(lambda: "is no longer a regular file" in caplog.text)
+            revoke_key(db, rec.id)
+
+            def refused() -> bool:
+                e = mkex(auth=f"Bearer {key}")
+                return p.start_exchange(e) is not None and e.refusal.http_status == 401
+
+            assert _wait(refused) < 1.5
+            assert a.state.cfg.auth.required is True
+        finally:
+            if a._thread is not None and a._thread.is_alive():
+                # (the unfixed watcher is stuck in open(): a writer lets it go)
+                with contextlib.suppress(OSError):
+                    fd = os.open(cfg, os.O_WRONLY | os.O_NONBLOCK)
+                    os.close(fd)
+            a.done()
+
+
+def test_a_config_file_over_16_mib_is_refused(tmp_path) -> None:
+    from mcp_gateway.identity.config import load_config
+    from mcp_gateway.yamlconf import ConfigError
+
+    cfg = tmp_path / "gw.yaml"
+    with cfg.open("w") as f:
+        f.write("auth:\n  required: true\n")
+        f.write(("#" * 1023 + "\n") * (17 * 1024))
+    with pytest.raises(ConfigError, match="larger than 16 MiB"):
+        load_config(cfg)

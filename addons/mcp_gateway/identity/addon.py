@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import stat
 import threading
 import time
 from typing import Any
@@ -51,7 +52,7 @@ def _stat(path: str) -> tuple | None:
         st = os.stat(path)
     except OSError:
         return None
-    return (st.st_mtime_ns, st.st_size, st.st_ino)
+    return (st.st_mtime_ns, st.st_size, st.st_ino, stat.S_IFMT(st.st_mode))
 
 
 class IdentityAddon:
@@ -215,6 +216,16 @@ class IdentityAddon:
                 return False
         waited = now - self._pending[1]
         if waited < self.settle[0]:
+            return False
+        if st[3] != stat.S_IFREG:
+            # A FIFO put in the file's place held the watcher in open() for good, and with
+            # it key revocation, JWKS and secret refreshes: a revoked key kept working
+            self._bad_stat = st
+            problem(
+                log,
+                "mcp-gateway: %s is no longer a regular file; keeping the previous configuration",
+                self.path,
+            )
             return False
         if _blank(self.path):
             # An edit in progress (`curl … > gateway.yaml` truncates the file first): taken
