@@ -444,6 +444,14 @@ for line in sys.stdin.buffer:
             w(res("bad Q").replace(b"Q", b"\xff\xfe"))
         elif mode == "batch":
             w(b"[" + res("one \ud83d") + b"]")
+        elif mode == "flood":  # 20 MB of log notifications, then the answer
+            note = json.dumps({"jsonrpc": "2.0", "method": "notifications/message",
+                               "params": {"level": "info", "data": "x" * 10000}}).encode()
+            for _ in range(2000):
+                w(note)
+            if len(sys.argv) > 1:
+                open(sys.argv[1], "w").close()  # every notification written
+            w(res("flooded"))
         elif mode == "echo":
             w(res(text))
         elif mode == "closeout":
@@ -529,5 +537,52 @@ async def test_a_server_that_closes_stdout_but_keeps_running_is_stopped(tmp_path
             call["id"] = 3
             r = await c.post(b.url, content=orjson.dumps(call), headers=h)
             assert r.json()["result"]["content"][0]["text"] == "hi"
+    finally:
+        await b.close()
+
+
+async def test_a_server_faster_than_its_client_is_read_no_further_than_the_budget(
+    tmp_path, monkeypatch
+):
+    # the bridge read the server's stdout whole into the stream's queue: a flood of log
+    # notifications to a client that reads slowly took as much of the shim's memory
+    import mcp_gateway.shim.bridge as bridge_mod
+
+    monkeypatch.setattr(bridge_mod, "QUEUE_BUDGET", 1 << 20, raising=False)
+    srv = tmp_path / "odd.py"
+    srv.write_text(ODD_SERVER)
+    done = tmp_path / "flood-written"
+    b = Bridge([PY, str(srv), str(done)], None, token=TOKEN, timeout=60)
+    await b.start()
+    try:
+        async with http() as c:
+            h = {"content-type": "application/json", "accept": "application/json"}
+            r = await c.post(b.url, content=orjson.dumps(INIT), headers=h)
+            sid = r.headers["mcp-session-id"]
+        reader, writer = await asyncio.open_connection("127.0.0.1", b.port)
+        body = orjson.dumps(
+            {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "flood"}}
+        )
+        writer.write(
+            (
+                f"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{b.port}\r\n"
+                f"Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n"
+                "Accept: application/json, text/event-stream\r\n"
+                f"Mcp-Session-Id: {sid}\r\nContent-Length: {len(body)}\r\n\r\n"
+            ).encode()
+            + body
+        )
+        await writer.drain()
+        await asyncio.sleep(3)  # not reading: the stream backs up
+        # 20 MB written, one socket's buffers (a few MB) between: the server is held
+        assert not done.exists()
+        got = bytearray()
+        with anyio.fail_after(30):
+            while b"flooded" not in got:
+                chunk = await reader.read(1 << 20)
+                assert chunk
+                got += chunk
+        assert got.count(b"notifications/message") == 2000
+        writer.close()
     finally:
         await b.close()

@@ -54,6 +54,12 @@ LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 SESSION_HEADER = "mcp-session-id"
 TOKEN_HEADER = "mcp-gateway-shim-token"
 GET_BUFFER_MAX = 1000
+# Bytes of server messages waiting for their client stream before the bridge stops reading the
+# server's stdout (the server then blocks on its writes, as with any slow pipe reader). A server
+# that wrote faster than its client read (a flood of log notifications, a host that reads its
+# stdout slowly) was read whole into memory: 200 MB of notifications took 200 MB of the shim's.
+# One message always gets through, however large (the check comes before each read).
+QUEUE_BUDGET = 16 * 1024 * 1024
 KEEPALIVE_SECONDS = 25.0
 LONG_LIVED = frozenset({"subscriptions/listen"})
 
@@ -171,6 +177,7 @@ class Bridge:
             on_exit=self._on_child_exit,
             on_restart=self._replay_initialize,
             on_give_up=self._on_give_up,
+            room=self._room,
             max_line=max_message_bytes,
             restart=restart,
             max_restarts=max_restarts,
@@ -185,6 +192,7 @@ class Bridge:
         self.init_payload: dict | None = None
         self.initialized_seen = False
         self.get_streams: list[GetStream] = []
+        self._streaming: set[Waiter] = set()  # requests whose answer stream is being written
         self.get_buffer: deque[bytes] = deque()
         self._server: asyncio.Server | None = None
         self._conns: set[asyncio.StreamWriter] = set()
@@ -229,6 +237,23 @@ class Bridge:
         return self.sup.child.pid if self.sup.child else None
 
     # ------------------------------------------------------------------ child -> client
+    def _queued_bytes(self) -> int:
+        """Bytes waiting in the queues of live streams (counted afresh: nothing to leak).
+        A stream whose answer came stays counted until its client has read it all."""
+        n = 0
+        for w in self._streaming:
+            for raw, _final in w.queue._queue:  # type: ignore[attr-defined]
+                n += len(raw) if raw else 0
+        for s in self.get_streams:
+            for raw in s.queue._queue:  # type: ignore[attr-defined]
+                n += len(raw) if raw else 0
+        return n
+
+    async def _room(self) -> None:
+        """Wait while more than QUEUE_BUDGET bytes wait for client streams."""
+        while self._queued_bytes() > QUEUE_BUDGET:
+            await asyncio.sleep(0.02)
+
     def _on_child_line(self, line: bytes) -> None:
         try:
             obj, line = loads(line)
@@ -302,8 +327,9 @@ class Bridge:
         if self.get_streams:
             self.get_streams[-1].queue.put_nowait(raw)
             return
-        if len(self.get_buffer) >= GET_BUFFER_MAX:
-            self.get_buffer.popleft()
+        size = len(raw) + sum(map(len, self.get_buffer))
+        while self.get_buffer and (len(self.get_buffer) >= GET_BUFFER_MAX or size > QUEUE_BUDGET):
+            size -= len(self.get_buffer.popleft())
             self.log(
                 f"mcp-gateway: [{self.name}] no GET stream open; dropped the oldest buffered message"
             )
@@ -589,6 +615,7 @@ class Bridge:
             if sse and deadline == float("inf") and reader is not None
             else None
         )
+        self._streaming.add(w)
         try:
             while True:
                 remaining = deadline - time.monotonic()
@@ -650,6 +677,7 @@ class Bridge:
                 forget()
             return
         finally:
+            self._streaming.discard(w)
             if gone is not None and not gone.done():
                 gone.cancel()
 

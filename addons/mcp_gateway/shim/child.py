@@ -107,12 +107,14 @@ class ChildProcess:
         on_line: Callable[[bytes], None],
         on_oversize: Callable[[bytes, int], None],
         max_line: int,
+        room: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.argv = argv
         self.env = env
         self.on_line = on_line
         self.on_oversize = on_oversize
         self.max_line = max_line
+        self.room = room  # awaited before each read: the reader's backpressure
         self.proc: asyncio.subprocess.Process | None = None
         self.started_at = 0.0
         self._reader: asyncio.Task | None = None
@@ -146,6 +148,8 @@ class ChildProcess:
         discarding = 0  # > 0: inside an oversized line, bytes dropped so far
         prefix = b""
         while True:
+            if self.room is not None:
+                await self.room()
             try:
                 chunk = await stream.read(READ_CHUNK)
             except (ConnectionError, OSError):
@@ -323,6 +327,7 @@ class Supervisor:
         on_exit: Callable[[int, bool], None],
         on_restart: Callable[[], Awaitable[None]] | None = None,
         on_give_up: Callable[[str], None] | None = None,
+        room: Callable[[], Awaitable[None]] | None = None,
         max_line: int = 64 * 1024 * 1024,
         restart: bool = True,
         max_restarts: int = 5,
@@ -338,6 +343,7 @@ class Supervisor:
         self.on_exit = on_exit
         self.on_restart = on_restart
         self.on_give_up = on_give_up
+        self.room = room
         self.max_line = max_line
         self.restart = restart
         self.max_restarts = max_restarts
@@ -355,7 +361,9 @@ class Supervisor:
         self.dead = asyncio.Event()
 
     def _new_child(self) -> ChildProcess:
-        return ChildProcess(self.argv, self.env, self.on_line, self.on_oversize, self.max_line)
+        return ChildProcess(
+            self.argv, self.env, self.on_line, self.on_oversize, self.max_line, self.room
+        )
 
     async def start(self) -> None:
         """First start; raises OSError if the command cannot be executed."""
