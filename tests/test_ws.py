@@ -104,6 +104,18 @@ def test_blocked_server_messages_become_errors_or_are_dropped(gw):
     assert not a.dropped and orjson.loads(a.content)["error"]["code"] == ErrorCode.BLOCKED
 
 
+def test_a_blocked_server_message_leaves_no_content_in_the_flow(gw):
+    # a dropped message stays in the flow: mitmweb's MCP view showed what the rule kept from
+    # the client, and `-w` saved it (a blocked HTTP answer's body is replaced)
+    f = wsflow()
+    gw.websocket_start(f)
+    n = send(gw, f, rpc("notifications/message", None, data="SECRET"), from_client=False)
+    q = send(gw, f, rpc("sampling/createMessage", 11, note="SECRET"), from_client=False)
+    for m in (n, q):
+        assert m.dropped and b"SECRET" not in m.content and m.content == ws_mod.WITHHELD
+    assert all(b"SECRET" not in m.content for m in f.websocket.messages)
+
+
 def test_a_batch_with_a_refused_element_is_answered_whole(gw):
     f = wsflow()
     gw.websocket_start(f)

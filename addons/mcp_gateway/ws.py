@@ -209,14 +209,14 @@ class WebSockets:
             # a server request (sampling, elicitation) carrying what must not reach the
             # client: the server gets the error for its request; the client never sees it
             # (an error with the server's id could settle one of the client's own requests)
-            wm.drop()
+            _withhold(wm)
             self._answer(flow, wm, [refusal_error(msgs[0])], to_client=False)
             return
         new = rebuild(value, batch, msgs)
         if new is UNCHANGED:
             return
         if new is None:
-            wm.drop()
+            _withhold(wm)
         else:
             wm.content = encode_json(new)
 
@@ -247,3 +247,15 @@ class WebSockets:
         for body in bodies:
             data = encode_json(body)
             ctx.master.commands.call("inject.websocket", flow, to_client, data, wm.is_text)
+
+
+WITHHELD = b"[mcp-gateway: server message blocked by a scanning rule; its content is not kept]"
+
+
+def _withhold(wm) -> None:
+    """Drop a server message a rule blocked, and its content with it: a dropped message stays
+    in the flow, where mitmweb's views showed what the rule kept from the client and `-w`
+    saved it (a blocked HTTP answer's body is replaced, and an SSE display copy keeps only
+    what was forwarded)."""
+    wm.drop()
+    wm.content = WITHHELD
