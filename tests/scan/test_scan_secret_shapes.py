@@ -620,6 +620,21 @@ FOUND = [
         "c,https://c.io,cy,Qqp##V8#r7pZuB42mRMv,\n",
         ["Qqp##V8#r7pZuB42mRMv"],
     ),
+    # two-factor backup and recovery codes after their list's name
+    (
+        "Google Backup-Codes (Konto a@b.de):\n1. 8682 1154\n2. 1001 6272\n8759 7493\n",
+        ["8682 1154", "1001 6272", "8759 7493"],
+    ),
+    ("New MFA backup codes issued: 5771 1792, 4673 4860", ["5771 1792", "4673 4860"]),
+    (
+        "github-recovery-codes.txt:\n1. 63577-249b9\n2. ec47c-20eca\n",
+        ["63577-249b9", "ec47c-20eca"],
+    ),
+    ("Your backup codes:\n1. 86821154\n- 8759749312\n", ["86821154", "8759749312"]),
+    (
+        "the Apple ID recovery key for the shared iPad: NDUP-C4XT-ZVZP-8GOI-QUVQ-OYAP-018U",
+        ["NDUP-C4XT-ZVZP-8GOI-QUVQ-OYAP-018U"],
+    ),
     # -- any service's key in an environment name ending in _KEY, when its value is a random
     # token (the gateway's own keys among them)
     (f"MCP_GATEWAY_KEY=mgw_0f3a9c2e4b1d_{RANDOM43}", [f"mgw_0f3a9c2e4b1d_{RANDOM43}"]),
@@ -978,6 +993,11 @@ SILENT = [
     "args: Namespace(host=None, port=8000, api_key='token-abc123', served_model_name=None)",
     # a passphrase's file, not the passphrase
     "pass_phrase=${OCI_PASSPHRASE}",
+    # numbers near a recovery code list's name that are none: a phone number, a date,
+    # decimals, a documented example
+    "backup codes: see the vault. Call me on (02) 5326 6028 or +44 20 7946 0958",
+    "recovery codes regenerated.\n20240601\nOrder total 1234.56, shipped 14:30",
+    "Backup codes are 8 digits long, e.g. 1234 5678.",
     # a login or a password in words without a value
     "the login is slow / broken since Monday",
     "password reset to default. Ask IT.",
