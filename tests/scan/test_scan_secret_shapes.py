@@ -635,6 +635,19 @@ FOUND = [
         "the Apple ID recovery key for the shared iPad: NDUP-C4XT-ZVZP-8GOI-QUVQ-OYAP-018U",
         ["NDUP-C4XT-ZVZP-8GOI-QUVQ-OYAP-018U"],
     ),
+    # the token of a password-reset, magic sign-in or invitation link
+    (
+        "activeer je account via https://portal.x.org/invite/accept/gKWjEIWEE_iZJUAvkpNkIcR4sxP7pn1D",
+        ["gKWjEIWEE_iZJUAvkpNkIcR4sxP7pn1D"],
+    ),
+    (
+        "https://app.x.io/reset-password/0419726fc457d28a39f0915801f971e8",
+        ["0419726fc457d28a39f0915801f971e8"],
+    ),
+    (
+        "https://x.io/auth/magic-link/verify?code=88c9ea229d724796e8affe24224f6487&redirect=%2F",
+        ["88c9ea229d724796e8affe24224f6487"],
+    ),
     # -- any service's key in an environment name ending in _KEY, when its value is a random
     # token (the gateway's own keys among them)
     (f"MCP_GATEWAY_KEY=mgw_0f3a9c2e4b1d_{RANDOM43}", [f"mgw_0f3a9c2e4b1d_{RANDOM43}"]),
@@ -998,6 +1011,9 @@ SILENT = [
     "backup codes: see the vault. Call me on (02) 5326 6028 or +44 20 7946 0958",
     "recovery codes regenerated.\n20240601\nOrder total 1234.56, shipped 14:30",
     "Backup codes are 8 digits long, e.g. 1234 5678.",
+    # a record's UUID or a commit in such a path is no token
+    "https://x.io/invite/accept/3f7a9c2e-4b1d-8f6a-0c5e-7b9d2f4a6c8e",
+    "https://x.io/api/verify/0419726fc457d28a39f0915801f971e8aa11bb22",
     # a login or a password in words without a value
     "the login is slow / broken since Monday",
     "password reset to default. Ask IT.",
