@@ -811,6 +811,13 @@ FOUND = [
         "Schl\u00fcssel:\n526757-423269-384846-485441-047806-045452-446611-684321\n",
         ["526757-423269-384846-485441-047806-045452-446611-684321"],
     ),
+    # a CSV or TSV row's first cell after a row that ends in '>' (an address in angle
+    # brackets): still a text table's cell, not missed as an HTML one
+    (
+        "Password,User,Mail\nAb3#xY9zQw,alice,<alice@example.org>\nXy7#kL2mPq,bob,<bob@example.org>\n",
+        ["Ab3#xY9zQw", "Xy7#kL2mPq"],
+    ),
+    ("Password\tOwner ->\nAb3#xY9zQw\talice\n", ["Ab3#xY9zQw"]),
 ]
 
 

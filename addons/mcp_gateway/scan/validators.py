@@ -1062,8 +1062,10 @@ def column_header(ctx: Ctx, header: re.Pattern, word: re.Pattern) -> bool:
     ``word`` finds (in lower case) where such a header may be: the nearest one above the
     value is its table's, if no blank line lies between them."""
     text, s, e = ctx.text, ctx.start, ctx.end
-    if _after_tag(text, s):
-        return _html_column(text, s, e, header)  # a cell of an HTML table
+    if _after_tag(text, s) and _html_column(text, s, e, header):
+        return True  # a cell of an HTML table
+    # (else read as a text table's cell: a CSV row's first cell follows the line break after
+    # the row above, which may end in a '>': "alice,<alice@example.org>")
     if not (_edge(text, s - 1, -1) and _edge(text, e, 1)):
         return False  # not a whole cell (the common case: an id in JSON, a number in text)
     ls = _line_start(text, s, max(0, s - _LINE_MAX))
