@@ -309,6 +309,13 @@ CASES = [
     ("Karte: 4097 1216 4861 5326 g\u00fcltig bis 12/26", [("credit_card", "4097 1216 4861 5326")]),
     ("Gebruikersnaam: scanner@example.com", []),
     ("Tel. 030 2175 7683", [("phone_number", "030 2175 7683")]),
+    # ... but a bullet after a space is a separator, not a mask
+    (
+        "Jane Doe\nTel: +44 20 7946 0958 \u2022 jane@example.org",
+        [("phone_number", "+44 20 7946 0958")],
+    ),
+    ("Mobile: 0171 2345678 \u25cf Berlin", [("phone_number", "0171 2345678")]),
+    ("Tel. 0171 23 \u2022\u2022\u2022\u2022\u2022", []),
     ("Call (415) 555-0132 x12 or +44 20 7946 0958.", [("phone_number", "+44 20 7946 0958")]),
     # an HTML table's SSN and phone columns (the column rules read <th>/<td> rows too)
     (

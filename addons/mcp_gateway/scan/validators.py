@@ -750,8 +750,9 @@ _IPV4_SHAPE = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
 # write for a subscriber number. Not inside a longer group: 4915112345678 is a number.
 _PLACEHOLDER_GROUP = re.compile(r"(?<!\d)(?:123456789|12345678|1234567|123456|12345)(?!\d)")
 _IBAN_HEAD_BEFORE = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: [A-Z0-9]{4}){1,7} \Z")
-# the number goes on in mask characters: +44 20 7946 0XXX, 0171 23••••• (a masked number)
-_MASKED_TAIL = re.compile(r"[ .-]?\d{0,4}(?:[Xx]{2}|[\u2022\u25cf])")
+# the number goes on in mask characters: +44 20 7946 0XXX, 0171 23••••• (a masked number);
+# not one bullet after a space, a separator: "Tel: +44 20 7946 0958 • jane@example.org"
+_MASKED_TAIL = re.compile(r"[ .-]?\d{0,4}(?:[Xx]{2}|[\u2022\u25cf]{2})|\d{0,4}[\u2022\u25cf]")
 
 
 @validator("phone", uses_context=True)
