@@ -818,6 +818,8 @@ FOUND = [
         ["Ab3#xY9zQw", "Xy7#kL2mPq"],
     ),
     ("Password\tOwner ->\nAb3#xY9zQw\talice\n", ["Ab3#xY9zQw"]),
+    # a [name, value] header pair whose value has hyphens but is no kebab-case name
+    ('[["X-Api-Key", "live-Zk4q9TnB2wLr7Vx3"]]', ["live-Zk4q9TnB2wLr7Vx3"]),
 ]
 
 
@@ -1073,6 +1075,12 @@ SILENT = [
     "https://s3.amazonaws.com/att/photo.jpg?X-Amz-Algorithm=AWS4-HMAC-SHA256"
     "&X-Amz-Signature=686005c0315baa09b967178b10bac17f31378ff6759d9f82651e80600051e7b8",
     "123456-234567-345678-456789-567890-678901-789012-890123",
+    # -- two-element lists of names, not [name, value] header pairs: CORS header lists, an
+    # enum of credential kinds, CSS classes
+    'const exposed = ["X-Api-Key", "X-Request-Id2"];',
+    '"exposedHeaders": ["X-Auth-Token", "X-Trace-Id-7f3a"]',
+    'type: ["api-key", "oauth2-token"]',
+    'classes: ["show-password", "btn-primary2"]',
 ]
 
 
