@@ -818,6 +818,20 @@ FOUND = [
         ["Ab3#xY9zQw", "Xy7#kL2mPq"],
     ),
     ("Password\tOwner ->\nAb3#xY9zQw\talice\n", ["Ab3#xY9zQw"]),
+    # an HTML table whose header cell after the Password column's reads like a value
+    # (Username, E-Mail, Last-Rotated): asked about first, the header row must not leave
+    # the table without a header for the rows below
+    (
+        "<table><tr><th>Password</th><th>Username</th></tr>"
+        "<tr><td>Ab3#xY9zQw</td><td>alice</td></tr><tr><td>Xy7#kL2mPq</td><td>bob</td></tr></table>",
+        ["Ab3#xY9zQw", "Xy7#kL2mPq"],
+    ),
+    (
+        "<table><tbody><tr><th><p>Password / key</p></th><th><p>Owner</p></th>"
+        "<th><p>Last-Rotated</p></th></tr><tr><td><p>Ab3#xY9zQw</p></td><td><p>ann</p></td>"
+        "<td><p>2024</p></td></tr></tbody></table>",
+        ["Ab3#xY9zQw"],
+    ),
     # a [name, value] header pair whose value has hyphens but is no kebab-case name
     ('[["X-Api-Key", "live-Zk4q9TnB2wLr7Vx3"]]', ["live-Zk4q9TnB2wLr7Vx3"]),
 ]

@@ -1181,10 +1181,11 @@ def _spans(attrs: str) -> int:
     return max(1, min(int(m.group(1)), 50)) if m else 1
 
 
-def _html_header_cells(text: str, table: int, hi: int) -> list[str] | None:
-    """The cells of the first row of the table opened at ``table`` (its header: <th> cells
-    or the first row), as plain text, a cell repeated for its colspan; None without one
-    ending before ``hi``."""
+def _html_header_cells(text: str, table: int) -> tuple[int, list[str]] | None:
+    """The first row of the table opened at ``table`` (its header: <th> cells or the first
+    row): where its ``</tr`` is, and its cells as plain text, a cell repeated for its
+    colspan; None without one. (Found whatever value asks first: a cell of the header row
+    itself may, and must not leave the table without a header for the rows below.)"""
     cache = getattr(_HTML_HEADERS, "cache", None)
     key = (id(text), len(text), text[:48], text[-48:])
     if cache is None or cache[0] != key:
@@ -1193,15 +1194,17 @@ def _html_header_cells(text: str, table: int, hi: int) -> list[str] | None:
     if got is not False:
         return got
     got = None
-    tr = _find_ci(text, "<tr", table, hi)
+    # (a value's row is within _TABLE_LOOKBACK of its table's start: so is the first row)
+    tr = _find_ci(text, "<tr", table, min(len(text), table + _TABLE_LOOKBACK))
     if tr >= 0:
-        end = _find_ci(text, "</tr", tr, min(hi, tr + _HTML_ROW_MAX))
+        end = _find_ci(text, "</tr", tr, min(len(text), tr + _HTML_ROW_MAX))
         if end > 0:
-            got = []
+            cells: list[str] = []
             for m in _HTML_CELL.finditer(text, tr, end):
                 cell = _HTML_TAG.sub(" ", m.group(2))
                 cell = re.sub(r"\\[nrt]|&nbsp;|\s+", " ", cell).strip(" \"'`*:")
-                got.extend([cell] * _spans(m.group(1)))
+                cells.extend([cell] * _spans(m.group(1)))
+            got = (end, cells)
     cache[1][table] = got
     return got
 
@@ -1224,9 +1227,12 @@ def _html_column(text: str, s: int, e: int, header: re.Pattern) -> bool:
     table = _rfind_ci(text, "<table", max(0, s - _TABLE_LOOKBACK), tr)
     if table < 0 or _rfind_ci(text, "</table", table, tr) >= 0:
         return False  # no table's start near, or a table inside a cell above
-    got = _html_header_cells(text, table, tr)
-    if not got or index >= len(got) or sum(1 for c in got if c) < 2:
-        return False  # the value's row is the first, or no header for its column
+    head = _html_header_cells(text, table)
+    if head is None or head[0] >= tr:
+        return False  # the value's row is the first (or no row ends before it)
+    got = head[1]
+    if index >= len(got) or sum(1 for c in got if c) < 2:
+        return False  # no header for its column
     return header.match(got[index]) is not None
 
 
