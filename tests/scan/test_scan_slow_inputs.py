@@ -36,6 +36,26 @@ SLOW = [
     ("codebuild", _rep("  DB_PASSWORD=Xk9mP2vLqR7t parameter-store:\n", 10_000)),
     ("codebuild-escaped", _rep("  DB_PASSWORD=Xk9mP2vLqR7t parameter-store:\\n", 10_000)),
     ("codebuild-crlf", _rep("  DB_PASSWORD=Xk9mP2vLqR7t secrets-manager:\r\n", 10_000)),
+    # HTML tables: rows of ~400 password cells, each counting the cells before it again
+    # (~0.7 s), and header rows of 1,900 unclosed <td>, each read 2,000 characters on (~0.5 s)
+    (
+        "html-wide-rows",
+        _rep(
+            "<table><tr><th>User</th><th>Password</th></tr><tr>"
+            + "<td>Ab3#xY9zQw</td>" * 400
+            + "</tr>",
+            200_000,
+        ),
+    ),
+    (
+        "html-unclosed-header-cells",
+        _rep(
+            "<table><tr><th>User</th><th>Password</th>"
+            + "<td>" * 1900
+            + "</tr><tr><td>u</td><td>Ab3#xY9zQw</td></tr>",
+            200_000,
+        ),
+    ),
 ]
 
 

@@ -1144,7 +1144,11 @@ _HTML_CELL_BEFORE = re.compile(
 )
 _HTML_CELL_AFTER = re.compile(r"(?i)(?:" + _GAP + r"|</" + _INLINE + r"\s*>){0,12}</t[dh]\s*>")
 _HTML_CELL_OPEN = re.compile(r"(?i)<t[dh](?=[\s>])([^<>]{0,400})>")
-_HTML_CELL = re.compile(r"(?is)<t[dh](?=[\s>])([^<>]{0,400})>(.{0,2000}?)</t[dh]\s*>")
+# (a cell's text reads up to the next cell's tag, not on through 2,000 characters from each
+# <td> of a header row whose cells are never closed: 2,000 <td> cost 4M steps each table)
+_HTML_CELL = re.compile(
+    r"(?is)<t[dh](?=[\s>])([^<>]{0,400})>((?:[^<]|<(?!/?t[dh]\b)){0,2000}+)</t[dh]\s*>"
+)
 _HTML_TAG = re.compile(r"<[^<>]{0,400}>")
 _HTML_COLSPAN = re.compile(r"(?i)colspan\s*=\s*\\{0,3}[\"']?(\d{1,2})")
 _HTML_CELL_LOOKBACK = 600  # characters between a cell's <td> and its value (attributes, tags)
@@ -1209,6 +1213,28 @@ def _html_header_cells(text: str, table: int) -> tuple[int, list[str]] | None:
     return got
 
 
+def _html_cells_before(text: str, tr: int, cell: int) -> int:
+    """How many cells (colspan counted) of the row opened at ``tr`` open before ``cell``.
+    The row's cell tags are read once per text (cached): counted again for each value, a
+    row of 500 short cells cost 500 x 500 matches (1 MB of such rows: 3.6 s)."""
+    cache = getattr(_HTML_HEADERS, "cache", None)
+    key = (id(text), len(text), text[:48], text[-48:])
+    if cache is None or cache[0] != key:
+        cache = _HTML_HEADERS.cache = (key, {})
+    got = cache[1].get(("row", tr))
+    if got is None:
+        # (a value's cell is within _HTML_ROW_MAX of its row's <tr: so are the cells before)
+        starts, counts, n = [], [], 0
+        for c in _HTML_CELL_OPEN.finditer(text, tr, min(len(text), tr + _HTML_ROW_MAX + 1)):
+            starts.append(c.start())
+            n += _spans(c.group(1))
+            counts.append(n)
+        got = cache[1][("row", tr)] = (starts, counts)
+    starts, counts = got
+    k = bisect.bisect_left(starts, cell)  # the cells that open before the value's
+    return counts[k - 1] if k else 0
+
+
 def _html_column(text: str, s: int, e: int, header: re.Pattern) -> bool:
     """Whether the value at ``s:e`` is the whole text of an HTML table's cell, in a body row,
     whose column's header cell (in the table's first row) matches ``header``."""
@@ -1223,7 +1249,7 @@ def _html_column(text: str, s: int, e: int, header: re.Pattern) -> bool:
     tr = _rfind_ci(text, "<tr", lo, cell)
     if tr < 0 or _rfind_ci(text, "</tr", tr, cell) >= 0:
         return False
-    index = sum(_spans(c.group(1)) for c in _HTML_CELL_OPEN.finditer(text, tr, cell))
+    index = _html_cells_before(text, tr, cell)
     table = _rfind_ci(text, "<table", max(0, s - _TABLE_LOOKBACK), tr)
     if table < 0 or _rfind_ci(text, "</table", table, tr) >= 0:
         return False  # no table's start near, or a table inside a cell above
