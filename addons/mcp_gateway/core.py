@@ -526,11 +526,12 @@ class Gateway:
     def _request(self, flow: http.HTTPFlow) -> None:
         req = flow.request
         if req.stream and flow.id in self._exchanges:
-            # already sent and admitted (open mode, a body far over the limit: see
-            # _huge_request); its content is here only with store_streamed_bodies, and was
-            # dealt with then. (Only that one: a body mitmproxy streamed by its own
-            # stream_large_bodies, open mode, is read here as before when it is kept, and a
-            # GET or DELETE still opens its exchange, so that their answers are inspected.)
+            # already sent and admitted (open mode: a body far over the limit, or one that
+            # mitmproxy's stream_large_bodies streams: see _huge_request); its content is
+            # here only with store_streamed_bodies, and was dealt with then. (Only that one:
+            # a streamed body _huge_request did not admit, a chunked one, is read here as
+            # before when it is kept, and a GET or DELETE still opens its exchange, so that
+            # their answers are inspected.)
             return
         body = req.raw_content or b""
         method = req.method

@@ -653,6 +653,7 @@ FOUND = [
     (f"MCP_GATEWAY_KEY=mgw_0f3a9c2e4b1d_{RANDOM43}", [f"mgw_0f3a9c2e4b1d_{RANDOM43}"]),
     (f'{{"ACME_KEY": "{RANDOM43}"}}', [RANDOM43]),
     (f"env:\n  FOO_KEY: {RANDOM43}\n", [RANDOM43]),
+    ("ACME_KEY=Zq8Lm2Xv9Rt4Wp7kYb3N", ["Zq8Lm2Xv9Rt4Wp7kYb3N"]),  # (20 characters: entropy 4.1)
     # -- corpus 32 --------------------------------------------------------------------------
     # gh variable list: a name, its value, then when it changed
     ("SMTP_PASSWORD         Orbit#Saffron68  1 day ago", ["Orbit#Saffron68"]),
@@ -1051,6 +1052,7 @@ SILENT = [
     "BACKUP_KEY=backups/db/Dump20240101T0000Z",
     "FEATURE_KEY=EnableNewCheckoutFlow2024",
     "FIGMA_FILE_KEY=Ll2bRrbgOYTrWUtnxJXqrc4",  # (a file's id in its URL)
+    "TWILIO_ACCOUNT_KEY=AC903d121a1c4278ee392e38aaf50ea47c",  # (an account SID: public)
     # -- corpus 32 --------------------------------------------------------------------------
     # a table row whose last column is a date, but whose value is a placeholder or a name
     "SMTP_PASSWORD         ${SMTP_PASSWORD}  1 day ago",
