@@ -25,6 +25,11 @@ BOMB = "\n".join(
         ("a: !!int 0xZZ\n", 1, "invalid"),
         ("a: &a [*a]\n", 1, "an alias refers to a value that holds it"),
         ("a: &a {b: *a}\n", 1, "an alias refers to a value that holds it"),
+        # (a tag on a mapping or a sequence, which the loader builds itself, is read too)
+        ("a:\n  b: !!python/object/apply:os.system\n    - ls\n", 2, "could not determine"),
+        ("a: !!python/object:builtins.dict {b: 1}\n", 1, "could not determine a constructor"),
+        ("a: !local [1]\n", 1, "could not determine a constructor for the tag '!local'"),
+        ("a: !!str {b: 1}\n", 1, "expected a scalar for the tag"),
     ],
 )
 def test_a_value_yaml_cannot_build_is_a_config_error_with_its_line(text, line, problem) -> None:
@@ -46,6 +51,11 @@ def test_deep_nesting_is_a_config_error() -> None:
             load_yaml_text(text, "deep.yaml")
 
 
+def test_explicit_collection_tags_the_safe_loader_knows_still_load() -> None:
+    data, _ = load_yaml_text("a: !!map {b: !!seq [1, 2]}\nc: !!set {x}\n", "ok.yaml")
+    assert data == {"a": {"b": [1, 2]}, "c": {"x": None}}
+
+
 def test_aliases_used_in_moderation_still_load(tmp_path) -> None:
     f = tmp_path / "ok.yaml"
     f.write_text("base: &b [1, 2, 3]\nx: *b\ny: *b\nz: &m {k: v}\nw: *m\n")
@@ -63,6 +73,7 @@ def test_rules_check_reports_hostile_yaml_with_exit_1(tmp_path, capsys) -> None:
     files = []
     for name, text in {
         "tag.yaml": 'rules:\n  - id: x\n    pattern: !!python/object:os.system "ls"\n',
+        "tagged-list.yaml": "rules: !!python/object/apply:os.system\n  - {id: x}\n",
         "bomb.yaml": BOMB,
         "rec.yaml": "rules: &a [*a]\n",
         "deep.yaml": "rules: " + "[" * 20000 + "]" * 20000,

@@ -39,6 +39,13 @@ MAX_NODES = 100_000
 MAX_FILE_BYTES = 16 << 20
 
 
+# The tags a mapping or a sequence may carry: the defaults, and the safe loader's own collection
+# types (built here as the mapping or list they are written as).
+_COLLECTION_TAGS = frozenset(
+    f"tag:yaml.org,2002:{t}" for t in ("map", "seq", "set", "omap", "pairs")
+)
+
+
 class _Budget:
     __slots__ = ("left", "limit", "active")
 
@@ -56,6 +63,16 @@ def _construct(node: yaml.Node, loc: Loc, lines: dict[Loc, int], budget: _Budget
             "", line, _fmt(loc), f"more than {budget.limit:,} values once aliases are expanded"
         )
     if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+        if node.tag not in _COLLECTION_TAGS:
+            # (a collection is built here, not by PyYAML, so its tag would be dropped unread:
+            # `rules: !!python/object/apply:os.system [...]` loaded as a plain list)
+            kind = "mapping" if isinstance(node, yaml.MappingNode) else "sequence"
+            problem = (
+                f"expected a scalar for the tag '{node.tag}', found a {kind}"
+                if node.tag in yaml.SafeLoader.yaml_constructors
+                else f"could not determine a constructor for the tag '{node.tag}'"
+            )
+            raise ConfigError("", line, _fmt(loc), f"invalid YAML: {problem}")
         if id(node) in budget.active:
             raise ConfigError("", line, _fmt(loc), "an alias refers to a value that holds it")
         budget.active.add(id(node))
