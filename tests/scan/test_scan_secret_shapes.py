@@ -1035,9 +1035,13 @@ SILENT = [
     "backup codes: see the vault. Call me on (02) 5326 6028 or +44 20 7946 0958",
     "recovery codes regenerated.\n20240601\nOrder total 1234.56, shipped 14:30",
     "Backup codes are 8 digits long, e.g. 1234 5678.",
+    # (ten digits in two fives near such a name: a ZIP code, an order number)
+    "Backup codes FAQ. Ship to 12345-67890, order 10001-20002.",
     # a record's UUID or a commit in such a path is no token
     "https://x.io/invite/accept/3f7a9c2e-4b1d-8f6a-0c5e-7b9d2f4a6c8e",
     "https://x.io/api/verify/0419726fc457d28a39f0915801f971e8aa11bb22",
+    # (a page's slug after such a word is no token)
+    "https://docs.x.io/verify/verifying-your-domain-ownership-records",
     # a login or a password in words without a value
     "the login is slow / broken since Monday",
     "password reset to default. Ask IT.",
