@@ -635,6 +635,11 @@ FOUND = [
         "the Apple ID recovery key for the shared iPad: NDUP-C4XT-ZVZP-8GOI-QUVQ-OYAP-018U",
         ["NDUP-C4XT-ZVZP-8GOI-QUVQ-OYAP-018U"],
     ),
+    ("the password for alice was reset to Zq8#Lm2Xv9 by IT", ["Zq8#Lm2Xv9"]),
+    (
+        '"Title","Username","Password","TOTP"\n"GitHub","ana","Orbit@Copper20","JBSWY3DPEHPK3PXQ"\n',
+        ["JBSWY3DPEHPK3PXQ"],
+    ),
     # the token of a password-reset, magic sign-in or invitation link
     (
         "activeer je account via https://portal.x.org/invite/accept/gKWjEIWEE_iZJUAvkpNkIcR4sxP7pn1D",
@@ -1042,6 +1047,13 @@ SILENT = [
     "https://x.io/api/verify/0419726fc457d28a39f0915801f971e8aa11bb22",
     # (a page's slug after such a word is no token)
     "https://docs.x.io/verify/verifying-your-domain-ownership-records",
+    # a recovery-code list's name above times, a date, a build id; a help article about them
+    "Backup codes:\nopen 0900 1700\nticket 2024 0601\nABCD-EFGH-IJKL-MNOP-QRST-UVWX\n",
+    "Backup codes let you sign in when you lose your phone. Our desk is open 0900 1700.",
+    # a table that compares TOTP with HOTP; a version after a password policy's name
+    "| property | TOTP | HOTP |\n|---|---|---|\n| algorithm | HMAC-SHA1 | HMAC-SHA1 |\n| digits | 6 | 6 |\n",
+    "Password policy updated to v2.3.1-final today",
+    "password manager updated to 1.2.3-beta2",
     # a login or a password in words without a value
     "the login is slow / broken since Monday",
     "password reset to default. Ask IT.",
