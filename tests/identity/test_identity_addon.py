@@ -194,6 +194,40 @@ def test_gateway_key_never_forwarded_on_non_mcp_requests(tmp_path, mkex) -> None
         assert ex.flow.request.headers["authorization"] == f"Bearer {key}"
 
 
+def test_gateway_key_in_a_url_query_is_removed_before_it_goes_on(tmp_path, mkex) -> None:
+    # the gateway reads keys from the Authorization header only: one put in the query
+    # (?access_token=mgw_…) went on to the server, which could replay it at the gateway
+    from mitmproxy.test import tflow
+
+    db = tmp_path / "gw.db"
+    key, _ = create_key(db, "a", "alice", [])
+    cfg = tmp_path / "gw.yaml"
+    cfg.write_text(f"keys_db: {db}\n")
+    p = Pipeline()
+    a = IdentityAddon(p)
+    with taddons.context(a) as tctx:
+        tctx.configure(a, mcp_config=str(cfg))
+        a.done()
+        f = tflow.tflow()
+        f.request.path = f"/mcp?session=abc&access_token={key}&x=1"
+        a.request(f)
+        assert dict(f.request.query) == {"session": "abc", "x": "1"}
+        # an MCP exchange too (the identify stage only looks at the header)
+        ex = mkex(auth="Bearer other")
+        p.start_exchange(ex)
+        ex.flow.request.path = f"/mcp?api_key={key.upper()}"
+        a.request(ex.flow)
+        assert "api_key" not in ex.flow.request.query
+        g = tflow.tflow()
+        g.request.path = "/search?q=mgw_is_a_word"  # (not a key's shape)
+        a.request(g)
+        assert g.request.path == "/search?q=mgw_is_a_word"
+        h = tflow.tflow()
+        h.request.path = "/search?q=hello&page=2"
+        a.request(h)
+        assert h.request.path == "/search?q=hello&page=2"  # (untouched: not even re-encoded)
+
+
 def test_slow_jwks_does_not_delay_revocation(tmp_path, mkex, jwks_server, signer, mkjwks) -> None:
     jwks_server.doc = mkjwks(signer)
     jwks_server.delay = 4.0  # every JWKS fetch hangs for 4 s

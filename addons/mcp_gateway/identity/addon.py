@@ -130,6 +130,7 @@ class IdentityAddon:
             return
         try:
             ident.strip_stray_credential(flow)
+            ident.strip_query_keys(flow)
         except Exception:  # noqa: BLE001 - never break the flow
             log.exception("mcp-gateway: identity request hook failed (flow %s)", flow.id)
 

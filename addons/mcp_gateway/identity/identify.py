@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -30,6 +31,9 @@ from .jwt import Jwks, JwtRejected, claim, looks_like_jwt, roles_from
 from .keys import PREFIX, KeyRejected, KeyStore
 from .sessions import SessionBindings, short
 from .upstream import SecretCache, Upstreams, strip_fields
+
+# a gateway API key as ``keys.create_key`` makes it: mgw_<12 hex>_<the secret, base64url>
+_KEY_SHAPE = re.compile(r"(?i)mgw_[0-9a-f]{12}_[A-Za-z0-9_-]{16,}\Z")
 
 log = logging.getLogger("mcp_gateway.identity")
 
@@ -419,6 +423,27 @@ class IdentifyStage:
                     flow.request.pretty_url.split("?", 1)[0],
                 )
             return
+
+    def strip_query_keys(self, flow: Any) -> None:
+        """A gateway API key in the request URL's query (``?access_token=mgw_…``) is the
+        gateway's credential, never the upstream's: the gateway reads keys from the
+        ``Authorization`` header only, and forwarded, a hostile server could collect the key
+        and replay it against the gateway. Such a parameter is removed from every request,
+        MCP or not (the scanner records it as the client's credential in the query)."""
+        if self.state.keys is None:
+            return
+        req = flow.request
+        if b"mgw_" not in req.data.path.lower():
+            return  # (one C-speed search: the common case)
+        fields = req.query.fields
+        kept = tuple((k, v) for k, v in fields if _KEY_SHAPE.match(v) is None)
+        if len(kept) != len(fields):
+            req.query = kept
+            log.info(
+                "mcp-gateway: removed a gateway API key from the query of %s %s",
+                req.method,
+                req.pretty_url.split("?", 1)[0],
+            )
 
     def after_send(self, flow: Any) -> None:
         """The request has gone upstream: replace an injected secret by a placeholder."""
