@@ -337,6 +337,10 @@ CASES = [
         "<table><tr><th>Name</th><th>Order</th></tr><tr><td>Ann</td><td>0612345678</td></tr></table>",
         [],
     ),
+    # -- corpus 34: SnowSQL's prompt USER#WAREHOUSE@DATABASE.SCHEMA> is no address; one after
+    # a # elsewhere is
+    ("ETL_USER#TRANSFORM_WH@RAW.CRM>select id from contacts limit 5;", []),
+    ("see #maria.lopez@gmail.com for the export", [("email", "maria.lopez@gmail.com")]),
 ]
 
 
