@@ -341,6 +341,9 @@ CASES = [
     # a # elsewhere is
     ("ETL_USER#TRANSFORM_WH@RAW.CRM>select id from contacts limit 5;", []),
     ("see #maria.lopez@gmail.com for the export", [("email", "maria.lopez@gmail.com")]),
+    # a survey's question id before a phone column's name (Qualtrics: Q6_phone)
+    ("ResponseId,Q1,Q6_phone\nR_5XkQ,2,617 657 101\n", [("phone_number", "617 657 101")]),
+    ("ResponseId,Q1,Q6_order\nR_5XkQ,2,617 657 101\n", []),
 ]
 
 
