@@ -840,6 +840,15 @@ FOUND = [
     ),
     # a [name, value] header pair whose value has hyphens but is no kebab-case name
     ('[["X-Api-Key", "live-Zk4q9TnB2wLr7Vx3"]]', ["live-Zk4q9TnB2wLr7Vx3"]),
+    # -- corpus 34: a two-word name in a box table's last row, right above its bottom border
+    # (confluent api-key create); no header row, since no rows follow the border
+    (
+        "+------------+------------------+\n| API Key    | D515TA8ERMG4VSJ7 |\n"
+        "| API Secret | icWoNKWPAbqHA0lEVy+GXiZhoBqh9MA8W4SEmS3ynrqec1u0iVJodWq5B1xvpB/5 |\n"
+        "+------------+------------------+\nbootstrap: pkc-1.confluent.cloud:9092",
+        ["icWoNKWPAbqHA0lEVy+GXiZhoBqh9MA8W4SEmS3ynrqec1u0iVJodWq5B1xvpB/5"],
+    ),
+    ("| Client Secret | Zx8vQ2mN7pL4kR9s |", ["Zx8vQ2mN7pL4kR9s"]),
 ]
 
 
@@ -1113,6 +1122,10 @@ SILENT = [
     '"exposedHeaders": ["X-Auth-Token", "X-Trace-Id-7f3a"]',
     'type: ["api-key", "oauth2-token"]',
     'classes: ["show-password", "btn-primary2"]',
+    # -- corpus 34: a box table's header row (rows follow its separator), a masked cell
+    "+---------+------------+\n| api_key | created_at |\n+---------+------------+\n"
+    "| 1       | 2024-01-01 |\n+---------+------------+",
+    "| API Secret | <hidden> |",
 ]
 
 
