@@ -849,6 +849,9 @@ FOUND = [
         ["icWoNKWPAbqHA0lEVy+GXiZhoBqh9MA8W4SEmS3ynrqec1u0iVJodWq5B1xvpB/5"],
     ),
     ("| Client Secret | Zx8vQ2mN7pL4kR9s |", ["Zx8vQ2mN7pL4kR9s"]),
+    # the Elasticsearch and OpenSearch clients' (user, password) tuples
+    ('es = Elasticsearch(cloud_id="logs:ZXUtd2VzdA==", basic_auth=("elastic", "Glacier3728$"))', ["Glacier3728$"]),
+    ("client = OpenSearch(hosts=hosts, http_auth=('admin', 'Zq8#kLm2Pw'))", ["Zq8#kLm2Pw"]),
 ]
 
 
@@ -1122,10 +1125,12 @@ SILENT = [
     '"exposedHeaders": ["X-Auth-Token", "X-Trace-Id-7f3a"]',
     'type: ["api-key", "oauth2-token"]',
     'classes: ["show-password", "btn-primary2"]',
-    # -- corpus 34: a box table's header row (rows follow its separator), a masked cell
+    # -- corpus 34: a box table's header row (rows follow its separator), a masked cell, a
+    # password read at run time
     "+---------+------------+\n| api_key | created_at |\n+---------+------------+\n"
     "| 1       | 2024-01-01 |\n+---------+------------+",
     "| API Secret | <hidden> |",
+    'es = Elasticsearch(cloud_id=cid, basic_auth=("elastic", getpass()))',
 ]
 
 
