@@ -1130,6 +1130,9 @@ SILENT = [
     "+---------+------------+\n| api_key | created_at |\n+---------+------------+\n"
     "| 1       | 2024-01-01 |\n+---------+------------+",
     "| API Secret | <hidden> |",
+    # a note in a cell whose last word is a password's name: the next cell is no value
+    "| Jenkins | https://jenkins.acme.io | admin | see 1Password | @bruno |\n"
+    "| Linear | https://linear.acme.io | admin | see 1Password | @jonas |\n",
     'es = Elasticsearch(cloud_id=cid, basic_auth=("elastic", getpass()))',
 ]
 
