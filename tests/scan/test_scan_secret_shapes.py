@@ -850,7 +850,10 @@ FOUND = [
     ),
     ("| Client Secret | Zx8vQ2mN7pL4kR9s |", ["Zx8vQ2mN7pL4kR9s"]),
     # the Elasticsearch and OpenSearch clients' (user, password) tuples
-    ('es = Elasticsearch(cloud_id="logs:ZXUtd2VzdA==", basic_auth=("elastic", "Glacier3728$"))', ["Glacier3728$"]),
+    (
+        'es = Elasticsearch(cloud_id="logs:ZXUtd2VzdA==", basic_auth=("elastic", "Glacier3728$"))',
+        ["Glacier3728$"],
+    ),
     ("client = OpenSearch(hosts=hosts, http_auth=('admin', 'Zq8#kLm2Pw'))", ["Zq8#kLm2Pw"]),
 ]
 
