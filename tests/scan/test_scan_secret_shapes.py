@@ -1132,6 +1132,9 @@ SILENT = [
     # password read at run time
     "+---------+------------+\n| api_key | created_at |\n+---------+------------+\n"
     "| 1       | 2024-01-01 |\n+---------+------------+",
+    # a Markdown or psql header with no rows yet: its separator says it is one
+    "| api_key | created_at |\n|---|---|\n",
+    " api_key | created_at\n---------+-----------\n(0 rows)\n",
     "| API Secret | <hidden> |",
     # a note in a cell whose last word is a password's name: the next cell is no value
     "| Jenkins | https://jenkins.acme.io | admin | see 1Password | @bruno |\n"
