@@ -849,6 +849,10 @@ FOUND = [
         ["icWoNKWPAbqHA0lEVy+GXiZhoBqh9MA8W4SEmS3ynrqec1u0iVJodWq5B1xvpB/5"],
     ),
     ("| Client Secret | Zx8vQ2mN7pL4kR9s |", ["Zx8vQ2mN7pL4kR9s"]),
+    (
+        "+-------------+--------------+\n| db_password | Xk9#mPq2LzR7 |\n+-------------+--------------+\n",
+        ["Xk9#mPq2LzR7"],
+    ),
     # the Elasticsearch and OpenSearch clients' (user, password) tuples
     (
         'es = Elasticsearch(cloud_id="logs:ZXUtd2VzdA==", basic_auth=("elastic", "Glacier3728$"))',
@@ -1136,6 +1140,8 @@ SILENT = [
     "| api_key | created_at |\n|---|---|\n",
     " api_key | created_at\n---------+-----------\n(0 rows)\n",
     "| API Secret | <hidden> |",
+    # a +---+ table with only its header row: the cell after a key's name is a column's name
+    "+---------+-------------+\n| api_key | Description |\n+---------+-------------+\n",
     # a note in a cell whose last word is a password's name: the next cell is no value
     "| Jenkins | https://jenkins.acme.io | admin | see 1Password | @bruno |\n"
     "| Linear | https://linear.acme.io | admin | see 1Password | @jonas |\n",
