@@ -166,9 +166,9 @@ def test_addon_hooks_mask_injected_secret_and_learn_sessions(tmp_path, monkeypat
         assert not a.identify._pending and not a.identify._masks
 
 
-def test_gateway_key_never_forwarded_on_non_mcp_requests(tmp_path, mkex) -> None:
-    from mitmproxy.test import tflow
-
+@contextlib.contextmanager
+def _keyed(tmp_path):
+    """An addon whose config names a keys database holding one key: (pipeline, addon, key)."""
     db = tmp_path / "gw.db"
     key, _ = create_key(db, "a", "alice", [])
     cfg = tmp_path / "gw.yaml"
@@ -178,6 +178,13 @@ def test_gateway_key_never_forwarded_on_non_mcp_requests(tmp_path, mkex) -> None
     with taddons.context(a) as tctx:
         tctx.configure(a, mcp_config=str(cfg))
         a.done()
+        yield p, a, key
+
+
+def test_gateway_key_never_forwarded_on_non_mcp_requests(tmp_path, mkex) -> None:
+    from mitmproxy.test import tflow
+
+    with _keyed(tmp_path) as (p, a, key):
         f = tflow.tflow()  # a request the MCP core did not take (e.g. a plain REST call)
         f.request.headers["Authorization"] = f"Bearer {key}"
         a.request(f)
@@ -199,15 +206,7 @@ def test_gateway_key_in_a_url_query_is_removed_before_it_goes_on(tmp_path, mkex)
     # (?access_token=mgw_…) went on to the server, which could replay it at the gateway
     from mitmproxy.test import tflow
 
-    db = tmp_path / "gw.db"
-    key, _ = create_key(db, "a", "alice", [])
-    cfg = tmp_path / "gw.yaml"
-    cfg.write_text(f"keys_db: {db}\n")
-    p = Pipeline()
-    a = IdentityAddon(p)
-    with taddons.context(a) as tctx:
-        tctx.configure(a, mcp_config=str(cfg))
-        a.done()
+    with _keyed(tmp_path) as (p, a, key):
         f = tflow.tflow()
         f.request.path = f"/mcp?session=abc&access_token={key}&x=1"
         a.request(f)
