@@ -100,7 +100,7 @@ class Gateway:
         self._legacy_refusal_bytes = 0  # what the refusals' ids and texts hold
         self.closing = False  # mitmproxy is shutting down: nothing more is forwarded
         self.websockets = WebSockets(self)
-        self._turning_off_rawtcp = False  # (see _no_raw_tunnels)
+        self._updating_options = False  # (see _no_blind_spots)
 
     def done(self) -> None:
         """On shutdown (not on a script reload) the audit trail closes right after this hook,
@@ -174,7 +174,7 @@ class Gateway:
             self.fail_mode = mode
             self.pipeline.fail_mode = mode
         if {"mcp_fail_mode", "rawtcp", "stream_large_bodies"} & updated:
-            self._no_raw_tunnels()
+            self._no_blind_spots()
         if "mcp_max_message_bytes" in updated:
             n = ctx.options.mcp_max_message_bytes
             if n <= 0:
@@ -204,16 +204,16 @@ class Gateway:
             return True
         return bool(getattr(ctx.options, "save_stream_file", None))
 
-    def _no_raw_tunnels(self) -> None:
-        """In closed mode, mitmproxy's ``rawtcp`` is turned off. With it on, a connection
+    def _no_blind_spots(self) -> None:
+        """In closed mode, the mitmproxy options that carry traffic past every hook of the
+        gateway are turned off: ``rawtcp`` and ``stream_large_bodies``. With ``rawtcp`` on, a connection
         mitmproxy cannot read as HTTP or TLS (a ClientHello sent in two pieces, the first of
         2 bytes) and the connection after an HTTP 101 that is no WebSocket (an h2c upgrade)
         become raw TCP pipes that no hook of the gateway sees. Off, such a connection is read
         as HTTP (and refused) or closed. ``--ignore-hosts``/``--tcp-hosts`` still pass their
-        hosts through; ``mcp_fail_mode=open`` leaves ``rawtcp`` as set. So for
-        ``stream_large_bodies`` (below)."""
+        hosts through; ``mcp_fail_mode=open`` leaves both as set (and warns of the second)."""
         opts = getattr(ctx, "options", None)
-        if self._turning_off_rawtcp:
+        if self._updating_options:
             # mitmproxy rolling back our own update because another addon refused the
             # options (a bad rule file at start-up): setting it again looped until
             # RecursionError, thousands of log lines before the file's error
@@ -223,11 +223,11 @@ class Gateway:
                 "mcp-gateway: rawtcp turned off (mcp_fail_mode=closed): connections that are "
                 "neither HTTP nor TLS are refused instead of tunnelled uninspected"
             )
-            self._turning_off_rawtcp = True
+            self._updating_options = True
             try:
                 opts.update(rawtcp=False)
             finally:
-                self._turning_off_rawtcp = False
+                self._updating_options = False
         # mitmproxy's stream_large_bodies streams a body over its size (announced, or read so
         # far for a chunked one) before the request/response hooks get any content: a 2 KB
         # tools/call went to the server unauthenticated, unscanned and unaudited, and a JSON
@@ -243,11 +243,11 @@ class Gateway:
                 "or audited); use body_size_limit to bound memory",
                 big,
             )
-            self._turning_off_rawtcp = True
+            self._updating_options = True
             try:
                 opts.update(stream_large_bodies=None)
             finally:
-                self._turning_off_rawtcp = False
+                self._updating_options = False
         elif big:
             log.warning(
                 "mcp-gateway: stream_large_bodies=%s with mcp_fail_mode=open: MCP requests and "
@@ -1038,8 +1038,7 @@ class Gateway:
                 flow.response.stream = True
 
     def response(self, flow: http.HTTPFlow) -> None:
-        if flow.websocket is None and flow.id in self.websockets._open:
-            self._no_upgrade(flow)
+        self._no_upgrade(flow)
         try:
             self._response(flow)
         except Exception as e:  # noqa: BLE001
@@ -1069,14 +1068,17 @@ class Gateway:
                 self.pipeline.end_exchange(ex)
 
     def _no_upgrade(self, flow: http.HTTPFlow) -> None:
+        """A WebSocket handshake answered without an upgrade ends the exchange made for it
+        (see WebSockets.no_upgrade: nothing to do for any other flow)."""
+        if flow.websocket is not None:
+            return
         try:
             self.websockets.no_upgrade(flow)
         except Exception as e:  # noqa: BLE001
             log.error("mcp-gateway: internal error ending a handshake (flow %s): %r", flow.id, e)
 
     def error(self, flow: http.HTTPFlow) -> None:
-        if flow.websocket is None and flow.id in self.websockets._open:
-            self._no_upgrade(flow)
+        self._no_upgrade(flow)
         if answer.is_answer(flow):
             return answer.after_send(flow)
         ex = self._exchanges.pop(flow.id, None)
