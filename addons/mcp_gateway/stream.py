@@ -399,11 +399,8 @@ class SSEStream:
                 self.known
                 or self.parser.pending_has(b'"jsonrpc"')  # (in place: the common cases)
                 or self.parser.pending_has(b"\\u")
-                or may_name_jsonrpc(self.parser.pending_head(self.parser.pending))
-                or (
-                    self.gw.fail_mode == "closed"
-                    and _json_event(self.parser.pending_head(self.parser.pending))
-                )
+                or may_name_jsonrpc(head := self.parser.pending_head(self.parser.pending))
+                or (self.gw.fail_mode == "closed" and _json_event(head))
             ):
                 # (closed mode: JSON whose "jsonrpc" may come later, its members in any
                 # order, or an event whose data has not begun)
