@@ -1185,16 +1185,23 @@ def _spans(attrs: str) -> int:
     return max(1, min(int(m.group(1)), 50)) if m else 1
 
 
+def _html_cache(text: str) -> dict:
+    """What the HTML column check learned about ``text`` (one text at a time, per thread):
+    its tables' first rows, its rows' cell tags."""
+    cache = getattr(_HTML_HEADERS, "cache", None)
+    key = (id(text), len(text), text[:48], text[-48:])
+    if cache is None or cache[0] != key:
+        cache = _HTML_HEADERS.cache = (key, {})
+    return cache[1]
+
+
 def _html_header_cells(text: str, table: int) -> tuple[int, list[str]] | None:
     """The first row of the table opened at ``table`` (its header: <th> cells or the first
     row): where its ``</tr`` is, and its cells as plain text, a cell repeated for its
     colspan; None without one. (Found whatever value asks first: a cell of the header row
     itself may, and must not leave the table without a header for the rows below.)"""
-    cache = getattr(_HTML_HEADERS, "cache", None)
-    key = (id(text), len(text), text[:48], text[-48:])
-    if cache is None or cache[0] != key:
-        cache = _HTML_HEADERS.cache = (key, {})
-    got = cache[1].get(table, False)
+    cache = _html_cache(text)
+    got = cache.get(table, False)
     if got is not False:
         return got
     got = None
@@ -1209,7 +1216,7 @@ def _html_header_cells(text: str, table: int) -> tuple[int, list[str]] | None:
                 cell = re.sub(r"\\[nrt]|&nbsp;|\s+", " ", cell).strip(" \"'`*:")
                 cells.extend([cell] * _spans(m.group(1)))
             got = (end, cells)
-    cache[1][table] = got
+    cache[table] = got
     return got
 
 
@@ -1217,11 +1224,8 @@ def _html_cells_before(text: str, tr: int, cell: int) -> int:
     """How many cells (colspan counted) of the row opened at ``tr`` open before ``cell``.
     The row's cell tags are read once per text (cached): counted again for each value, a
     row of 500 short cells cost 500 x 500 matches (1 MB of such rows: 3.6 s)."""
-    cache = getattr(_HTML_HEADERS, "cache", None)
-    key = (id(text), len(text), text[:48], text[-48:])
-    if cache is None or cache[0] != key:
-        cache = _HTML_HEADERS.cache = (key, {})
-    got = cache[1].get(("row", tr))
+    cache = _html_cache(text)
+    got = cache.get(("row", tr))
     if got is None:
         # (a value's cell is within _HTML_ROW_MAX of its row's <tr: so are the cells before)
         starts, counts, n = [], [], 0
@@ -1229,7 +1233,7 @@ def _html_cells_before(text: str, tr: int, cell: int) -> int:
             starts.append(c.start())
             n += _spans(c.group(1))
             counts.append(n)
-        got = cache[1][("row", tr)] = (starts, counts)
+        got = cache[("row", tr)] = (starts, counts)
     starts, counts = got
     k = bisect.bisect_left(starts, cell)  # the cells that open before the value's
     return counts[k - 1] if k else 0
