@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import json
 import re
 import secrets
 import sys
@@ -44,7 +43,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from mcp_gateway.message import ErrorCode
-from mcp_gateway.parse import encode_json, peek_id
+from mcp_gateway.parse import decode_json, encode_json, peek_id
 
 from .child import ChildUnavailable, Supervisor, _describe_exit
 from .http11 import HEADER_LIMIT, HttpError, Request, ResponseWriter, read_request
@@ -77,23 +76,20 @@ def jsonrpc_error(id_: Any, code: int, message: str, data: Any = None) -> bytes:
 
 
 def loads(raw: bytes) -> tuple[Any, bytes]:
-    """A message as the gateway and the SDK clients read it, and its bytes as valid UTF-8.
+    """A message as the gateway and the SDK clients read it (``parse.decode_json`` with the
+    leniency of a server's answer), and its bytes as valid UTF-8.
 
     orjson refuses what they read: a lone surrogate escape (``JSON.stringify`` and Python's
     ``json.dumps`` of a string cut inside an emoji write ``"\\ud83d"``), invalid UTF-8
     (JavaScript decodes it with replacement characters, as the gateway does a server's answer)
     and NaN. Such an answer was skipped as "not JSON", and its request waited out --timeout
     (300 s) for an answer that had come. Raises ValueError for what is not JSON."""
+    value = decode_json(raw, lenient_utf8=True)
     try:
-        return orjson.loads(raw), raw
-    except orjson.JSONDecodeError:
-        pass
-    text = raw.decode("utf-8", "replace")
-    try:
-        value = json.loads(text)
-    except RecursionError:
-        raise ValueError("nested too deeply") from None
-    return value, text.encode("utf-8")
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raw = raw.decode("utf-8", "replace").encode("utf-8")
+    return value, raw
 
 
 def frame(raw: bytes) -> bytes:
