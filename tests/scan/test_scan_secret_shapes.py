@@ -859,6 +859,29 @@ FOUND = [
         ["Glacier3728$"],
     ),
     ("client = OpenSearch(hosts=hosts, http_auth=('admin', 'Zq8#kLm2Pw'))", ["Zq8#kLm2Pw"]),
+    # -- corpus 35: a pretty-printed HAR file's Cookie header and cookies array (a line break
+    # and indentation before "value"), also as JSON text
+    (
+        '{"name": "Cookie",\n              "value": "_ga=GA1.1.05337.954; JSESSIONID=qr-W_DC5wIgyQrLcTFj3bWbB4VTTYg_J"}',
+        ["qr-W_DC5wIgyQrLcTFj3bWbB4VTTYg_J"],
+    ),
+    (
+        '{"cookies": [{"name": "connect.sid",\n    "value": "UpK-4T-PapYMumu5Znz3JeEMw3eGITyR"}]}',
+        ["UpK-4T-PapYMumu5Znz3JeEMw3eGITyR"],
+    ),
+    (
+        '{"text": "{\\n \\"name\\": \\"Cookie\\",\\n   \\"value\\": \\"a=1; session=6au9z9v4_Q-T1_c1IYzgAOwdhu9\\"}"}',
+        ["6au9z9v4_Q-T1_c1IYzgAOwdhu9"],
+    ),
+    # PsExec's and PAExec's -p
+    (r"psexec.exe \\fs01 -u corp\p.nowak -p r026xUmnQe2*GldRr cmd.exe", ["r026xUmnQe2*GldRr"]),
+    # a Zeek http.log: the columns are named after #fields, a cell the rows do not have
+    (
+        "#separator \\x09\n#fields\tts\tuid\tid.orig_h\tmethod\tusername\tpassword\n"
+        "#types\ttime\tstring\taddr\tstring\tstring\tstring\n"
+        "1710458316.6\tCmtghysTxz\t10.1.2.3\tGET\tbackup\tJuniper$Juniper27\n",
+        ["Juniper$Juniper27"],
+    ),
 ]
 
 
@@ -1146,6 +1169,8 @@ SILENT = [
     "| Jenkins | https://jenkins.acme.io | admin | see 1Password | @bruno |\n"
     "| Linear | https://linear.acme.io | admin | see 1Password | @jonas |\n",
     'es = Elasticsearch(cloud_id=cid, basic_auth=("elastic", getpass()))',
+    # -- corpus 35: PsExec asking for the password
+    r"psexec \\pc1 -u admin -p * cmd",
 ]
 
 

@@ -1019,9 +1019,12 @@ _COPY_HEADER = re.compile(r"\s*COPY\s+[^\s(]{1,200}\s*\(([^()\n]{1,4000})\)\s+FR
 def _header_cells(line: str, delim: str) -> list[str]:
     """A header row's cells. Confluence and Jira wiki tables mark header cells with a
     double bar (``|| Host || Password ||``) and the rows' cells with one; pg_dump names a
-    COPY block's tab-separated columns in its COPY line."""
+    COPY block's tab-separated columns in its COPY line; a Zeek log (http.log, ftp.log) names
+    its tab-separated columns after ``#fields``, a cell the rows do not have."""
     if delim == "|" and line.lstrip(" \t\"'`").startswith("||"):
         return line.split("||")
+    if delim == "\t" and line.startswith("#fields\t"):
+        return line.split("\t")[1:]
     if delim == "\t" and "COPY" in line[:40].upper():
         m = _COPY_HEADER.match(line)
         if m is not None:
