@@ -882,6 +882,29 @@ FOUND = [
         "1710458316.6\tCmtghysTxz\t10.1.2.3\tGET\tbackup\tJuniper$Juniper27\n",
         ["Juniper$Juniper27"],
     ),
+    # hashcat --show (and its potfile): HASH:PLAIN, USER:HASH:PLAIN with --username
+    (
+        "$ hashcat -m 1000 --username hashes.txt --show\n"
+        "a.khan:b83d456bf90d0eb3eed1991c2597ca3c:SKv*A#RW*XeEG\n"
+        "mwilson:6ae22a1f09e1a28e35ef35e0b90b7f92:Orbit8604$\n",
+        ["SKv*A#RW*XeEG", "Orbit8604$"],
+    ),
+    (
+        "$ hashcat -m 3200 h.txt --show\n"
+        "$2y$10$z9ASmSgqVPQx1siYwMlqWDO2Gv8rRH2.MyoxK3VvCoeSl/AUqZa1Y:Zephyr%Meadow63",
+        ["Zephyr%Meadow63"],
+    ),
+    # Nmap scripts' findings
+    (
+        "8080/tcp open  http\n| http-default-accounts:\n|   [Apache Tomcat] at /manager/html/\n"
+        "|     tomcat:Lantern9602$\n|_  [Cacti] at /cacti/\n",
+        ["Lantern9602$"],
+    ),
+    ("| snmp-brute:\n|_  corpXk29Lm04 - Valid credentials\n", ["corpXk29Lm04"]),
+    (
+        "| ssh-brute:\n|   Accounts:\n|     backup:Harbor9667$ - Valid credentials\n",
+        ["Harbor9667$"],
+    ),
 ]
 
 
@@ -1169,7 +1192,11 @@ SILENT = [
     "| Jenkins | https://jenkins.acme.io | admin | see 1Password | @bruno |\n"
     "| Linear | https://linear.acme.io | admin | see 1Password | @jonas |\n",
     'es = Elasticsearch(cloud_id=cid, basic_auth=("elastic", getpass()))',
-    # -- corpus 35: PsExec asking for the password
+    # -- corpus 35: hashcat --left prints the hashes alone; a hash:word line without hashcat
+    # near is no cracked password; Nmap found none
+    "$ hashcat -m 1000 --username hashes.txt --left\nmwilson:6ae22a1f09e1a28e35ef35e0b90b7f92\n",
+    "etag list:\n6ae22a1f09e1a28e35ef35e0b90b7f92:Orbit8604x\n",
+    "| http-default-accounts:\n|_  [Apache Tomcat] at /manager/html/ (no valid default credentials found)\n",
     r"psexec \\pc1 -u admin -p * cmd",
 ]
 
