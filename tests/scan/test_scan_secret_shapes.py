@@ -1196,6 +1196,7 @@ SILENT = [
     # near is no cracked password; Nmap found none
     "$ hashcat -m 1000 --username hashes.txt --left\nmwilson:6ae22a1f09e1a28e35ef35e0b90b7f92\n",
     "etag list:\n6ae22a1f09e1a28e35ef35e0b90b7f92:Orbit8604x\n",
+    "$ hashcat -m 10 salted.txt --left\n01dfae6e5d4d90d9892622325959afbe:7050461\n",
     "| http-default-accounts:\n|_  [Apache Tomcat] at /manager/html/ (no valid default credentials found)\n",
     r"psexec \\pc1 -u admin -p * cmd",
 ]
