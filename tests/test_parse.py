@@ -212,6 +212,8 @@ def test_a_name_mismatch_repeats_neither_value():
 def test_legacy_session():
     assert legacy_session_from_url("/messages/?session_id=abc") == "abc"
     assert legacy_session_from_url("http://h/message?sessionId=x1") == "x1"
+    # the official Go SDK (mcp-grafana's SSE transport): /sse?sessionid=…
+    assert legacy_session_from_url("/sse?sessionid=4JI36BPJOEWGA5ZB") == "4JI36BPJOEWGA5ZB"
     assert legacy_session_from_url("/mcp") is None
 
 
@@ -229,6 +231,8 @@ def test_legacy_session_has_one_spelling_and_one_value():
         legacy_session_from_url(f"/m?session_id=own&session_id={hexid}")
     with pytest.raises(AmbiguousSession):
         legacy_session_from_url(f"/m?sessionId=own&session_id={hexid}")
+    with pytest.raises(AmbiguousSession):
+        legacy_session_from_url(f"/sse?sessionid=own&sessionId={hexid}")
     # a percent-escaped name is the same parameter to the server
     assert legacy_session_from_url(f"/messages/?%73ession_id={dashed}") == hexid
     # and so is an array name to Express's query parser (sessionId[]=…, sessionId[0]=…)

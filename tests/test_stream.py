@@ -502,6 +502,36 @@ def test_pending_legacy_refusals_are_bounded_by_bytes(gw):
     assert all(len(k[1]) < 1000 for k in gw._legacy_sessions)
 
 
+def test_a_go_sdk_legacy_session_is_followed(gw):
+    """The official Go SDK's legacy transport (mcp-grafana's `-t sse`) names its session
+    `/sse?sessionid=…`. Not known as one, a refused request was answered in its POST, whose
+    body legacy clients never read: the client waited for its timeout (for ever by default)."""
+    f = legacy_get(gw)
+    feed(f.response.stream, b"event: endpoint\ndata: /sse?sessionid=4JI36BPJOE\n\n", 4)
+    assert gw.exchange(f).legacy_session == "4JI36BPJOE"
+
+    def go_post(body):
+        req = tutils.treq(
+            method=b"POST",
+            path=b"/sse?sessionid=4JI36BPJOE",
+            headers=((b"content-type", b"application/json"),),
+            content=orjson.dumps(body),
+        )
+        return send(gw, tflow.tflow(req=req))
+
+    p = go_post(rpc("tools/call", id=9, name="bad"))
+    assert p.response is None and b'"method":"ping"' in p.request.content
+    out = b"".join(
+        f.response.stream(b'event: message\ndata: {"jsonrpc":"2.0","id":9,"result":{}}\n\n')
+    )
+    assert b"blocked by rule test.bad" in out and b'"id":9' in out
+    # an answer on the stream is correlated with its POST (audit: method, tool, latency)
+    assert go_post(rpc("tools/call", id=10, name="echo")).response is None
+    feed(f.response.stream, b'event: message\ndata: {"jsonrpc":"2.0","id":10,"result":{}}\n\n', 10)
+    last = gw.rec.msgs[-1]
+    assert (last.kind, last.method, last.name) == (Kind.RESULT, "tools/call", "echo")
+
+
 def unknown_sse_flow(gw, headers=()):
     f = tflow.tflow(
         req=tutils.treq(

@@ -707,9 +707,15 @@ class AmbiguousSession(ValueError):
     """A legacy URL that names more than one session."""
 
 
+# (Go's ``Query().Get`` is case-sensitive: the Go SDK reads ``sessionid`` only. Unknown to
+# the gateway, its sessions went uncorrelated: a refused request was answered in the POST,
+# whose body a legacy client never reads, and the client waited for ever.)
+_LEGACY_SESSION_KEYS = frozenset(("session_id", "sessionId", "sessionid"))
+
+
 def legacy_session_from_url(url: str) -> str | None:
-    """``/messages/?session_id=...`` (Python SDK) or ``/message?sessionId=...`` (TS SDK),
-    in one spelling per session: the Python SDK reads the id as a UUID (``UUID(hex=…)``:
+    """``/messages/?session_id=...`` (Python SDK), ``/message?sessionId=...`` (TS SDK) or
+    ``/sse?sessionid=...`` (the official Go SDK, as in ``mcp-grafana``), in one spelling per session: the Python SDK reads the id as a UUID (``UUID(hex=…)``:
     upper case, dashes, braces and a ``urn:uuid:`` prefix all name the same session), so
     such an id is reduced to its 32 hex digits, or session binding could be passed by
     spelling another client's session differently. AmbiguousSession when the URL gives
@@ -723,7 +729,7 @@ def legacy_session_from_url(url: str) -> str | None:
     values = {
         _canonical_session(v)
         for key, vs in q.items()
-        if key.partition("[")[0] in ("session_id", "sessionId")
+        if key.partition("[")[0] in _LEGACY_SESSION_KEYS
         for v in vs
     }
     if len(values) > 1:
