@@ -586,3 +586,62 @@ async def test_a_server_faster_than_its_client_is_read_no_further_than_the_budge
         writer.close()
     finally:
         await b.close()
+
+
+ONE_SESSION_SERVER = """
+import json, os, sys
+inited = False
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("method") == "initialize":
+        if inited:  # as the Go SDK answers a second initialize
+            out = {"jsonrpc": "2.0", "id": m["id"],
+                   "error": {"code": 0, "message": 'duplicate "initialize" received'}}
+        else:
+            inited = True
+            out = {"jsonrpc": "2.0", "id": m["id"], "result": {"protocolVersion": "2025-11-25",
+                   "capabilities": {}, "serverInfo": {"name": "once", "version": str(os.getpid())}}}
+    elif "id" in m:
+        out = {"jsonrpc": "2.0", "id": m["id"], "result": {"pid": os.getpid()}}
+    else:
+        continue
+    print(json.dumps(out), flush=True)
+"""
+
+
+async def test_a_later_session_on_a_one_session_server_gets_a_fresh_process(tmp_path):
+    """The Go SDK (mcp-grafana, github-mcp-server) refuses a second initialize on one
+    process: every client after the first (mcpc reconnecting, a restarted agent) got
+    `duplicate "initialize" received` until the bridge was restarted. Such a server now
+    gets a fresh process for the new session; a server that accepts it keeps its process."""
+    srv = tmp_path / "once.py"
+    srv.write_text(ONE_SESSION_SERVER)
+    b = Bridge([PY, str(srv)], None, token=TOKEN, timeout=10)
+    await b.start()
+    try:
+        async with http() as c:
+            h = {"content-type": "application/json", "accept": "application/json"}
+            first = await c.post(b.url, content=orjson.dumps(INIT), headers=h)
+            pid1 = first.json()["result"]["serverInfo"]["version"]
+            assert pid1 == str(b.child_pid)
+            t = time.monotonic()
+            r = await c.post(b.url, content=orjson.dumps(INIT), headers=h)
+            assert "result" in r.json(), r.text
+            pid2 = r.json()["result"]["serverInfo"]["version"]
+            assert pid2 != pid1 and pid2 == str(b.child_pid) and time.monotonic() - t < 5
+            assert not pid_alive(int(pid1))
+            h["mcp-session-id"] = r.headers["mcp-session-id"]
+            call = {"jsonrpc": "2.0", "id": 5, "method": "tools/list"}
+            r = await c.post(b.url, content=orjson.dumps(call), headers=h)
+            assert r.json()["result"]["pid"] == int(pid2)
+    finally:
+        await b.close()
+
+
+async def test_a_later_session_on_a_tolerant_server_keeps_its_process(bridge):
+    async with http() as c:
+        h = {"content-type": "application/json", "accept": "application/json"}
+        assert (await c.post(bridge.url, content=orjson.dumps(INIT), headers=h)).status_code == 200
+        pid = bridge.child_pid
+        r = await c.post(bridge.url, content=orjson.dumps(INIT), headers=h)
+        assert "result" in r.json() and bridge.child_pid == pid

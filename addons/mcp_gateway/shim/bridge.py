@@ -13,7 +13,8 @@ Wire design (keeps order, stays simple):
 * ``GET``: the session's stream for server messages that belong to no request in flight
   (buffered until a GET stream is open).
 * ``DELETE``: ends the session (the child keeps running; a new ``initialize`` starts a new
-  session on the same child). One child per bridge, never one per POST.
+  session on the same child, or on a fresh one when the child refuses a second
+  ``initialize``, as Go SDK servers do). One child per bridge, never one per POST.
 
 Security (MCP security best practices for local proxies): the command is fixed on the
 command line, never chosen by a request; the server binds loopback only; ``Host`` must be
@@ -108,7 +109,7 @@ _LONG_RUN = re.compile(r"[^\s\"'`,;:(){}\[\]<>|]{16,}")
 class Waiter:
     """A client request in flight: the stream its answer (and related messages) go to."""
 
-    __slots__ = ("id", "key", "queue", "progress_token", "started", "sse", "method")
+    __slots__ = ("id", "key", "queue", "progress_token", "started", "sse", "method", "retry")
 
     def __init__(self, id_: Any, progress_token: Any, sse: bool, method: str = "") -> None:
         self.id = id_
@@ -118,6 +119,7 @@ class Waiter:
         self.progress_token = progress_token
         self.started = time.monotonic()
         self.sse = sse
+        self.retry: bytes | None = None  # an initialize to send again to a fresh child
 
     def push(self, raw: bytes) -> None:
         self.queue.put_nowait((raw, False))
@@ -186,6 +188,8 @@ class Bridge:
         self._replay_n = 0
         self.session_id: str | None = None
         self.init_payload: dict | None = None
+        self.child_initialized = False  # the running child answered an initialize
+        self._tasks: set[asyncio.Task] = set()
         self.initialized_seen = False
         self.get_streams: list[GetStream] = []
         self._streaming: set[Waiter] = set()  # requests whose answer stream is being written
@@ -297,6 +301,17 @@ class Bridge:
                     "request in flight (it timed out or was cancelled)"
                 )
                 return
+            if w.method == "initialize":
+                if "error" in obj and w.retry is not None:
+                    # A server that keeps one session per process (the Go SDK: `duplicate
+                    # "initialize" received`) refuses a later client's session: that client
+                    # gets a fresh process, as a stdio client would.
+                    self.pending[key] = w
+                    task = asyncio.get_running_loop().create_task(self._renew_for(w))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._tasks.discard)
+                    return
+                self.child_initialized = "result" in obj
             self._forget_token(w)
             w.finish(raw)
             return
@@ -371,6 +386,28 @@ class Bridge:
         self._fail_all(f"the MCP server is not running ({why})")
         if self.on_fatal is not None:
             self.on_fatal(why)
+
+    async def _renew_for(self, w: Waiter) -> None:
+        raw, w.retry = w.retry, None
+        self.log(
+            f"mcp-gateway: [{self.name}] the server refused a new session's initialize; "
+            "starting a fresh server process for it"
+        )
+        # the old process's requests in flight get no answer from the new one
+        others = {k: v for k, v in self.pending.items() if v is not w}
+        for k in others:
+            del self.pending[k]
+        for v in others.values():
+            self._forget_token(v)
+            v.finish(jsonrpc_error(v.id, ErrorCode.INTERNAL_ERROR, "the MCP server was restarted"))
+        self.child_initialized = False
+        await self.sup.renew()
+        try:
+            await self.sup.write(raw or b"", timeout=self.timeout)
+        except ChildUnavailable as e:
+            if self.pending.get(w.key) is w:
+                del self.pending[w.key]
+                w.finish(jsonrpc_error(w.id, ErrorCode.INTERNAL_ERROR, str(e)))
 
     async def _replay_initialize(self) -> None:
         if self.init_payload is None:
@@ -580,6 +617,8 @@ class Bridge:
         if isinstance(params, dict) and isinstance(params.get("_meta"), dict):
             token = params["_meta"].get("progressToken")
         w = Waiter(id_, token, sse, obj.get("method", ""))
+        if w.method == "initialize" and self.child_initialized:
+            w.retry = raw  # a later session: sent again to a fresh child if this one refuses
         self.pending[key] = w
         if token is not None:
             with contextlib.suppress(TypeError):

@@ -417,6 +417,25 @@ class Supervisor:
             if child.proc is not None and child.proc.returncode is None:
                 self.ready.set()
 
+    async def renew(self) -> None:
+        """Replace a running child with a fresh one: not a crash (no backoff, no ``on_exit``,
+        no ``on_restart`` replay). For a new client session on a server that keeps one
+        session per process (the Go SDK refuses a second ``initialize``)."""
+        self._closing = True
+        self.ready.clear()
+        old, watcher = self.child, self._watcher
+        if old is not None:
+            await old.stop()
+        if watcher is not None and not watcher.done():
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await watcher
+        self._closing = False
+        try:
+            await self.start()
+        except OSError as e:
+            self._give_up(f"cannot restart {self.argv[0]!r}: {e.strerror or e}")
+
     def _give_up(self, why: str) -> None:
         self.dead_reason = why
         self.dead.set()
