@@ -48,6 +48,11 @@ CASES = [
     ("mailto:lena.rossi@gmail.com", [("email", "lena.rossi@gmail.com")]),
     # -- role mailboxes at the documentation domains, in other languages -----------------
     ("<cbc:ElectronicMail>rechnung@example.com</cbc:ElectronicMail>", []),
+    # a shop's guest-checkout stand-in (corpus 36)
+    ("22621;Herr;Olga;Schneider;gast-26674@example.org;;Kirchgasse 7", []),
+    # Twilio's test-credential magic numbers (a real number next to them is reported)
+    ('{"to": "+15005550006", "from": "+15005550001"}', []),
+    ('{"to": "+4915118470599"}', [("phone_number", "+4915118470599")]),
     ("buchhaltung@example.org, facturacion@example.net, fatture-passive@example.com", []),
     ("Kontakt: kundenservice@example.com oder boekhouding@example.net", []),
     # (a person at example.com is reported, and a role mailbox at a real domain is too: people

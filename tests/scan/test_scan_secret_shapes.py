@@ -905,6 +905,21 @@ FOUND = [
         "| ssh-brute:\n|   Accounts:\n|     backup:Harbor9667$ - Valid credentials\n",
         ["Harbor9667$"],
     ),
+    # -- corpus 36: PayPal's 80-character client id as curl's user, also JSON-escaped; an
+    # API client's environment ({"key": …, "initialValue": …}, Hoppscotch)
+    (
+        'curl -v https://api-m.paypal.com/v1/oauth2/token -u "A4wj0Jiuf9IkdGAcOsMw_oppvUrI7AdfofL'
+        '-MUOaD0hsupD4sGHZU8HYgtcurG0qLyU4FMjnLI-ggzEH:E4v3yay1FQQQHIMcXFWX2odvNNdKthGkPV" -d x',
+        ["E4v3yay1FQQQHIMcXFWX2odvNNdKthGkPV"],
+    ),
+    (
+        '{"text": "curl -u \\"Ab12345678901234567890:E7ap110nuZe4igO7_Kno5pPZ\\" -d x"}',
+        ["E7ap110nuZe4igO7_Kno5pPZ"],
+    ),
+    (
+        '[{"key": "adminPassword", "initialValue": "Falcon2174$", "currentValue": "", "secret": false}]',
+        ["Falcon2174$"],
+    ),
 ]
 
 
@@ -1199,6 +1214,11 @@ SILENT = [
     "$ hashcat -m 10 salted.txt --left\n01dfae6e5d4d90d9892622325959afbe:7050461\n",
     "| http-default-accounts:\n|_  [Apache Tomcat] at /manager/html/ (no valid default credentials found)\n",
     r"psexec \\pc1 -u admin -p * cmd",
+    # -- corpus 36: a CSV line with two ISO timestamps is no .pgpass line; placeholders
+    "com.acme.shop,455,4.5.5,it,OnePlus9,2024-02-07T17:12:21Z,1727747375000,"
+    '2024-09-13T17:35:04Z,1724144876000,5,,"Ottima esperienza",,,,',
+    "curl -s --header 'Authorization: Key YOUR_REST_API_KEY' https://api.onesignal.com/notifications",
+    'curl https://api-m.paypal.com/v1/oauth2/token -u "CLIENT_ID:CLIENT_SECRET" -d x',
 ]
 
 

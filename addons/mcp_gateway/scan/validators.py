@@ -451,6 +451,7 @@ _PLACEHOLDER_WHOLE = re.compile(
     | changeit | hunter2 | letmein | qwerty\d{0,3} | password\d{0,3}!? | secret\d{0,3}
     | admin\d{0,3} | test\d{0,3} | testing\d{0,3} | 123456\d*
     | (?:user|username):(?:pass|password) | aladdin:open\ sesame
+    | (?:client|app|api|consumer|access|secret)[_-]?(?:secret|key|id|token)(?:[_-]?key)?
     | \*\*[a-z][a-z0-9_.-]{0,40}\*\*
     )\n?\Z
     """
@@ -458,7 +459,7 @@ _PLACEHOLDER_WHOLE = re.compile(
 _PLACEHOLDER_PART = re.compile(
     r"""(?x)
     x{4,} | \*{3,} | •{3,} | …  | \.\.\. | _{4,} | -{4,} | 0{8,}
-    | your[_\-\s.]?(?:api|secret|access|own|real|actual|app|key|token|pass|client|org|account|bot)
+    | your[_\-\s.]?(?:[a-z]{2,12}[_\-\s.])?(?:api|secret|access|own|real|actual|app|key|token|pass|client|org|account|bot)
     | ^your[_\-.][a-z0-9_.-]{0,40}[_\-.]here$
     | example | redacted | placeholder | changeme | change[_-]me | replace[_-]?(?:me|with|this)
     | put[_\-\s]your | unique[_\-\s]phrase
@@ -730,12 +731,15 @@ _FICTION = re.compile(r"(?<!\d)555[ .-]?01\d\d$")
 def _fictional(value: str, digits: str) -> bool:
     """555-0100 to 555-0199, reserved for fiction and examples: written with separators
     (555-0127, +44 555 0123) or as a North American number without them (+17335550151,
-    18005550199, the URL-encoded From=%2B1... of a webhook)."""
+    18005550199, the URL-encoded From=%2B1... of a webhook); and the magic numbers of Twilio's
+    test credentials, +15005550006."""
     if _FICTION.search(value):
         return True
     if value.startswith("+") and not value.startswith("+1"):
         return False
     nanp = digits[1:] if len(digits) == 11 and digits[0] == "1" else digits
+    if len(nanp) == 10 and nanp.startswith("500555000"):
+        return True  # Twilio's documented test numbers, +1 500 555 0000 to 0009
     return len(nanp) == 10 and nanp[0] in "23456789" and nanp[3:8] == "55501"
 
 
