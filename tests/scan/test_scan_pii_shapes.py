@@ -53,6 +53,11 @@ CASES = [
     # Twilio's test-credential magic numbers (a real number next to them is reported)
     ('{"to": "+15005550006", "from": "+15005550001"}', []),
     ('{"to": "+4915118470599"}', [("phone_number", "+4915118470599")]),
+    # "contact me at" in Italian, Spanish, French (a date after it is none)
+    ("Ordine mai arrivato, contattatemi al 342 322 9497", [("phone_number", "342 322 9497")]),
+    ("No puedo entrar, llámame al 612 345 678", [("phone_number", "612 345 678")]),
+    ("Rappelez-moi au 06 12 34 56 78 svp", [("phone_number", "06 12 34 56 78")]),
+    ("contattatemi al 2024-05-01", []),
     ("buchhaltung@example.org, facturacion@example.net, fatture-passive@example.com", []),
     ("Kontakt: kundenservice@example.com oder boekhouding@example.net", []),
     # (a person at example.com is reported, and a role mailbox at a real domain is too: people

@@ -920,6 +920,44 @@ FOUND = [
         '[{"key": "adminPassword", "initialValue": "Falcon2174$", "currentValue": "", "secret": false}]',
         ["Falcon2174$"],
     ),
+    # Chrome DevTools' cookie table copied (tab-separated), raw and JSON-escaped
+    (
+        "Name\tValue\tDomain\tPath\tExpires / Max-Age\tSize\n"
+        "_ga\tGA1.1.976472218.1731562405\t.shop.io\t/\t2025-07-01T10:00:00.000Z\t30\n"
+        "connect.sid\ts%3AJmyY1QzmEUGLaYPcNjg-lPIoJ1pmFyrK.ZY5IYTUpMCiA7JTHq\tadmin.shop.io\t/\tSession\t95",
+        ["s%3AJmyY1QzmEUGLaYPcNjg-lPIoJ1pmFyrK.ZY5IYTUpMCiA7JTHq"],
+    ),
+    (
+        '{"text": "Name\\tValue\\n__Secure-next-auth.session-token\\teyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0'
+        '..jXld5oZBH7V1xKJpoOby1.aVSq2e7MKyF\\tshop.io\\t/\\t2024-12-01T10:00:00.000Z\\t412"}',
+        ["eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0..jXld5oZBH7V1xKJpoOby1.aVSq2e7MKyF"],
+    ),
+    # bin/magento config:show: a config path and its value
+    (
+        "payment/braintree/public_key - qth60ro78f78fnhm\n"
+        "payment/braintree/private_key - af6eaa947858ea673ea5e99f7dbaed0c\n"
+        "carriers/dhl/password - Glacier!Copper21\n",
+        ["af6eaa947858ea673ea5e99f7dbaed0c", "Glacier!Copper21"],
+    ),
+    # React Native AsyncStorage.multiGet: [storage key, value] pairs
+    (
+        'LOG  [["@app/locale", "de"], ["@auth/refresh_token", "R6XRfM04mwQUAsah-_L7OTkzyfgjFrrdCSCU"]]',
+        ["R6XRfM04mwQUAsah-_L7OTkzyfgjFrrdCSCU"],
+    ),
+    # a secret stored by name on a command line
+    (
+        "eas secret:create --scope project --name ONESIGNAL_REST_KEY --value 5U1bc2VWUNbocYhNkvOjAJgm --type string",
+        ["5U1bc2VWUNbocYhNkvOjAJgm"],
+    ),
+    (
+        "aws ssm put-parameter --name /prod/db/password --type SecureString --value Xk9mPq2LzR7vB",
+        ["Xk9mPq2LzR7vB"],
+    ),
+    # an Appwrite API key
+    (
+        "appwrite client --key standard_" + "4283fefc63f0cd0e" * 16,
+        ["standard_" + "4283fefc63f0cd0e" * 16],
+    ),
 ]
 
 
@@ -1219,6 +1257,14 @@ SILENT = [
     '2024-09-13T17:35:04Z,1724144876000,5,,"Ottima esperienza",,,,',
     "curl -s --header 'Authorization: Key YOUR_REST_API_KEY' https://api.onesignal.com/notifications",
     'curl https://api-m.paypal.com/v1/oauth2/token -u "CLIENT_ID:CLIENT_SECRET" -d x',
+    # Magento's encrypted config value; Mollie's documented API key; a public search-only
+    # key in a table; two storage keys listed, no value
+    "payment/braintree/private_key - 0:3:b9l7YBqtWl9X3IR0hTyQebMuWpVg/RJfIgQccb/+EkDSLWel6KGE",
+    '"Authorization":"Bearer test_dHar4XY7LxsDOtmnkVtjNVWXLSlXsM"',
+    "| NEXT_PUBLIC_ALGOLIA_SEARCH_KEY | 3322faac2a0b953c2b5f14241dc028d8 | All |",
+    'keys: ["@auth/token", "@auth/user_profile"]',
+    "Name\tValue\tDomain\tPath\tExpires / Max-Age\tSize\n"
+    "_ga\tGA1.1.976472218.1731562405\t.shop.io\t/\t2025-07-01T10:00:00.000Z\t30\n",
 ]
 
 
