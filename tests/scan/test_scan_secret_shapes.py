@@ -953,6 +953,12 @@ FOUND = [
         "aws ssm put-parameter --name /prod/db/password --type SecureString --value Xk9mPq2LzR7vB",
         ["Xk9mPq2LzR7vB"],
     ),
+    # a Postman collection's API-key auth: the key is the "value" object's value
+    (
+        '"auth": {"type": "apikey", "apikey": [{"key": "value", "value": "73f62c24e0c2f50befca4aa384726b6a",'
+        ' "type": "string"}, {"key": "key", "value": "X-Inventory-Key", "type": "string"}]}',
+        ["73f62c24e0c2f50befca4aa384726b6a"],
+    ),
     # an Appwrite API key
     (
         "appwrite client --key standard_" + "4283fefc63f0cd0e" * 16,
@@ -1263,6 +1269,7 @@ SILENT = [
     '"Authorization":"Bearer test_dHar4XY7LxsDOtmnkVtjNVWXLSlXsM"',
     "| NEXT_PUBLIC_ALGOLIA_SEARCH_KEY | 3322faac2a0b953c2b5f14241dc028d8 | All |",
     'keys: ["@auth/token", "@auth/user_profile"]',
+    '"apikey": [{"key": "key", "value": "X-Inventory-Key"}, {"key": "value", "value": "{{apiKey}}"}]',
     "Name\tValue\tDomain\tPath\tExpires / Max-Age\tSize\n"
     "_ga\tGA1.1.976472218.1731562405\t.shop.io\t/\t2025-07-01T10:00:00.000Z\t30\n",
 ]
