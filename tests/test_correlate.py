@@ -285,3 +285,32 @@ def test_a_task_with_a_long_id_is_still_its_tool_s() -> None:
     ans = _task_answer(st, "S", 3, tid)
     assert (ans.method, ans.name) == ("tools/call", "crm_lookup")
     assert all(len(k[2][1]) == 64 for k in st.correlator.tasks)  # kept as its digest
+
+
+def test_an_answer_replayed_on_a_resumed_stream_is_still_its_tool_s() -> None:
+    """A GET with Last-Event-ID makes the server replay answer events after their requests
+    were answered: the replay names the tool the first delivery named (a rule scoped to the
+    tool redacted it then; unattributed, the client read it whole), also when the client
+    has since reused the id for another request, which keeps its own answer."""
+    st = CorrelateStage()
+    post = Exchange(flow_id="p", server="s", session_id="S1")
+    st.process(msg(post, C2S, Kind.REQUEST, 2, "tools/call", "crm_lookup"))
+    first = msg(post, S2C, Kind.RESULT, 2)
+    first.sse_event_id = "ev-7"
+    st.process(first)
+    assert first.name == "crm_lookup"
+    again = Exchange(flow_id="p2", server="s", session_id="S1")
+    st.process(msg(again, C2S, Kind.REQUEST, 2, "ping"))  # (the id reused, in flight)
+    resumed = Exchange(flow_id="g", server="s", session_id="S1")
+    replay = msg(resumed, S2C, Kind.RESULT, 2)
+    replay.sse_event_id = "ev-7"
+    st.process(replay)
+    assert (replay.method, replay.name) == ("tools/call", "crm_lookup")
+    ping = msg(again, S2C, Kind.RESULT, 2)
+    st.process(ping)
+    assert ping.method == "ping"
+    # another session's event id is not this one's
+    other = msg(Exchange(flow_id="o", server="s", session_id="S2"), S2C, Kind.RESULT, 2)
+    other.sse_event_id = "ev-7"
+    st.process(other)
+    assert other.method is None

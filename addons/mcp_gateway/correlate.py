@@ -45,6 +45,9 @@ class Correlator:
         # (server, session, task id) -> the tool a task-augmented tools/call started: its
         # result comes later, as the answer to tasks/result
         self.tasks: OrderedDict[tuple, str] = OrderedDict()
+        # (server, session, SSE event id) -> the request an answer event answered: a stream
+        # resumed with Last-Event-ID replays it after its request left the maps above
+        self.events: OrderedDict[tuple, Pending] = OrderedDict()
 
     @staticmethod
     def _session_key(msg: Message, req_direction: Direction) -> tuple | None:
@@ -280,6 +283,17 @@ class CorrelateStage:
             else:
                 msg.refunds.append(undo)
         elif msg.kind in (Kind.RESULT, Kind.ERROR) and msg.id is not None:
+            ev = _event_key(msg) if msg.sse_event_id else None
+            seen = self.correlator.events.get(ev) if ev is not None else None
+            if seen is not None:
+                # An answer event replayed on a resumed stream (GET with Last-Event-ID): the
+                # server resends it with its event id after its request was answered, so the
+                # id matches nothing (or a later request reusing it). It is that request's
+                # answer again: the first time through, a rule scoped to its tool redacted
+                # it; replayed unattributed, the client read it whole.
+                msg.method = seen.method
+                msg.name = seen.name
+                return
             p = self.correlator.match(msg)
             if p is not None:
                 msg.method = p.method
@@ -287,6 +301,28 @@ class CorrelateStage:
                 msg.latency_ms = round((time.monotonic() - p.t0) * 1000.0, 3)
                 if p.method == "tools/call" and isinstance(p.name, str):
                     _learn_task(self.correlator, msg, p.name)
+                if ev is not None:
+                    _learn_event(self.correlator, ev, p)
+
+
+MAX_EVENTS = 50_000  # answer events remembered for resumed streams
+
+
+def _event_key(msg: Message) -> tuple:
+    eid = msg.sse_event_id
+    if len(eid) > 256:  # (the server's string, of any length: kept by its digest)
+        eid = ("sha256", hashlib.sha256(eid.encode("utf-8", "surrogatepass")).hexdigest())
+    ex = msg.exchange
+    return (ex.server, ex.session_id or ex.legacy_session, eid)
+
+
+def _learn_event(c: Correlator, key: tuple, p: Pending) -> None:
+    sess = key[1]
+    if isinstance(sess, str) and len(sess) > 1024:
+        return
+    c.events[key] = p
+    while len(c.events) > MAX_EVENTS:
+        c.events.popitem(last=False)
 
 
 def _task_key(msg: Message, task_id: Any) -> tuple | None:
