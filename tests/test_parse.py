@@ -20,6 +20,7 @@ from mcp_gateway.parse import (
     may_name_jsonrpc,
     parse_body,
     target_name,
+    target_pointer,
 )
 
 
@@ -69,6 +70,18 @@ def test_parse_single_and_names():
     assert (m.kind, m.id, m.method, m.name) == (Kind.REQUEST, 7, "tools/call", "echo")
     assert target_name("resources/read", {"uri": "file:///a"}) == "file:///a"
     assert target_name("completion/complete", {"ref": {"type": "ref/prompt", "name": "p"}}) == "p"
+
+
+def test_a_completion_reference_is_named_by_its_type() -> None:
+    """The SDK servers read a ref/resource as its uri, whatever name stands beside it (a
+    harmless name took a secret template's completion out of rules scoped to the resource),
+    and a ref/prompt as its name."""
+    ref = {"type": "ref/resource", "uri": "file:///secret/{name}", "name": "greet"}
+    assert target_name("completion/complete", {"ref": ref}) == "file:///secret/{name}"
+    assert target_pointer("completion/complete", {"ref": ref}) == "/params/ref/uri"
+    ref = {"type": "ref/prompt", "name": "p", "uri": "file:///secret/x"}
+    assert target_name("completion/complete", {"ref": ref}) == "p"
+    assert target_name("completion/complete", {"ref": {"uri": "file:///a"}}) == "file:///a"
 
 
 def test_parse_batch():

@@ -146,7 +146,16 @@ def _name_path(method: str | None, params: Any) -> tuple[Any, str, str] | None:
     if method == "completion/complete":
         ref = params.get("ref")
         if isinstance(ref, dict):
-            key = "name" if ref.get("name") else "uri"
+            # the servers read a reference by its type: a ref/resource is its uri whatever
+            # name stands beside it (a harmless name took a template's completion out of the
+            # rules scoped to the resource), a ref/prompt its name
+            kind = ref.get("type")
+            if kind == "ref/resource":
+                key = "uri"
+            elif kind == "ref/prompt":
+                key = "name"
+            else:
+                key = "name" if ref.get("name") else "uri"
             return ref, key, f"/params/ref/{key}"
     return None
 
