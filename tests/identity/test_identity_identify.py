@@ -29,6 +29,11 @@ def test_extract_token() -> None:
     assert extract_token("", "Authorization") is None
     assert extract_token("raw-key", "X-Api-Key") == "raw-key"
     assert extract_token("Bearer k", "X-Api-Key") == "k"
+    # any whitespace after the scheme, as the Go SDK's strings.Fields reads it: such a
+    # caller was anonymous, and a gateway key so written went on to the server
+    assert extract_token("Bearer\tabc", "Authorization") == "abc"
+    assert extract_token("Bearer\u00a0abc", "Authorization") == "abc"
+    assert extract_token("Bearer", "Authorization") is None
 
 
 def test_api_key_identity(tmp_path, mkex) -> None:

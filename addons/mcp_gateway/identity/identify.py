@@ -91,13 +91,15 @@ def extract_token(value: str | None, header: str) -> str | None:
     v = value.strip()
     if not v:
         return None
-    scheme, _, rest = v.partition(" ")
-    if scheme.lower() == "bearer":
+    words = v.split()
+    if words[0].lower() == "bearer":
         # The token is the first word: the TypeScript SDK's requireBearerAuth splits on
         # spaces and authenticates "tok" in "Bearer tok anything", so "tok x1", "tok x2", …
-        # must not each be a new identity with fresh rate-limit buckets.
-        words = rest.split()
-        return words[0] if words else None
+        # must not each be a new identity with fresh rate-limit buckets. Words are split at
+        # any whitespace: the Go SDK's RequireBearerToken (strings.Fields) reads
+        # "Bearer<TAB>tok" and "Bearer<NBSP>tok" as tok, which the gateway took for no
+        # credential (an anonymous caller; a gateway key so written went on to the server).
+        return words[1] if len(words) > 1 else None
     if header.lower() == "authorization":
         return None  # Basic, Digest...: not a bearer credential; treated as no credential
     return v  # a custom header (X-Api-Key: ...) carries the raw token
