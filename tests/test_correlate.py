@@ -314,3 +314,31 @@ def test_an_answer_replayed_on_a_resumed_stream_is_still_its_tool_s() -> None:
     other.sse_event_id = "ev-7"
     st.process(other)
     assert other.method is None
+
+
+def test_what_a_request_s_answer_stream_carries_besides_its_answer_names_its_tool() -> None:
+    """A tool's log and progress notifications and its sampling requests come on its own
+    answer stream: they name the tool, so rules scoped to it read them too (they passed
+    unattributed while the tool's result was redacted). Not when the exchange carried more
+    than one request (a batch, a WebSocket connection), nor on another exchange."""
+    st = CorrelateStage()
+    post = Exchange(flow_id="p", server="s", session_id="S1")
+    st.process(msg(post, C2S, Kind.REQUEST, 2, "tools/call", "crm_export"))
+    for kind, method in ((Kind.NOTIFICATION, "notifications/message"),
+                         (Kind.REQUEST, "sampling/createMessage")):  # fmt: skip
+        m = msg(post, S2C, kind, 9 if kind is Kind.REQUEST else None, method)
+        st.process(m)
+        assert (m.method, m.name) == (method, "crm_export")
+    answer = msg(Exchange(flow_id="p2", server="s", session_id="S1"), C2S, Kind.RESULT, 9)
+    st.process(answer)  # the client's answer to the tool's sampling request
+    assert (answer.method, answer.name) == ("sampling/createMessage", "crm_export")
+    get = Exchange(flow_id="g", server="s", session_id="S1")
+    other = msg(get, S2C, Kind.NOTIFICATION, None, "notifications/message")
+    st.process(other)
+    assert other.name is None
+    batch = Exchange(flow_id="b", server="s", session_id="S1")
+    st.process(msg(batch, C2S, Kind.REQUEST, 3, "tools/call", "crm_export"))
+    st.process(msg(batch, C2S, Kind.REQUEST, 4, "tools/call", "echo"))
+    n = msg(batch, S2C, Kind.NOTIFICATION, None, "notifications/progress")
+    st.process(n)
+    assert n.name is None

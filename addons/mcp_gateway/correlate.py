@@ -213,6 +213,7 @@ def pending_of(msg: Message) -> Pending | None:
 
 
 SSE_EVENT_IDS = "sse_event_ids"  # Exchange.scratch: its answer stream carried an event id
+CALL = "call"  # Exchange.scratch: the Pending of its only client request, else None
 
 
 class CorrelateStage:
@@ -249,6 +250,15 @@ class CorrelateStage:
         self.correlator.release(ex)
 
     def process(self, msg: Message) -> None:
+        if msg.direction is Direction.SERVER_TO_CLIENT and msg.kind is not Kind.RESULT:
+            if msg.kind is not Kind.ERROR and msg.name is None:
+                # A notification or request on a request's own answer stream (a tool's log
+                # and progress messages, its sampling and elicitation requests) comes from
+                # that request: it names its tool (or prompt, or resource), so rules scoped
+                # to the tool read what the tool sends there too, not its result alone.
+                call = msg.exchange.scratch.get(CALL)
+                if call is not None:
+                    msg.name = call.name
         if msg.kind is Kind.REQUEST:
             c = self.correlator
             tool = _task_tool(c, msg) if msg.method == "tasks/result" else None
@@ -272,6 +282,11 @@ class CorrelateStage:
                 )
                 return
             p = c.remember(msg)
+            if msg.direction is Direction.CLIENT_TO_SERVER:
+                # the request whose answer stream this exchange's s2c messages are on (None
+                # once a second one shares it: a batch, a WebSocket connection)
+                sc = msg.exchange.scratch
+                sc[CALL] = None if CALL in sc else p
             if tool is not None:
                 # a task's result is the tool's result: its answer is scanned as the tool's
                 # (rules scoped to the tool) and audited under it
