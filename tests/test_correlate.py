@@ -336,6 +336,14 @@ def test_what_a_request_s_answer_stream_carries_besides_its_answer_names_its_too
     other = msg(get, S2C, Kind.NOTIFICATION, None, "notifications/message")
     st.process(other)
     assert other.name is None
+    # ... but one replayed there (a resumed stream) is the tool's, by its event id
+    logged = msg(post, S2C, Kind.NOTIFICATION, None, "notifications/message")
+    logged.sse_event_id = "ev-1"
+    st.process(logged)
+    replayed = msg(get, S2C, Kind.NOTIFICATION, None, "notifications/message")
+    replayed.sse_event_id = "ev-1"
+    st.process(replayed)
+    assert replayed.name == "crm_export"
     batch = Exchange(flow_id="b", server="s", session_id="S1")
     st.process(msg(batch, C2S, Kind.REQUEST, 3, "tools/call", "crm_export"))
     st.process(msg(batch, C2S, Kind.REQUEST, 4, "tools/call", "echo"))

@@ -257,8 +257,15 @@ class CorrelateStage:
                 # that request: it names its tool (or prompt, or resource), so rules scoped
                 # to the tool read what the tool sends there too, not its result alone.
                 call = msg.exchange.scratch.get(CALL)
+                ev = _event_key(msg) if msg.sse_event_id else None
                 if call is not None:
                     msg.name = call.name
+                    if ev is not None and call.name is not None:
+                        _learn_event(self.correlator, ev, call)
+                elif ev is not None:  # (replayed on a resumed stream)
+                    seen = self.correlator.events.get(ev)
+                    if seen is not None:
+                        msg.name = seen.name
         if msg.kind is Kind.REQUEST:
             c = self.correlator
             tool = _task_tool(c, msg) if msg.method == "tasks/result" else None
