@@ -350,3 +350,32 @@ def test_what_a_request_s_answer_stream_carries_besides_its_answer_names_its_too
     n = msg(batch, S2C, Kind.NOTIFICATION, None, "notifications/progress")
     st.process(n)
     assert n.name is None
+
+
+def test_a_server_s_task_augmented_sampling_is_answered_as_sampling() -> None:
+    """2025-11-25 tasks, client side: a server's sampling request answered with a task; the
+    model's output comes as the client's answer to the server's tasks/result. It named
+    tasks/result, so rules scoped to sampling/createMessage skipped it. A task id the client
+    made names nothing when the client asks tasks/result of it (the server's tasks are
+    another set)."""
+    st = CorrelateStage()
+    stream = Exchange(flow_id="p", server="s", session_id="S")
+    st.process(msg(stream, S2C, Kind.REQUEST, 100, "sampling/createMessage"))
+    created = Message(
+        payload={"jsonrpc": "2.0", "id": 100, "result": {"task": {"taskId": "CT1"}}},
+        direction=C2S, kind=Kind.RESULT, exchange=Exchange(flow_id="a", server="s", session_id="S"),
+        id=100,
+    )  # fmt: skip
+    st.process(created)
+    assert created.method == "sampling/createMessage"
+    ask = Message(
+        payload={"jsonrpc": "2.0", "id": 101, "method": "tasks/result", "params": {"taskId": "CT1"}},
+        direction=S2C, kind=Kind.REQUEST, exchange=stream, id=101, method="tasks/result",
+    )  # fmt: skip
+    st.process(ask)
+    ans = msg(Exchange(flow_id="b", server="s", session_id="S"), C2S, Kind.RESULT, 101)
+    st.process(ans)
+    assert ans.method == "sampling/createMessage"
+    # the client cannot name the task its own answer made to take a tool's attribution
+    wrong = _task_answer(st, "S", 5, "CT1")
+    assert wrong.method == "tasks/result"

@@ -44,7 +44,8 @@ class Correlator:
         self._by_session: OrderedDict[tuple, Pending] = OrderedDict()
         # (server, session, task id) -> the tool a task-augmented tools/call started: its
         # result comes later, as the answer to tasks/result
-        self.tasks: OrderedDict[tuple, str] = OrderedDict()
+        # (and the other way: a task-augmented sampling or elicitation request, 2025-11-25)
+        self.tasks: OrderedDict[tuple, tuple[str, str | None]] = OrderedDict()
         # (server, session, SSE event id) -> the request an answer event answered: a stream
         # resumed with Last-Event-ID replays it after its request left the maps above
         self.events: OrderedDict[tuple, Pending] = OrderedDict()
@@ -268,7 +269,7 @@ class CorrelateStage:
                         msg.name = seen.name
         if msg.kind is Kind.REQUEST:
             c = self.correlator
-            tool = _task_tool(c, msg) if msg.method == "tasks/result" else None
+            task = _task_origin(c, msg) if msg.method == "tasks/result" else None
             if msg.direction is Direction.CLIENT_TO_SERVER and c.in_flight(msg):
                 if msg.stopped:
                     # refused already (an exchange refusal, a member differing in case): it
@@ -294,10 +295,11 @@ class CorrelateStage:
                 # once a second one shares it: a batch, a WebSocket connection)
                 sc = msg.exchange.scratch
                 sc[CALL] = None if CALL in sc else p
-            if tool is not None:
+            if task is not None:
                 # a task's result is the tool's result: its answer is scanned as the tool's
-                # (rules scoped to the tool) and audited under it
-                p.method, p.name = "tools/call", tool
+                # (rules scoped to the tool) and audited under it; a server's task-augmented
+                # sampling or elicitation request's result is that request's answer
+                p.method, p.name = task
             # not forwarded after all (refused by a later stage): no answer will free its id
             undo = partial(c.forget, msg, p)
             if msg.refunds is None:
@@ -321,8 +323,8 @@ class CorrelateStage:
                 msg.method = p.method
                 msg.name = p.name
                 msg.latency_ms = round((time.monotonic() - p.t0) * 1000.0, 3)
-                if p.method == "tools/call" and isinstance(p.name, str):
-                    _learn_task(self.correlator, msg, p.name)
+                if p.method in _TASKED:
+                    _learn_task(self.correlator, msg, p)
                 if ev is not None:
                     _learn_event(self.correlator, ev, p)
 
@@ -347,7 +349,12 @@ def _learn_event(c: Correlator, key: tuple, p: Pending) -> None:
         c.events.popitem(last=False)
 
 
-def _task_key(msg: Message, task_id: Any) -> tuple | None:
+# requests a receiver may answer with a task (CreateTaskResult), whose result then comes
+# as the answer to tasks/result
+_TASKED = frozenset({"tools/call", "sampling/createMessage", "elicitation/create"})
+
+
+def _task_key(msg: Message, task_id: Any, req_dir: Direction) -> tuple | None:
     if not isinstance(task_id, str):
         return None
     if len(task_id) > 512:
@@ -355,23 +362,35 @@ def _task_key(msg: Message, task_id: Any) -> tuple | None:
         # result unattributed, out of its tool's rules
         task_id = ("sha256", hashlib.sha256(task_id.encode("utf-8", "surrogatepass")).hexdigest())
     ex = msg.exchange
-    return (ex.server, ex.session_id or ex.legacy_session, task_id)
+    # (the direction of the request that made the task: the client names the tasks of its
+    # answers, the server those of its own; neither may name the other's)
+    return (ex.server, ex.session_id or ex.legacy_session, task_id, req_dir)
 
 
-def _learn_task(c: Correlator, msg: Message, tool: str) -> None:
-    """A tools/call answered with a task (CreateTaskResult): remember which tool it runs."""
+def _learn_task(c: Correlator, msg: Message, p: Pending) -> None:
+    """A tools/call (or a server's sampling or elicitation request) answered with a task
+    (CreateTaskResult): remember which request, and which tool, it runs."""
     res = msg.payload.get("result") if isinstance(msg.payload, dict) else None
     task = res.get("task") if isinstance(res, dict) else None
-    key = _task_key(msg, task.get("taskId")) if isinstance(task, dict) else None
-    if key is None or len(tool) > 1024:
+    if not isinstance(task, dict):
         return
-    c.tasks[key] = tool
+    req_dir = (
+        Direction.CLIENT_TO_SERVER
+        if msg.direction is Direction.SERVER_TO_CLIENT
+        else Direction.SERVER_TO_CLIENT
+    )
+    key = _task_key(msg, task.get("taskId"), req_dir)
+    if key is None or (p.name is not None and len(p.name) > 1024):
+        return
+    c.tasks[key] = (p.method, p.name)
     c.tasks.move_to_end(key)
     while len(c.tasks) > 10_000:
         c.tasks.popitem(last=False)
 
 
-def _task_tool(c: Correlator, msg: Message) -> str | None:
+def _task_origin(c: Correlator, msg: Message) -> tuple[str, str | None] | None:
     params = msg.payload.get("params") if isinstance(msg.payload, dict) else None
-    key = _task_key(msg, params.get("taskId")) if isinstance(params, dict) else None
+    if not isinstance(params, dict):
+        return None
+    key = _task_key(msg, params.get("taskId"), msg.direction)
     return c.tasks.get(key) if key is not None else None
