@@ -367,6 +367,36 @@ def test_scope_direction_method_tool_server(tmp_path):
     assert run(call) == ["acme-key"]
 
 
+def test_an_unknown_answer_replayed_on_a_resumed_stream_meets_every_scoped_rule(tmp_path):
+    """A server replays answers on a stream resumed with Last-Event-ID; one whose request
+    the gateway no longer remembers (a client can push it out with answers of its own) may
+    be any tool's answer, so rules scoped to a tool or a method read it. Elsewhere an
+    unknown answer meets only the rules without such a scope."""
+    rule = tmp_path / "scoped.yaml"
+    rule.write_text(
+        """rules:
+  - id: crm-account
+    type: custom_crm
+    severity: high
+    action: redact
+    pattern: 'CUST-[0-9]{6}'
+    scope: {direction: [s2c], methods: ['tools/call'], tools: ['crm_*']}
+"""
+    )
+    p = Pipeline([ScanStage(Engine.load([str(rule)])), ActStage()])
+    text = {"content": [{"type": "text", "text": "account CUST-123456"}]}
+    resumed = ex(flow_id="g", session_id="S1", request_headers={"last-event-id": "ev-3"})
+    m = result(dict(text), method=None, name=None, exchange=resumed)
+    p.run(m)
+    assert [f.rule for f in m.findings] == ["crm-account"]
+    m = result(dict(text), method=None, name=None, exchange=ex(flow_id="h", session_id="S1"))
+    p.run(m)
+    assert m.findings == []
+    m = result(dict(text), name="echo", exchange=resumed)  # (known: its own tool's rules)
+    p.run(m)
+    assert m.findings == []
+
+
 @pytest.mark.parametrize(
     "uri",
     [

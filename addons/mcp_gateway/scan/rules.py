@@ -494,8 +494,10 @@ class Rule:
         name: str | None,
         server: str | None,
         address: str | None = None,
+        any_target: bool = False,
     ) -> bool:
-        """Whether the rule applies. ``server`` is the server's name (its host:port, or the
+        """Whether the rule applies (``any_target``: whatever its method and tool scope, for
+        an answer whose request is not known, replayed on a resumed stream). ``server`` is the server's name (its host:port, or the
         name a loopback upstream gives itself with Mcp-Gateway-Server, as the shim's --name
         does); ``address`` its host:port when that name differs. A ``servers`` scope matches
         either: a client naming the server otherwise cannot step out of a rule scoped to the
@@ -503,10 +505,11 @@ class Rule:
         sc = self.spec.scope
         if direction is not None and direction not in sc.direction:
             return False
-        if sc.methods and not _glob_any(method or "", sc.methods):
-            return False
-        if sc.tools and not _glob_any(name or "", sc.tools):
-            return False
+        if not any_target:
+            if sc.methods and not _glob_any(method or "", sc.methods):
+                return False
+            if sc.tools and not _glob_any(name or "", sc.tools):
+                return False
         if sc.servers and not _glob_any(server or "", sc.servers):
             if address is None or not _glob_any(address, sc.servers):
                 return False

@@ -343,7 +343,16 @@ class ScanStage:
     @staticmethod
     def _allowed(engine: Engine, msg: Message):
         ex = msg.exchange
-        key = (str(msg.direction), msg.method, msg.name, ex.server, ex.address)
+        # An answer whose request is unknown, on a resumed stream (GET with Last-Event-ID):
+        # the server replays answers it sent before, and one the gateway no longer remembers
+        # (a client can push it out with answers of its own) is read by every rule, whatever
+        # its method and tool scope, as the answer of any request it may be.
+        replay = (
+            msg.method is None
+            and (msg.kind is Kind.RESULT or msg.kind is Kind.ERROR)
+            and ex.header("last-event-id") is not None
+        )
+        key = (str(msg.direction), msg.method, msg.name, ex.server, ex.address, replay)
         cache = engine.__dict__.setdefault("_scope_cache", {})
         got = cache.get(key, False)
         if got is not False:
@@ -362,7 +371,7 @@ class ScanStage:
         idx = [
             i
             for i, r in enumerate(engine.rules)
-            if r.in_scope(d, msg.method, msg.name, ex.server, ex.address)
+            if r.in_scope(d, msg.method, msg.name, ex.server, ex.address, replay)
             or (alias is not None and r.in_scope(d, msg.method, alias, ex.server, ex.address))
         ]
         allowed = None if len(idx) == len(engine.rules) else frozenset(idx)
