@@ -108,6 +108,24 @@ class Pipeline:
                 return r
         return None
 
+    def reauthenticate(self, ex: Exchange) -> Refusal | None:
+        """For an exchange admitted earlier that carries on (a WebSocket connection): the
+        refusal of a credential no longer valid (revoked, expired), else None."""
+        for stage in self._stages:
+            hook = getattr(stage, "reauthenticate", None)
+            if hook is None:
+                continue
+            try:
+                r = hook(ex)
+            except Exception:  # noqa: BLE001 - a stage must never take the proxy down
+                log.exception(
+                    "mcp-gateway: stage %s failed re-authenticating %s", stage.name, ex.flow_id
+                )
+                continue
+            if r is not None:
+                return r
+        return None
+
     def announce_session(self, ex: Exchange, sid: str) -> None:
         """The server named the session of an exchange in flight (a legacy stream's
         ``endpoint`` event): stages with ``on_session`` learn it."""

@@ -70,6 +70,24 @@ def test_invalid_and_revoked_keys_get_401_even_when_auth_optional(tmp_path, mkex
     assert ex.refusal is not None and "revoked" in ex.refusal.message
 
 
+def test_a_connection_admitted_with_a_key_revoked_since_is_refused(tmp_path, mkex) -> None:
+    """A WebSocket connection is one exchange, admitted at its handshake: a key revoked
+    while it is open kept working on it. ``reauthenticate`` tells the credential no longer
+    holds (the exchange's headers no longer carry it: it was swapped at the handshake)."""
+    stage, key, kid = _stage(tmp_path)
+    ex = mkex(auth=f"Bearer {key}")
+    stage.on_exchange(ex)
+    assert ex.refusal is None and ex.identity.kind == "api_key"
+    assert stage.reauthenticate(ex) is None
+    anon = mkex()
+    stage.on_exchange(anon)
+    revoke_key(tmp_path / "gw.db", kid)
+    stage.state.keys.refresh()
+    r = stage.reauthenticate(ex)
+    assert r is not None and r.code == ErrorCode.UNAUTHORIZED and "revoked" in r.message
+    assert stage.reauthenticate(anon) is None  # (nothing to revoke)
+
+
 def test_other_bearer_and_anonymous(tmp_path, mkex) -> None:
     stage, _, _ = _stage(tmp_path)
     ex1, ex2 = mkex(auth="Bearer tok-A"), mkex(auth="Bearer tok-A", addr="10.1.1.1")

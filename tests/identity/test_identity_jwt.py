@@ -157,3 +157,35 @@ auth:
     ex = mkex(auth="Bearer " + signer.token())  # no client_id claim
     stage.on_exchange(ex)
     assert ex.refusal is not None and "consumer claim" in ex.refusal.message
+
+
+def test_a_connection_admitted_with_a_jwt_is_refused_once_it_expires(
+    tmp_path, signer, mkjwks, mkex, monkeypatch
+) -> None:
+    """A WebSocket connection admitted with a JWT: past the token's exp (and the leeway)
+    its messages are refused; it kept working for as long as the socket stayed open."""
+    p = _jwks_file(tmp_path, mkjwks(signer))
+    cfg = load_config_text(
+        f"""
+auth:
+  api_keys: false
+  jwt:
+    jwks_file: {p}
+    issuer: https://issuer.test/
+    audience: mcp-gw
+    consumer_claim: client_id
+    leeway: 5
+"""
+    )
+    st = State(cfg)
+    st.jwks.fetch()
+    stage = IdentifyStage(st)
+    exp = int(time.time()) + 100
+    ex = mkex(auth="Bearer " + signer.token({"client_id": "agent-7"}, exp=exp))
+    stage.on_exchange(ex)
+    assert ex.refusal is None and stage.reauthenticate(ex) is None
+    monkeypatch.setattr(time, "time", lambda: exp + 4.0)  # (within the leeway)
+    assert stage.reauthenticate(ex) is None
+    monkeypatch.setattr(time, "time", lambda: exp + 6.0)
+    r = stage.reauthenticate(ex)
+    assert r is not None and r.code == ErrorCode.UNAUTHORIZED and "expired" in r.message

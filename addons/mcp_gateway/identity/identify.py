@@ -21,7 +21,7 @@ import hashlib
 import logging
 import re
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from ..message import ErrorCode, Exchange, Message, Refusal
@@ -51,6 +51,7 @@ class Identity:
     token_hash: str | None = None  # first 16 hex chars of sha256(token); never the token
     client_addr: str = ""
     name: str | None = None  # api_key: the key's name
+    expires: float | None = None  # jwt: its exp claim (time.time() seconds), if it has one
 
     @property
     def key(self) -> str:
@@ -242,6 +243,7 @@ class IdentifyStage:
             until = now + self.JWT_CACHE_TTL
             if isinstance(exp, int | float):
                 until = min(until, float(exp))
+                ident = replace(ident, expires=float(exp) + float(jc.leeway or 0))
             if len(self._jwt_cache) > 50_000:
                 self._jwt_cache.clear()
             self._jwt_cache[fast] = (ident, until)
@@ -284,6 +286,24 @@ class IdentifyStage:
         )
 
     # -- the stage hooks ---------------------------------------------------------------
+    def reauthenticate(self, ex: Exchange) -> Refusal | None:
+        """An exchange that lives on (a WebSocket connection): whether the gateway credential
+        it was admitted with still holds (a key revoked, a JWT expired since). None if it
+        does, or if it was admitted without one."""
+        ident = ex.identity
+        if ident is None:
+            return None
+        if ident.kind == "api_key":
+            keys = self.state.keys
+            rec = keys.get(ident.key_id) if keys is not None and ident.key_id else None
+            if rec is None:
+                return self._unauthorized(ex, "unknown API key", ident.token_hash)
+            if not rec.active:
+                return self._unauthorized(ex, f"API key {rec.id} is revoked", ident.token_hash)
+        elif ident.kind == "jwt" and ident.expires is not None and time.time() > ident.expires:
+            return self._unauthorized(ex, "token expired", ident.token_hash)
+        return None
+
     def authenticate(self, ex: Exchange) -> Refusal | None:
         """The refusal of a request whose credential is missing or wrong, told by its
         headers alone (before its body is read); None if it may go on."""
