@@ -379,3 +379,25 @@ def test_a_server_s_task_augmented_sampling_is_answered_as_sampling() -> None:
     # the client cannot name the task its own answer made to take a tool's attribution
     wrong = _task_answer(st, "S", 5, "CT1")
     assert wrong.method == "tasks/result"
+
+
+def test_answers_are_paired_by_the_server_s_address_not_the_name_a_client_gives_it() -> None:
+    """Mcp-Gateway-Server names a loopback server as its client likes: a legacy GET stream
+    named one way and its POSTs another left every answer unpaired (no tool, so out of the
+    tool's rules), and an id reused in flight under another name went unnoticed."""
+    st = CorrelateStage()
+    post = Exchange(flow_id="p", server="b", address="127.0.0.1:9", session_id="S1")
+    st.process(msg(post, C2S, Kind.REQUEST, 2, "tools/call", "crm_lookup"))
+    again = msg(Exchange(flow_id="q", server="c", address="127.0.0.1:9", session_id="S1"),
+                C2S, Kind.REQUEST, 2, "ping")  # fmt: skip
+    st.process(again)
+    assert again.stopped  # (the id is in flight at that address, whatever the name)
+    stream = Exchange(flow_id="g", server="a", address="127.0.0.1:9", session_id="S1")
+    r = msg(stream, S2C, Kind.RESULT, 2)
+    st.process(r)
+    assert r.name == "crm_lookup"
+    elsewhere = Exchange(flow_id="h", server="a", address="127.0.0.1:10", session_id="S1")
+    st.process(msg(post, C2S, Kind.REQUEST, 3, "tools/call", "crm_lookup"))
+    r = msg(elsewhere, S2C, Kind.RESULT, 3)
+    st.process(r)
+    assert r.name is None

@@ -818,7 +818,7 @@ class Gateway:
         ``ping`` with the same id (the refused content never reaches it), and the ping's
         answer on the stream is replaced by the refusal (SSEStream._event)."""
         r = m.refusal
-        key = (ex.server, ex.legacy_session)
+        key = (address_of(ex), ex.legacy_session)
         if (
             m.kind is not Kind.REQUEST
             or m.id is None
@@ -851,7 +851,7 @@ class Gateway:
     def _take_legacy_refusal(self, ex: Exchange, m: Message) -> dict | None:
         if not m.is_response or m.id is None:
             return None
-        hit = self._legacy_refusals.pop((ex.server, ex.legacy_session, id_key(m.id)), None)
+        hit = self._legacy_refusals.pop((address_of(ex), ex.legacy_session, id_key(m.id)), None)
         if hit is None:
             return None
         self._legacy_refusal_bytes -= hit[1]

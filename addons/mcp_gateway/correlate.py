@@ -52,11 +52,14 @@ class Correlator:
 
     @staticmethod
     def _session_key(msg: Message, req_direction: Direction) -> tuple | None:
+        # By the server's address, never the name a client may give a loopback server
+        # (Mcp-Gateway-Server): a legacy GET stream named one way and its POSTs another left
+        # every answer unpaired, out of the rules scoped to its tool.
         ex = msg.exchange
         session = ex.session_id or ex.legacy_session
         if session is None:
             return None
-        return (ex.server, session, req_direction, id_key(msg.id))
+        return (ex.address or ex.server, session, req_direction, id_key(msg.id))
 
     def in_flight(self, msg: Message) -> bool:
         """Whether a request of the same direction with ``msg``'s id is still waiting for
@@ -96,7 +99,7 @@ class Correlator:
             if k[0] is not Direction.CLIENT_TO_SERVER:
                 continue
             del local[k]
-            key = (ex.server, session, *k) if session is not None else None
+            key = (ex.address or ex.server, session, *k) if session is not None else None
             if key is not None and self._by_session.get(key) is p:
                 del self._by_session[key]
                 self._bytes -= p.cost
@@ -337,7 +340,7 @@ def _event_key(msg: Message) -> tuple:
     if len(eid) > 256:  # (the server's string, of any length: kept by its digest)
         eid = ("sha256", hashlib.sha256(eid.encode("utf-8", "surrogatepass")).hexdigest())
     ex = msg.exchange
-    return (ex.server, ex.session_id or ex.legacy_session, eid)
+    return (ex.address or ex.server, ex.session_id or ex.legacy_session, eid)
 
 
 def _learn_event(c: Correlator, key: tuple, p: Pending) -> None:
@@ -364,7 +367,7 @@ def _task_key(msg: Message, task_id: Any, req_dir: Direction) -> tuple | None:
     ex = msg.exchange
     # (the direction of the request that made the task: the client names the tasks of its
     # answers, the server those of its own; neither may name the other's)
-    return (ex.server, ex.session_id or ex.legacy_session, task_id, req_dir)
+    return (ex.address or ex.server, ex.session_id or ex.legacy_session, task_id, req_dir)
 
 
 def _learn_task(c: Correlator, msg: Message, p: Pending) -> None:

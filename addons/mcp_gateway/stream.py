@@ -700,7 +700,7 @@ class SSEStream:
         except AmbiguousSession:
             self.ex.legacy_session = None
         if self.ex.legacy_session is not None:
-            self.gw._learn_legacy_session(self.ex.server, self.ex.legacy_session)
+            self.gw._learn_legacy_session(address_of(self.ex), self.ex.legacy_session)
             # the session is the identity's that opened this stream (session binding)
             self.gw.pipeline.announce_session(self.ex, self.ex.legacy_session)
         if not self.known:
