@@ -1034,3 +1034,24 @@ def test_a_legacy_endpoint_event_announces_its_session_to_the_stages(gw):
     f = legacy_get(gw)
     feed(f.response.stream, b"event: endpoint\ndata: /messages/?session_id=AB12\n\n", 4)
     assert Learner.seen == [(f.id, gw.exchange(f).legacy_session)]
+
+
+def test_a_stream_whose_gateway_credential_no_longer_holds_is_refused_from_then_on(gw, monkeypatch):
+    """A stream admitted with a gateway key lives on (a long tool call, a GET stream, a
+    subscriptions/listen): once the key is revoked, the rest of it is refused (its answer
+    becomes the refusal, notifications are dropped). Every event reached the client."""
+    from mcp_gateway.identity.identify import Identity
+    from mcp_gateway.message import Refusal
+
+    f = sse_flow(gw)
+    s = f.response.stream
+    s.ex.identity = Identity(consumer="agent-1", kind="api_key", key_id="k1")
+    note = b'data: {"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":1,"progress":1}}\n\n'
+    assert b"notifications/progress" in b"".join(s(note))
+    refused = Refusal(
+        ErrorCode.UNAUTHORIZED, "unauthorized: API key k1 is revoked", http_status=401
+    )
+    monkeypatch.setattr(gw.pipeline, "reauthenticate", lambda ex: refused)
+    out = b"".join(s(note + b'data: {"jsonrpc":"2.0","id":1,"result":{"content":[]}}\n\n'))
+    assert b"notifications/progress" not in out and b'"result"' not in out
+    assert b"-32062" in out and b"revoked" in out

@@ -169,7 +169,7 @@ class WebSockets:
             wm.drop()  # shutting down: the audit trail is closed, nothing more goes on
             return
         self._begin(flow, ex)
-        if ex.refusal is None and ex.identity is not None and ex.identity.kind != "anonymous":
+        if ex.refusal is None and ex.identity is not None and ex.identity.authenticated:
             # One exchange for the whole connection, admitted at its start: a key revoked
             # (or a JWT expired) since kept working on it for as long as the client held the
             # socket open. From then on every message of the connection is refused.
