@@ -409,6 +409,10 @@ def test_an_unknown_answer_replayed_on_a_resumed_stream_meets_every_scoped_rule(
         "file:///srv/sec\trets/a.txt",
         " file:///srv/secrets/a.txt",
         "file:///srv//secrets/a.txt",  # a template capturing slashes opens the same file
+        # macOS and Windows file systems ignore case: the same file there
+        "file:///srv/SECRETS/a.txt",
+        "file:///Srv/Secrets/A.TXT",
+        "file:///srv/public/../Secrets/a.txt",
     ],
 )
 def test_a_resource_scope_matches_the_uri_as_the_server_reads_it(tmp_path, uri):

@@ -495,6 +495,7 @@ class Rule:
         server: str | None,
         address: str | None = None,
         any_target: bool = False,
+        fold: bool = False,
     ) -> bool:
         """Whether the rule applies (``any_target``: whatever its method and tool scope, for
         an answer whose request is not known, replayed on a resumed stream). ``server`` is the server's name (its host:port, or the
@@ -508,7 +509,9 @@ class Rule:
         if not any_target:
             if sc.methods and not _glob_any(method or "", sc.methods):
                 return False
-            if sc.tools and not _glob_any(name or "", sc.tools):
+            if sc.tools and not (
+                _glob_any_folded(name or "", sc.tools) if fold else _glob_any(name or "", sc.tools)
+            ):
                 return False
         if sc.servers and not _glob_any(server or "", sc.servers):
             if address is None or not _glob_any(address, sc.servers):
@@ -518,6 +521,12 @@ class Rule:
 
 def _glob_any(value: str, globs: Sequence[str]) -> bool:
     return any(fnmatch.fnmatchcase(value, g) for g in globs)
+
+
+def _glob_any_folded(value: str, globs: Sequence[str]) -> bool:
+    """Ignoring case (a file: URI, whose file system may ignore it)."""
+    v = value.lower()
+    return any(fnmatch.fnmatchcase(v, g.lower()) for g in globs)
 
 
 @dataclass(slots=True)

@@ -368,11 +368,24 @@ class ScanStage:
         )
         if alias == msg.name:
             alias = None
+        # A file: URI names a file, and the file systems of macOS and Windows ignore case:
+        # file:///Users/alice/.SSH/id_rsa is ~/.ssh/id_rsa there, so a resource scope is also
+        # matched ignoring case for it (erring toward the rule where the disk is Linux's).
+        uri = alias if alias is not None else msg.name
+        fold = (
+            uri
+            if msg.method in URI_METHODS and isinstance(uri, str) and uri[:5].lower() == "file:"
+            else None
+        )
         idx = [
             i
             for i, r in enumerate(engine.rules)
             if r.in_scope(d, msg.method, msg.name, ex.server, ex.address, replay)
             or (alias is not None and r.in_scope(d, msg.method, alias, ex.server, ex.address))
+            or (
+                fold is not None
+                and r.in_scope(d, msg.method, fold, ex.server, ex.address, fold=True)
+            )
         ]
         allowed = None if len(idx) == len(engine.rules) else frozenset(idx)
         if len(cache) > 4096:
