@@ -92,34 +92,26 @@ class Pipeline:
 
     def authenticate(self, ex: Exchange) -> Refusal | None:
         """Ask the stages that can tell it from the request's headers alone whether its
-        credential is refused (the identify stage); the first refusal, or None."""
-        for stage in self._stages:
-            hook = getattr(stage, "authenticate", None)
-            if hook is None:
-                continue
-            try:
-                r = hook(ex)
-            except Exception:  # noqa: BLE001 - decided again, whole, with the body
-                log.exception(
-                    "mcp-gateway: stage %s failed authenticating %s", stage.name, ex.flow_id
-                )
-                continue
-            if r is not None:
-                return r
-        return None
+        credential is refused (the identify stage); the first refusal, or None. (A stage
+        that fails is skipped: the exchange is decided again, whole, with the body.)"""
+        return self._first_refusal("authenticate", ex)
 
     def reauthenticate(self, ex: Exchange) -> Refusal | None:
-        """For an exchange admitted earlier that carries on (a WebSocket connection): the
-        refusal of a credential no longer valid (revoked, expired), else None."""
+        """For an exchange admitted earlier that carries on (a WebSocket connection, an
+        event stream): the refusal of a credential no longer valid (revoked, expired), else
+        None."""
+        return self._first_refusal("reauthenticate", ex)
+
+    def _first_refusal(self, hook_name: str, ex: Exchange) -> Refusal | None:
         for stage in self._stages:
-            hook = getattr(stage, "reauthenticate", None)
+            hook = getattr(stage, hook_name, None)
             if hook is None:
                 continue
             try:
                 r = hook(ex)
             except Exception:  # noqa: BLE001 - a stage must never take the proxy down
                 log.exception(
-                    "mcp-gateway: stage %s failed re-authenticating %s", stage.name, ex.flow_id
+                    "mcp-gateway: stage %s failed (%s) on %s", stage.name, hook_name, ex.flow_id
                 )
                 continue
             if r is not None:
