@@ -360,6 +360,22 @@ CASES = [
     ("recipient: j\u2022\u2022\u2022n@gmail.com, ***z@gmail.com", []),
     ("owner: **jane.roe@gmail.com**", [("email", "jane.roe@gmail.com")]),
     ("owner: *maria@gmail.com*", [("email", "maria@gmail.com")]),
+    # -- corpus 37: the UK's drama ranges and France's numbers for fiction are nobody's; the
+    # same digits grouped as a German mobile are someone's
+    ("Tel: +44(0)1632 960998", []),
+    ("Phone: 07700 900123", []),
+    ("tel. (01632) 960123", []),
+    ("Téléphone : +33 1 99 00 48 60", []),
+    ("Tel: +44 20 7946 1123", [("phone_number", "+44 20 7946 1123")]),
+    ("Handy: 0163 2960123", [("phone_number", "0163 2960123")]),
+    # a thread id in Apache's error log is no card; the same digits after a card word are one
+    ("[core:error] [pid 70364:tid 375283695916899] [client 10.0.0.1:26688] AH01630", []),
+    ("card 375283695916899 exp 12/27", [("credit_card", "375283695916899")]),
+    # an address in a form body after a URL and JSON-escaped line breaks is no URL's userinfo
+    (
+        "Origin: https://app.corvid-apps.net\\r\\n\\r\\ncsrf=x&email=emre.demir%40yandex.com.tr&plan=pro",
+        [("email", "emre.demir%40yandex.com.tr")],
+    ),
 ]
 
 
@@ -379,6 +395,8 @@ def test_personal_data_shapes(engine, text, expected):
         ("0441234567", False),  # a trunk 0 is no country code
         ("4475523126060", False),  # UK one digit long
         ("447700900123", False),  # Ofcom's drama range
+        ("441632960123", False),  # Ofcom's drama range (no area)
+        ("33199004860", False),  # ARCEP's numbers for fiction
         ("18005550142", False),  # 555-01xx
         ("11111111111", False),
     ],

@@ -234,7 +234,7 @@ MORE = [
         "Contact: John Smith <john.smith@globex-corp.com>, +1 (212) 555-2147",
         ["email", "phone_number"],
     ),
-    ("Call 020 7946 0018 or +44 7700 900123", ["phone_number", "phone_number"]),
+    ("Call 020 7946 0018 or +44 7700 913482", ["phone_number", "phone_number"]),
     ("server at 85.214.1.20 port 22; gateway 34.96.0.1", ["ipv4", "ipv4"]),
     ("server at 192.168.1.20 port 22; gateway 10.0.0.1", []),  # private networks
     ("User-Agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0.6099.109", []),

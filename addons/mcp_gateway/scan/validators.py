@@ -164,7 +164,9 @@ _ID_BEFORE = re.compile(
     r"|(?-i:<(?!ACCTID|CARDID|CCACCTID)[A-Z][A-Z0-9]{0,20}ID)"
     # a payment's reference on a statement line (Ref 3531635587702635)
     # (then the field's quoting, JSON-escaped too: \"id\": \"340919396192320\")
-    r"|\b(?:ref|reference|referenz|r\u00e9f\u00e9rence|referencia|riferimento|verwendungszweck))"
+    r"|\b(?:ref|reference|referenz|r\u00e9f\u00e9rence|referencia|riferimento|verwendungszweck)"
+    # a process's or thread's id (Apache's error log: [pid 70364:tid 375283695916899])
+    r"|\b(?:pid|ppid|tid|tgid|lwp|thread))"
     r"(?:\W{0,4}|\\{1,3}[\"']\s{0,3}[:=]\s{0,3}\\{1,3}[\"']?)\Z"
     r"|\[[A-Za-z][\w.-]*,(?:\d+,)?\Z"
     # a quantity's name (a JSON field, a metric: "bytes_sent": 4539…, eth0_rx_bytes 4998…) and
@@ -492,7 +494,9 @@ def not_placeholder(value: str, ctx: Ctx | None = None) -> bool:
 # -- context ------------------------------------------------------------------------------
 # (a comma, semicolon, quote or bracket ends the URL: a CSV's Website,Username columns
 # put https://portal.azure.com,chloe@… right before an address)
-_URL_USERINFO_BEFORE = re.compile(r"[a-z][a-z0-9+.\-]*://[^\s/@,;\"'<>]*\Z", re.I)
+# (no backslash: a URL's userinfo holds none, and JSON carried as text writes its line
+# breaks as \r\n, "Origin: https://app.example\r\n\r\nemail=ana@…" is two lines)
+_URL_USERINFO_BEFORE = re.compile(r"[a-z][a-z0-9+.\-]*://[^\s/@,;\"'<>\\]*\Z", re.I)
 # the target of ssh / scp / sftp / rsync / git clone (user@host) is a login, not an address
 _LOGIN_TARGET_BEFORE = re.compile(
     r"\b(?:ssh|sftp|mosh|scp|rsync|git\s+clone|ssh-copy-id)(?:\s+-{1,2}[\w-]+(?:[ =][^\s@-]\S*)?)*"
@@ -728,12 +732,54 @@ _EXTENSION = re.compile(r"\s?(?:x|ext\.?|extension)\s?\d{1,6}$", re.IGNORECASE)
 _FICTION = re.compile(r"(?<!\d)555[ .-]?01\d\d$")
 
 
+# Ofcom's drama ranges (UK national numbers without the trunk 0: 01632 960xxx, 07700 900xxx,
+# 0113-0191 496 0xxx / 498 0xxx, 028 9649 6xxx, 029 2018 0xxx, 08081 570xxx, 0909 8790xxx,
+# 03069 990xxx) and ARCEP's numbers for fiction (France: 01 99 00 xx xx, 02 61 91, 03 53 01,
+# 04 65 71, 05 36 49, 06 39 98): reserved, never assigned to anyone. (London's 020 7946 0xxx
+# is one too, but it is the example of a UK number people copy, and the tests keep it one.)
+_UK_DRAMA = re.compile(
+    r"(?:1632960|7700900|1(?:1[3-8]|21|31|41|51|61)4960|1914980|2896496|2920180"
+    r"|8081570|9098790|3069990)\d{3}$"
+)
+_UK_AREAS = frozenset(
+    "01632 07700 0113 0114 0115 0116 0117 0118 0121 0131 0141 0151 0161 0191 028 029 08081 0909 03069".split()
+)
+_FR_FICTION_PAIRS = ("19900", "26191", "35301", "46571", "53649", "63998")
+
+
+def _reserved_national(value: str, digits: str) -> bool:
+    """A UK or French number from a range reserved for drama and fiction, written
+    internationally (+44 (0)1632 960123, +33 1 99 00 12 34) or nationally (07700 900123)."""
+    v = value.lstrip()
+    if v.startswith(("+44", "0044")):
+        nsn = digits[2:] if v.startswith("+") else digits[4:]
+        nsn = nsn[1:] if nsn.startswith("0") else nsn  # +44 (0)1632 …
+        return bool(_UK_DRAMA.match(nsn)) and len(nsn) == 10
+    if v.startswith(("+33", "0033")):
+        nsn = digits[2:] if v.startswith("+") else digits[4:]
+        nsn = nsn[1:] if nsn.startswith("0") else nsn
+        return len(nsn) == 9 and nsn[:5] in _FR_FICTION_PAIRS
+    if v.startswith(("0", "(0")) and not v.startswith("00"):
+        # nationally, only with the country's own grouping: 0163 2960123 is a German mobile
+        nsn = digits[1:]
+        first = re.match(r"\(?(\d+)", v).group(1)
+        if len(nsn) == 10 and _UK_DRAMA.match(nsn):
+            return first in _UK_AREAS or first == digits
+        return (
+            len(nsn) == 9 and nsn[:5] in _FR_FICTION_PAIRS and (len(first) == 2 or first == digits)
+        )
+    return False
+
+
 def _fictional(value: str, digits: str) -> bool:
     """555-0100 to 555-0199, reserved for fiction and examples: written with separators
     (555-0127, +44 555 0123) or as a North American number without them (+17335550151,
-    18005550199, the URL-encoded From=%2B1... of a webhook); and the magic numbers of Twilio's
-    test credentials, +15005550006."""
+    18005550199, the URL-encoded From=%2B1... of a webhook); the magic numbers of Twilio's
+    test credentials, +15005550006; the UK's and France's ranges for drama and fiction
+    (+44 (0)1632 960123, 07700 900123, +33 1 99 00 12 34)."""
     if _FICTION.search(value):
+        return True
+    if _reserved_national(value, digits):
         return True
     if value.startswith("+") and not value.startswith("+1"):
         return False
@@ -777,6 +823,8 @@ def phone(value: str, ctx: Ctx | None = None) -> bool:
         return False
     if _PLACEHOLDER_GROUP.search(value):
         return False  # a textbook number: +49 30 12345-0, (030) 123456-78, 0171 1234567
+    if _reserved_national(value, digits):
+        return False  # the UK's drama ranges, France's numbers for fiction: (01632) 960123
     if ctx is not None and _IBAN_HEAD_BEFORE.search(ctx.text, max(0, ctx.start - 40), ctx.start):
         return False  # the tail of an IBAN written in groups (NL91 ABNA 0417 1643 00)
     if ctx is not None and _MASKED_TAIL.match(ctx.text, ctx.end):
