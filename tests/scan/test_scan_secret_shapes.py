@@ -964,6 +964,30 @@ FOUND = [
         "appwrite client --key standard_" + "4283fefc63f0cd0e" * 16,
         ["standard_" + "4283fefc63f0cd0e" * 16],
     ),
+    # -- corpus 37: redis-cli CONFIG GET prints the password on the reply's second line (also
+    # JSON-escaped); fish and csh set a variable without "="; Pulumi and Notion's legacy tokens
+    (
+        '$ redis-cli -h cache-1 CONFIG GET requirepass\n1) "requirepass"\n2) "ZhyN+CuPmazo1q3KRatgfb"\n',
+        ["ZhyN+CuPmazo1q3KRatgfb"],
+    ),
+    (
+        '{"text": "$ redis-cli CONFIG GET masterauth\\n1) \\"masterauth\\"\\n2) \\"Copper*Meadow88\\"\\n"}',
+        ["Copper*Meadow88"],
+    ),
+    (
+        "- cmd: set -gx MAILCHIMP_API_KEY 9e22151dca7f013b729d9827927d3f1d-us19\n  when: 1720052820",
+        ["9e22151dca7f013b729d9827927d3f1d-us19"],
+    ),
+    ("set -Ux DB_PASSWORD Lantern@Harbor13\n", ["Lantern@Harbor13"]),
+    ("setenv API_TOKEN Xk9mP2vLqR7tWq4z\n", ["Xk9mP2vLqR7tWq4z"]),
+    (
+        "pulumi login --token pul-2dd40d45c8eb617d187466419b4b1960ddf18b9c",
+        ["pul-2dd40d45c8eb617d187466419b4b1960ddf18b9c"],
+    ),
+    (
+        'client := notion.NewClient("secret_9nW0Ar6qgLUGoZtSIxFO7C6pp135DyXXMTqMbVGIrK0")',
+        ["secret_9nW0Ar6qgLUGoZtSIxFO7C6pp135DyXXMTqMbVGIrK0"],
+    ),
 ]
 
 
@@ -1272,6 +1296,12 @@ SILENT = [
     '"apikey": [{"key": "key", "value": "X-Inventory-Key"}, {"key": "value", "value": "{{apiKey}}"}]',
     "Name\tValue\tDomain\tPath\tExpires / Max-Age\tSize\n"
     "_ga\tGA1.1.976472218.1731562405\t.shop.io\t/\t2025-07-01T10:00:00.000Z\t30\n",
+    # -- corpus 37: a redis password not set; fish reading a secret at run time; a path that
+    # ends in passwd before the request's protocol (Apache's error log)
+    '$ redis-cli CONFIG GET requirepass\n1) "requirepass"\n2) ""\n',
+    'set -gx DB_PASSWORD (op read "op://dev/db/credential")\nset -e AWS_SECRET_KEY\n',
+    "[core:error] [client 203.0.113.9:5123] AH00126: Invalid URI in request GET /../../etc/passwd HTTP/1.1",
+    "secret_key_base_for_the_application_server_configuration_x",
 ]
 
 
