@@ -988,6 +988,12 @@ FOUND = [
         'client := notion.NewClient("secret_9nW0Ar6qgLUGoZtSIxFO7C6pp135DyXXMTqMbVGIrK0")',
         ["secret_9nW0Ar6qgLUGoZtSIxFO7C6pp135DyXXMTqMbVGIrK0"],
     ),
+    # Android Gradle's buildConfigField: a Java string literal inside a Kotlin or Groovy string
+    (
+        'buildConfigField("String", "MAILCHIMP_API_KEY", "\\"e7acbab1aac3d5062ed70806f88b3177-us16\\"")',
+        ["e7acbab1aac3d5062ed70806f88b3177-us16"],
+    ),
+    ('buildConfigField "String", "DB_PASSWORD", \'"Lantern@Harbor13"\'', ["Lantern@Harbor13"]),
 ]
 
 
@@ -1302,6 +1308,8 @@ SILENT = [
     'set -gx DB_PASSWORD (op read "op://dev/db/credential")\nset -e AWS_SECRET_KEY\n',
     "[core:error] [client 203.0.113.9:5123] AH00126: Invalid URI in request GET /../../etc/passwd HTTP/1.1",
     "secret_key_base_for_the_application_server_configuration_x",
+    'buildConfigField("String", "OPENAI_KEY", "\\"${project.findProperty("OPENAI_KEY") ?: ""}\\"")',
+    'buildConfigField("String", "API_KEY", "\\"" + apiKey + "\\"")',
 ]
 
 
