@@ -301,7 +301,9 @@ def test_an_answer_replayed_on_a_resumed_stream_is_still_its_tool_s() -> None:
     assert first.name == "crm_lookup"
     again = Exchange(flow_id="p2", server="s", session_id="S1")
     st.process(msg(again, C2S, Kind.REQUEST, 2, "ping"))  # (the id reused, in flight)
-    resumed = Exchange(flow_id="g", server="s", session_id="S1")
+    resumed = Exchange(
+        flow_id="g", server="s", session_id="S1", request_headers={"last-event-id": "ev-6"}
+    )
     replay = msg(resumed, S2C, Kind.RESULT, 2)
     replay.sse_event_id = "ev-7"
     st.process(replay)
@@ -310,7 +312,10 @@ def test_an_answer_replayed_on_a_resumed_stream_is_still_its_tool_s() -> None:
     st.process(ping)
     assert ping.method == "ping"
     # another session's event id is not this one's
-    other = msg(Exchange(flow_id="o", server="s", session_id="S2"), S2C, Kind.RESULT, 2)
+    other = msg(
+        Exchange(flow_id="o", server="s", session_id="S2", request_headers={"last-event-id": "1"}),
+        S2C, Kind.RESULT, 2,
+    )  # fmt: skip
     other.sse_event_id = "ev-7"
     st.process(other)
     assert other.method is None
@@ -340,6 +345,9 @@ def test_what_a_request_s_answer_stream_carries_besides_its_answer_names_its_too
     logged = msg(post, S2C, Kind.NOTIFICATION, None, "notifications/message")
     logged.sse_event_id = "ev-1"
     st.process(logged)
+    get = Exchange(
+        flow_id="g2", server="s", session_id="S1", request_headers={"last-event-id": "0"}
+    )
     replayed = msg(get, S2C, Kind.NOTIFICATION, None, "notifications/message")
     replayed.sse_event_id = "ev-1"
     st.process(replayed)
@@ -401,3 +409,42 @@ def test_answers_are_paired_by_the_server_s_address_not_the_name_a_client_gives_
     r = msg(elsewhere, S2C, Kind.RESULT, 3)
     st.process(r)
     assert r.name is None
+
+
+def test_an_event_id_seen_before_names_nothing_on_a_stream_that_was_not_resumed() -> None:
+    """Event ids are unique in a session, or for one client where there is none (which the
+    gateway cannot tell apart), and a server may count them again: remembered answers are
+    looked up by event id only on a resumed stream (Last-Event-ID), and never without a
+    session. Else a fresh answer with an id seen before took the earlier request's tool, and
+    a crm_export result went out under echo, outside the rules scoped to crm_*."""
+    st = CorrelateStage()
+    for sid in (None, "S"):
+        a = Exchange(flow_id=f"a{sid}", server="s", session_id=sid)
+        st.process(msg(a, C2S, Kind.REQUEST, 1, "tools/call", "echo"))
+        r = msg(a, S2C, Kind.RESULT, 1)
+        r.sse_event_id = "1"
+        st.process(r)
+        b = Exchange(flow_id=f"b{sid}", server="s", session_id=sid)
+        st.process(msg(b, C2S, Kind.REQUEST, 2, "tools/call", "crm_export"))
+        r = msg(b, S2C, Kind.RESULT, 2)
+        r.sse_event_id = "1"
+        st.process(r)
+        assert r.name == "crm_export"
+    # without a session nothing is remembered by event id: a replay there is read by every
+    # rule (its request unknown), not as whichever client's answer had the id last
+    assert all(k[1] is not None for k in st.correlator.events)
+
+
+def test_a_long_name_is_not_remembered_by_event_id() -> None:
+    """The event-id memory outlives the byte-bounded in-flight maps (50 000 entries): a
+    client's tool or method name of a megabyte, answered on an event stream, was kept there
+    whole (200 such calls held 200 MB)."""
+    st = CorrelateStage()
+    for i, (method, name) in enumerate((("tools/call", "x" * 2000), ("y" * 2000, None))):
+        ex = Exchange(flow_id=f"f{i}", server="s", session_id="S")
+        st.process(msg(ex, C2S, Kind.REQUEST, i, method, name))
+        r = msg(ex, S2C, Kind.ERROR, i)
+        r.sse_event_id = f"e{i}"
+        st.process(r)
+        assert r.method == method
+    assert not st.correlator.events

@@ -266,7 +266,7 @@ class CorrelateStage:
                     msg.name = call.name
                     if ev is not None and call.name is not None:
                         _learn_event(self.correlator, ev, call)
-                elif ev is not None:  # (replayed on a resumed stream)
+                elif ev is not None and _resumed(msg.exchange):  # (replayed there)
                     seen = self.correlator.events.get(ev)
                     if seen is not None:
                         msg.name = seen.name
@@ -311,7 +311,12 @@ class CorrelateStage:
                 msg.refunds.append(undo)
         elif msg.kind in (Kind.RESULT, Kind.ERROR) and msg.id is not None:
             ev = _event_key(msg) if msg.sse_event_id else None
-            seen = self.correlator.events.get(ev) if ev is not None else None
+            # (only on a resumed stream: an event id is unique in its session, or for its
+            # client where there is none, and a server may count them again, so on any
+            # other stream an id seen before named an earlier request's tool, and the answer
+            # of the request in flight went out under it, outside its own tool's rules)
+            resumed = ev is not None and _resumed(msg.exchange)
+            seen = self.correlator.events.get(ev) if resumed else None
             if seen is not None:
                 # An answer event replayed on a resumed stream (GET with Last-Event-ID): the
                 # server resends it with its event id after its request was answered, so the
@@ -335,17 +340,31 @@ class CorrelateStage:
 MAX_EVENTS = 50_000  # answer events remembered for resumed streams
 
 
-def _event_key(msg: Message) -> tuple:
+def _event_key(msg: Message) -> tuple | None:
+    """None without a session: event ids are then unique per client only (which the gateway
+    cannot tell apart), so one client's ids would name another's requests."""
+    ex = msg.exchange
+    session = ex.session_id or ex.legacy_session
+    if session is None:
+        return None
     eid = msg.sse_event_id
     if len(eid) > 256:  # (the server's string, of any length: kept by its digest)
         eid = ("sha256", hashlib.sha256(eid.encode("utf-8", "surrogatepass")).hexdigest())
-    ex = msg.exchange
-    return (ex.address or ex.server, ex.session_id or ex.legacy_session, eid)
+    return (ex.address or ex.server, session, eid)
+
+
+def _resumed(ex: Exchange) -> bool:
+    """A stream the client resumed (GET with Last-Event-ID): the server replays there."""
+    return ex.header("last-event-id") is not None
 
 
 def _learn_event(c: Correlator, key: tuple, p: Pending) -> None:
     sess = key[1]
     if isinstance(sess, str) and len(sess) > 1024:
+        return
+    # (kept after its request left the byte-bounded maps: a client's method or tool name,
+    # up to mcp_max_message_bytes, is not kept 50 000 times over)
+    if len(p.method) > 1024 or (p.name is not None and len(p.name) > 1024):
         return
     c.events[key] = p
     while len(c.events) > MAX_EVENTS:
