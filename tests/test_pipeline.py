@@ -136,3 +136,25 @@ def test_a_batch_stage_gets_the_batch_at_once_and_its_refusal_covers_all():
     assert [x.refusal.code for x in msgs] == [ErrorCode.NOT_FORWARDED] * 2 + [
         ErrorCode.INTERNAL_ERROR
     ]
+
+
+def test_a_stage_failing_to_reauthenticate_refuses_per_fail_mode():
+    """An open WebSocket connection or event stream is checked again at each message and
+    decided by nothing else: a stage that raised there was skipped, so under
+    fail_mode=closed the connection went on with a credential nobody had checked."""
+
+    class Broken:
+        name, order = "identify", 100
+
+        def reauthenticate(self, ex):
+            raise RuntimeError("key store gone")
+
+        def authenticate(self, ex):
+            raise RuntimeError("key store gone")
+
+    ex = Exchange(flow_id="f", server="s")
+    r = Pipeline([Broken()], fail_mode="closed").reauthenticate(ex)
+    assert r is not None and r.code == ErrorCode.INTERNAL_ERROR and r.http_status == 500
+    assert Pipeline([Broken()], fail_mode="open").reauthenticate(ex) is None
+    # (authenticate is decided again, whole, with the body: skipped there)
+    assert Pipeline([Broken()], fail_mode="closed").authenticate(ex) is None

@@ -109,10 +109,19 @@ class Pipeline:
                 continue
             try:
                 r = hook(ex)
-            except Exception:  # noqa: BLE001 - a stage must never take the proxy down
+            except Exception as e:  # noqa: BLE001 - a stage must never take the proxy down
                 log.exception(
                     "mcp-gateway: stage %s failed (%s) on %s", stage.name, hook_name, ex.flow_id
                 )
+                if hook_name == "reauthenticate" and self.fail_mode == "closed":
+                    # (nothing decides a connection or stream admitted earlier again: skipped,
+                    # the failure kept a revoked key working on it)
+                    return Refusal(
+                        ErrorCode.INTERNAL_ERROR,
+                        f"gateway internal error in stage {stage.name}: {type(e).__name__}",
+                        http_status=500,
+                        stage=stage.name,
+                    )
                 continue
             if r is not None:
                 return r
