@@ -1286,6 +1286,12 @@ SILENT = [
     "$ hashcat -m 1000 --username hashes.txt --left\nmwilson:6ae22a1f09e1a28e35ef35e0b90b7f92\n",
     "etag list:\n6ae22a1f09e1a28e35ef35e0b90b7f92:Orbit8604x\n",
     "$ hashcat -m 10 salted.txt --left\n01dfae6e5d4d90d9892622325959afbe:7050461\n",
+    # an /etc/shadow line near the word hashcat: after the hash come the password's aging
+    # fields (last change, min, max, warn days), not a plaintext
+    "$ hashcat -m 1800 shadow.txt\nroot:$6$rounds=5000$saltsalt$"
+    + "a" * 86
+    + ":19000:0:99999:7:::\n",
+    "hashcat -m 500 it\nbob:$1$saltsalt$" + "b" * 22 + ":19345:0:99999:7:::\n",
     "| http-default-accounts:\n|_  [Apache Tomcat] at /manager/html/ (no valid default credentials found)\n",
     r"psexec \\pc1 -u admin -p * cmd",
     # -- corpus 36: a CSV line with two ISO timestamps is no .pgpass line; placeholders
