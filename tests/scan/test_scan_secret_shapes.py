@@ -1302,6 +1302,8 @@ SILENT = [
     # Magento's encrypted config value; Mollie's documented API key; a public search-only
     # key in a table; two storage keys listed, no value
     "payment/braintree/private_key - 0:3:b9l7YBqtWl9X3IR0hTyQebMuWpVg/RJfIgQccb/+EkDSLWel6KGE",
+    # a list of API routes, each with a one-word description, is no config:show output
+    "Endpoints:\nauth/token - Authentication\noauth/access_token - Exchange\n",
     '"Authorization":"Bearer test_dHar4XY7LxsDOtmnkVtjNVWXLSlXsM"',
     "| NEXT_PUBLIC_ALGOLIA_SEARCH_KEY | 3322faac2a0b953c2b5f14241dc028d8 | All |",
     'keys: ["@auth/token", "@auth/user_profile"]',
