@@ -1055,3 +1055,40 @@ def test_a_stream_whose_gateway_credential_no_longer_holds_is_refused_from_then_
     out = b"".join(s(note + b'data: {"jsonrpc":"2.0","id":1,"result":{"content":[]}}\n\n'))
     assert b"notifications/progress" not in out and b'"result"' not in out
     assert b"-32062" in out and b"revoked" in out
+
+
+def test_an_answer_replayed_on_a_resumed_get_keeps_its_tool_and_no_other_stream_takes_it(gw):
+    """Through the gateway: an answer event replayed on a GET with Last-Event-ID is audited
+    under the tool it answered; the same event id on a stream that was not resumed (a
+    server counting again) names nothing it did not answer."""
+    from mcp_gateway.correlate import CorrelateStage
+
+    gw.pipeline.add(CorrelateStage())
+    sid = ((b"mcp-session-id", b"S1"),)
+    f = send(gw, post(rpc("tools/call", id=5, name="crm_lookup"), headers=sid))
+    f.response = tutils.tresp(headers=((b"content-type", b"text/event-stream"),), content=None)
+    gw.responseheaders(f)
+    answer = b'id: ev-1\ndata: {"jsonrpc":"2.0","id":5,"result":{"content":[]}}\n\n'
+    feed(f.response.stream, answer, 1000)
+    assert gw.rec.msgs[-1].name == "crm_lookup"
+
+    def get(*headers):
+        g = tflow.tflow(
+            req=tutils.treq(
+                method=b"GET", path=b"/mcp", content=b"",
+                headers=((b"accept", b"text/event-stream"), *sid, *headers),
+            )
+        )  # fmt: skip
+        send(gw, g)
+        g.response = tutils.tresp(headers=((b"content-type", b"text/event-stream"),), content=None)
+        gw.responseheaders(g)
+        return g
+
+    g = get((b"last-event-id", b"ev-0"))
+    feed(g.response.stream, answer, 1000)
+    assert (gw.rec.msgs[-1].method, gw.rec.msgs[-1].name) == ("tools/call", "crm_lookup")
+    f = send(gw, post(rpc("tools/call", id=6, name="echo"), headers=sid))
+    f.response = tutils.tresp(headers=((b"content-type", b"text/event-stream"),), content=None)
+    gw.responseheaders(f)
+    feed(f.response.stream, answer.replace(b'"id":5', b'"id":6'), 1000)
+    assert gw.rec.msgs[-1].name == "echo"
