@@ -324,13 +324,14 @@ def test_the_digit_run_search_agrees_with_the_plain_one(monkeypatch):
     assert fast == [parse._has_big_int(b) for b in samples] == [True, False, True]
 
 
-def test_a_long_uri_is_not_normalised_nor_cached():
+def test_a_long_uri_is_normalised_but_not_cached():
     from mcp_gateway import parse
 
     parse.served_uri.cache_clear()
     assert parse.served_uri_of("FILE:///srv/a") == "file:///srv/a"
-    assert parse.served_uri_of("FILE:///" + "a" * 5000) is None
+    assert parse.served_uri_of("FILE:///" + "a" * 5000) == "file:///" + "a" * 5000
     assert parse.served_uri.cache_info().currsize == 1
+    assert parse.served_uri_of("FILE:///" + "a" * parse.URI_NORMALISED_MAX) is None
 
 
 def test_json_with_too_many_containers_is_not_inspected_and_costs_little():

@@ -175,11 +175,21 @@ URI_METHODS = frozenset(
 
 
 _URI_MAX = 2048  # a client chooses the URI: the cache below must not hold megabytes
+# normalised afresh, uncached, up to this (linear: about 16 ms for 64 KB of dot segments)
+URI_NORMALISED_MAX = 64 * 1024
 
 
 def served_uri_of(uri: str) -> str | None:
-    """``served_uri`` for a URI short enough to cache; a longer one is matched as written."""
-    return served_uri(uri) if len(uri) <= _URI_MAX else None
+    """``served_uri``, cached for a URI short enough; a longer one is normalised afresh (a
+    client pads dot segments past 2 KB: file:///srv/public/a/../a/../…/../secrets/x is
+    file:///srv/secrets/x to the server, and matched as written it stepped out of a rule
+    scoped to file:///srv/secrets/*); None over ``URI_NORMALISED_MAX`` (the scan stage
+    applies every resource scope to such a URI)."""
+    if len(uri) <= _URI_MAX:
+        return served_uri(uri)
+    if len(uri) <= URI_NORMALISED_MAX:
+        return served_uri.__wrapped__(uri)
+    return None
 
 
 @functools.lru_cache(maxsize=4096)

@@ -413,6 +413,10 @@ def test_an_unknown_answer_replayed_on_a_resumed_stream_meets_every_scoped_rule(
         "file:///srv/SECRETS/a.txt",
         "file:///Srv/Secrets/A.TXT",
         "file:///srv/public/../Secrets/a.txt",
+        # padded past 2 KB (not cached) and past 64 KB (not normalised: every scope applies)
+        "file:///srv/public/" + "a/../" * 500 + "../secrets/a.txt",
+        "file:///srv/" + "./" * 1100 + "secrets/a.txt",
+        "file:///srv/public/" + "a/../" * 14000 + "../secrets/a.txt",
     ],
 )
 def test_a_resource_scope_matches_the_uri_as_the_server_reads_it(tmp_path, uri):

@@ -496,9 +496,11 @@ class Rule:
         address: str | None = None,
         any_target: bool = False,
         fold: bool = False,
+        any_name: bool = False,
     ) -> bool:
         """Whether the rule applies (``any_target``: whatever its method and tool scope, for
-        an answer whose request is not known, replayed on a resumed stream). ``server`` is the server's name (its host:port, or the
+        an answer whose request is not known, replayed on a resumed stream; ``any_name``: whatever
+        its tool scope, for a resource URI too long to normalise). ``server`` is the server's name (its host:port, or the
         name a loopback upstream gives itself with Mcp-Gateway-Server, as the shim's --name
         does); ``address`` its host:port when that name differs. A ``servers`` scope matches
         either: a client naming the server otherwise cannot step out of a rule scoped to the
@@ -509,8 +511,14 @@ class Rule:
         if not any_target:
             if sc.methods and not _glob_any(method or "", sc.methods):
                 return False
-            if sc.tools and not (
-                _glob_any_folded(name or "", sc.tools) if fold else _glob_any(name or "", sc.tools)
+            if (
+                sc.tools
+                and not any_name
+                and not (
+                    _glob_any_folded(name or "", sc.tools)
+                    if fold
+                    else _glob_any(name or "", sc.tools)
+                )
             ):
                 return False
         if sc.servers and not _glob_any(server or "", sc.servers):

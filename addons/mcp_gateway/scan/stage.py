@@ -31,6 +31,7 @@ from ..message import Direction, Finding, Kind, Message, session_key
 from ..parse import (
     MCP_PARAM_PREFIX,
     URI_METHODS,
+    URI_NORMALISED_MAX,
     decode_header_value,
     served_uri_of,
     target_pointer,
@@ -371,6 +372,12 @@ class ScanStage:
         # A file: URI names a file, and the file systems of macOS and Windows ignore case:
         # file:///Users/alice/.SSH/id_rsa is ~/.ssh/id_rsa there, so a resource scope is also
         # matched ignoring case for it (erring toward the rule where the disk is Linux's).
+        # (a URI too long to normalise may name any file: every resource scope applies)
+        huge = (
+            msg.method in URI_METHODS
+            and isinstance(msg.name, str)
+            and len(msg.name) > URI_NORMALISED_MAX
+        )
         uri = alias if alias is not None else msg.name
         fold = (
             uri
@@ -380,7 +387,7 @@ class ScanStage:
         idx = [
             i
             for i, r in enumerate(engine.rules)
-            if r.in_scope(d, msg.method, msg.name, ex.server, ex.address, replay)
+            if r.in_scope(d, msg.method, msg.name, ex.server, ex.address, replay, any_name=huge)
             or (alias is not None and r.in_scope(d, msg.method, alias, ex.server, ex.address))
             or (
                 fold is not None
