@@ -448,3 +448,52 @@ def test_a_long_name_is_not_remembered_by_event_id() -> None:
         st.process(r)
         assert r.method == method
     assert not st.correlator.events
+
+
+def test_a_request_in_flight_on_a_live_stream_does_not_take_a_replayed_answer(monkeypatch) -> None:
+    """A client pushes a crm_* answer's event out of the event-id memory with answers of its
+    own (50 000 pings), sends echo with the crm call's id, and resumes its stream from before
+    the crm answer: the replay was taken as echo's answer, out of the rules scoped to crm_*.
+    On a resumed stream only a request whose own stream ended before its answer (with event
+    ids) takes an answer; this one is unknown (every rule reads it), and echo keeps its id."""
+    from types import SimpleNamespace
+
+    import mcp_gateway.correlate as cm
+
+    monkeypatch.setattr(cm, "MAX_EVENTS", 100)
+    st = CorrelateStage()
+    post = Exchange(flow_id="p", server="s", session_id="S1")
+    st.process(msg(post, C2S, Kind.REQUEST, 2, "tools/call", "crm_lookup"))
+    first = msg(post, S2C, Kind.RESULT, 2)
+    first.sse_event_id = "ev-7"
+    st.process(first)
+    for i in range(200):
+        ex = Exchange(flow_id=f"q{i}", server="s", session_id="S1")
+        st.process(msg(ex, C2S, Kind.REQUEST, 1000 + i, "ping"))
+        r = msg(ex, S2C, Kind.RESULT, 1000 + i)
+        r.sse_event_id = f"ev-p{i}"
+        st.process(r)
+    live = Exchange(flow_id="l", server="s", session_id="S1")
+    st.process(msg(live, C2S, Kind.REQUEST, 2, "tools/call", "echo"))
+    resumed = Exchange(
+        flow_id="g", server="s", session_id="S1", request_headers={"last-event-id": "ev-6"}
+    )
+    replay = msg(resumed, S2C, Kind.RESULT, 2)
+    replay.sse_event_id = "ev-7"
+    st.process(replay)
+    assert replay.method is None and replay.name is None
+    own = msg(live, S2C, Kind.RESULT, 2)
+    st.process(own)
+    assert own.name == "echo"
+    # ... while the answer of a request whose stream ended before it (cut, or closed by the
+    # server, after an event id) is taken on the resumed stream
+    for error in ("connection reset", None):
+        flow = SimpleNamespace(response=SimpleNamespace(status_code=200), error=error)
+        cut = Exchange(flow_id="c", server="s", session_id="S1", flow=flow)
+        st.process(msg(cut, C2S, Kind.REQUEST, 9, "tools/call", "crm_export"))
+        cut.scratch[SSE_EVENT_IDS] = True
+        st.on_exchange_end(cut)
+        came = msg(resumed, S2C, Kind.RESULT, 9)
+        came.sse_event_id = "ev-99" + str(error)
+        st.process(came)
+        assert (came.method, came.name) == ("tools/call", "crm_export")

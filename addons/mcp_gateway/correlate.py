@@ -27,6 +27,8 @@ class Pending:
     name: str | None
     t0: float  # time.monotonic() when the request passed
     cost: int = 0  # bytes counted for it in Correlator._bytes (fixed when it was stored)
+    # its answer stream ended before the answer, with event ids: a resumed stream may bring it
+    resumable: bool = False
 
 
 class Correlator:
@@ -120,7 +122,10 @@ class Correlator:
             self._evict()
         return p
 
-    def match(self, msg: Message) -> Pending | None:
+    def match(self, msg: Message, resumable_only: bool = False) -> Pending | None:
+        """The request ``msg`` answers (taken out of the maps). ``resumable_only``: an answer
+        on a resumed stream, which only a request whose own stream ended before its answer
+        can take (one in flight on a live stream that reuses the id cannot)."""
         req_dir = (
             Direction.CLIENT_TO_SERVER
             if msg.direction is Direction.SERVER_TO_CLIENT
@@ -138,8 +143,11 @@ class Correlator:
                 p = local.pop((req_dir, ident), None) if n == 0 else local.get((req_dir, ident))
             if key is not None:
                 k = (*key[:3], ident)
-                q = self._by_session.pop(k, None) if n == 0 else self._by_session.get(k)
+                q = self._by_session.get(k)
+                if q is not None and resumable_only and not q.resumable:
+                    q = None
                 if n == 0 and q is not None:
+                    del self._by_session[k]
                     self._bytes -= q.cost
                 p = p or q
             if p is not None:
@@ -245,6 +253,11 @@ class CorrelateStage:
             # Last-Event-ID, the answers may still come) only when it carried an event id;
             # else no answer can come, and a TypeScript client that rejoins the session
             # after a restart counts its ids from 0 again.
+            if ex.scratch.get(SSE_EVENT_IDS) and ex.legacy_session is None:
+                # (its answers may come on a stream the client resumes)
+                for k, p in ex.scratch["pending"].items():
+                    if k[0] is Direction.CLIENT_TO_SERVER:
+                        p.resumable = True
             if not cut or ex.legacy_session is not None or ex.scratch.get(SSE_EVENT_IDS):
                 return
         elif resp is None and (ex.legacy_session is not None or not cut):
@@ -326,7 +339,15 @@ class CorrelateStage:
                 msg.method = seen.method
                 msg.name = seen.name
                 return
-            p = self.correlator.match(msg)
+            # On a resumed stream (not the legacy one, whose GET carries every answer) an
+            # answer the event ids do not name is one replayed or one whose stream was cut:
+            # a request in flight on a live stream, reusing the id, does not take it (once
+            # the client had pushed the replayed crm_* answer's event out, its ping or echo
+            # with that id did, and the answer went out outside the rules scoped to crm_*;
+            # unknown, it meets every rule).
+            p = self.correlator.match(
+                msg, resumable_only=_resumed(msg.exchange) and msg.exchange.legacy_session is None
+            )
             if p is not None:
                 msg.method = p.method
                 msg.name = p.name
