@@ -645,3 +645,36 @@ async def test_a_later_session_on_a_tolerant_server_keeps_its_process(bridge):
         pid = bridge.child_pid
         r = await c.post(bridge.url, content=orjson.dumps(INIT), headers=h)
         assert "result" in r.json() and bridge.child_pid == pid
+
+
+async def test_a_one_session_server_initialized_after_its_client_gave_up_is_renewed_again(
+    tmp_path,
+):
+    """A fresh process slow to start (a docker run, an npx download) answers the renewed
+    initialize after its client timed out: the answer is dropped, and the bridge took the
+    process for one no initialize had reached, so every later session went to it unrenewed
+    and got `duplicate "initialize" received` until the bridge was restarted."""
+    slow = tmp_path / "slow"
+    srv = tmp_path / "once.py"
+    srv.write_text(
+        ONE_SESSION_SERVER.replace(
+            "        else:\n            inited = True",
+            "        else:\n            inited = True\n"
+            f"            if os.path.exists({str(slow)!r}):\n"
+            f"                os.remove({str(slow)!r}); import time; time.sleep(1.5)",
+        )
+    )
+    b = Bridge([PY, str(srv)], None, token=TOKEN, timeout=1)
+    await b.start()
+    try:
+        async with http() as c:
+            h = {"content-type": "application/json", "accept": "application/json"}
+            assert "result" in (await c.post(b.url, content=orjson.dumps(INIT), headers=h)).json()
+            slow.write_text("")
+            r = await c.post(b.url, content=orjson.dumps(dict(INIT, id=2)), headers=h)
+            assert "error" in r.json()  # (timed out while the fresh process started)
+            await asyncio.sleep(1.0)  # it answers now: dropped
+            r = await c.post(b.url, content=orjson.dumps(dict(INIT, id=3)), headers=h)
+            assert "result" in r.json(), r.text
+    finally:
+        await b.close()

@@ -188,7 +188,10 @@ class Bridge:
         self._replay_n = 0
         self.session_id: str | None = None
         self.init_payload: dict | None = None
-        self.child_initialized = False  # the running child answered an initialize
+        # an initialize reached the running child (its answer may have been dropped: a client
+        # that gave up waiting for a fresh process to start; judged by its answer, the child
+        # was taken for a new one, and every later session got `duplicate "initialize"`)
+        self.child_initialized = False
         self._tasks: set[asyncio.Task] = set()
         self.initialized_seen = False
         self.get_streams: list[GetStream] = []
@@ -311,7 +314,6 @@ class Bridge:
                     self._tasks.add(task)
                     task.add_done_callback(self._tasks.discard)
                     return
-                self.child_initialized = "result" in obj
             self._forget_token(w)
             w.finish(raw)
             return
@@ -404,6 +406,7 @@ class Bridge:
         await self.sup.renew()
         try:
             await self.sup.write(raw or b"", timeout=self.timeout)
+            self.child_initialized = True
         except ChildUnavailable as e:
             if self.pending.get(w.key) is w:
                 del self.pending[w.key]
@@ -625,6 +628,8 @@ class Bridge:
                 self.by_token[id_key(token)] = w
         try:
             await self.sup.write(raw, timeout=self.timeout)
+            if w.method == "initialize":
+                self.child_initialized = True
         except ChildUnavailable as e:
             if self.pending.get(key) is w:
                 del self.pending[key]
