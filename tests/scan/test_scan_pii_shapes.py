@@ -376,6 +376,21 @@ CASES = [
         "Origin: https://app.corvid-apps.net\\r\\n\\r\\ncsrf=x&email=emre.demir%40yandex.com.tr&plan=pro",
         [("email", "emre.demir%40yandex.com.tr")],
     ),
+    # -- corpus 38: meeting rooms, stand-ups and refund desks at example domains are role
+    # mailboxes (an agent's calendar invite and e-mail arguments); a name there stays reported
+    (
+        '{"attendees": [{"email": "room-4b@resource.example.org"}, {"email": "standup@example.net"}]}',
+        [],
+    ),
+    ('{"cc": ["refunds@example.org"]}', []),
+    ('{"cc": ["roomba.lee@example.org"]}', [("email", "roomba.lee@example.org")]),
+    # a prefixed snake_case phone field, as a camelCase one (a prompts/get request's arguments)
+    (
+        '{"order_id": "81234567", "callback_phone": "615 284 348"}',
+        [("phone_number", "615 284 348")],
+    ),
+    ("customer_mobile: 612 345 678", [("phone_number", "612 345 678")]),
+    ('{"max_sms": "61234567", "page_cell": "612 345 678"}', []),
 ]
 
 
