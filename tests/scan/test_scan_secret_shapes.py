@@ -994,6 +994,28 @@ FOUND = [
         ["e7acbab1aac3d5062ed70806f88b3177-us16"],
     ),
     ('buildConfigField "String", "DB_PASSWORD", \'"Lantern@Harbor13"\'', ["Lantern@Harbor13"]),
+    # -- corpus 38 --------------------------------------------------------------------------
+    # AWS Secrets Manager's SecretString (get-secret-value; a secret-store tool's
+    # structuredContent "secretString")
+    (
+        '{"Name": "prod/db", "SecretString": "sbO1BoNkH*bPKT%", "VersionStages": ["AWSCURRENT"]}',
+        ["sbO1BoNkH*bPKT%"],
+    ),
+    (
+        '"structuredContent": {"secretString": "e1b0d984a5d5d33f27b0096d1c7da72f"}',
+        ["e1b0d984a5d5d33f27b0096d1c7da72f"],
+    ),
+    # a key with no scheme in a JSON headers object (an HTTP tool's arguments, httpbin's echo)
+    (
+        '"headers": {"Authorization": "gu2qY4mGUJnL4p1mRsjBFiUt32ocxOeuTXMTKat4", "Accept": "*/*"}',
+        ["gu2qY4mGUJnL4p1mRsjBFiUt32ocxOeuTXMTKat4"],
+    ),
+    # a tools/list input schema whose secret property has a default
+    (
+        '"properties": {"city": {"type": "string"}, "api_key": {"type": "string", '
+        '"description": "provider key", "default": "709c6f616624e08fcb3e788fb45edecd"}}',
+        ["709c6f616624e08fcb3e788fb45edecd"],
+    ),
 ]
 
 
@@ -1318,6 +1340,15 @@ SILENT = [
     "secret_key_base_for_the_application_server_configuration_x",
     'buildConfigField("String", "OPENAI_KEY", "\\"${project.findProperty("OPENAI_KEY") ?: ""}\\"")',
     'buildConfigField("String", "API_KEY", "\\"" + apiKey + "\\"")',
+    # -- corpus 38: an Authorization member with a scheme and parameters; placeholders; a
+    # SecretString that is JSON (its members are judged by name); schema defaults of other
+    # properties or placeholders
+    '"headers": {"Authorization": "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request"}',
+    '"headers": {"Authorization": "Bearer ${API_TOKEN}"}',
+    '{"SecretString": "{\\"engine\\": \\"postgres\\"}", "Name": "prod/db"}',
+    '"base_url": {"type": "string", "default": "https://api.example.com/v2"}, "model": {"type": "string", "default": "gpt-4o-mini"}',
+    '"api_key": {"type": "string", "description": "provider key", "default": "${WEATHER_API_KEY}"}',
+    '"token_type": {"type": "string", "default": "access_token"}',
 ]
 
 
