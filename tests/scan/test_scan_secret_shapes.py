@@ -1016,6 +1016,36 @@ FOUND = [
         '"description": "provider key", "default": "709c6f616624e08fcb3e788fb45edecd"}}',
         ["709c6f616624e08fcb3e788fb45edecd"],
     ),
+    # a tool result's credentials line: the password, not the user name before it
+    ("Saved credentials: user=deploy pass=Tundra!Walnut77", ["Tundra!Walnut77"]),
+    # a command's argument list, one string per argument (an MCP exec tool's argv, Compose and
+    # Kubernetes command: lists, and the same escaped in a tool result)
+    ('command: ["redis-server", "--requirepass", "Tundra!Walnut77"]', ["Tundra!Walnut77"]),
+    (
+        '{"argv": ["/usr/bin/mysqldump", "-h", "db", "-u", "backup", "-pTundra#Walnut77", "shop"]}',
+        ["Tundra#Walnut77"],
+    ),
+    (
+        '{"argv": ["curl", "-s", "-u", "admin:Tundra!Walnut77", "https://ci.acme.io/api"]}',
+        ["Tundra!Walnut77"],
+    ),
+    (
+        '{"argv": ["docker", "login", "-u", "ci", "-p", "Tundra!Walnut77", "ghcr.io"]}',
+        ["Tundra!Walnut77"],
+    ),
+    (
+        '{"argv": ["sshpass", "-p", "Tundra!Walnut77", "ssh", "deploy@10.0.0.5"]}',
+        ["Tundra!Walnut77"],
+    ),
+    (
+        '{"argv": ["redis-cli", "-h", "cache", "-a", "Tundra!Walnut77", "ping"]}',
+        ["Tundra!Walnut77"],
+    ),
+    (
+        '{"args": ["--api-key", "b7Hq29xLmN4pQ8rT5vW1yZ3aC6eG0jK2", "--verbose"]}',
+        ["b7Hq29xLmN4pQ8rT5vW1yZ3aC6eG0jK2"],
+    ),
+    ('"text": "{\\"argv\\": [\\"mysql\\", \\"-pTundraWalnut77\\"]}"', ["TundraWalnut77"]),
 ]
 
 
@@ -1349,6 +1379,16 @@ SILENT = [
     '"base_url": {"type": "string", "default": "https://api.example.com/v2"}, "model": {"type": "string", "default": "gpt-4o-mini"}',
     '"api_key": {"type": "string", "description": "provider key", "default": "${WEATHER_API_KEY}"}',
     '"token_type": {"type": "string", "default": "access_token"}',
+    # the user half of a login after a credentials label
+    "Saved credentials: user=deploy",
+    # argument lists: docker run's -p publishes a port; mysql's separate -p prompts and the
+    # next argument is a database; references and files
+    '{"argv": ["docker", "run", "-p", "8080:80", "nginx"]}',
+    '{"argv": ["mysql", "-u", "root", "-p", "shop_production"]}',
+    '{"argv": ["mysql", "-u", "root", "-p${MYSQL_PASSWORD}"]}',
+    '{"args": ["--password", "$(cat /run/secrets/db)"]}',
+    '{"args": ["--password-file", "/run/secrets/db_password"]}',
+    '{"argv": ["curl", "-u", "admin:${ADMIN_PASSWORD}", "https://x"]}',
 ]
 
 
