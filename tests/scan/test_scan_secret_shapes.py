@@ -1046,6 +1046,15 @@ FOUND = [
         ["b7Hq29xLmN4pQ8rT5vW1yZ3aC6eG0jK2"],
     ),
     ('"text": "{\\"argv\\": [\\"mysql\\", \\"-pTundraWalnut77\\"]}"', ["TundraWalnut77"]),
+    # Google's sign-in cookies (__Secure-3PSID, SIDCC): sid inside a name is one
+    (
+        "Cookie: NID=511=x; __Secure-3PSID=g.a000kQhR7bT2pXz9LmN4vQ8sW1yE6uJ3cF5dH0",
+        ["g.a000kQhR7bT2pXz9LmN4vQ8sW1yE6uJ3cF5dH0"],
+    ),
+    (
+        "Cookie: SIDCC=AKEyXzWq7Lm2Pv9Rt4Bn8Hk3Jd6Fg1Sa0Qe5",
+        ["AKEyXzWq7Lm2Pv9Rt4Bn8Hk3Jd6Fg1Sa0Qe5"],
+    ),
 ]
 
 
@@ -1389,6 +1398,10 @@ SILENT = [
     '{"args": ["--password", "$(cat /run/secrets/db)"]}',
     '{"args": ["--password-file", "/run/secrets/db_password"]}',
     '{"argv": ["curl", "-u", "admin:${ADMIN_PASSWORD}", "https://x"]}',
+    # cookies whose name holds sid, auth or login inside another word, or a login's redirect
+    "Cookie: sidebar_state=aG7kP2qLm9xZ3vB8nR4t; theme=dark",
+    "Cookie: residence_id=aG7kP2qLm9xZ3vB8nR4tQ1; author_pref=bH8lQ3rMn0yA4wC9oS5u",
+    "Set-Cookie: login_redirect=%2Fdashboard%2Fsettings%3Ftab%3Dprofile%26x%3D1; Path=/",
 ]
 
 
