@@ -278,3 +278,58 @@ def test_many_identities_cannot_reset_a_shared_limit_or_an_active_one(mkex, mkre
     # the shared server bucket is still empty for everyone
     m = _call(stage, mkex, mkreq, _ident("late"), server="paid.example:443")
     assert m.action is Action.BLOCK and "paid.example" in m.refusal.message
+
+
+def _anon(addr: str) -> Identity:
+    return Identity(consumer=f"anon:{addr}", kind="anonymous", client_addr=addr)
+
+
+def test_anonymous_ipv6_callers_share_buckets_by_their_network(mkex, mkreq) -> None:
+    # one host commonly holds a whole /64: each of its 2^64 addresses was a fresh identity
+    stage, _ = _stage("limits:\n  default: 2/minute\n")
+    net = "2001:db8:28:1::"
+    for i in range(2):
+        assert _call(stage, mkex, mkreq, _anon(f"{net}{i + 1:x}")).action is Action.PASS
+    for i in range(2, 6):
+        m = _call(stage, mkex, mkreq, _anon(f"{net}{i:x}:{i:x}"))
+        assert m.action is Action.BLOCK and m.refusal.code == ErrorCode.RATE_LIMITED
+    # another /64, an IPv4 caller and a key are their own
+    assert _call(stage, mkex, mkreq, _anon("2001:db8:28:2::1")).action is Action.PASS
+    assert _call(stage, mkex, mkreq, _anon("192.0.2.7")).action is Action.PASS
+    assert _call(stage, mkex, mkreq, _ident("alice")).action is Action.PASS
+    # an IPv4-mapped address is its IPv4 address
+    assert _call(stage, mkex, mkreq, _anon("::ffff:192.0.2.7")).action is Action.PASS
+    assert _call(stage, mkex, mkreq, _anon("::ffff:192.0.2.7")).action is Action.BLOCK
+    # the audit and usage still name the address
+    assert {u["consumer"] for u in stage.usage()} >= {"anon:2001:db8:28:1::1"}
+    # ipv6_prefix: 128 is per address again
+    stage, _ = _stage("limits:\n  default: 1/minute\n  ipv6_prefix: 128\n")
+    for i in range(3):
+        assert _call(stage, mkex, mkreq, _anon(f"{net}{i + 1:x}")).action is Action.PASS
+
+
+def test_initialize_has_a_bucket_of_its_own_while_exempt_from_the_others(mkex, mkreq) -> None:
+    # each initialize opens a session the server holds; exempt from limits.default, it was
+    # not limited at all
+    stage, _ = _stage("limits:\n  default: 2/minute\n  initialize: 3/minute\n")
+    a = _anon("192.0.2.9")
+    init = [_call(stage, mkex, mkreq, a, method="initialize").action for _ in range(5)]
+    assert init == [Action.PASS] * 3 + [Action.BLOCK] * 2
+    # the default bucket was not drawn on, and initialize is not metered
+    assert _call(stage, mkex, mkreq, a).action is Action.PASS
+    assert _call(stage, mkex, mkreq, a).action is Action.PASS
+    assert {u["call"] for u in stage.usage() if u["admitted"]} == {"echo"}
+    # the default: 60/minute
+    stage, _ = _stage("limits:\n  default: 2/minute\n")
+    acts = [_call(stage, mkex, mkreq, a, method="initialize").action for _ in range(61)]
+    assert acts.count(Action.PASS) == 60 and acts[-1] is Action.BLOCK
+    # null turns it off; and with no limit set at all, nothing is limited
+    for text in ("limits:\n  default: 2/minute\n  initialize: null\n", "limits: {}\n"):
+        stage, _ = _stage(text)
+        acts = [_call(stage, mkex, mkreq, a, method="initialize").action for _ in range(100)]
+        assert set(acts) == {Action.PASS}
+    # not exempt: it draws from both
+    stage, _ = _stage("limits:\n  default: 5/minute\n  initialize: 1/minute\n  exempt: [ping]\n")
+    assert _call(stage, mkex, mkreq, a, method="initialize").action is Action.PASS
+    m = _call(stage, mkex, mkreq, a, method="initialize")
+    assert m.action is Action.BLOCK and m.refusal.data["scope"] == "initialize"

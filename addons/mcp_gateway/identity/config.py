@@ -188,7 +188,15 @@ class LimitsConfig(_Strict):
     servers: list[ServerLimit] = Field(default_factory=list)  # extra buckets per server glob
     exempt: list[str] = Field(
         default_factory=lambda: ["initialize", "ping"]
-    )  # methods never limited
+    )  # methods never limited (but initialize still meets its own bucket, below)
+    # initialize opens a session the server holds in memory: whenever any limit above is
+    # set, each identity has a bucket of its own for it, exempt or not (null: none). A real
+    # client sends one per connection (again after a 404 or a restart).
+    initialize: Rate | None = Field(default="60/minute", validate_default=True)
+    # anonymous callers over IPv6 share their buckets by network prefix: a host is commonly
+    # handed a whole /64, each address of which was an identity with fresh buckets (128:
+    # per address). Session binding stays per address.
+    ipv6_prefix: int = Field(default=64, ge=8, le=128)
     # HTTP status of a rate-limited answer: 429 (with Retry-After), or 200 for clients that
     # treat any non-2xx answer to a POST as a broken transport (the JSON-RPC error and
     # Retry-After are sent either way)

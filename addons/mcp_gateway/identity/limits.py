@@ -13,7 +13,11 @@ it is refused with JSON-RPC error ``-32064`` (``RATE_LIMITED``), HTTP 429 and
 ``Retry-After`` (whole seconds until the emptiest bucket has a token again), and no
 bucket is charged. Responses (including the client's answers to server->client
 requests) and notifications are never counted; ``initialize`` and ``ping`` are exempt by
-default (``limits.exempt``).
+default (``limits.exempt``), but once any limit is set ``initialize`` draws from a bucket of
+its own (``limits.initialize``): each one opens a session the server holds.
+
+Anonymous callers over IPv6 are counted by their network (``limits.ipv6_prefix``, /64 by
+default), not by address: one host commonly holds a whole /64.
 
 Single event-loop thread: plain dicts, no locks, O(1) per request after the first
 request of a (consumer, roles) / tool / server combination (rule lookups are cached).
@@ -23,11 +27,12 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import ipaddress
 import logging
 import math
 import time
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 
 from ..message import Direction, ErrorCode, Kind, Message
 from ..pipeline import ORDER_LIMITS
@@ -82,6 +87,10 @@ class LimitsStage:
         self._tool_cache: dict[str, tuple[Rule, ...]] = {}
         self._server_cache: dict[str, tuple[Rule, ...]] = {}
         self.enabled = bool(cfg.default or cfg.consumers or cfg.roles or cfg.tools or cfg.servers)
+        self._init_rules: tuple[Rule, ...] | None = (
+            (Rule("initialize", cfg.initialize),) if cfg.initialize and self.enabled else None
+        )
+        self._v6 = cfg.ipv6_prefix
 
     # -- rule lookup (cached) ------------------------------------------------------
     def _base(self, consumer: str, roles: tuple[str, ...]) -> tuple[Rule, ...]:
@@ -150,29 +159,39 @@ class LimitsStage:
             msg.kind is Kind.NOTIFICATION and not method.startswith("notifications/")
         ):
             return
-        if method in self.exempt:
+        exempt = method in self.exempt
+        if exempt and (method != "initialize" or self._init_rules is None):
             return
         ex = msg.exchange
         ident = ex.identity
         if ident is not None:
             who, consumer, roles = ident.key, ident.consumer, ident.roles
+            anon = ident.kind == "anonymous"
         else:  # no identify stage (e.g. a pipeline without it): the client address
             who = consumer = "anon:" + client_host(ex.client_addr)
             roles = ()
+            anon = True
         tool = msg.name if method == "tools/call" and isinstance(msg.name, str) else None
         if not self.enabled:
             self._count(consumer, ex.server, tool or method, limited=False)
             return
-        rules = self._base(consumer, roles)
-        if tool is not None and self.cfg.tools:
-            rules = rules + self._tools(tool)
-        if self.cfg.servers:
-            rules = rules + self._servers(ex.server)
-            if ex.address is not None:  # named by the shim's header: its address counts too
-                rules = rules + tuple(r for r in self._servers(ex.address) if r not in rules)
+        if exempt:  # initialize: its own bucket only, and not metered
+            rules = self._init_rules
+        else:
+            rules = self._base(consumer, roles)
+            if method == "initialize" and self._init_rules is not None:
+                rules = rules + self._init_rules
+            if tool is not None and self.cfg.tools:
+                rules = rules + self._tools(tool)
+            if self.cfg.servers:
+                rules = rules + self._servers(ex.server)
+                if ex.address is not None:  # named by the shim's header: its address too
+                    rules = rules + tuple(r for r in self._servers(ex.address) if r not in rules)
         if not rules:
             self._count(consumer, ex.server, tool or method, limited=False)
             return
+        if anon and ":" in who:  # IPv6: the caller's network, not its address
+            who = anon_network(who, self._v6)
         now = self.clock()
         if now >= self._next_gc:
             self._gc(now)
@@ -212,6 +231,13 @@ class LimitsStage:
             return
         for b in drawn:
             b[0] -= 1.0
+        if exempt:
+            refund = partial(self._refund_exempt, drawn)
+            if msg.refunds is None:
+                msg.refunds = [refund]
+            else:
+                msg.refunds.append(refund)
+            return
         self.admitted_total += 1
         what = tool or method
         self._count(consumer, ex.server, what, limited=False)
@@ -230,6 +256,11 @@ class LimitsStage:
         c = self.counts.get((consumer, server, _short(what)))
         if c is not None and c[0] > 0:
             c[0] -= 1
+
+    @staticmethod
+    def _refund_exempt(drawn: list[list[float]]) -> None:
+        for b in drawn:
+            b[0] += 1.0
 
     def _count(self, consumer: str, server: str, what: str, limited: bool) -> None:
         k = (consumer, server, _short(what))
@@ -272,6 +303,22 @@ class LimitsStage:
                 MAX_BUCKETS,
                 min(n, len(idle)),
             )
+
+
+@lru_cache(maxsize=4096)
+def anon_network(who: str, prefix: int) -> str:
+    """An anonymous IPv6 principal (``anon:2001:db8::5``) as its network
+    (``anon:2001:db8::/64``); an IPv4-mapped address as the IPv4 address."""
+    host = who[5:] if who.startswith("anon:") else who
+    try:
+        ip = ipaddress.IPv6Address(host.split("%", 1)[0])
+    except ValueError:
+        return who
+    if ip.ipv4_mapped is not None:
+        return f"anon:{ip.ipv4_mapped}"
+    if prefix >= 128:
+        return f"anon:{ip}"
+    return f"anon:{ipaddress.IPv6Network((ip, prefix), strict=False)}"
 
 
 def _rate_of(bucket_key: str) -> tuple[float, float] | None:
