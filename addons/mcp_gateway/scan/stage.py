@@ -103,6 +103,35 @@ def pointer(path: tuple) -> str:
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
 
 
+# What a 2026-07-28 server may ask of the client inside an input_required result (the SDKs
+# accept no other method there), and so what the client's inputResponses answer.
+_INPUT_METHODS = ("elicitation/create", "roots/list", "sampling/createMessage")
+
+
+def _embedded(msg: Message) -> tuple[str, ...]:
+    """The methods of the requests a 2026-07-28 message carries inside it: an input_required
+    result's ``inputRequests`` (an elicitation, a sampling request) and the retried request's
+    ``inputResponses`` (the user's answers). Rules scoped to those methods read the message
+    too, under its tool's name: they skipped both, though each is the same elicitation or
+    sampling exchange as before, only carried in the tool call."""
+    p = msg.payload
+    if not isinstance(p, dict):
+        return ()
+    if msg.kind is Kind.RESULT:
+        res = p.get("result")
+        reqs = res.get("inputRequests") if isinstance(res, dict) else None
+        if not isinstance(reqs, dict) or not reqs:
+            return ()
+        methods = {v.get("method") for v in reqs.values() if isinstance(v, dict)}
+        return tuple(m for m in _INPUT_METHODS if m in methods)
+    if msg.kind is Kind.REQUEST:
+        params = p.get("params")
+        answers = params.get("inputResponses") if isinstance(params, dict) else None
+        if isinstance(answers, dict) and answers:
+            return _INPUT_METHODS  # (an answer does not say what it answers)
+    return ()
+
+
 class _Needles:
     """Found values, looked up inside other strings (member names) in time linear in those
     strings. Values are searched one by one (``str.find``, C speed) until that work passes
@@ -353,7 +382,8 @@ class ScanStage:
             and (msg.kind is Kind.RESULT or msg.kind is Kind.ERROR)
             and ex.header("last-event-id") is not None
         )
-        key = (str(msg.direction), msg.method, msg.name, ex.server, ex.address, replay)
+        embedded = _embedded(msg)
+        key = (str(msg.direction), msg.method, msg.name, ex.server, ex.address, replay, embedded)
         cache = engine.__dict__.setdefault("_scope_cache", {})
         got = cache.get(key, False)
         if got is not False:
@@ -393,6 +423,7 @@ class ScanStage:
                 fold is not None
                 and r.in_scope(d, msg.method, fold, ex.server, ex.address, fold=True)
             )
+            or any(r.in_scope(d, m, msg.name, ex.server, ex.address) for m in embedded)
         ]
         allowed = None if len(idx) == len(engine.rules) else frozenset(idx)
         if len(cache) > 4096:
