@@ -360,6 +360,33 @@ def test_what_a_request_s_answer_stream_carries_besides_its_answer_names_its_too
     assert n.name is None
 
 
+def test_a_legacy_tool_s_progress_on_the_get_stream_names_the_tool_by_its_token() -> None:
+    """The legacy HTTP+SSE transport sends everything on the GET stream: a tool's progress
+    notifications named no tool, so rules scoped to it skipped what it reported. The
+    progress token ties them to the call, per server and session."""
+    st = CorrelateStage()
+    post = Exchange(flow_id="p", server="s", legacy_session="L1")
+    call = msg(post, C2S, Kind.REQUEST, 2, "tools/call", "crm_export")
+    call.payload["params"] = {"name": "crm_export", "_meta": {"progressToken": 2}}
+    st.process(call)
+    get = Exchange(flow_id="g", server="s", legacy_session="L1")
+
+    def progress(ex, token):
+        n = msg(ex, S2C, Kind.NOTIFICATION, None, "notifications/progress")
+        n.payload["params"] = {"progressToken": token, "progress": 1, "message": "m"}
+        st.process(n)
+        return n.name
+
+    assert progress(get, 2) == "crm_export"
+    assert progress(get, "2") is None  # (another token)
+    assert progress(Exchange(flow_id="h", server="s", legacy_session="L2"), 2) is None
+    assert progress(Exchange(flow_id="i", server="t", legacy_session="L1"), 2) is None
+    log = msg(get, S2C, Kind.NOTIFICATION, None, "notifications/message")
+    log.payload["params"] = {"progressToken": 2, "level": "info", "data": "x"}
+    st.process(log)
+    assert log.name is None  # (only progress notifications carry the token)
+
+
 def test_a_server_s_task_augmented_sampling_is_answered_as_sampling() -> None:
     """2025-11-25 tasks, client side: a server's sampling request answered with a task; the
     model's output comes as the client's answer to the server's tasks/result. It named

@@ -51,6 +51,9 @@ class Correlator:
         # (server, session, SSE event id) -> the request an answer event answered: a stream
         # resumed with Last-Event-ID replays it after its request left the maps above
         self.events: OrderedDict[tuple, Pending] = OrderedDict()
+        # (server, legacy session, progress token) -> the request that asked for progress: on
+        # the legacy HTTP+SSE transport its progress comes on the GET stream, apart from it
+        self.progress: OrderedDict[tuple, Pending] = OrderedDict()
 
     @staticmethod
     def _session_key(msg: Message, req_direction: Direction) -> tuple | None:
@@ -283,6 +286,12 @@ class CorrelateStage:
                     seen = self.correlator.events.get(ev)
                     if seen is not None:
                         msg.name = seen.name
+                elif msg.exchange.legacy_session is not None:
+                    # The legacy transport sends everything on the GET stream; a progress
+                    # notification names its request by the token the request gave
+                    seen = _progress_origin(self.correlator, msg)
+                    if seen is not None:
+                        msg.name = seen.name
         if msg.kind is Kind.REQUEST:
             c = self.correlator
             task = _task_origin(c, msg) if msg.method == "tasks/result" else None
@@ -311,6 +320,8 @@ class CorrelateStage:
                 # once a second one shares it: a batch, a WebSocket connection)
                 sc = msg.exchange.scratch
                 sc[CALL] = None if CALL in sc else p
+                if msg.exchange.legacy_session is not None and msg.name is not None:
+                    _learn_progress(c, msg, p)
             if task is not None:
                 # a task's result is the tool's result: its answer is scanned as the tool's
                 # (rules scoped to the tool) and audited under it; a server's task-augmented
@@ -359,6 +370,43 @@ class CorrelateStage:
 
 
 MAX_EVENTS = 50_000  # answer events remembered for resumed streams
+MAX_PROGRESS = 10_000  # legacy requests' progress tokens remembered
+
+
+def _progress_key(msg: Message, token: Any) -> tuple | None:
+    if isinstance(token, bool) or not isinstance(token, str | int):
+        return None
+    if isinstance(token, str) and len(token) > 256:
+        token = ("sha256", hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest())
+    ex = msg.exchange
+    return (ex.address or ex.server, ex.legacy_session, id_key(token))
+
+
+def _learn_progress(c: Correlator, msg: Message, p: Pending) -> None:
+    """A legacy (HTTP+SSE) request that asks for progress: its tool's progress notifications
+    come on the session's GET stream, tied to it only by the token. Without this they named
+    no tool, and rules scoped to the tool skipped what it reported there."""
+    params = msg.payload.get("params") if isinstance(msg.payload, dict) else None
+    meta = params.get("_meta") if isinstance(params, dict) else None
+    if not isinstance(meta, dict) or len(p.name or "") > 1024:
+        return
+    key = _progress_key(msg, meta.get("progressToken"))
+    if key is None or len(key[1]) > 1024:
+        return
+    c.progress[key] = p
+    c.progress.move_to_end(key)
+    while len(c.progress) > MAX_PROGRESS:
+        c.progress.popitem(last=False)
+
+
+def _progress_origin(c: Correlator, msg: Message) -> Pending | None:
+    if msg.method != "notifications/progress" or not c.progress:
+        return None
+    params = msg.payload.get("params") if isinstance(msg.payload, dict) else None
+    if not isinstance(params, dict):
+        return None
+    key = _progress_key(msg, params.get("progressToken"))
+    return c.progress.get(key) if key is not None else None
 
 
 def _event_key(msg: Message) -> tuple | None:
