@@ -34,6 +34,20 @@ class BlockTool:
             msg.mark_modified()
 
 
+class ScrubAndBlock:
+    """As the act stage blocks: replaces CODENAME in the payload, then blocks the message."""
+
+    name, order = "fake-act", 450
+
+    def process(self, msg):
+        blob = encode_json(msg.payload)
+        if b"CODENAME" in blob and isinstance(msg.payload, dict):
+            scrubbed = decode_json(blob.replace(b"CODENAME", b"[REDACTED:codename]"))
+            msg.payload.clear()
+            msg.payload.update(scrubbed)
+            msg.block(ErrorCode.BLOCKED, "blocked by rule test.codename", stage=self.name)
+
+
 class Boom:
     name, order = "boom", 300
 

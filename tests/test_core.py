@@ -21,7 +21,7 @@ from mcp_gateway.parse import decode_json
 from mitmproxy import exceptions
 from mitmproxy.proxy.mode_specs import ProxyMode
 from mitmproxy.test import taddons, tflow, tutils
-from pipeline_fakes import Boom, RefuseAll, rpc
+from pipeline_fakes import Boom, RefuseAll, ScrubAndBlock, rpc
 
 
 @pytest.fixture
@@ -63,6 +63,26 @@ def test_blocked_request_gets_jsonrpc_error_and_never_forwarded(gw):
         "error": {"code": -32061, "message": "blocked by rule test.bad"},
     }
     assert f.marked == ":no_entry:"
+
+
+def test_a_request_a_rule_blocked_stays_in_the_flow_as_the_rule_left_it(gw):
+    # it stayed as the client sent it: mitmweb showed and `-w` saved the value the rule
+    # stopped, while a redacted request keeps only the placeholder
+    gw.pipeline.add(ScrubAndBlock())
+    one = post(rpc("tools/call", id=3, name="echo", arguments={"text": "CODENAME"}))
+    one.request.headers["Mcp-Param-Text"] = "CODENAME"
+    batch = post([rpc("tools/call", id=4, name="echo", arguments={"text": "CODENAME"}),
+                  rpc("tools/list", id=5)])  # fmt: skip
+    note = post(rpc("notifications/cancelled", None, requestId=3, reason="CODENAME"))
+    for f in (one, batch, note):
+        send(gw, f)
+        assert f.response is not None and f.marked == ":no_entry:"
+        assert b"CODENAME" not in f.request.content and b"[REDACTED:codename]" in f.request.content
+        assert "CODENAME" not in str(f.request.headers)
+    assert orjson.loads(batch.request.content)[1]["method"] == "tools/list"
+    # a request refused otherwise (here: not by a scanning rule) is kept as it came
+    f = send(gw, post(rpc("tools/call", id=9, name="bad")))
+    assert f.response is not None and orjson.loads(f.request.content)["params"]["name"] == "bad"
 
 
 def test_redacted_request_stays_valid_jsonrpc(gw):

@@ -13,7 +13,7 @@ from mcp_gateway.scan.stage import ScanStage
 from mcp_gateway.scan.validators import base62
 from mitmproxy import websocket
 from mitmproxy.test import taddons, tflow, tutils
-from pipeline_fakes import BlockTool, Recorder, RefuseAll, rpc
+from pipeline_fakes import BlockTool, Recorder, RefuseAll, ScrubAndBlock, rpc
 from wsproto.frame_protocol import Opcode
 
 
@@ -114,6 +114,16 @@ def test_a_blocked_server_message_leaves_no_content_in_the_flow(gw):
     for m in (n, q):
         assert m.dropped and b"SECRET" not in m.content and m.content == ws_mod.WITHHELD
     assert all(b"SECRET" not in m.content for m in f.websocket.messages)
+
+
+def test_a_client_message_a_rule_blocked_stays_in_the_flow_as_the_rule_left_it(gw):
+    gw.pipeline.add(ScrubAndBlock())
+    f = wsflow()
+    gw.websocket_start(f)
+    m = send(gw, f, rpc("tools/call", 12, name="echo", arguments={"text": "CODENAME"}))
+    b = send(gw, f, [rpc("tools/call", 13, name="echo", text="CODENAME"), rpc("tools/list", 14)])
+    for x in (m, b):
+        assert x.dropped and b"CODENAME" not in x.content and b"[REDACTED:codename]" in x.content
 
 
 def test_a_batch_with_a_refused_element_is_answered_whole(gw):

@@ -46,7 +46,7 @@ from .message import (
     Transport,
     error_response,
 )
-from .outcome import UNCHANGED, batch_answers, rebuild
+from .outcome import UNCHANGED, batch_answers, blocked_by_rule, rebuild
 from .parse import (
     MAX_BATCH,
     AmbiguousSession,
@@ -898,6 +898,7 @@ class Gateway:
                     error_response(m.id, r.code, r.message, r.data) if r else None,
                     r.headers if r else None,
                 )
+                _keep_scrubbed(flow, batch, msgs)
             elif m.is_response:
                 # A client's answer to a server->client request (sampling, elicitation):
                 # the server gets an error in its place, never the refused content.
@@ -915,6 +916,7 @@ class Gateway:
                     error_response(None, r.code, r.message) if r and status >= 400 else None,
                     r.headers if r else None,
                 )
+                _keep_scrubbed(flow, batch, msgs)
             return
         # A batch with a refused element is answered by the gateway as a whole (the pipeline
         # refused the other elements as "not forwarded").
@@ -928,6 +930,7 @@ class Gateway:
         answers = batch_answers(msgs)
         headers = first.refusal.headers if first.refusal else None
         self._reply(flow, status if answers else 202, answers or None, headers)
+        _keep_scrubbed(flow, batch, msgs)
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         if answer.is_answer(flow):
@@ -1365,6 +1368,21 @@ _PLAIN_TYPE = re.compile(
     r"(?i)[ \t]*(?:application/json|text/event-stream)[ \t]*(?:;[ \t]*charset=\"?[a-z0-9_.:-]{1,40}\"?[ \t]*)?"
     r"(?:;[ \t]*)?\Z"
 )
+
+
+def _keep_scrubbed(flow: http.HTTPFlow, batch: bool, msgs: list[Message]) -> None:
+    """A client request a scanning rule blocked is answered by the gateway and never sent;
+    the flow keeps it as the rule left it (what it blocked replaced, as in a redacted
+    request), without the Mcp-Param-* headers that mirrored it. It kept what the client
+    sent: mitmweb showed, and `-w` saved, the very value the rule stopped, while a redacted
+    one was gone from both."""
+    if not blocked_by_rule(msgs):
+        return
+    _set_json_body(
+        flow.request, encode_json([m.payload for m in msgs] if batch else msgs[0].payload)
+    )
+    for name in [k for k in flow.request.headers if k.lower().startswith("mcp-param-")]:
+        del flow.request.headers[name]
 
 
 def _set_json_body(m: http.Message, data: bytes) -> None:

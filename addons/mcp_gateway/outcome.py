@@ -20,6 +20,13 @@ def refusal_error(m: Message, with_data: bool = False) -> dict:
     return error_response(m.id, r.code, r.message, r.data if with_data else None)
 
 
+def blocked_by_rule(msgs: list[Message]) -> bool:
+    """Whether a scanning rule (not a limit, a session or a credential) stopped one of them."""
+    return any(
+        m.stopped and m.refusal is not None and m.refusal.code == ErrorCode.BLOCKED for m in msgs
+    )
+
+
 def batch_answers(msgs: list[Message]) -> list[dict]:
     """The gateway's answer to a client batch with a refused element: an error for every
     request in it (its refusal; "not forwarded" for those refused with it)."""

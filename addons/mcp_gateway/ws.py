@@ -37,7 +37,7 @@ from .message import (
     Transport,
     error_response,
 )
-from .outcome import UNCHANGED, batch_answers, rebuild, refusal_error
+from .outcome import UNCHANGED, batch_answers, blocked_by_rule, rebuild, refusal_error
 from .parse import (
     ParseError,
     Uninspectable,
@@ -245,11 +245,13 @@ class WebSockets:
                 wm.content = encode_json(refusal_error(m))
                 return
             wm.drop()
+            _keep_scrubbed(wm, batch, msgs)
             if m.kind is Kind.REQUEST:
                 self._answer(flow, wm, [refusal_error(m, with_data=True)])
             return
         # A batch with a refused element is answered by the gateway as a whole, as over HTTP.
         wm.drop()
+        _keep_scrubbed(wm, batch, msgs)
         answers = batch_answers(msgs)
         if answers:
             self._answer(flow, wm, [answers])
@@ -263,6 +265,14 @@ class WebSockets:
 
 
 WITHHELD = b"[mcp-gateway: server message blocked by a scanning rule; its content is not kept]"
+
+
+def _keep_scrubbed(wm, batch: bool, msgs: list[Message]) -> None:
+    """A client message a scanning rule blocked stays in the flow (dropped) as the rule left
+    it, as over HTTP: it kept what the client sent, so mitmweb showed and `-w` saved the
+    value the rule stopped, while a redacted message kept the placeholder."""
+    if blocked_by_rule(msgs):
+        wm.content = encode_json([m.payload for m in msgs] if batch else msgs[0].payload)
 
 
 def _withhold(wm) -> None:
