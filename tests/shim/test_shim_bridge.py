@@ -4,6 +4,8 @@ client), its access checks, sessions, routing, and the pure helpers."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import subprocess
 import time
 
@@ -634,6 +636,51 @@ async def test_a_later_session_on_a_one_session_server_gets_a_fresh_process(tmp_
             call = {"jsonrpc": "2.0", "id": 5, "method": "tools/list"}
             r = await c.post(b.url, content=orjson.dumps(call), headers=h)
             assert r.json()["result"]["pid"] == int(pid2)
+    finally:
+        await b.close()
+
+
+async def test_initializes_refused_together_start_one_fresh_process_not_one_each(tmp_path):
+    """Several initializes refused together (read from the server's stdout in one go) each
+    started a fresh process, and all but the last ran on, unwatched: a client sending
+    initializes at once made orphans without end. One is renewed; the others get the
+    server's refusal."""
+    srv = tmp_path / "once.py"
+    # (its refusals are written together, once six have come, as one burst)
+    srv.write_text(
+        ONE_SESSION_SERVER.replace(
+            "    print(json.dumps(out), flush=True)",
+            "    if 'error' in out:\n        held = globals().setdefault('held', [])\n"
+            "        held.append(out)\n        if len(held) < 6:\n            continue\n"
+            "        sys.stdout.write(''.join(json.dumps(o) + '\\n' for o in held))\n"
+            "        sys.stdout.flush()\n        held.clear()\n        continue\n"
+            "    print(json.dumps(out), flush=True)",
+        )
+    )
+    b = Bridge([PY, str(srv)], None, token=TOKEN, timeout=10)
+    await b.start()
+
+    def running() -> list[int]:
+        out = []
+        for d in os.listdir("/proc"):
+            if d.isdigit():
+                with contextlib.suppress(OSError):
+                    if str(srv).encode() in open(f"/proc/{d}/cmdline", "rb").read():
+                        out.append(int(d))
+        return out
+
+    try:
+        async with http() as c:
+            h = {"content-type": "application/json", "accept": "application/json"}
+            await c.post(b.url, content=orjson.dumps(INIT), headers=h)
+            with anyio.fail_after(30):  # (before the fix, some of them waited forever)
+                rs = await asyncio.gather(
+                    *[c.post(b.url, content=orjson.dumps(dict(INIT, id=i)), headers=h)
+                      for i in range(1, 7)]
+                )  # fmt: skip
+            assert sum("result" in r.json() for r in rs) == 1
+            await asyncio.sleep(0.5)
+            assert running() == [b.child_pid]
     finally:
         await b.close()
 

@@ -192,6 +192,9 @@ class Bridge:
         # that gave up waiting for a fresh process to start; judged by its answer, the child
         # was taken for a new one, and every later session got `duplicate "initialize"`)
         self.child_initialized = False
+        # a fresh process is being started for a refused initialize: refusals that come
+        # meanwhile (the old process's, for sessions sent with it) are not each given one
+        self._renewing = False
         self._tasks: set[asyncio.Task] = set()
         self.initialized_seen = False
         self.get_streams: list[GetStream] = []
@@ -305,10 +308,14 @@ class Bridge:
                 )
                 return
             if w.method == "initialize":
-                if "error" in obj and w.retry is not None:
+                if "error" in obj and w.retry is not None and not self._renewing:
                     # A server that keeps one session per process (the Go SDK: `duplicate
                     # "initialize" received`) refuses a later client's session: that client
-                    # gets a fresh process, as a stdio client would.
+                    # gets a fresh process, as a stdio client would. One at a time: several
+                    # refusals read together each started a process, and all but the last
+                    # ran on, orphaned (a client sending initializes at once made them
+                    # without end); the others get the server's refusal.
+                    self._renewing = True
                     self.pending[key] = w
                     task = asyncio.get_running_loop().create_task(self._renew_for(w))
                     self._tasks.add(task)
@@ -403,14 +410,16 @@ class Bridge:
             self._forget_token(v)
             v.finish(jsonrpc_error(v.id, ErrorCode.INTERNAL_ERROR, "the MCP server was restarted"))
         self.child_initialized = False
-        await self.sup.renew()
         try:
+            await self.sup.renew()
             await self.sup.write(raw or b"", timeout=self.timeout)
             self.child_initialized = True
         except ChildUnavailable as e:
             if self.pending.get(w.key) is w:
                 del self.pending[w.key]
                 w.finish(jsonrpc_error(w.id, ErrorCode.INTERNAL_ERROR, str(e)))
+        finally:
+            self._renewing = False
 
     async def _replay_initialize(self) -> None:
         if self.init_payload is None:

@@ -359,6 +359,7 @@ class Supervisor:
         self._watcher: asyncio.Task | None = None
         self._closing = False
         self.dead = asyncio.Event()
+        self._renew_lock = asyncio.Lock()
 
     def _new_child(self) -> ChildProcess:
         return ChildProcess(
@@ -420,7 +421,12 @@ class Supervisor:
     async def renew(self) -> None:
         """Replace a running child with a fresh one: not a crash (no backoff, no ``on_exit``,
         no ``on_restart`` replay). For a new client session on a server that keeps one
-        session per process (the Go SDK refuses a second ``initialize``)."""
+        session per process (the Go SDK refuses a second ``initialize``). Renewals run one
+        at a time: two that overlapped each started a child, and the first ran on unwatched."""
+        async with self._renew_lock:
+            await self._renew()
+
+    async def _renew(self) -> None:
         self._closing = True
         self.ready.clear()
         old, watcher = self.child, self._watcher
