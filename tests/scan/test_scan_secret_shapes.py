@@ -1055,6 +1055,15 @@ FOUND = [
         "Cookie: SIDCC=AKEyXzWq7Lm2Pv9Rt4Bn8Hk3Jd6Fg1Sa0Qe5",
         ["AKEyXzWq7Lm2Pv9Rt4Bn8Hk3Jd6Fg1Sa0Qe5"],
     ),
+    # an authorization cookie (a token kept by the browser) is one: only author is excluded
+    (
+        "Cookie: theme=dark; authorization=s%3A8f3kLq9ZpX2mN7vB4cR1tY6wE0uI5oPq.Hd72kKslaQ",
+        ["s%3A8f3kLq9ZpX2mN7vB4cR1tY6wE0uI5oPq.Hd72kKslaQ"],
+    ),
+    (
+        "Set-Cookie: Authorisation=Bearer%20h7Kq2LmZ9xP4vB8nR3tY6wE1uI5oPa0sD; Path=/",
+        ["Bearer%20h7Kq2LmZ9xP4vB8nR3tY6wE1uI5oPa0sD"],
+    ),
 ]
 
 
