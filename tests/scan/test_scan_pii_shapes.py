@@ -371,6 +371,11 @@ CASES = [
     # a thread id in Apache's error log is no card; the same digits after a card word are one
     ("[core:error] [pid 70364:tid 375283695916899] [client 10.0.0.1:26688] AH01630", []),
     ("card 375283695916899 exp 12/27", [("credit_card", "375283695916899")]),
+    ("thread_id=375283695916899 state=RUNNABLE", []),
+    (
+        "posted it in the thread: 4532015112830366 exp 09/27",
+        [("credit_card", "4532015112830366")],
+    ),
     # an address in a form body after a URL and JSON-escaped line breaks is no URL's userinfo
     (
         "Origin: https://app.corvid-apps.net\\r\\n\\r\\ncsrf=x&email=emre.demir%40yandex.com.tr&plan=pro",

@@ -165,8 +165,9 @@ _ID_BEFORE = re.compile(
     # a payment's reference on a statement line (Ref 3531635587702635)
     # (then the field's quoting, JSON-escaped too: \"id\": \"340919396192320\")
     r"|\b(?:ref|reference|referenz|r\u00e9f\u00e9rence|referencia|riferimento|verwendungszweck)"
-    # a process's or thread's id (Apache's error log: [pid 70364:tid 375283695916899])
-    r"|\b(?:pid|ppid|tid|tgid|lwp|thread))"
+    # a process's or thread's id (Apache's error log: [pid 70364:tid 375283695916899]); not
+    # the word thread alone ("posted it in the thread: 4532…" is a card)
+    r"|\b(?:pid|ppid|tid|tgid|lwp|thread[ _-]?id))"
     r"(?:\W{0,4}|\\{1,3}[\"']\s{0,3}[:=]\s{0,3}\\{1,3}[\"']?)\Z"
     r"|\[[A-Za-z][\w.-]*,(?:\d+,)?\Z"
     # a quantity's name (a JSON field, a metric: "bytes_sent": 4539…, eth0_rx_bytes 4998…) and
