@@ -1393,6 +1393,10 @@ SILENT = [
     # properties or placeholders
     '"headers": {"Authorization": "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request"}',
     '"headers": {"Authorization": "Bearer ${API_TOKEN}"}',
+    # an "authorization" member that describes the scheme in words is no key
+    '{"authorization": "role_based_access_control"}',
+    '{"auth": {"authorization": "oauth2-client-credentials"}}',
+    '{"authorization": "AuthorizationPolicyDefault"}',
     '{"SecretString": "{\\"engine\\": \\"postgres\\"}", "Name": "prod/db"}',
     '"base_url": {"type": "string", "default": "https://api.example.com/v2"}, "model": {"type": "string", "default": "gpt-4o-mini"}',
     '"api_key": {"type": "string", "description": "provider key", "default": "${WEATHER_API_KEY}"}',
