@@ -302,7 +302,11 @@ def test_an_answer_replayed_on_a_resumed_stream_is_still_its_tool_s() -> None:
     again = Exchange(flow_id="p2", server="s", session_id="S1")
     st.process(msg(again, C2S, Kind.REQUEST, 2, "ping"))  # (the id reused, in flight)
     resumed = Exchange(
-        flow_id="g", server="s", session_id="S1", request_headers={"last-event-id": "ev-6"}
+        flow_id="g",
+        server="s",
+        session_id="S1",
+        http_method="GET",
+        request_headers={"last-event-id": "ev-6"},
     )
     replay = msg(resumed, S2C, Kind.RESULT, 2)
     replay.sse_event_id = "ev-7"
@@ -313,7 +317,7 @@ def test_an_answer_replayed_on_a_resumed_stream_is_still_its_tool_s() -> None:
     assert ping.method == "ping"
     # another session's event id is not this one's
     other = msg(
-        Exchange(flow_id="o", server="s", session_id="S2", request_headers={"last-event-id": "1"}),
+        Exchange(flow_id="o", server="s", session_id="S2", http_method="GET", request_headers={"last-event-id": "1"}),
         S2C, Kind.RESULT, 2,
     )  # fmt: skip
     other.sse_event_id = "ev-7"
@@ -346,7 +350,11 @@ def test_what_a_request_s_answer_stream_carries_besides_its_answer_names_its_too
     logged.sse_event_id = "ev-1"
     st.process(logged)
     get = Exchange(
-        flow_id="g2", server="s", session_id="S1", request_headers={"last-event-id": "0"}
+        flow_id="g2",
+        server="s",
+        session_id="S1",
+        http_method="GET",
+        request_headers={"last-event-id": "0"},
     )
     replayed = msg(get, S2C, Kind.NOTIFICATION, None, "notifications/message")
     replayed.sse_event_id = "ev-1"
@@ -503,7 +511,11 @@ def test_a_request_in_flight_on_a_live_stream_does_not_take_a_replayed_answer(mo
     live = Exchange(flow_id="l", server="s", session_id="S1")
     st.process(msg(live, C2S, Kind.REQUEST, 2, "tools/call", "echo"))
     resumed = Exchange(
-        flow_id="g", server="s", session_id="S1", request_headers={"last-event-id": "ev-6"}
+        flow_id="g",
+        server="s",
+        session_id="S1",
+        http_method="GET",
+        request_headers={"last-event-id": "ev-6"},
     )
     replay = msg(resumed, S2C, Kind.RESULT, 2)
     replay.sse_event_id = "ev-7"
@@ -524,3 +536,24 @@ def test_a_request_in_flight_on_a_live_stream_does_not_take_a_replayed_answer(mo
         came.sse_event_id = "ev-99" + str(error)
         st.process(came)
         assert (came.method, came.name) == ("tools/call", "crm_export")
+
+
+def test_a_post_carrying_last_event_id_is_no_resumed_stream() -> None:
+    """Only a GET resumes a stream: a client that puts Last-Event-ID on the POST of a
+    crm_* call (servers ignore it there) made the gateway look its answer up by event id,
+    and where the server counts event ids again in the session, the answer took an earlier
+    echo answer's name and went out outside the rules scoped to crm_*."""
+    st = CorrelateStage()
+    first = Exchange(flow_id="a", server="s", session_id="S1")
+    st.process(msg(first, C2S, Kind.REQUEST, 1, "tools/call", "echo"))
+    r1 = msg(first, S2C, Kind.RESULT, 1)
+    r1.sse_event_id = "1"
+    st.process(r1)
+    post = Exchange(
+        flow_id="b", server="s", session_id="S1", request_headers={"last-event-id": "0"}
+    )
+    st.process(msg(post, C2S, Kind.REQUEST, 2, "tools/call", "crm_lookup"))
+    r2 = msg(post, S2C, Kind.RESULT, 2)
+    r2.sse_event_id = "1"  # (the server counts again on each stream)
+    st.process(r2)
+    assert (r2.method, r2.name) == ("tools/call", "crm_lookup")

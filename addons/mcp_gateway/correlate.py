@@ -423,8 +423,10 @@ def _event_key(msg: Message) -> tuple | None:
 
 
 def _resumed(ex: Exchange) -> bool:
-    """A stream the client resumed (GET with Last-Event-ID): the server replays there."""
-    return ex.header("last-event-id") is not None
+    """A stream the client resumed (GET with Last-Event-ID): the server replays there. (Not
+    a POST carrying the header, which servers ignore: its answers are fresh, and looked up
+    by event id they took an earlier answer's tool where a server counts its ids again.)"""
+    return ex.http_method == "GET" and ex.header("last-event-id") is not None
 
 
 def _learn_event(c: Correlator, key: tuple, p: Pending) -> None:
