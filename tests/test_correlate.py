@@ -1,4 +1,4 @@
-from mcp_gateway.correlate import SSE_EVENT_IDS, CorrelateStage, Correlator
+from mcp_gateway.correlate import SSE_EVENT_IDS, CorrelateStage, Correlator, note_event_id
 from mcp_gateway.message import Direction, Exchange, Kind, Message
 
 C2S, S2C = Direction.CLIENT_TO_SERVER, Direction.SERVER_TO_CLIENT
@@ -531,7 +531,15 @@ def test_a_request_in_flight_on_a_live_stream_does_not_take_a_replayed_answer(mo
         cut = Exchange(flow_id="c", server="s", session_id="S1", flow=flow)
         st.process(msg(cut, C2S, Kind.REQUEST, 9, "tools/call", "crm_export"))
         cut.scratch[SSE_EVENT_IDS] = True
+        note_event_id(cut.scratch, "ev-c1")
         st.on_exchange_end(cut)
+        resumed = Exchange(
+            flow_id="g",
+            server="s",
+            session_id="S1",
+            http_method="GET",
+            request_headers={"last-event-id": "ev-c1"},
+        )
         came = msg(resumed, S2C, Kind.RESULT, 9)
         came.sse_event_id = "ev-99" + str(error)
         st.process(came)
@@ -557,3 +565,62 @@ def test_a_post_carrying_last_event_id_is_no_resumed_stream() -> None:
     r2.sse_event_id = "1"  # (the server counts again on each stream)
     st.process(r2)
     assert (r2.method, r2.name) == ("tools/call", "crm_lookup")
+
+
+def test_a_request_whose_stream_the_client_cut_takes_no_answer_replayed_on_another_stream(
+    monkeypatch,
+) -> None:
+    """The client calls crm_lookup (id 2, its answer event A-2), pushes A-2 out of the
+    event-id memory with answers of its own, sends echo with id 2 and hangs up on its stream
+    right after the priming event (E-0), so echo's stream "ended before its answer", then
+    resumes crm's stream from A-1: the replayed crm answer was taken as echo's, outside the
+    rules scoped to crm_*. A request takes an answer only on a stream resumed from one of
+    its own stream's event ids; this replay is unknown (every rule reads it)."""
+    from types import SimpleNamespace
+
+    import mcp_gateway.correlate as cm
+
+    monkeypatch.setattr(cm, "MAX_EVENTS", 100)
+    st = CorrelateStage()
+    post = Exchange(flow_id="p", server="s", session_id="S1")
+    st.process(msg(post, C2S, Kind.REQUEST, 2, "tools/call", "crm_lookup"))
+    first = msg(post, S2C, Kind.RESULT, 2)
+    first.sse_event_id = "A-2"
+    st.process(first)
+    for i in range(200):
+        ex = Exchange(flow_id=f"q{i}", server="s", session_id="S1")
+        st.process(msg(ex, C2S, Kind.REQUEST, 1000 + i, "ping"))
+        r = msg(ex, S2C, Kind.RESULT, 1000 + i)
+        r.sse_event_id = f"P{i}"
+        st.process(r)
+    flow = SimpleNamespace(response=SimpleNamespace(status_code=200), error="client hung up")
+    echo = Exchange(flow_id="e", server="s", session_id="S1", flow=flow)
+    st.process(msg(echo, C2S, Kind.REQUEST, 2, "tools/call", "echo"))
+    echo.scratch[SSE_EVENT_IDS] = True
+    note_event_id(echo.scratch, "E-0")
+    before = st.correlator._bytes
+    st.on_exchange_end(echo)
+    assert st.correlator._bytes == before + 100 + 3  # (the ids it keeps are counted)
+    get = Exchange(
+        flow_id="g",
+        server="s",
+        session_id="S1",
+        http_method="GET",
+        request_headers={"last-event-id": "A-1"},
+    )
+    replay = msg(get, S2C, Kind.RESULT, 2)
+    replay.sse_event_id = "A-2"
+    st.process(replay)
+    assert (replay.method, replay.name) == (None, None)
+    # echo's own answer, on its stream resumed from E-0, is still echo's
+    again = Exchange(
+        flow_id="g2",
+        server="s",
+        session_id="S1",
+        http_method="GET",
+        request_headers={"last-event-id": "E-0"},
+    )
+    own = msg(again, S2C, Kind.RESULT, 2)
+    own.sse_event_id = "E-1"
+    st.process(own)
+    assert (own.method, own.name) == ("tools/call", "echo")

@@ -1014,6 +1014,27 @@ def test_a_cut_answer_stream_frees_its_ids_unless_it_can_be_resumed(gw, with_id)
     gw.error(f)
     again = send(gw, post(rpc("tools/call", id=5, name="echo"), headers=hdr))
     assert (again.response is not None) is with_id  # refused only while resumable
+    if not with_id:
+        return
+    # resumed from another stream's event id (the client hung up on this one to mark echo
+    # resumable): a replay with id 5 is not echo's; resumed from ev-1, echo's answer is
+
+    def resumed(last_id):
+        g = tflow.tflow(
+            req=tutils.treq(
+                method=b"GET", path=b"/mcp", content=b"",
+                headers=((b"accept", b"text/event-stream"), *hdr, (b"last-event-id", last_id)),
+            )
+        )  # fmt: skip
+        send(gw, g)
+        g.response = tutils.tresp(headers=((b"content-type", b"text/event-stream"),), content=None)
+        gw.responseheaders(g)
+        ans = b'id: ev-9\ndata: {"jsonrpc":"2.0","id":5,"result":{"content":[]}}\n\n'
+        feed(g.response.stream, ans, 1000)
+        return gw.rec.msgs[-1]
+
+    assert resumed(b"crm-3").name is None
+    assert resumed(b"ev-1").name == "echo"
 
 
 def test_a_legacy_endpoint_event_announces_its_session_to_the_stages(gw):

@@ -27,8 +27,9 @@ class Pending:
     name: str | None
     t0: float  # time.monotonic() when the request passed
     cost: int = 0  # bytes counted for it in Correlator._bytes (fixed when it was stored)
-    # its answer stream ended before the answer, with event ids: a resumed stream may bring it
-    resumable: bool = False
+    # its answer stream ended before the answer, with event ids: a stream resumed from one of
+    # them (the last ones seen on it) may bring it
+    resumable: frozenset = frozenset()
 
 
 class Correlator:
@@ -109,6 +110,17 @@ class Correlator:
                 del self._by_session[key]
                 self._bytes -= p.cost
 
+    def charge(self, ex: Exchange, k: tuple, p: Pending, extra: int) -> None:
+        """``p`` (of ``ex``, its local key ``k``) holds ``extra`` bytes more."""
+        session = ex.session_id or ex.legacy_session
+        if not extra or session is None:
+            return
+        key = (ex.address or ex.server, session, *k)
+        if self._by_session.get(key) is p:
+            p.cost += extra
+            self._bytes += extra
+            self._evict()
+
     def remember(self, msg: Message) -> Pending:
         p = Pending(msg.method or "", msg.name, time.monotonic())
         local: dict = msg.exchange.scratch.setdefault("pending", {})
@@ -125,10 +137,12 @@ class Correlator:
             self._evict()
         return p
 
-    def match(self, msg: Message, resumable_only: bool = False) -> Pending | None:
-        """The request ``msg`` answers (taken out of the maps). ``resumable_only``: an answer
-        on a resumed stream, which only a request whose own stream ended before its answer
-        can take (one in flight on a live stream that reuses the id cannot)."""
+    def match(self, msg: Message, resumed_from: str | None = None) -> Pending | None:
+        """The request ``msg`` answers (taken out of the maps). ``resumed_from``: the
+        Last-Event-ID of the resumed stream ``msg`` came on, where only a request whose own
+        stream ended before its answer, after that event id, can take it (not one in flight
+        on a live stream that reuses the id, nor one whose stream the client cut to mark it
+        so, while resuming another request's stream)."""
         req_dir = (
             Direction.CLIENT_TO_SERVER
             if msg.direction is Direction.SERVER_TO_CLIENT
@@ -147,7 +161,7 @@ class Correlator:
             if key is not None:
                 k = (*key[:3], ident)
                 q = self._by_session.get(k)
-                if q is not None and resumable_only and not q.resumable:
+                if q is not None and resumed_from is not None and resumed_from not in q.resumable:
                     q = None
                 if n == 0 and q is not None:
                     del self._by_session[k]
@@ -228,6 +242,23 @@ def pending_of(msg: Message) -> Pending | None:
 
 
 SSE_EVENT_IDS = "sse_event_ids"  # Exchange.scratch: its answer stream carried an event id
+SSE_IDS = "sse_ids"  # Exchange.scratch: the last event ids its answer stream carried
+
+
+def note_event_id(scratch: dict, eid: str) -> None:
+    """An event id seen on an exchange's answer stream: a client that lost the stream resumes
+    it from the last one it received (the last 64 are kept, none over 256 characters)."""
+    if len(eid) > 256:
+        return
+    ids = scratch.get(SSE_IDS)
+    if ids is None:
+        ids = scratch[SSE_IDS] = OrderedDict()
+    ids[eid] = None
+    ids.move_to_end(eid)
+    if len(ids) > 64:
+        ids.popitem(last=False)
+
+
 CALL = "call"  # Exchange.scratch: the Pending of its only client request, else None
 
 
@@ -257,10 +288,13 @@ class CorrelateStage:
             # else no answer can come, and a TypeScript client that rejoins the session
             # after a restart counts its ids from 0 again.
             if ex.scratch.get(SSE_EVENT_IDS) and ex.legacy_session is None:
-                # (its answers may come on a stream the client resumes)
+                # (its answers may come on a stream the client resumes from one of these)
+                ids = frozenset(ex.scratch.get(SSE_IDS) or ())
+                extra = sum(100 + len(i) for i in ids)  # (the server's strings: counted)
                 for k, p in ex.scratch["pending"].items():
                     if k[0] is Direction.CLIENT_TO_SERVER:
-                        p.resumable = True
+                        p.resumable = ids
+                        self.correlator.charge(ex, k, p, extra)
             if not cut or ex.legacy_session is not None or ex.scratch.get(SSE_EVENT_IDS):
                 return
         elif resp is None and (ex.legacy_session is not None or not cut):
@@ -356,8 +390,12 @@ class CorrelateStage:
             # the client had pushed the replayed crm_* answer's event out, its ping or echo
             # with that id did, and the answer went out outside the rules scoped to crm_*;
             # unknown, it meets every rule).
+            ex = msg.exchange
             p = self.correlator.match(
-                msg, resumable_only=_resumed(msg.exchange) and msg.exchange.legacy_session is None
+                msg,
+                resumed_from=ex.header("last-event-id")
+                if _resumed(ex) and ex.legacy_session is None
+                else None,
             )
             if p is not None:
                 msg.method = p.method

@@ -26,7 +26,7 @@ from mitmproxy.proxy import mode_specs
 
 from . import answer
 from .codec import StreamDecoder, TextDecoder
-from .correlate import SSE_EVENT_IDS
+from .correlate import SSE_EVENT_IDS, note_event_id
 from .flowmeta import address_of, request_id, request_ids
 from .message import (
     Action,
@@ -577,6 +577,7 @@ class SSEStream:
             return self._answer_tail_id(ev.raw) if self._tail_id is not None else b""
         if ev.id:
             self.ex.scratch[SSE_EVENT_IDS] = True  # resumable: its answers may still come
+            note_event_id(self.ex.scratch, ev.id)  # (the ids a client resumes it from)
         data = ev.data_bytes
         if data is None:
             if self.known and _stray_lines(ev.raw):
