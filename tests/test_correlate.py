@@ -10,6 +10,35 @@ def msg(ex, direction, kind, id, method=None, name=None):
     )
 
 
+def answered(st, ex, rid, method, name=None, event_id=None, kind=Kind.RESULT):
+    """A request on ``ex`` and its answer, which came with the server's ``event_id``: the
+    answer as the stage left it."""
+    st.process(msg(ex, C2S, Kind.REQUEST, rid, method, name))
+    r = msg(ex, S2C, kind, rid)
+    r.sse_event_id = event_id
+    st.process(r)
+    return r
+
+
+def push_out(st, prefix, n=200):
+    """The client's own pings and their answers, pushing older answers out of the event-id
+    memory (its size patched down to 100 by the test)."""
+    for i in range(n):
+        ex = Exchange(flow_id=f"q{i}", server="s", session_id="S1")
+        answered(st, ex, 1000 + i, "ping", event_id=f"{prefix}{i}")
+
+
+def resumed_get(last_event_id, flow_id="g", session_id="S1"):
+    """A GET that resumes a stream of the session from ``last_event_id``."""
+    return Exchange(
+        flow_id=flow_id,
+        server="s",
+        session_id=session_id,
+        http_method="GET",
+        request_headers={"last-event-id": last_event_id},
+    )
+
+
 def test_response_on_same_exchange_gets_method_name_latency():
     st = CorrelateStage()
     ex = Exchange(flow_id="a", server="s")
@@ -294,20 +323,11 @@ def test_an_answer_replayed_on_a_resumed_stream_is_still_its_tool_s() -> None:
     has since reused the id for another request, which keeps its own answer."""
     st = CorrelateStage()
     post = Exchange(flow_id="p", server="s", session_id="S1")
-    st.process(msg(post, C2S, Kind.REQUEST, 2, "tools/call", "crm_lookup"))
-    first = msg(post, S2C, Kind.RESULT, 2)
-    first.sse_event_id = "ev-7"
-    st.process(first)
+    first = answered(st, post, 2, "tools/call", "crm_lookup", event_id="ev-7")
     assert first.name == "crm_lookup"
     again = Exchange(flow_id="p2", server="s", session_id="S1")
     st.process(msg(again, C2S, Kind.REQUEST, 2, "ping"))  # (the id reused, in flight)
-    resumed = Exchange(
-        flow_id="g",
-        server="s",
-        session_id="S1",
-        http_method="GET",
-        request_headers={"last-event-id": "ev-6"},
-    )
+    resumed = resumed_get("ev-6")
     replay = msg(resumed, S2C, Kind.RESULT, 2)
     replay.sse_event_id = "ev-7"
     st.process(replay)
@@ -349,13 +369,7 @@ def test_what_a_request_s_answer_stream_carries_besides_its_answer_names_its_too
     logged = msg(post, S2C, Kind.NOTIFICATION, None, "notifications/message")
     logged.sse_event_id = "ev-1"
     st.process(logged)
-    get = Exchange(
-        flow_id="g2",
-        server="s",
-        session_id="S1",
-        http_method="GET",
-        request_headers={"last-event-id": "0"},
-    )
+    get = resumed_get("0", flow_id="g2")
     replayed = msg(get, S2C, Kind.NOTIFICATION, None, "notifications/message")
     replayed.sse_event_id = "ev-1"
     st.process(replayed)
@@ -498,25 +512,11 @@ def test_a_request_in_flight_on_a_live_stream_does_not_take_a_replayed_answer(mo
     monkeypatch.setattr(cm, "MAX_EVENTS", 100)
     st = CorrelateStage()
     post = Exchange(flow_id="p", server="s", session_id="S1")
-    st.process(msg(post, C2S, Kind.REQUEST, 2, "tools/call", "crm_lookup"))
-    first = msg(post, S2C, Kind.RESULT, 2)
-    first.sse_event_id = "ev-7"
-    st.process(first)
-    for i in range(200):
-        ex = Exchange(flow_id=f"q{i}", server="s", session_id="S1")
-        st.process(msg(ex, C2S, Kind.REQUEST, 1000 + i, "ping"))
-        r = msg(ex, S2C, Kind.RESULT, 1000 + i)
-        r.sse_event_id = f"ev-p{i}"
-        st.process(r)
+    answered(st, post, 2, "tools/call", "crm_lookup", event_id="ev-7")
+    push_out(st, "ev-p")
     live = Exchange(flow_id="l", server="s", session_id="S1")
     st.process(msg(live, C2S, Kind.REQUEST, 2, "tools/call", "echo"))
-    resumed = Exchange(
-        flow_id="g",
-        server="s",
-        session_id="S1",
-        http_method="GET",
-        request_headers={"last-event-id": "ev-6"},
-    )
+    resumed = resumed_get("ev-6")
     replay = msg(resumed, S2C, Kind.RESULT, 2)
     replay.sse_event_id = "ev-7"
     st.process(replay)
@@ -533,13 +533,7 @@ def test_a_request_in_flight_on_a_live_stream_does_not_take_a_replayed_answer(mo
         cut.scratch[SSE_EVENT_IDS] = True
         note_event_id(cut.scratch, "ev-c1")
         st.on_exchange_end(cut)
-        resumed = Exchange(
-            flow_id="g",
-            server="s",
-            session_id="S1",
-            http_method="GET",
-            request_headers={"last-event-id": "ev-c1"},
-        )
+        resumed = resumed_get("ev-c1")
         came = msg(resumed, S2C, Kind.RESULT, 9)
         came.sse_event_id = "ev-99" + str(error)
         st.process(came)
@@ -583,16 +577,8 @@ def test_a_request_whose_stream_the_client_cut_takes_no_answer_replayed_on_anoth
     monkeypatch.setattr(cm, "MAX_EVENTS", 100)
     st = CorrelateStage()
     post = Exchange(flow_id="p", server="s", session_id="S1")
-    st.process(msg(post, C2S, Kind.REQUEST, 2, "tools/call", "crm_lookup"))
-    first = msg(post, S2C, Kind.RESULT, 2)
-    first.sse_event_id = "A-2"
-    st.process(first)
-    for i in range(200):
-        ex = Exchange(flow_id=f"q{i}", server="s", session_id="S1")
-        st.process(msg(ex, C2S, Kind.REQUEST, 1000 + i, "ping"))
-        r = msg(ex, S2C, Kind.RESULT, 1000 + i)
-        r.sse_event_id = f"P{i}"
-        st.process(r)
+    answered(st, post, 2, "tools/call", "crm_lookup", event_id="A-2")
+    push_out(st, "P")
     flow = SimpleNamespace(response=SimpleNamespace(status_code=200), error="client hung up")
     echo = Exchange(flow_id="e", server="s", session_id="S1", flow=flow)
     st.process(msg(echo, C2S, Kind.REQUEST, 2, "tools/call", "echo"))
@@ -601,25 +587,13 @@ def test_a_request_whose_stream_the_client_cut_takes_no_answer_replayed_on_anoth
     before = st.correlator._bytes
     st.on_exchange_end(echo)
     assert st.correlator._bytes == before + 100 + 3  # (the ids it keeps are counted)
-    get = Exchange(
-        flow_id="g",
-        server="s",
-        session_id="S1",
-        http_method="GET",
-        request_headers={"last-event-id": "A-1"},
-    )
+    get = resumed_get("A-1")
     replay = msg(get, S2C, Kind.RESULT, 2)
     replay.sse_event_id = "A-2"
     st.process(replay)
     assert (replay.method, replay.name) == (None, None)
     # echo's own answer, on its stream resumed from E-0, is still echo's
-    again = Exchange(
-        flow_id="g2",
-        server="s",
-        session_id="S1",
-        http_method="GET",
-        request_headers={"last-event-id": "E-0"},
-    )
+    again = resumed_get("E-0", flow_id="g2")
     own = msg(again, S2C, Kind.RESULT, 2)
     own.sse_event_id = "E-1"
     st.process(own)
