@@ -1055,6 +1055,16 @@ FOUND = [
         "Cookie: SIDCC=AKEyXzWq7Lm2Pv9Rt4Bn8Hk3Jd6Fg1Sa0Qe5",
         ["AKEyXzWq7Lm2Pv9Rt4Bn8Hk3Jd6Fg1Sa0Qe5"],
     ),
+    # a UUID or hex-group token whose groups all start with a letter is no list of words
+    (
+        "Authorization: Bearer dcbfe0a1-b2c3-d4e5-f6a7-b8c9d0e1f2a3",
+        ["dcbfe0a1-b2c3-d4e5-f6a7-b8c9d0e1f2a3"],
+    ),
+    (
+        '{"headers": {"Authorization": "ebc1d2e3-fa45-b678-c9d0-e1f2a3b4c5d6"}}',
+        ["ebc1d2e3-fa45-b678-c9d0-e1f2a3b4c5d6"],
+    ),
+    ("Authorization: Bearer kq7x2m9p-zr4t8w1v-hn6c3b5y", ["kq7x2m9p-zr4t8w1v-hn6c3b5y"]),
     # an authorization cookie (a token kept by the browser) is one: only author is excluded
     (
         "Cookie: theme=dark; authorization=s%3A8f3kLq9ZpX2mN7vB4cR1tY6wE0uI5oPq.Hd72kKslaQ",
