@@ -333,3 +333,30 @@ def test_initialize_has_a_bucket_of_its_own_while_exempt_from_the_others(mkex, m
     assert _call(stage, mkex, mkreq, a, method="initialize").action is Action.PASS
     m = _call(stage, mkex, mkreq, a, method="initialize")
     assert m.action is Action.BLOCK and m.refusal.data["scope"] == "initialize"
+
+
+def test_made_up_bearer_tokens_share_the_initialize_bucket_of_their_network(mkex, mkreq) -> None:
+    # authentication optional: every bearer token is an identity of its own, so a caller
+    # making one up per initialize opened server sessions without end, bucket or not
+    stage, _ = _stage("limits:\n  default: 100/minute\n  initialize: 3/minute\n")
+
+    def tok(i: int, addr: str) -> Identity:
+        return Identity(
+            consumer=f"token:{i:016x}", kind="bearer", token_hash=f"{i:016x}", client_addr=addr
+        )
+
+    acts = [
+        _call(stage, mkex, mkreq, tok(i, f"2001:db8:28:1::{i + 1:x}"), method="initialize").action
+        for i in range(6)
+    ]
+    assert acts == [Action.PASS] * 3 + [Action.BLOCK] * 3
+    # the same host without a token shares it; another network, and other calls, do not
+    assert (
+        _call(stage, mkex, mkreq, _anon("2001:db8:28:1::99"), method="initialize").action
+        is Action.BLOCK
+    )
+    assert (
+        _call(stage, mkex, mkreq, tok(7, "[2001:db8:28:2::1]:5555"), method="initialize").action
+        is Action.PASS
+    )
+    assert _call(stage, mkex, mkreq, tok(8, "2001:db8:28:1::1")).action is Action.PASS

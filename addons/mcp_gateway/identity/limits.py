@@ -192,6 +192,12 @@ class LimitsStage:
             return
         if anon and ":" in who:  # IPv6: the caller's network, not its address
             who = anon_network(who, self._v6)
+        init_who = who
+        if method == "initialize" and ident is not None and ident.kind == "bearer":
+            # a token the gateway does not verify is made up at will, each a fresh identity
+            # with a full initialize bucket: sessions are counted by the caller's network
+            init_who = anon_network("anon:" + client_host(ident.client_addr), self._v6)
+        init_rule = self._init_rules[0] if self._init_rules is not None else None
         now = self.clock()
         if now >= self._next_gc:
             self._gc(now)
@@ -199,7 +205,7 @@ class LimitsStage:
         worst: tuple[float, Rule] | None = None
         drawn: list[list[float]] = []
         for rule in rules:
-            bk = (rule.bucket_key, "*" if rule.shared else who)
+            bk = (rule.bucket_key, "*" if rule.shared else init_who if rule is init_rule else who)
             b = buckets.get(bk)
             rate = rule.rate
             per_s = rate.count / rate.period
