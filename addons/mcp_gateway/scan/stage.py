@@ -122,7 +122,12 @@ def _embedded(msg: Message) -> tuple[str, ...]:
         reqs = res.get("inputRequests") if isinstance(res, dict) else None
         if not isinstance(reqs, dict) or not reqs:
             return ()
-        methods = {v.get("method") for v in reqs.values() if isinstance(v, dict)}
+        # (a method that is no string is none of them: a list there raised, unhashable)
+        methods = {
+            v.get("method")
+            for v in reqs.values()
+            if isinstance(v, dict) and isinstance(v.get("method"), str)
+        }
         return tuple(m for m in _INPUT_METHODS if m in methods)
     if msg.kind is Kind.REQUEST:
         params = p.get("params")
