@@ -409,6 +409,39 @@ def test_a_legacy_tool_s_progress_on_the_get_stream_names_the_tool_by_its_token(
     assert log.name is None  # (only progress notifications carry the token)
 
 
+def test_a_legacy_progress_token_two_calls_in_flight_share_names_no_single_tool() -> None:
+    """A client reuses one progressToken for echo while crm_export is running (legacy
+    HTTP+SSE): crm_export's progress was named echo, outside the rules scoped to crm_*.
+    Such a token's progress may be either call's: it names none and meets every tool scope
+    (review3). A token reused once the first call was answered is the new call's."""
+    st = CorrelateStage()
+
+    def call(rid, tool, token, flow_id):
+        m = msg(Exchange(flow_id=flow_id, server="s", legacy_session="L1"), C2S, Kind.REQUEST,
+                rid, "tools/call", tool)  # fmt: skip
+        m.payload["params"] = {"name": tool, "_meta": {"progressToken": token}}
+        st.process(m)
+        return m.exchange
+
+    def progress(token):
+        n = msg(Exchange(flow_id="g", server="s", legacy_session="L1"), S2C, Kind.NOTIFICATION,
+                None, "notifications/progress")  # fmt: skip
+        n.payload["params"] = {"progressToken": token, "progress": 1, "message": "m"}
+        st.process(n)
+        return n.name, n.any_name
+
+    crm = call(2, "crm_export", "T", "p2")
+    assert progress("T") == ("crm_export", False)
+    call(3, "echo", "T", "p3")
+    assert progress("T") == (None, True)
+    # sequential reuse: the first call answered, then the token given again
+    a = call(4, "crm_lookup", "U", "p4")
+    st.process(msg(a, S2C, Kind.RESULT, 4))
+    call(5, "echo", "U", "p5")
+    assert progress("U") == ("echo", False)
+    assert crm is not None
+
+
 def test_a_server_s_task_augmented_sampling_is_answered_as_sampling() -> None:
     """2025-11-25 tasks, client side: a server's sampling request answered with a task; the
     model's output comes as the client's answer to the server's tasks/result. It named

@@ -30,6 +30,12 @@ class Pending:
     # its answer stream ended before the answer, with event ids: a stream resumed from one of
     # them (the last ones seen on it) may bring it
     resumable: frozenset = frozenset()
+    done: bool = False  # its answer came (a progress token it gave may be reused since)
+
+
+# a legacy progress token that two requests in flight, for different tools, gave: its
+# progress notifications may be either's
+AMBIGUOUS = Pending("", None, 0.0)
 
 
 class Correlator:
@@ -324,7 +330,9 @@ class CorrelateStage:
                     # The legacy transport sends everything on the GET stream; a progress
                     # notification names its request by the token the request gave
                     seen = _progress_origin(self.correlator, msg)
-                    if seen is not None:
+                    if seen is AMBIGUOUS:
+                        msg.any_name = True  # every tool scope applies: it may be either's
+                    elif seen is not None:
                         msg.name = seen.name
         if msg.kind is Kind.REQUEST:
             c = self.correlator
@@ -398,6 +406,7 @@ class CorrelateStage:
                 else None,
             )
             if p is not None:
+                p.done = True
                 msg.method = p.method
                 msg.name = p.name
                 msg.latency_ms = round((time.monotonic() - p.t0) * 1000.0, 3)
@@ -431,6 +440,13 @@ def _learn_progress(c: Correlator, msg: Message, p: Pending) -> None:
     key = _progress_key(msg, meta.get("progressToken"))
     if key is None or len(key[1]) > 1024:
         return
+    old = c.progress.get(key)
+    if old is AMBIGUOUS or (old is not None and not old.done and old.name != p.name):
+        # Two requests in flight for different tools gave the same token: a client reusing
+        # it for echo while crm_export ran had crm_export's progress named echo, outside the
+        # rules scoped to crm_*. Such a token's progress meets every tool scope (until it is
+        # forgotten: the gateway cannot tell whose it is any more).
+        p = AMBIGUOUS
     c.progress[key] = p
     c.progress.move_to_end(key)
     while len(c.progress) > MAX_PROGRESS:

@@ -157,6 +157,9 @@ class Message:
     latency_ms: float | None = None  # responses: time since the request passed the gateway
     batch_index: int | None = None  # position in a JSON-RPC batch array
     sse_event_id: str | None = None
+    # whatever its tool scope, a rule applies (a legacy progress notification whose token two
+    # requests in flight for different tools gave: it may be either's)
+    any_name: bool = False
     time: float = field(default_factory=time.time)
     findings: list[Finding] = field(default_factory=list)
     action: Action = Action.PASS

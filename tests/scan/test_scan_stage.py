@@ -397,6 +397,36 @@ def test_an_unknown_answer_replayed_on_a_resumed_stream_meets_every_scoped_rule(
     assert m.findings == []
 
 
+def test_a_message_that_may_be_any_tool_s_meets_every_tool_scope(tmp_path):
+    """A legacy progress notification whose token two calls in flight gave (correlate sets
+    any_name): a rule scoped to crm_* reads it, as it reads crm_export's own progress."""
+    rule = tmp_path / "scoped.yaml"
+    rule.write_text(
+        """rules:
+  - id: crm-account
+    type: custom_crm
+    severity: high
+    action: redact
+    pattern: 'CUST-[0-9]{6}'
+    scope: {direction: [s2c], tools: ['crm_*']}
+"""
+    )
+    p = Pipeline([ScanStage(Engine.load([str(rule)])), ActStage()])
+
+    def progress(any_name):
+        m = Message(
+            payload={"jsonrpc": "2.0", "method": "notifications/progress",
+                     "params": {"progressToken": "T", "progress": 1, "message": "row CUST-654321"}},
+            direction=Direction.SERVER_TO_CLIENT, kind=Kind.NOTIFICATION,
+            exchange=ex(flow_id="g"), method="notifications/progress", any_name=any_name,
+        )  # fmt: skip
+        p.run(m)
+        return [f.rule for f in m.findings]
+
+    assert progress(True) == ["crm-account"]
+    assert progress(False) == []
+
+
 def test_a_2026_input_required_exchange_meets_the_rules_of_what_it_carries(tmp_path):
     """2026-07-28 multi round-trip: an elicitation (or sampling) request travels inside the
     tool's input_required result, and the user's answer inside the retried tools/call's

@@ -388,7 +388,10 @@ class ScanStage:
             and ex.header("last-event-id") is not None
         )
         embedded = _embedded(msg)
-        key = (str(msg.direction), msg.method, msg.name, ex.server, ex.address, replay, embedded)
+        key = (
+            str(msg.direction), msg.method, msg.name, ex.server, ex.address, replay, embedded,
+            msg.any_name,
+        )  # fmt: skip
         cache = engine.__dict__.setdefault("_scope_cache", {})
         got = cache.get(key, False)
         if got is not False:
@@ -407,8 +410,9 @@ class ScanStage:
         # A file: URI names a file, and the file systems of macOS and Windows ignore case:
         # file:///Users/alice/.SSH/id_rsa is ~/.ssh/id_rsa there, so a resource scope is also
         # matched ignoring case for it (erring toward the rule where the disk is Linux's).
-        # (a URI too long to normalise may name any file: every resource scope applies)
-        huge = (
+        # (a URI too long to normalise may name any file, and a message correlate marks
+        # any_name may be any tool's: every tool and resource scope applies)
+        huge = msg.any_name or (
             msg.method in URI_METHODS
             and isinstance(msg.name, str)
             and len(msg.name) > URI_NORMALISED_MAX
