@@ -102,6 +102,24 @@ class Pipeline:
         None."""
         return self._first_refusal("reauthenticate", ex)
 
+    def recheck(self, ex: Exchange, what: str, flow_id: str) -> None:
+        """An exchange admitted with a gateway credential that carries on (``what``: a
+        WebSocket connection, an event stream): once its key is revoked or its JWT expired,
+        it takes the refusal, and every later message of it is refused. It went on for as
+        long as the client or the server kept it open."""
+        ident = ex.identity
+        if ex.refusal is not None or ident is None or not ident.authenticated:
+            return
+        r = self.reauthenticate(ex)
+        if r is not None:
+            ex.refusal = r
+            log.warning(
+                "mcp-gateway: %s %s: its credential no longer holds (%s); refusing the rest of it",
+                what,
+                flow_id,
+                r.message,
+            )
+
     def _first_refusal(self, hook_name: str, ex: Exchange) -> Refusal | None:
         for stage in self._stages:
             hook = getattr(stage, hook_name, None)

@@ -619,9 +619,9 @@ class SSEStream:
                 return encode_event(data, event=ev.event, id=ev.id, retry=ev.retry)
         for m in msgs:
             m.sse_event_id = ev.id
-        ident = self.ex.identity
-        if ident is not None and ident.authenticated and self.ex.refusal is None:
-            self._reauthenticate()
+        # a stream admitted with a gateway credential lives on (a standalone GET stream, a
+        # long tool call, a 2026-07-28 subscriptions/listen): a key revoked since ends it
+        self.gw.pipeline.recheck(self.ex, "event stream of flow", self.flow.id)
         self.gw.pipeline.run_all(msgs)
         self.gw._record(self.flow, msgs)
         for m in msgs:
@@ -637,22 +637,6 @@ class SSEStream:
             # Everything in the event was dropped; keep its id so resumption still works.
             return encode_event(None, id=ev.id) if ev.id is not None else b""
         return encode_event(encode_json(new).decode(), event=ev.event, id=ev.id, retry=ev.retry)
-
-    def _reauthenticate(self) -> None:
-        """A stream admitted with a gateway credential lives on (a standalone GET stream, a
-        long tool call, a 2026-07-28 subscriptions/listen): once its key is revoked or its
-        JWT expired, the rest of it is refused (answers become the refusal, notifications
-        are dropped), as on a WebSocket connection. It went on for as long as the server
-        kept it open."""
-        r = self.gw.pipeline.reauthenticate(self.ex)
-        if r is not None:
-            self.ex.refusal = r
-            log.warning(
-                "mcp-gateway: event stream of flow %s: its credential no longer holds (%s);"
-                " refusing the rest of it",
-                self.flow.id,
-                r.message,
-            )
 
     def _answer_server(self, msgs: list[Message]) -> bool:
         """Blocked server requests (sampling, elicitation): their errors go to the server,

@@ -169,19 +169,9 @@ class WebSockets:
             wm.drop()  # shutting down: the audit trail is closed, nothing more goes on
             return
         self._begin(flow, ex)
-        if ex.refusal is None and ex.identity is not None and ex.identity.authenticated:
-            # One exchange for the whole connection, admitted at its start: a key revoked
-            # (or a JWT expired) since kept working on it for as long as the client held the
-            # socket open. From then on every message of the connection is refused.
-            r = gw.pipeline.reauthenticate(ex)
-            if r is not None:
-                ex.refusal = r
-                log.warning(
-                    "mcp-gateway: WebSocket connection %s: its credential no longer holds (%s);"
-                    " refusing its messages",
-                    flow.id,
-                    r.message,
-                )
+        # one exchange for the whole connection, admitted at its start: a key revoked (or a
+        # JWT expired) since refuses every later message of it
+        gw.pipeline.recheck(ex, "WebSocket connection", flow.id)
         if from_client and parsed.batch:
             gw.pipeline.run_batch(msgs)  # answered as a whole if one element is refused
         else:
