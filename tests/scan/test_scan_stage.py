@@ -367,23 +367,23 @@ def test_scope_direction_method_tool_server(tmp_path):
     assert run(call) == ["acme-key"]
 
 
+def crm_pipeline(tmp_path, scope: str) -> Pipeline:
+    """Scan and act stages with one redacting rule for CUST-nnnnnn account numbers, scoped
+    as ``scope`` says (a flow mapping: direction, methods, tools)."""
+    rule = tmp_path / "scoped.yaml"
+    rule.write_text(
+        "rules:\n  - id: crm-account\n    type: custom_crm\n    severity: high\n"
+        f"    action: redact\n    pattern: 'CUST-[0-9]{{6}}'\n    scope: {scope}\n"
+    )
+    return Pipeline([ScanStage(Engine.load([str(rule)])), ActStage()])
+
+
 def test_an_unknown_answer_replayed_on_a_resumed_stream_meets_every_scoped_rule(tmp_path):
     """A server replays answers on a stream resumed with Last-Event-ID; one whose request
     the gateway no longer remembers (a client can push it out with answers of its own) may
     be any tool's answer, so rules scoped to a tool or a method read it. Elsewhere an
     unknown answer meets only the rules without such a scope."""
-    rule = tmp_path / "scoped.yaml"
-    rule.write_text(
-        """rules:
-  - id: crm-account
-    type: custom_crm
-    severity: high
-    action: redact
-    pattern: 'CUST-[0-9]{6}'
-    scope: {direction: [s2c], methods: ['tools/call'], tools: ['crm_*']}
-"""
-    )
-    p = Pipeline([ScanStage(Engine.load([str(rule)])), ActStage()])
+    p = crm_pipeline(tmp_path, "{direction: [s2c], methods: ['tools/call'], tools: ['crm_*']}")
     text = {"content": [{"type": "text", "text": "account CUST-123456"}]}
     resumed = ex(flow_id="g", session_id="S1", request_headers={"last-event-id": "ev-3"})
     m = result(dict(text), method=None, name=None, exchange=resumed)
@@ -400,18 +400,7 @@ def test_an_unknown_answer_replayed_on_a_resumed_stream_meets_every_scoped_rule(
 def test_a_message_that_may_be_any_tool_s_meets_every_tool_scope(tmp_path):
     """A legacy progress notification whose token two calls in flight gave (correlate sets
     any_name): a rule scoped to crm_* reads it, as it reads crm_export's own progress."""
-    rule = tmp_path / "scoped.yaml"
-    rule.write_text(
-        """rules:
-  - id: crm-account
-    type: custom_crm
-    severity: high
-    action: redact
-    pattern: 'CUST-[0-9]{6}'
-    scope: {direction: [s2c], tools: ['crm_*']}
-"""
-    )
-    p = Pipeline([ScanStage(Engine.load([str(rule)])), ActStage()])
+    p = crm_pipeline(tmp_path, "{direction: [s2c], tools: ['crm_*']}")
 
     def progress(any_name):
         m = Message(
