@@ -126,7 +126,7 @@ CASES = [
     # (not a timestamp, a date, an id of no country's length, a fictional or drama number)
     ('{"from": 1710201351000, "to": 1710287751000}', []),
     ('{"from": "2024-01-01", "to": 20240131}', []),
-    ('{"to": 447700900123}', []),
+    ('{"to": 447700900123}', [("phone_number", "447700900123")]),  # (a drama range: reported)
     ("-d to=18005550142", []),
     ('"recipient": 33123456', []),
     ('"wa_id": "000215853355060"', []),
@@ -360,11 +360,14 @@ CASES = [
     ("recipient: j\u2022\u2022\u2022n@gmail.com, ***z@gmail.com", []),
     ("owner: **jane.roe@gmail.com**", [("email", "jane.roe@gmail.com")]),
     ("owner: *maria@gmail.com*", [("email", "maria@gmail.com")]),
-    # -- corpus 37: the UK's drama ranges and France's numbers for fiction are nobody's; the
-    # same digits grouped as a German mobile are someone's
-    ("Tel: +44(0)1632 960998", []),
-    ("Phone: 07700 900123", []),
-    ("tel. (01632) 960123", []),
+    # -- corpus 37: France's numbers for fiction are nobody's; the same digits grouped as a
+    # German mobile are someone's. Ofcom's drama ranges are reported (session 29): they are
+    # the UK numbers Faker's en_GB generator writes, test data standing for customers'
+    ("Tel: +44(0)1632 960998", [("phone_number", "+44(0)1632 960998")]),
+    ("Phone: 07700 900123", [("phone_number", "07700 900123")]),
+    ("tel. (01632) 960123", [("phone_number", "(01632) 960123")]),
+    ('{"name": "Paula Thomas", "phone": "(0161) 4960503"}', [("phone_number", "(0161) 4960503")]),
+    ("Lewis Phillips, +44(0)1614960063, Gavinborough", [("phone_number", "+44(0)1614960063")]),
     ("Téléphone : +33 1 99 00 48 60", []),
     ("Tel: +44 20 7946 1123", [("phone_number", "+44 20 7946 1123")]),
     ("Handy: 0163 2960123", [("phone_number", "0163 2960123")]),
@@ -414,8 +417,8 @@ def test_personal_data_shapes(engine, text, expected):
         ("1415555013", False),  # NANP one digit short
         ("0441234567", False),  # a trunk 0 is no country code
         ("4475523126060", False),  # UK one digit long
-        ("447700900123", False),  # Ofcom's drama range
-        ("441632960123", False),  # Ofcom's drama range (no area)
+        ("447700900123", True),  # Ofcom's drama range: what Faker's en_GB writes
+        ("441632960123", True),
         ("33199004860", False),  # ARCEP's numbers for fiction
         ("18005550142", False),  # 555-01xx
         ("11111111111", False),

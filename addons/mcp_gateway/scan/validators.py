@@ -733,39 +733,25 @@ _EXTENSION = re.compile(r"\s?(?:x|ext\.?|extension)\s?\d{1,6}$", re.IGNORECASE)
 _FICTION = re.compile(r"(?<!\d)555[ .-]?01\d\d$")
 
 
-# Ofcom's drama ranges (UK national numbers without the trunk 0: 01632 960xxx, 07700 900xxx,
-# 0113-0191 496 0xxx / 498 0xxx, 028 9649 6xxx, 029 2018 0xxx, 08081 570xxx, 0909 8790xxx,
-# 03069 990xxx) and ARCEP's numbers for fiction (France: 01 99 00 xx xx, 02 61 91, 03 53 01,
-# 04 65 71, 05 36 49, 06 39 98): reserved, never assigned to anyone. (London's 020 7946 0xxx
-# is one too, but it is the example of a UK number people copy, and the tests keep it one.)
-_UK_DRAMA = re.compile(
-    r"(?:1632960|7700900|1(?:1[3-8]|21|31|41|51|61)4960|1914980|2896496|2920180"
-    r"|8081570|9098790|3069990)\d{3}$"
-)
-_UK_AREAS = frozenset(
-    "01632 07700 0113 0114 0115 0116 0117 0118 0121 0131 0141 0151 0161 0191 028 029 08081 0909 03069".split()
-)
+# ARCEP's numbers for fiction (France: 01 99 00 xx xx, 02 61 91, 03 53 01, 04 65 71, 05 36 49,
+# 06 39 98): reserved, never assigned to anyone, and rare outside French scripts. (Ofcom's drama
+# ranges, 01632 960xxx, 07700 900xxx, 0161 496 0xxx…, are reported: they are every UK number
+# that Faker's en_GB generator writes, and test data stands for real customers' numbers.)
 _FR_FICTION_PAIRS = ("19900", "26191", "35301", "46571", "53649", "63998")
 
 
 def _reserved_national(value: str, digits: str) -> bool:
-    """A UK or French number from a range reserved for drama and fiction, written
-    internationally (+44 (0)1632 960123, +33 1 99 00 12 34) or nationally (07700 900123)."""
+    """A French number from a range reserved for fiction, written internationally
+    (+33 1 99 00 12 34) or nationally (01 99 00 12 34)."""
     v = value.lstrip()
-    if v.startswith(("+44", "0044")):
-        nsn = digits[2:] if v.startswith("+") else digits[4:]
-        nsn = nsn[1:] if nsn.startswith("0") else nsn  # +44 (0)1632 …
-        return bool(_UK_DRAMA.match(nsn)) and len(nsn) == 10
     if v.startswith(("+33", "0033")):
         nsn = digits[2:] if v.startswith("+") else digits[4:]
         nsn = nsn[1:] if nsn.startswith("0") else nsn
         return len(nsn) == 9 and nsn[:5] in _FR_FICTION_PAIRS
     if v.startswith(("0", "(0")) and not v.startswith("00"):
-        # nationally, only with the country's own grouping: 0163 2960123 is a German mobile
+        # nationally, only with the country's own grouping of two digits
         nsn = digits[1:]
         first = re.match(r"\(?(\d+)", v).group(1)
-        if len(nsn) == 10 and _UK_DRAMA.match(nsn):
-            return first in _UK_AREAS or first == digits
         return (
             len(nsn) == 9 and nsn[:5] in _FR_FICTION_PAIRS and (len(first) == 2 or first == digits)
         )
@@ -776,8 +762,7 @@ def _fictional(value: str, digits: str) -> bool:
     """555-0100 to 555-0199, reserved for fiction and examples: written with separators
     (555-0127, +44 555 0123) or as a North American number without them (+17335550151,
     18005550199, the URL-encoded From=%2B1... of a webhook); the magic numbers of Twilio's
-    test credentials, +15005550006; the UK's and France's ranges for drama and fiction
-    (+44 (0)1632 960123, 07700 900123, +33 1 99 00 12 34)."""
+    test credentials, +15005550006; France's numbers for fiction (+33 1 99 00 12 34)."""
     if _FICTION.search(value):
         return True
     if _reserved_national(value, digits):
@@ -825,7 +810,7 @@ def phone(value: str, ctx: Ctx | None = None) -> bool:
     if _PLACEHOLDER_GROUP.search(value):
         return False  # a textbook number: +49 30 12345-0, (030) 123456-78, 0171 1234567
     if _reserved_national(value, digits):
-        return False  # the UK's drama ranges, France's numbers for fiction: (01632) 960123
+        return False  # France's numbers for fiction: 01 99 00 12 34
     if ctx is not None and _IBAN_HEAD_BEFORE.search(ctx.text, max(0, ctx.start - 40), ctx.start):
         return False  # the tail of an IBAN written in groups (NL91 ABNA 0417 1643 00)
     if ctx is not None and _MASKED_TAIL.match(ctx.text, ctx.end):
@@ -886,12 +871,11 @@ _E164_CODES = frozenset(
 def e164(value: str, ctx: Ctx | None = None) -> bool:
     """Digits written without their ``+`` that form an international number: a known country
     code, and a national number of that country's length (WhatsApp's ``wa_id``, an SMS API's
-    ``to`` and ``recipient``). Not the numbers reserved for fiction (+1 555 01xx, the UK's
-    drama range 07700 900xxx)."""
+    ``to`` and ``recipient``). Not the numbers reserved for fiction (+1 555 01xx)."""
     digits = value.lstrip("+")
     if not digits.isdigit() or not 8 <= len(digits) <= 15 or digits[0] == "0":
         return False
-    if _fictional("+" + digits, digits) or digits.startswith("447700900"):
+    if _fictional("+" + digits, digits):
         return False
     if len(set(digits)) < 4:
         return False
