@@ -1431,3 +1431,56 @@ SILENT = [
 @pytest.mark.parametrize("text", SILENT)
 def test_silent(engine, text):
     assert secrets(engine, text) == []
+
+
+# -- corpus 39: passwords named in other languages, in MCP messages ------------------------
+# Each text is checked as it is and inside a JSON string (what the stage scans: a quoted value
+# there is written \"…\", which the multilingual rule missed).
+FOUND_39 = [
+    ('db:\n  passwort: "gdqf35Xp$hjZdg3q"\n', ["gdqf35Xp$hjZdg3q"]),
+    ('Contraseña: "Verano2024!Qz"', ["Verano2024!Qz"]),
+    ('パスワード："Sakura2025#Lm"', ["Sakura2025#Lm"]),
+    # an INI or env key with underscores or hyphens
+    ("[database]\nmot_de_passe = B_a9yT2n*isQYkV\n", ["B_a9yT2n*isQYkV"]),
+    ("mot-de-passe=Wiosna2024*HU", ["Wiosna2024*HU"]),
+    ("clave_de_acceso: Xk9#mQ2pL7vR", ["Xk9#mQ2pL7vR"]),
+    # a longer description between the name and its colon
+    ("Senha provisória do sistema de ponto: t9l_K95W%auw17dR6", ["t9l_K95W%auw17dR6"]),
+    # (probing further) the quotes of other languages are no part of the value, and a colon
+    # may follow Chinese 是 / Japanese は
+    ("La contraseña del wifi es «Verano2024!Qz»", ["Verano2024!Qz"]),
+    ("mot de passe : « Soleil2025#xQ »", ["Soleil2025#xQ"]),
+    ("Passwort: „Tr0mb0ne#88“", ["Tr0mb0ne#88"]),
+    ("パスワードは「Sakura2025#Lm」です", ["Sakura2025#Lm"]),
+    ("密码是：Longjing2024!a", ["Longjing2024!a"]),
+]
+
+SILENT_39 = [
+    'passwort: "<Passwort>"',
+    'passwort: "${DB_PASSWORD}"',
+    "mot_de_passe = ********",
+    "Senha provisória do sistema de ponto: enviada por SMS",
+    "Das Passwort muss mindestens 12 Zeichen lang sein: siehe Richtlinie",
+    "mot de passe oublié ? Cliquez ici.",
+    "mot de passe : « votre mot de passe »",
+    "mot de passe : « ******** »",
+    "Passwort: „siehe Tresor“",
+    "パスワードは「未設定」です",
+    "密码是：（请联系管理员）",
+]
+
+
+@pytest.mark.parametrize("text,values", FOUND_39)
+@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+def test_found_39(engine, text, values, as_json):
+    if as_json:
+        text = json.dumps({"text": text}, ensure_ascii=False)
+    assert secrets(engine, text) == values
+
+
+@pytest.mark.parametrize("text", SILENT_39)
+@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+def test_silent_39(engine, text, as_json):
+    if as_json:
+        text = json.dumps({"text": text}, ensure_ascii=False)
+    assert secrets(engine, text) == []
