@@ -431,3 +431,78 @@ def test_e164_digits(value, ok):
 def test_test_ibans_are_famous():
     assert not not_famous("DE02 1203 0000 0000 2020 51", kind="iban")
     assert not_famous("DE86500105174327829605", kind="iban")
+
+
+# -- corpus 39: multilingual business traffic ----------------------------------------------
+# Each text is checked as it is and inside a JSON string (what the stage scans).
+CASES_39 = [
+    # a label and "is" in Spanish: the prefilter knew móvil only without its accent
+    ("Mi móvil es 737 19 91 59.", [("phone_number", "737 19 91 59")]),
+    ("Mi movil es 613 935 943", [("phone_number", "613 935 943")]),
+    # a table's phone column named with an accent or in Dutch / Polish
+    ("cliente,nombre,teléfono\n17,Ana,934 18 11 92\n", [("phone_number", "934 18 11 92")]),
+    ("naam;telefoon\nBram;612 345 679\n", [("phone_number", "612 345 679")]),
+    ("cliente,nombre,pedido\n17,Ana,934 18 11 92\n", []),
+    # a German number with its extension after a hyphen
+    (
+        "Bitte rufen Sie mich unter (069) 913011-17 zurück.",
+        [("phone_number", "(069) 913011-17")],
+    ),
+    ("Lieferschein (2024) 913011-17", []),
+    # Hindi-English: the verb after the number
+    ("Mera number 82099 32467 hai, call karna", [("phone_number", "82099 32467")]),
+    ("mera mobile no: +91 98765 43210", [("phone_number", "+91 98765 43210")]),
+    ("Mera order number 82099 32467 hai", []),
+    # references, case, ticket and company numbers in other languages and scripts
+    ("Referencia 0135 0494 47.", []),
+    ("Aktenzeichen 0301 2344 55", []),
+    ("Az. 0301 2344 55", []),
+    ("Identifiants : SIREN 035 410 754", []),
+    ("工单号: 0183 3212 59", []),
+    ("工单号：0183 3212 59", []),
+    ("お問い合わせ番号: 0184 9528 67", []),
+    ("문의 번호: 0184 9528 67", []),
+    ("사업자등록번호 082-95-63388", []),
+    ("رقم الطلب 0501234567", []),
+    # ... while the phone labels of those scripts, and words that only look like a name, stay
+    ("電話番号 03-3896-7572", [("phone_number", "03-3896-7572")]),
+    ("전화번호: 010-2345-6789", [("phone_number", "010-2345-6789")]),
+    ("btw mijn nummer is 06 12345679", [("phone_number", "06 12345679")]),
+    ("az 06 30 123 4567", [("phone_number", "06 30 123 4567")]),
+    # a firmware or build number as a key's value, and version words in other languages
+    ("firmware=1.19.10.158", []),
+    ("build=2.1.7.180 trace=cb9ba7f3", []),
+    ('{"firmware": "3.9.5.220"}', []),
+    ("ファームウェア 2.4.17.191 製造番号 MLO-60615-98", []),
+    ("固件 2.4.17.191", []),
+    ("펌웨어 2.4.17.191", []),
+    ("versión 2.4.17.191", []),
+    ("build server 85.12.33.4", [("ipv4", "85.12.33.4")]),
+    ("サーバー 85.12.33.4 に接続", [("ipv4", "85.12.33.4")]),
+    # an address in an Indic script: its vowel signs are combining marks, no \w
+    ("संपर्क: सेवा@उदाहरण.भारत, धन्यवाद", [("email", "सेवा@उदाहरण.भारत")]),
+    ("संपर्क@उदाहरण", []),
+    # (probing further) phone labels: Arabic, Polish and Turkish "telefonu", German and Dutch
+    # "Telefonnummer" (the prefilter had the word only before a colon), "Mob" (India, UK)
+    ("الجوال: 0501634567", [("phone_number", "0501634567")]),
+    ("رقم الجوال: ٠٥٥١٦٣٤٥٦٧", [("phone_number", "٠٥٥١٦٣٤٥٦٧")]),
+    ("الجوال: غير متوفر", []),
+    ("هاتف المكتب 2024", []),
+    ("Numer telefonu: 601 284 567", [("phone_number", "601 284 567")]),
+    ("Cep telefonu: 532 123 45 68", [("phone_number", "532 123 45 68")]),
+    ("Telefonnummer: 612 345 679", [("phone_number", "612 345 679")]),
+    ("Telefoonnummer: 612 345 679", [("phone_number", "612 345 679")]),
+    ("Mob: 98765 43218", [("phone_number", "98765 43218")]),
+    ("Mob. 98765 43218", [("phone_number", "98765 43218")]),
+    ("Mob No: 9876543218", [("phone_number", "9876543218")]),
+    ("flash mob 2024 in Berlin", []),
+    ("Order No: 9876543218", []),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), CASES_39)
+@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+def test_multilingual_shapes_39(engine, text, expected, as_json):
+    if as_json:
+        text = json.dumps({"text": text}, ensure_ascii=False)
+    assert personal(engine, text) == expected

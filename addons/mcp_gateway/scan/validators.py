@@ -707,6 +707,14 @@ _VERSION_BEFORE = re.compile(
     r"|(?:\b(?:section|sect|sec|table|tbl|figure|fig|chapter|clause|paragraph|para|article"
     r"|appendix|annex|release|build|firmware|fw|revision|rev|rv|patch|kernel|bios|driver"
     r"|edition)\.?|\u00a7)[\s:#]*"
+    # a key's value (firmware=1.19.10.158, "build": "2.1.7.180"), and the words in other
+    # languages: versión, versão, versione, versie, wersja, sürüm, バージョン, ファームウェア, 版本,
+    # 固件, 버전, 펌웨어, الإصدار
+    r"|\b(?:build|firmware|fw|release|revision|rev|kernel|bios|driver)\\{0,3}[\"']?\s{0,3}[=:]"
+    r"\s{0,3}\\{0,3}[\"']?"
+    r"|(?:\b(?:versi(?:\u00f3n|\u00e3o|one|e)|wersj[ai]|s\u00fcr\u00fcm(?:\u00fc)?)"
+    r"|\u30d0\u30fc\u30b8\u30e7\u30f3|\u30d5\u30a1\u30fc\u30e0(?:\u30a6\u30a7\u30a2)?|\u7248\u672c\u53f7?|\u56fa\u4ef6"
+    r"|\ubc84\uc804|\ud38c\uc6e8\uc5b4|\u0627\u0644\u0625\u0635\u062f\u0627\u0631)[\s:#=\uff1a]*"
     r")\Z",
     re.IGNORECASE,
 )
@@ -892,7 +900,7 @@ def e164(value: str, ctx: Ctx | None = None) -> bool:
 
 # Right before a number, the name of a reference: Ref. 0692 1216 5242, AWB 024-83176052
 _REFERENCE_BEFORE = re.compile(
-    r"\b(?:ref|reference|awb|invoice|inv|order|tracking|ticket|case|acct|account|policy|serial"
+    r"(?:\b(?:ref|r\u00e9f|reference|awb|invoice|inv|order|tracking|ticket|case|acct|account|policy|serial"
     r"|s/n|sku|lot|batch|part|model|meter|z\u00e4hlernummer|kundennummer|rechnungsnummer"
     r"|facture|factura|fattura|factuur|factuurnummer|factuurnr|rechnung|n\u00b0"
     r"|auftragsnummer|bestellnummer|vertragsnummer|referenz|r\u00e9f\u00e9rence|n\u00ba|nr"
@@ -900,6 +908,16 @@ _REFERENCE_BEFORE = re.compile(
     # num\u00e9ro de dossier : 0941-4906-6743, expediente, pedido, commande, ordine, pratica
     r"|teilenr|teilenummer|artikelnr|artikelnummer|art\.?-nr|best\.?-nr|bestellnr|kundennr|vertragsnr"
     r"|dossier|expediente|pedido|commande|bestelling|ordine|pratica"
+    # references, case and ticket numbers in other languages: Referencia 0135 0494 47,
+    # Aktenzeichen, Vorgangsnummer, Ticketnummer, kenmerk, protocolo, sygnatura, referans
+    r"|referencia|refer\u00eancia|riferimento|referentie|kenmerk|referans|protocolo|protocollo"
+    r"|sygnatura|aktenzeichen|az(?=\.)|vorgangsnummer|ticketnummer|sendungsnummer|inventarnummer"
+    r"|seriennummer|personalnummer|mitgliedsnummer|versichertennummer"
+    # company and tax numbers: SIREN 035 410 754, SIRET, NIF, NIP 526-104-08-28, REGON, KvK,
+    # CNPJ, P. IVA, Steuernummer, USt-IdNr, Vergi No, TC Kimlik No, GSTIN
+    r"|siren|siret|tva|nif|cif|nip|regon|krs|cnpj|p\.\s?iva|partita\s+iva|codice\s+fiscale"
+    r"|kvk|(?-i:BTW)|btw-?(?:nummer|nr)|rsin|steuernummer|steuer-?id|ust-?idnr|ust-?id|vergi(?:\s+(?:no|numaras\u0131))?"
+    r"|tc\s+kimlik(?:\s+no)?|gstin|abn|uen"
     # No. / No: / No 123, not the Portuguese or Spanish "no" (me liguem no +55 …)
     r"|(?-i:No|NO)|no(?=[.:#])"
     # tax and form numbers: an EIN is NN-NNNNNNN, and a W-2's control number 5-4
@@ -911,9 +929,23 @@ _REFERENCE_BEFORE = re.compile(
     r"|ndc|pzn|upc|ean|gtin|isbn|issn|rx|npi|dea|mrn|imei|iccid|imsi|asin|vin"
     # health-service numbers: the NHS number is 3-3-4 digits (NHS number: 485 777 3456)
     r"|nhs|medicare"
-    r"|tax\s+id)"
+    r"|tax\s+id)\b"
+    # the same in Chinese, Japanese, Korean and Arabic: 工单号, 订单号, 注文番号, お問い合わせ番号,
+    # 문의 번호, 사업자등록번호 (a Korean business number is 3-2-5 digits), رقم الطلب (not 電話番号,
+    # 手机号, 전화번호: those name a phone)
+    r"|\u5de5\u5355\u53f7|\u8ba2\u5355\u53f7|\u5355\u53f7|\u7f16\u53f7|\u5de5\u53f7|\u6848\u53f7"
+    r"|\u7a0e\u53f7|\u53d1\u7968\u53f7\u7801|\u4fe1\u7528\u4ee3\u7801"
+    r"|\u6ce8\u6587\u756a\u53f7|\u554f\u3044\u5408\u308f\u305b\u756a\u53f7|\u7ba1\u7406\u756a\u53f7"
+    r"|\u8acb\u6c42\u66f8\u756a\u53f7|\u4f1d\u7968\u756a\u53f7|\u767b\u9332\u756a\u53f7|\u6cd5\u4eba\u756a\u53f7"
+    r"|\u4f1a\u54e1\u756a\u53f7|\u9867\u5ba2\u756a\u53f7|\u793e\u54e1\u756a\u53f7|\u88fd\u9020\u756a\u53f7"
+    r"|\u53d7\u4ed8\u756a\u53f7|\u4e88\u7d04\u756a\u53f7"
+    r"|(?:\ubb38\uc758|\uc8fc\ubb38|\uc1a1\uc7a5|\uc6b4\uc1a1\uc7a5|\uc0ac\uc5c5\uc790\s?\ub4f1\ub85d|\uace0\uac1d"
+    r"|\uad00\ub9ac|\uc608\uc57d|\uc811\uc218|\uacc4\uc88c|\uccad\uad6c\uc11c)\s?\ubc88\ud638"
+    r"|\u0631\u0642\u0645 (?:\u0627\u0644\u0637\u0644\u0628|\u0627\u0644\u062a\u0630\u0643\u0631\u0629"
+    r"|\u0627\u0644\u0645\u0644\u0641|\u0627\u0644\u0634\u062d\u0646\u0629|\u0627\u0644\u0641\u0627\u062a\u0648\u0631\u0629)"
+    r"|\u0627\u0644\u0645\u0631\u062c\u0639)"
     # (the name may go on: Case number, order no., ticket ID)
-    r"\b(?:[\s_-]{1,2}(?:number|num|nr|id)\b)?[.:#\s)-]{0,4}(?:\d{1,3}\s)?"
+    r"(?:[\s_-]{1,2}(?:number|num|nr|id)\b)?[.:#\s)\uff1a-]{0,4}(?:\d{1,3}\s)?"
     # (not Indonesian "No HP" / "No WA": the number of a mobile)
     r"(?:(?!(?i:hp|wa|telp?)\s)[A-Z]{1,4}\s)?\Z",
     re.IGNORECASE,
@@ -922,7 +954,8 @@ _REFERENCE_BEFORE = re.compile(
 
 # ... unless that "No." is a phone's: Phone no. (203) 473-6595, Tel. No: 0612 345 678
 _PHONE_NO_BEFORE = re.compile(
-    r"\b(?:phone|tel|telephone|mobile|cell|fax)\.?[\s_-]?(?:no|nr)\b[.:#\s]{0,4}\Z", re.IGNORECASE
+    r"\b(?:phone|tel|telephone|mobile|mob|cell|fax)\.?[\s_-]?(?:no|nr)\b[.:#\s]{0,4}\Z",
+    re.IGNORECASE,
 )
 
 
