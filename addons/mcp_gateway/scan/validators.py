@@ -900,7 +900,7 @@ def e164(value: str, ctx: Ctx | None = None) -> bool:
 
 # Right before a number, the name of a reference: Ref. 0692 1216 5242, AWB 024-83176052
 _REFERENCE_BEFORE = re.compile(
-    r"(?:\b(?:ref|r\u00e9f|reference|awb|invoice|inv|order|tracking|ticket|case|acct|account|policy|serial"
+    r"\b(?:ref|reference|awb|invoice|inv|order|tracking|ticket|case|acct|account|policy|serial"
     r"|s/n|sku|lot|batch|part|model|meter|z\u00e4hlernummer|kundennummer|rechnungsnummer"
     r"|facture|factura|fattura|factuur|factuurnummer|factuurnr|rechnung|n\u00b0"
     r"|auftragsnummer|bestellnummer|vertragsnummer|referenz|r\u00e9f\u00e9rence|n\u00ba|nr"
@@ -908,16 +908,6 @@ _REFERENCE_BEFORE = re.compile(
     # num\u00e9ro de dossier : 0941-4906-6743, expediente, pedido, commande, ordine, pratica
     r"|teilenr|teilenummer|artikelnr|artikelnummer|art\.?-nr|best\.?-nr|bestellnr|kundennr|vertragsnr"
     r"|dossier|expediente|pedido|commande|bestelling|ordine|pratica"
-    # references, case and ticket numbers in other languages: Referencia 0135 0494 47,
-    # Aktenzeichen, Vorgangsnummer, Ticketnummer, kenmerk, protocolo, sygnatura, referans
-    r"|referencia|refer\u00eancia|riferimento|referentie|kenmerk|referans|protocolo|protocollo"
-    r"|sygnatura|aktenzeichen|az(?=\.)|vorgangsnummer|ticketnummer|sendungsnummer|inventarnummer"
-    r"|seriennummer|personalnummer|mitgliedsnummer|versichertennummer"
-    # company and tax numbers: SIREN 035 410 754, SIRET, NIF, NIP 526-104-08-28, REGON, KvK,
-    # CNPJ, P. IVA, Steuernummer, USt-IdNr, Vergi No, TC Kimlik No, GSTIN
-    r"|siren|siret|tva|nif|cif|nip|regon|krs|cnpj|p\.\s?iva|partita\s+iva|codice\s+fiscale"
-    r"|kvk|(?-i:BTW)|btw-?(?:nummer|nr)|rsin|steuernummer|steuer-?id|ust-?idnr|ust-?id|vergi(?:\s+(?:no|numaras\u0131))?"
-    r"|tc\s+kimlik(?:\s+no)?|gstin|abn|uen"
     # No. / No: / No 123, not the Portuguese or Spanish "no" (me liguem no +55 …)
     r"|(?-i:No|NO)|no(?=[.:#])"
     # tax and form numbers: an EIN is NN-NNNNNNN, and a W-2's control number 5-4
@@ -929,27 +919,80 @@ _REFERENCE_BEFORE = re.compile(
     r"|ndc|pzn|upc|ean|gtin|isbn|issn|rx|npi|dea|mrn|imei|iccid|imsi|asin|vin"
     # health-service numbers: the NHS number is 3-3-4 digits (NHS number: 485 777 3456)
     r"|nhs|medicare"
-    r"|tax\s+id)\b"
-    # the same in Chinese, Japanese, Korean and Arabic: 工单号, 订单号, 注文番号, お問い合わせ番号,
-    # 문의 번호, 사업자등록번호 (a Korean business number is 3-2-5 digits), رقم الطلب (not 電話番号,
-    # 手机号, 전화번호: those name a phone)
-    r"|\u5de5\u5355\u53f7|\u8ba2\u5355\u53f7|\u5355\u53f7|\u7f16\u53f7|\u5de5\u53f7|\u6848\u53f7"
-    r"|\u7a0e\u53f7|\u53d1\u7968\u53f7\u7801|\u4fe1\u7528\u4ee3\u7801"
-    r"|\u6ce8\u6587\u756a\u53f7|\u554f\u3044\u5408\u308f\u305b\u756a\u53f7|\u7ba1\u7406\u756a\u53f7"
-    r"|\u8acb\u6c42\u66f8\u756a\u53f7|\u4f1d\u7968\u756a\u53f7|\u767b\u9332\u756a\u53f7|\u6cd5\u4eba\u756a\u53f7"
-    r"|\u4f1a\u54e1\u756a\u53f7|\u9867\u5ba2\u756a\u53f7|\u793e\u54e1\u756a\u53f7|\u88fd\u9020\u756a\u53f7"
-    r"|\u53d7\u4ed8\u756a\u53f7|\u4e88\u7d04\u756a\u53f7"
-    r"|(?:\ubb38\uc758|\uc8fc\ubb38|\uc1a1\uc7a5|\uc6b4\uc1a1\uc7a5|\uc0ac\uc5c5\uc790\s?\ub4f1\ub85d|\uace0\uac1d"
-    r"|\uad00\ub9ac|\uc608\uc57d|\uc811\uc218|\uacc4\uc88c|\uccad\uad6c\uc11c)\s?\ubc88\ud638"
-    r"|\u0631\u0642\u0645 (?:\u0627\u0644\u0637\u0644\u0628|\u0627\u0644\u062a\u0630\u0643\u0631\u0629"
-    r"|\u0627\u0644\u0645\u0644\u0641|\u0627\u0644\u0634\u062d\u0646\u0629|\u0627\u0644\u0641\u0627\u062a\u0648\u0631\u0629)"
-    r"|\u0627\u0644\u0645\u0631\u062c\u0639)"
+    r"|tax\s+id)"
     # (the name may go on: Case number, order no., ticket ID)
-    r"(?:[\s_-]{1,2}(?:number|num|nr|id)\b)?[.:#\s)\uff1a-]{0,4}(?:\d{1,3}\s)?"
+    r"\b(?:[\s_-]{1,2}(?:number|num|nr|id)\b)?[.:#\s)-]{0,4}(?:\d{1,3}\s)?"
     # (not Indonesian "No HP" / "No WA": the number of a mobile)
     r"(?:(?!(?i:hp|wa|telp?)\s)[A-Z]{1,4}\s)?\Z",
     re.IGNORECASE,
 )
+
+
+# The names of references, case and ticket numbers and company tax numbers in other languages
+# and scripts: Referencia 0135 0494 47, Aktenzeichen, SIREN 035 410 754, NIP, Vergi No, 工单号,
+# お問い合わせ番号, 문의 번호, 사업자등록번호 (a Korean business number is 3-2-5 digits), رقم الطلب;
+# not 電話番号, 手机号, 전화번호: those name a phone. Matched on the reversed text at its start
+# (one attempt, not a search from every position: _REFERENCE_BEFORE's search already costs
+# the most of a phone number's confirmation in dense text)
+_REFERENCE_NAMES = (
+    "r\u00e9f referencia refer\u00eancia riferimento referentie kenmerk referans protocolo"
+    " protocollo sygnatura aktenzeichen az. vorgangsnummer ticketnummer sendungsnummer"
+    " inventarnummer seriennummer personalnummer mitgliedsnummer versichertennummer siren"
+    " siret tva nif cif nip regon krs cnpj p.iva p._iva partita_iva codice_fiscale kvk"
+    " btw-nummer btwnummer btw-nr rsin steuernummer steuer-id steuerid ust-idnr ustidnr ust-id"
+    " ustid vergi vergi_no vergi_numaras\u0131 tc_kimlik tc_kimlik_no gstin abn uen"
+).split()
+_REFERENCE_NAMES_SCRIPTS = (
+    "\u5de5\u5355\u53f7 \u8ba2\u5355\u53f7 \u5355\u53f7 \u7f16\u53f7 \u5de5\u53f7 \u6848\u53f7 \u7a0e\u53f7"
+    " \u53d1\u7968\u53f7\u7801 \u4fe1\u7528\u4ee3\u7801 \u6ce8\u6587\u756a\u53f7 \u554f\u3044\u5408\u308f\u305b\u756a\u53f7"
+    " \u7ba1\u7406\u756a\u53f7 \u8acb\u6c42\u66f8\u756a\u53f7 \u4f1d\u7968\u756a\u53f7 \u767b\u9332\u756a\u53f7"
+    " \u6cd5\u4eba\u756a\u53f7 \u4f1a\u54e1\u756a\u53f7 \u9867\u5ba2\u756a\u53f7 \u793e\u54e1\u756a\u53f7"
+    " \u88fd\u9020\u756a\u53f7 \u53d7\u4ed8\u756a\u53f7 \u4e88\u7d04\u756a\u53f7 \ubb38\uc758_\ubc88\ud638"
+    " \uc8fc\ubb38_\ubc88\ud638 \uc1a1\uc7a5_\ubc88\ud638 \uc6b4\uc1a1\uc7a5_\ubc88\ud638"
+    " \uc0ac\uc5c5\uc790_\ub4f1\ub85d_\ubc88\ud638 \uace0\uac1d_\ubc88\ud638 \uad00\ub9ac_\ubc88\ud638"
+    " \uc608\uc57d_\ubc88\ud638 \uc811\uc218_\ubc88\ud638 \uacc4\uc88c_\ubc88\ud638 \uccad\uad6c\uc11c_\ubc88\ud638"
+    " \u0631\u0642\u0645_\u0627\u0644\u0637\u0644\u0628 \u0631\u0642\u0645_\u0627\u0644\u062a\u0630\u0643\u0631\u0629"
+    " \u0631\u0642\u0645_\u0627\u0644\u0645\u0644\u0641 \u0631\u0642\u0645_\u0627\u0644\u0634\u062d\u0646\u0629"
+    " \u0631\u0642\u0645_\u0627\u0644\u0641\u0627\u062a\u0648\u0631\u0629 \u0627\u0644\u0645\u0631\u062c\u0639"
+).split()
+
+
+def _reversed_names(names: list[str]) -> str:
+    """An alternation of ``names`` written backwards, longest first ("_" is an optional space,
+    as in 문의 번호 and 문의번호)."""
+    out = []
+    for n in sorted(names, key=len, reverse=True):
+        out.append("".join(r"\s?" if c == "_" else re.escape(c) for c in reversed(n)))
+    return "|".join(out)
+
+
+# (reversed: an optional number of up to three digits, the separators, then the name; a name
+# in Latin letters is a whole word, BTW in capitals only: "btw" is also "by the way")
+_REFERENCE_REVERSED = re.compile(
+    r"(?:\s\d{1,3})?[.:#\s)\uff1a-]{0,4}(?:(?:"
+    + _reversed_names(_REFERENCE_NAMES)
+    + r"|(?-i:WTB))(?!\w)|"
+    + _reversed_names(_REFERENCE_NAMES_SCRIPTS)
+    + ")",
+    re.IGNORECASE,
+)
+
+
+_REFERENCE_SEPARATORS = " \t.:#)-\uff1a"
+
+
+def _reference_named(before: str) -> bool:
+    """``before`` ends with one of _REFERENCE_NAMES (and separators, perhaps a short number):
+    only a letter there is worth the regular expression (a list of numbers has a digit)."""
+    t = before.rstrip(_REFERENCE_SEPARATORS)
+    if t[-1:].isdigit():
+        u = t.rstrip("0123456789")
+        if len(t) - len(u) > 3 or not u[-1:].isspace():
+            return False
+        t = u.rstrip(_REFERENCE_SEPARATORS)
+    if not t[-1:].isalpha():
+        return False
+    return _REFERENCE_REVERSED.match(before[::-1]) is not None
 
 
 # ... unless that "No." is a phone's: Phone no. (203) 473-6595, Tel. No: 0612 345 678
@@ -1001,7 +1044,9 @@ def not_reference(value: str, ctx: Ctx | None = None) -> bool:
     if ctx is None:
         return True
     before = _line_before(ctx, 32)
-    if _REFERENCE_BEFORE.search(before) is not None and _PHONE_NO_BEFORE.search(before) is None:
+    if (
+        _REFERENCE_BEFORE.search(before) is not None or _reference_named(before)
+    ) and _PHONE_NO_BEFORE.search(before) is None:
         return False
     return value.startswith("+") or not _id_field(ctx)
 
