@@ -379,3 +379,75 @@ def test_a_gateway_starting_while_verify_runs_appends_nothing(tmp_path, monkeypa
         assert started[0].close()
     assert res.ok, [str(p) for p in res.problems]
     assert any("while verify ran" in w for w in res.warnings)
+
+
+@pytest.mark.parametrize(
+    "edit, what, said",
+    [
+        ("DROP TABLE findings", "schema-edited", "table 'findings' is missing"),
+        ("DROP TABLE audit_events", "schema-edited", "table 'audit_events' is missing"),
+        ("ALTER TABLE messages DROP COLUMN payload", "schema-edited", "payload of table"),
+        ("ALTER TABLE messages RENAME COLUMN consumer TO who", "schema-edited", "consumer of"),
+        ("ALTER TABLE messages ADD COLUMN note TEXT DEFAULT 'ok'", "structure", "'note'"),
+    ],
+)
+def test_a_dropped_renamed_or_added_column_or_table_is_an_edit(audit_db, capsys, edit, what, said):
+    """A chained table or column dropped or renamed once made verify fail with a bare
+    "database error: no such table" and exit 2 ("cannot be checked"); a column added (whose
+    values no hash covers, but `audit export` shows) passed as intact."""
+    p = audit_db["path"]
+    _edit(p, edit)
+    rc, out = _cli_verify(p, capsys)
+    assert rc == EXIT_BAD, out
+    first = out["problems"][0]
+    assert first["what"] == what and said in first["detail"], first
+    assert main(["audit", "verify", "--db", p]) == EXIT_BAD
+    assert said in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        "DROP TABLE meta",
+        "DELETE FROM meta WHERE key='schema_version'",
+        "UPDATE meta SET value='one' WHERE key='schema_version'",
+    ],
+)
+def test_meta_spoiled_against_the_head_file_is_tampering(audit_db, capsys, edit):
+    """Like another version number in meta (above): the head file says this release wrote
+    the chain, so a `meta` dropped or spoiled is an edit (exit 1), not "cannot verify"."""
+    p = audit_db["path"]
+    _edit(p, edit)
+    rc, out = _cli_verify(p, capsys)
+    assert rc == EXIT_BAD and out["problems"][0]["what"] == "schema-edited", out
+    # without the head file, it is still a file this release cannot read (exit 2)
+    os.remove(chain.head_path(p))
+    rc, out = _cli_verify(p, capsys)
+    assert rc == EXIT_ERROR and out["problems"][0]["what"] == "schema"
+
+
+def test_every_audit_table_dropped_is_reported_against_the_head_file(audit_db, capsys):
+    p = audit_db["path"]
+    c = sqlite3.connect(p, isolation_level=None)
+    for (name,) in c.execute("SELECT name FROM sqlite_master WHERE type='view'").fetchall():
+        c.execute(f"DROP VIEW [{name}]")
+    for (name,) in c.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall():
+        c.execute(f"DROP TABLE [{name}]")
+    c.close()
+    rc, out = _cli_verify(p, capsys)
+    assert rc == EXIT_BAD and out["problems"][0]["what"] == "schema-edited", out
+    assert "dropped" in out["problems"][0]["detail"]
+
+
+def test_chain_head_deleted_from_meta_is_reported(audit_db, capsys):
+    p = audit_db["path"]
+    _edit(p, "DELETE FROM meta WHERE key IN ('head_seq', 'head_hash')")
+    rc, out = _cli_verify(p, capsys)
+    assert rc == EXIT_BAD and out["problems"][0]["what"] == "head-mismatch", out
+
+
+def test_vacuum_is_no_edit(audit_db, capsys):
+    p = audit_db["path"]
+    _edit(p, "VACUUM")
+    rc, out = _cli_verify(p, capsys)
+    assert rc == EXIT_OK, out

@@ -243,6 +243,54 @@ def _structure_problems(conn: sqlite3.Connection) -> list[Problem]:
     return out
 
 
+def _edited_meta(why: str, head_file: str | None) -> str:
+    return (
+        f"{why}; but the head file {head_file} records audit schema version {SCHEMA_VERSION}, "
+        "the one this mcp-gateway writes: the database's `meta` table was edited"
+    )
+
+
+def _column_problems(conn: sqlite3.Connection) -> list[Problem]:
+    """The chained tables as the writer made them: a table or column dropped or renamed
+    (the chain can no longer be read: once a bare "database error", exit 2, as if the file
+    could not be checked), or a column added (its values are in no hash, yet `audit export`
+    and Datasette show them with the row)."""
+    out: list[Problem] = []
+    for table, cols in CHAINED_TABLES.items():
+        have = [r[1] for r in conn.execute(f"PRAGMA table_info([{table}])")]
+        if not have:
+            out.append(
+                Problem(
+                    None, table, "schema-edited", f"table {table!r} is missing (dropped or renamed)"
+                )
+            )
+            continue
+        want = ["seq", *cols, "prev_hash", "hash"]
+        missing = [c for c in want if c not in have]
+        extra = [c for c in have if c not in want]
+        if missing:
+            out.append(
+                Problem(
+                    None,
+                    table,
+                    "schema-edited",
+                    f"column(s) {', '.join(missing)} of table {table!r} are missing (dropped or "
+                    "renamed)",
+                )
+            )
+        if extra:
+            out.append(
+                Problem(
+                    None,
+                    table,
+                    "structure",
+                    f"column(s) {', '.join(repr(c) for c in extra[:5])} were added to table "
+                    f"{table!r}: their values are in no hash, yet exports show them with the rows",
+                )
+            )
+    return out
+
+
 def verify(
     conn: sqlite3.Connection,
     head_file: str | None,
@@ -303,22 +351,38 @@ def _verify(
     max_problems: int,
 ) -> VerifyResult:
     res = VerifyResult()
+    ours = head is not None and head.get("schema_version") == SCHEMA_VERSION
     try:
         version = schema.read_version(conn)
     except schema.SchemaError as e:
+        if ours:
+            # `meta` dropped, or its schema_version deleted or spoiled: the head file says
+            # this release wrote the chain, so this is an edit, not a foreign file
+            res.problems.append(
+                Problem(None, None, "schema-edited", _edited_meta(str(e), head_file))
+            )
+            return res
         res.unsupported = True
         res.problems.append(Problem(None, None, "schema", str(e)))
         return res
     res.schema_version = version
     if version is None:
+        if ours and int(head["seq"]) > 0:  # type: ignore[index]
+            res.problems.append(
+                Problem(
+                    None,
+                    None,
+                    "schema-edited",
+                    f"the database holds no audit tables, but the head file {head_file} records "
+                    f"row {head['seq']} of an audit this mcp-gateway wrote: the audit tables "  # type: ignore[index]
+                    "were dropped",
+                )
+            )
+            return res
         res.unsupported = True
         res.problems.append(Problem(None, None, "schema", "empty database: no audit tables"))
         return res
-    if (
-        version != SCHEMA_VERSION
-        and head is not None
-        and head.get("schema_version") == SCHEMA_VERSION
-    ):
+    if version != SCHEMA_VERSION and ours:
         # The head file, out of reach of an SQL edit, says this release wrote the chain: a
         # database that now claims another schema had its `meta` edited (which would turn
         # "broken" into "cannot verify", exit 2, whatever else was changed).
@@ -357,6 +421,11 @@ def _verify(
     hashes_at: dict[int, str] = {}
     if head_error:
         problem(Problem(None, None, "head-file", head_error))
+    columns = _column_problems(conn)
+    for p in columns:
+        problem(p)
+    if any(p.what == "schema-edited" for p in columns):
+        return res  # the chain cannot be read without its tables and columns
     for p in _structure_problems(conn):
         problem(p)
     res.head = head
@@ -414,6 +483,16 @@ def _verify(
 
     meta_seq = schema.get_meta(conn, "head_seq")
     meta_hash = schema.get_meta(conn, "head_hash")
+    if prev_seq and (meta_seq is None or meta_hash is None):
+        # every batch the writer commits sets both, in the same transaction as its rows
+        problem(
+            Problem(
+                prev_seq,
+                None,
+                "head-mismatch",
+                "meta holds no chain head (head_seq/head_hash deleted), though the chain has rows",
+            )
+        )
     if meta_seq is not None:
         try:
             meta_seq = int(meta_seq)
