@@ -161,19 +161,50 @@ def test_missing_head_file_is_reported(audit_db, capsys):
     assert rc == EXIT_OK
 
 
-def test_rows_after_the_head_file_are_fine(audit_db):
-    """A crash between commit and head update leaves the DB one batch ahead: not an error."""
-    p = audit_db["path"]
+def _head_one_row_behind(p, how):
+    """The head file as a crash between a commit and the head file's update leaves it:
+    naming the row before the last, and (``announced``) the batch that ends at the last."""
     h = chain.read_head(chain.head_path(p))
     conn = sqlite3.connect(p)
     prev_seq, prev_hash = conn.execute(
         "SELECT seq, hash FROM messages WHERE seq < ? ORDER BY seq DESC LIMIT 1", (h["seq"],)
     ).fetchone()
     conn.close()
-    chain.write_head(chain.head_path(p) + ".x", prev_seq, prev_hash, p)
-    os.replace(chain.head_path(p) + ".x", chain.head_path(p))
+    x = chain.head_path(p) + ".x"
+    hf = chain.HeadFile(x, p)
+    hf.write(prev_seq, prev_hash)
+    if how == "announced":
+        hf.announce(h["seq"], h["hash"], (prev_seq, prev_hash))
+    hf.close()
+    if how == "legacy":  # a head file written before announcements
+        data = chain.read_head(x)
+        del data["pending"]
+        with open(x, "w") as f:
+            json.dump(data, f)
+    os.replace(x, chain.head_path(p))
+    return prev_seq
+
+
+@pytest.mark.parametrize("how", ["announced", "legacy"])
+def test_rows_after_the_head_file_are_fine(audit_db, how):
+    """A crash between commit and head update leaves the DB one batch ahead: not an error,
+    when that batch is the one the head file announced (or the head file is older than
+    announcements)."""
+    p = audit_db["path"]
+    _head_one_row_behind(p, how)
     res = _verify(p)
     assert res.ok and res.warnings
+
+
+def test_rows_after_the_head_file_that_were_not_announced_are_reported(audit_db, capsys):
+    """After a crash (`kill -9`: the last row is no `stop` event), rows appended with correct
+    hashes passed as the crash's leftover batch, with a warning and exit 0."""
+    p = audit_db["path"]
+    seq = _head_one_row_behind(p, "unannounced")
+    rc, out = _cli_verify(p, capsys)
+    assert rc == EXIT_BAD
+    assert (out["problems"][0]["seq"], out["problems"][0]["what"]) == (seq + 1, "appended")
+    assert "did not announce" in out["problems"][0]["detail"]
 
 
 def test_rewritten_chain_differs_from_head_file(audit_db):
@@ -451,3 +482,64 @@ def test_vacuum_is_no_edit(audit_db, capsys):
     _edit(p, "VACUUM")
     rc, out = _cli_verify(p, capsys)
     assert rc == EXIT_OK, out
+
+
+def test_rows_appended_after_a_kill_9_are_reported(tmp_path, capsys):
+    """The database and head file as `kill -9` of the gateway leaves them (its last row a
+    message, no `stop` event), then one forged row appended with a correct hash."""
+    from audit_testlib import exchange, open_writer, request
+    from mcp_gateway.audit.stage import message_row
+
+    live = str(tmp_path / "live.db")
+    w = open_writer(live)
+    try:
+        for i in range(5):
+            w.submit(message_row(request(exchange(flow_id=f"f{i}"), i)))
+        assert w.flush()
+        db = str(tmp_path / "crashed.db")
+        src, dst = sqlite3.connect(live), sqlite3.connect(db)
+        src.backup(dst)
+        src.close()
+        dst.close()
+        with open(chain.head_path(live), "rb") as f:
+            head = f.read()
+        with open(chain.head_path(db), "wb") as f:
+            f.write(head)
+    finally:
+        assert w.close()
+    rc, out = _cli_verify(db, capsys)
+    assert rc == EXIT_OK and not out["warnings"], out  # honest: the head names the last row
+    conn = sqlite3.connect(db, isolation_level=None)
+    seq, prev = conn.execute("SELECT seq, hash FROM messages ORDER BY seq DESC LIMIT 1").fetchone()
+    vals = [1.0, "forged"] + [None] * (len(schema.MESSAGE_COLUMNS) - 2)
+    h = chain.row_hash(prev, "messages", seq + 1, vals)
+    cols = ", ".join(f"[{c}]" for c in schema.MESSAGE_COLUMNS)
+    conn.execute(
+        f"INSERT INTO messages (seq, {cols}, prev_hash, hash) "
+        f"VALUES ({', '.join('?' * (len(vals) + 3))})",
+        [seq + 1, *vals, prev, h],
+    )
+    conn.execute("UPDATE meta SET value=? WHERE key='head_seq'", (str(seq + 1),))
+    conn.execute("UPDATE meta SET value=? WHERE key='head_hash'", (h,))
+    conn.close()
+    rc, out = _cli_verify(db, capsys)
+    assert rc == EXIT_BAD
+    assert (out["problems"][0]["seq"], out["problems"][0]["what"]) == (seq + 1, "appended")
+
+
+def test_a_long_database_path_keeps_the_head_file_readable(tmp_path):
+    """The head file is one fixed-size record: with a long path, a record with an
+    announcement and one without must both fit, or the longer one's end stays behind."""
+    d = tmp_path / ("d" * 200) / ("e" * 200)
+    d.mkdir(parents=True)
+    db = str(d / "audit.db")
+    hf = chain.HeadFile(chain.head_path(db), db)
+    try:
+        hf.announce(2, "b" * 64, (1, "a" * 64))
+        assert chain.read_head(chain.head_path(db))["pending"] == [2, "b" * 64]
+        hf.write(2, "b" * 64)
+        head = chain.read_head(chain.head_path(db))
+        assert (head["seq"], head["pending"]) == (2, None)
+        assert head["db"].endswith("audit.db")
+    finally:
+        hf.close()

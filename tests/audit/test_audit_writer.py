@@ -647,3 +647,81 @@ def test_new_database_and_head_file_are_private(tmp_path):
         os.umask(old)
     for p in (db, chain.head_path(str(db))):
         assert stat.S_IMODE(os.stat(p).st_mode) == 0o600, p
+
+
+def _crashed_copy(live, db) -> None:
+    """The database and head file as a `kill -9` of the gateway leaves them (no `stop`)."""
+    src, dst = sqlite3.connect(str(live)), sqlite3.connect(str(db))
+    src.backup(dst)
+    src.close()
+    dst.close()
+    with open(chain.head_path(str(live)), "rb") as f:
+        head = f.read()
+    with open(chain.head_path(str(db)), "wb") as f:
+        f.write(head)
+
+
+def test_a_crash_between_commit_and_head_update_is_no_append(tmp_path, monkeypatch, caplog):
+    """The batch committed last, its head file update lost with the process: it was
+    announced in the head file before its commit, so `verify` and the next start take it
+    for what it is."""
+    live, db = tmp_path / "live.db", tmp_path / "a.db"
+    w = open_writer(live)
+    try:
+        w.submit(_row(1))
+        assert w.flush()
+        monkeypatch.setattr(chain.HeadFile, "write", lambda self, seq, hash_: None)
+        for i in range(2, 5):
+            w.submit(_row(i))
+        assert w.flush()
+        _crashed_copy(live, db)
+        monkeypatch.undo()
+    finally:
+        assert w.close()
+    head = chain.read_head(chain.head_path(str(db)))
+    last = rows(db, "SELECT max(seq) FROM messages")[0][0]
+    assert head["seq"] < last and head["pending"][0] == last
+    res = chain.verify(schema.connect(str(db)), chain.head_path(str(db)))
+    assert res.ok and res.warnings, [str(p) for p in res.problems]
+    caplog.set_level(logging.ERROR, logger="mcp_gateway")
+    w = open_writer(db)
+    assert w.close()
+    assert not [r for r in caplog.records if "announced" in r.getMessage()]
+    assert "foreign" not in [e for (e,) in rows(db, "SELECT event FROM audit_events")]
+    assert chain.verify(schema.connect(str(db)), chain.head_path(str(db))).ok
+
+
+def test_start_records_rows_appended_after_a_crash(tmp_path, caplog):
+    """After a `kill -9` the last row is no `stop` event, and rows appended then (correct
+    hashes, meta set to match) passed as a crash's leftover batch: the next start moved the
+    head file over them without a trace."""
+    live, db = tmp_path / "live.db", tmp_path / "a.db"
+    w = open_writer(live)
+    try:
+        for i in range(3):
+            w.submit(_row(i))
+        assert w.flush()
+        _crashed_copy(live, db)
+    finally:
+        assert w.close()
+    c = sqlite3.connect(str(db), isolation_level=None)
+    seq, prev = c.execute("SELECT seq, hash FROM messages ORDER BY seq DESC LIMIT 1").fetchone()
+    vals = [0.0, "forged"] + [None] * (len(schema.MESSAGE_COLUMNS) - 2)
+    h = chain.row_hash(prev, "messages", seq + 1, vals)
+    cols = ", ".join(f"[{x}]" for x in schema.MESSAGE_COLUMNS)
+    c.execute(
+        f"INSERT INTO messages (seq, {cols}, prev_hash, hash) VALUES "
+        f"({', '.join('?' * (len(vals) + 3))})",
+        [seq + 1, *vals, prev, h],
+    )
+    c.execute("UPDATE meta SET value=? WHERE key='head_seq'", (str(seq + 1),))
+    c.execute("UPDATE meta SET value=? WHERE key='head_hash'", (h,))
+    c.close()
+    caplog.set_level(logging.ERROR, logger="mcp_gateway")
+    w = open_writer(db)
+    assert any("no gateway announced" in r.getMessage() for r in caplog.records)
+    assert w.close()
+    events = rows(db, "SELECT event, detail FROM audit_events ORDER BY seq")
+    assert ("foreign", f"rows {seq + 1}-{seq + 1} were not written by this gateway") in [
+        (e, d.split(" (pid")[0]) for e, d in events if d
+    ]

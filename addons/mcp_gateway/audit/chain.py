@@ -16,7 +16,10 @@ row's columns in schema order (``schema.CHAINED_TABLES``).  Verification walks t
 - rows deleted in the middle     -> "gap in sequence";
 - rows deleted at the end        -> detected against the head: the last ``seq``/``hash``,
   kept in ``meta`` (same transaction) and, out of reach of a plain SQL edit, in the head
-  file ``<db>.head`` that the writer replaces atomically after every committed batch.
+  file ``<db>.head`` that the writer replaces atomically after every committed batch;
+- rows appended at the end    -> the writer announces each batch in the head file before
+  committing it (``pending``): rows after the head file's row other than the announced
+  batch (a crash's leftover) were added by someone else.
 """
 
 from __future__ import annotations
@@ -62,7 +65,26 @@ def read_head(path: str) -> dict | None:
         raise ValueError(f"{path}: not a head file")
     if isinstance(data["seq"], bool) or not isinstance(data["seq"], int):
         raise ValueError(f"{path}: not a head file (seq {data['seq']!r} is not a number)")
+    p = data.get("pending")
+    if p is not None and not (
+        isinstance(p, list)
+        and len(p) == 2
+        and isinstance(p[0], int)
+        and not isinstance(p[0], bool)
+        and isinstance(p[1], str)
+    ):
+        raise ValueError(f"{path}: not a head file (pending {p!r} is not [seq, hash])")
     return data
+
+
+def announced(head: dict, seq: int, hash_: str | None) -> bool | None:
+    """Whether row ``seq`` (hash ``hash_``), after the head file's row, ends the batch the
+    head file announced before its commit (see :meth:`HeadFile.announce`). None for a head
+    file written before announcements (no ``pending`` key): rows after it cannot be told."""
+    if "pending" not in head:
+        return None
+    p = head["pending"]
+    return p is not None and p[0] == seq and p[1] == hash_
 
 
 class HeadFile:
@@ -91,26 +113,64 @@ class HeadFile:
             self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         return self._fd
 
+    def _current(self, fd: int) -> dict | None:
+        try:
+            current = json.loads(os.pread(fd, self.SIZE, 0) or b"null")
+        except (ValueError, TypeError):
+            return None
+        return current if isinstance(current, dict) else None
+
+    def _put(self, fd: int, record: dict) -> None:
+        record = {
+            **record,
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "db": self.db_path,
+            "schema_version": SCHEMA_VERSION,
+        }
+        data = json.dumps(record).encode()
+        if len(data) >= self.SIZE:
+            # a long path: records of different lengths would leave the end of a longer one
+            # behind a shorter one (unreadable); the path is only informative, so it is cut
+            over = len(data) - self.SIZE + 2
+            record["db"] = "…" + self.db_path[over + 1 :]
+            data = json.dumps(record).encode()
+        os.pwrite(fd, data + b" " * (self.SIZE - 1 - len(data)) + b"\n", 0)
+
     def write(self, seq: int, hash_: str) -> None:
+        """Row ``seq`` (hash ``hash_``) is committed: the head moves to it."""
         if self.frozen:
             return
         fd = self._file()
+        current = self._current(fd)
+        pending = None
+        if current is not None:
+            try:
+                if int(current.get("seq", 0)) > seq:
+                    return
+                p = current.get("pending")
+                if p and int(p[0]) > seq:
+                    pending = [int(p[0]), str(p[1])]  # another gateway's batch on its way
+            except (ValueError, TypeError, IndexError, KeyError):
+                pass
+        self._put(fd, {"seq": seq, "hash": hash_, "pending": pending})
+
+    def announce(self, seq: int, hash_: str, committed: tuple[int, str]) -> None:
+        """A batch ending at row ``seq`` (hash ``hash_``) is about to be committed, after
+        ``committed`` (the last row committed before it). Written before the commit, so
+        that a crash between the commit and :meth:`write` leaves these rows named: any
+        other row after the head file's is someone else's (``verify`` reports it). Called
+        inside the write transaction, so no other writer's batch is in flight."""
+        if self.frozen:
+            return
+        fd = self._file()
+        current = self._current(fd)
+        head = {"seq": committed[0], "hash": committed[1]}
         try:
-            current = json.loads(os.pread(fd, self.SIZE, 0) or b"null")
-            if isinstance(current, dict) and int(current.get("seq", 0)) > seq:
-                return
+            if current is not None and int(current.get("seq", 0)) > committed[0]:
+                head = {"seq": int(current["seq"]), "hash": str(current.get("hash"))}
         except (ValueError, TypeError):
             pass
-        data = json.dumps(
-            {
-                "seq": seq,
-                "hash": hash_,
-                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "db": self.db_path,
-                "schema_version": SCHEMA_VERSION,
-            }
-        ).encode()
-        os.pwrite(fd, data + b" " * (self.SIZE - 1 - len(data)) + b"\n", 0)
+        self._put(fd, {**head, "pending": [seq, hash_]})
 
     def close(self) -> None:
         if self._fd is not None:
@@ -323,9 +383,10 @@ def verify(
 
 
 def _appended_by_a_writer(res: VerifyResult, head_file: str, hseq: int) -> None:
-    """Rows after a `stop` the head file named when it was read, but the head file has
-    moved past it since: a gateway (restarted, or another one on the database) committed
-    them between that read and the snapshot, as its head file update shows. No append."""
+    """Rows after the row the head file named when it was read (a `stop`, or a row after
+    which no batch was announced), but the head file has moved past it since, or now
+    announces the snapshot's last row: a gateway (restarted, or another one on the
+    database) committed them between that read and the snapshot. No append."""
     appended = [p for p in res.problems if p.what == "appended"]
     if not appended:
         return
@@ -333,12 +394,14 @@ def _appended_by_a_writer(res: VerifyResult, head_file: str, hseq: int) -> None:
         now = read_head(head_file)
     except (ValueError, OSError):
         return
-    if now is None or int(now["seq"]) <= hseq:
+    if now is None or not (
+        int(now["seq"]) > hseq or announced(now, res.last_seq or 0, res.last_hash) is True
+    ):
         return
     res.problems = [p for p in res.problems if p.what != "appended"]
     res.warnings.append(
-        f"rows after the head file's seq {hseq} (a `stop` event) were committed by a gateway "
-        f"while verify ran (the head file now records seq {now['seq']}); they chain correctly"
+        f"rows after the head file's seq {hseq} were committed by a gateway while verify ran "
+        f"(the head file now records seq {now['seq']}); they chain correctly"
     )
 
 
@@ -554,6 +617,23 @@ def _verify(
                     f"{prev_seq - hseq} row(s) after the head file's seq {hseq}, which is the "
                     "`stop` event of a clean shutdown: they were added to the database after "
                     "the gateway stopped",
+                )
+            )
+        elif hseq < prev_seq and announced(head, prev_seq, prev_hash) is False:
+            # The writer announces every batch in the head file before committing it: rows
+            # after the head file's that do not end where the announced batch ends are no
+            # crash's leftover (after a `kill -9`, appended rows used to pass as one, with a
+            # warning, and the next start adopted them).
+            p = head.get("pending")
+            problem(
+                Problem(
+                    hseq + 1,
+                    None,
+                    "appended",
+                    f"{prev_seq - hseq} row(s) after the head file's seq {hseq}, which the "
+                    "gateway did not announce before committing them ("
+                    + (f"the batch it announced ends at seq {p[0]}" if p else "it announced none")
+                    + "): they were added to the database by someone else",
                 )
             )
         elif hseq < prev_seq:

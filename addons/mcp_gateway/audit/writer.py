@@ -472,6 +472,27 @@ class AuditWriter:
         if (
             head is not None
             and int(head["seq"]) < seq
+            and chain.announced(head, seq, _row_hash(conn, seq)) is False
+            and not conn.execute(
+                "SELECT 1 FROM audit_events WHERE seq = ? AND event = 'stop'", (int(head["seq"]),)
+            ).fetchone()
+        ):
+            # Rows after the head file's that end where no announced batch ends: no crash
+            # left them (the writer names each batch in the head file before committing
+            # it), someone added them while no gateway ran (after a `kill -9`, say).
+            log.error(
+                "mcp-gateway audit: %s holds %d row(s) after the row its head file records "
+                "(seq %s) that no gateway announced: they were added while the gateway was "
+                "not running; recorded in the trail as `foreign`",
+                self.path,
+                seq - int(head["seq"]),
+                head["seq"],
+            )
+            detail["head_file"] = f"rows {int(head['seq']) + 1}-{seq} not announced"
+            self._foreign(int(head["seq"]) + 1, seq)
+        elif (
+            head is not None
+            and int(head["seq"]) < seq
             and conn.execute(
                 "SELECT 1 FROM audit_events WHERE seq = ? AND event = 'stop'", (int(head["seq"]),)
             ).fetchone()
@@ -834,6 +855,7 @@ class AuditWriter:
         conn.execute("BEGIN IMMEDIATE")
         try:
             seq, prev = _chain_tail(conn)
+            tail = (seq, prev)
             last = self._last
             if last is not None and _row_hash(conn, last[0]) != last[1]:
                 events = [self._rewritten(last[0]), *events]
@@ -900,6 +922,10 @@ class AuditWriter:
                     schema.set_meta(conn, key, value)
             schema.set_meta(conn, "head_seq", str(seq))
             schema.set_meta(conn, "head_hash", prev)
+            try:  # the head file names the batch before it is committed (see announce)
+                self._head.announce(seq, prev, tail)
+            except OSError as e:
+                log.error("mcp-gateway audit: cannot update head file %s: %s", self.head_file, e)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
