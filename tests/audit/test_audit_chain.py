@@ -543,3 +543,26 @@ def test_a_long_database_path_keeps_the_head_file_readable(tmp_path):
         assert head["db"].endswith("audit.db")
     finally:
         hf.close()
+
+
+def test_a_database_reached_through_a_symlink_keeps_its_head_file_next_to_it(tmp_path, capsys):
+    """The gateway pointed at a symlink (the default path linked to another disk) wrote
+    `link.db.head`, and left the target's own head file behind: verifying the target by its
+    real path then reported every row written through the link as appended."""
+    from audit_testlib import exchange, open_writer, request
+    from mcp_gateway.audit.stage import message_row
+
+    real = tmp_path / "data" / "audit.db"
+    real.parent.mkdir()
+    for i in range(2):  # a first run on the file itself, then one through the link
+        path = real if i == 0 else tmp_path / "link.db"
+        if i:
+            path.symlink_to(real)
+        w = open_writer(path)
+        w.submit(message_row(request(exchange(flow_id=f"f{i}"), i)))
+        assert w.close()
+    assert not (tmp_path / "link.db.head").exists()
+    assert chain.read_head(str(real) + ".head")["seq"] == 6  # start, row, stop twice
+    for path in (real, tmp_path / "link.db"):
+        rc, out = _cli_verify(str(path), capsys)
+        assert rc == EXIT_OK and not out["warnings"], out

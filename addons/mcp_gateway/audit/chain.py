@@ -52,7 +52,11 @@ def row_hash(prev_hash: str, table: str, seq: int, values: list[Any]) -> str:
 
 
 def head_path(db_path: str) -> str:
-    return db_path + ".head"
+    """``<db>.head`` next to the database file itself: through a symlink (the default path
+    linked to another disk), SQLite keeps its -wal next to the target, and the head file
+    belongs there too. Next to the link, the target's own head file went stale: verifying
+    the file by its real path reported the rows written through the link as appended."""
+    return os.path.realpath(db_path) + ".head"
 
 
 def read_head(path: str) -> dict | None:
