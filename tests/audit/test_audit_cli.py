@@ -267,3 +267,74 @@ def test_export_csv_neutralizes_formulas(audit_db, capsys):
 def test_usage_time_out_of_range_is_a_usage_error(audit_db, capsys):
     assert main(["usage", "--db", audit_db["path"], "--since", "1e20"]) == EXIT_ERROR
     assert "out of range" in capsys.readouterr().err
+
+
+def test_a_path_with_hash_or_question_mark_is_read_not_cut(audit_db, tmp_path, capsys):
+    """The read-only URI held the path as it was: "#" or "?" cut it short, and SQLite
+    created an empty file of the shorter name (mode=ro lost with it) and read that."""
+    import shutil
+
+    d = tmp_path / "odd#dir"
+    d.mkdir()
+    db = d / "a%1?.db"
+    shutil.copy(audit_db["path"], db)
+    shutil.copy(audit_db["path"] + ".head", str(db) + ".head")
+    before = sorted(tmp_path.iterdir())
+    out = run_json(capsys, "audit", "verify", "--db", str(db))
+    assert out["ok"] and out["counts"]["messages"] == audit_db["messages"]
+    assert sorted(tmp_path.iterdir()) == before  # nothing created ("odd" once)
+
+
+def _unopenable_read_write(monkeypatch):
+    """sqlite3 as on a read-only mount: a WAL database opened with mode=ro fails unless
+    immutable (its -shm cannot be created)."""
+    import sqlite3
+
+    from mcp_gateway.audit import cli
+
+    real = sqlite3.connect
+
+    def connect(target, *a, **kw):
+        if kw.get("uri") and "immutable=1" not in str(target):
+            raise sqlite3.OperationalError("unable to open database file")
+        return real(target, *a, **kw)
+
+    monkeypatch.setattr(cli.sqlite3, "connect", connect)
+
+
+def test_a_database_on_a_read_only_mount_is_read(audit_db, capsys, monkeypatch):
+    """An archived trail on read-only media, or one in a directory the auditor may not
+    write: `cannot read the database (unable to open database file)`, exit 2."""
+    _unopenable_read_write(monkeypatch)
+    out = run_json(capsys, "audit", "verify", "--db", audit_db["path"])
+    assert out["ok"] and out["counts"]["messages"] == audit_db["messages"]
+    rows = run_json(capsys, "audit", "log", "--db", audit_db["path"], "--limit", "0")
+    assert len(rows) == audit_db["messages"]
+
+
+def test_a_read_only_database_with_rows_in_its_wal_says_what_to_do(audit_db, capsys, monkeypatch):
+    """Immutable would not see the rows still in the -wal file: no half answer."""
+    with open(audit_db["path"] + "-wal", "wb") as f:
+        f.write(b"\0" * 32)
+    _unopenable_read_write(monkeypatch)
+    assert main(["audit", "verify", "--db", audit_db["path"]]) == EXIT_ERROR
+    assert "copy the database with its -wal file" in capsys.readouterr().err
+
+
+def test_a_database_in_a_directory_the_reader_cannot_write_is_read(audit_db, capsys):
+    import os
+    import shutil
+
+    if os.geteuid() == 0:
+        pytest.skip("root can write anywhere")
+    d = os.path.join(os.path.dirname(audit_db["path"]), "ro")
+    os.mkdir(d)
+    db = os.path.join(d, "a.db")
+    shutil.copy(audit_db["path"], db)
+    shutil.copy(audit_db["path"] + ".head", db + ".head")
+    os.chmod(d, 0o500)
+    try:
+        out = run_json(capsys, "audit", "verify", "--db", db)
+        assert out["ok"]
+    finally:
+        os.chmod(d, 0o700)

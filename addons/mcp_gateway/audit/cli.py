@@ -16,6 +16,7 @@ import sqlite3
 import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -53,9 +54,29 @@ def open_ro(spec: str) -> tuple[sqlite3.Connection, str]:
         raise CliError(f"no audit database at {path} (use --db PATH or MCP_GATEWAY_AUDIT_DB)")
     if os.path.isdir(path):
         raise CliError(f"{path} is a directory, not an audit database")
+    # (as a URI, the path percent-encoded: a "#" or "?" in it once cut the path short there,
+    # and SQLite created and read an empty file of that shorter name, mode=ro being lost)
+    uri = Path(path).as_uri() + "?mode=ro"
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0)
+        conn = sqlite3.connect(uri, uri=True, timeout=5.0)
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError as e:
+        # A database in WAL mode cannot be opened read-only where its -shm cannot be made
+        # (a read-only mount, a directory the reader may not write: an archived trail, an
+        # auditor's account). With no -wal holding rows yet to be checkpointed, the file is
+        # the whole database: read it as immutable.
+        wal = path + "-wal"
+        if os.path.exists(wal) and os.path.getsize(wal) > 0:
+            raise CliError(
+                f"{path}: cannot read the database ({e}); its -wal file holds rows that only a "
+                "reader allowed to write next to it can see: copy the database with its -wal "
+                "file to a writable directory and run this there"
+            ) from e
+        try:
+            conn = sqlite3.connect(uri + "&immutable=1", uri=True, timeout=5.0)
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.DatabaseError:
+            raise CliError(f"{path}: cannot read the database ({e})") from e
     except sqlite3.DatabaseError as e:
         raise CliError(f"{path}: cannot read the database ({e})") from e
     return conn, path
