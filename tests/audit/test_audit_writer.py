@@ -725,3 +725,21 @@ def test_start_records_rows_appended_after_a_crash(tmp_path, caplog):
     assert ("foreign", f"rows {seq + 1}-{seq + 1} were not written by this gateway") in [
         (e, d.split(" (pid")[0]) for e, d in events if d
     ]
+
+
+def test_two_writers_on_one_file_log_their_foreign_rows_once_a_minute(tmp_path, caplog):
+    """Each names the other's rows in the trail at every batch; the log got one warning
+    per batch (ten a second under traffic)."""
+    db = tmp_path / "a.db"
+    w1, w2 = open_writer(db), open_writer(db)
+    with caplog.at_level(logging.WARNING, logger="mcp_gateway"):
+        for i in range(10):
+            for w in (w1, w2):
+                w.submit(_row(i))
+                assert w.flush(timeout=10)
+    assert w1.close() and w2.close()
+    logged = [r for r in caplog.records if "written by another process" in r.getMessage()]
+    events = rows(db, "SELECT count(*) FROM audit_events WHERE event='foreign'")[0][0]
+    assert events >= 18  # every run of the other's rows is still named in the trail
+    assert 1 <= len(logged) <= 2, [r.getMessage() for r in logged]
+    assert chain.verify(schema.connect(str(db)), chain.head_path(str(db))).ok

@@ -312,6 +312,8 @@ class AuditWriter:
         # chained onto the forgery and the head file moved forward to bless it.
         self._last: tuple[int, str] | None = None
         self._noted = 0  # the last seq already named in a `foreign` event (a retried batch)
+        self._last_foreign_log = -1e9
+        self._unlogged_foreign = 0
 
     # -- lifecycle (synchronous, called from configure/done) ---------------------------
     def open(self) -> None:
@@ -779,13 +781,22 @@ class AuditWriter:
         else: another gateway on the same database (set ``mcp_audit_db`` per instance), or
         a hand-made append with a hash of its own. The chain holds them, so ``verify`` cannot
         tell; an event chained right after them says they are not this gateway's."""
-        log.warning(
-            "mcp-gateway audit: rows %d-%d of %s were written by another process (another "
-            "gateway on this database, or an edit); recorded in the trail",
-            first,
-            last,
-            self.path,
-        )
+        # Logged at most once a minute: two gateways on one file (which the options advise
+        # against) made one such line per batch, ten a second, each writer naming the other's.
+        self._unlogged_foreign += 1
+        now = time.monotonic()
+        if now - self._last_foreign_log >= 60:
+            more = self._unlogged_foreign - 1
+            log.warning(
+                "mcp-gateway audit: rows %d-%d of %s were written by another process (another "
+                "gateway on this database, or an edit); recorded in the trail%s",
+                first,
+                last,
+                self.path,
+                f" (and {more} more such runs of rows since the last report)" if more else "",
+            )
+            self._last_foreign_log = now
+            self._unlogged_foreign = 0
         ev = {
             "time": self.clock(),
             "event": "foreign",
