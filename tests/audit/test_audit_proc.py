@@ -324,3 +324,26 @@ def test_rm_of_the_main_file_only_starts_a_new_database_that_is_written(tmp_path
     events = [e for (e,) in rows(db, "SELECT event FROM audit_events ORDER BY seq")]
     assert events == ["reopened", "stop"]
     _verify(db)
+
+
+def test_events_the_child_could_not_write_before_shutdown_are_noted(tmp_path):
+    """The proxy's count (what it sent and what it still held) goes to the head file, and
+    the next start records it in the trail."""
+    db = tmp_path / "a.db"
+    w = _open(db)
+    assert w.flush()
+    locker = sqlite3.connect(str(db), isolation_level=None, timeout=10)
+    locker.execute("BEGIN IMMEDIATE")
+    try:
+        for i in range(20):
+            assert w.submit(_row(i))
+        assert w.close(timeout=4.0) is False
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    head = chain.read_head(chain.head_path(str(db)))
+    assert head["unwritten"][0] == 20, head
+    w = _open(db)
+    assert w.close()
+    assert rows(db, "SELECT count FROM audit_events WHERE event='lost'") == [(20,)]
+    assert rows(db, "SELECT count(*) FROM messages") == [(0,)]

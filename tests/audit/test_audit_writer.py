@@ -743,3 +743,34 @@ def test_two_writers_on_one_file_log_their_foreign_rows_once_a_minute(tmp_path, 
     assert events >= 18  # every run of the other's rows is still named in the trail
     assert 1 <= len(logged) <= 2, [r.getMessage() for r in logged]
     assert chain.verify(schema.connect(str(db)), chain.head_path(str(db))).ok
+
+
+def test_events_a_shutdown_could_not_write_are_recorded_at_the_next_start(tmp_path, caplog):
+    """The database locked (or the disk full) for longer than the shutdown waits: the
+    events were lost with a log line only, the trail ended without a `stop` as after a
+    crash, `verify` passed, and the next start said nothing."""
+    db = tmp_path / "a.db"
+    w = open_writer(db, busy_timeout=0.1)
+    assert w.flush()
+    locker = _lock(db)
+    try:
+        for i in range(5):
+            w.submit(_row(i))
+        thread = w._thread
+        assert w.close(timeout=1.0) is False
+        thread.join(5)
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    head = chain.read_head(chain.head_path(str(db)))
+    assert head["unwritten"][0] == 5
+    res = chain.verify(schema.connect(str(db)), chain.head_path(str(db)))
+    assert res.ok and any("could not write" in x for x in res.warnings), res.warnings
+    caplog.set_level(logging.ERROR, logger="mcp_gateway")
+    w = open_writer(db)
+    assert any("could not be written" in r.getMessage() for r in caplog.records)
+    assert w.close()
+    assert rows(db, "SELECT count FROM audit_events WHERE event='lost'") == [(5,)]
+    assert "unwritten" not in chain.read_head(chain.head_path(str(db)))
+    res = chain.verify(schema.connect(str(db)), chain.head_path(str(db)))
+    assert res.ok and not res.warnings, res.warnings

@@ -78,6 +78,11 @@ def read_head(path: str) -> dict | None:
         and isinstance(p[1], str)
     ):
         raise ValueError(f"{path}: not a head file (pending {p!r} is not [seq, hash])")
+    u = data.get("unwritten")
+    if u is not None and not (
+        isinstance(u, list) and len(u) == 2 and isinstance(u[0], int) and isinstance(u[1], str)
+    ):
+        raise ValueError(f"{path}: not a head file (unwritten {u!r} is not [count, time])")
     return data
 
 
@@ -176,6 +181,22 @@ class HeadFile:
             pass
         self._put(fd, {**head, "pending": [seq, hash_]})
 
+    def note_unwritten(self, count: int) -> None:
+        """A shutdown that could not write ``count`` events: kept in the head file (a later
+        head update drops it) until the next start records it in the trail."""
+        fd = self._file()
+        current = self._current(fd)
+        if current is None or "seq" not in current:
+            return
+        try:
+            before = current.get("unwritten") or [0]
+            count = max(count, int(before[0]))  # the proxy's count holds its writer's
+        except (ValueError, TypeError, IndexError):
+            pass
+        record = {k: current.get(k) for k in ("seq", "hash", "pending")}
+        when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        self._put(fd, {**record, "unwritten": [count, when]})
+
     def close(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
@@ -187,6 +208,20 @@ def write_head(path: str, seq: int, hash_: str, db_path: str) -> None:
     h = HeadFile(path, db_path)
     try:
         h.write(seq, hash_)
+    finally:
+        h.close()
+
+
+def note_unwritten(path: str, db_path: str, count: int) -> None:
+    """Record in the head file that ``count`` events were not written before a shutdown
+    (see :meth:`HeadFile.note_unwritten`); never raises."""
+    if count <= 0:
+        return
+    h = HeadFile(path, db_path)
+    try:
+        h.note_unwritten(count)
+    except OSError:
+        pass
     finally:
         h.close()
 
@@ -586,6 +621,13 @@ def _verify(
     elif meta_hash is not None and prev_seq and meta_hash != prev_hash:
         problem(Problem(prev_seq, None, "head-mismatch", "meta head_hash differs from last row"))
 
+    if head is not None and head.get("unwritten"):
+        n, when = head["unwritten"]
+        res.warnings.append(
+            f"the head file records {n} event(s) the gateway could not write before its "
+            f"shutdown at {when} (database locked or disk full): they are missing from the "
+            "trail (the next start records them as a `lost` event)"
+        )
     if head is not None:
         hseq, hhash = int(head["seq"]), str(head["hash"])
         if hseq > prev_seq:

@@ -61,7 +61,7 @@ from typing import Any
 import orjson
 
 from ..childenv import child_env
-from . import schema
+from . import chain, schema
 from .writer import DEFAULT_QUEUE_SIZE, AuditError, AuditWriter, _Marker, _sanitize
 
 log = logging.getLogger("mcp_gateway")
@@ -351,6 +351,7 @@ class ProcessWriter:
                 "shutdown; up to %d events were not written",
                 self.path, lost,
             )  # fmt: skip
+            chain.note_unwritten(chain.head_path(self.path), self.path, lost)
         self._feeder = None
         self._proc = None
         return clean

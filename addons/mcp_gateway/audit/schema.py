@@ -95,7 +95,7 @@ FINDING_COLUMNS: dict[str, type] = {
 
 EVENT_COLUMNS: dict[str, type] = {
     "time": float,
-    "event": str,  # start | stop | dropped | refused | reopened | error
+    "event": str,  # start | stop | dropped | refused | reopened | rewritten | foreign | lost
     "count": int,
     "detail": str,
 }

@@ -313,6 +313,7 @@ class AuditWriter:
         self._last: tuple[int, str] | None = None
         self._noted = 0  # the last seq already named in a `foreign` event (a retried batch)
         self._last_foreign_log = -1e9
+        self._pending_rows = 0  # rows of the batch being committed (or retried)
         self._unlogged_foreign = 0
 
     # -- lifecycle (synchronous, called from configure/done) ---------------------------
@@ -420,6 +421,26 @@ class AuditWriter:
             log.error("mcp-gateway audit: unreadable head file %s: %s", self.head_file, e)
             detail["head_file"] = f"unreadable: {e}"
             return
+        unwritten = head.get("unwritten") if head is not None else None
+        if unwritten:
+            # the last shutdown could not write everything (database locked, disk full): the
+            # head file kept the count; the trail records it now, where the gap is
+            log.error(
+                "mcp-gateway audit: %d event(s) could not be written to %s before the "
+                "shutdown at %s; recorded in the trail as `lost`",
+                unwritten[0],
+                self.path,
+                unwritten[1],
+            )
+            self._events.append(
+                {
+                    "time": self.clock(),
+                    "event": "lost",
+                    "count": unwritten[0],
+                    "detail": f"events the gateway could not write before its shutdown at "
+                    f"{unwritten[1]} (database locked or disk full): missing from the trail",
+                }
+            )
         # rows deleted from the end leave meta as it was: the last row counts too
         last = max(
             (
@@ -585,13 +606,17 @@ class AuditWriter:
         if self._thread.is_alive():
             clean = False
             self._abandon = True
+            lost = self._pending_rows + sum(
+                1 for x in list(self.queue._items) if not isinstance(x, _Marker)
+            )
             log.error(
                 "mcp-gateway audit: could not write %d queued events to %s before shutdown "
                 "(last error: %s)",
-                self.queue.qsize(),
+                lost,
                 self.path,
                 self.last_error,
             )
+            chain.note_unwritten(self.head_file, self.path, lost)
         self._thread = None
         return clean and m.done.is_set()
 
@@ -660,6 +685,7 @@ class AuditWriter:
                         self._events.append(
                             {"time": self.clock(), "event": "stop", "count": None, "detail": None}
                         )
+                self._pending_rows = len(pending)
                 try:
                     conn = self._follow_file(conn)
                     self._commit(conn, pending)
@@ -688,6 +714,7 @@ class AuditWriter:
                     pending = []
                     continue
                 backoff = 0.0
+                self._pending_rows = 0
                 if self.failing:
                     log.warning("mcp-gateway audit: writing to %s again", self.path)
                     self.failing = False
