@@ -424,8 +424,9 @@ class AuditWriter:
         unwritten = head.get("unwritten") if head is not None else None
         if unwritten:
             # the last shutdown could not write everything (database locked, disk full): the
-            # head file kept the count; the trail records it now, where the gap is
-            log.error(
+            # head file kept the count; the trail records it now, where the gap is (a warning:
+            # an error logged at start-up would make mitmdump exit, and this is no tampering)
+            log.warning(
                 "mcp-gateway audit: %d event(s) could not be written to %s before the "
                 "shutdown at %s; recorded in the trail as `lost`",
                 unwritten[0],
