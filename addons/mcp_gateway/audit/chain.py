@@ -679,7 +679,9 @@ def _verify(
                     f"{prev_seq - hseq} row(s) after the head file's seq {hseq}, which the "
                     "gateway did not announce before committing them ("
                     + (f"the batch it announced ends at seq {p[0]}" if p else "it announced none")
-                    + "): they were added to the database by someone else",
+                    + "): they were added to the database by someone else (unless the "
+                    "gateway could not update the head file: its log then says `cannot update "
+                    "head file`)",
                 )
             )
         elif hseq < prev_seq:
