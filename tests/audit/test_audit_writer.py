@@ -776,3 +776,19 @@ def test_events_a_shutdown_could_not_write_are_recorded_at_the_next_start(tmp_pa
     assert "unwritten" not in chain.read_head(chain.head_path(str(db)))
     res = chain.verify(schema.connect(str(db)), chain.head_path(str(db)))
     assert res.ok and not res.warnings, res.warnings
+
+
+def test_stats_count_the_events_a_shutdown_lost(tmp_path, capsys):
+    from mcp_gateway.cli import main
+
+    db = tmp_path / "a.db"
+    assert open_writer(db).close()
+    chain.note_unwritten(chain.head_path(str(db)), str(db), 7)
+    assert open_writer(db).close()  # records the `lost` event
+    capsys.readouterr()
+    assert main(["audit", "stats", "--db", str(db), "--json"]) == 0
+    import json
+
+    assert json.loads(capsys.readouterr().out)["audit_lost"] == 7
+    assert main(["audit", "stats", "--db", str(db)]) == 0
+    assert "dropped / refused / lost" in capsys.readouterr().out

@@ -308,6 +308,9 @@ def collect_stats(conn: sqlite3.Connection, path: str) -> dict:
         "audit_refused": one(
             "SELECT coalesce(sum(count), 0) FROM audit_events WHERE event='refused'"
         ),
+        # events a shutdown could not write (database locked, disk full), recorded at the
+        # next start
+        "audit_lost": one("SELECT coalesce(sum(count), 0) FROM audit_events WHERE event='lost'"),
         "gateway_starts": one("SELECT count(*) FROM audit_events WHERE event='start'"),
         "head": {
             "seq": int(meta_seq) if meta_seq else 0,
@@ -351,12 +354,16 @@ def cmd_stats(args: argparse.Namespace) -> int:
         ("sessions / consumers / servers", f"{s['sessions']} / {s['consumers']} / {s['servers']}"),
         ("findings", s["findings"]),
         ("latency p50 / p95 / p99", f"{fmt(lat['p50'])} / {fmt(lat['p95'])} / {fmt(lat['p99'])}"),
-        ("audit losses: dropped / refused", f"{s['audit_dropped']} / {s['audit_refused']}"),
+        (
+            "audit losses: dropped / refused / lost",
+            f"{s['audit_dropped']} / {s['audit_refused']} / {s['audit_lost']}",
+        ),
         ("gateway starts", s["gateway_starts"]),
     ):
         style = (
             "red"
-            if k.startswith("audit losses") and (s["audit_dropped"] or s["audit_refused"])
+            if k.startswith("audit losses")
+            and (s["audit_dropped"] or s["audit_refused"] or s["audit_lost"])
             else ""
         )
         t.add_row(k, f"[{style}]{v}[/]" if style else str(v))

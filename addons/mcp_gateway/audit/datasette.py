@@ -14,7 +14,8 @@ TABLES = {
     "seq/prev_hash/hash form the tamper-evident chain (`mcp-gateway audit verify`).",
     "findings": "One row per detection; message_seq points at the message. Only masked values.",
     "audit_events": "The gateway's own events: start, stop, dropped (queue full, "
-    "mcp_audit_on_full=drop), refused (queue full, mcp_audit_on_full=block). Chained too.",
+    "mcp_audit_on_full=drop), refused (queue full, mcp_audit_on_full=block), lost (not "
+    "written before a shutdown: database locked or disk full). Chained too.",
     "sessions": "Per MCP session: first/last seen, consumer, protocol version, message count "
     "(derived; not chained).",
     "usage": "Hourly usage per consumer, server, method and tool: calls, blocked, errors, "
@@ -58,7 +59,7 @@ QUERIES = {
     "losses": {
         "title": "Audit losses (queue full)",
         "sql": "SELECT seq, datetime(time, 'unixepoch') AS utc, event, count, detail "
-        "FROM audit_events WHERE event IN ('dropped', 'refused') ORDER BY seq DESC",
+        "FROM audit_events WHERE event IN ('dropped', 'refused', 'lost') ORDER BY seq DESC",
     },
 }
 
