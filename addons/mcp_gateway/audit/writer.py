@@ -774,7 +774,9 @@ class AuditWriter:
                 "(when the queue is full, traffic is handled per mcp_audit_on_full)",
                 self.path,
                 self.last_error,
-                self.queue.qsize(),
+                # the batch being retried too (with a writer process, the child's batch was
+                # the whole count, and this said "0 events queued" while the disk was full)
+                self.queue.qsize() + self._pending_rows,
             )
             self._last_error_log = now
         self.failing = True
