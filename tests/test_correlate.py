@@ -631,3 +631,34 @@ def test_a_request_whose_stream_the_client_cut_takes_no_answer_replayed_on_anoth
     own.sse_event_id = "E-1"
     st.process(own)
     assert (own.method, own.name) == ("tools/call", "echo")
+
+
+def test_an_error_without_id_answers_the_only_request_of_its_exchange():
+    """The TypeScript SDK's server refuses a request it will not serve (a 2026-07-28
+    client's ``server/discover``, a request without a session) with HTTP 400 and
+    ``"id": null``: that error answers the POST's request, for the audit and the rules
+    scoped to its tool."""
+    st = CorrelateStage()
+    ex = Exchange(flow_id="a", server="s")
+    st.process(msg(ex, C2S, Kind.REQUEST, 1, "tools/call", "crm_export"))
+    e = msg(ex, S2C, Kind.ERROR, None)
+    st.process(e)
+    assert (e.method, e.name) == ("tools/call", "crm_export") and e.latency_ms >= 0
+
+
+def test_an_error_without_id_names_no_request_when_it_could_answer_several():
+    st = CorrelateStage()
+    batch = Exchange(flow_id="b", server="s")
+    st.process(msg(batch, C2S, Kind.REQUEST, 1, "tools/call", "echo"))
+    st.process(msg(batch, C2S, Kind.REQUEST, 2, "tools/call", "crm_export"))
+    e = msg(batch, S2C, Kind.ERROR, None)
+    st.process(e)
+    assert (e.method, e.name) == (None, None)
+    # nor one on a stream that carries no request of its own (the GET stream)
+    get = Exchange(flow_id="g", server="s", session_id="S1", http_method="GET")
+    st.process(
+        msg(Exchange(flow_id="p", server="s", session_id="S1"), C2S, Kind.REQUEST, 3, "ping")
+    )
+    e = msg(get, S2C, Kind.ERROR, None)
+    st.process(e)
+    assert e.method is None

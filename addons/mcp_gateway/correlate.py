@@ -414,6 +414,19 @@ class CorrelateStage:
                     _learn_task(self.correlator, msg, p)
                 if ev is not None:
                     _learn_event(self.correlator, ev, p)
+        elif msg.kind is Kind.ERROR and msg.direction is Direction.SERVER_TO_CLIENT:
+            # An error without an id on the answer of a POST that carried one request answers
+            # that request: the TypeScript SDK's server refuses a request it will not serve
+            # (a 2026-07-28 client's `server/discover` probe, a request without a session,
+            # an unsupported protocol version) with HTTP 400 and `"id": null`, and its client
+            # quotes the body in the error it throws. Unattributed, the refusal was audited
+            # under no method or tool (usage counted its error under none) and the rules
+            # scoped to the tool did not read it.
+            p = msg.exchange.scratch.get(CALL)
+            if p is not None:
+                msg.method = p.method
+                msg.name = p.name
+                msg.latency_ms = round((time.monotonic() - p.t0) * 1000.0, 3)
 
 
 MAX_EVENTS = 50_000  # answer events remembered for resumed streams

@@ -7,6 +7,7 @@ import time
 import orjson
 import pytest
 from mcp_gateway.act import ActStage
+from mcp_gateway.correlate import CorrelateStage
 from mcp_gateway.message import Action, Direction, ErrorCode, Exchange, Kind, Message
 from mcp_gateway.pipeline import ORDER_ACT, ORDER_SCAN, Pipeline
 from mcp_gateway.scan.engine import Engine
@@ -395,6 +396,25 @@ def test_an_unknown_answer_replayed_on_a_resumed_stream_meets_every_scoped_rule(
     m = result(dict(text), name="echo", exchange=resumed)  # (known: its own tool's rules)
     p.run(m)
     assert m.findings == []
+
+
+def test_an_error_without_id_meets_the_rules_of_the_tool_it_answers(tmp_path):
+    """The TypeScript SDK's server refuses a request it will not serve with HTTP 400 and
+    ``"id": null`` (its client quotes the body in the error it throws): on the answer of a
+    POST that carried one crm_* call, the rules scoped to crm_* read that error too."""
+    scan = crm_pipeline(tmp_path, "{direction: [s2c], tools: ['crm_*']}")
+    p = Pipeline([CorrelateStage(), *scan.stages])
+    post = ex(flow_id="p")
+    p.run(req({"name": "crm_export", "arguments": {}}, name="crm_export", exchange=post))
+    err = {
+        "jsonrpc": "2.0",
+        "id": None,
+        "error": {"code": -32000, "message": "Bad Request: no row for CUST-123456"},
+    }
+    m = Message(err, Direction.SERVER_TO_CLIENT, Kind.ERROR, post)
+    p.run(m)
+    assert m.name == "crm_export"
+    assert m.payload["error"]["message"] == "Bad Request: no row for [REDACTED:custom_crm]"
 
 
 def test_a_message_that_may_be_any_tool_s_meets_every_tool_scope(tmp_path):
