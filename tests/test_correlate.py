@@ -636,14 +636,27 @@ def test_a_request_whose_stream_the_client_cut_takes_no_answer_replayed_on_anoth
 def test_an_error_without_id_answers_the_only_request_of_its_exchange():
     """The TypeScript SDK's server refuses a request it will not serve (a 2026-07-28
     client's ``server/discover``, a request without a session) with HTTP 400 and
-    ``"id": null``: that error answers the POST's request, for the audit and the rules
-    scoped to its tool."""
+    ``"id": null``, the Python SDK 1.x's with ``"id": "server-error"``: that error answers
+    the POST's request, for the audit and the rules scoped to its tool."""
     st = CorrelateStage()
     ex = Exchange(flow_id="a", server="s")
     st.process(msg(ex, C2S, Kind.REQUEST, 1, "tools/call", "crm_export"))
     e = msg(ex, S2C, Kind.ERROR, None)
     st.process(e)
     assert (e.method, e.name) == ("tools/call", "crm_export") and e.latency_ms >= 0
+    # the Python SDK 1.x's server gives such errors the id "server-error"
+    ex = Exchange(flow_id="b", server="s", session_id="S1")
+    st.process(msg(ex, C2S, Kind.REQUEST, 2, "server/discover"))
+    e = msg(ex, S2C, Kind.ERROR, "server-error")
+    st.process(e)
+    assert e.method == "server/discover"
+    # (an answer with an id names its own request, wherever it comes)
+    st.process(
+        msg(Exchange(flow_id="c", server="s", session_id="S1"), C2S, Kind.REQUEST, 3, "ping")
+    )
+    r = msg(ex, S2C, Kind.ERROR, 3)
+    st.process(r)
+    assert r.method == "ping"
 
 
 def test_an_error_without_id_names_no_request_when_it_could_answer_several():

@@ -414,19 +414,27 @@ class CorrelateStage:
                     _learn_task(self.correlator, msg, p)
                 if ev is not None:
                     _learn_event(self.correlator, ev, p)
-        elif msg.kind is Kind.ERROR and msg.direction is Direction.SERVER_TO_CLIENT:
-            # An error without an id on the answer of a POST that carried one request answers
-            # that request: the TypeScript SDK's server refuses a request it will not serve
-            # (a 2026-07-28 client's `server/discover` probe, a request without a session,
-            # an unsupported protocol version) with HTTP 400 and `"id": null`, and its client
-            # quotes the body in the error it throws. Unattributed, the refusal was audited
-            # under no method or tool (usage counted its error under none) and the rules
-            # scoped to the tool did not read it.
-            p = msg.exchange.scratch.get(CALL)
-            if p is not None:
-                msg.method = p.method
-                msg.name = p.name
-                msg.latency_ms = round((time.monotonic() - p.t0) * 1000.0, 3)
+            else:
+                _orphan_error(msg)
+        else:
+            _orphan_error(msg)
+
+
+def _orphan_error(msg: Message) -> None:
+    """An error that names no request, on the answer of a POST that carried one, answers
+    that request: servers refuse a request they will not serve (a 2026-07-28 client's
+    `server/discover` probe, a request without a session, an unsupported protocol version)
+    with HTTP 400 and an error whose id is `null` (the TypeScript SDK, the Python SDK 2.x)
+    or `"server-error"` (the Python SDK 1.x), and the TypeScript client quotes the body in
+    the error it throws. Unattributed, the refusal was audited under no method or tool
+    (usage counted its error under none) and the rules scoped to the tool did not read it."""
+    if msg.kind is not Kind.ERROR or msg.direction is not Direction.SERVER_TO_CLIENT:
+        return
+    p = msg.exchange.scratch.get(CALL)
+    if p is not None:
+        msg.method = p.method
+        msg.name = p.name
+        msg.latency_ms = round((time.monotonic() - p.t0) * 1000.0, 3)
 
 
 MAX_EVENTS = 50_000  # answer events remembered for resumed streams
