@@ -208,3 +208,51 @@ async def test_python_client_to_a_typescript_server_through_the_gateway(
             break
         time.sleep(0.2)
     assert {"github-token", "private-key"} <= rules
+
+
+@pytest.mark.parametrize("node_server", ["sse"], indirect=True)
+async def test_python_client_resumes_and_answers_a_typescript_server_through_the_gateway(
+    node_server, mitmdump_factory, mcp_session
+):
+    """The TypeScript server keeps an event store: ``long`` closes its answer stream, the
+    Python client resumes it (GET with Last-Event-ID) and the answer, replayed there, is still
+    redacted and audited as ``long``'s. ``ask`` sends an elicitation request: its question
+    reaches the user redacted, and so does the user's answer reach the server."""
+    server, _mode, token = node_server
+    md = mitmdump_factory(mode=f"reverse:{server.base}", shared=True)
+    asked: list[str] = []
+
+    async def on_elicit(ctx, params):
+        asked.append(params.message)
+        return types.ElicitResult(action="accept", content={"name": f"Bob {token}"})
+
+    async with mcp_session(md.url_for(server), timeout=20, elicitation_callback=on_elicit) as s:
+        done = await s.call_tool("long", {})
+        assert isinstance(done.content[0], types.TextContent)
+        assert done.content[0].text == "long done deploy token [REDACTED:github_token]"
+        got = await s.call_tool("ask", {})
+        assert asked == ["give your name (deploy token [REDACTED:github_token])"]
+        assert isinstance(got.content[0], types.TextContent)
+        assert got.content[0].text == 'got {"name":"Bob [REDACTED:github_token]"}'
+    # (the server sends the question on the session's GET stream, which names no tool)
+    want = {
+        ("GET", "s2c", "result", "tools/call", "long", "redact"),  # the resumed stream
+        ("GET", "s2c", "request", "elicitation/create", None, "redact"),
+        ("POST", "c2s", "result", "elicitation/create", None, "redact"),
+    }
+    deadline = time.monotonic() + 10
+    while True:
+        db = sqlite3.connect(md.audit_db)
+        try:
+            rows = set(
+                db.execute(
+                    "SELECT http_method, direction, kind, method, name, action FROM messages"
+                    " WHERE name = 'long' OR method = 'elicitation/create'"
+                )
+            )
+        finally:
+            db.close()
+        if want <= rows or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert want <= rows

@@ -1,16 +1,21 @@
 // An MCP server written with the official TypeScript SDK, for tests/e2e/test_typescript_sdk_e2e.py.
 //   node server.mjs PORT [sse|json]
 // Tools: echo(text), leak() (returns $LEAK_TEXT), slow(steps) (a progress notification per
-// step, 200 ms apart). Prints "listening PORT" when ready. Loopback only.
+// step, 200 ms apart), long() (closes its answer stream, then answers $LEAK_TEXT: the client
+// resumes the stream from its last event id; sse mode keeps an event store), ask() (asks the
+// user for a name, the question holding $LEAK_TEXT, and returns the answer).
+// Prints "listening PORT" when ready. Loopback only.
 import http from "node:http";
 import { randomUUID } from "node:crypto";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
+import { InMemoryEventStore } from "@modelcontextprotocol/sdk/examples/shared/inMemoryEventStore.js";
 import { z } from "zod";
 
 const port = Number(process.argv[2]);
 const jsonResponse = process.argv[3] === "json";
 const sessions = {};
+const eventStore = new InMemoryEventStore();
 
 function build() {
   const server = new McpServer({ name: "ts-sdk-server", version: "1.0.0" });
@@ -33,6 +38,19 @@ function build() {
     }
     return { content: [{ type: "text", text: `done ${steps}` }] };
   });
+  server.tool("long", {}, async (_args, extra) => {
+    await new Promise((r) => setTimeout(r, 100));
+    extra.closeSSEStream?.(); // (with an event store: the client resumes with Last-Event-ID)
+    await new Promise((r) => setTimeout(r, 300));
+    return { content: [{ type: "text", text: `long done ${process.env.LEAK_TEXT || ""}` }] };
+  });
+  server.tool("ask", {}, async () => {
+    const r = await server.server.elicitInput({
+      message: `give your name (${process.env.LEAK_TEXT || ""})`,
+      requestedSchema: { type: "object", properties: { name: { type: "string" } } },
+    });
+    return { content: [{ type: "text", text: `got ${JSON.stringify(r.content)}` }] };
+  });
   return server;
 }
 
@@ -47,6 +65,8 @@ http
       transport = new StreamableHTTPServerTransport({
         sessionIdGenerator: () => randomUUID(),
         enableJsonResponse: jsonResponse,
+        eventStore: jsonResponse ? undefined : eventStore,
+        retryInterval: 100,
         onsessioninitialized: (id) => {
           sessions[id] = transport;
         },
