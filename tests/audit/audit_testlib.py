@@ -9,6 +9,7 @@ import sqlite3
 import time
 from types import SimpleNamespace
 
+from mcp_gateway.audit import chain, schema
 from mcp_gateway.audit.stage import AuditStage
 from mcp_gateway.audit.writer import AuditWriter
 from mcp_gateway.message import Direction, Exchange, Finding, Kind, Message
@@ -194,3 +195,23 @@ def wait_for(pred, timeout: float = 10.0, interval: float = 0.02) -> bool:
             return True
         time.sleep(interval)
     return pred()
+
+
+def append_chained_row(db, last_from: str = "messages", t: float = 0.0) -> int:
+    """Append one message row that chains correctly (as anyone who can write the file can)
+    after the last row of ``last_from``, and move the database's own head to it; the
+    row's seq is one past the returned one."""
+    c = sqlite3.connect(str(db), isolation_level=None)
+    seq, prev = c.execute(f"SELECT seq, hash FROM {last_from} ORDER BY seq DESC LIMIT 1").fetchone()
+    vals = [t, "forged"] + [None] * (len(schema.MESSAGE_COLUMNS) - 2)
+    h = chain.row_hash(prev, "messages", seq + 1, vals)
+    cols = ", ".join(f"[{x}]" for x in schema.MESSAGE_COLUMNS)
+    c.execute(
+        f"INSERT INTO messages (seq, {cols}, prev_hash, hash) VALUES "
+        f"({', '.join('?' * (len(vals) + 3))})",
+        [seq + 1, *vals, prev, h],
+    )
+    c.execute("UPDATE meta SET value=? WHERE key='head_seq'", (str(seq + 1),))
+    c.execute("UPDATE meta SET value=? WHERE key='head_hash'", (h,))
+    c.close()
+    return seq

@@ -487,7 +487,7 @@ def test_vacuum_is_no_edit(audit_db, capsys):
 def test_rows_appended_after_a_kill_9_are_reported(tmp_path, capsys):
     """The database and head file as `kill -9` of the gateway leaves them (its last row a
     message, no `stop` event), then one forged row appended with a correct hash."""
-    from audit_testlib import exchange, open_writer, request
+    from audit_testlib import append_chained_row, exchange, open_writer, request
     from mcp_gateway.audit.stage import message_row
 
     live = str(tmp_path / "live.db")
@@ -509,19 +509,7 @@ def test_rows_appended_after_a_kill_9_are_reported(tmp_path, capsys):
         assert w.close()
     rc, out = _cli_verify(db, capsys)
     assert rc == EXIT_OK and not out["warnings"], out  # honest: the head names the last row
-    conn = sqlite3.connect(db, isolation_level=None)
-    seq, prev = conn.execute("SELECT seq, hash FROM messages ORDER BY seq DESC LIMIT 1").fetchone()
-    vals = [1.0, "forged"] + [None] * (len(schema.MESSAGE_COLUMNS) - 2)
-    h = chain.row_hash(prev, "messages", seq + 1, vals)
-    cols = ", ".join(f"[{c}]" for c in schema.MESSAGE_COLUMNS)
-    conn.execute(
-        f"INSERT INTO messages (seq, {cols}, prev_hash, hash) "
-        f"VALUES ({', '.join('?' * (len(vals) + 3))})",
-        [seq + 1, *vals, prev, h],
-    )
-    conn.execute("UPDATE meta SET value=? WHERE key='head_seq'", (str(seq + 1),))
-    conn.execute("UPDATE meta SET value=? WHERE key='head_hash'", (h,))
-    conn.close()
+    seq = append_chained_row(db, "messages", t=1.0)
     rc, out = _cli_verify(db, capsys)
     assert rc == EXIT_BAD
     assert (out["problems"][0]["seq"], out["problems"][0]["what"]) == (seq + 1, "appended")

@@ -7,7 +7,16 @@ import sqlite3
 import time
 
 import pytest
-from audit_testlib import exchange, finding, open_writer, request, response, rows, wait_for
+from audit_testlib import (
+    append_chained_row,
+    exchange,
+    finding,
+    open_writer,
+    request,
+    response,
+    rows,
+    wait_for,
+)
 from mcp_gateway.audit import chain, schema
 from mcp_gateway.audit.stage import AUDIT_FULL_MESSAGE, AuditStage, message_row
 from mcp_gateway.audit.writer import AuditError, open_database
@@ -372,8 +381,10 @@ def test_start_flags_rows_deleted_from_the_end_whatever_meta_says(tmp_path, capl
     assert not chain.verify(schema.connect(str(db)), chain.head_path(str(db))).ok
 
 
-def test_close_is_bounded_when_the_database_stays_locked(tmp_path, caplog):
-    db = tmp_path / "a.db"
+def _shut_down_while_locked(db) -> float:
+    """Five events submitted while another connection holds the database locked past the
+    shutdown's wait: close() reports failure, the writer's thread gives up instead of
+    retrying forever. The seconds close() took."""
     w = open_writer(db, busy_timeout=0.1)
     assert w.flush()
     locker = _lock(db)
@@ -383,13 +394,18 @@ def test_close_is_bounded_when_the_database_stays_locked(tmp_path, caplog):
         thread = w._thread
         t0 = time.monotonic()
         assert w.close(timeout=1.0) is False
-        assert time.monotonic() - t0 < 3
-        assert any("could not write" in r.getMessage() for r in caplog.records)
-        thread.join(5)  # the thread gives up instead of retrying forever
+        took = time.monotonic() - t0
+        thread.join(5)
         assert not thread.is_alive()
     finally:
         locker.execute("ROLLBACK")
         locker.close()
+    return took
+
+
+def test_close_is_bounded_when_the_database_stays_locked(tmp_path, caplog):
+    assert _shut_down_while_locked(tmp_path / "a.db") < 3
+    assert any("could not write" in r.getMessage() for r in caplog.records)
 
 
 @pytest.mark.parametrize("how", ["deleted", "replaced", "main file only"])
@@ -602,6 +618,19 @@ def test_a_database_replaced_by_a_directory_then_removed_keeps_the_head_file(tmp
     ), [str(p) for p in res.problems]
 
 
+def _start_names_foreign_row(db, seq: int, caplog, says: str) -> None:
+    """The next start logs an error that ``says`` so and records row ``seq`` in a
+    `foreign` event of the trail."""
+    caplog.set_level(logging.ERROR, logger="mcp_gateway")
+    w = open_writer(db)
+    assert any(says in r.getMessage() for r in caplog.records)
+    assert w.close()
+    events = rows(db, "SELECT event, detail FROM audit_events ORDER BY seq")
+    assert ("foreign", f"rows {seq}-{seq} were not written by this gateway") in [
+        (e, d.split(" (pid")[0]) for e, d in events if d
+    ]
+
+
 def test_start_records_rows_appended_after_a_clean_stop(tmp_path, caplog):
     """Rows after the `stop` event the head file records were added while no gateway ran:
     the next start names them in a `foreign` event instead of adopting them silently."""
@@ -610,27 +639,8 @@ def test_start_records_rows_appended_after_a_clean_stop(tmp_path, caplog):
     for i in range(3):
         w.submit(_row(i))
     assert w.close()
-    c = sqlite3.connect(str(db), isolation_level=None)
-    seq, prev = c.execute("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1").fetchone()
-    vals = [0.0, "forged"] + [None] * (len(schema.MESSAGE_COLUMNS) - 2)
-    h = chain.row_hash(prev, "messages", seq + 1, vals)
-    cols = ", ".join(f"[{x}]" for x in schema.MESSAGE_COLUMNS)
-    c.execute(
-        f"INSERT INTO messages (seq, {cols}, prev_hash, hash) VALUES "
-        f"({', '.join('?' * (len(vals) + 3))})",
-        [seq + 1, *vals, prev, h],
-    )
-    c.execute("UPDATE meta SET value=? WHERE key='head_seq'", (str(seq + 1),))
-    c.execute("UPDATE meta SET value=? WHERE key='head_hash'", (h,))
-    c.close()
-    caplog.set_level(logging.ERROR, logger="mcp_gateway")
-    w = open_writer(db)
-    assert any("after the `stop` event" in r.getMessage() for r in caplog.records)
-    assert w.close()
-    events = rows(db, "SELECT event, detail FROM audit_events ORDER BY seq")
-    assert ("foreign", f"rows {seq + 1}-{seq + 1} were not written by this gateway") in [
-        (e, d.split(" (pid")[0]) for e, d in events if d
-    ]
+    seq = append_chained_row(db, "audit_events")
+    _start_names_foreign_row(db, seq + 1, caplog, "after the `stop` event")
 
 
 def test_new_database_and_head_file_are_private(tmp_path):
@@ -704,27 +714,8 @@ def test_start_records_rows_appended_after_a_crash(tmp_path, caplog):
         _crashed_copy(live, db)
     finally:
         assert w.close()
-    c = sqlite3.connect(str(db), isolation_level=None)
-    seq, prev = c.execute("SELECT seq, hash FROM messages ORDER BY seq DESC LIMIT 1").fetchone()
-    vals = [0.0, "forged"] + [None] * (len(schema.MESSAGE_COLUMNS) - 2)
-    h = chain.row_hash(prev, "messages", seq + 1, vals)
-    cols = ", ".join(f"[{x}]" for x in schema.MESSAGE_COLUMNS)
-    c.execute(
-        f"INSERT INTO messages (seq, {cols}, prev_hash, hash) VALUES "
-        f"({', '.join('?' * (len(vals) + 3))})",
-        [seq + 1, *vals, prev, h],
-    )
-    c.execute("UPDATE meta SET value=? WHERE key='head_seq'", (str(seq + 1),))
-    c.execute("UPDATE meta SET value=? WHERE key='head_hash'", (h,))
-    c.close()
-    caplog.set_level(logging.ERROR, logger="mcp_gateway")
-    w = open_writer(db)
-    assert any("no gateway announced" in r.getMessage() for r in caplog.records)
-    assert w.close()
-    events = rows(db, "SELECT event, detail FROM audit_events ORDER BY seq")
-    assert ("foreign", f"rows {seq + 1}-{seq + 1} were not written by this gateway") in [
-        (e, d.split(" (pid")[0]) for e, d in events if d
-    ]
+    seq = append_chained_row(db, "messages")
+    _start_names_foreign_row(db, seq + 1, caplog, "no gateway announced")
 
 
 def test_two_writers_on_one_file_log_their_foreign_rows_once_a_minute(tmp_path, caplog):
@@ -750,18 +741,7 @@ def test_events_a_shutdown_could_not_write_are_recorded_at_the_next_start(tmp_pa
     events were lost with a log line only, the trail ended without a `stop` as after a
     crash, `verify` passed, and the next start said nothing."""
     db = tmp_path / "a.db"
-    w = open_writer(db, busy_timeout=0.1)
-    assert w.flush()
-    locker = _lock(db)
-    try:
-        for i in range(5):
-            w.submit(_row(i))
-        thread = w._thread
-        assert w.close(timeout=1.0) is False
-        thread.join(5)
-    finally:
-        locker.execute("ROLLBACK")
-        locker.close()
+    _shut_down_while_locked(db)
     # the loud line counts the batch being retried ("0 events queued" once)
     assert "retrying, 5 events queued" in caplog.text
     head = chain.read_head(chain.head_path(str(db)))

@@ -493,47 +493,37 @@ class AuditWriter:
             detail["head_file"] = "hash differs from the database's last row"
             self._head.frozen = True
             return
-        if (
-            head is not None
-            and int(head["seq"]) < seq
-            and chain.announced(head, seq, _row_hash(conn, seq)) is False
-            and not conn.execute(
-                "SELECT 1 FROM audit_events WHERE seq = ? AND event = 'stop'", (int(head["seq"]),)
-            ).fetchone()
-        ):
-            # Rows after the head file's that end where no announced batch ends: no crash
-            # left them (the writer names each batch in the head file before committing
-            # it), someone added them while no gateway ran (after a `kill -9`, say).
-            log.error(
-                "mcp-gateway audit: %s holds %d row(s) after the row its head file records "
-                "(seq %s) that no gateway announced: they were added while the gateway was "
-                "not running; recorded in the trail as `foreign`",
-                self.path,
-                seq - int(head["seq"]),
-                head["seq"],
-            )
-            detail["head_file"] = f"rows {int(head['seq']) + 1}-{seq} not announced"
-            self._foreign(int(head["seq"]) + 1, seq)
-        elif (
-            head is not None
-            and int(head["seq"]) < seq
+        after = head is not None and int(head["seq"]) < seq
+        # Rows after the head file's row are a crash's leftover batch only when the head file
+        # announced them (the writer names each batch there before committing it). After
+        # the `stop` event of a clean shutdown there is no such batch. Either way they were
+        # added while no gateway ran (the chain has no key: anyone who can write the file can
+        # append rows that chain); moving the head file over them would adopt them without
+        # a trace, so the trail says so instead.
+        stopped = (
+            after
             and conn.execute(
                 "SELECT 1 FROM audit_events WHERE seq = ? AND event = 'stop'", (int(head["seq"]),)
             ).fetchone()
-        ):
-            # The head file's row is the `stop` event of a clean shutdown: rows after it are
-            # no crash's leftover batch but were added while no gateway ran (the chain has no
-            # key: anyone who can write the file can append rows that chain). Moving the head
-            # file over them would adopt them without a trace; the trail says so instead.
+            is not None
+        )
+        if stopped or (after and chain.announced(head, seq, _row_hash(conn, seq)) is False):
+            where, when, note = (
+                ("after the `stop` event", "stopped", "after a clean stop")
+                if stopped
+                else ("after the row", "not running", "not announced")
+            )
             log.error(
-                "mcp-gateway audit: %s holds %d row(s) after the `stop` event its head file "
-                "records (seq %s): they were added while the gateway was stopped; recorded "
-                "in the trail as `foreign`",
+                "mcp-gateway audit: %s holds %d row(s) %s its head file records (seq %s)%s: "
+                "they were added while the gateway was %s; recorded in the trail as `foreign`",
                 self.path,
                 seq - int(head["seq"]),
+                where,
                 head["seq"],
+                "" if stopped else " that no gateway announced",
+                when,
             )
-            detail["head_file"] = f"rows {int(head['seq']) + 1}-{seq} after a clean stop"
+            detail["head_file"] = f"rows {int(head['seq']) + 1}-{seq} {note}"
             self._foreign(int(head["seq"]) + 1, seq)
         try:
             self._head.write(seq, hash_)
