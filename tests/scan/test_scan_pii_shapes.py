@@ -506,3 +506,29 @@ def test_multilingual_shapes_39(engine, text, expected, as_json):
     if as_json:
         text = json.dumps({"text": text}, ensure_ascii=False)
     assert personal(engine, text) == expected
+
+
+# -- review of corpus 39's changes: the Indic ranges that let an address's vowel signs in must
+# not take the sentence's full stop (the danda, U+0964, and double danda) into the address
+CASES_39_REVIEW = [
+    ("\u0908\u092e\u0947\u0932: ram@example.com\u0964", [("email", "ram@example.com")]),
+    ("\u0908\u092e\u0947\u0932: ram@example.com\u0965", [("email", "ram@example.com")]),
+    ("\u0987\u09ae\u09c7\u09b2: ram@example.com\u0964", [("email", "ram@example.com")]),
+    (
+        "\u0938\u0947\u0935\u093e@\u0909\u0926\u093e\u0939\u0930\u0923.\u092d\u093e\u0930\u0924\u0964",
+        [
+            (
+                "email",
+                "\u0938\u0947\u0935\u093e@\u0909\u0926\u093e\u0939\u0930\u0923.\u092d\u093e\u0930\u0924",
+            )
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), CASES_39_REVIEW)
+@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+def test_multilingual_shapes_39_review(engine, text, expected, as_json):
+    if as_json:
+        text = json.dumps({"text": text}, ensure_ascii=False)
+    assert personal(engine, text) == expected
