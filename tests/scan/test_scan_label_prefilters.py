@@ -68,8 +68,17 @@ def test_every_phone_label_reaches_its_pattern(engines, case):
         label = getattr(label, case if case != "title" else "capitalize")()
         for k, suffix in enumerate(SUFFIXES):
             for sep in SEPARATORS:
+                if label.lower() == "portable" and not sep.strip(" \u00a0"):
+                    continue  # (left out on purpose: see the next test)
                 texts.append(f"{label}{suffix}{sep}{('612 345 678', '+34 612 345 678')[k % 2]}")
     assert _holes(engines, texts) == []
+
+
+def test_an_english_adjective_before_a_bare_space_is_no_label(engines):
+    # the French label reaches its pattern with a colon, not the English adjective before
+    # a resolution ("Portable : 06 12 34 56 78" is found)
+    assert _found(engines[0], "Portable 1920 1080 display") == []
+    assert _found(engines[0], "Portable : 06 12 34 56 78") == [("phone_number", "06 12 34 56 78")]
 
 
 def test_table_columns_in_capitals(engines):
