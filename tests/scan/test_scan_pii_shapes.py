@@ -511,6 +511,20 @@ def test_multilingual_shapes_39(engine, text, expected, as_json):
 # -- review of corpus 39's changes: the Indic ranges that let an address's vowel signs in must
 # not take the sentence's full stop (the danda, U+0964, and double danda) into the address
 CASES_39_REVIEW = [
+    # a reference's name before a no-break space (French typography puts one before the colon),
+    # a narrow one, or Japanese's ideographic space: still its name
+    ("SIREN\u00a0: 035 410 754", []),
+    ("SIREN\u202f: 035 410 754", []),
+    ("R\u00e9f.\u00a0: 0135 0494 47", []),
+    ("Referencia\u00a00135 0494 47", []),
+    ("Aktenzeichen\u00a00301 2344 55", []),
+    ("\u304a\u554f\u3044\u5408\u308f\u305b\u756a\u53f7\u30000184 9528 67", []),
+    ("\u5de5\u5355\u53f7 12\u00a00183 3212 59", []),
+    # ... and a phone's label after one is still a phone's
+    (
+        "SIREN\u00a0: 035 410 754, t\u00e9l.\u00a0: 06 12 34 56 78",
+        [("phone_number", "06 12 34 56 78")],
+    ),
     ("\u0908\u092e\u0947\u0932: ram@example.com\u0964", [("email", "ram@example.com")]),
     ("\u0908\u092e\u0947\u0932: ram@example.com\u0965", [("email", "ram@example.com")]),
     ("\u0987\u09ae\u09c7\u09b2: ram@example.com\u0964", [("email", "ram@example.com")]),

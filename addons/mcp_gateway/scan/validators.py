@@ -978,7 +978,9 @@ _REFERENCE_REVERSED = re.compile(
 )
 
 
-_REFERENCE_SEPARATORS = " \t.:#)-\uff1a"
+# (every space the expression's \s reads: French puts a no-break space before its colon,
+# "SIREN\u00a0: 035 410 754", Japanese an ideographic one, U+3000)
+_REFERENCE_SEPARATORS = ".:#)-\uff1a" + "".join(chr(c) for c in range(0x3001) if chr(c).isspace())
 
 
 def _reference_named(before: str) -> bool:
