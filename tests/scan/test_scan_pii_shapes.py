@@ -520,6 +520,12 @@ CASES_39_REVIEW = [
     ("Aktenzeichen\u00a00301 2344 55", []),
     ("\u304a\u554f\u3044\u5408\u308f\u305b\u756a\u53f7\u30000184 9528 67", []),
     ("\u5de5\u5355\u53f7 12\u00a00183 3212 59", []),
+    # "BTW" alone is "by the way" in capitals as often as the Dutch VAT: a number right after
+    # it is a phone's; BTW-nummer and BTW-nr name the VAT number
+    ("BTW 0412 345 678 is my new mobile", [("phone_number", "0412 345 678")]),
+    ("BTW: 06 12345679 is mijn nieuwe nummer", [("phone_number", "06 12345679")]),
+    ("BTW-nr 0135 0494 47", []),
+    ("BTW-nummer: 0135 0494 47", []),
     # ... and a phone's label after one is still a phone's
     (
         "SIREN\u00a0: 035 410 754, t\u00e9l.\u00a0: 06 12 34 56 78",

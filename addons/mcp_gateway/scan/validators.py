@@ -967,11 +967,12 @@ def _reversed_names(names: list[str]) -> str:
 
 
 # (reversed: an optional number of up to three digits, the separators, then the name; a name
-# in Latin letters is a whole word, BTW in capitals only: "btw" is also "by the way")
+# in Latin letters is a whole word. Not "BTW" alone, even in capitals: it is "by the way" as
+# often, and "BTW 0412 345 678 is my new mobile" was silent; BTW-nummer, BTW-nr name the VAT)
 _REFERENCE_REVERSED = re.compile(
     r"(?:\s\d{1,3})?[.:#\s)\uff1a-]{0,4}(?:(?:"
     + _reversed_names(_REFERENCE_NAMES)
-    + r"|(?-i:WTB))(?!\w)|"
+    + r")(?!\w)|"
     + _reversed_names(_REFERENCE_NAMES_SCRIPTS)
     + ")",
     re.IGNORECASE,
