@@ -10,10 +10,9 @@ import json
 import random
 from collections import Counter
 
+import faker  # (a test dependency: a missing one must fail, not skip, this file)
 import pytest
 from mcp_gateway.scan.engine import Engine
-
-faker = pytest.importorskip("faker")
 
 LOCALES = (
     "en_US en_GB de_DE fr_FR es_ES it_IT nl_NL pt_BR pl_PL sv_SE en_AU en_IN ja_JP en_CA de_AT "
