@@ -360,6 +360,17 @@ CASES = [
     ("recipient: j\u2022\u2022\u2022n@gmail.com, ***z@gmail.com", []),
     ("owner: **jane.roe@gmail.com**", [("email", "jane.roe@gmail.com")]),
     ("owner: *maria@gmail.com*", [("email", "maria@gmail.com")]),
+    # -- "Contact No" and "Ph. No." name a phone number (an Indian or British form's label),
+    # not a reference's number as "Order No" does; "contact" alone and "pH" name none
+    ("Contact No: 98765 43210", [("phone_number", "98765 43210")]),
+    ("Contact No.: 020 7946 0123", [("phone_number", "020 7946 0123")]),
+    ("Contact No: +1 415 555 2671", [("phone_number", "+1 415 555 2671")]),
+    ("Ph. No.: 040-23456789", [("phone_number", "040-23456789")]),
+    ('{"contact_no": "98765 43210"}', [("phone_number", "98765 43210")]),
+    ("Contact: 98765 43210", []),
+    ("Order No: 98765 43210", []),
+    ("pH: 7.45 at 25 C, ph 7.4 buffer", []),
+    ("Contactless 1234 5678 9012", []),
     # -- corpus 37: France's numbers for fiction are nobody's; the same digits grouped as a
     # German mobile are someone's. Ofcom's drama ranges are reported (session 29): they are
     # the UK numbers Faker's en_GB generator writes, test data standing for customers'

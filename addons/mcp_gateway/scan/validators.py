@@ -1000,7 +1000,7 @@ def _reference_named(before: str) -> bool:
 
 # ... unless that "No." is a phone's: Phone no. (203) 473-6595, Tel. No: 0612 345 678
 _PHONE_NO_BEFORE = re.compile(
-    r"\b(?:phone|tel|telephone|mobile|mob|cell|fax)\.?[\s_-]?(?:no|nr)\b[.:#\s]{0,4}\Z",
+    r"\b(?:phone|tel|telephone|mobile|mob|cell|fax|contact|ph)\.?[\s_-]?(?:no|nr)\b[.:#\s]{0,4}\Z",
     re.IGNORECASE,
 )
 
