@@ -874,6 +874,27 @@ def test_turning_rawtcp_off_does_not_loop_when_another_addon_refuses_the_options
         assert other.calls < 10
 
 
+def test_a_refused_option_is_raised_by_the_addon_that_refuses_it_not_from_inside_ours():
+    # The start-up's traceback began in the gateway's configure (turning rawtcp off
+    # configured every addon again) and ran through mitmproxy's option manager for some
+    # thirty lines before the rule file's one-line error.
+    import traceback
+
+    g, other = Gateway(), _RefusesUntilLoaded()
+    with taddons.context(g) as tctx:
+        tctx.master.addons.chain.append(other)
+        before = tctx.options.rawtcp
+        with pytest.raises(exceptions.OptionsError, match="Field required") as e:
+            tctx.options.update(rawtcp=not before)
+        frames = [f.name for f in traceback.extract_tb(e.value.__traceback__)]
+        assert "_no_blind_spots" not in frames and "configure" in frames
+        assert tctx.options.rawtcp is before  # the update as a whole was rolled back
+        # once the other addon accepts the options, closed mode turns rawtcp off again
+        tctx.master.addons.chain.remove(other)
+        tctx.options.update(rawtcp=True)
+        assert tctx.options.rawtcp is False
+
+
 def test_a_body_announced_far_over_the_limit_is_not_read(gw):
     gw.tctx.configure(gw, mcp_max_message_bytes=1000)
     hdrs = ((b"content-type", b"application/json"), (b"content-length", b"4001"))

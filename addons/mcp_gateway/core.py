@@ -223,11 +223,7 @@ class Gateway:
                 "mcp-gateway: rawtcp turned off (mcp_fail_mode=closed): connections that are "
                 "neither HTTP nor TLS are refused instead of tunnelled uninspected"
             )
-            self._updating_options = True
-            try:
-                opts.update(rawtcp=False)
-            finally:
-                self._updating_options = False
+            self._set_own(opts, rawtcp=False)
         # mitmproxy's stream_large_bodies streams a body over its size (announced, or read so
         # far for a chunked one) before the request/response hooks get any content: a 2 KB
         # tools/call went to the server unauthenticated, unscanned and unaudited, and a JSON
@@ -243,11 +239,7 @@ class Gateway:
                 "or audited); use body_size_limit to bound memory",
                 big,
             )
-            self._updating_options = True
-            try:
-                opts.update(stream_large_bodies=None)
-            finally:
-                self._updating_options = False
+            self._set_own(opts, stream_large_bodies=None)
         elif big:
             log.warning(
                 "mcp-gateway: stream_large_bodies=%s with mcp_fail_mode=open: MCP requests and "
@@ -255,6 +247,20 @@ class Gateway:
                 "still authenticated and audited first; a chunked one is not)",
                 big,
             )
+
+    def _set_own(self, opts, **values) -> None:
+        """Set mitmproxy options from inside ``configure`` (which configures every addon
+        again). When another addon refuses the options there (a bad rule file at start-up,
+        the scan addon not configured yet), its error is not raised from here: the same addon
+        refuses them again in the configure pass this one is part of, and raised from here the
+        error's one line came after some thirty lines of nested traceback."""
+        self._updating_options = True
+        try:
+            opts.update(**values)
+        except exceptions.OptionsError as e:
+            log.debug("mcp-gateway: %s not set now: %s", ", ".join(values), e)
+        finally:
+            self._updating_options = False
 
     @staticmethod
     def _big(big: bool, body: bytes, enc: str | None) -> bool:

@@ -135,8 +135,10 @@ def _corrupt(p):
 )
 def test_bad_paths_are_options_errors(addon, tmp_path, default_db, make, expect):
     with taddons.context(addon) as tctx:
-        with pytest.raises(exceptions.OptionsError, match=expect):
+        with pytest.raises(exceptions.OptionsError, match=expect) as e:
             tctx.configure(addon, mcp_audit_db=make(tmp_path))
+        # one message at start-up, not the writer's error and then the same text again
+        assert e.value.__cause__ is None and e.value.__suppress_context__
         # the option is rolled back and the previous database stays in use
         assert tctx.options.mcp_audit_db == str(default_db)
         assert addon.path == str(default_db) and addon.pipeline.get("audit") is not None

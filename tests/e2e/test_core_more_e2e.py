@@ -283,6 +283,33 @@ def test_an_option_given_twice_stops_start_up(tmp_path):
     assert "option mcp_fail_mode is given 2 times ('closed', 'open'); give it once" in out
 
 
+def test_a_bad_rule_file_stops_start_up_with_its_line_not_a_long_traceback(tmp_path):
+    """The README: a bad rule stops start-up with ``file:line: field: problem``. It did, after
+    some thirty lines of traceback through mitmproxy's option manager (closed mode turning
+    rawtcp off from inside the start-up's configure)."""
+    import subprocess
+
+    from .conftest import GATEWAY_SCRIPT, VENV_BIN, clean_env, pick_free_port
+
+    bad = tmp_path / "mine.yaml"
+    bad.write_text(
+        "rules:\n  - id: my_rule\n    type: generic_secret\n    severity: high\n"
+        "    action: redact\n    patterns: ['foo[0-9']\n"
+    )
+    args = [
+        str(VENV_BIN / "mitmdump"),
+        "--listen-host", "127.0.0.1", "-p", str(pick_free_port()),
+        "--set", f"confdir={tmp_path / 'conf'}", "--set", f"mcp_audit_db={tmp_path / 'a.db'}",
+        "-s", str(GATEWAY_SCRIPT),
+        "--set", f"mcp_rules={bad}",
+    ]  # fmt: skip
+    r = subprocess.run(args, capture_output=True, text=True, timeout=120, env=clean_env())
+    out = r.stdout + r.stderr
+    assert r.returncode == 1, out[-3000:]
+    assert f"mcp_rules: {bad}:6: rules[0].patterns: invalid regular expression" in out, out
+    assert "optmanager.py" not in out and out.count("File ") <= 2, out
+
+
 GITHUB_TOKEN = "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"  # (valid CRC32 tail)
 
 

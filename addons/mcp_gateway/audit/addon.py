@@ -161,12 +161,13 @@ class AuditAddon:
             except WriterProcessError as e:
                 log.warning("mcp-gateway audit: %s; writing from a thread instead", e)
             except AuditError as e:
-                raise exceptions.OptionsError(str(e)) from e
+                # (its message says it all: chained, the start-up's traceback showed it twice)
+                raise exceptions.OptionsError(str(e)) from None
         w = AuditWriter(path, queue_size=queue_size, start_detail=detail)
         try:
             w.open()
         except AuditError as e:
-            raise exceptions.OptionsError(str(e)) from e
+            raise exceptions.OptionsError(str(e)) from None
         return w
 
     def _close(self) -> None:
