@@ -31,6 +31,9 @@ class Pending:
     # them (the last ones seen on it) may bring it
     resumable: frozenset = frozenset()
     done: bool = False  # its answer came (a progress token it gave may be reused since)
+    # a tasks/result for a task the gateway did not see created: its answer may be any
+    # tool's result, and every rule reads it (Message.any_target)
+    any_target: bool = False
 
 
 # a legacy progress token that two requests in flight, for different tools, gave: its
@@ -320,6 +323,8 @@ class CorrelateStage:
                 ev = _event_key(msg) if msg.sse_event_id else None
                 if call is not None:
                     msg.name = call.name
+                    if call.any_target:
+                        msg.any_name = True  # (a tool's message on an unknown task's stream)
                     if ev is not None and call.name is not None:
                         _learn_event(self.correlator, ev, call)
                 elif ev is not None and _resumed(msg.exchange):  # (replayed there)
@@ -369,6 +374,13 @@ class CorrelateStage:
                 # (rules scoped to the tool) and audited under it; a server's task-augmented
                 # sampling or elicitation request's result is that request's answer
                 p.method, p.name = task
+            elif msg.method == "tasks/result":
+                # A task the gateway did not see created: made in another session (the SDK
+                # servers keep one task store for all of them), pushed out of the memory
+                # below, or before a restart. Its result may be any tool's: unattributed, a
+                # crm_export task's result read from a second session skipped every rule
+                # scoped to crm_*. Every rule reads it, whatever its method and tool scope.
+                p.any_target = True
             # not forwarded after all (refused by a later stage): no answer will free its id
             undo = partial(c.forget, msg, p)
             if msg.refunds is None:
@@ -409,6 +421,7 @@ class CorrelateStage:
                 p.done = True
                 msg.method = p.method
                 msg.name = p.name
+                msg.any_target = p.any_target
                 msg.latency_ms = round((time.monotonic() - p.t0) * 1000.0, 3)
                 if p.method in _TASKED:
                     _learn_task(self.correlator, msg, p)
@@ -434,6 +447,7 @@ def _orphan_error(msg: Message) -> None:
     if p is not None:
         msg.method = p.method
         msg.name = p.name
+        msg.any_target = p.any_target
         msg.latency_ms = round((time.monotonic() - p.t0) * 1000.0, 3)
 
 

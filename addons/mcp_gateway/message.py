@@ -160,6 +160,9 @@ class Message:
     # whatever its tool scope, a rule applies (a legacy progress notification whose token two
     # requests in flight for different tools gave: it may be either's)
     any_name: bool = False
+    # whatever its method and tool scope, a rule applies (the answer to a tasks/result for a
+    # task the gateway did not see created: it may be any tool's result)
+    any_target: bool = False
     time: float = field(default_factory=time.time)
     findings: list[Finding] = field(default_factory=list)
     action: Action = Action.PASS

@@ -15,6 +15,8 @@ from mcp_gateway.scan.rules import RuleSet
 from mcp_gateway.scan.stage import SPANS_KEY, ScanStage
 from scan_helpers import github_token, jwt, pem
 
+C2S, S2C = Direction.CLIENT_TO_SERVER, Direction.SERVER_TO_CLIENT
+
 
 @pytest.fixture(scope="module")
 def engine():
@@ -1461,3 +1463,52 @@ def test_member_names_are_searched_in_linear_time_for_values_sharing_their_start
     assert time.process_time() - t0 < 10
     locs = [f.location for f in m.findings if f.location.endswith("/x")]
     assert locs and mails[7] not in locs[0] and locs[0].endswith("aaaa…/x")  # masked
+
+
+@pytest.mark.parametrize(
+    "scope",
+    [
+        "{direction: [s2c], methods: ['tools/call'], tools: ['crm_*']}",
+        "{direction: [s2c], tools: ['crm_*']}",
+    ],
+)
+def test_a_task_result_the_gateway_did_not_see_created_meets_every_scoped_rule(tmp_path, scope):
+    """Red-team round 30: a task's result is its tool's answer (correlate names it after the
+    tools/call that made the task), but a tasks/result for a task the gateway did not see
+    created named no tool, and the rules scoped to the tool skipped it. The SDK servers keep
+    one task store for all sessions, so a client made the crm_export task in one session and
+    read its result, unredacted, from another (or after pushing the task out of the gateway's
+    memory, or across a restart). Like an answer replayed on a resumed stream whose request
+    is unknown, it may be any tool's: every rule reads it, whatever its method and tool scope."""
+    p = Pipeline([CorrelateStage(), *crm_pipeline(tmp_path, scope).stages])
+
+    def call(session, rid, name):
+        post = ex(flow_id=f"c{rid}", session_id=session)
+        p.run(req({"name": name, "arguments": {}, "task": {}}, name=name, exchange=post))
+        made = {"jsonrpc": "2.0", "id": 7, "result": {"task": {"taskId": f"T-{name}"}}}
+        p.run(Message(made, Direction.SERVER_TO_CLIENT, Kind.RESULT, post, id=7))
+
+    def task_result(session, rid, task_id, log=False):
+        post = ex(flow_id=f"r{rid}", session_id=session)
+        ask = {"jsonrpc": "2.0", "id": rid, "method": "tasks/result", "params": {"taskId": task_id}}
+        p.run(Message(ask, C2S, Kind.REQUEST, post, id=rid, method="tasks/result"))
+        if log:  # the tool's log message on the tasks/result stream
+            data = {"level": "info", "data": "exporting CUST-123456"}
+            note = {"jsonrpc": "2.0", "method": "notifications/message", "params": data}
+            m = Message(note, S2C, Kind.NOTIFICATION, post, method="notifications/message")
+            p.run(m)
+            return m.payload["params"]["data"]
+        text = {"content": [{"type": "text", "text": "account CUST-123456"}]}
+        m = Message({"jsonrpc": "2.0", "id": rid, "result": text}, S2C, Kind.RESULT, post, id=rid)
+        p.run(m)
+        return m.payload["result"]["content"][0]["text"]
+
+    call("S1", 1, "crm_export")
+    call("S1", 2, "echo")
+    assert task_result("S1", 3, "T-crm_export") == "account [REDACTED:custom_crm]"
+    assert task_result("S1", 4, "T-echo") == "account CUST-123456"  # (its own tool's scope)
+    # another session (the servers' task stores are shared), a task never seen, a restart
+    assert task_result("S2", 5, "T-crm_export") == "account [REDACTED:custom_crm]"
+    assert task_result(None, 6, "T-crm_export") == "account [REDACTED:custom_crm]"
+    if "methods" not in scope:  # (a rule scoped to tools/call reads the result only)
+        assert task_result("S2", 8, "T-crm_export", log=True) == "exporting [REDACTED:custom_crm]"

@@ -382,7 +382,7 @@ class ScanStage:
         # the server replays answers it sent before, and one the gateway no longer remembers
         # (a client can push it out with answers of its own) is read by every rule, whatever
         # its method and tool scope, as the answer of any request it may be.
-        replay = (
+        replay = msg.any_target or (
             msg.method is None
             and (msg.kind is Kind.RESULT or msg.kind is Kind.ERROR)
             and ex.header("last-event-id") is not None
