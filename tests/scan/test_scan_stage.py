@@ -526,6 +526,13 @@ def test_a_2026_input_required_exchange_meets_the_rules_of_what_it_carries(tmp_p
         "file:///srv/public/" + "a/../" * 500 + "../secrets/a.txt",
         "file:///srv/" + "./" * 1100 + "secrets/a.txt",
         "file:///srv/public/" + "a/../" * 14000 + "../secrets/a.txt",
+        # percent-encoded: the mcp 2.x SDK's resource templates decode what they capture
+        # (file:///srv/{+path} reads secrets/a.txt in both, {name} reads secrets/a.txt in
+        # the second), and its JSON-RPC layer hands them the URI as sent
+        "file:///srv/%73ecrets/a.txt",
+        "file:///srv/secrets%2Fa.txt",
+        "file:///srv/%53ECRETS%2fa.txt",
+        "file:///srv/public/..%2Fsecrets/a.txt",
     ],
 )
 def test_a_resource_scope_matches_the_uri_as_the_server_reads_it(tmp_path, uri):

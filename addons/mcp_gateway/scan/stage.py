@@ -21,6 +21,7 @@ import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 import hyperscan as hs
 import orjson
@@ -135,6 +136,28 @@ def _embedded(msg: Message) -> tuple[str, ...]:
         if isinstance(answers, dict) and answers:
             return _INPUT_METHODS  # (an answer does not say what it answers)
     return ()
+
+
+def _served_aliases(uri: str) -> list[str]:
+    """The other names a resource URI has for the servers (none over ``URI_NORMALISED_MAX``,
+    where every scope applies): as they parse it (``served_uri_of``), and percent-decoded,
+    since the mcp 2.x SDK's resource templates decode what they capture from the URI it is
+    sent (``file:///srv/{+path}`` reads ``file:///srv/%73ecrets/a`` as secrets/a, ``{name}``
+    reads ``secrets%2Fa`` so too), where matched as written it stepped out of a rule scoped
+    to ``file:///srv/secrets/*``."""
+    out: list[str] = []
+    if len(uri) > URI_NORMALISED_MAX:
+        return out
+    seen = {uri}
+    forms = [uri]
+    if "%" in uri:
+        forms.append(unquote(uri, errors="surrogateescape"))
+    for form in forms:
+        for a in (form, served_uri_of(form)):
+            if a is not None and a not in seen:
+                seen.add(a)
+                out.append(a)
+    return out
 
 
 class _Needles:
@@ -400,13 +423,9 @@ class ScanStage:
         # A resource URI scoped by a rule is matched as written and as the server reads it:
         # FILE:///srv/secrets/a, file://localhost/…, /srv/public/../secrets/a are
         # file:///srv/secrets/a to the SDK servers.
-        alias = (
-            served_uri_of(msg.name)
-            if msg.method in URI_METHODS and isinstance(msg.name, str)
-            else None
-        )
-        if alias == msg.name:
-            alias = None
+        aliases: list[str] = []
+        if msg.method in URI_METHODS and isinstance(msg.name, str):
+            aliases = _served_aliases(msg.name)
         # A file: URI names a file, and the file systems of macOS and Windows ignore case:
         # file:///Users/alice/.SSH/id_rsa is ~/.ssh/id_rsa there, so a resource scope is also
         # matched ignoring case for it (erring toward the rule where the disk is Linux's).
@@ -417,21 +436,17 @@ class ScanStage:
             and isinstance(msg.name, str)
             and len(msg.name) > URI_NORMALISED_MAX
         )
-        uri = alias if alias is not None else msg.name
-        fold = (
-            uri
-            if msg.method in URI_METHODS and isinstance(uri, str) and uri[:5].lower() == "file:"
-            else None
+        folds = (
+            [u for u in (aliases or [msg.name]) if u[:5].lower() == "file:"]
+            if msg.method in URI_METHODS and isinstance(msg.name, str)
+            else []
         )
         idx = [
             i
             for i, r in enumerate(engine.rules)
             if r.in_scope(d, msg.method, msg.name, ex.server, ex.address, replay, any_name=huge)
-            or (alias is not None and r.in_scope(d, msg.method, alias, ex.server, ex.address))
-            or (
-                fold is not None
-                and r.in_scope(d, msg.method, fold, ex.server, ex.address, fold=True)
-            )
+            or any(r.in_scope(d, msg.method, a, ex.server, ex.address) for a in aliases)
+            or any(r.in_scope(d, msg.method, f, ex.server, ex.address, fold=True) for f in folds)
             or any(r.in_scope(d, m, msg.name, ex.server, ex.address) for m in embedded)
         ]
         allowed = None if len(idx) == len(engine.rules) else frozenset(idx)
