@@ -1211,3 +1211,37 @@ def test_a_request_streamed_by_mitmproxy_itself_is_still_read_when_its_body_is_k
     f.request.stream = True
     send(gw, f)
     assert f.response is not None and f.response.status_code == 401
+
+
+@pytest.mark.parametrize("method", [b"PUT", b"PATCH", b"GET", b"DELETE", b"OPTIONS", b"FOO"])
+def test_a_json_rpc_body_sent_with_another_method_than_post_is_refused(gw, method):
+    """Red-team round 30: the gateway read JSON-RPC in POST bodies only, and let any other
+    method's body pass untouched: not authenticated, scanned, rate-limited or audited. The
+    Python SDK's legacy /messages/ endpoint (mcp <= 1.26, and the servers built on it: a
+    Starlette Mount takes every method) ran a tools/call sent with PUT, PATCH or even GET,
+    its answer coming on the GET stream like a POST's. No MCP transport sends a message
+    with another method: such a request is refused (405) and audited."""
+    body = orjson.dumps(rpc("tools/call", id=9, name="bad"))
+    legacy = b"/messages/?session_id=0123456789abcdef0123456789abcdef"
+    for path, headers in (
+        (legacy, ((b"content-type", b"application/json"),)),
+        (b"/mcp", ((b"content-type", b"application/json"), (b"mcp-session-id", b"s1"))),
+    ):
+        req = tutils.treq(method=method, path=path, headers=headers, content=body)
+        f = send(gw, tflow.tflow(req=req))
+        assert f.response is not None and f.response.status_code == 405, (method, path)
+        err = orjson.loads(f.response.content)
+        assert err["error"]["code"] == ErrorCode.INVALID_REQUEST and err["id"] == 9
+        assert f.response.headers["allow"] == "POST"
+        assert gw.rec.msgs[-1].stopped  # (audited)
+    # other traffic with a body passes as it is: an upload, JSON of another API, an
+    # empty body
+    gw.rec.msgs.clear()
+    for path, content in (
+        (legacy, b"\x89PNG\r\n"),
+        (b"/api/items/1", b'{"name": "x", "method": "patch"}'),
+        (legacy, b""),
+    ):
+        req = tutils.treq(method=method, path=path, headers=(), content=content)
+        f = send(gw, tflow.tflow(req=req))
+        assert f.response is None or f.response.status_code != 405, (method, path, content)

@@ -541,6 +541,8 @@ class Gateway:
             return
         body = req.raw_content or b""
         method = req.method
+        if method != "POST" and body and self._off_post(flow, body):
+            return
         if method == "POST" and body:
             h = header_map(req.headers)
             mcp_header = has_mcp_header(h)
@@ -690,6 +692,62 @@ class Gateway:
             refusal = self.pipeline.start_exchange(ex)
             if refusal is not None:
                 self._refuse_exchange(flow, ex, refusal)
+
+    def _off_post(self, flow: http.HTTPFlow, body: bytes) -> bool:
+        """Refuse (405, audited) a request that is no POST but carries JSON-RPC in its body
+        to an MCP endpoint. The gateway reads messages in POST bodies only, and let another
+        method's body pass untouched: not authenticated, scanned, rate-limited or audited.
+        The Python SDK's legacy ``/messages/`` endpoint (mcp <= 1.26 and the servers built on
+        it: a Starlette ``Mount`` takes every method) ran a ``tools/call`` sent with PUT,
+        PATCH or GET, and answered it on the GET stream like a POST's. No MCP transport sends
+        a message with another method. True if refused."""
+        req = flow.request
+        h = header_map(req.headers)
+        path = req.path
+        if not (
+            has_mcp_header(h)
+            or "session" in path.lower()
+            or "%" in path
+            or _reverse(flow)
+            or self._known_server(address_of(flow))
+        ):
+            return False
+        ctype = h.get("content-type", "").lower()
+        enc = h.get("content-encoding")
+        json_type = "json" in ctype or not ctype
+        if not (
+            looks_like_json(body)
+            or (json_type and (enc or body[:1] in _BOM_STARTS or b"\x00" in body[:4]))
+            or codec.charset_may_hide_json(body, ctype)
+        ):
+            return False
+        try:
+            content = codec.json_utf8(
+                codec.decode_content(body, enc, self.max_message_bytes), ctype
+            )
+        except (codec.TooLarge, ValueError):
+            content = body  # (read as it is: any sign of JSON-RPC in it refuses it)
+        if not (may_name_jsonrpc(content) or may_name_jsonrpc(body)):
+            return False
+        ex = self._new_exchange(flow, h)
+        self._exchanges[flow.id] = ex
+        text = f"Invalid Request: MCP messages are sent with POST, not {req.method[:16]}"
+        msgs = None
+        try:
+            value = decode_json(content)
+            msgs = build_messages(
+                value, len(content), Direction.CLIENT_TO_SERVER, ex, content, self.max_batch
+            ).messages
+        except ParseError:
+            pass  # (audited as a message not inspected)
+        self._reject(flow, ex, 405, ErrorCode.INVALID_REQUEST, text, msgs)
+        flow.response.headers["allow"] = "POST"
+        log.warning(
+            "mcp-gateway: %s %s with a JSON-RPC body refused (MCP messages are sent with POST)",
+            req.method[:16],
+            path.split("?", 1)[0][:200],
+        )
+        return True
 
     # -- WebSocket (not an MCP transport, but the Python SDK 1.x has one): see ws.py -----
     def websocket_start(self, flow: http.HTTPFlow) -> None:
