@@ -429,6 +429,19 @@ class CorrelateStage:
                     _learn_event(self.correlator, ev, p)
             else:
                 _orphan_error(msg)
+                if (
+                    msg.method is None
+                    and msg.direction is Direction.SERVER_TO_CLIENT
+                    and ex.http_method == "GET"
+                ):
+                    # An answer on a stream apart from its request (the legacy transport's
+                    # GET stream carries them all; a WebSocket connection) whose request is
+                    # not known: pushed out of the bounded maps (by requests that no answer
+                    # frees, of any session or server), or sent in a way the gateway did not
+                    # read. It may be any request's answer, and went out under no tool, past
+                    # the rules scoped to crm_*: every rule reads it, as an unknown answer
+                    # replayed on a resumed stream.
+                    msg.any_target = True
         else:
             _orphan_error(msg)
 

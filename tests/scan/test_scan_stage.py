@@ -7,7 +7,7 @@ import time
 import orjson
 import pytest
 from mcp_gateway.act import ActStage
-from mcp_gateway.correlate import CorrelateStage
+from mcp_gateway.correlate import CorrelateStage, Correlator
 from mcp_gateway.message import Action, Direction, ErrorCode, Exchange, Kind, Message
 from mcp_gateway.pipeline import ORDER_ACT, ORDER_SCAN, Pipeline
 from mcp_gateway.scan.engine import Engine
@@ -1519,3 +1519,44 @@ def test_a_task_result_the_gateway_did_not_see_created_meets_every_scoped_rule(t
     assert task_result(None, 6, "T-crm_export") == "account [REDACTED:custom_crm]"
     if "methods" not in scope:  # (a rule scoped to tools/call reads the result only)
         assert task_result("S2", 8, "T-crm_export", log=True) == "exporting [REDACTED:custom_crm]"
+
+
+def test_an_unknown_answer_on_a_legacy_stream_meets_every_scoped_rule(tmp_path):
+    """Red-team round 30: on the legacy HTTP+SSE transport every answer comes on the GET
+    stream, apart from its request, and is named after it from the correlator's memory,
+    which is bounded (by entries and bytes, for every server and session together). An
+    answer whose request it no longer holds (a client pushed it out with requests of its own
+    that no answer frees, or sent it in a way the gateway did not read) went out under no
+    tool, past the rules scoped to crm_*. Like an unknown answer replayed on a resumed
+    stream, it may be any request's: every rule reads it."""
+    scan = crm_pipeline(tmp_path, "{direction: [s2c], methods: ['tools/call'], tools: ['crm_*']}")
+    c = Correlator(max_entries=3)
+    p = Pipeline([CorrelateStage(c), *scan.stages])
+    p.run(req({"name": "crm_export", "arguments": {}}, name="crm_export",
+              exchange=ex(flow_id="p0", legacy_session="L")))  # fmt: skip
+    for i in range(5):  # requests the server holds (another session's, another server's)
+        m = req(
+            {"name": "slow", "arguments": {}},
+            name="slow",
+            exchange=ex(flow_id=f"q{i}", session_id=f"X{i}"),
+        )
+        p.run(m)
+    stream = ex(flow_id="g", legacy_session="L", http_method="GET")
+
+    def text():
+        return {"content": [{"type": "text", "text": "account CUST-123456"}]}
+
+    m = result(text(), method=None, name=None, exchange=stream)
+    p.run(m)
+    assert m.payload["result"]["content"][0]["text"] == "account [REDACTED:custom_crm]"
+    # an answer the gateway knows keeps its own tool's scope
+    p.run(
+        req(
+            {"name": "echo", "arguments": {}},
+            name="echo",
+            exchange=ex(flow_id="p1", legacy_session="L"),
+        )
+    )
+    m = result(text(), method=None, name=None, exchange=stream)
+    p.run(m)
+    assert m.name == "echo" and m.payload["result"]["content"][0]["text"] == "account CUST-123456"
