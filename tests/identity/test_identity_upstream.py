@@ -230,3 +230,41 @@ def test_a_server_name_from_the_shim_header_never_picks_a_credential(tmp_path, m
     ex = mkex(auth=f"Bearer {key}", server="api.github-mcp.example.com:443")
     stage.on_exchange(ex)
     assert ex.flow.request.headers["authorization"] == f"Bearer {SECRET}"
+
+
+def test_no_credential_for_a_host_header_naming_another_server(tmp_path, monkeypatch, mkex) -> None:
+    """Red-team round 30: in regular proxy mode an absolute-form request (POST
+    http://127.0.0.1:8000/mcp) goes to the URL's host with the client's Host header, which
+    mitmproxy keeps (RFC 9112 3.2.2 has a proxy replace it); inside a CONNECT tunnel the
+    request goes to the tunnel's host whatever its Host header says. The credential was
+    matched by the address alone, while a shared front end (an ingress, a CDN, a virtual
+    host) serves the Host header's site: servers[127.0.0.1]'s secret went to Host:
+    evil.example. Such a request is refused (421), its gateway key removed, nothing injected."""
+    monkeypatch.setenv("MGW_T_TOKEN", SECRET)
+    stage, key = _setup(
+        tmp_path,
+        '  - match: "127.0.0.1:*"\n    credential: {type: bearer, ref: env://MGW_T_TOKEN}\n'
+        '  - match: "*.internal:*"\n    credential: {type: bearer, ref: env://MGW_T_TOKEN}\n',
+    )
+    for host in ("evil.example", "evil.example:8000", "localhost:8000"):
+        ex = mkex(auth=f"Bearer {key}", extra={"Host": host})
+        stage.on_exchange(ex)
+        assert ex.refusal is not None and ex.refusal.http_status == 421, host
+        sent = str(ex.flow.request.headers.fields)
+        assert SECRET not in sent and "mgw_" not in sent
+    # the address itself, however it is spelt, and another name the same entry matches
+    for server, host in (
+        ("127.0.0.1:8000", "127.0.0.1:8000"),
+        ("127.0.0.1:8000", None),
+        ("a.internal:80", "A.Internal"),
+        ("a.internal:80", "b.internal:80"),
+    ):
+        ex = mkex(auth=f"Bearer {key}", server=server, extra={"Host": host} if host else None)
+        stage.on_exchange(ex)
+        assert ex.refusal is None, (server, host)
+        assert ex.flow.request.headers["Authorization"] == f"Bearer {SECRET}"
+    # a gateway key without an upstream credential for that server: only removed, as before
+    stage2, key2 = _setup(tmp_path / "x", '  - match: "other:*"\n    name: other\n')
+    ex = mkex(auth=f"Bearer {key2}", extra={"Host": "evil.example"})
+    stage2.on_exchange(ex)
+    assert ex.refusal is None and "mgw_" not in str(ex.flow.request.headers.fields)

@@ -29,6 +29,8 @@ import time
 import urllib.parse
 from typing import Any
 
+from mitmproxy.net.http import url
+
 from .. import secretref
 from ..message import ErrorCode, Refusal
 from .config import Credential, ServerConfig
@@ -185,6 +187,31 @@ class Upstreams:
         if cred is None:
             strip_fields(headers, (client_header.lower().encode(),))
             return None, None
+        vhost = other_vhost(flow)
+        if vhost is not None and self.match(vhost) is not entry:
+            # The request goes to this entry's address, but a shared front end (an ingress,
+            # a CDN, a virtual host) serves the site its Host header names: in regular proxy
+            # mode, an absolute-form request (POST http://trusted/mcp) keeps the client's Host
+            # header, and one in a CONNECT tunnel goes to the tunnel's host whatever its Host
+            # header says. Injected, the credential went to Host: evil.example.
+            label = entry.name or entry.match
+            log.warning(
+                "mcp-gateway: request to %s (%s) names another server in its Host header (%s); "
+                "refused (421), no credential injected",
+                server,
+                label,
+                vhost[:200],
+            )
+            strip_fields(headers, (client_header.lower().encode(),))
+            return (
+                Refusal(
+                    ErrorCode.INVALID_REQUEST,
+                    f"Misdirected Request: the Host header names another server than {label}",
+                    http_status=421,
+                    stage="identify",
+                ),
+                None,
+            )
         value = credential_value(cred, secret)
         # what an echoing server could show the client: the secret, the header's value,
         # for basic the base64 of user:secret, and as a URL shows it (percent-encoded)
@@ -228,6 +255,31 @@ class Upstreams:
                 "mcp-gateway: could not mask the injected credential of flow %s",
                 getattr(flow, "id", "?"),
             )
+
+
+def other_vhost(flow: Any) -> str | None:
+    """The ``host:port`` a request's Host header names when it is not the address the
+    request goes to, in regular (or upstream) proxy mode; None otherwise. (Reverse mode is
+    the operator's choice of server: mitmproxy sets the Host header to it, or keeps the one
+    naming the gateway with keep_host_header. In transparent modes the address is the
+    destination's, as the client resolved the Host header's name.)"""
+    mode = type(getattr(flow.client_conn, "proxy_mode", None)).__name__
+    if mode not in ("RegularMode", "UpstreamMode"):
+        return None
+    req = flow.request
+    hh = req.host_header
+    if not hh:
+        return None
+    try:
+        host, port = url.parse_authority(hh, check=False)
+    except ValueError:
+        return hh  # (names nothing the entry matches)
+    if port is None:
+        port = url.default_port(req.scheme) or req.port
+    host = host.lower().rstrip(".")
+    if host == req.host.lower().rstrip(".") and port == req.port:
+        return None
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def strip_fields(
