@@ -263,6 +263,12 @@ def test_no_credential_for_a_host_header_naming_another_server(tmp_path, monkeyp
         stage.on_exchange(ex)
         assert ex.refusal is None, (server, host)
         assert ex.flow.request.headers["Authorization"] == f"Bearer {SECRET}"
+    # HTTP/2: a Host field beside the :authority is what an HTTP/1 server reads
+    ex = mkex(auth=f"Bearer {key}", extra={"Host": "evil.example"})
+    ex.flow.request.http_version = "HTTP/2.0"
+    ex.flow.request.authority = "127.0.0.1:8000"
+    stage.on_exchange(ex)
+    assert ex.refusal is not None and ex.refusal.http_status == 421
     # a gateway key without an upstream credential for that server: only removed, as before
     stage2, key2 = _setup(tmp_path / "x", '  - match: "other:*"\n    name: other\n')
     ex = mkex(auth=f"Bearer {key2}", extra={"Host": "evil.example"})

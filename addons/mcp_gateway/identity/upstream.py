@@ -267,19 +267,22 @@ def other_vhost(flow: Any) -> str | None:
     if mode not in ("RegularMode", "UpstreamMode"):
         return None
     req = flow.request
-    hh = req.host_header
-    if not hh:
-        return None
-    try:
-        host, port = url.parse_authority(hh, check=False)
-    except ValueError:
-        return hh  # (names nothing the entry matches)
-    if port is None:
-        port = url.default_port(req.scheme) or req.port
-    host = host.lower().rstrip(".")
-    if host == req.host.lower().rstrip(".") and port == req.port:
-        return None
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    # (an HTTP/2 request may carry a Host field beside its :authority: sent on over HTTP/1,
+    # the field is the one the server reads)
+    names = [v for v in (*req.headers.get_all("host"), req.data.authority) if v]
+    for hh in names:
+        if isinstance(hh, bytes):
+            hh = hh.decode("utf-8", "surrogateescape")
+        try:
+            host, port = url.parse_authority(hh, check=False)
+        except ValueError:
+            return hh  # (names nothing the entry matches)
+        if port is None:
+            port = url.default_port(req.scheme) or req.port
+        host = host.lower().rstrip(".")
+        if host != req.host.lower().rstrip(".") or port != req.port:
+            return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return None
 
 
 def strip_fields(
