@@ -1245,3 +1245,22 @@ def test_a_json_rpc_body_sent_with_another_method_than_post_is_refused(gw, metho
         req = tutils.treq(method=method, path=path, headers=(), content=content)
         f = send(gw, tflow.tflow(req=req))
         assert f.response is None or f.response.status_code != 405, (method, path, content)
+
+
+def test_an_exchange_knows_the_site_its_host_header_names(gw):
+    """Regular proxy mode: an absolute-form request goes to the URL's host with the client's
+    Host header (mitmproxy keeps it), and a shared front end serves that site; server scopes,
+    limits and upstream credentials look at it too (Exchange.vhost). Not in reverse mode,
+    where the operator chose the server (and keep_host_header keeps the gateway's name)."""
+    body = rpc("tools/call", id=4, name="echo")
+    for headers, vhost in (
+        (((b"host", b"paid.example"),), "paid.example:80"),
+        (((b"host", b"Address:22"),), None),
+        ((), None),
+    ):
+        send(gw, post(body, headers=headers))
+        assert gw.rec.msgs[-1].exchange.vhost == vhost, headers
+    f = post(body, headers=((b"host", b"paid.example"),))
+    f.client_conn.proxy_mode = ProxyMode.parse("reverse:http://127.0.0.1:9")
+    send(gw, f)
+    assert gw.rec.msgs[-1].exchange.vhost is None

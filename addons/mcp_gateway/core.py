@@ -32,6 +32,7 @@ from .headers import (
     hget,
     is_event_stream,
     one_content_type,
+    other_vhost,
     repeated_singletons,
     standard_reason,
     unfold_headers,
@@ -321,6 +322,8 @@ class Gateway:
         )
         if ex.legacy_session is not None:
             ex.transport = Transport.LEGACY_SSE
+        if flow.response is None:
+            ex.vhost = other_vhost(flow)
         if ambiguous:
             ex.refusal = Refusal(
                 ErrorCode.INVALID_REQUEST,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 from mitmproxy import http
-from mitmproxy.net.http import status_codes
+from mitmproxy.net.http import status_codes, url
 
 
 def header_map(headers: http.Headers) -> dict[str, str]:
@@ -154,3 +154,31 @@ def drop_foreign_upgrade(headers) -> None:
         del headers["connection"]
     if conn:
         headers["connection"] = ", ".join(conn)
+
+
+def other_vhost(flow) -> str | None:
+    """The ``host:port`` a request's Host header names when it is not the address the
+    request goes to, in regular (or upstream) proxy mode; None otherwise. (Reverse mode is
+    the operator's choice of server: mitmproxy sets the Host header to it, or keeps the one
+    naming the gateway with keep_host_header. In transparent modes the address is the
+    destination's, as the client resolved the Host header's name.)"""
+    mode = type(getattr(flow.client_conn, "proxy_mode", None)).__name__
+    if mode not in ("RegularMode", "UpstreamMode"):
+        return None
+    req = flow.request
+    # (an HTTP/2 request may carry a Host field beside its :authority: sent on over HTTP/1,
+    # the field is the one the server reads)
+    names = [v for v in (*req.headers.get_all("host"), req.data.authority) if v]
+    for hh in names:
+        if isinstance(hh, bytes):
+            hh = hh.decode("utf-8", "surrogateescape")
+        try:
+            host, port = url.parse_authority(hh, check=False)
+        except ValueError:
+            return hh  # (names nothing the entry matches)
+        if port is None:
+            port = url.default_port(req.scheme) or req.port
+        host = host.lower().rstrip(".")
+        if host != req.host.lower().rstrip(".") or port != req.port:
+            return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return None

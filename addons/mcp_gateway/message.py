@@ -120,6 +120,10 @@ class Exchange:
     # "host:port" the request really goes to, when ``server`` is a name from the shim's
     # header (credentials and server limits go by the address too, never by that name alone)
     address: str | None = None
+    # "host:port" its Host header (or :authority) names when that is not where the request
+    # goes (regular proxy mode: an absolute-form request, a CONNECT tunnel): a shared front
+    # end serves that site, and server scopes and limits match it too
+    vhost: str | None = None
     http_method: str = "POST"
     path: str = "/"
     scheme: str = "http"

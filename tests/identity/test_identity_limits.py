@@ -360,3 +360,23 @@ def test_made_up_bearer_tokens_share_the_initialize_bucket_of_their_network(mkex
         is Action.PASS
     )
     assert _call(stage, mkex, mkreq, tok(8, "2001:db8:28:1::1")).action is Action.PASS
+
+
+def test_a_server_reached_through_another_address_is_limited_by_its_host_header(mkex, mkreq):
+    """Red-team round 30: a shared front end (an ingress, a CDN, a virtual host) serves the
+    site a request's Host header names; in regular proxy mode an absolute-form request goes
+    to the URL's host with the client's Host header (mitmproxy keeps it). POST
+    http://free.example/mcp with Host: paid.example was counted as free.example's and
+    escaped paid.example's shared limit (core sets Exchange.vhost)."""
+    stage, _ = _stage(
+        'limits:\n  servers:\n    - match: "paid.example:*"\n      rate: 2/minute\n      per: total\n'
+    )
+    actions = []
+    for i in range(4):
+        ex = mkex(server="free.example:80")
+        ex.vhost = "paid.example:80"
+        ex.identity = _ident(f"caller{i}")
+        m = mkreq(ex, method="tools/call", name="echo")
+        stage.process(m)
+        actions.append(m.action)
+    assert actions == [Action.PASS, Action.PASS, Action.BLOCK, Action.BLOCK]

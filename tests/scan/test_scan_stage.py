@@ -1560,3 +1560,24 @@ def test_an_unknown_answer_on_a_legacy_stream_meets_every_scoped_rule(tmp_path):
     m = result(text(), method=None, name=None, exchange=stream)
     p.run(m)
     assert m.name == "echo" and m.payload["result"]["content"][0]["text"] == "account CUST-123456"
+
+
+def test_a_server_scope_matches_the_site_the_host_header_names(tmp_path):
+    """Red-team round 30: a shared front end serves the site a request's Host header names,
+    and in regular proxy mode an absolute-form request goes to the URL's host with the
+    client's Host header: POST http://free.example/mcp with Host: paid.example stepped out of
+    the rules scoped to paid.example (core sets Exchange.vhost)."""
+    rule = tmp_path / "paid.yaml"
+    rule.write_text(
+        "rules:\n  - id: paid-deny\n    type: custom_deny\n    severity: high\n"
+        "    action: block\n    pattern: '.+'\n    scope: {servers: ['paid.example:*']}\n"
+    )
+    p = Pipeline([ScanStage(Engine.load([str(rule)])), ActStage()])
+    m = req({"name": "run", "arguments": {"a": "x"}}, exchange=ex(server="free.example:80"))
+    p.run(m)
+    assert m.action is Action.PASS
+    e = ex(server="free.example:80", flow_id="f2")
+    e.vhost = "paid.example:80"
+    m = req({"name": "run", "arguments": {"a": "x"}}, exchange=e)
+    p.run(m)
+    assert m.action is Action.BLOCK

@@ -187,6 +187,8 @@ class LimitsStage:
                 rules = rules + self._servers(ex.server)
                 if ex.address is not None:  # named by the shim's header: its address too
                     rules = rules + tuple(r for r in self._servers(ex.address) if r not in rules)
+                if ex.vhost is not None:  # the site its Host header names (a shared front end)
+                    rules = rules + tuple(r for r in self._servers(ex.vhost) if r not in rules)
         if not rules:
             self._count(consumer, ex.server, tool or method, limited=False)
             return

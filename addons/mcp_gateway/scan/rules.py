@@ -493,7 +493,7 @@ class Rule:
         method: str | None,
         name: str | None,
         server: str | None,
-        address: str | None = None,
+        address: str | tuple[str, ...] | None = None,
         any_target: bool = False,
         fold: bool = False,
         any_name: bool = False,
@@ -522,7 +522,10 @@ class Rule:
             ):
                 return False
         if sc.servers and not _glob_any(server or "", sc.servers):
-            if address is None or not _glob_any(address, sc.servers):
+            if address is None or not any(
+                _glob_any(a, sc.servers)
+                for a in (address if isinstance(address, tuple) else (address,))
+            ):
                 return False
         return True
 

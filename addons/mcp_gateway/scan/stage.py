@@ -412,7 +412,7 @@ class ScanStage:
         )
         embedded = _embedded(msg)
         key = (
-            str(msg.direction), msg.method, msg.name, ex.server, ex.address, replay, embedded,
+            str(msg.direction), msg.method, msg.name, ex.server, ex.address, ex.vhost, replay, embedded,
             msg.any_name,
         )  # fmt: skip
         cache = engine.__dict__.setdefault("_scope_cache", {})
@@ -441,13 +441,16 @@ class ScanStage:
             if msg.method in URI_METHODS and isinstance(msg.name, str)
             else []
         )
+        # (a server scope matches the address, a name the client gave it, or the site its
+        # Host header names, which a shared front end serves)
+        addr = ex.address if ex.vhost is None else tuple(a for a in (ex.address, ex.vhost) if a)
         idx = [
             i
             for i, r in enumerate(engine.rules)
-            if r.in_scope(d, msg.method, msg.name, ex.server, ex.address, replay, any_name=huge)
-            or any(r.in_scope(d, msg.method, a, ex.server, ex.address) for a in aliases)
-            or any(r.in_scope(d, msg.method, f, ex.server, ex.address, fold=True) for f in folds)
-            or any(r.in_scope(d, m, msg.name, ex.server, ex.address) for m in embedded)
+            if r.in_scope(d, msg.method, msg.name, ex.server, addr, replay, any_name=huge)
+            or any(r.in_scope(d, msg.method, a, ex.server, addr) for a in aliases)
+            or any(r.in_scope(d, msg.method, f, ex.server, addr, fold=True) for f in folds)
+            or any(r.in_scope(d, m, msg.name, ex.server, addr) for m in embedded)
         ]
         allowed = None if len(idx) == len(engine.rules) else frozenset(idx)
         if len(cache) > 4096:
