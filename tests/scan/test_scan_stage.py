@@ -1482,10 +1482,10 @@ def test_member_names_are_searched_in_linear_time_for_values_sharing_their_start
 def test_a_task_result_the_gateway_did_not_see_created_meets_every_scoped_rule(tmp_path, scope):
     """Red-team round 30: a task's result is its tool's answer (correlate names it after the
     tools/call that made the task), but a tasks/result for a task the gateway did not see
-    created named no tool, and the rules scoped to the tool skipped it. The SDK servers keep
-    one task store for all sessions, so a client made the crm_export task in one session and
-    read its result, unredacted, from another (or after pushing the task out of the gateway's
-    memory, or across a restart). Like an answer replayed on a resumed stream whose request
+    created named no tool, and the rules scoped to the tool skipped it. A stateless Python
+    SDK server ignores Mcp-Session-Id and its task ids carry no session scope, so a client
+    made the crm_export task without a session and read its result, unredacted, naming
+    another (or after pushing the task out of the gateway's memory, or across a restart). Like an answer replayed on a resumed stream whose request
     is unknown, it may be any tool's: every rule reads it, whatever its method and tool scope."""
     p = Pipeline([CorrelateStage(), *crm_pipeline(tmp_path, scope).stages])
 
@@ -1514,7 +1514,7 @@ def test_a_task_result_the_gateway_did_not_see_created_meets_every_scoped_rule(t
     call("S1", 2, "echo")
     assert task_result("S1", 3, "T-crm_export") == "account [REDACTED:custom_crm]"
     assert task_result("S1", 4, "T-echo") == "account CUST-123456"  # (its own tool's scope)
-    # another session (the servers' task stores are shared), a task never seen, a restart
+    # another session (a stateless server ignores it), a task never seen, a restart
     assert task_result("S2", 5, "T-crm_export") == "account [REDACTED:custom_crm]"
     assert task_result(None, 6, "T-crm_export") == "account [REDACTED:custom_crm]"
     if "methods" not in scope:  # (a rule scoped to tools/call reads the result only)
