@@ -225,6 +225,16 @@ def test_gateway_key_in_a_url_query_is_removed_before_it_goes_on(tmp_path, mkex)
         h.request.path = "/search?q=hello&page=2"
         a.request(h)
         assert h.request.path == "/search?q=hello&page=2"  # (untouched: not even re-encoded)
+        # percent-encoded, as the server decodes it (red-team round 30)
+        for spelt in (key.replace("_", "%5F"), "%6D" + key[1:]):
+            e = tflow.tflow()
+            e.request.path = f"/mcp?a=1&key={spelt}"
+            a.request(e)
+            assert dict(e.request.query) == {"a": "1"}, spelt
+        k = tflow.tflow()
+        k.request.path = "/search?q=50%25&page=2"
+        a.request(k)
+        assert k.request.path == "/search?q=50%25&page=2"
 
 
 def test_slow_jwks_does_not_delay_revocation(tmp_path, mkex, jwks_server, signer, mkjwks) -> None:

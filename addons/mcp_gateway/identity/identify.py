@@ -455,8 +455,9 @@ class IdentifyStage:
         if self.state.keys is None:
             return
         req = flow.request
-        if b"mgw_" not in req.data.path.lower():
-            return  # (one C-speed search: the common case)
+        low = req.data.path.lower()
+        if b"mgw_" not in low and b"%" not in low:
+            return  # (C-speed searches: the common case; %5F or %6D spell a key too)
         fields = req.query.fields
         kept = tuple((k, v) for k, v in fields if _KEY_SHAPE.match(v) is None)
         if len(kept) != len(fields):
