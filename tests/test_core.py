@@ -1264,3 +1264,34 @@ def test_an_exchange_knows_the_site_its_host_header_names(gw):
     f.client_conn.proxy_mode = ProxyMode.parse("reverse:http://127.0.0.1:9")
     send(gw, f)
     assert gw.rec.msgs[-1].exchange.vhost is None
+
+
+def _redirect(gw, location: bytes, mode: str | None):
+    f = post(rpc("initialize", id=1))
+    if mode is not None:
+        f.client_conn.proxy_mode = ProxyMode.parse(mode)
+    f.request.scheme, f.request.host, f.request.port = "http", "127.0.0.1", 8000
+    send(gw, f)
+    f.response = tutils.tresp(
+        status_code=307, headers=((b"location", location), (b"content-length", b"0")), content=b""
+    )
+    gw.responseheaders(f)
+    gw.response(f)
+    return f.response.headers.get_all("location")
+
+
+def test_a_reverse_gateways_upstream_cannot_redirect_clients_around_it(gw):
+    """FastMCP of the Python SDK 1.8/1.9 answers a POST to /mcp with 307 to
+    http://<its own address>/mcp/: the Python SDK 1.9 client followed it to the server, and
+    every request and answer after the first went around the gateway, unscanned."""
+    assert _redirect(gw, b"http://127.0.0.1:8000/mcp/", "reverse:http://127.0.0.1:8000") == [
+        "/mcp/"
+    ]
+    assert _redirect(gw, b"//127.0.0.1:8000/mcp/?a=1", "reverse:http://127.0.0.1:8000") == [
+        "/mcp/?a=1"
+    ]
+    # another origin (an authorization server) is the client's to follow
+    auth = b"https://auth.example.com/authorize"
+    assert _redirect(gw, auth, "reverse:http://127.0.0.1:8000") == [auth.decode()]
+    # a regular proxy's client comes back through the proxy: nothing to change
+    assert _redirect(gw, b"http://127.0.0.1:8000/mcp/", None) == ["http://127.0.0.1:8000/mcp/"]

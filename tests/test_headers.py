@@ -8,6 +8,7 @@ from mcp_gateway.headers import (
     is_event_stream,
     one_content_type,
     repeated_singletons,
+    same_origin_relative,
     standard_reason,
     unfold_headers,
 )
@@ -92,3 +93,36 @@ def test_upgrades_other_than_websocket_are_dropped():
     ws = H((b"Upgrade", b"websocket"), (b"Connection", b"Upgrade"))
     drop_foreign_upgrade(ws)
     assert ws["upgrade"] == "websocket" and ws["connection"] == "Upgrade"
+
+
+def test_a_url_naming_the_upstream_becomes_relative_as_clients_read_it():
+    def rel(url: str, scheme: str = "http", host: str = "127.0.0.1", port: int = 8000):
+        return same_origin_relative(url, scheme, host, port)
+
+    assert rel("http://127.0.0.1:8000/mcp/") == "/mcp/"
+    assert rel("HTTP://127.0.0.1:8000") == "/"
+    assert rel("http://127.0.0.1:8000?x=1") == "/?x=1"
+    assert rel("//127.0.0.1:8000/mcp/") == "/mcp/"  # scheme-relative
+    assert rel("http:\\\\127.0.0.1:8000\\mcp/?a#f") == "/mcp/?a#f"  # fetch: \ is /
+    assert rel("http:/127.0.0.1:8000/mcp") == "/mcp"  # any number of slashes
+    assert rel(" http://127.0.0.1:8000/m\tc\np \x00") == "/mcp"  # tabs, breaks, C0 trimmed
+    assert rel("http://user:pw@127.0.0.1:8000/mcp") == "/mcp"  # userinfo names no origin
+    assert rel("https://mcp.example.com/mcp", "https", "mcp.example.com", 443) == "/mcp"
+    assert rel("https://MCP.example.com.:443/mcp", "https", "mcp.example.com", 443) == "/mcp"
+    assert rel("http://[::1]:8000/mcp", host="::1") == "/mcp"
+    # a path that starts with // stays a path (as //host/… it would name another host)
+    assert rel("http://127.0.0.1:8000//evil.example/x") == "/.//evil.example/x"
+    # other origins, and references that are relative already, are left alone
+    for other in (
+        "http://127.0.0.1:8001/mcp/",
+        "https://127.0.0.1:8000/mcp/",
+        "http://localhost:8000/mcp/",
+        "https://auth.example.com/authorize",
+        "//auth.example.com/x",
+        "/mcp/",
+        "mcp/",
+        "http:mcp/",  # relative to the client's own URL (same scheme)
+        "mailto:x@example.com",
+        "http://127.0.0.1:x/",
+    ):
+        assert rel(other) is None, other

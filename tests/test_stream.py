@@ -459,6 +459,16 @@ def test_legacy_endpoint_rewritten_in_reverse_mode(gw):
     assert (last.kind, last.method, last.name) == (Kind.RESULT, "tools/call", "echo")
 
 
+def test_legacy_endpoint_made_relative_names_no_other_host(gw):
+    f = legacy_get(gw)
+    out = feed(
+        f.response.stream,
+        b"event: endpoint\ndata: http://127.0.0.1:9//evil.example/messages/?session_id=ab\n\n",
+        4,
+    )
+    assert out == b"event: endpoint\ndata: /.//evil.example/messages/?session_id=ab\n\n"
+
+
 def legacy_stream(gw, session: bytes = b"ab"):
     f = legacy_get(gw)
     list(f.response.stream(b"event: endpoint\ndata: /messages/?session_id=" + session + b"\n\n"))

@@ -34,6 +34,7 @@ from .headers import (
     one_content_type,
     other_vhost,
     repeated_singletons,
+    same_origin_relative,
     standard_reason,
     unfold_headers,
 )
@@ -1009,6 +1010,8 @@ class Gateway:
             if resp is None:
                 return
             unfold_headers(resp.headers)
+            if 300 <= resp.status_code < 400 and "location" in resp.headers and _reverse(flow):
+                self._redirect_here(flow)
             if flow.id in self._exchanges:
                 standard_reason(resp)
                 if 300 <= resp.status_code < 400 and "location" in resp.headers:
@@ -1307,6 +1310,27 @@ class Gateway:
             if "content-encoding" in resp.headers:
                 del resp.headers["content-encoding"]
             resp.content = str(new.get("body", "")).encode("utf-8", "surrogatepass")
+
+    def _redirect_here(self, flow: http.HTTPFlow) -> None:
+        """A reverse gateway's upstream redirecting to its own address (``Location:
+        http://upstream/mcp/``: FastMCP of the Python SDK 1.8 and 1.9 answers every POST to
+        ``/mcp`` so, to add the slash) would send the client around the gateway: httpx (the
+        Python SDK up to 1.2x, fastmcp 2) and fetch follow it, and every request and answer
+        after the first went to the server unscanned and unaudited. Such a target is made
+        relative, so the client follows it to the gateway; other origins are left alone."""
+        resp, req = flow.response, flow.request
+        assert resp is not None
+        values = resp.headers.get_all("location")
+        here = [same_origin_relative(v, req.scheme, req.host, req.port) for v in values]
+        if all(h is None for h in here):
+            return
+        resp.headers.set_all(
+            "location", [v if h is None else h for v, h in zip(values, here, strict=True)]
+        )
+        log.info(
+            "mcp-gateway: redirect to the upstream's own address kept on the gateway (flow %s)",
+            flow.id,
+        )
 
     def _scan_location(self, flow: http.HTTPFlow, ex: Exchange) -> None:
         """A redirect's target: the TypeScript SDK does not follow a redirected POST and

@@ -182,3 +182,60 @@ def other_vhost(flow) -> str | None:
         if host != req.host.lower().rstrip(".") or port != req.port:
             return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     return None
+
+
+_DEFAULT_PORT = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+_URL_JUNK = re.compile(r"[\t\n\r]")
+_C0_AND_SPACE = "".join(map(chr, range(33)))
+_ABSOLUTE = re.compile(r"(?i)^([a-z][a-z0-9+.-]*):(.*)$", re.S)
+
+
+def same_origin_relative(url: str, scheme: str, host: str, port: int) -> str | None:
+    """``url`` (a redirect's ``Location``, a legacy ``endpoint``) as a reference relative to
+    whatever origin the client used, when it names the origin ``scheme://host:port`` (the
+    upstream of a reverse gateway); None when it names another origin or none (already
+    relative). Read as clients read it: httpx and WHATWG URL parsers (fetch) drop tabs and
+    line breaks, trim spaces and control characters, take a backslash for a slash in an
+    http(s) URL, and any number of slashes after ``http:``; userinfo names no origin. The
+    result never starts with ``//`` (a scheme-relative reference to another host): a path
+    that does is written ``/.//…``, the same path to every URL parser."""
+    text = _URL_JUNK.sub("", url).strip(_C0_AND_SPACE)
+    m = _ABSOLUTE.match(text)
+    if m:
+        given = m.group(1).lower()
+        if given not in _DEFAULT_PORT:
+            return None
+        rest = m.group(2).replace("\\", "/")
+        if not rest.startswith("/") and given == scheme.lower():
+            return None  # ``http:x``: relative to the client's own URL, as WHATWG reads it
+        rest = rest.lstrip("/")
+    else:
+        given = scheme.lower()
+        rest = text.replace("\\", "/")
+        if not rest.startswith("//"):
+            return None  # a path: already relative
+        rest = rest.lstrip("/")
+    end = len(rest)
+    for sep in "/?#":
+        i = rest.find(sep)
+        if i != -1:
+            end = min(end, i)
+    authority, tail = rest[:end], rest[end:]
+    authority = authority.rsplit("@", 1)[-1]
+    if authority.startswith("["):
+        h, _, p = authority[1:].partition("]")
+        p = p[1:] if p.startswith(":") else ""
+    else:
+        h, _, p = authority.partition(":")
+    try:
+        got_port = int(p) if p else _DEFAULT_PORT[given]
+    except ValueError:
+        return None
+    want_host = host.lower().rstrip(".").strip("[]")
+    if given != scheme.lower() or h.lower().rstrip(".") != want_host or got_port != port:
+        return None  # another origin
+    if not tail.startswith("/"):
+        tail = "/" + tail
+    if tail.startswith("//"):
+        tail = "/." + tail
+    return tail

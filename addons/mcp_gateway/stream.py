@@ -715,6 +715,9 @@ class SSEStream:
             return ev.raw
         if parts.scheme and isinstance(self.flow.client_conn.proxy_mode, mode_specs.ReverseMode):
             # An absolute endpoint would let the client bypass a reverse gateway.
-            relative = urlunsplit(("", "", parts.path or "/", parts.query, ""))
+            path = parts.path or "/"
+            if path.startswith("//"):  # (as written, //host/… would name another host)
+                path = "/." + path
+            relative = urlunsplit(("", "", path, parts.query, ""))
             return encode_event(relative, event=ev.event, id=ev.id, retry=ev.retry)
         return ev.raw
