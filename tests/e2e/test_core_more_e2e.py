@@ -354,3 +354,52 @@ def test_a_call_too_costly_to_parse_with_an_escaped_method_is_refused_on_first_c
         r = c.post(md.base + "/mcp", content=body.encode(), headers=headers)
     assert r.status_code == 413 and r.json()["error"]["code"] == -32065
     assert server.calls() == []
+
+
+async def test_a_redirect_to_the_upstream_keeps_the_client_on_a_reverse_gateway(
+    mitmdump_factory, mcp_server_factory
+):
+    """Starlette (FastMCP's server) answers a POST to ``/mcp/`` with 307 to the absolute
+    ``http://<its own address>/mcp`` (and FastMCP of the SDK 1.8/1.9 and fastmcp 2.8 answer
+    ``/mcp`` with 307 to ``/mcp/``). Clients that follow redirects (httpx with
+    ``follow_redirects=True``: the Python SDK 1.9, fastmcp 2.x) then talked to the server
+    directly: a token in a tool's result reached them unredacted and no audit row said so."""
+    server = mcp_server_factory("streamable")
+    md = mitmdump_factory(mode=f"reverse:{server.base}", shared=True)
+    url = md.url_for(server) + "/"  # the endpoint as users write it, with a slash
+    headers = {"accept": ACCEPT, "content-type": "application/json"}
+
+    def rpc(i: int, method: str, params: dict) -> dict:
+        return {"jsonrpc": "2.0", "id": i, "method": method, "params": params}
+
+    def answer(r: httpx.Response) -> dict:
+        for line in r.text.splitlines():  # (an SSE answer: its one data line)
+            if line.startswith("data:"):
+                return json.loads(line[5:])
+        return r.json()
+
+    async with httpx.AsyncClient(follow_redirects=True, trust_env=False, timeout=10) as c:
+        init = rpc(
+            1,
+            "initialize",
+            {
+                "protocolVersion": "2025-03-26",
+                "capabilities": {},
+                "clientInfo": {"name": "follows-redirects", "version": "1"},
+            },
+        )
+        r = await c.post(url, json=init, headers=headers)
+        assert r.history and r.history[0].status_code == 307
+        assert r.url.port == md.port, f"followed the redirect around the gateway to {r.url}"
+        sid = r.headers["mcp-session-id"]
+        h = {**headers, "mcp-session-id": sid, "mcp-protocol-version": "2025-03-26"}
+        note = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+        assert (await c.post(url, json=note, headers=h)).status_code == 202
+        r = await c.post(
+            url,
+            json=rpc(2, "tools/call", {"name": "leak", "arguments": {"kind": "github"}}),
+            headers=h,
+        )
+        assert r.url.port == md.port
+        text = answer(r)["result"]["content"][0]["text"]
+        assert text == "GITHUB_TOKEN=[REDACTED:github_token]"
