@@ -1271,6 +1271,7 @@ def _redirect(gw, location: bytes, mode: str | None):
     if mode is not None:
         f.client_conn.proxy_mode = ProxyMode.parse(mode)
     f.request.scheme, f.request.host, f.request.port = "http", "127.0.0.1", 8000
+    f.client_conn.timestamp_tls_setup = None  # (the client came in over plain http)
     send(gw, f)
     f.response = tutils.tresp(
         status_code=307, headers=((b"location", location), (b"content-length", b"0")), content=b""
@@ -1295,3 +1296,13 @@ def test_a_reverse_gateways_upstream_cannot_redirect_clients_around_it(gw):
     assert _redirect(gw, auth, "reverse:http://127.0.0.1:8000") == [auth.decode()]
     # a regular proxy's client comes back through the proxy: nothing to change
     assert _redirect(gw, b"http://127.0.0.1:8000/mcp/", None) == ["http://127.0.0.1:8000/mcp/"]
+
+
+def test_a_redirect_to_the_upstream_under_another_scheme_is_left_with_a_warning(gw, caplog):
+    """http -> https on the upstream's own host: made relative it would come back to the
+    gateway and be redirected again, for ever; the operator is told where to point it."""
+    up = b"https://127.0.0.1:8443/mcp/"
+    with caplog.at_level("WARNING", logger="mcp_gateway"):
+        assert _redirect(gw, up, "reverse:http://127.0.0.1:8000") == [up.decode()]
+    assert "redirects to https://127.0.0.1:8443" in caplog.text
+    assert "/mcp/" not in caplog.text  # (a path may carry a token: not logged)

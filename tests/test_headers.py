@@ -126,3 +126,9 @@ def test_a_url_naming_the_upstream_becomes_relative_as_clients_read_it():
         "http://127.0.0.1:x/",
     ):
         assert rel(other) is None, other
+    # a scheme-relative reference and ``https:host`` are read with the client's own scheme
+    up = ("https", "mcp.example.com", 443)
+    assert same_origin_relative("//mcp.example.com/mcp/", *up, "http") is None  # http:80
+    assert same_origin_relative("//mcp.example.com/mcp/", *up, "https") == "/mcp/"
+    assert same_origin_relative("https:mcp.example.com/mcp/", *up, "http") == "/mcp/"
+    assert same_origin_relative("https:mcp/", *up, "https") is None  # relative to its URL

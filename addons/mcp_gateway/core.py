@@ -37,6 +37,7 @@ from .headers import (
     same_origin_relative,
     standard_reason,
     unfold_headers,
+    url_origin,
 )
 from .message import (
     Direction,
@@ -1321,8 +1322,24 @@ class Gateway:
         resp, req = flow.response, flow.request
         assert resp is not None
         values = resp.headers.get_all("location")
-        here = [same_origin_relative(v, req.scheme, req.host, req.port) for v in values]
+        mine = "https" if flow.client_conn.tls_established else "http"
+        here = [same_origin_relative(v, req.scheme, req.host, req.port, mine) for v in values]
         if all(h is None for h in here):
+            for v in values:
+                o = url_origin(v, mine)
+                if o is not None and o[1] == req.host.lower().rstrip(".").strip("[]"):
+                    # (the upstream's host under another scheme or port, typically http ->
+                    # https: made relative, it would come back here and be redirected again)
+                    log.warning(
+                        "mcp-gateway: the upstream %s redirects to %s://%s:%d, which clients "
+                        "reach without the gateway: point --mode reverse at that address "
+                        "(flow %s)",
+                        f"{req.scheme}://{req.host}:{req.port}",
+                        o[0],
+                        req.host,
+                        o[2],
+                        flow.id,
+                    )
             return
         resp.headers.set_all(
             "location", [v if h is None else h for v, h in zip(values, here, strict=True)]

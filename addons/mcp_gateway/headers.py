@@ -190,31 +190,31 @@ _C0_AND_SPACE = "".join(map(chr, range(33)))
 _ABSOLUTE = re.compile(r"(?i)^([a-z][a-z0-9+.-]*):(.*)$", re.S)
 
 
-def same_origin_relative(url: str, scheme: str, host: str, port: int) -> str | None:
-    """``url`` (a redirect's ``Location``, a legacy ``endpoint``) as a reference relative to
-    whatever origin the client used, when it names the origin ``scheme://host:port`` (the
-    upstream of a reverse gateway); None when it names another origin or none (already
-    relative). Read as clients read it: httpx and WHATWG URL parsers (fetch) drop tabs and
-    line breaks, trim spaces and control characters, take a backslash for a slash in an
-    http(s) URL, and any number of slashes after ``http:``; userinfo names no origin. The
-    result never starts with ``//`` (a scheme-relative reference to another host): a path
-    that does is written ``/.//…``, the same path to every URL parser."""
+def url_origin(url: str, client_scheme: str) -> tuple[str, str, int, str] | None:
+    """The origin ``url`` (a redirect's ``Location``) takes a client to, as (scheme, host,
+    port, the rest: path, query, fragment), or None when it takes it nowhere else (a path
+    relative to where it is, another scheme than http(s), a bad port). Read as clients read
+    it: httpx and WHATWG URL parsers (fetch) drop tabs and line breaks, trim spaces and control
+    characters, take a backslash for a slash in an http(s) URL and any number of slashes after
+    ``http:``; userinfo names no origin; a scheme-relative ``//host/…`` keeps the client's
+    scheme, and so is ``http:x`` relative to the client's own URL when its scheme is the
+    client's."""
     text = _URL_JUNK.sub("", url).strip(_C0_AND_SPACE)
     m = _ABSOLUTE.match(text)
+    client_scheme = client_scheme.lower()
     if m:
         given = m.group(1).lower()
         if given not in _DEFAULT_PORT:
             return None
         rest = m.group(2).replace("\\", "/")
-        if not rest.startswith("/") and given == scheme.lower():
+        if not rest.startswith("/") and given == client_scheme:
             return None  # ``http:x``: relative to the client's own URL, as WHATWG reads it
-        rest = rest.lstrip("/")
     else:
-        given = scheme.lower()
+        given = client_scheme
         rest = text.replace("\\", "/")
         if not rest.startswith("//"):
             return None  # a path: already relative
-        rest = rest.lstrip("/")
+    rest = rest.lstrip("/")
     end = len(rest)
     for sep in "/?#":
         i = rest.find(sep)
@@ -228,11 +228,26 @@ def same_origin_relative(url: str, scheme: str, host: str, port: int) -> str | N
     else:
         h, _, p = authority.partition(":")
     try:
-        got_port = int(p) if p else _DEFAULT_PORT[given]
+        port = int(p) if p else _DEFAULT_PORT[given]
     except ValueError:
         return None
-    want_host = host.lower().rstrip(".").strip("[]")
-    if given != scheme.lower() or h.lower().rstrip(".") != want_host or got_port != port:
+    return given, h.lower().rstrip("."), port, tail
+
+
+def same_origin_relative(
+    url: str, scheme: str, host: str, port: int, client_scheme: str | None = None
+) -> str | None:
+    """``url`` (a redirect's ``Location``) as a reference relative to whatever origin the
+    client used, when it names the origin ``scheme://host:port`` (the upstream of a reverse
+    gateway; the client reached the gateway with ``client_scheme``, by default the same);
+    None when it names another origin or none (already relative). The result never starts
+    with ``//`` (a scheme-relative reference to another host): a path that does is written
+    ``/.//…``, the same path to every URL parser."""
+    o = url_origin(url, client_scheme or scheme)
+    if o is None:
+        return None
+    given, h, got_port, tail = o
+    if given != scheme.lower() or h != host.lower().rstrip(".").strip("[]") or got_port != port:
         return None  # another origin
     if not tail.startswith("/"):
         tail = "/" + tail
