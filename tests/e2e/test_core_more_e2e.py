@@ -362,7 +362,7 @@ async def test_a_redirect_to_the_upstream_keeps_the_client_on_a_reverse_gateway(
     """Starlette (FastMCP's server) answers a POST to ``/mcp/`` with 307 to the absolute
     ``http://<its own address>/mcp`` (and FastMCP of the SDK 1.8/1.9 and fastmcp 2.8 answer
     ``/mcp`` with 307 to ``/mcp/``). Clients that follow redirects (httpx with
-    ``follow_redirects=True``: the Python SDK 1.9, fastmcp 2.x) then talked to the server
+    ``follow_redirects=True``: the Python SDK 1.8 and 1.9, fastmcp 2.8; and mcp-remote) then talked to the server
     directly: a token in a tool's result reached them unredacted and no audit row said so."""
     server = mcp_server_factory("streamable")
     md = mitmdump_factory(mode=f"reverse:{server.base}", shared=True)
