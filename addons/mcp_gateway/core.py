@@ -1316,9 +1316,10 @@ class Gateway:
         """A reverse gateway's upstream redirecting to its own address (``Location:
         http://upstream/mcp/``: FastMCP of the Python SDK 1.8 and 1.9 answers every POST to
         ``/mcp`` so, to add the slash) would send the client around the gateway: httpx (the
-        Python SDK 1.8 and 1.9, fastmcp 2.8) and fetch (mcp-remote) follow it, and every request and answer
-        after the first went to the server unscanned and unaudited. Such a target is made
-        relative, so the client follows it to the gateway; other origins are left alone."""
+        Python SDK 1.8 and 1.9, fastmcp 2.8) and fetch (mcp-remote) follow it, and every
+        request and answer after the first went to the server unscanned and unaudited. Such a
+        target is made relative, so the client follows it to the gateway; other origins are
+        left alone."""
         resp, req = flow.response, flow.request
         assert resp is not None
         values = resp.headers.get_all("location")

@@ -362,8 +362,9 @@ async def test_a_redirect_to_the_upstream_keeps_the_client_on_a_reverse_gateway(
     """Starlette (FastMCP's server) answers a POST to ``/mcp/`` with 307 to the absolute
     ``http://<its own address>/mcp`` (and FastMCP of the SDK 1.8/1.9 and fastmcp 2.8 answer
     ``/mcp`` with 307 to ``/mcp/``). Clients that follow redirects (httpx with
-    ``follow_redirects=True``: the Python SDK 1.8 and 1.9, fastmcp 2.8; and mcp-remote) then talked to the server
-    directly: a token in a tool's result reached them unredacted and no audit row said so."""
+    ``follow_redirects=True``: the Python SDK 1.8 and 1.9, fastmcp 2.8; and mcp-remote) then
+    talked to the server directly: a token in a tool's result reached them unredacted and no
+    audit row said so."""
     server = mcp_server_factory("streamable")
     md = mitmdump_factory(mode=f"reverse:{server.base}", shared=True)
     url = md.url_for(server) + "/"  # the endpoint as users write it, with a slash
@@ -378,7 +379,7 @@ async def test_a_redirect_to_the_upstream_keeps_the_client_on_a_reverse_gateway(
                 return json.loads(line[5:])
         return r.json()
 
-    async with httpx.AsyncClient(follow_redirects=True, trust_env=False, timeout=10) as c:
+    async with httpx.AsyncClient(follow_redirects=True, trust_env=False, timeout=40) as c:
         init = rpc(
             1,
             "initialize",
