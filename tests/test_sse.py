@@ -396,3 +396,18 @@ def test_a_long_line_in_small_chunks_is_searched_once():
     evs = [e for c in chunks for e in p.feed(c)]
     assert time.process_time() - t < 2.0
     assert len(evs) == 1 and len(evs[0].data_bytes) == 32 << 20
+
+
+def test_an_event_whose_held_cr_is_its_blank_line_can_be_ended_at_once():
+    for body in (b"data: a\r\r", b"data: a\n\r", b"data: a\r\n\r", b": c\r\r"):
+        p = SSEParser()
+        assert p.feed(body) == []  # (the last CR may still be half of a CRLF)
+        (ev,) = p.end_held_event()
+        assert ev.raw == body and ev.complete and p.pending == 0
+        # an LF that follows is a blank line of its own; the next event is read whole
+        evs = p.feed(b"\ndata: b\r\r") + p.close()
+        assert [e.data for e in evs] == [None, "b"] and evs[0].raw == b"\n"
+    for body in (b"data: a\r", b"data: a\r\rdata: b", b"\r\r", b"data: a\r\r\r"):
+        p = SSEParser()
+        p.feed(body)
+        assert p.end_held_event() == []  # a line not ended yet, or no event held

@@ -131,6 +131,23 @@ class SSEParser:
         self._reset()
         return raw
 
+    def end_held_event(self) -> list[SSEEvent]:
+        """The event being built, when all it lacks is the LF that may follow its last byte:
+        a CR after a line end is its blank line whatever comes next (a lone CR ends lines
+        too), so the event is whole. Returned as such; an LF that follows reads as a blank
+        line of its own, which no client acts on. [] in any other state."""
+        buf = self._buf
+        n = len(buf)
+        if (
+            self._open
+            and n >= 2
+            and self._pos == n - 1
+            and buf[-1] == _CR
+            and buf[-2] in (_CR, _LF)
+        ):
+            return self._scan(b"", final=True)
+        return []
+
     def feed(self, data: bytes, final: bool = False) -> list[SSEEvent]:
         if self._head is not None:
             # A UTF-8 byte order mark at the very start of the stream is not part of the

@@ -367,6 +367,11 @@ class SSEStream:
         events = self.parser.feed(data) if data else []
         if final:
             events += self.parser.close()
+        elif self.parser.pending > self.gw.max_message_bytes:
+            # an event over the limit whose blank line, a lone CR, is the chunk's last byte
+            # (held for a possible LF) is whole: taken as one still being read, the next
+            # event was read as its tail (passed unread, or dropped unaudited)
+            events += self.parser.end_held_event()
         if self.decoder is not None and events:
             now = perf_counter()
             start, n = self._burst
