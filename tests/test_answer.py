@@ -209,12 +209,16 @@ def test_legacy_answer_goes_to_the_announced_endpoint(gw, endpoint):
     assert orjson.loads(a.request.content)["id"] == 7
 
 
-def test_reverse_mode_answer_goes_to_the_path_the_client_was_given(gw):
+@pytest.mark.parametrize(
+    "endpoint",
+    [b"http://10.0.0.7:9000", b"//10.0.0.7:9000", b"\\\\10.0.0.7:9000", b"//address:22"],
+)
+def test_reverse_mode_answer_goes_to_the_path_the_client_was_given(gw, endpoint):
     def reverse(f):
         f.client_conn.proxy_mode = ProxyMode.parse("reverse:http://address:22")
 
     f = stream(gw, method=b"GET", path=b"/sse", tweak=reverse)
-    announce = b"event: endpoint\ndata: http://10.0.0.7:9000/messages/?session_id=ab\n\n"
+    announce = b"event: endpoint\ndata: " + endpoint + b"/messages/?session_id=ab\n\n"
     out = feed(f, announce + b"data: " + orjson.dumps(SAMPLING) + b"\n\n")
     assert out.startswith(b"event: endpoint\ndata: /messages/?session_id=ab\n\n")
     (a,) = gw.replayed

@@ -1149,3 +1149,28 @@ def test_an_oversized_event_ended_by_a_lone_cr_does_not_take_the_next_event_for_
         seen = [m.payload for m in gw.rec.msgs[n:] if m.method == "notifications/message"]
         assert [p["params"]["data"] for p in seen] == ["SECRET", "[REDACTED:email]"]
     assert b"".join(stream(b"")) == b""
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        b"//127.0.0.1:9/messages/?session_id=ab",
+        b"//elsewhere.example/messages/?session_id=ab",
+        b"\\\\elsewhere.example/messages/?session_id=ab",
+        b"/\\elsewhere.example/messages/?session_id=ab",
+    ],
+)
+def test_a_scheme_relative_legacy_endpoint_is_made_relative_in_reverse_mode(gw, endpoint):
+    """``//host/path`` names another host as much as ``http://host/path`` does (and so do
+    ``\\\\host`` and ``/\\host`` to a WHATWG URL parser, as Node's ``new URL`` reads them):
+    only the absolute form was rewritten, so a client that follows the endpoint (one that
+    does not check its origin) posted around a reverse gateway, and one that checks it (the
+    SDKs) failed, where the same server's absolute endpoint worked."""
+    f = legacy_get(gw)
+    out = feed(f.response.stream, b"event: endpoint\ndata: " + endpoint + b"\n\n", 4)
+    assert out == b"event: endpoint\ndata: /messages/?session_id=ab\n\n"
+    assert gw.exchange(f).legacy_session == "ab"
+    # a path that merely holds a backslash further on is relative already
+    f = legacy_get(gw)
+    raw = b"event: endpoint\ndata: /messages\\x/?session_id=ab\n\n"
+    assert feed(f.response.stream, raw, 4) == raw

@@ -20,10 +20,11 @@ error is injected on the socket instead: see ws.py.)
 from __future__ import annotations
 
 import logging
+import re
 import weakref
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 from mitmproxy import connection, ctx, http
 from mitmproxy.net.http.url import unparse as url_unparse
@@ -136,6 +137,29 @@ def answer_flow(
     return f
 
 
+def endpoint_parts(uri: str) -> SplitResult:
+    """A legacy ``endpoint`` URI as clients resolve it: ASCII tabs and line breaks dropped
+    (a WHATWG URL parser and Python's ``urlsplit`` drop them), and backslashes before its
+    query read as slashes (a WHATWG parser, Node's ``new URL``, does so for http and https):
+    ``//host/path``, ``\\\\host/path`` and ``/\\host/path`` name a host as ``http://host/path``
+    does."""
+    u = re.sub(r"[\t\r\n]", "", uri)
+    cut = min((i for i in (u.find("?"), u.find("#")) if i >= 0), default=len(u))
+    return urlsplit(u[:cut].replace("\\", "/") + u[cut:])
+
+
+def relative_endpoint(uri: str) -> str | None:
+    """The path and query of an endpoint URI that names a host (with or without a scheme), as
+    a reverse gateway hands it to its clients; None for a relative one."""
+    parts = endpoint_parts(uri)
+    if not (parts.scheme or parts.netloc):
+        return None
+    path = parts.path or "/"
+    if path.startswith("//"):  # (as written, //host/… would name another host)
+        path = "/." + path
+    return urlunsplit(("", "", path, parts.query, ""))
+
+
 def _origin(url: str) -> tuple[str, str, int | None]:
     parts = urlsplit(url)
     port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
@@ -168,12 +192,12 @@ def send_to_server(
         headers, query = _masked(sent, stream_flow.request)
         url = sent.url
         if endpoint:
-            parts = urlsplit(endpoint)
-            if parts.scheme and isinstance(
+            relative = relative_endpoint(endpoint)
+            if relative is not None and isinstance(
                 stream_flow.client_conn.proxy_mode, mode_specs.ReverseMode
             ):
                 # as the client was told: the path on the reverse target
-                endpoint = urlunsplit(("", "", parts.path or "/", parts.query, ""))
+                endpoint = relative
             url = urljoin(sent.url, endpoint)
             if _origin(url) != _origin(sent.url):
                 # the client's credentials go only where the stream came from (the SDKs

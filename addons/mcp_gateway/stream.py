@@ -18,7 +18,6 @@ from collections import deque
 from collections.abc import Iterator
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 from mitmproxy import ctx, http
@@ -715,14 +714,13 @@ class SSEStream:
         if not self.known:
             self._became_mcp()
         try:
-            parts = urlsplit(uri)
+            relative = answer.relative_endpoint(uri)
         except ValueError:
             return ev.raw
-        if parts.scheme and isinstance(self.flow.client_conn.proxy_mode, mode_specs.ReverseMode):
-            # An absolute endpoint would let the client bypass a reverse gateway.
-            path = parts.path or "/"
-            if path.startswith("//"):  # (as written, //host/… would name another host)
-                path = "/." + path
-            relative = urlunsplit(("", "", path, parts.query, ""))
+        if relative is not None and isinstance(
+            self.flow.client_conn.proxy_mode, mode_specs.ReverseMode
+        ):
+            # An endpoint naming a host (``http://host/…``, or ``//host/…`` without a
+            # scheme) would let the client bypass a reverse gateway.
             return encode_event(relative, event=ev.event, id=ev.id, retry=ev.retry)
         return ev.raw
