@@ -411,3 +411,31 @@ def test_an_event_whose_held_cr_is_its_blank_line_can_be_ended_at_once():
         p = SSEParser()
         p.feed(body)
         assert p.end_held_event() == []  # a line not ended yet, or no event held
+
+
+def test_the_tail_after_a_take_is_the_rest_of_the_event_wherever_it_was_cut():
+    # take_pending gives up on the event being read; the next event handed out must be
+    # exactly the rest of it (the gateway drops or passes it as the tail of an event over
+    # the limit), and the events after it as they would have been read
+    for eol in (b"\n", b"\r\n", b"\r"):
+        ev = eol.join([b"id: 1", b"data: first line", b": note", b"data: second"]) + eol + eol
+        after = b"data: next" + eol + eol + b"event: e" + eol + b"data: last" + eol + eol
+        ref = SSEParser()
+        want = [(e.data, e.event) for e in ref.feed(after) + ref.close()]
+        for cut in range(1, len(ev)):
+            for step in (1, 3, len(ev) + len(after)):
+                p = SSEParser()
+                assert p.feed(ev[:cut]) == []
+                taken = p.take_pending()
+                assert taken == ev[:cut]
+                rest = ev[cut:] + after
+                evs = [e for i in range(0, len(rest), step) for e in p.feed(rest[i : i + step])]
+                evs += p.close()
+                assert taken + evs[0].raw == ev, (eol, cut, step)
+                assert [(e.data, e.event) for e in evs[1:] if e.data is not None] == want
+                assert b"".join(e.raw for e in evs) == rest
+        # the stream ends right after the take: one empty rest, so the event is over
+        p = SSEParser()
+        p.feed(ev[:5])
+        p.take_pending()
+        assert [(e.raw, e.complete) for e in p.close()] == [(b"", False)]

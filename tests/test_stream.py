@@ -1174,3 +1174,43 @@ def test_a_scheme_relative_legacy_endpoint_is_made_relative_in_reverse_mode(gw, 
     f = legacy_get(gw)
     raw = b"event: endpoint\ndata: /messages\\x/?session_id=ab\n\n"
     assert feed(f.response.stream, raw, 4) == raw
+
+
+@pytest.mark.parametrize("mode", ["open", "closed"])
+@pytest.mark.parametrize("eol", [b"\n", b"\r\n", b"\r"])
+@pytest.mark.parametrize("at", [0, 1])  # the chunk ends before the line's end, or within it
+def test_the_lines_of_an_oversized_event_after_a_cut_are_not_taken_for_an_event(gw, mode, eol, at):
+    """An event over the limit is given up while it is read: the rest of it, up to its
+    blank line, is its tail. When the chunk ended right before the end of one of its lines,
+    the rest started with that line end, which was read as the event's blank line: the
+    event's next line went out as an event of its own (here a JSON-RPC answer that, to the
+    client, was part of an event that is no JSON)."""
+    gw.tctx.configure(gw, mcp_max_message_bytes=200, mcp_fail_mode=mode)
+    f = sse_flow(gw)
+    stream = f.response.stream
+    first = b'data: {"jsonrpc":"2.0","method":"notifications/message","pad":"' + b"A" * 300
+    second = b'data: {"jsonrpc":"2.0","id":1,"result":{"t":"PII"}}'
+    body = first + eol + second + eol + eol + b"data: after" + eol + eol
+    cut = len(first) + at
+    n = len(gw.rec.msgs)
+    out = b"".join([*stream(body[:cut]), *stream(body[cut:]), *stream(b"")])
+    if mode == "open":
+        assert out == body  # passed on as it came, not inspected
+    else:
+        assert b'"result"' not in out and b"A" * 10 not in out
+        assert out.endswith(b"data: after" + eol + eol)
+    assert not [m for m in gw.rec.msgs[n:] if m.kind is Kind.RESULT]
+    assert [m.payload for m in gw.rec.msgs[n:] if m.payload] == [{"data": "after"}]
+
+
+def test_an_oversized_server_request_cut_by_the_end_of_the_stream_is_still_answered(gw):
+    """A server request over the limit whose id comes last is answered once its end is
+    read. When the stream ended right after the bytes given up on (no tail came), it was
+    never answered, and the server waited for ever."""
+    gw.tctx.configure(gw, mcp_max_message_bytes=200, mcp_fail_mode="closed")
+    f = sse_flow(gw, request=rpc("tools/call", id=43, name="echo"))
+    stream = f.response.stream
+    req = b'data: {"jsonrpc":"2.0","method":"sampling/createMessage","params":{"t":"' + b"x" * 500
+    out = b"".join([*stream(req + b'"},"id":9}'), *stream(b"")])
+    # (no client replay in a unit test: the server's error comes to the client instead)
+    assert b"sampling" not in out and b'"id":9' in out and out.count(b"-32065") == 1

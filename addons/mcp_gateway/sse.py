@@ -98,6 +98,12 @@ class SSEParser:
         self._seen = 0
         self._head: bytes | None = b""  # the stream's first bytes, until the BOM is settled
         self._bom = False  # the first line starts with a BOM not yet skipped
+        # after take_pending, part-way through an event: the next bytes up to a line end
+        # finish a line already taken (never a blank line, nor a field), and an LF right
+        # after a CR taken at the very end is that CR's
+        self._cont = False
+        self._skip_lf = False
+        self._whole = False  # ... and the CR taken was the event's blank line: no tail
         self._reset()
 
     def _reset(self) -> None:
@@ -124,11 +130,21 @@ class SSEParser:
         return bytes(self._buf[:n])
 
     def take_pending(self) -> bytes:
-        """Give up on the event being built: return its raw bytes and reset."""
+        """Give up on the event being built: return its raw bytes. What comes next is the
+        rest of that event (its tail, up to its blank line), read as one event: a line the
+        bytes taken cut in two is finished, not taken for a blank line (the event's next
+        line would have gone out as an event of its own)."""
+        whole = self._held_blank_line()
         raw = bytes(self._buf)
         self._buf.clear()
         self._pos = self._seen = 0
         self._reset()
+        self._whole = whole
+        if raw:
+            self._open = True
+            last = raw[-1]
+            self._skip_lf = last == _CR
+            self._cont = last != _CR and last != _LF
         return raw
 
     def end_held_event(self) -> list[SSEEvent]:
@@ -136,17 +152,19 @@ class SSEParser:
         a CR after a line end is its blank line whatever comes next (a lone CR ends lines
         too), so the event is whole. Returned as such; an LF that follows reads as a blank
         line of its own, which no client acts on. [] in any other state."""
+        return self._scan(b"", final=True) if self._held_blank_line() else []
+
+    def _held_blank_line(self) -> bool:
+        """Whether the event being built lacks only the LF that may follow its last CR."""
         buf = self._buf
         n = len(buf)
-        if (
+        return (
             self._open
             and n >= 2
             and self._pos == n - 1
             and buf[-1] == _CR
             and buf[-2] in (_CR, _LF)
-        ):
-            return self._scan(b"", final=True)
-        return []
+        )
 
     def feed(self, data: bytes, final: bool = False) -> list[SSEEvent]:
         if self._head is not None:
@@ -159,7 +177,7 @@ class SSEParser:
             self._head = None
             self._bom = head.startswith(_BOM)  # kept in the raw bytes, skipped by the fields
             data = head
-        if not data or final:
+        if not data or final or self._cont or self._skip_lf:
             return self._scan(data, final)
         # LF, or CRLF as sse-starlette (the Python SDK) writes it: the fast paths check that
         # no line holds a bare CR or LF before they trust CRLF (memchr per line: counting
@@ -243,6 +261,16 @@ class SSEParser:
         lf = -2  # the next LF at or after pos (-1: none in buf), searched again only once
         # passed: lines ending in CR alone searched to the buffer's end for every line
         seen = self._seen  # (nothing before it, from pos on, is a CR or LF)
+        if self._skip_lf and pos < n:
+            self._skip_lf = False
+            if buf[pos] == _LF:
+                pos += 1  # the LF of a CRLF whose CR was taken with the event's start
+                seen = max(seen, pos)
+            if self._whole:  # the event was whole: its rest is that LF, or nothing
+                self._whole = False
+                out.append(self._dispatch(bytes(memoryview(buf)[:pos]), True))
+                start = pos
+        cont = self._cont
         while pos < n:
             lo = pos if pos >= seen else seen
             if lf != -1 and lf < pos:
@@ -260,6 +288,10 @@ class SSEParser:
             else:
                 seen = n
                 break
+            if cont:
+                cont = self._cont = False  # the end of a line whose start was taken
+                pos = nxt
+                continue
             # (one copy: a bytearray slice and then bytes() would copy a long line twice;
             # the memoryviews are temporaries, so the buffer can still be resized)
             if end > pos:
@@ -336,11 +368,15 @@ class SSEParser:
         out = self.feed(b"", final=True)
         if self._buf:
             rest = bytes(self._buf[self._pos :])
-            if rest:
+            if rest and not self._cont:
                 self._line(rest)
             out.append(self._dispatch(bytes(self._buf), False))
             self._buf.clear()
             self._pos = self._seen = 0
+        elif self._open:
+            # the stream ended right after a take: the rest of the event it cut is empty
+            out.append(self._dispatch(b"", False))
+        self._cont = self._skip_lf = self._whole = False
         return out
 
     def _line(self, line: bytes) -> None:
