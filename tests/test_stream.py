@@ -1214,3 +1214,23 @@ def test_an_oversized_server_request_cut_by_the_end_of_the_stream_is_still_answe
     out = b"".join([*stream(req + b'"},"id":9}'), *stream(b"")])
     # (no client replay in a unit test: the server's error comes to the client instead)
     assert b"sampling" not in out and b'"id":9' in out and out.count(b"-32065") == 1
+
+
+def test_a_byte_order_mark_before_a_comment_or_field_is_no_stray_line(gw):
+    """A UTF-8 byte order mark opens the stream, before its first line (WHATWG: clients
+    skip it): a first event that is a comment or an id/retry field holds no stray line (it
+    was scanned and audited as text no client reads)."""
+    for first in (b": hello\n\n", b"retry: 100\nid: 1\n\n"):
+        f = sse_flow(gw)
+        n = len(gw.rec.msgs)
+        body = b"\xef\xbb\xbf" + first
+        assert feed(f.response.stream, body, 2) == body
+        assert gw.rec.msgs[n:] == []
+    # (lines that are no field after it still are)
+    f = sse_flow(gw)
+    out = feed(f.response.stream, b"\xef\xbb\xbfPII here\n\n", 3)
+    assert b"PII" not in out and b"[REDACTED:email]" in out
+    # ... only at the start of the stream: later, such a line is a field no client knows
+    f = sse_flow(gw)
+    out = feed(f.response.stream, b"data: x\n\n\xef\xbb\xbf: PII\n\n", 3)
+    assert b"PII" not in out and b"[REDACTED:email]" in out

@@ -60,9 +60,12 @@ log = logging.getLogger("mcp_gateway")
 _SSE_FIELD = re.compile(rb"(?:data|event|id|retry)(?::|$)")
 
 
-def _stray_lines(raw: bytes) -> bool:
+def _stray_lines(raw: bytes, first: bool = False) -> bool:
     """Whether an event without data holds lines that are no SSE field nor comment (a JSON
-    body sent as an event stream): an SSE client ignores them, a careless one reads them."""
+    body sent as an event stream): an SSE client ignores them, a careless one reads them.
+    The stream's ``first`` event may open with a byte order mark, which is no line's."""
+    if first and raw[:3] == b"\xef\xbb\xbf":
+        raw = raw[3:]
     for line in raw.splitlines():
         if line and not line.startswith(b":") and not _SSE_FIELD.match(line):
             return True
@@ -213,6 +216,7 @@ class SSEStream:
         self._hold = None
         self._closed_after_error = False
         self._answered: list = []  # ids of the responses this stream delivered (bounded)
+        self._first = True  # no event read yet (the first may open with a byte order mark)
         # (start, events): events a compressed stream inflated to since ``start``
         self._burst: tuple[float, int] = (0.0, 0)
         self.endpoint: str | None = None  # legacy HTTP+SSE: where the client POSTs
@@ -574,6 +578,7 @@ class SSEStream:
         return self.gw._not_inspected(self.flow, self.ex, Direction.SERVER_TO_CLIENT, size, text)
 
     def _event(self, ev: SSEEvent) -> bytes:
+        first, self._first = self._first, False
         if self.skip_tail is not None:
             mode, self.skip_tail = self.skip_tail, None
             if mode == "raw":
@@ -584,7 +589,7 @@ class SSEStream:
             note_event_id(self.ex.scratch, ev.id)  # (the ids a client resumes it from)
         data = ev.data_bytes
         if data is None:
-            if self.known and _stray_lines(ev.raw):
+            if self.known and _stray_lines(ev.raw, first):
                 return self._plain_event(ev, raw_text=True)
             return ev.raw  # comments, keep-alives, retry-only events
         if ev.event == "endpoint":
