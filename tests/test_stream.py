@@ -1234,3 +1234,19 @@ def test_a_byte_order_mark_before_a_comment_or_field_is_no_stray_line(gw):
     f = sse_flow(gw)
     out = feed(f.response.stream, b"data: x\n\n\xef\xbb\xbf: PII\n\n", 3)
     assert b"PII" not in out and b"[REDACTED:email]" in out
+
+
+def test_a_dropped_event_keeps_its_retry_as_well_as_its_id(gw):
+    """A dropped event keeps the fields that steer the client's reconnection: its id (so
+    resumption works) and its ``retry:`` (the reconnection delay a 2025-11-25 server asks
+    for, which clients read from any event); the retry alone was lost."""
+    f = sse_flow(gw)
+    secret = (
+        b'data: {"jsonrpc":"2.0","method":"notifications/message","params":{"data":"SECRET"}}\n\n'
+    )
+    out = feed(f.response.stream, b"id: 4\nretry: 5000\n" + secret + b"retry: 7000\n" + secret, 5)
+    assert out == b"id: 4\nretry: 5000\n\nretry: 7000\n\n"
+    # text that is no JSON-RPC, blocked, likewise
+    f = sse_flow(gw)
+    out = feed(f.response.stream, b"retry: 6000\ndata: SECRET\n\n", 4)
+    assert out == b"retry: 6000\n\n"

@@ -72,6 +72,14 @@ def _stray_lines(raw: bytes, first: bool = False) -> bool:
     return False
 
 
+def _kept_fields(ev: SSEEvent) -> bytes:
+    """What stays of a dropped event: the fields that steer the client's reconnection (its
+    id, so resumption still works, and its ``retry:``), or nothing."""
+    if ev.id is None and ev.retry is None:
+        return b""
+    return encode_event(None, id=ev.id, retry=ev.retry)
+
+
 # Most bytes of an oversized event that came whole (uncompressed, at most one network read;
 # a compressed one may inflate to 4 x mcp_max_message_bytes) read for its messages' ids.
 _WHOLE_EVENT_READ = 1 << 20
@@ -546,7 +554,7 @@ class SSEStream:
             # (to the client instead: an id it never saw is echoed only when plain)
             to_client = [e for e in to_server if _plain_id(e["id"])] + to_client
         if not to_client:
-            return encode_event(None, id=ev.id) if ev.id is not None else b""
+            return _kept_fields(ev)
         return b"".join(
             encode_event(encode_json(err).decode(), event="message", id=ev.id if not k else None)
             for k, err in enumerate(to_client)
@@ -644,7 +652,7 @@ class SSEStream:
             return ev.raw
         if new is None:
             # Everything in the event was dropped; keep its id so resumption still works.
-            return encode_event(None, id=ev.id) if ev.id is not None else b""
+            return _kept_fields(ev)
         return encode_event(encode_json(new).decode(), event=ev.event, id=ev.id, retry=ev.retry)
 
     def _answer_server(self, msgs: list[Message]) -> bool:
@@ -689,7 +697,7 @@ class SSEStream:
         self.gw._record(self.flow, [msg])
         self.gw._mark(self.flow, [msg])
         if msg.stopped:
-            return encode_event(None, id=ev.id) if ev.id is not None else b""
+            return _kept_fields(ev)
         if not msg.modified:
             return ev.raw
         data = msg.payload.get("data") if isinstance(msg.payload, dict) else None
