@@ -364,3 +364,23 @@ def test_a_message_naming_jsonrpc_in_another_case_is_inspected_on_an_unknown_con
     assert b"SECRET" not in m.content
     m = send(gw, f, b'{"' + name + b'":"2.0","id":2,"method":"tools/call","params":{"name":"x"}}')
     assert m.dropped and gw.injected[-1][1]["error"]["code"] == ErrorCode.INVALID_REQUEST
+
+
+def test_a_blocked_server_request_in_a_batch_is_answered_to_the_server(gw):
+    """A server's batch holding a request a rule blocks: as for one sent alone (and as on an
+    event stream), the server gets the error for its request and the client never sees it.
+    An error carrying the server's id went to the client instead, where it could settle
+    the client's own request of that id, and the server waited for ever."""
+    f = wsflow()
+    gw.websocket_start(f)
+    progress = rpc("notifications/progress", None, progress=1)
+    b = send(gw, f, [rpc("sampling/createMessage", 7, note="SECRET"), progress], from_client=False)
+    ((to_client, answer),) = gw.injected
+    assert not to_client and answer["id"] == 7 and "test.secret" in answer["error"]["message"]
+    assert not b.dropped and orjson.loads(b.content) == [progress]
+    # nothing left for the client: the message is withheld
+    gw.injected.clear()
+    b = send(gw, f, [rpc("sampling/createMessage", 8, note="SECRET")], from_client=False)
+    ((to_client, answer),) = gw.injected
+    assert not to_client and answer["id"] == 8
+    assert b.dropped and b"SECRET" not in b.content

@@ -28,6 +28,7 @@ from mitmproxy import ctx, http
 
 from .flowmeta import address_of
 from .message import (
+    Action,
     Direction,
     ErrorCode,
     Exchange,
@@ -215,7 +216,11 @@ class WebSockets:
             _withhold(wm)
             self._answer(flow, wm, [refusal_error(msgs[0])], to_client=False)
             return
-        new = rebuild(value, batch, msgs)
+        # (so are those of a batch: the server gets their errors, the client the rest)
+        stopped = [m for m in msgs if m.kind is Kind.REQUEST and m.action is Action.BLOCK]
+        if stopped:
+            self._answer(flow, wm, [refusal_error(m) for m in stopped], to_client=False)
+        new = rebuild(value, batch, msgs, answered=bool(stopped))
         if new is UNCHANGED:
             return
         if new is None:
