@@ -384,3 +384,32 @@ def test_a_blocked_server_request_in_a_batch_is_answered_to_the_server(gw):
     ((to_client, answer),) = gw.injected
     assert not to_client and answer["id"] == 8
     assert b.dropped and b"SECRET" not in b.content
+
+
+@pytest.mark.parametrize("last", [False, True])
+def test_a_server_request_too_large_to_inspect_is_answered_to_the_server(gw, last):
+    """Closed mode drops a server message it cannot inspect. A server request (sampling,
+    elicitation) dropped so was never answered: the server waited for ever (the Python
+    SDK's server sets no timeout), and so did the client for a response, where an event
+    stream answers each with the error. Ids are read as there, also when written last."""
+    gw.tctx.configure(gw, mcp_max_message_bytes=200)
+    f = wsflow()
+    gw.websocket_start(f)
+    params = b'"params":{"t":"' + b"x" * 500 + b'"}'
+    if last:
+        body = b'{"jsonrpc":"2.0","method":"sampling/createMessage",' + params + b',"id":9}'
+    else:
+        body = b'{"jsonrpc":"2.0","id":9,"method":"sampling/createMessage",' + params + b"}"
+    m = send(gw, f, body, from_client=False)
+    assert m.dropped
+    ((to_client, answer),) = gw.injected
+    assert not to_client and answer["id"] == 9 and answer["error"]["code"] == ErrorCode.TOO_LARGE
+    # a notification is dropped; a response becomes the error for the client's request
+    # (by its own id, also written last after an "id" inside its result)
+    gw.injected.clear()
+    note = b'{"jsonrpc":"2.0","method":"notifications/message",' + params + b"}"
+    res = b'{"jsonrpc":"2.0","result":{"id":5,"t":"' + b"x" * 500 + b'"},"id":3}'
+    assert send(gw, f, note, from_client=False).dropped
+    assert send(gw, f, res, from_client=False).dropped
+    ((to_client, answer),) = gw.injected
+    assert to_client and answer["id"] == 3 and answer["error"]["code"] == ErrorCode.TOO_LARGE

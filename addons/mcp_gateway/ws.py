@@ -16,7 +16,8 @@ caller, requests and responses are paired on it):
   notification is dropped.
 
 Messages that are not JSON-RPC pass unchanged. A message over ``mcp_max_message_bytes`` and
-an internal error follow ``mcp_fail_mode`` (closed: dropped; open: forwarded).
+an internal error follow ``mcp_fail_mode`` (closed: dropped, and the side that waits for an
+answer gets the error; open: forwarded).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+import orjson
 from mitmproxy import ctx, http
 
 from .flowmeta import address_of
@@ -49,6 +51,7 @@ from .parse import (
     may_name_jsonrpc,
     peek_id,
 )
+from .stream import _TRAILING_ID, _is_request_head
 
 if TYPE_CHECKING:
     from .core import Gateway
@@ -205,6 +208,21 @@ class WebSockets:
                 r = ex.refusal or m.refusal
                 code, why = (r.code, r.message) if r else (ErrorCode.TOO_LARGE, text)
                 self._answer(flow, wm, [error_response(peek_id(content), code, why)])
+            else:
+                self._answer_uninspected(flow, wm, content, text)
+
+    def _answer_uninspected(self, flow: http.HTTPFlow, wm, content: bytes, text: str) -> None:
+        """A server message dropped uninspected, as an event stream answers one: a request
+        (sampling, elicitation) gets its error at the server, a response becomes the error
+        for the client's request (each side would wait for ever); a notification, or a
+        message whose id cannot be read from its ends, is just dropped."""
+        if content.lstrip()[:1] != b"{":
+            return  # (a batch: its elements' ids are not read)
+        ident = _outer_id(content)
+        if ident is None:
+            return
+        err = error_response(ident, ErrorCode.TOO_LARGE, text)
+        self._answer(flow, wm, [err], to_client=not _is_request_head(content))
 
     def _apply_server(
         self, flow: http.HTTPFlow, wm, value, batch: bool, msgs: list[Message]
@@ -257,6 +275,24 @@ class WebSockets:
         for body in bodies:
             data = encode_json(body)
             ctx.master.commands.call("inject.websocket", flow, to_client, data, wm.is_text)
+
+
+def _outer_id(content: bytes):
+    """The id of a JSON-RPC message too large to parse: written last (``…, "id": 9}``), or
+    met before its ``params``, ``result`` or ``error`` (so not one inside them); else None."""
+    m = _TRAILING_ID.search(content[-512:])
+    if m is not None:
+        try:
+            return orjson.loads(m.group(1))
+        except orjson.JSONDecodeError:
+            return None
+    head = content[:65536]
+    i = head.find(b'"id"')
+    if i < 0:
+        return None
+    if any(0 <= head.find(k) < i for k in (b'"params"', b'"result"', b'"error"')):
+        return None
+    return peek_id(content)
 
 
 WITHHELD = b"[mcp-gateway: server message blocked by a scanning rule; its content is not kept]"
