@@ -413,3 +413,30 @@ def test_a_server_request_too_large_to_inspect_is_answered_to_the_server(gw, las
     assert send(gw, f, res, from_client=False).dropped
     ((to_client, answer),) = gw.injected
     assert to_client and answer["id"] == 3 and answer["error"]["code"] == ErrorCode.TOO_LARGE
+
+
+def test_an_internal_error_on_a_message_answers_the_side_that_waits(gw, monkeypatch):
+    """Closed mode drops a message the gateway failed on. A request (or a response) dropped
+    so left its sender (or the requester) waiting for ever, where HTTP answers -32603."""
+
+    def boom(*a, **k):
+        raise RuntimeError("audit down")
+
+    monkeypatch.setattr(gw, "_record", boom)
+    f = wsflow()
+    gw.websocket_start(f)
+    cases = [
+        (rpc("tools/call", 5, name="ok"), True, True),  # a client request: to the client
+        ({"jsonrpc": "2.0", "id": 6, "result": {}}, True, False),  # its answer: the server
+        (rpc("sampling/createMessage", 7), False, False),  # a server request: the server
+        ({"jsonrpc": "2.0", "id": 8, "result": {}}, False, True),  # a response: the client
+    ]
+    for body, from_client, to in cases:
+        gw.injected.clear()
+        assert send(gw, f, body, from_client=from_client).dropped
+        ((to_client, answer),) = gw.injected
+        assert to_client is to and answer["id"] == body["id"]
+        assert answer["error"]["code"] == ErrorCode.INTERNAL_ERROR
+    gw.injected.clear()
+    assert send(gw, f, rpc("notifications/progress", None), from_client=False).dropped
+    assert gw.injected == []

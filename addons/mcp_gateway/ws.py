@@ -135,6 +135,11 @@ class WebSockets:
             )
             if self.gw.fail_mode == "closed":
                 wm.drop()
+                try:
+                    text = "gateway internal error: message not forwarded"
+                    self._answer_dropped(flow, wm, ErrorCode.INTERNAL_ERROR, text)
+                except Exception as e2:  # noqa: BLE001
+                    log.error("mcp-gateway: cannot answer a dropped message: %r", e2)
 
     # -- one message ---------------------------------------------------------------------
     def _known(self, flow: http.HTTPFlow) -> bool:
@@ -216,13 +221,22 @@ class WebSockets:
         (sampling, elicitation) gets its error at the server, a response becomes the error
         for the client's request (each side would wait for ever); a notification, or a
         message whose id cannot be read from its ends, is just dropped."""
+        self._answer_dropped(flow, wm, ErrorCode.TOO_LARGE, text, content)
+
+    def _answer_dropped(
+        self, flow: http.HTTPFlow, wm, code: int, text: str, content: bytes | None = None
+    ) -> None:
+        """The error for a message dropped without being read: a request's goes back to its
+        sender, a response's on to the side that asked (each would wait for ever)."""
+        content = wm.content if content is None else content
         if content.lstrip()[:1] != b"{":
             return  # (a batch: its elements' ids are not read)
         ident = _outer_id(content)
         if ident is None:
             return
-        err = error_response(ident, ErrorCode.TOO_LARGE, text)
-        self._answer(flow, wm, [err], to_client=not _is_request_head(content))
+        request = _is_request_head(content)
+        err = error_response(ident, code, text)
+        self._answer(flow, wm, [err], to_client=wm.from_client == request)
 
     def _apply_server(
         self, flow: http.HTTPFlow, wm, value, batch: bool, msgs: list[Message]
