@@ -1250,3 +1250,26 @@ def test_a_dropped_event_keeps_its_retry_as_well_as_its_id(gw):
     f = sse_flow(gw)
     out = feed(f.response.stream, b"retry: 6000\ndata: SECRET\n\n", 4)
     assert out == b"retry: 6000\n\n"
+
+
+def test_a_stream_that_fails_answers_the_requests_it_still_owes(gw, monkeypatch):
+    """Closed mode withholds the rest of a stream the gateway failed on, with a -32603
+    error. It carried no id, so the client's request (one, or each of a batch) waited for
+    an answer that never came; one already answered is not answered again."""
+    ev = b'data: {"jsonrpc":"2.0","id":%d,"result":{}}\n\n'
+    batch = [rpc("tools/call", id=1, name="echo"), rpc("tools/call", id=2, name="echo")]
+    f = sse_flow(gw, request=batch)
+    stream = f.response.stream
+    real = stream._event
+    monkeypatch.setattr(stream, "_event", lambda e: real(e) if b'"id":1' in e.raw else 1 / 0)
+    out = b"".join(stream(ev % 1 + ev % 2))
+    errs = [decode_json(x[6:]) for x in out.split(b"\n") if x.startswith(b"data: ")][1:]
+    assert [(e["id"], e["error"]["code"]) for e in errs] == [(2, ErrorCode.INTERNAL_ERROR)]
+    # a stream the gateway could not even set up: one error for its request
+    f = send(gw, post(rpc("tools/call", id=3, name="echo")))
+    f.response = tutils.tresp(headers=((b"content-type", b"text/event-stream"),), content=None)
+    monkeypatch.setattr(core, "SSEStream", None)  # (constructing it fails)
+    gw.responseheaders(f)
+    out = b"".join(f.response.stream(ev % 3))
+    (err,) = [decode_json(x[6:]) for x in out.split(b"\n") if x.startswith(b"data: ")]
+    assert err["id"] == 3 and err["error"]["code"] == ErrorCode.INTERNAL_ERROR

@@ -24,7 +24,7 @@ from mitmproxy import ctx, exceptions, http
 from . import answer, codec, params
 from .codec import StreamDecoder, TextDecoder
 from .correlate import CorrelateStage, Correlator, id_key
-from .flowmeta import MAX_SUMMARIES, META, address_of, request_id, summary
+from .flowmeta import MAX_SUMMARIES, META, address_of, request_id, request_ids, summary
 from .headers import (
     drop_foreign_upgrade,
     has_mcp_header,
@@ -1107,7 +1107,7 @@ class Gateway:
                 exc_info=e,
             )
             if flow.response is not None and self.fail_mode == "closed":
-                flow.response.stream = ErrorStream()
+                flow.response.stream = ErrorStream(request_ids(flow))
             elif flow.response is not None:
                 flow.response.stream = True
 

@@ -168,20 +168,26 @@ _DECODED_EVENTS_WINDOW = 1.0
 _PIECE_SECONDS = 0.0005
 
 
-class ErrorStream:
-    """Fail-closed replacement for a stream the gateway could not set up: one error event."""
+def _error_events(ids: list, text: str) -> bytes:
+    """Internal-error events for the requests a stream still owes an answer (each would
+    wait for ever), or one without an id when it owes none."""
+    errs = [error_response(i, ErrorCode.INTERNAL_ERROR, text) for i in ids or [None]]
+    return b"".join(encode_event(encode_json(e).decode(), event="message") for e in errs)
 
-    def __init__(self) -> None:
+
+class ErrorStream:
+    """Fail-closed replacement for a stream the gateway could not set up: one error event
+    for each request of the flow."""
+
+    def __init__(self, ids: list | None = None) -> None:
         self.sent = False
+        self.ids = ids or []
 
     def __call__(self, data: bytes) -> list[bytes]:
         if self.sent:
             return []
         self.sent = True
-        err = error_response(
-            None, ErrorCode.INTERNAL_ERROR, "gateway internal error: event stream not inspected"
-        )
-        return [encode_event(encode_json(err).decode(), event="message")]
+        return [_error_events(self.ids, "gateway internal error: event stream not inspected")]
 
 
 class SSEStream:
@@ -342,11 +348,10 @@ class SSEStream:
             # the rest of the chunk's events as they came (those already sent are not repeated)
             return b"".join(done) + b"".join(ev.raw for ev in left) + pending
         self.skip_tail = "drop"
-        err = error_response(
-            None, ErrorCode.INTERNAL_ERROR, "gateway internal error: rest of event stream withheld"
-        )
         self._closed_after_error = True
-        return b"".join(done) + encode_event(encode_json(err).decode(), event="message")
+        owed = [i for i in request_ids(self.flow) if not _among(i, self._answered)]
+        text = "gateway internal error: rest of event stream withheld"
+        return b"".join(done) + _error_events(owed, text)
 
     def _process(self, data: bytes) -> Iterator[bytes]:
         final = data == b""
