@@ -1273,3 +1273,20 @@ def test_a_stream_that_fails_answers_the_requests_it_still_owes(gw, monkeypatch)
     out = b"".join(f.response.stream(ev % 3))
     (err,) = [decode_json(x[6:]) for x in out.split(b"\n") if x.startswith(b"data: ")]
     assert err["id"] == 3 and err["error"]["code"] == ErrorCode.INTERNAL_ERROR
+
+
+def test_a_rewritten_last_event_without_its_blank_line_keeps_its_framing(gw):
+    """A stream that ends inside an event (no blank line after it): clients drop such an
+    event (WHATWG, httpx-sse, eventsource-parser dispatch on the blank line only), and an
+    unchanged one goes on as it came. A redacted or replaced one was written whole, blank
+    line included, so clients read a message they would not have read."""
+    for tail in (
+        b'data: {"jsonrpc":"2.0","method":"notifications/message","params":{"data":"PII"}}',
+        b'data: {"jsonrpc":"2.0","method":"notifications/message","params":{"data":"PII"}}\n',
+        b'data: {"jsonrpc":"2.0","id":1,"result":{"t":"SECRET"}}\r\n',
+    ):
+        f = sse_flow(gw)
+        out = feed(f.response.stream, b"data: x\n\n" + tail, 7)
+        assert b"PII" not in out and b"SECRET" not in out
+        assert out.startswith(b"data: x\n\n") and out.endswith(b"}\n")
+        assert not out.endswith(b"\n\n")

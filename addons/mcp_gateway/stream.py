@@ -402,6 +402,10 @@ class SSEStream:
         while left:
             ev = left[0]
             out = ev.raw if self.passthrough else self._event(ev)
+            if not ev.complete and out is not ev.raw and out.endswith(b"\n\n"):
+                # the stream ended inside the event: clients drop it, so the event written
+                # in its place has no blank line either (it is forwarded, not completed)
+                out = out[:-1]
             left.popleft()
             yield out
         # (self._left stays, empty: a failure after the events, in the oversized-event
