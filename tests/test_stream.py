@@ -3,6 +3,7 @@ anywhere, inspected and rewritten in place, oversized, compressed, legacy and fo
 faults."""
 
 import gzip
+import zlib
 
 import orjson
 import pytest
@@ -1290,3 +1291,28 @@ def test_a_rewritten_last_event_without_its_blank_line_keeps_its_framing(gw):
         assert b"PII" not in out and b"SECRET" not in out
         assert out.startswith(b"data: x\n\n") and out.endswith(b"}\n")
         assert not out.endswith(b"\n\n")
+
+
+def test_a_failure_before_a_decoded_chunk_is_parsed_passes_the_chunk_on_in_open_mode(
+    gw, monkeypatch
+):
+    """Fail open sends on what it could not inspect. A compressed stream's chunk, once
+    inflated, is gone from the decoder: a failure before its events were parsed lost it (the
+    client never got them) where an uncompressed chunk went on as it came."""
+    gw.fail_mode = "open"
+    f = sse_flow(gw, headers=((b"content-encoding", b"gzip"),))
+    stream = f.response.stream
+    calls = []
+    real = stream.parser.feed
+
+    def flaky(data, final=False):
+        calls.append(data)
+        if len(calls) == 2:
+            raise RuntimeError("parser exploded")
+        return real(data, final)
+
+    monkeypatch.setattr(stream.parser, "feed", flaky)
+    z = zlib.compressobj(wbits=31)
+    chunks = [z.compress(PROGRESS) + z.flush(zlib.Z_SYNC_FLUSH) for _ in range(3)]
+    out = b"".join(b"".join(stream(c)) for c in chunks)
+    assert out == PROGRESS * 3

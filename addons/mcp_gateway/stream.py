@@ -227,6 +227,7 @@ class SSEStream:
         self._kept = bytearray() if gw.keep_stream_bytes else None
         self._kept_truncated = False
         self._left: deque[SSEEvent] | None = None  # a chunk's events not yet processed
+        self._decoded = b""  # the chunk being parsed, its codings and charset undone
         self._hold = None
         self._closed_after_error = False
         self._answered: list = []  # ids of the responses this stream delivered (bounded)
@@ -299,6 +300,7 @@ class SSEStream:
 
     def _emit(self, data: bytes) -> Iterator[bytes]:
         self._left = None
+        self._decoded = b""
         try:
             parts: list[bytes] = []
             first = True
@@ -343,7 +345,7 @@ class SSEStream:
         pending = self.parser.take_pending()
         if self.gw.fail_mode == "open":
             if left is None:  # failed before its events were parsed
-                raw = data if self.decoder is None and self.text is None else b""
+                raw = data if self.decoder is None and self.text is None else self._decoded
                 return b"".join(done) + pending + raw
             # the rest of the chunk's events as they came (those already sent are not repeated)
             return b"".join(done) + b"".join(ev.raw for ev in left) + pending
@@ -380,6 +382,7 @@ class SSEStream:
         if self.passthrough:
             yield data
             return
+        self._decoded = data  # (gone from the decoder: what fail open sends on)
         events = self.parser.feed(data) if data else []
         if final:
             events += self.parser.close()
