@@ -1316,3 +1316,64 @@ def test_a_failure_before_a_decoded_chunk_is_parsed_passes_the_chunk_on_in_open_
     chunks = [z.compress(PROGRESS) + z.flush(zlib.Z_SYNC_FLUSH) for _ in range(3)]
     out = b"".join(b"".join(stream(c)) for c in chunks)
     assert out == PROGRESS * 3
+
+
+def _pair_event(kind: str, n: int, eol: bytes, with_id: bool) -> bytes:
+    note = b'{"jsonrpc":"2.0","method":"notifications/message","params":{"n":%d,"data":"%s"}}'
+    lines = [b"id: e%d" % n] if with_id else []
+    if kind in ("SECRET", "PII"):
+        lines.append(b"data: " + note % (n, kind.encode()))
+    elif kind == "big":
+        lines.append(b"data: " + note % (n, b"A" * 300))
+    elif kind == "big-then-line":  # an event over the limit, then one more line (the event
+        # is no JSON to a client: its second line must not go out as a message of its own)
+        lines.append(b'data: {"jsonrpc":"2.0","pad":"' + b"A" * 300 + b'",')
+        lines.append(b"data: " + note % (n, b"PII"))
+    else:  # junk over the limit (an unknown stream still reads what follows)
+        lines.append(b"data: " + b"B" * 300)
+    return eol.join(lines) + eol + eol
+
+
+@pytest.mark.parametrize("mode", ["open", "closed"])
+@pytest.mark.parametrize("known", [True, False])
+def test_what_follows_an_oversized_event_is_read_wherever_chunks_are_cut(gw, mode, known):
+    """An event over the limit, ended by LF, CRLF or a lone CR, cut by chunk boundaries
+    around its line ends and its blank line: every event after it is inspected and audited
+    once (no secret passes, nothing is taken for the oversized event's tail)."""
+    gw.tctx.configure(gw, mcp_max_message_bytes=200, mcp_fail_mode=mode)
+    follow = b'data: {"jsonrpc":"2.0","method":"notifications/message","params":{"n":9,"data":"PII"}}\n\n'
+    for kind in ("big", "big-then-line", "junk"):
+        for eol in (b"\n", b"\r\n", b"\r"):
+            for with_id in (False, True):
+                for after in ("SECRET", "PII"):
+                    first = _pair_event(kind, 0, eol, with_id)
+                    body = first + _pair_event(after, 1, b"\n", False) + follow
+                    ends = [i for i, c in enumerate(first) if c in b"\r\n"]
+                    cuts = (
+                        [[c] for c in ends]
+                        + [[c + 1] for c in ends]
+                        + [[c, len(first)] for c in ends]
+                    )
+                    for cut in cuts:
+                        f = sse_flow(gw) if known else unknown_sse_flow(gw)
+                        stream = f.response.stream
+                        n = len(gw.rec.msgs)
+                        bounds = [0, *cut, len(body)]
+                        out = b"".join(
+                            b"".join(stream(body[a:b]))
+                            for a, b in zip(bounds, bounds[1:], strict=False)
+                        ) + b"".join(stream(b""))
+                        why = (kind, eol, with_id, after, cut)
+                        if mode == "open":  # (the oversized event goes on as it came)
+                            assert out.startswith(first), why
+                            out = out[len(first) :]
+                        assert b"SECRET" not in out and b"PII" not in out, why
+                        seen = [
+                            m.payload["params"]["n"]
+                            for m in gw.rec.msgs[n:]
+                            if isinstance(m.payload, dict)
+                            and isinstance(m.payload.get("params"), dict)
+                            and "data" in m.payload["params"]
+                            and m.payload["params"]["data"] in ("SECRET", "PII", "[REDACTED:email]")
+                        ]
+                        assert seen == [1, 9], why
