@@ -290,3 +290,20 @@ def test_a_saved_flow_is_no_answer():
         answer.SentRequest.of(tflow.tflow()),
     )
     assert not answer.is_answer(a) and "mcp_gateway_answer" not in a.metadata
+
+
+@pytest.mark.parametrize("last", [False, True])
+def test_a_server_request_too_deep_to_inspect_is_answered_to_the_server(gw, last):
+    """As one over the size limit: the server waits for the answer to its request, and an
+    error sent to the client (for an id it never sent) would leave the tool call hanging."""
+    f = stream(gw, body=rpc("tools/call", id=1, name="ask"))
+    params = b'"params":{"p":' + b"[" * 600 + b"]" * 600 + b"}"
+    if last:
+        req = b'{"jsonrpc":"2.0","method":"sampling/createMessage",' + params + b',"id":77}'
+    else:
+        req = b'{"jsonrpc":"2.0","id":77,"method":"sampling/createMessage",' + params + b"}"
+    out = feed(f, b"event: message\ndata: " + req + b"\n\n")
+    assert b"sampling" not in out and b"-32065" not in out
+    (a,) = gw.replayed
+    err = orjson.loads(a.request.content)
+    assert err["id"] == 77 and err["error"]["code"] == -32065

@@ -1377,3 +1377,19 @@ def test_what_follows_an_oversized_event_is_read_wherever_chunks_are_cut(gw, mod
                             and m.payload["params"]["data"] in ("SECRET", "PII", "[REDACTED:email]")
                         ]
                         assert seen == [1, 9], why
+
+
+def test_an_event_too_deep_to_inspect_is_answered_by_its_own_id(gw):
+    """An event the gateway cannot inspect (nested too deep) is refused in closed mode like
+    one over the size limit: a response becomes the error for its own id (also written
+    last, after an "id" inside its result), a notification is dropped. The error took the
+    first "id" met anywhere: one inside a notification's params or a response's result,
+    which could settle another of the client's requests."""
+    pad = b"[" * 600 + b"]" * 600
+    note = b'{"jsonrpc":"2.0","method":"notifications/message","params":{"id":7,"p":%s}}' % pad
+    res = b'{"result":{"id":7,"p":%s},"jsonrpc":"2.0","id":5}' % pad
+    f = sse_flow(gw, request=rpc("tools/call", id=5, name="echo"))
+    out = feed(f.response.stream, b"id: 3\ndata: " + note + b"\n\ndata: " + res + b"\n\n", 64)
+    errs = [decode_json(x[6:]) for x in out.split(b"\n") if x.startswith(b"data: ")]
+    assert [(e["id"], e["error"]["code"]) for e in errs] == [(5, ErrorCode.TOO_LARGE)]
+    assert out.startswith(b"id: 3\n\n")  # (the dropped event's id is kept)

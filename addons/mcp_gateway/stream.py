@@ -124,6 +124,24 @@ def _is_request_head(raw: bytes) -> bool:
     return not found or method < min(found)
 
 
+def _outer_id(content: bytes):
+    """The id of a JSON-RPC message too large to parse: written last (``…, "id": 9}``), or
+    met before its ``params``, ``result`` or ``error`` (so not one inside them); else None."""
+    m = _TRAILING_ID.search(content[-512:])
+    if m is not None:
+        try:
+            return orjson.loads(m.group(1))
+        except orjson.JSONDecodeError:
+            return None
+    head = content[:65536]
+    i = head.find(b'"id"')
+    if i < 0:
+        return None
+    if any(0 <= head.find(k) < i for k in (b'"params"', b'"result"', b'"error"')):
+        return None
+    return peek_id(content)
+
+
 def _id_before_params(raw: bytes) -> bool:
     """Whether a message's first ``"id"`` key comes before its ``"params"``: then it is the
     message's own id, not one inside the params."""
@@ -572,6 +590,25 @@ class SSEStream:
             for k, err in enumerate(to_client)
         )
 
+    def _refuse_unread(self, ev: SSEEvent, data: bytes, text: str) -> bytes:
+        """An event refused without being read (closed mode), answered by the id read from
+        its ends: a server request's error goes to the server (the client never sees it), a
+        response becomes the error for its request (one this flow sent when its id cannot be
+        read), a notification is dropped. An "id" inside its params or result is no id."""
+        ident = _outer_id(data)
+        err = error_response(ident, ErrorCode.TOO_LARGE, text)
+        if _is_request_head(data):
+            if ident is None:
+                return _kept_fields(ev)  # a notification
+            if answer.send_to_server(self.flow, self.endpoint, [err], self.sent_request):
+                return _kept_fields(ev)
+        elif ident is None and (b'"result"' in data[:4096] or b'"error"' in data[:4096]):
+            ids = request_ids(self.flow)
+            if len(ids) == 1:
+                err["id"] = ids[0]
+        self._delivered(err["id"])
+        return encode_event(encode_json(err).decode(), event=ev.event, id=ev.id)
+
     def _delivered(self, ident: Any) -> None:
         if ident is not None and len(self._answered) < 1000:
             self._answered.append(ident)
@@ -632,8 +669,7 @@ class SSEStream:
             msg = self._not_inspected(e.message, size=len(ev.raw))
             if not msg.stopped:
                 return ev.raw  # mcp_fail_mode=open
-            err = error_response(peek_id(data), ErrorCode.TOO_LARGE, e.message)
-            return encode_event(encode_json(err).decode(), event=ev.event, id=ev.id)
+            return self._refuse_unread(ev, data, e.message)
         except ParseError:
             return self._not_mcp(ev)  # not JSON: forwarded unchanged (documented)
         msgs = parsed.messages

@@ -25,7 +25,6 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-import orjson
 from mitmproxy import ctx, http
 
 from .flowmeta import address_of
@@ -51,7 +50,7 @@ from .parse import (
     may_name_jsonrpc,
     peek_id,
 )
-from .stream import _TRAILING_ID, _is_request_head
+from .stream import _is_request_head, _outer_id
 
 if TYPE_CHECKING:
     from .core import Gateway
@@ -289,24 +288,6 @@ class WebSockets:
         for body in bodies:
             data = encode_json(body)
             ctx.master.commands.call("inject.websocket", flow, to_client, data, wm.is_text)
-
-
-def _outer_id(content: bytes):
-    """The id of a JSON-RPC message too large to parse: written last (``…, "id": 9}``), or
-    met before its ``params``, ``result`` or ``error`` (so not one inside them); else None."""
-    m = _TRAILING_ID.search(content[-512:])
-    if m is not None:
-        try:
-            return orjson.loads(m.group(1))
-        except orjson.JSONDecodeError:
-            return None
-    head = content[:65536]
-    i = head.find(b'"id"')
-    if i < 0:
-        return None
-    if any(0 <= head.find(k) < i for k in (b'"params"', b'"result"', b'"error"')):
-        return None
-    return peek_id(content)
 
 
 WITHHELD = b"[mcp-gateway: server message blocked by a scanning rule; its content is not kept]"
