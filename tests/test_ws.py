@@ -440,3 +440,15 @@ def test_an_internal_error_on_a_message_answers_the_side_that_waits(gw, monkeypa
     gw.injected.clear()
     assert send(gw, f, rpc("notifications/progress", None), from_client=False).dropped
     assert gw.injected == []
+
+
+def test_a_client_request_too_deep_to_inspect_is_refused_by_its_own_id(gw):
+    """The refusal carries the request's own id (here written last), not the first "id"
+    met inside its params, which could settle another of the client's requests."""
+    f = wsflow()
+    gw.websocket_start(f)
+    deep = b"[" * 600 + b"]" * 600
+    body = b'{"jsonrpc":"2.0","method":"tools/call","params":{"id":7,"p":%s},"id":3}' % deep
+    assert send(gw, f, body).dropped
+    ((to_client, answer),) = gw.injected
+    assert to_client and answer["id"] == 3 and answer["error"]["code"] == ErrorCode.TOO_LARGE

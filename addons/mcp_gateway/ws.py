@@ -48,7 +48,6 @@ from .parse import (
     encode_json,
     looks_like_json,
     may_name_jsonrpc,
-    peek_id,
 )
 from .stream import _is_request_head, _outer_id
 
@@ -211,7 +210,7 @@ class WebSockets:
             if wm.from_client:
                 r = ex.refusal or m.refusal
                 code, why = (r.code, r.message) if r else (ErrorCode.TOO_LARGE, text)
-                self._answer(flow, wm, [error_response(peek_id(content), code, why)])
+                self._answer(flow, wm, [error_response(_outer_id(content), code, why)])
             else:
                 self._answer_uninspected(flow, wm, content, text)
 
