@@ -1393,3 +1393,36 @@ def test_an_event_too_deep_to_inspect_is_answered_by_its_own_id(gw):
     errs = [decode_json(x[6:]) for x in out.split(b"\n") if x.startswith(b"data: ")]
     assert [(e["id"], e["error"]["code"]) for e in errs] == [(5, ErrorCode.TOO_LARGE)]
     assert out.startswith(b"id: 3\n\n")  # (the dropped event's id is kept)
+
+
+@pytest.mark.parametrize("mode", ["closed", "open"])
+def test_a_stream_that_cannot_be_set_up_goes_on_with_framing_that_fits(gw, monkeypatch, mode):
+    """A fault in responseheaders replaces the stream with one error event (closed mode).
+    The answer kept its Content-Length (and Content-Encoding): the client waited for bytes
+    that never came, or read the error's bytes as gzip; a longer error would have run into
+    the next answer on the connection."""
+    gw.tctx.configure(gw, mcp_fail_mode=mode)
+    f = send(gw, post(rpc("tools/call", id=3, name="echo")))
+    f.response = tutils.tresp(
+        headers=(
+            (b"content-type", b"text/event-stream"),
+            (b"content-length", b"5000"),
+            (b"content-encoding", b"gzip"),
+        ),
+        content=None,
+    )
+
+    def boom(*a, **k):
+        raise RuntimeError("codec exploded")
+
+    monkeypatch.setattr(core.codec, "answer_codings", boom)
+    gw.responseheaders(f)
+    h = f.response.headers
+    if mode == "closed":
+        assert "content-length" not in h and "content-encoding" not in h
+        assert h["transfer-encoding"] == "chunked"
+        out = b"".join(f.response.stream(b"\x1f\x8b" + b"x" * 100))
+        assert b'"id":3' in out and b"-32603" in out
+    else:  # the stream goes on untouched, as it came
+        assert f.response.stream is True
+        assert h["content-length"] == "5000" and h["content-encoding"] == "gzip"

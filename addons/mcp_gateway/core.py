@@ -1107,7 +1107,16 @@ class Gateway:
                 exc_info=e,
             )
             if flow.response is not None and self.fail_mode == "closed":
-                flow.response.stream = ErrorStream(request_ids(flow))
+                resp = flow.response
+                resp.stream = ErrorStream(request_ids(flow))
+                try:  # one error event in place of the stream: framed and labelled as it is
+                    resp.headers.pop("content-length", None)
+                    resp.headers.pop("content-encoding", None)
+                    resp.headers["content-type"] = "text/event-stream"
+                    if resp.http_version == "HTTP/1.1":
+                        resp.headers["transfer-encoding"] = "chunked"
+                except Exception:  # noqa: BLE001
+                    pass
             elif flow.response is not None:
                 flow.response.stream = True
 
