@@ -1426,3 +1426,15 @@ def test_a_stream_that_cannot_be_set_up_goes_on_with_framing_that_fits(gw, monke
     else:  # the stream goes on untouched, as it came
         assert f.response.stream is True
         assert h["content-length"] == "5000" and h["content-encoding"] == "gzip"
+
+
+def test_a_request_answered_for_an_oversized_event_is_not_answered_again(gw, monkeypatch):
+    gw.tctx.configure(gw, mcp_max_message_bytes=200)
+    f = sse_flow(gw, request=rpc("tools/call", id=1, name="echo"))
+    stream = f.response.stream
+    big = b'data: {"jsonrpc":"2.0","id":1,"result":{"t":"' + b"x" * 1000 + b'"}}\n\n'
+    out = b"".join(stream(big[:400])) + b"".join(stream(big[400:]))
+    assert out.count(b'"id":1,"error"') == 1
+    monkeypatch.setattr(stream, "_event", lambda e: 1 / 0)
+    out = b"".join(stream(b"data: {}\n\n"))
+    assert b"-32603" in out and b'"id":1' not in out and b'"id":null' in out

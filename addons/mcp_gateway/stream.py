@@ -521,6 +521,8 @@ class SSEStream:
                 return b""
             if answer.send_to_server(self.flow, self.endpoint, [err], self.sent_request):
                 return b""
+        else:
+            self._delivered(ident)  # (the request it answers is answered)
         return encode_event(encode_json(err).decode(), event="message")
 
     def _oversized_whole(self, ev: SSEEvent, data: bytes) -> bytes:
