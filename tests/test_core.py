@@ -563,6 +563,11 @@ def test_a_client_answer_that_cannot_be_parsed_reaches_the_server_as_an_error(gw
     assert sent["id"] == "srv-7" and sent["error"]["code"] == -32700  # ... as an error
     assert b"cut" not in f.request.content
     assert gw.rec.msgs[-1].stopped and gw.rec.msgs[-1].id == "srv-7"
+    # its own id, written last: not an "id" inside its result (which would settle another
+    # of the server's requests and leave this one waiting)
+    bad = b'{"jsonrpc":"2.0","result":{"content":{"id":5,"text":"x\x01"}},"id":9}'
+    f = send(gw, post(bad, headers=((b"mcp-session-id", b"s1"),)))
+    assert decode_json(f.request.content)["id"] == 9
     # a request that cannot be parsed is still refused to the client
     f = send(
         gw,
