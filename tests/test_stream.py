@@ -1438,3 +1438,13 @@ def test_a_request_answered_for_an_oversized_event_is_not_answered_again(gw, mon
     monkeypatch.setattr(stream, "_event", lambda e: 1 / 0)
     out = b"".join(stream(b"data: {}\n\n"))
     assert b"-32603" in out and b'"id":1' not in out and b'"id":null' in out
+
+
+def test_a_stream_refused_part_way_answers_each_request_of_its_batch(gw):
+    """A stream the gateway cannot decode (closed mode) is refused with one error: it
+    answered only the first request of a batch POST, and the others waited for ever."""
+    batch = [rpc("tools/call", id=1, name="echo"), rpc("tools/call", id=2, name="echo")]
+    f = sse_flow(gw, headers=((b"content-encoding", b"gzip"),), request=batch)
+    out = b"".join(f.response.stream(b"not gzip at all"))
+    errs = [decode_json(x[6:]) for x in out.split(b"\n") if x.startswith(b"data: ")]
+    assert [(e["id"], e["error"]["code"]) for e in errs] == [(1, -32065), (2, -32065)]

@@ -26,7 +26,7 @@ from mitmproxy.proxy import mode_specs
 from . import answer
 from .codec import StreamDecoder, TextDecoder
 from .correlate import SSE_EVENT_IDS, note_event_id
-from .flowmeta import address_of, request_id, request_ids
+from .flowmeta import address_of, request_ids
 from .message import (
     Action,
     Direction,
@@ -186,10 +186,10 @@ _DECODED_EVENTS_WINDOW = 1.0
 _PIECE_SECONDS = 0.0005
 
 
-def _error_events(ids: list, text: str) -> bytes:
-    """Internal-error events for the requests a stream still owes an answer (each would
-    wait for ever), or one without an id when it owes none."""
-    errs = [error_response(i, ErrorCode.INTERNAL_ERROR, text) for i in ids or [None]]
+def _error_events(ids: list, text: str, code: int = ErrorCode.INTERNAL_ERROR) -> bytes:
+    """Error events for the requests a stream still owes an answer (each would wait for
+    ever), or one without an id when it owes none."""
+    errs = [error_response(i, code, text) for i in ids or [None]]
     return b"".join(encode_event(encode_json(e).decode(), event="message") for e in errs)
 
 
@@ -369,9 +369,8 @@ class SSEStream:
             return b"".join(done) + b"".join(ev.raw for ev in left) + pending
         self.skip_tail = "drop"
         self._closed_after_error = True
-        owed = [i for i in request_ids(self.flow) if not _among(i, self._answered)]
         text = "gateway internal error: rest of event stream withheld"
-        return b"".join(done) + _error_events(owed, text)
+        return b"".join(done) + _error_events(self._owed(), text)
 
     def _process(self, data: bytes) -> Iterator[bytes]:
         final = data == b""
@@ -475,8 +474,7 @@ class SSEStream:
             return
         self.parser.take_pending()
         self._closed_after_error = True
-        err = error_response(request_id(self.flow), ErrorCode.TOO_LARGE, text)
-        yield encode_event(encode_json(err).decode(), event="message")
+        yield _error_events(self._owed(), text, ErrorCode.TOO_LARGE)
 
     def _cannot_decode(self, data: bytes) -> Iterator[bytes]:
         if self.gw.fail_mode == "open":
@@ -485,8 +483,7 @@ class SSEStream:
         # fail closed: one error in place of the stream (the client must not wait for it)
         self._closed_after_error = True
         text = f"event stream cannot be decoded ({self.undecodable}); not inspected"
-        err = error_response(request_id(self.flow), ErrorCode.TOO_LARGE, text)
-        yield encode_event(encode_json(err).decode(), event="message")
+        yield _error_events(self._owed(), text, ErrorCode.TOO_LARGE)
 
     def _oversized(self, whole: bytes | None = None) -> bytes:
         """An event over the limit: the start of one still being read, or ``whole``, one
@@ -610,6 +607,10 @@ class SSEStream:
                 err["id"] = ids[0]
         self._delivered(err["id"])
         return encode_event(encode_json(err).decode(), event=ev.event, id=ev.id)
+
+    def _owed(self) -> list:
+        """The flow's requests not yet answered on this stream."""
+        return [i for i in request_ids(self.flow) if not _among(i, self._answered)]
 
     def _delivered(self, ident: Any) -> None:
         if ident is not None and len(self._answered) < 1000:
