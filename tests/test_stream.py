@@ -1448,3 +1448,84 @@ def test_a_stream_refused_part_way_answers_each_request_of_its_batch(gw):
     out = b"".join(f.response.stream(b"not gzip at all"))
     errs = [decode_json(x[6:]) for x in out.split(b"\n") if x.startswith(b"data: ")]
     assert [(e["id"], e["error"]["code"]) for e in errs] == [(1, -32065), (2, -32065)]
+
+
+# A recorded stream with what servers send: a byte order mark, comments, retry/id-only
+# events, multi-line data, CRLF and lone-CR line endings, multi-byte UTF-8 around a
+# redacted value, a JSON escape, a batch, text that is no JSON, a blocked event, and a last
+# event without its blank line.
+RECORDED = (
+    b"\xef\xbb\xbf: hello\r\n\r\n"
+    b"retry: 1000\r\nid: 1\r\n\r\n"
+    b'id: 2\r\nevent: message\r\ndata: {"jsonrpc":"2.0","method":"notifications/message",\r\n'
+    b'data: "params":{"data":"caf\xc3\xa9 PII \\u00e9 \xf0\x9f\x98\x80"}}\r\n\r\n'
+    b'data: {"jsonrpc":"2.0","method":"notifications/progress","params":{"progress":1}}\r\r'
+    b'data: [{"jsonrpc":"2.0","method":"notifications/message","params":{"data":"PII"}},'
+    b'{"jsonrpc":"2.0","method":"notifications/progress","params":{"progress":2}}]\n\n'
+    b"data: not json PII\n\n"
+    b'id: 3\ndata: {"jsonrpc":"2.0","method":"notifications/message","params":{"data":"SECRET"}}\n\n'
+    b'data: {"jsonrpc":"2.0","id":1,"result":{"t":"PII \xe2\x82\xac"}}'
+)
+
+
+def _run_recorded(gw, chunks, headers=(), ctype=b"text/event-stream"):
+    f = send(gw, post(rpc("tools/call", id=1, name="echo")))
+    f.response = tutils.tresp(headers=((b"content-type", ctype), *headers), content=None)
+    gw.responseheaders(f)
+    n = len(gw.rec.msgs)
+    out = []
+    for c in [*chunks, b""]:
+        pieces = list(f.response.stream(c))
+        assert b"" not in pieces  # b"" would end a chunked body
+        out += pieces
+    seen = [(m.kind, m.method, m.action, repr(m.payload)) for m in gw.rec.msgs[n:]]
+    return b"".join(out), seen
+
+
+def test_a_recorded_stream_split_at_every_byte_reads_as_it_does_whole(gw):
+    """Chunk boundaries fall anywhere (inside a CRLF, a UTF-8 character, a JSON escape, an
+    event's blank line): cut in two at every offset, or fed byte by byte, the stream goes
+    out, and is inspected and audited, exactly as when it comes in one piece."""
+    want = _run_recorded(gw, [RECORDED])
+    out = want[0]
+    assert b"SECRET" not in out and b"PII" not in out and "😀 ".encode() not in out
+    assert out.count(b"[REDACTED:email]") == 4 and "caf\u00e9".encode() in out
+    assert out.startswith(b"\xef\xbb\xbf: hello\r\n\r\nretry: 1000\r\nid: 1\r\n\r\n")
+    assert not out.endswith(b"\n\n")  # (the last event stays without its blank line)
+    for i in range(1, len(RECORDED)):
+        assert _run_recorded(gw, [RECORDED[:i], RECORDED[i:]]) == want, i
+    assert _run_recorded(gw, [RECORDED[i : i + 1] for i in range(len(RECORDED))]) == want
+
+
+@pytest.mark.parametrize(
+    "coding",
+    ["gzip", "deflate", "raw-deflate", "br", "zstd", "gzip, br", "utf-16", "utf-16-le"],
+)
+def test_a_coded_stream_split_at_every_byte_reads_as_it_does_whole(gw, coding):
+    """The same for a compressed stream (decoded on the fly) and one in another charset
+    (re-encoded as UTF-8): a cut inside a compressed block or a UTF-16 code unit."""
+    import brotli
+    import zstandard
+
+    body = RECORDED.replace(b"\xef\xbb\xbf", b"")  # (a charset's own BOM comes first)
+    raw = {
+        "gzip": lambda b: gzip.compress(b),
+        "deflate": lambda b: zlib.compress(b),
+        "raw-deflate": lambda b: zlib.compress(b)[2:-4],
+        "br": lambda b: brotli.compress(b),
+        "zstd": lambda b: zstandard.ZstdCompressor().compress(b),
+        "gzip, br": lambda b: brotli.compress(gzip.compress(b)),
+        "utf-16": lambda b: b.decode().encode("utf-16"),
+        "utf-16-le": lambda b: b.decode().encode("utf-16-le"),
+    }[coding](body)
+    headers, ctype = (), b"text/event-stream"
+    if coding.startswith("utf"):
+        ctype += b"; charset=" + coding.encode()
+    else:
+        headers = (
+            (b"content-encoding", b"deflate" if coding == "raw-deflate" else coding.encode()),
+        )
+    want = _run_recorded(gw, [raw], headers, ctype)
+    assert want == _run_recorded(gw, [body])
+    for i in range(1, len(raw)):
+        assert _run_recorded(gw, [raw[:i], raw[i:]], headers, ctype) == want, i
