@@ -1278,7 +1278,7 @@ def test_a_stream_that_fails_answers_the_requests_it_still_owes(gw, monkeypatch)
 
 def test_a_rewritten_last_event_without_its_blank_line_keeps_its_framing(gw):
     """A stream that ends inside an event (no blank line after it): clients drop such an
-    event (WHATWG, httpx-sse, eventsource-parser dispatch on the blank line only), and an
+    event (WHATWG; httpx-sse dispatches on a blank line only), and an
     unchanged one goes on as it came. A redacted or replaced one was written whole, blank
     line included, so clients read a message they would not have read."""
     for tail in (
