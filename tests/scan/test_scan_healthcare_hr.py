@@ -39,6 +39,36 @@ CASES = [
     (_PID.format(ssn="486375635") + "|D1234567", [("us_ssn", "486375635")]),
     # (an account number there, PID-18, is none; nor a PID-19 that fails the issuing rules)
     (_PID.format(ssn="000375635"), []),
+    # -- X12's PER segment (837, 834, 270/271 contacts): the address after its EM qualifier
+    # read as the tail of a masked address (a letter and an asterisk before it), the number
+    # after TE / FX / CP unbroken
+    (
+        "NM1*85*2*NORTH SHORE CLINIC*****XX*2721236976~\n"
+        "PER*IC*JOHN BOWERS*TE*2066606715*EX*214*FX*2066606799*EM*jessicaday66@acmecorp.com~\n"
+        "REF*EI*214642443~",
+        [
+            ("phone_number", "2066606715"),
+            ("phone_number", "2066606799"),
+            ("email", "jessicaday66@acmecorp.com"),
+        ],
+    ),
+    (
+        "PER*IC*BILLING OFFICE*EM*b.ortiz@stlukes-health.org~",
+        [("email", "b.ortiz@stlukes-health.org")],
+    ),
+    # (a masked address is still none, X12's qualifiers are capitals)
+    ("Mail: j*e@acmecorp.com, PER*IC*X*em*x@acmecorp.com", []),
+    # (other qualifiers' values are no phone: an NPI, an EIN, a date)
+    ("NM1*82*1*ADAMS*DEVIN****XX*1511345336~DTP*472*D8*20260607~REF*EI*214642443~", []),
+    # -- HL7 v2's telecom field (XTN): a number before its use and equipment codes, also a
+    # national mobile unbroken (UK 07…, Australia 04…)
+    (
+        "PID|1||85255160^^^HOSP^MR||BRYAN^DONALD||19981115|F|||7 Melissa Block^Shannonton^QLD"
+        "||0424762865^PRN^PH|||S\rNK1|1|BRYAN^ANN|SPO|||07897391813^PRN^CP",
+        [("phone_number", "0424762865"), ("phone_number", "07897391813")],
+    ),
+    # (an OBX value before other codes is none)
+    ("OBX|1|NM|4548-4^Hemoglobin A1c^LN||6.8|%|4.0-5.6|H|||F", []),
 ]
 
 
