@@ -76,3 +76,43 @@ CASES = [
 @pytest.mark.parametrize("wrap", [False, True], ids=["text", "json"])
 def test_personal_data_shapes(engine, text, expected, wrap):
     assert personal(engine, as_json(text) if wrap else text) == expected
+
+
+def secrets(engine, text):
+    return [d.value for d in engine.scan_text(text) if d.type not in PERSONAL]
+
+
+def _basic(user_pass: str) -> str:
+    import base64
+
+    return base64.b64encode(user_pass.encode()).decode()
+
+
+_BAMBOO_KEY = "1242f9174a6d72be91044c49ba4e3392ebe2cf62"
+
+SECRET_CASES = [
+    # -- HTTP Basic with an API key as the user and a filler password: BambooHR's "KEY:x",
+    # Freshdesk's "KEY:X", Toggl's "TOKEN:api_token" (the key is the credential)
+    (
+        '"headers": {"Authorization": "Basic ' + _basic(_BAMBOO_KEY + ":x") + '"}',
+        [_basic(_BAMBOO_KEY + ":x")],
+    ),
+    ("Authorization: Basic " + _basic(_BAMBOO_KEY + ":X"), [_basic(_BAMBOO_KEY + ":X")]),
+    (
+        "Authorization: Basic " + _basic("3f9aE2kL9mQ7xV1bN8cR4tY6:api_token"),
+        [_basic("3f9aE2kL9mQ7xV1bN8cR4tY6:api_token")],
+    ),
+    # (a placeholder or a word as the user is none: the documentation's own example)
+    ("Authorization: Basic " + _basic("YOUR_API_KEY:x"), []),
+    ("Authorization: Basic " + _basic("admin:x"), []),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), SECRET_CASES)
+@pytest.mark.parametrize("wrap", [False, True], ids=["text", "json"])
+def test_secret_shapes(engine, text, expected, wrap):
+    found = secrets(engine, as_json(text) if wrap else text)
+    if not expected:
+        assert found == []
+    for value in expected:
+        assert value in found

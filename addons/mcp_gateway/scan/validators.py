@@ -587,11 +587,15 @@ def basic_credentials(value: str, ctx: Ctx | None = None) -> bool:
     if s.lower() in _DOC_CREDENTIALS:
         return False
     user, _, pw = s.partition(":")
-    if not pw:
+    if not pw or _FILLER_PASSWORD.fullmatch(pw):
         # an API key as the user and no password (Stripe's and Segment's "KEY:", Chargebee,
-        # Recurly): the key is the credential
+        # Recurly), or a filler the service ignores (BambooHR's and Freshdesk's "KEY:x",
+        # Toggl's "TOKEN:api_token"): the key is the credential
         return _api_key_user(user)
     return not is_placeholder(pw) and pw.lower() not in ("password", "pass", "secret")
+
+
+_FILLER_PASSWORD = re.compile(r"(?i)x{1,3}|api_token")
 
 
 def _api_key_user(user: str) -> bool:
