@@ -67,6 +67,18 @@ CASES = [
         "||0424762865^PRN^PH|||S\rNK1|1|BRYAN^ANN|SPO|||07897391813^PRN^CP",
         [("phone_number", "0424762865"), ("phone_number", "07897391813")],
     ),
+    # -- 14 digits unbroken: an Indian bank's account number (HDFC's are 14 digits from
+    # 50100…, a Maestro prefix; one in ten passes Luhn) as often as a Diners Club card, so
+    # only with a card word or an expiry date (and "credited" / "debited" say no card)
+    ("Salary credited to HDFC Bank A/c 50100945807300 on 2025-04-30.", []),
+    ("emp_code,name,ifsc,bank_ac,ctc\nE001,Ravi Kumar,HDFC0001234,50101573681934,1200000", []),
+    ('{"bank_account_number": "50101573681934", "ifsc": "HDFC0000123"}', []),
+    ("Amount debited from a/c 50101573681934", []),
+    ("Diners Club card 36481173029588 on file", [("credit_card", "36481173029588")]),
+    ("Card: 30118472950314 exp 12/29", [("credit_card", "30118472950314")]),
+    ("paid with 3011 847295 0314", [("credit_card", "3011 847295 0314")]),
+    # (16 digits need no word, as before)
+    ("4803879009343243", [("credit_card", "4803879009343243")]),
     # (an OBX value before other codes is none)
     ("OBX|1|NM|4548-4^Hemoglobin A1c^LN||6.8|%|4.0-5.6|H|||F", []),
 ]

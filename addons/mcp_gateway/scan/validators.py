@@ -136,7 +136,8 @@ def card_brand(value: str, ctx: Ctx | None = None) -> bool:
 
 _CARD_WORDS = re.compile(
     r"card|\bcc\b|\bpan\b|visa|master|amex|maestro|unionpay|discover|jcb|diners|payment"
-    r"|credit|debit|billing|checkout|paid\s+with|pay\s+with|charged\s+to"
+    # (not "credited" / "debited": a bank account's transfer, "Salary credited to A/c …")
+    r"|credit(?!ed\b)|debit(?!ed\b)|billing|checkout|paid\s+with|pay\s+with|charged\s+to"
     # other languages: カード番号, 卡号, número do cartão, tarjeta, carte, Karte, carta, kaart
     r"|\u30ab\u30fc\u30c9|\u5361|cart\u00e3o|cartao|tarjeta|\bcarte\b|karte|\bcarta\b|kaart"
     r"|\bkarta\b|\bkort\b|\bkartu\b|\uce74\ub4dc",
@@ -205,7 +206,7 @@ _BARCODE_BEFORE = re.compile(
 def card_context(value: str, ctx: Ctx | None = None) -> bool:
     """An unseparated number is no card right after an id's name or inside a log line's id
     tuple (Datadog and Sleuth trace and span ids are 16 to 19 digits: one in twenty passes the
-    brand and Luhn checks); and one of 12, 13, 15 (but an Amex's) or 17 to 19 digits needs a
+    brand and Luhn checks); and one of 12 to 15 (but an Amex's) or 17 to 19 digits needs a
     card word within the 80 characters before it or its expiry date after it."""
     if ctx is None:
         return True
@@ -231,6 +232,11 @@ def card_context(value: str, ctx: Ctx | None = None) -> bool:
         # any id: a card word or an expiry date must say so
         if _BARCODE_BEFORE.search(before):
             return False
+        return _card_said(ctx)
+    if len(value) == 14:
+        # 14 digits are a Diners Club card (or a Maestro one), and as often an Indian bank's
+        # account number: HDFC's are 14 digits from 50100 (a Maestro prefix), and one in ten
+        # passes Luhn, in every payroll export of an Indian employer
         return _card_said(ctx)
     if len(value) <= 16:
         return True
