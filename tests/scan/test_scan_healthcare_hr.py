@@ -114,6 +114,18 @@ SECRET_CASES = [
         "Authorization: Basic " + _basic("3f9aE2kL9mQ7xV1bN8cR4tY6:api_token"),
         [_basic("3f9aE2kL9mQ7xV1bN8cR4tY6:api_token")],
     ),
+    # -- a password set in a ticket's words, the verb first: "I set the temp password to …"
+    (
+        "Locked out of Kronos after reset. I set the temp password to Falcon2026!GRA45 but it "
+        "says expired.",
+        ["Falcon2026!GRA45"],
+    ),
+    ("Reset her password to j2*5bpf*Z$95ap#C, please.", ["j2*5bpf*Z$95ap#C"]),
+    ("we changed the admin password to: Tundra#2291meadow", ["Tundra#2291meadow"]),
+    # (words and placeholders are none: "set a password to access the portal")
+    ("Please set a password to access the benefits portal.", []),
+    ("Reset your password to something only you know.", []),
+    ("I set the password to ${SFTP_PASSWORD} in the job.", []),
     # (a placeholder or a word as the user is none: the documentation's own example)
     ("Authorization: Basic " + _basic("YOUR_API_KEY:x"), []),
     ("Authorization: Basic " + _basic("admin:x"), []),
