@@ -79,6 +79,19 @@ CASES = [
     ("paid with 3011 847295 0314", [("credit_card", "3011 847295 0314")]),
     # (16 digits need no word, as before)
     ("4803879009343243", [("credit_card", "4803879009343243")]),
+    # -- a service desk's "Callback:" field names a phone, also an unbroken national mobile
+    ("Caller: Rose Robinson  Callback: 07504371743", [("phone_number", "07504371743")]),
+    ("Callback number: 0412 345 678", [("phone_number", "0412 345 678")]),
+    ('"callback": "+44 7911 583204"', [("phone_number", "+44 7911 583204")]),
+    # ... and a signature's direct line
+    ("Graeme Hall\nPeople Team\nDirect: 07921593545", [("phone_number", "07921593545")]),
+    ("Direct line: 0113 496 0321", [("phone_number", "0113 496 0321")]),
+    # (a callback's URL or a function is none, nor a date or a timestamp after it, nor a
+    # direct deposit's account)
+    ("callback: 2025-04-30 14:00", []),
+    ("callback: 1699999999999", []),
+    ("Direct deposit: 123450987 routing 021000021", []),
+    ("callback: https://hooks.acme.io/cb/2025", []),
     # (an OBX value before other codes is none)
     ("OBX|1|NM|4548-4^Hemoglobin A1c^LN||6.8|%|4.0-5.6|H|||F", []),
 ]
