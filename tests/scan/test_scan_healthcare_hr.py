@@ -92,6 +92,18 @@ CASES = [
     ("callback: 1699999999999", []),
     ("Direct deposit: 123450987 routing 021000021", []),
     ("callback: https://hooks.acme.io/cb/2025", []),
+    # -- a drug's NDC (4-4-2, 5-3-2) in a formulary's NDC column is no national number,
+    # as it is none right after "NDC" (a pharmacy's phone column beside it still is one)
+    (
+        "| Drug | NDC | HCPCS | Tier |\n|---|---|---|---|\n| metformin 500 mg tab | 0230-7486-53 "
+        "| J1885 | 1 |\n| adalimumab 40 mg | 08451-114-83 | J0135 | 5 |",
+        [],
+    ),
+    ("drug,ndc_code,tier\nadalimumab 40 mg,08451-114-83,5", []),
+    (
+        "| Pharmacy | Phone | NDC |\n|---|---|---|\n| Boots Leeds | 0113 832 4455 | 0230-7486-53 |",
+        [("phone_number", "0113 832 4455")],
+    ),
     # (an OBX value before other codes is none)
     ("OBX|1|NM|4548-4^Hemoglobin A1c^LN||6.8|%|4.0-5.6|H|||F", []),
 ]
