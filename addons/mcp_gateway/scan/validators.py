@@ -1443,6 +1443,19 @@ def not_column(value: str, ctx: Ctx | None = None, header: str = "") -> bool:
     return ctx is None or not header or not column(value, ctx, header)
 
 
+# a National Drug Code as written on labels and formularies: 4-4-2, 5-3-2, 5-4-1, 5-4-2
+_NDC_SHAPE = re.compile(r"\d{4,5}-\d{3,4}-\d{1,2}\Z")
+_NDC_HEADER = r"(?:ndc|upc|gtin|ean|sku)(?:[ _-]?(?:code|number|no|nr|num|id|10|11))?"
+
+
+@validator("not_ndc_column", uses_context=True)
+def not_ndc_column(value: str, ctx: Ctx | None = None) -> bool:
+    """A drug code's shape (0230-7486-53, 08451-114-83) is not a whole cell of a formulary's
+    NDC (or UPC, GTIN, EAN, SKU) column: read with its leading 0 it looks like a national
+    phone number. Other values are not looked at (the column is searched only for these)."""
+    return ctx is None or not _NDC_SHAPE.match(value) or not column(value, ctx, _NDC_HEADER)
+
+
 # a header row of aligned CLI output: upper-case column names apart by two spaces or more
 # (NAME  TYPE  VALUE  WRITE-ONLY)
 _ALIGNED_HEADER = re.compile(
