@@ -104,6 +104,16 @@ CASES = [
         "| Pharmacy | Phone | NDC |\n|---|---|---|\n| Boots Leeds | 0113 832 4455 | 0230-7486-53 |",
         [("phone_number", "0113 832 4455")],
     ),
+    # -- an Australian Company Number after its name (every Pty Ltd's letterhead and invoice),
+    # and a company or tax number as a field's value: ACN / ABN / ARBN / TFN / EIN / NPI
+    ("Harbour Physio Pty Ltd ACN 051 775 556", []),
+    ("ABN 11 051 775 556 / ACN 051 775 556", []),
+    ('{"acn": "051 775 556", "abn": "11 051 775 556"}', []),
+    ('{"super": {"fund_abn": "03 417 993 499", "usi": "STA0100AU"}}', []),
+    (
+        "Harbour Physio Pty Ltd ACN 051 775 556, phone (02) 9374 4000",
+        [("phone_number", "(02) 9374 4000")],
+    ),
     # (an OBX value before other codes is none)
     ("OBX|1|NM|4548-4^Hemoglobin A1c^LN||6.8|%|4.0-5.6|H|||F", []),
 ]

@@ -950,7 +950,7 @@ _REFERENCE_NAMES = (
     " inventarnummer seriennummer personalnummer mitgliedsnummer versichertennummer siren"
     " siret tva nif cif nip regon krs cnpj p.iva p._iva partita_iva codice_fiscale kvk"
     " btw-nummer btwnummer btw-nr rsin steuernummer steuer-id steuerid ust-idnr ustidnr ust-id"
-    " ustid vergi vergi_no vergi_numaras\u0131 tc_kimlik tc_kimlik_no gstin abn uen"
+    " ustid vergi vergi_no vergi_numaras\u0131 tc_kimlik tc_kimlik_no gstin abn acn arbn uen"
 ).split()
 _REFERENCE_NAMES_SCRIPTS = (
     "\u5de5\u5355\u53f7 \u8ba2\u5355\u53f7 \u5355\u53f7 \u7f16\u53f7 \u5de5\u53f7 \u6848\u53f7 \u7a0e\u53f7"
@@ -1026,6 +1026,9 @@ _FIELD_BEFORE = re.compile(
 # trackingNumber, invoice_no, sku (and a WhatsApp phone_number_id is an id too)
 _ID_FIELD = re.compile(
     r"(?:^|[_.-])(?i:id|ids|uuid|guid|ref|reference|sku|ean|gtin|upc|isbn|ndc|asin)\Z"
+    # a company's or a taxpayer's number (Australia's ABN, ACN, ARBN, TFN; an EIN, an NPI):
+    # "fund_abn": "…", "acn": "051 775 556"
+    r"|(?:^|[_.-])(?i:abn|acn|arbn|tfn|ein|npi)\Z"
     r"|[a-z0-9](?:Id|ID|Ids|IDs|Uuid|UUID|Ref|Reference|Sku|SKU)\Z"
     r"|(?i:order|invoice|tracking|shipment|ticket|case|account|acct"
     r"|customer|policy|claim|serial|batch|lot|part|model|booking|reservation|confirmation"
