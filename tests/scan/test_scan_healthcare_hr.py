@@ -161,6 +161,12 @@ SECRET_CASES = [
     ("Please set a password to access the benefits portal.", []),
     ("Reset your password to something only you know.", []),
     ("I set the password to ${SFTP_PASSWORD} in the job.", []),
+    # (a hex key of lower entropy too: one random 40-digit key in twenty falls under 3.5)
+    (
+        "Authorization: Basic " + _basic("1b42c71249bddd749fd13dc8c7984dd4c5eb93b9:x"),
+        [_basic("1b42c71249bddd749fd13dc8c7984dd4c5eb93b9:x")],
+    ),
+    ("Authorization: Basic " + _basic("00000000000000000000000000000000:x"), []),
     # (a placeholder or a word as the user is none: the documentation's own example)
     ("Authorization: Basic " + _basic("YOUR_API_KEY:x"), []),
     ("Authorization: Basic " + _basic("admin:x"), []),

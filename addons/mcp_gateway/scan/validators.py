@@ -604,7 +604,14 @@ def basic_credentials(value: str, ctx: Ctx | None = None) -> bool:
 _FILLER_PASSWORD = re.compile(r"(?i)x{1,3}|api_token")
 
 
+_HEX_KEY = re.compile(r"[0-9a-f]{32,128}|[0-9A-F]{32,128}")
+
+
 def _api_key_user(user: str) -> bool:
+    if _HEX_KEY.fullmatch(user):
+        # a hex key's letters are 16: its entropy is at most 4, and one random 40-digit key
+        # in twenty falls under 3.5 (BambooHR's are 40 hex digits)
+        return shannon(user) >= 3.0 and not is_placeholder(user)
     return (
         len(user) >= 20
         and not any(c.isspace() for c in user)
