@@ -1252,6 +1252,34 @@ def test_a_json_rpc_body_sent_with_another_method_than_post_is_refused(gw, metho
         assert f.response is None or f.response.status_code != 405, (method, path, content)
 
 
+@pytest.mark.parametrize("method", [b"PUT", b"PATCH"])
+def test_json_of_another_api_with_escapes_is_not_refused_for_its_method(gw, method):
+    """The 405 for a JSON-RPC body sent without POST looked for signs of "jsonrpc" only:
+    any \\u escape counted as one (it may spell the name), so ordinary JSON of a REST API
+    with an escaped non-ASCII letter ("Caf\\u00e9", as Python's json.dumps writes it) was
+    refused on a path naming a session, a percent-encoded path, a reverse gateway's
+    upstream or a server known to speak MCP. Parsed, it names no jsonrpc member: it passes;
+    a member spelt with escapes is still refused."""
+    note = b'{"title": "Caf\\u00e9 menu", "note": "\\u2014 updated"}'
+    for path, reverse in (
+        (b"/api/sessions/12", False),
+        (b"/api/files/my%20menu.json", False),
+        (b"/api/items/1", True),
+    ):
+        headers = ((b"content-type", b"application/json"),)
+        req = tutils.treq(method=method, path=path, headers=headers, content=note)
+        f = tflow.tflow(req=req)
+        if reverse:
+            f.client_conn.proxy_mode = ProxyMode.parse("reverse:http://127.0.0.1:9")
+        send(gw, f)
+        assert f.response is None or f.response.status_code != 405, (method, path)
+    # (the name written with escapes is still a JSON-RPC message)
+    body = b'{"json\\u0072pc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "x"}}'
+    req = tutils.treq(method=method, path=b"/api/sessions/12", headers=(), content=body)
+    f = send(gw, tflow.tflow(req=req))
+    assert f.response is not None and f.response.status_code == 405
+
+
 def test_an_exchange_knows_the_site_its_host_header_names(gw):
     """Regular proxy mode: an absolute-form request goes to the URL's host with the client's
     Host header (mitmproxy keeps it), and a shared front end serves that site; server scopes,

@@ -733,6 +733,11 @@ class Gateway:
             content = body  # (read as it is: any sign of JSON-RPC in it refuses it)
         if not (may_name_jsonrpc(content) or may_name_jsonrpc(body)):
             return False
+        try:  # (any \\u escape is a sign above: parsed, JSON of another API names no jsonrpc)
+            if not _names_jsonrpc(decode_json(content)):
+                return False
+        except ParseError:
+            pass  # (unparsable here: refused by its signs)
         ex = self._new_exchange(flow, h)
         self._exchanges[flow.id] = ex
         text = f"Invalid Request: MCP messages are sent with POST, not {req.method[:16]}"
@@ -1527,6 +1532,16 @@ def _uninspected(ex: Exchange, direction: Direction, size: int) -> Message:
     msg = Message(payload=None, direction=direction, kind=Kind.INVALID, exchange=ex, size=size)
     msg.inspected = False
     return msg
+
+
+def _names_jsonrpc(value: Any) -> bool:
+    """Whether a decoded body (an object, or a batch's elements) has a "jsonrpc" member as
+    some server reads it (in any case, with Go's fold of "s": mcp-go's reading)."""
+    items = value if isinstance(value, list) else (value,)
+    return any(
+        isinstance(o, dict) and any(isinstance(k, str) and k.casefold() == "jsonrpc" for k in o)
+        for o in items
+    )
 
 
 def _reverse(flow: http.HTTPFlow) -> bool:
