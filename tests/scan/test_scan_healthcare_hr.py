@@ -161,6 +161,15 @@ SECRET_CASES = [
     ("Please set a password to access the benefits portal.", []),
     ("Reset your password to something only you know.", []),
     ("I set the password to ${SFTP_PASSWORD} in the job.", []),
+    # (nor a policy's measure or algorithm: a number and a unit, a cipher, before the noun
+    # they qualify; the verb-first sentence is every password policy's wording)
+    ("GPO: set password to 90-day expiry for all staff.", []),
+    ("I set the password to 12-character minimum as HR asked.", []),
+    ("We updated the password to AES-256 encryption at rest.", []),
+    ("They changed the password to bcrypt-2b hashing last year.", []),
+    ("Set the password to Base64-encoded value in the vault config.", []),
+    # (a password followed by another sentence's words still is one)
+    ("I reset the password to Winter2026!X but it still fails.", ["Winter2026!X"]),
     # (a hex key of lower entropy too: one random 40-digit key in twenty falls under 3.5)
     (
         "Authorization: Basic " + _basic("1b42c71249bddd749fd13dc8c7984dd4c5eb93b9:x"),
