@@ -562,6 +562,28 @@ def test_a_resource_scope_matches_the_uri_as_the_server_reads_it(tmp_path, uri):
     assert m.action is Action.PASS
 
 
+def test_a_file_scope_written_percent_encoded_still_ignores_case(tmp_path):
+    """A file: scope is also matched ignoring case (macOS and Windows), as the URI is
+    written: the percent-decoded names added beside it took its place there, so a scope
+    written with %20 (as the URI is sent) no longer applied to the same path in capitals."""
+    rule = tmp_path / "scoped.yaml"
+    rule.write_text(
+        """rules:
+  - id: no-docs-dir
+    type: custom_dir
+    severity: high
+    action: block
+    pattern: '.+'
+    scope: {methods: ['resources/read'], tools: ['file:///Users/*/My%20Docs/*']}
+"""
+    )
+    p = Pipeline([ScanStage(Engine.load([str(rule)])), ActStage()])
+    for uri in ("file:///Users/ana/My%20Docs/a.txt", "file:///Users/ana/MY%20DOCS/a.txt"):
+        m = req({"uri": uri}, method="resources/read", name=uri)
+        p.run(m)
+        assert m.action is Action.BLOCK, uri
+
+
 def test_redaction_styles(tmp_path):
     rule = tmp_path / "styles.yaml"
     rule.write_text(

@@ -437,7 +437,7 @@ class ScanStage:
             and len(msg.name) > URI_NORMALISED_MAX
         )
         folds = (
-            [u for u in (aliases or [msg.name]) if u[:5].lower() == "file:"]
+            [u for u in (msg.name, *aliases) if u[:5].lower() == "file:"]
             if msg.method in URI_METHODS and isinstance(msg.name, str)
             else []
         )
