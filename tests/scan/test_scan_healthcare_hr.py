@@ -90,6 +90,9 @@ CASES = [
     # direct deposit's account)
     ("callback: 2025-04-30 14:00", []),
     ("callback: 1699999999999", []),
+    # (a timestamp in seconds too: ten digits from 1, no national number's shape after it)
+    ("callback: 1699999999", []),
+    ('{"callback": 1714486400, "retries": 3}', []),
     ("Direct deposit: 123450987 routing 021000021", []),
     ("callback: https://hooks.acme.io/cb/2025", []),
     # -- a drug's NDC (4-4-2, 5-3-2) in a formulary's NDC column is no national number,
