@@ -65,9 +65,10 @@ from .parse import (
     legacy_session_from_url,
     looks_like_json,
     may_name_jsonrpc,
+    outer_id,
 )
 from .pipeline import Pipeline
-from .stream import ErrorStream, SSEStream, _outer_id
+from .stream import ErrorStream, SSEStream
 from .ws import WebSockets
 
 log = logging.getLogger("mcp_gateway")
@@ -863,7 +864,7 @@ class Gateway:
         reach it), and the client the server's own reply."""
         if b'"method"' in content or not (b'"result"' in content or b'"error"' in content):
             return False
-        ident = _outer_id(content)  # (not an "id" inside its result)
+        ident = outer_id(content)  # (not an "id" inside its result)
         if ident is None:
             return False
         msg = _uninspected(ex, Direction.CLIENT_TO_SERVER, len(content))

@@ -236,6 +236,48 @@ def peek_id(prefix: bytes) -> Any:
         return None
 
 
+# the top-level id at the very end of a message: ..."id": 7}  (then an event's line breaks)
+_TRAILING_ID = re.compile(rb'"id"\s*:\s*("(?:[^"\\\r\n]|\\.){0,200}"|-?\d{1,40})\s*\}\s*$')
+
+
+def trailing_id(data: bytes) -> Any:
+    """The id written last in a message (``…, "id": 9}``, as the TypeScript SDK writes its
+    answers), read from its last 512 bytes; None when it ends otherwise."""
+    m = _TRAILING_ID.search(data[-512:])
+    if m is None:
+        return None
+    try:
+        return orjson.loads(m.group(1))
+    except orjson.JSONDecodeError:
+        return None
+
+
+def is_request_head(raw: bytes) -> bool:
+    """Whether an event too large to parse opens like a request: ``"method"`` before any
+    ``"result"`` or ``"error"`` (a notification has no id, which the caller checks)."""
+    head = raw[:4096]
+    method = head.find(b'"method"')
+    if method < 0:
+        return False
+    found = [i for i in (head.find(b'"result"'), head.find(b'"error"')) if i >= 0]
+    return not found or method < min(found)
+
+
+def outer_id(content: bytes) -> Any:
+    """The id of a JSON-RPC message too large to parse: written last (``…, "id": 9}``), or
+    met before its ``params``, ``result`` or ``error`` (so not one inside them); else None."""
+    ident = trailing_id(content)
+    if ident is not None:
+        return ident
+    head = content[:65536]
+    i = head.find(b'"id"')
+    if i < 0:
+        return None
+    if any(0 <= head.find(k) < i for k in (b'"params"', b'"result"', b'"error"')):
+        return None
+    return peek_id(content)
+
+
 _JSON_START = re.compile(rb"(?:\xef\xbb\xbf)?[ \t\r\n]*+[{\[]")
 
 

@@ -45,10 +45,13 @@ from .parse import (
     build_messages,
     decode_json,
     encode_json,
+    is_request_head,
     legacy_session_from_url,
     looks_like_json,
     may_name_jsonrpc,
+    outer_id,
     peek_id,
+    trailing_id,
 )
 from .sse import SSEEvent, SSEParser, encode_event
 
@@ -107,39 +110,6 @@ def _json_event(pending: bytes) -> bool:
     fields before it, however long, do not decide it)."""
     m = _FIRST_DATA.search(pending)
     return m is None or m.group(1) in b"{["
-
-
-# the top-level id at the very end of an event: ..."id": 7}  (then the event's line breaks)
-_TRAILING_ID = re.compile(rb'"id"\s*:\s*("(?:[^"\\\r\n]|\\.){0,200}"|-?\d{1,40})\s*\}\s*$')
-
-
-def _is_request_head(raw: bytes) -> bool:
-    """Whether an event too large to parse opens like a request: ``"method"`` before any
-    ``"result"`` or ``"error"`` (a notification has no id, which the caller checks)."""
-    head = raw[:4096]
-    method = head.find(b'"method"')
-    if method < 0:
-        return False
-    found = [i for i in (head.find(b'"result"'), head.find(b'"error"')) if i >= 0]
-    return not found or method < min(found)
-
-
-def _outer_id(content: bytes):
-    """The id of a JSON-RPC message too large to parse: written last (``…, "id": 9}``), or
-    met before its ``params``, ``result`` or ``error`` (so not one inside them); else None."""
-    m = _TRAILING_ID.search(content[-512:])
-    if m is not None:
-        try:
-            return orjson.loads(m.group(1))
-        except orjson.JSONDecodeError:
-            return None
-    head = content[:65536]
-    i = head.find(b'"id"')
-    if i < 0:
-        return None
-    if any(0 <= head.find(k) < i for k in (b'"params"', b'"result"', b'"error"')):
-        return None
-    return peek_id(content)
 
 
 def _id_before_params(raw: bytes) -> bool:
@@ -505,7 +475,7 @@ class SSEStream:
         ident = _oversized_event_id(raw, self.flow)
         err = error_response(ident, ErrorCode.TOO_LARGE, text)
         msg.id = ident
-        if _is_request_head(raw):
+        if is_request_head(raw):
             # a server's request (sampling, elicitation): the server waits for its answer,
             # so the error goes to the server, and the client never sees the request
             if not _id_before_params(raw):
@@ -594,9 +564,9 @@ class SSEStream:
         its ends: a server request's error goes to the server (the client never sees it), a
         response becomes the error for its request (one this flow sent when its id cannot be
         read), a notification is dropped. An "id" inside its params or result is no id."""
-        ident = _outer_id(data)
+        ident = outer_id(data)
         err = error_response(ident, ErrorCode.TOO_LARGE, text)
-        if _is_request_head(data):
+        if is_request_head(data):
             if ident is None:
                 return _kept_fields(ev)  # a notification
             if answer.send_to_server(self.flow, self.endpoint, [err], self.sent_request):
@@ -621,12 +591,8 @@ class SSEStream:
         (none: a notification, nothing to answer). The error goes to the server, or to the
         client when it cannot be sent."""
         tail, self._tail_id = (self._tail_id or b"") + last[-512:], None
-        m = _TRAILING_ID.search(tail[-512:])
-        if m is None:
-            return b""
-        try:
-            ident = orjson.loads(m.group(1))
-        except orjson.JSONDecodeError:
+        ident = trailing_id(tail)
+        if ident is None:
             return b""
         text = f"SSE event over mcp_max_message_bytes ({self.gw.max_message_bytes}); not inspected"
         err = error_response(ident, ErrorCode.TOO_LARGE, text)

@@ -46,10 +46,11 @@ from .parse import (
     build_messages,
     decode_json,
     encode_json,
+    is_request_head,
     looks_like_json,
     may_name_jsonrpc,
+    outer_id,
 )
-from .stream import _is_request_head, _outer_id
 
 if TYPE_CHECKING:
     from .core import Gateway
@@ -210,7 +211,7 @@ class WebSockets:
             if wm.from_client:
                 r = ex.refusal or m.refusal
                 code, why = (r.code, r.message) if r else (ErrorCode.TOO_LARGE, text)
-                self._answer(flow, wm, [error_response(_outer_id(content), code, why)])
+                self._answer(flow, wm, [error_response(outer_id(content), code, why)])
             else:
                 self._answer_uninspected(flow, wm, content, text)
 
@@ -229,10 +230,10 @@ class WebSockets:
         content = wm.content if content is None else content
         if content.lstrip()[:1] != b"{":
             return  # (a batch: its elements' ids are not read)
-        ident = _outer_id(content)
+        ident = outer_id(content)
         if ident is None:
             return
-        request = _is_request_head(content)
+        request = is_request_head(content)
         err = error_response(ident, code, text)
         self._answer(flow, wm, [err], to_client=wm.from_client == request)
 
