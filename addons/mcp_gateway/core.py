@@ -735,21 +735,23 @@ class Gateway:
         if not (may_name_jsonrpc(content) or may_name_jsonrpc(body)):
             return False
         try:  # (any \\u escape is a sign above: parsed, JSON of another API names no jsonrpc)
-            if not _names_jsonrpc(decode_json(content)):
-                return False
+            value = decode_json(content)
         except ParseError:
-            pass  # (unparsable here: refused by its signs)
+            value = None  # (unparsable here: refused by its signs, audited as not inspected)
+        else:
+            if not _names_jsonrpc(value):
+                return False
         ex = self._new_exchange(flow, h)
         self._exchanges[flow.id] = ex
         text = f"Invalid Request: MCP messages are sent with POST, not {req.method[:16]}"
         msgs = None
-        try:
-            value = decode_json(content)
-            msgs = build_messages(
-                value, len(content), Direction.CLIENT_TO_SERVER, ex, content, self.max_batch
-            ).messages
-        except ParseError:
-            pass  # (audited as a message not inspected)
+        if value is not None:
+            try:
+                msgs = build_messages(
+                    value, len(content), Direction.CLIENT_TO_SERVER, ex, content, self.max_batch
+                ).messages
+            except ParseError:
+                pass  # (audited as a message not inspected)
         self._reject(flow, ex, 405, ErrorCode.INVALID_REQUEST, text, msgs)
         flow.response.headers["allow"] = "POST"
         log.warning(
