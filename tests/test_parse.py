@@ -286,6 +286,20 @@ def test_peek_id_reads_the_id_of_a_message_too_large_to_parse():
     assert parse.peek_id(b'{"jsonrpc":"2.0","method":"x","params":{"te') is None
 
 
+def test_outer_id_is_the_message_s_own_id_not_one_inside_it():
+    # written last, as the TypeScript SDK writes its answers (then an event's line breaks)
+    assert parse.outer_id(b'{"result":{"id":1,"t":"aaaa"},"jsonrpc":"2.0","id":7}\r\n') == 7
+    assert parse.trailing_id(b'{"result":{},"id":"a\\"b"}') == 'a"b'
+    # first, before its result
+    assert parse.outer_id(b'{"jsonrpc":"2.0","id":42,"result":{"text":"aaaa') == 42
+    # only inside its params or result: none of its own
+    assert parse.outer_id(b'{"jsonrpc":"2.0","result":{"id":3,"text":"aaaa') is None
+    assert parse.outer_id(b'{"jsonrpc":"2.0","method":"x","params":{"id":3,"t') is None
+    assert parse.trailing_id(b'{"result":{"id":3}}') is None
+    assert parse.is_request_head(b'{"jsonrpc":"2.0","id":1,"method":"sampling/createMessage"')
+    assert not parse.is_request_head(b'{"jsonrpc":"2.0","id":1,"result":{"method":"x"')
+
+
 @pytest.mark.parametrize(
     "body, ok",
     [
