@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from mcp_gateway.identity.config import load_config_text
+import pytest
+from mcp_gateway.identity.config import ConfigError, load_config_text
 from mcp_gateway.identity.identify import Identity
 from mcp_gateway.identity.limits import LimitsStage
 from mcp_gateway.message import Action, Direction, ErrorCode, Kind, Message
@@ -360,6 +361,43 @@ def test_made_up_bearer_tokens_share_the_initialize_bucket_of_their_network(mkex
         is Action.PASS
     )
     assert _call(stage, mkex, mkreq, tok(8, "2001:db8:28:1::1")).action is Action.PASS
+
+
+def test_unverified_address_counts_made_up_bearer_tokens_by_their_address(mkex, mkreq) -> None:
+    def tok(i: int, addr: str) -> Identity:
+        return Identity(
+            consumer=f"token:{i:016x}", kind="bearer", token_hash=f"{i:016x}", client_addr=addr
+        )
+
+    conf = "limits:\n  default: 3/minute\n  tools: [{match: 'delete_*', rate: 1/minute}]\n"
+    # the default (token): a token made up per request is a fresh identity each time
+    stage, _ = _stage(conf)
+    acts = {_call(stage, mkex, mkreq, tok(i, "192.0.2.5:4000")).action for i in range(10)}
+    assert acts == {Action.PASS}
+    # address: every bucket is the address's, shared with the caller sending no token there
+    stage, _ = _stage(conf + "  unverified: address\n")
+    acts = [_call(stage, mkex, mkreq, tok(i, f"192.0.2.5:{4000 + i}")).action for i in range(5)]
+    assert acts == [Action.PASS] * 3 + [Action.BLOCK] * 2
+    m = _call(stage, mkex, mkreq, _anon("192.0.2.5"))
+    assert m.action is Action.BLOCK and m.refusal.data["scope"] == "default"
+    # the refusal and the usage still name the token the caller sent
+    m = _call(stage, mkex, mkreq, tok(99, "192.0.2.5:4999"))
+    assert "token:0000000000000063" in m.refusal.message
+    assert {u["consumer"] for u in stage.usage()} >= {"token:0000000000000000"}
+    # tool buckets too, and over IPv6 by network
+    v6 = [tok(i, f"[2001:db8:28:1::{i + 1:x}]:5000") for i in range(2)]
+    assert _call(stage, mkex, mkreq, v6[0], tool="delete_all").action is Action.PASS
+    m = _call(stage, mkex, mkreq, v6[1], tool="delete_all")
+    assert m.action is Action.BLOCK and m.refusal.data["scope"] == "tool:delete_*"
+    # another address, and a verified identity, keep their own buckets
+    assert _call(stage, mkex, mkreq, tok(1, "192.0.2.6:4000")).action is Action.PASS
+    assert _call(stage, mkex, mkreq, _ident("alice")).action is Action.PASS
+
+
+def test_unverified_must_be_token_or_address() -> None:
+    with pytest.raises(ConfigError) as e:
+        load_config_text("limits:\n  default: 3/minute\n  unverified: both\n")
+    assert "unverified" in str(e.value)
 
 
 def test_a_server_reached_through_another_address_is_limited_by_its_host_header(mkex, mkreq):

@@ -197,6 +197,12 @@ class LimitsConfig(_Strict):
     # handed a whole /64, each address of which was an identity with fresh buckets (128:
     # per address). Session binding stays per address.
     ipv6_prefix: int = Field(default=64, ge=8, le=128)
+    # a caller known only by a bearer token the gateway does not verify (no gateway key, no
+    # JWT checked against the JWKS): "token", each token its own buckets (a token is made up
+    # at will: against a server that does not check tokens either, a new one per request is
+    # not limited), or "address", the buckets of its address (its network, over IPv6), as
+    # if it had sent no token (callers behind one NAT then share them)
+    unverified: Literal["token", "address"] = "token"
     # HTTP status of a rate-limited answer: 429 (with Retry-After), or 200 for clients that
     # treat any non-2xx answer to a POST as a broken transport (the JSON-RPC error and
     # Retry-After are sent either way)

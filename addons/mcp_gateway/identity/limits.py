@@ -17,7 +17,9 @@ default (``limits.exempt``), but once any limit is set ``initialize`` draws from
 its own (``limits.initialize``): each one opens a session the server holds.
 
 Anonymous callers over IPv6 are counted by their network (``limits.ipv6_prefix``, /64 by
-default), not by address: one host commonly holds a whole /64.
+default), not by address: one host commonly holds a whole /64. A caller known only by a
+bearer token the gateway does not verify is counted by that token, or with
+``limits.unverified: address`` by its address like an anonymous caller.
 
 Single event-loop thread: plain dicts, no locks, O(1) per request after the first
 request of a (consumer, roles) / tool / server combination (rule lookups are cached).
@@ -91,6 +93,7 @@ class LimitsStage:
             (Rule("initialize", cfg.initialize),) if cfg.initialize and self.enabled else None
         )
         self._v6 = cfg.ipv6_prefix
+        self._unverified_by_address = cfg.unverified == "address"
 
     # -- rule lookup (cached) ------------------------------------------------------
     def _base(self, consumer: str, roles: tuple[str, ...]) -> tuple[Rule, ...]:
@@ -195,10 +198,15 @@ class LimitsStage:
         if anon and ":" in who:  # IPv6: the caller's network, not its address
             who = anon_network(who, self._v6)
         init_who = who
-        if method == "initialize" and ident is not None and ident.kind == "bearer":
+        if ident is not None and ident.kind == "bearer":
             # a token the gateway does not verify is made up at will, each a fresh identity
-            # with a full initialize bucket: sessions are counted by the caller's network
-            init_who = anon_network("anon:" + client_host(ident.client_addr), self._v6)
+            # with full buckets: sessions are counted by the caller's network, and with
+            # limits.unverified: address everything else too
+            by_address = anon_network("anon:" + client_host(ident.client_addr), self._v6)
+            if self._unverified_by_address:
+                who = init_who = by_address
+            elif method == "initialize":
+                init_who = by_address
         init_rule = self._init_rules[0] if self._init_rules is not None else None
         now = self.clock()
         if now >= self._next_gc:
