@@ -1,5 +1,7 @@
 """ScanAddon with mitmproxy's taddons: options, validation errors, wiring, reload."""
 
+import logging
+
 import orjson
 import pytest
 from mcp_gateway.act import ActStage
@@ -87,6 +89,113 @@ def test_reload_swaps_engine_and_keeps_old_one_on_error(tmp_path):
         with pytest.raises(exceptions.OptionsError):
             tctx.configure(addon, mcp_rules=[str(bad)])
         assert stage.engine is engine  # the running engine stays
+
+
+def _acme(pattern="acme_[0-9]{8}", action="block", extra=""):
+    return (
+        "rules:\n  - id: acme\n    type: custom_acme\n    severity: high\n"
+        f"    action: {action}\n    pattern: '{pattern}'\n{extra}"
+    )
+
+
+def test_the_watcher_applies_settled_rule_edits_and_keeps_the_rules_on_a_bad_one(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="mcp_gateway")
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(_acme())
+    p = Pipeline()
+    addon = ScanAddon(p)
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, mcp_rules=[str(mine)], mcp_max_findings=7)
+        stage = p.get("scan")
+        first = stage.engine
+        assert addon.reload(now=100.0) is False  # nothing changed
+        mine.write_text(_acme(pattern="acme_[0-9]{9}"))
+        assert addon.reload(now=100.0) is False  # just written: may still be in progress
+        assert addon.reload(now=100.5) is False and stage.engine is first
+        assert addon.reload(now=101.1) is True
+        assert stage.engine is not first and stage.engine.finding_cap == 7
+        m = msg(call({"k": "acme_123456789"}))
+        p.run(m)
+        assert m.action is Action.BLOCK
+        assert "scanning rules reloaded" in caplog.text
+        # a bad edit: logged once, the running rules stay
+        second = stage.engine
+        mine.write_text(BAD)
+        addon.reload(now=200.0)
+        assert addon.reload(now=201.5) is False and stage.engine is second
+        assert "keeping the running rules" in caplog.text and "rules[0].pattern" in caplog.text
+        assert addon.reload(now=210.0) is False
+        assert caplog.text.count("keeping the running rules") == 1
+        # ... until it is mended
+        mine.write_text(_acme(pattern="acme_[0-9]{10}"))
+        addon.reload(now=300.0)
+        assert addon.reload(now=301.5) is True and stage.engine is not second
+
+
+def test_rule_edits_that_find_less_wait_longer_and_say_so(tmp_path, caplog):
+    mine = tmp_path / "mine.yaml"
+    two = _acme() + (
+        "  - id: beta\n    type: custom_beta\n    severity: high\n    action: redact\n"
+        "    pattern: 'beta_[0-9]{8}'\n"
+    )
+    mine.write_text(two)
+    p = Pipeline()
+    addon = ScanAddon(p)
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, mcp_rules=[str(mine)])
+        stage = p.get("scan")
+        first = stage.engine
+        # the file cut short (an editor writing it in parts): one rule fewer, one weaker
+        mine.write_text(_acme(action="log"))
+        addon.reload(now=100.0)
+        assert addon.reload(now=101.5) is False and stage.engine is first
+        assert addon.reload(now=104.0) is False and stage.engine is first
+        assert addon.reload(now=105.1) is True and stage.engine is not first
+        assert [r.id for r in stage.engine.rules] == ["acme"]
+        assert "drop 1 rule(s): beta" in caplog.text and "acme (block -> log)" in caplog.text
+
+
+def test_a_watcher_load_overtaken_by_the_option_is_dropped(tmp_path):
+    mine, other = tmp_path / "mine.yaml", tmp_path / "other.yaml"
+    mine.write_text(_acme())
+    other.write_text(_acme(pattern="other_[0-9]{8}"))
+    p = Pipeline()
+    addon = ScanAddon(p)
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, mcp_rules=[str(mine)])
+        stage = p.get("scan")
+        engine, sig, gen = stage.engine, addon._signature, addon._gen
+        tctx.configure(addon, mcp_rules=[str(other)])
+        now = stage.engine
+        addon._swap(engine, sig, gen, [], 1.0)  # a load that began before the option was set
+        assert stage.engine is now
+
+
+def test_the_watcher_thread_runs_between_running_and_done(tmp_path, monkeypatch):
+    import time
+
+    from mcp_gateway.scan import addon as addon_mod
+
+    monkeypatch.setattr(addon_mod, "WATCH_INTERVAL", 0.05)
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(_acme())
+    p = Pipeline()
+    addon = ScanAddon(p)
+    addon.settle = (0.1, 0.5)
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, mcp_rules=[str(mine)])
+        stage = p.get("scan")
+        first = stage.engine
+        addon.running()
+        try:
+            mine.write_text(_acme(pattern="acme_[0-9]{9}"))
+            deadline = time.monotonic() + 30
+            while stage.engine is first and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert stage.engine is not first
+        finally:
+            addon.done()
+        assert addon._thread is None
 
 
 def test_directory_option_and_redact_key(tmp_path, monkeypatch):

@@ -195,3 +195,39 @@ async def test_json_escaped_secret_in_arguments_is_caught(mitmdump_factory, mcp_
     seen = json.dumps(server.calls())
     assert OPENAI not in seen and OPENAI[8:] not in seen
     assert "[REDACTED:openai_api_key]" in seen or "[REDACTED:openai_api_key]" in r.text
+
+
+async def test_an_edited_rule_file_applies_while_the_session_goes_on(
+    mitmdump_factory, mcp_server_factory, mcp_session, tmp_path
+):
+    # as the YAML configuration is: a user adds a rule to their file and the running gateway
+    # takes it, without a restart and without dropping the client's session
+    server = mcp_server_factory("streamable")
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("rules: []\n")
+    root = Path(__file__).resolve().parents[2]
+    md = mitmdump_factory(
+        extra_args=["--set", f"mcp_rules={root / 'rules'}", "--set", f"mcp_rules={mine}"]
+    )
+    async with mcp_session(server.url, proxy=md.proxy_url) as s:
+        assert text_of(await s.call_tool("echo", {"text": "ticket TCK-20931"})) == (
+            "ticket TCK-20931"
+        )
+        mine.write_text(
+            "rules:\n  - id: ticket-id\n    type: custom_ticket\n    severity: low\n"
+            "    action: redact\n    pattern: 'TCK-[0-9]{5}'\n"
+        )
+        md.wait_log("scanning rules reloaded", timeout=60)
+        assert text_of(await s.call_tool("echo", {"text": "ticket TCK-20931"})) == (
+            "ticket [REDACTED:custom_ticket]"
+        )
+        # a broken edit: the running rules stay, and say why
+        mine.write_text(
+            "rules:\n  - id: ticket-id\n    type: custom_ticket\n    severity: low\n"
+            "    action: redact\n    pattern: 'TCK-[0-9'\n"
+        )
+        log = md.wait_log("keeping the running rules", timeout=60)
+        assert "mine.yaml:6: rules[0].pattern: invalid regular expression" in log
+        assert text_of(await s.call_tool("echo", {"text": "ticket TCK-20931"})) == (
+            "ticket [REDACTED:custom_ticket]"
+        )

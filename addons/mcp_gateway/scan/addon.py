@@ -11,21 +11,37 @@ Options:
 A bad rule file is refused in ``configure`` with an OptionsError naming file, line and field;
 on a reload the running engine stays in place until the new one compiled, then is swapped
 in one assignment, so in-flight messages finish with the engine they started with.
+
+While running, a watcher thread looks at the rule files (path, mtime, size; a directory's
+YAML files) every second. An edit that has stayed the same for a second is compiled in
+that thread (Hyperscan compiles without the GIL: the event loop goes on) and swapped in on
+the event loop; one that would drop a rule or weaken its action waits five seconds first
+(an editor writes a file in parts) and says so; a bad edit is logged and the running rules
+stay.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
+import time
 from collections.abc import Sequence
 
 from mitmproxy import ctx, exceptions
 
 from ..act import ActStage
+from ..identity.logutil import problem
 from ..yamlconf import ConfigError
-from .engine import Engine
+from .engine import Engine, _action_rank
 from .stage import ScanStage
 
 DEFAULT_MAX_FINDINGS = 500  # ~10 ms of confirmation work per rule and text
+WATCH_INTERVAL = 1.0
+# as for the configuration file (identity.addon): applied once unchanged this long, and
+# longer when the new rules would find less
+SETTLE_SECONDS = 1.0
+SETTLE_WEAKER_SECONDS = 5.0
 
 log = logging.getLogger("mcp_gateway")
 
@@ -36,6 +52,14 @@ class ScanAddon:
         self.stage: ScanStage | None = None
         self.act = ActStage()
         self._signature: tuple | None = None
+        self._paths: list[str] = []
+        self._gen = 0  # counts loads by configure: a watcher's load started before is dropped
+        self._bad: tuple | None = None  # signature of files that failed to load
+        self._pending: tuple[tuple, float] | None = None  # (signature, first seen) of an edit
+        self.settle = (SETTLE_SECONDS, SETTLE_WEAKER_SECONDS)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
 
     def load(self, loader) -> None:
         loader.add_option(
@@ -73,6 +97,9 @@ class ScanAddon:
             except OSError as e:
                 raise exceptions.OptionsError(f"mcp_rules: {e}") from None
             self._signature = sig
+            self._paths = paths
+            self._gen += 1
+            self._bad = self._pending = None
             engine.finding_cap = ctx.options.mcp_max_findings or None
             if self.stage is None:
                 self.stage = ScanStage(engine)
@@ -92,8 +119,110 @@ class ScanAddon:
         if "mcp_redact_key" in updated:
             self.act.set_key(ctx.options.mcp_redact_key or None)
 
+    def running(self) -> None:
+        try:
+            self._loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
+        if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()
+            self._thread = threading.Thread(
+                target=self._watch, name="mcp-gateway-rules", daemon=True
+            )
+            self._thread.start()
+
     def done(self) -> None:
-        pass
+        self._stop.set()
+        t = self._thread
+        if t is not None and t.is_alive() and t is not threading.current_thread():
+            t.join(timeout=2.0)
+        self._thread = None
+
+    # -- the watcher thread ---------------------------------------------------------------
+    def _watch(self) -> None:
+        while not self._stop.wait(WATCH_INTERVAL):
+            try:
+                self.reload()
+            except Exception:  # noqa: BLE001 - the watcher must survive anything
+                log.exception("mcp-gateway: rule watcher error")
+
+    def reload(self, now: float | None = None) -> bool:
+        """Load the rule files again if they changed and have settled (watcher thread); the
+        new engine is swapped in on the event loop. True if one was loaded."""
+        stage, gen, paths = self.stage, self._gen, self._paths
+        if stage is None:
+            return False
+        sig = _signature(paths)
+        if sig is None or sig == self._signature or sig == self._bad:
+            self._pending = None
+            return False
+        now = time.monotonic() if now is None else now
+        if self._pending is None or self._pending[0] != sig:
+            self._pending = (sig, now)  # changed since the last look: still being written?
+            if self.settle[0] > 0:
+                return False
+        waited = now - self._pending[1]
+        if waited < self.settle[0]:
+            return False
+        try:
+            engine = Engine.load(paths or None, time_regexes=True)
+        except (ConfigError, OSError) as e:
+            self._bad = sig
+            problem(log, "mcp-gateway: mcp_rules: %s; keeping the running rules", e)
+            return False
+        except Exception as e:  # noqa: BLE001
+            self._bad = sig
+            problem(log, "mcp-gateway: cannot load the rules (%r); keeping the running rules", e)
+            return False
+        weaker = _weakened(stage.engine, engine)
+        if weaker and waited < self.settle[1]:
+            return False  # (compiled again at the next look: Hyperscan's cache has it)
+        if _signature(paths) != sig:
+            return False  # written to while it compiled: the next look takes the new version
+        self._pending = None
+        loop = self._loop
+        if loop is not None and loop.is_running() and not loop.is_closed():
+            loop.call_soon_threadsafe(self._swap, engine, sig, gen, weaker, waited)
+        else:
+            self._swap(engine, sig, gen, weaker, waited)
+        return True
+
+    def _swap(self, engine: Engine, sig: tuple, gen: int, weaker: list[str], waited: float):
+        stage = self.stage
+        if stage is None or gen != self._gen:
+            return  # the option was set meanwhile: its rules stand
+        engine.finding_cap = ctx.options.mcp_max_findings or None
+        stage.engine = engine  # atomic swap
+        self._signature = sig
+        self._bad = None
+        log.info(
+            "mcp-gateway: %d scanning rules reloaded from %s",
+            len(engine.rules), ", ".join(engine.sources),
+        )  # fmt: skip
+        if weaker:
+            log.warning(
+                "mcp-gateway: the new rules %s (the files were unchanged for %.0f s)",
+                "; ".join(weaker), waited,
+            )  # fmt: skip
+
+
+def _weakened(old: Engine, new: Engine) -> list[str]:
+    """What ``new`` finds less than ``old``: rules gone, actions weakened."""
+    now = {r.id: r for r in new.rules}
+    gone = [r.id for r in old.rules if r.id not in now]
+    weaker = [
+        f"{r.id} ({r.action} -> {now[r.id].action})"
+        for r in old.rules
+        if r.id in now and _action_rank(now[r.id].action) < _action_rank(r.action)
+    ]
+    out = []
+    if gone:
+        out.append(
+            f"drop {len(gone)} rule(s): {', '.join(gone[:10])}{' ...' if len(gone) > 10 else ''}"
+        )
+    if weaker:
+        out.append(f"weaken {', '.join(weaker[:10])}{' ...' if len(weaker) > 10 else ''}")
+    return out
 
 
 def _signature(paths: list[str]) -> tuple | None:
