@@ -104,14 +104,21 @@ def _construct(node: yaml.Node, loc: Loc, lines: dict[Loc, int], budget: _Budget
         raise ConfigError("", line, _fmt(loc), f"invalid {node.tag} value: {e}") from None
 
 
+# libyaml's parser when PyYAML has it (the wheels do): the shipped rule packs took ~1 s to
+# compose in pure Python at every start and reload; nodes, marks and errors are the same
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load_yaml_text(text: str, path: str | Path = "<string>") -> tuple[Any, dict[Loc, int]]:
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_LOADER)
     except RecursionError:
         raise ConfigError(path, None, "", "invalid YAML: nested too deeply") from None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark else None
+        if "maximum nesting depth" in str(e.problem):  # (libyaml's limit, 1,000 levels)
+            raise ConfigError(path, line, "", "invalid YAML: nested too deeply") from None
         raise ConfigError(path, line, "", f"invalid YAML: {e.problem or e}") from None
     except yaml.YAMLError as e:
         raise ConfigError(path, None, "", f"invalid YAML: {e}") from None
