@@ -252,6 +252,20 @@ async def test_bridge_command_line(tmp_path):
         err.close()
 
 
+@pytest.mark.parametrize("port", ["99999", "-1", "http"])
+def test_a_port_out_of_range_is_a_usage_error_not_a_traceback(port):
+    proc = subprocess.run(
+        [*SHIM, "bridge", "--port", port, "--", PY, FIXTURE],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        cwd=ROOT,
+        timeout=30,
+    )
+    assert proc.returncode == 2
+    assert b"Traceback" not in proc.stderr
+    assert b"--port" in proc.stderr
+
+
 # ----------------------------------------------------------------------------- helpers
 def test_frame_and_peek_id():
     assert frame(b'{"a": 1}') == b'{"a": 1}'

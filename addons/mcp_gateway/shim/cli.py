@@ -52,6 +52,17 @@ def _positive(kind, zero: bool = False, minimum: float | None = None):
     return parse
 
 
+def _port(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= v <= 65535:
+        # (bind() said it with a traceback: "OverflowError: bind(): port must be 0-65535")
+        raise argparse.ArgumentTypeError(f"must be 0..65535 (0: a free one): {text}")
+    return v
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--env",
@@ -151,7 +162,7 @@ def register(subparsers) -> None:
         "--host", default="127.0.0.1", help="loopback address to bind (default 127.0.0.1)"
     )
     b.add_argument(
-        "--port", type=int, default=0, help="port (default: a free one, printed on stderr)"
+        "--port", type=_port, default=0, help="port (default: a free one, printed on stderr)"
     )
     b.add_argument(
         "--token",
