@@ -7,6 +7,7 @@ import io
 import json
 
 import pytest
+from mcp_gateway.audit import chain
 from mcp_gateway.audit.cli import EXIT_ERROR, parse_time
 from mcp_gateway.cli import main
 
@@ -338,3 +339,23 @@ def test_a_database_in_a_directory_the_reader_cannot_write_is_read(audit_db, cap
         assert out["ok"]
     finally:
         os.chmod(d, 0o700)
+
+
+def test_export_to_an_unwritable_output_is_one_line_not_a_traceback(audit_db, tmp_path, capsys):
+    for bad in (tmp_path / "no" / "such" / "dir" / "x.jsonl", tmp_path):
+        rc = main(["audit", "export", "--db", audit_db["path"], "-o", str(bad)])
+        assert rc == 2
+        err = capsys.readouterr().err
+        assert err.startswith("mcp-gateway audit: cannot write --output") and err.count("\n") == 1
+
+
+def test_export_refuses_to_write_over_the_trail_itself(audit_db, capsys):
+    db = audit_db["path"]
+    before = open(db, "rb").read()
+    head = chain.head_path(db)
+    head_before = open(head, "rb").read()
+    for target in (db, head):
+        assert main(["audit", "export", "--db", db, "-o", target]) == 2
+        assert "the audit trail's own file" in capsys.readouterr().err
+    assert open(db, "rb").read() == before and open(head, "rb").read() == head_before
+    assert main(["audit", "verify", "--db", db]) == 0

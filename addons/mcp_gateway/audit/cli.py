@@ -8,6 +8,7 @@ so the commands are safe to run while the gateway writes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -453,6 +454,21 @@ def csv_cell(v: Any) -> Any:
     return v
 
 
+def _open_output(spec: str, db: str):
+    """``--output`` opened for writing, or a CliError saying why not (it was a traceback).
+    The trail itself, its -wal or its head file are refused: opening one of them for
+    writing emptied it before a row was read."""
+    target = os.path.abspath(os.path.expanduser(spec))
+    for own in (db, db + "-wal", db + "-shm", chain.head_path(db)):
+        with contextlib.suppress(OSError):
+            if os.path.samefile(target, own):
+                raise CliError(f"--output {spec} is the audit trail's own file ({own})")
+    try:
+        return open(target, "w", newline="")
+    except OSError as e:
+        raise CliError(f"cannot write --output {spec}: {e.strerror or e}") from e
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     conn, path = open_ro(args.db)
     check_schema(conn, path)
@@ -464,7 +480,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         order = "seq" if table in ("findings", "audit_events") else "rowid"
         cur = conn.execute(f"SELECT * FROM [{table}] ORDER BY {order}")
     cols = [d[0] for d in cur.description]
-    out = open(args.output, "w", newline="") if args.output else sys.stdout
+    out = _open_output(args.output, path) if args.output else sys.stdout
     n = 0
     try:
         if args.format == "csv":
