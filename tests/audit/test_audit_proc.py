@@ -180,7 +180,7 @@ def test_rows_committed_before_the_child_died_are_not_written_twice(tmp_path):
     import orjson
 
     dup = [
-        (n + 1, b"R", b"R%d %b\n" % (n + 1, orjson.dumps({**_row(n), "flow_id": "dup"})))
+        (n + 1, b"R", b"R%d %b\n" % (n + 1, orjson.dumps({**_row(n), "flow_id": "dup"})), 0)
         for n in range(50)
     ]
     with w._lock:  # noqa: SLF001

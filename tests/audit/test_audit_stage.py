@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -254,3 +255,65 @@ def test_a_batch_larger_than_the_whole_queue_is_taken_when_it_is_empty(tmp_path,
     assert all(x.action is Action.PASS for x in msgs) and w._refused == 0
     assert queued(w) == 5
     assert not w.submit(message_row(request(ex, 9, method="ping", name=None)))
+
+
+def _with_payload(i: int, size: int) -> dict:
+    row = message_row(request(exchange(), i, method="ping", name=None))
+    row["payload"] = "x" * size
+    return row
+
+
+@pytest.mark.parametrize("kind", ["thread", "process"])
+def test_stored_payloads_are_bounded_in_bytes_not_only_in_rows(tmp_path, kind):
+    """mcp_audit_queue_size counted rows only: with mcp_audit_store_payloads, 40 results of
+    5 MB queued while the database was locked took 1.4 GB (proxy and writer process), and
+    the default 50,000 rows of up to 16 MiB each had no practical bound. Payloads now have
+    a budget of queue_size KiB; one larger than it is taken when no other is held."""
+    from mcp_gateway.audit.proc import ProcessWriter
+    from mcp_gateway.audit.writer import AuditWriter
+
+    cls = AuditWriter if kind == "thread" else ProcessWriter
+    w = cls(str(tmp_path / "a.db"), queue_size=100)  # not started: rows stay queued
+    assert w.submit(_with_payload(1, 60 * 1024))
+    assert not w.submit(_with_payload(2, 60 * 1024))  # 120 KiB > 100 KiB
+    assert not w.submit_many([_with_payload(3, 30 * 1024), _with_payload(4, 30 * 1024)])
+    assert w.submit(_with_payload(5, 30 * 1024))  # 90 KiB
+    for i in range(10):  # rows without a payload are counted as before
+        assert w.submit(message_row(request(exchange(), 10 + i, method="ping", name=None)))
+    assert queued(w) == 12 and w._dropped == 1 and w._refused == 2
+    big = cls(str(tmp_path / "b.db"), queue_size=100)
+    assert big.submit(_with_payload(1, 500 * 1024))  # larger than the budget, nothing held
+    assert not big.submit(_with_payload(2, 1))
+
+
+@pytest.mark.parametrize("kind", ["thread", "process"])
+def test_payloads_held_while_the_database_is_locked_are_released_once_written(tmp_path, kind):
+    from mcp_gateway.audit.proc import ProcessWriter
+    from mcp_gateway.audit.writer import AuditWriter
+
+    db = str(tmp_path / "a.db")
+    cls = AuditWriter if kind == "thread" else ProcessWriter
+    w = cls(db, queue_size=100, flush_interval=0.05)
+    w.open()
+    try:
+        assert w.flush()
+        lock = sqlite3.connect(db, isolation_level=None)
+        lock.execute("BEGIN IMMEDIATE")
+        accepted = 0
+        for i in range(50):  # 50 x 10 KiB against a budget of 100 KiB
+            accepted += w.submit(_with_payload(i, 10 * 1024))
+            time.sleep(0.01)
+        assert 5 <= accepted <= 10, accepted
+        lock.execute("COMMIT")
+        lock.close()
+        assert w.flush(20)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not w.submit(_with_payload(99, 60 * 1024)):
+            time.sleep(0.05)  # (the process writer hears of the commit a moment later)
+        assert w.flush(20)
+    finally:
+        assert w.close()
+    conn = sqlite3.connect(db)
+    n = conn.execute("SELECT count(*) FROM messages WHERE payload IS NOT NULL").fetchone()[0]
+    assert n >= accepted + 1
+    assert chain.verify(conn, chain.head_path(db)).ok

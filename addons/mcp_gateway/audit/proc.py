@@ -62,7 +62,15 @@ import orjson
 
 from ..childenv import child_env
 from . import chain, schema
-from .writer import DEFAULT_QUEUE_SIZE, AuditError, AuditWriter, _Marker, _sanitize
+from .writer import (
+    DEFAULT_QUEUE_SIZE,
+    PAYLOAD_BYTES_PER_ROW,
+    AuditError,
+    AuditWriter,
+    _Marker,
+    _sanitize,
+    payload_size,
+)
 
 log = logging.getLogger("mcp_gateway")
 
@@ -121,11 +129,15 @@ class ProcessWriter:
         self.flush_interval = flush_interval
         self._start_detail = dict(start_detail or {})
         self._key = _META_PREFIX + uuid.uuid4().hex
-        # (seq, kind, body) waiting to be sent (seq 0: not numbered yet, body the JSON or the
+        # (seq, kind, body, payload size) waiting to be sent (seq 0: not numbered yet, body the JSON or the
         # control's line; numbered: sent before, body the line) -- kind R row, L loss count,
         # F flush, S stop -- and the rows and loss counts sent but not committed yet
-        self._frames: collections.deque[tuple[int, bytes, bytes]] = collections.deque()
-        self._inflight: collections.deque[tuple[int, bytes, bytes]] = collections.deque()
+        self._frames: collections.deque[tuple[int, bytes, bytes, int]] = collections.deque()
+        self._inflight: collections.deque[tuple[int, bytes, bytes, int]] = collections.deque()
+        # the stored payloads (mcp_audit_store_payloads) of those rows, bounded like
+        # RowQueue's (see there): a count of rows alone did not bound them
+        self.queue_bytes = self.queue_size * PAYLOAD_BYTES_PER_ROW
+        self._held = 0
         self._seq = 0
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -213,6 +225,7 @@ class ProcessWriter:
         done = holder.get("committed", 0)
         with self._lock:
             again = [f for f in self._inflight if f[0] > done]  # numbered: sent first
+            self._held -= sum(f[3] for f in self._inflight if f[0] <= done)  # committed
             self._inflight.clear()
             self._frames.extendleft(reversed(again))
         self._proc = proc
@@ -229,18 +242,20 @@ class ProcessWriter:
         fb = self._fallback
         if fb is not None:
             return fb.submit(row, refused_if_full=refused_if_full)
-        if len(self._frames) + len(self._inflight) < self.queue_size:
+        n = payload_size(row)
+        if len(self._frames) + len(self._inflight) < self.queue_size and self._room_for(n):
             frame = _frame(row)
             if frame is not None:
                 with self._lock:
                     fb = self._fallback
                     if fb is None:
+                        self._held += n
                         if len(self._frames) > _BACKLOG:
                             # an exact-size copy: orjson's buffer is larger than its result,
                             # ~4 KiB a row in a long backlog (the feeder copies the others
                             # into the lines it sends)
                             frame = b"%b" % frame
-                        self._frames.append((0, b"R", frame))
+                        self._frames.append((0, b"R", frame, n))
                         return True
                 return fb.submit(row, refused_if_full=refused_if_full)
             log.error("mcp-gateway audit: a row could not be serialized; counted as dropped")
@@ -258,23 +273,31 @@ class ProcessWriter:
         if fb is not None:
             return fb.submit_many(rows)
         queued = len(self._frames) + len(self._inflight)
-        if queued and self.queue_size - queued < len(rows):
+        sizes = [payload_size(row) for row in rows]
+        if (queued and self.queue_size - queued < len(rows)) or not self._room_for(sum(sizes)):
             self.count_loss(refused=len(rows))
             return False
         frames = []
-        for row in rows:
+        for row, n in zip(rows, sizes, strict=True):
             frame = _frame(row)
             if frame is None:
                 log.error("mcp-gateway audit: a row could not be serialized; counted as dropped")
                 self.count_loss(dropped=1)
                 continue
-            frames.append((0, b"R", frame))
+            frames.append((0, b"R", frame, n))
         with self._lock:
             fb = self._fallback
             if fb is None:
+                self._held += sum(f[3] for f in frames)
                 self._frames.extend(frames)
                 return True
         return fb.submit_many(rows)
+
+    def _room_for(self, n: int) -> bool:
+        """Room for a payload of ``n`` more bytes (one larger than the whole budget when no
+        other is held)."""
+        held = self._held
+        return not n or held <= 0 or held + n <= self.queue_bytes
 
     count_loss = AuditWriter.count_loss  # the same counters: sent to the child by _send
 
@@ -283,7 +306,7 @@ class ProcessWriter:
             self._next_id += 1
             cid = self._next_id
             ev = self._acks[cid] = threading.Event()
-            self._frames.append((0, line[:1], line.replace(b"{id}", str(cid).encode())))
+            self._frames.append((0, line[:1], line.replace(b"{id}", str(cid).encode()), 0))
         self._wake.set()
         return cid, ev
 
@@ -415,12 +438,12 @@ class ProcessWriter:
                     self._first_loss = None
                     loss = False
                     line = b"L%d %b\n" % (self._seq, body)
-                    inflight.append((self._seq, b"L", line))  # a loss count is chained too
+                    inflight.append((self._seq, b"L", line, 0))  # a loss count is chained too
                     out.append(line)
                 if f is None:
                     break
                 frames.popleft()
-                seq, kind, body = f
+                seq, kind, body, n = f
                 if seq:  # sent before, to a child that died: the line as it was
                     inflight.append(f)
                     out.append(body)
@@ -429,7 +452,7 @@ class ProcessWriter:
                     seq = self._seq
                     line = b"%b%d %b\n" % (kind, seq, body)
                     # kept until the child has committed it, as the line (an exact-size copy)
-                    inflight.append((seq, kind, line))
+                    inflight.append((seq, kind, line, n))
                     out.append(line)
                 else:
                     out.append(body)
@@ -497,13 +520,14 @@ class ProcessWriter:
             self._sent_to.clear()
             w.count_loss(self._dropped, self._refused, self._first_loss)
             self._dropped = self._refused = 0
+            self._held = 0
             self._fallback = w
-        for seq, kind, body in frames:
+        for seq, kind, body, _n in frames:
             if (seq and seq <= done) or kind not in (b"R", b"L"):
                 continue
             item = orjson.loads(body.split(b" ", 1)[1] if seq else body)  # a line, or JSON
             if kind == b"R":
-                w.queue.put_marker(item)  # past the bound: these were accepted already
+                w.queue.put_forced(item)  # past the bound: these were accepted already
             else:
                 w.count_loss(*item)
         log.error(
@@ -529,7 +553,9 @@ class ProcessWriter:
                 with self._lock:
                     inflight = self._inflight
                     while inflight and inflight[0][0] <= done:
-                        if inflight.popleft()[1] == b"R":
+                        f = inflight.popleft()
+                        self._held -= f[3]
+                        if f[1] == b"R":
                             self.committed += 1
             elif "ack" in msg:
                 with self._lock:

@@ -92,27 +92,67 @@ class _Marker:
         self.stop = stop
 
 
+PAYLOAD_BYTES_PER_ROW = 1024  # the queue holds at most queue_size KiB of stored payloads
+
+
+def payload_size(item: Any) -> int:
+    """The size of a row's stored payload (``mcp_audit_store_payloads``), the part of a row
+    that has no bound of its own: up to ``mcp_max_message_bytes`` (16 MiB) each, where every
+    other column is cut at 512 characters."""
+    if type(item) is dict:
+        p = item.get("payload")
+        if type(p) is str:
+            return len(p)
+    return 0
+
+
 class RowQueue:
     """The bounded hand-off between the proxy and the writer thread: a deque (an append or
     a pop is one atomic step under the GIL) instead of ``queue.Queue``, whose lock and
     condition cost ~4 us per row on both sides. Nobody blocks on it: the writer polls.
-    Rows beyond ``maxsize`` are refused; markers (flush, close) are always taken."""
+    Rows beyond ``maxsize`` are refused; markers (flush, close) are always taken.
 
-    __slots__ = ("_items", "maxsize")
+    Stored payloads are bounded too, by ``maxbytes``: counted from the put until the writer
+    has committed (or dropped) the row, so the batch being written or retried counts. A
+    count of rows alone let 40 results of 5 MB, queued while the database was locked, take
+    1.4 GB (proxy and writer process). A row with a payload larger than the whole budget is
+    taken when no other payload is held."""
 
-    def __init__(self, maxsize: int) -> None:
+    __slots__ = ("_items", "maxsize", "maxbytes", "_in", "_out")
+
+    def __init__(self, maxsize: int, maxbytes: int | None = None) -> None:
         self.maxsize = maxsize
+        self.maxbytes = maxsize * PAYLOAD_BYTES_PER_ROW if maxbytes is None else maxbytes
         self._items: collections.deque = collections.deque()
+        # payload bytes put (by the producer) and released (by the writer thread): each
+        # counter has one writer, so no lock is needed
+        self._in = 0
+        self._out = 0
+
+    def held(self) -> int:
+        """Payload bytes queued or in the writer's uncommitted batch."""
+        return self._in - self._out
+
+    def room_for(self, n: int) -> bool:
+        held = self._in - self._out
+        return not n or held <= 0 or held + n <= self.maxbytes
 
     def put_nowait(self, row: Any) -> None:
-        if len(self._items) >= self.maxsize:
+        n = payload_size(row)
+        if len(self._items) >= self.maxsize or not self.room_for(n):
             raise queue.Full
+        self._in += n
         self._items.append(row)
 
     def put_marker(self, marker: Any) -> None:
+        self._in += payload_size(marker)  # (a marker weighs nothing; a forced row does)
         self._items.append(marker)
 
     put_forced = put_marker  # past maxsize: a batch taken whole (see submit_many)
+
+    def release(self, rows: list) -> None:
+        """The writer thread is done with ``rows`` (committed, or dropped)."""
+        self._out += sum(payload_size(r) for r in rows)
 
     def get_nowait(self) -> Any:
         try:
@@ -553,7 +593,8 @@ class AuditWriter:
         A batch larger than the whole queue is taken when the queue is empty: it could never
         fit otherwise (its size is bounded by mcp_max_batch)."""
         q = self.queue
-        if q.qsize() and q.maxsize - q.qsize() < len(rows):
+        need = sum(payload_size(r) for r in rows)
+        if (q.qsize() and q.maxsize - q.qsize() < len(rows)) or not q.room_for(need):
             self.count_loss(refused=len(rows))
             return False
         for row in rows:
@@ -702,10 +743,12 @@ class AuditWriter:
                         self.total_dropped += len(pending)
                         if self._first_loss is None:
                             self._first_loss = self.clock()
+                    self.queue.release(pending)
                     pending = []
                     continue
                 backoff = 0.0
                 self._pending_rows = 0
+                self.queue.release(pending)
                 if self.failing:
                     log.warning("mcp-gateway audit: writing to %s again", self.path)
                     self.failing = False
