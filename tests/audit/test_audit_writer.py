@@ -774,3 +774,32 @@ def test_stats_count_the_events_a_shutdown_lost(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["audit_lost"] == 7
     assert main(["audit", "stats", "--db", str(db)]) == 0
     assert "dropped / refused / lost" in capsys.readouterr().out
+
+
+def test_verify_repeats_the_incidents_the_trail_records(tmp_path, capsys):
+    """A correctly hashed row appended while the gateway ran is named in a `foreign` event,
+    but `verify` said only "chain intact": whoever checks the trail with it (a cron job)
+    never heard of the append. It stays exit 0 (verify cannot tell) with a warning."""
+    from mcp_gateway.cli import main
+
+    db = tmp_path / "a.db"
+    w = open_writer(db, flush_interval=0.05)
+    w.submit(_row(0))
+    assert w.flush(timeout=10)
+    other = open_writer(db)  # the forger's writer: correct hashes, no key needed
+    other.submit({**_row(99), "method": "tools/call", "name": "delete_repo"})
+    assert other.close(record_stop=False)
+    w.submit(_row(1))
+    assert w.flush(timeout=10)
+    assert w.close()
+    (fake,) = rows(db, "SELECT seq FROM messages WHERE name='delete_repo'")[0]
+    (ev,) = rows(db, "SELECT seq FROM audit_events WHERE event='foreign'")[0]
+    res = chain.verify(schema.connect(str(db)), chain.head_path(str(db)))
+    assert res.ok
+    said = [x for x in res.warnings if "`foreign`" in x]
+    assert len(said) == 1 and f"seq {ev}" in said[0], res.warnings
+    capsys.readouterr()
+    assert main(["audit", "verify", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "chain intact" in out and "warning: the trail records 1 `foreign` event" in out
+    assert fake < ev

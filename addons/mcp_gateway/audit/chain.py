@@ -390,6 +390,38 @@ def _column_problems(conn: sqlite3.Connection) -> list[Problem]:
     return out
 
 
+# events a writer chains when someone else changed the trail under it: the chain around
+# them hashes correctly, so without these warnings `verify` said only "chain intact"
+_INCIDENTS = {
+    "foreign": "rows written by another process (another gateway on this database, or an "
+    "append with correct hashes): verify cannot tell them from the gateway's own",
+    "reopened": "the database file was deleted or replaced while the gateway ran: the rows "
+    "before went with the old file",
+    "rewritten": "the chain was edited while the gateway ran",
+}
+
+
+def _incidents(conn: sqlite3.Connection, res: VerifyResult) -> None:
+    """A warning for each kind of incident the trail records (see ``_INCIDENTS``)."""
+    try:
+        found = conn.execute(
+            "SELECT event, count(*), min(seq), max(seq), sum(coalesce(count, 0)) "
+            "FROM audit_events WHERE event IN (?, ?, ?) GROUP BY event ORDER BY min(seq)",
+            tuple(_INCIDENTS),
+        ).fetchall()
+    except sqlite3.Error:
+        return  # (a missing or broken table is a problem reported already)
+    for event, n, first, last, rows in found:
+        where = f"seq {first}" if n == 1 else f"seq {first}..{last}"
+        what = f"{n} `{event}` event(s) at {where}"
+        if event == "foreign":
+            what += f", naming {rows} row(s)"
+        res.warnings.append(
+            f"the trail records {what}: {_INCIDENTS[event]} "
+            "(`mcp-gateway audit export --table audit_events` shows them)"
+        )
+
+
 def verify(
     conn: sqlite3.Connection,
     head_file: str | None,
@@ -415,6 +447,7 @@ def verify(
         res = _verify(conn, head_file, head, head_error, require_head, max_problems)
         if head_file is not None and head is not None:
             _appended_by_a_writer(res, head_file, int(head["seq"]))
+        _incidents(conn, res)
         return res
     finally:
         if own_txn and conn.in_transaction:
