@@ -297,6 +297,24 @@ async def test_garbage_from_the_client_is_a_parse_error():
         await shim.close()
 
 
+async def test_a_request_id_no_request_may_have_is_answered_without_a_traceback():
+    shim = await RawShim.start("--gateway", f"http://127.0.0.1:{free_port()}", "--direct")
+    try:
+        await shim.initialize()
+        for bad in (b'{"a": 1}', b"[1]"):
+            await shim.send(
+                b'{"jsonrpc": "2.0", "id": %b, "method": "tools/call", '
+                b'"params": {"name": "echo", "arguments": {"text": "x"}}}' % bad
+            )
+            msg = await shim.recv()
+            assert msg["id"] == orjson.loads(bad) and msg["error"]["code"] == -32600, msg
+        resp = await shim.call(7, "echo", {"text": "still here"})
+        assert resp["result"]["content"][0]["text"] == "still here"
+    finally:
+        rc, err = await shim.close()
+    assert "Traceback" not in err and "unhashable" not in err, err
+
+
 async def test_non_json_on_child_stdout_is_skipped():
     shim = await RawShim.start("--gateway", f"http://127.0.0.1:{free_port()}", "--direct")
     try:

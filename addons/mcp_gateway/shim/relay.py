@@ -494,8 +494,11 @@ class Relay:
         finally:
             await resp.aclose()
         key = id_key(id_)
-        was_cancelled = key in self.cancelled
-        self.cancelled.discard(key)
+        try:
+            was_cancelled = key in self.cancelled
+            self.cancelled.discard(key)
+        except TypeError:  # an id no request may have ({"a": 1}, [1]): answered with an
+            was_cancelled = False  # error, and once a traceback on stderr as well
         if not answered and not was_cancelled and not self.closing:
             self.emit_error(
                 id_,
