@@ -385,7 +385,10 @@ class Relay:
             self.log(
                 f"mcp-gateway stdio: [{self.name}] the client sent a line that is not JSON ({e})"
             )
-            self.emit_error(None, ErrorCode.PARSE_ERROR, f"Parse error: {e}")
+            text = str(e)  # (the parser's own words already begin "Parse error: " mostly)
+            if not text.startswith("Parse error"):
+                text = f"Parse error: {text}"
+            self.emit_error(None, ErrorCode.PARSE_ERROR, text)
             return
         if isinstance(obj, list):
             self.emit_error(None, ErrorCode.INVALID_REQUEST, "JSON-RPC batches are not supported")
