@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import time
 
@@ -803,3 +804,48 @@ def test_verify_repeats_the_incidents_the_trail_records(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "chain intact" in out and "warning: the trail records 1 `foreign` event" in out
     assert fake < ev
+
+
+def test_a_head_file_deleted_with_the_end_of_the_chain_is_not_made_again_at_start(tmp_path, caplog):
+    """Rows deleted from the end (meta set to match) and the head file deleted while no
+    gateway ran: `verify` reported the missing head file, but the next start wrote a new
+    one at the shortened end without a word, and `verify` passed from then on."""
+    db = tmp_path / "a.db"
+    w = open_writer(db)
+    for i in range(10):
+        w.submit(_row(i))
+    assert w.close()
+    conn = sqlite3.connect(db)
+    keep, kept_hash = conn.execute("SELECT seq, hash FROM messages WHERE seq = 5").fetchone()
+    for t in schema.CHAINED_TABLES:
+        conn.execute(f"DELETE FROM [{t}] WHERE seq > ?", (keep,))
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'head_seq'", (str(keep),))
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'head_hash'", (kept_hash,))
+    conn.commit()
+    conn.close()
+    head = chain.head_path(str(db))
+    os.remove(head)
+    assert not chain.verify(schema.connect(str(db)), head).ok
+    caplog.clear()
+    with caplog.at_level(logging.ERROR, logger="mcp_gateway"):
+        w = open_writer(db)
+    assert any(
+        "head file" in r.getMessage() and "missing" in r.getMessage() for r in caplog.records
+    )
+    w.submit(_row(20))
+    assert w.close()
+    assert not os.path.exists(head)
+    res = chain.verify(schema.connect(str(db)), head)
+    assert not res.ok and res.problems[0].what == "head-missing"
+    (detail,) = rows(db, "SELECT detail FROM audit_events WHERE event='start' ORDER BY seq DESC")[0]
+    assert "missing" in detail
+
+
+def test_a_new_database_still_gets_its_head_file(tmp_path, caplog):
+    db = tmp_path / "a.db"
+    with caplog.at_level(logging.ERROR, logger="mcp_gateway"):
+        w = open_writer(db)
+        w.submit(_row(1))
+        assert w.close()
+    assert not caplog.records
+    assert chain.verify(schema.connect(str(db)), chain.head_path(str(db))).ok

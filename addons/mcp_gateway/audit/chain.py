@@ -184,6 +184,8 @@ class HeadFile:
     def note_unwritten(self, count: int) -> None:
         """A shutdown that could not write ``count`` events: kept in the head file (a later
         head update drops it) until the next start records it in the trail."""
+        if self.frozen or (self._fd is None and not os.path.exists(self.path)):
+            return  # (a head file found missing at start stays missing: see the writer)
         fd = self._file()
         current = self._current(fd)
         if current is None or "seq" not in current:

@@ -490,6 +490,23 @@ class AuditWriter:
             ),
             default=0,
         )
+        if head is None and max(seq, last) > 0:
+            # A chain without its head file: rows deleted from its end (meta set to match)
+            # cannot be told any more. Written now, a new head file at the database's end
+            # blessed such a deletion: `verify` reported it until the next start, and never
+            # again after it. Not written, so `verify` keeps reporting the missing file.
+            log.error(
+                "mcp-gateway audit: %s holds rows up to seq %d but its head file %s is "
+                "missing: rows removed from the end can no longer be detected; the head file "
+                "is not created again (`mcp-gateway audit verify` keeps reporting it): check "
+                "the trail (verify --no-head), then move it aside or put its head file back",
+                self.path,
+                max(seq, last),
+                self.head_file,
+            )
+            detail["head_file"] = "missing"
+            self._head.frozen = True
+            return
         if head is not None and int(head["seq"]) > min(seq, last):
             seq = min(seq, last)
             log.error(
