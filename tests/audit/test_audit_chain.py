@@ -554,3 +554,27 @@ def test_a_database_reached_through_a_symlink_keeps_its_head_file_next_to_it(tmp
     for path in (real, tmp_path / "link.db"):
         rc, out = _cli_verify(str(path), capsys)
         assert rc == EXIT_OK and not out["warnings"], out
+
+
+@pytest.mark.parametrize("how", ["truncated", "deleted"])
+def test_a_database_cut_short_or_deleted_is_broken_against_its_head_file(audit_db, capsys, how):
+    """A trail file cut short ("database disk image is malformed") or deleted was "cannot
+    verify" (exit 2) although its head file records the rows it held: a broken trail."""
+    p = audit_db["path"]
+    if how == "truncated":
+        size = os.path.getsize(p)
+        assert size > 3 * 4096
+        os.truncate(p, size // 2)
+    else:
+        os.remove(p)
+    rc, out = _cli_verify(p, capsys)
+    assert rc == EXIT_BAD and out["ok"] is False, out
+    assert (
+        out["problems"][0]["what"] == "unreadable" and "records rows up to" in out["first_problem"]
+    )
+    assert main(["audit", "verify", "--db", p]) == EXIT_BAD
+    assert "chain broken" in capsys.readouterr().out
+    # without the head file there is nothing to hold it against: cannot verify, as before
+    assert main(["audit", "verify", "--db", p, "--no-head"]) == EXIT_ERROR
+    os.remove(chain.head_path(p))
+    assert main(["audit", "verify", "--db", p]) == EXIT_ERROR

@@ -35,6 +35,11 @@ class CliError(Exception):
     pass
 
 
+class DbUnreadable(CliError):
+    """The database is not there, or not a database any more (malformed, truncated): with a
+    head file that records rows, ``verify`` reports that as a broken trail (exit 1)."""
+
+
 # -- helpers ----------------------------------------------------------------------------
 
 
@@ -52,7 +57,7 @@ def _err(msg: str) -> None:
 def open_ro(spec: str) -> tuple[sqlite3.Connection, str]:
     path = os.path.abspath(os.path.expanduser(spec))
     if not os.path.exists(path):
-        raise CliError(f"no audit database at {path} (use --db PATH or MCP_GATEWAY_AUDIT_DB)")
+        raise DbUnreadable(f"no audit database at {path} (use --db PATH or MCP_GATEWAY_AUDIT_DB)")
     if os.path.isdir(path):
         raise CliError(f"{path} is a directory, not an audit database")
     # (as a URI, the path percent-encoded: a "#" or "?" in it once cut the path short there,
@@ -79,7 +84,7 @@ def open_ro(spec: str) -> tuple[sqlite3.Connection, str]:
         except sqlite3.DatabaseError:
             raise CliError(f"{path}: cannot read the database ({e})") from e
     except sqlite3.DatabaseError as e:
-        raise CliError(f"{path}: cannot read the database ({e})") from e
+        raise DbUnreadable(f"{path}: cannot read the database ({e})") from e
     return conn, path
 
 
@@ -397,8 +402,47 @@ def cmd_stats(args: argparse.Namespace) -> int:
 # -- audit verify ------------------------------------------------------------------------
 
 
+def _unreadable_against_head(args: argparse.Namespace, error: DbUnreadable) -> int | None:
+    """A database that is gone or no longer one (truncated: "database disk image is
+    malformed") was "cannot verify" (exit 2), even with a head file that records the rows it
+    held; like a schema edited against the head file, that is a broken trail (exit 1)."""
+    if args.no_head:
+        return None
+    path = os.path.abspath(os.path.expanduser(args.db))
+    head_file = args.head or chain.head_path(path)
+    try:
+        head = chain.read_head(head_file)
+    except (ValueError, OSError):
+        head = None
+    if not head or int(head["seq"]) <= 0:
+        return None
+    detail = f"{error}, but the head file {head_file} records rows up to seq {head['seq']}"
+    if args.json:
+        _emit_json(
+            {
+                "ok": False,
+                "db": path,
+                "head_file": head,
+                "problems": [{"seq": None, "table": None, "what": "unreadable", "detail": detail}],
+                "first_problem": f"database: unreadable: {detail}",
+                "warnings": [],
+            }
+        )
+    else:
+        con = _console()
+        con.print(f"[bold red]✘ chain broken[/bold red] in {path}: 1 problem(s)")
+        con.print("  first bad row: ", term.text(f"database: unreadable: {detail}", "bold"), sep="")
+    return EXIT_BAD
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
-    conn, path = open_ro(args.db)
+    try:
+        conn, path = open_ro(args.db)
+    except DbUnreadable as e:
+        rc = _unreadable_against_head(args, e)
+        if rc is None:
+            raise
+        return rc
     head = None if args.no_head else (args.head or chain.head_path(path))
     res = chain.verify(conn, head, require_head=not args.no_head)
     if args.json:
