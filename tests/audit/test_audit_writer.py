@@ -849,3 +849,41 @@ def test_a_new_database_still_gets_its_head_file(tmp_path, caplog):
         assert w.close()
     assert not caplog.records
     assert chain.verify(schema.connect(str(db)), chain.head_path(str(db))).ok
+
+
+@pytest.mark.parametrize("spoil", ["last-row-deleted", "head-file-unreadable"])
+def test_rows_deleted_from_the_end_are_not_blessed_once_new_rows_reach_the_head(
+    tmp_path, caplog, spoil
+):
+    """The head file never moved backwards, but it moved forwards over a truncation: with
+    the last row (the `stop` event) deleted and meta set to match, the next start's `start`
+    event took its seq, the head file was rewritten to it, and `verify` passed. With the
+    head file spoiled (unreadable), the first commit rewrote it at the shortened end."""
+    db = tmp_path / "a.db"
+    w = open_writer(db)
+    for i in range(5):
+        w.submit(_row(i))
+    assert w.close()
+    head_file = chain.head_path(str(db))
+    head = chain.read_head(head_file)
+    conn = sqlite3.connect(db)
+    keep = head["seq"] - (1 if spoil == "last-row-deleted" else 3)
+    (kept_hash,) = [r[4] for r in chain.iter_chain(conn) if r[0] == keep]
+    for t in schema.CHAINED_TABLES:
+        conn.execute(f"DELETE FROM [{t}] WHERE seq > ?", (keep,))
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'head_seq'", (str(keep),))
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'head_hash'", (kept_hash,))
+    conn.commit()
+    conn.close()
+    if spoil == "head-file-unreadable":
+        with open(head_file, "w") as f:
+            f.write("garbage\n")
+    assert not chain.verify(schema.connect(str(db)), head_file).ok
+    with caplog.at_level(logging.ERROR, logger="mcp_gateway"):
+        for _ in range(3):  # a few starts: their rows go past the head file's seq
+            w = open_writer(db)
+            w.submit(_row(9))
+            assert w.close()
+    assert caplog.records
+    res = chain.verify(schema.connect(str(db)), head_file)
+    assert not res.ok, res.warnings

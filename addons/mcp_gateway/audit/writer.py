@@ -460,6 +460,9 @@ class AuditWriter:
         except (ValueError, OSError) as e:
             log.error("mcp-gateway audit: unreadable head file %s: %s", self.head_file, e)
             detail["head_file"] = f"unreadable: {e}"
+            # left as it is: rewritten at the next commit, a head file spoiled together with
+            # rows deleted from the end named the shortened end, and `verify` passed
+            self._head.frozen = True
             return
         unwritten = head.get("unwritten") if head is not None else None
         if unwritten:
@@ -519,6 +522,10 @@ class AuditWriter:
                 head["seq"],
             )
             detail["head_file"] = f"ahead of the database: seq {head['seq']} > {seq}"
+            # For good: the head file only refuses to move backwards, so once this run's
+            # rows reached its seq (the `start` event alone, with the last row deleted), the
+            # next commit wrote the new chain's end into it and `verify` passed.
+            self._head.frozen = True
             return
         if (
             head is not None
