@@ -178,6 +178,16 @@ def test_usage_for_one_consumer(audit_db, capsys):
     assert "search" in out and "alice" not in out
 
 
+def test_usage_tool_filter_takes_a_glob(audit_db, capsys):
+    # as every other filter does (README: "Filters take exact values or globs")
+    rows = run_json(capsys, "usage", "--db", audit_db["path"], "--tool", "sea*")
+    assert {r["tool"] for r in rows} == {"search"} and sum(r["calls"] for r in rows) == 5
+    rows = run_json(capsys, "usage", "--db", audit_db["path"], "--tool", "tools/*")
+    assert {r["tool"] for r in rows} == {"tools/list"}
+    rows = run_json(capsys, "usage", "--db", audit_db["path"], "--tool", "search")
+    assert {r["tool"] for r in rows} == {"search"}
+
+
 def test_metadata_for_datasette(audit_db, capsys):
     md = run_json(capsys, "audit", "metadata", "--db", audit_db["path"])
     db = md["databases"]["audit"]

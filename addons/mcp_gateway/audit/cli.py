@@ -593,7 +593,9 @@ def collect_usage(conn: sqlite3.Connection, args: argparse.Namespace) -> list[di
     if args.server:
         _match("server", args.server, where, params)
     if args.tool:
-        where.append("(name = ? OR (name = '' AND method = ?))")
+        # a glob as in every other filter (`--tool 'delete_*'`, as limits.tools match)
+        op = "GLOB" if any(c in args.tool for c in "*?[") else "="
+        where.append(f"(name {op} ? OR (name = '' AND method {op} ?))")
         params += [args.tool, args.tool]
     if args.since:
         where.append("hour >= ?")
@@ -772,7 +774,7 @@ def register(subparsers) -> None:
     u.add_argument("consumer", nargs="?", help="only this consumer (glob allowed)")
     _common(u)
     u.add_argument("--server", help="upstream host:port (glob allowed)")
-    u.add_argument("--tool", help="tool name, or method for calls without a name")
+    u.add_argument("--tool", help="tool name, or method for calls without a name (glob allowed)")
     u.add_argument("--since", help="15m, 2h, 7d, or an ISO time (hour granularity)")
     u.add_argument("--until", help="same forms as --since")
     u.set_defaults(func=_wrap(cmd_usage))
