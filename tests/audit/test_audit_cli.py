@@ -224,6 +224,17 @@ def test_log_by_flow_id(audit_db, capsys):
     assert [(r["kind"], r["name"]) for r in rows] == [("request", "search"), ("result", "search")]
 
 
+def test_log_by_flow_id_as_the_table_shows_it(audit_db, capsys):
+    # the table prints a flow id's first 8 characters: copied from there, it finds the flow
+    assert main(["audit", "log", "--db", audit_db["path"]]) == 0
+    assert "flow-blo" in capsys.readouterr().out
+    rows = run_json(capsys, "audit", "log", "--db", audit_db["path"], "--flow", "flow-blo")
+    assert {r["flow_id"] for r in rows} == {"flow-blocked"} and rows
+    # an exact id is not read as a prefix of longer ones
+    rows = run_json(capsys, "audit", "log", "--db", audit_db["path"], "--flow", "flow-b1")
+    assert {r["flow_id"] for r in rows} == {"flow-b1"}
+
+
 def test_log_limit_zero_means_all(audit_db, capsys):
     rows = run_json(capsys, "audit", "log", "--db", audit_db["path"], "--limit", "0")
     assert len(rows) == audit_db["messages"]

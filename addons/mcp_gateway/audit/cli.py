@@ -150,11 +150,21 @@ def message_filter(args: argparse.Namespace) -> tuple[str, list[Any]]:
         ("tool", "name"),
         ("method", "method"),
         ("decision", "action"),
-        ("flow", "flow_id"),
     ):
         v = getattr(args, opt, None)
         if v:
             _match(col, v, where, params)
+    flow = getattr(args, "flow", None)
+    if flow and any(c in flow for c in "*?["):
+        _match("flow_id", flow, where, params)
+    elif flow:
+        # the id, or the start of one as the log's table shows it (its first 8 characters):
+        # a prefix only when no flow has that exact id
+        where.append(
+            "([flow_id] = ? OR (NOT EXISTS (SELECT 1 FROM messages WHERE flow_id = ?)"
+            " AND substr([flow_id], 1, ?) = ?))"
+        )
+        params += [flow, flow, len(flow), flow]
     decision = getattr(args, "decision", None)
     if decision and decision != "pass":
         where.append("action != 'pass'")  # lets SQLite use the partial decision index
@@ -715,7 +725,11 @@ def _filters(p: argparse.ArgumentParser) -> None:
     g.add_argument("--tool", help="tool / prompt name or resource uri")
     g.add_argument("--method", help="JSON-RPC method, e.g. tools/call")
     g.add_argument("--decision", help="pass, redact, block or drop")
-    g.add_argument("--flow", metavar="FLOW_ID", help="mitmproxy flow id (as in -w captures)")
+    g.add_argument(
+        "--flow",
+        metavar="FLOW_ID",
+        help="mitmproxy flow id (as in -w captures), or its start as the table shows it",
+    )
     g.add_argument("--since", help="15m, 2h, 7d, or an ISO time (UTC unless it has an offset)")
     g.add_argument("--until", help="same forms as --since")
 
