@@ -129,6 +129,19 @@ def test_export_jsonl_with_findings(audit_db, tmp_path, capsys):
     assert len(lines) == 20
 
 
+def test_export_filters_select_findings_by_their_message(audit_db, capsys):
+    db = audit_db["path"]
+    argv = ["audit", "export", "--db", db, "--table", "findings"]
+    assert main([*argv, "--consumer", "bob"]) == 0
+    assert [json.loads(x)["rule"] for x in capsys.readouterr().out.splitlines()] == ["aws-key"]
+    # alice's messages hold no finding: none comes out (every finding did)
+    assert main([*argv, "--consumer", "alice"]) == 0
+    assert capsys.readouterr().out.splitlines() == []
+    # a table the filters cannot select refuses them rather than export every row
+    assert main(["audit", "export", "--db", db, "--table", "sessions", "--consumer", "x"]) == 2
+    assert "takes no filters" in capsys.readouterr().err
+
+
 def test_export_csv(audit_db, capsys, tmp_path):
     assert main(["audit", "export", "--db", audit_db["path"], "--format", "csv"]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))

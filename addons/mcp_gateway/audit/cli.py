@@ -527,9 +527,19 @@ def cmd_export(args: argparse.Namespace) -> int:
     conn, path = open_ro(args.db)
     check_schema(conn, path)
     table = args.table
+    where, params = message_filter(args)
     if table == "messages":
-        where, params = message_filter(args)
         cur = conn.execute(f"SELECT * FROM messages{where} ORDER BY seq", params)
+    elif table == "findings" and where:
+        # a finding is selected by its message (the filters are the messages' columns)
+        cur = conn.execute(
+            f"SELECT * FROM findings WHERE message_seq IN (SELECT seq FROM messages{where}) "
+            "ORDER BY seq",
+            params,
+        )
+    elif where:
+        # (the filters were ignored: every row came out, as if the selection had been made)
+        raise CliError(f"--table {table} takes no filters (they select messages and findings)")
     else:
         order = "seq" if table in ("findings", "audit_events") else "rowid"
         cur = conn.execute(f"SELECT * FROM [{table}] ORDER BY {order}")
