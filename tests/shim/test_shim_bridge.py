@@ -178,6 +178,7 @@ async def test_sessions_json_mode_notifications_and_batches(bridge):
         assert r.status_code == 400 and r.json()["error"]["code"] == -32600
         r = await post(c, url, b"{nope", {"mcp-session-id": sid})
         assert r.status_code == 400 and r.json()["error"]["code"] == -32700
+        assert r.json()["error"]["message"].count("Parse error") == 1
         # GET needs Accept: text/event-stream
         r = await c.get(url, headers={**HDRS, "accept": "application/json", "mcp-session-id": sid})
         assert r.status_code == 406

@@ -285,6 +285,7 @@ async def test_garbage_from_the_client_is_a_parse_error():
         assert msg["id"] is None
         assert msg["error"]["code"] == -32700
         assert msg["error"]["message"].count("Parse error") == 1, msg  # was said twice
+        assert msg["error"]["message"].startswith("Parse error: ")
         await shim.send(b"[1, 2]")
         msg = await shim.recv()
         assert msg["id"] is None and msg["error"]["code"] == -32600

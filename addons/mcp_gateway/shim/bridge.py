@@ -569,7 +569,9 @@ class Bridge:
         try:
             obj, body = loads(req.body)
         except ValueError as e:
-            await self._send_error(resp, 400, f"Parse error: {e}", code=ErrorCode.PARSE_ERROR)
+            await self._send_error(
+                resp, 400, str(e), code=ErrorCode.PARSE_ERROR
+            )  # "Parse error: …"
             return
         if isinstance(obj, list):
             await self._send_error(
