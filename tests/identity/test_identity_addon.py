@@ -39,12 +39,12 @@ def _driven(tmp_path, text: str):
         yield cfg, p, a
 
 
-def test_defaults_register_both_stages() -> None:
+def test_defaults_register_the_identity_stages() -> None:
     p = Pipeline()
     a = IdentityAddon(p)
     with taddons.context(a) as tctx:
         tctx.configure(a, mcp_config="")
-        assert [s.name for s in p.stages] == ["identify", "limits"]
+        assert [s.name for s in p.stages] == ["identify", "limits"]  # no policy: no stage
         assert a.state.cfg.auth.required is False
         a.done()
 
@@ -356,3 +356,22 @@ def test_a_config_file_over_16_mib_is_refused(tmp_path) -> None:
         f.write(("#" * 1023 + "\n") * (17 * 1024))
     with pytest.raises(ConfigError, match="larger than 16 MiB"):
         load_config(cfg)
+
+
+def test_the_policy_stage_joins_the_pipeline_with_rules_and_leaves_without(tmp_path) -> None:
+    cfg = tmp_path / "gw.yaml"
+    cfg.write_text("policy:\n  rules:\n    - {action: deny, tools: [x]}\n")
+    p = Pipeline()
+    a = IdentityAddon(p)
+    a.settle = (0.0, 0.0)
+    with taddons.context(a) as tctx:
+        tctx.configure(a, mcp_config=str(cfg))
+        # before the limits: a refused request costs no token
+        assert [s.name for s in p.stages] == ["identify", "policy", "limits"]
+        cfg.write_text("policy:\n  default: allow\n  hide: true\n")
+        assert a.reload() is True
+        assert [s.name for s in p.stages] == ["identify", "limits"]
+        cfg.write_text("policy:\n  default: deny\n")
+        assert a.reload() is True
+        assert [s.name for s in p.stages] == ["identify", "policy", "limits"]
+        a.done()

@@ -553,3 +553,46 @@ async def test_a_legacy_session_belongs_to_the_identity_that_opened_its_stream(
             assert other.json()["error"]["code"] == -32063
             mine = c.post(md.base + endpoint, json=init, headers=owner)
             assert mine.status_code == 202, mine.text
+
+
+@pytest.mark.parametrize("transport", ["streamable", "json"])
+async def test_access_policy_refuses_and_hides_tools_by_role(
+    mitmdump_factory, mcp_server_factory, mcp_session, tmp_path, transport
+) -> None:
+    # (answers in an SSE stream and as JSON bodies)
+    db = tmp_path / "keys.db"
+    admin, _ = create_key(db, "ops", "ops-admin", ["admin"])
+    agent, _ = create_key(db, "bot", "agent-bot", ["agent"])
+    server = mcp_server_factory(transport, fresh=True)
+    md = _gateway(
+        mitmdump_factory,
+        tmp_path,
+        f"keys_db: {db}\n"
+        "policy:\n  rules:\n"
+        "    - {action: allow, roles: [admin], tools: [add]}\n"
+        "    - {action: deny, tools: [add], message: add is for admins}\n",
+        options={"mcp_audit_db": str(tmp_path / "audit.db")},
+    )
+    hdr = {"Authorization": f"Bearer {agent}"}
+    async with mcp_session(server.url, proxy=md.proxy_url, headers=hdr) as s:
+        names = {t.name for t in (await s.list_tools()).tools}
+        assert "echo" in names and "add" not in names  # not offered to the agent
+        with pytest.raises(Exception, match="forbidden by mcp-gateway policy: add is for admins"):
+            await s.call_tool("add", {"a": 1, "b": 2})
+        assert _text(await s.call_tool("echo", {"text": "still here"})) == "still here"
+    assert not any('"add"' in json.dumps(c) for c in server.calls())  # never reached it
+    hdr = {"Authorization": f"Bearer {admin}"}
+    async with mcp_session(server.url, proxy=md.proxy_url, headers=hdr) as s:
+        assert "add" in {t.name for t in (await s.list_tools()).tools}
+        assert _text(await s.call_tool("add", {"a": 1, "b": 2})) == "3"
+    md.wait_log("mcp-gateway: policy refused tools/call add for agent-bot", timeout=5)
+    deadline = time.monotonic() + 10
+    rows: list = []
+    while time.monotonic() < deadline and not rows:
+        with sqlite3.connect(tmp_path / "audit.db") as c:
+            rows = c.execute(
+                "SELECT consumer, name, refusal_code, refusal_stage FROM messages"
+                " WHERE refusal_stage = 'policy'"
+            ).fetchall()
+        time.sleep(0.2)
+    assert rows == [("agent-bot", "add", -32063, "policy")]

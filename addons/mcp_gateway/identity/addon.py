@@ -35,6 +35,7 @@ from .config import GatewayConfig, default_keys_db, load_config
 from .identify import IdentifyStage, State
 from .limits import LimitsStage
 from .logutil import problem
+from .policy import PolicyStage
 
 log = logging.getLogger("mcp_gateway.identity")
 
@@ -62,6 +63,7 @@ class IdentityAddon:
         self.state: State | None = None
         self.identify: IdentifyStage | None = None
         self.limits: LimitsStage | None = None
+        self.policy: PolicyStage | None = None
         self._stat: tuple | None = None
         self._bad_stat: tuple | None = None
         self._pending: tuple[tuple, float] | None = None  # (stat, first seen) of an edit
@@ -181,23 +183,35 @@ class IdentityAddon:
         if self.identify is None:
             self.identify = IdentifyStage(state)
             self.limits = LimitsStage(state.cfg.limits)
+            self.policy = PolicyStage(state.cfg.policy)
             self.pipeline.add(self.identify)
             self.pipeline.add(self.limits)
         else:
             self.identify.set_state(state)
-            assert self.limits is not None
+            assert self.limits is not None and self.policy is not None
             self.limits.configure(state.cfg.limits)
+            self.policy.configure(state.cfg.policy)
+        # in the pipeline only with rules: every message would pay for a stage that does nothing
+        if self.policy.enabled:
+            if self.pipeline.get(self.policy.name) is not self.policy:
+                self.pipeline.add(self.policy)
+        elif self.pipeline.get(self.policy.name) is not None:
+            self.pipeline.remove(self.policy.name)
         if previous is not None and previous is not state:
             previous.close(state)
         a = state.cfg.auth
+        pol = state.cfg.policy
         log.info(
-            "mcp-gateway: identity %s: auth %s (api keys %s, jwt %s), %d upstream credential(s), limits %s",
+            "mcp-gateway: identity %s: auth %s (api keys %s, jwt %s), %d upstream credential(s), limits %s, policy %s",
             "configured" if initial else "reloaded",
             "required" if a.required else "optional",
             state.keys.db if state.keys else "off",
             state.jwks.source if state.jwks else "off",
             sum(1 for s in state.cfg.servers if s.credential),
             "on" if self.limits and self.limits.enabled else "off",
+            f"{len(pol.rules)} rule(s), default {pol.default}"
+            if pol.rules or pol.default == "deny"
+            else "off",
         )
         self._wake.set()
 
@@ -321,6 +335,8 @@ def _guards(cfg: GatewayConfig) -> set[str]:
         out.add("rate limits")
     if cfg.sessions.bind:
         out.add("session binding")
+    if cfg.policy.rules or cfg.policy.default == "deny":
+        out.add("the access policy")
     return out
 
 

@@ -15,7 +15,15 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from ..yamlconf import ConfigError, load_yaml, load_yaml_text, validate
 
@@ -257,11 +265,42 @@ class ServerConfig(_Strict):
     credential: Credential | None = None  # injected when the client used a gateway credential
 
 
+def _globs(v: Any) -> Any:
+    return [v] if isinstance(v, str) else v
+
+
+Globs = Annotated[list[str], Field(default_factory=list), BeforeValidator(_globs)]
+
+
+class PolicyRule(_Strict):
+    """One access rule: who (any of ``consumers``/``roles``; neither: everybody) may or may not
+    make which requests (all given selectors must match; none: every request)."""
+
+    action: Literal["allow", "deny"]
+    consumers: Globs  # globs on the consumer ("alice", "ci-*", "anon:*", "token:*")
+    roles: list[str] = Field(default_factory=list)  # any of the identity's roles
+    methods: Globs  # globs on the JSON-RPC method ("tools/call", "resources/*")
+    tools: Globs  # globs on the tool name of tools/call
+    prompts: Globs  # globs on the prompt name of prompts/get
+    resources: Globs  # globs on the URI of resources/read, subscribe and unsubscribe
+    servers: Globs  # globs on "host:port" or the server name
+    message: str | None = None  # told to the refused client instead of the default text
+
+
+class PolicyConfig(_Strict):
+    # what applies to a request no rule matches (initialize and ping are never refused)
+    default: Literal["allow", "deny"] = "allow"
+    rules: list[PolicyRule] = Field(default_factory=list)  # the first that matches decides
+    # tools/list, prompts/list and resources/list answers leave out what the caller may not use
+    hide: bool = True
+
+
 class GatewayConfig(_Strict):
     keys_db: str | None = None  # SQLite file holding api_keys (default: the audit database)
     auth: AuthConfig = Field(default_factory=AuthConfig)
     sessions: SessionsConfig = Field(default_factory=SessionsConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
     servers: list[ServerConfig] = Field(default_factory=list)
 
 

@@ -1,0 +1,216 @@
+"""Access policy: who may make which requests, from ``policy`` in the gateway configuration.
+
+Rules are read in order and the first that matches a client request decides (``allow`` or
+``deny``); when none matches, ``policy.default`` does (``allow`` unless set). A rule matches
+when the caller is one it names (a ``consumers`` glob or one of its ``roles``; neither:
+everybody) and the request is one it names: every selector given must match (``methods``,
+``tools`` for ``tools/call``, ``prompts`` for ``prompts/get``, ``resources`` for
+``resources/read``/``subscribe``/``unsubscribe``, ``servers``). A refused request never
+reaches the server: the client gets JSON-RPC error ``-32063`` (HTTP 200, as for a scanning
+rule's block, so that clients treat it as the call's ordinary error), and it costs no rate-limit
+token (this stage runs before the limits). ``initialize`` and ``ping`` are never refused, nor
+are notifications and the client's answers to server requests.
+
+Names are read as the servers may read them: a tool or prompt name also ignoring case, a
+resource URI also as the servers resolve it (percent-decoded, ``FILE:``, ``/./``, ignoring
+case for ``file:``); the request is refused if any of these readings is. With
+``policy.hide`` (default on), answers to ``tools/list``, ``prompts/list`` and
+``resources/list`` leave out what the caller could not use, so an agent is not offered tools it
+would be refused.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from ..message import Direction, ErrorCode, Kind, Message
+from ..parse import URI_METHODS
+from ..pipeline import ORDER_POLICY
+from .config import PolicyConfig, PolicyRule
+
+log = logging.getLogger("mcp_gateway")
+
+NEVER_REFUSED = frozenset({"initialize", "ping"})
+_TARGETS = {"tools/call": "tools", "prompts/get": "prompts"}
+_RESOURCE_METHODS = frozenset({"resources/read", "resources/subscribe", "resources/unsubscribe"})
+# list answers filtered with ``hide``: (member holding the entries, their key, as which request)
+_LISTS = {
+    "tools/list": ("tools", "name", "tools/call"),
+    "prompts/list": ("prompts", "name", "prompts/get"),
+    "resources/list": ("resources", "uri", "resources/read"),
+}
+
+
+def _any(value: str, globs: Sequence[str], fold: bool) -> bool:
+    if fold:
+        value = value.lower()
+        return any(fnmatch.fnmatchcase(value, g.lower()) for g in globs)
+    return any(fnmatch.fnmatchcase(value, g) for g in globs)
+
+
+class PolicyStage:
+    name = "policy"
+    order = ORDER_POLICY
+
+    def __init__(self, cfg: PolicyConfig | None = None) -> None:
+        self.configure(cfg or PolicyConfig())
+        self.refused_total = 0
+
+    def configure(self, cfg: PolicyConfig) -> None:
+        self.cfg = cfg
+        self.enabled = bool(cfg.rules) or cfg.default == "deny"
+
+    # -- deciding --------------------------------------------------------------------------
+    def decide(
+        self,
+        consumer: str,
+        roles: Sequence[str],
+        method: str,
+        name: str | None,
+        servers: Sequence[str],
+    ) -> PolicyRule | None:
+        """The rule that refuses this request (None: allowed). A refusal by the default is
+        a rule of its own (``action: deny``, no selector)."""
+        for fold in (False, True):
+            for names in _readings(method, name):
+                rule = self._first(consumer, roles, method, names, servers, fold)
+                if rule is not None and rule.action == "deny":
+                    return rule
+        return None
+
+    def _first(self, consumer, roles, method, name, servers, fold) -> PolicyRule | None:
+        for rule in self.cfg.rules:
+            if _matches(rule, consumer, roles, method, name, servers, fold):
+                return rule
+        return _DEFAULT_DENY if self.cfg.default == "deny" else None
+
+    # -- the stage -------------------------------------------------------------------------
+    def process(self, msg: Message) -> None:
+        if not self.enabled:
+            return
+        if msg.direction is Direction.CLIENT_TO_SERVER:
+            self._request(msg)
+        elif self.cfg.hide and msg.kind is Kind.RESULT and msg.method in _LISTS:
+            self._hide(msg)
+
+    def _who(self, msg: Message) -> tuple[str, tuple[str, ...]]:
+        ident = msg.exchange.identity
+        if ident is None:
+            return "anon:" + (msg.exchange.client_addr or "?"), ()
+        return ident.consumer, tuple(ident.roles)
+
+    @staticmethod
+    def _servers(msg: Message) -> tuple[str, ...]:
+        ex = msg.exchange
+        return tuple(s for s in (ex.server, ex.address, ex.vhost) if s)
+
+    def _request(self, msg: Message) -> None:
+        method = msg.method
+        if not isinstance(method, str) or method in NEVER_REFUSED:
+            return
+        if msg.kind is not Kind.REQUEST and not (
+            # a request with "id": null, which a lenient server may run (as the limits count it)
+            msg.kind is Kind.NOTIFICATION and not method.startswith("notifications/")
+        ):
+            return
+        consumer, roles = self._who(msg)
+        name = msg.name if isinstance(msg.name, str) else None
+        rule = self.decide(consumer, roles, method, name, self._servers(msg))
+        if rule is None:
+            return
+        self.refused_total += 1
+        what = f"{method} {name}" if name is not None and len(name) <= 200 else method
+        text = rule.message or f"{what} is not allowed for {consumer}"
+        which = "the default" if rule is _DEFAULT_DENY else f"rule {_index(self.cfg, rule)}"
+        log.warning(
+            "mcp-gateway: policy refused %s for %s on %s (%s)",
+            what, consumer, msg.exchange.server, which,
+        )  # fmt: skip
+        msg.block(
+            ErrorCode.FORBIDDEN,
+            f"forbidden by mcp-gateway policy: {text}",
+            data={"policy": "default" if rule is _DEFAULT_DENY else _index(self.cfg, rule)},
+            stage=self.name,
+        )
+
+    def _hide(self, msg: Message) -> None:
+        result = msg.payload.get("result") if isinstance(msg.payload, dict) else None
+        if not isinstance(result, dict):
+            return
+        member, key, as_method = _LISTS[msg.method]  # type: ignore[index]
+        entries = result.get(member)
+        if not isinstance(entries, list):
+            return
+        consumer, roles = self._who(msg)
+        servers = self._servers(msg)
+        kept = [
+            e
+            for e in entries
+            if not (
+                isinstance(e, dict)
+                and isinstance(e.get(key), str)
+                and self.decide(consumer, roles, as_method, e[key], servers) is not None
+            )
+        ]
+        if len(kept) != len(entries):
+            result[member] = kept
+            msg.modified = True
+
+
+_DEFAULT_DENY = PolicyRule(action="deny")
+
+
+def _index(cfg: PolicyConfig, rule: PolicyRule) -> int:
+    for i, r in enumerate(cfg.rules):
+        if r is rule:
+            return i
+    return -1
+
+
+def _readings(method: str, name: str | None) -> list[str | None]:
+    """The names a server may read for ``name``: as written, and for a resource URI as the
+    servers resolve it."""
+    if name is None or method not in URI_METHODS:
+        return [name]
+    from ..scan.stage import _served_aliases
+
+    return [name, *_served_aliases(name)]
+
+
+def _matches(
+    rule: PolicyRule,
+    consumer: str,
+    roles: Sequence[str],
+    method: str,
+    name: str | None,
+    servers: Sequence[str],
+    fold: bool,
+) -> bool:
+    if rule.consumers or rule.roles:
+        if not (
+            (rule.consumers and _any(consumer, rule.consumers, False))
+            or any(r in rule.roles for r in roles)
+        ):
+            return False
+    if rule.methods and not _any(method, rule.methods, False):
+        return False
+    if rule.tools or rule.prompts or rule.resources:
+        target: Any = None
+        if method in _TARGETS:
+            target = getattr(rule, _TARGETS[method])
+        elif method in _RESOURCE_METHODS:
+            target = rule.resources
+        if not target or name is None or not _any(name, target, fold):
+            return False
+    if rule.servers:
+        if not any(_any(s.lower(), [g.lower() for g in rule.servers], False) for s in servers):
+            hosts = [s.lower().rsplit(":", 1)[0] for s in servers if ":" in s]
+            if not any(_any(h, [g.lower() for g in rule.servers], False) for h in hosts):
+                return False
+    return True
+
+
+__all__ = ["PolicyStage", "NEVER_REFUSED"]

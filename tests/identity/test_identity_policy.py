@@ -1,0 +1,178 @@
+"""The access policy: first matching rule decides, default otherwise; list answers filtered."""
+
+from __future__ import annotations
+
+import pytest
+from mcp_gateway.identity.config import ConfigError, load_config_text
+from mcp_gateway.identity.identify import Identity
+from mcp_gateway.identity.policy import PolicyStage
+from mcp_gateway.message import Action, Direction, ErrorCode, Kind, Message
+
+CONF = """
+policy:
+  rules:
+    - action: allow
+      roles: [admin]
+      tools: ["delete_*", "drop_*"]
+    - action: deny
+      tools: ["delete_*", "drop_*"]
+      message: destructive tools need the admin role
+    - action: deny
+      consumers: ["anon:*", "token:*"]
+      methods: ["tools/call"]
+      servers: ["billing.internal:*"]
+    - action: deny
+      resources: ["file:///srv/secrets/*"]
+    - action: deny
+      prompts: [internal-*]
+"""
+
+
+def _stage(text: str = CONF) -> PolicyStage:
+    return PolicyStage(load_config_text(text).policy)
+
+
+def _who(consumer: str = "alice", roles=(), kind: str = "api_key") -> Identity:
+    return Identity(consumer=consumer, roles=tuple(roles), kind=kind, key_id=consumer)
+
+
+def _req(stage, mkex, mkreq, ident, method="tools/call", name="echo", server="127.0.0.1:8000"):
+    ex = mkex(server=server)
+    ex.identity = ident
+    m = mkreq(ex, method=method, name=name)
+    stage.process(m)
+    return m
+
+
+def test_first_matching_rule_decides(mkex, mkreq) -> None:
+    st = _stage()
+    admin, bob = _who("root", ["admin"]), _who("bob", ["reader"])
+    assert _req(st, mkex, mkreq, admin, name="delete_repo").action is Action.PASS
+    m = _req(st, mkex, mkreq, bob, name="delete_repo")
+    assert m.action is Action.BLOCK
+    r = m.refusal
+    assert r.code == ErrorCode.FORBIDDEN == -32063 and r.stage == "policy" and r.http_status is None
+    assert r.message == "forbidden by mcp-gateway policy: destructive tools need the admin role"
+    assert r.data == {"policy": 1}
+    assert _req(st, mkex, mkreq, bob, name="echo").action is Action.PASS
+    assert st.refused_total == 1
+
+
+def test_names_are_read_as_servers_may_read_them(mkex, mkreq) -> None:
+    st = _stage()
+    bob = _who("bob")
+    # a tool name in another case (a server that matches names ignoring case)
+    assert _req(st, mkex, mkreq, bob, name="DELETE_repo").action is Action.BLOCK
+    # a resource URI as the SDK servers resolve it
+    for uri in (
+        "file:///srv/secrets/a.txt",
+        "file:///srv/%73ecrets/a.txt",
+        "FILE:///srv/secrets/a.txt",
+        "file:///srv/public/../secrets/a.txt",
+        "file:///SRV/Secrets/a.txt",
+    ):
+        m = _req(st, mkex, mkreq, bob, method="resources/read", name=uri)
+        assert m.action is Action.BLOCK, uri
+    ok = _req(st, mkex, mkreq, bob, method="resources/read", name="file:///srv/public/a.txt")
+    assert ok.action is Action.PASS
+    assert _req(st, mkex, mkreq, bob, method="prompts/get", name="internal-x").action is (
+        Action.BLOCK
+    )
+    # a tools selector does not match a prompt of the same name, nor other methods
+    assert _req(st, mkex, mkreq, bob, method="prompts/get", name="delete_x").action is (Action.PASS)
+
+
+def test_who_and_where(mkex, mkreq) -> None:
+    st = _stage()
+    anon = Identity(consumer="anon:10.0.0.7", kind="anonymous", client_addr="10.0.0.7")
+    token = Identity(consumer="token:ab12", kind="bearer", token_hash="ab12")
+    for who in (anon, token):
+        m = _req(st, mkex, mkreq, who, server="billing.internal:443")
+        assert m.action is Action.BLOCK and m.refusal.data == {"policy": 2}
+        # another server, and tools/list on this one, are allowed
+        assert _req(st, mkex, mkreq, who, server="docs.internal:443").action is Action.PASS
+        assert (
+            _req(
+                st, mkex, mkreq, who, method="tools/list", name=None, server="billing.internal:443"
+            ).action
+            is Action.PASS
+        )
+    # a verified consumer is not anon:* or token:*
+    assert _req(st, mkex, mkreq, _who("alice"), server="billing.internal:443").action is (
+        Action.PASS
+    )
+
+
+def test_default_deny_never_refuses_initialize_ping_or_notifications(mkex, mkreq) -> None:
+    st = _stage(
+        "policy:\n  default: deny\n  rules:\n"
+        "    - {action: allow, roles: [agent], methods: ['tools/list', 'tools/call']}\n"
+    )
+    agent, other = _who("a", ["agent"]), _who("o")
+    assert _req(st, mkex, mkreq, agent, name="anything").action is Action.PASS
+    m = _req(st, mkex, mkreq, other, name="anything")
+    assert m.action is Action.BLOCK and m.refusal.data == {"policy": "default"}
+    assert "tools/call anything is not allowed for o" in m.refusal.message
+    assert _req(st, mkex, mkreq, agent, method="resources/list", name=None).action is (Action.BLOCK)
+    for method in ("initialize", "ping"):
+        assert _req(st, mkex, mkreq, other, method=method, name=None).action is Action.PASS
+    ex = mkex()
+    ex.identity = other
+    note = Message(
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        Direction.CLIENT_TO_SERVER,
+        Kind.NOTIFICATION,
+        ex,
+        method="notifications/initialized",
+    )
+    st.process(note)
+    assert note.action is Action.PASS
+    # an answer to a server's request (sampling) is not a request of the client's
+    answer = Message(
+        {"jsonrpc": "2.0", "id": 3, "result": {}},
+        Direction.CLIENT_TO_SERVER,
+        Kind.RESULT,
+        ex,
+        id=3,
+        method="sampling/createMessage",
+    )
+    st.process(answer)
+    assert answer.action is Action.PASS
+
+
+def test_list_answers_leave_out_what_the_caller_may_not_use(mkex) -> None:
+    st = _stage()
+    tools = [{"name": n, "inputSchema": {}} for n in ("echo", "delete_repo", "drop_table")]
+
+    def listed(ident, method="tools/list", member="tools", entries=tools):
+        ex = mkex()
+        ex.identity = ident
+        payload = {"jsonrpc": "2.0", "id": 1, "result": {member: [dict(e) for e in entries]}}
+        m = Message(payload, Direction.SERVER_TO_CLIENT, Kind.RESULT, ex, id=1, method=method)
+        st.process(m)
+        return m
+
+    m = listed(_who("bob"))
+    assert [t["name"] for t in m.payload["result"]["tools"]] == ["echo"] and m.modified
+    m = listed(_who("root", ["admin"]))
+    assert len(m.payload["result"]["tools"]) == 3 and not m.modified
+    res = [{"uri": "file:///srv/secrets/k"}, {"uri": "file:///srv/public/k"}]
+    m = listed(_who("bob"), "resources/list", "resources", res)
+    assert m.payload["result"]["resources"] == [{"uri": "file:///srv/public/k"}]
+    prompts = [{"name": "internal-ops"}, {"name": "summary"}]
+    m = listed(_who("bob"), "prompts/list", "prompts", prompts)
+    assert m.payload["result"]["prompts"] == [{"name": "summary"}]
+    # hide: false leaves answers alone
+    st.configure(load_config_text(CONF + "  hide: false\n").policy)
+    assert len(listed(_who("bob")).payload["result"]["tools"]) == 3
+
+
+def test_no_policy_is_off_and_bad_rules_name_their_line() -> None:
+    st = PolicyStage()
+    assert not st.enabled
+    with pytest.raises(ConfigError) as e:
+        load_config_text("policy:\n  rules:\n    - action: allow\n      tool: [x]\n", "gw.yaml")
+    assert "gw.yaml:4: policy.rules[0].tool" in str(e.value)
+    with pytest.raises(ConfigError) as e:
+        load_config_text("policy:\n  default: block\n", "gw.yaml")
+    assert "gw.yaml:2: policy.default" in str(e.value)
