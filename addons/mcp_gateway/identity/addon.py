@@ -29,6 +29,7 @@ from typing import Any
 from mitmproxy import ctx, exceptions
 
 from ..pipeline import Pipeline
+from ..settle import Settle
 from ..yamlconf import ConfigError
 from . import logutil
 from .config import GatewayConfig, default_keys_db, load_config
@@ -66,7 +67,7 @@ class IdentityAddon:
         self.policy: PolicyStage | None = None
         self._stat: tuple | None = None
         self._bad_stat: tuple | None = None
-        self._pending: tuple[tuple, float] | None = None  # (stat, first seen) of an edit
+        self._settle = Settle()  # of an edit
         self.settle = (SETTLE_SECONDS, SETTLE_WEAKER_SECONDS)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -222,16 +223,12 @@ class IdentityAddon:
             return False
         st = _stat(self.path)
         if st is None or st == self._stat or st == self._bad_stat:
-            self._pending = None
+            self._settle.forget()
             return False
         now = time.monotonic() if now is None else now
-        if self._pending is None or self._pending[0] != st:
-            self._pending = (st, now)  # changed since the last look: still being written?
-            if self.settle[0] > 0:
-                return False
-        waited = now - self._pending[1]
-        if waited < self.settle[0]:
-            return False
+        waited = self._settle.waited(st, now, self.settle[0])
+        if waited is None:
+            return False  # changed since the last look: still being written?
         if st[3] != stat.S_IFREG:
             # A FIFO put in the file's place held the watcher in open() for good, and with
             # it key revocation, JWKS and secret refreshes: a revoked key kept working
@@ -275,7 +272,7 @@ class IdentityAddon:
             return False
         self._stat = st
         self._bad_stat = None
-        self._pending = None
+        self._settle.forget()
         if weaker:
             log.warning(
                 "mcp-gateway: %s switches %s off (the file was unchanged for %.0f s)",

@@ -32,6 +32,7 @@ from mitmproxy import ctx, exceptions
 
 from ..act import ActStage
 from ..identity.logutil import problem
+from ..settle import Settle
 from ..yamlconf import ConfigError
 from .engine import Engine, _action_rank
 from .stage import ScanStage
@@ -55,7 +56,7 @@ class ScanAddon:
         self._paths: list[str] = []
         self._gen = 0  # counts loads by configure: a watcher's load started before is dropped
         self._bad: tuple | None = None  # signature of files that failed to load
-        self._pending: tuple[tuple, float] | None = None  # (signature, first seen) of an edit
+        self._settle = Settle()  # of an edit
         self.settle = (SETTLE_SECONDS, SETTLE_WEAKER_SECONDS)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -99,7 +100,8 @@ class ScanAddon:
             self._signature = sig
             self._paths = paths
             self._gen += 1
-            self._bad = self._pending = None
+            self._bad = None
+            self._settle.forget()
             engine.finding_cap = ctx.options.mcp_max_findings or None
             if self.stage is None:
                 self.stage = ScanStage(engine)
@@ -154,16 +156,12 @@ class ScanAddon:
             return False
         sig = _signature(paths)
         if sig is None or sig == self._signature or sig == self._bad:
-            self._pending = None
+            self._settle.forget()
             return False
         now = time.monotonic() if now is None else now
-        if self._pending is None or self._pending[0] != sig:
-            self._pending = (sig, now)  # changed since the last look: still being written?
-            if self.settle[0] > 0:
-                return False
-        waited = now - self._pending[1]
-        if waited < self.settle[0]:
-            return False
+        waited = self._settle.waited(sig, now, self.settle[0])
+        if waited is None:
+            return False  # changed since the last look: still being written?
         try:
             engine = Engine.load(paths or None, time_regexes=True)
         except (ConfigError, OSError) as e:
@@ -179,7 +177,7 @@ class ScanAddon:
             return False  # (compiled again at the next look: Hyperscan's cache has it)
         if _signature(paths) != sig:
             return False  # written to while it compiled: the next look takes the new version
-        self._pending = None
+        self._settle.forget()
         loop = self._loop
         if loop is not None and loop.is_running() and not loop.is_closed():
             loop.call_soon_threadsafe(self._swap, engine, sig, gen, weaker, waited)
