@@ -1603,3 +1603,21 @@ def test_a_server_scope_matches_the_site_the_host_header_names(tmp_path):
     m = req({"name": "run", "arguments": {"a": "x"}}, exchange=e)
     p.run(m)
     assert m.action is Action.BLOCK
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"])
+def test_an_ascii_text_blob_in_utf16_or_utf32_without_mark_is_redacted(pipeline, codec):
+    """UTF-16 (or UTF-32) of ASCII text is valid UTF-8 as well, a zero byte being a
+    character: read as UTF-8, half its characters were zeros, it was judged no text, and the
+    token in it passed (only text with a character beyond ASCII, invalid as UTF-8, was read
+    as UTF-16). It is read as what it spells, and redacted in its own charset."""
+    tok = github_token()
+    text = f"[deploy]\ntoken = {tok}\nuser = ci\n"
+    doc = text.encode(codec)
+    m = result({"contents": [{"uri": "file:///c.ini", "blob": base64.b64encode(doc).decode()}]})
+    pipeline.run(m)
+    out = base64.b64decode(m.payload["result"]["contents"][0]["blob"], validate=True)
+    assert out == text.replace(tok, "[REDACTED:github_token]").encode(codec)
+    assert [(f.rule, f.location) for f in m.findings] == [
+        ("github-token", "/result/contents/0/blob")
+    ]

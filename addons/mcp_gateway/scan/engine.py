@@ -184,19 +184,29 @@ def _printable_ratio(b: bytes) -> float:
 
 
 _UTF16_BOMS = ((b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+# (looked for first: a UTF-32-LE mark starts with UTF-16-LE's)
+_UTF32_BOMS = ((b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"))
 _HIGH_BYTES = bytes(range(0x80, 0x100))
 
 
 def _utf16_of(head: bytes) -> tuple[str, bytes] | None:
-    """(codec, byte order mark) when ``head`` starts UTF-16 text: told by its mark, or by a
-    zero in nearly every other byte and none in the others (mostly ASCII text, as Windows
-    writes it)."""
+    """(codec, byte order mark) when ``head`` starts UTF-16 or UTF-32 text: told by its
+    mark, or by a zero in nearly every other byte and none in the others (mostly ASCII text,
+    as Windows writes it), or three zeros in every four bytes."""
+    for bom, codec in _UTF32_BOMS:
+        if head.startswith(bom):
+            return codec, bom
     for bom, codec in _UTF16_BOMS:
         if head.startswith(bom):
             return codec, bom
-    n = len(head) // 2 * 2
+    n = len(head) // 4 * 4
     if n < 8:
         return None
+    cols = [head[i:n:4] for i in range(4)]
+    if not cols[0].count(0) and all(c.count(0) == len(c) for c in cols[1:] if c):
+        return "utf-32-le", b""
+    if not cols[3].count(0) and all(c.count(0) == len(c) for c in cols[:3] if c):
+        return "utf-32-be", b""
     odd, even = head[1:n:2], head[0:n:2]
     if odd.count(0) * 10 >= len(odd) * 9 and even.count(0) == 0:
         return "utf-16-le", b""
@@ -206,18 +216,23 @@ def _utf16_of(head: bytes) -> tuple[str, bytes] | None:
 
 
 def blob_text(raw: bytes) -> tuple[str, str, bytes] | None:
-    """(text, codec, byte order mark) of a blob's bytes: UTF-8; else UTF-16 (Windows text
-    files: PowerShell 5 writes them); else latin-1, for text in a legacy 8-bit charset (a
-    Windows-1252 or ISO-8859 file is no UTF-8, and servers send exactly such files as blobs;
-    latin-1 maps every byte to one character, so a redaction inside changes no other byte).
-    Whether that text is printable enough to be text is the caller's business."""
-    try:
-        return raw.decode("utf-8"), "utf-8", b""
-    except UnicodeDecodeError:
-        pass
-    got = _utf16_of(raw[:64])
-    if got is not None:
-        codec, bom = got
+    """(text, codec, byte order mark) of a blob's bytes: UTF-8; else UTF-16 or UTF-32
+    (Windows text files: PowerShell 5 writes them); else latin-1, for text in a legacy 8-bit
+    charset (a Windows-1252 or ISO-8859 file is no UTF-8, and servers send exactly such
+    files as blobs; latin-1 maps every byte to one character, so a redaction inside changes
+    no other byte). Whether that text is printable enough to be text is the caller's
+    business. UTF-16 or UTF-32 of ASCII text without a byte order mark is valid UTF-8 too (a
+    zero byte is a character): it is told by its zeros first, and read as what it spells
+    (read as UTF-8, half its characters were zeros and it was no text: a token passed)."""
+    wide = _utf16_of(raw[:64]) if b"\x00" in raw[:64] else None
+    if wide is None:
+        try:
+            return raw.decode("utf-8"), "utf-8", b""
+        except UnicodeDecodeError:
+            pass
+        wide = _utf16_of(raw[:64])
+    if wide is not None:
+        codec, bom = wide
         try:
             return raw[len(bom) :].decode(codec), codec, bom
         except UnicodeDecodeError:
@@ -229,7 +244,7 @@ def _text_printable(text: str, codec: str, raw: bytes) -> bool:
     """95 % printable, counted on the bytes (UTF-16 text: on its UTF-8 form); text in an
     8-bit charset is also 90 % ASCII (random bytes, which every base64-looking word decodes
     to, are half high bytes)."""
-    if codec.startswith("utf-16"):
+    if codec.startswith(("utf-16", "utf-32")):
         raw = text.encode("utf-8", "surrogatepass")
     elif codec == "latin-1" and len(raw.translate(None, _HIGH_BYTES)) * 10 < len(raw) * 9:
         return False
