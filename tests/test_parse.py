@@ -511,3 +511,39 @@ def test_a_case_variant_message_is_read_as_go_reads_it_and_refused():
 )
 def test_may_name_jsonrpc(data, named):
     assert may_name_jsonrpc(data) is named
+
+
+def test_repeats_members_tells_a_member_named_twice():
+    from mcp_gateway.parse import decode_json, repeats_members
+
+    for body, repeated in [
+        (b'{"a":1,"a":2}', True),
+        (b'{"a":"x:y","b":2}', False),
+        (b'{"a":"x\\u003ay","b":"\\u003A"}', False),
+        (b'{"a":"x\\u003ay","a":2}', True),  # (an escaped colon hides no member)
+        (b'[{"a":{"b":1,"b":"c:d"}}]', True),
+        (b'{"k\\u003a":1,"k:":2}', True),
+        (b'{"a":[1,2,{"b":null}]}', False),
+        (b"[1,2]", False),
+    ]:
+        assert repeats_members(body, decode_json(body)) is repeated, body
+
+
+def test_a_batch_naming_a_member_twice_goes_on_as_parsed():
+    """Batch elements are scanned as parsed, each alone: a token in the first copy of a
+    member named twice was never read, and went on in the batch's bytes."""
+    body = (
+        b'[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo",'
+        b'"arguments":{"text":"ghp_secret","text":"safe"}}},'
+        b'{"jsonrpc":"2.0","id":2,"method":"ping"}]'
+    )
+    from mcp_gateway.parse import build_messages, decode_json
+
+    def parsed(b):  # as the adapters build them: with the bytes
+        return build_messages(decode_json(b), len(b), Direction.CLIENT_TO_SERVER, ex(), b)
+
+    p = parsed(body)
+    assert p.batch and all(m.modified for m in p.messages)
+    assert p.messages[0].payload["params"]["arguments"] == {"text": "safe"}
+    ok = body.replace(b'"text":"ghp_secret",', b"")
+    assert not any(m.modified for m in parsed(ok).messages)

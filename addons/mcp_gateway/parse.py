@@ -497,6 +497,25 @@ def decode_json(body: bytes | str, lenient_utf8: bool = False) -> Any:
     return value
 
 
+def repeats_members(raw: bytes | bytearray, value: Any, serialized: bytes | None = None) -> bool:
+    """Whether the JSON text ``raw``, which parsed to ``value``, may name a member twice in
+    one object (``{"text": "ghp_…", "text": "safe"}``). The parser kept the last copy, as
+    Python's ``json``, pydantic, ``JSON.parse`` and Go read it, and the scanner may have read
+    only what was kept; readers that take the first copy (gjson, simdjson, a log of the
+    bytes) read the other. Counted in C, without a second parse: each member has one colon
+    outside strings, and the strings hold the same colons in ``value``'s serialization as
+    in ``raw`` (``\\u003a`` counted as one), so ``raw`` holds more only when members were
+    dropped (or when ``\\u003a`` stands for no colon: a false alarm, and harmless).
+    ``serialized``: ``value`` serialized already (orjson), when the caller has it."""
+    if not isinstance(value, dict | list):
+        return False
+    n = raw.count(b":")
+    if not n:
+        return False
+    n += raw.count(b"\\u003a") + raw.count(b"\\u003A")
+    return n > (serialized if serialized is not None else encode_json(value)).count(b":")
+
+
 @dataclass(slots=True)
 class Parsed:
     """A body split into messages. ``batch`` is True when the body was a JSON array."""
@@ -523,6 +542,10 @@ def build_messages(
             raise TooManyElements(len(value), max_batch)
         per = max(1, size // len(value))
         msgs = [_one(v, per, direction, ex, i) for i, v in enumerate(value)]
+        if raw is not None and repeats_members(raw, value):
+            # (its elements are scanned as parsed, not as the bytes: see repeats_members)
+            for m in msgs:
+                m.modified = True  # sent as parsed, each member once
         return Parsed(msgs, True)
     msg = _one(value, size, direction, ex, None)
     msg.raw = raw

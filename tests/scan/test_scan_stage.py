@@ -1621,3 +1621,62 @@ def test_an_ascii_text_blob_in_utf16_or_utf32_without_mark_is_redacted(pipeline,
     assert [(f.rule, f.location) for f in m.findings] == [
         ("github-token", "/result/contents/0/blob")
     ]
+
+
+def _with_repeat(tok: str, extra: bytes) -> bytes:
+    """A tool result whose text block names ``text`` twice: the token first, where readers
+    that take a member's first copy read it, then a harmless copy, which Python's ``json``,
+    orjson, pydantic and ``JSON.parse`` keep."""
+    return (
+        b'{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"'
+        + tok.encode()
+        + b'","text":"safe"}]'
+        + extra
+        + b"}}"
+    )
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        pytest.param(b',"note":"caf\\u00e9"', id="non-ascii-escape"),
+        pytest.param(
+            b',"structuredContent":{"ids":['
+            + b",".join(b'"AKIA%016d"' % i for i in range(2000))
+            + b"]}",
+            id="many-candidates",
+        ),
+    ],
+)
+def test_a_member_named_twice_goes_on_as_scanned(pipeline, extra):
+    """The scanner reads a message's bytes as they arrived, where a member's first copy,
+    which the parser drops, is found (and blocks); but a message with a \\u escape of a
+    non-ASCII character, or with many candidates, is scanned as parsed: the token in the
+    first copy went to the client unseen, in bytes forwarded as they were, and readers that
+    take the first copy (gjson, simdjson, a log of the traffic) read it. Such a message goes
+    on as it was scanned, each member once."""
+    tok = github_token()
+    raw = _with_repeat(tok, extra)
+    m = result(None)
+    m.payload = orjson.loads(raw)
+    m.raw = raw
+    pipeline.run(m)
+    assert m.modified and not m.stopped
+    assert m.payload["result"]["content"] == [{"type": "text", "text": "safe"}]
+    assert tok.encode() not in orjson.dumps(m.payload)
+
+
+def test_a_message_without_repeated_members_keeps_its_bytes(pipeline):
+    # (the same shapes without the repeat: nothing to rewrite, the bytes go on as they came)
+    for raw in (
+        b'{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"caf\\u00e9 '
+        b'a:b \\u003a"}],"x":{"k:\\u003a":"v"}}}',
+        b'{"jsonrpc":"2.0","id":7,"result":{"content":[],"structuredContent":{"ids":['
+        + b",".join(b'"AKIA%016d"' % i for i in range(2000))
+        + b"]}}}",
+    ):
+        m = result(None)
+        m.payload = orjson.loads(raw)
+        m.raw = raw
+        pipeline.run(m)
+        assert not m.modified and m.action is Action.PASS

@@ -34,6 +34,7 @@ from ..parse import (
     URI_METHODS,
     URI_NORMALISED_MAX,
     decode_header_value,
+    repeats_members,
     served_uri_of,
     target_pointer,
 )
@@ -484,11 +485,14 @@ class ScanStage:
         # C-speed serialization.
         payload = msg.payload
 
+        serialized: list[bytes | None] = []  # canonical()'s, once asked for
+
         def canonical() -> bytes | None:
             try:
-                return orjson.dumps(payload)
+                serialized.append(orjson.dumps(payload))
             except (TypeError, orjson.JSONEncodeError):
-                return None
+                serialized.append(None)
+            return serialized[-1]
 
         raw = msg.raw if not msg.modified else None
         echo = echoed_result(payload) if msg.kind is Kind.RESULT else None
@@ -520,6 +524,12 @@ class ScanStage:
                 return hits > 4 * _MAX_LOCATE and hits > raw.count(b'"') // 13
 
             dets = engine.scan_json(raw, allowed, canonical, walk_instead)
+        if (
+            msg.raw is not None
+            and not msg.modified
+            and (dets is None or raw is not msg.raw or serialized)
+        ):
+            self._normalize_repeats(msg, payload, serialized)
         if dets is not None:
             if len(dets) > _MAX_LOCATE:
                 # many findings (a customer export...): searching each value in every string
@@ -547,6 +557,19 @@ class ScanStage:
             if loc is not None:
                 self._mask_name(msg, loc)
         self._pend(msg, spans)
+
+    @staticmethod
+    def _normalize_repeats(msg: Message, scanned: Any, serialized: list) -> None:
+        """The message's strings were scanned as parsed, not in the bytes it arrived as (a
+        \\u escape of a non-ASCII character, an echoed copy, many candidates). Where those
+        bytes name a member twice in one object, the parser kept the last copy and the
+        scanner read only that, while readers that take the first read the other
+        (``{"text": "ghp_…", "text": "safe"}``): the message goes on as it was scanned,
+        each member once. (Scanned as it arrived, a copy dropped by the parser is found in
+        the bytes and blocks the message where it would be redacted.)"""
+        done = serialized[-1] if serialized and scanned is msg.payload else None
+        if repeats_members(msg.raw, msg.payload, done):
+            msg.modified = True  # re-serialized by the adapter; nothing was redacted
 
     @staticmethod
     def _pend(msg: Message, spans: list[Span]) -> None:
