@@ -1339,3 +1339,18 @@ def test_a_redirect_to_the_upstream_under_another_scheme_is_left_with_a_warning(
         assert _redirect(gw, up, "reverse:http://127.0.0.1:8000") == [up.decode()]
     assert "redirects to https://127.0.0.1:8443" in caplog.text
     assert "/mcp/" not in caplog.text  # (a path may carry a token: not logged)
+
+
+def test_a_batch_naming_a_member_twice_goes_on_as_parsed(gw):
+    """Batch elements are scanned as parsed; a member's first copy, which the parser drops,
+    went on in the batch's bytes, where parsers that take the first copy read it."""
+    body = (
+        b'[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo",'
+        b'"arguments":{"t":"SECRET","t":"fine"}}},{"jsonrpc":"2.0","id":2,"method":"ping"}]'
+    )
+    f = send(gw, post(body))
+    assert f.response is None and b"SECRET" not in f.request.content
+    assert orjson.loads(f.request.content)[0]["params"]["arguments"] == {"t": "fine"}
+    once = body.replace(b'"t":"SECRET",', b"")
+    f = send(gw, post(once))
+    assert f.response is None and f.request.content == once  # (nothing named twice: as sent)
