@@ -529,7 +529,7 @@ class ScanStage:
             and not msg.modified
             and (dets is None or raw is not msg.raw or serialized)
         ):
-            self._normalize_repeats(msg, payload, serialized)
+            self._normalize_repeats(msg)
         if dets is not None:
             if len(dets) > _MAX_LOCATE:
                 # many findings (a customer export...): searching each value in every string
@@ -559,7 +559,7 @@ class ScanStage:
         self._pend(msg, spans)
 
     @staticmethod
-    def _normalize_repeats(msg: Message, scanned: Any, serialized: list) -> None:
+    def _normalize_repeats(msg: Message) -> None:
         """The message's strings were scanned as parsed, not in the bytes it arrived as (a
         \\u escape of a non-ASCII character, an echoed copy, many candidates). Where those
         bytes name a member twice in one object, the parser kept the last copy and the
@@ -567,8 +567,7 @@ class ScanStage:
         (``{"text": "ghp_…", "text": "safe"}``): the message goes on as it was scanned,
         each member once. (Scanned as it arrived, a copy dropped by the parser is found in
         the bytes and blocks the message where it would be redacted.)"""
-        done = serialized[-1] if serialized and scanned is msg.payload else None
-        if repeats_members(msg.raw, msg.payload, done):
+        if repeats_members(msg.raw, msg.payload):
             msg.modified = True  # re-serialized by the adapter; nothing was redacted
 
     @staticmethod
