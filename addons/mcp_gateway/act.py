@@ -39,6 +39,26 @@ log = logging.getLogger("mcp_gateway")
 _LOCATIONS_LOGGED = 3  # locations named in an alert line; the rest are counted
 _RANK = {"log": 0, "alert": 1, "redact": 2, "block": 3}
 _SAFE = re.compile(r"^[^\"\\\x00-\x1f]*\Z")
+# The authority of a URI (``scheme://userinfo@host:port``): the MCP SDKs validate resource
+# URIs (the Python SDK's ``AnyUrl``), and brackets, colons or percent signs in a host make
+# it invalid there, so a placeholder for a value found in one is written host-safe.
+_AUTHORITY = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)")
+_NOT_IN_HOST = re.compile(r"[^A-Za-z0-9._~-]+")
+
+
+def _host_of(uri: str) -> tuple[int, int] | None:
+    """Where the host (and port) of ``uri``'s authority stands, after any userinfo."""
+    m = _AUTHORITY.match(uri)
+    if m is None:
+        return None
+    a, b = m.span(1)
+    at = uri.rfind("@", a, b)
+    return (a if at < 0 else at + 1), b
+
+
+def _host_safe(rep: str) -> str:
+    """``[REDACTED:aws_access_key_id]`` as a host may hold it: ``REDACTED-aws_access_key_id``."""
+    return _NOT_IN_HOST.sub("-", rep).strip("-") or "redacted"
 
 
 SPANS_KEY = "scan.spans"  # where the scan stage leaves the spans to redact (scan/stage.py)
@@ -180,6 +200,9 @@ class ActStage:
             # time (20,000 tokens in a 1 MB text: 1.3 s).
             pieces: list[str] = []
             pos = 0
+            # (a resource's uri: a placeholder in its host would make it no URL to the SDKs,
+            # and the whole result invalid; the Python SDK raised on s3://[REDACTED:…]/b)
+            host = _host_of(cur) if key == "uri" else None
             for s in sorted(group, key=lambda s: (s.start, -s.end)):
                 if cur[s.start : s.end] != s.value:
                     continue  # the string changed under us; never guess
@@ -190,6 +213,8 @@ class ActStage:
                 rep = self._encoded_replacement(s)
                 if rep is None:
                     continue
+                if host is not None and host[0] <= s.start < host[1]:
+                    rep = _host_safe(rep)
                 pieces.append(cur[pos : s.start])
                 pieces.append(rep)
                 pos = s.end

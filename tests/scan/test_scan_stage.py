@@ -1680,3 +1680,31 @@ def test_a_message_without_repeated_members_keeps_its_bytes(pipeline):
         m.raw = raw
         pipeline.run(m)
         assert not m.modified and m.action is Action.PASS
+
+
+def test_a_value_redacted_in_a_uris_host_leaves_a_valid_uri(pipeline):
+    """A resource's ``uri`` is validated by the SDK clients (the Python SDK's ``AnyUrl``):
+    ``s3://[REDACTED:aws_access_key_id]/b`` is no URL (brackets in a host are IPv6's), and
+    the client refused the whole tool result. A placeholder in a host is written host-safe;
+    elsewhere in the URI (userinfo, path, query) it stays as it is."""
+    from mcp.types import CallToolResult
+
+    key = "AKIAQ3EGUIF5ZK7XVJ2M"
+    tok = github_token()
+    m = result(
+        {
+            "content": [
+                {"type": "resource_link", "name": "a", "uri": f"s3://{key}/backup.tar"},
+                {"type": "resource_link", "name": "b", "uri": f"https://{tok}@github.com/x.git"},
+                {"type": "resource_link", "name": "c", "uri": f"https://h.io/a?k={tok}"},
+            ]
+        }
+    )
+    pipeline.run(m)
+    uris = [b["uri"] for b in reserialize(m)["result"]["content"]]
+    assert uris == [
+        "s3://REDACTED-aws_access_key_id/backup.tar",
+        "https://[REDACTED:github_token]@github.com/x.git",
+        "https://h.io/a?k=[REDACTED:github_token]",
+    ]
+    CallToolResult.model_validate(m.payload["result"])  # (raised before)
