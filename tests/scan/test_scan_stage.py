@@ -1248,6 +1248,38 @@ def test_protocol_identifiers_are_recorded_never_rewritten(tmp_path):
     assert m.payload["id"] == tok and not m.modified
 
 
+def test_an_event_subscriptions_webhook_secret_reaches_the_server(pipeline):
+    """MCP Events (SEP-3415: ChatGPT, the AI SDK's ``experimental_events``): ``events/subscribe``
+    hands the server ``delivery.secret``, a Standard Webhooks key (``whsec_`` + base64 of 24-64
+    random bytes) the client made for this subscription, which the server signs its deliveries
+    with. It read as a Stripe webhook secret and was redacted: the AI SDK's subscribe failed
+    (a server checking the key refused ``[REDACTED:stripe_key]=``), and a server that took it
+    would have signed every delivery with the placeholder, which the client rejects."""
+    secret = "whsec_" + base64.b64encode(bytes(range(7, 39))).decode()
+    tok = github_token()
+    params = {
+        "name": "ticket.created",
+        "arguments": {"project": tok},
+        "delivery": {"mode": "webhook", "url": "https://app.example/hooks/mcp", "secret": secret},
+    }
+    m = req(params, method="events/subscribe", name=None)
+    pipeline.run(m)
+    assert m.payload["params"]["delivery"]["secret"] == secret
+    assert m.payload["params"]["arguments"]["project"] == "[REDACTED:github_token]"
+    assert {(f.location, f.action) for f in m.findings} == {
+        ("/params/delivery/secret", "log"),
+        ("/params/arguments/project", "redact"),
+    }
+    # only there: the same member of another method, and a tool's argument, are redacted
+    for method, p in (
+        ("events/unsubscribe", {"name": "x", "delivery": {"secret": secret}}),
+        ("tools/call", {"name": "run", "arguments": {"delivery": {"secret": secret}}}),
+    ):
+        m = req(p, method=method, name=None)
+        pipeline.run(m)
+        assert secret not in orjson.dumps(m.payload).decode(), method
+
+
 def test_a_block_rule_still_blocks_in_a_protocol_field(tmp_path):
     p = _acme_pipeline(tmp_path, action="block")
     m = req({"name": "run", "arguments": {}, "_meta": {"progressToken": "acme_0123456789abcdef"}})

@@ -72,6 +72,11 @@ PROTOCOL_FIELDS = frozenset(
         ("result", "requestState"), ("params", "requestState"),
     }
 )  # fmt: skip
+# The same for one request method only: the MCP Events draft's (SEP-3415) webhook signing key,
+# which the client makes for one subscription and hands the server in ``events/subscribe`` to
+# sign its deliveries with (Standard Webhooks: ``whsec_`` + base64, read as a Stripe webhook
+# secret). Redacted, the server refused the subscription or signed with the placeholder.
+METHOD_PROTOCOL_FIELDS = frozenset({("events/subscribe", ("params", "delivery", "secret"))})
 
 
 @dataclass(slots=True)
@@ -736,7 +741,9 @@ class ScanStage:
         """Record detection ``d`` at ``container[key][s:e]`` and keep its span for the act
         stage (none in a protocol field: see ``PROTOCOL_FIELDS``)."""
         loc = pointer(path)
-        if path in PROTOCOL_FIELDS:
+        if path in PROTOCOL_FIELDS or (
+            msg.kind is Kind.REQUEST and (msg.method, path) in METHOD_PROTOCOL_FIELDS
+        ):
             self._record(msg, d, loc, s, e, "log" if d.action == "redact" else d.action)
             if path == ("id",) or path == ("method",):
                 # never rewritten, but the audit must not record it: see SECRET_IDS_KEY
@@ -983,6 +990,7 @@ __all__ = [
     "ScanStage",
     "Span",
     "SPANS_KEY",
+    "METHOD_PROTOCOL_FIELDS",
     "PROTOCOL_FIELDS",
     "SECRET_IDS_KEY",
     "is_secret_session",
