@@ -166,6 +166,10 @@ _ID_BEFORE = re.compile(
     # a payment's reference on a statement line (Ref 3531635587702635)
     # (then the field's quoting, JSON-escaped too: \"id\": \"340919396192320\")
     r"|\b(?:ref|reference|referenz|r\u00e9f\u00e9rence|referencia|riferimento|verwendungszweck)"
+    # and the Nordic and Dutch payment references, which carry a Luhn check digit of their
+    # own (a Swedish OCR number, a Norwegian KID, a Finnish viitenumero): OCR 4329150615998258
+    r"|\b(?:ocr|kid)(?:[ -]?(?:nummer|nr|no|number|referens))?|\bviite(?:numero)?"
+    r"|\b(?:betalings)?kenmerk|\breferens(?:nummer)?|\breferanse(?:nummer)?"
     # a process's or thread's id (Apache's error log: [pid 70364:tid 375283695916899]); not
     # the word thread alone ("posted it in the thread: 4532…" is a card)
     r"|\b(?:pid|ppid|tid|tgid|lwp|thread[ _-]?id))"
