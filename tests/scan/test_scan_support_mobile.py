@@ -104,6 +104,18 @@ PERSONAL_CASES = [
     ("KID: 4329150615998258, forfall 2026-12-01", []),
     ("viitenumero 4329150615998258", []),
     ("kortnummer 4329150615998258", [("credit_card", "4329150615998258")]),
+    # -- a phone field with a suffix: Salesforce's custom fields, an E.164 or national copy,
+    # Spanish telefono_movil (not a field about the phone: its type, a count, a timestamp)
+    ('{"Phone__c": "0612345678"}', [("phone_number", "0612345678")]),
+    ('{"Alternate_Phone__c": "601 812 659"}', [("phone_number", "601 812 659")]),
+    ('{"phone_number_national": "612345678"}', [("phone_number", "612345678")]),
+    ("telefono_movil: 612345678", [("phone_number", "612345678")]),
+    ('{"Phone_Type__c": "Mobile", "Count__c": 12345678, "phone_verified_at": 1712345678}', []),
+    # -- the @ written out and glued, as imprints and signatures write it
+    ("Contact: sanne.jansen(at)ziggo.nl", [("email", "sanne.jansen(at)ziggo.nl")]),
+    ("Mail: info[at]tulpbloem.nl", [("email", "info[at]tulpbloem.nl")]),
+    # (documentation domains, and code: an index named at)
+    ("user(at)example.com, admin(at)box.local, items[at].length, f'{at}.txt'", []),
 ]
 
 SECRET_CASES = [
@@ -143,6 +155,25 @@ SECRET_CASES = [
     # -- a Firebase Cloud Messaging legacy server key, not a device's registration token
     (f"FCM server key: {_FCM}", [("generic_secret", _FCM)]),
     ('{"to": "fMEP0vJqS0e' + _FCM[11:] + '"}', []),
+    # -- a Klaviyo private key (pk_ and 34 characters) where Klaviyo is named
+    (
+        "Authorization: Klaviyo-API-Key pk_7fade4983eeb07037edc2c5a4cd69ad0d9",
+        [("generic_secret", "pk_7fade4983eeb07037edc2c5a4cd69ad0d9")],
+    ),
+    (
+        'client = KlaviyoAPI("pk_7fade4983eeb07037edc2c5a4cd69ad0d9", max_delay=60)',
+        [("generic_secret", "pk_7fade4983eeb07037edc2c5a4cd69ad0d9")],
+    ),
+    # (Stripe's publishable keys stay public, near Klaviyo too)
+    ("klaviyo + stripe: pk_live_51Hx8RzWxYv3mK7pLs2aNb4cA9xHV8tCbGqGwbp", []),
+    # -- RevenueCat's public SDK keys (one per store, in every app) are no secret; its secret
+    # keys are
+    ('Purchases.configure(withAPIKey: "appl_Tq8RzWxYv3mKpLs2aNb4cA9xHV8")', []),
+    ("REVENUECAT_API_KEY=goog_Tq8RzWxYv3mKpLs2aNb4cA9xHV8", []),
+    (
+        "REVENUECAT_SECRET_KEY=sk_Tq8RzWxYv3mKpLs2aNb4cA9xHV8tCb",
+        [("generic_secret", "sk_Tq8RzWxYv3mKpLs2aNb4cA9xHV8tCb")],
+    ),
 ]
 
 
