@@ -111,6 +111,22 @@ PERSONAL_CASES = [
     ('{"phone_number_national": "612345678"}', [("phone_number", "612345678")]),
     ("telefono_movil: 612345678", [("phone_number", "612345678")]),
     ('{"Phone_Type__c": "Mobile", "Count__c": 12345678, "phone_verified_at": 1712345678}', []),
+    # -- a phone number split into an object (PayPal's payer phone, a CRM's phone object)
+    (
+        '{"payer": {"phone": {"phone_type": "MOBILE", "phone_number": {"national_number": '
+        '"612345678"}}}}',
+        [("phone_number", "612345678")],
+    ),
+    ('{"mobile": {"prefix": "+48", "number": "601812659"}}', [("phone_number", "601812659")]),
+    (
+        '{"phoneNumber": {"countryCode": "TR", "number": "5324124567"}}',
+        [("phone_number", "5324124567")],
+    ),
+    # (a number member of anything else, a national id's national number)
+    (
+        '{"invoice": {"number": "2026004512"}, "national_id": {"national_number": "85010112345"}}',
+        [],
+    ),
     # -- the @ written out and glued, as imprints and signatures write it
     ("Contact: sanne.jansen(at)ziggo.nl", [("email", "sanne.jansen(at)ziggo.nl")]),
     ("Mail: info[at]tulpbloem.nl", [("email", "info[at]tulpbloem.nl")]),
@@ -166,6 +182,36 @@ SECRET_CASES = [
     ),
     # (Stripe's publishable keys stay public, near Klaviyo too)
     ("klaviyo + stripe: pk_live_51Hx8RzWxYv3mK7pLs2aNb4cA9xHV8tCbGqGwbp", []),
+    # -- app release tooling: an Apple app-specific password given to notarytool / altool, a
+    # code-signing certificate's password after signtool's /p, an Android signing config in
+    # Groovy (single quotes, on one line)
+    (
+        'xcrun notarytool store-credentials "AC_PASSWORD" --apple-id dev@fjordline-apps.com '
+        '--team-id ABCDE12345 --password "kqzv-mwpe-hxtr-bnya"',
+        [("generic_secret", "kqzv-mwpe-hxtr-bnya")],
+    ),
+    (
+        "xcrun altool --upload-app -f app.ipa -u dev@fjordline-apps.com -p kqzv-mwpe-hxtr-bnya",
+        [("generic_secret", "kqzv-mwpe-hxtr-bnya")],
+    ),
+    (
+        "signtool sign /f codesign.pfx /p Tulp42!ventoKs /tr http://timestamp.digicert.com app.exe",
+        [("generic_secret", "Tulp42!ventoKs")],
+    ),
+    (
+        "signingConfigs { release { storeFile file('release.jks'); storePassword 'Tulp42!ventoKs';"
+        " keyAlias 'upload'; keyPassword 'Kz8#mQ2vLx9pRw' } }",
+        [("generic_secret", "Kz8#mQ2vLx9pRw"), ("generic_secret", "Tulp42!ventoKs")],
+    ),
+    # (no password there: a signtool call with the certificate in the store, words after -p,
+    # a Gradle property read from the environment or a properties file)
+    ("signtool sign /a /fd SHA256 /tr http://timestamp.digicert.com /td SHA256 app.exe", []),
+    ("git commit -p wait-this-that-what", []),
+    (
+        "storePassword System.getenv('STORE_PASSWORD')\n"
+        "keyPassword keystoreProperties['keyPassword']",
+        [],
+    ),
     # -- RevenueCat's public SDK keys (one per store, in every app) are no secret; its secret
     # keys are
     ('Purchases.configure(withAPIKey: "appl_Tq8RzWxYv3mKpLs2aNb4cA9xHV8")', []),
