@@ -212,6 +212,32 @@ SECRET_CASES = [
         "keyPassword keystoreProperties['keyPassword']",
         [],
     ),
+    # -- passwords and keys named in the corpus's languages the multilingual rule lacked:
+    # Portuguese (Portugal) palavra-passe, Swedish lösenordet / API-nyckel, Norwegian
+    # passordet, Turkish API / erişim anahtarı and şifrem + value, Polish token / klucz
+    # dostępu, Dutch toegangstoken, Italian chiave di accesso
+    ("A minha palavra-passe é Tulp42!vento", [("generic_secret", "Tulp42!vento")]),
+    ("palavra-passe: Tulp42!vento", [("generic_secret", "Tulp42!vento")]),
+    ("Lösenordet är Tulp42!vento", [("generic_secret", "Tulp42!vento")]),
+    ("Passordet er Tulp42!vento", [("generic_secret", "Tulp42!vento")]),
+    ("Şifrem Tulp42!vento", [("generic_secret", "Tulp42!vento")]),
+    ("şifreniz Tulp42!vento'dir", [("generic_secret", "Tulp42!vento")]),
+    (
+        "API anahtarı: 7aa8acf926e84337e04a230807189639ec714654",
+        [("generic_secret", "7aa8acf926e84337e04a230807189639ec714654")],
+    ),
+    (
+        "erişim anahtarı: 7aa8acf926e84337e04a230807189639ec714654",
+        [("generic_secret", "7aa8acf926e84337e04a230807189639ec714654")],
+    ),
+    ("API-nyckeln är Tq8RzWxYv3mKpLs2aNb4", [("generic_secret", "Tq8RzWxYv3mKpLs2aNb4")]),
+    ("Token dostępu: Tq8RzWxYv3mKpLs2aNb4", [("generic_secret", "Tq8RzWxYv3mKpLs2aNb4")]),
+    ("toegangstoken: Tq8RzWxYv3mKpLs2aNb4", [("generic_secret", "Tq8RzWxYv3mKpLs2aNb4")]),
+    ("chiave di accesso: Tq8RzWxYv3mKpLs2aNb4", [("generic_secret", "Tq8RzWxYv3mKpLs2aNb4")]),
+    # (Turkish sentences about the password, no value in them)
+    ("Şifreniz sıfırlandı, yeni şifrenizi e-posta ile aldınız.", []),
+    ("Şifreniz en az 8 karakter olmalı", []),
+    ("Giriş için şifreniz 2FA-kodu ile birlikte gerekir", []),
     # -- RevenueCat's public SDK keys (one per store, in every app) are no secret; its secret
     # keys are
     ('Purchases.configure(withAPIKey: "appl_Tq8RzWxYv3mKpLs2aNb4cA9xHV8")', []),
