@@ -91,6 +91,10 @@ PERSONAL_CASES = [
     ("Ring oss på 08-467 569 om du har frågor.", [("phone_number", "08-467 569")]),
     ("kund: ni kan nå mig på 08-659 805", [("phone_number", "08-659 805")]),
     ("cliente: mi può richiamare al 349-4554890?", [("phone_number", "349-4554890")]),
+    ("Per assistenza chiami il 327-2522272.", [("phone_number", "327-2522272")]),
+    ("cliente: podem ligar-me para o 926 536 069", [("phone_number", "926 536 069")]),
+    # (an article before a year or an amount is none)
+    ("Per il rimborso chiami il 2026 o scriva il 15 marzo", []),
     # (Norwegian "nå" is "now": a number of days after it is none)
     ("Vi har nå levert på 3 dager, ordre 20261104", []),
     # -- Polish "numer komórki" (the label declined) and "numer komórkowy"
