@@ -563,3 +563,44 @@ def test_multilingual_shapes_39_review(engine, text, expected, as_json):
     if as_json:
         text = json.dumps({"text": text}, ensure_ascii=False)
     assert personal(engine, text) == expected
+
+
+# Typography's spaces between a number's groups: French writes "06 12 34 56 78" with
+# no-break spaces, and word processors, web pages and CLDR formats use no-break, narrow
+# no-break or thin spaces; the rules' separators are ASCII, so such numbers went unseen.
+NB, NNB, THIN = "\u00a0", "\u202f", "\u2009"
+CASES_SPACES = [
+    (f"Tél{NB}: 06{NB}12{NB}34{NB}56{NB}78", [("phone_number", f"06{NB}12{NB}34{NB}56{NB}78")]),
+    (
+        f"Tel: +33{NNB}6{NNB}12{NNB}34{NNB}56{NNB}78",
+        [("phone_number", f"+33{NNB}6{NNB}12{NNB}34{NNB}56{NNB}78")],
+    ),
+    (
+        f"Carte{NB}: 4539{NNB}1488{NNB}0343{NNB}6467",
+        [("credit_card", f"4539{NNB}1488{NNB}0343{NNB}6467")],
+    ),
+    (
+        f"IBAN FR14{THIN}3000{THIN}4012{THIN}3456{THIN}7890{THIN}1234{THIN}567",
+        [("iban", f"FR14{THIN}3000{THIN}4012{THIN}3456{THIN}7890{THIN}1234{THIN}567")],
+    ),
+    # (the same spaces in amounts, dates and order numbers are none of these)
+    (f"Prix{NB}: 1{NB}234,56{NB}€ le 12{NB}mars 2025", []),
+    (f"Commande n°{NB}123{NNB}456{NNB}789", []),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), CASES_SPACES)
+@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+def test_numbers_grouped_with_typographic_spaces(engine, text, expected, as_json):
+    if as_json:
+        text = json.dumps({"note": text}, ensure_ascii=False)
+    assert personal(engine, text) == expected
+
+
+def test_typographic_spaces_escaped_in_json_are_read_too(engine):
+    import orjson
+
+    raw = json.dumps({"jsonrpc": "2.0", "id": 1, "result": {"note": CASES_SPACES[0][0]}}).encode()
+    assert b"\\u00a0" in raw
+    found = engine.scan_json(raw, None, lambda: orjson.dumps(orjson.loads(raw)))
+    assert [(d.type, d.value) for d in found] == CASES_SPACES[0][1]

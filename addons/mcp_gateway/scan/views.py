@@ -182,7 +182,11 @@ _UNICODE = re.compile(
     "\U0001d400-\U0001d7ff\U000e0000-\U000e0fff"
     # the digits of other scripts (Arabic-Indic, Persian, Devanagari, Bengali, Thai): read
     # as the ASCII digits they are, as the fullwidth ones
-    "\u0660-\u0669\u06f0-\u06f9\u0966-\u096f\u09e6-\u09ef\u0e50-\u0e59])+"
+    "\u0660-\u0669\u06f0-\u06f9\u0966-\u096f\u09e6-\u09ef\u0e50-\u0e59"
+    # spaces other than ASCII's, read as one: French and other typography group digits
+    # with no-break and narrow no-break spaces (06\u00a012\u00a034\u00a056\u00a078, a card
+    # or an IBAN in groups of \u202f), where the rules' separators are ASCII
+    "\u00a0\u2000-\u200a\u202f\u205f\u3000])+"
 )
 # The same characters as UTF-8 (for Hyperscan: is a unicode view worth building?)
 UNICODE_CONTROL = rb"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F]"  # the ASCII part
@@ -193,6 +197,7 @@ UNICODE_MULTIBYTE = (
     rb"|\xEF\xBF[\xB0-\xB8]|\xF0\x9B\xB2[\xA0-\xA3]|\xF0\x9D\x85[\xB3-\xBA]"
     rb"|\xF0\x9D[\x90-\x9F]|\xF3\xA0[\x80-\xBF]"
     rb"|\xD9[\xA0-\xA9]|\xDB[\xB0-\xB9]|\xE0\xA5[\xA6-\xAF]|\xE0\xA7[\xA6-\xAF]|\xE0\xB9[\x90-\x99]"
+    rb"|\xC2\xA0|\xE2\x80[\x80-\x8A\xAF]|\xE2\x81\x9F|\xE3\x80\x80"
 )
 
 
@@ -200,7 +205,9 @@ def _unicode_decode(m: re.Match) -> str:
     out = []
     for ch in _CSI.sub("", m.group()):
         c = ord(ch)
-        if 0xFF01 <= c <= 0xFF5E:
+        if c in _SPACES:
+            out.append(" ")
+        elif 0xFF01 <= c <= 0xFF5E:
             out.append(chr(c - 0xFEE0))  # fullwidth ASCII
         elif 0xE0020 <= c <= 0xE007E:
             out.append(chr(c - 0xE0000))  # tag characters spell ASCII
@@ -213,6 +220,7 @@ def _unicode_decode(m: re.Match) -> str:
     return "".join(out)
 
 
+_SPACES = frozenset([0xA0, *range(0x2000, 0x200B), 0x202F, 0x205F, 0x3000])
 _CSI = re.compile("\x1b\\[[0-9;?]*[ -/]*[@-~]")
 
 
