@@ -176,3 +176,25 @@ def test_no_policy_is_off_and_bad_rules_name_their_line() -> None:
     with pytest.raises(ConfigError) as e:
         load_config_text("policy:\n  default: block\n", "gw.yaml")
     assert "gw.yaml:2: policy.default" in str(e.value)
+
+
+def test_a_resource_uri_too_long_to_resolve_may_name_any_resource(mkex, mkreq) -> None:
+    # file:///srv/public/x/../x/../…/../secrets/key padded past 64 KiB is file:///srv/secrets/key
+    # to the SDK servers (pydantic's AnyUrl resolves the dot segments); matched as written only,
+    # it passed the deny rule and read the secret through a real mitmdump
+    huge = "file:///srv/public/" + "x/../" * 14_000 + "../secrets/key"
+    bob = _who("bob")
+    m = _req(_stage(), mkex, mkreq, bob, method="resources/read", name=huge)
+    assert m.action is Action.BLOCK and m.refusal.data == {"policy": 3}
+    # nor does an allow rule on what it seems to name let it through a default deny
+    st = _stage(
+        "policy:\n  default: deny\n  rules:\n"
+        "    - {action: allow, resources: ['file:///srv/public/*']}\n"
+    )
+    m = _req(st, mkex, mkreq, bob, method="resources/read", name=huge)
+    assert m.action is Action.BLOCK and m.refusal.data == {"policy": "default"}
+    ok = _req(st, mkex, mkreq, bob, method="resources/read", name="file:///srv/public/a")
+    assert ok.action is Action.PASS
+    # a rule without a resources selector still reads it as any request (here: allows it)
+    st = _stage("policy:\n  default: deny\n  rules:\n    - {action: allow, consumers: [bob]}\n")
+    assert _req(st, mkex, mkreq, bob, method="resources/read", name=huge).action is Action.PASS

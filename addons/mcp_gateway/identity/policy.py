@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..message import Direction, ErrorCode, Kind, Message
-from ..parse import URI_METHODS
+from ..parse import URI_METHODS, URI_NORMALISED_MAX
 from ..pipeline import ORDER_POLICY
 from .config import PolicyConfig, PolicyRule
 
@@ -170,11 +170,25 @@ def _index(cfg: PolicyConfig, rule: PolicyRule) -> int:
     return -1
 
 
+class _Unknown(str):
+    """The reading of a resource URI too long to resolve (over ``URI_NORMALISED_MAX``): it
+    may name any resource, so every ``resources`` glob of a deny rule matches it and none of
+    an allow rule (as the scan stage applies every resource scope to it)."""
+
+    __slots__ = ()
+
+
 def _readings(method: str, name: str | None) -> list[str | None]:
     """The names a server may read for ``name``: as written, and for a resource URI as the
-    servers resolve it."""
+    servers resolve it (a URI too long to resolve: any resource, ``_Unknown``)."""
     if name is None or method not in URI_METHODS:
         return [name]
+    if len(name) > URI_NORMALISED_MAX:
+        # file:///srv/public/x/../x/../…/../secrets/key padded past 64 KiB is
+        # file:///srv/secrets/key to the server; read as written only, it passed a deny rule
+        # on file:///srv/secrets/* (and an allow rule on file:///srv/public/* let it through
+        # a default deny)
+        return [name, _Unknown()]
     from ..scan.stage import _served_aliases
 
     return [name, *_served_aliases(name)]
@@ -203,7 +217,12 @@ def _matches(
             target = getattr(rule, _TARGETS[method])
         elif method in _RESOURCE_METHODS:
             target = rule.resources
-        if not target or name is None or not _any(name, target, fold):
+        if not target or name is None:
+            return False
+        if isinstance(name, _Unknown):
+            if rule.action != "deny":
+                return False
+        elif not _any(name, target, fold):
             return False
     if rule.servers:
         if not any(_any(s.lower(), [g.lower() for g in rule.servers], False) for s in servers):
