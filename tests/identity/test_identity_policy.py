@@ -198,3 +198,44 @@ def test_a_resource_uri_too_long_to_resolve_may_name_any_resource(mkex, mkreq) -
     # a rule without a resources selector still reads it as any request (here: allows it)
     st = _stage("policy:\n  default: deny\n  rules:\n    - {action: allow, consumers: [bob]}\n")
     assert _req(st, mkex, mkreq, bob, method="resources/read", name=huge).action is Action.PASS
+
+
+def test_an_allow_rule_on_servers_goes_by_where_the_request_goes(mkex, mkreq) -> None:
+    # the shim's Mcp-Gateway-Server name (trusted for loopback upstreams) and a regular-mode
+    # Host header naming another site are the client's: through a real mitmdump,
+    # "Mcp-Gateway-Server: docs.internal:1" to 127.0.0.1 passed an allow rule on
+    # docs.internal:* under default deny and the server ran the call
+    st = _stage(
+        "policy:\n  default: deny\n  rules:\n"
+        "    - {action: deny, servers: ['billing.internal:*'], tools: [pay]}\n"
+        "    - {action: allow, servers: ['docs.internal:*']}\n"
+    )
+    bob = _who("bob")
+    for named in ("server", "vhost"):
+        ex = mkex(server="127.0.0.1:9000")
+        ex.identity = bob
+        if named == "server":
+            ex.server, ex.address = "docs.internal:1", "127.0.0.1:9000"
+        else:
+            ex.vhost = "docs.internal:80"
+        m = mkreq(ex, method="tools/call", name="echo")
+        st.process(m)
+        assert m.action is Action.BLOCK and m.refusal.data == {"policy": "default"}, named
+        # a deny rule still matches a name the client gave
+        ex = mkex(server="docs.internal:443")
+        ex.identity = bob
+        if named == "server":
+            ex.server, ex.address = "billing.internal:443", "docs.internal:443"
+        else:
+            ex.vhost = "billing.internal:443"
+        m = mkreq(ex, method="tools/call", name="pay")
+        st.process(m)
+        assert m.action is Action.BLOCK and m.refusal.data == {"policy": 0}, named
+    # where the request really goes
+    assert _req(st, mkex, mkreq, bob, server="docs.internal:443").action is Action.PASS
+    ex = mkex(server="127.0.0.1:9000")
+    ex.identity = bob
+    ex.server, ex.address = "docs", "docs.internal:8000"  # a shim name for a real address
+    m = mkreq(ex, method="tools/call", name="echo")
+    st.process(m)
+    assert m.action is Action.PASS

@@ -73,7 +73,8 @@ class PolicyStage:
         servers: Sequence[str],
     ) -> PolicyRule | None:
         """The rule that refuses this request (None: allowed). A refusal by the default is
-        a rule of its own (``action: deny``, no selector)."""
+        a rule of its own (``action: deny``, no selector). ``servers``: where the request
+        goes first, then the names the client gave it (which only deny rules match)."""
         for fold in (False, True):
             for names in _readings(method, name):
                 rule = self._first(consumer, roles, method, names, servers, fold)
@@ -104,8 +105,11 @@ class PolicyStage:
 
     @staticmethod
     def _servers(msg: Message) -> tuple[str, ...]:
+        """Where the request goes first (the address), then the names the client gave it
+        (the shim's ``Mcp-Gateway-Server``, a regular-mode Host header naming another site)."""
         ex = msg.exchange
-        return tuple(s for s in (ex.server, ex.address, ex.vhost) if s)
+        real = ex.address or ex.server
+        return tuple(dict.fromkeys(s for s in (real, ex.server, ex.vhost) if s))
 
     def _request(self, msg: Message) -> None:
         method = msg.method
@@ -225,6 +229,12 @@ def _matches(
         elif not _any(name, target, fold):
             return False
     if rule.servers:
+        if rule.action != "deny":
+            # an allow rule goes by where the request goes only: the other names are the
+            # client's (Mcp-Gateway-Server: docs.internal:1 to a loopback server, or a Host
+            # header naming docs.internal in regular mode, passed an allow rule on
+            # docs.internal:* under a default deny). A deny rule matches any of them.
+            servers = servers[:1]
         if not any(_any(s.lower(), [g.lower() for g in rule.servers], False) for s in servers):
             hosts = [s.lower().rsplit(":", 1)[0] for s in servers if ":" in s]
             if not any(_any(h, [g.lower() for g in rule.servers], False) for h in hosts):
