@@ -239,3 +239,44 @@ def test_an_allow_rule_on_servers_goes_by_where_the_request_goes(mkex, mkreq) ->
     m = mkreq(ex, method="tools/call", name="echo")
     st.process(m)
     assert m.action is Action.PASS
+
+
+def test_completions_follow_the_rules_on_their_prompt_or_resource(mkex) -> None:
+    # completion/complete runs the completion handler of the prompt or resource template its
+    # ref names (a prompt's argument values, a template's parameters): a deny rule on
+    # prompts or resources passed it while refusing prompts/get and resources/read
+    from mcp_gateway.parse import target_name
+
+    st = _stage()
+    bob = _who("bob")
+
+    def complete(ref: dict) -> Message:
+        ex = mkex()
+        ex.identity = bob
+        params = {"ref": ref, "argument": {"name": "topic", "value": "a"}}
+        payload = {"jsonrpc": "2.0", "id": 9, "method": "completion/complete", "params": params}
+        m = Message(
+            payload,
+            Direction.CLIENT_TO_SERVER,
+            Kind.REQUEST,
+            ex,
+            id=9,
+            method="completion/complete",
+            name=target_name("completion/complete", params),
+        )
+        st.process(m)
+        return m
+
+    m = complete({"type": "ref/prompt", "name": "internal-notes"})
+    assert m.action is Action.BLOCK and m.refusal.data == {"policy": 4}
+    assert complete({"type": "ref/prompt", "name": "INTERNAL-notes"}).action is Action.BLOCK
+    m = complete({"type": "ref/resource", "uri": "file:///srv/secrets/{name}"})
+    assert m.action is Action.BLOCK and m.refusal.data == {"policy": 3}
+    m = complete({"type": "ref/resource", "uri": "file:///srv/%73ecrets/{name}", "name": "x"})
+    assert m.action is Action.BLOCK
+    # others pass; a tools rule does not read a prompt of a tool's name
+    assert complete({"type": "ref/prompt", "name": "greeting"}).action is Action.PASS
+    assert complete({"type": "ref/prompt", "name": "delete_x"}).action is Action.PASS
+    assert complete({"type": "ref/resource", "uri": "file:///srv/public/{n}"}).action is (
+        Action.PASS
+    )

@@ -24,18 +24,23 @@ from __future__ import annotations
 import fnmatch
 import logging
 from collections.abc import Sequence
-from typing import Any
 
 from ..message import Direction, ErrorCode, Kind, Message
-from ..parse import URI_METHODS, URI_NORMALISED_MAX
+from ..parse import URI_NORMALISED_MAX
 from ..pipeline import ORDER_POLICY
 from .config import PolicyConfig, PolicyRule
 
 log = logging.getLogger("mcp_gateway")
 
 NEVER_REFUSED = frozenset({"initialize", "ping"})
-_TARGETS = {"tools/call": "tools", "prompts/get": "prompts"}
-_RESOURCE_METHODS = frozenset({"resources/read", "resources/subscribe", "resources/unsubscribe"})
+# which selector names the thing a request acts on
+_TARGETS = {
+    "tools/call": "tools",
+    "prompts/get": "prompts",
+    "resources/read": "resources",
+    "resources/subscribe": "resources",
+    "resources/unsubscribe": "resources",
+}
 # list answers filtered with ``hide``: (member holding the entries, their key, as which request)
 _LISTS = {
     "tools/list": ("tools", "name", "tools/call"),
@@ -71,20 +76,24 @@ class PolicyStage:
         method: str,
         name: str | None,
         servers: Sequence[str],
+        target: str | None = None,
     ) -> PolicyRule | None:
         """The rule that refuses this request (None: allowed). A refusal by the default is
         a rule of its own (``action: deny``, no selector). ``servers``: where the request
-        goes first, then the names the client gave it (which only deny rules match)."""
+        goes first, then the names the client gave it (which only deny rules match).
+        ``target``: the selector that names ``name`` (default: the method's)."""
+        if target is None:
+            target = _TARGETS.get(method)
         for fold in (False, True):
-            for names in _readings(method, name):
-                rule = self._first(consumer, roles, method, names, servers, fold)
+            for names in _readings(target, name):
+                rule = self._first(consumer, roles, method, names, servers, fold, target)
                 if rule is not None and rule.action == "deny":
                     return rule
         return None
 
-    def _first(self, consumer, roles, method, name, servers, fold) -> PolicyRule | None:
+    def _first(self, consumer, roles, method, name, servers, fold, target) -> PolicyRule | None:
         for rule in self.cfg.rules:
-            if _matches(rule, consumer, roles, method, name, servers, fold):
+            if _matches(rule, consumer, roles, method, name, servers, fold, target):
                 return rule
         return _DEFAULT_DENY if self.cfg.default == "deny" else None
 
@@ -122,7 +131,9 @@ class PolicyStage:
             return
         consumer, roles = self._who(msg)
         name = msg.name if isinstance(msg.name, str) else None
-        rule = self.decide(consumer, roles, method, name, self._servers(msg))
+        rule = self.decide(
+            consumer, roles, method, name, self._servers(msg), _completed(msg, method)
+        )
         if rule is None:
             return
         self.refused_total += 1
@@ -167,6 +178,24 @@ class PolicyStage:
 _DEFAULT_DENY = PolicyRule(action="deny")
 
 
+def _completed(msg: Message, method: str) -> str | None:
+    """The selector naming what a ``completion/complete`` completes the arguments of (its
+    ref: a prompt's name, a resource template's URI, as parse reads it), so that a rule on
+    that prompt or resource also rules its completions; None for other methods."""
+    if method != "completion/complete":
+        return None
+    params = msg.payload.get("params") if isinstance(msg.payload, dict) else None
+    ref = params.get("ref") if isinstance(params, dict) else None
+    if not isinstance(ref, dict):
+        return None
+    kind = ref.get("type")
+    if kind == "ref/resource":
+        return "resources"
+    if kind == "ref/prompt":
+        return "prompts"
+    return "prompts" if ref.get("name") else "resources"
+
+
 def _index(cfg: PolicyConfig, rule: PolicyRule) -> int:
     for i, r in enumerate(cfg.rules):
         if r is rule:
@@ -182,10 +211,10 @@ class _Unknown(str):
     __slots__ = ()
 
 
-def _readings(method: str, name: str | None) -> list[str | None]:
+def _readings(target: str | None, name: str | None) -> list[str | None]:
     """The names a server may read for ``name``: as written, and for a resource URI as the
     servers resolve it (a URI too long to resolve: any resource, ``_Unknown``)."""
-    if name is None or method not in URI_METHODS:
+    if name is None or target != "resources":
         return [name]
     if len(name) > URI_NORMALISED_MAX:
         # file:///srv/public/x/../x/../…/../secrets/key padded past 64 KiB is
@@ -206,6 +235,7 @@ def _matches(
     name: str | None,
     servers: Sequence[str],
     fold: bool,
+    target: str | None,
 ) -> bool:
     if rule.consumers or rule.roles:
         if not (
@@ -216,17 +246,13 @@ def _matches(
     if rule.methods and not _any(method, rule.methods, False):
         return False
     if rule.tools or rule.prompts or rule.resources:
-        target: Any = None
-        if method in _TARGETS:
-            target = getattr(rule, _TARGETS[method])
-        elif method in _RESOURCE_METHODS:
-            target = rule.resources
-        if not target or name is None:
+        globs = getattr(rule, target) if target is not None else None
+        if not globs or name is None:
             return False
         if isinstance(name, _Unknown):
             if rule.action != "deny":
                 return False
-        elif not _any(name, target, fold):
+        elif not _any(name, globs, fold):
             return False
     if rule.servers:
         if rule.action != "deny":
