@@ -84,3 +84,32 @@ def test_rules_check_reports_hostile_yaml_with_exit_1(tmp_path, capsys) -> None:
         assert main(["rules", "check", f]) == 1
         err = capsys.readouterr().err
         assert err.startswith(f) and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "problem"),
+    [
+        # (libyaml said "found character that cannot start any token", "found undefined
+        # alias", "found unknown escape character": not which, nor that it was a tab)
+        ("a:\n\tb: 1\n", 2, "found character '\\\\t' that cannot start any token"),
+        ("a: 1\nb: *nope\n", 2, "found undefined alias 'nope'"),
+        ('a: "\\q"\n', 1, "found unknown escape character 'q'"),
+        ("a:\n  b: 1\n c: 2\n", 3, "expected <block end>, but found"),
+    ],
+)
+def test_a_yaml_error_says_what_pyyaml_says(text, line, problem) -> None:
+    with pytest.raises(ConfigError, match=problem) as e:
+        load_yaml_text(text, "x.yaml")
+    assert e.value.line == line
+
+
+def test_a_lone_surrogate_is_a_config_error_not_a_traceback() -> None:
+    # (libyaml is handed UTF-8: the text's encoding raised UnicodeEncodeError)
+    with pytest.raises(ConfigError, match="unacceptable character #xd800"):
+        load_yaml_text("a: \ud800\n", "x.yaml")
+
+
+def test_what_only_pyyaml_reads_is_still_refused() -> None:
+    # libyaml refuses a surrogate escape; PyYAML built a string that is no text
+    with pytest.raises(ConfigError, match="invalid Unicode character escape"):
+        load_yaml_text('a: "\\ud800"\n', "x.yaml")

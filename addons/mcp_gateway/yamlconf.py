@@ -105,13 +105,21 @@ def _construct(node: yaml.Node, loc: Loc, lines: dict[Loc, int], budget: _Budget
 
 
 # libyaml's parser when PyYAML has it (the wheels do): the shipped rule packs took ~1 s to
-# compose in pure Python at every start and reload; nodes, marks and errors are the same
+# compose in pure Python at every start and reload; nodes and marks are the same (for its
+# errors' messages, see _EXPLAIN_MAX)
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def load_yaml_text(text: str, path: str | Path = "<string>") -> tuple[Any, dict[Loc, int]]:
+# libyaml's error messages say less than PyYAML's: "found character that cannot start any
+# token" for a tab (PyYAML names the '\t'), "found undefined alias" (which), "found unknown
+# escape character" (which). A file libyaml refuses is composed again in pure Python for its
+# message, up to this size (about 1 s a MiB); a larger one keeps libyaml's.
+_EXPLAIN_MAX = 1 << 20
+
+
+def _compose(text: str, path: str | Path, loader) -> yaml.Node | None:
     try:
-        node = yaml.compose(text, Loader=_LOADER)
+        return yaml.compose(text, Loader=loader)
     except RecursionError:
         raise ConfigError(path, None, "", "invalid YAML: nested too deeply") from None
     except yaml.MarkedYAMLError as e:
@@ -122,6 +130,25 @@ def load_yaml_text(text: str, path: str | Path = "<string>") -> tuple[Any, dict[
         raise ConfigError(path, line, "", f"invalid YAML: {e.problem or e}") from None
     except yaml.YAMLError as e:
         raise ConfigError(path, None, "", f"invalid YAML: {e}") from None
+
+
+def load_yaml_text(text: str, path: str | Path = "<string>") -> tuple[Any, dict[Loc, int]]:
+    try:
+        node = _compose(text, path, _LOADER)
+    except (ConfigError, UnicodeEncodeError) as e:
+        # (UnicodeEncodeError: libyaml is handed UTF-8, and a lone surrogate has none)
+        if (
+            _LOADER is yaml.SafeLoader
+            or len(text) > _EXPLAIN_MAX
+            or (isinstance(e, ConfigError) and "nested too deeply" in e.problem)
+        ):
+            if isinstance(e, ConfigError):
+                raise
+            raise ConfigError(path, None, "", f"invalid YAML: {e.reason}") from None
+        _compose(text, path, yaml.SafeLoader)  # raises with PyYAML's message
+        if isinstance(e, ConfigError):
+            raise  # (PyYAML reads it, libyaml does not: %YAML 1.3, "\ud800": refused)
+        raise ConfigError(path, None, "", f"invalid YAML: {e.reason}") from None
     lines: dict[Loc, int] = {}
     if node is None:
         return None, lines
