@@ -596,3 +596,21 @@ async def test_access_policy_refuses_and_hides_tools_by_role(
             ).fetchall()
         time.sleep(0.2)
     assert rows == [("agent-bot", "add", -32063, "policy")]
+
+
+async def test_an_allow_rule_on_a_server_is_not_met_by_a_name_the_client_gives(
+    mitmdump_factory, mcp_server_factory, mcp_session, tmp_path
+) -> None:
+    # Mcp-Gateway-Server names a loopback upstream as the client likes: it passed an allow
+    # rule scoped to that name under default deny, and the server ran the tool
+    server = mcp_server_factory("json", fresh=True)
+    md = _gateway(
+        mitmdump_factory,
+        tmp_path,
+        "policy:\n  default: deny\n  rules:\n    - {action: allow, servers: ['docs.internal:*']}\n",
+    )
+    hdr = {"Mcp-Gateway-Server": "docs.internal:1"}
+    async with mcp_session(server.url, proxy=md.proxy_url, headers=hdr) as s:
+        with pytest.raises(Exception, match="forbidden by mcp-gateway policy"):
+            await s.call_tool("echo", {"text": "should not run"})
+    assert not any("should not run" in json.dumps(c) for c in server.calls())
