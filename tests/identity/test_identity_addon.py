@@ -375,3 +375,39 @@ def test_the_policy_stage_joins_the_pipeline_with_rules_and_leaves_without(tmp_p
         assert a.reload() is True
         assert [s.name for s in p.stages] == ["identify", "policy", "limits"]
         a.done()
+
+
+def test_a_policy_edit_that_lets_more_through_waits_like_one_that_switches_it_off(
+    tmp_path, caplog
+) -> None:
+    # the policy stayed on, so a file cut short before its last deny rule, or inside an allow
+    # rule before its roles (an allow for everybody), was applied after one second
+    head = "policy:\n  default: deny\n  rules:\n    - action: allow\n"
+    full = head + "      roles: [admin]\n      tools: [add]\n    - {action: deny, tools: [add]}\n"
+    with _driven(tmp_path, full) as (cfg, p, a):
+        a.settle = (1.0, 5.0)
+        for part in (
+            head + "      roles: [admin]\n      tools: [add]\n",  # the deny rule cut off
+            head,  # inside the allow rule: everybody
+            full.replace("default: deny", "default: allow"),
+        ):
+            cfg.write_text(part)
+            assert not a.reload(now=100.0)
+            assert not a.reload(now=103.0), part  # settled, but it lets more through
+            assert len(a.state.cfg.policy.rules) == 2  # the running policy stays
+        cfg.write_text(full)
+        assert not a.reload(now=110.0)
+        assert a.reload(now=111.1)
+        # a stricter edit needs one second only
+        cfg.write_text(full + "    - {action: deny, tools: [echo]}\n")
+        assert not a.reload(now=120.0)
+        assert a.reload(now=121.1)
+        # and a weaker one applies after five, saying so
+        cfg.write_text(head)
+        with caplog.at_level(logging.WARNING, logger="mcp_gateway.identity"):
+            assert not a.reload(now=200.0)
+            assert not a.reload(now=204.0)
+            assert a.reload(now=205.1)
+        assert "switches the access policy's 2 deny rule(s) and allow rules as they were" in (
+            caplog.text
+        )

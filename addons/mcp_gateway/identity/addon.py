@@ -339,7 +339,37 @@ def _guards(cfg: GatewayConfig) -> set[str]:
 
 def _weakened(old: GatewayConfig | None, new: GatewayConfig) -> list[str]:
     """The protections ``old`` had and ``new`` switches off."""
-    return [] if old is None else sorted(_guards(old) - _guards(new))
+    if old is None:
+        return []
+    out = sorted(_guards(old) - _guards(new))
+    if "the access policy" not in out:
+        out.extend(_policy_weakened(old.policy, new.policy))
+    return out
+
+
+def _policy_weakened(old, new) -> list[str]:
+    """What a policy edit may let through that ``old`` refused: its default deny gone, deny
+    rules gone, allow rules added or changed. A file written in parts stops anywhere: before
+    its last deny rule, or inside an allow rule before its ``roles`` (an allow for everybody),
+    and such a part stayed the policy after one second, however short the rest."""
+
+    def key(r) -> str:
+        return r.model_dump_json(exclude={"message"})
+
+    parts = []
+    if old.default == "deny" and new.default != "deny":
+        parts.append("default deny")
+    gone = {key(r) for r in old.rules if r.action == "deny"} - {
+        key(r) for r in new.rules if r.action == "deny"
+    }
+    if gone:
+        parts.append(f"{len(gone)} deny rule(s)")
+    added = {key(r) for r in new.rules if r.action == "allow"} - {
+        key(r) for r in old.rules if r.action == "allow"
+    }
+    if added:
+        parts.append(f"allow rules as they were ({len(added)} new or changed)")
+    return [f"the access policy's {' and '.join(parts)}"] if parts else []
 
 
 def _blank(path: str) -> bool:
