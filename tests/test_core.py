@@ -1354,3 +1354,15 @@ def test_a_batch_naming_a_member_twice_goes_on_as_parsed(gw):
     once = body.replace(b'"t":"SECRET",', b"")
     f = send(gw, post(once))
     assert f.response is None and f.request.content == once  # (nothing named twice: as sent)
+
+
+def test_a_batch_with_an_escaped_backslash_before_u003a_goes_on_byte_identical(gw):
+    """``\\\\u003a`` in a string is a backslash and the text u003a: the batch names each
+    member once and goes on as it came (it was re-serialized, as if it named one twice)."""
+    body = (
+        b'[{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "echo", '
+        b'"arguments": {"t": "JSON writes a colon as \\\\u003a"}}}, '
+        b'{"jsonrpc": "2.0", "id": 2, "method": "ping"}]'
+    )
+    f = send(gw, post(body))
+    assert f.response is None and f.request.content == body

@@ -547,3 +547,21 @@ def test_a_batch_naming_a_member_twice_goes_on_as_parsed():
     assert p.messages[0].payload["params"]["arguments"] == {"text": "safe"}
     ok = body.replace(b'"text":"ghp_secret",', b"")
     assert not any(m.modified for m in parsed(ok).messages)
+
+
+def test_repeats_members_is_not_fooled_by_an_escaped_backslash_before_u003a():
+    """``"\\\\u003a"`` in the bytes is a backslash and the text ``u003a``, no colon: counted
+    as an escaped colon, a message naming each member once was taken for one naming a member
+    twice and re-serialized (a batch, or a message scanned as parsed: a \\u escape of a
+    non-ASCII character) instead of going on byte-identical."""
+    from mcp_gateway.parse import decode_json, repeats_members
+
+    for body, repeated in [
+        (b'{"a": "caf\\u00e9 \\\\u003a regex"}', False),
+        (b'[{"t": "C:\\\\u003A"}, {"u": "\\\\\\\\u003a"}]', False),
+        (b'{"t": "\\\\\\u003a"}', False),  # (a backslash, then an escaped colon)
+        (b'{"t": "\\\\\\u003a", "t": "x"}', True),
+        (b'{"t": "\\\\u003a", "t": "x"}', True),
+        (b'{"t": "\\u003a\\\\u003a", "t": "x"}', True),
+    ]:
+        assert repeats_members(body, decode_json(body)) is repeated, body

@@ -497,6 +497,10 @@ def decode_json(body: bytes | str, lenient_utf8: bool = False) -> Any:
     return value
 
 
+# an escaped colon: ``\\u003a`` after an even number of backslashes (none, or escaped ones)
+_COLON_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u003[aA]")
+
+
 def repeats_members(raw: bytes | bytearray, value: Any) -> bool:
     """Whether the JSON text ``raw``, which parsed to ``value``, may name a member twice in
     one object (``{"text": "ghp_…", "text": "safe"}``). The parser kept the last copy, as
@@ -506,8 +510,7 @@ def repeats_members(raw: bytes | bytearray, value: Any) -> bool:
     serialized again name each member once (the SDKs' serializers write what orjson writes;
     ~10 us for 256 KiB); else each member has one colon outside strings, and the strings
     hold the same colons in ``value``'s serialization as in ``raw`` (``\\u003a`` counted
-    as one), so ``raw`` holds more only when members were dropped (or when ``\\u003a``
-    stands for no colon: a false alarm, and harmless)."""
+    as one, not ``\\\\u003a``), so ``raw`` holds more only when members were dropped."""
     if not isinstance(value, dict | list):
         return False
     canonical = encode_json(value)
@@ -518,7 +521,11 @@ def repeats_members(raw: bytes | bytearray, value: Any) -> bool:
         return True
     if b"\\u003" not in raw:
         return False
-    return n + raw.count(b"\\u003a") + raw.count(b"\\u003A") > c
+    if n + raw.count(b"\\u003a") + raw.count(b"\\u003A") <= c:
+        return False
+    # (counted again, only the escapes: ``\\\\u003a`` is a backslash and the text u003a, and
+    # re-serialized as if it hid a member, a message went on with other bytes than it came)
+    return n + len(_COLON_ESCAPE.findall(raw)) > c
 
 
 @dataclass(slots=True)
