@@ -38,6 +38,10 @@ def test_options_and_defaults(addon, default_db):
         assert o.mcp_audit_queue_size == 50_000
         assert o.mcp_audit_on_full == "block"
         assert o.mcp_audit_store_payloads is False
+        # (the option bounds stored payloads too, in KiB, as the README says: its help said
+        # only "events", and `mitmdump --options` readers never learnt of the budget)
+        help_ = " ".join(o._options["mcp_audit_queue_size"].help.split())
+        assert "KiB" in help_ and "mcp_audit_store_payloads" in help_
 
 
 def test_configure_registers_the_stage_and_done_flushes(addon, tmp_path):

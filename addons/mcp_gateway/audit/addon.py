@@ -47,7 +47,13 @@ class AuditAddon:
             "mcp_audit_queue_size",
             int,
             DEFAULT_QUEUE_SIZE,
-            "Events the audit queue holds while the writer thread catches up.",
+            """
+            Events the audit queue holds while the writer catches up (counting those sent to
+            the writer's process and not yet committed). Stored payloads
+            (mcp_audit_store_payloads) have a budget of their own, this many KiB, until
+            written; one larger than that is taken when no other waits. Beyond either,
+            mcp_audit_on_full applies.
+            """,
         )
         loader.add_option(
             "mcp_audit_on_full",
