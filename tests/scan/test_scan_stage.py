@@ -1655,6 +1655,24 @@ def test_an_ascii_text_blob_in_utf16_or_utf32_without_mark_is_redacted(pipeline,
     ]
 
 
+@pytest.mark.parametrize("extra", [b"", b"."], ids=["even", "odd"])
+def test_a_utf8_text_blob_under_a_utf16_looking_head_is_redacted(pipeline, extra):
+    """A UTF-8 text whose first 64 bytes look like UTF-16 (a header of ASCII padded with
+    zeros) is still UTF-8 text: told by its head alone, it was read as UTF-16 (garbage, or
+    no text at all for an odd length) and the token after the head passed; read as UTF-8,
+    as before UTF-16 without a mark was told first, it is found and redacted."""
+    tok = github_token()
+    head = "MAGIC-HEADER-v1-----------------".encode("utf-16-le")  # 64 bytes
+    doc = head + b"[deploy]\ntoken = " + tok.encode() + b"\n" + b"user = ci\n" * 80 + extra
+    m = result({"contents": [{"uri": "file:///c.bin", "blob": base64.b64encode(doc).decode()}]})
+    pipeline.run(m)
+    out = base64.b64decode(m.payload["result"]["contents"][0]["blob"], validate=True)
+    assert out == doc.replace(tok.encode(), b"[REDACTED:github_token]")
+    assert [(f.rule, f.location) for f in m.findings] == [
+        ("github-token", "/result/contents/0/blob")
+    ]
+
+
 def _with_repeat(tok: str, extra: bytes) -> bytes:
     """A tool result whose text block names ``text`` twice: the token first, where readers
     that take a member's first copy read it, then a harmless copy, which Python's ``json``,

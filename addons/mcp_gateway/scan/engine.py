@@ -225,6 +225,11 @@ def blob_text(raw: bytes) -> tuple[str, str, bytes] | None:
     zero byte is a character): it is told by its zeros first, and read as what it spells
     (read as UTF-8, half its characters were zeros and it was no text: a token passed)."""
     wide = _utf16_of(raw[:64]) if b"\x00" in raw[:64] else None
+    if wide is not None and not wide[1] and _utf16_of(raw) != wide:
+        # told by its zeros, the whole blob and not its head alone: a UTF-8 text under a
+        # head of zero-padded ASCII was read as UTF-16 (garbage, or nothing for an odd
+        # length), and a token after the head passed (C slices: ~1 ms a MB, only then)
+        wide = None
     if wide is None:
         try:
             return raw.decode("utf-8"), "utf-8", b""
