@@ -280,3 +280,38 @@ def test_completions_follow_the_rules_on_their_prompt_or_resource(mkex) -> None:
     assert complete({"type": "ref/resource", "uri": "file:///srv/public/{n}"}).action is (
         Action.PASS
     )
+
+
+def test_a_request_naming_a_member_twice_goes_on_as_judged(mkex) -> None:
+    import orjson
+
+    st = _stage()
+    ex = mkex()
+    ex.identity = _who("bob")
+    raw = (
+        b'{"jsonrpc":"2.0","id":1,"method":"tools/call",'
+        b'"params":{"name":"delete_repo","name":"echo","arguments":{}}}'
+    )
+    payload = orjson.loads(raw)
+    m = Message(
+        payload, Direction.CLIENT_TO_SERVER, Kind.REQUEST, ex, id=1, method="tools/call",
+        name="echo", raw=raw,
+    )  # fmt: skip
+    st.process(m)
+    # allowed as echo, the copy the parser kept; re-serialized so that no server reads the other
+    assert m.action is Action.PASS and m.modified
+    once = orjson.dumps(payload)
+    m2 = Message(
+        payload, Direction.CLIENT_TO_SERVER, Kind.REQUEST, ex, id=1, method="tools/call",
+        name="echo", raw=once,
+    )  # fmt: skip
+    st.process(m2)
+    assert m2.action is Action.PASS and not m2.modified  # forwarded byte-identical
+    # the method named twice: judged as ping (never refused), sent on as ping
+    raw = b'{"jsonrpc":"2.0","id":2,"method":"tools/call","method":"ping"}'
+    m3 = Message(
+        orjson.loads(raw), Direction.CLIENT_TO_SERVER, Kind.REQUEST, ex, id=2, method="ping",
+        raw=raw,
+    )  # fmt: skip
+    st.process(m3)
+    assert m3.action is Action.PASS and m3.modified

@@ -26,7 +26,7 @@ import logging
 from collections.abc import Sequence
 
 from ..message import Direction, ErrorCode, Kind, Message
-from ..parse import URI_NORMALISED_MAX
+from ..parse import URI_NORMALISED_MAX, repeats_members
 from ..pipeline import ORDER_POLICY
 from .config import PolicyConfig, PolicyRule
 
@@ -121,6 +121,12 @@ class PolicyStage:
         return tuple(dict.fromkeys(s for s in (real, ex.server, ex.vhost) if s))
 
     def _request(self, msg: Message) -> None:
+        if msg.raw is not None and not msg.modified and repeats_members(msg.raw, msg.payload):
+            # {"name": "delete_repo", "name": "echo"}, {"method": "tools/call", "method":
+            # "ping"}: judged on the copy the parser kept (the last, as the SDK servers read
+            # it); a server that reads the first must not get the other, so the message goes
+            # on as judged, each member once
+            msg.modified = True
         method = msg.method
         if not isinstance(method, str) or method in NEVER_REFUSED:
             return
