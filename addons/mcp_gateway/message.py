@@ -73,7 +73,8 @@ class ErrorCode(enum.IntEnum):
     HEADER_MISMATCH = -32020  # 2026-07-28: Mcp-Method/Mcp-Name differ from the body
     BLOCKED = -32061  # a scanning rule or policy refused the message
     UNAUTHORIZED = -32062  # no or bad credential
-    FORBIDDEN = -32063  # the access policy refuses the request (200); a session not the caller's (404)
+    # the access policy refuses the request (HTTP 200); a session not the caller's (404)
+    FORBIDDEN = -32063
     RATE_LIMITED = -32064  # over a rate limit
     TOO_LARGE = -32065  # over mcp_max_message_bytes, not inspected
     UPSTREAM_CREDENTIAL = -32066  # the upstream credential could not be resolved

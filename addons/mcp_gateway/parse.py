@@ -14,7 +14,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import orjson
 
@@ -190,6 +190,28 @@ def served_uri_of(uri: str) -> str | None:
     if len(uri) <= URI_NORMALISED_MAX:
         return served_uri.__wrapped__(uri)
     return None
+
+
+def served_aliases(uri: str) -> list[str]:
+    """The other names a resource URI has for the servers (none over ``URI_NORMALISED_MAX``,
+    where every scope applies): as they parse it (``served_uri_of``), and percent-decoded,
+    since the mcp 2.x SDK's resource templates decode what they capture from the URI it is
+    sent (``file:///srv/{+path}`` reads ``file:///srv/%73ecrets/a`` as secrets/a, ``{name}``
+    reads ``secrets%2Fa`` so too), where matched as written it stepped out of a rule scoped
+    to ``file:///srv/secrets/*``."""
+    out: list[str] = []
+    if len(uri) > URI_NORMALISED_MAX:
+        return out
+    seen = {uri}
+    forms = [uri]
+    if "%" in uri:
+        forms.append(unquote(uri, errors="surrogateescape"))
+    for form in forms:
+        for a in (form, served_uri_of(form)):
+            if a is not None and a not in seen:
+                seen.add(a)
+                out.append(a)
+    return out
 
 
 @functools.lru_cache(maxsize=4096)

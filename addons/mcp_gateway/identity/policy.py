@@ -26,7 +26,7 @@ import logging
 from collections.abc import Sequence
 
 from ..message import Direction, ErrorCode, Kind, Message
-from ..parse import URI_NORMALISED_MAX, repeats_members
+from ..parse import URI_NORMALISED_MAX, repeats_members, served_aliases
 from ..pipeline import ORDER_POLICY
 from .config import PolicyConfig, PolicyRule
 
@@ -228,9 +228,7 @@ def _readings(target: str | None, name: str | None) -> list[str | None]:
         # on file:///srv/secrets/* (and an allow rule on file:///srv/public/* let it through
         # a default deny)
         return [name, _Unknown()]
-    from ..scan.stage import _served_aliases
-
-    return [name, *_served_aliases(name)]
+    return [name, *served_aliases(name)]
 
 
 def _matches(

@@ -21,7 +21,6 @@ import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote
 
 import hyperscan as hs
 import orjson
@@ -35,7 +34,7 @@ from ..parse import (
     URI_NORMALISED_MAX,
     decode_header_value,
     repeats_members,
-    served_uri_of,
+    served_aliases,
     target_pointer,
 )
 from ..pipeline import ORDER_SCAN
@@ -142,28 +141,6 @@ def _embedded(msg: Message) -> tuple[str, ...]:
         if isinstance(answers, dict) and answers:
             return _INPUT_METHODS  # (an answer does not say what it answers)
     return ()
-
-
-def _served_aliases(uri: str) -> list[str]:
-    """The other names a resource URI has for the servers (none over ``URI_NORMALISED_MAX``,
-    where every scope applies): as they parse it (``served_uri_of``), and percent-decoded,
-    since the mcp 2.x SDK's resource templates decode what they capture from the URI it is
-    sent (``file:///srv/{+path}`` reads ``file:///srv/%73ecrets/a`` as secrets/a, ``{name}``
-    reads ``secrets%2Fa`` so too), where matched as written it stepped out of a rule scoped
-    to ``file:///srv/secrets/*``."""
-    out: list[str] = []
-    if len(uri) > URI_NORMALISED_MAX:
-        return out
-    seen = {uri}
-    forms = [uri]
-    if "%" in uri:
-        forms.append(unquote(uri, errors="surrogateescape"))
-    for form in forms:
-        for a in (form, served_uri_of(form)):
-            if a is not None and a not in seen:
-                seen.add(a)
-                out.append(a)
-    return out
 
 
 class _Needles:
@@ -431,7 +408,7 @@ class ScanStage:
         # file:///srv/secrets/a to the SDK servers.
         aliases: list[str] = []
         if msg.method in URI_METHODS and isinstance(msg.name, str):
-            aliases = _served_aliases(msg.name)
+            aliases = served_aliases(msg.name)
         # A file: URI names a file, and the file systems of macOS and Windows ignore case:
         # file:///Users/alice/.SSH/id_rsa is ~/.ssh/id_rsa there, so a resource scope is also
         # matched ignoring case for it (erring toward the rule where the disk is Linux's).
