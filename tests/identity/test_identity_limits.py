@@ -394,6 +394,25 @@ def test_unverified_address_counts_made_up_bearer_tokens_by_their_address(mkex, 
     assert _call(stage, mkex, mkreq, _ident("alice")).action is Action.PASS
 
 
+def test_unverified_address_takes_the_addresss_base_rate_too(mkex, mkreq) -> None:
+    stage, _ = _stage(
+        "limits:\n  default: 2/minute\n  consumers: {'anon:192.0.2.5': 5/minute}\n"
+        "  unverified: address\n"
+    )
+
+    def tok(i: int) -> Identity:
+        return Identity(
+            consumer=f"token:{i:04x}", kind="bearer", token_hash=f"{i:04x}",
+            client_addr="192.0.2.5:4000",
+        )  # fmt: skip
+
+    acts = [_call(stage, mkex, mkreq, tok(i)).action for i in range(7)]
+    assert acts == [Action.PASS] * 5 + [Action.BLOCK] * 2
+    m = _call(stage, mkex, mkreq, tok(99))
+    assert m.refusal.data["scope"] == "consumer:anon:192.0.2.5"
+    assert "token:0063" in m.refusal.message  # still named by its token
+
+
 def test_unverified_must_be_token_or_address() -> None:
     with pytest.raises(ConfigError) as e:
         load_config_text("limits:\n  default: 3/minute\n  unverified: both\n")

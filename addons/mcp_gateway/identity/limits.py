@@ -181,7 +181,12 @@ class LimitsStage:
         if exempt:  # initialize: its own bucket only, and not metered
             rules = self._init_rules
         else:
-            rules = self._base(consumer, roles)
+            base_of = consumer
+            if self._unverified_by_address and ident is not None and ident.kind == "bearer":
+                # counted as the anonymous caller at its address: that caller's base rate too
+                # (limits.consumers may name "anon:10.0.0.5"), as well as its buckets
+                base_of = "anon:" + client_host(ident.client_addr)
+            rules = self._base(base_of, roles)
             if method == "initialize" and self._init_rules is not None:
                 rules = rules + self._init_rules
             if tool is not None and self.cfg.tools:
