@@ -411,3 +411,45 @@ def test_a_policy_edit_that_lets_more_through_waits_like_one_that_switches_it_of
         assert "switches the access policy's 2 deny rule(s) and allow rules as they were" in (
             caplog.text
         )
+
+
+def _change_ctime(path) -> None:
+    """chmod the file (mode unchanged) until its ctime moves: the coarse file clock may give
+    a write and a chmod right after it the same time."""
+    before = path.stat().st_ctime_ns
+    for _ in range(200):
+        path.chmod(path.stat().st_mode & 0o7777)
+        if path.stat().st_ctime_ns != before:
+            return
+        time.sleep(0.01)
+    raise AssertionError("the file's ctime did not move")
+
+
+def test_a_config_that_could_not_be_read_is_read_again_once_made_readable(
+    tmp_path, mkex, monkeypatch
+) -> None:
+    # chmod 000 on the file, then chmod 644 back: mtime, size and inode are the same as when
+    # it could not be read, and known by those only it stayed the bad version for good
+    import mcp_gateway.identity.addon as mod
+    from mcp_gateway.yamlconf import ConfigError
+
+    with _driven(tmp_path, "{}\n") as (cfg, p, a):
+        real = mod.load_config
+        cfg.write_text("auth:\n  required: true\n")
+        monkeypatch.setattr(
+            mod,
+            "load_config",
+            lambda path: (_ for _ in ()).throw(
+                ConfigError(path, None, "", "cannot read: Permission denied")
+            ),
+        )
+        a.tick()
+        assert a.state.cfg.auth.required is False  # could not be read: the old config stays
+        monkeypatch.setattr(mod, "load_config", real)
+        a.tick()
+        assert a.state.cfg.auth.required is False  # nothing changed since: not tried again
+        _change_ctime(cfg)  # made readable
+        a.tick()
+        assert a.state.cfg.auth.required is True
+        ex = mkex()
+        assert p.start_exchange(ex) is not None and ex.refusal.http_status == 401

@@ -488,3 +488,44 @@ def test_the_content_type_of_a_plain_answer_is_scanned_once(tmp_path):
         g.responseheaders(f)
         g.response(f)
         assert len([x for m in seen for x in m.findings if x.rule == "acme"]) == 1
+
+
+def test_a_rule_file_that_could_not_be_read_is_read_again_once_made_readable(tmp_path, monkeypatch):
+    # chmod 000, then chmod 644 back: the file's mtime and size are those of the version
+    # that could not be read; known by them only, it was never read again
+    import os
+    import time
+
+    from mcp_gateway.scan import addon as mod
+
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(_acme())
+    p = Pipeline()
+    addon = ScanAddon(p)
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, mcp_rules=[str(mine)])
+        stage = p.get("scan")
+        first = stage.engine
+        mine.write_text(_acme(pattern="acme_[0-9]{9}"))
+        real = mod.Engine.load
+
+        def unreadable(*a, **kw):
+            raise PermissionError(13, "Permission denied", str(mine))
+
+        monkeypatch.setattr(mod.Engine, "load", unreadable)
+        addon.reload(now=100.0)
+        assert addon.reload(now=101.5) is False and stage.engine is first
+        monkeypatch.setattr(mod.Engine, "load", real)
+        addon.reload(now=102.0)
+        assert addon.reload(now=103.5) is False and stage.engine is first  # not tried again
+        before = mine.stat().st_ctime_ns
+        for _ in range(200):  # (the file clock is coarse: chmod until the ctime moves)
+            os.chmod(mine, 0o644)
+            if mine.stat().st_ctime_ns != before:
+                break
+            time.sleep(0.01)
+        addon.reload(now=104.0)
+        assert addon.reload(now=105.5) is True and stage.engine is not first
+        m = msg(call({"k": "acme_123456789"}))
+        p.run(m)
+        assert m.action is Action.BLOCK

@@ -54,7 +54,9 @@ def _stat(path: str) -> tuple | None:
         st = os.stat(path)
     except OSError:
         return None
-    return (st.st_mtime_ns, st.st_size, st.st_ino, stat.S_IFMT(st.st_mode))
+    # (the ctime too: a file that could not be read and was made readable with chmod keeps
+    # its mtime and size, and would stay the bad version)
+    return (st.st_mtime_ns, st.st_size, st.st_ino, stat.S_IFMT(st.st_mode), st.st_ctime_ns)
 
 
 class IdentityAddon:

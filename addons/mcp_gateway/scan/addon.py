@@ -12,8 +12,8 @@ A bad rule file is refused in ``configure`` with an OptionsError naming file, li
 on a reload the running engine stays in place until the new one compiled, then is swapped
 in one assignment, so in-flight messages finish with the engine they started with.
 
-While running, a watcher thread looks at the rule files (path, mtime, size; a directory's
-YAML files) every second. An edit that has stayed the same for a second is compiled in
+While running, a watcher thread looks at the rule files (path, mtime, size, inode, ctime;
+a directory's YAML files) every second. An edit that has stayed the same for a second is compiled in
 that thread (Hyperscan compiles without the GIL: the event loop goes on) and swapped in on
 the event loop; one that would drop a rule or weaken its action waits five seconds first
 (an editor writes a file in parts) and says so; a bad edit is logged and the running rules
@@ -224,12 +224,19 @@ def _weakened(old: Engine, new: Engine) -> list[str]:
 
 
 def _signature(paths: list[str]) -> tuple | None:
-    """Identity of the rule files (path, mtime, size): reloading the same files is a no-op."""
+    """Identity of the rule files (path, mtime, size, inode, ctime): reloading the same files
+    is a no-op. The ctime and inode tell apart what mtime and size do not: a file that could
+    not be read was made readable (``chmod``), or put back with its old mtime (``cp -p``,
+    ``mv`` of a backup); known only by mtime and size it stayed the bad version for good."""
     from .rules import _expand, default_paths
 
     try:
         files = _expand(paths) if paths else default_paths()
-        return tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files)
+        out = []
+        for f in files:
+            st = f.stat()
+            out.append((str(f), st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns))
+        return tuple(out)
     except OSError:
         return None
 
