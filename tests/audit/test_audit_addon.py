@@ -324,3 +324,25 @@ def test_a_reopen_that_cannot_open_the_file_at_all_says_so(addon, tmp_path, monk
         assert calls[1:3] == [10, 50_000]  # the new settings, then the old ones again
         assert "messages are NOT audited" in caplog.text
         addon.done()
+
+
+def test_a_trail_done_never_closed_is_closed_at_interpreter_exit(tmp_path):
+    # mitmproxy skips `done` when start-up fails after configure (a port in use): the
+    # writer is closed at exit, with its `stop` event
+    from mcp_gateway.audit import addon as mod
+
+    db = tmp_path / "audit.db"
+    a = AuditAddon(Pipeline())
+    with taddons.context(a) as tctx:
+        tctx.configure(a, mcp_audit_db=str(db))
+        a.pipeline.run(request(exchange(flow_id="f1"), 1))
+        assert a in mod._OPEN
+        mod._close_at_exit()
+        assert a.writer is None
+        mod._close_at_exit()  # (nothing left to close: no second stop)
+    assert rows(db, "SELECT count(*) FROM messages")[0][0] == 1
+    assert [r[0] for r in rows(db, "SELECT event FROM audit_events ORDER BY seq")] == [
+        "start",
+        "stop",
+    ]
+    assert chain.verify(sqlite3.connect(db), chain.head_path(str(db))).ok

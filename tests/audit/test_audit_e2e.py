@@ -302,3 +302,32 @@ def test_nothing_passes_unrecorded_while_the_gateway_shuts_down(
     (stop,) = conn.execute("SELECT seq FROM audit_events WHERE event = 'stop'").fetchone()
     assert conn.execute("SELECT max(seq) FROM messages").fetchone()[0] < stop  # it ends the chain
     conn.close()
+
+
+def test_a_start_up_that_fails_after_the_trail_opened_still_closes_it(tmp_path, capsys):
+    """mitmproxy calls `done` only after `running`: when the port is taken, mitmdump exits
+    with sys.exit(1) after the options (and the audit trail) were configured, and the trail
+    ended without a `stop` event, as a killed gateway's does."""
+    import socket
+    import subprocess
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    db = tmp_path / "a.db"
+    args = [
+        str(_h.VENV_BIN / "mitmdump"),
+        "--listen-host", "127.0.0.1", "-p", str(taken.getsockname()[1]),
+        "--set", f"confdir={tmp_path / 'conf'}", "--set", f"mcp_audit_db={db}",
+        "-s", str(_h.GATEWAY_SCRIPT),
+    ]  # fmt: skip
+    try:
+        r = subprocess.run(args, capture_output=True, text=True, timeout=120, env=_h.clean_env())
+    finally:
+        taken.close()
+    out = r.stdout + r.stderr
+    assert r.returncode == 1 and "address already in use" in out, out[-3000:]
+    events = [e["event"] for e in _rows(db, "SELECT event FROM audit_events ORDER BY seq")]
+    assert events == ["start", "stop"], out[-3000:]
+    rc, report = _verify_json(db, capsys)
+    assert rc == 0 and report["ok"], report

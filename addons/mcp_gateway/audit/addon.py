@@ -3,12 +3,20 @@
 Modelled on mitmproxy's ``addons/save.py``: typed options in ``load``, the file is opened
 and validated in ``configure`` (an unusable database is an ``OptionsError`` at start-up),
 ``done`` writes everything still queued and closes it.  All hooks are synchronous.
+
+mitmproxy calls ``done`` only once ``running`` was called: when start-up fails after the
+options were configured (the port is taken, another addon's option is refused), mitmdump
+exits with ``sys.exit(1)`` and no hook runs. The writer is then closed at interpreter exit,
+so the trail records a ``stop`` like any clean shutdown instead of ending as a killed
+gateway's does.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import weakref
 
 from mitmproxy import ctx, exceptions
 
@@ -24,6 +32,21 @@ ON_FULL_CHOICES = ("block", "drop")
 
 def resolve_path(spec: str) -> str:
     return os.path.abspath(os.path.expanduser(spec))
+
+
+_OPEN: weakref.WeakSet[AuditAddon] = weakref.WeakSet()  # addons holding a writer
+
+
+@atexit.register
+def _close_at_exit() -> None:
+    """Close the writers ``done`` never closed (registered after ``logging`` was imported, so
+    it runs before logging shuts down)."""
+    for addon in list(_OPEN):
+        if addon.writer is not None:
+            try:
+                addon._close()
+            except Exception:  # noqa: BLE001 - interpreter exit: nothing else to do
+                log.exception("mcp-gateway audit: closing the trail at exit failed")
 
 
 class AuditAddon:
@@ -145,6 +168,7 @@ class AuditAddon:
             log.info("mcp-gateway audit: disabled (mcp_audit_db is empty)")
             return
         self.writer = new
+        _OPEN.add(self)
         self.stage = AuditStage(
             new,
             on_full=ctx.options.mcp_audit_on_full,
