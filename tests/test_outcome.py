@@ -31,6 +31,16 @@ def test_a_refused_batch_answers_every_request_in_it():
     assert [x["id"] for x in answers] == [1, 2]  # (a notification gets no answer)
 
 
+def test_a_refused_batch_element_carries_its_refusals_data():
+    # a single request's refusal names the policy rule or the limit's retry_after in its
+    # data; the same request in a batch got the message only
+    a, b = msg(id=1), msg(id=2)
+    a.block(ErrorCode.FORBIDDEN, "forbidden by mcp-gateway policy: no", data={"policy": 0})
+    b.block(ErrorCode.RATE_LIMITED, "rate limited", data={"retry_after": 12}, stage="limits")
+    answers = batch_answers([a, b])
+    assert [x["error"].get("data") for x in answers] == [{"policy": 0}, {"retry_after": 12}]
+
+
 def test_a_blocked_server_request_answered_at_the_server_is_left_out():
     m = msg(id=3)
     m.block(ErrorCode.BLOCKED, "blocked", stage="scan")

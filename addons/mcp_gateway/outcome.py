@@ -29,8 +29,9 @@ def blocked_by_rule(msgs: list[Message]) -> bool:
 
 def batch_answers(msgs: list[Message]) -> list[dict]:
     """The gateway's answer to a client batch with a refused element: an error for every
-    request in it (its refusal; "not forwarded" for those refused with it)."""
-    return [refusal_error(m) for m in msgs if m.kind is Kind.REQUEST]
+    request in it (its refusal, with its ``data`` as a single request's has it: the policy
+    rule, a limit's ``retry_after``; "not forwarded" for those refused with it)."""
+    return [refusal_error(m, with_data=True) for m in msgs if m.kind is Kind.REQUEST]
 
 
 def rebuild(value: Any, batch: bool, msgs: list[Message], answered: bool = False) -> Any:
