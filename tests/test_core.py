@@ -18,6 +18,7 @@ from gateway_fakes import (
 from mcp_gateway.core import Gateway
 from mcp_gateway.message import Action, ErrorCode, Kind, Refusal
 from mcp_gateway.parse import decode_json
+from mcp_gateway.stream import SSEStream
 from mitmproxy import exceptions
 from mitmproxy.proxy.mode_specs import ProxyMode
 from mitmproxy.test import taddons, tflow, tutils
@@ -1191,6 +1192,100 @@ def test_a_legacy_sse_get_is_authenticated_in_reverse_mode_before_any_post(gw):
     f = get_sse()
     send(gw, f)
     assert f.response is None
+
+
+class NeedsKey:
+    """Refuses an exchange whose request, as the client sent it, has no good key."""
+
+    name, order = "auth", 200
+
+    def on_exchange(self, ex):
+        if ex.request_headers.get("authorization") != "Bearer good":
+            ex.refusal = Refusal(
+                ErrorCode.UNAUTHORIZED,
+                "authentication required",
+                401,
+                {"WWW-Authenticate": 'Bearer realm="mcp-gateway"'},
+            )
+
+    def process(self, msg):
+        pass
+
+
+def _unasked_sse(gw, accept, key=None, reverse=True):
+    """GET /sse without text/event-stream in its Accept, answered with an event stream."""
+    headers = [(b"accept", accept)] if accept is not None else []
+    if key is not None:
+        headers.append((b"authorization", b"Bearer " + key))
+    req = tutils.treq(method=b"GET", path=b"/sse", content=b"", headers=tuple(headers))
+    f = tflow.tflow(req=req)
+    if reverse:
+        f.client_conn.proxy_mode = ProxyMode.parse("reverse:http://127.0.0.1:9")
+    send(gw, f)
+    assert f.response is None  # (no sign of MCP yet: it goes on)
+    f.request.headers.pop("authorization", None)  # (the identity addon strips gateway keys)
+    f.response = tutils.tresp(
+        status_code=200, headers=((b"content-type", b"text/event-stream"),), content=b""
+    )
+    gw.responseheaders(f)
+    return f
+
+
+@pytest.mark.parametrize("accept", [b"application/json", b"*/*", None])
+def test_a_legacy_stream_the_get_did_not_ask_for_is_authenticated_by_its_answer(gw, accept):
+    """Interop round 8: mcp-use probes a server with GET url, Accept: application/json,
+    before it connects. A legacy server opens a session on any GET /sse, and the gateway,
+    which makes a GET an MCP exchange only when it asks for an event stream, let that
+    stream pass unauthenticated under auth.required in reverse mode (curl did the same),
+    its audit rows without a consumer. The answer's event stream makes it one now: refused
+    as the request would have been, with the key the client sent (which the identity addon
+    had removed before it went on)."""
+    gw.pipeline.add(NeedsKey())
+    f = _unasked_sse(gw, accept)
+    resp = f.response
+    assert resp.status_code == 401 and resp.headers["www-authenticate"].startswith("Bearer")
+    assert resp.headers["content-type"] == "application/json"
+    assert resp.headers["connection"] == "close" and "transfer-encoding" not in resp.headers
+    assert callable(resp.stream)
+    out = resp.stream(b"event: endpoint\r\ndata: /messages/?session_id=abc\r\n\r\n")
+    assert resp.stream(b"event: message\r\ndata: {}\r\n\r\n") == [] == resp.stream(b"")
+    (body,) = out
+    assert int(resp.headers["content-length"]) == len(body)
+    assert orjson.loads(body)["error"]["code"] == ErrorCode.UNAUTHORIZED
+    assert f.marked == ":no_entry:"
+    # with the key it is admitted, and streamed as before
+    f = _unasked_sse(gw, accept, key=b"good")
+    assert f.response.status_code == 200 and isinstance(f.response.stream, SSEStream)
+    ex = gw._exchanges[f.id]
+    assert ex.refusal is None and ex.request_headers["authorization"] == "Bearer good"
+    assert not gw._unasked_gets
+
+
+def test_an_unasked_stream_is_authenticated_only_where_an_asked_one_would_be(gw):
+    gw.pipeline.add(NeedsKey())
+    # regular proxy mode, a host not known to speak MCP: not ours (as a GET that asked)
+    f = _unasked_sse(gw, b"application/json", reverse=False)
+    assert f.response.status_code == 200
+    assert not gw._unasked_gets
+    # known to speak MCP, in regular mode too
+    gw._learn_server("address:22")  # (tutils.treq's address)
+    f = _unasked_sse(gw, b"application/json", reverse=False)
+    assert f.response.status_code == 401
+    # an answer that is no event stream (OAuth discovery, a page) goes on: no MCP here
+    req = tutils.treq(method=b"GET", path=b"/.well-known/oauth-protected-resource", content=b"")
+    f = tflow.tflow(req=req)
+    f.client_conn.proxy_mode = ProxyMode.parse("reverse:http://127.0.0.1:9")
+    send(gw, f)
+    f.response = tutils.tresp(headers=((b"content-type", b"application/json"),), content=b"{}")
+    gw.responseheaders(f)
+    assert f.response.status_code == 200 and not gw._unasked_gets
+    # a GET that ends in an error is forgotten too
+    f = tflow.tflow(req=tutils.treq(method=b"GET", path=b"/sse", content=b""))
+    f.client_conn.proxy_mode = ProxyMode.parse("reverse:http://127.0.0.1:9")
+    send(gw, f)
+    assert f.id in gw._unasked_gets
+    gw.error(f)
+    assert not gw._unasked_gets
 
 
 def test_a_request_streamed_by_mitmproxy_itself_is_still_read_when_its_body_is_kept(gw):

@@ -95,6 +95,11 @@ class Gateway:
         self.keep_stream_bytes = 1024 * 1024
         self.hold_streams = True
         self._exchanges: dict[str, Exchange] = {}
+        # GETs that asked for no event stream, in reverse mode or to a server known to speak
+        # MCP: their headers as the client sent them (the identity addon removes a gateway
+        # credential from them before they go on), should the answer be an event stream
+        # (see _stream_unasked). In memory only: flows saved with -w must not keep the key.
+        self._unasked_gets: OrderedDict[str, dict[str, str]] = OrderedDict()
         self._mcp_servers: OrderedDict[str, None] = OrderedDict()
         # legacy HTTP+SSE: sessions announced by an `endpoint` event, and the refusals waiting
         # to be delivered on their GET stream (see _answer_on_legacy_stream)
@@ -697,6 +702,10 @@ class Gateway:
             refusal = self.pipeline.start_exchange(ex)
             if refusal is not None:
                 self._refuse_exchange(flow, ex, refusal)
+        elif method == "GET" and (_reverse(flow) or self._known_server(address_of(flow))):
+            self._unasked_gets[flow.id] = h
+            while len(self._unasked_gets) > 10_000:  # (flows that never end are forgotten)
+                self._unasked_gets.popitem(last=False)
 
     def _off_post(self, flow: http.HTTPFlow, body: bytes) -> bool:
         """Refuse (405, audited) a request that is no POST but carries JSON-RPC in its body
@@ -1011,6 +1020,7 @@ class Gateway:
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         if answer.is_answer(flow):
             return answer.after_send(flow)  # the gateway's own answer to a server: sent
+        asked = self._unasked_gets.pop(flow.id, None) if self._unasked_gets else None
         if flow.error or not flow.live or flow.metadata.get("mcp_gateway_answered"):
             return
         try:
@@ -1067,8 +1077,19 @@ class Gateway:
             # like an MCP one, whatever it carries; an unknown stream is not waved through
             # unread: clients would read it, as they read an unknown coding or charset)
             if ex is None:
-                ex = self._new_exchange(flow)
+                ex = self._new_exchange(flow, asked)
                 self._exchanges[flow.id] = ex
+                if asked is not None and self._stream_unasked(flow):
+                    # A GET that did not ask for an event stream (no ``text/event-stream``
+                    # in its Accept) but got one, in reverse mode or from a server known to
+                    # speak MCP: a legacy server opens its session on any GET /sse, and
+                    # such a stream (mcp-use's ``Accept: application/json`` probe, curl)
+                    # went on unauthenticated under ``auth.required``, its session and
+                    # audit rows without a consumer. It is identified now, as it would have
+                    # been had it asked.
+                    refusal = self.pipeline.start_exchange(ex)
+                    if refusal is not None:
+                        return self._refuse_stream(flow, ex, refusal)
             if ex.transport is Transport.HTTP:
                 ex.transport = Transport.SSE
             sid = rh.get("mcp-session-id")
@@ -1168,6 +1189,7 @@ class Gateway:
             log.error("mcp-gateway: internal error ending a handshake (flow %s): %r", flow.id, e)
 
     def error(self, flow: http.HTTPFlow) -> None:
+        self._unasked_gets.pop(flow.id, None)
         self._no_upgrade(flow)
         if answer.is_answer(flow):
             return answer.after_send(flow)
@@ -1436,6 +1458,50 @@ class Gateway:
             )
             flow.response.headers["content-type"] = "application/json"
             self._mark(flow, [msg])
+
+    def _stream_unasked(self, flow: http.HTTPFlow) -> bool:
+        """A successful event stream answering a GET that the request hook let pass as no
+        MCP exchange (see ``requestheaders``), where a GET asking for one would have been
+        one: in reverse mode, or from a server known to speak MCP."""
+        resp = flow.response
+        return (
+            flow.request.method == "GET"
+            and resp is not None
+            and 200 <= resp.status_code < 300
+            and (_reverse(flow) or self._known_server(address_of(flow)))
+        )
+
+    def _refuse_stream(self, flow: http.HTTPFlow, ex: Exchange, r: Refusal) -> None:
+        """Answer the refusal in place of an event stream whose headers came already: the
+        status, the refusal's headers and its JSON error, sent with the stream's first bytes
+        (or its end); the server's events are dropped. ``Connection: close`` (HTTP/1) ends
+        the stream's connection once the client has read the refusal."""
+        resp = flow.response
+        assert resp is not None
+        err = encode_json(error_response(None, r.code, r.message, r.data))
+        resp.status_code = r.http_status or 403
+        standard_reason(resp)
+        for name in ("content-length", "content-encoding", "content-type", "transfer-encoding"):
+            resp.headers.pop(name, None)
+        for name, value in (r.headers or {}).items():
+            resp.headers[name] = value
+        resp.headers["content-type"] = "application/json"
+        resp.headers["content-length"] = str(len(err))
+        if resp.http_version in ("HTTP/1.1", "HTTP/1.0"):
+            resp.headers["connection"] = "close"
+        sent = False
+
+        def once(data: bytes) -> list[bytes]:
+            nonlocal sent
+            if sent:
+                return []
+            sent = True
+            return [err]
+
+        resp.stream = once
+        flow.metadata["mcp_gateway_answered"] = True
+        flow.marked = ":no_entry:"
+        flow.comment = f"mcp-gateway refused: {r.message}"
 
     def _huge_response(self, flow: http.HTTPFlow) -> None:
         """An answer announced far over ``mcp_max_message_bytes`` is not read into memory
