@@ -555,6 +555,55 @@ async def test_a_legacy_session_belongs_to_the_identity_that_opened_its_stream(
             assert mine.status_code == 202, mine.text
 
 
+def test_a_legacy_stream_opened_without_asking_for_one_is_authenticated(
+    mitmdump_factory, mcp_server_factory, tmp_path
+) -> None:
+    """Interop round 8: mcp-use probes a server with GET url, Accept: application/json.
+    A legacy server opens its session on any GET /sse, and the gateway, which took a GET
+    for MCP only when it asked for text/event-stream, let that stream pass unauthenticated
+    under auth.required in reverse mode, audited without a consumer. Its answer now makes
+    it an exchange: refused at once with the 401 (the server's events dropped), admitted
+    with the key the client sent (which never reaches the server)."""
+    db = tmp_path / "keys.db"
+    key, _ = create_key(db, "e2e", "agent-e2e", [])
+    server = mcp_server_factory("sse", fresh=True)
+    md = _gateway(
+        mitmdump_factory,
+        tmp_path,
+        f"keys_db: {db}\nauth:\n  required: true\n",
+        mode=f"reverse:{server.base}",
+    )
+    md.wait_log("listening at", timeout=60)  # (a loaded machine: the rules still loading)
+    with httpx.Client(trust_env=False, timeout=10) as c:
+        for accept in ("application/json", "*/*"):
+            t = time.monotonic()
+            r = c.get(md.base + "/sse", headers={"accept": accept})
+            _assert_401(r, accept)
+            assert time.monotonic() - t < 5  # (not read to the stream's end)
+            assert "session_id" not in r.text
+        with c.stream(
+            "GET",
+            md.base + "/sse",
+            headers={"accept": "application/json", "authorization": f"Bearer {key}"},
+        ) as s:
+            assert s.status_code == 200
+            lines = s.iter_lines()  # (kept: a generator collected closes the stream)
+            endpoint = next(x for x in lines if x.startswith("data:"))
+            assert "session_id=" in endpoint
+    deadline = time.monotonic() + 10
+    while True:  # (the audit writer commits in batches)
+        with sqlite3.connect(md.audit_db) as conn:
+            rows = conn.execute(
+                "SELECT status, consumer FROM messages WHERE http_method = 'GET'"
+            ).fetchall()
+        if len(rows) >= 3 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert sorted(rows, key=str) == sorted(
+        [(401, None), (401, None), (200, "agent-e2e")], key=str
+    ), rows
+
+
 @pytest.mark.parametrize("transport", ["streamable", "json"])
 async def test_access_policy_refuses_and_hides_tools_by_role(
     mitmdump_factory, mcp_server_factory, mcp_session, tmp_path, transport
