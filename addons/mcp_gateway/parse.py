@@ -214,6 +214,28 @@ def served_aliases(uri: str) -> list[str]:
     return out
 
 
+def fold_name(name: str) -> str:
+    """A tool or prompt name (or a glob) as a server that looks names up ignoring case reads
+    it: each character's simple case fold, as Java's ``equalsIgnoreCase``, Go's
+    ``strings.EqualFold`` and .NET's ``OrdinalIgnoreCase`` compare them. ``str.lower`` is not
+    that: ``execute_ſql`` (a long s) and ``kıll_task`` (a dotless i) are ``execute_sql`` and
+    ``kill_task`` to those lookups, and passed a deny rule on them folded with ``lower``."""
+    if name.isascii():
+        return name.lower()
+    return "".join(map(_fold_char, name))
+
+
+@functools.lru_cache(maxsize=4096)
+def _fold_char(c: str) -> str:
+    # upper, then lower, one character each way (simple mappings): ſ -> S -> s, ı -> I -> i,
+    # the Kelvin sign -> k, ς -> Σ -> σ; İ lowers to i and a combining dot: its i counts
+    up = c.upper()
+    if len(up) != 1:
+        up = c  # ß -> SS is a full mapping, which these lookups do not apply
+    low = up.lower()
+    return low if len(low) == 1 else low[0]
+
+
 @functools.lru_cache(maxsize=4096)
 def served_uri(uri: str) -> str | None:
     """A resource URI as the SDK servers read it before looking the resource up: WHATWG URL

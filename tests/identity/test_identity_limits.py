@@ -70,6 +70,23 @@ def test_tool_glob_limit_only_for_matching_tools(mkex, mkreq) -> None:
     assert _call(stage, mkex, mkreq, _ident("bob"), "delete_repo").action is Action.PASS
 
 
+def test_tool_glob_limit_also_ignoring_case(mkex, mkreq) -> None:
+    """A server that looks tools up ignoring case runs delete_repo for Delete_repo (the access
+    policy reads names so): such a name draws from the delete_* bucket too (it stepped out of
+    it through a real mitmdump, red-team round 32)."""
+    stage, _ = _stage('limits:\n  tools:\n    - match: "delete_*"\n      rate: 2/minute\n')
+    a = _ident("alice")
+    assert _call(stage, mkex, mkreq, a, "delete_repo").action is Action.PASS
+    assert _call(stage, mkex, mkreq, a, "Delete_repo").action is Action.PASS
+    for name in ("DELETE_repo", "delete_user"):
+        m = _call(stage, mkex, mkreq, a, name)
+        assert m.action is Action.BLOCK and "tool delete_*" in m.refusal.message, name
+    stage, _ = _stage('limits:\n  tools:\n    - match: "kill_*"\n      rate: 1/minute\n')
+    assert _call(stage, mkex, mkreq, a, "k\u0131ll_task").action is Action.PASS
+    assert _call(stage, mkex, mkreq, a, "KILL_task").action is Action.BLOCK
+    assert _call(stage, mkex, mkreq, a, "skill_task").action is Action.PASS  # not the glob's
+
+
 def test_responses_and_notifications_and_server_requests_not_counted(mkex, mkreq) -> None:
     stage, _ = _stage("limits:\n  default: 1/hour\n")
     a = _ident("alice")

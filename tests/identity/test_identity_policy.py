@@ -82,6 +82,35 @@ def test_names_are_read_as_servers_may_read_them(mkex, mkreq) -> None:
     assert _req(st, mkex, mkreq, bob, method="prompts/get", name="delete_x").action is (Action.PASS)
 
 
+def test_names_are_folded_as_lookups_that_ignore_case_fold_them(mkex, mkreq) -> None:
+    """Java's equalsIgnoreCase, Go's EqualFold and .NET's OrdinalIgnoreCase fold a long s to s,
+    a dotless i to i and the Kelvin sign to k; str.lower does not, so execute_ſql passed a
+    deny rule on execute_sql (red-team round 32, through a real mitmdump)."""
+    st = _stage(
+        "policy:\n  rules:\n    - action: deny\n"
+        "      tools: [execute_sql, kill_task]\n      prompts: [secret_*]\n"
+    )
+    bob = _who("bob")
+    for name in (
+        "execute_\u017fql",
+        "k\u0131ll_task",
+        "\u212aill_task",
+        "EXECUTE_SQL",
+        "K\u0130LL_TASK",
+    ):
+        assert _req(st, mkex, mkreq, bob, name=name).action is Action.BLOCK, name
+    m = _req(st, mkex, mkreq, bob, method="prompts/get", name="\u017fecret_x")
+    assert m.action is Action.BLOCK
+    for name in ("execute_sq", "kill_tasks", "ｅxecute_sql"):  # others, and no NFKC reading
+        assert _req(st, mkex, mkreq, bob, name=name).action is Action.PASS, name
+    # under a default deny, an allow rule still lets the name it names through
+    st = _stage(
+        "policy:\n  default: deny\n  rules:\n    - action: allow\n      tools: [list_ſtuff]\n"
+    )
+    assert _req(st, mkex, mkreq, bob, name="list_ſtuff").action is Action.PASS
+    assert _req(st, mkex, mkreq, bob, name="list_stuff").action is Action.BLOCK
+
+
 def test_who_and_where(mkex, mkreq) -> None:
     st = _stage()
     anon = Identity(consumer="anon:10.0.0.7", kind="anonymous", client_addr="10.0.0.7")

@@ -584,6 +584,34 @@ def test_a_file_scope_written_percent_encoded_still_ignores_case(tmp_path):
         assert m.action is Action.BLOCK, uri
 
 
+@pytest.mark.parametrize("tool", ["crm_export", "CRM_export", "Crm_Export", "CRM_EXPORT"])
+def test_a_tool_scope_also_matches_the_name_ignoring_case(tmp_path, tool):
+    """A server that looks tools up ignoring case (the access policy reads names so) runs
+    crm_export for CRM_export: its arguments and its result went past a rule scoped to
+    crm_* unredacted, through a real mitmdump (red-team round 32)."""
+    rule = tmp_path / "scoped.yaml"
+    rule.write_text(
+        """rules:
+  - id: crm-email
+    type: custom_crm_email
+    severity: high
+    action: redact
+    pattern: '[a-z]+@customer[.]example'
+    scope: {tools: ['crm_*']}
+"""
+    )
+    p = Pipeline([ScanStage(Engine.load([str(rule)])), ActStage()])
+    m = req({"name": tool, "arguments": {"q": "alice@customer.example"}}, name=tool)
+    p.run(m)
+    assert m.action is Action.REDACT and "alice@" not in orjson.dumps(m.payload).decode()
+    m = result({"content": [{"type": "text", "text": "alice@customer.example"}]}, name=tool)
+    p.run(m)
+    assert m.action is Action.REDACT
+    other = req({"name": "echo", "arguments": {"q": "alice@customer.example"}}, name="echo")
+    p.run(other)
+    assert other.action is Action.PASS  # still scoped
+
+
 def test_redaction_styles(tmp_path):
     rule = tmp_path / "styles.yaml"
     rule.write_text(

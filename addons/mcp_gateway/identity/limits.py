@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from functools import lru_cache, partial
 
 from ..message import Direction, ErrorCode, Kind, Message
+from ..parse import fold_name
 from ..pipeline import ORDER_LIMITS
 from .config import LimitsConfig, Rate
 from .identify import client_host
@@ -124,10 +125,15 @@ class LimitsStage:
     def _tools(self, tool: str) -> tuple[Rule, ...]:
         hit = self._tool_cache.get(tool)
         if hit is None:
+            # (also ignoring case, as the access policy reads the name: a server that looks
+            # tools up so runs delete_repo for Delete_repo, which stepped out of a
+            # delete_* bucket)
+            folded = fold_name(tool)
             hit = tuple(
                 Rule(f"tool:{t.match}", t.rate)
                 for t in self.cfg.tools
                 if fnmatch.fnmatchcase(tool, t.match)
+                or fnmatch.fnmatchcase(folded, fold_name(t.match))
             )
             if len(self._tool_cache) > 10_000:
                 self._tool_cache.clear()

@@ -26,7 +26,7 @@ import logging
 from collections.abc import Sequence
 
 from ..message import Direction, ErrorCode, Kind, Message
-from ..parse import URI_NORMALISED_MAX, repeats_members, served_aliases
+from ..parse import URI_NORMALISED_MAX, fold_name, repeats_members, served_aliases
 from ..pipeline import ORDER_POLICY
 from .config import PolicyConfig, PolicyRule
 
@@ -50,9 +50,9 @@ _LISTS = {
 
 
 def _any(value: str, globs: Sequence[str], fold: bool) -> bool:
-    if fold:
-        value = value.lower()
-        return any(fnmatch.fnmatchcase(value, g.lower()) for g in globs)
+    if fold:  # (as a lookup ignoring case reads the name: execute_ſql is execute_sql)
+        value = fold_name(value)
+        return any(fnmatch.fnmatchcase(value, fold_name(g)) for g in globs)
     return any(fnmatch.fnmatchcase(value, g) for g in globs)
 
 

@@ -419,11 +419,15 @@ class ScanStage:
             and isinstance(msg.name, str)
             and len(msg.name) > URI_NORMALISED_MAX
         )
-        folds = (
-            [u for u in (msg.name, *aliases) if u[:5].lower() == "file:"]
-            if msg.method in URI_METHODS and isinstance(msg.name, str)
-            else []
-        )
+        # A tool or prompt name is also matched ignoring case, as the access policy reads it:
+        # a server that looks tools up so ran crm_export for CRM_export, and its result and
+        # arguments stepped out of the rules scoped to crm_*.
+        if not isinstance(msg.name, str):
+            folds = []
+        elif msg.method in URI_METHODS:
+            folds = [u for u in (msg.name, *aliases) if u[:5].lower() == "file:"]
+        else:
+            folds = [msg.name]
         # (a server scope matches the address, a name the client gave it, or the site its
         # Host header names, which a shared front end serves)
         addr = ex.address if ex.vhost is None else tuple(a for a in (ex.address, ex.vhost) if a)
@@ -434,6 +438,7 @@ class ScanStage:
             or any(r.in_scope(d, msg.method, a, ex.server, addr) for a in aliases)
             or any(r.in_scope(d, msg.method, f, ex.server, addr, fold=True) for f in folds)
             or any(r.in_scope(d, m, msg.name, ex.server, addr) for m in embedded)
+            or any(r.in_scope(d, m, f, ex.server, addr, fold=True) for m in embedded for f in folds)
         ]
         allowed = None if len(idx) == len(engine.rules) else frozenset(idx)
         if len(cache) > 4096:
