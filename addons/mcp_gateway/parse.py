@@ -14,7 +14,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 import orjson
 
@@ -211,7 +211,42 @@ def served_aliases(uri: str) -> list[str]:
             if a is not None and a not in seen:
                 seen.add(a)
                 out.append(a)
+    for a in [uri, *out]:
+        for b in _bare_forms(a):
+            if b not in seen:
+                seen.add(b)
+                out.append(b)
     return out
+
+
+def _bare_forms(uri: str) -> tuple[str, ...]:
+    """What a server that fetches or opens the resource reaches with ``uri``, when that is
+    another name for it: without userinfo (``https://u@internal.example/admin/x`` fetches
+    ``https://internal.example/admin/x``), the host without its trailing dot
+    (``internal.example.`` resolves to the same host), a ``file:`` URI's path whatever host it
+    names (``file://127.0.0.1/srv/secrets/a``: a server that opens the path reads
+    ``/srv/secrets/a``); then also without query and fragment (which name no other file, nor
+    another path of a site). Each passed a deny rule on ``https://internal.example/admin/*``
+    or ``file:///srv/secrets/*`` (red-team round 32). Empty when none applies."""
+    if "://" not in uri:
+        return ()
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        return ()
+    scheme, netloc = parts.scheme.lower(), parts.netloc
+    host = netloc.rpartition("@")[2]
+    if scheme == "file":
+        host = ""
+    elif not host.endswith("]"):
+        name, colon, port = host.rpartition(":") if ":" in host else (host, "", "")
+        host = name.rstrip(".") + colon + port
+    out = []
+    if host != netloc:
+        out.append(urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment)))
+    if "?" in uri or "#" in uri:
+        out.append(urlunsplit((parts.scheme, host, parts.path, "", "")))
+    return tuple(out)
 
 
 def fold_name(name: str) -> str:

@@ -111,6 +111,39 @@ def test_names_are_folded_as_lookups_that_ignore_case_fold_them(mkex, mkreq) -> 
     assert _req(st, mkex, mkreq, bob, name="list_stuff").action is Action.BLOCK
 
 
+def test_a_resource_uri_is_also_read_as_a_fetching_server_reaches_it(mkex, mkreq) -> None:
+    """Userinfo, a host's trailing dot, a file: URI's host, a query or a fragment name the same
+    page or file to a server that fetches or opens the URI: each passed a deny rule through a
+    real mitmdump (red-team round 32)."""
+    st = _stage(
+        "policy:\n  rules:\n    - action: deny\n      resources:\n"
+        '        - "https://internal.example/admin/*"\n        - "file:///srv/secrets/*"\n'
+        '        - "https://internal.example/export"\n'
+    )
+    bob = _who("bob")
+    for uri in (
+        "https://u@internal.example/admin/x",
+        "https://u:pw@INTERNAL.example./admin/x",
+        "https://internal.example./admin/x",
+        "https://internal.example/export?all=1",
+        "https://internal.example/export#x",
+        "file://127.0.0.1/srv/secrets/a",
+        "file://fileserver./srv/secrets/a",
+        "file:///srv/secrets/a#x",
+    ):
+        m = _req(st, mkex, mkreq, bob, method="resources/read", name=uri)
+        assert m.action is Action.BLOCK, uri
+    for uri in (
+        "https://internal.example/public/x",
+        "https://u@internal.example/public/x",
+        "https://internal.example/exports",
+        "file://127.0.0.1/srv/public/a",
+        "https://admin.example/internal.example/admin/x",
+    ):
+        m = _req(st, mkex, mkreq, bob, method="resources/read", name=uri)
+        assert m.action is Action.PASS, uri
+
+
 def test_who_and_where(mkex, mkreq) -> None:
     st = _stage()
     anon = Identity(consumer="anon:10.0.0.7", kind="anonymous", client_addr="10.0.0.7")

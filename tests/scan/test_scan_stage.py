@@ -533,6 +533,12 @@ def test_a_2026_input_required_exchange_meets_the_rules_of_what_it_carries(tmp_p
         "file:///srv/secrets%2Fa.txt",
         "file:///srv/%53ECRETS%2fa.txt",
         "file:///srv/public/..%2Fsecrets/a.txt",
+        # a server that opens the path reads it whatever host, query or fragment the URI
+        # names (red-team round 32)
+        "file://127.0.0.1/srv/secrets/a.txt",
+        "file://u@host./srv/secrets/a.txt",
+        "file:///srv/secrets/a.txt?x=1",
+        "file:///srv/secrets/a.txt#top",
     ],
 )
 def test_a_resource_scope_matches_the_uri_as_the_server_reads_it(tmp_path, uri):
