@@ -625,6 +625,28 @@ def test_lines_of_an_mcp_stream_that_are_no_event_are_scanned(gw, step):
 
 
 @pytest.mark.parametrize("step", [1, 7, 1000])
+def test_lines_beside_an_events_data_that_are_no_field_do_not_go_on(gw, step):
+    # SSE clients ignore them, careless readers do not: a token on a line of its own before a
+    # JSON-RPC answer's data went on unscanned through a real mitmdump (red-team round 32);
+    # the event goes on written from the fields clients read, unchanged ones byte-identical
+    f = sse_flow(gw)
+    one = b'{"jsonrpc":"2.0","id":1,"result":{"t":"ok"}}'
+    body = (
+        b"stray PII\nid: 4\ndata: " + one + b"\n\n"
+        b'foo: PII\ndata: {"jsonrpc":"2.0","method":"notifications/message","params":{}}\n\n'
+        b"data: not json\nPII\n\n"
+        b'id: 5\ndata: {"jsonrpc":"2.0","method":"notifications/progress","params":{}}\n\n'
+    )
+    out = feed(f.response.stream, body, step)
+    assert out == (
+        b"id: 4\ndata: " + one + b"\n\n"
+        b'data: {"jsonrpc":"2.0","method":"notifications/message","params":{}}\n\n'
+        b"data: not json\n\n"
+        b'id: 5\ndata: {"jsonrpc":"2.0","method":"notifications/progress","params":{}}\n\n'
+    )
+
+
+@pytest.mark.parametrize("step", [1, 7, 1000])
 def test_junk_first_event_does_not_switch_the_inspection_off(gw, step):
     # A server cannot slip MCP messages past the pipeline by sending something else first.
     f = unknown_sse_flow(gw)

@@ -26,7 +26,17 @@ class SSEEvent:
     """One event: its exact raw bytes and its fields. ``data_bytes`` is the joined data as
     received (UTF-8 bytes); ``data`` decodes it (undecodable bytes become U+FFFD)."""
 
-    __slots__ = ("raw", "data_bytes", "event", "id", "retry", "comments", "complete", "_data")
+    __slots__ = (
+        "raw",
+        "data_bytes",
+        "event",
+        "id",
+        "retry",
+        "comments",
+        "complete",
+        "stray",
+        "_data",
+    )
 
     def __init__(
         self,
@@ -37,6 +47,7 @@ class SSEEvent:
         retry: int | None = None,
         comments: list[str] | None = None,
         complete: bool = True,
+        stray: bool = False,
     ) -> None:
         self.raw = raw
         self.data_bytes = data_bytes
@@ -45,6 +56,9 @@ class SSEEvent:
         self.retry = retry
         self.comments = comments if comments is not None else []
         self.complete = complete
+        # it has a line that is no field an SSE client reads (data, event, id, retry) nor a
+        # comment: clients ignore it, careless readers of the stream do not
+        self.stray = stray
         self._data: str | None = None
 
     @property
@@ -115,6 +129,7 @@ class SSEParser:
         self._id: str | None = None
         self._retry: int | None = None
         self._comments: list[str] = []
+        self._stray = False
 
     @property
     def pending(self) -> int:
@@ -406,6 +421,8 @@ class SSEParser:
         elif name == b"retry":
             if value.isdigit():
                 self._retry = int(value)
+        else:
+            self._stray = True
 
     def _add_data(self, value: bytes) -> None:
         """One more data line (or lines already joined with LF) of the event being built:
@@ -430,6 +447,7 @@ class SSEParser:
             self._retry,
             self._comments,
             complete,
+            self._stray,
         )
         self._reset()
         return ev

@@ -75,6 +75,15 @@ def _stray_lines(raw: bytes, first: bool = False) -> bool:
     return False
 
 
+def _without_stray(ev: SSEEvent) -> SSEEvent:
+    """The event written again from the fields SSE clients read (its data, event, id and
+    retry), without the lines that are none of them (and without comments)."""
+    raw = encode_event(ev.data, event=ev.event, id=ev.id, retry=ev.retry)
+    if not ev.complete:
+        raw = raw[:-1]  # (a last event cut short stays one: no blank line added)
+    return SSEEvent(raw, ev.data_bytes, ev.event, ev.id, ev.retry, [], ev.complete)
+
+
 def _kept_fields(ev: SSEEvent) -> bytes:
     """What stays of a dropped event: the fields that steer the client's reconnection (its
     id, so resumption still works, and its ``retry:``), or nothing."""
@@ -618,6 +627,11 @@ class SSEStream:
             if self.known and _stray_lines(ev.raw, first):
                 return self._plain_event(ev, raw_text=True)
             return ev.raw  # comments, keep-alives, retry-only events
+        if ev.stray and (self.known or may_name_jsonrpc(data)):
+            # lines beside its data that are no SSE field: an SSE client ignores them, a
+            # careless reader does not, and they went on unscanned (a token on a line of its
+            # own before a JSON-RPC answer's data). The event goes on without them.
+            ev = _without_stray(ev)
         if ev.event == "endpoint":
             return self._endpoint(ev)
         if self.foreign and not may_name_jsonrpc(data):
