@@ -413,6 +413,13 @@ def test_json_answers_in_a_list_of_codings_or_another_charset_are_inspected(gw):
         pytest.param(lambda b: b"\r\n" * 5000 + b, id="padded-lines"),
         # an id the SDKs do not refuse (a float without fraction is read as the integer)
         pytest.param(lambda b: b.replace(b'"id":8', b'"id":8.0'), id="float-id"),
+        # the Java SDK reads a message by its method and id alone, whatever its jsonrpc
+        # member says, or without one (red-team round 32: such a tools/call passed a real
+        # mitmdump unauthenticated, unscanned and unaudited to the server)
+        pytest.param(lambda b: b.replace(b'"jsonrpc":"2.0",', b""), id="no-jsonrpc"),
+        pytest.param(lambda b: b.replace(b'"2.0"', b'"1.0"'), id="jsonrpc-1.0"),
+        pytest.param(lambda b: b.replace(b'"2.0"', b"2.0"), id="jsonrpc-number"),
+        pytest.param(lambda b: b.replace(b'"jsonrpc":"2.0"', b'"jsonrpc":null'), id="jsonrpc-null"),
     ],
 )
 def test_requests_are_read_as_the_server_reads_them(gw, encode):

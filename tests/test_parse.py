@@ -49,6 +49,14 @@ def ex(**headers):
         ({"jsonrpc": "2.0", "id": 1, "result": {}, "error": None}, Kind.RESULT),
         ({"jsonrpc": "2.0", "id": 1, "result": {}, "method": None}, Kind.RESULT),
         ({"jsonrpc": "1.0", "id": 1, "method": "x"}, Kind.INVALID),
+        # an MCP method whatever jsonrpc says, or without it: the Java SDK reads a message by
+        # its method and id alone
+        ({"id": 1, "method": "tools/call"}, Kind.REQUEST),
+        ({"jsonrpc": "1.0", "id": 1, "method": "tools/call"}, Kind.REQUEST),
+        ({"jsonrpc": 2.0, "method": "notifications/initialized"}, Kind.NOTIFICATION),
+        ({"jsonrpc": None, "id": None, "method": "tools/call"}, Kind.NOTIFICATION),
+        ({"id": 1, "method": "getblock"}, Kind.INVALID),  # JSON-RPC 1.0 of another service
+        ({"id": 1, "result": {}}, Kind.INVALID),
         ({"jsonrpc": "2.0", "method": 5}, Kind.INVALID),
         ({"jsonrpc": "2.0", "result": {}}, Kind.INVALID),  # no id: no SDK reads it
         ([1], Kind.INVALID),

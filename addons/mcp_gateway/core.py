@@ -600,8 +600,13 @@ class Gateway:
                     self._exchanges[flow.id] = ex
                     self._reject(flow, ex, 400, ErrorCode.PARSE_ERROR, f"Parse error: {e}")
                 return
-            if not mcp_header and not (looks_like_json(content) and may_name_jsonrpc(content)):
-                return  # (a key written with escapes, "json\u0072pc", is still parsed)
+            if not mcp_header and not (
+                looks_like_json(content)
+                # (a key written with escapes, "json\u0072pc", is still parsed, and so is a
+                # body naming a method without any jsonrpc member, which the Java SDK runs)
+                and (may_name_jsonrpc(content) or _names_method(content))
+            ):
+                return
             try:
                 value = decode_json(content)
             except TooManyContainers as e:

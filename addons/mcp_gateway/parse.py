@@ -113,10 +113,17 @@ def classify(obj: Any) -> Kind:
     - a request whose id is not a string or an integer (null, true, an object) is read as a
       notification, and one whose id is a float with no fraction (``1.0``) as a request;
     - a message with a ``result`` is a response, whatever ``error`` (even ``null``) or
-      non-string ``method`` stands next to it."""
-    if not isinstance(obj, dict) or obj.get("jsonrpc") != "2.0":
+      non-string ``method`` stands next to it;
+    - a message naming an MCP method is a request or a notification whatever its
+      ``jsonrpc`` says, or without one: the Java SDK (``JSONRPC.deserializeJsonRpcMessage``,
+      and Spring AI's servers on it) reads a message by its ``method`` and ``id`` alone, and
+      ran a ``tools/call`` sent without ``"jsonrpc": "2.0"`` that the gateway had passed on
+      as no JSON-RPC: unauthenticated, unscanned, past the policy, the limits and the audit."""
+    if not isinstance(obj, dict):
         return Kind.INVALID
     method = obj.get("method")
+    if obj.get("jsonrpc") != "2.0" and not is_mcp_method(method):
+        return Kind.INVALID
     if isinstance(method, str):
         if "id" not in obj:
             return Kind.NOTIFICATION

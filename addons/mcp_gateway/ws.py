@@ -157,8 +157,8 @@ class WebSockets:
         direction = Direction.CLIENT_TO_SERVER if from_client else Direction.SERVER_TO_CLIENT
         known = self._known(flow)
         jsonish = looks_like_json(content)
-        if not jsonish or not (known or may_name_jsonrpc(content)):
-            return  # not JSON-RPC: forwarded unchanged
+        if not jsonish or not (known or may_name_jsonrpc(content) or b'"method"' in content):
+            return  # not JSON-RPC: forwarded unchanged (a method without jsonrpc may be)
         if len(content) > gw.max_message_bytes:
             text = f"WebSocket message over mcp_max_message_bytes ({gw.max_message_bytes}); not inspected"
             return self._uninspected(flow, wm, ex, direction, content, text)

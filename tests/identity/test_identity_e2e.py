@@ -663,3 +663,39 @@ async def test_an_allow_rule_on_a_server_is_not_met_by_a_name_the_client_gives(
         with pytest.raises(Exception, match="forbidden by mcp-gateway policy"):
             await s.call_tool("echo", {"text": "should not run"})
     assert not any("should not run" in json.dumps(c) for c in server.calls())
+
+
+def test_a_message_without_its_jsonrpc_member_is_still_authenticated_and_judged(
+    mitmdump_factory, mcp_server_factory, tmp_path
+) -> None:
+    """The Java SDK (and Spring AI's servers on it) reads a message by its method and id
+    alone, whatever its jsonrpc member says: a tools/call sent without "jsonrpc": "2.0" and
+    without MCP headers went through a real reverse gateway under auth.required to the
+    server, unauthenticated, unscanned and unaudited, and with a session header past the
+    policy (red-team round 32). Such a message is an MCP request to the gateway too."""
+    db = tmp_path / "keys.db"
+    key, _ = create_key(db, "agent", "agent", [])
+    server = mcp_server_factory("json", fresh=True)
+    config = (
+        f"keys_db: {db}\nauth: {{required: true}}\n"
+        "policy:\n  rules:\n    - action: deny\n      tools: [add]\n"
+    )
+    md = _gateway(mitmdump_factory, tmp_path, config, mode=f"reverse:{server.base}")
+    url = md.url_for(server)
+    bare = {"id": 41, "method": "tools/call", "params": {"name": "echo", "arguments": {}}}
+    with httpx.Client(trust_env=False, timeout=10) as c:
+        h = {"content-type": "application/json", "accept": ACCEPT}
+        for variant in (bare, {**bare, "jsonrpc": "1.0"}, {**bare, "jsonrpc": 2.0}):
+            _assert_401(c.post(url, content=json.dumps(variant), headers=h), variant)
+    raw = Raw(url, None, key)
+    try:
+        assert raw.initialize().status_code == 200
+        denied = {"id": 42, "method": "tools/call", "params": {"name": "add", "arguments": {}}}
+        r = raw.post(denied)
+        assert r.status_code == 200 and r.json()["error"]["code"] == -32063, r.text
+    finally:
+        raw.close()
+    assert not any(c.get("tool") == "add" for c in server.calls())
+    bodies = [req["body"] for req in server.requests()]
+    assert not any('"id": 41' in b or '"id":41' in b for b in bodies), bodies
+    assert not any('"id": 42' in b or '"id":42' in b for b in bodies), bodies
