@@ -56,7 +56,11 @@ def ex(**headers):
         ({"jsonrpc": 2.0, "method": "notifications/initialized"}, Kind.NOTIFICATION),
         ({"jsonrpc": None, "id": None, "method": "tools/call"}, Kind.NOTIFICATION),
         ({"id": 1, "method": "getblock"}, Kind.INVALID),  # JSON-RPC 1.0 of another service
-        ({"id": 1, "result": {}}, Kind.INVALID),
+        # an answer with a usable id, as the Java SDK reads a client's answer to its request
+        ({"id": 1, "result": {}}, Kind.RESULT),
+        ({"jsonrpc": "1.0", "id": "s-1", "error": {"code": 1, "message": "m"}}, Kind.ERROR),
+        ({"id": None, "result": {}}, Kind.INVALID),
+        ({"id": 1, "method": 5, "result": {}}, Kind.INVALID),
         ({"jsonrpc": "2.0", "method": 5}, Kind.INVALID),
         ({"jsonrpc": "2.0", "result": {}}, Kind.INVALID),  # no id: no SDK reads it
         ([1], Kind.INVALID),

@@ -122,7 +122,14 @@ def classify(obj: Any) -> Kind:
     if not isinstance(obj, dict):
         return Kind.INVALID
     method = obj.get("method")
-    if obj.get("jsonrpc") != "2.0" and not is_mcp_method(method):
+    if obj.get("jsonrpc") != "2.0" and not (
+        is_mcp_method(method)
+        # (an answer with a usable id, as the Java SDK reads a client's answer to its
+        # sampling or elicitation request)
+        or (
+            "method" not in obj and _valid_id(obj.get("id")) and ("result" in obj or "error" in obj)
+        )
+    ):
         return Kind.INVALID
     if isinstance(method, str):
         if "id" not in obj:
