@@ -762,6 +762,14 @@ def test_a_secret_disguised_by_one_percent_escape_is_redacted(pipeline):
         pytest.param(lambda t: t.replace("_", "\\u{5f}"), id="backslash-u-braces"),
         # HTML converted to Markdown (mcp-server-fetch's markdownify, turndown) escapes "_"
         pytest.param(lambda t: t.replace("_", "\\_"), id="markdown-escape"),
+        # a reference to an invisible character, or a <wbr>, inside it: a page shows the token
+        # whole (red-team round 32: each went through a real mitmdump)
+        pytest.param(lambda t: t[:12] + "&shy;" + t[12:], id="shy"),
+        pytest.param(lambda t: t[:12] + "&#173;" + t[12:], id="shy-decimal"),
+        pytest.param(lambda t: t[:12] + "&#x200B;" + t[12:], id="zero-width-hex"),
+        pytest.param(lambda t: t[:12] + "&ZeroWidthSpace;" + t[12:], id="zero-width-named"),
+        pytest.param(lambda t: "&zwj;".join(t), id="zwj-between-all"),
+        pytest.param(lambda t: t[:12] + "<wbr>" + t[12:20] + "<WBR/>" + t[20:], id="wbr"),
     ],
 )
 def test_a_token_hidden_by_html_references_or_escapes_is_redacted(pipeline, hide):
@@ -788,6 +796,11 @@ def test_a_markdown_escaped_token_in_a_fetched_page_is_redacted(pipeline):
     assert [f.type for f in m.findings] == ["github_token"]
     text = reserialize(m)["result"]["content"][0]["text"]
     assert text == "Leaked in CI log: export GITHUB\\_TOKEN=[REDACTED:github_token] by mistake."
+
+
+def test_invisible_references_and_wbr_that_hide_nothing_are_left_alone(engine):
+    page = "hyphen&shy;ation, a<wbr>b, <wbr> alone, &#8203; &zwj; &NoBreak; in prose.\n"
+    assert engine.scan_text(page * 20) == []
 
 
 def test_markdown_escapes_that_hide_nothing_are_left_alone(engine):

@@ -147,22 +147,33 @@ MARKDOWN_PUNCT = r"_*\-.+=~"
 _ESCAPE = re.compile(
     r"&#(?:([0-9]{1,7})|[xX]([0-9a-fA-F]{1,6}));|&([A-Za-z][A-Za-z0-9]{1,31};)"
     r"|\\{1,2}(?:x([0-9a-fA-F]{2})|u\{([0-9a-fA-F]{1,6})\}|([" + MARKDOWN_PUNCT + r"]))"
+    r"|(<[wW][bB][rR]\s{0,3}/?>)"  # HTML's word-break opportunity: shows nothing
 )
 
 
 def _escape_decode(m: re.Match) -> str:
-    dec, hexa, name, x, brace, punct = m.groups()
+    dec, hexa, name, x, brace, punct, wbr = m.groups()
     if punct is not None:
         return punct  # a Markdown escape: the character itself
+    if wbr is not None:
+        return ""
     if name is not None:
-        return html.entities.html5.get(name, m.group())
-    code = int(dec, 10) if dec is not None else int(hexa or x or brace, 16)
-    return chr(code) if 0 < code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else m.group()
+        ch = html.entities.html5.get(name, m.group())
+    else:
+        code = int(dec, 10) if dec is not None else int(hexa or x or brace, 16)
+        if not (0 < code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF):
+            return m.group()
+        ch = chr(code)
+    # a reference to a character a reader does not see, or sees as ASCII (&shy;, &#8203;,
+    # &ZeroWidthSpace; inside a token on a web page: ghp_…&shy;… went unseen), read as the
+    # unicode view reads that character
+    return _unicode_text(ch) if len(ch) == 1 and _UNICODE.fullmatch(ch) else ch
 
 
 def escape_view(text: str) -> View | None:
-    """HTML character references, \\x / \\u{} escapes and Markdown backslash escapes decoded."""
-    if "&" not in text and "\\" not in text:
+    """HTML character references, \\x / \\u{} escapes and Markdown backslash escapes decoded
+    (and HTML's <wbr>, which shows nothing)."""
+    if "&" not in text and "\\" not in text and "<" not in text:
         return None
     return _build(text, _ESCAPE, _escape_decode, "escape")
 
@@ -202,8 +213,13 @@ UNICODE_MULTIBYTE = (
 
 
 def _unicode_decode(m: re.Match) -> str:
+    return _unicode_text(m.group())
+
+
+def _unicode_text(run: str) -> str:
+    """A run of the characters of ``_UNICODE`` as a reader sees it."""
     out = []
-    for ch in _CSI.sub("", m.group()):
+    for ch in _CSI.sub("", run):
         c = ord(ch)
         if c in _SPACES:
             out.append(" ")
@@ -230,6 +246,15 @@ def unicode_view(text: str) -> View | None:
     return _build(text, _UNICODE, _unicode_decode, "unicode")
 
 
+# HTML's names for characters a reader does not see (&shy;, &ZeroWidthSpace;, &zwj;…)
+_INVISIBLE_NAMES = "|".join(
+    sorted(
+        n[:-1]
+        for n, v in html.entities.html5.items()
+        if n.endswith(";") and len(v) == 1 and _UNICODE.fullmatch(v) and not _unicode_text(v)
+    )
+)
+
 # For Hyperscan: references and escapes worth an escape view, those that stand for a
 # character of a token or a key (printable ASCII), leaving out what HTML escapes for its own
 # syntax everywhere (&amp; &lt; &gt; &quot; &#39; &#x27; &#34; &#38; &#60; &#62;, spaces).
@@ -251,4 +276,8 @@ ESCAPE_ANCHOR = (
     # own and not worth a view
     rb"|[=:(,\[]\s{0,3}&(?:quot|apos|#0*(?:34|39)|#[xX]0*(?:22|27));"
     rb"|\s-{1,2}[A-Za-z][\w-]{0,30}\s{1,3}&(?:quot|apos|#0*(?:34|39)|#[xX]0*(?:22|27));"
+    # a reference to an invisible character, or a <wbr>, inside a word (ghp_…&shy;…)
+    rb"|[A-Za-z0-9](?:&#0*(?:173|82(?:0[3-9]|1[0-5]|8[89]|9[0-9])|65279);"
+    rb"|&#[xX]0*(?:[aA][dD]|20(?:0[b-fB-F]|6[0-9a-fA-F])|[fF][eE][fF][fF]);"
+    rb"|&(?:" + _INVISIBLE_NAMES.encode() + rb");|<[wW][bB][rR]\s{0,3}/?>)"
 )
