@@ -967,7 +967,7 @@ class Engine:
         # compressed blobs are inflated at the top level only, within the scan's budget
         budget = self._local.__dict__.get("inflate_budget") if depth == 0 else None
         got = _decode_blob(blob, budget)
-        if got is None and ("\n" in blob or "\\n" in blob):
+        if got is None and ("\n" in blob or ("\\" in blob and "\\n" in blob)):
             # a wrapped blob taken with one line too many (a word after it): without it
             blob = blob[: max(blob.rfind("\n"), blob.rfind("\\n"))]
             blob = blob.removesuffix("\\r").removesuffix("\r")
@@ -1263,7 +1263,10 @@ def _decode_blob(blob: str, inflate_budget: list[int] | None = None) -> tuple[st
     """(the decoded text, "base64", "gzip" (base64 of gzip or zlib data) or "hex"), or None
     when ``blob`` is not text so encoded. Compressed data is inflated only with an
     ``inflate_budget`` (bytes left, decremented)."""
-    if "\n" in blob or "\\n" in blob:  # wrapped into lines (see _join_wrapped)
+    # wrapped into lines (see _join_wrapped). ("\\" first: one memchr, where the search for
+    # the two characters "\\n" read a 35 KB image blob at ~0.5 GB/s, ~70 us, and ran twice
+    # for every blob that is no text: ~5 % of the benchmark's engine time)
+    if "\n" in blob or ("\\" in blob and "\\n" in blob):
         blob = blob.replace("\\r\\n", "").replace("\\n", "").replace("\r", "").replace("\n", "")
     core = blob.rstrip("=")
     if len(core) < 6 or len(blob) > _MAX_BLOB:
