@@ -460,11 +460,13 @@ def test_non_ascii_anchors_are_scanned_only_in_non_ascii_text(engine, monkeypatc
     from mcp_gateway.scan import engine as em
 
     last = [i for i, x in enumerate(engine._anchor_expr) if em._needs_non_ascii(x)]
-    # (and cards spaced with no-break spaces, as OCR writes them)
+    # (and cards spaced with no-break spaces, as OCR writes them; and key names in Korean,
+    # Thai, Hebrew, Arabic and Chinese, or an English name before a CJK colon or copula)
     assert {engine.rules[engine._anchor_rule[i]].id for i in last} == {
         "email",
         "phone-number",
         "credit-card",
+        "generic-secret-multilingual",
     }
     addr = "ay\u015fe@\u015firket.com.tr"
     text = f"write to {addr} today"

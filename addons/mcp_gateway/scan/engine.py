@@ -1323,6 +1323,8 @@ _CJK_BLIND_TYPES = frozenset({"phone_number", "ipv4", "credit_card", "us_ssn", "
 # 电话是13919494762 reads as a label and a number, not an undivided 11-digit number alone
 _CJK_PHONE_LABEL = re.compile(
     "\u7535\u8bdd|\u624b\u673a|\u624b\u6a5f|\u96fb\u8a71|\u643a\u5e2f|\uc804\ud654|\ud734\ub300\ud3f0|\ud578\ub4dc\ud3f0"
+    # (連絡先 and 연락처, "contact": a form's guardian or emergency contact is a number)
+    "|\u9023\u7d61\u5148|\uc5f0\ub77d\ucc98"
 )
 
 

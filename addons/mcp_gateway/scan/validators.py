@@ -172,7 +172,11 @@ _ID_BEFORE = re.compile(
     r"|\b(?:betalings)?kenmerk|\breferens(?:nummer)?|\breferanse(?:nummer)?"
     # a process's or thread's id (Apache's error log: [pid 70364:tid 375283695916899]); not
     # the word thread alone ("posted it in the thread: 4532…" is a card)
-    r"|\b(?:pid|ppid|tid|tgid|lwp|thread[ _-]?id))"
+    r"|\b(?:pid|ppid|tid|tgid|lwp|thread[ _-]?id)"
+    # a national id's or family register's name (Indonesia's NIK and KK are 16 digits, and
+    # pass Luhn one time in ten: NIK 4240685962111902)
+    r"|\b(?:nik|no\.?\s?kk|npwp|nisn|aadhaa?r|nric|cpf|cnpj|curp|my\s?number)"
+    r"|\u500b\u4eba\u756a\u53f7|\u8eab\u4efd\u8bc1\u53f7(?:\u7801)?)"
     r"(?:\W{0,4}|\\{1,3}[\"']\s{0,3}[:=]\s{0,3}\\{1,3}[\"']?)\Z"
     r"|\[[A-Za-z][\w.-]*,(?:\d+,)?\Z"
     # a quantity's name (a JSON field, a metric: "bytes_sent": 4539…, eth0_rx_bytes 4998…) and
@@ -814,6 +818,13 @@ _IPV4_SHAPE = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
 # a group of its own that counts up from 1 (12345, 1234567): what documentation and templates
 # write for a subscriber number. Not inside a longer group: 4915112345678 is a number.
 _PLACEHOLDER_GROUP = re.compile(r"(?<!\d)(?:123456789|12345678|1234567|123456|12345)(?!\d)")
+# ... or split into two groups of four after the prefix (five for a mobile's leading 9), as
+# the forms and guides of Japan, Korea and Brazil write their example numbers: 090-1234-5678,
+# 010-1234-5678, +55 11 91234-5678 (a number that really ends so is one in a hundred million;
+# 612 345 678, 06 12 34 56 78 and 06 30 123 4567 are numbers)
+_PLACEHOLDER_TAIL = re.compile(r"(?<!\d)9?1234[ .-]5678\Z")
+# the example numbers of a country's documentation: China Mobile's 138 0013 8000
+_FAMOUS_PHONES = ("13800138000",)
 _IBAN_HEAD_BEFORE = re.compile(r"(?<![A-Za-z0-9])[A-Z]{2}\d{2}(?: [A-Z0-9]{4}){1,7} \Z")
 # the number goes on in mask characters: +44 20 7946 0XXX, 0171 23••••• (a masked number);
 # not one bullet after a space, a separator: "Tel: +44 20 7946 0958 • jane@example.org"
@@ -838,6 +849,10 @@ def phone(value: str, ctx: Ctx | None = None) -> bool:
         return False
     if _PLACEHOLDER_GROUP.search(value):
         return False  # a textbook number: +49 30 12345-0, (030) 123456-78, 0171 1234567
+    if _PLACEHOLDER_TAIL.search(value.rstrip()):
+        return False  # the same in groups: 090-1234-5678, +971 50 123 4567
+    if digits.endswith(_FAMOUS_PHONES):
+        return False
     if _reserved_national(value, digits):
         return False  # France's numbers for fiction: 01 99 00 12 34
     if ctx is not None and _IBAN_HEAD_BEFORE.search(ctx.text, max(0, ctx.start - 40), ctx.start):
@@ -962,6 +977,10 @@ _REFERENCE_NAMES = (
     " siret tva nif cif nip regon krs cnpj p.iva p._iva partita_iva codice_fiscale kvk"
     " btw-nummer btwnummer btw-nr rsin steuernummer steuer-id steuerid ust-idnr ustidnr ust-id"
     " ustid vergi vergi_no vergi_numaras\u0131 tc_kimlik tc_kimlik_no gstin abn acn arbn uen"
+    # Vietnamese codes (mã: code), citizen ids: Mã yêu cầu 0742-6088-0501, Mã đơn hàng …
+    " m\u00e3_y\u00eau_c\u1ea7u m\u00e3_\u0111\u01a1n_h\u00e0ng m\u00e3_v\u1eadn_\u0111\u01a1n"
+    " m\u00e3_s\u1ed1_thu\u1ebf m\u00e3_kh\u00e1ch_h\u00e0ng m\u00e3_\u0111\u1eb7t_ph\u00f2ng"
+    " m\u00e3_tra_c\u1ee9u m\u00e3_h\u1ed3_s\u01a1 cccd cmnd"
 ).split()
 _REFERENCE_NAMES_SCRIPTS = (
     "\u5de5\u5355\u53f7 \u8ba2\u5355\u53f7 \u5355\u53f7 \u7f16\u53f7 \u5de5\u53f7 \u6848\u53f7 \u7a0e\u53f7"
@@ -975,6 +994,10 @@ _REFERENCE_NAMES_SCRIPTS = (
     " \u0631\u0642\u0645_\u0627\u0644\u0637\u0644\u0628 \u0631\u0642\u0645_\u0627\u0644\u062a\u0630\u0643\u0631\u0629"
     " \u0631\u0642\u0645_\u0627\u0644\u0645\u0644\u0641 \u0631\u0642\u0645_\u0627\u0644\u0634\u062d\u0646\u0629"
     " \u0631\u0642\u0645_\u0627\u0644\u0641\u0627\u062a\u0648\u0631\u0629 \u0627\u0644\u0645\u0631\u062c\u0639"
+    # national ids the vocabulary has no type for (a Japanese My Number is 4-4-4 digits):
+    # 個人番号, マイナンバー, 身份证号(码), 주민등록번호
+    " \u500b\u4eba\u756a\u53f7 \u30de\u30a4\u30ca\u30f3\u30d0\u30fc \u8eab\u4efd\u8bc1\u53f7"
+    " \u8eab\u4efd\u8bc1\u53f7\u7801 \uc8fc\ubbfc\ub4f1\ub85d_\ubc88\ud638"
 ).split()
 
 
