@@ -849,7 +849,7 @@ def phone(value: str, ctx: Ctx | None = None) -> bool:
         return False
     if _PLACEHOLDER_GROUP.search(value):
         return False  # a textbook number: +49 30 12345-0, (030) 123456-78, 0171 1234567
-    if _PLACEHOLDER_TAIL.search(value.rstrip()):
+    if "1234" in value and _PLACEHOLDER_TAIL.search(value.rstrip()):
         return False  # the same in groups: 090-1234-5678, +971 50 123 4567
     if digits.endswith(_FAMOUS_PHONES):
         return False
