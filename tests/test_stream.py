@@ -970,6 +970,61 @@ def test_a_zstd_bomb_is_refused_without_inflating_it(gw):
     assert grew_mib < 200, grew_mib
 
 
+def _br_bomb(prefix: bytes, mib: int) -> bytes:
+    import brotli
+
+    c = brotli.Compressor(quality=5)
+    parts = [c.process(prefix)]
+    parts += [c.process(b" " * (1 << 20)) for _ in range(mib)]
+    return b"".join(parts) + c.finish()
+
+
+def test_a_brotli_bomb_is_refused_without_inflating_it(gw):
+    """Brotli is far denser than zstd: 1.6 KB inflate to 1 GB, and one 1 KiB piece of input
+    fed to the decoder made the whole gigabyte in one call (an anonymous request of 1.6 KB
+    took the proxy to 1.3 GB, before authentication). Decoding stops near the limit."""
+    import tracemalloc
+
+    from mcp_gateway import codec
+
+    bomb = _br_bomb(b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"x":"', 256)
+    assert len(bomb) < 2048
+    tracemalloc.start()
+    try:
+        with pytest.raises(codec.TooLarge):
+            codec.decode_content(bomb, "br", 16 << 20)
+        assert tracemalloc.get_traced_memory()[1] < 64 << 20
+        tracemalloc.reset_peak()
+        headers = ((b"content-type", b"application/json"), (b"content-encoding", b"br"))
+        req = tutils.treq(method=b"POST", path=b"/mcp", headers=headers, content=bomb)
+        f = send(gw, tflow.tflow(req=req))
+        assert f.response is not None and f.response.status_code == 413
+        assert tracemalloc.get_traced_memory()[1] < 100 << 20
+        tracemalloc.reset_peak()
+        f = sse_flow(gw, headers=((b"content-encoding", b"br"),))
+        out = feed(f.response.stream, _br_bomb(b"data: ", 256), 512)
+        assert b"-32065" in out  # cannot be decoded within the bound: one error, closed mode
+        assert tracemalloc.get_traced_memory()[1] < 100 << 20
+    finally:
+        tracemalloc.stop()
+
+
+def test_brotli_decoding_in_steps_loses_nothing():
+    """The output drawn in steps is the whole body, also when it ends within a piece of
+    input and when the input arrives byte by byte."""
+    import brotli
+    from mcp_gateway import codec
+
+    body = bytes(range(256)) * 40_000 + b"end"  # ~10 MB, more than a few steps
+    data = brotli.compress(body)
+    assert codec.decode_content(data, "br", 64 << 20) == body
+    d = codec.StreamDecoder("br")
+    got = b"".join(d.decompress(data[i : i + 7]) for i in range(0, len(data), 7)) + d.flush()
+    assert got == body
+    with pytest.raises(ValueError):
+        codec.decode_content(data + b"junk", "br", 64 << 20)
+
+
 def test_a_stream_not_known_as_mcp_with_an_ambiguous_charset_is_refused(gw):
     """A stream not (yet) known as MCP whose charset the gateway cannot read passes as it
     is; but a charset named so that receivers read it apart is no accident."""
