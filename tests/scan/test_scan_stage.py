@@ -1805,3 +1805,32 @@ def test_a_value_redacted_in_a_uris_host_leaves_a_valid_uri(pipeline):
         "https://h.io/a?k=[REDACTED:github_token]",
     ]
     CallToolResult.model_validate(m.payload["result"])  # (raised before)
+
+
+def test_the_scope_cache_keeps_one_copy_of_each_set_of_rules(engine):
+    """A client inventing a tool name a call fills the scope cache (4096 entries); each entry
+    held its own frozenset of the rules in scope (8 KB for 130 rules: 34 MB in all), though
+    they are all the same few sets."""
+    import tracemalloc
+
+    engine.__dict__.pop("_scope_cache", None)  # (a module's engine: start from empty)
+    stage = ScanStage(engine)
+    p = Pipeline([stage, ActStage(b"k")])
+    m = req({"name": "warm", "arguments": {}}, name="warm")
+    p.run(m)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(2000):
+            name = f"tool_{i:05d}"
+            m = req({"name": name, "arguments": {}}, name=name)
+            p.run(m)
+        grew = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    cache = engine.__dict__["_scope_cache"]
+    assert len(cache) > 2000
+    sets = {id(v) for v in cache.values() if v is not None}
+    assert any(v is not None for v in cache.values())  # the test means something
+    assert len(sets) <= 4, len(sets)
+    assert grew < 4 << 20, grew  # (copies: ~17 MB)

@@ -443,6 +443,14 @@ class ScanStage:
         allowed = None if len(idx) == len(engine.rules) else frozenset(idx)
         if len(cache) > 4096:
             cache.clear()
+        if allowed is not None:
+            # One copy of each set of rules: the entries differ by the peer's names (a client
+            # inventing a tool name a call), their sets hardly ever; each set of 130 rules
+            # takes 8 KB, and a full cache of copies held 34 MB.
+            sets = engine.__dict__.setdefault("_scope_sets", {})
+            if len(sets) > 4096:
+                sets.clear()
+            allowed = sets.setdefault(allowed, allowed)
         # (the method and the name are the peer's strings, of any length: a long one is not
         # kept in the cache, whose 4096 entries could otherwise pin gigabytes)
         if all(not isinstance(v, str) or len(v) <= _MAX_CACHED_KEY for v in key):
