@@ -1125,6 +1125,44 @@ def test_a_cut_answer_stream_frees_its_ids_unless_it_can_be_resumed(gw, with_id)
     assert resumed(b"ev-1").name == "echo"
 
 
+@pytest.mark.parametrize(
+    ("ctype", "encoding", "body", "freed"),
+    [
+        # a JSON answer the gateway could not read: oversized once decoded, corrupt, cut short
+        (b"application/json", b"gzip", gzip.compress(b'{"a":"' + b" " * (2 << 20) + b'"}'), True),
+        (b"application/json", b"gzip", b'{"jsonrpc":"2.0","id":5,"result":{}}', True),
+        (b"application/json", b"gzip", gzip.compress(b'{"jsonrpc":"2.0","id":5,"res')[:-8], True),
+        (b"application/json", None, b'{"jsonrpc":"2.0","id":6,"result":{}}', True),  # another id
+        (b"text/html", None, b"<html>oops</html>", True),
+        (b"text/event-stream", None, b"id: e1\ndata: \n\n", False),  # resumable: may come
+    ],
+)
+def test_a_whole_json_answer_frees_the_ids_it_did_not_answer(gw, ctype, encoding, body, freed):
+    """A JSON answer is the whole answer to its POST: once it has come, nothing more can
+    answer the POST's requests. One the gateway could not read (a gzip answer over the
+    limit, a corrupt or truncated one: the client got -32065 or the bytes) left the id taken
+    for an hour, and the client's next request with it was refused (-32600)."""
+    from mcp_gateway.correlate import CorrelateStage
+
+    gw.tctx.configure(gw, mcp_max_message_bytes=1 << 20)
+    gw.pipeline.add(CorrelateStage())
+    hdr = ((b"mcp-session-id", b"S1"),)
+    f = send(gw, post(rpc("tools/call", id=5, name="echo"), headers=hdr))
+    assert f.response is None
+    headers = ((b"content-type", ctype),)
+    if encoding:
+        headers += ((b"content-encoding", encoding),)
+    f.response = tutils.tresp(headers=headers, content=b"")
+    f.response.raw_content = body
+    gw.responseheaders(f)
+    if f.response.stream:
+        feed(f.response.stream, body, 1000)
+    else:
+        gw.response(f)
+    again = send(gw, post(rpc("tools/call", id=5, name="echo"), headers=hdr))
+    assert (again.response is None) is freed, again.response and again.response.content
+
+
 def test_a_legacy_endpoint_event_announces_its_session_to_the_stages(gw):
     """The session an endpoint event names is the stream opener's (session binding: see
     IdentifyStage.on_session); bound on first sight only, whoever POSTed first took it."""

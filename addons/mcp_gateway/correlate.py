@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from .headers import is_event_stream
 from .message import Direction, ErrorCode, Exchange, Kind, Message
 from .pipeline import ORDER_CORRELATE
 
@@ -271,6 +272,20 @@ def note_event_id(scratch: dict, eid: str) -> None:
 CALL = "call"  # Exchange.scratch: the Pending of its only client request, else None
 
 
+def _whole_answer(ex: Exchange, resp: Any) -> bool:
+    """A POST's answer that is one JSON body (not an event stream, not the legacy
+    transport's 202): once it has come, no answer to the POST's requests can follow, read or
+    not. (A JSON answer the gateway could not read, oversized, corrupt or cut short, left its
+    request's id taken for an hour, and the client's next use of it was refused.)"""
+    if ex.legacy_session is not None or not 200 <= resp.status_code < 300:
+        return False
+    if resp.status_code == 202:
+        return False
+    headers = getattr(resp, "headers", None)
+    ctype = headers.get("content-type") if headers is not None else None
+    return bool(ctype) and not is_event_stream(ctype)
+
+
 class CorrelateStage:
     name = "correlate"
     order = ORDER_CORRELATE
@@ -304,7 +319,9 @@ class CorrelateStage:
                     if k[0] is Direction.CLIENT_TO_SERVER:
                         p.resumable = ids
                         self.correlator.charge(ex, k, p, extra)
-            if not cut or ex.legacy_session is not None or ex.scratch.get(SSE_EVENT_IDS):
+            if _whole_answer(ex, resp) and not cut:
+                pass  # (its requests left unanswered stay so: freed below)
+            elif not cut or ex.legacy_session is not None or ex.scratch.get(SSE_EVENT_IDS):
                 return
         elif resp is None and (ex.legacy_session is not None or not cut):
             return
