@@ -1000,6 +1000,12 @@ def test_a_brotli_bomb_is_refused_without_inflating_it(gw):
         f = send(gw, tflow.tflow(req=req))
         assert f.response is not None and f.response.status_code == 413
         assert tracemalloc.get_traced_memory()[1] < 100 << 20
+        # (its size is the compressed one: the text says it decodes to more)
+        text = orjson.loads(f.response.content)["error"]["message"]
+        assert text == (
+            f"message of {len(bomb)} bytes (br) exceeds mcp_max_message_bytes (16777216) "
+            "once decoded; not inspected"
+        )
         tracemalloc.reset_peak()
         f = sse_flow(gw, headers=((b"content-encoding", b"br"),))
         out = feed(f.response.stream, _br_bomb(b"data: ", 256), 512)

@@ -586,7 +586,7 @@ class Gateway:
                 )
             except codec.TooLarge:
                 return (
-                    self._too_large_request(flow, ex, len(body))
+                    self._too_large_request(flow, ex, len(body), enc)
                     if self._big(big, body, enc)
                     else None
                 )
@@ -824,8 +824,10 @@ class Gateway:
         self._record(flow, [msg])
         return msg
 
-    def _too_large_request(self, flow: http.HTTPFlow, ex: Exchange, size: int) -> None:
-        text = f"message of {size} bytes exceeds mcp_max_message_bytes ({self.max_message_bytes}); not inspected"
+    def _too_large_request(
+        self, flow: http.HTTPFlow, ex: Exchange, size: int, enc: str | None = None
+    ) -> None:
+        text = _over("message", size, enc, self.max_message_bytes)
         self._uninspectable_request(flow, ex, size, text)
 
     def _uninspectable_request(
@@ -1263,7 +1265,7 @@ class Gateway:
             # what the client reads: content codings undone, its charset (or UTF-16/32)
             content = codec.json_utf8(codec.decode_content(raw, enc, self.max_message_bytes), ctype)
         except codec.TooLarge:
-            return self._too_large_response(flow, ex, len(raw))
+            return self._too_large_response(flow, ex, len(raw), enc)
         except ValueError as e:
             if "json" in ctype:
                 self._undecodable_response(flow, ex, len(raw), str(e))
@@ -1541,8 +1543,10 @@ class Gateway:
         resp.stream = swallow
         self._mark(flow, [msg])
 
-    def _too_large_response(self, flow: http.HTTPFlow, ex: Exchange, size: int) -> None:
-        text = f"response of {size} bytes exceeds mcp_max_message_bytes ({self.max_message_bytes}); not inspected"
+    def _too_large_response(
+        self, flow: http.HTTPFlow, ex: Exchange, size: int, enc: str | None = None
+    ) -> None:
+        text = _over("response", size, enc, self.max_message_bytes)
         msg = self._not_inspected(
             flow, ex, Direction.SERVER_TO_CLIENT, size, text, whole_answer=True
         )
@@ -1595,6 +1599,19 @@ def _set_json_body(m: http.Message, data: bytes) -> None:
     if foreign:
         m.headers["content-type"] = "application/json"
     m.content = data
+
+
+def _over(what: str, size: int, enc: str | None, limit: int) -> str:
+    """The text for a body over the limit. A compressed one's size is not what passed the
+    limit ("message of 1662 bytes exceeds mcp_max_message_bytes (16777216)" read as a bug),
+    so its codings are named (by their names only: the header is the peer's text)."""
+    chain = [c for c in codec.codings(enc) if c in codec.SINGLE_CODINGS][:4] if enc else []
+    if chain:
+        return (
+            f"{what} of {size} bytes ({', '.join(chain)}) exceeds mcp_max_message_bytes "
+            f"({limit}) once decoded; not inspected"
+        )
+    return f"{what} of {size} bytes exceeds mcp_max_message_bytes ({limit}); not inspected"
 
 
 _MAX_LEGACY = 10_000  # legacy sessions and pending refusals remembered
