@@ -430,6 +430,30 @@ def test_requests_are_read_as_the_server_reads_them(gw, encode):
     assert f.response is not None and b"test.bad" in f.response.content
 
 
+def test_a_json_rpc_1_service_naming_ping_is_not_taken_for_mcp(gw):
+    """bitcoind (and its forks) speak JSON-RPC 1.0 with a method "ping": since messages
+    without "jsonrpc": "2.0" that name an MCP method were read as MCP, such a request
+    through a regular-mode gateway was an MCP exchange, refused with a 401 under
+    auth.required (a real mitmdump did) and its server learnt as an MCP one. A bare ping
+    or initialize so written is MCP only to a known server or in reverse mode; a method
+    with a slash (tools/call) everywhere."""
+    gw.pipeline.add(NeedsKey())
+    body = b'{"jsonrpc":"1.0","id":"curltest","method":"ping","params":[]}'
+    for b in (body, body.replace(b'"jsonrpc":"1.0",', b""), b"[" + body + b"]"):
+        f = send_typed(gw, b"text/plain", b)
+        assert f.response is None and f.id not in gw._exchanges and not gw._mcp_servers
+    f = send_typed(gw, b"text/plain", body.replace(b'"ping"', b'"tools/call"'))
+    assert f.response.status_code == 401
+    # in reverse mode the upstream is the MCP server: a bare ping is MCP there
+    req = tutils.treq(method=b"POST", path=b"/mcp", content=body)
+    f = tflow.tflow(req=req)
+    f.client_conn.proxy_mode = ProxyMode.parse("reverse:http://127.0.0.1:9")
+    assert send(gw, f).response.status_code == 401
+    # as to a server known to speak MCP
+    gw._learn_server("address:22")
+    assert send_typed(gw, b"text/plain", body).response.status_code == 401
+
+
 @pytest.mark.parametrize("cs", ["utf-16", "utf-32"])
 def test_a_charset_the_body_does_not_follow_does_not_hide_it(gw, cs):
     """The SDKs parse a JSON body's bytes and ignore its charset: a UTF-8 body labelled

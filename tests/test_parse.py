@@ -14,9 +14,11 @@ from mcp_gateway.parse import (
     decode_json,
     encode_header_value,
     encode_json,
+    is_mcp_method,
     is_mcp_payload,
     legacy_session_from_url,
     looks_like_json,
+    marks_mcp,
     may_name_jsonrpc,
     parse_body,
     target_name,
@@ -577,3 +579,30 @@ def test_repeats_members_is_not_fooled_by_an_escaped_backslash_before_u003a():
         (b'{"t": "\\u003a\\\\u003a", "t": "x"}', True),
     ]:
         assert repeats_members(body, decode_json(body)) is repeated, body
+
+
+@pytest.mark.parametrize(
+    "obj, bare, want",
+    [
+        ({"jsonrpc": "2.0", "id": 1, "result": {}}, False, True),
+        ({"jsonrpc": "2.0", "id": 1, "method": "x"}, False, True),
+        ({"JSONRPC": "2.0", "id": 1, "result": {}}, False, True),  # (as mcp-go reads it)
+        ({"id": 1, "method": "tools/call"}, False, True),
+        ({"jsonrpc": "1.0", "method": "notifications/initialized"}, False, True),
+        # an answer without jsonrpc: the Chrome DevTools Protocol's as well
+        ({"id": 1, "result": {}}, True, False),
+        ({"jsonrpc": "1.0", "id": 1, "error": {"code": 1}}, True, False),
+        # a bare ping or initialize without it: bitcoind's JSON-RPC 1.0 ping too
+        ({"jsonrpc": "1.0", "id": "c", "method": "ping", "params": []}, False, False),
+        ({"id": 1, "method": "initialize"}, False, False),
+        ({"id": 1, "method": "ping"}, True, True),
+        ({"id": 1, "method": "Runtime.evaluate"}, True, False),
+        ([{"jsonrpc": "2.0", "id": 1, "result": {}}], True, False),
+    ],
+)
+def test_what_makes_a_channel_mcp(obj, bare, want):
+    assert marks_mcp(obj, bare) is want
+    # (a body: the same for a request; answers never made one)
+    if isinstance(obj, dict) and is_mcp_method(obj.get("method")):
+        assert is_mcp_payload(obj, bare=bare) is want
+        assert is_mcp_payload([{"x": 1}, obj], bare=bare) is want

@@ -582,6 +582,21 @@ def test_an_unknown_stream_naming_jsonrpc_in_another_case_is_inspected(gw, name)
     assert gw.rec.msgs
 
 
+def test_an_answer_without_jsonrpc_does_not_make_another_event_stream_mcp(gw):
+    # {"id": 1, "result": …} with no jsonrpc member is how other protocols answer too: as
+    # the first event of a stream not known as MCP it made the stream one (scanned,
+    # redacted, its server learnt as MCP) once such answers were read as MCP ones
+    f = unknown_sse_flow(gw)
+    event = b'data: {"id":1,"result":{"t":"SECRET"}}\n\ndata: {"id":2,"result":"SECRET"}\n\n'
+    assert feed(f.response.stream, event, 1000) == event
+    assert not gw.rec.msgs and not gw._mcp_servers
+    # an MCP method without it is MCP (the Java SDK runs it)
+    f = unknown_sse_flow(gw)
+    event = b'data: {"id":"s1","method":"sampling/createMessage","params":{"t":"SECRET"}}\n\n'
+    assert b"SECRET" not in feed(f.response.stream, event, 1000)
+    assert gw.rec.msgs
+
+
 @pytest.mark.parametrize("step", [1, 7, 1000])
 def test_events_of_an_mcp_stream_without_jsonrpc_are_scanned_as_text(gw, step):
     # Clients quote such an event in the parse error they report, and hosts show it.

@@ -452,3 +452,25 @@ def test_a_client_request_too_deep_to_inspect_is_refused_by_its_own_id(gw):
     assert send(gw, f, body).dropped
     ((to_client, answer),) = gw.injected
     assert to_client and answer["id"] == 3 and answer["error"]["code"] == ErrorCode.TOO_LARGE
+
+
+def test_an_answer_without_jsonrpc_does_not_make_another_websocket_protocol_mcp(gw):
+    # The Chrome DevTools Protocol (Playwright's connectOverCDP, Puppeteer) answers
+    # {"id": 1, "result": …} without any jsonrpc member; such an answer holding a \u escape
+    # (DOM HTML) made the connection an MCP one: refused under auth.required (a real
+    # mitmdump answered Runtime.evaluate with -32062), scanned and redacted
+    f = wsflow(subprotocol=None)
+    gw.websocket_start(f)
+    call = b'{"id":1,"method":"Runtime.evaluate","params":{"expression":"SECRET"}}'
+    assert send(gw, f, call).content == call
+    body = b'{"id":1,"result":{"result":{"type":"string","value":"\\u003cb\\u003eSECRET"}}}'
+    m = send(gw, f, body, from_client=False)
+    assert m.content == body and not m.dropped
+    # a bare ping of another protocol neither (JSON-RPC 1.0 services name methods so)
+    assert send(gw, f, b'{"id":2,"method":"ping"}').content == b'{"id":2,"method":"ping"}'
+    assert gw.rec.msgs == [] and gw.injected == [] and f.id not in gw.websockets._started
+    # an MCP method without jsonrpc is MCP (the Java SDK runs it), and then its answers are
+    m = send(gw, f, b'{"id":3,"method":"tools/call","params":{"name":"bad"}}')
+    assert m.dropped and f.id in gw.websockets._started
+    m = send(gw, f, b'{"id":4,"result":{"t":"SECRET"}}', from_client=False)
+    assert gw.rec.msgs[-1].kind is Kind.RESULT

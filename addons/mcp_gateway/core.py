@@ -641,7 +641,8 @@ class Gateway:
                     mcp_header
                     or ex.legacy_session is not None
                     or self._known_server(address_of(ex))
-                    or is_mcp_payload(value)  # (every element: one past the limit counts)
+                    # (every element: one past the limit counts)
+                    or is_mcp_payload(value, bare=_reverse(flow))
                 ):
                     self._uninspectable_request(flow, ex, len(content), e.message)
                 return
@@ -654,7 +655,9 @@ class Gateway:
                 or ex.legacy_session is not None
                 or ex.refusal
                 is not None  # (a URL naming two sessions: refused, whatever it carries)
-                or is_mcp_payload(value)
+                # (a bare ping or initialize without "jsonrpc": "2.0" only in reverse mode:
+                # to another host it is a JSON-RPC 1.0 service's as likely, see marks_mcp)
+                or is_mcp_payload(value, bare=_reverse(flow))
                 or (
                     self._known_server(address_of(ex))
                     and any(m.kind is not Kind.INVALID for m in msgs)

@@ -60,3 +60,9 @@ def address_of(x: http.HTTPFlow | Exchange) -> str:
     if isinstance(x, Exchange):
         return x.address or x.server
     return f"{x.request.host}:{x.request.port}"
+
+
+def reverse_mode(flow: http.HTTPFlow) -> bool:
+    """Whether the flow came in through a reverse-mode listener (its upstream is the MCP
+    server the gateway stands in front of)."""
+    return type(getattr(flow.client_conn, "proxy_mode", None)).__name__ == "ReverseMode"

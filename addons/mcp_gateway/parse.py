@@ -797,16 +797,45 @@ def parse_body(body: bytes, direction: Direction, ex: Exchange) -> Parsed:
     return build_messages(decode_json(body), len(body), direction, ex)
 
 
-def is_mcp_payload(value: Any) -> bool:
-    """Does a decoded body look like MCP JSON-RPC (by content, not by path)?"""
+def is_mcp_payload(value: Any, bare: bool = True) -> bool:
+    """Does a decoded body look like MCP JSON-RPC (by content, not by path)? Without
+    ``bare``, a message without ``"jsonrpc": "2.0"`` counts only with a method that has a
+    slash (see ``marks_mcp``)."""
     items = value if isinstance(value, list) else (value,)
     for obj in items:
         if case_variant(obj) is not None:
             obj = _as_read_ignoring_case(obj)
         k = classify(obj)
-        if k in (Kind.REQUEST, Kind.NOTIFICATION) and is_mcp_method(obj["method"]):
+        if (
+            k in (Kind.REQUEST, Kind.NOTIFICATION)
+            and is_mcp_method(obj["method"])
+            and (bare or obj.get("jsonrpc") == "2.0" or "/" in obj["method"])
+        ):
             return True
     return False
+
+
+def marks_mcp(obj: Any, bare: bool) -> bool:
+    """Whether one decoded message makes a channel not (yet) known to speak MCP (a
+    WebSocket, an event stream) one: any JSON-RPC 2.0 message, or one naming an MCP method
+    without ``"jsonrpc": "2.0"`` (the Java SDK runs it, see ``classify``). Not an answer
+    without it: ``{"id": 1, "result": …}`` is also how the Chrome DevTools Protocol and
+    other WebSocket APIs answer, and such an answer holding a ``\\u`` escape made their
+    connection an MCP one (refused under ``auth.required``, scanned and redacted). Nor,
+    unless ``bare``, a bare ``ping`` or ``initialize`` without it: JSON-RPC 1.0 services
+    name their methods so (bitcoind's ``ping``); a message naming them does nothing that
+    the gateway must see before a channel is known (a session it opens is bound on first
+    use, and every later request carries its header)."""
+    if not isinstance(obj, dict):
+        return False
+    if case_variant(obj) is not None:
+        obj = _as_read_ignoring_case(obj)
+    k = classify(obj)
+    if k is Kind.INVALID:
+        return False
+    if obj.get("jsonrpc") == "2.0":
+        return True
+    return k in (Kind.REQUEST, Kind.NOTIFICATION) and (bare or "/" in obj["method"])
 
 
 # -- headers -------------------------------------------------------------------------

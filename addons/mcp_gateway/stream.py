@@ -26,7 +26,7 @@ from mitmproxy.proxy import mode_specs
 from . import answer
 from .codec import StreamDecoder, TextDecoder
 from .correlate import SSE_EVENT_IDS, note_event_id
-from .flowmeta import address_of, request_ids
+from .flowmeta import address_of, request_ids, reverse_mode
 from .message import (
     Action,
     Direction,
@@ -48,6 +48,7 @@ from .parse import (
     is_request_head,
     legacy_session_from_url,
     looks_like_json,
+    marks_mcp,
     may_name_jsonrpc,
     outer_id,
     peek_id,
@@ -658,6 +659,11 @@ class SSEStream:
         msgs = parsed.messages
         if all(m.kind is Kind.INVALID for m in msgs):
             return self._not_mcp(ev)
+        if not self.known:
+            # (not an answer without "jsonrpc": "2.0": see marks_mcp)
+            bare = reverse_mode(self.flow)
+            if not any(marks_mcp(m.payload, bare) for m in msgs):
+                return self._not_mcp(ev)
         if not self.known:
             self._became_mcp()
         if self.ex.legacy_session is not None and not parsed.batch:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from mitmproxy import ctx, http
 
-from .flowmeta import address_of
+from .flowmeta import address_of, reverse_mode
 from .message import (
     Action,
     Direction,
@@ -48,6 +48,7 @@ from .parse import (
     encode_json,
     is_request_head,
     looks_like_json,
+    marks_mcp,
     may_name_jsonrpc,
     outer_id,
 )
@@ -173,6 +174,12 @@ class WebSockets:
         msgs = parsed.messages
         if all(m.kind is Kind.INVALID for m in msgs):
             return
+        if not known:
+            # (not an answer without "jsonrpc": "2.0", as the Chrome DevTools Protocol's:
+            # see marks_mcp)
+            bare = reverse_mode(flow)
+            if not any(marks_mcp(m.payload, bare) for m in msgs):
+                return
         if gw.closing:
             wm.drop()  # shutting down: the audit trail is closed, nothing more goes on
             return
