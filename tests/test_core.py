@@ -1292,6 +1292,22 @@ def test_a_legacy_stream_the_get_did_not_ask_for_is_authenticated_by_its_answer(
     assert not gw._unasked_gets
 
 
+def test_an_unasked_stream_refused_to_an_http1_client_of_an_h2_server_closes(gw):
+    # the refusal's Connection: close is for the client's connection: mitmproxy speaks h2
+    # to the server and HTTP/1.1 to this client, whose next request on a kept connection
+    # would wait behind the server's stream for ever
+    gw.pipeline.add(NeedsKey())
+    req = tutils.treq(method=b"GET", path=b"/sse", content=b"", http_version=b"HTTP/1.1")
+    f = tflow.tflow(req=req)
+    f.client_conn.proxy_mode = ProxyMode.parse("reverse:http://127.0.0.1:9")
+    send(gw, f)
+    f.response = tutils.tresp(
+        http_version=b"HTTP/2.0", headers=((b"content-type", b"text/event-stream"),), content=b""
+    )
+    gw.responseheaders(f)
+    assert f.response.status_code == 401 and f.response.headers["connection"] == "close"
+
+
 def test_an_unasked_stream_is_authenticated_only_where_an_asked_one_would_be(gw):
     gw.pipeline.add(NeedsKey())
     # regular proxy mode, a host not known to speak MCP: not ours (as a GET that asked)

@@ -1497,7 +1497,10 @@ class Gateway:
             resp.headers[name] = value
         resp.headers["content-type"] = "application/json"
         resp.headers["content-length"] = str(len(err))
-        if resp.http_version in ("HTTP/1.1", "HTTP/1.0"):
+        # (the client's version: mitmproxy speaks to each side in its own, and an HTTP/1
+        # client of an h2 server kept its connection, its next request waiting behind a
+        # stream that never ends)
+        if flow.request.http_version in ("HTTP/1.1", "HTTP/1.0"):
             resp.headers["connection"] = "close"
         sent = False
 
