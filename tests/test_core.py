@@ -454,6 +454,37 @@ def test_a_json_rpc_1_service_naming_ping_is_not_taken_for_mcp(gw):
     assert send_typed(gw, b"text/plain", body).response.status_code == 401
 
 
+def test_json_lines_of_another_kind_naming_a_method_are_not_refused(gw):
+    """Bodies naming "method" without any jsonrpc member are read since the Java SDK runs
+    such MCP requests; one the gateway cannot parse was then refused as a parse error
+    (400) wherever it went: JSON lines of access logs ({"method": "GET", ...}) shipped to a
+    log service through a regular-mode gateway. Only one that names an MCP method is."""
+    lines = b'{"method":"GET","path":"/"}\n{"method":"POST","path":"/x"}\n'
+    f = send_typed(gw, b"application/x-ndjson", lines)
+    assert f.response is None and f.request.content == lines
+    # the Java SDK (Jackson) reads the first value of such a body and ignores the rest
+    for call in (b'{"method":"tools/call","id":1}', b'{"method" : "tools\\/call","id":1}'):
+        f = send_typed(gw, b"application/x-ndjson", call + b"\n" + lines)
+        assert f.response is not None and f.response.status_code == 400, call
+
+
+def test_an_answer_without_jsonrpc_on_a_legacy_session_is_inspected(gw):
+    """The Java SDK's legacy SSE servers read a client's answer to their sampling or
+    elicitation request without any jsonrpc member; posted to /messages/ (no MCP header)
+    such an answer passed unread: unauthenticated, unscanned, unaudited."""
+    sid = "0123456789abcdef0123456789abcdef"
+    gw._learn_legacy_session("address:22", sid)
+    req = tutils.treq(
+        method=b"POST",
+        path=f"/messages/?session_id={sid}".encode(),
+        headers=((b"content-type", b"application/json"),),
+        content=b'{"id":1,"result":{"content":{"type":"text","text":"SECRET"}}}',
+    )
+    send(gw, tflow.tflow(req=req))
+    (m,) = gw.rec.msgs
+    assert m.kind is Kind.RESULT and m.stopped
+
+
 @pytest.mark.parametrize("cs", ["utf-16", "utf-32"])
 def test_a_charset_the_body_does_not_follow_does_not_hide_it(gw, cs):
     """The SDKs parse a JSON body's bytes and ignore its charset: a UTF-8 body labelled

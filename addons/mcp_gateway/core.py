@@ -52,6 +52,7 @@ from .message import (
 from .outcome import UNCHANGED, batch_answers, blocked_by_rule, rebuild
 from .parse import (
     MAX_BATCH,
+    MCP_METHOD_PREFIXES,
     AmbiguousSession,
     ParseError,
     TooManyContainers,
@@ -604,7 +605,13 @@ class Gateway:
                 looks_like_json(content)
                 # (a key written with escapes, "json\u0072pc", is still parsed, and so is a
                 # body naming a method without any jsonrpc member, which the Java SDK runs)
-                and (may_name_jsonrpc(content) or _names_method(content))
+                and (
+                    may_name_jsonrpc(content)
+                    or _names_method(content)
+                    # (an answer to the server's request on a legacy session: the Java SDK
+                    # reads it without any jsonrpc or method member, see classify)
+                    or ex.legacy_session is not None
+                )
             ):
                 return
             try:
@@ -617,7 +624,7 @@ class Gateway:
                     mcp_header
                     or ex.legacy_session is not None
                     or self._known_server(address_of(ex))
-                    or _names_method(content)
+                    or _names_mcp_method(content)
                 ):
                     self._uninspectable_request(flow, ex, len(content), e.message)
                 return
@@ -625,8 +632,8 @@ class Gateway:
                 if (
                     mcp_header
                     or self._known_server(address_of(ex))
-                    or _names_method(content)
-                    or _lenient_mcp(content)
+                    or _names_mcp_method(content)
+                    or _lenient_mcp(content, bare=_reverse(flow))
                 ):
                     self._exchanges[flow.id] = ex
                     if not self._answer_for_the_server(flow, ex, content, e):
@@ -1669,7 +1676,30 @@ def _names_method(content: bytes) -> bool:
     return b'"method"' in low or (b"\\u00" in low and _METHOD_NAME.search(low) is not None)
 
 
-def _lenient_mcp(content: bytes) -> bool:
+def _names_mcp_method(content: bytes) -> bool:
+    """Whether a body the gateway cannot read (or will not) is MCP to a receiver that reads
+    it leniently: it names a method with "jsonrpc" beside it (or a \\u escape, which may
+    spell either), or, without any, names an MCP method (the Java SDK runs one without
+    jsonrpc; Jackson reads the first value of JSON lines and ignores the rest). JSON lines
+    of another kind (access logs: ``{"method": "GET", ...}``), sent to a host not known to
+    speak MCP, were refused as a parse error once such bodies were read."""
+    if may_name_jsonrpc(content):
+        return _names_method(content)
+    if not _names_method(content):
+        return False
+    return _MCP_METHOD_VALUE.search(content.lower()) is not None
+
+
+# "method": "<an MCP method>", its slash escaped or not (no \u escape: see above); in lower
+# case, as _names_method reads the member's name
+_MCP_METHOD_VALUE = re.compile(
+    rb'"method"[ \t\r\n]*:[ \t\r\n]*"(?:'
+    + b"|".join(re.escape(p.encode()).replace(b"/", rb"\\?/") for p in MCP_METHOD_PREFIXES)
+    + rb")"
+)
+
+
+def _lenient_mcp(content: bytes, bare: bool = True) -> bool:
     """Whether a body the gateway refuses to parse (invalid UTF-8, such as an encoded lone
     surrogate) is an MCP message to a receiver that reads it leniently: Python's
     ``json.loads`` takes such bytes with ``surrogatepass`` (a key written ``"\\u006dethod"``
@@ -1678,4 +1708,4 @@ def _lenient_mcp(content: bytes) -> bool:
         value = json.loads(content.decode("utf-8", "surrogatepass"))
     except (ValueError, RecursionError):
         return False
-    return is_mcp_payload(value)
+    return is_mcp_payload(value, bare=bare)
