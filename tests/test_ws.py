@@ -474,3 +474,18 @@ def test_an_answer_without_jsonrpc_does_not_make_another_websocket_protocol_mcp(
     assert m.dropped and f.id in gw.websockets._started
     m = send(gw, f, b'{"id":4,"result":{"t":"SECRET"}}', from_client=False)
     assert gw.rec.msgs[-1].kind is Kind.RESULT
+
+
+def test_a_large_message_of_another_protocol_naming_a_method_goes_on(gw):
+    # a Chrome DevTools Protocol event over mcp_max_message_bytes (a trace, a screencast
+    # frame) named "method": read as a possible MCP message, it was refused uninspected
+    gw.max_message_bytes = 64
+    f = wsflow(subprotocol=None)
+    gw.websocket_start(f)
+    body = b'{"method":"Tracing.dataCollected","params":{"value":"' + b"x" * 100 + b'"}}'
+    m = send(gw, f, body, from_client=False)
+    assert m.content == body and not m.dropped and f.id not in gw.websockets._started
+    # one naming an MCP method without jsonrpc is still not passed uninspected
+    body = b'{"id":1,"method":"tools/call","params":{"name":"' + b"x" * 100 + b'"}}'
+    m = send(gw, f, body)
+    assert m.dropped and f.id in gw.websockets._started

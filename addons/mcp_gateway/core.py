@@ -52,7 +52,6 @@ from .message import (
 from .outcome import UNCHANGED, batch_answers, blocked_by_rule, rebuild
 from .parse import (
     MAX_BATCH,
-    MCP_METHOD_PREFIXES,
     AmbiguousSession,
     ParseError,
     TooManyContainers,
@@ -66,6 +65,7 @@ from .parse import (
     legacy_session_from_url,
     looks_like_json,
     may_name_jsonrpc,
+    names_mcp_method,
     outer_id,
 )
 from .pipeline import Pipeline
@@ -1685,18 +1685,7 @@ def _names_mcp_method(content: bytes) -> bool:
     speak MCP, were refused as a parse error once such bodies were read."""
     if may_name_jsonrpc(content):
         return _names_method(content)
-    if not _names_method(content):
-        return False
-    return _MCP_METHOD_VALUE.search(content.lower()) is not None
-
-
-# "method": "<an MCP method>", its slash escaped or not (no \u escape: see above); in lower
-# case, as _names_method reads the member's name
-_MCP_METHOD_VALUE = re.compile(
-    rb'"method"[ \t\r\n]*:[ \t\r\n]*"(?:'
-    + b"|".join(re.escape(p.encode()).replace(b"/", rb"\\?/") for p in MCP_METHOD_PREFIXES)
-    + rb")"
-)
+    return names_mcp_method(content)
 
 
 def _lenient_mcp(content: bytes, bare: bool = True) -> bool:

@@ -394,6 +394,24 @@ def may_name_jsonrpc(data: bytes | bytearray) -> bool:
     return b'"jsonrpc"' in low or b'"j\xc5\xbfonrpc"' in low
 
 
+# "method": "<an MCP method>", its slash escaped or not; matched in lower case (a reader
+# that ignores the case of member names)
+_MCP_METHOD_VALUE = re.compile(
+    rb'"method"[ \t\r\n]*:[ \t\r\n]*"(?:'
+    + b"|".join(re.escape(p.encode()).replace(b"/", rb"\\?/") for p in MCP_METHOD_PREFIXES)
+    + rb")"
+)
+
+
+def names_mcp_method(data: bytes | bytearray) -> bool:
+    """Whether a body or message in which ``may_name_jsonrpc`` finds nothing (no \\u escape
+    either) names an MCP method as a receiver reads it: the Java SDK runs one without any
+    jsonrpc member. JSON of another kind that names a method (an access log's "GET", the
+    Chrome DevTools Protocol's "Page.navigate") does not."""
+    low = data.lower()
+    return b'"method"' in low and _MCP_METHOD_VALUE.search(low) is not None
+
+
 _WALK_FIRST = 256  # containers walked before the bracket count is consulted
 _COUNT_MAX = 8192  # bodies up to this size are walked with a small budget only
 _WALK_SMALL = 16

@@ -50,6 +50,7 @@ from .parse import (
     looks_like_json,
     marks_mcp,
     may_name_jsonrpc,
+    names_mcp_method,
     outer_id,
 )
 
@@ -158,8 +159,11 @@ class WebSockets:
         direction = Direction.CLIENT_TO_SERVER if from_client else Direction.SERVER_TO_CLIENT
         known = self._known(flow)
         jsonish = looks_like_json(content)
-        if not jsonish or not (known or may_name_jsonrpc(content) or b'"method"' in content):
-            return  # not JSON-RPC: forwarded unchanged (a method without jsonrpc may be)
+        if not jsonish or not (known or may_name_jsonrpc(content) or names_mcp_method(content)):
+            # not JSON-RPC: forwarded unchanged (an MCP method without jsonrpc is, but not
+            # every message naming a method: the Chrome DevTools Protocol's events, whose
+            # screencast frames or traces over mcp_max_message_bytes were refused uninspected)
+            return
         if len(content) > gw.max_message_bytes:
             text = f"WebSocket message over mcp_max_message_bytes ({gw.max_message_bytes}); not inspected"
             return self._uninspected(flow, wm, ex, direction, content, text)
