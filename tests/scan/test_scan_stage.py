@@ -770,6 +770,16 @@ def test_a_secret_disguised_by_one_percent_escape_is_redacted(pipeline):
         pytest.param(lambda t: t[:12] + "&ZeroWidthSpace;" + t[12:], id="zero-width-named"),
         pytest.param(lambda t: "&zwj;".join(t), id="zwj-between-all"),
         pytest.param(lambda t: t[:12] + "<wbr>" + t[12:20] + "<WBR/>" + t[20:], id="wbr"),
+        # every character the unicode view drops, and references without their ";" (as
+        # browsers read them in a page's text); each went unseen (review of round 32)
+        pytest.param(lambda t: t[:12] + "&#847;" + t[12:], id="combining-grapheme-joiner"),
+        pytest.param(lambda t: t[:12] + "&#x180E;" + t[12:], id="mongolian-separator"),
+        pytest.param(lambda t: t[:12] + "&#xfe0f;" + t[12:], id="variation-selector"),
+        pytest.param(lambda t: t[:12] + "&#x202E;" + t[12:], id="bidi-override"),
+        pytest.param(lambda t: t[:12] + "&#xE0001;" + t[12:], id="language-tag"),
+        pytest.param(lambda t: t[:12] + "&#113824;" + t[12:], id="shorthand-format"),
+        pytest.param(lambda t: t[:12] + "&#8203" + t[12:], id="zero-width-no-semicolon"),
+        pytest.param(lambda t: t[:12] + "&shy" + t[12:], id="shy-no-semicolon"),
     ],
 )
 def test_a_token_hidden_by_html_references_or_escapes_is_redacted(pipeline, hide):
@@ -796,6 +806,17 @@ def test_a_markdown_escaped_token_in_a_fetched_page_is_redacted(pipeline):
     assert [f.type for f in m.findings] == ["github_token"]
     text = reserialize(m)["result"]["content"][0]["text"]
     assert text == "Leaked in CI log: export GITHUB\\_TOKEN=[REDACTED:github_token] by mistake."
+
+
+def test_the_invisible_spans_are_those_the_unicode_view_drops():
+    from mcp_gateway.scan import views
+
+    drops = {
+        c
+        for c in range(1, 0x20000)
+        if views._UNICODE.fullmatch(chr(c)) and not views._unicode_text(chr(c))
+    }
+    assert drops == set(views._INVISIBLE_CODES)
 
 
 def test_invisible_references_and_wbr_that_hide_nothing_are_left_alone(engine):

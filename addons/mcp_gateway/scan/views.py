@@ -145,7 +145,9 @@ def percent_view(text: str) -> View | None:
 # reached the model as ghp\_… unredacted. "/" and '"' are left out: JSON's own escapes.
 MARKDOWN_PUNCT = r"_*\-.+=~"
 _ESCAPE = re.compile(
-    r"&#(?:([0-9]{1,7})|[xX]([0-9a-fA-F]{1,6}));|&([A-Za-z][A-Za-z0-9]{1,31};)"
+    # (a numeric reference without its ";", and the legacy &shy, are decoded by browsers
+    # in a page's text too: ghp_…&#8203…)
+    r"&#(?:([0-9]{1,7})|[xX]([0-9a-fA-F]{1,6}));?|&([A-Za-z][A-Za-z0-9]{1,31};|shy)"
     r"|\\{1,2}(?:x([0-9a-fA-F]{2})|u\{([0-9a-fA-F]{1,6})\}|([" + MARKDOWN_PUNCT + r"]))"
     r"|(<[wW][bB][rR]\s{0,3}/?>)"  # HTML's word-break opportunity: shows nothing
 )
@@ -255,6 +257,32 @@ _INVISIBLE_NAMES = "|".join(
     )
 )
 
+# The characters the unicode view reads as nothing (its tag characters aside, U+E0000-E0FFF,
+# of which those spelling no ASCII are), as spans; a test keeps them in step with _UNICODE.
+_INVISIBLE_SPANS = (
+    (0x01, 0x08), (0x0B, 0x0C), (0x0E, 0x1F), (0x7F, 0x7F), (0xAD, 0xAD), (0x34F, 0x34F),
+    (0x61C, 0x61C), (0x115F, 0x1160), (0x17B4, 0x17B5), (0x180B, 0x180F), (0x200B, 0x200F),
+    (0x202A, 0x202E), (0x2060, 0x206F), (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF),
+    (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A),
+)  # fmt: skip
+_INVISIBLE_CODES = [c for lo, hi in _INVISIBLE_SPANS for c in range(lo, hi + 1)]
+
+
+def _hex_any_case(c: int) -> str:
+    return "".join(f"[{d.lower()}{d.upper()}]" if d.isalpha() else d for d in f"{c:x}")
+
+
+# a numeric reference to one of them (or to a tag character: E0000-E0FFF, 917504-921599,
+# matched a little wider), ended by its ";" or by any other character than a digit (without
+# lookahead, for Hyperscan: &#8 must not match don&#8217;t, a common page's apostrophe)
+_INVISIBLE_REF = (
+    r"&#0*(?:9(?:1[7-9]|2[01])[0-9]{3}|"
+    + "|".join(str(c) for c in _INVISIBLE_CODES)
+    + r")(?:;|[^0-9])|&#[xX]0*(?:[eE]0[0-9a-fA-F]{3}|"
+    + "|".join(_hex_any_case(c) for c in _INVISIBLE_CODES)
+    + r")(?:;|[^0-9a-fA-F])"
+)
+
 # For Hyperscan: references and escapes worth an escape view, those that stand for a
 # character of a token or a key (printable ASCII), leaving out what HTML escapes for its own
 # syntax everywhere (&amp; &lt; &gt; &quot; &#39; &#x27; &#34; &#38; &#60; &#62;, spaces).
@@ -277,7 +305,8 @@ ESCAPE_ANCHOR = (
     rb"|[=:(,\[]\s{0,3}&(?:quot|apos|#0*(?:34|39)|#[xX]0*(?:22|27));"
     rb"|\s-{1,2}[A-Za-z][\w-]{0,30}\s{1,3}&(?:quot|apos|#0*(?:34|39)|#[xX]0*(?:22|27));"
     # a reference to an invisible character, or a <wbr>, inside a word (ghp_…&shy;…)
-    rb"|[A-Za-z0-9](?:&#0*(?:173|82(?:0[3-9]|1[0-5]|8[89]|9[0-9])|65279);"
-    rb"|&#[xX]0*(?:[aA][dD]|20(?:0[b-fB-F]|6[0-9a-fA-F])|[fF][eE][fF][fF]);"
+    # (every character the unicode view drops: &#x180E;, &#xFE0F;, &#847;, a tag character
+    # went unseen, and so did a reference without its ";", as browsers read it)
+    rb"|[A-Za-z0-9](?:" + _INVISIBLE_REF.encode() + rb"|&shy"
     rb"|&(?:" + _INVISIBLE_NAMES.encode() + rb");|<[wW][bB][rR]\s{0,3}/?>)"
 )
