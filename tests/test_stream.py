@@ -661,6 +661,19 @@ def test_lines_beside_an_events_data_that_are_no_field_do_not_go_on(gw, step):
     )
 
 
+def test_another_kind_of_stream_with_lines_that_are_no_field_goes_on_byte_identical(gw):
+    # the lines beside an event's data were dropped from any event whose data may name
+    # jsonrpc (any \u escape) before the stream was known as MCP: another kind of stream
+    # with a field of its own lost it. They are dropped once the stream is found MCP.
+    f = unknown_sse_flow(gw)
+    other = b'seq: 1\ndata: {"text":"caf\\u00e9"}\n\nseq: 2\ndata: {"jsonrpc":"1.0"}\n\n'
+    assert feed(f.response.stream, other, 1000) == other
+    f = unknown_sse_flow(gw)
+    one = b'{"jsonrpc":"2.0","id":"s","method":"sampling/createMessage","params":{}}'
+    out = feed(f.response.stream, b"stray PII\ndata: " + one + b"\n\n", 1000)
+    assert out == b"data: " + one + b"\n\n"
+
+
 @pytest.mark.parametrize("step", [1, 7, 1000])
 def test_junk_first_event_does_not_switch_the_inspection_off(gw, step):
     # A server cannot slip MCP messages past the pipeline by sending something else first.

@@ -628,10 +628,12 @@ class SSEStream:
             if self.known and _stray_lines(ev.raw, first):
                 return self._plain_event(ev, raw_text=True)
             return ev.raw  # comments, keep-alives, retry-only events
-        if ev.stray and (self.known or may_name_jsonrpc(data)):
+        if ev.stray and (self.known or ev.event == "endpoint"):
             # lines beside its data that are no SSE field: an SSE client ignores them, a
             # careless reader does not, and they went on unscanned (a token on a line of its
-            # own before a JSON-RPC answer's data). The event goes on without them.
+            # own before a JSON-RPC answer's data). The event goes on without them. (On a
+            # stream not known as MCP, once one of its events is found MCP: another kind of
+            # stream goes on byte-identical, whatever its data names.)
             ev = _without_stray(ev)
         if ev.event == "endpoint":
             return self._endpoint(ev)
@@ -666,6 +668,8 @@ class SSEStream:
                 return self._not_mcp(ev)
         if not self.known:
             self._became_mcp()
+            if ev.stray:
+                ev = _without_stray(ev)
         if self.ex.legacy_session is not None and not parsed.batch:
             refusal = self.gw._take_legacy_refusal(self.ex, msgs[0])
             if refusal is not None:  # the answer to a refused request's stand-in ping
