@@ -674,6 +674,16 @@ def test_another_kind_of_stream_with_lines_that_are_no_field_goes_on_byte_identi
     assert out == b"data: " + one + b"\n\n"
 
 
+def test_an_mcp_request_without_jsonrpc_after_junk_on_another_stream_is_inspected(gw):
+    # the Java SDK runs a message naming an MCP method without any jsonrpc member; on a
+    # stream not known as MCP, after an event of another kind, only events naming
+    # "jsonrpc" were parsed, and such a request went on unread
+    f = unknown_sse_flow(gw)
+    call = b'{"id":"s1","method":"sampling/createMessage","params":{"t":"SECRET"}}'
+    out = feed(f.response.stream, b'data: {"price": 1}\n\ndata: ' + call + b"\n\n", 1000)
+    assert b"SECRET" not in out and gw.rec.msgs
+
+
 @pytest.mark.parametrize("step", [1, 7, 1000])
 def test_junk_first_event_does_not_switch_the_inspection_off(gw, step):
     # A server cannot slip MCP messages past the pipeline by sending something else first.

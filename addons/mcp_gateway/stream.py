@@ -50,6 +50,7 @@ from .parse import (
     looks_like_json,
     marks_mcp,
     may_name_jsonrpc,
+    names_mcp_method,
     outer_id,
     peek_id,
     trailing_id,
@@ -637,7 +638,7 @@ class SSEStream:
             ev = _without_stray(ev)
         if ev.event == "endpoint":
             return self._endpoint(ev)
-        if self.foreign and not may_name_jsonrpc(data):
+        if self.foreign and not (may_name_jsonrpc(data) or names_mcp_method(data)):
             return ev.raw  # another kind of event stream: one C-speed search per event
         if len(data) > self.gw.max_message_bytes and (self.known or may_name_jsonrpc(data)):
             return self._oversized_whole(ev, data)  # (one that came whole within a read)
