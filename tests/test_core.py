@@ -1256,22 +1256,12 @@ def test_a_legacy_sse_get_is_authenticated_in_reverse_mode_before_any_post(gw):
     assert f.response is None
 
 
-class NeedsKey:
+class NeedsKey(RefuseAll):
     """Refuses an exchange whose request, as the client sent it, has no good key."""
-
-    name, order = "auth", 200
 
     def on_exchange(self, ex):
         if ex.request_headers.get("authorization") != "Bearer good":
-            ex.refusal = Refusal(
-                ErrorCode.UNAUTHORIZED,
-                "authentication required",
-                401,
-                {"WWW-Authenticate": 'Bearer realm="mcp-gateway"'},
-            )
-
-    def process(self, msg):
-        pass
+            super().on_exchange(ex)
 
 
 def _unasked_sse(gw, accept, key=None, reverse=True):
