@@ -667,7 +667,6 @@ class SSEStream:
             bare = reverse_mode(self.flow)
             if not any(marks_mcp(m.payload, bare) for m in msgs):
                 return self._not_mcp(ev)
-        if not self.known:
             self._became_mcp()
             if ev.stray:
                 ev = _without_stray(ev)
