@@ -749,3 +749,46 @@ async def test_closing_stdin_during_a_request_is_quiet(plain_mitmdump):
     rc, err = await shim.close()
     assert rc == 0 and time.monotonic() - t0 < 8
     assert "Traceback" not in err and "stream broke" not in err, err[-2000:]
+
+
+RECORD_ADDON = """
+def request(flow):
+    with open({log!r}, "a") as f:
+        f.write(flow.request.method + " " + flow.request.path + "\\n")
+"""
+
+
+@pytest.mark.parametrize(
+    "signals",
+    [[signal.SIGTERM], [signal.SIGINT], [signal.SIGINT, signal.SIGTERM]],
+    ids=["term", "int", "int-then-term"],
+)
+async def test_a_signal_ends_the_session_with_delete(tmp_path, signals):
+    """Claude Code 2.1 ends its stdio servers with SIGINT and SIGTERM 0.1 s later, and never
+    closes their stdin: the shim stopped the server without a DELETE, so every such session
+    stayed open at the gateway (and in its audit) until the idle timeout."""
+    log = tmp_path / "requests.log"
+    addon = tmp_path / "record.py"
+    addon.write_text(RECORD_ADDON.format(log=str(log)))
+    m = Mitmdump(tmp_path, scripts=[str(addon)])
+    try:
+        shim = await RawShim.start("--gateway", m.url)
+        try:
+            await shim.initialize()
+            assert (await shim.call(1, "echo", {"text": "x"}))["result"]
+            t0 = time.monotonic()
+            for i, sig in enumerate(signals):
+                if i:
+                    await asyncio.sleep(0.1)
+                shim.proc.send_signal(sig)
+            rc = await asyncio.wait_for(shim.proc.wait(), 10)
+            assert rc == 128 + signals[0]
+            assert time.monotonic() - t0 < 5
+        finally:
+            await shim.close()
+        methods = [line.split()[0] for line in log.read_text().splitlines()]
+        assert methods.count("DELETE") == 1, methods
+        last_post = max(i for i, m in enumerate(methods) if m == "POST")
+        assert methods.index("DELETE") > last_post, methods
+    finally:
+        m.stop()

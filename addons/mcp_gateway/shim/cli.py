@@ -374,7 +374,10 @@ async def _stdio_main(
     finally:
         relay.closing = True
         try:
-            if not signalled and not fatal:  # end the session while the bridge still answers
+            # end the session while the bridge still answers, on a signal too: Claude Code
+            # ends its stdio servers with SIGINT and SIGTERM and never closes their stdin,
+            # and without the DELETE each of its sessions stayed open at the gateway
+            if not fatal:
                 await relay.end_session()
         finally:
             # then stop the server, whatever happened: nothing may outlive the shim
