@@ -7,6 +7,7 @@ sampling and server notifications cross the gateway's streamed SSE."""
 from __future__ import annotations
 
 import asyncio
+import signal
 import sqlite3
 import time
 from pathlib import Path
@@ -17,7 +18,7 @@ from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.shared.exceptions import McpError
 from mcp.types import CreateMessageResult, ElicitResult, ListRootsResult, Root, TextContent
-from shimtest_helpers import FIXTURE, PY, ROOT, SHIM, Mitmdump
+from shimtest_helpers import FIXTURE, INIT, PY, ROOT, SHIM, Mitmdump, RawShim
 
 GATEWAY = ROOT / "addons" / "gateway.py"
 
@@ -169,6 +170,30 @@ async def test_shim_through_gateway_redacts_and_audits(gateway, tmp_path):
         timeout=0.5,
     )
     assert others == []
+
+
+async def test_a_signalled_shim_ends_its_session_at_the_gateway(gateway):
+    """Claude Code stops its stdio servers with SIGINT and SIGTERM 0.1 s later, without closing
+    stdin: the session must still end with a DELETE the gateway audits (status 204)."""
+    shim = await RawShim.start("--name", "signalled", "--gateway", gateway.url)
+    try:
+        await shim.send(INIT)
+        assert (await shim.recv_id(0, timeout=60))["result"]
+        await shim.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        assert (await shim.call(1, "echo", {"text": "x"}, timeout=60))["result"]
+        shim.proc.send_signal(signal.SIGINT)
+        await asyncio.sleep(0.1)
+        shim.proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(shim.proc.wait(), 10) == 128 + signal.SIGINT
+    finally:
+        await shim.close()
+    deletes = audit_rows(
+        gateway.audit_db,
+        "select status from messages where server = ? and http_method = 'DELETE'",
+        ("signalled",),
+        want=1,
+    )
+    assert [s for (s,) in deletes] == [204], deletes
 
 
 async def test_published_server_time_through_gateway(gateway, tmp_path):
