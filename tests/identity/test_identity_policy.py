@@ -377,3 +377,113 @@ def test_a_request_naming_a_member_twice_goes_on_as_judged(mkex) -> None:
     )  # fmt: skip
     st.process(m3)
     assert m3.action is Action.PASS and m3.modified
+
+
+HIDDEN_BY_METHOD = """
+policy:
+  rules:
+    - {action: deny, methods: ["prompts/get"], prompts: ["internal-*"]}
+    - {action: deny, methods: ["resources/read"], resources: ["file:///srv/secrets/*"]}
+"""
+
+
+def _answer(st, mkex, ident, method, result) -> Message:
+    ex = mkex()
+    ex.identity = ident
+    payload = {"jsonrpc": "2.0", "id": 1, "result": result}
+    m = Message(payload, Direction.SERVER_TO_CLIENT, Kind.RESULT, ex, id=1, method=method)
+    st.process(m)
+    return m
+
+
+def _complete(st, mkex, ident, ref: dict) -> Message:
+    from mcp_gateway.parse import target_name
+
+    ex = mkex()
+    ex.identity = ident
+    params = {"ref": ref, "argument": {"name": "topic", "value": "a"}}
+    payload = {"jsonrpc": "2.0", "id": 9, "method": "completion/complete", "params": params}
+    m = Message(
+        payload,
+        Direction.CLIENT_TO_SERVER,
+        Kind.REQUEST,
+        ex,
+        id=9,
+        method="completion/complete",
+        name=target_name("completion/complete", params),
+    )
+    st.process(m)
+    return m
+
+
+def test_hide_leaves_resource_templates_out_and_refuses_their_completions(mkex) -> None:
+    # resources/templates/list went on whole: a template the caller may not read was offered
+    # (and its completions answered), beside a resources/list that left its resources out
+    bob = _who("bob")
+    for conf in (CONF, HIDDEN_BY_METHOD):
+        st = _stage(conf)
+        templates = [
+            {"uriTemplate": "file:///srv/secrets/{name}", "name": "secret"},
+            {"uriTemplate": "file:///srv/%73ecrets/{name}", "name": "secret, escaped"},
+            {"uriTemplate": "file:///srv/public/{name}", "name": "public"},
+        ]
+        m = _answer(st, mkex, bob, "resources/templates/list", {"resourceTemplates": templates})
+        assert [t["name"] for t in m.payload["result"]["resourceTemplates"]] == ["public"]
+        assert m.modified
+        ref = {"type": "ref/resource", "uri": "file:///srv/secrets/{name}"}
+        assert _complete(st, mkex, bob, ref).action is Action.BLOCK
+        ref = {"type": "ref/resource", "uri": "file:///srv/public/{name}"}
+        assert _complete(st, mkex, bob, ref).action is Action.PASS
+    # hide: false leaves the answer alone
+    st = _stage(HIDDEN_BY_METHOD + "  hide: false\n")
+    m = _answer(st, mkex, bob, "resources/templates/list", {"resourceTemplates": templates})
+    assert len(m.payload["result"]["resourceTemplates"]) == 3 and not m.modified
+
+
+def test_hide_refuses_the_completions_of_a_prompt_it_leaves_out(mkex) -> None:
+    # a rule on prompts/get alone left internal-ops out of prompts/list, yet its completions
+    # were answered: the caller learnt the prompt exists and was offered its argument values
+    st = _stage(HIDDEN_BY_METHOD)
+    bob = _who("bob")
+    prompts = [{"name": "internal-ops"}, {"name": "summary"}]
+    m = _answer(st, mkex, bob, "prompts/list", {"prompts": prompts})
+    assert m.payload["result"]["prompts"] == [{"name": "summary"}]
+    m = _complete(st, mkex, bob, {"type": "ref/prompt", "name": "internal-ops"})
+    assert m.action is Action.BLOCK and m.refusal.code == ErrorCode.FORBIDDEN
+    assert m.refusal.data == {"policy": 0}
+    assert "prompts/get internal-ops is not allowed for bob" in m.refusal.message
+    assert _complete(st, mkex, bob, {"type": "ref/prompt", "name": "INTERNAL-ops"}).action is (
+        Action.BLOCK
+    )
+    assert _complete(st, mkex, bob, {"type": "ref/prompt", "name": "summary"}).action is (
+        Action.PASS
+    )
+    # without hide, a rule naming prompts/get alone leaves completions alone, as it says
+    st = _stage(HIDDEN_BY_METHOD + "  hide: false\n")
+    m = _complete(st, mkex, bob, {"type": "ref/prompt", "name": "internal-ops"})
+    assert m.action is Action.PASS
+
+
+def test_a_public_cache_scope_becomes_private_on_answers_the_policy_shaped(mkex) -> None:
+    # 2026-07-28 list and read answers carry cacheScope; "public" lets a shared cache serve
+    # the answer across authorization contexts: a list filtered for bob, or a resource bob
+    # may read, served so to others
+    st = _stage()
+    bob, root = _who("bob"), _who("root", ["admin"])
+    tools = [{"name": "echo", "inputSchema": {}}, {"name": "delete_repo", "inputSchema": {}}]
+    for who in (bob, root):
+        res = {"tools": [dict(t) for t in tools], "cacheScope": "public", "ttlMs": 60000}
+        res["resultType"] = "complete"
+        m = _answer(st, mkex, who, "tools/list", res)
+        assert m.payload["result"]["cacheScope"] == "private" and m.modified
+    m = _answer(st, mkex, bob, "tools/list", {"tools": tools, "cacheScope": "private"})
+    assert m.payload["result"]["cacheScope"] == "private"
+    contents = {"contents": [{"uri": "file:///srv/public/a", "text": "x"}], "cacheScope": "public"}
+    m = _answer(st, mkex, bob, "resources/read", contents)
+    assert m.payload["result"]["cacheScope"] == "private" and m.modified
+    m = _answer(st, mkex, bob, "tools/call", {"content": [], "cacheScope": "public"})
+    assert m.payload["result"]["cacheScope"] == "public" and not m.modified
+    # no policy: nothing is per caller, nothing changes
+    contents["cacheScope"] = "public"
+    m = _answer(PolicyStage(), mkex, bob, "resources/read", contents)
+    assert m.payload["result"]["cacheScope"] == "public" and not m.modified

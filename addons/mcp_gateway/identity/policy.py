@@ -14,9 +14,12 @@ are notifications and the client's answers to server requests.
 Names are read as the servers may read them: a tool or prompt name also ignoring case, a
 resource URI also as the servers resolve it (percent-decoded, ``FILE:``, ``/./``, ignoring
 case for ``file:``); the request is refused if any of these readings is. With
-``policy.hide`` (default on), answers to ``tools/list``, ``prompts/list`` and
-``resources/list`` leave out what the caller could not use, so an agent is not offered tools it
-would be refused.
+``policy.hide`` (default on), answers to ``tools/list``, ``prompts/list``, ``resources/list``
+and ``resources/templates/list`` leave out what the caller could not use, so an agent is not
+offered tools it would be refused; a ``completion/complete`` of a prompt or resource template
+so left out is refused, and a 2026-07-28 list answer marked ``cacheScope: public`` (which a
+shared cache may serve to every caller) is marked ``private``, as is a ``resources/read``
+answer: both hold what this caller may see.
 """
 
 from __future__ import annotations
@@ -46,7 +49,11 @@ _LISTS = {
     "tools/list": ("tools", "name", "tools/call"),
     "prompts/list": ("prompts", "name", "prompts/get"),
     "resources/list": ("resources", "uri", "resources/read"),
+    # a template is judged by its URI template, as a completion of it is
+    "resources/templates/list": ("resourceTemplates", "uriTemplate", "resources/read"),
 }
+# what a prompt or resource template is used with, for the completions of one left out
+_USED_WITH = {"prompts": "prompts/get", "resources": "resources/read"}
 
 
 def _any(value: str, globs: Sequence[str], fold: bool) -> bool:
@@ -103,8 +110,11 @@ class PolicyStage:
             return
         if msg.direction is Direction.CLIENT_TO_SERVER:
             self._request(msg)
-        elif self.cfg.hide and msg.kind is Kind.RESULT and msg.method in _LISTS:
-            self._hide(msg)
+        elif msg.kind is Kind.RESULT:
+            if self.cfg.hide and msg.method in _LISTS:
+                self._hide(msg)
+            elif msg.method == "resources/read":
+                _private(msg)
 
     def _who(self, msg: Message) -> tuple[str, tuple[str, ...]]:
         ident = msg.exchange.identity
@@ -137,14 +147,24 @@ class PolicyStage:
             return
         consumer, roles = self._who(msg)
         name = msg.name if isinstance(msg.name, str) else None
-        rule = self.decide(
-            consumer, roles, method, name, self._servers(msg), _completed(msg, method)
-        )
+        servers = self._servers(msg)
+        completed = _completed(msg, method)
+        rule = self.decide(consumer, roles, method, name, servers, completed)
+        what = f"{method} {name}" if name is not None and len(name) <= 200 else method
+        text = None
+        if rule is None and self.cfg.hide and completed is not None and name is not None:
+            # the completions of a prompt or resource template that hide leaves out of the
+            # caller's lists (a rule on prompts/get alone): answered, they told the caller it
+            # exists and offered its argument values
+            used = _USED_WITH[completed]
+            rule = self.decide(consumer, roles, used, name, servers, completed)
+            if rule is not None and not rule.message:
+                shown = name if len(name) <= 200 else name[:200] + "…"
+                text = f"{used} {shown} is not allowed for {consumer}"
         if rule is None:
             return
         self.refused_total += 1
-        what = f"{method} {name}" if name is not None and len(name) <= 200 else method
-        text = rule.message or f"{what} is not allowed for {consumer}"
+        text = rule.message or text or f"{what} is not allowed for {consumer}"
         which = "the default" if rule is _DEFAULT_DENY else f"rule {_index(self.cfg, rule)}"
         log.warning(
             "mcp-gateway: policy refused %s for %s on %s (%s)",
@@ -161,6 +181,7 @@ class PolicyStage:
         result = msg.payload.get("result") if isinstance(msg.payload, dict) else None
         if not isinstance(result, dict):
             return
+        _private(msg)
         member, key, as_method = _LISTS[msg.method]  # type: ignore[index]
         entries = result.get(member)
         if not isinstance(entries, list):
@@ -182,6 +203,17 @@ class PolicyStage:
 
 
 _DEFAULT_DENY = PolicyRule(action="deny")
+
+
+def _private(msg: Message) -> None:
+    """A 2026-07-28 answer marked ``cacheScope: "public"`` may be cached by a shared cache
+    (a gateway, a caching proxy) and served across authorization contexts: a list filtered
+    for this caller, or a resource this caller may read, served so to another caller would
+    step past the policy. Such an answer is marked ``private``."""
+    result = msg.payload.get("result") if isinstance(msg.payload, dict) else None
+    if isinstance(result, dict) and result.get("cacheScope") == "public":
+        result["cacheScope"] = "private"
+        msg.modified = True
 
 
 def _completed(msg: Message, method: str) -> str | None:
