@@ -155,6 +155,61 @@ def test_rule_edits_that_find_less_wait_longer_and_say_so(tmp_path, caplog):
         assert "drop 1 rule(s): beta" in caplog.text and "acme (block -> log)" in caplog.text
 
 
+@pytest.mark.parametrize(
+    "edit, said",
+    [
+        ("    allowlist: {values: [acme_12345678]}\n", "1 allowlist values added"),
+        ("    allowlist: {patterns: ['^acme_1']}\n", "1 allowlist patterns added"),
+        ("    allowlist: {stopwords: [acme]}\n", "1 allowlist stopwords added"),
+        ("    allowlist: {context: ['test']}\n", "1 allowlist context added"),
+        ("    scope: {direction: [c2s]}\n", "scope narrowed: direction"),
+        ("    scope: {methods: ['tools/call']}\n", "scope narrowed: methods"),
+        ("    scope: {tools: ['deploy_*']}\n", "scope narrowed: tools"),
+        ("    scope: {servers: ['prod.internal:*']}\n", "scope narrowed: servers"),
+        ("    keywords: [acme]\n", "keywords required"),
+        ("    validators: [luhn]\n", "validators added"),
+    ],
+)
+def test_rule_edits_that_let_more_through_wait_longer_and_say_so(tmp_path, caplog, edit, said):
+    # an added allowlist entry or a narrowed scope lets through what the rule found, as a
+    # dropped rule does; such an edit applied after one second, without a word, so a file
+    # written in parts (an allowlist's first entries, a scope's first glob) stood
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(_acme())
+    p = Pipeline()
+    addon = ScanAddon(p)
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, mcp_rules=[str(mine)])
+        stage = p.get("scan")
+        first = stage.engine
+        mine.write_text(_acme(extra=edit))
+        addon.reload(now=100.0)
+        assert addon.reload(now=101.5) is False and stage.engine is first
+        assert addon.reload(now=104.0) is False and stage.engine is first
+        assert addon.reload(now=105.1) is True and stage.engine is not first
+        assert f"let more through in acme ({said})" in caplog.text
+
+
+def test_rule_edits_that_find_as_much_or_more_apply_at_once(tmp_path, caplog):
+    scoped = "    scope: {tools: ['deploy_*']}\n    allowlist: {values: [acme_00000000]}\n"
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(_acme(extra=scoped))
+    p = Pipeline()
+    addon = ScanAddon(p)
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, mcp_rules=[str(mine)])
+        stage = p.get("scan")
+        # a wider scope, an allowlist entry gone, a stronger action: as soon as settled
+        for n, extra in enumerate(
+            ["    scope: {tools: ['deploy_*', 'drop_*']}\n", "    scope: {tools: ['*']}\n", ""]
+        ):
+            before = stage.engine
+            mine.write_text(_acme(extra=extra))
+            addon.reload(now=100.0 + 10 * n)
+            assert addon.reload(now=101.5 + 10 * n) is True and stage.engine is not before
+        assert "let more through" not in caplog.text
+
+
 def test_a_watcher_load_overtaken_by_the_option_is_dropped(tmp_path):
     mine, other = tmp_path / "mine.yaml", tmp_path / "other.yaml"
     mine.write_text(_acme())

@@ -15,8 +15,9 @@ in one assignment, so in-flight messages finish with the engine they started wit
 While running, a watcher thread looks at the rule files (path, mtime, size, inode, ctime;
 a directory's YAML files) every second. An edit that has stayed the same for a second is compiled in
 that thread (Hyperscan compiles without the GIL: the event loop goes on) and swapped in on
-the event loop; one that would drop a rule or weaken its action waits five seconds first
-(an editor writes a file in parts) and says so; a bad edit is logged and the running rules
+the event loop; one that would drop a rule, weaken its action or let more through (an
+allowlist entry added, a scope narrowed) waits five seconds first (an editor writes a file
+in parts) and says so; a bad edit is logged and the running rules
 stay.
 """
 
@@ -205,7 +206,11 @@ class ScanAddon:
 
 
 def _weakened(old: Engine, new: Engine) -> list[str]:
-    """What ``new`` finds less than ``old``: rules gone, actions weakened."""
+    """What ``new`` finds less than ``old``: rules gone, actions weakened, and rules that
+    let more through (allowlist entries added, a scope narrowed, keywords or validators
+    required, more of a value kept in its redaction). An editor writing the file in parts
+    can stop inside an allowlist (the first half of a pattern list) or a scope, and such a
+    part applied after one second like any edit."""
     now = {r.id: r for r in new.rules}
     gone = [r.id for r in old.rules if r.id not in now]
     weaker = [
@@ -213,6 +218,12 @@ def _weakened(old: Engine, new: Engine) -> list[str]:
         for r in old.rules
         if r.id in now and _action_rank(now[r.id].action) < _action_rank(r.action)
     ]
+    narrower = []
+    for r in old.rules:
+        n = now.get(r.id)
+        why = _lets_through(r, n) if n is not None else []
+        if why:
+            narrower.append(f"{r.id} ({', '.join(why)})")
     out = []
     if gone:
         out.append(
@@ -220,7 +231,48 @@ def _weakened(old: Engine, new: Engine) -> list[str]:
         )
     if weaker:
         out.append(f"weaken {', '.join(weaker[:10])}{' ...' if len(weaker) > 10 else ''}")
+    if narrower:
+        more = " ..." if len(narrower) > 10 else ""
+        out.append(f"let more through in {', '.join(narrower[:10])}{more}")
     return out
+
+
+_ALLOWED = ("values", "patterns", "stopwords", "context")
+
+
+def _lets_through(old, new) -> list[str]:
+    """What in rule ``new`` lets through what ``old`` found (empty: nothing known)."""
+    why = []
+    for i, kind in enumerate(_ALLOWED):
+        added = len(new.allowed[i] - old.allowed[i]) if old.allowed and new.allowed else 0
+        if added:
+            why.append(f"{added} allowlist {kind} added")
+    a, b = old.spec.scope, new.spec.scope
+    narrowed = [] if set(a.direction) <= set(b.direction) else ["direction"]
+    narrowed += [
+        f for f in ("methods", "tools", "servers") if not _covers(getattr(a, f), getattr(b, f))
+    ]
+    if narrowed:
+        why.append(f"scope narrowed: {', '.join(narrowed)}")
+    ok, nk = set(old.keywords), set(new.keywords)
+    if nk and not (ok and nk >= ok):  # any keyword must occur: fewer (or new) ones narrow
+        why.append("keywords required")
+    ov = {repr(v) for v in old.spec.validators}
+    if any(repr(v) not in ov for v in new.spec.validators):
+        why.append("validators added")
+    ro, rn = old.spec.redaction, new.spec.redaction
+    if rn.style == "partial" and (
+        ro.style != "partial" or rn.keep_prefix > ro.keep_prefix or rn.keep_suffix > ro.keep_suffix
+    ):
+        why.append("redaction keeps more of the value")
+    return why
+
+
+def _covers(old: Sequence[str], new: Sequence[str]) -> bool:
+    """Whether a scope's globs ``new`` match at least what ``old`` matched (empty: all)."""
+    if not new or "*" in new:
+        return True
+    return bool(old) and set(old) <= set(new)
 
 
 def _signature(paths: list[str]) -> tuple | None:

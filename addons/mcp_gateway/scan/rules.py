@@ -471,6 +471,9 @@ class Rule:
     keywords: tuple[str, ...]
     priority: int
     placeholder_check: bool
+    # the allowlist as written (values, patterns, stopwords, context; the file's own with the
+    # rule's), for telling a reload that lets more through
+    allowed: tuple[frozenset[str], ...] = ()
     _scope_cache: dict = field(default_factory=dict)
 
     @property
@@ -750,6 +753,12 @@ def _compile(spec: RuleSpec, source: str, g: Allowlist) -> Rule:
         allow_stopwords=tuple(s.lower() for s in al.stopwords + g.stopwords),
         allow_context=any_of(al.context + g.context),
         keywords=tuple(k.lower() for k in spec.keywords),
+        allowed=(
+            frozenset(al.values + g.values),
+            frozenset(al.patterns + g.patterns),
+            frozenset(s.lower() for s in al.stopwords + g.stopwords),
+            frozenset(al.context + g.context),
+        ),
         priority=spec.priority
         if spec.priority is not None
         else _DEFAULT_PRIORITY.get(spec.type, 50),
