@@ -413,6 +413,41 @@ def test_a_policy_edit_that_lets_more_through_waits_like_one_that_switches_it_of
         )
 
 
+def test_an_edit_that_loosens_limits_or_stops_hiding_waits_and_says_so(tmp_path, caplog) -> None:
+    # limits stayed on and the policy too, so a file cut short inside limits (before its
+    # tool limits), a rate raised or hide switched off applied after one second, silently
+    limits = "limits:\n  default: 100/minute\n  exempt: [initialize, ping]\n"
+    tools = "  tools:\n    - {match: 'delete_*', rate: 5/minute}\n"
+    policy = "policy:\n  rules:\n    - {action: deny, tools: [drop_*]}\n"
+    full = limits + tools + policy
+    with _driven(tmp_path, full) as (cfg, p, a):
+        a.settle = (1.0, 5.0)
+        for part, said in (
+            (limits + policy, "rate limits as they were (tool delete_*)"),
+            (full.replace("100/minute", "1000/minute"), "rate limits as they were (default)"),
+            (full.replace("5/minute", "{rate: 5/minute, burst: 50}"), "(tool delete_*)"),
+            (full.replace("ping]", "ping, tools/call]"), "(exempt tools/call)"),
+            (limits + tools + "  consumers: {bot: 1000/minute}\n" + policy, "(consumer bot)"),
+            (full + "  hide: false\n", "hiding of what callers may not use"),
+        ):
+            cfg.write_text(part)
+            assert not a.reload(now=100.0)
+            assert not a.reload(now=103.0), part  # settled, but it lets more through
+            assert a.state.cfg.limits.tools and a.state.cfg.limits.default.count == 100
+            assert a.state.cfg.policy.hide and a.state.cfg.limits.exempt == ["initialize", "ping"]
+            caplog.clear()
+            with caplog.at_level(logging.WARNING, logger="mcp_gateway.identity"):
+                assert a.reload(now=105.1), part
+            assert said in caplog.text, part
+            cfg.write_text(full)
+            assert not a.reload(now=200.0)
+            assert a.reload(now=205.1)
+        # a stricter edit needs one second only
+        cfg.write_text(full.replace("100/minute", "50/minute"))
+        assert not a.reload(now=300.0)
+        assert a.reload(now=301.1)
+
+
 def _change_ctime(path) -> None:
     """chmod the file (mode unchanged) until its ctime moves: the coarse file clock may give
     a write and a chmod right after it the same time."""

@@ -346,6 +346,53 @@ def _weakened(old: GatewayConfig | None, new: GatewayConfig) -> list[str]:
     out = sorted(_guards(old) - _guards(new))
     if "the access policy" not in out:
         out.extend(_policy_weakened(old.policy, new.policy))
+        if old.policy.hide and not new.policy.hide and "the access policy" in _guards(new):
+            out.append("the access policy's hiding of what callers may not use (hide)")
+    if "rate limits" not in out:
+        looser = _limits_loosened(old.limits, new.limits)
+        if looser:
+            out.append(f"rate limits as they were ({', '.join(looser)})")
+    return out
+
+
+def _looser(old, new) -> bool:
+    """Whether rate ``new`` lets more through than ``old`` (None: no limit)."""
+    if old is None:
+        return False
+    return new is None or new.per_second > old.per_second or new.burst > old.burst
+
+
+def _limits_loosened(old, new) -> list[str]:
+    """What a limits edit lets through that ``old`` held back: a rate raised or gone (the
+    default, a consumer's or role's, a tool's or server's, initialize's), methods newly
+    exempt, unverified callers counted per token again, a coarser IPv6 network no more.
+    A file cut short inside ``limits`` (before its tool limits) is such an edit."""
+    out = []
+    if _looser(old.default, new.default):
+        out.append("default")
+    for what in ("consumers", "roles"):
+        o, n = getattr(old, what), getattr(new, what)
+        out += [f"{what[:-1]} {k}" for k in o if _looser(o[k], n.get(k, new.default))]
+        # a new entry replaces the default for its holders
+        out += [f"{what[:-1]} {k}" for k in n if k not in o and _looser(old.default, n[k])]
+    for what in ("tools", "servers"):
+        n = {(e.match, getattr(e, "per", None)): e.rate for e in getattr(new, what)}
+        out += [
+            f"{what[:-1]} {e.match}"
+            for e in getattr(old, what)
+            if _looser(e.rate, n.get((e.match, getattr(e, "per", None))))
+        ]
+    exempt = [m for m in new.exempt if m not in old.exempt]
+    if exempt:
+        out.append(f"exempt {', '.join(exempt)}")
+    if _looser(old.initialize, new.initialize):
+        out.append("initialize")
+    if old.unverified == "address" and new.unverified != "address":
+        out.append("unverified callers per token")
+    if new.ipv6_prefix > old.ipv6_prefix:
+        out.append(f"ipv6_prefix {old.ipv6_prefix} -> {new.ipv6_prefix}")
+    if len(out) > 10:
+        out[10:] = ["..."]
     return out
 
 
