@@ -179,7 +179,47 @@ def test_usage(audit_db, capsys):
     bob = by[("bob", "search")]
     assert bob["calls"] == 5 and bob["errors"] == 2 and bob["p95_ms"] == pytest.approx(100, 0.05)
     assert by[("bob", "exfil")]["blocked"] == 1
-    assert by[(None, "tools/list")]["calls"] == 1
+    # (an exchange without identity: named by its address, as an anonymous caller is)
+    assert by[("anon:127.0.0.1", "tools/list")]["calls"] == 1
+
+
+def test_usage_names_a_caller_refused_before_identification_by_its_address(tmp_path, capsys):
+    # a request refused for want of a credential (auth.required) has no identity; its row
+    # had no consumer, and usage listed it as "(anonymous)" beside the same caller's
+    # anon:<ip> row once it was let in
+    from types import SimpleNamespace
+
+    from audit_testlib import exchange, open_writer, request
+    from mcp_gateway.audit.stage import AuditStage
+    from mcp_gateway.message import Exchange
+
+    db = tmp_path / "a.db"
+    w = open_writer(db)
+    st = AuditStage(w)
+    t = 1_700_000_000.0
+    for i, addr in enumerate(("10.0.0.7:40000", "[2001:db8::5]:40001")):
+        refused = Exchange(flow_id=f"r{i}", server="s:1", client_addr=addr)
+        m = request(refused, 1, t=t + i)
+        m.block(-32062, "unauthorized: authentication required", stage="identify")
+        st.process(m)
+        host = addr.rsplit(":", 1)[0].strip("[]")
+        let_in = exchange(flow_id=f"a{i}", server="s:1", consumer=None, session=None)
+        let_in.client_addr = addr
+        let_in.identity = SimpleNamespace(consumer=f"anon:{host}", kind="anonymous")
+        st.process(request(let_in, 2, t=t + i + 0.5))
+    st.process(request(Exchange(flow_id="x", server="s:1"), 3, t=t + 5))  # no address at all
+    assert w.close()
+    rows = run_json(capsys, "usage", "--db", str(db))
+    by = {r["consumer"]: (r["calls"], r["blocked"]) for r in rows}
+    assert by == {"anon:10.0.0.7": (2, 1), "anon:2001:db8::5": (2, 1), None: (1, 0)}
+    log = run_json(capsys, "audit", "log", "--db", str(db), "--consumer", "anon:10.0.0.7")
+    assert sorted((r["flow_id"], r["identity_kind"]) for r in log) == [
+        ("a0", "anonymous"),
+        ("r0", None),  # not identified: no identity kind
+    ]
+    assert main(["usage", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "(anonymous)" not in out and "(unidentified)" in out
 
 
 def test_usage_for_one_consumer(audit_db, capsys):

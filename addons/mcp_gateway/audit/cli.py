@@ -684,7 +684,7 @@ def cmd_usage(args: argparse.Namespace) -> int:
     f = lambda v: "-" if v is None else f"{v:.1f}"  # noqa: E731
     for r in rows:
         t.add_row(
-            term.text(r["consumer"]) if r["consumer"] else term.text("(anonymous)", "dim"),
+            term.text(r["consumer"]) if r["consumer"] else term.text("(unidentified)", "dim"),
             term.text(r["server"] or ""),
             term.text(r["tool"] or ""),
             str(r["calls"]),

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from ..identity.identify import client_host
 from ..message import ErrorCode, Exchange, Kind, Message
 from ..pipeline import ORDER_AUDIT
 from ..scan.stage import SECRET_IDS_KEY, is_secret_session
@@ -31,7 +32,11 @@ _SCRATCH_KEY = "audit.n"
 def _identity(ex: Exchange) -> tuple[Any, Any, Any]:
     ident = ex.identity
     if ident is None:
-        return None, None, None
+        # refused before it was identified (a missing or bad credential under
+        # auth.required): named by its address, as an anonymous caller is (usage listed
+        # such calls as "(anonymous)" beside the same caller's anon:<ip>); no identity kind
+        addr = ex.client_addr
+        return ("anon:" + client_host(addr) if addr else None), None, None
     key = getattr(ident, "key_id", None) or getattr(ident, "subject", None)
     return getattr(ident, "consumer", None), key, getattr(ident, "kind", None)
 

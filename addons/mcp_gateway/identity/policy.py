@@ -32,6 +32,7 @@ from ..message import Direction, ErrorCode, Kind, Message
 from ..parse import URI_NORMALISED_MAX, fold_name, repeats_members, served_aliases
 from ..pipeline import ORDER_POLICY
 from .config import PolicyConfig, PolicyRule
+from .identify import client_host
 
 log = logging.getLogger("mcp_gateway")
 
@@ -119,7 +120,7 @@ class PolicyStage:
     def _who(self, msg: Message) -> tuple[str, tuple[str, ...]]:
         ident = msg.exchange.identity
         if ident is None:
-            return "anon:" + (msg.exchange.client_addr or "?"), ()
+            return "anon:" + client_host(msg.exchange.client_addr or ""), ()
         return ident.consumer, tuple(ident.roles)
 
     @staticmethod
