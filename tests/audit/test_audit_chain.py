@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 
 import orjson
 import pytest
+from audit_testlib import open_writer
 from mcp_gateway.audit import chain, schema
 from mcp_gateway.audit.cli import EXIT_BAD, EXIT_ERROR, EXIT_OK
 from mcp_gateway.cli import main
@@ -578,3 +580,62 @@ def test_a_database_cut_short_or_deleted_is_broken_against_its_head_file(audit_d
     assert main(["audit", "verify", "--db", p, "--no-head"]) == EXIT_ERROR
     os.remove(chain.head_path(p))
     assert main(["audit", "verify", "--db", p]) == EXIT_ERROR
+
+
+def test_a_head_file_in_the_format_before_announcements_is_said_plainly(audit_db, capsys, caplog):
+    # a head file without `pending` (an older release's, or written by hand) over rows after
+    # its seq: verify said only "committed after the last head update, e.g. before a crash",
+    # its text "seq 34 — matches", and the next start moved the head file over them silently
+    p = audit_db["path"]
+    seq = _head_one_row_behind(p, "legacy")
+    rc = main(["audit", "verify", "--db", p])
+    out = capsys.readouterr().out
+    assert rc == EXIT_OK
+    assert "format of releases before batch announcements" in out and "by hand" in out
+    assert f"seq {seq} — 1 row(s) after it" in out and "matches" not in out
+    caplog.set_level(logging.WARNING, logger="mcp_gateway")
+    w = open_writer(p)
+    assert w.close()
+    assert "in the format before batch announcements" in caplog.text
+    conn = sqlite3.connect(p)
+    (detail,) = conn.execute(
+        "SELECT detail FROM audit_events WHERE event='start' ORDER BY seq DESC"
+    ).fetchone()
+    conn.close()
+    assert f"rows {seq + 1}-{seq + 1} after an old-format head" in detail
+
+
+@pytest.mark.parametrize(
+    "text, said",
+    [
+        ('{"seq": -5, "hash": "abc"}', "seq -5 is negative"),
+        ('{"seq": 3, "hash": 5}', "hash 5 is not a string"),
+        ("36 f38f9c98edb9ef5e\n", "not JSON"),
+        ('[36, "f38f"]', 'expected a JSON object {"seq": N, "hash": …}'),
+        ("", "(empty)"),
+    ],
+)
+def test_a_hand_written_head_file_that_is_none_is_named(audit_db, capsys, text, said):
+    # seq -5 was "matched" and every row passed as appended after it (exit 0); a bare
+    # "seq hash" line said "unreadable head file: Extra data: line 1 column 4" without a path
+    p = audit_db["path"]
+    with open(chain.head_path(p), "w") as f:
+        f.write(text)
+    rc, out = _cli_verify(p, capsys)
+    assert rc == EXIT_BAD and out["problems"][0]["what"] == "head-file"
+    assert chain.head_path(p) in out["problems"][0]["detail"] and said in out["first_problem"]
+
+
+def test_a_head_file_at_seq_0_holds_only_the_genesis_hash(audit_db, capsys):
+    # {"seq": 0, "hash": <anything>} passed as "matches", every row after it as a crash's
+    p = audit_db["path"]
+    with open(chain.head_path(p), "w") as f:
+        json.dump({"seq": 0, "hash": "ab" * 32, "pending": [3, "cd" * 32]}, f)
+    rc, out = _cli_verify(p, capsys)
+    assert rc == EXIT_BAD and out["problems"][0]["what"] == "head-mismatch"
+    assert "seq 0 is the start of the chain" in out["problems"][0]["detail"]
+    # a row the head file names that no table holds: no "(None)" for its table
+    with open(chain.head_path(p), "w") as f:
+        json.dump({"seq": 10_000, "hash": "ab" * 32, "pending": None}, f)
+    rc, out = _cli_verify(p, capsys)
+    assert out["first_problem"].startswith("row seq 10000: truncated")

@@ -62,13 +62,26 @@ def head_path(db_path: str) -> str:
 def read_head(path: str) -> dict | None:
     try:
         with open(path, "rb") as f:
-            data = json.loads(f.read() or b"null")
+            raw = f.read()
     except FileNotFoundError:
         return None
+    if not raw.strip():
+        raise ValueError(f"{path}: not a head file (empty)")
+    try:
+        data = json.loads(raw)
+    except ValueError as e:  # (JSONDecodeError, UnicodeDecodeError: once named no file)
+        raise ValueError(f"{path}: not a head file (not JSON: {e})") from None
     if not isinstance(data, dict) or "seq" not in data or "hash" not in data:
-        raise ValueError(f"{path}: not a head file")
+        raise ValueError(
+            f'{path}: not a head file (expected a JSON object {{"seq": N, "hash": …}})'
+        )
     if isinstance(data["seq"], bool) or not isinstance(data["seq"], int):
         raise ValueError(f"{path}: not a head file (seq {data['seq']!r} is not a number)")
+    if data["seq"] < 0:
+        # (a hand-written seq -5 was "matched", and every row passed as written after it)
+        raise ValueError(f"{path}: not a head file (seq {data['seq']} is negative)")
+    if not isinstance(data["hash"], str):
+        raise ValueError(f"{path}: not a head file (hash {data['hash']!r} is not a string)")
     p = data.get("pending")
     if p is not None and not (
         isinstance(p, list)
@@ -239,7 +252,10 @@ class Problem:
     detail: str
 
     def __str__(self) -> str:
-        where = f"row seq {self.seq} ({self.table})" if self.seq is not None else "database"
+        if self.seq is None:
+            where = "database"
+        else:  # (a row the head file names need not be in any table: "row seq 39 (None)")
+            where = f"row seq {self.seq}" + (f" ({self.table})" if self.table else "")
         return f"{where}: {self.what}: {self.detail}"
 
 
@@ -675,6 +691,18 @@ def _verify(
                     f"(hash {hhash[:16]}…) but the database ends at seq {prev_seq}",
                 )
             )
+        elif hseq == 0 and hhash != GENESIS_HASH:
+            # the chain's start: only the genesis hash comes before row 1 (a hand-written
+            # {"seq": 0, "hash": …} passed as "matches", every row as written after it)
+            problem(
+                Problem(
+                    None,
+                    None,
+                    "head-mismatch",
+                    f"the head file records seq 0 with hash {hhash[:16]}…, but seq 0 is the "
+                    f"start of the chain, whose hash is {GENESIS_HASH[:16]}…",
+                )
+            )
         elif hseq in hashes_at and hashes_at[hseq] != hhash:
             problem(
                 Problem(
@@ -719,10 +747,22 @@ def _verify(
                     "head file`)",
                 )
             )
+        elif hseq < prev_seq and "pending" not in head:
+            # a head file in the format before batch announcements: an older release's (then
+            # these are the batch a crash left), or one written by hand
+            res.warnings.append(
+                f"{prev_seq - hseq} row(s) after the head file's seq {hseq}: they chain "
+                "correctly, but the head file is in the format of releases before batch "
+                "announcements (no `pending` member: an older mcp-gateway's, or written by hand), "
+                "so they cannot be told from rows appended while no gateway ran (a crash's last "
+                "batch would look the same); the next start accepts them and says so in its "
+                "`start` event"
+            )
         elif hseq < prev_seq:
             res.warnings.append(
-                f"{prev_seq - hseq} row(s) after the head file's seq {hseq} (committed after "
-                "the last head update, e.g. before a crash); they chain correctly"
+                f"{prev_seq - hseq} row(s) after the head file's seq {hseq}, the batch the "
+                "gateway announced before committing it (committed after the last head "
+                "update, e.g. before a crash); they chain correctly"
             )
     elif head_file is not None and not res.problems:
         msg = (

@@ -475,7 +475,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
             )
             con.print(f"  head: seq {res.last_seq} hash {res.last_hash}")
             if res.head:
-                con.print(f"  head file {head}: seq {res.head['seq']} — matches")
+                hseq = res.head["seq"]
+                behind = (res.last_seq or 0) - hseq
+                con.print(
+                    f"  head file {head}: seq {hseq} — "
+                    + ("matches" if behind <= 0 else f"{behind} row(s) after it")
+                )
         else:
             con.print(
                 f"[bold red]✘ chain broken[/bold red] in {path}: {len(res.problems)} problem(s)"

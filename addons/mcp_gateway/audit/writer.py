@@ -589,6 +589,21 @@ class AuditWriter:
             )
             detail["head_file"] = f"rows {int(head['seq']) + 1}-{seq} {note}"
             self._foreign(int(head["seq"]) + 1, seq)
+        elif after and chain.announced(head, seq, _row_hash(conn, seq)) is None:
+            # a head file in the format before announcements (an older release's, or written
+            # by hand): its rows after cannot be told from an append; accepted, as a crash's
+            # last batch of that release, but not without a word (the head file moved over
+            # them and `verify`'s warning was gone)
+            log.warning(
+                "mcp-gateway audit: %s holds %d row(s) after the row its head file %s records "
+                "(seq %s), which is in the format before batch announcements: accepted as a "
+                "crash's last batch (they cannot be told from rows appended meanwhile)",
+                self.path,
+                seq - int(head["seq"]),
+                self.head_file,
+                head["seq"],
+            )
+            detail["head_file"] = f"rows {int(head['seq']) + 1}-{seq} after an old-format head"
         try:
             self._head.write(seq, hash_)
         except OSError as e:
