@@ -60,8 +60,23 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
-        return 0
+        # the reader stopped reading (`| head`, `| grep -q`): the command's own answer
+        # where it had one (verify's 0/1/2 is decided before its report is printed), and
+        # no second error at the interpreter's last flush of the closed pipe
+        _quiet_stdout()
+        return int(getattr(args, "exit_status", 0) or 0)
     return int(rc or 0)
+
+
+def _quiet_stdout() -> None:
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

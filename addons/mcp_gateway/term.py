@@ -36,6 +36,32 @@ def text(value: Any, style: str = "") -> Any:
     return Text(plain(value), style=style)
 
 
+def console(**kw: Any) -> Any:
+    """A rich Console for the CLI. Rich ends the process with ``SystemExit(1)`` when stdout
+    is a closed pipe (``mcp-gateway audit verify | head -1``), and 1 means "chain broken" to
+    ``verify`` (and "errors" to ``rules check``): an intact trail read through ``head`` or
+    ``grep -q`` exited 1. This one raises ``BrokenPipeError`` instead (stdout then points at
+    /dev/null, so the interpreter's last flush is quiet), which the commands answer with
+    their own exit status."""
+    import os
+    import sys
+
+    from rich.console import Console
+
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            self.quiet = True
+            try:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, sys.stdout.fileno())
+                os.close(devnull)
+            except (OSError, ValueError):
+                pass
+            raise BrokenPipeError
+
+    return _Console(**kw)
+
+
 class SafeLogFilter(logging.Filter):
     """Formats a record's message and escapes it, so that a name or method quoted in a log
     line cannot write control sequences to the terminal mitmdump logs to."""

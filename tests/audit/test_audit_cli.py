@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sqlite3
 
 import pytest
 from mcp_gateway.audit import chain
@@ -433,3 +434,43 @@ def test_export_refuses_to_write_over_the_trail_itself(audit_db, capsys):
         assert "the audit trail's own file" in capsys.readouterr().err
     assert open(db, "rb").read() == before and open(head, "rb").read() == head_before
     assert main(["audit", "verify", "--db", db]) == 0
+
+
+def _into_a_closed_pipe(*argv) -> tuple[int, str]:
+    """Run the CLI with its stdout a pipe whose reader is already gone (`| head -1` once
+    head has its line): the exit status and stderr."""
+    import os
+    import subprocess
+    import sys
+
+    import mcp_gateway
+
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(mcp_gateway.__file__)))
+    r, w = os.pipe()
+    os.close(r)
+    try:
+        p = subprocess.run(
+            [sys.executable, "-m", "mcp_gateway.cli", *argv],
+            stdout=w,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+    finally:
+        os.close(w)
+    return p.returncode, p.stderr
+
+
+def test_verify_into_a_closed_pipe_keeps_its_answer(audit_db):
+    # rich ends the process with exit 1 on a closed stdout: `audit verify | head -1` (or
+    # `| grep -q intact`) of an intact trail exited 1, "chain broken"
+    p = audit_db["path"]
+    assert _into_a_closed_pipe("audit", "verify", "--db", p) == (0, "")
+    rc, err = _into_a_closed_pipe("audit", "log", "--db", p, "--limit", "0")
+    assert (rc, err) == (0, "")
+    conn = sqlite3.connect(p)
+    conn.execute("UPDATE messages SET consumer='mallory' WHERE seq=3")
+    conn.commit()
+    conn.close()
+    assert _into_a_closed_pipe("audit", "verify", "--db", p)[0] == 1

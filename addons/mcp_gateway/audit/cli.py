@@ -44,10 +44,10 @@ class DbUnreadable(CliError):
 
 
 def _console():
-    from rich.console import Console
-
     # Wide enough for the log table when piped (rich would assume 80 columns).
-    return Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 160)
+    return term.console(
+        highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 160
+    )
 
 
 def _err(msg: str) -> None:
@@ -455,6 +455,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
         return rc
     head = None if args.no_head else (args.head or chain.head_path(path))
     res = chain.verify(conn, head, require_head=not args.no_head)
+    # (the answer stands if the report cannot be printed: `verify | head -1`)
+    args.exit_status = EXIT_ERROR if res.unsupported else EXIT_OK if res.ok else EXIT_BAD
     if args.json:
         out = res.to_json()
         out["db"] = path

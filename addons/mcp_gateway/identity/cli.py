@@ -101,9 +101,7 @@ def _with_db(cmd: Callable[[argparse.Namespace, str], int]) -> Callable[[argpars
 
 
 def _console(stderr: bool = False):
-    from rich.console import Console
-
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+    return term.console(stderr=stderr, highlight=False, soft_wrap=True)
 
 
 def _fmt_time(t: float | None) -> str:

@@ -102,10 +102,9 @@ def _mask(value: str) -> str:
 
 
 def _table(name: str, text: str, dets, show_values: bool) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(width=None if sys.stdout.isatty() else 200)
+    console = term.console(width=None if sys.stdout.isatty() else 200)
     console.print(f"{name}: {len(dets)} detection(s)", markup=False, highlight=False)
     t = Table()
     for col in ("line", "col", "type", "rule", "severity", "action", "value"):
@@ -116,7 +115,7 @@ def _table(name: str, text: str, dets, show_values: bool) -> None:
         v = d.value if show_values else _mask(d.value)
         value = term.text(v.replace("\n", "\\n")[:80])  # scanned text: never markup
         t.add_row(str(line), str(col), d.type, d.rule, d.severity, d.action, value)
-    Console().print(t)
+    console.print(t)  # (a second Console cut the piped table at 80 columns)
 
 
 def cmd_check(args) -> int:
@@ -139,11 +138,11 @@ def cmd_check(args) -> int:
         except ConfigError as e:
             print(f"{e}", file=sys.stderr)
             errors += 1
+            args.exit_status = 1  # (stands if stdout closes: `rules check … | head`)
     return 1 if errors else 0
 
 
 def cmd_list(args) -> int:
-    from rich.console import Console
     from rich.table import Table
 
     try:
@@ -168,7 +167,7 @@ def cmd_list(args) -> int:
             term.text(r.spec.redaction.style),
             term.text(r.description),  # "[brackets]" in a user's description are text
         )
-    Console(width=None if sys.stdout.isatty() else 200).print(t)
+    term.console(width=None if sys.stdout.isatty() else 200).print(t)
     return 0
 
 
