@@ -113,3 +113,44 @@ def test_what_only_pyyaml_reads_is_still_refused() -> None:
     # libyaml refuses a surrogate escape; PyYAML built a string that is no text
     with pytest.raises(ConfigError, match="invalid Unicode character escape"):
         load_yaml_text('a: "\\ud800"\n', "x.yaml")
+
+
+def test_an_unknown_field_is_named_with_the_fields_known_there() -> None:
+    # "Extra inputs are not permitted" alone, and a misspelt required field reported as
+    # "severity: Field required" at the rule's first line, sent the reader to the docs
+    from mcp_gateway.identity.config import load_config_text
+
+    def error(text: str) -> str:
+        with pytest.raises(ConfigError) as e:
+            load_config_text(text, "gw.yaml")
+        return str(e.value)
+
+    e = error("policy:\n  rules:\n    - {action: deny, tool: [x]}\n")
+    assert e.startswith("gw.yaml:3: policy.rules[0].tool: Extra inputs are not permitted")
+    assert "did you mean 'tools'?" in e and "known: action, consumers, roles, methods" in e
+    e = error("auth:\n  require: true\n")
+    assert "gw.yaml:2: auth.require:" in e and "did you mean 'required'?" in e
+    # a required field misspelt: the misspelling is named, at its own line
+    e = error("limits:\n  tools:\n    - match: x\n      rates: 5/minute\n")
+    assert e.startswith("gw.yaml:4: limits.tools[0].rates:") and "did you mean 'rate'?" in e
+    e = error("x: 1\n")
+    assert "unknown field 'x'" in e and "did you mean" not in e
+
+
+def test_an_unknown_field_of_a_rule_file_is_named_the_same_way(tmp_path) -> None:
+    from mcp_gateway.scan.rules import load_rules
+
+    f = tmp_path / "mine.yaml"
+    f.write_text(
+        "rules:\n  - id: x\n    type: custom_x\n    severty: high\n    action: redact\n"
+        "    pattern: 'x_[0-9]{8}'\n    scope: {tool: [deploy]}\n"
+    )
+    with pytest.raises(ConfigError) as e:
+        load_rules([f])
+    assert str(e.value).startswith(f"{f}:4: rules[0].severty: Extra inputs are not permitted")
+    assert "did you mean 'severity'?" in str(e.value)
+    f.write_text(f.read_text().replace("severty", "severity"))
+    with pytest.raises(ConfigError) as e:
+        load_rules([f])
+    assert f"{f}:7: rules[0].scope.tool" in str(e.value)
+    assert "known: direction, methods, tools, servers" in str(e.value)

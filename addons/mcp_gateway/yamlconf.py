@@ -205,11 +205,64 @@ def validate[M: BaseModel](
     try:
         return model.model_validate(data)
     except ValidationError as e:
-        err = e.errors(include_url=False)[0]
+        errs = e.errors(include_url=False)
+        err = errs[0]
+        if err.get("type") == "missing":
+            # `severty: high` reported as "severity: Field required" at the rule's line:
+            # the misspelt field is the one to name
+            import difflib
+
+            for x in errs:
+                if (
+                    x.get("type") == "extra_forbidden"
+                    and x["loc"][:-1] == err["loc"][:-1]
+                    and difflib.get_close_matches(str(x["loc"][-1]), [str(err["loc"][-1])])
+                ):
+                    err = x
+                    break
         loc = base + tuple(
             p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))
         )
         msg = err["msg"]
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]
+        if err.get("type") == "extra_forbidden" and err["loc"]:
+            msg += _known(model, err["loc"])
         raise ConfigError(path, line_for(lines, loc), _fmt(loc), msg) from None
+
+
+def _known(model: type[BaseModel], loc: tuple) -> str:
+    """For a field the model does not have (``scope: {tool: …}``): the fields it has there,
+    and the nearest one ("Extra inputs are not permitted" alone sent the reader to the
+    docs for the spelling of ``tools``)."""
+    import difflib
+    import typing
+
+    here: Any = model
+    for part in loc[:-1]:
+        if isinstance(part, int) or not (isinstance(here, type) and issubclass(here, BaseModel)):
+            continue  # (a list's index: its item's model is what the annotation held)
+        f = here.model_fields.get(part)
+        if f is None:
+            return ""
+        here = f.annotation
+        # list[M], M | None, dict[str, M]: the model inside
+        for _ in range(4):
+            if isinstance(here, type) and issubclass(here, BaseModel):
+                break
+            inner = [a for a in typing.get_args(here) if isinstance(a, type)]
+            models = [a for a in inner if issubclass(a, BaseModel)]
+            if not models:
+                args = typing.get_args(here)
+                if not args:
+                    return ""
+                here = args[-1]
+                continue
+            here = models[0]
+    if not (isinstance(here, type) and issubclass(here, BaseModel)):
+        return ""
+    names = [n if f.alias is None else f.alias for n, f in here.model_fields.items()]
+    name = loc[-1]
+    near = difflib.get_close_matches(str(name), names, n=1) if isinstance(name, str) else []
+    guess = f"; did you mean {near[0]!r}?" if near else ""
+    return f" (unknown field {name!r}{guess} known: {', '.join(names)})"
