@@ -146,3 +146,19 @@ def test_rules_check_merges_paths_in_order(tmp_path, capsys):
     assert f"{over}: OK" in out
     assert main(["rules", "check", str(over)]) == 1
     assert f"{over}:4: rules[1].type: Field required" in capsys.readouterr().err
+
+
+def test_rules_check_of_a_directory_names_every_bad_file(tmp_path, capsys):
+    # a directory reported its first bad file only: the next was found once that one was
+    # mended, one round trip per mistake
+    d = tmp_path / "mine"
+    d.mkdir()
+    rule = "rules:\n  - id: {id}\n    type: custom_x\n    severity: low\n    action: log\n"
+    (d / "a.yaml").write_text(rule.format(id="a") + "    pattern: 'a_['\n")
+    (d / "b.yaml").write_text(rule.format(id="b") + "    pattern: 'b_[0-9]{8}'\n")
+    (d / "c.yaml").write_text(rule.format(id="c").replace("low", "lo") + "    pattern: 'c'\n")
+    assert main(["rules", "check", str(d)]) == 1
+    err = capsys.readouterr().err
+    assert f"{d / 'a.yaml'}:6: rules[0].pattern: invalid regular expression" in err
+    assert f"{d / 'c.yaml'}:4: rules[0].severity" in err
+    assert "b.yaml" not in err

@@ -136,10 +136,30 @@ def cmd_check(args) -> int:
                 f"{p}: OK ({len(rs.rules)} rules{' with the files before it' if ok[:-1] else ''})"
             )
         except ConfigError as e:
-            print(f"{e}", file=sys.stderr)
+            found = _each_file(p, ok) if Path(p).is_dir() else []
+            for err in found or [e]:
+                print(f"{err}", file=sys.stderr)
             errors += 1
             args.exit_status = 1  # (stands if stdout closes: `rules check … | head`)
     return 1 if errors else 0
+
+
+def _each_file(directory: str, before: list[str]) -> list[ConfigError]:
+    """The problems of each rule file of ``directory``, each checked on top of the files
+    before it (as the gateway merges them): a directory reported only its first bad file,
+    and the next was found only once that one was mended."""
+    from .engine import Engine
+    from .rules import _expand, load_rules
+
+    out: list[ConfigError] = []
+    good = list(before)
+    for f in _expand([directory]):
+        try:
+            Engine(load_rules([*good, str(f)], time_regexes=True))
+            good.append(str(f))
+        except ConfigError as e:
+            out.append(e)
+    return out
 
 
 def cmd_list(args) -> int:
