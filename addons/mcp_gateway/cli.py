@@ -52,9 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)
-    if func is None:
-        parser.print_help()
-        return 0
+    if func is None:  # no command: a usage error, as argparse's own are (exit 2)
+        parser.print_help(sys.stderr)
+        return 2
     try:
         rc = func(args)
     except KeyboardInterrupt:

@@ -757,7 +757,8 @@ def register(subparsers) -> None:
         help="query, verify and export the audit trail",
         description="Query, verify and export the tamper-evident audit trail (SQLite).",
     )
-    audit.set_defaults(func=lambda a: (audit.print_help(), EXIT_OK)[1])
+    # no subcommand: a usage error (exit 2, as `rules` answers), the help on stderr
+    audit.set_defaults(func=lambda a: (audit.print_help(sys.stderr), EXIT_ERROR)[1])
     sub = audit.add_subparsers(dest="audit_command", metavar="SUBCOMMAND")
 
     p = sub.add_parser("log", help="recorded messages, newest last")

@@ -51,6 +51,8 @@ def register(subparsers) -> None:
         "hashes in the api_keys table of the gateway's SQLite database.",
     )
     sub = p.add_subparsers(dest="keys_command", metavar="ACTION")
+    # no action: its own help and the usage-error status, as `rules` and `audit` answer
+    p.set_defaults(func=lambda args: (p.print_help(sys.stderr), 2)[1])
     db_help = (
         "SQLite database holding the keys (default: keys_db of --config, else "
         f"$MCP_GATEWAY_AUDIT_DB or {DEFAULT_DB}, the gateway's database)"
@@ -81,8 +83,6 @@ def register(subparsers) -> None:
     r.add_argument("--db", default=None, help=db_help)
     r.add_argument("--config", default=None, metavar="PATH", help=cfg_help)
     r.set_defaults(func=cmd_revoke)
-
-    p.set_defaults(func=lambda args: (p.print_help(), 0)[1])
 
 
 def _with_db(cmd: Callable[[argparse.Namespace, str], int]) -> Callable[[argparse.Namespace], int]:

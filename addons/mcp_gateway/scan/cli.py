@@ -41,7 +41,7 @@ def register(subparsers) -> None:
     ls = rsub.add_parser("list", help="print the active rules")
     ls.add_argument("--rules", action="append", default=[], metavar="PATH")
     ls.set_defaults(func=cmd_list)
-    r.set_defaults(func=lambda args: (r.print_help(), 2)[1])
+    r.set_defaults(func=lambda args: (r.print_help(sys.stderr), 2)[1])
 
 
 def _engine(paths):
