@@ -77,6 +77,25 @@ def test_list_missing_db_is_empty(tmp_path: Path, capsys) -> None:
     assert not (tmp_path / "none.db").exists()
 
 
+def test_a_key_created_in_a_new_database_says_where_the_gateway_reads_keys(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:
+    # a mistyped --db created a new database and a key the gateway never sees: its client
+    # got 401 "unknown API key" with nothing to say why
+    monkeypatch.setenv("MCP_GATEWAY_AUDIT_DB", str(tmp_path / "audit.db"))
+    typo = tmp_path / "audti.db"
+    assert main(["keys", "create", "n", "c", "r", "--db", str(typo)]) == 0
+    err = capsys.readouterr().err
+    assert f"note: {typo} did not exist and was created" in err
+    assert str(tmp_path / "audit.db") in err
+    assert main(["keys", "create", "n", "c", "r", "--db", str(typo)]) == 0  # now it exists
+    assert "note:" not in capsys.readouterr().err
+    assert main(["keys", "create", "n", "c", "r"]) == 0  # the gateway's own: nothing to say
+    assert "note:" not in capsys.readouterr().err
+    assert main(["keys", "list", "--db", str(tmp_path / "none.db")]) == 0
+    assert "(no such file)" in capsys.readouterr().out
+
+
 def test_db_from_config_and_default_env(tmp_path: Path, capsys, monkeypatch) -> None:
     cfg = tmp_path / "gw.yaml"
     cfg.write_text("keys_db: keys.db\n")

@@ -111,11 +111,23 @@ def _fmt_time(t: float | None) -> str:
 @_with_db
 def cmd_create(args: argparse.Namespace, db: str) -> int:
     roles = [r for r in args.roles.split(",") if r.strip()]
+    existed = os.path.exists(db)
     try:
         key, rec = create_key(db, args.name, args.consumer, roles)
     except (ValueError, sqlite3.Error) as e:
         _console(stderr=True).print(f"[red]error:[/] {e}")
         return 1
+    if not existed and args.db and os.path.realpath(db) != os.path.realpath(default_keys_db()):
+        # a mistyped --db made a new database, and a key the gateway never sees (its
+        # clients then got 401 "unknown API key" with nothing to say why)
+        _console(stderr=True).print(
+            term.text(
+                f"note: {db} did not exist and was created; the gateway reads its keys from "
+                f"keys_db in its config, else from its audit database ({default_keys_db()}): "
+                "give the same file here (--db, or --config gateway.yaml)",
+                "yellow",
+            )
+        )
     if args.json:
         print(json.dumps({"key": key, **rec.public()}))
         return 0
@@ -143,7 +155,9 @@ def cmd_list(args: argparse.Namespace, db: str) -> int:
 
     con = _console()
     if not recs:
-        con.print(f"no API keys in {db}")
+        con.print(
+            term.text(f"no API keys in {db}" + ("" if os.path.exists(db) else " (no such file)"))
+        )
         return 0
     t = Table(title=f"API keys in {db}")
     for col in ("ID", "NAME", "CONSUMER", "ROLES", "CREATED", "STATUS"):
