@@ -474,3 +474,28 @@ def test_verify_into_a_closed_pipe_keeps_its_answer(audit_db):
     conn.commit()
     conn.close()
     assert _into_a_closed_pipe("audit", "verify", "--db", p)[0] == 1
+
+
+def test_filters_that_can_match_nothing_by_mistake_are_refused(audit_db, capsys):
+    # `--decision blocked` matched nothing and said "no matching messages", as if nothing
+    # had been blocked; `--limit -1` listed everything
+    p = audit_db["path"]
+    for argv in (["--decision", "blocked"], ["--limit", "-1"], ["--decision", "BLOCK"]):
+        with pytest.raises(SystemExit) as e:
+            main(["audit", "log", "--db", p, *argv])
+        assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "unknown decision 'blocked': the gateway records pass, redact, block, drop" in err
+    assert "-1 is negative" in err
+    assert len(run_json(capsys, "audit", "log", "--db", p, "--decision", "b*")) == 1
+    assert len(run_json(capsys, "audit", "log", "--db", p, "--decision", "block")) == 1
+
+
+def test_verify_against_a_head_file_that_is_not_there_cannot_verify(audit_db, capsys, tmp_path):
+    # an explicit --head naming no file (a copy kept off the machine, its path mistyped)
+    # exited 1, "chain broken", for an intact trail
+    p = audit_db["path"]
+    rc = main(["audit", "verify", "--db", p, "--head", str(tmp_path / "nope.head")])
+    assert rc == EXIT_ERROR
+    assert f"no head file at {tmp_path / 'nope.head'}" in capsys.readouterr().err
+    assert main(["audit", "verify", "--db", p, "--head", chain.head_path(p)]) == 0

@@ -453,6 +453,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
         if rc is None:
             raise
         return rc
+    if args.head and not args.no_head and not os.path.lexists(args.head):
+        # a path typed by hand (a copy kept off the machine): exit 1 said "chain broken"
+        raise CliError(f"no head file at {args.head} (to verify without one: --no-head)")
     head = None if args.no_head else (args.head or chain.head_path(path))
     res = chain.verify(conn, head, require_head=not args.no_head)
     # (the answer stands if the report cannot be printed: `verify | head -1`)
@@ -735,13 +738,36 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable JSON output")
 
 
+_DECISIONS = ("pass", "redact", "block", "drop")
+
+
+def _decision(v: str) -> str:
+    """A decision the gateway records, or a glob: `--decision blocked` matched nothing and
+    the table said "no matching messages", as if nothing had been blocked."""
+    if v in _DECISIONS or any(c in v for c in "*?["):
+        return v
+    raise argparse.ArgumentTypeError(
+        f"unknown decision {v!r}: the gateway records {', '.join(_DECISIONS)} (or give a glob)"
+    )
+
+
+def _limit(v: str) -> int:
+    try:
+        n = int(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {v!r}") from None
+    if n < 0:  # (-1 listed everything, as 0 does: a typo for a count)
+        raise argparse.ArgumentTypeError(f"{n} is negative: give N rows, or 0 for all")
+    return n
+
+
 def _filters(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("filters (exact match, or a glob with * ? [])")
     g.add_argument("--server", help="upstream host:port")
     g.add_argument("--consumer", help="consumer (identity)")
     g.add_argument("--tool", help="tool / prompt name or resource uri")
     g.add_argument("--method", help="JSON-RPC method, e.g. tools/call")
-    g.add_argument("--decision", help="pass, redact, block or drop")
+    g.add_argument("--decision", type=_decision, help="pass, redact, block or drop")
     g.add_argument(
         "--flow",
         metavar="FLOW_ID",
@@ -765,7 +791,7 @@ def register(subparsers) -> None:
     _common(p)
     _filters(p)
     p.add_argument(
-        "--limit", type=int, default=50, help="the newest N messages (default 50; 0: all)"
+        "--limit", type=_limit, default=50, help="the newest N messages (default 50; 0: all)"
     )
     p.add_argument("--payloads", action="store_true", help="include stored payloads (--json)")
     p.set_defaults(func=_wrap(cmd_log))
