@@ -499,3 +499,40 @@ def test_verify_against_a_head_file_that_is_not_there_cannot_verify(audit_db, ca
     assert rc == EXIT_ERROR
     assert f"no head file at {tmp_path / 'nope.head'}" in capsys.readouterr().err
     assert main(["audit", "verify", "--db", p, "--head", chain.head_path(p)]) == 0
+
+
+def test_log_follow_prints_each_new_matching_message(audit_db, capsys, monkeypatch):
+    # there was no way to watch the trail as it is written (tail -f): `audit log` again
+    # and again, or a Datasette page reloaded
+    from audit_testlib import exchange, open_writer, request
+    from mcp_gateway.audit import cli as audit_cli
+    from mcp_gateway.audit.stage import AuditStage
+
+    p = audit_db["path"]
+    looks = []
+
+    def sleep(_s):
+        looks.append(_s)
+        if len(looks) == 1:
+            w = open_writer(p)
+            st = AuditStage(w)
+            st.process(request(exchange(flow_id="new-1", consumer="bob"), 7, name="deploy"))
+            st.process(request(exchange(flow_id="new-2", consumer="alice"), 8, name="echo"))
+            m = request(exchange(flow_id="new-3", consumer="bob"), 9, name="drop_db")
+            m.block(-32063, "forbidden by mcp-gateway policy", stage="policy")
+            st.process(m)
+            assert w.close()
+        elif len(looks) == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(audit_cli, "_wait", sleep)
+    argv = ["audit", "log", "--db", p, "--consumer", "bob", "--limit", "1", "--follow"]
+    assert main([*argv, "--json"]) == 0
+    rows = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [r["flow_id"] for r in rows] == ["flow-blocked", "new-1", "new-3"]
+    assert rows[-1]["action"] == "block" and rows[-1]["name"] == "drop_db"
+    looks.clear()
+    monkeypatch.setattr(audit_cli, "_wait", lambda _s: (_ for _ in ()).throw(KeyboardInterrupt))
+    assert main([*argv[:-3], "--decision", "block", "--follow"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 2 and "drop_db" in out[-1] and "block -32063" in out[-1]

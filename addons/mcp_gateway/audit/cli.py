@@ -54,7 +54,7 @@ def _err(msg: str) -> None:
     sys.stderr.write(f"mcp-gateway audit: {msg}\n")
 
 
-def open_ro(spec: str) -> tuple[sqlite3.Connection, str]:
+def open_ro(spec: str, live: bool = False) -> tuple[sqlite3.Connection, str]:
     path = os.path.abspath(os.path.expanduser(spec))
     if not os.path.exists(path):
         raise DbUnreadable(f"no audit database at {path} (use --db PATH or MCP_GATEWAY_AUDIT_DB)")
@@ -72,6 +72,11 @@ def open_ro(spec: str) -> tuple[sqlite3.Connection, str]:
         # auditor's account). With no -wal holding rows yet to be checkpointed, the file is
         # the whole database: read it as immutable.
         wal = path + "-wal"
+        if live:  # (an immutable file never shows the rows committed after it was opened)
+            raise CliError(
+                f"{path}: cannot follow the database ({e}): this account cannot open it for "
+                "reading while it is written (SQLite needs to create its -shm file)"
+            ) from e
         if os.path.exists(wal) and os.path.getsize(wal) > 0:
             raise CliError(
                 f"{path}: cannot read the database ({e}); its -wal file holds rows that only a "
@@ -192,7 +197,7 @@ _DECISION_STYLE = {"pass": "green", "redact": "yellow", "block": "bold red", "dr
 
 
 def cmd_log(args: argparse.Namespace) -> int:
-    conn, path = open_ro(args.db)
+    conn, path = open_ro(args.db, live=args.follow)
     check_schema(conn, path)
     where, params = message_filter(args)
     cols = ", ".join(f"[{c}]" for c in MESSAGE_COLUMNS if c != "payload")
@@ -203,6 +208,8 @@ def cmd_log(args: argparse.Namespace) -> int:
     rows.reverse()
     for r in rows:
         r["utc"] = iso(r["time"])
+    if args.follow:
+        return _follow(conn, args, rows, cols, where, params)
     if args.json:
         _emit_json(rows)
         return EXIT_OK
@@ -221,34 +228,82 @@ def cmd_log(args: argparse.Namespace) -> int:
     t.add_column("find", justify="right", no_wrap=True)
     t.add_column("flow", no_wrap=True)
     for r in rows:
-        dec = r["action"] or ""
-        if r["refusal_code"] is not None:
-            dec = f"{dec} {r['refusal_code']}"
-        # (every value from the wire as plain text: a tool named "[/x]" is no markup)
-        what = term.text(
-            " ".join(x for x in (r["method"], r["name"]) if x) or (r["http_method"] or "")
-        )
-        kind = r["kind"] or ""
-        if kind != "request":
-            what.append(f" ({term.plain(kind)})", style="red" if r["error"] else "dim")
-        t.add_row(
-            str(r["seq"]),
-            (r["utc"] or "")[5:23].replace("T", " "),
-            "→" if r["direction"] == "c2s" else "←",
-            term.text(r["server"] or ""),
-            term.text(r["consumer"] or ""),
-            what,
-            term.text(r["rpc_id"] or ""),
-            f"{r['latency_ms']:.1f}" if r["latency_ms"] is not None else "",
-            term.text(dec, _DECISION_STYLE.get(r["action"] or "", "")),
-            str(r["findings"] or ""),
-            term.text((r["flow_id"] or "")[:8]),
-        )
+        t.add_row(*_cells(r))
     con = _console()
     con.print(t)
     if not rows:
         con.print("[dim]no matching messages[/dim]")
     return EXIT_OK
+
+
+def _cells(r: dict) -> list:
+    """One message row as the log shows it (every value from the wire as plain text: a tool
+    named "[/x]" is no markup)."""
+    dec = r["action"] or ""
+    if r["refusal_code"] is not None:
+        dec = f"{dec} {r['refusal_code']}"
+    what = term.text(" ".join(x for x in (r["method"], r["name"]) if x) or (r["http_method"] or ""))
+    kind = r["kind"] or ""
+    if kind != "request":
+        what.append(f" ({term.plain(kind)})", style="red" if r["error"] else "dim")
+    return [
+        str(r["seq"]),
+        (r["utc"] or "")[5:23].replace("T", " "),
+        "→" if r["direction"] == "c2s" else "←",
+        term.text(r["server"] or ""),
+        term.text(r["consumer"] or ""),
+        what,
+        term.text(r["rpc_id"] or ""),
+        f"{r['latency_ms']:.1f}" if r["latency_ms"] is not None else "",
+        term.text(dec, _DECISION_STYLE.get(r["action"] or "", "")),
+        str(r["findings"] or ""),
+        term.text((r["flow_id"] or "")[:8]),
+    ]
+
+
+FOLLOW_INTERVAL = 0.5  # seconds between looks at the database (the writer commits per 0.1 s)
+
+
+def _wait(seconds: float) -> None:  # (replaced by the tests)
+    time.sleep(seconds)
+
+
+def _follow(conn, args, rows: list[dict], cols: str, where: str, params: list) -> int:
+    """``audit log --follow``: the last rows, then each matching row as it is committed, one
+    line each (one JSON object a line with --json), until interrupted."""
+    from rich.text import Text
+
+    con = _console()
+
+    def emit(batch: list[dict]) -> None:
+        for r in batch:
+            if args.json:
+                sys.stdout.write(json.dumps(r, default=str) + "\n")
+            else:
+                line = Text()
+                for i, c in enumerate(_cells(r)):
+                    line.append("  " if i else "")
+                    line.append(c if isinstance(c, Text) else Text(c))
+                con.print(line)
+        sys.stdout.flush()
+
+    emit(rows)
+    last = conn.execute("SELECT coalesce(max(seq), 0) FROM messages").fetchone()[0]
+    cond = f"{where} AND" if where else " WHERE"
+    sql = f"SELECT seq, {cols}, hash FROM messages{cond} seq > ? AND seq <= ? ORDER BY seq"
+    try:
+        while True:
+            _wait(FOLLOW_INTERVAL)
+            top = conn.execute("SELECT coalesce(max(seq), 0) FROM messages").fetchone()[0]
+            if top <= last:
+                continue
+            new = _dicts(conn.execute(sql, [*params, last, top]))
+            for r in new:
+                r["utc"] = iso(r["time"])
+            emit(new)
+            last = top
+    except KeyboardInterrupt:
+        return EXIT_OK
 
 
 # -- audit stats -------------------------------------------------------------------------
@@ -794,6 +849,13 @@ def register(subparsers) -> None:
         "--limit", type=_limit, default=50, help="the newest N messages (default 50; 0: all)"
     )
     p.add_argument("--payloads", action="store_true", help="include stored payloads (--json)")
+    p.add_argument(
+        "-f",
+        "--follow",
+        action="store_true",
+        help="then print each matching message as it is recorded, one a line (with --json: "
+        "one JSON object a line), until Ctrl-C, as tail -f does",
+    )
     p.set_defaults(func=_wrap(cmd_log))
 
     p = sub.add_parser("stats", help="totals, findings, latency percentiles, losses, chain head")
