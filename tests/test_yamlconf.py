@@ -154,3 +154,35 @@ def test_an_unknown_field_of_a_rule_file_is_named_the_same_way(tmp_path) -> None
         load_rules([f])
     assert f"{f}:7: rules[0].scope.tool" in str(e.value)
     assert "known: direction, methods, tools, servers" in str(e.value)
+
+
+def test_a_value_that_should_be_a_mapping_says_what_goes_there(tmp_path) -> None:
+    # "Input should be a valid dictionary or instance of AuthConfig": a class name the reader
+    # never wrote, and not what belongs there
+    from mcp_gateway.identity.config import load_config_text
+    from mcp_gateway.scan.rules import load_rules
+
+    with pytest.raises(ConfigError) as e:
+        load_config_text("auth: true\n", "gw.yaml")
+    assert str(e.value) == (
+        "gw.yaml:1: auth: expected a mapping (required, header, realm, api_keys, jwt), got true"
+    )
+    with pytest.raises(ConfigError) as e:
+        load_config_text("policy:\n  rules:\n    - deny\n", "gw.yaml")
+    assert "gw.yaml:3: policy.rules[0]: expected a mapping (action, consumers" in str(e.value)
+    assert "got the text 'deny'" in str(e.value) and "PolicyRule" not in str(e.value)
+    f = tmp_path / "notes.txt"
+    f.write_text("just some notes\n")
+    with pytest.raises(ConfigError) as e:
+        load_rules([f])
+    assert str(e.value).startswith(f"{f}:1: expected a mapping (allowlist, rules), got the text")
+    f.write_text(
+        "rules:\n  - id: x\n    type: custom_x\n    severity: high\n    action: redact\n"
+        "    pattern: a\n    scope: [x]\n"
+    )
+    with pytest.raises(ConfigError) as e:
+        load_rules([f])
+    assert (
+        "rules[0].scope: expected a mapping (direction, methods, tools, servers), got a list"
+        in (str(e.value))
+    )

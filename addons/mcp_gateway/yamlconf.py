@@ -228,10 +228,29 @@ def validate[M: BaseModel](
             msg = msg[len("Value error, ") :]
         if err.get("type") == "extra_forbidden" and err["loc"]:
             msg += _known(model, err["loc"])
+        elif err.get("type") in ("model_type", "dict_type"):
+            # "Input should be a valid dictionary or instance of AuthConfig": a class name
+            # the reader never wrote; say what goes there and what was found
+            fields = _known(model, (*err["loc"], None), names_only=True)
+            msg = f"expected a mapping{fields}, got {_kind(err.get('input'))}"
         raise ConfigError(path, line_for(lines, loc), _fmt(loc), msg) from None
 
 
-def _known(model: type[BaseModel], loc: tuple) -> str:
+def _kind(v: Any) -> str:
+    if v is None:
+        return "nothing (an empty value)"
+    if isinstance(v, bool):
+        return f"{str(v).lower()}"
+    if isinstance(v, (int, float)):
+        return f"the number {v}"
+    if isinstance(v, str):
+        return f"the text {v[:40]!r}"
+    if isinstance(v, list):
+        return "a list"
+    return type(v).__name__
+
+
+def _known(model: type[BaseModel], loc: tuple, names_only: bool = False) -> str:
     """For a field the model does not have (``scope: {tool: …}``): the fields it has there,
     and the nearest one ("Extra inputs are not permitted" alone sent the reader to the
     docs for the spelling of ``tools``)."""
@@ -262,6 +281,8 @@ def _known(model: type[BaseModel], loc: tuple) -> str:
     if not (isinstance(here, type) and issubclass(here, BaseModel)):
         return ""
     names = [n if f.alias is None else f.alias for n, f in here.model_fields.items()]
+    if names_only:
+        return f" ({', '.join(names)})" if names else ""
     name = loc[-1]
     near = difflib.get_close_matches(str(name), names, n=1) if isinstance(name, str) else []
     guess = f"; did you mean {near[0]!r}?" if near else ""
