@@ -536,3 +536,8 @@ def test_log_follow_prints_each_new_matching_message(audit_db, capsys, monkeypat
     assert main([*argv[:-3], "--decision", "block", "--follow"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 2 and "drop_db" in out[-1] and "block -32063" in out[-1]
+
+
+def test_usage_errors_name_the_usage_command(tmp_path, capsys):
+    assert main(["usage", "--db", str(tmp_path / "none.db")]) == EXIT_ERROR
+    assert capsys.readouterr().err.startswith("mcp-gateway usage: no audit database at")

@@ -50,8 +50,8 @@ def _console():
     )
 
 
-def _err(msg: str) -> None:
-    sys.stderr.write(f"mcp-gateway audit: {msg}\n")
+def _err(msg: str, command: str = "audit") -> None:
+    sys.stderr.write(f"mcp-gateway {command}: {msg}\n")
 
 
 def open_ro(spec: str, live: bool = False) -> tuple[sqlite3.Connection, str]:
@@ -769,15 +769,15 @@ def cmd_usage(args: argparse.Namespace) -> int:
 # -- registration -----------------------------------------------------------------------
 
 
-def _wrap(fn):
+def _wrap(fn, command: str = "audit"):
     def run(args: argparse.Namespace) -> int:
         try:
             return fn(args)
         except CliError as e:
-            _err(str(e))
+            _err(str(e), command)
             return EXIT_ERROR
         except sqlite3.Error as e:
-            _err(f"database error: {e}")
+            _err(f"database error: {e}", command)
             return EXIT_ERROR
 
     return run
@@ -897,4 +897,4 @@ def register(subparsers) -> None:
     u.add_argument("--tool", help="tool name, or method for calls without a name (glob allowed)")
     u.add_argument("--since", help="15m, 2h, 7d, or an ISO time (hour granularity)")
     u.add_argument("--until", help="same forms as --since")
-    u.set_defaults(func=_wrap(cmd_usage))
+    u.set_defaults(func=_wrap(cmd_usage, "usage"))  # (its errors said "mcp-gateway audit:")
