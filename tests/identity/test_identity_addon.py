@@ -448,6 +448,40 @@ def test_an_edit_that_loosens_limits_or_stops_hiding_waits_and_says_so(tmp_path,
         assert a.reload(now=301.1)
 
 
+def test_an_edit_that_loosens_the_jwt_checks_waits_and_says_so(tmp_path, caplog) -> None:
+    # a file cut after jwks_url and before audience: is valid, and took the IdP's tokens
+    # for any application after one second, silently
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text('{"keys": []}')
+    head = f"auth:\n  jwt:\n    jwks_file: {jwks}\n"
+    full = head + "    issuer: https://idp.example/\n    audience: mcp-gateway\n"
+    with _driven(tmp_path, full) as (cfg, p, a):
+        a.settle = (1.0, 5.0)
+        for part, said in (
+            (head + "    issuer: https://idp.example/\n", "audience"),
+            (head, "issuer, audience"),
+            (full.replace("mcp-gateway", "[mcp-gateway, other-app]"), "audience"),
+            (full + "    leeway: 600\n", "leeway"),
+            (full + "    require: []\n", "required claims"),
+            (full + "    algorithms: [RS256, EdDSA]\n", "algorithms"),
+        ):
+            cfg.write_text(part)
+            assert not a.reload(now=100.0)
+            assert not a.reload(now=103.0), part  # settled, but it accepts more
+            assert a.state.cfg.auth.jwt.audience == "mcp-gateway"
+            caplog.clear()
+            with caplog.at_level(logging.WARNING, logger="mcp_gateway.identity"):
+                assert a.reload(now=105.1), part
+            assert f"JWT checks as they were ({said})" in caplog.text, part
+            cfg.write_text(full)
+            assert not a.reload(now=200.0)
+            assert a.reload(now=205.1)
+        # a stricter edit needs one second only
+        cfg.write_text(full + "    leeway: 5\n")
+        assert not a.reload(now=300.0)
+        assert a.reload(now=301.1)
+
+
 def _change_ctime(path) -> None:
     """chmod the file (mode unchanged) until its ctime moves: the coarse file clock may give
     a write and a chmod right after it the same time."""

@@ -348,10 +348,40 @@ def _weakened(old: GatewayConfig | None, new: GatewayConfig) -> list[str]:
         out.extend(_policy_weakened(old.policy, new.policy))
         if old.policy.hide and not new.policy.hide and "the access policy" in _guards(new):
             out.append("the access policy's hiding of what callers may not use (hide)")
+    jwt = _jwt_loosened(old.auth.jwt, new.auth.jwt)
+    if jwt:
+        out.append(f"JWT checks as they were ({', '.join(jwt)})")
     if "rate limits" not in out:
         looser = _limits_loosened(old.limits, new.limits)
         if looser:
             out.append(f"rate limits as they were ({', '.join(looser)})")
+    return out
+
+
+def _jwt_loosened(old, new) -> list[str]:
+    """What a JWT edit accepts that ``old`` refused: the issuer or audience check gone or
+    widened, another key set trusted, more algorithms, a longer leeway, fewer required
+    claims. A file cut after ``jwks_url`` and before ``audience:`` is a valid configuration
+    that takes that IdP's tokens for any application, and it applied after one second."""
+    if old is None or new is None:
+        return []  # (JWT verification off: JWTs are opaque tokens without roles then)
+    out = []
+    if old.issuer and new.issuer != old.issuer:
+        out.append("issuer")
+
+    def auds(v) -> set:
+        return {v} if isinstance(v, str) else set(v or ())
+
+    if old.audience and (not new.audience or not auds(new.audience) <= auds(old.audience)):
+        out.append("audience")
+    if (new.jwks_url, new.jwks_file) != (old.jwks_url, old.jwks_file):
+        out.append("key set")
+    if set(new.algorithms) - set(old.algorithms):
+        out.append("algorithms")
+    if new.leeway > old.leeway:
+        out.append("leeway")
+    if set(old.require) - set(new.require):
+        out.append("required claims")
     return out
 
 
