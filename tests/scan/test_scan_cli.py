@@ -86,6 +86,21 @@ def test_scan_file_prints_table(tmp_path):
     assert github_token() not in out  # values are masked unless --show-values
 
 
+def test_scan_fail_exits_1_on_findings_only(tmp_path):
+    # for CI and pre-commit checks: without --fail a finding is not a failure
+    leak, clean = tmp_path / "leak.txt", tmp_path / "clean.txt"
+    leak.write_text("key " + github_token() + "\n")
+    clean.write_text("nothing to see\n")
+    assert run(["scan", str(leak)]).returncode == 0
+    assert run(["scan", "--fail", str(leak)]).returncode == 1
+    assert run(["scan", "--fail", str(clean)]).returncode == 0
+    found = orjson.dumps({"id": 1, "text": "token " + github_token()}) + b"\n"
+    quiet = b'{"id": 2, "text": "x"}\n'
+    assert run(["scan", "--fail"], quiet + found + quiet).returncode == 1
+    r = run(["scan", "--fail"], quiet + quiet)
+    assert r.returncode == 0 and len(r.stdout.splitlines()) == 2
+
+
 def test_scan_with_user_rules(tmp_path):
     rules = tmp_path / "r.yaml"
     rules.write_text(

@@ -25,6 +25,10 @@ def register(subparsers) -> None:
         help="rule file or directory (repeatable; default: the shipped packs)",
     )  # fmt: skip
     p.add_argument("--show-values", action="store_true", help="show matched values in the table")
+    p.add_argument(
+        "--fail", action="store_true",
+        help="exit 1 when anything is found (for CI and pre-commit checks)",
+    )  # fmt: skip
     p.set_defaults(func=cmd_scan)
 
     r = subparsers.add_parser("rules", help="validate and list scanning rules")
@@ -65,7 +69,7 @@ def cmd_scan(args) -> int:
         text = raw.decode("utf-8", "replace")
         dets = engine.scan_text(text)
         _table(args.file, text, dets, args.show_values)
-        return 0
+        return 1 if args.fail and dets else 0
     out = sys.stdout.buffer
     rc = 0
     for lineno, line in enumerate(sys.stdin.buffer, 1):
@@ -92,6 +96,8 @@ def cmd_scan(args) -> int:
         dets = engine.scan_text(text)
         out.write(encode_json({"id": ident, "detections": [d.to_dict() for d in dets]}) + b"\n")
         out.flush()
+        if args.fail and dets:
+            rc = 1
     return rc
 
 
