@@ -749,8 +749,10 @@ _VERSION_BEFORE = re.compile(
 # searched only when one of their words is there
 _DEPENDENCY_BEFORE = re.compile(
     r"(?:\bgem\s+['\"][\w.-]+['\"]\s*,\s*['\"](?:[~>=<]+\s*)?"
+    # (within one sentence: "PIN 550052. Login attempt from 81.6.38.169" is a code and an
+    # address; a dot inside a name or a version, foo.bar, is no sentence's end)
     r"|\b(?:upgrade|upgraded|upgrading|bump|bumped|bumping|downgrade|downgraded|pin|pinned)"
-    r"\b[^\n]{0,40}?\b(?:to|from|at)\s+"
+    r"\b(?:[^\n.!?]|[.!?](?!\s)){0,40}?\b(?:to|from|at)\s+"
     # release notes: "regression since 4.1.8.34", "minimum 1.4.9.0", "requires 2.0.0.1"
     r"|\b(?:since|minimum|maximum|requires?|required|at\s+least)\s*[:=]?\s*v?)\Z",
     re.IGNORECASE,
@@ -981,6 +983,10 @@ _REFERENCE_NAMES = (
     " m\u00e3_y\u00eau_c\u1ea7u m\u00e3_\u0111\u01a1n_h\u00e0ng m\u00e3_v\u1eadn_\u0111\u01a1n"
     " m\u00e3_s\u1ed1_thu\u1ebf m\u00e3_kh\u00e1ch_h\u00e0ng m\u00e3_\u0111\u1eb7t_ph\u00f2ng"
     " m\u00e3_tra_c\u1ee9u m\u00e3_h\u1ed3_s\u01a1 cccd cmnd"
+    # a bank account's number (not an IBAN): Kontonummer 072-186668-47, numéro de compte …
+    " kontonummer kontonr konto-nr rekeningnummer rekeningnr num\u00e9ro_de_compte"
+    " n\u00b0_de_compte n\u00famero_de_cuenta numero_di_conto numero_del_conto"
+    " n\u00famero_de_conta n.\u00ba_de_conta"
 ).split()
 _REFERENCE_NAMES_SCRIPTS = (
     "\u5de5\u5355\u53f7 \u8ba2\u5355\u53f7 \u5355\u53f7 \u7f16\u53f7 \u5de5\u53f7 \u6848\u53f7 \u7a0e\u53f7"
