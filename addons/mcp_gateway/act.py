@@ -226,6 +226,8 @@ class ActStage:
         return changed
 
     def _encoded_replacement(self, s) -> str | None:
+        if s.encoding == "split":
+            return ""  # the rest of a value cut across two text blocks: the first holds its placeholder
         if s.encoding == "base64":
             return self._rebase64(s)
         if s.encoding == "hex":

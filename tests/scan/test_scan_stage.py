@@ -808,6 +808,114 @@ def test_a_markdown_escaped_token_in_a_fetched_page_is_redacted(pipeline):
     assert text == "Leaked in CI log: export GITHUB\\_TOKEN=[REDACTED:github_token] by mistake."
 
 
+@pytest.mark.parametrize("brk", ["=\r\n", "=\n"], ids=["crlf", "lf"])
+def test_a_token_across_a_quoted_printable_soft_line_break_is_redacted(pipeline, engine, brk):
+    """An e-mail's raw source (a mail server's tool returns it so) breaks lines at 76
+    characters with "=": a token across such a break reached the model, which joins the
+    lines, unread (red-team round 33)."""
+    import quopri
+
+    tok = github_token()
+    body = "Subject: CI\r\n\r\nHere is the deploy token for the pipeline, keep it: " + tok
+    qp = quopri.encodestring(body.encode()).decode().replace("=\r\n", brk)
+    tail = qp.rsplit(brk, 1)[1]
+    assert tok not in qp and tok.endswith(tail) and len(tail) > 4  # broken inside the token
+    # the JSON text (escaped line breaks) and a string alone (the walk over many findings)
+    assert [d.type for d in engine.scan_text(qp)] == ["github_token"]
+    m = result({"content": [{"type": "text", "text": qp}]})
+    m.raw = orjson.dumps(m.payload)
+    pipeline.run(m)
+    assert [f.type for f in m.findings] == ["github_token"]
+    text = m.payload["result"]["content"][0]["text"]
+    assert text.endswith("keep it: [REDACTED:github_token]") and tail not in text
+
+
+@pytest.mark.parametrize("cut", [4, 11, 39])
+def test_a_token_cut_across_two_text_blocks_is_redacted(pipeline, cut):
+    """A tool that returns its output in fixed-size chunks, one text block each: hosts hand
+    the blocks to the model one after the other, and a token cut between two of them
+    reached it unread (red-team round 33). Both parts go; the reader sees one placeholder."""
+    tok = github_token()
+    blocks = [
+        {"type": "text", "text": "log line 1\nexport GH=" + tok[:cut]},
+        {"type": "text", "text": tok[cut:] + "\nlog line 2"},
+        {"type": "text", "text": "done"},
+    ]
+    m = result({"content": blocks, "isError": False})
+    m.raw = orjson.dumps(m.payload)
+    pipeline.run(m)
+    assert [(f.type, f.location) for f in m.findings] == [
+        ("github_token", "/result/content/0/text"),
+        ("github_token", "/result/content/1/text"),
+    ]
+    assert m.action is Action.REDACT
+    content = reserialize(m)["result"]["content"]
+    assert [c["text"] for c in content] == [
+        "log line 1\nexport GH=[REDACTED:github_token]",
+        "\nlog line 2",
+        "done",
+    ]
+
+
+def test_a_token_cut_across_a_clients_text_blocks_is_redacted(pipeline):
+    """The same join in a client's message to a server: a sampling answer's content list
+    (the model's words, which a prompt injection may have filled with the user's token)."""
+    tok = github_token(prefix="ghs")
+    m = Message(
+        {
+            "jsonrpc": "2.0",
+            "id": 7,
+            "result": {
+                "role": "assistant",
+                "model": "m",
+                "content": [{"type": "text", "text": tok[:20]}, {"type": "text", "text": tok[20:]}],
+            },
+        },
+        Direction.CLIENT_TO_SERVER,
+        Kind.RESULT,
+        ex(),
+        id=7,
+        method="sampling/createMessage",
+    )
+    m.raw = orjson.dumps(m.payload)
+    pipeline.run(m)
+    assert m.action is Action.REDACT
+    content = reserialize(m)["result"]["content"]
+    assert [c["text"] for c in content] == ["[REDACTED:github_token]", ""]
+
+
+def test_text_blocks_that_only_meet_are_left_alone(pipeline):
+    tok = github_token()
+    blocks = [
+        {"type": "text", "text": "ghp_"},  # a prefix alone, then prose
+        {"type": "text", "text": "is the prefix of classic GitHub tokens, see the docs"},
+        {"type": "text", "text": "key: " + tok},  # whole in its block: found once, there
+        {"type": "image", "data": "aGVsbG8=", "mimeType": "image/png"},
+        {"type": "text", "text": "end"},
+    ]
+    m = result({"content": blocks})
+    m.raw = orjson.dumps(m.payload)
+    pipeline.run(m)
+    assert [f.location for f in m.findings] == ["/result/content/2/text"]
+    texts = [c.get("text") for c in reserialize(m)["result"]["content"]]
+    assert texts == [
+        "ghp_",
+        "is the prefix of classic GitHub tokens, see the docs",
+        "key: [REDACTED:github_token]",
+        None,
+        "end",
+    ]
+
+
+def test_quoted_printable_breaks_that_hide_nothing_are_left_alone(engine):
+    mail = (
+        "Content-Transfer-Encoding: quoted-printable\r\n\r\nHello team, the release note=\r\n"
+        "s are attached; AKIA numbers and ghp tokens are not in th=\r\nis mail. a=3Db=\r\n"
+        "c, x=\r\n\r\nend, base64 pad QUJD=\nREVG next\r\n"
+    )
+    assert engine.scan_text(mail * 20) == []
+
+
 def test_the_invisible_spans_are_those_the_unicode_view_drops():
     from mcp_gateway.scan import views
 

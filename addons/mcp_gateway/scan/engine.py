@@ -76,7 +76,8 @@ class Detection:
     action: str
     # how the value is encoded in the text: "" (plain), "json" (escapes), "url" (percent),
     # "base64", "gzip" (base64 of gzip or zlib data) or "hex" (value is the whole blob;
-    # decoded holds the secrets inside it), "escape", "unicode"
+    # decoded holds the secrets inside it), "escape", "unicode"; "split" (scan stage: the
+    # rest of a value cut across two text blocks, redacted to nothing)
     encoding: str = field(default="", repr=False, compare=False)
     decoded: tuple[str, ...] = field(default=(), repr=False, compare=False)
     priority: int = field(default=0, repr=False, compare=False)

@@ -19,7 +19,7 @@ import binascii
 import bisect
 import re
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import hyperscan as hs
@@ -47,6 +47,8 @@ _MIN_LEN = 6  # no rule matches anything shorter
 _MAX_PENDING = 256
 _MAX_CACHED_KEY = 1024  # longest method, name, server or address kept in the scope cache
 _MAX_LOCATE = 32
+_JOIN_WINDOW = 256  # characters of each block read across a boundary between two text blocks
+_MAX_JOINS = 1000  # boundaries read in one message
 _ECHO_MIN = 4096  # below it, scanning the copy twice costs less than noticing it
 _ECHO_PATH = ("result", "structuredContent", "result")
 _RELATED_TASK = "io.modelcontextprotocol/related-task"
@@ -312,6 +314,46 @@ def collect_keys(payload: Any) -> list[tuple[tuple, str]]:
     return out
 
 
+def text_block_pairs(payload: Any) -> list[tuple[tuple, dict, tuple, dict]]:
+    """(path, block, path, next block) of every two consecutive text content blocks
+    (``{"type": "text", "text": …}``) of the lists a model reads as one text: a result's
+    ``content`` (tools/call, tasks/result, a sampling answer) and the ``content`` of each
+    of a prompt's or a sampling request's ``messages``; at most ``_MAX_JOINS``. (Only
+    there: walking every node of every message would cost the scanner on large results.)"""
+    if not isinstance(payload, dict):
+        return []
+    lists: list[tuple[tuple, Any]] = []
+    for top in ("result", "params"):
+        body = payload.get(top)
+        if not isinstance(body, dict):
+            continue
+        lists.append(((top, "content"), body.get("content")))
+        msgs = body.get("messages")
+        if isinstance(msgs, list):
+            lists.extend(
+                ((top, "messages", i, "content"), m.get("content"))
+                for i, m in enumerate(msgs[:_MAX_JOINS])
+                if isinstance(m, dict)
+            )
+    out: list[tuple[tuple, dict, tuple, dict]] = []
+    for path, node in lists:
+        if not isinstance(node, list) or len(node) < 2:
+            continue
+        prev = None
+        for i, v in enumerate(node):
+            cur = v if _is_text_block(v) else None
+            if prev is not None and cur is not None:
+                out.append((path + (i - 1, "text"), prev, path + (i, "text"), cur))
+                if len(out) >= _MAX_JOINS:
+                    return out
+            prev = cur
+    return out
+
+
+def _is_text_block(v: Any) -> bool:
+    return isinstance(v, dict) and v.get("type") == "text" and isinstance(v.get("text"), str)
+
+
 def echoed_result(payload: Any) -> tuple[dict, dict, str] | None:
     """A tool result that carries its text twice: FastMCP (the Python SDK) returns a tool's
     non-object value both as a text content block and as ``structuredContent: {"result":
@@ -534,6 +576,7 @@ class ScanStage:
                 self._locate(msg, dets, spans)
         else:
             self._scan_walk(engine, msg, allowed, spans, payload, echo)
+        self._scan_joins(engine, msg, allowed, spans)
         self._scan_header(engine, msg, allowed)
         if msg.direction is Direction.SERVER_TO_CLIENT:
             self._scan_server_ids(engine, msg, allowed)
@@ -723,6 +766,31 @@ class ScanStage:
                 if (k, i) not in in_names:
                     in_names.add((k, i))
                     self._record(msg, changed[v], pointer(path), i, i + len(v), "block")
+
+    def _scan_joins(self, engine: Engine, msg: Message, allowed, spans: list[Span]) -> None:
+        """A secret cut across two consecutive text blocks of one content list (a tool
+        result's ``content``, a sampling message's): hosts hand the blocks to the model one
+        after the other, which reads them as one text, so a token split between them (a
+        tool that returns its output in fixed-size chunks) reached it unread. Each such
+        detection is recorded in both blocks and both parts are redacted (the second
+        to nothing, so the reader sees one placeholder)."""
+        for pa, a, pb, b in text_block_pairs(msg.payload):
+            ta, tb = a["text"], b["text"]
+            head, tail = ta[-_JOIN_WINDOW:], tb[:_JOIN_WINDOW]
+            cut, off = len(head), len(ta) - len(head)
+            for d in engine.scan(head + tail, allowed):
+                if not d.start < cut < d.end:
+                    continue  # within one block: found there already
+                whole = (d.decoded[0] if d.decoded else d.value,)
+                # (the head is replaced by the placeholder of the whole value, quoted as its
+                # encoding needs; a blob's part cannot be re-encoded on its own)
+                enc = d.encoding if d.encoding in ("json", "url") else ""
+                s = off + d.start
+                head_d = replace(d, encoding=enc, decoded=whole)
+                self._found(msg, head_d, a, "text", pa, s, len(ta), ta[s:], spans)
+                e = d.end - cut
+                tail_d = replace(d, encoding="split", decoded=whole)
+                self._found(msg, tail_d, b, "text", pb, 0, e, tb[:e], spans)
 
     def _found(
         self, msg: Message, d: Detection, container, key, path: tuple, s: int, e: int,

@@ -150,14 +150,18 @@ _ESCAPE = re.compile(
     r"&#(?:([0-9]{1,7})|[xX]([0-9a-fA-F]{1,6}));?|&([A-Za-z][A-Za-z0-9]{1,31};|shy)"
     r"|\\{1,2}(?:x([0-9a-fA-F]{2})|u\{([0-9a-fA-F]{1,6})\}|([" + MARKDOWN_PUNCT + r"]))"
     r"|(<[wW][bB][rR]\s{0,3}/?>)"  # HTML's word-break opportunity: shows nothing
+    # a quoted-printable soft line break inside a word (an e-mail's raw source, as mail
+    # servers' tools return it: lines end with "=" at 76 characters, and a token across
+    # one reached the model unread; readers join the lines); also JSON-escaped
+    r"|(?<=[A-Za-z0-9_+/.\-])(=(?:\r?\n|(?:\\{1,2}r)?\\{1,2}n))(?=[A-Za-z0-9_+/\-])"
 )
 
 
 def _escape_decode(m: re.Match) -> str:
-    dec, hexa, name, x, brace, punct, wbr = m.groups()
+    dec, hexa, name, x, brace, punct, wbr, soft = m.groups()
     if punct is not None:
         return punct  # a Markdown escape: the character itself
-    if wbr is not None:
+    if wbr is not None or soft is not None:
         return ""
     if name is not None:
         ch = html.entities.html5.get(name, m.group())
@@ -174,8 +178,8 @@ def _escape_decode(m: re.Match) -> str:
 
 def escape_view(text: str) -> View | None:
     """HTML character references, \\x / \\u{} escapes and Markdown backslash escapes decoded
-    (and HTML's <wbr>, which shows nothing)."""
-    if "&" not in text and "\\" not in text and "<" not in text:
+    (and HTML's <wbr>, which shows nothing, and quoted-printable soft line breaks)."""
+    if "&" not in text and "\\" not in text and "<" not in text and "=" not in text:
         return None
     return _build(text, _ESCAPE, _escape_decode, "escape")
 
@@ -309,4 +313,6 @@ ESCAPE_ANCHOR = (
     # went unseen, and so did a reference without its ";", as browsers read it)
     rb"|[A-Za-z0-9](?:" + _INVISIBLE_REF.encode() + rb"|&shy"
     rb"|&(?:" + _INVISIBLE_NAMES.encode() + rb");|<[wW][bB][rR]\s{0,3}/?>)"
+    # a quoted-printable soft line break inside a word (raw e-mail), also JSON-escaped
+    rb"|[A-Za-z0-9_+/.\-]=(?:\r?\n|(?:\\{1,2}r)?\\{1,2}n)[A-Za-z0-9_+/\-]"
 )
