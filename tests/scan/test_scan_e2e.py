@@ -143,6 +143,26 @@ async def test_secret_in_tool_result_is_redacted(
     assert "jane.doe@example.org" in out  # personal data is logged, not rewritten
 
 
+async def test_a_token_cut_across_text_blocks_or_a_soft_line_break_is_redacted(
+    mitmdump_factory, mcp_server_factory, mcp_session
+):
+    """Red-team round 33: a tool returning its output in 16-character text blocks, and a raw
+    e-mail in quoted-printable (its token across a "=" soft line break), reached the official
+    Python SDK client whole through a real mitmdump; the model reads both joined."""
+    server = mcp_server_factory("streamable")
+    md = mitmdump_factory(shared=True)
+    token = "ghp_Zq8Lm2Xv9Rt4Wp7Yk3Nb6Hc1Jd5Fg0"
+    async with mcp_session(server.url, proxy=md.proxy_url) as s:
+        chunks = await s.call_tool("leak_chunks", {"size": 16})
+        mail = text_of(await s.call_tool("leak_mail", {}))
+    joined = "".join(c.text for c in chunks.content if isinstance(c, types.TextContent))
+    assert len(chunks.content) > 3
+    assert joined == "GITHUB_TOKEN=[REDACTED:github_token]\nok"
+    unfolded = mail.replace("=\r\n", "")
+    assert token[:12] not in unfolded and token[-12:] not in unfolded
+    assert unfolded.endswith("keep it safe: GITHUB_TOKEN=3D[REDACTED:github_token]")
+
+
 @pytest.mark.parametrize("transport", ["streamable", "json"])
 async def test_redaction_that_breaks_the_output_schema_still_returns_a_result(
     mitmdump_factory, mcp_server_factory, mcp_session, transport

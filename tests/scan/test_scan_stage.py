@@ -857,6 +857,42 @@ def test_a_token_cut_across_two_text_blocks_is_redacted(pipeline, cut):
     ]
 
 
+@pytest.mark.parametrize("size", [8, 16, 32])
+def test_a_token_cut_across_many_small_text_blocks_is_redacted(pipeline, size):
+    """Chunks smaller than the token: it spans three blocks or more (a live FastMCP tool
+    returning 32-character chunks kept the last part of its token when only pairs of blocks
+    were read)."""
+    tok = github_token()
+    out = "build log...\nexport GH_TOKEN=" + tok + "\nok\n"
+    blocks = [{"type": "text", "text": out[i : i + size]} for i in range(0, len(out), size)]
+    m = result({"content": blocks})
+    m.raw = orjson.dumps(m.payload)
+    pipeline.run(m)
+    joined = "".join(c["text"] for c in reserialize(m)["result"]["content"])
+    assert joined.count("[REDACTED:") == 1 and not any(tok[i : i + 5] in joined for i in range(36))
+    assert joined.endswith("\nok\n")
+
+
+def test_a_long_block_between_keeps_its_middle(pipeline):
+    """A block longer than the window is read by its two ends, each with its neighbour: a
+    token cut at either end is found, its middle is left to its own scan, never joined."""
+    tok, tok2 = github_token(seed=5), github_token(seed=6)
+    long = tok[20:] + " middle " + "x" * 2000 + " end " + tok2[:9]
+    blocks = [
+        {"type": "text", "text": "a " + tok[:20]},
+        {"type": "text", "text": long},
+        {"type": "text", "text": tok2[9:] + " b"},
+    ]
+    m = result({"content": blocks})
+    m.raw = orjson.dumps(m.payload)
+    pipeline.run(m)
+    assert [f.location for f in m.findings] == [f"/result/content/{i}/text" for i in (0, 1, 1, 2)]
+    texts = [c["text"] for c in reserialize(m)["result"]["content"]]
+    assert texts[0] == "a [REDACTED:github_token]"
+    assert texts[1] == " middle " + "x" * 2000 + " end [REDACTED:github_token]"
+    assert texts[2] == " b"
+
+
 def test_a_token_cut_across_a_clients_text_blocks_is_redacted(pipeline):
     """The same join in a client's message to a server: a sampling answer's content list
     (the model's words, which a prompt injection may have filled with the user's token)."""

@@ -314,12 +314,12 @@ def collect_keys(payload: Any) -> list[tuple[tuple, str]]:
     return out
 
 
-def text_block_pairs(payload: Any) -> list[tuple[tuple, dict, tuple, dict]]:
-    """(path, block, path, next block) of every two consecutive text content blocks
-    (``{"type": "text", "text": …}``) of the lists a model reads as one text: a result's
-    ``content`` (tools/call, tasks/result, a sampling answer) and the ``content`` of each
-    of a prompt's or a sampling request's ``messages``; at most ``_MAX_JOINS``. (Only
-    there: walking every node of every message would cost the scanner on large results.)"""
+def text_block_runs(payload: Any) -> list[list[tuple[tuple, dict]]]:
+    """Runs of two or more consecutive text content blocks (``{"type": "text", "text": …}``,
+    each with its path) of the lists a model reads as one text: a result's ``content``
+    (tools/call, tasks/result, a sampling answer) and the ``content`` of each of a prompt's
+    or a sampling request's ``messages``; ``_MAX_JOINS`` blocks at most. (Only there:
+    walking every node of every message would cost the scanner on large results.)"""
     if not isinstance(payload, dict):
         return []
     lists: list[tuple[tuple, Any]] = []
@@ -335,19 +335,25 @@ def text_block_pairs(payload: Any) -> list[tuple[tuple, dict, tuple, dict]]:
                 for i, m in enumerate(msgs[:_MAX_JOINS])
                 if isinstance(m, dict)
             )
-    out: list[tuple[tuple, dict, tuple, dict]] = []
+    runs: list[list[tuple[tuple, dict]]] = []
+    budget = _MAX_JOINS
     for path, node in lists:
         if not isinstance(node, list) or len(node) < 2:
             continue
-        prev = None
-        for i, v in enumerate(node):
-            cur = v if _is_text_block(v) else None
-            if prev is not None and cur is not None:
-                out.append((path + (i - 1, "text"), prev, path + (i, "text"), cur))
-                if len(out) >= _MAX_JOINS:
-                    return out
-            prev = cur
-    return out
+        run: list[tuple[tuple, dict]] = []
+        for i, v in enumerate(node[:budget]):
+            if _is_text_block(v):
+                run.append((path + (i, "text"), v))
+                continue
+            if len(run) > 1:
+                runs.append(run)
+            run = []
+        if len(run) > 1:
+            runs.append(run)
+        budget -= min(len(node), budget)
+        if budget <= 0:
+            break
+    return runs
 
 
 def _is_text_block(v: Any) -> bool:
@@ -768,29 +774,55 @@ class ScanStage:
                     self._record(msg, changed[v], pointer(path), i, i + len(v), "block")
 
     def _scan_joins(self, engine: Engine, msg: Message, allowed, spans: list[Span]) -> None:
-        """A secret cut across two consecutive text blocks of one content list (a tool
-        result's ``content``, a sampling message's): hosts hand the blocks to the model one
-        after the other, which reads them as one text, so a token split between them (a
-        tool that returns its output in fixed-size chunks) reached it unread. Each such
-        detection is recorded in both blocks and both parts are redacted (the second
-        to nothing, so the reader sees one placeholder)."""
-        for pa, a, pb, b in text_block_pairs(msg.payload):
-            ta, tb = a["text"], b["text"]
-            head, tail = ta[-_JOIN_WINDOW:], tb[:_JOIN_WINDOW]
-            cut, off = len(head), len(ta) - len(head)
-            for d in engine.scan(head + tail, allowed):
-                if not d.start < cut < d.end:
-                    continue  # within one block: found there already
-                whole = (d.decoded[0] if d.decoded else d.value,)
-                # (the head is replaced by the placeholder of the whole value, quoted as its
-                # encoding needs; a blob's part cannot be re-encoded on its own)
-                enc = d.encoding if d.encoding in ("json", "url") else ""
-                s = off + d.start
-                head_d = replace(d, encoding=enc, decoded=whole)
-                self._found(msg, head_d, a, "text", pa, s, len(ta), ta[s:], spans)
-                e = d.end - cut
-                tail_d = replace(d, encoding="split", decoded=whole)
-                self._found(msg, tail_d, b, "text", pb, 0, e, tb[:e], spans)
+        """A secret cut across consecutive text blocks of one content list (a tool result's
+        ``content``, a sampling message's): hosts hand the blocks to the model one after
+        the other, which reads them as one text, so a token split between them (a tool that
+        returns its output in fixed-size chunks) reached it unread. The blocks of a run are
+        read joined (a long block by its first and last ``_JOIN_WINDOW`` characters, its
+        middle being scanned on its own); a detection that spans blocks is recorded in each
+        and every part is redacted (the first to the placeholder, the others to nothing, so
+        the reader sees one placeholder)."""
+        for run in text_block_runs(msg.payload):
+            # windows of (block, its offset, piece): a long block closes one with its first
+            # characters and opens the next with its last (its two ends never meet)
+            windows: list[list[tuple[int, int, str]]] = [[]]
+            for k, (_path, block) in enumerate(run):
+                t = block["text"]
+                if len(t) <= 2 * _JOIN_WINDOW:
+                    windows[-1].append((k, 0, t))
+                    continue
+                windows[-1].append((k, 0, t[:_JOIN_WINDOW]))
+                windows.append([(k, len(t) - _JOIN_WINDOW, t[-_JOIN_WINDOW:])])
+            for window in windows:
+                if len(window) > 1:
+                    self._join_window(engine, msg, allowed, spans, run, window)
+
+    def _join_window(self, engine: Engine, msg: Message, allowed, spans: list[Span], run, window):
+        starts: list[int] = []
+        pos = 0
+        for _k, _off, piece in window:
+            starts.append(pos)
+            pos += len(piece)
+        for d in engine.scan("".join(p for _k, _o, p in window), allowed):
+            covered: dict[int, tuple[int, int]] = {}  # block -> (start, end) in it
+            i = bisect.bisect_right(starts, d.start) - 1
+            while i < len(window) and starts[i] < d.end:
+                k, off, piece = window[i]
+                a = max(d.start, starts[i]) - starts[i] + off
+                b = min(d.end, starts[i] + len(piece)) - starts[i] + off
+                if b > a:
+                    covered[k] = (a, b)
+                i += 1
+            if len(covered) < 2:
+                continue  # within one block: found there already
+            whole = (d.decoded[0] if d.decoded else d.value,)
+            # (the first part is replaced by the placeholder of the whole value, quoted as its
+            # encoding needs; a blob's part cannot be re-encoded on its own)
+            enc = d.encoding if d.encoding in ("json", "url") else ""
+            for n, (k, (a, b)) in enumerate(sorted(covered.items())):
+                path, block = run[k]
+                part = replace(d, encoding=enc if n == 0 else "split", decoded=whole)
+                self._found(msg, part, block, "text", path, a, b, block["text"][a:b], spans)
 
     def _found(
         self, msg: Message, d: Detection, container, key, path: tuple, s: int, e: int,

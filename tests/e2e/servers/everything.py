@@ -235,6 +235,24 @@ def build(transport: str) -> FastMCP:
         return leak_text(kind)
 
     @mcp.tool()
+    def leak_chunks(size: int = 16) -> list[TextContent]:
+        """The GitHub leak as text blocks of ``size`` characters (output read in chunks)."""
+        seen("leak_chunks", size=size)
+        out = leak_text("github") + "\nok"
+        return [TextContent(type="text", text=out[i : i + size]) for i in range(0, len(out), size)]
+
+    @mcp.tool()
+    def leak_mail() -> str:
+        """A raw e-mail carrying the GitHub leak in quoted-printable, lines cut at 76."""
+        import quopri
+
+        seen("leak_mail")
+        body = "Subject: CI\r\n\r\nThe deploy token for the pipeline, keep it safe: " + leak_text(
+            "github"
+        )
+        return quopri.encodestring(body.encode()).decode()
+
+    @mcp.tool()
     def issue_token() -> IssuedToken:
         """A fake GitHub token as a structured result whose outputSchema has a pattern."""
         seen("issue_token")
