@@ -1999,3 +1999,16 @@ def test_the_scope_cache_keeps_one_copy_of_each_set_of_rules(engine):
     assert any(v is not None for v in cache.values())  # the test means something
     assert len(sets) <= 4, len(sets)
     assert grew < 4 << 20, grew  # (copies: ~17 MB)
+
+
+def test_an_empty_assignment_before_a_line_break_is_no_soft_break(engine):
+    """``KEY=`` then a line break ends an empty assignment (.env, INI, an Ansible inventory):
+    only a line as long as quoted-printable fills them is joined to the next."""
+    tok = github_token()
+    env = "A_PASSWORD=\nGITHUB_TOKEN_SUFFIX=" + tok[4:] + "\nghp_=\n" + tok[4:] + "\n"
+    assert [d.type for d in engine.scan_text(env)] == []
+    line = "x" * (75 - len("ghp_ab")) + "ghp_ab="
+    assert len(line) == 76
+    assert [d.type for d in engine.scan_text(line.replace("ghp_ab", tok[:6]) + "\n" + tok[6:])] == [
+        "github_token"
+    ]

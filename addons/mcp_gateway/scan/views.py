@@ -161,8 +161,10 @@ def _escape_decode(m: re.Match) -> str:
     dec, hexa, name, x, brace, punct, wbr, soft = m.groups()
     if punct is not None:
         return punct  # a Markdown escape: the character itself
-    if wbr is not None or soft is not None:
+    if wbr is not None:
         return ""
+    if soft is not None:
+        return "" if _soft_break(m.string, m.start()) else m.group()
     if name is not None:
         ch = html.entities.html5.get(name, m.group())
     else:
@@ -174,6 +176,18 @@ def _escape_decode(m: re.Match) -> str:
     # &ZeroWidthSpace; inside a token on a web page: ghp_…&shy;… went unseen), read as the
     # unicode view reads that character
     return _unicode_text(ch) if len(ch) == 1 and _UNICODE.fullmatch(ch) else ch
+
+
+def _soft_break(text: str, pos: int) -> bool:
+    """Whether the "=" at ``pos`` ends a line as long as quoted-printable encoders fill them
+    (76 characters with the "=", a few less where an escape did not fit; longer in a JSON
+    text, whose escapes of quotes and backslashes add characters): ``KEY=`` then a line
+    break ends an empty assignment in .env and INI files, which must not join the next line."""
+    real = text.rfind("\n", 0, pos) + 1
+    escaped = text.rfind("\\n", 0, pos)
+    if escaped >= 0 and escaped + 2 > real:
+        return 70 <= pos - escaped - 1 <= 100
+    return 70 <= pos - real + 1 <= 76
 
 
 def escape_view(text: str) -> View | None:
