@@ -161,10 +161,8 @@ def _escape_decode(m: re.Match) -> str:
     dec, hexa, name, x, brace, punct, wbr, soft = m.groups()
     if punct is not None:
         return punct  # a Markdown escape: the character itself
-    if wbr is not None:
+    if wbr is not None or soft is not None:
         return ""
-    if soft is not None:
-        return "" if _soft_break(m.string, m.start()) else m.group()
     if name is not None:
         ch = html.entities.html5.get(name, m.group())
     else:
@@ -195,7 +193,18 @@ def escape_view(text: str) -> View | None:
     (and HTML's <wbr>, which shows nothing, and quoted-printable soft line breaks)."""
     if "&" not in text and "\\" not in text and "<" not in text and "=" not in text:
         return None
-    return _build(text, _ESCAPE, _escape_decode, "escape")
+    return _build(text, _EscapesIn(), _escape_decode, "escape")
+
+
+class _EscapesIn:
+    """``_ESCAPE``'s matches but the "=" + line break that is no soft break (a match left as
+    it is would still widen a detection that ends at it to its line break)."""
+
+    @staticmethod
+    def finditer(text: str):
+        for m in _ESCAPE.finditer(text):
+            if m.group(8) is None or _soft_break(text, m.start()):
+                yield m
 
 
 # Characters a reader does not see (format characters, variation selectors, fillers) or sees
