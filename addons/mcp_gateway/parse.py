@@ -11,6 +11,7 @@ import binascii
 import functools
 import json
 import re
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -272,6 +273,23 @@ def fold_name(name: str) -> str:
     if name.isascii():
         return name.lower()
     return "".join(map(_fold_char, name))
+
+
+def fold_readings(name: str) -> tuple[str, ...]:
+    """``fold_name`` of a name, then of its NFKC form and of that without its accents, when
+    they differ. A server that keeps its tools in a database table looks them up under the
+    table's collation: MySQL 8's default (``utf8mb4_0900_ai_ci``) ignores width and accents,
+    SQL Server's (``…_CI_AS``) width, so ``ｄｅｌｅｔｅ_repo`` and ``dëlete_repo`` run
+    ``delete_repo`` there. The SDKs' own lookups (dicts, maps) read neither, so these
+    readings only add refusals and scopes: deny rules, tool limits and tool-scoped scan
+    rules match any of them (the name as written is still judged first, so under a default
+    deny a spelling that no allow rule names as written is refused)."""
+    folded = fold_name(name)
+    if name.isascii():
+        return (folded,)
+    nfkc = unicodedata.normalize("NFKC", name)
+    bare = "".join(c for c in unicodedata.normalize("NFKD", nfkc) if not unicodedata.combining(c))
+    return tuple(dict.fromkeys((folded, fold_name(nfkc), fold_name(bare))))
 
 
 @functools.lru_cache(maxsize=4096)

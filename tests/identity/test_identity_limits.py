@@ -87,6 +87,17 @@ def test_tool_glob_limit_also_ignoring_case(mkex, mkreq) -> None:
     assert _call(stage, mkex, mkreq, a, "skill_task").action is Action.PASS  # not the glob's
 
 
+def test_tool_glob_limit_also_in_width_and_accent_insensitive_readings(mkex, mkreq) -> None:
+    """A tool table under MySQL 8's default collation runs delete_repo for ｄｅｌｅｔｅ_repo and
+    dëlete_repo: they draw from the delete_* bucket too (red-team round 33)."""
+    stage, _ = _stage('limits:\n  tools:\n    - match: "delete_*"\n      rate: 2/minute\n')
+    a = _ident("alice")
+    assert _call(stage, mkex, mkreq, a, "ｄｅｌｅｔｅ_repo").action is Action.PASS
+    assert _call(stage, mkex, mkreq, a, "d\u00eblete_repo").action is Action.PASS
+    m = _call(stage, mkex, mkreq, a, "delete_repo")
+    assert m.action is Action.BLOCK and "tool delete_*" in m.refusal.message
+
+
 def test_responses_and_notifications_and_server_requests_not_counted(mkex, mkreq) -> None:
     stage, _ = _stage("limits:\n  default: 1/hour\n")
     a = _ident("alice")

@@ -101,7 +101,7 @@ def test_names_are_folded_as_lookups_that_ignore_case_fold_them(mkex, mkreq) -> 
         assert _req(st, mkex, mkreq, bob, name=name).action is Action.BLOCK, name
     m = _req(st, mkex, mkreq, bob, method="prompts/get", name="\u017fecret_x")
     assert m.action is Action.BLOCK
-    for name in ("execute_sq", "kill_tasks", "ｅxecute_sql"):  # others, and no NFKC reading
+    for name in ("execute_sq", "kill_tasks", "exеcute_sql"):  # others (a Cyrillic e)
         assert _req(st, mkex, mkreq, bob, name=name).action is Action.PASS, name
     # under a default deny, an allow rule still lets the name it names through
     st = _stage(
@@ -109,6 +109,35 @@ def test_names_are_folded_as_lookups_that_ignore_case_fold_them(mkex, mkreq) -> 
     )
     assert _req(st, mkex, mkreq, bob, name="list_ſtuff").action is Action.PASS
     assert _req(st, mkex, mkreq, bob, name="list_stuff").action is Action.BLOCK
+
+
+def test_names_are_also_read_as_width_and_accent_insensitive_lookups_read_them(mkex, mkreq) -> None:
+    """A server that keeps its tools in a database table looks them up under the table's
+    collation: MySQL 8's default ignores width and accents, SQL Server's width, so a
+    fullwidth or accented spelling runs the ASCII tool there (red-team round 33; the SDKs'
+    dict and map lookups do not, so these readings only add refusals). An allow rule does
+    not let a spelling through that it does not name as written."""
+    st = _stage(
+        "policy:\n  rules:\n    - action: deny\n      tools: [execute_sql, delete_*]\n"
+        "      prompts: [secret_*]\n"
+    )
+    bob = _who("bob")
+    for name in (
+        "ｅｘｅｃｕｔｅ_sql",
+        "ＥＸＥＣＵＴＥ＿ＳＱＬ",
+        "exécute_sql",  # é
+        "exécute_sql",  # e and a combining acute accent
+        "ﬀ",  # (ff ligature: a name of its own, not denied)
+        "ｄｅｌｅｔｅ_repo",
+        "dëlète_repo",
+    ):
+        expect = Action.PASS if name == "ﬀ" else Action.BLOCK
+        assert _req(st, mkex, mkreq, bob, name=name).action is expect, name
+    m = _req(st, mkex, mkreq, bob, method="prompts/get", name="ｓｅｃｒｅｔ_x")
+    assert m.action is Action.BLOCK
+    st = _stage("policy:\n  default: deny\n  rules:\n    - action: allow\n      tools: [read_*]\n")
+    assert _req(st, mkex, mkreq, bob, name="read_x").action is Action.PASS
+    assert _req(st, mkex, mkreq, bob, name="ｒｅａｄ_x").action is Action.BLOCK
 
 
 def test_a_resource_uri_is_also_read_as_a_fetching_server_reaches_it(mkex, mkreq) -> None:

@@ -590,7 +590,19 @@ def test_a_file_scope_written_percent_encoded_still_ignores_case(tmp_path):
         assert m.action is Action.BLOCK, uri
 
 
-@pytest.mark.parametrize("tool", ["crm_export", "CRM_export", "Crm_Export", "CRM_EXPORT"])
+@pytest.mark.parametrize(
+    "tool",
+    [
+        "crm_export",
+        "CRM_export",
+        "Crm_Export",
+        "CRM_EXPORT",
+        # width- and accent-insensitive lookups (a tool table under MySQL 8's default
+        # collation): red-team round 33
+        "ｃｒｍ_export",
+        "crm\u0301_export",
+    ],
+)
 def test_a_tool_scope_also_matches_the_name_ignoring_case(tmp_path, tool):
     """A server that looks tools up ignoring case (the access policy reads names so) runs
     crm_export for CRM_export: its arguments and its result went past a rule scoped to

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from functools import lru_cache, partial
 
 from ..message import Direction, ErrorCode, Kind, Message
-from ..parse import fold_name
+from ..parse import fold_name, fold_readings
 from ..pipeline import ORDER_LIMITS
 from .config import LimitsConfig, Rate
 from .identify import client_host
@@ -128,12 +128,13 @@ class LimitsStage:
             # (also ignoring case, as the access policy reads the name: a server that looks
             # tools up so runs delete_repo for Delete_repo, which stepped out of a
             # delete_* bucket)
-            folded = fold_name(tool)
+            # (and in NFKC: ｄｅｌｅｔｅ_repo, which a width-insensitive lookup runs)
+            readings = fold_readings(tool)
             hit = tuple(
                 Rule(f"tool:{t.match}", t.rate)
                 for t in self.cfg.tools
                 if fnmatch.fnmatchcase(tool, t.match)
-                or fnmatch.fnmatchcase(folded, fold_name(t.match))
+                or any(fnmatch.fnmatchcase(f, fold_name(t.match)) for f in readings)
             )
             if len(self._tool_cache) > 10_000:
                 self._tool_cache.clear()

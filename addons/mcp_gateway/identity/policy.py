@@ -29,7 +29,13 @@ import logging
 from collections.abc import Sequence
 
 from ..message import Direction, ErrorCode, Kind, Message
-from ..parse import URI_NORMALISED_MAX, fold_name, repeats_members, served_aliases
+from ..parse import (
+    URI_NORMALISED_MAX,
+    fold_name,
+    fold_readings,
+    repeats_members,
+    served_aliases,
+)
 from ..pipeline import ORDER_POLICY
 from .config import PolicyConfig, PolicyRule
 from .identify import client_host
@@ -59,8 +65,9 @@ _USED_WITH = {"prompts": "prompts/get", "resources": "resources/read"}
 
 def _any(value: str, globs: Sequence[str], fold: bool) -> bool:
     if fold:  # (as a lookup ignoring case reads the name: execute_ſql is execute_sql)
-        value = fold_name(value)
-        return any(fnmatch.fnmatchcase(value, fold_name(g)) for g in globs)
+        # (and in NFKC, as a width-insensitive lookup reads it: ｄｅｌｅｔｅ_repo)
+        values = fold_readings(value)
+        return any(fnmatch.fnmatchcase(v, fold_name(g)) for g in globs for v in values)
     return any(fnmatch.fnmatchcase(value, g) for g in globs)
 
 

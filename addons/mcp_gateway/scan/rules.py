@@ -37,7 +37,7 @@ from typing import Any, Literal
 import hyperscan as hs
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ..parse import fold_name
+from ..parse import fold_name, fold_readings
 from ..yamlconf import ConfigError, _fmt, line_for, load_yaml, validate
 from . import hscache
 from . import validators as V
@@ -546,8 +546,8 @@ def _glob_any(value: str, globs: Sequence[str]) -> bool:
 def _glob_any_folded(value: str, globs: Sequence[str]) -> bool:
     """Ignoring case (a tool or prompt name, which a server may look up so; a file: URI,
     whose file system may ignore it), each character folded as those lookups fold it."""
-    v = fold_name(value)
-    return any(fnmatch.fnmatchcase(v, fold_name(g)) for g in globs)
+    values = fold_readings(value)  # (and in NFKC: see fold_readings)
+    return any(fnmatch.fnmatchcase(v, fold_name(g)) for g in globs for v in values)
 
 
 @dataclass(slots=True)
