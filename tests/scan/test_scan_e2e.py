@@ -158,6 +158,9 @@ async def test_a_token_cut_across_text_blocks_or_a_soft_line_break_is_redacted(
     joined = "".join(c.text for c in chunks.content if isinstance(c, types.TextContent))
     assert len(chunks.content) > 3
     assert joined == "GITHUB_TOKEN=[REDACTED:github_token]\nok"
+    # FastMCP's copy of the blocks in structuredContent ({"result": [...]}) too
+    copy = "".join(b["text"] for b in chunks.structuredContent["result"])
+    assert copy == joined
     unfolded = mail.replace("=\r\n", "")
     assert token[:12] not in unfolded and token[-12:] not in unfolded
     assert unfolded.endswith("keep it safe: GITHUB_TOKEN=3D[REDACTED:github_token]")

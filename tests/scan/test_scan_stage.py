@@ -885,6 +885,22 @@ def test_a_token_cut_across_many_small_text_blocks_is_redacted(pipeline, size):
     assert joined.endswith("\nok\n")
 
 
+def test_fastmcps_copy_of_the_blocks_in_structured_content_is_read_joined_too(pipeline):
+    """FastMCP returns a tool's list of blocks in structuredContent as well, wrapped as
+    {"result": [...]}: the copy kept the token whole-but-split after content was redacted
+    (live, through a real mitmdump)."""
+    tok = github_token()
+    out = "export GH_TOKEN=" + tok + "\nok"
+    blocks = [{"type": "text", "text": out[i : i + 16]} for i in range(0, len(out), 16)]
+    copy = [dict(b, annotations=None) for b in blocks]
+    m = result({"content": blocks, "structuredContent": {"result": copy}})
+    m.raw = orjson.dumps(m.payload)
+    pipeline.run(m)
+    res = reserialize(m)["result"]
+    for got in (res["content"], res["structuredContent"]["result"]):
+        assert "".join(b["text"] for b in got) == "export GH_TOKEN=[REDACTED:github_token]\nok"
+
+
 def test_a_long_block_between_keeps_its_middle(pipeline):
     """A block longer than the window is read by its two ends, each with its neighbour: a
     token cut at either end is found, its middle is left to its own scan, never joined."""

@@ -317,8 +317,9 @@ def collect_keys(payload: Any) -> list[tuple[tuple, str]]:
 def text_block_runs(payload: Any) -> list[list[tuple[tuple, dict]]]:
     """Runs of two or more consecutive text content blocks (``{"type": "text", "text": …}``,
     each with its path) of the lists a model reads as one text: a result's ``content``
-    (tools/call, tasks/result, a sampling answer) and the ``content`` of each of a prompt's
-    or a sampling request's ``messages``; ``_MAX_JOINS`` blocks at most. (Only there:
+    (tools/call, tasks/result, a sampling answer) and its copy in ``structuredContent``, and
+    the ``content`` of each of a prompt's or a sampling request's ``messages``;
+    ``_MAX_JOINS`` blocks at most. (Only there:
     walking every node of every message would cost the scanner on large results.)"""
     if not isinstance(payload, dict):
         return []
@@ -328,6 +329,12 @@ def text_block_runs(payload: Any) -> list[list[tuple[tuple, dict]]]:
         if not isinstance(body, dict):
             continue
         lists.append(((top, "content"), body.get("content")))
+        # FastMCP returns a tool's list of blocks in structuredContent too, wrapped as
+        # {"result": [...]}; hosts that prefer structuredContent hand that copy to the model
+        sc = body.get("structuredContent")
+        lists.append(((top, "structuredContent"), sc))
+        if isinstance(sc, dict):
+            lists.append(((top, "structuredContent", "result"), sc.get("result")))
         msgs = body.get("messages")
         if isinstance(msgs, list):
             lists.extend(
