@@ -276,20 +276,28 @@ def fold_name(name: str) -> str:
 
 
 def fold_readings(name: str) -> tuple[str, ...]:
-    """``fold_name`` of a name, then of its NFKC form and of that without its accents, when
-    they differ. A server that keeps its tools in a database table looks them up under the
-    table's collation: MySQL 8's default (``utf8mb4_0900_ai_ci``) ignores width and accents,
-    SQL Server's (``…_CI_AS``) width, so ``ｄｅｌｅｔｅ_repo`` and ``dëlete_repo`` run
-    ``delete_repo`` there. The SDKs' own lookups (dicts, maps) read neither, so these
+    """``fold_name`` of a name, then of its NFKC form and of that without its accents and
+    invisible characters, and without trailing spaces, when they differ. A server that keeps
+    its tools in a database table looks them up under the table's collation: MySQL 8's
+    default (``utf8mb4_0900_ai_ci``) ignores width, accents and characters Unicode's
+    collation ignores (a zero-width space, a soft hyphen), SQL Server's (``…_CI_AS``) width,
+    and SQL Server and MySQL's older ``PAD SPACE`` collations trailing spaces, so
+    ``ｄｅｌｅｔｅ_repo``, ``dëlete_repo``, ``delete\u200b_repo`` and ``delete_repo `` run
+    ``delete_repo`` there. The SDKs' own lookups (dicts, maps) read none of these, so the
     readings only add refusals and scopes: deny rules, tool limits and tool-scoped scan
     rules match any of them (the name as written is still judged first, so under a default
     deny a spelling that no allow rule names as written is refused)."""
     folded = fold_name(name)
     if name.isascii():
-        return (folded,)
+        bare = folded.rstrip(" ")
+        return (folded,) if bare == folded or not bare else (folded, bare)
     nfkc = unicodedata.normalize("NFKC", name)
-    bare = "".join(c for c in unicodedata.normalize("NFKD", nfkc) if not unicodedata.combining(c))
-    return tuple(dict.fromkeys((folded, fold_name(nfkc), fold_name(bare))))
+    bare = "".join(
+        c
+        for c in unicodedata.normalize("NFKD", nfkc)
+        if not unicodedata.combining(c) and unicodedata.category(c) != "Cf"
+    ).rstrip(" ")
+    return tuple(dict.fromkeys(r for r in (folded, fold_name(nfkc), fold_name(bare)) if r))
 
 
 @functools.lru_cache(maxsize=4096)

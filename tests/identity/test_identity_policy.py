@@ -130,6 +130,9 @@ def test_names_are_also_read_as_width_and_accent_insensitive_lookups_read_them(m
         "ﬀ",  # (ff ligature: a name of its own, not denied)
         "ｄｅｌｅｔｅ_repo",
         "dëlète_repo",
+        "execute_sql ",  # (SQL Server and PAD SPACE collations ignore trailing spaces)
+        "execute\u200b_sql",  # (Unicode's collation ignores a zero-width space)
+        "exe\u00adcute_sql",  # and a soft hyphen
     ):
         expect = Action.PASS if name == "ﬀ" else Action.BLOCK
         assert _req(st, mkex, mkreq, bob, name=name).action is expect, name
