@@ -454,6 +454,63 @@ def test_a_json_rpc_1_service_naming_ping_is_not_taken_for_mcp(gw):
     assert send_typed(gw, b"text/plain", body).response.status_code == 401
 
 
+LENIENT_CALL = b'{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"delete_repo"}}'
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b")]}'\n" + LENIENT_CALL, id="xssi-prefix"),
+        pytest.param(LENIENT_CALL.replace(b'"', b"'"), id="single-quotes"),
+        pytest.param(
+            b"{jsonrpc:'2.0',id:2,method:'tools/call',params:{name:'x'}}", id="bare-names"
+        ),
+        pytest.param(b"# note\n" + LENIENT_CALL, id="hash-comment"),
+        pytest.param(b"// note\n" + LENIENT_CALL, id="slash-comment"),
+        pytest.param(b"{method /* x */ => 'tools\\u002fcall'; params={name='x'}}", id="gson-arrow"),
+        pytest.param(b'{"jsonrpc":"2.0","id":2,"method":\'tools/call\'}', id="one-value-quoted"),
+        pytest.param(b"{method: initialize, id: 1}", id="bare-initialize"),
+    ],
+)
+def test_a_request_only_a_lenient_parser_reads_is_refused_in_reverse_mode(gw, body):
+    """Gson's fromJson and Json.NET read single quotes, bare names, comments and Gson's ")]}'"
+    prefix: to a server on them each of these is a tools/call (Gson 2.13 read every one), and
+    through a real reverse mitmdump under auth.required each reached such a server
+    unauthenticated, unscanned and unaudited (red-team round 33). Refused (400, -32700)."""
+    gw.pipeline.add(NeedsKey())
+    req = tutils.treq(
+        method=b"POST",
+        path=b"/mcp",
+        headers=((b"content-type", b"application/json"),),
+        content=body,
+    )
+    f = tflow.tflow(req=req)
+    f.client_conn.proxy_mode = ProxyMode.parse("reverse:http://127.0.0.1:9")
+    send(gw, f)
+    assert f.response is not None and f.response.status_code == 400
+    assert decode_json(f.response.content)["error"]["code"] == -32700
+    # to a host not known to speak MCP, in regular mode, it may be any text: left alone
+    # (unless it is JSON naming "jsonrpc" and "method" that does not parse: refused before)
+    if not (body.startswith(b"{") and b'"jsonrpc"' in body and b'"method"' in body):
+        f = send_typed(gw, b"application/json", body)
+        assert f.response is None and f.request.content == body
+
+
+def test_text_that_only_mentions_a_method_is_left_alone_in_reverse_mode(gw):
+    gw.pipeline.add(NeedsKey())
+    for body in (
+        b"Docs: send {method: 'tools/call'} to run a tool",
+        b'<p>{method: "tools/call"}</p>',
+        b"method=tools/call&name=x",
+        b'{"http_method":"tools/x"}',
+    ):
+        req = tutils.treq(method=b"POST", path=b"/docs", content=body)
+        f = tflow.tflow(req=req)
+        f.client_conn.proxy_mode = ProxyMode.parse("reverse:http://127.0.0.1:9")
+        send(gw, f)
+        assert f.response is None and f.request.content == body, body
+
+
 def test_json_lines_of_another_kind_naming_a_method_are_not_refused(gw):
     """Bodies naming "method" without any jsonrpc member are read since the Java SDK runs
     such MCP requests; one the gateway cannot parse was then refused as a parse error

@@ -63,6 +63,7 @@ from .parse import (
     encode_json,
     is_mcp_payload,
     legacy_session_from_url,
+    lenient_names_mcp_method,
     looks_like_json,
     may_name_jsonrpc,
     names_mcp_method,
@@ -570,7 +571,11 @@ class Gateway:
                 or (json_type and (enc or body[:1] in _BOM_STARTS or b"\x00" in body[:4]))
                 or codec.charset_may_hide_json(body, ctype)
             ):
-                return  # not JSON: not MCP (checked on what the server will read, below)
+                # not JSON: not MCP (checked on what the server will read, below), unless a
+                # lenient parser reads an MCP request in it (a ")]}'" prefix, a comment first)
+                if not enc and lenient_names_mcp_method(body):
+                    self._refuse_lenient(flow, self._new_exchange(flow, h))
+                return
             ex = self._new_exchange(flow, h)
             mcp_ish = mcp_header or self._known_server(address_of(ex))
             big = mcp_ish or looks_like_json(body)  # too large to read: refused if MCP-like
@@ -613,6 +618,8 @@ class Gateway:
                     or ex.legacy_session is not None
                 )
             ):
+                if lenient_names_mcp_method(content):
+                    self._refuse_lenient(flow, ex)  # {method: 'tools/call', …}
                 return
             try:
                 value = decode_json(content)
@@ -634,6 +641,7 @@ class Gateway:
                     or self._known_server(address_of(ex))
                     or _names_mcp_method(content)
                     or _lenient_mcp(content, bare=_reverse(flow))
+                    or (_reverse(flow) and lenient_names_mcp_method(content))
                 ):
                     self._exchanges[flow.id] = ex
                     if not self._answer_for_the_server(flow, ex, content, e):
@@ -882,6 +890,23 @@ class Gateway:
         ident = msgs[0].id if len(msgs) == 1 else None
         self._reply(flow, status, error_response(ident, code, text))
         self._mark(flow, msgs)
+
+    def _refuse_lenient(self, flow: http.HTTPFlow, ex: Exchange) -> None:
+        """A body that is no JSON to the gateway but an MCP request to a lenient parser
+        (Gson, Json.NET: single quotes, bare names, comments, a ``)]}'`` prefix), sent in
+        reverse mode or to a server known to speak MCP: refused (400, -32700), since the
+        gateway cannot read it as such a server does. It went on unauthenticated, unscanned
+        and unaudited. (Elsewhere it may be any text that mentions MCP: left alone.)"""
+        if not (_reverse(flow) or self._known_server(address_of(ex))):
+            return
+        self._exchanges[flow.id] = ex
+        self._reject(
+            flow,
+            ex,
+            400,
+            ErrorCode.PARSE_ERROR,
+            "Parse error: not JSON, though a lenient parser reads an MCP request in it",
+        )
 
     def _answer_for_the_server(
         self, flow: http.HTTPFlow, ex: Exchange, content: bytes, e: ParseError

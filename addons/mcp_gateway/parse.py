@@ -438,6 +438,46 @@ def names_mcp_method(data: bytes | bytearray) -> bool:
     return b'"method"' in low and _MCP_METHOD_VALUE.search(low) is not None
 
 
+# The same as lenient parsers read a body: Gson (``Gson.fromJson`` reads leniently unless
+# told otherwise) and Json.NET (Newtonsoft's defaults), JSON5, kotlinx's ``isLenient``:
+# names and strings in single quotes (or names without any), ``=`` or ``=>`` for ``:``,
+# comments (``//``, ``/* */``, ``#``) between the tokens, and Gson's ``)]}'`` prefix before
+# the document. ``method`` is matched as a whole word (``"http_method": "tools/x"`` is not it).
+_GAP = rb"(?:[ \t\r\n]|/\*.*?\*/|//[^\n]*|#[^\n]*)*"
+_LENIENT_MCP_METHOD = re.compile(
+    rb"(?<![a-z0-9_$])[\"'`]?method[\"'`]?"
+    + _GAP
+    + rb"(?:=>|[:=])"
+    + _GAP
+    + rb"[\"'`]?(?:"
+    + b"|".join(re.escape(p.encode()).replace(b"/", rb"\\?/") for p in MCP_METHOD_PREFIXES)
+    + rb")",
+    re.S,
+)
+_U_ESCAPE = re.compile(rb"\\u([0-9a-f]{4})")
+# what such a parser takes for a document's start: an object or array after whitespace and
+# comments, and Gson's ")]}'" prefix (text that only mentions a method stays text)
+_LENIENT_START = re.compile(rb"(?:\xef\xbb\xbf)?[ \t\r\n]*(?:\)\]\}')?" + _GAP + rb"[{\[]", re.S)
+
+
+def lenient_names_mcp_method(data: bytes | bytearray) -> bool:
+    """Whether a body that is no JSON to the gateway (single quotes, names without quotes,
+    comments, a ``)]}'`` prefix) but opens an object or array to a lenient JSON parser names
+    an MCP method (in quotes or not: ``{method: initialize}``) as such a parser reads it: a
+    server on Gson or Json.NET runs ``{method: 'tools/call', params: {name: 'delete_repo'}}``,
+    which passed a reverse gateway under ``auth.required`` unauthenticated, unscanned and
+    unaudited. Matched in lower case, with ``\\u`` escapes decoded (both parsers read them
+    in names and strings alike)."""
+    low = bytes(data).lower()
+    if (b"method" not in low and b"\\u" not in low) or not _LENIENT_START.match(low):
+        return False
+    if b"\\u" in low:
+        low = _U_ESCAPE.sub(
+            lambda m: chr(int(m.group(1), 16)).encode("utf-8", "replace"), low
+        ).lower()
+    return _LENIENT_MCP_METHOD.search(low) is not None
+
+
 _WALK_FIRST = 256  # containers walked before the bracket count is consulted
 _COUNT_MAX = 8192  # bodies up to this size are walked with a small budget only
 _WALK_SMALL = 16
