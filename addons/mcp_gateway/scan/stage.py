@@ -47,8 +47,8 @@ _MIN_LEN = 6  # no rule matches anything shorter
 _MAX_PENDING = 256
 _MAX_CACHED_KEY = 1024  # longest method, name, server or address kept in the scope cache
 _MAX_LOCATE = 32
-_JOIN_WINDOW = 256  # characters of each block read across a boundary between two text blocks
-_MAX_JOINS = 1000  # boundaries read in one message
+_JOIN_WINDOW = 256  # characters of a long text block read across its boundaries with others
+_MAX_JOINS = 1000  # text blocks read joined in one message
 _ECHO_MIN = 4096  # below it, scanning the copy twice costs less than noticing it
 _ECHO_PATH = ("result", "structuredContent", "result")
 _RELATED_TASK = "io.modelcontextprotocol/related-task"
@@ -319,8 +319,8 @@ def text_block_runs(payload: Any) -> list[list[tuple[tuple, dict]]]:
     each with its path) of the lists a model reads as one text: a result's ``content``
     (tools/call, tasks/result, a sampling answer) and its copy in ``structuredContent``, and
     the ``content`` of each of a prompt's or a sampling request's ``messages``;
-    ``_MAX_JOINS`` blocks at most. (Only there:
-    walking every node of every message would cost the scanner on large results.)"""
+    ``_MAX_JOINS`` blocks at most. (Only there: walking every node of every message would
+    cost the scanner on large results.)"""
     if not isinstance(payload, dict):
         return []
     lists: list[tuple[tuple, Any]] = []
