@@ -323,30 +323,35 @@ def text_block_runs(payload: Any) -> list[list[tuple[tuple, dict]]]:
     cost the scanner on large results.)"""
     if not isinstance(payload, dict):
         return []
-    lists: list[tuple[tuple, Any]] = []
+    # (every message comes here: only lists of two or more are kept, with few lookups)
+    lists: list[tuple[tuple, list]] = []
     for top in ("result", "params"):
         body = payload.get(top)
         if not isinstance(body, dict):
             continue
-        lists.append(((top, "content"), body.get("content")))
+        node = body.get("content")
+        if isinstance(node, list) and len(node) > 1:
+            lists.append(((top, "content"), node))
         # FastMCP returns a tool's list of blocks in structuredContent too, wrapped as
         # {"result": [...]}; hosts that prefer structuredContent hand that copy to the model
         sc = body.get("structuredContent")
-        lists.append(((top, "structuredContent"), sc))
         if isinstance(sc, dict):
-            lists.append(((top, "structuredContent", "result"), sc.get("result")))
+            sc, where = sc.get("result"), (top, "structuredContent", "result")
+        else:
+            where = (top, "structuredContent")
+        if isinstance(sc, list) and len(sc) > 1:
+            lists.append((where, sc))
         msgs = body.get("messages")
         if isinstance(msgs, list):
-            lists.extend(
-                ((top, "messages", i, "content"), m.get("content"))
-                for i, m in enumerate(msgs[:_MAX_JOINS])
-                if isinstance(m, dict)
-            )
+            for i, m in enumerate(msgs[:_MAX_JOINS]):
+                node = m.get("content") if isinstance(m, dict) else None
+                if isinstance(node, list) and len(node) > 1:
+                    lists.append(((top, "messages", i, "content"), node))
+    if not lists:
+        return []
     runs: list[list[tuple[tuple, dict]]] = []
     budget = _MAX_JOINS
     for path, node in lists:
-        if not isinstance(node, list) or len(node) < 2:
-            continue
         run: list[tuple[tuple, dict]] = []
         for i, v in enumerate(node[:budget]):
             if _is_text_block(v):
