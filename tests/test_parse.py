@@ -606,3 +606,26 @@ def test_what_makes_a_channel_mcp(obj, bare, want):
     if isinstance(obj, dict) and is_mcp_method(obj.get("method")):
         assert is_mcp_payload(obj, bare=bare) is want
         assert is_mcp_payload([{"x": 1}, obj], bare=bare) is want
+
+
+def test_the_lenient_method_check_is_linear_on_any_body():
+    """It runs on every POST body that is no JSON (uploads of any size): a first, backtracking
+    pattern took 6 s on 20,000 spaces before a "method" (quadratic)."""
+    import time
+
+    from mcp_gateway.parse import lenient_names_mcp_method
+
+    call = b"{method: 'tools/call', params: {name: 'x'}}"
+    assert lenient_names_mcp_method(b"// note\n/* c */ # x\n" + call)
+    assert lenient_names_mcp_method(b")]}'\n" + call.replace(b"method", b"m\\u0065thod"))
+    for body in (
+        b" " * 40_000 + b"x method",  # (24 s with a backtracking pattern: quadratic)
+        b" \t" * 2_000_000 + b"x method",
+        b"// " + b"x" * 5_000_000 + b" method",
+        b"/* " + b"x" * 5_000_000 + b" method",
+        b"/**/" * 1_000_000 + b"x method",
+        b"\n" * 2_000_000 + b"{" + b"method " * 500_000,
+    ):
+        t = time.perf_counter()
+        assert not lenient_names_mcp_method(body)
+        assert time.perf_counter() - t < 2.0, body[:8]

@@ -443,7 +443,7 @@ def names_mcp_method(data: bytes | bytearray) -> bool:
 # names and strings in single quotes (or names without any), ``=`` or ``=>`` for ``:``,
 # comments (``//``, ``/* */``, ``#``) between the tokens, and Gson's ``)]}'`` prefix before
 # the document. ``method`` is matched as a whole word (``"http_method": "tools/x"`` is not it).
-_GAP = rb"(?:[ \t\r\n]|/\*.*?\*/|//[^\n]*|#[^\n]*)*"
+_GAP = rb"(?>[ \t\r\n]++|/\*.*?\*/|//[^\n]*+|#[^\n]*+)*+"  # (atomic: linear on any body)
 _LENIENT_MCP_METHOD = re.compile(
     rb"(?<![a-z0-9_$])[\"'`]?method[\"'`]?"
     + _GAP
@@ -457,7 +457,7 @@ _LENIENT_MCP_METHOD = re.compile(
 _U_ESCAPE = re.compile(rb"\\u([0-9a-f]{4})")
 # what such a parser takes for a document's start: an object or array after whitespace and
 # comments, and Gson's ")]}'" prefix (text that only mentions a method stays text)
-_LENIENT_START = re.compile(rb"(?:\xef\xbb\xbf)?[ \t\r\n]*(?:\)\]\}')?" + _GAP + rb"[{\[]", re.S)
+_LENIENT_START = re.compile(rb"(?:\xef\xbb\xbf)?+[ \t\r\n]*+(?:\)\]\}')?+" + _GAP + rb"[{\[]", re.S)
 
 
 def lenient_names_mcp_method(data: bytes | bytearray) -> bool:
@@ -468,8 +468,10 @@ def lenient_names_mcp_method(data: bytes | bytearray) -> bool:
     which passed a reverse gateway under ``auth.required`` unauthenticated, unscanned and
     unaudited. Matched in lower case, with ``\\u`` escapes decoded (both parsers read them
     in names and strings alike)."""
+    if not _LENIENT_START.match(data):
+        return False  # (first, on the bytes as they are: any upload comes here)
     low = bytes(data).lower()
-    if (b"method" not in low and b"\\u" not in low) or not _LENIENT_START.match(low):
+    if b"method" not in low and b"\\u" not in low:
         return False
     if b"\\u" in low:
         low = _U_ESCAPE.sub(
