@@ -1069,6 +1069,53 @@ def test_brotli_decoding_in_steps_loses_nothing():
         codec.decode_content(data + b"junk", "br", 64 << 20)
 
 
+def test_zstd_output_is_drawn_in_bounded_steps():
+    """zstd's densest blocks turn 3 bytes into 128 KiB: one decoder call on a 1 KiB piece of
+    input made some 30-44 MiB at once, whatever the cap (a 16 MiB limit let a request hold
+    60 MiB). The output is drawn in 1 MiB steps, each checked against the cap."""
+    import tracemalloc
+
+    import zstandard
+    from mcp_gateway import codec
+
+    bomb = zstandard.ZstdCompressor(level=19).compress(b'{"a":"' + b" " * (200 << 20))
+    assert len(bomb) < 8192
+    tracemalloc.start()
+    try:
+        with pytest.raises(codec.TooLarge):
+            codec.decode_content(bomb, "zstd", 1 << 20)
+        assert tracemalloc.get_traced_memory()[1] < 8 << 20
+        tracemalloc.reset_peak()
+        d = codec.StreamDecoder("zstd", 1 << 20)
+        with pytest.raises(codec.TooLarge):
+            for i in range(0, len(bomb), 1024):  # (a stream's pieces)
+                d.decompress(bomb[i : i + 1024])
+        assert tracemalloc.get_traced_memory()[1] < 8 << 20
+    finally:
+        tracemalloc.stop()
+
+
+def test_zstd_decoding_in_steps_loses_nothing():
+    """Drawn in steps, the output is still every frame's, skippable frames skipped, whether
+    the input comes whole or byte by byte; bytes after a frame that start none are corrupt."""
+    import zstandard
+    from mcp_gateway import codec
+
+    body = bytes(range(256)) * 40_000 + b"end"  # ~10 MB, more than a few steps
+    c = zstandard.ZstdCompressor()
+    skippable = b"\x50\x2a\x4d\x18" + (5).to_bytes(4, "little") + b"hello"
+    data = c.compress(body[:3_000_000]) + skippable + c.compress(body[3_000_000:])
+    assert codec.decode_content(data, "zstd", 64 << 20) == body
+    d = codec.StreamDecoder("zstd")
+    got = b"".join(d.decompress(data[i : i + 7]) for i in range(0, len(data), 7)) + d.flush()
+    assert got == body
+    with pytest.raises(ValueError):
+        codec.decode_content(data + b"junk", "zstd", 64 << 20)
+    with pytest.raises(codec.TooLarge):
+        codec.decode_content(data, "zstd", len(body) - 1)
+    assert codec.decode_content(data, "zstd", len(body)) == body
+
+
 def test_a_stream_not_known_as_mcp_with_an_ambiguous_charset_is_refused(gw):
     """A stream not (yet) known as MCP whose charset the gateway cannot read passes as it
     is; but a charset named so that receivers read it apart is no accident."""

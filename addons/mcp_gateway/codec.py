@@ -76,11 +76,32 @@ _PIECE = 64 * 1024
 # request made 2 GB), so output is checked after each small piece of input (zstd's densest
 # block turns 3 bytes into 128 KiB: 1 KiB of input gives at most ~44 MiB)
 _SMALL = 1024
-# most output one brotli call may make before it is checked (it may overshoot ~2x)
+# most output one brotli or zstd call may make before it is checked (brotli may overshoot
+# ~2x)
 _BR_STEP = 1 << 20
 # zstd frames a body or stream may have: real ones have one or a few; 8-byte skippable
 # frames by the million would cost seconds of the event loop
 _MAX_FRAMES = 10_000
+
+
+def _bounded_zstd():
+    """A zstd decoder whose output per call can be bounded (``max_length``): Python 3.14's
+    ``compression.zstd`` or its backport (which mitmproxy 12.3 depends on); None without
+    either (``zstandard``'s decompressobj has no such bound)."""
+    global _ZSTD
+    if _ZSTD is False:
+        try:
+            from compression.zstd import ZstdDecompressor  # type: ignore[import-not-found]
+        except ImportError:
+            try:
+                from backports.zstd import ZstdDecompressor  # type: ignore[import-not-found]
+            except ImportError:
+                ZstdDecompressor = None  # noqa: N806
+        _ZSTD = ZstdDecompressor
+    return _ZSTD
+
+
+_ZSTD = False  # (looked up once, on the first zstd body)
 
 
 class _One:
@@ -105,6 +126,9 @@ class _One:
             import brotli
 
             return brotli.Decompressor()
+        bounded = _bounded_zstd()
+        if bounded is not None:
+            return bounded()
         import zstandard
 
         return zstandard.ZstdDecompressor().decompressobj()
@@ -128,21 +152,37 @@ class _One:
                     out += more
             return bytes(out)
         if self.enc == "zstd":
+            bounded = _bounded_zstd() is not None
             i = 0
             carry = b""
             while carry or i < len(data):
                 if carry:
                     piece, carry = carry, b""
                 else:
-                    piece = data[i : i + _SMALL]
+                    # (output drawn in bounded steps: the input need not be cut so small)
+                    piece = data[i : i + (_PIECE if bounded else _SMALL)]
                     i += len(piece)
-                out += self._d.decompress(piece)
+                d = self._d
+                if bounded:
+                    # zstd's densest block turns 3 bytes into 128 KiB: one call on 1 KiB of
+                    # input made ~44 MiB at once (beyond the cap, before it was checked).
+                    # Its output is drawn in steps instead, each checked against the cap.
+                    out += d.decompress(piece, _BR_STEP)
+                    while not d.eof and not d.needs_input:
+                        if len(out) > cap:
+                            raise TooLarge(f"decoded body over {cap} bytes")
+                        more = d.decompress(b"", _BR_STEP)
+                        if not more:
+                            break
+                        out += more
+                else:
+                    out += d.decompress(piece)
                 if len(out) > cap:
                     raise TooLarge(f"decoded body over {cap} bytes")
-                if self._d.eof:
+                if d.eof:
                     # one frame ended: the next starts in what is left of the piece
                     # (receivers such as httpx decode every frame, skippable ones included)
-                    carry = self._d.unused_data
+                    carry = d.unused_data
                     self._d = self._new()
                     self._frames += 1
                     if self._frames > _MAX_FRAMES:
