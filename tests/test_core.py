@@ -267,6 +267,66 @@ def test_too_large_request(gw):
     assert f.response is None
 
 
+def _too_large_id(gw, body: bytes, headers=()) -> object:
+    f = send(gw, post(body, headers))
+    assert f.response is not None and f.response.status_code == 413
+    err = orjson.loads(f.response.content)
+    assert err["error"]["code"] == ErrorCode.TOO_LARGE
+    return err["id"]
+
+
+def test_too_large_request_is_answered_with_its_id(gw):
+    """The 413 of an oversized request answered "id": null, and a client waits for its id
+    (the SDKs fail the call only when the answer names it): the id is read from the first
+    bytes of the top-level object, in any member order, or from its end; exactly, never an
+    "id" inside params or a string, and null when it cannot be read for certain."""
+    gw.tctx.configure(gw, mcp_max_message_bytes=1000)
+    pad = "x" * 5000
+    call = {"name": "echo", "arguments": {"t": pad}}
+    # the Python SDK's order (id first), the TypeScript SDK's (id last), ids of both kinds
+    assert (
+        _too_large_id(
+            gw, orjson.dumps({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": call})
+        )
+        == 7
+    )
+    assert (
+        _too_large_id(
+            gw,
+            orjson.dumps({"method": "tools/call", "params": call, "jsonrpc": "2.0", "id": "r-9"}),
+        )
+        == "r-9"
+    )
+    # an id nested before the top-level one, or written inside a string, is not taken
+    body = (
+        b'{"jsonrpc":"2.0","method":"tools/call","_meta":{"id":5},"note":"\\"id\\": 6",'
+        b'"id":8,"params":' + orjson.dumps(call) + b"}"
+    )
+    assert _too_large_id(gw, body) == 8
+    # no top-level id within the first 64 KiB, and none at the end: null, not a guess
+    body = (
+        b'{"jsonrpc":"2.0","method":"tools/call","params":{"id":5,"t":"'
+        + b"y" * 70000
+        + b'"},"id":3,"x":1}'
+    )
+    assert _too_large_id(gw, body) is None
+    # duplicates and case variants, which receivers read apart, and a batch: null
+    body = (
+        b'{"jsonrpc":"2.0","id":1,"ID":2,"method":"tools/call","params":'
+        + orjson.dumps(call)
+        + b"}"
+    )
+    assert _too_large_id(gw, body) is None
+    assert _too_large_id(gw, orjson.dumps([rpc("tools/call", id=4, **call)])) is None
+    # a compressed body: by its decoded first bytes
+    body = gzip.compress(
+        orjson.dumps({"jsonrpc": "2.0", "id": 11, "method": "tools/call", "params": call})
+    )
+    assert _too_large_id(gw, body, ((b"content-encoding", b"gzip"),)) == 11
+    # the audit row names it too
+    assert gw.rec.msgs[-1].id == 11
+
+
 def test_exchange_refusal_applies_to_get_stream(gw):
     gw.pipeline.add(RefuseAll())
     f = tflow.tflow(

@@ -629,3 +629,38 @@ def test_the_lenient_method_check_is_linear_on_any_body():
         t = time.perf_counter()
         assert not lenient_names_mcp_method(body)
         assert time.perf_counter() - t < 2.0, body[:8]
+
+
+@pytest.mark.parametrize(
+    ("body", "ident"),
+    [
+        (b'{"jsonrpc":"2.0","id":7,"params":{"t":"' + b"x" * 100_000, 7),
+        (b'\xef\xbb\xbf {"id" : "a\\"b" ,"params":{', 'a"b'),
+        (b'{"method":"x","meta":{"id":5,"l":[{"id":6}]},"id":-3,"params":{', -3),
+        (b'{"s":"\\"id\\": 4, ","id":9,', 9),
+        (b'{"\\u0069d":4,"x":', 4),  # (a member name written with escapes)
+        (b'{"id":8.0,"x":', 8),  # (servers answer it as 8)
+        (b'{"id":12', None),  # (the number may go on beyond the prefix)
+        (b'{"id":null,"x":', None),
+        (b'{"id":{"a":1},"x":', None),
+        (b'{"id":1,"id":2,', None),
+        (b'{"Id":1,"x":', None),
+        (b'{"x":"' + b"y" * 70_000 + b'","id":1,', None),  # (beyond the prefix)
+        (b'[{"id":1}]', None),
+        (b'{"x" 1, "id": 2,', None),
+        (b'{"x":[1,2,{"a":"]}"}],"id":5,', 5),
+    ],
+)
+def test_head_id_reads_the_top_level_id_exactly(body, ident):
+    from mcp_gateway.parse import head_id
+
+    got = head_id(body)
+    assert got == ident and type(got) is type(ident)
+
+
+def test_top_level_id_prefers_the_id_written_last():
+    from mcp_gateway.parse import top_level_id
+
+    assert top_level_id(b'{"id":1,"params":{"t":"' + b"x" * 70_000 + b'"},"id":2}') == 2
+    assert top_level_id(b'{"params":{"id":1,"t":"' + b"x" * 70_000 + b'"},"id":"z"}\n') == "z"
+    assert top_level_id(b'[{"params":{},"id":1}]') is None

@@ -61,6 +61,7 @@ from .parse import (
     check_mirrored_headers,
     decode_json,
     encode_json,
+    head_id,
     is_mcp_payload,
     legacy_session_from_url,
     lenient_names_mcp_method,
@@ -68,6 +69,7 @@ from .parse import (
     may_name_jsonrpc,
     names_mcp_method,
     outer_id,
+    top_level_id,
 )
 from .pipeline import Pipeline
 from .stream import ErrorStream, SSEStream
@@ -633,7 +635,9 @@ class Gateway:
                     or self._known_server(address_of(ex))
                     or _names_mcp_method(content)
                 ):
-                    self._uninspectable_request(flow, ex, len(content), e.message)
+                    self._uninspectable_request(
+                        flow, ex, len(content), e.message, top_level_id(content)
+                    )
                 return
             except ParseError as e:
                 if (
@@ -818,10 +822,13 @@ class Gateway:
         text: str,
         http_status: int | None = None,
         whole_answer: bool = False,
+        ident: Any = None,
     ) -> Message:
         """A message the gateway could not inspect: blocked or passed per mcp_fail_mode,
         and still handed to the pipeline (so it is audited)."""
         msg = _uninspected(ex, direction, size)
+        if ident is not None:
+            msg.id = ident
         if whole_answer:
             # a whole answer (no event stream) answers the flow's request: its row names
             # what was called
@@ -846,17 +853,20 @@ class Gateway:
         self, flow: http.HTTPFlow, ex: Exchange, size: int, enc: str | None = None
     ) -> None:
         text = _over("message", size, enc, self.max_message_bytes)
-        self._uninspectable_request(flow, ex, size, text)
+        self._uninspectable_request(flow, ex, size, text, _oversized_id(flow.request, enc))
 
     def _uninspectable_request(
-        self, flow: http.HTTPFlow, ex: Exchange, size: int, text: str
+        self, flow: http.HTTPFlow, ex: Exchange, size: int, text: str, ident: Any = None
     ) -> None:
         """A request the gateway will not inspect (too large, too many batch elements):
         refused with 413 (mcp_fail_mode=closed), or forwarded uninspected (open) unless the
-        exchange itself is refused (authentication, session binding)."""
+        exchange itself is refused (authentication, session binding). ``ident``: its id, when
+        it could be read for certain without parsing it (the refusal answers it)."""
         self._exchanges[flow.id] = ex
         self.pipeline.start_exchange(ex)
-        msg = self._not_inspected(flow, ex, Direction.CLIENT_TO_SERVER, size, text, http_status=413)
+        msg = self._not_inspected(
+            flow, ex, Direction.CLIENT_TO_SERVER, size, text, http_status=413, ident=ident
+        )
         if msg.stopped:
             r = ex.refusal or msg.refusal  # (authentication's answer first: 401, not 413)
             if r is None:
@@ -864,7 +874,7 @@ class Gateway:
             self._reply(
                 flow,
                 r.http_status or 413,
-                error_response(None, r.code, r.message, r.data),
+                error_response(ident, r.code, r.message, r.data),
                 r.headers,
             )
             self._mark(flow, [msg])
@@ -1637,6 +1647,23 @@ def _set_json_body(m: http.Message, data: bytes) -> None:
     if foreign:
         m.headers["content-type"] = "application/json"
     m.content = data
+
+
+def _oversized_id(req: http.Request, enc: str | None) -> Any:
+    """The id of a request too large to read, for its 413: read for certain from the first
+    bytes of its top-level object, or written last at its top level (``parse.top_level_id``);
+    a compressed body by its decoded first bytes only. None (``"id": null``) for a batch, a
+    body in another charset, or when the id cannot be read for certain."""
+    body = req.raw_content or b""
+    try:
+        if codec.foreign_charset(req.headers.get("content-type")) is not None:
+            return None
+    except ValueError:
+        return None
+    if enc and [c for c in codec.codings(enc) if c != "identity"]:
+        head = codec.decoded_prefix(body, enc, 65536)
+        return head_id(head) if head else None
+    return top_level_id(body)
 
 
 def _over(what: str, size: int, enc: str | None, limit: int) -> str:

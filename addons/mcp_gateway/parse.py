@@ -371,6 +371,108 @@ def trailing_id(data: bytes) -> Any:
         return None
 
 
+_WS_RUN = re.compile(rb"[ \t\r\n]*+")
+_STR_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*+"', re.S)
+_NUM_TOKEN = re.compile(rb"-?(?:0|[1-9][0-9]*+)(?:\.[0-9]++)?(?:[eE][+-]?[0-9]++)?")
+_LIT_TOKEN = re.compile(rb"true|false|null")
+_NEST_MARK = re.compile(rb'[\[\]{}"]')
+_NO_ID = object()
+
+
+def _value_end(buf: bytes, pos: int) -> int:
+    """Where the JSON value at ``pos`` ends, or -1 when it does not end within ``buf`` (or
+    is no value). Containers are skipped by their brackets, strings read whole."""
+    c = buf[pos : pos + 1]
+    if c == b'"':
+        m = _STR_TOKEN.match(buf, pos)
+        return m.end() if m else -1
+    if c in (b"{", b"["):
+        depth = 0
+        while True:
+            m = _NEST_MARK.search(buf, pos)
+            if m is None:
+                return -1
+            mark = m.group()
+            if mark == b'"':
+                s = _STR_TOKEN.match(buf, m.start())
+                if s is None:
+                    return -1
+                pos = s.end()
+                continue
+            depth += 1 if mark in (b"{", b"[") else -1
+            pos = m.end()
+            if depth == 0:
+                return pos
+    m = _NUM_TOKEN.match(buf, pos) or _LIT_TOKEN.match(buf, pos)
+    if m is None or m.end() >= len(buf):
+        return -1  # (a number at the prefix's end may go on beyond it)
+    return m.end()
+
+
+def head_id(content: bytes, limit: int = 65536) -> Any:
+    """The id of a JSON-RPC request too large to parse, read exactly from its first
+    ``limit`` bytes: the top-level object's members are read in order (each member before
+    the id parsed whole: a value is skipped by its brackets and strings, so an "id" inside
+    params or a string is never taken), whatever their order, and the id is taken only when
+    it is a string or a number and no other top-level member of that name (or its case
+    variant, which receivers read apart) is met within the prefix. None otherwise, and for a
+    batch. A member written after the prefix is not seen (another "id" there would be a
+    duplicate that the sender itself wrote)."""
+    buf = content[:limit]
+    pos = 3 if buf[:3] == b"\xef\xbb\xbf" else 0
+    pos = _WS_RUN.match(buf, pos).end()
+    if buf[pos : pos + 1] != b"{":
+        return None
+    pos += 1
+    found: Any = _NO_ID
+    while True:
+        pos = _WS_RUN.match(buf, pos).end()
+        if buf[pos : pos + 1] == b"}":
+            break
+        key = _STR_TOKEN.match(buf, pos)
+        if key is None:
+            break
+        try:
+            name = orjson.loads(key.group())
+        except orjson.JSONDecodeError:
+            return None
+        pos = _WS_RUN.match(buf, key.end()).end()
+        if buf[pos : pos + 1] != b":":
+            return None
+        pos = _WS_RUN.match(buf, pos + 1).end()
+        end = _value_end(buf, pos)
+        if name.lower() == "id":
+            if name != "id" or found is not _NO_ID or end < 0:
+                return None  # (a duplicate, a case variant, or cut off by the prefix)
+            token = buf[pos:end]
+            if token[:1] != b'"' and _NUM_TOKEN.fullmatch(token) is None:
+                return None  # (null, an object: no id to answer with)
+            try:
+                found = orjson.loads(token)
+            except orjson.JSONDecodeError:
+                return None
+            if isinstance(found, float) and found.is_integer():
+                found = int(found)  # (servers answer 8.0 as 8)
+        elif end < 0:
+            break  # a member not whole within the prefix: what follows is not read
+        pos = _WS_RUN.match(buf, end).end()
+        if buf[pos : pos + 1] != b",":
+            break
+        pos += 1
+    return None if found is _NO_ID else found
+
+
+def top_level_id(content: bytes) -> Any:
+    """The id to answer a request too large to parse with: written last at the top level
+    (``…, "id": 9}``: receivers take the last of duplicate members) or read exactly from its
+    first bytes (``head_id``); None for a batch or when neither reads it for certain."""
+    start = _WS_RUN.match(content, 3 if content[:3] == b"\xef\xbb\xbf" else 0).end()
+    if content[start : start + 1] != b"{":
+        return None
+    ident = trailing_id(content)
+    return ident if ident is not None else head_id(content)
+
+
 def is_request_head(raw: bytes) -> bool:
     """Whether an event too large to parse opens like a request: ``"method"`` before any
     ``"result"`` or ``"error"`` (a notification has no id, which the caller checks)."""
