@@ -748,6 +748,10 @@ def test_a_client_answer_that_cannot_be_parsed_reaches_the_server_as_an_error(gw
     bad = b'{"jsonrpc":"2.0","result":{"content":{"id":5,"text":"x\x01"}},"id":9}'
     f = send(gw, post(bad, headers=((b"mcp-session-id", b"s1"),)))
     assert decode_json(f.request.content)["id"] == 9
+    # nor an "id" inside a member written before its own (it is read member by member)
+    bad = b'{"jsonrpc":"2.0","_meta":{"id":5},"id":"srv-8","result":{"content":{"text":"cut'
+    f = send(gw, post(bad, headers=((b"mcp-session-id", b"s1"),)))
+    assert decode_json(f.request.content)["id"] == "srv-8"
     # a request that cannot be parsed is still refused to the client
     f = send(
         gw,

@@ -486,17 +486,12 @@ def is_request_head(raw: bytes) -> bool:
 
 def outer_id(content: bytes) -> Any:
     """The id of a JSON-RPC message too large to parse: written last (``…, "id": 9}``), or
-    met before its ``params``, ``result`` or ``error`` (so not one inside them); else None."""
+    a top-level member within its first bytes (``head_id``: never one inside another
+    member); else None."""
     ident = trailing_id(content)
     if ident is not None:
         return ident
-    head = content[:65536]
-    i = head.find(b'"id"')
-    if i < 0:
-        return None
-    if any(0 <= head.find(k) < i for k in (b'"params"', b'"result"', b'"error"')):
-        return None
-    return peek_id(content)
+    return head_id(content)  # (read member by member: not a "_meta": {"id": 5} before it)
 
 
 _JSON_START = re.compile(rb"(?:\xef\xbb\xbf)?[ \t\r\n]*+[{\[]")
