@@ -346,3 +346,79 @@ def test_a_trail_done_never_closed_is_closed_at_interpreter_exit(tmp_path):
         "stop",
     ]
     assert chain.verify(sqlite3.connect(db), chain.head_path(str(db))).ok
+
+
+async def _until(cond, timeout: float = 30.0) -> None:
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+@pytest.mark.parametrize("process", [False, True], ids=["thread", "process"])
+async def test_a_runtime_switch_does_not_block_the_loop_nor_lose_a_row(addon, tmp_path, process):
+    """Once the proxy runs, a change of mcp_audit_db (mitmweb's options, ctx.options.update)
+    closed the old writer (waiting for its queue) and opened the new one (a child process,
+    the file's checks) on the event loop: every client waited. The switch now happens in a
+    thread while rows keep coming; each lands in one of the two trails."""
+    import asyncio
+    import time
+
+    a, b = tmp_path / "a.db", tmp_path / "b.db"
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, mcp_audit_db=str(a), mcp_audit_process=process)
+        getattr(addon, "running", lambda: None)()  # (the proxy runs)
+        n = 0
+        t0 = time.monotonic()
+        tctx.configure(addon, mcp_audit_db=str(b))
+        took = time.monotonic() - t0
+        assert took < 0.05, took  # (opening a child alone takes ~0.3 s)
+        while addon.path != str(b):  # rows keep coming while the new writer opens
+            addon.pipeline.run(request(exchange(flow_id=f"f{n}"), n))
+            n += 1
+            await asyncio.sleep(0.005)
+        for _ in range(20):
+            addon.pipeline.run(request(exchange(flow_id=f"f{n}"), n))
+            n += 1
+        # the same file with another queue size: the old writer ends its chain first, rows
+        # wait in memory meanwhile and go to the new one first
+        t0 = time.monotonic()
+        tctx.configure(addon, mcp_audit_queue_size=1234)
+        assert time.monotonic() - t0 < 0.05
+        while addon.writer is None or addon.writer.queue_size != 1234:
+            addon.pipeline.run(request(exchange(flow_id=f"f{n}"), n))
+            n += 1
+            await asyncio.sleep(0.005)
+        addon.done()
+    got = [r[0] for r in rows(a, "SELECT flow_id FROM messages ORDER BY seq")]
+    got += [r[0] for r in rows(b, "SELECT flow_id FROM messages ORDER BY seq")]
+    assert sorted(got) == sorted(f"f{i}" for i in range(n)) and n > 20
+    assert [r[0] for r in rows(a, "SELECT event FROM audit_events ORDER BY seq")] == [
+        "start",
+        "stop",
+    ]
+    events = [r[0] for r in rows(b, "SELECT event FROM audit_events ORDER BY seq")]
+    assert events == ["start", "stop", "start", "stop"], events
+    for db in (a, b):
+        assert chain.verify(sqlite3.connect(db), chain.head_path(str(db))).ok
+
+
+async def test_a_runtime_switch_to_a_file_that_cannot_open_keeps_the_old_trail(
+    addon, tmp_path, caplog
+):
+    a = tmp_path / "a.db"
+    bad = tmp_path / "dir.db"
+    bad.mkdir()  # a directory: cannot be opened
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, mcp_audit_db=str(a), mcp_audit_process=False)
+        getattr(addon, "running", lambda: None)()  # (the proxy runs)
+        tctx.configure(addon, mcp_audit_db=str(bad))
+        await _until(lambda: addon._switch is None and tctx.options.mcp_audit_db == str(a))
+        assert "cannot switch the audit trail" in caplog.text
+        assert addon.path == str(a) and addon.pipeline.get("audit") is not None
+        addon.pipeline.run(request(exchange(flow_id="after"), 1))
+        addon.done()
+    assert rows(a, "SELECT flow_id FROM messages") == [("after",)]
