@@ -465,3 +465,30 @@ def test_a_server_reached_through_another_address_is_limited_by_its_host_header(
         stage.process(m)
         actions.append(m.action)
     assert actions == [Action.PASS, Action.PASS, Action.BLOCK, Action.BLOCK]
+
+
+def test_a_limited_identity_pushed_out_of_a_full_table_gets_no_fresh_allowance(
+    mkex, mkreq, monkeypatch
+):
+    """The table of buckets is bounded: past MAX_BUCKETS the least recently used bucket is
+    forgotten. A limited identity that paused while others (made up at will: every bearer
+    token and address is one) filled the table came back to a full bucket: a limit of
+    1/day gave a second call. An evicted bucket that was not full leaves its debt behind,
+    and the identity starts again from it, never from a full burst. The table never holds
+    more than MAX_BUCKETS, between collections too."""
+    from mcp_gateway.identity import limits
+
+    monkeypatch.setattr(limits, "MAX_BUCKETS", 40)
+    stage, clock = _stage("limits:\n  default: 1/day\n")
+    victim = _ident("victim")
+    assert _call(stage, mkex, mkreq, victim).action is Action.PASS
+    assert _call(stage, mkex, mkreq, victim).action is Action.BLOCK
+    for i in range(500):  # the victim pauses; fresh identities fill the table
+        clock.t += 1.0
+        _call(stage, mkex, mkreq, _ident(f"sybil{i}"))
+        assert len(stage._buckets) <= 40
+    m = _call(stage, mkex, mkreq, victim)
+    assert m.action is Action.BLOCK, "an evicted limited bucket came back full"
+    # a day later it has refilled, as it would have in the table
+    clock.t += 86_400.0
+    assert _call(stage, mkex, mkreq, victim).action is Action.PASS

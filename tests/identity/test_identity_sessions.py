@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from mcp_gateway.identity import sessions
 from mcp_gateway.identity.config import load_config_text
 from mcp_gateway.identity.identify import IdentifyStage, State
 from mcp_gateway.identity.keys import create_key
@@ -215,7 +216,7 @@ def test_one_identity_ending_its_sessions_cannot_make_anothers_ended_id_new() ->
     assert s.check("victim", "key:m") == "expired" and s.owner("victim") is None
     assert s.check("a49", "key:a") == "deleted"  # its own recent ones are still known
     assert s.check("a0", "key:a") is None  # its own oldest went first
-    assert len(s._ended) <= 10 and sum(map(len, s._ended_by.values())) == len(s._ended)
+    assert len(s._ended) <= 10 and sum(map(sessions._count, s._ended_by.values())) == len(s._ended)
 
 
 def test_made_up_session_ids_answered_404_are_not_kept(tmp_path, mkex) -> None:
@@ -353,3 +354,34 @@ def test_a_legacy_session_announced_on_a_stream_belongs_to_its_opener(tmp_path, 
     _respond(stream, None)
     stage.on_exchange_end(stream)
     assert sid not in stage.sessions._open and stage.sessions.owner(sid) is not None
+
+
+def test_one_session_per_identity_costs_no_container_each() -> None:
+    """A client that makes up a bearer token per request is a new identity each time, with
+    one session: an OrderedDict per identity (bound, and again once ended) took ~400 bytes,
+    and the tables at their default caps ~150 MB. One sid is kept as itself."""
+    import gc
+    import tracemalloc
+
+    owners = [f"bearer:{i:032x}" for i in range(20_000)]
+    sids = [f"{i:040x}" for i in range(20_000)]
+    s = SessionBindings(max_sessions=10_000)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        for sid, who in zip(sids, owners, strict=True):
+            s._bind(sid, who, 0.0)
+        gc.collect()
+        used = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert len(s) == 10_000 and len(s._ended) == 10_000
+    assert used / 20_000 < 300, used / 20_000  # (bytes a session, bound or ended: ~150)
+    # and the tables still behave: an identity's own oldest goes first, all accounted for
+    s.configure(idle_timeout=3600.0, max_sessions=10_000, max_per_identity=2)
+    for sid in ("a", "b", "c"):
+        s._bind(sid, "alice", 1.0)
+    assert s.owner("a") is None and s.owner("b") == "alice" and s.owner("c") == "alice"
+    s.end("b")
+    s.end("c")
+    assert s._owned.get("alice") is None and sessions._count(s._ended_by["alice"]) == 2

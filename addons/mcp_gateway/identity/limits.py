@@ -23,6 +23,19 @@ bearer token the gateway does not verify is counted by that token, or with
 
 Single event-loop thread: plain dicts, no locks, O(1) per request after the first
 request of a (consumer, roles) / tool / server combination (rule lookups are cached).
+
+The buckets are a table of at most ``MAX_BUCKETS``, kept in order of last use (each draw,
+refused ones too, moves a bucket to the end). A bucket that has refilled is dropped by the
+collection (recreated, it is the same). Past ``MAX_BUCKETS`` the least recently used
+per-identity bucket is forgotten at once (never a shared one): identities are made up at
+will (every bearer token and address is one), and a limited identity that paused while
+others filled the table came back to a full bucket. So a forgotten bucket that was not full
+leaves its debt behind: the time it would be full again, in one of ``DEBT_SLOTS`` slots
+chosen by its key's hash (a slot keeps the latest of such times). A bucket made anew starts
+from its slot's debt, never from more than it would have had: an identity pushed out of the
+table gets no fresh allowance. Another key that lands in the same slot may start with fewer
+tokens than its burst (never more) until that time passes: under such a flood, a new caller
+may be limited early, by at most the debt of the one bucket that shared its slot.
 """
 
 from __future__ import annotations
@@ -33,7 +46,9 @@ import ipaddress
 import logging
 import math
 import time
-from dataclasses import dataclass
+from array import array
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from functools import lru_cache, partial
 
 from ..message import Direction, ErrorCode, Kind, Message
@@ -45,6 +60,7 @@ from .identify import client_host
 log = logging.getLogger("mcp_gateway.identity")
 
 MAX_BUCKETS = 200_000
+DEBT_SLOTS = 1 << 16  # debts of forgotten buckets (a float each: 512 KiB)
 MAX_COUNTERS = 100_000
 _MAX_WHAT = 256  # a longer method or tool name is counted under its start and a digest
 
@@ -63,10 +79,12 @@ class Rule:
     scope: str  # "default", "consumer:alice", "role:reader", "tool:delete_*", "server:host:*"
     rate: Rate
     shared: bool = False  # one bucket for everybody (servers with per: total)
+    # one string for every bucket of this rule (made per call, each bucket held a copy)
+    bucket_key: str = field(init=False, compare=False, repr=False)
 
-    @property
-    def bucket_key(self) -> str:
-        return f"{self.scope}|{self.rate.count}/{self.rate.period}/{self.rate.burst}"
+    def __post_init__(self) -> None:
+        r = self.rate
+        object.__setattr__(self, "bucket_key", f"{self.scope}|{r.count}/{r.period}/{r.burst}")
 
 
 class LimitsStage:
@@ -75,12 +93,15 @@ class LimitsStage:
 
     def __init__(self, cfg: LimitsConfig | None = None, clock=time.monotonic) -> None:
         self.clock = clock
-        self._buckets: dict[tuple[str, str], list[float]] = {}  # (rule, who) -> [tokens, last]
+        # (rule, who) -> [tokens, last], least recently used first
+        self._buckets: OrderedDict[tuple[str, str], list[float]] = OrderedDict()
+        self._debt = array("d", bytes(8 * DEBT_SLOTS))  # slot -> when a forgotten one is full
         # usage counters: (consumer, server, method or tool) -> [admitted, limited]
         self.counts: dict[tuple[str, str, str], list[int]] = {}
         self.limited_total = 0
         self.admitted_total = 0
         self._next_gc = 0.0
+        self._warned = False
         self.configure(cfg or LimitsConfig())
 
     def configure(self, cfg: LimitsConfig) -> None:
@@ -95,6 +116,8 @@ class LimitsStage:
         )
         self._v6 = cfg.ipv6_prefix
         self._unverified_by_address = cfg.unverified == "address"
+        # one rule object (one bucket key string) for every caller on the default rate
+        self._default_rule = Rule("default", cfg.default) if cfg.default is not None else None
 
     # -- rule lookup (cached) ------------------------------------------------------
     def _base(self, consumer: str, roles: tuple[str, ...]) -> tuple[Rule, ...]:
@@ -115,7 +138,7 @@ class LimitsStage:
             if best is not None:
                 rule = Rule(f"role:{best[0]}", best[1])
             elif cfg.default is not None:
-                rule = Rule("default", cfg.default)
+                rule = self._default_rule
         out = (rule,) if rule else ()
         if len(self._base_cache) > 10_000:
             self._base_cache.clear()
@@ -232,8 +255,11 @@ class LimitsStage:
             rate = rule.rate
             per_s = rate.count / rate.period
             if b is None:
-                b = buckets[bk] = [float(rate.burst), now]
+                b = buckets[bk] = [self._fresh(bk, rate.burst, per_s, now), now]
+                if len(buckets) > MAX_BUCKETS:
+                    self._evict(now)
             else:
+                buckets.move_to_end(bk)
                 tokens = b[0] + (now - b[1]) * per_s
                 b[0] = tokens if tokens < rate.burst else float(rate.burst)
                 b[1] = now
@@ -318,19 +344,42 @@ class LimitsStage:
                 full.append(k)
         for k in full:
             del self._buckets[k]
-        if len(self._buckets) > MAX_BUCKETS:
-            # Forget the per-identity buckets idle longest, never a shared one: clearing them
-            # all let anyone who made enough identities (auth optional: every client address
-            # and bearer token is one) reset everyone's limits, shared ones included.
-            idle = sorted((b[1], k) for k, b in self._buckets.items() if k[1] != "*")
-            n = len(self._buckets) - MAX_BUCKETS // 2
-            for _, k in idle[:n]:
-                del self._buckets[k]
-            log.warning(
-                "mcp-gateway: more than %d active rate-limit buckets; forgot the %d idle longest",
-                MAX_BUCKETS,
-                min(n, len(idle)),
-            )
+
+    def _fresh(self, bk: tuple[str, str], burst: float, per_s: float, now: float) -> float:
+        """The tokens of a bucket made anew: its burst, less the debt a forgotten bucket
+        left in its slot (see the module's text)."""
+        full_at = self._debt[hash(bk) & (DEBT_SLOTS - 1)]
+        if full_at <= now:
+            return float(burst)
+        return max(0.0, float(burst) - (full_at - now) * per_s)
+
+    def _evict(self, now: float) -> None:
+        """Forget the least recently used per-identity bucket, never a shared one: clearing
+        them all let anyone who made enough identities reset everyone's limits, shared ones
+        included. One that was not full leaves its debt in its slot."""
+        buckets = self._buckets
+        for _ in range(len(buckets)):  # (bounded: shared buckets are moved to the end)
+            k, b = buckets.popitem(last=False)
+            if k[1] == "*":
+                buckets[k] = b
+                continue
+            rate = _rate_of(k[0])
+            if rate is not None:
+                per_s, burst = rate
+                tokens = b[0] + (now - b[1]) * per_s
+                if tokens < burst:
+                    full_at = now + (burst - tokens) / per_s
+                    slot = hash(k) & (DEBT_SLOTS - 1)
+                    if full_at > self._debt[slot]:
+                        self._debt[slot] = full_at
+            if not self._warned:
+                self._warned = True
+                log.warning(
+                    "mcp-gateway: more than %d rate-limit buckets; the least recently used "
+                    "are forgotten (their debts are kept: no fresh allowance)",
+                    MAX_BUCKETS,
+                )
+            return
 
 
 @lru_cache(maxsize=4096)

@@ -20,6 +20,11 @@ An id is the client's or the server's string, of any length (the spec sets none)
 longer than ``MAX_SID`` is kept by its SHA-256 digest. Kept whole, 1,000 made-up ids of
 12 KB that a stateless server accepted took 17 MB, and the table holds
 ``max_sessions`` bound and as many ended ones.
+
+An identity's own sessions (bound, and ended) are a plain string while it holds one, the
+usual case and the one of a client that makes up a token per request: an ``OrderedDict``
+each took ~400 bytes, and at the default caps (100,000 bound and as many ended, one per
+made-up token) the tables held ~150 MB.
 """
 
 from __future__ import annotations
@@ -31,6 +36,48 @@ from collections import OrderedDict
 from ..message import session_key as sid_key
 
 log = logging.getLogger("mcp_gateway.identity")
+
+# An owner's sids, least recently used first: one sid as itself, several in an OrderedDict.
+_Sids = str | OrderedDict
+
+
+def _add(table: dict[str, _Sids], owner: str, sid: str) -> _Sids:
+    """Add (or move to the end) ``sid`` among ``owner``'s; its sids after."""
+    cur = table.get(owner)
+    if cur is None or cur == sid:
+        table[owner] = sid
+        return sid
+    if isinstance(cur, str):
+        cur = table[owner] = OrderedDict(((cur, None), (sid, None)))
+        return cur
+    cur[sid] = None
+    cur.move_to_end(sid)
+    return cur
+
+
+def _remove(table: dict[str, _Sids], owner: str, sid: str) -> None:
+    cur = table.get(owner)
+    if cur is None:
+        return
+    if isinstance(cur, str):
+        if cur == sid:
+            del table[owner]
+        return
+    cur.pop(sid, None)
+    if len(cur) == 1:
+        table[owner] = next(iter(cur))
+    elif not cur:
+        del table[owner]
+
+
+def _oldest(sids: _Sids) -> str:
+    return sids if isinstance(sids, str) else next(iter(sids))
+
+
+def _count(sids: _Sids | None) -> int:
+    if sids is None:
+        return 0
+    return 1 if isinstance(sids, str) else len(sids)
 
 
 class SessionBindings:
@@ -48,13 +95,13 @@ class SessionBindings:
         self.max_per_identity = max_per_identity
         self.clock = clock
         self._bound: OrderedDict[str, tuple[str, float]] = OrderedDict()  # sid -> (owner, last use)
-        self._owned: dict[str, OrderedDict[str, None]] = {}  # owner -> its sids, by last use
+        self._owned: dict[str, _Sids] = {}  # owner -> its sids, by last use
         self._provisional: set[str] = set()  # bound on first sight, not yet accepted
         self._ended: OrderedDict[str, str] = OrderedDict()  # sid -> why (expired / deleted)
         # owner -> its ended sids, oldest first: one identity's ended sessions push out its
         # own first (ending its own sessions in bulk must not make another's id look new,
         # which whoever presented it first would then own)
-        self._ended_by: dict[str, OrderedDict[str, None]] = {}
+        self._ended_by: dict[str, _Sids] = {}
         self._ender: dict[str, str] = {}  # sid -> the identity whose session it was
         self._next_sweep = 0.0
         self._open: dict[str, int] = {}  # sid -> exchanges in progress (GET streams, long calls)
@@ -115,7 +162,7 @@ class SessionBindings:
         self._bound[sid] = (owner, now)
         self._bound.move_to_end(sid)
         mine = self._owned.get(owner)
-        if mine is not None and sid in mine:
+        if isinstance(mine, OrderedDict) and sid in mine:
             mine.move_to_end(sid)
         return None
 
@@ -167,21 +214,16 @@ class SessionBindings:
     def _bind(self, sid: str, who: str, now: float) -> None:
         self._bound[sid] = (who, now)
         self._bound.move_to_end(sid)
-        mine = self._owned.setdefault(who, OrderedDict())
-        mine[sid] = None
-        mine.move_to_end(sid)
-        while len(mine) > self.max_per_identity:  # its own oldest, not someone else's
-            self._end(next(iter(mine)), "expired")
+        mine = _add(self._owned, who, sid)
+        while _count(mine) > self.max_per_identity:  # its own oldest, not someone else's
+            self._end(_oldest(mine), "expired")
+            mine = self._owned.get(who)
         while len(self._bound) > self.max_sessions:
             self._end(next(iter(self._bound)), "expired")
 
     def _disown(self, sid: str, owner: str) -> None:
         self._provisional.discard(sid)
-        mine = self._owned.get(owner)
-        if mine is not None:
-            mine.pop(sid, None)
-            if not mine:
-                del self._owned[owner]
+        _remove(self._owned, owner, sid)
 
     def _end(self, sid: str, why: str) -> None:
         hit = self._bound.pop(sid, None)
@@ -193,10 +235,10 @@ class SessionBindings:
         self._forget_end(sid)
         self._ended[sid] = why
         self._ender[sid] = owner
-        mine = self._ended_by.setdefault(owner, OrderedDict())
-        mine[sid] = None
-        while len(mine) > self.max_per_identity:  # its own oldest, not someone else's
-            self._forget_end(next(iter(mine)))
+        mine = _add(self._ended_by, owner, sid)
+        while _count(mine) > self.max_per_identity:  # its own oldest, not someone else's
+            self._forget_end(_oldest(mine))
+            mine = self._ended_by.get(owner)
         while len(self._ended) > self.max_sessions:
             self._forget_end(next(iter(self._ended)))
 
@@ -204,11 +246,7 @@ class SessionBindings:
         if self._ended.pop(sid, None) is None:
             return
         owner = self._ender.pop(sid, "")
-        mine = self._ended_by.get(owner)
-        if mine is not None:
-            mine.pop(sid, None)
-            if not mine:
-                del self._ended_by[owner]
+        _remove(self._ended_by, owner, sid)
 
     def sweep(self, now: float | None = None) -> int:
         now = self.clock() if now is None else now
