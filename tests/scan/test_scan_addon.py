@@ -584,3 +584,31 @@ def test_a_rule_file_that_could_not_be_read_is_read_again_once_made_readable(tmp
         m = msg(call({"k": "acme_123456789"}))
         p.run(m)
         assert m.action is Action.BLOCK
+
+
+def test_a_rule_file_deleted_while_running_keeps_the_rules_and_says_so(tmp_path, caplog):
+    """A named rule file deleted (or made unreadable) while the gateway runs: its rules stay,
+    and it is logged once (nothing was said until the file came back)."""
+    caplog.set_level(logging.INFO, logger="mcp_gateway")
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(_acme())
+    p = Pipeline()
+    addon = ScanAddon(p)
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, mcp_rules=[str(mine)])
+        stage = p.get("scan")
+        first = stage.engine
+        mine.unlink()
+        assert addon.reload(now=100.0) is False and addon.reload(now=105.0) is False
+        assert stage.engine is first
+        assert caplog.text.count("keeping the running rules") == 1
+        assert "cannot read" in caplog.text and "mine.yaml" in caplog.text
+        m = msg(call({"k": "acme_12345678"}))
+        p.run(m)
+        assert m.action is Action.BLOCK  # (the running rules)
+        mine.write_text(_acme(pattern="acme_[0-9]{9}"))
+        addon.reload(now=200.0)
+        assert addon.reload(now=201.5) is True and stage.engine is not first
+        mine.unlink()
+        addon.reload(now=300.0)
+        assert caplog.text.count("keeping the running rules") == 2  # (again, once)

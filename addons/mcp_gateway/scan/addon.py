@@ -57,6 +57,7 @@ class ScanAddon:
         self._paths: list[str] = []
         self._gen = 0  # counts loads by configure: a watcher's load started before is dropped
         self._bad: tuple | None = None  # signature of files that failed to load
+        self._unreadable = False  # a rule file is missing or unreadable (logged once)
         self._settle = Settle()  # of an edit
         self.settle = (SETTLE_SECONDS, SETTLE_WEAKER_SECONDS)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -156,7 +157,20 @@ class ScanAddon:
         if stage is None:
             return False
         sig = _signature(paths)
-        if sig is None or sig == self._signature or sig == self._bad:
+        if sig is None:
+            # a rule file deleted or made unreadable while running: its rules stay, said once
+            # (it went unnoticed: nothing was logged until the file came back)
+            if not self._unreadable:
+                self._unreadable = True
+                problem(
+                    log,
+                    "mcp-gateway: mcp_rules: %s; keeping the running rules",
+                    _why_unreadable(paths),
+                )
+            self._settle.forget()
+            return False
+        self._unreadable = False
+        if sig == self._signature or sig == self._bad:
             self._settle.forget()
             return False
         now = time.monotonic() if now is None else now
@@ -291,6 +305,17 @@ def _signature(paths: list[str]) -> tuple | None:
         return tuple(out)
     except OSError:
         return None
+
+
+def _why_unreadable(paths: list[str]) -> str:
+    from .rules import _expand, default_paths
+
+    try:
+        for f in _expand(paths) if paths else default_paths():
+            f.stat()
+    except OSError as e:
+        return f"cannot read {getattr(e, 'filename', None) or 'a rule file'}: {e.strerror or e}"
+    return "a rule file cannot be read"
 
 
 __all__ = ["ScanAddon"]
