@@ -420,5 +420,11 @@ async def test_a_runtime_switch_to_a_file_that_cannot_open_keeps_the_old_trail(
         assert "cannot switch the audit trail" in caplog.text
         assert addon.path == str(a) and addon.pipeline.get("audit") is not None
         addon.pipeline.run(request(exchange(flow_id="after"), 1))
+        # from no audit at all to a file that cannot be opened: the option goes back to off
+        tctx.configure(addon, mcp_audit_db="")
+        assert addon.pipeline.get("audit") is None
+        tctx.configure(addon, mcp_audit_db=str(bad))
+        await _until(lambda: addon._switch is None and tctx.options.mcp_audit_db == "")
+        assert addon.pipeline.get("audit") is None
         addon.done()
     assert rows(a, "SELECT flow_id FROM messages") == [("after",)]

@@ -352,7 +352,11 @@ class AuditAddon:
             self._restore(settings)  # (reopened with the old settings)
 
     def _restore(self, settings: tuple[str, int, bool] | None) -> None:
-        if settings is None:
+        if settings is None:  # (the audit was off: it stays off, and says so)
+            try:
+                ctx.options.update(mcp_audit_db="")
+            except exceptions.OptionsError as e:
+                log.error("mcp-gateway audit: could not set the audit options back: %s", e)
             return
         spec, size, process = settings
         try:
