@@ -571,6 +571,28 @@ def test_text_that_only_mentions_a_method_is_left_alone_in_reverse_mode(gw):
         assert f.response is None and f.request.content == body, body
 
 
+def test_strict_json_whose_strings_mention_a_method_is_left_alone_in_reverse_mode(gw):
+    """A JSON body that parses as it is reads the same to a lenient parser: a "method:" or
+    "?method=" inside one of its strings (a webhook's URL, a note) is no member, and such a
+    body to a reverse gateway's other endpoints was refused as "lenient" (review 8)."""
+    gw.pipeline.add(NeedsKey())
+    for body in (
+        b'{"callback":"https://hooks.example.com/rpc?method=initialize"}',
+        b'{"note":"first call method: tools/list, then tools/call"}',
+        b'[{"step":"send method=ping"}]',
+    ):
+        req = tutils.treq(
+            method=b"POST",
+            path=b"/api/hooks",
+            headers=((b"content-type", b"application/json"),),
+            content=body,
+        )
+        f = tflow.tflow(req=req)
+        f.client_conn.proxy_mode = ProxyMode.parse("reverse:http://127.0.0.1:9")
+        send(gw, f)
+        assert f.response is None and f.request.content == body, body
+
+
 def test_json_lines_of_another_kind_naming_a_method_are_not_refused(gw):
     """Bodies naming "method" without any jsonrpc member are read since the Java SDK runs
     such MCP requests; one the gateway cannot parse was then refused as a parse error

@@ -620,8 +620,10 @@ class Gateway:
                     or ex.legacy_session is not None
                 )
             ):
-                if lenient_names_mcp_method(content):
-                    self._refuse_lenient(flow, ex)  # {method: 'tools/call', …}
+                # {method: 'tools/call', …}; JSON that parses as it is reads the same to a
+                # lenient parser: a "method=ping" in one of its strings is no member
+                if lenient_names_mcp_method(content) and not _strict_json(content):
+                    self._refuse_lenient(flow, ex)
                 return
             try:
                 value = decode_json(content)
@@ -1647,6 +1649,15 @@ def _set_json_body(m: http.Message, data: bytes) -> None:
     if foreign:
         m.headers["content-type"] = "application/json"
     m.content = data
+
+
+def _strict_json(content: bytes) -> bool:
+    """Whether a body parses as JSON as it is (which a lenient parser reads the same)."""
+    try:
+        json.loads(content)
+    except (ValueError, RecursionError):
+        return False
+    return True
 
 
 def _oversized_id(req: http.Request, enc: str | None) -> Any:
