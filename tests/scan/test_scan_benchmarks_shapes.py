@@ -125,6 +125,12 @@ PERSONAL_CASES = [
     ("il numero di pratica è 349 7677442", []),
     ("Contacto de Cliente: 938 402 629", []),
     ("Contact: 98765 43210", []),
+    # (nor a count or an order's number under a heading in title case: "number of" says how
+    # many in English, and a colon after "numero di …" names a field, not a person; review 8)
+    ("Number of Line Items: 120 345 678", []),
+    ("Number of Registered Users is 12 345 678", []),
+    ("Numero di Ordine Cliente: 2024 118 733", []),
+    ("Número de Pedido Web: 4512 3387 22", []),
     # -- a bank account's number (no IBAN) after its name in other languages is no phone
     # number (a held-out seed: "Kontonummer 072-186668-47")
     ("Meine Steuer-ID lautet 46070983356. Kontonummer 072-186668-47.", []),
