@@ -2040,3 +2040,26 @@ def test_an_empty_assignment_before_a_line_break_is_no_soft_break(engine):
     assert [d.type for d in engine.scan_text(line.replace("ghp_ab", tok[:6]) + "\n" + tok[6:])] == [
         "github_token"
     ]
+
+
+@pytest.mark.parametrize("sep", ["\n", "\r\n"], ids=["lf", "crlf"])
+def test_a_base64_values_padding_at_a_lines_end_keeps_the_next_line(pipeline, sep):
+    """``KEY=<base64>=`` then a line break, in a line as long as quoted-printable fills them:
+    the padding was read as a soft break, the next line joined to the value, and the
+    redaction of the value took ``DEBUG=true`` with it (review 8). Quoted-printable writes
+    every "=" as "=3D", so a line or a next line with a bare "=" is none of its."""
+    import random
+
+    value = base64.b64encode(random.Random(3).randbytes(50)).decode()  # one "=" of padding
+    assert value.endswith("=") and not value.endswith("==")
+    line = "CLIENT_SECRET=" + value
+    assert 70 <= len(line) <= 100
+    env = "# config" + sep + line + sep + "DEBUG=true" + sep + "LOG_LEVEL=info" + sep
+    m = result({"content": [{"type": "text", "text": env}]})
+    m.raw = orjson.dumps(m.payload)
+    pipeline.run(m)
+    assert [f.type for f in m.findings] == ["generic_secret"]
+    text = reserialize(m)["result"]["content"][0]["text"]
+    assert text == sep.join(
+        ["# config", "CLIENT_SECRET=[REDACTED:generic_secret]", "DEBUG=true", "LOG_LEVEL=info", ""]
+    )

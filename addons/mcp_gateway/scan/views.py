@@ -176,16 +176,30 @@ def _escape_decode(m: re.Match) -> str:
     return _unicode_text(ch) if len(ch) == 1 and _UNICODE.fullmatch(ch) else ch
 
 
-def _soft_break(text: str, pos: int) -> bool:
-    """Whether the "=" at ``pos`` ends a line as long as quoted-printable encoders fill them
-    (76 characters with the "=", a few less where an escape did not fit; longer in a JSON
-    text, whose escapes of quotes and backslashes add characters): ``KEY=`` then a line
-    break ends an empty assignment in .env and INI files, which must not join the next line."""
+def _soft_break(text: str, pos: int, after: int) -> bool:
+    """Whether the "=" at ``pos`` (its line break ending at ``after``) ends a line as long as
+    quoted-printable encoders fill them (76 characters with the "=", a few less where an
+    escape did not fit; longer in a JSON text, whose escapes of quotes and backslashes add
+    characters): ``KEY=`` then a line break ends an empty assignment in .env and INI files,
+    which must not join the next line. Nor does a line or a next line holding an "=" that is
+    no escape (quoted-printable writes every "=" of the text as "=3D"): ``API_KEY=<base64>=``
+    then ``DEBUG=true`` is a value's padding, and the next line went with the value."""
     real = text.rfind("\n", 0, pos) + 1
     escaped = text.rfind("\\n", 0, pos)
     if escaped >= 0 and escaped + 2 > real:
-        return 70 <= pos - escaped - 1 <= 100
-    return 70 <= pos - real + 1 <= 76
+        start = escaped + 2
+        if not 70 <= pos - escaped - 1 <= 100:
+            return False
+    else:
+        start = real
+        if not 70 <= pos - real + 1 <= 76:
+            return False
+    end = min(i for i in (text.find("\n", after), text.find("\\n", after), len(text)) if i >= 0)
+    return _NOT_QP.search(text, start, pos) is None and _NOT_QP.search(text, after, end) is None
+
+
+# an "=" that quoted-printable does not write: neither an escape (=3D) nor a soft break
+_NOT_QP = re.compile(r"=(?![0-9A-Fa-f]{2}|\r|\\[rn]|\r?\n|$)")
 
 
 def escape_view(text: str) -> View | None:
@@ -203,7 +217,7 @@ class _EscapesIn:
     @staticmethod
     def finditer(text: str):
         for m in _ESCAPE.finditer(text):
-            if m.group(8) is None or _soft_break(text, m.start()):
+            if m.group(8) is None or _soft_break(text, m.start(), m.end()):
                 yield m
 
 
