@@ -2063,3 +2063,25 @@ def test_a_base64_values_padding_at_a_lines_end_keeps_the_next_line(pipeline, se
     assert text == sep.join(
         ["# config", "CLIENT_SECRET=[REDACTED:generic_secret]", "DEBUG=true", "LOG_LEVEL=info", ""]
     )
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "kind"),
+    [
+        ("The password is Xk9mP2vLqR7t", "Next step: restart the service", "generic_secret"),
+        ("DB_PASSWORD=Xk9mP2vLqR7t", "OK", "generic_secret"),
+        ("email: jane.doe@gmail.com", "Thanks", "email"),
+    ],
+)
+def test_a_value_whole_in_one_block_does_not_take_the_next_blocks_words(
+    pipeline, first, second, kind
+):
+    """A value found whole in its block, read on into the next block by the join ("…is
+    Xk9mP2vLqR7t" + "Next step"), was recorded again across both and its redaction deleted
+    the next block's first word ("OK" went whole; review 8). It is the block's own finding,
+    once, and the next block is left as it is."""
+    m = result({"content": [{"type": "text", "text": first}, {"type": "text", "text": second}]})
+    m.raw = orjson.dumps(m.payload)
+    pipeline.run(m)
+    assert [(f.type, f.location) for f in m.findings] == [(kind, "/result/content/0/text")]
+    assert reserialize(m)["result"]["content"][1]["text"] == second

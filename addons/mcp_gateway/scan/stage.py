@@ -794,7 +794,16 @@ class ScanStage:
         middle being scanned on its own); a detection that spans blocks is recorded in each
         and every part is redacted (the first to the placeholder, the others to nothing, so
         the reader sees one placeholder)."""
-        for run in text_block_runs(msg.payload):
+        runs = text_block_runs(msg.payload)
+        if not runs:
+            return
+        # what each block's own scan found: a joined match that overlaps it is that value
+        # read on into the next block ("…is Xk9mP2vLqR7t" + "Next step"), whose words the
+        # redaction of the joined value deleted
+        found: dict[str, list[tuple[int, int]]] = {}
+        for f in msg.findings:
+            found.setdefault(f.location, []).append((f.start, f.end))
+        for run in runs:
             # windows of (block, its offset, piece): a long block closes one with its first
             # characters and opens the next with its last (its two ends never meet)
             windows: list[list[tuple[int, int, str]]] = [[]]
@@ -807,9 +816,11 @@ class ScanStage:
                 windows.append([(k, len(t) - _JOIN_WINDOW, t[-_JOIN_WINDOW:])])
             for window in windows:
                 if len(window) > 1:
-                    self._join_window(engine, msg, allowed, spans, run, window)
+                    self._join_window(engine, msg, allowed, spans, run, window, found)
 
-    def _join_window(self, engine: Engine, msg: Message, allowed, spans: list[Span], run, window):
+    def _join_window(
+        self, engine: Engine, msg: Message, allowed, spans: list[Span], run, window, found
+    ):
         starts: list[int] = []
         pos = 0
         for _k, _off, piece in window:
@@ -827,6 +838,12 @@ class ScanStage:
                 i += 1
             if len(covered) < 2:
                 continue  # within one block: found there already
+            if any(
+                a < fe and fs < b
+                for k, (a, b) in covered.items()
+                for fs, fe in found.get(pointer(run[k][0]), ())
+            ):
+                continue  # a value found within a block, read on across its end
             whole = (d.decoded[0] if d.decoded else d.value,)
             # (the first part is replaced by the placeholder of the whole value, quoted as its
             # encoding needs; a blob's part cannot be re-encoded on its own)
