@@ -2085,3 +2085,21 @@ def test_a_value_whole_in_one_block_does_not_take_the_next_blocks_words(
     pipeline.run(m)
     assert [(f.type, f.location) for f in m.findings] == [(kind, "/result/content/0/text")]
     assert reserialize(m)["result"]["content"][1]["text"] == second
+
+
+@pytest.mark.parametrize("cut", [8, 20, 30])
+def test_a_token_cut_after_a_generic_find_in_its_first_block_is_still_read_whole(pipeline, cut):
+    """``GITHUB_TOKEN=ghp_…`` cut in two: the first block's own scan finds its part as a
+    generic secret; the token's own rule still reads it joined, so its second part goes too
+    (a joined match is left out only when the same rule found the value in its block)."""
+    tok = github_token()
+    blocks = [
+        {"type": "text", "text": "GITHUB_TOKEN=" + tok[:cut]},
+        {"type": "text", "text": tok[cut:] + "\nok"},
+    ]
+    m = result({"content": blocks})
+    m.raw = orjson.dumps(m.payload)
+    pipeline.run(m)
+    assert "github_token" in [f.type for f in m.findings]
+    texts = [c["text"] for c in reserialize(m)["result"]["content"]]
+    assert texts[1] == "\nok" and tok[:cut] not in texts[0]

@@ -797,12 +797,14 @@ class ScanStage:
         runs = text_block_runs(msg.payload)
         if not runs:
             return
-        # what each block's own scan found: a joined match that overlaps it is that value
-        # read on into the next block ("…is Xk9mP2vLqR7t" + "Next step"), whose words the
-        # redaction of the joined value deleted
-        found: dict[str, list[tuple[int, int]]] = {}
+        # what each block's own scan found: a joined match of the same rule that overlaps it
+        # is that value read on into the next block ("…is Xk9mP2vLqR7t" + "Next step"),
+        # whose words the redaction of the joined value deleted
+        # (by the same rule only: a partial token that a generic rule found in its block, as
+        # in GITHUB_TOKEN=ghp_… cut in two, is still read whole by the token's own rule)
+        found: dict[tuple[str, str], list[tuple[int, int]]] = {}
         for f in msg.findings:
-            found.setdefault(f.location, []).append((f.start, f.end))
+            found.setdefault((f.location, f.rule), []).append((f.start, f.end))
         for run in runs:
             # windows of (block, its offset, piece): a long block closes one with its first
             # characters and opens the next with its last (its two ends never meet)
@@ -841,7 +843,7 @@ class ScanStage:
             if any(
                 a < fe and fs < b
                 for k, (a, b) in covered.items()
-                for fs, fe in found.get(pointer(run[k][0]), ())
+                for fs, fe in found.get((pointer(run[k][0]), d.rule), ())
             ):
                 continue  # a value found within a block, read on across its end
             whole = (d.decoded[0] if d.decoded else d.value,)
