@@ -19,146 +19,19 @@ tests/scan/corpus_gen.py does: ``text`` (the message), ``labels`` (type, start, 
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-import random
 import re
-import string
 import sys
 import uuid
 
-_dumps = json.dumps
-
-
-def J(obj, **kw):
-    kw.setdefault("ensure_ascii", False)
-    return _dumps(obj, **kw)
-
+from corpus_kit import ALNUM, B62, DIG, HEX, LO, UP, J, Kit, b64u, bad_iban, bad_luhn, esc, luhn  # noqa: F401
 
 SEED = 42
-R = random.Random(SEED)
-ALNUM = string.ascii_letters + string.digits
-UP = string.ascii_uppercase
-LO = string.ascii_lowercase
-DIG = string.digits
-HEX = "0123456789abcdef"
-B62 = DIG + UP + LO
-
-
-def rs(n, alpha=ALNUM):
-    return "".join(R.choice(alpha) for _ in range(n))
-
-
-def mixed(n, alpha=ALNUM):
-    while True:
-        v = rs(n, alpha)
-        if any(c in UP for c in v) and any(c in LO for c in v) and any(c in DIG for c in v):
-            return v
-
-
-def hexs(n):
-    return rs(n, HEX)
-
-
-def pick(*xs):
-    return R.choice(xs)
-
-
-# ------------------------------------------------------------------ markers and spans
-_LABELS: list[tuple[str, str, int]] = []
-
-
-def L(typ, value, depth=1):
-    """A labelled value; depth = how many JSON string levels it sits in (1: a plain string)."""
-    _LABELS.append((typ, value, depth))
-    return f"\u27ea{len(_LABELS) - 1}\u27eb"
-
-
-def esc(v, depth):
-    for _ in range(depth):
-        v = J(v, ensure_ascii=False)[1:-1]
-    return v
-
-
-_MK = re.compile("\u27ea(\\d+)\u27eb")
-
-
-def build(obj, sse=False):
-    raw = J(obj, ensure_ascii=False)
-    if sse:
-        raw = f"event: message\nid: {R.randint(1, 9999)}\ndata: {raw}\n\n"
-    out, labels, pos, last = [], [], 0, 0
-    for m in _MK.finditer(raw):
-        out.append(raw[last : m.start()])
-        pos += m.start() - last
-        typ, value, depth = _LABELS[int(m.group(1))]
-        v = esc(value, depth)
-        labels.append({"type": typ, "start": pos, "end": pos + len(v)})
-        out.append(v)
-        pos += len(v)
-        last = m.end()
-    out.append(raw[last:])
-    return "".join(out), labels
-
-
-def result(text, structured=None):
-    r = {"content": [{"type": "text", "text": text}]}
-    if structured is not None:
-        r["structuredContent"] = structured
-    return {"jsonrpc": "2.0", "id": R.randint(2, 900), "result": r}
-
-
-def call(name, args):
-    return {
-        "jsonrpc": "2.0",
-        "id": R.randint(2, 900),
-        "method": "tools/call",
-        "params": {"name": name, "arguments": args},
-    }
-
-
-def resource(uri, text, mime="text/plain"):
-    return {
-        "jsonrpc": "2.0",
-        "id": R.randint(2, 900),
-        "result": {"contents": [{"uri": uri, "mimeType": mime, "text": text}]},
-    }
-
-
-SAMPLES: list[dict] = []
-
-
-def add(cat, obj, benign=None, note="", sse=None):
-    global _LABELS
-    if sse is None:
-        sse = R.random() < 0.12
-    text, labels = build(obj, sse=sse)
-    _LABELS = []
-    SAMPLES.append(
-        {
-            "id": f"c42-{len(SAMPLES):04d}",
-            "category": cat,
-            "text": text,
-            "labels": labels,
-            "benign": (not labels) if benign is None else benign,
-            "note": note,
-        }
-    )
-
-
-def wrap(cat, text, tool="read_file", args=None, note=""):
-    """A text in one of the message shapes: a tool result, a resource, a tool call's argument."""
-    k = R.randint(0, 5)
-    if k <= 2:
-        obj = result(text)
-    elif k == 3:
-        obj = resource(f"file:///srv/{cat}/{R.randint(100, 999)}.txt", text)
-    elif k == 4:
-        obj = call(tool, dict(args or {}, content=text))
-    else:
-        obj = result(text, structured={"text": text, "lines": text.count("\n") + 1})
-    add(cat, obj, note=note)
+KIT = Kit("c42", SEED)
+R = KIT.R
+rs, mixed, hexs, pick = KIT.rs, KIT.mixed, KIT.hexs, KIT.pick
+github_token, uid = KIT.github_token, KIT.uid
+L, build, add, wrap = KIT.L, KIT.build, KIT.add, KIT.wrap
+result, call, resource = KIT.result, KIT.call, KIT.resource
 
 
 # ------------------------------------------------------------------ value makers
@@ -334,21 +207,6 @@ def phone_local(lang):
     return p
 
 
-def luhn(partial):
-    for c in DIG:
-        s = partial + c
-        t = 0
-        for i, ch in enumerate(reversed(s)):
-            v = int(ch)
-            if i % 2:
-                v *= 2
-                v -= 9 if v > 9 else 0
-            t += v
-        if t % 10 == 0:
-            return s
-    raise AssertionError
-
-
 def card(brand=None):
     brand = brand or pick("visa", "mc", "amex", "jcb", "mc2")
     if brand == "visa":
@@ -366,10 +224,6 @@ def fmt_card(n, sep=" "):
     if len(n) == 15:
         return f"{n[:4]}{sep}{n[4:10]}{sep}{n[10:]}"
     return sep.join(n[i : i + 4] for i in range(0, 16, 4))
-
-
-def bad_luhn(n):
-    return n[:-1] + str((int(n[-1]) + 1) % 10)
 
 
 def iban(cc, bban):
@@ -393,10 +247,6 @@ def iban_for(cc):
 
 def group4(s):
     return " ".join(s[i : i + 4] for i in range(0, len(s), 4))
-
-
-def bad_iban(i):
-    return i[:2] + f"{(int(i[2:4]) + 1) % 100:02d}" + i[4:]
 
 
 def pub_ip():
@@ -426,27 +276,10 @@ def password():
     )
 
 
-def b64u(o):
-    return base64.urlsafe_b64encode(J(o, separators=(",", ":")).encode()).rstrip(b"=").decode()
-
-
 def jwt():
     head = b64u({"alg": "HS256", "typ": "JWT"})
     body = b64u({"sub": d(10), "iat": 1795000000, "exp": 1795086400, "scope": "member"})
     return f"{head}.{body}.{rs(43, ALNUM + '-_')}"
-
-
-def github_token(prefix="ghp"):
-    body = rs(30)
-
-    def base62(n, w=6):
-        s = ""
-        while n:
-            n, r = divmod(n, 62)
-            s = B62[r] + s
-        return s.rjust(w, "0")
-
-    return f"{prefix}_{body}{base62(binascii.crc32(body.encode()))}"
 
 
 def aiza():
@@ -507,10 +340,6 @@ def rzp_id(mode="live"):
 
 def paytm_key():
     return rs(4) + pick("#", "@", "&", "!", "%") + rs(5) + pick("#", "@", "_") + rs(5)
-
-
-def uid():
-    return str(uuid.UUID(int=R.getrandbits(128), version=4))
 
 
 def ts():
@@ -1849,14 +1678,11 @@ TEMPLATES = [
 
 
 def generate(seed: int | str = SEED) -> list[dict]:
-    global R, SAMPLES, _LABELS
-    R = random.Random(seed)
-    SAMPLES = []
-    _LABELS = []
+    KIT.reset(seed)
     for fn, n in TEMPLATES:
         for _ in range(n):
             fn()
-    return SAMPLES
+    return KIT.samples
 
 
 def main() -> None:
