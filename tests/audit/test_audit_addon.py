@@ -428,3 +428,39 @@ async def test_a_runtime_switch_to_a_file_that_cannot_open_keeps_the_old_trail(
         assert addon.pipeline.get("audit") is None
         addon.done()
     assert rows(a, "SELECT flow_id FROM messages") == [("after",)]
+
+
+@pytest.mark.parametrize("process", [False, True], ids=["thread", "process"])
+async def test_a_runtime_switch_to_another_name_of_the_same_file_keeps_one_chain(
+    addon, tmp_path, process
+):
+    """A runtime switch to another spelling of the trail in use (a symlinked directory) is
+    the same file: the old writer must end its chain before the new one opens it. Taken
+    for another file, both wrote to it at once."""
+    import asyncio
+
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "link").symlink_to(real)
+    a, a2 = real / "a.db", tmp_path / "link" / "a.db"
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, mcp_audit_db=str(a), mcp_audit_process=process)
+        getattr(addon, "running", lambda: None)()  # (the proxy runs)
+        n = 0
+        tctx.configure(addon, mcp_audit_db=str(a2))
+        for _ in range(3000):
+            addon.pipeline.run(request(exchange(flow_id=f"f{n}"), n))
+            n += 1
+            if n % 20 == 0:
+                await asyncio.sleep(0.002)
+            if addon._switch is None and n > 200:
+                break
+        for _ in range(50):
+            addon.pipeline.run(request(exchange(flow_id=f"f{n}"), n))
+            n += 1
+        addon.done()
+    got = sorted(r[0] for r in rows(a, "SELECT flow_id FROM messages"))
+    assert got == sorted(f"f{i}" for i in range(n))
+    events = [r[0] for r in rows(a, "SELECT event FROM audit_events ORDER BY seq")]
+    assert "foreign" not in events, events
+    assert chain.verify(sqlite3.connect(a), chain.head_path(str(a))).ok

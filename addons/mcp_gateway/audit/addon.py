@@ -48,6 +48,20 @@ def resolve_path(spec: str) -> str:
     return os.path.abspath(os.path.expanduser(spec))
 
 
+def same_file(a: str | None, b: str | None) -> bool:
+    """Whether two trail paths name one file: another spelling (a symlinked directory, a
+    hard link) is the same trail, whose writer must end its chain before another opens it
+    (two writers at once recorded the other's rows as `foreign`)."""
+    if a is None or b is None:
+        return False
+    if a == b:
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # (not there yet: where each one leads)
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
 _OPEN: weakref.WeakSet[AuditAddon] = weakref.WeakSet()  # addons holding a writer
 
 
@@ -209,7 +223,7 @@ class AuditAddon:
             "store_payloads": ctx.options.mcp_audit_store_payloads,
         }
         new = failed = None
-        if path and path == self.path and self.writer is not None:
+        if path and same_file(path, self.path) and self.writer is not None:
             # The same file (a new queue size, or thread vs process): the old writer ends its
             # chain first. Opened before that, the new one would take the old one's last
             # rows for another process's and record a false `foreign` event. If the new one
@@ -273,7 +287,7 @@ class AuditAddon:
                 self._close_later(old)
             log.info("mcp-gateway audit: disabled (mcp_audit_db is empty)")
             return
-        same = path == self.path and old is not None
+        same = same_file(path, self.path) and old is not None
         held = None
         if same and stage is not None:
             held = _Held(old.queue_size)
