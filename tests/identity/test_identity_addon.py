@@ -464,6 +464,8 @@ def test_an_edit_that_loosens_the_jwt_checks_waits_and_says_so(tmp_path, caplog)
             (full + "    leeway: 600\n", "leeway"),
             (full + "    require: []\n", "required claims"),
             (full + "    algorithms: [RS256, EdDSA]\n", "algorithms"),
+            # cut before jwt: a forged or expired JWT (401 so far) goes on unverified
+            ("auth:\n  required: false\n", None),
         ):
             cfg.write_text(part)
             assert not a.reload(now=100.0)
@@ -472,7 +474,10 @@ def test_an_edit_that_loosens_the_jwt_checks_waits_and_says_so(tmp_path, caplog)
             caplog.clear()
             with caplog.at_level(logging.WARNING, logger="mcp_gateway.identity"):
                 assert a.reload(now=105.1), part
-            assert f"JWT checks as they were ({said})" in caplog.text, part
+            if said is None:
+                assert "JWT verification (off: any JWT" in caplog.text, part
+            else:
+                assert f"JWT checks as they were ({said})" in caplog.text, part
             cfg.write_text(full)
             assert not a.reload(now=200.0)
             assert a.reload(now=205.1)
@@ -480,6 +485,10 @@ def test_an_edit_that_loosens_the_jwt_checks_waits_and_says_so(tmp_path, caplog)
         cfg.write_text(full + "    leeway: 5\n")
         assert not a.reload(now=300.0)
         assert a.reload(now=301.1)
+        # JWTs off while every caller must hold a gateway credential refuses them: stricter
+        cfg.write_text("auth:\n  required: true\n")
+        assert not a.reload(now=400.0)
+        assert a.reload(now=401.1)
 
 
 def _change_ctime(path) -> None:

@@ -351,6 +351,10 @@ def _weakened(old: GatewayConfig | None, new: GatewayConfig) -> list[str]:
     jwt = _jwt_loosened(old.auth.jwt, new.auth.jwt)
     if jwt:
         out.append(f"JWT checks as they were ({', '.join(jwt)})")
+    elif old.auth.jwt is not None and new.auth.jwt is None and not new.auth.required:
+        # (a file cut inside auth, before jwt: a forged or expired JWT, refused with 401 so
+        # far, went on to the server as an opaque token; with auth.required it is refused)
+        out.append("JWT verification (off: any JWT, a forged or expired one too, goes on)")
     if "rate limits" not in out:
         looser = _limits_loosened(old.limits, new.limits)
         if looser:
