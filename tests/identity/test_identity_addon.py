@@ -448,6 +448,25 @@ def test_an_edit_that_loosens_limits_or_stops_hiding_waits_and_says_so(tmp_path,
         assert a.reload(now=301.1)
 
 
+def test_a_server_limit_made_shared_by_everybody_is_a_stricter_edit(tmp_path) -> None:
+    # per: identity -> per: total at the same rate: one bucket for all callers holds back
+    # more, but was taken for a limit gone (five seconds and a warning "server ... loosened")
+    per_id = "limits:\n  servers:\n    - {match: 'up*', rate: 10/minute}\n"
+    total = "limits:\n  servers:\n    - {match: 'up*', rate: 10/minute, per: total}\n"
+    with _driven(tmp_path, per_id) as (cfg, p, a):
+        a.settle = (1.0, 5.0)
+        cfg.write_text(total)
+        assert not a.reload(now=100.0)
+        assert a.reload(now=101.1)
+        assert a.state.cfg.limits.servers[0].per == "total"
+        # and back, one bucket per caller: looser, it waits
+        cfg.write_text(per_id)
+        assert not a.reload(now=200.0)
+        assert not a.reload(now=203.0)
+        assert a.reload(now=205.1)
+        assert a.state.cfg.limits.servers[0].per == "identity"
+
+
 def test_an_edit_that_loosens_the_jwt_checks_waits_and_says_so(tmp_path, caplog) -> None:
     # a file cut after jwks_url and before audience: is valid, and took the IdP's tokens
     # for any application after one second, silently

@@ -415,6 +415,13 @@ def _limits_loosened(old, new) -> list[str]:
             f"{what[:-1]} {e.match}"
             for e in getattr(old, what)
             if _looser(e.rate, n.get((e.match, getattr(e, "per", None))))
+            # (a server's bucket per identity made one shared by everybody at no higher a
+            # rate holds back more: no looser)
+            and not (
+                getattr(e, "per", None) == "identity"
+                and (e.match, "total") in n
+                and not _looser(e.rate, n[(e.match, "total")])
+            )
         ]
     exempt = [m for m in new.exempt if m not in old.exempt]
     if exempt:
