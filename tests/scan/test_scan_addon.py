@@ -612,3 +612,36 @@ def test_a_rule_file_deleted_while_running_keeps_the_rules_and_says_so(tmp_path,
         mine.unlink()
         addon.reload(now=300.0)
         assert caplog.text.count("keeping the running rules") == 2  # (again, once)
+
+
+def test_a_rule_whose_pattern_list_was_cut_short_waits_and_says_so(tmp_path, caplog):
+    # an editor writing the file in parts can stop inside a rule's own list of patterns: the
+    # rule stays, with fewer of its patterns, and found less after one second, silently
+    both = (
+        "rules:\n  - id: acme\n    type: custom_acme\n    severity: high\n    action: block\n"
+        "    patterns:\n      - 'acme_[0-9]{8}'\n      - 'acme-live-[a-z]{12}'\n"
+    )
+    first_only = both.rsplit("      - ", 1)[0]
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(both)
+    p = Pipeline()
+    addon = ScanAddon(p)
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, mcp_rules=[str(mine)])
+        stage = p.get("scan")
+        first = stage.engine
+        mine.write_text(first_only)
+        addon.reload(now=100.0)
+        assert addon.reload(now=101.5) is False and stage.engine is first
+        assert addon.reload(now=104.0) is False and stage.engine is first
+        assert addon.reload(now=105.1) is True and stage.engine is not first
+        assert "let more through in acme (1 of its patterns gone)" in caplog.text
+        # a pattern added or changed is no loosening: applied once settled
+        caplog.clear()
+        mine.write_text(both)
+        addon.reload(now=200.0)
+        assert addon.reload(now=201.1) is True
+        mine.write_text(both.replace("{12}", "{10,12}"))
+        addon.reload(now=300.0)
+        assert addon.reload(now=301.1) is True
+        assert "let more through" not in caplog.text

@@ -221,7 +221,7 @@ class ScanAddon:
 
 def _weakened(old: Engine, new: Engine) -> list[str]:
     """What ``new`` finds less than ``old``: rules gone, actions weakened, and rules that
-    let more through (allowlist entries added, a scope narrowed, keywords or validators
+    let more through (some of its patterns gone, allowlist entries added, a scope narrowed, keywords or validators
     required, more of a value kept in its redaction). An editor writing the file in parts
     can stop inside an allowlist (the first half of a pattern list) or a scope, and such a
     part applied after one second like any edit."""
@@ -261,6 +261,12 @@ def _lets_through(old, new) -> list[str]:
         added = len(new.allowed[i] - old.allowed[i]) if old.allowed and new.allowed else 0
         if added:
             why.append(f"{added} allowlist {kind} added")
+    # a list of patterns cut short (the rule stays, with fewer of them); a pattern added or
+    # changed is read as a deliberate edit (it may find more)
+    op = {p for p in (old.spec.pattern, *old.spec.patterns) if p}
+    np = {p for p in (new.spec.pattern, *new.spec.patterns) if p}
+    if np < op:
+        why.append(f"{len(op - np)} of its patterns gone")
     a, b = old.spec.scope, new.spec.scope
     narrowed = [] if set(a.direction) <= set(b.direction) else ["direction"]
     narrowed += [
