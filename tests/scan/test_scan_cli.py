@@ -177,3 +177,35 @@ def test_rules_check_of_a_directory_names_every_bad_file(tmp_path, capsys):
     assert f"{d / 'a.yaml'}:6: rules[0].pattern: invalid regular expression" in err
     assert f"{d / 'c.yaml'}:4: rules[0].severity" in err
     assert "b.yaml" not in err
+
+
+def _into_a_closed_pipe(argv, stdin=b"") -> subprocess.CompletedProcess:
+    """The CLI with its stdout a pipe whose reader is already gone (`| head -1` once head
+    has its line, `| grep -q`)."""
+    import os
+
+    import mcp_gateway
+
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(mcp_gateway.__file__)))
+    r, w = os.pipe()
+    os.close(r)
+    try:
+        return subprocess.run(
+            MCP + argv, input=stdin, stdout=w, stderr=subprocess.PIPE, env=env, timeout=60
+        )
+    finally:
+        os.close(w)
+
+
+def test_scan_fail_keeps_its_status_into_a_closed_pipe(tmp_path):
+    # `mcp-gateway scan --fail FILE | head -1` in CI: the finding decided exit 1, but the
+    # table hit the closed pipe and main answered the BrokenPipeError with 0
+    leak = tmp_path / "leak.txt"
+    leak.write_text("key " + github_token() + "\n")
+    assert _into_a_closed_pipe(["scan", "--fail", str(leak)]).returncode == 1
+    found = orjson.dumps({"id": 1, "text": "token " + github_token()}) + b"\n"
+    assert _into_a_closed_pipe(["scan", "--fail"], found).returncode == 1
+    assert _into_a_closed_pipe(["scan"], b"not json\n").returncode == 1  # invalid input
+    clean = tmp_path / "clean.txt"
+    clean.write_text("nothing to see\n")
+    assert _into_a_closed_pipe(["scan", "--fail", str(clean)]).returncode == 0

@@ -68,8 +68,10 @@ def cmd_scan(args) -> int:
             return 2
         text = raw.decode("utf-8", "replace")
         dets = engine.scan_text(text)
+        rc = 1 if args.fail and dets else 0
+        args.exit_status = rc  # (the answer stands if the table meets a closed pipe)
         _table(args.file, text, dets, args.show_values)
-        return 1 if args.fail and dets else 0
+        return rc
     out = sys.stdout.buffer
     rc = 0
     for lineno, line in enumerate(sys.stdin.buffer, 1):
@@ -90,14 +92,14 @@ def cmd_scan(args) -> int:
             text = obj["text"]
         except (ValueError, TypeError) as e:
             print(f"error: stdin line {lineno}: {e}", file=sys.stderr)
+            rc = args.exit_status = 1  # (before the write: the reader may be gone)
             out.write(encode_json({"id": ident, "error": f"line {lineno}: invalid input"}) + b"\n")
-            rc = 1
             continue
         dets = engine.scan_text(text)
+        if args.fail and dets:
+            rc = args.exit_status = 1  # (before the write: the reader may be gone)
         out.write(encode_json({"id": ident, "detections": [d.to_dict() for d in dets]}) + b"\n")
         out.flush()
-        if args.fail and dets:
-            rc = 1
     return rc
 
 
