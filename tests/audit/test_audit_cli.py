@@ -476,6 +476,19 @@ def test_verify_into_a_closed_pipe_keeps_its_answer(audit_db):
     assert _into_a_closed_pipe("audit", "verify", "--db", p)[0] == 1
 
 
+def test_verify_of_a_deleted_trail_into_a_closed_pipe_keeps_its_answer(audit_db):
+    # the database gone while its head file records rows: "chain broken" (1), but into a
+    # closed pipe (`| head -1`) the report met it first and the answer became 0, "intact"
+    import os
+
+    p = audit_db["path"]
+    assert _into_a_closed_pipe("audit", "verify", "--db", p)[0] == 0
+    os.remove(p)
+    assert os.path.exists(p + ".head")
+    assert _into_a_closed_pipe("audit", "verify", "--db", p)[0] == 1
+    assert _into_a_closed_pipe("audit", "verify", "--db", p, "--json")[0] == 1
+
+
 def test_filters_that_can_match_nothing_by_mistake_are_refused(audit_db, capsys):
     # `--decision blocked` matched nothing and said "no matching messages", as if nothing
     # had been blocked; `--limit -1` listed everything

@@ -482,6 +482,7 @@ def _unreadable_against_head(args: argparse.Namespace, error: DbUnreadable) -> i
     if not head or int(head["seq"]) <= 0:
         return None
     detail = f"{error}, but the head file {head_file} records rows up to seq {head['seq']}"
+    args.exit_status = EXIT_BAD  # (the answer stands if the report meets a closed pipe)
     if args.json:
         _emit_json(
             {
