@@ -34,8 +34,10 @@ leaves its debt behind: the time it would be full again, in one of ``DEBT_SLOTS`
 chosen by its key's hash (a slot keeps the latest of such times). A bucket made anew starts
 from its slot's debt, never from more than it would have had: an identity pushed out of the
 table gets no fresh allowance. Another key that lands in the same slot may start with fewer
-tokens than its burst (never more) until that time passes: under such a flood, a new caller
-may be limited early, by at most the debt of the one bucket that shared its slot.
+tokens than its burst (never more) until that time passes: during such a flood and for up to
+the flood's refill time after it, a new caller (or one whose full bucket was collected) may be
+limited early, by at most the debt of the one bucket that shared its slot (of any rule: the
+debt is a time, read at the caller's own rate, so at worst it starts with an empty bucket).
 """
 
 from __future__ import annotations
