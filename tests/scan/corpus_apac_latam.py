@@ -20,10 +20,20 @@ tests/scan/corpus_gen.py does: ``text`` (the message), ``labels`` (type, start, 
 from __future__ import annotations
 
 import re
-import sys
 import uuid
 
-from corpus_kit import ALNUM, B62, DIG, HEX, LO, UP, J, Kit, b64u, bad_iban, bad_luhn, esc, luhn  # noqa: F401
+from corpus_kit import (
+    ALNUM,
+    DIG,
+    LO,
+    UP,
+    J,
+    Kit,
+    b64u,
+    bad_iban,
+    luhn,
+    main,
+)
 
 SEED = 42
 KIT = Kit("c42", SEED)
@@ -1678,28 +1688,8 @@ TEMPLATES = [
 
 
 def generate(seed: int | str = SEED) -> list[dict]:
-    KIT.reset(seed)
-    for fn, n in TEMPLATES:
-        for _ in range(n):
-            fn()
-    return KIT.samples
-
-
-def main() -> None:
-    samples = generate(int(sys.argv[2]) if len(sys.argv) > 2 else SEED)
-    out = sys.argv[1] if len(sys.argv) > 1 else "corpus42.jsonl"
-    with open(out, "w") as fh:
-        for s in samples:
-            fh.write(J(s) + "\n")
-    print(
-        len(samples),
-        "samples,",
-        sum(1 for s in samples if s["benign"]),
-        "benign,",
-        sum(len(s["labels"]) for s in samples),
-        "labels",
-    )
+    return KIT.run(seed, TEMPLATES)
 
 
 if __name__ == "__main__":
-    main()
+    main(generate, SEED, "corpus42.jsonl")

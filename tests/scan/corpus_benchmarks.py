@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import base64
 import re
-import sys
 
 from corpus_kit import (
     ALNUM,
@@ -43,6 +42,7 @@ from corpus_kit import (
     bad_iban,
     bad_luhn,
     luhn,
+    main,
 )
 
 SEED = 43
@@ -1729,28 +1729,8 @@ TEMPLATES = [
 
 
 def generate(seed: int | str = SEED) -> list[dict]:
-    KIT.reset(seed)
-    for fn, n in TEMPLATES:
-        for _ in range(n):
-            fn()
-    return KIT.samples
-
-
-def main() -> None:
-    samples = generate(int(sys.argv[2]) if len(sys.argv) > 2 else SEED)
-    out = sys.argv[1] if len(sys.argv) > 1 else "corpus43.jsonl"
-    with open(out, "w") as fh:
-        for s in samples:
-            fh.write(J(s) + "\n")
-    print(
-        len(samples),
-        "samples,",
-        sum(1 for s in samples if s["benign"]),
-        "benign,",
-        sum(len(s["labels"]) for s in samples),
-        "labels",
-    )
+    return KIT.run(seed, TEMPLATES)
 
 
 if __name__ == "__main__":
-    main()
+    main(generate, SEED, "corpus43.jsonl")

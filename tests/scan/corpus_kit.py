@@ -15,6 +15,7 @@ import json
 import random
 import re
 import string
+import sys
 import uuid
 
 _dumps = json.dumps
@@ -189,3 +190,29 @@ class Kit:
         else:
             obj = self.result(text, structured={"text": text, "lines": text.count("\n") + 1})
         self.add(cat, obj, note=note)
+
+    # ------------------------------------------------------------------ running
+    def run(self, seed, templates) -> list[dict]:
+        """The corpus of ``seed``: each template called its number of times, in order."""
+        self.reset(seed)
+        for fn, n in templates:
+            for _ in range(n):
+                fn()
+        return self.samples
+
+
+def main(generate, default_seed, default_out) -> None:
+    """``python GENERATOR.py [OUT.jsonl] [SEED]``: write the corpus as JSON lines."""
+    samples = generate(int(sys.argv[2]) if len(sys.argv) > 2 else default_seed)
+    out = sys.argv[1] if len(sys.argv) > 1 else default_out
+    with open(out, "w") as fh:
+        for s in samples:
+            fh.write(J(s) + "\n")
+    print(
+        len(samples),
+        "samples,",
+        sum(1 for s in samples if s["benign"]),
+        "benign,",
+        sum(len(s["labels"]) for s in samples),
+        "labels",
+    )

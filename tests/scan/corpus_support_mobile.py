@@ -20,7 +20,6 @@ import json
 import random
 import re
 import string
-import sys
 import uuid
 
 _dumps = json.dumps
@@ -1545,21 +1544,7 @@ def generate(seed: int | str = SEED) -> list[dict]:
     return SAMPLES
 
 
-def main() -> None:
-    samples = generate(int(sys.argv[2]) if len(sys.argv) > 2 else SEED)
-    out = sys.argv[1] if len(sys.argv) > 1 else "corpus41.jsonl"
-    with open(out, "w") as fh:
-        for s in samples:
-            fh.write(J(s) + "\n")
-    print(
-        len(samples),
-        "samples,",
-        sum(1 for s in samples if s["benign"]),
-        "benign,",
-        sum(len(s["labels"]) for s in samples),
-        "labels",
-    )
-
-
 if __name__ == "__main__":
-    main()
+    from corpus_kit import main
+
+    main(generate, SEED, "corpus41.jsonl")
