@@ -492,3 +492,31 @@ def test_a_limited_identity_pushed_out_of_a_full_table_gets_no_fresh_allowance(
     # a day later it has refilled, as it would have in the table
     clock.t += 86_400.0
     assert _call(stage, mkex, mkreq, victim).action is Action.PASS
+
+
+def test_a_forgotten_buckets_debt_costs_another_rule_its_tokens_not_its_burst(
+    mkex, mkreq, monkeypatch
+):
+    """A debt left in a slot was the time the forgotten bucket would be full again, read at
+    the next key's own rate: after a flood of made-up identities on a 1/day default (each
+    took one token), a 1000/day consumer sharing a slot found a day's debt, a thousand of
+    its tokens, and was refused its first call. The debt is the tokens lacked: it starts
+    one short. Its own bucket pushed out and made anew still gets no more than it had."""
+    from mcp_gateway.identity import limits
+
+    monkeypatch.setattr(limits, "MAX_BUCKETS", 40)
+    monkeypatch.setattr(limits, "DEBT_SLOTS", 1)  # (every key shares the one slot)
+    stage, clock = _stage("limits:\n  default: 1/day\n  consumers:\n    vip: 1000/day\n")
+    for i in range(100):
+        clock.t += 1.0
+        _call(stage, mkex, mkreq, _ident(f"sybil{i}"))
+    vip = _ident("vip")
+    passed = sum(_call(stage, mkex, mkreq, vip).action is Action.PASS for _ in range(1000))
+    assert passed == 999
+    # pushed out while it lacks them all, the vip comes back to no more than it left
+    for i in range(100):
+        _call(stage, mkex, mkreq, _ident(f"late{i}"))
+    assert not any("vip" in str(k) for k in stage._buckets)
+    assert _call(stage, mkex, mkreq, vip).action is Action.BLOCK
+    clock.t += 86.4 * 2  # two of its tokens back (1000 a day)
+    assert sum(_call(stage, mkex, mkreq, vip).action is Action.PASS for _ in range(5)) == 2

@@ -30,14 +30,14 @@ collection (recreated, it is the same). Past ``MAX_BUCKETS`` the least recently 
 per-identity bucket is forgotten at once (never a shared one): identities are made up at
 will (every bearer token and address is one), and a limited identity that paused while
 others filled the table came back to a full bucket. So a forgotten bucket that was not full
-leaves its debt behind: the time it would be full again, in one of ``DEBT_SLOTS`` slots
-chosen by its key's hash (a slot keeps the latest of such times). A bucket made anew starts
-from its slot's debt, never from more than it would have had: an identity pushed out of the
-table gets no fresh allowance. Another key that lands in the same slot may start with fewer
-tokens than its burst (never more) until that time passes: during such a flood and for up to
-the flood's refill time after it, a new caller (or one whose full bucket was collected) may be
-limited early, by at most the debt of the one bucket that shared its slot (of any rule: the
-debt is a time, read at the caller's own rate, so at worst it starts with an empty bucket).
+leaves its debt behind: the tokens it lacked, in one of ``DEBT_SLOTS`` slots chosen by its
+key's hash (a slot keeps the larger count, what is left of an older one counted at the
+slowest refill rate it holds). A bucket made anew starts from its burst less what its slot
+still lacks, counted at its own rate: never from more than it would have had, so an
+identity pushed out of the table gets no fresh allowance. Another key that lands in the same
+slot may start with fewer tokens than its burst (never more), by at most that count, until
+those tokens have come back at its own rate: after a flood of made-up tokens that each took
+one, a caller starts one token short; one with a burst of one waits a refill period.
 """
 
 from __future__ import annotations
@@ -97,7 +97,10 @@ class LimitsStage:
         self.clock = clock
         # (rule, who) -> [tokens, last], least recently used first
         self._buckets: OrderedDict[tuple[str, str], list[float]] = OrderedDict()
-        self._debt = array("d", bytes(8 * DEBT_SLOTS))  # slot -> when a forgotten one is full
+        # slot -> tokens a forgotten bucket lacked, and when (see the module's text)
+        self._debt = array("d", bytes(8 * DEBT_SLOTS))
+        self._debt_at = array("d", bytes(8 * DEBT_SLOTS))
+        self._debt_rate = array("d", bytes(8 * DEBT_SLOTS))  # the slowest refill it holds
         # usage counters: (consumer, server, method or tool) -> [admitted, limited]
         self.counts: dict[tuple[str, str, str], list[int]] = {}
         self.limited_total = 0
@@ -350,10 +353,12 @@ class LimitsStage:
     def _fresh(self, bk: tuple[str, str], burst: float, per_s: float, now: float) -> float:
         """The tokens of a bucket made anew: its burst, less the debt a forgotten bucket
         left in its slot (see the module's text)."""
-        full_at = self._debt[hash(bk) & (DEBT_SLOTS - 1)]
-        if full_at <= now:
+        slot = hash(bk) & (DEBT_SLOTS - 1)
+        lacked = self._debt[slot]
+        if lacked <= 0.0:
             return float(burst)
-        return max(0.0, float(burst) - (full_at - now) * per_s)
+        lacks = lacked - (now - self._debt_at[slot]) * per_s
+        return float(burst) if lacks <= 0.0 else max(0.0, float(burst) - lacks)
 
     def _evict(self, now: float) -> None:
         """Forget the least recently used per-identity bucket, never a shared one: clearing
@@ -368,12 +373,22 @@ class LimitsStage:
             rate = _rate_of(k[0])
             if rate is not None:
                 per_s, burst = rate
-                tokens = b[0] + (now - b[1]) * per_s
-                if tokens < burst:
-                    full_at = now + (burst - tokens) / per_s
+                lacks = burst - (b[0] + (now - b[1]) * per_s)
+                if lacks > 0.0:
+                    # a count of tokens, not a time: read at another rule's rate, a time
+                    # (1/day's day) emptied a 1000/day caller's bucket; a count costs it
+                    # what the forgotten one lacked. The slot keeps the larger count as of
+                    # now (what is left of an older one, at the slowest rate it holds:
+                    # never less than any of its debts still lacks)
                     slot = hash(k) & (DEBT_SLOTS - 1)
-                    if full_at > self._debt[slot]:
-                        self._debt[slot] = full_at
+                    old, rate_old = self._debt[slot], self._debt_rate[slot]
+                    if old > 0.0:
+                        old -= (now - self._debt_at[slot]) * rate_old
+                    if old > 0.0:
+                        per_s = min(per_s, rate_old)
+                    self._debt[slot] = max(old, lacks)
+                    self._debt_at[slot] = now
+                    self._debt_rate[slot] = per_s
             if not self._warned:
                 self._warned = True
                 log.warning(
