@@ -307,3 +307,61 @@ def test_a_server_request_too_deep_to_inspect_is_answered_to_the_server(gw, last
     (a,) = gw.replayed
     err = orjson.loads(a.request.content)
     assert err["id"] == 77 and err["error"]["code"] == -32065
+
+
+def client_post(gw, body):
+    """A client's POST through the request hooks only (the gateway answers it or lets it go)."""
+    hdrs = (
+        (b"content-type", b"application/json"),
+        (b"accept", b"application/json, text/event-stream"),
+        (b"authorization", b"Bearer client-token"),
+        (b"mcp-session-id", b"s-1"),
+        (b"mcp-protocol-version", b"2025-03-26"),
+    )
+    f = tflow.tflow(
+        req=tutils.treq(method=b"POST", path=b"/mcp", headers=hdrs, content=orjson.dumps(body))
+    )
+    gw.requestheaders(f)
+    gw.request(f)
+    return f
+
+
+def test_client_answers_in_a_refused_batch_reach_the_server_as_errors(gw):
+    # 2025-03-26 lets a client answer the server's sampling requests in one batch with a new
+    # call. Refused as a whole, the batch was answered to the client alone: its answers were
+    # dropped and the tool call that asked waited (TypeScript SDK 1.11 server: for its 60 s
+    # timeout; the Python SDK's server without one).
+    answered = {"role": "assistant", "content": {"type": "text", "text": "hi"}, "model": "m"}
+    batch = [
+        {"jsonrpc": "2.0", "id": 0, "result": answered},
+        {"jsonrpc": "2.0", "id": 1, "result": {**answered, "content": {"text": "SECRET"}}},
+        rpc("tools/call", id=9, name="bad"),
+    ]
+    f = client_post(gw, batch)
+    # the client gets the batch's answer: an error for its one request
+    (mine,) = orjson.loads(f.response.content)
+    assert mine["id"] == 9 and mine["error"]["message"] == "blocked by rule test.bad"
+    # the server gets an error in place of each answer, never the answers' content
+    (a,) = gw.replayed
+    assert answer.is_answer(a) and (a.request.method, a.request.url) == ("POST", f.request.url)
+    assert b"SECRET" not in a.request.content and b"hi" not in a.request.content
+    assert orjson.loads(a.request.content) == [
+        {
+            "jsonrpc": "2.0",
+            "id": 0,
+            "error": {"code": -32067, "message": "not forwarded: batch element 1 was refused"},
+        },
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "error": {"code": -32061, "message": "blocked by rule test.secret"},
+        },
+    ]
+    h = a.request.headers
+    assert (h["mcp-session-id"], h["authorization"]) == ("s-1", "Bearer client-token")
+
+
+def test_a_refused_batch_without_answers_sends_nothing_to_the_server(gw):
+    f = client_post(gw, [rpc("tools/call", id=1, name="echo"), rpc("tools/call", id=2, name="bad")])
+    assert [m["id"] for m in orjson.loads(f.response.content)] == [1, 2]
+    assert gw.replayed == []

@@ -137,6 +137,30 @@ def test_a_batch_with_a_refused_element_is_answered_whole(gw):
     assert "not forwarded" in answers[1]["error"]["message"]
 
 
+def test_client_answers_in_a_refused_batch_reach_the_server_as_errors(gw):
+    # as over HTTP: dropped with the batch, the answers left the server's request waiting
+    f = wsflow()
+    gw.websocket_start(f)
+    answered = {"role": "assistant", "content": {"type": "text", "text": "hi"}, "model": "m"}
+    m = send(
+        gw,
+        f,
+        [
+            {"jsonrpc": "2.0", "id": 0, "result": answered},
+            {"jsonrpc": "2.0", "id": 1, "result": {"note": "SECRET"}},
+            rpc("tools/call", 9, name="bad"),
+        ],
+    )
+    assert m.dropped
+    (to_client, mine), (to_server, theirs) = gw.injected
+    assert to_client and [a["id"] for a in mine] == [9]
+    assert not to_server and [(e["id"], e["error"]["code"]) for e in theirs] == [
+        (0, ErrorCode.NOT_FORWARDED),
+        (1, ErrorCode.BLOCKED),
+    ]
+    assert b"SECRET" not in orjson.dumps(theirs) and b"hi" not in orjson.dumps(theirs)
+
+
 def test_other_websocket_traffic_passes_unchanged(gw):
     f = wsflow(subprotocol=None)
     gw.websocket_start(f)

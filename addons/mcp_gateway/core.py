@@ -49,7 +49,7 @@ from .message import (
     Transport,
     error_response,
 )
-from .outcome import UNCHANGED, batch_answers, blocked_by_rule, rebuild
+from .outcome import UNCHANGED, batch_answers, blocked_by_rule, rebuild, refusal_error
 from .parse import (
     MAX_BATCH,
     AmbiguousSession,
@@ -1070,6 +1070,14 @@ class Gateway:
         headers = first.refusal.headers if first.refusal else None
         self._reply(flow, status if answers else 202, answers or None, headers)
         _keep_scrubbed(flow, batch, msgs)
+        # The client's answers to server requests in it (2025-03-26 lets a client answer two
+        # sampling requests in one batch with a new call) reach the server as errors in their
+        # place, as a refused single answer does: dropped with the batch, they left the tool
+        # call that asked waiting (the TypeScript SDK's server for its 60 s timeout, the
+        # Python SDK's without one).
+        errors = [refusal_error(m) for m in msgs if m.is_response and m.id is not None]
+        if errors:
+            answer.send_to_server(flow, None, errors)
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         if answer.is_answer(flow):

@@ -292,6 +292,10 @@ class WebSockets:
         answers = batch_answers(msgs)
         if answers:
             self._answer(flow, wm, [answers])
+        # its answers to server requests: the server gets errors in their place, as over HTTP
+        errors = [refusal_error(m) for m in msgs if m.is_response and m.id is not None]
+        if errors:
+            self._answer(flow, wm, [errors if len(errors) > 1 else errors[0]], to_client=False)
 
     @staticmethod
     def _answer(flow: http.HTTPFlow, wm, bodies: list, to_client: bool = True) -> None:
