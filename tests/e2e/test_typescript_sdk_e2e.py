@@ -256,3 +256,72 @@ async def test_python_client_resumes_and_answers_a_typescript_server_through_the
             break
         time.sleep(0.2)
     assert want <= rows
+
+
+@pytest.mark.parametrize("node_server", ["sse"], indirect=True)
+def test_sampling_answers_in_a_refused_batch_reach_the_typescript_server(
+    node_server, mitmdump_factory
+):
+    """2025-03-26 lets a client answer two sampling requests in one batch. One answer holds
+    a private key, so the gateway refuses the batch as a whole: the server gets an error in
+    place of each answer and the tool call ends at once (the answers were dropped, and the
+    call waited for the SDK's 60 s request timeout)."""
+    import httpx
+
+    server, _mode, _token = node_server
+    md = mitmdump_factory(mode=f"reverse:{server.base}", shared=True)
+    url = md.url_for(server)
+    h = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+    init = {
+        "jsonrpc": "2.0",
+        "id": 0,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-03-26",
+            "capabilities": {"sampling": {}},
+            "clientInfo": {"name": "raw", "version": "0"},
+        },
+    }
+    with httpx.Client(timeout=httpx.Timeout(20.0)) as c:
+        r = c.post(url, json=init, headers=h)
+        assert r.status_code == 200, r.text
+        h |= {"mcp-session-id": r.headers["mcp-session-id"], "mcp-protocol-version": "2025-03-26"}
+        c.post(url, json={"jsonrpc": "2.0", "method": "notifications/initialized"}, headers=h)
+        call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call"}
+        call["params"] = {"name": "sample2", "arguments": {}}
+        asked: list[dict] = []
+        result = None
+        t0 = time.monotonic()
+        with c.stream("POST", url, json=call, headers=h) as resp:
+            for line in resp.iter_lines():  # bounded: the stream ends with the call's answer
+                if not line.startswith("data:"):
+                    continue
+                m = json.loads(line[5:])
+                if m.get("method") == "sampling/createMessage":
+                    asked.append(m)
+                    if len(asked) == 2:
+                        t0 = time.monotonic()
+                        texts = [f"keep this\n{PEM}", "hello"]
+                        batch = [
+                            {
+                                "jsonrpc": "2.0",
+                                "id": q["id"],
+                                "result": {
+                                    "role": "assistant",
+                                    "model": "m",
+                                    "content": {"type": "text", "text": t},
+                                },
+                            }
+                            for q, t in zip(asked, texts, strict=True)
+                        ]
+                        a = c.post(url, json=batch, headers=h)
+                        assert a.status_code == 202, a.text  # no request in it: nothing to answer
+                elif m.get("id") == 1:
+                    result = m["result"]
+                    break
+    assert len(asked) == 2 and result is not None
+    assert time.monotonic() - t0 < 10  # at once, not after the server's timeout
+    assert result.get("isError") is True
+    (block,) = result["content"]
+    assert "-32061" in block["text"] or "-32067" in block["text"], block
+    assert "PRIVATE KEY" not in md.log_text()

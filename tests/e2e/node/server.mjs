@@ -3,13 +3,15 @@
 // Tools: echo(text), leak() (returns $LEAK_TEXT), slow(steps) (a progress notification per
 // step, 200 ms apart), long() (closes its answer stream, then answers $LEAK_TEXT: the client
 // resumes the stream from its last event id; sse mode keeps an event store), ask() (asks the
-// user for a name, the question holding $LEAK_TEXT, and returns the answer).
+// user for a name, the question holding $LEAK_TEXT, and returns the answer), sample2() (two
+// sampling requests on the call's own stream; returns both answers, or the error).
 // Prints "listening PORT" when ready. Loopback only.
 import http from "node:http";
 import { randomUUID } from "node:crypto";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import { InMemoryEventStore } from "@modelcontextprotocol/sdk/examples/shared/inMemoryEventStore.js";
+import { CreateMessageResultSchema } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
 
 const port = Number(process.argv[2]);
@@ -50,6 +52,22 @@ function build() {
       requestedSchema: { type: "object", properties: { name: { type: "string" } } },
     });
     return { content: [{ type: "text", text: `got ${JSON.stringify(r.content)}` }] };
+  });
+  server.tool("sample2", {}, async (_args, extra) => {
+    const ask = (text) =>
+      extra.sendRequest(
+        {
+          method: "sampling/createMessage",
+          params: { messages: [{ role: "user", content: { type: "text", text } }], maxTokens: 10 },
+        },
+        CreateMessageResultSchema,
+      );
+    try {
+      const [a, b] = await Promise.all([ask("first"), ask("second")]);
+      return { content: [{ type: "text", text: `sampled ${a.content.text} / ${b.content.text}` }] };
+    } catch (e) {
+      return { content: [{ type: "text", text: `failed: ${e.message}` }], isError: true };
+    }
   });
   return server;
 }
