@@ -1074,10 +1074,11 @@ class Gateway:
         # sampling requests in one batch with a new call) reach the server as errors in their
         # place, as a refused single answer does: dropped with the batch, they left the tool
         # call that asked waiting (the TypeScript SDK's server for its 60 s timeout, the
-        # Python SDK's without one).
-        errors = [refusal_error(m) for m in msgs if m.is_response and m.id is not None]
-        if errors:
-            answer.send_to_server(flow, None, errors)
+        # Python SDK's without one). One POST each: a server may take no batch (the Python
+        # SDK's answers a batch 400), and the client's was never forwarded to find out.
+        for m in msgs:
+            if m.is_response and m.id is not None:
+                answer.send_to_server(flow, None, [refusal_error(m)])
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         if answer.is_answer(flow):

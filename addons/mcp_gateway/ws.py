@@ -293,9 +293,10 @@ class WebSockets:
         if answers:
             self._answer(flow, wm, [answers])
         # its answers to server requests: the server gets errors in their place, as over HTTP
+        # (one message each: a server may take no batch)
         errors = [refusal_error(m) for m in msgs if m.is_response and m.id is not None]
         if errors:
-            self._answer(flow, wm, [errors if len(errors) > 1 else errors[0]], to_client=False)
+            self._answer(flow, wm, errors, to_client=False)
 
     @staticmethod
     def _answer(flow: http.HTTPFlow, wm, bodies: list, to_client: bool = True) -> None:
