@@ -367,3 +367,18 @@ def test_a_refused_batch_without_answers_sends_nothing_to_the_server(gw):
     f = client_post(gw, [rpc("tools/call", id=1, name="echo"), rpc("tools/call", id=2, name="bad")])
     assert [m["id"] for m in orjson.loads(f.response.content)] == [1, 2]
     assert gw.replayed == []
+
+
+def test_a_refused_batch_answer_is_masked_as_its_post_is(gw):
+    # the client's POST was answered by the gateway: the identity addon masks an upstream
+    # credential injected in it once it is answered, after the errors for its answers were
+    # made from its headers; the errors' flows show the placeholder once sent, as the POST
+    answered = {"role": "assistant", "content": {"type": "text", "text": "hi"}, "model": "m"}
+    f = client_post(
+        gw, [{"jsonrpc": "2.0", "id": 0, "result": answered}, rpc("tools/call", id=9, name="bad")]
+    )
+    (a,) = gw.replayed
+    f.request.headers["authorization"] = "Bearer [upstream credential]"  # as the addon masks it
+    assert a.request.headers["authorization"] == "Bearer client-token"  # what the server gets
+    sent(gw, a)
+    assert a.request.headers["authorization"] == "Bearer [upstream credential]"

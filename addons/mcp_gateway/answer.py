@@ -98,6 +98,11 @@ class _Pending:
     stream_id: str
     headers: dict[bytes, bytes]  # lowercased name -> the value to show once sent
     query: dict[str, str]  # parameter -> the value to show once sent
+    # the flow whose headers the answer copied, and them as copied: what the identity addon
+    # masks in it later (a client POST the gateway answered itself is masked once answered,
+    # after its answers to the server were made) is masked in the answer too, once sent
+    source: http.HTTPFlow | None = None
+    sent: SentRequest | None = None
 
 
 # The gateway's answers on their way: known by identity, never by a marker in the flow.
@@ -210,7 +215,7 @@ def send_to_server(
                 q += [(k, before[k]) for k in query if k not in dict(q)]
                 url = urlunsplit((u.scheme, u.netloc, u.path, urlencode(q), u.fragment))
         f = answer_flow(stream_flow, url, answers, sent)
-        _PENDING[f] = _Pending(stream_flow.id, headers, query)
+        _PENDING[f] = _Pending(stream_flow.id, headers, query, stream_flow, sent)
         ctx.master.commands.call("replay.client", [f])
     except Exception as e:  # noqa: BLE001 - the caller falls back to the client
         log.warning(
@@ -241,6 +246,10 @@ def _after_send(flow: http.HTTPFlow) -> None:
     p = _PENDING.pop(flow, None)
     if p is None:
         return
+    if p.source is not None and p.sent is not None:
+        later_headers, later_query = _masked(p.sent, p.source.request)
+        p.headers = {**later_headers, **p.headers}
+        p.query = {**later_query, **p.query}
     req = flow.request
     if p.headers:
         req.headers.fields = tuple((k, p.headers.get(k.lower(), v)) for k, v in req.headers.fields)
