@@ -282,7 +282,7 @@ def test_sampling_answers_in_a_refused_batch_reach_the_typescript_server(
             "clientInfo": {"name": "raw", "version": "0"},
         },
     }
-    with httpx.Client(timeout=httpx.Timeout(20.0)) as c:
+    with httpx.Client(timeout=httpx.Timeout(60.0)) as c:  # (a loaded machine starts slowly)
         r = c.post(url, json=init, headers=h)
         assert r.status_code == 200, r.text
         h |= {"mcp-session-id": r.headers["mcp-session-id"], "mcp-protocol-version": "2025-03-26"}
