@@ -173,6 +173,9 @@ _ID_BEFORE = re.compile(
     # a process's or thread's id (Apache's error log: [pid 70364:tid 375283695916899]); not
     # the word thread alone ("posted it in the thread: 4532…" is a card)
     r"|\b(?:pid|ppid|tid|tgid|lwp|thread[ _-]?id)"
+    # an order's, an invoice's or a booking's number (Order number: 4539148803436467)
+    r"|\b(?:order|invoice|confirmation|booking|reservation|receipt|shipment|tracking"
+    r"|transaction|txn)[ _.-]?(?:number|num|no|nr|#)\.?"
     # a national id's or family register's name (Indonesia's NIK and KK are 16 digits, and
     # pass Luhn one time in ten: NIK 4240685962111902)
     r"|\b(?:nik|no\.?\s?kk|npwp|nisn|aadhaa?r|nric|cpf|cnpj|curp|my\s?number)"
@@ -329,6 +332,36 @@ def token_crc32(value: str, ctx: Ctx | None = None, checksum_len: int = 6) -> bo
     return base62(binascii.crc32(body.encode("ascii", "replace"))) == check
 
 
+_BECH32 = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
+_BECH32_GEN = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
+
+
+@validator("bech32")
+def bech32(value: str, ctx: Ctx | None = None) -> bool:
+    """A bech32 or bech32m string (BIP 173 / 350: Nostr's nsec1…, age's keys) whose checksum
+    holds: a made-up or mistyped value fails it."""
+    v = value.lower()
+    i = v.rfind("1")
+    if i < 1 or len(v) - i < 7:
+        return False
+    hrp, data = v[:i], v[i + 1 :]
+    chk = 1
+    for x in (
+        [ord(c) >> 5 for c in hrp]
+        + [0]
+        + [ord(c) & 31 for c in hrp]
+        + [_BECH32.find(c) for c in data]
+    ):
+        if x < 0:
+            return False
+        top = chk >> 25
+        chk = (chk & 0x1FFFFFF) << 5 ^ x
+        for k in range(5):
+            if (top >> k) & 1:
+                chk ^= _BECH32_GEN[k]
+    return chk in (1, 0x2BC830A3)
+
+
 def _b64url_json(seg: str) -> Any:
     pad = "=" * (-len(seg) % 4)
     try:
@@ -339,12 +372,17 @@ def _b64url_json(seg: str) -> Any:
 
 @validator("jwt")
 def jwt(value: str, ctx: Ctx | None = None) -> bool:
-    """Three base64url segments; the header decodes to a JSON object with ``alg``."""
+    """Three base64url segments; the header decodes to a JSON object with ``alg``. An unsecured
+    JWT (RFC 7519 section 6: ``alg: none`` and an empty signature) is none: anyone can write
+    one, so it proves nothing (an OpenID example's unsigned id_token, the Firebase Auth
+    emulator's tokens)."""
     parts = value.split(".")
     if len(parts) != 3:
         return False
     header = _b64url_json(parts[0])
     if not isinstance(header, dict) or "alg" not in header:
+        return False
+    if not parts[2] and str(header["alg"]).lower() == "none":
         return False
     payload = _b64url_json(parts[1])
     return isinstance(payload, dict) and not _public_jwt(payload)
@@ -352,11 +390,18 @@ def jwt(value: str, ctx: Ctx | None = None) -> bool:
 
 def is_demo_jwt(value: str) -> bool:
     """A JWT published as a documented example, the same on every machine: the keys of
-    ``supabase start`` (``iss: supabase-demo``). Every rule drops it, not only ``jwt``: a
-    key-name rule sees it under ``apikey:`` or ``SUPABASE_ANON_KEY=``."""
+    ``supabase start`` (``iss: supabase-demo``); or an unsecured one (``alg: none``, no
+    signature), which anyone can write. Every rule drops it, not only ``jwt``: a key-name
+    rule sees it under ``apikey:``, ``SUPABASE_ANON_KEY=`` or ``"idToken":``, the bearer rule
+    after ``Bearer``."""
     if not value.startswith("eyJ") or value.count(".") != 2:
         return False
-    payload = _b64url_json(value.split(".")[1])
+    head, body, sig = value.split(".")
+    if not sig:
+        header = _b64url_json(head)
+        if isinstance(header, dict) and str(header.get("alg")).lower() == "none":
+            return True
+    payload = _b64url_json(body)
     return isinstance(payload, dict) and payload.get("iss") == "supabase-demo"
 
 
@@ -689,9 +734,17 @@ _LOCAL_NETS = frozenset({(192, 168), (169, 254)})
 _OID_PREFIXES = ("2.5.4.", "2.5.29.", "1.2.840.", "1.3.6.1.")
 
 
+# right after the number, a version's pre-release or build suffix: 5.15.0.91-generic,
+# 2.0.0.1-SNAPSHOT, 1.2.3.4~ubuntu1, 4.2.1.0+build7 (an address's range or port is no letter:
+# 203.0.113.5-203.0.113.9, 81.6.38.169:443)
+_VERSION_AFTER = re.compile(r"[-~+][A-Za-z]")
+
+
 def _not_version(value: str, ctx: Ctx | None = None) -> bool:
     if ctx is None:
         return True
+    if _VERSION_AFTER.match(ctx.text, ctx.end):
+        return False
     before = _line_before(ctx, 48)
     if _VERSION_BEFORE.search(before):
         return False
@@ -735,7 +788,7 @@ _VERSION_BEFORE = re.compile(
     # a key's value (firmware=1.19.10.158, "build": "2.1.7.180"), and the words in other
     # languages: versión, versão, versione, versie, wersja, sürüm, バージョン, ファームウェア, 版本,
     # 固件, 버전, 펌웨어, الإصدار
-    r"|\b(?:build|firmware|fw|release|revision|rev|kernel|bios|driver)\\{0,3}[\"']?\s{0,3}[=:]"
+    r"|\b(?:build|firmware|fw|release|revision|rev|kernel|bios|driver|ver)\\{0,3}[\"']?\s{0,3}[=:]"
     r"\s{0,3}\\{0,3}[\"']?"
     r"|(?:\b(?:versi(?:\u00f3n|\u00e3o|one|e)|wersj[ai]|s\u00fcr\u00fcm(?:\u00fc)?)"
     r"|\u30d0\u30fc\u30b8\u30e7\u30f3|\u30d5\u30a1\u30fc\u30e0(?:\u30a6\u30a7\u30a2)?|\u7248\u672c\u53f7?|\u56fa\u4ef6"
@@ -939,6 +992,8 @@ def e164(value: str, ctx: Ctx | None = None) -> bool:
 # Right before a number, the name of a reference: Ref. 0692 1216 5242, AWB 024-83176052
 _REFERENCE_BEFORE = re.compile(
     r"\b(?:ref|reference|awb|invoice|inv|order|tracking|ticket|case|acct|account|policy|serial"
+    # a parcel's number (parcel 1800065040 is no toll-free number)
+    r"|parcel|shipment|waybill|consignment"
     r"|s/n|sku|lot|batch|part|model|meter|z\u00e4hlernummer|kundennummer|rechnungsnummer"
     r"|facture|factura|fattura|factuur|factuurnummer|factuurnr|rechnung|n\u00b0"
     r"|auftragsnummer|bestellnummer|vertragsnummer|referenz|r\u00e9f\u00e9rence|n\u00ba|nr"
@@ -1670,7 +1725,12 @@ _FAMOUS = {
         378734493671000 6331101999990016 4263982640269299 4917484589897107 4001919257537193
         4007702835532454 5425233430109903 2222420000001113 2223000048410010 374245455400126
         4111111145551142 5555341244441115 370000000000002 2222400070000005 5101180000000007
-        4988438843884305 4212345678901237 4166676667666746 6771798021000008 3600666633336664""".split()
+        4988438843884305 4212345678901237 4166676667666746 6771798021000008 3600666633336664"""
+        # Braintree's, Adyen's and Checkout.com's sandbox cards (their test-card pages)
+        """ 4005519200000004 4009348888881881 4217651111111119 4500600000000061 2223000048400011
+        6011000991300009 6304000000000000 36259600000004 3569990010095841 4646464646464644
+        6445644564456445 5577000055770004 4400000000000008 370000000100018 4543474002249996
+        5436031030606378 345678901234564""".split()
     ),
     "ssn": frozenset(
         "078051120 219099999 123456789 457555462 111111111 123121234 987654320 987654321".split()
