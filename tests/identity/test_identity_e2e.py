@@ -700,3 +700,49 @@ def test_a_message_without_its_jsonrpc_member_is_still_authenticated_and_judged(
     bodies = [req["body"] for req in server.requests()]
     assert not any('"id": 41' in b or '"id":41' in b for b in bodies), bodies
     assert not any('"id": 42' in b or '"id":42' in b for b in bodies), bodies
+
+
+def test_a_gateway_key_in_a_second_authorization_header_never_reaches_the_server(
+    mitmdump_factory, mcp_server_factory, tmp_path, monkeypatch
+) -> None:
+    """Authorization: Bearer <opaque> then Authorization: Bearer mgw_<key>: the gateway read
+    the first copy (an unverified token, forwarded unchanged) and the server got both, the
+    gateway key among them (Starlette's dict of headers kept the last: the key)."""
+    md, server, key = _injecting_gateway(
+        mitmdump_factory, mcp_server_factory, tmp_path, monkeypatch
+    )
+    server.reset()
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "raw", "version": "1"},
+        },
+    }
+    with httpx.Client(proxy=md.proxy_url, trust_env=False, timeout=10) as c:
+        for first in ("Bearer opaque-123", "Basic dXNlcjpwdw=="):
+            r = c.post(
+                server.url,
+                content=json.dumps(body),
+                headers=[
+                    ("accept", ACCEPT),
+                    ("content-type", "application/json"),
+                    ("authorization", first),
+                    ("authorization", f"Bearer {key}"),
+                ],
+            )
+            assert r.status_code == 400, (first, r.status_code, r.text)
+            assert r.json()["error"]["code"] == -32600
+            assert "more than once" in r.json()["error"]["message"]
+        # one copy: as before
+        raw = Raw(server.url, md.proxy_url, key)
+        try:
+            assert raw.initialize().status_code == 200
+        finally:
+            raw.close()
+    reqs = server.requests()
+    assert len(reqs) == 2, reqs  # the initialize and its notification, nothing before
+    assert key not in json.dumps(reqs)

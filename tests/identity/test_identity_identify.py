@@ -158,3 +158,67 @@ def test_the_refusal_log_line_leaves_the_query_out(tmp_path, mkex, caplog) -> No
         stage.on_exchange(ex)
     lines = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
     assert lines and "/mcp " in lines[0] and "S3cr3t" not in lines[0]
+
+
+def test_a_credential_header_given_twice_is_refused_and_removed(tmp_path, mkex) -> None:
+    """Authorization: Bearer <opaque> then Authorization: Bearer mgw_<key>: the gateway read
+    the first copy (an unverified caller, forwarded unchanged) and the request went on with
+    both, the gateway key to the server, which may read the last copy (or all of them)."""
+    stage, key, _ = _stage(tmp_path)
+    for first, second in (
+        ("Bearer opaque-123", f"Bearer {key}"),
+        ("Basic dXNlcjpwdw==", f"Bearer {key}"),
+        (f"Bearer {key}", "Bearer opaque-123"),
+        ("Bearer a", "Bearer b"),
+    ):
+        ex = mkex()
+        ex.flow.request.headers.fields += (
+            (b"Authorization", first.encode()),
+            (b"authorization", second.encode()),
+        )
+        assert stage.authenticate(ex) is not None, (first, second)
+        assert not ex.flow.request.headers.get_all("authorization"), (first, second)
+        ex = mkex()
+        ex.flow.request.headers.fields += (
+            (b"Authorization", first.encode()),
+            (b"authorization", second.encode()),
+        )
+        stage.on_exchange(ex)
+        r = ex.refusal
+        assert r is not None and ex.identity is None, (first, second)
+        assert (r.code, r.http_status) == (ErrorCode.INVALID_REQUEST, 400)
+        assert "more than once" in r.message
+        assert not ex.flow.request.headers.get_all("authorization"), (first, second)
+    # the core's lowercase map (first value wins) as the exchange's headers: the same
+    ex = mkex()
+    ex.flow.request.headers.fields += (
+        (b"authorization", b"Bearer opaque-123"),
+        (b"authorization", f"Bearer {key}".encode()),
+    )
+    ex.request_headers = {
+        k.decode().lower(): v.decode() for k, v in ex.flow.request.headers.fields[::-1]
+    }
+    stage.on_exchange(ex)
+    assert ex.refusal is not None and ex.refusal.http_status == 400
+    # one copy, as always: admitted
+    ex = mkex(auth=f"Bearer {key}")
+    stage.on_exchange(ex)
+    assert ex.refusal is None and ex.identity.kind == "api_key"
+
+
+def test_a_gateway_key_in_a_second_header_of_a_non_mcp_request_is_removed(tmp_path) -> None:
+    from mitmproxy.test import tflow
+
+    stage, key, _ = _stage(tmp_path)
+    f = tflow.tflow()
+    f.request.headers.fields += (
+        (b"Authorization", b"Bearer opaque-123"),
+        (b"Authorization", f"Bearer {key}".encode()),
+    )
+    stage.strip_stray_credential(f)
+    assert key not in repr(f.request.headers.fields)
+    # another token alone is the server's, and stays
+    f = tflow.tflow()
+    f.request.headers["Authorization"] = "Bearer opaque-123"
+    stage.strip_stray_credential(f)
+    assert f.request.headers["Authorization"] == "Bearer opaque-123"

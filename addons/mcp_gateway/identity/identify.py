@@ -182,6 +182,26 @@ class IdentifyStage:
         raw = h.get(st.header_lower) if isinstance(h, dict) else None  # the core's lowercase map
         if raw is None:
             raw = ex.header(st.header)
+        if raw is not None and _repeated(ex, st.header_lower):
+            # Authorization: Bearer opaque + Authorization: Bearer mgw_<key>: the first copy
+            # made an unverified caller, and the request went on with both, the gateway key
+            # to the server (which may read the last copy, or all of them). A credential
+            # header holds one value (RFC 9110 11.6.2); two mean two callers at once.
+            self.refused["unauthorized"] += 1
+            log.warning(
+                "mcp-gateway: 400 refused %s %s%s from %s: the %s header is given more than once",
+                ex.http_method,
+                ex.server,
+                (ex.path or "").split("?", 1)[0],
+                ex.client_addr or "?",
+                st.header,
+            )
+            return Refusal(
+                ErrorCode.INVALID_REQUEST,
+                f"Invalid Request: the {st.header} header is given more than once",
+                http_status=400,
+                stage=self.name,
+            )
         token = extract_token(raw, st.header)
         addr = ex.client_addr
         if token is None:
@@ -309,7 +329,7 @@ class IdentifyStage:
         headers alone (before its body is read); None if it may go on."""
         got = self.identify(ex)
         if isinstance(got, Refusal):
-            if ex.flow is not None and got.code == ErrorCode.UNAUTHORIZED:
+            if ex.flow is not None and got.code in _STRIPPED:
                 strip_fields(ex.flow.request.headers, (self.state.header_lower.encode(),))
             return got
         return None
@@ -320,7 +340,7 @@ class IdentifyStage:
             ex.refusal = got
             # a refused gateway credential must not travel further either, whatever the
             # adapter does with the refused exchange
-            if ex.flow is not None and got.code == ErrorCode.UNAUTHORIZED:
+            if ex.flow is not None and got.code in _STRIPPED:
                 strip_fields(ex.flow.request.headers, (self.state.header_lower.encode(),))
             return
         ident = got
@@ -424,6 +444,8 @@ class IdentifyStage:
             return
         st = self.state
         name = st.header_lower.encode()
+        # (every copy of the header: a gateway key in the second went on when the first held
+        # another token)
         for k, v in flow.request.headers.fields:
             if k.lower() != name:
                 continue
@@ -444,7 +466,7 @@ class IdentifyStage:
                     flow.request.method,
                     flow.request.pretty_url.split("?", 1)[0],
                 )
-            return
+                return
 
     def strip_query_keys(self, flow: Any) -> None:
         """A gateway API key in the request URL's query (``?access_token=mgw_…``) is the
@@ -521,6 +543,30 @@ class IdentifyStage:
             # no answer came (the flow failed or was cut): a first-sight binding the server
             # never accepted is not kept
             self.sessions.settle(p, False)
+
+
+# refusals of the identify stage after which the credential header is removed from the flow
+_STRIPPED = (ErrorCode.UNAUTHORIZED, ErrorCode.INVALID_REQUEST)
+
+
+def _repeated(ex: Exchange, name: str) -> bool:
+    """Whether the request holds header ``name`` (lowercase) more than once."""
+    flow = ex.flow
+    headers = flow.request.headers if flow is not None else ex.request_headers
+    fields = getattr(headers, "fields", None)
+    if fields is None:
+        return False
+    h = ex.request_headers
+    if isinstance(h, dict) and len(h) >= len(fields):
+        return False  # (no name came twice: the common case, without a pass over the fields)
+    b = name.encode("latin-1", "replace")
+    n = 0
+    for k, _ in fields:
+        if len(k) == len(b) and k.lower() == b:
+            n += 1
+            if n > 1:
+                return True
+    return False
 
 
 def _with_addr(ident: Identity, addr: str) -> Identity:
