@@ -550,3 +550,45 @@ def test_a_config_that_could_not_be_read_is_read_again_once_made_readable(
         assert a.state.cfg.auth.required is True
         ex = mkex()
         assert p.start_exchange(ex) is not None and ex.refusal.http_status == 401
+
+
+def test_an_edit_of_the_api_keys_or_the_credential_header_waits_and_says_so(
+    tmp_path, caplog
+) -> None:
+    # api_keys off without auth.required: a gateway key (a revoked one too) goes on to the
+    # server as an opaque token; another keys database: keys revoked here may not be there;
+    # another header (a file cut inside "header: X-Api-Key" is a valid shorter name): a
+    # credential in the old one goes on unread. Each applied after one second, silently.
+    db = tmp_path / "keys.db"
+    full = f"keys_db: {db}\nauth:\n  header: X-Api-Key\n  api_keys: true\n"
+    with _driven(tmp_path, full) as (cfg, p, a):
+        a.settle = (1.0, 5.0)
+        for part, said in (
+            (full.replace("api_keys: true", "api_keys: false"), "API keys (off"),
+            (full.replace(str(db), str(tmp_path / "old.db")), "API keys as they were"),
+            ("auth:\n  header: X-Api-Key\n", "API keys as they were"),  # cut before keys_db
+            (full.replace("X-Api-Key", "X-A"), "the credential header X-Api-Key (now X-A"),
+            (full.replace("  header: X-Api-Key\n", ""), "the credential header X-Api-Key"),
+        ):
+            cfg.write_text(part)
+            assert not a.reload(now=100.0)
+            assert not a.reload(now=103.0), part  # settled, but it lets more through
+            assert a.state.cfg.auth.header == "X-Api-Key" and a.state.cfg.auth.api_keys
+            caplog.clear()
+            with caplog.at_level(logging.WARNING, logger="mcp_gateway.identity"):
+                assert a.reload(now=105.1), part
+            assert said in caplog.text, part
+            cfg.write_text(full)
+            assert not a.reload(now=200.0)
+            assert a.reload(now=205.1)
+        # stricter or the same: one second
+        for part in (
+            full.replace("api_keys: true", "api_keys: false\n  required: true"),
+            full.replace("X-Api-Key", "x-api-key"),  # (header names ignore case)
+        ):
+            cfg.write_text(part)
+            assert not a.reload(now=300.0)
+            assert a.reload(now=301.1), part
+            cfg.write_text(full)
+            assert not a.reload(now=400.0)
+            assert a.reload(now=405.1)

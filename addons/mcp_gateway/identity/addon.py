@@ -348,6 +348,8 @@ def _weakened(old: GatewayConfig | None, new: GatewayConfig) -> list[str]:
         out.extend(_policy_weakened(old.policy, new.policy))
         if old.policy.hide and not new.policy.hide and "the access policy" in _guards(new):
             out.append("the access policy's hiding of what callers may not use (hide)")
+    if "authentication" not in out:  # (authentication off says the most already)
+        out.extend(_auth_loosened(old, new))
     jwt = _jwt_loosened(old.auth.jwt, new.auth.jwt)
     if jwt:
         out.append(f"JWT checks as they were ({', '.join(jwt)})")
@@ -359,6 +361,26 @@ def _weakened(old: GatewayConfig | None, new: GatewayConfig) -> list[str]:
         looser = _limits_loosened(old.limits, new.limits)
         if looser:
             out.append(f"rate limits as they were ({', '.join(looser)})")
+    return out
+
+
+def _auth_loosened(old: GatewayConfig, new: GatewayConfig) -> list[str]:
+    """What an edit of the API keys or the credential header lets through: keys off while a
+    caller need not hold a gateway credential (a gateway key, a revoked one too, then goes
+    on to the server as an opaque token, its caller unverified), keys read from another
+    database (one where a key revoked here is not), or another header (a credential in the
+    old one is read no more and goes on to the server; a file cut inside ``header:`` is a
+    valid shorter name)."""
+    out = []
+    if old.auth.api_keys and not new.auth.api_keys and not new.auth.required:
+        out.append("API keys (off: a gateway key, a revoked one too, goes on as an opaque token)")
+    elif old.auth.api_keys and new.auth.api_keys and old.keys_db != new.keys_db:
+        out.append(f"API keys as they were (keys from {new.keys_db or 'the audit database'})")
+    if old.auth.header.lower() != new.auth.header.lower():
+        out.append(
+            f"the credential header {old.auth.header} (now {new.auth.header}: a credential in "
+            f"{old.auth.header} goes on unread)"
+        )
     return out
 
 
