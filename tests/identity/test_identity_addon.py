@@ -592,3 +592,58 @@ def test_an_edit_of_the_api_keys_or_the_credential_header_waits_and_says_so(
             cfg.write_text(full)
             assert not a.reload(now=400.0)
             assert a.reload(now=405.1)
+
+
+def test_a_limit_glob_renamed_to_one_covering_it_is_no_limit_gone(tmp_path, caplog) -> None:
+    # delete_* -> del* at the same rate still holds every delete_ tool back: it waited five
+    # seconds with the warning "rate limits as they were (tool delete_*)"
+    tools = "limits:\n  tools:\n    - {match: 'delete_*', rate: 5/minute}\n"
+    servers = "  servers:\n    - {match: 'up.example:*', rate: 10/minute}\n"
+    full = tools + servers
+    with _driven(tmp_path, full) as (cfg, p, a):
+        a.settle = (1.0, 5.0)
+        for stricter in (
+            full.replace("'delete_*'", "'del*'"),
+            full.replace("'delete_*'", "'*'"),
+            full.replace("'delete_*'", "'*_*'"),
+            full.replace("'delete_*', rate: 5/minute", "'DEL*', rate: 2/minute"),
+            full.replace("'up.example:*'", "'up.*'"),
+            full.replace("'up.example:*', rate: 10/minute", "'*', rate: 10/minute, per: total"),
+        ):
+            cfg.write_text(stricter)
+            assert not a.reload(now=100.0)
+            assert a.reload(now=101.1), stricter
+            cfg.write_text(full)
+            assert not a.reload(now=200.0)
+            assert a.reload(now=205.1)
+        for looser, said in (
+            (full.replace("'delete_*'", "'delete_a*'"), "tool delete_*"),  # narrower
+            (full.replace("'delete_*'", "'del?te_*'"), "tool delete_*"),  # (no claim made)
+            (full.replace("'delete_*'", "'*_repo'"), "tool delete_*"),
+            (full.replace("'delete_*', rate: 5/minute", "'del*', rate: 6/minute"), "delete_*"),
+            (full.replace("'up.example:*'", "'up.example:443'"), "server up.example:*"),
+        ):
+            cfg.write_text(looser)
+            assert not a.reload(now=300.0)
+            assert not a.reload(now=303.0), looser
+            caplog.clear()
+            with caplog.at_level(logging.WARNING, logger="mcp_gateway.identity"):
+                assert a.reload(now=305.1), looser
+            assert said in caplog.text, looser
+            cfg.write_text(full)
+            assert not a.reload(now=400.0)
+            assert a.reload(now=405.1)
+
+
+def test_covers() -> None:
+    from mcp_gateway.identity.addon import _covers
+
+    yes = [("del*", "delete_*"), ("*", "x"), ("*_*", "delete_*"), ("*te_*", "delete_*"),
+           ("d*e*_*", "delete_*"), ("up.*", "up.example:*"), ("a*", "a?c"), ("x", "x")]  # fmt: skip
+    no = [("delete_a*", "delete_*"), ("del?te_*", "delete_*"), ("*_repo", "delete_*"),
+          ("x", "x*"), ("ab*", "a*"), ("a*b", "a*"), ("*ab]*", "x[ab]y"), ("a*a", "a"),
+          ("up.example:443", "up.example:*")]  # fmt: skip
+    for new, old in yes:
+        assert _covers(new, old), (new, old)
+    for new, old in no:
+        assert not _covers(new, old), (new, old)

@@ -444,6 +444,14 @@ def _limits_loosened(old, new) -> list[str]:
                 and (e.match, "total") in n
                 and not _looser(e.rate, n[(e.match, "total")])
             )
+            # (nor a glob renamed to one that matches all it did, at no higher a rate:
+            # delete_* -> del*, which was read as a limit gone)
+            and not any(
+                _covers(m, e.match)
+                and per in (getattr(e, "per", None), "total")
+                and not _looser(e.rate, r)
+                for (m, per), r in n.items()
+            )
         ]
     exempt = [m for m in new.exempt if m not in old.exempt]
     if exempt:
@@ -457,6 +465,33 @@ def _limits_loosened(old, new) -> list[str]:
     if len(out) > 10:
         out[10:] = ["..."]
     return out
+
+
+def _covers(new: str, old: str) -> bool:
+    """Whether glob ``new`` matches every name glob ``old`` does (decided for a ``new`` of
+    literal text and ``*`` only, else False: no claim). Its literal pieces hold no wildcard,
+    so each lies within one literal run of ``old``; matched in order against ``old``'s text,
+    anchored at both ends as globs are, they stand in every name ``old`` matches."""
+    if new == old:
+        return True
+    if "?" in new or "[" in new or "[" in old:
+        return False  # (a piece "ab]" stands in the text of old's [ab], not in its names)
+    pieces = new.lower().split("*")
+    text = old.lower()
+    if len(pieces) == 1:
+        return False  # a literal name: it covers only itself (not equal: above)
+    first, last = pieces[0], pieces[-1]
+    if not text.startswith(first) or not text.endswith(last):
+        return False
+    if len(first) + len(last) > len(text):
+        return False
+    pos, end = len(first), len(text) - len(last)
+    for piece in pieces[1:-1]:
+        i = text.find(piece, pos, end)
+        if i < 0:
+            return False
+        pos = i + len(piece)
+    return True
 
 
 def _policy_weakened(old, new) -> list[str]:
