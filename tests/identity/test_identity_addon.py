@@ -69,8 +69,8 @@ def test_reload_applies_good_edits_and_keeps_old_config_on_bad_ones(
     with _driven(tmp_path, "limits:\n  default: 100/minute\n") as (cfg, p, a):
         stage = a.identify
 
-        def call() -> Action:
-            ex = mkex(auth="Bearer same-token")
+        def call(token: str = "same-token") -> Action:
+            ex = mkex(auth=f"Bearer {token}")
             p.start_exchange(ex)
             return p.run(mkreq(ex)).action
 
@@ -80,7 +80,9 @@ def test_reload_applies_good_edits_and_keeps_old_config_on_bad_ones(
         assert (
             a.identify is stage
         )  # same stage objects: nothing re-registered, no connection dropped
-        assert call() is Action.PASS and call() is Action.BLOCK
+        # (the call before the edit took this minute's one token: its bucket goes on)
+        assert call() is Action.BLOCK
+        assert call("other-token") is Action.PASS and call("other-token") is Action.BLOCK
         with caplog.at_level(logging.WARNING, logger="mcp_gateway.identity"):
             cfg.write_text("limits:\n  default: 1/minute\n  bogus: true\n")
             a.tick()

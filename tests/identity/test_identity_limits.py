@@ -520,3 +520,36 @@ def test_a_forgotten_buckets_debt_costs_another_rule_its_tokens_not_its_burst(
     assert _call(stage, mkex, mkreq, vip).action is Action.BLOCK
     clock.t += 86.4 * 2  # two of its tokens back (1000 a day)
     assert sum(_call(stage, mkex, mkreq, vip).action is Action.PASS for _ in range(5)) == 2
+
+
+def test_an_edited_rate_carries_what_each_bucket_lacked(mkex, mkreq) -> None:
+    # a bucket is keyed by its rule's rate too, so every edit of a rate made every caller a
+    # new, full bucket: tightening a tool's 2/minute to 1/minute gave one more call at once
+    text = "limits:\n  default: 100/minute\n  tools:\n    - {match: 'delete_*', rate: 2/minute}\n"
+    stage, clock = _stage(text)
+    a, b = _ident("a"), _ident("b")
+    assert _call(stage, mkex, mkreq, a, "delete_x").action is Action.PASS
+    assert _call(stage, mkex, mkreq, a, "delete_x").action is Action.PASS
+    assert _call(stage, mkex, mkreq, a, "delete_x").action is Action.BLOCK
+    assert _call(stage, mkex, mkreq, b, "delete_x").action is Action.PASS
+    stage.configure(load_config_text(text.replace("2/minute", "1/minute")).limits)
+    assert _call(stage, mkex, mkreq, a, "delete_x").action is Action.BLOCK  # lacks 2 of 1
+    assert _call(stage, mkex, mkreq, b, "delete_x").action is Action.BLOCK  # lacks 1 of 1
+    clock.t += 60.0
+    assert _call(stage, mkex, mkreq, b, "delete_x").action is Action.PASS  # refilled
+    assert _call(stage, mkex, mkreq, a, "delete_x").action is Action.PASS
+    # and the same for the default, a consumer's rate and a burst
+    text = "limits:\n  default: 1/day\n  consumers: {c: 2/hour}\n"
+    stage, clock = _stage(text)
+    c = _ident("c")
+    assert _call(stage, mkex, mkreq, a).action is Action.PASS
+    assert _call(stage, mkex, mkreq, c).action is Action.PASS
+    assert _call(stage, mkex, mkreq, c).action is Action.PASS
+    stage.configure(load_config_text(text.replace("2/hour", "1/hour")).limits)
+    text = text.replace("2/hour", "1/hour")
+    stage.configure(load_config_text(text.replace("1/day", "2/day")).limits)  # raised by one
+    assert _call(stage, mkex, mkreq, a).action is Action.PASS  # the one more token
+    assert _call(stage, mkex, mkreq, a).action is Action.BLOCK
+    assert _call(stage, mkex, mkreq, c).action is Action.BLOCK
+    # a caller new to the edited rule starts full, as before
+    assert _call(stage, mkex, mkreq, _ident("d")).action is Action.PASS

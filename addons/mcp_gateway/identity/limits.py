@@ -110,7 +110,10 @@ class LimitsStage:
         self.configure(cfg or LimitsConfig())
 
     def configure(self, cfg: LimitsConfig) -> None:
+        old = getattr(self, "cfg", None)
         self.cfg = cfg
+        if old is not None and self._buckets:
+            self._carry_over(_rates(old), _rates(cfg))
         self.exempt = frozenset(cfg.exempt)
         self._base_cache: dict[tuple[str, tuple[str, ...]], tuple[Rule, ...]] = {}
         self._tool_cache: dict[str, tuple[Rule, ...]] = {}
@@ -123,6 +126,34 @@ class LimitsStage:
         self._unverified_by_address = cfg.unverified == "address"
         # one rule object (one bucket key string) for every caller on the default rate
         self._default_rule = Rule("default", cfg.default) if cfg.default is not None else None
+
+    def _carry_over(self, old: dict[str, str], new: dict[str, str]) -> None:
+        """Buckets of a rule whose rate was edited go on under the new rate, lacking what they
+        lacked (a bucket is keyed by its rule's rate too: an edit made every caller a new,
+        full bucket, so tightening 2/minute to 1/minute gave everyone one more call at once,
+        and every edit of a 1/day limit a day's allowance). Once per edit that changes a
+        rate; O(buckets)."""
+        changed = {scope: spec for scope, spec in new.items() if old.get(scope, spec) != spec}
+        if not changed:
+            return
+        now = self.clock()
+        moved: OrderedDict[tuple[str, str], list[float]] = OrderedDict()
+        for (bk, who), b in self._buckets.items():
+            scope, _, spec = bk.rpartition("|")
+            target = changed.get(scope)
+            rate = _rate_of(bk)
+            if target is None or target == spec or rate is None:
+                moved[(bk, who)] = b
+                continue
+            per_s, burst = rate
+            lacks = burst - min(burst, b[0] + (now - b[1]) * per_s)
+            nk = (f"{scope}|{target}", who)
+            new_burst = _rate_of(nk[0])[1]  # type: ignore[index]
+            tokens = max(0.0, new_burst - lacks)
+            if nk in moved:  # (a bucket already under the new rate: the emptier one)
+                tokens = min(tokens, moved[nk][0])
+            moved[nk] = [tokens, now]
+        self._buckets = moved
 
     # -- rule lookup (cached) ------------------------------------------------------
     def _base(self, consumer: str, roles: tuple[str, ...]) -> tuple[Rule, ...]:
@@ -397,6 +428,27 @@ class LimitsStage:
                     MAX_BUCKETS,
                 )
             return
+
+
+def _rates(cfg: LimitsConfig) -> dict[str, str]:
+    """Every rule's scope and its rate as its bucket keys spell it (see ``Rule``)."""
+    out: dict[str, Rate] = {}
+    if cfg.default is not None:
+        out["default"] = cfg.default
+    for k, r in cfg.consumers.items():
+        out[f"consumer:{k}"] = r
+    for k, r in cfg.roles.items():
+        out[f"role:{k}"] = r
+    twice = set()
+    for scope, r in [(f"tool:{t.match}", t.rate) for t in cfg.tools] + [
+        (f"server:{e.match}", e.rate) for e in cfg.servers
+    ]:
+        if scope in out:
+            twice.add(scope)  # (two rules of one glob: which bucket is whose is not told)
+        out[scope] = r
+    if cfg.initialize is not None:
+        out["initialize"] = cfg.initialize
+    return {k: f"{r.count}/{r.period}/{r.burst}" for k, r in out.items() if k not in twice}
 
 
 @lru_cache(maxsize=4096)
