@@ -189,3 +189,38 @@ auth:
     monkeypatch.setattr(time, "time", lambda: exp + 6.0)
     r = stage.reauthenticate(ex)
     assert r is not None and r.code == ErrorCode.UNAUTHORIZED and "expired" in r.message
+
+
+def test_a_gateway_jwt_in_the_url_query_is_removed_before_it_goes_on(
+    tmp_path, signer, other_signer, mkjwks
+) -> None:
+    # ?access_token=<JWT> (RFC 6750 2.3): the gateway reads credentials from the header
+    # only, and a JWT it accepts went on to the server in the query, where the server could
+    # collect it and replay it at the gateway (as a gateway API key there once did)
+    from mitmproxy.test import tflow
+
+    p = _jwks_file(tmp_path, mkjwks(signer))
+    cfg = load_config_text(
+        f"auth:\n  api_keys: false\n  jwt:\n    jwks_file: {p}\n"
+        "    issuer: https://issuer.test/\n    audience: mcp-gw\n"
+    )
+    st = State(cfg)
+    st.jwks.fetch()
+    stage = IdentifyStage(st)
+    ours = signer.token()
+    for path in (f"/mcp?access_token={ours}&x=1", f"/mcp?x=1&t={ours.replace('.', '%2E')}"):
+        f = tflow.tflow()
+        f.request.path = path
+        stage.strip_query_keys(f)
+        assert dict(f.request.query) == {"x": "1"}, path
+    # a JWT the gateway does not accept (another issuer's key, another audience) is the
+    # server's: it stays, as in the Authorization header
+    for theirs in (other_signer.token(), signer.token(aud="the-server")):
+        f = tflow.tflow()
+        f.request.path = f"/mcp?access_token={theirs}&x=1"
+        stage.strip_query_keys(f)
+        assert f.request.path == f"/mcp?access_token={theirs}&x=1"
+    f = tflow.tflow()
+    f.request.path = "/search?q=hello"
+    stage.strip_query_keys(f)
+    assert f.request.path == "/search?q=hello"

@@ -474,21 +474,37 @@ class IdentifyStage:
         ``Authorization`` header only, and forwarded, a hostile server could collect the key
         and replay it against the gateway. Such a parameter is removed from every request,
         MCP or not (the scanner records it as the client's credential in the query)."""
-        if self.state.keys is None:
+        st = self.state
+        keys, jwks = st.keys is not None, st.jwks is not None
+        if not keys and not jwks:
             return
         req = flow.request
         low = req.data.path.lower()
-        if b"mgw_" not in low and b"%" not in low:
+        if b"%" not in low and (not keys or b"mgw_" not in low) and (not jwks or b"eyj" not in low):
             return  # (C-speed searches: the common case; %5F or %6D spell a key too)
         fields = req.query.fields
-        kept = tuple((k, v) for k, v in fields if _KEY_SHAPE.match(v) is None)
+        kept = tuple((k, v) for k, v in fields if not self._ours_in_query(v))
         if len(kept) != len(fields):
             req.query = kept
             log.info(
-                "mcp-gateway: removed a gateway API key from the query of %s %s",
+                "mcp-gateway: removed a gateway credential from the query of %s %s",
                 req.method,
                 req.pretty_url.split("?", 1)[0],
             )
+
+    def _ours_in_query(self, value: str) -> bool:
+        """A gateway API key, or a JWT the gateway accepts (``?access_token=eyJ…``, RFC 6750
+        2.3): either, forwarded, a server could replay at the gateway."""
+        st = self.state
+        if st.keys is not None and _KEY_SHAPE.match(value) is not None:
+            return True
+        if st.jwks is not None and looks_like_jwt(value):
+            try:
+                st.jwks.verify(value)
+            except JwtRejected:
+                return False
+            return True
+        return False
 
     def after_send(self, flow: Any) -> None:
         """The request has gone upstream: replace an injected secret by a placeholder."""
