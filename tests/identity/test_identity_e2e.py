@@ -746,3 +746,61 @@ def test_a_gateway_key_in_a_second_authorization_header_never_reaches_the_server
     reqs = server.requests()
     assert len(reqs) == 2, reqs  # the initialize and its notification, nothing before
     assert key not in json.dumps(reqs)
+
+
+def test_a_stream_resumed_from_another_identitys_event_is_refused(
+    mitmdump_factory, mcp_server_factory, tmp_path
+) -> None:
+    """FastMCP with an event store (one for all sessions, as the SDK's interface has it):
+    bob, in his own session, resumed a stream from an event id of alice's stream and got
+    alice's tool result; or from his own event of a request with the id alice used later,
+    and got hers too (a store keyed by stream, a POST's stream being its request id)."""
+    db = tmp_path / "keys.db"
+    alice, _ = create_key(db, "a", "alice", [])
+    bob, _ = create_key(db, "b", "bob", [])
+    server = mcp_server_factory("streamable", module="eventstore", fresh=True)
+    md = _gateway(mitmdump_factory, tmp_path, f"keys_db: {db}\n")
+    a, b = Raw(server.url, md.proxy_url, alice), Raw(server.url, md.proxy_url, bob)
+
+    def note(client: Raw, name: str) -> list[str]:
+        client.next_id = 7  # (both use id 7)
+        r = client.call("note", {"name": name})
+        assert r.status_code == 200 and f"private note of {name}" in r.text, r.text
+        return [line[3:].strip() for line in r.text.splitlines() if line.startswith("id:")]
+
+    def resume(client: Raw, last: str) -> tuple[int, str]:
+        h = {
+            "accept": "text/event-stream",
+            "mcp-protocol-version": "2025-06-18",
+            "authorization": f"Bearer {client.token}",
+            "mcp-session-id": client.session,
+            "last-event-id": last,
+        }
+        got = ""
+        try:
+            with client.client.stream("GET", server.url, headers=h, timeout=3) as s:
+                status = s.status_code
+                for chunk in s.iter_text():
+                    got += chunk
+                    if got.count("\n\n") >= 3 or status != 200:
+                        break
+        except httpx.ReadTimeout:
+            pass
+        return status, got
+
+    try:
+        assert a.initialize().status_code == 200 and b.initialize().status_code == 200
+        bob_ids = note(b, "bob")
+        alice_ids = note(a, "alice")
+        assert len(alice_ids) == 2 and len(bob_ids) == 2  # the log event, the answer
+        status, got = resume(b, alice_ids[0])
+        assert status == 404 and "private note of alice" not in got, (status, got)
+        status, got = resume(b, bob_ids[0])  # his own event: what follows it on stream 7
+        assert status == 200, got
+        assert "private note of alice" not in got, got
+        assert "delivered to another identity" in got, got
+        status, got = resume(a, alice_ids[0])  # alice's own: as always
+        assert status == 200 and "private note of alice" in got, got
+    finally:
+        a.close()
+        b.close()

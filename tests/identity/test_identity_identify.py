@@ -222,3 +222,62 @@ def test_a_gateway_key_in_a_second_header_of_a_non_mcp_request_is_removed(tmp_pa
     f.request.headers["Authorization"] = "Bearer opaque-123"
     stage.strip_stray_credential(f)
     assert f.request.headers["Authorization"] == "Bearer opaque-123"
+
+
+def _event(ex, eid: str, mid: int = 7):
+    from mcp_gateway.message import Direction, Kind, Message
+
+    payload = {"jsonrpc": "2.0", "id": mid, "result": {"content": []}}
+    return Message(payload, Direction.SERVER_TO_CLIENT, Kind.RESULT, ex, id=mid, sse_event_id=eid)
+
+
+def test_a_stream_resumed_from_another_identitys_event_is_refused(tmp_path, mkex) -> None:
+    """The SDK servers keep one event store for all sessions (its interface takes no session):
+    bob, in his own session, resumed a stream with Last-Event-ID naming an event of alice's
+    stream, and the server replayed alice's tool result to him (live: FastMCP 1.x with an
+    event store, through the gateway)."""
+    db = tmp_path / "gw.db"
+    alice, _ = create_key(db, "a", "alice", [])
+    bob, _ = create_key(db, "b", "bob", [])
+    st = State(load_config_text(f"keys_db: {db}\n"))
+    st.keys.refresh()
+    stage = IdentifyStage(st)
+    p = Pipeline()
+    p.add(stage)
+
+    def exchange(key, sid, last=None, method="POST"):
+        ex = mkex(auth=f"Bearer {key}", session=sid, method=method,
+                  extra={"last-event-id": last} if last else None)  # fmt: skip
+        p.start_exchange(ex)
+        return ex
+
+    a_ex = exchange(alice, "sa")
+    for eid in ("a-1", "a-2"):
+        assert not p.run(_event(a_ex, eid)).stopped  # delivered to alice
+    b_ex = exchange(bob, "sb")
+    assert not p.run(_event(b_ex, "b-1")).stopped
+    # bob resumes from alice's event: refused before it reaches the server
+    ex = exchange(bob, "sb", last="a-1", method="GET")
+    assert ex.refusal is not None and ex.refusal.http_status == 404, ex.refusal
+    assert "another identity" in ex.refusal.message
+    # from his own: admitted, but an event of alice's the server replays there is refused
+    # (a store keyed by stream, a stream being a request id, replays another session's)
+    ex = exchange(bob, "sb", last="b-1", method="GET")
+    assert ex.refusal is None
+    m = p.run(_event(ex, "a-2"))
+    assert m.stopped and "another identity" in m.refusal.message
+    assert not p.run(_event(ex, "b-2")).stopped  # (new to the gateway: his)
+    # alice resumes from her own: as always
+    ex = exchange(alice, "sa", last="a-1", method="GET")
+    assert ex.refusal is None and not p.run(_event(ex, "a-2")).stopped
+    # an id a server counts (1, 2, 3…) delivered to both is either's
+    assert not p.run(_event(a_ex, "1")).stopped and not p.run(_event(b_ex, "1")).stopped
+    ex = exchange(bob, "sb", last="1", method="GET")
+    assert ex.refusal is None and not p.run(_event(ex, "1")).stopped
+    # and given to eight identities, nobody's
+    for i in range(8):
+        e = mkex(auth=f"Bearer tok{i}")
+        p.start_exchange(e)
+        p.run(_event(e, "2"))
+    ex = exchange(bob, "sb", last="2", method="GET")
+    assert ex.refusal is None

@@ -21,10 +21,11 @@ import hashlib
 import logging
 import re
 import time
+from collections import OrderedDict
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from ..message import ErrorCode, Exchange, Message, Refusal
+from ..message import Direction, ErrorCode, Exchange, Message, Refusal
 from ..pipeline import ORDER_IDENTIFY
 from .config import GatewayConfig, default_keys_db
 from .jwt import Jwks, JwtRejected, claim, looks_like_jwt, roles_from
@@ -164,6 +165,8 @@ class IdentifyStage:
             str, Any
         ] = {}  # flow id -> (flow, credential) injected, to mask after sending
         self.refused = {"unauthorized": 0, "session": 0, "upstream_credential": 0}
+        # SSE event id (or its digest) -> the identities it was delivered to (see process)
+        self._events: OrderedDict[str, tuple[str, ...]] = OrderedDict()
 
     def set_state(self, state: State) -> None:
         if state.jwks is not self.state.jwks:
@@ -172,8 +175,81 @@ class IdentifyStage:
         s = state.cfg.sessions
         self.sessions.configure(s.idle_timeout, s.max_sessions, s.max_per_identity)
 
-    def process(self, msg: Message) -> None:  # everything happens per exchange
-        return None
+    def process(self, msg: Message) -> None:
+        """Server events carrying an SSE ``id``: whose they were. A client resumes a stream
+        with ``Last-Event-ID``, and the SDK servers' event store is one for all sessions
+        (its interface takes no session): another identity's event id, given on a GET in
+        one's own session, replayed that identity's answers (a tool result) to the caller.
+        So an id goes on record for the identity it was delivered to, and on a resumed
+        stream an event delivered to other identities only is refused (a store keyed by
+        stream, where a stream is a request id, replays another session's answers to the
+        same id after one's own event)."""
+        eid = msg.sse_event_id
+        if not eid or msg.direction is not Direction.SERVER_TO_CLIENT:
+            return
+        ex = msg.exchange
+        ident = ex.identity
+        if ident is None or ex.refusal is not None or not self.state.cfg.sessions.bind:
+            return
+        who = ident.key
+        if ex.http_method == "GET" and ex.header("last-event-id") is not None:
+            owners = self._events.get(_event_key(eid))
+            if owners and who not in owners:
+                self.refused["session"] += 1
+                log.warning(
+                    "mcp-gateway: event %s replayed to %s (%s) was delivered to %s; refused",
+                    short(eid),
+                    who,
+                    ex.client_addr or "?",
+                    ", ".join(sorted(owners))[:200],
+                )
+                msg.block(
+                    ErrorCode.FORBIDDEN,
+                    "Event not found (delivered to another identity)",
+                    stage=self.name,
+                )
+                return
+        self._deliver(eid, who)
+
+    def _deliver(self, eid: str, who: str) -> None:
+        key = _event_key(eid)
+        events = self._events
+        owners = events.get(key)
+        if owners is None:
+            events[key] = (who,)
+            if len(events) > MAX_EVENTS:
+                events.popitem(last=False)
+            return
+        events.move_to_end(key)
+        if owners and who not in owners:
+            # (ids a server counts per stream or session, 1, 2, 3…, are everyone's: eight
+            # identities on one id, and it is nobody's, (), not checked)
+            events[key] = (*owners, who) if len(owners) < 7 else ()
+
+    def _foreign_resumption(self, ex: Exchange, ident: Identity) -> Refusal | None:
+        """A GET resuming a stream from an event delivered to other identities only."""
+        if ex.http_method != "GET":
+            return None
+        last = ex.header("last-event-id")
+        if not last:
+            return None
+        owners = self._events.get(_event_key(last))
+        if not owners or ident.key in owners:
+            return None
+        self.refused["session"] += 1
+        log.warning(
+            "mcp-gateway: %s (%s) resumed a stream from event %s delivered to %s; refused (404)",
+            ident.key,
+            ex.client_addr or "?",
+            short(last),
+            ", ".join(sorted(owners))[:200],
+        )
+        return Refusal(
+            ErrorCode.FORBIDDEN,
+            "Session not found (event delivered to another identity)",
+            http_status=404,
+            stage=self.name,
+        )
 
     # -- authentication ---------------------------------------------------------------
     def identify(self, ex: Exchange) -> Identity | Refusal:
@@ -380,6 +456,11 @@ class IdentifyStage:
                     message = f"Session not found ({why})"
                 ex.refusal = Refusal(ErrorCode.FORBIDDEN, message, http_status=404, stage=self.name)
                 return
+        if st.cfg.sessions.bind:
+            refusal = self._foreign_resumption(ex, ident)
+            if refusal is not None:
+                ex.refusal = refusal
+                return
         flow = ex.flow
         if flow is not None:
             delete_sid = sid if ex.http_method == "DELETE" else None
@@ -559,6 +640,16 @@ class IdentifyStage:
             # no answer came (the flow failed or was cut): a first-sight binding the server
             # never accepted is not kept
             self.sessions.settle(p, False)
+
+
+MAX_EVENTS = 100_000  # event ids remembered with the identities they were delivered to
+
+
+def _event_key(eid: str) -> str:
+    """An event id as remembered: itself, or over 256 characters its SHA-256."""
+    if len(eid) <= 256:
+        return eid
+    return "sha256:" + hashlib.sha256(eid.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 # refusals of the identify stage after which the credential header is removed from the flow
