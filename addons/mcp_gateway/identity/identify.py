@@ -642,7 +642,7 @@ class IdentifyStage:
             self.sessions.settle(p, False)
 
 
-MAX_EVENTS = 100_000  # event ids remembered with the identities they were delivered to
+MAX_EVENTS = 50_000  # event ids remembered with the identities they were delivered to
 
 
 def _event_key(eid: str) -> str:
