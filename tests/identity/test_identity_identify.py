@@ -281,3 +281,44 @@ def test_a_stream_resumed_from_another_identitys_event_is_refused(tmp_path, mkex
         p.run(_event(e, "2"))
     ex = exchange(bob, "sb", last="2", method="GET")
     assert ex.refusal is None
+
+
+def test_one_identitys_flood_of_events_does_not_push_out_anothers(tmp_path, mkex, monkeypatch):
+    from mcp_gateway.identity import identify
+
+    monkeypatch.setattr(identify, "MAX_EVENTS", 50)
+    monkeypatch.setattr(identify, "MAX_EVENTS_PER_IDENTITY", 10)
+    db = tmp_path / "gw.db"
+    alice, _ = create_key(db, "a", "alice", [])
+    bob, _ = create_key(db, "b", "bob", [])
+    st = State(load_config_text(f"keys_db: {db}\n"))
+    st.keys.refresh()
+    stage = IdentifyStage(st)
+    p = Pipeline()
+    p.add(stage)
+
+    def exchange(key, sid, last=None, method="POST"):
+        ex = mkex(auth=f"Bearer {key}", session=sid, method=method,
+                  extra={"last-event-id": last} if last else None)  # fmt: skip
+        p.start_exchange(ex)
+        return ex
+
+    a_ex = exchange(alice, "sa")
+    p.run(_event(a_ex, "a-1"))
+    b_ex = exchange(bob, "sb")
+    for i in range(1000):  # bob's stream of a thousand events
+        p.run(_event(b_ex, f"b-{i}"))
+    assert len(stage._events) <= 11 and len(stage._event_owners) == 2
+    ex = exchange(bob, "sb", last="a-1", method="GET")
+    assert ex.refusal is not None and ex.refusal.http_status == 404
+    # his own recent events still resume
+    assert exchange(bob, "sb", last="b-999", method="GET").refusal is None
+    # many identities: the table stays bounded, and the bookkeeping with it
+    for i in range(200):
+        e = mkex(auth=f"Bearer tok{i}")
+        p.start_exchange(e)
+        p.run(_event(e, f"t-{i}"))
+    assert len(stage._events) <= 50
+    assert sum(len(m) for m in stage._event_owners.values()) == sum(
+        len(o) for o in stage._events.values()
+    )

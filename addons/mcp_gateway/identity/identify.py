@@ -167,6 +167,7 @@ class IdentifyStage:
         self.refused = {"unauthorized": 0, "session": 0, "upstream_credential": 0}
         # SSE event id (or its digest) -> the identities it was delivered to (see process)
         self._events: OrderedDict[str, tuple[str, ...]] = OrderedDict()
+        self._event_owners: dict[str, OrderedDict[str, None]] = {}  # identity -> its events
 
     def set_state(self, state: State) -> None:
         if state.jwks is not self.state.jwks:
@@ -217,14 +218,52 @@ class IdentifyStage:
         owners = events.get(key)
         if owners is None:
             events[key] = (who,)
+            self._own(who, key)
             if len(events) > MAX_EVENTS:
-                events.popitem(last=False)
+                gone, was = events.popitem(last=False)
+                for w in was:
+                    self._disown_event(w, gone)
             return
         events.move_to_end(key)
         if owners and who not in owners:
             # (ids a server counts per stream or session, 1, 2, 3…, are everyone's: eight
             # identities on one id, and it is nobody's, (), not checked)
-            events[key] = (*owners, who) if len(owners) < 7 else ()
+            if len(owners) < 7:
+                events[key] = (*owners, who)
+                self._own(who, key)
+            else:
+                events[key] = ()
+                for w in owners:
+                    self._disown_event(w, key)
+        elif owners:
+            mine = self._event_owners.get(who)
+            if mine is not None and key in mine:
+                mine.move_to_end(key)
+
+    def _own(self, who: str, key: str) -> None:
+        """``key`` is among ``who``'s events; past ``MAX_EVENTS_PER_IDENTITY`` its own oldest
+        is forgotten, so that one caller's flood of events (a tool streaming thousands)
+        cannot push the events of others out and resume their streams unchecked."""
+        mine = self._event_owners.get(who)
+        if mine is None:
+            mine = self._event_owners[who] = OrderedDict()
+        mine[key] = None
+        if len(mine) > MAX_EVENTS_PER_IDENTITY:
+            old, _ = mine.popitem(last=False)
+            owners = self._events.get(old)
+            if owners:
+                rest = tuple(w for w in owners if w != who)
+                if rest:
+                    self._events[old] = rest
+                else:
+                    del self._events[old]
+
+    def _disown_event(self, who: str, key: str) -> None:
+        mine = self._event_owners.get(who)
+        if mine is not None:
+            mine.pop(key, None)
+            if not mine:
+                del self._event_owners[who]
 
     def _foreign_resumption(self, ex: Exchange, ident: Identity) -> Refusal | None:
         """A GET resuming a stream from an event delivered to other identities only."""
@@ -643,6 +682,7 @@ class IdentifyStage:
 
 
 MAX_EVENTS = 50_000  # event ids remembered with the identities they were delivered to
+MAX_EVENTS_PER_IDENTITY = 2_000  # ... of them one identity's (its own oldest go first)
 
 
 def _event_key(eid: str) -> str:
