@@ -322,3 +322,39 @@ def test_one_identitys_flood_of_events_does_not_push_out_anothers(tmp_path, mkex
     assert sum(len(m) for m in stage._event_owners.values()) == sum(
         len(o) for o in stage._events.values()
     )
+
+
+def test_a_task_made_for_another_identity_is_refused(tmp_path, mkex, mkreq) -> None:
+    """A server whose own tasks/result handler serves any session's task (the SDK warns that
+    one calling TaskResultHandler.handle() decides access itself): bob, in his own session,
+    read alice's task result by naming her taskId."""
+    from mcp_gateway.message import Direction, Kind, Message
+
+    db = tmp_path / "gw.db"
+    alice, _ = create_key(db, "a", "alice", [])
+    bob, _ = create_key(db, "b", "bob", [])
+    st = State(load_config_text(f"keys_db: {db}\n"))
+    st.keys.refresh()
+    stage = IdentifyStage(st)
+    p = Pipeline()
+    p.add(stage)
+
+    def exchange(key, sid):
+        ex = mkex(auth=f"Bearer {key}", session=sid)
+        p.start_exchange(ex)
+        return ex
+
+    def request(ex, method, tid, mid=3):
+        payload = {"jsonrpc": "2.0", "id": mid, "method": method, "params": {"taskId": tid}}
+        return Message(payload, Direction.CLIENT_TO_SERVER, Kind.REQUEST, ex, id=mid, method=method)
+
+    a_ex = exchange(alice, "sa")
+    created = {"jsonrpc": "2.0", "id": 1, "result": {"task": {"taskId": "t-alice", "status": "working"}}}  # fmt: skip
+    assert not p.run(Message(created, Direction.SERVER_TO_CLIENT, Kind.RESULT, a_ex, id=1)).stopped
+    b_ex = exchange(bob, "sb")
+    for method in ("tasks/get", "tasks/result", "tasks/cancel"):
+        m = p.run(request(b_ex, method, "t-alice"))
+        assert m.stopped and "another identity" in m.refusal.message, method
+        assert not p.run(request(exchange(alice, "sa"), method, "t-alice")).stopped, method
+    # a task the gateway never saw made (another gateway, before a restart): the server's to judge
+    assert not p.run(request(b_ex, "tasks/result", "t-unknown")).stopped

@@ -25,7 +25,7 @@ from collections import OrderedDict
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from ..message import Direction, ErrorCode, Exchange, Message, Refusal
+from ..message import Direction, ErrorCode, Exchange, Kind, Message, Refusal
 from ..pipeline import ORDER_IDENTIFY
 from .config import GatewayConfig, default_keys_db
 from .jwt import Jwks, JwtRejected, claim, looks_like_jwt, roles_from
@@ -185,8 +185,14 @@ class IdentifyStage:
         stream an event delivered to other identities only is refused (a store keyed by
         stream, where a stream is a request id, replays another session's answers to the
         same id after one's own event)."""
+        if msg.direction is Direction.CLIENT_TO_SERVER:
+            if msg.method in _TASK_METHODS and msg.kind is Kind.REQUEST:
+                self._task_request(msg)
+            return
+        if msg.kind is Kind.RESULT:
+            self._task_created(msg)
         eid = msg.sse_event_id
-        if not eid or msg.direction is not Direction.SERVER_TO_CLIENT:
+        if not eid:
             return
         ex = msg.exchange
         ident = ex.identity
@@ -211,6 +217,49 @@ class IdentifyStage:
                 )
                 return
         self._deliver(eid, who)
+
+    def _task_created(self, msg: Message) -> None:
+        """A task made for this identity (a CreateTaskResult): its id is on record as the
+        identity's, as a delivered event id is. The SDK's default task handlers serve a task
+        to the session that made it only, but a server's own handler (the SDK warns that one
+        calling ``TaskResultHandler.handle()`` decides access itself) served any session's
+        task to whoever named its id."""
+        payload = msg.payload
+        res = payload.get("result") if type(payload) is dict else None
+        task = res.get("task") if type(res) is dict else None
+        tid = task.get("taskId") if type(task) is dict else None
+        if not isinstance(tid, str) or not tid:
+            return
+        ex = msg.exchange
+        ident = ex.identity
+        if ident is None or ex.refusal is not None or not self.state.cfg.sessions.bind:
+            return
+        self._deliver(_TASK + tid, ident.key)
+
+    def _task_request(self, msg: Message) -> None:
+        """``tasks/get``, ``tasks/result``, ``tasks/cancel`` of a task made for another
+        identity: refused, as a session of another identity is."""
+        payload = msg.payload
+        params = payload.get("params") if type(payload) is dict else None
+        tid = params.get("taskId") if type(params) is dict else None
+        ident = msg.exchange.identity
+        if not isinstance(tid, str) or ident is None or not self.state.cfg.sessions.bind:
+            return
+        owners = self._events.get(_event_key(_TASK + tid))
+        if not owners or ident.key in owners:
+            return
+        self.refused["session"] += 1
+        log.warning(
+            "mcp-gateway: %s of task %s by %s (%s), made for %s; refused",
+            msg.method,
+            short(tid),
+            ident.key,
+            msg.exchange.client_addr or "?",
+            ", ".join(sorted(owners))[:200],
+        )
+        msg.block(
+            ErrorCode.FORBIDDEN, "Task not found (made for another identity)", stage=self.name
+        )
 
     def _deliver(self, eid: str, who: str) -> None:
         key = _event_key(eid)
@@ -681,6 +730,10 @@ class IdentifyStage:
             self.sessions.settle(p, False)
 
 
+# the methods naming a task by its id, and the prefix of a task id among the event ids (an SSE
+# id holds no NUL)
+_TASK_METHODS = frozenset({"tasks/get", "tasks/result", "tasks/cancel"})
+_TASK = "task\x00"
 MAX_EVENTS = 50_000  # event ids remembered with the identities they were delivered to
 MAX_EVENTS_PER_IDENTITY = 2_000  # ... of them one identity's (its own oldest go first)
 
