@@ -649,3 +649,39 @@ def test_covers() -> None:
         assert _covers(new, old), (new, old)
     for new, old in no:
         assert not _covers(new, old), (new, old)
+
+
+def test_a_gateway_key_in_authorization_is_removed_when_the_gateway_reads_another_header(
+    tmp_path, mkex
+) -> None:
+    # auth.header: X-Api-Key: Authorization is the server's and went on unread, a gateway key
+    # in it too (a client not yet moved to the new header)
+    from mitmproxy.test import tflow
+
+    db = tmp_path / "gw.db"
+    key, _ = create_key(db, "a", "alice", [])
+    cfg = tmp_path / "gw.yaml"
+    cfg.write_text(f"keys_db: {db}\nauth:\n  header: X-Api-Key\n")
+    p = Pipeline()
+    a = IdentityAddon(p)
+    with taddons.context(a) as tctx:
+        tctx.configure(a, mcp_config=str(cfg))
+        a.done()
+        for value in (f"Bearer {key}", f"bearer  {key}"):
+            f = tflow.tflow()
+            f.request.headers["Authorization"] = value
+            f.request.headers["X-Other"] = "1"
+            a.request(f)
+            assert "authorization" not in f.request.headers, value
+            assert f.request.headers["X-Other"] == "1"
+        # an MCP exchange too (the identify stage reads X-Api-Key only)
+        ex = mkex(extra={"X-Api-Key": key, "Authorization": f"Bearer {key}"})
+        p.start_exchange(ex)
+        a.request(ex.flow)
+        assert key not in repr(ex.flow.request.headers.fields)
+        # the server's own token stays, and so does a word that only starts like a key
+        for value in ("Bearer upstream-token", "Bearer mgw_is_a_word"):
+            f = tflow.tflow()
+            f.request.headers["Authorization"] = value
+            a.request(f)
+            assert f.request.headers["Authorization"] == value

@@ -136,6 +136,7 @@ class IdentityAddon:
         try:
             ident.strip_stray_credential(flow)
             ident.strip_query_keys(flow)
+            ident.strip_keys_in_authorization(flow)
         except Exception:  # noqa: BLE001 - never break the flow
             log.exception("mcp-gateway: identity request hook failed (flow %s)", flow.id)
 

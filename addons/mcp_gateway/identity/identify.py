@@ -637,6 +637,37 @@ class IdentifyStage:
                 )
                 return
 
+    def strip_keys_in_authorization(self, flow: Any) -> None:
+        """With ``auth.header`` another header (``X-Api-Key``), ``Authorization`` is the
+        server's and goes on unread; a gateway API key there (a client not yet moved to the
+        new header, or written after an edit of ``auth.header``) went on to the server. A
+        gateway key is never a server's credential: such a copy is removed."""
+        st = self.state
+        if st.keys is None or st.header_lower == "authorization":
+            return
+        fields = flow.request.headers.fields
+        kept = tuple(
+            (k, v)
+            for k, v in fields
+            if not (
+                len(k) == 13
+                and k.lower() == b"authorization"
+                and b"mgw_" in v.lower()
+                and _KEY_SHAPE.match(
+                    extract_token(v.decode("utf-8", "surrogateescape"), "Authorization") or ""
+                )
+            )
+        )
+        if len(kept) != len(fields):
+            flow.request.headers.fields = kept
+            log.info(
+                "mcp-gateway: removed a gateway API key from the Authorization header of %s %s "
+                "(the gateway reads %s)",
+                flow.request.method,
+                flow.request.pretty_url.split("?", 1)[0],
+                st.header,
+            )
+
     def strip_query_keys(self, flow: Any) -> None:
         """A gateway API key in the request URL's query (``?access_token=mgw_…``) is the
         gateway's credential, never the upstream's: the gateway reads keys from the
