@@ -72,6 +72,7 @@ from .parse import (
     top_level_id,
 )
 from .pipeline import Pipeline
+from .push import push
 from .stream import ErrorStream, SSEStream
 from .ws import WebSockets
 
@@ -1536,9 +1537,11 @@ class Gateway:
 
     def _refuse_stream(self, flow: http.HTTPFlow, ex: Exchange, r: Refusal) -> None:
         """Answer the refusal in place of an event stream whose headers came already: the
-        status, the refusal's headers and its JSON error, sent with the stream's first bytes
-        (or its end); the server's events are dropped. ``Connection: close`` (HTTP/1) ends
-        the stream's connection once the client has read the refusal."""
+        status, the refusal's headers and its JSON error, sent at once (``push``: the body
+        waited for the server's first bytes, for ever from a server that stayed silent; when
+        it cannot be pushed, with those bytes or the stream's end); the server's events are
+        dropped. ``Connection: close`` (HTTP/1) ends the stream's connection once the client
+        has read the refusal."""
         resp = flow.response
         assert resp is not None
         err = encode_json(error_response(None, r.code, r.message, r.data))
@@ -1565,6 +1568,7 @@ class Gateway:
             return [err]
 
         resp.stream = once
+        push(flow)
         flow.metadata["mcp_gateway_answered"] = True
         flow.marked = ":no_entry:"
         flow.comment = f"mcp-gateway refused: {r.message}"

@@ -7,10 +7,12 @@ server (tests/e2e/servers/everything.py), the official MCP SDK client or raw HTT
 
 from __future__ import annotations
 
+import http.server
 import importlib.util
 import json
 import sqlite3
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -603,6 +605,56 @@ def test_a_legacy_stream_opened_without_asking_for_one_is_authenticated(
     assert sorted(rows, key=str) == sorted(
         [(401, "anon:127.0.0.1"), (401, "anon:127.0.0.1"), (200, "agent-e2e")], key=str
     ), rows
+
+
+class _SilentStreams(http.server.BaseHTTPRequestHandler):
+    """Answers every GET with an event stream's headers, then says nothing for 30 s."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:  # noqa: N802
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("cache-control", "no-cache")
+        self.end_headers()
+        self.wfile.flush()
+        self.server.stop.wait(30)  # type: ignore[attr-defined]
+
+    def log_message(self, *a: Any) -> None:
+        pass
+
+
+def test_an_unasked_stream_is_refused_at_once_by_a_silent_server(
+    mitmdump_factory, tmp_path
+) -> None:
+    """The refusal of a stream the GET did not ask for went with its status and headers at
+    once, but its body (with a Content-Length) waited for the server's first bytes: a server
+    that opened the stream and said nothing kept the client waiting for the 401's body (a
+    client reading it, as httpx does, until its timeout)."""
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _SilentStreams)
+    srv.daemon_threads = True
+    srv.stop = threading.Event()  # type: ignore[attr-defined]
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        db = tmp_path / "keys.db"
+        create_key(db, "e2e", "agent-e2e", [])
+        md = _gateway(
+            mitmdump_factory,
+            tmp_path,
+            f"keys_db: {db}\nauth:\n  required: true\n",
+            mode=f"reverse:http://127.0.0.1:{srv.server_address[1]}",
+        )
+        md.wait_log("listening at", timeout=60)
+        with httpx.Client(trust_env=False, timeout=10) as c:
+            for accept in ("application/json", "*/*"):
+                t = time.monotonic()
+                r = c.get(md.base + "/sse", headers={"accept": accept})
+                _assert_401(r, accept)
+                assert time.monotonic() - t < 5, accept  # (the server never wrote a byte)
+    finally:
+        srv.stop.set()  # type: ignore[attr-defined]
+        srv.shutdown()
+        srv.server_close()
 
 
 @pytest.mark.parametrize("transport", ["streamable", "json"])
