@@ -464,3 +464,105 @@ async def test_a_runtime_switch_to_another_name_of_the_same_file_keeps_one_chain
     events = [r[0] for r in rows(a, "SELECT event FROM audit_events ORDER BY seq")]
     assert "foreign" not in events, events
     assert chain.verify(sqlite3.connect(a), chain.head_path(str(a))).ok
+
+
+async def test_a_same_file_switch_waits_for_an_old_writer_stuck_on_the_disk(
+    addon, tmp_path, monkeypatch, caplog
+):
+    """A runtime change of the queue size reopens the same file: the old writer is closed,
+    then the new one opened. A disk stuck longer than the close's timeout left the old
+    writer's thread alive, and the new writer opened the file beside it: when the disk came
+    back, the old one wrote its rows after the new one's `start` (a `foreign` event, the
+    chain broken). The switch now waits until the old writer is gone."""
+    import asyncio
+    import threading
+
+    from mcp_gateway.audit import addon as addon_mod
+    from mcp_gateway.audit.writer import AuditWriter
+
+    monkeypatch.setattr(addon_mod, "CLOSE_TIMEOUT", 0.3)
+    db = tmp_path / "a.db"
+    release, stuck = threading.Event(), threading.Event()
+    real_commit = AuditWriter._commit
+
+    def slow_disk(self, conn, pending):
+        if self.queue_size == 50_000 and any(r.get("flow_id") == "one" for r in pending):
+            stuck.set()
+            release.wait(10)  # (bounded: the disk comes back)
+        return real_commit(self, conn, pending)
+
+    monkeypatch.setattr(AuditWriter, "_commit", slow_disk)
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, mcp_audit_db=str(db), mcp_audit_process=False)
+        getattr(addon, "running", lambda: None)()  # (the proxy runs)
+        addon.pipeline.run(request(exchange(flow_id="one"), 1))
+        await _until(stuck.is_set)
+        tctx.options.update(mcp_audit_queue_size=1000)
+        await asyncio.sleep(1.0)  # (past the close's timeout)
+        addon.pipeline.run(request(exchange(flow_id="two"), 2))
+        release.set()
+        await _until(lambda: addon._switch is None)
+        assert addon.writer is not None and addon.writer.queue_size == 1000
+        addon.pipeline.run(request(exchange(flow_id="three"), 3))
+        addon.done()
+    got = sorted(r[0] for r in rows(db, "SELECT flow_id FROM messages"))
+    assert got == ["one", "three", "two"]
+    events = [r[0] for r in rows(db, "SELECT event FROM audit_events ORDER BY seq")]
+    assert "foreign" not in events, events
+    assert events == ["start", "stop", "start", "stop"], events
+    assert chain.verify(sqlite3.connect(db), chain.head_path(str(db))).ok
+
+
+async def test_shutdown_during_a_switch_waiting_on_a_stuck_writer_opens_no_second_writer(
+    addon, tmp_path, monkeypatch, caplog
+):
+    """Shutdown while the switch waits for an old writer stuck on the disk: the switch gives
+    up (shutdown is not held up for ever) and no second writer opens the file; the rows
+    held for the new writer are said lost."""
+    import asyncio
+    import threading
+    import time
+
+    from mcp_gateway.audit import addon as addon_mod
+    from mcp_gateway.audit.writer import AuditWriter
+
+    monkeypatch.setattr(addon_mod, "CLOSE_TIMEOUT", 0.3)
+    monkeypatch.setattr(addon_mod, "_GONE_STEP", 0.2)
+    db = tmp_path / "a.db"
+    release, stuck = threading.Event(), threading.Event()
+    real_commit = AuditWriter._commit
+    opened = []
+    real_open = AuditWriter.open
+
+    def slow_disk(self, conn, pending):
+        if any(r.get("flow_id") == "one" for r in pending):
+            stuck.set()
+            release.wait(10)
+        return real_commit(self, conn, pending)
+
+    def counting_open(self):
+        opened.append(self.queue_size)
+        return real_open(self)
+
+    monkeypatch.setattr(AuditWriter, "_commit", slow_disk)
+    monkeypatch.setattr(AuditWriter, "open", counting_open)
+    try:
+        with taddons.context(addon) as tctx:
+            tctx.configure(addon, mcp_audit_db=str(db), mcp_audit_process=False)
+            getattr(addon, "running", lambda: None)()
+            addon.pipeline.run(request(exchange(flow_id="one"), 1))
+            await _until(stuck.is_set)
+            tctx.options.update(mcp_audit_queue_size=1000)
+            await asyncio.sleep(0.8)
+            addon.pipeline.run(request(exchange(flow_id="two"), 2))
+            t = time.monotonic()
+            addon.done()
+            assert time.monotonic() - t < 5
+            assert opened == [50_000]  # the new writer never opened beside the stuck one
+            assert "1 rows held during the switch lost" in caplog.text
+    finally:
+        release.set()
+    await _until(lambda: ("stop",) in rows(db, "SELECT event FROM audit_events"))
+    events = [r[0] for r in rows(db, "SELECT event FROM audit_events ORDER BY seq")]
+    assert events == ["start", "stop"], events
+    assert rows(db, "SELECT flow_id FROM messages") == [("one",)]

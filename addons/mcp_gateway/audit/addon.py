@@ -42,6 +42,13 @@ from .writer import DEFAULT_QUEUE_SIZE, AuditError, AuditWriter
 log = logging.getLogger("mcp_gateway")
 
 ON_FULL_CHOICES = ("block", "drop")
+CLOSE_TIMEOUT = 15.0  # s: a switch waits so long for the old writer to end cleanly
+_GONE_STEP = 1.0  # s: then it waits in such steps for one stuck on the disk to end
+
+
+class _StuckWriter(Exception):
+    def __init__(self, path: str) -> None:
+        super().__init__(f"the old writer of {path} is stuck on the disk")
 
 
 def resolve_path(spec: str) -> str:
@@ -124,6 +131,7 @@ class AuditAddon:
         self._closing: list[threading.Thread] = []  # old writers being closed
         self._settings: tuple[str, int, bool] | None = None  # what the writer was opened with
         self._pending: tuple | None = None  # a finished reopen, for the loop to apply
+        self._stopping = threading.Event()  # shutdown: a switch stops waiting
 
     def running(self) -> None:
         self._live = True
@@ -297,7 +305,26 @@ class AuditAddon:
         def work() -> None:
             new = err = None
             if same:
-                old.close(timeout=15)
+                old.close(timeout=CLOSE_TIMEOUT)
+                # A writer still stuck on the disk past that timeout holds the file: a new
+                # one opened beside it had the old one's rows land after its own `start`
+                # when the disk came back (`foreign` events, a broken chain). The switch
+                # waits for it (rows are held meanwhile, bounded), for as long as the disk
+                # is stuck, or until shutdown.
+                waited = 0.0
+                while not old.gone(_GONE_STEP):
+                    waited += _GONE_STEP
+                    if self._stopping.is_set():
+                        self._pending = (path, spec, None, _StuckWriter(path), old, held, settings)
+                        return
+                    if waited % 60 < _GONE_STEP:
+                        log.error(
+                            "mcp-gateway audit: the old writer of %s has been stuck on the "
+                            "disk for %d s; the switch waits for it (events held, up to %d)",
+                            path,
+                            waited,
+                            held.queue_size if held is not None else 0,
+                        )
             try:
                 new = self._open_writer(path, queue_size, detail, process=process)
             except Exception as e:  # noqa: BLE001 - OptionsError, or anything opening raised
@@ -390,8 +417,10 @@ class AuditAddon:
     def _wait_for_switches(self) -> None:
         t = self._switch
         if t is not None:
+            self._stopping.set()  # (a switch waiting on a stuck writer gives up)
             t.join(40)  # (bounded: a close and two opens)
             self._apply_switch()  # (the loop may not run it any more)
+            self._stopping.clear()
         for t in self._closing:
             t.join(20)
         self._closing = []

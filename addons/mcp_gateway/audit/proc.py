@@ -159,6 +159,7 @@ class ProcessWriter:
         self._stopped = False  # the child acknowledged the stop: do not replace it
         self._closed = False  # close() is over: never start a child again
         self._fallback: AuditWriter | None = None
+        self._stuck: subprocess.Popen | None = None  # a killed child still alive
         self.committed = 0  # rows committed, as the children reported them
         self._last_db_error = -1e9
         self.restarts = 0
@@ -366,6 +367,8 @@ class ProcessWriter:
                 proc.kill()
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.wait(timeout=5)
+                if proc.poll() is None:  # (killed in the middle of a write to a stuck disk)
+                    self._stuck = proc
         if not clean:
             with self._lock:
                 lost = sum(1 for f in (*self._inflight, *self._frames) if f[1] == b"R")
@@ -378,6 +381,20 @@ class ProcessWriter:
         self._feeder = None
         self._proc = None
         return clean
+
+    def gone(self, timeout: float) -> bool:
+        """After a ``close`` that timed out: wait up to ``timeout`` for the child (killed, but
+        alive while a write to a stuck disk lasts) to end. True once none holds the file."""
+        if self._fallback is not None:
+            return self._fallback.gone(timeout)
+        proc = self._stuck
+        if proc is not None:
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                return False
+            self._stuck = None
+        return True
 
     # -- threads -----------------------------------------------------------------------
     def _feed(self) -> None:

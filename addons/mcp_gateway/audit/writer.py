@@ -330,6 +330,7 @@ class AuditWriter:
         self._first_loss: float | None = None
         self._events: list[dict[str, Any]] = []  # audit_events rows waiting for a commit
         self._thread: threading.Thread | None = None
+        self._stuck: threading.Thread | None = None  # a closed writer's thread still running
         self._conn: sqlite3.Connection | None = None
         self._ident: tuple[int, int] | None = None  # the database file's (device, inode)
         self._stopping = False
@@ -688,8 +689,21 @@ class AuditWriter:
                 self.last_error,
             )
             chain.note_unwritten(self.head_file, self.path, lost)
+            self._stuck = self._thread  # (still holds the file: see gone)
         self._thread = None
         return clean and m.done.is_set()
+
+    def gone(self, timeout: float) -> bool:
+        """After a ``close`` that timed out: wait up to ``timeout`` for the thread, stuck on
+        the disk, to end (it writes what it holds if the disk comes back). True once no
+        thread of this writer holds the file."""
+        t = self._stuck
+        if t is not None:
+            t.join(timeout)
+            if t.is_alive():
+                return False
+            self._stuck = None
+        return True
 
     # -- the thread -----------------------------------------------------------------------
     def _run(self) -> None:
