@@ -303,12 +303,19 @@ def test_too_large_request_is_answered_with_its_id(gw):
         b'"id":8,"params":' + orjson.dumps(call) + b"}"
     )
     assert _too_large_id(gw, body) == 8
-    # no top-level id within the first 64 KiB, and none at the end: null, not a guess
+    # a top-level id beyond the first 64 KiB and not last: read exactly too (the body is in
+    # memory: it was null), the params' own "id" not taken
     body = (
         b'{"jsonrpc":"2.0","method":"tools/call","params":{"id":5,"t":"'
         + b"y" * 70000
-        + b'"},"id":3,"x":1}'
+        + b'\\\\"},"id":3,"x":1}'
     )
+    assert _too_large_id(gw, body) == 3
+    # ... a duplicate there too (it had taken the first), and after more values than the
+    # reading's budget (a body of countless small strings is not walked): null, not a guess
+    body = b'{"id":1,"params":{"t":"' + b"y" * 70000 + b'"},"id":2,"x":1}'
+    assert _too_large_id(gw, body) is None
+    body = b'{"params":{"a":[' + b'"a",' * 60000 + b'"a"]},"id":3,"x":1}'
     assert _too_large_id(gw, body) is None
     # duplicates and case variants, which receivers read apart, and a batch: null
     body = (

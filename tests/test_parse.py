@@ -664,3 +664,28 @@ def test_top_level_id_prefers_the_id_written_last():
     assert top_level_id(b'{"id":1,"params":{"t":"' + b"x" * 70_000 + b'"},"id":2}') == 2
     assert top_level_id(b'{"params":{"id":1,"t":"' + b"x" * 70_000 + b'"},"id":"z"}\n') == "z"
     assert top_level_id(b'[{"params":{},"id":1}]') is None
+
+
+def test_top_level_id_reads_past_the_first_64_kib_within_a_budget() -> None:
+    """The 413's id: a top-level id after a large member and not last was null; the whole
+    body (in memory already) is read member by member now, strings skipped by ``find``
+    (a 20 MB string in milliseconds) and within a budget of brackets, strings and escapes
+    (a body of countless small values, or escapes, gives null, as before)."""
+    import random
+    import time
+
+    from mcp_gateway.parse import _STR_TOKEN, _str_end, top_level_id
+
+    rnd = random.Random(5)
+    for _ in range(20_000):  # (the string's end as the regex reads it)
+        body = b'"' + bytes(rnd.choice(b'ab\\"x') for _ in range(rnd.randint(0, 12))) + b'"z'
+        m = _STR_TOKEN.match(body, 0)
+        assert (m.end() if m else -1) == _str_end(body, 0), body
+    big = b"y" * (20 << 20)
+    t = time.monotonic()
+    assert top_level_id(b'{"params":{"id":5,"t":"' + big + b'"},"id":7,"x":1}') == 7
+    assert top_level_id(b'{"\\"' + big + b'":1,"id":"k","x":1}') == "k"
+    assert top_level_id(b'{"id":1,"t":"' + big + b'","id":2,"x":1}') is None  # a duplicate
+    assert top_level_id(b'{"t":"' + b"\\n" * 100_000 + b'","id":7,"x":1}') is None
+    assert top_level_id(b'{"t":[' + b"[]," * 100_000 + b'[]],"id":7,"x":1}') is None
+    assert time.monotonic() - t < 2
