@@ -408,6 +408,52 @@ async def test_no_restart_exits_after_a_crash():
     assert "restarting" not in err
 
 
+async def test_a_crash_is_seen_while_a_grandchild_holds_stdout_open(tmp_path):
+    """A server that dies while a child of its own holds its stdout open (a launcher's
+    child, a helper daemon): asyncio's ``Process.wait()`` returns only once the pipes close,
+    so the crash was not seen, the request in flight waited out ``--timeout`` (300 s by
+    default) and the server was never restarted. Now the exit is seen at once, the group
+    (the grandchild too) is stopped and the server restarted."""
+    script = tmp_path / "forks.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import json, os, subprocess, sys
+            for line in sys.stdin:
+                m = json.loads(line)
+                if m.get("method") == "initialize":
+                    r = {"protocolVersion": m["params"]["protocolVersion"],
+                         "capabilities": {"tools": {}},
+                         "serverInfo": {"name": "forks", "version": "1"}}
+                    print(json.dumps({"jsonrpc": "2.0", "id": m["id"], "result": r}), flush=True)
+                elif m.get("method") == "tools/call":
+                    holder = subprocess.Popen(["sleep", "60"])  # inherits stdout
+                    open(sys.argv[1], "w").write(str(holder.pid))
+                    os._exit(4)
+            """
+        )
+    )
+    pidfile = tmp_path / "holder.pid"
+    shim = await RawShim.start(
+        "--gateway",
+        f"http://127.0.0.1:{free_port()}",
+        "--direct",
+        "--timeout",
+        "60",
+        server=[PY, str(script), str(pidfile)],
+    )
+    try:
+        await shim.initialize()
+        t = time.monotonic()
+        resp = await shim.call(1, "anything")
+        assert "exited with code 4" in resp["error"]["message"], resp
+        assert time.monotonic() - t < 10
+        holder = int(pidfile.read_text())
+        assert not wait_gone([holder], 5), "the grandchild holding stdout was left running"
+    finally:
+        await shim.close()
+
+
 async def test_env_references_reach_the_child_and_are_not_printed(tmp_path):
     secret_file = tmp_path / "secret.txt"
     secret_file.write_text("file-secret-value-123\n")

@@ -33,6 +33,7 @@ READ_CHUNK = 256 * 1024
 # long to exit by itself (a server shutting down closes stdout first), then it is stopped, and
 # its exit is handled as a crash: requests in flight fail at once, and it is restarted.
 STDOUT_EOF_GRACE = 2.0
+EXIT_POLL = 0.25  # s: how often an exit hidden by pipes held open is looked for
 _PR_SET_PDEATHSIG = 1
 
 _live_groups: set[int] = set()
@@ -246,7 +247,7 @@ class ChildProcess:
     async def wait(self) -> int:
         """Wait until the process exited and its stdout was fully read; the exit code."""
         assert self.proc is not None
-        rc = await self.proc.wait()
+        rc = await self._exited()
         # a crashed launcher (npx, sh...) may leave its children behind: not across restarts
         self._killpg(signal.SIGKILL)
         if self._reader is not None:
@@ -255,6 +256,26 @@ class ChildProcess:
                 await asyncio.wait_for(asyncio.shield(self._reader), 2.0)
         self._forget()
         return rc
+
+    async def _exited(self) -> int:
+        """The exit code, as soon as the process exited. asyncio's ``Process.wait()`` returns
+        only once its pipes are closed too (Python 3.12): a server that died while a child of
+        its own (a launcher's, a helper daemon) held its stdout open was not seen gone, its
+        requests waited out ``--timeout`` (300 s) and it was never restarted. The exit is
+        also read from ``returncode``, which asyncio sets when it reaps the process."""
+        proc = self.proc
+        assert proc is not None
+        waiter = asyncio.ensure_future(proc.wait())
+        try:
+            while True:
+                done, _ = await asyncio.wait({waiter}, timeout=EXIT_POLL)
+                if done:
+                    return waiter.result()
+                if proc.returncode is not None:
+                    return proc.returncode
+        finally:
+            if not waiter.done():
+                waiter.cancel()
 
     def _forget(self) -> None:
         if self.proc is not None:
