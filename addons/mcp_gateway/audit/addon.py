@@ -312,7 +312,8 @@ class AuditAddon:
                 # waits for it (rows are held meanwhile, bounded), for as long as the disk
                 # is stuck, or until shutdown.
                 waited = 0.0
-                while not old.gone(_GONE_STEP):
+                gone = getattr(old, "gone", None) or (lambda _timeout: True)
+                while not gone(_GONE_STEP):
                     waited += _GONE_STEP
                     if self._stopping.is_set():
                         self._pending = (path, spec, None, _StuckWriter(path), old, held, settings)
