@@ -166,6 +166,24 @@ async def test_a_token_cut_across_text_blocks_or_a_soft_line_break_is_redacted(
     assert unfolded.endswith("keep it safe: GITHUB_TOKEN=3D[REDACTED:github_token]")
 
 
+async def test_a_token_cut_at_a_terminal_s_width_is_redacted(
+    mitmdump_factory, mcp_server_factory, mcp_session
+):
+    """Red-team round 34: a terminal tool's pane as ``tmux capture-pane`` without ``-J``
+    returns it, a token cut by the pane's width: it reached the Python SDK client in two lines
+    that a model reads as one word."""
+    server = mcp_server_factory("streamable")
+    md = mitmdump_factory(shared=True)
+    token = "ghp_Zq8Lm2Xv9Rt4Wp7Yk3Nb6Hc1Jd5Fg0"
+    async with mcp_session(server.url, proxy=md.proxy_url) as s:
+        out = text_of(await s.call_tool("leak_terminal", {"width": 80}))
+    flat = out.replace("\n", "")
+    assert token[:8] not in flat and token[-8:] not in flat, out
+    assert "echo GITHUB_TOKEN=[REDACTED:github_token]" in out
+    assert out.startswith("dev@box:~/src/app$ git status\nnothing to commit\n")
+    assert out.endswith("\ndev@box:~$")
+
+
 @pytest.mark.parametrize("transport", ["streamable", "json"])
 async def test_redaction_that_breaks_the_output_schema_still_returns_a_result(
     mitmdump_factory, mcp_server_factory, mcp_session, transport

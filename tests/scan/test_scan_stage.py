@@ -2103,3 +2103,82 @@ def test_a_token_cut_after_a_generic_find_in_its_first_block_is_still_read_whole
     assert "github_token" in [f.type for f in m.findings]
     texts = [c["text"] for c in reserialize(m)["result"]["content"]]
     assert texts[1] == "\nok" and tok[:cut] not in texts[0]
+
+
+def _pane(line: str, width: int, before=("dev@box:~$ git status", "nothing to commit")) -> str:
+    """A terminal pane as ``tmux capture-pane -p`` without ``-J`` returns it."""
+    rows = [line[i : i + width] for i in range(0, len(line), width)]
+    return "\n".join([*before, *rows, "dev@box:~$ "])
+
+
+@pytest.mark.parametrize("width", [80, 120, 200])
+@pytest.mark.parametrize("col", [1, 8, 20, 35])
+@pytest.mark.parametrize("crlf", [False, True])
+def test_a_token_cut_at_a_terminal_s_width_is_redacted(pipeline, width, col, crlf):
+    """Red-team round 34: a shell tool returning its pane as ``tmux capture-pane`` without
+    ``-J`` prints it, a token cut where the terminal's width ends a line: the model reads
+    the two lines as one word, and the token went on unread."""
+    tok = github_token()
+    pre = "dev@box:~/app$ echo GITHUB_TOKEN="
+    line = pre + "x" * (width - len(pre) - col - 1) + " " + tok + " done"  # col characters left
+    text = _pane(line, width)
+    if crlf:
+        text = text.replace("\n", "\r\n")
+    m = result({"content": [{"type": "text", "text": text}]})
+    m.raw = orjson.dumps(m.payload)
+    pipeline.run(m)
+    assert "github_token" in [f.type for f in m.findings]
+    out = reserialize(m)["result"]["content"][0]["text"]
+    assert tok[:col] + "\n" not in out and tok[col:] not in out
+    assert "[REDACTED:github_token] done" in out
+    assert out.startswith("dev@box:~$ git status") and out.endswith("dev@box:~$ ")
+
+
+def test_a_token_cut_in_a_pane_of_no_usual_width_is_left_alone(pipeline):
+    """Only the usual widths count (a narrow split pane's cut is not read joined): log lines
+    of one common length, each next one starting with a timestamp, were read joined."""
+    tok = github_token()
+    text = _pane("echo " + "x" * 50 + " GITHUB_TOKEN=" + tok + " ok", 47)
+    m = result({"content": [{"type": "text", "text": text}]})
+    pipeline.run(m)
+    assert "github_token" not in [f.type for f in m.findings]
+    logs = "\n".join(
+        f"2025-01-1{i}T12:00:0{i}Z INFO [svc] request done latency_ms={i}23" for i in range(9)
+    )
+    m = result({"content": [{"type": "text", "text": logs}]})
+    pipeline.run(m)
+    assert reserialize(m)["result"]["content"][0]["text"] == logs
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # the longest line, once, ending a token found whole: the next line's word stays
+        "log line\n" * 3 + "deploy with {tok}\n" + "tail and more\n",
+        # a paragraph wrapped by an editor at 80: words, no token across the breaks
+        (
+            "The configuration of this service is described in the following document and\n"
+            "isn't hard to read at all; really, the important part is the section about the\n"
+            "ReadMe123Configuration and the tokens, which is about eighty columns wide too.\n"
+        )
+        * 2,
+        # a token whole at the end of a full 80-column line, the next line a word
+        "x" * 39 + " GITHUB_TOKEN={tok}\n" + "Deployment1 finished\n" + "y" * 80 + "\nok",
+    ],
+)
+def test_lines_that_only_meet_at_a_terminal_s_width_are_left_alone(pipeline, text):
+    tok = github_token()
+    text = text.format(tok=tok)
+    m = result({"content": [{"type": "text", "text": text}]})
+    pipeline.run(m)
+    out = reserialize(m)["result"]["content"][0]["text"]
+    assert out == text.replace(tok, "[REDACTED:github_token]")
+
+
+def test_a_private_key_s_lines_are_not_read_as_a_terminal_s(pipeline):
+    """PEM bodies (64 columns) are joined by the base64 reader, not read again here."""
+    key = pem()
+    m = result({"content": [{"type": "text", "text": key + "\n" + key}]})
+    pipeline.run(m)
+    assert {f.type for f in m.findings} == {"private_key"}
+    assert len(m.findings) == 2

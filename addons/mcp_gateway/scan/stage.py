@@ -40,6 +40,7 @@ from ..parse import (
 from ..pipeline import ORDER_SCAN
 from .engine import UNCHANGING, Detection, Engine
 from .rules import Rule
+from .views import wrap_view
 
 SPANS_KEY = "scan.spans"  # read by mcp_gateway.act
 _HEADER_DONE = "scan.header_done"
@@ -47,6 +48,8 @@ _MIN_LEN = 6  # no rule matches anything shorter
 _MAX_PENDING = 256
 _MAX_CACHED_KEY = 1024  # longest method, name, server or address kept in the scope cache
 _MAX_LOCATE = 32
+_WRAP_HINT_FROM = 8192  # bytes of a message from which engine.wrap_hint is asked first
+_WRAP_MIN = 80  # the narrowest terminal whose cut lines are joined (views.wrap_view)
 _JOIN_WINDOW = 256  # characters of a long text block read across its boundaries with others
 _MAX_JOINS = 1000  # text blocks read joined in one message
 _ECHO_MIN = 4096  # below it, scanning the copy twice costs less than noticing it
@@ -293,6 +296,22 @@ def collect(payload: Any) -> list[tuple[Any, Any, tuple, str, str]]:
                 out.append((node, k, path + (k,), ck, str(int(v))))
     if isinstance(payload, str) and len(payload) >= _MIN_LEN:
         out.append((None, None, (), "", payload))
+    return out
+
+
+def _multiline(payload: Any) -> list[tuple[Any, Any, tuple, str]]:
+    """The strings of ``payload`` of more than one terminal line (``_WRAP_MIN``) with line
+    breaks: (container, key, path, text). (Leaner than ``collect``: paths only for those.)"""
+    out: list[tuple[Any, Any, tuple, str]] = []
+    stack: list[tuple[Any, tuple]] = [(payload, ())]
+    while stack:
+        node, path = stack.pop()
+        for k, v in node.items() if isinstance(node, dict) else enumerate(node):
+            if isinstance(v, str):
+                if len(v) > _WRAP_MIN and "\n" in v:
+                    out.append((node, k, path + (k,), v))
+            elif isinstance(v, dict | list):
+                stack.append((v, path + (k,)))
     return out
 
 
@@ -595,6 +614,14 @@ class ScanStage:
         else:
             self._scan_walk(engine, msg, allowed, spans, payload, echo)
         self._scan_joins(engine, msg, allowed, spans)
+        if msg.direction is Direction.SERVER_TO_CLIENT and (
+            raw is None
+            or (b"\\n" in raw and (len(raw) <= _WRAP_HINT_FROM or engine.wrap_hint(raw)))
+        ):
+            # (a server's only: terminals' screens come from tools; see _scan_wraps. A large
+            # message is read line by line only where a break may cut a token: a Hyperscan
+            # pass costs ~2 us, more than measuring a small message's lines)
+            self._scan_wraps(engine, msg, allowed, spans)
         self._scan_header(engine, msg, allowed)
         if msg.direction is Direction.SERVER_TO_CLIENT:
             self._scan_server_ids(engine, msg, allowed)
@@ -819,6 +846,43 @@ class ScanStage:
             for window in windows:
                 if len(window) > 1:
                     self._join_window(engine, msg, allowed, spans, run, window, found)
+
+    def _scan_wraps(self, engine: Engine, msg: Message, allowed, spans: list[Span]) -> None:
+        """A token cut by a terminal at its width (a shell tool's ``tmux capture-pane``
+        without ``-J``): each string with such line breaks (``views.wrap_view``) is read
+        with them removed, and a detection across one is recorded and redacted whole (the
+        placeholder replaces both parts and the line break between them)."""
+        found: dict[str, list[tuple[int, int, str]]] | None = None
+        rank: dict[str, int] = {}
+        for container, key, path, text in _multiline(msg.payload):
+            view = wrap_view(text)
+            if view is None:
+                continue
+            if found is None:
+                found = {}
+                for f in msg.findings:
+                    found.setdefault(f.location, []).append((f.start, f.end, f.rule))
+                rank = {r.id: r.priority for r in engine.rules}
+            loc = pointer(path)
+            cut = [s for s, lit in zip(view.ostarts, view.literal, strict=True) if not lit]
+            for d in engine.scan(view.text, allowed):
+                s, e = view.map_span(d.start, d.end)
+                i = bisect.bisect_left(cut, s)
+                if i >= len(cut) or cut[i] >= e:
+                    continue  # across no removed line break: found in the text itself
+                if any(
+                    a < e and s < b and (r == d.rule or rank.get(r, 0) >= d.priority)
+                    for a, b, r in found.get(loc, ())
+                ):
+                    # a value found without the join (by the same rule, or a rule as
+                    # specific: a token whole at the line's end is no generic secret with
+                    # the next line's first word; a generic rule's reading of a token's
+                    # first part is no reason to leave the token's rule unheard)
+                    continue
+                value = text[s:e]
+                whole = d.decoded[0] if d.decoded else d.value
+                part = replace(d, value=value, start=s, end=e, encoding="wrap", decoded=(whole,))
+                self._found(msg, part, container, key, path, s, e, value, spans)
 
     def _join_window(
         self, engine: Engine, msg: Message, allowed, spans: list[Span], run, window, found

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import bisect
 import html.entities
+import itertools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -353,3 +354,97 @@ ESCAPE_ANCHOR = (
     # a quoted-printable soft line break inside a word (raw e-mail), also JSON-escaped
     rb"|[A-Za-z0-9_+/.\-]=(?:\r?\n|(?:\\{1,2}r)?\\{1,2}n)[A-Za-z0-9_+/\-]"
 )
+
+
+# A line a terminal cut at its width: ``tmux capture-pane -p`` without ``-J``, ``screen``'s
+# hardcopy, a terminal's scrollback as a shell or terminal tool returns it. A token longer
+# than what was left of its line (a 93-character ``github_pat_``, or any token after a prompt
+# and a command) is cut by a plain line break, and a model reads the two lines as one word.
+# Only a break at the end of a line as long as the longest of the text is joined, when that
+# is one of the terminals' usual widths (80 columns, tmux's default, 100, 120, 132...: a
+# text's one longest line ending a sentence is no cut, and log lines of a common length,
+# whose next line starts with a timestamp, were read joined when any width two lines share
+# counted), between two characters of a token whose run across the break is long and looks
+# random (a digit or both cases in it): a paragraph wrapped by an editor breaks between words.
+# For Hyperscan: a line break (as it is or JSON-escaped) between a token's characters, a digit
+# among the 24 on either side: only texts with one are measured line by line (a split of a 1
+# MB text costs ~2.5 ms). A token cut with no digit near the cut is not read joined.
+_TOK = rb"[A-Za-z0-9_\-+/=.~]"
+_BR = rb"(?:\r?\n|\\r\\n|\\n)"
+WRAP_ANCHOR = (
+    rb"[0-9]" + _TOK + rb"{0,24}" + _BR + _TOK + rb"|" + _TOK + _BR + _TOK + rb"{0,24}[0-9]"
+)
+_WRAP_MIN_RUN = 12
+_WRAP_WIDTHS = frozenset({80, 100, 120, 132, 140, 160, 180, 200, 220, 240, 250, 256})
+_WRAP_MIN_WIDTH = min(_WRAP_WIDTHS)
+_WRAP_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-+/=.~")
+_WRAP_LEFT = re.compile(r"[A-Za-z0-9_\-+/=.~]+\Z")
+_WRAP_RIGHT = re.compile(r"[A-Za-z0-9_\-+/=.~]+")
+_SHAPE = str.maketrans(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", "A" * 26 + "a" * 26 + "9" * 10
+)
+
+
+def _shape(text: str, i: int) -> str:
+    """The classes of a line's first 6 characters (letter case, digit, the rest as is)."""
+    return text[i : i + 6].translate(_SHAPE)
+
+
+def wrap_view(text: str) -> View | None:
+    """The text with the line breaks a terminal made at its width removed (see above); None
+    when there are none."""
+    if "\n" not in text or len(text) <= _WRAP_MIN_WIDTH:
+        return None
+    # (all at C speed but for the lines as wide as the widest: a 1 MB text of 20,000 lines
+    # took 5 ms line by line; lines ended by "\r\n" are measured without their "\r")
+    lens = list(map(len, text.split("\n")))
+    bodies = list(map(len, text.replace("\r\n", "\n").split("\n"))) if "\r" in text else lens
+    width = max(itertools.islice(bodies, len(bodies) - 1), default=0)
+    if width not in _WRAP_WIDTHS:
+        return None
+    count = bodies.count(width) - (bodies[-1] == width)
+    starts = list(itertools.accumulate(map((1).__add__, lens), initial=0))
+    breaks: list[tuple[int, int]] = []
+    i = -1
+    for _ in range(count):
+        i = bodies.index(width, i + 1)
+        end = starts[i] + width  # where the line's break begins
+        nxt = starts[i + 1]  # where the next line begins
+        if end == 0 or nxt >= len(text):
+            continue
+        if text[end - 1] not in _WRAP_CHARS or text[nxt] not in _WRAP_CHARS:
+            continue
+        left = _WRAP_LEFT.search(text, max(starts[i], end - 256), end)
+        right = _WRAP_RIGHT.match(text, nxt, nxt + 256)
+        run = (left.group() if left else "") + (right.group() if right else "")
+        if len(run) < _WRAP_MIN_RUN:
+            continue
+        if not (any(c.isdigit() for c in run) or (run.lower() != run and run.upper() != run)):
+            continue
+        if _shape(text, starts[i]) == _shape(text, nxt):
+            continue  # the next line starts as this one: a new record (a log's timestamp)
+        breaks.append((end, nxt))
+    if not breaks:
+        return None
+    return _build(text, _Breaks(breaks), lambda m: "", "wrap")
+
+
+class _Breaks:
+    """The given spans as matches, for ``_build``."""
+
+    def __init__(self, spans: list[tuple[int, int]]) -> None:
+        self.spans = spans
+
+    def finditer(self, text: str):
+        for s, e in self.spans:
+            yield _Span(s, e)
+
+
+class _Span:
+    __slots__ = ("s", "e")
+
+    def __init__(self, s: int, e: int) -> None:
+        self.s, self.e = s, e
+
+    def span(self) -> tuple[int, int]:
+        return self.s, self.e

@@ -253,6 +253,17 @@ def build(transport: str) -> FastMCP:
         return quopri.encodestring(body.encode()).decode()
 
     @mcp.tool()
+    def leak_terminal(width: int = 80) -> str:
+        """A terminal pane as ``tmux capture-pane -p`` without ``-J`` returns it: the GitHub
+        leak echoed after a long command line, cut at the pane's ``width``."""
+        seen("leak_terminal", width=width)
+        line = "dev@box:~/src/app$ ./deploy.sh --target staging && echo " + (leak_text("github"))
+        rows = [line[i : i + width] for i in range(0, len(line), width)]
+        return "\n".join(
+            ["dev@box:~/src/app$ git status", "nothing to commit", *rows, "dev@box:~$"]
+        )
+
+    @mcp.tool()
     def issue_token() -> IssuedToken:
         """A fake GitHub token as a structured result whose outputSchema has a pattern."""
         seen("issue_token")
