@@ -1679,3 +1679,45 @@ def test_a_batch_with_an_escaped_backslash_before_u003a_goes_on_byte_identical(g
     )
     f = send(gw, post(body))
     assert f.response is None and f.request.content == body
+
+
+@pytest.mark.parametrize(
+    "body, status",
+    [
+        (b"{method: 'tools/call', id: 2, params: {name: 'delete_repo'}}", 400),
+        (b")]}'\n" + LENIENT_CALL, 400),
+        (LENIENT_CALL, 401),  # strict JSON: read, and so authenticated (refused here)
+    ],
+)
+@pytest.mark.parametrize("ctype", [b"text/plain", b"application/octet-stream"])
+def test_a_compressed_body_of_another_type_is_read_as_mcp_in_reverse_mode(gw, body, status, ctype):
+    """Red-team round 34: the lenient-JSON check (round 33) and the reading of JSON sent as
+    text/plain skipped compressed bodies of a type that is not JSON: gzip'd, the same
+    tools/call went on to a reverse gateway's server unread, unauthenticated and unaudited
+    (a server that inflates requests and reads them whatever their type runs it)."""
+    gw.pipeline.add(NeedsKey())
+    req = tutils.treq(
+        method=b"POST",
+        path=b"/mcp",
+        headers=((b"content-type", ctype), (b"content-encoding", b"gzip")),
+        content=gzip.compress(body),
+    )
+    f = tflow.tflow(req=req)
+    f.client_conn.proxy_mode = ProxyMode.parse("reverse:http://127.0.0.1:9")
+    send(gw, f)
+    assert f.response is not None and f.response.status_code == status
+
+
+def test_a_compressed_upload_of_another_type_goes_on_untouched(gw):
+    gw.pipeline.add(NeedsKey())
+    for body in (b"plain text, method=tools/call", b"\x89PNG\r\n\x1a\n" + bytes(range(256))):
+        req = tutils.treq(
+            method=b"POST",
+            path=b"/upload",
+            headers=((b"content-type", b"text/plain"), (b"content-encoding", b"gzip")),
+            content=gzip.compress(body),
+        )
+        f = tflow.tflow(req=req)
+        f.client_conn.proxy_mode = ProxyMode.parse("reverse:http://127.0.0.1:9")
+        send(gw, f)
+        assert f.response is None and gzip.decompress(f.request.raw_content) == body

@@ -514,3 +514,57 @@ def test_a_large_message_of_another_protocol_naming_a_method_goes_on(gw):
     body = b'{"id":1,"method":"tools/call","params":{"name":"' + b"x" * 100 + b'"}}'
     m = send(gw, f, body)
     assert m.dropped and f.id in gw.websockets._started
+
+
+LENIENT = [
+    b"{method: 'tools/call', id: 3, params: {name: 'bad', arguments: {}}}",
+    b"{'jsonrpc': '2.0', 'method': 'tools/call', 'id': 3, 'params': {'name': 'bad'}}",
+    b')]}\'\n{"jsonrpc": "2.0", "method": "tools/call", "id": 3, "params": {}}',
+    b'/* c */ {"jsonrpc": "2.0", "method": "initialize", "id": 3, "params": {}}',
+    b'{"jsonrpc": "2.0", "method": "tools/call", "id": 3, "params": {"name": "bad"},}',
+]
+
+
+@pytest.mark.parametrize("body", LENIENT)
+@pytest.mark.parametrize("subprotocol", ["mcp", None])
+def test_a_message_only_a_lenient_parser_reads_as_mcp_is_refused(gw, body, subprotocol):
+    """Red-team round 34: on an MCP WebSocket, a message that is no JSON but an MCP request
+    to a lenient parser (Gson, Json.NET: single quotes, bare names, comments, a trailing
+    comma, a ")]}'" prefix) went on to the server unread, unscanned and unaudited, as a POST
+    of it did before round 33. Refused, audited, the client told (-32700)."""
+    f = wsflow(subprotocol)
+    if subprotocol is None:
+        gw.websocket_start(f)
+        send(gw, f, rpc("ping", 1))  # a connection seen speaking MCP
+        gw.rec.msgs.clear()
+    else:
+        gw.websocket_start(f)
+    m = send(gw, f, body)
+    assert m.dropped
+    ((to_client, answer),) = gw.injected
+    assert to_client and answer["error"]["code"] == ErrorCode.PARSE_ERROR and answer["id"] is None
+    (rec,) = gw.rec.msgs
+    assert rec.kind is Kind.INVALID and not rec.inspected
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{method: 'tools/call', id: 3}",  # not an MCP connection: another protocol's text
+        b'{"Method": "Page.navigate", "note": "method=initialize"}',
+        b"hello method tools/call",
+    ],
+)
+def test_lenient_text_on_other_websockets_passes_unchanged(gw, body):
+    f = wsflow(subprotocol=None)
+    gw.websocket_start(f)
+    m = send(gw, f, body)
+    assert not m.dropped and m.content == body and not gw.injected and not gw.rec.msgs
+
+
+def test_strict_json_mentioning_a_method_in_a_string_is_no_lenient_request(gw):
+    f = wsflow()
+    gw.websocket_start(f)
+    body = b'{"callback": "https://x.io/?method=initialize", "n": 1}'
+    m = send(gw, f, body)
+    assert not m.dropped and m.content == body and not gw.injected

@@ -576,9 +576,14 @@ class Gateway:
             ):
                 # not JSON: not MCP (checked on what the server will read, below), unless a
                 # lenient parser reads an MCP request in it (a ")]}'" prefix, a comment first)
-                if not enc and lenient_names_mcp_method(body):
-                    self._refuse_lenient(flow, self._new_exchange(flow, h))
-                return
+                if not enc:
+                    if lenient_names_mcp_method(body):
+                        self._refuse_lenient(flow, self._new_exchange(flow, h))
+                    return
+                if not self._compressed_json(flow, h, body, enc):
+                    return
+                # (read below as a JSON body is: decoded, parsed, refused if only a lenient
+                # parser reads it)
             ex = self._new_exchange(flow, h)
             mcp_ish = mcp_header or self._known_server(address_of(ex))
             big = mcp_ish or looks_like_json(body)  # too large to read: refused if MCP-like
@@ -920,6 +925,25 @@ class Gateway:
             ErrorCode.PARSE_ERROR,
             "Parse error: not JSON, though a lenient parser reads an MCP request in it",
         )
+
+    def _compressed_json(
+        self, flow: http.HTTPFlow, h: dict[str, str], body: bytes, enc: str
+    ) -> bool:
+        """Whether a compressed body of a type that is not JSON (``text/plain`` in gzip) is
+        read as a JSON body is: in reverse mode or to a server known to speak MCP, when it
+        decodes (within the message limit) to JSON or to what a lenient parser reads as an
+        MCP request. A server that inflates requests (Jetty's GzipHandler, ASP.NET Core's
+        request decompression) and reads the body whatever its type, leniently or not, ran
+        such a body's ``tools/call`` unread: uncompressed, the same body was inspected (or
+        refused as lenient), compressed it went on untouched. Other uploads are not decoded."""
+        ex = self._new_exchange(flow, h)
+        if not (_reverse(flow) or self._known_server(address_of(ex))):
+            return False
+        try:
+            content = codec.decode_content(body, enc, self.max_message_bytes)
+        except ValueError:  # (TooLarge too: an upload too large to read goes on as before)
+            return False
+        return looks_like_json(content) or lenient_names_mcp_method(content)
 
     def _answer_for_the_server(
         self, flow: http.HTTPFlow, ex: Exchange, content: bytes, e: ParseError

@@ -22,6 +22,7 @@ answer gets the error; open: forwarded).
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import TYPE_CHECKING
 
@@ -47,6 +48,7 @@ from .parse import (
     decode_json,
     encode_json,
     is_request_head,
+    lenient_names_mcp_method,
     looks_like_json,
     marks_mcp,
     may_name_jsonrpc,
@@ -159,7 +161,13 @@ class WebSockets:
         direction = Direction.CLIENT_TO_SERVER if from_client else Direction.SERVER_TO_CLIENT
         known = self._known(flow)
         jsonish = looks_like_json(content)
+        if not jsonish and not known and not reverse_mode(flow):
+            return  # (the common case of other WebSocket traffic first: one regex)
         if not jsonish or not (known or may_name_jsonrpc(content) or names_mcp_method(content)):
+            if known or reverse_mode(flow):
+                # ({method: 'tools/call', …} on a connection not yet seen speaking MCP)
+                if lenient_names_mcp_method(content) and not _strict(content):
+                    return self._refuse_lenient(flow, wm, ex, direction, content)
             # not JSON-RPC: forwarded unchanged (an MCP method without jsonrpc is, but not
             # every message naming a method: the Chrome DevTools Protocol's events, whose
             # screencast frames or traces over mcp_max_message_bytes were refused uninspected)
@@ -174,6 +182,9 @@ class WebSockets:
             # valid JSON that some receivers read: not inspected, so per mcp_fail_mode
             return self._uninspected(flow, wm, ex, direction, content, e.message)
         except ParseError:
+            if (known or reverse_mode(flow)) and lenient_names_mcp_method(content):
+                # ({method: 'tools/call', …}: opens an object, but no JSON)
+                return self._refuse_lenient(flow, wm, ex, direction, content)
             return  # not JSON-RPC after all: forwarded unchanged
         msgs = parsed.messages
         if all(m.kind is Kind.INVALID for m in msgs):
@@ -201,6 +212,22 @@ class WebSockets:
             self._apply_client(flow, wm, parsed.batch, msgs)
         else:
             self._apply_server(flow, wm, value, parsed.batch, msgs)
+
+    def _refuse_lenient(
+        self, flow: http.HTTPFlow, wm, ex: Exchange, direction: Direction, content: bytes
+    ) -> None:
+        """A message no JSON to the gateway but MCP to a lenient parser: dropped and audited
+        (whatever mcp_fail_mode says, as over HTTP), its sender told with -32700."""
+        self._begin(flow, ex)
+        text = "Parse error: not JSON, though a lenient parser reads an MCP message in it"
+        m = Message(None, direction, Kind.INVALID, ex, size=len(content))
+        m.inspected = False
+        m.block(ErrorCode.PARSE_ERROR, text, stage="parse")
+        log.warning("mcp-gateway: %s (WebSocket flow %s), refused", text, flow.id)
+        self.gw.pipeline.run(m)
+        self.gw._record(flow, [m])
+        wm.drop()
+        self._answer(flow, wm, [error_response(None, ErrorCode.PARSE_ERROR, text)], wm.from_client)
 
     def _begin(self, flow: http.HTTPFlow, ex: Exchange) -> None:
         """The connection's first MCP message: authentication and session binding run."""
@@ -304,6 +331,16 @@ class WebSockets:
         for body in bodies:
             data = encode_json(body)
             ctx.master.commands.call("inject.websocket", flow, to_client, data, wm.is_text)
+
+
+def _strict(content: bytes) -> bool:
+    """Whether a message parses as JSON as it is (which a lenient parser reads the same:
+    a string of it that mentions a method is no member)."""
+    try:
+        json.loads(content)
+    except (ValueError, RecursionError):
+        return False
+    return True
 
 
 WITHHELD = b"[mcp-gateway: server message blocked by a scanning rule; its content is not kept]"
