@@ -184,6 +184,20 @@ async def test_a_token_cut_at_a_terminal_s_width_is_redacted(
     assert out.endswith("\ndev@box:~$")
 
 
+async def test_a_token_in_a_hex_dump_is_redacted(mitmdump_factory, mcp_server_factory, mcp_session):
+    """Red-team round 34: ``xxd .env`` from a shell tool showed the token 16 characters a
+    line in its text column and whole in its hex column; it reached the client unread."""
+    server = mcp_server_factory("streamable")
+    md = mitmdump_factory(shared=True)
+    token = "ghp_Zq8Lm2Xv9Rt4Wp7Yk3Nb6Hc1Jd5Fg0"
+    async with mcp_session(server.url, proxy=md.proxy_url) as s:
+        out = text_of(await s.call_tool("leak_dump", {}))
+    assert "[REDACTED:github_token]" in out, out
+    assert token[4:16].encode().hex() not in out.replace(" ", "")
+    assert "Xv9Rt4Wp7Yk3" not in "".join(ln[-16:] for ln in out.splitlines())
+    assert out.startswith("$ xxd .env\n00000000: ") and out.endswith("\n$ ")
+
+
 @pytest.mark.parametrize("transport", ["streamable", "json"])
 async def test_redaction_that_breaks_the_output_schema_still_returns_a_result(
     mitmdump_factory, mcp_server_factory, mcp_session, transport

@@ -2182,3 +2182,54 @@ def test_a_private_key_s_lines_are_not_read_as_a_terminal_s(pipeline):
     pipeline.run(m)
     assert {f.type for f in m.findings} == {"private_key"}
     assert len(m.findings) == 2
+
+
+def _xxd(data: bytes, cols: int = 16, hexdump: bool = False) -> str:
+    """``xxd`` (or ``hexdump -C``) of ``data``, as the tools print it."""
+    out = []
+    for off in range(0, len(data), cols):
+        chunk = data[off : off + cols]
+        shown = "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
+        if hexdump:
+            h = (
+                " ".join(f"{b:02x}" for b in chunk[:8])
+                + "  "
+                + " ".join(f"{b:02x}" for b in chunk[8:])
+            )
+            out.append(f"{off:08x}  {h:<49} |{shown}|")
+        else:
+            h = " ".join(chunk[i : i + 2].hex() for i in range(0, len(chunk), 2))
+            out.append(f"{off:08x}: {h:<{cols // 2 * 5 - 1}}  {shown}")
+    return "\n".join(out)
+
+
+@pytest.mark.parametrize(("hexdump", "cols"), [(False, 16), (False, 32), (True, 16)])
+def test_a_token_in_a_hex_dump_is_redacted(pipeline, hexdump, cols):
+    """Red-team round 34: ``xxd .env`` through a shell tool shows the token 16 characters a
+    line in its text column (a model reads them joined) and whole in its hex column; neither
+    was read. The dump lines that hold it are replaced by the placeholder."""
+    tok = github_token()
+    data = f"# deploy settings\nexport GITHUB_TOKEN={tok}\nexport DEBUG=1\n".encode()
+    dump = _xxd(data, cols, hexdump)
+    text = "$ xxd .env\n" + dump + "\n$ "
+    m = result({"content": [{"type": "text", "text": text}]})
+    m.raw = orjson.dumps(m.payload)
+    pipeline.run(m)
+    assert "github_token" in [f.type for f in m.findings]
+    out = reserialize(m)["result"]["content"][0]["text"]
+    assert "[REDACTED:github_token]" in out
+    assert tok.encode().hex() not in out.replace(" ", "")
+    shown = "".join(
+        ln.split("|")[1] if hexdump else ln[-cols:]
+        for ln in out.splitlines()[1:-1]
+        if ln.startswith("0")
+    )
+    assert tok[8:24] not in shown
+    assert out.startswith("$ xxd .env\n00000000") and out.endswith("\n$ ")
+
+
+def test_a_hex_dump_without_a_secret_is_left_alone(pipeline):
+    text = _xxd(b"hello world, nothing secret here at all, just text\n" * 4) + "\n"
+    m = result({"content": [{"type": "text", "text": text}]})
+    pipeline.run(m)
+    assert m.findings == [] and reserialize(m)["result"]["content"][0]["text"] == text

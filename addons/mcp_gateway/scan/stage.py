@@ -299,6 +299,33 @@ def collect(payload: Any) -> list[tuple[Any, Any, tuple, str, str]]:
     return out
 
 
+# the first line of a hex dump (xxd's "00000000: ", hexdump -C's "00000000  ")
+_DUMP_MARKS = (b"00000000: ", b"00000000  ")
+_XXD_LINE = re.compile(
+    r"(?m)^[0-9a-fA-F]{8,16}: ((?:[0-9a-fA-F]{2}){1,16}(?: (?:[0-9a-fA-F]{2}){1,16})*)  +[^\n]*$"
+)
+_HEXDUMP_LINE = re.compile(
+    r"(?m)^[0-9a-fA-F]{8,16}  ((?:[0-9a-fA-F]{2} {1,2}){1,32})\s*\|[^\n]*\|[ \r]*$"
+)
+
+
+def _dumps(text: str) -> list[tuple[int, int, list[tuple[int, int, bytes]]]]:
+    """The hex dumps in ``text``: runs of consecutive ``xxd`` or ``hexdump -C`` lines, each
+    as (start, end, [(line start, line end, its bytes)])."""
+    out: list[tuple[int, int, list[tuple[int, int, bytes]]]] = []
+    for rx in (_XXD_LINE, _HEXDUMP_LINE):
+        run: list[tuple[int, int, bytes]] = []
+        for m in rx.finditer(text):
+            if run and text[run[-1][1] : m.start()] not in ("\n", "\r\n"):
+                if len(run) > 1:
+                    out.append((run[0][0], run[-1][1], run))
+                run = []
+            run.append((m.start(), m.end(), bytes.fromhex(m.group(1).replace(" ", ""))))
+        if len(run) > 1:
+            out.append((run[0][0], run[-1][1], run))
+    return out
+
+
 def _multiline(payload: Any) -> list[tuple[Any, Any, tuple, str]]:
     """The strings of ``payload`` of more than one terminal line (``_WRAP_MIN``) with line
     breaks: (container, key, path, text). (Leaner than ``collect``: paths only for those.)"""
@@ -622,6 +649,8 @@ class ScanStage:
             # message is read line by line only where a break may cut a token: a Hyperscan
             # pass costs ~2 us, more than measuring a small message's lines)
             self._scan_wraps(engine, msg, allowed, spans)
+        if raw is None or any(m in raw for m in _DUMP_MARKS):
+            self._scan_dumps(engine, msg, allowed, spans)
         self._scan_header(engine, msg, allowed)
         if msg.direction is Direction.SERVER_TO_CLIENT:
             self._scan_server_ids(engine, msg, allowed)
@@ -883,6 +912,30 @@ class ScanStage:
                 whole = d.decoded[0] if d.decoded else d.value
                 part = replace(d, value=value, start=s, end=e, encoding="wrap", decoded=(whole,))
                 self._found(msg, part, container, key, path, s, e, value, spans)
+
+    def _scan_dumps(self, engine: Engine, msg: Message, allowed, spans: list[Span]) -> None:
+        """A file shown as a hex dump (``xxd``, ``hexdump -C``: a shell tool's output): its
+        text column shows 16 bytes a line, so a token comes cut into pieces a model reads
+        joined, and its hex column holds it whole. The dump's bytes are read as one text;
+        a detection in them is redacted with the dump lines that hold it (the placeholder
+        in their place)."""
+        for container, key, path, text in _multiline(msg.payload):
+            if "00000000" not in text:
+                continue
+            for _first, _last, data in _dumps(text):
+                starts = [0]
+                for _s, _e, b in data:
+                    starts.append(starts[-1] + len(b))
+                joined = b"".join(b for _s, _e, b in data).decode("latin-1")
+                for d in engine.scan(joined, allowed):
+                    i = bisect.bisect_right(starts, d.start) - 1
+                    j = bisect.bisect_right(starts, d.end - 1) - 1
+                    s, e = data[i][0], data[j][1]
+                    whole = d.decoded[0] if d.decoded else d.value
+                    part = replace(
+                        d, value=text[s:e], start=s, end=e, encoding="dump", decoded=(whole,)
+                    )
+                    self._found(msg, part, container, key, path, s, e, text[s:e], spans)
 
     def _join_window(
         self, engine: Engine, msg: Message, allowed, spans: list[Span], run, window, found

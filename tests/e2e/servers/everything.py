@@ -264,6 +264,19 @@ def build(transport: str) -> FastMCP:
         )
 
     @mcp.tool()
+    def leak_dump() -> str:
+        """``xxd`` of a .env file holding the GitHub leak, as a shell tool returns it."""
+        seen("leak_dump")
+        data = ("# deploy settings\n" + leak_text("github") + "\nDEBUG=1\n").encode()
+        rows = []
+        for off in range(0, len(data), 16):
+            chunk = data[off : off + 16]
+            hexed = " ".join(chunk[i : i + 2].hex() for i in range(0, len(chunk), 2))
+            shown = "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
+            rows.append(f"{off:08x}: {hexed:<39}  {shown}")
+        return "$ xxd .env\n" + "\n".join(rows) + "\n$ "
+
+    @mcp.tool()
     def issue_token() -> IssuedToken:
         """A fake GitHub token as a structured result whose outputSchema has a pattern."""
         seen("issue_token")
