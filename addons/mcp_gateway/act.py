@@ -234,6 +234,10 @@ class ActStage:
             return self._rehex(s)
         if s.encoding == "gzip":
             return self._regzip(s)
+        if s.encoding == "bytes":
+            # a Buffer's numbers in a JSON text (scan stage): the placeholder's bytes
+            rep = self.replacement(s.decoded[0] if s.decoded else s.value, s.type, s.rule)
+            return ",".join(str(b) for b in rep.encode("utf-8"))
         value = s.decoded[0] if s.decoded else s.value
         rep = self.replacement(value, s.type, s.rule)
         if s.encoding == "json" and not _SAFE.match(rep):

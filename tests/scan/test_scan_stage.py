@@ -1,6 +1,7 @@
 """ScanStage + ActStage on hand-built messages (no proxy)."""
 
 import base64
+import json
 import logging
 import time
 
@@ -2233,3 +2234,41 @@ def test_a_hex_dump_without_a_secret_is_left_alone(pipeline):
     m = result({"content": [{"type": "text", "text": text}]})
     pipeline.run(m)
     assert m.findings == [] and reserialize(m)["result"]["content"][0]["text"] == text
+
+
+@pytest.mark.parametrize("indent", [None, 2])
+def test_a_token_in_a_node_buffer_in_a_json_text_is_redacted_as_numbers(pipeline, indent):
+    """Red-team round 34: a Node tool returning ``JSON.stringify`` of a file read without an
+    encoding gives ``{"type": "Buffer", "data": [71, 73, …]}``, which a client revives with
+    ``Buffer.from(data)``: the token went on as numbers, unread. Its bytes are redacted as
+    the placeholder's numbers, so the text stays JSON and the Buffer the file's."""
+    tok = github_token()
+    data = f"GITHUB_TOKEN={tok}\nDEBUG=1\n".encode()
+    text = json.dumps({"file": {"type": "Buffer", "data": list(data)}}, indent=indent)
+    m = result({"content": [{"type": "text", "text": text}]})
+    m.raw = orjson.dumps(m.payload)
+    pipeline.run(m)
+    assert "github_token" in [f.type for f in m.findings]
+    out = json.loads(reserialize(m)["result"]["content"][0]["text"])
+    assert bytes(out["file"]["data"]) == b"GITHUB_TOKEN=[REDACTED:github_token]\nDEBUG=1\n"
+
+
+def test_a_token_in_a_node_buffer_in_structured_content_blocks_the_result(pipeline):
+    """In the message's own arrays (``structuredContent``) the numbers are not rewritten: a
+    value a rule redacts there blocks the result, as in a member name."""
+    tok = github_token()
+    buf = {"type": "Buffer", "data": list(f"token {tok}".encode())}
+    m = result({"content": [{"type": "text", "text": "read"}], "structuredContent": {"f": buf}})
+    pipeline.run(m)
+    assert [(f.type, f.action, f.location) for f in m.findings] == [
+        ("github_token", "block", "/result/structuredContent/f/data")
+    ]
+    assert m.action is Action.BLOCK
+
+
+def test_a_node_buffer_without_a_secret_is_left_alone(pipeline):
+    buf = {"type": "Buffer", "data": list(b"hello world, nothing secret here")}
+    text = json.dumps(buf)
+    m = result({"content": [{"type": "text", "text": text}], "structuredContent": {"f": buf}})
+    pipeline.run(m)
+    assert m.findings == [] and not m.modified

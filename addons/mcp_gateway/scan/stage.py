@@ -326,6 +326,22 @@ def _dumps(text: str) -> list[tuple[int, int, list[tuple[int, int, bytes]]]]:
     return out
 
 
+_MAX_BUFFERS = 1000  # Buffers read in one message
+# Node's Buffer in a JSON text (any key order is Node's "type" first), its numbers (group 1)
+_BUFFER_JSON = re.compile(
+    r'\\{0,3}"type\\{0,3}"\s*:\s*\\{0,3}"Buffer\\{0,3}"\s*,\s*\\{0,3}"data\\{0,3}"\s*:\s*\[([0-9,\s]{11,})\]'
+)
+_NUMBER = re.compile(r"[0-9]{1,3}")
+
+
+def _buffer_text(data: list) -> str | None:
+    """The bytes of a Buffer's ``data`` as latin-1 text (None: not all of them bytes)."""
+    try:
+        return bytes(data).decode("latin-1")
+    except (TypeError, ValueError):
+        return None
+
+
 def _multiline(payload: Any) -> list[tuple[Any, Any, tuple, str]]:
     """The strings of ``payload`` of more than one terminal line (``_WRAP_MIN``) with line
     breaks: (container, key, path, text). (Leaner than ``collect``: paths only for those.)"""
@@ -651,6 +667,8 @@ class ScanStage:
             self._scan_wraps(engine, msg, allowed, spans)
         if raw is None or any(m in raw for m in _DUMP_MARKS):
             self._scan_dumps(engine, msg, allowed, spans)
+        if raw is None or b"Buffer" in raw:
+            self._scan_buffers(engine, msg, allowed, spans)
         self._scan_header(engine, msg, allowed)
         if msg.direction is Direction.SERVER_TO_CLIENT:
             self._scan_server_ids(engine, msg, allowed)
@@ -936,6 +954,63 @@ class ScanStage:
                         d, value=text[s:e], start=s, end=e, encoding="dump", decoded=(whole,)
                     )
                     self._found(msg, part, container, key, path, s, e, text[s:e], spans)
+
+    def _scan_buffers(self, engine: Engine, msg: Message, allowed, spans: list[Span]) -> None:
+        """Node's Buffer as JSON writes it, ``{"type": "Buffer", "data": [103, 104, …]}``
+        (``JSON.stringify`` of a file read without an encoding, in a result's
+        ``structuredContent`` or its text): the bytes as numbers, which a client revives
+        with ``Buffer.from(data)``. Read as their text; in a JSON text a value is redacted
+        as numbers (the placeholder's bytes), in the message's own arrays it blocks the
+        message (an array is not rewritten)."""
+        stack: list[tuple[Any, tuple]] = [(msg.payload, ())]
+        seen = 0
+        while stack and seen < _MAX_BUFFERS:
+            node, path = stack.pop()
+            if isinstance(node, dict):
+                data = node.get("data")
+                if (
+                    node.get("type") == "Buffer"
+                    and isinstance(data, list)
+                    and len(data) >= _MIN_LEN
+                ):
+                    seen += 1
+                    text = _buffer_text(data)
+                    if text is not None:
+                        loc = pointer(path + ("data",))
+                        for d in engine.scan(text, allowed):
+                            act = "block" if d.action in ("redact", "block") else d.action
+                            self._record(msg, d, loc, d.start, d.end, act)
+                    continue
+                items = node.items()
+            elif isinstance(node, list):
+                items = enumerate(node)
+            else:
+                continue
+            for k, v in items:
+                if isinstance(v, dict | list):
+                    stack.append((v, path + (k,)))
+                elif isinstance(v, str) and "Buffer" in v and len(v) > 40:
+                    self._scan_buffer_texts(engine, msg, allowed, spans, node, k, path + (k,), v)
+
+    def _scan_buffer_texts(
+        self, engine: Engine, msg: Message, allowed, spans: list[Span], container, key,
+        path: tuple, text: str,
+    ) -> None:  # fmt: skip
+        for m in _BUFFER_JSON.finditer(text):
+            nums = [
+                (n.start(), n.end(), int(n.group()))
+                for n in _NUMBER.finditer(text, m.start(1), m.end(1))
+            ]
+            if len(nums) < _MIN_LEN or any(v > 255 for _s, _e, v in nums):
+                continue
+            decoded = bytes(v for _s, _e, v in nums).decode("latin-1")
+            for d in engine.scan(decoded, allowed):
+                s, e = nums[d.start][0], nums[d.end - 1][1]
+                whole = d.decoded[0] if d.decoded else d.value
+                part = replace(
+                    d, value=text[s:e], start=s, end=e, encoding="bytes", decoded=(whole,)
+                )
+                self._found(msg, part, container, key, path, s, e, text[s:e], spans)
 
     def _join_window(
         self, engine: Engine, msg: Message, allowed, spans: list[Span], run, window, found
