@@ -299,8 +299,6 @@ def collect(payload: Any) -> list[tuple[Any, Any, tuple, str, str]]:
     return out
 
 
-# the first line of a hex dump (xxd's "00000000: ", hexdump -C's "00000000  ")
-_DUMP_MARKS = (b"00000000: ", b"00000000  ")
 _XXD_LINE = re.compile(
     r"(?m)^[0-9a-fA-F]{8,16}: ((?:[0-9a-fA-F]{2}){1,16}(?: (?:[0-9a-fA-F]{2}){1,16})*)  +[^\n]*$"
 )
@@ -665,10 +663,13 @@ class ScanStage:
             # message is read line by line only where a break may cut a token: a Hyperscan
             # pass costs ~2 us, more than measuring a small message's lines)
             self._scan_wraps(engine, msg, allowed, spans)
-        if raw is None or any(m in raw for m in _DUMP_MARKS):
-            self._scan_dumps(engine, msg, allowed, spans)
-        if raw is None or b"Buffer" in raw:
-            self._scan_buffers(engine, msg, allowed, spans)
+        if msg.direction is Direction.SERVER_TO_CLIENT:
+            # (what a tool returns: a shell's hex dump, a Node tool's Buffer; each gate is one
+            # search of the bytes)
+            if raw is None or b"00000000" in raw:
+                self._scan_dumps(engine, msg, allowed, spans)
+            if raw is None or b"Buffer" in raw:
+                self._scan_buffers(engine, msg, allowed, spans)
         self._scan_header(engine, msg, allowed)
         if msg.direction is Direction.SERVER_TO_CLIENT:
             self._scan_server_ids(engine, msg, allowed)

@@ -398,7 +398,12 @@ def wrap_view(text: str) -> View | None:
     # (all at C speed but for the lines as wide as the widest: a 1 MB text of 20,000 lines
     # took 5 ms line by line; lines ended by "\r\n" are measured without their "\r")
     lens = list(map(len, text.split("\n")))
-    bodies = list(map(len, text.replace("\r\n", "\n").split("\n"))) if "\r" in text else lens
+    # (the last line too: no line of a terminal's screen is wider than the cut ones)
+    width = max(lens)
+    crlf = "\r" in text
+    if width not in _WRAP_WIDTHS and not (crlf and width - 1 in _WRAP_WIDTHS):
+        return None
+    bodies = list(map(len, text.replace("\r\n", "\n").split("\n"))) if crlf else lens
     width = max(itertools.islice(bodies, len(bodies) - 1), default=0)
     if width not in _WRAP_WIDTHS:
         return None
