@@ -38,7 +38,7 @@ from ..parse import (
     target_pointer,
 )
 from ..pipeline import ORDER_SCAN
-from .engine import UNCHANGING, Detection, Engine
+from .engine import GATE_BUFFER, GATE_DUMP, GATE_PROMPT, UNCHANGING, Detection, Engine
 from .rules import Rule
 from .views import wrap_view
 
@@ -48,7 +48,12 @@ _MIN_LEN = 6  # no rule matches anything shorter
 _MAX_PENDING = 256
 _MAX_CACHED_KEY = 1024  # longest method, name, server or address kept in the scope cache
 _MAX_LOCATE = 32
-_WRAP_HINT_FROM = 8192  # bytes of a message from which engine.wrap_hint is asked first
+# A terminal's screen and scrollback as a tool captures it: a few KB to a few tens, a shell's
+# prompt on it (engine.GATES: "$ ", starship's and pure's U+276F). Only such a message is read
+# for lines cut at the terminal's width: measuring the lines of every multi-line result (or a
+# Hyperscan pass of its own first) cost the stage 12-20 % of its throughput on the benchmark
+# corpus.
+_WRAP_MAX_MESSAGE = 65536
 _WRAP_MIN = 80  # the narrowest terminal whose cut lines are joined (views.wrap_view)
 _JOIN_WINDOW = 256  # characters of a long text block read across its boundaries with others
 _MAX_JOINS = 1000  # text blocks read joined in one message
@@ -632,6 +637,7 @@ class ScanStage:
         # ~20 us; 100,000 UUIDs, which raise a few thousand candidates and no finding, stay
         # on the JSON text.)
         dets = None
+        gates = -1
         if raw is not None:
 
             def walk_instead(hits: int, raw: bytes = raw) -> bool:
@@ -639,6 +645,9 @@ class ScanStage:
                 return hits > 4 * _MAX_LOCATE and hits > raw.count(b'"') // 13
 
             dets = engine.scan_json(raw, allowed, canonical, walk_instead)
+            gates = engine.gates()
+        else:
+            gates = -1  # (no bytes to search: every reading)
         if (
             msg.raw is not None
             and not msg.modified
@@ -655,20 +664,19 @@ class ScanStage:
         else:
             self._scan_walk(engine, msg, allowed, spans, payload, echo)
         self._scan_joins(engine, msg, allowed, spans)
-        if msg.direction is Direction.SERVER_TO_CLIENT and (
-            raw is None
-            or (b"\\n" in raw and (len(raw) <= _WRAP_HINT_FROM or engine.wrap_hint(raw)))
+        if (
+            msg.direction is Direction.SERVER_TO_CLIENT
+            and gates & GATE_PROMPT
+            and (raw is None or (len(raw) <= _WRAP_MAX_MESSAGE and b"\\n" in raw))
         ):
-            # (a server's only: terminals' screens come from tools; see _scan_wraps. A large
-            # message is read line by line only where a break may cut a token: a Hyperscan
-            # pass costs ~2 us, more than measuring a small message's lines)
+            # (a server's only: terminals' screens come from tools; see _scan_wraps)
             self._scan_wraps(engine, msg, allowed, spans)
         if msg.direction is Direction.SERVER_TO_CLIENT:
             # (what a tool returns: a shell's hex dump, a Node tool's Buffer; each gate is one
             # search of the bytes)
-            if raw is None or b"00000000" in raw:
+            if gates & GATE_DUMP:
                 self._scan_dumps(engine, msg, allowed, spans)
-            if raw is None or b"Buffer" in raw:
+            if gates & GATE_BUFFER:
                 self._scan_buffers(engine, msg, allowed, spans)
         self._scan_header(engine, msg, allowed)
         if msg.direction is Direction.SERVER_TO_CLIENT:

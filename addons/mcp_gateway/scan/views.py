@@ -366,14 +366,6 @@ ESCAPE_ANCHOR = (
 # whose next line starts with a timestamp, were read joined when any width two lines share
 # counted), between two characters of a token whose run across the break is long and looks
 # random (a digit or both cases in it): a paragraph wrapped by an editor breaks between words.
-# For Hyperscan: a line break (as it is or JSON-escaped) between a token's characters, a digit
-# among the 24 on either side: only texts with one are measured line by line (a split of a 1
-# MB text costs ~2.5 ms). A token cut with no digit near the cut is not read joined.
-_TOK = rb"[A-Za-z0-9_\-+/=.~]"
-_BR = rb"(?:\r?\n|\\r\\n|\\n)"
-WRAP_ANCHOR = (
-    rb"[0-9]" + _TOK + rb"{0,24}" + _BR + _TOK + rb"|" + _TOK + _BR + _TOK + rb"{0,24}[0-9]"
-)
 _WRAP_MIN_RUN = 12
 _WRAP_WIDTHS = frozenset({80, 100, 120, 132, 140, 160, 180, 200, 220, 240, 250, 256})
 _WRAP_MIN_WIDTH = min(_WRAP_WIDTHS)
