@@ -358,3 +358,50 @@ def test_a_task_made_for_another_identity_is_refused(tmp_path, mkex, mkreq) -> N
         assert not p.run(request(exchange(alice, "sa"), method, "t-alice")).stopped, method
     # a task the gateway never saw made (another gateway, before a restart): the server's to judge
     assert not p.run(request(b_ex, "tasks/result", "t-unknown")).stopped
+
+
+def test_a_server_whose_event_ids_collide_is_not_checked(tmp_path, mkex) -> None:
+    """The Go SDK (v0.2-v0.3) numbers event ids per session, ``<stream>_<index>`` with
+    streams counted from 0 in each session, and replays from a store keyed by session: every
+    session's first answer is ``1_0``. Bob's stream was cut after ``1_1``; resumed, the
+    server replayed his own ``1_2``, which alice had been given in her session, and the
+    gateway refused bob's own answer (and every later one alice had had too). Ids that two
+    identities were given live say the server's ids are not unique: its resumptions are
+    not checked; another server's still are."""
+    db = tmp_path / "gw.db"
+    alice, _ = create_key(db, "a", "alice", [])
+    bob, _ = create_key(db, "b", "bob", [])
+    st = State(load_config_text(f"keys_db: {db}\n"))
+    st.keys.refresh()
+    stage = IdentifyStage(st)
+    p = Pipeline()
+    p.add(stage)
+    go, py = "127.0.0.1:8001", "127.0.0.1:8000"
+
+    def exchange(key, sid, last=None, method="POST", server=go):
+        ex = mkex(auth=f"Bearer {key}", session=sid, method=method, server=server,
+                  extra={"last-event-id": last} if last else None)  # fmt: skip
+        p.start_exchange(ex)
+        return ex
+
+    a_ex = exchange(alice, "ga")
+    for eid in ("0_0", "1_0", "1_1", "1_2", "1_3"):
+        assert not p.run(_event(a_ex, eid)).stopped
+    # (and alice on the other server, whose ids are unique)
+    pa = exchange(alice, "pa", server=py)
+    assert not p.run(_event(pa, "uuid-a1")).stopped
+    b_ex = exchange(bob, "gb")
+    for eid in ("1_0", "1_1"):
+        assert not p.run(_event(b_ex, eid)).stopped
+    ex = exchange(bob, "gb", last="1_1", method="GET")
+    assert ex.refusal is None
+    for eid in ("1_2", "1_3"):  # his own, replayed
+        m = p.run(_event(ex, eid))
+        assert not m.stopped, m.refusal
+    # the other server: still checked
+    ex = exchange(bob, "pb", last="uuid-a1", method="GET", server=py)
+    assert ex.refusal is not None and ex.refusal.http_status == 404
+    pb = exchange(bob, "pb", server=py)
+    assert not p.run(_event(pb, "uuid-b1")).stopped
+    ex = exchange(bob, "pb", last="uuid-b1", method="GET", server=py)
+    assert ex.refusal is None and p.run(_event(ex, "uuid-a1")).stopped

@@ -168,6 +168,9 @@ class IdentifyStage:
         # SSE event id (or its digest) -> the identities it was delivered to (see process)
         self._events: OrderedDict[str, tuple[str, ...]] = OrderedDict()
         self._event_owners: dict[str, OrderedDict[str, None]] = {}  # identity -> its events
+        # servers (address and path) whose event ids two identities were given live: ids
+        # counted per session or stream (the Go SDK's 1_0, 1_1…), not checked (see _deliver)
+        self._counting: set[str] = set()
 
     def set_state(self, state: State) -> None:
         if state.jwks is not self.state.jwks:
@@ -199,6 +202,9 @@ class IdentifyStage:
         if ident is None or ex.refusal is not None or not self.state.cfg.sessions.bind:
             return
         who = ident.key
+        scope = _scope(ex)
+        if scope in self._counting:
+            return
         if ex.http_method == "GET" and ex.header("last-event-id") is not None:
             owners = self._events.get(_event_key(eid))
             if owners and who not in owners:
@@ -216,7 +222,7 @@ class IdentifyStage:
                     stage=self.name,
                 )
                 return
-        self._deliver(eid, who)
+        self._deliver(eid, who, scope)
 
     def _task_created(self, msg: Message) -> None:
         """A task made for this identity (a CreateTaskResult): its id is on record as the
@@ -261,7 +267,7 @@ class IdentifyStage:
             ErrorCode.FORBIDDEN, "Task not found (made for another identity)", stage=self.name
         )
 
-    def _deliver(self, eid: str, who: str) -> None:
+    def _deliver(self, eid: str, who: str, scope: str | None = None) -> None:
         key = _event_key(eid)
         events = self._events
         owners = events.get(key)
@@ -275,6 +281,13 @@ class IdentifyStage:
             return
         events.move_to_end(key)
         if owners and who not in owners:
+            if scope is not None and len(self._counting) < MAX_COUNTING:
+                # An id given live to a second identity (a replayed one of another's is
+                # refused, never given): this server's ids are not unique. The Go SDK
+                # counts them per session (1_0, 1_1…, every session's alike) and replays
+                # from a store keyed by session: a resumed stream's own answers bore ids
+                # another identity had had, and were refused. Its streams go unchecked.
+                self._counting.add(scope)
             # (ids a server counts per stream or session, 1, 2, 3…, are everyone's: eight
             # identities on one id, and it is nobody's, (), not checked)
             if len(owners) < 7:
@@ -319,7 +332,7 @@ class IdentifyStage:
         if ex.http_method != "GET":
             return None
         last = ex.header("last-event-id")
-        if not last:
+        if not last or _scope(ex) in self._counting:
             return None
         owners = self._events.get(_event_key(last))
         if not owners or ident.key in owners:
@@ -767,6 +780,16 @@ _TASK_METHODS = frozenset({"tasks/get", "tasks/result", "tasks/cancel"})
 _TASK = "task\x00"
 MAX_EVENTS = 50_000  # event ids remembered with the identities they were delivered to
 MAX_EVENTS_PER_IDENTITY = 2_000  # ... of them one identity's (its own oldest go first)
+
+
+MAX_COUNTING = 10_000  # servers known to count their event ids
+
+
+def _scope(ex: Exchange) -> str:
+    """The server an event stream is of: the address the request goes to, and its path
+    (two servers behind one address are told apart by path; an id is still remembered
+    across all, so that another spelling of a path finds it)."""
+    return f"{ex.address or ex.server}{(ex.path or '/').split('?', 1)[0]}"
 
 
 def _event_key(eid: str) -> str:
