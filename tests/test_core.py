@@ -1721,3 +1721,26 @@ def test_a_compressed_upload_of_another_type_goes_on_untouched(gw):
         f.client_conn.proxy_mode = ProxyMode.parse("reverse:http://127.0.0.1:9")
         send(gw, f)
         assert f.response is None and gzip.decompress(f.request.raw_content) == body
+
+
+def test_an_unasked_stream_refused_with_an_empty_body_still_gets_its_body(gw):
+    """A server that opened the stream and ended it at once (Content-Length: 0): mitmproxy
+    streams no body that ended with its headers, so the refusal's callable never ran and the
+    401 went with its Content-Length and no body (httpx: "peer closed connection without
+    sending complete message body", the 401 and its WWW-Authenticate never read). Its body is
+    the response's content then."""
+    gw.pipeline.add(NeedsKey())
+    f = _unasked_sse(gw, b"application/json")
+    resp = f.response
+    assert resp.status_code == 401 and callable(resp.stream)
+    # (mitmproxy: end of stream with the headers, the body consumed, the response hook)
+    gw.response(f)
+    body = resp.raw_content
+    assert body and int(resp.headers["content-length"]) == len(body)
+    assert orjson.loads(body)["error"]["code"] == ErrorCode.UNAUTHORIZED
+    # a streamed one that sent its body keeps it as it went (and no second copy)
+    f = _unasked_sse(gw, b"application/json")
+    (sent,) = f.response.stream(b"event: x\r\ndata: {}\r\n\r\n")
+    f.response.stream(b"")
+    gw.response(f)
+    assert f.response.raw_content == b"" and int(f.response.headers["content-length"]) == len(sent)

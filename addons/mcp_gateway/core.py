@@ -1297,6 +1297,12 @@ class Gateway:
 
     def _response(self, flow: http.HTTPFlow) -> None:
         resp = flow.response
+        unsent = flow.metadata.pop(_UNSENT_REFUSAL, None)
+        if unsent is not None and resp is not None:
+            # A refused stream whose server ended it with its headers (Content-Length: 0):
+            # mitmproxy streams no such body, and the refusal went with its Content-Length
+            # and no body (the client saw a broken answer, not the 401)
+            resp.content = unsent
         if resp is None or flow.metadata.get("mcp_gateway_answered"):
             return
         ex = self._exchanges.get(flow.id)
@@ -1586,12 +1592,15 @@ class Gateway:
 
         def once(data: bytes) -> list[bytes]:
             nonlocal sent
+            flow.metadata.pop(_UNSENT_REFUSAL, None)
             if sent:
                 return []
             sent = True
             return [err]
 
         resp.stream = once
+        # (a body that ended with its headers is not streamed: the response hook gives it)
+        flow.metadata[_UNSENT_REFUSAL] = err
         push(flow)
         flow.metadata["mcp_gateway_answered"] = True
         flow.marked = ":no_entry:"
@@ -1655,6 +1664,10 @@ _PLAIN_TYPE = re.compile(
     r"(?i)[ \t]*(?:application/json|text/event-stream)[ \t]*(?:;[ \t]*charset=\"?[a-z0-9_.:-]{1,40}\"?[ \t]*)?"
     r"(?:;[ \t]*)?\Z"
 )
+
+
+# flow.metadata: a refused stream's body, until its callable has given it (_refuse_stream)
+_UNSENT_REFUSAL = "mcp_gateway_unsent_refusal"
 
 
 def _keep_scrubbed(flow: http.HTTPFlow, batch: bool, msgs: list[Message]) -> None:
