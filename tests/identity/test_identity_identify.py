@@ -405,3 +405,30 @@ def test_a_server_whose_event_ids_collide_is_not_checked(tmp_path, mkex) -> None
     assert not p.run(_event(pb, "uuid-b1")).stopped
     ex = exchange(bob, "pb", last="uuid-b1", method="GET", server=py)
     assert ex.refusal is None and p.run(_event(ex, "uuid-a1")).stopped
+
+
+def test_a_credential_header_repeated_identically_is_one(tmp_path, mkex) -> None:
+    """A proxy or client library that writes the same Authorization twice (the same bytes)
+    gave no second caller: it was refused 400 all the same. Identical copies are one now
+    (the extra removed, so that one copy alone goes on, swapped or masked as usual); two
+    different values are still refused."""
+    stage, key, _ = _stage(tmp_path)
+    for value in (f"Bearer {key}", "Bearer opaque-123"):
+        ex = mkex()
+        ex.flow.request.headers.fields += (
+            (b"Authorization", value.encode()),
+            (b"authorization", value.encode()),
+        )
+        stage.on_exchange(ex)
+        assert ex.refusal is None, (value, ex.refusal)
+        assert ex.identity.kind == ("api_key" if "mgw_" in value else "bearer")
+        got = ex.flow.request.headers.get_all("authorization")
+        assert len(got) <= 1 and key not in repr(got), got
+    # (differing copies: refused, as before)
+    ex = mkex()
+    ex.flow.request.headers.fields += (
+        (b"Authorization", f"Bearer {key}".encode()),
+        (b"authorization", f"Bearer  {key}".encode()),
+    )
+    stage.on_exchange(ex)
+    assert ex.refusal is not None and ex.refusal.http_status == 400

@@ -359,7 +359,12 @@ class IdentifyStage:
         raw = h.get(st.header_lower) if isinstance(h, dict) else None  # the core's lowercase map
         if raw is None:
             raw = ex.header(st.header)
-        if raw is not None and _repeated(ex, st.header_lower):
+        repeated = raw is not None and _repeated(ex, st.header_lower)
+        if repeated and _one_value(ex, st.header_lower):
+            repeated = False
+            if not isinstance(h, dict):
+                raw = ex.header(st.header)  # (read again: the copies were read joined)
+        if repeated:
             # Authorization: Bearer opaque + Authorization: Bearer mgw_<key>: the first copy
             # made an unverified caller, and the request went on with both, the gateway key
             # to the server (which may read the last copy, or all of them). A credential
@@ -821,6 +826,32 @@ def _repeated(ex: Exchange, name: str) -> bool:
             if n > 1:
                 return True
     return False
+
+
+def _one_value(ex: Exchange, name: str) -> bool:
+    """Whether every copy of header ``name`` (lowercase) holds the same bytes: a proxy or a
+    library that wrote it twice, one caller. The extra copies are removed (one alone goes
+    on, swapped or masked as usual); True then."""
+    flow = ex.flow
+    headers = flow.request.headers if flow is not None else ex.request_headers
+    fields = getattr(headers, "fields", None)
+    if fields is None:
+        return False
+    b = name.encode("latin-1", "replace")
+    if len({v for k, v in fields if len(k) == len(b) and k.lower() == b}) != 1:
+        return False
+    for hs in (headers, ex.request_headers):
+        if getattr(hs, "fields", None) is not None:
+            seen = False
+            kept = []
+            for k, v in hs.fields:
+                if len(k) == len(b) and k.lower() == b:
+                    if seen:
+                        continue
+                    seen = True
+                kept.append((k, v))
+            hs.fields = tuple(kept)
+    return True
 
 
 def _with_addr(ident: Identity, addr: str) -> Identity:
