@@ -25,6 +25,8 @@ from collections import OrderedDict
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+import jwt as pyjwt
+
 from ..message import Direction, ErrorCode, Exchange, Kind, Message, Refusal
 from ..pipeline import ORDER_IDENTIFY
 from .config import GatewayConfig, default_keys_db
@@ -719,8 +721,13 @@ class IdentifyStage:
         if st.jwks is not None and looks_like_jwt(value):
             try:
                 st.jwks.verify(value)
-            except JwtRejected:
-                return False
+            except JwtRejected as e:
+                # ours all the same, naming our issuer and audience: signed by our key but
+                # valid only from a little later (nbf; PyJWT checks it before the audience),
+                # or not checkable now (the key set not loaded, its URL failing); either the
+                # gateway accepts later, when a server that kept it could replay it
+                soon = e.reason == "token not yet valid"
+                return (soon or e.status == 503) and _names_us(value, st.jwks.cfg)
             return True
         return False
 
@@ -826,6 +833,24 @@ def _repeated(ex: Exchange, name: str) -> bool:
             if n > 1:
                 return True
     return False
+
+
+def _names_us(token: str, cfg: Any) -> bool:
+    """Whether an unverified JWT's ``iss`` and ``aud`` are the configured ones (each as
+    configured, or not configured)."""
+    try:
+        claims = pyjwt.decode(token, options={"verify_signature": False})
+    except pyjwt.PyJWTError:
+        return False
+    if cfg.issuer is not None and claims.get("iss") != cfg.issuer:
+        return False
+    if cfg.audience is not None:
+        aud = claims.get("aud")
+        auds = aud if isinstance(aud, list) else [aud]
+        wanted = cfg.audience if isinstance(cfg.audience, list | tuple) else [cfg.audience]
+        if not any(a in wanted for a in auds):
+            return False
+    return True
 
 
 def _one_value(ex: Exchange, name: str) -> bool:
