@@ -256,3 +256,22 @@ def test_a_gateway_jwt_in_the_query_is_removed_when_it_cannot_be_checked_yet(
     st.jwks.fetch()
     assert stripped(stage, signer.token(nbf=int(time.time()) + 600))
     assert not stripped(stage, signer.token(aud="the-server", nbf=int(time.time()) + 600))
+
+
+def test_a_gateway_jwt_of_a_non_mcp_request_is_removed_when_it_cannot_be_checked_yet(
+    tmp_path, signer, mkjwks
+) -> None:
+    # (the same for the Authorization header of a request that is not MCP)
+    from mitmproxy.test import tflow
+
+    p = _jwks_file(tmp_path, mkjwks(signer))
+    cfg = load_config_text(
+        f"auth:\n  api_keys: false\n  jwt:\n    jwks_file: {p}\n"
+        "    issuer: https://issuer.test/\n    audience: mcp-gw\n"
+    )
+    stage = IdentifyStage(State(cfg))  # (key set not loaded yet)
+    for token, gone in ((signer.token(), True), (signer.token(aud="the-server"), False)):
+        f = tflow.tflow()
+        f.request.headers["Authorization"] = f"Bearer {token}"
+        stage.strip_stray_credential(f)
+        assert ("authorization" not in f.request.headers) is gone

@@ -643,11 +643,7 @@ class IdentifyStage:
                 continue
             ours = token[: len(PREFIX)].lower() == PREFIX and st.keys is not None
             if not ours and st.jwks is not None and looks_like_jwt(token):
-                try:
-                    st.jwks.verify(token)
-                    ours = True
-                except JwtRejected:
-                    ours = False
+                ours = self._our_jwt(token)
             if ours:
                 strip_fields(flow.request.headers, (name,))
                 log.info(
@@ -718,18 +714,22 @@ class IdentifyStage:
         st = self.state
         if st.keys is not None and _KEY_SHAPE.match(value) is not None:
             return True
-        if st.jwks is not None and looks_like_jwt(value):
-            try:
-                st.jwks.verify(value)
-            except JwtRejected as e:
-                # ours all the same, naming our issuer and audience: signed by our key but
-                # valid only from a little later (nbf; PyJWT checks it before the audience),
-                # or not checkable now (the key set not loaded, its URL failing); either the
-                # gateway accepts later, when a server that kept it could replay it
-                soon = e.reason == "token not yet valid"
-                return (soon or e.status == 503) and _names_us(value, st.jwks.cfg)
-            return True
-        return False
+        return st.jwks is not None and looks_like_jwt(value) and self._our_jwt(value)
+
+    def _our_jwt(self, token: str) -> bool:
+        """A JWT the gateway accepts, now or soon: forwarded, a server could replay it."""
+        jwks = self.state.jwks
+        assert jwks is not None
+        try:
+            jwks.verify(token)
+        except JwtRejected as e:
+            # ours all the same, naming our issuer and audience: signed by our key but
+            # valid only from a little later (nbf; PyJWT checks it before the audience),
+            # or not checkable now (the key set not loaded, its URL failing); either the
+            # gateway accepts later, when a server that kept it could replay it
+            soon = e.reason == "token not yet valid"
+            return (soon or e.status == 503) and _names_us(token, jwks.cfg)
+        return True
 
     def after_send(self, flow: Any) -> None:
         """The request has gone upstream: replace an injected secret by a placeholder."""
