@@ -432,3 +432,40 @@ def test_a_credential_header_repeated_identically_is_one(tmp_path, mkex) -> None
     )
     stage.on_exchange(ex)
     assert ex.refusal is not None and ex.refusal.http_status == 400
+
+
+def test_a_credential_header_of_two_values_joined_by_a_comma_is_refused(tmp_path, mkex) -> None:
+    """Two copies of Authorization merged into one line by a proxy (RFC 9110 5.3 lets a
+    recipient join a repeated field with commas): "Bearer opaque, Bearer mgw_<key>" made an
+    unverified caller of the first word and the line went on whole, the gateway key to the
+    server. Refused as two copies are; one value with a comma of its own (Digest's list, a
+    Bearer token and a comma with no second credential) is not."""
+    stage, key, _ = _stage(tmp_path)
+    for raw in (
+        f"Bearer opaque-123, Bearer {key}",
+        f"Bearer opaque-123,Bearer {key}",
+        f"Basic dXNlcjpwdw==, Bearer {key}",
+    ):
+        ex = mkex(auth=raw)
+        stage.on_exchange(ex)
+        r = ex.refusal
+        assert r is not None and r.http_status == 400 and "more than once" in r.message, raw
+        assert key not in repr(ex.flow.request.headers.fields), raw
+    for raw in ('Digest username="u", realm="r", nonce="n"', "Bearer opaque,123"):
+        ex = mkex(auth=raw)
+        stage.on_exchange(ex)
+        assert ex.refusal is None, raw
+
+
+def test_a_gateway_key_joined_after_a_comma_in_a_non_mcp_request_is_removed(tmp_path) -> None:
+    from mitmproxy.test import tflow
+
+    stage, key, _ = _stage(tmp_path)
+    f = tflow.tflow()
+    f.request.headers["Authorization"] = f"Bearer opaque-123, Bearer {key}"
+    stage.strip_stray_credential(f)
+    assert key not in repr(f.request.headers.fields)
+    f = tflow.tflow()
+    f.request.headers["Authorization"] = 'Digest username="u", realm="r"'
+    stage.strip_stray_credential(f)
+    assert f.request.headers["Authorization"] == 'Digest username="u", realm="r"'

@@ -366,6 +366,10 @@ class IdentifyStage:
             repeated = False
             if not isinstance(h, dict):
                 raw = ex.header(st.header)  # (read again: the copies were read joined)
+        if not repeated and raw is not None and "," in raw:
+            # two copies joined into one line by a proxy (RFC 9110 5.3): a credential
+            # after a comma (Bearer opaque, Bearer mgw_<key>) is a second one
+            repeated = any(extract_token(p, st.header) for p in raw.split(",")[1:])
         if repeated:
             # Authorization: Bearer opaque + Authorization: Bearer mgw_<key>: the first copy
             # made an unverified caller, and the request went on with both, the gateway key
@@ -635,15 +639,20 @@ class IdentifyStage:
         name = st.header_lower.encode()
         # (every copy of the header: a gateway key in the second went on when the first held
         # another token)
+        # (and every credential of a copy: two joined into one line by a proxy)
         for k, v in flow.request.headers.fields:
             if k.lower() != name:
                 continue
-            token = extract_token(v.decode("utf-8", "surrogateescape"), st.header)
-            if token is None:
-                continue
-            ours = token[: len(PREFIX)].lower() == PREFIX and st.keys is not None
-            if not ours and st.jwks is not None and looks_like_jwt(token):
-                ours = self._our_jwt(token)
+            ours = False
+            for part in v.decode("utf-8", "surrogateescape").split(","):
+                token = extract_token(part, st.header)
+                if token is None:
+                    continue
+                ours = token[: len(PREFIX)].lower() == PREFIX and st.keys is not None
+                if not ours and st.jwks is not None and looks_like_jwt(token):
+                    ours = self._our_jwt(token)
+                if ours:
+                    break
             if ours:
                 strip_fields(flow.request.headers, (name,))
                 log.info(
