@@ -318,7 +318,7 @@ def test_one_identitys_flood_of_events_does_not_push_out_anothers(tmp_path, mkex
         e = mkex(auth=f"Bearer tok{i}")
         p.start_exchange(e)
         p.run(_event(e, f"t-{i}"))
-    assert len(stage._events) <= 50
+    assert len(stage._events) <= 50 and set(stage._from) <= set(stage._events)
     assert sum(len(m) for m in stage._event_owners.values()) == sum(
         len(o) for o in stage._events.values()
     )
@@ -469,3 +469,48 @@ def test_a_gateway_key_joined_after_a_comma_in_a_non_mcp_request_is_removed(tmp_
     f.request.headers["Authorization"] = 'Digest username="u", realm="r"'
     stage.strip_stray_credential(f)
     assert f.request.headers["Authorization"] == 'Digest username="u", realm="r"'
+
+
+def test_another_server_giving_out_an_identitys_event_or_task_id_gives_no_right_to_it(
+    tmp_path, mkex, mkreq
+) -> None:
+    """Event and task ids were remembered across all servers: a server of the caller's own
+    (any host, in regular proxy mode) that sent him alice's event id, or answered him with
+    her task id, made him one of its owners, and he resumed her stream, or read her task, at
+    the real server. An id is remembered with the address of the server that gave it."""
+    db = tmp_path / "gw.db"
+    alice, _ = create_key(db, "a", "alice", [])
+    bob, _ = create_key(db, "b", "bob", [])
+    st = State(load_config_text(f"keys_db: {db}\n"))
+    st.keys.refresh()
+    stage = IdentifyStage(st)
+    p = Pipeline()
+    p.add(stage)
+    real, evil = "127.0.0.1:8000", "127.0.0.1:9999"
+
+    def exchange(key, sid, last=None, method="POST", server=real):
+        ex = mkex(auth=f"Bearer {key}", session=sid, method=method, server=server,
+                  extra={"last-event-id": last} if last else None)  # fmt: skip
+        p.start_exchange(ex)
+        return ex
+
+    from mcp_gateway.message import Direction, Kind, Message
+
+    a_ex = exchange(alice, "sa")
+    assert not p.run(_event(a_ex, "uuid-a1")).stopped
+    task = {"jsonrpc": "2.0", "id": 3, "result": {"task": {"taskId": "task-a"}}}
+    p.run(Message(task, Direction.SERVER_TO_CLIENT, Kind.RESULT, a_ex, id=3))
+    # bob's own server hands him the same ids
+    e_ex = exchange(bob, "se", server=evil)
+    assert not p.run(_event(e_ex, "uuid-a1")).stopped
+    p.run(Message(task, Direction.SERVER_TO_CLIENT, Kind.RESULT, e_ex, id=3))
+    # at the real server: still alice's (under any spelling of its address)
+    for server in (real, "localhost:8000"):
+        ex = exchange(bob, "sb", last="uuid-a1", method="GET", server=server)
+        assert ex.refusal is not None and ex.refusal.http_status == 404, server
+    b_ex = exchange(bob, "sb")
+    get = {"jsonrpc": "2.0", "id": 4, "method": "tasks/result", "params": {"taskId": "task-a"}}
+    m = p.run(
+        Message(get, Direction.CLIENT_TO_SERVER, Kind.REQUEST, b_ex, id=4, method="tasks/result")
+    )
+    assert m.stopped

@@ -173,6 +173,9 @@ class IdentifyStage:
         # servers (address and path) whose event ids two identities were given live: ids
         # counted per session or stream (the Go SDK's 1_0, 1_1…), not checked (see _deliver)
         self._counting: set[str] = set()
+        # an id -> the address of the server that gave it first (a server of a caller's own
+        # that hands him another's id gives him no right to it: see _deliver)
+        self._from: dict[str, str] = {}
 
     def set_state(self, state: State) -> None:
         if state.jwks is not self.state.jwks:
@@ -224,7 +227,7 @@ class IdentifyStage:
                     stage=self.name,
                 )
                 return
-        self._deliver(eid, who, scope)
+        self._deliver(eid, who, scope, ex.address or ex.server)
 
     def _task_created(self, msg: Message) -> None:
         """A task made for this identity (a CreateTaskResult): its id is on record as the
@@ -242,7 +245,7 @@ class IdentifyStage:
         ident = ex.identity
         if ident is None or ex.refusal is not None or not self.state.cfg.sessions.bind:
             return
-        self._deliver(_TASK + tid, ident.key)
+        self._deliver(_TASK + tid, ident.key, None, ex.address or ex.server)
 
     def _task_request(self, msg: Message) -> None:
         """``tasks/get``, ``tasks/result``, ``tasks/cancel`` of a task made for another
@@ -269,19 +272,33 @@ class IdentifyStage:
             ErrorCode.FORBIDDEN, "Task not found (made for another identity)", stage=self.name
         )
 
-    def _deliver(self, eid: str, who: str, scope: str | None = None) -> None:
+    def _deliver(
+        self, eid: str, who: str, scope: str | None = None, where: str | None = None
+    ) -> None:
         key = _event_key(eid)
         events = self._events
         owners = events.get(key)
         if owners is None:
             events[key] = (who,)
+            if where is not None:
+                self._from[key] = where
             self._own(who, key)
             if len(events) > MAX_EVENTS:
                 gone, was = events.popitem(last=False)
+                self._from.pop(gone, None)
                 for w in was:
                     self._disown_event(w, gone)
             return
         events.move_to_end(key)
+        if where is not None and self._from.get(key, where) != where:
+            # The same id from another server: not the same event. A server of the
+            # caller's own (any host, in regular proxy mode) that sent him another's event
+            # id, or answered with her task id, made him one of its owners, and he resumed
+            # her stream (or read her task) at the real one. The id stays whose it was;
+            # that server's ids are not unique.
+            if scope is not None and len(self._counting) < MAX_COUNTING:
+                self._counting.add(scope)
+            return
         if owners and who not in owners:
             if scope is not None and len(self._counting) < MAX_COUNTING:
                 # An id given live to a second identity (a replayed one of another's is
@@ -321,6 +338,7 @@ class IdentifyStage:
                     self._events[old] = rest
                 else:
                     del self._events[old]
+                    self._from.pop(old, None)
 
     def _disown_event(self, who: str, key: str) -> None:
         mine = self._event_owners.get(who)
