@@ -183,6 +183,11 @@ PERSONAL_CASES = [
     ),
     ("block 81.6.38.169-81.6.38.180 now", [("ipv4", "81.6.38.169"), ("ipv4", "81.6.38.180")]),
     ('{"server": "81.6.38.169", "version": "1.2.3.4"}', [("ipv4", "81.6.38.169")]),
+    # (review: an address with a host's or a site's name after a hyphen is an address; a
+    # version's suffix after one is a known word: -generic, -SNAPSHOT, -rc1, -el7, -beta2)
+    ("peer 81.6.38.169-gw1 up", [("ipv4", "81.6.38.169")]),
+    ("edge 81.6.38.169-Frankfurt, 203.0.113.77-backup", [("ipv4", "81.6.38.169")]),
+    ("pkgs 4.2.1.0-rc1 2.3.0.7-el7 1.0.0.12-beta2 5.4.0.150-lowlatency", []),
 ]
 
 

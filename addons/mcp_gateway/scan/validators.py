@@ -737,7 +737,15 @@ _OID_PREFIXES = ("2.5.4.", "2.5.29.", "1.2.840.", "1.3.6.1.")
 # right after the number, a version's pre-release or build suffix: 5.15.0.91-generic,
 # 2.0.0.1-SNAPSHOT, 1.2.3.4~ubuntu1, 4.2.1.0+build7 (an address's range or port is no letter:
 # 203.0.113.5-203.0.113.9, 81.6.38.169:443)
-_VERSION_AFTER = re.compile(r"[-~+][A-Za-z]")
+# (after a hyphen, a suffix's known word only: an address is written with a host's or a
+# site's name after one too, 81.6.38.169-gw1, 81.6.38.169-Frankfurt)
+_VERSION_AFTER = re.compile(
+    r"[~+][A-Za-z]|-(?:generic|lowlatency|snapshot|release|rc|alpha|beta|dev|pre|preview"
+    r"|nightly|final|stable|lts|ga|hotfix|patch|build|ubuntu|debian|deb|el|fc|amzn|oem|kvm"
+    r"|raspi|hwe|azure|aws|gcp|amd64|arm64|aarch64|x86_64|i386|i686|noarch|dirty|jre|jdk"
+    r"|bin|src|[bmpru]\d|g[0-9a-f]{7})(?![A-Za-z])",
+    re.IGNORECASE,
+)
 
 
 def _not_version(value: str, ctx: Ctx | None = None) -> bool:
