@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import orjson
+import pytest
 from mcp_gateway.cli import main
 from scan_helpers import github_token
 
@@ -177,6 +178,32 @@ def test_rules_check_of_a_directory_names_every_bad_file(tmp_path, capsys):
     assert f"{d / 'a.yaml'}:6: rules[0].pattern: invalid regular expression" in err
     assert f"{d / 'c.yaml'}:4: rules[0].severity" in err
     assert "b.yaml" not in err
+
+
+def test_rules_check_names_every_bad_rule_of_a_file(tmp_path, capsys):
+    # a file reported its first bad rule only: the next was found once that one was mended
+    rule = "  - id: {id}\n    type: custom_x\n    severity: {sev}\n    action: log\n"
+    f = tmp_path / "mine.yaml"
+    f.write_text(
+        "rules:\n"
+        + rule.format(id="a", sev="low") + "    pattern: 'a_['\n"  # line 2, pattern line 6
+        + rule.format(id="b", sev="low") + "    pattern: 'b_[0-9]{8}'\n"  # fine
+        + rule.format(id="c", sev="lo") + "    pattern: 'c_[0-9]{8}'\n"  # line 14: severity
+        + rule.format(id="d", sev="low") + "    pattern: 'd_[0-9]{8}'\n"
+        + "    validators: [nope]\n"  # line 22
+    )  # fmt: skip
+    assert main(["rules", "check", str(f)]) == 1
+    err = capsys.readouterr().err
+    assert f"{f}:6: rules[0].pattern: invalid regular expression" in err
+    assert f"{f}:14: rules[2].severity" in err
+    assert f"{f}:22: rules[3].validators" in err
+    assert "rules[1]" not in err
+    # the gateway itself still refuses such a file at its first problem
+    from mcp_gateway.scan.rules import load_rules
+    from mcp_gateway.yamlconf import ConfigError
+
+    with pytest.raises(ConfigError, match=r":6: rules\[0\]\.pattern"):
+        load_rules([str(f)])
 
 
 def _into_a_closed_pipe(argv, stdin=b"") -> subprocess.CompletedProcess:

@@ -127,9 +127,6 @@ def _table(name: str, text: str, dets, show_values: bool) -> None:
 
 
 def cmd_check(args) -> int:
-    from .engine import Engine
-    from .rules import load_rules
-
     # Each path on top of the valid ones before it, as `--set mcp_rules=` merges them: a
     # file that only overrides or disables shipped rules by id (`- {id: ipv4, action:
     # redact}`) is checked with `rules check rules/ FILE`; alone it lacks the required fields.
@@ -137,36 +134,59 @@ def cmd_check(args) -> int:
     ok: list[str] = []
     for p in args.paths:
         try:
-            rs = load_rules([*ok, p], time_regexes=True)
-            Engine(rs)
+            rs = _checked([*ok, p])
             ok.append(p)
             print(
                 f"{p}: OK ({len(rs.rules)} rules{' with the files before it' if ok[:-1] else ''})"
             )
-        except ConfigError as e:
+        except _Problems as e:
             found = _each_file(p, ok) if Path(p).is_dir() else []
-            for err in found or [e]:
+            for err in found or e.errors:
                 print(f"{err}", file=sys.stderr)
             errors += 1
             args.exit_status = 1  # (stands if stdout closes: `rules check … | head`)
     return 1 if errors else 0
 
 
+class _Problems(Exception):
+    def __init__(self, errors: list[ConfigError]) -> None:
+        super().__init__(errors)
+        self.errors = errors
+
+
+def _checked(paths: list[str]):
+    """The rule set of ``paths`` as the gateway would load it, or :class:`_Problems` with
+    every bad rule of them: a file with three mistakes reported its first only, one round
+    trip per mistake."""
+    from .engine import Engine
+    from .rules import load_rules
+
+    problems: list[ConfigError] = []
+    try:
+        rs = load_rules(paths, time_regexes=True, problems=problems)
+        if not problems:
+            Engine(rs)
+    except ConfigError as e:
+        problems.append(e)
+    if problems:
+        raise _Problems(problems)
+    return rs
+
+
 def _each_file(directory: str, before: list[str]) -> list[ConfigError]:
     """The problems of each rule file of ``directory``, each checked on top of the files
     before it (as the gateway merges them): a directory reported only its first bad file,
     and the next was found only once that one was mended."""
-    from .engine import Engine
-    from .rules import _expand, load_rules
+    from .rules import _expand
 
     out: list[ConfigError] = []
     good = list(before)
     for f in _expand([directory]):
         try:
-            Engine(load_rules([*good, str(f)], time_regexes=True))
+            _checked([*good, str(f)])
             good.append(str(f))
-        except ConfigError as e:
-            out.append(e)
+        except _Problems as e:
+            out.extend(e.errors)
     return out
 
 

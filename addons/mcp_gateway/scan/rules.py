@@ -573,10 +573,19 @@ def default_paths() -> list[Path]:
     return _expand([SHIPPED_RULES_DIR])
 
 
-def load_rules(paths: Sequence[str | Path] | None = None, *, time_regexes: bool = False) -> RuleSet:
+def load_rules(
+    paths: Sequence[str | Path] | None = None,
+    *,
+    time_regexes: bool = False,
+    problems: list[ConfigError] | None = None,
+) -> RuleSet:
     """Load and merge rule files (None/empty: the shipped packs). Raises ConfigError.
     With ``time_regexes``, the regexes of files other than the shipped packs are also timed
-    on hostile input (see :mod:`.slowcheck`) and a slow one is refused."""
+    on hostile input (see :mod:`.slowcheck`) and a slow one is refused.
+
+    With a ``problems`` list (``rules check``), a rule that fails validation is appended
+    there and left out instead of ending the load, so every bad rule of a file is named in
+    one run; a file that cannot be read as a rule pack at all still raises."""
     files = _expand(paths) if paths else default_paths()
     users: list[tuple[Path, Any, dict]] = []  # (file, data, lines) of files not shipped
     if not files:
@@ -586,6 +595,7 @@ def load_rules(paths: Sequence[str | Path] | None = None, *, time_regexes: bool 
     merged: dict[str, dict[str, Any]] = {}
     origin: dict[str, tuple[Path, dict, tuple]] = {}  # id -> (file, lines, loc) of the last writer
     first: dict[str, str] = {}
+    bad: set[str] = set()  # ids of rules that failed (with ``problems``): left out
     g_allow = Allowlist()
     for f in files:
         data, lines = load_yaml(f)
@@ -605,36 +615,67 @@ def load_rules(paths: Sequence[str | Path] | None = None, *, time_regexes: bool 
         )
         for i, raw in enumerate(pack.rules):
             loc = ("rules", i)
-            validate(PartialRule, raw, lines, f, base=loc)
-            rid = raw["id"]
-            if rid in merged:
-                upd = dict(merged[rid])
-                for k, v in raw.items():
-                    if isinstance(v, dict) and isinstance(upd.get(k), dict) and k != "redaction":
-                        upd[k] = {**upd[k], **v}
-                    else:
-                        upd[k] = v
-                merged[rid] = upd
-            else:
-                merged[rid] = dict(raw)
-                first[rid] = f"{f}:{line_for(lines, loc) or 0}"
-            origin[rid] = (f, lines, loc)
-            # validate eagerly so the error points at the file that introduced the problem
-            if merged[rid].get("enabled", True) is not False:
-                validate(RuleSpec, merged[rid], lines, f, base=loc)
+            try:
+                _merge_rule(raw, loc, f, lines, merged, origin, first)
+            except ConfigError as e:
+                if problems is None:
+                    raise
+                problems.append(e)
+                if isinstance(raw, dict) and isinstance(raw.get("id"), str):
+                    bad.add(raw["id"])
     rules: list[Rule] = []
     for rid, raw in merged.items():
         f, lines, loc = origin[rid]
-        if raw.get("enabled", True) is False:
+        if rid in bad or raw.get("enabled", True) is False:
             continue
-        spec = validate(RuleSpec, raw, lines, f, base=loc)
-        rules.append(_compile(spec, first[rid], g_allow))
+        try:
+            spec = validate(RuleSpec, raw, lines, f, base=loc)
+            rules.append(_compile(spec, first[rid], g_allow))
+        except ConfigError as e:
+            if problems is None:
+                raise
+            problems.append(e)
     if users:
         # a rule disabled in the end is not timed; one disabled where its pattern is written
         # and enabled by a later file (`- {id: x, enabled: true}`) is
         off = {rid for rid, raw in merged.items() if raw.get("enabled", True) is False}
-        _time_user_regexes(users, off)
+        try:
+            _time_user_regexes(users, off | bad)
+        except ConfigError as e:
+            if problems is None:
+                raise
+            problems.append(e)
     return RuleSet(rules, [str(f) for f in files])
+
+
+def _merge_rule(
+    raw: Any,
+    loc: tuple,
+    f: Path,
+    lines: dict,
+    merged: dict[str, dict[str, Any]],
+    origin: dict[str, tuple[Path, dict, tuple]],
+    first: dict[str, str],
+) -> None:
+    """Merge one rule entry of file ``f`` into ``merged`` (a later file overrides fields of
+    a rule of the same id) and validate the result there, so that an error points at the
+    file that introduced the problem."""
+    validate(PartialRule, raw, lines, f, base=loc)
+    rid = raw["id"]
+    if rid in merged:
+        upd = dict(merged[rid])
+        for k, v in raw.items():
+            if isinstance(v, dict) and isinstance(upd.get(k), dict) and k != "redaction":
+                upd[k] = {**upd[k], **v}
+            else:
+                upd[k] = v
+        merged[rid] = upd
+    else:
+        merged[rid] = dict(raw)
+        first[rid] = f"{f}:{line_for(lines, loc) or 0}"
+    origin[rid] = (f, lines, loc)
+    if merged[rid].get("enabled", True) is not False:
+        validate(RuleSpec, merged[rid], lines, f, base=loc)
 
 
 def _shipped(f: Path) -> bool:
