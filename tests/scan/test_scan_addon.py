@@ -190,6 +190,67 @@ def test_rule_edits_that_let_more_through_wait_longer_and_say_so(tmp_path, caplo
         assert f"let more through in acme ({said})" in caplog.text
 
 
+_ANCHORED = "    prefilter: ['acme_[0-9]', 'ACME_[0-9]']\n    window: {before: 64, after: 64}\n"
+
+
+@pytest.mark.parametrize(
+    "anchored, said",
+    [
+        (
+            "    prefilter: ['acme_[0-9]']\n    window: {before: 64, after: 64}\n",
+            "1 of its prefilters gone",
+        ),
+        ("    prefilter: ['acme_[0-9]', 'ACME_[0-9]']\n    window: {before: 8, after: 64}\n",
+         "window narrowed"),
+        ("    prefilter: ['acme_[0-9]', 'ACME_[0-9]']\n    window: {before: 64, after: 8}\n",
+         "window narrowed"),
+        (_ANCHORED.replace("after: 64}", "after: 64, start_after: 0}"), "window narrowed"),
+    ],
+)  # fmt: skip
+def test_a_cut_prefilter_list_or_a_narrowed_window_waits_longer_and_says_so(
+    tmp_path, caplog, anchored, said
+):
+    # a value only a dropped anchor woke, or lying outside the narrowed window, is no longer
+    # confirmed: such an edit (a file written in parts) applied after one second, unsaid
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(_acme(extra=_ANCHORED))
+    p = Pipeline()
+    addon = ScanAddon(p)
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, mcp_rules=[str(mine)])
+        stage = p.get("scan")
+        first = stage.engine
+        mine.write_text(_acme(extra=anchored))
+        addon.reload(now=100.0)
+        assert addon.reload(now=101.5) is False and stage.engine is first
+        assert addon.reload(now=105.1) is True and stage.engine is not first
+        assert f"let more through in acme ({said})" in caplog.text
+
+
+def test_more_prefilters_a_wider_window_or_none_apply_at_once(tmp_path, caplog):
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(_acme(extra=_ANCHORED))
+    p = Pipeline()
+    addon = ScanAddon(p)
+    with taddons.context(addon) as tctx:
+        tctx.configure(addon, mcp_rules=[str(mine)])
+        stage = p.get("scan")
+        for n, extra in enumerate(
+            [
+                _ANCHORED.replace("'ACME_[0-9]'", "'ACME_[0-9]', 'Acme_[0-9]'"),
+                _ANCHORED.replace("'ACME_[0-9]'", "'ACME_[0-9]', 'Acme_[0-9]'").replace(
+                    "before: 64", "before: 128"
+                ),
+                "",  # no prefilter: the pattern itself is the anchor
+            ]
+        ):
+            before = stage.engine
+            mine.write_text(_acme(extra=extra))
+            addon.reload(now=100.0 + 10 * n)
+            assert addon.reload(now=101.5 + 10 * n) is True and stage.engine is not before
+        assert "let more through" not in caplog.text
+
+
 def test_rule_edits_that_find_as_much_or_more_apply_at_once(tmp_path, caplog):
     scoped = "    scope: {tools: ['deploy_*']}\n    allowlist: {values: [acme_00000000]}\n"
     mine = tmp_path / "mine.yaml"

@@ -221,8 +221,8 @@ class ScanAddon:
 
 def _weakened(old: Engine, new: Engine) -> list[str]:
     """What ``new`` finds less than ``old``: rules gone, actions weakened, and rules that
-    let more through (some of its patterns gone, allowlist entries added, a scope narrowed, keywords or validators
-    required, more of a value kept in its redaction). An editor writing the file in parts
+    let more through (some of its patterns or prefilters gone, allowlist entries added, a scope or its
+    window narrowed, keywords or validators required, more of a value kept in its redaction). An editor writing the file in parts
     can stop inside an allowlist (the first half of a pattern list) or a scope, and such a
     part applied after one second like any edit."""
     now = {r.id: r for r in new.rules}
@@ -267,6 +267,22 @@ def _lets_through(old, new) -> list[str]:
     np = {p for p in (new.spec.pattern, *new.spec.patterns) if p}
     if np < op:
         why.append(f"{len(op - np)} of its patterns gone")
+    # the prefilter anchors cut short (none at all is the patterns themselves as anchors:
+    # they find every match) or the window around a hit narrowed: matches found before are
+    # no longer confirmed
+    of, nf = set(old.spec.prefilter), set(new.spec.prefilter)
+    if nf and nf < of:
+        why.append(f"{len(of - nf)} of its prefilters gone")
+    ow, nw = old.spec.window, new.spec.window
+    if (
+        nw.before < ow.before
+        or nw.after < ow.after
+        or (
+            nw.start_after is not None
+            and (ow.start_after is None or nw.start_after < ow.start_after)
+        )
+    ):
+        why.append("window narrowed")
     a, b = old.spec.scope, new.spec.scope
     narrowed = [] if set(a.direction) <= set(b.direction) else ["direction"]
     narrowed += [
