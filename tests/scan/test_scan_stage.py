@@ -2272,3 +2272,69 @@ def test_a_node_buffer_without_a_secret_is_left_alone(pipeline):
     m = result({"content": [{"type": "text", "text": text}], "structuredContent": {"f": buf}})
     pipeline.run(m)
     assert m.findings == [] and not m.modified
+
+
+# Bytes of random binary data (an image's compressed body) that, read as latin-1, hold "pW\x0e="
+# and "Pw=" with random characters after them: the generic-secret-assignment rule read them
+# as a password (about twice in a MB of random bytes).
+_BINARY_PW = bytes.fromhex(
+    "60e67a209b0fb014a458d12b459b46db5a6ad6b34cf43e8fc3eb6f160ed0897a04461b2c70570e3d7edd53b7"
+    "b756462f0d4e4632ebb814f1"
+    "1d19af0ff4d33eb587ca77ae42ed0a408cc3bd13aac70824dc132aa50ad63b632590c35e7b50773d324ffdf2"
+    "caebcca14e4570b6d1d79358e50c226c67215bfa08"
+)
+_PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + _BINARY_PW + b"\x00\x00\x00\x00IEND\xaeB`\x82"
+
+
+def test_an_image_s_node_buffer_is_not_read_as_a_password(pipeline):
+    """Review of round 34: a Node tool's image (``{type: Buffer, data: […]}``) was read as
+    latin-1, and its random bytes as ``pW=…``: the result was blocked (structuredContent)
+    or its numbers rewritten (a JSON text). Bytes are read as a reader shows them."""
+    buf = {"type": "Buffer", "data": list(_PNG)}
+    m = result({"content": [{"type": "text", "text": "read"}], "structuredContent": {"f": buf}})
+    pipeline.run(m)
+    assert m.findings == [] and m.action is not Action.BLOCK
+    text = json.dumps(buf)
+    m = result({"content": [{"type": "text", "text": text}]})
+    m.raw = orjson.dumps(m.payload)
+    pipeline.run(m)
+    assert m.findings == [] and reserialize(m)["result"]["content"][0]["text"] == text
+
+
+def test_a_hex_dump_of_an_image_is_not_read_as_a_password(pipeline):
+    text = "$ xxd logo.png\n" + _xxd(_PNG) + "\n$ "
+    m = result({"content": [{"type": "text", "text": text}]})
+    m.raw = orjson.dumps(m.payload)
+    pipeline.run(m)
+    assert "generic_secret" not in [f.type for f in m.findings]
+    assert reserialize(m)["result"]["content"][0]["text"] == text
+
+
+def test_a_large_binary_buffer_is_not_scanned_a_text_one_is():
+    """A 1 MB image's Buffer cost 1.7 s (structuredContent) to 2.6 s (a JSON text) of
+    scanning, ~60 times the message's own scan: a large binary one is not read."""
+    from mcp_gateway.scan.stage import _buffer_text
+
+    noise = (_BINARY_PW * 2000)[:100_000]
+    assert _buffer_text(list(noise)) is None
+    assert _buffer_text(list(noise[:4000])) is not None  # a small one still is
+    tok = github_token()
+    txt = (b"x = 1\n" * 20_000) + f"GITHUB_TOKEN={tok}\n".encode()
+    assert tok in _buffer_text(list(txt))
+    assert _buffer_text([1, 256, 3]) is None and _buffer_text([1, -1]) is None
+
+
+def test_a_token_in_a_buffer_of_utf8_text_keeps_its_byte_offsets(pipeline):
+    """Non-ASCII bytes are one character each (a space): the numbers redacted are the
+    token's own."""
+    tok = github_token()
+    data = f"café — Grüße\nGITHUB_TOKEN={tok}\nDEBUG=1\n".encode()
+    text = json.dumps({"type": "Buffer", "data": list(data)})
+    m = result({"content": [{"type": "text", "text": text}]})
+    m.raw = orjson.dumps(m.payload)
+    pipeline.run(m)
+    out = json.loads(reserialize(m)["result"]["content"][0]["text"])
+    assert (
+        bytes(out["data"])
+        == "café — Grüße\nGITHUB_TOKEN=[REDACTED:github_token]\nDEBUG=1\n".encode()
+    )
