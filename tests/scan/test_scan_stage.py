@@ -2324,6 +2324,30 @@ def test_a_large_binary_buffer_is_not_scanned_a_text_one_is():
     assert _buffer_text([1, 256, 3]) is None and _buffer_text([1, -1]) is None
 
 
+def test_a_large_binary_buffer_in_a_json_text_is_left_alone(pipeline, monkeypatch):
+    """Its million numbers are not listed: the first ones tell a binary file."""
+    from mcp_gateway.scan import stage as stage_mod
+
+    listed = []
+    real = stage_mod._NUMBER
+
+    class Spy:
+        def findall(self, text, a, b):
+            listed.append(b - a)
+            return real.findall(text, a, b)
+
+        def finditer(self, *args):
+            return real.finditer(*args)
+
+    monkeypatch.setattr(stage_mod, "_NUMBER", Spy())
+    text = json.dumps({"type": "Buffer", "data": list((_BINARY_PW * 3000)[:200_000])})
+    m = result({"content": [{"type": "text", "text": text}]})
+    m.raw = orjson.dumps(m.payload)
+    pipeline.run(m)
+    assert m.findings == [] and not m.modified
+    assert listed and max(listed) <= 16384
+
+
 def test_a_token_in_a_buffer_of_utf8_text_keeps_its_byte_offsets(pipeline):
     """Non-ASCII bytes are one character each (a space): the numbers redacted are the
     token's own."""

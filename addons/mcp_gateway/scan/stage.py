@@ -361,11 +361,14 @@ def _buffer_text(data: list | bytes) -> str | None:
         raw = bytes(data)
     except (TypeError, ValueError):
         return None
-    if len(raw) > _MAX_BINARY_BUFFER and (
-        len(raw) - len(raw.translate(None, _CONTROL_BYTES))
-    ) * 64 > len(raw):
+    if len(raw) > _MAX_BINARY_BUFFER and _binary(raw):
         return None
     return _shown_text(raw)
+
+
+def _binary(data: bytes) -> bool:
+    """More than one control byte in 64 (not a tab, a line break, a form feed or ESC)."""
+    return (len(data) - len(data.translate(None, _CONTROL_BYTES))) * 64 > len(data)
 
 
 def _multiline(payload: Any) -> list[tuple[Any, Any, tuple, str]]:
@@ -1031,7 +1034,15 @@ class ScanStage:
         for m in _BUFFER_JSON.finditer(text):
             # (the numbers' places only when something is found: a 1 MB image's million
             # numbers took a second to list)
-            values = _NUMBER.findall(text, m.start(1), m.end(1))
+            a, b = m.span(1)
+            if b - a > 2 * _MAX_BINARY_BUFFER:
+                # (a large one: its first numbers tell a binary file without listing them all)
+                try:
+                    if _binary(bytes(map(int, _NUMBER.findall(text, a, a + 16384)))):
+                        continue
+                except ValueError:
+                    continue  # a number beyond a byte: no Buffer's
+            values = _NUMBER.findall(text, a, b)
             if len(values) < _MIN_LEN:
                 continue
             decoded = _buffer_text(list(map(int, values)))
