@@ -1744,3 +1744,27 @@ def test_an_unasked_stream_refused_with_an_empty_body_still_gets_its_body(gw):
     f.response.stream(b"")
     gw.response(f)
     assert f.response.raw_content == b"" and int(f.response.headers["content-length"]) == len(sent)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{method: 'tools/call', id: 2, params: {name: 'delete_repo', pad: '",
+        b'{"jsonrpc": "2.0", "method": "tools/call", "id": 2, "params": {"pad": "',
+    ],
+)
+def test_a_compressed_body_of_another_type_too_large_to_read_is_refused(gw, body):
+    """Review of round 34: a gzip'd text/plain body read as JSON in reverse mode went on
+    unread when it inflated beyond mcp_max_message_bytes (padding after the call): the same
+    body uncompressed was refused, and a JSON-typed one too large is."""
+    big = body + b"x" * (gw.max_message_bytes + 10) + b"'}}"
+    req = tutils.treq(
+        method=b"POST",
+        path=b"/mcp",
+        headers=((b"content-type", b"text/plain"), (b"content-encoding", b"gzip")),
+        content=gzip.compress(big),
+    )
+    f = tflow.tflow(req=req)
+    f.client_conn.proxy_mode = ProxyMode.parse("reverse:http://127.0.0.1:9")
+    send(gw, f)
+    assert f.response is not None and f.response.status_code == 413

@@ -65,6 +65,7 @@ from .parse import (
     is_mcp_payload,
     legacy_session_from_url,
     lenient_names_mcp_method,
+    lenient_opens_document,
     looks_like_json,
     may_name_jsonrpc,
     names_mcp_method,
@@ -941,7 +942,15 @@ class Gateway:
             return False
         try:
             content = codec.decode_content(body, enc, self.max_message_bytes)
-        except ValueError:  # (TooLarge too: an upload too large to read goes on as before)
+        except codec.TooLarge:
+            # Too large to read: refused when its start opens a document (JSON or a lenient
+            # parser's) or it inflates like a bomb, as a JSON-typed body is. It went on
+            # unread: a tools/call padded past mcp_max_message_bytes reached the server.
+            head = codec.decoded_prefix(body, enc)
+            if head is None or looks_like_json(head) or lenient_opens_document(head):
+                self._too_large_request(flow, ex, len(body), enc)
+            return False
+        except ValueError:  # (corrupt: an upload goes on as before)
             return False
         return looks_like_json(content) or lenient_names_mcp_method(content)
 

@@ -602,6 +602,12 @@ _U_ESCAPE = re.compile(rb"\\u([0-9a-f]{4})")
 _LENIENT_START = re.compile(rb"(?:\xef\xbb\xbf)?+[ \t\r\n]*+(?:\)\]\}')?+" + _GAP + rb"[{\[]", re.S)
 
 
+def lenient_opens_document(data: bytes | bytearray) -> bool:
+    """Whether ``data`` starts an object or an array as a lenient parser reads a document
+    (whitespace, comments and Gson's ``)]}'`` prefix before it)."""
+    return _LENIENT_START.match(data) is not None
+
+
 def lenient_names_mcp_method(data: bytes | bytearray) -> bool:
     """Whether a body that is no JSON to the gateway (single quotes, names without quotes,
     comments, a ``)]}'`` prefix) but opens an object or array to a lenient JSON parser names
