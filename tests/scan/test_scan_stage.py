@@ -2362,3 +2362,18 @@ def test_a_token_in_a_buffer_of_utf8_text_keeps_its_byte_offsets(pipeline):
         bytes(out["data"])
         == "café — Grüße\nGITHUB_TOKEN=[REDACTED:github_token]\nDEBUG=1\n".encode()
     )
+
+
+@pytest.mark.parametrize("col", [4, 10, 16])
+def test_an_aws_key_id_without_a_digit_cut_at_a_terminal_s_width_is_redacted(pipeline, col):
+    """Review of round 34: a cut run had to hold a digit or both cases, and one AWS key id
+    in 28 (AKIA and 16 of A-Z2-7) has no digit: it went on in two parts."""
+    key = "AKIATTITFZCHMPFKZIKF"
+    pre = "dev@box:~/app$ aws configure get aws_access_key_id; echo "
+    line = pre + "x" * (80 - len(pre) - col - 1) + " " + key + " done"
+    text = _pane(line, 80)
+    m = result({"content": [{"type": "text", "text": text}]})
+    m.raw = orjson.dumps(m.payload)
+    pipeline.run(m)
+    out = reserialize(m)["result"]["content"][0]["text"]
+    assert key[:col] + "\n" not in out and "[REDACTED:aws_access_key_id] done" in out

@@ -416,7 +416,12 @@ def wrap_view(text: str) -> View | None:
         run = (left.group() if left else "") + (right.group() if right else "")
         if len(run) < _WRAP_MIN_RUN:
             continue
-        if not (any(c.isdigit() for c in run) or (run.lower() != run and run.upper() != run)):
+        if not (
+            any(c.isdigit() for c in run)
+            or (run.lower() != run and run.upper() != run)
+            # an AWS key id with no digit (AKIA and 16 of A-Z2-7: one in 28) went unjoined
+            or (len(run) >= 20 and run.isupper())
+        ):
             continue
         if _shape(text, starts[i]) == _shape(text, nxt):
             continue  # the next line starts as this one: a new record (a log's timestamp)
