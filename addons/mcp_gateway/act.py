@@ -194,6 +194,9 @@ class ActStage:
                 container[key] = self.replacement(str(cur), group[0].type, group[0].rule)
                 changed = True
                 continue
+            if isinstance(cur, list):
+                changed = self._scrub_bytes(container, key, cur, group) or changed
+                continue
             if not isinstance(cur, str):
                 continue
             # One pass, joined once: replacing span by span copied the whole string each
@@ -224,6 +227,27 @@ class ActStage:
                 container[key] = text
                 changed = True
         return changed
+
+    def _scrub_bytes(self, container, key, cur: list, group) -> bool:
+        """A Node Buffer's ``data`` in the message's own JSON (scan stage: encoding
+        ``bytes``, offsets into the array): each value's numbers become the placeholder's
+        bytes, as in a JSON text."""
+        out: list = []
+        pos = 0
+        for s in sorted(group, key=lambda s: (s.start, -s.end)):
+            if s.encoding != "bytes" or s.start < pos or s.end > len(cur):
+                continue
+            part = cur[s.start : s.end]
+            if not all(type(b) is int and 0 <= b < 256 for b in part) or len(part) != len(s.value):
+                continue  # the array changed under us; never guess
+            rep = self.replacement(s.decoded[0] if s.decoded else s.value, s.type, s.rule)
+            out += cur[pos : s.start]
+            out += rep.encode("utf-8")
+            pos = s.end
+        if not pos:
+            return False
+        container[key] = out + cur[pos:]
+        return True
 
     def _encoded_replacement(self, s) -> str | None:
         if s.encoding == "split":

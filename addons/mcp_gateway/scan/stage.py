@@ -994,9 +994,8 @@ class ScanStage:
         """Node's Buffer as JSON writes it, ``{"type": "Buffer", "data": [103, 104, …]}``
         (``JSON.stringify`` of a file read without an encoding, in a result's
         ``structuredContent`` or its text): the bytes as numbers, which a client revives
-        with ``Buffer.from(data)``. Read as their text; in a JSON text a value is redacted
-        as numbers (the placeholder's bytes), in the message's own arrays it blocks the
-        message (an array is not rewritten)."""
+        with ``Buffer.from(data)``. Read as their text; a value is redacted as numbers (the
+        placeholder's bytes), in a JSON text and in the message's own arrays alike."""
         stack: list[tuple[Any, tuple]] = [(msg.payload, ())]
         seen = 0
         while stack and seen < _MAX_BUFFERS:
@@ -1011,10 +1010,17 @@ class ScanStage:
                     seen += 1
                     text = _buffer_text(data)
                     if text is not None:
-                        loc = pointer(path + ("data",))
+                        where = path + ("data",)
                         for d in engine.scan(text, allowed):
-                            act = "block" if d.action in ("redact", "block") else d.action
-                            self._record(msg, d, loc, d.start, d.end, act)
+                            # (the numbers are rewritten as a JSON text's are: blocking the
+                            # result for them broke the tool's answer where a redaction
+                            # does; ActStage._scrub checks the bytes are still these)
+                            whole = d.decoded[0] if d.decoded else d.value
+                            part = replace(d, value=text[d.start : d.end], encoding="bytes",
+                                           decoded=(whole,))  # fmt: skip
+                            self._found(
+                                msg, part, node, "data", where, d.start, d.end, part.value, spans
+                            )
                     continue
                 items = node.items()
             elif isinstance(node, list):
