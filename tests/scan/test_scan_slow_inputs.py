@@ -208,3 +208,25 @@ def test_many_small_tables_cost_linear_time(engine):
     t_small = min(_cpu(engine, small) for _ in range(2))
     t_large = min(_cpu(engine, large) for _ in range(2))
     assert t_large < 6.5 * t_small, (t_small, t_large)
+
+
+def test_lines_of_token_characters_cut_by_one_other_are_measured_in_linear_time():
+    """Review of round 34: the search for the run before a line's end at a terminal's width
+    was tried from every position of a line of token characters with one other near its
+    end: 60 KB of such lines took 50 ms (a server's message of up to 64 KiB is read so)."""
+    import time
+
+    from mcp_gateway.scan.views import wrap_view
+
+    def best(text):
+        out = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            wrap_view(text)
+            out.append(time.perf_counter() - t0)
+        return min(out)
+
+    hard = "\n".join(["a" * 244 + "!" + "b" * 11] * 234)
+    easy = "\n".join(["ab " * 85 + "a"] * 234)
+    assert len(hard) == len(easy)
+    assert best(hard) < 4 * best(easy) + 0.005

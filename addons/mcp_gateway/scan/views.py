@@ -370,7 +370,10 @@ _WRAP_MIN_RUN = 12
 _WRAP_WIDTHS = frozenset({80, 100, 120, 132, 140, 160, 180, 200, 220, 240, 250, 256})
 _WRAP_MIN_WIDTH = min(_WRAP_WIDTHS)
 _WRAP_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-+/=.~")
-_WRAP_LEFT = re.compile(r"[A-Za-z0-9_\-+/=.~]+\Z")
+# (the lookbehind: tried from every position of a line of token characters cut by one other,
+# the search was quadratic, 50 ms for 60 KB of such lines; a line is at most 256 wide, so
+# the window always starts at a line's start)
+_WRAP_LEFT = re.compile(r"(?<![A-Za-z0-9_\-+/=.~])[A-Za-z0-9_\-+/=.~]+\Z")
 _WRAP_RIGHT = re.compile(r"[A-Za-z0-9_\-+/=.~]+")
 _SHAPE = str.maketrans(
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", "A" * 26 + "a" * 26 + "9" * 10
