@@ -81,6 +81,12 @@ class ErrorCode(enum.IntEnum):
     NOT_FORWARDED = -32067  # another element of its batch was refused; none was forwarded
 
 
+class NotInspected(Exception):
+    """A stage could not inspect a message whole within its bounds (a scan past
+    ``mcp_max_scan_ms``). Like any failed check it is decided by ``mcp_fail_mode``;
+    closed mode answers -32065, as for a message too large to inspect, with this message."""
+
+
 @dataclass(slots=True)
 class Finding:
     """One detection in one message. Never holds the raw secret."""

@@ -20,7 +20,7 @@ import logging
 from collections.abc import Iterable
 from typing import Protocol, runtime_checkable
 
-from .message import ErrorCode, Exchange, Message, Refusal
+from .message import ErrorCode, Exchange, Message, NotInspected, Refusal
 
 log = logging.getLogger("mcp_gateway")
 
@@ -236,6 +236,19 @@ class Pipeline:
             return
         try:
             stage.process(msg)
+        except NotInspected as e:
+            # a bound, not a fault of the gateway: one line, no traceback
+            log.warning(
+                "mcp-gateway: %s %s (flow %s) %s; %s",
+                msg.kind,
+                msg.method,
+                msg.exchange.flow_id,
+                e,
+                "blocked (mcp_fail_mode=closed)"
+                if self.fail_mode == "closed"
+                else "passed on (mcp_fail_mode=open)",
+            )
+            self._fault(stage, msg, e)
         except Exception as e:  # noqa: BLE001 - a stage must never take the proxy down
             log.exception(
                 "mcp-gateway: stage %s failed on %s %s (flow %s)",
@@ -249,6 +262,9 @@ class Pipeline:
     def _fault(self, stage: Stage, msg: Message, e: Exception) -> None:
         msg.faults.append(stage.name)
         if self.fail_mode == "closed" and not getattr(stage, "always", False):
+            if isinstance(e, NotInspected):
+                msg.block(ErrorCode.TOO_LARGE, f"message {e}", stage=stage.name)
+                return
             msg.block(
                 ErrorCode.INTERNAL_ERROR,
                 f"gateway internal error in stage {stage.name}: {type(e).__name__}",

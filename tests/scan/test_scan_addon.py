@@ -706,3 +706,91 @@ def test_a_rule_whose_pattern_list_was_cut_short_waits_and_says_so(tmp_path, cap
         addon.reload(now=300.0)
         assert addon.reload(now=301.1) is True
         assert "let more through" not in caplog.text
+
+
+def _dense_rejected(n: int) -> str:
+    """Text dense in candidates that all fail confirmation (placeholder passwords): ~1 MB/s,
+    the engine's slowest kind of input."""
+    return "\n".join(f"password=changeme{i % 65536}" for i in range(n // 24))
+
+
+@pytest.mark.parametrize("mode", ["closed", "open"])
+def test_a_scan_past_mcp_max_scan_ms_is_decided_by_the_fail_mode(mode, caplog):
+    # a 16 MiB tools/call of such lines held the event loop (every other client) ~15 s
+    import time
+
+    g, addon = _gateway_with_scan()
+    with taddons.context(g, addon) as tctx:
+        tctx.configure(g, mcp_fail_mode=mode)
+        tctx.configure(addon, mcp_max_scan_ms=50)
+        text = _dense_rejected(2_000_000)
+        t0 = time.monotonic()
+        f = _sent_tools_call(g, {"notes": text})
+        took = time.monotonic() - t0
+        assert took < 1.0  # (the whole scan: 1.5-3 s)
+        if mode == "closed":
+            assert f.response is not None
+            err = orjson.loads(f.response.content)["error"]
+            assert err["code"] == -32065 and "mcp_max_scan_ms" in err["message"]
+        else:
+            assert f.response is None
+            assert orjson.loads(f.request.content)["params"]["arguments"]["notes"] == text
+        assert "mcp_max_scan_ms" in caplog.text and "Traceback" not in caplog.text
+        # the next message has its own time
+        f = _sent_tools_call(g, {"q": "hello"})
+        assert f.response is None
+        # 0: no limit
+        tctx.configure(addon, mcp_max_scan_ms=0)
+        assert addon.stage.engine.time_budget is None
+
+
+def test_mcp_max_scan_ms_is_a_whole_number_of_milliseconds_set_like_any_option():
+    from mitmproxy import exceptions
+
+    g, addon = _gateway_with_scan()
+    with taddons.context(g, addon) as tctx:
+        with pytest.raises(exceptions.OptionsError, match="mcp_max_scan_ms"):
+            tctx.configure(addon, mcp_max_scan_ms=-1)
+        # as `--set mcp_max_scan_ms=250` gives it (a float option could not be set so:
+        # mitmproxy parses no float from the command line)
+        tctx.options.set("mcp_max_scan_ms=250")
+        assert addon.stage.engine.time_budget == 0.25
+
+
+def test_a_batchs_elements_share_the_scan_time():
+    # each element of a batch had its own budget: 100 dense elements, 100 budgets
+    from mitmproxy.test import tutils
+
+    g, addon = _gateway_with_scan()
+    with taddons.context(g, addon) as tctx:
+        tctx.configure(addon, mcp_max_scan_ms=50)
+        engine = addon.stage.engine
+        deadlines = []
+        begin = engine.begin_message
+
+        def recording(budgets=None, deadline=None):
+            begin(budgets, deadline)
+            deadlines.append(engine.deadline)
+
+        engine.begin_message = recording
+        text = _dense_rejected(100_000)  # ~0.1 s each: more than the budget
+        batch = [
+            {"jsonrpc": "2.0", "id": i, "method": "tools/call",
+             "params": {"name": "x", "arguments": {"notes": text}}}
+            for i in range(5)
+        ]  # fmt: skip
+        req = tutils.treq(
+            method=b"POST",
+            path=b"/mcp",
+            headers=((b"content-type", b"application/json"),),
+            content=orjson.dumps(batch),
+        )
+        f = tflow.tflow(req=req)
+        g.requestheaders(f)
+        g.request(f)
+        assert len(deadlines) >= 5 and len(set(deadlines)) == 1 and deadlines[0] is not None
+        errors = orjson.loads(f.response.content)
+        assert [e["error"]["code"] for e in errors] == [-32065] * 5
+        # the next body has time of its own
+        f = _sent_tools_call(g, {"q": "hello"})
+        assert f.response is None and len(set(deadlines)) == 2

@@ -6,6 +6,8 @@ Options:
     mcp_rules       rule files or directories (empty: the shipped packs under rules/)
     mcp_max_findings  matches of one log/alert rule examined per message, ten times as
                       many for a redact/block rule, past which the message is blocked (0: all)
+    mcp_max_scan_ms  milliseconds one message's scan may take, past which it was not
+                      inspected and mcp_fail_mode decides (0: no limit)
     mcp_redact_key  key for `hash` redaction (empty: $MCP_GATEWAY_REDACT_KEY, else random)
 
 A bad rule file is refused in ``configure`` with an OptionsError naming file, line and field;
@@ -39,6 +41,9 @@ from .engine import Engine, _action_rank
 from .stage import ScanStage
 
 DEFAULT_MAX_FINDINGS = 500  # ~10 ms of confirmation work per rule and text
+# Ordinary messages scan at ~75 MB/s (16 MiB: ~0.2 s); dense candidates that all fail
+# confirmation at ~1 MB/s, so a crafted 16 MiB message held the event loop ~15 s.
+DEFAULT_MAX_SCAN_MS = 5000
 WATCH_INTERVAL = 1.0
 # as for the configuration file (identity.addon): applied once unchanged this long, and
 # longer when the new rules would find less
@@ -78,6 +83,13 @@ class ScanAddon:
             "message is blocked whole. 0: no cap.",
         )  # fmt: skip
         loader.add_option(
+            "mcp_max_scan_ms", int, DEFAULT_MAX_SCAN_MS,
+            "Milliseconds the scan of one message (a batch's elements together) may take. Past "
+            "them the message was not inspected whole and mcp_fail_mode decides: closed "
+            "answers -32065, open passes it on unchanged. The event loop is held meanwhile. "
+            "0: no limit.",
+        )  # fmt: skip
+        loader.add_option(
             "mcp_redact_key", str, "",
             "Key for `hash` redaction (HMAC-SHA256). Empty: $MCP_GATEWAY_REDACT_KEY, else a "
             "random per-process key.",
@@ -87,6 +99,10 @@ class ScanAddon:
         if "mcp_max_findings" in updated and ctx.options.mcp_max_findings < 0:
             raise exceptions.OptionsError(
                 f"mcp_max_findings: must be 0 (no cap) or more, not {ctx.options.mcp_max_findings}"
+            )
+        if "mcp_max_scan_ms" in updated and ctx.options.mcp_max_scan_ms < 0:
+            raise exceptions.OptionsError(
+                f"mcp_max_scan_ms: must be 0 (no limit) or more, not {ctx.options.mcp_max_scan_ms}"
             )
         if "mcp_rules" in updated or self.stage is None:
             paths = list(ctx.options.mcp_rules or [])
@@ -104,7 +120,7 @@ class ScanAddon:
             self._gen += 1
             self._bad = None
             self._settle.forget()
-            engine.finding_cap = ctx.options.mcp_max_findings or None
+            _bound(engine)
             if self.stage is None:
                 self.stage = ScanStage(engine)
             else:
@@ -118,8 +134,8 @@ class ScanAddon:
         self._configure_key(updated)
 
     def _configure_key(self, updated) -> None:
-        if "mcp_max_findings" in updated and self.stage is not None:
-            self.stage.engine.finding_cap = ctx.options.mcp_max_findings or None
+        if updated & {"mcp_max_findings", "mcp_max_scan_ms"} and self.stage is not None:
+            _bound(self.stage.engine)
         if "mcp_redact_key" in updated:
             self.act.set_key(ctx.options.mcp_redact_key or None)
 
@@ -204,7 +220,7 @@ class ScanAddon:
         stage = self.stage
         if stage is None or gen != self._gen:
             return  # the option was set meanwhile: its rules stand
-        engine.finding_cap = ctx.options.mcp_max_findings or None
+        _bound(engine)
         stage.engine = engine  # atomic swap
         self._signature = sig
         self._bad = None
@@ -217,6 +233,12 @@ class ScanAddon:
                 "mcp-gateway: the new rules %s (the files were unchanged for %.0f s)",
                 "; ".join(weaker), waited,
             )  # fmt: skip
+
+
+def _bound(engine: Engine) -> None:
+    """The options' bounds of one message's scan, set on an engine before it is used."""
+    engine.finding_cap = ctx.options.mcp_max_findings or None
+    engine.time_budget = (ctx.options.mcp_max_scan_ms / 1000) or None
 
 
 def _weakened(old: Engine, new: Engine) -> list[str]:

@@ -25,6 +25,7 @@ import bisect
 import codecs
 import re
 import threading
+import time
 import urllib.parse
 import zlib
 from collections.abc import Callable, Collection, Sequence
@@ -35,6 +36,7 @@ from re import _parser as _sre_parser
 
 import hyperscan as hs
 
+from ..message import NotInspected
 from ..yamlconf import ConfigError
 from . import hscache
 from . import validators as V
@@ -274,6 +276,11 @@ def _legacy_text_head(head: bytes) -> bool:
     )
 
 
+class ScanTimeout(NotInspected):
+    """A message's scan ran past its time budget (``Engine.time_budget``): it was not
+    inspected whole. The pipeline applies ``mcp_fail_mode`` to it."""
+
+
 class Engine:
     """Compiled rules. Immutable after construction and safe to share across threads, but
     for ``finding_cap`` and ``capped``: those belong to the one thread that runs the
@@ -327,13 +334,23 @@ class Engine:
         # per rule, what is left of its cap in the message being scanned (begin_message);
         # None: per text
         self._budgets: dict[int, list[int]] | None = None
+        # Set by the gateway (mcp_max_scan_ms, in seconds here): one message's scan may take;
+        # past them ScanTimeout is raised (checked before each confirmation). None: no limit.
+        self.time_budget: float | None = None
+        self.deadline: float | None = None  # (time.monotonic) of the message being scanned
 
-    def begin_message(self, budgets: dict[int, list[int]] | None = None) -> None:
+    def begin_message(
+        self, budgets: dict[int, list[int]] | None = None, deadline: float | None = None
+    ) -> None:
         """The texts scanned from now on are one message's: a rule's cap counts them all
         (a message of 150,000 strings, one token each, is capped like one text of them).
         ``budgets`` (from ``budgets()``) carries on what is left of the caps: the
-        elements of one batch share them."""
+        elements of one batch share them, as they share a ``deadline`` (else one is set
+        from ``time_budget``)."""
         self.capped.clear()
+        if deadline is None and self.time_budget:
+            deadline = time.monotonic() + self.time_budget
+        self.deadline = deadline
         if self.finding_cap is None:
             self._budgets = None
         else:
@@ -750,7 +767,10 @@ class Engine:
         b64_long = b64_padded = False
         windows: dict[int, list[tuple[int, int, int]]] = {}
         starts = self._starts
-        for ri_hid, _frm, to in hits:
+        deadline = self.deadline
+        for k, (ri_hid, _frm, to) in enumerate(hits):
+            if not k & 8191 and k and deadline is not None and time.monotonic() > deadline:
+                self._out_of_time()  # (~0.15 s a MB of text that is all hits)
             if ri_hid >= n_anchor:
                 if ri_hid == id_escape or ri_hid == self._id_uesc:
                     # (a \u escape beyond ASCII reaches here in plain text only: scan_json
@@ -830,6 +850,13 @@ class Engine:
     ) -> None:
         """Matches of rule ``ri`` inside ``text[lo:hi]`` that start at or before ``smax``;
         at most ``budget[0]`` of them (decremented; -1 once one more was found), if given."""
+        # Dense candidates that all fail confirmation (a hex dump, `password=changeme…`
+        # lines) read at ~1 MB/s, and overlapping windows merge into one region confirmed
+        # here: a 16 MiB message held the event loop ~15 s. Looked at for each region and
+        # each candidate value (~50 ns against the value's ~20-40 us).
+        deadline = self.deadline
+        if deadline is not None and time.monotonic() > deadline:
+            self._out_of_time()
         rule = self.rules[ri]
         base = max(0, lo - 8)  # a little context for look-behinds
         win = text[base:hi]
@@ -896,6 +923,8 @@ class Engine:
                         if not value:
                             pos = mstart + 1
                             continue
+                if deadline is not None and time.monotonic() > deadline:
+                    self._out_of_time()
                 if self._accept(ri, rule, value, text, vs, ve, m, memo):
                     if budget is not None:
                         if budget[0] <= 0:  # one match more than the cap: say so, stop
@@ -920,6 +949,12 @@ class Engine:
                 else:
                     # a rejected match may hide an overlapping good one ("failed: url?token=x")
                     pos = mstart + 1
+
+    def _out_of_time(self) -> None:
+        raise ScanTimeout(
+            f"not inspected: scanning took longer than {self.time_budget or 0:g} s "
+            "(mcp_max_scan_ms)"
+        )
 
     def _accept(
         self, ri: int, rule: Rule, value: str, text: str, vs: int, ve: int, m, memo: dict

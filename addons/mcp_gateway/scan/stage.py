@@ -529,6 +529,7 @@ class ScanStage:
         self._clean_ids: set[tuple[str, frozenset[int] | None]] = set()
         self._batch: tuple[int, Direction, int] | None = None
         self._batch_left: dict[int, list[int]] = {}
+        self._batch_deadline: float | None = None
         self._at_start: dict[int, list[int]] = {}
 
     # -- scope -----------------------------------------------------------------------
@@ -652,10 +653,21 @@ class ScanStage:
             raw = None
         if raw is None:
             raw = canonical()
-        batch = (id(msg.exchange), msg.direction, id(engine)) if msg.batch_index else None
-        engine.begin_message(
-            self._batch_left if batch is not None and batch == self._batch else None
+        batch = (
+            (id(msg.exchange), msg.direction, id(engine)) if msg.batch_index is not None else None
         )
+        # (the first element starts afresh: an exchange's id may be a freed one's)
+        same = bool(msg.batch_index) and batch == self._batch
+        # (a batch's elements share the caps and the time budget: a batch of dense elements
+        # held the event loop as long as one message of them all)
+        engine.begin_message(
+            self._batch_left if same else None, self._batch_deadline if same else None
+        )
+        if batch is not None and not same:
+            # (now, not at the end: when an element's scan runs out of time, the next
+            # elements have none left either)
+            self._batch, self._batch_deadline = batch, engine.deadline
+            self._batch_left = engine.budgets()
         self._at_start = engine.budgets()
         # With many candidates for its number of strings, go to the string walk at once
         # rather than after confirming them all in the JSON text: a message with many
@@ -711,6 +723,7 @@ class ScanStage:
         if msg.batch_index is not None:
             self._batch = (id(msg.exchange), msg.direction, id(engine))
             self._batch_left = engine.budgets()
+            self._batch_deadline = engine.deadline
         if engine.capped:
             self._capped(engine, msg)
         if len(msg.findings) > first:
@@ -841,7 +854,9 @@ class ScanStage:
         names = collect_keys(payload)
         if not segs and not names:
             return
-        engine.begin_message(self._at_start)  # (the message is scanned again, from the start)
+        # (the message is scanned again, from the start: its caps as they were then, its
+        # time as it is)
+        engine.begin_message(self._at_start, engine.deadline)
         parts: list[str] = []
         starts: list[int] = []
         ends: list[int] = []
