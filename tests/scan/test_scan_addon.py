@@ -794,3 +794,29 @@ def test_a_batchs_elements_share_the_scan_time():
         # the next body has time of its own
         f = _sent_tools_call(g, {"q": "hello"})
         assert f.response is None and len(set(deadlines)) == 2
+
+
+def test_a_scan_out_of_time_keeps_its_findings_masked_and_leaves_nothing_behind(monkeypatch):
+    # the stage stopped where the time ran out: the findings made so far kept the member
+    # names they were found in unmasked (the audit shows locations), and the next message
+    # inherited the matched values and an expired deadline
+    from mcp_gateway.scan.engine import ScanTimeout
+    from scan_helpers import github_token
+
+    tok = github_token()
+    seen = []
+    g, addon = _gateway_with_scan()
+    with taddons.context(g, addon) as tctx:
+        tctx.configure(g, mcp_fail_mode="open")
+        g.pipeline.add(_Recorder(seen))
+        stage = addon.stage
+
+        def late(*_a, **_k):
+            raise ScanTimeout("not inspected: scanning took longer than 5 s (mcp_max_scan_ms)")
+
+        monkeypatch.setattr(stage, "_scan_joins", late)  # (after the findings are located)
+        _sent_tools_call(g, {"env": {tok: "set"}})
+        (msg,) = [m for m in seen if m.findings]
+        assert "scan" in msg.faults
+        assert all(tok not in f.location and tok not in f.masked for f in msg.findings)
+        assert stage._values == set() and stage.engine.deadline is None

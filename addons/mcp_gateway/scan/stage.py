@@ -27,7 +27,7 @@ import orjson
 
 from .. import secretref
 from ..correlate import pending_of
-from ..message import Direction, Finding, Kind, Message, session_key
+from ..message import Direction, Finding, Kind, Message, NotInspected, session_key
 from ..parse import (
     MCP_PARAM_PREFIX,
     URI_METHODS,
@@ -611,6 +611,22 @@ class ScanStage:
 
     # -- processing ------------------------------------------------------------------
     def process(self, msg: Message) -> None:
+        first = len(msg.findings)
+        try:
+            self._process(msg)
+        except NotInspected:
+            # Out of time (mcp_max_scan_ms): what was found so far stays with the message
+            # (a block rule's finding still blocks it in open mode), its locations masked as
+            # always; this message's left-overs are not carried into the next one.
+            if len(msg.findings) > first:
+                _mask_locations(msg.findings, first, self._values)
+            self._values = set()
+            self.engine.capped.clear()
+            raise
+        finally:
+            self.engine.deadline = None  # (a scan outside a message has no time limit)
+
+    def _process(self, msg: Message) -> None:
         engine = self.engine  # one snapshot: a concurrent reload cannot mix two engines
         allowed = self._allowed(engine, msg) if engine.rules else frozenset()
         self._values = set()  # what this message's findings matched (see _mask_locations)
