@@ -2229,6 +2229,24 @@ def test_a_token_in_a_hex_dump_is_redacted(pipeline, hexdump, cols):
     assert out.startswith("$ xxd .env\n00000000") and out.endswith("\n$ ")
 
 
+def test_hex_dumps_are_followed_from_their_zero_offset_line():
+    # both line patterns ran over the whole of every text that held eight zeros anywhere
+    # (a numbered log's `line 00000000`): a 256 KiB tool result's scan took twice as long
+    from mcp_gateway.scan.stage import _dumps
+
+    data = b"GITHUB_TOKEN=abc\nDEBUG=1\n" * 3
+    for hexdump in (False, True):
+        dump = _xxd(data, 16, hexdump)
+        log = "line 00000000 started\n" + "line 00000001 x\n" * 50
+        text = log + "$ xxd f\r\n" + dump.replace("\n", "\r\n") + "\r\n$ "
+        ((first, last, lines),) = _dumps(text)
+        assert text[first:last].rstrip("\r") == dump.replace("\n", "\r\n")
+        assert b"".join(b for _s, _e, b in lines) == data
+        # not at a line's start, or one line alone: no dump
+        assert _dumps("x 00000000: 6768 705f  ghp_\n00000010: 6768  gh") == []
+        assert _dumps(dump.splitlines()[0]) == []
+
+
 def test_a_hex_dump_without_a_secret_is_left_alone(pipeline):
     text = _xxd(b"hello world, nothing secret here at all, just text\n" * 4) + "\n"
     m = result({"content": [{"type": "text", "text": text}]})
