@@ -310,6 +310,17 @@ def _install_signals(stop: asyncio.Event, on_signal) -> None:
             loop.add_signal_handler(sig, on_signal, sig)
 
 
+def _ignore_signals() -> None:
+    """Done, on a signal: a second one (Claude Code sends SIGTERM 0.1 s after SIGINT) is
+    ignored. asyncio.run's closing loop puts the default actions back, so one arriving between
+    then and the exit killed the shim (exit -15 instead of 130), its work already done."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, signal.SIG_IGN)
+
+
 def _stop_on_fatal(stop: asyncio.Event) -> tuple[list[str], Callable[[str], None]]:
     """A fatal child failure: let the errors for requests in flight reach the client, then stop."""
     fatal: list[str] = []
@@ -383,6 +394,8 @@ async def _stdio_main(
             # then stop the server, whatever happened: nothing may outlive the shim
             await bridge.close()
             await relay.close(delete_session=False)
+            if signalled:
+                _ignore_signals()
     if fatal:
         return 1
     return 128 + signalled[0] if signalled else 0
